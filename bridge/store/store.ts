@@ -1,0 +1,152 @@
+/**
+ * The storage contract every handler uses. The lowdb-backed store is the embedded default; a PostgreSQL
+ * store will implement the same interface. Every mutating method resolves only once the change is durable
+ * (on disk, fsynced): callers ack to clients after the promise resolves, never before.
+ */
+import type { Author, Message, MessageFailure } from '../../protocol/message.ts';
+import type { Channel, Conversation, ConversationState } from '../../protocol/conversation.ts';
+import type { StoredStatus } from '../../protocol/status.ts';
+
+export interface NewConversation {
+  /** Chosen id (a web visitor's token names its conversation before it exists). Creating an existing id returns it unchanged. */
+  id?: string;
+  channel: Channel;
+  name: string;
+  externalUserId?: string;
+  site?: string;
+}
+
+export interface NewMessage {
+  conversationId: string;
+  clientId: string;
+  author: Author;
+  text: string;
+  /** Initial status; defaults to `sent`. */
+  status?: StoredStatus;
+  externalId?: string;
+}
+
+export interface AppendResult {
+  message: Message;
+  /** False when (conversationId, clientId) already existed: `message` is the original, nothing was written. */
+  created: boolean;
+  conversation: Conversation;
+}
+
+export interface StatusUpdate {
+  status: StoredStatus;
+  /** ISO time; defaults to now. */
+  at?: string;
+  failure?: MessageFailure;
+}
+
+export interface StatusResult {
+  /** Messages whose status actually advanced, with their new state (empty when nothing changed). */
+  changed: Message[];
+  conversation: Conversation;
+}
+
+export interface ConversationQuery {
+  filter?: 'open' | 'all';
+  /** Case-insensitive text searched in the name and message texts. */
+  query?: string;
+  limit?: number;
+}
+
+export interface AgentRecord {
+  id: string;
+  name: string;
+  /** `scrypt$N$r$p$salt$hash` (see bridge/auth/password.ts). */
+  passwordHash: string;
+  createdAt: string;
+}
+
+/** A durable queue item (outbound webhook deliveries, WhatsApp sends). */
+export interface QueueItem<T = unknown> {
+  id: string;
+  /** Which queue: e.g. `webhook`, `whatsapp-send`. */
+  queue: string;
+  payload: T;
+  attempts: number;
+  /** ISO time before which the item is not due. */
+  dueAt: string;
+  state: 'pending' | 'delivered' | 'dead';
+  lastError?: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Attempt log: time, outcome, http status. Bounded by the store to the last 20 attempts. */
+  log: { at: string; ok: boolean; status?: number; error?: string }[];
+}
+
+export interface StoreHealth {
+  ok: boolean;
+  engine: string;
+  dataDir?: string;
+  conversations: number;
+  messages: number;
+  /** Last storage error, if the store is degraded (e.g. disk full). */
+  lastError?: string;
+}
+
+export interface Store {
+  /** Load from disk, take the data-dir lock. Throws a clear error naming a corrupt file or a held lock. */
+  open(): Promise<void>;
+  /** Flush everything pending, release the lock. */
+  close(): Promise<void>;
+  health(): StoreHealth;
+
+  // ---- conversations ----
+  createConversation(input: NewConversation): Promise<Conversation>;
+  getConversation(id: string): Promise<Conversation | undefined>;
+  /** The conversation of a verified user, WhatsApp wa_id or XMTP inbox on a channel. */
+  findConversationByExternalUser(channel: Channel, externalUserId: string): Promise<Conversation | undefined>;
+  /** Link an anonymous conversation to a verified external user id. */
+  setConversationExternalUser(id: string, externalUserId: string): Promise<Conversation>;
+  setConversationState(id: string, state: ConversationState): Promise<Conversation>;
+  /** Newest activity first. */
+  listConversations(query: ConversationQuery): Promise<Conversation[]>;
+
+  // ---- messages ----
+  /** Dedupes on (conversationId, clientId): a repeat returns the original with `created: false`. */
+  appendMessage(input: NewMessage): Promise<AppendResult>;
+  getMessage(conversationId: string, messageId: string): Promise<Message | undefined>;
+  /** Messages with seq < beforeSeq (or the latest), at most `limit`, returned in ascending seq order. */
+  getMessages(conversationId: string, opts: { beforeSeq?: number; limit: number }): Promise<Message[]>;
+  /** Messages whose rev > afterRev, ascending by rev, at most `limit`. */
+  getChangesSince(conversationId: string, afterRev: number, limit: number): Promise<Message[]>;
+  /** Apply a status by rank (never backwards; duplicates change nothing). */
+  applyStatus(conversationId: string, messageId: string, update: StatusUpdate): Promise<StatusResult>;
+  /**
+   * Receipts: advance every message of `authorRole` with seq ≤ upToSeq to `status` (delivered/read).
+   * Also moves the conversation's read pointer and unread count.
+   */
+  applyReceipt(
+    conversationId: string,
+    authorRole: 'visitor' | 'agent',
+    upToSeq: number,
+    status: 'delivered' | 'read',
+  ): Promise<StatusResult>;
+  setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message>;
+  findMessageByExternalId(externalId: string): Promise<Message | undefined>;
+
+  // ---- agents ----
+  createAgent(agent: AgentRecord): Promise<void>;
+  getAgentByName(name: string): Promise<AgentRecord | undefined>;
+  getAgent(id: string): Promise<AgentRecord | undefined>;
+  countAgents(): Promise<number>;
+
+  // ---- durable key/value facts (pending statuses, replay ids, settings) ----
+  /** Store `value` under (namespace, key); `expiresAt` (ISO) lets the store forget it later. */
+  putRecord(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<void>;
+  getRecord<T>(namespace: string, key: string): Promise<T | undefined>;
+  deleteRecord(namespace: string, key: string): Promise<void>;
+  /** Atomically record (namespace, key) if absent; false when it was already there (replay detection). */
+  addRecordOnce(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<boolean>;
+
+  // ---- durable queues ----
+  enqueue<T>(queue: string, payload: T, id?: string): Promise<QueueItem<T>>;
+  /** Pending items whose dueAt ≤ now, oldest first. */
+  dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]>;
+  updateQueueItem<T>(item: QueueItem<T>): Promise<void>;
+  listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]>;
+}

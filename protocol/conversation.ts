@@ -1,0 +1,39 @@
+import type { AuthorRole } from './message.ts';
+
+/** Where a conversation's other party is. */
+export const Channel = { web: 'web', whatsapp: 'whatsapp', xmtp: 'xmtp' } as const;
+export type Channel = (typeof Channel)[keyof typeof Channel];
+
+/** Open conversations are in the agents' default inbox; closed ones only under "all". */
+export type ConversationState = 'open' | 'closed';
+
+/** A conversation as stored. */
+export interface Conversation {
+  id: string;
+  channel: Channel;
+  /** Display name of the visitor / customer ("Visitor 4F2A", a WhatsApp profile name). */
+  name: string;
+  /** Verified site user id, WhatsApp `wa_id` or XMTP inbox id; absent for anonymous web visitors. */
+  externalUserId?: string;
+  /** Site key the widget was embedded with. */
+  site?: string;
+  state: ConversationState;
+  createdAt: string;
+  lastActivityAt: string;
+  /** Highest message seq in the conversation (0 when empty). */
+  lastSeq: number;
+  /** Revision counter bumped by every change to any message; the sync cursor. */
+  rev: number;
+  /** Highest seq of visitor messages that an agent has read. */
+  agentReadSeq: number;
+  /** Highest seq of agent messages that the visitor has read. */
+  visitorReadSeq: number;
+  lastMessage?: { text: string; role: AuthorRole; createdAt: string; seq: number };
+  /** Visitor messages not yet read by an agent. */
+  unread: number;
+}
+
+/** What the agents' inbox shows: the stored conversation plus live presence. */
+export interface ConversationSummary extends Conversation {
+  visitorOnline: boolean;
+}

@@ -1,0 +1,132 @@
+/**
+ * The Socket.IO contract: typed event maps for the two namespaces, shared by bridge, widget and console.
+ * Namespaces: `/visitor` (the widget; one conversation, chosen by the server from the token) and
+ * `/agent` (the console; every conversation, bearer token required).
+ */
+import type { Ack } from './errors.ts';
+import type { ApiError } from './errors.ts';
+import type { Conversation, ConversationSummary } from './conversation.ts';
+import type { Message, StatusChange } from './message.ts';
+import type {
+  AgentHistoryPayload,
+  AgentReceiptPayload,
+  AgentRetryPayload,
+  AgentSendPayload,
+  AgentSyncPayload,
+  AgentTypingPayload,
+  ConversationListPayload,
+  TypingPayload,
+  VisitorHistoryPayload,
+  VisitorReceiptPayload,
+  VisitorSendPayload,
+  VisitorSyncPayload,
+} from './schemas.ts';
+
+export const VISITOR_NAMESPACE = '/visitor';
+export const AGENT_NAMESPACE = '/agent';
+
+/** A page of messages in seq order. */
+export interface MessagePage {
+  messages: Message[];
+  /** True when older messages exist before the first one returned. */
+  hasMore: boolean;
+}
+
+/** Everything that changed after a revision: new messages and messages whose status changed, in seq order. */
+export interface SyncResult {
+  messages: Message[];
+  /** The revision the client has caught up to; send it as `afterRev` next time. */
+  rev: number;
+  /** True when the result was cut at the page limit: call `sync` again with `rev`. */
+  hasMore: boolean;
+}
+
+/** Sent to a visitor right after each connect: its (refreshed) token and conversation. */
+export interface VisitorSession {
+  token: string;
+  visitorId: string;
+  conversationId: string;
+  /** ISO expiry of `token`. */
+  expiresAt: string;
+  /** Verified site user id when `userId` + `userHash` were accepted. */
+  userId?: string;
+}
+
+/** Who is typing where. */
+export interface TypingEvent {
+  conversationId: string;
+  role: 'visitor' | 'agent';
+  name?: string;
+  typing: boolean;
+}
+
+/** An agent as other agents and visitors see it. */
+export interface AgentPublic {
+  id: string;
+  name: string;
+}
+
+export interface VisitorClientToServerEvents {
+  'message:send': (payload: VisitorSendPayload, ack: (res: Ack<Message>) => void) => void;
+  sync: (payload: VisitorSyncPayload, ack: (res: Ack<SyncResult>) => void) => void;
+  history: (payload: VisitorHistoryPayload, ack: (res: Ack<MessagePage>) => void) => void;
+  receipt: (payload: VisitorReceiptPayload, ack?: (res: Ack<{ changed: number }>) => void) => void;
+  typing: (payload: TypingPayload) => void;
+}
+
+export interface VisitorServerToClientEvents {
+  session: (session: VisitorSession) => void;
+  'message:new': (message: Message) => void;
+  'message:status': (change: StatusChange) => void;
+  typing: (event: TypingEvent) => void;
+  /** Number of agents online now; the widget shows availability from it. */
+  'agents:presence': (presence: { online: number }) => void;
+  /** An error about an event that has no ack (rate limit on typing, unknown event, …). */
+  'chat:error': (error: ApiError) => void;
+}
+
+export interface AgentClientToServerEvents {
+  'conversations:list': (
+    payload: ConversationListPayload,
+    ack: (res: Ack<{ conversations: ConversationSummary[] }>) => void,
+  ) => void;
+  'message:send': (payload: AgentSendPayload, ack: (res: Ack<Message>) => void) => void;
+  /** Re-send a message whose external delivery failed (WhatsApp). */
+  'message:retry': (payload: AgentRetryPayload, ack: (res: Ack<Message>) => void) => void;
+  sync: (payload: AgentSyncPayload, ack: (res: Ack<SyncResult>) => void) => void;
+  history: (payload: AgentHistoryPayload, ack: (res: Ack<MessagePage>) => void) => void;
+  receipt: (payload: AgentReceiptPayload, ack?: (res: Ack<{ changed: number }>) => void) => void;
+  typing: (payload: AgentTypingPayload) => void;
+}
+
+export interface AgentServerToClientEvents {
+  'message:new': (message: Message) => void;
+  'message:status': (change: StatusChange) => void;
+  typing: (event: TypingEvent) => void;
+  /** A conversation's summary changed (new message, read state, state, presence). */
+  'conversation:updated': (conversation: ConversationSummary) => void;
+  'visitor:presence': (presence: { conversationId: string; online: boolean }) => void;
+  'agents:presence': (presence: { online: AgentPublic[] }) => void;
+  'chat:error': (error: ApiError) => void;
+}
+
+/** Per-socket data the bridge keeps after the handshake. */
+export interface VisitorSocketData {
+  visitorId: string;
+  conversationId: string;
+  userId?: string;
+}
+
+export interface AgentSocketData {
+  agentId: string;
+  agentName: string;
+}
+
+/** REST shapes. */
+export interface LoginResult {
+  token: string;
+  agent: AgentPublic;
+  expiresAt: string;
+}
+
+export type { Conversation };

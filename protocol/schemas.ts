@@ -1,0 +1,90 @@
+/**
+ * Schemas for every inbound payload (socket events and HTTP bodies). The bridge validates with these before
+ * anything else; the payload types below are inferred from them, so clients and server cannot drift.
+ * Objects are strict: unknown keys, including `__proto__` and `constructor`, are rejected.
+ */
+import { z } from 'zod';
+import { MAX_CLIENT_ID_LENGTH, MAX_PAGE_SIZE, MAX_TEXT_LENGTH } from './limits.ts';
+
+/** Message text: not blank, at most MAX_TEXT_LENGTH code units. */
+export const messageText = z
+  .string()
+  .refine((s) => s.trim().length > 0, { message: 'text_empty' })
+  .refine((s) => s.length <= MAX_TEXT_LENGTH, { message: 'text_too_long' });
+
+/** Client-generated idempotency key. */
+export const clientId = z.string().min(1).max(MAX_CLIENT_ID_LENGTH).regex(/^[A-Za-z0-9._:-]+$/);
+
+/** Opaque server id (conversation or message). */
+export const entityId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/);
+
+const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const limit = z.number().int().min(1).max(MAX_PAGE_SIZE);
+
+// ---- visitor namespace ----
+export const visitorSendSchema = z.strictObject({ clientId, text: messageText });
+export const visitorSyncSchema = z.strictObject({ afterRev: seq });
+export const visitorHistorySchema = z.strictObject({ beforeSeq: seq.optional(), limit: limit.optional() });
+export const visitorReceiptSchema = z.strictObject({ upToSeq: seq, status: z.enum(['delivered', 'read']) });
+export const typingSchema = z.strictObject({ typing: z.boolean() });
+
+/** Handshake `auth` of the visitor namespace. */
+export const visitorAuthSchema = z.strictObject({
+  token: z.string().max(2048).optional(),
+  site: z.string().max(100).optional(),
+  userId: z.string().min(1).max(200).optional(),
+  userHash: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
+  name: z.string().max(100).optional(),
+  /** Last revision the client has; lets the bridge replay from storage right after connect. */
+  afterRev: seq.optional(),
+});
+
+// ---- agent namespace ----
+export const agentSendSchema = z.strictObject({ conversationId: entityId, clientId, text: messageText });
+export const agentSyncSchema = z.strictObject({ conversationId: entityId, afterRev: seq });
+export const agentHistorySchema = z.strictObject({
+  conversationId: entityId,
+  beforeSeq: seq.optional(),
+  limit: limit.optional(),
+});
+export const agentReceiptSchema = z.strictObject({
+  conversationId: entityId,
+  upToSeq: seq,
+  status: z.enum(['delivered', 'read']),
+});
+export const agentTypingSchema = z.strictObject({ conversationId: entityId, typing: z.boolean() });
+export const conversationListSchema = z.strictObject({
+  filter: z.enum(['open', 'all']).optional(),
+  query: z.string().max(200).optional(),
+  limit: z.number().int().min(1).max(500).optional(),
+});
+export const agentRetrySchema = z.strictObject({ conversationId: entityId, messageId: entityId });
+export const agentAuthSchema = z.strictObject({ token: z.string().min(1).max(4096) });
+
+// ---- REST ----
+export const loginSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  password: z.string().min(1).max(1000),
+});
+export const restSendSchema = z.strictObject({ text: messageText, clientId: clientId.optional() });
+export const restHistoryQuerySchema = z.strictObject({
+  before: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
+});
+
+export type VisitorSendPayload = z.infer<typeof visitorSendSchema>;
+export type VisitorSyncPayload = z.infer<typeof visitorSyncSchema>;
+export type VisitorHistoryPayload = z.infer<typeof visitorHistorySchema>;
+export type VisitorReceiptPayload = z.infer<typeof visitorReceiptSchema>;
+export type TypingPayload = z.infer<typeof typingSchema>;
+export type VisitorAuth = z.infer<typeof visitorAuthSchema>;
+export type AgentSendPayload = z.infer<typeof agentSendSchema>;
+export type AgentSyncPayload = z.infer<typeof agentSyncSchema>;
+export type AgentHistoryPayload = z.infer<typeof agentHistorySchema>;
+export type AgentReceiptPayload = z.infer<typeof agentReceiptSchema>;
+export type AgentTypingPayload = z.infer<typeof agentTypingSchema>;
+export type ConversationListPayload = z.infer<typeof conversationListSchema>;
+export type AgentRetryPayload = z.infer<typeof agentRetrySchema>;
+export type AgentAuth = z.infer<typeof agentAuthSchema>;
+export type LoginPayload = z.infer<typeof loginSchema>;
+export type RestSendPayload = z.infer<typeof restSendSchema>;
