@@ -1,0 +1,69 @@
+/** One chat message as a bubble (text, time, ticks, failure with Retry), shared by the widget and the console. */
+import { html, nothing, type TemplateResult } from 'lit';
+import type { LocalMessage } from '../../protocol/message.ts';
+import { formatTime } from './format-time.ts';
+import { renderStatusTicks, type StatusLabels } from './status-ticks.ts';
+
+/** Strings a bubble needs: status names, the Retry action, author fallbacks and failure reasons by code. */
+export interface BubbleLabels extends StatusLabels {
+  retry: string;
+  /** Shown before the reason of a failed message ("Not sent:"). */
+  failedPrefix: string;
+  /** Author name for agent messages without one. */
+  agent: string;
+  /** Author name for visitor messages. */
+  visitor: string;
+  /** Author name for system messages. */
+  system: string;
+  /** Localized failure reasons by failure code; the message's own reason is used otherwise. */
+  errors?: Partial<Record<string, string>>;
+}
+
+/** Options of {@link renderMessageBubble}. */
+export interface BubbleOptions {
+  /** True for messages written by whoever looks at the list (visitor in the widget, agents in the console). */
+  own: boolean;
+  locale: string;
+  labels: BubbleLabels;
+  showAuthor?: boolean;
+  onRetry?: (message: LocalMessage) => void;
+}
+
+function authorName(message: LocalMessage, labels: BubbleLabels): string {
+  if (message.author.role === 'agent') return message.author.name || labels.agent;
+  if (message.author.role === 'system') return labels.system;
+  return message.author.name || labels.visitor;
+}
+
+/**
+ * Renders a message. The text only ever goes through a Lit text binding, so markup in it stays inert text.
+ * Failed own messages show the reason and, when `onRetry` is given, a Retry button.
+ */
+export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions): TemplateResult {
+  const { own, locale, labels, showAuthor, onRetry } = opts;
+  const failed = message.status === 'failed';
+  const reason = message.failure ? (labels.errors?.[message.failure.code] ?? message.failure.reason) : '';
+  return html`<div
+    class="msg ${own ? 'msg--own' : 'msg--other'} msg--${message.author.role} msg--${message.status}"
+    part="message ${own ? 'message-own' : 'message-other'}"
+    data-client-id=${message.clientId}
+    data-seq=${message.seq ?? nothing}
+  >
+    ${showAuthor ? html`<div class="msg__author" part="message-author">${authorName(message, labels)}</div>` : nothing}
+    <div class="msg__bubble" part="bubble ${own ? 'bubble-own' : 'bubble-other'}">
+      <span class="msg__text">${message.text}</span>
+      <span class="msg__meta">
+        <time datetime=${message.createdAt}>${formatTime(message.createdAt, locale)}</time>
+        ${own ? renderStatusTicks(message.status, labels) : nothing}
+      </span>
+    </div>
+    ${failed && own
+      ? html`<div class="msg__failure" part="failure">
+          <span>${labels.failedPrefix} ${reason}</span>
+          ${onRetry
+            ? html`<button type="button" class="msg__retry" part="retry" @click=${() => onRetry(message)}>${labels.retry}</button>`
+            : nothing}
+        </div>`
+      : nothing}
+  </div>`;
+}

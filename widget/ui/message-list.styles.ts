@@ -1,0 +1,96 @@
+/** Styles of message bubbles and status ticks; the widget and the console adopt them into their shadow roots. */
+import { css } from 'lit';
+
+/**
+ * Bubble and tick CSS. Colours come from custom properties with fallbacks so each host (widget, console)
+ * themes them: --anon-chat-accent, --anon-chat-accent-text, --anon-chat-bubble-other,
+ * --anon-chat-bubble-other-text, --anon-chat-muted, --anon-chat-danger, --anon-chat-radius.
+ */
+export const bubbleStyles = css`
+  .msg {
+    display: flex;
+    flex-direction: column;
+    align-items: flex-start;
+    max-width: 100%;
+    margin: 2px 0;
+  }
+  .msg--own {
+    align-items: flex-end;
+  }
+  .msg__author {
+    display: block;
+    font-size: 0.75em;
+    color: var(--anon-chat-muted, #5f6368);
+    margin: 6px 10px 2px;
+  }
+  .msg__bubble {
+    display: block;
+    box-sizing: border-box;
+    max-width: 85%;
+    padding: 6px 10px;
+    border-radius: var(--anon-chat-radius, 14px);
+    background: var(--anon-chat-bubble-other, #eef0f3);
+    color: var(--anon-chat-bubble-other-text, #1f2328);
+    overflow-wrap: anywhere;
+    line-height: 1.35;
+  }
+  .msg--own .msg__bubble {
+    background: var(--anon-chat-accent, #1a56db);
+    color: var(--anon-chat-accent-text, #ffffff);
+  }
+  .msg--failed .msg__bubble {
+    opacity: 0.75;
+  }
+  .msg__text {
+    white-space: pre-wrap;
+  }
+  .msg__meta {
+    display: inline-flex;
+    align-items: center;
+    gap: 3px;
+    float: right;
+    margin: 4px 0 -2px 8px;
+    font-size: 0.7em;
+    opacity: 0.8;
+    white-space: nowrap;
+  }
+  .ticks {
+    display: inline-flex;
+    align-items: center;
+    font-weight: 600;
+    letter-spacing: -0.25em;
+    padding-right: 0.25em;
+  }
+  .ticks--read {
+    color: var(--anon-chat-tick-read, #7fe3ff);
+  }
+  .msg--other .ticks--read {
+    color: var(--anon-chat-accent, #1a56db);
+  }
+  .ticks--failed {
+    color: var(--anon-chat-danger, #d93025);
+    letter-spacing: 0;
+  }
+  .msg__failure {
+    display: flex;
+    align-items: center;
+    flex-wrap: wrap;
+    gap: 6px;
+    margin: 2px 4px;
+    font-size: 0.75em;
+    color: var(--anon-chat-danger, #d93025);
+  }
+  .msg__retry {
+    font: inherit;
+    cursor: pointer;
+    color: inherit;
+    background: none;
+    border: 1px solid currentColor;
+    border-radius: 999px;
+    padding: 1px 8px;
+  }
+  .msg__retry:focus-visible {
+    outline: 2px solid var(--anon-chat-focus, #1a56db);
+    outline-offset: 2px;
+  }
+`;
