@@ -1,0 +1,105 @@
+/**
+ * The visitor's outbox: messages not yet acknowledged by the bridge, persisted so they survive reloads, tab closes
+ * and offline periods. Entries leave only when the bridge has stored them (or when the visitor resets).
+ */
+import type { LocalMessage, MessageFailure } from '../../protocol/message.ts';
+import type { PersistentStorage } from './visitor-storage.ts';
+
+/** One unsent message. `failed` entries wait for the visitor's Retry; `pending` ones are retried automatically. */
+export interface OutboxEntry {
+  clientId: string;
+  text: string;
+  createdAt: string;
+  state: 'pending' | 'failed';
+  attempts: number;
+  failure?: MessageFailure;
+}
+
+/** The optimistic message the list shows for an outbox entry. */
+export function entryToMessage(entry: OutboxEntry, conversationId: string): LocalMessage {
+  const message: LocalMessage = {
+    clientId: entry.clientId,
+    conversationId,
+    author: { role: 'visitor' },
+    text: entry.text,
+    createdAt: entry.createdAt,
+    status: entry.state === 'failed' ? 'failed' : 'sending',
+    statusAt: {},
+  };
+  if (entry.failure) message.failure = entry.failure;
+  return message;
+}
+
+/**
+ * Delay before retry number `attempt` (1-based): "full jitter" exponential backoff, so many widgets that lost the
+ * same bridge do not come back in lockstep (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+ */
+export function backoffDelay(attempt: number, random: () => number = Math.random, baseMs = 500, maxMs = 30_000): number {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(baseMs / 2 + random() * (ceiling - baseMs / 2));
+}
+
+/** A random idempotency key that matches the protocol's clientId pattern. */
+export function newClientId(): string {
+  return `w-${crypto.randomUUID()}`;
+}
+
+function isEntry(value: unknown): value is OutboxEntry {
+  if (typeof value !== 'object' || value === null) return false;
+  const e = value as Record<string, unknown>;
+  return typeof e.clientId === 'string' && typeof e.text === 'string' && typeof e.createdAt === 'string' && (e.state === 'pending' || e.state === 'failed');
+}
+
+/** The ordered outbox, written through to storage on every change. */
+export class Outbox {
+  #entries: OutboxEntry[];
+
+  constructor(private readonly storage: PersistentStorage, private readonly key: string) {
+    const stored = storage.read(key);
+    this.#entries = Array.isArray(stored) ? stored.filter(isEntry).map((e) => ({ ...e, attempts: Number(e.attempts) || 0 })) : [];
+  }
+
+  /** Entries in the order the visitor wrote them. */
+  get entries(): readonly OutboxEntry[] {
+    return this.#entries;
+  }
+
+  /** The oldest entry that should be sent now, if any. */
+  nextPending(): OutboxEntry | undefined {
+    return this.#entries.find((e) => e.state === 'pending');
+  }
+
+  get(clientId: string): OutboxEntry | undefined {
+    return this.#entries.find((e) => e.clientId === clientId);
+  }
+
+  add(entry: OutboxEntry): void {
+    this.#entries = [...this.#entries, entry];
+    this.#persist();
+  }
+
+  /** Replaces the entry with the same clientId. */
+  update(entry: OutboxEntry): void {
+    this.#entries = this.#entries.map((e) => (e.clientId === entry.clientId ? entry : e));
+    this.#persist();
+  }
+
+  /** Drops an entry: the bridge has stored it. Returns whether it was there. */
+  remove(clientId: string): boolean {
+    const before = this.#entries.length;
+    this.#entries = this.#entries.filter((e) => e.clientId !== clientId);
+    if (this.#entries.length === before) return false;
+    this.#persist();
+    return true;
+  }
+
+  clear(): void {
+    this.#entries = [];
+    this.storage.remove(this.key);
+  }
+
+  #persist(): void {
+    if (this.#entries.length === 0) this.storage.remove(this.key);
+    else this.storage.write(this.key, this.#entries);
+  }
+}
