@@ -21,6 +21,8 @@ export interface TransportEvents {
   presence: (presence: { online: number }) => void;
   session: (session: VisitorSession) => void;
   state: (state: ConnectionState) => void;
+  /** The carrying network changed (XMTP ⇄ bridge fallback); single-network transports never emit it. */
+  kind: (kind: TransportKind) => void;
   /** An error without a request to attach it to (e.g. rate limited typing). */
   error: (error: ApiError) => void;
 }

@@ -1,0 +1,450 @@
+/**
+ * XMTP first, the bridge behind it: one `Transport` that sends over the primary (XMTP) while it works and over the
+ * fallback (the Socket.IO bridge) when it does not, with the same clientId, and switches back when XMTP recovers.
+ *
+ * The two networks number messages independently, so this transport keeps one merged timeline with its own seq
+ * and rev: each logical message (author role + clientId) is one entry, whichever network(s) carried it, and the
+ * element sees a single conversation. See docs/xmtp.md for what agents see.
+ */
+import type { ApiError } from '../../protocol/errors.ts';
+import type { MessagePage, SyncResult, TypingEvent, VisitorSession } from '../../protocol/events.ts';
+import type { Message, StatusChange } from '../../protocol/message.ts';
+import { STATUS_RANK, isStatusAdvance } from '../../protocol/status.ts';
+import {
+  TransportError,
+  type ConnectionState,
+  type OutgoingMessage,
+  type Transport,
+  type TransportEvents,
+  type TransportKind,
+} from './transport.ts';
+
+/** Bounds and pacing of the fallback; defaults are the documented ones (docs/xmtp.md). */
+export interface FallbackTimings {
+  /** Longest wait for XMTP to load and initialise before the bridge takes over. */
+  initTimeoutMs: number;
+  /** Longest wait for one XMTP send before the message goes through the bridge instead. */
+  sendTimeoutMs: number;
+  /** First delay before trying XMTP again after a failure; doubles up to `maxRecoverDelayMs`. */
+  recoverDelayMs: number;
+  maxRecoverDelayMs: number;
+}
+
+/** The documented bounds: a visitor waits at most 10 s for XMTP to come up and 8 s for one XMTP send. */
+export const DEFAULT_FALLBACK_TIMINGS: FallbackTimings = {
+  initTimeoutMs: 10_000,
+  sendTimeoutMs: 8_000,
+  recoverDelayMs: 15_000,
+  maxRecoverDelayMs: 5 * 60_000,
+};
+
+/** What the fallback transport is built from. */
+export interface FallbackTransportOptions {
+  /** Creates the primary transport (loads the XMTP chunk); called once, retried after a failure. */
+  primary: () => Promise<Transport>;
+  /** The bridge; always connected: it carries presence, typing and the messages of fallback periods. */
+  fallback: Transport;
+  timings?: Partial<FallbackTimings>;
+}
+
+type Source = 'primary' | 'fallback';
+
+interface Entry {
+  seq: number;
+  rev: number;
+  message: Message;
+  /** The id and seq of this message on each network that carried it. */
+  links: Map<Source, { id: string; seq: number }>;
+}
+
+type Listeners = { [K in keyof TransportEvents]: Set<TransportEvents[K]> };
+
+/** Rejects with a `timeout` TransportError when `promise` has not settled after `ms`. */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TransportError('timeout', `${what} timed out`, false)), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** XMTP as primary with the bridge as automatic fallback, behind the `Transport` interface. */
+export class FallbackTransport implements Transport {
+  readonly #createPrimary: () => Promise<Transport>;
+  readonly #fallback: Transport;
+  readonly #timings: FallbackTimings;
+  #primary: Transport | undefined;
+  /** Which network carries new messages; starts as the primary while it initialises. */
+  #active: Source = 'primary';
+  /** Settles when the current primary attempt has succeeded or failed (never rejects). */
+  #primaryAttempt: Promise<boolean> | undefined;
+  #recoverTimer: ReturnType<typeof setTimeout> | undefined;
+  #recoverFailures = 0;
+  #closed = false;
+
+  readonly #listeners: Listeners = {
+    message: new Set(),
+    status: new Set(),
+    typing: new Set(),
+    presence: new Set(),
+    session: new Set(),
+    state: new Set(),
+    kind: new Set(),
+    error: new Set(),
+  };
+  readonly #unsubscribe: Array<() => void> = [];
+
+  // The merged timeline. Seqs of new messages count up from SEQ_BASE, older history pages count down from it,
+  // so a page fetched later can still sort before everything known.
+  readonly #byClientKey = new Map<string, Entry>();
+  readonly #bySourceId = new Map<string, Entry>();
+  #highSeq = FallbackTransport.SEQ_BASE;
+  #lowSeq = FallbackTransport.SEQ_BASE;
+  /** Revs start at an epoch above any rev of an earlier page load, so a stale cursor returns everything. */
+  #rev = Date.now() * 1000;
+  readonly #cursor: Record<Source, number> = { primary: 0, fallback: 0 };
+  readonly #moreHistory: Record<Source, boolean> = { primary: true, fallback: true };
+  readonly #receiptSent = new Map<string, number>();
+  #conversationId: string | undefined;
+  #lastState: ConnectionState = 'connecting';
+
+  static readonly SEQ_BASE = 1_000_000_000;
+
+  constructor(options: FallbackTransportOptions) {
+    this.#createPrimary = options.primary;
+    this.#fallback = options.fallback;
+    this.#timings = { ...DEFAULT_FALLBACK_TIMINGS, ...options.timings };
+    this.#subscribe('fallback', this.#fallback);
+  }
+
+  get kind(): TransportKind {
+    return this.#active === 'primary' ? 'xmtp' : 'realtime';
+  }
+
+  get state(): ConnectionState {
+    return this.#current()?.state ?? 'connecting';
+  }
+
+  /** Resolves once either network is usable; XMTP keeps initialising in the background within its bound. */
+  async connect(): Promise<void> {
+    this.#closed = false;
+    const fallbackUp = this.#fallback.connect();
+    const primaryUp = this.#startPrimary().then((ok) => {
+      if (!ok) throw new TransportError('offline', 'XMTP unavailable', false);
+    });
+    try {
+      await Promise.any([fallbackUp, primaryUp]);
+    } catch {
+      await fallbackUp;
+    }
+  }
+
+  disconnect(): void {
+    this.#closed = true;
+    if (this.#recoverTimer !== undefined) clearTimeout(this.#recoverTimer);
+    this.#recoverTimer = undefined;
+    for (const off of this.#unsubscribe.splice(0)) off();
+    this.#primary?.disconnect();
+    this.#fallback.disconnect();
+  }
+
+  async send(message: OutgoingMessage): Promise<Message> {
+    // Only the first XMTP attempt holds sends back (bounded); recovery attempts never delay the bridge.
+    if (this.#active === 'primary' && this.#primaryAttempt) await this.#primaryAttempt;
+    const primary = this.#primary;
+    if (this.#active === 'primary' && primary) {
+      try {
+        const stored = await withTimeout(primary.send(message), this.#timings.sendTimeoutMs, 'XMTP send');
+        return this.#ingestOne('primary', stored, false);
+      } catch (error) {
+        // A permanent rejection (too long, forbidden) would be rejected by the bridge too: no fallback copy.
+        if (error instanceof TransportError && error.permanent) throw error;
+        this.#demote();
+      }
+    }
+    const stored = await this.#fallback.send(message);
+    return this.#ingestOne('fallback', stored, false);
+  }
+
+  async sync(afterRev: number): Promise<SyncResult> {
+    await this.#pull('fallback');
+    if (this.#active === 'primary' && this.#primary) await this.#pull('primary');
+    const messages = [...this.#byClientKey.values()]
+      .filter((entry) => entry.rev > afterRev)
+      .sort((a, b) => a.seq - b.seq)
+      .map((entry) => this.#view(entry));
+    return { messages, rev: this.#rev, hasMore: false };
+  }
+
+  async history(beforeSeq?: number, limit = 50): Promise<MessagePage> {
+    const older = () =>
+      [...this.#byClientKey.values()]
+        .filter((entry) => beforeSeq === undefined || entry.seq < beforeSeq)
+        .sort((a, b) => a.seq - b.seq);
+    if (older().length < limit) {
+      for (const source of this.#sources()) {
+        if (!this.#moreHistory[source]) continue;
+        const transport = this.#transport(source);
+        if (!transport) continue;
+        try {
+          const page = await withTimeout(
+            transport.history(this.#oldestSeq(source), limit),
+            this.#timings.sendTimeoutMs,
+            'history',
+          );
+          this.#moreHistory[source] = page.hasMore;
+          this.#ingestBatch(source, page.messages, 'older');
+        } catch {
+          // An unreachable network keeps its older pages for later; what is known is still shown.
+        }
+      }
+    }
+    const all = older();
+    const page = all.slice(-limit).map((entry) => this.#view(entry));
+    const hasMore = all.length > limit || this.#sources().some((source) => this.#moreHistory[source]);
+    return { messages: page, hasMore };
+  }
+
+  receipt(upToSeq: number, status: 'delivered' | 'read'): void {
+    for (const source of this.#sources()) {
+      const transport = this.#transport(source);
+      if (!transport) continue;
+      let sourceSeq = 0;
+      for (const entry of this.#byClientKey.values()) {
+        const link = entry.links.get(source);
+        if (link && entry.seq <= upToSeq && link.seq > sourceSeq) sourceSeq = link.seq;
+      }
+      const key = `${source}:${status}`;
+      if (sourceSeq > (this.#receiptSent.get(key) ?? 0)) {
+        this.#receiptSent.set(key, sourceSeq);
+        transport.receipt(sourceSeq, status);
+      }
+    }
+  }
+
+  typing(typing: boolean): void {
+    // Typing goes to the bridge (the control channel) whichever network carries the text; XMTP has no typing type.
+    this.#fallback.typing(typing);
+  }
+
+  on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
+    this.#listeners[event].add(listener);
+    return () => this.#listeners[event].delete(listener);
+  }
+
+  #emit<K extends keyof TransportEvents>(event: K, ...args: Parameters<TransportEvents[K]>): void {
+    for (const listener of this.#listeners[event]) (listener as (...a: Parameters<TransportEvents[K]>) => void)(...args);
+  }
+
+  #current(): Transport | undefined {
+    return this.#active === 'primary' && this.#primary ? this.#primary : this.#active === 'fallback' ? this.#fallback : undefined;
+  }
+
+  #transport(source: Source): Transport | undefined {
+    return source === 'primary' ? this.#primary : this.#fallback;
+  }
+
+  #sources(): Source[] {
+    return this.#primary ? ['primary', 'fallback'] : ['fallback'];
+  }
+
+  #subscribe(source: Source, transport: Transport): void {
+    this.#unsubscribe.push(
+      transport.on('message', (message) => {
+        this.#ingestOne(source, message, true);
+      }),
+      transport.on('status', (change) => this.#applyStatus(source, change)),
+      transport.on('typing', (event: TypingEvent) => this.#emit('typing', event)),
+      transport.on('presence', (presence) => this.#emit('presence', presence)),
+      transport.on('session', (session: VisitorSession) => {
+        this.#conversationId = session.conversationId;
+        this.#emit('session', session);
+      }),
+      transport.on('error', (error: ApiError) => this.#emit('error', error)),
+      transport.on('state', (state) => {
+        if (source === 'primary' && state === 'offline' && this.#active === 'primary') {
+          this.#demote();
+          return;
+        }
+        if (source === this.#active) this.#emitState();
+      }),
+    );
+  }
+
+  #emitState(): void {
+    const state = this.state;
+    if (state === this.#lastState) return;
+    this.#lastState = state;
+    this.#emit('state', state);
+  }
+
+  /** One bounded attempt to create (first time) and connect the primary; true when XMTP is up. */
+  #startPrimary(): Promise<boolean> {
+    const attempt = this.#tryPrimary().then((ok) => {
+      this.#primaryAttempt = undefined;
+      if (this.#closed) return false;
+      if (ok) {
+        this.#promote();
+      } else {
+        this.#recoverFailures += 1;
+        this.#demote();
+      }
+      return ok;
+    });
+    this.#primaryAttempt = attempt;
+    return attempt;
+  }
+
+  async #tryPrimary(): Promise<boolean> {
+    const up = (async () => {
+      if (!this.#primary) {
+        const primary = await this.#createPrimary();
+        if (this.#closed) {
+          primary.disconnect();
+          throw new TransportError('offline', 'closed', false);
+        }
+        this.#primary = primary;
+        this.#subscribe('primary', primary);
+      }
+      await this.#primary.connect();
+    })();
+    try {
+      await withTimeout(up, this.#timings.initTimeoutMs, 'XMTP init');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #promote(): void {
+    this.#recoverFailures = 0;
+    if (this.#active !== 'primary') {
+      this.#active = 'primary';
+      this.#emit('kind', this.kind);
+    }
+    this.#emitState();
+    // Messages that reached XMTP while it was unreachable from here arrive by this pull.
+    void this.#pull('primary', true);
+  }
+
+  #demote(): void {
+    if (this.#active === 'primary') {
+      this.#active = 'fallback';
+      this.#emit('kind', this.kind);
+      this.#emitState();
+    }
+    this.#scheduleRecovery();
+  }
+
+  #scheduleRecovery(): void {
+    if (this.#closed || this.#recoverTimer !== undefined || this.#primaryAttempt) return;
+    const delay = Math.min(
+      this.#timings.recoverDelayMs * 2 ** Math.max(0, this.#recoverFailures - 1),
+      this.#timings.maxRecoverDelayMs,
+    );
+    this.#recoverTimer = setTimeout(() => {
+      this.#recoverTimer = undefined;
+      void this.#startPrimary();
+    }, delay);
+  }
+
+  async #pull(source: Source, emit = false): Promise<void> {
+    const transport = this.#transport(source);
+    if (!transport) return;
+    try {
+      for (;;) {
+        const result = await withTimeout(transport.sync(this.#cursor[source]), this.#timings.sendTimeoutMs, 'sync');
+        this.#cursor[source] = Math.max(this.#cursor[source], result.rev);
+        this.#ingestBatch(source, result.messages, 'new', emit);
+        if (!result.hasMore || result.messages.length === 0) break;
+      }
+    } catch {
+      // Unreachable now: the next sync or the recovery pull catches up from the same cursor.
+    }
+  }
+
+  #ingestBatch(source: Source, messages: Message[], where: 'new' | 'older', emit = false): void {
+    const sorted = [...messages].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
+    if (where === 'older') sorted.reverse();
+    for (const message of sorted) this.#ingest(source, message, where, emit);
+  }
+
+  #ingestOne(source: Source, message: Message, emit: boolean): Message {
+    return this.#view(this.#ingest(source, message, 'new', emit));
+  }
+
+  /** Adds or merges one message of one network into the timeline; emits `message` / `status` when asked. */
+  #ingest(source: Source, message: Message, where: 'new' | 'older', emit: boolean): Entry {
+    const clientKey = `${message.author.role}:${message.clientId}`;
+    const existing = this.#byClientKey.get(clientKey);
+    if (!existing) {
+      const seq = where === 'new' ? ++this.#highSeq : --this.#lowSeq;
+      const entry: Entry = { seq, rev: ++this.#rev, message: { ...message }, links: new Map() };
+      entry.links.set(source, { id: message.id, seq: message.seq });
+      this.#byClientKey.set(clientKey, entry);
+      this.#bySourceId.set(`${source}:${message.id}`, entry);
+      if (emit) this.#emit('message', this.#view(entry));
+      return entry;
+    }
+    if (!existing.links.has(source)) {
+      existing.links.set(source, { id: message.id, seq: message.seq });
+      this.#bySourceId.set(`${source}:${message.id}`, existing);
+    }
+    this.#advance(existing, message.status, message.statusAt[message.status] ?? message.createdAt, emit);
+    return existing;
+  }
+
+  #applyStatus(source: Source, change: StatusChange): void {
+    const entry = this.#bySourceId.get(`${source}:${change.messageId}`);
+    if (entry) this.#advance(entry, change.status, change.at, true, change.failure);
+  }
+
+  #advance(entry: Entry, status: Message['status'], at: string, emit: boolean, failure?: Message['failure']): void {
+    if (!isStatusAdvance(entry.message.status, status)) return;
+    entry.message = {
+      ...entry.message,
+      status,
+      statusAt: { ...entry.message.statusAt, [status]: at },
+      ...(failure && STATUS_RANK[status] === STATUS_RANK.failed ? { failure } : {}),
+    };
+    entry.rev = ++this.#rev;
+    if (!emit) return;
+    const view = this.#view(entry);
+    this.#emit('status', {
+      conversationId: view.conversationId,
+      messageId: view.id,
+      clientId: view.clientId,
+      seq: view.seq,
+      rev: view.rev,
+      status: view.status,
+      at,
+      ...(view.failure ? { failure: view.failure } : {}),
+    });
+  }
+
+  #oldestSeq(source: Source): number | undefined {
+    let oldest: number | undefined;
+    for (const entry of this.#byClientKey.values()) {
+      const link = entry.links.get(source);
+      if (link && (oldest === undefined || link.seq < oldest)) oldest = link.seq;
+    }
+    return oldest;
+  }
+
+  #view(entry: Entry): Message {
+    return {
+      ...entry.message,
+      seq: entry.seq,
+      rev: entry.rev,
+      conversationId: this.#conversationId ?? entry.message.conversationId,
+    };
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The XMTP content type anon-chat sends: the message text plus the sender's clientId (and the bridge conversation
+ * it belongs to, when the visitor has one). Agents dedupe by clientId across XMTP and the bridge, so a message that
+ * reached both (an XMTP send that timed out, then went through the bridge) still shows once.
+ * Other XMTP apps show the `fallback` (the plain text).
+ */
+import type { ContentCodec, ContentTypeId, EncodedContent } from '@xmtp/content-type-primitives';
+
+/** The decoded content of one anon-chat message carried over XMTP. */
+export interface ChatMessageContent {
+  clientId: string;
+  text: string;
+  /** The bridge conversation of the same visitor, so agents can show both as one thread. */
+  bridgeConversationId?: string;
+}
+
+/** `anon-chat.dev/chat-message:1.0`. */
+export const chatMessageContentType: ContentTypeId = {
+  authorityId: 'anon-chat.dev',
+  typeId: 'chat-message',
+  versionMajor: 1,
+  versionMinor: 0,
+};
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** True when an XMTP content type id is anon-chat's chat message (any minor version). */
+export function isChatMessageType(type: ContentTypeId | undefined): boolean {
+  return (
+    type !== undefined &&
+    type.authorityId === chatMessageContentType.authorityId &&
+    type.typeId === chatMessageContentType.typeId &&
+    type.versionMajor === chatMessageContentType.versionMajor
+  );
+}
+
+/** Encodes a chat message for `conversation.send`. */
+export function encodeChatMessage(content: ChatMessageContent): EncodedContent {
+  const parameters: Record<string, string> = { clientId: content.clientId };
+  if (content.bridgeConversationId) parameters.bridgeConversationId = content.bridgeConversationId;
+  return {
+    type: chatMessageContentType,
+    parameters,
+    fallback: content.text,
+    content: encoder.encode(content.text),
+  };
+}
+
+/** Decodes a chat message; throws on a payload without a clientId (the SDK then leaves `content` undefined). */
+export function decodeChatMessage(encoded: EncodedContent): ChatMessageContent {
+  const clientId = encoded.parameters.clientId;
+  if (!clientId) throw new Error('chat-message without clientId');
+  const bridgeConversationId = encoded.parameters.bridgeConversationId;
+  return {
+    clientId,
+    text: decoder.decode(encoded.content),
+    ...(bridgeConversationId ? { bridgeConversationId } : {}),
+  };
+}
+
+/** The codec registered with `Client.create({ codecs })` on both the visitor's and the console's client. */
+export const chatMessageCodec: ContentCodec<ChatMessageContent> = {
+  contentType: chatMessageContentType,
+  encode: encodeChatMessage,
+  decode: decodeChatMessage,
+  fallback: (content) => content.text,
+  shouldPush: () => true,
+};
