@@ -1,0 +1,199 @@
+/**
+ * Bridge configuration: every setting comes from environment variables, validated here with zod so a bad value
+ * stops the start with a message naming the variable. `main.ts` is the only caller that passes `process.env`.
+ */
+import { z } from 'zod';
+import { resolve } from 'node:path';
+import { loadSecrets } from './auth/secrets.ts';
+import { toWebhookConfig, webhookEnvShape, type WebhookConfig } from './webhooks/webhook-config.ts';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const boolean = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const positiveInt = z.coerce.number().int().min(1).max(1_000_000_000);
+const secret = z.string().min(16, 'must be at least 16 characters');
+
+/**
+ * The raw environment variables the bridge reads, each with its default. Add new settings here (one line each)
+ * and map them in `toConfig` below; the webhook settings (WHATSAPP_*, STATUS_WEBHOOK_SECRET, WEBHOOK_*) go in the
+ * marked section.
+ */
+export const envSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(5001),
+  DATA_DIR: z.string().min(1).default('./data'),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  ALLOWED_ORIGINS: z.string().optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  VISITOR_TOKEN_SECRET: secret.optional(),
+  AGENT_TOKEN_SECRET: secret.optional(),
+  SITE_SECRET: secret.optional(),
+  API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
+  AGENT_BOOTSTRAP_NAME: z.string().min(1).max(100).default('admin'),
+  AGENT_BOOTSTRAP_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1000).optional(),
+  RATE_LIMIT_MESSAGES_PER_MINUTE: positiveInt.default(60),
+  RATE_LIMIT_EVENTS_PER_MINUTE: positiveInt.default(600),
+  RATE_LIMIT_TYPING_PER_MINUTE: positiveInt.default(60),
+  RATE_LIMIT_CONNECTIONS_PER_MINUTE: positiveInt.default(60),
+  RATE_LIMIT_HTTP_PER_MINUTE: positiveInt.default(600),
+  RATE_LIMIT_LOGIN_PER_MINUTE: positiveInt.default(10),
+  MAX_HTTP_BUFFER_SIZE: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
+  TRUST_PROXY: boolean.default(false),
+  // ---- webhook settings (owned by the webhook engineer): add WHATSAPP_*, STATUS_WEBHOOK_SECRET, WEBHOOK_* here ----
+  ...webhookEnvShape,
+});
+
+/** The validated environment, before it is mapped to `BridgeConfig`. */
+export type BridgeEnv = z.infer<typeof envSchema>;
+
+/** Secrets the bridge signs and verifies with. */
+export interface BridgeSecrets {
+  visitorToken: string;
+  agentToken: string;
+  /** Site owners compute `HMAC-SHA256(site, userId)` with it to verify their users. */
+  site: string;
+}
+
+/** Per-client limits against abuse. */
+export interface RateLimits {
+  /** `message:send` (and REST sends) per socket per minute. */
+  messagesPerMinute: number;
+  /** Every other acked event per socket per minute. */
+  eventsPerMinute: number;
+  /** Typing events per socket per minute (beyond the TYPING_THROTTLE_MS drop). */
+  typingPerMinute: number;
+  /** Socket.IO namespace connections per IP per minute. */
+  connectionsPerMinute: number;
+  /** REST requests per IP per minute. */
+  httpPerMinute: number;
+  /** Login attempts per IP per minute. */
+  loginPerMinute: number;
+}
+
+/** Everything the bridge needs to run, validated. */
+export interface BridgeConfig {
+  host: string;
+  port: number;
+  /** Absolute data directory. */
+  dataDir: string;
+  /** The URL people open (printed in the banner); no trailing slash. */
+  publicUrl: string;
+  /** Origins allowed to open the visitor namespace; `'*'` allows any. */
+  allowedOrigins: string[] | '*';
+  logLevel: (typeof LOG_LEVELS)[number];
+  secrets: BridgeSecrets;
+  /** Server-to-server key for REST; undefined disables integrations. */
+  apiKey?: string;
+  agentBootstrap: { name: string; password?: string };
+  rateLimits: RateLimits;
+  /** Largest Socket.IO packet in bytes. */
+  maxHttpBufferSize: number;
+  /** Honour X-Forwarded-For (only behind a reverse proxy). */
+  trustProxy: boolean;
+  // ---- webhook settings (owned by the webhook engineer) ----
+  /** WhatsApp Cloud API, status webhook and outbound event webhooks (bridge/webhooks/README.md). */
+  webhooks: WebhookConfig;
+}
+
+/** Thrown when the environment is invalid; the message names each bad variable. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Options for `loadConfig`. */
+export interface LoadConfigOptions {
+  /** Read/create `DATA_DIR/secrets.json` for secrets the environment lacks (default true). */
+  persistSecrets?: boolean;
+}
+
+/**
+ * Validates `env` and returns the bridge configuration. Secrets missing from the environment are read from
+ * (or generated into) `DATA_DIR/secrets.json`, mode 0600.
+ */
+export function loadConfig(env: Record<string, string | undefined>, options: LoadConfigOptions = {}): BridgeConfig {
+  // Empty strings count as unset, so `PORT= npm start` falls back to the default instead of failing.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  return toConfig(parsed.data, options);
+}
+
+function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
+  const dataDir = resolve(env.DATA_DIR);
+  const urlHost = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
+  const publicUrl = (env.PUBLIC_URL ?? `http://${urlHost}:${env.PORT}`).replace(/\/+$/, '');
+  const secrets =
+    options.persistSecrets === false
+      ? requireSecrets(env)
+      : loadSecrets(dataDir, {
+          visitorToken: env.VISITOR_TOKEN_SECRET,
+          agentToken: env.AGENT_TOKEN_SECRET,
+          site: env.SITE_SECRET,
+        });
+  return {
+    host: env.HOST,
+    port: env.PORT,
+    dataDir,
+    publicUrl,
+    allowedOrigins: parseOrigins(env.ALLOWED_ORIGINS, publicUrl, env.PORT),
+    logLevel: env.LOG_LEVEL,
+    secrets,
+    apiKey: env.API_KEY,
+    agentBootstrap: { name: env.AGENT_BOOTSTRAP_NAME, password: env.AGENT_BOOTSTRAP_PASSWORD },
+    rateLimits: {
+      messagesPerMinute: env.RATE_LIMIT_MESSAGES_PER_MINUTE,
+      eventsPerMinute: env.RATE_LIMIT_EVENTS_PER_MINUTE,
+      typingPerMinute: env.RATE_LIMIT_TYPING_PER_MINUTE,
+      connectionsPerMinute: env.RATE_LIMIT_CONNECTIONS_PER_MINUTE,
+      httpPerMinute: env.RATE_LIMIT_HTTP_PER_MINUTE,
+      loginPerMinute: env.RATE_LIMIT_LOGIN_PER_MINUTE,
+    },
+    maxHttpBufferSize: env.MAX_HTTP_BUFFER_SIZE,
+    trustProxy: env.TRUST_PROXY,
+    webhooks: toWebhookConfig(env, (message) => new ConfigError(message)),
+  };
+}
+
+function requireSecrets(env: BridgeEnv): BridgeSecrets {
+  const { VISITOR_TOKEN_SECRET: visitorToken, AGENT_TOKEN_SECRET: agentToken, SITE_SECRET: site } = env;
+  if (!visitorToken || !agentToken || !site) {
+    throw new ConfigError('invalid configuration: VISITOR_TOKEN_SECRET, AGENT_TOKEN_SECRET and SITE_SECRET are required');
+  }
+  return { visitorToken, agentToken, site };
+}
+
+/** The bridge's own origins (the public URL plus localhost / 127.0.0.1 variants on the same port). */
+export function defaultOrigins(publicUrl: string, port: number): string[] {
+  const origins = new Set<string>([new URL(publicUrl).origin]);
+  for (const host of ['localhost', '127.0.0.1', '[::1]']) origins.add(`http://${host}:${port}`);
+  return [...origins];
+}
+
+function parseOrigins(raw: string | undefined, publicUrl: string, port: number): string[] | '*' {
+  if (raw === undefined) return defaultOrigins(publicUrl, port);
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.includes('*')) return '*';
+  return items.map((item) => {
+    let url: URL;
+    try {
+      url = new URL(item);
+    } catch {
+      throw new ConfigError(`invalid configuration:\n  ALLOWED_ORIGINS: "${item}" is not an origin like https://example.com`);
+    }
+    if (url.origin === 'null' || (url.pathname !== '/' && url.pathname !== '') || url.search) {
+      throw new ConfigError(`invalid configuration:\n  ALLOWED_ORIGINS: "${item}" is not an origin like https://example.com`);
+    }
+    return url.origin;
+  });
+}

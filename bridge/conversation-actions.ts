@@ -1,0 +1,91 @@
+/**
+ * The chat operations shared by socket handlers and REST routes: each validates nothing (callers did), uses only
+ * the Store, and announces changes through fan-out after the store has them durably.
+ */
+import type { Author, Message } from '../protocol/message.ts';
+import type { Conversation, ConversationSummary } from '../protocol/conversation.ts';
+import type { MessagePage, SyncResult } from '../protocol/events.ts';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../protocol/limits.ts';
+import type { ConversationQuery } from './store/store.ts';
+import type { BridgeContext } from './context.ts';
+import { BridgeError } from './api-error.ts';
+import { onlineConversationIds, toSummary } from './realtime/presence.ts';
+
+/** The conversation, or `not_found`. */
+export async function requireConversation(ctx: BridgeContext, conversationId: string): Promise<Conversation> {
+  const conversation = await ctx.store.getConversation(conversationId);
+  if (!conversation) throw new BridgeError('not_found', 'No such conversation.');
+  return conversation;
+}
+
+/**
+ * Stores a message (deduped on clientId), then — only when it was newly created — announces it. Returns the stored
+ * message (the original on a retry). `announce` runs after the caller's ack when given, so the sender hears the ack
+ * before the broadcast of its own message.
+ */
+export async function storeMessage(
+  ctx: BridgeContext,
+  input: { conversationId: string; clientId: string; author: Author; text: string },
+): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
+  const result = await ctx.store.appendMessage(input);
+  const announce = result.created
+    ? () => ctx.fanout.messageCreated(result.message, result.conversation)
+    : () => Promise.resolve();
+  return { message: result.message, created: result.created, announce };
+}
+
+/** Applies a receipt from `readerRole` (it advances the other role's messages) and announces what changed. */
+export async function applyReceipt(
+  ctx: BridgeContext,
+  conversationId: string,
+  readerRole: 'visitor' | 'agent',
+  upToSeq: number,
+  status: 'delivered' | 'read',
+): Promise<{ changed: number }> {
+  const authorRole = readerRole === 'visitor' ? 'agent' : 'visitor';
+  const result = await ctx.store.applyReceipt(conversationId, authorRole, upToSeq, status);
+  if (result.changed.length > 0) await ctx.fanout.statusChanged(result.changed, result.conversation);
+  else if (readerRole === 'agent' && status === 'read') await ctx.fanout.announceConversation(result.conversation);
+  return { changed: result.changed.length };
+}
+
+/** A page of history: messages before `beforeSeq` (or the latest), ascending, with `hasMore`. */
+export async function historyPage(
+  ctx: BridgeContext,
+  conversationId: string,
+  beforeSeq: number | undefined,
+  limit = DEFAULT_PAGE_SIZE,
+): Promise<MessagePage> {
+  const size = Math.min(limit, MAX_PAGE_SIZE);
+  // One extra message tells whether anything older exists without a second query.
+  const rows = await ctx.store.getMessages(conversationId, { beforeSeq, limit: size + 1 });
+  const hasMore = rows.length > size;
+  return { messages: hasMore ? rows.slice(rows.length - size) : rows, hasMore };
+}
+
+/** Everything that changed after `afterRev`, at most one page; `rev` is the cursor to continue from. */
+export async function syncPage(
+  ctx: BridgeContext,
+  conversation: Conversation | undefined,
+  afterRev: number,
+): Promise<SyncResult> {
+  if (!conversation) return { messages: [], rev: 0, hasMore: false };
+  const rows = await ctx.store.getChangesSince(conversation.id, afterRev, MAX_PAGE_SIZE + 1);
+  const hasMore = rows.length > MAX_PAGE_SIZE;
+  const messages = hasMore ? rows.slice(0, MAX_PAGE_SIZE) : rows;
+  const lastRev = messages.at(-1)?.rev ?? 0;
+  // Read the conversation before the changes: a change landing in between has a rev above it and is included, so
+  // max() never skips one. A client ahead of the server (its data wiped) is brought back to the server's rev.
+  const rev = hasMore ? lastRev : Math.max(conversation.rev, lastRev);
+  messages.sort((a, b) => a.seq - b.seq);
+  return { messages, rev, hasMore };
+}
+
+/** Conversations for the agents' inbox with live presence. */
+export async function listSummaries(ctx: BridgeContext, query: ConversationQuery): Promise<ConversationSummary[]> {
+  const [conversations, online] = await Promise.all([
+    ctx.store.listConversations(query),
+    onlineConversationIds(ctx.visitorNs),
+  ]);
+  return conversations.map((conversation) => toSummary(conversation, online.has(conversation.id)));
+}

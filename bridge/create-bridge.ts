@@ -1,0 +1,160 @@
+/**
+ * Wires one bridge: Express app, HTTP server, Socket.IO namespaces, fan-out and routes around an injected store.
+ * It never listens — `main.ts` and the test helpers do — so any number can run in one process.
+ */
+import { createServer, type Server as HttpServer } from 'node:http';
+import express, { type Express } from 'express';
+import { Server } from 'socket.io';
+import axios, { type AxiosInstance } from 'axios';
+import type { Logger } from 'pino';
+import { AGENT_NAMESPACE, VISITOR_NAMESPACE } from '../protocol/events.ts';
+import type { BridgeConfig } from './config.ts';
+import type { Store } from './store/store.ts';
+import type { AgentNamespace, AgentSocket, BridgeContext, VisitorNamespace, VisitorSocket } from './context.ts';
+import { Fanout } from './fanout.ts';
+import { RateLimiter } from './rate-limiter.ts';
+import { agentHandshake, isOriginAllowed, visitorHandshake } from './realtime/handshake.ts';
+import { createSocketLimiters } from './realtime/socket-limits.ts';
+import { registerVisitorHandlers } from './realtime/visitor-handlers.ts';
+import { registerAgentHandlers } from './realtime/agent-handlers.ts';
+import { healthRouter } from './http/health-routes.ts';
+import { authRouter } from './http/auth-routes.ts';
+import { conversationRouter } from './http/conversation-routes.ts';
+import { staticRouter, type StaticRoots } from './http/static-routes.ts';
+import { errorMiddleware, notFound } from './http/error-middleware.ts';
+import { rateLimit } from './http/request-guards.ts';
+
+export type {
+  BridgeContext,
+  VisitorNamespace,
+  AgentNamespace,
+  VisitorSocket,
+  AgentSocket,
+} from './context.ts';
+export type { FanoutSink } from './fanout.ts';
+
+/** What a bridge is built from. */
+export interface BridgeDeps {
+  config: BridgeConfig;
+  /** An opened store; the bridge does not open or close it. */
+  store: Store;
+  logger: Logger;
+  clock?: () => Date;
+  /** Outbound HTTP client (defaults to axios with a 10 s timeout). */
+  http?: AxiosInstance;
+  /** Static folders (defaults to dist/widget, dist/console and demo/ of this repository). */
+  staticRoots?: StaticRoots;
+}
+
+/** A wired, not yet listening bridge. */
+export interface Bridge {
+  app: Express;
+  httpServer: HttpServer;
+  io: Server;
+  context: BridgeContext;
+  /** Runs close hooks, disconnects every socket and closes the HTTP server (the store stays open). */
+  close(): Promise<void>;
+}
+
+/** Largest REST JSON body. Message text is at most 4000 UTF-16 units, i.e. ≤ 12 KB of UTF-8 plus JSON. */
+const JSON_BODY_LIMIT = '32kb';
+
+/** Builds a bridge around `deps`; call `httpServer.listen()` to serve it. */
+export function createBridge(deps: BridgeDeps): Bridge {
+  const { config, store, logger } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const app = express();
+  const httpServer = createServer(app);
+  // Slow-loris and idle-connection guards for plain HTTP; Socket.IO has its own ping/pong timeouts.
+  httpServer.headersTimeout = 20_000;
+  httpServer.requestTimeout = 30_000;
+  httpServer.keepAliveTimeout = 5_000;
+
+  const io = new Server(httpServer, {
+    serveClient: false,
+    maxHttpBufferSize: config.maxHttpBufferSize,
+    // A client must finish the namespace handshake this quickly after the transport connects.
+    connectTimeout: 10_000,
+    pingInterval: 25_000,
+    pingTimeout: 20_000,
+    cors: {
+      origin: (origin, callback) => callback(null, isOriginAllowed(config, origin)),
+      credentials: false,
+    },
+  });
+  const visitorNs = io.of(VISITOR_NAMESPACE) as unknown as VisitorNamespace;
+  const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
+  const fanout = new Fanout({ visitorNs, agentNs, logger });
+  const closeHooks: (() => void | Promise<void>)[] = [];
+
+  const context: BridgeContext = {
+    config,
+    store,
+    logger,
+    clock,
+    io,
+    visitorNs,
+    agentNs,
+    fanout,
+    http: deps.http ?? axios.create({ timeout: 10_000, maxRedirects: 0 }),
+    onClose: (hook) => void closeHooks.push(hook),
+  };
+
+  const limiters = createSocketLimiters(config.rateLimits, () => clock().getTime());
+  visitorNs.use(visitorHandshake(context, limiters));
+  agentNs.use(agentHandshake(context, limiters));
+  visitorNs.on('connection', (socket: VisitorSocket) => {
+    registerVisitorHandlers(context, socket, limiters).catch((error: unknown) =>
+      logger.error({ err: error }, 'visitor connection setup failed'),
+    );
+  });
+  agentNs.on('connection', (socket: AgentSocket) => {
+    registerAgentHandlers(context, socket, limiters).catch((error: unknown) =>
+      logger.error({ err: error }, 'agent connection setup failed'),
+    );
+  });
+
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.use((_req, res, next) => {
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    next();
+  });
+  app.use(healthRouter(context));
+
+  // ---- webhooks (owned by the webhook engineer): mount here, e.g. `mountWebhooks(app, context);` ----
+  // Mounted before any JSON parser on purpose: signature checks need the raw body bytes.
+  // ---- end webhooks ----
+
+  const api = express.Router();
+  api.use(rateLimit(new RateLimiter(config.rateLimits.httpPerMinute, () => clock().getTime())));
+  api.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
+  api.use(authRouter(context));
+  api.use(conversationRouter(context));
+  api.use(notFound);
+  app.use('/api', api);
+  app.use(staticRouter(deps.staticRoots));
+  app.use(notFound);
+  app.use(errorMiddleware(logger, store));
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const hook of closeHooks.reverse()) {
+        try {
+          await hook();
+        } catch (error) {
+          logger.error({ err: error }, 'close hook failed');
+        }
+      }
+      // io.close() disconnects every socket and closes the HTTP server it is attached to.
+      await new Promise<void>((resolve) => {
+        io.close(() => resolve());
+        httpServer.closeAllConnections();
+      });
+    })();
+    return closing;
+  };
+
+  return { app, httpServer, io, context, close };
+}

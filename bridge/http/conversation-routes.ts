@@ -1,0 +1,72 @@
+/** REST for agents and integrations: list conversations, read history, reply, mark read. */
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import { entityId, restHistoryQuerySchema, restSendSchema } from '../../protocol/schemas.ts';
+import type { BridgeContext } from '../context.ts';
+import { BridgeError, validationError } from '../api-error.ts';
+import { randomId } from '../ids.ts';
+import {
+  applyReceipt,
+  historyPage,
+  listSummaries,
+  requireConversation,
+  storeMessage,
+} from '../conversation-actions.ts';
+import { authorOf, callerOf, requireBearer } from './bearer-auth.ts';
+import { requireJsonBody } from './request-guards.ts';
+
+const listQuerySchema = z.strictObject({
+  filter: z.enum(['open', 'all']).optional(),
+  query: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(500).optional(),
+});
+
+function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw validationError(parsed.error);
+  return parsed.data;
+}
+
+/** `:id` as a conversation id; an id that cannot exist is simply not found. */
+function conversationIdOf(req: Request): string {
+  const parsed = entityId.safeParse(req.params.id);
+  if (!parsed.success) throw new BridgeError('not_found', 'No such conversation.');
+  return parsed.data;
+}
+
+/** The conversations router (mounted under /api, after JSON parsing). */
+export function conversationRouter(ctx: BridgeContext): Router {
+  const router = Router();
+  router.use('/conversations', requireBearer(ctx));
+
+  router.get('/conversations', async (req, res) => {
+    const query = parse(listQuerySchema, { ...req.query });
+    res.json({ conversations: await listSummaries(ctx, query) });
+  });
+
+  router.get('/conversations/:id/messages', async (req, res) => {
+    const query = parse(restHistoryQuerySchema, { ...req.query });
+    const conversation = await requireConversation(ctx, conversationIdOf(req));
+    res.json(await historyPage(ctx, conversation.id, query.before, query.limit));
+  });
+
+  router.post('/conversations/:id/messages', requireJsonBody, async (req, res) => {
+    const body = parse(restSendSchema, req.body);
+    const conversation = await requireConversation(ctx, conversationIdOf(req));
+    if (conversation.state === 'closed') await ctx.store.setConversationState(conversation.id, 'open');
+    const stored = await storeMessage(ctx, {
+      conversationId: conversation.id,
+      clientId: body.clientId ?? `rest-${randomId()}`,
+      author: authorOf(callerOf(req)),
+      text: body.text,
+    });
+    res.status(stored.created ? 201 : 200).json({ message: stored.message, created: stored.created });
+    await stored.announce();
+  });
+
+  router.post('/conversations/:id/read', requireJsonBody, async (req, res) => {
+    const conversation = await requireConversation(ctx, conversationIdOf(req));
+    res.json(await applyReceipt(ctx, conversation.id, 'agent', conversation.lastSeq, 'read'));
+  });
+  return router;
+}

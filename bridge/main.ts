@@ -1,0 +1,100 @@
+/**
+ * The bridge process: the only place that reads the environment. Loads the config, opens the lowdb store (one
+ * process per data directory), creates the first agent if there is none, serves, and shuts down cleanly.
+ */
+import { loadConfig, ConfigError, type BridgeConfig } from './config.ts';
+import { createLogger } from './logger.ts';
+import { createBridge } from './create-bridge.ts';
+import { bootstrapAgent } from './auth/agent-accounts.ts';
+import { LowdbStore } from './store/lowdb/lowdb-store.ts';
+
+function fail(message: string): never {
+  process.stderr.write(`anon-chat: ${message}\n`);
+  process.exit(1);
+}
+
+async function main(): Promise<void> {
+  let config: BridgeConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    fail(`cannot prepare ${process.env.DATA_DIR ?? './data'}: ${(error as Error).message}`);
+  }
+  const logger = createLogger(config.logLevel);
+
+  const store = new LowdbStore({ dataDir: config.dataDir, logger });
+  try {
+    await store.open();
+  } catch (error) {
+    fail(`cannot open storage: ${(error as Error).message}`);
+  }
+
+  const created = await bootstrapAgent(store, config.agentBootstrap, new Date());
+  if (created) {
+    const lines = [`Created agent "${created.agent.name}".`];
+    if (created.generated) {
+      lines.push(`  password: ${created.password}`, '  (shown only this once — keep it; set AGENT_BOOTSTRAP_PASSWORD to choose one)');
+    }
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+
+  const bridge = createBridge({ config, store, logger });
+  await new Promise<void>((resolve) => {
+    bridge.httpServer.once('error', (error: NodeJS.ErrnoException) => {
+      const hint = error.code === 'EADDRINUSE' ? ' (already in use; set PORT to another port)' : '';
+      void store.close().finally(() => fail(`cannot listen on ${config.host}:${config.port}${hint}: ${error.message}`));
+    });
+    bridge.httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const address = bridge.httpServer.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const listening = `http://${host}:${port}`;
+  const base = process.env.PUBLIC_URL ? config.publicUrl : listening;
+  process.stdout.write(
+    [
+      '',
+      'anon-chat bridge is running',
+      `  demo:          ${base}/demo/`,
+      `  theming demo:  ${base}/demo/theming.html`,
+      `  agent console: ${base}/console/`,
+      `  health:        ${base}/health`,
+      `  data:          ${config.dataDir}`,
+      '',
+      `anon-chat listening on ${listening}`,
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // A stuck close (a hung socket, a full disk) must not keep the process alive forever.
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 10_000).unref();
+    void (async () => {
+      try {
+        await bridge.close();
+        await store.close();
+        logger.info('stopped');
+        process.exit(0);
+      } catch (error) {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      }
+    })();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('unhandledRejection', (error) => logger.error({ err: error }, 'unhandled rejection'));
+}
+
+await main();

@@ -1,0 +1,145 @@
+/** Events of the `/agent` namespace: every conversation is reachable, by id, after the token handshake. */
+import {
+  agentHistorySchema,
+  agentReceiptSchema,
+  agentRetrySchema,
+  agentSendSchema,
+  agentSyncSchema,
+  agentTypingSchema,
+  conversationListSchema,
+} from '../../protocol/schemas.ts';
+import { AGENTS_ROOM, conversationRoom, type AgentSocket, type BridgeContext } from '../context.ts';
+import {
+  applyReceipt,
+  historyPage,
+  listSummaries,
+  requireConversation,
+  storeMessage,
+  syncPage,
+} from '../conversation-actions.ts';
+import { BridgeError, validationError } from '../api-error.ts';
+import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
+import { onlineAgents } from './presence.ts';
+import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
+import { TypingTracker } from './typing.ts';
+
+const KNOWN_EVENTS = new Set([
+  'conversations:list',
+  'message:send',
+  'message:retry',
+  'sync',
+  'history',
+  'receipt',
+  'typing',
+]);
+
+/** Wires one connected agent socket: the agents room, presence, events. */
+export async function registerAgentHandlers(
+  ctx: BridgeContext,
+  socket: AgentSocket,
+  limiters: SocketLimiters,
+): Promise<void> {
+  const { agentId, agentName } = socket.data;
+  refuseUnknownEvents(socket, KNOWN_EVENTS);
+
+  onEvent(ctx, socket, 'conversations:list', {
+    schema: conversationListSchema,
+    limiter: limiters.events,
+    run: async (payload) => ({ conversations: await listSummaries(ctx, payload) }),
+  });
+
+  onEvent(ctx, socket, 'message:send', {
+    schema: agentSendSchema,
+    limiter: limiters.messages,
+    run: async (payload, afterAck) => {
+      const conversation = await requireConversation(ctx, payload.conversationId);
+      if (conversation.state === 'closed') await ctx.store.setConversationState(conversation.id, 'open');
+      const stored = await storeMessage(ctx, {
+        conversationId: conversation.id,
+        clientId: payload.clientId,
+        author: { role: 'agent', agentId, name: agentName },
+        text: payload.text,
+      });
+      afterAck(stored.announce);
+      return stored.message;
+    },
+  });
+
+  onEvent(ctx, socket, 'message:retry', {
+    schema: agentRetrySchema,
+    limiter: limiters.messages,
+    run: async (payload) => {
+      const conversation = await requireConversation(ctx, payload.conversationId);
+      const message = await ctx.store.getMessage(conversation.id, payload.messageId);
+      if (!message) throw new BridgeError('not_found', 'No such message.');
+      if (conversation.channel === 'web') {
+        throw new BridgeError('bad_request', 'Web conversations have no external delivery to retry.');
+      }
+      if (message.author.role !== 'agent') throw new BridgeError('bad_request', 'Only agent messages are delivered.');
+      const outcome = await ctx.fanout.retryDelivery(message, conversation);
+      if (outcome.kind === 'retried') return outcome.message;
+      if (outcome.kind === 'unsupported') {
+        throw new BridgeError('bad_request', `No delivery is configured for ${conversation.channel} conversations.`);
+      }
+      throw new BridgeError('upstream_failed', 'The external channel refused the message; try again later.');
+    },
+  });
+
+  onEvent(ctx, socket, 'sync', {
+    schema: agentSyncSchema,
+    limiter: limiters.events,
+    run: async (payload) => syncPage(ctx, await requireConversation(ctx, payload.conversationId), payload.afterRev),
+  });
+
+  onEvent(ctx, socket, 'history', {
+    schema: agentHistorySchema,
+    limiter: limiters.events,
+    run: async (payload) => {
+      const conversation = await requireConversation(ctx, payload.conversationId);
+      return historyPage(ctx, conversation.id, payload.beforeSeq, payload.limit);
+    },
+  });
+
+  onEvent(ctx, socket, 'receipt', {
+    schema: agentReceiptSchema,
+    limiter: limiters.events,
+    run: async (payload) => {
+      const conversation = await requireConversation(ctx, payload.conversationId);
+      return applyReceipt(ctx, conversation.id, 'agent', payload.upToSeq, payload.status);
+    },
+  });
+
+  const typing = new TypingTracker(Date.now, (conversationId, isTyping) => {
+    const event = { conversationId, role: 'agent' as const, name: agentName, typing: isTyping };
+    ctx.visitorNs.to(conversationRoom(conversationId)).emit('typing', event);
+    // Other agents see who is answering, so two do not reply at once.
+    socket.to(AGENTS_ROOM).emit('typing', event);
+  });
+  socket.on('typing', (...args: unknown[]) => {
+    const limited = limiters.typing.take(socket.id);
+    if (!limited.ok) return void socket.emit('chat:error', rateLimited(limited.retryAfterMs));
+    const parsed = agentTypingSchema.safeParse(args[0]);
+    if (!parsed.success) return void socket.emit('chat:error', validationError(parsed.error).toApiError());
+    typing.update(parsed.data.conversationId, parsed.data.typing);
+  });
+
+  socket.on('disconnect', () => {
+    typing.stopAll();
+    forgetSocket(limiters, socket.id);
+    void announceAgentPresence(ctx);
+  });
+
+  await socket.join(AGENTS_ROOM);
+  await announceAgentPresence(ctx);
+}
+
+/** Tells agents who is online and visitors how many agents are (derived from the connected sockets). */
+async function announceAgentPresence(ctx: BridgeContext): Promise<void> {
+  try {
+    const online = await onlineAgents(ctx.agentNs);
+    ctx.agentNs.to(AGENTS_ROOM).emit('agents:presence', { online });
+    ctx.visitorNs.emit('agents:presence', { online: online.length });
+  } catch (error) {
+    ctx.logger.error({ err: error }, 'agent presence announcement failed');
+  }
+}

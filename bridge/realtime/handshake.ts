@@ -1,0 +1,136 @@
+/**
+ * Namespace handshakes: who a socket is is decided here, once, from the signed token — never from a later
+ * payload. Refusals reach the client as `connect_error` whose message is an error code (`invalid_token`,
+ * `invalid_user_hash`, `unauthorized`, `forbidden`, `rate_limited`, `bad_request`).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { ExtendedError, Socket } from 'socket.io';
+import { agentAuthSchema, visitorAuthSchema } from '../../protocol/schemas.ts';
+import type { BridgeConfig } from '../config.ts';
+import type { AgentSocketState, BridgeContext, VisitorSocketState } from '../context.ts';
+import { verifyAgentToken } from '../auth/agent-token.ts';
+import { verifyUserHash } from '../auth/user-hash.ts';
+import { verifyVisitorToken, type VisitorClaims } from '../auth/visitor-token.ts';
+import { randomId } from '../ids.ts';
+import type { SocketLimiters } from './socket-limits.ts';
+
+type Next = (err?: ExtendedError) => void;
+
+/** The connect_error a client sees: message is the code, `data` carries code and a readable message. */
+function refusal(code: string, message: string): ExtendedError {
+  const error = new Error(code) as ExtendedError;
+  error.data = { code, message };
+  return error;
+}
+
+/** Client IP of a request, honouring X-Forwarded-For only when configured to trust a proxy. */
+export function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
+/** True when `origin` may open the visitor namespace. A missing Origin is a non-browser client or same-origin GET. */
+export function isOriginAllowed(config: BridgeConfig, origin: string | undefined): boolean {
+  if (config.allowedOrigins === '*' || origin === undefined) return true;
+  return config.allowedOrigins.includes(origin);
+}
+
+/** Handshake of `/visitor`: origin, per-IP rate, auth payload, token, verified user → `socket.data`. */
+export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
+  return async (socket: Socket, next: Next): Promise<void> => {
+    try {
+      const req = socket.request;
+      const origin = req.headers.origin;
+      if (!isOriginAllowed(ctx.config, origin)) return next(refusal('forbidden', 'This site may not open the chat.'));
+      const ip = clientIp(req, ctx.config.trustProxy);
+      if (!limiters.connections.take(ip).ok) return next(refusal('rate_limited', 'Too many connections; slow down.'));
+      const auth = visitorAuthSchema.safeParse(socket.handshake.auth ?? {});
+      if (!auth.success) return next(refusal('bad_request', 'The handshake auth is not valid.'));
+      const now = ctx.clock();
+
+      let claims: VisitorClaims | undefined;
+      if (auth.data.token !== undefined) {
+        claims = await verifyVisitorToken(ctx.config.secrets.visitorToken, auth.data.token, now);
+        if (!claims) return next(refusal('invalid_token', 'The visitor token is not valid.'));
+      }
+
+      let userId: string | undefined;
+      if (auth.data.userId !== undefined && auth.data.userHash !== undefined) {
+        if (!verifyUserHash(ctx.config.secrets.site, auth.data.userId, auth.data.userHash)) {
+          return next(refusal('invalid_user_hash', 'The user hash does not match the user id.'));
+        }
+        userId = auth.data.userId;
+      }
+
+      // A token issued to a verified user continues only for that same user: after a logout (or another user on
+      // the same browser) the widget starts a fresh anonymous conversation instead of showing the old one.
+      if (claims && claims.userId !== undefined && claims.userId !== userId) claims = undefined;
+      const visitorId = claims?.visitorId ?? randomId();
+      let conversationId = claims?.conversationId ?? randomId();
+      const name = auth.data.name?.trim() || `Visitor ${visitorId.slice(0, 4).toUpperCase()}`;
+
+      if (userId !== undefined) {
+        conversationId = await linkVerifiedUser(ctx, { conversationId, userId, name, site: auth.data.site });
+      }
+
+      const data: VisitorSocketState = { visitorId, conversationId, name, ip };
+      if (userId !== undefined) data.userId = userId;
+      if (auth.data.site !== undefined) data.site = auth.data.site;
+      socket.data = data;
+      next();
+    } catch (error) {
+      ctx.logger.error({ err: error }, 'visitor handshake failed');
+      next(refusal('internal', 'The chat could not connect; try again.'));
+    }
+  };
+}
+
+/** The conversation a verified user continues: theirs if one exists, else the current one, linked to them. */
+async function linkVerifiedUser(
+  ctx: BridgeContext,
+  input: { conversationId: string; userId: string; name: string; site?: string },
+): Promise<string> {
+  const existing = await ctx.store.findConversationByExternalUser('web', input.userId);
+  if (existing) return existing.id;
+  const current = await ctx.store.getConversation(input.conversationId);
+  if (current && current.channel === 'web' && current.externalUserId === undefined) {
+    await ctx.store.setConversationExternalUser(current.id, input.userId);
+    return current.id;
+  }
+  // The token's conversation belongs to someone else (or is not a web one): give this user a new one.
+  const id = current ? randomId() : input.conversationId;
+  const created = await ctx.store.createConversation({
+    id,
+    channel: 'web',
+    name: input.name,
+    externalUserId: input.userId,
+    ...(input.site !== undefined ? { site: input.site } : {}),
+  });
+  return created.id;
+}
+
+/** Handshake of `/agent`: per-IP rate, agent token, agent still exists → `socket.data`. */
+export function agentHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
+  return async (socket: Socket, next: Next): Promise<void> => {
+    try {
+      const ip = clientIp(socket.request, ctx.config.trustProxy);
+      if (!limiters.connections.take(ip).ok) return next(refusal('rate_limited', 'Too many connections; slow down.'));
+      const auth = agentAuthSchema.safeParse(socket.handshake.auth ?? {});
+      if (!auth.success) return next(refusal('unauthorized', 'An agent token is required.'));
+      const claims = await verifyAgentToken(ctx.config.secrets.agentToken, auth.data.token, ctx.clock());
+      if (!claims) return next(refusal('unauthorized', 'The agent token is not valid.'));
+      const agent = await ctx.store.getAgent(claims.agentId);
+      if (!agent) return next(refusal('unauthorized', 'The agent no longer exists.'));
+      const data: AgentSocketState = { agentId: agent.id, agentName: agent.name, ip };
+      socket.data = data;
+      next();
+    } catch (error) {
+      ctx.logger.error({ err: error }, 'agent handshake failed');
+      next(refusal('internal', 'The console could not connect; try again.'));
+    }
+  };
+}

@@ -1,0 +1,28 @@
+/** The per-socket and per-IP rate limiters of one bridge's Socket.IO side. */
+import type { RateLimits } from '../config.ts';
+import { RateLimiter } from '../rate-limiter.ts';
+
+/** One limiter per kind of traffic; keys are socket ids (events) or client IPs (connections). */
+export interface SocketLimiters {
+  messages: RateLimiter;
+  events: RateLimiter;
+  typing: RateLimiter;
+  connections: RateLimiter;
+}
+
+/** Builds the limiters from the configured rates. */
+export function createSocketLimiters(limits: RateLimits, now: () => number): SocketLimiters {
+  return {
+    messages: new RateLimiter(limits.messagesPerMinute, now),
+    events: new RateLimiter(limits.eventsPerMinute, now),
+    typing: new RateLimiter(limits.typingPerMinute, now),
+    connections: new RateLimiter(limits.connectionsPerMinute, now),
+  };
+}
+
+/** Forgets a disconnected socket's buckets. */
+export function forgetSocket(limiters: SocketLimiters, socketId: string): void {
+  limiters.messages.forget(socketId);
+  limiters.events.forget(socketId);
+  limiters.typing.forget(socketId);
+}

@@ -1,0 +1,144 @@
+/**
+ * Events of the `/visitor` namespace. The conversation is always `socket.data.conversationId` (from the token);
+ * no payload names a conversation, so a visitor cannot reach another one.
+ */
+import { z } from 'zod';
+import {
+  typingSchema,
+  visitorHistorySchema,
+  visitorReceiptSchema,
+  visitorSendSchema,
+  visitorSyncSchema,
+} from '../../protocol/schemas.ts';
+import type { Conversation } from '../../protocol/conversation.ts';
+import { AGENTS_ROOM, conversationRoom, type BridgeContext, type VisitorSocket } from '../context.ts';
+import { signVisitorToken } from '../auth/visitor-token.ts';
+import { applyReceipt, historyPage, storeMessage, syncPage } from '../conversation-actions.ts';
+import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
+import { onlineAgents, isVisitorOnline } from './presence.ts';
+import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
+import { TypingTracker } from './typing.ts';
+import { validationError } from '../api-error.ts';
+
+const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing']);
+/** Most changes replayed as `message:new` right after connect; beyond that the client pages with `sync`. */
+const CONNECT_REPLAY_LIMIT = 500;
+
+/** The visitor's conversation, created on first need (page views without a message write nothing). */
+async function ensureConversation(ctx: BridgeContext, socket: VisitorSocket): Promise<Conversation> {
+  const { conversationId, name, site } = socket.data;
+  const existing = await ctx.store.getConversation(conversationId);
+  if (existing) {
+    if (existing.state === 'closed') return ctx.store.setConversationState(existing.id, 'open');
+    return existing;
+  }
+  return ctx.store.createConversation({ id: conversationId, channel: 'web', name, ...(site ? { site } : {}) });
+}
+
+/** Wires one connected visitor socket: room, session, presence, events. */
+export async function registerVisitorHandlers(
+  ctx: BridgeContext,
+  socket: VisitorSocket,
+  limiters: SocketLimiters,
+): Promise<void> {
+  const { agentNs } = ctx;
+  const { conversationId } = socket.data;
+  const room = conversationRoom(conversationId);
+
+  refuseUnknownEvents(socket, KNOWN_EVENTS);
+
+  onEvent(ctx, socket, 'message:send', {
+    schema: visitorSendSchema,
+    limiter: limiters.messages,
+    run: async (payload, afterAck) => {
+      await ensureConversation(ctx, socket);
+      const stored = await storeMessage(ctx, {
+        conversationId,
+        clientId: payload.clientId,
+        author: { role: 'visitor' },
+        text: payload.text,
+      });
+      afterAck(stored.announce);
+      return stored.message;
+    },
+  });
+
+  onEvent(ctx, socket, 'sync', {
+    schema: visitorSyncSchema,
+    limiter: limiters.events,
+    run: async (payload) => syncPage(ctx, await ctx.store.getConversation(conversationId), payload.afterRev),
+  });
+
+  onEvent(ctx, socket, 'history', {
+    schema: visitorHistorySchema,
+    limiter: limiters.events,
+    run: async (payload) => {
+      if (!(await ctx.store.getConversation(conversationId))) return { messages: [], hasMore: false };
+      return historyPage(ctx, conversationId, payload.beforeSeq, payload.limit);
+    },
+  });
+
+  onEvent(ctx, socket, 'receipt', {
+    schema: visitorReceiptSchema,
+    limiter: limiters.events,
+    run: async (payload) => {
+      if (!(await ctx.store.getConversation(conversationId))) return { changed: 0 };
+      return applyReceipt(ctx, conversationId, 'visitor', payload.upToSeq, payload.status);
+    },
+  });
+
+  const typing = new TypingTracker(Date.now, (id, isTyping) =>
+    agentNs.to(AGENTS_ROOM).emit('typing', { conversationId: id, role: 'visitor', typing: isTyping }),
+  );
+  socket.on('typing', (...args: unknown[]) => {
+    const limited = limiters.typing.take(socket.id);
+    if (!limited.ok) return void socket.emit('chat:error', rateLimited(limited.retryAfterMs));
+    const parsed = typingSchema.safeParse(args[0]);
+    if (!parsed.success) return void socket.emit('chat:error', validationError(parsed.error).toApiError());
+    typing.update(conversationId, parsed.data.typing);
+  });
+
+  socket.on('disconnect', () => {
+    typing.stopAll();
+    forgetSocket(limiters, socket.id);
+    void announceVisitorPresence(ctx, conversationId);
+  });
+
+  await socket.join(room);
+  const session = await signVisitorToken(ctx.config.secrets.visitorToken, socket.data, ctx.clock());
+  socket.emit('session', {
+    token: session.token,
+    visitorId: socket.data.visitorId,
+    conversationId,
+    expiresAt: session.expiresAt.toISOString(),
+    ...(socket.data.userId !== undefined ? { userId: socket.data.userId } : {}),
+  });
+  socket.emit('agents:presence', { online: (await onlineAgents(agentNs)).length });
+  await announceVisitorPresence(ctx, conversationId);
+  await replayAfterConnect(ctx, socket);
+}
+
+/** Tells agents whether `conversationId` has a visitor online now (derived from its room's sockets). */
+async function announceVisitorPresence(ctx: BridgeContext, conversationId: string): Promise<void> {
+  try {
+    const online = await isVisitorOnline(ctx.visitorNs, conversationId);
+    ctx.agentNs.to(AGENTS_ROOM).emit('visitor:presence', { conversationId, online });
+    const conversation = await ctx.store.getConversation(conversationId);
+    if (conversation) await ctx.fanout.announceConversation(conversation);
+  } catch (error) {
+    ctx.logger.error({ err: error, conversationId }, 'visitor presence announcement failed');
+  }
+}
+
+const afterRevSchema = z.object({ afterRev: z.number().int().min(0).optional() });
+
+/** `auth.afterRev`: push what the client missed as `message:new`, straight from storage. */
+async function replayAfterConnect(ctx: BridgeContext, socket: VisitorSocket): Promise<void> {
+  const parsed = afterRevSchema.safeParse(socket.handshake.auth ?? {});
+  const afterRev = parsed.success ? parsed.data.afterRev : undefined;
+  if (afterRev === undefined) return;
+  const conversation = await ctx.store.getConversation(socket.data.conversationId);
+  if (!conversation || conversation.rev <= afterRev) return;
+  const changes = await ctx.store.getChangesSince(conversation.id, afterRev, CONNECT_REPLAY_LIMIT);
+  for (const message of changes.sort((a, b) => a.seq - b.seq)) socket.emit('message:new', message);
+}

@@ -1,0 +1,90 @@
+/**
+ * `startBridgeProcess`: the real `bridge/main.ts` in a child process (for kill -9, restart and shutdown tests, and
+ * for browser tests that need a bridge to outlive a page). Resolves once it prints its listening line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const LISTENING = /anon-chat listening on (http:\/\/[^\s]+:(\d+))/;
+
+/** Options of `startBridgeProcess`. */
+export interface BridgeProcessOptions {
+  dataDir: string;
+  /** Port to listen on; pass the previous run's port on a restart so clients reconnect. Default 0. */
+  port?: number;
+  /** Extra environment (HOST is always 127.0.0.1; LOG_LEVEL defaults to `error`). */
+  env?: Record<string, string>;
+  /** How long to wait for the listening line (default 20 s). */
+  timeoutMs?: number;
+}
+
+/** A running bridge process. */
+export interface BridgeProcess {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** Sends `signal` and resolves with the exit code (null when killed by a signal) once the process is gone. */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+  /** SIGTERM, then waits for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Password of the bootstrap agent the helper gives every bridge process (name `admin`). */
+export const PROCESS_ADMIN = { name: 'admin', password: 'process-admin-password' } as const;
+
+/** Spawns `node --import tsx bridge/main.ts` and waits for `anon-chat listening on http://127.0.0.1:<port>`. */
+export function startBridgeProcess(options: BridgeProcessOptions): Promise<BridgeProcess> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    LOG_LEVEL: 'error',
+    AGENT_BOOTSTRAP_PASSWORD: PROCESS_ADMIN.password,
+    ...options.env,
+    HOST: '127.0.0.1',
+    PORT: String(options.port ?? 0),
+    DATA_DIR: options.dataDir,
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bridge', 'main.ts')], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exited;
+  };
+
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void kill('SIGKILL');
+      reject(new Error(`bridge process did not start within ${options.timeoutMs ?? 20_000} ms:\n${output}`));
+    }, options.timeoutMs ?? 20_000);
+    const onData = (): void => {
+      const match = LISTENING.exec(output);
+      if (!match?.[1] || !match[2]) return;
+      clearTimeout(timer);
+      child.stdout.off('data', onData);
+      resolve({
+        url: match[1],
+        port: Number(match[2]),
+        child,
+        output: () => output,
+        kill,
+        stop: () => kill('SIGTERM'),
+      });
+    };
+    child.stdout.on('data', onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`bridge process exited with ${code} before listening:\n${output}`));
+    });
+  });
+}

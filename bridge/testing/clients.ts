@@ -1,0 +1,144 @@
+/**
+ * Typed socket.io-client helpers for tests: connect a visitor or an agent (resolving once connected, rejecting
+ * with the handshake's error code), emit with an ack and a timeout, and wait for the next event.
+ */
+import { io, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
+import type {
+  AgentClientToServerEvents,
+  AgentServerToClientEvents,
+  VisitorClientToServerEvents,
+  VisitorServerToClientEvents,
+  VisitorSession,
+} from '../../protocol/events.ts';
+import type { VisitorAuth } from '../../protocol/schemas.ts';
+import { AGENT_NAMESPACE, VISITOR_NAMESPACE } from '../../protocol/events.ts';
+
+/** A typed visitor client socket. */
+export type VisitorClient = ClientSocket<VisitorServerToClientEvents, VisitorClientToServerEvents>;
+/** A typed agent client socket. */
+export type AgentClient = ClientSocket<AgentServerToClientEvents, AgentClientToServerEvents>;
+/** A connected visitor with the latest `session` the bridge sent (updated on every reconnect). */
+export type ConnectedVisitor = VisitorClient & { session: VisitorSession };
+
+/** Options for the test clients (defaults: WebSocket only, new connection, no auto-reconnect). */
+export type ClientOptions = Partial<ManagerOptions & SocketOptions> & { timeoutMs?: number };
+
+/** The error a refused handshake gives: `message` is the bridge's code (`invalid_token`, `forbidden`, …). */
+export class HandshakeError extends Error {
+  constructor(readonly code: string) {
+    super(code);
+    this.name = 'HandshakeError';
+  }
+}
+
+function connectOptions(options: ClientOptions): Partial<ManagerOptions & SocketOptions> {
+  const { timeoutMs: _timeoutMs, ...rest } = options;
+  return { transports: ['websocket'], forceNew: true, reconnection: false, ...rest };
+}
+
+function waitConnected(socket: ClientSocket, ready: string, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      socket.close();
+      reject(new Error(`no ${ready} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      socket.close();
+      reject(new HandshakeError(error.message));
+    };
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      socket.off(ready, onReady);
+      socket.off('connect_error', onError);
+    };
+    socket.on(ready, onReady);
+    socket.on('connect_error', onError);
+  });
+}
+
+/** Connects to `/visitor` and resolves once the bridge has sent `session`; rejects with `HandshakeError`. */
+export async function connectVisitor(
+  url: string,
+  auth: VisitorAuth = {},
+  options: ClientOptions = {},
+): Promise<ConnectedVisitor> {
+  const socket = io(url + VISITOR_NAMESPACE, { ...connectOptions(options), auth }) as VisitorClient;
+  const connected = Object.assign(socket, { session: undefined as unknown as VisitorSession });
+  socket.on('session', (session) => {
+    connected.session = session;
+  });
+  await waitConnected(socket as ClientSocket, 'session', options.timeoutMs ?? 5000);
+  return connected;
+}
+
+/** Connects to `/agent` with an agent token; rejects with `HandshakeError` (`unauthorized`, …). */
+export async function connectAgent(url: string, token: string, options: ClientOptions = {}): Promise<AgentClient> {
+  const socket = io(url + AGENT_NAMESPACE, { ...connectOptions(options), auth: { token } }) as AgentClient;
+  await waitConnected(socket as ClientSocket, 'connect', options.timeoutMs ?? 5000);
+  return socket;
+}
+
+type EventMap = Record<string, (...args: never[]) => void>;
+type PayloadOf<F> = F extends (payload: infer P, ...rest: never[]) => void ? P : never;
+type AckOf<F> = F extends (payload: never, ack: (res: infer R) => void) => void
+  ? R
+  : F extends (payload: never, ack?: (res: infer R) => void) => void
+    ? R
+    : never;
+
+/** Emits `event` with `payload` and resolves with the ack; rejects after `timeoutMs` (default 5 s). */
+export function emitWithAck<Emit extends EventMap, E extends keyof Emit & string>(
+  socket: ClientSocket<EventMap, Emit>,
+  event: E,
+  payload: PayloadOf<Emit[E]>,
+  timeoutMs = 5000,
+): Promise<AckOf<Emit[E]>> {
+  const untyped = socket as unknown as ClientSocket;
+  return untyped.timeout(timeoutMs).emitWithAck(event, payload) as Promise<AckOf<Emit[E]>>;
+}
+
+/** Emits anything (unknown events, malformed payloads) and resolves with the ack; for abuse tests. */
+export function emitRaw(socket: ClientSocket<EventMap, EventMap>, event: string, ...args: unknown[]): Promise<unknown> {
+  const untyped = socket as unknown as ClientSocket;
+  return untyped.timeout(5000).emitWithAck(event, ...args);
+}
+
+/** Resolves with the next `event`'s first argument; rejects after `timeoutMs` (default 5 s). */
+export function nextEvent<Listen extends EventMap, E extends keyof Listen & string>(
+  socket: ClientSocket<Listen, EventMap>,
+  event: E,
+  timeoutMs = 5000,
+  filter: (value: Parameters<Listen[E]>[0]) => boolean = () => true,
+): Promise<Parameters<Listen[E]>[0]> {
+  const untyped = socket as unknown as ClientSocket;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      untyped.off(event, listener as never);
+      reject(new Error(`no "${event}" within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (value: Parameters<Listen[E]>[0]): void => {
+      if (!filter(value)) return;
+      clearTimeout(timer);
+      untyped.off(event, listener as never);
+      resolve(value);
+    };
+    untyped.on(event, listener as never);
+  });
+}
+
+/** Collects every `event` into an array (for asserting what arrived, or that nothing did). */
+export function collect<Listen extends EventMap, E extends keyof Listen & string>(
+  socket: ClientSocket<Listen, EventMap>,
+  event: E,
+): Parameters<Listen[E]>[0][] {
+  const seen: Parameters<Listen[E]>[0][] = [];
+  const listener = (value: Parameters<Listen[E]>[0]): void => void seen.push(value);
+  (socket as unknown as ClientSocket).on(event, listener as never);
+  return seen;
+}
