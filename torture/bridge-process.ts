@@ -1,0 +1,179 @@
+/**
+ * A real bridge in a child process (`node --import tsx bridge/main.ts`) for the cases that kill, restart, starve or corrupt
+ * it: readiness is a TCP accept on its port, stdout/stderr are kept (bounded) for the checks, and an early exit
+ * is reported with its output instead of hanging.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, connect } from 'node:net';
+import { join } from 'node:path';
+
+const root = join(import.meta.dirname, '..');
+const MAIN = join(root, 'bridge', 'main.ts');
+
+/** Secrets fixed per run so tokens minted before a kill stay valid after the restart. */
+export const TORTURE_SECRETS = {
+  VISITOR_TOKEN_SECRET: 'torture-visitor-secret-0123456789abcdef',
+  AGENT_TOKEN_SECRET: 'torture-agent-secret-0123456789abcdef',
+  SITE_SECRET: 'torture-site-secret-0123456789abcdef',
+  API_KEY: 'torture-api-key-0123456789abcdef01234567',
+  AGENT_BOOTSTRAP_PASSWORD: 'torture-admin-password',
+} as const;
+
+/** How a child bridge ended. */
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A running child bridge. */
+export interface BridgeChild {
+  url: string;
+  port: number;
+  pid: number;
+  /** Resolves when the process has exited (for any reason). */
+  exited: Promise<ChildExit>;
+  output(): { stdout: string; stderr: string };
+  kill(signal?: NodeJS.Signals): Promise<ChildExit>;
+}
+
+/** Options for `spawnBridge`. */
+export interface SpawnBridgeOptions {
+  dataDir: string;
+  /** Fixed port (restarts reuse it so clients reconnect to the same URL); a free one when omitted. */
+  port?: number;
+  env?: Record<string, string>;
+  /** Run the child as this uid/gid (permission cases: root ignores file modes). */
+  uid?: number;
+  gid?: number;
+  readyTimeoutMs?: number;
+}
+
+/** A free TCP port on 127.0.0.1 (bound, read, released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+function tryConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+const KEEP = 64 * 1024;
+
+/** Starts `bridge/main.ts` in a child; without `expectReady:false` rejects with its output if it exits first. */
+function startChild(options: SpawnBridgeOptions, port: number): { child: ChildProcess; exited: Promise<ChildExit>; out: { stdout: string; stderr: string } } {
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: process.env['HOME'] ?? '/tmp',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATA_DIR: options.dataDir,
+    LOG_LEVEL: 'warn',
+    ...TORTURE_SECRETS,
+    ...options.env,
+  };
+  // `node --import tsx`, not the tsx CLI: the CLI runs the program in a grandchild that SIGKILL would orphan.
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
+  });
+  const out = { stdout: '', stderr: '' };
+  child.stdout?.on('data', (d: Buffer) => {
+    out.stdout = (out.stdout + d.toString('utf8')).slice(-KEEP);
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out.stderr = (out.stderr + d.toString('utf8')).slice(-KEEP);
+  });
+  const exited = new Promise<ChildExit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      // Let the pipes drain so the last lines (the error naming the file) are not cut off.
+      setTimeout(() => resolve({ code, signal, ...out }), 50);
+    });
+  });
+  return { child, exited, out };
+}
+
+/** Spawns a bridge and resolves once it accepts TCP connections; rejects (with its output) if it exits first. */
+export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeChild> {
+  const port = options.port ?? (await freePort());
+  const { child, exited, out } = startChild(options, port);
+  let done: ChildExit | undefined;
+  void exited.then((e) => {
+    done = e;
+  });
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  for (;;) {
+    if (done) throw new Error(`bridge exited before ready (code ${done.code}, signal ${done.signal}): ${done.stderr || done.stdout}`);
+    if (await tryConnect(port)) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`bridge not ready after ${options.readyTimeoutMs ?? 20_000} ms: ${out.stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    pid: child.pid ?? -1,
+    exited,
+    output: () => ({ ...out }),
+    kill: async (signal = 'SIGKILL') => {
+      if (!done) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Outcome of a start that is expected to fail: its exit and output, or `ready` when it started anyway. */
+export type StartOutcome = { ready: false; exit: ChildExit } | { ready: true; child: BridgeChild };
+
+/** Spawns a bridge that should refuse to start; reports whether it became ready or how it exited. */
+export async function spawnBridgeOutcome(options: SpawnBridgeOptions): Promise<StartOutcome> {
+  const port = options.port ?? (await freePort());
+  const { child, exited } = startChild(options, port);
+  let done: ChildExit | undefined;
+  void exited.then((e) => {
+    done = e;
+  });
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  for (;;) {
+    if (done) return { ready: false, exit: done };
+    if (await tryConnect(port)) {
+      return {
+        ready: true,
+        child: {
+          url: `http://127.0.0.1:${port}`,
+          port,
+          pid: child.pid ?? -1,
+          exited,
+          output: () => ({ stdout: '', stderr: '' }),
+          kill: async (signal = 'SIGKILL') => {
+            if (!done) child.kill(signal);
+            return exited;
+          },
+        },
+      };
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      return { ready: false, exit: await exited };
+    }
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
