@@ -14,3 +14,4 @@ export {
   type ConnectedVisitor,
   type ClientOptions,
 } from './clients.ts';
+export { snapshotFiles } from './store-files.ts';

@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from './config.ts';
+
+const dirs: string[] = [];
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'anon-chat-config-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', async () => {
+    const dir = await tempDir();
+    const config = loadConfig({ DATA_DIR: dir });
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 5001,
+      dataDir: dir,
+      publicUrl: 'http://127.0.0.1:5001',
+      logLevel: 'info',
+      maxHttpBufferSize: 16 * 1024,
+      trustProxy: false,
+      agentBootstrap: { name: 'admin' },
+    });
+    expect(config.apiKey).toBeUndefined();
+    expect(config.allowedOrigins).toEqual(
+      expect.arrayContaining(['http://127.0.0.1:5001', 'http://localhost:5001']),
+    );
+  });
+
+  it('names the bad variable', async () => {
+    const dir = await tempDir();
+    for (const [name, value] of [
+      ['PORT', 'eighty'],
+      ['PORT', '70000'],
+      ['LOG_LEVEL', 'loud'],
+      ['TRUST_PROXY', 'maybe'],
+      ['API_KEY', 'short'],
+      ['SITE_SECRET', 'tiny'],
+      ['PUBLIC_URL', 'ftp://x'],
+      ['ALLOWED_ORIGINS', 'not a url'],
+      ['RATE_LIMIT_MESSAGES_PER_MINUTE', '0'],
+    ]) {
+      expect(() => loadConfig({ DATA_DIR: dir, [name as string]: value }), name).toThrow(ConfigError);
+      expect(() => loadConfig({ DATA_DIR: dir, [name as string]: value }), name).toThrow(name);
+    }
+  });
+
+  it('parses ALLOWED_ORIGINS and PORT=0', async () => {
+    const dir = await tempDir();
+    expect(loadConfig({ DATA_DIR: dir, ALLOWED_ORIGINS: 'https://shop.example, https://a.example:8443/' }).allowedOrigins).toEqual([
+      'https://shop.example',
+      'https://a.example:8443',
+    ]);
+    expect(loadConfig({ DATA_DIR: dir, ALLOWED_ORIGINS: '*' }).allowedOrigins).toBe('*');
+    expect(loadConfig({ DATA_DIR: dir, PORT: '0' }).port).toBe(0);
+  });
+
+  it('generates missing secrets once into DATA_DIR/secrets.json with mode 0600 and prefers env values', async () => {
+    const dir = await tempDir();
+    const first = loadConfig({ DATA_DIR: dir });
+    const file = join(dir, 'secrets.json');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(loadConfig({ DATA_DIR: dir }).secrets).toEqual(first.secrets);
+    const fromEnv = loadConfig({ DATA_DIR: dir, SITE_SECRET: 'site-secret-from-env-1234' });
+    expect(fromEnv.secrets.site).toBe('site-secret-from-env-1234');
+    expect(fromEnv.secrets.visitorToken).toBe(first.secrets.visitorToken);
+    expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(first.secrets);
+  });
+
+  it('refuses a damaged secrets file instead of silently replacing it', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'secrets.json'), '{"visitorToken": "tru');
+    expect(() => loadConfig({ DATA_DIR: dir })).toThrow(/secrets\.json/);
+    expect(await readFile(join(dir, 'secrets.json'), 'utf8')).toBe('{"visitorToken": "tru');
+  });
+});
