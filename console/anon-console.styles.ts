@@ -1,0 +1,148 @@
+/** Styles of the console shell: top bar and the two panes. */
+import { css } from 'lit';
+
+/** Shell layout; the panes collapse to one below 720 px. */
+export const consoleStyles = css`
+  :host {
+    display: block;
+    height: 100%;
+    background: var(--console-bg);
+  }
+  .app {
+    display: grid;
+    grid-template-rows: auto 1fr;
+    height: 100%;
+  }
+  .topbar {
+    display: flex;
+    align-items: center;
+    gap: 12px;
+    height: 56px;
+    padding: 0 16px;
+    background: var(--console-surface);
+    border-bottom: 1px solid var(--console-border);
+  }
+  .brand {
+    display: flex;
+    align-items: center;
+    gap: 10px;
+    font-weight: 700;
+    font-size: 15px;
+    color: var(--console-text);
+  }
+  .brand svg {
+    color: var(--console-accent);
+  }
+  .brand small {
+    color: var(--console-faint);
+    font-weight: 500;
+  }
+  .conn {
+    display: inline-flex;
+    align-items: center;
+    gap: 6px;
+    height: 24px;
+    padding: 0 10px;
+    border-radius: 999px;
+    font-size: 12px;
+    font-weight: 600;
+    background: #e7f6ef;
+    color: var(--console-success);
+  }
+  .conn::before {
+    content: '';
+    width: 7px;
+    height: 7px;
+    border-radius: 50%;
+    background: currentColor;
+  }
+  .conn--connecting {
+    background: #fff4e0;
+    color: #9a5b00;
+  }
+  .conn--offline {
+    background: #eef0f3;
+    color: var(--console-muted);
+  }
+  .spacer {
+    flex: 1;
+  }
+  .agents {
+    display: flex;
+    align-items: center;
+  }
+  .agents .avatar {
+    width: 28px;
+    height: 28px;
+    font-size: 11px;
+    border: 2px solid var(--console-surface);
+  }
+  .agents .avatar + .avatar {
+    margin-left: -8px;
+  }
+  .agents__label {
+    margin-left: 8px;
+    font-size: 12px;
+    color: var(--console-muted);
+    white-space: nowrap;
+  }
+  .icon-btn {
+    display: inline-grid;
+    place-items: center;
+    width: 36px;
+    height: 36px;
+    border: 1px solid var(--console-border);
+    border-radius: 8px;
+    background: var(--console-surface);
+    color: var(--console-muted);
+  }
+  .icon-btn:hover {
+    color: var(--console-text);
+    background: var(--console-bg);
+  }
+  .icon-btn[aria-pressed='true'] {
+    color: var(--console-accent);
+    background: var(--console-accent-soft);
+    border-color: #c7d7f8;
+  }
+  .me {
+    display: flex;
+    align-items: center;
+    gap: 8px;
+    font-size: 13px;
+    font-weight: 600;
+  }
+  .me .avatar {
+    width: 30px;
+    height: 30px;
+    font-size: 12px;
+  }
+  .panes {
+    display: grid;
+    grid-template-columns: minmax(280px, 360px) 1fr;
+    min-height: 0;
+  }
+  console-inbox {
+    border-right: 1px solid var(--console-border);
+    min-height: 0;
+  }
+  console-thread {
+    min-height: 0;
+  }
+  @media (max-width: 960px) {
+    .panes {
+      grid-template-columns: 300px 1fr;
+    }
+    .agents__label,
+    .me__name,
+    .brand small {
+      display: none;
+    }
+  }
+  .panes--single {
+    grid-template-columns: 1fr;
+  }
+  .panes--single console-inbox {
+    border-right: 0;
+  }
+`;

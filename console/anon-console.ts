@@ -1,0 +1,180 @@
+/** `<anon-console>`: the agent console application (sign-in, inbox, conversation view). */
+import { LitElement, html, nothing } from 'lit';
+import { styleMap } from 'lit/directives/style-map.js';
+import { baseStyles } from './components/shared.styles.ts';
+import { consoleStyles } from './anon-console.styles.ts';
+import { logoMark } from './components/logo.ts';
+import { SessionController } from './controllers/session-controller.ts';
+import { ConnectionController } from './controllers/connection-controller.ts';
+import { InboxController } from './controllers/inbox-controller.ts';
+import { ThreadController } from './controllers/thread-controller.ts';
+import { AttentionController } from './controllers/attention-controller.ts';
+import { MediaQueryController } from './controllers/media-query-controller.ts';
+import { hueOf, initials } from './labels.ts';
+import type { LocalMessage } from '../protocol/message.ts';
+import './components/console-sign-in.ts';
+import './components/console-inbox.ts';
+import './components/console-thread.ts';
+
+const bellIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M10 2.5a5 5 0 0 0-5 5v3.2L3.6 13.3c-.3.6.1 1.2.8 1.2h11.2c.7 0 1.1-.6.8-1.2L15 10.7V7.5a5 5 0 0 0-5-5Z" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linejoin="round"/><path d="M8 16.5a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/></svg>`;
+
+const CONNECTION_TEXT = { online: 'Connected', connecting: 'Reconnecting…', offline: 'Offline' } as const;
+
+/**
+ * The agent console. All behaviour lives in its controllers; this element wires their events and renders.
+ * @cssproperty --anon-chat-accent - accent colour (buttons, own bubbles, unread badges).
+ */
+export class AnonConsole extends LitElement {
+  static override styles = [baseStyles, consoleStyles];
+  static override properties = { server: { type: String }, locale: { type: String } };
+
+  /** Bridge URL; defaults to the page's origin (the bridge serves the console). */
+  declare server: string;
+  /** Locale for times and dates; defaults to the browser's. */
+  declare locale: string;
+
+  private readonly session = new SessionController(this, () => this.serverUrl);
+  private readonly connection = new ConnectionController(this, {
+    serverUrl: () => this.serverUrl,
+    token: () => this.session.session?.token,
+    onAuthError: () => this.session.signOut('Your session ended. Sign in again.'),
+  });
+  private readonly thread = new ThreadController(this, { agent: () => this.session.session?.agent });
+  private readonly inbox = new InboxController(this, {
+    openConversationId: () => this.thread.conversationId,
+    onVisitorMessage: (message) => this.attention.notify(message.conversationId === this.thread.conversationId),
+  });
+  private readonly attention = new AttentionController(this, () => this.inbox.unreadTotal);
+  private readonly narrow = new MediaQueryController(this, '(max-width: 719px)');
+
+  constructor() {
+    super();
+    this.server = '';
+    this.locale = '';
+    this.connection.use(this.inbox);
+    this.connection.use(this.thread);
+  }
+
+  private get serverUrl(): string {
+    return this.server || window.location.origin;
+  }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    // The open conversation is in the URL hash, so a reload (or a shared link) comes back to it.
+    const id = decodeURIComponent(window.location.hash.slice(1));
+    if (id && /^[A-Za-z0-9_-]{1,64}$/.test(id) && this.session.session) void this.thread.open(id, undefined);
+  }
+
+  override render() {
+    const session = this.session.session;
+    if (!session) {
+      return html`<console-sign-in
+        .busy=${this.session.busy}
+        .error=${this.session.error}
+        @console-sign-in=${(e: CustomEvent<{ name: string; password: string }>) => void this.session.signIn(e.detail.name, e.detail.password)}
+      ></console-sign-in>`;
+    }
+    const state = this.connection.state;
+    const others = this.connection.agentsOnline;
+    const openId = this.thread.conversationId;
+    const summary = openId ? (this.thread.summary ?? this.inbox.find(openId)) : undefined;
+    const single = this.narrow.matches;
+    return html`<div class="app">
+      <header class="topbar">
+        <div class="brand">${logoMark(28)}<span>anon-chat <small>Console</small></span></div>
+        <span class="conn conn--${state}" role="status" data-state=${state}>${CONNECTION_TEXT[state]}</span>
+        <span class="spacer"></span>
+        ${others.length
+          ? html`<div class="agents" aria-label="${others.length} ${others.length === 1 ? 'agent' : 'agents'} online: ${others.map((a) => a.name).join(', ')}" role="img">
+              ${others.slice(0, 4).map(
+                (a) => html`<span class="avatar" title=${a.name} style=${styleMap({ '--hue': String(hueOf(a.id)) })}>${initials(a.name)}</span>`,
+              )}
+              <span class="agents__label" aria-hidden="true">${others.length} online</span>
+            </div>`
+          : nothing}
+        <button
+          class="icon-btn"
+          type="button"
+          aria-pressed=${this.attention.soundEnabled ? 'true' : 'false'}
+          aria-label="Sound for new messages"
+          title=${this.attention.soundEnabled ? 'Sound on' : 'Sound off'}
+          @click=${() => this.attention.toggleSound()}
+        >
+          ${bellIcon}
+        </button>
+        <span class="me">
+          <span class="avatar" aria-hidden="true" style=${styleMap({ '--hue': String(hueOf(session.agent.id)) })}>${initials(session.agent.name)}</span>
+          <span class="me__name">${session.agent.name}</span>
+        </span>
+        <button class="btn btn--ghost" type="button" @click=${() => this.signOut()}>Sign out</button>
+      </header>
+      <main class="panes ${single ? 'panes--single' : ''}">
+        ${!single || !openId
+          ? html`<console-inbox
+              aria-label="Inbox"
+              .conversations=${this.inbox.conversations}
+              .typing=${this.inbox.typing}
+              .selectedId=${openId}
+              .filter=${this.inbox.filter}
+              .query=${this.inbox.query}
+              .loading=${this.inbox.loading}
+              .error=${this.inbox.error}
+              .locale=${this.locale}
+              @console-select=${(e: CustomEvent<{ conversationId: string }>) => this.select(e.detail.conversationId)}
+              @console-filter=${(e: CustomEvent<{ filter: 'open' | 'all' }>) => this.inbox.setFilter(e.detail.filter)}
+              @console-search=${(e: CustomEvent<{ query: string }>) => this.inbox.setQuery(e.detail.query)}
+            ></console-inbox>`
+          : nothing}
+        ${!single || openId
+          ? html`<console-thread
+              aria-label="Conversation"
+              .summary=${summary}
+              .messages=${this.thread.thread?.messages ?? []}
+              .typing=${this.thread.typing}
+              .hasMore=${this.thread.thread?.hasMore ?? false}
+              .loading=${this.thread.loading}
+              .loadingOlder=${this.thread.loadingOlder}
+              .error=${this.thread.error}
+              .locale=${this.locale}
+              .narrow=${single}
+              @console-load-older=${() => void this.thread.loadOlder()}
+              @console-send=${(e: CustomEvent<{ text: string }>) => this.thread.send(e.detail.text)}
+              @console-retry=${(e: CustomEvent<{ message: LocalMessage }>) => this.thread.retry(e.detail.message)}
+              @console-compose=${(e: CustomEvent<{ active: boolean }>) => this.thread.composing(e.detail.active)}
+              @console-back=${() => this.back()}
+            ></console-thread>`
+          : nothing}
+      </main>
+    </div>`;
+  }
+
+  private select(conversationId: string): void {
+    void this.thread.open(conversationId, this.inbox.find(conversationId));
+    window.history.replaceState(null, '', `#${encodeURIComponent(conversationId)}`);
+    void this.updateComplete.then(() => this.renderRoot.querySelector('console-thread')?.focusComposer());
+  }
+
+  private back(): void {
+    const id = this.thread.conversationId;
+    this.thread.close();
+    window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    void this.updateComplete.then(() =>
+      this.renderRoot.querySelector('console-inbox')?.renderRoot.querySelector<HTMLElement>(`[data-conversation-id="${id}"]`)?.focus(),
+    );
+  }
+
+  private signOut(): void {
+    this.thread.close();
+    window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    this.session.signOut();
+  }
+}
+
+customElements.define('anon-console', AnonConsole);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'anon-console': AnonConsole;
+  }
+}

@@ -1,0 +1,86 @@
+/** The reply composer: Enter sends, Shift+Enter adds a line, the length limit is shown near the end. */
+import { LitElement, html, nothing } from 'lit';
+import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import { baseStyles } from './shared.styles.ts';
+import { composerStyles } from './console-composer.styles.ts';
+import { emit } from '../events.ts';
+
+const sendIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M3.4 16.6 17.5 10 3.4 3.4l.02 5.2L13 10l-9.58 1.4z" fill="currentColor"/></svg>`;
+
+/** Counter shows from this many characters on. */
+const COUNTER_FROM = MAX_TEXT_LENGTH - 500;
+
+/**
+ * Reply box of the open conversation.
+ * @fires console-send - `{text}` when the agent sends.
+ * @fires console-compose - `{active}` while typing (`true`) and when the box is left or emptied (`false`).
+ */
+export class ConsoleComposer extends LitElement {
+  static override styles = [baseStyles, composerStyles];
+  static override properties = { label: { type: String }, value: { state: true } };
+
+  declare label: string;
+  declare value: string;
+
+  constructor() {
+    super();
+    this.label = 'Reply';
+    this.value = '';
+  }
+
+  /** Moves focus into the text box. */
+  override focus(): void {
+    this.renderRoot.querySelector('textarea')?.focus();
+  }
+
+  override render() {
+    const length = this.value.length;
+    const over = length > MAX_TEXT_LENGTH;
+    const canSend = this.value.trim().length > 0 && !over;
+    const submit = (): void => {
+      if (!canSend) return;
+      emit(this, 'console-send', { text: this.value });
+      this.value = '';
+    };
+    return html`<form
+        @submit=${(event: SubmitEvent) => {
+          event.preventDefault();
+          submit();
+        }}
+      >
+        <textarea
+          rows="1"
+          aria-label=${this.label}
+          placeholder="Write a reply…"
+          aria-describedby="hint"
+          .value=${this.value}
+          @input=${(event: InputEvent) => {
+            this.value = (event.target as HTMLTextAreaElement).value;
+            emit(this, 'console-compose', { active: this.value.length > 0 });
+          }}
+          @blur=${() => emit(this, 'console-compose', { active: false })}
+          @keydown=${(event: KeyboardEvent) => {
+            if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+              event.preventDefault();
+              submit();
+            }
+          }}
+        ></textarea>
+        <button class="btn btn--primary send" type="submit" aria-label="Send" title="Send" ?disabled=${!canSend}>${sendIcon}</button>
+      </form>
+      <div class="meta">
+        <span id="hint">Enter to send · Shift+Enter for a new line</span>
+        ${length >= COUNTER_FROM
+          ? html`<span class=${over ? 'over' : ''} aria-live="polite">${length.toLocaleString()} / ${MAX_TEXT_LENGTH.toLocaleString()}</span>`
+          : nothing}
+      </div>`;
+  }
+}
+
+customElements.define('console-composer', ConsoleComposer);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'console-composer': ConsoleComposer;
+  }
+}

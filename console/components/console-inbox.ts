@@ -1,0 +1,157 @@
+/** The inbox column: open/all filter, search, and the live list of conversations. */
+import { LitElement, html, nothing } from 'lit';
+import { styleMap } from 'lit/directives/style-map.js';
+import type { ConversationSummary } from '../../protocol/conversation.ts';
+import type { TypingEvent } from '../../protocol/events.ts';
+import { formatDay, formatTime, dayKey } from '../../widget/ui/format-time.ts';
+import { baseStyles } from './shared.styles.ts';
+import { inboxStyles } from './console-inbox.styles.ts';
+import { emit } from '../events.ts';
+import { channelLabels, hueOf, initials } from '../labels.ts';
+import type { InboxFilter } from '../state/inbox.ts';
+
+const searchIcon = html`<svg width="16" height="16" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><circle cx="9" cy="9" r="6" fill="none" stroke="currentColor" stroke-width="2"/><path d="m14 14 4 4" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>`;
+
+function activityLabel(iso: string, locale: string): string {
+  return dayKey(iso) === dayKey(new Date().toISOString()) ? formatTime(iso, locale) : formatDay(iso, locale);
+}
+
+/**
+ * The conversation list. Up/Down arrows move between conversations.
+ * @fires console-select - `{conversationId}` when a conversation is chosen.
+ * @fires console-filter - `{filter}` when Open/All changes.
+ * @fires console-search - `{query}` on each edit of the search field.
+ */
+export class ConsoleInbox extends LitElement {
+  static override styles = [baseStyles, inboxStyles];
+  static override properties = {
+    conversations: { attribute: false },
+    typing: { attribute: false },
+    selectedId: { attribute: false },
+    filter: { attribute: false },
+    query: { attribute: false },
+    loading: { type: Boolean },
+    error: { type: String },
+    locale: { type: String },
+  };
+
+  declare conversations: readonly ConversationSummary[];
+  declare typing: ReadonlyMap<string, TypingEvent>;
+  declare selectedId: string | undefined;
+  declare filter: InboxFilter;
+  declare query: string;
+  declare loading: boolean;
+  declare error: string;
+  declare locale: string;
+
+  constructor() {
+    super();
+    this.conversations = [];
+    this.typing = new Map();
+    this.selectedId = undefined;
+    this.filter = 'open';
+    this.query = '';
+    this.loading = false;
+    this.error = '';
+    this.locale = '';
+  }
+
+  override render() {
+    const unreadTotal = this.conversations.reduce((n, c) => n + c.unread, 0);
+    return html`<header>
+        <div class="title-row">
+          <h2 id="inbox-title">Inbox</h2>
+          <div class="segmented" role="group" aria-label="Show conversations">
+            ${(['open', 'all'] as const).map(
+              (f) =>
+                html`<button type="button" aria-pressed=${this.filter === f ? 'true' : 'false'} @click=${() => emit(this, 'console-filter', { filter: f })}>
+                  ${f === 'open' ? 'Open' : 'All'}
+                </button>`,
+            )}
+          </div>
+        </div>
+        <div class="search" role="search">
+          ${searchIcon}
+          <input
+            type="search"
+            aria-label="Search conversations"
+            placeholder="Search names and messages"
+            .value=${this.query}
+            @input=${(event: InputEvent) => emit(this, 'console-search', { query: (event.target as HTMLInputElement).value })}
+          />
+        </div>
+      </header>
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      <span class="visually-hidden" aria-live="polite">${unreadTotal ? `${unreadTotal} unread messages` : ''}</span>
+      ${this.conversations.length === 0
+        ? html`<div class="state" role="status">
+            ${this.loading
+              ? 'Loading conversations…'
+              : this.query
+                ? html`<strong>No matches</strong>No conversation mentions “${this.query}”.`
+                : html`<strong>No conversations yet</strong>When a visitor writes, it shows up here.`}
+          </div>`
+        : html`<ul aria-labelledby="inbox-title" @keydown=${this.onListKey}>
+            ${this.conversations.map((c) => this.renderItem(c))}
+          </ul>`}`;
+  }
+
+  private renderItem(c: ConversationSummary) {
+    const typing = this.typing.get(c.id);
+    const last = c.lastMessage;
+    const preview = typing
+      ? 'typing…'
+      : last
+        ? `${last.role === 'agent' ? 'You: ' : ''}${last.text}`
+        : 'No messages yet';
+    const selected = c.id === this.selectedId;
+    return html`<li>
+      <button
+        type="button"
+        class="item ${c.unread > 0 ? 'item--unread' : ''}"
+        aria-current=${selected ? 'true' : 'false'}
+        data-conversation-id=${c.id}
+        @click=${() => emit(this, 'console-select', { conversationId: c.id })}
+      >
+        <span class="avatar" style=${styleMap({ '--hue': String(hueOf(c.id)) })} aria-hidden="true">
+          ${initials(c.name)}${c.visitorOnline ? html`<span class="avatar__dot"></span>` : nothing}
+        </span>
+        <span class="item__body">
+          <span class="item__top">
+            <span class="item__name">${c.name}</span>
+            <span class="badge badge--${c.channel}">${channelLabels[c.channel]}</span>
+            <time class="item__time" datetime=${c.lastActivityAt}>${activityLabel(c.lastActivityAt, this.locale)}</time>
+          </span>
+          <span class="item__bottom">
+            <span class="item__preview ${typing ? 'item__preview--typing' : ''}">${preview}</span>
+            ${c.unread > 0 ? html`<span class="unread" aria-label="${c.unread} unread">${c.unread > 99 ? '99+' : c.unread}</span>` : nothing}
+          </span>
+          <span class="visually-hidden">${c.visitorOnline ? ', online' : ''}${c.state === 'closed' ? ', closed' : ''}</span>
+        </span>
+      </button>
+    </li>`;
+  }
+
+  // Arrow keys move focus through the list, Home/End jump to its ends (WAI-ARIA listbox-like navigation).
+  private readonly onListKey = (event: KeyboardEvent): void => {
+    const keys = ['ArrowDown', 'ArrowUp', 'Home', 'End'];
+    if (!keys.includes(event.key)) return;
+    const items = [...this.renderRoot.querySelectorAll<HTMLButtonElement>('.item')];
+    const index = items.indexOf(this.shadowRoot?.activeElement as HTMLButtonElement);
+    const next =
+      event.key === 'Home' ? 0 : event.key === 'End' ? items.length - 1 : index + (event.key === 'ArrowDown' ? 1 : -1);
+    const target = items[Math.max(0, Math.min(items.length - 1, next))];
+    if (target) {
+      event.preventDefault();
+      target.focus();
+    }
+  };
+}
+
+customElements.define('console-inbox', ConsoleInbox);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'console-inbox': ConsoleInbox;
+  }
+}

@@ -1,0 +1,159 @@
+/** The open conversation: header with presence, the message log (older pages on scroll), typing, composer. */
+import { LitElement, html, nothing, type TemplateResult } from 'lit';
+import { styleMap } from 'lit/directives/style-map.js';
+import { repeat } from 'lit/directives/repeat.js';
+import type { ConversationSummary } from '../../protocol/conversation.ts';
+import type { TypingEvent } from '../../protocol/events.ts';
+import type { LocalMessage } from '../../protocol/message.ts';
+import { renderMessageBubble } from '../../widget/ui/message-bubble.ts';
+import { bubbleStyles } from '../../widget/ui/message-list.styles.ts';
+import { dayKey, formatDay } from '../../widget/ui/format-time.ts';
+import { baseStyles } from './shared.styles.ts';
+import { threadStyles } from './console-thread.styles.ts';
+import { emit } from '../events.ts';
+import { bubbleLabels, channelLabels, hueOf, initials } from '../labels.ts';
+import { ScrollAnchorController } from '../controllers/scroll-anchor-controller.ts';
+import './console-composer.ts';
+
+const backIcon = html`<svg width="20" height="20" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M12.5 4 6.5 10l6 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>`;
+const emptyIcon = html`<svg width="64" height="64" viewBox="0 0 64 64" aria-hidden="true" focusable="false"><rect x="6" y="10" width="40" height="28" rx="8" fill="currentColor"/><rect x="20" y="24" width="38" height="26" rx="8" fill="currentColor" opacity=".55"/></svg>`;
+
+/**
+ * Conversation view. Set `narrow` on small screens to show a Back button.
+ * @fires console-load-older - when the top of the log is near and older messages exist.
+ * @fires console-retry - `{message}` from a failed reply's Retry button.
+ * @fires console-back - from the Back button.
+ */
+export class ConsoleThread extends LitElement {
+  static override styles = [baseStyles, bubbleStyles, threadStyles];
+  static override properties = {
+    summary: { attribute: false },
+    messages: { attribute: false },
+    typing: { attribute: false },
+    hasMore: { type: Boolean },
+    loading: { type: Boolean },
+    loadingOlder: { type: Boolean },
+    error: { type: String },
+    locale: { type: String },
+    narrow: { type: Boolean, reflect: true },
+  };
+
+  declare summary: ConversationSummary | undefined;
+  declare messages: readonly LocalMessage[];
+  declare typing: readonly TypingEvent[];
+  declare hasMore: boolean;
+  declare loading: boolean;
+  declare loadingOlder: boolean;
+  declare error: string;
+  declare locale: string;
+  declare narrow: boolean;
+
+  private readonly scrollAnchor = new ScrollAnchorController(this, {
+    scroller: () => this.renderRoot?.querySelector<HTMLElement>('.messages'),
+    snapshot: () => {
+      const last = this.messages.at(-1);
+      return {
+        conversationId: this.summary?.id,
+        firstKey: this.messages[0]?.clientId,
+        lastKey: last?.clientId,
+        lastIsOwn: last?.author.role === 'agent' && last.seq === undefined,
+        hasMore: this.hasMore && !this.loadingOlder && !this.loading,
+      };
+    },
+    loadOlder: () => emit(this, 'console-load-older', {}),
+  });
+
+  constructor() {
+    super();
+    this.summary = undefined;
+    this.messages = [];
+    this.typing = [];
+    this.hasMore = false;
+    this.loading = false;
+    this.loadingOlder = false;
+    this.error = '';
+    this.locale = '';
+    this.narrow = false;
+  }
+
+  /** Moves focus to the reply box. */
+  focusComposer(): void {
+    this.renderRoot.querySelector('console-composer')?.focus();
+  }
+
+  override render() {
+    const c = this.summary;
+    if (!c) {
+      return html`<div class="empty">
+        ${emptyIcon}
+        <strong>No conversation selected</strong>
+        <span>Pick a conversation from the inbox to read and reply.</span>
+      </div>`;
+    }
+    return html`<header class="head">
+        <button class="back" type="button" aria-label="Back to inbox" @click=${() => emit(this, 'console-back', {})}>${backIcon}</button>
+        <span class="avatar" style=${styleMap({ '--hue': String(hueOf(c.id)) })} aria-hidden="true">
+          ${initials(c.name)}${c.visitorOnline ? html`<span class="avatar__dot"></span>` : nothing}
+        </span>
+        <div class="head__text">
+          <h2 class="head__name" id="thread-title"><span>${c.name}</span><span class="badge badge--${c.channel}">${channelLabels[c.channel]}</span></h2>
+          <div class="head__presence" data-presence=${c.visitorOnline ? 'online' : 'offline'}>
+            <span class="presence-dot ${c.visitorOnline ? 'presence-dot--online' : ''}" aria-hidden="true"></span>
+            ${c.visitorOnline ? 'Online now' : 'Offline'}${c.state === 'closed' ? ' · Closed' : ''}
+          </div>
+        </div>
+      </header>
+      <div
+        class="messages"
+        role="log"
+        aria-labelledby="thread-title"
+        tabindex="0"
+        @scroll=${() => this.scrollAnchor.onScroll()}
+      >
+        ${this.loading
+          ? html`<p class="edge" role="status">Loading messages…</p>`
+          : this.loadingOlder
+            ? html`<p class="edge" role="status">Loading earlier messages…</p>`
+            : !this.hasMore
+              ? html`<p class="edge">${this.messages.length ? 'Start of the conversation' : 'No messages yet'}</p>`
+              : nothing}
+        ${repeat(
+          this.messages,
+          (m) => m.clientId,
+          (m, i) => this.renderMessage(m, this.messages[i - 1]),
+        )}
+      </div>
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      <div class="typing" aria-live="polite">${this.renderTyping()}</div>
+      <console-composer label="Reply to ${c.name}"></console-composer>`;
+  }
+
+  private renderMessage(m: LocalMessage, prev: LocalMessage | undefined): TemplateResult {
+    const newDay = !prev || dayKey(prev.createdAt) !== dayKey(m.createdAt);
+    const own = m.author.role === 'agent';
+    const sameAuthor = prev && !newDay && prev.author.role === m.author.role && prev.author.agentId === m.author.agentId;
+    return html`${newDay ? html`<div class="day"><span>${formatDay(m.createdAt, this.locale)}</span></div>` : nothing}
+    ${renderMessageBubble(m, {
+      own,
+      locale: this.locale,
+      labels: bubbleLabels,
+      showAuthor: own && !sameAuthor,
+      onRetry: (message) => emit(this, 'console-retry', { message }),
+    })}`;
+  }
+
+  private renderTyping(): TemplateResult | typeof nothing {
+    if (!this.typing.length) return nothing;
+    const names = this.typing.map((t) => (t.role === 'visitor' ? (this.summary?.name ?? 'Visitor') : (t.name ?? 'An agent')));
+    const text = names.length === 1 ? `${names[0]} is typing…` : `${names.join(' and ')} are typing…`;
+    return html`<span class="dots" aria-hidden="true"><i></i><i></i><i></i></span><span>${text}</span>`;
+  }
+}
+
+customElements.define('console-thread', ConsoleThread);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'console-thread': ConsoleThread;
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The signed-in agent: signs in over REST, keeps the token in localStorage so a reload stays signed in, and
+ * signs out (by choice, at expiry, or when the bridge refuses the token).
+ */
+import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import type { AgentPublic, LoginResult } from '../../protocol/events.ts';
+import type { ApiError } from '../../protocol/errors.ts';
+
+/** localStorage key of the session. */
+export const SESSION_STORAGE_KEY = 'anon-chat-console:session';
+
+/** A signed-in agent and its bearer token. */
+export interface AgentSession {
+  token: string;
+  agent: AgentPublic;
+  expiresAt: string;
+}
+
+function isSession(value: unknown): value is AgentSession {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  const agent = v['agent'] as Record<string, unknown> | undefined;
+  return (
+    typeof v['token'] === 'string' &&
+    typeof v['expiresAt'] === 'string' &&
+    typeof agent === 'object' &&
+    agent !== null &&
+    typeof agent['id'] === 'string' &&
+    typeof agent['name'] === 'string'
+  );
+}
+
+function readStored(now: number): AgentSession | undefined {
+  try {
+    const raw = localStorage.getItem(SESSION_STORAGE_KEY);
+    if (!raw) return undefined;
+    const parsed: unknown = JSON.parse(raw);
+    if (!isSession(parsed) || Date.parse(parsed.expiresAt) <= now) {
+      localStorage.removeItem(SESSION_STORAGE_KEY);
+      return undefined;
+    }
+    return parsed;
+  } catch {
+    // Storage can be disabled (privacy mode) or hold garbage; both mean "not signed in".
+    return undefined;
+  }
+}
+
+/** Holds the session and drives sign-in / sign-out for its host. */
+export class SessionController implements ReactiveController {
+  session: AgentSession | undefined;
+  /** Why the last sign-in failed, or why the agent was signed out; shown on the sign-in form. */
+  error = '';
+  busy = false;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly host: ReactiveControllerHost,
+    private readonly serverUrl: () => string,
+  ) {
+    host.addController(this);
+    this.session = readStored(Date.now());
+  }
+
+  hostConnected(): void {
+    window.addEventListener('storage', this.onStorage);
+    this.scheduleExpiry();
+  }
+
+  hostDisconnected(): void {
+    window.removeEventListener('storage', this.onStorage);
+    clearTimeout(this.expiryTimer);
+  }
+
+  /** Signs in with an agent name and password. */
+  async signIn(name: string, password: string): Promise<void> {
+    this.busy = true;
+    this.error = '';
+    this.host.requestUpdate();
+    try {
+      const res = await fetch(new URL('/api/auth/login', this.serverUrl()), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name, password }),
+      });
+      if (!res.ok) {
+        const body = (await res.json().catch(() => undefined)) as { error?: ApiError } | undefined;
+        this.error =
+          res.status === 401
+            ? 'Wrong name or password.'
+            : res.status === 429
+              ? 'Too many attempts. Wait a minute and try again.'
+              : (body?.error?.message ?? 'Sign-in failed. Try again.');
+        return;
+      }
+      const result = (await res.json()) as LoginResult;
+      this.session = { token: result.token, agent: result.agent, expiresAt: result.expiresAt };
+      try {
+        localStorage.setItem(SESSION_STORAGE_KEY, JSON.stringify(this.session));
+      } catch {
+        // Without storage the session lasts until the tab closes; signing in still works.
+      }
+      this.scheduleExpiry();
+    } catch {
+      this.error = 'Cannot reach the server. Check your connection.';
+    } finally {
+      this.busy = false;
+      this.host.requestUpdate();
+    }
+  }
+
+  /** Signs out; `reason` is shown on the sign-in form. */
+  signOut(reason = ''): void {
+    this.session = undefined;
+    this.error = reason;
+    clearTimeout(this.expiryTimer);
+    try {
+      localStorage.removeItem(SESSION_STORAGE_KEY);
+    } catch {
+      // Nothing stored to remove.
+    }
+    this.host.requestUpdate();
+  }
+
+  private scheduleExpiry(): void {
+    clearTimeout(this.expiryTimer);
+    if (!this.session) return;
+    const ms = Date.parse(this.session.expiresAt) - Date.now();
+    // setTimeout overflows above 2^31-1 ms; a 12 h token is far below, but a clock change must not fire it at once.
+    this.expiryTimer = setTimeout(() => this.signOut('Your session expired. Sign in again.'), Math.min(Math.max(ms, 0), 2 ** 31 - 1));
+  }
+
+  // Signing in or out in another tab applies here too.
+  private readonly onStorage = (event: StorageEvent): void => {
+    if (event.key !== SESSION_STORAGE_KEY) return;
+    const next = readStored(Date.now());
+    if (next?.token === this.session?.token) return;
+    this.session = next;
+    this.error = '';
+    this.scheduleExpiry();
+    this.host.requestUpdate();
+  };
+}

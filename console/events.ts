@@ -1,0 +1,35 @@
+/** The console's DOM events between its view elements and the root element, typed for `addEventListener`. */
+import type { LocalMessage } from '../protocol/message.ts';
+import type { InboxFilter } from './state/inbox.ts';
+
+/** Detail of each console event. */
+export interface ConsoleEventDetails {
+  'console-sign-in': { name: string; password: string };
+  'console-select': { conversationId: string };
+  'console-filter': { filter: InboxFilter };
+  'console-search': { query: string };
+  'console-send': { text: string };
+  'console-retry': { message: LocalMessage };
+  'console-compose': { active: boolean };
+  'console-load-older': Record<string, never>;
+  'console-back': Record<string, never>;
+}
+
+/** Dispatches a composed, bubbling console event from `target`. */
+export function emit<K extends keyof ConsoleEventDetails>(target: EventTarget, name: K, detail: ConsoleEventDetails[K]): void {
+  target.dispatchEvent(new CustomEvent(name, { detail, bubbles: true, composed: true }));
+}
+
+declare global {
+  interface GlobalEventHandlersEventMap {
+    'console-sign-in': CustomEvent<ConsoleEventDetails['console-sign-in']>;
+    'console-select': CustomEvent<ConsoleEventDetails['console-select']>;
+    'console-filter': CustomEvent<ConsoleEventDetails['console-filter']>;
+    'console-search': CustomEvent<ConsoleEventDetails['console-search']>;
+    'console-send': CustomEvent<ConsoleEventDetails['console-send']>;
+    'console-retry': CustomEvent<ConsoleEventDetails['console-retry']>;
+    'console-compose': CustomEvent<ConsoleEventDetails['console-compose']>;
+    'console-load-older': CustomEvent<ConsoleEventDetails['console-load-older']>;
+    'console-back': CustomEvent<ConsoleEventDetails['console-back']>;
+  }
+}

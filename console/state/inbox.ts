@@ -1,0 +1,48 @@
+/** Pure inbox rules: ordering by latest activity, live upserts, the open/all filter and unread totals. */
+import type { ConversationSummary } from '../../protocol/conversation.ts';
+
+/** Which conversations the inbox lists. */
+export type InboxFilter = 'open' | 'all';
+
+/** Newest activity first; ties broken by id so the order is stable. */
+export function sortByActivity(list: readonly ConversationSummary[]): ConversationSummary[] {
+  return [...list].sort((a, b) => {
+    if (a.lastActivityAt !== b.lastActivityAt) return a.lastActivityAt < b.lastActivityAt ? 1 : -1;
+    return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  });
+}
+
+/** True when `summary` belongs in the inbox under `filter`. */
+export function matchesFilter(summary: ConversationSummary, filter: InboxFilter): boolean {
+  return filter === 'all' || summary.state === 'open';
+}
+
+/**
+ * Puts a changed conversation into the list (or takes it out when the filter no longer admits it) and
+ * re-sorts. A copy older than the one listed (lower rev) is ignored, so a late event cannot undo a newer one.
+ */
+export function upsertConversation(
+  list: readonly ConversationSummary[],
+  summary: ConversationSummary,
+  filter: InboxFilter,
+): ConversationSummary[] {
+  const current = list.find((c) => c.id === summary.id);
+  if (current && current.rev > summary.rev) return [...list];
+  const rest = list.filter((c) => c.id !== summary.id);
+  if (!matchesFilter(summary, filter)) return rest;
+  return sortByActivity([...rest, summary]);
+}
+
+/** Changes one conversation in place by id (presence, a local read), keeping the order. */
+export function patchConversation(
+  list: readonly ConversationSummary[],
+  id: string,
+  patch: Partial<ConversationSummary>,
+): ConversationSummary[] {
+  return list.map((c) => (c.id === id ? { ...c, ...patch } : c));
+}
+
+/** Sum of unread visitor messages over the listed conversations (the tab title count). */
+export function totalUnread(list: readonly ConversationSummary[]): number {
+  return list.reduce((sum, c) => sum + c.unread, 0);
+}
