@@ -1,0 +1,160 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Message } from '../protocol/message.ts';
+import {
+  connectAgent,
+  connectVisitor,
+  emitWithAck,
+  PROCESS_ADMIN,
+  startBridgeProcess,
+  type BridgeProcess,
+  type ConnectedVisitor,
+} from './testing/index.ts';
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'anon-chat-main-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function start(dataDir: string, port?: number, env?: Record<string, string>): Promise<BridgeProcess> {
+  const bridge = await startBridgeProcess({ dataDir, ...(port !== undefined ? { port } : {}), ...(env ? { env } : {}) });
+  cleanups.push(() => bridge.kill('SIGKILL'));
+  return bridge;
+}
+
+async function login(url: string): Promise<string> {
+  const res = await fetch(`${url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(PROCESS_ADMIN),
+  });
+  const body = (await res.json()) as { token: string };
+  return body.token;
+}
+
+async function allMessages(visitor: ConnectedVisitor): Promise<Message[]> {
+  const messages: Message[] = [];
+  let afterRev = 0;
+  for (;;) {
+    const page = await emitWithAck(visitor, 'sync', { afterRev });
+    if (!page.ok) throw new Error(page.error.code);
+    messages.push(...page.data.messages);
+    afterRev = page.data.rev;
+    if (!page.data.hasMore) return messages;
+  }
+}
+
+describe('bridge process', () => {
+  it('prints a banner and the listening line with the real port, and the bootstrap password only once', async () => {
+    const dir = await tempDir();
+    const first = await startBridgeProcess({ dataDir: dir, env: { AGENT_BOOTSTRAP_PASSWORD: '' } });
+    cleanups.push(() => first.kill('SIGKILL'));
+    expect(first.port).toBeGreaterThan(0);
+    const out = first.output();
+    expect(out).toContain(`${first.url}/console/`);
+    expect(out).toContain(`${first.url}/demo/theming.html`);
+    const password = /password: (\S+)/.exec(out)?.[1];
+    expect(password).toBeDefined();
+    const res = await fetch(`${first.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'admin', password }),
+    });
+    expect(res.status).toBe(200);
+    expect(await first.stop()).toBe(0);
+    const second = await start(dir);
+    expect(second.output()).not.toContain('password:');
+  });
+
+  it('refuses a bad variable and a second process on the same data directory with clear messages', async () => {
+    const dir = await tempDir();
+    await expect(startBridgeProcess({ dataDir: dir, env: { LOG_LEVEL: 'chatty' } })).rejects.toThrow(/LOG_LEVEL/);
+    await start(dir);
+    await expect(startBridgeProcess({ dataDir: dir })).rejects.toThrow(/in use|lock/i);
+  });
+
+  it('replays messages and status changes by rev after a restart, and shuts down cleanly on SIGTERM', async () => {
+    const dir = await tempDir();
+    const first = await start(dir);
+    const visitor = await connectVisitor(first.url);
+    for (let i = 1; i <= 3; i++) await emitWithAck(visitor, 'message:send', { clientId: `v${i}`, text: `visitor ${i}` });
+    const agent = await connectAgent(first.url, await login(first.url));
+    const reply = await emitWithAck(agent, 'message:send', {
+      conversationId: visitor.session.conversationId,
+      clientId: 'a1',
+      text: 'agent reply',
+    });
+    expect(reply.ok).toBe(true);
+    const before = await allMessages(visitor);
+    const revBefore = Math.max(...before.map((m) => m.rev));
+    await emitWithAck(agent, 'receipt', { conversationId: visitor.session.conversationId, upToSeq: 2, status: 'read' });
+    const token = visitor.session.token;
+    visitor.close();
+    agent.close();
+    expect(await first.stop()).toBe(0);
+
+    const second = await start(dir, first.port);
+    expect(second.port).toBe(first.port);
+    const back = await connectVisitor(second.url, { token });
+    cleanups.push(async () => back.close());
+    expect(back.session.conversationId).toBe(visitor.session.conversationId);
+    const all = await allMessages(back);
+    expect(all.map((m) => [m.clientId, m.status])).toEqual([
+      ['v1', 'read'],
+      ['v2', 'read'],
+      ['v3', 'sent'],
+      ['a1', 'sent'],
+    ]);
+    const changed = await emitWithAck(back, 'sync', { afterRev: revBefore });
+    expect(changed.ok && changed.data.messages.map((m) => m.clientId)).toEqual(['v1', 'v2']);
+  });
+
+  it('keeps every acked message exactly once across SIGKILLs in the middle of a send stream', async () => {
+    const dir = await tempDir();
+    let port: number | undefined;
+    let token: string | undefined;
+    const acked = new Set<string>();
+    let counter = 0;
+    for (let round = 0; round < 3; round++) {
+      const bridge = await start(dir, port);
+      port = bridge.port;
+      const visitor = await connectVisitor(bridge.url, token ? { token } : {});
+      token = visitor.session.token;
+      let stop = false;
+      // Four senders keep acks in flight while the process dies.
+      const senders = Array.from({ length: 4 }, async () => {
+        while (!stop) {
+          const clientId = `k-${counter++}`;
+          try {
+            const ack = await emitWithAck(visitor, 'message:send', { clientId, text: clientId }, 2000);
+            if (ack.ok) acked.add(clientId);
+          } catch {
+            return;
+          }
+        }
+      });
+      await new Promise((r) => setTimeout(r, 300 + round * 150));
+      await bridge.kill('SIGKILL');
+      stop = true;
+      await Promise.all(senders);
+      visitor.close();
+    }
+    expect(acked.size).toBeGreaterThan(20);
+    const bridge = await start(dir, port);
+    const visitor = await connectVisitor(bridge.url, { token: token! });
+    cleanups.push(async () => visitor.close());
+    const stored = await allMessages(visitor);
+    const ids = stored.map((m) => m.clientId);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const clientId of acked) expect(ids).toContain(clientId);
+    expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
+  }, 60_000);
+});

@@ -1,0 +1,207 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Message } from '../../protocol/message.ts';
+import {
+  collect,
+  connectAgent,
+  connectVisitor,
+  emitRaw,
+  emitWithAck,
+  nextEvent,
+  startTestBridge,
+  type TestBridge,
+} from '../testing/index.ts';
+import { signAgentToken } from '../auth/agent-token.ts';
+
+let tb: TestBridge;
+const open: { close(): unknown }[] = [];
+function track<T extends { close(): unknown }>(socket: T): T {
+  open.push(socket);
+  return socket;
+}
+
+beforeAll(async () => {
+  tb = await startTestBridge();
+});
+afterEach(() => {
+  for (const socket of open.splice(0)) socket.close();
+});
+afterAll(async () => {
+  await tb.close();
+});
+
+describe('agent namespace', () => {
+  it('requires a valid agent token of an existing agent', async () => {
+    await expect(connectAgent(tb.url, 'not-a-token')).rejects.toMatchObject({ code: 'unauthorized' });
+    const expired = await signAgentToken(
+      tb.config.secrets.agentToken,
+      { agentId: tb.agent.id, name: tb.agent.name },
+      new Date(Date.now() - 13 * 3600_000),
+    );
+    await expect(connectAgent(tb.url, expired.token)).rejects.toMatchObject({ code: 'unauthorized' });
+    const ghost = await signAgentToken(tb.config.secrets.agentToken, { agentId: 'deleted', name: 'ghost' }, new Date());
+    await expect(connectAgent(tb.url, ghost.token)).rejects.toMatchObject({ code: 'unauthorized' });
+    expect(track(await connectAgent(tb.url, tb.agent.token)).connected).toBe(true);
+  });
+
+  it('lists conversations newest first with unread counts, replies, and pages history', async () => {
+    const agent = track(await connectAgent(tb.url, tb.agent.token));
+    const older = track(await connectVisitor(tb.url));
+    await emitWithAck(older, 'message:send', { clientId: 'o1', text: 'older' });
+    const newer = track(await connectVisitor(tb.url));
+    await emitWithAck(newer, 'message:send', { clientId: 'n1', text: 'newer' });
+    await emitWithAck(newer, 'message:send', { clientId: 'n2', text: 'newer again' });
+
+    const list = await emitWithAck(agent, 'conversations:list', { filter: 'open' });
+    if (!list.ok) throw new Error('list failed');
+    const ids = list.data.conversations.map((c) => c.id);
+    expect(ids.indexOf(newer.session.conversationId)).toBeLessThan(ids.indexOf(older.session.conversationId));
+    expect(list.data.conversations.find((c) => c.id === newer.session.conversationId)).toMatchObject({
+      unread: 2,
+      visitorOnline: true,
+      channel: 'web',
+    });
+
+    const visitorGot = nextEvent(newer, 'message:new');
+    const updated = nextEvent(agent, 'conversation:updated', 5000, (c) => c.id === newer.session.conversationId);
+    const reply = await emitWithAck(agent, 'message:send', {
+      conversationId: newer.session.conversationId,
+      clientId: 'reply-1',
+      text: 'On it',
+    });
+    expect(reply.ok).toBe(true);
+    expect((await visitorGot).clientId).toBe('reply-1');
+    expect(await updated).toMatchObject({ lastSeq: 3, visitorOnline: true });
+    // The other visitor never sees it.
+    const olderPage = await emitWithAck(older, 'history', {});
+    expect(olderPage.ok && olderPage.data.messages.map((m) => m.clientId)).toEqual(['o1']);
+
+    const read = await emitWithAck(agent, 'receipt', {
+      conversationId: newer.session.conversationId,
+      upToSeq: 2,
+      status: 'read',
+    });
+    expect(read).toEqual({ ok: true, data: { changed: 2 } });
+    const history = await emitWithAck(agent, 'history', { conversationId: newer.session.conversationId, limit: 2 });
+    expect(history.ok && history.data).toMatchObject({ hasMore: true });
+    expect(history.ok && history.data.messages.map((m) => m.seq)).toEqual([2, 3]);
+    const sync = await emitWithAck(agent, 'sync', { conversationId: newer.session.conversationId, afterRev: 0 });
+    expect(sync.ok && sync.data.messages.map((m) => [m.seq, m.status])).toEqual([
+      [1, 'read'],
+      [2, 'read'],
+      [3, 'sent'],
+    ]);
+  });
+
+  it('answers unknown conversations with not_found and unknown events with bad_request', async () => {
+    const agent = track(await connectAgent(tb.url, tb.agent.token));
+    const missing = 'AAAAAAAAAAAAAAAAAAAAAA';
+    expect(await emitWithAck(agent, 'message:send', { conversationId: missing, clientId: 'x', text: 'hi' })).toMatchObject({
+      ok: false,
+      error: { code: 'not_found' },
+    });
+    expect(await emitWithAck(agent, 'history', { conversationId: missing })).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await emitWithAck(agent, 'sync', { conversationId: missing, afterRev: 0 })).toMatchObject({
+      ok: false,
+      error: { code: 'not_found' },
+    });
+    expect(await emitRaw(agent, 'admin:delete-everything', {})).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    expect(await emitRaw(agent, 'message:send', { conversationId: '../etc', clientId: 'x', text: 'hi' })).toMatchObject({
+      ok: false,
+      error: { code: 'bad_request', fields: { conversationId: expect.any(String) } },
+    });
+  });
+
+  it('retries external delivery through a fan-out sink, and refuses web conversations', async () => {
+    const agent = track(await connectAgent(tb.url, tb.agent.token));
+    const web = track(await connectVisitor(tb.url));
+    await emitWithAck(web, 'message:send', { clientId: 'w', text: 'web' });
+    const webReply = await emitWithAck(agent, 'message:send', {
+      conversationId: web.session.conversationId,
+      clientId: 'wr',
+      text: 'reply',
+    });
+    if (!webReply.ok) throw new Error('send failed');
+    expect(
+      await emitWithAck(agent, 'message:retry', { conversationId: web.session.conversationId, messageId: webReply.data.id }),
+    ).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+
+    const wa = await tb.store.createConversation({ channel: 'whatsapp', name: 'Ana', externalUserId: '34600000000' });
+    const sent = await emitWithAck(agent, 'message:send', { conversationId: wa.id, clientId: 'wa-1', text: 'hola' });
+    if (!sent.ok) throw new Error('send failed');
+    expect(await emitWithAck(agent, 'message:retry', { conversationId: wa.id, messageId: sent.data.id })).toMatchObject({
+      ok: false,
+      error: { code: 'bad_request' },
+    });
+
+    const retried: Message[] = [];
+    let fail = false;
+    const remove = tb.bridge.context.fanout.addSink({
+      name: 'test-whatsapp',
+      retryDelivery: async (message, conversation) => {
+        if (conversation.channel !== 'whatsapp') return undefined;
+        if (fail) throw new Error('meta said no');
+        retried.push(message);
+        return message;
+      },
+    });
+    try {
+      const ok = await emitWithAck(agent, 'message:retry', { conversationId: wa.id, messageId: sent.data.id });
+      expect(ok).toMatchObject({ ok: true, data: { id: sent.data.id } });
+      expect(retried.map((m) => m.id)).toEqual([sent.data.id]);
+      fail = true;
+      expect(await emitWithAck(agent, 'message:retry', { conversationId: wa.id, messageId: sent.data.id })).toMatchObject({
+        ok: false,
+        error: { code: 'upstream_failed' },
+      });
+    } finally {
+      remove();
+    }
+  });
+
+  it('calls fan-out sinks for created messages and status changes, and survives a throwing sink', async () => {
+    const created: string[] = [];
+    const statuses: string[] = [];
+    const removeBad = tb.bridge.context.fanout.addSink({
+      name: 'broken',
+      messageCreated: () => {
+        throw new Error('sink down');
+      },
+    });
+    const removeGood = tb.bridge.context.fanout.addSink({
+      name: 'recorder',
+      messageCreated: (m) => void created.push(m.clientId),
+      statusChanged: (ms) => void statuses.push(...ms.map((m) => `${m.clientId}:${m.status}`)),
+    });
+    try {
+      const agent = track(await connectAgent(tb.url, tb.agent.token));
+      const v = track(await connectVisitor(tb.url));
+      const ack = await emitWithAck(v, 'message:send', { clientId: 'sink-1', text: 'hi' });
+      expect(ack.ok).toBe(true);
+      await emitWithAck(v, 'message:send', { clientId: 'sink-1', text: 'hi' });
+      await emitWithAck(agent, 'receipt', { conversationId: v.session.conversationId, upToSeq: 1, status: 'read' });
+      await new Promise((r) => setTimeout(r, 100));
+      expect(created).toEqual(['sink-1']);
+      expect(statuses).toEqual(['sink-1:read']);
+    } finally {
+      removeBad();
+      removeGood();
+    }
+  });
+
+  it('shows agent typing to the conversation and to other agents, not to other visitors', async () => {
+    const typist = track(await connectAgent(tb.url, tb.agent.token));
+    const colleague = track(await connectAgent(tb.url, tb.agent.token));
+    const v = track(await connectVisitor(tb.url));
+    const stranger = track(await connectVisitor(tb.url));
+    const strangerSaw = collect(stranger, 'typing');
+    const typistSaw = collect(typist, 'typing');
+    const colleagueSees = nextEvent(colleague, 'typing');
+    const visitorSees = nextEvent(v, 'typing');
+    typist.emit('typing', { conversationId: v.session.conversationId, typing: true });
+    expect(await visitorSees).toMatchObject({ role: 'agent', typing: true });
+    expect(await colleagueSees).toMatchObject({ conversationId: v.session.conversationId, role: 'agent' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(strangerSaw).toEqual([]);
+    expect(typistSaw).toEqual([]);
+  });
+});

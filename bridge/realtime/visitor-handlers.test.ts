@@ -1,0 +1,497 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT } from 'jose';
+import type { Message } from '../../protocol/message.ts';
+import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import {
+  collect,
+  connectAgent,
+  connectVisitor,
+  emitRaw,
+  emitWithAck,
+  nextEvent,
+  snapshotFiles,
+  startTestBridge,
+  type AgentClient,
+  type TestBridge,
+  type VisitorClient,
+} from '../testing/index.ts';
+import { signVisitorToken, VISITOR_AUDIENCE } from '../auth/visitor-token.ts';
+import { signAgentToken } from '../auth/agent-token.ts';
+import { userHash } from '../auth/user-hash.ts';
+import { createAgentAccount } from '../auth/agent-accounts.ts';
+
+let tb: TestBridge;
+const open: { close(): unknown }[] = [];
+
+function track<T extends { close(): unknown }>(socket: T): T {
+  open.push(socket);
+  return socket;
+}
+
+async function visitor(auth = {}, options = {}) {
+  return track(await connectVisitor(tb.url, auth, options));
+}
+
+async function agent(): Promise<AgentClient> {
+  return track(await connectAgent(tb.url, tb.agent.token));
+}
+
+async function send(socket: VisitorClient, clientId: string, text = `text ${clientId}`): Promise<Message> {
+  const ack = await emitWithAck(socket, 'message:send', { clientId, text });
+  if (!ack.ok) throw new Error(`send failed: ${ack.error.code}`);
+  return ack.data;
+}
+
+beforeAll(async () => {
+  tb = await startTestBridge();
+});
+afterEach(() => {
+  for (const socket of open.splice(0)) socket.close();
+});
+afterAll(async () => {
+  await tb.close();
+});
+
+describe('visitor messages', () => {
+  it('acks a send with the stored message and broadcasts it to the conversation and the agents', async () => {
+    const a = await agent();
+    const v = await visitor();
+    const sameConversation = await visitor({ token: v.session.token });
+    const agentGot = nextEvent(a, 'message:new');
+    const tabGot = nextEvent(sameConversation, 'message:new');
+
+    const ack = await emitWithAck(v, 'message:send', { clientId: 'c-1', text: 'héllo 👋' });
+
+    expect(ack.ok).toBe(true);
+    if (!ack.ok) return;
+    expect(ack.data).toMatchObject({
+      conversationId: v.session.conversationId,
+      clientId: 'c-1',
+      seq: 1,
+      text: 'héllo 👋',
+      status: 'sent',
+      author: { role: 'visitor' },
+    });
+    expect(ack.data.id).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+    expect((await agentGot).id).toBe(ack.data.id);
+    expect((await tabGot).id).toBe(ack.data.id);
+    // Acked means stored: a second store instance over the same files would see it (checked via the store API).
+    expect(await tb.store.getMessage(v.session.conversationId, ack.data.id)).toMatchObject({ clientId: 'c-1' });
+  });
+
+  it('creates the conversation lazily: connecting writes nothing, the first message creates it', async () => {
+    const v = await visitor();
+    expect(await tb.store.getConversation(v.session.conversationId)).toBeUndefined();
+    await send(v, 'first');
+    expect(await tb.store.getConversation(v.session.conversationId)).toMatchObject({ channel: 'web', lastSeq: 1 });
+  });
+
+  it('returns the original message for a retried clientId and never stores or broadcasts a second copy', async () => {
+    const a = await agent();
+    const v = await visitor();
+    const seen = collect(a, 'message:new');
+    const first = await send(v, 'same');
+    const [again, concurrent1, concurrent2] = await Promise.all([send(v, 'same'), send(v, 'same'), send(v, 'same')]);
+    for (const m of [again, concurrent1, concurrent2]) expect(m).toEqual(first);
+    // A reconnecting tab retrying the same clientId gets the same message too.
+    const retryTab = await visitor({ token: v.session.token });
+    expect(await send(retryTab, 'same')).toEqual(first);
+    const page = await emitWithAck(v, 'history', {});
+    expect(page.ok && page.data.messages.map((m) => m.clientId)).toEqual(['same']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.filter((m) => m.clientId === 'same')).toHaveLength(1);
+  });
+
+  it('numbers concurrent sends 1..n without gaps or duplicates and returns history in seq order', async () => {
+    const v = await visitor();
+    const acks = await Promise.all(Array.from({ length: 30 }, (_, i) => send(v, `burst-${i}`)));
+    expect(acks.map((m) => m.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    const page = await emitWithAck(v, 'history', { limit: 100 });
+    if (!page.ok) throw new Error('history failed');
+    expect(page.data.messages.map((m) => m.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(page.data.hasMore).toBe(false);
+  });
+
+  it('pages history backwards with beforeSeq and hasMore', async () => {
+    const v = await visitor();
+    for (let i = 1; i <= 120; i++) await send(v, `p-${i}`);
+    const first = await emitWithAck(v, 'history', {});
+    if (!first.ok) throw new Error('history failed');
+    expect(first.data.messages.map((m) => m.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 71 + i));
+    expect(first.data.hasMore).toBe(true);
+    const second = await emitWithAck(v, 'history', { beforeSeq: 71, limit: 50 });
+    if (!second.ok) throw new Error('history failed');
+    expect(second.data.messages[0]?.seq).toBe(21);
+    expect(second.data.hasMore).toBe(true);
+    const last = await emitWithAck(v, 'history', { beforeSeq: 21, limit: 100 });
+    if (!last.ok) throw new Error('history failed');
+    expect(last.data.messages.map((m) => m.seq)).toEqual(Array.from({ length: 20 }, (_, i) => 1 + i));
+    expect(last.data.hasMore).toBe(false);
+    const tooBig = await emitWithAck(v, 'history', { limit: 101 });
+    expect(tooBig.ok === false && tooBig.error.code).toBe('bad_request');
+  });
+
+  it('syncs by rev: pages of new messages and status changes until hasMore is false', async () => {
+    const a = await agent();
+    const v = await visitor();
+    for (let i = 1; i <= 130; i++) await send(v, `s-${i}`);
+    const page1 = await emitWithAck(v, 'sync', { afterRev: 0 });
+    if (!page1.ok) throw new Error('sync failed');
+    expect(page1.data.messages).toHaveLength(100);
+    expect(page1.data.hasMore).toBe(true);
+    const page2 = await emitWithAck(v, 'sync', { afterRev: page1.data.rev });
+    if (!page2.ok) throw new Error('sync failed');
+    expect(page2.data.messages.map((m) => m.seq)).toEqual(Array.from({ length: 30 }, (_, i) => 101 + i));
+    expect(page2.data.hasMore).toBe(false);
+
+    const receipt = await emitWithAck(a, 'receipt', {
+      conversationId: v.session.conversationId,
+      upToSeq: 3,
+      status: 'read',
+    });
+    expect(receipt).toEqual({ ok: true, data: { changed: 3 } });
+    const page3 = await emitWithAck(v, 'sync', { afterRev: page2.data.rev });
+    if (!page3.ok) throw new Error('sync failed');
+    expect(page3.data.messages.map((m) => [m.seq, m.status])).toEqual([
+      [1, 'read'],
+      [2, 'read'],
+      [3, 'read'],
+    ]);
+    const empty = await emitWithAck(v, 'sync', { afterRev: page3.data.rev });
+    expect(empty.ok && empty.data).toEqual({ messages: [], rev: page3.data.rev, hasMore: false });
+  });
+
+  it('replays what a reconnecting client missed when it passes afterRev in the handshake', async () => {
+    const v = await visitor();
+    const m1 = await send(v, 'r-1');
+    await send(v, 'r-2');
+    await send(v, 'r-3');
+    const replayed: Message[] = [];
+    const again = await visitor({ token: v.session.token, afterRev: m1.rev });
+    again.on('message:new', (m) => replayed.push(m));
+    await new Promise((r) => setTimeout(r, 200));
+    // Listener attached after connect may miss early events, so confirm through sync as well.
+    const sync = await emitWithAck(again, 'sync', { afterRev: m1.rev });
+    expect(sync.ok && sync.data.messages.map((m) => m.clientId)).toEqual(['r-2', 'r-3']);
+  });
+});
+
+describe('receipts and statuses', () => {
+  it('pushes each status change to the sender and never moves a status backwards under shuffled duplicates', async () => {
+    for (let run = 0; run < 5; run++) {
+      const a = await agent();
+      const v = await visitor();
+      const n = 6;
+      for (let i = 1; i <= n; i++) await send(v, `st-${run}-${i}`);
+      const changes = collect(v, 'message:status');
+      const receipts: { upToSeq: number; status: 'delivered' | 'read' }[] = [];
+      for (let i = 0; i < 3 * n; i++) {
+        receipts.push({ upToSeq: 1 + Math.floor(Math.random() * n), status: Math.random() < 0.5 ? 'delivered' : 'read' });
+      }
+      // Duplicates and reordering, partly concurrent.
+      const shuffled = [...receipts, ...receipts].sort(() => Math.random() - 0.5);
+      await Promise.all(
+        shuffled.map((r) => emitWithAck(a, 'receipt', { conversationId: v.session.conversationId, ...r })),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const maxRead = Math.max(0, ...receipts.filter((r) => r.status === 'read').map((r) => r.upToSeq));
+      const maxDelivered = Math.max(0, ...receipts.map((r) => r.upToSeq));
+      const page = await emitWithAck(v, 'history', {});
+      if (!page.ok) throw new Error('history failed');
+      for (const m of page.data.messages) {
+        const expected = m.seq <= maxRead ? 'read' : m.seq <= maxDelivered ? 'delivered' : 'sent';
+        expect(m.status).toBe(expected);
+        if (m.status === 'read') expect(m.statusAt.delivered).toBeDefined();
+      }
+      // Pushed changes per message only ever go up, and each status is announced at most once.
+      const rank = { sent: 1, failed: 2, delivered: 3, read: 4 } as const;
+      const byMessage = new Map<string, number[]>();
+      for (const c of changes) byMessage.set(c.messageId, [...(byMessage.get(c.messageId) ?? []), rank[c.status]]);
+      for (const ranks of byMessage.values()) {
+        expect(ranks).toEqual([...new Set(ranks)].sort((x, y) => x - y));
+      }
+      a.close();
+      v.close();
+    }
+  });
+
+  it('lets the visitor mark agent replies read, and the agents see it', async () => {
+    const a = await agent();
+    const v = await visitor();
+    await send(v, 'hi');
+    const reply = await emitWithAck(a, 'message:send', {
+      conversationId: v.session.conversationId,
+      clientId: 'agent-1',
+      text: 'Hello, how can I help?',
+    });
+    if (!reply.ok) throw new Error('agent send failed');
+    expect(reply.data.author).toEqual({ role: 'agent', agentId: tb.agent.id, name: tb.agent.name });
+    const statusSeen = nextEvent(a, 'message:status', 5000, (c) => c.status === 'read');
+    const ack = await emitWithAck(v, 'receipt', { upToSeq: reply.data.seq, status: 'read' });
+    expect(ack).toEqual({ ok: true, data: { changed: 1 } });
+    expect(await statusSeen).toMatchObject({ messageId: reply.data.id, status: 'read' });
+    const dup = await emitWithAck(v, 'receipt', { upToSeq: reply.data.seq, status: 'delivered' });
+    expect(dup).toEqual({ ok: true, data: { changed: 0 } });
+  });
+});
+
+describe('isolation between visitors', () => {
+  it('keeps B out of A by payload id, room name, and forged, tampered, alg:none, expired or agent tokens', async () => {
+    const a = await visitor();
+    const b = await visitor();
+    await send(a, 'secret-1', 'A private message');
+    const aId = a.session.conversationId;
+    expect(b.session.conversationId).not.toBe(aId);
+    const bSeen = collect(b, 'message:new');
+
+    // Payload ids are not part of the visitor contract: strict schemas refuse them.
+    const viaId = await emitRaw(b, 'message:send', { conversationId: aId, clientId: 'x', text: 'intrude' });
+    expect(viaId).toMatchObject({ ok: false, error: { code: 'bad_request', fields: { conversationId: 'unknown field' } } });
+    const historyById = await emitRaw(b, 'history', { conversationId: aId });
+    expect(historyById).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    // There is no join event; a room name is just an unknown event.
+    const join = await emitRaw(b, 'join', `conv:${aId}`);
+    expect(join).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+
+    const secret = tb.config.secrets.visitorToken;
+    const [header, payload, signature] = b.session.token.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+    const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claims, cid: aId })).toString('base64url')}.${signature}`;
+    const none = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(
+      JSON.stringify({ ...claims, cid: aId }),
+    ).toString('base64url')}.`;
+    const forged = (
+      await signVisitorToken('another-secret-of-32-characters!!', { visitorId: 'v', conversationId: aId }, new Date())
+    ).token;
+    const expired = (
+      await signVisitorToken(secret, { visitorId: 'v', conversationId: aId }, new Date(Date.now() - 31 * 86_400_000))
+    ).token;
+    const wrongAudience = await new SignJWT({ cid: aId })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('v')
+      .setAudience('anon-chat:agent')
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(secret));
+    const hs512 = await new SignJWT({ cid: aId })
+      .setProtectedHeader({ alg: 'HS512' })
+      .setSubject('v')
+      .setAudience(VISITOR_AUDIENCE)
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode(secret));
+    const agentToken = (await signAgentToken(tb.config.secrets.agentToken, { agentId: 'x', name: 'x' }, new Date())).token;
+    for (const token of [tampered, none, forged, expired, wrongAudience, hs512, agentToken, 'garbage']) {
+      await expect(connectVisitor(tb.url, { token })).rejects.toMatchObject({ code: 'invalid_token' });
+    }
+
+    await send(a, 'secret-2', 'Another private message');
+    const bHistory = await emitWithAck(b, 'history', {});
+    expect(bHistory).toEqual({ ok: true, data: { messages: [], hasMore: false } });
+    const bSync = await emitWithAck(b, 'sync', { afterRev: 0 });
+    expect(bSync.ok && bSync.data.messages).toEqual([]);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(bSeen).toEqual([]);
+    const aPage = await emitWithAck(a, 'history', {});
+    expect(aPage.ok && aPage.data.messages.map((m) => m.clientId)).toEqual(['secret-1', 'secret-2']);
+  });
+
+  it('refuses agent-only events to visitors and the /agent namespace to visitor tokens', async () => {
+    const v = await visitor();
+    await send(v, 'm');
+    for (const [event, payload] of [
+      ['conversations:list', {}],
+      ['message:retry', { conversationId: v.session.conversationId, messageId: 'x' }],
+    ] as const) {
+      expect(await emitRaw(v, event, payload)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    }
+    const errors = collect(v, 'chat:error');
+    v.emit('conversations:list' as 'typing', {} as { typing: boolean });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(errors.map((e) => e.code)).toEqual(['bad_request']);
+
+    await expect(connectAgent(tb.url, v.session.token)).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(connectAgent(tb.url, '')).rejects.toMatchObject({ code: 'unauthorized' });
+  });
+
+  it('links verified users across devices and refuses a wrong user hash', async () => {
+    const site = tb.config.secrets.site;
+    const first = await visitor({ userId: 'user-42', userHash: userHash(site, 'user-42') });
+    expect(first.session.userId).toBe('user-42');
+    await send(first, 'from-device-1');
+    const secondDevice = await visitor({ userId: 'user-42', userHash: userHash(site, 'user-42').toUpperCase() });
+    expect(secondDevice.session.conversationId).toBe(first.session.conversationId);
+
+    await expect(
+      connectVisitor(tb.url, { userId: 'user-42', userHash: userHash(site, 'user-43') }),
+    ).rejects.toMatchObject({ code: 'invalid_user_hash' });
+    // An unverified id links nothing.
+    const unverified = await visitor({ userId: 'user-42' });
+    expect(unverified.session.conversationId).not.toBe(first.session.conversationId);
+    expect(unverified.session.userId).toBeUndefined();
+    // After logout the old verified token does not reopen the user's conversation.
+    const loggedOut = await visitor({ token: first.session.token });
+    expect(loggedOut.session.conversationId).not.toBe(first.session.conversationId);
+  });
+});
+
+describe('origin allowlist', () => {
+  it('refuses a foreign Origin in the handshake and accepts the bridge own origin', async () => {
+    await expect(
+      connectVisitor(tb.url, {}, { extraHeaders: { Origin: 'https://evil.example' } }),
+    ).rejects.toMatchObject({ code: 'forbidden' });
+    await expect(
+      connectVisitor(tb.url, {}, { transports: ['polling'], extraHeaders: { Origin: 'https://evil.example' } }),
+    ).rejects.toMatchObject({ code: 'forbidden' });
+    const ok = await visitor({}, { extraHeaders: { Origin: tb.url } });
+    expect(ok.connected).toBe(true);
+  });
+});
+
+describe('bad payloads', () => {
+  it('answers each with a clear error and leaves the store files byte-identical', async () => {
+    const v = await visitor();
+    await send(v, 'baseline');
+    await new Promise((r) => setTimeout(r, 300));
+    const before = await snapshotFiles(tb.dataDir);
+    const protoPayload = JSON.parse('{"__proto__":{"admin":true},"clientId":"p","text":"hi"}') as unknown;
+    const cases: [unknown[], string][] = [
+      [[], 'bad_request'],
+      [['just a string'], 'bad_request'],
+      [[null], 'bad_request'],
+      [[[1, 2]], 'bad_request'],
+      [[{ clientId: 'only-id' }], 'bad_request'],
+      [[{ clientId: 'a', text: 42 }], 'bad_request'],
+      [[{ clientId: 'a', text: '' }], 'text_empty'],
+      [[{ clientId: 'a', text: ' \n\t ' }], 'text_empty'],
+      [[{ clientId: 'a', text: 'x'.repeat(MAX_TEXT_LENGTH + 1) }], 'text_too_long'],
+      [[{ clientId: 'has space', text: 'hi' }], 'bad_request'],
+      [[{ clientId: 'x'.repeat(101), text: 'hi' }], 'bad_request'],
+      [[{ clientId: 'a', text: 'hi', extra: 1 }], 'bad_request'],
+      [[protoPayload], 'bad_request'],
+      [[{ clientId: 'a', text: 'hi' }, 'extra argument'], 'bad_request'],
+    ];
+    for (const [args, code] of cases) {
+      const ack = (await emitRaw(v, 'message:send', ...args)) as { ok: boolean; error?: { code: string; message: string } };
+      expect(ack.ok, JSON.stringify(args).slice(0, 80)).toBe(false);
+      expect(ack.error?.code, JSON.stringify(args).slice(0, 80)).toBe(code);
+      expect(ack.error?.message).toMatch(/^[A-Z]/);
+    }
+    expect(await emitRaw(v, 'sync', { afterRev: -1 })).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    expect(await emitRaw(v, 'receipt', { upToSeq: 1, status: 'sent' })).toMatchObject({
+      ok: false,
+      error: { code: 'bad_request', fields: { status: expect.any(String) } },
+    });
+    expect(await emitRaw(v, 'history', { beforeSeq: 'x' })).toMatchObject({ ok: false, error: { code: 'bad_request' } });
+    // Errors without an ack arrive as chat:error.
+    const errors = collect(v, 'chat:error');
+    v.emit('message:send', { clientId: 'no-ack', text: '' });
+    v.emit('typing', { typing: 'yes' } as unknown as { typing: boolean });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(errors.map((e) => e.code)).toEqual(['text_empty', 'bad_request']);
+    // A packet over maxHttpBufferSize closes the connection instead of being parsed.
+    const disconnected = nextEvent(v, 'disconnect' as 'typing');
+    v.emit('message:send', { clientId: 'huge', text: 'x'.repeat(40_000) });
+    await disconnected;
+
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await snapshotFiles(tb.dataDir)).toEqual(before);
+    const fresh = await visitor({ token: v.session.token });
+    const page = await emitWithAck(fresh, 'history', {});
+    expect(page.ok && page.data.messages.map((m) => m.clientId)).toEqual(['baseline']);
+  });
+});
+
+describe('typing and presence', () => {
+  it('forwards typing only to the right rooms and ends it when the typist leaves', async () => {
+    const a = await agent();
+    const v = await visitor();
+    const other = await visitor();
+    const otherTyping = collect(other, 'typing');
+    const agentTyping = nextEvent(a, 'typing');
+    v.emit('typing', { typing: true });
+    expect(await agentTyping).toEqual({ conversationId: v.session.conversationId, role: 'visitor', typing: true });
+
+    const visitorSees = nextEvent(v, 'typing');
+    a.emit('typing', { conversationId: v.session.conversationId, typing: true });
+    expect(await visitorSees).toEqual({
+      conversationId: v.session.conversationId,
+      role: 'agent',
+      name: tb.agent.name,
+      typing: true,
+    });
+
+    const stopped = nextEvent(a, 'typing', 5000, (e) => !e.typing);
+    v.close();
+    expect(await stopped).toMatchObject({ conversationId: v.session.conversationId, typing: false });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(otherTyping).toEqual([]);
+  });
+
+  it('expires a typing indicator that is not refreshed', async () => {
+    const a = await agent();
+    const v = await visitor();
+    const events = collect(a, 'typing');
+    v.emit('typing', { typing: true });
+    v.emit('typing', { typing: true });
+    await new Promise((r) => setTimeout(r, 6_500));
+    expect(events.map((e) => e.typing)).toEqual([true, false]);
+  }, 15_000);
+
+  it('tells agents when a visitor comes and goes and visitors how many agents are online', async () => {
+    const watcher = await agent();
+    const online = nextEvent(watcher, 'visitor:presence', 5000, (p) => p.online);
+    const v = await visitor();
+    expect(await online).toEqual({ conversationId: v.session.conversationId, online: true });
+    await send(v, 'present');
+    const list = await emitWithAck(watcher, 'conversations:list', {});
+    if (!list.ok) throw new Error('list failed');
+    expect(list.data.conversations.find((c) => c.id === v.session.conversationId)).toMatchObject({
+      visitorOnline: true,
+      lastMessage: { text: 'text present' },
+    });
+    const offline = nextEvent(watcher, 'visitor:presence', 5000, (p) => !p.online);
+    v.close();
+    expect(await offline).toEqual({ conversationId: v.session.conversationId, online: false });
+
+    const v2 = await visitor();
+    const agentsBefore = nextEvent(v2, 'agents:presence', 5000, (p) => p.online === 2);
+    // A second tab of the same agent is still one agent; another account makes two.
+    const sameAgentTab = await agent();
+    const record = await createAgentAccount(tb.store, `second-${Date.now()}`, 'second-password', new Date());
+    const token = (await signAgentToken(tb.config.secrets.agentToken, { agentId: record.id, name: record.name }, new Date())).token;
+    const second = track(await connectAgent(tb.url, token));
+    expect(await agentsBefore).toEqual({ online: 2 });
+    sameAgentTab.close();
+    const agentsAfter = nextEvent(v2, 'agents:presence', 5000, (p) => p.online === 1);
+    second.close();
+    expect(await agentsAfter).toEqual({ online: 1 });
+  });
+});
+
+describe('abuse limits', () => {
+  it('answers over-limit sends, typing and connections with rate_limited', async () => {
+    const limited = await startTestBridge({
+      config: { rateLimits: { messagesPerMinute: 3, typingPerMinute: 2, connectionsPerMinute: 4 } },
+    });
+    try {
+      const v = track(await connectVisitor(limited.url));
+      for (let i = 0; i < 3; i++) {
+        expect((await emitWithAck(v, 'message:send', { clientId: `rl-${i}`, text: 'x' })).ok).toBe(true);
+      }
+      const over = await emitWithAck(v, 'message:send', { clientId: 'rl-4', text: 'x' });
+      expect(over).toMatchObject({ ok: false, error: { code: 'rate_limited', retryAfterMs: expect.any(Number) } });
+      expect(await limited.store.getMessages(v.session.conversationId, { limit: 10 })).toHaveLength(3);
+
+      const errors = collect(v, 'chat:error');
+      for (let i = 0; i < 3; i++) v.emit('typing', { typing: i % 2 === 0 });
+      await new Promise((r) => setTimeout(r, 150));
+      expect(errors.map((e) => e.code)).toEqual(['rate_limited']);
+
+      const more = [];
+      for (let i = 0; i < 3; i++) more.push(track(await connectVisitor(limited.url)));
+      await expect(connectVisitor(limited.url)).rejects.toMatchObject({ code: 'rate_limited' });
+    } finally {
+      for (const socket of open.splice(0)) socket.close();
+      await limited.close();
+    }
+  });
+});
