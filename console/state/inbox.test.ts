@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import type { ConversationSummary } from '../../protocol/conversation.ts';
+import { patchConversation, sortByActivity, totalUnread, upsertConversation } from './inbox.ts';
+
+function conv(id: string, minute: number, over: Partial<ConversationSummary> = {}): ConversationSummary {
+  const at = new Date(Date.UTC(2026, 0, 1, 12, minute)).toISOString();
+  return {
+    id,
+    channel: 'web',
+    name: `Visitor ${id}`,
+    state: 'open',
+    createdAt: at,
+    lastActivityAt: at,
+    lastSeq: 0,
+    rev: minute,
+    agentReadSeq: 0,
+    visitorReadSeq: 0,
+    unread: 0,
+    visitorOnline: false,
+    ...over,
+  };
+}
+
+describe('inbox rules', () => {
+  it('sorts newest activity first', () => {
+    expect(sortByActivity([conv('a', 1), conv('b', 3), conv('c', 2)]).map((c) => c.id)).toEqual(['b', 'c', 'a']);
+  });
+
+  it('moves a conversation with new activity to the top and adds unknown ones', () => {
+    const list = [conv('a', 5), conv('b', 4)];
+    const moved = upsertConversation(list, conv('b', 6, { unread: 1 }), 'open');
+    expect(moved.map((c) => c.id)).toEqual(['b', 'a']);
+    expect(moved[0]?.unread).toBe(1);
+    expect(upsertConversation(moved, conv('w', 7, { channel: 'whatsapp' }), 'open').map((c) => c.id)).toEqual(['w', 'b', 'a']);
+  });
+
+  it('ignores a copy older than the listed one', () => {
+    const list = [conv('a', 5, { unread: 0 })];
+    expect(upsertConversation(list, conv('a', 5, { rev: 2, unread: 3 }), 'open')[0]?.unread).toBe(0);
+  });
+
+  it('drops a closed conversation under the open filter but keeps it under all', () => {
+    const list = [conv('a', 5), conv('b', 4)];
+    expect(upsertConversation(list, conv('a', 5, { state: 'closed' }), 'open').map((c) => c.id)).toEqual(['b']);
+    expect(upsertConversation(list, conv('a', 5, { state: 'closed' }), 'all').map((c) => c.id)).toEqual(['a', 'b']);
+  });
+
+  it('patches presence in place and totals unread', () => {
+    const list = patchConversation([conv('a', 5, { unread: 2 }), conv('b', 4, { unread: 3 })], 'b', { visitorOnline: true });
+    expect(list.map((c) => [c.id, c.visitorOnline])).toEqual([
+      ['a', false],
+      ['b', true],
+    ]);
+    expect(totalUnread(list)).toBe(5);
+  });
+});
