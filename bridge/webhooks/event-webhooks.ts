@@ -1,0 +1,273 @@
+/**
+ * Outbound event webhooks: every new message and status change is queued durably (one delivery per receiver
+ * URL) and POSTed as signed JSON. A delivery keeps its id and body across retries; redirects are not followed;
+ * responses are not read beyond their status; receivers on private addresses are refused unless allowed;
+ * a receiver that keeps failing is marked, and its dead deliveries can be redelivered via REST.
+ */
+import type { Logger } from 'pino';
+import type { AxiosInstance } from 'axios';
+import type { Conversation } from '../../protocol/conversation.ts';
+import type { Message, StatusChange } from '../../protocol/message.ts';
+import type { QueueItem, Store } from '../store/store.ts';
+import { toStatusChange, type FanoutSink } from '../fanout.ts';
+import { randomId } from '../ids.ts';
+import type { WebhookConfig } from './webhook-config.ts';
+import { QueueWorker, parseRetryAfter, type DeliveryOutcome } from './queue-worker.ts';
+import { timestampedSignature } from './signatures.ts';
+import { assertLiteralHostAllowed, ForbiddenAddressError, guardedLookup, systemResolver, type Resolver } from './ssrf-guard.ts';
+
+/** Store queue of outbound event webhook deliveries. */
+export const EVENT_WEBHOOK_QUEUE = 'webhook';
+/** Store namespace of per-receiver health. */
+export const RECEIVER_NAMESPACE = 'webhook-receiver';
+/** Consecutive failed attempts after which a receiver is reported as failing. */
+export const RECEIVER_FAILING_AFTER = 5;
+
+/** Event types sent to receivers. */
+export type EventType = 'message.created' | 'message.status';
+
+/** The conversation as receivers see it. */
+export interface EventConversation {
+  id: string;
+  channel: Conversation['channel'];
+  name: string;
+  state: Conversation['state'];
+  externalUserId?: string;
+  site?: string;
+}
+
+/** The JSON body POSTed to receivers. */
+export interface EventEnvelope {
+  /** Event id: the same for every receiver of this event. */
+  id: string;
+  type: EventType;
+  /** ISO time the bridge recorded the event. */
+  createdAt: string;
+  data: { conversation: EventConversation; message: Message; change?: StatusChange };
+}
+
+/** One queued delivery: the exact body bytes (as a string) are fixed at enqueue time, so retries resend them. */
+export interface EventDelivery {
+  url: string;
+  type: EventType;
+  eventId: string;
+  body: string;
+}
+
+/** Health of one receiver URL. */
+export interface ReceiverHealth {
+  url: string;
+  consecutiveFailures: number;
+  failing: boolean;
+  lastSuccessAt?: string;
+  lastFailureAt?: string;
+  lastError?: string;
+}
+
+/** Dependencies of event webhooks. */
+export interface EventWebhooksDeps {
+  store: Store;
+  logger: Logger;
+  clock: () => Date;
+  http: AxiosInstance;
+  config: WebhookConfig['events'];
+  pollMs: number;
+  /** DNS for the private-address guard (defaults to the system resolver). */
+  resolver?: Resolver;
+}
+
+/** Signing headers, user agent and the id a receiver dedupes on. */
+const USER_AGENT = 'anon-chat-webhooks/1';
+
+function conversationOf(conversation: Conversation): EventConversation {
+  const view: EventConversation = {
+    id: conversation.id,
+    channel: conversation.channel,
+    name: conversation.name,
+    state: conversation.state,
+  };
+  if (conversation.externalUserId !== undefined) view.externalUserId = conversation.externalUserId;
+  if (conversation.site !== undefined) view.site = conversation.site;
+  return view;
+}
+
+/** The outbound event webhook sink and its delivery worker. */
+export class EventWebhooks {
+  readonly worker: QueueWorker<EventDelivery>;
+  private readonly lookup;
+
+  constructor(private readonly deps: EventWebhooksDeps) {
+    this.lookup = guardedLookup(deps.resolver ?? systemResolver);
+    this.worker = new QueueWorker<EventDelivery>({
+      store: deps.store,
+      queue: EVENT_WEBHOOK_QUEUE,
+      logger: deps.logger,
+      clock: deps.clock,
+      retry: deps.config.retry,
+      pollMs: deps.pollMs,
+      deliver: (item, signal) => this.deliver(item, signal),
+    });
+  }
+
+  /** The fan-out sink: one event per new message and per changed status, queued for every receiver. */
+  sink(): FanoutSink {
+    return {
+      name: 'event-webhooks',
+      messageCreated: (message, conversation) => this.publish('message.created', [{ message }], conversation),
+      statusChanged: (messages, conversation) =>
+        this.publish(
+          'message.status',
+          messages.map((message) => ({ message, change: toStatusChange(message) })),
+          conversation,
+        ),
+    };
+  }
+
+  private async publish(
+    type: EventType,
+    events: { message: Message; change?: StatusChange }[],
+    conversation: Conversation,
+  ): Promise<void> {
+    const { urls } = this.deps.config;
+    if (urls.length === 0) return;
+    const createdAt = this.deps.clock().toISOString();
+    for (const { message, change } of events) {
+      const envelope: EventEnvelope = {
+        id: randomId(),
+        type,
+        createdAt,
+        data: { conversation: conversationOf(conversation), message, ...(change ? { change } : {}) },
+      };
+      const body = JSON.stringify(envelope);
+      for (const url of urls) {
+        await this.deps.store.enqueue<EventDelivery>(EVENT_WEBHOOK_QUEUE, { url, type, eventId: envelope.id, body }, randomId());
+      }
+    }
+    this.worker.kick();
+  }
+
+  /** Recent deliveries, newest first. */
+  async recent(limit: number, queue = EVENT_WEBHOOK_QUEUE): Promise<QueueItem[]> {
+    const items = await this.deps.store.listQueueItems(queue, Math.max(limit, 1000));
+    return [...items].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
+  }
+
+  /** Health of each configured receiver. */
+  async receivers(): Promise<ReceiverHealth[]> {
+    return Promise.all(
+      this.deps.config.urls.map(
+        async (url) =>
+          (await this.deps.store.getRecord<ReceiverHealth>(RECEIVER_NAMESPACE, url)) ?? {
+            url,
+            consecutiveFailures: 0,
+            failing: false,
+          },
+      ),
+    );
+  }
+
+  /** Queues a delivery again (same id, same body) now; undefined when no such delivery exists. */
+  async redeliver(id: string, queue = EVENT_WEBHOOK_QUEUE): Promise<QueueItem | undefined> {
+    const items = await this.deps.store.listQueueItems(queue, 100_000);
+    const item = items.find((candidate) => candidate.id === id);
+    if (!item) return undefined;
+    const now = this.deps.clock().toISOString();
+    // A fresh attempt budget; the log keeps the earlier attempts.
+    const updated: QueueItem = { ...item, state: 'pending', attempts: 0, dueAt: now, updatedAt: now };
+    await this.deps.store.updateQueueItem(updated);
+    this.worker.kick();
+    return updated;
+  }
+
+  private async deliver(item: QueueItem<EventDelivery>, signal: AbortSignal): Promise<DeliveryOutcome> {
+    const outcome = await this.post(item, signal);
+    if (!signal.aborted) await this.noteReceiver(item.payload.url, outcome);
+    return outcome;
+  }
+
+  private async post(item: QueueItem<EventDelivery>, signal: AbortSignal): Promise<DeliveryOutcome> {
+    const { config, clock, http } = this.deps;
+    const { url, body, type } = item.payload;
+    if (!config.secret) return { ok: false, permanent: true, error: 'WEBHOOK_SECRET is not set' };
+    let target: URL;
+    try {
+      target = new URL(url);
+      if (!config.allowPrivate) assertLiteralHostAllowed(target);
+    } catch (error) {
+      return { ok: false, permanent: true, error: error instanceof ForbiddenAddressError ? error.message : 'invalid receiver URL' };
+    }
+    const timestamp = Math.floor(clock().getTime() / 1000);
+    let response;
+    try {
+      response = await http.request({
+        method: 'POST',
+        url: target.toString(),
+        data: Buffer.from(body, 'utf8'),
+        headers: {
+          'Content-Type': 'application/json',
+          'User-Agent': USER_AGENT,
+          'X-AnonChat-Event': type,
+          'X-AnonChat-Delivery': item.id,
+          'X-AnonChat-Signature': timestampedSignature(config.secret, timestamp, body),
+        },
+        timeout: config.timeoutMs,
+        maxRedirects: 0,
+        // Only the status matters: the body is never read, so a receiver cannot make the bridge buffer megabytes.
+        responseType: 'stream',
+        validateStatus: () => true,
+        proxy: false,
+        signal,
+        ...(config.allowPrivate ? {} : { lookup: this.lookup }),
+      });
+    } catch (error) {
+      const forbidden = findForbidden(error);
+      if (forbidden) return { ok: false, permanent: true, error: forbidden.message };
+      const code = (error as { code?: unknown }).code;
+      return { ok: false, permanent: false, error: `network error${typeof code === 'string' ? ` (${code})` : ''}` };
+    }
+    (response.data as { destroy?: () => void } | undefined)?.destroy?.();
+    const { status } = response;
+    if (status >= 200 && status < 300) return { ok: true, status };
+    if (status >= 300 && status < 400) return { ok: false, permanent: false, status, error: `HTTP ${status} (redirects are not followed)` };
+    return {
+      ok: false,
+      permanent: false,
+      status,
+      error: `HTTP ${status}`,
+      retryAfterMs: status === 429 || status === 503 ? parseRetryAfter(response.headers['retry-after'], clock()) : undefined,
+    };
+  }
+
+  private async noteReceiver(url: string, outcome: DeliveryOutcome): Promise<void> {
+    const { store, clock, logger } = this.deps;
+    const previous = (await store.getRecord<ReceiverHealth>(RECEIVER_NAMESPACE, url)) ?? {
+      url,
+      consecutiveFailures: 0,
+      failing: false,
+    };
+    const now = clock().toISOString();
+    const next: ReceiverHealth = outcome.ok
+      ? { ...previous, consecutiveFailures: 0, failing: false, lastSuccessAt: now }
+      : {
+          ...previous,
+          consecutiveFailures: previous.consecutiveFailures + 1,
+          failing: previous.consecutiveFailures + 1 >= RECEIVER_FAILING_AFTER,
+          lastFailureAt: now,
+          lastError: outcome.error,
+        };
+    // Only write on a change of state or a failure count step, not on every success.
+    if (outcome.ok && previous.consecutiveFailures === 0 && previous.lastSuccessAt) return;
+    if (next.failing && !previous.failing) logger.warn({ url }, 'webhooks: receiver marked failing');
+    await store.putRecord(RECEIVER_NAMESPACE, url, next);
+  }
+}
+
+function findForbidden(error: unknown): ForbiddenAddressError | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth++) {
+    if (current instanceof ForbiddenAddressError) return current;
+    if ((current as { code?: unknown }).code === 'EFORBIDDENADDRESS') return current as ForbiddenAddressError;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

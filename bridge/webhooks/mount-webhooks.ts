@@ -1,0 +1,199 @@
+/**
+ * Wires the webhook part into a bridge: the thin HTTP routes (WhatsApp verification + inbound, the generic status
+ * webhook, the deliveries REST API), the fan-out sinks (outbound event webhooks, WhatsApp delivery of agent
+ * replies), and the queue workers, which start now and stop when the bridge closes.
+ */
+import express, { Router, type Express, type Request } from 'express';
+import { z } from 'zod';
+import type { QueueItem } from '../store/store.ts';
+import type { BridgeContext } from '../context.ts';
+import { BridgeError, validationError } from '../api-error.ts';
+import { safeEqual } from '../auth/safe-equal.ts';
+import { requireBearer } from '../http/bearer-auth.ts';
+import { rateLimit } from '../http/request-guards.ts';
+import { RateLimiter } from '../rate-limiter.ts';
+import { ExternalStatuses } from './external-statuses.ts';
+import { EVENT_WEBHOOK_QUEUE, EventWebhooks, type EventDelivery } from './event-webhooks.ts';
+import { WHATSAPP_SEND_QUEUE, WhatsappDelivery, type WhatsappSendJob } from './whatsapp-delivery.ts';
+import { applyWhatsappWebhook } from './whatsapp-inbound.ts';
+import { whatsappWebhookSchema } from './whatsapp-payload.ts';
+import { verifyMetaSignature, verifyTimestampedSignature } from './signatures.ts';
+import { parseJsonBody, rawBodyOf } from './raw-json.ts';
+import {
+  applyStatusWebhook,
+  deliveryIdSchema,
+  STATUS_DELIVERY_HEADER,
+  STATUS_DELIVERY_NAMESPACE,
+  STATUS_SIGNATURE_HEADER,
+  STATUS_WINDOW_SECONDS,
+  statusWebhookSchema,
+} from './status-webhook.ts';
+
+/** Largest WhatsApp webhook body (Meta's batches are far smaller). */
+export const WHATSAPP_BODY_LIMIT = '1mb';
+/** Largest status webhook body. */
+export const STATUS_BODY_LIMIT = '64kb';
+
+/** The running webhook part of one bridge. */
+export interface Webhooks {
+  statuses: ExternalStatuses;
+  events: EventWebhooks;
+  whatsapp: WhatsappDelivery;
+}
+
+const deliveriesQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  state: z.enum(['pending', 'delivered', 'dead']).optional(),
+  queue: z.enum([EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE]).default(EVENT_WEBHOOK_QUEUE),
+});
+
+/** A raw body reader for one route: no inflation (the signature covers the bytes as sent), any content type. */
+function rawBody(limit: string) {
+  return express.raw({ type: () => true, limit, inflate: false });
+}
+
+function notConfigured(what: string): BridgeError {
+  return new BridgeError('not_found', `${what} is not configured on this bridge.`);
+}
+
+/** Mounts routes, registers sinks and starts the workers of the webhook part; stops them on bridge close. */
+export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
+  const { config, store, logger, clock, fanout, http } = ctx;
+  const settings = config.webhooks;
+  const statuses = new ExternalStatuses({ store, fanout, logger, clock });
+  const events = new EventWebhooks({ store, logger, clock, http, config: settings.events, pollMs: settings.pollMs });
+  const whatsapp = new WhatsappDelivery({
+    store,
+    fanout,
+    logger,
+    clock,
+    http,
+    config: settings.whatsapp,
+    statuses,
+    pollMs: settings.pollMs,
+  });
+
+  const removeSinks = [fanout.addSink(events.sink()), fanout.addSink(whatsapp.sink())];
+  events.worker.start();
+  whatsapp.worker.start();
+  ctx.onClose(async () => {
+    for (const remove of removeSinks) remove();
+    await Promise.all([events.worker.stop(), whatsapp.worker.stop()]);
+  });
+
+  // ---- WhatsApp Cloud API ----
+  app.get('/webhooks/whatsapp', (req, res) => {
+    const { verifyToken } = settings.whatsapp;
+    if (!verifyToken) throw notConfigured('WhatsApp webhook verification (WHATSAPP_VERIFY_TOKEN)');
+    const mode = req.query['hub.mode'];
+    const token = req.query['hub.verify_token'];
+    const challenge = req.query['hub.challenge'];
+    if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, verifyToken)) {
+      throw new BridgeError('forbidden', 'The verify token does not match.');
+    }
+    if (typeof challenge !== 'string' || challenge.length === 0 || challenge.length > 1000) {
+      throw new BridgeError('bad_request', 'hub.challenge is missing.');
+    }
+    // Meta expects the challenge echoed verbatim as the whole body.
+    res.status(200).type('text/plain').send(challenge);
+  });
+
+  app.post('/webhooks/whatsapp', rawBody(WHATSAPP_BODY_LIMIT), async (req, res) => {
+    const { appSecret } = settings.whatsapp;
+    if (!appSecret) throw notConfigured('The WhatsApp webhook (WHATSAPP_APP_SECRET)');
+    const raw = rawBodyOf(req);
+    if (!verifyMetaSignature(raw, req.headers['x-hub-signature-256'], appSecret)) {
+      throw new BridgeError('unauthorized', 'The X-Hub-Signature-256 signature is missing or wrong.');
+    }
+    const parsed = whatsappWebhookSchema.safeParse(parseJsonBody(req, raw));
+    if (!parsed.success) throw validationError(parsed.error);
+    const result = await applyWhatsappWebhook({ store, fanout, logger, clock, statuses }, parsed.data);
+    logger.debug({ result }, 'webhooks: WhatsApp update applied');
+    // Only now, with everything durably stored, does Meta get its 200 (a failure above makes it retry).
+    res.status(200).json({ ok: true });
+  });
+
+  // ---- generic status webhook ----
+  app.post('/webhooks/status', rawBody(STATUS_BODY_LIMIT), async (req, res) => {
+    const secret = settings.statusWebhookSecret;
+    if (!secret) throw notConfigured('The status webhook (STATUS_WEBHOOK_SECRET)');
+    const raw = rawBodyOf(req);
+    const now = clock();
+    const signature = verifyTimestampedSignature(raw, req.headers[STATUS_SIGNATURE_HEADER], secret, now, STATUS_WINDOW_SECONDS);
+    if (!signature.ok) {
+      const why = signature.reason === 'expired' ? 'outside the 5-minute window' : signature.reason;
+      throw new BridgeError('unauthorized', `The X-AnonChat-Signature signature is ${why}.`);
+    }
+    const deliveryId = deliveryIdSchema.safeParse(req.headers[STATUS_DELIVERY_HEADER]);
+    if (!deliveryId.success) throw new BridgeError('bad_request', 'X-AnonChat-Delivery is missing or not a valid id.');
+    const body = statusWebhookSchema.safeParse(parseJsonBody(req, raw));
+    if (!body.success) throw validationError(body.error);
+    // Kept for twice the window: a replay of an older delivery fails the signature window anyway.
+    const expiresAt = new Date(now.getTime() + 2 * STATUS_WINDOW_SECONDS * 1000 + 60_000).toISOString();
+    const fresh = await store.addRecordOnce(STATUS_DELIVERY_NAMESPACE, deliveryId.data, { at: now.toISOString() }, expiresAt);
+    if (!fresh) throw new BridgeError('conflict', 'This delivery id was already received.');
+    let outcome;
+    try {
+      outcome = await applyStatusWebhook(statuses, body.data);
+    } catch (error) {
+      // Not applied: let the sender retry the same delivery.
+      await store.deleteRecord(STATUS_DELIVERY_NAMESPACE, deliveryId.data).catch(() => undefined);
+      throw error;
+    }
+    if (outcome === 'unknown_message') {
+      await store.deleteRecord(STATUS_DELIVERY_NAMESPACE, deliveryId.data);
+      throw new BridgeError('not_found', 'No such message.');
+    }
+    res.status(200).json({ ok: true, result: outcome });
+  });
+
+  // ---- deliveries REST (agent token or API key) ----
+  const api = Router();
+  api.use(rateLimit(new RateLimiter(config.rateLimits.httpPerMinute, () => clock().getTime())));
+  api.use(requireBearer(ctx));
+  api.get('/deliveries', async (req, res) => {
+    const query = deliveriesQuerySchema.safeParse({ ...req.query });
+    if (!query.success) throw validationError(query.error);
+    const { limit, state, queue } = query.data;
+    const items = await events.recent(state ? Math.max(limit, 500) : limit, queue);
+    const deliveries = items.filter((item) => !state || item.state === state).slice(0, limit).map(deliveryView);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ deliveries, receivers: queue === EVENT_WEBHOOK_QUEUE ? await events.receivers() : [] });
+  });
+  api.post('/deliveries/:id/redeliver', async (req: Request, res) => {
+    const id = deliveryIdSchema.safeParse(req.params.id);
+    const item = id.success
+      ? ((await events.redeliver(id.data, EVENT_WEBHOOK_QUEUE)) ??
+        (await events.redeliver(id.data, WHATSAPP_SEND_QUEUE).then((sent) => {
+          if (sent) whatsapp.worker.kick();
+          return sent;
+        })))
+      : undefined;
+    if (!item) throw new BridgeError('not_found', 'No such delivery.');
+    res.status(202).json({ delivery: deliveryView(item) });
+  });
+  app.use('/api/webhooks', api);
+
+  return { statuses, events, whatsapp };
+}
+
+/** A queue item as the deliveries API shows it: its target and attempts, not its body. */
+function deliveryView(item: QueueItem) {
+  const base = {
+    id: item.id,
+    queue: item.queue,
+    state: item.state,
+    attempts: item.attempts,
+    createdAt: item.createdAt,
+    updatedAt: item.updatedAt,
+    dueAt: item.dueAt,
+    lastError: item.lastError,
+    log: item.log,
+  };
+  if (item.queue === EVENT_WEBHOOK_QUEUE) {
+    const payload = item.payload as EventDelivery;
+    return { ...base, url: payload.url, event: payload.type, eventId: payload.eventId };
+  }
+  const payload = item.payload as WhatsappSendJob;
+  return { ...base, conversationId: payload.conversationId, messageId: payload.messageId };
+}

@@ -1,0 +1,177 @@
+/**
+ * Works one durable Store queue (outbound event webhooks, WhatsApp sends): takes due items, delivers them,
+ * records each attempt, and reschedules failures with exponential backoff and jitter (or the receiver's
+ * Retry-After) until the item is delivered or dead. Items live in the store, so a restart resumes where it stopped.
+ */
+import type { Logger } from 'pino';
+import type { QueueItem, Store } from '../store/store.ts';
+import type { RetryPolicy } from './webhook-config.ts';
+
+/** What one delivery attempt achieved. */
+export type DeliveryOutcome =
+  | { ok: true; status?: number }
+  | {
+      ok: false;
+      /** No later attempt can succeed (a refused address, a 4xx from Meta): the item is dead at once. */
+      permanent: boolean;
+      status?: number;
+      error: string;
+      /** The receiver asked for this delay (429/503 Retry-After). */
+      retryAfterMs?: number;
+    };
+
+/** How a worker is built. */
+export interface QueueWorkerOptions<T> {
+  store: Store;
+  queue: string;
+  logger: Logger;
+  clock: () => Date;
+  retry: RetryPolicy;
+  /** How often to look for due items besides the wake-ups on enqueue. */
+  pollMs: number;
+  /** One attempt; `signal` aborts when the bridge closes (the item then stays pending, unchanged). */
+  deliver: (item: QueueItem<T>, signal: AbortSignal) => Promise<DeliveryOutcome>;
+  /** Runs after an item reached a final state (delivered or dead) and was saved. */
+  settled?: (item: QueueItem<T>, outcome: DeliveryOutcome) => Promise<void>;
+  /** Items handled concurrently per pass. */
+  concurrency?: number;
+  /** Uniform random in [0, 1) for jitter (injected so tests can pin it). */
+  random?: () => number;
+}
+
+/** Delay before attempt `attempts + 1`: exponential with "equal jitter" (half fixed, half random), capped. */
+export function backoffDelay(policy: RetryPolicy, attempts: number, random: () => number): number {
+  const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempts - 1));
+  return Math.round(exponential / 2 + (exponential / 2) * random());
+}
+
+/** Parses `Retry-After` (seconds or an HTTP date) into milliseconds from `now`. */
+export function parseRetryAfter(value: unknown, now: Date): number | undefined {
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now.getTime());
+}
+
+const MAX_LOG = 20;
+
+/** The worker of one queue. Start it with the bridge, stop it on close. */
+export class QueueWorker<T> {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly options: QueueWorkerOptions<T>) {}
+
+  /** Starts polling and runs a first pass (picks up what a previous process left). */
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const tick = () => {
+      this.kick();
+      this.timer = setTimeout(tick, this.options.pollMs);
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  /** Runs a pass soon (after an enqueue); coalesces with a pass in progress. */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.runPasses().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  /** Resolves when no pass is running (tests and close). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  /** Stops polling, aborts attempts in flight (their items stay pending) and waits for the pass to end. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.abort.abort();
+    await this.idle();
+  }
+
+  private async runPasses(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        await this.pass();
+      } catch (error) {
+        this.options.logger.error({ err: error, queue: this.options.queue }, 'webhooks: queue pass failed');
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  private async pass(): Promise<void> {
+    const { store, queue, clock } = this.options;
+    const batch = this.options.concurrency ?? 8;
+    for (;;) {
+      if (this.stopped) return;
+      const items = await store.dueItems<T>(queue, clock().toISOString(), batch);
+      if (items.length === 0) return;
+      await Promise.all(items.map((item) => this.attempt(item)));
+      if (items.length < batch) return;
+    }
+  }
+
+  private async attempt(item: QueueItem<T>): Promise<void> {
+    const { clock, logger, queue, retry } = this.options;
+    let outcome: DeliveryOutcome;
+    try {
+      outcome = await this.options.deliver(item, this.abort.signal);
+    } catch (error) {
+      outcome = { ok: false, permanent: false, error: error instanceof Error ? error.message : 'delivery failed' };
+    }
+    // Closing mid-attempt: leave the item exactly as it was so the next start retries it.
+    if (this.stopped && this.abort.signal.aborted && !outcome.ok) return;
+    const now = clock();
+    const attempts = item.attempts + 1;
+    const entry: QueueItem<T>['log'][number] = { at: now.toISOString(), ok: outcome.ok };
+    if (outcome.status !== undefined) entry.status = outcome.status;
+    if (!outcome.ok) entry.error = outcome.error;
+    const updated: QueueItem<T> = {
+      ...item,
+      attempts,
+      updatedAt: now.toISOString(),
+      log: [...item.log, entry].slice(-MAX_LOG),
+    };
+    let final = true;
+    if (outcome.ok) {
+      updated.state = 'delivered';
+      delete updated.lastError;
+    } else {
+      updated.lastError = outcome.error;
+      if (outcome.permanent || attempts >= retry.maxAttempts) updated.state = 'dead';
+      else {
+        final = false;
+        const delay =
+          outcome.retryAfterMs !== undefined
+            ? Math.min(outcome.retryAfterMs, retry.maxDelayMs)
+            : backoffDelay(retry, attempts, this.options.random ?? Math.random);
+        updated.dueAt = new Date(now.getTime() + delay).toISOString();
+      }
+    }
+    await this.options.store.updateQueueItem(updated);
+    if (!outcome.ok) {
+      logger.warn({ queue, id: item.id, attempts, state: updated.state, error: outcome.error }, 'webhooks: delivery failed');
+    }
+    if (final && this.options.settled) {
+      try {
+        await this.options.settled(updated, outcome);
+      } catch (error) {
+        logger.error({ err: error, queue, id: item.id }, 'webhooks: settling a delivery failed');
+      }
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Applies a verified WhatsApp Cloud API webhook body: every `statuses[]` item by rank (via ExternalStatuses) and
+ * every `messages[]` item into the sender's `whatsapp` conversation (keyed by wa_id, deduped by message id).
+ * Idempotent: Meta retries for days and sends duplicates, and a repeat changes nothing.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Conversation } from '../../protocol/conversation.ts';
+import type { MessageFailure } from '../../protocol/message.ts';
+import type { StoredStatus } from '../../protocol/status.ts';
+import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import type { StatusUpdate, Store } from '../store/store.ts';
+import type { Fanout } from '../fanout.ts';
+import type { ExternalStatuses, ExternalStatusOutcome } from './external-statuses.ts';
+import {
+  messageValues,
+  placeholderFor,
+  type WhatsappMessage,
+  type WhatsappStatus,
+  type WhatsappValue,
+  type WhatsappWebhook,
+} from './whatsapp-payload.ts';
+
+/** What applying one webhook body did (for logs and tests). */
+export interface WhatsappApplyResult {
+  messagesCreated: number;
+  messagesDuplicate: number;
+  statuses: Record<ExternalStatusOutcome | 'ignored', number>;
+}
+
+/** Dependencies of the inbound applier. */
+export interface WhatsappInboundDeps {
+  store: Store;
+  fanout: Fanout;
+  logger: Logger;
+  clock: () => Date;
+  statuses: ExternalStatuses;
+}
+
+const STATUS_MAP: Record<string, StoredStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed' };
+
+/** Deterministic conversation id for a wa_id, so two racing first messages cannot create two conversations. */
+export function whatsappConversationId(waId: string): string {
+  return `wa_${createHash('sha256').update(`whatsapp:${waId}`).digest('base64url').slice(0, 32)}`;
+}
+
+/** The client id (idempotency key) of an inbound WhatsApp message. */
+export function whatsappClientId(messageId: string): string {
+  return `wa:${messageId}`;
+}
+
+/** Applies every status and message of `body`, in order, each durably before the next. */
+export async function applyWhatsappWebhook(deps: WhatsappInboundDeps, body: WhatsappWebhook): Promise<WhatsappApplyResult> {
+  const result: WhatsappApplyResult = {
+    messagesCreated: 0,
+    messagesDuplicate: 0,
+    statuses: { changed: 0, unchanged: 0, pending: 0, unknown_message: 0, ignored: 0 },
+  };
+  const { values, invalid } = messageValues(body);
+  if (invalid > 0) deps.logger.warn({ invalid }, 'webhooks: WhatsApp change values that are not understood were skipped');
+  for (const value of values) {
+    for (const status of value.statuses ?? []) {
+      const outcome = await applyStatus(deps, status);
+      result.statuses[outcome]++;
+    }
+    for (const message of value.messages ?? []) {
+      const created = await applyMessage(deps, value, message);
+      if (created) result.messagesCreated++;
+      else result.messagesDuplicate++;
+    }
+  }
+  return result;
+}
+
+async function applyStatus(deps: WhatsappInboundDeps, status: WhatsappStatus): Promise<ExternalStatusOutcome | 'ignored'> {
+  const mapped = STATUS_MAP[status.status];
+  if (!mapped) {
+    deps.logger.info({ externalId: status.id, status: status.status }, 'webhooks: WhatsApp status kind ignored');
+    return 'ignored';
+  }
+  const update: StatusUpdate = { status: mapped };
+  if (status.timestamp !== undefined) update.at = new Date(status.timestamp * 1000).toISOString();
+  if (mapped === 'failed') update.failure = failureOf(status);
+  return deps.statuses.applyByExternalId(status.id, update);
+}
+
+function failureOf(status: WhatsappStatus): MessageFailure {
+  const error = status.errors?.[0];
+  const reason = error?.title ?? error?.message ?? error?.error_data?.details ?? 'WhatsApp reported the message as failed.';
+  return { code: error?.code !== undefined ? String(error.code) : 'unknown', reason };
+}
+
+async function applyMessage(deps: WhatsappInboundDeps, value: WhatsappValue, message: WhatsappMessage): Promise<boolean> {
+  const { store, fanout } = deps;
+  const waId = message.from;
+  const profileName = value.contacts?.find((c) => c.wa_id === waId)?.profile?.name?.trim() ?? value.contacts?.[0]?.profile?.name?.trim();
+  const name = profileName ? profileName.slice(0, 100) : `+${waId}`;
+  let conversation: Conversation | undefined = await store.findConversationByExternalUser('whatsapp', waId);
+  conversation ??= await store.createConversation({
+    id: whatsappConversationId(waId),
+    channel: 'whatsapp',
+    name,
+    externalUserId: waId,
+  });
+  const result = await store.appendMessage({
+    conversationId: conversation.id,
+    clientId: whatsappClientId(message.id),
+    author: { role: 'visitor', name },
+    text: textOf(message),
+    externalId: message.id,
+  });
+  if (!result.created) return false;
+  let announced = result.conversation;
+  // A customer writing again reopens a conversation an agent had closed, as a web visitor's message does.
+  if (announced.state === 'closed') announced = await store.setConversationState(announced.id, 'open');
+  await fanout.messageCreated(result.message, announced);
+  return true;
+}
+
+function textOf(message: WhatsappMessage): string {
+  const raw = message.type === 'text' && message.text ? message.text.body : placeholderFor(message);
+  const text = raw.trim() === '' ? `[${message.type}]` : raw;
+  return text.length > MAX_TEXT_LENGTH ? `${text.slice(0, MAX_TEXT_LENGTH - 1)}…` : text;
+}
