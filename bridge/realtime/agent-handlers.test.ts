@@ -125,7 +125,8 @@ describe('agent namespace', () => {
       await emitWithAck(agent, 'message:retry', { conversationId: web.session.conversationId, messageId: webReply.data.id }),
     ).toMatchObject({ ok: false, error: { code: 'bad_request' } });
 
-    const wa = await tb.store.createConversation({ channel: 'whatsapp', name: 'Ana', externalUserId: '34600000000' });
+    // XMTP conversations have no bridge-side delivery unless a sink provides one (WhatsApp has the webhook sink).
+    const wa = await tb.store.createConversation({ channel: 'xmtp', name: 'Ana', externalUserId: 'inbox-1' });
     const sent = await emitWithAck(agent, 'message:send', { conversationId: wa.id, clientId: 'wa-1', text: 'hola' });
     if (!sent.ok) throw new Error('send failed');
     expect(await emitWithAck(agent, 'message:retry', { conversationId: wa.id, messageId: sent.data.id })).toMatchObject({
@@ -136,9 +137,9 @@ describe('agent namespace', () => {
     const retried: Message[] = [];
     let fail = false;
     const remove = tb.bridge.context.fanout.addSink({
-      name: 'test-whatsapp',
+      name: 'test-xmtp',
       retryDelivery: async (message, conversation) => {
-        if (conversation.channel !== 'whatsapp') return undefined;
+        if (conversation.channel !== 'xmtp') return undefined;
         if (fail) throw new Error('meta said no');
         retried.push(message);
         return message;

@@ -304,7 +304,7 @@ describe('isolation between visitors', () => {
       expect(await emitRaw(v, event, payload)).toMatchObject({ ok: false, error: { code: 'bad_request' } });
     }
     const errors = collect(v, 'chat:error');
-    v.emit('conversations:list' as 'typing', {} as { typing: boolean });
+    (v as unknown as { emit(event: string, payload: unknown): void }).emit('conversations:list', {});
     await new Promise((r) => setTimeout(r, 100));
     expect(errors.map((e) => e.code)).toEqual(['bad_request']);
 
@@ -383,13 +383,15 @@ describe('bad payloads', () => {
     expect(await emitRaw(v, 'history', { beforeSeq: 'x' })).toMatchObject({ ok: false, error: { code: 'bad_request' } });
     // Errors without an ack arrive as chat:error.
     const errors = collect(v, 'chat:error');
-    v.emit('message:send', { clientId: 'no-ack', text: '' });
-    v.emit('typing', { typing: 'yes' } as unknown as { typing: boolean });
+    const emitNoAck = (event: string, payload: unknown) =>
+      (v as unknown as { emit(event: string, payload: unknown): void }).emit(event, payload);
+    emitNoAck('message:send', { clientId: 'no-ack', text: '' });
+    emitNoAck('typing', { typing: 'yes' });
     await new Promise((r) => setTimeout(r, 150));
     expect(errors.map((e) => e.code)).toEqual(['text_empty', 'bad_request']);
     // A packet over maxHttpBufferSize closes the connection instead of being parsed.
-    const disconnected = nextEvent(v, 'disconnect' as 'typing');
-    v.emit('message:send', { clientId: 'huge', text: 'x'.repeat(40_000) });
+    const disconnected = nextEvent(v, 'disconnect');
+    emitNoAck('message:send', { clientId: 'huge', text: 'x'.repeat(40_000) });
     await disconnected;
 
     await new Promise((r) => setTimeout(r, 300));

@@ -84,61 +84,83 @@ export async function connectAgent(url: string, token: string, options: ClientOp
   return socket;
 }
 
-type EventMap = Record<string, (...args: never[]) => void>;
 type PayloadOf<F> = F extends (payload: infer P, ...rest: never[]) => void ? P : never;
 type AckOf<F> = F extends (payload: never, ack: (res: infer R) => void) => void
   ? R
   : F extends (payload: never, ack?: (res: infer R) => void) => void
     ? R
     : never;
+type FirstArg<F> = F extends (value: infer V, ...rest: never[]) => void ? V : never;
+type VisitorEmit = VisitorClientToServerEvents;
+type AgentEmit = AgentClientToServerEvents;
+type VisitorListen = VisitorServerToClientEvents & Pick<SocketReservedEvents, 'disconnect'>;
+type AgentListen = AgentServerToClientEvents & Pick<SocketReservedEvents, 'disconnect'>;
+interface SocketReservedEvents {
+  disconnect: (reason: string) => void;
+}
 
 /** Emits `event` with `payload` and resolves with the ack; rejects after `timeoutMs` (default 5 s). */
-export function emitWithAck<Emit extends EventMap, E extends keyof Emit & string>(
-  socket: ClientSocket<EventMap, Emit>,
+export function emitWithAck<E extends keyof VisitorEmit>(
+  socket: VisitorClient,
   event: E,
-  payload: PayloadOf<Emit[E]>,
-  timeoutMs = 5000,
-): Promise<AckOf<Emit[E]>> {
-  const untyped = socket as unknown as ClientSocket;
-  return untyped.timeout(timeoutMs).emitWithAck(event, payload) as Promise<AckOf<Emit[E]>>;
+  payload: PayloadOf<VisitorEmit[E]>,
+  timeoutMs?: number,
+): Promise<AckOf<VisitorEmit[E]>>;
+export function emitWithAck<E extends keyof AgentEmit>(
+  socket: AgentClient,
+  event: E,
+  payload: PayloadOf<AgentEmit[E]>,
+  timeoutMs?: number,
+): Promise<AckOf<AgentEmit[E]>>;
+export function emitWithAck(socket: VisitorClient | AgentClient, event: string, payload: unknown, timeoutMs = 5000): Promise<unknown> {
+  return (socket as unknown as ClientSocket).timeout(timeoutMs).emitWithAck(event, payload);
 }
 
 /** Emits anything (unknown events, malformed payloads) and resolves with the ack; for abuse tests. */
-export function emitRaw(socket: ClientSocket<EventMap, EventMap>, event: string, ...args: unknown[]): Promise<unknown> {
-  const untyped = socket as unknown as ClientSocket;
-  return untyped.timeout(5000).emitWithAck(event, ...args);
+export function emitRaw(socket: VisitorClient | AgentClient, event: string, ...args: unknown[]): Promise<unknown> {
+  return (socket as unknown as ClientSocket).timeout(5000).emitWithAck(event, ...args);
 }
 
-/** Resolves with the next `event`'s first argument; rejects after `timeoutMs` (default 5 s). */
-export function nextEvent<Listen extends EventMap, E extends keyof Listen & string>(
-  socket: ClientSocket<Listen, EventMap>,
+/** Resolves with the next `event`'s argument that passes `filter`; rejects after `timeoutMs` (default 5 s). */
+export function nextEvent<E extends keyof VisitorListen>(
+  socket: VisitorClient,
   event: E,
+  timeoutMs?: number,
+  filter?: (value: FirstArg<VisitorListen[E]>) => boolean,
+): Promise<FirstArg<VisitorListen[E]>>;
+export function nextEvent<E extends keyof AgentListen>(
+  socket: AgentClient,
+  event: E,
+  timeoutMs?: number,
+  filter?: (value: FirstArg<AgentListen[E]>) => boolean,
+): Promise<FirstArg<AgentListen[E]>>;
+export function nextEvent(
+  socket: VisitorClient | AgentClient,
+  event: string,
   timeoutMs = 5000,
-  filter: (value: Parameters<Listen[E]>[0]) => boolean = () => true,
-): Promise<Parameters<Listen[E]>[0]> {
+  filter: (value: unknown) => boolean = () => true,
+): Promise<unknown> {
   const untyped = socket as unknown as ClientSocket;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
-      untyped.off(event, listener as never);
+      untyped.off(event, listener);
       reject(new Error(`no "${event}" within ${timeoutMs} ms`));
     }, timeoutMs);
-    const listener = (value: Parameters<Listen[E]>[0]): void => {
+    const listener = (value: unknown): void => {
       if (!filter(value)) return;
       clearTimeout(timer);
-      untyped.off(event, listener as never);
+      untyped.off(event, listener);
       resolve(value);
     };
-    untyped.on(event, listener as never);
+    untyped.on(event, listener);
   });
 }
 
 /** Collects every `event` into an array (for asserting what arrived, or that nothing did). */
-export function collect<Listen extends EventMap, E extends keyof Listen & string>(
-  socket: ClientSocket<Listen, EventMap>,
-  event: E,
-): Parameters<Listen[E]>[0][] {
-  const seen: Parameters<Listen[E]>[0][] = [];
-  const listener = (value: Parameters<Listen[E]>[0]): void => void seen.push(value);
-  (socket as unknown as ClientSocket).on(event, listener as never);
+export function collect<E extends keyof VisitorListen>(socket: VisitorClient, event: E): FirstArg<VisitorListen[E]>[];
+export function collect<E extends keyof AgentListen>(socket: AgentClient, event: E): FirstArg<AgentListen[E]>[];
+export function collect(socket: VisitorClient | AgentClient, event: string): unknown[] {
+  const seen: unknown[] = [];
+  (socket as unknown as ClientSocket).on(event, (value: unknown) => void seen.push(value));
   return seen;
 }
