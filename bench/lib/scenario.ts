@@ -1,0 +1,50 @@
+/** The shape every scenario returns, which the report, the chart and the exit code are built from. */
+
+/** Quick (smoke, < 60 s total) or full (the measured run). */
+export type Mode = 'quick' | 'full';
+
+/** One printed line: a figure, its target, and how it compares with the baseline measured in the same run. */
+export interface Row {
+  label: string;
+  /** The bridge's figure, formatted with its unit. */
+  figure: string;
+  /** The target from issue #7, or '—' when the row is informational. */
+  target: string;
+  /** true met, false missed, null not a target row (or not measurable in this mode). */
+  met: boolean | null;
+  /** The baseline's figure for the same traffic, formatted. */
+  baseline?: string;
+  /** bridge ÷ baseline (for throughput: the bridge's share; for latency: how many times slower). */
+  ratio?: number;
+}
+
+/** What a scenario produced. */
+export interface ScenarioResult {
+  id: number;
+  title: string;
+  rows: Row[];
+  /** Correctness problems (lost or duplicated messages): any of these makes `--quick` exit non-zero. */
+  failures: string[];
+  /** How the scenario was run (sizes, raised limits, interpretation), printed under its table. */
+  notes: string[];
+  /** Everything measured, for latest.json. */
+  data: Record<string, unknown>;
+}
+
+/** What a scenario gets from the harness. */
+export interface ScenarioContext {
+  mode: Mode;
+  log: (line: string) => void;
+}
+
+/** A scenario module. */
+export interface Scenario {
+  id: number;
+  title: string;
+  run(ctx: ScenarioContext): Promise<ScenarioResult>;
+}
+
+/** Formats milliseconds. */
+export const ms = (v: number | undefined): string => (v === undefined || Number.isNaN(v) ? 'n/a' : `${v < 10 ? v.toFixed(2) : v.toFixed(1)} ms`);
+/** Rounds a ratio for printing. */
+export const ratio = (a: number, b: number): number | undefined => (b > 0 && Number.isFinite(a / b) ? Math.round((a / b) * 100) / 100 : undefined);

@@ -1,0 +1,153 @@
+/**
+ * Starts a server under test (the bridge wrapper or the baseline) as its own process, pinned to its own core
+ * with `taskset` when available, and talks to it over the Node IPC channel: readiness, event-loop delay,
+ * memory after GC. CPU time is read from /proc/<pid>/stat so the figure does not depend on the child's honesty.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+
+/** Figures a server process reports about itself over IPC. */
+export interface ProbeStats {
+  /** Event-loop delay since the last reset, in ms (perf_hooks.monitorEventLoopDelay, 10 ms resolution timer). */
+  eventLoop: { p50: number; p99: number; max: number };
+  rss: number;
+  heapUsed: number;
+  /** Process-specific figures (connected sockets, …). */
+  extra: Record<string, number>;
+}
+
+type Reply = { type: 'ready'; port: number; info?: Record<string, unknown> } | ({ type: 'stats'; id: number } & ProbeStats);
+
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const TASKSET = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** True when processes can be pinned to cores on this machine. */
+export const canPin = TASKSET;
+
+/** Pins the calling process (all threads) to `core` when taskset is available. */
+export function pinSelf(core: number): boolean {
+  if (!TASKSET) return false;
+  return spawnSync('taskset', ['-a', '-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/** Options for `startServer`. */
+export interface ServerOptions {
+  /** Script path relative to the repository root. */
+  script: string;
+  env?: Record<string, string>;
+  /** Core to pin to. */
+  core?: number;
+  /** Extra node flags (e.g. --cpu-prof). */
+  nodeFlags?: string[];
+  readyTimeoutMs?: number;
+}
+
+/** A running server process. */
+export class ServerProcess {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (stats: ProbeStats) => void>();
+  private stderrTail = '';
+  private exited: Promise<number | null>;
+  port = 0;
+  info: Record<string, unknown> = {};
+
+  private constructor(readonly child: ChildProcess) {
+    this.exited = new Promise((done) => child.once('exit', (code) => done(code)));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString()).slice(-4000);
+    });
+    child.stdout?.on('data', () => {});
+    child.on('message', (raw) => {
+      const msg = raw as Reply;
+      if (msg.type === 'stats') {
+        const done = this.waiting.get(msg.id);
+        this.waiting.delete(msg.id);
+        done?.(msg);
+      }
+    });
+  }
+
+  /** Spawns the server and resolves once it reports the port it listens on. */
+  static async start(options: ServerOptions): Promise<ServerProcess> {
+    const nodeArgs = ['--import', 'tsx', '--expose-gc', ...(options.nodeFlags ?? []), resolve(ROOT, options.script)];
+    const [cmd, args] =
+      TASKSET && options.core !== undefined
+        ? ['taskset', ['-c', String(options.core), process.execPath, ...nodeArgs]]
+        : [process.execPath, nodeArgs];
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    const server = new ServerProcess(child);
+    const timeout = options.readyTimeoutMs ?? 30_000;
+    await new Promise<void>((ok, fail) => {
+      const timer = setTimeout(() => fail(new Error(`${options.script} not ready after ${timeout} ms\n${server.stderrTail}`)), timeout);
+      child.on('message', (raw) => {
+        const msg = raw as Reply;
+        if (msg.type !== 'ready') return;
+        clearTimeout(timer);
+        server.port = msg.port;
+        server.info = msg.info ?? {};
+        ok();
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        fail(new Error(`${options.script} exited with ${code} before ready\n${server.stderrTail}`));
+      });
+    });
+    return server;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get stderr(): string {
+    return this.stderrTail;
+  }
+
+  /** CPU seconds (user + system) the process has used so far, from /proc. */
+  cpuSeconds(): number {
+    try {
+      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    } catch {
+      return Number.NaN;
+    }
+  }
+
+  /** Asks the process for its figures; `reset` starts a new event-loop window, `gc` collects garbage first. */
+  stats(opts: { reset?: boolean; gc?: boolean } = {}): Promise<ProbeStats> {
+    const id = this.nextId++;
+    return new Promise((ok, fail) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        fail(new Error('server did not answer a stats request within 10 s'));
+      }, 10_000);
+      this.waiting.set(id, (stats) => {
+        clearTimeout(timer);
+        ok(stats);
+      });
+      this.child.send({ type: 'stats', id, ...opts });
+    });
+  }
+
+  /** Stops the process (SIGTERM, then SIGKILL after 5 s); `kill9` simulates a crash. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Scenario 7 — restart storm: N widgets connected (each with a conversation and an agent reply it must not
+ * lose), the server is killed with SIGKILL right after the last reply is acked, and restarted on the same port
+ * and data dir. Clients reconnect with the widget's own Socket.IO settings (WebSocket, 500 ms → 10 s backoff,
+ * ±50 % jitter), carrying their token and last revision; each then syncs. A widget counts as caught up when its
+ * post-restart sync has completed and it holds the agent's reply.
+ */
+import { rmSync } from 'node:fs';
+import { io, type Socket } from 'socket.io-client';
+import { emitAck, inWaves, openAgent, sleep } from '../lib/clients.ts';
+import { Target, type TargetKind } from '../lib/targets.ts';
+import { Histogram } from '../lib/histogram.ts';
+import { ratio, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.ts';
+
+interface Widget {
+  socket: Socket;
+  conversationId: string;
+  token: string;
+  rev: number;
+  hasReply: boolean;
+  replyViaSync: boolean;
+  reconnectedAt: number;
+  caughtUpAt: number;
+  duplicates: number;
+}
+
+interface SyncAck {
+  ok: boolean;
+  data?: { messages: { clientId: string; rev: number }[]; rev: number; hasMore: boolean };
+}
+
+const WIDGET_SOCKET = {
+  transports: ['websocket'],
+  forceNew: true,
+  reconnectionDelay: 500,
+  reconnectionDelayMax: 10_000,
+  randomizationFactor: 0.5,
+};
+
+function openWidget(url: string, i: number): Promise<Widget> {
+  const w: Widget = { socket: undefined as unknown as Socket, conversationId: '', token: '', rev: 0, hasReply: false, replyViaSync: false, reconnectedAt: 0, caughtUpAt: 0, duplicates: 0 };
+  const replyId = `s7-reply-${i}`;
+  let killedAt = 0;
+  w.socket = io(`${url}/visitor`, {
+    ...WIDGET_SOCKET,
+    auth: (cb) => cb(w.token ? { token: w.token, afterRev: w.rev } : {}),
+  });
+  w.socket.on('message:new', (m: { clientId: string; rev: number }) => {
+    if (m.clientId === replyId) w.hasReply = true;
+    w.rev = Math.max(w.rev, m.rev);
+  });
+  (w as Widget & { arm: (t: number) => void }).arm = (t: number) => (killedAt = t);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('widget: no session')), 20_000);
+    w.socket.on('session', async (session: { token: string; conversationId: string }) => {
+      w.token = session.token;
+      if (!w.conversationId) {
+        w.conversationId = session.conversationId;
+        clearTimeout(timer);
+        resolve(w);
+        return;
+      }
+      if (!killedAt) return;
+      if (session.conversationId !== w.conversationId) w.duplicates++;
+      w.reconnectedAt = performance.now();
+      // Catch up like the widget: page through `sync` from the last revision it holds.
+      for (let page = 0; page < 20; page++) {
+        let res: SyncAck;
+        try {
+          res = await emitAck<SyncAck>(w.socket, 'sync', { afterRev: w.rev }, 10_000);
+        } catch {
+          return;
+        }
+        if (!res.ok || !res.data) return;
+        for (const m of res.data.messages) {
+          if (m.clientId === replyId && !w.hasReply) {
+            w.hasReply = true;
+            w.replyViaSync = true;
+          }
+        }
+        w.rev = Math.max(w.rev, res.data.rev);
+        if (!res.data.hasMore) break;
+      }
+      if (w.hasReply) w.caughtUpAt = performance.now();
+    });
+  });
+}
+
+async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
+  const limits = { RATE_LIMIT_CONNECTIONS_PER_MINUTE: 2 * count + 100, RATE_LIMIT_MESSAGES_PER_MINUTE: count + 10 };
+  let target = await Target.start(kind, { limits });
+  const port = target.server.port;
+  const dataDir = target.dataDir;
+  const widgets: Widget[] = [];
+  try {
+    const agent = await openAgent(target.url, await target.agentToken());
+    widgets.push(...(await inWaves(count, 100, (i) => openWidget(target.url, i))));
+    await inWaves(count, 100, async (i) => {
+      const w = widgets[i]!;
+      const ack = await emitAck<{ ok: boolean }>(w.socket, 'message:send', { clientId: `s7-hello-${i}`, text: 'hello' });
+      if (!ack.ok) throw new Error('scenario 7: first message refused');
+    });
+    // Every reply is acked (durable) before the kill; whether its push reached the widget is left to chance.
+    await inWaves(count, 200, async (i) => {
+      const ack = await emitAck<{ ok: boolean }>(agent, 'message:send', { conversationId: widgets[i]!.conversationId, clientId: `s7-reply-${i}`, text: 'we are here' });
+      if (!ack.ok) throw new Error('scenario 7: reply refused');
+    });
+    agent.close();
+    const killedAt = performance.now();
+    const pushedBeforeKill = widgets.filter((w) => w.hasReply).length;
+    for (const w of widgets) (w as Widget & { arm: (t: number) => void }).arm(killedAt);
+    await target.stop('SIGKILL', true);
+    const restartStart = performance.now();
+    target = await Target.start(kind, { limits, port, ...(dataDir ? { dataDir } : {}) });
+    const restartMs = performance.now() - restartStart;
+    const deadline = performance.now() + (ctx.mode === 'quick' ? 20_000 : 60_000);
+    const done = (w: Widget) => (kind === 'bridge' ? w.caughtUpAt > 0 : w.reconnectedAt > 0);
+    while (performance.now() < deadline && !widgets.every(done)) await sleep(50);
+    const reconnect = new Histogram();
+    const caughtUp = new Histogram();
+    for (const w of widgets) {
+      if (w.reconnectedAt) reconnect.record(w.reconnectedAt - killedAt);
+      if (w.caughtUpAt) caughtUp.record(w.caughtUpAt - killedAt);
+    }
+    const measureOf = kind === 'bridge' ? caughtUp : reconnect;
+    const result = {
+      widgets: count,
+      restartMs: Math.round(restartMs),
+      storeOpenMs: target.server.info.storeOpenMs,
+      reconnected: reconnect.count,
+      caughtUp: caughtUp.count,
+      p95Ms: Math.round(measureOf.percentile(0.95)),
+      p100Ms: measureOf.count === count ? Math.round(measureOf.percentile(1)) : Number.NaN,
+      reconnectP95Ms: Math.round(reconnect.percentile(0.95)),
+      pushedBeforeKill,
+      repliesViaSync: widgets.filter((w) => w.replyViaSync).length,
+      lost: kind === 'bridge' ? widgets.filter((w) => !w.hasReply).length : 0,
+      conversationChanged: widgets.reduce((n, w) => n + w.duplicates, 0),
+      limits: target.limitsNote(),
+    };
+    ctx.log(`  ${kind}: restart ${result.restartMs} ms, ${kind === 'bridge' ? 'caught up' : 'reconnected'} p95 ${result.p95Ms} ms, 100 % ${result.p100Ms} ms, lost ${result.lost}`);
+    return result;
+  } finally {
+    for (const w of widgets) w.socket.close();
+    await target.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** Scenario 7. */
+export const restartScenario: Scenario = {
+  id: 7,
+  title: 'Restart storm: connected widgets, server killed (SIGKILL) and restarted',
+  async run(ctx): Promise<ScenarioResult> {
+    const count = ctx.mode === 'quick' ? 500 : 5_000;
+    const base = await measure('baseline', count, ctx);
+    const bridge = await measure('bridge', count, ctx);
+    const failures: string[] = [];
+    if (bridge.lost) failures.push(`scenario 7: ${bridge.lost} acked replies missing after restart`);
+    if (bridge.conversationChanged) failures.push(`scenario 7: ${bridge.conversationChanged} widgets came back to a different conversation`);
+    return {
+      id: 7,
+      title: this.title,
+      rows: [
+        { label: '95 % reconnected + caught up', figure: `${bridge.p95Ms} ms`, target: '≤ 3000 ms', met: bridge.p95Ms <= 3000, baseline: `${base.p95Ms} ms (reconnect only)`, ratio: ratio(bridge.p95Ms, base.p95Ms) },
+        { label: '100 % reconnected + caught up', figure: `${bridge.p100Ms} ms`, target: '—', met: null, baseline: `${base.p100Ms} ms (reconnect only)`, ratio: ratio(bridge.p100Ms, base.p100Ms) },
+        { label: 'server restart (spawn → listening)', figure: `${bridge.restartMs} ms`, target: '—', met: null, baseline: `${base.restartMs} ms` },
+        { label: 'acked replies lost', figure: `${bridge.lost}`, target: '0', met: bridge.lost === 0 },
+      ],
+      failures,
+      notes: [
+        `${count} widgets, each with its own conversation (1 visitor message + 1 acked agent reply); SIGKILL right after the last ack; ${bridge.pushedBeforeKill} replies had been pushed before the kill, ${bridge.repliesViaSync} arrived through replay/sync after it. Times are from the kill; the restart (tsx + store open ${bridge.storeOpenMs} ms) is included.`,
+        `Clients use the widget's reconnection settings (socket-transport.ts); the baseline keeps no state, so its figure is reconnection alone.`,
+        `Raised limits: ${bridge.limits}.`,
+      ],
+      data: { count, baseline: base, bridge },
+    };
+  },
+};
