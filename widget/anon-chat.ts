@@ -1,0 +1,484 @@
+/**
+ * `<anon-chat>`: the embeddable anonymous chat. The element holds properties and renders; connection, messages,
+ * outbox and typing live in controllers (widget/controllers), the network behind the Transport seam.
+ *
+ * @fires anon-chat-open - The panel opened. `detail: {}`
+ * @fires anon-chat-close - The panel closed. `detail: {}`
+ * @fires anon-chat-message - A message from an agent arrived. `detail: { message }`
+ * @fires anon-chat-status - An own message changed status. `detail: { clientId, messageId?, status, text, failure? }`
+ * @fires anon-chat-unread - The unread count changed. `detail: { unread }`
+ * @fires anon-chat-connection - The connection state changed. `detail: { state, transport }`
+ * @csspart launcher - The round button that opens the panel. @csspart badge - Unread count on the launcher.
+ * @csspart panel - The chat window. @csspart header, title, availability, close-button, messages, greeting,
+ *   separator, message, message-own, message-other, bubble, ticks, failure, retry, typing, new-messages,
+ *   composer, input, counter, send-button, connection.
+ * @cssproperty --anon-chat-accent - Brand colour (launcher, header, own bubbles). Also --anon-chat-accent-text,
+ *   --anon-chat-bg, --anon-chat-text, --anon-chat-muted, --anon-chat-border, --anon-chat-surface,
+ *   --anon-chat-bubble-bg, --anon-chat-bubble-text, --anon-chat-danger, --anon-chat-font, --anon-chat-radius,
+ *   --anon-chat-width, --anon-chat-height, --anon-chat-offset, --anon-chat-z-index.
+ */
+import { LitElement, html, nothing, svg, type PropertyValues, type TemplateResult } from 'lit';
+import { repeat } from 'lit/directives/repeat.js';
+import { MAX_TEXT_LENGTH } from '../protocol/limits.ts';
+import type { LocalMessage, Message } from '../protocol/message.ts';
+import { anonChatStyles } from './anon-chat.styles.ts';
+import type { TransportFactory } from './controllers/chat-host.ts';
+import { ConnectionController } from './controllers/connection-controller.ts';
+import { ConversationController } from './controllers/conversation-controller.ts';
+import { OutboxController } from './controllers/outbox-controller.ts';
+import { TypingController } from './controllers/typing-controller.ts';
+import { browserStorage } from './controllers/visitor-storage.ts';
+import { emit } from './events.ts';
+import { bubbleLabels, fill, resolveStrings, type WidgetStrings } from './i18n/index.ts';
+import type { ConnectionState } from './transports/transport.ts';
+import { dayKey, formatDay } from './ui/format-time.ts';
+import { renderMessageBubble } from './ui/message-bubble.ts';
+import { bubbleStyles } from './ui/message-list.styles.ts';
+
+export type * from './events.ts';
+export type { WidgetStrings } from './i18n/index.ts';
+
+/**
+ * Where this script was loaded from: the default bridge. Captured at load, because `document.currentScript` is
+ * only set while a classic script runs (the IIFE build); the ES module build has `import.meta.url`.
+ */
+const scriptUrl = (document.currentScript as HTMLScriptElement | null)?.src || import.meta.url;
+const defaultServer = ((): string => {
+  try {
+    return new URL(scriptUrl).origin;
+  } catch {
+    return location.origin;
+  }
+})();
+
+/** How many messages are in the DOM at first; scrolling up reveals more before fetching older history. */
+const RENDER_WINDOW = 150;
+/** Distance from the bottom (px) within which the list counts as "at the bottom" and follows new messages. */
+const BOTTOM_SLACK = 48;
+
+/** Instances by bridge + site: a second element for the same visitor stays inert, so SPAs render the chat once. */
+const activeInstances = new Map<string, AnonChat>();
+
+/** The `<anon-chat>` custom element. */
+export class AnonChat extends LitElement {
+  static override styles = [bubbleStyles, anonChatStyles];
+
+  static override properties = {
+    server: { type: String },
+    site: { type: String },
+    heading: { type: String, attribute: 'title' },
+    greeting: { type: String },
+    position: { type: String, reflect: true },
+    isOpen: { type: Boolean, attribute: 'open', reflect: true },
+    locale: { type: String },
+    userId: { type: String, attribute: 'user-id' },
+    userHash: { type: String, attribute: 'user-hash' },
+    userName: { type: String, attribute: 'user-name' },
+    theme: { type: String, reflect: true },
+    strings: { attribute: false },
+    transportFactory: { attribute: false },
+    _draft: { state: true },
+    _pill: { state: true },
+    _window: { state: true },
+    _inert: { state: true },
+  };
+
+  /** Bridge URL; defaults to the origin the script was loaded from. */
+  server = '';
+  /** Site key the bridge groups conversations by. */
+  site = '';
+  /** Panel title (the `title` attribute). */
+  heading = '';
+  /** First line shown in an empty conversation. */
+  greeting = '';
+  position: 'bottom-right' | 'bottom-left' = 'bottom-right';
+  /** Whether the panel is open (the `open` attribute; the `open()` method opens it). */
+  isOpen = false;
+  /** BCP 47 language tag; defaults to the page's `lang`, then the browser's language. */
+  locale = '';
+  userId = '';
+  userHash = '';
+  /** Optional display name sent with the verified identity. */
+  userName = '';
+  /** `auto` (follows prefers-color-scheme), `light` or `dark`. */
+  theme: 'auto' | 'light' | 'dark' = 'auto';
+  /** Overrides of any built-in string. */
+  strings: Partial<WidgetStrings> | undefined;
+  /** Replaces the transport (the XMTP selector plugs in here); defaults to Socket.IO. */
+  transportFactory: TransportFactory | undefined;
+
+  declare _draft: string;
+  declare _pill: boolean;
+  declare _window: number;
+  declare _inert: boolean;
+
+  readonly #storage = browserStorage();
+  #connection: ConnectionController | undefined;
+  #conversation: ConversationController | undefined;
+  #outbox: OutboxController | undefined;
+  #typing: TypingController | undefined;
+  #atBottom = true;
+  #lastKey: string | undefined;
+  #scrollAnchor: { height: number; top: number } | undefined;
+  #forceBottom = false;
+  #returnFocus: HTMLElement | undefined;
+  #instanceKey = '';
+
+  constructor() {
+    super();
+    this._draft = '';
+    this._pill = false;
+    this._window = RENDER_WINDOW;
+    this._inert = false;
+  }
+
+  /** The bridge URL in use. */
+  get serverUrl(): string {
+    return (this.server || defaultServer).replace(/\/+$/, '');
+  }
+
+  /** Unread messages from agents. */
+  get unread(): number {
+    return this.#conversation?.unread ?? 0;
+  }
+
+  /** Connection state: `connecting`, `online` or `offline`. */
+  get connection(): ConnectionState {
+    return this.#connection?.state ?? 'offline';
+  }
+
+  protected override createRenderRoot(): HTMLElement | DocumentFragment {
+    // Lit reads `litNonce` when it has to fall back to <style> elements (no adoptedStyleSheets support).
+    // The native `nonce` property keeps the value even after the browser hides the attribute (nonce hiding).
+    const nonce = this.nonce || this.getAttribute('nonce') || '';
+    const global = globalThis as { litNonce?: string };
+    if (nonce && !global.litNonce) global.litNonce = nonce;
+    return super.createRenderRoot();
+  }
+
+  override connectedCallback(): void {
+    this.#instanceKey = `${this.serverUrl}|${this.site}`;
+    const owner = activeInstances.get(this.#instanceKey);
+    if (owner && owner !== this && owner.isConnected) {
+      this._inert = true;
+      super.connectedCallback();
+      return;
+    }
+    activeInstances.set(this.#instanceKey, this);
+    this._inert = false;
+    if (!this.#connection) {
+      const connection = new ConnectionController(this, this.#storage);
+      const conversation = new ConversationController(this, connection);
+      this.#connection = connection;
+      this.#conversation = conversation;
+      this.#outbox = new OutboxController(this, connection, conversation);
+      this.#typing = new TypingController(this, connection);
+    }
+    super.connectedCallback();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    if (activeInstances.get(this.#instanceKey) === this) activeInstances.delete(this.#instanceKey);
+  }
+
+  /** Opens the panel and moves focus into it. */
+  open(): void {
+    if (this.isOpen) return;
+    const active = document.activeElement;
+    this.#returnFocus = active instanceof HTMLElement && active !== this ? active : undefined;
+    this.isOpen = true;
+    this.#forceBottom = true;
+    emit(this, 'anon-chat-open', {});
+    void this.updateComplete.then(() => {
+      this.#input()?.focus();
+      this.#conversation?.markRead();
+    });
+  }
+
+  /** Closes the panel and returns focus to the launcher (or whatever had it before). */
+  close(): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    emit(this, 'anon-chat-close', {});
+    void this.updateComplete.then(() => {
+      const target = this.#returnFocus?.isConnected ? this.#returnFocus : this.renderRoot.querySelector<HTMLElement>('.launcher');
+      target?.focus();
+      this.#returnFocus = undefined;
+    });
+  }
+
+  /** Opens a closed panel, closes an open one. */
+  toggle(): void {
+    if (this.isOpen) this.close();
+    else this.open();
+  }
+
+  /** Sends `text` as the visitor; resolves with the stored message once the bridge has it, rejects if refused. */
+  send(text: string): Promise<Message> {
+    if (!this.#outbox) return Promise.reject(new Error('anon-chat is not connected to the document'));
+    this.#forceBottom = true;
+    return this.#outbox.send(text);
+  }
+
+  /** Links the conversation to a verified site user (userHash = hex HMAC-SHA256(site secret, userId)). */
+  identify(identity: { userId: string; userHash: string; name?: string }): void {
+    this.userId = identity.userId;
+    this.userHash = identity.userHash;
+    this.userName = identity.name ?? '';
+    this.#connection?.restart();
+  }
+
+  /** Forgets the visitor: new anonymous identity, outbox and cached history cleared. */
+  reset(): void {
+    this.userId = '';
+    this.userHash = '';
+    this.userName = '';
+    this.#connection?.stop();
+    this.#connection?.forgetToken();
+    this.#outbox?.clear();
+    this.#conversation?.clear();
+    this.#connection?.start();
+  }
+
+  protected override willUpdate(): void {
+    const list = this.#list();
+    if (list) {
+      this.#atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK;
+    }
+  }
+
+  protected override updated(changed: PropertyValues<this>): void {
+    if ((changed.has('server') || changed.has('site')) && this.#connection && changed.get('server') !== undefined) {
+      this.#connection.restart();
+      this.#outbox?.reload();
+    }
+    const list = this.#list();
+    if (!list) return;
+    const messages = this.#conversation?.messages ?? [];
+    const last = messages[messages.length - 1];
+    const lastKey = last ? `${last.author.role}:${last.clientId}` : undefined;
+    if (this.#scrollAnchor) {
+      // Older messages were added above: keep what the visitor was reading in place.
+      list.scrollTop = this.#scrollAnchor.top + (list.scrollHeight - this.#scrollAnchor.height);
+      this.#scrollAnchor = undefined;
+    } else if (this.#forceBottom || this.#atBottom) {
+      list.scrollTop = list.scrollHeight;
+      this.#forceBottom = false;
+      if (this._pill) this._pill = false;
+    } else if (lastKey !== this.#lastKey && last && last.author.role !== 'visitor') {
+      this._pill = true;
+    }
+    this.#lastKey = lastKey;
+  }
+
+  #list(): HTMLElement | null {
+    return this.renderRoot?.querySelector?.<HTMLElement>('.list') ?? null;
+  }
+
+  #input(): HTMLTextAreaElement | null {
+    return this.renderRoot.querySelector<HTMLTextAreaElement>('.input');
+  }
+
+  #strings(): WidgetStrings {
+    const locale = this.#locale();
+    return resolveStrings(locale, this.strings);
+  }
+
+  #locale(): string {
+    return this.locale || document.documentElement.lang || navigator.language || 'en';
+  }
+
+  #onScroll = (): void => {
+    const list = this.#list();
+    if (!list) return;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK;
+    if (atBottom && this._pill) this._pill = false;
+    if (list.scrollTop < 80) {
+      const total = this.#conversation?.messages.length ?? 0;
+      if (total > this._window) {
+        this.#scrollAnchor = { height: list.scrollHeight, top: list.scrollTop };
+        this._window += RENDER_WINDOW;
+      } else if (this.#conversation?.hasOlder && !this.#conversation.loadingOlder) {
+        this.#scrollAnchor = { height: list.scrollHeight, top: list.scrollTop };
+        this._window += RENDER_WINDOW;
+        void this.#conversation.loadOlder();
+      }
+    }
+  };
+
+  #onSubmit = (event: Event): void => {
+    event.preventDefault();
+    const text = this._draft;
+    if (text.trim() === '' || text.length > MAX_TEXT_LENGTH) return;
+    this._draft = '';
+    this.#typing?.stop();
+    // The promise is for API callers; here the outcome shows on the message itself.
+    this.send(text).catch(() => {});
+  };
+
+  #onKeydown = (event: KeyboardEvent): void => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      this.#onSubmit(event);
+    }
+  };
+
+  #onInput = (event: Event): void => {
+    this._draft = (event.target as HTMLTextAreaElement).value;
+    this.#typing?.input(this._draft);
+  };
+
+  #onPanelKeydown = (event: KeyboardEvent): void => {
+    if (event.key === 'Escape') {
+      event.stopPropagation();
+      this.close();
+    }
+  };
+
+  #onPill = (): void => {
+    this._pill = false;
+    const list = this.#list();
+    if (list) list.scrollTop = list.scrollHeight;
+  };
+
+  #onRetry = (message: LocalMessage): void => {
+    this.#outbox?.retry(message.clientId);
+  };
+
+  #renderMessages(s: WidgetStrings): TemplateResult {
+    const all = this.#conversation?.messages ?? [];
+    const messages = all.length > this._window ? all.slice(-this._window) : all;
+    const locale = this.#locale();
+    const labels = bubbleLabels(s);
+    const now = new Date();
+    type Row = { key: string; day?: string; message?: LocalMessage };
+    const rows: Row[] = [];
+    let day = '';
+    for (const message of messages) {
+      const key = dayKey(message.createdAt);
+      if (key !== day) {
+        day = key;
+        rows.push({ key: `day:${key}`, day: formatDay(message.createdAt, locale, now) });
+      }
+      rows.push({ key: `${message.author.role}:${message.clientId}`, message });
+    }
+    return html`${repeat(
+      rows,
+      (row) => row.key,
+      (row) =>
+        row.message
+          ? renderMessageBubble(row.message, {
+              own: row.message.author.role === 'visitor',
+              locale,
+              labels,
+              showAuthor: row.message.author.role === 'agent' && !!row.message.author.name,
+              onRetry: this.#onRetry,
+            })
+          : html`<div class="separator" part="separator" role="separator">${row.day}</div>`,
+    )}`;
+  }
+
+  override render(): TemplateResult | typeof nothing {
+    if (this._inert) return nothing;
+    const s = this.#strings();
+    const connection = this.#connection;
+    const conversation = this.#conversation;
+    const unread = conversation?.unread ?? 0;
+    const online = connection?.state === 'online';
+    const available = online && (connection?.agentsOnline ?? 0) > 0;
+    const launcherLabel = `${this.isOpen ? s.closeChat : s.openChat}${unread ? ` (${fill(s.unreadCount, { count: unread })})` : ''}`;
+    const typingName = this.#typing?.agentTyping;
+    const last = conversation?.lastReceived;
+    const count = this._draft.length;
+    return html`<div class="root ${this.position === 'bottom-left' ? 'left' : 'right'}" part="root">
+      <button
+        class="launcher"
+        part="launcher"
+        type="button"
+        aria-label=${launcherLabel}
+        aria-expanded=${this.isOpen ? 'true' : 'false'}
+        aria-controls="panel"
+        @click=${() => this.toggle()}
+      >
+        <svg viewBox="0 0 24 24" width="26" height="26" aria-hidden="true" focusable="false">
+          ${this.isOpen
+            ? svg`<path d="M6 6l12 12M18 6L6 18" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" fill="none" />`
+            : svg`<path d="M4 5.5A2.5 2.5 0 0 1 6.5 3h11A2.5 2.5 0 0 1 20 5.5v8a2.5 2.5 0 0 1-2.5 2.5H10l-4.5 4v-4A2.5 2.5 0 0 1 4 13.5z" fill="currentColor" />`}
+        </svg>
+        ${unread && !this.isOpen ? html`<span class="badge" part="badge" aria-hidden="true">${unread > 99 ? '99+' : unread}</span>` : nothing}
+      </button>
+      <section
+        id="panel"
+        class="panel"
+        part="panel"
+        role="dialog"
+        aria-labelledby="title"
+        ?hidden=${!this.isOpen}
+        @keydown=${this.#onPanelKeydown}
+      >
+        <header class="header" part="header">
+          <div class="header-text">
+            <h2 id="title" class="title" part="title">${this.heading || s.title}</h2>
+            <p class="availability" part="availability">
+              <span class="dot ${available ? 'dot--online' : ''}" aria-hidden="true"></span>
+              <span>${available ? s.agentsOnline : s.agentsAway}</span>
+              <span aria-hidden="true">·</span>
+              <span class="transport" part="transport">${connection?.kind === 'xmtp' ? s.transportXmtp : s.transportRealtime}</span>
+            </p>
+          </div>
+          <button class="icon-button" part="close-button" type="button" aria-label=${s.closeChat} @click=${() => this.close()}>
+            <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
+              <path d="M6 6l12 12M18 6L6 18" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" fill="none" />
+            </svg>
+          </button>
+        </header>
+        ${online
+          ? nothing
+          : html`<div class="connection" part="connection" role="status">${connection?.state === 'offline' ? s.offline : s.connecting}</div>`}
+        <div class="list" part="messages" tabindex="0" role="log" aria-label=${s.messages} aria-live="off" @scroll=${this.#onScroll}>
+          ${conversation?.loadingOlder ? html`<p class="hint" part="loading">${s.loadingOlder}</p>` : nothing}
+          ${conversation?.hasOlder ? nothing : html`<p class="greeting" part="greeting">${this.greeting || s.greeting}</p>`}
+          ${this.#renderMessages(s)}
+          ${typingName !== undefined ? html`<p class="typing" part="typing">${fill(s.typing, { name: typingName || s.agent })}</p>` : nothing}
+        </div>
+        ${this._pill ? html`<button class="pill" part="new-messages" type="button" @click=${this.#onPill}>${s.newMessages} ↓</button>` : nothing}
+        <form class="composer" part="composer" @submit=${this.#onSubmit}>
+          <div class="field">
+            <textarea
+              class="input"
+              part="input"
+              rows="1"
+              aria-label=${s.placeholder}
+              aria-describedby="counter"
+              placeholder=${s.placeholder}
+              maxlength=${MAX_TEXT_LENGTH}
+              .value=${this._draft}
+              @input=${this.#onInput}
+              @keydown=${this.#onKeydown}
+            ></textarea>
+            <span id="counter" class="counter ${count > MAX_TEXT_LENGTH * 0.9 ? 'counter--near' : ''}" part="counter">
+              ${count ? fill(s.counter, { count, max: MAX_TEXT_LENGTH }) : nothing}
+            </span>
+          </div>
+          <button class="send" part="send-button" type="submit" aria-label=${s.send} ?disabled=${this._draft.trim() === ''}>
+            <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
+              <path d="M3 20.5l18-8.5L3 3.5l2.5 8.5zM5.5 12H13" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" fill="none" />
+            </svg>
+          </button>
+        </form>
+        <div class="sr-only" aria-live="polite" aria-atomic="true">
+          ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text }) : ''}
+        </div>
+      </section>
+    </div>`;
+  }
+}
+
+if (!customElements.get('anon-chat')) customElements.define('anon-chat', AnonChat);
+
+declare global {
+  interface HTMLElementTagNameMap {
+    'anon-chat': AnonChat;
+  }
+}

@@ -1,0 +1,247 @@
+/**
+ * The visitor's view of the conversation: the reconciled message list, catching up by revision after every
+ * (re)connect, older history on demand, a small cached copy for instant render after reload, unread count and
+ * delivered/read receipts (read only while the panel is open and the page visible).
+ */
+import type { ReactiveController } from 'lit';
+import { DEFAULT_PAGE_SIZE } from '../../protocol/limits.ts';
+import type { LocalMessage, Message, StatusChange } from '../../protocol/message.ts';
+import { emit } from '../events.ts';
+import type { ChatHost } from './chat-host.ts';
+import type { ConnectionController } from './connection-controller.ts';
+import { applyStatusChange, countUnread, maxSeq, minSeq, removeLocal, upsertLocal, upsertMessages } from './reconcile.ts';
+
+/** How many recent stored messages the cache keeps for the next page load. */
+const CACHED_MESSAGES = 100;
+
+interface HistoryCache {
+  conversationId: string;
+  rev: number;
+  messages: Message[];
+}
+
+function isCache(value: unknown): value is HistoryCache {
+  const v = value as HistoryCache | undefined;
+  return typeof v?.conversationId === 'string' && typeof v.rev === 'number' && Array.isArray(v.messages);
+}
+
+const key = (m: LocalMessage): string => `${m.author.role}:${m.clientId}`;
+const fromOther = (m: LocalMessage): boolean => m.author.role !== 'visitor';
+
+/** Messages, sync, history, unread and receipts. */
+export class ConversationController implements ReactiveController {
+  messages: LocalMessage[] = [];
+  /** Sync cursor; undefined until the first catch-up (or a cache) gives one. */
+  rev: number | undefined;
+  hasOlder = false;
+  loadingOlder = false;
+  unread = 0;
+  /** The last received message, for the screen-reader announcement. */
+  lastReceived: LocalMessage | undefined;
+  /** Called when a stored copy of an own message is seen (ack, echo or sync), so the outbox can let go of it. */
+  onOwnStored: (message: Message) => void = () => {};
+  /** Called once a catch-up after (re)connect has finished, so queued messages go out after the history. */
+  onCaughtUp: () => void = () => {};
+  #conversationId: string | undefined;
+  #deliveredUpTo = 0;
+  #readUpTo = 0;
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
+  #catchUp = 0;
+
+  constructor(private readonly host: ChatHost, private readonly connection: ConnectionController) {
+    host.addController(this);
+    connection.afterRev = () => this.rev;
+    connection.on('message', (m) => this.receive([m], true));
+    connection.on('status', (c) => this.#applyStatus(c));
+    connection.on('session', (s) => void this.#onSession(s.conversationId));
+    connection.on('state', (state) => {
+      if (state !== 'online') {
+        // Receipts are idempotent on the bridge; resend them after a reconnect rather than risk a lost one.
+        this.#deliveredUpTo = 0;
+        this.#readUpTo = 0;
+      }
+    });
+    this.loadCache();
+  }
+
+  hostConnected(): void {
+    document.addEventListener('visibilitychange', this.#onVisibility);
+  }
+
+  hostDisconnected(): void {
+    document.removeEventListener('visibilitychange', this.#onVisibility);
+    this.#flushCache();
+  }
+
+  #onVisibility = (): void => this.markRead();
+
+  /** Shows the cached history of the stored visitor, before any connection. */
+  loadCache(): void {
+    const cache = this.connection.storage.read(this.connection.keys.history);
+    if (!isCache(cache)) return;
+    this.#conversationId = cache.conversationId;
+    this.rev = cache.rev;
+    this.#setMessages(upsertMessages(this.messages, cache.messages), false);
+    this.hasOlder = (minSeq(this.messages) ?? 1) > 1;
+  }
+
+  /** Forgets everything shown and cached (used by reset). */
+  clear(): void {
+    this.messages = [];
+    this.rev = undefined;
+    this.#conversationId = undefined;
+    this.hasOlder = false;
+    this.#deliveredUpTo = 0;
+    this.#readUpTo = 0;
+    clearTimeout(this.#saveTimer);
+    this.connection.storage.remove(this.connection.keys.history);
+    this.#updateUnread();
+    this.host.requestUpdate();
+  }
+
+  async #onSession(conversationId: string): Promise<void> {
+    if (this.#conversationId !== undefined && this.#conversationId !== conversationId) {
+      // A new visitor (the old token was refused): nothing of the old conversation belongs on screen.
+      const unsent = this.messages.filter((m) => m.id === undefined);
+      this.clear();
+      this.#setMessages(unsent, false);
+    }
+    this.#conversationId = conversationId;
+    const run = ++this.#catchUp;
+    const transport = this.connection.transport;
+    if (!transport) return;
+    try {
+      if (this.rev === undefined) {
+        const page = await transport.history(undefined, DEFAULT_PAGE_SIZE);
+        if (run !== this.#catchUp) return;
+        this.receive(page.messages, false);
+        this.hasOlder = page.hasMore;
+        this.rev = page.messages.reduce((max, m) => Math.max(max, m.rev), 0);
+      }
+      for (;;) {
+        const result = await transport.sync(this.rev ?? 0);
+        if (run !== this.#catchUp) return;
+        this.receive(result.messages, true);
+        this.rev = result.rev;
+        if (!result.hasMore) break;
+      }
+      this.#scheduleSave();
+      this.onCaughtUp();
+    } catch {
+      // The connection dropped mid catch-up; the next session event starts it again from the saved cursor.
+    }
+  }
+
+  /** Merges stored messages; `live` ones that are new and from the other side are announced and fire events. */
+  receive(incoming: readonly Message[], live: boolean): void {
+    if (incoming.length === 0) return;
+    const oldest = minSeq(this.messages);
+    // With older history not loaded, a changed old message would show up above a gap; it arrives with its page.
+    const accepted = this.hasOlder && oldest !== undefined ? incoming.filter((m) => m.seq >= oldest) : incoming;
+    for (const m of accepted) if (m.author.role === 'visitor') this.onOwnStored(m);
+    this.#setMessages(upsertMessages(this.messages, accepted), live);
+  }
+
+  /** Shows or updates an unsent own message. */
+  showLocal(message: LocalMessage): void {
+    this.#setMessages(upsertLocal(this.messages, message), true);
+  }
+
+  removeLocal(clientId: string): void {
+    this.#setMessages(removeLocal(this.messages, clientId), false);
+  }
+
+  #applyStatus(change: StatusChange): void {
+    this.#setMessages(applyStatusChange(this.messages, change), true);
+  }
+
+  /** Loads the page of history before the oldest message shown. */
+  async loadOlder(): Promise<void> {
+    const transport = this.connection.transport;
+    if (!this.hasOlder || this.loadingOlder || !transport || transport.state !== 'online') return;
+    this.loadingOlder = true;
+    this.host.requestUpdate();
+    try {
+      const page = await transport.history(minSeq(this.messages), DEFAULT_PAGE_SIZE);
+      this.#setMessages(upsertMessages(this.messages, page.messages), false);
+      this.hasOlder = page.hasMore;
+    } catch {
+      // Offline or timed out: the visitor scrolls up again to retry.
+    } finally {
+      this.loadingOlder = false;
+      this.host.requestUpdate();
+    }
+  }
+
+  #setMessages(next: LocalMessage[], live: boolean): void {
+    const before = new Map(this.messages.map((m) => [key(m), m]));
+    this.messages = next;
+    for (const m of next) {
+      const prev = before.get(key(m));
+      if (m.author.role === 'visitor') {
+        if (live && prev?.status !== m.status) {
+          emit(this.host, 'anon-chat-status', {
+            clientId: m.clientId,
+            ...(m.id ? { messageId: m.id } : {}),
+            status: m.status,
+            text: m.text,
+            ...(m.failure ? { failure: m.failure } : {}),
+          });
+        }
+      } else if (live && !prev && m.id !== undefined && m.seq !== undefined) {
+        this.lastReceived = m;
+        emit(this.host, 'anon-chat-message', { message: m as Message });
+      }
+    }
+    this.#sendReceipts();
+    this.#updateUnread();
+    this.#scheduleSave();
+    this.host.requestUpdate();
+  }
+
+  #sendReceipts(): void {
+    const transport = this.connection.transport;
+    if (!transport || transport.state !== 'online') return;
+    const upTo = maxSeq(this.messages, (m) => fromOther(m) && m.status === 'sent');
+    if (upTo > this.#deliveredUpTo) {
+      this.#deliveredUpTo = upTo;
+      transport.receipt(upTo, 'delivered');
+    }
+    this.markRead();
+  }
+
+  /** Sends a read receipt for everything shown, if the visitor can actually see it. */
+  markRead(): void {
+    const transport = this.connection.transport;
+    if (!this.host.isOpen || document.visibilityState !== 'visible' || !transport || transport.state !== 'online') return;
+    const upTo = maxSeq(this.messages, fromOther);
+    if (upTo <= this.#readUpTo) return;
+    this.#readUpTo = upTo;
+    this.#deliveredUpTo = Math.max(this.#deliveredUpTo, upTo);
+    transport.receipt(upTo, 'read');
+    // Show it read at once; the bridge's status events confirm it.
+    this.messages = this.messages.map((m) => (fromOther(m) && m.seq !== undefined && m.seq <= upTo && m.status !== 'read' ? { ...m, status: 'read' } : m));
+    this.#updateUnread();
+    this.host.requestUpdate();
+  }
+
+  #updateUnread(): void {
+    const unread = countUnread(this.messages, this.#readUpTo);
+    if (unread === this.unread) return;
+    this.unread = unread;
+    emit(this.host, 'anon-chat-unread', { unread });
+  }
+
+  #scheduleSave(): void {
+    clearTimeout(this.#saveTimer);
+    this.#saveTimer = setTimeout(() => this.#flushCache(), 300);
+  }
+
+  #flushCache(): void {
+    clearTimeout(this.#saveTimer);
+    if (this.#conversationId === undefined || this.rev === undefined) return;
+    const stored = this.messages.filter((m): m is Message => m.id !== undefined && m.seq !== undefined && m.rev !== undefined);
+    const cache: HistoryCache = { conversationId: this.#conversationId, rev: this.rev, messages: stored.slice(-CACHED_MESSAGES) };
+    this.connection.storage.write(this.connection.keys.history, cache);
+  }
+}

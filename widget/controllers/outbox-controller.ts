@@ -1,0 +1,173 @@
+/**
+ * Sends the visitor's messages: each goes into the persisted outbox first (so it survives reload and offline), shows
+ * at once as `sending`, and is sent in order, one at a time, retried with jittered backoff until the bridge stores
+ * it. The bridge dedupes on clientId, so a resend after a lost ack cannot duplicate. Permanent rejections mark the
+ * message failed with the reason; the visitor can retry it. Nothing leaves the outbox unless stored or reset.
+ */
+import type { ReactiveController } from 'lit';
+import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import type { Message } from '../../protocol/message.ts';
+import { TransportError } from '../transports/transport.ts';
+import type { ChatHost } from './chat-host.ts';
+import type { ConnectionController } from './connection-controller.ts';
+import type { ConversationController } from './conversation-controller.ts';
+import { Outbox, backoffDelay, entryToMessage, newClientId, type OutboxEntry } from './outbox.ts';
+
+/** After this many rate-limited attempts a message is marked failed instead of waiting on. */
+const RATE_LIMIT_ATTEMPTS = 3;
+
+interface Waiter {
+  resolve: (message: Message) => void;
+  reject: (error: TransportError) => void;
+}
+
+/** The outbox and its sender. */
+export class OutboxController implements ReactiveController {
+  outbox: Outbox;
+  #waiters = new Map<string, Waiter>();
+  #flushing = false;
+  #wake: (() => void) | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #connected = false;
+
+  constructor(
+    private readonly host: ChatHost,
+    private readonly connection: ConnectionController,
+    private readonly conversation: ConversationController,
+  ) {
+    host.addController(this);
+    this.outbox = new Outbox(connection.storage, connection.keys.outbox);
+    this.#showAll();
+    conversation.onOwnStored = (m) => this.#settle(m);
+    conversation.onCaughtUp = () => void this.flush();
+    connection.on('state', (state) => {
+      if (state !== 'online') this.#interruptWait();
+    });
+  }
+
+  hostConnected(): void {
+    this.#connected = true;
+    void this.flush();
+  }
+
+  hostDisconnected(): void {
+    this.#connected = false;
+    this.#interruptWait();
+  }
+
+  /** Re-reads the outbox after the storage keys changed (reset, another site). */
+  reload(): void {
+    this.outbox = new Outbox(this.connection.storage, this.connection.keys.outbox);
+    this.#showAll();
+  }
+
+  #conversationId(): string {
+    return this.connection.session?.conversationId ?? '';
+  }
+
+  #showAll(): void {
+    for (const entry of this.outbox.entries) this.conversation.showLocal(entryToMessage(entry, this.#conversationId()));
+  }
+
+  /** Queues `text`; resolves with the stored message, rejects when it is refused for good. */
+  send(text: string): Promise<Message> {
+    if (text.trim().length === 0) return Promise.reject(new TransportError('text_empty', 'text_empty', true));
+    const entry: OutboxEntry = { clientId: newClientId(), text, createdAt: new Date().toISOString(), state: 'pending', attempts: 0 };
+    if (text.length > MAX_TEXT_LENGTH) {
+      // Refused before sending, but still shown and kept: nothing the visitor wrote disappears silently.
+      entry.state = 'failed';
+      entry.failure = { code: 'text_too_long', reason: `Longer than ${MAX_TEXT_LENGTH} characters` };
+    }
+    const promise = new Promise<Message>((resolve, reject) => this.#waiters.set(entry.clientId, { resolve, reject }));
+    this.outbox.add(entry);
+    this.conversation.showLocal(entryToMessage(entry, this.#conversationId()));
+    if (entry.state === 'failed') this.#reject(entry.clientId, new TransportError('text_too_long', entry.failure!.reason, true));
+    else void this.flush();
+    return promise;
+  }
+
+  /** Puts a failed message back in the queue (the Retry button). */
+  retry(clientId: string): void {
+    const entry = this.outbox.get(clientId);
+    if (!entry || entry.state !== 'failed') return;
+    if (entry.text.length > MAX_TEXT_LENGTH) return;
+    const pending: OutboxEntry = { clientId, text: entry.text, createdAt: entry.createdAt, state: 'pending', attempts: 0 };
+    this.outbox.update(pending);
+    this.conversation.showLocal(entryToMessage(pending, this.#conversationId()));
+    void this.flush();
+  }
+
+  /** Forgets every unsent message (reset). Their pending `send()` promises reject. */
+  clear(): void {
+    for (const entry of this.outbox.entries) {
+      this.conversation.removeLocal(entry.clientId);
+      this.#reject(entry.clientId, new TransportError('forbidden', 'reset', true));
+    }
+    this.outbox.clear();
+  }
+
+  #settle(message: Message): void {
+    if (this.outbox.remove(message.clientId)) this.host.requestUpdate();
+    const waiter = this.#waiters.get(message.clientId);
+    this.#waiters.delete(message.clientId);
+    waiter?.resolve(message);
+  }
+
+  #reject(clientId: string, error: TransportError): void {
+    const waiter = this.#waiters.get(clientId);
+    this.#waiters.delete(clientId);
+    if (waiter) {
+      // A caller may not handle the rejection; the failure is on screen and in the status event anyway.
+      waiter.reject(error);
+    }
+  }
+
+  #interruptWait(): void {
+    clearTimeout(this.#retryTimer);
+    this.#wake?.();
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = resolve;
+      this.#retryTimer = setTimeout(resolve, ms);
+    });
+  }
+
+  /** Sends queued messages in order while online; one at a time so the bridge stores them in the visitor's order. */
+  async flush(): Promise<void> {
+    if (this.#flushing) return;
+    this.#flushing = true;
+    try {
+      for (;;) {
+        const transport = this.connection.transport;
+        // Wait for the catch-up after connect: messages stored before a crash come back through sync, not twice.
+        if (!this.#connected || !transport || transport.state !== 'online' || !this.connection.session) return;
+        const entry = this.outbox.nextPending();
+        if (!entry) return;
+        try {
+          const stored = await transport.send({ clientId: entry.clientId, text: entry.text });
+          this.conversation.receive([stored], true);
+          this.#settle(stored);
+        } catch (error) {
+          const err = error instanceof TransportError ? error : new TransportError('internal', String(error), false);
+          const attempts = entry.attempts + 1;
+          const current = this.outbox.get(entry.clientId);
+          if (!current) continue;
+          if (err.permanent || (err.code === 'rate_limited' && attempts >= RATE_LIMIT_ATTEMPTS)) {
+            const failed: OutboxEntry = { ...current, state: 'failed', attempts, failure: { code: err.code, reason: err.message } };
+            this.outbox.update(failed);
+            this.conversation.showLocal(entryToMessage(failed, this.#conversationId()));
+            this.#reject(entry.clientId, err);
+            continue;
+          }
+          this.outbox.update({ ...current, attempts });
+          if (err.code === 'offline') return;
+          await this.#sleep(err.retryAfterMs ?? backoffDelay(attempts));
+        }
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+}

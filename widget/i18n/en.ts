@@ -1,0 +1,43 @@
+/** English strings: the default and the reference every translation must cover. */
+export const en = {
+  title: 'Chat with us',
+  greeting: 'Hi! Ask us anything — we usually reply within a few minutes.',
+  openChat: 'Open chat',
+  closeChat: 'Close chat',
+  /** Launcher label suffix when messages are unread; `{count}` is replaced. */
+  unreadCount: '{count} unread',
+  agentsOnline: 'We are online',
+  agentsAway: 'We will reply as soon as we can',
+  connecting: 'Connecting…',
+  offline: 'Offline — your messages will be sent when the connection is back',
+  transportRealtime: 'Realtime',
+  transportXmtp: 'XMTP',
+  messages: 'Messages',
+  placeholder: 'Write a message…',
+  send: 'Send',
+  /** Character counter; `{count}` and `{max}` are replaced. */
+  counter: '{count}/{max}',
+  newMessages: 'New messages',
+  loadingOlder: 'Loading earlier messages…',
+  typing: '{name} is typing…',
+  /** Announced to screen readers for each received message. */
+  announceMessage: '{name}: {text}',
+  agent: 'Agent',
+  visitor: 'You',
+  system: 'System',
+  sending: 'Sending',
+  sent: 'Sent',
+  delivered: 'Delivered',
+  read: 'Read',
+  failed: 'Not sent',
+  failedPrefix: 'Not sent:',
+  retry: 'Retry',
+  errorTextTooLong: 'The message is too long.',
+  errorTextEmpty: 'The message is empty.',
+  errorRateLimited: 'Too many messages — try again in a moment.',
+  errorForbidden: 'This chat is not available here.',
+  errorGeneric: 'The message could not be delivered.',
+};
+
+/** Every user-visible string of the widget; set the `strings` property to override any of them. */
+export type WidgetStrings = typeof en;

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { builtInStrings, fill, resolveStrings } from './index.ts';
+
+describe('i18n', () => {
+  it('picks the exact tag, then the language, then English', () => {
+    expect(resolveStrings('de').send).toBe('Senden');
+    expect(resolveStrings('de-AT').send).toBe('Senden');
+    expect(resolveStrings('ES-mx').send).toBe('Enviar');
+    expect(resolveStrings('xx').send).toBe('Send');
+  });
+
+  it('lets every string be overridden', () => {
+    const s = resolveStrings('de', { send: 'Los' });
+    expect(s.send).toBe('Los');
+    expect(s.placeholder).toBe(builtInStrings.de!.placeholder);
+  });
+
+  it('translations cover every English key', () => {
+    const keys = Object.keys(builtInStrings.en!).sort();
+    for (const strings of Object.values(builtInStrings)) expect(Object.keys(strings).sort()).toEqual(keys);
+  });
+
+  it('fills placeholders and leaves unknown ones visible', () => {
+    expect(fill('{name} is typing…', { name: 'Ann' })).toBe('Ann is typing…');
+    expect(fill('{count}/{max} {oops}', { count: 3, max: 10 })).toBe('3/10 {oops}');
+  });
+});
