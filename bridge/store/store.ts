@@ -7,6 +7,17 @@ import type { Author, Message, MessageFailure } from '../../protocol/message.ts'
 import type { Channel, Conversation, ConversationState } from '../../protocol/conversation.ts';
 import type { StoredStatus } from '../../protocol/status.ts';
 
+/** Why a store call failed; handlers map `code` to an ApiError (`not_found` 404, `conflict` 409, `storage_unavailable` 503). */
+export class StoreError extends Error {
+  override name = 'StoreError';
+  constructor(
+    readonly code: 'not_found' | 'conflict' | 'storage_unavailable',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export interface NewConversation {
   /** Chosen id (a web visitor's token names its conversation before it exists). Creating an existing id returns it unchanged. */
   id?: string;

@@ -1,0 +1,105 @@
+/**
+ * A lowdb `Adapter` that makes every write crash-safe: write a temp file, fsync it, rename it over the target,
+ * fsync the directory. lowdb's own `JSONFile` (steno) renames without fsync, so after a power cut the rename can
+ * survive while the data does not; and `JSONFilePreset` switches to memory under NODE_ENV=test.
+ */
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { Adapter } from 'lowdb';
+
+/** Marker in the names of temp files; anything carrying it is a leftover of an interrupted write. */
+export const TEMP_MARKER = '.tmp-';
+
+/** A storage file that exists but cannot be trusted; the message names the file and what to do. */
+export class CorruptFileError extends Error {
+  override name = 'CorruptFileError';
+  constructor(
+    readonly path: string,
+    problem: string,
+  ) {
+    super(
+      `Storage file ${path} ${problem}. The bridge refuses to start on damaged data rather than start empty: ` +
+        `restore this file from a backup, or move it out of the data directory to accept losing what it held, ` +
+        `then start again.`,
+    );
+  }
+}
+
+/** fsync a directory, so that renames and creations inside it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+let tempCounter = 0;
+
+/** Writes `text` to `path` atomically and durably (temp file, fsync, rename, optional directory fsync). */
+export async function writeFileAtomic(path: string, text: string, syncDir: boolean): Promise<void> {
+  const temp = `${path}${TEMP_MARKER}${process.pid}-${++tempCounter}`;
+  const handle = await open(temp, 'w', 0o600);
+  try {
+    try {
+      await handle.writeFile(text, 'utf8');
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  if (syncDir) await fsyncDir(dirname(path));
+}
+
+/**
+ * The lowdb adapter for one JSON file. `read` returns null only when the file does not exist; an empty, truncated,
+ * zero-filled or otherwise unparsable file, or one whose shape `validate` rejects, throws a CorruptFileError.
+ */
+export class AtomicJsonFile<T> implements Adapter<T> {
+  constructor(
+    readonly path: string,
+    private readonly validate: (value: unknown) => string | undefined,
+    /** False when the caller fsyncs the directory itself once for many files (a checkpoint). */
+    private readonly syncDir = true,
+  ) {}
+
+  async read(): Promise<T | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw error;
+    }
+    if (text.length === 0) throw new CorruptFileError(this.path, 'is empty');
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      const zeros = /^\0+$/.test(text) ? ' (it is filled with zero bytes)' : '';
+      throw new CorruptFileError(this.path, `is not valid JSON${zeros}: it was truncated or damaged`);
+    }
+    const problem = this.validate(value);
+    if (problem !== undefined) throw new CorruptFileError(this.path, `has unexpected content (${problem})`);
+    return value as T;
+  }
+
+  async write(data: T): Promise<void> {
+    await this.writeText(JSON.stringify(data));
+  }
+
+  /** Writes an already serialised document (a copy-on-write snapshot taken earlier). */
+  async writeText(text: string): Promise<void> {
+    await writeFileAtomic(this.path, text, this.syncDir);
+  }
+
+  /** File name without directory, for messages. */
+  get name(): string {
+    return basename(this.path);
+  }
+}

@@ -1,0 +1,1331 @@
+/**
+ * `LowdbStore`: the embedded, durable, flat-cost implementation of `Store`, on lowdb JSON files.
+ *
+ * Every change is applied in memory and appended to a journal (one CRC-checked JSON line per record); concurrent
+ * changes share one write + fdatasync (group commit), and callers resolve only after it. A checkpoint later writes
+ * the changed lowdb documents (per-conversation message segments, bucketed indexes) atomically and starts a new
+ * journal, so no write ever re-serialises the whole database. See README.md in this folder for the file layout,
+ * the crash argument and the limits.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Low } from 'lowdb';
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import type { Author, Message } from '../../../protocol/message.ts';
+import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
+import { isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
+import {
+  StoreError,
+  type AgentRecord,
+  type AppendResult,
+  type ConversationQuery,
+  type NewConversation,
+  type NewMessage,
+  type QueueItem,
+  type StatusResult,
+  type StatusUpdate,
+  type Store,
+  type StoreHealth,
+} from '../store.ts';
+import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomic } from './atomic-json-file.ts';
+import { acquireDataDirLock } from './data-dir-lock.ts';
+import { Journal, journalGeneration, journalName, readJournal, truncateJournal } from './journal.ts';
+
+/** Options of `LowdbStore`; everything but `dataDir` has a default. */
+export interface LowdbStoreOptions {
+  dataDir: string;
+  clock?: () => Date;
+  randomId?: () => string;
+  logger?: Logger;
+  /** Messages per segment file (fixed when the data directory is created). Default 100. */
+  segmentSize?: number;
+  /** Journal size that triggers a checkpoint. Default 16 MiB. */
+  checkpointBytes?: number;
+  /** A checkpoint also runs this often when anything changed. Default 30 s. */
+  checkpointIntervalMs?: number;
+  /** Message segments kept in memory (dirty ones are never evicted). Default 2,000. */
+  maxCachedSegments?: number;
+}
+
+/** What the store keeps per conversation: the public record plus delivered watermarks receipts start from. */
+interface ConversationRecord {
+  conversation: Conversation;
+  /** Every visitor message with seq ≤ this is at least delivered. */
+  deliveredVisitorSeq: number;
+  /** Every agent message with seq ≤ this is at least delivered. */
+  deliveredAgentSeq: number;
+}
+
+interface StoredRecord {
+  value: unknown;
+  expiresAt?: string;
+}
+
+interface ExternalIdTarget {
+  conversationId: string;
+  messageId: string;
+}
+
+interface SegmentData {
+  conversationId: string;
+  segment: number;
+  messages: Message[];
+}
+
+interface BucketData<V> {
+  items: Record<string, V>;
+}
+
+interface ManifestData {
+  version: 1;
+  generation: number;
+  segmentSize: number;
+}
+
+/** One journal line: a full new state of one thing, so replay is idempotent. */
+type JournalRecord =
+  | { t: 'c'; v: ConversationRecord }
+  | { t: 'm'; v: Message }
+  | { t: 'a'; v: AgentRecord }
+  | { t: 'r'; ns: string; k: string; v: unknown; x?: string }
+  | { t: 'rd'; ns: string; k: string }
+  | { t: 'q'; v: QueueItem };
+
+/** Per-conversation lookups, rebuilt from the segments on first use (so never stored, never stale). */
+interface ConversationIndex {
+  bySeqClientId: Map<string, number>;
+  byId: Map<string, number>;
+  /** rev of the message at each seq (index = seq). */
+  revBySeq: number[];
+  /** Append-only (rev, seq) change log in rev order; an entry is live while revBySeq[seq] equals its rev. */
+  logRev: number[];
+  logSeq: number[];
+}
+
+interface ConversationEntry {
+  record: ConversationRecord;
+  index?: ConversationIndex;
+}
+
+/** A lowdb document with the checkpoint's bookkeeping: dirty since last written, or part of a running snapshot. */
+class Doc<T> {
+  readonly low: Low<T>;
+  dirty = false;
+  inSnapshot = false;
+  snapshotText: string | undefined;
+  constructor(
+    readonly adapter: AtomicJsonFile<T>,
+    data: T,
+  ) {
+    this.low = new Low(adapter, data);
+  }
+  get data(): T {
+    return this.low.data;
+  }
+}
+
+type AnyDoc = Doc<unknown>;
+
+const DIRS = {
+  conversations: 'conversations',
+  agents: 'agents',
+  records: 'records',
+  queues: 'queues',
+  externalIds: 'external-ids',
+  segments: 'segments',
+} as const;
+const MANIFEST = 'manifest.json';
+const QUEUE_LOG_LIMIT = 20;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/** A file-name-safe key for a conversation id (ids from outside are not trusted to be path-safe). */
+function fileKey(id: string): string {
+  return /^[A-Za-z0-9_-]{1,80}$/.test(id) ? id : `~${Buffer.from(id, 'utf8').toString('hex').slice(0, 160)}${fnv1a(id).toString(36)}`;
+}
+
+function cloneMessage(m: Message): Message {
+  const copy: Message = { ...m, author: { ...m.author }, statusAt: { ...m.statusAt } };
+  if (m.failure) copy.failure = { ...m.failure };
+  return copy;
+}
+
+function cloneConversation(c: Conversation): Conversation {
+  const copy: Conversation = { ...c };
+  if (c.lastMessage) copy.lastMessage = { ...c.lastMessage };
+  return copy;
+}
+
+function copyJson<T>(value: T): T {
+  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
+}
+
+function randomIdDefault(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+/** A group of documents stored as `buckets` lowdb files, chosen by a hash of the key, so a change rewrites one small file. */
+class BucketedCollection<V> {
+  readonly docs: Doc<BucketData<V>>[] = [];
+  size = 0;
+
+  constructor(
+    readonly dir: string,
+    readonly buckets: number,
+    private readonly validateItem: (value: unknown) => string | undefined,
+    private readonly touch: (doc: AnyDoc) => void,
+  ) {
+    for (let i = 0; i < buckets; i++) {
+      const adapter = new AtomicJsonFile<BucketData<V>>(join(dir, `${i}.json`), (v) => this.validate(v), false);
+      this.docs.push(new Doc(adapter, { items: Object.create(null) as Record<string, V> }));
+    }
+  }
+
+  private validate(value: unknown): string | undefined {
+    if (!isObject(value) || !isObject(value.items)) return 'expected {"items": {…}}';
+    for (const key of Object.keys(value.items)) {
+      const problem = this.validateItem(value.items[key]);
+      if (problem !== undefined) return `item ${JSON.stringify(key)}: ${problem}`;
+    }
+    return undefined;
+  }
+
+  async load(): Promise<void> {
+    this.size = 0;
+    for (const doc of this.docs) {
+      const data = await doc.adapter.read();
+      // A null-prototype object: keys such as "__proto__" stay plain keys.
+      const items = Object.assign(Object.create(null) as Record<string, V>, data?.items ?? {});
+      doc.low.data = { items };
+      this.size += Object.keys(items).length;
+    }
+  }
+
+  private docOf(key: string): Doc<BucketData<V>> {
+    return this.docs[fnv1a(key) % this.buckets]!;
+  }
+
+  get(key: string): V | undefined {
+    return this.docOf(key).data.items[key];
+  }
+
+  set(key: string, value: V): void {
+    const doc = this.docOf(key);
+    this.touch(doc as AnyDoc);
+    if (!(key in doc.data.items)) this.size++;
+    doc.data.items[key] = value;
+  }
+
+  delete(key: string): void {
+    const doc = this.docOf(key);
+    if (!(key in doc.data.items)) return;
+    this.touch(doc as AnyDoc);
+    delete doc.data.items[key];
+    this.size--;
+  }
+
+  *entries(): IterableIterator<[string, V]> {
+    for (const doc of this.docs) {
+      for (const key of Object.keys(doc.data.items)) yield [key, doc.data.items[key]!];
+    }
+  }
+}
+
+function validateConversationRecord(v: unknown): string | undefined {
+  if (!isObject(v) || !isObject(v.conversation)) return 'not a conversation record';
+  const c = v.conversation;
+  if (typeof c.id !== 'string' || typeof c.lastSeq !== 'number' || typeof c.rev !== 'number') return 'bad conversation';
+  return undefined;
+}
+
+function validateAny(v: unknown): string | undefined {
+  return v === undefined ? 'missing value' : undefined;
+}
+
+function validateQueueItem(v: unknown): string | undefined {
+  return isObject(v) && typeof v.id === 'string' && typeof v.queue === 'string' ? undefined : 'not a queue item';
+}
+
+function validateAgent(v: unknown): string | undefined {
+  return isObject(v) && typeof v.id === 'string' && typeof v.name === 'string' ? undefined : 'not an agent';
+}
+
+function validateExternalId(v: unknown): string | undefined {
+  return isObject(v) && typeof v.conversationId === 'string' && typeof v.messageId === 'string'
+    ? undefined
+    : 'not an external id entry';
+}
+
+/** The lowdb-backed Store: durable (journal + fsync), group-committed, with write cost independent of data size. */
+export class LowdbStore implements Store {
+  private readonly dataDir: string;
+  private readonly clock: () => Date;
+  private readonly randomId: () => string;
+  private readonly logger: Logger;
+  private segmentSize: number;
+  private readonly checkpointBytes: number;
+  private readonly checkpointIntervalMs: number;
+  private readonly maxCachedSegments: number;
+
+  private opened = false;
+  private releaseLock: (() => Promise<void>) | undefined;
+  private journal: Journal | undefined;
+  private manifest: Low<ManifestData> | undefined;
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private checkpointRun: Promise<void> | undefined;
+  private checkpointError: string | undefined;
+
+  private conversationDocs!: BucketedCollection<ConversationRecord>;
+  private agents!: BucketedCollection<AgentRecord>;
+  private records!: BucketedCollection<StoredRecord>;
+  private queues!: BucketedCollection<QueueItem>;
+  private externalIds!: BucketedCollection<ExternalIdTarget>;
+
+  private entries = new Map<string, ConversationEntry>();
+  private byExternalUser = new Map<string, string>();
+  private segments = new Map<string, Doc<SegmentData>>();
+  private segmentLoads = new Map<string, Promise<Doc<SegmentData>>>();
+  private existingSegmentFiles = new Set<string>();
+  private dirty = new Set<AnyDoc>();
+  private locks = new Map<string, Promise<void>>();
+  private messageCount = 0;
+
+  constructor(options: LowdbStoreOptions) {
+    this.dataDir = options.dataDir;
+    this.clock = options.clock ?? (() => new Date());
+    this.randomId = options.randomId ?? randomIdDefault;
+    this.logger = options.logger ?? pino({ level: 'silent' });
+    this.segmentSize = options.segmentSize ?? 100;
+    this.checkpointBytes = options.checkpointBytes ?? 16 * 1024 * 1024;
+    this.checkpointIntervalMs = options.checkpointIntervalMs ?? 30_000;
+    this.maxCachedSegments = options.maxCachedSegments ?? 2000;
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  async open(): Promise<void> {
+    if (this.opened) throw new Error(`store on ${this.dataDir} is already open`);
+    await mkdir(this.dataDir, { recursive: true });
+    const release = await acquireDataDirLock(this.dataDir, this.logger);
+    try {
+      await this.load();
+    } catch (error) {
+      await this.journal?.close().catch(() => undefined);
+      this.journal = undefined;
+      await release();
+      throw error;
+    }
+    this.releaseLock = release;
+    this.opened = true;
+    this.checkpointTimer = setInterval(() => {
+      if (this.dirty.size > 0 && !this.checkpointRun) this.checkpointInBackground();
+    }, this.checkpointIntervalMs);
+    this.checkpointTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (!this.opened) return;
+    this.opened = false;
+    clearInterval(this.checkpointTimer);
+    try {
+      await this.checkpointRun?.catch(() => undefined);
+      if (this.journal && !this.journal.failing) {
+        await this.runCheckpoint().catch((err: unknown) => {
+          this.logger.error({ err }, 'final checkpoint failed; the journal still holds every change');
+        });
+      }
+      await this.journal?.close();
+    } finally {
+      this.journal = undefined;
+      await this.releaseLock?.();
+      this.releaseLock = undefined;
+    }
+  }
+
+  health(): StoreHealth {
+    const lastError = this.journal?.lastError ?? this.checkpointError;
+    return {
+      ok: this.opened && lastError === undefined,
+      engine: 'lowdb',
+      dataDir: this.dataDir,
+      conversations: this.entries.size,
+      messages: this.messageCount,
+      ...(lastError !== undefined ? { lastError } : {}),
+    };
+  }
+
+  /** Writes every changed document and starts a new journal (runs by itself; exposed for shutdown, tools and tests). */
+  async checkpoint(): Promise<void> {
+    this.assertOpen();
+    while (this.checkpointRun) await this.checkpointRun.catch(() => undefined);
+    await this.runCheckpoint();
+  }
+
+  private resetState(): void {
+    const touch = (doc: AnyDoc): void => this.touch(doc);
+    const dir = (name: string): string => join(this.dataDir, name);
+    this.conversationDocs = new BucketedCollection(dir(DIRS.conversations), 256, validateConversationRecord, touch);
+    this.agents = new BucketedCollection(dir(DIRS.agents), 1, validateAgent, touch);
+    this.records = new BucketedCollection(dir(DIRS.records), 64, validateAny, touch);
+    this.queues = new BucketedCollection(dir(DIRS.queues), 16, validateQueueItem, touch);
+    this.externalIds = new BucketedCollection(dir(DIRS.externalIds), 64, validateExternalId, touch);
+    this.entries = new Map();
+    this.byExternalUser = new Map();
+    this.segments = new Map();
+    this.segmentLoads = new Map();
+    this.existingSegmentFiles = new Set();
+    this.dirty = new Set();
+    this.locks = new Map();
+    this.messageCount = 0;
+    this.checkpointError = undefined;
+  }
+
+  private async load(): Promise<void> {
+    this.resetState();
+    for (const name of Object.values(DIRS)) await mkdir(join(this.dataDir, name), { recursive: true });
+    await this.removeTempFiles();
+
+    const rootNames = await readdir(this.dataDir);
+    const journals = rootNames
+      .map((name) => journalGeneration(name))
+      .filter((gen): gen is number => gen !== undefined)
+      .sort((a, b) => a - b);
+
+    const manifestAdapter = new AtomicJsonFile<ManifestData>(join(this.dataDir, MANIFEST), (v) =>
+      isObject(v) && v.version === 1 && Number.isInteger(v.generation) && Number.isInteger(v.segmentSize)
+        ? undefined
+        : 'expected {"version":1,"generation":n,"segmentSize":n}',
+    );
+    const manifestData = await manifestAdapter.read();
+    let manifest: ManifestData;
+    if (manifestData === null) {
+      const hasData =
+        journals.length > 0 || (await readdir(join(this.dataDir, DIRS.conversations))).some((n) => n.endsWith('.json'));
+      if (hasData) {
+        throw new CorruptFileError(join(this.dataDir, MANIFEST), 'is missing although the directory holds data');
+      }
+      manifest = { version: 1, generation: 1, segmentSize: this.segmentSize };
+      await writeFileAtomic(manifestAdapter.path, JSON.stringify(manifest), true);
+    } else {
+      manifest = manifestData;
+    }
+    this.manifest = new Low(manifestAdapter, manifest);
+    this.segmentSize = manifest.segmentSize;
+
+    await this.conversationDocs.load();
+    await this.agents.load();
+    await this.records.load();
+    await this.queues.load();
+    await this.externalIds.load();
+    for (const [id, record] of this.conversationDocs.entries()) this.indexConversation(id, record);
+    for (const name of await readdir(join(this.dataDir, DIRS.segments))) this.existingSegmentFiles.add(name);
+
+    // Journals older than the manifest's generation were folded into the documents by a finished checkpoint.
+    for (const gen of journals.filter((g) => g < manifest.generation)) {
+      await unlink(join(this.dataDir, journalName(gen)));
+    }
+    const live = journals.filter((g) => g >= manifest.generation);
+    let size = 0;
+    for (const [i, gen] of live.entries()) {
+      const path = join(this.dataDir, journalName(gen));
+      const isLast = i === live.length - 1;
+      const contents = await readJournal(path, isLast);
+      for (const [n, record] of contents.records.entries()) await this.replay(record, path, n + 1);
+      if (contents.tornBytes > 0) {
+        this.logger.warn({ path, bytes: contents.tornBytes }, 'dropping a torn, never acknowledged journal tail');
+        await truncateJournal(path, contents.validBytes);
+      }
+      if (isLast) size = contents.validBytes;
+    }
+    this.verifySegmentsPresent();
+    const generation = live.at(-1) ?? manifest.generation;
+    this.journal = new Journal(this.dataDir, generation, size, this.logger, () => this.afterBatch());
+    if (live.length === 0) {
+      await writeFileAtomic(join(this.dataDir, journalName(generation)), '', true);
+    }
+  }
+
+  private async removeTempFiles(): Promise<void> {
+    for (const dir of ['', ...Object.values(DIRS)]) {
+      const path = join(this.dataDir, dir);
+      for (const name of await readdir(path)) {
+        if (name.includes(TEMP_MARKER)) await unlink(join(path, name));
+      }
+    }
+  }
+
+  private verifySegmentsPresent(): void {
+    for (const [id, entry] of this.entries) {
+      const count = Math.ceil(entry.record.conversation.lastSeq / this.segmentSize);
+      for (let k = 0; k < count; k++) {
+        const name = this.segmentFileName(id, k);
+        if (!this.existingSegmentFiles.has(name) && !this.segments.has(this.segmentKey(id, k))) {
+          throw new CorruptFileError(
+            join(this.dataDir, DIRS.segments, name),
+            `is missing although conversation ${id} has ${entry.record.conversation.lastSeq} messages`,
+          );
+        }
+      }
+    }
+  }
+
+  private async replay(raw: unknown, path: string, line: number): Promise<void> {
+    const fail = (problem: string): never => {
+      throw new CorruptFileError(path, `line ${line} ${problem}`);
+    };
+    if (!isObject(raw) || typeof raw.t !== 'string') return fail('is not a journal record');
+    const record = raw as JournalRecord;
+    switch (record.t) {
+      case 'c':
+        if (validateConversationRecord(record.v) !== undefined) return fail('holds a malformed conversation');
+        this.putConversationRecord(record.v);
+        return;
+      case 'm': {
+        const m = record.v;
+        if (!isObject(m) || typeof m.conversationId !== 'string' || !Number.isInteger(m.seq) || m.seq < 1) {
+          return fail('holds a malformed message');
+        }
+        const entry = this.entries.get(m.conversationId);
+        if (!entry) return fail(`refers to unknown conversation ${m.conversationId}`);
+        const seg = await this.segment(m.conversationId, this.segmentOf(m.seq));
+        if (m.seq - 1 - seg.data.segment * this.segmentSize > seg.data.messages.length) {
+          return fail(`leaves a gap before message seq ${m.seq}`);
+        }
+        this.applyMessage(entry, seg, m);
+        return;
+      }
+      case 'a':
+        this.agents.set(record.v.id, record.v);
+        return;
+      case 'r':
+        this.records.set(recordKey(record.ns, record.k), {
+          value: record.v,
+          ...(record.x !== undefined ? { expiresAt: record.x } : {}),
+        });
+        return;
+      case 'rd':
+        this.records.delete(recordKey(record.ns, record.k));
+        return;
+      case 'q':
+        this.queues.set(record.v.id, record.v);
+        return;
+      default:
+        return fail(`has unknown record type ${JSON.stringify((record as { t: string }).t)}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ documents, checkpoint
+
+  /** Call before mutating a document: marks it dirty, and serialises it first if a running checkpoint still needs its old state. */
+  private touch(doc: AnyDoc): void {
+    if (doc.inSnapshot && doc.snapshotText === undefined) doc.snapshotText = JSON.stringify(doc.data);
+    if (!doc.dirty) {
+      doc.dirty = true;
+      this.dirty.add(doc);
+    }
+  }
+
+  private afterBatch(): void {
+    if (this.journal && this.journal.size >= this.checkpointBytes && !this.checkpointRun) this.checkpointInBackground();
+  }
+
+  private checkpointInBackground(): void {
+    this.runCheckpoint().catch((err: unknown) => this.logger.error({ err }, 'checkpoint failed; will retry'));
+  }
+
+  private runCheckpoint(): Promise<void> {
+    if (this.checkpointRun) return this.checkpointRun;
+    const run = this.checkpointOnce().finally(() => {
+      if (this.checkpointRun === run) this.checkpointRun = undefined;
+    });
+    this.checkpointRun = run;
+    return run;
+  }
+
+  private async checkpointOnce(): Promise<void> {
+    const journal = this.journal;
+    const manifest = this.manifest;
+    if (!journal || !manifest) return;
+    this.sweepExpiredRecords();
+    let snapshot: AnyDoc[] = [];
+    // The cut is taken at the instant the old journal's last batch is: the snapshot equals exactly what that
+    // journal holds, and copy-on-write (touch) keeps it that way while later changes go to the new journal.
+    const generation = await journal.rotate(() => {
+      snapshot = [...this.dirty];
+      this.dirty.clear();
+      for (const doc of snapshot) {
+        doc.dirty = false;
+        doc.inSnapshot = true;
+      }
+    }).catch((error: unknown) => {
+      for (const doc of snapshot) this.abortSnapshot(doc);
+      throw error;
+    });
+    try {
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < snapshot.length) {
+          const doc = snapshot[next++]!;
+          const text = doc.snapshotText ?? JSON.stringify(doc.data);
+          doc.snapshotText = text;
+          await doc.adapter.writeText(text);
+          doc.inSnapshot = false;
+          doc.snapshotText = undefined;
+        }
+      };
+      // Two writers: enough to overlap fsyncs, while leaving libuv threads for the journal's fdatasync.
+      await Promise.all([worker(), worker()]);
+      for (const doc of snapshot) {
+        if (doc.adapter.path.startsWith(join(this.dataDir, DIRS.segments))) {
+          this.existingSegmentFiles.add(doc.adapter.name);
+        }
+      }
+      for (const name of Object.values(DIRS)) await fsyncDir(join(this.dataDir, name));
+      manifest.data = { version: 1, generation, segmentSize: this.segmentSize };
+      await writeFileAtomic(join(this.dataDir, MANIFEST), JSON.stringify(manifest.data), true);
+      for (const name of await readdir(this.dataDir)) {
+        const gen = journalGeneration(name);
+        if (gen !== undefined && gen < generation) await unlink(join(this.dataDir, name));
+      }
+      this.checkpointError = undefined;
+      this.evictSegments();
+    } catch (error) {
+      for (const doc of snapshot) if (doc.inSnapshot) this.abortSnapshot(doc);
+      const err = error as NodeJS.ErrnoException;
+      this.checkpointError = `checkpoint failed: ${err.code ?? err.message}`;
+      throw error;
+    }
+  }
+
+  private abortSnapshot(doc: AnyDoc): void {
+    doc.inSnapshot = false;
+    doc.snapshotText = undefined;
+    if (!doc.dirty) {
+      doc.dirty = true;
+      this.dirty.add(doc);
+    }
+  }
+
+  private sweepExpiredRecords(): void {
+    const now = this.clock().toISOString();
+    const expired: string[] = [];
+    for (const [key, record] of this.records.entries()) {
+      if (record.expiresAt !== undefined && record.expiresAt <= now) expired.push(key);
+    }
+    // Not journaled: if the deletion is lost, the record is still expired and still invisible.
+    for (const key of expired) this.records.delete(key);
+  }
+
+  // ------------------------------------------------------------------ segments and indexes
+
+  private segmentOf(seq: number): number {
+    return Math.floor((seq - 1) / this.segmentSize);
+  }
+
+  private segmentFileName(conversationId: string, k: number): string {
+    return `${fileKey(conversationId)}.${k}.json`;
+  }
+
+  private segmentKey(conversationId: string, k: number): string {
+    return `${conversationId}\u0000${k}`;
+  }
+
+  private async segment(conversationId: string, k: number): Promise<Doc<SegmentData>> {
+    const key = this.segmentKey(conversationId, k);
+    const cached = this.segments.get(key);
+    if (cached) {
+      this.segments.delete(key);
+      this.segments.set(key, cached);
+      return cached;
+    }
+    const loading = this.segmentLoads.get(key);
+    if (loading) return loading;
+    const load = this.loadSegment(conversationId, k).finally(() => this.segmentLoads.delete(key));
+    this.segmentLoads.set(key, load);
+    return load;
+  }
+
+  private async loadSegment(conversationId: string, k: number): Promise<Doc<SegmentData>> {
+    const first = k * this.segmentSize + 1;
+    const adapter = new AtomicJsonFile<SegmentData>(
+      join(this.dataDir, DIRS.segments, this.segmentFileName(conversationId, k)),
+      (v) => {
+        if (!isObject(v) || !Array.isArray(v.messages) || v.conversationId !== conversationId || v.segment !== k) {
+          return `expected segment ${k} of conversation ${conversationId}`;
+        }
+        for (const [i, m] of v.messages.entries()) {
+          if (!isObject(m) || m.seq !== first + i) return `message ${i} is not seq ${first + i}`;
+        }
+        return undefined;
+      },
+      false,
+    );
+    // A segment never checkpointed has no file yet: skip the failing open() on the append path.
+    const onDisk = this.existingSegmentFiles.has(adapter.name);
+    const data = onDisk ? await adapter.read() : null;
+    if (onDisk && data === null) throw new CorruptFileError(adapter.path, 'disappeared while the store was running');
+    const doc = new Doc<SegmentData>(adapter, data ?? { conversationId, segment: k, messages: [] });
+    const key = this.segmentKey(conversationId, k);
+    const raced = this.segments.get(key);
+    if (raced) return raced;
+    this.segments.set(key, doc);
+    this.evictSegments();
+    return doc;
+  }
+
+  private evictSegments(): void {
+    if (this.segments.size <= this.maxCachedSegments) return;
+    for (const [key, doc] of this.segments) {
+      if (this.segments.size <= this.maxCachedSegments) break;
+      if (!doc.dirty && !doc.inSnapshot) this.segments.delete(key);
+    }
+  }
+
+  private async messageAt(conversationId: string, seq: number): Promise<Message> {
+    const seg = await this.segment(conversationId, this.segmentOf(seq));
+    const m = seg.data.messages[seq - 1 - seg.data.segment * this.segmentSize];
+    if (!m) throw new CorruptFileError(seg.adapter.path, `lacks message seq ${seq}`);
+    return m;
+  }
+
+  private async ensureIndex(conversationId: string, entry: ConversationEntry): Promise<ConversationIndex> {
+    if (entry.index) return entry.index;
+    const index: ConversationIndex = { bySeqClientId: new Map(), byId: new Map(), revBySeq: [0], logRev: [], logSeq: [] };
+    const lastSeq = entry.record.conversation.lastSeq;
+    for (let k = 0; k * this.segmentSize < lastSeq; k++) {
+      const seg = await this.segment(conversationId, k);
+      for (const m of seg.data.messages) {
+        index.bySeqClientId.set(m.clientId, m.seq);
+        index.byId.set(m.id, m.seq);
+        index.revBySeq[m.seq] = m.rev;
+      }
+    }
+    rebuildLog(index);
+    entry.index = index;
+    return index;
+  }
+
+  /** Applies a message's new full state (creation or change); shared by live calls and journal replay. */
+  private applyMessage(entry: ConversationEntry, seg: Doc<SegmentData>, m: Message): void {
+    const conversation = entry.record.conversation;
+    const position = m.seq - 1 - seg.data.segment * this.segmentSize;
+    const previous = seg.data.messages[position];
+    this.touch(seg as AnyDoc);
+    seg.data.messages[position] = m;
+    this.touch(this.conversationDocOf(conversation.id));
+    if (m.rev > conversation.rev) conversation.rev = m.rev;
+    if (m.seq > conversation.lastSeq) {
+      this.messageCount += m.seq - conversation.lastSeq;
+      conversation.lastSeq = m.seq;
+      conversation.lastActivityAt = m.createdAt;
+      conversation.lastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq };
+      if (m.author.role === 'visitor' && m.seq > conversation.agentReadSeq) conversation.unread++;
+    }
+    if (m.externalId !== undefined && m.externalId !== previous?.externalId) {
+      this.externalIds.set(m.externalId, { conversationId: m.conversationId, messageId: m.id });
+    }
+    const index = entry.index;
+    if (index) {
+      index.bySeqClientId.set(m.clientId, m.seq);
+      index.byId.set(m.id, m.seq);
+      if (index.revBySeq[m.seq] !== m.rev) {
+        index.revBySeq[m.seq] = m.rev;
+        if (index.logRev.length > 0 && m.rev < index.logRev[index.logRev.length - 1]!) {
+          rebuildLog(index);
+        } else {
+          index.logRev.push(m.rev);
+          index.logSeq.push(m.seq);
+          if (index.logRev.length > 2 * conversation.lastSeq + 64) rebuildLog(index);
+        }
+      }
+    }
+  }
+
+  private conversationDocOf(id: string): AnyDoc {
+    return this.conversationDocs.docs[fnv1a(id) % this.conversationDocs.buckets]! as AnyDoc;
+  }
+
+  private putConversationRecord(record: ConversationRecord): void {
+    const id = record.conversation.id;
+    const existing = this.entries.get(id);
+    if (existing) {
+      const old = existing.record.conversation;
+      if (old.externalUserId !== undefined) {
+        const key = externalUserKey(old.channel, old.externalUserId);
+        if (this.byExternalUser.get(key) === id) this.byExternalUser.delete(key);
+      }
+      this.messageCount -= old.lastSeq;
+    }
+    this.conversationDocs.set(id, record);
+    this.indexConversation(id, record);
+  }
+
+  private indexConversation(id: string, record: ConversationRecord): void {
+    const existing = this.entries.get(id);
+    if (existing) existing.record = record;
+    else this.entries.set(id, { record });
+    this.messageCount += record.conversation.lastSeq;
+    const c = record.conversation;
+    if (c.externalUserId !== undefined) this.byExternalUser.set(externalUserKey(c.channel, c.externalUserId), id);
+  }
+
+  // ------------------------------------------------------------------ helpers for calls
+
+  private assertOpen(): void {
+    if (!this.opened) throw new StoreError('storage_unavailable', `store on ${this.dataDir} is not open`);
+  }
+
+  private journalOrThrow(): Journal {
+    this.assertOpen();
+    return this.journal!;
+  }
+
+  /** Waits until the journal accepts writes (it retries a failed batch first); rejects while storage fails. */
+  private async writable(): Promise<Journal> {
+    const journal = this.journalOrThrow();
+    try {
+      await journal.ready();
+    } catch {
+      throw new StoreError('storage_unavailable', journal.lastError ?? 'storage unavailable');
+    }
+    return journal;
+  }
+
+  private async durable(promise: Promise<void>): Promise<void> {
+    try {
+      await promise;
+    } catch {
+      throw new StoreError('storage_unavailable', this.journal?.lastError ?? 'storage unavailable');
+    }
+  }
+
+  /** Runs `fn` alone for one conversation (seq assignment, index building); changes to different ones run concurrently. */
+  private async exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id);
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = previous ? previous.then(() => mine) : mine;
+    this.locks.set(id, tail);
+    if (previous) await previous;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    }
+  }
+
+  private entryOrThrow(id: string): ConversationEntry {
+    const entry = this.entries.get(id);
+    if (!entry) throw new StoreError('not_found', `conversation ${id} not found`);
+    return entry;
+  }
+
+  private now(): string {
+    return this.clock().toISOString();
+  }
+
+  /** Journals the whole conversation record (creation, state, read pointers). */
+  private changeConversation(entry: ConversationEntry, change: (record: ConversationRecord) => void): Promise<void> {
+    const journal = this.journal!;
+    this.touch(this.conversationDocOf(entry.record.conversation.id));
+    const before = entry.record.conversation;
+    const beforeKey = before.externalUserId !== undefined ? externalUserKey(before.channel, before.externalUserId) : undefined;
+    change(entry.record);
+    const after = entry.record.conversation;
+    if (beforeKey !== undefined && this.byExternalUser.get(beforeKey) === after.id) this.byExternalUser.delete(beforeKey);
+    if (after.externalUserId !== undefined) this.byExternalUser.set(externalUserKey(after.channel, after.externalUserId), after.id);
+    return journal.append({ t: 'c', v: entry.record } satisfies JournalRecord);
+  }
+
+  // ------------------------------------------------------------------ conversations
+
+  async createConversation(input: NewConversation): Promise<Conversation> {
+    const journal = await this.writable();
+    const id = input.id ?? this.randomId();
+    let durable: Promise<void> = journal.barrier();
+    const conversation = await this.exclusive(id, async () => {
+      // Inside the lock: a racing creator's record may be in the batch being written.
+      durable = journal.barrier();
+      const existing = this.entries.get(id);
+      if (existing) return cloneConversation(existing.record.conversation);
+      const now = this.now();
+      const conversation: Conversation = {
+        id,
+        channel: input.channel,
+        name: input.name,
+        ...(input.externalUserId !== undefined ? { externalUserId: input.externalUserId } : {}),
+        ...(input.site !== undefined ? { site: input.site } : {}),
+        state: 'open',
+        createdAt: now,
+        lastActivityAt: now,
+        lastSeq: 0,
+        rev: 0,
+        agentReadSeq: 0,
+        visitorReadSeq: 0,
+        unread: 0,
+      };
+      const record: ConversationRecord = { conversation, deliveredVisitorSeq: 0, deliveredAgentSeq: 0 };
+      this.putConversationRecord(record);
+      durable = journal.append({ t: 'c', v: record } satisfies JournalRecord);
+      return cloneConversation(conversation);
+    });
+    await this.durable(durable);
+    return conversation;
+  }
+
+  async getConversation(id: string): Promise<Conversation | undefined> {
+    this.assertOpen();
+    const entry = this.entries.get(id);
+    return entry ? cloneConversation(entry.record.conversation) : undefined;
+  }
+
+  async findConversationByExternalUser(channel: Channel, externalUserId: string): Promise<Conversation | undefined> {
+    this.assertOpen();
+    const id = this.byExternalUser.get(externalUserKey(channel, externalUserId));
+    return id === undefined ? undefined : this.getConversation(id);
+  }
+
+  async setConversationExternalUser(id: string, externalUserId: string): Promise<Conversation> {
+    return this.updateConversation(id, (c) => c.externalUserId !== externalUserId, (c) => {
+      c.externalUserId = externalUserId;
+    });
+  }
+
+  async setConversationState(id: string, state: ConversationState): Promise<Conversation> {
+    return this.updateConversation(id, (c) => c.state !== state, (c) => {
+      c.state = state;
+    });
+  }
+
+  private async updateConversation(
+    id: string,
+    needed: (c: Conversation) => boolean,
+    change: (c: Conversation) => void,
+  ): Promise<Conversation> {
+    const journal = await this.writable();
+    let durable: Promise<void> = journal.barrier();
+    const result = await this.exclusive(id, async () => {
+      durable = journal.barrier();
+      const entry = this.entryOrThrow(id);
+      if (needed(entry.record.conversation)) durable = this.changeConversation(entry, (r) => change(r.conversation));
+      return cloneConversation(entry.record.conversation);
+    });
+    await this.durable(durable);
+    return result;
+  }
+
+  async listConversations(query: ConversationQuery): Promise<Conversation[]> {
+    this.assertOpen();
+    const limit = query.limit ?? Number.POSITIVE_INFINITY;
+    const needle = query.query?.trim().toLowerCase() || undefined;
+    const candidates: Conversation[] = [];
+    for (const entry of this.entries.values()) {
+      const c = entry.record.conversation;
+      if (c.lastSeq === 0) continue;
+      if (query.filter === 'open' && c.state !== 'open') continue;
+      candidates.push(c);
+    }
+    candidates.sort((a, b) =>
+      a.lastActivityAt === b.lastActivityAt ? (a.id < b.id ? 1 : -1) : a.lastActivityAt < b.lastActivityAt ? 1 : -1,
+    );
+    const result: Conversation[] = [];
+    for (const c of candidates) {
+      if (result.length >= limit) break;
+      if (needle === undefined || c.name.toLowerCase().includes(needle) || (await this.anyMessageMatches(c, needle))) {
+        result.push(cloneConversation(c));
+      }
+    }
+    return result;
+  }
+
+  /** Linear scan of a conversation's messages, newest segment first (segments load through the bounded cache). */
+  private async anyMessageMatches(c: Conversation, needle: string): Promise<boolean> {
+    for (let k = this.segmentOf(c.lastSeq); k >= 0; k--) {
+      const seg = await this.segment(c.id, k);
+      if (seg.data.messages.some((m) => m.text.toLowerCase().includes(needle))) return true;
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  async appendMessage(input: NewMessage): Promise<AppendResult> {
+    const journal = await this.writable();
+    let durable: Promise<void> = journal.barrier();
+    const result = await this.exclusive(input.conversationId, async (): Promise<AppendResult> => {
+      const entry = this.entryOrThrow(input.conversationId);
+      const index = await this.ensureIndex(input.conversationId, entry);
+      const existingSeq = index.bySeqClientId.get(input.clientId);
+      if (existingSeq !== undefined) {
+        // The original may still be in the batch being written: answer only once it is durable (barrier above).
+        durable = journal.barrier();
+        const original = await this.messageAt(input.conversationId, existingSeq);
+        return { message: cloneMessage(original), created: false, conversation: cloneConversation(entry.record.conversation) };
+      }
+      const conversation = entry.record.conversation;
+      const seq = conversation.lastSeq + 1;
+      const seg = await this.segment(input.conversationId, this.segmentOf(seq));
+      const now = this.now();
+      const status: StoredStatus = input.status ?? 'sent';
+      const statusAt: Message['statusAt'] = { [status]: now };
+      if (status === 'read') statusAt.delivered = now;
+      const author: Author = { role: input.author.role };
+      if (input.author.agentId !== undefined) author.agentId = input.author.agentId;
+      if (input.author.name !== undefined) author.name = input.author.name;
+      const message: Message = {
+        id: this.randomId(),
+        conversationId: input.conversationId,
+        seq,
+        rev: conversation.rev + 1,
+        clientId: input.clientId,
+        author,
+        text: input.text,
+        createdAt: now,
+        status,
+        statusAt,
+        ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
+      };
+      this.applyMessage(entry, seg, message);
+      durable = journal.append({ t: 'm', v: message } satisfies JournalRecord);
+      return { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
+    });
+    await this.durable(durable);
+    return result;
+  }
+
+  async getMessage(conversationId: string, messageId: string): Promise<Message | undefined> {
+    this.assertOpen();
+    const entry = this.entries.get(conversationId);
+    if (!entry) return undefined;
+    return this.exclusive(conversationId, async () => {
+      const index = await this.ensureIndex(conversationId, entry);
+      const seq = index.byId.get(messageId);
+      return seq === undefined ? undefined : cloneMessage(await this.messageAt(conversationId, seq));
+    });
+  }
+
+  async getMessages(conversationId: string, opts: { beforeSeq?: number; limit: number }): Promise<Message[]> {
+    this.assertOpen();
+    const entry = this.entries.get(conversationId);
+    if (!entry) return [];
+    return this.exclusive(conversationId, async () => {
+      const lastSeq = entry.record.conversation.lastSeq;
+      const end = opts.beforeSeq === undefined ? lastSeq : Math.min(opts.beforeSeq - 1, lastSeq);
+      const start = Math.max(1, end - Math.max(0, Math.floor(opts.limit)) + 1);
+      const messages: Message[] = [];
+      for (let seq = start; seq <= end; seq++) messages.push(cloneMessage(await this.messageAt(conversationId, seq)));
+      return messages;
+    });
+  }
+
+  async getChangesSince(conversationId: string, afterRev: number, limit: number): Promise<Message[]> {
+    this.assertOpen();
+    const entry = this.entries.get(conversationId);
+    if (!entry) return [];
+    return this.exclusive(conversationId, async () => {
+      const index = await this.ensureIndex(conversationId, entry);
+      let lo = 0;
+      let hi = index.logRev.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (index.logRev[mid]! > afterRev) hi = mid;
+        else lo = mid + 1;
+      }
+      const messages: Message[] = [];
+      for (let i = lo; i < index.logRev.length && messages.length < limit; i++) {
+        const seq = index.logSeq[i]!;
+        if (index.revBySeq[seq] !== index.logRev[i]) continue;
+        messages.push(cloneMessage(await this.messageAt(conversationId, seq)));
+      }
+      return messages;
+    });
+  }
+
+  async applyStatus(conversationId: string, messageId: string, update: StatusUpdate): Promise<StatusResult> {
+    const journal = await this.writable();
+    let durable: Promise<void> = journal.barrier();
+    const result = await this.exclusive(conversationId, async (): Promise<StatusResult> => {
+      durable = journal.barrier();
+      const entry = this.entryOrThrow(conversationId);
+      const index = await this.ensureIndex(conversationId, entry);
+      const seq = index.byId.get(messageId);
+      if (seq === undefined) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+      const seg = await this.segment(conversationId, this.segmentOf(seq));
+      const current = await this.messageAt(conversationId, seq);
+      const changed: Message[] = [];
+      if (isStatusAdvance(current.status, update.status)) {
+        const next = advance(current, update.status, update.at ?? this.now(), entry.record.conversation.rev + 1, update);
+        this.applyMessage(entry, seg, next);
+        durable = journal.append({ t: 'm', v: next } satisfies JournalRecord);
+        changed.push(cloneMessage(next));
+      }
+      return { changed, conversation: cloneConversation(entry.record.conversation) };
+    });
+    await this.durable(durable);
+    return result;
+  }
+
+  async applyReceipt(
+    conversationId: string,
+    authorRole: 'visitor' | 'agent',
+    upToSeq: number,
+    status: 'delivered' | 'read',
+  ): Promise<StatusResult> {
+    const journal = await this.writable();
+    let durable: Promise<void> = journal.barrier();
+    const result = await this.exclusive(conversationId, async (): Promise<StatusResult> => {
+      durable = journal.barrier();
+      const entry = this.entryOrThrow(conversationId);
+      const record = entry.record;
+      const conversation = record.conversation;
+      const readMark = authorRole === 'visitor' ? conversation.agentReadSeq : conversation.visitorReadSeq;
+      const deliveredMark = authorRole === 'visitor' ? record.deliveredVisitorSeq : record.deliveredAgentSeq;
+      // Messages at or below the watermark already have the status: start after it, so a receipt costs only
+      // the messages it newly covers, however long the conversation.
+      const start = (status === 'read' ? readMark : Math.max(readMark, deliveredMark)) + 1;
+      const end = Math.min(Math.floor(upToSeq), conversation.lastSeq);
+      const changed: Message[] = [];
+      if (end < start) return { changed, conversation: cloneConversation(conversation) };
+      const segs = new Map<number, Doc<SegmentData>>();
+      for (let k = this.segmentOf(start); k <= this.segmentOf(end); k++) segs.set(k, await this.segment(conversationId, k));
+      const at = this.now();
+      let nowRead = 0;
+      for (let seq = start; seq <= end; seq++) {
+        const seg = segs.get(this.segmentOf(seq))!;
+        const m = seg.data.messages[seq - 1 - seg.data.segment * this.segmentSize]!;
+        if (m.author.role !== authorRole) continue;
+        if (authorRole === 'visitor' && status === 'read') nowRead++;
+        if (!isStatusAdvance(m.status, status)) continue;
+        const next = advance(m, status, at, conversation.rev + 1);
+        this.applyMessage(entry, seg, next);
+        durable = journal.append({ t: 'm', v: next } satisfies JournalRecord);
+        changed.push(cloneMessage(next));
+      }
+      const wouldChange =
+        end > (authorRole === 'visitor' ? record.deliveredVisitorSeq : record.deliveredAgentSeq) ||
+        (status === 'read' && end > readMark) ||
+        nowRead > 0;
+      if (!wouldChange) return { changed, conversation: cloneConversation(conversation) };
+      durable = this.changeConversation(entry, (r) => {
+        const c = r.conversation;
+        if (authorRole === 'visitor') {
+          r.deliveredVisitorSeq = Math.max(r.deliveredVisitorSeq, end);
+          if (status === 'read') {
+            c.agentReadSeq = Math.max(c.agentReadSeq, end);
+            c.unread = Math.max(0, c.unread - nowRead);
+          }
+        } else {
+          r.deliveredAgentSeq = Math.max(r.deliveredAgentSeq, end);
+          if (status === 'read') c.visitorReadSeq = Math.max(c.visitorReadSeq, end);
+        }
+      });
+      return { changed, conversation: cloneConversation(conversation) };
+    });
+    await this.durable(durable);
+    return result;
+  }
+
+  async setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message> {
+    const journal = await this.writable();
+    let durable: Promise<void> = journal.barrier();
+    const result = await this.exclusive(conversationId, async () => {
+      durable = journal.barrier();
+      const entry = this.entryOrThrow(conversationId);
+      const index = await this.ensureIndex(conversationId, entry);
+      const seq = index.byId.get(messageId);
+      if (seq === undefined) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+      const seg = await this.segment(conversationId, this.segmentOf(seq));
+      const current = await this.messageAt(conversationId, seq);
+      if (current.externalId === externalId) return cloneMessage(current);
+      // Not a visible change for the chat parties, so the rev stays: sync does not resend the message.
+      const next: Message = { ...cloneMessage(current), externalId };
+      this.applyMessage(entry, seg, next);
+      durable = journal.append({ t: 'm', v: next } satisfies JournalRecord);
+      return cloneMessage(next);
+    });
+    await this.durable(durable);
+    return result;
+  }
+
+  async findMessageByExternalId(externalId: string): Promise<Message | undefined> {
+    this.assertOpen();
+    const target = this.externalIds.get(externalId);
+    return target ? this.getMessage(target.conversationId, target.messageId) : undefined;
+  }
+
+  // ------------------------------------------------------------------ agents
+
+  async createAgent(agent: AgentRecord): Promise<void> {
+    const journal = await this.writable();
+    for (const [, existing] of this.agents.entries()) {
+      if (existing.id === agent.id || existing.name === agent.name) {
+        throw new StoreError('conflict', `agent ${agent.name} already exists`);
+      }
+    }
+    const record: AgentRecord = { id: agent.id, name: agent.name, passwordHash: agent.passwordHash, createdAt: agent.createdAt };
+    this.agents.set(record.id, record);
+    await this.durable(journal.append({ t: 'a', v: record } satisfies JournalRecord));
+  }
+
+  async getAgentByName(name: string): Promise<AgentRecord | undefined> {
+    this.assertOpen();
+    for (const [, agent] of this.agents.entries()) if (agent.name === name) return { ...agent };
+    return undefined;
+  }
+
+  async getAgent(id: string): Promise<AgentRecord | undefined> {
+    this.assertOpen();
+    const agent = this.agents.get(id);
+    return agent ? { ...agent } : undefined;
+  }
+
+  async countAgents(): Promise<number> {
+    this.assertOpen();
+    return this.agents.size;
+  }
+
+  // ------------------------------------------------------------------ records
+
+  private liveRecord(namespace: string, key: string): StoredRecord | undefined {
+    const record = this.records.get(recordKey(namespace, key));
+    if (!record) return undefined;
+    if (record.expiresAt !== undefined && record.expiresAt <= this.now()) return undefined;
+    return record;
+  }
+
+  async putRecord(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<void> {
+    const journal = await this.writable();
+    await this.durable(this.writeRecord(journal, namespace, key, value, expiresAt));
+  }
+
+  private writeRecord(journal: Journal, namespace: string, key: string, value: unknown, expiresAt?: string): Promise<void> {
+    const line: JournalRecord = { t: 'r', ns: namespace, k: key, v: copyJson(value) };
+    if (expiresAt !== undefined) line.x = expiresAt;
+    this.records.set(recordKey(namespace, key), { value: line.v, ...(expiresAt !== undefined ? { expiresAt } : {}) });
+    return journal.append(line);
+  }
+
+  async getRecord<T>(namespace: string, key: string): Promise<T | undefined> {
+    this.assertOpen();
+    return copyJson(this.liveRecord(namespace, key)?.value) as T | undefined;
+  }
+
+  async deleteRecord(namespace: string, key: string): Promise<void> {
+    const journal = await this.writable();
+    const storeKey = recordKey(namespace, key);
+    if (this.records.get(storeKey) === undefined) return;
+    this.records.delete(storeKey);
+    await this.durable(journal.append({ t: 'rd', ns: namespace, k: key } satisfies JournalRecord));
+  }
+
+  async addRecordOnce(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<boolean> {
+    const journal = await this.writable();
+    if (this.liveRecord(namespace, key)) {
+      await this.durable(journal.barrier());
+      return false;
+    }
+    await this.durable(this.writeRecord(journal, namespace, key, value, expiresAt));
+    return true;
+  }
+
+  // ------------------------------------------------------------------ queues
+
+  async enqueue<T>(queue: string, payload: T, id?: string): Promise<QueueItem<T>> {
+    const journal = await this.writable();
+    const itemId = id ?? this.randomId();
+    const existing = this.queues.get(itemId);
+    if (existing) {
+      await this.durable(journal.barrier());
+      return copyJson(existing) as QueueItem<T>;
+    }
+    const now = this.now();
+    const item: QueueItem = {
+      id: itemId,
+      queue,
+      payload: copyJson(payload),
+      attempts: 0,
+      dueAt: now,
+      state: 'pending',
+      createdAt: now,
+      updatedAt: now,
+      log: [],
+    };
+    this.queues.set(itemId, item);
+    await this.durable(journal.append({ t: 'q', v: item } satisfies JournalRecord));
+    return copyJson(item) as QueueItem<T>;
+  }
+
+  async dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]> {
+    this.assertOpen();
+    const due: QueueItem[] = [];
+    for (const [, item] of this.queues.entries()) {
+      if (item.queue === queue && item.state === 'pending' && item.dueAt <= now) due.push(item);
+    }
+    due.sort((a, b) => (a.dueAt === b.dueAt ? compare(a.createdAt, b.createdAt) : compare(a.dueAt, b.dueAt)));
+    return due.slice(0, limit).map((item) => copyJson(item) as QueueItem<T>);
+  }
+
+  async updateQueueItem<T>(item: QueueItem<T>): Promise<void> {
+    const journal = await this.writable();
+    const stored = copyJson(item) as QueueItem;
+    stored.log = stored.log.slice(-QUEUE_LOG_LIMIT);
+    this.queues.set(stored.id, stored);
+    await this.durable(journal.append({ t: 'q', v: stored } satisfies JournalRecord));
+  }
+
+  async listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]> {
+    this.assertOpen();
+    const items: QueueItem[] = [];
+    for (const [, item] of this.queues.entries()) if (item.queue === queue) items.push(item);
+    items.sort((a, b) => compare(b.createdAt, a.createdAt));
+    return items.slice(0, limit).map((item) => copyJson(item) as QueueItem<T>);
+  }
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function recordKey(namespace: string, key: string): string {
+  return `${namespace}\u0000${key}`;
+}
+
+function externalUserKey(channel: Channel, externalUserId: string): string {
+  return `${channel}\u0000${externalUserId}`;
+}
+
+function rebuildLog(index: ConversationIndex): void {
+  const seqs: number[] = [];
+  for (let seq = 1; seq < index.revBySeq.length; seq++) if (index.revBySeq[seq] !== undefined) seqs.push(seq);
+  seqs.sort((a, b) => index.revBySeq[a]! - index.revBySeq[b]!);
+  index.logSeq = seqs;
+  index.logRev = seqs.map((seq) => index.revBySeq[seq]!);
+}
+
+/** The message moved up to `status` at `at`: `read` implies `delivered`; `failed` carries its failure. */
+function advance(m: Message, status: StoredStatus, at: string, rev: number, update?: StatusUpdate): Message {
+  const next = cloneMessage(m);
+  next.status = status;
+  next.rev = rev;
+  next.statusAt[status] ??= at;
+  if (status === 'read') next.statusAt.delivered ??= at;
+  if (status === 'failed') next.failure = update?.failure ?? { code: 'unknown', reason: 'delivery failed' };
+  else delete next.failure;
+  return next;
+}
