@@ -7,6 +7,7 @@ import {
   connectAgent,
   connectVisitor,
   emitWithAck,
+  nextEvent,
   PROCESS_ADMIN,
   startBridgeProcess,
   type BridgeProcess,
@@ -97,24 +98,35 @@ describe('bridge process', () => {
     const revBefore = Math.max(...before.map((m) => m.rev));
     await emitWithAck(agent, 'receipt', { conversationId: visitor.session.conversationId, upToSeq: 2, status: 'read' });
     const token = visitor.session.token;
-    visitor.close();
     agent.close();
-    expect(await first.stop()).toBe(0);
+    // SIGTERM with a visitor still connected: the bridge closes its socket, flushes and exits 0.
+    const disconnected = nextEvent(visitor, 'disconnect', 10_000);
+    const lateSend = emitWithAck(visitor, 'message:send', { clientId: 'v4', text: 'just before shutdown' }, 5000).catch(
+      () => undefined,
+    );
+    const exitCode = first.stop();
+    // A transport close (not "io server disconnect") so that widgets reconnect on their own when the bridge is back.
+    expect(await disconnected).toBe('transport close');
+    expect(await exitCode).toBe(0);
+    const lateAck = await lateSend;
 
     const second = await start(dir, first.port);
     expect(second.port).toBe(first.port);
     const back = await connectVisitor(second.url, { token });
     cleanups.push(async () => back.close());
     expect(back.session.conversationId).toBe(visitor.session.conversationId);
-    const all = await allMessages(back);
+    const all = (await allMessages(back)).filter((m) => m.clientId !== 'v4');
     expect(all.map((m) => [m.clientId, m.status])).toEqual([
       ['v1', 'read'],
       ['v2', 'read'],
       ['v3', 'sent'],
       ['a1', 'sent'],
     ]);
+    // A send acked during shutdown was flushed before exit.
+    const page = await emitWithAck(back, 'history', {});
+    if (lateAck?.ok) expect(page.ok && page.data.messages.map((m) => m.clientId)).toContain('v4');
     const changed = await emitWithAck(back, 'sync', { afterRev: revBefore });
-    expect(changed.ok && changed.data.messages.map((m) => m.clientId)).toEqual(['v1', 'v2']);
+    expect(changed.ok && changed.data.messages.map((m) => m.clientId).filter((id) => id !== 'v4')).toEqual(['v1', 'v2']);
   });
 
   it('keeps every acked message exactly once across SIGKILLs in the middle of a send stream', async () => {
