@@ -5,7 +5,8 @@
 import type { ReactiveController } from 'lit';
 import type { VisitorSession } from '../../protocol/events.ts';
 import { emit } from '../events.ts';
-import { createSocketTransport } from '../transports/socket-transport.ts';
+import { readXmtpConfig, selectTransport } from '../transports/select-transport.ts';
+import type { VisitorTransportOptions } from '../transports/socket-transport.ts';
 import type { ConnectionState, Transport, TransportEvents, TransportKind } from '../transports/transport.ts';
 import type { ChatHost } from './chat-host.ts';
 import { storageKeys, type PersistentStorage } from './visitor-storage.ts';
@@ -55,7 +56,9 @@ export class ConnectionController implements ReactiveController {
   start(): void {
     const host = this.host;
     this.keys = storageKeys(host.serverUrl, host.site);
-    const factory = host.transportFactory ?? createSocketTransport;
+    // transport="xmtp" (+ xmtp-peer): XMTP first, the bridge as fallback; otherwise the bridge alone.
+    const xmtp = host instanceof Element ? readXmtpConfig(host) : undefined;
+    const factory = host.transportFactory ?? ((options: VisitorTransportOptions) => selectTransport(options, xmtp));
     const transport = factory({
       server: host.serverUrl,
       auth: () => {
@@ -90,6 +93,12 @@ export class ConnectionController implements ReactiveController {
           this.session = undefined;
         }
         emit(host, 'anon-chat-connection', { state, transport: this.kind });
+        host.requestUpdate();
+      }),
+      transport.on('kind', (kind) => {
+        // XMTP ⇄ bridge fallback without a state change: the header label and the event still follow.
+        this.kind = kind;
+        emit(host, 'anon-chat-connection', { state: this.state, transport: kind });
         host.requestUpdate();
       }),
       transport.on('presence', ({ online }) => {

@@ -48,6 +48,7 @@ export interface FallbackTransportOptions {
 }
 
 type Source = 'primary' | 'fallback';
+type Tagged = { source: Source; message: Message };
 
 interface Entry {
   seq: number;
@@ -74,6 +75,14 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
       },
     );
   });
+}
+
+/**
+ * True for a permanent TransportError. Checked by shape, not `instanceof`: the XMTP transport is built into its
+ * own module with its own copy of the TransportError class.
+ */
+function isPermanent(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { permanent?: unknown }).permanent === true;
 }
 
 /** XMTP as primary with the bridge as automatic fallback, behind the `Transport` interface. */
@@ -166,7 +175,7 @@ export class FallbackTransport implements Transport {
         return this.#ingestOne('primary', stored, false);
       } catch (error) {
         // A permanent rejection (too long, forbidden) would be rejected by the bridge too: no fallback copy.
-        if (error instanceof TransportError && error.permanent) throw error;
+        if (isPermanent(error)) throw error;
         this.#demote();
       }
     }
@@ -175,8 +184,9 @@ export class FallbackTransport implements Transport {
   }
 
   async sync(afterRev: number): Promise<SyncResult> {
-    await this.#pull('fallback');
-    if (this.#active === 'primary' && this.#primary) await this.#pull('primary');
+    const sources: Source[] = this.#active === 'primary' && this.#primary ? ['fallback', 'primary'] : ['fallback'];
+    const pulled = await Promise.all(sources.map((source) => this.#pull(source)));
+    this.#ingestBatch(pulled.flat(), 'new', false);
     const messages = [...this.#byClientKey.values()]
       .filter((entry) => entry.rev > afterRev)
       .sort((a, b) => a.seq - b.seq)
@@ -190,22 +200,25 @@ export class FallbackTransport implements Transport {
         .filter((entry) => beforeSeq === undefined || entry.seq < beforeSeq)
         .sort((a, b) => a.seq - b.seq);
     if (older().length < limit) {
-      for (const source of this.#sources()) {
-        if (!this.#moreHistory[source]) continue;
-        const transport = this.#transport(source);
-        if (!transport) continue;
-        try {
-          const page = await withTimeout(
-            transport.history(this.#oldestSeq(source), limit),
-            this.#timings.sendTimeoutMs,
-            'history',
-          );
-          this.#moreHistory[source] = page.hasMore;
-          this.#ingestBatch(source, page.messages, 'older');
-        } catch {
-          // An unreachable network keeps its older pages for later; what is known is still shown.
-        }
-      }
+      const pages = await Promise.all(
+        this.#sources().map(async (source): Promise<Tagged[]> => {
+          const transport = this.#transport(source);
+          if (!this.#moreHistory[source] || !transport) return [];
+          try {
+            const page = await withTimeout(
+              transport.history(this.#oldestSeq(source), limit),
+              this.#timings.sendTimeoutMs,
+              'history',
+            );
+            this.#moreHistory[source] = page.hasMore;
+            return page.messages.map((message) => ({ source, message }));
+          } catch {
+            // An unreachable network keeps its older pages for later; what is known is still shown.
+            return [];
+          }
+        }),
+      );
+      this.#ingestBatch(pages.flat(), 'older', false);
     }
     const all = older();
     const page = all.slice(-limit).map((entry) => this.#view(entry));
@@ -332,7 +345,7 @@ export class FallbackTransport implements Transport {
     }
     this.#emitState();
     // Messages that reached XMTP while it was unreachable from here arrive by this pull.
-    void this.#pull('primary', true);
+    void this.#pull('primary').then((items) => this.#ingestBatch(items, 'new', true));
   }
 
   #demote(): void {
@@ -356,25 +369,31 @@ export class FallbackTransport implements Transport {
     }, delay);
   }
 
-  async #pull(source: Source, emit = false): Promise<void> {
+  /** Everything a network has after this transport's cursor for it; empty when it cannot be reached now. */
+  async #pull(source: Source): Promise<Tagged[]> {
     const transport = this.#transport(source);
-    if (!transport) return;
+    if (!transport) return [];
+    const pulled: Tagged[] = [];
     try {
       for (;;) {
         const result = await withTimeout(transport.sync(this.#cursor[source]), this.#timings.sendTimeoutMs, 'sync');
         this.#cursor[source] = Math.max(this.#cursor[source], result.rev);
-        this.#ingestBatch(source, result.messages, 'new', emit);
+        for (const message of result.messages) pulled.push({ source, message });
         if (!result.hasMore || result.messages.length === 0) break;
       }
     } catch {
       // Unreachable now: the next sync or the recovery pull catches up from the same cursor.
     }
+    return pulled;
   }
 
-  #ingestBatch(source: Source, messages: Message[], where: 'new' | 'older', emit = false): void {
-    const sorted = [...messages].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.seq - b.seq);
+  /** Ingests messages of both networks in creation order, so a merged page interleaves them by time. */
+  #ingestBatch(items: Tagged[], where: 'new' | 'older', emit: boolean): void {
+    const sorted = [...items].sort(
+      (a, b) => a.message.createdAt.localeCompare(b.message.createdAt) || a.message.seq - b.message.seq,
+    );
     if (where === 'older') sorted.reverse();
-    for (const message of sorted) this.#ingest(source, message, where, emit);
+    for (const { source, message } of sorted) this.#ingest(source, message, where, emit);
   }
 
   #ingestOne(source: Source, message: Message, emit: boolean): Message {

@@ -12,6 +12,8 @@ export interface ChatMessageContent {
   text: string;
   /** The bridge conversation of the same visitor, so agents can show both as one thread. */
   bridgeConversationId?: string;
+  /** Display name of the agent who wrote it (agent side only). */
+  agentName?: string;
 }
 
 /** `anon-chat.dev/chat-message:1.0`. */
@@ -39,6 +41,7 @@ export function isChatMessageType(type: ContentTypeId | undefined): boolean {
 export function encodeChatMessage(content: ChatMessageContent): EncodedContent {
   const parameters: Record<string, string> = { clientId: content.clientId };
   if (content.bridgeConversationId) parameters.bridgeConversationId = content.bridgeConversationId;
+  if (content.agentName) parameters.agentName = content.agentName;
   return {
     type: chatMessageContentType,
     parameters,
@@ -51,11 +54,12 @@ export function encodeChatMessage(content: ChatMessageContent): EncodedContent {
 export function decodeChatMessage(encoded: EncodedContent): ChatMessageContent {
   const clientId = encoded.parameters.clientId;
   if (!clientId) throw new Error('chat-message without clientId');
-  const bridgeConversationId = encoded.parameters.bridgeConversationId;
+  const { bridgeConversationId, agentName } = encoded.parameters;
   return {
     clientId,
     text: decoder.decode(encoded.content),
     ...(bridgeConversationId ? { bridgeConversationId } : {}),
+    ...(agentName ? { agentName } : {}),
   };
 }
 
