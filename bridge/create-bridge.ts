@@ -23,6 +23,7 @@ import { conversationRouter } from './http/conversation-routes.ts';
 import { staticRouter, type StaticRoots } from './http/static-routes.ts';
 import { errorMiddleware, notFound } from './http/error-middleware.ts';
 import { rateLimit } from './http/request-guards.ts';
+import { mountWebhooks } from './webhooks/mount-webhooks.ts';
 
 export type {
   BridgeContext,
@@ -116,14 +117,23 @@ export function createBridge(deps: BridgeDeps): Bridge {
 
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
-  app.use((_req, res, next) => {
+  app.use((req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
+    const started = performance.now();
+    // Path only: query strings may carry webhook verify tokens.
+    res.on('finish', () =>
+      logger.debug(
+        { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'http request',
+      ),
+    );
     next();
   });
   app.use(healthRouter(context));
 
   // ---- webhooks (owned by the webhook engineer): mount here, e.g. `mountWebhooks(app, context);` ----
   // Mounted before any JSON parser on purpose: signature checks need the raw body bytes.
+  mountWebhooks(app, context);
   // ---- end webhooks ----
 
   const api = express.Router();

@@ -70,6 +70,9 @@ describe('bridge process', () => {
       body: JSON.stringify({ name: 'admin', password }),
     });
     expect(res.status).toBe(200);
+    // The origin allowlist follows the real port when PORT=0, so the bridge's own pages may connect.
+    const own = await connectVisitor(first.url, {}, { extraHeaders: { Origin: first.url } });
+    own.close();
     expect(await first.stop()).toBe(0);
     const second = await start(dir);
     expect(second.output()).not.toContain('password:');

@@ -2,7 +2,7 @@
  * The bridge process: the only place that reads the environment. Loads the config, opens the lowdb store (one
  * process per data directory), creates the first agent if there is none, serves, and shuts down cleanly.
  */
-import { loadConfig, ConfigError, type BridgeConfig } from './config.ts';
+import { defaultOrigins, loadConfig, ConfigError, type BridgeConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createBridge } from './create-bridge.ts';
 import { bootstrapAgent } from './auth/agent-accounts.ts';
@@ -51,7 +51,11 @@ async function main(): Promise<void> {
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const listening = `http://${host}:${port}`;
-  const base = process.env.PUBLIC_URL ? config.publicUrl : listening;
+  // With PORT=0 the config was built before the port was known: derive the URL-based defaults from the real one,
+  // or browsers on the bridge's own pages would be refused by the origin allowlist.
+  if (!process.env.PUBLIC_URL) config.publicUrl = listening;
+  if (!process.env.ALLOWED_ORIGINS) config.allowedOrigins = defaultOrigins(config.publicUrl, port);
+  const base = config.publicUrl;
   process.stdout.write(
     [
       '',
