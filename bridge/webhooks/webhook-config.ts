@@ -135,3 +135,8 @@ export function toWebhookConfig(env: WebhookEnv, configError: (message: string) 
     pollMs: env.WEBHOOK_POLL_MS,
   };
 }
+
+/** `WebhookConfig` from raw variables alone (tests, tools); throws on invalid values. */
+export function webhookConfigFromEnv(env: Record<string, string>): WebhookConfig {
+  return toWebhookConfig(webhookEnvSchema.parse(env), (message) => new Error(message));
+}

@@ -1,0 +1,411 @@
+/**
+ * WhatsApp Cloud API channel over real HTTP: a running bridge (LowdbStore in a temp dir), the fixture bodies
+ * byte-for-byte signed over their raw bytes, a fake Graph API on loopback, and a real agent socket.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Message } from '../../protocol/message.ts';
+import { collect, connectAgent, emitWithAck, nextEvent, snapshotFiles, startTestBridge, type AgentClient, type TestBridge } from '../testing/index.ts';
+import { metaSignature } from './signatures.ts';
+import { webhookConfigFromEnv } from './webhook-config.ts';
+import { graphSendOk, startScriptedServer, type ScriptedServer } from './test-servers.ts';
+import { PENDING_STATUS_NAMESPACE } from './external-statuses.ts';
+import { whatsappConversationId } from './whatsapp-inbound.ts';
+
+const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'whatsapp');
+const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
+const INBOUND = fixture('04-meta-inbound-text.json');
+const SENT = fixture('01-meta-status-sent.json');
+const FAILED = fixture('03-meta-status-failed-131049.json');
+const DELIVERED = fixture('06-pywa-status-delivered.json');
+const READ = fixture('07-pywa-status-read.json');
+const WA_ID = '16505551234';
+
+const APP_SECRET = 'meta-app-secret-0123456789abcdef';
+const VERIFY_TOKEN = 'verify-me-please-42';
+const ACCESS_TOKEN = 'EAAGtest-access-token';
+const PHONE_NUMBER_ID = '106540352242922';
+
+let graph: ScriptedServer;
+let bridge: TestBridge;
+let nextWamid = 0;
+const sockets: AgentClient[] = [];
+
+async function start(env: Record<string, string> = {}): Promise<TestBridge> {
+  return startTestBridge({
+    config: {
+      webhooks: webhookConfigFromEnv({
+        WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
+        WHATSAPP_APP_SECRET: APP_SECRET,
+        WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
+        WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
+        WHATSAPP_API_BASE: `${graph.url}/v21.0`,
+        WHATSAPP_RETRY_BASE_MS: '40',
+        WHATSAPP_MAX_ATTEMPTS: '4',
+        WEBHOOK_POLL_MS: '40',
+        ...env,
+      }),
+    },
+  });
+}
+
+beforeEach(async () => {
+  graph = await startScriptedServer(() => ({ status: 200, body: graphSendOk(`wamid.TEST${++nextWamid}`) }));
+  bridge = await start();
+});
+
+afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.disconnect();
+  await bridge.close();
+  await graph.close();
+});
+
+async function agent(): Promise<AgentClient> {
+  const socket = await connectAgent(bridge.url, bridge.agent.token);
+  sockets.push(socket);
+  return socket;
+}
+
+function postMeta(body: Buffer | string, headers: Record<string, string | undefined> = {}, target = bridge): Promise<Response> {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
+  const all: Record<string, string> = { 'content-type': 'application/json' };
+  const signature = 'x-hub-signature-256' in headers ? headers['x-hub-signature-256'] : metaSignature(bytes, APP_SECRET);
+  if (signature !== undefined) all['x-hub-signature-256'] = signature;
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && k !== 'x-hub-signature-256') all[k] = v;
+  return fetch(`${target.url}/webhooks/whatsapp`, { method: 'POST', body: new Uint8Array(bytes), headers: all });
+}
+
+/** Creates the fixture customer's conversation through the webhook and returns its id. */
+async function inboundConversation(): Promise<string> {
+  expect((await postMeta(INBOUND)).status).toBe(200);
+  const conversation = await bridge.store.findConversationByExternalUser('whatsapp', WA_ID);
+  expect(conversation).toBeDefined();
+  return conversation!.id;
+}
+
+async function agentReply(socket: AgentClient, conversationId: string, text: string): Promise<Message> {
+  const clientId = `c-${Math.random().toString(36).slice(2)}`;
+  const ack = await emitWithAck(socket, 'message:send', { conversationId, clientId, text });
+  if (!ack.ok) throw new Error(`send failed: ${ack.error.code}`);
+  return ack.data;
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A status webhook body for `id`, in Meta's shape, with extra fields newer API versions send. */
+function statusBody(statuses: { id: string; status: string; timestamp?: string }[], entries = 1): string {
+  const perEntry = Math.ceil(statuses.length / entries);
+  return JSON.stringify({
+    object: 'whatsapp_business_account',
+    entry: Array.from({ length: entries }, (_, e) => ({
+      id: 'WABA',
+      changes: [
+        {
+          field: 'messages',
+          value: {
+            messaging_product: 'whatsapp',
+            metadata: { display_phone_number: '15550783881', phone_number_id: PHONE_NUMBER_ID },
+            statuses: statuses.slice(e * perEntry, (e + 1) * perEntry).map((s) => ({
+              timestamp: '1750030073',
+              recipient_user_id: 'US.13491208655302741918',
+              ...s,
+            })),
+          },
+        },
+      ],
+    })),
+  });
+}
+
+describe('GET /webhooks/whatsapp (verification handshake)', () => {
+  it('echoes the raw challenge with 200 for the right token, 403 for a wrong one', async () => {
+    const ok = await fetch(`${bridge.url}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1158201444`);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toBe('1158201444');
+    const wrong = await fetch(`${bridge.url}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1158201444`);
+    expect(wrong.status).toBe(403);
+    expect(await wrong.text()).not.toContain('1158201444');
+    const noMode = await fetch(`${bridge.url}/webhooks/whatsapp?hub.verify_token=${VERIFY_TOKEN}&hub.challenge=1`);
+    expect(noMode.status).toBe(403);
+  });
+
+  it('answers 404 on a bridge without WhatsApp settings', async () => {
+    const plain = await startTestBridge();
+    try {
+      const get = await fetch(`${plain.url}/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=x&hub.challenge=1`);
+      expect(get.status).toBe(404);
+      const post = await postMeta(INBOUND, {}, plain);
+      expect(post.status).toBe(404);
+      expect(await post.json()).toMatchObject({ error: { code: 'not_found' } });
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
+describe('POST /webhooks/whatsapp signature', () => {
+  const hex = () => metaSignature(INBOUND, APP_SECRET).slice('sha256='.length);
+  it.each([
+    ['missing', undefined],
+    ['"sha256=" only', 'sha256='],
+    ['wrong length', `sha256=${'ab'.repeat(31)}`],
+    ['non-hex', `sha256=${'zz'.repeat(32)}`],
+    ['wrong secret', metaSignature(INBOUND, 'another-secret')],
+    ['re-serialised body', 'reserialised'],
+  ])('%s → 401 and nothing changes', async (_name, signature) => {
+    const before = await snapshotFiles(bridge.dataDir);
+    const res =
+      signature === 'reserialised'
+        ? await postMeta(Buffer.from(JSON.stringify(JSON.parse(INBOUND.toString('utf8')))), { 'x-hub-signature-256': `sha256=${hex()}` })
+        : await postMeta(INBOUND, { 'x-hub-signature-256': signature });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ error: { code: 'unauthorized' } });
+    expect(await snapshotFiles(bridge.dataDir)).toEqual(before);
+    expect(await bridge.store.findConversationByExternalUser('whatsapp', WA_ID)).toBeUndefined();
+  });
+
+  it('accepts the upper-case hex of the right digest', async () => {
+    const res = await postMeta(INBOUND, { 'x-hub-signature-256': `sha256=${hex().toUpperCase()}` });
+    expect(res.status).toBe(200);
+  });
+});
+
+describe('inbound messages', () => {
+  it('create a whatsapp conversation named by the profile that the console lists, live, deduped on Meta retries', async () => {
+    const socket = await agent();
+    const live = nextEvent(socket, 'message:new');
+    expect((await postMeta(INBOUND)).status).toBe(200);
+    const message = await live;
+    expect(message).toMatchObject({ text: 'Does it come in another color?', author: { role: 'visitor', name: 'Sheena Nelson' } });
+
+    const list = await fetch(`${bridge.url}/api/conversations?filter=all`, { headers: { authorization: `Bearer ${bridge.agent.token}` } });
+    const { conversations } = (await list.json()) as { conversations: { id: string; channel: string; name: string; externalUserId?: string }[] };
+    expect(conversations).toHaveLength(1);
+    expect(conversations[0]).toMatchObject({ channel: 'whatsapp', name: 'Sheena Nelson', externalUserId: WA_ID });
+
+    // Meta retries the same delivery: nothing new is stored or announced.
+    const extra = collect(socket, 'message:new');
+    expect((await postMeta(INBOUND)).status).toBe(200);
+    expect((await postMeta(INBOUND)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(extra).toHaveLength(0);
+    const messages = await bridge.store.getMessages(conversations[0]!.id, { limit: 10 });
+    expect(messages).toHaveLength(1);
+  });
+
+  it('keeps non-ASCII profile names and texts, whether sent raw or as \\u escapes', async () => {
+    const body = (name: string, text: string, id: string) =>
+      `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"${PHONE_NUMBER_ID}"},"contacts":[{"profile":{"name":"${name}"},"wa_id":"4915112345678"}],"messages":[{"from":"4915112345678","id":"${id}","timestamp":"1749416383","type":"text","text":{"body":"${text}"}}]}}]}]}`;
+    // As Meta sends it: non-ASCII escaped; the signature is over these exact bytes.
+    const escaped = body('Zo\\u00eb \\u00d1and\\u00fa \\ud83d\\ude00', 'Gr\\u00fc\\u00dfe \\u2014 \\u4f60\\u597d', 'ABGGFlA5FpafAgo6EAhRj2ZdkeE');
+    expect((await postMeta(escaped)).status).toBe(200);
+    const raw = body('Zoë Ñandú 😀', 'zweite Nachricht ✓', 'ABGGFlA5FpafAgo6EAhRj2ZdkeF');
+    expect((await postMeta(raw)).status).toBe(200);
+    const conversation = await bridge.store.findConversationByExternalUser('whatsapp', '4915112345678');
+    expect(conversation?.name).toBe('Zoë Ñandú 😀');
+    const texts = (await bridge.store.getMessages(conversation!.id, { limit: 10 })).map((m) => m.text);
+    expect(texts).toEqual(['Grüße — 你好', 'zweite Nachricht ✓']);
+  });
+
+  it('turns non-text messages into readable placeholders in the same conversation', async () => {
+    const conversationId = await inboundConversation();
+    const image = JSON.parse(INBOUND.toString('utf8'));
+    image.entry[0].changes[0].value.messages = [
+      { from: WA_ID, id: 'wamid.IMG1', timestamp: '1749416390', type: 'image', image: { id: 'm1', mime_type: 'image/jpeg', caption: 'this one' } },
+      { from: WA_ID, id: 'wamid.LOC1', timestamp: '1749416391', type: 'location', location: { latitude: 1, longitude: 2 } },
+    ];
+    expect((await postMeta(JSON.stringify(image))).status).toBe(200);
+    const texts = (await bridge.store.getMessages(conversationId, { limit: 10 })).map((m) => m.text);
+    expect(texts).toEqual(['Does it come in another color?', '[image] this one', '[location]']);
+    expect(conversationId).toBe(whatsappConversationId(WA_ID));
+  });
+});
+
+describe('agent replies to WhatsApp', () => {
+  it('reach the Graph API with the right body and headers, store the id, and later statuses reach the agent live', async () => {
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const reply = await agentReply(socket, conversationId, 'Yes — in blue and green 💙');
+    const [request] = await graph.waitForRequests(1);
+    expect(request?.path).toBe(`/v21.0/${PHONE_NUMBER_ID}/messages`);
+    expect(request?.headers.authorization).toBe(`Bearer ${ACCESS_TOKEN}`);
+    expect(request?.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(request!.body.toString('utf8'))).toMatchObject({
+      messaging_product: 'whatsapp',
+      to: WA_ID,
+      type: 'text',
+      text: { body: 'Yes — in blue and green 💙' },
+    });
+    const wamid = `wamid.TEST${nextWamid}`;
+    const stored = await until(async () => {
+      const m = await bridge.store.getMessage(conversationId, reply.id);
+      return m?.externalId ? m : undefined;
+    });
+    expect(stored.externalId).toBe(wamid);
+
+    const delivered = nextEvent(socket, 'message:status', 5000, (c) => c.messageId === reply.id && c.status === 'delivered');
+    expect((await postMeta(statusBody([{ id: wamid, status: 'delivered' }]))).status).toBe(200);
+    expect(await delivered).toMatchObject({ conversationId, status: 'delivered' });
+    const read = nextEvent(socket, 'message:status', 5000, (c) => c.messageId === reply.id && c.status === 'read');
+    expect((await postMeta(statusBody([{ id: wamid, status: 'read' }]))).status).toBe(200);
+    await read;
+    expect((await bridge.store.getMessage(conversationId, reply.id))?.status).toBe('read');
+  });
+
+  it('retries a 5xx and a connection reset, then succeeds with the same body', async () => {
+    graph.script.push({ status: 500, body: { error: { message: 'Internal', code: 1 } } }, 'reset');
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const reply = await agentReply(socket, conversationId, 'third time lucky');
+    const requests = await graph.waitForRequests(3);
+    expect(new Set(requests.map((r) => r.body.toString('utf8'))).size).toBe(1);
+    const stored = await until(async () => {
+      const m = await bridge.store.getMessage(conversationId, reply.id);
+      return m?.externalId ? m : undefined;
+    });
+    expect(stored.externalId).toBe(`wamid.TEST${nextWamid}`);
+    expect(stored.status).toBe('sent');
+    const [item] = await bridge.store.listQueueItems('whatsapp-send', 10);
+    expect(item).toMatchObject({ state: 'delivered', attempts: 3 });
+  });
+
+  it('marks the reply failed with Meta’s code and reason on a permanent 4xx, pushed live', async () => {
+    graph.script.push({
+      status: 400,
+      body: {
+        error: {
+          message: '(#131047) Re-engagement message',
+          type: 'OAuthException',
+          code: 131047,
+          error_data: { messaging_product: 'whatsapp', details: 'Message failed to send because more than 24 hours have passed since the customer last replied to this number.' },
+        },
+      },
+    });
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const failed = nextEvent(socket, 'message:status', 5000, (c) => c.status === 'failed');
+    const reply = await agentReply(socket, conversationId, 'too late');
+    const change = await failed;
+    expect(change.messageId).toBe(reply.id);
+    expect(change.failure?.code).toBe('131047');
+    expect(change.failure?.reason).toContain('24 hours');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(graph.requests).toHaveLength(1);
+
+    // message:retry sends it again (the customer may have written since).
+    const retried = await emitWithAck(socket, 'message:retry', { conversationId, messageId: reply.id });
+    expect(retried.ok).toBe(true);
+    await graph.waitForRequests(2);
+    const stored = await until(async () => {
+      const m = await bridge.store.getMessage(conversationId, reply.id);
+      return m?.externalId ? m : undefined;
+    });
+    expect(stored.externalId).toBe(`wamid.TEST${nextWamid}`);
+  });
+});
+
+describe('statuses', () => {
+  async function replyWith(wamid: string): Promise<{ conversationId: string; message: Message; socket: AgentClient }> {
+    graph.script.push({ status: 200, body: graphSendOk(wamid) });
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const message = await agentReply(socket, conversationId, 'hello');
+    await until(async () => ((await bridge.store.getMessage(conversationId, message.id))?.externalId ? true : undefined));
+    return { conversationId, message, socket };
+  }
+
+  it('read before delivered, and duplicates, end in read (fixtures 07, 06, 07, 06)', async () => {
+    const { conversationId, message, socket } = await replyWith('wamid.xyzxyz');
+    const changes = collect(socket, 'message:status');
+    for (const body of [READ, DELIVERED, READ, DELIVERED]) expect((await postMeta(body)).status).toBe(200);
+    const stored = await bridge.store.getMessage(conversationId, message.id);
+    expect(stored?.status).toBe('read');
+    expect(stored?.statusAt.delivered).toBeDefined();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(changes.map((c) => c.status)).toEqual(['read']);
+  });
+
+  it('a failed status (fixture 03) records Meta’s code and title', async () => {
+    const { conversationId, message } = await replyWith('wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA');
+    expect((await postMeta(FAILED)).status).toBe(200);
+    const stored = await bridge.store.getMessage(conversationId, message.id);
+    expect(stored?.status).toBe('failed');
+    expect(stored?.failure).toEqual({
+      code: '131049',
+      reason: 'This message was not delivered to maintain healthy ecosystem engagement.',
+    });
+  });
+
+  it('applies every status of a batched body (several entries, several statuses)', async () => {
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const replies: Message[] = [];
+    for (let i = 0; i < 4; i++) replies.push(await agentReply(socket, conversationId, `r${i}`));
+    await graph.waitForRequests(4);
+    const ids = await until(async () => {
+      const all = await Promise.all(replies.map((r) => bridge.store.getMessage(conversationId, r.id)));
+      return all.every((m) => m?.externalId) ? all.map((m) => m!.externalId!) : undefined;
+    });
+    const body = statusBody(
+      [
+        { id: ids[0]!, status: 'delivered' },
+        { id: ids[1]!, status: 'read' },
+        { id: ids[2]!, status: 'sent' },
+        { id: ids[3]!, status: 'delivered' },
+        { id: ids[3]!, status: 'read' },
+        { id: 'ABGGFlA5FpafAgo6EAhRj2ZdkeX', status: 'delivered' },
+      ],
+      3,
+    );
+    expect((await postMeta(body)).status).toBe(200);
+    const statuses = await Promise.all(replies.map(async (r) => (await bridge.store.getMessage(conversationId, r.id))?.status));
+    expect(statuses).toEqual(['delivered', 'read', 'sent', 'read']);
+  });
+
+  it('a status for an id not known yet is kept, then applied when the send response brings that id', async () => {
+    // Meta's delivered webhook arrives before its own send response (fixture 06 for wamid.xyzxyz).
+    expect((await postMeta(DELIVERED)).status).toBe(200);
+    expect((await postMeta(SENT)).status).toBe(200);
+    expect(await bridge.store.getRecord(PENDING_STATUS_NAMESPACE, 'wamid.xyzxyz')).toMatchObject({ status: 'delivered' });
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const delivered = nextEvent(socket, 'message:status', 5000, (c) => c.status === 'delivered');
+    graph.script.push({ status: 200, body: graphSendOk('wamid.xyzxyz') });
+    const reply = await agentReply(socket, conversationId, 'racing');
+    expect((await delivered).messageId).toBe(reply.id);
+    expect((await bridge.store.getMessage(conversationId, reply.id))?.status).toBe('delivered');
+    expect(await bridge.store.getRecord(PENDING_STATUS_NAMESPACE, 'wamid.xyzxyz')).toBeUndefined();
+  });
+});
+
+describe('hostile bodies', () => {
+  it('malformed JSON, wrong content type, 10 MB and deep nesting get 4xx and change nothing', async () => {
+    const before = await snapshotFiles(bridge.dataDir);
+    const malformed = await postMeta('{"object":"whatsapp_business_account","entry":[');
+    expect(malformed.status).toBe(400);
+    const wrongType = await postMeta(INBOUND, { 'content-type': 'text/plain' });
+    expect(wrongType.status).toBe(415);
+    const deep = await postMeta(`{"object":"whatsapp_business_account","entry":[],"x":${'['.repeat(5000)}${']'.repeat(5000)}}`);
+    expect(deep.status).toBe(400);
+    const notMeta = await postMeta('{"entry":"nope"}');
+    expect(notMeta.status).toBe(400);
+    const huge = Buffer.alloc(10 * 1024 * 1024, 0x20);
+    const tooLarge = await postMeta(huge).catch((error: unknown) => error);
+    // The bridge refuses before reading the body; the client either gets the 413 or sees the connection closed.
+    if (tooLarge instanceof Response) expect(tooLarge.status).toBe(413);
+    else expect(tooLarge).toBeInstanceOf(Error);
+    for (const res of [malformed, wrongType, deep, notMeta]) expect((await res.json()) as unknown).toHaveProperty('error.code');
+    expect(await snapshotFiles(bridge.dataDir)).toEqual(before);
+    // The bridge still works afterwards.
+    expect((await postMeta(INBOUND)).status).toBe(200);
+  });
+});
