@@ -1,0 +1,354 @@
+/**
+ * What only the lowdb engine promises: crash safety (journal replay, SIGKILL mid-stream), clear errors on damaged
+ * files, the data-directory lock, recovery from a full disk, and statuses that never regress.
+ */
+import { spawn } from 'node:child_process';
+import { cp, mkdtemp, readFile, readdir, rm, symlink, truncate, unlink, writeFile, appendFile, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Message } from '../../../protocol/message.ts';
+import { STATUS_RANK, type StoredStatus } from '../../../protocol/status.ts';
+import { silentLogger } from '../../logger.ts';
+import { LowdbStore, type LowdbStoreOptions } from './lowdb-store.ts';
+
+const dirs: string[] = [];
+const stores: LowdbStore[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'anon-chat-lowdb-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function makeStore(dataDir: string, options: Partial<LowdbStoreOptions> = {}): LowdbStore {
+  const store = new LowdbStore({ dataDir, logger: silentLogger(), segmentSize: 4, ...options });
+  stores.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close().catch(() => undefined);
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+/** What a crash leaves: the directory as it is on disk while the store still runs (minus the lock of our own pid). */
+async function crashImage(from: string): Promise<string> {
+  const to = await tempDir();
+  await cp(from, to, { recursive: true, filter: (src) => basename(src) !== 'lock' });
+  return to;
+}
+
+async function allMessages(store: LowdbStore, conversationId: string): Promise<Message[]> {
+  const conversation = await store.getConversation(conversationId);
+  return store.getMessages(conversationId, { limit: (conversation?.lastSeq ?? 0) + 1 });
+}
+
+async function filledStore(count = 10): Promise<{ dir: string; store: LowdbStore; messages: Message[] }> {
+  const dir = await tempDir();
+  const store = makeStore(dir);
+  await store.open();
+  await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
+  const messages: Message[] = [];
+  for (let i = 0; i < count; i++) {
+    messages.push((await store.appendMessage({ conversationId: 'c', clientId: `k${i}`, author: { role: 'visitor' }, text: `t${i}` })).message);
+  }
+  return { dir, store, messages };
+}
+
+async function journalPath(dir: string): Promise<string> {
+  const names = (await readdir(dir)).filter((n) => /^journal-\d+\.jsonl$/.test(n));
+  expect(names).toHaveLength(1);
+  return join(dir, names[0]!);
+}
+
+describe('LowdbStore durability', () => {
+  it('replays the journal after a crash: every acknowledged change is back, without a checkpoint', async () => {
+    const { dir, store, messages } = await filledStore(10);
+    await store.applyReceipt('c', 'visitor', 6, 'read');
+    await store.putRecord('ns', 'k', { v: 1 });
+    await store.enqueue('webhook', { n: 1 }, 'q1');
+    await store.createAgent({ id: 'a', name: 'admin', passwordHash: 'h', createdAt: '2026-01-01T00:00:00.000Z' });
+    // Nothing was checkpointed: the conversation and its messages exist only in the journal.
+    expect((await readdir(join(dir, 'segments'))).filter((n) => n.endsWith('.json'))).toEqual([]);
+    const image = await crashImage(dir);
+    const reopened = makeStore(image);
+    await reopened.open();
+    const replayed = await allMessages(reopened, 'c');
+    expect(replayed).toEqual(await allMessages(store, 'c'));
+    expect(replayed.map((m) => m.id)).toEqual(messages.map((m) => m.id));
+    expect(await reopened.getConversation('c')).toEqual(await store.getConversation('c'));
+    expect(await reopened.getRecord('ns', 'k')).toEqual({ v: 1 });
+    expect((await reopened.listQueueItems('webhook', 5)).map((i) => i.id)).toEqual(['q1']);
+    expect(await reopened.countAgents()).toBe(1);
+    const retry = await reopened.appendMessage({ conversationId: 'c', clientId: 'k3', author: { role: 'visitor' }, text: 'again' });
+    expect(retry).toMatchObject({ created: false, message: { id: messages[3]!.id } });
+  });
+
+  it('keeps a consistent state when checkpoints run while changes keep coming', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir, { checkpointBytes: 4096 });
+    await store.open();
+    const ids = ['a', 'b', 'c'];
+    for (const id of ids) await store.createConversation({ id, channel: 'web', name: id });
+    const work: Promise<unknown>[] = [];
+    for (let i = 0; i < 300; i++) {
+      const id = ids[i % 3]!;
+      work.push(store.appendMessage({ conversationId: id, clientId: `m${i}`, author: { role: i % 2 ? 'agent' : 'visitor' }, text: `t${i}` }));
+      if (i % 10 === 0) work.push(store.applyReceipt(id, 'agent', i, 'read'));
+      if (i % 50 === 0) work.push(store.checkpoint());
+    }
+    await Promise.all(work);
+    const generation = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')).generation as number;
+    expect(generation).toBeGreaterThan(3);
+    const image = await crashImage(dir);
+    const reopened = makeStore(image);
+    await reopened.open();
+    for (const id of ids) {
+      const messages = await allMessages(reopened, id);
+      expect(messages).toEqual(await allMessages(store, id));
+      expect(messages.map((m) => m.seq)).toEqual(messages.map((_, i) => i + 1));
+      expect(await reopened.getConversation(id)).toEqual(await store.getConversation(id));
+      expect(await reopened.getChangesSince(id, 0, 1000)).toEqual(await store.getChangesSince(id, 0, 1000));
+    }
+  });
+
+  it('keeps every acknowledged message exactly once across repeated SIGKILLs mid-stream', { timeout: 120_000 }, async () => {
+    const dir = await tempDir();
+    const child = join(import.meta.dirname, 'crash-child.ts');
+    const acked = new Map<string, string>();
+    for (let round = 0; round < 5; round++) {
+      const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, `r${round}`], {
+        cwd: join(import.meta.dirname, '../../..'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+      const start = Date.now();
+      while (!out.includes('ready\n') && Date.now() - start < 30_000 && proc.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(out, err).toContain('ready\n');
+      await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 600)));
+      proc.kill('SIGKILL');
+      await exited;
+      const lines = out.split('\n');
+      lines.pop(); // possibly incomplete
+      let roundAcks = 0;
+      for (const line of lines) {
+        const [conversationId, clientId] = line.split(' ');
+        if (conversationId && clientId) {
+          acked.set(clientId, conversationId);
+          roundAcks++;
+        }
+      }
+      expect(roundAcks).toBeGreaterThan(0);
+
+      const store = makeStore(dir, { segmentSize: 10 });
+      await store.open();
+      const seen = new Map<string, string>();
+      for (const id of ['conv-a', 'conv-b', 'conv-c', 'conv-d']) {
+        const messages = await allMessages(store, id);
+        expect(messages.map((m) => m.seq)).toEqual(messages.map((_, i) => i + 1));
+        for (const m of messages) {
+          expect(seen.has(m.clientId), `duplicate ${m.clientId}`).toBe(false);
+          seen.set(m.clientId, id);
+        }
+      }
+      for (const [clientId, conversationId] of acked) expect(seen.get(clientId), clientId).toBe(conversationId);
+      await store.close();
+      stores.splice(stores.indexOf(store), 1);
+    }
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { generation: number };
+    expect(manifest.generation).toBeGreaterThan(5);
+  });
+});
+
+describe('LowdbStore damaged files', () => {
+  async function closedCopy(): Promise<{ dir: string; messages: Message[] }> {
+    const { dir, store, messages } = await filledStore(10);
+    await store.close();
+    return { dir: await crashImage(dir), messages };
+  }
+
+  async function expectRefused(dir: string, file: string, pattern: RegExp): Promise<void> {
+    const before = await readFile(file).catch(() => undefined);
+    const store = makeStore(dir);
+    const error = await store.open().then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error?.message).toContain(file);
+    expect(error?.message).toMatch(pattern);
+    expect(error?.message).toMatch(/restore this file from a backup/);
+    expect(await readFile(file).catch(() => undefined)).toEqual(before);
+    // The refused open released the lock: after repair, the same directory opens.
+    expect((await readdir(dir)).includes('lock')).toBe(false);
+  }
+
+  it('refuses an empty conversations file', async () => {
+    const { dir } = await closedCopy();
+    const name = (await readdir(join(dir, 'conversations'))).find((n) => n.endsWith('.json'))!;
+    const file = join(dir, 'conversations', name);
+    await writeFile(file, '');
+    await expectRefused(dir, file, /is empty/);
+  });
+
+  it('refuses a truncated segment', async () => {
+    const { dir } = await closedCopy();
+    const file = join(dir, 'segments', 'c.1.json');
+    await truncate(file, Math.floor((await stat(file)).size / 2));
+    const store = makeStore(dir);
+    await store.open();
+    // Segments load lazily: the damage surfaces, naming the file, when the messages are read.
+    await expect(store.getMessages('c', { limit: 10 })).rejects.toThrow(file);
+  });
+
+  it('refuses a zero-filled segment and an invalid manifest', async () => {
+    const { dir } = await closedCopy();
+    const segment = join(dir, 'segments', 'c.0.json');
+    await writeFile(segment, Buffer.alloc((await stat(segment)).size));
+    const store = makeStore(dir);
+    await store.open();
+    await expect(store.getMessages('c', { limit: 10 })).rejects.toThrow(/zero bytes/);
+    await store.close();
+    const manifest = join(dir, 'manifest.json');
+    await writeFile(manifest, '{"version":1,"gener');
+    await expectRefused(dir, manifest, /not valid JSON/);
+  });
+
+  it('refuses a missing segment file', async () => {
+    const { dir } = await closedCopy();
+    const file = join(dir, 'segments', 'c.2.json');
+    await unlink(file);
+    await expectRefused(dir, file, /is missing/);
+  });
+
+  it('refuses a damaged journal line followed by valid ones, but drops a torn final line', async () => {
+    const { dir, store, messages } = await filledStore(6);
+    const image = await crashImage(dir);
+    await store.close();
+    const damaged = await crashImage(image);
+    const file = await journalPath(damaged);
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    lines[3] = lines[3]!.replace('t', 'T');
+    await writeFile(file, lines.join('\n'));
+    await expectRefused(damaged, file, /damaged record at line 4/);
+
+    const torn = await crashImage(image);
+    await appendFile(await journalPath(torn), '1234abcd {"t":"m","v":{"conversationId":"c","se');
+    const reopened = makeStore(torn);
+    await reopened.open();
+    expect((await allMessages(reopened, 'c')).map((m) => m.id)).toEqual(messages.map((m) => m.id));
+    await reopened.appendMessage({ conversationId: 'c', clientId: 'after', author: { role: 'agent' }, text: 'ok' });
+    const again = await crashImage(torn);
+    const third = makeStore(again);
+    await third.open();
+    expect((await allMessages(third, 'c')).map((m) => m.clientId).at(-1)).toBe('after');
+  });
+
+  it('ignores and removes leftover temp files', async () => {
+    const { dir, messages } = await closedCopy();
+    await writeFile(join(dir, 'segments', 'c.0.json.tmp-999-1'), '{"half');
+    await writeFile(join(dir, 'manifest.json.tmp-999-2'), '');
+    const store = makeStore(dir);
+    await store.open();
+    expect((await allMessages(store, 'c')).map((m) => m.id)).toEqual(messages.map((m) => m.id));
+    expect((await readdir(join(dir, 'segments'))).some((n) => n.includes('.tmp-'))).toBe(false);
+    expect((await readdir(dir)).some((n) => n.includes('.tmp-'))).toBe(false);
+  });
+});
+
+describe('LowdbStore data directory lock', () => {
+  it('refuses a second open of the same directory, naming the holder', async () => {
+    const dir = await tempDir();
+    const first = makeStore(dir);
+    await first.open();
+    const second = makeStore(dir);
+    await expect(second.open()).rejects.toThrow(`data directory ${dir} is in use by pid ${process.pid}`);
+    await first.close();
+    await second.open();
+  });
+
+  it('takes over a stale lock left by a dead process', async () => {
+    const dir = await tempDir();
+    const dead = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => dead.on('exit', resolve));
+    await writeFile(join(dir, 'lock'), `${dead.pid}\n`);
+    const store = makeStore(dir);
+    await store.open();
+    expect((await readFile(join(dir, 'lock'), 'utf8')).trim()).toBe(String(process.pid));
+  });
+});
+
+describe('LowdbStore with a failing disk', () => {
+  it('rejects writes while the disk is full, reports it in health, and recovers when space returns', async () => {
+    const { dir, store } = await filledStore(2);
+    await store.checkpoint();
+    const { generation } = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { generation: number };
+    // The next journal generation is /dev/full: every write to it fails with ENOSPC, as on a full disk.
+    const next = join(dir, `journal-${generation + 1}.jsonl`);
+    await symlink('/dev/full', next);
+    await store.checkpoint();
+    const send = (clientId: string) =>
+      store.appendMessage({ conversationId: 'c', clientId, author: { role: 'visitor' }, text: clientId });
+    await expect(send('lost-1')).rejects.toMatchObject({ code: 'storage_unavailable' });
+    expect(store.health()).toMatchObject({ ok: false, lastError: expect.stringContaining('ENOSPC') });
+    await expect(send('lost-2')).rejects.toMatchObject({ code: 'storage_unavailable' });
+    await expect(store.putRecord('ns', 'k', 1)).rejects.toMatchObject({ code: 'storage_unavailable' });
+    expect(store.health().ok).toBe(false);
+
+    await unlink(next);
+    const ok = await send('after');
+    expect(ok.created).toBe(true);
+    expect(store.health()).toMatchObject({ ok: true });
+    expect(store.health().lastError).toBeUndefined();
+    // The message whose write failed was never acknowledged; its sender's retry finds it stored once.
+    const retry = await send('lost-1');
+    expect(retry.message.clientId).toBe('lost-1');
+    const image = await crashImage(dir);
+    const reopened = makeStore(image);
+    await reopened.open();
+    const clientIds = (await allMessages(reopened, 'c')).map((m) => m.clientId);
+    expect(clientIds.filter((id) => id === 'lost-1')).toHaveLength(1);
+    expect(clientIds).toContain('after');
+    expect(clientIds.filter((id) => id === 'lost-2')).toHaveLength(0);
+  });
+});
+
+describe('LowdbStore statuses', () => {
+  const statuses: StoredStatus[] = ['sent', 'failed', 'delivered', 'read'];
+
+  it('never moves a status backwards under shuffled duplicate updates, also after a restart', { timeout: 120_000 }, async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir);
+    await store.open();
+    await store.createConversation({ id: 'c', channel: 'whatsapp', name: 'W' });
+    let n = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.constantFrom(...statuses), { minLength: 1, maxLength: 12 }), async (updates) => {
+        const { message } = await store.appendMessage({ conversationId: 'c', clientId: `p${n++}`, author: { role: 'agent' }, text: 'x' });
+        let rank = STATUS_RANK.sent;
+        for (const status of updates) {
+          const result = await store.applyStatus('c', message.id, { status, failure: { code: 'e', reason: 'r' } });
+          const stored = (await store.getMessage('c', message.id))!;
+          expect(STATUS_RANK[stored.status]).toBeGreaterThanOrEqual(rank);
+          expect(result.changed.length).toBe(STATUS_RANK[status] > rank ? 1 : 0);
+          rank = STATUS_RANK[stored.status];
+          for (const s of statuses) if (STATUS_RANK[s] <= rank && s !== 'failed' && s !== 'sent') expect(stored.statusAt[s]).toBeDefined();
+        }
+        const best = Math.max(STATUS_RANK.sent, ...updates.map((s) => STATUS_RANK[s]));
+        expect(STATUS_RANK[(await store.getMessage('c', message.id))!.status]).toBe(best);
+      }),
+      { numRuns: 60 },
+    );
+    const before = await allMessages(store, 'c');
+    await store.close();
+    await store.open();
+    expect(await allMessages(store, 'c')).toEqual(before);
+  });
+});
