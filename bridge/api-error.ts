@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { Logger } from 'pino';
 import type { ApiError, ErrorCode } from '../protocol/errors.ts';
+import { StoreError } from './store/store.ts';
 
 /** An error meant for the client: its code and message are safe to send as they are. */
 export class BridgeError extends Error {
@@ -59,6 +60,13 @@ export function toApiError(
   storageDegraded = false,
 ): ApiError {
   if (error instanceof BridgeError) return error.toApiError();
+  // The store's own messages name files and ids; clients get a fixed text per code.
+  if (error instanceof StoreError) {
+    if (error.code === 'not_found') return { code: 'not_found', message: 'No such conversation or message.' };
+    if (error.code === 'conflict') return { code: 'conflict', message: 'That already exists.' };
+    logger.error({ err: error, ...context }, 'storage failure');
+    return { code: 'storage_unavailable', message: 'Storage is unavailable; try again shortly.' };
+  }
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   if (storageDegraded || (typeof errno === 'string' && STORAGE_ERRNOS.has(errno))) {
     logger.error({ err: error, ...context }, 'storage failure');
