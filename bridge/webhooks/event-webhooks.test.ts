@@ -1,0 +1,212 @@
+/**
+ * Outbound event webhooks over real HTTP: a running bridge, real visitor/agent sockets producing events, and
+ * receivers that are real servers on loopback (scripted to fail, reset, throttle or redirect).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Message } from '../../protocol/message.ts';
+import { connectAgent, connectVisitor, emitWithAck, startTestBridge, type TestBridge } from '../testing/index.ts';
+import { webhookConfigFromEnv } from './webhook-config.ts';
+import { startScriptedServer, type RecordedRequest, type ScriptedAnswer, type ScriptedServer } from './test-servers.ts';
+import type { EventEnvelope } from './event-webhooks.ts';
+
+const SECRET = 'whsec-test-0123456789abcdef';
+const API_KEY = 'test-api-key-0123456789abcdefgh';
+const cleanups: (() => Promise<void> | void)[] = [];
+
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function receiver(fallback?: (request: RecordedRequest, index: number) => ScriptedAnswer): Promise<ScriptedServer> {
+  const server = await startScriptedServer(fallback);
+  cleanups.push(() => server.close());
+  return server;
+}
+
+async function bridgeFor(urls: string[], env: Record<string, string> = {}, dataDir?: string): Promise<TestBridge> {
+  const bridge = await startTestBridge({
+    ...(dataDir ? { dataDir } : {}),
+    config: {
+      apiKey: API_KEY,
+      webhooks: webhookConfigFromEnv({
+        WEBHOOK_URLS: urls.join(','),
+        WEBHOOK_SECRET: SECRET,
+        WEBHOOK_ALLOW_PRIVATE: 'true',
+        WEBHOOK_RETRY_BASE_MS: '40',
+        WEBHOOK_POLL_MS: '30',
+        WEBHOOK_TIMEOUT_MS: '2000',
+        ...env,
+      }),
+    },
+  });
+  cleanups.push(() => bridge.close());
+  return bridge;
+}
+
+/** The verification a site owner writes (the README's example): `t=…,v1=…` over `${t}.${rawBody}`, 5 minutes. */
+function verifyWebhook(secret: string, header: string | undefined, rawBody: Buffer, nowSeconds: number): boolean {
+  const match = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
+  if (!match) return false;
+  const [, t, v1] = match as unknown as [string, string, string];
+  if (Math.abs(nowSeconds - Number(t)) > 300) return false;
+  const expected = createHmac('sha256', secret).update(`${t}.`).update(rawBody).digest();
+  return timingSafeEqual(expected, Buffer.from(v1, 'hex'));
+}
+
+async function visitorMessage(bridge: TestBridge, text: string): Promise<Message> {
+  const visitor = await connectVisitor(bridge.url);
+  cleanups.push(() => void visitor.disconnect());
+  const ack = await emitWithAck(visitor, 'message:send', { clientId: `v-${Math.random().toString(36).slice(2)}`, text });
+  if (!ack.ok) throw new Error(ack.error.code);
+  return ack.data;
+}
+
+async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 8000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const envelopeOf = (request: RecordedRequest) => JSON.parse(request.body.toString('utf8')) as EventEnvelope;
+
+describe('outbound event webhooks', () => {
+  it('POST a signed message.created and message.status for each change, verifiable by the receiver', async () => {
+    const hook = await receiver();
+    const bridge = await bridgeFor([`${hook.url}/hook`]);
+    const message = await visitorMessage(bridge, 'Hallo Welt ✓');
+    const agent = await connectAgent(bridge.url, bridge.agent.token);
+    cleanups.push(() => void agent.disconnect());
+    await emitWithAck(agent, 'receipt', { conversationId: message.conversationId, upToSeq: message.seq, status: 'read' });
+    const requests = await hook.waitForRequests(2);
+    const [created, status] = requests;
+    for (const request of requests) {
+      expect(request.method).toBe('POST');
+      expect(request.path).toBe('/hook');
+      expect(request.headers['content-type']).toBe('application/json');
+      expect(request.headers['x-anonchat-delivery']).toMatch(/^[A-Za-z0-9_-]{10,}$/);
+      expect(verifyWebhook(SECRET, request.headers['x-anonchat-signature'] as string, request.body, Math.floor(Date.now() / 1000))).toBe(true);
+      expect(verifyWebhook('wrong-secret-0123456789', request.headers['x-anonchat-signature'] as string, request.body, Math.floor(Date.now() / 1000))).toBe(false);
+    }
+    expect(created?.headers['x-anonchat-event']).toBe('message.created');
+    expect(envelopeOf(created!)).toMatchObject({
+      type: 'message.created',
+      data: { message: { id: message.id, text: 'Hallo Welt ✓' }, conversation: { id: message.conversationId, channel: 'web' } },
+    });
+    expect(envelopeOf(status!)).toMatchObject({
+      type: 'message.status',
+      data: { change: { messageId: message.id, status: 'read' } },
+    });
+  });
+
+  it('retries 500, a reset and 429 with the same delivery id and body, honouring Retry-After', async () => {
+    const hook = await receiver();
+    hook.script.push({ status: 500 }, 'reset', { status: 429, headers: { 'Retry-After': '1' } });
+    const bridge = await bridgeFor([`${hook.url}/hook`]);
+    await visitorMessage(bridge, 'retry me');
+    const requests = await hook.waitForRequests(4);
+    expect(new Set(requests.map((r) => r.headers['x-anonchat-delivery'])).size).toBe(1);
+    expect(new Set(requests.map((r) => r.body.toString('base64'))).size).toBe(1);
+    // The 429 asked for 1 s; exponential backoff alone would have retried after ~160 ms.
+    expect(requests[3]!.at - requests[2]!.at).toBeGreaterThanOrEqual(900);
+    const delivery = await until(async () => {
+      const [item] = await bridge.store.listQueueItems('webhook', 10);
+      return item?.state === 'delivered' ? item : undefined;
+    });
+    expect(delivery.attempts).toBe(4);
+    expect(delivery.log.map((l) => l.status ?? 'error')).toEqual([500, 'error', 429, 200]);
+  });
+
+  it('does not follow redirects', async () => {
+    const elsewhere = await receiver();
+    const hook = await receiver(() => ({ status: 307, headers: { Location: `${elsewhere.url}/stolen` } }));
+    const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_MAX_ATTEMPTS: '2' });
+    await visitorMessage(bridge, 'no redirects');
+    const dead = await until(async () => {
+      const [item] = await bridge.store.listQueueItems('webhook', 10);
+      return item?.state === 'dead' ? item : undefined;
+    });
+    expect(dead.log.map((l) => l.status)).toEqual([307, 307]);
+    expect(elsewhere.requests).toHaveLength(0);
+  });
+
+  it('refuses receivers on loopback when private addresses are not allowed (IP literal and a name)', async () => {
+    const hook = await receiver();
+    const port = new URL(hook.url).port;
+    const bridge = await bridgeFor([`http://127.0.0.1:${port}/a`, `http://localhost:${port}/b`], { WEBHOOK_ALLOW_PRIVATE: 'false' });
+    await visitorMessage(bridge, 'to the intranet?');
+    const items = await until(async () => {
+      const all = await bridge.store.listQueueItems('webhook', 10);
+      return all.length === 2 && all.every((i) => i.state === 'dead') ? all : undefined;
+    });
+    for (const item of items) {
+      expect(item.attempts).toBe(1);
+      expect(item.lastError).toMatch(/private or reserved address/);
+    }
+    expect(hook.requests).toHaveLength(0);
+  });
+
+  it('marks a receiver that keeps failing, lists dead deliveries with attempts, and redelivers with the same id', async () => {
+    let healthy = false;
+    const hook = await receiver(() => (healthy ? { status: 204 } : { status: 502 }));
+    const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_MAX_ATTEMPTS: '5' });
+    await visitorMessage(bridge, 'keeps failing');
+    await until(async () => ((await bridge.store.listQueueItems('webhook', 10))[0]?.state === 'dead' ? true : undefined));
+
+    const unauthenticated = await fetch(`${bridge.url}/api/webhooks/deliveries`);
+    expect(unauthenticated.status).toBe(401);
+    const listed = await fetch(`${bridge.url}/api/webhooks/deliveries?state=dead`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(listed.status).toBe(200);
+    const body = (await listed.json()) as {
+      deliveries: { id: string; url: string; event: string; state: string; attempts: number; log: { status?: number }[] }[];
+      receivers: { url: string; failing: boolean; consecutiveFailures: number }[];
+    };
+    expect(body.deliveries).toHaveLength(1);
+    const [delivery] = body.deliveries;
+    expect(delivery).toMatchObject({ url: `${hook.url}/hook`, event: 'message.created', state: 'dead', attempts: 5 });
+    expect(delivery!.log.map((l) => l.status)).toEqual([502, 502, 502, 502, 502]);
+    expect(body.receivers).toEqual([expect.objectContaining({ url: `${hook.url}/hook`, failing: true, consecutiveFailures: 5 })]);
+    expect(hook.requests.every((r) => r.headers['x-anonchat-delivery'] === delivery!.id)).toBe(true);
+
+    healthy = true;
+    const redeliver = await fetch(`${bridge.url}/api/webhooks/deliveries/${delivery!.id}/redeliver`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bridge.agent.token}` },
+    });
+    expect(redeliver.status).toBe(202);
+    const requests = await hook.waitForRequests(6);
+    expect(requests[5]?.headers['x-anonchat-delivery']).toBe(delivery!.id);
+    await until(async () => ((await bridge.store.listQueueItems('webhook', 10))[0]?.state === 'delivered' ? true : undefined));
+    const after = (await (await fetch(`${bridge.url}/api/webhooks/deliveries`, { headers: { authorization: `Bearer ${API_KEY}` } })).json()) as typeof body;
+    expect(after.receivers[0]).toMatchObject({ failing: false, consecutiveFailures: 0 });
+    const missing = await fetch(`${bridge.url}/api/webhooks/deliveries/nope/redeliver`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(missing.status).toBe(404);
+  });
+
+  it('survives a bridge restart: the queued event is delivered afterwards with the same delivery id and body', async () => {
+    let up = false;
+    const hook = await receiver(() => (up ? { status: 200 } : { status: 503 }));
+    const dataDir = await mkdtemp(join(tmpdir(), 'anon-chat-webhooks-'));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const first = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_MAX_ATTEMPTS: '100' }, dataDir);
+    await visitorMessage(first, 'across a restart');
+    const [failed] = await hook.waitForRequests(1);
+    await first.close();
+    const attemptsBefore = hook.requests.length;
+    up = true;
+
+    await bridgeFor([`${hook.url}/hook`], { WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_MAX_ATTEMPTS: '100' }, dataDir);
+    const requests = await hook.waitForRequests(attemptsBefore + 1);
+    const delivered = requests[attemptsBefore]!;
+    expect(delivered.headers['x-anonchat-delivery']).toBe(failed!.headers['x-anonchat-delivery']);
+    expect(delivered.body.equals(failed!.body)).toBe(true);
+    expect(envelopeOf(delivered).data.message.text).toBe('across a restart');
+  });
+});
