@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
 import { dirname, resolve } from 'node:path';
 import type { Plugin } from 'vite';
 import { widgetSize } from './scripts/widget-size.ts';
+import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-module-build.ts';
 
 const root = import.meta.dirname;
 
@@ -41,7 +42,13 @@ export default defineConfig(({ mode }) => {
     };
   }
   return {
-    plugins: [websocketOnlyEngine(), widgetSize({ budgetBytes: 25 * 1024, limitBytes: 30 * 1024 })],
+    plugins: [
+      websocketOnlyEngine(),
+      widgetSize({ budgetBytes: 25 * 1024, limitBytes: 30 * 1024 }),
+      // XMTP: never in the widget bundle; its own module (SDK, workers, WASM) is built next to it, loaded by URL.
+      xmtpNotInInitialLoad(),
+      xmtpModuleBuild({ root, outDir: resolve(root, 'dist/widget') }),
+    ],
     build: {
       outDir: resolve(root, 'dist/widget'),
       emptyOutDir: true,
