@@ -1,0 +1,128 @@
+/**
+ * Scenario 5's measuring process: the real LowdbStore on a temp dir, filled to each size, then measured —
+ * per-append latency (call → durable resolve) at a fixed offered rate, CPU per append, event-loop blocking
+ * (monitorEventLoopDelay at 1 ms resolution, during the fill and during the measurement, checkpoints included),
+ * cold start (open) and first read, bytes on disk per message. Runs pinned, apart from the bench; prints one JSON
+ * line per size on stdout.
+ */
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { pino } from 'pino';
+import { LowdbStore } from '../../bridge/store/lowdb/lowdb-store.ts';
+import { Histogram } from '../lib/histogram.ts';
+import { openLoop } from '../lib/open-loop.ts';
+
+const sizes = (process.env.SIZES ?? '1000').split(',').map(Number);
+const conversations = Number(process.env.CONVERSATIONS ?? 1000);
+const probeRate = Number(process.env.PROBE_RATE ?? 2000);
+const probeMs = Number(process.env.PROBE_MS ?? 5000);
+const fillLimitMs = Number(process.env.FILL_LIMIT_MS ?? 600_000);
+const logger = pino({ level: 'silent' });
+const TEXT = 'Hi! A short chat message from the bench.';
+
+function diskBytes(dir: string): number {
+  let total = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? diskBytes(path) : statSync(path).size;
+  }
+  return total;
+}
+
+const loopMs = (h: ReturnType<typeof monitorEventLoopDelay>) => ({
+  p99: Math.round(h.percentile(99) / 1e3) / 1e3,
+  max: Math.round(h.max / 1e3) / 1e3,
+});
+
+for (const size of sizes) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-store-'));
+  try {
+    let store = new LowdbStore({ dataDir, logger });
+    await store.open();
+    const ids: string[] = [];
+    for (let c = 0; c < conversations; c++) ids.push((await store.createConversation({ channel: 'web', name: `Visitor ${c}` })).id);
+
+    // Fill: one append in flight per conversation, so group commit sees ~`conversations` concurrent writers.
+    const fillLoop = monitorEventLoopDelay({ resolution: 1 });
+    fillLoop.enable();
+    const fillStart = performance.now();
+    let next = 0;
+    const fillDeadline = fillStart + fillLimitMs;
+    await Promise.all(
+      ids.map(async (conversationId, c) => {
+        while (next < size && performance.now() < fillDeadline) {
+          const i = next++;
+          await store.appendMessage({ conversationId, clientId: `fill-${c}-${i}`, author: { role: i % 2 ? 'agent' : 'visitor' }, text: TEXT });
+        }
+      }),
+    );
+    const filled = Math.min(next, size);
+    const fillMs = performance.now() - fillStart;
+    fillLoop.disable();
+
+    // Measure: appends offered at a constant rate on top of what is stored.
+    const lat = new Histogram();
+    const loop = monitorEventLoopDelay({ resolution: 1 });
+    loop.enable();
+    const cpu0 = process.cpuUsage();
+    let pending = 0;
+    let failed = 0;
+    const run = await openLoop(probeRate, probeMs, (i) => {
+      const t0 = performance.now();
+      pending++;
+      store
+        .appendMessage({ conversationId: ids[i % ids.length]!, clientId: `probe-${i}`, author: { role: 'visitor' }, text: TEXT })
+        .then(
+          () => lat.record(performance.now() - t0),
+          () => failed++,
+        )
+        .finally(() => pending--);
+    });
+    const settleEnd = performance.now() + 10_000;
+    while (pending > 0 && performance.now() < settleEnd) await new Promise((r) => setTimeout(r, 5));
+    const cpu = process.cpuUsage(cpu0);
+    loop.disable();
+    const messages = filled + lat.count;
+    await store.close();
+    const bytes = diskBytes(dataDir);
+
+    // Cold start: a new process would do exactly this (plus module loading, which does not depend on size).
+    const coldStart = performance.now();
+    store = new LowdbStore({ dataDir, logger });
+    await store.open();
+    const openMs = performance.now() - coldStart;
+    const readStart = performance.now();
+    const page = await store.getMessages(ids[ids.length >> 1]!, { limit: 50 });
+    const firstReadMs = performance.now() - readStart;
+    const health = store.health();
+    await store.close();
+
+    process.stdout.write(
+      `${JSON.stringify({
+        size,
+        filled,
+        fillMs: Math.round(fillMs),
+        fillRate: Math.round(filled / (fillMs / 1000)),
+        fillLoop: loopMs(fillLoop),
+        offeredRate: probeRate,
+        appended: lat.count,
+        failed,
+        achievedRate: Math.round(lat.count / ((run.endedAt - run.startedAt) / 1000)),
+        append: lat.summary(),
+        cpuMicrosPerAppend: Math.round((cpu.user + cpu.system) / Math.max(1, lat.count)),
+        loop: loopMs(loop),
+        bytesOnDisk: bytes,
+        bytesPerMessage: Math.round(bytes / messages),
+        openMs: Math.round(openMs),
+        firstReadMs: Math.round(firstReadMs * 100) / 100,
+        firstReadCount: page.length,
+        reopenedMessages: health.messages,
+        messages,
+      })}\n`,
+    );
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
