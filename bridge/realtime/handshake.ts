@@ -41,6 +41,17 @@ export function isOriginAllowed(config: BridgeConfig, origin: string | undefined
 
 /** Handshake of `/visitor`: origin, per-IP rate, auth payload, token, verified user → `socket.data`. */
 export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
+  // Two devices of a new verified user connecting at once must end up in one conversation: link one at a time.
+  const linking = new Map<string, Promise<string>>();
+  const linkOnce = (input: { conversationId: string; userId: string; name: string; site?: string }): Promise<string> => {
+    const previous = linking.get(input.userId) ?? Promise.resolve('');
+    const current = previous.catch(() => '').then(() => linkVerifiedUser(ctx, input));
+    linking.set(input.userId, current);
+    void current.finally(() => {
+      if (linking.get(input.userId) === current) linking.delete(input.userId);
+    }).catch(() => undefined);
+    return current;
+  };
   return async (socket: Socket, next: Next): Promise<void> => {
     try {
       const req = socket.request;
@@ -74,7 +85,7 @@ export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
       const name = auth.data.name?.trim() || `Visitor ${visitorId.slice(0, 4).toUpperCase()}`;
 
       if (userId !== undefined) {
-        conversationId = await linkVerifiedUser(ctx, { conversationId, userId, name, site: auth.data.site });
+        conversationId = await linkOnce({ conversationId, userId, name, site: auth.data.site });
       }
 
       const data: VisitorSocketState = { visitorId, conversationId, name, ip };

@@ -327,6 +327,10 @@ describe('isolation between visitors', () => {
     const unverified = await visitor({ userId: 'user-42' });
     expect(unverified.session.conversationId).not.toBe(first.session.conversationId);
     expect(unverified.session.userId).toBeUndefined();
+    // Two new devices of a new user at once still share one conversation.
+    const hash = userHash(site, 'user-77');
+    const devices = await Promise.all(Array.from({ length: 8 }, () => visitor({ userId: 'user-77', userHash: hash })));
+    expect(new Set(devices.map((d) => d.session.conversationId)).size).toBe(1);
     // After logout the old verified token does not reopen the user's conversation.
     const loggedOut = await visitor({ token: first.session.token });
     expect(loggedOut.session.conversationId).not.toBe(first.session.conversationId);
