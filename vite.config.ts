@@ -3,35 +3,11 @@
  * `vite build --mode console` → the agent console app (dist/console). Also the Vitest configuration.
  */
 import { defineConfig } from 'vitest/config';
-import { dirname, resolve } from 'node:path';
-import type { Plugin } from 'vite';
+import { resolve } from 'node:path';
 import { widgetSize } from './scripts/widget-size.ts';
 import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-module-build.ts';
 
 const root = import.meta.dirname;
-
-/**
- * The widget connects with `transports: ['websocket']` only, so engine.io-client's long-polling and WebTransport
- * implementations would be dead weight in every page: swap its transport table for one holding just WebSocket.
- */
-function websocketOnlyEngine(): Plugin {
-  const id = '\0anon-chat:engine-transports';
-  return {
-    name: 'anon-chat:websocket-only-engine',
-    enforce: 'pre',
-    resolveId(source, importer) {
-      if (source === './transports/index.js' && importer && /engine\.io-client[\\/]build[\\/]esm[\\/]socket\.js$/.test(importer)) {
-        return `${id}?${dirname(importer)}`;
-      }
-      return null;
-    },
-    load(loadId) {
-      if (!loadId.startsWith(id)) return null;
-      const dir = loadId.slice(id.length + 1);
-      return `import { WS } from ${JSON.stringify(resolve(dir, 'transports/websocket.js'))};\nexport const transports = { websocket: WS };\n`;
-    },
-  };
-}
 
 export default defineConfig(({ mode }) => {
   if (mode === 'console') {
@@ -43,7 +19,6 @@ export default defineConfig(({ mode }) => {
   }
   return {
     plugins: [
-      websocketOnlyEngine(),
       widgetSize({ budgetBytes: 25 * 1024, limitBytes: 30 * 1024 }),
       // XMTP: never in the widget bundle; its own module (SDK, workers, WASM) is built next to it, loaded by URL.
       xmtpNotInInitialLoad(),
