@@ -81,8 +81,10 @@ export const baseStyles = css`
   .avatar {
     position: relative;
     flex: none;
-    display: inline-grid;
-    place-items: center;
+    display: inline-flex;
+    align-items: center;
+    justify-content: center;
+    line-height: 1;
     width: 40px;
     height: 40px;
     border-radius: 50%;

@@ -17,6 +17,8 @@ import type { ConnectionUser } from './connection-controller.ts';
 export const PAGE_SIZE = 30;
 /** Sync pages are looped at most this often per reconnect, a bound against a bridge that always says hasMore. */
 const MAX_SYNC_ROUNDS = 1000;
+/** Pause before resending a reply whose ack never came while the socket stayed connected. */
+const RESEND_AFTER_TIMEOUT_MS = 2000;
 /** A typing indicator the agent stops feeding ends after this idle time. */
 const TYPING_IDLE_MS = 3000;
 
@@ -276,8 +278,19 @@ export class ThreadController implements ReactiveController, ConnectionUser {
       const stored = await connection.send(thread.conversationId, message.clientId, message.text);
       if (thread.upsert(stored)) this.host.requestUpdate();
     } catch (error) {
-      // Offline or no answer: it stays `sending` and goes out again, same clientId, after the next connect.
-      if (error instanceof RequestError && !error.permanent && error.code !== 'rate_limited') return;
+      // Offline or no answer: it stays `sending` and goes out again, same clientId, after the next connect — or,
+      // when the socket still looks connected (a request lost in a half-dead connection), after a short pause.
+      if (error instanceof RequestError && !error.permanent && error.code !== 'rate_limited') {
+        if (error.code === 'timeout') {
+          setTimeout(() => {
+            const current = thread.get(message.clientId);
+            if (this.thread === thread && current?.status === 'sending' && current.seq === undefined && this.connection?.socket.connected) {
+              void this.deliver(thread, current);
+            }
+          }, RESEND_AFTER_TIMEOUT_MS);
+        }
+        return;
+      }
       const code = error instanceof RequestError ? error.code : 'internal';
       thread.markFailed(message.clientId, { code, reason: describe(error, 'Not sent.') });
       this.host.requestUpdate();

@@ -1,0 +1,88 @@
+/**
+ * Browser helpers for every end-to-end test: launch the system Chromium through playwright-core, collect page
+ * errors and CSP violations, make sure the widget and console bundles are built, save screenshots as artifacts.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type ConsoleMessage, type Page } from 'playwright-core';
+
+/** The repository root. */
+export const ROOT = join(import.meta.dirname, '..', '..');
+/** Where each test run leaves its screenshots (git-ignored). */
+export const ARTIFACTS_DIR = join(ROOT, 'test-artifacts');
+/** Screenshots the README shows (committed). */
+export const SCREENSHOTS_DIR = join(ROOT, 'docs', 'screenshots');
+
+/** The system Chromium (Debian's package); tests never download a browser. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Flags for a quiet headless Chromium in a container. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  // Several contexts share one process; a tab in the background must keep its timers and sockets running.
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+/** Launches headless Chromium. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** Builds the widget and console bundles the bridge serves, unless they are already in dist/. */
+export function ensureBuilt(): void {
+  const vite = join(ROOT, 'node_modules', '.bin', 'vite');
+  if (!existsSync(join(ROOT, 'dist', 'widget', 'anon-chat.js'))) execFileSync(vite, ['build'], { cwd: ROOT, stdio: 'ignore' });
+  if (!existsSync(join(ROOT, 'dist', 'console', 'index.html'))) {
+    execFileSync(vite, ['build', '--mode', 'console'], { cwd: ROOT, stdio: 'ignore' });
+  }
+}
+
+/** Problems a page reported: uncaught errors, console errors, CSP violations. */
+export interface PageProblems {
+  errors: string[];
+}
+
+/** Opens a page in `context` that records its errors and CSP violations into the returned list. */
+export async function openPage(context: BrowserContext, ignore: RegExp[] = []): Promise<{ page: Page; problems: PageProblems }> {
+  const page = await context.newPage();
+  const problems: PageProblems = { errors: [] };
+  const keep = (text: string): void => {
+    if (!ignore.some((re) => re.test(text))) problems.errors.push(text);
+  };
+  page.on('pageerror', (error) => keep(`pageerror: ${error.message}`));
+  page.on('console', (message: ConsoleMessage) => {
+    if (message.type() === 'error') keep(`console: ${message.text()}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      console.error(`csp violation: ${event.violatedDirective} ${event.blockedURI}`);
+    });
+  });
+  return { page, problems };
+}
+
+/**
+ * Console errors that a reconnect test provokes on purpose: the browser logs failed WebSocket/XHR attempts while
+ * the bridge is down. Pass to `openPage` in tests that stop the bridge.
+ */
+export const NETWORK_ERRORS: RegExp[] = [/ERR_CONNECTION_REFUSED/, /WebSocket connection to .* failed/, /Failed to load resource/];
+
+/** Saves `name`.png into test-artifacts/ and copies it to docs/screenshots/ for the README. */
+export async function saveScreenshot(page: Page, name: string): Promise<string> {
+  await mkdir(ARTIFACTS_DIR, { recursive: true });
+  await mkdir(SCREENSHOTS_DIR, { recursive: true });
+  const file = join(ARTIFACTS_DIR, `${name}.png`);
+  await page.screenshot({ path: file });
+  await copyFile(file, join(SCREENSHOTS_DIR, `${name}.png`));
+  return file;
+}
