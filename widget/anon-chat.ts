@@ -18,7 +18,6 @@
  *   --anon-chat-width, --anon-chat-height, --anon-chat-offset, --anon-chat-z-index.
  */
 import { LitElement, html, nothing, svg, type PropertyValues, type TemplateResult } from 'lit';
-import { repeat } from 'lit/directives/repeat.js';
 import { MAX_TEXT_LENGTH } from '../protocol/limits.ts';
 import type { LocalMessage, Message } from '../protocol/message.ts';
 import { anonChatStyles } from './anon-chat.styles.ts';
@@ -29,14 +28,14 @@ import { OutboxController } from './controllers/outbox-controller.ts';
 import { TypingController } from './controllers/typing-controller.ts';
 import { browserStorage } from './controllers/visitor-storage.ts';
 import { emit } from './events.ts';
-import { bubbleLabels, fill, resolveStrings, type WidgetStrings } from './i18n/index.ts';
+import type { WidgetStrings } from './i18n/en.ts';
+import { fill } from './i18n/fill.ts';
+import { renderPanel, styles as panelStyles } from './panel/chat-panel.ts';
+import { resolveStrings } from './i18n/index.ts';
 import type { ConnectionState } from './transports/transport.ts';
-import { dayKey, formatDay } from './ui/format-time.ts';
-import { renderMessageBubble } from './ui/message-bubble.ts';
-import { bubbleStyles } from './ui/message-list.styles.ts';
 
 export type * from './events.ts';
-export type { WidgetStrings } from './i18n/index.ts';
+export type { WidgetStrings } from './i18n/en.ts';
 
 /**
  * Where this script was loaded from: the default bridge. Captured at load, because `document.currentScript` is
@@ -61,7 +60,7 @@ const activeInstances = new Map<string, AnonChat>();
 
 /** The `<anon-chat>` custom element. */
 export class AnonChat extends LitElement {
-  static override styles = [bubbleStyles, anonChatStyles];
+  static override styles = [anonChatStyles, ...panelStyles];
 
   static override properties = {
     server: { type: String },
@@ -281,9 +280,9 @@ export class AnonChat extends LitElement {
   }
 
   #strings(): WidgetStrings {
-    const locale = this.#locale();
-    return resolveStrings(locale, this.strings);
+    return resolveStrings(this.#locale(), this.strings);
   }
+
 
   #locale(): string {
     return this.locale || document.documentElement.lang || navigator.language || 'en';
@@ -346,51 +345,14 @@ export class AnonChat extends LitElement {
     this.#outbox?.retry(message.clientId);
   };
 
-  #renderMessages(s: WidgetStrings): TemplateResult {
-    const all = this.#conversation?.messages ?? [];
-    const messages = all.length > this._window ? all.slice(-this._window) : all;
-    const locale = this.#locale();
-    const labels = bubbleLabels(s);
-    const now = new Date();
-    type Row = { key: string; day?: string; message?: LocalMessage };
-    const rows: Row[] = [];
-    let day = '';
-    for (const message of messages) {
-      const key = dayKey(message.createdAt);
-      if (key !== day) {
-        day = key;
-        rows.push({ key: `day:${key}`, day: formatDay(message.createdAt, locale, now) });
-      }
-      rows.push({ key: `${message.author.role}:${message.clientId}`, message });
-    }
-    return html`${repeat(
-      rows,
-      (row) => row.key,
-      (row) =>
-        row.message
-          ? renderMessageBubble(row.message, {
-              own: row.message.author.role === 'visitor',
-              locale,
-              labels,
-              showAuthor: row.message.author.role === 'agent' && !!row.message.author.name,
-              onRetry: this.#onRetry,
-            })
-          : html`<div class="separator" part="separator" role="separator">${row.day}</div>`,
-    )}`;
-  }
-
   override render(): TemplateResult | typeof nothing {
     if (this._inert) return nothing;
     const s = this.#strings();
     const connection = this.#connection;
     const conversation = this.#conversation;
     const unread = conversation?.unread ?? 0;
-    const online = connection?.state === 'online';
-    const available = online && (connection?.agentsOnline ?? 0) > 0;
     const launcherLabel = `${this.isOpen ? s.closeChat : s.openChat}${unread ? ` (${fill(s.unreadCount, { count: unread })})` : ''}`;
-    const typingName = this.#typing?.agentTyping;
-    const last = conversation?.lastReceived;
-    const count = this._draft.length;
+    const all = conversation?.messages ?? [];
     return html`<div class="root ${this.position === 'bottom-left' ? 'left' : 'right'}" part="root">
       <button
         class="launcher"
@@ -408,69 +370,31 @@ export class AnonChat extends LitElement {
         </svg>
         ${unread && !this.isOpen ? html`<span class="badge" part="badge" aria-hidden="true">${unread > 99 ? '99+' : unread}</span>` : nothing}
       </button>
-      <section
-        id="panel"
-        class="panel"
-        part="panel"
-        role="dialog"
-        aria-labelledby="title"
-        ?hidden=${!this.isOpen}
-        @keydown=${this.#onPanelKeydown}
-      >
-        <header class="header" part="header">
-          <div class="header-text">
-            <h2 id="title" class="title" part="title">${this.heading || s.title}</h2>
-            <p class="availability" part="availability">
-              <span class="dot ${available ? 'dot--online' : ''}" aria-hidden="true"></span>
-              <span>${available ? s.agentsOnline : s.agentsAway}</span>
-              <span aria-hidden="true">·</span>
-              <span class="transport" part="transport">${connection?.kind === 'xmtp' ? s.transportXmtp : s.transportRealtime}</span>
-            </p>
-          </div>
-          <button class="icon-button" part="close-button" type="button" aria-label=${s.closeChat} @click=${() => this.close()}>
-            <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
-              <path d="M6 6l12 12M18 6L6 18" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" fill="none" />
-            </svg>
-          </button>
-        </header>
-        ${online
-          ? nothing
-          : html`<div class="connection" part="connection" role="status">${connection?.state === 'offline' ? s.offline : s.connecting}</div>`}
-        <div class="list" part="messages" tabindex="0" role="log" aria-label=${s.messages} aria-live="off" @scroll=${this.#onScroll}>
-          ${conversation?.loadingOlder ? html`<p class="hint" part="loading">${s.loadingOlder}</p>` : nothing}
-          ${conversation?.hasOlder ? nothing : html`<p class="greeting" part="greeting">${this.greeting || s.greeting}</p>`}
-          ${this.#renderMessages(s)}
-          ${typingName !== undefined ? html`<p class="typing" part="typing">${fill(s.typing, { name: typingName || s.agent })}</p>` : nothing}
-        </div>
-        ${this._pill ? html`<button class="pill" part="new-messages" type="button" @click=${this.#onPill}>${s.newMessages} ↓</button>` : nothing}
-        <form class="composer" part="composer" @submit=${this.#onSubmit}>
-          <div class="field">
-            <textarea
-              class="input"
-              part="input"
-              rows="1"
-              aria-label=${s.placeholder}
-              aria-describedby="counter"
-              placeholder=${s.placeholder}
-              maxlength=${MAX_TEXT_LENGTH}
-              .value=${this._draft}
-              @input=${this.#onInput}
-              @keydown=${this.#onKeydown}
-            ></textarea>
-            <span id="counter" class="counter ${count > MAX_TEXT_LENGTH * 0.9 ? 'counter--near' : ''}" part="counter">
-              ${count ? fill(s.counter, { count, max: MAX_TEXT_LENGTH }) : nothing}
-            </span>
-          </div>
-          <button class="send" part="send-button" type="submit" aria-label=${s.send} ?disabled=${this._draft.trim() === ''}>
-            <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
-              <path d="M3 20.5l18-8.5L3 3.5l2.5 8.5zM5.5 12H13" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" fill="none" />
-            </svg>
-          </button>
-        </form>
-        <div class="sr-only" aria-live="polite" aria-atomic="true">
-          ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text }) : ''}
-        </div>
-      </section>
+      ${renderPanel({
+            open: this.isOpen,
+            heading: this.heading,
+            greeting: this.greeting,
+            locale: this.#locale(),
+            strings: s,
+            state: connection?.state ?? 'offline',
+            transport: connection?.kind ?? 'realtime',
+            agentsOnline: connection?.agentsOnline ?? 0,
+            messages: all.length > this._window ? all.slice(-this._window) : all,
+            hasOlder: (conversation?.hasOlder ?? false) || all.length > this._window,
+            loadingOlder: conversation?.loadingOlder ?? false,
+            agentTyping: this.#typing?.agentTyping,
+            lastReceived: conversation?.lastReceived,
+            draft: this._draft,
+            pill: this._pill,
+            onClose: () => this.close(),
+            onScroll: this.#onScroll,
+            onSubmit: this.#onSubmit,
+            onInput: this.#onInput,
+            onComposerKeydown: this.#onKeydown,
+            onPanelKeydown: this.#onPanelKeydown,
+            onPill: this.#onPill,
+            onRetry: this.#onRetry,
+          })}
     </div>`;
   }
 }

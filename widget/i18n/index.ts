@@ -5,6 +5,7 @@ import { en, type WidgetStrings } from './en.ts';
 import { es } from './es.ts';
 
 export type { WidgetStrings } from './en.ts';
+export { fill } from './fill.ts';
 
 /** Translations shipped in the bundle, by BCP 47 language tag. */
 export const builtInStrings: Readonly<Record<string, WidgetStrings>> = { en, de, es };
@@ -14,11 +15,6 @@ export function resolveStrings(locale: string, overrides?: Partial<WidgetStrings
   const tag = locale.toLowerCase();
   const base = builtInStrings[tag] ?? builtInStrings[tag.split('-')[0] ?? ''] ?? en;
   return overrides ? { ...base, ...overrides } : base;
-}
-
-/** Replaces `{name}` placeholders; unknown ones stay visible so a broken override is noticed, not hidden. */
-export function fill(template: string, values: Record<string, string | number>): string {
-  return template.replace(/\{(\w+)\}/g, (whole, key: string) => (key in values ? String(values[key]) : whole));
 }
 
 /** The labels the shared bubble rendering needs, taken from the widget strings. */

@@ -1,14 +1,15 @@
 /**
- * The Socket.IO transport: the visitor's conversation over the bridge's `/visitor` namespace.
- * The token travels only in the handshake `auth` (never in the URL, so it stays out of proxy logs).
+ * The Socket.IO transport: the visitor's conversation over the bridge's `/visitor` namespace, spoken directly over one
+ * WebSocket (socket-io-wire.ts) so the widget stays inside its size budget. The token travels only in the namespace
+ * handshake `auth` (never in the URL, so it stays out of proxy logs). Reconnects by itself with jittered backoff.
  */
-import { io, type Socket } from 'socket.io-client';
 import type { Ack, ApiError } from '../../protocol/errors.ts';
 import { PERMANENT_ERRORS } from '../../protocol/errors.ts';
-import { VISITOR_NAMESPACE, type VisitorClientToServerEvents, type VisitorServerToClientEvents } from '../../protocol/events.ts';
-import type { MessagePage, SyncResult } from '../../protocol/events.ts';
+import { VISITOR_NAMESPACE, type MessagePage, type SyncResult, type VisitorServerToClientEvents } from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { VisitorAuth } from '../../protocol/schemas.ts';
+import { backoffDelay } from '../controllers/outbox.ts';
+import { EnginePacket, PacketType, decodePacket, encodePacket, engineUrl, type EngineHandshake } from './socket-io-wire.ts';
 import { TransportError, type ConnectionState, type OutgoingMessage, type Transport, type TransportEvents } from './transport.ts';
 
 /** Who the visitor is and where to reach the bridge; read again on every (re)connect. */
@@ -24,8 +25,6 @@ export interface VisitorTransportOptions {
   requestTimeoutMs?: number;
 }
 
-type VisitorSocket = Socket<VisitorServerToClientEvents, VisitorClientToServerEvents>;
-
 /** Turns a failed ack into the transport's error, telling retryable failures from permanent ones. */
 export function ackError(error: ApiError): TransportError {
   return new TransportError(error.code, error.message, PERMANENT_ERRORS.has(error.code), error.retryAfterMs);
@@ -36,14 +35,34 @@ export function createSocketTransport(options: VisitorTransportOptions): Transpo
   return new SocketTransport(options);
 }
 
-/** {@link Transport} over Socket.IO, reconnecting by itself with Socket.IO's jittered backoff. */
+type Listener = (...args: never[]) => void;
+type Pending = { resolve: (value: unknown) => void; reject: (error: TransportError) => void; timer: ReturnType<typeof setTimeout> };
+
+/** Maps server events to transport events. */
+const EVENTS: Partial<Record<keyof VisitorServerToClientEvents, keyof TransportEvents>> = {
+  session: 'session',
+  'message:new': 'message',
+  'message:status': 'status',
+  typing: 'typing',
+  'agents:presence': 'presence',
+  'chat:error': 'error',
+};
+
+/** {@link Transport} over the bridge's Socket.IO endpoint. */
 export class SocketTransport implements Transport {
   readonly kind = 'realtime' as const;
   #state: ConnectionState = 'offline';
-  #socket: VisitorSocket | undefined;
-  #listeners = new Map<keyof TransportEvents, Set<(...args: never[]) => void>>();
+  #ws: WebSocket | undefined;
+  #joined = false;
+  #running = false;
+  #attempt = 0;
+  #nextId = 0;
+  #pending = new Map<number, Pending>();
+  #listeners = new Map<keyof TransportEvents, Set<Listener>>();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #failures = 0;
+  #heartbeat: ReturnType<typeof setTimeout> | undefined;
+  #heartbeatMs = 50_000;
+  #firstOutcome: (() => void) | undefined;
 
   constructor(private readonly options: VisitorTransportOptions) {}
 
@@ -54,12 +73,12 @@ export class SocketTransport implements Transport {
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener);
-    return () => set.delete(listener);
+    set.add(listener as Listener);
+    return () => set.delete(listener as Listener);
   }
 
-  #emit<K extends keyof TransportEvents>(event: K, ...args: Parameters<TransportEvents[K]>): void {
-    for (const listener of this.#listeners.get(event) ?? []) (listener as unknown as (...a: Parameters<TransportEvents[K]>) => void)(...args);
+  #emit(event: keyof TransportEvents, ...args: unknown[]): void {
+    for (const listener of this.#listeners.get(event) ?? []) (listener as (...a: unknown[]) => void)(...args);
   }
 
   #setState(state: ConnectionState): void {
@@ -68,124 +87,195 @@ export class SocketTransport implements Transport {
     this.#emit('state', state);
   }
 
+  /** Starts connecting; resolves after the first attempt succeeded or failed (it keeps retrying either way). */
   connect(): Promise<void> {
-    if (this.#socket) return Promise.resolve();
-    const url = new URL(VISITOR_NAMESPACE, this.options.server).href;
-    const socket: VisitorSocket = io(url, {
-      // Only a WebSocket: no long-polling requests before first render, and nothing carries the token in a URL.
-      transports: ['websocket'],
-      auth: (cb) => {
-        const token = this.options.getToken();
-        cb({ ...this.options.auth(), ...(token ? { token } : {}) });
-      },
-      reconnectionDelay: 500,
-      reconnectionDelayMax: 10_000,
-      randomizationFactor: 0.5,
-    });
-    this.#socket = socket;
-    this.#setState('connecting');
-
-    socket.on('connect', () => {
-      this.#failures = 0;
-      this.#setState('online');
-    });
-    socket.on('disconnect', (reason) => {
-      this.#setState('offline');
-      // A server-side disconnect is not retried by Socket.IO itself; everything else is.
-      if (reason === 'io server disconnect') this.#retryLater();
-    });
-    socket.io.on('reconnect_attempt', () => this.#setState('connecting'));
-    socket.on('connect_error', (err) => {
-      if (err.message === 'invalid_token') {
-        // The old conversation is unreachable by design: become a fresh anonymous visitor at once.
-        this.options.setToken(undefined);
-        socket.connect();
-        return;
-      }
-      this.#setState('offline');
-      if (err.message === 'invalid_user_hash') {
-        this.#emit('error', { code: 'forbidden', message: 'invalid_user_hash' });
-        return;
-      }
-      // A middleware refusal leaves the socket inactive (no automatic retry); transport failures keep it active.
-      if (!socket.active) this.#retryLater();
-    });
-    socket.on('session', (session) => {
-      this.options.setToken(session.token);
-      this.#emit('session', session);
-    });
-    socket.on('message:new', (m) => this.#emit('message', m));
-    socket.on('message:status', (c) => this.#emit('status', c));
-    socket.on('typing', (t) => this.#emit('typing', t));
-    socket.on('agents:presence', (p) => this.#emit('presence', p));
-    socket.on('chat:error', (e) => this.#emit('error', e));
-
+    if (this.#running) return Promise.resolve();
+    this.#running = true;
+    globalThis.addEventListener?.('online', this.#onNetworkBack);
     return new Promise((resolve) => {
-      const done = (): void => {
-        socket.off('connect', done);
-        socket.off('connect_error', done);
-        resolve();
-      };
-      socket.on('connect', done);
-      socket.on('connect_error', done);
+      this.#firstOutcome = resolve;
+      this.#open();
     });
-  }
-
-  #retryLater(): void {
-    clearTimeout(this.#retryTimer);
-    this.#failures++;
-    const delay = Math.min(30_000, 500 * 2 ** Math.min(this.#failures, 6)) * (0.5 + Math.random() / 2);
-    this.#retryTimer = setTimeout(() => this.#socket?.connect(), delay);
   }
 
   disconnect(): void {
+    this.#running = false;
+    globalThis.removeEventListener?.('online', this.#onNetworkBack);
     clearTimeout(this.#retryTimer);
-    const socket = this.#socket;
-    this.#socket = undefined;
-    if (socket) {
-      socket.removeAllListeners();
-      socket.io.removeAllListeners();
-      socket.disconnect();
-    }
+    this.#close();
     this.#setState('offline');
   }
 
-  #request<T>(send: (socket: TimedSocket, ack: (err: Error | null, res: Ack<T>) => void) => void): Promise<T> {
-    const socket = this.#socket;
-    // Socket.IO would buffer an emit while disconnected and send it later; the outbox owns retries instead.
-    if (!socket?.connected) return Promise.reject(new TransportError('offline', 'offline', false));
-    return new Promise<T>((resolve, reject) => {
-      send(socket.timeout(this.options.requestTimeoutMs ?? 10_000), (err, res) => {
-        if (err) reject(new TransportError('timeout', 'timeout', false));
-        else if (res.ok) resolve(res.data);
-        else reject(ackError(res.error));
-      });
+  #onNetworkBack = (): void => {
+    // The browser knows the network is back before any backoff timer does.
+    if (this.#running && !this.#ws) {
+      clearTimeout(this.#retryTimer);
+      this.#attempt = 0;
+      this.#open();
+    }
+  };
+
+  #settleFirst(): void {
+    this.#firstOutcome?.();
+    this.#firstOutcome = undefined;
+  }
+
+  #open(): void {
+    if (!this.#running) return;
+    this.#setState('connecting');
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(engineUrl(this.options.server));
+    } catch {
+      this.#scheduleRetry();
+      return;
+    }
+    this.#ws = ws;
+    ws.onmessage = (event) => {
+      if (typeof event.data === 'string') this.#onFrame(event.data);
+    };
+    ws.onclose = () => {
+      if (this.#ws !== ws) return;
+      this.#close();
+      this.#scheduleRetry();
+    };
+  }
+
+  /** Drops the socket and fails every request waiting on it (the outbox retries them). */
+  #close(): void {
+    const ws = this.#ws;
+    this.#ws = undefined;
+    this.#joined = false;
+    clearTimeout(this.#heartbeat);
+    if (ws) {
+      ws.onclose = ws.onmessage = null;
+      if (ws.readyState <= 1) ws.close();
+    }
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new TransportError('offline', 'offline', false));
+      this.#pending.delete(id);
+    }
+  }
+
+  #scheduleRetry(delay = backoffDelay(++this.#attempt, Math.random, 500, 10_000)): void {
+    this.#setState('offline');
+    this.#settleFirst();
+    clearTimeout(this.#retryTimer);
+    if (this.#running) this.#retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  #armHeartbeat(): void {
+    clearTimeout(this.#heartbeat);
+    // Engine.IO v4: the server pings every pingInterval; silence beyond pingInterval + pingTimeout means it is gone.
+    this.#heartbeat = setTimeout(() => {
+      this.#close();
+      this.#scheduleRetry();
+    }, this.#heartbeatMs);
+  }
+
+  #send(frame: string): void {
+    if (this.#ws?.readyState === 1) this.#ws.send(frame);
+  }
+
+  #onFrame(frame: string): void {
+    const kind = frame[0];
+    if (kind === EnginePacket.open) {
+      const handshake = JSON.parse(frame.slice(1)) as EngineHandshake;
+      this.#heartbeatMs = handshake.pingInterval + handshake.pingTimeout;
+      this.#armHeartbeat();
+      const token = this.options.getToken();
+      this.#send(encodePacket({ type: PacketType.connect, nsp: VISITOR_NAMESPACE, data: { ...this.options.auth(), ...(token ? { token } : {}) } }));
+    } else if (kind === EnginePacket.ping) {
+      this.#send(EnginePacket.pong);
+      this.#armHeartbeat();
+    } else if (kind === EnginePacket.close) {
+      this.#close();
+      this.#scheduleRetry();
+    } else if (kind === EnginePacket.message) {
+      const packet = decodePacket(frame.slice(1));
+      if (packet && packet.nsp === VISITOR_NAMESPACE) this.#onPacket(packet.type, packet.id, packet.data);
+    }
+  }
+
+  #onPacket(type: number, id: number | undefined, data: unknown): void {
+    if (type === PacketType.connect) {
+      this.#joined = true;
+      this.#attempt = 0;
+      this.#setState('online');
+      this.#settleFirst();
+    } else if (type === PacketType.connectError) {
+      const message = (data as { message?: string } | undefined)?.message;
+      this.#close();
+      if (message === 'invalid_token') {
+        // The old conversation is unreachable by design: become a fresh anonymous visitor at once.
+        this.options.setToken(undefined);
+        this.#scheduleRetry(0);
+      } else if (message === 'invalid_user_hash') {
+        this.#emit('error', { code: 'forbidden', message } satisfies ApiError);
+        this.#scheduleRetry(30_000);
+      } else {
+        this.#scheduleRetry();
+      }
+    } else if (type === PacketType.disconnect) {
+      // The bridge ended this session (e.g. shutting down): come back like after any other drop.
+      this.#close();
+      this.#scheduleRetry();
+    } else if (type === PacketType.event && Array.isArray(data)) {
+      const [name, payload] = data as [keyof VisitorServerToClientEvents, unknown];
+      if (name === 'session') this.options.setToken((payload as { token: string }).token);
+      const event = EVENTS[name];
+      if (event) this.#emit(event, payload);
+    } else if (type === PacketType.ack && id !== undefined && Array.isArray(data)) {
+      const pending = this.#pending.get(id);
+      this.#pending.delete(id);
+      if (pending) {
+        clearTimeout(pending.timer);
+        pending.resolve(data[0]);
+      }
+    }
+  }
+
+  #request<T>(event: string, payload: unknown): Promise<T> {
+    // Never buffer while disconnected: the outbox owns retries, and a buffered copy would race them.
+    if (!this.#joined) return Promise.reject(new TransportError('offline', 'offline', false));
+    const id = this.#nextId++;
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(new TransportError('timeout', 'timeout', false));
+      }, this.options.requestTimeoutMs ?? 10_000);
+      this.#pending.set(id, { resolve, reject, timer });
+      this.#send(encodePacket({ type: PacketType.event, nsp: VISITOR_NAMESPACE, id, data: [event, payload] }));
+    }).then((res) => {
+      const ack = res as Ack<T>;
+      if (ack?.ok) return ack.data;
+      throw ackError(ack?.ok === false ? ack.error : { code: 'internal', message: 'malformed ack' });
     });
   }
 
+  #fire(event: string, payload: unknown): void {
+    // Receipts and typing are fire-and-forget; receipts are resent after a reconnect anyway.
+    if (this.#joined) this.#send(encodePacket({ type: PacketType.event, nsp: VISITOR_NAMESPACE, data: [event, payload] }));
+  }
+
   send(message: OutgoingMessage): Promise<Message> {
-    return this.#request<Message>((s, ack) => s.emit('message:send', { clientId: message.clientId, text: message.text }, ack));
+    return this.#request('message:send', { clientId: message.clientId, text: message.text });
   }
 
   sync(afterRev: number): Promise<SyncResult> {
-    return this.#request<SyncResult>((s, ack) => s.emit('sync', { afterRev }, ack));
+    return this.#request('sync', { afterRev });
   }
 
   history(beforeSeq?: number, limit?: number): Promise<MessagePage> {
-    const payload: { beforeSeq?: number; limit?: number } = {};
-    if (beforeSeq !== undefined) payload.beforeSeq = beforeSeq;
-    if (limit !== undefined) payload.limit = limit;
-    return this.#request<MessagePage>((s, ack) => s.emit('history', payload, ack));
+    return this.#request('history', { ...(beforeSeq !== undefined ? { beforeSeq } : {}), ...(limit !== undefined ? { limit } : {}) });
   }
 
   receipt(upToSeq: number, status: 'delivered' | 'read'): void {
-    if (this.#socket?.connected) this.#socket.emit('receipt', { upToSeq, status });
+    this.#fire('receipt', { upToSeq, status });
   }
 
   typing(typing: boolean): void {
-    // Typing is ephemeral: never buffer it for a later connection.
-    if (this.#socket?.connected) this.#socket.volatile.emit('typing', { typing });
+    this.#fire('typing', { typing });
   }
 }
-
-type TimedSocket = ReturnType<VisitorSocket['timeout']>;

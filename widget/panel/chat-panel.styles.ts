@@ -1,0 +1,194 @@
+/** Styles of the chat panel; adopted into the shadow root when the panel module loads. */
+import { css } from 'lit';
+
+/** Panel, header, message list, composer. Uses the palette variables set on :host by anon-chat.styles.ts. */
+export const panelStyles = css`
+  .panel {
+    position: fixed;
+    bottom: calc(var(--anon-chat-offset, 20px) + 68px);
+    right: var(--anon-chat-offset, 20px);
+    z-index: var(--anon-chat-z-index, 2147483000);
+    display: flex;
+    flex-direction: column;
+    width: var(--anon-chat-width, 370px);
+    max-width: calc(100vw - 24px);
+    height: var(--anon-chat-height, 560px);
+    max-height: calc(100vh - 120px);
+    box-sizing: border-box;
+    background: var(--_bg);
+    color: var(--_text);
+    border: 1px solid var(--_border);
+    border-radius: var(--anon-chat-panel-radius, 16px);
+    box-shadow: 0 12px 40px rgb(0 0 0 / 0.25);
+    overflow: hidden;
+  }
+  @media (max-width: 480px) {
+    .panel {
+      inset: 0;
+      width: 100vw;
+      max-width: none;
+      height: 100%;
+      max-height: none;
+      border-radius: 0;
+    }
+  }
+  .header {
+    display: flex;
+    align-items: center;
+    gap: 8px;
+    padding: 12px 14px;
+    background: var(--_accent);
+    color: var(--_accent-text);
+  }
+  .header-text {
+    flex: 1;
+    min-width: 0;
+  }
+  .title {
+    margin: 0;
+    font-size: 16px;
+    font-weight: 650;
+  }
+  .availability {
+    display: flex;
+    align-items: center;
+    gap: 6px;
+    margin: 2px 0 0;
+    font-size: 12px;
+  }
+  .dot {
+    width: 8px;
+    height: 8px;
+    border-radius: 50%;
+    background: #bdc1c6;
+  }
+  .dot--online {
+    background: #5ee07a;
+  }
+  .icon-button {
+    display: flex;
+    align-items: center;
+    justify-content: center;
+    width: 32px;
+    height: 32px;
+    border: none;
+    border-radius: 50%;
+    background: transparent;
+    color: inherit;
+    cursor: pointer;
+    padding: 0;
+  }
+  .icon-button:hover {
+    background: rgb(255 255 255 / 0.15);
+  }
+  .list {
+    flex: 1;
+    overflow-y: auto;
+    overscroll-behavior: contain;
+    padding: 10px 10px 4px;
+    background: var(--_bg);
+  }
+  .list > .msg {
+    /* Thousands of messages stay smooth: the browser skips layout and paint of off-screen rows. */
+    content-visibility: auto;
+    contain-intrinsic-size: auto 48px;
+  }
+  .greeting {
+    margin: 4px 0 10px;
+    padding: 8px 10px;
+    border-radius: 10px;
+    background: var(--_surface);
+    color: var(--_text);
+    font-size: 14px;
+  }
+  .separator {
+    display: flex;
+    justify-content: center;
+    margin: 10px 0 6px;
+    font-size: 12px;
+    color: var(--_muted);
+  }
+  .hint,
+  .typing {
+    margin: 4px 2px;
+    font-size: 12px;
+    color: var(--_muted);
+  }
+  .hint {
+    text-align: center;
+  }
+  .pill {
+    position: absolute;
+    left: 50%;
+    bottom: 76px;
+    transform: translateX(-50%);
+    border: none;
+    border-radius: 999px;
+    padding: 6px 14px;
+    background: var(--_accent);
+    color: var(--_accent-text);
+    font-size: 13px;
+    box-shadow: 0 2px 8px rgb(0 0 0 / 0.25);
+    cursor: pointer;
+  }
+  .composer {
+    display: flex;
+    align-items: flex-end;
+    gap: 6px;
+    padding: 8px 10px;
+    border-top: 1px solid var(--_border);
+    background: var(--_bg);
+  }
+  .field {
+    position: relative;
+    flex: 1;
+    display: flex;
+    flex-direction: column;
+  }
+  .input {
+    box-sizing: border-box;
+    width: 100%;
+    min-height: 40px;
+    max-height: 120px;
+    resize: none;
+    padding: 9px 10px;
+    border: 1px solid var(--_border);
+    border-radius: 10px;
+    background: var(--_surface);
+    line-height: 1.35;
+    field-sizing: content;
+  }
+  .counter {
+    align-self: flex-end;
+    font-size: 11px;
+    color: var(--_muted);
+  }
+  .counter--near {
+    color: var(--anon-chat-danger, #c5221f);
+  }
+  .send {
+    width: 40px;
+    height: 40px;
+    border: none;
+    border-radius: 50%;
+    background: var(--_accent);
+    color: var(--_accent-text);
+    cursor: pointer;
+    flex: none;
+    display: flex;
+    align-items: center;
+    justify-content: center;
+    padding: 0;
+  }
+  .send:disabled {
+    opacity: 0.5;
+    cursor: default;
+  }
+  .connection {
+    padding: 4px 10px;
+    font-size: 12px;
+    background: var(--_surface);
+    color: var(--_muted);
+    border-top: 1px solid var(--_border);
+  }
+`;

@@ -1,0 +1,152 @@
+/**
+ * The chat panel (header, message list, composer). Loaded as a separate chunk right after the launcher renders, so
+ * the page's initial load stays small; the element passes everything the panel shows and does through a view.
+ */
+import { html, nothing, svg, type TemplateResult } from 'lit';
+import { repeat } from 'lit/directives/repeat.js';
+import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import type { LocalMessage } from '../../protocol/message.ts';
+import { bubbleLabels, fill, type WidgetStrings } from '../i18n/index.ts';
+import type { ConnectionState, TransportKind } from '../transports/transport.ts';
+import { dayKey, formatDay } from '../ui/format-time.ts';
+import { renderMessageBubble } from '../ui/message-bubble.ts';
+import { bubbleStyles } from '../ui/message-list.styles.ts';
+import { panelStyles } from './chat-panel.styles.ts';
+
+export { resolveStrings } from '../i18n/index.ts';
+
+/** Every stylesheet the panel needs, adopted next to the element's own. */
+export const styles = [bubbleStyles, panelStyles];
+
+/** What the panel shows and the handlers it calls; built by the element on each render. */
+export interface PanelView {
+  open: boolean;
+  heading: string;
+  greeting: string;
+  locale: string;
+  strings: WidgetStrings;
+  state: ConnectionState;
+  transport: TransportKind;
+  agentsOnline: number;
+  /** The messages to render (the element already cut them to the render window). */
+  messages: readonly LocalMessage[];
+  hasOlder: boolean;
+  loadingOlder: boolean;
+  /** Name of the agent typing (`''` unnamed), or undefined. */
+  agentTyping: string | undefined;
+  lastReceived: LocalMessage | undefined;
+  draft: string;
+  pill: boolean;
+  onClose: () => void;
+  onScroll: () => void;
+  onSubmit: (event: Event) => void;
+  onInput: (event: Event) => void;
+  onComposerKeydown: (event: KeyboardEvent) => void;
+  onPanelKeydown: (event: KeyboardEvent) => void;
+  onPill: () => void;
+  onRetry: (message: LocalMessage) => void;
+}
+
+const closeIcon = svg`<path d="M6 6l12 12M18 6L6 18" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" fill="none" />`;
+
+function renderMessages(view: PanelView): TemplateResult {
+  const { locale, strings } = view;
+  const labels = bubbleLabels(strings);
+  const now = new Date();
+  type Row = { key: string; day?: string; message?: LocalMessage };
+  const rows: Row[] = [];
+  let day = '';
+  for (const message of view.messages) {
+    const key = dayKey(message.createdAt);
+    if (key !== day) {
+      day = key;
+      rows.push({ key: `day:${key}`, day: formatDay(message.createdAt, locale, now) });
+    }
+    rows.push({ key: `${message.author.role}:${message.clientId}`, message });
+  }
+  // Keyed by role + clientId: the optimistic copy and the server's copy are the same row (no flicker, no jump).
+  return html`${repeat(
+    rows,
+    (row) => row.key,
+    (row) =>
+      row.message
+        ? renderMessageBubble(row.message, {
+            own: row.message.author.role === 'visitor',
+            locale,
+            labels,
+            showAuthor: row.message.author.role === 'agent' && !!row.message.author.name,
+            onRetry: view.onRetry,
+          })
+        : html`<div class="separator" part="separator" role="separator">${row.day}</div>`,
+  )}`;
+}
+
+/** The panel as a Lit template. */
+export function renderPanel(view: PanelView): TemplateResult {
+  const s = view.strings;
+  const online = view.state === 'online';
+  const available = online && view.agentsOnline > 0;
+  const count = view.draft.length;
+  const last = view.lastReceived;
+  return html`<section
+    id="panel"
+    class="panel"
+    part="panel"
+    role="dialog"
+    aria-labelledby="title"
+    ?hidden=${!view.open}
+    @keydown=${view.onPanelKeydown}
+  >
+    <header class="header" part="header">
+      <div class="header-text">
+        <h2 id="title" class="title" part="title">${view.heading || s.title}</h2>
+        <p class="availability" part="availability">
+          <span class="dot ${available ? 'dot--online' : ''}" aria-hidden="true"></span>
+          <span>${available ? s.agentsOnline : s.agentsAway}</span>
+          <span aria-hidden="true">·</span>
+          <span class="transport" part="transport">${view.transport === 'xmtp' ? s.transportXmtp : s.transportRealtime}</span>
+        </p>
+      </div>
+      <button class="icon-button" part="close-button" type="button" aria-label=${s.closeChat} @click=${view.onClose}>
+        <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">${closeIcon}</svg>
+      </button>
+    </header>
+    ${online
+      ? nothing
+      : html`<div class="connection" part="connection" role="status">${view.state === 'offline' ? s.offline : s.connecting}</div>`}
+    <div class="list" part="messages" tabindex="0" role="log" aria-label=${s.messages} aria-live="off" @scroll=${view.onScroll}>
+      ${view.loadingOlder ? html`<p class="hint" part="loading">${s.loadingOlder}</p>` : nothing}
+      ${view.hasOlder ? nothing : html`<p class="greeting" part="greeting">${view.greeting || s.greeting}</p>`}
+      ${renderMessages(view)}
+      ${view.agentTyping !== undefined ? html`<p class="typing" part="typing">${fill(s.typing, { name: view.agentTyping || s.agent })}</p>` : nothing}
+    </div>
+    ${view.pill ? html`<button class="pill" part="new-messages" type="button" @click=${view.onPill}>${s.newMessages} ↓</button>` : nothing}
+    <form class="composer" part="composer" @submit=${view.onSubmit}>
+      <div class="field">
+        <textarea
+          class="input"
+          part="input"
+          rows="1"
+          aria-label=${s.placeholder}
+          aria-describedby="counter"
+          placeholder=${s.placeholder}
+          maxlength=${MAX_TEXT_LENGTH}
+          .value=${view.draft}
+          @input=${view.onInput}
+          @keydown=${view.onComposerKeydown}
+        ></textarea>
+        <span id="counter" class="counter ${count > MAX_TEXT_LENGTH * 0.9 ? 'counter--near' : ''}" part="counter"
+          >${count ? fill(s.counter, { count, max: MAX_TEXT_LENGTH }) : nothing}</span
+        >
+      </div>
+      <button class="send" part="send-button" type="submit" aria-label=${s.send} ?disabled=${view.draft.trim() === ''}>
+        <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
+          <path d="M3 20.5l18-8.5L3 3.5l2.5 8.5zM5.5 12H13" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" fill="none" />
+        </svg>
+      </button>
+    </form>
+    <div class="sr-only" aria-live="polite" aria-atomic="true">
+      ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text }) : ''}
+    </div>
+  </section>`;
+}
