@@ -22,7 +22,7 @@ export default defineConfig(({ mode }) => {
       widgetSize({ budgetBytes: 25 * 1024, limitBytes: 30 * 1024 }),
       // XMTP: never in the widget bundle; its own module (SDK, workers, WASM) is built next to it, loaded by URL.
       xmtpNotInInitialLoad(),
-      xmtpModuleBuild({ root, outDir: resolve(root, 'dist/widget') }),
+      xmtpModuleBuild({ root }),
     ],
     build: {
       outDir: resolve(root, 'dist/widget'),

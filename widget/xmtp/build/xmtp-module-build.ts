@@ -58,18 +58,20 @@ export function crossOriginWorkers(): Plugin {
 /** Options of the XMTP module build. */
 export interface XmtpModuleBuildOptions {
   root: string;
-  /** The widget's outDir; the module lands next to anon-chat.js. */
-  outDir: string;
 }
 
-/** After the widget build, builds widget/transports/xmtp-transport.ts into `<outDir>/anon-chat-xmtp.js`. */
+/** After the widget build, builds widget/xmtp/xmtp-module.ts into `<widget outDir>/anon-chat-xmtp.js`. */
 export function xmtpModuleBuild(options: XmtpModuleBuildOptions): Plugin {
   let built = false;
+  let outDir = '';
   return {
     name: 'anon-chat:xmtp-module',
     apply: 'build',
-    async closeBundle() {
-      if (built) return;
+    configResolved(config) {
+      outDir = resolve(config.root, config.build.outDir);
+    },
+    async closeBundle(error?: Error) {
+      if (built || error) return;
       built = true;
       const assetNames = `${XMTP_ASSETS_DIR}/[name]-[hash]`;
       await build({
@@ -84,7 +86,7 @@ export function xmtpModuleBuild(options: XmtpModuleBuildOptions): Plugin {
           rolldownOptions: { output: { entryFileNames: `${assetNames}.js`, chunkFileNames: `${assetNames}.js` } },
         },
         build: {
-          outDir: options.outDir,
+          outDir,
           emptyOutDir: false,
           copyPublicDir: false,
           target: 'es2022',
