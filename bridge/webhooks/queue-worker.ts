@@ -155,10 +155,9 @@ export class QueueWorker<T> {
       if (outcome.permanent || attempts >= retry.maxAttempts) updated.state = 'dead';
       else {
         final = false;
-        const delay =
-          outcome.retryAfterMs !== undefined
-            ? Math.min(outcome.retryAfterMs, retry.maxDelayMs)
-            : backoffDelay(retry, attempts, this.options.random ?? Math.random);
+        // Retry-After is a floor, never an invitation to retry sooner than the backoff (`Retry-After: 0` loops).
+        const backoff = backoffDelay(retry, attempts, this.options.random ?? Math.random);
+        const delay = Math.min(Math.max(outcome.retryAfterMs ?? 0, backoff), Math.max(retry.maxDelayMs, backoff));
         updated.dueAt = new Date(now.getTime() + delay).toISOString();
       }
     }
