@@ -29,7 +29,7 @@ import {
   type Store,
   type StoreHealth,
 } from '../store.ts';
-import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomic } from './atomic-json-file.ts';
+import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomic, writeFilesAtomic } from './atomic-json-file.ts';
 import { acquireDataDirLock } from './data-dir-lock.ts';
 import { Journal, journalGeneration, journalName, readJournal, truncateJournal } from './journal.ts';
 
@@ -575,19 +575,21 @@ export class LowdbStore implements Store {
       throw error;
     });
     try {
-      let next = 0;
-      const worker = async (): Promise<void> => {
-        while (next < snapshot.length) {
-          const doc = snapshot[next++]!;
-          const text = doc.snapshotText ?? JSON.stringify(doc.data);
-          doc.snapshotText = text;
-          await doc.adapter.writeText(text);
+      // Chunks bound the open file handles; each chunk is serialised just before it is written (copy-on-write
+      // has already frozen any document changed since the cut).
+      const CHUNK = 128;
+      for (let i = 0; i < snapshot.length; i += CHUNK) {
+        const chunk = snapshot.slice(i, i + CHUNK);
+        const files = chunk.map((doc) => {
+          doc.snapshotText ??= JSON.stringify(doc.data);
+          return { path: doc.adapter.path, text: doc.snapshotText };
+        });
+        await writeFilesAtomic(files);
+        for (const doc of chunk) {
           doc.inSnapshot = false;
           doc.snapshotText = undefined;
         }
-      };
-      // Two writers: enough to overlap fsyncs, while leaving libuv threads for the journal's fdatasync.
-      await Promise.all([worker(), worker()]);
+      }
       for (const doc of snapshot) {
         if (doc.adapter.path.startsWith(join(this.dataDir, DIRS.segments))) {
           this.existingSegmentFiles.add(doc.adapter.name);

@@ -1,0 +1,179 @@
+/**
+ * Measures the lowdb store's storage-growth figures (run by hand: `tsx bridge/store/lowdb/measure.ts
+ * [--sizes 1000,100000,1000000] [--json]`): for each size it fills a temp store over 1,000 conversations, then
+ * measures sequential append latency, paced append latency (5,000/s with a checkpoint in the middle), the longest
+ * event-loop block, cold-start time, first access to a conversation after start, and bytes on disk per message.
+ */
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { LowdbStore } from './lowdb-store.ts';
+
+/** Figures for one store size. */
+export interface StorageFigures {
+  messages: number;
+  fillSeconds: number;
+  sequentialP50Ms: number;
+  sequentialP99Ms: number;
+  pacedRate: number;
+  pacedP50Ms: number;
+  pacedP99Ms: number;
+  maxLoopBlockMs: number;
+  /** CPU time of this process during the paced phase, as a share of its wall time (1 = one core busy). */
+  pacedCpuShare: number;
+  coldStartMs: number;
+  firstTouchMs: number;
+  bytesPerMessage: number;
+  rssMiB: number;
+}
+
+const CONVERSATIONS = 1000;
+const TEXT = 'Hi! Is my order #4711 on its way?';
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function diskBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    total += entry.isDirectory() ? await diskBytes(path) : (await stat(path)).size;
+  }
+  return total;
+}
+
+/** Longest gap between 1 ms timer ticks beyond the 1 ms itself: how long the event loop was blocked. */
+function loopBlockProbe(): { stop: () => number } {
+  let last = performance.now();
+  let max = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last - 1);
+    last = now;
+  }, 1);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return max;
+    },
+  };
+}
+
+const conversationId = (i: number): string => `conv-${i % CONVERSATIONS}`;
+
+async function fill(store: LowdbStore, count: number): Promise<void> {
+  for (let i = 0; i < CONVERSATIONS; i++) await store.createConversation({ id: conversationId(i), channel: 'web', name: `Visitor ${i}` });
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      await store.appendMessage({ conversationId: conversationId(i), clientId: `fill-${i}`, author: { role: i % 2 ? 'agent' : 'visitor' }, text: TEXT });
+    }
+  };
+  await Promise.all(Array.from({ length: 256 }, () => worker()));
+}
+
+async function measureSize(count: number): Promise<StorageFigures> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'anon-chat-measure-'));
+  const logger = pino({ level: 'silent' });
+  try {
+    let store = new LowdbStore({ dataDir, logger });
+    await store.open();
+    const fillStart = performance.now();
+    await fill(store, count);
+    const fillSeconds = (performance.now() - fillStart) / 1000;
+    await store.checkpoint();
+
+    // Sequential: the cost of one durable append (write + fdatasync) with nothing else going on.
+    const sequential: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const t = performance.now();
+      await store.appendMessage({ conversationId: conversationId(i * 7), clientId: `seq-${i}`, author: { role: 'visitor' }, text: TEXT });
+      sequential.push(performance.now() - t);
+    }
+
+    // Paced: 5,000 appends/s offered at a constant rate over all conversations, a checkpoint halfway.
+    const rate = 5000;
+    const total = rate * 2;
+    const paced: number[] = [];
+    const probe = loopBlockProbe();
+    const cpuBefore = process.cpuUsage();
+    const start = performance.now();
+    const pending: Promise<void>[] = [];
+    let sent = 0;
+    let checkpoint: Promise<void> | undefined;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
+      for (; sent < due; sent++) {
+        const i = sent;
+        const t = performance.now();
+        pending.push(
+          store
+            .appendMessage({ conversationId: conversationId(i * 13), clientId: `paced-${i}`, author: { role: 'agent' }, text: TEXT })
+            .then(() => {
+              paced.push(performance.now() - t);
+            }),
+        );
+      }
+      if (!checkpoint && sent >= total / 2) checkpoint = store.checkpoint();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(pending);
+    await checkpoint;
+    const maxLoopBlockMs = probe.stop();
+    const pacedWallMs = performance.now() - start;
+    const cpu = process.cpuUsage(cpuBefore);
+    const pacedCpuShare = (cpu.user + cpu.system) / 1000 / pacedWallMs;
+    const achieved = total / (pacedWallMs / 1000);
+    const rssMiB = process.memoryUsage().rss / 1024 / 1024;
+    await store.close();
+
+    const bytesPerMessage = (await diskBytes(dataDir)) / (count + 2000 + total);
+    const t0 = performance.now();
+    store = new LowdbStore({ dataDir, logger });
+    await store.open();
+    const coldStartMs = performance.now() - t0;
+    const t1 = performance.now();
+    await store.appendMessage({ conversationId: conversationId(500), clientId: 'first-after-start', author: { role: 'visitor' }, text: TEXT });
+    const firstTouchMs = performance.now() - t1;
+    await store.close();
+    return {
+      messages: count,
+      fillSeconds,
+      sequentialP50Ms: percentile(sequential, 50),
+      sequentialP99Ms: percentile(sequential, 99),
+      pacedRate: achieved,
+      pacedP50Ms: percentile(paced, 50),
+      pacedP99Ms: percentile(paced, 99),
+      maxLoopBlockMs,
+      pacedCpuShare,
+      coldStartMs,
+      firstTouchMs,
+      bytesPerMessage,
+      rssMiB,
+    };
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+const sizesArg = process.argv.indexOf('--sizes');
+const sizes =
+  sizesArg >= 0 ? process.argv[sizesArg + 1]!.split(',').map(Number) : [1_000, 100_000, 1_000_000];
+const results: StorageFigures[] = [];
+for (const size of sizes) {
+  const figures = await measureSize(size);
+  results.push(figures);
+  if (!process.argv.includes('--json')) {
+    const f = (n: number, d = 2): string => n.toFixed(d);
+    console.log(
+      `${String(size).padStart(9)} msgs | fill ${f(figures.fillSeconds, 1)} s | sequential p50 ${f(figures.sequentialP50Ms)} ms p99 ${f(figures.sequentialP99Ms)} ms` +
+        ` | paced ${f(figures.pacedRate, 0)}/s p50 ${f(figures.pacedP50Ms)} ms p99 ${f(figures.pacedP99Ms)} ms | max loop block ${f(figures.maxLoopBlockMs)} ms | cpu ${f(figures.pacedCpuShare)}` +
+        ` | cold start ${f(figures.coldStartMs, 0)} ms, first touch ${f(figures.firstTouchMs)} ms | ${f(figures.bytesPerMessage, 0)} B/msg | rss ${f(figures.rssMiB, 0)} MiB`,
+    );
+  }
+}
+if (process.argv.includes('--json')) console.log(JSON.stringify(results));
