@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
+import fc from 'fast-check';
 import type { Message } from '../../protocol/message.ts';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
 import {
@@ -178,41 +179,49 @@ describe('visitor messages', () => {
 
 describe('receipts and statuses', () => {
   it('pushes each status change to the sender and never moves a status backwards under shuffled duplicates', async () => {
-    for (let run = 0; run < 5; run++) {
-      const a = await agent();
-      const v = await visitor();
-      const n = 6;
-      for (let i = 1; i <= n; i++) await send(v, `st-${run}-${i}`);
-      const changes = collect(v, 'message:status');
-      const receipts: { upToSeq: number; status: 'delivered' | 'read' }[] = [];
-      for (let i = 0; i < 3 * n; i++) {
-        receipts.push({ upToSeq: 1 + Math.floor(Math.random() * n), status: Math.random() < 0.5 ? 'delivered' : 'read' });
-      }
-      // Duplicates and reordering, partly concurrent.
-      const shuffled = [...receipts, ...receipts].sort(() => Math.random() - 0.5);
-      await Promise.all(
-        shuffled.map((r) => emitWithAck(a, 'receipt', { conversationId: v.session.conversationId, ...r })),
-      );
-      await new Promise((r) => setTimeout(r, 100));
-      const maxRead = Math.max(0, ...receipts.filter((r) => r.status === 'read').map((r) => r.upToSeq));
-      const maxDelivered = Math.max(0, ...receipts.map((r) => r.upToSeq));
-      const page = await emitWithAck(v, 'history', {});
-      if (!page.ok) throw new Error('history failed');
-      for (const m of page.data.messages) {
-        const expected = m.seq <= maxRead ? 'read' : m.seq <= maxDelivered ? 'delivered' : 'sent';
-        expect(m.status).toBe(expected);
-        if (m.status === 'read') expect(m.statusAt.delivered).toBeDefined();
-      }
-      // Pushed changes per message only ever go up, and each status is announced at most once.
-      const rank = { sent: 1, failed: 2, delivered: 3, read: 4 } as const;
-      const byMessage = new Map<string, number[]>();
-      for (const c of changes) byMessage.set(c.messageId, [...(byMessage.get(c.messageId) ?? []), rank[c.status]]);
-      for (const ranks of byMessage.values()) {
-        expect(ranks).toEqual([...new Set(ranks)].sort((x, y) => x - y));
-      }
-      a.close();
-      v.close();
-    }
+    const n = 6;
+    const receipt = fc.record({
+      upToSeq: fc.integer({ min: 1, max: n }),
+      status: fc.constantFrom('delivered' as const, 'read' as const),
+    });
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(receipt, { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 8 }), async (receipts, batch) => {
+        run++;
+        const a = await agent();
+        const v = await visitor();
+        for (let i = 1; i <= n; i++) await send(v, `st-${run}-${i}`);
+        const changes = collect(v, 'message:status');
+        // Duplicates come from the small domain; batches of concurrent receipts interleave in the store.
+        for (let i = 0; i < receipts.length; i += batch) {
+          await Promise.all(
+            receipts
+              .slice(i, i + batch)
+              .map((r) => emitWithAck(a, 'receipt', { conversationId: v.session.conversationId, ...r })),
+          );
+        }
+        await new Promise((r) => setTimeout(r, 50));
+        const maxRead = Math.max(0, ...receipts.filter((r) => r.status === 'read').map((r) => r.upToSeq));
+        const maxDelivered = Math.max(0, ...receipts.map((r) => r.upToSeq));
+        const page = await emitWithAck(v, 'history', {});
+        if (!page.ok) throw new Error('history failed');
+        for (const m of page.data.messages) {
+          const expected = m.seq <= maxRead ? 'read' : m.seq <= maxDelivered ? 'delivered' : 'sent';
+          expect(m.status).toBe(expected);
+          if (m.status === 'read') expect(m.statusAt.delivered).toBeDefined();
+        }
+        // Pushed changes per message only ever go up, and each status is announced at most once.
+        const rank = { sent: 1, failed: 2, delivered: 3, read: 4 } as const;
+        const byMessage = new Map<string, number[]>();
+        for (const c of changes) byMessage.set(c.messageId, [...(byMessage.get(c.messageId) ?? []), rank[c.status]]);
+        for (const ranks of byMessage.values()) expect(ranks).toEqual([...new Set(ranks)].sort((x, y) => x - y));
+        const last = new Map(changes.map((c) => [c.messageId, c.status]));
+        for (const m of page.data.messages) if (m.status !== 'sent') expect(last.get(m.id)).toBe(m.status);
+        a.close();
+        v.close();
+      }),
+      { numRuns: 8 },
+    );
   });
 
   it('lets the visitor mark agent replies read, and the agents see it', async () => {
