@@ -124,6 +124,21 @@ describe('outbound event webhooks', () => {
     expect(delivery.log.map((l) => l.status ?? 'error')).toEqual([500, 'error', 429, 200]);
   });
 
+  it('gives up on a receiver that does not answer within the timeout and retries', async () => {
+    const hook = await receiver();
+    hook.script.push('hang');
+    const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_TIMEOUT_MS: '300' });
+    await visitorMessage(bridge, 'slow receiver');
+    const requests = await hook.waitForRequests(2);
+    expect(requests[1]!.headers['x-anonchat-delivery']).toBe(requests[0]!.headers['x-anonchat-delivery']);
+    expect(requests[1]!.at - requests[0]!.at).toBeGreaterThanOrEqual(280);
+    const item = await until(async () => {
+      const [found] = await bridge.store.listQueueItems('webhook', 10);
+      return found?.state === 'delivered' ? found : undefined;
+    });
+    expect(item.log[0]).toMatchObject({ ok: false, error: expect.stringMatching(/ECONNABORTED|ETIMEDOUT/) });
+  });
+
   it('does not follow redirects', async () => {
     const elsewhere = await receiver();
     const hook = await receiver(() => ({ status: 307, headers: { Location: `${elsewhere.url}/stolen` } }));
@@ -200,6 +215,9 @@ describe('outbound event webhooks', () => {
     const [failed] = await hook.waitForRequests(1);
     await first.close();
     const attemptsBefore = hook.requests.length;
+    // A closed bridge has stopped its worker: no attempt happens while it is down.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(hook.requests.length).toBe(attemptsBefore);
     up = true;
 
     await bridgeFor([`${hook.url}/hook`], { WEBHOOK_RETRY_BASE_MS: '200', WEBHOOK_MAX_ATTEMPTS: '100' }, dataDir);

@@ -15,8 +15,11 @@ export interface RecordedRequest {
   at: number;
 }
 
-/** One scripted answer: an HTTP response, or `reset` (the socket is destroyed without a response). */
-export type ScriptedAnswer = { status: number; body?: unknown; headers?: Record<string, string> } | 'reset';
+/**
+ * One scripted answer: an HTTP response, `reset` (the socket is destroyed without a response) or `hang` (no
+ * response until the client gives up or the server closes).
+ */
+export type ScriptedAnswer = { status: number; body?: unknown; headers?: Record<string, string> } | 'reset' | 'hang';
 
 /** A running scripted server. */
 export interface ScriptedServer {
@@ -60,6 +63,7 @@ export async function startScriptedServer(
         req.socket.destroy();
         return;
       }
+      if (answer === 'hang') return;
       res.writeHead(answer.status, { 'Content-Type': 'application/json', ...answer.headers });
       res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
     });

@@ -120,5 +120,10 @@ async function applyMessage(deps: WhatsappInboundDeps, value: WhatsappValue, mes
 function textOf(message: WhatsappMessage): string {
   const raw = message.type === 'text' && message.text ? message.text.body : placeholderFor(message);
   const text = raw.trim() === '' ? `[${message.type}]` : raw;
-  return text.length > MAX_TEXT_LENGTH ? `${text.slice(0, MAX_TEXT_LENGTH - 1)}…` : text;
+  if (text.length <= MAX_TEXT_LENGTH) return text;
+  // Cut on a code point boundary so an emoji at the edge does not leave half a surrogate pair.
+  let cut = MAX_TEXT_LENGTH - 1;
+  const last = text.charCodeAt(cut - 1);
+  if (last >= 0xd800 && last <= 0xdbff) cut--;
+  return `${text.slice(0, cut)}…`;
 }
