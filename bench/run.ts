@@ -10,6 +10,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { pinSelf } from './lib/server-process.ts';
+import { bridgeNodeFlags } from './lib/targets.ts';
 import { machineInfo } from './lib/machine.ts';
 import { consoleLines, markdown, write } from './lib/report.ts';
 import { renderChart } from './lib/chart.ts';
@@ -39,6 +40,10 @@ const mode: Mode = args.includes('--quick') ? 'quick' : 'full';
 const onlyArg = args.find((a) => a.startsWith('--only='));
 const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',').map(Number)) : undefined;
 const selected = SCENARIOS.filter((s) => !only || only.has(s.id));
+if (args.includes('--profile')) {
+  // Every bridge process writes a V8 CPU profile on exit; `tsx bench/profile-summary.ts <file>` summarises one.
+  bridgeNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(ROOT, 'bench/results/profiles')}`);
+}
 
 const machine = machineInfo();
 // The generator (this process) takes core 1; servers under test are pinned to core 0 when they start.

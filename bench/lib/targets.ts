@@ -31,6 +31,9 @@ export const AGENT_PASSWORD = 'bench-agent-password';
 /** Core the server under test is pinned to (the generator takes the other one). */
 export const SERVER_CORE = 0;
 
+/** Extra node flags for every bridge process (`--profile` sets --cpu-prof here). */
+export const bridgeNodeFlags: string[] = [];
+
 /** Options of `startTarget`. */
 export interface TargetOptions {
   limits?: Partial<Record<RateLimitVar, number>>;
@@ -78,7 +81,7 @@ export class Target {
         ...limits,
         ...options.env,
       },
-      nodeFlags: options.nodeFlags,
+      nodeFlags: [...bridgeNodeFlags, ...(options.nodeFlags ?? [])],
       readyTimeoutMs: 60_000,
     });
     return new Target(kind, server, dataDir, ownsDataDir, options);

@@ -30,11 +30,13 @@ interface Plan {
 async function prefill(dataDir: string, count: number): Promise<string[]> {
   const store = new LowdbStore({ dataDir, logger: pino({ level: 'silent' }) });
   await store.open();
-  const conversations: string[] = [];
-  for (let c = 0; c < CONVERSATIONS; c++) {
-    const conv = await store.createConversation({ channel: 'whatsapp', name: `+1555000${c}`, externalUserId: `1555000${c}` });
-    conversations.push(conv.id);
-  }
+  const conversations = (
+    await Promise.all(
+      Array.from({ length: CONVERSATIONS }, (_, c) =>
+        store.createConversation({ channel: 'whatsapp', name: `+1555000${c}`, externalUserId: `1555000${c}` }),
+      ),
+    )
+  ).map((conversation) => conversation.id);
   const ids = await inWaves(count, CONVERSATIONS, async (n) => {
     const r = await store.appendMessage({
       conversationId: conversations[n % CONVERSATIONS]!,
@@ -202,7 +204,7 @@ export const webhookScenario: Scenario = {
   async run(ctx): Promise<ScenarioResult> {
     const plan: Plan =
       ctx.mode === 'quick'
-        ? { rates: [1000, 5000], durationMs: 1000, drainMs: 5000 }
+        ? { rates: [1000, 5000], durationMs: 300, drainMs: 3000 }
         : { rates: [1000, 2500, 5000, 7500], durationMs: 5000, drainMs: 15_000 };
     const base = await measure('baseline', plan, ctx);
     const bridge = await measure('bridge', plan, ctx);

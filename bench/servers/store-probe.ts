@@ -41,8 +41,9 @@ for (const size of sizes) {
   try {
     let store = new LowdbStore({ dataDir, logger });
     await store.open();
-    const ids: string[] = [];
-    for (let c = 0; c < conversations; c++) ids.push((await store.createConversation({ channel: 'web', name: `Visitor ${c}` })).id);
+    const ids = (
+      await Promise.all(Array.from({ length: conversations }, (_, c) => store.createConversation({ channel: 'web', name: `Visitor ${c}` })))
+    ).map((conversation) => conversation.id);
 
     // Fill: one append in flight per conversation, so group commit sees ~`conversations` concurrent writers.
     const fillLoop = monitorEventLoopDelay({ resolution: 1 });
