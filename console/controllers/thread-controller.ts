@@ -180,13 +180,19 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     const thread = this.thread;
     const connection = this.connection;
     if (!thread || !connection) return;
-    if (message.id) {
+    if (message.id && message.seq !== undefined) {
+      const before = thread.markRetrying(message.clientId);
+      if (!before) return;
+      this.host.requestUpdate();
       connection
         .retry(thread.conversationId, message.id)
         .then((stored) => {
-          if (thread.upsert(stored)) this.host.requestUpdate();
+          // The ack returns the message as it is now (still failed until the channel reports back): only a newer
+          // copy replaces the local "retrying" state.
+          if (stored.rev > (before.rev ?? 0) && thread.upsert(stored)) this.host.requestUpdate();
         })
         .catch((error: unknown) => {
+          thread.restore(before);
           this.error = describe(error, 'Retry failed.');
           this.host.requestUpdate();
         });

@@ -101,3 +101,22 @@ describe('ThreadState', () => {
     expect(t.lastSeqOf('agent')).toBe(2);
   });
 });
+
+describe('ThreadState retry of an externally failed message', () => {
+  it('shows it as sending until the next status change and can restore it', () => {
+    const t = new ThreadState(CID);
+    const m = msg(1, { author: { role: 'agent' }, status: 'failed', rev: 4, failure: { code: '131049', reason: 'not delivered' } });
+    t.addPage({ messages: [m], hasMore: false });
+    const before = t.markRetrying('c1');
+    expect(before?.status).toBe('failed');
+    expect(t.get('c1')?.status).toBe('sending');
+    expect(t.get('c1')?.failure).toBeUndefined();
+    // The retry ack carries the same rev: not newer than the local state.
+    expect(t.upsert({ ...m })).toBe(false);
+    expect(t.applyStatus(change(m, 'delivered', 6))).toBe(true);
+    expect(t.get('c1')?.status).toBe('delivered');
+    // Restoring an older copy after a newer change is ignored.
+    t.restore(before!);
+    expect(t.get('c1')?.status).toBe('delivered');
+  });
+});

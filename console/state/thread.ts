@@ -11,6 +11,8 @@ import { STATUS_RANK } from '../../protocol/status.ts';
 function isNewer(incoming: { rev: number; status: LocalMessage['status'] }, current: LocalMessage): boolean {
   if (current.rev === undefined) return true;
   if (incoming.rev !== current.rev) return incoming.rev > current.rev;
+  // Same rev and the local copy shows a retry under way: nothing changed on the bridge since, keep "sending".
+  if (current.status === 'sending') return false;
   return STATUS_RANK[incoming.status] > STATUS_RANK[current.status];
 }
 
@@ -124,6 +126,25 @@ export class ThreadState {
     if (!current || current.seq !== undefined) return;
     const { failure: _failure, ...rest } = current;
     this.set({ ...rest, status: 'sending' });
+  }
+
+  /**
+   * Shows a stored message whose external delivery failed as `sending` while a retry is under way. Its rev stays,
+   * so the next status change from the bridge (delivered, or failed again) replaces this local state.
+   */
+  markRetrying(clientId: string): LocalMessage | undefined {
+    const current = this.byClientId.get(clientId);
+    if (!current || current.seq === undefined || current.status !== 'failed') return undefined;
+    const { failure: _failure, ...rest } = current;
+    this.set({ ...rest, status: 'sending' });
+    return current;
+  }
+
+  /** Puts back a message exactly as it was (a retry the bridge refused). */
+  restore(message: LocalMessage): void {
+    const current = this.byClientId.get(message.clientId);
+    if (current && current.rev !== undefined && message.rev !== undefined && current.rev > message.rev) return;
+    this.set(message);
   }
 
   /** Own messages the server has not confirmed yet and that are still to be (re)sent. */

@@ -1,0 +1,184 @@
+/**
+ * WhatsApp in the console, end to end: Meta's inbound webhook (the fixture's raw bytes, signed with the app secret)
+ * makes a conversation appear live in the console; the agent's reply reaches a fake Graph API on loopback with the
+ * right request; delivered/read status webhooks tick the reply live; a `failed` status shows Meta's reason and the
+ * Retry button sends the reply again (`message:retry`).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { startBridgeProcess, PROCESS_ADMIN, type BridgeProcess } from '../bridge/testing/index.ts';
+import { ensureBuilt, launchChromium, openPage, type PageProblems } from './helpers/browser.ts';
+import { inboxItems, reply, signInToConsole, threadMessage } from './helpers/console-page.ts';
+
+const FIXTURES = join(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'whatsapp');
+const APP_SECRET = 'e2e-whatsapp-app-secret';
+const ACCESS_TOKEN = 'e2e-whatsapp-access-token';
+const PHONE_NUMBER_ID = '106540352242922';
+const CUSTOMER = '16505551234';
+
+interface GraphRequest {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: unknown;
+}
+
+/** A fake Graph API: records each request and accepts each send with a new message id. */
+async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]; close: () => Promise<void> }> {
+  const requests: GraphRequest[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ messaging_product: 'whatsapp', contacts: [{ input: CUSTOMER, wa_id: CUSTOMER }], messages: [{ id: `wamid.E2E${requests.length}` }] }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** POSTs `raw` to the bridge's WhatsApp webhook, signed as Meta signs: HMAC-SHA256 of the raw bytes. */
+async function postWebhook(bridgeUrl: string, raw: Buffer): Promise<number> {
+  const signature = `sha256=${createHmac('sha256', APP_SECRET).update(raw).digest('hex')}`;
+  const res = await fetch(`${bridgeUrl}/webhooks/whatsapp`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature },
+    body: new Uint8Array(raw),
+  });
+  return res.status;
+}
+
+/** A status webhook for `id`, shaped like Meta's (fixture 03's envelope with one status). */
+async function statusBody(id: string, status: 'delivered' | 'read' | 'failed'): Promise<Buffer> {
+  const envelope = JSON.parse(await readFile(join(FIXTURES, '03-meta-status-failed-131049.json'), 'utf8')) as {
+    entry: { changes: { value: { statuses: Record<string, unknown>[] } }[] }[];
+  };
+  const value = envelope.entry[0]?.changes[0]?.value;
+  if (!value) throw new Error('fixture 03 changed shape');
+  const failed = value.statuses[0] ?? {};
+  value.statuses = [
+    {
+      id,
+      status,
+      timestamp: String(Math.floor(Date.now() / 1000)),
+      recipient_id: CUSTOMER,
+      ...(status === 'failed' ? { errors: failed['errors'] } : {}),
+    },
+  ];
+  return Buffer.from(JSON.stringify(envelope));
+}
+
+describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chromium)', () => {
+  let dataDir: string;
+  let bridge: BridgeProcess | undefined;
+  let graph: Awaited<ReturnType<typeof startFakeGraph>>;
+  let browser: Browser;
+  let agent: Page;
+  let problems: PageProblems;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    graph = await startFakeGraph();
+    dataDir = await mkdtemp(join(tmpdir(), 'anon-chat-e2e-whatsapp-'));
+    bridge = await startBridgeProcess({
+      dataDir,
+      env: {
+        WHATSAPP_APP_SECRET: APP_SECRET,
+        WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
+        WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
+        WHATSAPP_API_BASE: graph.url,
+        WHATSAPP_RETRY_BASE_MS: '100',
+        WEBHOOK_POLL_MS: '100',
+      },
+    });
+    browser = await launchChromium();
+    const opened = await openPage(await browser.newContext({ viewport: { width: 1280, height: 800 } }));
+    agent = opened.page;
+    problems = opened.problems;
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await bridge?.stop();
+    await graph?.close();
+    if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('shows the inbound message live, sends the reply to the Graph API and ticks it from status webhooks', async () => {
+    if (!bridge) throw new Error('no bridge');
+    await signInToConsole(agent, bridge.url, PROCESS_ADMIN.name, PROCESS_ADMIN.password);
+
+    expect(await postWebhook(bridge.url, await readFile(join(FIXTURES, '04-meta-inbound-text.json')))).toBe(200);
+
+    const item = inboxItems(agent).first();
+    await expect.poll(() => item.locator('.item__name').textContent(), { timeout: 10_000 }).toBe('Sheena Nelson');
+    expect(await item.locator('.badge').textContent()).toBe('WhatsApp');
+    expect(await item.locator('.item__preview').textContent()).toBe('Does it come in another color?');
+    expect(await item.locator('.unread').textContent()).toBe('1');
+
+    await item.click();
+    await threadMessage(agent, 'Does it come in another color?').waitFor();
+    await reply(agent, 'Yes — it also comes in forest green.');
+
+    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBe(1);
+    const [send] = graph.requests;
+    expect(send?.method).toBe('POST');
+    expect(send?.path).toBe(`/${PHONE_NUMBER_ID}/messages`);
+    expect(send?.headers.authorization).toBe(`Bearer ${ACCESS_TOKEN}`);
+    expect(send?.body).toMatchObject({
+      messaging_product: 'whatsapp',
+      to: CUSTOMER,
+      type: 'text',
+      text: { body: 'Yes — it also comes in forest green.' },
+    });
+
+    // Meta's status webhooks move the ticks live.
+    const first = threadMessage(agent, 'Yes — it also comes in forest green.');
+    await first.locator('.ticks--sent').waitFor({ timeout: 10_000 });
+    expect(await postWebhook(bridge.url, await statusBody('wamid.E2E1', 'delivered'))).toBe(200);
+    await first.locator('.ticks--delivered').waitFor({ timeout: 10_000 });
+    expect(await postWebhook(bridge.url, await statusBody('wamid.E2E1', 'read'))).toBe(200);
+    await first.locator('.ticks--read').waitFor({ timeout: 10_000 });
+
+    // A failed delivery shows Meta's reason and a Retry that sends the reply again.
+    await reply(agent, 'Here is the green one: northwind.example/green');
+    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBe(2);
+    const second = threadMessage(agent, 'Here is the green one: northwind.example/green');
+    await second.locator('.ticks--sent').waitFor({ timeout: 10_000 });
+    expect(await postWebhook(bridge.url, await statusBody('wamid.E2E2', 'failed'))).toBe(200);
+    await second.locator('.ticks--failed').waitFor({ timeout: 10_000 });
+    expect(await second.locator('.msg__failure').textContent()).toContain('healthy ecosystem engagement');
+
+    await second.getByRole('button', { name: 'Retry' }).click();
+    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBe(3);
+    expect(graph.requests[2]?.body).toMatchObject({ to: CUSTOMER, text: { body: 'Here is the green one: northwind.example/green' } });
+    await second.locator('.msg__failure').waitFor({ state: 'detached', timeout: 10_000 });
+    expect(await postWebhook(bridge.url, await statusBody('wamid.E2E3', 'delivered'))).toBe(200);
+    await second.locator('.ticks--delivered').waitFor({ timeout: 10_000 });
+
+    // Each reply reached the Graph API once per send attempt: no duplicate sends.
+    expect(graph.requests.map((r) => (r.body as { text: { body: string } }).text.body)).toEqual([
+      'Yes — it also comes in forest green.',
+      'Here is the green one: northwind.example/green',
+      'Here is the green one: northwind.example/green',
+    ]);
+    expect(problems.errors).toEqual([]);
+  }, 120_000);
+});
