@@ -56,6 +56,7 @@ async function main(): Promise<void> {
   if (!process.env.PUBLIC_URL) config.publicUrl = listening;
   if (!process.env.ALLOWED_ORIGINS) config.allowedOrigins = defaultOrigins(config.publicUrl, port);
   const base = config.publicUrl;
+  logger.info({ url: listening, publicUrl: base, dataDir: config.dataDir }, 'bridge listening');
   process.stdout.write(
     [
       '',
