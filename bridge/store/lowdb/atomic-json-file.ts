@@ -60,9 +60,9 @@ export async function writeFileAtomic(path: string, text: string, syncDir: boole
  * Writes many files atomically and durably: all temp files first, then one fdatasync each, then the renames.
  * Batching lets the file system commit them together (the first fdatasync carries the others' data along), so a
  * checkpoint of a thousand files costs about one journal commit instead of a thousand. The caller fsyncs the
- * directories afterwards.
+ * directories afterwards. Each `text` is called right before its file is written.
  */
-export async function writeFilesAtomic(files: { path: string; text: string }[]): Promise<void> {
+export async function writeFilesAtomic(files: { path: string; text: () => string }[]): Promise<void> {
   const written: { temp: string; path: string; handle: FileHandle | undefined }[] = [];
   try {
     for (const { path, text } of files) {
@@ -70,7 +70,8 @@ export async function writeFilesAtomic(files: { path: string; text: string }[]):
       const entry: { temp: string; path: string; handle: FileHandle | undefined } = { temp, path, handle: undefined };
       written.push(entry);
       entry.handle = await open(temp, 'w', 0o600);
-      await entry.handle.writeFile(text, 'utf8');
+      // Serialised one at a time, between awaits: the event loop never holds a whole checkpoint's JSON.
+      await entry.handle.writeFile(text(), 'utf8');
     }
     for (const entry of written) await entry.handle!.datasync();
     for (const entry of written) {

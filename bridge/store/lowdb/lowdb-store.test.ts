@@ -168,6 +168,37 @@ describe('LowdbStore durability', () => {
   });
 });
 
+describe('LowdbStore bounded memory', () => {
+  it('answers the same with tiny segment and index caches, rebuilding what it dropped from disk', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir, { maxCachedSegments: 2, maxIndexedMessages: 6, checkpointBytes: 2048 });
+    await store.open();
+    const ids = ['a', 'b', 'c', 'd'];
+    for (const id of ids) await store.createConversation({ id, channel: 'web', name: id });
+    const first = new Map<string, Message>();
+    for (let i = 0; i < 40; i++) {
+      const id = ids[i % 4]!;
+      const { message } = await store.appendMessage({ conversationId: id, clientId: `m${i}`, author: { role: 'visitor' }, text: `t${i}` });
+      if (i < 4) first.set(id, message);
+      if (i % 9 === 0) await store.checkpoint();
+    }
+    await store.checkpoint();
+    for (const id of ids) {
+      const original = first.get(id)!;
+      const retry = await store.appendMessage({ conversationId: id, clientId: original.clientId, author: { role: 'visitor' }, text: 'x' });
+      expect(retry).toMatchObject({ created: false, message: original });
+      expect(await store.getMessage(id, original.id)).toEqual(original);
+      expect((await allMessages(store, id)).map((m) => m.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      await store.applyReceipt(id, 'visitor', 5, 'read');
+    }
+    for (const id of ids) {
+      const changes = await store.getChangesSince(id, 10, 100);
+      expect(changes.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+      expect(changes.every((m) => m.status === 'read')).toBe(true);
+    }
+  });
+});
+
 describe('LowdbStore damaged files', () => {
   async function closedCopy(): Promise<{ dir: string; messages: Message[] }> {
     const { dir, store, messages } = await filledStore(10);

@@ -47,6 +47,8 @@ export interface LowdbStoreOptions {
   checkpointIntervalMs?: number;
   /** Message segments kept in memory (dirty ones are never evicted). Default 2,000. */
   maxCachedSegments?: number;
+  /** Messages covered by in-memory per-conversation indexes (clientId, id, rev) before the least recently used are dropped. Default 1,000,000. */
+  maxIndexedMessages?: number;
 }
 
 /** What the store keeps per conversation: the public record plus delivered watermarks receipts start from. */
@@ -279,6 +281,7 @@ export class LowdbStore implements Store {
   private readonly checkpointBytes: number;
   private readonly checkpointIntervalMs: number;
   private readonly maxCachedSegments: number;
+  private readonly maxIndexedMessages: number;
 
   private opened = false;
   private releaseLock: (() => Promise<void>) | undefined;
@@ -302,6 +305,9 @@ export class LowdbStore implements Store {
   private dirty = new Set<AnyDoc>();
   private locks = new Map<string, Promise<void>>();
   private messageCount = 0;
+  /** Conversations with a built index, least recently used first, with how many messages each covered. */
+  private indexed = new Map<string, number>();
+  private indexedTotal = 0;
 
   constructor(options: LowdbStoreOptions) {
     this.dataDir = options.dataDir;
@@ -312,6 +318,7 @@ export class LowdbStore implements Store {
     this.checkpointBytes = options.checkpointBytes ?? 16 * 1024 * 1024;
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 30_000;
     this.maxCachedSegments = options.maxCachedSegments ?? 2000;
+    this.maxIndexedMessages = options.maxIndexedMessages ?? 1_000_000;
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -390,6 +397,8 @@ export class LowdbStore implements Store {
     this.dirty = new Set();
     this.locks = new Map();
     this.messageCount = 0;
+    this.indexed = new Map();
+    this.indexedTotal = 0;
     this.checkpointError = undefined;
   }
 
@@ -575,15 +584,15 @@ export class LowdbStore implements Store {
       throw error;
     });
     try {
-      // Chunks bound the open file handles; each chunk is serialised just before it is written (copy-on-write
-      // has already frozen any document changed since the cut).
+      // Chunks bound the open file handles; a document is serialised right before its write (copy-on-write has
+      // frozen any document changed since the cut).
       const CHUNK = 128;
       for (let i = 0; i < snapshot.length; i += CHUNK) {
         const chunk = snapshot.slice(i, i + CHUNK);
-        const files = chunk.map((doc) => {
-          doc.snapshotText ??= JSON.stringify(doc.data);
-          return { path: doc.adapter.path, text: doc.snapshotText };
-        });
+        const files = chunk.map((doc) => ({
+          path: doc.adapter.path,
+          text: (): string => (doc.snapshotText ??= JSON.stringify(doc.data)),
+        }));
         await writeFilesAtomic(files);
         for (const doc of chunk) {
           doc.inSnapshot = false;
@@ -683,16 +692,21 @@ export class LowdbStore implements Store {
     const key = this.segmentKey(conversationId, k);
     const raced = this.segments.get(key);
     if (raced) return raced;
+    // Evict before inserting: the new document is not dirty yet, and must stay the one copy its caller changes.
+    this.evictSegments(1);
     this.segments.set(key, doc);
-    this.evictSegments();
     return doc;
   }
 
-  private evictSegments(): void {
-    if (this.segments.size <= this.maxCachedSegments) return;
+  /**
+   * Drops least recently used clean segments until `room` more fit. Segments of a conversation with a call in
+   * progress stay: that call may hold the document and change it, and a second copy loaded later would diverge.
+   */
+  private evictSegments(room = 0): void {
+    if (this.segments.size + room <= this.maxCachedSegments) return;
     for (const [key, doc] of this.segments) {
-      if (this.segments.size <= this.maxCachedSegments) break;
-      if (!doc.dirty && !doc.inSnapshot) this.segments.delete(key);
+      if (this.segments.size + room <= this.maxCachedSegments) break;
+      if (!doc.dirty && !doc.inSnapshot && !this.locks.has(doc.data.conversationId)) this.segments.delete(key);
     }
   }
 
@@ -704,7 +718,13 @@ export class LowdbStore implements Store {
   }
 
   private async ensureIndex(conversationId: string, entry: ConversationEntry): Promise<ConversationIndex> {
-    if (entry.index) return entry.index;
+    const lastSeqNow = entry.record.conversation.lastSeq;
+    if (entry.index) {
+      this.indexedTotal += lastSeqNow - (this.indexed.get(conversationId) ?? 0);
+      this.indexed.delete(conversationId);
+      this.indexed.set(conversationId, lastSeqNow);
+      return entry.index;
+    }
     const index: ConversationIndex = { bySeqClientId: new Map(), byId: new Map(), revBySeq: [0], logRev: [], logSeq: [] };
     const lastSeq = entry.record.conversation.lastSeq;
     for (let k = 0; k * this.segmentSize < lastSeq; k++) {
@@ -717,7 +737,22 @@ export class LowdbStore implements Store {
     }
     rebuildLog(index);
     entry.index = index;
+    this.indexed.set(conversationId, lastSeq);
+    this.indexedTotal += lastSeq;
+    this.evictIndexes(conversationId);
     return index;
+  }
+
+  /** Drops the least recently used indexes beyond the budget; they are rebuilt from the segments when needed. */
+  private evictIndexes(keep: string): void {
+    for (const [id, count] of this.indexed) {
+      if (this.indexedTotal <= this.maxIndexedMessages) return;
+      if (id === keep || this.locks.has(id)) continue;
+      const entry = this.entries.get(id);
+      if (entry) entry.index = undefined;
+      this.indexed.delete(id);
+      this.indexedTotal -= count;
+    }
   }
 
   /** Applies a message's new full state (creation or change); shared by live calls and journal replay. */
