@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Message } from '../protocol/message.ts';
@@ -83,6 +83,17 @@ describe('bridge process', () => {
     await expect(startBridgeProcess({ dataDir: dir, env: { LOG_LEVEL: 'chatty' } })).rejects.toThrow(/LOG_LEVEL/);
     await start(dir);
     await expect(startBridgeProcess({ dataDir: dir })).rejects.toThrow(/in use|lock/i);
+  });
+
+  it('refuses to start on a corrupt store or secrets file, naming the file, and leaves it untouched', async () => {
+    const dir = await tempDir();
+    const first = await start(dir);
+    expect(await first.stop()).toBe(0);
+    await writeFile(join(dir, 'manifest.json'), '{"version":1,"gener');
+    await expect(startBridgeProcess({ dataDir: dir })).rejects.toThrow(/cannot open storage: .*manifest\.json/);
+    expect(await readFile(join(dir, 'manifest.json'), 'utf8')).toBe('{"version":1,"gener');
+    await writeFile(join(dir, 'secrets.json'), 'not json');
+    await expect(startBridgeProcess({ dataDir: dir })).rejects.toThrow(/secrets\.json/);
   });
 
   it('replays messages and status changes by rev after a restart, and shuts down cleanly on SIGTERM', async () => {
