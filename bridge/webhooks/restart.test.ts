@@ -92,7 +92,7 @@ describe('webhook queues across a SIGKILL restart', () => {
         headers: { 'content-type': 'application/json', 'x-hub-signature-256': metaSignature(body, appSecret) },
       });
     const first = await bridgeProcess(dataDir, env);
-    const inbound = readFileSync(join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'whatsapp', '04-meta-inbound-text.json'));
+    const inbound = readFileSync(join(import.meta.dirname, 'fixtures', '04-meta-inbound-text.json'));
     expect((await postMeta(first.url, inbound)).status).toBe(200);
     const token = await login(first.url);
     const list = await fetch(`${first.url}/api/conversations?filter=all`, { headers: { authorization: `Bearer ${token}` } });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { metaSignature, timestampedSignature, verifyMetaSignature, verifyTimestampedSignature } from './signatures.ts';
 
 const SECRET = 'app-secret-for-tests';
-const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'whatsapp');
+const FIXTURES = join(import.meta.dirname, 'fixtures');
 const raw = readFileSync(join(FIXTURES, '04-meta-inbound-text.json'));
 const hex = createHmac('sha256', SECRET).update(raw).digest('hex');
 

@@ -84,7 +84,7 @@ describe('POST /webhooks/status', () => {
     try {
       const early = await post({ externalId: 'ext-778', status: 'delivered', timestamp: 1750000000 });
       expect(await early.json()).toEqual({ ok: true, result: 'pending' });
-      const inbound = readFileSync(join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'whatsapp', '04-meta-inbound-text.json'));
+      const inbound = readFileSync(join(import.meta.dirname, 'fixtures', '04-meta-inbound-text.json'));
       const meta = await fetch(`${bridge.url}/webhooks/whatsapp`, {
         method: 'POST',
         body: new Uint8Array(inbound),

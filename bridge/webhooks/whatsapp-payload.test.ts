@@ -1,11 +1,26 @@
 import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { messageValues, placeholderFor, whatsappMessageSchema, whatsappWebhookSchema } from './whatsapp-payload.ts';
 
-const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'whatsapp');
+const FIXTURES = join(import.meta.dirname, 'fixtures');
 
 describe('WhatsApp payload schemas', () => {
+  it('run on byte-exact copies of the shared fixtures', () => {
+    const digests = Object.fromEntries(
+      readFileSync(join(FIXTURES, 'README.md'), 'utf8')
+        .split('\n')
+        .map((line) => /^([0-9a-f]{64})  (\S+\.json)$/.exec(line))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => [m[2], m[1]]),
+    );
+    expect(Object.keys(digests)).toHaveLength(5);
+    for (const [file, digest] of Object.entries(digests)) {
+      expect(createHash('sha256').update(readFileSync(join(FIXTURES, file!))).digest('hex'), file).toBe(digest);
+    }
+  });
+
   it('parse every fixture and find its statuses or messages', () => {
     const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
     expect(files.length).toBe(5);

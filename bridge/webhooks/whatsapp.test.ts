@@ -13,7 +13,7 @@ import { graphSendOk, startScriptedServer, type ScriptedServer } from './test-se
 import { PENDING_STATUS_NAMESPACE } from './external-statuses.ts';
 import { whatsappConversationId } from './whatsapp-inbound.ts';
 
-const FIXTURES = join(import.meta.dirname, '..', '..', '..', 'shared', 'fixtures', 'whatsapp');
+const FIXTURES = join(import.meta.dirname, 'fixtures');
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
 const INBOUND = fixture('04-meta-inbound-text.json');
 const SENT = fixture('01-meta-status-sent.json');
@@ -191,6 +191,11 @@ describe('inbound messages', () => {
     const { conversations } = (await list.json()) as { conversations: { id: string; channel: string; name: string; externalUserId?: string }[] };
     expect(conversations).toHaveLength(1);
     expect(conversations[0]).toMatchObject({ channel: 'whatsapp', name: 'Sheena Nelson', externalUserId: WA_ID });
+    // The console's inbox comes from the agent socket.
+    const inbox = await emitWithAck(socket, 'conversations:list', { filter: 'open' });
+    expect(inbox.ok && inbox.data.conversations.map((c) => [c.channel, c.name, c.lastMessage?.text])).toEqual([
+      ['whatsapp', 'Sheena Nelson', 'Does it come in another color?'],
+    ]);
 
     // Meta retries the same delivery: nothing new is stored or announced.
     const extra = collect(socket, 'message:new');
