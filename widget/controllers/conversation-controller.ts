@@ -66,14 +66,21 @@ export class ConversationController implements ReactiveController {
 
   hostConnected(): void {
     document.addEventListener('visibilitychange', this.#onVisibility);
+    addEventListener('pagehide', this.#onPageHide);
   }
 
   hostDisconnected(): void {
     document.removeEventListener('visibilitychange', this.#onVisibility);
+    removeEventListener('pagehide', this.#onPageHide);
     this.#flushCache();
   }
 
-  #onVisibility = (): void => this.markRead();
+  #onVisibility = (): void => {
+    if (document.visibilityState === 'hidden') this.#flushCache();
+    else this.markRead();
+  };
+
+  #onPageHide = (): void => this.#flushCache();
 
   /** Shows the cached history of the stored visitor, before any connection. */
   loadCache(): void {
@@ -94,6 +101,7 @@ export class ConversationController implements ReactiveController {
     this.#deliveredUpTo = 0;
     this.#readUpTo = 0;
     clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
     this.connection.storage.remove(this.connection.keys.history);
     this.#updateUnread();
     this.host.requestUpdate();
@@ -233,12 +241,13 @@ export class ConversationController implements ReactiveController {
   }
 
   #scheduleSave(): void {
-    clearTimeout(this.#saveTimer);
-    this.#saveTimer = setTimeout(() => this.#flushCache(), 300);
+    // Throttled, not debounced: a steady stream of changes must not postpone the save until the tab is gone.
+    this.#saveTimer ??= setTimeout(() => this.#flushCache(), 300);
   }
 
   #flushCache(): void {
     clearTimeout(this.#saveTimer);
+    this.#saveTimer = undefined;
     if (this.#conversationId === undefined || this.rev === undefined) return;
     const stored = this.messages.filter((m): m is Message => m.id !== undefined && m.seq !== undefined && m.rev !== undefined);
     const cache: HistoryCache = { conversationId: this.#conversationId, rev: this.rev, messages: stored.slice(-CACHED_MESSAGES) };

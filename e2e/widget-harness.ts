@@ -1,0 +1,216 @@
+/**
+ * Shared setup of the widget browser tests: a real Chromium (playwright-core + /usr/bin/chromium) and a tiny
+ * loopback "host site" that serves the built widget (dist/widget) inside test pages: plain, classic-script, strict
+ * CSP and hostile-CSS variants. The bridge is a separate origin, like on a real site.
+ */
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+const WIDGET_DIR = join(import.meta.dirname, '..', 'dist', 'widget');
+
+/** Launches the system Chromium headless with the project's flags. */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+/** How a test page embeds the widget. */
+export interface PageOptions {
+  /** Bridge URL for the `server` attribute. */
+  server: string;
+  site: string;
+  /** `module` (default) or `classic` (anon-chat.iife.js). */
+  script?: 'module' | 'classic';
+  /** Serve with a strict Content-Security-Policy header (no unsafe-inline, no unsafe-eval). */
+  strictCsp?: boolean;
+  /** Add a stylesheet of aggressive host rules. */
+  hostileCss?: boolean;
+  /** Extra attributes on <anon-chat>, already escaped. */
+  attributes?: string;
+  /** Two <anon-chat> elements for the same site, as an SPA that rendered twice would have. */
+  twice?: boolean;
+}
+
+/** Rules a careless host page might have; the widget must survive them. */
+export const HOSTILE_CSS = `div:empty { display: none !important; }
+* { all: unset; }
+button { display: none; }
+textarea { visibility: hidden; }
+section, [role=dialog] { display: none !important; }
+anon-chat { font-size: 2px; color: transparent; }
+`;
+
+function pageHtml(o: PageOptions): string {
+  const script = o.script === 'classic' ? '<script src="/widget/anon-chat.iife.js"></script>' : '<script type="module" src="/widget/anon-chat.js"></script>';
+  const element = `<anon-chat server="${o.server}" site="${o.site}" locale="en" ${o.attributes ?? ''}></anon-chat>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>host page</title>
+${o.hostileCss ? '<link rel="stylesheet" href="/hostile.css">' : ''}
+${script}</head><body><h1>Host page</h1><div id="mount">${element}${o.twice ? element : ''}</div><button id="outside">outside</button></body></html>`;
+}
+
+/** A loopback host site. `url(options)` gives the address of a page embedding the widget as described. */
+export interface HostSite {
+  origin: string;
+  url(options: PageOptions): string;
+  close(): Promise<void>;
+}
+
+/** Starts the host site on 127.0.0.1 with a random port. */
+export async function startHostSite(): Promise<HostSite> {
+  const pages = new Map<string, PageOptions>();
+  let origin = '';
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const url = new URL(req.url ?? '/', origin);
+      if (url.pathname.startsWith('/widget/')) {
+        const name = url.pathname.slice('/widget/'.length);
+        if (!/^[\w.-]+\.js$/.test(name)) return void res.writeHead(404).end();
+        try {
+          const body = await readFile(join(WIDGET_DIR, name));
+          res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' }).end(body);
+        } catch {
+          res.writeHead(404).end();
+        }
+        return;
+      }
+      if (url.pathname === '/hostile.css') return void res.writeHead(200, { 'content-type': 'text/css' }).end(HOSTILE_CSS);
+      const options = pages.get(url.pathname);
+      if (!options) return void res.writeHead(404).end();
+      const headers: Record<string, string> = { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' };
+      if (options.strictCsp) {
+        const bridge = new URL(options.server);
+        headers['content-security-policy'] = [
+          "default-src 'none'",
+          "script-src 'self'",
+          "style-src 'self'",
+          `connect-src ws://${bridge.host} ${bridge.origin}`,
+          "img-src 'none'",
+          "base-uri 'none'",
+          "form-action 'none'",
+        ].join('; ');
+      }
+      res.writeHead(200, headers).end(pageHtml(options));
+    })();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let n = 0;
+  return {
+    origin,
+    url(options) {
+      const path = `/page-${++n}`;
+      pages.set(path, options);
+      return origin + path;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Opens `url` in a fresh context and waits for the launcher. Records CSP violations and page errors. */
+export async function openWidget(browser: Browser, url: string, context?: BrowserContext): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
+  const ctx = context ?? (await browser.newContext());
+  const page = await ctx.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.addInitScript(() => {
+    const w = window as unknown as { __violations: string[]; __events: Array<{ type: string; detail: unknown }> };
+    w.__violations = [];
+    w.__events = [];
+    document.addEventListener('securitypolicyviolation', (e) => w.__violations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));
+    for (const type of ['anon-chat-open', 'anon-chat-close', 'anon-chat-message', 'anon-chat-status', 'anon-chat-unread', 'anon-chat-connection']) {
+      document.addEventListener(type, (e) => w.__events.push({ type, detail: JSON.parse(JSON.stringify((e as CustomEvent).detail)) as unknown }));
+    }
+  });
+  await page.goto(url);
+  await page.locator('anon-chat .launcher').first().waitFor();
+  return { context: ctx, page, errors };
+}
+
+/** The public events the page saw so far, optionally of one type. */
+export async function pageEvents(page: Page, type?: string): Promise<Array<{ type: string; detail: Record<string, unknown> }>> {
+  const events = await page.evaluate(() => (window as unknown as { __events: Array<{ type: string; detail: Record<string, unknown> }> }).__events);
+  return type ? events.filter((e) => e.type === type) : events;
+}
+
+/** Opens the panel through the launcher and waits for the composer. */
+export async function openPanel(page: Page): Promise<void> {
+  await page.locator('anon-chat .launcher').first().click();
+  await page.locator('anon-chat textarea').first().waitFor();
+}
+
+/** Types `text` into the composer and presses Enter. */
+export async function sendFromComposer(page: Page, text: string): Promise<void> {
+  const input = page.locator('anon-chat textarea').first();
+  await input.fill(text);
+  await input.press('Enter');
+}
+
+/** Texts and statuses of the rendered messages, in screen order. */
+export function renderedMessages(page: Page): Promise<Array<{ text: string; own: boolean; status: string; seq: string | null }>> {
+  return page.locator('anon-chat .msg').evaluateAll((nodes) =>
+    nodes.map((n) => ({
+      text: n.querySelector('.msg__text')?.textContent ?? '',
+      own: n.classList.contains('msg--own'),
+      status: [...n.classList].find((c) => /^msg--(sending|sent|delivered|read|failed)$/.test(c))?.slice(5) ?? '',
+      seq: n.getAttribute('data-seq'),
+    })),
+  );
+}
+
+/** A loopback TCP proxy in front of the bridge whose link can be cut and restored (a real network partition). */
+export interface CuttableLink {
+  url: string;
+  /** Drops every open connection and refuses new ones. */
+  cut(): void;
+  restore(): void;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link CuttableLink} to `target` (`http://127.0.0.1:<port>`). */
+export async function startCuttableLink(target: string): Promise<CuttableLink> {
+  const { port: targetPort } = new URL(target);
+  const sockets = new Set<net.Socket>();
+  let open = true;
+  const server = net.createServer((client) => {
+    if (!open) return void client.destroy();
+    const upstream = net.connect(Number(targetPort), '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut() {
+      open = false;
+      for (const socket of sockets) socket.destroy();
+      sockets.clear();
+    },
+    restore() {
+      open = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * The widget against a real bridge in real Chromium: optimistic sends that reconcile without duplicates, the
+ * offline outbox across a reload and a bridge restart, read ticks, replies missed while offline.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Conversation } from '../protocol/conversation.ts';
+import type { Message } from '../protocol/message.ts';
+import { connectAgent, emitWithAck, startBridgeProcess, startTestBridge, PROCESS_ADMIN, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
+import {
+  launchBrowser,
+  openPanel,
+  openWidget,
+  renderedMessages,
+  sendFromComposer,
+  startCuttableLink,
+  startHostSite,
+  type HostSite,
+} from './widget-harness.ts';
+
+let browser: Browser;
+let site: HostSite;
+let bridge: TestBridge;
+let agent: AgentClient;
+let siteCounter = 0;
+
+beforeAll(async () => {
+  site = await startHostSite();
+  [browser, bridge] = await Promise.all([launchBrowser(), startTestBridge({ config: { allowedOrigins: [site.origin] } })]);
+  agent = await connectAgent(bridge.url, bridge.agent.token);
+});
+
+afterAll(async () => {
+  agent?.disconnect();
+  await browser?.close();
+  await bridge?.close();
+  await site?.close();
+});
+
+/** The conversation of the visitor on `siteKey`, as agents see it. */
+async function conversationOf(siteKey: string, a: AgentClient = agent): Promise<Conversation> {
+  for (let i = 0; i < 50; i++) {
+    const res = await emitWithAck(a, 'conversations:list', { filter: 'all' });
+    const found = res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no conversation for site ${siteKey}`);
+}
+
+async function history(conversationId: string, a: AgentClient = agent): Promise<Message[]> {
+  const res = await emitWithAck(a, 'history', { conversationId, limit: 100 });
+  if (!res.ok) throw new Error(res.error.code);
+  return res.data.messages;
+}
+
+const newSite = (): string => `site-m${++siteCounter}-${Date.now()}`;
+
+describe('widget messaging against a real bridge', () => {
+  it('shows a send at once and reconciles it with the stored copy without a duplicate', async () => {
+    const key = newSite();
+    const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await openPanel(page);
+    await sendFromComposer(page, 'hello there');
+    // Optimistic: on screen before any round trip could finish, as sending or already sent.
+    const first = await renderedMessages(page);
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatchObject({ text: 'hello there', own: true });
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    const after = await renderedMessages(page);
+    expect(after).toEqual([{ text: 'hello there', own: true, status: 'sent', seq: '1' }]);
+    const stored = await history((await conversationOf(key)).id);
+    expect(stored.map((m) => m.text)).toEqual(['hello there']);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  it('advances the ticks to read when an agent reads, and delivered/read receipts flow back for agent replies', async () => {
+    const key = newSite();
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await openPanel(page);
+    await sendFromComposer(page, 'please read me');
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    const conversation = await conversationOf(key);
+    const delivered = await emitWithAck(agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'delivered' });
+    expect(delivered.ok).toBe(true);
+    await page.locator('anon-chat .msg--own.msg--delivered').waitFor();
+    await emitWithAck(agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'read' });
+    await page.locator('anon-chat .msg--own.msg--read').waitFor();
+    const ticks = page.locator('anon-chat .msg--own .ticks');
+    expect(await ticks.getAttribute('aria-label')).toBe('Read');
+    expect(await ticks.textContent()).toBe('✓✓');
+    // The panel is open and visible: an agent reply is marked read by the visitor.
+    const reply = await emitWithAck(agent, 'message:send', { conversationId: conversation.id, clientId: 'agent-r1', text: 'got it' });
+    expect(reply.ok).toBe(true);
+    await expect.poll(async () => (await history(conversation.id)).find((m) => m.clientId === 'agent-r1')?.status, { timeout: 5000 }).toBe('read');
+    await context.close();
+  });
+
+  it('shows an agent reply sent while the visitor was cut off, and sends what was queued, after reconnecting', async () => {
+    const key = newSite();
+    const link = await startCuttableLink(bridge.url);
+    const { context, page } = await openWidget(browser, site.url({ server: link.url, site: key }));
+    await openPanel(page);
+    await sendFromComposer(page, 'before the cut');
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    const conversation = await conversationOf(key);
+    link.cut();
+    await page.locator('anon-chat .connection').waitFor();
+    const reply = await emitWithAck(agent, 'message:send', { conversationId: conversation.id, clientId: 'agent-off-1', text: 'reply while you were away' });
+    expect(reply.ok).toBe(true);
+    await sendFromComposer(page, 'written while cut off');
+    await page.locator('anon-chat .msg--own.msg--sending').waitFor();
+    link.restore();
+    await page.locator('anon-chat .msg--other', { hasText: 'reply while you were away' }).waitFor({ timeout: 15_000 });
+    await expect.poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.status === 'sending' ? 'sending' : 'stored'}`), { timeout: 15_000 }).toEqual([
+      'before the cut|stored',
+      'reply while you were away|stored',
+      'written while cut off|stored',
+    ]);
+    expect((await history(conversation.id)).map((m) => m.text)).toEqual(['before the cut', 'reply while you were away', 'written while cut off']);
+    await context.close();
+    await link.close();
+  });
+
+  it('queues sends while the bridge is down, keeps them across a reload, and delivers each exactly once in order', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'anon-chat-widget-e2e-'));
+    const env = { ALLOWED_ORIGINS: site.origin };
+    let proc = await startBridgeProcess({ dataDir, env });
+    const port = proc.port;
+    const key = newSite();
+    try {
+      const { context, page } = await openWidget(browser, site.url({ server: proc.url, site: key }));
+      await openPanel(page);
+      await sendFromComposer(page, 'first, while up');
+      await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+      await proc.kill('SIGKILL');
+      await page.locator('anon-chat .connection').waitFor();
+      for (const text of ['queued one', 'queued two', 'queued three']) await sendFromComposer(page, text);
+      await expect.poll(async () => (await renderedMessages(page)).filter((m) => m.status === 'sending').length).toBe(3);
+      await page.reload();
+      await openPanel(page);
+      // After the reload the outbox is back on screen, still waiting.
+      expect((await renderedMessages(page)).map((m) => `${m.text}|${m.status}`)).toEqual([
+        'first, while up|sent',
+        'queued one|sending',
+        'queued two|sending',
+        'queued three|sending',
+      ]);
+      proc = await startBridgeProcess({ dataDir, env, port });
+      await expect
+        .poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.seq}`), { timeout: 20_000 })
+        .toEqual(['first, while up|1', 'queued one|2', 'queued two|3', 'queued three|4']);
+      const login = (await (
+        await fetch(`${proc.url}/api/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(PROCESS_ADMIN),
+        })
+      ).json()) as { token: string };
+      const processAgent = await connectAgent(proc.url, login.token);
+      try {
+        const conversation = await conversationOf(key, processAgent);
+        expect((await history(conversation.id, processAgent)).map((m) => `${m.seq}:${m.text}`)).toEqual([
+          '1:first, while up',
+          '2:queued one',
+          '3:queued two',
+          '4:queued three',
+        ]);
+      } finally {
+        processAgent.disconnect();
+      }
+      // The outbox is empty once everything is stored: a further reload shows no pending copies.
+      await page.reload();
+      await openPanel(page);
+      await expect.poll(async () => (await renderedMessages(page)).map((m) => m.text)).toEqual(['first, while up', 'queued one', 'queued two', 'queued three']);
+      await context.close();
+    } finally {
+      await proc.kill('SIGKILL').catch(() => null);
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
