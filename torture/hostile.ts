@@ -66,10 +66,10 @@ export function hostileString(maxHuge = 200_000): fc.Arbitrary<string> {
   );
 }
 
-/** Scalars of every JSON (and some non-JSON) type. */
-export function hostileScalar(): fc.Arbitrary<unknown> {
+/** Scalars of every JSON (and some non-JSON) type; strings up to `maxHuge` code units. */
+export function hostileScalar(maxHuge = 200_000): fc.Arbitrary<unknown> {
   return fc.oneof(
-    hostileString(),
+    hostileString(maxHuge),
     fc.integer(),
     fc.constantFrom(-1, -0, 0.5, 1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, NaN, Infinity, -Infinity),
     fc.double(),
@@ -93,12 +93,15 @@ export function deepObject(depth: number, key = 'a'): unknown {
   return v;
 }
 
-/** Any hostile JSON-ish value: scalars, objects with poison keys, deep nesting, enormous arrays. */
-export function hostileValue(): fc.Arbitrary<unknown> {
+/**
+ * Any hostile JSON-ish value: scalars, objects with poison keys, deep nesting, enormous arrays. `maxHuge` bounds
+ * the huge strings and arrays (just over a frame limit is as hostile as far over it, and much cheaper to make).
+ */
+export function hostileValue(maxHuge = 200_000, maxDepth = 3000): fc.Arbitrary<unknown> {
   const { tree } = fc.letrec<{ tree: unknown }>((tie) => ({
     tree: fc.oneof(
       { depthSize: 'small', withCrossShrink: true },
-      { weight: 4, arbitrary: hostileScalar() },
+      { weight: 4, arbitrary: hostileScalar(maxHuge) },
       { weight: 1, arbitrary: fc.array(tie('tree'), { maxLength: 5 }) },
       {
         weight: 1,
@@ -117,9 +120,9 @@ export function hostileValue(): fc.Arbitrary<unknown> {
   }));
   return fc.oneof(
     { weight: 10, arbitrary: tree },
-    { weight: 1, arbitrary: fc.integer({ min: 100, max: 3000 }).map((d) => deepArray(d)) },
-    { weight: 1, arbitrary: fc.integer({ min: 100, max: 3000 }).map((d) => deepObject(d, '__proto__')) },
-    { weight: 1, arbitrary: fc.integer({ min: 10_000, max: 200_000 }).map((n) => new Array<number>(n).fill(0)) },
+    { weight: 1, arbitrary: fc.integer({ min: Math.min(100, maxDepth), max: maxDepth }).map((d) => deepArray(d)) },
+    { weight: 1, arbitrary: fc.integer({ min: Math.min(100, maxDepth), max: maxDepth }).map((d) => deepObject(d, '__proto__')) },
+    { weight: 1, arbitrary: fc.integer({ min: Math.min(10_000, maxHuge), max: maxHuge }).map((n) => new Array<number>(n).fill(0)) },
   );
 }
 
@@ -127,11 +130,11 @@ export function hostileValue(): fc.Arbitrary<unknown> {
  * Mutations of a valid payload: one field replaced by a hostile value, an extra (poison) key, a missing field,
  * or the whole payload replaced. `valid` gives a fresh valid payload each call.
  */
-export function mutatedPayload(valid: () => Record<string, unknown>): fc.Arbitrary<unknown> {
+export function mutatedPayload(valid: () => Record<string, unknown>, maxHuge = 200_000, maxDepth = 3000): fc.Arbitrary<unknown> {
   const keys = Object.keys(valid());
   return fc.oneof(
-    fc.tuple(fc.constantFrom(...keys), hostileValue()).map(([k, v]) => ({ ...valid(), [k]: v })),
-    fc.tuple(fc.constantFrom(...POISON_KEYS, 'conversationId', 'room', 'visitorId', 'role'), hostileValue()).map(([k, v]) => {
+    fc.tuple(fc.constantFrom(...keys), hostileValue(maxHuge, maxDepth)).map(([k, v]) => ({ ...valid(), [k]: v })),
+    fc.tuple(fc.constantFrom(...POISON_KEYS, 'conversationId', 'room', 'visitorId', 'role'), hostileValue(maxHuge, maxDepth)).map(([k, v]) => {
       const o = valid();
       Object.defineProperty(o, k, { value: v, enumerable: true, configurable: true, writable: true });
       return o;
@@ -141,7 +144,7 @@ export function mutatedPayload(valid: () => Record<string, unknown>): fc.Arbitra
       delete o[k];
       return o;
     }),
-    hostileValue(),
+    hostileValue(maxHuge, maxDepth),
   );
 }
 

@@ -1,0 +1,155 @@
+/**
+ * `npm run torture`: the long version of the reliability suite. Runs every case at its long size (or the CI size
+ * with `--ci`, or only the cases named on the command line), prints what each tried and what held as a summary
+ * table, and writes the figures as JSON to torture/last-run.json for docs/reliability.md.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** One row of the summary: what a case tried, what held, and whether it passed. */
+interface CaseResult {
+  name: string;
+  tried: string;
+  held: string;
+  pass: boolean;
+  ms: number;
+  figures?: unknown;
+}
+
+type Size = 'ci' | 'long';
+
+/** A case: runs at a size, returns its row. Imported lazily so one case's missing part does not stop the others. */
+type CaseRunner = (size: Size) => Promise<Omit<CaseResult, 'name' | 'ms'>>;
+
+const CASES: Record<string, CaseRunner> = {
+  crash: async (size) => {
+    const { runCrash } = await import('./crash.ts');
+    const f = await runCrash({ kills: size === 'ci' ? 50 : 500, clients: size === 'ci' ? 10 : 20 });
+    return {
+      tried: `${f.kills} SIGKILLs, ${f.clients} clients, ${f.acked} acked sends, mean restart ${f.meanRestartMs} ms`,
+      held: `lost ${f.lost}, duplicates ${f.duplicates}, unreadable ${f.unreadable}, undelivered ${f.undelivered}, seq errors ${f.seqErrors}`,
+      pass: f.lost === 0 && f.duplicates === 0 && f.unreadable === 0 && f.undelivered === 0 && f.seqErrors === 0 && f.refused === 0,
+      figures: f,
+    };
+  },
+  'corrupt-start': async () => {
+    const { seedDataDir, runCorruptStarts } = await import('./corrupt-start.ts');
+    const rows = [];
+    for (const stop of ['graceful', 'kill'] as const) {
+      const seed = await seedDataDir(5, stop);
+      rows.push(...(await runCorruptStarts(seed, ['empty', 'truncated', 'zero-filled', 'invalid-json'])));
+    }
+    const bad = rows.filter((r) => r.outcome !== 'refused-naming-file' && r.outcome !== 'recovered-intact');
+    return {
+      tried: `${rows.length} damaged starts (${new Set(rows.map((r) => r.file)).size} files × 4 damages × 2 stop modes)`,
+      held: `refused naming the file ${rows.filter((r) => r.outcome === 'refused-naming-file').length}, recovered intact ${rows.filter((r) => r.outcome === 'recovered-intact').length}, bad ${bad.length}`,
+      pass: bad.length === 0,
+      figures: rows,
+    };
+  },
+  'disk-full': async () => {
+    const { canMountTmpfs, runDiskFull } = await import('./disk-full.ts');
+    if (!canMountTmpfs()) return { tried: 'tmpfs mount refused here', held: 'not run', pass: true };
+    const f = await runDiskFull();
+    return {
+      tried: `4 MB tmpfs filled to ENOSPC (live recovery + SIGKILL while full); data dir made read-only under uid 65534`,
+      held: `acked while full ${f.ackedWhileFull}, errors ${JSON.stringify(f.errorsWhileFull)}, health ${f.healthWhileFull.status}, lost ${f.lost + f.permission.lost}, dup ${f.duplicates}`,
+      pass: f.lost === 0 && f.duplicates === 0 && f.recoveredLive && f.permission.lost === 0 && f.problems.length === 0,
+      figures: f,
+    };
+  },
+  'wire-fuzz': async (size) => {
+    const { runWireFuzz } = await import('./wire-fuzz.ts');
+    const f = await runWireFuzz({ target: size === 'ci' ? 10_000 : 100_000, seed: size === 'ci' ? 42 : Date.now() });
+    return {
+      tried: `${f.requests} hostile requests (${f.socketEvents} socket events, ${f.httpRequests} HTTP bodies)`,
+      held: `5xx ${f.status5xx}, accepted ${f.accepted}, storage changed ${f.stateChanged}, healthy ${f.healthyAfter}, oversized frames dropped ${f.oversizedDisconnects}`,
+      pass: f.status5xx === 0 && f.accepted === 0 && !f.stateChanged && f.healthyAfter,
+      figures: f,
+    };
+  },
+  isolation: async (size) => {
+    const { runIsolation } = await import('./isolation.ts');
+    const f = await runIsolation({ minAttempts: size === 'ci' ? 1000 : 10_000, victims: size === 'ci' ? 6 : 20 });
+    return {
+      tried: `${f.attempts} attacks, ${f.visitors} visitors, ${f.eventsChecked} received events checked`,
+      held: `successes ${f.successes}, foreign events ${f.foreignEvents}`,
+      pass: f.successes === 0 && f.foreignEvents === 0,
+      figures: f,
+    };
+  },
+  abuse: async (size) => {
+    const { runAbuse } = await import('./abuse.ts');
+    const f = await runAbuse({ phaseMs: size === 'ci' ? 4000 : 30_000, halfOpen: size === 'ci' ? 2000 : 5000 });
+    return {
+      tried: `flood ${f.flood.ratePerSecond}/s, ${f.oversizedFrames.sent} 1 MB frames, ${f.oversizedBodies.sent} oversized bodies, ${f.halfOpen.opened} half-open connections`,
+      held: `p95 ${f.baselineP95Ms} → ${f.abuseP95Ms} ms, flood ok ${f.flood.ok}/limited ${f.flood.rateLimited}, rss ${f.usage.baseline.rssMb}/${f.usage.peak.rssMb}/${f.usage.after.rssMb} MB, fds ${f.usage.baseline.fds}/${f.usage.peak.fds}/${f.usage.after.fds}`,
+      pass:
+        f.bridgeAlive &&
+        f.abuseP95Ms <= Math.max(2 * f.baselineP95Ms, f.baselineP95Ms + 5) &&
+        f.oversizedFrames.disconnected === f.oversizedFrames.sent &&
+        f.oversizedBodies.other.length === 0 &&
+        f.usage.after.fds <= f.usage.baseline.fds + 2,
+      figures: f,
+    };
+  },
+  soak: async (size) => {
+    const { runSoak } = await import('./soak.ts');
+    const f = await runSoak({ durationMs: size === 'ci' ? 30_000 : 600_000 });
+    return {
+      tried: `${Math.round(f.durationMs / 1000)} s, ${f.messages} messages, ${f.agentReplies} agent replies, ${f.reconnects} reconnects`,
+      held: `RSS ${f.rssWarmMb} → ${f.rssEndMb} MB (${f.rssGrowthPct} %), fds ${f.fdsWarm} → ${f.fdsEnd} (max ${f.fdsMax}), lost ${f.lost}, dup ${f.duplicates}, unhandled ${f.unhandledRejections}, p95 ack ${f.p95AckMs} ms`,
+      pass: f.rssGrowthPct <= 5 && f.lost === 0 && f.duplicates === 0 && f.unhandledRejections === 0 && f.fdsEnd <= f.fdsWarm + 5,
+      figures: f,
+    };
+  },
+  dependencies: async () => {
+    const { versionsBelowFloor, runAudit, PATCHED_FLOORS } = await import('./dependencies.ts');
+    const root = join(import.meta.dirname, '..');
+    const below = versionsBelowFloor(join(root, 'node_modules'));
+    const audit = await runAudit(root);
+    return {
+      tried: `floors for ${Object.keys(PATCHED_FLOORS).join(', ')}; npm audit --omit=dev`,
+      held: `below floor ${below.length}; ${audit.available ? `audit high/critical ${audit.highOrCritical.length}` : `audit unavailable (${audit.reason})`}`,
+      pass: below.length === 0 && (!audit.available || audit.highOrCritical.length === 0),
+      figures: { below, audit },
+    };
+  },
+};
+
+function table(rows: CaseResult[]): string {
+  const cols = ['case', 'pass', 'time', 'tried', 'held'] as const;
+  const data = rows.map((r) => ({ case: r.name, pass: r.pass ? 'PASS' : 'FAIL', time: `${(r.ms / 1000).toFixed(1)} s`, tried: r.tried, held: r.held }));
+  const width = Object.fromEntries(cols.map((c) => [c, Math.max(c.length, ...data.map((d) => d[c].length))])) as Record<(typeof cols)[number], number>;
+  const line = (d: Record<string, string>) => `| ${cols.map((c) => d[c]!.padEnd(width[c])).join(' | ')} |`;
+  return [line(Object.fromEntries(cols.map((c) => [c, c]))), `|${cols.map((c) => '-'.repeat(width[c] + 2)).join('|')}|`, ...data.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const size: Size = args.includes('--ci') ? 'ci' : 'long';
+  const named = args.filter((a) => !a.startsWith('--'));
+  const unknown = named.filter((n) => !(n in CASES));
+  if (unknown.length) {
+    process.stderr.write(`unknown case(s): ${unknown.join(', ')}; known: ${Object.keys(CASES).join(', ')}\n`);
+    process.exit(2);
+  }
+  const selected = named.length ? named : Object.keys(CASES);
+  const results: CaseResult[] = [];
+  for (const name of selected) {
+    const t0 = Date.now();
+    process.stdout.write(`torture: ${name} (${size}) …\n`);
+    try {
+      const r = await CASES[name]!(size);
+      results.push({ name, ...r, ms: Date.now() - t0 });
+    } catch (error) {
+      results.push({ name, tried: 'crashed', held: (error as Error).message.split('\n')[0]!.slice(0, 200), pass: false, ms: Date.now() - t0 });
+    }
+    process.stdout.write(`torture: ${name} ${results.at(-1)!.pass ? 'PASS' : 'FAIL'} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+  process.stdout.write(`\n${table(results)}\n`);
+  writeFileSync(join(import.meta.dirname, 'last-run.json'), `${JSON.stringify({ size, at: new Date().toISOString(), results }, null, 1)}\n`);
+  process.exit(results.every((r) => r.pass) ? 0 : 1);
+}
+
+await main();
