@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { pinSelf } from './lib/server-process.ts';
 import { bridgeNodeFlags } from './lib/targets.ts';
-import { machineInfo } from './lib/machine.ts';
+import { fsyncProbe, machineInfo } from './lib/machine.ts';
 import { consoleLines, markdown, write } from './lib/report.ts';
 import { renderChart } from './lib/chart.ts';
 import type { Mode, Scenario, ScenarioResult } from './lib/scenario.ts';
@@ -51,6 +51,7 @@ const pinned = pinSelf(1);
 const log = (line: string) => process.stdout.write(`${line}\n`);
 log(`anon-chat bench (${mode}) — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, commit ${machine.commit}`);
 log(`load average at start: ${machine.loadAverageAtStart.join(' / ')}; ${pinned ? machine.pinned : 'not pinned'}`);
+log(`write + fdatasync: p50 ${machine.fsyncAtStart.p50} ms, p99 ${machine.fsyncAtStart.p99} ms, max ${machine.fsyncAtStart.max} ms`);
 
 const started = performance.now();
 const results: ScenarioResult[] = [];
@@ -72,6 +73,7 @@ for (const scenario of selected) {
 }
 const totalSeconds = (performance.now() - started) / 1000;
 machine.loadAverageAtEnd = loadavg().map((v) => Math.round(v * 100) / 100);
+machine.fsyncAtEnd = fsyncProbe();
 
 const name = mode === 'quick' ? 'quick' : 'latest';
 const report = markdown(machine, results, mode, totalSeconds);

@@ -1,5 +1,7 @@
 /** What the numbers were measured on, and how busy the machine was while they were. */
-import { cpus, freemem, loadavg, totalmem, release } from 'node:os';
+import { cpus, freemem, loadavg, totalmem, release, tmpdir } from 'node:os';
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { execSync } from 'node:child_process';
 import { canPin } from './server-process.ts';
 
@@ -16,6 +18,38 @@ export interface MachineInfo {
   pinned: string;
   loadAverageAtStart: number[];
   loadAverageAtEnd?: number[];
+  /** write + fdatasync of a 200-byte line in the temp dir (where the bench's stores live), in ms. */
+  fsyncAtStart: FsyncProbe;
+  fsyncAtEnd?: FsyncProbe;
+}
+
+/** Latency of the disk's durable write, the floor under every durable ack. */
+export interface FsyncProbe {
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** Times 200 appends + fdatasync in a temp file (about 0.1 s on an idle disk). */
+export function fsyncProbe(): FsyncProbe {
+  const dir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-fsync-'));
+  const fd = openSync(join(dir, 'probe'), 'a');
+  const times: number[] = [];
+  const line = `${'x'.repeat(199)}\n`;
+  try {
+    for (let i = 0; i < 200; i++) {
+      const t0 = performance.now();
+      writeSync(fd, line);
+      fdatasyncSync(fd);
+      times.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  times.sort((a, b) => a - b);
+  const r = (v: number) => Math.round(v * 1000) / 1000;
+  return { p50: r(times[100]!), p99: r(times[197]!), max: r(times[199]!) };
 }
 
 /** Reads the machine description now (load average at start included). */
@@ -37,6 +71,7 @@ export function machineInfo(): MachineInfo {
     date: new Date().toISOString(),
     pinned: canPin ? 'server on core 0, generator on core 1 (taskset)' : 'not pinned (taskset unavailable)',
     loadAverageAtStart: loadavg().map((v) => Math.round(v * 100) / 100),
+    fsyncAtStart: fsyncProbe(),
   };
 }
 

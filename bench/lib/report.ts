@@ -38,7 +38,7 @@ function table(rows: Row[]): string[] {
 export function markdown(machine: MachineInfo, results: ScenarioResult[], mode: string, totalSeconds: number): string {
   const busy = busyNote(machine);
   const out = [
-    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB RAM, Linux ${machine.kernel}, Node ${machine.node}, commit ${machine.commit}; ${mode} run, ${Math.round(totalSeconds)} s; ${machine.pinned}; 1-min load average ${machine.loadAverageAtStart.join(' / ')} at start, ${machine.loadAverageAtEnd?.join(' / ') ?? '?'} at end.`,
+    `Measured ${machine.date.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGb} GB RAM, Linux ${machine.kernel}, Node ${machine.node}, commit ${machine.commit}; ${mode} run, ${Math.round(totalSeconds)} s; ${machine.pinned}; 1-min load average ${machine.loadAverageAtStart.join(' / ')} at start, ${machine.loadAverageAtEnd?.join(' / ') ?? '?'} at end; disk write + fdatasync p50 / p99 ${machine.fsyncAtStart.p50} / ${machine.fsyncAtStart.p99} ms at start, ${machine.fsyncAtEnd ? `${machine.fsyncAtEnd.p50} / ${machine.fsyncAtEnd.p99}` : '?'} ms at end (the floor under every durable ack).`,
     ...(busy ? ['', `> ${busy}`] : []),
     '',
     'Baseline = a bare Socket.IO server doing the least possible work for the same traffic (receive, ack, forward; no validation, no auth, no storage), measured in the same run on the same core. Latencies in ms; "ratio" is bridge ÷ baseline.',

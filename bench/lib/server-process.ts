@@ -141,13 +141,18 @@ export class ServerProcess {
     });
   }
 
-  /** Stops the process (SIGTERM, then SIGKILL after 5 s); `kill9` simulates a crash. */
+  /** Stops the process (SIGTERM, then SIGKILL after 15 s: the bridge flushes its store first); SIGKILL simulates a crash. */
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
     this.child.kill(signal);
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5_000);
+    let forced = false;
+    const timer = setTimeout(() => {
+      forced = true;
+      this.child.kill('SIGKILL');
+    }, 15_000);
     const code = await this.exited;
     clearTimeout(timer);
+    if (forced) process.stderr.write(`bench: pid ${this.pid} did not stop within 15 s of ${signal}; killed\n${this.stderrTail.slice(-1000)}\n`);
     return code;
   }
 }
