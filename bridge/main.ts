@@ -4,7 +4,7 @@
  */
 import { defaultOrigins, loadConfig, ConfigError, type BridgeConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { createBridge } from './create-bridge.ts';
+import { createBridge, type Bridge } from './create-bridge.ts';
 import { bootstrapAgent } from './auth/agent-accounts.ts';
 import { LowdbStore } from './store/lowdb/lowdb-store.ts';
 
@@ -30,6 +30,37 @@ async function main(): Promise<void> {
     fail(`cannot open storage: ${(error as Error).message}`);
   }
 
+  // Signal handlers go in before anything is announced: a supervisor (or a test) may signal the moment the
+  // listening line appears.
+  let bridge: Bridge | undefined;
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    // A stuck close (a hung socket, a full disk) must not keep the process alive forever.
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 10_000).unref();
+    void (async () => {
+      try {
+        await bridge?.close();
+        await store.close();
+        logger.info('stopped');
+        process.exit(0);
+      } catch (error) {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      }
+    })();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+
   const created = await bootstrapAgent(store, config.agentBootstrap, new Date());
   if (created) {
     const lines = [`Created agent "${created.agent.name}".`];
@@ -39,15 +70,16 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
   }
 
-  const bridge = createBridge({ config, store, logger });
+  bridge = createBridge({ config, store, logger });
+  const server = bridge.httpServer;
   await new Promise<void>((resolve) => {
-    bridge.httpServer.once('error', (error: NodeJS.ErrnoException) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
       const hint = error.code === 'EADDRINUSE' ? ' (already in use; set PORT to another port)' : '';
       void store.close().finally(() => fail(`cannot listen on ${config.host}:${config.port}${hint}: ${error.message}`));
     });
-    bridge.httpServer.listen(config.port, config.host, () => resolve());
+    server.listen(config.port, config.host, () => resolve());
   });
-  const address = bridge.httpServer.address();
+  const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const listening = `http://${host}:${port}`;
@@ -72,33 +104,6 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
 
-  let stopping = false;
-  const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    // A stuck close (a hung socket, a full disk) must not keep the process alive forever.
-    setTimeout(() => {
-      logger.error('shutdown took too long; exiting');
-      process.exit(1);
-    }, 10_000).unref();
-    void (async () => {
-      try {
-        await bridge.close();
-        await store.close();
-        logger.info('stopped');
-        process.exit(0);
-      } catch (error) {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      }
-    })();
-  };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
   process.on('unhandledRejection', (error) => logger.error({ err: error }, 'unhandled rejection'));
 }
 
