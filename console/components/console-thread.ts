@@ -76,9 +76,12 @@ export class ConsoleThread extends LitElement {
     this.narrow = false;
   }
 
-  /** Moves focus to the reply box. */
-  focusComposer(): void {
-    this.renderRoot.querySelector('console-composer')?.focus();
+  /** Moves focus to the reply box, once it is rendered. */
+  async focusComposer(): Promise<void> {
+    await this.updateComplete;
+    const composer = this.renderRoot.querySelector('console-composer');
+    await composer?.updateComplete;
+    composer?.focus();
   }
 
   override render() {

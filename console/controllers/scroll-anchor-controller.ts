@@ -22,7 +22,9 @@ const EDGE_PX = 120;
 
 /** Scroll anchoring for a message list inside the host's shadow root. */
 export class ScrollAnchorController implements ReactiveController {
-  private before: (ScrollSnapshot & { height: number; top: number; atBottom: boolean }) | undefined;
+  /** What was rendered last time (properties already hold the new values when `hostUpdate` runs). */
+  private rendered: ScrollSnapshot | undefined;
+  private geometry: { height: number; top: number; atBottom: boolean } | undefined;
 
   constructor(
     private readonly host: ReactiveControllerHost & HTMLElement,
@@ -37,23 +39,24 @@ export class ScrollAnchorController implements ReactiveController {
 
   hostUpdate(): void {
     const el = this.options.scroller();
-    const snap = this.options.snapshot();
-    this.before = el
-      ? { ...snap, height: el.scrollHeight, top: el.scrollTop, atBottom: el.scrollHeight - el.scrollTop - el.clientHeight < EDGE_PX }
+    this.geometry = el
+      ? { height: el.scrollHeight, top: el.scrollTop, atBottom: el.scrollHeight - el.scrollTop - el.clientHeight < EDGE_PX }
       : undefined;
   }
 
   hostUpdated(): void {
     const el = this.options.scroller();
-    if (!el) return;
     const now = this.options.snapshot();
-    const before = this.before;
-    if (!before || before.conversationId !== now.conversationId || before.firstKey === undefined) {
+    const before = this.rendered;
+    const geometry = this.geometry;
+    this.rendered = el ? now : undefined;
+    if (!el) return;
+    if (!before || !geometry || before.conversationId !== now.conversationId || before.firstKey === undefined) {
       el.scrollTop = el.scrollHeight;
     } else if (now.firstKey !== before.firstKey) {
       // Older messages went in above: keep the message the agent was reading under the same pixel.
-      el.scrollTop = before.top + (el.scrollHeight - before.height);
-    } else if (now.lastKey !== before.lastKey && (before.atBottom || now.lastIsOwn)) {
+      el.scrollTop = geometry.top + (el.scrollHeight - geometry.height);
+    } else if (now.lastKey !== before.lastKey && (geometry.atBottom || now.lastIsOwn)) {
       el.scrollTop = el.scrollHeight;
     }
     if (now.hasMore && now.firstKey !== undefined && el.scrollHeight <= el.clientHeight + EDGE_PX) this.options.loadOlder();

@@ -1,0 +1,193 @@
+/**
+ * The console's inbox and conversation view in Chromium against a real bridge: search by text, the open/all
+ * filter, older history on scroll without gaps or duplicates, keyboard-only operation, the tab title count with
+ * the remembered sound toggle (WebAudio), and the single-pane layout on narrow screens.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startTestBridge, connectVisitor, emitWithAck, type TestBridge, type ConnectedVisitor } from '../bridge/testing/index.ts';
+import { ensureBuilt, launchChromium, openPage, type PageProblems } from './helpers/browser.ts';
+import { inboxItem, inboxItems, signInToConsole, threadMessage, threadTexts } from './helpers/console-page.ts';
+
+const HISTORY = 75;
+
+describe('console inbox and conversation view (Chromium, real bridge)', () => {
+  let bridge: TestBridge;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const problems: PageProblems[] = [];
+  const visitors: ConnectedVisitor[] = [];
+  const ids: Record<'long' | 'order' | 'beans', string> = { long: '', order: '', beans: '' };
+
+  async function page(viewport = { width: 1280, height: 800 }): Promise<Page> {
+    const context = await browser.newContext({ viewport });
+    contexts.push(context);
+    const opened = await openPage(context);
+    problems.push(opened.problems);
+    return opened.page;
+  }
+
+  async function visitorSays(text: string, visitor?: ConnectedVisitor): Promise<string> {
+    const socket = visitor ?? (await connectVisitor(bridge.url, {}, { extraHeaders: { origin: bridge.url } }));
+    if (!visitor) visitors.push(socket);
+    const ack = await emitWithAck(socket, 'message:send', { clientId: `c-${Math.random().toString(36).slice(2)}`, text });
+    if (!ack.ok) throw new Error(ack.error.message);
+    return ack.data.conversationId;
+  }
+
+  beforeAll(async () => {
+    ensureBuilt();
+    bridge = await startTestBridge();
+    browser = await launchChromium();
+    const long = await connectVisitor(bridge.url, {}, { extraHeaders: { origin: bridge.url } });
+    visitors.push(long);
+    for (let i = 1; i <= HISTORY; i++) ids.long = await visitorSays(`history message ${i}`, long);
+    ids.beans = await visitorSays('Is the Yirgacheffe available as whole bean?');
+    ids.order = await visitorSays('My order #1042 has not arrived yet');
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const v of visitors) v.close();
+    await browser?.close();
+    await bridge?.close();
+  });
+
+  it('searches by message text and filters open/all', async () => {
+    const agent = await page();
+    await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    await expect.poll(() => inboxItems(agent).count()).toBe(3);
+
+    await agent.getByRole('searchbox', { name: 'Search conversations' }).fill('whole bean');
+    await expect.poll(() => inboxItems(agent).count()).toBe(1);
+    expect(await inboxItems(agent).first().getAttribute('data-conversation-id')).toBe(ids.beans);
+    await agent.getByRole('searchbox', { name: 'Search conversations' }).fill('no such words anywhere');
+    await agent.locator('console-inbox .state', { hasText: 'No matches' }).waitFor();
+    await agent.getByRole('searchbox', { name: 'Search conversations' }).fill('');
+    await expect.poll(() => inboxItems(agent).count()).toBe(3);
+
+    await bridge.store.setConversationState(ids.order, 'closed');
+    await agent.getByRole('button', { name: 'All' }).click();
+    await expect.poll(() => inboxItems(agent).count()).toBe(3);
+    await agent.getByRole('button', { name: 'Open', exact: true }).click();
+    await expect.poll(() => inboxItems(agent).count()).toBe(2);
+    expect(await inboxItem(agent, ids.order).count()).toBe(0);
+    await bridge.store.setConversationState(ids.order, 'open');
+  });
+
+  it('loads older history on scroll up, in order, without gaps or duplicates', async () => {
+    const agent = await page();
+    await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    await inboxItem(agent, ids.long).click();
+    await threadMessage(agent, `history message ${HISTORY}`).waitFor();
+    const firstPage = await threadTexts(agent);
+    expect(firstPage.length).toBeLessThan(HISTORY);
+    expect(firstPage.at(-1)).toBe(`history message ${HISTORY}`);
+
+    const expected = Array.from({ length: HISTORY }, (_, i) => `history message ${i + 1}`);
+    await expect
+      .poll(
+        async () => {
+          await agent.locator('console-thread .messages').evaluate((el) => (el.scrollTop = 0));
+          return threadTexts(agent);
+        },
+        { timeout: 15_000 },
+      )
+      .toEqual(expected);
+    await agent.locator('console-thread .edge', { hasText: 'Start of the conversation' }).waitFor();
+  });
+
+  it('works with the keyboard alone: sign in, move through the inbox, open, reply', async () => {
+    const agent = await page();
+    await agent.goto(`${bridge.url}/console/`);
+    await agent.getByLabel('Agent name').focus();
+    await agent.keyboard.type(bridge.agent.name);
+    await agent.keyboard.press('Tab');
+    await agent.keyboard.type(bridge.agent.password);
+    await agent.keyboard.press('Enter');
+    await agent.locator('anon-console .conn[data-state="online"]').waitFor({ timeout: 15_000 });
+    await expect.poll(() => inboxItems(agent).count()).toBe(3);
+
+    await agent.getByRole('searchbox', { name: 'Search conversations' }).focus();
+    await agent.keyboard.press('Tab');
+    const focusedId = (): Promise<string | null> =>
+      agent.evaluate(() => {
+        let el: Element | null = document.activeElement;
+        while (el?.shadowRoot?.activeElement) el = el.shadowRoot.activeElement;
+        return el?.getAttribute('data-conversation-id') ?? el?.tagName.toLowerCase() ?? null;
+      });
+    const order = await Promise.all((await inboxItems(agent).all()).map((item) => item.getAttribute('data-conversation-id')));
+    expect(await focusedId()).toBe(order[0]);
+    await agent.keyboard.press('ArrowDown');
+    expect(await focusedId()).toBe(order[1]);
+    await agent.keyboard.press('End');
+    expect(await focusedId()).toBe(order[2]);
+    await agent.keyboard.press('Home');
+    expect(await focusedId()).toBe(order[0]);
+    await agent.keyboard.press('ArrowDown');
+    await agent.keyboard.press('Enter');
+
+    // Opening moves focus to the reply box; Enter sends.
+    await expect.poll(focusedId).toBe('textarea');
+    await agent.keyboard.type('Typed without a mouse');
+    await agent.keyboard.press('Enter');
+    await threadMessage(agent, 'Typed without a mouse').locator('.ticks--sent, .ticks--delivered, .ticks--read').waitFor();
+    expect(await agent.locator('console-thread').evaluate((el) => el.shadowRoot?.querySelector('.head__name span')?.textContent)).toBe(
+      await inboxItem(agent, order[1] ?? '').locator('.item__name').textContent(),
+    );
+  });
+
+  it('counts unread visitor messages in the tab title and chimes when the remembered sound toggle is on', async () => {
+    const agent = await page();
+    // Count the oscillators the console starts: the chime is synthesised with WebAudio.
+    await agent.addInitScript(() => {
+      const w = window as unknown as { oscillators: number };
+      w.oscillators = 0;
+      const original = AudioContext.prototype.createOscillator;
+      AudioContext.prototype.createOscillator = function (this: AudioContext) {
+        w.oscillators++;
+        return original.call(this);
+      };
+    });
+    await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    const oscillators = (): Promise<number> => agent.evaluate(() => (window as unknown as { oscillators: number }).oscillators);
+    const unreadBefore = await agent.evaluate(() => document.title);
+    const total = Number(/^\((\d+)\)/.exec(unreadBefore)?.[1] ?? '0');
+
+    const sound = agent.getByRole('button', { name: 'Sound for new messages' });
+    expect(await sound.getAttribute('aria-pressed')).toBe('false');
+    await visitorSays('First ping, sound off');
+    await expect.poll(() => agent.title()).toBe(`(${total + 1}) anon-chat console`);
+    expect(await oscillators()).toBe(0);
+
+    await sound.click();
+    expect(await sound.getAttribute('aria-pressed')).toBe('true');
+    await agent.reload();
+    await agent.locator('anon-console .conn[data-state="online"]').waitFor();
+    expect(await agent.getByRole('button', { name: 'Sound for new messages' }).getAttribute('aria-pressed')).toBe('true');
+    const before = await oscillators();
+    await visitorSays('Second ping, sound on');
+    await expect.poll(() => agent.title()).toBe(`(${total + 2}) anon-chat console`);
+    await expect.poll(oscillators).toBeGreaterThan(before);
+  });
+
+  it('shows one pane at a time on a narrow screen and both on a tablet', async () => {
+    const tablet = await page({ width: 768, height: 1024 });
+    await signInToConsole(tablet, bridge.url, bridge.agent.name, bridge.agent.password);
+    await inboxItem(tablet, ids.beans).click();
+    await threadMessage(tablet, 'Is the Yirgacheffe available as whole bean?').waitFor();
+    expect(await tablet.locator('console-inbox').isVisible()).toBe(true);
+    const box = await tablet.locator('console-thread').boundingBox();
+    expect(box?.width).toBeGreaterThan(400);
+
+    const phone = await page({ width: 600, height: 900 });
+    await signInToConsole(phone, bridge.url, bridge.agent.name, bridge.agent.password);
+    await inboxItem(phone, ids.beans).click();
+    await threadMessage(phone, 'Is the Yirgacheffe available as whole bean?').waitFor();
+    expect(await phone.locator('console-inbox').count()).toBe(0);
+    await phone.getByRole('button', { name: 'Back to inbox' }).click();
+    await inboxItem(phone, ids.beans).waitFor();
+    expect(await phone.locator('console-thread').count()).toBe(0);
+
+    for (const p of problems) expect(p.errors).toEqual([]);
+  });
+});
