@@ -36,6 +36,10 @@ export interface PageOptions {
   attributes?: string;
   /** Two <anon-chat> elements for the same site, as an SPA that rendered twice would have. */
   twice?: boolean;
+  /** Load both the ES module and the classic script on one page. */
+  bothScripts?: boolean;
+  /** Extra markup for <head> (pages without strict CSP only). */
+  head?: string;
 }
 
 /** Rules a careless host page might have; the widget must survive them. */
@@ -48,10 +52,13 @@ anon-chat { font-size: 2px; color: transparent; }
 `;
 
 function pageHtml(o: PageOptions): string {
-  const script = o.script === 'classic' ? '<script src="/widget/anon-chat.iife.js"></script>' : '<script type="module" src="/widget/anon-chat.js"></script>';
+  const classic = '<script src="/widget/anon-chat.iife.js"></script>';
+  const module = '<script type="module" src="/widget/anon-chat.js"></script>';
+  const script = o.bothScripts ? module + classic : o.script === 'classic' ? classic : module;
   const element = `<anon-chat server="${o.server}" site="${o.site}" locale="en" ${o.attributes ?? ''}></anon-chat>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>host page</title>
 ${o.hostileCss ? '<link rel="stylesheet" href="/hostile.css">' : ''}
+${o.head ?? ''}
 ${script}</head><body><h1>Host page</h1><div id="mount">${element}${o.twice ? element : ''}</div><button id="outside">outside</button></body></html>`;
 }
 

@@ -1,0 +1,196 @@
+/**
+ * Embedding `<anon-chat>` in hostile places, in real Chromium against a real bridge: markup in messages stays inert
+ * text, a strict CSP page reports no violation (ES module and classic script), aggressive host CSS does not break
+ * it, it is keyboard operable, its public events fire with the documented details, and it renders once.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Conversation } from '../protocol/conversation.ts';
+import { connectAgent, emitWithAck, startTestBridge, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
+import { launchBrowser, openPanel, openWidget, pageEvents, renderedMessages, sendFromComposer, startHostSite, type HostSite } from './widget-harness.ts';
+
+let browser: Browser;
+let site: HostSite;
+let bridge: TestBridge;
+let agent: AgentClient;
+let siteCounter = 0;
+
+beforeAll(async () => {
+  site = await startHostSite();
+  [browser, bridge] = await Promise.all([launchBrowser(), startTestBridge({ config: { allowedOrigins: [site.origin] } })]);
+  agent = await connectAgent(bridge.url, bridge.agent.token);
+});
+
+afterAll(async () => {
+  agent?.disconnect();
+  await browser?.close();
+  await bridge?.close();
+  await site?.close();
+});
+
+const newSite = (): string => `site-e${++siteCounter}-${Date.now()}`;
+
+async function conversationOf(siteKey: string): Promise<Conversation> {
+  for (let i = 0; i < 50; i++) {
+    const res = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+    const found = res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no conversation for site ${siteKey}`);
+}
+
+async function agentSays(conversationId: string, text: string): Promise<void> {
+  const res = await emitWithAck(agent, 'message:send', { conversationId, clientId: `a-${Math.random().toString(36).slice(2)}`, text });
+  if (!res.ok) throw new Error(res.error.code);
+}
+
+/** Class name of the focused element inside the widget's shadow root ('' when focus is elsewhere). */
+function focusedInWidget(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const host = document.querySelector('anon-chat');
+    return document.activeElement === host ? (host?.shadowRoot?.activeElement?.className ?? '') : '';
+  });
+}
+
+/** Sends one message, gets one agent reply, and returns once both are on screen. */
+async function roundTrip(page: Page, key: string): Promise<void> {
+  await openPanel(page);
+  await sendFromComposer(page, 'ping from the visitor');
+  await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+  await agentSays((await conversationOf(key)).id, 'pong from the agent');
+  await page.locator('anon-chat .msg--other', { hasText: 'pong from the agent' }).waitFor();
+}
+
+describe('widget embedding', () => {
+  it('renders <script>, <img onerror> and javascript: payloads as inert text, from either side', async () => {
+    const key = newSite();
+    const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const payloads = [
+      '<script>window.__xss = "script"</script>',
+      '<img src=x onerror="window.__xss = \'img\'">',
+      'javascript:window.__xss = "js"',
+      '<a href="javascript:window.__xss=1">click</a><svg onload="window.__xss=2"></svg>',
+    ];
+    await openPanel(page);
+    await sendFromComposer(page, payloads[0]!);
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    const conversation = await conversationOf(key);
+    for (const payload of payloads) await agentSays(conversation.id, payload);
+    await sendFromComposer(page, payloads[1]!);
+    await expect.poll(async () => (await renderedMessages(page)).filter((m) => m.seq !== null).length).toBe(6);
+    const texts = (await renderedMessages(page)).map((m) => m.text);
+    expect(texts).toEqual([payloads[0], ...payloads, payloads[1]]);
+    const injected = await page.evaluate(() => {
+      const root = document.querySelector('anon-chat')!.shadowRoot!;
+      return {
+        xss: (window as unknown as { __xss?: unknown }).__xss ?? null,
+        elementsInTexts: [...root.querySelectorAll('.msg__text')].reduce((n, el) => n + el.children.length, 0),
+        dangerous: root.querySelectorAll('.list script, .list img, .list a, .list iframe, .list [onerror], .list [onload]').length,
+      };
+    });
+    expect(injected).toEqual({ xss: null, elementsInTexts: 0, dangerous: 0 });
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+
+  for (const script of ['module', 'classic'] as const) {
+    it(`works under a strict Content-Security-Policy with no violation (${script} script)`, async () => {
+      const key = newSite();
+      const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key, script, strictCsp: true }));
+      await roundTrip(page, key);
+      const violations = await page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
+      expect(violations).toEqual([]);
+      expect(errors).toEqual([]);
+      // Without a `server` attribute the bridge is the script's origin (here the host site, which served it).
+      expect(await page.evaluate(() => document.createElement('anon-chat').serverUrl)).toBe(site.origin);
+      // The detector itself works: an inline <style> on this page is a violation it reports.
+      await page.evaluate(() => document.head.append(Object.assign(document.createElement('style'), { textContent: 'p{}' })));
+      await expect.poll(() => page.evaluate(() => (window as unknown as { __violations: string[] }).__violations.length)).toBe(1);
+      await context.close();
+    });
+  }
+
+  it('survives aggressive host CSS (div:empty{display:none}, *{all:unset}) and keeps its own look', async () => {
+    const key = newSite();
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key, hostileCss: true }));
+    const launcher = await page.locator('anon-chat .launcher').boundingBox();
+    expect(launcher?.width).toBeGreaterThanOrEqual(48);
+    expect(launcher?.height).toBeGreaterThanOrEqual(48);
+    await roundTrip(page, key);
+    const panel = await page.locator('anon-chat .panel').boundingBox();
+    expect(panel?.width).toBeGreaterThan(250);
+    expect(panel?.height).toBeGreaterThan(300);
+    const look = await page.locator('anon-chat .msg--other .msg__text').evaluate((el) => {
+      const style = getComputedStyle(el);
+      return { color: style.color, fontSize: parseFloat(style.fontSize), visible: el.getClientRects().length > 0 };
+    });
+    expect(look.color).not.toBe('rgba(0, 0, 0, 0)');
+    expect(look.fontSize).toBeGreaterThanOrEqual(12);
+    expect(look.visible).toBe(true);
+    await context.close();
+  });
+
+  it('is keyboard operable: open, type with Shift+Enter, send with Enter, close with Escape, focus returns', async () => {
+    const key = newSite();
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await page.keyboard.press('Tab');
+    expect(await focusedInWidget(page)).toBe('launcher');
+    expect(await page.locator('anon-chat .launcher').getAttribute('aria-expanded')).toBe('false');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => focusedInWidget(page)).toBe('input');
+    expect(await page.locator('anon-chat .launcher').getAttribute('aria-expanded')).toBe('true');
+    await page.keyboard.type('first line');
+    expect((await page.locator('anon-chat .counter').textContent())?.trim()).toBe('10/4000');
+    await page.keyboard.press('Shift+Enter');
+    await page.keyboard.type('second line');
+    await page.keyboard.press('Enter');
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    expect((await renderedMessages(page)).map((m) => m.text)).toEqual(['first line\nsecond line']);
+    expect(await page.locator('anon-chat textarea').inputValue()).toBe('');
+    await page.keyboard.press('Escape');
+    await expect.poll(() => focusedInWidget(page)).toBe('launcher');
+    expect(await page.locator('anon-chat .panel').isHidden()).toBe(true);
+    await context.close();
+  });
+
+  it('fires the public events with the documented details', async () => {
+    const key = newSite();
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await expect.poll(async () => (await pageEvents(page, 'anon-chat-connection')).map((e) => e.detail)).toContainEqual({ state: 'online', transport: 'realtime' });
+    await openPanel(page);
+    expect(await pageEvents(page, 'anon-chat-open')).toEqual([{ type: 'anon-chat-open', detail: {} }]);
+    const sent = await page.evaluate(() => document.querySelector('anon-chat')!.send('via the API').then((m) => ({ text: m.text, seq: m.seq })));
+    expect(sent).toEqual({ text: 'via the API', seq: 1 });
+    const conversation = await conversationOf(key);
+    await emitWithAck(agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'delivered' });
+    await emitWithAck(agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'read' });
+    await expect.poll(async () => (await pageEvents(page, 'anon-chat-status')).map((e) => e.detail.status)).toEqual(['sending', 'sent', 'delivered', 'read']);
+    const statuses = await pageEvents(page, 'anon-chat-status');
+    expect(statuses[0]!.detail).toMatchObject({ status: 'sending', text: 'via the API' });
+    expect(statuses[0]!.detail.clientId).toBe(statuses[3]!.detail.clientId);
+    expect(statuses[3]!.detail.messageId).toEqual(expect.any(String));
+    await page.keyboard.press('Escape');
+    expect((await pageEvents(page, 'anon-chat-close')).length).toBe(1);
+    await agentSays(conversation.id, 'a reply while closed');
+    await expect.poll(async () => (await pageEvents(page, 'anon-chat-message')).map((e) => (e.detail.message as { text: string }).text)).toEqual(['a reply while closed']);
+    await expect.poll(async () => (await pageEvents(page, 'anon-chat-unread')).map((e) => e.detail.unread)).toEqual([1]);
+    expect(await page.evaluate(() => document.querySelector('anon-chat')!.unread)).toBe(1);
+    expect(await page.locator('anon-chat .badge').textContent()).toBe('1');
+    expect(await page.locator('anon-chat .launcher').getAttribute('aria-label')).toBe('Open chat (1 unread)');
+    await page.evaluate(() => document.querySelector('anon-chat')!.open());
+    await expect.poll(async () => (await pageEvents(page, 'anon-chat-unread')).map((e) => e.detail.unread)).toEqual([1, 0]);
+    expect(await page.evaluate(() => document.querySelector('anon-chat')!.connection)).toBe('online');
+    await context.close();
+  });
+
+  it('renders once when an SPA mounts it twice or the page loads both script forms', async () => {
+    const key = newSite();
+    const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key, twice: true, bothScripts: true }));
+    await page.waitForTimeout(300);
+    expect(await page.locator('anon-chat .launcher').count()).toBe(1);
+    await roundTrip(page, key);
+    expect(errors).toEqual([]);
+    await context.close();
+  });
+});
