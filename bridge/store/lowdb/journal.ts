@@ -56,7 +56,7 @@ export async function readJournal(path: string, allowTornTail: boolean): Promise
       badLine ??= lineNo;
       break;
     }
-    const record = parseLine(buffer.toString('utf8', offset, end));
+    const record = parseLine(buffer, offset, end);
     if (record === undefined) {
       badLine ??= lineNo;
     } else {
@@ -75,12 +75,14 @@ export async function readJournal(path: string, allowTornTail: boolean): Promise
   return { records, validBytes, tornBytes };
 }
 
-function parseLine(line: string): unknown {
-  if (line.length < 10 || line[8] !== ' ') return undefined;
-  const json = line.slice(9);
-  if (crc32(json).toString(16).padStart(8, '0') !== line.slice(0, 8)) return undefined;
+function parseLine(buffer: Buffer, start: number, end: number): unknown {
+  if (end - start < 10 || buffer[start + 8] !== 0x20) return undefined;
+  const hex = buffer.toString('latin1', start, start + 8);
+  if (!/^[0-9a-f]{8}$/.test(hex)) return undefined;
+  // CRC over the raw bytes: no re-encoding of the line to check it.
+  if (crc32(buffer.subarray(start + 9, end)) !== Number.parseInt(hex, 16)) return undefined;
   try {
-    return JSON.parse(json);
+    return JSON.parse(buffer.toString('utf8', start + 9, end));
   } catch {
     return undefined;
   }

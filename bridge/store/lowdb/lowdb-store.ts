@@ -175,8 +175,18 @@ function copyJson<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 }
 
+let randomPool = Buffer.alloc(0);
+let randomOffset = 0;
+
+/** 96 random bits as 16 base64url characters; bytes come from a pooled buffer (one syscall per 340 ids). */
 function randomIdDefault(): string {
-  return randomBytes(12).toString('base64url');
+  if (randomOffset + 12 > randomPool.length) {
+    randomPool = randomBytes(4096);
+    randomOffset = 0;
+  }
+  const id = randomPool.toString('base64url', randomOffset, randomOffset + 12);
+  randomOffset += 12;
+  return id;
 }
 
 /** A group of documents stored as `buckets` lowdb files, chosen by a hash of the key, so a change rewrites one small file. */

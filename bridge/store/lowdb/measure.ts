@@ -4,9 +4,9 @@
  * measures sequential append latency, paced append latency (5,000/s with a checkpoint in the middle), the longest
  * event-loop block, cold-start time, first access to a conversation after start, and bytes on disk per message.
  */
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { pino } from 'pino';
 import { LowdbStore } from './lowdb-store.ts';
 
@@ -160,6 +160,35 @@ async function measureSize(count: number): Promise<StorageFigures> {
   }
 }
 
+/**
+ * Restart after a crash with a full journal (the default checkpoint threshold's worth of un-checkpointed changes):
+ * the directory is copied while the store runs, as a kill -9 would leave it, and opened.
+ */
+async function measureCrashReplay(messages: number): Promise<{ messages: number; journalMiB: number; openMs: number }> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'anon-chat-measure-'));
+  const image = await mkdtemp(join(tmpdir(), 'anon-chat-measure-image-'));
+  const logger = pino({ level: 'silent' });
+  try {
+    const store = new LowdbStore({ dataDir, logger, checkpointBytes: 1024 ** 3, checkpointIntervalMs: 3_600_000 });
+    await store.open();
+    await fill(store, messages);
+    await cp(dataDir, image, { recursive: true, filter: (src) => basename(src) !== 'lock' });
+    await store.close();
+    const journalBytes = (await readdir(image)).filter((n) => n.startsWith('journal-')).length
+      ? (await stat(join(image, (await readdir(image)).find((n) => n.startsWith('journal-'))!))).size
+      : 0;
+    const t = performance.now();
+    const reopened = new LowdbStore({ dataDir: image, logger });
+    await reopened.open();
+    const openMs = performance.now() - t;
+    await reopened.close();
+    return { messages, journalMiB: journalBytes / 1024 / 1024, openMs };
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+    await rm(image, { recursive: true, force: true });
+  }
+}
+
 const sizesArg = process.argv.indexOf('--sizes');
 const sizes =
   sizesArg >= 0 ? process.argv[sizesArg + 1]!.split(',').map(Number) : [1_000, 100_000, 1_000_000];
@@ -176,4 +205,7 @@ for (const size of sizes) {
     );
   }
 }
-if (process.argv.includes('--json')) console.log(JSON.stringify(results));
+const replayArg = process.argv.indexOf('--replay');
+const replay = await measureCrashReplay(replayArg >= 0 ? Number(process.argv[replayArg + 1]) : 100_000);
+if (process.argv.includes('--json')) console.log(JSON.stringify({ sizes: results, crashReplay: replay }));
+else console.log(`crash restart: ${replay.messages} messages only in a ${replay.journalMiB.toFixed(1)} MiB journal, open in ${replay.openMs.toFixed(0)} ms`);
