@@ -17,6 +17,11 @@ import { sendWhatsappText } from './graph-api-client.ts';
 /** Store queue of pending WhatsApp sends. */
 export const WHATSAPP_SEND_QUEUE = 'whatsapp-send';
 
+const NOT_CONFIGURED: MessageFailure = {
+  code: 'whatsapp_not_configured',
+  reason: 'WhatsApp sending is not configured on this bridge (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).',
+};
+
 /** One queued send. */
 export interface WhatsappSendJob {
   conversationId: string;
@@ -77,10 +82,7 @@ export class WhatsappDelivery {
 
   private async queueSend(message: Message, conversation: Conversation): Promise<void> {
     if (!this.deps.config.send) {
-      await this.markFailed(message.conversationId, message.id, {
-        code: 'whatsapp_not_configured',
-        reason: 'WhatsApp sending is not configured on this bridge (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).',
-      });
+      await this.markFailed(message.conversationId, message.id, NOT_CONFIGURED);
       return;
     }
     if (!conversation.externalUserId) {
@@ -101,8 +103,12 @@ export class WhatsappDelivery {
 
   private async deliver(item: QueueItem<WhatsappSendJob>, signal: AbortSignal): Promise<DeliveryOutcome> {
     const { config, http, clock } = this.deps;
-    if (!config.send) return { ok: false, permanent: true, error: 'WhatsApp sending is not configured' };
     const job = item.payload;
+    if (!config.send) {
+      // Queued by an earlier run that had the settings: tell the agent instead of leaving the reply `sent`.
+      await this.markFailed(job.conversationId, job.messageId, NOT_CONFIGURED);
+      return { ok: false, permanent: true, error: 'WhatsApp sending is not configured' };
+    }
     const result = await sendWhatsappText(
       http,
       { apiBase: config.apiBase, ...config.send, timeoutMs: config.timeoutMs },

@@ -318,6 +318,19 @@ describe('agent replies to WhatsApp', () => {
   });
 });
 
+describe('agent replies without send settings', () => {
+  it('are marked failed with whatsapp_not_configured, pushed live', async () => {
+    await bridge.close();
+    bridge = await startTestBridge({ config: { webhooks: webhookConfigFromEnv({ WHATSAPP_APP_SECRET: APP_SECRET }) } });
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const failed = nextEvent(socket, 'message:status', 5000, (c) => c.status === 'failed');
+    const reply = await agentReply(socket, conversationId, 'nobody will get this');
+    expect(await failed).toMatchObject({ messageId: reply.id, failure: { code: 'whatsapp_not_configured' } });
+    expect(graph.requests).toHaveLength(0);
+  });
+});
+
 describe('statuses', () => {
   async function replyWith(wamid: string): Promise<{ conversationId: string; message: Message; socket: AgentClient }> {
     graph.script.push({ status: 200, body: graphSendOk(wamid) });
