@@ -40,6 +40,7 @@ export const envSchema = z.object({
   RATE_LIMIT_HTTP_PER_MINUTE: positiveInt.default(600),
   RATE_LIMIT_LOGIN_PER_MINUTE: positiveInt.default(10),
   MAX_HTTP_BUFFER_SIZE: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
+  CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   TRUST_PROXY: boolean.default(false),
   // ---- webhook settings (owned by the webhook engineer): add WHATSAPP_*, STATUS_WEBHOOK_SECRET, WEBHOOK_* here ----
   ...webhookEnvShape,
@@ -90,6 +91,8 @@ export interface BridgeConfig {
   rateLimits: RateLimits;
   /** Largest Socket.IO packet in bytes. */
   maxHttpBufferSize: number;
+  /** A transport that has not joined a namespace this long after connecting is closed. */
+  connectTimeoutMs: number;
   /** Honour X-Forwarded-For (only behind a reverse proxy). */
   trustProxy: boolean;
   // ---- webhook settings (owned by the webhook engineer) ----
@@ -157,6 +160,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
       loginPerMinute: env.RATE_LIMIT_LOGIN_PER_MINUTE,
     },
     maxHttpBufferSize: env.MAX_HTTP_BUFFER_SIZE,
+    connectTimeoutMs: env.CONNECT_TIMEOUT_MS,
     trustProxy: env.TRUST_PROXY,
     webhooks: toWebhookConfig(env, (message) => new ConfigError(message)),
   };

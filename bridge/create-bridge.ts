@@ -75,7 +75,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
     serveClient: false,
     maxHttpBufferSize: config.maxHttpBufferSize,
     // A client must finish the namespace handshake this quickly after the transport connects.
-    connectTimeout: 10_000,
+    connectTimeout: config.connectTimeoutMs,
     pingInterval: 25_000,
     pingTimeout: 20_000,
     cors: {

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT } from 'jose';
 import fc from 'fast-check';
+import { Manager } from 'socket.io-client';
 import type { Message } from '../../protocol/message.ts';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
 import {
@@ -483,6 +484,22 @@ describe('typing and presence', () => {
 });
 
 describe('abuse limits', () => {
+  it('closes a connection that never completes the namespace handshake', async () => {
+    const quick = await startTestBridge({ config: { connectTimeoutMs: 300 } });
+    const manager = new Manager(quick.url, { transports: ['websocket'], reconnection: false, autoConnect: false });
+    try {
+      const closed = new Promise<number>((resolve) => manager.on('close', () => resolve(Date.now())));
+      const opened = new Promise<number>((resolve) => manager.open(() => resolve(Date.now())));
+      const openedAt = await opened;
+      const closedAt = await closed;
+      expect(closedAt - openedAt).toBeGreaterThanOrEqual(250);
+      expect(closedAt - openedAt).toBeLessThan(3000);
+    } finally {
+      manager.engine?.close();
+      await quick.close();
+    }
+  });
+
   it('answers over-limit sends, typing and connections with rate_limited', async () => {
     const limited = await startTestBridge({
       config: { rateLimits: { messagesPerMinute: 3, typingPerMinute: 2, connectionsPerMinute: 4 } },
