@@ -89,7 +89,7 @@ for (const [id, attribute] of [
   });
 }
 
-// Live log entries above are the widget's; a promise-based API is there too:
+// The read-only `unread` and `connection` properties give the state before the first event arrives.
 customElements.whenDefined('anon-chat').then(() => {
   document.getElementById('state-unread').textContent = String(chat.unread ?? 0);
   document.getElementById('state-connection').textContent = chat.connection ?? '–';

@@ -64,6 +64,8 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     expect(await item.locator('.badge').textContent()).toBe('Web');
     expect(await item.locator('.avatar__dot').count()).toBe(1);
     await expect.poll(() => agent.title()).toMatch(/^\(1\) /);
+    // The console got it: the visitor sees it delivered before any agent opened the conversation.
+    await widgetMessage(visitor, 'Hi! Do you ship to Canada?').locator('.ticks--delivered').waitFor({ timeout: 10_000 });
     const conversationId = (await item.getAttribute('data-conversation-id')) ?? '';
     expect(conversationId).not.toBe('');
 
@@ -101,7 +103,8 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     await seen.waitFor({ timeout: 10_000 });
     expect(await seen.locator('.msg__author').textContent()).toBe(bridge.agent.name);
     await seen.locator('.ticks--read').waitFor({ timeout: 10_000 });
-    expect(await second.locator('console-thread .typing').textContent()).not.toContain('is typing');
+    // A reply ends its author's typing indicator; the visitor's expires on its own (TYPING_TTL_MS) at the latest.
+    await expect.poll(() => second.locator('console-thread .typing').textContent(), { timeout: 10_000 }).not.toContain('is typing');
 
     // The second agent's reply shows up for the first, named.
     await reply(second, 'I have added a discount code to your order notes.');
