@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { MessagePage, SyncResult } from '../../protocol/events.ts';
+import type { MessagePage, SyncResult, VisitorSession } from '../../protocol/events.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
 import { FallbackTransport, FallbackTransport as FT } from './fallback-transport.ts';
 import {
@@ -102,6 +102,16 @@ class FakeNetworkTransport implements Transport {
 
   goOffline(): void {
     this.#setState('offline');
+  }
+
+  announceSession(): void {
+    const session: VisitorSession = {
+      token: 't',
+      visitorId: 'v-1',
+      conversationId: this.conversationId,
+      expiresAt: new Date(Date.now() + 60_000).toISOString(),
+    };
+    this.#emit('session', session);
   }
 
   #store(clientId: string, text: string, role: 'visitor' | 'agent'): Message {
@@ -207,6 +217,9 @@ describe('FallbackTransport', () => {
     });
     open.push(transport);
     await transport.connect();
+    // The bridge is up, so the element may start sending; the send itself waits for the bounded XMTP init.
+    expect(transport.state).toBe('online');
+    expect(transport.kind).toBe('xmtp');
     const started = Date.now();
     await transport.send({ clientId: 'c1', text: 'hi' });
     expect(Date.now() - started).toBeLessThan(fast.initTimeoutMs + 150);
@@ -282,6 +295,19 @@ describe('FallbackTransport', () => {
       'agent:reply over xmtp',
       'visitor:xmtp again',
     ]);
+  });
+
+  it('announces the session again when XMTP comes back, so the element flushes what it held', async () => {
+    const { xmtp, bridge, transport } = setup({ xmtpConnectFails: true });
+    const sessions: VisitorSession[] = [];
+    transport.on('session', (session) => sessions.push(session));
+    await transport.connect();
+    bridge.announceSession();
+    await waitFor(() => transport.kind === 'realtime');
+    expect(sessions.length).toBe(1);
+    xmtp.connectFails = false;
+    await waitFor(() => transport.kind === 'xmtp');
+    expect(sessions.map((s) => s.conversationId)).toEqual(['conv-1', 'conv-1']);
   });
 
   it('keeps retrying XMTP with backoff while it stays down', async () => {

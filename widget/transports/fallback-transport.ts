@@ -123,6 +123,7 @@ export class FallbackTransport implements Transport {
   readonly #moreHistory: Record<Source, boolean> = { primary: true, fallback: true };
   readonly #receiptSent = new Map<string, number>();
   #conversationId: string | undefined;
+  #session: VisitorSession | undefined;
   #lastState: ConnectionState = 'connecting';
 
   static readonly SEQ_BASE = 1_000_000_000;
@@ -139,6 +140,9 @@ export class FallbackTransport implements Transport {
   }
 
   get state(): ConnectionState {
+    // While XMTP is still coming up, a bridge that is online can already take sends: send() holds them for the
+    // bounded init, then uses XMTP or the bridge. Reporting `online` lets the element's outbox start.
+    if (this.#active === 'primary' && this.#primaryAttempt && this.#fallback.state === 'online') return 'online';
     return this.#current()?.state ?? 'connecting';
   }
 
@@ -279,6 +283,7 @@ export class FallbackTransport implements Transport {
       transport.on('presence', (presence) => this.#emit('presence', presence)),
       transport.on('session', (session: VisitorSession) => {
         this.#conversationId = session.conversationId;
+        this.#session = session;
         this.#emit('session', session);
       }),
       transport.on('error', (error: ApiError) => this.#emit('error', error)),
@@ -287,7 +292,7 @@ export class FallbackTransport implements Transport {
           this.#demote();
           return;
         }
-        if (source === this.#active) this.#emitState();
+        this.#emitState();
       }),
     );
   }
@@ -346,6 +351,9 @@ export class FallbackTransport implements Transport {
     this.#emitState();
     // Messages that reached XMTP while it was unreachable from here arrive by this pull.
     void this.#pull('primary').then((items) => this.#ingestBatch(items, 'new', true));
+    // The element catches up and flushes its outbox on a session: announce the known one again, so messages held
+    // while both networks were down go out over XMTP even if the bridge is still away.
+    if (this.#session && this.state === 'online') this.#emit('session', this.#session);
   }
 
   #demote(): void {

@@ -1,0 +1,266 @@
+/**
+ * `<anon-chat transport="xmtp">` with the real @xmtp/browser-sdk in real Chromium, embedded cross-origin (a host
+ * page on its own loopback server, the widget from the bridge) as sites do, against a real bridge, with no
+ * reachable XMTP network (every host but loopback fails DNS): the widget downloads the XMTP module, the SDK starts
+ * its worker and WASM and fails to reach XMTP, and the widget falls back to the bridge within the documented bound;
+ * every message reaches the bridge exactly once, the header reads "Realtime", the visitor's XMTP key survives a
+ * reload. A second tab holding the XMTP database makes the widget fall back at once, before the SDK even starts.
+ * A page without XMTP never requests the XMTP module.
+ */
+import { existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Message } from '../protocol/message.ts';
+import { startTestBridge, connectAgent, collect, emitWithAck, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, ROOT } from './helpers/browser.ts';
+import { openWidget, sendFromWidget, widgetMessage, widgetTexts } from './helpers/widget-page.ts';
+import { XMTP_INIT_BOUND_MS } from '../widget/transports/select-transport.ts';
+
+/** Any syntactically valid address: nothing on the XMTP network is reachable anyway. */
+const SUPPORT_PEER = `0x${'5a'.repeat(20)}`;
+/** Chromium's own timers and the socket's connect add a little on top of the bound. */
+const SLACK_MS = 3000;
+const XMTP_ATTRIBUTES = `transport="xmtp" xmtp-env="dev" xmtp-peer="${SUPPORT_PEER}"`;
+
+/** The host pages: one with XMTP configured, one without, and an empty page of the same origin (another tab). */
+const HOST_PAGES: Record<string, string | undefined> = {
+  '/xmtp': XMTP_ATTRIBUTES,
+  // A site whose CSP forgot the widget's origin in worker-src: the SDK's worker cannot load, its init never answers.
+  '/xmtp-worker-blocked': XMTP_ATTRIBUTES,
+  '/plain': '',
+  '/other-tab': undefined,
+};
+
+/** A site's page embedding the widget from the bridge, under the CSP a careful site would send. */
+function startHostServer(bridgeUrl: () => string): Promise<{ server: Server; origin: string }> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://host').pathname;
+    if (!(path in HOST_PAGES)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const attributes = HOST_PAGES[path];
+    const bridge = bridgeUrl();
+    res.writeHead(200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Content-Security-Policy': [
+        "default-src 'self'",
+        `script-src 'self' ${bridge} 'wasm-unsafe-eval'`,
+        "style-src 'self' 'unsafe-inline'",
+        `connect-src 'self' ${bridge} ws: wss: https:`,
+        // Module workers fetch their imports as workers: the widget's origin belongs in worker-src too (docs/xmtp.md).
+        path === '/xmtp-worker-blocked' ? "worker-src 'self' blob:" : `worker-src 'self' blob: ${bridge}`,
+        "object-src 'none'",
+      ].join('; '),
+    });
+    res.end(
+      attributes === undefined
+        ? '<!doctype html><title>other tab</title>'
+        : `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>host</title>
+<script type="module" src="${bridge}/widget/anon-chat.js"></script></head>
+<body><anon-chat ${attributes}></anon-chat></body></html>`,
+    );
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      resolve({ server, origin: `http://127.0.0.1:${port}` });
+    });
+  });
+}
+
+interface ConnectionEvent {
+  state: string;
+  transport: string;
+  at: number;
+}
+
+/** Builds the widget (and with it the XMTP module) unless dist/ already has both. */
+function ensureWidgetBuilt(): void {
+  const dist = join(ROOT, 'dist', 'widget');
+  if (existsSync(join(dist, 'anon-chat.js')) && existsSync(join(dist, 'anon-chat-xmtp.js'))) return;
+  execFileSync(join(ROOT, 'node_modules', '.bin', 'vite'), ['build'], { cwd: ROOT, stdio: 'ignore' });
+}
+
+describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP network)', () => {
+  let bridge: TestBridge;
+  let host: { server: Server; origin: string };
+  let browser: Browser;
+  let agent: AgentClient;
+  let agentMessages: Message[];
+
+  beforeAll(async () => {
+    ensureWidgetBuilt();
+    host = await startHostServer(() => bridge.url);
+    bridge = await startTestBridge({ config: { allowedOrigins: [host.origin] } });
+    agent = await connectAgent(bridge.url, bridge.agent.token);
+    agentMessages = collect(agent, 'message:new');
+    browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      headless: true,
+      // No XMTP network, whatever the machine: every name but loopback fails to resolve, as offline.
+      args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    agent?.disconnect();
+    await browser?.close();
+    await bridge?.close();
+    await new Promise((resolve) => host?.server.close(resolve));
+  });
+
+  /** A page in `context` that records connection events, socket sends and workers. */
+  async function open(context: BrowserContext) {
+    const page = await context.newPage();
+    await page.addInitScript(() => {
+      const events: Array<{ state: string; transport: string; at: number }> = [];
+      (window as unknown as { __connection: typeof events }).__connection = events;
+      document.addEventListener('anon-chat-connection', (event) => {
+        const detail = (event as CustomEvent<{ state: string; transport: string }>).detail;
+        events.push({ state: detail.state, transport: detail.transport, at: performance.now() });
+      });
+    });
+    const sentFrames: string[] = [];
+    page.on('websocket', (socket) => socket.on('framesent', (frame) => sentFrames.push(String(frame.payload))));
+    const workers: string[] = [];
+    page.on('worker', (worker) => workers.push(worker.url()));
+    // Uncaught errors and unhandled rejections; the console's network errors are expected here (nothing resolves).
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    return { page, sentFrames, workers, pageErrors };
+  }
+
+  const events = (page: Page): Promise<ConnectionEvent[]> =>
+    page.evaluate(() => (window as unknown as { __connection: ConnectionEvent[] }).__connection);
+  const label = (page: Page) => page.locator('anon-chat .transport').textContent();
+  const sendsOf = (frames: string[], clientId: string) =>
+    frames.filter((f) => f.includes('"message:send"') && f.includes(`"${clientId}"`)).length;
+
+  it('starts the real SDK, falls back within the bound, and delivers every message to the bridge once', async () => {
+    const context = await browser.newContext();
+    const requests: string[] = [];
+    context.on('request', (request) => requests.push(request.url()));
+    const { page, sentFrames, workers, pageErrors } = await open(context);
+
+    await page.goto(`${host.origin}/xmtp`);
+    await openWidget(page);
+    // Typed at once, while XMTP is still initialising: held back within the bound, then sent over the bridge.
+    const texts = ['first over fallback', 'second over fallback', 'third over fallback'];
+    for (const text of texts) await sendFromWidget(page, text);
+
+    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS + SLACK_MS }).toBe('Realtime');
+    const seen = await events(page);
+    const fellBackAt = seen.find((e) => e.transport === 'realtime')?.at;
+    expect(fellBackAt).toBeDefined();
+    expect(fellBackAt!).toBeLessThan(XMTP_INIT_BOUND_MS + SLACK_MS);
+    expect(seen.at(-1)).toMatchObject({ state: 'online', transport: 'realtime' });
+
+    // The real SDK ran: the module and its SDK chunk came down, and its worker fetched the WASM.
+    expect(requests.some((u) => u.endsWith('/widget/anon-chat-xmtp.js'))).toBe(true);
+    expect(requests.some((u) => /\/widget\/xmtp\/xmtp-transport-[\w-]+\.js$/.test(u))).toBe(true);
+    // Cross-origin embed: the SDK's worker starts through the same-origin blob shim that imports the real script.
+    expect(workers.some((u) => u.startsWith(`blob:${host.origin}/`))).toBe(true);
+    expect(requests.some((u) => /\/widget\/xmtp\/client-[\w-]+\.js$/.test(u))).toBe(true);
+    expect(requests.some((u) => /\/widget\/xmtp\/bindings_wasm_bg-[\w-]+\.wasm$/.test(u))).toBe(true);
+    // …and then tried the XMTP network itself, which is what failed.
+    expect(requests.some((u) => new URL(u).hostname.endsWith('.xmtp.network'))).toBe(true);
+
+    // Every message reached the bridge exactly once: one stored copy, one fan-out, one send over the socket.
+    await expect.poll(() => agentMessages.filter((m) => texts.includes(m.text)).length, { timeout: 10_000 }).toBe(3);
+    const fromAgentView = agentMessages.filter((m) => texts.includes(m.text));
+    expect(fromAgentView.map((m) => m.text)).toEqual(texts);
+    expect(new Set(fromAgentView.map((m) => m.clientId)).size).toBe(3);
+    const conversationId = fromAgentView[0]!.conversationId;
+    const stored = await bridge.store.getMessages(conversationId, { limit: 100 });
+    expect(stored.map((m) => m.text)).toEqual(texts);
+    for (const message of stored) expect(sendsOf(sentFrames, message.clientId)).toBe(1);
+    for (const text of texts) await expect.poll(() => widgetMessage(page, text).getAttribute('class')).not.toContain('msg--sending');
+
+    // The agent's answer reaches the visitor over the bridge while XMTP is down.
+    await emitWithAck(agent, 'message:send', { conversationId, clientId: 'agent-reply-1', text: 'answer over the bridge' });
+    await expect.poll(() => widgetTexts(page)).toEqual([...texts, 'answer over the bridge']);
+
+    // The visitor's XMTP key is kept: a reload is the same XMTP identity (and so the same installation).
+    const key = await page.evaluate(() => localStorage.getItem('anon-chat:xmtp:key:dev'));
+    expect(key).toMatch(/^0x[0-9a-f]{64}$/);
+    await page.reload();
+    await openWidget(page);
+    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS + SLACK_MS }).toBe('Realtime');
+    expect(await page.evaluate(() => localStorage.getItem('anon-chat:xmtp:key:dev'))).toBe(key);
+    await expect.poll(() => widgetTexts(page)).toEqual([...texts, 'answer over the bridge']);
+    expect((await bridge.store.getMessages(conversationId, { limit: 100 })).length).toBe(4);
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  }, 90_000);
+
+  it('falls back at the init bound when the SDK never answers (its worker blocked by the page CSP)', async () => {
+    const context = await browser.newContext();
+    const { page, sentFrames, pageErrors } = await open(context);
+    await page.goto(`${host.origin}/xmtp-worker-blocked`);
+    await openWidget(page);
+    await sendFromWidget(page, 'held until the bound');
+    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS + SLACK_MS }).toBe('Realtime');
+    const fellBackAt = (await events(page)).find((e) => e.transport === 'realtime')!.at;
+    // A hung init is cut at the bound: not before it (nothing failed fast), not much after it.
+    expect(fellBackAt).toBeGreaterThan(XMTP_INIT_BOUND_MS - 1000);
+    expect(fellBackAt).toBeLessThan(XMTP_INIT_BOUND_MS + SLACK_MS);
+    await expect.poll(() => agentMessages.filter((m) => m.text === 'held until the bound').length).toBe(1);
+    const message = agentMessages.find((m) => m.text === 'held until the bound')!;
+    expect(sendsOf(sentFrames, message.clientId)).toBe(1);
+    expect(pageErrors).toEqual([]);
+    await context.close();
+  }, 60_000);
+
+  it('falls back at once when another tab holds the XMTP database, before the SDK starts', async () => {
+    const context = await browser.newContext();
+    const requests: string[] = [];
+    context.on('request', (request) => requests.push(request.url()));
+    // The other tab: same origin, holding the per-origin XMTP database lock the widget takes.
+    const other = await context.newPage();
+    await other.goto(`${host.origin}/other-tab`);
+    await other.evaluate(
+      () =>
+        new Promise<void>((held) => {
+          void navigator.locks.request('anon-chat-xmtp:dev', () => {
+            held();
+            return new Promise(() => undefined);
+          });
+        }),
+    );
+
+    const { page, sentFrames } = await open(context);
+    await page.goto(`${host.origin}/xmtp`);
+    await openWidget(page);
+    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS }).toBe('Realtime');
+    const fellBackAt = (await events(page)).find((e) => e.transport === 'realtime')!.at;
+    expect(fellBackAt).toBeLessThan(XMTP_INIT_BOUND_MS / 2);
+
+    await sendFromWidget(page, 'sent while the other tab has XMTP');
+    await expect.poll(() => agentMessages.filter((m) => m.text === 'sent while the other tab has XMTP').length).toBe(1);
+    const message = agentMessages.find((m) => m.text === 'sent while the other tab has XMTP')!;
+    expect(sendsOf(sentFrames, message.clientId)).toBe(1);
+    // The lock decided: the SDK never fetched its WASM in this context.
+    expect(requests.some((u) => u.endsWith('/widget/anon-chat-xmtp.js'))).toBe(true);
+    expect(requests.some((u) => u.endsWith('.wasm'))).toBe(false);
+    await context.close();
+  }, 60_000);
+
+  it('never downloads the XMTP module on a page without XMTP', async () => {
+    const context = await browser.newContext();
+    const requests: string[] = [];
+    context.on('request', (request) => requests.push(request.url()));
+    const { page } = await open(context);
+    await page.goto(`${host.origin}/plain`);
+    await openWidget(page);
+    await expect.poll(() => label(page)).toBe('Realtime');
+    await sendFromWidget(page, 'plain bridge visitor');
+    await expect.poll(() => agentMessages.filter((m) => m.text === 'plain bridge visitor').length).toBe(1);
+    expect(requests.filter((u) => u.includes('xmtp'))).toEqual([]);
+    await context.close();
+  }, 60_000);
+});
