@@ -405,6 +405,54 @@ describe('statuses', () => {
   });
 });
 
+describe('concurrency', () => {
+  it('concurrent Meta retries of one message store it once; racing first messages share one conversation', async () => {
+    const results = await Promise.all(Array.from({ length: 6 }, () => postMeta(INBOUND)));
+    expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    const second = JSON.parse(INBOUND.toString('utf8'));
+    const bodies = Array.from({ length: 5 }, (_, i) => {
+      second.entry[0].changes[0].value.contacts[0].wa_id = '447700900123';
+      second.entry[0].changes[0].value.messages[0].from = '447700900123';
+      second.entry[0].changes[0].value.messages[0].id = `wamid.RACE${i}`;
+      return JSON.stringify(second);
+    });
+    expect((await Promise.all(bodies.map((b) => postMeta(b)))).every((r) => r.status === 200)).toBe(true);
+    const conversations = await bridge.store.listConversations({ filter: 'all' });
+    expect(conversations.map((c) => c.externalUserId).sort()).toEqual([WA_ID, '447700900123'].sort());
+    const first = conversations.find((c) => c.externalUserId === WA_ID)!;
+    const raced = conversations.find((c) => c.externalUserId === '447700900123')!;
+    expect(await bridge.store.getMessages(first.id, { limit: 10 })).toHaveLength(1);
+    expect(await bridge.store.getMessages(raced.id, { limit: 10 })).toHaveLength(5);
+  });
+
+  it('every order of sent/failed/delivered/read, posted concurrently, ends in read', async () => {
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const statuses = ['sent', 'failed', 'delivered', 'read'];
+    const orders: string[][] = [];
+    const permute = (rest: string[], done: string[]) => {
+      if (rest.length === 0) orders.push(done);
+      rest.forEach((s, i) => permute([...rest.slice(0, i), ...rest.slice(i + 1)], [...done, s]));
+    };
+    permute(statuses, []);
+    const replies: Message[] = [];
+    for (const _ of orders) replies.push(await agentReply(socket, conversationId, 'p'));
+    await graph.waitForRequests(orders.length);
+    const ids = await until(async () => {
+      const all = await Promise.all(replies.map((r) => bridge.store.getMessage(conversationId, r.id)));
+      return all.every((m) => m?.externalId) ? all.map((m) => m!.externalId!) : undefined;
+    });
+    // Round k posts the k-th status of every message's order, all at once.
+    for (let k = 0; k < statuses.length; k++) {
+      const round = orders.map((order, i) => postMeta(statusBody([{ id: ids[i]!, status: order[k]! }])));
+      expect((await Promise.all(round)).every((r) => r.status === 200)).toBe(true);
+    }
+    const final = await Promise.all(replies.map((r) => bridge.store.getMessage(conversationId, r.id)));
+    expect(final.map((m) => m?.status)).toEqual(orders.map(() => 'read'));
+    expect(final.every((m) => m?.statusAt.delivered !== undefined)).toBe(true);
+  });
+});
+
 describe('hostile bodies', () => {
   it('malformed JSON, wrong content type, 10 MB and deep nesting get 4xx and change nothing', async () => {
     const before = await snapshotFiles(bridge.dataDir);
