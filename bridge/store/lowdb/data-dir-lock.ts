@@ -20,6 +20,9 @@ function isAlive(pid: number): boolean {
   }
 }
 
+/** Lock files this process holds: a second open in the same process must still be refused. */
+const heldHere = new Set<string>();
+
 /** Takes the lock of `dir` (taking over a stale one left by a dead process); returns the release function. */
 export async function acquireDataDirLock(dir: string, logger: Logger): Promise<() => Promise<void>> {
   const path = join(dir, LOCK_FILE);
@@ -33,7 +36,9 @@ export async function acquireDataDirLock(dir: string, logger: Logger): Promise<(
         await handle.close();
       }
       await fsyncDir(dir);
+      heldHere.add(path);
       return async () => {
+        heldHere.delete(path);
         await unlink(path).catch(() => undefined);
       };
     } catch (error) {
@@ -41,7 +46,10 @@ export async function acquireDataDirLock(dir: string, logger: Logger): Promise<(
     }
     const text = await readFile(path, 'utf8').catch(() => '');
     const pid = Number.parseInt(text.trim(), 10);
-    if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
+    // Our own pid in a lock we do not hold is stale: a container's PID 1 (or any fixed pid) restarted after a
+    // crash finds its previous run's lock carrying its own pid, and must not refuse to start forever.
+    const ours = pid === process.pid && !heldHere.has(path);
+    if (Number.isInteger(pid) && pid > 0 && !ours && isAlive(pid)) {
       throw new Error(
         `data directory ${dir} is in use by pid ${pid} (lock file ${path}); ` +
           `run one bridge per data directory, or stop that process first`,
