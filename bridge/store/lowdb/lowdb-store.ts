@@ -315,6 +315,8 @@ export class LowdbStore implements Store {
   private dirty = new Set<AnyDoc>();
   private locks = new Map<string, Promise<void>>();
   private messageCount = 0;
+  /** Pending queue items by queue, so polling for due items never scans delivered history. */
+  private pendingItems = new Map<string, Map<string, QueueItem>>();
   /** Conversations with a built index, least recently used first, with how many messages each covered. */
   private indexed = new Map<string, number>();
   private indexedTotal = 0;
@@ -396,7 +398,7 @@ export class LowdbStore implements Store {
     const dir = (name: string): string => join(this.dataDir, name);
     this.conversationDocs = new BucketedCollection(dir(DIRS.conversations), 256, validateConversationRecord, touch);
     this.agents = new BucketedCollection(dir(DIRS.agents), 1, validateAgent, touch);
-    this.records = new BucketedCollection(dir(DIRS.records), 64, validateAny, touch);
+    this.records = new BucketedCollection(dir(DIRS.records), 256, validateAny, touch);
     this.queues = new BucketedCollection(dir(DIRS.queues), 16, validateQueueItem, touch);
     this.externalIds = new BucketedCollection(dir(DIRS.externalIds), 64, validateExternalId, touch);
     this.entries = new Map();
@@ -407,6 +409,7 @@ export class LowdbStore implements Store {
     this.dirty = new Set();
     this.locks = new Map();
     this.messageCount = 0;
+    this.pendingItems = new Map();
     this.indexed = new Map();
     this.indexedTotal = 0;
     this.checkpointError = undefined;
@@ -449,6 +452,7 @@ export class LowdbStore implements Store {
     await this.records.load();
     await this.queues.load();
     await this.externalIds.load();
+    for (const [, item] of this.queues.entries()) this.indexQueueItem(item);
     for (const [id, record] of this.conversationDocs.entries()) this.indexConversation(id, record);
     for (const name of await readdir(join(this.dataDir, DIRS.segments))) this.existingSegmentFiles.add(name);
 
@@ -539,7 +543,7 @@ export class LowdbStore implements Store {
         this.records.delete(recordKey(record.ns, record.k));
         return;
       case 'q':
-        this.queues.set(record.v.id, record.v);
+        this.putQueueItem(record.v);
         return;
       default:
         return fail(`has unknown record type ${JSON.stringify((record as { t: string }).t)}`);
@@ -578,7 +582,7 @@ export class LowdbStore implements Store {
     const journal = this.journal;
     const manifest = this.manifest;
     if (!journal || !manifest) return;
-    this.sweepExpiredRecords();
+    await this.sweepExpiredRecords();
     let snapshot: AnyDoc[] = [];
     // The cut is taken at the instant the old journal's last batch is: the snapshot equals exactly what that
     // journal holds, and copy-on-write (touch) keeps it that way while later changes go to the new journal.
@@ -640,14 +644,19 @@ export class LowdbStore implements Store {
     }
   }
 
-  private sweepExpiredRecords(): void {
+  /** Drops expired records, one bucket per event-loop turn (there may be millions of replay ids). */
+  private async sweepExpiredRecords(): Promise<void> {
     const now = this.clock().toISOString();
-    const expired: string[] = [];
-    for (const [key, record] of this.records.entries()) {
-      if (record.expiresAt !== undefined && record.expiresAt <= now) expired.push(key);
+    for (const doc of this.records.docs) {
+      const expired: string[] = [];
+      for (const key of Object.keys(doc.data.items)) {
+        const expiresAt = doc.data.items[key]!.expiresAt;
+        if (expiresAt !== undefined && expiresAt <= now) expired.push(key);
+      }
+      // Not journaled: if the deletion is lost, the record is still expired and still invisible.
+      for (const key of expired) this.records.delete(key);
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    // Not journaled: if the deletion is lost, the record is still expired and still invisible.
-    for (const key of expired) this.records.delete(key);
   }
 
   // ------------------------------------------------------------------ segments and indexes
@@ -1313,7 +1322,7 @@ export class LowdbStore implements Store {
       updatedAt: now,
       log: [],
     };
-    this.queues.set(itemId, item);
+    this.putQueueItem(item);
     await this.durable(journal.append({ t: 'q', v: item } satisfies JournalRecord));
     return copyJson(item) as QueueItem<T>;
   }
@@ -1321,9 +1330,7 @@ export class LowdbStore implements Store {
   async dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]> {
     this.assertOpen();
     const due: QueueItem[] = [];
-    for (const [, item] of this.queues.entries()) {
-      if (item.queue === queue && item.state === 'pending' && item.dueAt <= now) due.push(item);
-    }
+    for (const item of this.pendingItems.get(queue)?.values() ?? []) if (item.dueAt <= now) due.push(item);
     due.sort((a, b) => (a.dueAt === b.dueAt ? compare(a.createdAt, b.createdAt) : compare(a.dueAt, b.dueAt)));
     return due.slice(0, limit).map((item) => copyJson(item) as QueueItem<T>);
   }
@@ -1332,8 +1339,25 @@ export class LowdbStore implements Store {
     const journal = await this.writable();
     const stored = copyJson(item) as QueueItem;
     stored.log = stored.log.slice(-QUEUE_LOG_LIMIT);
-    this.queues.set(stored.id, stored);
+    this.putQueueItem(stored);
     await this.durable(journal.append({ t: 'q', v: stored } satisfies JournalRecord));
+  }
+
+  private putQueueItem(item: QueueItem): void {
+    const previous = this.queues.get(item.id);
+    if (previous && previous.queue !== item.queue) this.pendingItems.get(previous.queue)?.delete(item.id);
+    this.queues.set(item.id, item);
+    this.indexQueueItem(item);
+  }
+
+  private indexQueueItem(item: QueueItem): void {
+    let pending = this.pendingItems.get(item.queue);
+    if (item.state === 'pending') {
+      if (!pending) this.pendingItems.set(item.queue, (pending = new Map()));
+      pending.set(item.id, item);
+    } else {
+      pending?.delete(item.id);
+    }
   }
 
   async listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]> {
