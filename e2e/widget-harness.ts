@@ -55,7 +55,7 @@ function pageHtml(o: PageOptions): string {
   const classic = '<script src="/widget/anon-chat.iife.js"></script>';
   const module = '<script type="module" src="/widget/anon-chat.js"></script>';
   const script = o.bothScripts ? module + classic : o.script === 'classic' ? classic : module;
-  const element = `<anon-chat server="${o.server}" site="${o.site}" locale="en" ${o.attributes ?? ''}></anon-chat>`;
+  const element = `<anon-chat server="${o.server}" site="${o.site}" ${o.attributes?.includes('locale=') ? '' : 'locale="en"'} ${o.attributes ?? ''}></anon-chat>`;
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>host page</title>
 ${o.hostileCss ? '<link rel="stylesheet" href="/hostile.css">' : ''}
 ${o.head ?? ''}

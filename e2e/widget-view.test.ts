@@ -1,0 +1,139 @@
+/**
+ * What the visitor sees, in real Chromium against a real bridge: older history on scroll up, date separators, the
+ * "new messages" pill, the failed state with its reason, theming (custom properties, ::part, dark scheme) and i18n.
+ */
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectAgent, emitWithAck, startTestBridge, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
+import { launchBrowser, openPanel, openWidget, renderedMessages, sendFromComposer, startHostSite, type HostSite } from './widget-harness.ts';
+
+let browser: Browser;
+let site: HostSite;
+let bridge: TestBridge;
+let agent: AgentClient;
+/** The bridge's clock: tests move it to put messages on different days. */
+let now = Date.parse('2026-01-10T11:00:00Z');
+
+beforeAll(async () => {
+  site = await startHostSite();
+  [browser, bridge] = await Promise.all([
+    launchBrowser(),
+    startTestBridge({ config: { allowedOrigins: [site.origin] }, clock: () => new Date(now) }),
+  ]);
+  agent = await connectAgent(bridge.url, bridge.agent.token);
+});
+
+afterAll(async () => {
+  agent?.disconnect();
+  await browser?.close();
+  await bridge?.close();
+  await site?.close();
+});
+
+describe('widget view', () => {
+  it('loads older history on scroll up, separates days, and shows a pill for new messages when scrolled up', async () => {
+    const key = `site-history-${Date.now()}`;
+    // Day separators are local dates: pin the browser's time zone so the expected labels hold anywhere.
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }), await browser.newContext({ timezoneId: 'UTC' }));
+    await openPanel(page);
+    await sendFromComposer(page, 'day one, visitor');
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    const list = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+    const conversation = list.ok ? list.data.conversations.find((c) => c.site === key)! : undefined;
+    expect(conversation).toBeDefined();
+    for (let i = 1; i <= 129; i++) {
+      if (i === 60) now += 24 * 3600_000;
+      const res = await emitWithAck(agent, 'message:send', { conversationId: conversation!.id, clientId: `h-${i}`, text: `agent ${i}` });
+      expect(res.ok).toBe(true);
+    }
+    await expect.poll(async () => (await renderedMessages(page)).length, { timeout: 10_000 }).toBe(130);
+    // Start over with no cached copy: the widget shows the latest page and fetches the rest on scroll up. (Leave the
+    // page first: the widget saves its cache on pagehide.)
+    const widgetUrl = page.url();
+    await page.goto(`${site.origin}/hostile.css`);
+    await page.evaluate(() => {
+      for (const k of Object.keys(localStorage)) if (k.endsWith(':history')) localStorage.removeItem(k);
+    });
+    await page.goto(widgetUrl);
+    await openPanel(page);
+    await expect.poll(async () => (await renderedMessages(page)).length).toBe(50);
+    expect((await renderedMessages(page))[0]!.seq).toBe('81');
+    const messagesList = page.locator('anon-chat .list');
+    for (let round = 0; round < 10 && (await renderedMessages(page)).length < 130; round++) {
+      await messagesList.evaluate((el) => el.scrollTo(0, 0));
+      await page.waitForTimeout(200);
+    }
+    const all = await renderedMessages(page);
+    expect(all.map((m) => Number(m.seq))).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
+    const separators = await page.locator('anon-chat .separator').allTextContents();
+    expect(separators).toEqual(['Sat, Jan 10', 'Sun, Jan 11']);
+    // Scrolled up: a new reply does not yank the view; a pill offers to jump down.
+    await messagesList.evaluate((el) => el.scrollTo(0, 0));
+    await emitWithAck(agent, 'message:send', { conversationId: conversation!.id, clientId: 'h-new', text: 'brand new' });
+    await page.locator('anon-chat .pill').waitFor();
+    expect(await messagesList.evaluate((el) => el.scrollTop)).toBeLessThan(200);
+    await page.locator('anon-chat .pill').click();
+    await expect.poll(() => messagesList.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(60);
+    expect(await page.locator('anon-chat .pill').count()).toBe(0);
+    await context.close();
+  });
+
+  it('marks a message the bridge cannot take as failed, with the reason and a Retry button, and rejects send()', async () => {
+    const key = `site-failed-${Date.now()}`;
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await openPanel(page);
+    const outcome = await page.evaluate(() =>
+      document
+        .querySelector('anon-chat')!
+        .send('x'.repeat(4001))
+        .then(
+          () => 'resolved',
+          (error: { code?: string }) => error.code,
+        ),
+    );
+    expect(outcome).toBe('text_too_long');
+    const failed = page.locator('anon-chat .msg--failed');
+    await failed.waitFor();
+    expect(await failed.locator('.msg__failure').textContent()).toContain('The message is too long.');
+    expect(await failed.locator('.ticks').getAttribute('aria-label')).toBe('Not sent');
+    expect(await failed.locator('button.msg__retry').textContent()).toBe('Retry');
+    // Still there after a reload: nothing the visitor wrote disappears silently.
+    await page.reload();
+    await openPanel(page);
+    await page.locator('anon-chat .msg--failed').waitFor();
+    await context.close();
+  });
+
+  it('follows custom properties, ::part() and the colour scheme, and the theme attribute overrides it', async () => {
+    const key = `site-theme-${Date.now()}`;
+    const head = '<style>anon-chat { --anon-chat-accent: rgb(200, 0, 100); } anon-chat::part(launcher) { border-radius: 4px; }</style>';
+    const context = await browser.newContext({ colorScheme: 'dark' });
+    const { page } = await openWidget(browser, site.url({ server: bridge.url, site: key, head }), context);
+    const launcher = page.locator('anon-chat .launcher');
+    expect(await launcher.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(200, 0, 100)');
+    expect(await launcher.evaluate((el) => getComputedStyle(el).borderRadius)).toBe('4px');
+    await openPanel(page);
+    const panelBg = () => page.locator('anon-chat .panel').evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(await panelBg()).toBe('rgb(30, 31, 34)');
+    await page.evaluate(() => document.querySelector('anon-chat')!.setAttribute('theme', 'light'));
+    expect(await panelBg()).toBe('rgb(255, 255, 255)');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.evaluate(() => document.querySelector('anon-chat')!.setAttribute('theme', 'dark'));
+    expect(await panelBg()).toBe('rgb(30, 31, 34)');
+    await context.close();
+  });
+
+  it('speaks German with locale="de" and lets a page override any string', async () => {
+    const key = `site-i18n-${Date.now()}`;
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key, attributes: 'locale="de"' }));
+    expect(await page.locator('anon-chat .launcher').getAttribute('aria-label')).toBe('Chat öffnen');
+    await openPanel(page);
+    expect(await page.locator('anon-chat textarea').getAttribute('placeholder')).toBe('Nachricht schreiben…');
+    await page.evaluate(() => {
+      document.querySelector('anon-chat')!.strings = { send: 'Los', title: 'Hilfe' };
+    });
+    expect(await page.locator('anon-chat .send').getAttribute('aria-label')).toBe('Los');
+    expect(await page.locator('anon-chat .title').textContent()).toBe('Hilfe');
+    await context.close();
+  });
+});
