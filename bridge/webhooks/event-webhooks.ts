@@ -146,12 +146,6 @@ export class EventWebhooks {
     this.worker.kick();
   }
 
-  /** Recent deliveries, newest first. */
-  async recent(limit: number, queue = EVENT_WEBHOOK_QUEUE): Promise<QueueItem[]> {
-    const items = await this.deps.store.listQueueItems(queue, Math.max(limit, 1000));
-    return [...items].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
-  }
-
   /** Health of each configured receiver. */
   async receivers(): Promise<ReceiverHealth[]> {
     return Promise.all(
@@ -164,19 +158,6 @@ export class EventWebhooks {
           },
       ),
     );
-  }
-
-  /** Queues a delivery again (same id, same body) now; undefined when no such delivery exists. */
-  async redeliver(id: string, queue = EVENT_WEBHOOK_QUEUE): Promise<QueueItem | undefined> {
-    const items = await this.deps.store.listQueueItems(queue, 100_000);
-    const item = items.find((candidate) => candidate.id === id);
-    if (!item) return undefined;
-    const now = this.deps.clock().toISOString();
-    // A fresh attempt budget; the log keeps the earlier attempts.
-    const updated: QueueItem = { ...item, state: 'pending', attempts: 0, dueAt: now, updatedAt: now };
-    await this.deps.store.updateQueueItem(updated);
-    this.worker.kick();
-    return updated;
   }
 
   private async deliver(item: QueueItem<EventDelivery>, signal: AbortSignal): Promise<DeliveryOutcome> {

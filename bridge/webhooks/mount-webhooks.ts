@@ -13,6 +13,7 @@ import { requireBearer } from '../http/bearer-auth.ts';
 import { rateLimit } from '../http/request-guards.ts';
 import { RateLimiter } from '../rate-limiter.ts';
 import { ExternalStatuses } from './external-statuses.ts';
+import { recentItems, requeueItem } from './queue-worker.ts';
 import { EVENT_WEBHOOK_QUEUE, EventWebhooks, type EventDelivery } from './event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE, WhatsappDelivery, type WhatsappSendJob } from './whatsapp-delivery.ts';
 import { applyWhatsappWebhook } from './whatsapp-inbound.ts';
@@ -155,22 +156,25 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     const query = deliveriesQuerySchema.safeParse({ ...req.query });
     if (!query.success) throw validationError(query.error);
     const { limit, state, queue } = query.data;
-    const items = await events.recent(state ? Math.max(limit, 500) : limit, queue);
+    const items = await recentItems(store, queue, state ? Math.max(limit, 500) : limit);
     const deliveries = items.filter((item) => !state || item.state === state).slice(0, limit).map(deliveryView);
     res.setHeader('Cache-Control', 'no-store');
     res.json({ deliveries, receivers: queue === EVENT_WEBHOOK_QUEUE ? await events.receivers() : [] });
   });
   api.post('/deliveries/:id/redeliver', async (req: Request, res) => {
     const id = deliveryIdSchema.safeParse(req.params.id);
-    const item = id.success
-      ? ((await events.redeliver(id.data, EVENT_WEBHOOK_QUEUE)) ??
-        (await events.redeliver(id.data, WHATSAPP_SEND_QUEUE).then((sent) => {
-          if (sent) whatsapp.worker.kick();
-          return sent;
-        })))
-      : undefined;
-    if (!item) throw new BridgeError('not_found', 'No such delivery.');
-    res.status(202).json({ delivery: deliveryView(item) });
+    if (!id.success) throw new BridgeError('not_found', 'No such delivery.');
+    for (const [queue, worker] of [
+      [EVENT_WEBHOOK_QUEUE, events.worker],
+      [WHATSAPP_SEND_QUEUE, whatsapp.worker],
+    ] as const) {
+      const item = await requeueItem(store, queue, id.data, clock());
+      if (!item) continue;
+      worker.kick();
+      res.status(202).json({ delivery: deliveryView(item) });
+      return;
+    }
+    throw new BridgeError('not_found', 'No such delivery.');
   });
   app.use('/api/webhooks', api);
 

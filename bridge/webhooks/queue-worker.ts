@@ -55,6 +55,27 @@ export function parseRetryAfter(value: unknown, now: Date): number | undefined {
 
 const MAX_LOG = 20;
 
+/** The newest `limit` items of a queue, newest first. */
+export async function recentItems(store: Store, queue: string, limit: number): Promise<QueueItem[]> {
+  const items = await store.listQueueItems(queue, Math.max(limit, 1000));
+  return [...items].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
+}
+
+/**
+ * Makes item `id` of `queue` due now with a fresh attempt budget (its id and payload unchanged; the log keeps the
+ * earlier attempts). Undefined when the queue has no such item.
+ */
+export async function requeueItem(store: Store, queue: string, id: string, now: Date): Promise<QueueItem | undefined> {
+  // The Store has no lookup by id; listing is linear but only runs on an operator's request.
+  const items = await store.listQueueItems(queue, 100_000);
+  const item = items.find((candidate) => candidate.id === id);
+  if (!item) return undefined;
+  const at = now.toISOString();
+  const updated: QueueItem = { ...item, state: 'pending', attempts: 0, dueAt: at, updatedAt: at };
+  await store.updateQueueItem(updated);
+  return updated;
+}
+
 /** The worker of one queue. Start it with the bridge, stop it on close. */
 export class QueueWorker<T> {
   private timer: NodeJS.Timeout | undefined;

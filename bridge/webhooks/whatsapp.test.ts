@@ -305,6 +305,11 @@ describe('agent replies to WhatsApp', () => {
     expect(change.failure?.reason).toContain('24 hours');
     await new Promise((r) => setTimeout(r, 200));
     expect(graph.requests).toHaveLength(1);
+    const listed = await fetch(`${bridge.url}/api/webhooks/deliveries?queue=whatsapp-send`, {
+      headers: { authorization: `Bearer ${bridge.agent.token}` },
+    });
+    const { deliveries } = (await listed.json()) as { deliveries: { messageId: string; state: string; attempts: number; log: { status?: number }[] }[] };
+    expect(deliveries).toEqual([expect.objectContaining({ messageId: reply.id, state: 'dead', attempts: 1, log: [expect.objectContaining({ status: 400 })] })]);
 
     // message:retry sends it again (the customer may have written since).
     const retried = await emitWithAck(socket, 'message:retry', { conversationId, messageId: reply.id });
