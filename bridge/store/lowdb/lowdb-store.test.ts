@@ -114,6 +114,49 @@ describe('LowdbStore durability', () => {
     }
   });
 
+  it('writes checkpoint documents as of the cut, however changes race it (copy-on-write)', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir, { segmentSize: 1000 });
+    await store.open();
+    await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
+    await store.checkpoint();
+    // Make c's conversation bucket the first document written and its segment one of the last, hundreds of files
+    // later, so appends racing the checkpoint land between the two writes.
+    await store.setConversationState('c', 'closed');
+    for (let i = 0; i < 300; i++) {
+      await store.createConversation({ id: `other-${i}`, channel: 'web', name: 'O' });
+      await store.appendMessage({ conversationId: `other-${i}`, clientId: 'o', author: { role: 'visitor' }, text: 'o' });
+    }
+    await store.appendMessage({ conversationId: 'c', clientId: 'before', author: { role: 'visitor' }, text: 'x' });
+    let done = false;
+    let n = 0;
+    const writers = Array.from({ length: 8 }, async () => {
+      while (!done) {
+        await store.appendMessage({ conversationId: 'c', clientId: `w${n++}`, author: { role: 'visitor' }, text: 'y' });
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await store.checkpoint();
+    done = true;
+    await Promise.all(writers);
+    // Losing everything journaled after the cut is a legal crash state: the documents alone must agree.
+    const image = await crashImage(dir);
+    await writeFile(await journalPath(image), '');
+    let items: { c: { conversation: { lastSeq: number } } } | undefined;
+    for (const name of await readdir(join(image, 'conversations'))) {
+      const bucket = JSON.parse(await readFile(join(image, 'conversations', name), 'utf8'));
+      if (bucket.items.c) items = bucket.items;
+    }
+    if (!items) throw new Error('conversation c not in any bucket');
+    const segment = JSON.parse(await readFile(join(image, 'segments', 'c.0.json'), 'utf8'));
+    expect(segment.messages.length).toBe(items.c.conversation.lastSeq);
+    expect(items.c.conversation.lastSeq).toBeGreaterThan(1);
+    const reopened = makeStore(image, { segmentSize: 1000 });
+    await reopened.open();
+    const next = await reopened.appendMessage({ conversationId: 'c', clientId: 'after', author: { role: 'agent' }, text: 'z' });
+    expect(next.message.seq).toBe(items.c.conversation.lastSeq + 1);
+  });
+
   it('keeps every acknowledged message exactly once across repeated SIGKILLs mid-stream', { timeout: 120_000 }, async () => {
     const dir = await tempDir();
     const child = join(import.meta.dirname, 'crash-child.ts');
