@@ -19,10 +19,10 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
   const visitors: ConnectedVisitor[] = [];
   const ids: Record<'long' | 'order' | 'beans', string> = { long: '', order: '', beans: '' };
 
-  async function page(viewport = { width: 1280, height: 800 }): Promise<Page> {
+  async function page(viewport = { width: 1280, height: 800 }, ignore: RegExp[] = []): Promise<Page> {
     const context = await browser.newContext({ viewport });
     contexts.push(context);
-    const opened = await openPage(context);
+    const opened = await openPage(context, ignore);
     problems.push(opened.problems);
     return opened.page;
   }
@@ -72,6 +72,34 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await expect.poll(() => inboxItems(agent).count()).toBe(2);
     expect(await inboxItem(agent, ids.order).count()).toBe(0);
     await bridge.store.setConversationState(ids.order, 'open');
+
+    // Presence is live: the visitor of the order conversation leaves.
+    await agent.getByRole('button', { name: 'All' }).click();
+    await expect.poll(() => inboxItem(agent, ids.order).locator('.avatar__dot').count()).toBe(1);
+    visitors.find((v) => v.session.conversationId === ids.order)?.close();
+    await expect.poll(() => inboxItem(agent, ids.order).locator('.avatar__dot').count(), { timeout: 10_000 }).toBe(0);
+
+    // Each channel has its badge (an XMTP conversation, as the XMTP transport creates them).
+    const xmtp = await bridge.store.createConversation({ channel: 'xmtp', name: '0x4f2a…c91e', externalUserId: 'inbox-4f2a' });
+    await bridge.store.appendMessage({ conversationId: xmtp.id, clientId: 'x1', author: { role: 'visitor' }, text: 'gm! is this end-to-end encrypted?' });
+    await agent.getByRole('button', { name: 'Open', exact: true }).click();
+    await expect.poll(() => inboxItem(agent, xmtp.id).locator('.badge').textContent()).toBe('XMTP');
+  });
+
+  it('refuses a wrong password with a message and keeps the session across reloads once signed in', async () => {
+    // The browser logs the refused login request itself.
+    const agent = await page(undefined, [/status of 401/]);
+    await agent.goto(`${bridge.url}/console/`);
+    await agent.getByLabel('Agent name').fill(bridge.agent.name);
+    await agent.getByLabel('Password').fill('not the password');
+    await agent.getByRole('button', { name: 'Sign in' }).click();
+    await agent.getByRole('alert').filter({ hasText: 'Wrong name or password.' }).waitFor();
+    await agent.getByLabel('Password').fill(bridge.agent.password);
+    await agent.getByRole('button', { name: 'Sign in' }).click();
+    await agent.locator('anon-console .conn[data-state="online"]').waitFor();
+    await agent.reload();
+    await agent.locator('anon-console .conn[data-state="online"]').waitFor();
+    expect(await agent.locator('anon-console .me__name').textContent()).toBe(bridge.agent.name);
   });
 
   it('loads older history on scroll up, in order, without gaps or duplicates', async () => {
@@ -105,7 +133,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await agent.keyboard.type(bridge.agent.password);
     await agent.keyboard.press('Enter');
     await agent.locator('anon-console .conn[data-state="online"]').waitFor({ timeout: 15_000 });
-    await expect.poll(() => inboxItems(agent).count()).toBe(3);
+    await expect.poll(() => inboxItems(agent).count()).toBe(4);
 
     await agent.getByRole('searchbox', { name: 'Search conversations' }).focus();
     await agent.keyboard.press('Tab');
@@ -120,7 +148,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await agent.keyboard.press('ArrowDown');
     expect(await focusedId()).toBe(order[1]);
     await agent.keyboard.press('End');
-    expect(await focusedId()).toBe(order[2]);
+    expect(await focusedId()).toBe(order.at(-1));
     await agent.keyboard.press('Home');
     expect(await focusedId()).toBe(order[0]);
     await agent.keyboard.press('ArrowDown');

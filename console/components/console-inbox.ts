@@ -9,6 +9,7 @@ import { inboxStyles } from './console-inbox.styles.ts';
 import { emit } from '../events.ts';
 import { channelLabels, hueOf, initials } from '../labels.ts';
 import type { InboxFilter } from '../state/inbox.ts';
+import { ListKeyboardController } from '../controllers/list-keyboard-controller.ts';
 
 const searchIcon = html`<svg width="16" height="16" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><circle cx="9" cy="9" r="6" fill="none" stroke="currentColor" stroke-width="2"/><path d="m14 14 4 4" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>`;
 
@@ -43,6 +44,12 @@ export class ConsoleInbox extends LitElement {
   declare loading: boolean;
   declare error: string;
   declare locale: string;
+
+  private readonly keys = new ListKeyboardController(
+    this,
+    () => [...this.renderRoot.querySelectorAll<HTMLElement>('.item')],
+    () => this.shadowRoot?.activeElement,
+  );
 
   constructor() {
     super();
@@ -91,7 +98,7 @@ export class ConsoleInbox extends LitElement {
                 ? html`<strong>No matches</strong>No conversation mentions “${this.query}”.`
                 : html`<strong>No conversations yet</strong>When a visitor writes, it shows up here.`}
           </div>`
-        : html`<ul aria-labelledby="inbox-title" @keydown=${this.onListKey}>
+        : html`<ul aria-labelledby="inbox-title" @keydown=${this.keys.onKeyDown}>
             ${this.conversations.map((c) => this.renderItem(c))}
           </ul>`}`;
   }
@@ -102,7 +109,7 @@ export class ConsoleInbox extends LitElement {
     const preview = typing
       ? 'typing…'
       : last
-        ? `${last.role === 'agent' ? 'You: ' : ''}${last.text}`
+        ? `${last.role === 'agent' ? 'Agent: ' : ''}${last.text}`
         : 'No messages yet';
     const selected = c.id === this.selectedId;
     return html`<li>
@@ -131,21 +138,6 @@ export class ConsoleInbox extends LitElement {
       </button>
     </li>`;
   }
-
-  // Arrow keys move focus through the list, Home/End jump to its ends (WAI-ARIA listbox-like navigation).
-  private readonly onListKey = (event: KeyboardEvent): void => {
-    const keys = ['ArrowDown', 'ArrowUp', 'Home', 'End'];
-    if (!keys.includes(event.key)) return;
-    const items = [...this.renderRoot.querySelectorAll<HTMLButtonElement>('.item')];
-    const index = items.indexOf(this.shadowRoot?.activeElement as HTMLButtonElement);
-    const next =
-      event.key === 'Home' ? 0 : event.key === 'End' ? items.length - 1 : index + (event.key === 'ArrowDown' ? 1 : -1);
-    const target = items[Math.max(0, Math.min(items.length - 1, next))];
-    if (target) {
-      event.preventDefault();
-      target.focus();
-    }
-  };
 }
 
 customElements.define('console-inbox', ConsoleInbox);

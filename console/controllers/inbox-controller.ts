@@ -98,6 +98,10 @@ export class InboxController implements ReactiveController, ConnectionUser {
   detach(): void {
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.connection = undefined;
+    // Another agent may sign in next in this tab: nothing of this session's list may show.
+    this.conversations = [];
+    this.loading = true;
+    this.listGeneration++;
     for (const timer of this.typingTimers.values()) clearTimeout(timer);
     this.typingTimers.clear();
     this.typing.clear();
