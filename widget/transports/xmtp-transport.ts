@@ -3,23 +3,15 @@
  * end-to-end encrypted, so the bridge never sees its text. This file is the entry of the lazily loaded XMTP module
  * (dist/widget/anon-chat-xmtp.js); nothing in the initial widget bundle imports it.
  */
-import {
-  Client,
-  IdentifierKind,
-  SortDirection,
-  type ClientOptions,
-  type DecodedMessage,
-  type Dm,
-  type Signer,
-} from '@xmtp/browser-sdk';
-import type { ContentCodec } from '@xmtp/content-type-primitives';
+import { IdentifierKind, SortDirection, type DecodedMessage, type Dm, type Signer } from '@xmtp/browser-sdk';
 import type { MessagePage, SyncResult } from '../../protocol/events.ts';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
 import type { Message } from '../../protocol/message.ts';
-import { chatMessageCodec, encodeChatMessage } from '../xmtp/chat-message-codec.ts';
+import { encodeChatMessage } from '../xmtp/chat-message-codec.ts';
 import { assertXmtpCanRun, takeDatabaseLock } from '../xmtp/environment.ts';
+import { openXmtpClient, type AnyClient } from '../xmtp/open-client.ts';
 import { localKeySigner, walletSigner, type Eip1193Provider } from '../xmtp/visitor-identity.ts';
-import { readXmtpMessage } from '../xmtp/xmtp-message.ts';
+import { XmtpLedger } from '../xmtp/xmtp-ledger.ts';
 import {
   TransportError,
   type ConnectionState,
@@ -47,12 +39,10 @@ export interface XmtpTransportOptions {
 }
 
 type Listeners = { [K in keyof TransportEvents]: Set<TransportEvents[K]> };
-type AnyClient = Client<unknown>;
 type AnyDm = Dm<unknown>;
 type Stream = Awaited<ReturnType<AnyDm['stream']>>;
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-const nsOf = (date: Date): bigint => BigInt(date.getTime()) * 1_000_000n;
 
 /** Creates the XMTP transport; the selector calls this after loading this module. */
 export function createXmtpTransport(options: XmtpTransportOptions): Transport {
@@ -72,13 +62,8 @@ export class XmtpTransport implements Transport {
   /** Bumped by disconnect(): an init still running from before must not install what it builds. */
   #generation = 0;
 
-  // The local ledger: XMTP has no seq or rev, so they are numbered here in arrival order.
-  readonly #ledger: Message[] = [];
-  readonly #byXmtpId = new Map<string, Message>();
-  readonly #sentAtNs = new Map<string, bigint>();
-  #rev = 0;
-  #peerReadNs = 0n;
-  #readReceiptUpTo = 0;
+  /** The DM's messages, numbered here (XMTP has no seq or rev); replaced when the DM is opened. */
+  #ledger = new XmtpLedger('', () => undefined, 'visitor');
 
   readonly #listeners: Listeners = {
     message: new Set(),
@@ -129,18 +114,7 @@ export class XmtpTransport implements Transport {
     } catch {
       throw new TransportError('offline', 'XMTP send failed', false);
     }
-    const known = this.#byXmtpId.get(id);
-    if (known) return known;
-    const now = new Date();
-    return this.#append({
-      id,
-      senderIsVisitor: true,
-      clientId: message.clientId,
-      text: message.text,
-      sentAt: now,
-      sentAtNs: nsOf(now),
-      emit: false,
-    });
+    return this.#ledger.appendSent({ id, clientId: message.clientId, text: message.text, sentAt: new Date() });
   }
 
   async sync(afterRev: number): Promise<SyncResult> {
@@ -152,22 +126,16 @@ export class XmtpTransport implements Transport {
     } catch {
       throw new TransportError('offline', 'XMTP sync failed', false);
     }
-    return { messages: this.#ledger.filter((m) => m.rev > afterRev), rev: this.#rev, hasMore: false };
+    return { messages: this.#ledger.since(afterRev), rev: this.#ledger.rev, hasMore: false };
   }
 
   async history(beforeSeq?: number, limit = 50): Promise<MessagePage> {
-    const older = this.#ledger.filter((m) => beforeSeq === undefined || m.seq < beforeSeq);
-    return { messages: older.slice(-limit), hasMore: older.length > limit };
+    return this.#ledger.page(beforeSeq, limit);
   }
 
   receipt(upToSeq: number, status: 'delivered' | 'read'): void {
     // XMTP has read receipts but no delivery receipts: `delivered` cannot be told over XMTP.
-    if (status !== 'read' || upToSeq <= this.#readReceiptUpTo) return;
-    const unreadFromAgent = this.#ledger.some(
-      (m) => m.author.role === 'agent' && m.seq > this.#readReceiptUpTo && m.seq <= upToSeq,
-    );
-    this.#readReceiptUpTo = upToSeq;
-    if (unreadFromAgent) void this.#dm?.sendReadReceipt().catch(() => undefined);
+    if (status === 'read' && this.#ledger.markRead(upToSeq)) void this.#dm?.sendReadReceipt().catch(() => undefined);
   }
 
   typing(): void {
@@ -218,7 +186,16 @@ export class XmtpTransport implements Transport {
       }
       this.#releaseLock = release;
       const signer = await this.#signer();
-      const client = await this.#openClient(signer, current);
+      const client = await openXmtpClient({
+        env: this.#options.env,
+        ...(this.#options.apiUrl ? { apiUrl: this.#options.apiUrl } : {}),
+        signer,
+        identity: this.#options.identity,
+        track: (opened) => {
+          this.#client = opened;
+        },
+        current,
+      });
       const dm = ADDRESS.test(this.#options.peer)
         ? await client.conversations.createDmWithIdentifier({
             identifier: this.#options.peer.toLowerCase(),
@@ -227,6 +204,7 @@ export class XmtpTransport implements Transport {
         : await client.conversations.createDm(this.#options.peer);
       current();
       this.#dm = dm;
+      if (this.#ledger.conversationId !== dm.id) this.#ledger = new XmtpLedger(dm.id, () => this.#client?.inboxId, 'visitor');
       await dm.sync();
       await this.#load(dm);
       this.#stream = await this.#startStream(dm);
@@ -249,43 +227,6 @@ export class XmtpTransport implements Transport {
     return localKeySigner(storage, this.#options.env);
   }
 
-  #clientOptions(): ClientOptions {
-    return {
-      env: this.#options.env,
-      ...(this.#options.apiUrl ? { apiUrl: this.#options.apiUrl } : {}),
-      appVersion: 'anon-chat/0.1',
-      // One visitor, one browser: device sync would only add sync groups and traffic.
-      disableDeviceSync: true,
-      // The SDK's codec list is untyped (ContentCodec<unknown>); the codec decodes to ChatMessageContent.
-      codecs: [chatMessageCodec as unknown as ContentCodec],
-    };
-  }
-
-  /**
-   * Opens the client, reusing the installation stored in this browser's database. Built with the constructor rather
-   * than `Client.create` so a hung init can be cancelled (close() ends its worker and frees the OPFS handles);
-   * `Client.create` (which registers) is only used the first time, after the network has answered once.
-   */
-  async #openClient(signer: Signer, current: () => void): Promise<AnyClient> {
-    const identifier = await signer.getIdentifier();
-    const existing = new Client(this.#clientOptions()) as AnyClient;
-    this.#client = existing;
-    await existing.init(identifier);
-    current();
-    if (await existing.isRegistered()) return existing;
-    existing.close();
-    this.#client = undefined;
-    const created = (await Client.create(signer, this.#clientOptions())) as unknown as AnyClient;
-    this.#client = created;
-    current();
-    if (this.#options.identity === 'local') {
-      // A local key lives in one browser only: any other installation is a lost copy (cleared site data), and
-      // revoking them keeps the inbox below XMTP's installation limit. Never done for a user's own wallet.
-      await created.revokeAllOtherInstallations().catch(() => undefined);
-    }
-    return created;
-  }
-
   async #startStream(dm: AnyDm): Promise<Stream> {
     return dm.stream({
       disableSync: true,
@@ -304,80 +245,10 @@ export class XmtpTransport implements Transport {
   }
 
   #ingest(decoded: DecodedMessage<unknown>, emit: boolean): void {
-    const item = readXmtpMessage(decoded as DecodedMessage);
-    if (!item || this.#byXmtpId.has(item.id)) return;
-    const mine = item.senderInboxId === this.#client?.inboxId;
-    if (item.kind === 'read') {
-      if (!mine) this.#peerRead(item.sentAtNs, item.sentAt, emit);
-      return;
-    }
-    this.#append({
-      id: item.id,
-      senderIsVisitor: mine,
-      clientId: item.clientId,
-      text: item.text,
-      sentAt: item.sentAt,
-      sentAtNs: item.sentAtNs,
-      ...(item.agentName ? { agentName: item.agentName } : {}),
-      emit,
-    });
-  }
-
-  #append(input: {
-    id: string;
-    senderIsVisitor: boolean;
-    clientId: string;
-    text: string;
-    sentAt: Date;
-    sentAtNs: bigint;
-    agentName?: string;
-    emit: boolean;
-  }): Message {
-    const createdAt = input.sentAt.toISOString();
-    const read = input.senderIsVisitor && input.sentAtNs <= this.#peerReadNs;
-    const message: Message = {
-      id: input.id,
-      conversationId: this.#dm?.id ?? '',
-      seq: this.#ledger.length + 1,
-      rev: ++this.#rev,
-      clientId: input.clientId,
-      author: input.senderIsVisitor
-        ? { role: 'visitor' }
-        : { role: 'agent', ...(input.agentName ? { name: input.agentName } : {}) },
-      text: input.text,
-      createdAt,
-      status: read ? 'read' : 'sent',
-      statusAt: read ? { sent: createdAt, read: createdAt } : { sent: createdAt },
-    };
-    this.#ledger.push(message);
-    this.#byXmtpId.set(message.id, message);
-    this.#sentAtNs.set(message.id, input.sentAtNs);
-    if (input.emit) this.#emit('message', message);
-    return message;
-  }
-
-  /** A read receipt from the support team: every visitor message sent before it is read. */
-  #peerRead(atNs: bigint, at: Date, emit: boolean): void {
-    if (atNs <= this.#peerReadNs) return;
-    this.#peerReadNs = atNs;
-    for (const message of this.#ledger) {
-      if (message.author.role !== 'visitor' || message.status === 'read') continue;
-      if ((this.#sentAtNs.get(message.id) ?? 0n) > atNs) continue;
-      message.status = 'read';
-      message.statusAt = { ...message.statusAt, read: at.toISOString() };
-      message.rev = ++this.#rev;
-      if (emit) {
-        this.#emit('status', {
-          conversationId: message.conversationId,
-          messageId: message.id,
-          clientId: message.clientId,
-          seq: message.seq,
-          rev: message.rev,
-          status: 'read',
-          at: at.toISOString(),
-        });
-      }
-    }
+    const { added, statusChanges } = this.#ledger.ingest(decoded);
+    if (!emit) return;
+    if (added) this.#emit('message', added);
+    for (const change of statusChanges) this.#emit('status', change);
   }
 
   #teardown(): void {
