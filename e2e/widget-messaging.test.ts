@@ -9,7 +9,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Conversation } from '../protocol/conversation.ts';
 import type { Message } from '../protocol/message.ts';
-import { connectAgent, emitWithAck, startBridgeProcess, startTestBridge, PROCESS_ADMIN, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
+import { connectAgent, emitWithAck, nextEvent, startBridgeProcess, startTestBridge, PROCESS_ADMIN, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
 import {
   launchBrowser,
   openPanel,
@@ -182,5 +182,63 @@ describe('widget messaging against a real bridge', () => {
       await proc.kill('SIGKILL').catch(() => null);
       await rm(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('becomes a fresh visitor when its token is refused, and reset() forgets the visitor on purpose', async () => {
+    const key = newSite();
+    const tokenKey = (): Promise<string | undefined> =>
+      page.evaluate(() => Object.keys(localStorage).find((k) => k.endsWith(':token')));
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await openPanel(page);
+    await sendFromComposer(page, 'old identity');
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    const first = await conversationOf(key);
+    const storageKey = (await tokenKey())!;
+    await page.evaluate((k) => localStorage.setItem(k, JSON.stringify('not.a.valid-token')), storageKey);
+    await page.reload();
+    await openPanel(page);
+    await sendFromComposer(page, 'new identity');
+    await expect.poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.seq}`)).toEqual(['new identity|1']);
+    const token = await page.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? 'null') as string | null, storageKey);
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(token).not.toBe('not.a.valid-token');
+    const list = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+    const mine = list.ok ? list.data.conversations.filter((c) => c.site === key) : [];
+    expect(mine.map((c) => c.id)).toContain(first.id);
+    expect(mine).toHaveLength(2);
+    expect((await history(first.id)).map((m) => m.text)).toEqual(['old identity']);
+
+    await page.evaluate(() => document.querySelector('anon-chat')!.reset());
+    await expect.poll(async () => (await renderedMessages(page)).length).toBe(0);
+    await sendFromComposer(page, 'after reset');
+    await expect.poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.seq}`)).toEqual(['after reset|1']);
+    await expect.poll(async () => {
+      const again = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+      return again.ok ? again.data.conversations.filter((c) => c.site === key).length : 0;
+    }).toBe(3);
+    await context.close();
+  });
+
+  it('shows agent availability and typing, and tells the agent when the visitor types', async () => {
+    const key = newSite();
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await openPanel(page);
+    await expect.poll(() => page.locator('anon-chat .availability').textContent()).toContain('We are online');
+    expect(await page.locator('anon-chat .transport').textContent()).toBe('Realtime');
+    await sendFromComposer(page, 'hello');
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    const conversation = await conversationOf(key);
+    const visitorTyping = nextEvent(agent, 'typing', 5000, (e) => e.conversationId === conversation.id && e.role === 'visitor' && e.typing);
+    await page.locator('anon-chat textarea').pressSequentially('typing away', { delay: 20 });
+    expect(await visitorTyping).toMatchObject({ role: 'visitor', typing: true });
+    agent.emit('typing', { conversationId: conversation.id, typing: true });
+    await page.locator('anon-chat .typing').waitFor();
+    expect(await page.locator('anon-chat .typing').textContent()).toMatch(/is typing…$/);
+    await emitWithAck(agent, 'message:send', { conversationId: conversation.id, clientId: 'typing-reply', text: 'done typing' });
+    await page.locator('anon-chat .msg--other').waitFor();
+    expect(await page.locator('anon-chat .typing').count()).toBe(0);
+    // Screen readers hear the reply through the live region.
+    expect(await page.locator('anon-chat [aria-live="polite"]').last().textContent()).toContain('done typing');
+    await context.close();
   });
 });
