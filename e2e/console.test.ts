@@ -5,13 +5,21 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startTestBridge, connectVisitor, emitWithAck, type TestBridge } from '../bridge/testing/index.ts';
+import { startTestBridge, connectVisitor, emitWithAck, type ConnectedVisitor, type TestBridge } from '../bridge/testing/index.ts';
 import { createAgentAccount } from '../bridge/auth/agent-accounts.ts';
 import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { inboxItem, inboxItems, reply, signInToConsole, threadMessage, threadTexts } from './helpers/console-page.ts';
 import { openWidget, sendFromWidget, widgetMessage, widgetTexts } from './helpers/widget-page.ts';
 
 const SECOND_AGENT = { name: 'Sam', password: 'second-agent-password' };
+
+/** Emulates the tab going to the background (or coming back): what `document.visibilityState` reports. */
+function setHidden(page: Page, hidden: boolean): Promise<void> {
+  return page.evaluate((h) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, hidden);
+}
 const VIEWPORT = { width: 1280, height: 800 };
 
 describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
@@ -24,6 +32,7 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
   let agent: Page;
   let second: Page;
   const problems: PageProblems[] = [];
+  const seeded: ConnectedVisitor[] = [];
 
   beforeAll(async () => {
     ensureBuilt();
@@ -45,6 +54,7 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
   }, 120_000);
 
   afterAll(async () => {
+    for (const socket of seeded) socket.close();
     await browser?.close();
     await bridge?.close();
   });
@@ -113,8 +123,26 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     expect(await fromSam.locator('.msg__author').textContent()).toBe(SECOND_AGENT.name);
     await widgetMessage(visitor, 'I have added a discount code to your order notes.').waitFor({ timeout: 10_000 });
 
+    // Other visitors, so the inbox in the screenshot looks like a working day.
+    for (const text of ['Is the Yirgacheffe available as whole bean?', 'My order #1042 has not arrived yet']) {
+      const other = await connectVisitor(bridge.url, {}, { extraHeaders: { origin: bridge.url } });
+      const ack = await emitWithAck(other, 'message:send', { clientId: `seed-${text.length}`, text });
+      expect(ack.ok).toBe(true);
+      seeded.push(other);
+    }
+    await expect.poll(() => inboxItems(agent).count()).toBe(3);
+
+    // Read state across agents, and reading only while the tab is visible: the first agent's tab goes to the
+    // background, the second agent looks at another conversation.
+    await inboxItems(second).filter({ hasText: 'whole bean' }).click();
+    await setHidden(agent, true);
     await sendFromWidget(visitor, 'Perfect, thank you!');
     await threadMessage(agent, 'Perfect, thank you!').waitFor({ timeout: 10_000 });
+    await expect.poll(() => inboxItem(second, conversationId).locator('.unread').textContent(), { timeout: 10_000 }).toBe('1');
+    await widgetMessage(visitor, 'Perfect, thank you!').locator('.ticks--delivered').waitFor({ timeout: 10_000 });
+    await setHidden(agent, false);
+    await inboxItem(second, conversationId).locator('.unread').waitFor({ state: 'detached', timeout: 10_000 });
+    await widgetMessage(visitor, 'Perfect, thank you!').locator('.ticks--read').waitFor({ timeout: 10_000 });
 
     const expected = [
       'Hi! Do you ship to Canada?',
@@ -125,16 +153,9 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     await expect.poll(() => threadTexts(agent)).toEqual(expected);
     await expect.poll(() => widgetTexts(visitor)).toEqual(expected);
 
-    // Other visitors, so the inbox in the screenshot looks like a working day.
-    for (const text of ['Is the Yirgacheffe available as whole bean?', 'My order #1042 has not arrived yet']) {
-      const other = await connectVisitor(bridge.url, {}, { extraHeaders: { origin: bridge.url } });
-      const ack = await emitWithAck(other, 'message:send', { clientId: `seed-${text.length}`, text });
-      expect(ack.ok).toBe(true);
-      other.close();
-    }
-    await expect.poll(() => inboxItems(agent).count()).toBe(3);
     // Newest activity first.
-    expect(await inboxItems(agent).first().locator('.item__preview').textContent()).toBe('My order #1042 has not arrived yet');
+    expect(await inboxItems(agent).first().getAttribute('data-conversation-id')).toBe(conversationId);
+    expect(await inboxItems(agent).nth(1).locator('.item__preview').textContent()).toBe('My order #1042 has not arrived yet');
     await saveScreenshot(agent, 'console');
     await saveScreenshot(visitor, 'demo-widget-open');
 

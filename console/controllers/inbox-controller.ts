@@ -75,10 +75,9 @@ export class InboxController implements ReactiveController, ConnectionUser {
     on('message:new', (message) => {
       if (message.author.role !== 'visitor') return;
       this.clearTyping(message.conversationId);
-      // Any agent console that got the message has delivered it; the open one also reads it (thread controller).
-      if (this.options.openConversationId() !== message.conversationId) {
-        connection.receipt(message.conversationId, message.seq, 'delivered');
-      }
+      // Any agent console that got the message has delivered it; the thread controller also reads it when it is on
+      // screen (a later `delivered` after `read` changes nothing: statuses only move up).
+      connection.receipt(message.conversationId, message.seq, 'delivered');
       this.options.onVisitorMessage(message);
       this.host.requestUpdate();
     });
