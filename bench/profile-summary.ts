@@ -1,7 +1,7 @@
 /**
  * Summarises a V8 .cpuprofile (from `npm run bench -- --profile`): self time per function and per package or
  * bridge file, so "where does the time go" is answered with numbers rather than a flame graph screenshot.
- * Usage: tsx bench/profile-summary.ts <file.cpuprofile> [top=25]
+ * Usage: tsx bench/profile-summary.ts <file.cpuprofile> [top=25] [--from=<s>] (skip the first s seconds: start-up)
  */
 import { readFileSync } from 'node:fs';
 
@@ -19,7 +19,10 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const [file, topArg] = process.argv.slice(2);
+const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const fromArg = process.argv.find((a) => a.startsWith('--from='));
+const fromUs = fromArg ? Number(fromArg.slice('--from='.length)) * 1e6 : 0;
+const [file, topArg] = positional;
 if (!file) {
   process.stderr.write('usage: tsx bench/profile-summary.ts <file.cpuprofile> [top]\n');
   process.exit(2);
@@ -28,7 +31,13 @@ const top = Number(topArg ?? 25);
 const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const selfUs = new Map<number, number>();
-profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
+let elapsed = 0;
+profile.samples.forEach((id, i) => {
+  elapsed += profile.timeDeltas[i] ?? 0;
+  if (elapsed >= fromUs) selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+});
+const parent = new Map<number, number>();
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
 
 /** Where a frame's code lives: an npm package, a repository file, node internals, or V8 itself. */
 function bucketOf(url: string, name: string): string {
@@ -52,11 +61,27 @@ for (const [id, us] of selfUs) {
   fn.set(key, (fn.get(key) ?? 0) + us);
   bucket.set(where, (bucket.get(where) ?? 0) + us);
 }
+// Inclusive time of repository functions (bridge/…): what a call site costs with everything it calls.
+const inclusive = new Map<string, number>();
+for (const [id, us] of selfUs) {
+  const seen = new Set<string>();
+  for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+    const n = byId.get(cur);
+    if (!n) break;
+    const where = bucketOf(n.callFrame.url, n.callFrame.functionName);
+    if (!where.startsWith('bridge/') && !where.startsWith('protocol/')) continue;
+    const key = `${n.callFrame.functionName || '(anonymous)'}  ${where}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    inclusive.set(key, (inclusive.get(key) ?? 0) + us);
+  }
+}
 const pct = (us: number) => `${((us / total) * 100).toFixed(1).padStart(5)} %`;
 const print = (title: string, m: Map<string, number>) => {
   process.stdout.write(`\n${title}\n`);
   for (const [k, us] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`  ${pct(us)}  ${(us / 1000).toFixed(0).padStart(7)} ms  ${k}\n`);
 };
-process.stdout.write(`${file}: ${(total / 1000).toFixed(0)} ms sampled over ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms\n`);
+process.stdout.write(`${file}: ${(total / 1000).toFixed(0)} ms sampled${fromUs ? ` after the first ${fromUs / 1e6} s` : ''} over ${((profile.endTime - profile.startTime) / 1000).toFixed(0)} ms\n`);
 print('Self time by package / file', bucket);
 print('Self time by function', fn);
+print('Inclusive time of bridge / protocol functions', inclusive);

@@ -91,8 +91,11 @@ export function renderChart(results: ScenarioResult[]): string {
     | undefined;
   if (s2?.bridge && s2.baseline) {
     const offered = s2.bridge.steps.map((s) => s.offeredRate);
-    const max = Math.max(...offered, ...s2.baseline.steps.map((s) => s.achievedRate)) * 1.1;
-    const ticks: [number, string][] = [0, 0.25, 0.5, 0.75, 1].map((f) => [Math.round((max * f) / 500) * 500, `${Math.round((max * f) / 500) * 0.5}k`]);
+    const top = Math.max(...offered, ...s2.baseline.steps.map((s) => s.achievedRate), ...s2.bridge.steps.map((s) => s.achievedRate));
+    const step = top > 8000 ? 2500 : top > 4000 ? 1000 : 500;
+    const max = Math.ceil((top * 1.05) / step) * step;
+    const ticks: [number, string][] = [];
+    for (let v = 0; v <= max; v += step) ticks.push([v, v === 0 ? '0' : `${v / 1000}k`]);
     parts.push(
       panel(W / 2, 'Scenario 2: achieved vs offered msgs/s', [
         { name: 'bridge (acked, durable)', color: '#d9480f', points: s2.bridge.steps.map((s): Point => [s.offeredRate, s.achievedRate]) },

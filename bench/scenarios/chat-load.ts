@@ -76,6 +76,8 @@ export interface ChatLoadResult {
   generatorCpu: number;
   generatorLagP99: number;
   serverCpu: number;
+  /** Server CPU time per offered message (µs): robust to a busy machine, and 1e6 / it bounds msgs/s per core. */
+  serverCpuPerMessageUs: number;
   eventLoopP99: number;
   eventLoopMax: number;
   serverRssMb: number;
@@ -205,7 +207,8 @@ export async function runChatLoad(
   }
   const wallMs = performance.now() - loop.startedAt;
   const generatorCpu = cpuShare(gen0, wallMs);
-  const serverCpu = Math.round(((target.server.cpuSeconds() - cpu0) / (wallMs / 1000)) * 1000) / 1000;
+  const serverCpuSeconds = target.server.cpuSeconds() - cpu0;
+  const serverCpu = Math.round((serverCpuSeconds / (wallMs / 1000)) * 1000) / 1000;
   const stats = await target.server.stats();
   for (const d of detach) d();
 
@@ -232,6 +235,7 @@ export async function runChatLoad(
     generatorCpu,
     generatorLagP99: Math.round(loop.lag.percentile(0.99) * 1000) / 1000,
     serverCpu,
+    serverCpuPerMessageUs: Math.round((serverCpuSeconds * 1e6) / Math.max(1, loop.fired)),
     eventLoopP99: stats.eventLoop.p99,
     eventLoopMax: stats.eventLoop.max,
     serverRssMb: Math.round(stats.rss / 1048576),

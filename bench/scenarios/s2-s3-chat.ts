@@ -32,7 +32,7 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
       ctx.log(
         `  ${kind} @ ${rate}/s: achieved ${step.achievedRate}/s, ack p99 ${ms(step.ack.p99)}, peer p99 ${ms(step.peer.p99)}` +
           (step.statusPush ? `, status p99 ${ms(step.statusPush.p99)}` : '') +
-          `, server cpu ${step.serverCpu}, gen cpu ${step.generatorCpu}, lost ${step.lost}, dup ${step.duplicated}, unacked ${step.unacked}`,
+          `, server cpu ${step.serverCpu} (${step.serverCpuPerMessageUs} µs/msg), gen cpu ${step.generatorCpu}, lost ${step.lost}, dup ${step.duplicated}, unacked ${step.unacked}`,
       );
       steps.push(step);
       await new Promise((r) => setTimeout(r, 300));
@@ -80,6 +80,7 @@ export const sustainedScenario: Scenario = {
         { label: `@${rate}/s ack p99`, figure: ms(b.ack.p99), target: top ? '≤ 10 ms' : '—', met: top ? b.ack.p99 <= 10 : null, baseline: ms(o.ack.p99), ratio: ratio(b.ack.p99, o.ack.p99) },
         { label: `@${rate}/s peer p99`, figure: ms(b.peer.p99), target: '—', met: null, baseline: ms(o.peer.p99), ratio: ratio(b.peer.p99, o.peer.p99) },
         { label: `@${rate}/s server CPU / loop p99`, figure: `${Math.round(b.serverCpu * 100)} % / ${ms(b.eventLoopP99)}`, target: '—', met: null, baseline: `${Math.round(o.serverCpu * 100)} % / ${ms(o.eventLoopP99)}` },
+        { label: `@${rate}/s server CPU per message`, figure: `${b.serverCpuPerMessageUs} µs`, target: '—', met: null, baseline: `${o.serverCpuPerMessageUs} µs`, ratio: ratio(b.serverCpuPerMessageUs, o.serverCpuPerMessageUs) },
         { label: `@${rate}/s lost / duplicated`, figure: `${b.lost} / ${b.duplicated}`, target: '0 / 0', met: b.lost === 0 && b.duplicated === 0, baseline: `${o.lost} / ${o.duplicated}` },
       );
     });
@@ -120,6 +121,7 @@ export const lifecycleScenario: Scenario = {
         { label: `@${rate}/s status push p99`, figure: ms(b.statusPush?.p99), target: top ? '≤ 10 ms' : '—', met: top ? (b.statusPush?.p99 ?? Infinity) <= 10 : null, baseline: ms(o.statusPush?.p99), ratio: ratio(b.statusPush?.p99 ?? NaN, o.statusPush?.p99 ?? NaN) },
         { label: `@${rate}/s ack p99 / send→read p99`, figure: `${ms(b.ack.p99)} / ${ms(b.sendToRead?.p99)}`, target: '—', met: null, baseline: `${ms(o.ack.p99)} / ${ms(o.sendToRead?.p99)}` },
         { label: `@${rate}/s server CPU / loop p99`, figure: `${Math.round(b.serverCpu * 100)} % / ${ms(b.eventLoopP99)}`, target: '—', met: null, baseline: `${Math.round(o.serverCpu * 100)} % / ${ms(o.eventLoopP99)}` },
+        { label: `@${rate}/s server CPU per message`, figure: `${b.serverCpuPerMessageUs} µs`, target: '—', met: null, baseline: `${o.serverCpuPerMessageUs} µs`, ratio: ratio(b.serverCpuPerMessageUs, o.serverCpuPerMessageUs) },
         { label: `@${rate}/s lost / dup / status missing`, figure: `${b.lost} / ${b.duplicated} / ${b.statusMissing}`, target: '0 / 0 / 0', met: b.lost === 0 && b.duplicated === 0 && b.statusMissing === 0, baseline: `${o.lost} / ${o.duplicated} / ${o.statusMissing}` },
       );
     });

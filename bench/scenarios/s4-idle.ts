@@ -51,6 +51,7 @@ async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
       heapPerWidgetKiB: Math.round(((after.heapUsed - before.heapUsed) / sockets.length / 1024) * 10) / 10,
       rssPerWidgetKiB: Math.round(((after.rss - before.rss) / sockets.length / 1024) * 10) / 10,
       serverCpu: Math.round(serverCpu * 100) / 100,
+      serverCpuPerConnectUs: Math.round(((serverCpu * rampMs) / 1000 / Math.max(1, sockets.length)) * 1e6),
       generatorCpu,
       limits: target.limitsNote(),
     };
@@ -79,6 +80,7 @@ export const idleScenario: Scenario = {
         { label: 'heap per widget (after GC)', figure: `${bridge.heapPerWidgetKiB} KiB`, target: '—', met: null, baseline: `${base.heapPerWidgetKiB} KiB`, ratio: ratio(bridge.heapPerWidgetKiB, base.heapPerWidgetKiB) },
         { label: 'connect rate', figure: `${bridge.connectsPerSecond}/s`, target: '≥ 3000/s', met: bridge.connectsPerSecond >= 3000, baseline: `${base.connectsPerSecond}/s`, ratio: ratio(bridge.connectsPerSecond, base.connectsPerSecond) },
         { label: 'server CPU during ramp', figure: `${Math.round(bridge.serverCpu * 100)} %`, target: '—', met: null, baseline: `${Math.round(base.serverCpu * 100)} %` },
+        { label: 'server CPU per connect', figure: `${bridge.serverCpuPerConnectUs} µs`, target: '≤ 333 µs (3000/s on one core)', met: bridge.serverCpuPerConnectUs <= 333, baseline: `${base.serverCpuPerConnectUs} µs`, ratio: ratio(bridge.serverCpuPerConnectUs, base.serverCpuPerConnectUs) },
       ],
       failures: bridge.failed ? [`scenario 4: ${bridge.failed} widgets could not connect`] : [],
       notes: [

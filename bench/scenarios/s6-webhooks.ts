@@ -164,10 +164,11 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
         pushed: pushCount - pushBefore,
         push: pushH.summary(),
         serverCpu: Math.round(((target.server.cpuSeconds() - cpu0) / (wallMs / 1000)) * 1000) / 1000,
+        serverCpuPerWebhookUs: Math.round(((target.server.cpuSeconds() - cpu0) * 1e6) / Math.max(1, loop.fired)),
         generatorCpu: cpuShare(gen0, wallMs),
         eventLoopP99: stats.eventLoop.p99,
       };
-      ctx.log(`  ${kind} @ ${rate}/s: accepted ${step.acceptedRate}/s (${ok}/${loop.fired}), http p99 ${ms(step.http.p99)}, push p99 ${ms(step.push.p99)}, pushed ${step.pushed}, server cpu ${step.serverCpu}, gen cpu ${step.generatorCpu}`);
+      ctx.log(`  ${kind} @ ${rate}/s: accepted ${step.acceptedRate}/s (${ok}/${loop.fired}), http p99 ${ms(step.http.p99)}, push p99 ${ms(step.push.p99)}, pushed ${step.pushed}, server cpu ${step.serverCpu} (${step.serverCpuPerWebhookUs} µs/webhook), gen cpu ${step.generatorCpu}`);
       steps.push(step);
       await sleep(300);
     }
@@ -190,6 +191,7 @@ interface WebhookStep {
   pushed: number;
   push: LatencySummary;
   serverCpu: number;
+  serverCpuPerWebhookUs: number;
   generatorCpu: number;
   eventLoopP99: number;
 }
@@ -220,6 +222,7 @@ export const webhookScenario: Scenario = {
         { label: `@${rate}/s accepted (200)`, figure: `${b.acceptedRate}/s`, target: '—', met: null, baseline: `${o.acceptedRate}/s`, ratio: ratio(b.acceptedRate, o.acceptedRate) },
         { label: `@${rate}/s webhook→agent push p99`, figure: ms(b.push.p99), target: rate === 5000 ? '≤ 20 ms' : '—', met: rate === 5000 ? b.push.p99 <= 20 : null, baseline: ms(o.push.p99), ratio: ratio(b.push.p99, o.push.p99) },
         { label: `@${rate}/s HTTP p99 / server CPU`, figure: `${ms(b.http.p99)} / ${Math.round(b.serverCpu * 100)} %`, target: '—', met: null, baseline: `${ms(o.http.p99)} / ${Math.round(o.serverCpu * 100)} %` },
+        { label: `@${rate}/s server CPU per webhook`, figure: `${b.serverCpuPerWebhookUs} µs`, target: '—', met: null, baseline: `${o.serverCpuPerWebhookUs} µs`, ratio: ratio(b.serverCpuPerWebhookUs, o.serverCpuPerWebhookUs) },
       );
     });
     const failures: string[] = [];
