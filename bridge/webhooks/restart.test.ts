@@ -12,7 +12,7 @@ import type { Message } from '../../protocol/message.ts';
 import type { LoginResult } from '../../protocol/events.ts';
 import { PROCESS_ADMIN, connectAgent, connectVisitor, emitWithAck, nextEvent, startBridgeProcess, type BridgeProcess } from '../testing/index.ts';
 import { metaSignature } from './signatures.ts';
-import { graphSendOk, startScriptedServer } from './test-servers.ts';
+import { graphSendOk, startScriptedServer, type RecordedRequest, type ScriptedServer } from './test-servers.ts';
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -40,6 +40,15 @@ async function login(url: string): Promise<string> {
   return ((await res.json()) as LoginResult).token;
 }
 
+/** The first request recorded at or after `since` (a request the killed process had in flight may land late). */
+async function firstRequestAfter(server: ScriptedServer, from: number, since: number): Promise<RecordedRequest> {
+  for (let count = from + 1; ; count++) {
+    const requests = await server.waitForRequests(count, 15_000);
+    const found = requests.slice(from).find((r) => r.at >= since);
+    if (found) return found;
+  }
+}
+
 describe('webhook queues across a SIGKILL restart', () => {
   it('an outbound event is delivered after the restart with the same delivery id and body', async () => {
     let up = false;
@@ -63,9 +72,9 @@ describe('webhook queues across a SIGKILL restart', () => {
     const before = hook.requests.length;
     up = true;
 
+    const restartedAt = Date.now();
     await bridgeProcess(dataDir, env);
-    const requests = await hook.waitForRequests(before + 1, 15_000);
-    const delivered = requests[before]!;
+    const delivered = await firstRequestAfter(hook, before, restartedAt);
     expect(delivered.headers['x-anonchat-delivery']).toBe(failed!.headers['x-anonchat-delivery']);
     expect(delivered.body.equals(failed!.body)).toBe(true);
   });
@@ -107,9 +116,10 @@ describe('webhook queues across a SIGKILL restart', () => {
     const before = graph.requests.length;
     up = true;
 
+    const restartedAt = Date.now();
     const second = await bridgeProcess(dataDir, env);
-    const requests = await graph.waitForRequests(before + 1, 15_000);
-    expect(JSON.parse(requests[before]!.body.toString('utf8'))).toMatchObject({ to: '16505551234', text: { body: 'we ship tomorrow' } });
+    const resent = await firstRequestAfter(graph, before, restartedAt);
+    expect(JSON.parse(resent.body.toString('utf8'))).toMatchObject({ to: '16505551234', text: { body: 'we ship tomorrow' } });
     const token2 = await login(second.url);
     const read = async (): Promise<Message | undefined> => {
       const res = await fetch(`${second.url}/api/conversations/${conversation!.id}/messages`, { headers: { authorization: `Bearer ${token2}` } });

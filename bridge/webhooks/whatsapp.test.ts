@@ -279,8 +279,13 @@ describe('agent replies to WhatsApp', () => {
     });
     expect(stored.externalId).toBe(`wamid.TEST${nextWamid}`);
     expect(stored.status).toBe('sent');
-    const [item] = await bridge.store.listQueueItems('whatsapp-send', 10);
-    expect(item).toMatchObject({ state: 'delivered', attempts: 3 });
+    // The attempt is recorded just after the id is stored.
+    const item = await until(async () => {
+      const [found] = await bridge.store.listQueueItems('whatsapp-send', 10);
+      return found?.state === 'delivered' ? found : undefined;
+    });
+    expect(item.attempts).toBe(3);
+    expect(item.log.map((l) => l.status ?? 'error')).toEqual([500, 'error', 200]);
   });
 
   it('marks the reply failed with Meta’s code and reason on a permanent 4xx, pushed live', async () => {
@@ -303,12 +308,16 @@ describe('agent replies to WhatsApp', () => {
     expect(change.messageId).toBe(reply.id);
     expect(change.failure?.code).toBe('131047');
     expect(change.failure?.reason).toContain('24 hours');
-    await new Promise((r) => setTimeout(r, 200));
-    expect(graph.requests).toHaveLength(1);
-    const listed = await fetch(`${bridge.url}/api/webhooks/deliveries?queue=whatsapp-send`, {
-      headers: { authorization: `Bearer ${bridge.agent.token}` },
+    type Listed = { deliveries: { messageId: string; state: string; attempts: number; log: { status?: number }[] }[] };
+    const { deliveries } = await until(async () => {
+      const listed = await fetch(`${bridge.url}/api/webhooks/deliveries?queue=whatsapp-send`, {
+        headers: { authorization: `Bearer ${bridge.agent.token}` },
+      });
+      const body = (await listed.json()) as Listed;
+      return body.deliveries[0]?.state === 'dead' ? body : undefined;
     });
-    const { deliveries } = (await listed.json()) as { deliveries: { messageId: string; state: string; attempts: number; log: { status?: number }[] }[] };
+    await new Promise((r) => setTimeout(r, 150));
+    expect(graph.requests).toHaveLength(1);
     expect(deliveries).toEqual([expect.objectContaining({ messageId: reply.id, state: 'dead', attempts: 1, log: [expect.objectContaining({ status: 400 })] })]);
 
     // message:retry sends it again (the customer may have written since).
