@@ -52,11 +52,18 @@ export async function acquireDataDirLock(dir: string, logger: Logger): Promise<(
     if (Number.isInteger(pid) && pid > 0 && !ours && isAlive(pid)) {
       throw new Error(
         `data directory ${dir} is in use by pid ${pid} (lock file ${path}); ` +
-          `run one bridge per data directory, or stop that process first`,
+          `run one bridge per data directory, or stop that process first (if that pid is not a bridge, e.g. after ` +
+          `a reboot reused it, delete ${path})`,
       );
     }
     logger.warn({ path, pid: Number.isNaN(pid) ? text.trim() : pid }, 'taking over a stale data directory lock');
-    await unlink(path).catch(() => undefined);
+    try {
+      await unlink(path);
+    } catch (error) {
+      // Say why (typically EACCES on a read-only data dir) instead of retrying into a misleading message.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT') throw new Error(`cannot remove the stale lock ${path} (${code ?? String(error)}); check the data directory's permissions`);
+    }
   }
   throw new Error(`could not take the lock ${path}: another process keeps recreating it`);
 }
