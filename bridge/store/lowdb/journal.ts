@@ -69,10 +69,28 @@ export async function readJournal(path: string, allowTornTail: boolean): Promise
     offset = end + 1;
   }
   const tornBytes = buffer.length - validBytes;
-  if (tornBytes > 0 && !allowTornTail) {
-    throw new CorruptFileError(path, `has a damaged record at line ${badLine ?? lineNo} although a newer journal exists`);
+  if (tornBytes > 0) {
+    const where = `at line ${badLine ?? lineNo}`;
+    if (!allowTornTail) throw new CorruptFileError(path, `has a damaged record ${where} although a newer journal exists`);
+    const tail = buffer.subarray(validBytes);
+    if (!isTornWrite(tail, records.length > 0)) {
+      throw new CorruptFileError(path, `has a damaged record ${where} that is not the cut-off end of an unfinished write`);
+    }
   }
   return { records, validBytes, tornBytes };
+}
+
+/**
+ * What an interrupted append can leave after the last complete record: a prefix of the next line (no newline,
+ * starting like `<crc hex> {`), or zero bytes where the file size was extended before its data reached the disk
+ * (XFS, ext4 data=writeback) — the latter only after at least one valid record, since a journal that is nothing
+ * but zeros cannot be told apart from one wiped by damage. Anything else is damage, not a torn write.
+ */
+function isTornWrite(tail: Buffer, hasValidRecords: boolean): boolean {
+  if (tail.every((byte) => byte === 0)) return hasValidRecords;
+  if (tail.includes(10)) return false;
+  const head = tail.toString('latin1', 0, Math.min(tail.length, 10));
+  return /^[0-9a-f]{0,8}$/.test(head) || /^[0-9a-f]{8} (\{.*)?$/.test(head);
 }
 
 function parseLine(buffer: Buffer, start: number, end: number): unknown {

@@ -325,6 +325,32 @@ describe('LowdbStore damaged files', () => {
     expect((await allMessages(third, 'c')).map((m) => m.clientId).at(-1)).toBe('after');
   });
 
+  it('tells a torn final write (dropped) from a damaged journal (refused)', async () => {
+    const { dir, store, messages } = await filledStore(6);
+    const image = await crashImage(dir);
+    await store.close();
+    const recovers = async (damage: (file: string, bytes: Buffer) => Promise<void>): Promise<void> => {
+      const copy = await crashImage(image);
+      const file = await journalPath(copy);
+      await damage(file, await readFile(file));
+      const reopened = makeStore(copy);
+      await reopened.open();
+      expect((await allMessages(reopened, 'c')).map((m) => m.id)).toEqual(messages.map((m) => m.id));
+      await reopened.close();
+    };
+    await recovers((file) => appendFile(file, Buffer.alloc(3000)));
+    await recovers((file) => appendFile(file, '0badc0de {"t":"m"'));
+    const refuses = async (damage: (file: string, bytes: Buffer) => Promise<void>, pattern: RegExp): Promise<void> => {
+      const copy = await crashImage(image);
+      const file = await journalPath(copy);
+      await damage(file, await readFile(file));
+      await expectRefused(copy, file, pattern);
+    };
+    await refuses((file, bytes) => writeFile(file, Buffer.alloc(bytes.length)), /not the cut-off end/);
+    await refuses((file) => writeFile(file, '{"this is": not json ]'), /not the cut-off end/);
+    await refuses((file) => appendFile(file, 'garbage line\n'), /not the cut-off end/);
+  });
+
   it('ignores and removes leftover temp files', async () => {
     const { dir, messages } = await closedCopy();
     await writeFile(join(dir, 'segments', 'c.0.json.tmp-999-1'), '{"half');
