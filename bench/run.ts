@@ -60,7 +60,15 @@ for (const scenario of selected) {
   log(`\n▶ ${scenario.id}. ${scenario.title}`);
   const t0 = performance.now();
   try {
-    const result = await scenario.run({ mode, log });
+    // Every scenario is bounded in time as a whole too: a hung server must not hang the run.
+    const limitMs = mode === 'quick' ? 120_000 : 900_000;
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      scenario.run({ mode, log }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${limitMs / 1000} s`)), limitMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
     results.push(result);
     for (const line of consoleLines(result)) log(line);
   } catch (error) {
