@@ -36,6 +36,9 @@ export class RequestError extends Error {
   }
 }
 
+/** Pause before reconnecting after the server closed the socket on purpose. */
+const RECONNECT_AFTER_SERVER_DISCONNECT_MS = 1000;
+
 /** Handshake errors after which reconnecting with the same token is pointless: the agent must sign in again. */
 const AUTH_ERRORS = new Set(['unauthorized', 'invalid_token', 'forbidden']);
 
@@ -58,6 +61,7 @@ function unwrap<T>(res: Ack<T>): T {
 export class AgentConnection {
   readonly socket: AgentClientSocket;
   state: ConnectionState = 'connecting';
+  private closed = false;
 
   constructor(serverUrl: string, token: string, callbacks: AgentConnectionCallbacks) {
     this.socket = io(new URL(AGENT_NAMESPACE, serverUrl).toString(), {
@@ -76,6 +80,13 @@ export class AgentConnection {
     });
     this.socket.on('disconnect', (reason) => {
       setState(reason === 'io client disconnect' ? 'offline' : 'connecting');
+      // Socket.IO does not reconnect by itself after the server dropped the socket (a restart draining sockets,
+      // an admin kick); try again after a pause — a revoked token then ends in connect_error → sign-in.
+      if (reason === 'io server disconnect') {
+        setTimeout(() => {
+          if (!this.closed) this.socket.connect();
+        }, RECONNECT_AFTER_SERVER_DISCONNECT_MS);
+      }
     });
     this.socket.on('connect_error', (error) => {
       if (AUTH_ERRORS.has(error.message)) {
@@ -99,6 +110,7 @@ export class AgentConnection {
 
   /** Ends the connection and stops reconnecting. */
   close(): void {
+    this.closed = true;
     this.socket.removeAllListeners();
     this.socket.disconnect();
   }
