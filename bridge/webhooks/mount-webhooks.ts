@@ -168,8 +168,11 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
       [EVENT_WEBHOOK_QUEUE, events.worker],
       [WHATSAPP_SEND_QUEUE, whatsapp.worker],
     ] as const) {
-      const item = await requeueItem(store, queue, id.data, clock());
+      // Event receivers dedupe on the delivery id; a customer's phone does not, so only a dead send goes again.
+      const allowed = (item: QueueItem) => queue === EVENT_WEBHOOK_QUEUE || item.state === 'dead';
+      const item = await requeueItem(store, queue, id.data, clock(), allowed);
       if (!item) continue;
+      if (!allowed(item)) throw new BridgeError('conflict', 'Only a dead WhatsApp send can be sent again.');
       worker.kick();
       res.status(202).json({ delivery: deliveryView(item) });
       return;

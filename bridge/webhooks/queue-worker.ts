@@ -63,13 +63,20 @@ export async function recentItems(store: Store, queue: string, limit: number): P
 
 /**
  * Makes item `id` of `queue` due now with a fresh attempt budget (its id and payload unchanged; the log keeps the
- * earlier attempts). Undefined when the queue has no such item.
+ * earlier attempts). Undefined when the queue has no such item; the item unchanged when `allowed` refuses it.
  */
-export async function requeueItem(store: Store, queue: string, id: string, now: Date): Promise<QueueItem | undefined> {
+export async function requeueItem(
+  store: Store,
+  queue: string,
+  id: string,
+  now: Date,
+  allowed: (item: QueueItem) => boolean = () => true,
+): Promise<QueueItem | undefined> {
   // The Store has no lookup by id; listing is linear but only runs on an operator's request.
   const items = await store.listQueueItems(queue, 100_000);
   const item = items.find((candidate) => candidate.id === id);
   if (!item) return undefined;
+  if (!allowed(item)) return item;
   const at = now.toISOString();
   const updated: QueueItem = { ...item, state: 'pending', attempts: 0, dueAt: at, updatedAt: at };
   await store.updateQueueItem(updated);

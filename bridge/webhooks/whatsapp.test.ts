@@ -286,6 +286,12 @@ describe('agent replies to WhatsApp', () => {
     });
     expect(item.attempts).toBe(3);
     expect(item.log.map((l) => l.status ?? 'error')).toEqual([500, 'error', 200]);
+    // A delivered send is never sent twice on request (the customer would get the reply twice).
+    const again = await fetch(`${bridge.url}/api/webhooks/deliveries/${item.id}/redeliver`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${bridge.agent.token}` },
+    });
+    expect(again.status).toBe(409);
   });
 
   it('marks the reply failed with Meta’s code and reason on a permanent 4xx, pushed live', async () => {
