@@ -5,6 +5,8 @@
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import type { AgentPublic } from '../../protocol/events.ts';
 import { AgentConnection, type ConnectionState } from '../agent-connection.ts';
+import { createAgentConnection } from '../xmtp/xmtp-agent-connection.ts';
+import { readXmtpConsoleConfig } from '../xmtp/xmtp-console-config.ts';
 
 /** A controller that works on the connection: told when one exists, when it is gone and after each connect. */
 export interface ConnectionUser {
@@ -64,7 +66,9 @@ export class ConnectionController implements ReactiveController {
     this.token = token;
     if (!token) return;
     this.state = 'connecting';
-    const connection = new AgentConnection(this.options.serverUrl(), token, {
+    // With XMTP turned on (`?xmtp=dev`…), the support team's XMTP inbox joins the bridge's conversations.
+    const xmtp = readXmtpConsoleConfig(location, localStorage, history);
+    const connection = createAgentConnection(this.options.serverUrl(), token, {
       onConnect: () => {
         for (const user of this.users) user.connected();
       },
@@ -73,7 +77,7 @@ export class ConnectionController implements ReactiveController {
         this.host.requestUpdate();
       },
       onAuthError: () => this.options.onAuthError(),
-    });
+    }, xmtp);
     connection.on('agents:presence', ({ online }) => {
       this.agentsOnline = online;
       this.host.requestUpdate();

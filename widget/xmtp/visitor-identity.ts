@@ -20,8 +20,7 @@ export function localKeyStorageKey(env: string): string {
 const KEY_PATTERN = /^0x[0-9a-f]{64}$/;
 
 /** Returns the stored key for `env`, creating and storing one on first use. */
-export function loadOrCreateLocalKey(storage: Storage, env: string): `0x${string}` {
-  const storageKey = localKeyStorageKey(env);
+export function loadOrCreateLocalKey(storage: Storage, env: string, storageKey = localKeyStorageKey(env)): `0x${string}` {
   const stored = storage.getItem(storageKey);
   if (stored && KEY_PATTERN.test(stored)) return stored as `0x${string}`;
   const bytes = new Uint8Array(32);
@@ -33,9 +32,9 @@ export function loadOrCreateLocalKey(storage: Storage, env: string): `0x${string
   return key;
 }
 
-/** A signer over the visitor's locally kept key. */
-export function localKeySigner(storage: Storage, env: string): Signer {
-  return createEOASigner(loadOrCreateLocalKey(storage, env));
+/** A signer over a locally kept key (the visitor's, or the support team's in the console under `storageKey`). */
+export function localKeySigner(storage: Storage, env: string, storageKey?: string): Signer {
+  return createEOASigner(loadOrCreateLocalKey(storage, env, storageKey));
 }
 
 /** A signer over an injected wallet; asks the wallet for an account (the user sees the wallet's prompt). */
