@@ -3,6 +3,7 @@
  * text, a strict CSP page reports no violation (ES module and classic script), aggressive host CSS does not break
  * it, it is keyboard operable, its public events fire with the documented details, and it renders once.
  */
+import { createHmac } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Conversation } from '../protocol/conversation.ts';
@@ -192,5 +193,22 @@ describe('widget embedding', () => {
     await roundTrip(page, key);
     expect(errors).toEqual([]);
     await context.close();
+  });
+
+  it('identify() links the conversation to a verified user, which another device then continues', async () => {
+    const key = newSite();
+    const userId = `user-${Date.now()}`;
+    const userHash = createHmac('sha256', bridge.config.secrets.site).update(userId).digest('hex');
+    const one = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await openPanel(one.page);
+    await sendFromComposer(one.page, 'from device one');
+    await one.page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    await one.page.evaluate(([id, hash]) => document.querySelector('anon-chat')!.identify({ userId: id!, userHash: hash!, name: 'Ada' }), [userId, userHash]);
+    await expect.poll(async () => (await conversationOf(key)).externalUserId).toBe(userId);
+    const two = await openWidget(browser, site.url({ server: bridge.url, site: key, attributes: `user-id="${userId}" user-hash="${userHash}"` }));
+    await openPanel(two.page);
+    await two.page.locator('anon-chat .msg', { hasText: 'from device one' }).waitFor();
+    await one.context.close();
+    await two.context.close();
   });
 });

@@ -136,4 +136,41 @@ describe('widget view', () => {
     expect(await page.locator('anon-chat .title').textContent()).toBe('Hilfe');
     await context.close();
   });
+
+  it('stays responsive with thousands of messages: catches up 3,000 by sync, keeps the DOM small, sends at once', async () => {
+    const key = `site-many-${Date.now()}`;
+    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    await openPanel(page);
+    await sendFromComposer(page, 'first');
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+    const list = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+    const conversation = list.ok ? list.data.conversations.find((c) => c.site === key)! : undefined;
+    for (let batch = 0; batch < 30; batch++) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          bridge.store.appendMessage({ conversationId: conversation!.id, clientId: `bulk-${batch}-${i}`, author: { role: 'agent', name: 'Bulk' }, text: `bulk ${batch * 100 + i}` }),
+        ),
+      );
+    }
+    // The widget did not see these live: a reload catches up from its cached revision, 100 per sync page.
+    const started = Date.now();
+    await page.reload();
+    await expect.poll(() => page.evaluate(() => document.querySelector('anon-chat')!.unread), { timeout: 20_000 }).toBe(3000);
+    const catchUpMs = Date.now() - started;
+    await openPanel(page);
+    await expect.poll(() => page.evaluate(() => document.querySelector('anon-chat')!.unread)).toBe(0);
+    expect(await page.locator('anon-chat .msg').count()).toBeLessThanOrEqual(150);
+    const input = page.locator('anon-chat textarea');
+    await input.fill('still fast');
+    const sendStarted = Date.now();
+    await input.press('Enter');
+    await page.locator('anon-chat .msg--own', { hasText: 'still fast' }).locator('xpath=self::*[contains(@class, "msg--sent")]').waitFor({ timeout: 5000 });
+    const sendMs = Date.now() - sendStarted;
+    await page.locator('anon-chat .list').evaluate((el) => el.scrollTo(0, 0));
+    await expect.poll(() => page.locator('anon-chat .msg').count()).toBeGreaterThan(150);
+    expect(await page.locator('anon-chat .msg').count()).toBeLessThanOrEqual(300);
+    expect(catchUpMs).toBeLessThan(10_000);
+    expect(sendMs).toBeLessThan(2000);
+    await context.close();
+  });
 });

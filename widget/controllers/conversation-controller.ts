@@ -30,7 +30,7 @@ const fromOther = (m: LocalMessage): boolean => m.author.role !== 'visitor';
 
 /** Messages, sync, history, unread and receipts. */
 export class ConversationController implements ReactiveController {
-  messages: LocalMessage[] = [];
+  messages: readonly LocalMessage[] = [];
   /** Sync cursor; undefined until the first catch-up (or a cache) gives one. */
   rev: number | undefined;
   hasOlder = false;
@@ -46,6 +46,7 @@ export class ConversationController implements ReactiveController {
   #deliveredUpTo = 0;
   #readUpTo = 0;
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
+  #renderTimer: ReturnType<typeof setTimeout> | undefined;
   #catchUp = 0;
 
   constructor(private readonly host: ChatHost, private readonly connection: ConnectionController) {
@@ -150,9 +151,9 @@ export class ConversationController implements ReactiveController {
     this.#setMessages(upsertMessages(this.messages, accepted), live);
   }
 
-  /** Shows or updates an unsent own message. */
+  /** Shows or updates an unsent own message, at once (the optimistic send must not wait for a frame). */
   showLocal(message: LocalMessage): void {
-    this.#setMessages(upsertLocal(this.messages, message), true);
+    this.#setMessages(upsertLocal(this.messages, message), true, true);
   }
 
   removeLocal(clientId: string): void {
@@ -160,7 +161,23 @@ export class ConversationController implements ReactiveController {
   }
 
   #applyStatus(change: StatusChange): void {
-    this.#setMessages(applyStatusChange(this.messages, change), true);
+    // A receipt changes many messages, one event each: touch only the changed one instead of diffing the list.
+    const next = applyStatusChange(this.messages, change);
+    if (next === this.messages) return;
+    this.messages = next;
+    const m = next.find((x) => x.id === change.messageId);
+    if (m?.author.role === 'visitor') this.#emitStatus(m);
+    this.#afterChange(false);
+  }
+
+  #emitStatus(m: LocalMessage): void {
+    emit(this.host, 'anon-chat-status', {
+      clientId: m.clientId,
+      ...(m.id ? { messageId: m.id } : {}),
+      status: m.status,
+      text: m.text,
+      ...(m.failure ? { failure: m.failure } : {}),
+    });
   }
 
   /** Loads the page of history before the oldest message shown. */
@@ -181,30 +198,36 @@ export class ConversationController implements ReactiveController {
     }
   }
 
-  #setMessages(next: LocalMessage[], live: boolean): void {
+  #setMessages(next: readonly LocalMessage[], live: boolean, urgent = false): void {
     const before = new Map(this.messages.map((m) => [key(m), m]));
     this.messages = next;
     for (const m of next) {
       const prev = before.get(key(m));
       if (m.author.role === 'visitor') {
-        if (live && prev?.status !== m.status) {
-          emit(this.host, 'anon-chat-status', {
-            clientId: m.clientId,
-            ...(m.id ? { messageId: m.id } : {}),
-            status: m.status,
-            text: m.text,
-            ...(m.failure ? { failure: m.failure } : {}),
-          });
-        }
+        if (live && prev?.status !== m.status) this.#emitStatus(m);
       } else if (live && !prev && m.id !== undefined && m.seq !== undefined) {
         this.lastReceived = m;
         emit(this.host, 'anon-chat-message', { message: m as Message });
       }
     }
+    this.#afterChange(urgent);
+  }
+
+  #afterChange(urgent: boolean): void {
     this.#sendReceipts();
     this.#updateUnread();
     this.#scheduleSave();
-    this.host.requestUpdate();
+    if (urgent) {
+      clearTimeout(this.#renderTimer);
+      this.#renderTimer = undefined;
+      this.host.requestUpdate();
+    } else {
+      // Socket events arrive one task each; render at most once a frame however many arrive.
+      this.#renderTimer ??= setTimeout(() => {
+        this.#renderTimer = undefined;
+        this.host.requestUpdate();
+      }, 16);
+    }
   }
 
   #sendReceipts(): void {

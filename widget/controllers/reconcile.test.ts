@@ -53,8 +53,10 @@ describe('reconcile', () => {
   });
 
   it('never moves a status backwards, from a live change or from a stale copy', () => {
-    let list = upsertMessages([], [stored(1, { status: 'read', rev: 5, statusAt: { read: 'r' } })]);
-    list = applyStatusChange(list, { conversationId: 'c1', messageId: 'm1', clientId: 'c-1', seq: 1, rev: 3, status: 'delivered', at: 'd' });
+    let list: readonly LocalMessage[] = upsertMessages([], [stored(1, { status: 'read', rev: 5, statusAt: { read: 'r' } })]);
+    const stale = applyStatusChange(list, { conversationId: 'c1', messageId: 'm1', clientId: 'c-1', seq: 1, rev: 3, status: 'delivered', at: 'd' });
+    // Not an advance: the very same array comes back, so callers can skip all further work.
+    expect(stale).toBe(list);
     expect(list[0]!.status).toBe('read');
     list = upsertMessages(list, [stored(1, { status: 'delivered', rev: 4 })]);
     expect(list[0]!.status).toBe('read');
@@ -62,7 +64,7 @@ describe('reconcile', () => {
   });
 
   it('advances ticks through delivered to read', () => {
-    let list = upsertMessages([], [stored(1)]);
+    let list: readonly LocalMessage[] = upsertMessages([], [stored(1)]);
     list = applyStatusChange(list, { conversationId: 'c1', messageId: 'm1', clientId: 'c-1', seq: 1, rev: 2, status: 'delivered', at: 'd' });
     expect(list[0]!.status).toBe('delivered');
     list = applyStatusChange(list, { conversationId: 'c1', messageId: 'm1', clientId: 'c-1', seq: 1, rev: 3, status: 'read', at: 'r' });

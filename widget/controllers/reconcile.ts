@@ -68,11 +68,14 @@ export function upsertMessages(list: readonly LocalMessage[], incoming: readonly
   return appendedOnly ? next : sortMessages(next);
 }
 
-/** Applies a pushed status change; a change that is not an advance in rank is ignored. */
-export function applyStatusChange(list: readonly LocalMessage[], change: StatusChange): LocalMessage[] {
+/**
+ * Applies a pushed status change. A change that is not an advance in rank is ignored and the same array is returned,
+ * so callers can skip work for the many redundant changes a receipt produces.
+ */
+export function applyStatusChange(list: readonly LocalMessage[], change: StatusChange): readonly LocalMessage[] {
   const index = findIndex(list, change.messageId, change.clientId);
   const current = list[index];
-  if (!current || STATUS_RANK[change.status] <= STATUS_RANK[current.status]) return list.slice();
+  if (!current || STATUS_RANK[change.status] <= STATUS_RANK[current.status]) return list;
   const next = list.slice();
   const updated: LocalMessage = {
     ...current,
