@@ -113,7 +113,7 @@ async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
     const restartStart = performance.now();
     target = await Target.start(kind, { limits, port, ...(dataDir ? { dataDir } : {}) });
     const restartMs = performance.now() - restartStart;
-    const deadline = performance.now() + (ctx.mode === 'quick' ? 20_000 : 60_000);
+    const deadline = performance.now() + (ctx.mode === 'quick' ? 45_000 : 60_000);
     const done = (w: Widget) => (kind === 'bridge' ? w.caughtUpAt > 0 : w.reconnectedAt > 0);
     while (performance.now() < deadline && !widgets.every(done)) await sleep(50);
     const reconnect = new Histogram();
