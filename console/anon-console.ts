@@ -10,6 +10,7 @@ import { InboxController } from './controllers/inbox-controller.ts';
 import { ThreadController } from './controllers/thread-controller.ts';
 import { AttentionController } from './controllers/attention-controller.ts';
 import { MediaQueryController } from './controllers/media-query-controller.ts';
+import { LocationController } from './controllers/location-controller.ts';
 import { hueOf, initials } from './labels.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import './components/console-sign-in.ts';
@@ -46,6 +47,9 @@ export class AnonConsole extends LitElement {
   });
   private readonly attention = new AttentionController(this, () => this.inbox.unreadTotal);
   private readonly narrow = new MediaQueryController(this, '(max-width: 719px)');
+  private readonly location = new LocationController(this, (id) => {
+    if (this.session.session) void this.thread.open(id, undefined);
+  });
 
   constructor() {
     super();
@@ -57,13 +61,6 @@ export class AnonConsole extends LitElement {
 
   private get serverUrl(): string {
     return this.server || window.location.origin;
-  }
-
-  override connectedCallback(): void {
-    super.connectedCallback();
-    // The open conversation is in the URL hash, so a reload (or a shared link) comes back to it.
-    const id = decodeURIComponent(window.location.hash.slice(1));
-    if (id && /^[A-Za-z0-9_-]{1,64}$/.test(id) && this.session.session) void this.thread.open(id, undefined);
   }
 
   override render() {
@@ -112,6 +109,7 @@ export class AnonConsole extends LitElement {
       <main class="panes ${single ? 'panes--single' : ''}">
         ${!single || !openId
           ? html`<console-inbox
+              role="region"
               aria-label="Inbox"
               .conversations=${this.inbox.conversations}
               .typing=${this.inbox.typing}
@@ -128,6 +126,7 @@ export class AnonConsole extends LitElement {
           : nothing}
         ${!single || openId
           ? html`<console-thread
+              role="region"
               aria-label="Conversation"
               .summary=${summary}
               .messages=${this.thread.thread?.messages ?? []}
@@ -151,14 +150,14 @@ export class AnonConsole extends LitElement {
 
   private select(conversationId: string): void {
     void this.thread.open(conversationId, this.inbox.find(conversationId));
-    window.history.replaceState(null, '', `#${encodeURIComponent(conversationId)}`);
+    this.location.set(conversationId);
     void this.updateComplete.then(() => this.renderRoot.querySelector('console-thread')?.focusComposer());
   }
 
   private back(): void {
     const id = this.thread.conversationId;
     this.thread.close();
-    window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    this.location.set(undefined);
     void this.updateComplete.then(() =>
       this.renderRoot.querySelector('console-inbox')?.renderRoot.querySelector<HTMLElement>(`[data-conversation-id="${id}"]`)?.focus(),
     );
@@ -166,7 +165,7 @@ export class AnonConsole extends LitElement {
 
   private signOut(): void {
     this.thread.close();
-    window.history.replaceState(null, '', window.location.pathname + window.location.search);
+    this.location.set(undefined);
     this.session.signOut();
   }
 }

@@ -159,6 +159,13 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await agent.keyboard.type('Typed without a mouse');
     await agent.keyboard.press('Enter');
     await threadMessage(agent, 'Typed without a mouse').locator('.ticks--sent, .ticks--delivered, .ticks--read').waitFor();
+    // Every control has an accessible name (an unnamed one shows in the ARIA snapshot as a bare role).
+    const tree = await agent.locator('body').ariaSnapshot();
+    expect(tree).toContain('region "Inbox"');
+    expect(tree).toContain('region "Conversation"');
+    expect(tree).toContain('searchbox "Search conversations"');
+    expect(tree).toMatch(/textbox "Reply to [^"]+"/);
+    expect(tree).not.toMatch(/- (button|textbox|searchbox|link|img)(\s*\[[^\]]*\])?:?\s*$/m);
     expect(await agent.locator('console-thread').evaluate((el) => el.shadowRoot?.querySelector('.head__name span')?.textContent)).toBe(
       await inboxItem(agent, order[1] ?? '').locator('.item__name').textContent(),
     );

@@ -117,6 +117,17 @@ export class ConsoleInbox extends LitElement {
         type="button"
         class="item ${c.unread > 0 ? 'item--unread' : ''}"
         aria-current=${selected ? 'true' : 'false'}
+        aria-label=${[
+          c.name,
+          channelLabels[c.channel],
+          c.unread > 0 ? `${c.unread} unread` : '',
+          c.visitorOnline ? 'online' : '',
+          c.state === 'closed' ? 'closed' : '',
+          preview,
+          activityLabel(c.lastActivityAt, this.locale),
+        ]
+          .filter(Boolean)
+          .join(', ')}
         data-conversation-id=${c.id}
         @click=${() => emit(this, 'console-select', { conversationId: c.id })}
       >
@@ -131,9 +142,8 @@ export class ConsoleInbox extends LitElement {
           </span>
           <span class="item__bottom">
             <span class="item__preview ${typing ? 'item__preview--typing' : ''}">${preview}</span>
-            ${c.unread > 0 ? html`<span class="unread" aria-label="${c.unread} unread">${c.unread > 99 ? '99+' : c.unread}</span>` : nothing}
+            ${c.unread > 0 ? html`<span class="unread">${c.unread > 99 ? '99+' : c.unread}</span>` : nothing}
           </span>
-          <span class="visually-hidden">${c.visitorOnline ? ', online' : ''}${c.state === 'closed' ? ', closed' : ''}</span>
         </span>
       </button>
     </li>`;

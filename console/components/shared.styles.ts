@@ -12,9 +12,9 @@ export const baseStyles = css`
     --console-border: #e3e6eb;
     --console-text: #111827;
     --console-muted: #5b6472;
-    --console-faint: #8a93a1;
+    --console-faint: #636c7c;
     --console-danger: #c2271d;
-    --console-success: #12805c;
+    --console-success: #0f7352;
     --console-radius: 10px;
     --console-shadow: 0 1px 2px rgb(16 24 40 / 6%), 0 1px 3px rgb(16 24 40 / 10%);
     font-family: system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif;
