@@ -173,4 +173,65 @@ describe('widget view', () => {
     expect(sendMs).toBeLessThan(2000);
     await context.close();
   });
+
+  for (const scheme of ['light', 'dark'] as const) {
+    it(`meets WCAG AA text contrast in the ${scheme} scheme`, async () => {
+      const key = `site-contrast-${scheme}-${Date.now()}`;
+      const context = await browser.newContext({ colorScheme: scheme });
+      const { page } = await openWidget(browser, site.url({ server: bridge.url, site: key }), context);
+      await openPanel(page);
+      await sendFromComposer(page, 'contrast check');
+      await page.locator('anon-chat .msg--own.msg--sent').waitFor();
+      const list = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+      const conversation = list.ok ? list.data.conversations.find((c) => c.site === key)! : undefined;
+      await emitWithAck(agent, 'message:send', { conversationId: conversation!.id, clientId: 'contrast', text: 'agent text' });
+      await page.locator('anon-chat .msg--other').waitFor();
+      await page.locator('anon-chat textarea').fill('x');
+      const ratios = await page.evaluate(() => {
+        const root = document.querySelector('anon-chat')!.shadowRoot!;
+        const parse = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+        const lum = ([r, g, b]: number[]): number => {
+          const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+          return 0.2126 * f(r!) + 0.7152 * f(g!) + 0.0722 * f(b!);
+        };
+        /** Text colour blended over its effective background (opacity and translucent colours included). */
+        const ratio = (el: Element, pseudo?: string): number => {
+          let fg = parse(getComputedStyle(el, pseudo).color);
+          let alpha = fg[3] ?? 1;
+          let node: Element | null = el;
+          let bg: number[] = [255, 255, 255];
+          while (node) {
+            const style = getComputedStyle(node);
+            alpha *= Number(style.opacity);
+            const b = parse(style.backgroundColor);
+            if ((b[3] ?? 1) > 0 && b.length >= 3) {
+              bg = b;
+              break;
+            }
+            node = node.parentElement ?? ((node.getRootNode() as ShadowRoot).host ?? null);
+          }
+          fg = fg.slice(0, 3).map((v, i) => v * alpha + bg[i]! * (1 - alpha));
+          const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+          return (hi! + 0.05) / (lo! + 0.05);
+        };
+        const pick = (selector: string): Element => root.querySelector(selector)!;
+        return {
+          title: ratio(pick('.title')),
+          availability: ratio(pick('.availability')),
+          greeting: ratio(pick('.greeting')),
+          separator: ratio(pick('.separator')),
+          ownText: ratio(pick('.msg--own .msg__text')),
+          ownTime: ratio(pick('.msg--own time')),
+          otherText: ratio(pick('.msg--other .msg__text')),
+          otherTime: ratio(pick('.msg--other time')),
+          author: ratio(pick('.msg__author')),
+          input: ratio(pick('.input')),
+          placeholder: ratio(pick('.input'), '::placeholder'),
+          counter: ratio(pick('.counter')),
+        };
+      });
+      for (const [name, value] of Object.entries(ratios)) expect({ name, ok: value >= 4.5, value }).toMatchObject({ name, ok: true });
+      await context.close();
+    });
+  }
 });

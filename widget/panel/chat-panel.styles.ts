@@ -158,6 +158,11 @@ export const panelStyles = css`
     line-height: 1.35;
     field-sizing: content;
   }
+  .input::placeholder {
+    /* The browser's default placeholder grey falls under WCAG AA contrast on the field background. */
+    color: var(--_muted);
+    opacity: 1;
+  }
   .counter {
     align-self: flex-end;
     font-size: 11px;

@@ -20,7 +20,8 @@ export const bubbleStyles = css`
   .msg__author {
     display: block;
     font-size: 0.75em;
-    color: var(--anon-chat-muted, #5f6368);
+    /* --_muted: the widget's scheme-aware palette; hosts without one (the console) use --anon-chat-muted. */
+    color: var(--_muted, var(--anon-chat-muted, #5f6368));
     margin: 6px 10px 2px;
   }
   .msg__bubble {
