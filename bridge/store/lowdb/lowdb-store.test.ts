@@ -3,7 +3,7 @@
  * files, the data-directory lock, recovery from a full disk, and statuses that never regress.
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, readdir, rm, symlink, truncate, unlink, writeFile, appendFile, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, truncate, unlink, writeFile, appendFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import fc from 'fast-check';
@@ -417,6 +417,26 @@ describe('LowdbStore with a failing disk', () => {
     expect(clientIds.filter((id) => id === 'lost-1')).toHaveLength(1);
     expect(clientIds).toContain('after');
     expect(clientIds.filter((id) => id === 'lost-2')).toHaveLength(0);
+  });
+
+  it('keeps accepting writes when a checkpoint cannot write its files, reports it, and recovers', async () => {
+    const { dir, store } = await filledStore(3);
+    // A directory where the segment file must go: the checkpoint's rename fails (EISDIR), as on a broken disk.
+    const blocker = join(dir, 'segments', 'c.0.json');
+    await mkdir(blocker);
+    await expect(store.checkpoint()).rejects.toThrow();
+    expect(store.health()).toMatchObject({ ok: false, lastError: expect.stringContaining('checkpoint failed') });
+    const during = await store.appendMessage({ conversationId: 'c', clientId: 'during', author: { role: 'visitor' }, text: 'd' });
+    expect(during.created).toBe(true);
+    await rm(blocker, { recursive: true });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await store.appendMessage({ conversationId: 'c', clientId: 'after', author: { role: 'visitor' }, text: 'a' });
+    for (let i = 0; i < 100 && !store.health().ok; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(store.health()).toMatchObject({ ok: true });
+    const image = await crashImage(dir);
+    const reopened = makeStore(image);
+    await reopened.open();
+    expect((await allMessages(reopened, 'c')).map((m) => m.clientId)).toEqual(['k0', 'k1', 'k2', 'during', 'after']);
   });
 });
 

@@ -300,6 +300,7 @@ export class LowdbStore implements Store {
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointRun: Promise<void> | undefined;
   private checkpointError: string | undefined;
+  private lastCheckpointAttempt = 0;
 
   private conversationDocs!: BucketedCollection<ConversationRecord>;
   private agents!: BucketedCollection<AgentRecord>;
@@ -562,7 +563,11 @@ export class LowdbStore implements Store {
   }
 
   private afterBatch(): void {
-    if (this.journal && this.journal.size >= this.checkpointBytes && !this.checkpointRun) this.checkpointInBackground();
+    if (!this.journal || this.checkpointRun) return;
+    // After a failed checkpoint (disk full), a journal write that works again means space is back: retry soon,
+    // so health() recovers with the disk rather than at the next scheduled checkpoint.
+    const retryFailed = this.checkpointError !== undefined && Date.now() - this.lastCheckpointAttempt > 1000;
+    if (this.journal.size >= this.checkpointBytes || retryFailed) this.checkpointInBackground();
   }
 
   private checkpointInBackground(): void {
@@ -579,6 +584,7 @@ export class LowdbStore implements Store {
   }
 
   private async checkpointOnce(): Promise<void> {
+    this.lastCheckpointAttempt = Date.now();
     const journal = this.journal;
     const manifest = this.manifest;
     if (!journal || !manifest) return;
