@@ -5,6 +5,7 @@
  * its worker and WASM and fails to reach XMTP, and the widget falls back to the bridge within the documented bound;
  * every message reaches the bridge exactly once, the header reads "Realtime", the visitor's XMTP key survives a
  * reload. A second tab holding the XMTP database makes the widget fall back at once, before the SDK even starts.
+ * The classic-script build loads the same module by URL. A hung init is cut at the bound.
  * A page without XMTP never requests the XMTP module.
  */
 import { existsSync } from 'node:fs';
@@ -21,8 +22,8 @@ import { XMTP_INIT_BOUND_MS } from '../widget/transports/select-transport.ts';
 
 /** Any syntactically valid address: nothing on the XMTP network is reachable anyway. */
 const SUPPORT_PEER = `0x${'5a'.repeat(20)}`;
-/** Chromium's own timers and the socket's connect add a little on top of the bound. */
-const SLACK_MS = 3000;
+/** Page load (measured from navigation), module download and the socket connect come on top of the bound. */
+const SLACK_MS = 5000;
 const XMTP_ATTRIBUTES = `transport="xmtp" xmtp-env="dev" xmtp-peer="${SUPPORT_PEER}"`;
 
 /** The host pages: one with XMTP configured, one without, and an empty page of the same origin (another tab). */
@@ -32,6 +33,8 @@ const HOST_PAGES: Record<string, string | undefined> = {
   '/xmtp-worker-blocked': XMTP_ATTRIBUTES,
   '/plain': '',
   '/other-tab': undefined,
+  // The classic-script build, as sites without modules embed it.
+  '/xmtp-classic': XMTP_ATTRIBUTES,
 };
 
 /** A site's page embedding the widget from the bridge, under the CSP a careful site would send. */
@@ -60,7 +63,11 @@ function startHostServer(bridgeUrl: () => string): Promise<{ server: Server; ori
       attributes === undefined
         ? '<!doctype html><title>other tab</title>'
         : `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>host</title>
-<script type="module" src="${bridge}/widget/anon-chat.js"></script></head>
+${
+            path === '/xmtp-classic'
+              ? `<script src="${bridge}/widget/anon-chat.iife.js"></script>`
+              : `<script type="module" src="${bridge}/widget/anon-chat.js"></script>`
+          }</head>
 <body><anon-chat ${attributes}></anon-chat></body></html>`,
     );
   });
@@ -247,6 +254,24 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     // The lock decided: the SDK never fetched its WASM in this context.
     expect(requests.some((u) => u.endsWith('/widget/anon-chat-xmtp.js'))).toBe(true);
     expect(requests.some((u) => u.endsWith('.wasm'))).toBe(false);
+    await context.close();
+  }, 60_000);
+
+  it('loads the XMTP module from the classic-script build too, and falls back the same way', async () => {
+    const context = await browser.newContext();
+    const requests: string[] = [];
+    context.on('request', (request) => requests.push(request.url()));
+    const { page, sentFrames, pageErrors } = await open(context);
+    await page.goto(`${host.origin}/xmtp-classic`);
+    await openWidget(page);
+    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS + SLACK_MS }).toBe('Realtime');
+    expect(requests.some((u) => u.endsWith('/widget/anon-chat.iife.js'))).toBe(true);
+    expect(requests.some((u) => u === `${bridge.url}/widget/anon-chat-xmtp.js`)).toBe(true);
+    expect(requests.some((u) => /\/widget\/xmtp\/bindings_wasm_bg-[\w-]+\.wasm$/.test(u))).toBe(true);
+    await sendFromWidget(page, 'from the classic script');
+    await expect.poll(() => agentMessages.filter((m) => m.text === 'from the classic script').length).toBe(1);
+    expect(sendsOf(sentFrames, agentMessages.find((m) => m.text === 'from the classic script')!.clientId)).toBe(1);
+    expect(pageErrors).toEqual([]);
     await context.close();
   }, 60_000);
 
