@@ -140,6 +140,17 @@ export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeCh
   };
 }
 
+/** Starts a bridge without waiting for it (to kill it mid-start: while it replays its journal). */
+export function spawnBridgeUnready(options: SpawnBridgeOptions & { port: number }): { kill(signal?: NodeJS.Signals): Promise<ChildExit> } {
+  const { child, exited } = startChild(options, options.port);
+  return {
+    kill: async (signal = 'SIGKILL') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
 /** Outcome of a start that is expected to fail: its exit and output, or `ready` when it started anyway. */
 export type StartOutcome = { ready: false; exit: ChildExit } | { ready: true; child: BridgeChild };
 

@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { LowdbStore } from '../bridge/store/lowdb/lowdb-store.ts';
 import type { Message } from '../protocol/message.ts';
-import { freePort, spawnBridge, type BridgeChild } from './bridge-process.ts';
+import { freePort, spawnBridge, spawnBridgeUnready, type BridgeChild } from './bridge-process.ts';
 import { TortureVisitor } from './visitor-client.ts';
 
 /** What one crash run did and found. */
 export interface CrashFigures {
   kills: number;
+  /** Kills that hit a bridge while it was starting (opening the store, replaying the journal). */
+  startupKills: number;
   clients: number;
   queued: number;
   acked: number;
@@ -109,12 +111,23 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   }, sendEvery);
 
   let kills = 0;
+  let startupKills = 0;
   try {
     for (let k = 0; k < options.kills; k++) {
       await new Promise((r) => setTimeout(r, upMin + Math.random() * (upMax - upMin)));
       const exit = await bridge.kill('SIGKILL');
       if (exit.signal !== 'SIGKILL') problems.push(`bridge exited on its own before kill ${k}: code ${exit.code} ${exit.stderr.slice(-500)}`);
       kills++;
+      // Every third restart is itself killed at a random instant of its start (store open, journal replay,
+      // torn-tail truncation), before it serves anyone: recovery must survive being interrupted.
+      if (k % 3 === 2 && kills < options.kills) {
+        const starting = spawnBridgeUnready({ dataDir, port, env });
+        await new Promise((r) => setTimeout(r, 100 + Math.random() * 900));
+        await starting.kill('SIGKILL');
+        kills++;
+        startupKills++;
+        k++;
+      }
       const t0 = Date.now();
       bridge = await spawnBridge({ dataDir, port, env });
       restartMs.push(Date.now() - t0);
@@ -180,6 +193,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   rmSync(dataDir, { recursive: true, force: true });
   return {
     kills,
+    startupKills,
     clients,
     queued,
     acked,

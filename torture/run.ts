@@ -1,9 +1,9 @@
 /**
  * `npm run torture`: the long version of the reliability suite. Runs every case at its long size (or the CI size
  * with `--ci`, or only the cases named on the command line), prints what each tried and what held as a summary
- * table, and writes the figures as JSON to torture/last-run.json for docs/reliability.md.
+ * table, and merges the figures by case into torture/last-run.json for docs/reliability.md.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** One row of the summary: what a case tried, what held, and whether it passed. */
@@ -26,7 +26,7 @@ const CASES: Record<string, CaseRunner> = {
     const { runCrash } = await import('./crash.ts');
     const f = await runCrash({ kills: size === 'ci' ? 50 : 500, clients: size === 'ci' ? 10 : 20 });
     return {
-      tried: `${f.kills} SIGKILLs, ${f.clients} clients, ${f.acked} acked sends, mean restart ${f.meanRestartMs} ms`,
+      tried: `${f.kills} SIGKILLs (${f.startupKills} during start-up), ${f.clients} clients, ${f.acked} acked sends, mean restart ${f.meanRestartMs} ms`,
       held: `lost ${f.lost}, duplicates ${f.duplicates}, unreadable ${f.unreadable}, undelivered ${f.undelivered}, seq errors ${f.seqErrors}`,
       pass: f.lost === 0 && f.duplicates === 0 && f.unreadable === 0 && f.undelivered === 0 && f.seqErrors === 0 && f.refused === 0,
       figures: f,
@@ -148,7 +148,12 @@ async function main(): Promise<void> {
     process.stdout.write(`torture: ${name} ${results.at(-1)!.pass ? 'PASS' : 'FAIL'} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   }
   process.stdout.write(`\n${table(results)}\n`);
-  writeFileSync(join(import.meta.dirname, 'last-run.json'), `${JSON.stringify({ size, at: new Date().toISOString(), results }, null, 1)}\n`);
+  // Merge by case, so cases run separately (one long case at a time) accumulate into one record.
+  const file = join(import.meta.dirname, 'last-run.json');
+  const previous = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { results: (CaseResult & { size?: Size; at?: string })[] }).results : [];
+  const at = new Date().toISOString();
+  const merged = [...previous.filter((r) => !results.some((x) => x.name === r.name)), ...results.map((r) => ({ ...r, size, at }))];
+  writeFileSync(file, `${JSON.stringify({ results: merged }, null, 1)}\n`);
   process.exit(results.every((r) => r.pass) ? 0 : 1);
 }
 

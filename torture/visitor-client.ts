@@ -39,6 +39,10 @@ export class TortureVisitor {
   /** Errors that must never happen (a permanent refusal of a valid message). */
   readonly permanentErrors: string[] = [];
   readonly ackLatenciesMs: number[] = [];
+  /** Count of each retryable error code the bridge answered with (storage_unavailable, rate_limited, …). */
+  readonly errorCodes = new Map<string, number>();
+  /** The last retryable error the bridge gave (it must say why). */
+  lastError: { code: string; message: string } | undefined;
   readonly outbox: OutboxItem[] = [];
   attempts = 0;
   retries = 0;
@@ -125,6 +129,8 @@ export class TortureVisitor {
         this.outbox.shift();
       } else {
         this.retries++;
+        this.errorCodes.set(ack.error.code, (this.errorCodes.get(ack.error.code) ?? 0) + 1);
+        this.lastError = { code: ack.error.code, message: ack.error.message };
         await new Promise((r) => setTimeout(r, Math.min(ack.error.retryAfterMs ?? 100, 1000)));
       }
     }
