@@ -68,6 +68,12 @@ export const threadStyles = css`
     font-size: 13px;
     color: var(--console-muted);
   }
+  .ext-id {
+    font-variant-numeric: tabular-nums;
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+  }
   .presence-dot {
     width: 8px;
     height: 8px;

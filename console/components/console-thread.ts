@@ -2,6 +2,7 @@
 import { LitElement, html, nothing, type TemplateResult } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
 import { repeat } from 'lit/directives/repeat.js';
+import { keyed } from 'lit/directives/keyed.js';
 import type { ConversationSummary } from '../../protocol/conversation.ts';
 import type { TypingEvent } from '../../protocol/events.ts';
 import type { LocalMessage } from '../../protocol/message.ts';
@@ -101,8 +102,11 @@ export class ConsoleThread extends LitElement {
         <div class="head__text">
           <h2 class="head__name" id="thread-title"><span>${c.name}</span><span class="badge badge--${c.channel}">${channelLabels[c.channel]}</span></h2>
           <div class="head__presence" data-presence=${c.visitorOnline ? 'online' : 'offline'}>
-            <span class="presence-dot ${c.visitorOnline ? 'presence-dot--online' : ''}" aria-hidden="true"></span>
-            ${c.visitorOnline ? 'Online now' : 'Offline'}${c.state === 'closed' ? ' · Closed' : ''}
+            ${c.channel === 'web'
+              ? html`<span class="presence-dot ${c.visitorOnline ? 'presence-dot--online' : ''}" aria-hidden="true"></span>
+                  ${c.visitorOnline ? 'Online now' : 'Offline'}`
+              : html`${channelLabels[c.channel]}${c.externalUserId ? html` · <span class="ext-id">${c.channel === 'whatsapp' ? `+${c.externalUserId}` : c.externalUserId}</span>` : nothing}`}
+            ${c.state === 'closed' ? ' · Closed' : ''}
           </div>
         </div>
       </header>
@@ -128,7 +132,7 @@ export class ConsoleThread extends LitElement {
       </div>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       <div class="typing" aria-live="polite">${this.renderTyping()}</div>
-      <console-composer label="Reply to ${c.name}"></console-composer>`;
+      ${keyed(c.id, html`<console-composer label="Reply to ${c.name}"></console-composer>`)}`;
   }
 
   private renderMessage(m: LocalMessage, prev: LocalMessage | undefined): TemplateResult {

@@ -44,6 +44,8 @@ export class ThreadController implements ReactiveController, ConnectionUser {
   private ownTypingSentAt = 0;
   private ownTypingTimer: ReturnType<typeof setTimeout> | undefined;
   private syncing = false;
+  /** Conversations with replies still to be confirmed, including ones the agent has since left. */
+  private readonly unconfirmed = new Set<ThreadState>();
 
   constructor(
     private readonly host: ReactiveControllerHost,
@@ -113,11 +115,20 @@ export class ThreadController implements ReactiveController, ConnectionUser {
   detach(): void {
     for (const cleanup of this.cleanups.splice(0)) cleanup();
     this.connection = undefined;
+    // A new connection belongs to another session (sign-out, another agent): nothing of this one is resent.
+    this.unconfirmed.clear();
     this.clearAllTyping();
   }
 
   connected(): void {
     if (this.thread) void this.catchUp(this.thread);
+    // Replies written in a conversation the agent left while offline still go out, with their clientId.
+    for (const thread of this.unconfirmed) {
+      if (thread === this.thread) continue;
+      const pending = thread.pending();
+      if (pending.length === 0) this.unconfirmed.delete(thread);
+      for (const message of pending) void this.deliver(thread, message);
+    }
   }
 
   /** Opens a conversation (its latest page) and marks it read. */
@@ -171,6 +182,7 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     if (!thread || !agent || !text.trim()) return;
     this.stopOwnTyping();
     const message = thread.addPending(newClientId(), text, { role: 'agent', agentId: agent.id, name: agent.name }, new Date().toISOString());
+    this.unconfirmed.add(thread);
     this.host.requestUpdate();
     void this.deliver(thread, message);
   }
