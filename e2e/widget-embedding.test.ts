@@ -182,6 +182,15 @@ describe('widget embedding', () => {
     await page.evaluate(() => document.querySelector('anon-chat')!.open());
     await expect.poll(async () => (await pageEvents(page, 'anon-chat-unread')).map((e) => e.detail.unread)).toEqual([1, 0]);
     expect(await page.evaluate(() => document.querySelector('anon-chat')!.connection)).toBe('online');
+    // The `open` attribute is the same state: changing it from the page fires the same events.
+    await page.evaluate(() => document.querySelector('anon-chat')!.removeAttribute('open'));
+    await expect.poll(async () => (await pageEvents(page)).filter((e) => e.type === 'anon-chat-open' || e.type === 'anon-chat-close').map((e) => e.type)).toEqual([
+      'anon-chat-open',
+      'anon-chat-close',
+      'anon-chat-open',
+      'anon-chat-close',
+    ]);
+    expect(await page.locator('anon-chat .panel').isHidden()).toBe(true);
     await context.close();
   });
 

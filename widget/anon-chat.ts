@@ -26,7 +26,7 @@ import { ConnectionController } from './controllers/connection-controller.ts';
 import { ConversationController } from './controllers/conversation-controller.ts';
 import { OutboxController } from './controllers/outbox-controller.ts';
 import { TypingController } from './controllers/typing-controller.ts';
-import { browserStorage } from './controllers/visitor-storage.ts';
+import { browserStorage, storageKeys } from './controllers/visitor-storage.ts';
 import { emit } from './events.ts';
 import type { WidgetStrings } from './i18n/en.ts';
 import { fill } from './i18n/fill.ts';
@@ -183,28 +183,12 @@ export class AnonChat extends LitElement {
 
   /** Opens the panel and moves focus into it. */
   open(): void {
-    if (this.isOpen) return;
-    const active = document.activeElement;
-    this.#returnFocus = active instanceof HTMLElement && active !== this ? active : undefined;
     this.isOpen = true;
-    this.#forceBottom = true;
-    emit(this, 'anon-chat-open', {});
-    void this.updateComplete.then(() => {
-      this.#input()?.focus();
-      this.#conversation?.markRead();
-    });
   }
 
-  /** Closes the panel and returns focus to the launcher (or whatever had it before). */
+  /** Closes the panel; focus that was inside the widget returns to the launcher (or what had it before opening). */
   close(): void {
-    if (!this.isOpen) return;
     this.isOpen = false;
-    emit(this, 'anon-chat-close', {});
-    void this.updateComplete.then(() => {
-      const target = this.#returnFocus?.isConnected ? this.#returnFocus : this.renderRoot.querySelector<HTMLElement>('.launcher');
-      target?.focus();
-      this.#returnFocus = undefined;
-    });
   }
 
   /** Opens a closed panel, closes an open one. */
@@ -240,18 +224,33 @@ export class AnonChat extends LitElement {
     this.#connection?.start();
   }
 
-  protected override willUpdate(): void {
+  protected override willUpdate(changed: PropertyValues<this>): void {
     const list = this.#list();
     if (list) {
       this.#atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK;
     }
+    if (changed.has('isOpen') && this.isOpen) {
+      this.#forceBottom = true;
+      const active = document.activeElement;
+      this.#returnFocus = active instanceof HTMLElement && active !== this ? active : undefined;
+    }
   }
 
   protected override updated(changed: PropertyValues<this>): void {
-    if ((changed.has('server') || changed.has('site')) && this.#connection && changed.get('server') !== undefined) {
-      this.#connection.restart();
+    const key = `${this.serverUrl}|${this.site}`;
+    if (this.#connection && key !== this.#instanceKey && (changed.has('server') || changed.has('site'))) {
+      // Another bridge or site is another visitor: its own token, outbox and history.
+      if (activeInstances.get(this.#instanceKey) === this) activeInstances.delete(this.#instanceKey);
+      activeInstances.set(key, this);
+      this.#instanceKey = key;
+      this.#connection.stop();
+      this.#connection.keys = storageKeys(this.serverUrl, this.site);
+      this.#conversation?.switchVisitor();
       this.#outbox?.reload();
+      this.#connection.start();
     }
+    // Whatever opened or closed the panel (the launcher, Escape, the API, the `open` attribute), tell the page.
+    if (changed.has('isOpen') && changed.get('isOpen') !== undefined) this.#afterToggle();
     const list = this.#list();
     if (!list) return;
     const messages = this.#conversation?.messages ?? [];
@@ -269,6 +268,22 @@ export class AnonChat extends LitElement {
       this._pill = true;
     }
     this.#lastKey = lastKey;
+  }
+
+  #afterToggle(): void {
+    if (this.isOpen) {
+      emit(this, 'anon-chat-open', {});
+      this.#input()?.focus();
+      this.#conversation?.markRead();
+      return;
+    }
+    emit(this, 'anon-chat-close', {});
+    // Only take focus back when it was inside the widget; a host page that closed it may have put focus elsewhere.
+    if (document.activeElement === this) {
+      const target = this.#returnFocus?.isConnected ? this.#returnFocus : this.renderRoot.querySelector<HTMLElement>('.launcher');
+      target?.focus();
+    }
+    this.#returnFocus = undefined;
   }
 
   #list(): HTMLElement | null {

@@ -93,6 +93,19 @@ export class ConversationController implements ReactiveController {
     this.hasOlder = (minSeq(this.messages) ?? 1) > 1;
   }
 
+  /** Shows another visitor's conversation (the bridge or site changed): drops the shown one, loads the other's cache. */
+  switchVisitor(): void {
+    this.#catchUp++;
+    this.messages = [];
+    this.rev = undefined;
+    this.#conversationId = undefined;
+    this.hasOlder = false;
+    this.lastReceived = undefined;
+    this.loadCache();
+    this.#updateUnread();
+    this.host.requestUpdate();
+  }
+
   /** Forgets everything shown and cached (used by reset). */
   clear(): void {
     this.messages = [];
