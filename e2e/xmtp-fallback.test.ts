@@ -216,6 +216,10 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     // A hung init is cut at the bound: not before it (nothing failed fast), not much after it.
     expect(fellBackAt).toBeGreaterThan(XMTP_INIT_BOUND_MS - 1000);
     expect(fellBackAt).toBeLessThan(XMTP_INIT_BOUND_MS + SLACK_MS);
+    // The hung init was stopped: its hold on the XMTP database (the per-origin lock) is gone.
+    await expect
+      .poll(() => page.evaluate(async () => ((await navigator.locks.query()).held ?? []).map((lock) => lock.name)))
+      .not.toContain('anon-chat-xmtp:dev');
     await expect.poll(() => agentMessages.filter((m) => m.text === 'held until the bound').length).toBe(1);
     const message = agentMessages.find((m) => m.text === 'held until the bound')!;
     expect(sendsOf(sentFrames, message.clientId)).toBe(1);

@@ -21,6 +21,8 @@ class FakeNetworkTransport implements Transport {
   /** Every send call that reached this network (including retries), to count copies. */
   readonly sendCalls: string[] = [];
   connectFails = false;
+  connectHangs = false;
+  disconnects = 0;
   sendFails: 'no' | 'offline' | 'permanent' | 'hang' = 'no';
   readonly receipts: Array<{ upToSeq: number; status: string }> = [];
   readonly hanging: Array<() => void> = [];
@@ -34,6 +36,7 @@ class FakeNetworkTransport implements Transport {
 
   async connect(): Promise<void> {
     await Promise.resolve();
+    if (this.connectHangs) return new Promise(() => undefined);
     if (this.connectFails) {
       this.#setState('offline');
       throw new TransportError('offline', 'unreachable', false);
@@ -42,6 +45,7 @@ class FakeNetworkTransport implements Transport {
   }
 
   disconnect(): void {
+    this.disconnects += 1;
     this.#setState('offline');
   }
 
@@ -225,6 +229,22 @@ describe('FallbackTransport', () => {
     expect(Date.now() - started).toBeLessThan(fast.initTimeoutMs + 150);
     expect(transport.kind).toBe('realtime');
     expect(bridge.sendCalls).toEqual(['c1']);
+  });
+
+  it('stops a hung XMTP init at the bound and starts afresh on recovery', async () => {
+    const { xmtp, bridge, transport } = setup();
+    xmtp.connectHangs = true;
+    await transport.connect();
+    const started = Date.now();
+    await transport.send({ clientId: 'c1', text: 'hi' });
+    expect(Date.now() - started).toBeLessThan(fast.initTimeoutMs + 150);
+    expect(bridge.sendCalls).toEqual(['c1']);
+    // The hung attempt was told to stop (its worker and database handles go with it).
+    expect(xmtp.disconnects).toBe(1);
+    xmtp.connectHangs = false;
+    await waitFor(() => transport.kind === 'xmtp');
+    await transport.send({ clientId: 'c2', text: 'back on xmtp' });
+    expect(xmtp.stored.map((m) => m.clientId)).toEqual(['c2']);
   });
 
   it('switches to the bridge mid-conversation with no duplicate and no loss', async () => {

@@ -338,6 +338,8 @@ export class FallbackTransport implements Transport {
       await withTimeout(up, this.#timings.initTimeoutMs, 'XMTP init');
       return true;
     } catch {
+      // Stop a hung init (its worker and database handles); the next attempt starts afresh.
+      this.#primary?.disconnect();
       return false;
     }
   }

@@ -86,14 +86,18 @@ export class XmtpTransport implements Transport {
 
   /** Initialises (or, after a failure, re-checks) the client and the DM; coalesces concurrent calls. */
   connect(): Promise<void> {
-    this.#connecting ??= this.#connectOnce().finally(() => {
-      this.#connecting = undefined;
+    if (this.#connecting) return this.#connecting;
+    const connecting = this.#connectOnce().finally(() => {
+      if (this.#connecting === connecting) this.#connecting = undefined;
     });
-    return this.#connecting;
+    this.#connecting = connecting;
+    return connecting;
   }
 
+  /** Stops everything, including an init still running (its worker ends); connect() may start again later. */
   disconnect(): void {
     this.#generation += 1;
+    this.#connecting = undefined;
     this.#teardown();
     this.#setState('offline');
   }
