@@ -30,7 +30,14 @@ export default defineConfig(({ mode }) => {
       target: 'es2022',
       minify: true,
       // Vite keeps whitespace in ES-format library output; this file is what pages load, so minify it fully.
-      rolldownOptions: { output: { minify: true } },
+      rolldownOptions: {
+        output: { minify: true },
+        onLog(level, log, handler) {
+          // The classic-script build has no import.meta by design: the widget reads document.currentScript there.
+          if (log.code === 'EMPTY_IMPORT_META') return;
+          handler(level, log);
+        },
+      },
       lib: {
         entry: resolve(root, 'widget/anon-chat.ts'),
         name: 'AnonChat',
