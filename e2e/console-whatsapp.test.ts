@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { startBridgeProcess, PROCESS_ADMIN, type BridgeProcess } from '../bridge/testing/index.ts';
-import { ensureBuilt, launchChromium, openPage, type PageProblems } from './helpers/browser.ts';
+import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { inboxItems, reply, signInToConsole, threadMessage } from './helpers/console-page.ts';
 
 const FIXTURES = join(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'whatsapp');
@@ -135,6 +135,7 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
 
     await item.click();
     await threadMessage(agent, 'Does it come in another color?').waitFor();
+    expect(await agent.locator('console-thread .head__presence').textContent()).toContain(`+${CUSTOMER}`);
     await reply(agent, 'Yes — it also comes in forest green.');
 
     await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBe(1);
@@ -165,6 +166,7 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
     expect(await postWebhook(bridge.url, await statusBody('wamid.E2E2', 'failed'))).toBe(200);
     await second.locator('.ticks--failed').waitFor({ timeout: 10_000 });
     expect(await second.locator('.msg__failure').textContent()).toContain('healthy ecosystem engagement');
+    await saveScreenshot(agent, 'console-whatsapp');
 
     await second.getByRole('button', { name: 'Retry' }).click();
     await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBe(3);

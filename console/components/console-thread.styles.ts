@@ -105,6 +105,16 @@ export const threadStyles = css`
   .msg__author {
     font-weight: 600;
   }
+  /* A reply that did not reach the customer must stand out from the blue ones around it. */
+  .msg--own.msg--failed .msg__bubble {
+    opacity: 1;
+    background: #fdecea;
+    color: var(--console-text);
+    border: 1px solid #f3b8b2;
+  }
+  .msg--own.msg--failed .ticks--failed {
+    color: var(--console-danger);
+  }
   .day {
     display: flex;
     justify-content: center;

@@ -105,7 +105,9 @@ export class ConsoleThread extends LitElement {
             ${c.channel === 'web'
               ? html`<span class="presence-dot ${c.visitorOnline ? 'presence-dot--online' : ''}" aria-hidden="true"></span>
                   ${c.visitorOnline ? 'Online now' : 'Offline'}`
-              : html`${channelLabels[c.channel]}${c.externalUserId ? html` · <span class="ext-id">${c.channel === 'whatsapp' ? `+${c.externalUserId}` : c.externalUserId}</span>` : nothing}`}
+              : c.externalUserId
+                ? html`<span class="ext-id">${c.channel === 'whatsapp' ? `+${c.externalUserId}` : c.externalUserId}</span>`
+                : channelLabels[c.channel]}
             ${c.state === 'closed' ? ' · Closed' : ''}
           </div>
         </div>
