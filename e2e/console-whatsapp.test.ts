@@ -15,7 +15,8 @@ import { startBridgeProcess, PROCESS_ADMIN, type BridgeProcess } from '../bridge
 import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { inboxItems, reply, signInToConsole, threadMessage } from './helpers/console-page.ts';
 
-const FIXTURES = join(import.meta.dirname, '..', '..', 'shared', 'fixtures', 'whatsapp');
+// Byte-exact copies of ../shared/fixtures/whatsapp kept in the repository, so a clean clone runs this test.
+const FIXTURES = join(import.meta.dirname, '..', 'bridge', 'webhooks', 'fixtures');
 const APP_SECRET = 'e2e-whatsapp-app-secret';
 const ACCESS_TOKEN = 'e2e-whatsapp-access-token';
 const PHONE_NUMBER_ID = '106540352242922';
