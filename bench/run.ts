@@ -57,7 +57,8 @@ const started = performance.now();
 const results: ScenarioResult[] = [];
 const crashed: string[] = [];
 for (const scenario of selected) {
-  log(`\n▶ ${scenario.id}. ${scenario.title}`);
+  const load = Math.round(loadavg()[0]! * 100) / 100;
+  log(`\n▶ ${scenario.id}. ${scenario.title} (1-min load average ${load})`);
   const t0 = performance.now();
   try {
     // Every scenario is bounded in time as a whole too: a hung server must not hang the run.
@@ -69,6 +70,7 @@ for (const scenario of selected) {
         timer = setTimeout(() => reject(new Error(`timed out after ${limitMs / 1000} s`)), limitMs);
       }),
     ]).finally(() => clearTimeout(timer));
+    result.notes.push(`Ran ${((performance.now() - t0) / 1000).toFixed(0)} s from ${new Date(Date.now() - (performance.now() - t0)).toISOString().slice(11, 19)} UTC; 1-min load average ${load} at its start.`);
     results.push(result);
     for (const line of consoleLines(result)) log(line);
   } catch (error) {
