@@ -155,6 +155,11 @@ export interface Store {
   addRecordOnce(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<boolean>;
 
   // ---- durable queues ----
+  /**
+   * Adds a pending item, due now. Item ids are unique across queues. With an `id` that already exists (in any state:
+   * pending, delivered or dead) nothing is written and the existing item is returned unchanged, once it is durable —
+   * so a caller deriving the id from what it queues (e.g. `evt:<messageId>:created`) can enqueue twice safely.
+   */
   enqueue<T>(queue: string, payload: T, id?: string): Promise<QueueItem<T>>;
   /** Pending items whose dueAt ≤ now, oldest first. */
   dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]>;

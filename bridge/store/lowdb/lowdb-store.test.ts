@@ -472,3 +472,34 @@ describe('LowdbStore statuses', () => {
     expect(await allMessages(store, 'c')).toEqual(before);
   });
 });
+
+describe('LowdbStore idempotent enqueue', () => {
+  it('an existing id returns the existing item unchanged in any state, also racing and after a crash or a restart', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir);
+    await store.open();
+    // Racing enqueues of one id (the live sink and the catch-up) make one item: the first payload wins.
+    const [a, b] = await Promise.all([store.enqueue('webhook', { n: 1 }, 'evt:m:created'), store.enqueue('webhook', { n: 2 }, 'evt:m:created')]);
+    expect(b).toEqual(a);
+    expect(a.payload).toEqual({ n: 1 });
+    const delivered = { ...a, state: 'delivered' as const, attempts: 1, log: [{ at: a.createdAt, ok: true, status: 200 }] };
+    await store.updateQueueItem(delivered);
+    const dead = await store.enqueue('whatsapp-send', { n: 3 }, 'wa-send:m');
+    await store.updateQueueItem({ ...dead, state: 'dead', attempts: 8, lastError: 'HTTP 500' });
+    const check = async (s: LowdbStore) => {
+      expect(await s.enqueue('webhook', { n: 9 }, 'evt:m:created')).toEqual(delivered);
+      expect(await s.enqueue('whatsapp-send', { n: 9 }, 'wa-send:m')).toMatchObject({ state: 'dead', attempts: 8, payload: { n: 3 } });
+      expect(await s.dueItems('webhook', '9999-01-01T00:00:00.000Z', 10)).toEqual([]);
+      expect(await s.dueItems('whatsapp-send', '9999-01-01T00:00:00.000Z', 10)).toEqual([]);
+      expect(await s.listQueueItems('webhook', 10)).toHaveLength(1);
+    };
+    await check(store);
+    const crashed = makeStore(await crashImage(dir));
+    await crashed.open();
+    await check(crashed);
+    await store.close();
+    const reopened = makeStore(dir);
+    await reopened.open();
+    await check(reopened);
+  });
+});
