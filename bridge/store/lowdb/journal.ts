@@ -3,7 +3,7 @@
  * `<crc32 hex> <json>\n`; concurrent appends are group-committed (one write + one fdatasync per batch, every
  * waiter of the batch resolved together). A checkpoint "rotates" it to a new generation file.
  */
-import { constants, writeSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { lstat, open, readFile, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -299,11 +299,11 @@ export class Journal {
     const buffer = Buffer.from(text, 'utf8');
     try {
       const handle = await this.openHandle();
-      // The write only copies into the page cache (microseconds): done inline, it saves a thread-pool round trip
-      // per batch; the fdatasync that waits for the disk goes to the pool.
+      // Not writeSync: under write-back pressure the kernel stalls writers, and that stall must not hit the event loop.
       let written = 0;
       while (written < buffer.length) {
-        written += writeSync(handle.fd, buffer, written, buffer.length - written, this.size + written);
+        const { bytesWritten } = await handle.write(buffer, written, buffer.length - written, this.size + written);
+        written += bytesWritten;
       }
       await handle.datasync();
       this.size += buffer.length;

@@ -4,7 +4,7 @@
  * measures sequential append latency, paced append latency (5,000/s with a checkpoint in the middle), the longest
  * event-loop block, cold-start time, first access to a conversation after start, and bytes on disk per message.
  */
-import { cp, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pino } from 'pino';
@@ -204,6 +204,30 @@ async function measureCrashReplay(messages: number): Promise<{ messages: number;
   }
 }
 
+/** The floor under every figure: a bare 330-byte positional write + fdatasync on the same disk, 2,000 times in a row. */
+async function measureRawFdatasync(): Promise<{ p50Ms: number; p99Ms: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'anon-chat-measure-raw-'));
+  const handle = await open(join(dir, 'raw.bin'), 'w');
+  const line = Buffer.alloc(330, 120);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 2000; i++) {
+      const t = performance.now();
+      await handle.write(line, 0, line.length, i * line.length);
+      await handle.datasync();
+      times.push(performance.now() - t);
+    }
+  } finally {
+    await handle.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { p50Ms: percentile(times, 50), p99Ms: percentile(times, 99) };
+}
+
+const raw = await measureRawFdatasync();
+if (!process.argv.includes('--json')) {
+  console.log(`raw write+fdatasync on this disk: p50 ${raw.p50Ms.toFixed(2)} ms p99 ${raw.p99Ms.toFixed(2)} ms`);
+}
 const sizesArg = process.argv.indexOf('--sizes');
 const sizes =
   sizesArg >= 0 ? process.argv[sizesArg + 1]!.split(',').map(Number) : [1_000, 100_000, 1_000_000];
@@ -222,5 +246,5 @@ for (const size of sizes) {
 }
 const replayArg = process.argv.indexOf('--replay');
 const replay = await measureCrashReplay(replayArg >= 0 ? Number(process.argv[replayArg + 1]) : 100_000);
-if (process.argv.includes('--json')) console.log(JSON.stringify({ sizes: results, crashReplay: replay }));
+if (process.argv.includes('--json')) console.log(JSON.stringify({ rawFdatasync: raw, sizes: results, crashReplay: replay }));
 else console.log(`crash restart: ${replay.messages} messages only in a ${replay.journalMiB.toFixed(1)} MiB journal, open in ${replay.openMs.toFixed(0)} ms`);
