@@ -152,7 +152,7 @@ describe('widget messaging against a real bridge', () => {
       ]);
       proc = await startBridgeProcess({ dataDir, env, port });
       await expect
-        .poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.seq}`), { timeout: 20_000 })
+        .poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.seq}`), { timeout: 40_000 })
         .toEqual(['first, while up|1', 'queued one|2', 'queued two|3', 'queued three|4']);
       const login = (await (
         await fetch(`${proc.url}/api/auth/login`, {
@@ -182,7 +182,7 @@ describe('widget messaging against a real bridge', () => {
       await proc.kill('SIGKILL').catch(() => null);
       await rm(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 90_000);
 
   it('becomes a fresh visitor when its token is refused, and reset() forgets the visitor on purpose', async () => {
     const key = newSite();

@@ -158,7 +158,7 @@ export class SocketTransport implements Transport {
     }
   }
 
-  #scheduleRetry(delay = backoffDelay(++this.#attempt, Math.random, 500, 10_000)): void {
+  #scheduleRetry(delay = backoffDelay(++this.#attempt, Math.random, 500, 5000)): void {
     this.#setState('offline');
     this.#settleFirst();
     clearTimeout(this.#retryTimer);
