@@ -135,6 +135,7 @@ export class AnonConsole extends LitElement {
               .loading=${this.thread.loading}
               .loadingOlder=${this.thread.loadingOlder}
               .error=${this.thread.error}
+              .announcement=${this.thread.announcement}
               .locale=${this.locale}
               .narrow=${single}
               @console-load-older=${() => void this.thread.loadOlder()}

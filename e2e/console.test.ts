@@ -138,6 +138,8 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     await setHidden(agent, true);
     await sendFromWidget(visitor, 'Perfect, thank you!');
     await threadMessage(agent, 'Perfect, thank you!').waitFor({ timeout: 10_000 });
+    // Screen readers hear the new message through the live region (the log itself stays quiet).
+    expect(await agent.locator('console-thread [data-announcement]').textContent()).toContain('Perfect, thank you!');
     await expect.poll(() => inboxItem(second, conversationId).locator('.unread').textContent(), { timeout: 10_000 }).toBe('1');
     await widgetMessage(visitor, 'Perfect, thank you!').locator('.ticks--delivered').waitFor({ timeout: 10_000 });
     await setHidden(agent, false);

@@ -35,6 +35,7 @@ export class ConsoleThread extends LitElement {
     loading: { type: Boolean },
     loadingOlder: { type: Boolean },
     error: { type: String },
+    announcement: { type: String },
     locale: { type: String },
     narrow: { type: Boolean, reflect: true },
   };
@@ -46,6 +47,8 @@ export class ConsoleThread extends LitElement {
   declare loading: boolean;
   declare loadingOlder: boolean;
   declare error: string;
+  /** New incoming message, read out by screen readers (the log itself stays quiet when older pages load). */
+  declare announcement: string;
   declare locale: string;
   declare narrow: boolean;
 
@@ -73,6 +76,7 @@ export class ConsoleThread extends LitElement {
     this.loading = false;
     this.loadingOlder = false;
     this.error = '';
+    this.announcement = '';
     this.locale = '';
     this.narrow = false;
   }
@@ -115,6 +119,7 @@ export class ConsoleThread extends LitElement {
       <div
         class="messages"
         role="log"
+        aria-live="off"
         aria-labelledby="thread-title"
         tabindex="0"
         @scroll=${() => this.scrollAnchor.onScroll()}
@@ -134,6 +139,7 @@ export class ConsoleThread extends LitElement {
       </div>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       <div class="typing" aria-live="polite">${this.renderTyping()}</div>
+      <div class="visually-hidden" aria-live="polite" data-announcement>${this.announcement}</div>
       ${keyed(c.id, html`<console-composer label="Reply to ${c.name}"></console-composer>`)}`;
   }
 

@@ -35,6 +35,8 @@ export class ThreadController implements ReactiveController, ConnectionUser {
   error = '';
   /** The open conversation's summary, kept live even when the inbox filter hides it. */
   summary: ConversationSummary | undefined;
+  /** The latest incoming message of the open conversation, for the screen reader's live region. */
+  announcement = '';
   /** Who else is typing in the open conversation (the visitor, other agents). */
   typing: TypingEvent[] = [];
   private connection: AgentConnection | undefined;
@@ -81,6 +83,10 @@ export class ThreadController implements ReactiveController, ConnectionUser {
       const thread = this.thread;
       if (!thread || message.conversationId !== thread.conversationId) return;
       if (thread.upsert(message)) {
+        if (message.author.role !== 'agent' || message.author.agentId !== this.options.agent()?.id) {
+          const who = message.author.role === 'visitor' ? (this.summary?.name ?? 'Visitor') : (message.author.name ?? 'Agent');
+          this.announcement = `${who}: ${message.text}`;
+        }
         // A message ends its author's typing indicator; replies carry the agent id, typing events the name.
         this.clearTypingWhere((t) => t.role === message.author.role);
         this.markRead();
@@ -140,6 +146,7 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     const thread = new ThreadState(conversationId);
     this.thread = thread;
     this.readSentUpTo = 0;
+    this.announcement = '';
     this.error = '';
     this.loading = true;
     this.host.requestUpdate();
