@@ -117,13 +117,13 @@ export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeCh
   void exited.then((e) => {
     done = e;
   });
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
   for (;;) {
     if (done) throw new Error(`bridge exited before ready (code ${done.code}, signal ${done.signal}): ${done.stderr || done.stdout}`);
     if (await tryConnect(port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`bridge not ready after ${options.readyTimeoutMs ?? 20_000} ms: ${out.stderr}`);
+      throw new Error(`bridge not ready after ${options.readyTimeoutMs ?? 60_000} ms (port ${port}): stderr ${out.stderr.slice(-1000)} stdout ${out.stdout.slice(-1000)}`);
     }
     await new Promise((r) => setTimeout(r, 15));
   }

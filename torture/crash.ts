@@ -47,6 +47,8 @@ export interface CrashOptions {
   /** Every visitor queues one message per this many ms. */
   sendEveryMs?: number;
   drainTimeoutMs?: number;
+  /** Called after each restart with the kills so far (the long run prints progress). */
+  onProgress?: (kills: number) => void;
 }
 
 /** Reads every message of a conversation through the store, oldest first. */
@@ -131,6 +133,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
       const t0 = Date.now();
       bridge = await spawnBridge({ dataDir, port, env });
       restartMs.push(Date.now() - t0);
+      options.onProgress?.(kills);
     }
   } finally {
     clearInterval(ticker);

@@ -24,7 +24,13 @@ type CaseRunner = (size: Size) => Promise<Omit<CaseResult, 'name' | 'ms'>>;
 const CASES: Record<string, CaseRunner> = {
   crash: async (size) => {
     const { runCrash } = await import('./crash.ts');
-    const f = await runCrash({ kills: size === 'ci' ? 50 : 500, clients: size === 'ci' ? 10 : 20 });
+    const f = await runCrash({
+      kills: size === 'ci' ? 50 : 500,
+      clients: size === 'ci' ? 10 : 20,
+      onProgress: (k) => {
+        if (k % 50 === 0) process.stdout.write(`  crash: ${k} kills\n`);
+      },
+    });
     return {
       tried: `${f.kills} SIGKILLs (${f.startupKills} during start-up), ${f.clients} clients, ${f.acked} acked sends, mean restart ${f.meanRestartMs} ms`,
       held: `lost ${f.lost}, duplicates ${f.duplicates}, unreadable ${f.unreadable}, undelivered ${f.undelivered}, seq errors ${f.seqErrors}`,
