@@ -241,4 +241,30 @@ describe('widget messaging against a real bridge', () => {
     expect(await page.locator('anon-chat [aria-live="polite"]').last().textContent()).toContain('done typing');
     await context.close();
   });
+
+  it('rides out rate limiting: retried after the bridge says, each message stored once, in the order written', async () => {
+    const limited = await startTestBridge({ config: { allowedOrigins: [site.origin], rateLimits: { messagesPerMinute: 120 } } });
+    const limitedAgent = await connectAgent(limited.url, limited.agent.token);
+    try {
+      const key = newSite();
+      const { context, page } = await openWidget(browser, site.url({ server: limited.url, site: key }));
+      await openPanel(page);
+      // 130 sends at once: the bucket holds 120, the rest are refused with retryAfterMs and must be retried.
+      const results = await page.evaluate(() => {
+        const chat = document.querySelector('anon-chat')!;
+        return Promise.all(Array.from({ length: 130 }, (_, i) => chat.send(`burst ${i}`).then((m) => m.seq)));
+      });
+      expect(results).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
+      const conversation = await conversationOf(key, limitedAgent);
+      const stored = await emitWithAck(limitedAgent, 'history', { conversationId: conversation.id, limit: 100 });
+      const older = await emitWithAck(limitedAgent, 'history', { conversationId: conversation.id, beforeSeq: 31, limit: 100 });
+      const all = [...(older.ok ? older.data.messages : []), ...(stored.ok ? stored.data.messages : [])];
+      expect(all.map((m) => m.text)).toEqual(Array.from({ length: 130 }, (_, i) => `burst ${i}`));
+      expect(await page.locator('anon-chat .msg--failed').count()).toBe(0);
+      await context.close();
+    } finally {
+      limitedAgent.disconnect();
+      await limited.close();
+    }
+  }, 60_000);
 });
