@@ -53,6 +53,18 @@ describe('Outbox', () => {
     expect(storage.raw.has('k')).toBe(false);
   });
 
+  it('two tabs sharing one outbox do not drop each other\'s unsent messages', () => {
+    const storage = jsonStorage();
+    const tabA = new Outbox(storage, 'k');
+    const tabB = new Outbox(storage, 'k');
+    tabA.add(entry('a1'));
+    tabB.add(entry('b1'));
+    tabA.remove('a1');
+    expect(new Outbox(storage, 'k').entries.map((e) => e.clientId)).toEqual(['b1']);
+    tabA.add(entry('a2'));
+    expect(new Outbox(storage, 'k').entries.map((e) => e.clientId)).toEqual(['b1', 'a2']);
+  });
+
   it('ignores corrupt stored data instead of crashing', () => {
     const storage = jsonStorage();
     storage.write('k', [{ nope: 1 }, entry('ok'), 'junk']);

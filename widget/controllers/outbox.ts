@@ -55,8 +55,21 @@ export class Outbox {
   #entries: OutboxEntry[];
 
   constructor(private readonly storage: PersistentStorage, private readonly key: string) {
-    const stored = storage.read(key);
-    this.#entries = Array.isArray(stored) ? stored.filter(isEntry).map((e) => ({ ...e, attempts: Number(e.attempts) || 0 })) : [];
+    this.#entries = this.#read();
+  }
+
+  #read(): OutboxEntry[] {
+    const stored = this.storage.read(this.key);
+    return Array.isArray(stored) ? stored.filter(isEntry).map((e) => ({ ...e, attempts: Number(e.attempts) || 0 })) : [];
+  }
+
+  /**
+   * Read-modify-write against storage: another tab of the same visitor shares this outbox, and writing back only
+   * what this tab knows would drop the other tab's unsent messages.
+   */
+  #change(apply: (entries: OutboxEntry[]) => OutboxEntry[]): void {
+    this.#entries = apply(this.#read());
+    this.#persist();
   }
 
   /** Entries in the order the visitor wrote them. */
@@ -74,23 +87,19 @@ export class Outbox {
   }
 
   add(entry: OutboxEntry): void {
-    this.#entries = [...this.#entries, entry];
-    this.#persist();
+    this.#change((entries) => [...entries.filter((e) => e.clientId !== entry.clientId), entry]);
   }
 
   /** Replaces the entry with the same clientId. */
   update(entry: OutboxEntry): void {
-    this.#entries = this.#entries.map((e) => (e.clientId === entry.clientId ? entry : e));
-    this.#persist();
+    this.#change((entries) => entries.map((e) => (e.clientId === entry.clientId ? entry : e)));
   }
 
   /** Drops an entry: the bridge has stored it. Returns whether it was there. */
   remove(clientId: string): boolean {
-    const before = this.#entries.length;
-    this.#entries = this.#entries.filter((e) => e.clientId !== clientId);
-    if (this.#entries.length === before) return false;
-    this.#persist();
-    return true;
+    const known = this.#entries.some((e) => e.clientId === clientId);
+    this.#change((entries) => entries.filter((e) => e.clientId !== clientId));
+    return known;
   }
 
   clear(): void {
