@@ -93,7 +93,7 @@ describe('outbound event webhooks', () => {
       expect(request.method).toBe('POST');
       expect(request.path).toBe('/hook');
       expect(request.headers['content-type']).toBe('application/json');
-      expect(request.headers['x-anonchat-delivery']).toMatch(/^[A-Za-z0-9_-]{10,}$/);
+      expect(request.headers['x-anonchat-delivery']).toMatch(/^evt:[A-Za-z0-9_-]{10,}:(created|read):[0-9a-f]{16}$/);
       expect(verifyWebhook(SECRET, request.headers['x-anonchat-signature'] as string, request.body, Math.floor(Date.now() / 1000))).toBe(true);
       expect(verifyWebhook('wrong-secret-0123456789', request.headers['x-anonchat-signature'] as string, request.body, Math.floor(Date.now() / 1000))).toBe(false);
     }
@@ -105,6 +105,10 @@ describe('outbound event webhooks', () => {
       type: 'message.status',
       data: { change: { messageId: message.id, status: 'read' } },
     });
+    // Ids derive from the message and its status, so queueing an event twice (after a crash) sends it once.
+    expect(envelopeOf(created!).id).toBe(`evt:${message.id}:created`);
+    expect(envelopeOf(status!).id).toBe(`evt:${message.id}:read`);
+    expect(created!.headers['x-anonchat-delivery']).toMatch(new RegExp(`^evt:${message.id}:created:[0-9a-f]{16}$`));
   });
 
   it('retries 500, a reset and 429 with the same delivery id and body, honouring Retry-After', async () => {

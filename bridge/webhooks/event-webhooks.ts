@@ -2,15 +2,17 @@
  * Outbound event webhooks: every new message and status change is queued durably (one delivery per receiver
  * URL) and POSTed as signed JSON. A delivery keeps its id and body across retries; redirects are not followed;
  * responses are not read beyond their status; receivers on private addresses are refused unless allowed;
- * a receiver that keeps failing is marked, and its dead deliveries can be redelivered via REST.
+ * a receiver that keeps failing is marked, and its dead deliveries can be redelivered via REST. Event and delivery
+ * ids are derived from the message and its status, so queueing the same event twice (the live sink and the catch-up
+ * after a crash, `catch-up.ts`) is a no-op.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AxiosInstance } from 'axios';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
 import type { QueueItem, Store } from '../store/store.ts';
 import { toStatusChange, type FanoutSink } from '../fanout.ts';
-import { randomId } from '../ids.ts';
 import type { WebhookConfig } from './webhook-config.ts';
 import { QueueWorker, parseRetryAfter, type DeliveryOutcome } from './queue-worker.ts';
 import { timestampedSignature } from './signatures.ts';
@@ -76,6 +78,19 @@ export interface EventWebhooksDeps {
   resolver?: Resolver;
 }
 
+/**
+ * The id of the event a message's current state stands for: `evt:<messageId>:created` for a new message,
+ * `evt:<messageId>:<status>` for a status change (a status is reached at most once: statuses only move up).
+ */
+export function eventIdOf(type: EventType, message: Message): string {
+  return `evt:${message.id}:${type === 'message.created' ? 'created' : message.status}`;
+}
+
+/** The queue item id of `eventId` for receiver `url` (the `X-AnonChat-Delivery` header): stable, so enqueueing twice is a no-op. */
+export function deliveryIdOf(eventId: string, url: string): string {
+  return `${eventId}:${createHash('sha256').update(url).digest('hex').slice(0, 16)}`;
+}
+
 /** Signing headers, user agent and the id a receiver dedupes on. */
 const USER_AGENT = 'anon-chat-webhooks/1';
 
@@ -109,40 +124,46 @@ export class EventWebhooks {
     });
   }
 
+  /** True when receivers are configured (otherwise nothing is queued). */
+  get enabled(): boolean {
+    return this.deps.config.urls.length > 0;
+  }
+
   /** The fan-out sink: one event per new message and per changed status, queued for every receiver. */
   sink(): FanoutSink {
     return {
       name: 'event-webhooks',
-      messageCreated: (message, conversation) => this.publish('message.created', [{ message }], conversation),
-      statusChanged: (messages, conversation) =>
-        this.publish(
-          'message.status',
-          messages.map((message) => ({ message, change: toStatusChange(message) })),
-          conversation,
-        ),
+      messageCreated: (message, conversation) => this.publish('message.created', [message], conversation),
+      statusChanged: (messages, conversation) => this.publish('message.status', messages, conversation),
     };
   }
 
-  private async publish(
-    type: EventType,
-    events: { message: Message; change?: StatusChange }[],
-    conversation: Conversation,
-  ): Promise<void> {
+  /**
+   * Queues the `type` event of each message (in its given state) for every receiver. Idempotent: an event already
+   * queued — by the live sink or an earlier catch-up — keeps its first body and delivery state.
+   */
+  async publish(type: EventType, messages: Message[], conversation: Conversation): Promise<void> {
     const { urls } = this.deps.config;
-    if (urls.length === 0) return;
+    if (urls.length === 0 || messages.length === 0) return;
     const createdAt = this.deps.clock().toISOString();
-    for (const { message, change } of events) {
+    const writes: Promise<unknown>[] = [];
+    for (const message of messages) {
+      const change: StatusChange | undefined = type === 'message.status' ? toStatusChange(message) : undefined;
       const envelope: EventEnvelope = {
-        id: randomId(),
+        id: eventIdOf(type, message),
         type,
         createdAt,
         data: { conversation: conversationOf(conversation), message, ...(change ? { change } : {}) },
       };
       const body = JSON.stringify(envelope);
+      // In parallel: the store group-commits them into one write.
       for (const url of urls) {
-        await this.deps.store.enqueue<EventDelivery>(EVENT_WEBHOOK_QUEUE, { url, type, eventId: envelope.id, body }, randomId());
+        writes.push(
+          this.deps.store.enqueue<EventDelivery>(EVENT_WEBHOOK_QUEUE, { url, type, eventId: envelope.id, body }, deliveryIdOf(envelope.id, url)),
+        );
       }
     }
+    await Promise.all(writes);
     this.worker.kick();
   }
 

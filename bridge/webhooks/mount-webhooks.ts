@@ -1,7 +1,8 @@
 /**
  * Wires the webhook part into a bridge: the thin HTTP routes (WhatsApp verification + inbound, the generic status
  * webhook, the deliveries REST API), the fan-out sinks (outbound event webhooks, WhatsApp delivery of agent
- * replies), and the queue workers, which start now and stop when the bridge closes.
+ * replies), the queue workers and the catch-up of work a crash kept from being queued, which start now and stop
+ * when the bridge closes.
  */
 import express, { Router, type Express, type Request } from 'express';
 import { z } from 'zod';
@@ -17,6 +18,7 @@ import { recentItems, requeueItem } from './queue-worker.ts';
 import { EVENT_WEBHOOK_QUEUE, EventWebhooks, type EventDelivery } from './event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE, WhatsappDelivery, type WhatsappSendJob } from './whatsapp-delivery.ts';
 import { applyWhatsappWebhook } from './whatsapp-inbound.ts';
+import { SinkCatchUp } from './catch-up.ts';
 import { whatsappWebhookSchema } from './whatsapp-payload.ts';
 import { verifyMetaSignature, verifyTimestampedSignature } from './signatures.ts';
 import { parseJsonBody, rawBodyOf } from './raw-json.ts';
@@ -40,6 +42,7 @@ export interface Webhooks {
   statuses: ExternalStatuses;
   events: EventWebhooks;
   whatsapp: WhatsappDelivery;
+  catchUp: SinkCatchUp;
 }
 
 const deliveriesQuerySchema = z.strictObject({
@@ -74,11 +77,16 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     pollMs: settings.pollMs,
   });
 
-  const removeSinks = [fanout.addSink(events.sink()), fanout.addSink(whatsapp.sink())];
+  const catchUp = new SinkCatchUp({ store, logger, clock, events, whatsapp });
+
+  const removeSinks = [fanout.addSink(events.sink()), fanout.addSink(whatsapp.sink()), fanout.addSink(catchUp.sink())];
   events.worker.start();
   whatsapp.worker.start();
+  catchUp.start();
   ctx.onClose(async () => {
     for (const remove of removeSinks) remove();
+    // The last pass first: it may still queue work, and it leaves cursors that give the next start nothing to do.
+    await catchUp.stop();
     await Promise.all([events.worker.stop(), whatsapp.worker.stop()]);
   });
 
@@ -181,7 +189,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
   });
   app.use('/api/webhooks', api);
 
-  return { statuses, events, whatsapp };
+  return { statuses, events, whatsapp, catchUp };
 }
 
 /** A queue item as the deliveries API shows it: its target and attempts, not its body. */

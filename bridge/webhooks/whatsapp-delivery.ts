@@ -1,7 +1,8 @@
 /**
  * Delivers agent replies in `whatsapp` conversations to the customer through the Cloud API, from a durable queue
  * (a restart does not lose a send): Meta's message id becomes the message's external id; a permanent rejection
- * or exhausted retries mark the message failed with the reason, announced live.
+ * or exhausted retries mark the message failed with the reason, announced live. A send's queue id is derived from
+ * the message (`wa-send:<messageId>`), so queueing it twice (the live sink and the catch-up after a crash) sends once.
  */
 import type { Logger } from 'pino';
 import type { Conversation } from '../../protocol/conversation.ts';
@@ -21,6 +22,16 @@ const NOT_CONFIGURED: MessageFailure = {
   code: 'whatsapp_not_configured',
   reason: 'WhatsApp sending is not configured on this bridge (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).',
 };
+
+/** The queue item id of the send of message `messageId`. */
+export function sendIdOf(messageId: string): string {
+  return `wa-send:${messageId}`;
+}
+
+/** True when `message` is an agent reply in `conversation` that this channel sends through the Cloud API. */
+export function isWhatsappReply(message: Message, conversation: Conversation): boolean {
+  return conversation.channel === 'whatsapp' && message.author.role === 'agent';
+}
 
 /** One queued send. */
 export interface WhatsappSendJob {
@@ -66,7 +77,7 @@ export class WhatsappDelivery {
     return {
       name: 'whatsapp-delivery',
       messageCreated: async (message, conversation) => {
-        if (conversation.channel !== 'whatsapp' || message.author.role !== 'agent') return;
+        if (!isWhatsappReply(message, conversation)) return;
         await this.queueSend(message, conversation);
       },
       retryDelivery: async (message, conversation) => {
@@ -74,13 +85,17 @@ export class WhatsappDelivery {
         if (message.author.role !== 'agent') return undefined;
         // Already accepted by Meta and not failed since: a second send would duplicate the reply on the phone.
         if (message.externalId && message.status !== 'failed') return message;
-        await this.queueSend(message, conversation);
+        await this.queueSend(message, conversation, { again: true });
         return message;
       },
     };
   }
 
-  private async queueSend(message: Message, conversation: Conversation): Promise<void> {
+  /**
+   * Queues the send of `message` (or marks it failed when it cannot be sent). Idempotent: a send already queued is
+   * left as it is — unless `again` (an agent's retry), which makes a finished (dead or delivered) send due again.
+   */
+  async queueSend(message: Message, conversation: Conversation, options: { again?: boolean } = {}): Promise<void> {
     if (!this.deps.config.send) {
       await this.markFailed(message.conversationId, message.id, NOT_CONFIGURED);
       return;
@@ -92,18 +107,29 @@ export class WhatsappDelivery {
       });
       return;
     }
-    await this.deps.store.enqueue<WhatsappSendJob>(WHATSAPP_SEND_QUEUE, {
+    const { store, clock } = this.deps;
+    const job: WhatsappSendJob = {
       conversationId: message.conversationId,
       messageId: message.id,
       to: conversation.externalUserId,
       text: message.text,
-    });
+    };
+    const item = await store.enqueue<WhatsappSendJob>(WHATSAPP_SEND_QUEUE, job, sendIdOf(message.id));
+    if (options.again && item.state !== 'pending') {
+      // Same id, fresh attempt budget (its log keeps the earlier attempts); a pending send is already on its way.
+      const at = clock().toISOString();
+      await store.updateQueueItem<WhatsappSendJob>({ ...item, payload: job, state: 'pending', attempts: 0, dueAt: at, updatedAt: at });
+    }
     this.worker.kick();
   }
 
   private async deliver(item: QueueItem<WhatsappSendJob>, signal: AbortSignal): Promise<DeliveryOutcome> {
     const { config, http, clock } = this.deps;
     const job = item.payload;
+    // Meta already has it (a crash after the id was stored but before the item was marked delivered, or a send
+    // queued twice): sending again would duplicate the reply on the customer's phone.
+    const current = await this.deps.store.getMessage(job.conversationId, job.messageId);
+    if (current?.externalId !== undefined && current.status !== 'failed') return { ok: true };
     if (!config.send) {
       // Queued by an earlier run that had the settings: tell the agent instead of leaving the reply `sent`.
       await this.markFailed(job.conversationId, job.messageId, NOT_CONFIGURED);

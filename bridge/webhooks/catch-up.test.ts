@@ -1,0 +1,264 @@
+/**
+ * The crash window between storing a change and queueing its outbound work: the change is written straight into the
+ * data directory through the Store (as if the bridge died right after storing it, before any sink ran), then a
+ * bridge starts on that directory. Its catch-up must queue the missing event / WhatsApp send — delivered to a real
+ * loopback receiver / fake Graph API exactly once, also when the work had in fact been queued (or delivered) already.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Message } from '../../protocol/message.ts';
+import type { LoginResult } from '../../protocol/events.ts';
+import { silentLogger } from '../logger.ts';
+import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
+import { PROCESS_ADMIN, connectVisitor, connectAgent, emitWithAck, startBridgeProcess, startTestBridge, type BridgeProcess, type TestBridge } from '../testing/index.ts';
+import { metaSignature } from './signatures.ts';
+import { webhookConfigFromEnv } from './webhook-config.ts';
+import { CATCH_UP_NAMESPACE, CURSOR_NAMESPACE, hasStatusChange, type SinkCursor } from './catch-up.ts';
+import type { EventEnvelope } from './event-webhooks.ts';
+import { graphSendOk, startScriptedServer, type RecordedRequest, type ScriptedServer } from './test-servers.ts';
+
+const SECRET = 'whsec-catch-up-0123456789';
+const cleanups: (() => Promise<unknown> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'anon-chat-catch-up-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function server(answer: (request: RecordedRequest, index: number) => { status: number; body?: unknown }): Promise<ScriptedServer> {
+  const started = await startScriptedServer(answer);
+  cleanups.push(() => started.close());
+  return started;
+}
+
+/** Opens the data directory with the Store alone (no bridge, no sinks), runs `work`, closes it. */
+async function withStore<T>(dataDir: string, work: (store: LowdbStore) => Promise<T>): Promise<T> {
+  const store = new LowdbStore({ dataDir, logger: silentLogger() });
+  await store.open();
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const envelopeOf = (request: RecordedRequest) => JSON.parse(request.body.toString('utf8')) as EventEnvelope;
+const okRequests = (hook: ScriptedServer, ok: Set<RecordedRequest>) => hook.requests.filter((r) => ok.has(r));
+
+describe('catch-up of outbound work after a crash between storing and queueing', () => {
+  it('a child bridge sends the reply and the event stored in the crash window once, and nothing already sent again', async () => {
+    const graph = await server((_r, index) => ({ status: 200, body: graphSendOk(`wamid.SEND${index + 1}`) }));
+    const hook = await server(() => ({ status: 200 }));
+    const dataDir = await tempDir();
+    const appSecret = 'meta-app-secret-catch-up-0123';
+    const env = {
+      WHATSAPP_APP_SECRET: appSecret,
+      WHATSAPP_ACCESS_TOKEN: 'EAAG-catch-up-token',
+      WHATSAPP_PHONE_NUMBER_ID: '106540352242922',
+      WHATSAPP_API_BASE: `${graph.url}/v21.0`,
+      WEBHOOK_URLS: `${hook.url}/events`,
+      WEBHOOK_SECRET: SECRET,
+      WEBHOOK_ALLOW_PRIVATE: 'true',
+      WEBHOOK_POLL_MS: '50',
+    };
+    const start = async (): Promise<BridgeProcess> => {
+      const child = await startBridgeProcess({ dataDir, env });
+      cleanups.push(() => child.kill('SIGKILL'));
+      return child;
+    };
+    const first = await start();
+    const inbound = readFileSync(join(import.meta.dirname, 'fixtures', '04-meta-inbound-text.json'));
+    const posted = await fetch(`${first.url}/webhooks/whatsapp`, {
+      method: 'POST',
+      body: new Uint8Array(inbound),
+      headers: { 'content-type': 'application/json', 'x-hub-signature-256': metaSignature(inbound, appSecret) },
+    });
+    expect(posted.status).toBe(200);
+    const token = ((await (await fetch(`${first.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(PROCESS_ADMIN),
+    })).json()) as LoginResult).token;
+    const list = await fetch(`${first.url}/api/conversations?filter=all`, { headers: { authorization: `Bearer ${token}` } });
+    const [conversation] = ((await list.json()) as { conversations: { id: string }[] }).conversations;
+    const agent = await connectAgent(first.url, token);
+    const reply = await emitWithAck(agent, 'message:send', { conversationId: conversation!.id, clientId: 'r1', text: 'first reply' });
+    agent.disconnect();
+    if (!reply.ok) throw new Error(reply.error.code);
+    // Both events (inbound message, reply) and the send are done and recorded as delivered before the crash.
+    const settled = async (queue: string, count: number) => {
+      const res = await fetch(`${first.url}/api/webhooks/deliveries?queue=${queue}`, { headers: { authorization: `Bearer ${token}` } });
+      const { deliveries } = (await res.json()) as { deliveries: { state: string }[] };
+      return deliveries.length === count && deliveries.every((d) => d.state === 'delivered') ? true : undefined;
+    };
+    await until(() => settled('webhook', 2));
+    await until(() => settled('whatsapp-send', 1));
+    expect(await first.kill('SIGKILL')).toBeNull();
+    expect(graph.requests).toHaveLength(1);
+    expect(hook.requests).toHaveLength(2);
+
+    // The crash window, reproduced on disk: a second reply stored, no sink ran. The cursor is dropped as well, so
+    // the catch-up also re-derives the work that was queued and delivered (it must stay a no-op).
+    const stored = await withStore(dataDir, async (store) => {
+      await store.deleteRecord(CURSOR_NAMESPACE, conversation!.id);
+      const result = await store.appendMessage({
+        conversationId: conversation!.id,
+        clientId: 'r2',
+        author: { role: 'agent', name: 'Ana' },
+        text: 'sent in the crash window',
+      });
+      return result.message;
+    });
+
+    const second = await start();
+    const [, sent] = await graph.waitForRequests(2);
+    expect(JSON.parse(sent!.body.toString('utf8'))).toMatchObject({ to: '16505551234', text: { body: 'sent in the crash window' } });
+    const events = await hook.waitForRequests(3);
+    expect(envelopeOf(events[2]!)).toMatchObject({ id: `evt:${stored.id}:created`, type: 'message.created', data: { message: { id: stored.id } } });
+    const token2 = ((await (await fetch(`${second.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(PROCESS_ADMIN),
+    })).json()) as LoginResult).token;
+    await until(async () => {
+      const res = await fetch(`${second.url}/api/conversations/${conversation!.id}/messages`, { headers: { authorization: `Bearer ${token2}` } });
+      const messages = ((await res.json()) as { messages: Message[] }).messages;
+      return messages.find((m) => m.id === stored.id)?.externalId === 'wamid.SEND2' ? true : undefined;
+    });
+    // Exactly once: nothing more arrives (queue polls every 50 ms), and the first reply was not sent again.
+    await pause(1000);
+    expect(graph.requests).toHaveLength(2);
+    expect(hook.requests).toHaveLength(3);
+    expect(await second.stop()).toBe(0);
+  });
+
+  it('in process: pending and missing events after the crash are each delivered once, status changes included', async () => {
+    let up = false;
+    const ok = new Set<RecordedRequest>();
+    const hook = await server((request) => {
+      if (up) ok.add(request);
+      return { status: up ? 200 : 503 };
+    });
+    const dataDir = await tempDir();
+    const bridgeOn = async (): Promise<TestBridge> => {
+      const bridge = await startTestBridge({
+        dataDir,
+        config: {
+          webhooks: webhookConfigFromEnv({
+            WEBHOOK_URLS: `${hook.url}/events`,
+            WEBHOOK_SECRET: SECRET,
+            WEBHOOK_ALLOW_PRIVATE: 'true',
+            WEBHOOK_RETRY_BASE_MS: '200',
+            WEBHOOK_POLL_MS: '30',
+          }),
+        },
+      });
+      cleanups.push(() => bridge.close());
+      return bridge;
+    };
+    const first = await bridgeOn();
+    const visitor = await connectVisitor(first.url);
+    const ack = await emitWithAck(visitor, 'message:send', { clientId: 'm1', text: 'queued, receiver down' });
+    visitor.disconnect();
+    if (!ack.ok) throw new Error(ack.error.code);
+    const m1 = ack.data;
+    const [failed] = await hook.waitForRequests(1);
+    await first.close();
+
+    // The crash window: M1 read, M2 stored in M1's conversation, M3 in a new one — and no sink ran for any of them.
+    const { m2, m3 } = await withStore(dataDir, async (store) => {
+      await store.deleteRecord(CURSOR_NAMESPACE, m1.conversationId);
+      await store.applyReceipt(m1.conversationId, 'visitor', m1.seq, 'read');
+      const m2 = (await store.appendMessage({ conversationId: m1.conversationId, clientId: 'm2', author: { role: 'agent' }, text: 'two' })).message;
+      await store.createConversation({ id: 'crash-window-conversation', channel: 'web', name: 'Visitor' });
+      const m3 = (await store.appendMessage({ conversationId: 'crash-window-conversation', clientId: 'm3', author: { role: 'visitor' }, text: 'three' })).message;
+      return { m2, m3 };
+    });
+
+    up = true;
+    const second = await bridgeOn();
+    await until(() => (ok.size >= 4 ? true : undefined));
+    await pause(600);
+    const delivered = okRequests(hook, ok);
+    const ids = delivered.map((r) => envelopeOf(r).id).sort();
+    expect(ids).toEqual([`evt:${m1.id}:created`, `evt:${m1.id}:read`, `evt:${m2.id}:created`, `evt:${m3.id}:created`].sort());
+    expect(new Set(delivered.map((r) => r.headers['x-anonchat-delivery'])).size).toBe(4);
+    // The event queued before the crash keeps its delivery id and body.
+    const m1Created = delivered.find((r) => envelopeOf(r).id === `evt:${m1.id}:created`)!;
+    expect(m1Created.headers['x-anonchat-delivery']).toBe(failed!.headers['x-anonchat-delivery']);
+    expect(m1Created.body.equals(failed!.body)).toBe(true);
+    expect(envelopeOf(delivered.find((r) => envelopeOf(r).id === `evt:${m1.id}:read`)!)).toMatchObject({
+      type: 'message.status',
+      data: { change: { messageId: m1.id, status: 'read' }, message: { status: 'read' } },
+    });
+
+    // A clean close leaves every cursor at its conversation's state: the next start reads no changes.
+    const conversations = await second.store.listConversations({ filter: 'all' });
+    await second.close();
+    await withStore(dataDir, async (store) => {
+      for (const c of conversations) {
+        expect(await store.getRecord<SinkCursor>(CURSOR_NAMESPACE, c.id)).toEqual({ rev: c.rev, seq: c.lastSeq });
+      }
+    });
+  });
+
+  it('the first start on existing data takes it as handled: no events for what was stored before', async () => {
+    const hook = await server(() => ({ status: 200 }));
+    const dataDir = await tempDir();
+    const old = await withStore(dataDir, async (store) => {
+      await store.createConversation({ id: 'older', channel: 'web', name: 'Old' });
+      return (await store.appendMessage({ conversationId: 'older', clientId: 'o1', author: { role: 'visitor' }, text: 'old' })).message;
+    });
+    const bridge = await startTestBridge({
+      dataDir,
+      config: {
+        webhooks: webhookConfigFromEnv({
+          WEBHOOK_URLS: `${hook.url}/events`,
+          WEBHOOK_SECRET: SECRET,
+          WEBHOOK_ALLOW_PRIVATE: 'true',
+          WEBHOOK_POLL_MS: '30',
+        }),
+      },
+    });
+    cleanups.push(() => bridge.close());
+    await until(async () => await bridge.store.getRecord(CATCH_UP_NAMESPACE, 'baseline'));
+    expect(await bridge.store.getRecord(CURSOR_NAMESPACE, 'older')).toEqual({ rev: old.rev, seq: old.seq });
+    const visitor = await connectVisitor(bridge.url);
+    cleanups.push(() => void visitor.disconnect());
+    const ack = await emitWithAck(visitor, 'message:send', { clientId: 'n1', text: 'new' });
+    if (!ack.ok) throw new Error(ack.error.code);
+    const [only] = await hook.waitForRequests(1);
+    await pause(300);
+    expect(hook.requests).toHaveLength(1);
+    expect(envelopeOf(only!).id).toBe(`evt:${ack.data.id}:created`);
+  });
+
+  it('tells a status change from the status a message was stored with', () => {
+    const base = { createdAt: '2026-01-01T00:00:00.000Z' };
+    const at = (status: Message['status'], statusAt: Message['statusAt']) => ({ ...base, status, statusAt }) as Message;
+    expect(hasStatusChange(at('sent', { sent: base.createdAt }))).toBe(false);
+    expect(hasStatusChange(at('read', { read: base.createdAt, delivered: base.createdAt }))).toBe(false);
+    expect(hasStatusChange(at('delivered', { sent: base.createdAt, delivered: base.createdAt }))).toBe(true);
+    expect(hasStatusChange(at('read', { delivered: base.createdAt, read: '2026-01-01T00:00:05.000Z' }))).toBe(true);
+    expect(hasStatusChange(at('read', { sent: base.createdAt, delivered: base.createdAt, read: base.createdAt }))).toBe(true);
+    expect(hasStatusChange(at('failed', { sent: base.createdAt, failed: base.createdAt }))).toBe(true);
+  });
+});
