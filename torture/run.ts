@@ -99,6 +99,28 @@ const CASES: Record<string, CaseRunner> = {
       figures: f,
     };
   },
+  rendering: async () => {
+    const { runRendering } = await import('./rendering.ts');
+    const f = await runRendering();
+    const bad = f.executions.length + f.cspViolations.length + f.injectedElements.length + f.beaconRequests.length + f.bundleFindings.length;
+    return {
+      tried: `${f.payloads} XSS payloads as visitor + agent messages; widget (strict CSP) and console in Chromium; bundle scan`,
+      held: `rendered ${f.widgetRendered} (widget) / ${f.consoleRendered} (console); executions ${f.executions.length}, CSP violations ${f.cspViolations.length}, injected elements ${f.injectedElements.length}, eval/Function/unsafeHTML ${f.bundleFindings.length}`,
+      pass: bad === 0 && f.trapsArmed,
+      figures: f,
+    };
+  },
+  outbound: async (size) => {
+    const { runOutbound } = await import('./outbound.ts');
+    const f = await runOutbound({ messages: size === 'ci' ? 5 : 50, settleMs: size === 'ci' ? 8000 : 20_000 });
+    const maxAttempts = Math.max(...Object.values(f.hostile).map((h) => h.maxAttemptsPerDelivery));
+    return {
+      tried: `${f.forbidden.urls} private-address receiver URLs; receivers ${Object.keys(f.hostile).join(', ')}; SIGKILL while one is down`,
+      held: `requests to forbidden targets ${f.forbidden.requestsReceived}; max attempts/delivery ${maxAttempts} (limit ${f.maxAttemptsAllowed}); RSS ${f.rss.baselineMb} → ${f.rss.peakMb} MB; missing after restart ${f.restart.missing}`,
+      pass: f.forbidden.requestsReceived === 0 && maxAttempts <= f.maxAttemptsAllowed + 1 && f.rss.peakMb - f.rss.baselineMb < 50 && f.restart.missing === 0,
+      figures: f,
+    };
+  },
   soak: async (size) => {
     const { runSoak } = await import('./soak.ts');
     const f = await runSoak({ durationMs: size === 'ci' ? 30_000 : 600_000 });
