@@ -220,7 +220,7 @@ export class Journal {
     // setImmediate: every append made while handling this round of I/O joins the same batch.
     setImmediate(() => {
       this.scheduled = false;
-      void this.flush();
+      this.flush().catch((err: unknown) => this.logger.error({ err }, 'journal flush loop failed'));
     });
   }
 
