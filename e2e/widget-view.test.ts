@@ -101,6 +101,13 @@ describe('widget view', () => {
     await page.reload();
     await openPanel(page);
     await page.locator('anon-chat .msg--failed').waitFor();
+    // Retry on a too-long message hands the text back to the composer to shorten, counter in warning colour.
+    await page.locator('anon-chat .msg--failed button.msg__retry').click();
+    await expect.poll(() => page.locator('anon-chat textarea').inputValue()).toHaveLength(4001);
+    expect(await page.locator('anon-chat .msg').count()).toBe(0);
+    expect((await page.locator('anon-chat .counter').textContent())?.trim()).toBe('4001/4000');
+    expect(await page.locator('anon-chat .counter').getAttribute('class')).toContain('counter--near');
+    expect(await page.locator('anon-chat .send').isDisabled()).toBe(true);
     await context.close();
   });
 

@@ -357,6 +357,15 @@ export class AnonChat extends LitElement {
   };
 
   #onRetry = (message: LocalMessage): void => {
+    if (message.failure?.code === 'text_too_long') {
+      // Sending it again cannot work: give the text back to the composer to shorten.
+      const text = this.#outbox?.discard(message.clientId);
+      if (text !== undefined) {
+        this._draft = text;
+        void this.updateComplete.then(() => this.#input()?.focus());
+      }
+      return;
+    }
     this.#outbox?.retry(message.clientId);
   };
 

@@ -97,6 +97,15 @@ export class OutboxController implements ReactiveController {
     void this.flush();
   }
 
+  /** Takes a failed message back out of the outbox (the visitor edits it instead); returns its text. */
+  discard(clientId: string): string | undefined {
+    const entry = this.outbox.get(clientId);
+    if (!entry || entry.state !== 'failed') return undefined;
+    this.outbox.remove(clientId);
+    this.conversation.removeLocal(clientId);
+    return entry.text;
+  }
+
   /** Forgets every unsent message (reset). Their pending `send()` promises reject. */
   clear(): void {
     for (const entry of this.outbox.entries) {
