@@ -5,6 +5,7 @@
  * loopback receiver / fake Graph API exactly once, also when the work had in fact been queued (or delivered) already.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import axios from 'axios';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,8 +17,8 @@ import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
 import { PROCESS_ADMIN, connectVisitor, connectAgent, emitWithAck, startBridgeProcess, startTestBridge, type BridgeProcess, type TestBridge } from '../testing/index.ts';
 import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv } from './webhook-config.ts';
-import { CATCH_UP_NAMESPACE, CURSOR_NAMESPACE, hasStatusChange, type SinkCursor } from './catch-up.ts';
-import type { EventEnvelope } from './event-webhooks.ts';
+import { CATCH_UP_NAMESPACE, CURSOR_NAMESPACE, SinkCatchUp, hasStatusChange, type SinkCursor } from './catch-up.ts';
+import { EventWebhooks, type EventEnvelope } from './event-webhooks.ts';
 import { graphSendOk, startScriptedServer, type RecordedRequest, type ScriptedServer } from './test-servers.ts';
 
 const SECRET = 'whsec-catch-up-0123456789';
@@ -260,5 +261,75 @@ describe('catch-up of outbound work after a crash between storing and queueing',
     expect(hasStatusChange(at('read', { delivered: base.createdAt, read: '2026-01-01T00:00:05.000Z' }))).toBe(true);
     expect(hasStatusChange(at('read', { sent: base.createdAt, delivered: base.createdAt, read: base.createdAt }))).toBe(true);
     expect(hasStatusChange(at('failed', { sent: base.createdAt, failed: base.createdAt }))).toBe(true);
+  });
+});
+
+describe('catch-up cost at start', () => {
+  it('reads the changes of only the conversations above their cursor', async () => {
+    const dataDir = await tempDir();
+    const logger = silentLogger();
+    const events = (store: LowdbStore) =>
+      new EventWebhooks({
+        store,
+        logger,
+        clock: () => new Date(),
+        http: axios.create(),
+        config: webhookConfigFromEnv({ WEBHOOK_URLS: 'https://receiver.invalid/h', WEBHOOK_SECRET: SECRET }).events,
+        pollMs: 60_000,
+      });
+    const whatsapp = {
+      queueSend: () => Promise.reject(new Error('web conversations have no WhatsApp sends')),
+    };
+    /** One start of the catch-up on the data directory; returns the conversations whose changes it read. */
+    const startOnce = async (before?: (store: LowdbStore) => Promise<void>): Promise<string[]> => {
+      const store = new LowdbStore({ dataDir, logger });
+      await store.open();
+      try {
+        await before?.(store);
+        const read: string[] = [];
+        // The real store, counting one call: a start must not build the change index of up-to-date conversations.
+        const counted = new Proxy(store, {
+          get(target, key) {
+            const value = Reflect.get(target, key, target) as unknown;
+            if (key === 'getChangesSince') {
+              return (conversationId: string, afterRev: number, limit: number) => {
+                read.push(conversationId);
+                return target.getChangesSince(conversationId, afterRev, limit);
+              };
+            }
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+        const catchUp = new SinkCatchUp({ store: counted, logger, clock: () => new Date(), events: events(store), whatsapp });
+        catchUp.start();
+        await catchUp.idle();
+        await catchUp.stop();
+        return [...new Set(read)];
+      } finally {
+        await store.close();
+      }
+    };
+    expect(
+      await startOnce(async (store) => {
+        for (let i = 0; i < 50; i++) {
+          await store.createConversation({ id: `c${i}`, channel: 'web', name: 'V' });
+          await store.appendMessage({ conversationId: `c${i}`, clientId: 'a', author: { role: 'visitor' }, text: 'hi' });
+        }
+      }),
+    ).toEqual([]);
+    expect(await startOnce()).toEqual([]);
+    // Two changes made without a bridge (the crash window): only those two conversations are read.
+    const read = await startOnce(async (store) => {
+      await store.appendMessage({ conversationId: 'c7', clientId: 'b', author: { role: 'agent' }, text: 'reply' });
+      await store.applyReceipt('c31', 'visitor', 1, 'read');
+    });
+    expect(read.sort()).toEqual(['c31', 'c7']);
+    expect(await startOnce()).toEqual([]);
+    await withStore(dataDir, async (store) => {
+      const queued = await store.listQueueItems<{ type: string }>('webhook', 10);
+      expect(queued.map((item) => item.id.split(':').slice(0, 3).join(':')).sort()).toEqual(
+        [`evt:${(await store.getMessages('c7', { limit: 1 }))[0]!.id}:created`, `evt:${(await store.getMessages('c31', { limit: 1 }))[0]!.id}:read`].sort(),
+      );
+    });
   });
 });

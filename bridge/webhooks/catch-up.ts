@@ -36,8 +36,8 @@ export interface CatchUpDeps {
   store: Store;
   logger: Logger;
   clock: () => Date;
-  events: EventWebhooks;
-  whatsapp: WhatsappDelivery;
+  events: Pick<EventWebhooks, 'enabled' | 'publish'>;
+  whatsapp: Pick<WhatsappDelivery, 'queueSend'>;
   /** Default `CATCH_UP_INTERVAL_MS`. */
   intervalMs?: number;
 }
