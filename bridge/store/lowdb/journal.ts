@@ -4,7 +4,7 @@
  * waiter of the batch resolved together). A checkpoint "rotates" it to a new generation file.
  */
 import { constants } from 'node:fs';
-import { lstat, open, readFile, truncate, type FileHandle } from 'node:fs/promises';
+import { lstat, open, readFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -336,7 +336,13 @@ export class Journal {
   }
 }
 
-/** Cuts a torn tail off the last journal so new records follow the last valid line. */
+/** Cuts a torn tail off the last journal so new records follow the last valid line, durably (fsync). */
 export async function truncateJournal(path: string, validBytes: number): Promise<void> {
-  await truncate(path, validBytes);
+  const handle = await open(path, 'r+');
+  try {
+    await handle.truncate(validBytes);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
