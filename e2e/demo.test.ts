@@ -4,10 +4,23 @@
  * German strings and the JS API, with an unread badge in the page header driven by `anon-chat-unread`.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestBridge, connectAgent, emitWithAck, nextEvent, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
-import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
-import { widgetMessage } from './helpers/widget-page.ts';
+import { ROOT, ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
+import { openWidget, widgetMessage } from './helpers/widget-page.ts';
+
+/** Stricter than the bridge's own page policy: no inline styles either (`style-src 'self'`). */
+const STRICT_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self' ws: wss:",
+  "object-src 'none'",
+  "base-uri 'none'",
+].join('; ');
 
 describe('demo pages (Chromium, real bridge)', () => {
   let bridge: TestBridge;
@@ -48,6 +61,41 @@ describe('demo pages (Chromium, real bridge)', () => {
     await shop.getByRole('link', { name: 'Theming demo' }).click();
     await shop.waitForURL(/theming\.html$/);
     await shop.locator('anon-chat .launcher').waitFor();
+    expect(problems.errors).toEqual([]);
+  });
+
+  it('contain no inline script, style or event handler', async () => {
+    for (const file of ['index.html', 'theming.html']) {
+      const html = await readFile(join(ROOT, 'demo', file), 'utf8');
+      expect(html).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>/i);
+      expect(html).not.toMatch(/<style[\s>]/i);
+      expect(html).not.toMatch(/\sstyle\s*=/i);
+      expect(html).not.toMatch(/\son[a-z]+\s*=/i);
+    }
+  });
+
+  it('run under a CSP without inline scripts or styles (no violations, widget works)', async () => {
+    // A fulfilled (intercepted) response loses its loopback address space, and Chromium's Local Network Access
+    // check would then block the page's WebSocket to the bridge on 127.0.0.1; a real deployment has no interception.
+    const lenient = await launchChromium(['--disable-features=LocalNetworkAccessChecks']);
+    const context = await lenient.newContext({ viewport: { width: 1280, height: 800 } });
+    const { page: strict, problems } = await openPage(context);
+    await strict.route('**/demo/**', async (route) => {
+      const response = await route.fetch();
+      await route.fulfill({ response, headers: { ...response.headers(), 'content-security-policy': STRICT_CSP } });
+    });
+    for (const path of ['/demo/', '/demo/theming.html']) {
+      const res = await strict.goto(`${bridge.url}${path}`);
+      expect(res?.headers()['content-security-policy']).toBe(STRICT_CSP);
+      await strict.locator('anon-chat .launcher').waitFor();
+      if (path.endsWith('theming.html')) {
+        // The accent swatches restyle through CSSOM, which the policy allows (before the panel covers them).
+        await strict.getByRole('button', { name: 'Rose' }).click();
+        await expect.poll(() => launcherBackground(strict)).toBe('rgb(190, 18, 60)');
+      }
+      await openWidget(strict);
+    }
+    await lenient.close();
     expect(problems.errors).toEqual([]);
   });
 
