@@ -31,17 +31,3 @@ export function widgetTexts(page: Page): Promise<string[]> {
   return page.locator('anon-chat .list .msg__text').allTextContents();
 }
 
-/** The conversation id the widget's visitor session belongs to (read from the bridge's `session`, via the token). */
-export async function widgetConversationId(page: Page): Promise<string> {
-  // The visitor token is a JWT whose `cid` claim names the conversation; the widget keeps it in localStorage.
-  return page.evaluate(() => {
-    for (let i = 0; i < localStorage.length; i++) {
-      const value = localStorage.getItem(localStorage.key(i) ?? '') ?? '';
-      const match = /eyJ[\w-]+\.([\w-]+)\.[\w-]+/.exec(value);
-      if (!match?.[1]) continue;
-      const claims = JSON.parse(atob(match[1].replace(/-/g, '+').replace(/_/g, '/'))) as { cid?: string };
-      if (claims.cid) return claims.cid;
-    }
-    throw new Error('no visitor token in localStorage');
-  });
-}
