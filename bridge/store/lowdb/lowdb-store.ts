@@ -617,14 +617,11 @@ export class LowdbStore implements Store {
           text: (): string => (doc.snapshotText ??= JSON.stringify(doc.data)),
         }));
         await writeFilesAtomic(files);
+        const segmentsDir = join(this.dataDir, DIRS.segments);
         for (const doc of chunk) {
           doc.inSnapshot = false;
           doc.snapshotText = undefined;
-        }
-      }
-      for (const doc of snapshot) {
-        if (doc.adapter.path.startsWith(join(this.dataDir, DIRS.segments))) {
-          this.existingSegmentFiles.add(doc.adapter.name);
+          if (doc.adapter.path.startsWith(segmentsDir)) this.existingSegmentFiles.add(doc.adapter.name);
         }
       }
       for (const name of Object.values(DIRS)) await fsyncDir(join(this.dataDir, name));
