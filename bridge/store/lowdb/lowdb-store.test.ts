@@ -211,6 +211,42 @@ describe('LowdbStore durability', () => {
   });
 });
 
+describe('LowdbStore write cost', () => {
+  it('persists a message by appending one journal line, rewriting no document, however much is stored', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir, { segmentSize: 100 });
+    await store.open();
+    await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
+    await Promise.all(
+      Array.from({ length: 2000 }, (_, i) =>
+        store.appendMessage({ conversationId: 'c', clientId: `m${i}`, author: { role: 'visitor' }, text: 'hello there' }),
+      ),
+    );
+    await store.checkpoint();
+    const snapshot = async (): Promise<Map<string, string>> => {
+      const files = new Map<string, string>();
+      for (const sub of ['', 'conversations', 'segments', 'records', 'queues', 'agents', 'external-ids']) {
+        for (const name of await readdir(join(dir, sub))) {
+          const path = join(dir, sub, name);
+          const info = await stat(path);
+          if (info.isFile()) files.set(path, `${info.size}:${info.mtimeMs}:${info.ino}`);
+        }
+      }
+      return files;
+    };
+    const before = await snapshot();
+    const journal = await journalPath(dir);
+    const journalBefore = (await stat(journal)).size;
+    await store.appendMessage({ conversationId: 'c', clientId: 'new', author: { role: 'visitor' }, text: 'hello there' });
+    const after = await snapshot();
+    const changed = [...after].filter(([path, sig]) => before.get(path) !== sig).map(([path]) => path);
+    expect(changed).toEqual([journal]);
+    const grown = (await stat(journal)).size - journalBefore;
+    expect(grown).toBeGreaterThan(100);
+    expect(grown).toBeLessThan(600);
+  });
+});
+
 describe('LowdbStore bounded memory', () => {
   it('answers the same with tiny segment and index caches, rebuilding what it dropped from disk', async () => {
     const dir = await tempDir();
