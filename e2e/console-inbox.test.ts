@@ -100,6 +100,42 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await agent.reload();
     await agent.locator('anon-console .conn[data-state="online"]').waitFor();
     expect(await agent.locator('anon-console .me__name').textContent()).toBe(bridge.agent.name);
+
+    // Signing out in one tab signs out the other tabs of the same browser.
+    const otherTab = await agent.context().newPage();
+    await otherTab.goto(`${bridge.url}/console/`);
+    await otherTab.locator('anon-console .conn[data-state="online"]').waitFor();
+    await agent.getByRole('button', { name: 'Sign out' }).click();
+    await otherTab.getByLabel('Agent name').waitFor({ timeout: 10_000 });
+  });
+
+  it('signs out with a message when the bridge refuses the stored token', async () => {
+    const agent = await page();
+    // A stored session whose token the bridge never signed (another secret, a rotated one): the socket is refused.
+    await agent.addInitScript(() => {
+      const forged = ['eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9', 'eyJzdWIiOiJ4IiwibmFtZSI6IngiLCJhdWQiOiJhbm9uLWNoYXQ6YWdlbnQiLCJleHAiOjQxMDI0NDQ4MDB9', 'c2lnbmF0dXJl'].join('.');
+      if (!sessionStorage.getItem('seeded')) {
+        sessionStorage.setItem('seeded', '1');
+        localStorage.setItem(
+          'anon-chat-console:session',
+          JSON.stringify({ token: forged, agent: { id: 'x', name: 'Mallory' }, expiresAt: '2099-12-31T00:00:00.000Z' }),
+        );
+      }
+    });
+    await agent.goto(`${bridge.url}/console/`);
+    await agent.getByRole('alert').filter({ hasText: 'Your session ended. Sign in again.' }).waitFor({ timeout: 10_000 });
+    expect(await agent.evaluate(() => localStorage.getItem('anon-chat-console:session'))).toBeNull();
+
+    // An expired stored session never reaches the socket: the sign-in form shows at once.
+    await agent.evaluate(() =>
+      localStorage.setItem(
+        'anon-chat-console:session',
+        JSON.stringify({ token: 'a.b.c', agent: { id: 'x', name: 'Old' }, expiresAt: '2001-01-01T00:00:00.000Z' }),
+      ),
+    );
+    await agent.reload();
+    await agent.getByLabel('Agent name').waitFor();
+    expect(await agent.getByRole('alert').count()).toBe(0);
   });
 
   it('loads older history on scroll up, in order, without gaps or duplicates', async () => {
