@@ -11,6 +11,9 @@ import type { ZodType } from 'zod';
 import { io, type Socket } from 'socket.io-client';
 import * as schemas from '../protocol/schemas.ts';
 import { startTestBridge } from '../bridge/testing/test-bridge.ts';
+import { loadConfig } from '../bridge/config.ts';
+import { metaSignature, timestampedSignature } from '../bridge/webhooks/signatures.ts';
+import { whatsappInboundBody } from './signature-cases.ts';
 import { INVALID_UTF8_BODIES, RAW_JSON_TEXTS, deepArray, deepObject, hostileValue, mutatedPayload } from './hostile.ts';
 
 /** Figures of a wire fuzz run. */
@@ -30,6 +33,26 @@ export interface WireFuzzFigures {
   /** Socket events that got no ack in time, by event name. */
   unanswered: Record<string, number>;
   details: string[];
+}
+
+/** Per-file digests under `dir` (relative name → sha256). */
+export function fileDigests(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const visit = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) visit(p);
+      else out.set(p.slice(dir.length + 1), createHash('sha256').update(readFileSync(p)).digest('hex'));
+    }
+  };
+  visit(dir);
+  return out;
+}
+
+/** Files that differ between two `fileDigests` snapshots. */
+export function changedFiles(a: Map<string, string>, b: Map<string, string>): string[] {
+  const names = new Set([...a.keys(), ...b.keys()]);
+  return [...names].filter((n) => a.get(n) !== b.get(n)).sort();
 }
 
 /** A stable digest of every file under `dir` (names, sizes and bytes). */
@@ -97,6 +120,44 @@ function rejectedPayloads(spec: EventSpec, n: number, seed: number): unknown[] {
   return out;
 }
 
+const WHATSAPP_SECRET = 'fuzz-whatsapp-app-secret';
+const STATUS_SECRET = 'fuzz-status-webhook-secret-0123';
+
+/** Paths inside a WhatsApp webhook body where a hostile value is planted (then the body is validly signed). */
+const WHATSAPP_PATHS: (string | number)[][] = [
+  [],
+  ['object'],
+  ['entry'],
+  ['entry', 0],
+  ['entry', 0, 'changes'],
+  ['entry', 0, 'changes', 0, 'field'],
+  ['entry', 0, 'changes', 0, 'value'],
+  ['entry', 0, 'changes', 0, 'value', 'metadata'],
+  ['entry', 0, 'changes', 0, 'value', 'metadata', 'phone_number_id'],
+  ['entry', 0, 'changes', 0, 'value', 'contacts'],
+  ['entry', 0, 'changes', 0, 'value', 'contacts', 0, 'wa_id'],
+  ['entry', 0, 'changes', 0, 'value', 'contacts', 0, 'profile', 'name'],
+  ['entry', 0, 'changes', 0, 'value', 'messages'],
+  ['entry', 0, 'changes', 0, 'value', 'messages', 0],
+  ['entry', 0, 'changes', 0, 'value', 'messages', 0, 'from'],
+  ['entry', 0, 'changes', 0, 'value', 'messages', 0, 'id'],
+  ['entry', 0, 'changes', 0, 'value', 'messages', 0, 'timestamp'],
+  ['entry', 0, 'changes', 0, 'value', 'messages', 0, 'type'],
+  ['entry', 0, 'changes', 0, 'value', 'messages', 0, 'text'],
+  ['entry', 0, 'changes', 0, 'value', 'messages', 0, 'text', 'body'],
+  ['entry', 0, 'changes', 0, 'value', 'statuses'],
+];
+
+/** A validly signed WhatsApp body with `value` planted at `path`. */
+function plantedWhatsappBody(n: number, path: (string | number)[], value: unknown): string | undefined {
+  const body = JSON.parse(whatsappInboundBody({ phoneNumberId: '1234', waId: `1555${n}`, wamid: `wamid.F${n}`, text: `fuzz ${n}` })) as Record<string, unknown>;
+  if (path.length === 0) return JSON.stringify(value);
+  let node: Record<string | number, unknown> = body;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path.at(-1)!] = value;
+  return JSON.stringify(body);
+}
+
 /** Largest generated string/array: just over the frame and body limits, cheap to generate. */
 const HUGE = 40_000;
 
@@ -109,7 +170,19 @@ const MAX_OVERSIZED_PER_NAMESPACE = 20;
 /** Runs the wire fuzz with about `target` requests in total. */
 export async function runWireFuzz(options: { target: number; seed?: number }): Promise<WireFuzzFigures> {
   const seed = options.seed ?? 42;
-  const bridge = await startTestBridge({ config: { apiKey: 'fuzz-api-key-0123456789abcdef0123' } });
+  const webhooks = loadConfig(
+    {
+      DATA_DIR: '/nonexistent',
+      VISITOR_TOKEN_SECRET: 'x'.repeat(32),
+      AGENT_TOKEN_SECRET: 'y'.repeat(32),
+      SITE_SECRET: 'z'.repeat(32),
+      WHATSAPP_APP_SECRET: WHATSAPP_SECRET,
+      WHATSAPP_VERIFY_TOKEN: 'fuzz-verify-token',
+      STATUS_WEBHOOK_SECRET: STATUS_SECRET,
+    },
+    { persistSecrets: false },
+  ).webhooks;
+  const bridge = await startTestBridge({ config: { apiKey: 'fuzz-api-key-0123456789abcdef0123', webhooks } });
   const details: string[] = [];
   let status5xx = 0;
   let accepted = 0;
@@ -230,7 +303,7 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
 
     // ---- HTTP ----
     const httpTarget = Math.max(0, options.target - socketEvents);
-    const routes: { method: string; path: string; auth?: string; schema?: ZodType; valid?: () => Record<string, unknown> }[] = [
+    const routes: { method: string; path: string; auth?: string; headers?: Record<string, string>; schema?: ZodType; valid?: () => Record<string, unknown> }[] = [
       { method: 'POST', path: '/api/auth/login', schema: schemas.loginSchema, valid: () => ({ name: 'x', password: 'y' }) },
       { method: 'POST', path: `/api/conversations/${conversationId}/messages`, auth: `Bearer ${bridge.agent.token}`, schema: schemas.restSendSchema, valid: () => ({ text: 'x', clientId: 'r-1' }) },
       { method: 'POST', path: `/api/conversations/${conversationId}/messages`, auth: 'Bearer fuzz-api-key-0123456789abcdef0123', schema: schemas.restSendSchema, valid: () => ({ text: 'x' }) },
@@ -238,7 +311,7 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
       { method: 'POST', path: '/webhooks/status' },
       { method: 'GET', path: '/webhooks/whatsapp' },
     ];
-    const bodies: { route: (typeof routes)[number]; body: Buffer | string; type: string; lenient?: boolean }[] = [];
+    const bodies: { route: (typeof routes)[number]; body: Buffer | string; type: string; lenient?: boolean; signed?: boolean }[] = [];
     for (const route of routes) {
       // Raw texts the parser may legitimately accept (duplicate keys: last wins; invalid UTF-8 decodes to U+FFFD,
       // lone surrogates are strings): they go in the lenient phase, before the storage digest is taken.
@@ -257,6 +330,35 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
       bodies.push({ route, body: '{"a":1}', type: 'application/json; charset=latin-99' });
       bodies.push({ route, body: `{"text":"${'x'.repeat(200_000)}"}`, type: 'application/json' });
       bodies.push({ route, body: `[${'0,'.repeat(100_000)}0]`, type: 'application/json' });
+    }
+    // Validly signed hostile webhook bodies reach the payload parsers behind the signature check. They may be
+    // accepted (Meta's payloads are open-ended) and start background work, so they run last: no 5xx is the rule.
+    const signedCount = Math.floor(httpTarget * 0.25);
+    const planted = fc.sample(fc.tuple(fc.constantFrom(...WHATSAPP_PATHS), hostileValue(HUGE, DEPTH)), { numRuns: signedCount, seed: seed + 7 });
+    for (const [i, [path, value]] of planted.entries()) {
+      let text: string | undefined;
+      try {
+        text = plantedWhatsappBody(i, path, value);
+      } catch {
+        text = undefined;
+      }
+      if (text === undefined || text.length > 500_000) continue;
+      if (i % 4 === 3) {
+        const ts = Math.floor(Date.now() / 1000);
+        bodies.push({
+          route: { method: 'POST', path: '/webhooks/status', headers: { 'x-anonchat-signature': timestampedSignature(STATUS_SECRET, ts, text), 'x-anonchat-delivery': `fuzz-${i}` } },
+          body: text,
+          type: 'application/json',
+          signed: true,
+        });
+      } else {
+        bodies.push({
+          route: { method: 'POST', path: '/webhooks/whatsapp', headers: { 'x-hub-signature-256': metaSignature(text, WHATSAPP_SECRET) } },
+          body: text,
+          type: 'application/json',
+          signed: true,
+        });
+      }
     }
     const perRoute = Math.max(1, Math.ceil((httpTarget - bodies.length) / routes.length));
     for (const [i, route] of routes.entries()) {
@@ -290,7 +392,7 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
             try {
               const res = await fetch(url + route.path, {
                 method: route.method,
-                headers: { ...(route.auth ? { authorization: route.auth } : {}), ...(type ? { 'content-type': type } : {}) },
+                headers: { ...(route.auth ? { authorization: route.auth } : {}), ...(type ? { 'content-type': type } : {}), ...route.headers },
                 ...(route.method !== 'GET' ? { body: typeof body === 'string' ? body : new Uint8Array(body) } : {}),
               });
               status = res.status;
@@ -312,12 +414,20 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
       );
     };
     timings['socket'] = Date.now() - t0;
+    timings['lenientBodies'] = bodies.filter((b) => b.lenient).length;
+    timings['signedBodies'] = bodies.filter((b) => b.signed).length;
     await sendAll(bodies.filter((b) => b.lenient), false);
+    // Accepted lenient bodies made documents dirty: checkpoint now so a timed checkpoint cannot land mid-phase.
+    await new Promise((r) => setTimeout(r, 500));
+    await bridge.store.checkpoint();
     const beforeRejected = await stableDigest(bridge.dataDir);
+    const beforeFiles = fileDigests(bridge.dataDir);
     const t1 = Date.now();
-    await sendAll(bodies.filter((b) => !b.lenient), true);
+    await sendAll(bodies.filter((b) => !b.lenient && !b.signed), true);
     timings['http'] = Date.now() - t1;
     const after = await stableDigest(bridge.dataDir);
+    if (after !== beforeRejected) details.push(`changed during the rejected HTTP phase: ${changedFiles(beforeFiles, fileDigests(bridge.dataDir)).join(', ')}`);
+    await sendAll(bodies.filter((b) => b.signed), false);
     const health = await fetch(`${url}/health`);
     return {
       requests: socketEvents + httpRequests,
