@@ -9,7 +9,7 @@ import type { Message } from '../../protocol/message.ts';
 import { TYPING_TTL_MS } from '../../protocol/limits.ts';
 import type { AgentConnection } from '../agent-connection.ts';
 import type { ConnectionUser } from './connection-controller.ts';
-import { type InboxFilter, patchConversation, sortByActivity, totalUnread, upsertConversation } from '../state/inbox.ts';
+import { type InboxFilter, mergeListed, patchConversation, totalUnread, upsertConversation } from '../state/inbox.ts';
 
 /** How long the search waits after the last keystroke before asking the bridge. */
 const SEARCH_DEBOUNCE_MS = 250;
@@ -140,7 +140,7 @@ export class InboxController implements ReactiveController, ConnectionUser {
         ...(query ? { query } : {}),
       });
       if (generation !== this.listGeneration) return;
-      this.conversations = sortByActivity(list);
+      this.conversations = mergeListed(this.conversations, list);
       this.error = '';
       this.acknowledgeDelivery(connection);
     } catch (error) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary } from '../../protocol/conversation.ts';
-import { patchConversation, sortByActivity, totalUnread, upsertConversation } from './inbox.ts';
+import { mergeListed, patchConversation, sortByActivity, totalUnread, upsertConversation } from './inbox.ts';
 
 function conv(id: string, minute: number, over: Partial<ConversationSummary> = {}): ConversationSummary {
   const at = new Date(Date.UTC(2026, 0, 1, 12, minute)).toISOString();
@@ -52,5 +52,15 @@ describe('inbox rules', () => {
       ['b', true],
     ]);
     expect(totalUnread(list)).toBe(5);
+  });
+
+  it('merges a fresh list without undoing a newer live update, and drops what the list no longer has', () => {
+    const shown = [conv('a', 9, { rev: 9, unread: 2 }), conv('gone', 8)];
+    const listed = [conv('a', 5, { rev: 5, unread: 0 }), conv('b', 6)];
+    const merged = mergeListed(shown, listed);
+    expect(merged.map((c) => [c.id, c.unread])).toEqual([
+      ['a', 2],
+      ['b', 0],
+    ]);
   });
 });

@@ -46,3 +46,20 @@ export function patchConversation(
 export function totalUnread(list: readonly ConversationSummary[]): number {
   return list.reduce((sum, c) => sum + c.unread, 0);
 }
+
+/**
+ * A fresh list from the bridge, merged with what live events already brought: a listed copy older than the one
+ * shown (an event arrived while the list was on its way) does not replace it.
+ */
+export function mergeListed(
+  current: readonly ConversationSummary[],
+  listed: readonly ConversationSummary[],
+): ConversationSummary[] {
+  const shown = new Map(current.map((c) => [c.id, c]));
+  return sortByActivity(
+    listed.map((c) => {
+      const live = shown.get(c.id);
+      return live && live.rev > c.rev ? live : c;
+    }),
+  );
+}
