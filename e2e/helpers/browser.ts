@@ -77,12 +77,17 @@ export async function openPage(context: BrowserContext, ignore: RegExp[] = []): 
  */
 export const NETWORK_ERRORS: RegExp[] = [/ERR_CONNECTION_REFUSED/, /WebSocket connection to .* failed/, /Failed to load resource/];
 
-/** Saves `name`.png into test-artifacts/ and copies it to docs/screenshots/ for the README. */
+/**
+ * Saves `name`.png into test-artifacts/ (every run). With `UPDATE_SCREENSHOTS=1` it also refreshes the README's copy
+ * in docs/screenshots/ — opt-in, so a plain `npm test` leaves the working tree clean.
+ */
 export async function saveScreenshot(page: Page, name: string): Promise<string> {
   await mkdir(ARTIFACTS_DIR, { recursive: true });
-  await mkdir(SCREENSHOTS_DIR, { recursive: true });
   const file = join(ARTIFACTS_DIR, `${name}.png`);
   await page.screenshot({ path: file });
-  await copyFile(file, join(SCREENSHOTS_DIR, `${name}.png`));
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    await mkdir(SCREENSHOTS_DIR, { recursive: true });
+    await copyFile(file, join(SCREENSHOTS_DIR, `${name}.png`));
+  }
   return file;
 }
