@@ -4,9 +4,10 @@
  * re-derives what the sinks should have queued from the store's change log (`getChangesSince`) and queues it
  * again — a no-op for work already queued, because queue ids are derived from the message (see `eventIdOf`,
  * `sendIdOf`). A durable per-conversation cursor (`{rev, seq}` as of the last pass) bounds the work: only
- * conversations whose `rev` is above their cursor are read, at start and every few seconds for the conversations
- * the live sinks saw change. The cursor is written after the work up to it is durably queued, in one batch per
- * pass (never per message), and may lag behind: replaying a lagging stretch queues nothing twice.
+ * conversations whose `rev` is above their cursor are read — at start, and for the conversations the live sinks saw
+ * change once traffic pauses (or every few seconds under continuous traffic). The cursor is written after the work
+ * up to it is durably queued, in one batch per pass (never per message), and may lag behind: replaying a lagging
+ * stretch queues nothing twice.
  */
 import type { Logger } from 'pino';
 import type { Conversation } from '../../protocol/conversation.ts';
@@ -20,8 +21,14 @@ import { isWhatsappReply, type WhatsappDelivery } from './whatsapp-delivery.ts';
 export const CURSOR_NAMESPACE = 'sink-cursor';
 /** Store namespace of the catch-up's own facts: key `baseline` exists once every conversation had a cursor. */
 export const CATCH_UP_NAMESPACE = 'sink-catch-up';
-/** How often the conversations the live sinks saw change get their cursor advanced (and their work re-checked). */
-export const CATCH_UP_INTERVAL_MS = 5_000;
+/**
+ * A pass over the conversations the live sinks saw change runs once no change came for `CATCH_UP_QUIET_MS` (so the
+ * store is quiet shortly after traffic stops), and at the latest `CATCH_UP_MAX_DELAY_MS` after the first change it
+ * covers (so continuous traffic writes each busy conversation's cursor at most that often).
+ */
+export const CATCH_UP_QUIET_MS = 50;
+/** See `CATCH_UP_QUIET_MS`; also the retry delay after a pass that could not catch a conversation up. */
+export const CATCH_UP_MAX_DELAY_MS = 5_000;
 
 /** How far the outbound work of one conversation is known to be queued. */
 export interface SinkCursor {
@@ -31,6 +38,13 @@ export interface SinkCursor {
   seq: number;
 }
 
+/** The record `sink-catch-up/baseline`: since when cursors are kept, and whether for every conversation. */
+interface CatchUpBaseline {
+  at: string;
+  /** Event webhooks were on: every conversation is followed, not only WhatsApp ones. */
+  events: boolean;
+}
+
 /** Dependencies of the catch-up. */
 export interface CatchUpDeps {
   store: Store;
@@ -38,8 +52,6 @@ export interface CatchUpDeps {
   clock: () => Date;
   events: Pick<EventWebhooks, 'enabled' | 'publish'>;
   whatsapp: Pick<WhatsappDelivery, 'queueSend'>;
-  /** Default `CATCH_UP_INTERVAL_MS`. */
-  intervalMs?: number;
 }
 
 const PAGE = 500;
@@ -63,30 +75,26 @@ export class SinkCatchUp {
   private running: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
+  /** When the first change not yet covered by a pass, and the latest change, were noted (ms). */
+  private firstNoteAt = 0;
+  private lastNoteAt = 0;
 
   constructor(private readonly deps: CatchUpDeps) {}
 
-  /** Notes every conversation that changed, so the next pass advances its cursor. */
+  /** Notes every conversation that changed, so a pass soon advances its cursor. */
   sink(): FanoutSink {
     return {
       name: 'sink-catch-up',
-      messageCreated: (_message, conversation) => void this.dirty.add(conversation.id),
-      statusChanged: (_messages, conversation) => void this.dirty.add(conversation.id),
+      messageCreated: (_message, conversation) => this.note(conversation),
+      statusChanged: (_messages, conversation) => this.note(conversation),
     };
   }
 
-  /** Runs the start pass in the background (the bridge listens meanwhile), then a pass every interval. */
+  /** Runs the start pass in the background (the bridge listens meanwhile); later passes follow the changes. */
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
     this.serial(() => this.startPass());
-    const tick = () => {
-      this.serial(() => this.pass());
-      this.timer = setTimeout(tick, this.deps.intervalMs ?? CATCH_UP_INTERVAL_MS);
-      this.timer.unref();
-    };
-    this.timer = setTimeout(tick, this.deps.intervalMs ?? CATCH_UP_INTERVAL_MS);
-    this.timer.unref();
   }
 
   /** Resolves when the passes started so far have finished (tests). */
@@ -98,13 +106,45 @@ export class SinkCatchUp {
     } while (current !== this.running);
   }
 
-  /** Stops the timer and runs a last pass, so a clean restart has nothing to catch up. */
+  /** Stops scheduling and runs a last pass, so a clean restart has nothing to catch up. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    this.timer = undefined;
     this.serial(() => this.pass());
     await this.idle();
+  }
+
+  private note(conversation: Conversation): void {
+    if (!this.followed(conversation)) return;
+    const now = Date.now();
+    this.dirty.add(conversation.id);
+    if (this.firstNoteAt === 0) this.firstNoteAt = now;
+    this.lastNoteAt = now;
+    this.arm(CATCH_UP_QUIET_MS);
+  }
+
+  /** One timer at most; it checks the quiet/max-delay rule when it fires instead of being reset per change. */
+  private arm(delayMs: number): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const now = Date.now();
+      const quietFor = now - this.lastNoteAt;
+      const waited = now - this.firstNoteAt;
+      if (quietFor < CATCH_UP_QUIET_MS && waited < CATCH_UP_MAX_DELAY_MS) {
+        this.arm(Math.min(CATCH_UP_QUIET_MS - quietFor, CATCH_UP_MAX_DELAY_MS - waited));
+        return;
+      }
+      this.firstNoteAt = 0;
+      this.serial(async () => {
+        await this.pass();
+        // Conversations that failed (storage trouble) are retried later; new changes arm their own timer.
+        if (this.dirty.size > 0) this.arm(CATCH_UP_MAX_DELAY_MS);
+      });
+    }, delayMs);
+    this.timer.unref();
   }
 
   /** Passes never overlap: two passes over one conversation could write an older cursor after a newer one. */
@@ -115,24 +155,39 @@ export class SinkCatchUp {
   }
 
   private async startPass(): Promise<void> {
-    const { store, clock, logger } = this.deps;
+    const { store, clock, logger, events } = this.deps;
     const started = Date.now();
     const conversations = await store.listConversations({ filter: 'all' });
-    if (!(await store.getRecord(CATCH_UP_NAMESPACE, 'baseline'))) {
-      // The first start of a data directory with this catch-up (new, or written by an older bridge): what is
-      // stored was handled by whoever stored it. Every conversation gets a cursor at its current state; only
-      // later changes are caught up.
-      await inChunks(conversations, (c) => this.writeCursor(c.id, { rev: c.rev, seq: c.lastSeq }), 512);
-      await store.putRecord(CATCH_UP_NAMESPACE, 'baseline', { at: clock().toISOString() });
-      return;
+    const baseline = await store.getRecord<CatchUpBaseline>(CATCH_UP_NAMESPACE, 'baseline');
+    // What is stored was handled by whoever stored it when this catch-up did not follow it: on the first start of a
+    // data directory (new, or written by an older bridge) every conversation, and when event webhooks were off
+    // until now every conversation that was not followed (only WhatsApp ones were). They get a cursor at their
+    // current state; only later changes are caught up.
+    const unfollowed = (
+      !baseline ? conversations : !baseline.events && events.enabled ? conversations.filter((c) => c.channel !== 'whatsapp') : []
+    ).filter((c) => this.followed(c));
+    await inChunks(unfollowed, (c) => this.writeCursor(c.id, { rev: c.rev, seq: c.lastSeq }), 512);
+    if (!baseline || baseline.events !== events.enabled) {
+      await store.putRecord(CATCH_UP_NAMESPACE, 'baseline', { at: baseline?.at ?? clock().toISOString(), events: events.enabled } satisfies CatchUpBaseline);
     }
+    if (!baseline) return;
+    const skip = new Set(unfollowed.map((c) => c.id));
     for (const conversation of conversations) {
+      if (skip.has(conversation.id) || !this.followed(conversation)) continue;
       const cursor = await this.cursorOf(conversation.id);
       if (conversation.rev > cursor.rev) this.dirty.add(conversation.id);
     }
     const behind = this.dirty.size;
     await this.pass();
     if (behind > 0) logger.info({ conversations: behind, ms: Date.now() - started }, 'webhooks: caught up after start');
+  }
+
+  /**
+   * Conversations with outbound work: all when event webhooks are on, else only WhatsApp ones (agent replies). Others
+   * need no cursor, so a bridge without webhooks writes nothing for web conversations.
+   */
+  private followed(conversation: Conversation): boolean {
+    return this.deps.events.enabled || conversation.channel === 'whatsapp';
   }
 
   /** Catches up every conversation noted as changed; a failed one stays noted for the next pass. */
@@ -150,20 +205,18 @@ export class SinkCatchUp {
   }
 
   private async catchUp(conversationId: string): Promise<void> {
-    const { store, events } = this.deps;
+    const { store } = this.deps;
     const conversation = await store.getConversation(conversationId);
-    if (!conversation) return;
+    if (!conversation || !this.followed(conversation)) return;
     const cursor = await this.cursorOf(conversationId);
     if (conversation.rev <= cursor.rev) return;
     // Read before the changes: anything changing meanwhile has a higher rev and is caught up by the next pass.
     const next: SinkCursor = { rev: conversation.rev, seq: conversation.lastSeq };
-    if (events.enabled || conversation.channel === 'whatsapp') {
-      for (let after = cursor.rev; ; ) {
-        const changes = await store.getChangesSince(conversationId, after, PAGE);
-        await this.queueWork(changes, conversation, cursor);
-        if (changes.length < PAGE) break;
-        after = changes.at(-1)!.rev;
-      }
+    for (let after = cursor.rev; ; ) {
+      const changes = await store.getChangesSince(conversationId, after, PAGE);
+      await this.queueWork(changes, conversation, cursor);
+      if (changes.length < PAGE) break;
+      after = changes.at(-1)!.rev;
     }
     await this.writeCursor(conversationId, next);
   }

@@ -12,6 +12,7 @@ import { webhookConfigFromEnv } from './webhook-config.ts';
 import { graphSendOk, startScriptedServer, type ScriptedServer } from './test-servers.ts';
 import { PENDING_STATUS_NAMESPACE } from './external-statuses.ts';
 import { whatsappConversationId } from './whatsapp-inbound.ts';
+import { CATCH_UP_NAMESPACE } from './catch-up.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
@@ -32,8 +33,16 @@ let bridge: TestBridge;
 let nextWamid = 0;
 const sockets: AgentClient[] = [];
 
+/** Waits until the bridge's one start-up write (the catch-up baseline) is on disk: file snapshots see only the test's doing. */
+async function startupSettled(tb: TestBridge): Promise<TestBridge> {
+  while (!(await tb.store.getRecord(CATCH_UP_NAMESPACE, 'baseline'))) await new Promise((r) => setTimeout(r, 5));
+  // It exists, so this writes nothing and resolves once the batch holding it is durable.
+  await tb.store.addRecordOnce(CATCH_UP_NAMESPACE, 'baseline', null);
+  return tb;
+}
+
 async function start(env: Record<string, string> = {}): Promise<TestBridge> {
-  return startTestBridge({
+  return startupSettled(await startTestBridge({
     config: {
       webhooks: webhookConfigFromEnv({
         WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
@@ -47,7 +56,7 @@ async function start(env: Record<string, string> = {}): Promise<TestBridge> {
         ...env,
       }),
     },
-  });
+  }));
 }
 
 beforeEach(async () => {
