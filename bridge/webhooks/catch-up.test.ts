@@ -257,6 +257,40 @@ describe('catch-up of outbound work after a crash between storing and queueing',
     expect(envelopeOf(only!).id).toBe(`evt:${ack.data.id}:created`);
   });
 
+  it('a bridge without event webhooks writes nothing for web chats; turning them on later sends only later events', async () => {
+    const hook = await server(() => ({ status: 200 }));
+    const dataDir = await tempDir();
+    const plain = await startTestBridge({ dataDir });
+    const visitor = await connectVisitor(plain.url);
+    const before = await emitWithAck(visitor, 'message:send', { clientId: 'b1', text: 'before webhooks' });
+    visitor.disconnect();
+    if (!before.ok) throw new Error(before.error.code);
+    await pause(200);
+    expect(await plain.store.getRecord(CURSOR_NAMESPACE, before.data.conversationId)).toBeUndefined();
+    await plain.close();
+
+    const hooked = await startTestBridge({
+      dataDir,
+      config: {
+        webhooks: webhookConfigFromEnv({
+          WEBHOOK_URLS: `${hook.url}/events`,
+          WEBHOOK_SECRET: SECRET,
+          WEBHOOK_ALLOW_PRIVATE: 'true',
+          WEBHOOK_POLL_MS: '30',
+        }),
+      },
+    });
+    cleanups.push(() => hooked.close());
+    const again = await connectVisitor(hooked.url, { token: visitor.session.token });
+    cleanups.push(() => void again.disconnect());
+    const after = await emitWithAck(again, 'message:send', { clientId: 'b2', text: 'after webhooks' });
+    if (!after.ok) throw new Error(after.error.code);
+    const [only] = await hook.waitForRequests(1);
+    await pause(400);
+    expect(hook.requests).toHaveLength(1);
+    expect(envelopeOf(only!).id).toBe(`evt:${after.data.id}:created`);
+  });
+
   it('tells a status change from the status a message was stored with', () => {
     const base = { createdAt: '2026-01-01T00:00:00.000Z' };
     const at = (status: Message['status'], statusAt: Message['statusAt']) => ({ ...base, status, statusAt }) as Message;
