@@ -3,13 +3,13 @@
  * the Store, and announces changes through fan-out after the store has them durably.
  */
 import type { Author, Message } from '../protocol/message.ts';
-import type { Conversation, ConversationSummary } from '../protocol/conversation.ts';
+import type { Conversation, ConversationState, ConversationSummary } from '../protocol/conversation.ts';
 import type { MessagePage, SyncResult } from '../protocol/events.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../protocol/limits.ts';
 import type { ConversationQuery } from './store/store.ts';
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
-import { onlineConversationIds, toSummary } from './realtime/presence.ts';
+import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
 
 /** The conversation, or `not_found`. */
 export async function requireConversation(ctx: BridgeContext, conversationId: string): Promise<Conversation> {
@@ -88,4 +88,21 @@ export async function listSummaries(ctx: BridgeContext, query: ConversationQuery
     onlineConversationIds(ctx.visitorNs),
   ]);
   return conversations.map((conversation) => toSummary(conversation, online.has(conversation.id)));
+}
+
+/**
+ * Closes or reopens a conversation. Returns its summary and `announce`, which tells every agent — only when the state
+ * really changed, so a repeated close is a quiet no-op.
+ */
+export async function changeConversationState(
+  ctx: BridgeContext,
+  conversationId: string,
+  state: ConversationState,
+): Promise<{ summary: ConversationSummary; announce: () => Promise<void> }> {
+  const before = await requireConversation(ctx, conversationId);
+  const conversation = await ctx.store.setConversationState(before.id, state);
+  const summary = toSummary(conversation, await isVisitorOnline(ctx.visitorNs, conversation.id));
+  const announce =
+    before.state !== conversation.state ? () => ctx.fanout.announceConversation(conversation) : () => Promise.resolve();
+  return { summary, announce };
 }

@@ -15,6 +15,7 @@ import type {
   AgentSyncPayload,
   AgentTypingPayload,
   ConversationListPayload,
+  ConversationStatePayload,
   TypingPayload,
   VisitorHistoryPayload,
   VisitorReceiptPayload,
@@ -93,6 +94,8 @@ export interface AgentClientToServerEvents {
   'message:send': (payload: AgentSendPayload, ack: (res: Ack<Message>) => void) => void;
   /** Re-send a message whose external delivery failed (WhatsApp). */
   'message:retry': (payload: AgentRetryPayload, ack: (res: Ack<Message>) => void) => void;
+  /** Close or reopen a conversation; every agent hears `conversation:updated`. */
+  'conversation:state': (payload: ConversationStatePayload, ack: (res: Ack<ConversationSummary>) => void) => void;
   sync: (payload: AgentSyncPayload, ack: (res: Ack<SyncResult>) => void) => void;
   history: (payload: AgentHistoryPayload, ack: (res: Ack<MessagePage>) => void) => void;
   receipt: (payload: AgentReceiptPayload, ack?: (res: Ack<{ changed: number }>) => void) => void;

@@ -59,6 +59,8 @@ export const conversationListSchema = z.strictObject({
   limit: z.number().int().min(1).max(500).optional(),
 });
 export const agentRetrySchema = z.strictObject({ conversationId: entityId, messageId: entityId });
+/** Close a conversation (out of the open inbox) or reopen it; a visitor message reopens it too. */
+export const conversationStateSchema = z.strictObject({ conversationId: entityId, state: z.enum(['open', 'closed']) });
 export const agentAuthSchema = z.strictObject({ token: z.string().min(1).max(4096) });
 
 // ---- REST ----
@@ -85,6 +87,7 @@ export type AgentReceiptPayload = z.infer<typeof agentReceiptSchema>;
 export type AgentTypingPayload = z.infer<typeof agentTypingSchema>;
 export type ConversationListPayload = z.infer<typeof conversationListSchema>;
 export type AgentRetryPayload = z.infer<typeof agentRetrySchema>;
+export type ConversationStatePayload = z.infer<typeof conversationStateSchema>;
 export type AgentAuth = z.infer<typeof agentAuthSchema>;
 export type LoginPayload = z.infer<typeof loginSchema>;
 export type RestSendPayload = z.infer<typeof restSendSchema>;

@@ -1,4 +1,4 @@
-/** REST for agents and integrations: list conversations, read history, reply, mark read. */
+/** REST for agents and integrations: list conversations, read history, reply, mark read, close and reopen. */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { entityId, restHistoryQuerySchema, restSendSchema } from '../../protocol/schemas.ts';
@@ -7,6 +7,7 @@ import { BridgeError, validationError } from '../api-error.ts';
 import { randomId } from '../ids.ts';
 import {
   applyReceipt,
+  changeConversationState,
   historyPage,
   listSummaries,
   requireConversation,
@@ -68,5 +69,13 @@ export function conversationRouter(ctx: BridgeContext): Router {
     const conversation = await requireConversation(ctx, conversationIdOf(req));
     res.json(await applyReceipt(ctx, conversation.id, 'agent', conversation.lastSeq, 'read'));
   });
+
+  for (const [action, state] of [['close', 'closed'], ['reopen', 'open']] as const) {
+    router.post(`/conversations/:id/${action}`, requireJsonBody, async (req, res) => {
+      const changed = await changeConversationState(ctx, conversationIdOf(req), state);
+      res.json({ conversation: changed.summary });
+      await changed.announce();
+    });
+  }
   return router;
 }

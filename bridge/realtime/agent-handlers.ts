@@ -7,10 +7,12 @@ import {
   agentSyncSchema,
   agentTypingSchema,
   conversationListSchema,
+  conversationStateSchema,
 } from '../../protocol/schemas.ts';
 import { AGENTS_ROOM, conversationRoom, type AgentSocket, type BridgeContext } from '../context.ts';
 import {
   applyReceipt,
+  changeConversationState,
   historyPage,
   listSummaries,
   requireConversation,
@@ -27,6 +29,7 @@ const KNOWN_EVENTS = new Set([
   'conversations:list',
   'message:send',
   'message:retry',
+  'conversation:state',
   'sync',
   'history',
   'receipt',
@@ -82,6 +85,16 @@ export async function registerAgentHandlers(
         throw new BridgeError('bad_request', `No delivery is configured for ${conversation.channel} conversations.`);
       }
       throw new BridgeError('upstream_failed', 'The external channel refused the message; try again later.');
+    },
+  });
+
+  onEvent(ctx, socket, 'conversation:state', {
+    schema: conversationStateSchema,
+    limiter: limiters.events,
+    run: async (payload, afterAck) => {
+      const changed = await changeConversationState(ctx, payload.conversationId, payload.state);
+      afterAck(changed.announce);
+      return changed.summary;
     },
   });
 
