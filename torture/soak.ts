@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { io, type Socket } from 'socket.io-client';
 import { LowdbStore } from '../bridge/store/lowdb/lowdb-store.ts';
-import { processUsage, type ProcessUsage } from './abuse.ts';
+import { fdKinds, processUsage, type ProcessUsage } from './abuse.ts';
 import { spawnBridge } from './bridge-process.ts';
 import { percentile, TortureVisitor } from './visitor-client.ts';
 
@@ -29,6 +29,9 @@ export interface SoakFigures {
   duplicates: number;
   unhandledRejections: number;
   p95AckMs: number;
+  /** Open fds by kind after warm-up and at the end (what grew, if anything). */
+  fdKindsWarm: Record<string, number>;
+  fdKindsEnd: Record<string, number>;
   problems: string[];
 }
 
@@ -72,8 +75,11 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
       v.socket.disconnect();
       setTimeout(() => v.socket.connect(), 50 + Math.random() * 300);
     }, 500);
+    let fdKindsWarm: Record<string, number> = {};
+    const warmAt = started + options.durationMs * 0.3;
     const sampleTimer = setInterval(() => {
       try {
+        if (Object.keys(fdKindsWarm).length === 0 && Date.now() >= warmAt) fdKindsWarm = fdKinds(bridge.pid);
         samples.push({ at: Date.now() - started, usage: processUsage(bridge.pid) });
       } catch {
         problems.push('bridge process vanished');
@@ -86,6 +92,10 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
     const drained = await Promise.all(visitors.map((v) => v.drained(20_000)));
     if (drained.some((d) => !d)) problems.push('some outboxes did not drain');
     clearInterval(sampleTimer);
+    // Settled state: every visitor connected again, nothing in flight.
+    await new Promise((r) => setTimeout(r, 1000));
+    samples.push({ at: Date.now() - started, usage: processUsage(bridge.pid) });
+    const fdKindsEnd = fdKinds(bridge.pid);
     agent.close();
     for (const v of visitors) v.close();
     const warmIndex = Math.floor(samples.length * 0.3);
@@ -139,6 +149,8 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
       duplicates,
       unhandledRejections: unhandled,
       p95AckMs: Math.round(percentile(latencies, 95) * 10) / 10,
+      fdKindsWarm,
+      fdKindsEnd,
       problems,
     };
   } finally {
