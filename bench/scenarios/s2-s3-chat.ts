@@ -90,7 +90,7 @@ export const sustainedScenario: Scenario = {
       rows,
       failures: [...correctness('scenario 2 bridge', bridge.steps)],
       notes: [
-        `${plan.pairs} conversations (each one visitor socket); the agent side is one agent-console socket, because the bridge sends every conversation to every agent socket (N agent sockets would multiply the fan-out by N). Directions alternate per round. ${plan.durationMs / 1000} s per step, drain ≤ ${plan.drainMs / 1000} s.`,
+        `${plan.pairs} conversations (each one visitor socket); the agent side is one agent-console socket, because the bridge sends every conversation to every agent socket (N agent sockets would multiply the fan-out by N). Directions alternate per round. ${plan.durationMs / 1000} s per step, drain ≥ ${plan.drainMs / 1000} s, then while replies still arrive (≤ 60 s more).`,
         `Generator CPU (share of one core) per step — baseline: ${base.steps.map((s) => s.generatorCpu).join(', ')}; bridge: ${bridge.steps.map((s) => s.generatorCpu).join(', ')}; generator lag p99 (ms): ${bridge.steps.map((s) => s.generatorLagP99).join(', ')}.`,
         `Raised limits: ${bridge.limits}.`,
         ...(errorsNote(bridge.steps) ? [`Bridge errors: ${errorsNote(bridge.steps)}`] : []),

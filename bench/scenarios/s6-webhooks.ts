@@ -155,8 +155,20 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
         });
         req.end(body);
       });
+      // As in chat-load: past drainMs, wait only while answers and pushes still arrive, ≤ 60 s more.
       const drainEnd = performance.now() + plan.drainMs;
-      while (performance.now() < drainEnd && (answered < loop.fired || pushCount - pushBefore < ok)) await sleep(20);
+      let progress = -1;
+      let progressAt = performance.now();
+      while (answered < loop.fired || pushCount - pushBefore < ok) {
+        const now = performance.now();
+        if (now > drainEnd + 60_000) break;
+        if (answered + pushCount !== progress) {
+          progress = answered + pushCount;
+          progressAt = now;
+        }
+        if (now > drainEnd && now - progressAt > 2_000) break;
+        await sleep(20);
+      }
       const wallMs = performance.now() - loop.startedAt;
       const stats = await target.server.stats();
       const step: WebhookStep = {
