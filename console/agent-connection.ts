@@ -5,7 +5,7 @@
 import { io, type Socket } from 'socket.io-client';
 import type { Ack, ApiError, ErrorCode } from '../protocol/errors.ts';
 import { PERMANENT_ERRORS } from '../protocol/errors.ts';
-import type { ConversationSummary } from '../protocol/conversation.ts';
+import type { ConversationState, ConversationSummary } from '../protocol/conversation.ts';
 import type { AgentClientToServerEvents, AgentServerToClientEvents, MessagePage, SyncResult } from '../protocol/events.ts';
 import { AGENT_NAMESPACE } from '../protocol/events.ts';
 import type { Message } from '../protocol/message.ts';
@@ -161,6 +161,13 @@ export class AgentConnection {
   /** Re-sends a reply whose external delivery failed. */
   retry(conversationId: string, messageId: string): Promise<Message> {
     return this.call(() => this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('message:retry', { conversationId, messageId }));
+  }
+
+  /** Closes or reopens a conversation; answers its summary as it is now. */
+  setConversationState(conversationId: string, state: ConversationState): Promise<ConversationSummary> {
+    return this.call(() =>
+      this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('conversation:state', { conversationId, state }),
+    );
   }
 
   /** Reports the visitor's messages up to `upToSeq` as delivered or read; fire and forget. */

@@ -134,6 +134,7 @@ export class AnonConsole extends LitElement {
               .hasMore=${this.thread.thread?.hasMore ?? false}
               .loading=${this.thread.loading}
               .loadingOlder=${this.thread.loadingOlder}
+              .changingState=${this.thread.changingState}
               .error=${this.thread.error}
               .announcement=${this.thread.announcement}
               .locale=${this.locale}
@@ -143,6 +144,7 @@ export class AnonConsole extends LitElement {
               @console-retry=${(e: CustomEvent<{ message: LocalMessage }>) => this.thread.retry(e.detail.message)}
               @console-compose=${(e: CustomEvent<{ active: boolean }>) => this.thread.composing(e.detail.active)}
               @console-back=${() => this.back()}
+              @console-state=${(e: CustomEvent<{ state: 'open' | 'closed' }>) => void this.thread.setState(e.detail.state)}
             ></console-thread>`
           : nothing}
       </main>

@@ -1,4 +1,5 @@
 /** The console's DOM events between its view elements and the root element, typed for `addEventListener`. */
+import type { ConversationState } from '../protocol/conversation.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import type { InboxFilter } from './state/inbox.ts';
 
@@ -13,6 +14,7 @@ export interface ConsoleEventDetails {
   'console-compose': { active: boolean };
   'console-load-older': Record<string, never>;
   'console-back': Record<string, never>;
+  'console-state': { state: ConversationState };
 }
 
 /** Dispatches a composed, bubbling console event from `target`. */
@@ -31,5 +33,6 @@ declare global {
     'console-compose': CustomEvent<ConsoleEventDetails['console-compose']>;
     'console-load-older': CustomEvent<ConsoleEventDetails['console-load-older']>;
     'console-back': CustomEvent<ConsoleEventDetails['console-back']>;
+    'console-state': CustomEvent<ConsoleEventDetails['console-state']>;
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The console's inbox and conversation view in Chromium against a real bridge: search by text, the open/all
- * filter, older history on scroll without gaps or duplicates, keyboard-only operation, the tab title count with
+ * filter, closing and reopening from the conversation header, older history on scroll without gaps or duplicates, keyboard-only operation, the tab title count with
  * the remembered sound toggle (WebAudio), and the single-pane layout on narrow screens.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +52,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await bridge?.close();
   });
 
-  it('searches by message text and filters open/all', async () => {
+  it('searches by message text, filters open/all, and closes and reopens from the conversation header', async () => {
     const agent = await page();
     await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
     await expect.poll(() => inboxItems(agent).count()).toBe(3);
@@ -65,13 +65,29 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await agent.getByRole('searchbox', { name: 'Search conversations' }).fill('');
     await expect.poll(() => inboxItems(agent).count()).toBe(3);
 
-    await bridge.store.setConversationState(ids.order, 'closed');
+    // Close from the header with the keyboard: the Open inbox drops it live and focus stays on the button.
+    await inboxItem(agent, ids.order).click();
+    const stateButton = agent.locator('console-thread .state-btn');
+    expect(await stateButton.getAttribute('aria-label')).toBe('Close conversation');
+    await stateButton.focus();
+    await agent.keyboard.press('Enter');
+    await expect.poll(() => inboxItems(agent).count()).toBe(2);
+    expect(await inboxItem(agent, ids.order).count()).toBe(0);
+    await expect.poll(async () => (await bridge.store.getConversation(ids.order))?.state).toBe('closed');
+    await agent.getByRole('button', { name: 'Reopen conversation' }).waitFor();
+    expect(await stateButton.textContent()).toMatch(/^\s*Reopen\s*$/);
+    expect(await stateButton.evaluate((el) => (el.getRootNode() as ShadowRoot).activeElement === el)).toBe(true);
+    await agent.locator('console-thread .head__presence', { hasText: 'Closed' }).waitFor();
     await agent.getByRole('button', { name: 'All' }).click();
     await expect.poll(() => inboxItems(agent).count()).toBe(3);
     await agent.getByRole('button', { name: 'Open', exact: true }).click();
     await expect.poll(() => inboxItems(agent).count()).toBe(2);
-    expect(await inboxItem(agent, ids.order).count()).toBe(0);
-    await bridge.store.setConversationState(ids.order, 'open');
+
+    // Reopen: it comes back into the Open inbox live.
+    await agent.getByRole('button', { name: 'Reopen conversation' }).click();
+    await expect.poll(() => inboxItem(agent, ids.order).count()).toBe(1);
+    await agent.getByRole('button', { name: 'Close conversation' }).waitFor();
+    expect((await bridge.store.getConversation(ids.order))?.state).toBe('open');
 
     // Presence is live: the visitor of the order conversation leaves.
     await agent.getByRole('button', { name: 'All' }).click();

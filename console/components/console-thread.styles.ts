@@ -47,6 +47,15 @@ export const threadStyles = css`
     min-width: 0;
     flex: 1;
   }
+  .state-btn {
+    flex: none;
+    height: 32px;
+    padding: 0 12px;
+  }
+  .state-btn[aria-disabled='true'] {
+    opacity: 0.55;
+    cursor: default;
+  }
   .head__name {
     display: flex;
     align-items: center;

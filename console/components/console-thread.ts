@@ -1,4 +1,4 @@
-/** The open conversation: header with presence, the message log (older pages on scroll), typing, composer. */
+/** The open conversation: header with presence and Close/Reopen, the message log (older pages on scroll), typing, composer. */
 import { LitElement, html, nothing, type TemplateResult } from 'lit';
 import { styleMap } from 'lit/directives/style-map.js';
 import { repeat } from 'lit/directives/repeat.js';
@@ -24,6 +24,7 @@ const emptyIcon = html`<svg width="64" height="64" viewBox="0 0 64 64" aria-hidd
  * @fires console-load-older - when the top of the log is near and older messages exist.
  * @fires console-retry - `{message}` from a failed reply's Retry button.
  * @fires console-back - from the Back button.
+ * @fires console-state - `{state}` from the Close / Reopen button.
  */
 export class ConsoleThread extends LitElement {
   static override styles = [baseStyles, bubbleStyles, threadStyles];
@@ -34,6 +35,7 @@ export class ConsoleThread extends LitElement {
     hasMore: { type: Boolean },
     loading: { type: Boolean },
     loadingOlder: { type: Boolean },
+    changingState: { type: Boolean },
     error: { type: String },
     announcement: { type: String },
     locale: { type: String },
@@ -46,6 +48,8 @@ export class ConsoleThread extends LitElement {
   declare hasMore: boolean;
   declare loading: boolean;
   declare loadingOlder: boolean;
+  /** A close or reopen is on its way: the button waits for the answer. */
+  declare changingState: boolean;
   declare error: string;
   /** New incoming message, read out by screen readers (the log itself stays quiet when older pages load). */
   declare announcement: string;
@@ -75,6 +79,7 @@ export class ConsoleThread extends LitElement {
     this.hasMore = false;
     this.loading = false;
     this.loadingOlder = false;
+    this.changingState = false;
     this.error = '';
     this.announcement = '';
     this.locale = '';
@@ -115,6 +120,7 @@ export class ConsoleThread extends LitElement {
             ${c.state === 'closed' ? ' · Closed' : ''}
           </div>
         </div>
+        ${this.renderStateButton(c)}
       </header>
       <div
         class="messages"
@@ -141,6 +147,24 @@ export class ConsoleThread extends LitElement {
       <div class="typing" aria-live="polite">${this.renderTyping()}</div>
       <div class="visually-hidden" aria-live="polite" data-announcement>${this.announcement}</div>
       ${keyed(c.id, html`<console-composer label="Reply to ${c.name}"></console-composer>`)}`;
+  }
+
+  private renderStateButton(c: ConversationSummary): TemplateResult {
+    const closed = c.state === 'closed';
+    // Visible text stays short for the header; the accessible name says what is closed. aria-disabled, not disabled,
+    // while the answer is on its way: a disabled button drops keyboard focus to the page.
+    return html`<button
+      class="btn btn--ghost state-btn"
+      type="button"
+      data-state-action=${closed ? 'reopen' : 'close'}
+      aria-label=${closed ? 'Reopen conversation' : 'Close conversation'}
+      aria-disabled=${this.changingState ? 'true' : 'false'}
+      @click=${() => {
+        if (!this.changingState) emit(this, 'console-state', { state: closed ? 'open' : 'closed' });
+      }}
+    >
+      ${closed ? 'Reopen' : 'Close'}
+    </button>`;
   }
 
   private renderMessage(m: LocalMessage, prev: LocalMessage | undefined): TemplateResult {

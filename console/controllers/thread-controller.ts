@@ -5,7 +5,7 @@
  * typing indicators both ways.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import type { ConversationSummary } from '../../protocol/conversation.ts';
+import type { ConversationState, ConversationSummary } from '../../protocol/conversation.ts';
 import type { AgentPublic, TypingEvent } from '../../protocol/events.ts';
 import type { LocalMessage } from '../../protocol/message.ts';
 import { TYPING_THROTTLE_MS, TYPING_TTL_MS } from '../../protocol/limits.ts';
@@ -31,6 +31,8 @@ export class ThreadController implements ReactiveController, ConnectionUser {
   thread: ThreadState | undefined;
   /** True while the first page of the open conversation loads. */
   loading = false;
+  /** True while a close or reopen of the open conversation waits for the bridge. */
+  changingState = false;
   loadingOlder = false;
   error = '';
   /** The open conversation's summary, kept live even when the inbox filter hides it. */
@@ -160,6 +162,26 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     this.thread = undefined;
     this.summary = undefined;
     this.host.requestUpdate();
+  }
+
+  /** Closes or reopens the open conversation; every agent's inbox hears it from the bridge. */
+  async setState(state: ConversationState): Promise<void> {
+    const thread = this.thread;
+    const connection = this.connection;
+    if (!thread || !connection || this.changingState) return;
+    this.changingState = true;
+    this.host.requestUpdate();
+    try {
+      const summary = await connection.setConversationState(thread.conversationId, state);
+      // The broadcast may have come first with a newer copy; the ack only fills in when nothing newer is shown.
+      if (this.thread === thread && (!this.summary || this.summary.rev <= summary.rev)) this.summary = summary;
+      if (this.thread === thread) this.error = '';
+    } catch (error) {
+      if (this.thread === thread) this.error = describe(error, state === 'closed' ? 'Could not close.' : 'Could not reopen.');
+    } finally {
+      this.changingState = false;
+      this.host.requestUpdate();
+    }
   }
 
   /** Loads the page before the oldest loaded message. */

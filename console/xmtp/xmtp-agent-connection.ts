@@ -4,7 +4,7 @@
  * XMTP conversations (ids `xmtp-…`, channel `xmtp`) are served from the browser's XMTP client and never sent to the
  * bridge; every other conversation goes to the bridge as before.
  */
-import type { ConversationSummary } from '../../protocol/conversation.ts';
+import type { ConversationState, ConversationSummary } from '../../protocol/conversation.ts';
 import type { AgentServerToClientEvents, MessagePage, SyncResult } from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { ConversationListPayload } from '../../protocol/schemas.ts';
@@ -141,6 +141,14 @@ export class XmtpAgentConnection extends AgentConnection {
     // Retry exists for WhatsApp deliveries; an XMTP reply is retried by sending it again (same clientId).
     if (isXmtp(conversationId)) return Promise.reject(new RequestError('not_found', 'Nothing to retry.'));
     return super.retry(conversationId, messageId);
+  }
+
+  override setConversationState(conversationId: string, state: ConversationState): Promise<ConversationSummary> {
+    // The bridge does not know the team inbox's XMTP conversations; their state lives in the browser's XMTP client.
+    if (isXmtp(conversationId)) {
+      return Promise.reject(new RequestError('bad_request', 'XMTP conversations of the team inbox cannot be closed.'));
+    }
+    return super.setConversationState(conversationId, state);
   }
 
   override receipt(conversationId: string, upToSeq: number, status: 'delivered' | 'read'): void {
