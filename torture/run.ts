@@ -40,15 +40,17 @@ const CASES: Record<string, CaseRunner> = {
   },
   'corrupt-start': async () => {
     const { seedDataDir, runCorruptStarts } = await import('./corrupt-start.ts');
-    const rows = [];
+    const rows: Awaited<ReturnType<typeof runCorruptStarts>> = [];
     for (const stop of ['graceful', 'kill'] as const) {
       const seed = await seedDataDir(5, stop);
       rows.push(...(await runCorruptStarts(seed, ['empty', 'truncated', 'zero-filled', 'invalid-json'])));
     }
-    const bad = rows.filter((r) => r.outcome !== 'refused-naming-file' && r.outcome !== 'recovered-intact');
+    const good = ['refused-naming-file', 'refused-at-first-use-naming-file', 'recovered-intact'];
+    const bad = rows.filter((r) => !good.includes(r.outcome));
+    const count = (o: string) => rows.filter((r) => r.outcome === o).length;
     return {
-      tried: `${rows.length} damaged starts (${new Set(rows.map((r) => r.file)).size} files × 4 damages × 2 stop modes)`,
-      held: `refused naming the file ${rows.filter((r) => r.outcome === 'refused-naming-file').length}, recovered intact ${rows.filter((r) => r.outcome === 'recovered-intact').length}, bad ${bad.length}`,
+      tried: `${rows.length} damaged starts of bridge/main.ts (every data file × 4 damages, after a graceful stop and after SIGKILL)`,
+      held: `refused naming the file ${count('refused-naming-file')}, at first use naming it ${count('refused-at-first-use-naming-file')}, recovered intact ${count('recovered-intact')}; bad ${bad.length}${bad.length ? ` (${[...new Set(bad.map((b) => `${b.file} ${b.corruption}: ${b.outcome}`))].slice(0, 4).join('; ')})` : ''}`,
       pass: bad.length === 0,
       figures: rows,
     };
