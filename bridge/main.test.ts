@@ -62,6 +62,8 @@ describe('bridge process', () => {
     const out = first.output();
     expect(out).toContain(`${first.url}/console/`);
     expect(out).toContain(`${first.url}/demo/theming.html`);
+    // No WhatsApp or status webhook configured: their URLs are not advertised.
+    expect(out).not.toContain('/webhooks/');
     const password = /password: (\S+)/.exec(out)?.[1];
     expect(password).toBeDefined();
     const res = await fetch(`${first.url}/api/auth/login`, {
@@ -74,8 +76,16 @@ describe('bridge process', () => {
     const own = await connectVisitor(first.url, {}, { extraHeaders: { Origin: first.url } });
     own.close();
     expect(await first.stop()).toBe(0);
-    const second = await start(dir);
-    expect(second.output()).not.toContain('password:');
+    const second = await start(dir, undefined, {
+      PUBLIC_URL: 'https://chat.example.com',
+      WHATSAPP_VERIFY_TOKEN: 'verify-token-123',
+      STATUS_WEBHOOK_SECRET: 'status-secret-0123456789',
+    });
+    const banner = second.output();
+    expect(banner).not.toContain('password:');
+    expect(banner).toContain('whatsapp:      https://chat.example.com/webhooks/whatsapp');
+    expect(banner).toContain('status hook:   https://chat.example.com/webhooks/status');
+    expect(banner.trimEnd().split('\n').at(-1)).toBe(`anon-chat listening on ${second.url}`);
   });
 
   it('refuses a bad variable and a second process on the same data directory with clear messages', async () => {

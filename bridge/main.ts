@@ -89,6 +89,13 @@ async function main(): Promise<void> {
   if (!process.env.ALLOWED_ORIGINS) config.allowedOrigins = defaultOrigins(config.publicUrl, port);
   const base = config.publicUrl;
   logger.info({ url: listening, publicUrl: base, dataDir: config.dataDir }, 'bridge listening');
+  // The webhook URLs are what an operator pastes into Meta's app dashboard or a delivery service; listed only when
+  // their endpoint is on (the routes answer 404 otherwise).
+  const { whatsapp, statusWebhookSecret } = config.webhooks;
+  const webhookLines = [
+    ...(whatsapp.verifyToken || whatsapp.appSecret ? [`  whatsapp:      ${base}/webhooks/whatsapp`] : []),
+    ...(statusWebhookSecret ? [`  status hook:   ${base}/webhooks/status`] : []),
+  ];
   process.stdout.write(
     [
       '',
@@ -97,8 +104,10 @@ async function main(): Promise<void> {
       `  theming demo:  ${base}/demo/theming.html`,
       `  agent console: ${base}/console/`,
       `  health:        ${base}/health`,
+      ...webhookLines,
       `  data:          ${config.dataDir}`,
       '',
+      // Last on purpose: supervisors and tests wait for this line.
       `anon-chat listening on ${listening}`,
       '',
     ].join('\n'),
