@@ -2,6 +2,16 @@
  * `<anon-chat>`: the embeddable anonymous chat. The element holds properties and renders; connection, messages,
  * outbox and typing live in controllers (widget/controllers), the network behind the Transport seam.
  *
+ * @attr server - Bridge URL; defaults to the script's origin. @attr site - Site key.
+ * @attr title - Panel title (property `heading`). @attr greeting - First line of an empty conversation.
+ * @attr position - `bottom-right` (default) or `bottom-left`. @attr open - Panel open (reflected; property `isOpen`).
+ * @attr locale - BCP 47 tag. @attr theme - `auto`, `light` or `dark`. @attr nonce - CSP nonce for the style fallback.
+ * @attr user-id, user-hash, user-name - Verified site user (hash = hex HMAC-SHA256(SITE_SECRET, user id)).
+ * @attr transport - `xmtp`: XMTP first with the bridge as fallback (anything else or absent: the bridge only).
+ * @attr xmtp-peer - The support team's XMTP address (0x…) or inbox id; required for XMTP.
+ * @attr xmtp-env - XMTP network: `production` (default), `dev` or `local`.
+ * @attr xmtp-wallet - Boolean: the visitor's injected wallet is their XMTP identity instead of a browser key.
+ * @attr xmtp-module - URL of anon-chat-xmtp.js when it is not next to the widget script. (docs/xmtp.md)
  * @fires anon-chat-open - The panel opened. `detail: {}`
  * @fires anon-chat-close - The panel closed. `detail: {}`
  * @fires anon-chat-message - A message from an agent arrived. `detail: { message }`
