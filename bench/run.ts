@@ -85,7 +85,8 @@ const totalSeconds = (performance.now() - started) / 1000;
 machine.loadAverageAtEnd = loadavg().map((v) => Math.round(v * 100) / 100);
 machine.fsyncAtEnd = fsyncProbe();
 
-const name = mode === 'quick' ? 'quick' : 'latest';
+// A partial run (--only) never replaces the full run's results.
+const name = mode === 'quick' ? 'quick' : only ? 'partial' : 'latest';
 const report = markdown(machine, results, mode, totalSeconds);
 write(resolve(ROOT, `bench/results/${name}.json`), `${JSON.stringify({ mode, machine, totalSeconds, results }, null, 2)}\n`);
 write(resolve(ROOT, `bench/results/${name}.md`), report);

@@ -214,7 +214,7 @@ export async function runChatLoad(
       progress = seen;
       progressAt = now;
     }
-    if (now > drainEnd && now - progressAt > 2_000) break;
+    if (now > drainEnd && now - progressAt > 10_000) break;
     await sleep(20);
   }
   const wallMs = performance.now() - loop.startedAt;

@@ -166,7 +166,7 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
           progress = answered + pushCount;
           progressAt = now;
         }
-        if (now > drainEnd && now - progressAt > 2_000) break;
+        if (now > drainEnd && now - progressAt > 10_000) break;
         await sleep(20);
       }
       const wallMs = performance.now() - loop.startedAt;
