@@ -69,6 +69,12 @@ describe('corrupt data at start', () => {
     }
   }, 120_000);
 
+  it('a journal zero-filled or overwritten from its first line is corruption, not a torn write: refused naming it, untouched', async () => {
+    const results = await runCorruptStarts(killed, ['zero-filled', 'invalid-json'], 'store', (f) => f.endsWith('.jsonl'));
+    expect(results.length).toBeGreaterThanOrEqual(2);
+    for (const r of results) expect(r.outcome, `${r.file} ${r.corruption}: ${r.detail}`).toBe('refused-naming-file');
+  }, 30_000);
+
   it('a damaged journal record followed by valid ones is refused naming the journal, which stays untouched', async () => {
     const dir = copyOf(killed);
     scratch.push(dir);

@@ -114,11 +114,11 @@ const CASES: Record<string, CaseRunner> = {
   },
   outbound: async (size) => {
     const { runOutbound } = await import('./outbound.ts');
-    const f = await runOutbound({ messages: size === 'ci' ? 5 : 50, settleMs: size === 'ci' ? 8000 : 20_000 });
+    const f = await runOutbound({ messages: size === 'ci' ? 5 : 50, settleMs: size === 'ci' ? 8000 : 20_000, deliverTimeoutMs: size === 'ci' ? 30_000 : 300_000 });
     const maxAttempts = Math.max(...Object.values(f.hostile).map((h) => h.maxAttemptsPerDelivery));
     return {
       tried: `${f.forbidden.urls} private-address receiver URLs; receivers ${Object.keys(f.hostile).join(', ')}; SIGKILL while one is down`,
-      held: `requests to forbidden targets ${f.forbidden.requestsReceived}; max attempts/delivery ${maxAttempts} (limit ${f.maxAttemptsAllowed}); RSS ${f.rss.baselineMb} → ${f.rss.peakMb} MB; missing after restart ${f.restart.missing}`,
+      held: `requests to forbidden targets ${f.forbidden.requestsReceived}; max attempts/delivery ${maxAttempts} (limit ${f.maxAttemptsAllowed}); RSS ${f.rss.baselineMb} → ${f.rss.peakMb} MB; missing after restart ${f.restart.missing} (all delivered ${f.restart.secondsToDeliverAll} s after the restart)`,
       pass: f.forbidden.requestsReceived === 0 && maxAttempts <= f.maxAttemptsAllowed + 1 && f.rss.peakMb - f.rss.baselineMb < 50 && f.restart.missing === 0,
       figures: f,
     };
