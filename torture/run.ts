@@ -3,7 +3,7 @@
  * with `--ci`, or only the cases named on the command line), prints what each tried and what held as a summary
  * table, and merges the figures by case into torture/last-run.json for docs/reliability.md.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** One row of the summary: what a case tried, what held, and whether it passed. */
@@ -43,7 +43,11 @@ const CASES: Record<string, CaseRunner> = {
     const rows: Awaited<ReturnType<typeof runCorruptStarts>> = [];
     for (const stop of ['graceful', 'kill'] as const) {
       const seed = await seedDataDir(5, stop);
-      rows.push(...(await runCorruptStarts(seed, ['empty', 'truncated', 'zero-filled', 'invalid-json'])));
+      try {
+        rows.push(...(await runCorruptStarts(seed, ['empty', 'truncated', 'zero-filled', 'invalid-json'])));
+      } finally {
+        rmSync(seed.dir, { recursive: true, force: true });
+      }
     }
     const good = ['refused-naming-file', 'refused-at-first-use-naming-file', 'recovered-intact'];
     const bad = rows.filter((r) => !good.includes(r.outcome));
