@@ -18,6 +18,7 @@ interface SizeResult {
   fillMs: number;
   fillRate: number;
   fillLoop: { p99: number; max: number; maxCpu: number };
+  fillCheckpointMs: number;
   offeredRate: number;
   appended: number;
   failed: number;
@@ -108,7 +109,7 @@ export const storageScenario: Scenario = {
       rows,
       failures,
       notes: [
-        `Store only (no sockets): 1,000 conversations, filled with one append in flight per conversation (fill rates: ${results.map((r) => `${r.fillRate}/s`).join(', ')}), then appends offered at ${env.PROBE_RATE}/s for ${Number(env.PROBE_MS) / 1000} s; latency is call → durable (fsynced) resolve. A checkpoint is forced in the middle of each measurement. Loop block = longest gap between 1 ms timer ticks; "own CPU" = CPU this process used during that gap (a gap without CPU is the OS running other work, shown as unmet-unknown rather than a miss). The fill (as fast as possible) is reported apart. Short message: "${'Hi! A short chat message from the bench.'}" (40 chars).`,
+        `Store only (no sockets): 1,000 conversations, filled with one append in flight per conversation (fill rates: ${results.map((r) => `${r.fillRate}/s`).join(', ')}), then a checkpoint of the fill's backlog (${results.map((r) => `${r.fillCheckpointMs} ms`).join(', ')}), then appends offered at ${env.PROBE_RATE}/s for ${Number(env.PROBE_MS) / 1000} s; latency is call → durable (fsynced) resolve. A checkpoint is forced in the middle of each measurement. Loop block = longest gap between 1 ms timer ticks; "own CPU" = CPU this process used during that gap (a gap without CPU is the OS running other work, shown as unmet-unknown rather than a miss). The fill (as fast as possible) is reported apart. Short message: "${'Hi! A short chat message from the bench.'}" (40 chars).`,
         `Cold start = new LowdbStore + open() on the closed directory (module loading excluded; scenario 7 shows a whole process restart).`,
       ],
       data: { sizes, results },
