@@ -73,7 +73,10 @@ export const widgetScenario: Scenario = {
     const loads = ctx.mode === 'quick' ? 2 : 15;
     const outDir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-widget-'));
     const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'error'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-    if (build.status !== 0) throw new Error(`widget build failed:\n${build.stderr.slice(-2000)}`);
+    if (build.status !== 0) {
+      rmSync(outDir, { recursive: true, force: true });
+      throw new Error(`widget build failed:\n${build.stderr.slice(-2000)}`);
+    }
     const files = readdirSync(outDir).filter((f) => statSync(join(outDir, f)).isFile() && !f.endsWith('.map'));
     const fileSizes = Object.fromEntries(files.map((f) => [f, { raw: statSync(join(outDir, f)).size, gzip9: gzipSync(readFileSync(join(outDir, f)), { level: 9 }).length }]));
     const bridge = await Target.start('bridge', { env: { ALLOWED_ORIGINS: '*' } });
