@@ -1,6 +1,7 @@
 /** Agent bearer tokens for REST and the `/agent` namespace (HS256 JWT, 12 hours). */
 import { SignJWT, jwtVerify } from 'jose';
 import { z } from 'zod';
+import { hmacKey } from './secret-key.ts';
 
 /** Audience of agent tokens; a visitor token can never pass as one. */
 export const AGENT_AUDIENCE = 'anon-chat:agent';
@@ -29,14 +30,14 @@ export async function signAgentToken(
     .setAudience(AGENT_AUDIENCE)
     .setIssuedAt(iat)
     .setExpirationTime(exp)
-    .sign(new TextEncoder().encode(secret));
+    .sign(hmacKey(secret));
   return { token, expiresAt: new Date(exp * 1000) };
 }
 
 /** Verifies an agent token (HS256 only, audience, expiry); undefined when it is not valid. */
 export async function verifyAgentToken(secret: string, token: string, now: Date): Promise<AgentClaims | undefined> {
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+    const { payload } = await jwtVerify(token, hmacKey(secret), {
       algorithms: ['HS256'],
       audience: AGENT_AUDIENCE,
       currentDate: now,

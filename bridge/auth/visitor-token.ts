@@ -1,6 +1,7 @@
 /** Signed visitor tokens: which visitor and which conversation a widget belongs to (HS256 JWT, 30 days). */
 import { SignJWT, jwtVerify } from 'jose';
 import { z } from 'zod';
+import { hmacKey } from './secret-key.ts';
 import { entityId } from '../../protocol/schemas.ts';
 
 /** Audience of visitor tokens; an agent token can never pass as one. */
@@ -38,14 +39,14 @@ export async function signVisitorToken(
     .setAudience(VISITOR_AUDIENCE)
     .setIssuedAt(iat)
     .setExpirationTime(exp)
-    .sign(new TextEncoder().encode(secret));
+    .sign(hmacKey(secret));
   return { token, expiresAt: new Date(exp * 1000) };
 }
 
 /** Verifies a visitor token (HS256 only, audience, expiry); undefined when it is not valid for any reason. */
 export async function verifyVisitorToken(secret: string, token: string, now: Date): Promise<VisitorClaims | undefined> {
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+    const { payload } = await jwtVerify(token, hmacKey(secret), {
       algorithms: ['HS256'],
       audience: VISITOR_AUDIENCE,
       currentDate: now,
