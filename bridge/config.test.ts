@@ -46,10 +46,37 @@ describe('loadConfig', () => {
       ['PUBLIC_URL', 'ftp://x'],
       ['ALLOWED_ORIGINS', 'not a url'],
       ['RATE_LIMIT_MESSAGES_PER_MINUTE', '0'],
+      ['HTTP_HEADERS_TIMEOUT_MS', '10'],
+      ['HTTP_CONNECTIONS_CHECK_INTERVAL_MS', 'often'],
+      ['MAX_CONNECTIONS_PER_IP', '-1'],
     ]) {
       expect(() => loadConfig({ DATA_DIR: dir, [name as string]: value }), name).toThrow(ConfigError);
       expect(() => loadConfig({ DATA_DIR: dir, [name as string]: value }), name).toThrow(name);
     }
+  });
+
+  it('HTTP server guards: short defaults checked every second, a per-IP cap that is off behind a trusted proxy unless set', async () => {
+    const dir = await tempDir();
+    expect(loadConfig({ DATA_DIR: dir }).http).toEqual({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
+      connectionsCheckIntervalMs: 1_000,
+      maxConnectionsPerIp: 256,
+    });
+    // Behind a proxy every visitor arrives from the proxy's address: a default cap would cap the whole site.
+    expect(loadConfig({ DATA_DIR: dir, TRUST_PROXY: 'true' }).http.maxConnectionsPerIp).toBe(0);
+    expect(loadConfig({ DATA_DIR: dir, TRUST_PROXY: 'true', MAX_CONNECTIONS_PER_IP: '5000' }).http.maxConnectionsPerIp).toBe(5000);
+    const custom = loadConfig({
+      DATA_DIR: dir,
+      HTTP_HEADERS_TIMEOUT_MS: '4000',
+      HTTP_REQUEST_TIMEOUT_MS: '2000',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '1500',
+      HTTP_CONNECTIONS_CHECK_INTERVAL_MS: '250',
+      MAX_CONNECTIONS_PER_IP: '0',
+    }).http;
+    // Node refuses requestTimeout < headersTimeout: the request timeout is raised to the headers timeout.
+    expect(custom).toEqual({ headersTimeoutMs: 4000, requestTimeoutMs: 4000, keepAliveTimeoutMs: 1500, connectionsCheckIntervalMs: 250, maxConnectionsPerIp: 0 });
   });
 
   it('parses ALLOWED_ORIGINS and PORT=0', async () => {

@@ -13,6 +13,8 @@ const boolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const positiveInt = z.coerce.number().int().min(1).max(1_000_000_000);
+/** Per-IP connection cap when unset: a browser holds a handful per page, a NAT'd office a few dozen pages. */
+const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 const secret = z.string().min(16, 'must be at least 16 characters');
 
 /**
@@ -42,6 +44,12 @@ export const envSchema = z.object({
   MAX_HTTP_BUFFER_SIZE: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
   CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   TRUST_PROXY: boolean.default(false),
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
+  HTTP_CONNECTIONS_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
+  // 0 turns the cap off. Unset: 256, or off with TRUST_PROXY (every client then shares the proxy's address).
+  MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(1_000_000).optional(),
   // ---- webhook settings (owned by the webhook engineer): add WHATSAPP_*, STATUS_WEBHOOK_SECRET, WEBHOOK_* here ----
   ...webhookEnvShape,
 });
@@ -73,6 +81,20 @@ export interface RateLimits {
   loginPerMinute: number;
 }
 
+/** Guards of the HTTP server against slow, idle and piled-up connections. */
+export interface HttpServerLimits {
+  /** A request's headers must arrive within this long of the connection (or the previous request). */
+  headersTimeoutMs: number;
+  /** A whole request (headers and body) must arrive within this long. */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** How often the server looks for connections past the two timeouts above (Node's default is 30 s). */
+  connectionsCheckIntervalMs: number;
+  /** Concurrent TCP connections per remote address; beyond it a connection is closed at once. 0 = no cap. */
+  maxConnectionsPerIp: number;
+}
+
 /** Everything the bridge needs to run, validated. */
 export interface BridgeConfig {
   host: string;
@@ -95,6 +117,8 @@ export interface BridgeConfig {
   connectTimeoutMs: number;
   /** Honour X-Forwarded-For (only behind a reverse proxy). */
   trustProxy: boolean;
+  /** HTTP server timeouts and the per-IP connection cap. */
+  http: HttpServerLimits;
   // ---- webhook settings (owned by the webhook engineer) ----
   /** WhatsApp Cloud API, status webhook and outbound event webhooks (bridge/webhooks/README.md). */
   webhooks: WebhookConfig;
@@ -162,6 +186,14 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     maxHttpBufferSize: env.MAX_HTTP_BUFFER_SIZE,
     connectTimeoutMs: env.CONNECT_TIMEOUT_MS,
     trustProxy: env.TRUST_PROXY,
+    http: {
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+      // Node requires requestTimeout ≥ headersTimeout (or 0); a shorter setting is raised instead of refused.
+      requestTimeoutMs: Math.max(env.HTTP_REQUEST_TIMEOUT_MS, env.HTTP_HEADERS_TIMEOUT_MS),
+      keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      connectionsCheckIntervalMs: env.HTTP_CONNECTIONS_CHECK_INTERVAL_MS,
+      maxConnectionsPerIp: env.MAX_CONNECTIONS_PER_IP ?? (env.TRUST_PROXY ? 0 : DEFAULT_MAX_CONNECTIONS_PER_IP),
+    },
     webhooks: toWebhookConfig(env, (message) => new ConfigError(message)),
   };
 }

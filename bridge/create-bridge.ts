@@ -2,7 +2,7 @@
  * Wires one bridge: Express app, HTTP server, Socket.IO namespaces, fan-out and routes around an injected store.
  * It never listens — `main.ts` and the test helpers do — so any number can run in one process.
  */
-import { createServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import express, { type Express } from 'express';
 import { Server } from 'socket.io';
 import axios, { type AxiosInstance } from 'axios';
@@ -23,6 +23,7 @@ import { conversationRouter } from './http/conversation-routes.ts';
 import { staticRouter, type StaticRoots } from './http/static-routes.ts';
 import { errorMiddleware, notFound } from './http/error-middleware.ts';
 import { rateLimit } from './http/request-guards.ts';
+import { createGuardedServer } from './http/connection-guard.ts';
 import { mountWebhooks } from './webhooks/mount-webhooks.ts';
 
 export type {
@@ -65,11 +66,8 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const { config, store, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
   const app = express();
-  const httpServer = createServer(app);
-  // Slow-loris and idle-connection guards for plain HTTP; Socket.IO has its own ping/pong timeouts.
-  httpServer.headersTimeout = 20_000;
-  httpServer.requestTimeout = 30_000;
-  httpServer.keepAliveTimeout = 5_000;
+  // Slow-loris, idle-connection and per-IP connection guards for plain HTTP; Socket.IO has its own ping/pong timeouts.
+  const { server: httpServer } = createGuardedServer(app, config.http, logger);
 
   const io = new Server(httpServer, {
     serveClient: false,
@@ -85,8 +83,18 @@ export function createBridge(deps: BridgeDeps): Bridge {
   });
   const visitorNs = io.of(VISITOR_NAMESPACE) as unknown as VisitorNamespace;
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
-  const fanout = new Fanout({ visitorNs, agentNs, logger });
-  const closeHooks: (() => void | Promise<void>)[] = [];
+  // No `adapter` option above, so this is socket.io's in-memory adapter class; if a cluster adapter is installed
+  // later (`io.adapter(...)`), the namespace's adapter no longer is one and fanout asks the adapter for presence.
+  const inMemoryAdapterClass = io.adapter();
+  const fanout = new Fanout({
+    visitorNs,
+    agentNs,
+    logger,
+    inMemoryAdapter: () =>
+      inMemoryAdapterClass !== undefined && Object.getPrototypeOf(visitorNs.adapter) === inMemoryAdapterClass.prototype,
+  });
+  // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
+  const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];
 
   const context: BridgeContext = {
     config,

@@ -78,6 +78,8 @@ export class Target {
         LOG_LEVEL: 'warn',
         AGENT_BOOTSTRAP_NAME: AGENT_NAME,
         AGENT_BOOTSTRAP_PASSWORD: AGENT_PASSWORD,
+        // Every bench client connects from 127.0.0.1: thousands of them must not hit the per-IP connection cap.
+        MAX_CONNECTIONS_PER_IP: '1000000',
         ...limits,
         ...options.env,
       },
