@@ -32,8 +32,9 @@ interface SyncAck {
 const WIDGET_SOCKET = {
   transports: ['websocket'],
   forceNew: true,
-  reconnectionDelay: 500,
-  reconnectionDelayMax: 10_000,
+  // Approximates the widget's schedule (socket-transport.ts: jittered, 250 ms base, 1.5 s cap).
+  reconnectionDelay: 250,
+  reconnectionDelayMax: 1500,
   randomizationFactor: 0.5,
 };
 

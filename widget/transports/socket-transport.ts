@@ -12,6 +12,11 @@ import { backoffDelay } from '../controllers/outbox.ts';
 import { EnginePacket, PacketType, decodePacket, encodePacket, engineUrl, type EngineHandshake } from './socket-io-wire.ts';
 import { TransportError, type ConnectionState, type OutgoingMessage, type Transport, type TransportEvents } from './transport.ts';
 
+/** First reconnect waits 125–250 ms (jittered); the window doubles per attempt up to this cap. */
+const RETRY_BASE_MS = 250;
+/** Longest wait between reconnect attempts. */
+const RETRY_MAX_MS = 1500;
+
 /** Who the visitor is and where to reach the bridge; read again on every (re)connect. */
 export interface VisitorTransportOptions {
   /** Bridge base URL, e.g. `https://chat.example.com`. */
@@ -158,7 +163,9 @@ export class SocketTransport implements Transport {
     }
   }
 
-  #scheduleRetry(delay = backoffDelay(++this.#attempt, Math.random, 500, 5000)): void {
+  // Why 250 ms / 1.5 s: after a bridge restart (≈ 1–2 s to listen) longer waits left most widgets idle for 2–4 s
+  // after the server was back (bench scenario 7); the jitter still spreads the reconnect storm over ~1.4 s.
+  #scheduleRetry(delay = backoffDelay(++this.#attempt, Math.random, RETRY_BASE_MS, RETRY_MAX_MS)): void {
     this.#setState('offline');
     this.#settleFirst();
     clearTimeout(this.#retryTimer);
