@@ -1,7 +1,8 @@
 /**
  * Case 8: abuse against a child bridge (so its memory and file descriptors are its own). Normal visitors send
  * steadily while one client floods `message:send` at ~1,000/s, others send oversized frames and bodies, and
- * thousands of half-open connections sit on the port. Figures: how the abuse was refused, the normal clients'
+ * thousands of half-open connections from one other address try to sit on the port (the per-IP cap refuses all but
+ * 256; the header/request timeout closes those). Figures: how the abuse was refused, the normal clients'
  * p95 ack latency against a baseline, and RSS / fd counts before, during and after.
  */
 import { spawn } from 'node:child_process';
@@ -59,7 +60,13 @@ export interface AbuseFigures {
   flood: { sent: number; ok: number; rateLimited: number; otherErrors: number; unanswered: number; ratePerSecond: number };
   oversizedFrames: { sent: number; disconnected: number };
   oversizedBodies: { sent: number; status413: number; other: string[] };
-  halfOpen: { opened: number; refusedOrClosedByServer: number };
+  /**
+   * Half-open connections from one address: refused at once beyond the per-IP cap, answered 408 and closed by the
+   * header/request timeout (the slowest after `slowestCloseMs`), otherwise answered, or still open at the end.
+   */
+  halfOpen: { opened: number; refused: number; timedOut: number; other: number; stillOpen: number; slowestCloseMs: number };
+  /** The bridge's per-IP connection cap and request timeout in this run. */
+  limits: { maxConnectionsPerIp: number; requestTimeoutMs: number };
   usage: { baseline: ProcessUsage; peak: ProcessUsage; after: ProcessUsage };
   normalClientErrors: string[];
   bridgeAlive: boolean;
@@ -93,7 +100,7 @@ export interface AbuseReport {
 }
 
 /** The abuse itself (run by torture/abuse-generator.ts in its own process): flood, big frames and bodies, half-open sockets. */
-export async function generateAbuse(options: { url: string; port: number; floodPerSecond: number; halfOpen: number; durationMs: number }): Promise<AbuseReport> {
+export async function generateAbuse(options: { url: string; port: number; floodPerSecond: number; halfOpen: number; durationMs: number; requestTimeoutMs: number }): Promise<AbuseReport> {
   const url = options.url;
     // ---- abuse ----
 
@@ -165,16 +172,28 @@ export async function generateAbuse(options: { url: string; port: number; floodP
       }
     })();
 
-    // Half-open connections: a request line and a header, then silence.
+    // Half-open connections: a request line and a header (or headers and a partial body), then silence. They come
+    // from 127.0.0.2, a client address of their own, so the per-IP cap refuses them and not the normal visitors.
     const halfOpenTarget = options.halfOpen;
     const halfOpen: NetSocket[] = [];
-    let serverClosed = 0;
+    const held = { refused: 0, timedOut: 0, other: 0, lastOpenedAt: 0, slowestCloseMs: 0 };
     for (let i = 0; i < halfOpenTarget; i++) {
-      const s = connect({ port: options.port, host: '127.0.0.1' });
+      const s = connect({ port: options.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+      const openedAt = Date.now();
+      let answer = '';
       s.on('error', () => undefined);
-      s.on('close', () => serverClosed++);
+      s.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+      s.on('close', () => {
+        // Closed with nothing said: refused at accept. A 408: held until the header or request timeout.
+        if (answer === '') held.refused++;
+        else if (answer.startsWith('HTTP/1.1 408')) {
+          held.timedOut++;
+          held.slowestCloseMs = Math.max(held.slowestCloseMs, Date.now() - openedAt);
+        } else held.other++;
+      });
       s.write(i % 2 === 0 ? 'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n' : 'POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na');
       halfOpen.push(s);
+      held.lastOpenedAt = Date.now();
       if (i % 200 === 199) await new Promise((r) => setTimeout(r, 5));
     }
 
@@ -184,14 +203,21 @@ export async function generateAbuse(options: { url: string; port: number; floodP
     await Promise.all([frameRounds, bodyRounds]);
     await new Promise((r) => setTimeout(r, 500));
     flooder.close();
-    const refusedOrClosed = serverClosed;
+    // Give the bridge its request timeout plus a few check intervals to close what it held before counting.
+    const deadline = held.lastOpenedAt + options.requestTimeoutMs + 3000;
+    while (halfOpen.some((s) => !s.closed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const stillOpen = halfOpen.filter((s) => !s.closed).length;
     for (const s of halfOpen) s.destroy();
-    return { flood, frames, bodies, halfOpen: { opened: halfOpenTarget, refusedOrClosedByServer: refusedOrClosed } };
+    const { refused, timedOut, other, slowestCloseMs } = held;
+    return { flood, frames, bodies, halfOpen: { opened: halfOpenTarget, refused, timedOut, other, stillOpen, slowestCloseMs } };
 }
 
 /** Runs the abuse case against a fresh child bridge with production-like limits. */
 export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
   const dataDir = mkdtempSync(join(tmpdir(), 'torture-abuse-'));
+  // The production per-IP cap; header/request timeouts shortened so the held half-open sockets are closed within
+  // the run (production: 10 s / 30 s, the same mechanism).
+  const limits = { maxConnectionsPerIp: 256, headersTimeoutMs: 2000, requestTimeoutMs: 4000 };
   // Production-shaped limits, loose enough for the normal clients' 5 msgs/s each.
   const bridge: BridgeChild = await spawnBridge({
     dataDir,
@@ -201,6 +227,9 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
       RATE_LIMIT_EVENTS_PER_MINUTE: '1200',
       RATE_LIMIT_CONNECTIONS_PER_MINUTE: '100000',
       RATE_LIMIT_HTTP_PER_MINUTE: '100000',
+      MAX_CONNECTIONS_PER_IP: String(limits.maxConnectionsPerIp),
+      HTTP_HEADERS_TIMEOUT_MS: String(limits.headersTimeoutMs),
+      HTTP_REQUEST_TIMEOUT_MS: String(limits.requestTimeoutMs),
     },
   });
   const url = bridge.url;
@@ -233,7 +262,7 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
     });
     let generated = '';
     generator.stdout.on('data', (d: Buffer) => (generated += d.toString('utf8')));
-    generator.stdin.end(JSON.stringify({ url, port: bridge.port, floodPerSecond: options.floodPerSecond ?? 1000, halfOpen: options.halfOpen ?? 2000, durationMs: options.phaseMs + 1500 }));
+    generator.stdin.end(JSON.stringify({ url, port: bridge.port, floodPerSecond: options.floodPerSecond ?? 1000, halfOpen: options.halfOpen ?? 2000, durationMs: options.phaseMs + 1500, requestTimeoutMs: limits.requestTimeoutMs }));
     // Let the abuse ramp up (half-open sockets opened, flood running) before measuring.
     await new Promise((r) => setTimeout(r, 1500));
     cpu0 = processCpuSeconds(bridge.pid);
@@ -261,6 +290,7 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
       oversizedFrames: report.frames,
       oversizedBodies: report.bodies,
       halfOpen: report.halfOpen,
+      limits: { maxConnectionsPerIp: limits.maxConnectionsPerIp, requestTimeoutMs: limits.requestTimeoutMs },
       usage: { baseline: baselineUsage, peak, after },
       normalClientErrors: visitors.flatMap((v) => v.permanentErrors),
       bridgeAlive: health === 200,

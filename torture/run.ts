@@ -95,9 +95,12 @@ const CASES: Record<string, CaseRunner> = {
     const f = await runAbuse({ phaseMs: size === 'ci' ? 4000 : 30_000, halfOpen: size === 'ci' ? 2000 : 5000 });
     return {
       tried: `flood ${f.flood.ratePerSecond}/s, ${f.oversizedFrames.sent} 1 MB frames, ${f.oversizedBodies.sent} oversized bodies, ${f.halfOpen.opened} half-open connections`,
-      held: `p95 ${f.baselineP95Ms} → ${f.abuseP95Ms} ms, flood ok ${f.flood.ok}/limited ${f.flood.rateLimited}, rss ${f.usage.baseline.rssMb}/${f.usage.peak.rssMb}/${f.usage.after.rssMb} MB, fds ${f.usage.baseline.fds}/${f.usage.peak.fds}/${f.usage.after.fds}`,
+      held: `p95 ${f.baselineP95Ms} → ${f.abuseP95Ms} ms, flood ok ${f.flood.ok}/limited ${f.flood.rateLimited}, rss ${f.usage.baseline.rssMb}/${f.usage.peak.rssMb}/${f.usage.after.rssMb} MB, fds ${f.usage.baseline.fds}/${f.usage.peak.fds}/${f.usage.after.fds}, half-open refused ${f.halfOpen.refused} (cap ${f.limits.maxConnectionsPerIp}) / 408 ${f.halfOpen.timedOut} within ${f.halfOpen.slowestCloseMs} ms / still open ${f.halfOpen.stillOpen}`,
       pass:
         f.bridgeAlive &&
+        f.halfOpen.stillOpen === 0 &&
+        f.halfOpen.refused + f.halfOpen.timedOut === f.halfOpen.opened &&
+        f.halfOpen.refused >= f.halfOpen.opened - f.limits.maxConnectionsPerIp &&
         f.abuseP95Ms <= Math.max(2 * f.baselineP95Ms, f.baselineP95Ms + 5) &&
         f.oversizedFrames.disconnected === f.oversizedFrames.sent &&
         f.oversizedBodies.other.length === 0 &&
