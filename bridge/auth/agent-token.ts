@@ -30,14 +30,14 @@ export async function signAgentToken(
     .setAudience(AGENT_AUDIENCE)
     .setIssuedAt(iat)
     .setExpirationTime(exp)
-    .sign(hmacKey(secret));
+    .sign(await hmacKey(secret));
   return { token, expiresAt: new Date(exp * 1000) };
 }
 
 /** Verifies an agent token (HS256 only, audience, expiry); undefined when it is not valid. */
 export async function verifyAgentToken(secret: string, token: string, now: Date): Promise<AgentClaims | undefined> {
   try {
-    const { payload } = await jwtVerify(token, hmacKey(secret), {
+    const { payload } = await jwtVerify(token, await hmacKey(secret), {
       algorithms: ['HS256'],
       audience: AGENT_AUDIENCE,
       currentDate: now,

@@ -39,14 +39,14 @@ export async function signVisitorToken(
     .setAudience(VISITOR_AUDIENCE)
     .setIssuedAt(iat)
     .setExpirationTime(exp)
-    .sign(hmacKey(secret));
+    .sign(await hmacKey(secret));
   return { token, expiresAt: new Date(exp * 1000) };
 }
 
 /** Verifies a visitor token (HS256 only, audience, expiry); undefined when it is not valid for any reason. */
 export async function verifyVisitorToken(secret: string, token: string, now: Date): Promise<VisitorClaims | undefined> {
   try {
-    const { payload } = await jwtVerify(token, hmacKey(secret), {
+    const { payload } = await jwtVerify(token, await hmacKey(secret), {
       algorithms: ['HS256'],
       audience: VISITOR_AUDIENCE,
       currentDate: now,
