@@ -54,7 +54,7 @@ function startHostServer(bridgeUrl: () => string): Promise<{ server: Server; ori
         `script-src 'self' ${bridge} 'wasm-unsafe-eval'`,
         "style-src 'self' 'unsafe-inline'",
         `connect-src 'self' ${bridge} ws: wss: https:`,
-        // Module workers fetch their imports as workers: the widget's origin belongs in worker-src too (docs/xmtp.md).
+        // Module workers fetch their imports as workers: the widget's origin belongs in worker-src too (README.md "XMTP").
         path === '/xmtp-worker-blocked' ? "worker-src 'self' blob:" : `worker-src 'self' blob: ${bridge}`,
         "object-src 'none'",
       ].join('; '),

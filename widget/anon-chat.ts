@@ -11,7 +11,7 @@
  * @attr xmtp-peer - The support team's XMTP address (0x…) or inbox id; required for XMTP.
  * @attr xmtp-env - XMTP network: `production` (default), `dev` or `local`.
  * @attr xmtp-wallet - Boolean: the visitor's injected wallet is their XMTP identity instead of a browser key.
- * @attr xmtp-module - URL of anon-chat-xmtp.js when it is not next to the widget script. (docs/xmtp.md)
+ * @attr xmtp-module - URL of anon-chat-xmtp.js when it is not next to the widget script. (README.md "XMTP")
  * @fires anon-chat-open - The panel opened. `detail: {}`
  * @fires anon-chat-close - The panel closed. `detail: {}`
  * @fires anon-chat-message - A message from an agent arrived. `detail: { message }`

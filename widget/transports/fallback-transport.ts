@@ -4,7 +4,7 @@
  *
  * The two networks number messages independently, so this transport keeps one merged timeline with its own seq
  * and rev: each logical message (author role + clientId) is one entry, whichever network(s) carried it, and the
- * element sees a single conversation. See docs/xmtp.md for what agents see.
+ * element sees a single conversation. See README.md "XMTP" for what agents see.
  */
 import type { ApiError } from '../../protocol/errors.ts';
 import type { MessagePage, SyncResult, TypingEvent, VisitorSession } from '../../protocol/events.ts';
@@ -19,7 +19,7 @@ import {
   type TransportKind,
 } from './transport.ts';
 
-/** Bounds and pacing of the fallback; defaults are the documented ones (docs/xmtp.md). */
+/** Bounds and pacing of the fallback; defaults are the documented ones (README.md "XMTP"). */
 export interface FallbackTimings {
   /** Longest wait for XMTP to load and initialise before the bridge takes over. */
   initTimeoutMs: number;

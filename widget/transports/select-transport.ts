@@ -22,7 +22,7 @@ import type * as XmtpModule from '../xmtp/xmtp-module.ts';
 /** File name of the lazily loaded XMTP module, next to anon-chat.js / anon-chat.iife.js. */
 export const XMTP_MODULE_FILE = 'anon-chat-xmtp.js';
 
-/** Longest time from start until the bridge takes over when XMTP cannot load or initialise (docs/xmtp.md). */
+/** Longest time from start until the bridge takes over when XMTP cannot load or initialise (README.md "XMTP"). */
 export const XMTP_INIT_BOUND_MS = 10_000;
 
 /** XMTP networks `xmtp-env` accepts. */
