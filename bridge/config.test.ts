@@ -62,7 +62,7 @@ describe('loadConfig', () => {
       requestTimeoutMs: 30_000,
       keepAliveTimeoutMs: 5_000,
       connectionsCheckIntervalMs: 1_000,
-      maxConnectionsPerIp: 256,
+      maxConnectionsPerIp: 1024,
     });
     // Behind a proxy every visitor arrives from the proxy's address: a default cap would cap the whole site.
     expect(loadConfig({ DATA_DIR: dir, TRUST_PROXY: 'true' }).http.maxConnectionsPerIp).toBe(0);

@@ -13,8 +13,8 @@ const boolean = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const positiveInt = z.coerce.number().int().min(1).max(1_000_000_000);
-/** Per-IP connection cap when unset: a browser holds a handful per page, a NAT'd office a few dozen pages. */
-const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
+/** Per-IP connection cap when unset: offices and mobile carriers put hundreds of visitors behind one NAT address, so it stops floods, not crowds. */
+const DEFAULT_MAX_CONNECTIONS_PER_IP = 1024;
 const secret = z.string().min(16, 'must be at least 16 characters');
 
 /**
