@@ -18,6 +18,7 @@ import {
   type TransportEvents,
   type TransportKind,
 } from './transport.ts';
+import { TransportListeners } from './transport-listeners.ts';
 
 /** Bounds and pacing of the fallback; defaults are the documented ones (README.md "XMTP"). */
 export interface FallbackTimings {
@@ -58,7 +59,6 @@ interface Entry {
   links: Map<Source, { id: string; seq: number }>;
 }
 
-type Listeners = { [K in keyof TransportEvents]: Set<TransportEvents[K]> };
 
 /** Rejects with a `timeout` TransportError when `promise` has not settled after `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -99,16 +99,7 @@ export class FallbackTransport implements Transport {
   #recoverFailures = 0;
   #closed = false;
 
-  readonly #listeners: Listeners = {
-    message: new Set(),
-    status: new Set(),
-    typing: new Set(),
-    presence: new Set(),
-    session: new Set(),
-    state: new Set(),
-    kind: new Set(),
-    error: new Set(),
-  };
+  readonly #events = new TransportListeners();
   readonly #unsubscribe: Array<() => void> = [];
 
   // The merged timeline. Seqs of new messages count up from SEQ_BASE, older history pages count down from it,
@@ -253,12 +244,7 @@ export class FallbackTransport implements Transport {
   }
 
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
-    this.#listeners[event].add(listener);
-    return () => this.#listeners[event].delete(listener);
-  }
-
-  #emit<K extends keyof TransportEvents>(event: K, ...args: Parameters<TransportEvents[K]>): void {
-    for (const listener of this.#listeners[event]) (listener as (...a: Parameters<TransportEvents[K]>) => void)(...args);
+    return this.#events.on(event, listener);
   }
 
   #current(): Transport | undefined {
@@ -279,14 +265,14 @@ export class FallbackTransport implements Transport {
         this.#ingestOne(source, message, true);
       }),
       transport.on('status', (change) => this.#applyStatus(source, change)),
-      transport.on('typing', (event: TypingEvent) => this.#emit('typing', event)),
-      transport.on('presence', (presence) => this.#emit('presence', presence)),
+      transport.on('typing', (event: TypingEvent) => this.#events.emit('typing', event)),
+      transport.on('presence', (presence) => this.#events.emit('presence', presence)),
       transport.on('session', (session: VisitorSession) => {
         this.#conversationId = session.conversationId;
         this.#session = session;
-        this.#emit('session', session);
+        this.#events.emit('session', session);
       }),
-      transport.on('error', (error: ApiError) => this.#emit('error', error)),
+      transport.on('error', (error: ApiError) => this.#events.emit('error', error)),
       transport.on('state', (state) => {
         if (source === 'primary' && state === 'offline' && this.#active === 'primary') {
           this.#demote();
@@ -301,7 +287,7 @@ export class FallbackTransport implements Transport {
     const state = this.state;
     if (state === this.#lastState) return;
     this.#lastState = state;
-    this.#emit('state', state);
+    this.#events.emit('state', state);
   }
 
   /** One bounded attempt to create (first time) and connect the primary; true when XMTP is up. */
@@ -348,20 +334,20 @@ export class FallbackTransport implements Transport {
     this.#recoverFailures = 0;
     if (this.#active !== 'primary') {
       this.#active = 'primary';
-      this.#emit('kind', this.kind);
+      this.#events.emit('kind', this.kind);
     }
     this.#emitState();
     // Messages that reached XMTP while it was unreachable from here arrive by this pull.
     void this.#pull('primary').then((items) => this.#ingestBatch(items, 'new', true));
     // The element catches up and flushes its outbox on a session: announce the known one again, so messages held
     // while both networks were down go out over XMTP even if the bridge is still away.
-    if (this.#session && this.state === 'online') this.#emit('session', this.#session);
+    if (this.#session && this.state === 'online') this.#events.emit('session', this.#session);
   }
 
   #demote(): void {
     if (this.#active === 'primary') {
       this.#active = 'fallback';
-      this.#emit('kind', this.kind);
+      this.#events.emit('kind', this.kind);
       this.#emitState();
     }
     this.#scheduleRecovery();
@@ -420,7 +406,7 @@ export class FallbackTransport implements Transport {
       entry.links.set(source, { id: message.id, seq: message.seq });
       this.#byClientKey.set(clientKey, entry);
       this.#bySourceId.set(`${source}:${message.id}`, entry);
-      if (emit) this.#emit('message', this.#view(entry));
+      if (emit) this.#events.emit('message', this.#view(entry));
       return entry;
     }
     if (!existing.links.has(source)) {
@@ -447,7 +433,7 @@ export class FallbackTransport implements Transport {
     entry.rev = ++this.#rev;
     if (!emit) return;
     const view = this.#view(entry);
-    this.#emit('status', {
+    this.#events.emit('status', {
       conversationId: view.conversationId,
       messageId: view.id,
       clientId: view.clientId,

@@ -15,6 +15,7 @@ import {
   type TransportEvents,
   type TransportKind,
 } from './transport.ts';
+import { TransportListeners } from './transport-listeners.ts';
 import type { MessagePage, SyncResult } from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
 import type * as XmtpModule from '../xmtp/xmtp-module.ts';
@@ -113,7 +114,7 @@ function sameRealm(error: unknown): unknown {
 export class DeferredTransport implements Transport {
   #inner: Transport | undefined;
   readonly #ready: Promise<Transport>;
-  readonly #listeners = new Map<keyof TransportEvents, Set<(...args: never[]) => void>>();
+  readonly #events = new TransportListeners();
   #closed = false;
 
   constructor(load: () => Promise<Transport>, bridge: Transport, boundMs: number) {
@@ -132,9 +133,9 @@ export class DeferredTransport implements Transport {
     }).then((inner) => {
       this.#inner = inner;
       for (const event of ['message', 'status', 'typing', 'presence', 'session', 'state', 'kind', 'error'] as const) {
-        inner.on(event, ((...args: unknown[]) => this.#emit(event, args)) as TransportEvents[typeof event]);
+        inner.on(event, ((...args: unknown[]) => this.#events.emitUnchecked(event, ...args)) as TransportEvents[typeof event]);
       }
-      if (inner.kind !== 'xmtp') this.#emit('kind', [inner.kind]);
+      if (inner.kind !== 'xmtp') this.#events.emit('kind', inner.kind);
       return inner;
     });
   }
@@ -180,13 +181,6 @@ export class DeferredTransport implements Transport {
   }
 
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener as (...args: never[]) => void);
-    return () => set.delete(listener as (...args: never[]) => void);
-  }
-
-  #emit(event: keyof TransportEvents, args: unknown[]): void {
-    for (const listener of this.#listeners.get(event) ?? []) (listener as (...a: unknown[]) => void)(...args);
+    return this.#events.on(event, listener);
   }
 }

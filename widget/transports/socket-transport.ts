@@ -11,6 +11,7 @@ import type { VisitorAuth } from '../../protocol/schemas.ts';
 import { backoffDelay } from '../controllers/outbox.ts';
 import { EnginePacket, PacketType, decodePacket, encodePacket, engineUrl, type EngineHandshake } from './socket-io-wire.ts';
 import { TransportError, type ConnectionState, type OutgoingMessage, type Transport, type TransportEvents } from './transport.ts';
+import { TransportListeners } from './transport-listeners.ts';
 
 /** First reconnect waits 125–250 ms (jittered); the window doubles per attempt up to this cap. */
 const RETRY_BASE_MS = 250;
@@ -40,7 +41,6 @@ export function createSocketTransport(options: VisitorTransportOptions): Transpo
   return new SocketTransport(options);
 }
 
-type Listener = (...args: never[]) => void;
 type Pending = { resolve: (value: unknown) => void; reject: (error: TransportError) => void; timer: ReturnType<typeof setTimeout> };
 
 /** Maps server events to transport events. */
@@ -63,7 +63,7 @@ export class SocketTransport implements Transport {
   #attempt = 0;
   #nextId = 0;
   #pending = new Map<number, Pending>();
-  #listeners = new Map<keyof TransportEvents, Set<Listener>>();
+  readonly #events = new TransportListeners();
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #heartbeat: ReturnType<typeof setTimeout> | undefined;
   #heartbeatMs = 50_000;
@@ -76,20 +76,13 @@ export class SocketTransport implements Transport {
   }
 
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
-    let set = this.#listeners.get(event);
-    if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener as Listener);
-    return () => set.delete(listener as Listener);
-  }
-
-  #emit(event: keyof TransportEvents, ...args: unknown[]): void {
-    for (const listener of this.#listeners.get(event) ?? []) (listener as (...a: unknown[]) => void)(...args);
+    return this.#events.on(event, listener);
   }
 
   #setState(state: ConnectionState): void {
     if (state === this.#state) return;
     this.#state = state;
-    this.#emit('state', state);
+    this.#events.emit('state', state);
   }
 
   /** Starts connecting; resolves after the first attempt succeeded or failed (it keeps retrying either way). */
@@ -219,7 +212,7 @@ export class SocketTransport implements Transport {
         this.options.setToken(undefined);
         this.#scheduleRetry(0);
       } else if (message === 'invalid_user_hash') {
-        this.#emit('error', { code: 'forbidden', message } satisfies ApiError);
+        this.#events.emit('error', { code: 'forbidden', message } satisfies ApiError);
         this.#scheduleRetry(30_000);
       } else {
         this.#scheduleRetry();
@@ -232,7 +225,7 @@ export class SocketTransport implements Transport {
       const [name, payload] = data as [keyof VisitorServerToClientEvents, unknown];
       if (name === 'session') this.options.setToken((payload as { token: string }).token);
       const event = EVENTS[name];
-      if (event) this.#emit(event, payload);
+      if (event) this.#events.emitUnchecked(event, payload);
     } else if (type === PacketType.ack && id !== undefined && Array.isArray(data)) {
       const pending = this.#pending.get(id);
       this.#pending.delete(id);

@@ -19,6 +19,7 @@ import {
   type Transport,
   type TransportEvents,
 } from './transport.ts';
+import { TransportListeners } from './transport-listeners.ts';
 
 /** The XMTP networks a site can choose with `xmtp-env`. */
 export type XmtpNetwork = 'dev' | 'production' | 'local';
@@ -38,7 +39,6 @@ export interface XmtpTransportOptions {
   apiUrl?: string;
 }
 
-type Listeners = { [K in keyof TransportEvents]: Set<TransportEvents[K]> };
 type AnyDm = Dm<unknown>;
 type Stream = Awaited<ReturnType<AnyDm['stream']>>;
 
@@ -65,16 +65,7 @@ export class XmtpTransport implements Transport {
   /** The DM's messages, numbered here (XMTP has no seq or rev); replaced when the DM is opened. */
   #ledger = new XmtpLedger('', () => undefined, 'visitor');
 
-  readonly #listeners: Listeners = {
-    message: new Set(),
-    status: new Set(),
-    typing: new Set(),
-    presence: new Set(),
-    session: new Set(),
-    state: new Set(),
-    kind: new Set(),
-    error: new Set(),
-  };
+  readonly #events = new TransportListeners();
 
   constructor(options: XmtpTransportOptions) {
     this.#options = options;
@@ -147,18 +138,13 @@ export class XmtpTransport implements Transport {
   }
 
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
-    this.#listeners[event].add(listener);
-    return () => this.#listeners[event].delete(listener);
-  }
-
-  #emit<K extends keyof TransportEvents>(event: K, ...args: Parameters<TransportEvents[K]>): void {
-    for (const listener of this.#listeners[event]) (listener as (...a: Parameters<TransportEvents[K]>) => void)(...args);
+    return this.#events.on(event, listener);
   }
 
   #setState(state: ConnectionState): void {
     if (state === this.#state) return;
     this.#state = state;
-    this.#emit('state', state);
+    this.#events.emit('state', state);
   }
 
   async #connectOnce(): Promise<void> {
@@ -251,8 +237,8 @@ export class XmtpTransport implements Transport {
   #ingest(decoded: DecodedMessage<unknown>, emit: boolean): void {
     const { added, statusChanges } = this.#ledger.ingest(decoded);
     if (!emit) return;
-    if (added) this.#emit('message', added);
-    for (const change of statusChanges) this.#emit('status', change);
+    if (added) this.#events.emit('message', added);
+    for (const change of statusChanges) this.#events.emit('status', change);
   }
 
   #teardown(): void {

@@ -1,0 +1,28 @@
+/**
+ * The typed listener registry every `Transport` implementation uses for `on()` and for emitting its events, so the
+ * socket, XMTP, fallback and deferred transports do not each carry their own copy.
+ */
+import type { TransportEvents } from './transport.ts';
+
+type AnyListener = (...args: never[]) => void;
+
+/** Listeners per transport event; `on` returns the function that removes the listener. */
+export class TransportListeners {
+  readonly #sets = new Map<keyof TransportEvents, Set<AnyListener>>();
+
+  on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
+    let set = this.#sets.get(event);
+    if (!set) this.#sets.set(event, (set = new Set()));
+    set.add(listener as AnyListener);
+    return () => set.delete(listener as AnyListener);
+  }
+
+  emit<K extends keyof TransportEvents>(event: K, ...args: Parameters<TransportEvents[K]>): void {
+    this.emitUnchecked(event, ...args);
+  }
+
+  /** For forwarding events whose name is only known at run time (a relay of another transport's events). */
+  emitUnchecked(event: keyof TransportEvents, ...args: unknown[]): void {
+    for (const listener of this.#sets.get(event) ?? []) (listener as (...a: unknown[]) => void)(...args);
+  }
+}
