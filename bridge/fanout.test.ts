@@ -1,30 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-
-import { collect, connectAgent, connectVisitor, emitWithAck, startTestBridge, type TestBridge } from './testing/index.ts';
+import { describe, expect, it } from 'vitest';
+import { useTestBridge } from './testing/use-test-bridge.ts';
+import { collect, connectAgent, connectVisitor, emitWithAck, startTestBridge } from './testing/index.ts';
 import { CONVERSATION_UPDATE_COALESCE_MS } from './fanout.ts';
 
-let tb: TestBridge;
-const open: { close(): unknown }[] = [];
-function track<T extends { close(): unknown }>(socket: T): T {
-  open.push(socket);
-  return socket;
-}
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const shared = useTestBridge();
+const { track } = shared;
 
-beforeAll(async () => {
-  tb = await startTestBridge();
-});
-afterEach(() => {
-  for (const socket of open.splice(0)) socket.close();
-});
-afterAll(async () => {
-  await tb.close();
-});
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('fanout conversation:updated', () => {
   it('coalesces a burst of messages into a leading and a trailing update carrying the latest summary', async () => {
-    const agent = track(await connectAgent(tb.url, tb.agent.token));
-    const visitor = track(await connectVisitor(tb.url));
+    const agent = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
+    const visitor = track(await connectVisitor(shared.bridge.url));
     const id = visitor.session.conversationId;
     const seen = collect(agent, 'conversation:updated');
     for (let i = 0; i < 8; i++) await emitWithAck(visitor, 'message:send', { clientId: `b${i}`, text: `burst ${i}` });
@@ -39,8 +26,8 @@ describe('fanout conversation:updated', () => {
   });
 
   it('reports the visitor offline after the widget disconnects (in-memory room size)', async () => {
-    const agent = track(await connectAgent(tb.url, tb.agent.token));
-    const visitor = await connectVisitor(tb.url);
+    const agent = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
+    const visitor = await connectVisitor(shared.bridge.url);
     const id = visitor.session.conversationId;
     const seen = collect(agent, 'conversation:updated');
     await emitWithAck(visitor, 'message:send', { clientId: 'p1', text: 'hello' });

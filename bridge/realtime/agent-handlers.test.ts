@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTestBridge } from '../testing/use-test-bridge.ts';
 import type { Message } from '../../protocol/message.ts';
 import {
   collect,
@@ -7,47 +8,31 @@ import {
   emitRaw,
   emitWithAck,
   nextEvent,
-  startTestBridge,
-  type TestBridge,
 } from '../testing/index.ts';
 import { signAgentToken } from '../auth/agent-token.ts';
 
-let tb: TestBridge;
-const open: { close(): unknown }[] = [];
-function track<T extends { close(): unknown }>(socket: T): T {
-  open.push(socket);
-  return socket;
-}
-
-beforeAll(async () => {
-  tb = await startTestBridge();
-});
-afterEach(() => {
-  for (const socket of open.splice(0)) socket.close();
-});
-afterAll(async () => {
-  await tb.close();
-});
+const shared = useTestBridge();
+const { track } = shared;
 
 describe('agent namespace', () => {
   it('requires a valid agent token of an existing agent', async () => {
-    await expect(connectAgent(tb.url, 'not-a-token')).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(connectAgent(shared.bridge.url, 'not-a-token')).rejects.toMatchObject({ code: 'unauthorized' });
     const expired = await signAgentToken(
-      tb.config.secrets.agentToken,
-      { agentId: tb.agent.id, name: tb.agent.name },
+      shared.bridge.config.secrets.agentToken,
+      { agentId: shared.bridge.agent.id, name: shared.bridge.agent.name },
       new Date(Date.now() - 13 * 3600_000),
     );
-    await expect(connectAgent(tb.url, expired.token)).rejects.toMatchObject({ code: 'unauthorized' });
-    const ghost = await signAgentToken(tb.config.secrets.agentToken, { agentId: 'deleted', name: 'ghost' }, new Date());
-    await expect(connectAgent(tb.url, ghost.token)).rejects.toMatchObject({ code: 'unauthorized' });
-    expect(track(await connectAgent(tb.url, tb.agent.token)).connected).toBe(true);
+    await expect(connectAgent(shared.bridge.url, expired.token)).rejects.toMatchObject({ code: 'unauthorized' });
+    const ghost = await signAgentToken(shared.bridge.config.secrets.agentToken, { agentId: 'deleted', name: 'ghost' }, new Date());
+    await expect(connectAgent(shared.bridge.url, ghost.token)).rejects.toMatchObject({ code: 'unauthorized' });
+    expect(track(await connectAgent(shared.bridge.url, shared.bridge.agent.token)).connected).toBe(true);
   });
 
   it('lists conversations newest first with unread counts, replies, and pages history', async () => {
-    const agent = track(await connectAgent(tb.url, tb.agent.token));
-    const older = track(await connectVisitor(tb.url));
+    const agent = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
+    const older = track(await connectVisitor(shared.bridge.url));
     await emitWithAck(older, 'message:send', { clientId: 'o1', text: 'older' });
-    const newer = track(await connectVisitor(tb.url));
+    const newer = track(await connectVisitor(shared.bridge.url));
     await emitWithAck(newer, 'message:send', { clientId: 'n1', text: 'newer' });
     await emitWithAck(newer, 'message:send', { clientId: 'n2', text: 'newer again' });
 
@@ -93,7 +78,7 @@ describe('agent namespace', () => {
   });
 
   it('answers unknown conversations with not_found and unknown events with bad_request', async () => {
-    const agent = track(await connectAgent(tb.url, tb.agent.token));
+    const agent = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
     const missing = 'AAAAAAAAAAAAAAAAAAAAAA';
     expect(await emitWithAck(agent, 'message:send', { conversationId: missing, clientId: 'x', text: 'hi' })).toMatchObject({
       ok: false,
@@ -112,8 +97,8 @@ describe('agent namespace', () => {
   });
 
   it('retries external delivery through a fan-out sink, and refuses web conversations', async () => {
-    const agent = track(await connectAgent(tb.url, tb.agent.token));
-    const web = track(await connectVisitor(tb.url));
+    const agent = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
+    const web = track(await connectVisitor(shared.bridge.url));
     await emitWithAck(web, 'message:send', { clientId: 'w', text: 'web' });
     const webReply = await emitWithAck(agent, 'message:send', {
       conversationId: web.session.conversationId,
@@ -126,7 +111,7 @@ describe('agent namespace', () => {
     ).toMatchObject({ ok: false, error: { code: 'bad_request' } });
 
     // XMTP conversations have no bridge-side delivery unless a sink provides one (WhatsApp has the webhook sink).
-    const wa = await tb.store.createConversation({ channel: 'xmtp', name: 'Ana', externalUserId: 'inbox-1' });
+    const wa = await shared.bridge.store.createConversation({ channel: 'xmtp', name: 'Ana', externalUserId: 'inbox-1' });
     const sent = await emitWithAck(agent, 'message:send', { conversationId: wa.id, clientId: 'wa-1', text: 'hola' });
     if (!sent.ok) throw new Error('send failed');
     expect(await emitWithAck(agent, 'message:retry', { conversationId: wa.id, messageId: sent.data.id })).toMatchObject({
@@ -136,7 +121,7 @@ describe('agent namespace', () => {
 
     const retried: Message[] = [];
     let fail = false;
-    const remove = tb.bridge.context.fanout.addSink({
+    const remove = shared.bridge.bridge.context.fanout.addSink({
       name: 'test-xmtp',
       retryDelivery: async (message, conversation) => {
         if (conversation.channel !== 'xmtp') return undefined;
@@ -162,20 +147,20 @@ describe('agent namespace', () => {
   it('calls fan-out sinks for created messages and status changes, and survives a throwing sink', async () => {
     const created: string[] = [];
     const statuses: string[] = [];
-    const removeBad = tb.bridge.context.fanout.addSink({
+    const removeBad = shared.bridge.bridge.context.fanout.addSink({
       name: 'broken',
       messageCreated: () => {
         throw new Error('sink down');
       },
     });
-    const removeGood = tb.bridge.context.fanout.addSink({
+    const removeGood = shared.bridge.bridge.context.fanout.addSink({
       name: 'recorder',
       messageCreated: (m) => void created.push(m.clientId),
       statusChanged: (ms) => void statuses.push(...ms.map((m) => `${m.clientId}:${m.status}`)),
     });
     try {
-      const agent = track(await connectAgent(tb.url, tb.agent.token));
-      const v = track(await connectVisitor(tb.url));
+      const agent = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
+      const v = track(await connectVisitor(shared.bridge.url));
       const ack = await emitWithAck(v, 'message:send', { clientId: 'sink-1', text: 'hi' });
       expect(ack.ok).toBe(true);
       await emitWithAck(v, 'message:send', { clientId: 'sink-1', text: 'hi' });
@@ -190,10 +175,10 @@ describe('agent namespace', () => {
   });
 
   it('shows agent typing to the conversation and to other agents, not to other visitors', async () => {
-    const typist = track(await connectAgent(tb.url, tb.agent.token));
-    const colleague = track(await connectAgent(tb.url, tb.agent.token));
-    const v = track(await connectVisitor(tb.url));
-    const stranger = track(await connectVisitor(tb.url));
+    const typist = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
+    const colleague = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
+    const v = track(await connectVisitor(shared.bridge.url));
+    const stranger = track(await connectVisitor(shared.bridge.url));
     const strangerSaw = collect(stranger, 'typing');
     const typistSaw = collect(typist, 'typing');
     const colleagueSees = nextEvent(colleague, 'typing');

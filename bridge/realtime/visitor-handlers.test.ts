@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useTestBridge } from '../testing/use-test-bridge.ts';
 import { SignJWT } from 'jose';
 import fc from 'fast-check';
 import { Manager } from 'socket.io-client';
@@ -14,7 +15,6 @@ import {
   snapshotFiles,
   startTestBridge,
   type AgentClient,
-  type TestBridge,
   type VisitorClient,
 } from '../testing/index.ts';
 import { signVisitorToken, VISITOR_AUDIENCE } from '../auth/visitor-token.ts';
@@ -22,20 +22,15 @@ import { signAgentToken } from '../auth/agent-token.ts';
 import { userHash } from '../auth/user-hash.ts';
 import { createAgentAccount } from '../auth/agent-accounts.ts';
 
-let tb: TestBridge;
-const open: { close(): unknown }[] = [];
-
-function track<T extends { close(): unknown }>(socket: T): T {
-  open.push(socket);
-  return socket;
-}
+const shared = useTestBridge();
+const { track } = shared;
 
 async function visitor(auth = {}, options = {}) {
-  return track(await connectVisitor(tb.url, auth, options));
+  return track(await connectVisitor(shared.bridge.url, auth, options));
 }
 
 async function agent(): Promise<AgentClient> {
-  return track(await connectAgent(tb.url, tb.agent.token));
+  return track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
 }
 
 async function send(socket: VisitorClient, clientId: string, text = `text ${clientId}`): Promise<Message> {
@@ -43,16 +38,6 @@ async function send(socket: VisitorClient, clientId: string, text = `text ${clie
   if (!ack.ok) throw new Error(`send failed: ${ack.error.code}`);
   return ack.data;
 }
-
-beforeAll(async () => {
-  tb = await startTestBridge();
-});
-afterEach(() => {
-  for (const socket of open.splice(0)) socket.close();
-});
-afterAll(async () => {
-  await tb.close();
-});
 
 describe('visitor messages', () => {
   it('acks a send with the stored message and broadcasts it to the conversation and the agents', async () => {
@@ -78,14 +63,14 @@ describe('visitor messages', () => {
     expect((await agentGot).id).toBe(ack.data.id);
     expect((await tabGot).id).toBe(ack.data.id);
     // Acked means stored: a second store instance over the same files would see it (checked via the store API).
-    expect(await tb.store.getMessage(v.session.conversationId, ack.data.id)).toMatchObject({ clientId: 'c-1' });
+    expect(await shared.bridge.store.getMessage(v.session.conversationId, ack.data.id)).toMatchObject({ clientId: 'c-1' });
   });
 
   it('creates the conversation lazily: connecting writes nothing, the first message creates it', async () => {
     const v = await visitor();
-    expect(await tb.store.getConversation(v.session.conversationId)).toBeUndefined();
+    expect(await shared.bridge.store.getConversation(v.session.conversationId)).toBeUndefined();
     await send(v, 'first');
-    expect(await tb.store.getConversation(v.session.conversationId)).toMatchObject({ channel: 'web', lastSeq: 1 });
+    expect(await shared.bridge.store.getConversation(v.session.conversationId)).toMatchObject({ channel: 'web', lastSeq: 1 });
   });
 
   it('returns the original message for a retried clientId and never stores or broadcasts a second copy', async () => {
@@ -235,7 +220,7 @@ describe('receipts and statuses', () => {
       text: 'Hello, how can I help?',
     });
     if (!reply.ok) throw new Error('agent send failed');
-    expect(reply.data.author).toEqual({ role: 'agent', agentId: tb.agent.id, name: tb.agent.name });
+    expect(reply.data.author).toEqual({ role: 'agent', agentId: shared.bridge.agent.id, name: shared.bridge.agent.name });
     const statusSeen = nextEvent(a, 'message:status', 5000, (c) => c.status === 'read');
     const ack = await emitWithAck(v, 'receipt', { upToSeq: reply.data.seq, status: 'read' });
     expect(ack).toEqual({ ok: true, data: { changed: 1 } });
@@ -263,7 +248,7 @@ describe('isolation between visitors', () => {
     const join = await emitRaw(b, 'join', `conv:${aId}`);
     expect(join).toMatchObject({ ok: false, error: { code: 'bad_request' } });
 
-    const secret = tb.config.secrets.visitorToken;
+    const secret = shared.bridge.config.secrets.visitorToken;
     const [header, payload, signature] = b.session.token.split('.') as [string, string, string];
     const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
     const tampered = `${header}.${Buffer.from(JSON.stringify({ ...claims, cid: aId })).toString('base64url')}.${signature}`;
@@ -288,9 +273,9 @@ describe('isolation between visitors', () => {
       .setAudience(VISITOR_AUDIENCE)
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode(secret));
-    const agentToken = (await signAgentToken(tb.config.secrets.agentToken, { agentId: 'x', name: 'x' }, new Date())).token;
+    const agentToken = (await signAgentToken(shared.bridge.config.secrets.agentToken, { agentId: 'x', name: 'x' }, new Date())).token;
     for (const token of [tampered, none, forged, expired, wrongAudience, hs512, agentToken, 'garbage']) {
-      await expect(connectVisitor(tb.url, { token })).rejects.toMatchObject({ code: 'invalid_token' });
+      await expect(connectVisitor(shared.bridge.url, { token })).rejects.toMatchObject({ code: 'invalid_token' });
     }
 
     await send(a, 'secret-2', 'Another private message');
@@ -318,12 +303,12 @@ describe('isolation between visitors', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(errors.map((e) => e.code)).toEqual(['bad_request']);
 
-    await expect(connectAgent(tb.url, v.session.token)).rejects.toMatchObject({ code: 'unauthorized' });
-    await expect(connectAgent(tb.url, '')).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(connectAgent(shared.bridge.url, v.session.token)).rejects.toMatchObject({ code: 'unauthorized' });
+    await expect(connectAgent(shared.bridge.url, '')).rejects.toMatchObject({ code: 'unauthorized' });
   });
 
   it('links verified users across devices and refuses a wrong user hash', async () => {
-    const site = tb.config.secrets.site;
+    const site = shared.bridge.config.secrets.site;
     const first = await visitor({ userId: 'user-42', userHash: userHash(site, 'user-42') });
     expect(first.session.userId).toBe('user-42');
     await send(first, 'from-device-1');
@@ -331,7 +316,7 @@ describe('isolation between visitors', () => {
     expect(secondDevice.session.conversationId).toBe(first.session.conversationId);
 
     await expect(
-      connectVisitor(tb.url, { userId: 'user-42', userHash: userHash(site, 'user-43') }),
+      connectVisitor(shared.bridge.url, { userId: 'user-42', userHash: userHash(site, 'user-43') }),
     ).rejects.toMatchObject({ code: 'invalid_user_hash' });
     // An unverified id links nothing.
     const unverified = await visitor({ userId: 'user-42' });
@@ -350,12 +335,12 @@ describe('isolation between visitors', () => {
 describe('origin allowlist', () => {
   it('refuses a foreign Origin in the handshake and accepts the bridge own origin', async () => {
     await expect(
-      connectVisitor(tb.url, {}, { extraHeaders: { Origin: 'https://evil.example' } }),
+      connectVisitor(shared.bridge.url, {}, { extraHeaders: { Origin: 'https://evil.example' } }),
     ).rejects.toMatchObject({ code: 'forbidden' });
     await expect(
-      connectVisitor(tb.url, {}, { transports: ['polling'], extraHeaders: { Origin: 'https://evil.example' } }),
+      connectVisitor(shared.bridge.url, {}, { transports: ['polling'], extraHeaders: { Origin: 'https://evil.example' } }),
     ).rejects.toMatchObject({ code: 'forbidden' });
-    const ok = await visitor({}, { extraHeaders: { Origin: tb.url } });
+    const ok = await visitor({}, { extraHeaders: { Origin: shared.bridge.url } });
     expect(ok.connected).toBe(true);
   });
 });
@@ -365,7 +350,7 @@ describe('bad payloads', () => {
     const v = await visitor();
     await send(v, 'baseline');
     await new Promise((r) => setTimeout(r, 300));
-    const before = await snapshotFiles(tb.dataDir);
+    const before = await snapshotFiles(shared.bridge.dataDir);
     const protoPayload = JSON.parse('{"__proto__":{"admin":true},"clientId":"p","text":"hi"}') as unknown;
     const cases: [unknown[], string][] = [
       [[], 'bad_request'],
@@ -409,7 +394,7 @@ describe('bad payloads', () => {
     await disconnected;
 
     await new Promise((r) => setTimeout(r, 300));
-    expect(await snapshotFiles(tb.dataDir)).toEqual(before);
+    expect(await snapshotFiles(shared.bridge.dataDir)).toEqual(before);
     const fresh = await visitor({ token: v.session.token });
     const page = await emitWithAck(fresh, 'history', {});
     expect(page.ok && page.data.messages.map((m) => m.clientId)).toEqual(['baseline']);
@@ -431,7 +416,7 @@ describe('typing and presence', () => {
     expect(await visitorSees).toEqual({
       conversationId: v.session.conversationId,
       role: 'agent',
-      name: tb.agent.name,
+      name: shared.bridge.agent.name,
       typing: true,
     });
 
@@ -472,9 +457,9 @@ describe('typing and presence', () => {
     const agentsBefore = nextEvent(v2, 'agents:presence', 5000, (p) => p.online === 2);
     // A second tab of the same agent is still one agent; another account makes two.
     const sameAgentTab = await agent();
-    const record = await createAgentAccount(tb.store, `second-${Date.now()}`, 'second-password', new Date());
-    const token = (await signAgentToken(tb.config.secrets.agentToken, { agentId: record.id, name: record.name }, new Date())).token;
-    const second = track(await connectAgent(tb.url, token));
+    const record = await createAgentAccount(shared.bridge.store, `second-${Date.now()}`, 'second-password', new Date());
+    const token = (await signAgentToken(shared.bridge.config.secrets.agentToken, { agentId: record.id, name: record.name }, new Date())).token;
+    const second = track(await connectAgent(shared.bridge.url, token));
     expect(await agentsBefore).toEqual({ online: 2 });
     sameAgentTab.close();
     const agentsAfter = nextEvent(v2, 'agents:presence', 5000, (p) => p.online === 1);
@@ -522,7 +507,7 @@ describe('abuse limits', () => {
       for (let i = 0; i < 3; i++) more.push(track(await connectVisitor(limited.url)));
       await expect(connectVisitor(limited.url)).rejects.toMatchObject({ code: 'rate_limited' });
     } finally {
-      for (const socket of open.splice(0)) socket.close();
+      shared.closeTracked();
       await limited.close();
     }
   });
