@@ -49,6 +49,10 @@ describe('loadConfig', () => {
       ['HTTP_HEADERS_TIMEOUT_MS', '10'],
       ['HTTP_CONNECTIONS_CHECK_INTERVAL_MS', 'often'],
       ['MAX_CONNECTIONS_PER_IP', '-1'],
+      ['CHECKPOINT_INTERVAL_MS', '49'],
+      ['CHECKPOINT_INTERVAL_MS', 'often'],
+      ['CHECKPOINT_BYTES', '4095'],
+      ['CHECKPOINT_BYTES', '1.5'],
     ]) {
       expect(() => loadConfig({ DATA_DIR: dir, [name as string]: value }), name).toThrow(ConfigError);
       expect(() => loadConfig({ DATA_DIR: dir, [name as string]: value }), name).toThrow(name);
@@ -77,6 +81,17 @@ describe('loadConfig', () => {
     }).http;
     // Node refuses requestTimeout < headersTimeout: the request timeout is raised to the headers timeout.
     expect(custom).toEqual({ headersTimeoutMs: 4000, requestTimeoutMs: 4000, keepAliveTimeoutMs: 1500, connectionsCheckIntervalMs: 250, maxConnectionsPerIp: 0 });
+  });
+
+  it('storage checkpoints: 30 s / 16 MiB by default, the minimums accepted, below them refused with the limit in the message', async () => {
+    const dir = await tempDir();
+    expect(loadConfig({ DATA_DIR: dir }).storage).toEqual({ checkpointIntervalMs: 30_000, checkpointBytes: 16 * 1024 * 1024 });
+    expect(loadConfig({ DATA_DIR: dir, CHECKPOINT_INTERVAL_MS: '50', CHECKPOINT_BYTES: '4096' }).storage).toEqual({
+      checkpointIntervalMs: 50,
+      checkpointBytes: 4096,
+    });
+    expect(() => loadConfig({ DATA_DIR: dir, CHECKPOINT_INTERVAL_MS: '10' })).toThrow(/CHECKPOINT_INTERVAL_MS: must be at least 50/);
+    expect(() => loadConfig({ DATA_DIR: dir, CHECKPOINT_BYTES: '100' })).toThrow(/CHECKPOINT_BYTES: must be at least 4096/);
   });
 
   it('parses ALLOWED_ORIGINS and PORT=0', async () => {

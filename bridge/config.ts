@@ -50,6 +50,19 @@ export const envSchema = z.object({
   HTTP_CONNECTIONS_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
   // 0 turns the cap off. Unset: 256, or off with TRUST_PROXY (every client then shares the proxy's address).
   MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(1_000_000).optional(),
+  // Storage checkpoints (bridge/store/lowdb/README.md): how often, and past how many journal bytes, changed documents are written.
+  CHECKPOINT_INTERVAL_MS: z.coerce
+    .number('must be a whole number of milliseconds')
+    .int('must be a whole number of milliseconds')
+    .min(50, 'must be at least 50 (ms)')
+    .max(86_400_000, 'must be at most 86400000 (one day)')
+    .default(30_000),
+  CHECKPOINT_BYTES: z.coerce
+    .number('must be a whole number of bytes')
+    .int('must be a whole number of bytes')
+    .min(4096, 'must be at least 4096 (bytes)')
+    .max(1024 * 1024 * 1024, 'must be at most 1073741824 (1 GiB)')
+    .default(16 * 1024 * 1024),
   // ---- webhook settings (owned by the webhook engineer): add WHATSAPP_*, STATUS_WEBHOOK_SECRET, WEBHOOK_* here ----
   ...webhookEnvShape,
 });
@@ -95,6 +108,14 @@ export interface HttpServerLimits {
   maxConnectionsPerIp: number;
 }
 
+/** When the lowdb store writes its changed documents and starts a new journal. */
+export interface StorageSettings {
+  /** A checkpoint runs this often when anything changed (CHECKPOINT_INTERVAL_MS). */
+  checkpointIntervalMs: number;
+  /** A checkpoint runs once the journal holds this many bytes (CHECKPOINT_BYTES). */
+  checkpointBytes: number;
+}
+
 /** Everything the bridge needs to run, validated. */
 export interface BridgeConfig {
   host: string;
@@ -119,6 +140,8 @@ export interface BridgeConfig {
   trustProxy: boolean;
   /** HTTP server timeouts and the per-IP connection cap. */
   http: HttpServerLimits;
+  /** Checkpoint cadence of the lowdb store (passed to `LowdbStore`). */
+  storage: StorageSettings;
   // ---- webhook settings (owned by the webhook engineer) ----
   /** WhatsApp Cloud API, status webhook and outbound event webhooks (bridge/webhooks/README.md). */
   webhooks: WebhookConfig;
@@ -194,6 +217,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
       connectionsCheckIntervalMs: env.HTTP_CONNECTIONS_CHECK_INTERVAL_MS,
       maxConnectionsPerIp: env.MAX_CONNECTIONS_PER_IP ?? (env.TRUST_PROXY ? 0 : DEFAULT_MAX_CONNECTIONS_PER_IP),
     },
+    storage: { checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS, checkpointBytes: env.CHECKPOINT_BYTES },
     webhooks: toWebhookConfig(env, (message) => new ConfigError(message)),
   };
 }

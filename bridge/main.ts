@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
 
-  const store = new LowdbStore({ dataDir: config.dataDir, logger });
+  const store = new LowdbStore({ dataDir: config.dataDir, logger, ...config.storage });
   try {
     await store.open();
   } catch (error) {

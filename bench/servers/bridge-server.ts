@@ -13,7 +13,7 @@ import { installProbe } from './probe.ts';
 const started = performance.now();
 const config = loadConfig(process.env);
 const logger = createLogger(config.logLevel);
-const store = new LowdbStore({ dataDir: config.dataDir, logger });
+const store = new LowdbStore({ dataDir: config.dataDir, logger, ...config.storage });
 await store.open();
 const storeOpenMs = performance.now() - started;
 await bootstrapAgent(store, config.agentBootstrap, new Date());

@@ -10,6 +10,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from '../../../protocol/message.ts';
 import { STATUS_RANK, type StoredStatus } from '../../../protocol/status.ts';
+import { pino } from 'pino';
 import { silentLogger } from '../../logger.ts';
 import { LowdbStore, type LowdbStoreOptions } from './lowdb-store.ts';
 
@@ -208,6 +209,24 @@ describe('LowdbStore durability', () => {
     }
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { generation: number };
     expect(manifest.generation).toBeGreaterThan(5);
+  });
+});
+
+describe('LowdbStore checkpoint log', () => {
+  it('logs "checkpoint started" and "checkpoint finished" at debug level with the generation, around each checkpoint', async () => {
+    const dir = await tempDir();
+    const lines: { level: number; msg: string; generation?: number }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const store = makeStore(dir, { logger });
+    await store.open();
+    await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
+    await store.checkpoint();
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { generation: number };
+    const checkpointLines = lines.filter((l) => l.msg.startsWith('checkpoint'));
+    expect(checkpointLines.map((l) => [l.level, l.msg, l.generation])).toEqual([
+      [20, 'checkpoint started', manifest.generation],
+      [20, 'checkpoint finished', manifest.generation],
+    ]);
   });
 });
 

@@ -588,6 +588,10 @@ export class LowdbStore implements Store {
     const journal = this.journal;
     const manifest = this.manifest;
     if (!journal || !manifest) return;
+    // Exact messages, logged before anything is touched and after the old journals are gone: the crash harness
+    // (LOG_LEVEL=debug) reads them to tell whether a kill landed mid-checkpoint. `generation` is the one it commits.
+    const startedAt = performance.now();
+    this.logger.debug({ generation: journal.generation + 1, journalBytes: journal.size }, 'checkpoint started');
     await this.sweepExpiredRecords();
     let snapshot: AnyDoc[] = [];
     // The cut is taken at the instant the old journal's last batch is: the snapshot equals exactly what that
@@ -632,6 +636,10 @@ export class LowdbStore implements Store {
         if (gen !== undefined && gen < generation) await unlink(join(this.dataDir, name));
       }
       this.checkpointError = undefined;
+      this.logger.debug(
+        { generation, documents: snapshot.length, ms: Math.round(performance.now() - startedAt) },
+        'checkpoint finished',
+      );
       this.evictSegments();
     } catch (error) {
       for (const doc of snapshot) if (doc.inSnapshot) this.abortSnapshot(doc);
