@@ -1,7 +1,6 @@
 /** Agent bearer tokens for REST and the `/agent` namespace (HS256 JWT, 12 hours). */
-import { SignJWT, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { hmacKey } from './secret-key.ts';
+import { signHs256, verifyHs256 } from './hs256.ts';
 
 /** Audience of agent tokens; a visitor token can never pass as one. */
 export const AGENT_AUDIENCE = 'anon-chat:agent';
@@ -24,28 +23,14 @@ export async function signAgentToken(
 ): Promise<{ token: string; expiresAt: Date }> {
   const iat = Math.floor(now.getTime() / 1000);
   const exp = iat + AGENT_TOKEN_TTL_SECONDS;
-  const token = await new SignJWT({ name: claims.name })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(claims.agentId)
-    .setAudience(AGENT_AUDIENCE)
-    .setIssuedAt(iat)
-    .setExpirationTime(exp)
-    .sign(await hmacKey(secret));
+  const token = signHs256(secret, { name: claims.name, sub: claims.agentId, aud: AGENT_AUDIENCE, iat, exp });
   return { token, expiresAt: new Date(exp * 1000) };
 }
 
 /** Verifies an agent token (HS256 only, audience, expiry); undefined when it is not valid. */
 export async function verifyAgentToken(secret: string, token: string, now: Date): Promise<AgentClaims | undefined> {
-  try {
-    const { payload } = await jwtVerify(token, await hmacKey(secret), {
-      algorithms: ['HS256'],
-      audience: AGENT_AUDIENCE,
-      currentDate: now,
-      requiredClaims: ['exp', 'sub'],
-    });
-    const claims = claimsSchema.safeParse(payload);
-    return claims.success ? { agentId: claims.data.sub, name: claims.data.name } : undefined;
-  } catch {
-    return undefined;
-  }
+  const payload = verifyHs256(secret, token, AGENT_AUDIENCE, now);
+  if (!payload) return undefined;
+  const claims = claimsSchema.safeParse(payload);
+  return claims.success ? { agentId: claims.data.sub, name: claims.data.name } : undefined;
 }

@@ -1,7 +1,6 @@
 /** Signed visitor tokens: which visitor and which conversation a widget belongs to (HS256 JWT, 30 days). */
-import { SignJWT, jwtVerify } from 'jose';
 import { z } from 'zod';
-import { hmacKey } from './secret-key.ts';
+import { signHs256, verifyHs256 } from './hs256.ts';
 import { entityId } from '../../protocol/schemas.ts';
 
 /** Audience of visitor tokens; an agent token can never pass as one. */
@@ -31,31 +30,22 @@ export async function signVisitorToken(
 ): Promise<{ token: string; expiresAt: Date }> {
   const iat = Math.floor(now.getTime() / 1000);
   const exp = iat + VISITOR_TOKEN_TTL_SECONDS;
-  const payload: Record<string, string> = { cid: claims.conversationId };
-  if (claims.userId !== undefined) payload.uid = claims.userId;
-  const token = await new SignJWT(payload)
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(claims.visitorId)
-    .setAudience(VISITOR_AUDIENCE)
-    .setIssuedAt(iat)
-    .setExpirationTime(exp)
-    .sign(await hmacKey(secret));
+  const token = signHs256(secret, {
+    cid: claims.conversationId,
+    ...(claims.userId !== undefined ? { uid: claims.userId } : {}),
+    sub: claims.visitorId,
+    aud: VISITOR_AUDIENCE,
+    iat,
+    exp,
+  });
   return { token, expiresAt: new Date(exp * 1000) };
 }
 
 /** Verifies a visitor token (HS256 only, audience, expiry); undefined when it is not valid for any reason. */
 export async function verifyVisitorToken(secret: string, token: string, now: Date): Promise<VisitorClaims | undefined> {
-  try {
-    const { payload } = await jwtVerify(token, await hmacKey(secret), {
-      algorithms: ['HS256'],
-      audience: VISITOR_AUDIENCE,
-      currentDate: now,
-      requiredClaims: ['exp', 'sub'],
-    });
-    const claims = claimsSchema.safeParse(payload);
-    if (!claims.success) return undefined;
-    return { visitorId: claims.data.sub, conversationId: claims.data.cid, userId: claims.data.uid };
-  } catch {
-    return undefined;
-  }
+  const payload = verifyHs256(secret, token, VISITOR_AUDIENCE, now);
+  if (!payload) return undefined;
+  const claims = claimsSchema.safeParse(payload);
+  if (!claims.success) return undefined;
+  return { visitorId: claims.data.sub, conversationId: claims.data.cid, userId: claims.data.uid };
 }
