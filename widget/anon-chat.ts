@@ -27,9 +27,10 @@
  *   --anon-chat-bubble-bg, --anon-chat-bubble-text, --anon-chat-danger, --anon-chat-font, --anon-chat-radius,
  *   --anon-chat-width, --anon-chat-height, --anon-chat-offset, --anon-chat-z-index.
  */
-import { LitElement, html, nothing, svg, type PropertyValues, type TemplateResult } from 'lit';
+import { LitElement, adoptStyles, html, nothing, supportsAdoptingStyleSheets, svg, type PropertyValues, type TemplateResult } from 'lit';
 import { MAX_TEXT_LENGTH } from '../protocol/limits.ts';
 import type { LocalMessage, Message } from '../protocol/message.ts';
+import { afterPaint } from './after-paint.ts';
 import { anonChatStyles } from './anon-chat.styles.ts';
 import type { TransportFactory } from './controllers/chat-host.ts';
 import { ConnectionController } from './controllers/connection-controller.ts';
@@ -70,7 +71,8 @@ const activeInstances = new Map<string, AnonChat>();
 
 /** The `<anon-chat>` custom element. */
 export class AnonChat extends LitElement {
-  static override styles = [anonChatStyles, ...panelStyles];
+  // The launcher's styles only: the panel's are adopted when the panel first renders (#init), after first paint.
+  static override styles = [anonChatStyles];
 
   static override properties = {
     server: { type: String },
@@ -132,6 +134,8 @@ export class AnonChat extends LitElement {
   #forceBottom = false;
   #returnFocus: HTMLElement | undefined;
   #instanceKey = '';
+  /** Cancels the scheduled #init while it has not run. */
+  #cancelInit: (() => void) | undefined;
 
   constructor() {
     super();
@@ -153,7 +157,8 @@ export class AnonChat extends LitElement {
 
   /** Connection state: `connecting`, `online` or `offline`. */
   get connection(): ConnectionState {
-    return this.#connection?.state ?? 'offline';
+    // Between the first paint and the connection starting, a widget in the document is about to connect.
+    return this.#connection?.state ?? (this.isConnected && !this._inert ? 'connecting' : 'offline');
   }
 
   protected override createRenderRoot(): HTMLElement | DocumentFragment {
@@ -175,20 +180,43 @@ export class AnonChat extends LitElement {
     }
     activeInstances.set(this.#instanceKey, this);
     this._inert = false;
-    if (!this.#connection) {
-      const connection = new ConnectionController(this, this.#storage);
-      const conversation = new ConversationController(this, connection);
-      this.#connection = connection;
-      this.#conversation = conversation;
-      this.#outbox = new OutboxController(this, connection, conversation);
-      this.#typing = new TypingController(this, connection);
-    }
     super.connectedCallback();
+    // The first render shows the launcher alone; storage, the connection and the panel start once it has painted
+    // (an `open` widget, or any API call, starts them at once).
+    if (!this.#connection && !this.#cancelInit) {
+      this.#cancelInit = afterPaint(() => {
+        this.#cancelInit = undefined;
+        this.#init();
+      });
+    }
   }
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
     if (activeInstances.get(this.#instanceKey) === this) activeInstances.delete(this.#instanceKey);
+  }
+
+  /**
+   * Everything past the launcher: reads the visitor's token, outbox and cached history, connects, and renders the
+   * panel (hidden until opened). Idempotent; does nothing for an inert or detached element.
+   */
+  #init(): void {
+    if (this.#connection || this._inert || !this.isConnected) return;
+    this.#cancelInit?.();
+    this.#cancelInit = undefined;
+    const connection = new ConnectionController(this, this.#storage);
+    const conversation = new ConversationController(this, connection);
+    this.#connection = connection;
+    this.#conversation = conversation;
+    this.#outbox = new OutboxController(this, connection, conversation);
+    this.#typing = new TypingController(this, connection);
+    // Started only now that every controller listens, as the handshake carries the cached history's revision.
+    connection.start();
+    if (this.renderRoot instanceof ShadowRoot) {
+      // Constructable sheets are replaced as a whole; the <style> fallback (nonce) appends the panel's after ours.
+      adoptStyles(this.renderRoot, supportsAdoptingStyleSheets ? [anonChatStyles, ...panelStyles] : panelStyles);
+    }
+    this.requestUpdate();
   }
 
   /** Opens the panel and moves focus into it. */
@@ -209,6 +237,7 @@ export class AnonChat extends LitElement {
 
   /** Sends `text` as the visitor; resolves with the stored message once the bridge has it, rejects if refused. */
   send(text: string): Promise<Message> {
+    this.#init();
     if (!this.#outbox) return Promise.reject(new Error('anon-chat is not connected to the document'));
     this.#forceBottom = true;
     return this.#outbox.send(text);
@@ -224,6 +253,8 @@ export class AnonChat extends LitElement {
 
   /** Forgets the visitor: new anonymous identity, outbox and cached history cleared. */
   reset(): void {
+    // The stored identity, outbox and history are forgotten even when called before the widget started.
+    this.#init();
     this.userId = '';
     this.userHash = '';
     this.userName = '';
@@ -235,7 +266,9 @@ export class AnonChat extends LitElement {
   }
 
   protected override willUpdate(changed: PropertyValues<this>): void {
-    const list = this.#list();
+    // Opening (the launcher, the API or the `open` attribute) needs the panel and the conversation in this render.
+    if (this.isOpen) this.#init();
+    const list = this.isOpen ? this.#list() : null;
     if (list) {
       this.#atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK;
     }
@@ -248,6 +281,12 @@ export class AnonChat extends LitElement {
 
   protected override updated(changed: PropertyValues<this>): void {
     const key = `${this.serverUrl}|${this.site}`;
+    if (!this.#connection && key !== this.#instanceKey && !this._inert) {
+      // Not started yet: #init will read the new visitor's keys; only the instance registry follows.
+      if (activeInstances.get(this.#instanceKey) === this) activeInstances.delete(this.#instanceKey);
+      activeInstances.set(key, this);
+      this.#instanceKey = key;
+    }
     if (this.#connection && key !== this.#instanceKey && (changed.has('server') || changed.has('site'))) {
       // Another bridge or site is another visitor: its own token, outbox and history.
       if (activeInstances.get(this.#instanceKey) === this) activeInstances.delete(this.#instanceKey);
@@ -261,7 +300,8 @@ export class AnonChat extends LitElement {
     }
     // Whatever opened or closed the panel (the launcher, Escape, the API, the `open` attribute), tell the page.
     if (changed.has('isOpen') && changed.get('isOpen') !== undefined) this.#afterToggle();
-    const list = this.#list();
+    // A closed panel has nothing to scroll; reading its geometry would only force a layout (opening scrolls down).
+    const list = this.isOpen ? this.#list() : null;
     if (!list) return;
     const messages = this.#conversation?.messages ?? [];
     const last = messages[messages.length - 1];
@@ -404,7 +444,7 @@ export class AnonChat extends LitElement {
         </svg>
         ${unread && !this.isOpen ? html`<span class="badge" part="badge" aria-hidden="true">${unread > 99 ? '99+' : unread}</span>` : nothing}
       </button>
-      ${renderPanel({
+      ${!this.#connection ? nothing : renderPanel({
             open: this.isOpen,
             heading: this.heading,
             greeting: this.greeting,

@@ -26,6 +26,8 @@ export class ConnectionController implements ReactiveController {
   #listeners: Listeners = {};
   #unsubscribe: Array<() => void> = [];
   #stopTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set by the first start(): the host starts the connection once every controller listens (and after first paint). */
+  #started = false;
 
   constructor(private readonly host: ChatHost, readonly storage: PersistentStorage) {
     this.keys = storageKeys(host.serverUrl, host.site);
@@ -34,7 +36,8 @@ export class ConnectionController implements ReactiveController {
 
   hostConnected(): void {
     clearTimeout(this.#stopTimer);
-    if (!this.transport) this.start();
+    // Re-inserted after a stop (an SPA moved the element for longer than a task): connect again.
+    if (!this.transport && this.#started) this.start();
   }
 
   hostDisconnected(): void {
@@ -53,7 +56,9 @@ export class ConnectionController implements ReactiveController {
     for (const listener of this.#listeners[event] ?? []) (listener as (...a: Parameters<TransportEvents[K]>) => void)(...args);
   }
 
+  /** Creates the transport from the host's current settings and connects. */
   start(): void {
+    this.#started = true;
     const host = this.host;
     this.keys = storageKeys(host.serverUrl, host.site);
     // transport="xmtp" (+ xmtp-peer): XMTP first, the bridge as fallback; otherwise the bridge alone.

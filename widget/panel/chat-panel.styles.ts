@@ -1,4 +1,4 @@
-/** Styles of the chat panel; adopted into the shadow root when the panel module loads. */
+/** Styles of the chat panel; adopted into the shadow root when the panel first renders. */
 import { css } from 'lit';
 
 /** Panel, header, message list, composer. Uses the palette variables set on :host by anon-chat.styles.ts. */

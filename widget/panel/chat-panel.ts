@@ -1,6 +1,6 @@
 /**
- * The chat panel (header, message list, composer). Loaded as a separate chunk right after the launcher renders, so
- * the page's initial load stays small; the element passes everything the panel shows and does through a view.
+ * The chat panel (header, message list, composer). The element renders it (and adopts its styles) only after the
+ * launcher has painted, or at once when opened; it passes everything the panel shows and does through a view.
  */
 import { html, nothing, svg, type TemplateResult } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
