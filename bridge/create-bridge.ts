@@ -17,6 +17,7 @@ import { agentHandshake, isOriginAllowed, visitorHandshake } from './realtime/ha
 import { createSocketLimiters } from './realtime/socket-limits.ts';
 import { registerVisitorHandlers } from './realtime/visitor-handlers.ts';
 import { registerAgentHandlers } from './realtime/agent-handlers.ts';
+import { coalesceSocketWrites } from './realtime/write-coalescing.ts';
 import { healthRouter } from './http/health-routes.ts';
 import { authRouter } from './http/auth-routes.ts';
 import { conversationRouter } from './http/conversation-routes.ts';
@@ -25,6 +26,7 @@ import { errorMiddleware, notFound } from './http/error-middleware.ts';
 import { rateLimit } from './http/request-guards.ts';
 import { createGuardedServer } from './http/connection-guard.ts';
 import { mountWebhooks } from './webhooks/mount-webhooks.ts';
+import type { FastPathHandler } from './webhooks/webhook-fast-path.ts';
 
 export type {
   BridgeContext,
@@ -66,8 +68,16 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const { config, store, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
   const app = express();
+  // Ordinary webhook POSTs are answered ahead of Express (set below by mountWebhooks; see webhook-fast-path.ts).
+  let webhookFastPath: FastPathHandler | undefined;
   // Slow-loris, idle-connection and per-IP connection guards for plain HTTP; Socket.IO has its own ping/pong timeouts.
-  const { server: httpServer } = createGuardedServer(app, config.http, logger);
+  const { server: httpServer } = createGuardedServer(
+    (req, res) => {
+      if (!webhookFastPath?.(req, res)) app(req, res);
+    },
+    config.http,
+    logger,
+  );
 
   const io = new Server(httpServer, {
     serveClient: false,
@@ -81,6 +91,8 @@ export function createBridge(deps: BridgeDeps): Bridge {
       credentials: false,
     },
   });
+  // One socket write per connection per event-loop turn instead of one per packet (see write-coalescing.ts).
+  coalesceSocketWrites(io);
   const visitorNs = io.of(VISITOR_NAMESPACE) as unknown as VisitorNamespace;
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
   // No `adapter` option above, so this is socket.io's in-memory adapter class; if a cluster adapter is installed
@@ -141,7 +153,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
 
   // ---- webhooks (owned by the webhook engineer): mount here, e.g. `mountWebhooks(app, context);` ----
   // Mounted before any JSON parser on purpose: signature checks need the raw body bytes.
-  mountWebhooks(app, context);
+  webhookFastPath = mountWebhooks(app, context).fastPath;
   // ---- end webhooks ----
 
   const api = express.Router();
