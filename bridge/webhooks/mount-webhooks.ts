@@ -4,6 +4,7 @@
  * replies), the queue workers and the catch-up of work a crash kept from being queued, which start now and stop
  * when the bridge closes.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import express, { Router, type Express, type Request } from 'express';
 import { z } from 'zod';
 import type { QueueItem } from '../store/store.ts';
@@ -21,7 +22,8 @@ import { applyWhatsappWebhook } from './whatsapp-inbound.ts';
 import { SinkCatchUp } from './catch-up.ts';
 import { whatsappWebhookSchema } from './whatsapp-payload.ts';
 import { verifyMetaSignature, verifyTimestampedSignature } from './signatures.ts';
-import { parseJsonBody, rawBodyOf } from './raw-json.ts';
+import { parseJson, rawBodyOf } from './raw-json.ts';
+import { createWebhookFastPath, type FastPathHandler } from './webhook-fast-path.ts';
 import {
   applyStatusWebhook,
   deliveryIdSchema,
@@ -36,6 +38,9 @@ import {
 export const WHATSAPP_BODY_LIMIT = '1mb';
 /** Largest status webhook body. */
 export const STATUS_BODY_LIMIT = '64kb';
+/** The same limits in bytes, as body-parser reads the strings above (1 kb = 1024 bytes). */
+const WHATSAPP_BODY_LIMIT_BYTES = 1024 * 1024;
+const STATUS_BODY_LIMIT_BYTES = 64 * 1024;
 
 /** The running webhook part of one bridge. */
 export interface Webhooks {
@@ -43,6 +48,11 @@ export interface Webhooks {
   events: EventWebhooks;
   whatsapp: WhatsappDelivery;
   catchUp: SinkCatchUp;
+  /**
+   * Serves ordinary `POST /webhooks/whatsapp` and `/webhooks/status` requests without Express (see
+   * webhook-fast-path.ts); the bridge calls it for every HTTP request before handing it to Express.
+   */
+  fastPath: FastPathHandler;
 }
 
 const deliveriesQuerySchema = z.strictObject({
@@ -107,35 +117,38 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     res.status(200).type('text/plain').send(challenge);
   });
 
-  app.post('/webhooks/whatsapp', rawBody(WHATSAPP_BODY_LIMIT), async (req, res) => {
+  /** Verifies and applies one WhatsApp POST body; resolves with the 200 answer once it is durably stored. */
+  const acceptWhatsapp = async (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean) => {
     const { appSecret } = settings.whatsapp;
     if (!appSecret) throw notConfigured('The WhatsApp webhook (WHATSAPP_APP_SECRET)');
-    const raw = rawBodyOf(req);
-    if (!verifyMetaSignature(raw, req.headers['x-hub-signature-256'], appSecret)) {
+    if (!verifyMetaSignature(raw, headers['x-hub-signature-256'], appSecret)) {
       throw new BridgeError('unauthorized', 'The X-Hub-Signature-256 signature is missing or wrong.');
     }
-    const parsed = whatsappWebhookSchema.safeParse(parseJsonBody(req, raw));
+    const parsed = whatsappWebhookSchema.safeParse(parseJson(raw, isJson));
     if (!parsed.success) throw validationError(parsed.error);
     const result = await applyWhatsappWebhook({ store, fanout, logger, clock, statuses }, parsed.data);
     logger.debug({ result }, 'webhooks: WhatsApp update applied');
     // Only now, with everything durably stored, does Meta get its 200 (a failure above makes it retry).
-    res.status(200).json({ ok: true });
+    return { ok: true };
+  };
+  app.post('/webhooks/whatsapp', rawBody(WHATSAPP_BODY_LIMIT), async (req, res) => {
+    res.status(200).json(await acceptWhatsapp(rawBodyOf(req), req.headers, Boolean(req.is('application/json'))));
   });
 
   // ---- generic status webhook ----
-  app.post('/webhooks/status', rawBody(STATUS_BODY_LIMIT), async (req, res) => {
+  /** Verifies and applies one status webhook body; resolves with the 200 answer once it is durably stored. */
+  const acceptStatus = async (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean) => {
     const secret = settings.statusWebhookSecret;
     if (!secret) throw notConfigured('The status webhook (STATUS_WEBHOOK_SECRET)');
-    const raw = rawBodyOf(req);
     const now = clock();
-    const signature = verifyTimestampedSignature(raw, req.headers[STATUS_SIGNATURE_HEADER], secret, now, STATUS_WINDOW_SECONDS);
+    const signature = verifyTimestampedSignature(raw, headers[STATUS_SIGNATURE_HEADER], secret, now, STATUS_WINDOW_SECONDS);
     if (!signature.ok) {
       const why = signature.reason === 'expired' ? 'outside the 5-minute window' : signature.reason;
       throw new BridgeError('unauthorized', `The X-AnonChat-Signature signature is ${why}.`);
     }
-    const deliveryId = deliveryIdSchema.safeParse(req.headers[STATUS_DELIVERY_HEADER]);
+    const deliveryId = deliveryIdSchema.safeParse(headers[STATUS_DELIVERY_HEADER]);
     if (!deliveryId.success) throw new BridgeError('bad_request', 'X-AnonChat-Delivery is missing or not a valid id.');
-    const body = statusWebhookSchema.safeParse(parseJsonBody(req, raw));
+    const body = statusWebhookSchema.safeParse(parseJson(raw, isJson));
     if (!body.success) throw validationError(body.error);
     // Kept for twice the window: a replay of an older delivery fails the signature window anyway.
     const expiresAt = new Date(now.getTime() + 2 * STATUS_WINDOW_SECONDS * 1000 + 60_000).toISOString();
@@ -153,8 +166,28 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
       await store.deleteRecord(STATUS_DELIVERY_NAMESPACE, deliveryId.data);
       throw new BridgeError('not_found', 'No such message.');
     }
-    res.status(200).json({ ok: true, result: outcome });
+    return { ok: true, result: outcome };
+  };
+  app.post('/webhooks/status', rawBody(STATUS_BODY_LIMIT), async (req, res) => {
+    res.status(200).json(await acceptStatus(rawBodyOf(req), req.headers, Boolean(req.is('application/json'))));
   });
+
+  // The same two routes for ordinary requests, ahead of Express; the fast path checked the content type is JSON.
+  const fastPath = createWebhookFastPath(
+    {
+      '/webhooks/whatsapp': {
+        limit: WHATSAPP_BODY_LIMIT_BYTES,
+        enabled: () => Boolean(settings.whatsapp.appSecret),
+        accept: (raw, headers) => acceptWhatsapp(raw, headers, true),
+      },
+      '/webhooks/status': {
+        limit: STATUS_BODY_LIMIT_BYTES,
+        enabled: () => Boolean(settings.statusWebhookSecret),
+        accept: (raw, headers) => acceptStatus(raw, headers, true),
+      },
+    },
+    { logger, store },
+  );
 
   // ---- deliveries REST (agent token or API key) ----
   const api = Router();
@@ -189,7 +222,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
   });
   app.use('/api/webhooks', api);
 
-  return { statuses, events, whatsapp, catchUp };
+  return { statuses, events, whatsapp, catchUp, fastPath };
 }
 
 /** A queue item as the deliveries API shows it: its target and attempts, not its body. */

@@ -34,7 +34,12 @@ export function rawBodyOf(req: Request): Buffer {
 
 /** Parses `raw` as JSON after the content-type and depth checks; throws BridgeError 415/400. */
 export function parseJsonBody(req: Request, raw: Buffer): unknown {
-  if (!req.is('application/json')) throw new BridgeError('unsupported_media_type', 'Send the body as application/json.');
+  return parseJson(raw, Boolean(req.is('application/json')));
+}
+
+/** `parseJsonBody` for a caller that checked the content type itself (`isJson`): the plain-http webhook path. */
+export function parseJson(raw: Buffer, isJson: boolean): unknown {
+  if (!isJson) throw new BridgeError('unsupported_media_type', 'Send the body as application/json.');
   if (jsonDepthExceeds(raw, MAX_JSON_DEPTH)) throw new BridgeError('bad_request', 'The body is nested too deeply.');
   try {
     return JSON.parse(raw.toString('utf8')) as unknown;
