@@ -2,11 +2,14 @@
  * Starts a server under test (the bridge wrapper or the baseline) as its own process, pinned to its own core
  * with `taskset` when available, and talks to it over the Node IPC channel: readiness, event-loop delay,
  * memory after GC. CPU time is read from /proc/<pid>/stat so the figure does not depend on the child's honesty.
+ * Servers run as plain `node` on an esbuild bundle of their script, built once per bench run — the form
+ * `npm start` runs the bridge in — so start-up time (scenario 7) measures what users run, not tsx's loader.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
+import { bundleNodeEntry } from '../../scripts/build-bridge.ts';
 
 /** Figures a server process reports about itself over IPC. */
 export interface ProbeStats {
@@ -23,6 +26,20 @@ type Reply = { type: 'ready'; port: number; info?: Record<string, unknown> } | (
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const TASKSET = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** Bundles already built in this run, by script; a restart reuses its bundle, so the restart time excludes the build. */
+const bundles = new Map<string, string>();
+
+/** The runnable bundle of `script` (relative to the root): dist/bench/<name>.js, built on first use in this run. */
+export function bundleFor(script: string): string {
+  let bundle = bundles.get(script);
+  if (bundle === undefined) {
+    bundle = resolve(ROOT, 'dist', 'bench', `${basename(script).replace(/\.ts$/, '')}.js`);
+    bundleNodeEntry(script, bundle);
+    bundles.set(script, bundle);
+  }
+  return bundle;
+}
 
 /** True when processes can be pinned to cores on this machine. */
 export const canPin = TASKSET;
@@ -72,7 +89,7 @@ export class ServerProcess {
 
   /** Spawns the server and resolves once it reports the port it listens on. */
   static async start(options: ServerOptions): Promise<ServerProcess> {
-    const nodeArgs = ['--import', 'tsx', '--expose-gc', ...(options.nodeFlags ?? []), resolve(ROOT, options.script)];
+    const nodeArgs = ['--enable-source-maps', '--expose-gc', ...(options.nodeFlags ?? []), bundleFor(options.script)];
     const [cmd, args] =
       TASKSET && options.core !== undefined
         ? ['taskset', ['-c', String(options.core), process.execPath, ...nodeArgs]]
