@@ -186,7 +186,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
         accept: (raw, headers) => acceptStatus(raw, headers, true),
       },
     },
-    { logger, store },
+    { logger, storageDegraded: () => !store.health().ok },
   );
 
   // ---- deliveries REST (agent token or API key) ----

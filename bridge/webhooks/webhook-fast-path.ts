@@ -9,7 +9,6 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Store } from '../store/store.ts';
 import { toApiError } from '../api-error.ts';
 import { HTTP_STATUS } from '../http/error-middleware.ts';
 
@@ -48,14 +47,14 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 /** Builds the fast-path handler for `routes` (keyed by exact path). */
 export function createWebhookFastPath(
   routes: Record<string, FastWebhookRoute>,
-  deps: { logger: Logger; store: Store },
+  deps: { logger: Logger; storageDegraded: () => boolean },
 ): FastPathHandler {
-  const { logger, store } = deps;
+  const { logger, storageDegraded } = deps;
   const byPath = new Map(Object.entries(routes));
 
   const fail = (res: ServerResponse, error: unknown, path: string): void => {
     // As the JSON error middleware: client errors keep their code, anything else is logged and sent as a fixed text.
-    const body = toApiError(error, logger, { method: 'POST', path }, !store.health().ok);
+    const body = toApiError(error, logger, { method: 'POST', path }, storageDegraded());
     if (body.code === 'rate_limited' && body.retryAfterMs !== undefined) {
       res.setHeader('Retry-After', String(Math.ceil(body.retryAfterMs / 1000)));
     }
