@@ -40,7 +40,21 @@ export interface PageOptions {
   bothScripts?: boolean;
   /** Extra markup for <head> (pages without strict CSP only). */
   head?: string;
+  /** With `strictCsp`: also allow <style> elements carrying this nonce (`style-src 'self' 'nonce-…'`). */
+  styleNonce?: string;
+  /**
+   * Run the page as a browser without constructable stylesheets: a script served before the widget removes
+   * `adoptedStyleSheets` and `CSSStyleSheet.prototype.replace(Sync)`, so Lit falls back to <style> elements.
+   */
+  noConstructableStylesheets?: boolean;
 }
+
+/** Served as /no-constructable-sheets.js: takes constructable stylesheet support away before the widget loads. */
+const NO_CONSTRUCTABLE_SHEETS = `delete Document.prototype.adoptedStyleSheets;
+delete ShadowRoot.prototype.adoptedStyleSheets;
+delete CSSStyleSheet.prototype.replace;
+delete CSSStyleSheet.prototype.replaceSync;
+`;
 
 /** Rules a careless host page might have; the widget must survive them. */
 export const HOSTILE_CSS = `div:empty { display: none !important; }
@@ -59,6 +73,7 @@ function pageHtml(o: PageOptions): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>host page</title>
 ${o.hostileCss ? '<link rel="stylesheet" href="/hostile.css">' : ''}
 ${o.head ?? ''}
+${o.noConstructableStylesheets ? '<script src="/no-constructable-sheets.js"></script>' : ''}
 ${script}</head><body><h1>Host page</h1><div id="mount">${element}${o.twice ? element : ''}</div><button id="outside">outside</button></body></html>`;
 }
 
@@ -87,6 +102,9 @@ export async function startHostSite(): Promise<HostSite> {
         }
         return;
       }
+      if (url.pathname === '/no-constructable-sheets.js') {
+        return void res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(NO_CONSTRUCTABLE_SHEETS);
+      }
       if (url.pathname === '/hostile.css') return void res.writeHead(200, { 'content-type': 'text/css' }).end(HOSTILE_CSS);
       const options = pages.get(url.pathname);
       if (!options) return void res.writeHead(404).end();
@@ -96,7 +114,7 @@ export async function startHostSite(): Promise<HostSite> {
         headers['content-security-policy'] = [
           "default-src 'none'",
           "script-src 'self'",
-          "style-src 'self'",
+          options.styleNonce ? `style-src 'self' 'nonce-${options.styleNonce}'` : "style-src 'self'",
           `connect-src ws://${bridge.host} ${bridge.origin}`,
           "img-src 'none'",
           "base-uri 'none'",
