@@ -69,7 +69,8 @@ for (const [id, us] of selfUs) {
     const n = byId.get(cur);
     if (!n) break;
     const where = bucketOf(n.callFrame.url, n.callFrame.functionName);
-    if (!where.startsWith('bridge/') && !where.startsWith('protocol/')) continue;
+    // Bench servers run as esbuild bundles (dist/bench/*.js), which hold the bridge's functions under their own names.
+    if (!where.startsWith('bridge/') && !where.startsWith('protocol/') && !where.startsWith('dist/')) continue;
     const key = `${n.callFrame.functionName || '(anonymous)'}  ${where}`;
     if (seen.has(key)) continue;
     seen.add(key);

@@ -1,26 +1,56 @@
 /**
- * Presence derived from the connected sockets themselves (`fetchSockets`), never from a separate map: after a
- * restart, or with a multi-process adapter, the sockets are the truth.
+ * Presence derived from the connected sockets themselves, never from a separate map: after a restart, or with a
+ * multi-process adapter, the sockets are the truth.
  */
+import { EventEmitter } from 'node:events';
+import type { Namespace } from 'socket.io';
 import type { AgentPublic } from '../../protocol/events.ts';
 import type { Conversation, ConversationSummary } from '../../protocol/conversation.ts';
 import { conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
 
+type AnyAdapter = Namespace['adapter'];
+const localOnly = new WeakMap<AnyAdapter, boolean>();
+
+/**
+ * True when `adapter.fetchSockets` is socket.io's in-memory one (no subclass overrides it), i.e. it answers from
+ * this process's rooms alone. Then the namespace's own rooms and sockets give the same answer without a promise
+ * and a RemoteSocket copy per socket (a connect asks twice: ≈ 5 % of a reconnect-storm profile); a cluster
+ * adapter overrides fetchSockets to ask the other processes, and is asked.
+ */
+function answersLocally(adapter: AnyAdapter): boolean {
+  let known = localOnly.get(adapter);
+  if (known === undefined) {
+    // The in-memory Adapter is the class directly above EventEmitter; every adapter extends it.
+    let base: object | null = Object.getPrototypeOf(adapter) as object | null;
+    while (base && Object.getPrototypeOf(base) !== EventEmitter.prototype) base = Object.getPrototypeOf(base) as object | null;
+    known = base !== null && adapter.fetchSockets === (base as AnyAdapter).fetchSockets;
+    localOnly.set(adapter, known);
+  }
+  return known;
+}
+
 /** Ids of every conversation with at least one connected visitor socket. */
 export async function onlineConversationIds(visitorNs: VisitorNamespace): Promise<Set<string>> {
+  if (answersLocally(visitorNs.adapter)) {
+    const ids = new Set<string>();
+    for (const socket of visitorNs.sockets.values()) ids.add(socket.data.conversationId);
+    return ids;
+  }
   const sockets = await visitorNs.fetchSockets();
   return new Set(sockets.map((socket) => socket.data.conversationId));
 }
 
 /** True when a visitor of `conversationId` is connected. */
 export async function isVisitorOnline(visitorNs: VisitorNamespace, conversationId: string): Promise<boolean> {
-  const sockets = await visitorNs.in(conversationRoom(conversationId)).fetchSockets();
+  const room = conversationRoom(conversationId);
+  if (answersLocally(visitorNs.adapter)) return (visitorNs.adapter.rooms.get(room)?.size ?? 0) > 0;
+  const sockets = await visitorNs.in(room).fetchSockets();
   return sockets.length > 0;
 }
 
 /** Every connected agent, once each (an agent may have several tabs). */
 export async function onlineAgents(agentNs: AgentNamespace): Promise<AgentPublic[]> {
-  const sockets = await agentNs.fetchSockets();
+  const sockets = answersLocally(agentNs.adapter) ? agentNs.sockets.values() : await agentNs.fetchSockets();
   const byId = new Map<string, AgentPublic>();
   for (const socket of sockets) byId.set(socket.data.agentId, { id: socket.data.agentId, name: socket.data.agentName });
   return [...byId.values()];

@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Server, type Namespace } from 'socket.io';
+import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
+import { conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
+import { isVisitorOnline, onlineAgents, onlineConversationIds } from './presence.ts';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+type FetchSockets = Namespace['adapter']['fetchSockets'];
+
+/** A socket.io server whose namespaces put each socket in the room its handshake names (like the bridge). */
+async function serve(adapterOverride?: (base: FetchSockets) => FetchSockets) {
+  const httpServer = createServer();
+  const server = new Server(httpServer);
+  if (adapterOverride) {
+    // A stand-in for a cluster adapter: it overrides fetchSockets (to add what other processes hold).
+    const Base = server.adapter()!;
+    server.adapter(
+      class extends Base {
+        override fetchSockets: FetchSockets = adapterOverride(Base.prototype.fetchSockets.bind(this));
+      } as typeof Base,
+    );
+  }
+  const visitorNs = server.of('/visitor') as unknown as VisitorNamespace;
+  const agentNs = server.of('/agent') as unknown as AgentNamespace;
+  visitorNs.use((socket, next) => {
+    socket.data = { visitorId: 'v', conversationId: String(socket.handshake.auth.conversationId), name: 'V', ip: '' };
+    next();
+  });
+  agentNs.use((socket, next) => {
+    socket.data = { agentId: String(socket.handshake.auth.agentId), agentName: 'A', ip: '' };
+    next();
+  });
+  visitorNs.on('connection', (socket) => void socket.join(conversationRoom(socket.data.conversationId)));
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
+  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const open = (path: string, auth: Record<string, string>): Promise<ClientSocket> => {
+    const socket = connect(url + path, { transports: ['websocket'], forceNew: true, reconnection: false, auth });
+    cleanups.push(() => socket.close());
+    return new Promise((resolve, reject) => {
+      socket.once('connect', () => resolve(socket));
+      socket.once('connect_error', reject);
+    });
+  };
+  return { visitorNs, agentNs, open };
+}
+
+describe('presence', () => {
+  it('reads the in-memory adapter: rooms, agents once each, and forgets disconnected sockets', async () => {
+    const { visitorNs, agentNs, open } = await serve();
+    await open('/visitor', { conversationId: 'c1' });
+    const second = await open('/visitor', { conversationId: 'c2' });
+    await open('/agent', { agentId: 'a1' });
+    await open('/agent', { agentId: 'a1' });
+    await open('/agent', { agentId: 'a2' });
+    await expect.poll(() => visitorNs.adapter.rooms.get(conversationRoom('c2'))?.size).toBe(1);
+    expect(await isVisitorOnline(visitorNs, 'c1')).toBe(true);
+    expect(await isVisitorOnline(visitorNs, 'c2')).toBe(true);
+    expect(await isVisitorOnline(visitorNs, 'c3')).toBe(false);
+    expect(await onlineConversationIds(visitorNs)).toEqual(new Set(['c1', 'c2']));
+    expect((await onlineAgents(agentNs)).map((a) => a.id).sort()).toEqual(['a1', 'a2']);
+    second.close();
+    await expect.poll(() => isVisitorOnline(visitorNs, 'c2')).toBe(false);
+    expect(await onlineConversationIds(visitorNs)).toEqual(new Set(['c1']));
+  });
+
+  it('asks an adapter that overrides fetchSockets (a cluster) instead of reading local rooms', async () => {
+    // The "other process" holds a visitor of c9 and an agent a9; only fetchSockets knows about them.
+    const { visitorNs, agentNs, open } = await serve((local) => async (opts) => {
+      const sockets = await local(opts);
+      const remote = opts.rooms.size === 0 || opts.rooms.has(conversationRoom('c9'));
+      return remote
+        ? [...sockets, { id: 'remote', data: { conversationId: 'c9', agentId: 'a9', agentName: 'R' } } as unknown as (typeof sockets)[number]]
+        : sockets;
+    });
+    await open('/visitor', { conversationId: 'c1' });
+    await open('/agent', { agentId: 'a1' });
+    await expect.poll(() => visitorNs.adapter.rooms.get(conversationRoom('c1'))?.size).toBe(1);
+    expect(await isVisitorOnline(visitorNs, 'c9')).toBe(true);
+    expect(await isVisitorOnline(visitorNs, 'c1')).toBe(true);
+    expect(await onlineConversationIds(visitorNs)).toEqual(new Set(['c1', 'c9']));
+    expect((await onlineAgents(agentNs)).map((a) => a.id).sort()).toEqual(['a1', 'a9']);
+  });
+});
