@@ -35,6 +35,8 @@ export interface BridgeChild {
   /** Resolves when the process has exited (for any reason). */
   exited: Promise<ChildExit>;
   output(): { stdout: string; stderr: string };
+  /** Resolves true as soon as stdout receives a chunk containing `text`, false after `timeoutMs` or at exit. */
+  waitForStdout(text: string, timeoutMs: number): Promise<boolean>;
   kill(signal?: NodeJS.Signals): Promise<ChildExit>;
 }
 
@@ -74,7 +76,10 @@ function tryConnect(port: number): Promise<boolean> {
 const KEEP = 64 * 1024;
 
 /** Starts `bridge/main.ts` in a child; without `expectReady:false` rejects with its output if it exits first. */
-function startChild(options: SpawnBridgeOptions, port: number): { child: ChildProcess; exited: Promise<ChildExit>; out: { stdout: string; stderr: string } } {
+function startChild(
+  options: SpawnBridgeOptions,
+  port: number,
+): { child: ChildProcess; exited: Promise<ChildExit>; out: { stdout: string; stderr: string }; waitForStdout: BridgeChild['waitForStdout'] } {
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     HOME: process.env['HOME'] ?? '/tmp',
@@ -94,8 +99,11 @@ function startChild(options: SpawnBridgeOptions, port: number): { child: ChildPr
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
   });
   const out = { stdout: '', stderr: '' };
+  const watchers = new Set<(chunk: string) => void>();
   child.stdout?.on('data', (d: Buffer) => {
-    out.stdout = (out.stdout + d.toString('utf8')).slice(-KEEP);
+    const chunk = d.toString('utf8');
+    out.stdout = (out.stdout + chunk).slice(-KEEP);
+    for (const watch of watchers) watch(chunk);
   });
   child.stderr?.on('data', (d: Buffer) => {
     out.stderr = (out.stderr + d.toString('utf8')).slice(-KEEP);
@@ -106,13 +114,27 @@ function startChild(options: SpawnBridgeOptions, port: number): { child: ChildPr
       setTimeout(() => resolve({ code, signal, ...out }), 50);
     });
   });
-  return { child, exited, out };
+  const waitForStdout = (text: string, timeoutMs: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const finish = (found: boolean) => {
+        watchers.delete(watch);
+        clearTimeout(timer);
+        resolve(found);
+      };
+      const watch = (chunk: string) => {
+        if (chunk.includes(text)) finish(true);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      watchers.add(watch);
+      void exited.then(() => finish(false));
+    });
+  return { child, exited, out, waitForStdout };
 }
 
 /** Spawns a bridge and resolves once it accepts TCP connections; rejects (with its output) if it exits first. */
 export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeChild> {
   const port = options.port ?? (await freePort());
-  const { child, exited, out } = startChild(options, port);
+  const { child, exited, out, waitForStdout } = startChild(options, port);
   let done: ChildExit | undefined;
   void exited.then((e) => {
     done = e;
@@ -133,6 +155,7 @@ export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeCh
     pid: child.pid ?? -1,
     exited,
     output: () => ({ ...out }),
+    waitForStdout,
     kill: async (signal = 'SIGKILL') => {
       if (!done) child.kill(signal);
       return exited;
@@ -157,7 +180,7 @@ export type StartOutcome = { ready: false; exit: ChildExit } | { ready: true; ch
 /** Spawns a bridge that should refuse to start; reports whether it became ready or how it exited. */
 export async function spawnBridgeOutcome(options: SpawnBridgeOptions): Promise<StartOutcome> {
   const port = options.port ?? (await freePort());
-  const { child, exited } = startChild(options, port);
+  const { child, exited, waitForStdout } = startChild(options, port);
   let done: ChildExit | undefined;
   void exited.then((e) => {
     done = e;
@@ -174,6 +197,7 @@ export async function spawnBridgeOutcome(options: SpawnBridgeOptions): Promise<S
           pid: child.pid ?? -1,
           exited,
           output: () => ({ stdout: '', stderr: '' }),
+          waitForStdout,
           kill: async (signal = 'SIGKILL') => {
             if (!done) child.kill(signal);
             return exited;

@@ -2,6 +2,9 @@
  * Case 1: the crash harness. Many visitors send steadily with client ids while a child bridge is SIGKILLed at
  * random instants and restarted on the same port and data dir; afterwards the data dir is opened with the
  * real store and every acked message must be there exactly once, every outbox delivered exactly once.
+ * A share of the bridge lifetimes checkpoints continuously (CHECKPOINT_INTERVAL_MS / CHECKPOINT_BYTES at their
+ * minimum) so that kills land mid-checkpoint too; each kill is classified from the bridge's debug log
+ * ('checkpoint started' without 'checkpoint finished') and cross-checked on disk (two live journal generations).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,14 +12,40 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { LowdbStore } from '../bridge/store/lowdb/lowdb-store.ts';
 import type { Message } from '../protocol/message.ts';
-import { freePort, spawnBridge, spawnBridgeUnready, type BridgeChild } from './bridge-process.ts';
-import { TortureVisitor } from './visitor-client.ts';
+import { freePort, spawnBridge, spawnBridgeUnready, type BridgeChild, type ChildExit } from './bridge-process.ts';
+import { percentile, TortureVisitor } from './visitor-client.ts';
+
+/** Where a SIGKILL landed, judged from the bridge's log and the visitors' in-flight sends. */
+export type KillPhase = 'checkpoint' | 'startup' | 'journal-writes' | 'idle';
+
+/** Settings that make a bridge lifetime checkpoint all the time (the minimums the bridge accepts). */
+export const CHECKPOINT_STRESS_ENV = { CHECKPOINT_INTERVAL_MS: '50', CHECKPOINT_BYTES: '4096' } as const;
 
 /** What one crash run did and found. */
 export interface CrashFigures {
   kills: number;
   /** Kills that hit a bridge while it was starting (opening the store, replaying the journal). */
   startupKills: number;
+  /**
+   * Kills by where they landed: `checkpoint` = the log's last checkpoint line is 'checkpoint started' and the disk
+   * shows that checkpoint's journal rotation not yet cleaned up (takes precedence), `startup` = a kill of a starting bridge, `journal-writes` = some visitor's send was between emit
+   * and ack (received, journaled, fsynced or acked by the bridge), `idle` = none of these.
+   */
+  killsBy: Record<KillPhase, number>;
+  /**
+   * Kills the two sources judged differently: `logOnly` = the log ends in 'checkpoint started' but the checkpoint
+   * had already deleted the old journal (its 'finished' line was not yet written out), `diskOnly` = the journal had
+   * rotated (a checkpoint's first step) but 'checkpoint started' was not yet in the log. Neither counts as `checkpoint`.
+   */
+  checkpointDisagreements: { logOnly: number; diskOnly: number };
+  /** Bridge lifetimes (including killed starts) run with CHECKPOINT_STRESS_ENV. */
+  checkpointLifetimes: number;
+  lifetimes: number;
+  /** 'checkpoint finished' lines seen in the logs (checkpoints that completed between the kills). */
+  checkpointsFinished: number;
+  /** Median and p95 duration of those checkpoints (from their log lines). */
+  checkpointP50Ms: number;
+  checkpointP95Ms: number;
   clients: number;
   queued: number;
   acked: number;
@@ -47,8 +76,57 @@ export interface CrashOptions {
   /** Every visitor queues one message per this many ms. */
   sendEveryMs?: number;
   drainTimeoutMs?: number;
+  /** Share of bridge lifetimes run with CHECKPOINT_STRESS_ENV (default 0.5). */
+  checkpointShare?: number;
+  /** In those lifetimes, after the random up-time, wait this long at most for a checkpoint to kill into (default 1000). */
+  aimWaitMs?: number;
   /** Called after each restart with the kills so far (the long run prints progress). */
   onProgress?: (kills: number) => void;
+}
+
+/** One pino JSON line, or undefined for anything else. */
+function logLine(line: string): { msg?: unknown; ms?: unknown } | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    return JSON.parse(line) as { msg?: unknown; ms?: unknown };
+  } catch {
+    // A line cut by the kill: it says nothing.
+    return undefined;
+  }
+}
+
+/** Whether a (killed) bridge's log ends inside a checkpoint, and the durations of the checkpoints it finished. */
+export function checkpointState(stdout: string): { midCheckpoint: boolean; finishedMs: number[] } {
+  let midCheckpoint = false;
+  const finishedMs: number[] = [];
+  for (const text of stdout.split('\n')) {
+    const line = logLine(text);
+    if (line?.msg === 'checkpoint started') midCheckpoint = true;
+    else if (line?.msg === 'checkpoint finished') {
+      midCheckpoint = false;
+      finishedMs.push(typeof line.ms === 'number' ? line.ms : 0);
+    } else if (line?.msg === 'checkpoint failed; will retry') midCheckpoint = false;
+  }
+  return { midCheckpoint, finishedMs };
+}
+
+/** Journal generations present in a data dir, ascending. */
+export function journalGenerations(dataDir: string): number[] {
+  return readdirSync(dataDir)
+    .map((n) => /^journal-(\d+)\.jsonl$/.exec(n)?.[1])
+    .filter((g): g is string => g !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
+}
+
+/**
+ * Whether the disk shows a checkpoint cut short: this lifetime rotated to a new journal generation (the newest is
+ * above `newestBefore`, the newest when it started) but had not yet deleted the older ones, which a checkpoint
+ * does last. (Two generations alone are not enough: a restart replays both and keeps them until its own checkpoint.)
+ */
+export function midCheckpointOnDisk(dataDir: string, newestBefore: number): boolean {
+  const gens = journalGenerations(dataDir);
+  return gens.length > 1 && gens.at(-1)! > newestBefore;
 }
 
 /** Reads every message of a conversation through the store, oldest first. */
@@ -92,10 +170,40 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   const upMax = options.upMaxMs ?? 450;
   const dataDir = mkdtempSync(join(tmpdir(), 'torture-crash-'));
   const port = await freePort();
-  const env = { RATE_LIMIT_MESSAGES_PER_MINUTE: '1000000', RATE_LIMIT_EVENTS_PER_MINUTE: '1000000', RATE_LIMIT_CONNECTIONS_PER_MINUTE: '1000000' };
+  // Debug level for the checkpoint lines the kills are classified by.
+  const env = { LOG_LEVEL: 'debug', RATE_LIMIT_MESSAGES_PER_MINUTE: '1000000', RATE_LIMIT_EVENTS_PER_MINUTE: '1000000', RATE_LIMIT_CONNECTIONS_PER_MINUTE: '1000000' };
+  const share = options.checkpointShare ?? 0.5;
+  const aimWaitMs = options.aimWaitMs ?? 1000;
+  let lifetimes = 0;
+  let checkpointLifetimes = 0;
+  // Spread evenly rather than drawn at random, so a short run gets its share too.
+  const lifetime = (): { env: Record<string, string>; stressed: boolean } => {
+    const stressed = Math.floor((lifetimes + 1) * share) > Math.floor(lifetimes * share);
+    lifetimes++;
+    if (stressed) checkpointLifetimes++;
+    return { env: stressed ? { ...env, ...CHECKPOINT_STRESS_ENV } : env, stressed };
+  };
+  const killsBy: Record<KillPhase, number> = { checkpoint: 0, startup: 0, 'journal-writes': 0, idle: 0 };
+  const checkpointDisagreements = { logOnly: 0, diskOnly: 0 };
+  const checkpointMs: number[] = [];
+  // The newest journal generation when the current lifetime started (see midCheckpointOnDisk).
+  let newestBefore = 0;
+  const classify = (exit: ChildExit, startup: boolean, sending: boolean): void => {
+    const state = checkpointState(exit.stdout);
+    checkpointMs.push(...state.finishedMs);
+    const onDisk = midCheckpointOnDisk(dataDir, newestBefore);
+    newestBefore = journalGenerations(dataDir).at(-1) ?? 0;
+    // pino writes asynchronously, so the log lags the process: a 'checkpoint finished' line can still be unwritten
+    // when the kill lands after the checkpoint's last step. A kill counts as mid-checkpoint only when the disk agrees.
+    if (state.midCheckpoint && !onDisk) checkpointDisagreements.logOnly++;
+    if (onDisk && !state.midCheckpoint) checkpointDisagreements.diskOnly++;
+    const phase: KillPhase = state.midCheckpoint && onDisk ? 'checkpoint' : startup ? 'startup' : sending ? 'journal-writes' : 'idle';
+    killsBy[phase]++;
+  };
   const problems: string[] = [];
   const restartMs: number[] = [];
-  let bridge: BridgeChild = await spawnBridge({ dataDir, port, env });
+  let current = lifetime();
+  let bridge: BridgeChild = await spawnBridge({ dataDir, port, env: current.env });
   const url = bridge.url;
   const visitors = Array.from({ length: clients }, (_, i) => new TortureVisitor({ url, name: `v${i}`, ackTimeoutMs: 1500 }));
   await Promise.all(visitors.map((v) => v.ready()));
@@ -117,21 +225,32 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   try {
     for (let k = 0; k < options.kills; k++) {
       await new Promise((r) => setTimeout(r, upMin + Math.random() * (upMax - upMin)));
+      if (current.stressed && !checkpointState(bridge.output().stdout).midCheckpoint) {
+        // Aim: the kill lands at a random instant of the next checkpoint (within its typical duration so far),
+        // or at the end of the wait if none starts.
+        if (await bridge.waitForStdout('"msg":"checkpoint started"', aimWaitMs)) {
+          await new Promise((r) => setTimeout(r, Math.random() * 0.5 * percentile(checkpointMs, 50)));
+        }
+      }
+      // Read at the instant of the kill: a send between emit and ack means the bridge was journaling it.
+      const sending = visitors.some((v) => v.sending);
       const exit = await bridge.kill('SIGKILL');
       if (exit.signal !== 'SIGKILL') problems.push(`bridge exited on its own before kill ${k}: code ${exit.code} ${exit.stderr.slice(-500)}`);
       kills++;
+      classify(exit, false, sending);
       // Every third restart is itself killed at a random instant of its start (store open, journal replay,
       // torn-tail truncation), before it serves anyone: recovery must survive being interrupted.
       if (k % 3 === 2 && kills < options.kills) {
-        const starting = spawnBridgeUnready({ dataDir, port, env });
+        const starting = spawnBridgeUnready({ dataDir, port, env: lifetime().env });
         await new Promise((r) => setTimeout(r, 100 + Math.random() * 900));
-        await starting.kill('SIGKILL');
+        classify(await starting.kill('SIGKILL'), true, false);
         kills++;
         startupKills++;
         k++;
       }
       const t0 = Date.now();
-      bridge = await spawnBridge({ dataDir, port, env });
+      current = lifetime();
+      bridge = await spawnBridge({ dataDir, port, env: current.env });
       restartMs.push(Date.now() - t0);
       options.onProgress?.(kills);
     }
@@ -143,7 +262,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   const drained = await Promise.all(visitors.map((v) => v.drained(drainTimeout)));
   for (const v of visitors) v.close();
   // End with one more SIGKILL: the final state on disk must be complete without a graceful shutdown.
-  await bridge.kill('SIGKILL');
+  classify(await bridge.kill('SIGKILL'), false, visitors.some((v) => v.sending));
   kills++;
 
   let unreadable = unparsableJsonFiles(dataDir).length;
@@ -197,6 +316,13 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   return {
     kills,
     startupKills,
+    killsBy,
+    checkpointDisagreements,
+    checkpointLifetimes,
+    lifetimes,
+    checkpointsFinished: checkpointMs.length,
+    checkpointP50Ms: percentile(checkpointMs, 50),
+    checkpointP95Ms: percentile(checkpointMs, 95),
     clients,
     queued,
     acked,

@@ -47,6 +47,7 @@ export class TortureVisitor {
   attempts = 0;
   retries = 0;
   private counter = 0;
+  private inFlight = false;
   private pumping = false;
   private stopped = false;
   private wake: (() => void) | undefined;
@@ -93,6 +94,11 @@ export class TortureVisitor {
     return item;
   }
 
+  /** True while a send is on its way or awaiting its ack (the crash harness classifies kills by it). */
+  get sending(): boolean {
+    return this.inFlight;
+  }
+
   /** Sends the outbox head until acked, in order, forever (until `close`). */
   pump(): void {
     if (this.pumping) return;
@@ -113,11 +119,14 @@ export class TortureVisitor {
       this.attempts++;
       const started = performance.now();
       let ack: Ack<Message> | undefined;
+      this.inFlight = true;
       try {
         ack = (await this.socket.timeout(this.options.ackTimeoutMs ?? 2000).emitWithAck('message:send', head)) as Ack<Message>;
       } catch {
         this.retries++;
         continue;
+      } finally {
+        this.inFlight = false;
       }
       if (ack.ok) {
         if (ack.data.clientId !== head.clientId) this.permanentErrors.push(`ack for ${head.clientId} carried ${ack.data.clientId}`);
