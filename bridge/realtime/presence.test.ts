@@ -19,12 +19,14 @@ async function serve(adapterOverride?: (base: FetchSockets) => FetchSockets) {
   const server = new Server(httpServer);
   if (adapterOverride) {
     // A stand-in for a cluster adapter: it overrides fetchSockets (to add what other processes hold).
-    const Base = server.adapter()!;
-    server.adapter(
-      class extends Base {
-        override fetchSockets: FetchSockets = adapterOverride(Base.prototype.fetchSockets.bind(this));
-      } as typeof Base,
-    );
+    const Base = server.adapter() as unknown as new (nsp: Namespace) => Namespace['adapter'];
+    const override = adapterOverride;
+    class ClusterLike extends Base {
+      override fetchSockets(opts: Parameters<FetchSockets>[0]): ReturnType<FetchSockets> {
+        return override(super.fetchSockets.bind(this))(opts);
+      }
+    }
+    server.adapter(ClusterLike as unknown as Parameters<Server['adapter']>[0]);
   }
   const visitorNs = server.of('/visitor') as unknown as VisitorNamespace;
   const agentNs = server.of('/agent') as unknown as AgentNamespace;
