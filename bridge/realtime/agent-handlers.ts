@@ -24,6 +24,7 @@ import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { onlineAgents } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
 import { TypingTracker } from './typing.ts';
+import { ReceiptBatch } from './receipt-batch.ts';
 
 const KNOWN_EVENTS = new Set([
   'conversations:list',
@@ -113,12 +114,13 @@ export async function registerAgentHandlers(
     },
   });
 
+  const receipts = new ReceiptBatch((id, status, upToSeq) => applyReceipt(ctx, id, 'agent', upToSeq, status));
   onEvent(ctx, socket, 'receipt', {
     schema: agentReceiptSchema,
     limiter: limiters.events,
     run: async (payload) => {
       const conversation = await requireConversation(ctx, payload.conversationId);
-      return applyReceipt(ctx, conversation.id, 'agent', payload.upToSeq, payload.status);
+      return receipts.submit(conversation.id, payload.status, payload.upToSeq);
     },
   });
 

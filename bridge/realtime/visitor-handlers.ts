@@ -18,6 +18,7 @@ import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { onlineAgents, isVisitorOnline } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
 import { TypingTracker } from './typing.ts';
+import { ReceiptBatch } from './receipt-batch.ts';
 import { validationError } from '../api-error.ts';
 
 const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing']);
@@ -78,12 +79,13 @@ export async function registerVisitorHandlers(
     },
   });
 
+  const receipts = new ReceiptBatch((id, status, upToSeq) => applyReceipt(ctx, id, 'visitor', upToSeq, status));
   onEvent(ctx, socket, 'receipt', {
     schema: visitorReceiptSchema,
     limiter: limiters.events,
     run: async (payload) => {
       if (!(await ctx.store.getConversation(conversationId))) return { changed: 0 };
-      return applyReceipt(ctx, conversationId, 'visitor', payload.upToSeq, payload.status);
+      return receipts.submit(conversationId, payload.status, payload.upToSeq);
     },
   });
 
