@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import { CorruptFileError, fsyncDir } from './atomic-json-file.ts';
+import type { CommitMarkWriter } from './commit-mark.ts';
 
 /** File name of journal generation `gen`. */
 export function journalName(gen: number): string {
@@ -160,6 +161,10 @@ export class Journal {
     private readonly logger: Logger,
     /** Called after each durable batch (the store checks whether a checkpoint is due). */
     private readonly afterBatch: () => void,
+    /** Told the durable length after each batch and rotation, so a journal cut short later is detected at open. */
+    private readonly mark?: CommitMarkWriter,
+    /** Final length of the previous generation (0 when it is gone or unknown). */
+    private previousSize = 0,
   ) {}
 
   get path(): string {
@@ -252,6 +257,8 @@ export class Journal {
           this.scheduleRetry();
           return;
         }
+        // Only now, with the batch durable: the mark may lag the journal but never run ahead of it.
+        if (lines.length > 0) this.mark?.record({ generation: this.generation, committed: this.size, previous: this.previousSize });
         if (this.lastError !== undefined) this.logger.warn({ path: this.path }, 'journal writes succeed again');
         this.lastError = undefined;
         this.inFlight = undefined;
@@ -328,8 +335,11 @@ export class Journal {
     }
     const old = this.handle;
     this.handle = handle;
+    this.previousSize = this.size;
     this.generation = gen;
     this.size = 0;
+    // The new file and its directory entry are durable (fsyncDir above) before the mark names it.
+    this.mark?.record({ generation: gen, committed: 0, previous: this.previousSize });
     this.needTruncate = false;
     await old?.close().catch(() => undefined);
     return gen;

@@ -13,6 +13,7 @@ import { STATUS_RANK, type StoredStatus } from '../../../protocol/status.ts';
 import { pino } from 'pino';
 import { silentLogger } from '../../logger.ts';
 import { LowdbStore, type LowdbStoreOptions } from './lowdb-store.ts';
+import { decodeCommitMark } from './commit-mark.ts';
 
 const dirs: string[] = [];
 const stores: LowdbStore[] = [];
@@ -140,9 +141,11 @@ describe('LowdbStore durability', () => {
     await store.checkpoint();
     done = true;
     await Promise.all(writers);
-    // Losing everything journaled after the cut is a legal crash state: the documents alone must agree.
+    // The documents alone must agree with the cut: empty the new journal, and delete the commit mark as an operator
+    // accepting that loss would (otherwise the mark refuses the start: those records were acknowledged).
     const image = await crashImage(dir);
     await writeFile(await journalPath(image), '');
+    await unlink(join(image, 'commit-mark'));
     let items: { c: { conversation: { lastSeq: number } } } | undefined;
     for (const name of await readdir(join(image, 'conversations'))) {
       const bucket = JSON.parse(await readFile(join(image, 'conversations', name), 'utf8'));
@@ -204,6 +207,8 @@ describe('LowdbStore durability', () => {
         }
       }
       for (const [clientId, conversationId] of acked) expect(seen.get(clientId), clientId).toBe(conversationId);
+      // The length check was live for this open (no false alarm from a kill), not skipped for want of a mark.
+      expect(decodeCommitMark(await readFile(join(dir, 'commit-mark')))).toBeDefined();
       await store.close();
       stores.splice(stores.indexOf(store), 1);
     }
@@ -259,7 +264,11 @@ describe('LowdbStore write cost', () => {
     await store.appendMessage({ conversationId: 'c', clientId: 'new', author: { role: 'visitor' }, text: 'hello there' });
     const after = await snapshot();
     const changed = [...after].filter(([path, sig]) => before.get(path) !== sig).map(([path]) => path);
-    expect(changed).toEqual([journal]);
+    // Besides the journal at most the commit mark (written after the ack, so maybe not yet), in place at the same size.
+    expect(changed).toContain(journal);
+    expect(changed.filter((path) => path !== journal && path !== join(dir, 'commit-mark'))).toEqual([]);
+    expect(after.get(join(dir, 'commit-mark'))!.split(':').slice(0, 1)).toEqual(before.get(join(dir, 'commit-mark'))!.split(':').slice(0, 1));
+    expect(after.get(join(dir, 'commit-mark'))!.split(':')[2]).toBe(before.get(join(dir, 'commit-mark'))!.split(':')[2]);
     const grown = (await stat(journal)).size - journalBefore;
     expect(grown).toBeGreaterThan(100);
     expect(grown).toBeLessThan(600);
@@ -404,6 +413,67 @@ describe('LowdbStore damaged files', () => {
     await refuses((file, bytes) => writeFile(file, Buffer.alloc(bytes.length)), /not the cut-off end/);
     await refuses((file) => writeFile(file, '{"this is": not json ]'), /not the cut-off end/);
     await refuses((file) => appendFile(file, 'garbage line\n'), /not the cut-off end/);
+  });
+
+  /** A crash image taken once the commit mark has caught up with the journal (it is written just after each ack). */
+  async function markedCrashImage(count: number): Promise<{ image: string; file: string; messages: Message[] }> {
+    const { dir, messages } = await filledStore(count);
+    const journal = await journalPath(dir);
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const mark = decodeCommitMark(await readFile(join(dir, 'commit-mark')));
+      if (mark?.committed === (await stat(journal)).size) break;
+      if (Date.now() > deadline) throw new Error('commit mark never caught up');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const image = await crashImage(dir);
+    return { image, file: await journalPath(image), messages };
+  }
+
+  it('refuses a journal cut exactly at a record boundary after acknowledged writes, naming it and both lengths; deleting the commit mark accepts the loss', async () => {
+    const { image, file, messages } = await markedCrashImage(10);
+    const bytes = await readFile(file);
+    // Cut the last three records off at a newline: every remaining line is valid, so only the mark can tell.
+    let cut = bytes.length - 1;
+    for (let i = 0; i < 3; i++) cut = bytes.lastIndexOf(10, cut - 1);
+    await truncate(file, cut + 1);
+    const mark = await readFile(join(image, 'commit-mark'));
+    await expectRefused(image, file, new RegExp(`holds ${cut + 1} valid bytes, but ${bytes.length} bytes of it were acknowledged`));
+    expect(await readFile(join(image, 'commit-mark'))).toEqual(mark);
+    await unlink(join(image, 'commit-mark'));
+    const accepted = makeStore(image);
+    await accepted.open();
+    expect((await allMessages(accepted, 'c')).map((m) => m.id)).toEqual(messages.slice(0, 7).map((m) => m.id));
+    await accepted.close();
+    expect(decodeCommitMark(await readFile(join(image, 'commit-mark')))).toBeDefined();
+  });
+
+  it('refuses an acknowledged journal tail cut mid-record (no longer taken for a torn write) and a deleted journal', async () => {
+    const { image, file } = await markedCrashImage(6);
+    const midRecord = await crashImage(image);
+    const size = (await stat(file)).size;
+    await truncate(await journalPath(midRecord), size - 40);
+    await expectRefused(midRecord, await journalPath(midRecord), new RegExp(`but ${size} bytes of it were acknowledged`));
+    await unlink(file);
+    await expectRefused(image, file, new RegExp(`is missing, but ${size} bytes of it were acknowledged`));
+    expect((await readdir(image)).filter((n) => n.endsWith('.jsonl'))).toEqual([]);
+  });
+
+  it('warns about a torn or damaged commit mark and starts with every record, without the length check', async () => {
+    const { image, messages } = await markedCrashImage(6);
+    const mark = await readFile(join(image, 'commit-mark'));
+    for (const damaged of [mark.subarray(0, 30), Buffer.alloc(mark.length), Buffer.from('{"this is": not json ]'), Buffer.alloc(0)]) {
+      const copy = await crashImage(image);
+      await writeFile(join(copy, 'commit-mark'), damaged);
+      const lines: { level: number; msg: string }[] = [];
+      const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+      const store = makeStore(copy, { logger });
+      await store.open();
+      expect((await allMessages(store, 'c')).map((m) => m.id)).toEqual(messages.map((m) => m.id));
+      expect(lines.map((l) => [l.level, l.msg])).toContainEqual([40, 'commit mark torn or damaged; journal length check skipped']);
+      await store.close();
+      expect(decodeCommitMark(await readFile(join(copy, 'commit-mark')))).toBeDefined();
+    }
   });
 
   it('ignores and removes leftover temp files', async () => {

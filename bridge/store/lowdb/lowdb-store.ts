@@ -31,7 +31,8 @@ import {
 } from '../store.ts';
 import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomic, writeFilesAtomic } from './atomic-json-file.ts';
 import { acquireDataDirLock } from './data-dir-lock.ts';
-import { Journal, journalGeneration, journalName, readJournal, truncateJournal } from './journal.ts';
+import { Journal, journalGeneration, journalName, readJournal, truncateJournal, type JournalContents } from './journal.ts';
+import { CommitMarkWriter, checkJournalsAgainstMark, readCommitMark } from './commit-mark.ts';
 
 /** Options of `LowdbStore`; everything but `dataDir` has a default. */
 export interface LowdbStoreOptions {
@@ -296,6 +297,7 @@ export class LowdbStore implements Store {
   private opened = false;
   private releaseLock: (() => Promise<void>) | undefined;
   private journal: Journal | undefined;
+  private commitMark: CommitMarkWriter | undefined;
   private manifest: Low<ManifestData> | undefined;
   private checkpointTimer: NodeJS.Timeout | undefined;
   private checkpointRun: Promise<void> | undefined;
@@ -345,6 +347,8 @@ export class LowdbStore implements Store {
     } catch (error) {
       await this.journal?.close().catch(() => undefined);
       this.journal = undefined;
+      await this.commitMark?.close();
+      this.commitMark = undefined;
       await release();
       throw error;
     }
@@ -368,8 +372,10 @@ export class LowdbStore implements Store {
         });
       }
       await this.journal?.close();
+      await this.commitMark?.close();
     } finally {
       this.journal = undefined;
+      this.commitMark = undefined;
       await this.releaseLock?.();
       this.releaseLock = undefined;
     }
@@ -462,24 +468,31 @@ export class LowdbStore implements Store {
       await unlink(join(this.dataDir, journalName(gen)));
     }
     const live = journals.filter((g) => g >= manifest.generation);
-    let size = 0;
-    for (const [i, gen] of live.entries()) {
-      const path = join(this.dataDir, journalName(gen));
-      const isLast = i === live.length - 1;
-      const contents = await readJournal(path, isLast);
-      for (const [n, record] of contents.records.entries()) await this.replay(record, path, n + 1);
-      if (contents.tornBytes > 0) {
-        this.logger.warn({ path, bytes: contents.tornBytes }, 'dropping a torn, never acknowledged journal tail');
-        await truncateJournal(path, contents.validBytes);
+    const journalPath = (gen: number): string => join(this.dataDir, journalName(gen));
+    const contents = new Map<number, JournalContents>();
+    for (const [i, gen] of live.entries()) contents.set(gen, await readJournal(journalPath(gen), i === live.length - 1));
+    // Before anything is replayed or cut: a journal shorter than what was acknowledged from it (also cut exactly at
+    // a record boundary, which no CRC can see) is refused, and an acknowledged tail is never dropped as "torn".
+    const mark = await readCommitMark(this.dataDir, this.logger);
+    const validBytes = new Map([...contents].map(([gen, c]) => [gen, c.validBytes]));
+    checkJournalsAgainstMark(this.dataDir, mark, manifest.generation, validBytes, journalPath);
+    for (const [gen, journal] of contents) {
+      const path = journalPath(gen);
+      for (const [n, record] of journal.records.entries()) await this.replay(record, path, n + 1);
+      if (journal.tornBytes > 0) {
+        this.logger.warn({ path, bytes: journal.tornBytes }, 'dropping a torn, never acknowledged journal tail');
+        await truncateJournal(path, journal.validBytes);
       }
-      if (isLast) size = contents.validBytes;
     }
     this.verifySegmentsPresent();
     const generation = live.at(-1) ?? manifest.generation;
-    this.journal = new Journal(this.dataDir, generation, size, this.logger, () => this.afterBatch());
+    const size = validBytes.get(generation) ?? 0;
+    const previous = validBytes.get(generation - 1) ?? 0;
     if (live.length === 0) {
-      await writeFileAtomic(join(this.dataDir, journalName(generation)), '', true);
+      await writeFileAtomic(journalPath(generation), '', true);
     }
+    this.commitMark = await CommitMarkWriter.open(this.dataDir, { generation, committed: size, previous }, this.logger);
+    this.journal = new Journal(this.dataDir, generation, size, this.logger, () => this.afterBatch(), this.commitMark, previous);
   }
 
   private async removeTempFiles(): Promise<void> {
@@ -631,6 +644,8 @@ export class LowdbStore implements Store {
       for (const name of Object.values(DIRS)) await fsyncDir(join(this.dataDir, name));
       manifest.data = { version: 1, generation, segmentSize: this.segmentSize };
       await writeFileAtomic(join(this.dataDir, MANIFEST), JSON.stringify(manifest.data), true);
+      // The mark already names the new generation (the rotation recorded it); make that durable once per checkpoint.
+      await this.commitMark?.sync();
       for (const name of await readdir(this.dataDir)) {
         const gen = journalGeneration(name);
         if (gen !== undefined && gen < generation) await unlink(join(this.dataDir, name));
