@@ -372,3 +372,70 @@ describe('catch-up cost at start', () => {
     });
   });
 });
+
+describe('catch-up cost without event webhooks', () => {
+  it('does not read a WhatsApp conversation whose only changes are statuses, yet advances its cursor', async () => {
+    const dataDir = await tempDir();
+    const logger = silentLogger();
+    const queuedSends: string[] = [];
+    const whatsapp = { queueSend: async (message: Message) => void queuedSends.push(message.id) };
+    /** One start of the catch-up (event webhooks off) on the data directory; returns the conversations it read. */
+    const startOnce = async (before?: (store: LowdbStore) => Promise<void>): Promise<string[]> => {
+      const store = new LowdbStore({ dataDir, logger });
+      await store.open();
+      try {
+        await before?.(store);
+        const read: string[] = [];
+        const counted = new Proxy(store, {
+          get(target, key) {
+            const value = Reflect.get(target, key, target) as unknown;
+            if (key === 'getChangesSince') {
+              return (conversationId: string, afterRev: number, limit: number) => {
+                read.push(conversationId);
+                return target.getChangesSince(conversationId, afterRev, limit);
+              };
+            }
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+        const events = new EventWebhooks({
+          store,
+          logger,
+          clock: () => new Date(),
+          http: axios.create(),
+          config: webhookConfigFromEnv({}).events,
+          pollMs: 60_000,
+        });
+        const catchUp = new SinkCatchUp({ store: counted, logger, clock: () => new Date(), events, whatsapp });
+        catchUp.start();
+        await catchUp.idle();
+        await catchUp.stop();
+        return [...new Set(read)];
+      } finally {
+        await store.close();
+      }
+    };
+    const reply = (store: LowdbStore, conversationId: string, n: number, externalId?: string) =>
+      store.appendMessage({ conversationId, clientId: `r${n}`, author: { role: 'agent', name: 'A' }, text: 'hello', ...(externalId ? { externalId } : {}) });
+    let sentId = '';
+    expect(
+      await startOnce(async (store) => {
+        for (const id of ['w1', 'w2']) await store.createConversation({ id, channel: 'whatsapp', name: id, externalUserId: id });
+        sentId = (await reply(store, 'w1', 1, 'wamid.CU1')).message.id;
+        await reply(store, 'w2', 1, 'wamid.CU2');
+      }),
+    ).toEqual([]);
+    // In the crash window: a status for w1's reply, and a new (unsent) reply in w2 — which has work to queue.
+    const read = await startOnce(async (store) => {
+      await store.applyStatus('w1', sentId, { status: 'delivered' });
+      await reply(store, 'w2', 2);
+    });
+    expect(read).toEqual(['w2']);
+    expect(queuedSends).toHaveLength(1);
+    await withStore(dataDir, async (store) => {
+      const w1 = await store.getConversation('w1');
+      expect(await store.getRecord<SinkCursor>(CURSOR_NAMESPACE, 'w1')).toEqual({ rev: w1!.rev, seq: w1!.lastSeq });
+    });
+    expect(await startOnce()).toEqual([]);
+  });
+});

@@ -212,7 +212,10 @@ export class SinkCatchUp {
     if (conversation.rev <= cursor.rev) return;
     // Read before the changes: anything changing meanwhile has a higher rev and is caught up by the next pass.
     const next: SinkCursor = { rev: conversation.rev, seq: conversation.lastSeq };
-    for (let after = cursor.rev; ; ) {
+    // Without event webhooks only new messages have work (WhatsApp sends); status changes alone (the bulk of a
+    // WhatsApp conversation's changes) have none, so their changes need not be read.
+    const workPossible = this.deps.events.enabled || conversation.lastSeq > cursor.seq;
+    for (let after = cursor.rev; workPossible; ) {
       const changes = await store.getChangesSince(conversationId, after, PAGE);
       await this.queueWork(changes, conversation, cursor);
       if (changes.length < PAGE) break;
