@@ -31,10 +31,21 @@ const CASES: Record<string, CaseRunner> = {
         if (k % 50 === 0) process.stdout.write(`  crash: ${k} kills\n`);
       },
     });
+    const minCheckpointKills = size === 'ci' ? 10 : 100;
     return {
-      tried: `${f.kills} SIGKILLs (${f.startupKills} during start-up), ${f.clients} clients, ${f.acked} acked sends, mean restart ${f.meanRestartMs} ms`,
-      held: `lost ${f.lost}, duplicates ${f.duplicates}, unreadable ${f.unreadable}, undelivered ${f.undelivered}, seq errors ${f.seqErrors}`,
-      pass: f.lost === 0 && f.duplicates === 0 && f.unreadable === 0 && f.undelivered === 0 && f.seqErrors === 0 && f.refused === 0,
+      tried:
+        `${f.kills} SIGKILLs: ${f.killsBy.checkpoint} during a checkpoint (log and disk agree), ${f.killsBy.startup} during start-up, ${f.killsBy['journal-writes']} during journal writes, ${f.killsBy.idle} idle; ` +
+        `${f.checkpointLifetimes}/${f.lifetimes} lifetimes with CHECKPOINT_INTERVAL_MS=50 CHECKPOINT_BYTES=4096 (${f.checkpointsFinished} checkpoints finished, p50 ${f.checkpointP50Ms} ms); ${f.clients} clients, ${f.acked} acked sends, mean restart ${f.meanRestartMs} ms`,
+      held: `lost ${f.lost}, duplicates ${f.duplicates}, unreadable ${f.unreadable}, undelivered ${f.undelivered}, seq errors ${f.seqErrors}, checkpoint kills ${f.killsBy.checkpoint} (≥ ${minCheckpointKills})`,
+      pass:
+        f.lost === 0 &&
+        f.duplicates === 0 &&
+        f.unreadable === 0 &&
+        f.undelivered === 0 &&
+        f.seqErrors === 0 &&
+        f.refused === 0 &&
+        f.problems.length === 0 &&
+        f.killsBy.checkpoint >= minCheckpointKills,
       figures: f,
     };
   },
