@@ -117,16 +117,56 @@ class Doc<T> {
   readonly low: Low<T>;
   dirty = false;
   inSnapshot = false;
+  /** The document as of the checkpoint's cut, taken when it was changed while still waiting to be written. */
   snapshotText: string | undefined;
+  snapshotData: T | undefined;
   constructor(
     readonly adapter: AtomicJsonFile<T>,
     data: T,
+    /**
+     * A cheap structural copy that stays equal to `data` as of now whatever the store changes later (valid only
+     * under that document type's mutation rules). Without it, copy-on-write serialises the whole document.
+     */
+    readonly freeze?: (data: T) => T,
   ) {
     this.low = new Low(adapter, data);
   }
   get data(): T {
     return this.low.data;
   }
+  /** Copy-on-write: keep the snapshot state before the first change after the cut. */
+  preserveSnapshot(): void {
+    if (!this.inSnapshot || this.snapshotText !== undefined || this.snapshotData !== undefined) return;
+    if (this.freeze) this.snapshotData = this.freeze(this.data);
+    else this.snapshotText = JSON.stringify(this.data);
+  }
+  /** The snapshot's JSON: what was preserved, or the current data if nothing changed since the cut. */
+  snapshotJson(): string {
+    return this.snapshotText ?? JSON.stringify(this.snapshotData ?? this.data);
+  }
+  clearSnapshot(): void {
+    this.inSnapshot = false;
+    this.snapshotText = undefined;
+    this.snapshotData = undefined;
+  }
+}
+
+/**
+ * Segments: messages are never mutated once stored (a change stores a new object at its seq: see `withStatus`),
+ * so a copy of the array is a snapshot — O(messages) pointers instead of serialising ~33 KB.
+ */
+function freezeSegment(data: SegmentData): SegmentData {
+  return { conversationId: data.conversationId, segment: data.segment, messages: data.messages.slice() };
+}
+
+/** Conversation buckets: records and their conversations are changed in place, so those two levels are copied. */
+function freezeConversationBucket(data: BucketData<ConversationRecord>): BucketData<ConversationRecord> {
+  const items = Object.create(null) as Record<string, ConversationRecord>;
+  for (const key of Object.keys(data.items)) {
+    const record = data.items[key]!;
+    items[key] = { ...record, conversation: cloneConversation(record.conversation) };
+  }
+  return { items };
 }
 
 type AnyDoc = Doc<unknown>;
@@ -200,10 +240,11 @@ class BucketedCollection<V> {
     readonly buckets: number,
     private readonly validateItem: (value: unknown) => string | undefined,
     private readonly touch: (doc: AnyDoc) => void,
+    freeze?: (data: BucketData<V>) => BucketData<V>,
   ) {
     for (let i = 0; i < buckets; i++) {
       const adapter = new AtomicJsonFile<BucketData<V>>(join(dir, `${i}.json`), (v) => this.validate(v), false);
-      this.docs.push(new Doc(adapter, { items: Object.create(null) as Record<string, V> }));
+      this.docs.push(new Doc(adapter, { items: Object.create(null) as Record<string, V> }, freeze));
     }
   }
 
@@ -403,7 +444,7 @@ export class LowdbStore implements Store {
   private resetState(): void {
     const touch = (doc: AnyDoc): void => this.touch(doc);
     const dir = (name: string): string => join(this.dataDir, name);
-    this.conversationDocs = new BucketedCollection(dir(DIRS.conversations), 256, validateConversationRecord, touch);
+    this.conversationDocs = new BucketedCollection(dir(DIRS.conversations), 256, validateConversationRecord, touch, freezeConversationBucket);
     this.agents = new BucketedCollection(dir(DIRS.agents), 1, validateAgent, touch);
     this.records = new BucketedCollection(dir(DIRS.records), 256, validateAny, touch);
     this.queues = new BucketedCollection(dir(DIRS.queues), 16, validateQueueItem, touch);
@@ -568,7 +609,7 @@ export class LowdbStore implements Store {
 
   /** Call before mutating a document: marks it dirty, and serialises it first if a running checkpoint still needs its old state. */
   private touch(doc: AnyDoc): void {
-    if (doc.inSnapshot && doc.snapshotText === undefined) doc.snapshotText = JSON.stringify(doc.data);
+    doc.preserveSnapshot();
     if (!doc.dirty) {
       doc.dirty = true;
       this.dirty.add(doc);
@@ -631,13 +672,12 @@ export class LowdbStore implements Store {
         const chunk = snapshot.slice(i, i + CHUNK);
         const files = chunk.map((doc) => ({
           path: doc.adapter.path,
-          text: (): string => (doc.snapshotText ??= JSON.stringify(doc.data)),
+          text: (): string => doc.snapshotJson(),
         }));
         await writeFilesAtomic(files);
         const segmentsDir = join(this.dataDir, DIRS.segments);
         for (const doc of chunk) {
-          doc.inSnapshot = false;
-          doc.snapshotText = undefined;
+          doc.clearSnapshot();
           if (doc.adapter.path.startsWith(segmentsDir)) this.existingSegmentFiles.add(doc.adapter.name);
         }
       }
@@ -665,8 +705,7 @@ export class LowdbStore implements Store {
   }
 
   private abortSnapshot(doc: AnyDoc): void {
-    doc.inSnapshot = false;
-    doc.snapshotText = undefined;
+    doc.clearSnapshot();
     if (!doc.dirty) {
       doc.dirty = true;
       this.dirty.add(doc);
@@ -736,7 +775,7 @@ export class LowdbStore implements Store {
     const onDisk = this.existingSegmentFiles.has(adapter.name);
     const data = onDisk ? await adapter.read() : null;
     if (onDisk && data === null) throw new CorruptFileError(adapter.path, 'disappeared while the store was running');
-    const doc = new Doc<SegmentData>(adapter, data ?? { conversationId, segment: k, messages: [] });
+    const doc = new Doc<SegmentData>(adapter, data ?? { conversationId, segment: k, messages: [] }, freezeSegment);
     const key = this.segmentKey(conversationId, k);
     const raced = this.segments.get(key);
     if (raced) return raced;
