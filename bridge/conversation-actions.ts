@@ -10,6 +10,7 @@ import type { ConversationQuery } from './store/store.ts';
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
+import { sharedJson } from './realtime/shared-json.ts';
 
 /** The conversation, or `not_found`. */
 export async function requireConversation(ctx: BridgeContext, conversationId: string): Promise<Conversation> {
@@ -28,6 +29,8 @@ export async function storeMessage(
   input: { conversationId: string; clientId: string; author: Author; text: string },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
   const result = await ctx.store.appendMessage(input);
+  // Serialised once for the ack and both `message:new` broadcasts of this turn.
+  sharedJson(result.message);
   const announce = result.created
     ? () => ctx.fanout.messageCreated(result.message, result.conversation)
     : () => Promise.resolve();

@@ -18,6 +18,7 @@ import { createSocketLimiters } from './realtime/socket-limits.ts';
 import { registerVisitorHandlers } from './realtime/visitor-handlers.ts';
 import { registerAgentHandlers } from './realtime/agent-handlers.ts';
 import { coalesceSocketWrites } from './realtime/write-coalescing.ts';
+import { sharedJsonParser } from './realtime/shared-json.ts';
 import { healthRouter } from './http/health-routes.ts';
 import { authRouter } from './http/auth-routes.ts';
 import { conversationRouter } from './http/conversation-routes.ts';
@@ -81,6 +82,8 @@ export function createBridge(deps: BridgeDeps): Bridge {
 
   const io = new Server(httpServer, {
     serveClient: false,
+    // socket.io-parser's wire format and Decoder; a payload sent in several packets is stringified once.
+    parser: sharedJsonParser,
     maxHttpBufferSize: config.maxHttpBufferSize,
     // A client must finish the namespace handshake this quickly after the transport connects.
     connectTimeout: config.connectTimeoutMs,

@@ -8,6 +8,7 @@ import type { Conversation } from '../protocol/conversation.ts';
 import type { Message, StatusChange } from '../protocol/message.ts';
 import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './context.ts';
 import { isVisitorOnline, toSummary } from './realtime/presence.ts';
+import { sharedJson, sharedJsonOf } from './realtime/shared-json.ts';
 
 /** A receiver of fan-out events. Errors it throws are logged, never passed back to the producer. */
 export interface FanoutSink {
@@ -78,6 +79,8 @@ export class Fanout {
   /** A message was stored (created, not a dedupe hit). Never rejects. */
   async messageCreated(message: Message, conversation: Conversation): Promise<void> {
     const { visitorNs, agentNs } = this.deps;
+    // One JSON.stringify for both rooms (and the sender's ack, when storeMessage marked it in this turn).
+    if (sharedJsonOf(message) === undefined) sharedJson(message);
     visitorNs.to(conversationRoom(conversation.id)).emit('message:new', message);
     agentNs.to(AGENTS_ROOM).emit('message:new', message);
     await this.announceCoalesced(conversation);

@@ -8,6 +8,7 @@ import type { Ack, ApiError } from '../../protocol/errors.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, toApiError, validationError } from '../api-error.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
+import { okAck } from './shared-json.ts';
 
 type Reply = (res: Ack<unknown>) => void;
 
@@ -69,7 +70,7 @@ export function onEvent<S extends z.ZodType, T>(
       });
       return;
     }
-    reply({ ok: true, data: result });
+    reply(okAck(result));
     if (after) {
       try {
         await after();
