@@ -94,7 +94,8 @@ export class Fanout {
     const room = visitorNs.to(conversationRoom(conversation.id));
     const agents = agentNs.to(AGENTS_ROOM);
     for (const message of messages) {
-      const change = toStatusChange(message);
+      // One JSON.stringify for both rooms.
+      const change = sharedJson(toStatusChange(message));
       room.emit('message:status', change);
       agents.emit('message:status', change);
     }
@@ -209,14 +210,18 @@ export class Fanout {
   }
 
   private async callSinks(what: string, call: (sink: FanoutSink) => void | Promise<void>): Promise<void> {
-    await Promise.all(
-      [...this.sinks].map(async (sink) => {
-        try {
-          await call(sink);
-        } catch (error) {
-          this.deps.logger.error({ err: error, sink: sink.name }, `fanout: sink ${what} failed`);
-        }
-      }),
-    );
+    // Called for every message and status change: sinks that answer synchronously cost no promise here.
+    let pending: Promise<void>[] | undefined;
+    for (const sink of this.sinks) {
+      const failed = (error: unknown) =>
+        this.deps.logger.error({ err: error, sink: sink.name }, `fanout: sink ${what} failed`);
+      try {
+        const result = call(sink);
+        if (result) (pending ??= []).push(result.catch(failed));
+      } catch (error) {
+        failed(error);
+      }
+    }
+    if (pending) await Promise.all(pending);
   }
 }
