@@ -364,6 +364,8 @@ export class LowdbStore implements Store {
   /** Conversations with a built index, least recently used first, with how many messages each covered. */
   private indexed = new Map<string, number>();
   private indexedTotal = 0;
+  /** Cache size at which the next eviction scan runs after one that could not get below the limit. */
+  private segmentEvictionRetryAt = 0;
 
   constructor(options: LowdbStoreOptions) {
     this.dataDir = options.dataDir;
@@ -460,6 +462,7 @@ export class LowdbStore implements Store {
     this.pendingItems = new Map();
     this.indexed = new Map();
     this.indexedTotal = 0;
+    this.segmentEvictionRetryAt = 0;
     this.checkpointError = undefined;
   }
 
@@ -691,6 +694,8 @@ export class LowdbStore implements Store {
         if (gen !== undefined && gen < generation) await unlink(join(this.dataDir, name));
       }
       this.checkpointError = undefined;
+      // The checkpoint made its segments clean, so evictable again.
+      this.segmentEvictionRetryAt = 0;
       this.logger.debug(
         { generation, documents: snapshot.length, ms: Math.round(performance.now() - startedAt) },
         'checkpoint finished',
@@ -741,14 +746,21 @@ export class LowdbStore implements Store {
     return `${conversationId}\u0000${k}`;
   }
 
-  private async segment(conversationId: string, k: number): Promise<Doc<SegmentData>> {
+  /** The segment if it is in memory (marked most recently used), without a promise: the append fast path. */
+  private cachedSegment(conversationId: string, k: number): Doc<SegmentData> | undefined {
     const key = this.segmentKey(conversationId, k);
     const cached = this.segments.get(key);
     if (cached) {
       this.segments.delete(key);
       this.segments.set(key, cached);
-      return cached;
     }
+    return cached;
+  }
+
+  private async segment(conversationId: string, k: number): Promise<Doc<SegmentData>> {
+    const cached = this.cachedSegment(conversationId, k);
+    if (cached) return cached;
+    const key = this.segmentKey(conversationId, k);
     const loading = this.segmentLoads.get(key);
     if (loading) return loading;
     const load = this.loadSegment(conversationId, k).finally(() => this.segmentLoads.delete(key));
@@ -790,11 +802,19 @@ export class LowdbStore implements Store {
    * progress stay: that call may hold the document and change it, and a second copy loaded later would diverge.
    */
   private evictSegments(room = 0): void {
-    if (this.segments.size + room <= this.maxCachedSegments) return;
+    const limit = this.maxCachedSegments;
+    if (this.segments.size + room <= limit || this.segments.size + room < this.segmentEvictionRetryAt) return;
+    // Down to 90 %: one scan serves the next tenth of the cache's loads, instead of a scan per load.
+    const target = Math.floor(limit * 0.9);
     for (const [key, doc] of this.segments) {
-      if (this.segments.size + room <= this.maxCachedSegments) break;
+      if (this.segments.size + room <= target) break;
       if (!doc.dirty && !doc.inSnapshot && !this.locks.has(doc.data.conversationId)) this.segments.delete(key);
     }
+    // What is left is dirty since the last checkpoint or in use (during a fast fill: nearly all). Scanning it again
+    // on every load cost O(cache) each — 1,000 conversations rolling over to new segments at once blocked the loop
+    // for ~180 ms at 1M messages — so retry only after another tenth of growth, or after a checkpoint.
+    const size = this.segments.size + room;
+    this.segmentEvictionRetryAt = size > limit ? size + Math.ceil(limit / 10) : 0;
   }
 
   private async messageAt(conversationId: string, seq: number): Promise<Message> {
@@ -804,14 +824,19 @@ export class LowdbStore implements Store {
     return m;
   }
 
-  private async ensureIndex(conversationId: string, entry: ConversationEntry): Promise<ConversationIndex> {
+  /** The conversation's index if built (marked most recently used), without a promise: the append fast path. */
+  private builtIndex(conversationId: string, entry: ConversationEntry): ConversationIndex | undefined {
+    if (!entry.index) return undefined;
     const lastSeqNow = entry.record.conversation.lastSeq;
-    if (entry.index) {
-      this.indexedTotal += lastSeqNow - (this.indexed.get(conversationId) ?? 0);
-      this.indexed.delete(conversationId);
-      this.indexed.set(conversationId, lastSeqNow);
-      return entry.index;
-    }
+    this.indexedTotal += lastSeqNow - (this.indexed.get(conversationId) ?? 0);
+    this.indexed.delete(conversationId);
+    this.indexed.set(conversationId, lastSeqNow);
+    return entry.index;
+  }
+
+  private async ensureIndex(conversationId: string, entry: ConversationEntry): Promise<ConversationIndex> {
+    const built = this.builtIndex(conversationId, entry);
+    if (built) return built;
     const index: ConversationIndex = { bySeqClientId: new Map(), byId: new Map(), revBySeq: [0], logRev: [], logSeq: [] };
     const lastSeq = entry.record.conversation.lastSeq;
     for (let k = 0; k * this.segmentSize < lastSeq; k++) {
@@ -1090,11 +1115,12 @@ export class LowdbStore implements Store {
   // ------------------------------------------------------------------ messages
 
   async appendMessage(input: NewMessage): Promise<AppendResult> {
-    const journal = await this.writable();
+    // The chat's hot path: the common cases (healthy journal, index built, segment cached) take no extra promise.
+    const journal = this.opened && this.journal && !this.journal.failing ? this.journal : await this.writable();
     let durable: Promise<void> = journal.barrier();
     const result = await this.exclusive(input.conversationId, async (): Promise<AppendResult> => {
       const entry = this.entryOrThrow(input.conversationId);
-      const index = await this.ensureIndex(input.conversationId, entry);
+      const index = this.builtIndex(input.conversationId, entry) ?? (await this.ensureIndex(input.conversationId, entry));
       const existingSeq = index.bySeqClientId.get(input.clientId);
       if (existingSeq !== undefined) {
         // The original may still be in the batch being written: answer only once it is durable (barrier above).
@@ -1104,7 +1130,8 @@ export class LowdbStore implements Store {
       }
       const conversation = entry.record.conversation;
       const seq = conversation.lastSeq + 1;
-      const seg = await this.segment(input.conversationId, this.segmentOf(seq));
+      const k = this.segmentOf(seq);
+      const seg = this.cachedSegment(input.conversationId, k) ?? (await this.segment(input.conversationId, k));
       const now = this.now();
       const status: StoredStatus = input.status ?? 'sent';
       const statusAt: Message['statusAt'] = { [status]: now };
