@@ -96,7 +96,11 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
   }
   const target = await Target.start(kind, { ...(dataDir ? { dataDir } : {}), env: { WHATSAPP_APP_SECRET: APP_SECRET } });
   const agentSocket = await openAgent(target.url, await target.agentToken());
-  const httpAgent = new Agent({ keepAlive: true, maxSockets: MAX_CONNECTIONS });
+  // A socket timeout makes Node's agent honour the server's `Keep-Alive: timeout=5` hint (it drops an idle socket 1 s
+  // before the server would); without one it keeps idle sockets forever and may reuse one just as the server closes
+  // it ("socket hang up", seen once at load 17). The 60 s applies only where no hint is sent; on a socket with a request
+  // in flight it merely emits an unhandled 'timeout' event (no abort).
+  const httpAgent = new Agent({ keepAlive: true, maxSockets: MAX_CONNECTIONS, timeout: 60_000 });
   const postedAt = new Float64Array(total);
   const pushed = new Uint8Array(total);
   let pushCount = 0;
