@@ -152,9 +152,11 @@ export const widgetScenario: Scenario = {
     let bytesBefore = 0;
     let resources: { name: string; encodedBodySize: number }[] = [];
     try {
-      // Interleaved (es, iife, bare, es, …) so a change in machine load hits all three alike.
+      // Interleaved, and the order rotated every round (es-iife-bare, iife-bare-es, …), so a change in machine load
+      // or the previous context's teardown hits all three alike.
+      const variants = ['es', 'iife', 'bare'] as const;
       for (let i = 0; i < loads; i++) {
-        for (const variant of ['es', 'iife', 'bare'] as const) {
+        for (const variant of [0, 1, 2].map((k) => variants[(i + k) % 3]!)) {
           // A new context each time: its own empty HTTP cache and storage (a first visit), and its own renderer.
           const context = await browser.newContext();
           const page = await context.newPage();
@@ -208,7 +210,7 @@ export const widgetScenario: Scenario = {
       ],
       failures: [],
       notes: [
-        `${loads} cold loads each (new browser context each: empty cache and storage) of a host page with \`<script type="module" src=".../anon-chat.js">\`, the same page with the classic \`<script src=".../anon-chat.iife.js">\`, and the baseline, interleaved; served gzip -9 from loopback. "Script start" = responseEnd of the script (Resource Timing); "launcher painted" = the first animation frame in which the launcher has a size, timed in that frame's animation callback after its style and layout of the launcher (the paint follows in the same frame, ≈ 1-2 ms in a trace).`,
+        `${loads} cold loads each (new browser context each: empty cache and storage) of a host page with \`<script type="module" src=".../anon-chat.js">\`, the same page with the classic \`<script src=".../anon-chat.iife.js">\`, and the baseline, interleaved in rotating order; served gzip -9 from loopback. "Script start" = responseEnd of the script (Resource Timing); "launcher painted" = the first animation frame in which the launcher has a size, timed in that frame's animation callback after its style and layout of the launcher (the paint follows in the same frame, ≈ 1-2 ms in a trace).`,
         `Chromium runs on all ${cpus().length} cores (launched unpinned; the bench process itself is on CPU ${pinnedTo ?? '?'}), the bridge on core 0.`,
         'Baseline: a bare launcher (plain custom element, one constructable sheet, one button; no framework, storage or connection) on the same page: the floor that compiling a script, the host page\'s layout and the wait for the next frame set on this machine.',
         `Fetched before the launcher: ${resources.map((r) => `${r.name} ${r.encodedBodySize} B`).join(', ') || 'nothing'}. Build output (gzip -9): ${Object.entries(fileSizes).map(([f, s]) => `${f} ${s.raw} B → ${s.gzip9} B`).join(', ')}.`,
