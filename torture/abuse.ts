@@ -2,13 +2,15 @@
  * Case 8: abuse against a child bridge (so its memory and file descriptors are its own). Normal visitors send
  * steadily while one client floods `message:send` at ~1,000/s, others send oversized frames and bodies, and
  * thousands of half-open connections from one other address try to sit on the port (the per-IP cap refuses all but
- * 256; the header/request timeout closes those). Figures: how the abuse was refused, the normal clients'
- * p95 ack latency against a baseline, and RSS / fd counts before, during and after.
+ * 256; the header/request timeout closes those). The abuse comes from a separate process in rounds: each round has
+ * a quiet window and an abuse window (order alternating), so the normal clients' p95 ack latency under abuse is
+ * compared with a baseline taken seconds apart, not minutes apart on a machine whose load drifts. Figures: how the
+ * abuse was refused, the per-round p95 ratio and its median, and RSS / fd counts before, during and after.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { connect, type Socket as NetSocket } from 'node:net';
-import { tmpdir } from 'node:os';
+import { getPriority, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { spawnBridge, type BridgeChild } from './bridge-process.ts';
@@ -50,34 +52,65 @@ export function processUsage(pid: number): ProcessUsage {
   return { rssMb: Math.round((rssKb / 1024) * 10) / 10, fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
-/** Figures of an abuse run. */
-export interface AbuseFigures {
+/** p95 baselines below this count as this much: sub-2 ms latencies on a shared box jitter by more than 2× on their own. */
+export const P95_FLOOR_MS = 2;
+
+/** One round's windows: the normal clients' p95 ack latency without and with abuse. */
+export interface AbuseRound {
   baselineP95Ms: number;
   abuseP95Ms: number;
-  /** Bridge CPU use (share of one core) in the baseline and the abuse phase. */
+  /** abuseP95Ms / max(baselineP95Ms, P95_FLOOR_MS). */
+  ratio: number;
+  baselineSamples: number;
+  abuseSamples: number;
+}
+
+/** Figures of an abuse run. */
+export interface AbuseFigures {
+  /** p95 over all baseline / all abuse windows together. */
+  baselineP95Ms: number;
+  abuseP95Ms: number;
+  rounds: AbuseRound[];
+  /** Median of the rounds' ratios: the figure the 2× criterion is judged on. */
+  medianRatio: number;
+  /** Bridge CPU use (share of one core) in the baseline and the abuse windows. */
   cpuBaseline: number;
   cpuAbuse: number;
+  /** The generator's CPU use (share of one core) in the abuse windows: on a shared box it competes with the bridge. */
+  cpuGenerator: number;
   flood: { sent: number; ok: number; rateLimited: number; otherErrors: number; unanswered: number; ratePerSecond: number };
   oversizedFrames: { sent: number; disconnected: number };
   oversizedBodies: { sent: number; status413: number; other: string[] };
   /**
    * Half-open connections from one address: refused at once beyond the per-IP cap, answered 408 and closed by the
    * header/request timeout (the slowest after `slowestCloseMs`), otherwise answered, or still open at the end.
+   * `openingMs` is how long opening them all took, `spanMs` the time from the first open to the last 408.
    */
-  halfOpen: { opened: number; refused: number; timedOut: number; other: number; stillOpen: number; slowestCloseMs: number };
-  /** The bridge's per-IP connection cap and request timeout in this run. */
-  limits: { maxConnectionsPerIp: number; requestTimeoutMs: number };
+  halfOpen: AbuseReport['halfOpen'];
+  /** The bridge's per-IP connection cap and timeouts in this run. */
+  limits: { maxConnectionsPerIp: number; headersTimeoutMs: number; requestTimeoutMs: number };
   usage: { baseline: ProcessUsage; peak: ProcessUsage; after: ProcessUsage };
   normalClientErrors: string[];
+  /** Anything the generator could not do (a connect or an answer that did not come in time): must be empty. */
+  generatorProblems: string[];
+  /** Whether the bridge and the measuring thread ran at nice −10 (see runAbuse). */
+  priorityRaised: boolean;
   bridgeAlive: boolean;
 }
 
 /** Options of `runAbuse`. */
 export interface AbuseOptions {
-  phaseMs: number;
+  /** Length of each measured window (one baseline and one abuse window per round). */
+  windowMs: number;
+  /** Rounds (default 5). */
+  rounds?: number;
   normalClients?: number;
+  /** Every normal client queues one message per this many ms (default 150). */
+  sendEveryMs?: number;
   halfOpen?: number;
   floodPerSecond?: number;
+  /** Which abuses to run (default all). */
+  parts?: AbusePart[];
 }
 
 async function phase(visitors: TortureVisitor[], ms: number, everyMs: number): Promise<number[]> {
@@ -91,134 +124,311 @@ async function phase(visitors: TortureVisitor[], ms: number, everyMs: number): P
   return visitors.flatMap((v) => v.ackLatenciesMs);
 }
 
+/** The median of `values` (0 when empty). */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The fewest half-open sockets the per-IP cap must have refused. A slot's holders follow one another, each held
+ * until the bridge timed it out (≥ the header timeout), so within `spanMs` (first open to last 408) a slot served
+ * at most max(1, ⌊spanMs / headersTimeoutMs⌋) of them. (On a starved machine the bridge accepts late and the span
+ * stretches; the bound loosens with it, while the fd peak still shows the cap held at any one time.)
+ */
+export function minimumRefused(opened: number, cap: number, spanMs: number, headersTimeoutMs: number): number {
+  return Math.max(0, opened - cap * Math.max(1, Math.floor(spanMs / headersTimeoutMs)));
+}
+
 /** What the abuse generator reports. */
 export interface AbuseReport {
   flood: AbuseFigures['flood'];
   frames: AbuseFigures['oversizedFrames'];
   bodies: AbuseFigures['oversizedBodies'];
-  halfOpen: AbuseFigures['halfOpen'];
+  halfOpen: { opened: number; refused: number; timedOut: number; other: number; stillOpen: number; slowestCloseMs: number; openingMs: number; spanMs: number };
+  problems: string[];
 }
 
-/** The abuse itself (run by torture/abuse-generator.ts in its own process): flood, big frames and bodies, half-open sockets. */
-export async function generateAbuse(options: { url: string; port: number; floodPerSecond: number; halfOpen: number; durationMs: number; requestTimeoutMs: number }): Promise<AbuseReport> {
-  const url = options.url;
-    // ---- abuse ----
+/** Options of the abuse generator. */
+export interface GeneratorOptions {
+  url: string;
+  port: number;
+  floodPerSecond: number;
+  halfOpen: number;
+  requestTimeoutMs: number;
+  /** The frames and bodies are spread over this many abuse windows. */
+  rounds: number;
+  /** Which abuses to run (default all): one at a time shows what costs the normal clients what. */
+  parts?: AbusePart[];
+}
 
-    const flood = { sent: 0, ok: 0, rateLimited: 0, otherErrors: 0, unanswered: 0, ratePerSecond: 0 };
-    const flooder: Socket = io(`${url}/visitor`, { transports: ['websocket'], forceNew: true, reconnection: false, extraHeaders: { origin: url } });
-    await new Promise((resolve) => flooder.once('session', resolve));
-    const floodPerSecond = options.floodPerSecond;
-    const floodStart = Date.now();
-    // Catch up on every tick: timers run late on a busy machine, the rate must not drop with them.
-    const floodTimer = setInterval(() => {
-      const due = Math.floor(((Date.now() - floodStart) / 1000) * floodPerSecond) - flood.sent;
-      for (let i = 0; i < due; i++) {
-        flood.sent++;
-        flooder
-          .timeout(10_000)
-          .emitWithAck('message:send', { clientId: `flood-${flood.sent}`, text: 'flood' })
-          .then((res: { ok: boolean; error?: { code: string; retryAfterMs?: number } }) => {
-            if (res.ok) flood.ok++;
-            else if (res.error?.code === 'rate_limited' && (res.error.retryAfterMs ?? 0) > 0) flood.rateLimited++;
-            else flood.otherErrors++;
-          })
-          .catch(() => flood.unanswered++);
-      }
-    }, 10);
+/** The kinds of abuse. */
+export type AbusePart = 'flood' | 'frames' | 'bodies' | 'half-open';
 
-    // Oversized socket frames: each must cost the sender its connection.
-    const frames = { sent: 0, disconnected: 0 };
-    const big = 'x'.repeat(1024 * 1024);
-    const frameRounds = (async () => {
-      for (let i = 0; i < 5; i++) {
-        const s: Socket = io(`${url}/visitor`, { transports: ['websocket'], forceNew: true, reconnection: false, extraHeaders: { origin: url } });
-        await new Promise((resolve) => s.once('session', resolve));
-        const gone = new Promise<boolean>((resolve) => {
-          s.once('disconnect', () => resolve(true));
-          setTimeout(() => resolve(false), 5000);
-        });
-        frames.sent++;
-        s.emit('message:send', { clientId: `big-${i}`, text: big });
-        if (await gone) frames.disconnected++;
+const FRAMES = 5;
+const BODIES = [
+  ['/api/auth/login', 1024 * 1024],
+  ['/api/conversations/x/messages', 1024 * 1024],
+  ['/api/auth/login', 20 * 1024 * 1024],
+  ['/webhooks/whatsapp', 5 * 1024 * 1024],
+] as const;
+/** Longest wait for anything the generator expects from the bridge; beyond it the generator reports a problem instead of waiting. */
+const ANSWER_TIMEOUT_MS = 20_000;
+
+/**
+ * The abuse itself (run by torture/abuse-generator.ts in its own process), switched on and off by window: a
+ * flood, 1 MB frames, oversized bodies, and (in the first window) half-open sockets. Every wait has a deadline;
+ * what did not happen in time is a `problem`, never a hang.
+ */
+export class AbuseGenerator {
+  private readonly flood = { sent: 0, ok: 0, rateLimited: 0, otherErrors: 0, unanswered: 0, ratePerSecond: 0 };
+  private readonly frames = { sent: 0, disconnected: 0 };
+  private readonly bodies = { sent: 0, status413: 0, other: [] as string[] };
+  private readonly problems: string[] = [];
+  private readonly held = { refused: 0, timedOut: 0, other: 0, slowestCloseMs: 0, openingMs: 0, spanMs: 0 };
+  private readonly halfOpen: NetSocket[] = [];
+  private flooder: Socket | undefined;
+  private floodTimer: NodeJS.Timeout | undefined;
+  private floodOnMs = 0;
+  private floodSince = 0;
+  private readonly floodAcks = new Set<Promise<void>>();
+  private round = 0;
+  private tasks: Promise<void>[] = [];
+
+  constructor(
+    private readonly options: GeneratorOptions,
+    /** Progress lines (stderr): what the generator was doing when something went wrong. */
+    private readonly log: (line: string) => void = () => undefined,
+  ) {}
+
+  /** Connects a visitor socket and resolves once it has its session; rejects after ANSWER_TIMEOUT_MS or on a connect error. */
+  private connectVisitor(): Promise<Socket> {
+    const url = this.options.url;
+    const s: Socket = io(`${url}/visitor`, { transports: ['websocket'], forceNew: true, reconnection: false, timeout: ANSWER_TIMEOUT_MS, extraHeaders: { origin: url } });
+    return new Promise((resolve, reject) => {
+      const fail = (why: string) => {
+        clearTimeout(timer);
         s.close();
-      }
-    })();
+        reject(new Error(why));
+      };
+      const timer = setTimeout(() => fail(`no session within ${ANSWER_TIMEOUT_MS} ms`), ANSWER_TIMEOUT_MS);
+      s.once('connect_error', (error) => fail(`connect error: ${error.message}`));
+      s.once('session', () => {
+        clearTimeout(timer);
+        resolve(s);
+      });
+    });
+  }
 
-    // Oversized HTTP bodies: 1 MB JSON and a 20 MB stream to a JSON route → 413 without buffering it all.
-    const bodies = { sent: 0, status413: 0, other: [] as string[] };
-    const bodyRounds = (async () => {
-      for (const [path, size] of [
-        ['/api/auth/login', 1024 * 1024],
-        ['/api/conversations/x/messages', 1024 * 1024],
-        ['/api/auth/login', 20 * 1024 * 1024],
-        ['/webhooks/whatsapp', 5 * 1024 * 1024],
-      ] as const) {
-        bodies.sent++;
-        try {
-          const res = await fetch(url + path, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
-            body: `{"text":"${'y'.repeat(size)}"}`,
-          });
-          await res.arrayBuffer();
-          if (res.status === 413 || (path.startsWith('/api/conversations') && res.status === 401)) bodies.status413++;
-          else bodies.other.push(`${path} ${size} → ${res.status}`);
-        } catch (error) {
-          // The bridge may cut the upload short once it has refused it; that is a refusal too.
-          const cause = String((error as Error & { cause?: unknown }).cause ?? error);
-          if (/ECONNRESET|EPIPE|other side closed|SocketError/.test(cause)) bodies.status413++;
-          else bodies.other.push(`${path} ${size}: ${cause}`);
-        }
-      }
-    })();
+  /** Connects the flooder. */
+  async start(): Promise<void> {
+    this.flooder = await this.connectVisitor();
+    this.log('flooder connected');
+  }
 
-    // Half-open connections: a request line and a header (or headers and a partial body), then silence. They come
-    // from 127.0.0.2, a client address of their own, so the per-IP cap refuses them and not the normal visitors.
-    const halfOpenTarget = options.halfOpen;
-    const halfOpen: NetSocket[] = [];
-    const held = { refused: 0, timedOut: 0, other: 0, lastOpenedAt: 0, slowestCloseMs: 0 };
-    for (let i = 0; i < halfOpenTarget; i++) {
-      const s = connect({ port: options.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+  /** Starts an abuse window: flood on, this window's frames and bodies under way, half-open sockets opened in the first. */
+  async abuse(): Promise<void> {
+    const r = this.round++;
+    const on = (part: AbusePart) => !this.options.parts || this.options.parts.includes(part);
+    this.floodSince = Date.now();
+    // Catch up on every tick: timers run late on a busy machine, the rate must not drop with them.
+    if (on('flood')) this.floodTimer = setInterval(() => this.floodTick(), 10);
+    if (r === 0 && on('half-open')) await this.openHalfOpen();
+    for (let i = r; i < FRAMES && on('frames'); i += this.options.rounds) this.tasks.push(this.frame(i));
+    for (let i = r; i < BODIES.length && on('bodies'); i += this.options.rounds) this.tasks.push(this.body(BODIES[i]![0], BODIES[i]![1]));
+    this.log(`window ${r}: abusing`);
+  }
+
+  /** Ends an abuse window; resolves once the bridge has answered or dropped everything sent in it. */
+  async quiet(): Promise<void> {
+    clearInterval(this.floodTimer);
+    this.floodTimer = undefined;
+    this.floodOnMs += Date.now() - this.floodSince;
+    this.log(`window ${this.round - 1}: flood off after ${this.flood.sent} sends, waiting for ${this.floodAcks.size} acks and ${this.tasks.length} tasks`);
+    await Promise.all([...this.floodAcks, ...this.tasks.splice(0)]);
+    if (this.round === 1) await this.halfOpenSettled();
+    this.log(`window ${this.round - 1}: quiet`);
+  }
+
+  /** Closes the flooder and reports. */
+  finish(): AbuseReport {
+    this.flooder?.close();
+    for (const s of this.halfOpen) s.destroy();
+    const stillOpen = this.halfOpen.filter((s) => !s.closed).length;
+    this.flood.ratePerSecond = this.floodOnMs > 0 ? Math.round(this.flood.sent / (this.floodOnMs / 1000)) : 0;
+    return {
+      flood: this.flood,
+      frames: this.frames,
+      bodies: this.bodies,
+      halfOpen: { opened: this.halfOpen.length, stillOpen: this.stillOpenAtSettle ?? stillOpen, ...this.held },
+      problems: this.problems,
+    };
+  }
+
+  private stillOpenAtSettle: number | undefined;
+
+  private floodTick(): void {
+    const flooder = this.flooder;
+    if (!flooder) return;
+    const due = Math.floor(((this.floodOnMs + Date.now() - this.floodSince) / 1000) * this.options.floodPerSecond) - this.flood.sent;
+    for (let i = 0; i < due; i++) {
+      this.flood.sent++;
+      const ack: Promise<void> = flooder
+        .timeout(10_000)
+        .emitWithAck('message:send', { clientId: `flood-${this.flood.sent}`, text: 'flood' })
+        .then((res: { ok: boolean; error?: { code: string; retryAfterMs?: number } }) => {
+          if (res.ok) this.flood.ok++;
+          else if (res.error?.code === 'rate_limited' && (res.error.retryAfterMs ?? 0) > 0) this.flood.rateLimited++;
+          else this.flood.otherErrors++;
+        })
+        .catch(() => {
+          this.flood.unanswered++;
+        })
+        .finally(() => this.floodAcks.delete(ack));
+      this.floodAcks.add(ack);
+    }
+  }
+
+  /** An oversized socket frame: it must cost the sender its connection. */
+  private async frame(i: number): Promise<void> {
+    let s: Socket;
+    try {
+      s = await this.connectVisitor();
+    } catch (error) {
+      this.problems.push(`frame ${i}: ${(error as Error).message}`);
+      return;
+    }
+    const gone = new Promise<boolean>((resolve) => {
+      s.once('disconnect', () => resolve(true));
+      setTimeout(() => resolve(false), ANSWER_TIMEOUT_MS);
+    });
+    this.frames.sent++;
+    s.emit('message:send', { clientId: `big-${i}`, text: 'x'.repeat(1024 * 1024) });
+    if (await gone) this.frames.disconnected++;
+    s.close();
+    this.log(`frame ${i} done`);
+  }
+
+  /** An oversized HTTP body → 413 (or the upload cut off) without the bridge buffering it all. */
+  private async body(path: string, size: number): Promise<void> {
+    this.bodies.sent++;
+    try {
+      const res = await fetch(this.options.url + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer x' },
+        body: `{"text":"${'y'.repeat(size)}"}`,
+        signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
+      });
+      await res.arrayBuffer();
+      if (res.status === 413 || (path.startsWith('/api/conversations') && res.status === 401)) this.bodies.status413++;
+      else this.bodies.other.push(`${path} ${size} → ${res.status}`);
+    } catch (error) {
+      // The bridge may cut the upload short once it has refused it; that is a refusal too.
+      const cause = String((error as Error & { cause?: unknown }).cause ?? error);
+      if (/ECONNRESET|EPIPE|other side closed|SocketError/.test(cause)) this.bodies.status413++;
+      else this.bodies.other.push(`${path} ${size}: ${(error as Error).name === 'TimeoutError' ? `no answer within ${ANSWER_TIMEOUT_MS} ms` : cause}`);
+    }
+    this.log(`body ${path} ${size} done`);
+  }
+
+  /**
+   * Half-open connections: a request line and a header (or headers and a partial body), then silence. They come
+   * from 127.0.0.2, a client address of their own, so the per-IP cap refuses them and not the normal visitors.
+   */
+  private async openHalfOpen(): Promise<void> {
+    const started = Date.now();
+    for (let i = 0; i < this.options.halfOpen; i++) {
+      const s = connect({ port: this.options.port, host: '127.0.0.1', localAddress: '127.0.0.2' });
       const openedAt = Date.now();
       let answer = '';
       s.on('error', () => undefined);
       s.on('data', (d: Buffer) => (answer += d.toString('latin1')));
       s.on('close', () => {
         // Closed with nothing said: refused at accept. A 408: held until the header or request timeout.
-        if (answer === '') held.refused++;
+        if (answer === '') this.held.refused++;
         else if (answer.startsWith('HTTP/1.1 408')) {
-          held.timedOut++;
-          held.slowestCloseMs = Math.max(held.slowestCloseMs, Date.now() - openedAt);
-        } else held.other++;
+          this.held.timedOut++;
+          this.held.slowestCloseMs = Math.max(this.held.slowestCloseMs, Date.now() - openedAt);
+          this.held.spanMs = Date.now() - started;
+        } else this.held.other++;
       });
       s.write(i % 2 === 0 ? 'GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: 127.0.0.1\r\n' : 'POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na');
-      halfOpen.push(s);
-      held.lastOpenedAt = Date.now();
+      this.halfOpen.push(s);
       if (i % 200 === 199) await new Promise((r) => setTimeout(r, 5));
     }
+    this.held.openingMs = Date.now() - started;
+    this.log(`${this.options.halfOpen} half-open sockets opened in ${this.held.openingMs} ms`);
+  }
 
-    await new Promise((r) => setTimeout(r, options.durationMs));
-    clearInterval(floodTimer);
-    flood.ratePerSecond = Math.round(flood.sent / ((Date.now() - floodStart) / 1000));
-    await Promise.all([frameRounds, bodyRounds]);
-    await new Promise((r) => setTimeout(r, 500));
-    flooder.close();
-    // Give the bridge its request timeout plus a few check intervals to close what it held before counting.
-    const deadline = held.lastOpenedAt + options.requestTimeoutMs + 3000;
-    while (halfOpen.some((s) => !s.closed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    const stillOpen = halfOpen.filter((s) => !s.closed).length;
-    for (const s of halfOpen) s.destroy();
-    const { refused, timedOut, other, slowestCloseMs } = held;
-    return { flood, frames, bodies, halfOpen: { opened: halfOpenTarget, refused, timedOut, other, stillOpen, slowestCloseMs } };
+  /** Waits until the bridge has closed every half-open socket (its request timeout plus slack for a loaded machine). */
+  private async halfOpenSettled(): Promise<void> {
+    const deadline = Date.now() + this.options.requestTimeoutMs + ANSWER_TIMEOUT_MS;
+    while (this.halfOpen.some((s) => !s.closed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    this.stillOpenAtSettle = this.halfOpen.filter((s) => !s.closed).length;
+    this.log(`half-open settled: ${this.held.refused} refused, ${this.held.timedOut} timed out, ${this.stillOpenAtSettle} still open`);
+  }
+}
+
+/** The generator child seen from the parent: commands in, JSON events out, stderr kept for error messages. */
+class GeneratorChild {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private buffered = '';
+  private readonly events: { event: string; report?: AbuseReport }[] = [];
+  private stderr = '';
+  private exited = false;
+
+  constructor(options: GeneratorOptions) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'abuse-generator.ts')], { cwd: join(import.meta.dirname, '..'), stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout.on('data', (d: Buffer) => {
+      this.buffered += d.toString('utf8');
+      const lines = this.buffered.split('\n');
+      this.buffered = lines.pop()!;
+      for (const line of lines) if (line.trim()) this.events.push(JSON.parse(line) as { event: string; report?: AbuseReport });
+    });
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString('utf8')).slice(-4000)));
+    this.child.once('exit', () => (this.exited = true));
+    this.child.stdin.on('error', () => undefined);
+    this.child.stdin.write(`${JSON.stringify(options)}\n`);
+  }
+
+  send(command: 'abuse' | 'quiet' | 'end'): void {
+    this.child.stdin.write(`${command}\n`);
+  }
+
+  /** The next event named `name`; throws with the generator's stderr if it exits or `timeoutMs` passes first. */
+  async next(name: string, timeoutMs: number): Promise<{ event: string; report?: AbuseReport }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.events.findIndex((e) => e.event === name);
+      if (i >= 0) return this.events.splice(i, 1)[0]!;
+      if (this.exited || Date.now() > deadline) {
+        throw new Error(`abuse generator: no '${name}' ${this.exited ? 'before it exited' : `within ${timeoutMs} ms`}; its log:\n${this.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+
+  /** CPU seconds the generator has used so far. */
+  cpuSeconds(): number {
+    return this.exited || this.child.pid === undefined ? 0 : processCpuSeconds(this.child.pid);
+  }
 }
 
 /** Runs the abuse case against a fresh child bridge with production-like limits. */
 export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
   const dataDir = mkdtempSync(join(tmpdir(), 'torture-abuse-'));
+  const rounds = options.rounds ?? 5;
+  const everyMs = options.sendEveryMs ?? 150;
   // The production per-IP cap; header/request timeouts shortened so the held half-open sockets are closed within
   // the run (production: 10 s / 30 s, the same mechanism).
   const limits = { maxConnectionsPerIp: 256, headersTimeoutMs: 2000, requestTimeoutMs: 4000 };
-  // Production-shaped limits, loose enough for the normal clients' 5 msgs/s each.
+  // Production-shaped limits, loose enough for the normal clients' ~7 msgs/s each.
   const bridge: BridgeChild = await spawnBridge({
     dataDir,
     env: {
@@ -233,22 +443,26 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
     },
   });
   const url = bridge.url;
-  const normalCount = options.normalClients ?? 6;
+  // The measured side (the bridge, and this thread, whose event loop times the normal clients' acks) runs at a raised
+  // priority where the OS allows it; the generator does not. On a shared 2-core box a dozen unrelated processes
+  // otherwise decide the latencies: measured at load 17, a bridge at 8 % of a core waited 3–4× longer for the CPU
+  // while flooded than while quiet, whatever the bridge did. The figure is meant to judge the bridge's handling of abuse.
+  const ownPriority = getPriority(0);
+  const priorityRaised = raisePriority(bridge.pid) && raisePriority(0);
+  const normalCount = options.normalClients ?? 12;
   const visitors = Array.from({ length: normalCount }, (_, i) => new TortureVisitor({ url, name: `n${i}`, ackTimeoutMs: 5000 }));
+  // From a separate process, so its own event loop does not slow the normal clients' measurement.
+  const generator = new GeneratorChild({ url, port: bridge.port, floodPerSecond: options.floodPerSecond ?? 1000, halfOpen: options.halfOpen ?? 2000, requestTimeoutMs: limits.requestTimeoutMs, rounds, ...(options.parts ? { parts: options.parts } : {}) });
+  let samplePeak: NodeJS.Timeout | undefined;
   try {
     await Promise.all(visitors.map((v) => v.ready()));
     for (const v of visitors) v.pump();
-    // Warm-up, then baseline.
-    await phase(visitors, 1000, 200);
+    await generator.next('ready', 60_000);
+    // Warm-up (JIT, first segment files), then the rounds.
+    await phase(visitors, 1000, everyMs);
     const baselineUsage = processUsage(bridge.pid);
-    let cpu0 = processCpuSeconds(bridge.pid);
-    let t0 = Date.now();
-    const baseline = await phase(visitors, options.phaseMs, 200);
-    const cpuBaseline = (processCpuSeconds(bridge.pid) - cpu0) / ((Date.now() - t0) / 1000);
-
-    // ---- abuse, from a separate process so its own event loop does not slow the normal clients' measurement ----
-    let peak = processUsage(bridge.pid);
-    const samplePeak = setInterval(() => {
+    let peak = baselineUsage;
+    samplePeak = setInterval(() => {
       try {
         const u = processUsage(bridge.pid);
         peak = { rssMb: Math.max(peak.rssMb, u.rssMb), fds: Math.max(peak.fds, u.fds) };
@@ -256,21 +470,45 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
         // the process is gone: reported as bridgeAlive=false below
       }
     }, 100);
-    const generator = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'abuse-generator.ts')], {
-      cwd: join(import.meta.dirname, '..'),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let generated = '';
-    generator.stdout.on('data', (d: Buffer) => (generated += d.toString('utf8')));
-    generator.stdin.end(JSON.stringify({ url, port: bridge.port, floodPerSecond: options.floodPerSecond ?? 1000, halfOpen: options.halfOpen ?? 2000, durationMs: options.phaseMs + 1500, requestTimeoutMs: limits.requestTimeoutMs }));
-    // Let the abuse ramp up (half-open sockets opened, flood running) before measuring.
-    await new Promise((r) => setTimeout(r, 1500));
-    cpu0 = processCpuSeconds(bridge.pid);
-    t0 = Date.now();
-    const abused = await phase(visitors, options.phaseMs, 200);
-    const cpuAbuse = (processCpuSeconds(bridge.pid) - cpu0) / ((Date.now() - t0) / 1000);
-    await new Promise<void>((resolve) => generator.once('exit', () => resolve()));
-    const report = JSON.parse(generated.trim().split('\n').at(-1) ?? '{}') as AbuseReport;
+    const all = { baseline: [] as number[], abuse: [] as number[] };
+    const cpu = { baseline: 0, abuse: 0 };
+    let cpuGenerator = 0;
+    const wall = { baseline: 0, abuse: 0 };
+    const roundFigures: AbuseRound[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const p95 = { baseline: 0, abuse: 0 };
+      const samples = { baseline: 0, abuse: 0 };
+      // Alternate the order (B A, A B, …) so a load trend on the machine does not favour either window.
+      for (const kind of r % 2 === 0 ? (['baseline', 'abuse'] as const) : (['abuse', 'baseline'] as const)) {
+        if (kind === 'abuse') {
+          generator.send('abuse');
+          await generator.next('abusing', 60_000);
+        }
+        const cpu0 = processCpuSeconds(bridge.pid);
+        const gen0 = generator.cpuSeconds();
+        const t0 = Date.now();
+        const latencies = await phase(visitors, options.windowMs, everyMs);
+        cpu[kind] += processCpuSeconds(bridge.pid) - cpu0;
+        if (kind === 'abuse') cpuGenerator += generator.cpuSeconds() - gen0;
+        wall[kind] += (Date.now() - t0) / 1000;
+        if (kind === 'abuse') {
+          generator.send('quiet');
+          await generator.next('quiet', 90_000);
+        }
+        all[kind].push(...latencies);
+        p95[kind] = percentile(latencies, 95);
+        samples[kind] = latencies.length;
+      }
+      roundFigures.push({
+        baselineP95Ms: round1(p95.baseline),
+        abuseP95Ms: round1(p95.abuse),
+        ratio: Math.round((p95.abuse / Math.max(p95.baseline, P95_FLOOR_MS)) * 100) / 100,
+        baselineSamples: samples.baseline,
+        abuseSamples: samples.abuse,
+      });
+    }
+    generator.send('end');
+    const report = (await generator.next('report', 30_000)).report!;
     await new Promise((r) => setTimeout(r, 300));
     clearInterval(samplePeak);
 
@@ -282,22 +520,44 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
     }
     const health = await fetch(`${url}/health`).then((r) => r.status).catch(() => 0);
     return {
-      baselineP95Ms: Math.round(percentile(baseline, 95) * 10) / 10,
-      abuseP95Ms: Math.round(percentile(abused, 95) * 10) / 10,
-      cpuBaseline: Math.round(cpuBaseline * 100) / 100,
-      cpuAbuse: Math.round(cpuAbuse * 100) / 100,
+      baselineP95Ms: round1(percentile(all.baseline, 95)),
+      abuseP95Ms: round1(percentile(all.abuse, 95)),
+      rounds: roundFigures,
+      medianRatio: median(roundFigures.map((r) => r.ratio)),
+      cpuBaseline: Math.round((cpu.baseline / wall.baseline) * 100) / 100,
+      cpuAbuse: Math.round((cpu.abuse / wall.abuse) * 100) / 100,
+      cpuGenerator: Math.round((cpuGenerator / wall.abuse) * 100) / 100,
       flood: report.flood,
       oversizedFrames: report.frames,
       oversizedBodies: report.bodies,
       halfOpen: report.halfOpen,
-      limits: { maxConnectionsPerIp: limits.maxConnectionsPerIp, requestTimeoutMs: limits.requestTimeoutMs },
+      limits,
       usage: { baseline: baselineUsage, peak, after },
       normalClientErrors: visitors.flatMap((v) => v.permanentErrors),
+      generatorProblems: report.problems,
+      priorityRaised,
       bridgeAlive: health === 200,
     };
   } finally {
+    if (priorityRaised) setPriority(0, ownPriority);
+    clearInterval(samplePeak);
+    generator.kill();
     for (const v of visitors) v.close();
     await bridge.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/** Nice −10 for `pid` (0: the calling thread); false where the OS refuses (no CAP_SYS_NICE). */
+function raisePriority(pid: number): boolean {
+  try {
+    setPriority(pid, -10);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10;
 }
