@@ -16,6 +16,12 @@ describe('dependencies', () => {
     expect(meetsFloor('4.19.2', PATCHED_FLOORS['express']!.floors)).toBe(false);
     expect(meetsFloor('3.0.0', PATCHED_FLOORS['engine.io']!.floors)).toBe(false);
     expect(meetsFloor('7.0.0', PATCHED_FLOORS['engine.io']!.floors)).toBe(true);
+    // Two patched lines within one major: each judged by its own floor.
+    expect(meetsFloor('3.4.2', PATCHED_FLOORS['socket.io-parser']!.floors)).toBe(false);
+    expect(meetsFloor('3.4.3', PATCHED_FLOORS['socket.io-parser']!.floors)).toBe(true);
+    expect(meetsFloor('3.3.4', PATCHED_FLOORS['socket.io-parser']!.floors)).toBe(true);
+    expect(meetsFloor('3.2.0', PATCHED_FLOORS['socket.io-parser']!.floors)).toBe(false);
+    expect(meetsFloor('8.18.0', PATCHED_FLOORS['ws']!.floors)).toBe(true);
   });
 
   it('finds nested copies too (ws is installed twice)', () => {

@@ -7,11 +7,13 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * Lowest patched version of each package, per maintained major line, and the advisory that sets the floor.
- * A copy on a major line without a floor must be newer than every floor (a later major).
+ * Lowest patched version of each package, per maintained line, and the advisory that sets the floor. A copy is
+ * judged by the floor of its own major.minor line if there is one, else by the highest floor of its major, else it
+ * must be newer than every floor (a later major).
  */
 export const PATCHED_FLOORS: Record<string, { floors: string[]; why: string }> = {
-  'socket.io-parser': { floors: ['3.3.4', '4.2.3'], why: 'CVE-2023-32695 (crash on malformed binary attachments)' },
+  // 3.x has two patched lines: 3.3.4 and 3.4.3 (3.4.0–3.4.2 are affected although above 3.3.4).
+  'socket.io-parser': { floors: ['3.3.4', '3.4.3', '4.2.3'], why: 'CVE-2023-32695 (crash on malformed binary attachments)' },
   'engine.io': { floors: ['6.4.2'], why: 'CVE-2023-31125 (uncaught exception on a crafted request)' },
   ws: { floors: ['5.2.4', '6.2.3', '7.5.10', '8.17.1'], why: 'CVE-2024-37890 (DoS with many HTTP headers)' },
   express: { floors: ['4.20.0', '5.0.0'], why: 'CVE-2024-43796 / CVE-2024-29041 (redirect XSS, open redirect)' },
@@ -61,11 +63,13 @@ export function installedCopies(nodeModules: string, name: string): { path: stri
   return found;
 }
 
-/** True when `version` is at or above the floor of its major line (or on a major newer than every floor). */
+/** True when `version` is at or above the floor of its line (see PATCHED_FLOORS), or on a major newer than every floor. */
 export function meetsFloor(version: string, floors: readonly string[]): boolean {
-  const major = version.split('.')[0];
-  const sameLine = floors.find((f) => f.split('.')[0] === major);
-  if (sameLine) return compareVersions(version, sameLine) >= 0;
+  const [major, minor] = version.split('.');
+  const sameMinor = floors.find((f) => f.split('.').slice(0, 2).join('.') === `${major}.${minor}`);
+  if (sameMinor) return compareVersions(version, sameMinor) >= 0;
+  const sameMajor = floors.filter((f) => f.split('.')[0] === major).sort(compareVersions);
+  if (sameMajor.length) return compareVersions(version, sameMajor.at(-1)!) >= 0;
   return floors.every((f) => compareVersions(version, f) > 0);
 }
 
