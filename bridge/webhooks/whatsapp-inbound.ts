@@ -49,7 +49,12 @@ export function whatsappClientId(messageId: string): string {
   return `wa:${messageId}`;
 }
 
-/** Applies every status and message of `body`, in order, each durably before the next. */
+/**
+ * Applies every status and message of `body`; resolves once all of them are durable. Within each change value the
+ * statuses go first, all together: each applies by rank and those for one external id are serialised in their body
+ * order (ExternalStatuses' per-id lock), so their order does not matter and a batch of N statuses shares the
+ * store's group commits instead of waiting N fsyncs in turn. Messages then follow one by one, in order.
+ */
 export async function applyWhatsappWebhook(deps: WhatsappInboundDeps, body: WhatsappWebhook): Promise<WhatsappApplyResult> {
   const result: WhatsappApplyResult = {
     messagesCreated: 0,
@@ -59,9 +64,12 @@ export async function applyWhatsappWebhook(deps: WhatsappInboundDeps, body: What
   const { values, invalid } = messageValues(body);
   if (invalid > 0) deps.logger.warn({ invalid }, 'webhooks: WhatsApp change values that are not understood were skipped');
   for (const value of values) {
-    for (const status of value.statuses ?? []) {
-      const outcome = await applyStatus(deps, status);
-      result.statuses[outcome]++;
+    const settled = await Promise.allSettled((value.statuses ?? []).map((status) => applyStatus(deps, status)));
+    for (const outcome of settled) {
+      // Only once every status has settled: Meta retries the whole body after an error, and a 200 or an error must
+      // not be answered while some of its writes are still in flight.
+      if (outcome.status === 'rejected') throw outcome.reason;
+      result.statuses[outcome.value]++;
     }
     for (const message of value.messages ?? []) {
       const created = await applyMessage(deps, value, message);

@@ -10,8 +10,9 @@ import { collect, connectAgent, emitWithAck, nextEvent, snapshotFiles, startTest
 import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv } from './webhook-config.ts';
 import { graphSendOk, startScriptedServer, type ScriptedServer } from './test-servers.ts';
-import { PENDING_STATUS_NAMESPACE } from './external-statuses.ts';
-import { whatsappConversationId } from './whatsapp-inbound.ts';
+import { ExternalStatuses, PENDING_STATUS_NAMESPACE } from './external-statuses.ts';
+import { applyWhatsappWebhook, whatsappConversationId } from './whatsapp-inbound.ts';
+import { whatsappWebhookSchema } from './whatsapp-payload.ts';
 import { CATCH_UP_NAMESPACE } from './catch-up.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
@@ -435,6 +436,60 @@ describe('statuses', () => {
 });
 
 describe('concurrency', () => {
+  it('applies the statuses of one body together (sharing group commits), those of one id in body order', async () => {
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const replies: Message[] = [];
+    for (let i = 0; i < 8; i++) replies.push(await agentReply(socket, conversationId, `batch ${i}`));
+    await graph.waitForRequests(8);
+    const ids = await until(async () => {
+      const all = await Promise.all(replies.map((r) => bridge.store.getMessage(conversationId, r.id)));
+      return all.every((m) => m?.externalId) ? all.map((m) => m!.externalId!) : undefined;
+    });
+    // The real store, counting how many status writes are in flight at once.
+    let inFlight = 0;
+    let most = 0;
+    const store = new Proxy(bridge.store, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target) as unknown;
+        if (key === 'applyStatus') {
+          return async (...args: Parameters<typeof target.applyStatus>) => {
+            most = Math.max(most, ++inFlight);
+            try {
+              return await target.applyStatus(...args);
+            } finally {
+              inFlight--;
+            }
+          };
+        }
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const { fanout, logger, clock } = bridge.bridge.context;
+    const statuses = new ExternalStatuses({ store, fanout, logger, clock });
+    const pushed = collect(socket, 'message:status');
+    const body = whatsappWebhookSchema.parse(
+      JSON.parse(
+        statusBody([
+          { id: ids[0]!, status: 'delivered' },
+          { id: ids[0]!, status: 'read' },
+          { id: ids[1]!, status: 'read' },
+          { id: ids[1]!, status: 'delivered' },
+          ...ids.slice(2).map((id) => ({ id, status: 'delivered' })),
+        ]),
+      ),
+    );
+    const result = await applyWhatsappWebhook({ store, fanout, logger, clock, statuses }, body);
+    expect(most).toBeGreaterThan(1);
+    expect(result.statuses).toMatchObject({ changed: 9, unchanged: 1 });
+    const final = await Promise.all(replies.map(async (r) => (await bridge.store.getMessage(conversationId, r.id))?.status));
+    expect(final).toEqual(['read', 'read', ...ids.slice(2).map(() => 'delivered')]);
+    await until(async () => (pushed.length >= 9 ? true : undefined));
+    // Per message, pushes follow the body order and never go back: delivered then read; read alone (delivered is implied).
+    expect(pushed.filter((c) => c.messageId === replies[0]!.id).map((c) => c.status)).toEqual(['delivered', 'read']);
+    expect(pushed.filter((c) => c.messageId === replies[1]!.id).map((c) => c.status)).toEqual(['read']);
+  });
+
   it('concurrent Meta retries of one message store it once; racing first messages share one conversation', async () => {
     const results = await Promise.all(Array.from({ length: 6 }, () => postMeta(INBOUND)));
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
