@@ -98,4 +98,28 @@ describe('coalesceSocketWrites', () => {
     expect(await got).toEqual([1, 2]);
     await closed;
   });
+
+  it('keeps long-polling and the polling-to-websocket upgrade working (socket.io-client defaults)', async () => {
+    for (const transports of [['polling'], ['polling', 'websocket']]) {
+      const http = createServer();
+      const io = new Server(http, { serveClient: false });
+      coalesceSocketWrites(io);
+      await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+      const { port } = http.address() as AddressInfo;
+      const client = connect(`http://127.0.0.1:${port}`, { transports, reconnection: false });
+      try {
+        await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+        const [socket] = await io.fetchSockets();
+        const got = receive(client, 6);
+        for (let n = 0; n < 6; n++) socket!.emit('n', n);
+        expect(await got).toEqual([0, 1, 2, 3, 4, 5]);
+        // A round trip: the server's event out, the client's ack back.
+        client.on('echo', (text: string, ack: (reply: string) => void) => ack(`${text}!`));
+        expect(await socket!.timeout(5000).emitWithAck('echo', 'x')).toBe('x!');
+      } finally {
+        client.close();
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+      }
+    }
+  });
 });
