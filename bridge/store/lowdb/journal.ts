@@ -346,6 +346,16 @@ export class Journal {
   }
 }
 
+/** Makes a journal's current content durable (at open, before the commit mark may claim its length). */
+export async function syncJournal(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Cuts a torn tail off the last journal so new records follow the last valid line, durably (fsync). */
 export async function truncateJournal(path: string, validBytes: number): Promise<void> {
   const handle = await open(path, 'r+');

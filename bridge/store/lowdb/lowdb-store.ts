@@ -31,7 +31,7 @@ import {
 } from '../store.ts';
 import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomic, writeFilesAtomic } from './atomic-json-file.ts';
 import { acquireDataDirLock } from './data-dir-lock.ts';
-import { Journal, journalGeneration, journalName, readJournal, truncateJournal, type JournalContents } from './journal.ts';
+import { Journal, journalGeneration, journalName, readJournal, syncJournal, truncateJournal, type JournalContents } from './journal.ts';
 import { CommitMarkWriter, checkJournalsAgainstMark, readCommitMark } from './commit-mark.ts';
 
 /** Options of `LowdbStore`; everything but `dataDir` has a default. */
@@ -526,6 +526,10 @@ export class LowdbStore implements Store {
       if (journal.tornBytes > 0) {
         this.logger.warn({ path, bytes: journal.tornBytes }, 'dropping a torn, never acknowledged journal tail');
         await truncateJournal(path, journal.validBytes);
+      } else {
+        // A batch written but killed before its fdatasync is in the page cache only: make it durable before the
+        // commit mark (fsynced below) claims this length, or a later power loss would look like a truncation.
+        await syncJournal(path);
       }
     }
     this.verifySegmentsPresent();
