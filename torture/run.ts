@@ -83,7 +83,11 @@ const CASES: Record<string, CaseRunner> = {
   },
   'wire-fuzz': async (size) => {
     const { runWireFuzz } = await import('./wire-fuzz.ts');
-    const f = await runWireFuzz({ target: size === 'ci' ? 10_000 : 100_000, seed: size === 'ci' ? 42 : Date.now() });
+    const seedArg = process.argv.find((a) => a.startsWith('--seed='));
+    const seed = seedArg ? Number(seedArg.slice('--seed='.length)) : size === 'ci' ? 42 : Date.now();
+    // Printed first: a run that crashes returns no figures, and the seed is what replays it (--seed=N).
+    process.stdout.write(`  wire-fuzz: seed ${seed}\n`);
+    const f = await runWireFuzz({ target: size === 'ci' ? 10_000 : 100_000, seed });
     return {
       tried: `${f.requests} hostile requests (${f.socketEvents} socket events, ${f.httpRequests} HTTP bodies)`,
       held: `5xx ${f.status5xx}, accepted ${f.accepted}, storage changed ${f.stateChanged}, healthy ${f.healthyAfter}, oversized frames dropped ${f.oversizedDisconnects}, other findings ${f.details.length} (seed ${f.seed})`,
@@ -195,6 +199,7 @@ async function main(): Promise<void> {
       const r = await CASES[name]!(size);
       results.push({ name, ...r, ms: Date.now() - t0 });
     } catch (error) {
+      process.stderr.write(`torture: ${name} crashed: ${(error as Error).stack ?? String(error)}\n`);
       results.push({ name, tried: 'crashed', held: (error as Error).message.split('\n')[0]!.slice(0, 200), pass: false, ms: Date.now() - t0 });
     }
     process.stdout.write(`torture: ${name} ${results.at(-1)!.pass ? 'PASS' : 'FAIL'} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
