@@ -27,6 +27,8 @@ const CASES: Record<string, CaseRunner> = {
     const f = await runCrash({
       kills: size === 'ci' ? 50 : 500,
       clients: size === 'ci' ? 10 : 20,
+      // As torture/crash.test.ts: more checkpointing lifetimes in the short run, so ≥ 10 of its 50 kills land in one.
+      checkpointShare: size === 'ci' ? 0.7 : 0.5,
       onProgress: (k) => {
         if (k % 50 === 0) process.stdout.write(`  crash: ${k} kills\n`);
       },
