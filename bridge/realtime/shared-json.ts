@@ -6,13 +6,7 @@
  * bytes are exactly the default parser's: the Decoder is socket.io-parser's own, and packets without a marked payload
  * are encoded by the default Encoder.
  */
-import { createRequire } from 'node:module';
-import type * as SocketIoParser from 'socket.io-parser';
-import type { Packet } from 'socket.io-parser';
-
-// socket.io's own copy of its parser (a dependency of socket.io), so Decoder and protocol are exactly the ones it uses.
-const requireFromSocketIo = createRequire(createRequire(import.meta.url).resolve('socket.io'));
-const { Decoder, Encoder, PacketType, protocol } = requireFromSocketIo('socket.io-parser') as typeof SocketIoParser;
+import { Decoder, Encoder, PacketType, protocol, type Packet } from 'socket.io-parser';
 
 /** Marked payloads and their JSON, valid for the current turn of the event loop only (see `sharedJson`). */
 const marked = new Map<object, string>();
