@@ -6,15 +6,16 @@
  * post-restart sync has completed and it holds the agent's reply.
  */
 import { rmSync } from 'node:fs';
-import { io, type Socket } from 'socket.io-client';
 import { emitAck, inWaves, openAgent, sleep } from '../lib/clients.ts';
+import { WireVisitor } from '../lib/wire-visitor.ts';
 import { backoffDelay } from '../../widget/controllers/outbox.ts';
 import { Target, type TargetKind } from '../lib/targets.ts';
 import { Histogram } from '../lib/histogram.ts';
 import { ratio, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.ts';
 
 interface Widget {
-  socket: Socket;
+  /** The widget's own wire traffic over a raw WebSocket (lib/wire-visitor.ts); the agent stays on socket.io-client. */
+  socket: WireVisitor;
   conversationId: string;
   token: string;
   rev: number;
@@ -39,16 +40,11 @@ interface SyncAck {
  */
 const WIDGET_RETRY_BASE_MS = 250;
 const WIDGET_RETRY_MAX_MS = 1500;
-const WIDGET_SOCKET = { transports: ['websocket'], forceNew: true, reconnection: false };
 
 function openWidget(url: string, i: number): Promise<Widget> {
-  const w: Widget = { socket: undefined as unknown as Socket, conversationId: '', token: '', rev: 0, hasReply: false, replyViaSync: false, reconnectedAt: 0, caughtUpAt: 0, duplicates: 0, close: () => {} };
+  const w: Widget = { socket: undefined as unknown as WireVisitor, conversationId: '', token: '', rev: 0, hasReply: false, replyViaSync: false, reconnectedAt: 0, caughtUpAt: 0, duplicates: 0, close: () => {} };
   const replyId = `s7-reply-${i}`;
   let killedAt = 0;
-  w.socket = io(`${url}/visitor`, {
-    ...WIDGET_SOCKET,
-    auth: (cb) => cb(w.token ? { token: w.token, afterRev: w.rev } : {}),
-  });
   let attempt = 0;
   let closed = false;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -62,14 +58,20 @@ function openWidget(url: string, i: number): Promise<Widget> {
     clearTimeout(retryTimer);
     w.socket.close();
   };
-  // Like the widget: a lost connection and a refused attempt both schedule the next try; `session` resets the count.
-  w.socket.on('disconnect', (reason) => {
-    if (reason !== 'io client disconnect') retry();
-  });
-  w.socket.on('connect_error', retry);
-  w.socket.on('message:new', (m: { clientId: string; rev: number }) => {
-    if (m.clientId === replyId) w.hasReply = true;
-    w.rev = Math.max(w.rev, m.rev);
+  let onSession: (session: { token: string; conversationId: string }) => void = () => {};
+  // The widget's handshake: its token and last revision once it has them (the bridge replays from there).
+  w.socket = new WireVisitor(url, () => (w.token ? { token: w.token, afterRev: w.rev } : {}), {
+    // Like the widget: a lost connection and a refused attempt both schedule the next try; `session` resets the count.
+    onDrop: retry,
+    onEvent: (name, payload) => {
+      if (name === 'message:new') {
+        const m = payload as { clientId: string; rev: number };
+        if (m.clientId === replyId) w.hasReply = true;
+        w.rev = Math.max(w.rev, m.rev);
+      } else if (name === 'session') {
+        onSession(payload as { token: string; conversationId: string });
+      }
+    },
   });
   (w as Widget & { arm: (t: number) => void }).arm = (t: number) => (killedAt = t);
   return new Promise((resolve, reject) => {
@@ -77,7 +79,7 @@ function openWidget(url: string, i: number): Promise<Widget> {
       w.close();
       reject(new Error('widget: no session'));
     }, 20_000);
-    w.socket.on('session', async (session: { token: string; conversationId: string }) => {
+    onSession = async (session) => {
       attempt = 0;
       w.token = session.token;
       if (!w.conversationId) {
@@ -93,7 +95,7 @@ function openWidget(url: string, i: number): Promise<Widget> {
       for (let page = 0; page < 20; page++) {
         let res: SyncAck;
         try {
-          res = await emitAck<SyncAck>(w.socket, 'sync', { afterRev: w.rev }, 10_000);
+          res = await w.socket.emitAck<SyncAck>('sync', { afterRev: w.rev }, 10_000);
         } catch {
           return;
         }
@@ -108,7 +110,8 @@ function openWidget(url: string, i: number): Promise<Widget> {
         if (!res.data.hasMore) break;
       }
       if (w.hasReply) w.caughtUpAt = performance.now();
-    });
+    };
+    w.socket.connect();
   });
 }
 
@@ -123,7 +126,7 @@ async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
     widgets.push(...(await inWaves(count, 100, (i) => openWidget(target.url, i))));
     await inWaves(count, 100, async (i) => {
       const w = widgets[i]!;
-      const ack = await emitAck<{ ok: boolean }>(w.socket, 'message:send', { clientId: `s7-hello-${i}`, text: 'hello' });
+      const ack = await w.socket.emitAck<{ ok: boolean }>('message:send', { clientId: `s7-hello-${i}`, text: 'hello' });
       if (!ack.ok) throw new Error('scenario 7: first message refused');
     });
     // Every reply is acked (durable) before the kill; whether its push reached the widget is left to chance.
@@ -142,10 +145,13 @@ async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
     // Server CPU (from /proc) separates the server's own cost from scheduling on a shared machine: to start, and
     // for taking the widgets back (from listening until every widget is back or the bound).
     const startCpu = target.server.cpuSeconds();
+    const gen0 = process.cpuUsage();
     const deadline = performance.now() + (ctx.mode === 'quick' ? 45_000 : 60_000);
     const done = (w: Widget) => (kind === 'bridge' ? w.caughtUpAt > 0 : w.reconnectedAt > 0);
     while (performance.now() < deadline && !widgets.every(done)) await sleep(50);
     const takeBackCpu = target.server.cpuSeconds() - startCpu;
+    const genUsage = process.cpuUsage(gen0);
+    const generatorCpuMs = (genUsage.user + genUsage.system) / 1000;
     const reconnect = new Histogram();
     const caughtUp = new Histogram();
     for (const w of widgets) {
@@ -160,7 +166,7 @@ async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
         const w = widgets[i]!;
         if (!w.socket.connected) return;
         try {
-          const res = await emitAck<SyncAck>(w.socket, 'sync', { afterRev: 0 }, 10_000);
+          const res = await w.socket.emitAck<SyncAck>('sync', { afterRev: 0 }, 10_000);
           if (res.ok && res.data?.messages.some((m) => m.clientId === `s7-reply-${i}`)) stored++;
         } catch {
           // Counted as missing below.
@@ -173,6 +179,7 @@ async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
       restartMs: Math.round(restartMs),
       startCpuMs: Math.round(startCpu * 1000),
       cpuPerReconnectUs: Math.round((takeBackCpu * 1e6) / Math.max(1, widgets.filter(done).length)),
+      generatorCpuPerWidgetUs: Math.round((generatorCpuMs * 1000) / Math.max(1, widgets.filter(done).length)),
       storeOpenMs: target.server.info.storeOpenMs,
       reconnected: reconnect.count,
       caughtUp: caughtUp.count,
@@ -186,7 +193,7 @@ async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
       conversationChanged: widgets.reduce((n, w) => n + w.duplicates, 0),
       limits: target.limitsNote(),
     };
-    ctx.log(`  ${kind}: restart ${result.restartMs} ms (${result.startCpuMs} ms CPU), ${kind === 'bridge' ? 'caught up' : 'reconnected'} p95 ${result.p95Ms} ms, 100 % ${result.p100Ms} ms, ${result.cpuPerReconnectUs} µs CPU per widget back, lost ${result.lost}`);
+    ctx.log(`  ${kind}: restart ${result.restartMs} ms (${result.startCpuMs} ms CPU), ${kind === 'bridge' ? 'caught up' : 'reconnected'} p95 ${result.p95Ms} ms, 100 % ${result.p100Ms} ms, ${result.cpuPerReconnectUs} µs CPU per widget back (generator ${result.generatorCpuPerWidgetUs} µs), lost ${result.lost}`);
     return result;
   } finally {
     for (const w of widgets) w.close();
@@ -222,7 +229,7 @@ export const restartScenario: Scenario = {
       failures,
       notes: [
         `${count} widgets, each with its own conversation (1 visitor message + 1 acked agent reply); SIGKILL right after the last ack; ${bridge.pushedBeforeKill} replies had been pushed before the kill, ${bridge.repliesViaSync} arrived through replay/sync after it. Times are from the kill; the restart (node on the esbuild bundle, as \`npm start\` runs it; store open ${bridge.storeOpenMs} ms) is included. CPU per widget taken back = server CPU from listening until all were back ÷ widgets back (bridge: reconnect + session + sync).`,
-        `Clients retry on the widget's schedule (socket-transport.ts: attempt n after 125 ms … min(1.5 s, 250 ms·2^(n-1)), uniform); the baseline keeps no state, so its figure is reconnection alone.`,
+        `Each widget speaks the widget's own frames over a raw WebSocket (lib/wire-visitor.ts; the agent uses socket.io-client); generator CPU per widget taken back: baseline ${base.generatorCpuPerWidgetUs} µs, bridge ${bridge.generatorCpuPerWidgetUs} µs. Clients retry on the widget's schedule (socket-transport.ts: attempt n after 125 ms … min(1.5 s, 250 ms·2^(n-1)), uniform); the baseline keeps no state, so its figure is reconnection alone.`,
         `Raised limits: ${bridge.limits}.`,
       ],
       data: { count, baseline: base, bridge },
