@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { Logger } from 'pino';
 import { CorruptFileError, fsyncDir } from './atomic-json-file.ts';
-import type { CommitMarkWriter } from './commit-mark.ts';
+import type { CommitMarkData, CommitMarkWriter } from './commit-mark.ts';
 
 /** File name of journal generation `gen`. */
 export function journalName(gen: number): string {
@@ -257,12 +257,14 @@ export class Journal {
           this.scheduleRetry();
           return;
         }
-        // Only now, with the batch durable: the mark may lag the journal but never run ahead of it.
-        if (lines.length > 0) this.mark?.record({ generation: this.generation, committed: this.size, previous: this.previousSize });
         if (this.lastError !== undefined) this.logger.warn({ path: this.path }, 'journal writes succeed again');
         this.lastError = undefined;
         this.inFlight = undefined;
         waiters.resolve();
+        // Only now, with the batch durable: the mark may lag the journal but never run ahead of it. Written on the
+        // next tick, after the waiters' continuations (acks) of this turn ran: the mark is not fsynced, so writing it
+        // later in the same turn weakens nothing, and its write no longer delays every acknowledgement.
+        if (lines.length > 0 && this.mark) this.recordMarkSoon({ generation: this.generation, committed: this.size, previous: this.previousSize });
         if (rotate) {
           try {
             rotate.resolve(await this.startGeneration(this.generation + 1));
@@ -275,6 +277,15 @@ export class Journal {
     } finally {
       this.writing = false;
     }
+  }
+
+  /**
+   * Records `mark` once the current microtask queue has drained (process.nextTick runs after the promise reactions
+   * queued by `resolve`). Ticks run in order and before any I/O completes, so marks still land in order and before
+   * a rotation's own mark.
+   */
+  private recordMarkSoon(mark: CommitMarkData): void {
+    process.nextTick(() => this.mark?.record(mark));
   }
 
   private scheduleRetry(): void {
