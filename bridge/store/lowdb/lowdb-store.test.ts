@@ -161,6 +161,41 @@ describe('LowdbStore durability', () => {
     expect(next.message.seq).toBe(items.c.conversation.lastSeq + 1);
   });
 
+  it('writes each segment as the full state of its messages when checkpoints reuse earlier encodings', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir, { segmentSize: 6 });
+    await store.open();
+    await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
+    const segmentFile = (k: number): Promise<{ conversationId: string; segment: number; messages: Message[] }> =>
+      readFile(join(dir, 'segments', `c.${k}.json`), 'utf8').then((text) => JSON.parse(text));
+    const append = (i: number): Promise<unknown> =>
+      store.appendMessage({ conversationId: 'c', clientId: `k${i}`, author: { role: 'visitor' }, text: `t${i}` });
+    for (let i = 0; i < 3; i++) await append(i);
+    await store.checkpoint();
+    // Appends after the written prefix, a change in the middle of it, then a change at its start: each written
+    // segment must equal the store's answer (a stale reused encoding shows an old status or a missing message).
+    for (let i = 3; i < 5; i++) await append(i);
+    await store.applyStatus('c', (await allMessages(store, 'c'))[1]!.id, { status: 'read' });
+    await store.checkpoint();
+    expect(await segmentFile(0)).toEqual({ conversationId: 'c', segment: 0, messages: await allMessages(store, 'c') });
+    await store.setExternalId('c', (await allMessages(store, 'c'))[0]!.id, 'ext-0');
+    await store.checkpoint();
+    expect(await segmentFile(0)).toEqual({ conversationId: 'c', segment: 0, messages: await allMessages(store, 'c') });
+    // Filling the segment and rolling over to the next, then receipts over both.
+    for (let i = 5; i < 9; i++) await append(i);
+    await store.checkpoint();
+    await store.applyReceipt('c', 'visitor', 9, 'delivered');
+    await store.checkpoint();
+    const all = await allMessages(store, 'c');
+    expect(all.map((m) => m.status)).toEqual(['delivered', 'read', ...Array(7).fill('delivered')]);
+    expect(await segmentFile(0)).toEqual({ conversationId: 'c', segment: 0, messages: all.slice(0, 6) });
+    expect(await segmentFile(1)).toEqual({ conversationId: 'c', segment: 1, messages: all.slice(6) });
+    await store.close();
+    const reopened = makeStore(dir, { segmentSize: 6 });
+    await reopened.open();
+    expect(await allMessages(reopened, 'c')).toEqual(all);
+  });
+
   it('keeps every acknowledged message exactly once across repeated SIGKILLs mid-stream', { timeout: 120_000 }, async () => {
     const dir = await tempDir();
     const child = join(import.meta.dirname, 'crash-child.ts');
