@@ -28,9 +28,22 @@ interface Widget {
   close: () => void;
 }
 
+interface SyncPage {
+  messages: { clientId: string; rev: number }[];
+  rev: number;
+  hasMore: boolean;
+}
+
 interface SyncAck {
   ok: boolean;
-  data?: { messages: { clientId: string; rev: number }[]; rev: number; hasMore: boolean };
+  data?: SyncPage;
+}
+
+/** The `session` fields the bench reads; `catchUp` only when the bridge sends the first sync page with it. */
+interface Session {
+  token: string;
+  conversationId: string;
+  catchUp?: SyncPage & { afterRev: number };
 }
 
 /**
@@ -58,7 +71,7 @@ function openWidget(url: string, i: number): Promise<Widget> {
     clearTimeout(retryTimer);
     w.socket.close();
   };
-  let onSession: (session: { token: string; conversationId: string }) => void = () => {};
+  let onSession: (session: Session) => void = () => {};
   // The widget's handshake: its token and last revision once it has them (the bridge replays from there).
   w.socket = new WireVisitor(url, () => (w.token ? { token: w.token, afterRev: w.rev } : {}), {
     // Like the widget: a lost connection and a refused attempt both schedule the next try; `session` resets the count.
@@ -69,7 +82,7 @@ function openWidget(url: string, i: number): Promise<Widget> {
         if (m.clientId === replyId) w.hasReply = true;
         w.rev = Math.max(w.rev, m.rev);
       } else if (name === 'session') {
-        onSession(payload as { token: string; conversationId: string });
+        onSession(payload as Session);
       }
     },
   });
@@ -91,11 +104,14 @@ function openWidget(url: string, i: number): Promise<Widget> {
       if (!killedAt) return;
       if (session.conversationId !== w.conversationId) w.duplicates++;
       w.reconnectedAt = performance.now();
-      // Catch up like the widget: page through `sync` from the last revision it holds.
+      // Catch up like the widget: page through `sync` from the last revision it holds — starting from the page a
+      // `session` may carry (protocol/events.ts `catchUp`) when it was read from that same revision.
+      let first: SyncAck | undefined = session.catchUp?.afterRev === w.rev ? { ok: true, data: session.catchUp } : undefined;
       for (let page = 0; page < 20; page++) {
         let res: SyncAck;
         try {
-          res = await w.socket.emitAck<SyncAck>('sync', { afterRev: w.rev }, 10_000);
+          res = first ?? (await w.socket.emitAck<SyncAck>('sync', { afterRev: w.rev }, 10_000));
+          first = undefined;
         } catch {
           return;
         }
