@@ -51,6 +51,19 @@ export interface VisitorSession {
   expiresAt: string;
   /** Verified site user id when `userId` + `userHash` were accepted. */
   userId?: string;
+  /**
+   * Present when the handshake carried `auth.afterRev`: the first `sync` page from that revision, read after the
+   * socket joined its room (so nothing falls between it and the live events). A client whose cursor still equals
+   * `catchUp.afterRev` applies it instead of sending `sync`, and sends `sync {afterRev: catchUp.rev}` only while
+   * `hasMore`. Clients that ignore it catch up with `sync` as before.
+   */
+  catchUp?: CatchUp;
+}
+
+/** The catch-up a `session` carries: a {@link SyncResult} plus the revision it was read from. */
+export interface CatchUp extends SyncResult {
+  /** The `auth.afterRev` this page starts after. */
+  afterRev: number;
 }
 
 /** Who is typing where. */

@@ -148,7 +148,7 @@ describe('visitor messages', () => {
     expect(empty.ok && empty.data).toEqual({ messages: [], rev: page3.data.rev, hasMore: false });
   });
 
-  it('replays what a reconnecting client missed when it passes afterRev in the handshake', async () => {
+  it('carries the first sync page from the handshake afterRev in session, exactly as sync answers it', async () => {
     const v = await visitor();
     const m1 = await send(v, 'r-1');
     await send(v, 'r-2');
@@ -156,10 +156,38 @@ describe('visitor messages', () => {
     const replayed: Message[] = [];
     const again = await visitor({ token: v.session.token, afterRev: m1.rev });
     again.on('message:new', (m) => replayed.push(m));
-    await new Promise((r) => setTimeout(r, 200));
-    // Listener attached after connect may miss early events, so confirm through sync as well.
+    const catchUp = again.session.catchUp;
+    expect(catchUp?.afterRev).toBe(m1.rev);
+    expect(catchUp?.messages.map((m) => m.clientId)).toEqual(['r-2', 'r-3']);
+    expect(catchUp?.hasMore).toBe(false);
     const sync = await emitWithAck(again, 'sync', { afterRev: m1.rev });
-    expect(sync.ok && sync.data.messages.map((m) => m.clientId)).toEqual(['r-2', 'r-3']);
+    expect(sync.ok && sync.data).toEqual({ messages: catchUp?.messages, rev: catchUp?.rev, hasMore: false });
+    // The catch-up is the one path: nothing of it is pushed a second time as message:new.
+    expect(replayed).toEqual([]);
+    // Up to date, or no afterRev at all: an empty page at the current rev, or nothing.
+    const upToDate = await visitor({ token: v.session.token, afterRev: catchUp?.rev });
+    expect(upToDate.session.catchUp).toEqual({ afterRev: catchUp?.rev, messages: [], rev: catchUp?.rev, hasMore: false });
+    expect((await visitor({ token: v.session.token })).session.catchUp).toBeUndefined();
+  });
+
+  it('pages a long gap in the session catch-up (hasMore) and includes status changes by rev', async () => {
+    const a = await agent();
+    const v = await visitor();
+    for (let i = 1; i <= 105; i++) await send(v, `g-${i}`);
+    const receipt = await emitWithAck(a, 'receipt', { conversationId: v.session.conversationId, upToSeq: 2, status: 'read' });
+    expect(receipt).toEqual({ ok: true, data: { changed: 2 } });
+    const again = await visitor({ token: v.session.token, afterRev: 0 });
+    const first = again.session.catchUp;
+    if (!first) throw new Error('no catch-up in session');
+    expect(first.messages).toHaveLength(100);
+    expect(first.hasMore).toBe(true);
+    const rest = await emitWithAck(again, 'sync', { afterRev: first.rev });
+    if (!rest.ok) throw new Error('sync failed');
+    expect(rest.data.hasMore).toBe(false);
+    // Every message exactly once over both pages, the read ones with their new status.
+    const seen = [...first.messages, ...rest.data.messages];
+    expect(seen.map((m) => m.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 105 }, (_, i) => i + 1));
+    expect(seen.filter((m) => m.status === 'read').map((m) => m.seq).sort()).toEqual([1, 2]);
   });
 });
 

@@ -2,7 +2,6 @@
  * Events of the `/visitor` namespace. The conversation is always `socket.data.conversationId` (from the token);
  * no payload names a conversation, so a visitor cannot reach another one.
  */
-import { z } from 'zod';
 import {
   typingSchema,
   visitorHistorySchema,
@@ -11,6 +10,7 @@ import {
   visitorSyncSchema,
 } from '../../protocol/schemas.ts';
 import type { Conversation } from '../../protocol/conversation.ts';
+import type { CatchUp } from '../../protocol/events.ts';
 import { AGENTS_ROOM, conversationRoom, type BridgeContext, type VisitorSocket } from '../context.ts';
 import { signVisitorToken } from '../auth/visitor-token.ts';
 import { applyReceipt, historyPage, storeMessage, syncPage } from '../conversation-actions.ts';
@@ -22,8 +22,6 @@ import { ReceiptBatch } from './receipt-batch.ts';
 import { validationError } from '../api-error.ts';
 
 const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing']);
-/** Most changes replayed as `message:new` right after connect; beyond that the client pages with `sync`. */
-const CONNECT_REPLAY_LIMIT = 500;
 
 /** The visitor's conversation, created on first need (page views without a message write nothing). */
 async function ensureConversation(ctx: BridgeContext, socket: VisitorSocket): Promise<Conversation> {
@@ -106,18 +104,20 @@ export async function registerVisitorHandlers(
     void announceVisitorPresence(ctx, conversationId);
   });
 
+  // Joined before the catch-up is read: a change landing after the read is pushed live, none falls in between.
   await socket.join(room);
   const session = await signVisitorToken(ctx.config.secrets.visitorToken, socket.data, ctx.clock());
+  const catchUp = await catchUpAfterConnect(ctx, socket);
   socket.emit('session', {
     token: session.token,
     visitorId: socket.data.visitorId,
     conversationId,
     expiresAt: session.expiresAt.toISOString(),
     ...(socket.data.userId !== undefined ? { userId: socket.data.userId } : {}),
+    ...(catchUp ? { catchUp } : {}),
   });
   socket.emit('agents:presence', { online: (await onlineAgents(agentNs)).length });
   await announceVisitorPresence(ctx, conversationId);
-  await replayAfterConnect(ctx, socket);
 }
 
 /** Tells agents whether `conversationId` has a visitor online now (derived from its room's sockets). */
@@ -132,15 +132,14 @@ async function announceVisitorPresence(ctx: BridgeContext, conversationId: strin
   }
 }
 
-const afterRevSchema = z.object({ afterRev: z.number().int().min(0).optional() });
-
-/** `auth.afterRev`: push what the client missed as `message:new`, straight from storage. */
-async function replayAfterConnect(ctx: BridgeContext, socket: VisitorSocket): Promise<void> {
-  const parsed = afterRevSchema.safeParse(socket.handshake.auth ?? {});
-  const afterRev = parsed.success ? parsed.data.afterRev : undefined;
-  if (afterRev === undefined) return;
-  const conversation = await ctx.store.getConversation(socket.data.conversationId);
-  if (!conversation || conversation.rev <= afterRev) return;
-  const changes = await ctx.store.getChangesSince(conversation.id, afterRev, CONNECT_REPLAY_LIMIT);
-  for (const message of changes.sort((a, b) => a.seq - b.seq)) socket.emit('message:new', message);
+/**
+ * `auth.afterRev` (validated by the handshake schema): the first `sync` page from it, carried in `session` so a
+ * reconnect costs one store read and no extra round trip. Same reader as `sync`, so paging (`hasMore`), status
+ * changes (by rev) and a client ahead of the server behave exactly alike.
+ */
+async function catchUpAfterConnect(ctx: BridgeContext, socket: VisitorSocket): Promise<CatchUp | undefined> {
+  const afterRev = (socket.handshake.auth as { afterRev?: unknown } | undefined)?.afterRev;
+  if (typeof afterRev !== 'number') return undefined;
+  const page = await syncPage(ctx, await ctx.store.getConversation(socket.data.conversationId), afterRev);
+  return { afterRev, ...page };
 }

@@ -62,8 +62,10 @@ export class ConnectionController implements ReactiveController {
     const host = this.host;
     this.keys = storageKeys(host.serverUrl, host.site);
     // transport="xmtp" (+ xmtp-peer): XMTP first, the bridge as fallback; otherwise the bridge alone.
-    const xmtp = host instanceof Element ? readXmtpConfig(host) : undefined;
-    const factory = host.transportFactory ?? ((options: VisitorTransportOptions) => selectTransport(options, xmtp));
+    // Read only for the default factory: a host with its own factory need not be a DOM element (controller tests).
+    const factory =
+      host.transportFactory ??
+      ((options: VisitorTransportOptions) => selectTransport(options, host instanceof Element ? readXmtpConfig(host) : undefined));
     const transport = factory({
       server: host.serverUrl,
       auth: () => {

@@ -5,6 +5,7 @@
  */
 import type { ReactiveController } from 'lit';
 import { DEFAULT_PAGE_SIZE } from '../../protocol/limits.ts';
+import type { CatchUp, SyncResult, VisitorSession } from '../../protocol/events.ts';
 import type { LocalMessage, Message, StatusChange } from '../../protocol/message.ts';
 import { emit } from '../events.ts';
 import type { ChatHost } from './chat-host.ts';
@@ -48,13 +49,14 @@ export class ConversationController implements ReactiveController {
   #saveTimer: ReturnType<typeof setTimeout> | undefined;
   #renderTimer: ReturnType<typeof setTimeout> | undefined;
   #catchUp = 0;
+  #usedCatchUps = new WeakSet<CatchUp>();
 
   constructor(private readonly host: ChatHost, private readonly connection: ConnectionController) {
     host.addController(this);
     connection.afterRev = () => this.rev;
     connection.on('message', (m) => this.receive([m], true));
     connection.on('status', (c) => this.#applyStatus(c));
-    connection.on('session', (s) => void this.#onSession(s.conversationId));
+    connection.on('session', (s) => void this.#onSession(s));
     connection.on('state', (state) => {
       if (state !== 'online') {
         // Receipts are idempotent on the bridge; resend them after a reconnect rather than risk a lost one.
@@ -121,7 +123,8 @@ export class ConversationController implements ReactiveController {
     this.host.requestUpdate();
   }
 
-  async #onSession(conversationId: string): Promise<void> {
+  async #onSession(session: VisitorSession): Promise<void> {
+    const { conversationId, catchUp } = session;
     if (this.#conversationId !== undefined && this.#conversationId !== conversationId) {
       // A new visitor (the old token was refused): nothing of the old conversation belongs on screen.
       const unsent = this.messages.filter((m) => m.id === undefined);
@@ -140,12 +143,20 @@ export class ConversationController implements ReactiveController {
         this.hasOlder = page.hasMore;
         this.rev = page.messages.reduce((max, m) => Math.max(max, m.rev), 0);
       }
+      // The bridge read the first sync page from our cursor while connecting: use it instead of asking again. Only
+      // once, and only from the cursor we still hold (a re-announced session or a moved cursor asks with `sync`).
+      let result: SyncResult | undefined;
+      if (catchUp && catchUp.afterRev === this.rev && !this.#usedCatchUps.has(catchUp)) {
+        this.#usedCatchUps.add(catchUp);
+        result = catchUp;
+      }
       for (;;) {
-        const result = await transport.sync(this.rev ?? 0);
+        result ??= await transport.sync(this.rev ?? 0);
         if (run !== this.#catchUp) return;
         this.receive(result.messages, true);
         this.rev = result.rev;
         if (!result.hasMore) break;
+        result = undefined;
       }
       this.#scheduleSave();
       this.onCaughtUp();
