@@ -3,7 +3,8 @@
  * files, the data-directory lock, recovery from a full disk, and statuses that never regress.
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, truncate, unlink, writeFile, appendFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, symlink, truncate, unlink, writeFile, appendFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import fc from 'fast-check';
@@ -267,6 +268,33 @@ describe('LowdbStore checkpoint log', () => {
       [20, 'checkpoint started', manifest.generation],
       [20, 'checkpoint finished', manifest.generation],
     ]);
+  });
+});
+
+describe('LowdbStore journal durability', () => {
+  it('writes every journal generation through a descriptor opened with O_DSYNC (each write durable before it returns)', async () => {
+    const { dir, store } = await filledStore(3);
+    /** The open-file flags of the descriptor this process holds on `path` (Linux /proc). */
+    const flagsOf = async (path: string): Promise<number[]> => {
+      const found: number[] = [];
+      for (const fd of await readdir('/proc/self/fd')) {
+        const target = await readlink(`/proc/self/fd/${fd}`).catch(() => '');
+        if (target !== path) continue;
+        const info = await readFile(`/proc/self/fdinfo/${fd}`, 'utf8').catch(() => '');
+        const match = /^flags:\s*([0-7]+)$/m.exec(info);
+        if (match) found.push(Number.parseInt(match[1]!, 8));
+      }
+      return found;
+    };
+    const before = await flagsOf(await realpath(await journalPath(dir)));
+    expect(before).toHaveLength(1);
+    expect(before[0]! & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    // A checkpoint rotates to a new generation file: it must be opened the same way.
+    await store.checkpoint();
+    await store.appendMessage({ conversationId: 'c', clientId: 'after', author: { role: 'visitor' }, text: 'x' });
+    const after = await flagsOf(await realpath(await journalPath(dir)));
+    expect(after).toHaveLength(1);
+    expect(after[0]! & constants.O_DSYNC).toBe(constants.O_DSYNC);
   });
 });
 
