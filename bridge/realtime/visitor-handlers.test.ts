@@ -153,17 +153,13 @@ describe('visitor messages', () => {
     const m1 = await send(v, 'r-1');
     await send(v, 'r-2');
     await send(v, 'r-3');
-    const replayed: Message[] = [];
     const again = await visitor({ token: v.session.token, afterRev: m1.rev });
-    again.on('message:new', (m) => replayed.push(m));
     const catchUp = again.session.catchUp;
     expect(catchUp?.afterRev).toBe(m1.rev);
     expect(catchUp?.messages.map((m) => m.clientId)).toEqual(['r-2', 'r-3']);
     expect(catchUp?.hasMore).toBe(false);
     const sync = await emitWithAck(again, 'sync', { afterRev: m1.rev });
     expect(sync.ok && sync.data).toEqual({ messages: catchUp?.messages, rev: catchUp?.rev, hasMore: false });
-    // The catch-up is the one path: nothing of it is pushed a second time as message:new.
-    expect(replayed).toEqual([]);
     // Up to date, or no afterRev at all: an empty page at the current rev, or nothing.
     const upToDate = await visitor({ token: v.session.token, afterRev: catchUp?.rev });
     expect(upToDate.session.catchUp).toEqual({ afterRev: catchUp?.rev, messages: [], rev: catchUp?.rev, hasMore: false });
