@@ -35,7 +35,7 @@ export const visitorAuthSchema = z.strictObject({
   userId: z.string().min(1).max(200).optional(),
   userHash: z.string().regex(/^[0-9a-fA-F]{64}$/).optional(),
   name: z.string().max(100).optional(),
-  /** Last revision the client has; lets the bridge replay from storage right after connect. */
+  /** Last revision the client has; the bridge answers with the first sync page from it in `session.catchUp`. */
   afterRev: seq.optional(),
 });
 

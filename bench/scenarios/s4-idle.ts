@@ -19,8 +19,8 @@ const OFFERED_PER_SECOND = 6000;
 async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
   const target = await Target.start(kind, { limits: { RATE_LIMIT_CONNECTIONS_PER_MINUTE: count + 100 } });
   const sockets: WireVisitor[] = [];
-  // The baseline server has no `history` event (servers/baseline-server.ts), so its widgets catch up with sync alone.
-  const catchUp = kind === 'bridge' ? 'history+sync' : 'sync';
+  // Both servers answer `history` and `sync`, so the generator sends the same traffic to each.
+  const catchUp = 'history+sync';
   try {
     // Warm the handshake path so JIT compilation is not billed to the first widgets, then measure from a clean GC.
     const warm = await inWaves(50, 10, () => openWireVisitor(target.url, { catchUp }));

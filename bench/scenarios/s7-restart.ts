@@ -244,7 +244,7 @@ export const restartScenario: Scenario = {
       ],
       failures,
       notes: [
-        `${count} widgets, each with its own conversation (1 visitor message + 1 acked agent reply); SIGKILL right after the last ack; ${bridge.pushedBeforeKill} replies had been pushed before the kill, ${bridge.repliesViaSync} arrived through replay/sync after it. Times are from the kill; the restart (node on the esbuild bundle, as \`npm start\` runs it; store open ${bridge.storeOpenMs} ms) is included. CPU per widget taken back = server CPU from listening until all were back ÷ widgets back (bridge: reconnect + session + sync).`,
+        `${count} widgets, each with its own conversation (1 visitor message + 1 acked agent reply); SIGKILL right after the last ack; ${bridge.pushedBeforeKill} replies had been pushed before the kill, ${bridge.repliesViaSync} arrived through replay/sync after it. Times are from the kill; the restart (node on the esbuild bundle, as \`npm start\` runs it; store open ${bridge.storeOpenMs} ms) is included. CPU per widget taken back = server CPU from listening until all were back ÷ widgets back (bridge: reconnect + session with catch-up; sync only for long gaps).`,
         `Each widget speaks the widget's own frames over a raw WebSocket (lib/wire-visitor.ts; the agent uses socket.io-client); generator CPU per widget taken back: baseline ${base.generatorCpuPerWidgetUs} µs, bridge ${bridge.generatorCpuPerWidgetUs} µs. Clients retry on the widget's schedule (socket-transport.ts: attempt n after 125 ms … min(1.5 s, 250 ms·2^(n-1)), uniform); the baseline keeps no state, so its figure is reconnection alone.`,
         `Raised limits: ${bridge.limits}.`,
       ],

@@ -84,6 +84,7 @@ visitorNs.on('connection', (socket) => {
   });
   socket.on('receipt', (payload: ReceiptPayload) => forwardStatus(conversationId, payload));
   socket.on('sync', (_payload: unknown, ack: Ack) => ack({ ok: true, data: { messages: [], rev: 0, hasMore: false } }));
+  socket.on('history', (_payload: unknown, ack: Ack) => ack({ ok: true, data: { messages: [], hasMore: false } }));
 });
 
 agentNs.on('connection', (socket) => {
