@@ -138,6 +138,11 @@ export interface Store {
     status: 'delivered' | 'read',
   ): Promise<StatusResult>;
   setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message>;
+  /**
+   * Optional fast path for `findMessageByExternalId` + `applyStatus`: applies `update` to the message stored under
+   * `externalId` in one call, without copying the message first; undefined when no message carries that id.
+   */
+  applyStatusByExternalId?(externalId: string, update: StatusUpdate): Promise<StatusResult | undefined>;
   findMessageByExternalId(externalId: string): Promise<Message | undefined>;
 
   // ---- agents ----

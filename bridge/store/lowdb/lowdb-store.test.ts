@@ -661,6 +661,28 @@ describe('LowdbStore statuses', () => {
   });
 });
 
+describe('LowdbStore status by external id', () => {
+  it('applies a status to the message stored under an external id in one call, never backwards, durably; undefined for an unknown id', async () => {
+    const { dir, store, messages } = await filledStore(3);
+    await store.setExternalId('c', messages[1]!.id, 'wamid.1');
+    expect(await store.applyStatusByExternalId('wamid.unknown', { status: 'delivered' })).toBeUndefined();
+    const first = await store.applyStatusByExternalId('wamid.1', { status: 'delivered', at: '2026-11-24T04:00:00.000Z' });
+    expect(first?.changed.map((m) => [m.id, m.status])).toEqual([[messages[1]!.id, 'delivered']]);
+    expect(first?.conversation.id).toBe('c');
+    expect(first?.conversation.rev).toBe(first?.changed[0]!.rev);
+    // Duplicates and lower ranks change nothing, like applyStatus.
+    expect((await store.applyStatusByExternalId('wamid.1', { status: 'delivered' }))?.changed).toEqual([]);
+    expect((await store.applyStatusByExternalId('wamid.1', { status: 'sent' }))?.changed).toEqual([]);
+    expect((await store.getMessage('c', messages[0]!.id))?.status).toBe('sent');
+    const image = await crashImage(dir);
+    const reopened = makeStore(image);
+    await reopened.open();
+    expect((await reopened.getMessage('c', messages[1]!.id))?.status).toBe('delivered');
+    const read = await reopened.applyStatusByExternalId('wamid.1', { status: 'read' });
+    expect(read?.changed.map((m) => m.status)).toEqual(['read']);
+  });
+});
+
 describe('LowdbStore idempotent enqueue', () => {
   it('an existing id returns the existing item unchanged in any state, also racing and after a crash or a restart', async () => {
     const dir = await tempDir();

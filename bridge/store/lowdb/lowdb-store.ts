@@ -1375,6 +1375,19 @@ export class LowdbStore implements Store {
     return result;
   }
 
+  async applyStatusByExternalId(externalId: string, update: StatusUpdate): Promise<StatusResult | undefined> {
+    this.assertOpen();
+    const target = this.externalIds.get(externalId);
+    if (!target) return undefined;
+    try {
+      return await this.applyStatus(target.conversationId, target.messageId, update);
+    } catch (error) {
+      // The id named a message that is gone (never in a consistent store): the same answer as an unknown id.
+      if (error instanceof StoreError && error.code === 'not_found') return undefined;
+      throw error;
+    }
+  }
+
   async findMessageByExternalId(externalId: string): Promise<Message | undefined> {
     this.assertOpen();
     const target = this.externalIds.get(externalId);
