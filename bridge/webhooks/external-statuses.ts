@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Message } from '../../protocol/message.ts';
 import { STATUS_RANK } from '../../protocol/status.ts';
-import type { StatusUpdate, Store } from '../store/store.ts';
+import type { StatusResult, StatusUpdate, Store } from '../store/store.ts';
 import type { Fanout } from '../fanout.ts';
 
 /** Store namespace of statuses waiting for their external id to appear. */
@@ -54,9 +54,15 @@ export class ExternalStatuses {
    */
   async applyByExternalId(externalId: string, update: StatusUpdate): Promise<ExternalStatusOutcome> {
     return this.lock.run(externalId, async () => {
-      const message = await this.deps.store.findMessageByExternalId(externalId);
-      if (message) return this.apply(message.conversationId, message.id, update);
       const { store, clock, logger } = this.deps;
+      // One store call (no message copy) where the store offers it; other stores take the lookup + apply path.
+      if (store.applyStatusByExternalId) {
+        const result = await store.applyStatusByExternalId(externalId, update);
+        if (result) return this.announce(result);
+      } else {
+        const message = await store.findMessageByExternalId(externalId);
+        if (message) return this.apply(message.conversationId, message.id, update);
+      }
       const pending = await store.getRecord<StatusUpdate>(PENDING_STATUS_NAMESPACE, externalId);
       if (pending && STATUS_RANK[pending.status] >= STATUS_RANK[update.status]) return 'pending';
       const expiresAt = new Date(clock().getTime() + PENDING_TTL_MS).toISOString();
@@ -92,7 +98,10 @@ export class ExternalStatuses {
   }
 
   private async apply(conversationId: string, messageId: string, update: StatusUpdate): Promise<ExternalStatusOutcome> {
-    const result = await this.deps.store.applyStatus(conversationId, messageId, update);
+    return this.announce(await this.deps.store.applyStatus(conversationId, messageId, update));
+  }
+
+  private async announce(result: StatusResult): Promise<ExternalStatusOutcome> {
     if (result.changed.length === 0) return 'unchanged';
     await this.deps.fanout.statusChanged(result.changed, result.conversation);
     return 'changed';

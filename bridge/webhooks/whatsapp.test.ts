@@ -452,11 +452,12 @@ describe('concurrency', () => {
     const store = new Proxy(bridge.store, {
       get(target, key) {
         const value = Reflect.get(target, key, target) as unknown;
-        if (key === 'applyStatus') {
-          return async (...args: Parameters<typeof target.applyStatus>) => {
+        if (key === 'applyStatus' || key === 'applyStatusByExternalId') {
+          const apply = (value as (...a: unknown[]) => Promise<unknown>).bind(target);
+          return async (...args: unknown[]) => {
             most = Math.max(most, ++inFlight);
             try {
-              return await target.applyStatus(...args);
+              return await apply(...args);
             } finally {
               inFlight--;
             }
