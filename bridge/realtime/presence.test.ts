@@ -3,8 +3,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Namespace } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
-import { conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
-import { isVisitorOnline, onlineAgents, onlineConversationIds } from './presence.ts';
+import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
+import { agentsListening, isVisitorOnline, onlineAgents, onlineConversationIds } from './presence.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -39,6 +39,7 @@ async function serve(adapterOverride?: (base: FetchSockets) => FetchSockets) {
     next();
   });
   visitorNs.on('connection', (socket) => void socket.join(conversationRoom(socket.data.conversationId)));
+  agentNs.on('connection', (socket) => void socket.join(AGENTS_ROOM));
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
   cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -58,7 +59,10 @@ describe('presence', () => {
     const { visitorNs, agentNs, open } = await serve();
     await open('/visitor', { conversationId: 'c1' });
     const second = await open('/visitor', { conversationId: 'c2' });
-    await open('/agent', { agentId: 'a1' });
+    // No console yet: announcements to the agents room would reach nobody, so they may be skipped.
+    expect(agentsListening(agentNs)).toBe(false);
+    const firstTab = await open('/agent', { agentId: 'a1' });
+    await expect.poll(() => agentsListening(agentNs)).toBe(true);
     await open('/agent', { agentId: 'a1' });
     await open('/agent', { agentId: 'a2' });
     await expect.poll(() => visitorNs.adapter.rooms.get(conversationRoom('c2'))?.size).toBe(1);
@@ -70,6 +74,16 @@ describe('presence', () => {
     second.close();
     await expect.poll(() => isVisitorOnline(visitorNs, 'c2')).toBe(false);
     expect(await onlineConversationIds(visitorNs)).toEqual(new Set(['c1']));
+    firstTab.close();
+    expect(agentsListening(agentNs)).toBe(true);
+  });
+
+  it('reports agents listening again only while one is connected', async () => {
+    const { agentNs, open } = await serve();
+    const agent = await open('/agent', { agentId: 'a1' });
+    await expect.poll(() => agentsListening(agentNs)).toBe(true);
+    agent.close();
+    await expect.poll(() => agentsListening(agentNs)).toBe(false);
   });
 
   it('asks an adapter that overrides fetchSockets (a cluster) instead of reading local rooms', async () => {
@@ -81,6 +95,8 @@ describe('presence', () => {
         ? [...sockets, { id: 'remote', data: { conversationId: 'c9', agentId: 'a9', agentName: 'R' } } as unknown as (typeof sockets)[number]]
         : sockets;
     });
+    // Other processes may hold agents the local rooms do not show: a cluster is always told.
+    expect(agentsListening(agentNs)).toBe(true);
     await open('/visitor', { conversationId: 'c1' });
     await open('/agent', { agentId: 'a1' });
     await expect.poll(() => visitorNs.adapter.rooms.get(conversationRoom('c1'))?.size).toBe(1);

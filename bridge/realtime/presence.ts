@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Namespace } from 'socket.io';
 import type { AgentPublic } from '../../protocol/events.ts';
 import type { Conversation, ConversationSummary } from '../../protocol/conversation.ts';
-import { conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
+import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
 
 type AnyAdapter = Namespace['adapter'];
 const localOnly = new WeakMap<AnyAdapter, boolean>();
@@ -46,6 +46,17 @@ export async function isVisitorOnline(visitorNs: VisitorNamespace, conversationI
   if (answersLocally(visitorNs.adapter)) return (visitorNs.adapter.rooms.get(room)?.size ?? 0) > 0;
   const sockets = await visitorNs.in(room).fetchSockets();
   return sockets.length > 0;
+}
+
+/**
+ * False only when it is certain no agent would receive an `AGENTS_ROOM` broadcast: the in-memory adapter and an empty
+ * room. socket.io encodes a broadcast before looking for recipients, so an announcement to nobody still costs its
+ * encoding (plus, for a visitor connect, a store read for the summary): ≈ 5 % of the bridge's CPU per widget in a
+ * restart storm, where widgets come back before any console does. A cluster adapter is always told.
+ */
+export function agentsListening(agentNs: AgentNamespace): boolean {
+  if (!answersLocally(agentNs.adapter)) return true;
+  return (agentNs.adapter.rooms.get(AGENTS_ROOM)?.size ?? 0) > 0;
 }
 
 /** Every connected agent, once each (an agent may have several tabs). */

@@ -490,6 +490,28 @@ describe('typing and presence', () => {
     second.close();
     expect(await agentsAfter).toEqual({ online: 1 });
   });
+
+  it('shows a visitor who came back before any console as online to a console that connects later', async () => {
+    // Presence announcements are skipped while no agent is connected (a restart storm): nothing may be lost by that.
+    const fresh = await startTestBridge();
+    try {
+      const v = track(await connectVisitor(fresh.url));
+      await send(v, 'before-console');
+      const again = track(await connectVisitor(fresh.url, { token: v.session.token }));
+      const console = track(await connectAgent(fresh.url, fresh.agent.token));
+      const list = await emitWithAck(console, 'conversations:list', {});
+      if (!list.ok) throw new Error('list failed');
+      expect(list.data.conversations.find((c) => c.id === v.session.conversationId)).toMatchObject({ visitorOnline: true });
+      const offline = nextEvent(console, 'visitor:presence', 5000, (p) => !p.online);
+      const stillOnline = nextEvent(console, 'visitor:presence', 5000, (p) => p.online);
+      v.close();
+      expect(await stillOnline).toEqual({ conversationId: v.session.conversationId, online: true });
+      again.close();
+      expect(await offline).toEqual({ conversationId: v.session.conversationId, online: false });
+    } finally {
+      await fresh.close();
+    }
+  });
 });
 
 describe('abuse limits', () => {

@@ -15,7 +15,7 @@ import { AGENTS_ROOM, conversationRoom, type BridgeContext, type VisitorSocket }
 import { signVisitorToken } from '../auth/visitor-token.ts';
 import { applyReceipt, historyPage, storeMessage, syncPage } from '../conversation-actions.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
-import { onlineAgents, isVisitorOnline } from './presence.ts';
+import { agentsListening, onlineAgents, isVisitorOnline } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
 import { TypingTracker } from './typing.ts';
 import { ReceiptBatch } from './receipt-batch.ts';
@@ -123,6 +123,9 @@ export async function registerVisitorHandlers(
 /** Tells agents whether `conversationId` has a visitor online now (derived from its room's sockets). */
 async function announceVisitorPresence(ctx: BridgeContext, conversationId: string): Promise<void> {
   try {
+    // No console is connected (e.g. widgets returning after a restart before any agent does): nobody to tell, and an
+    // agent connecting later reads presence from the sockets themselves with its conversation list.
+    if (!agentsListening(ctx.agentNs)) return;
     const online = await isVisitorOnline(ctx.visitorNs, conversationId);
     ctx.agentNs.to(AGENTS_ROOM).emit('visitor:presence', { conversationId, online });
     const conversation = await ctx.store.getConversation(conversationId);
