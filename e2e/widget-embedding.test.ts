@@ -4,45 +4,26 @@
  * it, it is keyboard operable, its public events fire with the documented details, and it renders once.
  */
 import { createHmac } from 'node:crypto';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Conversation } from '../protocol/conversation.ts';
-import { connectAgent, emitWithAck, startTestBridge, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
-import { launchBrowser, openPanel, openWidget, pageEvents, renderedMessages, sendFromComposer, startHostSite, type HostSite } from './widget-harness.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { emitWithAck } from '../bridge/testing/index.ts';
+import {
+  openPanel,
+  openWidget,
+  pageEvents,
+  renderedMessages,
+  sendFromComposer,
+  useWidgetRig,
+  conversationOf,
+} from './widget-harness.ts';
 
-let browser: Browser;
-let site: HostSite;
-let bridge: TestBridge;
-let agent: AgentClient;
+const rig = useWidgetRig();
 let siteCounter = 0;
-
-beforeAll(async () => {
-  site = await startHostSite();
-  [browser, bridge] = await Promise.all([launchBrowser(), startTestBridge({ config: { allowedOrigins: [site.origin] } })]);
-  agent = await connectAgent(bridge.url, bridge.agent.token);
-});
-
-afterAll(async () => {
-  agent?.disconnect();
-  await browser?.close();
-  await bridge?.close();
-  await site?.close();
-});
 
 const newSite = (): string => `site-e${++siteCounter}-${Date.now()}`;
 
-async function conversationOf(siteKey: string): Promise<Conversation> {
-  for (let i = 0; i < 50; i++) {
-    const res = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
-    const found = res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no conversation for site ${siteKey}`);
-}
-
 async function agentSays(conversationId: string, text: string): Promise<void> {
-  const res = await emitWithAck(agent, 'message:send', { conversationId, clientId: `a-${Math.random().toString(36).slice(2)}`, text });
+  const res = await emitWithAck(rig.agent, 'message:send', { conversationId, clientId: `a-${Math.random().toString(36).slice(2)}`, text });
   if (!res.ok) throw new Error(res.error.code);
 }
 
@@ -59,14 +40,14 @@ async function roundTrip(page: Page, key: string): Promise<void> {
   await openPanel(page);
   await sendFromComposer(page, 'ping from the visitor');
   await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-  await agentSays((await conversationOf(key)).id, 'pong from the agent');
+  await agentSays((await conversationOf(rig.agent, key)).id, 'pong from the agent');
   await page.locator('anon-chat .msg--other', { hasText: 'pong from the agent' }).waitFor();
 }
 
 describe('widget embedding', () => {
   it('renders <script>, <img onerror> and javascript: payloads as inert text, from either side', async () => {
     const key = newSite();
-    const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     const payloads = [
       '<script>window.__xss = "script"</script>',
       '<img src=x onerror="window.__xss = \'img\'">',
@@ -76,7 +57,7 @@ describe('widget embedding', () => {
     await openPanel(page);
     await sendFromComposer(page, payloads[0]!);
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-    const conversation = await conversationOf(key);
+    const conversation = await conversationOf(rig.agent, key);
     for (const payload of payloads) await agentSays(conversation.id, payload);
     await sendFromComposer(page, payloads[1]!);
     await expect.poll(async () => (await renderedMessages(page)).filter((m) => m.seq !== null).length).toBe(6);
@@ -98,13 +79,13 @@ describe('widget embedding', () => {
   for (const script of ['module', 'classic'] as const) {
     it(`works under a strict Content-Security-Policy with no violation (${script} script)`, async () => {
       const key = newSite();
-      const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key, script, strictCsp: true }));
+      const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, script, strictCsp: true }));
       await roundTrip(page, key);
       const violations = await page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
       expect(violations).toEqual([]);
       expect(errors).toEqual([]);
       // Without a `server` attribute the bridge is the script's origin (here the host site, which served it).
-      expect(await page.evaluate(() => document.createElement('anon-chat').serverUrl)).toBe(site.origin);
+      expect(await page.evaluate(() => document.createElement('anon-chat').serverUrl)).toBe(rig.site.origin);
       // The detector itself works: an inline <style> on this page is a violation it reports.
       await page.evaluate(() => document.head.append(Object.assign(document.createElement('style'), { textContent: 'p{}' })));
       await expect.poll(() => page.evaluate(() => (window as unknown as { __violations: string[] }).__violations.length)).toBe(1);
@@ -114,7 +95,7 @@ describe('widget embedding', () => {
 
   it('survives aggressive host CSS (div:empty{display:none}, *{all:unset}) and keeps its own look', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key, hostileCss: true }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, hostileCss: true }));
     const launcher = await page.locator('anon-chat .launcher').boundingBox();
     expect(launcher?.width).toBeGreaterThanOrEqual(48);
     expect(launcher?.height).toBeGreaterThanOrEqual(48);
@@ -134,7 +115,7 @@ describe('widget embedding', () => {
 
   it('is keyboard operable: open, type with Shift+Enter, send with Enter, close with Escape, focus returns', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await page.keyboard.press('Tab');
     expect(await focusedInWidget(page)).toBe('launcher');
     expect(await page.locator('anon-chat .launcher').getAttribute('aria-expanded')).toBe('false');
@@ -157,15 +138,15 @@ describe('widget embedding', () => {
 
   it('fires the public events with the documented details', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await expect.poll(async () => (await pageEvents(page, 'anon-chat-connection')).map((e) => e.detail)).toContainEqual({ state: 'online', transport: 'realtime' });
     await openPanel(page);
     expect(await pageEvents(page, 'anon-chat-open')).toEqual([{ type: 'anon-chat-open', detail: {} }]);
     const sent = await page.evaluate(() => document.querySelector('anon-chat')!.send('via the API').then((m) => ({ text: m.text, seq: m.seq })));
     expect(sent).toEqual({ text: 'via the API', seq: 1 });
-    const conversation = await conversationOf(key);
-    await emitWithAck(agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'delivered' });
-    await emitWithAck(agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'read' });
+    const conversation = await conversationOf(rig.agent, key);
+    await emitWithAck(rig.agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'delivered' });
+    await emitWithAck(rig.agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'read' });
     await expect.poll(async () => (await pageEvents(page, 'anon-chat-status')).map((e) => e.detail.status)).toEqual(['sending', 'sent', 'delivered', 'read']);
     const statuses = await pageEvents(page, 'anon-chat-status');
     expect(statuses[0]!.detail).toMatchObject({ status: 'sending', text: 'via the API' });
@@ -196,7 +177,7 @@ describe('widget embedding', () => {
 
   it('renders once when an SPA mounts it twice or the page loads both script forms', async () => {
     const key = newSite();
-    const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key, twice: true, bothScripts: true }));
+    const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, twice: true, bothScripts: true }));
     await page.waitForTimeout(300);
     expect(await page.locator('anon-chat .launcher').count()).toBe(1);
     await roundTrip(page, key);
@@ -207,14 +188,14 @@ describe('widget embedding', () => {
   it('identify() links the conversation to a verified user, which another device then continues', async () => {
     const key = newSite();
     const userId = `user-${Date.now()}`;
-    const userHash = createHmac('sha256', bridge.config.secrets.site).update(userId).digest('hex');
-    const one = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const userHash = createHmac('sha256', rig.bridge.config.secrets.site).update(userId).digest('hex');
+    const one = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await openPanel(one.page);
     await sendFromComposer(one.page, 'from device one');
     await one.page.locator('anon-chat .msg--own.msg--sent').waitFor();
     await one.page.evaluate(([id, hash]) => document.querySelector('anon-chat')!.identify({ userId: id!, userHash: hash!, name: 'Ada' }), [userId, userHash]);
-    await expect.poll(async () => (await conversationOf(key)).externalUserId).toBe(userId);
-    const two = await openWidget(browser, site.url({ server: bridge.url, site: key, attributes: `user-id="${userId}" user-hash="${userHash}"` }));
+    await expect.poll(async () => (await conversationOf(rig.agent, key)).externalUserId).toBe(userId);
+    const two = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, attributes: `user-id="${userId}" user-hash="${userHash}"` }));
     await openPanel(two.page);
     await two.page.locator('anon-chat .msg', { hasText: 'from device one' }).waitFor();
     await one.context.close();

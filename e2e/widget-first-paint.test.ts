@@ -3,29 +3,12 @@
  * localStorage read, no WebSocket and no panel until the frame that shows the launcher; then the widget connects,
  * renders the panel, and a returning visitor's unread badge comes back from the cached history.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Conversation } from '../protocol/conversation.ts';
-import { connectAgent, emitWithAck, startTestBridge, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
-import { launchBrowser, openPanel, openWidget, sendFromComposer, startHostSite, type HostSite } from './widget-harness.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { emitWithAck } from '../bridge/testing/index.ts';
+import { openPanel, openWidget, sendFromComposer, useWidgetRig, conversationOf } from './widget-harness.ts';
 
-let browser: Browser;
-let site: HostSite;
-let bridge: TestBridge;
-let agent: AgentClient;
-
-beforeAll(async () => {
-  site = await startHostSite();
-  [browser, bridge] = await Promise.all([launchBrowser(), startTestBridge({ config: { allowedOrigins: [site.origin] } })]);
-  agent = await connectAgent(bridge.url, bridge.agent.token);
-});
-
-afterAll(async () => {
-  agent?.disconnect();
-  await browser?.close();
-  await bridge?.close();
-  await site?.close();
-});
+const rig = useWidgetRig();
 
 interface Timeline {
   launcherAt?: number;
@@ -67,22 +50,12 @@ async function watch(context: BrowserContext): Promise<void> {
 
 const timeline = (page: Page): Promise<Timeline> => page.evaluate(() => (window as unknown as { __timeline: Timeline }).__timeline);
 
-async function conversationOf(siteKey: string): Promise<Conversation> {
-  for (let i = 0; i < 50; i++) {
-    const res = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
-    const found = res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no conversation for site ${siteKey}`);
-}
-
 describe('first paint of the launcher', () => {
   for (const script of ['module', 'classic'] as const) {
     it(`paints the launcher before reading storage, connecting or rendering the panel, then starts them (${script} script)`, async () => {
-      const context = await browser.newContext();
+      const context = await rig.browser.newContext();
       await watch(context);
-      const { page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: `site-p-${script}-${Date.now()}`, script }), context);
+      const { page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: `site-p-${script}-${Date.now()}`, script }), context);
       await expect.poll(async () => (await timeline(page)).firstSocketAt, { timeout: 10_000 }).toBeTypeOf('number');
       const t = await timeline(page);
       expect(t.launcherAt).toBeTypeOf('number');
@@ -99,14 +72,14 @@ describe('first paint of the launcher', () => {
 
   it('still brings a returning visitor\'s unread badge back after a reload, with storage read after first paint', async () => {
     const key = `site-p-unread-${Date.now()}`;
-    const url = site.url({ server: bridge.url, site: key });
-    const { context, page } = await openWidget(browser, url);
+    const url = rig.site.url({ server: rig.bridge.url, site: key });
+    const { context, page } = await openWidget(rig.browser, url);
     await openPanel(page);
     await sendFromComposer(page, 'hello');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
     await page.locator('anon-chat .launcher').click();
-    const conversation = await conversationOf(key);
-    const res = await emitWithAck(agent, 'message:send', { conversationId: conversation.id, clientId: 'a-1', text: 'an answer' });
+    const conversation = await conversationOf(rig.agent, key);
+    const res = await emitWithAck(rig.agent, 'message:send', { conversationId: conversation.id, clientId: 'a-1', text: 'an answer' });
     expect(res.ok).toBe(true);
     await page.locator('anon-chat [part="badge"]').waitFor();
     // After a reload the badge comes back (from the cached history, then the catch-up) without opening the panel.

@@ -9,6 +9,9 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
+import type { Conversation } from '../protocol/conversation.ts';
+import { connectAgent, emitWithAck, startTestBridge, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
 
 const WIDGET_DIR = join(import.meta.dirname, '..', 'dist', 'widget');
 
@@ -238,4 +241,44 @@ export async function startCuttableLink(target: string): Promise<CuttableLink> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** What a widget test file shares: one Chromium, one host site, one real bridge allowing it, one connected agent. */
+export interface WidgetRig {
+  browser: Browser;
+  site: HostSite;
+  bridge: TestBridge;
+  agent: AgentClient;
+}
+
+/**
+ * Registers the file's beforeAll/afterAll that start and close a WidgetRig; its fields are set once beforeAll ran,
+ * so read them inside tests and hooks. `clock` is the bridge's clock (tests that move time).
+ */
+export function useWidgetRig(options: { clock?: () => Date } = {}): WidgetRig {
+  const rig = {} as WidgetRig;
+  beforeAll(async () => {
+    rig.site = await startHostSite();
+    const config = { allowedOrigins: [rig.site.origin] };
+    [rig.browser, rig.bridge] = await Promise.all([launchBrowser(), startTestBridge(options.clock ? { config, clock: options.clock } : { config })]);
+    rig.agent = await connectAgent(rig.bridge.url, rig.bridge.agent.token);
+  });
+  afterAll(async () => {
+    rig.agent?.disconnect();
+    await rig.browser?.close();
+    await rig.bridge?.close();
+    await rig.site?.close();
+  });
+  return rig;
+}
+
+/** The conversation of the visitor on `siteKey`, as `agent` lists it (polls: the first message creates it). */
+export async function conversationOf(agent: AgentClient, siteKey: string): Promise<Conversation> {
+  for (let i = 0; i < 50; i++) {
+    const res = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+    const found = res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no conversation for site ${siteKey}`);
 }

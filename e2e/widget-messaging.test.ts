@@ -5,53 +5,31 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Conversation } from '../protocol/conversation.ts';
+import { describe, expect, it } from 'vitest';
 import type { Message } from '../protocol/message.ts';
-import { connectAgent, emitWithAck, nextEvent, startBridgeProcess, startTestBridge, PROCESS_ADMIN, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
 import {
-  launchBrowser,
+  connectAgent,
+  emitWithAck,
+  nextEvent,
+  startBridgeProcess,
+  startTestBridge,
+  PROCESS_ADMIN,
+  type AgentClient,
+} from '../bridge/testing/index.ts';
+import {
   openPanel,
   openWidget,
   renderedMessages,
   sendFromComposer,
   startCuttableLink,
-  startHostSite,
-  type HostSite,
+  useWidgetRig,
+  conversationOf,
 } from './widget-harness.ts';
 
-let browser: Browser;
-let site: HostSite;
-let bridge: TestBridge;
-let agent: AgentClient;
+const rig = useWidgetRig();
 let siteCounter = 0;
 
-beforeAll(async () => {
-  site = await startHostSite();
-  [browser, bridge] = await Promise.all([launchBrowser(), startTestBridge({ config: { allowedOrigins: [site.origin] } })]);
-  agent = await connectAgent(bridge.url, bridge.agent.token);
-});
-
-afterAll(async () => {
-  agent?.disconnect();
-  await browser?.close();
-  await bridge?.close();
-  await site?.close();
-});
-
-/** The conversation of the visitor on `siteKey`, as agents see it. */
-async function conversationOf(siteKey: string, a: AgentClient = agent): Promise<Conversation> {
-  for (let i = 0; i < 50; i++) {
-    const res = await emitWithAck(a, 'conversations:list', { filter: 'all' });
-    const found = res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no conversation for site ${siteKey}`);
-}
-
-async function history(conversationId: string, a: AgentClient = agent): Promise<Message[]> {
+async function history(conversationId: string, a: AgentClient = rig.agent): Promise<Message[]> {
   const res = await emitWithAck(a, 'history', { conversationId, limit: 100 });
   if (!res.ok) throw new Error(res.error.code);
   return res.data.messages;
@@ -62,7 +40,7 @@ const newSite = (): string => `site-m${++siteCounter}-${Date.now()}`;
 describe('widget messaging against a real bridge', () => {
   it('shows a send at once and reconciles it with the stored copy without a duplicate', async () => {
     const key = newSite();
-    const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await openPanel(page);
     await sendFromComposer(page, 'hello there');
     // Optimistic: on screen before any round trip could finish, as sending or already sent.
@@ -72,7 +50,7 @@ describe('widget messaging against a real bridge', () => {
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
     const after = await renderedMessages(page);
     expect(after).toEqual([{ text: 'hello there', own: true, status: 'sent', seq: '1' }]);
-    const stored = await history((await conversationOf(key)).id);
+    const stored = await history((await conversationOf(rig.agent, key)).id);
     expect(stored.map((m) => m.text)).toEqual(['hello there']);
     expect(errors).toEqual([]);
     await context.close();
@@ -80,21 +58,21 @@ describe('widget messaging against a real bridge', () => {
 
   it('advances the ticks to read when an agent reads, and delivered/read receipts flow back for agent replies', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await openPanel(page);
     await sendFromComposer(page, 'please read me');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-    const conversation = await conversationOf(key);
-    const delivered = await emitWithAck(agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'delivered' });
+    const conversation = await conversationOf(rig.agent, key);
+    const delivered = await emitWithAck(rig.agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'delivered' });
     expect(delivered.ok).toBe(true);
     await page.locator('anon-chat .msg--own.msg--delivered').waitFor();
-    await emitWithAck(agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'read' });
+    await emitWithAck(rig.agent, 'receipt', { conversationId: conversation.id, upToSeq: 1, status: 'read' });
     await page.locator('anon-chat .msg--own.msg--read').waitFor();
     const ticks = page.locator('anon-chat .msg--own .ticks');
     expect(await ticks.getAttribute('aria-label')).toBe('Read');
     expect(await ticks.textContent()).toBe('✓✓');
     // The panel is open and visible: an agent reply is marked read by the visitor.
-    const reply = await emitWithAck(agent, 'message:send', { conversationId: conversation.id, clientId: 'agent-r1', text: 'got it' });
+    const reply = await emitWithAck(rig.agent, 'message:send', { conversationId: conversation.id, clientId: 'agent-r1', text: 'got it' });
     expect(reply.ok).toBe(true);
     await expect.poll(async () => (await history(conversation.id)).find((m) => m.clientId === 'agent-r1')?.status, { timeout: 5000 }).toBe('read');
     await context.close();
@@ -102,15 +80,15 @@ describe('widget messaging against a real bridge', () => {
 
   it('shows an agent reply sent while the visitor was cut off, and sends what was queued, after reconnecting', async () => {
     const key = newSite();
-    const link = await startCuttableLink(bridge.url);
-    const { context, page } = await openWidget(browser, site.url({ server: link.url, site: key }));
+    const link = await startCuttableLink(rig.bridge.url);
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: link.url, site: key }));
     await openPanel(page);
     await sendFromComposer(page, 'before the cut');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-    const conversation = await conversationOf(key);
+    const conversation = await conversationOf(rig.agent, key);
     link.cut();
     await page.locator('anon-chat .connection').waitFor();
-    const reply = await emitWithAck(agent, 'message:send', { conversationId: conversation.id, clientId: 'agent-off-1', text: 'reply while you were away' });
+    const reply = await emitWithAck(rig.agent, 'message:send', { conversationId: conversation.id, clientId: 'agent-off-1', text: 'reply while you were away' });
     expect(reply.ok).toBe(true);
     await sendFromComposer(page, 'written while cut off');
     await page.locator('anon-chat .msg--own.msg--sending').waitFor();
@@ -128,12 +106,12 @@ describe('widget messaging against a real bridge', () => {
 
   it('queues sends while the bridge is down, keeps them across a reload, and delivers each exactly once in order', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'anon-chat-widget-e2e-'));
-    const env = { ALLOWED_ORIGINS: site.origin };
+    const env = { ALLOWED_ORIGINS: rig.site.origin };
     let proc = await startBridgeProcess({ dataDir, env });
     const port = proc.port;
     const key = newSite();
     try {
-      const { context, page } = await openWidget(browser, site.url({ server: proc.url, site: key }));
+      const { context, page } = await openWidget(rig.browser, rig.site.url({ server: proc.url, site: key }));
       await openPanel(page);
       await sendFromComposer(page, 'first, while up');
       await page.locator('anon-chat .msg--own.msg--sent').waitFor();
@@ -163,7 +141,7 @@ describe('widget messaging against a real bridge', () => {
       ).json()) as { token: string };
       const processAgent = await connectAgent(proc.url, login.token);
       try {
-        const conversation = await conversationOf(key, processAgent);
+        const conversation = await conversationOf(processAgent, key);
         expect((await history(conversation.id, processAgent)).map((m) => `${m.seq}:${m.text}`)).toEqual([
           '1:first, while up',
           '2:queued one',
@@ -188,11 +166,11 @@ describe('widget messaging against a real bridge', () => {
     const key = newSite();
     const tokenKey = (): Promise<string | undefined> =>
       page.evaluate(() => Object.keys(localStorage).find((k) => k.endsWith(':token')));
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await openPanel(page);
     await sendFromComposer(page, 'old identity');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-    const first = await conversationOf(key);
+    const first = await conversationOf(rig.agent, key);
     const storageKey = (await tokenKey())!;
     await page.evaluate((k) => localStorage.setItem(k, JSON.stringify('not.a.valid-token')), storageKey);
     await page.reload();
@@ -202,7 +180,7 @@ describe('widget messaging against a real bridge', () => {
     const token = await page.evaluate((k) => JSON.parse(localStorage.getItem(k) ?? 'null') as string | null, storageKey);
     expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
     expect(token).not.toBe('not.a.valid-token');
-    const list = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+    const list = await emitWithAck(rig.agent, 'conversations:list', { filter: 'all' });
     const mine = list.ok ? list.data.conversations.filter((c) => c.site === key) : [];
     expect(mine.map((c) => c.id)).toContain(first.id);
     expect(mine).toHaveLength(2);
@@ -213,7 +191,7 @@ describe('widget messaging against a real bridge', () => {
     await sendFromComposer(page, 'after reset');
     await expect.poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.seq}`)).toEqual(['after reset|1']);
     await expect.poll(async () => {
-      const again = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+      const again = await emitWithAck(rig.agent, 'conversations:list', { filter: 'all' });
       return again.ok ? again.data.conversations.filter((c) => c.site === key).length : 0;
     }).toBe(3);
     await context.close();
@@ -221,20 +199,20 @@ describe('widget messaging against a real bridge', () => {
 
   it('shows agent availability and typing, and tells the agent when the visitor types', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await openPanel(page);
     await expect.poll(() => page.locator('anon-chat .availability').textContent()).toContain('We are online');
     expect(await page.locator('anon-chat .transport').textContent()).toBe('Realtime');
     await sendFromComposer(page, 'hello');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-    const conversation = await conversationOf(key);
-    const visitorTyping = nextEvent(agent, 'typing', 5000, (e) => e.conversationId === conversation.id && e.role === 'visitor' && e.typing);
+    const conversation = await conversationOf(rig.agent, key);
+    const visitorTyping = nextEvent(rig.agent, 'typing', 5000, (e) => e.conversationId === conversation.id && e.role === 'visitor' && e.typing);
     await page.locator('anon-chat textarea').pressSequentially('typing away', { delay: 20 });
     expect(await visitorTyping).toMatchObject({ role: 'visitor', typing: true });
-    agent.emit('typing', { conversationId: conversation.id, typing: true });
+    rig.agent.emit('typing', { conversationId: conversation.id, typing: true });
     await page.locator('anon-chat .typing').waitFor();
     expect(await page.locator('anon-chat .typing').textContent()).toMatch(/is typing…$/);
-    await emitWithAck(agent, 'message:send', { conversationId: conversation.id, clientId: 'typing-reply', text: 'done typing' });
+    await emitWithAck(rig.agent, 'message:send', { conversationId: conversation.id, clientId: 'typing-reply', text: 'done typing' });
     await page.locator('anon-chat .msg--other').waitFor();
     expect(await page.locator('anon-chat .typing').count()).toBe(0);
     // Screen readers hear the reply through the live region.
@@ -243,11 +221,11 @@ describe('widget messaging against a real bridge', () => {
   });
 
   it('rides out rate limiting: retried after the bridge says, each message stored once, in the order written', async () => {
-    const limited = await startTestBridge({ config: { allowedOrigins: [site.origin], rateLimits: { messagesPerMinute: 120 } } });
+    const limited = await startTestBridge({ config: { allowedOrigins: [rig.site.origin], rateLimits: { messagesPerMinute: 120 } } });
     const limitedAgent = await connectAgent(limited.url, limited.agent.token);
     try {
       const key = newSite();
-      const { context, page } = await openWidget(browser, site.url({ server: limited.url, site: key }));
+      const { context, page } = await openWidget(rig.browser, rig.site.url({ server: limited.url, site: key }));
       await openPanel(page);
       // 130 sends at once: the bucket holds 120, the rest are refused with retryAfterMs and must be retried.
       const results = await page.evaluate(() => {
@@ -255,7 +233,7 @@ describe('widget messaging against a real bridge', () => {
         return Promise.all(Array.from({ length: 130 }, (_, i) => chat.send(`burst ${i}`).then((m) => m.seq)));
       });
       expect(results).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
-      const conversation = await conversationOf(key, limitedAgent);
+      const conversation = await conversationOf(limitedAgent, key);
       const stored = await emitWithAck(limitedAgent, 'history', { conversationId: conversation.id, limit: 100 });
       const older = await emitWithAck(limitedAgent, 'history', { conversationId: conversation.id, beforeSeq: 31, limit: 100 });
       const all = [...(older.ok ? older.data.messages : []), ...(stored.ok ? stored.data.messages : [])];

@@ -6,30 +6,21 @@
  */
 import { readFile, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Conversation } from '../protocol/conversation.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { Message } from '../protocol/message.ts';
-import { connectAgent, connectVisitor, emitWithAck, startTestBridge, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
-import { launchBrowser, openPanel, openWidget, pageEvents, renderedMessages, sendFromComposer, startHostSite, type HostSite } from './widget-harness.ts';
+import { connectVisitor, emitWithAck, type TestBridge } from '../bridge/testing/index.ts';
+import {
+  openPanel,
+  openWidget,
+  pageEvents,
+  renderedMessages,
+  sendFromComposer,
+  useWidgetRig,
+  conversationOf,
+} from './widget-harness.ts';
 
-let browser: Browser;
-let site: HostSite;
-let bridge: TestBridge;
-let agent: AgentClient;
-
-beforeAll(async () => {
-  site = await startHostSite();
-  [browser, bridge] = await Promise.all([launchBrowser(), startTestBridge({ config: { allowedOrigins: [site.origin] } })]);
-  agent = await connectAgent(bridge.url, bridge.agent.token);
-});
-
-afterAll(async () => {
-  agent?.disconnect();
-  await browser?.close();
-  await bridge?.close();
-  await site?.close();
-});
+const rig = useWidgetRig();
 
 async function generation(dir: string): Promise<number> {
   return (JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { generation: number }).generation;
@@ -51,18 +42,8 @@ async function fillDisk(tb: TestBridge): Promise<string> {
   }
 }
 
-async function conversationOf(siteKey: string): Promise<Conversation> {
-  for (let i = 0; i < 50; i++) {
-    const res = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
-    const found = res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no conversation for site ${siteKey}`);
-}
-
 async function history(conversationId: string): Promise<Message[]> {
-  const res = await emitWithAck(agent, 'history', { conversationId, limit: 100 });
+  const res = await emitWithAck(rig.agent, 'history', { conversationId, limit: 100 });
   if (!res.ok) throw new Error(res.error.code);
   return res.data.messages;
 }
@@ -78,17 +59,17 @@ function outbox(page: Page): Promise<Array<{ text: string; state: string; attemp
 describe('a transient storage failure on the bridge', () => {
   it('keeps the message sending and retrying while sends fail, then delivers it exactly once when storage is back', async () => {
     const key = `site-r-${Date.now()}`;
-    const { context, page, errors } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await openPanel(page);
     await sendFromComposer(page, 'before the outage');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-    const conversation = await conversationOf(key);
+    const conversation = await conversationOf(rig.agent, key);
 
-    const link = await fillDisk(bridge);
+    const link = await fillDisk(rig.bridge);
     let restored = false;
     try {
       // The store really fails: a direct send is refused with the retryable code, not acked.
-      const probe = await connectVisitor(bridge.url);
+      const probe = await connectVisitor(rig.bridge.url);
       try {
         const refused = await emitWithAck(probe, 'message:send', { clientId: 'probe', text: 'probe' });
         expect(refused).toMatchObject({ ok: false, error: { code: 'storage_unavailable' } });

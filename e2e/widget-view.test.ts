@@ -2,55 +2,36 @@
  * What the visitor sees, in real Chromium against a real bridge: older history on scroll up, date separators, the
  * "new messages" pill, the failed state with its reason, theming (custom properties, ::part, dark scheme) and i18n.
  */
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectAgent, emitWithAck, startTestBridge, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
-import { launchBrowser, openPanel, openWidget, renderedMessages, sendFromComposer, startHostSite, type HostSite } from './widget-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { emitWithAck } from '../bridge/testing/index.ts';
+import { openPanel, openWidget, renderedMessages, sendFromComposer, useWidgetRig } from './widget-harness.ts';
 
-let browser: Browser;
-let site: HostSite;
-let bridge: TestBridge;
-let agent: AgentClient;
 /** The bridge's clock: tests move it to put messages on different days. */
 let now = Date.parse('2026-01-10T11:00:00Z');
 
-beforeAll(async () => {
-  site = await startHostSite();
-  [browser, bridge] = await Promise.all([
-    launchBrowser(),
-    startTestBridge({ config: { allowedOrigins: [site.origin] }, clock: () => new Date(now) }),
-  ]);
-  agent = await connectAgent(bridge.url, bridge.agent.token);
-});
-
-afterAll(async () => {
-  agent?.disconnect();
-  await browser?.close();
-  await bridge?.close();
-  await site?.close();
-});
+const rig = useWidgetRig({ clock: () => new Date(now) });
 
 describe('widget view', () => {
   it('loads older history on scroll up, separates days, and shows a pill for new messages when scrolled up', async () => {
     const key = `site-history-${Date.now()}`;
     // Day separators are local dates: pin the browser's time zone so the expected labels hold anywhere.
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }), await browser.newContext({ timezoneId: 'UTC' }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await rig.browser.newContext({ timezoneId: 'UTC' }));
     await openPanel(page);
     await sendFromComposer(page, 'day one, visitor');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-    const list = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+    const list = await emitWithAck(rig.agent, 'conversations:list', { filter: 'all' });
     const conversation = list.ok ? list.data.conversations.find((c) => c.site === key)! : undefined;
     expect(conversation).toBeDefined();
     for (let i = 1; i <= 129; i++) {
       if (i === 60) now += 24 * 3600_000;
-      const res = await emitWithAck(agent, 'message:send', { conversationId: conversation!.id, clientId: `h-${i}`, text: `agent ${i}` });
+      const res = await emitWithAck(rig.agent, 'message:send', { conversationId: conversation!.id, clientId: `h-${i}`, text: `agent ${i}` });
       expect(res.ok).toBe(true);
     }
     await expect.poll(async () => (await renderedMessages(page)).length, { timeout: 10_000 }).toBe(130);
     // Start over with no cached copy: the widget shows the latest page and fetches the rest on scroll up. (Leave the
     // page first: the widget saves its cache on pagehide.)
     const widgetUrl = page.url();
-    await page.goto(`${site.origin}/hostile.css`);
+    await page.goto(`${rig.site.origin}/hostile.css`);
     await page.evaluate(() => {
       for (const k of Object.keys(localStorage)) if (k.endsWith(':history')) localStorage.removeItem(k);
     });
@@ -69,7 +50,7 @@ describe('widget view', () => {
     expect(separators).toEqual(['Sat, Jan 10', 'Sun, Jan 11']);
     // Scrolled up: a new reply does not yank the view; a pill offers to jump down.
     await messagesList.evaluate((el) => el.scrollTo(0, 0));
-    await emitWithAck(agent, 'message:send', { conversationId: conversation!.id, clientId: 'h-new', text: 'brand new' });
+    await emitWithAck(rig.agent, 'message:send', { conversationId: conversation!.id, clientId: 'h-new', text: 'brand new' });
     await page.locator('anon-chat .pill').waitFor();
     expect(await messagesList.evaluate((el) => el.scrollTop)).toBeLessThan(200);
     await page.locator('anon-chat .pill').click();
@@ -80,7 +61,7 @@ describe('widget view', () => {
 
   it('marks a message the bridge cannot take as failed, with the reason and a Retry button, and rejects send()', async () => {
     const key = `site-failed-${Date.now()}`;
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await openPanel(page);
     const outcome = await page.evaluate(() =>
       document
@@ -114,8 +95,8 @@ describe('widget view', () => {
   it('follows custom properties, ::part() and the colour scheme, and the theme attribute overrides it', async () => {
     const key = `site-theme-${Date.now()}`;
     const head = '<style>anon-chat { --anon-chat-accent: rgb(200, 0, 100); } anon-chat::part(launcher) { border-radius: 4px; }</style>';
-    const context = await browser.newContext({ colorScheme: 'dark' });
-    const { page } = await openWidget(browser, site.url({ server: bridge.url, site: key, head }), context);
+    const context = await rig.browser.newContext({ colorScheme: 'dark' });
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, head }), context);
     const launcher = page.locator('anon-chat .launcher');
     expect(await launcher.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(200, 0, 100)');
     expect(await launcher.evaluate((el) => getComputedStyle(el).borderRadius)).toBe('4px');
@@ -132,7 +113,7 @@ describe('widget view', () => {
 
   it('speaks German with locale="de" and lets a page override any string', async () => {
     const key = `site-i18n-${Date.now()}`;
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key, attributes: 'locale="de"' }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, attributes: 'locale="de"' }));
     expect(await page.locator('anon-chat .launcher').getAttribute('aria-label')).toBe('Chat öffnen');
     await openPanel(page);
     expect(await page.locator('anon-chat textarea').getAttribute('placeholder')).toBe('Nachricht schreiben…');
@@ -146,16 +127,16 @@ describe('widget view', () => {
 
   it('stays responsive with thousands of messages: catches up 3,000 by sync, keeps the DOM small, sends at once', async () => {
     const key = `site-many-${Date.now()}`;
-    const { context, page } = await openWidget(browser, site.url({ server: bridge.url, site: key }));
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
     await openPanel(page);
     await sendFromComposer(page, 'first');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-    const list = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+    const list = await emitWithAck(rig.agent, 'conversations:list', { filter: 'all' });
     const conversation = list.ok ? list.data.conversations.find((c) => c.site === key)! : undefined;
     for (let batch = 0; batch < 30; batch++) {
       await Promise.all(
         Array.from({ length: 100 }, (_, i) =>
-          bridge.store.appendMessage({ conversationId: conversation!.id, clientId: `bulk-${batch}-${i}`, author: { role: 'agent', name: 'Bulk' }, text: `bulk ${batch * 100 + i}` }),
+          rig.bridge.store.appendMessage({ conversationId: conversation!.id, clientId: `bulk-${batch}-${i}`, author: { role: 'agent', name: 'Bulk' }, text: `bulk ${batch * 100 + i}` }),
         ),
       );
     }
@@ -184,14 +165,14 @@ describe('widget view', () => {
   for (const scheme of ['light', 'dark'] as const) {
     it(`meets WCAG AA text contrast in the ${scheme} scheme`, async () => {
       const key = `site-contrast-${scheme}-${Date.now()}`;
-      const context = await browser.newContext({ colorScheme: scheme });
-      const { page } = await openWidget(browser, site.url({ server: bridge.url, site: key }), context);
+      const context = await rig.browser.newContext({ colorScheme: scheme });
+      const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), context);
       await openPanel(page);
       await sendFromComposer(page, 'contrast check');
       await page.locator('anon-chat .msg--own.msg--sent').waitFor();
-      const list = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+      const list = await emitWithAck(rig.agent, 'conversations:list', { filter: 'all' });
       const conversation = list.ok ? list.data.conversations.find((c) => c.site === key)! : undefined;
-      await emitWithAck(agent, 'message:send', { conversationId: conversation!.id, clientId: 'contrast', text: 'agent text' });
+      await emitWithAck(rig.agent, 'message:send', { conversationId: conversation!.id, clientId: 'contrast', text: 'agent text' });
       await page.locator('anon-chat .msg--other').waitFor();
       await page.locator('anon-chat textarea').fill('x');
       const ratios = await page.evaluate(() => {
