@@ -10,6 +10,8 @@ import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-
 const root = import.meta.dirname;
 /** Test files that measure latency and must not share the machine with other test files. */
 const SOLO_TESTS = ['torture/abuse.test.ts'];
+/** The bench smoke run pins its processes to both cores: last, on its own. */
+const BENCH_TESTS = ['bench/bench-smoke.test.ts'];
 
 export default defineConfig(({ mode }) => {
   if (mode === 'console') {
@@ -63,11 +65,12 @@ export default defineConfig(({ mode }) => {
           test: {
             name: 'main',
             include: ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.test.ts'],
-            exclude: [...configDefaults.exclude, ...SOLO_TESTS],
+            exclude: [...configDefaults.exclude, ...SOLO_TESTS, ...BENCH_TESTS],
             sequence: { groupOrder: 0 },
           },
         },
         { extends: true, test: { name: 'solo', include: SOLO_TESTS, sequence: { groupOrder: 1 } } },
+        { extends: true, test: { name: 'bench', include: BENCH_TESTS, sequence: { groupOrder: 2 } } },
       ],
     },
   };

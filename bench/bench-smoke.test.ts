@@ -1,0 +1,42 @@
+/**
+ * Smoke run of the benchmark harness (issue 7): `npm run bench -- --quick` runs every scenario against the bridge and
+ * the bare Socket.IO baseline, and its correctness checks hold (no lost or duplicated message, every status back at
+ * its sender, every widget back after the restart storm). Timing is what the bench reports; it is never asserted here.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = resolve(import.meta.dirname, '..');
+
+function runQuickBench(): Promise<{ code: number | null; output: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 280_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      done({ code, output });
+    });
+  });
+}
+
+describe('bench --quick', () => {
+  it('runs all eight scenarios against bridge and baseline with no correctness failure', async () => {
+    const { code, output } = await runQuickBench();
+    expect(code, output.slice(-4000)).toBe(0);
+    const report = JSON.parse(readFileSync(resolve(ROOT, 'bench/results/quick.json'), 'utf8')) as {
+      mode: string;
+      results: Array<{ id: number; rows: unknown[]; failures: string[] }>;
+    };
+    expect(report.mode).toBe('quick');
+    expect(report.results.map((r) => r.id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const result of report.results) {
+      expect(result.failures, `scenario ${result.id}`).toEqual([]);
+      expect(result.rows.length, `scenario ${result.id} rows`).toBeGreaterThan(0);
+    }
+  }, 300_000);
+});
