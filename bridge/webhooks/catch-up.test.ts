@@ -303,6 +303,47 @@ describe('catch-up of outbound work after a crash between storing and queueing',
   });
 });
 
+/**
+ * One start of the catch-up on `dataDir` (the real store, after `before` changed it without a bridge); returns the
+ * conversations whose changes it read — a start must not build the change index of up-to-date conversations.
+ */
+async function startCatchUpOnce(
+  deps: {
+    dataDir: string;
+    logger: ReturnType<typeof silentLogger>;
+    events: (store: LowdbStore) => EventWebhooks;
+    whatsapp: ConstructorParameters<typeof SinkCatchUp>[0]['whatsapp'];
+  },
+  before?: (store: LowdbStore) => Promise<void>,
+): Promise<string[]> {
+  const { dataDir, logger, whatsapp } = deps;
+  const store = new LowdbStore({ dataDir, logger });
+  await store.open();
+  try {
+    await before?.(store);
+    const read: string[] = [];
+    const counted = new Proxy(store, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target) as unknown;
+        if (key === 'getChangesSince') {
+          return (conversationId: string, afterRev: number, limit: number) => {
+            read.push(conversationId);
+            return target.getChangesSince(conversationId, afterRev, limit);
+          };
+        }
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const catchUp = new SinkCatchUp({ store: counted, logger, clock: () => new Date(), events: deps.events(store), whatsapp });
+    catchUp.start();
+    await catchUp.idle();
+    await catchUp.stop();
+    return [...new Set(read)];
+  } finally {
+    await store.close();
+  }
+}
+
 describe('catch-up cost at start', () => {
   it('reads the changes of only the conversations above their cursor', async () => {
     const dataDir = await tempDir();
@@ -319,35 +360,8 @@ describe('catch-up cost at start', () => {
     const whatsapp = {
       queueSend: () => Promise.reject(new Error('web conversations have no WhatsApp sends')),
     };
-    /** One start of the catch-up on the data directory; returns the conversations whose changes it read. */
-    const startOnce = async (before?: (store: LowdbStore) => Promise<void>): Promise<string[]> => {
-      const store = new LowdbStore({ dataDir, logger });
-      await store.open();
-      try {
-        await before?.(store);
-        const read: string[] = [];
-        // The real store, counting one call: a start must not build the change index of up-to-date conversations.
-        const counted = new Proxy(store, {
-          get(target, key) {
-            const value = Reflect.get(target, key, target) as unknown;
-            if (key === 'getChangesSince') {
-              return (conversationId: string, afterRev: number, limit: number) => {
-                read.push(conversationId);
-                return target.getChangesSince(conversationId, afterRev, limit);
-              };
-            }
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        });
-        const catchUp = new SinkCatchUp({ store: counted, logger, clock: () => new Date(), events: events(store), whatsapp });
-        catchUp.start();
-        await catchUp.idle();
-        await catchUp.stop();
-        return [...new Set(read)];
-      } finally {
-        await store.close();
-      }
-    };
+    const startOnce = (before?: (store: LowdbStore) => Promise<void>) =>
+      startCatchUpOnce({ dataDir, logger, events, whatsapp }, before);
     expect(
       await startOnce(async (store) => {
         for (let i = 0; i < 50; i++) {
@@ -379,42 +393,11 @@ describe('catch-up cost without event webhooks', () => {
     const logger = silentLogger();
     const queuedSends: string[] = [];
     const whatsapp = { queueSend: async (message: Message) => void queuedSends.push(message.id) };
-    /** One start of the catch-up (event webhooks off) on the data directory; returns the conversations it read. */
-    const startOnce = async (before?: (store: LowdbStore) => Promise<void>): Promise<string[]> => {
-      const store = new LowdbStore({ dataDir, logger });
-      await store.open();
-      try {
-        await before?.(store);
-        const read: string[] = [];
-        const counted = new Proxy(store, {
-          get(target, key) {
-            const value = Reflect.get(target, key, target) as unknown;
-            if (key === 'getChangesSince') {
-              return (conversationId: string, afterRev: number, limit: number) => {
-                read.push(conversationId);
-                return target.getChangesSince(conversationId, afterRev, limit);
-              };
-            }
-            return typeof value === 'function' ? value.bind(target) : value;
-          },
-        });
-        const events = new EventWebhooks({
-          store,
-          logger,
-          clock: () => new Date(),
-          http: axios.create(),
-          config: webhookConfigFromEnv({}).events,
-          pollMs: 60_000,
-        });
-        const catchUp = new SinkCatchUp({ store: counted, logger, clock: () => new Date(), events, whatsapp });
-        catchUp.start();
-        await catchUp.idle();
-        await catchUp.stop();
-        return [...new Set(read)];
-      } finally {
-        await store.close();
-      }
-    };
+    // Event webhooks off: no receivers configured.
+    const events = (store: LowdbStore) =>
+      new EventWebhooks({ store, logger, clock: () => new Date(), http: axios.create(), config: webhookConfigFromEnv({}).events, pollMs: 60_000 });
+    const startOnce = (before?: (store: LowdbStore) => Promise<void>) =>
+      startCatchUpOnce({ dataDir, logger, events, whatsapp }, before);
     const reply = (store: LowdbStore, conversationId: string, n: number, externalId?: string) =>
       store.appendMessage({ conversationId, clientId: `r${n}`, author: { role: 'agent', name: 'A' }, text: 'hello', ...(externalId ? { externalId } : {}) });
     let sentId = '';
