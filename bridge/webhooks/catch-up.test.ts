@@ -60,6 +60,15 @@ async function until<T>(probe: () => Promise<T | undefined> | T | undefined, tim
   }
 }
 
+/** Webhook settings sending signed events to `hook` (loopback allowed), polled every 30 ms. */
+const eventWebhooksTo = (hook: ScriptedServer, extra: Record<string, string> = {}) =>
+  webhookConfigFromEnv({
+    WEBHOOK_URLS: `${hook.url}/events`,
+    WEBHOOK_SECRET: SECRET,
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    WEBHOOK_POLL_MS: '30',
+    ...extra,
+  });
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const envelopeOf = (request: RecordedRequest) => JSON.parse(request.body.toString('utf8')) as EventEnvelope;
 const okRequests = (hook: ScriptedServer, ok: Set<RecordedRequest>) => hook.requests.filter((r) => ok.has(r));
@@ -162,15 +171,7 @@ describe('catch-up of outbound work after a crash between storing and queueing',
     const bridgeOn = async (): Promise<TestBridge> => {
       const bridge = await startTestBridge({
         dataDir,
-        config: {
-          webhooks: webhookConfigFromEnv({
-            WEBHOOK_URLS: `${hook.url}/events`,
-            WEBHOOK_SECRET: SECRET,
-            WEBHOOK_ALLOW_PRIVATE: 'true',
-            WEBHOOK_RETRY_BASE_MS: '200',
-            WEBHOOK_POLL_MS: '30',
-          }),
-        },
+        config: { webhooks: eventWebhooksTo(hook, { WEBHOOK_RETRY_BASE_MS: '200' }) },
       });
       cleanups.push(() => bridge.close());
       return bridge;
@@ -230,14 +231,7 @@ describe('catch-up of outbound work after a crash between storing and queueing',
     });
     const bridge = await startTestBridge({
       dataDir,
-      config: {
-        webhooks: webhookConfigFromEnv({
-          WEBHOOK_URLS: `${hook.url}/events`,
-          WEBHOOK_SECRET: SECRET,
-          WEBHOOK_ALLOW_PRIVATE: 'true',
-          WEBHOOK_POLL_MS: '30',
-        }),
-      },
+      config: { webhooks: eventWebhooksTo(hook) },
     });
     cleanups.push(() => bridge.close());
     await until(async () => await bridge.store.getRecord(CATCH_UP_NAMESPACE, 'baseline'));
@@ -271,14 +265,7 @@ describe('catch-up of outbound work after a crash between storing and queueing',
 
     const hooked = await startTestBridge({
       dataDir,
-      config: {
-        webhooks: webhookConfigFromEnv({
-          WEBHOOK_URLS: `${hook.url}/events`,
-          WEBHOOK_SECRET: SECRET,
-          WEBHOOK_ALLOW_PRIVATE: 'true',
-          WEBHOOK_POLL_MS: '30',
-        }),
-      },
+      config: { webhooks: eventWebhooksTo(hook) },
     });
     cleanups.push(() => hooked.close());
     const again = await connectVisitor(hooked.url, { token: visitor.session.token });
