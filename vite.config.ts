@@ -12,6 +12,8 @@ const root = import.meta.dirname;
 const SOLO_TESTS = ['torture/abuse.test.ts'];
 /** The bench smoke run pins its processes to both cores: last, on its own. */
 const BENCH_TESTS = ['bench/bench-smoke.test.ts'];
+/** Files that need PostgreSQL: their project starts one throwaway cluster for the run (bridge/testing/postgres.ts). */
+const POSTGRES_TESTS = ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.postgres.test.ts'];
 
 export default defineConfig(({ mode }) => {
   if (mode === 'console') {
@@ -65,7 +67,16 @@ export default defineConfig(({ mode }) => {
           test: {
             name: 'main',
             include: ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.test.ts'],
-            exclude: [...configDefaults.exclude, ...SOLO_TESTS, ...BENCH_TESTS],
+            exclude: [...configDefaults.exclude, ...SOLO_TESTS, ...BENCH_TESTS, ...POSTGRES_TESTS],
+            sequence: { groupOrder: 0 },
+          },
+        },
+        {
+          extends: true,
+          test: {
+            name: 'postgres',
+            include: POSTGRES_TESTS,
+            globalSetup: ['bridge/testing/postgres-global-setup.ts'],
             sequence: { groupOrder: 0 },
           },
         },
