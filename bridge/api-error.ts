@@ -29,11 +29,12 @@ export class BridgeError extends Error {
 }
 
 const TEXT_CODES: Record<string, { code: ErrorCode; message: string }> = {
-  text_empty: { code: 'text_empty', message: 'The message is empty.' },
+  text_empty: { code: 'text_empty', message: 'The message has no visible text.' },
   text_too_long: { code: 'text_too_long', message: 'The message is too long.' },
+  text_invalid: { code: 'text_invalid', message: 'The message contains a broken character (a lone UTF-16 surrogate).' },
 };
 
-/** Turns a failed schema validation into `bad_request` (or `text_empty` / `text_too_long` for the text field). */
+/** Turns a failed schema validation into `bad_request` (or a `text_…` code for the text field). */
 export function validationError(error: z.ZodError): BridgeError {
   const fields: Record<string, string> = {};
   for (const issue of error.issues) {

@@ -92,6 +92,34 @@ describe('widget view', () => {
     await context.close();
   });
 
+  it('does not offer to send text with nothing visible in it, and send() refuses it and lone surrogates', async () => {
+    const key = `site-invisible-${Date.now()}`;
+    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    await openPanel(page);
+    await page.locator('anon-chat textarea').fill('\u200b\u200d\ufeff\u2060');
+    expect(await page.locator('anon-chat .send').isDisabled()).toBe(true);
+    await page.locator('anon-chat textarea').press('Enter');
+    const outcomes = await page.evaluate(() =>
+      Promise.all(
+        ['\u0000', '\u200b', '\ud83d'].map((text) =>
+          document
+            .querySelector('anon-chat')!
+            .send(text)
+            .then(
+              () => 'resolved',
+              (error: { code?: string }) => error.code,
+            ),
+        ),
+      ),
+    );
+    expect(outcomes).toEqual(['text_empty', 'text_empty', 'text_invalid']);
+    // Nothing was queued or shown; a visible character makes Send available again.
+    expect(await page.locator('anon-chat .msg').count()).toBe(0);
+    await page.locator('anon-chat textarea').fill('\u200bhi');
+    expect(await page.locator('anon-chat .send').isDisabled()).toBe(false);
+    await context.close();
+  });
+
   it('follows custom properties, ::part() and the colour scheme, and the theme attribute overrides it', async () => {
     const key = `site-theme-${Date.now()}`;
     const head = '<style>anon-chat { --anon-chat-accent: rgb(200, 0, 100); } anon-chat::part(launcher) { border-radius: 4px; }</style>';

@@ -3,6 +3,8 @@ export const ErrorCode = {
   badRequest: 'bad_request',
   textEmpty: 'text_empty',
   textTooLong: 'text_too_long',
+  /** The text is not well-formed UTF-16 (a lone surrogate). */
+  textInvalid: 'text_invalid',
   unauthorized: 'unauthorized',
   forbidden: 'forbidden',
   notFound: 'not_found',
@@ -32,6 +34,7 @@ export const PERMANENT_ERRORS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'bad_request',
   'text_empty',
   'text_too_long',
+  'text_invalid',
   'payload_too_large',
   'forbidden',
   'not_found',

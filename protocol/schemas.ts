@@ -4,13 +4,17 @@
  * Objects are strict: unknown keys, including `__proto__` and `constructor`, are rejected.
  */
 import { z } from 'zod';
-import { MAX_CLIENT_ID_LENGTH, MAX_PAGE_SIZE, MAX_TEXT_LENGTH } from './limits.ts';
+import { MAX_CLIENT_ID_LENGTH, MAX_PAGE_SIZE } from './limits.ts';
+import { textProblem } from './text.ts';
 
-/** Message text: not blank, at most MAX_TEXT_LENGTH code units. */
-export const messageText = z
-  .string()
-  .refine((s) => s.trim().length > 0, { message: 'text_empty' })
-  .refine((s) => s.length <= MAX_TEXT_LENGTH, { message: 'text_too_long' });
+/**
+ * Message text: something visible (not only white space, control, format or zero-width characters), no lone
+ * UTF-16 surrogate, at most MAX_TEXT_LENGTH code units. The issue message is the error code (see `textProblem`).
+ */
+export const messageText = z.string().superRefine((s, ctx) => {
+  const problem = textProblem(s);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** Client-generated idempotency key. */
 export const clientId = z.string().min(1).max(MAX_CLIENT_ID_LENGTH).regex(/^[A-Za-z0-9._:-]+$/);

@@ -29,6 +29,7 @@
  */
 import { LitElement, adoptStyles, html, nothing, supportsAdoptingStyleSheets, svg, type PropertyValues, type TemplateResult } from 'lit';
 import { MAX_TEXT_LENGTH } from '../protocol/limits.ts';
+import { hasVisibleText } from '../protocol/text.ts';
 import type { LocalMessage, Message } from '../protocol/message.ts';
 import { afterPaint } from './after-paint.ts';
 import { anonChatStyles } from './anon-chat.styles.ts';
@@ -374,7 +375,7 @@ export class AnonChat extends LitElement {
   #onSubmit = (event: Event): void => {
     event.preventDefault();
     const text = this._draft;
-    if (text.trim() === '' || text.length > MAX_TEXT_LENGTH) return;
+    if (!hasVisibleText(text) || text.length > MAX_TEXT_LENGTH) return;
     this._draft = '';
     this.#typing?.stop();
     // The promise is for API callers; here the outcome shows on the message itself.

@@ -13,6 +13,7 @@ export const HTTP_STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
   text_empty: 400,
   text_too_long: 400,
+  text_invalid: 400,
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,

@@ -126,6 +126,8 @@ describe('conversations', () => {
       [{ method: 'POST', body: '{"text": "x"', headers: { 'Content-Type': 'application/json' } }, 400, 'bad_request'],
       [{ method: 'POST', body: 'text=hi', headers: { 'Content-Type': 'text/plain' } }, 415, 'unsupported_media_type'],
       [{ method: 'POST', json: { text: '' } }, 400, 'text_empty'],
+      [{ method: 'POST', json: { text: '\u0000\u200b\u200c' } }, 400, 'text_empty'],
+      [{ method: 'POST', body: '{"text":"\\ud800"}', headers: { 'Content-Type': 'application/json' } }, 400, 'text_invalid'],
       [{ method: 'POST', json: { text: 'x'.repeat(4001) } }, 400, 'text_too_long'],
       [{ method: 'POST', json: { text: 'x', admin: true } }, 400, 'bad_request'],
       [{ method: 'POST', body: '{"__proto__":{"x":1},"text":"hi"}', headers: { 'Content-Type': 'application/json' } }, 400, 'bad_request'],

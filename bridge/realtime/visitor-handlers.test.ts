@@ -385,6 +385,13 @@ describe('bad payloads', () => {
       [[{ clientId: 'a', text: 42 }], 'bad_request'],
       [[{ clientId: 'a', text: '' }], 'text_empty'],
       [[{ clientId: 'a', text: ' \n\t ' }], 'text_empty'],
+      // Only invisible characters: NUL, zero-width space/joiner, BOM, other controls, a Hangul filler.
+      [[{ clientId: 'a', text: '\u0000' }], 'text_empty'],
+      [[{ clientId: 'a', text: '\u200b\u200d\ufeff' }], 'text_empty'],
+      [[{ clientId: 'a', text: '\u0007\u001b\u2060\u3164\u00a0' }], 'text_empty'],
+      // Lone UTF-16 surrogates, high or low, alone or inside visible text.
+      [[{ clientId: 'a', text: '\ud83d' }], 'text_invalid'],
+      [[{ clientId: 'a', text: 'ok \udc00 ok' }], 'text_invalid'],
       [[{ clientId: 'a', text: 'x'.repeat(MAX_TEXT_LENGTH + 1) }], 'text_too_long'],
       [[{ clientId: 'has space', text: 'hi' }], 'bad_request'],
       [[{ clientId: 'x'.repeat(101), text: 'hi' }], 'bad_request'],

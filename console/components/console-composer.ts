@@ -1,6 +1,7 @@
 /** The reply composer: Enter sends, Shift+Enter adds a line, the length limit is shown near the end. */
 import { LitElement, html, nothing } from 'lit';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import { hasVisibleText } from '../../protocol/text.ts';
 import { baseStyles } from './shared.styles.ts';
 import { composerStyles } from './console-composer.styles.ts';
 import { emit } from '../events.ts';
@@ -36,7 +37,7 @@ export class ConsoleComposer extends LitElement {
   override render() {
     const length = this.value.length;
     const over = length > MAX_TEXT_LENGTH;
-    const canSend = this.value.trim().length > 0 && !over;
+    const canSend = hasVisibleText(this.value) && !over;
     const submit = (): void => {
       if (!canSend) return;
       emit(this, 'console-send', { text: this.value });

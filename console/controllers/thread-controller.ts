@@ -9,6 +9,7 @@ import type { ConversationState, ConversationSummary } from '../../protocol/conv
 import type { AgentPublic, TypingEvent } from '../../protocol/events.ts';
 import type { LocalMessage } from '../../protocol/message.ts';
 import { TYPING_THROTTLE_MS, TYPING_TTL_MS } from '../../protocol/limits.ts';
+import { hasVisibleText } from '../../protocol/text.ts';
 import { type AgentConnection, RequestError } from '../agent-connection.ts';
 import { ThreadState } from '../state/thread.ts';
 import type { ConnectionUser } from './connection-controller.ts';
@@ -208,7 +209,7 @@ export class ThreadController implements ReactiveController, ConnectionUser {
   send(text: string): void {
     const thread = this.thread;
     const agent = this.options.agent();
-    if (!thread || !agent || !text.trim()) return;
+    if (!thread || !agent || !hasVisibleText(text)) return;
     this.stopOwnTyping();
     const message = thread.addPending(newClientId(), text, { role: 'agent', agentId: agent.id, name: agent.name }, new Date().toISOString());
     this.unconfirmed.add(thread);

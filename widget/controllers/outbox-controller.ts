@@ -6,6 +6,7 @@
  */
 import type { ReactiveController } from 'lit';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import { textProblem } from '../../protocol/text.ts';
 import type { Message } from '../../protocol/message.ts';
 import { TransportError } from '../transports/transport.ts';
 import type { ChatHost } from './chat-host.ts';
@@ -71,7 +72,9 @@ export class OutboxController implements ReactiveController {
 
   /** Queues `text`; resolves with the stored message, rejects when it is refused for good. */
   send(text: string): Promise<Message> {
-    if (text.trim().length === 0) return Promise.reject(new TransportError('text_empty', 'text_empty', true));
+    // Nothing visible or a broken character: the bridge would refuse it, so it is never queued.
+    const problem = textProblem(text);
+    if (problem === 'text_empty' || problem === 'text_invalid') return Promise.reject(new TransportError(problem, problem, true));
     const entry: OutboxEntry = { clientId: newClientId(), text, createdAt: new Date().toISOString(), state: 'pending', attempts: 0 };
     if (text.length > MAX_TEXT_LENGTH) {
       // Refused before sending, but still shown and kept: nothing the visitor wrote disappears silently.

@@ -33,6 +33,7 @@ export const de: WidgetStrings = {
   retry: 'Erneut senden',
   errorTextTooLong: 'Die Nachricht ist zu lang.',
   errorTextEmpty: 'Die Nachricht ist leer.',
+  errorTextInvalid: 'Die Nachricht enthält ein ungültiges Zeichen.',
   errorRateLimited: 'Zu viele Nachrichten — bitte gleich noch einmal versuchen.',
   errorForbidden: 'Dieser Chat ist hier nicht verfügbar.',
   errorGeneric: 'Die Nachricht konnte nicht zugestellt werden.',

@@ -34,6 +34,7 @@ export const en = {
   retry: 'Retry',
   errorTextTooLong: 'The message is too long.',
   errorTextEmpty: 'The message is empty.',
+  errorTextInvalid: 'The message contains a broken character.',
   errorRateLimited: 'Too many messages — try again in a moment.',
   errorForbidden: 'This chat is not available here.',
   errorGeneric: 'The message could not be delivered.',

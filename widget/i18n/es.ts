@@ -33,6 +33,7 @@ export const es: WidgetStrings = {
   retry: 'Reintentar',
   errorTextTooLong: 'El mensaje es demasiado largo.',
   errorTextEmpty: 'El mensaje está vacío.',
+  errorTextInvalid: 'El mensaje contiene un carácter no válido.',
   errorRateLimited: 'Demasiados mensajes: inténtalo de nuevo en un momento.',
   errorForbidden: 'Este chat no está disponible aquí.',
   errorGeneric: 'No se pudo entregar el mensaje.',

@@ -33,6 +33,7 @@ export function bubbleLabels(s: WidgetStrings): BubbleLabels {
     errors: {
       text_too_long: s.errorTextTooLong,
       text_empty: s.errorTextEmpty,
+      text_invalid: s.errorTextInvalid,
       rate_limited: s.errorRateLimited,
       forbidden: s.errorForbidden,
     },

@@ -5,6 +5,7 @@
 import { html, nothing, svg, type TemplateResult } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import { hasVisibleText } from '../../protocol/text.ts';
 import type { LocalMessage } from '../../protocol/message.ts';
 import { bubbleLabels, fill, type WidgetStrings } from '../i18n/index.ts';
 import type { ConnectionState, TransportKind } from '../transports/transport.ts';
@@ -139,7 +140,7 @@ export function renderPanel(view: PanelView): TemplateResult {
           >${count ? fill(s.counter, { count, max: MAX_TEXT_LENGTH }) : nothing}</span
         >
       </div>
-      <button class="send" part="send-button" type="submit" aria-label=${s.send} ?disabled=${view.draft.trim() === '' || count > MAX_TEXT_LENGTH}>
+      <button class="send" part="send-button" type="submit" aria-label=${s.send} ?disabled=${!hasVisibleText(view.draft) || count > MAX_TEXT_LENGTH}>
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
           <path d="M3 20.5l18-8.5L3 3.5l2.5 8.5zM5.5 12H13" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" fill="none" />
         </svg>

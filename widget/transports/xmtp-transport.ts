@@ -5,7 +5,7 @@
  */
 import { IdentifierKind, SortDirection, type DecodedMessage, type Dm, type Signer } from '@xmtp/browser-sdk';
 import type { MessagePage, SyncResult } from '../../protocol/events.ts';
-import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import { textProblem } from '../../protocol/text.ts';
 import type { Message } from '../../protocol/message.ts';
 import { encodeChatMessage } from '../xmtp/chat-message-codec.ts';
 import { assertXmtpCanRun, takeDatabaseLock } from '../xmtp/environment.ts';
@@ -94,8 +94,8 @@ export class XmtpTransport implements Transport {
   }
 
   async send(message: OutgoingMessage): Promise<Message> {
-    if (message.text.trim().length === 0) throw new TransportError('text_empty', 'Message is empty', true);
-    if (message.text.length > MAX_TEXT_LENGTH) throw new TransportError('text_too_long', 'Message is too long', true);
+    const problem = textProblem(message.text);
+    if (problem) throw new TransportError(problem, 'Message cannot be sent', true);
     const dm = this.#dm;
     if (!dm || this.#state !== 'online') throw new TransportError('offline', 'XMTP is not connected', false);
     const bridgeConversationId = this.#options.bridgeConversationId?.();
