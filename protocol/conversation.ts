@@ -18,6 +18,8 @@ export interface Conversation {
   /** Site key the widget was embedded with. */
   site?: string;
   state: ConversationState;
+  /** ISO time the conversation was closed; absent while open. Retention counts from it. */
+  closedAt?: string;
   createdAt: string;
   lastActivityAt: string;
   /** Highest message seq in the conversation (0 when empty). */

@@ -378,6 +378,126 @@ for (const engine of engines) {
       expect(await store.listQueueItems('webhook', 1)).toHaveLength(1);
     });
 
+    it('stamps closedAt when closing, removes it when reopening, and lists conversations closed before a time', async () => {
+      await conversationWith('old', [{ role: 'visitor', text: 'a' }]);
+      await conversationWith('recent', [{ role: 'visitor', text: 'b' }]);
+      await conversationWith('open', [{ role: 'visitor', text: 'c' }]);
+      tick();
+      const closedAt = clock().toISOString();
+      expect((await store.setConversationState('old', 'closed')).closedAt).toBe(closedAt);
+      tick(10_000);
+      await store.setConversationState('recent', 'closed');
+      const between = new Date(now - 5_000).toISOString();
+      await restart();
+      expect((await store.getConversation('old'))?.closedAt).toBe(closedAt);
+      expect(await store.closedConversationsBefore(between, 10)).toEqual(['old']);
+      expect(await store.closedConversationsBefore(clock().toISOString(), 10)).toEqual(['old']);
+      tick();
+      expect((await store.closedConversationsBefore(clock().toISOString(), 10)).sort()).toEqual(['old', 'recent']);
+      expect(await store.closedConversationsBefore(clock().toISOString(), 1)).toHaveLength(1);
+      expect(await store.closedConversationsBefore(closedAt, 10)).toEqual([]);
+      const reopened = await store.setConversationState('old', 'open');
+      expect(reopened.closedAt).toBeUndefined();
+      expect(await store.closedConversationsBefore(clock().toISOString(), 10)).toEqual(['recent']);
+    });
+
+    it('counts a closed conversation that got a message later from that message', async () => {
+      await conversationWith('c', [{ role: 'visitor', text: 'a' }]);
+      await store.setConversationState('c', 'closed');
+      tick(10_000);
+      await store.appendMessage({ conversationId: 'c', clientId: 'late', author: { role: 'visitor' }, text: 'late' });
+      expect(await store.closedConversationsBefore(new Date(now - 5_000).toISOString(), 10)).toEqual([]);
+      tick();
+      expect(await store.closedConversationsBefore(clock().toISOString(), 10)).toEqual(['c']);
+    });
+
+    it('erases a conversation with its messages, links, named records and queue items; others stay', async () => {
+      const [m1, m2] = await conversationWith('gone', [
+        { role: 'visitor', text: 'secret one' },
+        { role: 'agent', text: 'secret two' },
+        { role: 'visitor', text: 'three' },
+        { role: 'visitor', text: 'four' },
+        { role: 'agent', text: 'five' },
+      ]);
+      const [k1] = await conversationWith('kept', [{ role: 'visitor', text: 'kept text' }]);
+      await store.setConversationExternalUser('gone', 'user-9');
+      await store.setExternalId('gone', m2!.id, 'wamid.GONE');
+      const k1Linked = await store.setExternalId('kept', k1!.id, 'wamid.KEPT');
+      await store.putRecord('pending-status', 'wamid.GONE', { status: 'read' });
+      await store.putRecord('sink-cursor', 'gone', { rev: 5 });
+      await store.putRecord('sink-cursor', 'kept', { rev: 1 });
+      const send = await store.enqueue('whatsapp-send', { text: 'secret two' }, `wa-send:${m2!.id}`);
+      await store.updateQueueItem({ ...send, state: 'delivered' });
+      await store.enqueue('webhook', { body: 'secret one' }, `evt:${m1!.id}:created:aaaa`);
+      await store.enqueue('webhook', { body: 'secret one' }, `evt:${m1!.id}:read:bbbb`);
+      await store.enqueue('webhook', { body: 'kept text' }, `evt:${k1!.id}:created:aaaa`);
+
+      const erased = await store.eraseConversation('gone', {
+        records: [
+          { namespace: 'pending-status', key: 'wamid.GONE' },
+          { namespace: 'sink-cursor', key: 'gone' },
+        ],
+        queueItemIdPrefixes: [`evt:${m1!.id}:`, `evt:${m2!.id}:`, `wa-send:${m1!.id}`, `wa-send:${m2!.id}`],
+      });
+      expect(erased).toBe(true);
+      const check = async (): Promise<void> => {
+        expect(await store.getConversation('gone')).toBeUndefined();
+        expect(await store.getMessages('gone', { limit: 10 })).toEqual([]);
+        expect(await store.getMessage('gone', m1!.id)).toBeUndefined();
+        expect(await store.getChangesSince('gone', 0, 10)).toEqual([]);
+        expect(await store.findConversationByExternalUser('web', 'user-9')).toBeUndefined();
+        expect(await store.findMessageByExternalId('wamid.GONE')).toBeUndefined();
+        expect(await store.getRecord('pending-status', 'wamid.GONE')).toBeUndefined();
+        expect(await store.getRecord('sink-cursor', 'gone')).toBeUndefined();
+        expect(await store.listQueueItems('whatsapp-send', 10)).toEqual([]);
+        expect((await store.listQueueItems('webhook', 10)).map((i) => i.id)).toEqual([`evt:${k1!.id}:created:aaaa`]);
+        expect((await store.listConversations({ filter: 'all' })).map((c) => c.id)).toEqual(['kept']);
+        expect((await store.listConversations({ filter: 'all', query: 'secret' })).map((c) => c.id)).toEqual([]);
+        expect(store.health()).toMatchObject({ conversations: 1, messages: 1 });
+        expect(await store.getMessages('kept', { limit: 10 })).toEqual([k1Linked]);
+        expect((await store.findMessageByExternalId('wamid.KEPT'))?.id).toBe(k1!.id);
+        expect(await store.getRecord('sink-cursor', 'kept')).toEqual({ rev: 1 });
+      };
+      await check();
+      await expect(
+        store.appendMessage({ conversationId: 'gone', clientId: 'after', author: { role: 'visitor' }, text: 'x' }),
+      ).rejects.toMatchObject({ code: 'not_found' });
+      await restart();
+      await check();
+    });
+
+    it('answers false for an unknown conversation; an erased id can be used again from scratch', async () => {
+      expect(await store.eraseConversation('nope')).toBe(false);
+      await conversationWith('again', [{ role: 'visitor', text: 'first life' }]);
+      expect(await store.eraseConversation('again')).toBe(true);
+      expect(await store.eraseConversation('again')).toBe(false);
+      const fresh = await store.createConversation({ id: 'again', channel: 'web', name: 'New' });
+      expect(fresh).toMatchObject({ id: 'again', lastSeq: 0, name: 'New' });
+      const { message } = await store.appendMessage({ conversationId: 'again', clientId: 'c-0', author: { role: 'visitor' }, text: 'second life' });
+      expect(message.seq).toBe(1);
+      await restart();
+      expect((await store.getMessages('again', { limit: 10 })).map((m) => m.text)).toEqual(['second life']);
+    });
+
+    it('prunes delivered and dead queue items last updated before a time, at most limit, never pending ones', async () => {
+      const a = await store.enqueue('webhook', { n: 1 });
+      const b = await store.enqueue('webhook', { n: 2 });
+      const c = await store.enqueue('whatsapp-send', { n: 3 });
+      const d = await store.enqueue('webhook', { n: 4 });
+      await store.updateQueueItem({ ...a, state: 'delivered', updatedAt: clock().toISOString() });
+      await store.updateQueueItem({ ...c, state: 'dead', updatedAt: clock().toISOString() });
+      tick(10_000);
+      await store.updateQueueItem({ ...b, state: 'delivered', updatedAt: clock().toISOString() });
+      const cutoff = new Date(now - 5_000).toISOString();
+      expect(await store.pruneQueueItems(cutoff, 1)).toBe(1);
+      expect(await store.pruneQueueItems(cutoff, 10)).toBe(1);
+      expect(await store.pruneQueueItems(cutoff, 10)).toBe(0);
+      await restart();
+      expect((await store.listQueueItems('webhook', 10)).map((i) => i.id).sort()).toEqual([b.id, d.id].sort());
+      expect(await store.listQueueItems('whatsapp-send', 10)).toEqual([]);
+      expect((await store.dueItems('webhook', clock().toISOString(), 10)).map((i) => i.id)).toEqual([d.id]);
+    });
+
     it('reports health', async () => {
       await conversationWith('c', [{ role: 'visitor', text: 'a' }, { role: 'visitor', text: 'b' }]);
       expect(store.health()).toMatchObject({ ok: true, conversations: 1, messages: 2 });

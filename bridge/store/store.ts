@@ -89,6 +89,17 @@ export interface QueueItem<T = unknown> {
   log: { at: string; ok: boolean; status?: number; error?: string }[];
 }
 
+/** What else holds a conversation's data, erased in the same durable step as its messages and record. */
+export interface ConversationErasure {
+  /** Records holding its data (pending statuses of its messages' external ids, cursors). */
+  records?: { namespace: string; key: string }[];
+  /**
+   * Queue items whose id starts with one of these (in any state): the bridge derives queue ids from message ids
+   * (`evt:<messageId>:…`, `wa-send:<messageId>`), so a prefix per message reaches every item carrying its text.
+   */
+  queueItemIdPrefixes?: string[];
+}
+
 export interface StoreHealth {
   ok: boolean;
   engine: string;
@@ -113,9 +124,20 @@ export interface Store {
   findConversationByExternalUser(channel: Channel, externalUserId: string): Promise<Conversation | undefined>;
   /** Link an anonymous conversation to a verified external user id. */
   setConversationExternalUser(id: string, externalUserId: string): Promise<Conversation>;
+  /** Sets the state; closing stamps `closedAt` (now), reopening removes it. */
   setConversationState(id: string, state: ConversationState): Promise<Conversation>;
   /** Newest activity first. */
   listConversations(query: ConversationQuery): Promise<Conversation[]>;
+
+  /**
+   * Erases the conversation with its messages, statuses, external-id links, verified-user link and whatever
+   * `related` names. Resolves only once the erasure is durable and no storage file of the engine still holds
+   * any of it (an engine with journals or snapshots rewrites or retires them first). False when no such
+   * conversation exists (related data is erased all the same). A later conversation may reuse the id.
+   */
+  eraseConversation(id: string, related?: ConversationErasure): Promise<boolean>;
+  /** Ids of closed conversations whose `closedAt` and last activity are both before `before` (ISO), at most `limit`. */
+  closedConversationsBefore(before: string, limit: number): Promise<string[]>;
 
   // ---- messages ----
   /** Dedupes on (conversationId, clientId): a repeat returns the original with `created: false`. */
@@ -170,4 +192,6 @@ export interface Store {
   dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]>;
   updateQueueItem<T>(item: QueueItem<T>): Promise<void>;
   listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]>;
+  /** Removes at most `limit` delivered or dead items (any queue) last updated before `before` (ISO); resolves with how many. */
+  pruneQueueItems(before: string, limit: number): Promise<number>;
 }

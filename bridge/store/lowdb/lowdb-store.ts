@@ -8,7 +8,7 @@
  * the crash argument and the limits.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, unlink } from 'node:fs/promises';
+import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import type { Logger } from 'pino';
@@ -20,6 +20,7 @@ import {
   StoreError,
   type AgentRecord,
   type AppendResult,
+  type ConversationErasure,
   type ConversationQuery,
   type NewConversation,
   type NewMessage,
@@ -94,7 +95,11 @@ type JournalRecord =
   | { t: 'a'; v: AgentRecord }
   | { t: 'r'; ns: string; k: string; v: unknown; x?: string }
   | { t: 'rd'; ns: string; k: string }
-  | { t: 'q'; v: QueueItem };
+  | { t: 'q'; v: QueueItem }
+  /** Erasure of a conversation and what else held its data (records as [namespace, key], queue id prefixes). */
+  | { t: 'x'; id: string; r: [string, string][]; qp: string[] }
+  /** Pruned queue items (delivered or dead). */
+  | { t: 'qd'; ids: string[] };
 
 /** Per-conversation lookups, rebuilt from the segments on first use (so never stored, never stale). */
 interface ConversationIndex {
@@ -421,6 +426,13 @@ export class LowdbStore implements Store {
   private indexedTotal = 0;
   /** Cache size at which the next eviction scan runs after one that could not get below the limit. */
   private segmentEvictionRetryAt = 0;
+  /**
+   * Segment files of erased conversations, deleted once a checkpoint has retired every journal that could still
+   * replay into them; also set at open for orphans a crash left behind.
+   */
+  private erasedSegmentFiles = new Set<string>();
+  /** True while an erasure's data may still sit in a journal generation or document not yet rewritten. */
+  private erasureUnfinished = false;
 
   constructor(options: LowdbStoreOptions) {
     this.dataDir = options.dataDir;
@@ -452,6 +464,16 @@ export class LowdbStore implements Store {
     }
     this.releaseLock = release;
     this.opened = true;
+    // An erasure replayed from the journal (a crash before it was answered) or segment files left without a
+    // conversation (a crash before they were deleted): finish it before serving, so no file keeps the text.
+    if (this.erasureUnfinished || this.erasedSegmentFiles.size > 0) {
+      try {
+        await this.finishErasures();
+      } catch (error) {
+        await this.close().catch(() => undefined);
+        throw error;
+      }
+    }
     this.checkpointTimer = setInterval(() => {
       if (this.dirty.size > 0 && !this.checkpointRun) this.checkpointInBackground();
     }, this.checkpointIntervalMs);
@@ -518,6 +540,8 @@ export class LowdbStore implements Store {
     this.indexed = new Map();
     this.indexedTotal = 0;
     this.segmentEvictionRetryAt = 0;
+    this.erasedSegmentFiles = new Set();
+    this.erasureUnfinished = false;
     this.checkpointError = undefined;
   }
 
@@ -588,6 +612,7 @@ export class LowdbStore implements Store {
       }
     }
     this.verifySegmentsPresent();
+    this.findOrphanSegments();
     const generation = live.at(-1) ?? manifest.generation;
     const size = validBytes.get(generation) ?? 0;
     const previous = validBytes.get(generation - 1) ?? 0;
@@ -619,6 +644,20 @@ export class LowdbStore implements Store {
           );
         }
       }
+    }
+  }
+
+  /** Segment files whose conversation no longer exists: what an erasure interrupted after its checkpoint left. */
+  private findOrphanSegments(): void {
+    const live = new Set<string>();
+    for (const id of this.entries.keys()) live.add(fileKey(id));
+    for (const name of this.existingSegmentFiles) {
+      const key = name.slice(0, name.indexOf('.'));
+      if (!live.has(key)) this.erasedSegmentFiles.add(name);
+    }
+    for (const name of this.erasedSegmentFiles) this.existingSegmentFiles.delete(name);
+    if (this.erasedSegmentFiles.size > 0) {
+      this.logger.warn({ files: this.erasedSegmentFiles.size }, 'deleting segment files of erased conversations');
     }
   }
 
@@ -661,6 +700,17 @@ export class LowdbStore implements Store {
         return;
       case 'q':
         this.putQueueItem(record.v);
+        return;
+      case 'x':
+        if (typeof record.id !== 'string' || !Array.isArray(record.r) || !Array.isArray(record.qp)) {
+          return fail('holds a malformed erasure');
+        }
+        await this.eraseInMemory(record.id, record.r, record.qp);
+        this.erasureUnfinished = true;
+        return;
+      case 'qd':
+        if (!Array.isArray(record.ids)) return fail('holds a malformed queue pruning');
+        for (const id of record.ids) this.removeQueueItem(id);
         return;
       default:
         return fail(`has unknown record type ${JSON.stringify((record as { t: string }).t)}`);
@@ -741,7 +791,10 @@ export class LowdbStore implements Store {
         for (const doc of chunk) {
           doc.clearSnapshot();
           if (doc instanceof SegmentDoc && doc.data.messages.length >= this.segmentSize) doc.dropEncoding();
-          if (doc.adapter.path.startsWith(segmentsDir)) this.existingSegmentFiles.add(doc.adapter.name);
+          // An erased conversation's segment may still be written from this snapshot: its file is deleted later.
+          if (doc.adapter.path.startsWith(segmentsDir) && !this.erasedSegmentFiles.has(doc.adapter.name)) {
+            this.existingSegmentFiles.add(doc.adapter.name);
+          }
         }
       }
       for (const name of Object.values(DIRS)) await fsyncDir(join(this.dataDir, name));
@@ -845,6 +898,8 @@ export class LowdbStore implements Store {
     );
     // A segment never checkpointed has no file yet: skip the failing open() on the append path.
     const onDisk = this.existingSegmentFiles.has(adapter.name);
+    // A conversation reusing an erased one's id: its own document will replace that file, so it is not deleted.
+    if (this.entries.has(conversationId)) this.erasedSegmentFiles.delete(adapter.name);
     const data = onDisk ? await adapter.read() : null;
     if (onDisk && data === null) throw new CorruptFileError(adapter.path, 'disappeared while the store was running');
     const doc = new SegmentDoc(adapter, data ?? { conversationId, segment: k, messages: [] }, freezeSegment);
@@ -1119,6 +1174,8 @@ export class LowdbStore implements Store {
   async setConversationState(id: string, state: ConversationState): Promise<Conversation> {
     return this.updateConversation(id, (c) => c.state !== state, (c) => {
       c.state = state;
+      if (state === 'closed') c.closedAt = this.now();
+      else delete c.closedAt;
     });
   }
 
@@ -1137,6 +1194,130 @@ export class LowdbStore implements Store {
     });
     await this.durable(durable);
     return result;
+  }
+
+  async eraseConversation(id: string, related: ConversationErasure = {}): Promise<boolean> {
+    const journal = await this.writable();
+    const records = (related.records ?? []).map(({ namespace, key }): [string, string] => [namespace, key]);
+    const prefixes = related.queueItemIdPrefixes ?? [];
+    let existed = false;
+    let durable: Promise<void> = journal.barrier();
+    await this.exclusive(id, async () => {
+      existed = this.entries.has(id);
+      const removedSomething = await this.eraseInMemory(id, records, prefixes);
+      if (!existed && !removedSomething) {
+        durable = journal.barrier();
+        return;
+      }
+      this.erasureUnfinished = true;
+      durable = journal.append({ t: 'x', id, r: records, qp: prefixes } satisfies JournalRecord);
+    });
+    await this.durable(durable);
+    if (this.erasureUnfinished || this.erasedSegmentFiles.size > 0) {
+      try {
+        await this.finishErasures();
+      } catch (error) {
+        const err = error as NodeJS.ErrnoException;
+        throw new StoreError('storage_unavailable', `erasure not finished on disk: ${err.code ?? err.message}`);
+      }
+    }
+    return existed;
+  }
+
+  /**
+   * Makes erasures final on disk: a checkpoint cut after their journal records rewrites every document that held
+   * their data and deletes every older journal generation; only then are their segment files deleted (before it,
+   * replaying an old journal would still need them).
+   */
+  private async finishErasures(): Promise<void> {
+    while (this.checkpointRun) await this.checkpointRun.catch(() => undefined);
+    const files = [...this.erasedSegmentFiles];
+    this.erasureUnfinished = false;
+    try {
+      await this.runCheckpoint();
+    } catch (error) {
+      this.erasureUnfinished = true;
+      throw error;
+    }
+    const dir = join(this.dataDir, DIRS.segments);
+    for (const name of files) {
+      // The name may have been reused by a new conversation with the same id since: then it holds its data.
+      if (this.existingSegmentFiles.has(name)) continue;
+      await rm(join(dir, name), { force: true });
+      this.erasedSegmentFiles.delete(name);
+    }
+    await fsyncDir(dir);
+  }
+
+  /**
+   * Removes a conversation and what else held its data from memory (live calls and replay); true when anything
+   * was removed. Runs under the conversation's lock when live.
+   */
+  private async eraseInMemory(id: string, records: [string, string][], prefixes: string[]): Promise<boolean> {
+    let removed = false;
+    const entry = this.entries.get(id);
+    if (entry) {
+      removed = true;
+      const conversation = entry.record.conversation;
+      const segmentCount = Math.ceil(conversation.lastSeq / this.segmentSize);
+      for (let k = 0; k < segmentCount; k++) {
+        const seg = await this.segment(id, k);
+        for (const m of seg.data.messages) {
+          if (m?.externalId === undefined) continue;
+          const target = this.externalIds.get(m.externalId);
+          if (target?.conversationId === id) this.externalIds.delete(m.externalId);
+        }
+      }
+      for (let k = 0; k < segmentCount; k++) {
+        const key = this.segmentKey(id, k);
+        const doc = this.segments.get(key);
+        if (doc) {
+          // Not written by the next checkpoint; a running one may still write its snapshot, deleted afterwards.
+          this.dirty.delete(doc as AnyDoc);
+          doc.dirty = false;
+          this.segments.delete(key);
+        }
+        const name = this.segmentFileName(id, k);
+        if (this.existingSegmentFiles.delete(name) || doc?.inSnapshot) this.erasedSegmentFiles.add(name);
+      }
+      if (conversation.externalUserId !== undefined) {
+        const key = externalUserKey(conversation.channel, conversation.externalUserId);
+        if (this.byExternalUser.get(key) === id) this.byExternalUser.delete(key);
+      }
+      this.messageCount -= conversation.lastSeq;
+      this.conversationDocs.delete(id);
+      this.entries.delete(id);
+      const indexedCount = this.indexed.get(id);
+      if (indexedCount !== undefined) {
+        this.indexed.delete(id);
+        this.indexedTotal -= indexedCount;
+      }
+    }
+    for (const [namespace, key] of records) {
+      const storeKey = recordKey(namespace, key);
+      if (this.records.get(storeKey) === undefined) continue;
+      this.records.delete(storeKey);
+      removed = true;
+    }
+    if (prefixes.length > 0) {
+      const matches = prefixMatcher(prefixes);
+      const doomed: string[] = [];
+      for (const [itemId] of this.queues.entries()) if (matches(itemId)) doomed.push(itemId);
+      for (const itemId of doomed) this.removeQueueItem(itemId);
+      if (doomed.length > 0) removed = true;
+    }
+    return removed;
+  }
+
+  async closedConversationsBefore(before: string, limit: number): Promise<string[]> {
+    this.assertOpen();
+    const ids: string[] = [];
+    for (const [id, entry] of this.entries) {
+      if (ids.length >= limit) break;
+      const c = entry.record.conversation;
+      if (c.state === 'closed' && (c.closedAt ?? c.lastActivityAt) < before && c.lastActivityAt < before) ids.push(id);
+    }
+    return ids;
   }
 
   async listConversations(query: ConversationQuery): Promise<Conversation[]> {
@@ -1512,6 +1693,26 @@ export class LowdbStore implements Store {
     await this.durable(journal.append({ t: 'q', v: stored } satisfies JournalRecord));
   }
 
+  async pruneQueueItems(before: string, limit: number): Promise<number> {
+    const journal = await this.writable();
+    const ids: string[] = [];
+    for (const [id, item] of this.queues.entries()) {
+      if (ids.length >= limit) break;
+      if (item.state !== 'pending' && item.updatedAt < before) ids.push(id);
+    }
+    if (ids.length === 0) return 0;
+    for (const id of ids) this.removeQueueItem(id);
+    await this.durable(journal.append({ t: 'qd', ids } satisfies JournalRecord));
+    return ids.length;
+  }
+
+  private removeQueueItem(id: string): void {
+    const item = this.queues.get(id);
+    if (!item) return;
+    this.pendingItems.get(item.queue)?.delete(id);
+    this.queues.delete(id);
+  }
+
   private putQueueItem(item: QueueItem): void {
     const previous = this.queues.get(item.id);
     if (previous && previous.queue !== item.queue) this.pendingItems.get(previous.queue)?.delete(item.id);
@@ -1540,6 +1741,27 @@ export class LowdbStore implements Store {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * A test for "starts with one of `prefixes`" in O(log n) per id: sorted, without prefixes that extend a shorter
+ * one, the only candidate for an id is the greatest prefix not above it (any string between a prefix p and an id
+ * starting with p starts with p too).
+ */
+function prefixMatcher(prefixes: string[]): (id: string) => boolean {
+  const sorted = [...new Set(prefixes)].filter((p) => p.length > 0).sort(compare);
+  const kept: string[] = [];
+  for (const p of sorted) if (kept.length === 0 || !p.startsWith(kept[kept.length - 1]!)) kept.push(p);
+  return (id) => {
+    let lo = 0;
+    let hi = kept.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (kept[mid]! <= id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo > 0 && id.startsWith(kept[lo - 1]!);
+  };
 }
 
 function recordKey(namespace: string, key: string): string {
