@@ -1,6 +1,7 @@
 /**
  * The bridge process: the only place that reads the environment. Loads the config, opens the lowdb store (one
  * process per data directory), creates the first agent if there is none, serves, and shuts down cleanly.
+ * With `--check-config` it only validates the configuration and exits.
  */
 import { defaultOrigins, loadConfig, ConfigError, type BridgeConfig } from './config.ts';
 import { createLogger } from './logger.ts';
@@ -21,6 +22,8 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) fail(error.message);
     fail(`cannot prepare ${process.env.DATA_DIR ?? './data'}: ${(error as Error).message}`);
   }
+  // `npm start` checks the settings this way before it spends time building.
+  if (process.argv.includes('--check-config')) return;
   const logger = createLogger(config.logLevel);
 
   const store = new LowdbStore({ dataDir: config.dataDir, logger, ...config.storage });

@@ -1,0 +1,25 @@
+/**
+ * `npm start`: checks the configuration, builds only when the sources changed since the last build, then runs the
+ * bundled bridge in this process (no second Node start, signals reach it directly).
+ *
+ *   npm start                 # build if needed, then serve
+ *   npm start -- --rebuild    # build even if dist/ looks current
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildIsCurrent, ROOT } from './build-stamp.mjs';
+import { build } from './build.mjs';
+
+const BRIDGE_BUNDLE = join(ROOT, 'dist', 'bridge', 'main.js');
+
+if (process.argv.includes('--rebuild') || !buildIsCurrent()) {
+  // A bad setting must be reported before a build that takes tens of seconds; the sources changed, so the check
+  // runs from them (the old bundle may not know a new setting).
+  const check = spawnSync(process.execPath, ['--import', 'tsx', 'bridge/main.ts', '--check-config'], { cwd: ROOT, stdio: 'inherit' });
+  if (check.status !== 0) process.exit(check.status ?? 1);
+  process.stdout.write('anon-chat: the sources changed since the last build; building the widget, console and bridge (once)\n');
+  build();
+}
+process.setSourceMapsEnabled(true);
+await import(pathToFileURL(BRIDGE_BUNDLE).href);
