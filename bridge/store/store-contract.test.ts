@@ -401,14 +401,24 @@ for (const engine of engines) {
       expect(await store.closedConversationsBefore(clock().toISOString(), 10)).toEqual(['recent']);
     });
 
-    it('counts a closed conversation that got a message later from that message', async () => {
+    it('counts a closed conversation that got a message later from that message; ifClosedBefore erases only what qualifies', async () => {
       await conversationWith('c', [{ role: 'visitor', text: 'a' }]);
       await store.setConversationState('c', 'closed');
       tick(10_000);
       await store.appendMessage({ conversationId: 'c', clientId: 'late', author: { role: 'visitor' }, text: 'late' });
       expect(await store.closedConversationsBefore(new Date(now - 5_000).toISOString(), 10)).toEqual([]);
+      const late = new Date(now - 5_000).toISOString();
+      expect(await store.eraseConversation('c', { ifClosedBefore: late })).toBe(false);
       tick();
       expect(await store.closedConversationsBefore(clock().toISOString(), 10)).toEqual(['c']);
+      await store.setConversationState('c', 'open');
+      expect(await store.eraseConversation('c', { ifClosedBefore: clock().toISOString() })).toBe(false);
+      expect(await store.eraseConversation('absent', { ifClosedBefore: clock().toISOString() })).toBe(false);
+      tick();
+      await store.setConversationState('c', 'closed');
+      tick();
+      expect(await store.eraseConversation('c', { ifClosedBefore: clock().toISOString() })).toBe(true);
+      expect(await store.getConversation('c')).toBeUndefined();
     });
 
     it('erases a conversation with its messages, links, named records and queue items; others stay', async () => {

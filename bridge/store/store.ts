@@ -98,6 +98,11 @@ export interface ConversationErasure {
    * (`evt:<messageId>:…`, `wa-send:<messageId>`), so a prefix per message reaches every item carrying its text.
    */
   queueItemIdPrefixes?: string[];
+  /**
+   * Retention: erase only if the conversation is still closed with `closedAt` and last activity before this ISO
+   * time, checked atomically with the erasure (a visitor writing meanwhile keeps it); otherwise nothing is erased.
+   */
+  ifClosedBefore?: string;
 }
 
 export interface StoreHealth {

@@ -1203,7 +1203,11 @@ export class LowdbStore implements Store {
     let existed = false;
     let durable: Promise<void> = journal.barrier();
     await this.exclusive(id, async () => {
-      existed = this.entries.has(id);
+      const entry = this.entries.get(id);
+      if (related.ifClosedBefore !== undefined && !(entry && closedBefore(entry.record.conversation, related.ifClosedBefore))) {
+        return;
+      }
+      existed = entry !== undefined;
       const removedSomething = await this.eraseInMemory(id, records, prefixes);
       if (!existed && !removedSomething) {
         durable = journal.barrier();
@@ -1314,8 +1318,7 @@ export class LowdbStore implements Store {
     const ids: string[] = [];
     for (const [id, entry] of this.entries) {
       if (ids.length >= limit) break;
-      const c = entry.record.conversation;
-      if (c.state === 'closed' && (c.closedAt ?? c.lastActivityAt) < before && c.lastActivityAt < before) ids.push(id);
+      if (closedBefore(entry.record.conversation, before)) ids.push(id);
     }
     return ids;
   }
@@ -1737,6 +1740,11 @@ export class LowdbStore implements Store {
     items.sort((a, b) => compare(b.createdAt, a.createdAt));
     return items.slice(0, limit).map((item) => copyJson(item) as QueueItem<T>);
   }
+}
+
+/** Closed, and both its closing and its last activity are before `before` (ISO): what retention may erase. */
+function closedBefore(c: Conversation, before: string): boolean {
+  return c.state === 'closed' && (c.closedAt ?? c.lastActivityAt) < before && c.lastActivityAt < before;
 }
 
 function compare(a: string, b: string): number {
