@@ -53,8 +53,11 @@ export default defineConfig(({ mode }) => {
     },
     test: {
       environment: 'node',
-      testTimeout: 30_000,
-      hookTimeout: 30_000,
+      // Sized for a loaded 2-core CI machine, above every deadline the helpers set (a child process may take
+      // START_DEADLINE_MS to start, a waitUntil WAIT_DEADLINE_MS), so the helper that waited says what for.
+      testTimeout: 120_000,
+      hookTimeout: 120_000,
+      expect: { poll: { timeout: 30_000 } },
       pool: 'forks',
       // Two cores: more parallel files only thrash the child bridges and Chromium the tests start.
       maxWorkers: 2,

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleNodeEntry } from '../scripts/build-bridge.ts';
-import { connectVisitor } from './testing/index.ts';
+import { connectVisitor, START_DEADLINE_MS } from './testing/index.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 // Two folders below the root, like dist/bridge/main.js (`npm start`), in a folder of its own so a concurrent
@@ -41,7 +41,10 @@ describe('bundled bridge (what `npm start` runs)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no listening line within 20 s:\n${output}`)), 20_000);
+        const timer = setTimeout(
+          () => reject(new Error(`waited ${START_DEADLINE_MS} ms for the bundled bridge (${bundle}) to print "anon-chat listening on"; its output so far:\n${output}`)),
+          START_DEADLINE_MS,
+        );
         child.stdout.on('data', () => {
           const match = /anon-chat listening on (http:\/\/\S+)/.exec(output);
           if (match?.[1]) {
@@ -66,5 +69,5 @@ describe('bundled bridge (what `npm start` runs)', () => {
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     }
-  }, 60_000);
+  });
 });

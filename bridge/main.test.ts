@@ -12,6 +12,7 @@ import {
   startBridgeProcess,
   type BridgeProcess,
   type ConnectedVisitor,
+  WAIT_DEADLINE_MS,
 } from './testing/index.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -124,7 +125,7 @@ describe('bridge process', () => {
     const token = visitor.session.token;
     agent.close();
     // SIGTERM with a visitor still connected: the bridge closes its socket, flushes and exits 0.
-    const disconnected = nextEvent(visitor, 'disconnect', 10_000);
+    const disconnected = nextEvent(visitor, 'disconnect', WAIT_DEADLINE_MS);
     const lateSend = emitWithAck(visitor, 'message:send', { clientId: 'v4', text: 'just before shutdown' }, 5000).catch(
       () => undefined,
     );
@@ -192,5 +193,5 @@ describe('bridge process', () => {
     expect(new Set(ids).size).toBe(ids.length);
     for (const clientId of acked) expect(ids).toContain(clientId);
     expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: stored.length }, (_, i) => i + 1));
-  }, 60_000);
+  });
 });

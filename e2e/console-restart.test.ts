@@ -63,17 +63,17 @@ describe('bridge killed and restarted under an open console and widget', () => {
     await openWidget(visitor);
     await sendFromWidget(visitor, 'Before the crash: hello');
     const item = inboxItems(agent).first();
-    await item.waitFor({ timeout: 10_000 });
+    await item.waitFor();
     await item.click();
     await threadMessage(agent, 'Before the crash: hello').waitFor();
     await reply(agent, 'Before the crash: hi there');
-    await widgetMessage(visitor, 'Before the crash: hi there').waitFor({ timeout: 10_000 });
-    await threadMessage(agent, 'Before the crash: hi there').locator('.ticks--read').waitFor({ timeout: 10_000 });
+    await widgetMessage(visitor, 'Before the crash: hi there').waitFor();
+    await threadMessage(agent, 'Before the crash: hi there').locator('.ticks--read').waitFor();
 
     // kill -9: no goodbye to the sockets.
     await bridge?.kill('SIGKILL');
     bridge = undefined;
-    await agent.locator('anon-console .conn[data-state="connecting"]').waitFor({ timeout: 15_000 });
+    await agent.locator('anon-console .conn[data-state="connecting"]').waitFor();
 
     // Both sides write while the bridge is down: the reply waits as `sending`, the visitor's in its outbox.
     await reply(agent, 'While down: reply from the console');
@@ -86,11 +86,11 @@ describe('bridge killed and restarted under an open console and widget', () => {
 
     await threadMessage(agent, 'While down: visitor message').waitFor({ timeout: 30_000 });
     await widgetMessage(visitor, 'While down: reply from the console').waitFor({ timeout: 30_000 });
-    await threadMessage(agent, 'While down: reply from the console').locator('.ticks--read').waitFor({ timeout: 15_000 });
+    await threadMessage(agent, 'While down: reply from the console').locator('.ticks--read').waitFor();
 
     // A message right after the restart flows live in both directions.
     await sendFromWidget(visitor, 'After the restart: still here');
-    await threadMessage(agent, 'After the restart: still here').waitFor({ timeout: 10_000 });
+    await threadMessage(agent, 'After the restart: still here').waitFor();
 
     const visitorSide = ['Before the crash: hello', 'While down: visitor message', 'After the restart: still here'];
     const agentSide = ['Before the crash: hi there', 'While down: reply from the console'];
@@ -101,9 +101,9 @@ describe('bridge killed and restarted under an open console and widget', () => {
       expect(texts.filter((t) => visitorSide.includes(t))).toEqual(visitorSide);
       expect(texts.filter((t) => agentSide.includes(t))).toEqual(agentSide);
     };
-    await expect.poll(async () => (await threadTexts(agent)).length, { timeout: 10_000 }).toBe(5);
+    await expect.poll(async () => (await threadTexts(agent)).length).toBe(5);
     await check(await threadTexts(agent));
-    await expect.poll(async () => (await widgetTexts(visitor)).length, { timeout: 10_000 }).toBe(5);
+    await expect.poll(async () => (await widgetTexts(visitor)).length).toBe(5);
     await check(await widgetTexts(visitor));
     // Both pages show the same order (the bridge's seq).
     expect(await widgetTexts(visitor)).toEqual(await threadTexts(agent));
@@ -111,10 +111,10 @@ describe('bridge killed and restarted under an open console and widget', () => {
     // Reload both: the stored history is the same, once.
     const before = await threadTexts(agent);
     await agent.reload();
-    await expect.poll(() => threadTexts(agent), { timeout: 15_000 }).toEqual(before);
+    await expect.poll(() => threadTexts(agent)).toEqual(before);
     await visitor.reload();
     await openWidget(visitor);
-    await expect.poll(() => widgetTexts(visitor), { timeout: 15_000 }).toEqual(before);
+    await expect.poll(() => widgetTexts(visitor)).toEqual(before);
 
     for (const p of problems) expect(p.errors).toEqual([]);
   }, 180_000);

@@ -46,12 +46,12 @@ describe('console catch-up after a reconnect (Chromium, real bridge)', () => {
     await inboxItem(agent, conversationId).click();
     await threadMessage(agent, 'visitor 0').waitFor();
     await reply(agent, 'agent reply');
-    await threadMessage(agent, 'agent reply').locator('.ticks--sent').waitFor({ timeout: 10_000 });
+    await threadMessage(agent, 'agent reply').locator('.ticks--sent').waitFor();
 
     // Offline, then dropped by the bridge: the console cannot come back until the test says so.
     await context.setOffline(true);
     bridge.bridge.io.of('/agent').disconnectSockets(true);
-    await agent.locator('anon-console .conn[data-state="connecting"]').waitFor({ timeout: 10_000 });
+    await agent.locator('anon-console .conn[data-state="connecting"]').waitFor();
 
     let lastSeq = 0;
     for (let i = 1; i <= MISSED; i++) {
@@ -66,12 +66,12 @@ describe('console catch-up after a reconnect (Chromium, real bridge)', () => {
 
     await context.setOffline(false);
     await waitConsoleConnected(agent, 30_000);
-    await threadMessage(agent, 'agent reply').locator('.ticks--read').waitFor({ timeout: 15_000 });
+    await threadMessage(agent, 'agent reply').locator('.ticks--read').waitFor();
     const expected = ['visitor 0', 'agent reply', ...Array.from({ length: MISSED }, (_, i) => `visitor ${i + 1}`)];
-    await expect.poll(() => threadTexts(agent), { timeout: 15_000 }).toEqual(expected);
+    await expect.poll(() => threadTexts(agent)).toEqual(expected);
     // The re-listed inbox shows the newest message; the open, visible conversation is read again.
     await expect.poll(() => inboxItem(agent, conversationId).locator('.item__preview').textContent()).toBe(`visitor ${MISSED}`);
-    await inboxItem(agent, conversationId).locator('.unread').waitFor({ state: 'detached', timeout: 10_000 });
+    await inboxItem(agent, conversationId).locator('.unread').waitFor({ state: 'detached' });
     expect(problems.errors).toEqual([]);
   }, 120_000);
 });

@@ -129,7 +129,7 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
     expect(await postWebhook(bridge.url, await readFile(join(FIXTURES, '04-meta-inbound-text.json')))).toBe(200);
 
     const item = inboxItems(agent).first();
-    await expect.poll(() => item.locator('.item__name').textContent(), { timeout: 10_000 }).toBe('Sheena Nelson');
+    await expect.poll(() => item.locator('.item__name').textContent()).toBe('Sheena Nelson');
     expect(await item.locator('.badge').textContent()).toBe('WhatsApp');
     expect(await item.locator('.item__preview').textContent()).toBe('Does it come in another color?');
     expect(await item.locator('.unread').textContent()).toBe('1');
@@ -139,7 +139,7 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
     expect(await agent.locator('console-thread .head__presence').textContent()).toContain(`+${CUSTOMER}`);
     await reply(agent, 'Yes — it also comes in forest green.');
 
-    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => graph.requests.length).toBe(1);
     const [send] = graph.requests;
     expect(send?.method).toBe('POST');
     expect(send?.path).toBe(`/${PHONE_NUMBER_ID}/messages`);
@@ -153,28 +153,28 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
 
     // Meta's status webhooks move the ticks live.
     const first = threadMessage(agent, 'Yes — it also comes in forest green.');
-    await first.locator('.ticks--sent').waitFor({ timeout: 10_000 });
+    await first.locator('.ticks--sent').waitFor();
     expect(await postWebhook(bridge.url, await statusBody('wamid.E2E1', 'delivered'))).toBe(200);
-    await first.locator('.ticks--delivered').waitFor({ timeout: 10_000 });
+    await first.locator('.ticks--delivered').waitFor();
     expect(await postWebhook(bridge.url, await statusBody('wamid.E2E1', 'read'))).toBe(200);
-    await first.locator('.ticks--read').waitFor({ timeout: 10_000 });
+    await first.locator('.ticks--read').waitFor();
 
     // A failed delivery shows Meta's reason and a Retry that sends the reply again.
     await reply(agent, 'Here is the green one: northwind.example/green');
-    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBe(2);
+    await expect.poll(() => graph.requests.length).toBe(2);
     const second = threadMessage(agent, 'Here is the green one: northwind.example/green');
-    await second.locator('.ticks--sent').waitFor({ timeout: 10_000 });
+    await second.locator('.ticks--sent').waitFor();
     expect(await postWebhook(bridge.url, await statusBody('wamid.E2E2', 'failed'))).toBe(200);
-    await second.locator('.ticks--failed').waitFor({ timeout: 10_000 });
+    await second.locator('.ticks--failed').waitFor();
     expect(await second.locator('.msg__failure').textContent()).toContain('healthy ecosystem engagement');
     await saveScreenshot(agent, 'console-whatsapp');
 
     await second.getByRole('button', { name: 'Retry' }).click();
-    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBe(3);
+    await expect.poll(() => graph.requests.length).toBe(3);
     expect(graph.requests[2]?.body).toMatchObject({ to: CUSTOMER, text: { body: 'Here is the green one: northwind.example/green' } });
-    await second.locator('.msg__failure').waitFor({ state: 'detached', timeout: 10_000 });
+    await second.locator('.msg__failure').waitFor({ state: 'detached' });
     expect(await postWebhook(bridge.url, await statusBody('wamid.E2E3', 'delivered'))).toBe(200);
-    await second.locator('.ticks--delivered').waitFor({ timeout: 10_000 });
+    await second.locator('.ticks--delivered').waitFor();
 
     // Each reply reached the Graph API once per send attempt: no duplicate sends.
     expect(graph.requests.map((r) => (r.body as { text: { body: string } }).text.body)).toEqual([

@@ -69,20 +69,20 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
 
     // Live: the conversation appears in the already open inbox, with preview, unread count, channel and online dot.
     const item = inboxItems(agent).first();
-    await expect.poll(() => item.locator('.item__preview').textContent(), { timeout: 10_000 }).toBe('Hi! Do you ship to Canada?');
+    await expect.poll(() => item.locator('.item__preview').textContent()).toBe('Hi! Do you ship to Canada?');
     expect(await item.locator('.unread').textContent()).toBe('1');
     expect(await item.locator('.badge').textContent()).toBe('Web');
     expect(await item.locator('.avatar__dot').count()).toBe(1);
     await expect.poll(() => agent.title()).toMatch(/^\(1\) /);
     // The console got it: the visitor sees it delivered before any agent opened the conversation.
-    await widgetMessage(visitor, 'Hi! Do you ship to Canada?').locator('.ticks--delivered').waitFor({ timeout: 10_000 });
+    await widgetMessage(visitor, 'Hi! Do you ship to Canada?').locator('.ticks--delivered').waitFor();
     const conversationId = (await item.getAttribute('data-conversation-id')) ?? '';
     expect(conversationId).not.toBe('');
 
     // The agent opens it: the visitor's message is read → the widget shows read ticks on it.
     await item.click();
     await threadMessage(agent, 'Hi! Do you ship to Canada?').waitFor();
-    await widgetMessage(visitor, 'Hi! Do you ship to Canada?').locator('.ticks--read').waitFor({ timeout: 10_000 });
+    await widgetMessage(visitor, 'Hi! Do you ship to Canada?').locator('.ticks--read').waitFor();
     await expect.poll(() => agent.title()).not.toMatch(/^\(/);
     expect(await inboxItem(agent, conversationId).locator('.unread').count()).toBe(0);
 
@@ -93,35 +93,35 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
 
     // Typing, visitor → console.
     await visitor.locator('anon-chat .composer .input').pressSequentially('Also', { delay: 30 });
-    await expect.poll(() => agent.locator('console-thread .typing').textContent(), { timeout: 10_000 }).toContain('is typing');
+    await expect.poll(() => agent.locator('console-thread .typing').textContent()).toContain('is typing');
     await visitor.locator('anon-chat .composer .input').fill('');
 
     // Typing, console → widget.
     await agent.locator('console-composer textarea').pressSequentially('Ye', { delay: 30 });
-    await visitor.locator('anon-chat .typing').waitFor({ timeout: 10_000 });
+    await visitor.locator('anon-chat .typing').waitFor();
 
     // Reply: optimistic, then sent; the visitor's open panel reads it → read ticks in the console.
     await reply(agent, 'Yes — free shipping to Canada over $40.');
     const own = threadMessage(agent, 'Yes — free shipping to Canada over $40.');
     await own.waitFor();
-    await widgetMessage(visitor, 'Yes — free shipping to Canada over $40.').waitFor({ timeout: 10_000 });
-    await own.locator('.ticks--read').waitFor({ timeout: 10_000 });
+    await widgetMessage(visitor, 'Yes — free shipping to Canada over $40.').waitFor();
+    await own.locator('.ticks--read').waitFor();
     expect(await own.locator('.msg__author').textContent()).toBe(bridge.agent.name);
 
     // The second agent saw the reply live, with the replying agent's name, and its read state.
     const seen = threadMessage(second, 'Yes — free shipping to Canada over $40.');
-    await seen.waitFor({ timeout: 10_000 });
+    await seen.waitFor();
     expect(await seen.locator('.msg__author').textContent()).toBe(bridge.agent.name);
-    await seen.locator('.ticks--read').waitFor({ timeout: 10_000 });
+    await seen.locator('.ticks--read').waitFor();
     // A reply ends its author's typing indicator; the visitor's expires on its own (TYPING_TTL_MS) at the latest.
-    await expect.poll(() => second.locator('console-thread .typing').textContent(), { timeout: 10_000 }).not.toContain('is typing');
+    await expect.poll(() => second.locator('console-thread .typing').textContent()).not.toContain('is typing');
 
     // The second agent's reply shows up for the first, named.
     await reply(second, 'I have added a discount code to your order notes.');
     const fromSam = threadMessage(agent, 'I have added a discount code to your order notes.');
-    await fromSam.waitFor({ timeout: 10_000 });
+    await fromSam.waitFor();
     expect(await fromSam.locator('.msg__author').textContent()).toBe(SECOND_AGENT.name);
-    await widgetMessage(visitor, 'I have added a discount code to your order notes.').waitFor({ timeout: 10_000 });
+    await widgetMessage(visitor, 'I have added a discount code to your order notes.').waitFor();
 
     // Other visitors, so the inbox in the screenshot looks like a working day.
     for (const text of ['Is the Yirgacheffe available as whole bean?', 'My order #1042 has not arrived yet']) {
@@ -137,14 +137,14 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     await inboxItems(second).filter({ hasText: 'whole bean' }).click();
     await setHidden(agent, true);
     await sendFromWidget(visitor, 'Perfect, thank you!');
-    await threadMessage(agent, 'Perfect, thank you!').waitFor({ timeout: 10_000 });
+    await threadMessage(agent, 'Perfect, thank you!').waitFor();
     // Screen readers hear the new message through the live region (the log itself stays quiet).
     expect(await agent.locator('console-thread [data-announcement]').textContent()).toContain('Perfect, thank you!');
-    await expect.poll(() => inboxItem(second, conversationId).locator('.unread').textContent(), { timeout: 10_000 }).toBe('1');
-    await widgetMessage(visitor, 'Perfect, thank you!').locator('.ticks--delivered').waitFor({ timeout: 10_000 });
+    await expect.poll(() => inboxItem(second, conversationId).locator('.unread').textContent()).toBe('1');
+    await widgetMessage(visitor, 'Perfect, thank you!').locator('.ticks--delivered').waitFor();
     await setHidden(agent, false);
-    await inboxItem(second, conversationId).locator('.unread').waitFor({ state: 'detached', timeout: 10_000 });
-    await widgetMessage(visitor, 'Perfect, thank you!').locator('.ticks--read').waitFor({ timeout: 10_000 });
+    await inboxItem(second, conversationId).locator('.unread').waitFor({ state: 'detached' });
+    await widgetMessage(visitor, 'Perfect, thank you!').locator('.ticks--read').waitFor();
 
     const expected = [
       'Hi! Do you ship to Canada?',
@@ -164,9 +164,9 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     // Reload both sides: the full history, once, in order.
     await visitor.reload();
     await openWidget(visitor);
-    await expect.poll(() => widgetTexts(visitor), { timeout: 10_000 }).toEqual(expected);
+    await expect.poll(() => widgetTexts(visitor)).toEqual(expected);
     await agent.reload();
-    await expect.poll(() => threadTexts(agent), { timeout: 10_000 }).toEqual(expected);
+    await expect.poll(() => threadTexts(agent)).toEqual(expected);
     await expect.poll(() => inboxItems(agent).count()).toBe(3);
 
     // Sign-out forgets the session; the reload after it shows the sign-in form.

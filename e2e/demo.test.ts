@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { startTestBridge, connectAgent, emitWithAck, nextEvent, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
+import { startTestBridge, connectAgent, emitWithAck, nextEvent, type AgentClient, type TestBridge, WAIT_DEADLINE_MS } from '../bridge/testing/index.ts';
 import { ROOT, ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { openWidget, widgetMessage } from './helpers/widget-page.ts';
 
@@ -118,7 +118,7 @@ describe('demo pages (Chromium, real bridge)', () => {
     // open() and send(text) from page buttons; the agent receives the message.
     await demo.getByRole('button', { name: 'open()' }).click();
     await demo.locator('anon-chat .panel').waitFor({ state: 'visible' });
-    const received = nextEvent(agent, 'message:new', 10_000);
+    const received = nextEvent(agent, 'message:new', WAIT_DEADLINE_MS);
     await demo.getByLabel('send(text)').fill('Hallo! Ich habe eine Frage zu meiner Bestellung.');
     await demo.getByRole('button', { name: 'Call send()' }).click();
     const message = await received;
@@ -137,14 +137,14 @@ describe('demo pages (Chromium, real bridge)', () => {
       text: 'Gern! Wie lautet Ihre Bestellnummer?',
     });
     expect(ack.ok).toBe(true);
-    await badge.waitFor({ state: 'visible', timeout: 10_000 });
+    await badge.waitFor({ state: 'visible' });
     expect(await badge.textContent()).toBe('1');
     expect(await demo.locator('#state-unread').textContent()).toBe('1');
 
     // The header button opens the chat (JS API); reading it clears the badge.
     await demo.locator('#header-messages').click();
     await widgetMessage(demo, 'Gern! Wie lautet Ihre Bestellnummer?').waitFor();
-    await badge.waitFor({ state: 'hidden', timeout: 10_000 });
+    await badge.waitFor({ state: 'hidden' });
     await saveScreenshot(demo, 'demo-theming');
     expect(problems.errors).toEqual([]);
   });

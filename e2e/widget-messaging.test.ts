@@ -15,6 +15,7 @@ import {
   startTestBridge,
   PROCESS_ADMIN,
   type AgentClient,
+  WAIT_DEADLINE_MS,
 } from '../bridge/testing/index.ts';
 import {
   openPanel,
@@ -74,7 +75,7 @@ describe('widget messaging against a real bridge', () => {
     // The panel is open and visible: an agent reply is marked read by the visitor.
     const reply = await emitWithAck(rig.agent, 'message:send', { conversationId: conversation.id, clientId: 'agent-r1', text: 'got it' });
     expect(reply.ok).toBe(true);
-    await expect.poll(async () => (await history(conversation.id)).find((m) => m.clientId === 'agent-r1')?.status, { timeout: 5000 }).toBe('read');
+    await expect.poll(async () => (await history(conversation.id)).find((m) => m.clientId === 'agent-r1')?.status).toBe('read');
     await context.close();
   });
 
@@ -93,8 +94,8 @@ describe('widget messaging against a real bridge', () => {
     await sendFromComposer(page, 'written while cut off');
     await page.locator('anon-chat .msg--own.msg--sending').waitFor();
     link.restore();
-    await page.locator('anon-chat .msg--other', { hasText: 'reply while you were away' }).waitFor({ timeout: 15_000 });
-    await expect.poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.status === 'sending' ? 'sending' : 'stored'}`), { timeout: 15_000 }).toEqual([
+    await page.locator('anon-chat .msg--other', { hasText: 'reply while you were away' }).waitFor();
+    await expect.poll(async () => (await renderedMessages(page)).map((m) => `${m.text}|${m.status === 'sending' ? 'sending' : 'stored'}`)).toEqual([
       'before the cut|stored',
       'reply while you were away|stored',
       'written while cut off|stored',
@@ -160,7 +161,7 @@ describe('widget messaging against a real bridge', () => {
       await proc.kill('SIGKILL').catch(() => null);
       await rm(dataDir, { recursive: true, force: true });
     }
-  }, 90_000);
+  });
 
   it('becomes a fresh visitor when its token is refused, and reset() forgets the visitor on purpose', async () => {
     const key = newSite();
@@ -206,7 +207,7 @@ describe('widget messaging against a real bridge', () => {
     await sendFromComposer(page, 'hello');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
     const conversation = await conversationOf(rig.agent, key);
-    const visitorTyping = nextEvent(rig.agent, 'typing', 5000, (e) => e.conversationId === conversation.id && e.role === 'visitor' && e.typing);
+    const visitorTyping = nextEvent(rig.agent, 'typing', WAIT_DEADLINE_MS, (e) => e.conversationId === conversation.id && e.role === 'visitor' && e.typing);
     await page.locator('anon-chat textarea').pressSequentially('typing away', { delay: 20 });
     expect(await visitorTyping).toMatchObject({ role: 'visitor', typing: true });
     rig.agent.emit('typing', { conversationId: conversation.id, typing: true });
@@ -244,5 +245,5 @@ describe('widget messaging against a real bridge', () => {
       limitedAgent.disconnect();
       await limited.close();
     }
-  }, 60_000);
+  });
 });

@@ -27,7 +27,7 @@ describe('widget view', () => {
       const res = await emitWithAck(rig.agent, 'message:send', { conversationId: conversation!.id, clientId: `h-${i}`, text: `agent ${i}` });
       expect(res.ok).toBe(true);
     }
-    await expect.poll(async () => (await renderedMessages(page)).length, { timeout: 10_000 }).toBe(130);
+    await expect.poll(async () => (await renderedMessages(page)).length).toBe(130);
     // Start over with no cached copy: the widget shows the latest page and fetches the rest on scroll up. (Leave the
     // page first: the widget saves its cache on pagehide.)
     const widgetUrl = page.url();

@@ -5,7 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { START_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 
 const root = join(import.meta.dirname, '..');
 const MAIN = join(root, 'bridge', 'main.ts');
@@ -139,13 +141,17 @@ export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeCh
   void exited.then((e) => {
     done = e;
   });
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  const timeoutMs = options.readyTimeoutMs ?? START_DEADLINE_MS;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (done) throw new Error(`bridge exited before ready (code ${done.code}, signal ${done.signal}): ${done.stderr || done.stdout}`);
     if (await tryConnect(port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`bridge not ready after ${options.readyTimeoutMs ?? 60_000} ms (port ${port}): stderr ${out.stderr.slice(-1000)} stdout ${out.stdout.slice(-1000)}`);
+      throw new Error(
+        `waited ${timeoutMs} ms for bridge/main.ts (DATA_DIR ${options.dataDir}) to accept TCP connections on port ${port}; ` +
+          `1-min load average ${loadavg()[0]!.toFixed(1)}; stderr ${out.stderr.slice(-1000)} stdout ${out.stdout.slice(-1000)}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 15));
   }
@@ -185,7 +191,7 @@ export async function spawnBridgeOutcome(options: SpawnBridgeOptions): Promise<S
   void exited.then((e) => {
     done = e;
   });
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 20_000);
+  const deadline = Date.now() + (options.readyTimeoutMs ?? START_DEADLINE_MS);
   for (;;) {
     if (done) return { ready: false, exit: done };
     if (await tryConnect(port)) {

@@ -38,7 +38,7 @@ describe('corrupt data at start', () => {
 
   beforeAll(async () => {
     [graceful, killed] = await Promise.all([seedDataDir(5, 'graceful'), seedDataDir(5, 'kill')]);
-  }, 60_000);
+  });
   afterAll(() => {
     for (const d of [graceful?.dir, killed?.dir, ...scratch]) if (d) rmSync(d, { recursive: true, force: true });
   });
@@ -59,7 +59,7 @@ describe('corrupt data at start', () => {
     for (const r of results.filter((x) => x.file.endsWith('.json'))) {
       expect(r.outcome, `${r.file} ${r.corruption}`).toBe(r.file.startsWith('segments/') ? 'refused-at-first-use-naming-file' : 'refused-naming-file');
     }
-  }, 60_000);
+  });
 
   it('through the real bridge process: a damaged manifest stops the start naming it; a damaged segment fails its conversation naming it; no file is rewritten', async () => {
     const results = await runCorruptStarts(graceful, ['invalid-json', 'zero-filled'], 'process', (f) => f === 'manifest.json' || f.startsWith('segments/'));
@@ -73,7 +73,7 @@ describe('corrupt data at start', () => {
     const results = await runCorruptStarts(killed, ['zero-filled', 'invalid-json'], 'store', (f) => f.endsWith('.jsonl'));
     expect(results.length).toBeGreaterThanOrEqual(2);
     for (const r of results) expect(r.outcome, `${r.file} ${r.corruption}: ${r.detail}`).toBe('refused-naming-file');
-  }, 30_000);
+  });
 
   it('a damaged journal record followed by valid ones is refused naming the journal, which stays untouched', async () => {
     const dir = copyOf(killed);
@@ -89,7 +89,7 @@ describe('corrupt data at start', () => {
     const store = new LowdbStore({ dataDir: dir, logger: pino({ level: 'silent' }) });
     await expect(store.open()).rejects.toThrow(journal);
     expect(readFileSync(join(dir, journal)).equals(damaged)).toBe(true);
-  }, 30_000);
+  });
 
   it('stale temp files of an interrupted write are ignored: the bridge starts with every message', async () => {
     const dir = copyOf(graceful);
@@ -102,14 +102,14 @@ describe('corrupt data at start', () => {
     await bridge.kill('SIGTERM');
     const ids = await clientIdsIn(dir, graceful.conversationId);
     expect(ids.sort()).toEqual([...graceful.clientIds].sort());
-  }, 60_000);
+  });
 
   it('a second process on the same data dir is refused naming the dir and the holder pid; the first keeps running untouched', async () => {
     const dir = copyOf(graceful);
     scratch.push(dir);
     const first = await spawnBridge({ dataDir: dir });
     try {
-      const second = await spawnBridgeOutcome({ dataDir: dir, readyTimeoutMs: 15_000 });
+      const second = await spawnBridgeOutcome({ dataDir: dir });
       if (second.ready) await second.child.kill('SIGKILL');
       expect(second.ready).toBe(false);
       if (!second.ready) {
@@ -122,7 +122,7 @@ describe('corrupt data at start', () => {
       await first.kill('SIGTERM');
     }
     expect((await clientIdsIn(dir, graceful.conversationId)).sort()).toEqual([...graceful.clientIds].sort());
-  }, 60_000);
+  });
 
   it('a stale lock of a dead pid, or one holding our own pid (pid reuse after a container restart), is taken over', async () => {
     const dir = copyOf(graceful);
@@ -142,5 +142,5 @@ describe('corrupt data at start', () => {
       await holder.close();
     }
     expect(readFileSync(join(dir, 'manifest.json'), 'utf8')).toContain('generation');
-  }, 30_000);
+  });
 });

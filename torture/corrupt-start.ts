@@ -192,7 +192,7 @@ export async function runCorruptStarts(
         rmSync(copy, { recursive: true, force: true });
         continue;
       }
-      const outcome = await spawnBridgeOutcome({ dataDir: copy, readyTimeoutMs: 15_000 });
+      const outcome = await spawnBridgeOutcome({ dataDir: copy });
       if (!outcome.ready) {
         const text = `${outcome.exit.stderr}\n${outcome.exit.stdout}`;
         const named = text.includes(basename(file));

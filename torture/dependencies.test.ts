@@ -46,5 +46,5 @@ describe('dependencies', () => {
       expect(outcome.reason.length).toBeGreaterThan(0);
       await annotate(`audit unavailable: ${outcome.reason}`, 'warning');
     }
-  }, 90_000);
+  });
 });

@@ -230,7 +230,7 @@ async function runPermissionDenied(problems: string[]): Promise<DiskFullFigures[
     bridge = undefined;
     const said = `${exit.stdout}\n${exit.stderr}`.split('\n').filter((l) => /EACCES|permission/i.test(l));
     const shutdownSaid = said.join(' | ').slice(0, 300) || '(nothing about permissions)';
-    const outcome = await spawnBridgeOutcome({ dataDir, env, uid: 65534, gid: 65534, readyTimeoutMs: 15_000 });
+    const outcome = await spawnBridgeOutcome({ dataDir, env, uid: 65534, gid: 65534 });
     let startRefusal: string;
     if (outcome.ready) {
       startRefusal = '(started)';

@@ -86,5 +86,5 @@ describe('raw malformed frames', () => {
     const ack = await visitor.timeout(5000).emitWithAck('message:send', { clientId: 'after-raw', text: 'still fine' });
     visitor.close();
     expect(ack.ok).toBe(true);
-  }, 60_000);
+  });
 });

@@ -9,6 +9,7 @@ import type { Ack } from '../protocol/errors.ts';
 import { PERMANENT_ERRORS } from '../protocol/errors.ts';
 import type { Message, StatusChange } from '../protocol/message.ts';
 import type { VisitorClientToServerEvents, VisitorServerToClientEvents, VisitorSession } from '../protocol/events.ts';
+import { WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 
 type VisitorSocket = Socket<VisitorServerToClientEvents, VisitorClientToServerEvents>;
 
@@ -76,10 +77,10 @@ export class TortureVisitor {
   }
 
   /** Resolves once connected and the session (token, conversation) is known. */
-  async ready(timeoutMs = 10_000): Promise<VisitorSession> {
+  async ready(timeoutMs = WAIT_DEADLINE_MS): Promise<VisitorSession> {
     const deadline = Date.now() + timeoutMs;
     while (!this.session || !this.socket.connected) {
-      if (Date.now() > deadline) throw new Error(`${this.options.name}: no session after ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`${this.options.name}: waited ${timeoutMs} ms for a connected socket with its session`);
       await new Promise((r) => setTimeout(r, 20));
     }
     return this.session;

@@ -8,6 +8,7 @@ import {
   emitRaw,
   emitWithAck,
   nextEvent,
+  WAIT_DEADLINE_MS,
 } from '../testing/index.ts';
 import { signAgentToken } from '../auth/agent-token.ts';
 
@@ -47,7 +48,7 @@ describe('agent namespace', () => {
     });
 
     const visitorGot = nextEvent(newer, 'message:new');
-    const updated = nextEvent(agent, 'conversation:updated', 5000, (c) => c.id === newer.session.conversationId);
+    const updated = nextEvent(agent, 'conversation:updated', WAIT_DEADLINE_MS, (c) => c.id === newer.session.conversationId);
     const reply = await emitWithAck(agent, 'message:send', {
       conversationId: newer.session.conversationId,
       clientId: 'reply-1',

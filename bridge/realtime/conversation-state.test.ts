@@ -9,6 +9,7 @@ import {
   emitWithAck,
   nextEvent,
   type ConnectedVisitor,
+  WAIT_DEADLINE_MS,
 } from '../testing/index.ts';
 
 const API_KEY = 'integration-key-0123456789abcdef';
@@ -55,7 +56,7 @@ describe('conversation:state (agent socket)', () => {
       data: { state: 'closed' },
     });
 
-    const reopenedHeard = nextEvent(watcher, 'conversation:updated', 5000, (c) => c.id === id && c.state === 'open');
+    const reopenedHeard = nextEvent(watcher, 'conversation:updated', WAIT_DEADLINE_MS, (c) => c.id === id && c.state === 'open');
     const reopened = await emitWithAck(actor, 'conversation:state', { conversationId: id, state: 'open' });
     expect(reopened).toMatchObject({ ok: true, data: { id, state: 'open' } });
     await reopenedHeard;
@@ -68,7 +69,7 @@ describe('conversation:state (agent socket)', () => {
     const id = visitor.session.conversationId;
     const agent = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
     await emitWithAck(agent, 'conversation:state', { conversationId: id, state: 'closed' });
-    const heard = nextEvent(agent, 'conversation:updated', 5000, (c) => c.id === id && c.state === 'open');
+    const heard = nextEvent(agent, 'conversation:updated', WAIT_DEADLINE_MS, (c) => c.id === id && c.state === 'open');
     await emitWithAck(visitor, 'message:send', { clientId: 'again', text: 'Still there?' });
     expect(await heard).toMatchObject({ lastSeq: 2, state: 'open' });
   });
@@ -114,14 +115,14 @@ describe('POST /api/conversations/:id/close and /reopen', () => {
     const id = visitor.session.conversationId;
     const agent = track(await connectAgent(shared.bridge.url, shared.bridge.agent.token));
 
-    const closedHeard = nextEvent(agent, 'conversation:updated', 5000, (c) => c.id === id);
+    const closedHeard = nextEvent(agent, 'conversation:updated', WAIT_DEADLINE_MS, (c) => c.id === id);
     const closed = await post(`/api/conversations/${id}/close`);
     expect(closed).toMatchObject({ status: 200, json: { conversation: { id, state: 'closed', visitorOnline: true } } });
     expect(await closedHeard).toMatchObject({ id, state: 'closed' });
     const listed = await fetch(`${shared.bridge.url}/api/conversations?filter=open`, { headers: { Authorization: `Bearer ${shared.bridge.agent.token}` } });
     expect(((await listed.json()) as { conversations: { id: string }[] }).conversations.map((c) => c.id)).not.toContain(id);
 
-    const reopenedHeard = nextEvent(agent, 'conversation:updated', 5000, (c) => c.id === id);
+    const reopenedHeard = nextEvent(agent, 'conversation:updated', WAIT_DEADLINE_MS, (c) => c.id === id);
     const reopened = await post(`/api/conversations/${id}/reopen`, { token: API_KEY, body: '{}', type: 'application/json' });
     expect(reopened).toMatchObject({ status: 200, json: { conversation: { id, state: 'open' } } });
     expect(await reopenedHeard).toMatchObject({ id, state: 'open' });

@@ -16,6 +16,7 @@ import {
   startTestBridge,
   type AgentClient,
   type VisitorClient,
+  WAIT_DEADLINE_MS,
 } from '../testing/index.ts';
 import { signVisitorToken, VISITOR_AUDIENCE } from '../auth/visitor-token.ts';
 import { signAgentToken } from '../auth/agent-token.ts';
@@ -245,7 +246,7 @@ describe('receipts and statuses', () => {
     });
     if (!reply.ok) throw new Error('agent send failed');
     expect(reply.data.author).toEqual({ role: 'agent', agentId: shared.bridge.agent.id, name: shared.bridge.agent.name });
-    const statusSeen = nextEvent(a, 'message:status', 5000, (c) => c.status === 'read');
+    const statusSeen = nextEvent(a, 'message:status', WAIT_DEADLINE_MS, (c) => c.status === 'read');
     const ack = await emitWithAck(v, 'receipt', { upToSeq: reply.data.seq, status: 'read' });
     expect(ack).toEqual({ ok: true, data: { changed: 1 } });
     expect(await statusSeen).toMatchObject({ messageId: reply.data.id, status: 'read' });
@@ -451,7 +452,7 @@ describe('typing and presence', () => {
       typing: true,
     });
 
-    const stopped = nextEvent(a, 'typing', 5000, (e) => !e.typing);
+    const stopped = nextEvent(a, 'typing', WAIT_DEADLINE_MS, (e) => !e.typing);
     v.close();
     expect(await stopped).toMatchObject({ conversationId: v.session.conversationId, typing: false });
     await new Promise((r) => setTimeout(r, 100));
@@ -466,11 +467,11 @@ describe('typing and presence', () => {
     v.emit('typing', { typing: true });
     await new Promise((r) => setTimeout(r, 6_500));
     expect(events.map((e) => e.typing)).toEqual([true, false]);
-  }, 15_000);
+  });
 
   it('tells agents when a visitor comes and goes and visitors how many agents are online', async () => {
     const watcher = await agent();
-    const online = nextEvent(watcher, 'visitor:presence', 5000, (p) => p.online);
+    const online = nextEvent(watcher, 'visitor:presence', WAIT_DEADLINE_MS, (p) => p.online);
     const v = await visitor();
     expect(await online).toEqual({ conversationId: v.session.conversationId, online: true });
     await send(v, 'present');
@@ -480,12 +481,12 @@ describe('typing and presence', () => {
       visitorOnline: true,
       lastMessage: { text: 'text present' },
     });
-    const offline = nextEvent(watcher, 'visitor:presence', 5000, (p) => !p.online);
+    const offline = nextEvent(watcher, 'visitor:presence', WAIT_DEADLINE_MS, (p) => !p.online);
     v.close();
     expect(await offline).toEqual({ conversationId: v.session.conversationId, online: false });
 
     const v2 = await visitor();
-    const agentsBefore = nextEvent(v2, 'agents:presence', 5000, (p) => p.online === 2);
+    const agentsBefore = nextEvent(v2, 'agents:presence', WAIT_DEADLINE_MS, (p) => p.online === 2);
     // A second tab of the same agent is still one agent; another account makes two.
     const sameAgentTab = await agent();
     const record = await createAgentAccount(shared.bridge.store, `second-${Date.now()}`, 'second-password', new Date());
@@ -493,7 +494,7 @@ describe('typing and presence', () => {
     const second = track(await connectAgent(shared.bridge.url, token));
     expect(await agentsBefore).toEqual({ online: 2 });
     sameAgentTab.close();
-    const agentsAfter = nextEvent(v2, 'agents:presence', 5000, (p) => p.online === 1);
+    const agentsAfter = nextEvent(v2, 'agents:presence', WAIT_DEADLINE_MS, (p) => p.online === 1);
     second.close();
     expect(await agentsAfter).toEqual({ online: 1 });
   });
@@ -509,8 +510,8 @@ describe('typing and presence', () => {
       const list = await emitWithAck(console, 'conversations:list', {});
       if (!list.ok) throw new Error('list failed');
       expect(list.data.conversations.find((c) => c.id === v.session.conversationId)).toMatchObject({ visitorOnline: true });
-      const offline = nextEvent(console, 'visitor:presence', 5000, (p) => !p.online);
-      const stillOnline = nextEvent(console, 'visitor:presence', 5000, (p) => p.online);
+      const offline = nextEvent(console, 'visitor:presence', WAIT_DEADLINE_MS, (p) => !p.online);
+      const stillOnline = nextEvent(console, 'visitor:presence', WAIT_DEADLINE_MS, (p) => p.online);
       v.close();
       expect(await stillOnline).toEqual({ conversationId: v.session.conversationId, online: true });
       again.close();

@@ -3,7 +3,9 @@
  * for browser tests that need a bridge to outlive a page). Resolves once it prints its listening line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { START_DEADLINE_MS } from './wait-until.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const LISTENING = /anon-chat listening on (http:\/\/[^\s]+:(\d+))/;
@@ -15,7 +17,7 @@ export interface BridgeProcessOptions {
   port?: number;
   /** Extra environment (HOST is always 127.0.0.1; LOG_LEVEL defaults to `error`). */
   env?: Record<string, string>;
-  /** How long to wait for the listening line (default 20 s). */
+  /** How long to wait for the listening line (default START_DEADLINE_MS). */
   timeoutMs?: number;
 }
 
@@ -62,11 +64,17 @@ export function startBridgeProcess(options: BridgeProcessOptions): Promise<Bridg
     return exited;
   };
 
+  const timeoutMs = options.timeoutMs ?? START_DEADLINE_MS;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       void kill('SIGKILL');
-      reject(new Error(`bridge process did not start within ${options.timeoutMs ?? 20_000} ms:\n${output}`));
-    }, options.timeoutMs ?? 20_000);
+      reject(
+        new Error(
+          `waited ${timeoutMs} ms for bridge/main.ts (DATA_DIR ${options.dataDir}, PORT ${env.PORT}) to print "anon-chat listening on"; ` +
+            `1-min load average ${loadavg()[0]!.toFixed(1)}; its output so far:\n${output}`,
+        ),
+      );
+    }, timeoutMs);
     const onData = (): void => {
       const match = LISTENING.exec(output);
       if (!match?.[1] || !match[2]) return;

@@ -12,6 +12,7 @@ import type {
 } from '../../protocol/events.ts';
 import type { VisitorAuth } from '../../protocol/schemas.ts';
 import { AGENT_NAMESPACE, VISITOR_NAMESPACE } from '../../protocol/events.ts';
+import { WAIT_DEADLINE_MS } from './wait-until.ts';
 
 /** A typed visitor client socket. */
 export type VisitorClient = ClientSocket<VisitorServerToClientEvents, VisitorClientToServerEvents>;
@@ -41,7 +42,7 @@ function waitConnected(socket: ClientSocket, ready: string, timeoutMs: number): 
     const timer = setTimeout(() => {
       cleanup();
       socket.close();
-      reject(new Error(`no ${ready} within ${timeoutMs} ms`));
+      reject(new Error(`waited ${timeoutMs} ms for "${ready}" after connecting a ${ready === "session" ? "visitor" : "agent"} socket`));
     }, timeoutMs);
     const onReady = (): void => {
       cleanup();
@@ -73,14 +74,14 @@ export async function connectVisitor(
   socket.on('session', (session) => {
     connected.session = session;
   });
-  await waitConnected(socket as ClientSocket, 'session', options.timeoutMs ?? 5000);
+  await waitConnected(socket as ClientSocket, 'session', options.timeoutMs ?? WAIT_DEADLINE_MS);
   return connected;
 }
 
 /** Connects to `/agent` with an agent token; rejects with `HandshakeError` (`unauthorized`, …). */
 export async function connectAgent(url: string, token: string, options: ClientOptions = {}): Promise<AgentClient> {
   const socket = io(url + AGENT_NAMESPACE, { ...connectOptions(options), auth: { token } }) as AgentClient;
-  await waitConnected(socket as ClientSocket, 'connect', options.timeoutMs ?? 5000);
+  await waitConnected(socket as ClientSocket, 'connect', options.timeoutMs ?? WAIT_DEADLINE_MS);
   return socket;
 }
 
@@ -99,7 +100,7 @@ interface SocketReservedEvents {
   disconnect: (reason: string) => void;
 }
 
-/** Emits `event` with `payload` and resolves with the ack; rejects after `timeoutMs` (default 5 s). */
+/** Emits `event` with `payload` and resolves with the ack; rejects, naming the event, after `timeoutMs` (default WAIT_DEADLINE_MS). */
 export function emitWithAck<E extends keyof VisitorEmit>(
   socket: VisitorClient,
   event: E,
@@ -112,16 +113,26 @@ export function emitWithAck<E extends keyof AgentEmit>(
   payload: PayloadOf<AgentEmit[E]>,
   timeoutMs?: number,
 ): Promise<AckOf<AgentEmit[E]>>;
-export function emitWithAck(socket: VisitorClient | AgentClient, event: string, payload: unknown, timeoutMs = 5000): Promise<unknown> {
-  return (socket as unknown as ClientSocket).timeout(timeoutMs).emitWithAck(event, payload);
+export function emitWithAck(socket: VisitorClient | AgentClient, event: string, payload: unknown, timeoutMs = WAIT_DEADLINE_MS): Promise<unknown> {
+  return (socket as unknown as ClientSocket)
+    .timeout(timeoutMs)
+    .emitWithAck(event, payload)
+    .catch((error: unknown) => {
+      throw new Error(`waited ${timeoutMs} ms for the ack of "${event}": ${(error as Error).message}`);
+    });
 }
 
 /** Emits anything (unknown events, malformed payloads) and resolves with the ack; for abuse tests. */
 export function emitRaw(socket: VisitorClient | AgentClient, event: string, ...args: unknown[]): Promise<unknown> {
-  return (socket as unknown as ClientSocket).timeout(5000).emitWithAck(event, ...args);
+  return (socket as unknown as ClientSocket)
+    .timeout(WAIT_DEADLINE_MS)
+    .emitWithAck(event, ...args)
+    .catch((error: unknown) => {
+      throw new Error(`waited ${WAIT_DEADLINE_MS} ms for the ack of "${event}": ${(error as Error).message}`);
+    });
 }
 
-/** Resolves with the next `event`'s argument that passes `filter`; rejects after `timeoutMs` (default 5 s). */
+/** Resolves with the next `event`'s argument that passes `filter`; rejects after `timeoutMs` (default WAIT_DEADLINE_MS). */
 export function nextEvent<E extends keyof VisitorListen>(
   socket: VisitorClient,
   event: E,
@@ -137,14 +148,14 @@ export function nextEvent<E extends keyof AgentListen>(
 export function nextEvent(
   socket: VisitorClient | AgentClient,
   event: string,
-  timeoutMs = 5000,
+  timeoutMs = WAIT_DEADLINE_MS,
   filter: (value: unknown) => boolean = () => true,
 ): Promise<unknown> {
   const untyped = socket as unknown as ClientSocket;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       untyped.off(event, listener);
-      reject(new Error(`no "${event}" within ${timeoutMs} ms`));
+      reject(new Error(`waited ${timeoutMs} ms for a "${event}" event (that the test's filter accepts)`));
     }, timeoutMs);
     const listener = (value: unknown): void => {
       if (!filter(value)) return;

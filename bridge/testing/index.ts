@@ -15,3 +15,4 @@ export {
   type ClientOptions,
 } from './clients.ts';
 export { snapshotFiles } from './store-files.ts';
+export { waitUntil, START_DEADLINE_MS, WAIT_DEADLINE_MS, type WaitOptions } from './wait-until.ts';

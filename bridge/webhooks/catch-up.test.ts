@@ -14,7 +14,7 @@ import type { Message } from '../../protocol/message.ts';
 import type { LoginResult } from '../../protocol/events.ts';
 import { silentLogger } from '../logger.ts';
 import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
-import { PROCESS_ADMIN, connectVisitor, connectAgent, emitWithAck, startBridgeProcess, startTestBridge, type BridgeProcess, type TestBridge } from '../testing/index.ts';
+import { PROCESS_ADMIN, connectVisitor, connectAgent, emitWithAck, startBridgeProcess, startTestBridge, waitUntil, type BridgeProcess, type TestBridge } from '../testing/index.ts';
 import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv } from './webhook-config.ts';
 import { CATCH_UP_NAMESPACE, CURSOR_NAMESPACE, SinkCatchUp, hasStatusChange, type SinkCursor } from './catch-up.ts';
@@ -47,16 +47,6 @@ async function withStore<T>(dataDir: string, work: (store: LowdbStore) => Promis
     return await work(store);
   } finally {
     await store.close();
-  }
-}
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 25));
   }
 }
 
@@ -119,8 +109,8 @@ describe('catch-up of outbound work after a crash between storing and queueing',
       const { deliveries } = (await res.json()) as { deliveries: { state: string }[] };
       return deliveries.length === count && deliveries.every((d) => d.state === 'delivered') ? true : undefined;
     };
-    await until(() => settled('webhook', 2));
-    await until(() => settled('whatsapp-send', 1));
+    await waitUntil('both events recorded as delivered by the first bridge', () => settled('webhook', 2));
+    await waitUntil('the WhatsApp send recorded as delivered by the first bridge', () => settled('whatsapp-send', 1));
     expect(await first.kill('SIGKILL')).toBeNull();
     expect(graph.requests).toHaveLength(1);
     expect(hook.requests).toHaveLength(2);
@@ -148,7 +138,7 @@ describe('catch-up of outbound work after a crash between storing and queueing',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(PROCESS_ADMIN),
     })).json()) as LoginResult).token;
-    await until(async () => {
+    await waitUntil('the second reply stored with the Graph API id wamid.SEND2 after the restart', async () => {
       const res = await fetch(`${second.url}/api/conversations/${conversation!.id}/messages`, { headers: { authorization: `Bearer ${token2}` } });
       const messages = ((await res.json()) as { messages: Message[] }).messages;
       return messages.find((m) => m.id === stored.id)?.externalId === 'wamid.SEND2' ? true : undefined;
@@ -197,7 +187,7 @@ describe('catch-up of outbound work after a crash between storing and queueing',
 
     up = true;
     const second = await bridgeOn();
-    await until(() => (ok.size >= 4 ? true : undefined));
+    await waitUntil('4 events answered 200 by the receiver', () => ok.size >= 4);
     await pause(600);
     const delivered = okRequests(hook, ok);
     const ids = delivered.map((r) => envelopeOf(r).id).sort();
@@ -234,7 +224,7 @@ describe('catch-up of outbound work after a crash between storing and queueing',
       config: { webhooks: eventWebhooksTo(hook) },
     });
     cleanups.push(() => bridge.close());
-    await until(async () => await bridge.store.getRecord(CATCH_UP_NAMESPACE, 'baseline'));
+    await waitUntil('the catch-up baseline record', () => bridge.store.getRecord(CATCH_UP_NAMESPACE, 'baseline'));
     expect(await bridge.store.getRecord(CURSOR_NAMESPACE, 'older')).toEqual({ rev: old.rev, seq: old.seq });
     const visitor = await connectVisitor(bridge.url);
     cleanups.push(() => void visitor.disconnect());
@@ -242,10 +232,10 @@ describe('catch-up of outbound work after a crash between storing and queueing',
     if (!ack.ok) throw new Error(ack.error.code);
     const [only] = await hook.waitForRequests(1);
     // Shortly after traffic pauses the running bridge advances the cursor (a crash now would catch up nothing).
-    await until(async () => {
+    await waitUntil('the running bridge to advance the cursor to the new message', async () => {
       const cursor = await bridge.store.getRecord<SinkCursor>(CURSOR_NAMESPACE, ack.data.conversationId);
-      return cursor?.rev === ack.data.rev && cursor.seq === ack.data.seq ? true : undefined;
-    }, 2000);
+      return cursor?.rev === ack.data.rev && cursor.seq === ack.data.seq;
+    });
     await pause(300);
     expect(hook.requests).toHaveLength(1);
     expect(envelopeOf(only!).id).toBe(`evt:${ack.data.id}:created`);

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Message } from '../../protocol/message.ts';
-import { connectAgent, connectVisitor, emitWithAck, startTestBridge, type TestBridge } from '../testing/index.ts';
+import { connectAgent, connectVisitor, emitWithAck, startTestBridge, waitUntil, type TestBridge } from '../testing/index.ts';
 import { webhookConfigFromEnv } from './webhook-config.ts';
 import { startScriptedServer, type RecordedRequest, type ScriptedAnswer, type ScriptedServer } from './test-servers.ts';
 import type { EventEnvelope } from './event-webhooks.ts';
@@ -65,16 +65,6 @@ async function visitorMessage(bridge: TestBridge, text: string): Promise<Message
   return ack.data;
 }
 
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 8000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const envelopeOf = (request: RecordedRequest) => JSON.parse(request.body.toString('utf8')) as EventEnvelope;
 
 describe('outbound event webhooks', () => {
@@ -121,7 +111,7 @@ describe('outbound event webhooks', () => {
     expect(new Set(requests.map((r) => r.body.toString('base64'))).size).toBe(1);
     // The 429 asked for 1 s; exponential backoff alone would have retried after ~160 ms.
     expect(requests[3]!.at - requests[2]!.at).toBeGreaterThanOrEqual(900);
-    const delivery = await until(async () => {
+    const delivery = await waitUntil('the event delivered', async () => {
       const [item] = await bridge.store.listQueueItems('webhook', 10);
       return item?.state === 'delivered' ? item : undefined;
     });
@@ -137,7 +127,7 @@ describe('outbound event webhooks', () => {
     const requests = await hook.waitForRequests(2);
     expect(requests[1]!.headers['x-anonchat-delivery']).toBe(requests[0]!.headers['x-anonchat-delivery']);
     expect(requests[1]!.at - requests[0]!.at).toBeGreaterThanOrEqual(280);
-    const item = await until(async () => {
+    const item = await waitUntil('the event delivered', async () => {
       const [found] = await bridge.store.listQueueItems('webhook', 10);
       return found?.state === 'delivered' ? found : undefined;
     });
@@ -149,7 +139,7 @@ describe('outbound event webhooks', () => {
     const hook = await receiver(() => ({ status: 307, headers: { Location: `${elsewhere.url}/stolen` } }));
     const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_MAX_ATTEMPTS: '2' });
     await visitorMessage(bridge, 'no redirects');
-    const dead = await until(async () => {
+    const dead = await waitUntil('the event marked dead', async () => {
       const [item] = await bridge.store.listQueueItems('webhook', 10);
       return item?.state === 'dead' ? item : undefined;
     });
@@ -162,7 +152,7 @@ describe('outbound event webhooks', () => {
     const port = new URL(hook.url).port;
     const bridge = await bridgeFor([`http://127.0.0.1:${port}/a`, `http://localhost:${port}/b`], { WEBHOOK_ALLOW_PRIVATE: 'false' });
     await visitorMessage(bridge, 'to the intranet?');
-    const items = await until(async () => {
+    const items = await waitUntil('both events marked dead', async () => {
       const all = await bridge.store.listQueueItems('webhook', 10);
       return all.length === 2 && all.every((i) => i.state === 'dead') ? all : undefined;
     });
@@ -178,7 +168,7 @@ describe('outbound event webhooks', () => {
     const hook = await receiver(() => (healthy ? { status: 204 } : { status: 502 }));
     const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_MAX_ATTEMPTS: '5' });
     await visitorMessage(bridge, 'keeps failing');
-    await until(async () => ((await bridge.store.listQueueItems('webhook', 10))[0]?.state === 'dead' ? true : undefined));
+    await waitUntil('the event marked dead', async () => ((await bridge.store.listQueueItems('webhook', 10))[0]?.state === 'dead' ? true : undefined));
 
     const unauthenticated = await fetch(`${bridge.url}/api/webhooks/deliveries`);
     expect(unauthenticated.status).toBe(401);
@@ -203,7 +193,7 @@ describe('outbound event webhooks', () => {
     expect(redeliver.status).toBe(202);
     const requests = await hook.waitForRequests(6);
     expect(requests[5]?.headers['x-anonchat-delivery']).toBe(delivery!.id);
-    await until(async () => ((await bridge.store.listQueueItems('webhook', 10))[0]?.state === 'delivered' ? true : undefined));
+    await waitUntil('the redelivered event delivered', async () => ((await bridge.store.listQueueItems('webhook', 10))[0]?.state === 'delivered' ? true : undefined));
     const after = (await (await fetch(`${bridge.url}/api/webhooks/deliveries`, { headers: { authorization: `Bearer ${API_KEY}` } })).json()) as typeof body;
     expect(after.receivers[0]).toMatchObject({ failing: false, consecutiveFailures: 0 });
     const missing = await fetch(`${bridge.url}/api/webhooks/deliveries/nope/redeliver`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}` } });

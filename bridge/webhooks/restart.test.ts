@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Message } from '../../protocol/message.ts';
 import type { LoginResult } from '../../protocol/events.ts';
-import { PROCESS_ADMIN, connectAgent, connectVisitor, emitWithAck, nextEvent, startBridgeProcess, type BridgeProcess } from '../testing/index.ts';
+import { PROCESS_ADMIN, connectAgent, connectVisitor, emitWithAck, nextEvent, startBridgeProcess, waitUntil, type BridgeProcess, WAIT_DEADLINE_MS } from '../testing/index.ts';
 import { metaSignature } from './signatures.ts';
 import { graphSendOk, startScriptedServer, type RecordedRequest, type ScriptedServer } from './test-servers.ts';
 
@@ -43,7 +43,7 @@ async function login(url: string): Promise<string> {
 /** The first request recorded at or after `since` (a request the killed process had in flight may land late). */
 async function firstRequestAfter(server: ScriptedServer, from: number, since: number): Promise<RecordedRequest> {
   for (let count = from + 1; ; count++) {
-    const requests = await server.waitForRequests(count, 15_000);
+    const requests = await server.waitForRequests(count);
     const found = requests.slice(from).find((r) => r.at >= since);
     if (found) return found;
   }
@@ -125,13 +125,11 @@ describe('webhook queues across a SIGKILL restart', () => {
       const res = await fetch(`${second.url}/api/conversations/${conversation!.id}/messages`, { headers: { authorization: `Bearer ${token2}` } });
       return ((await res.json()) as { messages: Message[] }).messages.find((m) => m.id === sent.data.id);
     };
-    const deadline = Date.now() + 5000;
-    while ((await read())?.externalId !== 'wamid.AFTERCRASH' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect((await read())?.externalId).toBe('wamid.AFTERCRASH');
+    await waitUntil('the resent reply stored with the Graph API id wamid.AFTERCRASH', async () => (await read())?.externalId === 'wamid.AFTERCRASH');
 
     const agent2 = await connectAgent(second.url, token2);
     cleanups.push(() => void agent2.disconnect());
-    const live = nextEvent(agent2, 'message:status', 5000, (c) => c.messageId === sent.data.id);
+    const live = nextEvent(agent2, 'message:status', WAIT_DEADLINE_MS, (c) => c.messageId === sent.data.id);
     const status = JSON.stringify({
       object: 'whatsapp_business_account',
       entry: [{ id: 'W', changes: [{ field: 'messages', value: { statuses: [{ id: 'wamid.AFTERCRASH', status: 'read', timestamp: '1750030099' }] } }] }],

@@ -1,7 +1,7 @@
 /** The generic status webhook over real HTTP against a running bridge, with a real agent socket watching. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Message } from '../../protocol/message.ts';
-import { connectAgent, connectVisitor, emitWithAck, nextEvent, snapshotFiles, startTestBridge, type AgentClient, type TestBridge } from '../testing/index.ts';
+import { connectAgent, connectVisitor, emitWithAck, nextEvent, snapshotFiles, startTestBridge, type AgentClient, type TestBridge, WAIT_DEADLINE_MS } from '../testing/index.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { metaSignature, timestampedSignature } from './signatures.ts';
@@ -52,7 +52,7 @@ function post(
 describe('POST /webhooks/status', () => {
   it('applies a signed status by message id, pushed live, by rank', async () => {
     const message = await agentMessage();
-    const live = nextEvent(agent, 'message:status', 5000, (c) => c.messageId === message.id);
+    const live = nextEvent(agent, 'message:status', WAIT_DEADLINE_MS, (c) => c.messageId === message.id);
     const res = await post({ conversationId: message.conversationId, messageId: message.id, status: 'read', timestamp: Math.floor(Date.now() / 1000) });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ ok: true, result: 'changed' });
@@ -92,7 +92,7 @@ describe('POST /webhooks/status', () => {
       });
       expect(meta.status).toBe(200);
       const conversation = await bridge.store.findConversationByExternalUser('whatsapp', '16505551234');
-      const live = nextEvent(agent, 'message:status', 5000, (c) => c.status === 'delivered');
+      const live = nextEvent(agent, 'message:status', WAIT_DEADLINE_MS, (c) => c.status === 'delivered');
       const ack = await emitWithAck(agent, 'message:send', { conversationId: conversation!.id, clientId: 'a-ext', text: 'reply' });
       if (!ack.ok) throw new Error(ack.error.code);
       expect(await live).toMatchObject({ messageId: ack.data.id, status: 'delivered' });

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WAIT_DEADLINE_MS } from '../testing/wait-until.ts';
 
 /** One request the server received. */
 export interface RecordedRequest {
@@ -74,11 +75,11 @@ export async function startScriptedServer(
     url: `http://127.0.0.1:${actual}`,
     requests,
     script,
-    waitForRequests(count, timeoutMs = 10_000) {
+    waitForRequests(count, timeoutMs = WAIT_DEADLINE_MS) {
       if (requests.length >= count) return Promise.resolve(requests.slice());
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`expected ${count} requests, got ${requests.length} within ${timeoutMs} ms`)),
+          () => reject(new Error(`waited ${timeoutMs} ms for request ${count} to the loopback server; got ${requests.length}`)),
           timeoutMs,
         );
         waiters.push({

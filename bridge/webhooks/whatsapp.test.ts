@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Message } from '../../protocol/message.ts';
-import { collect, connectAgent, emitWithAck, nextEvent, snapshotFiles, startTestBridge, type AgentClient, type TestBridge } from '../testing/index.ts';
+import { collect, connectAgent, emitWithAck, nextEvent, snapshotFiles, startTestBridge, waitUntil, type AgentClient, type TestBridge, WAIT_DEADLINE_MS } from '../testing/index.ts';
 import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv } from './webhook-config.ts';
 import { graphSendOk, startScriptedServer, type ScriptedServer } from './test-servers.ts';
@@ -99,16 +99,6 @@ async function agentReply(socket: AgentClient, conversationId: string, text: str
   const ack = await emitWithAck(socket, 'message:send', { conversationId, clientId, text });
   if (!ack.ok) throw new Error(`send failed: ${ack.error.code}`);
   return ack.data;
-}
-
-async function until<T>(probe: () => Promise<T | undefined>, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** A status webhook body for `id`, in Meta's shape, with extra fields newer API versions send. */
@@ -261,16 +251,16 @@ describe('agent replies to WhatsApp', () => {
       text: { body: 'Yes — in blue and green 💙' },
     });
     const wamid = `wamid.TEST${nextWamid}`;
-    const stored = await until(async () => {
+    const stored = await waitUntil('the reply stored with its Graph API id', async () => {
       const m = await bridge.store.getMessage(conversationId, reply.id);
       return m?.externalId ? m : undefined;
     });
     expect(stored.externalId).toBe(wamid);
 
-    const delivered = nextEvent(socket, 'message:status', 5000, (c) => c.messageId === reply.id && c.status === 'delivered');
+    const delivered = nextEvent(socket, 'message:status', WAIT_DEADLINE_MS, (c) => c.messageId === reply.id && c.status === 'delivered');
     expect((await postMeta(statusBody([{ id: wamid, status: 'delivered' }]))).status).toBe(200);
     expect(await delivered).toMatchObject({ conversationId, status: 'delivered' });
-    const read = nextEvent(socket, 'message:status', 5000, (c) => c.messageId === reply.id && c.status === 'read');
+    const read = nextEvent(socket, 'message:status', WAIT_DEADLINE_MS, (c) => c.messageId === reply.id && c.status === 'read');
     expect((await postMeta(statusBody([{ id: wamid, status: 'read' }]))).status).toBe(200);
     await read;
     expect((await bridge.store.getMessage(conversationId, reply.id))?.status).toBe('read');
@@ -283,14 +273,14 @@ describe('agent replies to WhatsApp', () => {
     const reply = await agentReply(socket, conversationId, 'third time lucky');
     const requests = await graph.waitForRequests(3);
     expect(new Set(requests.map((r) => r.body.toString('utf8'))).size).toBe(1);
-    const stored = await until(async () => {
+    const stored = await waitUntil('the reply stored with its Graph API id', async () => {
       const m = await bridge.store.getMessage(conversationId, reply.id);
       return m?.externalId ? m : undefined;
     });
     expect(stored.externalId).toBe(`wamid.TEST${nextWamid}`);
     expect(stored.status).toBe('sent');
     // The attempt is recorded just after the id is stored.
-    const item = await until(async () => {
+    const item = await waitUntil('the WhatsApp send delivered in the queue', async () => {
       const [found] = await bridge.store.listQueueItems('whatsapp-send', 10);
       return found?.state === 'delivered' ? found : undefined;
     });
@@ -318,14 +308,14 @@ describe('agent replies to WhatsApp', () => {
     });
     const conversationId = await inboundConversation();
     const socket = await agent();
-    const failed = nextEvent(socket, 'message:status', 5000, (c) => c.status === 'failed');
+    const failed = nextEvent(socket, 'message:status', WAIT_DEADLINE_MS, (c) => c.status === 'failed');
     const reply = await agentReply(socket, conversationId, 'too late');
     const change = await failed;
     expect(change.messageId).toBe(reply.id);
     expect(change.failure?.code).toBe('131047');
     expect(change.failure?.reason).toContain('24 hours');
     type Listed = { deliveries: { messageId: string; state: string; attempts: number; log: { status?: number }[] }[] };
-    const { deliveries } = await until(async () => {
+    const { deliveries } = await waitUntil('the WhatsApp send listed as dead', async () => {
       const listed = await fetch(`${bridge.url}/api/webhooks/deliveries?queue=whatsapp-send`, {
         headers: { authorization: `Bearer ${bridge.agent.token}` },
       });
@@ -340,7 +330,7 @@ describe('agent replies to WhatsApp', () => {
     const retried = await emitWithAck(socket, 'message:retry', { conversationId, messageId: reply.id });
     expect(retried.ok).toBe(true);
     await graph.waitForRequests(2);
-    const stored = await until(async () => {
+    const stored = await waitUntil('the reply stored with its Graph API id', async () => {
       const m = await bridge.store.getMessage(conversationId, reply.id);
       return m?.externalId ? m : undefined;
     });
@@ -354,7 +344,7 @@ describe('agent replies without send settings', () => {
     bridge = await startTestBridge({ config: { webhooks: webhookConfigFromEnv({ WHATSAPP_APP_SECRET: APP_SECRET }) } });
     const conversationId = await inboundConversation();
     const socket = await agent();
-    const failed = nextEvent(socket, 'message:status', 5000, (c) => c.status === 'failed');
+    const failed = nextEvent(socket, 'message:status', WAIT_DEADLINE_MS, (c) => c.status === 'failed');
     const reply = await agentReply(socket, conversationId, 'nobody will get this');
     expect(await failed).toMatchObject({ messageId: reply.id, failure: { code: 'whatsapp_not_configured' } });
     expect(graph.requests).toHaveLength(0);
@@ -367,7 +357,7 @@ describe('statuses', () => {
     const conversationId = await inboundConversation();
     const socket = await agent();
     const message = await agentReply(socket, conversationId, 'hello');
-    await until(async () => ((await bridge.store.getMessage(conversationId, message.id))?.externalId ? true : undefined));
+    await waitUntil('the message stored with its Graph API id', async () => ((await bridge.store.getMessage(conversationId, message.id))?.externalId ? true : undefined));
     return { conversationId, message, socket };
   }
 
@@ -399,7 +389,7 @@ describe('statuses', () => {
     const replies: Message[] = [];
     for (let i = 0; i < 4; i++) replies.push(await agentReply(socket, conversationId, `r${i}`));
     await graph.waitForRequests(4);
-    const ids = await until(async () => {
+    const ids = await waitUntil('every reply stored with its Graph API id', async () => {
       const all = await Promise.all(replies.map((r) => bridge.store.getMessage(conversationId, r.id)));
       return all.every((m) => m?.externalId) ? all.map((m) => m!.externalId!) : undefined;
     });
@@ -426,7 +416,7 @@ describe('statuses', () => {
     expect(await bridge.store.getRecord(PENDING_STATUS_NAMESPACE, 'wamid.xyzxyz')).toMatchObject({ status: 'delivered' });
     const conversationId = await inboundConversation();
     const socket = await agent();
-    const delivered = nextEvent(socket, 'message:status', 5000, (c) => c.status === 'delivered');
+    const delivered = nextEvent(socket, 'message:status', WAIT_DEADLINE_MS, (c) => c.status === 'delivered');
     graph.script.push({ status: 200, body: graphSendOk('wamid.xyzxyz') });
     const reply = await agentReply(socket, conversationId, 'racing');
     expect((await delivered).messageId).toBe(reply.id);
@@ -442,7 +432,7 @@ describe('concurrency', () => {
     const replies: Message[] = [];
     for (let i = 0; i < 8; i++) replies.push(await agentReply(socket, conversationId, `batch ${i}`));
     await graph.waitForRequests(8);
-    const ids = await until(async () => {
+    const ids = await waitUntil('every reply stored with its Graph API id', async () => {
       const all = await Promise.all(replies.map((r) => bridge.store.getMessage(conversationId, r.id)));
       return all.every((m) => m?.externalId) ? all.map((m) => m!.externalId!) : undefined;
     });
@@ -485,7 +475,7 @@ describe('concurrency', () => {
     expect(result.statuses).toMatchObject({ changed: 9, unchanged: 1 });
     const final = await Promise.all(replies.map(async (r) => (await bridge.store.getMessage(conversationId, r.id))?.status));
     expect(final).toEqual(['read', 'read', ...ids.slice(2).map(() => 'delivered')]);
-    await until(async () => (pushed.length >= 9 ? true : undefined));
+    await waitUntil('9 status changes pushed to the agent', async () => (pushed.length >= 9 ? true : undefined));
     // Per message, pushes follow the body order and never go back: delivered then read; read alone (delivered is implied).
     expect(pushed.filter((c) => c.messageId === replies[0]!.id).map((c) => c.status)).toEqual(['delivered', 'read']);
     expect(pushed.filter((c) => c.messageId === replies[1]!.id).map((c) => c.status)).toEqual(['read']);
@@ -523,7 +513,7 @@ describe('concurrency', () => {
     const replies: Message[] = [];
     for (const _ of orders) replies.push(await agentReply(socket, conversationId, 'p'));
     await graph.waitForRequests(orders.length);
-    const ids = await until(async () => {
+    const ids = await waitUntil('every reply stored with its Graph API id', async () => {
       const all = await Promise.all(replies.map((r) => bridge.store.getMessage(conversationId, r.id)));
       return all.every((m) => m?.externalId) ? all.map((m) => m!.externalId!) : undefined;
     });

@@ -66,7 +66,7 @@ async function widget() {
   let caughtUp = 0;
   conversation.onCaughtUp = () => caughtUp++;
   connection.start();
-  await vi.waitFor(() => expect(caughtUp).toBe(1), { timeout: 5000 });
+  await vi.waitFor(() => expect(caughtUp).toBe(1), { timeout: 30_000 });
   return { site, connection, conversation, caughtUps: () => caughtUp };
 }
 
@@ -93,7 +93,7 @@ describe('catch-up after a reconnect', () => {
     await bridge.store.applyStatus(conversationId, first!.id, { status: 'read' });
 
     dropConnections();
-    await vi.waitFor(() => expect(w.caughtUps()).toBe(2), { timeout: 5000 });
+    await vi.waitFor(() => expect(w.caughtUps()).toBe(2), { timeout: 30_000 });
     // missed-2 then turns delivered by the widget's own receipt, pushed live: either is fine here.
     expect(w.conversation.messages.map((m) => [m.clientId, m.status === 'read' ? 'read' : 'unread'])).toEqual([
       ['missed-1', 'read'],
@@ -103,7 +103,7 @@ describe('catch-up after a reconnect', () => {
 
     // Nothing missed: still no sync.
     dropConnections();
-    await vi.waitFor(() => expect(w.caughtUps()).toBe(3), { timeout: 5000 });
+    await vi.waitFor(() => expect(w.caughtUps()).toBe(3), { timeout: 30_000 });
     expect(syncs.get(w.site) ?? 0).toBe(before);
     w.connection.stop();
   });
@@ -117,7 +117,7 @@ describe('catch-up after a reconnect', () => {
     for (let i = 1; i <= 250; i++) await storeMessage(conversationId, `gap-${i}`, 'visitor');
 
     dropConnections();
-    await vi.waitFor(() => expect(w.caughtUps()).toBe(2), { timeout: 10_000 });
+    await vi.waitFor(() => expect(w.caughtUps()).toBe(2), { timeout: 30_000 });
     expect(w.conversation.messages.map((m) => m.seq)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
     // 100 with the session, then two sync pages (100, 50).
     expect((syncs.get(w.site) ?? 0) - before).toBe(2);
