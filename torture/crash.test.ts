@@ -1,21 +1,23 @@
-/** Case 1 (CI size): ≥ 50 SIGKILLs of a child bridge under steady sends, ≥ 10 of them mid-checkpoint; nothing acked is lost or duplicated. */
+/**
+ * Case 1 (CI size): 18 planned SIGKILLs of a child bridge under steady sends — 6 forced into a running checkpoint,
+ * 6 during start-up, 6 at random instants — and a last one; nothing acked is lost or duplicated.
+ */
 import { describe, expect, it } from 'vitest';
-import { checkpointState, runCrash } from './crash.ts';
+import { checkpointState, killPlan, runCrash } from './crash.ts';
 
 describe('crash harness', () => {
-  it('50 random SIGKILLs, ≥ 10 during a checkpoint (log and disk agree): every acked message present exactly once, files readable, outboxes delivered once', async ({ annotate }) => {
-    // 70 % of the lifetimes checkpoint continuously: about half the aimed kills land inside a checkpoint (the rest after
-    // it finished, or in lifetimes where none started), and ≥ 10 of 50 must, with margin.
-    const f = await runCrash({ kills: 50, clients: 10, upMinMs: 40, upMaxMs: 300, checkpointShare: 0.7 });
+  it('SIGKILLs forced into checkpoints, during start-up and at random: every acked message present exactly once, files readable, outboxes delivered once', async ({ annotate }) => {
+    const f = await runCrash({ kills: 18, checkpointKills: 6, clients: 10, upMinMs: 40, upMaxMs: 300 });
     await annotate(
-      `kills=${f.kills} by ${JSON.stringify(f.killsBy)} (log/disk disagreements ${JSON.stringify(f.checkpointDisagreements)}; ${f.checkpointLifetimes}/${f.lifetimes} lifetimes checkpointing, ` +
-        `${f.checkpointsFinished} checkpoints finished, p50 ${f.checkpointP50Ms} ms) acked=${f.acked} lost=${f.lost} dup=${f.duplicates} unreadable=${f.unreadable} restart=${f.meanRestartMs}ms`,
+      `kills=${f.kills} by ${JSON.stringify(f.killsBy)} (${f.forcedCheckpointKills} forced into a checkpoint; log/disk disagreements ${JSON.stringify(f.checkpointDisagreements)}; ` +
+        `${f.checkpointLifetimes}/${f.lifetimes} lifetimes checkpointing, ${f.checkpointsFinished} checkpoints finished) acked=${f.acked} lost=${f.lost} dup=${f.duplicates} unreadable=${f.unreadable}`,
     );
     expect(f.problems).toEqual([]);
-    expect(f.kills).toBeGreaterThanOrEqual(50);
-    // The checkpoint knobs took effect (the stressed lifetimes checkpointed) and ≥ 10 kills cut a checkpoint short.
-    expect(f.checkpointsFinished).toBeGreaterThan(0);
-    expect(f.killsBy.checkpoint).toBeGreaterThanOrEqual(10);
+    expect(f.kills).toBe(19);
+    // Each forced kill was proven inside a checkpoint (journal rotated, old generation present, process frozen).
+    expect(f.forcedCheckpointKills).toBe(6);
+    expect(f.killsBy.checkpoint).toBeGreaterThanOrEqual(6);
+    expect(f.startupKills).toBe(6);
     expect(f.acked).toBeGreaterThan(f.kills);
     expect(f.lost).toBe(0);
     expect(f.duplicates).toBe(0);
@@ -24,6 +26,13 @@ describe('crash harness', () => {
     expect(f.refused).toBe(0);
     expect(f.seqErrors).toBe(0);
   }, 420_000);
+
+  it('plans every third kill during start-up and spreads the checkpoint kills over the others', () => {
+    expect(killPlan(9, 3)).toEqual(['random', 'checkpoint', 'startup', 'random', 'checkpoint', 'startup', 'random', 'checkpoint', 'startup']);
+    expect(killPlan(18, 6).filter((k) => k === 'checkpoint')).toHaveLength(6);
+    expect(killPlan(18, 6).filter((k) => k === 'startup')).toHaveLength(6);
+    expect(() => killPlan(3, 3)).toThrow(/do not fit/);
+  });
 
   it('a log cut inside a checkpoint reads as mid-checkpoint; finished or failed ones do not', () => {
     const line = (msg: string, extra = '') => `{"level":20,"time":1,${extra}"msg":"${msg}"}`;

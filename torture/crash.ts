@@ -1,10 +1,12 @@
 /**
- * Case 1: the crash harness. Many visitors send steadily with client ids while a child bridge is SIGKILLed at
- * random instants and restarted on the same port and data dir; afterwards the data dir is opened with the
- * real store and every acked message must be there exactly once, every outbox delivered exactly once.
- * A share of the bridge lifetimes checkpoints continuously (CHECKPOINT_INTERVAL_MS / CHECKPOINT_BYTES at their
- * minimum) so that kills land mid-checkpoint too; each kill is classified from the bridge's debug log
- * ('checkpoint started' without 'checkpoint finished') and cross-checked on disk (two live journal generations).
+ * Case 1: the crash harness. Many visitors send steadily with client ids while a child bridge is SIGKILLed and
+ * restarted on the same port and data dir; afterwards the data dir is opened with the real store and every acked
+ * message must be there exactly once, every outbox delivered exactly once.
+ * The kills follow a plan, so every run hits each place it promises: a set number are forced into a checkpoint (that
+ * lifetime checkpoints continuously; on its 'checkpoint started' log line the harness watches the disk, freezes the
+ * process with SIGSTOP once the journal has rotated and the old generation is still there, checks the frozen disk
+ * and only then sends SIGKILL), every third kills a bridge while it starts (store open, journal replay), the rest
+ * land at a random instant of steady sends and are classified from the log and the disk.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +26,8 @@ export const CHECKPOINT_STRESS_ENV = { CHECKPOINT_INTERVAL_MS: '50', CHECKPOINT_
 /** What one crash run did and found. */
 export interface CrashFigures {
   kills: number;
+  /** Kills forced into a running checkpoint (each proven on the frozen process's disk); all count as `checkpoint`. */
+  forcedCheckpointKills: number;
   /** Kills that hit a bridge while it was starting (opening the store, replaying the journal). */
   startupKills: number;
   /**
@@ -38,7 +42,7 @@ export interface CrashFigures {
    * rotated (a checkpoint's first step) but 'checkpoint started' was not yet in the log. Neither counts as `checkpoint`.
    */
   checkpointDisagreements: { logOnly: number; diskOnly: number };
-  /** Bridge lifetimes (including killed starts) run with CHECKPOINT_STRESS_ENV. */
+  /** Bridge lifetimes run with CHECKPOINT_STRESS_ENV (those whose kill is forced into a checkpoint). */
   checkpointLifetimes: number;
   lifetimes: number;
   /** 'checkpoint finished' lines seen in the logs (checkpoints that completed between the kills). */
@@ -68,20 +72,38 @@ export interface CrashFigures {
 
 /** Options for `runCrash`. */
 export interface CrashOptions {
+  /** Planned kills (one more ends the run): every third during start-up, `checkpointKills` forced into a checkpoint. */
   kills: number;
+  /** How many of the planned kills are forced into a running checkpoint. */
+  checkpointKills: number;
   clients?: number;
-  /** Each bridge lives a random time in [upMinMs, upMaxMs] before SIGKILL. */
+  /** A randomly killed bridge lives a random time in [upMinMs, upMaxMs] before SIGKILL. */
   upMinMs?: number;
   upMaxMs?: number;
   /** Every visitor queues one message per this many ms. */
   sendEveryMs?: number;
   drainTimeoutMs?: number;
-  /** Share of bridge lifetimes run with CHECKPOINT_STRESS_ENV (default 0.5). */
-  checkpointShare?: number;
-  /** In those lifetimes, after the random up-time, wait this long at most for a checkpoint to kill into (default 1000). */
-  aimWaitMs?: number;
+  /** Longest wait for a checkpoint to kill into, per forced kill (default 60 s: checkpoints run every 50 ms there). */
+  aimDeadlineMs?: number;
   /** Called after each restart with the kills so far (the long run prints progress). */
   onProgress?: (kills: number) => void;
+}
+
+/** Where each planned kill lands. */
+export type PlannedKill = 'checkpoint' | 'startup' | 'random';
+
+/**
+ * The kill plan: every third kill (not the first) hits a starting bridge, and `atCheckpoint` of the others, spread
+ * evenly, are forced into a checkpoint; the rest are random.
+ */
+export function killPlan(total: number, atCheckpoint: number): PlannedKill[] {
+  const kinds: PlannedKill[] = Array.from({ length: total }, (_, i) => (i % 3 === 2 ? 'startup' : 'random'));
+  const serving = kinds.flatMap((kind, i) => (kind === 'random' ? [i] : []));
+  if (atCheckpoint > serving.length) throw new Error(`${atCheckpoint} checkpoint kills do not fit in ${total} kills (${serving.length} hit a serving bridge)`);
+  for (const [j, i] of serving.entries()) {
+    if (Math.floor(((j + 1) * atCheckpoint) / serving.length) > Math.floor((j * atCheckpoint) / serving.length)) kinds[i] = 'checkpoint';
+  }
+  return kinds;
 }
 
 /** One pino JSON line, or undefined for anything else. */
@@ -162,27 +184,52 @@ export function unparsableJsonFiles(dir: string): string[] {
   return bad;
 }
 
+/**
+ * Waits for `bridge` to be inside a checkpoint and kills it there: on each 'checkpoint started' line, polls the disk
+ * until the journal has rotated with the old generation still present (a checkpoint's first and last steps), then
+ * freezes the process (SIGSTOP), checks the disk again and sends SIGKILL. A checkpoint that finished before the
+ * freeze is let go (SIGCONT) and the next one is tried. Rejects, saying what it waited for, after `deadlineMs`.
+ */
+async function killAtCheckpoint(bridge: BridgeChild, dataDir: string, newestBefore: number, deadlineMs: number): Promise<ChildExit> {
+  const deadline = Date.now() + deadlineMs;
+  let started = 0;
+  while (Date.now() < deadline) {
+    if (!(await bridge.waitForStdout('"msg":"checkpoint started"', deadline - Date.now()))) break;
+    started++;
+    // The line comes before the rotation; the checkpoint then writes its documents for a few ms at least.
+    const watchUntil = Date.now() + 5000;
+    while (Date.now() < watchUntil) {
+      if (midCheckpointOnDisk(dataDir, newestBefore)) {
+        process.kill(bridge.pid, 'SIGSTOP');
+        if (midCheckpointOnDisk(dataDir, newestBefore)) return bridge.kill('SIGKILL');
+        process.kill(bridge.pid, 'SIGCONT');
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+  const exit = await bridge.kill('SIGKILL');
+  throw new Error(
+    `waited ${deadlineMs} ms to kill the bridge inside a checkpoint (journal rotated past generation ${newestBefore}, older generation not yet deleted); ` +
+      `${started} 'checkpoint started' lines seen, journal generations now ${JSON.stringify(journalGenerations(dataDir))}; exit ${exit.code ?? exit.signal}; log tail ${exit.stdout.slice(-1500)} ${exit.stderr.slice(-500)}`,
+  );
+}
+
 /** Runs the crash harness and returns its figures (the caller asserts on them). */
 export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   const started = Date.now();
   const clients = options.clients ?? 12;
   const upMin = options.upMinMs ?? 60;
   const upMax = options.upMaxMs ?? 450;
+  const aimDeadlineMs = options.aimDeadlineMs ?? 60_000;
+  const plan = killPlan(options.kills, options.checkpointKills);
   const dataDir = mkdtempSync(join(tmpdir(), 'torture-crash-'));
   const port = await freePort();
-  // Debug level for the checkpoint lines the kills are classified by.
+  // Debug level for the checkpoint lines the kills are aimed and classified by.
   const env = { LOG_LEVEL: 'debug', RATE_LIMIT_MESSAGES_PER_MINUTE: '1000000', RATE_LIMIT_EVENTS_PER_MINUTE: '1000000', RATE_LIMIT_CONNECTIONS_PER_MINUTE: '1000000' };
-  const share = options.checkpointShare ?? 0.5;
-  const aimWaitMs = options.aimWaitMs ?? 1000;
+  const stressEnv = { ...env, ...CHECKPOINT_STRESS_ENV };
   let lifetimes = 0;
   let checkpointLifetimes = 0;
-  // Spread evenly rather than drawn at random, so a short run gets its share too.
-  const lifetime = (): { env: Record<string, string>; stressed: boolean } => {
-    const stressed = Math.floor((lifetimes + 1) * share) > Math.floor(lifetimes * share);
-    lifetimes++;
-    if (stressed) checkpointLifetimes++;
-    return { env: stressed ? { ...env, ...CHECKPOINT_STRESS_ENV } : env, stressed };
-  };
   const killsBy: Record<KillPhase, number> = { checkpoint: 0, startup: 0, 'journal-writes': 0, idle: 0 };
   const checkpointDisagreements = { logOnly: 0, diskOnly: 0 };
   const checkpointMs: number[] = [];
@@ -202,8 +249,13 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   };
   const problems: string[] = [];
   const restartMs: number[] = [];
-  let current = lifetime();
-  let bridge: BridgeChild = await spawnBridge({ dataDir, port, env: current.env });
+  // A serving bridge for plan entry `i`: checkpointing all the time when its kill is to land in a checkpoint.
+  const serve = (kind: PlannedKill | undefined): Promise<BridgeChild> => {
+    lifetimes++;
+    if (kind === 'checkpoint') checkpointLifetimes++;
+    return spawnBridge({ dataDir, port, env: kind === 'checkpoint' ? stressEnv : env });
+  };
+  let bridge: BridgeChild = await serve(plan[0]);
   const url = bridge.url;
   const visitors = Array.from({ length: clients }, (_, i) => new TortureVisitor({ url, name: `v${i}`, ackTimeoutMs: 1500 }));
   await Promise.all(visitors.map((v) => v.ready()));
@@ -222,38 +274,47 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
 
   let kills = 0;
   let startupKills = 0;
+  let forcedCheckpointKills = 0;
   try {
-    for (let k = 0; k < options.kills; k++) {
-      await new Promise((r) => setTimeout(r, upMin + Math.random() * (upMax - upMin)));
-      if (current.stressed && !checkpointState(bridge.output().stdout).midCheckpoint) {
-        // Aim: the kill lands at a random instant of the next checkpoint (within its typical duration so far),
-        // or at the end of the wait if none starts.
-        if (await bridge.waitForStdout('"msg":"checkpoint started"', aimWaitMs)) {
-          await new Promise((r) => setTimeout(r, Math.random() * 0.5 * percentile(checkpointMs, 50)));
-        }
+    let i = 0;
+    while (i < plan.length) {
+      if (plan[i] === 'checkpoint') {
+        const exit = await killAtCheckpoint(bridge, dataDir, newestBefore, aimDeadlineMs);
+        checkpointMs.push(...checkpointState(exit.stdout).finishedMs);
+        newestBefore = journalGenerations(dataDir).at(-1) ?? 0;
+        killsBy.checkpoint++;
+        forcedCheckpointKills++;
+      } else {
+        await new Promise((r) => setTimeout(r, upMin + Math.random() * (upMax - upMin)));
+        // Read at the instant of the kill: a send between emit and ack means the bridge was journaling it.
+        const sending = visitors.some((v) => v.sending);
+        const exit = await bridge.kill('SIGKILL');
+        if (exit.signal !== 'SIGKILL') problems.push(`bridge exited on its own before kill ${kills}: code ${exit.code} ${exit.stderr.slice(-500)}`);
+        classify(exit, false, sending);
       }
-      // Read at the instant of the kill: a send between emit and ack means the bridge was journaling it.
-      const sending = visitors.some((v) => v.sending);
-      const exit = await bridge.kill('SIGKILL');
-      if (exit.signal !== 'SIGKILL') problems.push(`bridge exited on its own before kill ${k}: code ${exit.code} ${exit.stderr.slice(-500)}`);
       kills++;
-      classify(exit, false, sending);
-      // Every third restart is itself killed at a random instant of its start (store open, journal replay,
-      // torn-tail truncation), before it serves anyone: recovery must survive being interrupted.
-      if (k % 3 === 2 && kills < options.kills) {
-        const starting = spawnBridgeUnready({ dataDir, port, env: lifetime().env });
+      i++;
+      // A start killed at a random instant (store open, journal replay, torn-tail truncation), before it serves
+      // anyone: recovery must survive being interrupted.
+      while (plan[i] === 'startup') {
+        lifetimes++;
+        const starting = spawnBridgeUnready({ dataDir, port, env });
         await new Promise((r) => setTimeout(r, 100 + Math.random() * 900));
         classify(await starting.kill('SIGKILL'), true, false);
         kills++;
         startupKills++;
-        k++;
+        i++;
       }
       const t0 = Date.now();
-      current = lifetime();
-      bridge = await spawnBridge({ dataDir, port, env: current.env });
+      bridge = await serve(plan[i]);
       restartMs.push(Date.now() - t0);
       options.onProgress?.(kills);
     }
+  } catch (error) {
+    for (const v of visitors) v.close();
+    await bridge.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
   } finally {
     clearInterval(ticker);
   }
@@ -315,6 +376,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   rmSync(dataDir, { recursive: true, force: true });
   return {
     kills,
+    forcedCheckpointKills,
     startupKills,
     killsBy,
     checkpointDisagreements,
