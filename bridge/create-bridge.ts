@@ -4,7 +4,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import express, { type Express } from 'express';
-import { Server } from 'socket.io';
+import { Server, type ServerOptions } from 'socket.io';
 import axios, { type AxiosInstance } from 'axios';
 import type { Logger } from 'pino';
 import { AGENT_NAMESPACE, VISITOR_NAMESPACE } from '../protocol/events.ts';
@@ -49,6 +49,11 @@ export interface BridgeDeps {
   http?: AxiosInstance;
   /** Static folders (defaults to dist/widget, dist/console and demo/ of this repository). */
   staticRoots?: StaticRoots;
+  /**
+   * Socket.IO adapter for a cluster (bridge/cluster/socket-adapter.ts); default socket.io's in-memory one, where every
+   * socket lives in this process.
+   */
+  adapter?: ServerOptions['adapter'];
 }
 
 /** A wired, not yet listening bridge. */
@@ -82,6 +87,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
 
   const io = new Server(httpServer, {
     serveClient: false,
+    ...(deps.adapter ? { adapter: deps.adapter } : {}),
     // socket.io-parser's wire format and Decoder; a payload sent in several packets is stringified once.
     parser: sharedJsonParser,
     maxHttpBufferSize: config.maxHttpBufferSize,
@@ -98,9 +104,9 @@ export function createBridge(deps: BridgeDeps): Bridge {
   coalesceSocketWrites(io);
   const visitorNs = io.of(VISITOR_NAMESPACE) as unknown as VisitorNamespace;
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
-  // No `adapter` option above, so this is socket.io's in-memory adapter class; if a cluster adapter is installed
-  // later (`io.adapter(...)`), the namespace's adapter no longer is one and fanout asks the adapter for presence.
-  const inMemoryAdapterClass = io.adapter();
+  // Without `deps.adapter` this is socket.io's in-memory adapter class; with a cluster adapter (or one installed
+  // later with `io.adapter(...)`) the namespace's adapter is not an instance of it and fanout asks the adapter.
+  const inMemoryAdapterClass = deps.adapter ? undefined : io.adapter();
   const fanout = new Fanout({
     visitorNs,
     agentNs,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { AxiosInstance } from 'axios';
 import type { Logger } from 'pino';
 import { defaultOrigins, loadConfig, type BridgeConfig, type RateLimits } from '../config.ts';
-import { createBridge, type Bridge } from '../create-bridge.ts';
+import { createBridge, type Bridge, type BridgeDeps } from '../create-bridge.ts';
 import { silentLogger } from '../logger.ts';
 import { createAgentAccount, checkAgentLogin } from '../auth/agent-accounts.ts';
 import { signAgentToken } from '../auth/agent-token.ts';
@@ -30,6 +30,14 @@ export interface TestBridgeOptions {
   clock?: () => Date;
   http?: AxiosInstance;
   staticRoots?: StaticRoots;
+  /** An opened store shared with other test bridges (several nodes of one cluster); the helper leaves it open. */
+  store?: LowdbStore;
+  /**
+   * Makes the Socket.IO cluster adapter (e.g. bridge/cluster/socket-adapter.ts). Called right before createBridge: the
+   * PostgreSQL adapter starts its LISTEN connection when made, and namespaces added after that connects are listened
+   * to with overlapping queries.
+   */
+  adapter?: () => NonNullable<BridgeDeps['adapter']>;
 }
 
 /** A running test bridge. */
@@ -69,8 +77,9 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
     rateLimits: { ...TEST_RATE_LIMITS, ...rateLimits },
   };
   const logger = options.logger ?? silentLogger();
-  const store = new LowdbStore({ dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
-  await store.open();
+  const ownsStore = options.store === undefined;
+  const store = options.store ?? new LowdbStore({ dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
+  if (ownsStore) await store.open();
   const clock = options.clock ?? (() => new Date());
   let bridge: Bridge | undefined;
   try {
@@ -84,6 +93,7 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
       clock,
       ...(options.http ? { http: options.http } : {}),
       ...(options.staticRoots ? { staticRoots: options.staticRoots } : {}),
+      ...(options.adapter ? { adapter: options.adapter() } : {}),
     });
     const server = bridge.httpServer;
     await new Promise<void>((resolve, reject) => {
@@ -115,13 +125,13 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
       close: () =>
         (closed ??= (async () => {
           await running.close();
-          await store.close();
+          if (ownsStore) await store.close();
           if (ownsDir) await rm(dataDir, { recursive: true, force: true });
         })()),
     };
   } catch (error) {
     await bridge?.close();
-    await store.close();
+    if (ownsStore) await store.close();
     if (ownsDir) await rm(dataDir, { recursive: true, force: true });
     throw error;
   }

@@ -49,6 +49,8 @@ export class ThreadController implements ReactiveController, ConnectionUser {
   private ownTypingSentAt = 0;
   private ownTypingTimer: ReturnType<typeof setTimeout> | undefined;
   private syncing = false;
+  /** A live event showed a gap while a sync was under way: that sync goes round once more. */
+  private gapSeen = false;
   /** Conversations with replies still to be confirmed, including ones the agent has since left. */
   private readonly unconfirmed = new Set<ThreadState>();
 
@@ -85,7 +87,9 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     on('message:new', (message) => {
       const thread = this.thread;
       if (!thread || message.conversationId !== thread.conversationId) return;
-      if (thread.upsert(message)) {
+      const added = thread.upsert(message);
+      this.followRev(thread, message.rev);
+      if (added) {
         if (message.author.role !== 'agent' || message.author.agentId !== this.options.agent()?.id) {
           const who = message.author.role === 'visitor' ? (this.summary?.name ?? 'Visitor') : (message.author.name ?? 'Agent');
           this.announcement = `${who}: ${message.text}`;
@@ -108,7 +112,10 @@ export class ThreadController implements ReactiveController, ConnectionUser {
       this.host.requestUpdate();
     });
     on('message:status', (change) => {
-      if (this.thread?.applyStatus(change)) this.host.requestUpdate();
+      const thread = this.thread;
+      if (!thread || change.conversationId !== thread.conversationId) return;
+      if (thread.applyStatus(change)) this.host.requestUpdate();
+      this.followRev(thread, change.rev);
     });
     on('typing', (event) => {
       if (!this.thread || event.conversationId !== this.thread.conversationId) return;
@@ -291,6 +298,16 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     }
   }
 
+  /**
+   * Follows a live event's rev; a jump means broadcasts were lost on the way (protocol/rev.ts), so sync the gap now
+   * rather than at the next reconnect.
+   */
+  private followRev(thread: ThreadState, rev: number): void {
+    if (this.loading || thread.follow(rev) !== 'gap') return;
+    this.gapSeen = true;
+    if (!this.syncing && this.connection?.socket.connected) void this.catchUp(thread);
+  }
+
   /** After a (re)connect: the first page if it never loaded, else sync by rev until caught up, then resend pending. */
   private async catchUp(thread: ThreadState): Promise<void> {
     const connection = this.connection;
@@ -300,12 +317,16 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     } else {
       this.syncing = true;
       try {
-        for (let round = 0; round < MAX_SYNC_ROUNDS && this.thread === thread; round++) {
-          const result = await connection.sync(thread.conversationId, thread.rev);
-          for (const message of result.messages) thread.upsert(message);
-          thread.rev = Math.max(thread.rev, result.rev);
-          if (!result.hasMore) break;
-        }
+        let rounds = 0;
+        do {
+          this.gapSeen = false;
+          for (; rounds < MAX_SYNC_ROUNDS && this.thread === thread; rounds++) {
+            const result = await connection.sync(thread.conversationId, thread.rev);
+            for (const message of result.messages) thread.upsert(message);
+            thread.rev = Math.max(thread.rev, result.rev);
+            if (!result.hasMore) break;
+          }
+        } while (this.gapSeen && this.thread === thread && rounds < MAX_SYNC_ROUNDS);
         this.error = '';
       } catch (error) {
         this.error = describe(error, 'Could not catch up with the conversation.');

@@ -57,7 +57,18 @@ describe('ThreadState', () => {
     // A sync replay of the older stored copy must not undo `read` either.
     expect(t.upsert({ ...m, status: 'delivered', rev: 4 })).toBe(false);
     expect(t.get('c1')?.status).toBe('read');
-    expect(t.rev).toBe(5);
+  });
+
+  it('moves the sync cursor only along contiguous live revs, so a lost broadcast is synced, not skipped', () => {
+    const t = new ThreadState(CID);
+    t.addPage({ messages: [msg(1), msg(2)], hasMore: false });
+    expect(t.rev).toBe(2);
+    expect(t.follow(3)).toBe('next');
+    expect(t.follow(3)).toBe('seen');
+    // rev 4 never arrived: the cursor stays where every change is known, and the next sync starts there.
+    t.upsert(msg(4, { rev: 5 }));
+    expect(t.follow(5)).toBe('gap');
+    expect(t.rev).toBe(3);
   });
 
   it('takes a retried message back from failed to sent when its rev is newer', () => {
@@ -76,7 +87,6 @@ describe('ThreadState', () => {
     t.addPage({ messages: [msg(10), msg(11)], hasMore: true });
     expect(t.upsert(msg(3, { rev: 20, status: 'read' }))).toBe(false);
     expect(t.messages).toHaveLength(2);
-    expect(t.rev).toBe(20);
     t.addPage({ messages: [msg(8), msg(9)], hasMore: false });
     expect(t.messages.map((m) => m.seq)).toEqual([8, 9, 10, 11]);
   });

@@ -6,6 +6,7 @@
 import type { Author, LocalMessage, Message, MessageFailure, StatusChange } from '../../protocol/message.ts';
 import type { MessagePage } from '../../protocol/events.ts';
 import { STATUS_RANK } from '../../protocol/status.ts';
+import { revStep, type RevStep } from '../../protocol/rev.ts';
 
 /** A newer copy wins: `rev` orders every change of a stored message; without revs, status rank decides. */
 function isNewer(incoming: { rev: number; status: LocalMessage['status'] }, current: LocalMessage): boolean {
@@ -20,7 +21,10 @@ function isNewer(incoming: { rev: number; status: LocalMessage['status'] }, curr
 export class ThreadState {
   /** True while older messages than the first loaded one may exist. */
   hasMore = true;
-  /** Highest conversation revision seen; the `sync` cursor after a reconnect. */
+  /**
+   * The `sync` cursor: every change up to this revision is here. Moved by the first page, by sync results and by
+   * contiguous live events (`follow`), never past a gap.
+   */
   rev = 0;
   private readonly byClientId = new Map<string, LocalMessage>();
   private sorted: LocalMessage[] | undefined;
@@ -60,7 +64,6 @@ export class ThreadState {
   /** Stores the server's copy of a message; returns false when an equal or newer copy was already there. */
   upsert(message: Message): boolean {
     if (message.conversationId !== this.conversationId) return false;
-    this.rev = Math.max(this.rev, message.rev);
     const current = this.byClientId.get(message.clientId);
     if (current && !isNewer(message, current)) return false;
     // A status change replayed by sync for a message older than the loaded page would leave a gap in the list.
@@ -70,10 +73,19 @@ export class ThreadState {
     return true;
   }
 
+  /** Moves the cursor along a live event's `rev`; `'gap'` means events were lost and the caller should sync. */
+  follow(rev: number): RevStep {
+    const step = revStep(this.rev, rev);
+    if (step === 'next') this.rev = rev;
+    return step;
+  }
+
   /** Adds a page of history (older messages, or the first page). */
   addPage(page: MessagePage): void {
+    // The first page starts the cursor; an older page must not move it past changes not seen yet.
+    const first = this.byClientId.size === 0 || this.rev === 0;
     for (const message of page.messages) {
-      this.rev = Math.max(this.rev, message.rev);
+      if (first) this.rev = Math.max(this.rev, message.rev);
       const current = this.byClientId.get(message.clientId);
       if (!current || isNewer(message, current)) this.set({ ...message });
     }
@@ -83,7 +95,6 @@ export class ThreadState {
   /** Applies a pushed status change; false when the message is not loaded or the change is stale. */
   applyStatus(change: StatusChange): boolean {
     if (change.conversationId !== this.conversationId) return false;
-    this.rev = Math.max(this.rev, change.rev);
     const current = this.byClientId.get(change.clientId);
     if (!current || !isNewer(change, current)) return false;
     const next: LocalMessage = {

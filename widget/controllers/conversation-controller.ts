@@ -7,6 +7,8 @@ import type { ReactiveController } from 'lit';
 import { DEFAULT_PAGE_SIZE } from '../../protocol/limits.ts';
 import type { CatchUp, SyncResult, VisitorSession } from '../../protocol/events.ts';
 import type { LocalMessage, Message, StatusChange } from '../../protocol/message.ts';
+import { revStep } from '../../protocol/rev.ts';
+import type { Transport } from '../transports/transport.ts';
 import { emit } from '../events.ts';
 import type { ChatHost } from './chat-host.ts';
 import type { ConnectionController } from './connection-controller.ts';
@@ -50,12 +52,21 @@ export class ConversationController implements ReactiveController {
   #renderTimer: ReturnType<typeof setTimeout> | undefined;
   #catchUp = 0;
   #usedCatchUps = new WeakSet<CatchUp>();
+  /** Syncs under way (a session catch-up or a gap); a gap seen meanwhile makes the running one sync again. */
+  #syncing = 0;
+  #gapSeen = false;
 
   constructor(private readonly host: ChatHost, private readonly connection: ConnectionController) {
     host.addController(this);
     connection.afterRev = () => this.rev;
-    connection.on('message', (m) => this.receive([m], true));
-    connection.on('status', (c) => this.#applyStatus(c));
+    connection.on('message', (m) => {
+      this.receive([m], true);
+      this.#followRev(m.rev);
+    });
+    connection.on('status', (c) => {
+      this.#applyStatus(c);
+      this.#followRev(c.rev);
+    });
     connection.on('session', (s) => void this.#onSession(s));
     connection.on('state', (state) => {
       if (state !== 'online') {
@@ -135,6 +146,7 @@ export class ConversationController implements ReactiveController {
     const run = ++this.#catchUp;
     const transport = this.connection.transport;
     if (!transport) return;
+    this.#syncing++;
     try {
       if (this.rev === undefined) {
         const page = await transport.history(undefined, DEFAULT_PAGE_SIZE);
@@ -145,24 +157,62 @@ export class ConversationController implements ReactiveController {
       }
       // The bridge read the first sync page from our cursor while connecting: use it instead of asking again. Only
       // once, and only from the cursor we still hold (a re-announced session or a moved cursor asks with `sync`).
-      let result: SyncResult | undefined;
+      let first: SyncResult | undefined;
       if (catchUp && catchUp.afterRev === this.rev && !this.#usedCatchUps.has(catchUp)) {
         this.#usedCatchUps.add(catchUp);
-        result = catchUp;
+        first = catchUp;
       }
+      if (!(await this.#syncToEnd(transport, run, first))) return;
+      this.#scheduleSave();
+      this.onCaughtUp();
+    } catch {
+      // The connection dropped mid catch-up; the next session event starts it again from the saved cursor.
+    } finally {
+      this.#syncing--;
+    }
+  }
+
+  /**
+   * Syncs from the cursor until `hasMore` is false, and again while live events showed a gap meanwhile. False when a
+   * newer session took over.
+   */
+  async #syncToEnd(transport: Transport, run: number, first?: SyncResult): Promise<boolean> {
+    let result = first;
+    do {
+      this.#gapSeen = false;
       for (;;) {
         result ??= await transport.sync(this.rev ?? 0);
-        if (run !== this.#catchUp) return;
+        if (run !== this.#catchUp) return false;
         this.receive(result.messages, true);
         this.rev = result.rev;
         if (!result.hasMore) break;
         result = undefined;
       }
-      this.#scheduleSave();
-      this.onCaughtUp();
-    } catch {
-      // The connection dropped mid catch-up; the next session event starts it again from the saved cursor.
-    }
+      result = undefined;
+    } while (this.#gapSeen);
+    return true;
+  }
+
+  /**
+   * Moves the cursor along contiguous live events. A jump means broadcasts were lost on the way (protocol/rev.ts):
+   * sync from the cursor, or let the sync under way go round again.
+   */
+  #followRev(rev: number): void {
+    if (this.rev === undefined) return;
+    const step = revStep(this.rev, rev);
+    if (step === 'next') this.rev = rev;
+    if (step !== 'gap') return;
+    this.#gapSeen = true;
+    const transport = this.connection.transport;
+    // Offline: the next session's catch-up starts from the cursor anyway.
+    if (this.#syncing > 0 || !transport || transport.state !== 'online') return;
+    this.#syncing++;
+    this.#syncToEnd(transport, this.#catchUp)
+      .then((done) => done && this.#scheduleSave())
+      .catch(() => {
+        // The connection dropped; the next session's catch-up starts from the cursor.
+      })
+      .finally(() => this.#syncing--);
   }
 
   /** Merges stored messages; `live` ones that are new and from the other side are announced and fire events. */

@@ -1,0 +1,179 @@
+/**
+ * Two bridges in one process on one PostgreSQL, joined by Socket.IO's PostgreSQL adapter (the store object is shared,
+ * so this file tests the realtime half alone): a visitor's widget on node A and an agent's console on node B see each
+ * other live, and when the adapter's LISTEN connections are terminated mid-stream — broadcasts published meanwhile
+ * are lost, by design of the adapter — both clients notice the jump in `rev` and sync, so both end with every message.
+ * Write coalescing and the shared-JSON encoder are on, as in production.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ReactiveController } from 'lit';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Message } from '../../protocol/message.ts';
+import { silentLogger } from '../logger.ts';
+import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
+import { startTestBridge, connectAgent, collect, type TestBridge, type AgentClient } from '../testing/index.ts';
+import { createTestDatabase } from '../testing/test-database.ts';
+import { createSocketTransport } from '../../widget/transports/socket-transport.ts';
+import type { ChatHost } from '../../widget/controllers/chat-host.ts';
+import { ConnectionController } from '../../widget/controllers/connection-controller.ts';
+import { ConversationController } from '../../widget/controllers/conversation-controller.ts';
+import { browserStorage } from '../../widget/controllers/visitor-storage.ts';
+import { AgentConnection } from '../../console/agent-connection.ts';
+import { ThreadController } from '../../console/controllers/thread-controller.ts';
+import { openPostgresPool } from './postgres-pool.ts';
+import { NOTIFY_PAYLOAD_THRESHOLD, postgresSocketAdapter, prepareSocketAdapter } from './socket-adapter.ts';
+
+const logger = silentLogger();
+let databaseUrl: string;
+let admin: pg.Pool;
+let dataDir: string;
+let store: LowdbStore;
+const pools: pg.Pool[] = [];
+const nodes: TestBridge[] = [];
+
+beforeAll(async () => {
+  vi.stubGlobal('WebSocket', WebSocket);
+  // The console's read receipts go out only for a visible tab; a hidden one keeps this test about delivery.
+  vi.stubGlobal('document', { visibilityState: 'hidden' });
+  databaseUrl = await createTestDatabase('cluster');
+  admin = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  dataDir = await mkdtemp(join(tmpdir(), 'anon-chat-cluster-'));
+  store = new LowdbStore({ dataDir, logger });
+  await store.open();
+  for (let i = 0; i < 2; i++) {
+    const pool = await openPostgresPool(databaseUrl, logger);
+    pools.push(pool);
+    await prepareSocketAdapter(pool);
+    // Same data dir: the nodes share secrets.json, as cluster nodes share their secrets.
+    nodes.push(await startTestBridge({ dataDir, store, adapter: () => postgresSocketAdapter(pool, logger) }));
+  }
+});
+
+afterAll(async () => {
+  for (const node of nodes) await node.close();
+  await store?.close();
+  await Promise.all(pools.map((pool) => pool.end()));
+  await admin?.end();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+  vi.unstubAllGlobals();
+});
+
+/** The element as the widget's controllers see it, without a DOM (panel closed). */
+class Host extends EventTarget implements ChatHost {
+  readonly controllers: ReactiveController[] = [];
+  readonly userId = '';
+  readonly userHash = '';
+  readonly userName = '';
+  readonly isOpen = false;
+  readonly transportFactory = createSocketTransport;
+  constructor(readonly serverUrl: string, readonly site: string) {
+    super();
+  }
+  addController(controller: ReactiveController): void {
+    this.controllers.push(controller);
+  }
+  removeController(): void {}
+  requestUpdate(): void {}
+  get updateComplete(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+}
+
+/** Backends of the adapter's LISTEN connections on the test database (one per node). */
+async function listenBackends(): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+  );
+  return rows.map((row) => row.pid);
+}
+
+const stored = (messages: readonly { id?: string; seq?: number }[]): number[] =>
+  messages.filter((m) => m.id !== undefined).map((m) => m.seq!).sort((a, b) => a - b);
+
+describe('two bridges on the PostgreSQL adapter', () => {
+  it('takes NOTIFY payloads up to the threshold and sends larger ones as attachments', async () => {
+    await admin.query('SELECT pg_notify($1, $2)', ['threshold-check', 'x'.repeat(NOTIFY_PAYLOAD_THRESHOLD)]);
+    await expect(admin.query('SELECT pg_notify($1, $2)', ['threshold-check', 'x'.repeat(8000)])).rejects.toThrow(/too long/);
+  });
+
+  it('carries a widget on A and a console on B live, and both sync what a LISTEN reconnect lost', async () => {
+    const [a, b] = nodes as [TestBridge, TestBridge];
+    await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(2), { timeout: 10_000 });
+
+    // The visitor's widget on A: real controllers over a real WebSocket.
+    const host = new Host(a.url, 'cluster');
+    const widget = new ConnectionController(host, browserStorage());
+    const conversation = new ConversationController(host, widget);
+    let caughtUp = 0;
+    conversation.onCaughtUp = () => caughtUp++;
+    widget.start();
+    await vi.waitFor(() => expect(caughtUp).toBe(1), { timeout: 10_000 });
+    const first = await widget.transport!.send({ clientId: 'v-0', text: 'hello from A' });
+    const conversationId = first.conversationId;
+
+    // The agent's console on B: its connection and thread controller, the conversation open.
+    const consoleHost = { addController() {}, requestUpdate() {}, removeController() {}, updateComplete: Promise.resolve(true) };
+    const thread = new ThreadController(consoleHost, { agent: () => ({ id: b.agent.id, name: b.agent.name }) });
+    const agentConnection = new AgentConnection(b.url, b.agent.token, {
+      onConnect: () => thread.connected(),
+      onState: () => {},
+      onAuthError: () => {},
+    });
+    thread.attach(agentConnection);
+    await vi.waitFor(() => expect(agentConnection.state).toBe('online'), { timeout: 10_000 });
+    await thread.open(conversationId, undefined);
+    await vi.waitFor(() => expect(stored(thread.thread!.messages)).toEqual([1]), { timeout: 10_000 });
+
+    // Live both ways, across nodes; the large reply goes through the adapter's attachment table.
+    const large = 'é'.repeat(4000);
+    await agentConnection.send(conversationId, 'a-0', large);
+    await vi.waitFor(() => expect(conversation.messages.find((m) => m.clientId === 'a-0')?.text).toBe(large), { timeout: 10_000 });
+    await widget.transport!.send({ clientId: 'v-1', text: 'seen on B' });
+    await vi.waitFor(() => expect(thread.thread!.get('v-1')?.id).toBeDefined(), { timeout: 10_000 });
+
+    // A plain client on A that only listens: it shows that broadcasts really were lost while A's LISTEN reconnected.
+    const witness: AgentClient = await connectAgent(a.url, a.agent.token);
+    const witnessed = collect(witness, 'message:new');
+
+    const backends = await listenBackends();
+    await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [backends]);
+    // Sent while no node listens (the adapter waits at least a second before reconnecting): every cross-node
+    // broadcast of these is lost.
+    for (let i = 1; i <= 10; i++) {
+      await agentConnection.send(conversationId, `a-${i}`, `reply ${i}`);
+      await widget.transport!.send({ clientId: `v-${i + 1}`, text: `visitor ${i}` });
+    }
+    await vi.waitFor(
+      async () => {
+        const now = await listenBackends();
+        expect(now).toHaveLength(2);
+        expect(now.some((pid) => backends.includes(pid))).toBe(false);
+      },
+      { timeout: 15_000, interval: 100 },
+    );
+    // Traffic after the reconnect arrives live and shows each client the jump in rev.
+    await agentConnection.send(conversationId, 'a-after', 'after the reconnect');
+    await widget.transport!.send({ clientId: 'v-after', text: 'after the reconnect' });
+
+    const all = (await store.getChangesSince(conversationId, 0, 1000)).map((m: Message) => m.seq).sort((x, y) => x - y);
+    expect(all).toHaveLength(25);
+    await vi.waitFor(() => expect(stored(conversation.messages)).toEqual(all), { timeout: 15_000 });
+    await vi.waitFor(() => expect(stored(thread.thread!.messages)).toEqual(all), { timeout: 15_000 });
+    // Everything shown once, by clientId.
+    expect(new Set(conversation.messages.map((m) => m.clientId)).size).toBe(conversation.messages.length);
+    expect(new Set(thread.thread!.messages.map((m) => m.clientId)).size).toBe(thread.thread!.messages.length);
+    // The witness on A missed the replies B published while A's LISTEN was down: the syncs above were needed.
+    const witnessedReplies = new Set(witnessed.filter((m) => m.author.role === 'agent').map((m) => m.clientId));
+    expect(witnessedReplies.has('a-after')).toBe(true);
+    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].filter((i) => !witnessedReplies.has(`a-${i}`)).length).toBeGreaterThan(0);
+
+    witness.close();
+    agentConnection.close();
+    thread.detach();
+    widget.stop();
+  });
+});
