@@ -1,6 +1,6 @@
 /**
  * The storage contract every handler uses. The lowdb-backed store is the embedded default; a PostgreSQL
- * store will implement the same interface. Every mutating method resolves only once the change is durable
+ * store (postgres/) implements the same interface. Every mutating method resolves only once the change is durable
  * (on disk, fsynced): callers ack to clients after the promise resolves, never before.
  */
 import type { Author, Message, MessageFailure } from '../../protocol/message.ts';

@@ -1,0 +1,144 @@
+/**
+ * Versioned schema of the PostgreSQL store. `migrate()` applies the missing versions in order, each in its own
+ * transaction, under a session advisory lock: nodes starting together wait for the first one instead of racing.
+ */
+import type pg from 'pg';
+import type { Logger } from '../../logger.ts';
+
+/** One schema step; `version` only ever grows, applied steps are never edited. */
+interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+/** Arbitrary but fixed: the advisory lock key every anon-chat node takes while migrating. */
+const MIGRATION_LOCK_KEY = 0x616e6f6e;
+
+// Documents are stored as `json` (not `jsonb`): it keeps text exactly as given, including `\u0000`, which neither
+// `text` nor `jsonb` accept. The columns next to them are what queries filter, sort and lock on.
+const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'conversations, messages, agents, records, queue items',
+    sql: `
+      CREATE TABLE conversations (
+        id text PRIMARY KEY,
+        doc json NOT NULL,
+        channel text NOT NULL,
+        external_user_id text,
+        state text NOT NULL,
+        closed_at text,
+        last_seq bigint NOT NULL,
+        rev bigint NOT NULL,
+        last_activity_at text NOT NULL,
+        name_lower text NOT NULL,
+        delivered_visitor_seq bigint NOT NULL DEFAULT 0,
+        delivered_agent_seq bigint NOT NULL DEFAULT 0,
+        external_user_link bigint NOT NULL DEFAULT 0
+      );
+      -- The newest link wins when two conversations name one external user (as in the embedded store).
+      CREATE SEQUENCE conversation_external_user_links;
+      CREATE INDEX conversations_external_user ON conversations (channel, external_user_id, external_user_link DESC)
+        WHERE external_user_id IS NOT NULL;
+      CREATE INDEX conversations_activity ON conversations (last_activity_at DESC, id DESC) WHERE last_seq > 0;
+      CREATE INDEX conversations_closed ON conversations (closed_at) WHERE state = 'closed';
+
+      CREATE TABLE messages (
+        conversation_id text NOT NULL REFERENCES conversations (id),
+        seq bigint NOT NULL,
+        id text NOT NULL,
+        client_id text NOT NULL,
+        rev bigint NOT NULL,
+        role text NOT NULL,
+        status_rank smallint NOT NULL,
+        external_id text,
+        text_lower text NOT NULL,
+        doc json NOT NULL,
+        PRIMARY KEY (conversation_id, seq),
+        UNIQUE (conversation_id, client_id)
+      );
+      CREATE INDEX messages_by_id ON messages (conversation_id, id);
+      CREATE INDEX messages_by_rev ON messages (conversation_id, rev);
+      CREATE INDEX messages_by_external_id ON messages (external_id) WHERE external_id IS NOT NULL;
+
+      CREATE TABLE agents (
+        id text PRIMARY KEY,
+        name text NOT NULL UNIQUE,
+        password_hash text NOT NULL,
+        created_at text NOT NULL
+      );
+
+      CREATE TABLE records (
+        namespace text NOT NULL,
+        key text NOT NULL,
+        value json,
+        expires_at text,
+        PRIMARY KEY (namespace, key)
+      );
+      CREATE INDEX records_expiry ON records (expires_at) WHERE expires_at IS NOT NULL;
+
+      CREATE TABLE queue_items (
+        id text PRIMARY KEY,
+        queue text NOT NULL,
+        state text NOT NULL,
+        due_at text NOT NULL,
+        created_at text NOT NULL,
+        updated_at text NOT NULL,
+        lease_owner text,
+        lease_until text,
+        doc json NOT NULL
+      );
+      CREATE INDEX queue_items_due ON queue_items (queue, due_at, created_at) WHERE state = 'pending';
+      CREATE INDEX queue_items_listing ON queue_items (queue, created_at DESC);
+      CREATE INDEX queue_items_settled ON queue_items (updated_at) WHERE state <> 'pending';
+    `,
+  },
+];
+
+/** The newest schema version this code knows. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
+/** Brings the database up to `SCHEMA_VERSION`; safe to call from many nodes at once and on every start. */
+export async function migrate(pool: pg.Pool, logger: Logger): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      await client.query(`
+        CREATE TABLE IF NOT EXISTS schema_migrations (
+          version integer PRIMARY KEY,
+          name text NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+      const applied = new Set(rows.map((row) => row.version));
+      const newest = Math.max(0, ...applied);
+      if (newest > SCHEMA_VERSION) {
+        throw new Error(
+          `database schema is at version ${newest}, newer than this bridge knows (${SCHEMA_VERSION}): upgrade the bridge`,
+        );
+      }
+      for (const migration of MIGRATIONS) {
+        if (applied.has(migration.version)) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+            migration.version,
+            migration.name,
+          ]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK');
+          throw error;
+        }
+        logger.info({ version: migration.version, name: migration.name }, 'database migration applied');
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    client.release();
+  }
+}

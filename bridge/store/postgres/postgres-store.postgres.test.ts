@@ -1,0 +1,210 @@
+/**
+ * What PostgreSQL adds beyond the shared contract: migrations under an advisory lock, seq/rev across nodes (two
+ * pools = two nodes), sync readers never skipping a row, ranks in SQL, group commit with isolated errors.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { silentLogger } from '../../logger.ts';
+import { createTestDatabase } from '../../testing/test-database.ts';
+import type { Message } from '../../../protocol/message.ts';
+import { SCHEMA_VERSION, migrate } from './migrations.ts';
+import { PostgresStore } from './postgres-store.ts';
+
+const pools: pg.Pool[] = [];
+let url: string;
+
+function newPool(): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max: 8 });
+  pools.push(pool);
+  return pool;
+}
+
+async function openStore(pool: pg.Pool): Promise<PostgresStore> {
+  const store = new PostgresStore({ pool, logger: silentLogger() });
+  await store.open();
+  return store;
+}
+
+beforeAll(async () => {
+  url = await createTestDatabase('postgres_store');
+});
+
+afterAll(async () => {
+  await Promise.all(pools.map((pool) => pool.end()));
+});
+
+describe('migrate', () => {
+  it('three nodes migrating at once apply each version exactly once; a second run changes nothing', async () => {
+    const nodes = [newPool(), newPool(), newPool()];
+    await Promise.all(nodes.map((pool) => migrate(pool, silentLogger())));
+    const { rows } = await nodes[0]!.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+    expect(rows.map((row) => row.version)).toEqual(Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+    await migrate(nodes[1]!, silentLogger());
+    const { rows: again } = await nodes[0]!.query('SELECT version FROM schema_migrations');
+    expect(again).toHaveLength(SCHEMA_VERSION);
+  });
+
+  it('`npm run migrate` migrates DATABASE_URL; a wrong scheme gets one clear line, no stack', async () => {
+    const target = await createTestDatabase('migrate_command');
+    const run = promisify(execFile);
+    const command = ['--import', 'tsx', 'bridge/store/postgres/migrate-main.ts'];
+    const { stdout } = await run(process.execPath, command, { env: { ...process.env, DATABASE_URL: target, LOG_LEVEL: 'silent' } });
+    expect(stdout).toContain(`schema at version ${SCHEMA_VERSION}`);
+    const pool = new pg.Pool({ connectionString: target });
+    pools.push(pool);
+    expect((await pool.query('SELECT version FROM schema_migrations')).rows).toHaveLength(SCHEMA_VERSION);
+    const wrong = await run(process.execPath, command, { env: { ...process.env, DATABASE_URL: 'mysql://h/db' } }).catch((e: { stderr: string; code: number }) => e);
+    expect(wrong).toMatchObject({ code: 1 });
+    expect((wrong as { stderr: string }).stderr.trim()).toBe('migrate failed: DATABASE_URL has scheme mysql; expected postgres:// or postgresql://');
+  });
+
+  it('a store refuses to open on a database without the schema, naming the command', async () => {
+    const pool = new pg.Pool({ connectionString: await createTestDatabase('unmigrated') });
+    pools.push(pool);
+    await expect(new PostgresStore({ pool, logger: silentLogger() }).open()).rejects.toThrow(/npm run migrate/);
+  });
+});
+
+describe('two nodes on one database', () => {
+  let a: PostgresStore;
+  let b: PostgresStore;
+  let reader: PostgresStore;
+
+  beforeAll(async () => {
+    await migrate(newPool(), silentLogger());
+    a = await openStore(newPool());
+    b = await openStore(newPool());
+    reader = await openStore(newPool());
+  });
+
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close(), reader.close()]);
+  });
+
+  it('concurrent appends on both nodes get gap-free seqs and revs; a sync reader following rev > cursor sees every message', async () => {
+    await a.createConversation({ id: 'busy', channel: 'web', name: 'V' });
+    const seen = new Map<string, Message>();
+    let cursor = 0;
+    let writing = true;
+    // The reader polls like a reconnecting client: changes after its cursor, cursor = highest rev read.
+    const reading = (async () => {
+      while (writing) {
+        const changes = await reader.getChangesSince('busy', cursor, 1000);
+        for (const m of changes) {
+          seen.set(m.id, m);
+          cursor = Math.max(cursor, m.rev);
+        }
+      }
+    })();
+    const perNode = 150;
+    const send = (store: PostgresStore, node: string) =>
+      Promise.all(
+        Array.from({ length: perNode }, (_, i) =>
+          store.appendMessage({ conversationId: 'busy', clientId: `${node}-${i}`, author: { role: 'visitor' }, text: `${node} ${i}` }),
+        ),
+      );
+    const [fromA, fromB] = await Promise.all([send(a, 'a'), send(b, 'b')]);
+    writing = false;
+    await reading;
+    for (const m of await reader.getChangesSince('busy', cursor, 1000)) seen.set(m.id, m);
+    const all = [...fromA, ...fromB].map((r) => r.message);
+    const total = 2 * perNode;
+    expect(all.map((m) => m.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(all.map((m) => m.rev).sort((x, y) => x - y)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(seen.size).toBe(total);
+    expect(await reader.getConversation('busy')).toMatchObject({ lastSeq: total, rev: total, unread: total });
+  });
+
+  it('the same clientId sent to both nodes at once is stored once', async () => {
+    await a.createConversation({ id: 'dup', channel: 'web', name: 'V' });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 ? a : b).appendMessage({ conversationId: 'dup', clientId: 'same', author: { role: 'visitor' }, text: 'x' }),
+      ),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.message.id)).size).toBe(1);
+    expect((await reader.getConversation('dup'))?.lastSeq).toBe(1);
+  });
+
+  it('statuses from both nodes never move a message backwards, and each advance bumps rev once', async () => {
+    await a.createConversation({ id: 'st', channel: 'whatsapp', name: 'W' });
+    const { message } = await a.appendMessage({ conversationId: 'st', clientId: 'm', author: { role: 'agent' }, text: 'x' });
+    const order = ['read', 'sent', 'delivered', 'failed', 'delivered', 'read', 'sent'] as const;
+    await Promise.all(order.map((status, i) => (i % 2 ? a : b).applyStatus('st', message.id, { status })));
+    const stored = await reader.getMessage('st', message.id);
+    expect(stored?.status).toBe('read');
+    const conversation = await reader.getConversation('st');
+    expect(conversation?.rev).toBe(stored?.rev);
+    // Only 'read' advanced (it sorts above every other status), possibly preceded by one lower advance.
+    expect(conversation!.rev).toBeLessThanOrEqual(3);
+  });
+
+  it('the rank guard holds in SQL itself: an UPDATE to a lower rank through the store changes nothing', async () => {
+    await a.createConversation({ id: 'rank', channel: 'web', name: 'V' });
+    const { message } = await a.appendMessage({ conversationId: 'rank', clientId: 'm', author: { role: 'agent' }, text: 'x', status: 'read' });
+    const { changed } = await b.applyStatus('rank', message.id, { status: 'delivered' });
+    expect(changed).toEqual([]);
+    const { rows } = await pools[0]!.query('SELECT status_rank FROM messages WHERE conversation_id = $1', ['rank']);
+    expect(rows[0]?.status_rank).toBe(4);
+  });
+});
+
+describe('group commit', () => {
+  let store: PostgresStore;
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    pool = newPool();
+    await migrate(pool, silentLogger());
+    store = await openStore(pool);
+  });
+
+  afterAll(async () => {
+    await store.close();
+  });
+
+  it('appends arriving together share one transaction', async () => {
+    await store.createConversation({ id: 'gc', channel: 'web', name: 'V' });
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        store.appendMessage({ conversationId: 'gc', clientId: `m${i}`, author: { role: 'visitor' }, text: `t${i}` }),
+      ),
+    );
+    expect(results.every((r) => r.created)).toBe(true);
+    const { rows } = await pool.query<{ xmin: string; n: number }>(
+      "SELECT xmin::text, count(*)::int AS n FROM messages WHERE conversation_id = 'gc' GROUP BY xmin",
+    );
+    // One transaction id per batch: far fewer transactions than messages.
+    expect(rows.length).toBeLessThan(20);
+    expect(rows.reduce((sum, row) => sum + row.n, 0)).toBe(200);
+  });
+
+  it('a bad item fails alone: its batch-mates are stored', async () => {
+    await store.createConversation({ id: 'ok', channel: 'web', name: 'V' });
+    // A row the database itself refuses fails the shared INSERT: the batch is retried item by item.
+    await pool.query(`
+      CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.text_lower = 'poison' THEN RAISE EXCEPTION 'poisoned'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER refuse_poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_poison();`);
+    try {
+      const results = await Promise.allSettled([
+        store.appendMessage({ conversationId: 'ok', clientId: 'a', author: { role: 'visitor' }, text: 'a' }),
+        store.appendMessage({ conversationId: 'missing', clientId: 'b', author: { role: 'visitor' }, text: 'b' }),
+        store.appendMessage({ conversationId: 'ok', clientId: 'c', author: { role: 'visitor' }, text: 'nul \u0000 inside' }),
+        store.appendMessage({ conversationId: 'ok', clientId: 'p', author: { role: 'visitor' }, text: 'POISON' }),
+        store.appendMessage({ conversationId: 'ok', clientId: 'd', author: { role: 'visitor' }, text: 'lone \ud800' }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'rejected', 'fulfilled']);
+      expect(results[1]).toMatchObject({ reason: { code: 'not_found' } });
+      expect(results[3]).toMatchObject({ reason: { code: 'storage_unavailable' } });
+      const stored = await store.getMessages('ok', { limit: 10 });
+      expect(stored.map((m) => m.text)).toEqual(['a', 'nul \u0000 inside', 'lone \ufffd']);
+      expect(stored.map((m) => m.seq)).toEqual([1, 2, 3]);
+    } finally {
+      await pool.query('DROP TRIGGER refuse_poison ON messages');
+    }
+  });
+});

@@ -1,0 +1,901 @@
+/**
+ * `PostgresStore`: the `Store` for clusters. Every bridge node of a cluster uses the same database; what the
+ * embedded store serialises in memory is serialised here by row locks, so it also holds across nodes:
+ *
+ * - Every change to a conversation's messages (append, status, receipt, external id) first locks the conversation
+ *   row (`FOR UPDATE`) and bumps `lastSeq`/`rev` in the same transaction, so seq and rev stay gap-free and strictly
+ *   increasing under writers on different nodes, and revs become visible in commit order (a sync reader reading
+ *   `rev > cursor` never skips a row that commits later with a lower rev).
+ * - Status ranks only move up, also in SQL (`WHERE status_rank < $new`).
+ * - Concurrent appends share one transaction and one commit (group commit, `appendBatch`).
+ *
+ * The schema comes from `migrations.ts`; `open()` does not migrate and `close()` does not end the pool (its owner does).
+ * See README.md in this folder.
+ */
+import type pg from 'pg';
+import type { Logger } from '../../logger.ts';
+import type { Author, Message } from '../../../protocol/message.ts';
+import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
+import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
+import { randomId } from '../../ids.ts';
+import {
+  StoreError,
+  type AgentRecord,
+  type AppendResult,
+  type ConversationErasure,
+  type ConversationQuery,
+  type NewConversation,
+  type NewMessage,
+  type QueueItem,
+  type StatusResult,
+  type StatusUpdate,
+  type Store,
+  type StoreHealth,
+} from '../store.ts';
+
+/** Options of `PostgresStore`. */
+export interface PostgresStoreOptions {
+  /** Shared with the rest of the node (Socket.IO adapter, limits); the store never ends it. */
+  pool: pg.Pool;
+  logger: Logger;
+  clock?: () => Date;
+  /** Append transactions running at once; appends arriving meanwhile wait and share the next one. Default 2. */
+  maxAppendBatchesInFlight?: number;
+  /** Appends in one transaction at most. Default 500. */
+  maxAppendBatchSize?: number;
+}
+
+const QUEUE_LOG_LIMIT = 20;
+/** How often `health()`'s counts are re-read (other nodes change them too). */
+const HEALTH_REFRESH_MS = 5_000;
+/** A batch that lost a dedupe race to another node is retried this often before giving up. */
+const APPEND_ATTEMPTS = 3;
+
+interface ConversationRow {
+  doc: Conversation;
+  delivered_visitor_seq: string;
+  delivered_agent_seq: string;
+}
+
+interface PendingAppend {
+  input: NewMessage;
+  resolve: (result: AppendResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/** Lower-cased for `strpos` search as the embedded store compares (`toLowerCase`); `text` cannot hold NUL. */
+function searchable(text: string): string {
+  return text.toLowerCase().replaceAll('\u0000', '');
+}
+
+/**
+ * JSON for a `json` column. PostgreSQL refuses the escape JSON.stringify writes for a lone UTF-16 surrogate (which
+ * UTF-8 cannot encode either), so such strings are stored with U+FFFD in its place, as any UTF-8 system would.
+ */
+function json(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined || !text.includes('\\ud')) return text;
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v));
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+function cloneMessage(m: Message): Message {
+  const copy: Message = { ...m, author: { ...m.author }, statusAt: { ...m.statusAt } };
+  if (m.failure) copy.failure = { ...m.failure };
+  return copy;
+}
+
+function cloneConversation(c: Conversation): Conversation {
+  const copy: Conversation = { ...c };
+  if (c.lastMessage) copy.lastMessage = { ...c.lastMessage };
+  return copy;
+}
+
+/** The message moved up to `status` at `at`: `read` implies `delivered`; `failed` carries its failure. */
+function advance(m: Message, status: StoredStatus, at: string, rev: number, update?: StatusUpdate): Message {
+  const next = cloneMessage(m);
+  next.status = status;
+  next.rev = rev;
+  next.statusAt[status] ??= at;
+  if (status === 'read') next.statusAt.delivered ??= at;
+  if (status === 'failed') next.failure = update?.failure ?? { code: 'unknown', reason: 'delivery failed' };
+  else delete next.failure;
+  return next;
+}
+
+/** A conversation's record changed by one new message (the embedded store derives it the same way). */
+function addToConversation(conversation: Conversation, m: Message): void {
+  if (m.rev > conversation.rev) conversation.rev = m.rev;
+  if (m.seq > conversation.lastSeq) {
+    conversation.lastSeq = m.seq;
+    conversation.lastActivityAt = m.createdAt;
+    conversation.lastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq };
+    if (m.author.role === 'visitor' && m.seq > conversation.agentReadSeq) conversation.unread++;
+  }
+}
+
+function isPgError(error: unknown): error is Error & { code: string } {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string';
+}
+
+/** The PostgreSQL engine of `Store`. */
+export class PostgresStore implements Store {
+  private readonly pool: pg.Pool;
+  private readonly logger: Logger;
+  private readonly clock: () => Date;
+  private readonly maxInFlight: number;
+  private readonly maxBatchSize: number;
+  private opened = false;
+  private lastError: string | undefined;
+  private counts = { conversations: 0, messages: 0 };
+  private healthTimer: NodeJS.Timeout | undefined;
+  private pendingAppends: PendingAppend[] = [];
+  private flushScheduled = false;
+  private batchesInFlight = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+
+  constructor(options: PostgresStoreOptions) {
+    this.pool = options.pool;
+    this.logger = options.logger;
+    this.clock = options.clock ?? (() => new Date());
+    this.maxInFlight = options.maxAppendBatchesInFlight ?? 2;
+    this.maxBatchSize = options.maxAppendBatchSize ?? 500;
+  }
+
+  async open(): Promise<void> {
+    try {
+      const { rows } = await this.pool.query<{ version: number | null }>(
+        "SELECT (SELECT max(version) FROM schema_migrations) AS version WHERE to_regclass('schema_migrations') IS NOT NULL",
+      );
+      if (!rows[0]?.version) {
+        throw new Error('the database has no anon-chat schema yet: run `npm run migrate` (or start a node that migrates)');
+      }
+    } catch (error) {
+      if (isPgError(error) && error.code === '42P01') {
+        throw new Error('the database has no anon-chat schema yet: run `npm run migrate` (or start a node that migrates)');
+      }
+      throw error;
+    }
+    this.opened = true;
+    await this.refreshCounts();
+    this.healthTimer = setInterval(() => void this.refreshCounts().catch(() => undefined), HEALTH_REFRESH_MS);
+    this.healthTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.opened = false;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.healthTimer = undefined;
+    // Appends already accepted still commit (or fail) and answer their callers.
+    while (this.pendingAppends.length > 0 || this.inFlight.size > 0) {
+      if (this.pendingAppends.length > 0 && this.batchesInFlight < this.maxInFlight) this.flushAppends();
+      await Promise.all([...this.inFlight]);
+    }
+  }
+
+  health(): StoreHealth {
+    return {
+      ok: this.opened && this.lastError === undefined,
+      engine: 'postgres',
+      conversations: this.counts.conversations,
+      messages: this.counts.messages,
+      ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
+    };
+  }
+
+  private async refreshCounts(): Promise<void> {
+    const { rows } = await this.query<{ conversations: number; messages: string }>(
+      'SELECT count(*)::int AS conversations, coalesce(sum(last_seq), 0)::text AS messages FROM conversations',
+    );
+    this.counts = { conversations: rows[0]!.conversations, messages: Number(rows[0]!.messages) };
+  }
+
+  // ------------------------------------------------------------------ plumbing
+
+  private now(): string {
+    return this.clock().toISOString();
+  }
+
+  private assertOpen(): void {
+    if (!this.opened) throw new StoreError('storage_unavailable', 'store is not open');
+  }
+
+  /** Anything but our own errors and constraint answers means the database is unreachable or failing. */
+  private failure(error: unknown): unknown {
+    if (error instanceof StoreError) return error;
+    // A constraint answer (class 23) is the database working: the caller decides what it means.
+    if (isPgError(error) && error.code.startsWith('23')) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    this.lastError = message;
+    this.logger.error({ err: error }, 'postgres store: query failed');
+    return new StoreError('storage_unavailable', message);
+  }
+
+  private succeeded(): void {
+    this.lastError = undefined;
+  }
+
+  private async query<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    this.assertOpen();
+    try {
+      const result = await this.pool.query<R>(text, values);
+      this.succeeded();
+      return result;
+    } catch (error) {
+      throw this.failure(error);
+    }
+  }
+
+  /** Runs `fn` in one transaction on one connection; rolls back on any error. */
+  private async transaction<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw this.failure(error);
+    }
+    let broken: unknown;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      this.succeeded();
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError;
+      }
+      throw this.failure(error);
+    } finally {
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+
+  /** Locks a conversation row for the rest of the transaction; not_found when it does not exist. */
+  private async lockConversation(client: pg.PoolClient, id: string): Promise<ConversationRow> {
+    const { rows } = await client.query<ConversationRow>(
+      'SELECT doc, delivered_visitor_seq, delivered_agent_seq FROM conversations WHERE id = $1 FOR UPDATE',
+      [id],
+    );
+    if (!rows[0]) throw new StoreError('not_found', `conversation ${id} not found`);
+    return rows[0];
+  }
+
+  private async saveConversation(
+    client: pg.PoolClient,
+    c: Conversation,
+    delivered?: { visitor: number; agent: number },
+  ): Promise<void> {
+    await client.query(
+      `UPDATE conversations SET doc = $2::json, state = $3, last_seq = $4, rev = $5, last_activity_at = $6,
+         name_lower = $7, delivered_visitor_seq = coalesce($8, delivered_visitor_seq),
+         delivered_agent_seq = coalesce($9, delivered_agent_seq), closed_at = $10
+       WHERE id = $1`,
+      [
+        c.id,
+        json(c),
+        c.state,
+        c.lastSeq,
+        c.rev,
+        c.lastActivityAt,
+        searchable(c.name),
+        delivered?.visitor ?? null,
+        delivered?.agent ?? null,
+        c.closedAt ?? null,
+      ],
+    );
+  }
+
+  /** Saves a message's new state; a status change only lands on a lower rank (never backwards, also in SQL). */
+  private async saveMessage(client: pg.PoolClient, m: Message, statusChange: boolean): Promise<void> {
+    await client.query(
+      `UPDATE messages SET doc = $3::json, rev = $4, status_rank = $5, external_id = $6
+       WHERE conversation_id = $1 AND id = $2 AND (status_rank < $5 OR NOT $7)`,
+      [m.conversationId, m.id, json(m), m.rev, STATUS_RANK[m.status], m.externalId ?? null, statusChange],
+    );
+  }
+
+  // ------------------------------------------------------------------ conversations
+
+  async createConversation(input: NewConversation): Promise<Conversation> {
+    const now = this.now();
+    const conversation: Conversation = {
+      id: input.id ?? randomId(),
+      channel: input.channel,
+      name: input.name,
+      ...(input.externalUserId !== undefined ? { externalUserId: input.externalUserId } : {}),
+      ...(input.site !== undefined ? { site: input.site } : {}),
+      state: 'open',
+      createdAt: now,
+      lastActivityAt: now,
+      lastSeq: 0,
+      rev: 0,
+      agentReadSeq: 0,
+      visitorReadSeq: 0,
+      unread: 0,
+    };
+    const { rows } = await this.query<{ doc: Conversation; created: boolean }>(
+      `WITH inserted AS (
+         INSERT INTO conversations (id, doc, channel, external_user_id, state, last_seq, rev, last_activity_at, name_lower,
+           external_user_link)
+         VALUES ($1, $2::json, $3, $4, 'open', 0, 0, $5, $6,
+           CASE WHEN $4::text IS NULL THEN 0 ELSE nextval('conversation_external_user_links') END)
+         ON CONFLICT (id) DO NOTHING
+         RETURNING doc)
+       SELECT doc, true AS created FROM inserted
+       UNION ALL SELECT doc, false FROM conversations WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)`,
+      [conversation.id, json(conversation), conversation.channel, conversation.externalUserId ?? null, now, searchable(conversation.name)],
+    );
+    if (rows[0]) {
+      if (rows[0].created) this.counts.conversations++;
+      return rows[0].doc;
+    }
+    // Inserted by a concurrent creator after this statement's snapshot: read it now.
+    const again = await this.getConversation(conversation.id);
+    if (!again) throw new StoreError('storage_unavailable', `conversation ${conversation.id} vanished`);
+    return again;
+  }
+
+  async getConversation(id: string): Promise<Conversation | undefined> {
+    const { rows } = await this.query<{ doc: Conversation }>('SELECT doc FROM conversations WHERE id = $1', [id]);
+    return rows[0]?.doc;
+  }
+
+  async findConversationByExternalUser(channel: Channel, externalUserId: string): Promise<Conversation | undefined> {
+    const { rows } = await this.query<{ doc: Conversation }>(
+      `SELECT doc FROM conversations WHERE channel = $1 AND external_user_id = $2
+       ORDER BY external_user_link DESC LIMIT 1`,
+      [channel, externalUserId],
+    );
+    return rows[0]?.doc;
+  }
+
+  async setConversationExternalUser(id: string, externalUserId: string): Promise<Conversation> {
+    return this.transaction(async (client) => {
+      const { doc } = await this.lockConversation(client, id);
+      if (doc.externalUserId === externalUserId) return doc;
+      doc.externalUserId = externalUserId;
+      await client.query(
+        `UPDATE conversations SET doc = $2::json, external_user_id = $3,
+           external_user_link = nextval('conversation_external_user_links') WHERE id = $1`,
+        [id, json(doc), externalUserId],
+      );
+      return doc;
+    });
+  }
+
+  async setConversationState(id: string, state: ConversationState): Promise<Conversation> {
+    return this.transaction(async (client) => {
+      const { doc } = await this.lockConversation(client, id);
+      if (doc.state === state) return doc;
+      doc.state = state;
+      if (state === 'closed') doc.closedAt = this.now();
+      else delete doc.closedAt;
+      await this.saveConversation(client, doc);
+      return doc;
+    });
+  }
+
+  /**
+   * Deletes the conversation's rows and the related ones in one transaction. PostgreSQL keeps deleted rows in its
+   * data files until VACUUM reuses the space, and in WAL until it is recycled (see README, Limits).
+   */
+  async eraseConversation(id: string, related: ConversationErasure = {}): Promise<boolean> {
+    const records = related.records ?? [];
+    const prefixes = related.queueItemIdPrefixes ?? [];
+    const erased = await this.transaction(async (client) => {
+      const { rows } = await client.query<{ doc: Conversation }>('SELECT doc FROM conversations WHERE id = $1 FOR UPDATE', [id]);
+      const conversation = rows[0]?.doc;
+      if (related.ifClosedBefore !== undefined && !(conversation && closedBefore(conversation, related.ifClosedBefore))) {
+        return undefined;
+      }
+      if (conversation) {
+        await client.query('DELETE FROM messages WHERE conversation_id = $1', [id]);
+        await client.query('DELETE FROM conversations WHERE id = $1', [id]);
+      }
+      if (records.length > 0) {
+        await client.query(
+          `DELETE FROM records r USING unnest($1::text[], $2::text[]) AS k (namespace, key)
+           WHERE r.namespace = k.namespace AND r.key = k.key`,
+          [records.map((r) => r.namespace), records.map((r) => r.key)],
+        );
+      }
+      if (prefixes.length > 0) {
+        await client.query('DELETE FROM queue_items WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS p (prefix) WHERE starts_with(id, p.prefix))', [prefixes]);
+      }
+      return conversation;
+    });
+    if (!erased) return false;
+    this.counts.conversations--;
+    this.counts.messages -= erased.lastSeq;
+    return true;
+  }
+
+  async closedConversationsBefore(before: string, limit: number): Promise<string[]> {
+    const { rows } = await this.query<{ id: string }>(
+      `SELECT id FROM conversations
+       WHERE state = 'closed' AND coalesce(closed_at, last_activity_at) < $1 AND last_activity_at < $1
+       ORDER BY closed_at LIMIT $2`,
+      [before, Math.max(0, Math.floor(limit))],
+    );
+    return rows.map((row) => row.id);
+  }
+
+  async listConversations(query: ConversationQuery): Promise<Conversation[]> {
+    const needle = query.query?.trim() ? searchable(query.query.trim()) : null;
+    const limit = query.limit === undefined ? null : Math.max(0, Math.floor(query.limit));
+    const { rows } = await this.query<{ doc: Conversation }>(
+      `SELECT doc FROM conversations c
+       WHERE last_seq > 0 AND ($1::text IS NULL OR state = $1)
+         AND ($2::text IS NULL OR strpos(name_lower, $2) > 0
+              OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND strpos(m.text_lower, $2) > 0))
+       ORDER BY last_activity_at DESC, id COLLATE "C" DESC
+       LIMIT $3`,
+      [query.filter === 'open' ? 'open' : null, needle, limit],
+    );
+    return rows.map((row) => row.doc);
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  /**
+   * Queued for the next append transaction: every append arriving while `maxAppendBatchesInFlight` transactions run
+   * (or in the same event-loop turn) shares one transaction and one commit.
+   */
+  appendMessage(input: NewMessage): Promise<AppendResult> {
+    try {
+      this.assertOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.pendingAppends.push({ input, resolve, reject });
+      if (!this.flushScheduled && this.batchesInFlight < this.maxInFlight) {
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.flushAppends();
+        });
+      }
+    });
+  }
+
+  private flushAppends(): void {
+    while (this.pendingAppends.length > 0 && this.batchesInFlight < this.maxInFlight) {
+      const batch = this.pendingAppends.splice(0, this.maxBatchSize);
+      this.batchesInFlight++;
+      const run = this.runAppendBatch(batch).finally(() => {
+        this.batchesInFlight--;
+        this.inFlight.delete(run);
+        if (this.pendingAppends.length > 0) this.flushAppends();
+      });
+      this.inFlight.add(run);
+    }
+  }
+
+  private async runAppendBatch(batch: PendingAppend[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const results = await this.appendBatch(batch.map((p) => p.input));
+        results.forEach((result, i) => {
+          if (result instanceof StoreError) batch[i]!.reject(result);
+          else batch[i]!.resolve(result);
+        });
+        return;
+      } catch (error) {
+        if (error instanceof DedupeRace && attempt < APPEND_ATTEMPTS) continue;
+        if (batch.length > 1) {
+          // Whatever failed the shared transaction must not fail its batch-mates: each runs alone.
+          await Promise.all(batch.map((p) => this.runAppendBatch([p])));
+          return;
+        }
+        batch[0]!.reject(error instanceof DedupeRace ? new StoreError('conflict', error.message) : error);
+        return;
+      }
+    }
+  }
+
+  /**
+   * One transaction for many appends: locks their conversations (in id order, so batches on different nodes never
+   * deadlock), finds retries of stored clientIds, assigns seq/rev under the locks, inserts the messages and saves
+   * the conversations in one statement, commits. Returns per input its result or its own error.
+   */
+  private async appendBatch(inputs: NewMessage[]): Promise<(AppendResult | StoreError)[]> {
+    const conversationIds = [...new Set(inputs.map((i) => i.conversationId))].sort();
+    return this.transaction(async (client) => {
+      const { rows } = await client.query<{ kind: 'c' | 'm'; id: string; doc: Conversation | Message }>(
+        `WITH locked AS MATERIALIZED (
+           SELECT id, doc FROM conversations WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE)
+         SELECT 'c' AS kind, id, doc FROM locked
+         UNION ALL
+         SELECT 'm', m.conversation_id, m.doc FROM messages m
+           JOIN unnest($2::text[], $3::text[]) AS k (conversation_id, client_id)
+             ON m.conversation_id = k.conversation_id AND m.client_id = k.client_id`,
+        [conversationIds, inputs.map((i) => i.conversationId), inputs.map((i) => i.clientId)],
+      );
+      const conversations = new Map<string, Conversation>();
+      const stored = new Map<string, Message>();
+      for (const row of rows) {
+        if (row.kind === 'c') conversations.set(row.id, row.doc as Conversation);
+        else stored.set(`${row.id}\u0000${(row.doc as Message).clientId}`, row.doc as Message);
+      }
+      const now = this.now();
+      const created: Message[] = [];
+      const results = inputs.map((input): AppendResult | StoreError => {
+        const conversation = conversations.get(input.conversationId);
+        if (!conversation) return new StoreError('not_found', `conversation ${input.conversationId} not found`);
+        const key = `${input.conversationId}\u0000${input.clientId}`;
+        const original = stored.get(key);
+        if (original) return { message: cloneMessage(original), created: false, conversation: cloneConversation(conversation) };
+        const status: StoredStatus = input.status ?? 'sent';
+        const statusAt: Message['statusAt'] = { [status]: now };
+        if (status === 'read') statusAt.delivered = now;
+        const author: Author = { role: input.author.role };
+        if (input.author.agentId !== undefined) author.agentId = input.author.agentId;
+        if (input.author.name !== undefined) author.name = input.author.name;
+        const message: Message = {
+          id: randomId(),
+          conversationId: input.conversationId,
+          seq: conversation.lastSeq + 1,
+          rev: conversation.rev + 1,
+          clientId: input.clientId,
+          author,
+          text: input.text,
+          createdAt: now,
+          status,
+          statusAt,
+          ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
+        };
+        addToConversation(conversation, message);
+        stored.set(key, message);
+        created.push(message);
+        return { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
+      });
+      if (created.length > 0) {
+        const touched = [...new Set(created.map((m) => m.conversationId))].map((id) => conversations.get(id)!);
+        const { rows: counted } = await client.query<{ inserted: number }>(
+          `WITH inserted AS (
+             INSERT INTO messages (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)
+             SELECT conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc::json
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::smallint[],
+                         $8::text[], $9::text[], $10::text[])
+               AS v (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)
+             ON CONFLICT (conversation_id, client_id) DO NOTHING
+             RETURNING 1),
+           saved AS (
+             UPDATE conversations c SET doc = v.doc::json, last_seq = v.last_seq, rev = v.rev,
+               last_activity_at = v.last_activity_at
+             FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[])
+               AS v (id, doc, last_seq, rev, last_activity_at)
+             WHERE c.id = v.id
+             RETURNING 1)
+           SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved`,
+          [
+            created.map((m) => m.conversationId),
+            created.map((m) => m.seq),
+            created.map((m) => m.id),
+            created.map((m) => m.clientId),
+            created.map((m) => m.rev),
+            created.map((m) => m.author.role),
+            created.map((m) => STATUS_RANK[m.status]),
+            created.map((m) => m.externalId ?? null),
+            created.map((m) => searchable(m.text)),
+            created.map((m) => json(m)),
+            touched.map((c) => c.id),
+            touched.map((c) => json(c)),
+            touched.map((c) => c.lastSeq),
+            touched.map((c) => c.rev),
+            touched.map((c) => c.lastActivityAt),
+          ],
+        );
+        // A retry stored by another node after this statement's snapshot but before our lock: redo the batch.
+        if (counted[0]!.inserted !== created.length) throw new DedupeRace();
+      }
+      return results;
+    }).then((results) => {
+      this.counts.messages += results.filter((r) => !(r instanceof StoreError) && r.created).length;
+      return results;
+    });
+  }
+
+  async getMessage(conversationId: string, messageId: string): Promise<Message | undefined> {
+    const { rows } = await this.query<{ doc: Message }>(
+      'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2',
+      [conversationId, messageId],
+    );
+    return rows[0]?.doc;
+  }
+
+  async getMessages(conversationId: string, opts: { beforeSeq?: number; limit: number }): Promise<Message[]> {
+    const limit = Math.max(0, Math.floor(opts.limit));
+    const { rows } = await this.query<{ doc: Message }>(
+      `SELECT doc FROM (
+         SELECT seq, doc FROM messages WHERE conversation_id = $1 AND ($2::bigint IS NULL OR seq < $2)
+         ORDER BY seq DESC LIMIT $3) newest
+       ORDER BY seq`,
+      [conversationId, opts.beforeSeq ?? null, limit],
+    );
+    return rows.map((row) => row.doc);
+  }
+
+  async getChangesSince(conversationId: string, afterRev: number, limit: number): Promise<Message[]> {
+    const { rows } = await this.query<{ doc: Message }>(
+      'SELECT doc FROM messages WHERE conversation_id = $1 AND rev > $2 ORDER BY rev LIMIT $3',
+      [conversationId, afterRev, Math.max(0, Math.floor(limit))],
+    );
+    return rows.map((row) => row.doc);
+  }
+
+  async applyStatus(conversationId: string, messageId: string, update: StatusUpdate): Promise<StatusResult> {
+    return this.transaction(async (client) => {
+      const { doc: conversation } = await this.lockConversation(client, conversationId);
+      const { rows } = await client.query<{ doc: Message }>(
+        'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2',
+        [conversationId, messageId],
+      );
+      const current = rows[0]?.doc;
+      if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+      const changed: Message[] = [];
+      if (isStatusAdvance(current.status, update.status)) {
+        const next = advance(current, update.status, update.at ?? this.now(), conversation.rev + 1, update);
+        conversation.rev = next.rev;
+        await this.saveMessage(client, next, true);
+        await this.saveConversation(client, conversation);
+        changed.push(next);
+      }
+      return { changed, conversation };
+    });
+  }
+
+  async applyReceipt(
+    conversationId: string,
+    authorRole: 'visitor' | 'agent',
+    upToSeq: number,
+    status: 'delivered' | 'read',
+  ): Promise<StatusResult> {
+    return this.transaction(async (client) => {
+      const row = await this.lockConversation(client, conversationId);
+      const conversation = row.doc;
+      const deliveredVisitorSeq = Number(row.delivered_visitor_seq);
+      const deliveredAgentSeq = Number(row.delivered_agent_seq);
+      const readMark = authorRole === 'visitor' ? conversation.agentReadSeq : conversation.visitorReadSeq;
+      const deliveredMark = authorRole === 'visitor' ? deliveredVisitorSeq : deliveredAgentSeq;
+      // Messages at or below the watermark already have the status: a receipt costs only what it newly covers.
+      const start = (status === 'read' ? readMark : Math.max(readMark, deliveredMark)) + 1;
+      const end = Math.min(Math.floor(upToSeq), conversation.lastSeq);
+      const changed: Message[] = [];
+      if (end < start) return { changed, conversation };
+      const { rows } = await client.query<{ doc: Message }>(
+        `SELECT doc FROM messages WHERE conversation_id = $1 AND seq BETWEEN $2 AND $3 AND role = $4 ORDER BY seq`,
+        [conversationId, start, end, authorRole],
+      );
+      const at = this.now();
+      const nowRead = authorRole === 'visitor' && status === 'read' ? rows.length : 0;
+      for (const { doc: m } of rows) {
+        if (!isStatusAdvance(m.status, status)) continue;
+        const next = advance(m, status, at, conversation.rev + 1);
+        conversation.rev = next.rev;
+        changed.push(next);
+      }
+      const wouldChange = end > deliveredMark || (status === 'read' && end > readMark) || nowRead > 0;
+      if (!wouldChange && changed.length === 0) return { changed, conversation };
+      if (changed.length > 0) {
+        await client.query(
+          `UPDATE messages m SET doc = v.doc::json, rev = v.rev, status_rank = v.status_rank
+           FROM unnest($2::text[], $3::text[], $4::bigint[], $5::smallint[]) AS v (id, doc, rev, status_rank)
+           WHERE m.conversation_id = $1 AND m.id = v.id AND m.status_rank < v.status_rank`,
+          [conversationId, changed.map((m) => m.id), changed.map((m) => json(m)), changed.map((m) => m.rev), changed.map((m) => STATUS_RANK[m.status])],
+        );
+      }
+      let delivered = { visitor: deliveredVisitorSeq, agent: deliveredAgentSeq };
+      if (wouldChange) {
+        if (authorRole === 'visitor') {
+          delivered = { ...delivered, visitor: Math.max(deliveredVisitorSeq, end) };
+          if (status === 'read') {
+            conversation.agentReadSeq = Math.max(conversation.agentReadSeq, end);
+            conversation.unread = Math.max(0, conversation.unread - nowRead);
+          }
+        } else {
+          delivered = { ...delivered, agent: Math.max(deliveredAgentSeq, end) };
+          if (status === 'read') conversation.visitorReadSeq = Math.max(conversation.visitorReadSeq, end);
+        }
+      }
+      await this.saveConversation(client, conversation, delivered);
+      return { changed, conversation };
+    });
+  }
+
+  async setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message> {
+    return this.transaction(async (client) => {
+      await this.lockConversation(client, conversationId);
+      const { rows } = await client.query<{ doc: Message }>(
+        'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2',
+        [conversationId, messageId],
+      );
+      const current = rows[0]?.doc;
+      if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+      if (current.externalId === externalId) return current;
+      // Not a visible change for the chat parties, so the rev stays: sync does not resend the message.
+      const next: Message = { ...current, externalId };
+      await this.saveMessage(client, next, false);
+      return next;
+    });
+  }
+
+  async applyStatusByExternalId(externalId: string, update: StatusUpdate): Promise<StatusResult | undefined> {
+    const target = await this.messageByExternalId(externalId);
+    if (!target) return undefined;
+    try {
+      return await this.applyStatus(target.conversationId, target.id, update);
+    } catch (error) {
+      if (error instanceof StoreError && error.code === 'not_found') return undefined;
+      throw error;
+    }
+  }
+
+  private async messageByExternalId(externalId: string): Promise<Message | undefined> {
+    const { rows } = await this.query<{ doc: Message }>(
+      'SELECT doc FROM messages WHERE external_id = $1 LIMIT 1',
+      [externalId],
+    );
+    return rows[0]?.doc;
+  }
+
+  async findMessageByExternalId(externalId: string): Promise<Message | undefined> {
+    return this.messageByExternalId(externalId);
+  }
+
+  // ------------------------------------------------------------------ agents
+
+  async createAgent(agent: AgentRecord): Promise<void> {
+    try {
+      await this.query('INSERT INTO agents (id, name, password_hash, created_at) VALUES ($1, $2, $3, $4)', [
+        agent.id,
+        agent.name,
+        agent.passwordHash,
+        agent.createdAt,
+      ]);
+    } catch (error) {
+      if (isPgError(error) && error.code === '23505') throw new StoreError('conflict', `agent ${agent.name} already exists`);
+      throw error;
+    }
+  }
+
+  async getAgentByName(name: string): Promise<AgentRecord | undefined> {
+    return this.agentWhere('name', name);
+  }
+
+  async getAgent(id: string): Promise<AgentRecord | undefined> {
+    return this.agentWhere('id', id);
+  }
+
+  private async agentWhere(column: 'id' | 'name', value: string): Promise<AgentRecord | undefined> {
+    const { rows } = await this.query<AgentRecord>(
+      `SELECT id, name, password_hash AS "passwordHash", created_at AS "createdAt" FROM agents WHERE ${column} = $1`,
+      [value],
+    );
+    return rows[0] ? { ...rows[0] } : undefined;
+  }
+
+  async countAgents(): Promise<number> {
+    const { rows } = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM agents');
+    return rows[0]!.n;
+  }
+
+  // ------------------------------------------------------------------ records
+
+  async putRecord(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<void> {
+    await this.query(
+      `INSERT INTO records (namespace, key, value, expires_at) VALUES ($1, $2, $3::json, $4)
+       ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+      [namespace, key, json(value) ?? null, expiresAt ?? null],
+    );
+  }
+
+  async getRecord<T>(namespace: string, key: string): Promise<T | undefined> {
+    const { rows } = await this.query<{ value: string | null }>(
+      `SELECT value::text AS value FROM records WHERE namespace = $1 AND key = $2 AND (expires_at IS NULL OR expires_at > $3)`,
+      [namespace, key, this.now()],
+    );
+    const value = rows[0]?.value;
+    return value === undefined || value === null ? undefined : (JSON.parse(value) as T);
+  }
+
+  async deleteRecord(namespace: string, key: string): Promise<void> {
+    await this.query('DELETE FROM records WHERE namespace = $1 AND key = $2', [namespace, key]);
+  }
+
+  async addRecordOnce(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<boolean> {
+    // An expired record counts as absent: it is replaced in the same statement.
+    const { rows } = await this.query(
+      `INSERT INTO records (namespace, key, value, expires_at) VALUES ($1, $2, $3::json, $4)
+       ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+         WHERE records.expires_at IS NOT NULL AND records.expires_at <= $5
+       RETURNING 1`,
+      [namespace, key, json(value) ?? null, expiresAt ?? null, this.now()],
+    );
+    return rows.length === 1;
+  }
+
+  // ------------------------------------------------------------------ queues
+
+  async enqueue<T>(queue: string, payload: T, id?: string): Promise<QueueItem<T>> {
+    const now = this.now();
+    const item: QueueItem<T> = {
+      id: id ?? randomId(),
+      queue,
+      payload,
+      attempts: 0,
+      dueAt: now,
+      state: 'pending',
+      createdAt: now,
+      updatedAt: now,
+      log: [],
+    };
+    const { rows } = await this.query<{ doc: QueueItem<T> }>(
+      `WITH inserted AS (
+         INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
+         VALUES ($1, $2, 'pending', $3, $3, $3, $4::json)
+         ON CONFLICT (id) DO NOTHING RETURNING doc)
+       SELECT doc FROM inserted UNION ALL SELECT doc FROM queue_items WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)`,
+      [item.id, queue, now, json(item)],
+    );
+    if (rows[0]) return rows[0].doc;
+    const { rows: again } = await this.query<{ doc: QueueItem<T> }>('SELECT doc FROM queue_items WHERE id = $1', [item.id]);
+    return again[0]!.doc;
+  }
+
+  async dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]> {
+    const { rows } = await this.query<{ doc: QueueItem<T> }>(
+      `SELECT doc FROM queue_items
+       WHERE queue = $1 AND state = 'pending' AND due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+       ORDER BY due_at, created_at LIMIT $3`,
+      [queue, now, Math.max(0, Math.floor(limit))],
+    );
+    return rows.map((row) => row.doc);
+  }
+
+  async updateQueueItem<T>(item: QueueItem<T>): Promise<void> {
+    const stored: QueueItem<T> = { ...item, log: item.log.slice(-QUEUE_LOG_LIMIT) };
+    await this.query(
+      `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::json)
+       ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, state = excluded.state, due_at = excluded.due_at,
+         updated_at = excluded.updated_at, doc = excluded.doc, lease_owner = NULL, lease_until = NULL`,
+      [stored.id, stored.queue, stored.state, stored.dueAt, stored.createdAt, stored.updatedAt, json(stored)],
+    );
+  }
+
+  async pruneQueueItems(before: string, limit: number): Promise<number> {
+    const { rowCount } = await this.query(
+      `DELETE FROM queue_items WHERE id IN (
+         SELECT id FROM queue_items WHERE state <> 'pending' AND updated_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`,
+      [before, Math.max(0, Math.floor(limit))],
+    );
+    return rowCount ?? 0;
+  }
+
+  async listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]> {
+    const { rows } = await this.query<{ doc: QueueItem<T> }>(
+      'SELECT doc FROM queue_items WHERE queue = $1 ORDER BY created_at DESC LIMIT $2',
+      [queue, Math.max(0, Math.floor(limit))],
+    );
+    return rows.map((row) => row.doc);
+  }
+}
+
+/** Closed with `closedAt` and last activity both before `before` (the embedded store's rule). */
+function closedBefore(c: Conversation, before: string): boolean {
+  return c.state === 'closed' && (c.closedAt ?? c.lastActivityAt) < before && c.lastActivityAt < before;
+}
+
+/** Another node stored one of the batch's clientIds while the batch waited for its locks. */
+class DedupeRace extends Error {
+  constructor() {
+    super('an append raced a retry of the same clientId on another node');
+  }
+}

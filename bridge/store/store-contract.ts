@@ -1,0 +1,522 @@
+/**
+ * The Store contract every engine must pass: `describeStoreContract(engine)` registers one Vitest suite, run by
+ * `store-contract.test.ts` (lowdb) and `postgres/store-contract.postgres.test.ts` (PostgreSQL). Each check also runs
+ * across a close/open, so what a method promises survives a restart.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError, type Store } from './store.ts';
+
+/** One engine under test. */
+export interface StoreEngine {
+  name: string;
+  /** Fresh, empty storage for one test; `make` opens a store on it (again: a restart), `dispose` removes it. */
+  create(): Promise<{ make(clock: () => Date): Store; dispose(): Promise<void> }>;
+}
+
+/** Registers the contract suite for `engine`. */
+export function describeStoreContract(engine: StoreEngine): void {
+  describe(`Store contract: ${engine.name}`, () => {
+    let storage: Awaited<ReturnType<StoreEngine['create']>>;
+    let store: Store;
+    let now: number;
+    const clock = (): Date => new Date(now);
+    const tick = (ms = 1000): void => {
+      now += ms;
+    };
+
+    beforeEach(async () => {
+      now = Date.parse('2026-01-01T00:00:00.000Z');
+      storage = await engine.create();
+      store = storage.make(clock);
+      await store.open();
+    });
+
+    afterEach(async () => {
+      await store.close();
+      await storage.dispose();
+    });
+
+    async function restart(): Promise<void> {
+      await store.close();
+      store = storage.make(clock);
+      await store.open();
+    }
+
+    async function conversationWith(id: string, texts: { role: 'visitor' | 'agent'; text: string }[]) {
+      await store.createConversation({ id, channel: 'web', name: `Visitor ${id}` });
+      const messages = [];
+      for (const [i, { role, text }] of texts.entries()) {
+        tick();
+        messages.push((await store.appendMessage({ conversationId: id, clientId: `${id}-${i}`, author: { role }, text })).message);
+      }
+      return messages;
+    }
+
+    it('creates a conversation with defaults; creating an existing id returns it unchanged', async () => {
+      const created = await store.createConversation({ id: 'c1', channel: 'web', name: 'Visitor A', site: 'shop' });
+      expect(created).toEqual({
+        id: 'c1',
+        channel: 'web',
+        name: 'Visitor A',
+        site: 'shop',
+        state: 'open',
+        createdAt: '2026-01-01T00:00:00.000Z',
+        lastActivityAt: '2026-01-01T00:00:00.000Z',
+        lastSeq: 0,
+        rev: 0,
+        agentReadSeq: 0,
+        visitorReadSeq: 0,
+        unread: 0,
+      });
+      tick();
+      const [a, b] = await Promise.all([
+        store.createConversation({ id: 'c1', channel: 'whatsapp', name: 'Other' }),
+        store.createConversation({ id: 'c1', channel: 'xmtp', name: 'Third' }),
+      ]);
+      expect(a).toEqual(created);
+      expect(b).toEqual(created);
+      const generated = await store.createConversation({ channel: 'web', name: 'Visitor B' });
+      expect(generated.id).toMatch(/^[A-Za-z0-9_-]{8,}$/);
+      expect(await store.getConversation('missing')).toBeUndefined();
+      await restart();
+      expect(await store.getConversation('c1')).toEqual(created);
+      expect((await store.getConversation(generated.id))?.name).toBe('Visitor B');
+    });
+
+    it('links and finds conversations by external user, and changes state', async () => {
+      await store.createConversation({ id: 'w1', channel: 'whatsapp', name: 'Ana', externalUserId: '4915550001' });
+      await store.createConversation({ id: 'web1', channel: 'web', name: 'V' });
+      expect((await store.findConversationByExternalUser('whatsapp', '4915550001'))?.id).toBe('w1');
+      expect(await store.findConversationByExternalUser('web', '4915550001')).toBeUndefined();
+      const linked = await store.setConversationExternalUser('web1', 'user-7');
+      expect(linked.externalUserId).toBe('user-7');
+      expect((await store.setConversationState('web1', 'closed')).state).toBe('closed');
+      await restart();
+      expect((await store.findConversationByExternalUser('web', 'user-7'))?.id).toBe('web1');
+      expect((await store.getConversation('web1'))?.state).toBe('closed');
+      await store.setConversationExternalUser('web1', 'user-8');
+      expect(await store.findConversationByExternalUser('web', 'user-7')).toBeUndefined();
+      await expect(store.setConversationState('nope', 'closed')).rejects.toMatchObject({ code: 'not_found' });
+    });
+
+    it('appends with seq 1,2,3…, random ids, rising rev, last message and unread count', async () => {
+      const messages = await conversationWith('c', [
+        { role: 'visitor', text: 'hello' },
+        { role: 'agent', text: 'hi there' },
+        { role: 'visitor', text: 'Grüße 👋' },
+      ]);
+      expect(messages.map((m) => m.seq)).toEqual([1, 2, 3]);
+      expect(messages.map((m) => m.rev)).toEqual([1, 2, 3]);
+      expect(new Set(messages.map((m) => m.id)).size).toBe(3);
+      expect(messages[0]).toMatchObject({
+        conversationId: 'c',
+        clientId: 'c-0',
+        author: { role: 'visitor' },
+        text: 'hello',
+        status: 'sent',
+        statusAt: { sent: '2026-01-01T00:00:01.000Z' },
+        createdAt: '2026-01-01T00:00:01.000Z',
+      });
+      const conversation = await store.getConversation('c');
+      expect(conversation).toMatchObject({
+        lastSeq: 3,
+        rev: 3,
+        unread: 2,
+        lastActivityAt: '2026-01-01T00:00:03.000Z',
+        lastMessage: { text: 'Grüße 👋', role: 'visitor', createdAt: '2026-01-01T00:00:03.000Z', seq: 3 },
+      });
+      await restart();
+      expect(await store.getConversation('c')).toEqual(conversation);
+      expect(await store.getMessages('c', { limit: 10 })).toEqual(messages);
+      await expect(
+        store.appendMessage({ conversationId: 'nope', clientId: 'x', author: { role: 'visitor' }, text: 't' }),
+      ).rejects.toBeInstanceOf(StoreError);
+    });
+
+    it('keeps agent author details and an initial status', async () => {
+      await store.createConversation({ id: 'c', channel: 'whatsapp', name: 'W' });
+      const { message } = await store.appendMessage({
+        conversationId: 'c',
+        clientId: 'k',
+        author: { role: 'agent', agentId: 'ag1', name: 'Bea' },
+        text: 'on its way',
+        status: 'read',
+        externalId: 'wamid.1',
+      });
+      expect(message).toMatchObject({ author: { role: 'agent', agentId: 'ag1', name: 'Bea' }, status: 'read', externalId: 'wamid.1' });
+      expect(message.statusAt.delivered).toBeDefined();
+      await restart();
+      expect(await store.findMessageByExternalId('wamid.1')).toEqual(message);
+    });
+
+    it('dedupes on (conversation, clientId): a retry returns the original, also after a restart and when racing', async () => {
+      await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
+      await store.createConversation({ id: 'd', channel: 'web', name: 'V' });
+      const first = await store.appendMessage({ conversationId: 'c', clientId: 'same', author: { role: 'visitor' }, text: 'one' });
+      expect(first.created).toBe(true);
+      const retry = await store.appendMessage({ conversationId: 'c', clientId: 'same', author: { role: 'visitor' }, text: 'changed' });
+      expect(retry).toMatchObject({ created: false, message: first.message });
+      const other = await store.appendMessage({ conversationId: 'd', clientId: 'same', author: { role: 'visitor' }, text: 'one' });
+      expect(other.created).toBe(true);
+      const racing = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          store.appendMessage({ conversationId: 'c', clientId: 'race', author: { role: 'visitor' }, text: 'r' }),
+        ),
+      );
+      expect(racing.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(racing.map((r) => r.message.id)).size).toBe(1);
+      await restart();
+      const afterRestart = await store.appendMessage({ conversationId: 'c', clientId: 'same', author: { role: 'visitor' }, text: 'x' });
+      expect(afterRestart).toMatchObject({ created: false, message: first.message });
+      expect((await store.getConversation('c'))?.lastSeq).toBe(2);
+    });
+
+    it('assigns gapless seqs to concurrent appends', async () => {
+      await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
+      const results = await Promise.all(
+        Array.from({ length: 60 }, (_, i) =>
+          store.appendMessage({ conversationId: 'c', clientId: `m${i}`, author: { role: i % 2 ? 'agent' : 'visitor' }, text: `t${i}` }),
+        ),
+      );
+      expect(results.map((r) => r.message.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      await restart();
+      const all = await store.getMessages('c', { limit: 100 });
+      expect(all.map((m) => m.seq)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+      expect(all.map((m) => m.clientId).sort()).toEqual(results.map((r) => r.message.clientId).sort());
+    });
+
+    it('pages history by beforeSeq, ascending, at most limit', async () => {
+      await conversationWith(
+        'c',
+        Array.from({ length: 11 }, (_, i) => ({ role: 'visitor' as const, text: `m${i + 1}` })),
+      );
+      const texts = async (opts: { beforeSeq?: number; limit: number }) =>
+        (await store.getMessages('c', opts)).map((m) => m.seq);
+      expect(await texts({ limit: 3 })).toEqual([9, 10, 11]);
+      expect(await texts({ beforeSeq: 9, limit: 3 })).toEqual([6, 7, 8]);
+      expect(await texts({ beforeSeq: 3, limit: 5 })).toEqual([1, 2]);
+      expect(await texts({ beforeSeq: 1, limit: 5 })).toEqual([]);
+      expect(await texts({ beforeSeq: 100, limit: 2 })).toEqual([10, 11]);
+      expect(await store.getMessages('unknown', { limit: 5 })).toEqual([]);
+      await restart();
+      expect(await texts({ beforeSeq: 6, limit: 4 })).toEqual([2, 3, 4, 5]);
+    });
+
+    it('applies statuses by rank: never backwards, duplicates change nothing, read implies delivered, failed keeps why', async () => {
+      const [m] = await conversationWith('c', [{ role: 'agent', text: 'x' }]);
+      tick();
+      const delivered = await store.applyStatus('c', m!.id, { status: 'delivered' });
+      expect(delivered.changed).toHaveLength(1);
+      expect(delivered.changed[0]).toMatchObject({ status: 'delivered', rev: 2, statusAt: { delivered: '2026-01-01T00:00:02.000Z' } });
+      expect(delivered.conversation.rev).toBe(2);
+      expect((await store.applyStatus('c', m!.id, { status: 'delivered' })).changed).toEqual([]);
+      expect((await store.applyStatus('c', m!.id, { status: 'sent' })).changed).toEqual([]);
+      expect((await store.applyStatus('c', m!.id, { status: 'failed', failure: { code: '131', reason: 'x' } })).changed).toEqual([]);
+      const read = await store.applyStatus('c', m!.id, { status: 'read', at: '2026-01-01T00:00:05.000Z' });
+      expect(read.changed[0]).toMatchObject({ status: 'read', statusAt: { delivered: '2026-01-01T00:00:02.000Z', read: '2026-01-01T00:00:05.000Z' } });
+
+      const [n] = await conversationWith('d', [{ role: 'agent', text: 'y' }]);
+      const failed = await store.applyStatus('d', n!.id, { status: 'failed', failure: { code: '131026', reason: 'undeliverable' } });
+      expect(failed.changed[0]).toMatchObject({ status: 'failed', failure: { code: '131026', reason: 'undeliverable' } });
+      const jumped = await store.applyStatus('d', n!.id, { status: 'read' });
+      expect(jumped.changed[0]?.statusAt.delivered).toBeDefined();
+      await restart();
+      expect(await store.getMessage('c', m!.id)).toEqual(read.changed[0]);
+      expect((await store.applyStatus('c', m!.id, { status: 'read' })).changed).toEqual([]);
+      await expect(store.applyStatus('c', 'nope', { status: 'read' })).rejects.toMatchObject({ code: 'not_found' });
+    });
+
+    it('applies receipts to the other role up to a seq, moving read pointers and unread', async () => {
+      const ms = await conversationWith('c', [
+        { role: 'visitor', text: 'v1' },
+        { role: 'agent', text: 'a1' },
+        { role: 'visitor', text: 'v2' },
+        { role: 'visitor', text: 'v3' },
+        { role: 'agent', text: 'a2' },
+      ]);
+      expect((await store.getConversation('c'))?.unread).toBe(3);
+      const delivered = await store.applyReceipt('c', 'visitor', 3, 'delivered');
+      expect(delivered.changed.map((m) => m.seq)).toEqual([1, 3]);
+      expect(delivered.conversation.unread).toBe(3);
+      const read = await store.applyReceipt('c', 'visitor', 3, 'read');
+      expect(read.changed.map((m) => [m.seq, m.status])).toEqual([[1, 'read'], [3, 'read']]);
+      expect(read.conversation).toMatchObject({ agentReadSeq: 3, unread: 1 });
+      expect((await store.applyReceipt('c', 'visitor', 3, 'read')).changed).toEqual([]);
+      expect((await store.applyReceipt('c', 'visitor', 2, 'delivered')).changed).toEqual([]);
+      const agentRead = await store.applyReceipt('c', 'agent', 99, 'read');
+      expect(agentRead.changed.map((m) => m.seq)).toEqual([2, 5]);
+      expect(agentRead.changed[0]?.statusAt.delivered).toBeDefined();
+      expect(agentRead.conversation.visitorReadSeq).toBe(5);
+      await restart();
+      const after = await store.getMessages('c', { limit: 10 });
+      expect(after.map((m) => m.status)).toEqual(['read', 'read', 'read', 'sent', 'read']);
+      expect(after[3]?.id).toBe(ms[3]?.id);
+      expect(await store.getConversation('c')).toMatchObject({ agentReadSeq: 3, visitorReadSeq: 5, unread: 1 });
+      const last = await store.applyReceipt('c', 'visitor', 4, 'read');
+      expect(last.changed.map((m) => m.seq)).toEqual([4]);
+      expect(last.conversation.unread).toBe(0);
+    });
+
+    it('returns changes since a revision, in rev order, cut at the limit', async () => {
+      const ms = await conversationWith('c', [
+        { role: 'agent', text: 'a' },
+        { role: 'agent', text: 'b' },
+        { role: 'agent', text: 'c' },
+      ]);
+      await store.applyStatus('c', ms[0]!.id, { status: 'delivered' }); // rev 4
+      await store.applyStatus('c', ms[1]!.id, { status: 'read' }); // rev 5
+      const all = await store.getChangesSince('c', 0, 100);
+      expect(all.map((m) => [m.seq, m.rev])).toEqual([[3, 3], [1, 4], [2, 5]]);
+      expect((await store.getChangesSince('c', 3, 100)).map((m) => m.seq)).toEqual([1, 2]);
+      expect((await store.getChangesSince('c', 0, 2)).map((m) => m.rev)).toEqual([3, 4]);
+      expect(await store.getChangesSince('c', 5, 100)).toEqual([]);
+      await restart();
+      expect(await store.getChangesSince('c', 0, 100)).toEqual(all);
+      await store.applyReceipt('c', 'agent', 3, 'read');
+      expect((await store.getChangesSince('c', 5, 100)).map((m) => [m.seq, m.rev])).toEqual([[1, 6], [3, 7]]);
+    });
+
+    it('lists conversations newest activity first, open filter, hides empty ones, searches name and text', async () => {
+      await conversationWith('a', [{ role: 'visitor', text: 'Where is my PARCEL?' }]);
+      await conversationWith('b', [{ role: 'visitor', text: 'hello' }]);
+      await store.createConversation({ id: 'empty', channel: 'web', name: 'Nobody' });
+      await conversationWith('c', [{ role: 'visitor', text: 'refund please' }, { role: 'visitor', text: 'later text' }]);
+      tick();
+      await store.appendMessage({ conversationId: 'a', clientId: 'late', author: { role: 'agent' }, text: 'checking' });
+      await store.setConversationState('b', 'closed');
+      const ids = async (q: Parameters<Store['listConversations']>[0]) => (await store.listConversations(q)).map((c) => c.id);
+      expect(await ids({})).toEqual(['a', 'c', 'b']);
+      expect(await ids({ filter: 'all' })).toEqual(['a', 'c', 'b']);
+      expect(await ids({ filter: 'open' })).toEqual(['a', 'c']);
+      expect(await ids({ query: 'parcel' })).toEqual(['a']);
+      expect(await ids({ query: 'REFUND' })).toEqual(['c']);
+      expect(await ids({ query: 'visitor b' })).toEqual(['b']);
+      expect(await ids({ limit: 1 })).toEqual(['a']);
+      await restart();
+      expect(await ids({ query: 'refund' })).toEqual(['c']);
+      expect(await ids({})).toEqual(['a', 'c', 'b']);
+    });
+
+    it('sets and finds external ids', async () => {
+      const [m] = await conversationWith('c', [{ role: 'agent', text: 'x' }]);
+      const updated = await store.setExternalId('c', m!.id, 'wamid.ABC');
+      expect(updated).toMatchObject({ id: m!.id, externalId: 'wamid.ABC', rev: m!.rev });
+      expect(await store.findMessageByExternalId('wamid.ABC')).toEqual(updated);
+      expect(await store.findMessageByExternalId('wamid.none')).toBeUndefined();
+      await restart();
+      expect(await store.findMessageByExternalId('wamid.ABC')).toEqual(updated);
+    });
+
+    it('stores agents; a second agent with the same name is a conflict', async () => {
+      expect(await store.countAgents()).toBe(0);
+      const agent = { id: 'ag1', name: 'admin', passwordHash: 'scrypt$1$2$3$s$h', createdAt: '2026-01-01T00:00:00.000Z' };
+      await store.createAgent(agent);
+      await expect(store.createAgent({ ...agent, id: 'ag2' })).rejects.toMatchObject({ code: 'conflict' });
+      await restart();
+      expect(await store.countAgents()).toBe(1);
+      expect(await store.getAgentByName('admin')).toEqual(agent);
+      expect(await store.getAgent('ag1')).toEqual(agent);
+      expect(await store.getAgent('ag2')).toBeUndefined();
+      expect(await store.getAgentByName('nobody')).toBeUndefined();
+    });
+
+    it('keeps records, forgets them after expiry, adds once', async () => {
+      await store.putRecord('settings', 'theme', { color: 'teal' });
+      await store.putRecord('replay', 'n1', true, new Date(now + 60_000).toISOString());
+      expect(await store.addRecordOnce('replay', 'n2', 1, new Date(now + 60_000).toISOString())).toBe(true);
+      expect(await store.addRecordOnce('replay', 'n2', 2)).toBe(false);
+      expect(await store.addRecordOnce('ns', '__proto__', 'safe')).toBe(true);
+      const got = await store.getRecord<{ color: string }>('settings', 'theme');
+      expect(got).toEqual({ color: 'teal' });
+      got!.color = 'mutated';
+      expect(await store.getRecord('settings', 'theme')).toEqual({ color: 'teal' });
+      await restart();
+      expect(await store.getRecord('replay', 'n2')).toBe(1);
+      expect(await store.getRecord('ns', '__proto__')).toBe('safe');
+      tick(61_000);
+      expect(await store.getRecord('replay', 'n1')).toBeUndefined();
+      expect(await store.addRecordOnce('replay', 'n2', 3)).toBe(true);
+      await store.deleteRecord('settings', 'theme');
+      await store.deleteRecord('settings', 'absent');
+      await restart();
+      expect(await store.getRecord('settings', 'theme')).toBeUndefined();
+      expect(await store.getRecord('replay', 'n2')).toBe(3);
+      expect(await store.getRecord('replay', 'n1')).toBeUndefined();
+    });
+
+    it('keeps durable queues: due items oldest first, updates, a bounded attempt log', async () => {
+      const a = await store.enqueue('webhook', { n: 1 });
+      tick();
+      const b = await store.enqueue('webhook', { n: 2 }, 'fixed-id');
+      expect(await store.enqueue('webhook', { n: 99 }, 'fixed-id')).toEqual(b);
+      await store.enqueue('whatsapp-send', { n: 3 });
+      expect(a).toMatchObject({ queue: 'webhook', payload: { n: 1 }, attempts: 0, state: 'pending', log: [] });
+      const due = await store.dueItems<{ n: number }>('webhook', clock().toISOString(), 10);
+      expect(due.map((i) => i.payload.n)).toEqual([1, 2]);
+      const later = new Date(now + 60_000).toISOString();
+      const log = Array.from({ length: 25 }, (_, i) => ({ at: clock().toISOString(), ok: false, status: 500 + (i % 3) }));
+      await store.updateQueueItem({ ...a, attempts: 25, dueAt: later, lastError: 'HTTP 500', log });
+      expect((await store.dueItems('webhook', clock().toISOString(), 10)).map((i) => i.id)).toEqual(['fixed-id']);
+      expect((await store.dueItems('webhook', clock().toISOString(), 0))).toEqual([]);
+      await store.updateQueueItem({ ...b, state: 'delivered' });
+      await restart();
+      expect(await store.dueItems('webhook', clock().toISOString(), 10)).toEqual([]);
+      const [again] = await store.dueItems('webhook', later, 10);
+      expect(again).toMatchObject({ id: a.id, attempts: 25, lastError: 'HTTP 500' });
+      expect(again?.log).toHaveLength(20);
+      expect(again?.log[19]).toEqual(log[24]);
+      expect((await store.listQueueItems('webhook', 10)).map((i) => i.id).sort()).toEqual([a.id, 'fixed-id'].sort());
+      expect(await store.listQueueItems('webhook', 1)).toHaveLength(1);
+    });
+
+    it('stamps closedAt when closing, removes it when reopening, and lists conversations closed before a time', async () => {
+      await conversationWith('old', [{ role: 'visitor', text: 'a' }]);
+      await conversationWith('recent', [{ role: 'visitor', text: 'b' }]);
+      await conversationWith('open', [{ role: 'visitor', text: 'c' }]);
+      tick();
+      const closedAt = clock().toISOString();
+      expect((await store.setConversationState('old', 'closed')).closedAt).toBe(closedAt);
+      tick(10_000);
+      await store.setConversationState('recent', 'closed');
+      const between = new Date(now - 5_000).toISOString();
+      await restart();
+      expect((await store.getConversation('old'))?.closedAt).toBe(closedAt);
+      expect(await store.closedConversationsBefore(between, 10)).toEqual(['old']);
+      expect(await store.closedConversationsBefore(clock().toISOString(), 10)).toEqual(['old']);
+      tick();
+      expect((await store.closedConversationsBefore(clock().toISOString(), 10)).sort()).toEqual(['old', 'recent']);
+      expect(await store.closedConversationsBefore(clock().toISOString(), 1)).toHaveLength(1);
+      expect(await store.closedConversationsBefore(closedAt, 10)).toEqual([]);
+      const reopened = await store.setConversationState('old', 'open');
+      expect(reopened.closedAt).toBeUndefined();
+      expect(await store.closedConversationsBefore(clock().toISOString(), 10)).toEqual(['recent']);
+    });
+
+    it('counts a closed conversation that got a message later from that message; ifClosedBefore erases only what qualifies', async () => {
+      await conversationWith('c', [{ role: 'visitor', text: 'a' }]);
+      await store.setConversationState('c', 'closed');
+      tick(10_000);
+      await store.appendMessage({ conversationId: 'c', clientId: 'late', author: { role: 'visitor' }, text: 'late' });
+      expect(await store.closedConversationsBefore(new Date(now - 5_000).toISOString(), 10)).toEqual([]);
+      const late = new Date(now - 5_000).toISOString();
+      expect(await store.eraseConversation('c', { ifClosedBefore: late })).toBe(false);
+      tick();
+      expect(await store.closedConversationsBefore(clock().toISOString(), 10)).toEqual(['c']);
+      await store.setConversationState('c', 'open');
+      expect(await store.eraseConversation('c', { ifClosedBefore: clock().toISOString() })).toBe(false);
+      expect(await store.eraseConversation('absent', { ifClosedBefore: clock().toISOString() })).toBe(false);
+      tick();
+      await store.setConversationState('c', 'closed');
+      tick();
+      expect(await store.eraseConversation('c', { ifClosedBefore: clock().toISOString() })).toBe(true);
+      expect(await store.getConversation('c')).toBeUndefined();
+    });
+
+    it('erases a conversation with its messages, links, named records and queue items; others stay', async () => {
+      const [m1, m2] = await conversationWith('gone', [
+        { role: 'visitor', text: 'secret one' },
+        { role: 'agent', text: 'secret two' },
+        { role: 'visitor', text: 'three' },
+        { role: 'visitor', text: 'four' },
+        { role: 'agent', text: 'five' },
+      ]);
+      const [k1] = await conversationWith('kept', [{ role: 'visitor', text: 'kept text' }]);
+      await store.setConversationExternalUser('gone', 'user-9');
+      await store.setExternalId('gone', m2!.id, 'wamid.GONE');
+      const k1Linked = await store.setExternalId('kept', k1!.id, 'wamid.KEPT');
+      await store.putRecord('pending-status', 'wamid.GONE', { status: 'read' });
+      await store.putRecord('sink-cursor', 'gone', { rev: 5 });
+      await store.putRecord('sink-cursor', 'kept', { rev: 1 });
+      const send = await store.enqueue('whatsapp-send', { text: 'secret two' }, `wa-send:${m2!.id}`);
+      await store.updateQueueItem({ ...send, state: 'delivered' });
+      await store.enqueue('webhook', { body: 'secret one' }, `evt:${m1!.id}:created:aaaa`);
+      await store.enqueue('webhook', { body: 'secret one' }, `evt:${m1!.id}:read:bbbb`);
+      await store.enqueue('webhook', { body: 'kept text' }, `evt:${k1!.id}:created:aaaa`);
+
+      const erased = await store.eraseConversation('gone', {
+        records: [
+          { namespace: 'pending-status', key: 'wamid.GONE' },
+          { namespace: 'sink-cursor', key: 'gone' },
+        ],
+        queueItemIdPrefixes: [`evt:${m1!.id}:`, `evt:${m2!.id}:`, `wa-send:${m1!.id}`, `wa-send:${m2!.id}`],
+      });
+      expect(erased).toBe(true);
+      const check = async (): Promise<void> => {
+        expect(await store.getConversation('gone')).toBeUndefined();
+        expect(await store.getMessages('gone', { limit: 10 })).toEqual([]);
+        expect(await store.getMessage('gone', m1!.id)).toBeUndefined();
+        expect(await store.getChangesSince('gone', 0, 10)).toEqual([]);
+        expect(await store.findConversationByExternalUser('web', 'user-9')).toBeUndefined();
+        expect(await store.findMessageByExternalId('wamid.GONE')).toBeUndefined();
+        expect(await store.getRecord('pending-status', 'wamid.GONE')).toBeUndefined();
+        expect(await store.getRecord('sink-cursor', 'gone')).toBeUndefined();
+        expect(await store.listQueueItems('whatsapp-send', 10)).toEqual([]);
+        expect((await store.listQueueItems('webhook', 10)).map((i) => i.id)).toEqual([`evt:${k1!.id}:created:aaaa`]);
+        expect((await store.listConversations({ filter: 'all' })).map((c) => c.id)).toEqual(['kept']);
+        expect((await store.listConversations({ filter: 'all', query: 'secret' })).map((c) => c.id)).toEqual([]);
+        expect(store.health()).toMatchObject({ conversations: 1, messages: 1 });
+        expect(await store.getMessages('kept', { limit: 10 })).toEqual([k1Linked]);
+        expect((await store.findMessageByExternalId('wamid.KEPT'))?.id).toBe(k1!.id);
+        expect(await store.getRecord('sink-cursor', 'kept')).toEqual({ rev: 1 });
+      };
+      await check();
+      await expect(
+        store.appendMessage({ conversationId: 'gone', clientId: 'after', author: { role: 'visitor' }, text: 'x' }),
+      ).rejects.toMatchObject({ code: 'not_found' });
+      await restart();
+      await check();
+    });
+
+    it('answers false for an unknown conversation; an erased id can be used again from scratch', async () => {
+      expect(await store.eraseConversation('nope')).toBe(false);
+      await conversationWith('again', [{ role: 'visitor', text: 'first life' }]);
+      expect(await store.eraseConversation('again')).toBe(true);
+      expect(await store.eraseConversation('again')).toBe(false);
+      const fresh = await store.createConversation({ id: 'again', channel: 'web', name: 'New' });
+      expect(fresh).toMatchObject({ id: 'again', lastSeq: 0, name: 'New' });
+      const { message } = await store.appendMessage({ conversationId: 'again', clientId: 'c-0', author: { role: 'visitor' }, text: 'second life' });
+      expect(message.seq).toBe(1);
+      await restart();
+      expect((await store.getMessages('again', { limit: 10 })).map((m) => m.text)).toEqual(['second life']);
+    });
+
+    it('prunes delivered and dead queue items last updated before a time, at most limit, never pending ones', async () => {
+      const a = await store.enqueue('webhook', { n: 1 });
+      const b = await store.enqueue('webhook', { n: 2 });
+      const c = await store.enqueue('whatsapp-send', { n: 3 });
+      const d = await store.enqueue('webhook', { n: 4 });
+      await store.updateQueueItem({ ...a, state: 'delivered', updatedAt: clock().toISOString() });
+      await store.updateQueueItem({ ...c, state: 'dead', updatedAt: clock().toISOString() });
+      tick(10_000);
+      await store.updateQueueItem({ ...b, state: 'delivered', updatedAt: clock().toISOString() });
+      const cutoff = new Date(now - 5_000).toISOString();
+      expect(await store.pruneQueueItems(cutoff, 1)).toBe(1);
+      expect(await store.pruneQueueItems(cutoff, 10)).toBe(1);
+      expect(await store.pruneQueueItems(cutoff, 10)).toBe(0);
+      await restart();
+      expect((await store.listQueueItems('webhook', 10)).map((i) => i.id).sort()).toEqual([b.id, d.id].sort());
+      expect(await store.listQueueItems('whatsapp-send', 10)).toEqual([]);
+      expect((await store.dueItems('webhook', clock().toISOString(), 10)).map((i) => i.id)).toEqual([d.id]);
+    });
+
+    it('reports health', async () => {
+      await conversationWith('c', [{ role: 'visitor', text: 'a' }, { role: 'visitor', text: 'b' }]);
+      expect(store.health()).toMatchObject({ ok: true, conversations: 1, messages: 2 });
+      await restart();
+      expect(store.health()).toMatchObject({ ok: true, conversations: 1, messages: 2 });
+    });
+
+    it('hands out copies: changing a returned object changes nothing stored', async () => {
+      const [m] = await conversationWith('c', [{ role: 'visitor', text: 'orig' }]);
+      m!.text = 'mutated';
+      m!.statusAt.read = 'x';
+      const [page] = await store.getMessages('c', { limit: 1 });
+      page!.author.role = 'agent';
+      const c = await store.getConversation('c');
+      c!.lastMessage!.text = 'mutated';
+      expect(await store.getMessages('c', { limit: 1 })).toMatchObject([{ text: 'orig', author: { role: 'visitor' }, statusAt: {} }]);
+      expect((await store.getMessages('c', { limit: 1 }))[0]?.statusAt.read).toBeUndefined();
+      expect((await store.getConversation('c'))?.lastMessage?.text).toBe('orig');
+    });
+  });
+}
