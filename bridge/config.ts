@@ -63,6 +63,10 @@ export const envSchema = z.object({
     .min(4096, 'must be at least 4096 (bytes)')
     .max(1024 * 1024 * 1024, 'must be at most 1073741824 (1 GiB)')
     .default(16 * 1024 * 1024),
+  // Retention (README "Retention"): closed conversations are erased after RETENTION_DAYS (unset: kept), delivered and
+  // dead queue items removed after QUEUE_RETENTION_DAYS.
+  RETENTION_DAYS: z.coerce.number('must be a whole number of days').int('must be a whole number of days').min(1).max(36_500).optional(),
+  QUEUE_RETENTION_DAYS: z.coerce.number('must be a whole number of days').int('must be a whole number of days').min(1).max(36_500).default(30),
   // ---- webhook settings (owned by the webhook engineer): add WHATSAPP_*, STATUS_WEBHOOK_SECRET, WEBHOOK_* here ----
   ...webhookEnvShape,
 });
@@ -116,6 +120,16 @@ export interface StorageSettings {
   checkpointBytes: number;
 }
 
+/** What the background retention sweep removes, and how often it looks. */
+export interface RetentionSettings {
+  /** Closed conversations are erased this many days after closing (RETENTION_DAYS); undefined keeps them. */
+  conversationDays?: number;
+  /** Delivered and dead queue items are removed this many days after their last update (QUEUE_RETENTION_DAYS). */
+  queueDays: number;
+  /** Time between sweeps (the first runs one interval after start). */
+  sweepIntervalMs: number;
+}
+
 /** Everything the bridge needs to run, validated. */
 export interface BridgeConfig {
   host: string;
@@ -142,6 +156,7 @@ export interface BridgeConfig {
   http: HttpServerLimits;
   /** Checkpoint cadence of the lowdb store (passed to `LowdbStore`). */
   storage: StorageSettings;
+  retention: RetentionSettings;
   // ---- webhook settings (owned by the webhook engineer) ----
   /** WhatsApp Cloud API, status webhook and outbound event webhooks (bridge/webhooks/README.md). */
   webhooks: WebhookConfig;
@@ -218,6 +233,11 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
       maxConnectionsPerIp: env.MAX_CONNECTIONS_PER_IP ?? (env.TRUST_PROXY ? 0 : DEFAULT_MAX_CONNECTIONS_PER_IP),
     },
     storage: { checkpointIntervalMs: env.CHECKPOINT_INTERVAL_MS, checkpointBytes: env.CHECKPOINT_BYTES },
+    retention: {
+      ...(env.RETENTION_DAYS !== undefined ? { conversationDays: env.RETENTION_DAYS } : {}),
+      queueDays: env.QUEUE_RETENTION_DAYS,
+      sweepIntervalMs: 3_600_000,
+    },
     webhooks: toWebhookConfig(env, (message) => new ConfigError(message)),
   };
 }

@@ -28,6 +28,7 @@ import { rateLimit } from './http/request-guards.ts';
 import { createGuardedServer } from './http/connection-guard.ts';
 import { mountWebhooks } from './webhooks/mount-webhooks.ts';
 import type { FastPathHandler } from './webhooks/webhook-fast-path.ts';
+import { Retention } from './retention.ts';
 
 export type {
   BridgeContext,
@@ -62,6 +63,8 @@ export interface Bridge {
   httpServer: HttpServer;
   io: Server;
   context: BridgeContext;
+  /** The background retention sweep (started; `sweep()` runs a pass now). */
+  retention: Retention;
   /** Runs close hooks, disconnects every socket and closes the HTTP server (the store stays open). */
   close(): Promise<void>;
 }
@@ -130,6 +133,10 @@ export function createBridge(deps: BridgeDeps): Bridge {
     onClose: (hook) => void closeHooks.push(hook),
   };
 
+  const retention = new Retention(context, config.retention);
+  retention.start();
+  context.onClose(() => retention.stop());
+
   const limiters = createSocketLimiters(config.rateLimits, () => clock().getTime());
   visitorNs.use(visitorHandshake(context, limiters));
   agentNs.use(agentHandshake(context, limiters));
@@ -195,5 +202,5 @@ export function createBridge(deps: BridgeDeps): Bridge {
     return closing;
   };
 
-  return { app, httpServer, io, context, close };
+  return { app, httpServer, io, context, retention, close };
 }

@@ -121,6 +121,24 @@ export class Fanout {
     await this.emitSummary(conversation);
   }
 
+  /**
+   * A conversation was erased: agents drop it (no held-back update may bring it back), its visitor sockets hear
+   * it and are disconnected (their `socket.data` still names it; the widget reconnects as a new visitor).
+   */
+  async conversationErased(conversationId: string): Promise<void> {
+    const entry = this.throttled.get(conversationId);
+    if (entry) {
+      clearTimeout(entry.timer);
+      this.throttled.delete(conversationId);
+    }
+    const erased = { conversationId };
+    this.deps.agentNs.to(AGENTS_ROOM).emit('conversation:erased', erased);
+    const room = conversationRoom(conversationId);
+    this.deps.visitorNs.to(room).emit('conversation:erased', erased);
+    // Not closing the transport: the disconnect packet follows the event on the same connection.
+    this.deps.visitorNs.in(room).disconnectSockets(false);
+  }
+
   /** Sends every held-back `conversation:updated` now and stops holding any back (bridge close). */
   async close(): Promise<void> {
     this.closed = true;

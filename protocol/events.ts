@@ -86,6 +86,8 @@ export interface VisitorClientToServerEvents {
   history: (payload: VisitorHistoryPayload, ack: (res: Ack<MessagePage>) => void) => void;
   receipt: (payload: VisitorReceiptPayload, ack?: (res: Ack<{ changed: number }>) => void) => void;
   typing: (payload: TypingPayload) => void;
+  /** Erase this conversation and everything stored about it (the widget offers it when the site enables it). */
+  'conversation:erase': (payload: Record<string, never>, ack: (res: Ack<{ erased: true }>) => void) => void;
 }
 
 export interface VisitorServerToClientEvents {
@@ -97,6 +99,13 @@ export interface VisitorServerToClientEvents {
   'agents:presence': (presence: { online: number }) => void;
   /** An error about an event that has no ack (rate limit on typing, unknown event, …). */
   'chat:error': (error: ApiError) => void;
+  /** The conversation was erased; the bridge disconnects right after. Forget the token and start afresh. */
+  'conversation:erased': (erased: ConversationErased) => void;
+}
+
+/** Which conversation was erased (by an agent, the visitor or retention); nothing of it remains. */
+export interface ConversationErased {
+  conversationId: string;
 }
 
 export interface AgentClientToServerEvents {
@@ -124,6 +133,8 @@ export interface AgentServerToClientEvents {
   'visitor:presence': (presence: { conversationId: string; online: boolean }) => void;
   'agents:presence': (presence: { online: AgentPublic[] }) => void;
   'chat:error': (error: ApiError) => void;
+  /** A conversation was erased: drop it from the inbox and close its thread. */
+  'conversation:erased': (erased: ConversationErased) => void;
 }
 
 /** Per-socket data the bridge keeps after the handshake. */
@@ -136,6 +147,21 @@ export interface VisitorSocketData {
 export interface AgentSocketData {
   agentId: string;
   agentName: string;
+}
+
+/** A message as exported: every field as stored (statuses with their times) plus its attachments. */
+export interface ExportedMessage extends Message {
+  /** References to attached files; always empty until attachments exist. */
+  attachments: { id: string; name: string; contentType: string; size: number; url: string }[];
+}
+
+/** `GET /api/conversations/:id/export`: everything stored about one conversation, as one JSON document. */
+export interface ConversationExport {
+  format: 'anon-chat.conversation-export.v1';
+  exportedAt: string;
+  conversation: Conversation;
+  /** In seq order. */
+  messages: ExportedMessage[];
 }
 
 /** REST shapes. */

@@ -31,6 +31,7 @@ export const visitorSyncSchema = z.strictObject({ afterRev: seq });
 export const visitorHistorySchema = z.strictObject({ beforeSeq: seq.optional(), limit: limit.optional() });
 export const visitorReceiptSchema = z.strictObject({ upToSeq: seq, status: z.enum(['delivered', 'read']) });
 export const typingSchema = z.strictObject({ typing: z.boolean() });
+export const conversationEraseSchema = z.strictObject({});
 
 /** Handshake `auth` of the visitor namespace. */
 export const visitorAuthSchema = z.strictObject({

@@ -25,6 +25,20 @@ export function authorOf(caller: RestCaller): Author {
     : { role: 'agent', name: 'API' };
 }
 
+/**
+ * Who may erase conversations. Agents have no roles yet (issue #13 adds them), so every agent account counts as an
+ * admin today and so does the site owner's API key; once roles exist, an agent without the admin role gets 403 here.
+ */
+export function mayErase(caller: RestCaller): boolean {
+  return caller.kind === 'api_key' || caller.kind === 'agent';
+}
+
+/** Refuses erasure to callers that may not erase (403); mount after `requireBearer`. */
+export const requireEraser: RequestHandler = (req, _res, next) => {
+  if (!mayErase(callerOf(req))) return next(new BridgeError('forbidden', 'Only admins may erase conversations.'));
+  next();
+};
+
 /** Refuses requests without a valid agent token or API key (401). */
 export function requireBearer(ctx: BridgeContext): RequestHandler {
   return async (req, _res, next) => {

@@ -1,4 +1,4 @@
-/** REST for agents and integrations: list conversations, read history, reply, mark read, close and reopen. */
+/** REST for agents and integrations: list conversations, read history, reply, mark read, close and reopen, export, erase. */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { entityId, restHistoryQuerySchema, restSendSchema } from '../../protocol/schemas.ts';
@@ -13,7 +13,8 @@ import {
   requireConversation,
   storeMessage,
 } from '../conversation-actions.ts';
-import { authorOf, callerOf, requireBearer } from './bearer-auth.ts';
+import { eraseConversation, exportConversation } from '../conversation-erasure.ts';
+import { authorOf, callerOf, requireBearer, requireEraser } from './bearer-auth.ts';
 import { requireJsonBody } from './request-guards.ts';
 
 const listQuerySchema = z.strictObject({
@@ -68,6 +69,21 @@ export function conversationRouter(ctx: BridgeContext): Router {
   router.post('/conversations/:id/read', requireJsonBody, async (req, res) => {
     const conversation = await requireConversation(ctx, conversationIdOf(req));
     res.json(await applyReceipt(ctx, conversation.id, 'agent', conversation.lastSeq, 'read'));
+  });
+
+  router.get('/conversations/:id/export', async (req, res) => {
+    const document = await exportConversation(ctx, conversationIdOf(req));
+    res.setHeader('Content-Disposition', `attachment; filename="conversation-${document.conversation.id}.json"`);
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(document);
+  });
+
+  // Answered only once the erasure is durable and no data file holds the conversation any more.
+  router.delete('/conversations/:id', requireEraser, async (req, res) => {
+    const { erased, announce } = await eraseConversation(ctx, conversationIdOf(req), 'agent');
+    if (!erased) throw new BridgeError('not_found', 'No such conversation.');
+    res.status(204).end();
+    await announce();
   });
 
   for (const [action, state] of [['close', 'closed'], ['reopen', 'open']] as const) {

@@ -12,6 +12,7 @@ import { verifyAgentToken } from '../auth/agent-token.ts';
 import { verifyUserHash } from '../auth/user-hash.ts';
 import { verifyVisitorToken, type VisitorClaims } from '../auth/visitor-token.ts';
 import { randomId } from '../ids.ts';
+import { wasErased } from '../conversation-erasure.ts';
 import type { SocketLimiters } from './socket-limits.ts';
 
 type Next = (err?: ExtendedError) => void;
@@ -80,6 +81,8 @@ export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
       // A token issued to a verified user continues only for that same user: after a logout (or another user on
       // the same browser) the widget starts a fresh anonymous conversation instead of showing the old one.
       if (claims && claims.userId !== undefined && claims.userId !== userId) claims = undefined;
+      // A token of an erased conversation reaches nothing: the widget continues as a new visitor.
+      if (claims && (await wasErased(ctx, claims.conversationId))) claims = undefined;
       const visitorId = claims?.visitorId ?? randomId();
       let conversationId = claims?.conversationId ?? randomId();
       const name = auth.data.name?.trim() || `Visitor ${visitorId.slice(0, 4).toUpperCase()}`;

@@ -3,6 +3,7 @@
  * no payload names a conversation, so a visitor cannot reach another one.
  */
 import {
+  conversationEraseSchema,
   typingSchema,
   visitorHistorySchema,
   visitorReceiptSchema,
@@ -14,6 +15,8 @@ import type { CatchUp } from '../../protocol/events.ts';
 import { AGENTS_ROOM, conversationRoom, type BridgeContext, type VisitorSocket } from '../context.ts';
 import { signVisitorToken } from '../auth/visitor-token.ts';
 import { applyReceipt, historyPage, storeMessage, syncPage } from '../conversation-actions.ts';
+import { eraseConversation, wasErased } from '../conversation-erasure.ts';
+import { BridgeError } from '../api-error.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { agentsListening, onlineAgents, isVisitorOnline } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
@@ -21,7 +24,7 @@ import { TypingTracker } from './typing.ts';
 import { ReceiptBatch } from './receipt-batch.ts';
 import { validationError } from '../api-error.ts';
 
-const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing']);
+const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing', 'conversation:erase']);
 
 /** The visitor's conversation, created on first need (page views without a message write nothing). */
 async function ensureConversation(ctx: BridgeContext, socket: VisitorSocket): Promise<Conversation> {
@@ -31,6 +34,8 @@ async function ensureConversation(ctx: BridgeContext, socket: VisitorSocket): Pr
     if (existing.state === 'closed') return ctx.store.setConversationState(existing.id, 'open');
     return existing;
   }
+  // A socket still connected while its conversation was erased must not bring it back under the same id.
+  if (await wasErased(ctx, conversationId)) throw new BridgeError('not_found', 'This conversation was deleted.');
   return ctx.store.createConversation({ id: conversationId, channel: 'web', name, ...(site ? { site } : {}) });
 }
 
@@ -74,6 +79,17 @@ export async function registerVisitorHandlers(
     run: async (payload) => {
       if (!(await ctx.store.getConversation(conversationId))) return { messages: [], hasMore: false };
       return historyPage(ctx, conversationId, payload.beforeSeq, payload.limit);
+    },
+  });
+
+  onEvent(ctx, socket, 'conversation:erase', {
+    schema: conversationEraseSchema,
+    limiter: limiters.events,
+    run: async (_payload, afterAck) => {
+      const { announce } = await eraseConversation(ctx, conversationId, 'visitor');
+      // Also when nothing was stored yet: the widget starts afresh either way.
+      afterAck(announce);
+      return { erased: true as const };
     },
   });
 

@@ -83,7 +83,12 @@ export interface EventWebhooksDeps {
  * `evt:<messageId>:<status>` for a status change (a status is reached at most once: statuses only move up).
  */
 export function eventIdOf(type: EventType, message: Message): string {
-  return `evt:${message.id}:${type === 'message.created' ? 'created' : message.status}`;
+  return `${eventIdPrefixOf(message.id)}${type === 'message.created' ? 'created' : message.status}`;
+}
+
+/** What every event id (and so every delivery id) of one message starts with: an erasure removes them by it. */
+export function eventIdPrefixOf(messageId: string): string {
+  return `evt:${messageId}:`;
 }
 
 /** The queue item id of `eventId` for receiver `url` (the `X-AnonChat-Delivery` header): stable, so enqueueing twice is a no-op. */

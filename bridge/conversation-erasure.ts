@@ -1,0 +1,101 @@
+/**
+ * Data export and erasure of one conversation: the JSON document an agent downloads for a data request, and the
+ * erasure that removes everything the bridge keeps about it (messages, statuses, queue items, records, the
+ * verified-user link) in one durable store step, then tells agents and the visitor's widget.
+ */
+import type { Conversation } from '../protocol/conversation.ts';
+import type { ConversationExport } from '../protocol/events.ts';
+import type { Message } from '../protocol/message.ts';
+import type { ConversationErasure } from './store/store.ts';
+import type { BridgeContext } from './context.ts';
+import { BridgeError } from './api-error.ts';
+import { eventIdPrefixOf } from './webhooks/event-webhooks.ts';
+import { sendIdOf } from './webhooks/whatsapp-delivery.ts';
+import { PENDING_STATUS_NAMESPACE } from './webhooks/external-statuses.ts';
+import { CURSOR_NAMESPACE } from './webhooks/catch-up.ts';
+
+/** Record namespace of erased conversation ids: a visitor token naming one reaches nothing any more. */
+export const ERASED_NAMESPACE = 'erased-conversation';
+/**
+ * How long an erased id is remembered: a visitor token lives 30 days from its last refresh, and an erased
+ * conversation's token is never refreshed again, so after this no token can name it.
+ */
+const ERASED_TTL_MS = 31 * 24 * 3600 * 1000;
+/** Messages read per store call while collecting what an erasure or export covers. */
+const PAGE = 500;
+
+/** Who asked for an erasure (logged, never the text). */
+export type ErasureRequester = 'agent' | 'visitor' | 'retention';
+
+/** Every message of a conversation in seq order, read a page at a time. */
+async function allMessages(ctx: BridgeContext, conversation: Conversation): Promise<Message[]> {
+  const messages: Message[] = [];
+  let beforeSeq = conversation.lastSeq + 1;
+  while (beforeSeq > 1) {
+    const page = await ctx.store.getMessages(conversation.id, { beforeSeq, limit: PAGE });
+    if (page.length === 0) break;
+    messages.unshift(...page);
+    beforeSeq = page[0]!.seq;
+  }
+  return messages;
+}
+
+/** The export document of a conversation: the conversation, every message with its statuses and attachments. */
+export async function exportConversation(ctx: BridgeContext, conversationId: string): Promise<ConversationExport> {
+  const conversation = await ctx.store.getConversation(conversationId);
+  if (!conversation) throw new BridgeError('not_found', 'No such conversation.');
+  const messages = await allMessages(ctx, conversation);
+  return {
+    format: 'anon-chat.conversation-export.v1',
+    exportedAt: ctx.clock().toISOString(),
+    conversation,
+    // Attachments do not exist yet: every message lists none, so importers can rely on the field.
+    messages: messages.map((message) => ({ ...message, attachments: [] })),
+  };
+}
+
+/** True when `conversationId` was erased (within the token lifetime): such a token starts a fresh visitor. */
+export async function wasErased(ctx: BridgeContext, conversationId: string): Promise<boolean> {
+  return (await ctx.store.getRecord(ERASED_NAMESPACE, conversationId)) !== undefined;
+}
+
+/**
+ * Erases a conversation; resolves once the store has made it durable and no data file holds it any more. `announce`
+ * (run it after answering the requester) tells agents (`conversation:erased`) and the visitor's sockets, which the
+ * bridge then disconnects. `erased` is false when there was no such conversation.
+ */
+export async function eraseConversation(
+  ctx: BridgeContext,
+  conversationId: string,
+  by: ErasureRequester,
+  options: { ifClosedBefore?: string } = {},
+): Promise<{ erased: boolean; announce: () => Promise<void> }> {
+  const started = performance.now();
+  const conversation = await ctx.store.getConversation(conversationId);
+  const messages = conversation ? await allMessages(ctx, conversation) : [];
+  // Remembered first: if the erasure fails half-way, the visitor's token already reaches nothing new.
+  const expiresAt = new Date(ctx.clock().getTime() + ERASED_TTL_MS).toISOString();
+  // Not for an id that names nothing (a mistyped DELETE), nor before retention knows the erasure will happen.
+  if ((conversation || by === 'visitor') && options.ifClosedBefore === undefined) {
+    await ctx.store.putRecord(ERASED_NAMESPACE, conversationId, { at: ctx.clock().toISOString() }, expiresAt);
+  }
+  const related: ConversationErasure = {
+    records: [
+      { namespace: CURSOR_NAMESPACE, key: conversationId },
+      ...messages.flatMap((m) => (m.externalId !== undefined ? [{ namespace: PENDING_STATUS_NAMESPACE, key: m.externalId }] : [])),
+    ],
+    queueItemIdPrefixes: messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)]),
+  };
+  if (options.ifClosedBefore !== undefined) related.ifClosedBefore = options.ifClosedBefore;
+  const erased = await ctx.store.eraseConversation(conversationId, related);
+  if (erased && options.ifClosedBefore !== undefined) {
+    await ctx.store.putRecord(ERASED_NAMESPACE, conversationId, { at: ctx.clock().toISOString() }, expiresAt);
+  }
+  if (erased) {
+    ctx.logger.info(
+      { conversationId, by, messages: messages.length, ms: Math.round(performance.now() - started) },
+      'conversation erased',
+    );
+  }
+  return { erased, announce: () => ctx.fanout.conversationErased(conversationId) };
+}
