@@ -499,6 +499,29 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect((await store.dueItems('webhook', clock().toISOString(), 10)).map((i) => i.id)).toEqual([d.id]);
     });
 
+    it('claims due items with a lease: others skip them until it ends or the item is updated', async () => {
+      const a = await store.enqueue('webhook', { n: 1 });
+      tick();
+      const b = await store.enqueue('webhook', { n: 2 });
+      tick();
+      const c = await store.enqueue('webhook', { n: 3 });
+      const at = () => clock().toISOString();
+      const lease = (owner: string) => ({ owner, until: new Date(now + 60_000).toISOString() });
+      const first = await store.claimDueItems('webhook', at(), 2, lease('w1'));
+      expect(first.map((i) => i.id)).toEqual([a.id, b.id]);
+      expect((await store.claimDueItems('webhook', at(), 10, lease('w2'))).map((i) => i.id)).toEqual([c.id]);
+      expect(await store.claimDueItems('webhook', at(), 10, lease('w3'))).toEqual([]);
+      expect(await store.dueItems('webhook', at(), 10)).toEqual([]);
+      // Updating an item ends its lease: due again at once when its new dueAt has come.
+      await store.updateQueueItem({ ...a, attempts: 1, log: [{ at: at(), ok: false, status: 500 }] });
+      expect((await store.claimDueItems('webhook', at(), 10, lease('w3'))).map((i) => [i.id, i.attempts])).toEqual([[a.id, 1]]);
+      await store.updateQueueItem({ ...c, state: 'delivered' });
+      // w1 died holding b: once its lease ended, b is claimed by someone else.
+      tick(61_000);
+      const taken = await store.claimDueItems('webhook', at(), 10, lease('w4'));
+      expect(taken.map((i) => i.id)).toEqual([a.id, b.id]);
+    });
+
     it('reports health', async () => {
       await conversationWith('c', [{ role: 'visitor', text: 'a' }, { role: 'visitor', text: 'b' }]);
       expect(store.health()).toMatchObject({ ok: true, conversations: 1, messages: 2 });

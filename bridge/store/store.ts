@@ -105,6 +105,12 @@ export interface ConversationErasure {
   ifClosedBefore?: string;
 }
 
+/** Who holds claimed queue items, and until when (ISO). */
+export interface QueueLease {
+  owner: string;
+  until: string;
+}
+
 export interface StoreHealth {
   ok: boolean;
   engine: string;
@@ -193,8 +199,15 @@ export interface Store {
    * so a caller deriving the id from what it queues (e.g. `evt:<messageId>:created`) can enqueue twice safely.
    */
   enqueue<T>(queue: string, payload: T, id?: string): Promise<QueueItem<T>>;
-  /** Pending items whose dueAt ≤ now, oldest first. */
+  /** Pending items whose dueAt ≤ now and that no live lease holds, oldest first. */
   dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]>;
+  /**
+   * Claims up to `limit` of those items for `lease.owner` until `lease.until` (ISO), oldest first: no other claim
+   * (on any node) gets them until the lease ends or the item is updated. A worker that dies leaves its claims to
+   * expire; another worker then claims them.
+   */
+  claimDueItems<T>(queue: string, now: string, limit: number, lease: QueueLease): Promise<QueueItem<T>[]>;
+  /** Saves the item's new state and ends any lease on it. */
   updateQueueItem<T>(item: QueueItem<T>): Promise<void>;
   listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]>;
   /** Removes at most `limit` delivered or dead items (any queue) last updated before `before` (ISO); resolves with how many. */

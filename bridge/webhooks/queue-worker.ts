@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { QueueItem, Store } from '../store/store.ts';
 import type { RetryPolicy } from './webhook-config.ts';
+import { randomId } from '../ids.ts';
 
 /** What one delivery attempt achieved. */
 export type DeliveryOutcome =
@@ -37,7 +38,15 @@ export interface QueueWorkerOptions<T> {
   concurrency?: number;
   /** Uniform random in [0, 1) for jitter (injected so tests can pin it). */
   random?: () => number;
+  /**
+   * How long a claimed item stays this worker's (default 60 s): longer than any attempt takes, short enough that
+   * the items of a node that died are picked up by another node soon after.
+   */
+  leaseMs?: number;
 }
+
+/** Default lease on claimed items. */
+export const QUEUE_LEASE_MS = 60_000;
 
 /** Delay before attempt `attempts + 1`: exponential with "equal jitter" (half fixed, half random), capped. */
 export function backoffDelay(policy: RetryPolicy, attempts: number, random: () => number): number {
@@ -90,6 +99,8 @@ export class QueueWorker<T> {
   private again = false;
   private stopped = true;
   private readonly abort = new AbortController();
+  /** This worker's claims: unique per process and queue, so leases of different nodes never look alike. */
+  private readonly owner = `${process.pid}-${randomId()}`;
 
   constructor(private readonly options: QueueWorkerOptions<T>) {}
 
@@ -146,7 +157,10 @@ export class QueueWorker<T> {
     const batch = this.options.concurrency ?? 8;
     for (;;) {
       if (this.stopped) return;
-      const items = await store.dueItems<T>(queue, clock().toISOString(), batch);
+      const now = clock();
+      // Claimed, not just read: a worker on another node skips these until this one has updated them.
+      const until = new Date(now.getTime() + (this.options.leaseMs ?? QUEUE_LEASE_MS)).toISOString();
+      const items = await store.claimDueItems<T>(queue, now.toISOString(), batch, { owner: this.owner, until });
       if (items.length === 0) return;
       await Promise.all(items.map((item) => this.attempt(item)));
       if (items.length < batch) return;
@@ -161,8 +175,11 @@ export class QueueWorker<T> {
     } catch (error) {
       outcome = { ok: false, permanent: false, error: error instanceof Error ? error.message : 'delivery failed' };
     }
-    // Closing mid-attempt: leave the item exactly as it was so the next start retries it.
-    if (this.stopped && this.abort.signal.aborted && !outcome.ok) return;
+    // Closing mid-attempt: leave the item as it was, claim released, so the next start (or another node) retries it.
+    if (this.stopped && this.abort.signal.aborted && !outcome.ok) {
+      await this.options.store.updateQueueItem(item).catch(() => undefined);
+      return;
+    }
     const now = clock();
     const attempts = item.attempts + 1;
     const entry: QueueItem<T>['log'][number] = { at: now.toISOString(), ok: outcome.ok };

@@ -25,6 +25,7 @@ import {
   type NewConversation,
   type NewMessage,
   type QueueItem,
+  type QueueLease,
   type StatusResult,
   type StatusUpdate,
   type Store,
@@ -418,6 +419,8 @@ export class LowdbStore implements Store {
   private existingSegmentFiles = new Set<string>();
   private dirty = new Set<AnyDoc>();
   private locks = new Map<string, Promise<void>>();
+  /** Queue claims: item id → lease end (ISO). */
+  private readonly leases = new Map<string, string>();
   private messageCount = 0;
   /** Pending queue items by queue, so polling for due items never scans delivered history. */
   private pendingItems = new Map<string, Map<string, QueueItem>>();
@@ -1682,14 +1685,32 @@ export class LowdbStore implements Store {
 
   async dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]> {
     this.assertOpen();
+    return this.dueNow(queue, now, limit).map((item) => copyJson(item) as QueueItem<T>);
+  }
+
+  /** One process per data directory: a lease only has to hold against this process's other workers, so it lives in memory. */
+  async claimDueItems<T>(queue: string, now: string, limit: number, lease: QueueLease): Promise<QueueItem<T>[]> {
+    this.assertOpen();
+    const items = this.dueNow(queue, now, limit);
+    for (const item of items) this.leases.set(item.id, lease.until);
+    return items.map((item) => copyJson(item) as QueueItem<T>);
+  }
+
+  private dueNow(queue: string, now: string, limit: number): QueueItem[] {
     const due: QueueItem[] = [];
-    for (const item of this.pendingItems.get(queue)?.values() ?? []) if (item.dueAt <= now) due.push(item);
+    for (const item of this.pendingItems.get(queue)?.values() ?? []) {
+      if (item.dueAt > now) continue;
+      const leased = this.leases.get(item.id);
+      if (leased !== undefined && leased > now) continue;
+      due.push(item);
+    }
     due.sort((a, b) => (a.dueAt === b.dueAt ? compare(a.createdAt, b.createdAt) : compare(a.dueAt, b.dueAt)));
-    return due.slice(0, limit).map((item) => copyJson(item) as QueueItem<T>);
+    return due.slice(0, Math.max(0, limit));
   }
 
   async updateQueueItem<T>(item: QueueItem<T>): Promise<void> {
     const journal = await this.writable();
+    this.leases.delete(item.id);
     const stored = copyJson(item) as QueueItem;
     stored.log = stored.log.slice(-QUEUE_LOG_LIMIT);
     this.putQueueItem(stored);
@@ -1713,6 +1734,7 @@ export class LowdbStore implements Store {
     const item = this.queues.get(id);
     if (!item) return;
     this.pendingItems.get(item.queue)?.delete(id);
+    this.leases.delete(id);
     this.queues.delete(id);
   }
 

@@ -27,6 +27,7 @@ import {
   type NewConversation,
   type NewMessage,
   type QueueItem,
+  type QueueLease,
   type StatusResult,
   type StatusUpdate,
   type Store,
@@ -859,6 +860,27 @@ export class PostgresStore implements Store {
     return rows.map((row) => row.doc);
   }
 
+  /**
+   * `FOR UPDATE SKIP LOCKED` on the store's own table: concurrent claimers on other nodes skip the rows being
+   * claimed instead of waiting, and a claim is the lease columns set in the same statement.
+   */
+  async claimDueItems<T>(queue: string, now: string, limit: number, lease: QueueLease): Promise<QueueItem<T>[]> {
+    const { rows } = await this.query<{ doc: QueueItem<T> }>(
+      `UPDATE queue_items q SET lease_owner = $4, lease_until = $5
+       FROM (
+         SELECT id FROM queue_items
+         WHERE queue = $1 AND state = 'pending' AND due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+         ORDER BY due_at, created_at LIMIT $3
+         FOR UPDATE SKIP LOCKED) due
+       WHERE q.id = due.id
+       RETURNING q.doc`,
+      [queue, now, Math.max(0, Math.floor(limit)), lease.owner, lease.until],
+    );
+    return rows
+      .map((row) => row.doc)
+      .sort((a, b) => (a.dueAt === b.dueAt ? compareText(a.createdAt, b.createdAt) : compareText(a.dueAt, b.dueAt)));
+  }
+
   async updateQueueItem<T>(item: QueueItem<T>): Promise<void> {
     const stored: QueueItem<T> = { ...item, log: item.log.slice(-QUEUE_LOG_LIMIT) };
     await this.query(
@@ -886,6 +908,10 @@ export class PostgresStore implements Store {
     );
     return rows.map((row) => row.doc);
   }
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Closed with `closedAt` and last activity both before `before` (the embedded store's rule). */

@@ -1,0 +1,102 @@
+/** Queue workers on two nodes of one PostgreSQL store: each item worked once; a dead node's claims are taken over. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { silentLogger } from '../logger.ts';
+import { createTestDatabase } from '../testing/test-database.ts';
+import { migrate } from '../store/postgres/migrations.ts';
+import { PostgresStore } from '../store/postgres/postgres-store.ts';
+import type { QueueItem } from '../store/store.ts';
+import { QueueWorker } from './queue-worker.ts';
+
+const retry = { maxAttempts: 5, baseDelayMs: 10, maxDelayMs: 50 };
+const pools: pg.Pool[] = [];
+const stores: PostgresStore[] = [];
+
+async function node(url: string): Promise<PostgresStore> {
+  const pool = new pg.Pool({ connectionString: url, max: 6 });
+  pools.push(pool);
+  const store = new PostgresStore({ pool, logger: silentLogger() });
+  await store.open();
+  stores.push(store);
+  return store;
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+let url: string;
+beforeAll(async () => {
+  url = await createTestDatabase('queue_worker');
+  const pool = new pg.Pool({ connectionString: url });
+  await migrate(pool, silentLogger());
+  await pool.end();
+});
+
+afterAll(async () => {
+  await Promise.all(stores.map((store) => store.close()));
+  await Promise.all(pools.map((pool) => pool.end()));
+});
+
+describe('QueueWorker on PostgreSQL', () => {
+  it('two nodes working one queue attempt every item exactly once', async () => {
+    const [a, b] = [await node(url), await node(url)];
+    const attempts = new Map<string, string[]>();
+    const worker = (store: PostgresStore, name: string) =>
+      new QueueWorker<{ n: number }>({
+        store,
+        queue: 'webhook',
+        logger: silentLogger(),
+        clock: () => new Date(),
+        retry,
+        pollMs: 25,
+        concurrency: 4,
+        deliver: async (item: QueueItem<{ n: number }>) => {
+          attempts.set(item.id, [...(attempts.get(item.id) ?? []), name]);
+          // Slow enough that both workers are busy at the same time.
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          return { ok: true, status: 200 };
+        },
+      });
+    const workers = [worker(a, 'a'), worker(b, 'b')];
+    const total = 120;
+    await Promise.all(Array.from({ length: total }, (_, n) => (n % 2 ? a : b).enqueue('webhook', { n }, `item-${n}`)));
+    for (const w of workers) w.start();
+    await until('every item delivered', async () => (await a.listQueueItems('webhook', 1000)).every((i) => i.state === 'delivered'));
+    await Promise.all(workers.map((w) => w.stop()));
+    expect(attempts.size).toBe(total);
+    expect([...attempts.values()].filter((by) => by.length !== 1)).toEqual([]);
+    // Both nodes took part (claims are shared out, not taken by whoever polls first forever).
+    expect(new Set([...attempts.values()].flat())).toEqual(new Set(['a', 'b']));
+  });
+
+  it("a dead node's claim expires and another node delivers the item", async () => {
+    const [dead, alive] = [await node(url), await node(url)];
+    await dead.enqueue('whatsapp-send', { n: 1 }, 'orphan');
+    const leaseEnds = new Date(Date.now() + 1_000).toISOString();
+    const claimed = await dead.claimDueItems('whatsapp-send', new Date().toISOString(), 10, { owner: 'dead-node', until: leaseEnds });
+    expect(claimed.map((i) => i.id)).toEqual(['orphan']);
+    const deliveredAt: string[] = [];
+    const worker = new QueueWorker<{ n: number }>({
+      store: alive,
+      queue: 'whatsapp-send',
+      logger: silentLogger(),
+      clock: () => new Date(),
+      retry,
+      pollMs: 50,
+      deliver: async () => {
+        deliveredAt.push(new Date().toISOString());
+        return { ok: true };
+      },
+    });
+    worker.start();
+    await until('the orphan delivered', async () => (await alive.listQueueItems('whatsapp-send', 10))[0]?.state === 'delivered');
+    await worker.stop();
+    expect(deliveredAt).toHaveLength(1);
+    expect(deliveredAt[0]! >= leaseEnds).toBe(true);
+  });
+});
