@@ -5,7 +5,7 @@
  * when the bridge closes.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import express, { Router, type Express, type Request } from 'express';
+import express, { Router, type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { QueueItem } from '../store/store.ts';
 import type { BridgeContext } from '../context.ts';
@@ -24,6 +24,9 @@ import { whatsappWebhookSchema } from './whatsapp-payload.ts';
 import { verifyMetaSignature, verifyTimestampedSignature } from './signatures.ts';
 import { parseJson, rawBodyOf } from './raw-json.ts';
 import { createWebhookFastPath, type FastPathHandler } from './webhook-fast-path.ts';
+import { InboundOutcomes, WebhookRefusal } from './inbound-outcomes.ts';
+import { requestIdOf } from '../http/request-id.ts';
+import type { InboundWebhook } from '../metrics.ts';
 import {
   applyStatusWebhook,
   deliveryIdSchema,
@@ -67,15 +70,31 @@ function rawBody(limit: string) {
 }
 
 function notConfigured(what: string): BridgeError {
-  return new BridgeError('not_found', `${what} is not configured on this bridge.`);
+  return new WebhookRefusal('not_configured', 'not_found', `${what} is not configured on this bridge.`);
 }
+
+/** Signature check results as refusal reasons. */
+const SIGNATURE_REASONS = {
+  missing: 'signature_missing',
+  malformed: 'signature_malformed',
+  expired: 'signature_expired',
+  mismatch: 'bad_signature',
+} as const;
 
 /** Mounts routes, registers sinks and starts the workers of the webhook part; stops them on bridge close. */
 export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
   const { config, store, logger, clock, fanout, http } = ctx;
   const settings = config.webhooks;
   const statuses = new ExternalStatuses({ store, fanout, logger, clock });
-  const events = new EventWebhooks({ store, logger, clock, http, config: settings.events, pollMs: settings.pollMs });
+  const events = new EventWebhooks({
+    store,
+    logger,
+    clock,
+    http,
+    config: settings.events,
+    pollMs: settings.pollMs,
+    metrics: ctx.metrics,
+  });
   const whatsapp = new WhatsappDelivery({
     store,
     fanout,
@@ -85,9 +104,20 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     config: settings.whatsapp,
     statuses,
     pollMs: settings.pollMs,
+    metrics: ctx.metrics,
   });
 
   const catchUp = new SinkCatchUp({ store, logger, clock, events, whatsapp });
+  const outcomes = new InboundOutcomes(logger, ctx.metrics);
+  /** Counts and logs what body-parser refused on the Express path before a route ran (oversized, aborted bodies). */
+  const parserRefusals =
+    (webhook: InboundWebhook): ErrorRequestHandler =>
+    (error: unknown, req, _res, next) => {
+      const type = (error as { type?: unknown } | undefined)?.type;
+      if (type === 'entity.too.large') outcomes.refused(webhook, 'payload_too_large', 'payload_too_large', requestIdOf(req));
+      else if (typeof type === 'string') outcomes.refused(webhook, 'bad_request', 'bad_request', requestIdOf(req));
+      next(error);
+    };
 
   const removeSinks = [fanout.addSink(events.sink()), fanout.addSink(whatsapp.sink()), fanout.addSink(catchUp.sink())];
   events.worker.start();
@@ -101,28 +131,44 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
   });
 
   // ---- WhatsApp Cloud API ----
-  app.get('/webhooks/whatsapp', (req, res) => {
+  /** The challenge to echo for a verification request, or a refusal. */
+  const verifyWhatsapp = (query: Request['query']): string => {
     const { verifyToken } = settings.whatsapp;
     if (!verifyToken) throw notConfigured('WhatsApp webhook verification (WHATSAPP_VERIFY_TOKEN)');
-    const mode = req.query['hub.mode'];
-    const token = req.query['hub.verify_token'];
-    const challenge = req.query['hub.challenge'];
-    if (mode !== 'subscribe' || typeof token !== 'string' || !safeEqual(token, verifyToken)) {
-      throw new BridgeError('forbidden', 'The verify token does not match.');
+    const mode = query['hub.mode'];
+    const token = query['hub.verify_token'];
+    const challenge = query['hub.challenge'];
+    if (mode !== 'subscribe') throw new WebhookRefusal('bad_mode', 'forbidden', 'The verify token does not match.');
+    if (typeof token !== 'string' || !safeEqual(token, verifyToken)) {
+      throw new WebhookRefusal('bad_verify_token', 'forbidden', 'The verify token does not match.');
     }
     if (typeof challenge !== 'string' || challenge.length === 0 || challenge.length > 1000) {
-      throw new BridgeError('bad_request', 'hub.challenge is missing.');
+      throw new WebhookRefusal('missing_challenge', 'bad_request', 'hub.challenge is missing.');
     }
+    return challenge;
+  };
+  app.get('/webhooks/whatsapp', (req, res) => {
+    let challenge: string;
+    try {
+      challenge = verifyWhatsapp(req.query);
+    } catch (error) {
+      outcomes.ended('whatsapp_verify', error, requestIdOf(req));
+      throw error;
+    }
+    outcomes.accepted('whatsapp_verify');
     // Meta expects the challenge echoed verbatim as the whole body.
     res.status(200).type('text/plain').send(challenge);
   });
 
   /** Verifies and applies one WhatsApp POST body; resolves with the 200 answer once it is durably stored. */
-  const acceptWhatsapp = async (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean) => {
+  const acceptWhatsapp = (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean, reqId: string | undefined) =>
+    outcomes.record('whatsapp', reqId, () => applyWhatsapp(raw, headers, isJson));
+  const applyWhatsapp = async (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean) => {
     const { appSecret } = settings.whatsapp;
     if (!appSecret) throw notConfigured('The WhatsApp webhook (WHATSAPP_APP_SECRET)');
     if (!verifyMetaSignature(raw, headers['x-hub-signature-256'], appSecret)) {
-      throw new BridgeError('unauthorized', 'The X-Hub-Signature-256 signature is missing or wrong.');
+      const reason = headers['x-hub-signature-256'] === undefined ? 'signature_missing' : 'bad_signature';
+      throw new WebhookRefusal(reason, 'unauthorized', 'The X-Hub-Signature-256 signature is missing or wrong.');
     }
     const parsed = whatsappWebhookSchema.safeParse(parseJson(raw, isJson));
     if (!parsed.success) throw validationError(parsed.error);
@@ -131,29 +177,43 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     // Only now, with everything durably stored, does Meta get its 200 (a failure above makes it retry).
     return { ok: true };
   };
-  app.post('/webhooks/whatsapp', rawBody(WHATSAPP_BODY_LIMIT), async (req, res) => {
-    res.status(200).json(await acceptWhatsapp(rawBodyOf(req), req.headers, Boolean(req.is('application/json'))));
-  });
+  app.post(
+    '/webhooks/whatsapp',
+    rawBody(WHATSAPP_BODY_LIMIT),
+    async (req: Request, res: Response) => {
+      const isJson = Boolean(req.is('application/json'));
+      res.status(200).json(await acceptWhatsapp(rawBodyOf(req), req.headers, isJson, requestIdOf(req)));
+    },
+    parserRefusals('whatsapp'),
+  );
 
   // ---- generic status webhook ----
   /** Verifies and applies one status webhook body; resolves with the 200 answer once it is durably stored. */
-  const acceptStatus = async (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean) => {
+  const acceptStatus = (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean, reqId: string | undefined) =>
+    outcomes.record('status', reqId, () => applyStatus(raw, headers, isJson));
+  const applyStatus = async (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean) => {
     const secret = settings.statusWebhookSecret;
     if (!secret) throw notConfigured('The status webhook (STATUS_WEBHOOK_SECRET)');
     const now = clock();
     const signature = verifyTimestampedSignature(raw, headers[STATUS_SIGNATURE_HEADER], secret, now, STATUS_WINDOW_SECONDS);
     if (!signature.ok) {
       const why = signature.reason === 'expired' ? 'outside the 5-minute window' : signature.reason;
-      throw new BridgeError('unauthorized', `The X-AnonChat-Signature signature is ${why}.`);
+      throw new WebhookRefusal(
+        SIGNATURE_REASONS[signature.reason],
+        'unauthorized',
+        `The X-AnonChat-Signature signature is ${why}.`,
+      );
     }
     const deliveryId = deliveryIdSchema.safeParse(headers[STATUS_DELIVERY_HEADER]);
-    if (!deliveryId.success) throw new BridgeError('bad_request', 'X-AnonChat-Delivery is missing or not a valid id.');
+    if (!deliveryId.success) {
+      throw new WebhookRefusal('bad_delivery_id', 'bad_request', 'X-AnonChat-Delivery is missing or not a valid id.');
+    }
     const body = statusWebhookSchema.safeParse(parseJson(raw, isJson));
     if (!body.success) throw validationError(body.error);
     // Kept for twice the window: a replay of an older delivery fails the signature window anyway.
     const expiresAt = new Date(now.getTime() + 2 * STATUS_WINDOW_SECONDS * 1000 + 60_000).toISOString();
     const fresh = await store.addRecordOnce(STATUS_DELIVERY_NAMESPACE, deliveryId.data, { at: now.toISOString() }, expiresAt);
-    if (!fresh) throw new BridgeError('conflict', 'This delivery id was already received.');
+    if (!fresh) throw new WebhookRefusal('duplicate_delivery', 'conflict', 'This delivery id was already received.');
     let outcome;
     try {
       outcome = await applyStatusWebhook(statuses, body.data);
@@ -164,13 +224,19 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     }
     if (outcome === 'unknown_message') {
       await store.deleteRecord(STATUS_DELIVERY_NAMESPACE, deliveryId.data);
-      throw new BridgeError('not_found', 'No such message.');
+      throw new WebhookRefusal('unknown_message', 'not_found', 'No such message.');
     }
     return { ok: true, result: outcome };
   };
-  app.post('/webhooks/status', rawBody(STATUS_BODY_LIMIT), async (req, res) => {
-    res.status(200).json(await acceptStatus(rawBodyOf(req), req.headers, Boolean(req.is('application/json'))));
-  });
+  app.post(
+    '/webhooks/status',
+    rawBody(STATUS_BODY_LIMIT),
+    async (req: Request, res: Response) => {
+      const isJson = Boolean(req.is('application/json'));
+      res.status(200).json(await acceptStatus(rawBodyOf(req), req.headers, isJson, requestIdOf(req)));
+    },
+    parserRefusals('status'),
+  );
 
   // The same two routes for ordinary requests, ahead of Express; the fast path checked the content type is JSON.
   const fastPath = createWebhookFastPath(
@@ -178,12 +244,12 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
       '/webhooks/whatsapp': {
         limit: WHATSAPP_BODY_LIMIT_BYTES,
         enabled: () => Boolean(settings.whatsapp.appSecret),
-        accept: (raw, headers) => acceptWhatsapp(raw, headers, true),
+        accept: (raw, headers, reqId) => acceptWhatsapp(raw, headers, true, reqId),
       },
       '/webhooks/status': {
         limit: STATUS_BODY_LIMIT_BYTES,
         enabled: () => Boolean(settings.statusWebhookSecret),
-        accept: (raw, headers) => acceptStatus(raw, headers, true),
+        accept: (raw, headers, reqId) => acceptStatus(raw, headers, true, reqId),
       },
     },
     { logger, storageDegraded: () => !store.health().ok },
@@ -191,7 +257,11 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
 
   // ---- deliveries REST (agent token or API key) ----
   const api = Router();
-  api.use(rateLimit(new RateLimiter(config.rateLimits.httpPerMinute, () => clock().getTime())));
+  api.use(
+    rateLimit(
+      new RateLimiter(config.rateLimits.httpPerMinute, () => clock().getTime(), () => ctx.metrics.rateLimitRefused('http')),
+    ),
+  );
   api.use(requireBearer(ctx));
   api.get('/deliveries', async (req, res) => {
     const query = deliveriesQuerySchema.safeParse({ ...req.query });
