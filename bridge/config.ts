@@ -33,6 +33,8 @@ export const envSchema = z.object({
   AGENT_TOKEN_SECRET: secret.optional(),
   SITE_SECRET: secret.optional(),
   API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
+  // Bearer token for GET /metrics; unset, the endpoint answers 404.
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1000).optional(),
   AGENT_BOOTSTRAP_NAME: z.string().min(1).max(100).default('admin'),
   AGENT_BOOTSTRAP_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1000).optional(),
   RATE_LIMIT_MESSAGES_PER_MINUTE: positiveInt.default(60),
@@ -144,6 +146,8 @@ export interface BridgeConfig {
   secrets: BridgeSecrets;
   /** Server-to-server key for REST; undefined disables integrations. */
   apiKey?: string;
+  /** Bearer token Prometheus presents at `GET /metrics`; undefined turns the endpoint off (404). */
+  metricsToken?: string;
   agentBootstrap: { name: string; password?: string };
   rateLimits: RateLimits;
   /** Largest Socket.IO packet in bytes. */
@@ -212,6 +216,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     logLevel: env.LOG_LEVEL,
     secrets,
     apiKey: env.API_KEY,
+    metricsToken: env.METRICS_TOKEN,
     agentBootstrap: { name: env.AGENT_BOOTSTRAP_NAME, password: env.AGENT_BOOTSTRAP_PASSWORD },
     rateLimits: {
       messagesPerMinute: env.RATE_LIMIT_MESSAGES_PER_MINUTE,

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { BridgeConfig } from './config.ts';
 import type { Store } from './store/store.ts';
 import type { Fanout } from './fanout.ts';
+import type { BridgeMetrics } from './metrics.ts';
 import type {
   AgentClientToServerEvents,
   AgentServerToClientEvents,
@@ -72,6 +73,8 @@ export interface BridgeContext {
   agentNs: AgentNamespace;
   /** The one place that announces new messages and status changes (sockets and registered sinks). */
   fanout: Fanout;
+  /** This bridge's Prometheus metrics (its own registry). */
+  metrics: BridgeMetrics;
   /** Outbound HTTP (WhatsApp Cloud API, webhook receivers); injected so tests can point it at loopback servers. */
   http: AxiosInstance;
   /** Registers work to run when the bridge closes (stop workers, timers), before sockets and the server close. */

@@ -29,6 +29,7 @@ export async function storeMessage(
   input: { conversationId: string; clientId: string; author: Author; text: string },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
   const result = await ctx.store.appendMessage(input);
+  if (result.created) ctx.metrics.messageStored(result.conversation.channel, input.author.role);
   // Serialised once for the ack and both `message:new` broadcasts of this turn.
   sharedJson(result.message);
   const announce = result.created

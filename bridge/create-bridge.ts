@@ -4,7 +4,7 @@
  */
 import type { Server as HttpServer } from 'node:http';
 import express, { type Express } from 'express';
-import { Server, type ServerOptions } from 'socket.io';
+import { Server, type ServerOptions, type Socket } from 'socket.io';
 import axios, { type AxiosInstance } from 'axios';
 import type { Logger } from 'pino';
 import { AGENT_NAMESPACE, VISITOR_NAMESPACE } from '../protocol/events.ts';
@@ -29,6 +29,11 @@ import { createGuardedServer } from './http/connection-guard.ts';
 import { mountWebhooks } from './webhooks/mount-webhooks.ts';
 import type { FastPathHandler } from './webhooks/webhook-fast-path.ts';
 import { Retention } from './retention.ts';
+import { BridgeMetrics } from './metrics.ts';
+import { metricsRouter } from './http/metrics-routes.ts';
+import { assignRequestId, requestIdOf } from './http/request-id.ts';
+import { EVENT_WEBHOOK_QUEUE } from './webhooks/event-webhooks.ts';
+import { WHATSAPP_SEND_QUEUE } from './webhooks/whatsapp-delivery.ts';
 
 export type {
   BridgeContext,
@@ -55,6 +60,11 @@ export interface BridgeDeps {
    * socket lives in this process.
    */
   adapter?: ServerOptions['adapter'];
+  /**
+   * This bridge's metrics (defaults to a new registry). Built by the caller when the store must report into it too
+   * (`new LowdbStore({ observeCommit: metrics.observeStoreCommit })`).
+   */
+  metrics?: BridgeMetrics;
 }
 
 /** A wired, not yet listening bridge. */
@@ -76,12 +86,15 @@ const JSON_BODY_LIMIT = '32kb';
 export function createBridge(deps: BridgeDeps): Bridge {
   const { config, store, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
+  const metrics = deps.metrics ?? new BridgeMetrics();
   const app = express();
   // Ordinary webhook POSTs are answered ahead of Express (set below by mountWebhooks; see webhook-fast-path.ts).
   let webhookFastPath: FastPathHandler | undefined;
   // Slow-loris, idle-connection and per-IP connection guards for plain HTTP; Socket.IO has its own ping/pong timeouts.
   const { server: httpServer } = createGuardedServer(
     (req, res) => {
+      // Before either path, so both log and answer with the same request id.
+      assignRequestId(req, res);
       if (!webhookFastPath?.(req, res)) app(req, res);
     },
     config.http,
@@ -110,6 +123,9 @@ export function createBridge(deps: BridgeDeps): Bridge {
   // Without `deps.adapter` this is socket.io's in-memory adapter class; with a cluster adapter (or one installed
   // later with `io.adapter(...)`) the namespace's adapter is not an instance of it and fanout asks the adapter.
   const inMemoryAdapterClass = deps.adapter ? undefined : io.adapter();
+  metrics.watchNamespace(VISITOR_NAMESPACE, visitorNs);
+  metrics.watchNamespace(AGENT_NAMESPACE, agentNs);
+  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE]);
   const fanout = new Fanout({
     visitorNs,
     agentNs,
@@ -129,6 +145,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
     visitorNs,
     agentNs,
     fanout,
+    metrics,
     http: deps.http ?? axios.create({ timeout: 10_000, maxRedirects: 0 }),
     onClose: (hook) => void closeHooks.push(hook),
   };
@@ -137,15 +154,17 @@ export function createBridge(deps: BridgeDeps): Bridge {
   retention.start();
   context.onClose(() => retention.stop());
 
-  const limiters = createSocketLimiters(config.rateLimits, () => clock().getTime());
+  const limiters = createSocketLimiters(config.rateLimits, () => clock().getTime(), metrics);
   visitorNs.use(visitorHandshake(context, limiters));
   agentNs.use(agentHandshake(context, limiters));
   visitorNs.on('connection', (socket: VisitorSocket) => {
+    logConnection(logger, VISITOR_NAMESPACE, socket);
     registerVisitorHandlers(context, socket, limiters).catch((error: unknown) =>
       logger.error({ err: error }, 'visitor connection setup failed'),
     );
   });
   agentNs.on('connection', (socket: AgentSocket) => {
+    logConnection(logger, AGENT_NAMESPACE, socket);
     registerAgentHandlers(context, socket, limiters).catch((error: unknown) =>
       logger.error({ err: error }, 'agent connection setup failed'),
     );
@@ -159,13 +178,20 @@ export function createBridge(deps: BridgeDeps): Bridge {
     // Path only: query strings may carry webhook verify tokens.
     res.on('finish', () =>
       logger.debug(
-        { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        {
+          reqId: requestIdOf(req),
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
         'http request',
       ),
     );
     next();
   });
   app.use(healthRouter(context));
+  app.use(metricsRouter(context));
 
   // ---- webhooks (owned by the webhook engineer): mount here, e.g. `mountWebhooks(app, context);` ----
   // Mounted before any JSON parser on purpose: signature checks need the raw body bytes.
@@ -173,7 +199,9 @@ export function createBridge(deps: BridgeDeps): Bridge {
   // ---- end webhooks ----
 
   const api = express.Router();
-  api.use(rateLimit(new RateLimiter(config.rateLimits.httpPerMinute, () => clock().getTime())));
+  api.use(
+    rateLimit(new RateLimiter(config.rateLimits.httpPerMinute, () => clock().getTime(), () => metrics.rateLimitRefused('http'))),
+  );
   api.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
   api.use(authRouter(context));
   api.use(conversationRouter(context));
@@ -203,4 +231,13 @@ export function createBridge(deps: BridgeDeps): Bridge {
   };
 
   return { app, httpServer, io, context, retention, close };
+}
+
+/** Connects and disconnects at debug: ids and the namespace only (the handshake carries tokens). */
+function logConnection(logger: Logger, namespace: string, socket: Socket): void {
+  if (!logger.isLevelEnabled('debug')) return;
+  const data = socket.data as { conversationId?: string; agentId?: string };
+  const ids = { namespace, socket: socket.id, conversationId: data.conversationId, agentId: data.agentId };
+  logger.debug(ids, 'socket connected');
+  socket.once('disconnect', (reason: string) => logger.debug({ ...ids, reason }, 'socket disconnected'));
 }

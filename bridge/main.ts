@@ -8,6 +8,7 @@ import { createLogger } from './logger.ts';
 import { createBridge, type Bridge } from './create-bridge.ts';
 import { bootstrapAgent } from './auth/agent-accounts.ts';
 import { LowdbStore } from './store/lowdb/lowdb-store.ts';
+import { BridgeMetrics } from './metrics.ts';
 
 function fail(message: string): never {
   process.stderr.write(`anon-chat: ${message}\n`);
@@ -26,7 +27,8 @@ async function main(): Promise<void> {
   if (process.argv.includes('--check-config')) return;
   const logger = createLogger(config.logLevel);
 
-  const store = new LowdbStore({ dataDir: config.dataDir, logger, ...config.storage });
+  const metrics = new BridgeMetrics();
+  const store = new LowdbStore({ dataDir: config.dataDir, logger, observeCommit: metrics.observeStoreCommit, ...config.storage });
   try {
     await store.open();
   } catch (error) {
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
   }
 
-  bridge = createBridge({ config, store, logger });
+  bridge = createBridge({ config, store, logger, metrics });
   const server = bridge.httpServer;
   await new Promise<void>((resolve) => {
     server.once('error', (error: NodeJS.ErrnoException) => {

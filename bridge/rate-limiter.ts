@@ -17,6 +17,8 @@ export class RateLimiter {
   constructor(
     private readonly perMinute: number,
     private readonly now: () => number = Date.now,
+    /** Told of each refusal (the rate-limit metric). */
+    private readonly refused?: () => void,
   ) {
     this.refillPerMs = perMinute / 60_000;
   }
@@ -33,6 +35,7 @@ export class RateLimiter {
       bucket.tokens -= 1;
       return { ok: true };
     }
+    this.refused?.();
     return { ok: false, retryAfterMs: Math.ceil((1 - bucket.tokens) / this.refillPerMs) };
   }
 

@@ -9,11 +9,16 @@ import { signAgentToken } from '../auth/agent-token.ts';
 import { RateLimiter } from '../rate-limiter.ts';
 import { callerOf, requireBearer } from './bearer-auth.ts';
 import { rateLimit, requireJsonBody } from './request-guards.ts';
+import { requestIdOf } from './request-id.ts';
 
 /** The auth router (mounted under /api, after JSON parsing). */
 export function authRouter(ctx: BridgeContext): Router {
   const router = Router();
-  const loginLimiter = new RateLimiter(ctx.config.rateLimits.loginPerMinute, () => ctx.clock().getTime());
+  const loginLimiter = new RateLimiter(
+    ctx.config.rateLimits.loginPerMinute,
+    () => ctx.clock().getTime(),
+    () => ctx.metrics.rateLimitRefused('login'),
+  );
 
   router.post('/auth/login', rateLimit(loginLimiter), requireJsonBody, async (req, res) => {
     const parsed = loginSchema.safeParse(req.body);
@@ -26,7 +31,7 @@ export function authRouter(ctx: BridgeContext): Router {
       ctx.clock(),
     );
     const result: LoginResult = { token, agent: { id: agent.id, name: agent.name }, expiresAt: expiresAt.toISOString() };
-    ctx.logger.info({ agentId: agent.id }, 'agent logged in');
+    ctx.logger.info({ agentId: agent.id, reqId: requestIdOf(req) }, 'agent logged in');
     res.json(result);
   });
 

@@ -7,6 +7,7 @@ import type { ErrorCode } from '../../protocol/errors.ts';
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.ts';
 import { BridgeError, toApiError } from '../api-error.ts';
+import { requestIdOf } from './request-id.ts';
 
 /** HTTP status of each error code. */
 export const HTTP_STATUS: Record<ErrorCode, number> = {
@@ -54,7 +55,12 @@ export function errorMiddleware(logger: Logger, store: Store): ErrorRequestHandl
       && !(error instanceof BridgeError)) {
       // Other client errors raised by Express itself (e.g. a malformed URI): a 4xx, never their text.
       body = { code: 'bad_request' as const, message: 'The request is not valid.' };
-    } else body = toApiError(error, logger, { method: req.method, path: req.path }, !store.health().ok);
+    } else body = toApiError(
+      error,
+      logger,
+      { reqId: requestIdOf(req), method: req.method, path: req.path },
+      !store.health().ok,
+    );
     const status = HTTP_STATUS[body.code];
     if (body.code === 'rate_limited' && body.retryAfterMs !== undefined) {
       res.setHeader('Retry-After', String(Math.ceil(body.retryAfterMs / 1000)));

@@ -54,6 +54,7 @@ export async function registerAgentHandlers(
 
   onEvent(ctx, socket, 'message:send', {
     schema: agentSendSchema,
+    observeAck: ctx.metrics.observeSendAck,
     limiter: limiters.messages,
     run: async (payload, afterAck) => {
       const conversation = await requireConversation(ctx, payload.conversationId);

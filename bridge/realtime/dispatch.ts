@@ -33,6 +33,8 @@ export interface EventHandler<S extends z.ZodType, T> {
    * runs once the ack is sent (the broadcast of a new message, so the sender hears its ack first).
    */
   run: (payload: z.infer<S>, afterAck: (work: () => Promise<void>) => void) => Promise<T>;
+  /** Told the seconds from receiving the event to sending its successful ack (the send→ack latency metric). */
+  observeAck?: (seconds: number) => void;
 }
 
 /** Registers `event` on `socket` with validation, the socket's rate limit and a closed-set error ack. */
@@ -42,7 +44,9 @@ export function onEvent<S extends z.ZodType, T>(
   event: string,
   handler: EventHandler<S, T>,
 ): void {
+  const { observeAck } = handler;
   socket.on(event, async (...args: unknown[]) => {
+    const started = observeAck ? performance.now() : 0;
     const reply = replyFor(socket, args);
     const limited = handler.limiter.take(socket.id);
     if (!limited.ok) {
@@ -71,6 +75,7 @@ export function onEvent<S extends z.ZodType, T>(
       return;
     }
     reply(okAck(result));
+    observeAck?.((performance.now() - started) / 1000);
     if (after) {
       try {
         await after();

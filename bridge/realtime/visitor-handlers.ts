@@ -54,6 +54,7 @@ export async function registerVisitorHandlers(
   onEvent(ctx, socket, 'message:send', {
     schema: visitorSendSchema,
     limiter: limiters.messages,
+    observeAck: ctx.metrics.observeSendAck,
     run: async (payload, afterAck) => {
       await ensureConversation(ctx, socket);
       const stored = await storeMessage(ctx, {

@@ -14,6 +14,7 @@ import { createAgentAccount, checkAgentLogin } from '../auth/agent-accounts.ts';
 import { signAgentToken } from '../auth/agent-token.ts';
 import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
 import type { StaticRoots } from '../http/static-routes.ts';
+import { BridgeMetrics } from '../metrics.ts';
 
 /** Name and password of the agent every test bridge has. */
 export const TEST_AGENT = { name: 'test-agent', password: 'test-agent-password' } as const;
@@ -78,7 +79,15 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
   };
   const logger = options.logger ?? silentLogger();
   const ownsStore = options.store === undefined;
-  const store = options.store ?? new LowdbStore({ dataDir, logger, ...(options.clock ? { clock: options.clock } : {}) });
+  const metrics = new BridgeMetrics();
+  const store =
+    options.store ??
+    new LowdbStore({
+      dataDir,
+      logger,
+      observeCommit: metrics.observeStoreCommit,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
   if (ownsStore) await store.open();
   const clock = options.clock ?? (() => new Date());
   let bridge: Bridge | undefined;
@@ -91,6 +100,7 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
       store,
       logger,
       clock,
+      metrics,
       ...(options.http ? { http: options.http } : {}),
       ...(options.staticRoots ? { staticRoots: options.staticRoots } : {}),
       ...(options.adapter ? { adapter: options.adapter() } : {}),

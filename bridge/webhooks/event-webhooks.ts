@@ -6,6 +6,7 @@
  * ids are derived from the message and its status, so queueing the same event twice (the live sink and the catch-up
  * after a crash, `catch-up.ts`) is a no-op.
  */
+import type { BridgeMetrics } from '../metrics.ts';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AxiosInstance } from 'axios';
@@ -75,7 +76,8 @@ export interface EventWebhooksDeps {
   config: WebhookConfig['events'];
   pollMs: number;
   /** DNS for the private-address guard (defaults to the system resolver). */
-  resolver?: Resolver;
+  resolver?: Resolver;  /** Counts each delivery attempt's result. */
+  metrics?: BridgeMetrics;
 }
 
 /**
@@ -125,6 +127,7 @@ export class EventWebhooks {
       clock: deps.clock,
       retry: deps.config.retry,
       pollMs: deps.pollMs,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
       deliver: (item, signal) => this.deliver(item, signal),
     });
   }

@@ -3,6 +3,7 @@
  * records each attempt, and reschedules failures with exponential backoff and jitter (or the receiver's
  * Retry-After) until the item is delivered or dead. Items live in the store, so a restart resumes where it stopped.
  */
+import type { BridgeMetrics } from '../metrics.ts';
 import type { Logger } from 'pino';
 import type { QueueItem, Store } from '../store/store.ts';
 import type { RetryPolicy } from './webhook-config.ts';
@@ -43,6 +44,8 @@ export interface QueueWorkerOptions<T> {
    * the items of a node that died are picked up by another node soon after.
    */
   leaseMs?: number;
+  /** Counts each attempt's result (delivered, retry, dead). */
+  metrics?: BridgeMetrics;
 }
 
 /** Default lease on claimed items. */
@@ -207,6 +210,7 @@ export class QueueWorker<T> {
       }
     }
     await this.options.store.updateQueueItem(updated);
+    this.options.metrics?.delivery(queue, outcome.ok ? 'delivered' : final ? 'dead' : 'retry');
     if (!outcome.ok) {
       logger.warn({ queue, id: item.id, attempts, state: updated.state, error: outcome.error }, 'webhooks: delivery failed');
     }

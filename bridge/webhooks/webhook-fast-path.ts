@@ -11,6 +11,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Logger } from 'pino';
 import { toApiError } from '../api-error.ts';
 import { HTTP_STATUS } from '../http/error-middleware.ts';
+import { requestIdOf } from '../http/request-id.ts';
 
 /** One POST route served on the fast path. */
 export interface FastWebhookRoute {
@@ -19,7 +20,7 @@ export interface FastWebhookRoute {
   /** False when the route is not configured: Express answers it (its 404 text names the missing setting). */
   enabled(): boolean;
   /** Verifies and applies the raw body; returns the 200 JSON answer or throws (a BridgeError for client errors). */
-  accept(raw: Buffer, headers: IncomingHttpHeaders): Promise<unknown>;
+  accept(raw: Buffer, headers: IncomingHttpHeaders, reqId: string | undefined): Promise<unknown>;
 }
 
 /** Serves a request if it is one of `routes`' ordinary requests; returns false (nothing read) to leave it to Express. */
@@ -52,9 +53,9 @@ export function createWebhookFastPath(
   const { logger, storageDegraded } = deps;
   const byPath = new Map(Object.entries(routes));
 
-  const fail = (res: ServerResponse, error: unknown, path: string): void => {
+  const fail = (res: ServerResponse, error: unknown, path: string, reqId: string | undefined): void => {
     // As the JSON error middleware: client errors keep their code, anything else is logged and sent as a fixed text.
-    const body = toApiError(error, logger, { method: 'POST', path }, storageDegraded());
+    const body = toApiError(error, logger, { reqId, method: 'POST', path }, storageDegraded());
     if (body.code === 'rate_limited' && body.retryAfterMs !== undefined) {
       res.setHeader('Retry-After', String(Math.ceil(body.retryAfterMs / 1000)));
     }
@@ -83,11 +84,15 @@ export function createWebhookFastPath(
       return false;
     }
 
+    const reqId = requestIdOf(req);
     if (logger.isLevelEnabled('debug')) {
       const started = performance.now();
       // The line the Express app logs for every request (path only: query strings may carry tokens).
       res.on('finish', () =>
-        logger.debug({ method: 'POST', path, status: res.statusCode, ms: Math.round(performance.now() - started) }, 'http request'),
+        logger.debug(
+          { reqId, method: 'POST', path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+          'http request',
+        ),
       );
     }
 
@@ -107,9 +112,9 @@ export function createWebhookFastPath(
         return;
       }
       const raw = chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, received);
-      route.accept(raw, headers).then(
+      route.accept(raw, headers, reqId).then(
         (answer) => sendJson(res, 200, answer),
-        (error: unknown) => fail(res, error, path),
+        (error: unknown) => fail(res, error, path, reqId),
       );
     });
     return true;

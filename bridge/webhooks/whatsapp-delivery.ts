@@ -4,6 +4,7 @@
  * or exhausted retries mark the message failed with the reason, announced live. A send's queue id is derived from
  * the message (`wa-send:<messageId>`), so queueing it twice (the live sink and the catch-up after a crash) sends once.
  */
+import type { BridgeMetrics } from '../metrics.ts';
 import type { Logger } from 'pino';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message, MessageFailure } from '../../protocol/message.ts';
@@ -51,7 +52,8 @@ export interface WhatsappDeliveryDeps {
   http: AxiosInstance;
   config: WhatsappConfig;
   statuses: ExternalStatuses;
-  pollMs: number;
+  pollMs: number;  /** Counts each delivery attempt's result. */
+  metrics?: BridgeMetrics;
 }
 
 /** The fan-out sink and queue worker that send agent replies to WhatsApp. */
@@ -66,6 +68,7 @@ export class WhatsappDelivery {
       clock: deps.clock,
       retry: deps.config.retry,
       pollMs: deps.pollMs,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
       deliver: (item, signal) => this.deliver(item, signal),
       settled: (item, outcome) => this.settled(item, outcome),
       concurrency: 4,

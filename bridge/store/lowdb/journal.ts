@@ -159,6 +159,8 @@ export class Journal {
   private closed = false;
   /** Set while writes fail; cleared by the next successful write. */
   lastError: string | undefined;
+  /** Told how long each durable batch write took, in seconds (the store commit latency metric). */
+  observeCommit: ((seconds: number) => void) | undefined;
 
   constructor(
     private readonly dir: string,
@@ -252,7 +254,11 @@ export class Journal {
         rotate?.onCut();
         this.inFlight = waiters;
         try {
-          if (lines.length > 0) await this.writeBatch(lines.join(''));
+          if (lines.length > 0) {
+            const started = performance.now();
+            await this.writeBatch(lines.join(''));
+            this.observeCommit?.((performance.now() - started) / 1000);
+          }
         } catch (error) {
           const err = error as NodeJS.ErrnoException;
           this.retryLines = lines;

@@ -52,6 +52,8 @@ export interface LowdbStoreOptions {
   maxCachedSegments?: number;
   /** Messages covered by in-memory per-conversation indexes (clientId, id, rev) before the least recently used are dropped. Default 1,000,000. */
   maxIndexedMessages?: number;
+  /** Told the duration in seconds of each durable journal write (the bridge's store commit latency metric). */
+  observeCommit?: (seconds: number) => void;
 }
 
 /** What the store keeps per conversation: the public record plus delivered watermarks receipts start from. */
@@ -395,6 +397,7 @@ export class LowdbStore implements Store {
   private readonly checkpointIntervalMs: number;
   private readonly maxCachedSegments: number;
   private readonly maxIndexedMessages: number;
+  private readonly observeCommit: ((seconds: number) => void) | undefined;
 
   private opened = false;
   private releaseLock: (() => Promise<void>) | undefined;
@@ -447,6 +450,7 @@ export class LowdbStore implements Store {
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 30_000;
     this.maxCachedSegments = options.maxCachedSegments ?? 2000;
     this.maxIndexedMessages = options.maxIndexedMessages ?? 1_000_000;
+    this.observeCommit = options.observeCommit;
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -624,6 +628,7 @@ export class LowdbStore implements Store {
     }
     this.commitMark = await CommitMarkWriter.open(this.dataDir, { generation, committed: size, previous }, this.logger);
     this.journal = new Journal(this.dataDir, generation, size, this.logger, () => this.afterBatch(), this.commitMark, previous);
+    this.journal.observeCommit = this.observeCommit;
   }
 
   private async removeTempFiles(): Promise<void> {
@@ -1761,6 +1766,13 @@ export class LowdbStore implements Store {
     for (const [, item] of this.queues.entries()) if (item.queue === queue) items.push(item);
     items.sort((a, b) => compare(b.createdAt, a.createdAt));
     return items.slice(0, limit).map((item) => copyJson(item) as QueueItem<T>);
+  }
+
+  async countQueueItems(queue: string): Promise<Record<QueueItem['state'], number>> {
+    this.assertOpen();
+    const counts = { pending: 0, delivered: 0, dead: 0 };
+    for (const [, item] of this.queues.entries()) if (item.queue === queue) counts[item.state] += 1;
+    return counts;
   }
 }
 
