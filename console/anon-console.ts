@@ -44,6 +44,11 @@ export class AnonConsole extends LitElement {
   private readonly inbox = new InboxController(this, {
     openConversationId: () => this.thread.conversationId,
     onVisitorMessage: (message) => this.attention.notify(message.conversationId === this.thread.conversationId),
+    onErased: (conversationId) => {
+      if (this.thread.conversationId !== conversationId) return;
+      this.thread.close();
+      this.location.set(undefined);
+    },
   });
   private readonly attention = new AttentionController(this, () => this.inbox.unreadTotal);
   private readonly narrow = new MediaQueryController(this, '(max-width: 719px)');

@@ -156,7 +156,7 @@ export async function openWidget(browser: Browser, url: string, context?: Browse
     w.__violations = [];
     w.__events = [];
     document.addEventListener('securitypolicyviolation', (e) => w.__violations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sample}`));
-    for (const type of ['anon-chat-open', 'anon-chat-close', 'anon-chat-message', 'anon-chat-status', 'anon-chat-unread', 'anon-chat-connection']) {
+    for (const type of ['anon-chat-open', 'anon-chat-close', 'anon-chat-message', 'anon-chat-status', 'anon-chat-unread', 'anon-chat-connection', 'anon-chat-erased']) {
       document.addEventListener(type, (e) => w.__events.push({ type, detail: JSON.parse(JSON.stringify((e as CustomEvent).detail)) as unknown }));
     }
   });

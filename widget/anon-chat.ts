@@ -12,6 +12,8 @@
  * @attr xmtp-env - XMTP network: `production` (default), `dev` or `local`.
  * @attr xmtp-wallet - Boolean: the visitor's injected wallet is their XMTP identity instead of a browser key.
  * @attr xmtp-module - URL of anon-chat-xmtp.js when it is not next to the widget script. (README.md "XMTP")
+ * @attr allow-erase - Boolean: the visitor may delete their conversation from the header, after a confirmation.
+ * @fires anon-chat-erased - The conversation was erased (by the visitor, an agent or retention); the widget starts afresh. `detail: {}`
  * @fires anon-chat-open - The panel opened. `detail: {}`
  * @fires anon-chat-close - The panel closed. `detail: {}`
  * @fires anon-chat-message - A message from an agent arrived. `detail: { message }`
@@ -21,7 +23,7 @@
  * @csspart launcher - The round button that opens the panel. @csspart badge - Unread count on the launcher.
  * @csspart panel - The chat window. @csspart header, title, availability, close-button, messages, greeting,
  *   separator, message, message-own, message-other, bubble, ticks, failure, retry, typing, new-messages,
- *   composer, input, counter, send-button, connection.
+ *   composer, input, counter, send-button, connection, erase-button, erase-confirm, erase-yes, erase-no.
  * @cssproperty --anon-chat-accent - Brand colour (launcher, header, own bubbles). Also --anon-chat-accent-text,
  *   --anon-chat-bg, --anon-chat-text, --anon-chat-muted, --anon-chat-border, --anon-chat-surface,
  *   --anon-chat-bubble-bg, --anon-chat-bubble-text, --anon-chat-danger, --anon-chat-font, --anon-chat-radius,
@@ -89,7 +91,9 @@ export class AnonChat extends LitElement {
     theme: { type: String, reflect: true },
     strings: { attribute: false },
     transportFactory: { attribute: false },
+    allowErase: { type: Boolean, attribute: 'allow-erase' },
     _draft: { state: true },
+    _erase: { state: true },
     _pill: { state: true },
     _window: { state: true },
     _inert: { state: true },
@@ -118,8 +122,11 @@ export class AnonChat extends LitElement {
   strings: Partial<WidgetStrings> | undefined;
   /** Replaces the transport (the XMTP selector plugs in here); defaults to Socket.IO. */
   transportFactory: TransportFactory | undefined;
+  /** The visitor may erase their conversation (the `allow-erase` attribute). */
+  allowErase = false;
 
   declare _draft: string;
+  declare _erase: 'idle' | 'confirm' | 'erasing' | 'failed';
   declare _pill: boolean;
   declare _window: number;
   declare _inert: boolean;
@@ -211,6 +218,8 @@ export class AnonChat extends LitElement {
     this.#conversation = conversation;
     this.#outbox = new OutboxController(this, connection, conversation);
     this.#typing = new TypingController(this, connection);
+    // Erased elsewhere (an agent, retention): a queued restart, not inside the transport's own event dispatch.
+    connection.on('erased', () => void Promise.resolve().then(() => this.#startFresh()));
     // Started only now that every controller listens, as the handshake carries the cached history's revision.
     connection.start();
     if (this.renderRoot instanceof ShadowRoot) {
@@ -265,6 +274,29 @@ export class AnonChat extends LitElement {
     this.#conversation?.clear();
     this.#connection?.start();
   }
+
+  /** The conversation is gone on the bridge: forget its token, outbox and history, and connect as a new visitor. */
+  #startFresh(): void {
+    this._erase = 'idle';
+    this.#connection?.stop();
+    this.#connection?.forgetToken();
+    this.#outbox?.clear();
+    this.#conversation?.clear();
+    this.#connection?.start();
+    emit(this, 'anon-chat-erased', {});
+  }
+
+  #onEraseConfirm = (): void => {
+    const transport = this.#connection?.transport;
+    if (!transport?.erase) return;
+    this._erase = 'erasing';
+    transport.erase().then(
+      () => this.#startFresh(),
+      () => {
+        this._erase = 'failed';
+      },
+    );
+  };
 
   protected override willUpdate(changed: PropertyValues<this>): void {
     // Opening (the launcher, the API or the `open` attribute) needs the panel and the conversation in this render.
@@ -469,6 +501,16 @@ export class AnonChat extends LitElement {
             onPanelKeydown: this.#onPanelKeydown,
             onPill: this.#onPill,
             onRetry: this.#onRetry,
+            allowErase: this.allowErase && !!connection?.transport?.erase,
+            erase: this._erase ?? 'idle',
+            onErase: () => {
+              this._erase = 'confirm';
+              void this.updateComplete.then(() => this.renderRoot.querySelector<HTMLElement>('.erase-no')?.focus());
+            },
+            onEraseConfirm: this.#onEraseConfirm,
+            onEraseCancel: () => {
+              this._erase = 'idle';
+            },
           })}
     </div>`;
   }

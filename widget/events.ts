@@ -35,6 +35,9 @@ export interface AnonChatConnectionDetail {
 /** `anon-chat-open` / `anon-chat-close`: the panel opened or closed (by the visitor or through the API). */
 export type AnonChatToggleDetail = Record<string, never>;
 
+/** `anon-chat-erased`: the conversation was erased; the widget continues as a new visitor. */
+export type AnonChatErasedDetail = Record<string, never>;
+
 /** Every public event name with its detail type. */
 export interface AnonChatEventMap {
   'anon-chat-open': AnonChatToggleDetail;
@@ -43,6 +46,7 @@ export interface AnonChatEventMap {
   'anon-chat-status': AnonChatStatusDetail;
   'anon-chat-unread': AnonChatUnreadDetail;
   'anon-chat-connection': AnonChatConnectionDetail;
+  'anon-chat-erased': AnonChatErasedDetail;
 }
 
 /** Dispatches a public event from `target` (bubbling, composed). */
@@ -58,5 +62,6 @@ declare global {
     'anon-chat-status': CustomEvent<AnonChatStatusDetail>;
     'anon-chat-unread': CustomEvent<AnonChatUnreadDetail>;
     'anon-chat-connection': CustomEvent<AnonChatConnectionDetail>;
+    'anon-chat-erased': CustomEvent<AnonChatErasedDetail>;
   }
 }

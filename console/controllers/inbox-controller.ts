@@ -9,7 +9,7 @@ import type { Message } from '../../protocol/message.ts';
 import { TYPING_TTL_MS } from '../../protocol/limits.ts';
 import type { AgentConnection } from '../agent-connection.ts';
 import type { ConnectionUser } from './connection-controller.ts';
-import { type InboxFilter, mergeListed, patchConversation, totalUnread, upsertConversation } from '../state/inbox.ts';
+import { type InboxFilter, mergeListed, patchConversation, removeConversation, totalUnread, upsertConversation } from '../state/inbox.ts';
 
 /** How long the search waits after the last keystroke before asking the bridge. */
 const SEARCH_DEBOUNCE_MS = 250;
@@ -39,6 +39,8 @@ export class InboxController implements ReactiveController, ConnectionUser {
       onVisitorMessage: (message: Message) => void;
       /** The conversation shown right now (its visitor messages get `read`, not `delivered`). */
       openConversationId: () => string | undefined;
+      /** A conversation was erased (by any agent, its visitor or retention): the thread must not show it. */
+      onErased: (conversationId: string) => void;
     },
   ) {
     host.addController(this);
@@ -79,6 +81,12 @@ export class InboxController implements ReactiveController, ConnectionUser {
       // screen (a later `delivered` after `read` changes nothing: statuses only move up).
       connection.receipt(message.conversationId, message.seq, 'delivered');
       this.options.onVisitorMessage(message);
+      this.host.requestUpdate();
+    });
+    on('conversation:erased', ({ conversationId }) => {
+      this.conversations = removeConversation(this.conversations, conversationId);
+      this.clearTyping(conversationId);
+      this.options.onErased(conversationId);
       this.host.requestUpdate();
     });
     on('visitor:presence', ({ conversationId, online }) => {

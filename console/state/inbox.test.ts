@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary } from '../../protocol/conversation.ts';
-import { mergeListed, patchConversation, sortByActivity, totalUnread, upsertConversation } from './inbox.ts';
+import { mergeListed, patchConversation, removeConversation, sortByActivity, totalUnread, upsertConversation } from './inbox.ts';
 
 function conv(id: string, minute: number, over: Partial<ConversationSummary> = {}): ConversationSummary {
   const at = new Date(Date.UTC(2026, 0, 1, 12, minute)).toISOString();
@@ -22,6 +22,11 @@ function conv(id: string, minute: number, over: Partial<ConversationSummary> = {
 }
 
 describe('inbox rules', () => {
+  it('drops an erased conversation and keeps the others in order', () => {
+    expect(removeConversation([conv('a', 3), conv('b', 2), conv('c', 1)], 'b').map((c) => c.id)).toEqual(['a', 'c']);
+    expect(removeConversation([conv('a', 3)], 'x').map((c) => c.id)).toEqual(['a']);
+  });
+
   it('sorts newest activity first', () => {
     expect(sortByActivity([conv('a', 1), conv('b', 3), conv('c', 2)]).map((c) => c.id)).toEqual(['b', 'c', 'a']);
   });

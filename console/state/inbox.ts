@@ -42,6 +42,11 @@ export function patchConversation(
   return list.map((c) => (c.id === id ? { ...c, ...patch } : c));
 }
 
+/** The list without conversation `id` (it was erased: no later update may bring it back). */
+export function removeConversation(list: readonly ConversationSummary[], id: string): ConversationSummary[] {
+  return list.filter((c) => c.id !== id);
+}
+
 /** Sum of unread visitor messages over the listed conversations (the tab title count). */
 export function totalUnread(list: readonly ConversationSummary[]): number {
   return list.reduce((sum, c) => sum + c.unread, 0);

@@ -37,4 +37,9 @@ export const de: WidgetStrings = {
   errorRateLimited: 'Zu viele Nachrichten — bitte gleich noch einmal versuchen.',
   errorForbidden: 'Dieser Chat ist hier nicht verfügbar.',
   errorGeneric: 'Die Nachricht konnte nicht zugestellt werden.',
+  eraseConversation: 'Unterhaltung löschen',
+  eraseConfirm: 'Diese Unterhaltung und alles, was Sie geschrieben haben, löschen? Das lässt sich nicht rückgängig machen.',
+  eraseYes: 'Löschen',
+  eraseNo: 'Behalten',
+  eraseFailed: 'Die Unterhaltung konnte nicht gelöscht werden. Bitte erneut versuchen.',
 };

@@ -38,6 +38,11 @@ export const en = {
   errorRateLimited: 'Too many messages — try again in a moment.',
   errorForbidden: 'This chat is not available here.',
   errorGeneric: 'The message could not be delivered.',
+  eraseConversation: 'Delete conversation',
+  eraseConfirm: 'Delete this conversation and everything you wrote? This cannot be undone.',
+  eraseYes: 'Delete',
+  eraseNo: 'Keep',
+  eraseFailed: 'The conversation could not be deleted. Try again.',
 };
 
 /** Every user-visible string of the widget; set the `strings` property to override any of them. */

@@ -37,4 +37,9 @@ export const es: WidgetStrings = {
   errorRateLimited: 'Demasiados mensajes: inténtalo de nuevo en un momento.',
   errorForbidden: 'Este chat no está disponible aquí.',
   errorGeneric: 'No se pudo entregar el mensaje.',
+  eraseConversation: 'Eliminar conversación',
+  eraseConfirm: '¿Eliminar esta conversación y todo lo que escribiste? No se puede deshacer.',
+  eraseYes: 'Eliminar',
+  eraseNo: 'Conservar',
+  eraseFailed: 'No se pudo eliminar la conversación. Inténtalo de nuevo.',
 };

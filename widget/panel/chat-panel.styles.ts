@@ -189,6 +189,35 @@ export const panelStyles = css`
     opacity: 0.5;
     cursor: default;
   }
+  .erase {
+    display: flex;
+    flex-wrap: wrap;
+    align-items: center;
+    gap: 8px;
+    padding: 8px 10px;
+    font-size: 13px;
+    background: var(--_surface);
+    border-bottom: 1px solid var(--_border);
+  }
+  .erase p {
+    flex: 1 1 100%;
+    margin: 0;
+  }
+  .erase button {
+    min-height: 32px;
+    padding: 4px 12px;
+    border: 1px solid var(--_border);
+    border-radius: 6px;
+    background: transparent;
+    color: inherit;
+    font: inherit;
+    cursor: pointer;
+  }
+  .erase .erase-yes {
+    border-color: var(--anon-chat-danger, #c5221f);
+    background: var(--anon-chat-danger, #c5221f);
+    color: #fff;
+  }
   .connection {
     padding: 4px 10px;
     font-size: 12px;

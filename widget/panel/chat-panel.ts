@@ -46,8 +46,16 @@ export interface PanelView {
   onPanelKeydown: (event: KeyboardEvent) => void;
   onPill: () => void;
   onRetry: (message: LocalMessage) => void;
+  /** The site enabled self-erasure (`allow-erase`) and the transport can erase. */
+  allowErase: boolean;
+  /** Where the erase flow is: asking for confirmation, waiting for the bridge, or it failed. */
+  erase: 'idle' | 'confirm' | 'erasing' | 'failed';
+  onErase: () => void;
+  onEraseConfirm: () => void;
+  onEraseCancel: () => void;
 }
 
+const trashIcon = svg`<path d="M5 7h14M10 7V4.5h4V7M7 7l1 13h8l1-13" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" fill="none" />`;
 const closeIcon = svg`<path d="M6 6l12 12M18 6L6 18" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" fill="none" />`;
 
 function renderMessages(view: PanelView): TemplateResult {
@@ -108,10 +116,22 @@ export function renderPanel(view: PanelView): TemplateResult {
           <span class="transport" part="transport">${view.transport === 'xmtp' ? s.transportXmtp : s.transportRealtime}</span>
         </p>
       </div>
+      ${view.allowErase
+        ? html`<button class="icon-button" part="erase-button" type="button" aria-label=${s.eraseConversation} title=${s.eraseConversation} @click=${view.onErase}>
+            <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">${trashIcon}</svg>
+          </button>`
+        : nothing}
       <button class="icon-button" part="close-button" type="button" aria-label=${s.closeChat} @click=${view.onClose}>
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">${closeIcon}</svg>
       </button>
     </header>
+    ${view.allowErase && view.erase !== 'idle'
+      ? html`<div class="erase" part="erase-confirm" role="alertdialog" aria-labelledby="erase-text">
+          <p id="erase-text">${view.erase === 'failed' ? s.eraseFailed : s.eraseConfirm}</p>
+          <button class="erase-yes" part="erase-yes" type="button" ?disabled=${view.erase === 'erasing'} @click=${view.onEraseConfirm}>${s.eraseYes}</button>
+          <button class="erase-no" part="erase-no" type="button" @click=${view.onEraseCancel}>${s.eraseNo}</button>
+        </div>`
+      : nothing}
     ${online
       ? nothing
       : html`<div class="connection" part="connection" role="status">${view.state === 'offline' ? s.offline : s.connecting}</div>`}

@@ -51,6 +51,7 @@ const EVENTS: Partial<Record<keyof VisitorServerToClientEvents, keyof TransportE
   typing: 'typing',
   'agents:presence': 'presence',
   'chat:error': 'error',
+  'conversation:erased': 'erased',
 };
 
 /** {@link Transport} over the bridge's Socket.IO endpoint. */
@@ -224,6 +225,8 @@ export class SocketTransport implements Transport {
     } else if (type === PacketType.event && Array.isArray(data)) {
       const [name, payload] = data as [keyof VisitorServerToClientEvents, unknown];
       if (name === 'session') this.options.setToken((payload as { token: string }).token);
+      // The disconnect that follows must not reconnect into the erased conversation's token.
+      if (name === 'conversation:erased') this.options.setToken(undefined);
       const event = EVENTS[name];
       if (event) this.#events.emitUnchecked(event, payload);
     } else if (type === PacketType.ack && id !== undefined && Array.isArray(data)) {
@@ -265,6 +268,10 @@ export class SocketTransport implements Transport {
 
   sync(afterRev: number): Promise<SyncResult> {
     return this.#request('sync', { afterRev });
+  }
+
+  erase(): Promise<void> {
+    return this.#request('conversation:erase', {}).then(() => undefined);
   }
 
   history(beforeSeq?: number, limit?: number): Promise<MessagePage> {

@@ -25,6 +25,8 @@ export interface TransportEvents {
   kind: (kind: TransportKind) => void;
   /** An error without a request to attach it to (e.g. rate limited typing). */
   error: (error: ApiError) => void;
+  /** The conversation was erased (by the visitor, an agent or retention): nothing of it remains. */
+  erased: () => void;
 }
 
 /** Outgoing message as the outbox hands it to a transport. */
@@ -60,5 +62,7 @@ export interface Transport {
   history(beforeSeq?: number, limit?: number): Promise<MessagePage>;
   receipt(upToSeq: number, status: 'delivered' | 'read'): void;
   typing(typing: boolean): void;
+  /** Erases the conversation on the far side; absent where the network cannot erase (XMTP). */
+  erase?(): Promise<void>;
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void;
 }
