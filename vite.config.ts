@@ -8,9 +8,10 @@ import { widgetSize } from './scripts/widget-size.ts';
 import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-module-build.ts';
 
 const root = import.meta.dirname;
-/** Test files that measure latency and must not share the machine with other test files. */
-const SOLO_TESTS = ['torture/abuse.test.ts'];
-/** The bench smoke run pins its processes to both cores: last, on its own. */
+/**
+ * The bench smoke run pins its processes to both cores and bounds each scenario's load in time (a fill, a ramp):
+ * last, on its own.
+ */
 const BENCH_TESTS = ['bench/bench-smoke.test.ts'];
 /** Files that need PostgreSQL: their project starts one throwaway cluster for the run (bridge/testing/postgres.ts). */
 const POSTGRES_TESTS = ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.postgres.test.ts'];
@@ -62,15 +63,14 @@ export default defineConfig(({ mode }) => {
       // Two cores: more parallel files only thrash the child bridges and Chromium the tests start.
       maxWorkers: 2,
       // Projects inherit the options above (`extends`); arrays would be concatenated, so each project has its own `include`.
-      // The abuse case asserts other clients' p95 ack latency against a baseline measured in the same file; next to
-      // Chromium and child bridges of other files it measures the machine's load, so it runs alone, after the rest.
+      // No test asserts a timing, so every file but the bench smoke shares the machine with the others.
       projects: [
         {
           extends: true,
           test: {
             name: 'main',
             include: ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.test.ts'],
-            exclude: [...configDefaults.exclude, ...SOLO_TESTS, ...BENCH_TESTS, ...POSTGRES_TESTS],
+            exclude: [...configDefaults.exclude, ...BENCH_TESTS, ...POSTGRES_TESTS],
             sequence: { groupOrder: 0 },
           },
         },
@@ -83,8 +83,7 @@ export default defineConfig(({ mode }) => {
             sequence: { groupOrder: 0 },
           },
         },
-        { extends: true, test: { name: 'solo', include: SOLO_TESTS, sequence: { groupOrder: 1 } } },
-        { extends: true, test: { name: 'bench', include: BENCH_TESTS, sequence: { groupOrder: 2 } } },
+        { extends: true, test: { name: 'bench', include: BENCH_TESTS, sequence: { groupOrder: 1 } } },
       ],
     },
   };
