@@ -530,9 +530,12 @@ describe('abuse limits', () => {
       const closed = new Promise<number>((resolve) => manager.on('close', () => resolve(Date.now())));
       const opened = new Promise<number>((resolve) => manager.open(() => resolve(Date.now())));
       const openedAt = await opened;
-      const closedAt = await closed;
+      const closedAt = await Promise.race([
+        closed,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`waited ${WAIT_DEADLINE_MS} ms for the bridge to close a connection without a namespace`)), WAIT_DEADLINE_MS)),
+      ]);
+      // The bridge closed it (the client never would) and its connect timeout did: never before it elapsed.
       expect(closedAt - openedAt).toBeGreaterThanOrEqual(250);
-      expect(closedAt - openedAt).toBeLessThan(3000);
     } finally {
       manager.engine?.close();
       await quick.close();
