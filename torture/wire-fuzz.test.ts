@@ -12,5 +12,5 @@ describe('wire fuzz', () => {
     expect(f.accepted).toBe(0);
     expect(f.stateChanged).toBe(false);
     expect(f.healthyAfter).toBe(true);
-  }, 180_000);
+  }, 600_000);
 });

@@ -61,7 +61,8 @@ export async function openPage(context: BrowserContext, ignore: RegExp[] = []): 
   };
   page.on('pageerror', (error) => keep(`pageerror: ${error.message}`));
   page.on('console', (message: ConsoleMessage) => {
-    if (message.type() === 'error') keep(`console: ${message.text()}`);
+    // A failed resource load says only its status; the URL tells which request it was.
+    if (message.type() === 'error') keep(`console: ${message.text()}${message.location().url ? ` (${message.location().url})` : ''}`);
   });
   await page.addInitScript(() => {
     document.addEventListener('securitypolicyviolation', (event) => {
