@@ -74,7 +74,7 @@ export const idleScenario: Scenario = {
   id: 4,
   title: 'Idle capacity: widgets connected (socket + session + room)',
   async run(ctx): Promise<ScenarioResult> {
-    const count = ctx.mode === 'quick' ? 500 : 15_000;
+    const count = ctx.mode === 'quick' ? 200 : 15_000;
     const base = await measure('baseline', count, ctx);
     const bridge = await measure('bridge', count, ctx);
     return {

@@ -133,7 +133,7 @@ export const widgetScenario: Scenario = {
   id: 8,
   title: 'Widget load: bytes and time to the launcher in headless Chromium',
   async run(ctx): Promise<ScenarioResult> {
-    const loads = ctx.mode === 'quick' ? 5 : 15;
+    const loads = ctx.mode === 'quick' ? 3 : 15;
     const outDir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-widget-'));
     const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'error'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
     if (build.status !== 0) {
