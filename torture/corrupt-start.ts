@@ -6,6 +6,7 @@
  * e.g. a torn journal tail). Never a silent empty start, never an overwrite.
  */
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 import { tmpdir } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import pino from 'pino';
@@ -84,11 +85,11 @@ async function syncAll(url: string, token: string): Promise<{ ids: string[] } | 
   const visitor = new TortureVisitor({ url, name: 'check' });
   visitor.session = { token, visitorId: '', conversationId: '', expiresAt: '' };
   try {
-    await visitor.ready(5000);
+    await visitor.ready();
     const ids: string[] = [];
     let afterRev = 0;
     for (;;) {
-      const res = (await visitor.socket.timeout(5000).emitWithAck('sync', { afterRev })) as Ack<SyncResult>;
+      const res = (await visitor.socket.timeout(WAIT_DEADLINE_MS).emitWithAck('sync', { afterRev })) as Ack<SyncResult>;
       if (!res.ok) return { error: `${res.error.code}: ${res.error.message}` };
       ids.push(...res.data.messages.map((m) => m.clientId));
       afterRev = res.data.rev;
@@ -107,8 +108,8 @@ async function sendOnce(url: string, token: string): Promise<unknown> {
   const visitor = new TortureVisitor({ url, name: 'after-damage' });
   visitor.session = { token, visitorId: '', conversationId: '', expiresAt: '' };
   try {
-    await visitor.ready(5000);
-    return await visitor.socket.timeout(5000).emitWithAck('message:send', { clientId: 'after-damage', text: 'written after the damage' });
+    await visitor.ready();
+    return await visitor.socket.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { clientId: 'after-damage', text: 'written after the damage' });
   } catch (error) {
     return { error: (error as Error).message };
   } finally {

@@ -7,6 +7,7 @@
  * middle of it every acked message is present exactly once.
  */
 import { execFileSync } from 'node:child_process';
+import { WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 import { chmodSync, chownSync, closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statfsSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -110,7 +111,7 @@ async function verify(dataDir: string, visitor: TortureVisitor, problems: string
   }
 }
 
-const MAX_WAIT = 15_000;
+const MAX_WAIT = WAIT_DEADLINE_MS;
 
 async function until(check: () => boolean | Promise<boolean>, ms = MAX_WAIT): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -146,7 +147,7 @@ export async function runDiskFull(): Promise<DiskFullFigures> {
     const ackedBefore = visitor.acked.size;
     visitor.errorCodes.clear();
     for (let i = 0; i < 20; i++) visitor.queue();
-    await until(() => (visitor!.errorCodes.get('storage_unavailable') ?? 0) >= 3, 8000);
+    await until(() => (visitor!.errorCodes.get('storage_unavailable') ?? 0) >= 3, MAX_WAIT);
     const healthWhileFull = await health(bridge.url);
     const ackedWhileFull = visitor.acked.size - ackedBefore;
     const errorsWhileFull = Object.fromEntries(visitor.errorCodes);
@@ -158,7 +159,7 @@ export async function runDiskFull(): Promise<DiskFullFigures> {
     // ---- phase B: full, SIGKILL while the client is retrying, space returns, restart ----
     fillDisk(filler);
     for (let i = 0; i < 10; i++) visitor.queue();
-    await until(() => (visitor!.errorCodes.get('storage_unavailable') ?? 0) >= errorsWhileFull['storage_unavailable']! + 3, 8000);
+    await until(() => (visitor!.errorCodes.get('storage_unavailable') ?? 0) >= errorsWhileFull['storage_unavailable']! + 3, MAX_WAIT);
     await bridge.kill('SIGKILL');
     unlinkSync(filler);
     bridge = await spawnBridge({ dataDir, port, env });
@@ -220,7 +221,7 @@ async function runPermissionDenied(problems: string[]): Promise<DiskFullFigures[
     visitor.errorCodes.clear();
     // Enough traffic to make the store want a new file (checkpoint or journal rotation).
     for (let i = 0; i < 300; i++) visitor.queue();
-    await visitor.drained(8000);
+    await visitor.drained(MAX_WAIT);
     const healthWhileDenied = await health(bridge.url);
     const ackedWhileDenied = visitor.acked.size - ackedBefore;
     const errorsWhileDenied = Object.fromEntries(visitor.errorCodes);

@@ -5,6 +5,7 @@
  * victim's stored messages counts as a success for the attacker (must stay 0).
  */
 import { SignJWT } from 'jose';
+import { WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 import { io, type Socket } from 'socket.io-client';
 import type { Message } from '../protocol/message.ts';
 import { connectAgent, connectVisitor, type ConnectedVisitor } from '../bridge/testing/clients.ts';
@@ -81,12 +82,12 @@ export async function runIsolation(options: { minAttempts: number; victims?: num
     // Every victim talks, an agent answers each, receipts flow: real traffic to leak.
     for (const [i, v] of victims.entries()) {
       for (let j = 0; j < 3; j++) {
-        const ack = await v.timeout(5000).emitWithAck('message:send', { clientId: `victim${i}-${j}`, text: `secret of victim ${i} #${j}` });
+        const ack = await v.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { clientId: `victim${i}-${j}`, text: `secret of victim ${i} #${j}` });
         if (!ack.ok) throw new Error(`victim send failed: ${ack.error.code}`);
       }
-      const reply = await agent.timeout(5000).emitWithAck('message:send', { conversationId: v.session.conversationId, clientId: `agent-${i}`, text: `reply to ${i}` });
+      const reply = await agent.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { conversationId: v.session.conversationId, clientId: `agent-${i}`, text: `reply to ${i}` });
       if (!reply.ok) throw new Error(`agent send failed: ${reply.error.code}`);
-      await v.timeout(5000).emitWithAck('receipt', { upToSeq: 4, status: 'read' });
+      await v.timeout(WAIT_DEADLINE_MS).emitWithAck('receipt', { upToSeq: 4, status: 'read' });
     }
     const victimIds = victims.map((v) => v.session.conversationId);
     const victimTokens = victims.map((v) => v.session.token);
@@ -98,7 +99,7 @@ export async function runIsolation(options: { minAttempts: number; victims?: num
     const attackerToken = attacker.session.token;
     const attackerEvents: { kind: string; conversationId?: string }[] = [];
     attacker.onAny((event: string, payload: { conversationId?: string }) => attackerEvents.push({ kind: event, conversationId: payload?.conversationId }));
-    await attacker.timeout(5000).emitWithAck('message:send', { clientId: 'attacker-0', text: 'hello' });
+    await attacker.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { clientId: 'attacker-0', text: 'hello' });
     const attackerConversation = attacker.session.conversationId;
 
     const victimMsg: Message[] = await bridge.store.getMessages(victimIds[0]!, { limit: 1 });

@@ -5,6 +5,7 @@
  * payload, requests to the payloads' beacon address, CSP violations, and any element inside a message text.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
@@ -142,7 +143,7 @@ export async function runRendering(): Promise<RenderingFigures> {
     const visitor: Socket = io(`${bridge.url}/visitor`, { transports: ['websocket'], forceNew: true, auth: { token } });
     const session = await new Promise<{ conversationId: string }>((resolve) => visitor.once('session', resolve));
     for (const [i, text] of payloads.entries()) {
-      const ack = (await visitor.timeout(5000).emitWithAck('message:send', { clientId: `xss-v-${i}`, text })) as { ok: boolean };
+      const ack = (await visitor.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { clientId: `xss-v-${i}`, text })) as { ok: boolean };
       if (!ack.ok) throw new Error(`visitor payload ${i} refused`);
     }
     visitor.close();
