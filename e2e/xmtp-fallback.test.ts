@@ -174,8 +174,8 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     expect(workers.some((u) => u.startsWith(`blob:${host.origin}/`))).toBe(true);
     expect(requests.some((u) => /\/widget\/xmtp\/client-[\w-]+\.js$/.test(u))).toBe(true);
     expect(requests.some((u) => /\/widget\/xmtp\/bindings_wasm_bg-[\w-]+\.wasm$/.test(u))).toBe(true);
-    // …and then tried the XMTP network itself, which is what failed.
-    expect(requests.some((u) => new URL(u).hostname.endsWith('.xmtp.network'))).toBe(true);
+    // Whether it then reached the XMTP network before the init bound cut it depends on the machine's load (at load
+    // 30 it did not), so it is not asserted: either way nothing answers and the bound decides.
 
     // Every message reached the bridge exactly once: one stored copy, one fan-out, one send over the socket.
     await expect.poll(() => agentMessages.filter((m) => texts.includes(m.text)).length).toBe(3);

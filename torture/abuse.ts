@@ -184,6 +184,8 @@ const BODIES = [
   ['/api/auth/login', 20 * 1024 * 1024],
   ['/webhooks/whatsapp', 5 * 1024 * 1024],
 ] as const;
+/** Longest wait for one step of the generator child (start, a window's abuse under way, its answers settled, the report). */
+const GENERATOR_STEP_DEADLINE_MS = 180_000;
 /** Longest wait for anything the generator expects from the bridge; beyond it the generator reports a problem instead of waiting. */
 const ANSWER_TIMEOUT_MS = WAIT_DEADLINE_MS;
 
@@ -253,10 +255,11 @@ export class AbuseGenerator {
   async abuse(): Promise<void> {
     const r = this.round++;
     const on = (part: AbusePart) => !this.options.parts || this.options.parts.includes(part);
+    // The half-open sockets first: opened while this process also floods, a starved generator took over a minute.
+    if (r === 0 && on('half-open')) await this.openHalfOpen();
     this.floodSince = Date.now();
     // Catch up on every tick: timers run late on a busy machine, the rate must not drop with them.
     if (on('flood')) this.floodTimer = setInterval(() => this.floodTick(), 10);
-    if (r === 0 && on('half-open')) await this.openHalfOpen();
     for (let i = r; i < FRAMES && on('frames'); i += this.options.rounds) this.tasks.push(this.frame(i));
     for (let i = r; i < BODIES.length && on('bodies'); i += this.options.rounds) this.tasks.push(this.body(BODIES[i]![0], BODIES[i]![1]));
     this.log(`window ${r}: abusing`);
@@ -478,7 +481,7 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
   try {
     await Promise.all(visitors.map((v) => v.ready()));
     for (const v of visitors) v.pump();
-    await generator.next('ready', 60_000);
+    await generator.next('ready', GENERATOR_STEP_DEADLINE_MS);
     // Warm-up (JIT, first segment files), then the rounds.
     await phase(visitors, 1000, everyMs);
     const baselineUsage = processUsage(bridge.pid);
@@ -503,7 +506,7 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
       for (const kind of r % 2 === 0 ? (['baseline', 'abuse'] as const) : (['abuse', 'baseline'] as const)) {
         if (kind === 'abuse') {
           generator.send('abuse');
-          await generator.next('abusing', 60_000);
+          await generator.next('abusing', GENERATOR_STEP_DEADLINE_MS);
         }
         const cpu0 = processCpuSeconds(bridge.pid);
         const gen0 = generator.cpuSeconds();
@@ -514,7 +517,7 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
         wall[kind] += (Date.now() - t0) / 1000;
         if (kind === 'abuse') {
           generator.send('quiet');
-          await generator.next('quiet', 90_000);
+          await generator.next('quiet', GENERATOR_STEP_DEADLINE_MS);
         }
         all[kind].push(...latencies);
         p95[kind] = percentile(latencies, 95);
@@ -529,7 +532,7 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
       });
     }
     generator.send('end');
-    const report = (await generator.next('report', 30_000)).report!;
+    const report = (await generator.next('report', GENERATOR_STEP_DEADLINE_MS)).report!;
     await new Promise((r) => setTimeout(r, 300));
     clearInterval(samplePeak);
 
