@@ -522,6 +522,38 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect(taken.map((i) => i.id)).toEqual([a.id, b.id]);
     });
 
+    it('queues the outbound work of a change in the same step as the change, and reopens on request', async () => {
+      const remove = store.addOutboundWork({
+        messageCreated: (m, c) => [{ queue: 'webhook', id: `evt:${m.id}:created`, payload: { text: m.text, state: c.state } }],
+        statusChanged: (ms) => ms.map((m) => ({ queue: 'webhook', id: `evt:${m.id}:${m.status}`, payload: { status: m.status } })),
+      });
+      await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
+      await store.setConversationState('c', 'closed');
+      tick();
+      const sent = await store.appendMessage({ conversationId: 'c', clientId: 'a', author: { role: 'agent' }, text: 'hi', reopen: true });
+      expect(sent.conversation.state).toBe('open');
+      expect(sent.conversation.closedAt).toBeUndefined();
+      const retry = await store.appendMessage({ conversationId: 'c', clientId: 'a', author: { role: 'agent' }, text: 'hi', reopen: true });
+      expect(retry.created).toBe(false);
+      const id = sent.message.id;
+      await store.applyStatus('c', id, { status: 'delivered' });
+      await store.applyStatus('c', id, { status: 'sent' });
+      await store.applyReceipt('c', 'agent', 1, 'read');
+      remove();
+      await store.appendMessage({ conversationId: 'c', clientId: 'b', author: { role: 'agent' }, text: 'after' });
+      await restart();
+      const items = await store.listQueueItems<{ text?: string; state?: string; status?: string }>('webhook', 10);
+      expect(items.map((i) => i.id).sort()).toEqual([`evt:${id}:created`, `evt:${id}:delivered`, `evt:${id}:read`].sort());
+      expect(items.find((i) => i.id === `evt:${id}:created`)).toMatchObject({
+        queue: 'webhook',
+        payload: { text: 'hi', state: 'open' },
+        state: 'pending',
+        attempts: 0,
+        createdAt: '2026-01-01T00:00:01.000Z',
+      });
+      expect((await store.getConversation('c'))?.state).toBe('open');
+    });
+
     it('reports health', async () => {
       await conversationWith('c', [{ role: 'visitor', text: 'a' }, { role: 'visitor', text: 'b' }]);
       expect(store.health()).toMatchObject({ ok: true, conversations: 1, messages: 2 });

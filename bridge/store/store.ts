@@ -35,6 +35,26 @@ export interface NewMessage {
   /** Initial status; defaults to `sent`. */
   status?: StoredStatus;
   externalId?: string;
+  /** A closed conversation is reopened by this message, in the same atomic step (a dedupe hit changes nothing). */
+  reopen?: boolean;
+}
+
+/** A queue item a change needs (an event webhook delivery, a WhatsApp send). */
+export interface OutboundItem {
+  queue: string;
+  /** Derived from the change (e.g. `wa-send:<messageId>`): an item with this id that exists already is left as it is. */
+  id: string;
+  payload: unknown;
+}
+
+/**
+ * Derives the outbound work of stored changes. The store calls it synchronously inside the change's own atomic step
+ * (one transaction on PostgreSQL, one journal record on lowdb) and queues what it returns there, so a change that is
+ * stored always has its work queued: no crash can keep one without the other.
+ */
+export interface OutboundWork {
+  messageCreated?(message: Message, conversation: Conversation): OutboundItem[];
+  statusChanged?(messages: Message[], conversation: Conversation): OutboundItem[];
 }
 
 export interface AppendResult {
@@ -127,6 +147,8 @@ export interface Store {
   /** Flush everything pending, release the lock. */
   close(): Promise<void>;
   health(): StoreHealth;
+  /** Registers outbound work derived from every later change; returns a function that removes it. */
+  addOutboundWork(work: OutboundWork): () => void;
 
   // ---- conversations ----
   createConversation(input: NewConversation): Promise<Conversation>;

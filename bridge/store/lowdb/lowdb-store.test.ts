@@ -713,3 +713,44 @@ describe('LowdbStore idempotent enqueue', () => {
     await check(reopened);
   });
 });
+
+describe('one change, one journal line', () => {
+  it('a message, the reopen of its conversation and its outbound work survive a crash right after the ack together, or are lost together', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir, { checkpointIntervalMs: 3_600_000 });
+    await store.open();
+    store.addOutboundWork({
+      messageCreated: (m) => [{ queue: 'whatsapp-send', id: `wa-send:${m.id}`, payload: { text: m.text } }],
+    });
+    await store.createConversation({ id: 'c', channel: 'whatsapp', name: 'W', externalUserId: '49' });
+    await store.setConversationState('c', 'closed');
+    const journalBefore = await readFile(join(dir, 'journal-1.jsonl'), 'utf8').catch(() => undefined);
+    const { message } = await store.appendMessage({ conversationId: 'c', clientId: 'r', author: { role: 'agent' }, text: 'reply', reopen: true });
+    // Acknowledged: the directory as a kill -9 leaves it right now.
+    const image = await crashImage(dir);
+    const journals = (await readdir(image)).filter((name) => name.startsWith('journal-'));
+    const newest = journals.sort().at(-1)!;
+    const text = await readFile(join(image, newest), 'utf8');
+    const lastLine = text.trimEnd().split('\n').at(-1)!;
+    expect(lastLine).toContain('"t":"tx"');
+    expect(journalBefore === undefined || !journalBefore.includes(message.id)).toBe(true);
+
+    const restarted = makeStore(image);
+    await restarted.open();
+    expect((await restarted.getMessage('c', message.id))?.text).toBe('reply');
+    expect((await restarted.getConversation('c'))?.state).toBe('open');
+    expect((await restarted.listQueueItems('whatsapp-send', 10)).map((i) => i.id)).toEqual([`wa-send:${message.id}`]);
+    await restarted.close();
+
+    // The same line torn by a crash mid-write (never acknowledged): none of the three survives.
+    const torn = await crashImage(dir);
+    const tornText = await readFile(join(torn, newest), 'utf8');
+    await writeFile(join(torn, newest), tornText.slice(0, tornText.length - 40));
+    await unlink(join(torn, 'commit-mark'));
+    const afterTear = makeStore(torn);
+    await afterTear.open();
+    expect(await afterTear.getMessage('c', message.id)).toBeUndefined();
+    expect((await afterTear.getConversation('c'))?.state).toBe('closed');
+    expect(await afterTear.listQueueItems('whatsapp-send', 10)).toEqual([]);
+  });
+});

@@ -24,6 +24,8 @@ import {
   type ConversationQuery,
   type NewConversation,
   type NewMessage,
+  type OutboundItem,
+  type OutboundWork,
   type QueueItem,
   type QueueLease,
   type StatusResult,
@@ -34,6 +36,7 @@ import {
 import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomic, writeFilesAtomic } from './atomic-json-file.ts';
 import { acquireDataDirLock } from './data-dir-lock.ts';
 import { Journal, journalGeneration, journalName, readJournal, syncJournal, truncateJournal, type JournalContents } from './journal.ts';
+import { OutboundWorkRegistry } from '../outbound-work.ts';
 import { CommitMarkWriter, checkJournalsAgainstMark, readCommitMark } from './commit-mark.ts';
 
 /** Options of `LowdbStore`; everything but `dataDir` has a default. */
@@ -99,6 +102,8 @@ type JournalRecord =
   | { t: 'r'; ns: string; k: string; v: unknown; x?: string }
   | { t: 'rd'; ns: string; k: string }
   | { t: 'q'; v: QueueItem }
+  /** Changes that happen together: messages, then the conversation record, then new queue items (one line: atomic). */
+  | { t: 'tx'; m: Message[]; c?: ConversationRecord; q?: QueueItem[] }
   /** Erasure of a conversation and what else held its data (records as [namespace, key], queue id prefixes). */
   | { t: 'x'; id: string; r: [string, string][]; qp: string[] }
   /** Pruned queue items (delivered or dead). */
@@ -392,6 +397,7 @@ export class LowdbStore implements Store {
   private readonly clock: () => Date;
   private readonly randomId: () => string;
   private readonly logger: Logger;
+  private readonly outbound: OutboundWorkRegistry;
   private segmentSize: number;
   private readonly checkpointBytes: number;
   private readonly checkpointIntervalMs: number;
@@ -445,6 +451,7 @@ export class LowdbStore implements Store {
     this.clock = options.clock ?? (() => new Date());
     this.randomId = options.randomId ?? randomIdDefault;
     this.logger = options.logger ?? pino({ level: 'silent' });
+    this.outbound = new OutboundWorkRegistry(this.logger);
     this.segmentSize = options.segmentSize ?? 100;
     this.checkpointBytes = options.checkpointBytes ?? 16 * 1024 * 1024;
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 30_000;
@@ -680,20 +687,20 @@ export class LowdbStore implements Store {
         if (validateConversationRecord(record.v) !== undefined) return fail('holds a malformed conversation');
         this.putConversationRecord(record.v);
         return;
-      case 'm': {
-        const m = record.v;
-        if (!isObject(m) || typeof m.conversationId !== 'string' || !Number.isInteger(m.seq) || m.seq < 1) {
-          return fail('holds a malformed message');
-        }
-        const entry = this.entries.get(m.conversationId);
-        if (!entry) return fail(`refers to unknown conversation ${m.conversationId}`);
-        const seg = await this.segment(m.conversationId, this.segmentOf(m.seq));
-        if (m.seq - 1 - seg.data.segment * this.segmentSize > seg.data.messages.length) {
-          return fail(`leaves a gap before message seq ${m.seq}`);
-        }
-        this.applyMessage(entry, seg, m);
+      case 'm':
+        await this.replayMessage(record.v, fail);
         return;
-      }
+      case 'tx':
+        if (!Array.isArray(record.m) || (record.q !== undefined && !Array.isArray(record.q))) {
+          return fail('holds a malformed change set');
+        }
+        for (const m of record.m) await this.replayMessage(m, fail);
+        if (record.c !== undefined) {
+          if (validateConversationRecord(record.c) !== undefined) return fail('holds a malformed conversation');
+          this.putConversationRecord(record.c);
+        }
+        for (const item of record.q ?? []) this.putQueueItem(item);
+        return;
       case 'a':
         this.agents.set(record.v.id, record.v);
         return;
@@ -723,6 +730,19 @@ export class LowdbStore implements Store {
       default:
         return fail(`has unknown record type ${JSON.stringify((record as { t: string }).t)}`);
     }
+  }
+
+  private async replayMessage(m: Message, fail: (problem: string) => never): Promise<void> {
+    if (!isObject(m) || typeof m.conversationId !== 'string' || !Number.isInteger(m.seq) || m.seq < 1) {
+      return fail('holds a malformed message');
+    }
+    const entry = this.entries.get(m.conversationId);
+    if (!entry) return fail(`refers to unknown conversation ${m.conversationId}`);
+    const seg = await this.segment(m.conversationId, this.segmentOf(m.seq));
+    if (m.seq - 1 - seg.data.segment * this.segmentSize > seg.data.messages.length) {
+      return fail(`leaves a gap before message seq ${m.seq}`);
+    }
+    this.applyMessage(entry, seg, m);
   }
 
   // ------------------------------------------------------------------ documents, checkpoint
@@ -1114,7 +1134,12 @@ export class LowdbStore implements Store {
 
   /** Journals the whole conversation record (creation, state, read pointers). */
   private changeConversation(entry: ConversationEntry, change: (record: ConversationRecord) => void): Promise<void> {
-    const journal = this.journal!;
+    this.changeConversationInMemory(entry, change);
+    return this.journal!.append({ t: 'c', v: entry.record } satisfies JournalRecord);
+  }
+
+  /** The conversation change without its journal line (it goes into a `tx` line with what changed with it). */
+  private changeConversationInMemory(entry: ConversationEntry, change: (record: ConversationRecord) => void): void {
     this.touch(this.conversationDocOf(entry.record.conversation.id));
     const before = entry.record.conversation;
     const beforeKey = before.externalUserId !== undefined ? externalUserKey(before.channel, before.externalUserId) : undefined;
@@ -1122,7 +1147,33 @@ export class LowdbStore implements Store {
     const after = entry.record.conversation;
     if (beforeKey !== undefined && this.byExternalUser.get(beforeKey) === after.id) this.byExternalUser.delete(beforeKey);
     if (after.externalUserId !== undefined) this.byExternalUser.set(externalUserKey(after.channel, after.externalUserId), after.id);
-    return journal.append({ t: 'c', v: entry.record } satisfies JournalRecord);
+  }
+
+  /** Registers outbound work; asked inside every later append and status change (see `Store.addOutboundWork`). */
+  addOutboundWork(work: OutboundWork): () => void {
+    return this.outbound.add(work);
+  }
+
+  /** New queue items for the ids not queued yet, in memory; the caller journals them with the change. */
+  private queueOutbound(items: OutboundItem[], now: string): QueueItem[] {
+    const queued: QueueItem[] = [];
+    for (const { queue, id, payload } of items) {
+      if (this.queues.get(id)) continue;
+      const item: QueueItem = {
+        id,
+        queue,
+        payload: copyJson(payload),
+        attempts: 0,
+        dueAt: now,
+        state: 'pending',
+        createdAt: now,
+        updatedAt: now,
+        log: [],
+      };
+      this.putQueueItem(item);
+      queued.push(item);
+    }
+    return queued;
   }
 
   // ------------------------------------------------------------------ conversations
@@ -1405,8 +1456,21 @@ export class LowdbStore implements Store {
         ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
       };
       this.applyMessage(entry, seg, message);
-      durable = journal.append({ t: 'm', v: message } satisfies JournalRecord);
-      return { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
+      const reopened = input.reopen === true && conversation.state === 'closed';
+      if (reopened) {
+        this.changeConversationInMemory(entry, (r) => {
+          r.conversation.state = 'open';
+          delete r.conversation.closedAt;
+        });
+      }
+      const result = { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
+      const queued = this.queueOutbound(this.outbound.messageCreated(result.message, result.conversation), now);
+      // The common case stays one small `m` line; a message with a reopen or outbound work is one `tx` line.
+      durable =
+        reopened || queued.length > 0
+          ? journal.append({ t: 'tx', m: [message], ...(reopened ? { c: entry.record } : {}), q: queued } satisfies JournalRecord)
+          : journal.append({ t: 'm', v: message } satisfies JournalRecord);
+      return result;
     });
     await this.durable(durable);
     return result;
@@ -1476,8 +1540,12 @@ export class LowdbStore implements Store {
       if (isStatusAdvance(current.status, update.status)) {
         const next = advance(current, update.status, update.at ?? this.now(), entry.record.conversation.rev + 1, update);
         this.applyMessage(entry, seg, next);
-        durable = journal.append({ t: 'm', v: next } satisfies JournalRecord);
         changed.push(cloneMessage(next));
+        const queued = this.queueOutbound(this.outbound.statusChanged(changed, cloneConversation(entry.record.conversation)), this.now());
+        durable =
+          queued.length > 0
+            ? journal.append({ t: 'tx', m: [next], q: queued } satisfies JournalRecord)
+            : journal.append({ t: 'm', v: next } satisfies JournalRecord);
       }
       return { changed, conversation: cloneConversation(entry.record.conversation) };
     });
@@ -1509,6 +1577,7 @@ export class LowdbStore implements Store {
       const segs = new Map<number, Doc<SegmentData>>();
       for (let k = this.segmentOf(start); k <= this.segmentOf(end); k++) segs.set(k, await this.segment(conversationId, k));
       const at = this.now();
+      const nexts: Message[] = [];
       let nowRead = 0;
       for (let seq = start; seq <= end; seq++) {
         const seg = segs.get(this.segmentOf(seq))!;
@@ -1518,15 +1587,14 @@ export class LowdbStore implements Store {
         if (!isStatusAdvance(m.status, status)) continue;
         const next = advance(m, status, at, conversation.rev + 1);
         this.applyMessage(entry, seg, next);
-        durable = journal.append({ t: 'm', v: next } satisfies JournalRecord);
+        nexts.push(next);
         changed.push(cloneMessage(next));
       }
       const wouldChange =
         end > (authorRole === 'visitor' ? record.deliveredVisitorSeq : record.deliveredAgentSeq) ||
         (status === 'read' && end > readMark) ||
         nowRead > 0;
-      if (!wouldChange) return { changed, conversation: cloneConversation(conversation) };
-      durable = this.changeConversation(entry, (r) => {
+      if (wouldChange) this.changeConversationInMemory(entry, (r) => {
         const c = r.conversation;
         if (authorRole === 'visitor') {
           r.deliveredVisitorSeq = Math.max(r.deliveredVisitorSeq, end);
@@ -1539,6 +1607,13 @@ export class LowdbStore implements Store {
           if (status === 'read') c.visitorReadSeq = Math.max(c.visitorReadSeq, end);
         }
       });
+      const queued = this.queueOutbound(this.outbound.statusChanged(changed, cloneConversation(conversation)), at);
+      if (queued.length > 0) {
+        durable = journal.append({ t: 'tx', m: nexts, ...(wouldChange ? { c: record } : {}), q: queued } satisfies JournalRecord);
+      } else {
+        for (const next of nexts) durable = journal.append({ t: 'm', v: next } satisfies JournalRecord);
+        if (wouldChange) durable = journal.append({ t: 'c', v: record } satisfies JournalRecord);
+      }
       return { changed, conversation: cloneConversation(conversation) };
     });
     await this.durable(durable);

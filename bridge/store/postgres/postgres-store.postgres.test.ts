@@ -207,4 +207,27 @@ describe('group commit', () => {
       await pool.query('DROP TRIGGER refuse_poison ON messages');
     }
   });
+
+  it('a message and its outbound work commit together: when queueing fails, the message is not stored either', async () => {
+    await store.createConversation({ id: 'atomic', channel: 'whatsapp', name: 'W', externalUserId: '49' });
+    const remove = store.addOutboundWork({
+      messageCreated: (m) => [{ queue: 'whatsapp-send', id: `wa-send:${m.id}`, payload: { text: m.text } }],
+    });
+    await pool.query(`
+      CREATE FUNCTION refuse_queue() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'queue refused'; END $$;
+      CREATE TRIGGER refuse_queue BEFORE INSERT ON queue_items FOR EACH ROW EXECUTE FUNCTION refuse_queue();`);
+    try {
+      await expect(
+        store.appendMessage({ conversationId: 'atomic', clientId: 'x', author: { role: 'agent' }, text: 'x' }),
+      ).rejects.toMatchObject({ code: 'storage_unavailable' });
+      expect(await store.getMessages('atomic', { limit: 10 })).toEqual([]);
+      expect((await store.getConversation('atomic'))?.lastSeq).toBe(0);
+    } finally {
+      await pool.query('DROP TRIGGER refuse_queue ON queue_items');
+    }
+    const { message } = await store.appendMessage({ conversationId: 'atomic', clientId: 'x', author: { role: 'agent' }, text: 'x' });
+    remove();
+    expect((await store.listQueueItems('whatsapp-send', 10)).map((i) => i.id)).toEqual([`wa-send:${message.id}`]);
+  });
 });

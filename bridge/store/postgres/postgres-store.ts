@@ -26,6 +26,8 @@ import {
   type ConversationQuery,
   type NewConversation,
   type NewMessage,
+  type OutboundItem,
+  type OutboundWork,
   type QueueItem,
   type QueueLease,
   type StatusResult,
@@ -33,6 +35,7 @@ import {
   type Store,
   type StoreHealth,
 } from '../store.ts';
+import { OutboundWorkRegistry } from '../outbound-work.ts';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -135,6 +138,7 @@ export class PostgresStore implements Store {
   private flushScheduled = false;
   private batchesInFlight = 0;
   private readonly inFlight = new Set<Promise<void>>();
+  private readonly outbound: OutboundWorkRegistry;
 
   constructor(options: PostgresStoreOptions) {
     this.pool = options.pool;
@@ -142,6 +146,23 @@ export class PostgresStore implements Store {
     this.clock = options.clock ?? (() => new Date());
     this.maxInFlight = options.maxAppendBatchesInFlight ?? 2;
     this.maxBatchSize = options.maxAppendBatchSize ?? 500;
+    this.outbound = new OutboundWorkRegistry(this.logger);
+  }
+
+  /** Registers outbound work; asked inside every later append and status change (see `Store.addOutboundWork`). */
+  addOutboundWork(work: OutboundWork): () => void {
+    return this.outbound.add(work);
+  }
+
+  /** Queues derived items in the change's own transaction; ids that exist already are left as they are. */
+  private async queueOutbound(client: pg.PoolClient, items: OutboundItem[], now: string): Promise<void> {
+    if (items.length === 0) return;
+    await client.query(
+      `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
+       SELECT id, queue, 'pending', $3, $3, $3, doc::json FROM unnest($1::text[], $2::text[], $4::text[]) AS v (id, queue, doc)
+       ON CONFLICT (id) DO NOTHING`,
+      [items.map((i) => i.id), items.map((i) => i.queue), now, items.map((i) => json(newQueueItem(i, now)))],
+    );
   }
 
   async open(): Promise<void> {
@@ -526,6 +547,7 @@ export class PostgresStore implements Store {
       }
       const now = this.now();
       const created: Message[] = [];
+      const outbound: OutboundItem[] = [];
       const results = inputs.map((input): AppendResult | StoreError => {
         const conversation = conversations.get(input.conversationId);
         if (!conversation) return new StoreError('not_found', `conversation ${input.conversationId} not found`);
@@ -552,9 +574,15 @@ export class PostgresStore implements Store {
           ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
         };
         addToConversation(conversation, message);
+        if (input.reopen && conversation.state === 'closed') {
+          conversation.state = 'open';
+          delete conversation.closedAt;
+        }
         stored.set(key, message);
         created.push(message);
-        return { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
+        const result = { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
+        outbound.push(...this.outbound.messageCreated(result.message, result.conversation));
+        return result;
       });
       if (created.length > 0) {
         const touched = [...new Set(created.map((m) => m.conversationId))].map((id) => conversations.get(id)!);
@@ -569,9 +597,9 @@ export class PostgresStore implements Store {
              RETURNING 1),
            saved AS (
              UPDATE conversations c SET doc = v.doc::json, last_seq = v.last_seq, rev = v.rev,
-               last_activity_at = v.last_activity_at
-             FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[])
-               AS v (id, doc, last_seq, rev, last_activity_at)
+               last_activity_at = v.last_activity_at, state = v.state, closed_at = v.closed_at
+             FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[])
+               AS v (id, doc, last_seq, rev, last_activity_at, state, closed_at)
              WHERE c.id = v.id
              RETURNING 1)
            SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved`,
@@ -591,10 +619,13 @@ export class PostgresStore implements Store {
             touched.map((c) => c.lastSeq),
             touched.map((c) => c.rev),
             touched.map((c) => c.lastActivityAt),
+            touched.map((c) => c.state),
+            touched.map((c) => c.closedAt ?? null),
           ],
         );
         // A retry stored by another node after this statement's snapshot but before our lock: redo the batch.
         if (counted[0]!.inserted !== created.length) throw new DedupeRace();
+        await this.queueOutbound(client, outbound, now);
       }
       return results;
     }).then((results) => {
@@ -647,6 +678,7 @@ export class PostgresStore implements Store {
         await this.saveMessage(client, next, true);
         await this.saveConversation(client, conversation);
         changed.push(next);
+        await this.queueOutbound(client, this.outbound.statusChanged(changed, conversation), this.now());
       }
       return { changed, conversation };
     });
@@ -706,6 +738,7 @@ export class PostgresStore implements Store {
         }
       }
       await this.saveConversation(client, conversation, delivered);
+      await this.queueOutbound(client, this.outbound.statusChanged(changed, conversation), at);
       return { changed, conversation };
     });
   }
@@ -908,6 +941,10 @@ export class PostgresStore implements Store {
     );
     return rows.map((row) => row.doc);
   }
+}
+
+function newQueueItem(item: OutboundItem, now: string): QueueItem {
+  return { id: item.id, queue: item.queue, payload: item.payload, attempts: 0, dueAt: now, state: 'pending', createdAt: now, updatedAt: now, log: [] };
 }
 
 function compareText(a: string, b: string): number {
