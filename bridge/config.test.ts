@@ -34,6 +34,39 @@ describe('loadConfig', () => {
     );
   });
 
+  it('takes a cluster database from DATABASE_URL, with secrets from the environment and no secrets file', async () => {
+    const dir = await tempDir();
+    const secrets = { VISITOR_TOKEN_SECRET: 'v'.repeat(32), AGENT_TOKEN_SECRET: 'a'.repeat(32), SITE_SECRET: 's'.repeat(32) };
+    const url = 'postgres://chat:pw@db.internal:5432/chat';
+    const config = loadConfig({ DATA_DIR: dir, DATABASE_URL: url, ...secrets });
+    expect(config.databaseUrl).toBe(url);
+    expect(config.secrets).toEqual({ visitorToken: secrets.VISITOR_TOKEN_SECRET, agentToken: secrets.AGENT_TOKEN_SECRET, site: secrets.SITE_SECRET });
+    await expect(stat(join(dir, 'secrets.json'))).rejects.toThrow();
+    expect(loadConfig({ DATA_DIR: dir, ...secrets }).databaseUrl).toBeUndefined();
+
+    // Per-node generated secrets would differ between nodes: refused, naming what is missing.
+    expect(() => loadConfig({ DATA_DIR: dir, DATABASE_URL: url })).toThrow(/SITE_SECRET are required with DATABASE_URL/);
+  });
+
+  it('refuses a DATABASE_URL that is not a PostgreSQL URL naming a database, without echoing it', async () => {
+    const dir = await tempDir();
+    for (const [value, reason] of [
+      ['mysql://chat:hunter22@db/chat', 'has scheme "mysql"'],
+      ['postgres://chat:hunter22@db:5432/', 'names no database'],
+      ['db.internal/chat', 'must be a URL like postgres://'],
+    ] as const) {
+      let message = '';
+      try {
+        loadConfig({ DATA_DIR: dir, DATABASE_URL: value });
+      } catch (error) {
+        expect(error).toBeInstanceOf(ConfigError);
+        message = (error as Error).message;
+      }
+      expect(message, value).toContain(`DATABASE_URL: ${reason}`);
+      expect(message).not.toContain('hunter22');
+    }
+  });
+
   it('names the bad variable', async () => {
     const dir = await tempDir();
     for (const [name, value] of [

@@ -16,6 +16,22 @@ const positiveInt = z.coerce.number().int().min(1).max(1_000_000_000);
 /** Per-IP connection cap when unset: offices and mobile carriers put hundreds of visitors behind one NAT address, so it stops floods, not crowds. */
 const DEFAULT_MAX_CONNECTIONS_PER_IP = 1024;
 const secret = z.string().min(16, 'must be at least 16 characters');
+/** A PostgreSQL URL naming a database; anything else is refused before a connection is tried. */
+const databaseUrl = z.string().superRefine((value, ctx) => {
+  const example = 'must be a URL like postgres://user:password@host:5432/database';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: example });
+    return;
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    ctx.addIssue({ code: 'custom', message: `has scheme "${url.protocol.replace(/:$/, '')}"; ${example}` });
+  } else if (url.pathname.replace(/^\//, '') === '') {
+    ctx.addIssue({ code: 'custom', message: `names no database; ${example}` });
+  }
+});
 
 /**
  * The raw environment variables the bridge reads, each with its default. Add new settings here (one line each)
@@ -26,6 +42,8 @@ export const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(5001),
   DATA_DIR: z.string().min(1).default('./data'),
+  // Set: PostgreSQL store and Socket.IO's PostgreSQL adapter (several bridges on one database); unset: lowdb in DATA_DIR.
+  DATABASE_URL: databaseUrl.optional(),
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   ALLOWED_ORIGINS: z.string().optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
@@ -138,6 +156,8 @@ export interface BridgeConfig {
   port: number;
   /** Absolute data directory. */
   dataDir: string;
+  /** PostgreSQL database of a cluster (DATABASE_URL); undefined runs the embedded lowdb store in `dataDir`. */
+  databaseUrl?: string;
   /** The URL people open (printed in the banner); no trailing slash. */
   publicUrl: string;
   /** Origins allowed to open the visitor namespace; `'*'` allows any. */
@@ -199,8 +219,9 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
   const dataDir = resolve(env.DATA_DIR);
   const urlHost = env.HOST.includes(':') ? `[${env.HOST}]` : env.HOST;
   const publicUrl = (env.PUBLIC_URL ?? `http://${urlHost}:${env.PORT}`).replace(/\/+$/, '');
+  // Cluster nodes must sign with the same secrets, so they come from the environment, never a per-node file.
   const secrets =
-    options.persistSecrets === false
+    options.persistSecrets === false || env.DATABASE_URL !== undefined
       ? requireSecrets(env)
       : loadSecrets(dataDir, {
           visitorToken: env.VISITOR_TOKEN_SECRET,
@@ -211,6 +232,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     host: env.HOST,
     port: env.PORT,
     dataDir,
+    ...(env.DATABASE_URL !== undefined ? { databaseUrl: env.DATABASE_URL } : {}),
     publicUrl,
     allowedOrigins: parseOrigins(env.ALLOWED_ORIGINS, publicUrl, env.PORT),
     logLevel: env.LOG_LEVEL,
@@ -250,7 +272,8 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
 function requireSecrets(env: BridgeEnv): BridgeSecrets {
   const { VISITOR_TOKEN_SECRET: visitorToken, AGENT_TOKEN_SECRET: agentToken, SITE_SECRET: site } = env;
   if (!visitorToken || !agentToken || !site) {
-    throw new ConfigError('invalid configuration: VISITOR_TOKEN_SECRET, AGENT_TOKEN_SECRET and SITE_SECRET are required');
+    const why = env.DATABASE_URL !== undefined ? ' with DATABASE_URL (every node of a cluster must use the same ones)' : '';
+    throw new ConfigError(`invalid configuration: VISITOR_TOKEN_SECRET, AGENT_TOKEN_SECRET and SITE_SECRET are required${why}`);
   }
   return { visitorToken, agentToken, site };
 }

@@ -1,6 +1,7 @@
 /**
- * The bridge process: the only place that reads the environment. Loads the config, opens the lowdb store (one
- * process per data directory), creates the first agent if there is none, serves, and shuts down cleanly.
+ * The bridge process: the only place that reads the environment. Loads the config, opens the store — lowdb (one
+ * process per data directory) or, with DATABASE_URL, PostgreSQL plus Socket.IO's PostgreSQL adapter on one pool (any
+ * number of nodes) — creates the first agent if there is none, serves, and shuts down cleanly.
  * With `--check-config` it only validates the configuration and exits.
  */
 import { defaultOrigins, loadConfig, ConfigError, type BridgeConfig } from './config.ts';
@@ -9,6 +10,14 @@ import { createBridge, type Bridge } from './create-bridge.ts';
 import { bootstrapAgent } from './auth/agent-accounts.ts';
 import { LowdbStore } from './store/lowdb/lowdb-store.ts';
 import { BridgeMetrics } from './metrics.ts';
+import { PostgresStore } from './store/postgres/postgres-store.ts';
+import { migrate } from './store/postgres/migrations.ts';
+import type { Store } from './store/store.ts';
+import type pg from 'pg';
+import { DatabaseStartError, describeDatabase, openPostgresPool } from './cluster/postgres-pool.ts';
+import { postgresSocketAdapter, prepareSocketAdapter } from './cluster/socket-adapter.ts';
+import { checkSharedSecrets, SecretsMismatchError } from './cluster/shared-secrets.ts';
+import type { Logger } from './logger.ts';
 
 function fail(message: string): never {
   process.stderr.write(`anon-chat: ${message}\n`);
@@ -28,11 +37,17 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
 
   const metrics = new BridgeMetrics();
-  const store = new LowdbStore({ dataDir: config.dataDir, logger, observeCommit: metrics.observeStoreCommit, ...config.storage });
-  try {
-    await store.open();
-  } catch (error) {
-    fail(`cannot open storage: ${(error as Error).message}`);
+  let store: Store;
+  let pool: pg.Pool | undefined;
+  if (config.databaseUrl) {
+    ({ store, pool } = await openCluster(config, config.databaseUrl, logger));
+  } else {
+    store = new LowdbStore({ dataDir: config.dataDir, logger, observeCommit: metrics.observeStoreCommit, ...config.storage });
+    try {
+      await store.open();
+    } catch (error) {
+      fail(`cannot open storage: ${(error as Error).message}`);
+    }
   }
 
   // Signal handlers go in before anything is announced: a supervisor (or a test) may signal the moment the
@@ -55,6 +70,7 @@ async function main(): Promise<void> {
       try {
         await bridge?.close();
         await store.close();
+        await pool?.end();
         logger.info('stopped');
         process.exit(0);
       } catch (error) {
@@ -75,12 +91,13 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
   }
 
-  bridge = createBridge({ config, store, logger, metrics });
+  // The adapter starts its LISTEN connection when made: made right before the namespaces it listens for.
+  bridge = createBridge({ config, store, logger, metrics, ...(pool ? { adapter: postgresSocketAdapter(pool, logger) } : {}) });
   const server = bridge.httpServer;
   await new Promise<void>((resolve) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       const hint = error.code === 'EADDRINUSE' ? ' (already in use; set PORT to another port)' : '';
-      void store.close().finally(() => fail(`cannot listen on ${config.host}:${config.port}${hint}: ${error.message}`));
+      void store.close().then(() => pool?.end()).finally(() => fail(`cannot listen on ${config.host}:${config.port}${hint}: ${error.message}`));
     });
     server.listen(config.port, config.host, () => resolve());
   });
@@ -93,7 +110,8 @@ async function main(): Promise<void> {
   if (!process.env.PUBLIC_URL) config.publicUrl = listening;
   if (!process.env.ALLOWED_ORIGINS) config.allowedOrigins = defaultOrigins(config.publicUrl, port);
   const base = config.publicUrl;
-  logger.info({ url: listening, publicUrl: base, dataDir: config.dataDir }, 'bridge listening');
+  const storage = config.databaseUrl ? describeDatabase(config.databaseUrl) : config.dataDir;
+  logger.info({ url: listening, publicUrl: base, storage }, 'bridge listening');
   // The webhook URLs are what an operator pastes into Meta's app dashboard or a delivery service; listed only when
   // their endpoint is on (the routes answer 404 otherwise).
   const { whatsapp, statusWebhookSecret } = config.webhooks;
@@ -110,7 +128,7 @@ async function main(): Promise<void> {
       `  agent console: ${base}/console/`,
       `  health:        ${base}/health`,
       ...webhookLines,
-      `  data:          ${config.dataDir}`,
+      config.databaseUrl ? `  database:      ${storage}` : `  data:          ${config.dataDir}`,
       '',
       // Last on purpose: supervisors and tests wait for this line.
       `anon-chat listening on ${listening}`,
@@ -119,6 +137,34 @@ async function main(): Promise<void> {
   );
 
   process.on('unhandledRejection', (error) => logger.error({ err: error }, 'unhandled rejection'));
+}
+
+/**
+ * A cluster node's storage: the pool (shared by store and adapter), migrations (advisory-locked, so nodes starting
+ * together wait for one another), the adapter's table, the store, and the check that this node's secrets are the
+ * cluster's. Every failure ends the process with one sentence naming the server, never a stack.
+ */
+async function openCluster(config: BridgeConfig, url: string, logger: Logger): Promise<{ store: Store; pool: pg.Pool }> {
+  const where = describeDatabase(url);
+  let pool: pg.Pool;
+  try {
+    pool = await openPostgresPool(url, logger);
+  } catch (error) {
+    fail(error instanceof DatabaseStartError ? error.message : `cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`);
+  }
+  const store = new PostgresStore({ pool, logger });
+  try {
+    await migrate(pool, logger);
+    await prepareSocketAdapter(pool);
+    await store.open();
+    await checkSharedSecrets(store, config.secrets, config.apiKey);
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    if (error instanceof SecretsMismatchError) fail(error.message);
+    fail(`cannot open storage on PostgreSQL at ${where}: ${(error as Error).message}`);
+  }
+  return { store, pool };
 }
 
 await main();

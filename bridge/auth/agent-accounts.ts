@@ -1,5 +1,5 @@
 /** Agent accounts: creation with a hashed password, login check, and the first-start bootstrap account. */
-import type { AgentRecord, Store } from '../store/store.ts';
+import { StoreError, type AgentRecord, type Store } from '../store/store.ts';
 import { randomId } from '../ids.ts';
 import { generatePassword, hashPassword, verifyPassword } from './password.ts';
 
@@ -30,7 +30,7 @@ export async function checkAgentLogin(store: Store, name: string, password: stri
 }
 
 /**
- * On a store without agents, creates the bootstrap agent. Returns its credentials when it was created (the caller
+ * On a store without agents, creates the bootstrap agent (once, however many nodes start together). Returns its credentials when it was created (the caller
  * prints the password once); undefined when agents already exist.
  */
 export async function bootstrapAgent(
@@ -40,6 +40,13 @@ export async function bootstrapAgent(
 ): Promise<{ agent: AgentRecord; password: string; generated: boolean } | undefined> {
   if ((await store.countAgents()) > 0) return undefined;
   const password = options.password ?? generatePassword();
-  const agent = await createAgentAccount(store, options.name, password, now);
-  return { agent, password, generated: options.password === undefined };
+  try {
+    const agent = await createAgentAccount(store, options.name, password, now);
+    return { agent, password, generated: options.password === undefined };
+  } catch (error) {
+    // Nodes of a cluster starting together all see no agent; the store's unique name lets one create it, and the
+    // others must not print a password that was never stored.
+    if (error instanceof StoreError && error.code === 'conflict') return undefined;
+    throw error;
+  }
 }

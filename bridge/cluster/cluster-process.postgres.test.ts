@@ -1,0 +1,171 @@
+/**
+ * Real bridge processes with DATABASE_URL (bridge/main.ts through startBridgeProcess): bad database settings end the
+ * start with one sentence, three nodes starting together on an empty database migrate once and create one bootstrap
+ * agent, a node with other secrets is refused, a visitor on one node and an agent on another see each other live, and
+ * a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
+ * acknowledgement of something not committed — until it is back, without a restart.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { inject } from 'vitest';
+import type { Ack } from '../../protocol/errors.ts';
+import type { Message } from '../../protocol/message.ts';
+import {
+  connectAgent,
+  connectVisitor,
+  emitWithAck,
+  nextEvent,
+  PROCESS_ADMIN,
+  startBridgeProcess,
+  type BridgeProcess,
+} from '../testing/index.ts';
+import { createTestDatabase } from '../testing/test-database.ts';
+import { databaseUrl as onDatabase } from '../testing/postgres.ts';
+
+const SECRETS = {
+  VISITOR_TOKEN_SECRET: 'cluster-visitor-secret-0123456789',
+  AGENT_TOKEN_SECRET: 'cluster-agent-secret-0123456789',
+  SITE_SECRET: 'cluster-site-secret-0123456789',
+};
+const dirs: string[] = [];
+const processes: BridgeProcess[] = [];
+let url: string;
+let admin: pg.Pool;
+
+beforeAll(async () => {
+  url = await createTestDatabase('cluster_process');
+  admin = new pg.Pool({ connectionString: inject('postgresAdminUrl'), max: 2 });
+});
+
+afterAll(async () => {
+  await Promise.all(processes.map((node) => node.kill('SIGKILL')));
+  await admin?.end();
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+async function startNode(env: Record<string, string> = {}): Promise<BridgeProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'anon-chat-node-'));
+  dirs.push(dataDir);
+  const node = await startBridgeProcess({ dataDir, env: { DATABASE_URL: url, ...SECRETS, ...env }, timeoutMs: 60_000 });
+  processes.push(node);
+  return node;
+}
+
+/** The start's failure output (startBridgeProcess rejects with what the process printed). */
+async function startFailure(env: Record<string, string>): Promise<string> {
+  const error = await startNode(env).then(
+    () => new Error('the node started'),
+    (failure: unknown) => failure as Error,
+  );
+  return error.message;
+}
+
+async function agentToken(node: BridgeProcess): Promise<string> {
+  const res = await fetch(`${node.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(PROCESS_ADMIN),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+describe('bridge processes on PostgreSQL', () => {
+  it('ends a start with bad database settings in one sentence naming the server, never a stack', async () => {
+    const missing = onDatabase(inject('postgresAdminUrl'), 'no_such_database');
+    // A wrong scheme never reaches main's database code: config.test.ts covers its message.
+    const [unreachable, noDatabase] = await Promise.all([
+      startFailure({ DATABASE_URL: 'postgres://chat:secret-pw@127.0.0.1:1/chat' }),
+      startFailure({ DATABASE_URL: missing }),
+    ]);
+    expect(unreachable).toContain('anon-chat: cannot reach PostgreSQL at 127.0.0.1:1');
+    expect(noDatabase).toMatch(/anon-chat: PostgreSQL at 127\.0\.0\.1:\d+ has no database "no_such_database"/);
+    for (const output of [unreachable, noDatabase]) {
+      expect(output).not.toMatch(/\n\s+at /);
+      expect(output).not.toContain('secret-pw');
+    }
+  });
+
+  it('starts three nodes together on an empty database, refuses one with other secrets, and carries chat across nodes', async () => {
+    const nodes = await Promise.all([startNode(), startNode(), startNode()]);
+    const created = nodes.filter((node) => node.output().includes('Created agent "admin"'));
+    expect(created).toHaveLength(1);
+    const db = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM agents');
+      expect(rows[0]?.n).toBe(1);
+    } finally {
+      await db.end();
+    }
+
+    expect(await startFailure({ SITE_SECRET: 'another-site-secret-0123456789' })).toContain('differ from the ones the other nodes');
+
+    const [a, b] = nodes;
+    const visitor = await connectVisitor(a.url);
+    const agent = await connectAgent(b.url, await agentToken(b));
+    const seen = nextEvent(agent, 'message:new', 15_000);
+    const sent = (await emitWithAck(visitor, 'message:send', { clientId: 'c-1', text: 'from node A' })) as Ack<Message>;
+    expect(sent.ok).toBe(true);
+    expect((await seen).text).toBe('from node A');
+    const reply = nextEvent(visitor, 'message:new', 15_000, (m) => m.author.role === 'agent');
+    const conversationId = (sent as { data: Message }).data.conversationId;
+    expect((await emitWithAck(agent, 'message:send', { conversationId, clientId: 'r-1', text: 'from node B' })).ok).toBe(true);
+    expect((await reply).text).toBe('from node B');
+    visitor.close();
+    agent.close();
+  });
+
+  it('answers storage_unavailable and a 503 /health while the database is gone, acknowledges only what committed, and recovers without a restart', async () => {
+    const node = processes.find((p) => p.child.exitCode === null && p.child.signalCode === null) ?? (await startNode());
+    const visitor = await connectVisitor(node.url);
+    expect((await emitWithAck(visitor, 'message:send', { clientId: 'before', text: 'before' })).ok).toBe(true);
+    const database = new URL(url).pathname.slice(1);
+
+    // The database refuses new connections and loses the ones it had: deterministic, and other files' databases on
+    // the same server are untouched.
+    await admin.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS false`);
+    const acks: { clientId: string; ack: Ack<Message> }[] = [];
+    try {
+      const burst = Array.from({ length: 20 }, (_, i) => `during-${i}`);
+      const sending = burst.map(async (clientId) => {
+        const ack = (await emitWithAck(visitor, 'message:send', { clientId, text: clientId }, 30_000)) as Ack<Message>;
+        acks.push({ clientId, ack });
+      });
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
+      await Promise.all(sending);
+      await vi.waitFor(
+        async () => {
+          const ack = (await emitWithAck(visitor, 'message:send', { clientId: 'probe', text: 'probe' }, 30_000)) as Ack<Message>;
+          expect(ack.ok ? 'ok' : ack.error.code).toBe('storage_unavailable');
+        },
+        { timeout: 30_000, interval: 200 },
+      );
+      const health = await fetch(`${node.url}/health`);
+      expect(health.status).toBe(503);
+    } finally {
+      await admin.query(`ALTER DATABASE "${database}" ALLOW_CONNECTIONS true`);
+    }
+    for (const { ack } of acks) if (!ack.ok) expect(ack.error.code).toBe('storage_unavailable');
+
+    // Back without a restart: health, and sends (a retried clientId is stored once).
+    await vi.waitFor(async () => expect((await fetch(`${node.url}/health`)).status).toBe(200), { timeout: 30_000, interval: 250 });
+    const after = (await emitWithAck(visitor, 'message:send', { clientId: 'after', text: 'after' }, 30_000)) as Ack<Message>;
+    expect(after.ok).toBe(true);
+    const conversationId = (after as { data: Message }).data.conversationId;
+    const db = new pg.Pool({ connectionString: url, max: 1 });
+    try {
+      const { rows } = await db.query<{ client_id: string }>('SELECT client_id FROM messages WHERE conversation_id = $1', [
+        conversationId,
+      ]);
+      const committed = new Set(rows.map((row) => row.client_id));
+      for (const { clientId, ack } of acks) if (ack.ok) expect(committed.has(clientId), clientId).toBe(true);
+      expect(committed.has('before') && committed.has('after')).toBe(true);
+    } finally {
+      await db.end();
+    }
+    visitor.close();
+  });
+});
