@@ -47,6 +47,7 @@ export function toStatusChange(message: Message): StatusChange {
     at: message.statusAt[message.status] ?? message.createdAt,
   };
   if (message.failure) change.failure = message.failure;
+  if (message.externalId !== undefined) change.externalId = message.externalId;
   return change;
 }
 
@@ -95,6 +96,19 @@ export class Fanout {
   /** Messages' statuses advanced (only the ones that changed). Never rejects. */
   async statusChanged(messages: Message[], conversation: Conversation): Promise<void> {
     if (messages.length === 0) return;
+    await this.emitStatuses(messages, conversation);
+    await this.callSinks('statusChanged', (sink) => sink.statusChanged?.(messages, conversation));
+  }
+
+  /**
+   * An external channel accepted `message` (it now has the channel's id): the watchers see it become sent. Not a
+   * status change for sinks — event webhooks announced it as `sent` when it was created.
+   */
+  async acceptedExternally(message: Message, conversation: Conversation): Promise<void> {
+    await this.emitStatuses([message], conversation);
+  }
+
+  private async emitStatuses(messages: Message[], conversation: Conversation): Promise<void> {
     const { visitorNs, agentNs } = this.deps;
     const room = visitorNs.to(conversationRoom(conversation.id));
     const agents = agentNs.to(AGENTS_ROOM);
@@ -105,7 +119,6 @@ export class Fanout {
       agents.emit('message:status', change);
     }
     await this.announceCoalesced(conversation);
-    await this.callSinks('statusChanged', (sink) => sink.statusChanged?.(messages, conversation));
   }
 
   /**

@@ -29,14 +29,20 @@ interface GraphRequest {
   body: unknown;
 }
 
-/** A fake Graph API: records each request and accepts each send with a new message id. */
-async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]; close: () => Promise<void> }> {
+/** A fake Graph API: records each request and accepts each send with a new message id, or answers 503 while `down`. */
+async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]; down: boolean; close: () => Promise<void> }> {
   const requests: GraphRequest[] = [];
+  const fake = { down: false };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') });
+      if (fake.down) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'Service temporarily unavailable', code: 2 } }));
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ messaging_product: 'whatsapp', contacts: [{ input: CUSTOMER, wa_id: CUSTOMER }], messages: [{ id: `wamid.E2E${requests.length}` }] }));
     });
@@ -47,6 +53,12 @@ async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    get down() {
+      return fake.down;
+    },
+    set down(value: boolean) {
+      fake.down = value;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -105,7 +117,9 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
         WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
         WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
         WHATSAPP_API_BASE: graph.url,
-        WHATSAPP_RETRY_BASE_MS: '100',
+        // A failing send is retried for about 3 s: long enough to see it "sending" under load, short for the test.
+        WHATSAPP_RETRY_BASE_MS: '1000',
+        WHATSAPP_MAX_ATTEMPTS: '3',
         WEBHOOK_POLL_MS: '100',
       },
     });
@@ -182,6 +196,40 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
       'Here is the green one: northwind.example/green',
       'Here is the green one: northwind.example/green',
     ]);
+    expect(problems.errors).toEqual([]);
+  }, 120_000);
+
+  it('shows a reply as sending until Meta accepts it, a failed one in the inbox, and a failed Retry as failed again, live', async () => {
+    if (!bridge) throw new Error('no bridge');
+    await inboxItems(agent).first().click();
+    graph.down = true;
+    const text = 'Are you still there?';
+    const before = graph.requests.length;
+    await reply(agent, text);
+    const message = threadMessage(agent, text);
+    // Stored by the bridge but refused by WhatsApp so far: sending, not "Sent".
+    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBeGreaterThan(before);
+    expect(await message.locator('.ticks').getAttribute('class')).toContain('ticks--sending');
+    await message.locator('.ticks--failed').waitFor({ timeout: 20_000 });
+    expect(await message.locator('.msg__failure').textContent()).toContain('could not be reached');
+    const preview = inboxItems(agent).first().locator('.item__preview');
+    await expect.poll(() => preview.textContent(), { timeout: 10_000 }).toBe(`Not delivered: ${text}`);
+    expect(await preview.getAttribute('class')).toContain('item__preview--failed');
+
+    // Retry while WhatsApp is still down: sending, then "Not delivered" with the reason again, without a reload.
+    const beforeRetry = graph.requests.length;
+    await message.getByRole('button', { name: 'Retry' }).click();
+    await message.locator('.ticks--sending').waitFor({ timeout: 10_000 });
+    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBeGreaterThan(beforeRetry);
+    await message.locator('.ticks--failed').waitFor({ timeout: 20_000 });
+    expect(await message.locator('.msg__failure').textContent()).toContain('could not be reached');
+
+    // WhatsApp is back: the next Retry is accepted by Meta, and only then the reply reads "Sent".
+    graph.down = false;
+    await message.getByRole('button', { name: 'Retry' }).click();
+    await message.locator('.ticks--sent').waitFor({ timeout: 20_000 });
+    await message.locator('.msg__failure').waitFor({ state: 'detached', timeout: 10_000 });
+    await expect.poll(() => preview.textContent(), { timeout: 10_000 }).toBe(`Agent: ${text}`);
     expect(problems.errors).toEqual([]);
   }, 120_000);
 });

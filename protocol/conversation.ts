@@ -1,4 +1,5 @@
 import type { AuthorRole } from './message.ts';
+import type { StoredStatus } from './status.ts';
 
 /** Where a conversation's other party is. */
 export const Channel = { web: 'web', whatsapp: 'whatsapp', xmtp: 'xmtp' } as const;
@@ -30,7 +31,8 @@ export interface Conversation {
   agentReadSeq: number;
   /** Highest seq of agent messages that the visitor has read. */
   visitorReadSeq: number;
-  lastMessage?: { text: string; role: AuthorRole; createdAt: string; seq: number };
+  /** The newest message, for the inbox preview; `status` follows it (a failed reply shows as failed). */
+  lastMessage?: { text: string; role: AuthorRole; createdAt: string; seq: number; status?: StoredStatus };
   /** Visitor messages not yet read by an agent. */
   unread: number;
 }

@@ -50,6 +50,8 @@ export interface StatusChange {
   status: StoredStatus;
   at: string;
   failure?: MessageFailure;
+  /** Id on the external channel once that channel accepted the message (a WhatsApp reply is `sent` only then). */
+  externalId?: string;
 }
 
 /** A message on the sender's own screen: the stored copy, or an optimistic one still `sending` / `failed`. */

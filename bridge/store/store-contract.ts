@@ -300,11 +300,35 @@ export function describeStoreContract(engine: StoreEngine): void {
     it('sets and finds external ids', async () => {
       const [m] = await conversationWith('c', [{ role: 'agent', text: 'x' }]);
       const updated = await store.setExternalId('c', m!.id, 'wamid.ABC');
-      expect(updated).toMatchObject({ id: m!.id, externalId: 'wamid.ABC', rev: m!.rev });
+      // The channel's acceptance is a visible change (the reply becomes sent for the agents): a new rev.
+      expect(updated).toMatchObject({ id: m!.id, externalId: 'wamid.ABC', rev: m!.rev + 1 });
+      expect((await store.getConversation('c'))?.rev).toBe(m!.rev + 1);
+      expect(await store.setExternalId('c', m!.id, 'wamid.ABC')).toEqual(updated);
       expect(await store.findMessageByExternalId('wamid.ABC')).toEqual(updated);
       expect(await store.findMessageByExternalId('wamid.none')).toBeUndefined();
       await restart();
       expect(await store.findMessageByExternalId('wamid.ABC')).toEqual(updated);
+    });
+
+    it('records a failure again after a retry, and a send the channel accepted after a failure as sent; the preview follows', async () => {
+      const [m] = await conversationWith('c', [{ role: 'agent', text: 'x' }]);
+      const failure = { code: 'upstream_failed', reason: 'unreachable' };
+      const first = await store.applyStatus('c', m!.id, { status: 'failed', failure });
+      expect((await store.getConversation('c'))?.lastMessage).toMatchObject({ seq: 1, status: 'failed' });
+      // A duplicate failure report changes nothing; a retried send that failed once more is a change.
+      expect((await store.applyStatus('c', m!.id, { status: 'failed', failure })).changed).toEqual([]);
+      const again = await store.applyStatus('c', m!.id, { status: 'failed', failure: { ...failure, reason: 'still unreachable' }, again: true });
+      expect(again.changed).toEqual([expect.objectContaining({ status: 'failed', failure: { ...failure, reason: 'still unreachable' } })]);
+      expect(again.changed[0]!.rev).toBeGreaterThan(first.changed[0]!.rev);
+      const accepted = await store.setExternalId('c', m!.id, 'wamid.RETRY');
+      expect(accepted).toMatchObject({ status: 'sent', externalId: 'wamid.RETRY' });
+      expect(accepted.failure).toBeUndefined();
+      expect(accepted.rev).toBeGreaterThan(again.changed[0]!.rev);
+      await restart();
+      expect(await store.getMessage('c', m!.id)).toEqual(accepted);
+      expect((await store.getConversation('c'))?.lastMessage).toMatchObject({ seq: 1, status: 'sent' });
+      await store.applyReceipt('c', 'agent', 1, 'read');
+      expect((await store.getConversation('c'))?.lastMessage).toMatchObject({ seq: 1, status: 'read' });
     });
 
     it('stores agents; a second agent with the same name is a conflict', async () => {

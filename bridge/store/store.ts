@@ -69,6 +69,11 @@ export interface StatusUpdate {
   /** ISO time; defaults to now. */
   at?: string;
   failure?: MessageFailure;
+  /**
+   * The outcome of a new delivery attempt after an agent's retry: a `failed` message that fails again records the
+   * new failure with a new rev (so watchers see the attempt end), although the status itself does not advance.
+   */
+  again?: boolean;
 }
 
 export interface StatusResult {
@@ -192,6 +197,11 @@ export interface Store {
     upToSeq: number,
     status: 'delivered' | 'read',
   ): Promise<StatusResult>;
+  /**
+   * Links the external channel's id to a message: that channel accepted it, so it counts as `sent` from now on (a
+   * `failed` message that was sent again goes back to `sent`, its failure cleared). A new id is a visible change
+   * with a new rev; linking the same id again changes nothing.
+   */
   setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message>;
   /**
    * Optional fast path for `findMessageByExternalId` + `applyStatus`: applies `update` to the message stored under

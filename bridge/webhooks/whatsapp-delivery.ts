@@ -1,7 +1,8 @@
 /**
  * Delivers agent replies in `whatsapp` conversations to the customer through the Cloud API, from a durable queue
- * (a restart does not lose a send): Meta's message id becomes the message's external id; a permanent rejection
- * or exhausted retries mark the message failed with the reason, announced live. A send's queue id is derived from
+ * (a restart does not lose a send): Meta's message id becomes the message's external id, which is what makes the
+ * reply `sent` (announced live); a permanent rejection or exhausted retries mark the message failed with the
+ * reason, announced live — also when a retried reply fails again. A send's queue id is derived from
  * the message (`wa-send:<messageId>`), so queueing it twice (the live sink and the catch-up after a crash) sends once.
  */
 import type { BridgeMetrics } from '../metrics.ts';
@@ -147,7 +148,11 @@ export class WhatsappDelivery {
       clock,
     );
     if (result.kind === 'sent') {
-      await this.deps.statuses.attachExternalId(job.conversationId, job.messageId, result.externalId);
+      const accepted = await this.deps.statuses.attachExternalId(job.conversationId, job.messageId, result.externalId);
+      if (accepted.rev !== current?.rev) {
+        const conversation = await this.deps.store.getConversation(job.conversationId);
+        if (conversation) await this.deps.fanout.acceptedExternally(accepted, conversation);
+      }
       return { ok: true, status: result.status };
     }
     if (result.kind === 'retry') {
@@ -167,7 +172,8 @@ export class WhatsappDelivery {
   }
 
   private async markFailed(conversationId: string, messageId: string, failure: MessageFailure): Promise<void> {
-    const result = await this.deps.store.applyStatus(conversationId, messageId, { status: 'failed', failure });
+    // `again`: a retried reply that fails once more must be announced, although it was `failed` before the retry.
+    const result = await this.deps.store.applyStatus(conversationId, messageId, { status: 'failed', failure, again: true });
     if (result.changed.length > 0) await this.deps.fanout.statusChanged(result.changed, result.conversation);
   }
 }

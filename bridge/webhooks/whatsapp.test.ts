@@ -338,6 +338,47 @@ describe('agent replies to WhatsApp', () => {
   });
 });
 
+describe('what agents see of a reply while WhatsApp is unreachable', () => {
+  const unreachable = { status: 503, body: { error: { message: 'Service temporarily unavailable', code: 2 } } } as const;
+
+  it('announces the reply as sent only when Meta accepted it, and a failure after Retry again, live (#15 bugs 1, 2)', async () => {
+    // 4 attempts each: the first send and the first retry die; the second retry gets through.
+    graph.script.push(...Array.from({ length: 8 }, () => unreachable));
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const changes = collect(socket, 'message:status');
+    const updates = collect(socket, 'conversation:updated');
+    const reply = await agentReply(socket, conversationId, 'are you there?');
+    // Stored (the ack) but not accepted by Meta: no external id yet, so the console shows it as sending.
+    expect(reply.externalId).toBeUndefined();
+    const firstFailure = await waitUntil('the reply announced failed', () => changes.find((c) => c.messageId === reply.id && c.status === 'failed'));
+    expect(firstFailure.failure?.code).toBe('upstream_failed');
+    expect(changes.some((c) => c.messageId === reply.id && c.externalId !== undefined)).toBe(false);
+    // The inbox preview knows the last reply failed.
+    const failedPreview = await waitUntil('a conversation update whose preview is failed', () => updates.find((c) => c.id === conversationId && c.lastMessage?.status === 'failed'));
+    expect(failedPreview.lastMessage).toMatchObject({ text: 'are you there?', role: 'agent', status: 'failed' });
+
+    // Retry while WhatsApp is still down: the attempt dies again and agents are told so, with a newer rev.
+    expect((await emitWithAck(socket, 'message:retry', { conversationId, messageId: reply.id })).ok).toBe(true);
+    const secondFailure = await waitUntil('the retried reply announced failed again', () =>
+      changes.find((c) => c.messageId === reply.id && c.status === 'failed' && c.rev > firstFailure.rev),
+    );
+    expect(secondFailure.failure?.reason).toMatch(/could not be reached after 4 attempts/);
+    expect(graph.requests).toHaveLength(8);
+
+    // Retry once WhatsApp is back: Meta accepts, and the reply becomes sent with Meta's id, live and in the store.
+    expect((await emitWithAck(socket, 'message:retry', { conversationId, messageId: reply.id })).ok).toBe(true);
+    const accepted = await waitUntil('the reply announced accepted by Meta', () => changes.find((c) => c.messageId === reply.id && c.externalId !== undefined));
+    expect(accepted).toMatchObject({ status: 'sent', externalId: `wamid.TEST${nextWamid}` });
+    expect(accepted.rev).toBeGreaterThan(secondFailure.rev);
+    expect(accepted.failure).toBeUndefined();
+    const stored = await bridge.store.getMessage(conversationId, reply.id);
+    expect(stored).toMatchObject({ status: 'sent', externalId: `wamid.TEST${nextWamid}`, rev: accepted.rev });
+    expect(stored?.failure).toBeUndefined();
+    expect((await bridge.store.getConversation(conversationId))?.lastMessage?.status).toBe('sent');
+  });
+});
+
 describe('agent replies without send settings', () => {
   it('are marked failed with whatsapp_not_configured, pushed live', async () => {
     await bridge.close();
@@ -356,8 +397,10 @@ describe('statuses', () => {
     graph.script.push({ status: 200, body: graphSendOk(wamid) });
     const conversationId = await inboundConversation();
     const socket = await agent();
+    // Meta's acceptance is announced after the id is stored: wait for it, so later changes are the test's own.
+    const accepted = nextEvent(socket, 'message:status', 5000, (c) => c.externalId === wamid);
     const message = await agentReply(socket, conversationId, 'hello');
-    await waitUntil('the message stored with its Graph API id', async () => ((await bridge.store.getMessage(conversationId, message.id))?.externalId ? true : undefined));
+    await accepted;
     return { conversationId, message, socket };
   }
 

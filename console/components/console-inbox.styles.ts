@@ -149,6 +149,9 @@ export const inboxStyles = css`
     color: var(--console-text);
     font-weight: 500;
   }
+  .item__preview--failed {
+    color: var(--console-danger);
+  }
   .item__preview--typing {
     color: var(--console-accent);
     font-style: italic;

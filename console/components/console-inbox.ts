@@ -7,7 +7,7 @@ import { formatDay, formatTime, dayKey } from '../../widget/ui/format-time.ts';
 import { baseStyles } from './shared.styles.ts';
 import { inboxStyles } from './console-inbox.styles.ts';
 import { emit } from '../events.ts';
-import { channelLabels, hueOf, initials } from '../labels.ts';
+import { bubbleLabels, channelLabels, hueOf, initials } from '../labels.ts';
 import type { InboxFilter } from '../state/inbox.ts';
 import { ListKeyboardController } from '../controllers/list-keyboard-controller.ts';
 
@@ -106,10 +106,11 @@ export class ConsoleInbox extends LitElement {
   private renderItem(c: ConversationSummary) {
     const typing = this.typing.get(c.id);
     const last = c.lastMessage;
+    const failed = !typing && last?.role === 'agent' && last.status === 'failed';
     const preview = typing
       ? 'typing…'
       : last
-        ? `${last.role === 'agent' ? 'Agent: ' : ''}${last.text}`
+        ? `${failed ? `${bubbleLabels.failedPrefix} ` : last.role === 'agent' ? 'Agent: ' : ''}${last.text}`
         : 'No messages yet';
     const selected = c.id === this.selectedId;
     return html`<li>
@@ -141,7 +142,7 @@ export class ConsoleInbox extends LitElement {
             <time class="item__time" datetime=${c.lastActivityAt}>${activityLabel(c.lastActivityAt, this.locale)}</time>
           </span>
           <span class="item__bottom">
-            <span class="item__preview ${typing ? 'item__preview--typing' : ''}">${preview}</span>
+            <span class="item__preview ${typing ? 'item__preview--typing' : ''} ${failed ? 'item__preview--failed' : ''}">${preview}</span>
             ${c.unread > 0 ? html`<span class="unread">${c.unread > 99 ? '99+' : c.unread}</span>` : nothing}
           </span>
         </span>

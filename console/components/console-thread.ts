@@ -14,6 +14,7 @@ import { threadStyles } from './console-thread.styles.ts';
 import { emit } from '../events.ts';
 import { bubbleLabels, channelLabels, hueOf, initials } from '../labels.ts';
 import { ScrollAnchorController } from '../controllers/scroll-anchor-controller.ts';
+import { shownStatus } from '../state/thread.ts';
 import './console-composer.ts';
 
 const backIcon = html`<svg width="20" height="20" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M12.5 4 6.5 10l6 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>`;
@@ -172,13 +173,18 @@ export class ConsoleThread extends LitElement {
     const own = m.author.role === 'agent';
     const sameAuthor = prev && !newDay && prev.author.role === m.author.role && prev.author.agentId === m.author.agentId;
     return html`${newDay ? html`<div class="day"><span>${formatDay(m.createdAt, this.locale)}</span></div>` : nothing}
-    ${renderMessageBubble(m, {
+    ${renderMessageBubble(this.withShownStatus(m), {
       own,
       locale: this.locale,
       labels: bubbleLabels,
       showAuthor: own && !sameAuthor,
       onRetry: (message) => emit(this, 'console-retry', { message }),
     })}`;
+  }
+
+  private withShownStatus(m: LocalMessage): LocalMessage {
+    const status = shownStatus(m, this.summary?.channel);
+    return status === m.status ? m : { ...m, status };
   }
 
   private renderTyping(): TemplateResult | typeof nothing {

@@ -5,6 +5,7 @@
  */
 import type { Author, LocalMessage, Message, MessageFailure, StatusChange } from '../../protocol/message.ts';
 import type { MessagePage } from '../../protocol/events.ts';
+import type { Channel } from '../../protocol/conversation.ts';
 import { STATUS_RANK } from '../../protocol/status.ts';
 import { revStep, type RevStep } from '../../protocol/rev.ts';
 
@@ -15,6 +16,15 @@ function isNewer(incoming: { rev: number; status: LocalMessage['status'] }, curr
   // Same rev and the local copy shows a retry under way: nothing changed on the bridge since, keep "sending".
   if (current.status === 'sending') return false;
   return STATUS_RANK[incoming.status] > STATUS_RANK[current.status];
+}
+
+/**
+ * The status to show for `message` in a conversation on `channel`: an agent's reply to WhatsApp is stored as `sent`
+ * before the bridge hands it to Meta, but it is sent only once Meta accepted it (it then has Meta's id).
+ */
+export function shownStatus(message: LocalMessage, channel: Channel | undefined): LocalMessage['status'] {
+  const awaitingMeta = channel === 'whatsapp' && message.author.role === 'agent' && message.status === 'sent' && !message.externalId;
+  return awaitingMeta ? 'sending' : message.status;
 }
 
 /** One conversation's message list with reconcile-by-clientId, rev tracking and pagination state. */
@@ -105,6 +115,7 @@ export class ThreadState {
     };
     if (change.failure) next.failure = change.failure;
     else if (change.status !== 'failed') delete next.failure;
+    if (change.externalId !== undefined) next.externalId = change.externalId;
     this.set(next);
     return true;
   }

@@ -1023,8 +1023,10 @@ export class LowdbStore implements Store {
       this.messageCount += m.seq - conversation.lastSeq;
       conversation.lastSeq = m.seq;
       conversation.lastActivityAt = m.createdAt;
-      conversation.lastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq };
+      conversation.lastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq, status: m.status };
       if (m.author.role === 'visitor' && m.seq > conversation.agentReadSeq) conversation.unread++;
+    } else if (conversation.lastMessage?.seq === m.seq) {
+      conversation.lastMessage.status = m.status;
     }
     if (m.externalId !== undefined && m.externalId !== previous?.externalId) {
       this.externalIds.set(m.externalId, { conversationId: m.conversationId, messageId: m.id });
@@ -1537,7 +1539,8 @@ export class LowdbStore implements Store {
       const seg = await this.segment(conversationId, this.segmentOf(seq));
       const current = await this.messageAt(conversationId, seq);
       const changed: Message[] = [];
-      if (isStatusAdvance(current.status, update.status)) {
+      const failedAgain = update.again === true && current.status === 'failed' && update.status === 'failed';
+      if (isStatusAdvance(current.status, update.status) || failedAgain) {
         const next = advance(current, update.status, update.at ?? this.now(), entry.record.conversation.rev + 1, update);
         this.applyMessage(entry, seg, next);
         changed.push(cloneMessage(next));
@@ -1632,8 +1635,12 @@ export class LowdbStore implements Store {
       const seg = await this.segment(conversationId, this.segmentOf(seq));
       const current = await this.messageAt(conversationId, seq);
       if (current.externalId === externalId) return cloneMessage(current);
-      // Not a visible change for the chat parties, so the rev stays: sync does not resend the message.
-      const next: Message = { ...cloneMessage(current), externalId };
+      // The channel accepted it: agents see the reply become `sent` (sync resends it), also after a failed attempt.
+      const next: Message = { ...cloneMessage(current), externalId, rev: entry.record.conversation.rev + 1 };
+      if (next.status === 'failed') {
+        next.status = 'sent';
+        delete next.failure;
+      }
       this.applyMessage(entry, seg, next);
       durable = journal.append({ t: 'm', v: next } satisfies JournalRecord);
       return cloneMessage(next);

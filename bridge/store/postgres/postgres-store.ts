@@ -114,9 +114,15 @@ function addToConversation(conversation: Conversation, m: Message): void {
   if (m.seq > conversation.lastSeq) {
     conversation.lastSeq = m.seq;
     conversation.lastActivityAt = m.createdAt;
-    conversation.lastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq };
+    conversation.lastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq, status: m.status };
     if (m.author.role === 'visitor' && m.seq > conversation.agentReadSeq) conversation.unread++;
   }
+}
+
+/** A changed message's status shows in the inbox preview when it is the conversation's newest. */
+function followLastMessage(conversation: Conversation, m: Message): void {
+  if (m.rev > conversation.rev) conversation.rev = m.rev;
+  if (conversation.lastMessage?.seq === m.seq) conversation.lastMessage.status = m.status;
 }
 
 function isPgError(error: unknown): error is Error & { code: string } {
@@ -672,10 +678,12 @@ export class PostgresStore implements Store {
       const current = rows[0]?.doc;
       if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
       const changed: Message[] = [];
-      if (isStatusAdvance(current.status, update.status)) {
+      const failedAgain = update.again === true && current.status === 'failed' && update.status === 'failed';
+      if (isStatusAdvance(current.status, update.status) || failedAgain) {
         const next = advance(current, update.status, update.at ?? this.now(), conversation.rev + 1, update);
-        conversation.rev = next.rev;
-        await this.saveMessage(client, next, true);
+        followLastMessage(conversation, next);
+        // Under the conversation lock; a failure after a retry keeps the status rank, so it is not a rank guard.
+        await this.saveMessage(client, next, !failedAgain);
         await this.saveConversation(client, conversation);
         changed.push(next);
         await this.queueOutbound(client, this.outbound.statusChanged(changed, conversation), this.now());
@@ -711,7 +719,7 @@ export class PostgresStore implements Store {
       for (const { doc: m } of rows) {
         if (!isStatusAdvance(m.status, status)) continue;
         const next = advance(m, status, at, conversation.rev + 1);
-        conversation.rev = next.rev;
+        followLastMessage(conversation, next);
         changed.push(next);
       }
       const wouldChange = end > deliveredMark || (status === 'read' && end > readMark) || nowRead > 0;
@@ -745,7 +753,7 @@ export class PostgresStore implements Store {
 
   async setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message> {
     return this.transaction(async (client) => {
-      await this.lockConversation(client, conversationId);
+      const { doc: conversation } = await this.lockConversation(client, conversationId);
       const { rows } = await client.query<{ doc: Message }>(
         'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2',
         [conversationId, messageId],
@@ -753,9 +761,15 @@ export class PostgresStore implements Store {
       const current = rows[0]?.doc;
       if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
       if (current.externalId === externalId) return current;
-      // Not a visible change for the chat parties, so the rev stays: sync does not resend the message.
-      const next: Message = { ...current, externalId };
+      // The channel accepted it: agents see the reply become `sent` (sync resends it), also after a failed attempt.
+      const next: Message = { ...current, externalId, rev: conversation.rev + 1 };
+      if (next.status === 'failed') {
+        next.status = 'sent';
+        delete next.failure;
+      }
+      followLastMessage(conversation, next);
       await this.saveMessage(client, next, false);
+      await this.saveConversation(client, conversation);
       return next;
     });
   }
