@@ -40,6 +40,40 @@ export function isOriginAllowed(config: BridgeConfig, origin: string | undefined
   return config.allowedOrigins.includes(origin);
 }
 
+/** How often one refused origin is logged: a page left open retries for as long as it is open. */
+export const REFUSED_ORIGIN_LOG_INTERVAL_MS = 60_000;
+/** Origins remembered at once; past this the memory starts over (a flood of made-up origins must not grow it). */
+const MAX_REMEMBERED_ORIGINS = 10_000;
+
+/**
+ * Tells the operator at the default level which page origins are refused (not in ALLOWED_ORIGINS), at most once
+ * per REFUSED_ORIGIN_LOG_INTERVAL_MS per origin, with how many refusals the line stands for.
+ */
+export class RefusedOriginLog {
+  private readonly seen = new Map<string, { loggedAt: number; since: number }>();
+
+  constructor(
+    private readonly logger: BridgeContext['logger'],
+    private readonly clock: () => Date,
+  ) {}
+
+  /** Records one refused handshake from `origin`; logs it unless this origin was logged less than a minute ago. */
+  note(origin: string): void {
+    const now = this.clock().getTime();
+    const entry = this.seen.get(origin);
+    if (entry && now - entry.loggedAt < REFUSED_ORIGIN_LOG_INTERVAL_MS) {
+      entry.since += 1;
+      return;
+    }
+    if (!entry && this.seen.size >= MAX_REMEMBERED_ORIGINS) this.seen.clear();
+    this.logger.warn(
+      { origin: origin.slice(0, 200), refused: (entry?.since ?? 0) + 1 },
+      'visitor connection refused: origin not in ALLOWED_ORIGINS',
+    );
+    this.seen.set(origin, { loggedAt: now, since: 0 });
+  }
+}
+
 /** Handshake of `/visitor`: origin, per-IP rate, auth payload, token, verified user → `socket.data`. */
 export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
   // Two devices of a new verified user connecting at once must end up in one conversation: link one at a time.
@@ -53,11 +87,15 @@ export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
     }).catch(() => undefined);
     return current;
   };
+  const refusedOrigins = new RefusedOriginLog(ctx.logger, ctx.clock);
   return async (socket: Socket, next: Next): Promise<void> => {
     try {
       const req = socket.request;
       const origin = req.headers.origin;
-      if (!isOriginAllowed(ctx.config, origin)) return next(refusal('forbidden', 'This site may not open the chat.'));
+      if (!isOriginAllowed(ctx.config, origin)) {
+        refusedOrigins.note(origin ?? '');
+        return next(refusal('forbidden', 'This site may not open the chat.'));
+      }
       const ip = clientIp(req, ctx.config.trustProxy);
       if (!limiters.connections.take(ip).ok) return next(refusal('rate_limited', 'Too many connections; slow down.'));
       const auth = visitorAuthSchema.safeParse(socket.handshake.auth ?? {});
