@@ -46,11 +46,10 @@ export class BridgeMetrics {
   private readonly stored: number[] = new Array<number>(CHANNELS.length * ROLES.length).fill(0);
   private readonly namespaces: { name: string; ns: Namespace }[] = [];
   private queueSource: { store: Store; queues: readonly string[] } | undefined;
+  private processMetricsOn = false;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
-    // Process CPU, memory, handles, GC and event-loop lag (`anon_chat_nodejs_eventloop_lag_seconds`, …).
-    collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
     const registers = [registry];
     const self = this;
 
@@ -160,6 +159,13 @@ export class BridgeMetrics {
 
   /** The Prometheus text exposition. */
   async render(): Promise<{ contentType: string; body: string }> {
+    if (!this.processMetricsOn) {
+      // Process CPU, memory, handles, GC and event-loop lag (`anon_chat_nodejs_eventloop_lag_seconds`, …). Started at
+      // the first scrape: their event-loop sampler and GC observer cannot be stopped, and a bridge nobody scrapes
+      // (tests build dozens per process) should not leave them running.
+      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+      this.processMetricsOn = true;
+    }
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
