@@ -7,9 +7,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { basename, resolve } from 'node:path';
 import { bundleNodeEntry } from '../../scripts/build-bridge.ts';
+import { START_DEADLINE_MS } from '../../bridge/testing/wait-until.ts';
 
 /** Figures a server process reports about itself over IPC. */
 export interface ProbeStats {
@@ -100,9 +102,12 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     const server = new ServerProcess(child);
-    const timeout = options.readyTimeoutMs ?? 30_000;
+    const timeout = options.readyTimeoutMs ?? START_DEADLINE_MS;
     await new Promise<void>((ok, fail) => {
-      const timer = setTimeout(() => fail(new Error(`${options.script} not ready after ${timeout} ms\n${server.stderrTail}`)), timeout);
+      const timer = setTimeout(
+        () => fail(new Error(`waited ${timeout} ms for ${options.script} (pid ${child.pid}) to report 'ready' over IPC; 1-min load average ${loadavg()[0]!.toFixed(1)}\n${server.stderrTail}`)),
+        timeout,
+      );
       child.on('message', (raw) => {
         const msg = raw as Reply;
         if (msg.type !== 'ready') return;
