@@ -11,6 +11,8 @@ export const consoleStyles = css`
   .app {
     display: grid;
     grid-template-rows: auto 1fr;
+    /* minmax(0, …): a wide child (a long word) must not widen the app past the screen. */
+    grid-template-columns: minmax(0, 1fr);
     height: 100%;
   }
   .topbar {
@@ -136,6 +138,16 @@ export const consoleStyles = css`
     .agents__label,
     .me__name,
     .brand small {
+      display: none;
+    }
+  }
+  @media (max-width: 480px) {
+    /* A phone: the top bar keeps the logo, status and actions; the product name would push Sign out off screen. */
+    .topbar {
+      gap: 8px;
+      padding: 0 10px;
+    }
+    .brand > span {
       display: none;
     }
   }

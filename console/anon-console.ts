@@ -74,7 +74,7 @@ export class AnonConsole extends LitElement {
       return html`<console-sign-in
         .busy=${this.session.busy}
         .error=${this.session.error}
-        @console-sign-in=${(e: CustomEvent<{ name: string; password: string }>) => void this.session.signIn(e.detail.name, e.detail.password)}
+        @console-sign-in=${(e: CustomEvent<{ name: string; password: string }>) => void this.signIn(e.detail.name, e.detail.password)}
       ></console-sign-in>`;
     }
     const state = this.connection.state;
@@ -154,6 +154,14 @@ export class AnonConsole extends LitElement {
           : nothing}
       </main>
     </div>`;
+  }
+
+  private async signIn(name: string, password: string): Promise<void> {
+    await this.session.signIn(name, password);
+    if (!this.session.session) return;
+    // The form that had focus is gone: without this, focus falls to <body>.
+    await this.updateComplete;
+    await this.renderRoot.querySelector('console-inbox')?.focusSearch();
   }
 
   private select(conversationId: string): void {

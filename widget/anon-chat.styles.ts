@@ -13,6 +13,7 @@ const light = css`
   --_border: var(--anon-chat-border, #d0d7de);
   --_accent: var(--anon-chat-accent, #1a56db);
   --_accent-text: var(--anon-chat-accent-text, #ffffff);
+  --_ring: var(--_accent);
   --_surface: var(--anon-chat-surface, #f6f8fa);
   --anon-chat-bubble-other: var(--anon-chat-bubble-bg, #eef0f3);
   --anon-chat-bubble-other-text: var(--anon-chat-bubble-text, #1f2328);
@@ -24,11 +25,34 @@ const dark = css`
   --_muted: var(--anon-chat-muted, #a8adb3);
   --_border: var(--anon-chat-border, #3c4043);
   --_accent: var(--anon-chat-accent, #3b6fe0);
-  --_accent-text: var(--anon-chat-accent-text, #ffffff);
+  --_ring: #8ab4f8;
   --_surface: var(--anon-chat-surface, #26282c);
   --anon-chat-bubble-other: var(--anon-chat-bubble-bg, #303236);
   --anon-chat-bubble-other-text: var(--anon-chat-bubble-text, #e8eaed);
   --anon-chat-danger: #ff8a80;
+`;
+
+/**
+ * Colours drawn from the accent, so that whatever accent a site picks keeps WCAG AA: the text, ticks and rings on
+ * the accent are black or white, whichever contrasts more (CIE L* 49.4 is where both reach the same ratio, 4.58:1);
+ * focus rings on the panel are the accent pulled to a lightness that keeps 3:1 against the theme's background.
+ * Browsers without relative colours keep the palette's fixed values.
+ */
+const derived = css`
+  @supports (color: lab(from red l a b)) {
+    :host {
+      --_accent-text: var(--anon-chat-accent-text, lab(from var(--_accent) calc((49.4 - l) * infinity) 0 0));
+      --_ring: lab(from var(--_accent) min(l, 42) a b);
+    }
+    @media (prefers-color-scheme: dark) {
+      :host(:not([theme='light'])) {
+        --_ring: lab(from var(--_accent) max(l, 68) a b);
+      }
+    }
+    :host([theme='dark']) {
+      --_ring: lab(from var(--_accent) max(l, 68) a b);
+    }
+  }
 `;
 
 /** The element's own styles (the bubble styles are adopted next to these). */
@@ -50,6 +74,7 @@ export const anonChatStyles = css`
   :host([theme='dark']) {
     ${dark}
   }
+  ${derived}
   [hidden] {
     display: none !important;
   }
@@ -66,7 +91,7 @@ export const anonChatStyles = css`
     color: inherit;
   }
   :focus-visible {
-    outline: 2px solid var(--_accent);
+    outline: 2px solid var(--_ring);
     outline-offset: 2px;
   }
   .launcher {
@@ -87,6 +112,12 @@ export const anonChatStyles = css`
     cursor: pointer;
     padding: 0;
   }
+  .launcher:focus-visible {
+    /* The launcher's ring sits on the host page, whose colours the widget cannot know: a band in the accent's text
+       colour right around the button, then the accent, so one of the two stands out on any page. */
+    outline-color: var(--_accent);
+    box-shadow: 0 0 0 2px var(--_accent-text), 0 4px 14px rgb(0 0 0 / 0.25);
+  }
   .left .launcher,
   .left .panel {
     right: auto;
@@ -95,7 +126,7 @@ export const anonChatStyles = css`
   .badge {
     position: absolute;
     top: -4px;
-    right: -4px;
+    inset-inline-end: -4px;
     min-width: 20px;
     height: 20px;
     padding: 0 5px;

@@ -38,6 +38,7 @@ import { anonChatStyles } from './anon-chat.styles.ts';
 import type { TransportFactory } from './controllers/chat-host.ts';
 import { ConnectionController } from './controllers/connection-controller.ts';
 import { ConversationController } from './controllers/conversation-controller.ts';
+import { PanelDialogController } from './controllers/panel-dialog-controller.ts';
 import { OutboxController } from './controllers/outbox-controller.ts';
 import { TypingController } from './controllers/typing-controller.ts';
 import { browserStorage, storageKeys } from './controllers/visitor-storage.ts';
@@ -45,7 +46,7 @@ import { emit } from './events.ts';
 import type { WidgetStrings } from './i18n/en.ts';
 import { fill } from './i18n/fill.ts';
 import { renderPanel, styles as panelStyles } from './panel/chat-panel.ts';
-import { resolveStrings } from './i18n/index.ts';
+import { resolveLanguage, resolveStrings, textDirection } from './i18n/index.ts';
 import type { ConnectionState } from './transports/transport.ts';
 
 export type * from './events.ts';
@@ -136,6 +137,7 @@ export class AnonChat extends LitElement {
   #conversation: ConversationController | undefined;
   #outbox: OutboxController | undefined;
   #typing: TypingController | undefined;
+  readonly #dialog = new PanelDialogController(this);
   #atBottom = true;
   #lastKey: string | undefined;
   #scrollAnchor: { height: number; top: number } | undefined;
@@ -369,6 +371,11 @@ export class AnonChat extends LitElement {
     this.#returnFocus = undefined;
   }
 
+  /** The panel's dialog, once rendered (PanelDialogController shows and hides it). */
+  panelDialog(): HTMLDialogElement | null {
+    return this.renderRoot?.querySelector?.<HTMLDialogElement>('dialog.panel') ?? null;
+  }
+
   #list(): HTMLElement | null {
     return this.renderRoot?.querySelector?.<HTMLElement>('.list') ?? null;
   }
@@ -426,8 +433,9 @@ export class AnonChat extends LitElement {
     this.#typing?.input(this._draft);
   };
 
-  #onPanelKeydown = (event: KeyboardEvent): void => {
-    if (event.key === 'Escape') {
+  // On the root, not the panel: Escape closes the open panel from the launcher too.
+  #onRootKeydown = (event: KeyboardEvent): void => {
+    if (event.key === 'Escape' && this.isOpen) {
       event.stopPropagation();
       this.close();
     }
@@ -460,7 +468,17 @@ export class AnonChat extends LitElement {
     const unread = conversation?.unread ?? 0;
     const launcherLabel = `${this.isOpen ? s.closeChat : s.openChat}${unread ? ` (${fill(s.unreadCount, { count: unread })})` : ''}`;
     const all = conversation?.messages ?? [];
-    return html`<div class="root ${this.position === 'bottom-left' ? 'left' : 'right'}" part="root">
+    // Announced from outside the panel, so a reply is heard while the panel is closed too.
+    const last = conversation?.lastReceived;
+    // The UI's language and direction: what the strings are written in, whatever the host page uses.
+    const lang = this.strings ? this.#locale() : resolveLanguage(this.#locale());
+    return html`<div
+      class="root ${this.position === 'bottom-left' ? 'left' : 'right'}"
+      part="root"
+      lang=${lang}
+      dir=${textDirection(lang)}
+      @keydown=${this.#onRootKeydown}
+    >
       <button
         class="launcher"
         part="launcher"
@@ -478,7 +496,6 @@ export class AnonChat extends LitElement {
         ${unread && !this.isOpen ? html`<span class="badge" part="badge" aria-hidden="true">${unread > 99 ? '99+' : unread}</span>` : nothing}
       </button>
       ${!this.#connection ? nothing : renderPanel({
-            open: this.isOpen,
             heading: this.heading,
             greeting: this.greeting,
             locale: this.#locale(),
@@ -490,7 +507,6 @@ export class AnonChat extends LitElement {
             hasOlder: (conversation?.hasOlder ?? false) || all.length > this._window,
             loadingOlder: conversation?.loadingOlder ?? false,
             agentTyping: this.#typing?.agentTyping,
-            lastReceived: conversation?.lastReceived,
             draft: this._draft,
             pill: this._pill,
             onClose: () => this.close(),
@@ -498,7 +514,6 @@ export class AnonChat extends LitElement {
             onSubmit: this.#onSubmit,
             onInput: this.#onInput,
             onComposerKeydown: this.#onKeydown,
-            onPanelKeydown: this.#onPanelKeydown,
             onPill: this.#onPill,
             onRetry: this.#onRetry,
             allowErase: this.allowErase && !!connection?.transport?.erase,
@@ -512,6 +527,9 @@ export class AnonChat extends LitElement {
               this._erase = 'idle';
             },
           })}
+      <div class="sr-only" aria-live="polite" aria-atomic="true">
+        ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text }) : ''}
+      </div>
     </div>`;
   }
 }

@@ -18,12 +18,17 @@ export const composerStyles = css`
     border-radius: 14px;
     box-shadow: var(--console-shadow);
   }
-  form:focus-within {
+  /* The box, not the borderless textarea inside it, shows where focus is. */
+  form:has(textarea:focus-visible) {
     border-color: var(--console-accent);
-    box-shadow: 0 0 0 3px rgb(26 86 219 / 14%);
+    outline: 2px solid var(--console-accent);
+    outline-offset: 2px;
   }
   textarea {
     flex: 1;
+    /* A flex item is as wide as its content by default: a long word must wrap, not widen the pane. */
+    min-width: 0;
+    overflow-wrap: anywhere;
     min-height: 24px;
     max-height: 160px;
     field-sizing: content;

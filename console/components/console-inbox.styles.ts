@@ -53,7 +53,7 @@ export const inboxStyles = css`
   }
   .search svg {
     position: absolute;
-    left: 10px;
+    inset-inline-start: 10px;
     top: 50%;
     transform: translateY(-50%);
     color: var(--console-faint);
@@ -71,10 +71,8 @@ export const inboxStyles = css`
     background: var(--console-bg);
   }
   .search input:focus-visible {
-    outline: none;
     border-color: var(--console-accent);
     background: var(--console-surface);
-    box-shadow: 0 0 0 3px rgb(26 86 219 / 15%);
   }
   ul {
     flex: 1;
@@ -95,7 +93,7 @@ export const inboxStyles = css`
     border: 0;
     border-radius: var(--console-radius);
     background: transparent;
-    text-align: left;
+    text-align: start;
     color: inherit;
   }
   .item:hover {

@@ -63,6 +63,12 @@ export class ConsoleInbox extends LitElement {
     this.locale = '';
   }
 
+  /** Moves focus to the search field (after sign-in, so keyboard users start in the inbox, not on the page). */
+  async focusSearch(): Promise<void> {
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLInputElement>('input[type="search"]')?.focus();
+  }
+
   override render() {
     const unreadTotal = this.conversations.reduce((n, c) => n + c.unread, 0);
     return html`<header>
@@ -113,22 +119,14 @@ export class ConsoleInbox extends LitElement {
         ? `${failed ? `${bubbleLabels.failedPrefix} ` : last.role === 'agent' ? 'Agent: ' : ''}${last.text}`
         : 'No messages yet';
     const selected = c.id === this.selectedId;
+    // No aria-label: the name is the visible text in reading order (WCAG 2.5.3), with what only the avatar's dot or
+    // the colours show spoken through visually hidden words.
+    const hidden = (text: string) => html`<span class="visually-hidden">${text}</span>`;
     return html`<li>
       <button
         type="button"
         class="item ${c.unread > 0 ? 'item--unread' : ''}"
         aria-current=${selected ? 'true' : 'false'}
-        aria-label=${[
-          c.name,
-          channelLabels[c.channel],
-          c.unread > 0 ? `${c.unread} unread` : '',
-          c.visitorOnline ? 'online' : '',
-          c.state === 'closed' ? 'closed' : '',
-          preview,
-          activityLabel(c.lastActivityAt, this.locale),
-        ]
-          .filter(Boolean)
-          .join(', ')}
         data-conversation-id=${c.id}
         @click=${() => emit(this, 'console-select', { conversationId: c.id })}
       >
@@ -137,13 +135,16 @@ export class ConsoleInbox extends LitElement {
         </span>
         <span class="item__body">
           <span class="item__top">
-            <span class="item__name">${c.name}</span>
+            <span class="item__name" dir="auto">${c.name}</span>
+            ${hidden(`${c.visitorOnline ? ', online' : ''}${c.state === 'closed' ? ', closed' : ''}, `)}
             <span class="badge badge--${c.channel}">${channelLabels[c.channel]}</span>
+            ${hidden(', ')}
             <time class="item__time" datetime=${c.lastActivityAt}>${activityLabel(c.lastActivityAt, this.locale)}</time>
+            ${hidden(', ')}
           </span>
           <span class="item__bottom">
-            <span class="item__preview ${typing ? 'item__preview--typing' : ''} ${failed ? 'item__preview--failed' : ''}">${preview}</span>
-            ${c.unread > 0 ? html`<span class="unread">${c.unread > 99 ? '99+' : c.unread}</span>` : nothing}
+            <span class="item__preview ${typing ? 'item__preview--typing' : ''} ${failed ? 'item__preview--failed' : ''}" dir="auto">${preview}</span>
+            ${c.unread > 0 ? html`${hidden(', ')}<span class="unread">${c.unread > 99 ? '99+' : c.unread}</span>${hidden(' unread')}` : nothing}
           </span>
         </span>
       </button>

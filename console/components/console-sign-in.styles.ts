@@ -63,9 +63,7 @@ export const signInStyles = css`
     border-radius: 8px;
   }
   input:focus-visible {
-    outline: none;
     border-color: var(--console-accent);
-    box-shadow: 0 0 0 3px rgb(26 86 219 / 18%);
   }
   .error {
     margin: -4px 0 16px;

@@ -3,19 +3,19 @@ import { css } from 'lit';
 
 /** Conversation view: header, scrolling message log, typing line, composer. */
 export const threadStyles = css`
+  /* No --anon-chat-accent here: --console-accent is defined from it, and the cycle would void both (and the focus
+     ring drawn with them); the bubbles read the page's --anon-chat-accent themselves. */
   :host {
     display: flex;
     flex-direction: column;
     min-width: 0;
     min-height: 0;
     background: var(--console-bg);
-    --anon-chat-accent: var(--console-accent);
     --anon-chat-bubble-other: var(--console-surface);
     --anon-chat-bubble-other-text: var(--console-text);
     --anon-chat-muted: var(--console-muted);
     --anon-chat-danger: var(--console-danger);
     --anon-chat-radius: 16px;
-    --anon-chat-tick-read: #b9f0ff;
   }
   .head {
     display: flex;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { builtInStrings, fill, resolveStrings } from './index.ts';
+import { builtInStrings, fill, resolveLanguage, resolveStrings, textDirection } from './index.ts';
 
 describe('i18n', () => {
   it('picks the exact tag, then the language, then English', () => {
@@ -23,5 +23,15 @@ describe('i18n', () => {
   it('fills placeholders and leaves unknown ones visible', () => {
     expect(fill('{name} is typing…', { name: 'Ann' })).toBe('Ann is typing…');
     expect(fill('{count}/{max} {oops}', { count: 3, max: 10 })).toBe('3/10 {oops}');
+  });
+
+  it('names the language the UI speaks, and its direction: Arabic and Hebrew right to left', () => {
+    expect(resolveLanguage('de-AT')).toBe('de');
+    expect(resolveLanguage('fr')).toBe('en');
+    expect(resolveStrings('ar-EG').send).toBe('إرسال');
+    expect(resolveStrings('he').send).toBe('שליחה');
+    expect(textDirection(resolveLanguage('ar-EG'))).toBe('rtl');
+    expect(textDirection(resolveLanguage('he-IL'))).toBe('rtl');
+    expect(textDirection(resolveLanguage('de'))).toBe('ltr');
   });
 });

@@ -1,20 +1,37 @@
 /** Built-in translations and how the element picks one: exact tag, then language, then English; overrides win. */
 import type { BubbleLabels } from '../ui/message-bubble.ts';
+import { ar } from './ar.ts';
 import { de } from './de.ts';
 import { en, type WidgetStrings } from './en.ts';
 import { es } from './es.ts';
+import { he } from './he.ts';
 
 export type { WidgetStrings } from './en.ts';
 export { fill } from './fill.ts';
 
 /** Translations shipped in the bundle, by BCP 47 language tag. */
-export const builtInStrings: Readonly<Record<string, WidgetStrings>> = { en, de, es };
+export const builtInStrings: Readonly<Record<string, WidgetStrings>> = { en, de, es, ar, he };
+
+/** The built-in translation `locale` resolves to (`de-AT` → `de`, unknown → `en`): the language the UI speaks. */
+export function resolveLanguage(locale: string): string {
+  const tag = locale.toLowerCase();
+  if (builtInStrings[tag]) return tag;
+  const language = tag.split('-')[0] ?? '';
+  return builtInStrings[language] ? language : 'en';
+}
 
 /** The strings for `locale` (e.g. `de-AT` → German) with `overrides` applied on top. */
 export function resolveStrings(locale: string, overrides?: Partial<WidgetStrings>): WidgetStrings {
-  const tag = locale.toLowerCase();
-  const base = builtInStrings[tag] ?? builtInStrings[tag.split('-')[0] ?? ''] ?? en;
+  const base = builtInStrings[resolveLanguage(locale)] ?? en;
   return overrides ? { ...base, ...overrides } : base;
+}
+
+/** Languages written right to left. */
+const RTL_LANGUAGES = new Set(['ar', 'he', 'fa', 'ur', 'yi', 'ps', 'sd', 'ug', 'dv', 'ckb']);
+
+/** `rtl` for a language tag written right to left (`ar`, `he-IL`, …), else `ltr`. */
+export function textDirection(locale: string): 'rtl' | 'ltr' {
+  return RTL_LANGUAGES.has(locale.toLowerCase().split('-')[0] ?? '') ? 'rtl' : 'ltr';
 }
 
 /** The labels the shared bubble rendering needs, taken from the widget strings. */

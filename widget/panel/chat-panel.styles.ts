@@ -5,6 +5,8 @@ import { css } from 'lit';
 export const panelStyles = css`
   .panel {
     position: fixed;
+    top: auto;
+    left: auto;
     bottom: calc(var(--anon-chat-offset, 20px) + 68px);
     right: var(--anon-chat-offset, 20px);
     z-index: var(--anon-chat-z-index, 2147483000);
@@ -15,6 +17,8 @@ export const panelStyles = css`
     height: var(--anon-chat-height, 560px);
     max-height: calc(100vh - 120px);
     box-sizing: border-box;
+    margin: 0;
+    padding: 0;
     background: var(--_bg);
     color: var(--_text);
     border: 1px solid var(--_border);
@@ -22,13 +26,22 @@ export const panelStyles = css`
     box-shadow: 0 12px 40px rgb(0 0 0 / 0.25);
     overflow: hidden;
   }
+  .panel:not([open]) {
+    display: none;
+  }
+  .panel::backdrop {
+    background: transparent;
+  }
   @media (max-width: 480px) {
-    .panel {
-      inset: 0;
-      width: 100vw;
+    /* Full screen, and as tall as what is visible above the on-screen keyboard (the element tracks visualViewport;
+       dvh where it has not measured yet). */
+    .root .panel {
+      inset: var(--_viewport-top, 0) 0 auto 0;
+      width: 100%;
       max-width: none;
-      height: 100%;
+      height: var(--_viewport-height, 100dvh);
       max-height: none;
+      border: 0;
       border-radius: 0;
     }
   }
@@ -81,12 +94,20 @@ export const panelStyles = css`
   .icon-button:hover {
     background: rgb(255 255 255 / 0.15);
   }
+  .header :focus-visible {
+    /* On the accent the accent ring would vanish: the header's text colour is derived to contrast with it. */
+    outline-color: var(--_accent-text);
+  }
   .list {
     flex: 1;
     overflow-y: auto;
     overscroll-behavior: contain;
     padding: 10px 10px 4px;
     background: var(--_bg);
+  }
+  .list:focus-visible {
+    /* Inside the list's own box: the panel clips anything outside it. */
+    outline-offset: -2px;
   }
   .list > .msg {
     /* Thousands of messages stay smooth: the browser skips layout and paint of off-screen rows. */
@@ -142,6 +163,8 @@ export const panelStyles = css`
   .field {
     position: relative;
     flex: 1;
+    /* A flex item is as wide as its content by default; a long word must wrap, not widen the panel. */
+    min-width: 0;
     display: flex;
     flex-direction: column;
   }
@@ -157,6 +180,7 @@ export const panelStyles = css`
     background: var(--_surface);
     line-height: 1.35;
     field-sizing: content;
+    overflow-wrap: anywhere;
   }
   .input::placeholder {
     /* The browser's default placeholder grey falls under WCAG AA contrast on the field background. */
@@ -217,6 +241,24 @@ export const panelStyles = css`
     border-color: var(--anon-chat-danger, #c5221f);
     background: var(--anon-chat-danger, #c5221f);
     color: #fff;
+  }
+  @media (max-width: 480px), (pointer: coarse) {
+    /* Touch: every target at least 44 × 44 CSS px (WCAG 2.5.5). */
+    .icon-button,
+    .send {
+      width: 44px;
+      height: 44px;
+    }
+    .input {
+      min-height: 44px;
+      padding-block: 11px;
+    }
+    .pill,
+    .msg__retry,
+    .erase button {
+      min-height: 44px;
+      min-width: 44px;
+    }
   }
   .connection {
     padding: 4px 10px;

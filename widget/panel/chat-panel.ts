@@ -21,7 +21,6 @@ export const styles = [bubbleStyles, panelStyles];
 
 /** What the panel shows and the handlers it calls; built by the element on each render. */
 export interface PanelView {
-  open: boolean;
   heading: string;
   greeting: string;
   locale: string;
@@ -35,7 +34,6 @@ export interface PanelView {
   loadingOlder: boolean;
   /** Name of the agent typing (`''` unnamed), or undefined. */
   agentTyping: string | undefined;
-  lastReceived: LocalMessage | undefined;
   draft: string;
   pill: boolean;
   onClose: () => void;
@@ -43,7 +41,6 @@ export interface PanelView {
   onSubmit: (event: Event) => void;
   onInput: (event: Event) => void;
   onComposerKeydown: (event: KeyboardEvent) => void;
-  onPanelKeydown: (event: KeyboardEvent) => void;
   onPill: () => void;
   onRetry: (message: LocalMessage) => void;
   /** The site enabled self-erasure (`allow-erase`) and the transport can erase. */
@@ -96,15 +93,17 @@ export function renderPanel(view: PanelView): TemplateResult {
   const online = view.state === 'online';
   const available = online && view.agentsOnline > 0;
   const count = view.draft.length;
-  const last = view.lastReceived;
-  return html`<section
+  // A <dialog> the element shows and hides (PanelDialogController): modal where it covers the screen.
+  return html`<dialog
     id="panel"
     class="panel"
     part="panel"
-    role="dialog"
     aria-labelledby="title"
-    ?hidden=${!view.open}
-    @keydown=${view.onPanelKeydown}
+    @cancel=${(event: Event) => {
+      // Escape in a modal dialog: close through the element, so it tells the page and returns focus.
+      event.preventDefault();
+      view.onClose();
+    }}
   >
     <header class="header" part="header">
       <div class="header-text">
@@ -166,8 +165,5 @@ export function renderPanel(view: PanelView): TemplateResult {
         </svg>
       </button>
     </form>
-    <div class="sr-only" aria-live="polite" aria-atomic="true">
-      ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text }) : ''}
-    </div>
-  </section>`;
+  </dialog>`;
 }

@@ -36,7 +36,8 @@ function authorName(message: LocalMessage, labels: BubbleLabels): string {
 }
 
 /**
- * Renders a message. The text only ever goes through a Lit text binding, so markup in it stays inert text.
+ * Renders a message. The text only ever goes through a Lit text binding, so markup in it stays inert text; it is
+ * bidi-isolated (`dir="auto"`), so a Hebrew message in an English chat (or the reverse) keeps its punctuation in place.
  * Failed own messages show the reason and, when `onRetry` is given, a Retry button.
  */
 export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions): TemplateResult {
@@ -51,7 +52,7 @@ export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions):
   >
     ${showAuthor ? html`<div class="msg__author" part="message-author">${authorName(message, labels)}</div>` : nothing}
     <div class="msg__bubble" part="bubble ${own ? 'bubble-own' : 'bubble-other'}">
-      <span class="msg__text">${message.text}</span>
+      <span class="msg__text" dir="auto">${message.text}</span>
       <span class="msg__meta">
         <time datetime=${message.createdAt}>${formatTime(message.createdAt, locale)}</time>
         ${own ? renderStatusTicks(message.status, labels) : nothing}

@@ -36,8 +36,9 @@ export const bubbleStyles = css`
     line-height: 1.35;
   }
   .msg--own .msg__bubble {
-    background: var(--anon-chat-accent, #1a56db);
-    color: var(--anon-chat-accent-text, #ffffff);
+    /* --_accent and --_accent-text: the widget's palette (the text derived from the accent); else the public names. */
+    background: var(--_accent, var(--anon-chat-accent, #1a56db));
+    color: var(--_accent-text, var(--anon-chat-accent-text, #ffffff));
   }
   .msg--failed .msg__bubble {
     opacity: 0.75;
@@ -49,11 +50,14 @@ export const bubbleStyles = css`
     display: inline-flex;
     align-items: center;
     gap: 3px;
-    float: right;
-    margin: 4px 0 -2px 8px;
+    float: inline-end;
+    margin-block: 4px -2px;
+    margin-inline: 8px 0;
     font-size: 0.7em;
-    opacity: 0.8;
     white-space: nowrap;
+  }
+  .msg--other .msg__meta {
+    opacity: 0.8;
   }
   .ticks {
     display: inline-flex;
@@ -63,10 +67,14 @@ export const bubbleStyles = css`
     padding-right: 0.25em;
   }
   .ticks--read {
-    color: var(--anon-chat-tick-read, #7fe3ff);
+    /* Read differs from delivered by shape, not only colour (WCAG 1.4.1): the ticks sit in a filled pill, drawn in
+       the bubble's own two colours so it keeps their contrast on any accent. */
+    padding: 0 0.4em 0 0.2em;
+    border-radius: 999px;
+    background: currentColor;
   }
-  .msg--other .ticks--read {
-    color: var(--anon-chat-accent, #1a56db);
+  .ticks--read > span {
+    color: var(--_accent, var(--anon-chat-accent, #1a56db));
   }
   .ticks--failed {
     color: var(--anon-chat-danger, #d93025);
@@ -89,9 +97,5 @@ export const bubbleStyles = css`
     border: 1px solid currentColor;
     border-radius: 999px;
     padding: 1px 8px;
-  }
-  .msg__retry:focus-visible {
-    outline: 2px solid var(--anon-chat-focus, #1a56db);
-    outline-offset: 2px;
   }
 `;

@@ -1,4 +1,4 @@
-/** Delivery ticks of an own message (clock, ✓, ✓✓, ✓✓ in accent, !), shared by the widget and the console. */
+/** Delivery ticks of an own message (clock, ✓, ✓✓, ✓✓ in a filled pill, !), shared by the widget and the console. */
 import { html, svg, type TemplateResult } from 'lit';
 import type { MessageStatus } from '../../protocol/status.ts';
 
@@ -11,11 +11,14 @@ const glyphs: Record<MessageStatus, TemplateResult | string> = {
   sending: clock,
   sent: '✓',
   delivered: '✓✓',
-  read: '✓✓',
+  read: html`<span>✓✓</span>`,
   failed: '!',
 };
 
-/** The tick glyph for `status`, as an image with the status' label as its accessible name. */
+/**
+ * The tick glyph for `status`, as an image with the status' label as its accessible name (and no `title`: it would
+ * repeat the name as a description).
+ */
 export function renderStatusTicks(status: MessageStatus, labels: StatusLabels): TemplateResult {
-  return html`<span class="ticks ticks--${status}" part="ticks ticks-${status}" role="img" aria-label=${labels[status]} title=${labels[status]}>${glyphs[status]}</span>`;
+  return html`<span class="ticks ticks--${status}" part="ticks ticks-${status}" role="img" aria-label=${labels[status]}>${glyphs[status]}</span>`;
 }
