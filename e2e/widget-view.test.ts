@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { emitWithAck } from '../bridge/testing/index.ts';
 import { openPanel, openWidget, renderedMessages, sendFromComposer, useWidgetRig } from './widget-harness.ts';
+import { installContrastProbe, type Probe } from './helpers/contrast.ts';
 
 /** The bridge's clock: tests move it to put messages on different days. */
 let now = Date.parse('2026-01-10T11:00:00Z');
@@ -198,9 +199,11 @@ describe('widget view', () => {
       await emitWithAck(rig.agent, 'message:send', { conversationId: conversation!.id, clientId: 'contrast', text: 'agent text' });
       await page.locator('anon-chat .msg--other').waitFor();
       await page.locator('anon-chat textarea').fill('x');
+      await installContrastProbe(page);
       const ratios = await page.evaluate(() => {
         const root = document.querySelector('anon-chat')!.shadowRoot!;
-        const parse = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+        // Through a canvas: colours derived from the accent compute to lab(), not rgb().
+        const parse = (c: string): number[] => (window as unknown as { __probe: Probe }).__probe.rgba(c);
         const lum = ([r, g, b]: number[]): number => {
           const f = (v: number): number => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
           return 0.2126 * f(r!) + 0.7152 * f(g!) + 0.0722 * f(b!);
