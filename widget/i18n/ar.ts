@@ -33,6 +33,7 @@ export const ar: WidgetStrings = {
   retry: 'إعادة المحاولة',
   errorTextTooLong: 'الرسالة طويلة جدًا.',
   errorTextEmpty: 'الرسالة فارغة.',
+  errorTextInvalid: 'تحتوي الرسالة على حرف تالف.',
   errorRateLimited: 'رسائل كثيرة جدًا — حاول مجددًا بعد لحظة.',
   errorForbidden: 'هذه المحادثة غير متاحة هنا.',
   errorGeneric: 'تعذّر توصيل الرسالة.',

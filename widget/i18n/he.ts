@@ -33,6 +33,7 @@ export const he: WidgetStrings = {
   retry: 'שליחה חוזרת',
   errorTextTooLong: 'ההודעה ארוכה מדי.',
   errorTextEmpty: 'ההודעה ריקה.',
+  errorTextInvalid: 'ההודעה מכילה תו פגום.',
   errorRateLimited: 'יותר מדי הודעות — נסו שוב בעוד רגע.',
   errorForbidden: 'הצ׳אט הזה אינו זמין כאן.',
   errorGeneric: 'לא ניתן היה למסור את ההודעה.',
