@@ -37,4 +37,9 @@ export const ar: WidgetStrings = {
   errorRateLimited: 'رسائل كثيرة جدًا — حاول مجددًا بعد لحظة.',
   errorForbidden: 'هذه المحادثة غير متاحة هنا.',
   errorGeneric: 'تعذّر توصيل الرسالة.',
+  eraseConversation: 'حذف المحادثة',
+  eraseConfirm: 'هل تريد حذف هذه المحادثة وكل ما كتبته؟ لا يمكن التراجع عن ذلك.',
+  eraseYes: 'حذف',
+  eraseNo: 'إبقاء',
+  eraseFailed: 'تعذّر حذف المحادثة. حاول مرة أخرى.',
 };

@@ -37,4 +37,9 @@ export const he: WidgetStrings = {
   errorRateLimited: 'יותר מדי הודעות — נסו שוב בעוד רגע.',
   errorForbidden: 'הצ׳אט הזה אינו זמין כאן.',
   errorGeneric: 'לא ניתן היה למסור את ההודעה.',
+  eraseConversation: 'מחיקת השיחה',
+  eraseConfirm: 'למחוק את השיחה הזו ואת כל מה שכתבת? לא ניתן לבטל את הפעולה.',
+  eraseYes: 'מחיקה',
+  eraseNo: 'השארה',
+  eraseFailed: 'לא ניתן היה למחוק את השיחה. נסו שוב.',
 };
