@@ -6,6 +6,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 import { resolve } from 'node:path';
 import { widgetSize } from './scripts/widget-size.ts';
 import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-module-build.ts';
+import { loadableStringsBuild } from './widget/i18n/build/strings-build.ts';
 
 const root = import.meta.dirname;
 /**
@@ -30,6 +31,8 @@ export default defineConfig(({ mode }) => {
       // XMTP: never in the widget bundle; its own module (SDK, workers, WASM) is built next to it, loaded by URL.
       xmtpNotInInitialLoad(),
       xmtpModuleBuild({ root }),
+      // Translations beyond en/de/es: one small file each, imported by URL when a widget speaks them.
+      loadableStringsBuild(),
     ],
     build: {
       outDir: resolve(root, 'dist/widget'),

@@ -281,7 +281,8 @@ describe('widget accessibility (Chromium, real bridge)', () => {
 
     for (const [locale, send] of [['he', 'שליחה'], ['ar', 'إرسال']] as const) {
       const { page: rtl, site } = await widgetPage(DESKTOP, { attributes: `locale="${locale}"` });
-      expect(await rtl.locator('anon-chat .root').getAttribute('lang')).toBe(locale);
+      // Arabic and Hebrew load from their own file next to the widget, after the launcher has painted.
+      await expect.poll(() => rtl.locator('anon-chat .root').getAttribute('lang'), { timeout: 10_000 }).toBe(locale);
       expect(await rtl.locator('anon-chat .root').getAttribute('dir')).toBe('rtl');
       await openPanel(rtl);
       expect(await rtl.locator('anon-chat .send').getAttribute('aria-label')).toBe(send);
@@ -313,6 +314,7 @@ describe('widget accessibility (Chromium, real bridge)', () => {
       ['widget-phone-rtl', 'theme="light" locale="he"'],
     ] as const) {
       const { page, site } = await widgetPage(PHONE, { attributes });
+      await expect.poll(() => page.locator('anon-chat .root').getAttribute('lang'), { timeout: 10_000 }).toBe(attributes.includes('he') ? 'he' : 'en');
       await openPanel(page);
       await sendFromComposer(page, attributes.includes('he') ? 'האם אתם שולחים לקנדה?' : 'Do you ship to Canada?');
       await page.locator('anon-chat .msg--own.msg--sent').waitFor({ timeout: 10_000 });

@@ -46,7 +46,7 @@ import { emit } from './events.ts';
 import type { WidgetStrings } from './i18n/en.ts';
 import { fill } from './i18n/fill.ts';
 import { renderPanel, styles as panelStyles } from './panel/chat-panel.ts';
-import { resolveLanguage, resolveStrings, textDirection } from './i18n/index.ts';
+import { LOADABLE_LANGUAGES, builtInStrings, resolveLanguage, resolveStrings, stringsFile, textDirection } from './i18n/index.ts';
 import type { ConnectionState } from './transports/transport.ts';
 
 export type * from './events.ts';
@@ -69,6 +69,23 @@ const defaultServer = ((): string => {
 const RENDER_WINDOW = 150;
 /** Distance from the bottom (px) within which the list counts as "at the bottom" and follows new messages. */
 const BOTTOM_SLACK = 48;
+
+/** Loadable translations fetched so far (shared by every element on the page), and the ones on their way. */
+const loadedStrings = new Map<string, WidgetStrings>();
+const loadingStrings = new Map<string, Promise<void>>();
+
+/** Imports a loadable translation from next to the widget script; a failed load leaves that language in English. */
+function loadStrings(lang: string): Promise<void> {
+  let loading = loadingStrings.get(lang);
+  if (!loading) {
+    loading = import(/* @vite-ignore */ new URL(stringsFile(lang), scriptUrl).href).then(
+      (module: { default: WidgetStrings }) => void loadedStrings.set(lang, module.default),
+      () => undefined,
+    );
+    loadingStrings.set(lang, loading);
+  }
+  return loading;
+}
 
 /** Instances by bridge + site: a second element for the same visitor stays inert, so SPAs render the chat once. */
 const activeInstances = new Map<string, AnonChat>();
@@ -385,7 +402,16 @@ export class AnonChat extends LitElement {
   }
 
   #strings(): WidgetStrings {
-    return resolveStrings(this.#locale(), this.strings);
+    const lang = resolveLanguage(this.#locale());
+    if (LOADABLE_LANGUAGES.includes(lang) && !loadedStrings.has(lang)) void loadStrings(lang).then(() => this.requestUpdate());
+    return resolveStrings(this.#locale(), this.strings, loadedStrings);
+  }
+
+  /** The language the UI speaks now: a loadable one only once its strings are here; the page's tag with overrides. */
+  #language(): string {
+    if (this.strings) return this.#locale();
+    const lang = resolveLanguage(this.#locale());
+    return lang in builtInStrings || loadedStrings.has(lang) ? lang : 'en';
   }
 
 
@@ -471,7 +497,7 @@ export class AnonChat extends LitElement {
     // Announced from outside the panel, so a reply is heard while the panel is closed too.
     const last = conversation?.lastReceived;
     // The UI's language and direction: what the strings are written in, whatever the host page uses.
-    const lang = this.strings ? this.#locale() : resolveLanguage(this.#locale());
+    const lang = this.#language();
     return html`<div
       class="root ${this.position === 'bottom-left' ? 'left' : 'right'}"
       part="root"

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { builtInStrings, fill, resolveLanguage, resolveStrings, textDirection } from './index.ts';
+import { builtInStrings, fill, LOADABLE_LANGUAGES, resolveLanguage, resolveStrings, textDirection } from './index.ts';
+import { loadableStrings } from './loadable.ts';
 
 describe('i18n', () => {
   it('picks the exact tag, then the language, then English', () => {
@@ -17,7 +18,8 @@ describe('i18n', () => {
 
   it('translations cover every English key', () => {
     const keys = Object.keys(builtInStrings.en!).sort();
-    for (const strings of Object.values(builtInStrings)) expect(Object.keys(strings).sort()).toEqual(keys);
+    for (const strings of [...Object.values(builtInStrings), ...Object.values(loadableStrings)]) expect(Object.keys(strings).sort()).toEqual(keys);
+    expect(Object.keys(loadableStrings).sort()).toEqual([...LOADABLE_LANGUAGES].sort());
   });
 
   it('fills placeholders and leaves unknown ones visible', () => {
@@ -28,8 +30,10 @@ describe('i18n', () => {
   it('names the language the UI speaks, and its direction: Arabic and Hebrew right to left', () => {
     expect(resolveLanguage('de-AT')).toBe('de');
     expect(resolveLanguage('fr')).toBe('en');
-    expect(resolveStrings('ar-EG').send).toBe('إرسال');
-    expect(resolveStrings('he').send).toBe('שליחה');
+    // Loadable languages show in English until their file has arrived.
+    expect(resolveStrings('he').send).toBe('Send');
+    expect(resolveStrings('he', undefined, new Map(Object.entries(loadableStrings))).send).toBe('שליחה');
+    expect(resolveStrings('ar-EG', undefined, new Map(Object.entries(loadableStrings))).send).toBe('إرسال');
     expect(textDirection(resolveLanguage('ar-EG'))).toBe('rtl');
     expect(textDirection(resolveLanguage('he-IL'))).toBe('rtl');
     expect(textDirection(resolveLanguage('de'))).toBe('ltr');

@@ -1,28 +1,39 @@
 /** Built-in translations and how the element picks one: exact tag, then language, then English; overrides win. */
 import type { BubbleLabels } from '../ui/message-bubble.ts';
-import { ar } from './ar.ts';
 import { de } from './de.ts';
 import { en, type WidgetStrings } from './en.ts';
 import { es } from './es.ts';
-import { he } from './he.ts';
 
 export type { WidgetStrings } from './en.ts';
 export { fill } from './fill.ts';
 
 /** Translations shipped in the bundle, by BCP 47 language tag. */
-export const builtInStrings: Readonly<Record<string, WidgetStrings>> = { en, de, es, ar, he };
+export const builtInStrings: Readonly<Record<string, WidgetStrings>> = { en, de, es };
 
-/** The built-in translation `locale` resolves to (`de-AT` → `de`, unknown → `en`): the language the UI speaks. */
-export function resolveLanguage(locale: string): string {
-  const tag = locale.toLowerCase();
-  if (builtInStrings[tag]) return tag;
-  const language = tag.split('-')[0] ?? '';
-  return builtInStrings[language] ? language : 'en';
+/** Translations shipped as separate files (widget/i18n/loadable.ts), loaded when a widget speaks them. */
+export const LOADABLE_LANGUAGES: readonly string[] = ['ar', 'he'];
+
+/** The file a loadable translation is built into, next to the widget script. */
+export function stringsFile(lang: string): string {
+  return `anon-chat-strings-${lang}.js`;
 }
 
-/** The strings for `locale` (e.g. `de-AT` → German) with `overrides` applied on top. */
-export function resolveStrings(locale: string, overrides?: Partial<WidgetStrings>): WidgetStrings {
-  const base = builtInStrings[resolveLanguage(locale)] ?? en;
+/** The translation `locale` resolves to (`de-AT` → `de`, `he-IL` → `he`, unknown → `en`): the language the UI speaks. */
+export function resolveLanguage(locale: string): string {
+  const known = (tag: string): boolean => tag in builtInStrings || LOADABLE_LANGUAGES.includes(tag);
+  const tag = locale.toLowerCase();
+  if (known(tag)) return tag;
+  const language = tag.split('-')[0] ?? '';
+  return known(language) ? language : 'en';
+}
+
+/**
+ * The strings for `locale` (e.g. `de-AT` → German) with `overrides` applied on top; `loaded` holds the loadable
+ * translations fetched so far (until one arrives, its language shows in English).
+ */
+export function resolveStrings(locale: string, overrides?: Partial<WidgetStrings>, loaded?: ReadonlyMap<string, WidgetStrings>): WidgetStrings {
+  const lang = resolveLanguage(locale);
+  const base = builtInStrings[lang] ?? loaded?.get(lang) ?? en;
   return overrides ? { ...base, ...overrides } : base;
 }
 
