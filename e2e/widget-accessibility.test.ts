@@ -313,13 +313,14 @@ describe('widget accessibility (Chromium, real bridge)', () => {
       ['widget-phone-dark', 'theme="dark" title="Northwind Coffee"'],
       ['widget-phone-rtl', 'theme="light" locale="he"'],
     ] as const) {
+      const hebrew = attributes.includes('locale="he"');
       const { page, site } = await widgetPage(PHONE, { attributes });
-      await expect.poll(() => page.locator('anon-chat .root').getAttribute('lang'), { timeout: 10_000 }).toBe(attributes.includes('he') ? 'he' : 'en');
+      await expect.poll(() => page.locator('anon-chat .root').getAttribute('lang'), { timeout: 10_000 }).toBe(hebrew ? 'he' : 'en');
       await openPanel(page);
-      await sendFromComposer(page, attributes.includes('he') ? 'האם אתם שולחים לקנדה?' : 'Do you ship to Canada?');
+      await sendFromComposer(page, hebrew ? 'האם אתם שולחים לקנדה?' : 'Do you ship to Canada?');
       await page.locator('anon-chat .msg--own.msg--sent').waitFor({ timeout: 10_000 });
       await receipt(site, 1, 'read');
-      await agentSays(site, attributes.includes('he') ? 'כן — משלוח חינם מעל 40$.' : 'Yes — free shipping to Canada over $40.');
+      await agentSays(site, hebrew ? 'כן — משלוח חינם מעל 40$.' : 'Yes — free shipping to Canada over $40.');
       await page.locator('anon-chat .msg--other').waitFor({ timeout: 10_000 });
       await page.locator('anon-chat .input').click();
       await saveScreenshot(page, name);
