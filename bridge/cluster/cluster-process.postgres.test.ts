@@ -5,7 +5,9 @@
  * a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
  * acknowledgement of something not committed — until it is back, without a restart.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -30,7 +32,9 @@ const SECRETS = {
   AGENT_TOKEN_SECRET: 'cluster-agent-secret-0123456789',
   SITE_SECRET: 'cluster-site-secret-0123456789',
 };
+const ROOT = join(import.meta.dirname, '..', '..');
 const dirs: string[] = [];
+let haproxy: ChildProcess | undefined;
 const processes: BridgeProcess[] = [];
 let url: string;
 let admin: pg.Pool;
@@ -41,6 +45,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  haproxy?.kill('SIGKILL');
   await Promise.all(processes.map((node) => node.kill('SIGKILL')));
   await admin?.end();
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
@@ -63,7 +68,33 @@ async function startFailure(env: Record<string, string>): Promise<string> {
   return error.message;
 }
 
-async function agentToken(node: BridgeProcess): Promise<string> {
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+/** Debian's haproxy with the shipped docs/haproxy.cfg, its listen address and servers pointed at `nodes`. */
+async function startHaproxy(nodes: BridgeProcess[]): Promise<string> {
+  const port = await freePort();
+  const shipped = await readFile(join(ROOT, 'docs', 'haproxy.cfg'), 'utf8');
+  const servers = nodes.map((node, i) => `    server n${i} 127.0.0.1:${node.port} check inter 500 cookie n${i}`).join('\n');
+  const config = shipped
+    .replace(/bind 127\.0\.0\.1:\d+/, `bind 127.0.0.1:${port}`)
+    .replace(/(    server .*\n?)+/, `${servers}\n`);
+  const dir = await mkdtemp(join(tmpdir(), 'anon-chat-haproxy-'));
+  dirs.push(dir);
+  await writeFile(join(dir, 'haproxy.cfg'), config);
+  haproxy = spawn('/usr/sbin/haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await vi.waitFor(async () => expect((await fetch(`${url}/health`)).status).toBe(200), { timeout: 30_000, interval: 250 });
+  return url;
+}
+
+async function agentToken(node: { url: string }): Promise<string> {
   const res = await fetch(`${node.url}/api/auth/login`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -116,6 +147,29 @@ describe('bridge processes on PostgreSQL', () => {
     expect((await reply).text).toBe('from node B');
     visitor.close();
     agent.close();
+
+    // One URL through haproxy: a widget-like WebSocket client and a console over HTTP long-polling only, which works
+    // only if the cookie keeps every poll of a session on the node that opened it.
+    const front = await startHaproxy(nodes);
+    const frontVisitor = await connectVisitor(front, {}, { timeoutMs: 15_000 });
+    const pollingAgent = await connectAgent(front, await agentToken({ url: front }), {
+      transports: ['polling'],
+      withCredentials: true,
+      timeoutMs: 15_000,
+    });
+    const heard = nextEvent(pollingAgent, 'message:new', 15_000, (m) => m.clientId === 'via-haproxy');
+    const viaFront = (await emitWithAck(frontVisitor, 'message:send', { clientId: 'via-haproxy', text: 'one URL' }, 15_000)) as Ack<Message>;
+    expect(viaFront.ok).toBe(true);
+    expect((await heard).text).toBe('one URL');
+    const answer = nextEvent(frontVisitor, 'message:new', 15_000, (m) => m.clientId === 'polled-reply');
+    const frontConversation = (viaFront as { data: Message }).data.conversationId;
+    for (let i = 0; i < 5; i++) {
+      const ack = await emitWithAck(pollingAgent, 'message:send', { conversationId: frontConversation, clientId: i === 4 ? 'polled-reply' : `polled-${i}`, text: `reply ${i}` }, 15_000);
+      expect(ack.ok).toBe(true);
+    }
+    expect((await answer).text).toBe('reply 4');
+    frontVisitor.close();
+    pollingAgent.close();
   });
 
   it('answers storage_unavailable and a 503 /health while the database is gone, acknowledges only what committed, and recovers without a restart', async () => {
