@@ -445,6 +445,10 @@ export class LowdbStore implements Store {
   private erasedSegmentFiles = new Set<string>();
   /** True while an erasure's data may still sit in a journal generation or document not yet rewritten. */
   private erasureUnfinished = false;
+  /** Conversations an `x` record still ahead in the journals being replayed erases, with how many (only during open). */
+  private erasedInJournal = new Map<string, number>();
+  /** Segment documents of erased conversations: a failed checkpoint must not mark them for writing again. */
+  private erasedDocs = new WeakSet<AnyDoc>();
 
   constructor(options: LowdbStoreOptions) {
     this.dataDir = options.dataDir;
@@ -613,6 +617,17 @@ export class LowdbStore implements Store {
     const mark = await readCommitMark(this.dataDir, this.logger);
     const validBytes = new Map([...contents].map(([gen, c]) => [gen, c.validBytes]));
     checkJournalsAgainstMark(this.dataDir, mark, manifest.generation, validBytes, journalPath);
+    // A crash mid-way through an erasure's checkpoint leaves documents at its cut, after the erasure: the old
+    // journal's records of that conversation refer to one the documents no longer hold (or hold without the
+    // segments those records extend). Whatever precedes its `x` record is erased by it anyway: skipped.
+    this.erasedInJournal = new Map();
+    for (const journal of contents.values()) {
+      for (const record of journal.records) {
+        if (isObject(record) && record.t === 'x' && typeof record.id === 'string') {
+          this.erasedInJournal.set(record.id, (this.erasedInJournal.get(record.id) ?? 0) + 1);
+        }
+      }
+    }
     for (const [gen, journal] of contents) {
       const path = journalPath(gen);
       for (const [n, record] of journal.records.entries()) await this.replay(record, path, n + 1);
@@ -625,6 +640,7 @@ export class LowdbStore implements Store {
         await syncJournal(path);
       }
     }
+    this.erasedInJournal = new Map();
     this.verifySegmentsPresent();
     this.findOrphanSegments();
     const generation = live.at(-1) ?? manifest.generation;
@@ -685,6 +701,7 @@ export class LowdbStore implements Store {
     switch (record.t) {
       case 'c':
         if (validateConversationRecord(record.v) !== undefined) return fail('holds a malformed conversation');
+        if (this.erasedLater(record.v.conversation.id)) return;
         this.putConversationRecord(record.v);
         return;
       case 'm':
@@ -697,7 +714,7 @@ export class LowdbStore implements Store {
         for (const m of record.m) await this.replayMessage(m, fail);
         if (record.c !== undefined) {
           if (validateConversationRecord(record.c) !== undefined) return fail('holds a malformed conversation');
-          this.putConversationRecord(record.c);
+          if (!this.erasedLater(record.c.conversation.id)) this.putConversationRecord(record.c);
         }
         for (const item of record.q ?? []) this.putQueueItem(item);
         return;
@@ -720,6 +737,9 @@ export class LowdbStore implements Store {
         if (typeof record.id !== 'string' || !Array.isArray(record.r) || !Array.isArray(record.qp)) {
           return fail('holds a malformed erasure');
         }
+        const pending = this.erasedInJournal.get(record.id) ?? 0;
+        if (pending > 1) this.erasedInJournal.set(record.id, pending - 1);
+        else this.erasedInJournal.delete(record.id);
         await this.eraseInMemory(record.id, record.r, record.qp);
         this.erasureUnfinished = true;
         return;
@@ -732,10 +752,16 @@ export class LowdbStore implements Store {
     }
   }
 
+  /** During replay: an `x` record further on erases this conversation, so its records before it change nothing. */
+  private erasedLater(conversationId: string): boolean {
+    return this.erasedInJournal.has(conversationId);
+  }
+
   private async replayMessage(m: Message, fail: (problem: string) => never): Promise<void> {
     if (!isObject(m) || typeof m.conversationId !== 'string' || !Number.isInteger(m.seq) || m.seq < 1) {
       return fail('holds a malformed message');
     }
+    if (this.erasedLater(m.conversationId)) return;
     const entry = this.entries.get(m.conversationId);
     if (!entry) return fail(`refers to unknown conversation ${m.conversationId}`);
     const seg = await this.segment(m.conversationId, this.segmentOf(m.seq));
@@ -852,6 +878,7 @@ export class LowdbStore implements Store {
 
   private abortSnapshot(doc: AnyDoc): void {
     doc.clearSnapshot();
+    if (this.erasedDocs.has(doc)) return;
     if (!doc.dirty) {
       doc.dirty = true;
       this.dirty.add(doc);
@@ -1339,6 +1366,7 @@ export class LowdbStore implements Store {
         if (doc) {
           // Not written by the next checkpoint; a running one may still write its snapshot, deleted afterwards.
           this.dirty.delete(doc as AnyDoc);
+          this.erasedDocs.add(doc as AnyDoc);
           doc.dirty = false;
           this.segments.delete(key);
         }
@@ -1377,9 +1405,12 @@ export class LowdbStore implements Store {
   async closedConversationsBefore(before: string, limit: number): Promise<string[]> {
     this.assertOpen();
     const ids: string[] = [];
-    for (const [id, entry] of this.entries) {
+    let scanned = 0;
+    for (const [id, entry] of [...this.entries]) {
       if (ids.length >= limit) break;
       if (closedBefore(entry.record.conversation, before)) ids.push(id);
+      // A background caller (retention) over many conversations: let chat traffic in between.
+      if (++scanned % SCAN_SLICE === 0) await yieldToLoop();
     }
     return ids;
   }
@@ -1805,12 +1836,21 @@ export class LowdbStore implements Store {
   }
 
   async pruneQueueItems(before: string, limit: number): Promise<number> {
-    const journal = await this.writable();
-    const ids: string[] = [];
-    for (const [id, item] of this.queues.entries()) {
-      if (ids.length >= limit) break;
-      if (item.state !== 'pending' && item.updatedAt < before) ids.push(id);
+    this.assertOpen();
+    const prunable = (item: QueueItem | undefined): boolean => item !== undefined && item.state !== 'pending' && item.updatedAt < before;
+    const candidates: string[] = [];
+    // One bucket per event-loop turn: a sweep over hundreds of thousands of items never holds the loop long.
+    for (const doc of this.queues.docs) {
+      for (const id of Object.keys(doc.data.items)) {
+        if (candidates.length >= limit) break;
+        if (prunable(doc.data.items[id])) candidates.push(id);
+      }
+      if (candidates.length >= limit) break;
+      await yieldToLoop();
     }
+    const journal = await this.writable();
+    // Checked again: an item may have been retried (pending again) while the scan yielded.
+    const ids = candidates.filter((id) => prunable(this.queues.get(id)));
     if (ids.length === 0) return 0;
     for (const id of ids) this.removeQueueItem(id);
     await this.durable(journal.append({ t: 'qd', ids } satisfies JournalRecord));
@@ -1861,6 +1901,13 @@ export class LowdbStore implements Store {
 /** Closed, and both its closing and its last activity are before `before` (ISO): what retention may erase. */
 function closedBefore(c: Conversation, before: string): boolean {
   return c.state === 'closed' && (c.closedAt ?? c.lastActivityAt) < before && c.lastActivityAt < before;
+}
+
+/** Conversations looked at per event-loop turn by background scans. */
+const SCAN_SLICE = 2000;
+
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function compare(a: string, b: string): number {

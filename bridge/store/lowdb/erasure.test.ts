@@ -1,0 +1,159 @@
+/**
+ * Erasure on the lowdb engine under crashes: an erasure journaled but not yet rewritten into the files is finished
+ * by the next open(), and a process killed (SIGKILL) at any moment of an erasure leaves either the old or the
+ * erased state — never a store that refuses to open, and never the erased text in any file.
+ */
+import { spawn } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../logger.ts';
+import { LowdbStore } from './lowdb-store.ts';
+
+const dirs: string[] = [];
+const stores: LowdbStore[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'anon-chat-erasure-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function makeStore(dataDir: string): LowdbStore {
+  const store = new LowdbStore({ dataDir, logger: silentLogger(), segmentSize: 4 });
+  stores.push(store);
+  return store;
+}
+
+afterEach(async () => {
+  for (const store of stores.splice(0)) await store.close().catch(() => undefined);
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+/** Files under `dir` holding `needle` as bytes. */
+async function filesHolding(dir: string, needle: string): Promise<string[]> {
+  const bytes = Buffer.from(needle, 'utf8');
+  const hits: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = join(entry.parentPath, entry.name);
+    if ((await readFile(path)).includes(bytes)) hits.push(path.slice(dir.length + 1));
+  }
+  return hits;
+}
+
+async function fill(store: LowdbStore, id: string, texts: string[]): Promise<void> {
+  await store.createConversation({ id, channel: 'web', name: id });
+  for (const [i, text] of texts.entries()) {
+    await store.appendMessage({ conversationId: id, clientId: `${id}-${i}`, author: { role: 'visitor' }, text });
+  }
+}
+
+describe('LowdbStore erasure', () => {
+  it('finishes at open an erasure whose checkpoint failed: the text leaves every file, the rest stays', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir);
+    await store.open();
+    await fill(store, 'gone', ['secret alpha 1', 'secret alpha 2', 'secret alpha 3', 'secret alpha 4', 'secret alpha 5']);
+    await fill(store, 'kept', ['k1', 'k2', 'k3', 'k4']);
+    await store.checkpoint();
+    await store.appendMessage({ conversationId: 'gone', clientId: 'g-late', author: { role: 'agent' }, text: 'secret alpha late' });
+    // The next checkpoint must write kept's second segment: a directory in its way makes it fail (EISDIR).
+    await store.appendMessage({ conversationId: 'kept', clientId: 'k5', author: { role: 'visitor' }, text: 'k5' });
+    await mkdir(join(dir, 'segments', 'kept.1.json'));
+    await expect(store.eraseConversation('gone')).rejects.toMatchObject({ code: 'storage_unavailable' });
+    expect(await store.getConversation('gone')).toBeUndefined();
+    expect((await filesHolding(dir, 'secret alpha')).length).toBeGreaterThan(0);
+
+    // What a crash at this moment leaves (the erasure journaled, its files not rewritten), with the disk fixed.
+    const image = await tempDir();
+    await cp(dir, image, { recursive: true, filter: (src) => basename(src) !== 'lock' });
+    await rm(join(image, 'segments', 'kept.1.json'), { recursive: true });
+    const reopened = makeStore(image);
+    await reopened.open();
+    expect(await filesHolding(image, 'secret alpha')).toEqual([]);
+    expect(await reopened.getConversation('gone')).toBeUndefined();
+    expect((await reopened.getMessages('kept', { limit: 10 })).map((m) => m.text)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
+  });
+
+  it('deletes at open the segment files of a conversation that no longer exists (a kill after the checkpoint)', async () => {
+    const dir = await tempDir();
+    const store = makeStore(dir);
+    await store.open();
+    await fill(store, 'gone', ['secret beta 1', 'secret beta 2', 'secret beta 3', 'secret beta 4', 'secret beta 5']);
+    await fill(store, 'kept', ['k1']);
+    await store.checkpoint();
+    const before = await tempDir();
+    await cp(join(dir, 'segments'), before, { recursive: true });
+    await store.eraseConversation('gone');
+    await store.close();
+    // Put back what the deletions removed, as if the process died right before them.
+    for (const name of await readdir(before)) if (name.startsWith('gone.')) await cp(join(before, name), join(dir, 'segments', name));
+    expect((await filesHolding(dir, 'secret beta')).length).toBeGreaterThan(0);
+    const reopened = makeStore(dir);
+    await reopened.open();
+    expect(await filesHolding(dir, 'secret beta')).toEqual([]);
+    expect((await reopened.getMessages('kept', { limit: 10 })).map((m) => m.text)).toEqual(['k1']);
+  });
+
+  it('leaves the old or the erased state across repeated SIGKILLs mid-erasure, never the text of an erased one', { timeout: 180_000 }, async () => {
+    const dir = await tempDir();
+    const child = join(import.meta.dirname, 'erasure-crash-child.ts');
+    const keptAcked = new Set<string>();
+    let erasedTotal = 0;
+    for (let round = 0; round < 5; round++) {
+      const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, `r${round}`], {
+        cwd: join(import.meta.dirname, '../../..'),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+      // Killed once it has erased a conversation or two, at a random point of the next one.
+      const start = Date.now();
+      while (!/^erased /m.test(out) && Date.now() - start < 60_000 && proc.exitCode === null) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(out, `the child erased nothing within 60 s: ${err}`).toMatch(/^erased /m);
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 400)));
+      proc.kill('SIGKILL');
+      await exited;
+      const lines = out.split('\n');
+      lines.pop();
+      const filled = new Set<string>();
+      const erased = new Set<string>();
+      for (const line of lines) {
+        const [kind, value] = line.split(' ');
+        if (kind === 'kept' && value) keptAcked.add(value);
+        if (kind === 'filled' && value) filled.add(value);
+        if (kind === 'erased' && value) erased.add(value);
+      }
+      erasedTotal += erased.size;
+
+      const store = makeStore(dir);
+      await store.open();
+      for (const id of filled) {
+        const conversation = await store.getConversation(id);
+        if (erased.has(id)) expect(conversation, id).toBeUndefined();
+        if (conversation) {
+          // The erasure in flight never became durable: the conversation is whole.
+          expect((await store.getMessages(id, { limit: 100 })).map((m) => m.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+        } else {
+          expect(await filesHolding(dir, `secret ${id} `), id).toEqual([]);
+        }
+      }
+      const kept = await store.getMessages('kept', { limit: 1_000_000 });
+      const keptIds = new Set(kept.map((m) => m.clientId));
+      for (const clientId of keptAcked) expect(keptIds.has(clientId), clientId).toBe(true);
+      expect(kept.map((m) => m.seq)).toEqual(kept.map((_, i) => i + 1));
+      // Erase what the kill left unerased, so the next round's files hold only that round's secrets.
+      for (const id of filled) if (await store.getConversation(id)) await store.eraseConversation(id);
+      await store.close();
+      stores.splice(stores.indexOf(store), 1);
+    }
+    expect(erasedTotal).toBeGreaterThanOrEqual(5);
+  });
+});
