@@ -237,6 +237,15 @@ function freezeConversationBucket(data: BucketData<ConversationRecord>): BucketD
   return { items };
 }
 
+/**
+ * Queue and record buckets: an item is never changed in place (a change stores a new object under its key), so a
+ * copy of the key → item map is a snapshot. Without it, a retention sweep pruning items while a checkpoint runs
+ * serialised whole queue buckets (~1 MB each at 50k items) inside the event loop.
+ */
+function freezeReplacedItems<V>(data: BucketData<V>): BucketData<V> {
+  return { items: Object.assign(Object.create(null) as Record<string, V>, data.items) };
+}
+
 type AnyDoc = Doc<unknown>;
 
 const DIRS = {
@@ -543,8 +552,8 @@ export class LowdbStore implements Store {
     const dir = (name: string): string => join(this.dataDir, name);
     this.conversationDocs = new BucketedCollection(dir(DIRS.conversations), 256, validateConversationRecord, touch, freezeConversationBucket);
     this.agents = new BucketedCollection(dir(DIRS.agents), 1, validateAgent, touch);
-    this.records = new BucketedCollection(dir(DIRS.records), 256, validateAny, touch);
-    this.queues = new BucketedCollection(dir(DIRS.queues), 16, validateQueueItem, touch);
+    this.records = new BucketedCollection(dir(DIRS.records), 256, validateAny, touch, freezeReplacedItems);
+    this.queues = new BucketedCollection(dir(DIRS.queues), 16, validateQueueItem, touch, freezeReplacedItems);
     this.externalIds = new BucketedCollection(dir(DIRS.externalIds), 64, validateExternalId, touch);
     this.entries = new Map();
     this.byExternalUser = new Map();
@@ -1290,13 +1299,15 @@ export class LowdbStore implements Store {
     const prefixes = related.queueItemIdPrefixes ?? [];
     let existed = false;
     let durable: Promise<void> = journal.barrier();
+    // Found before the lock, one bucket per event-loop turn: there may be hundreds of thousands of queue items.
+    const queueItemIds = await this.queueItemsMatching(prefixes);
     await this.exclusive(id, async () => {
       const entry = this.entries.get(id);
       if (related.ifClosedBefore !== undefined && !(entry && closedBefore(entry.record.conversation, related.ifClosedBefore))) {
         return;
       }
       existed = entry !== undefined;
-      const removedSomething = await this.eraseInMemory(id, records, prefixes);
+      const removedSomething = await this.eraseInMemory(id, records, prefixes, queueItemIds);
       if (!existed && !removedSomething) {
         durable = journal.barrier();
         return;
@@ -1345,7 +1356,25 @@ export class LowdbStore implements Store {
    * Removes a conversation and what else held its data from memory (live calls and replay); true when anything
    * was removed. Runs under the conversation's lock when live.
    */
-  private async eraseInMemory(id: string, records: [string, string][], prefixes: string[]): Promise<boolean> {
+  /** Ids of queue items starting with one of `prefixes`, scanned a bucket per event-loop turn. */
+  private async queueItemsMatching(prefixes: string[]): Promise<string[]> {
+    if (prefixes.length === 0) return [];
+    const matches = prefixMatcher(prefixes);
+    const ids: string[] = [];
+    for (const doc of this.queues.docs) {
+      for (const itemId of Object.keys(doc.data.items)) if (matches(itemId)) ids.push(itemId);
+      await yieldToLoop();
+    }
+    return ids;
+  }
+
+  private async eraseInMemory(
+    id: string,
+    records: [string, string][],
+    prefixes: string[],
+    /** The queue items to remove when already looked up (live calls); replay scans for `prefixes` itself. */
+    queueItemIds?: string[],
+  ): Promise<boolean> {
     let removed = false;
     const entry = this.entries.get(id);
     if (entry) {
@@ -1392,12 +1421,16 @@ export class LowdbStore implements Store {
       this.records.delete(storeKey);
       removed = true;
     }
-    if (prefixes.length > 0) {
+    let doomed = queueItemIds;
+    if (doomed === undefined && prefixes.length > 0) {
       const matches = prefixMatcher(prefixes);
-      const doomed: string[] = [];
+      doomed = [];
       for (const [itemId] of this.queues.entries()) if (matches(itemId)) doomed.push(itemId);
-      for (const itemId of doomed) this.removeQueueItem(itemId);
-      if (doomed.length > 0) removed = true;
+    }
+    for (const itemId of doomed ?? []) {
+      if (!this.queues.get(itemId)) continue;
+      this.removeQueueItem(itemId);
+      removed = true;
     }
     return removed;
   }
