@@ -125,11 +125,11 @@ export class BridgeMetrics {
   /** Records one store commit's duration in seconds (pass it to the store). */
   readonly observeStoreCommit = (seconds: number): void => this.storeCommit.observe(seconds);
 
-  /** Counts one newly stored message. */
-  messageStored(channel: Channel, role: AuthorRole): void {
+  /** Counts `count` newly stored messages (default one). */
+  messageStored(channel: Channel, role: AuthorRole, count = 1): void {
     const c = CHANNELS.indexOf(channel);
     const r = ROLES.indexOf(role);
-    if (c >= 0 && r >= 0) this.stored[c * ROLES.length + r]! += 1;
+    if (c >= 0 && r >= 0) this.stored[c * ROLES.length + r]! += count;
   }
 
   /** Counts one inbound webhook request; `reason` is from a closed set (never request content). */

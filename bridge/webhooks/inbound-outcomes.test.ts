@@ -202,6 +202,8 @@ describe('inbound webhook refusals', () => {
     const after = await scrape(bridge);
     expect(count(after, 'whatsapp', 'accepted', 'ok')).toBe(count(before, 'whatsapp', 'accepted', 'ok') + 2);
     expect(count(after, 'whatsapp_verify', 'accepted', 'ok')).toBe(count(before, 'whatsapp_verify', 'accepted', 'ok') + 1);
+    // The customer's message was stored once (the second delivery of the same wamid is deduplicated).
+    expect(after).toMatch(/^anon_chat_messages_stored_total\{channel="whatsapp",role="visitor"\} 1$/m);
     expect(lines.slice(seen).filter((line) => JSON.parse(line).level >= 40)).toEqual([]);
   });
 
