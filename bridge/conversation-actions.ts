@@ -28,7 +28,8 @@ export async function storeMessage(
   ctx: BridgeContext,
   input: { conversationId: string; clientId: string; author: Author; text: string },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
-  const result = await ctx.store.appendMessage(input);
+  // A message reopens a closed conversation in the same atomic step that stores it (and queues its outbound work).
+  const result = await ctx.store.appendMessage({ ...input, reopen: true });
   if (result.created) ctx.metrics.messageStored(result.conversation.channel, input.author.role);
   // Serialised once for the ack and both `message:new` broadcasts of this turn.
   sharedJson(result.message);

@@ -12,7 +12,6 @@ import { BridgeError } from './api-error.ts';
 import { eventIdPrefixOf } from './webhooks/event-webhooks.ts';
 import { sendIdOf } from './webhooks/whatsapp-delivery.ts';
 import { PENDING_STATUS_NAMESPACE } from './webhooks/external-statuses.ts';
-import { CURSOR_NAMESPACE } from './webhooks/catch-up.ts';
 
 /** Record namespace of erased conversation ids: a visitor token naming one reaches nothing any more. */
 export const ERASED_NAMESPACE = 'erased-conversation';
@@ -81,7 +80,8 @@ export async function eraseConversation(
   }
   const related: ConversationErasure = {
     records: [
-      { namespace: CURSOR_NAMESPACE, key: conversationId },
+      // Written by the retired catch-up pass (before outbound work was queued with the change): older data holds it.
+      { namespace: 'sink-cursor', key: conversationId },
       ...messages.flatMap((m) => (m.externalId !== undefined ? [{ namespace: PENDING_STATUS_NAMESPACE, key: m.externalId }] : [])),
     ],
     queueItemIdPrefixes: messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)]),

@@ -55,7 +55,6 @@ export function conversationRouter(ctx: BridgeContext): Router {
   router.post('/conversations/:id/messages', requireJsonBody, async (req, res) => {
     const body = parse(restSendSchema, req.body);
     const conversation = await requireConversation(ctx, conversationIdOf(req));
-    if (conversation.state === 'closed') await ctx.store.setConversationState(conversation.id, 'open');
     const stored = await storeMessage(ctx, {
       conversationId: conversation.id,
       clientId: body.clientId ?? `rest-${randomId()}`,

@@ -58,7 +58,6 @@ export async function registerAgentHandlers(
     limiter: limiters.messages,
     run: async (payload, afterAck) => {
       const conversation = await requireConversation(ctx, payload.conversationId);
-      if (conversation.state === 'closed') await ctx.store.setConversationState(conversation.id, 'open');
       const stored = await storeMessage(ctx, {
         conversationId: conversation.id,
         clientId: payload.clientId,

@@ -30,10 +30,8 @@ const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typ
 async function ensureConversation(ctx: BridgeContext, socket: VisitorSocket): Promise<Conversation> {
   const { conversationId, name, site } = socket.data;
   const existing = await ctx.store.getConversation(conversationId);
-  if (existing) {
-    if (existing.state === 'closed') return ctx.store.setConversationState(existing.id, 'open');
-    return existing;
-  }
+  // A closed one is reopened by the message itself (storeMessage), in the same atomic step.
+  if (existing) return existing;
   // A socket still connected while its conversation was erased must not bring it back under the same id.
   if (await wasErased(ctx, conversationId)) throw new BridgeError('not_found', 'This conversation was deleted.');
   return ctx.store.createConversation({ id: conversationId, channel: 'web', name, ...(site ? { site } : {}) });

@@ -3,8 +3,8 @@
  * URL) and POSTed as signed JSON. A delivery keeps its id and body across retries; redirects are not followed;
  * responses are not read beyond their status; receivers on private addresses are refused unless allowed;
  * a receiver that keeps failing is marked, and its dead deliveries can be redelivered via REST. Event and delivery
- * ids are derived from the message and its status, so queueing the same event twice (the live sink and the catch-up
- * after a crash, `catch-up.ts`) is a no-op.
+ * ids are derived from the message and its status. The deliveries are derived by `outbound()`, which the store
+ * asks inside the change's own atomic step: a stored change always has its deliveries queued.
  */
 import type { BridgeMetrics } from '../metrics.ts';
 import { createHash } from 'node:crypto';
@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { AxiosInstance } from 'axios';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
-import type { QueueItem, Store } from '../store/store.ts';
+import type { OutboundItem, OutboundWork, QueueItem, Store } from '../store/store.ts';
 import { toStatusChange, type FanoutSink } from '../fanout.ts';
 import type { WebhookConfig } from './webhook-config.ts';
 import { QueueWorker, parseRetryAfter, type DeliveryOutcome } from './queue-worker.ts';
@@ -137,24 +137,33 @@ export class EventWebhooks {
     return this.deps.config.urls.length > 0;
   }
 
-  /** The fan-out sink: one event per new message and per changed status, queued for every receiver. */
+  /** The fan-out sink: the store has queued the deliveries with the change; wake the worker. */
   sink(): FanoutSink {
     return {
       name: 'event-webhooks',
-      messageCreated: (message, conversation) => this.publish('message.created', [message], conversation),
-      statusChanged: (messages, conversation) => this.publish('message.status', messages, conversation),
+      messageCreated: () => this.wake(),
+      statusChanged: () => this.wake(),
     };
   }
 
-  /**
-   * Queues the `type` event of each message (in its given state) for every receiver. Idempotent: an event already
-   * queued — by the live sink or an earlier catch-up — keeps its first body and delivery state.
-   */
-  async publish(type: EventType, messages: Message[], conversation: Conversation): Promise<void> {
+  /** What the store queues with each change: one event per new message and per changed status, for every receiver. */
+  outbound(): OutboundWork {
+    return {
+      messageCreated: (message, conversation) => this.deliveries('message.created', [message], conversation),
+      statusChanged: (messages, conversation) => this.deliveries('message.status', messages, conversation),
+    };
+  }
+
+  private wake(): void {
+    if (this.enabled) this.worker.kick();
+  }
+
+  /** The deliveries of the `type` event of each message (in its given state), one per receiver. */
+  deliveries(type: EventType, messages: Message[], conversation: Conversation): OutboundItem[] {
     const { urls } = this.deps.config;
-    if (urls.length === 0 || messages.length === 0) return;
+    if (urls.length === 0 || messages.length === 0) return [];
     const createdAt = this.deps.clock().toISOString();
-    const writes: Promise<unknown>[] = [];
+    const items: OutboundItem[] = [];
     for (const message of messages) {
       const change: StatusChange | undefined = type === 'message.status' ? toStatusChange(message) : undefined;
       const envelope: EventEnvelope = {
@@ -164,15 +173,12 @@ export class EventWebhooks {
         data: { conversation: conversationOf(conversation), message, ...(change ? { change } : {}) },
       };
       const body = JSON.stringify(envelope);
-      // In parallel: the store group-commits them into one write.
       for (const url of urls) {
-        writes.push(
-          this.deps.store.enqueue<EventDelivery>(EVENT_WEBHOOK_QUEUE, { url, type, eventId: envelope.id, body }, deliveryIdOf(envelope.id, url)),
-        );
+        const payload: EventDelivery = { url, type, eventId: envelope.id, body };
+        items.push({ queue: EVENT_WEBHOOK_QUEUE, id: deliveryIdOf(envelope.id, url), payload });
       }
     }
-    await Promise.all(writes);
-    this.worker.kick();
+    return items;
   }
 
   /** Health of each configured receiver. */

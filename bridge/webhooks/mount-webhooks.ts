@@ -1,7 +1,7 @@
 /**
  * Wires the webhook part into a bridge: the thin HTTP routes (WhatsApp verification + inbound, the generic status
  * webhook, the deliveries REST API), the fan-out sinks (outbound event webhooks, WhatsApp delivery of agent
- * replies), the queue workers and the catch-up of work a crash kept from being queued, which start now and stop
+ * replies) with the outbound work they register with the store, and the queue workers, which start now and stop
  * when the bridge closes.
  */
 import type { IncomingHttpHeaders } from 'node:http';
@@ -19,7 +19,6 @@ import { recentItems, requeueItem } from './queue-worker.ts';
 import { EVENT_WEBHOOK_QUEUE, EventWebhooks, type EventDelivery } from './event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE, WhatsappDelivery, type WhatsappSendJob } from './whatsapp-delivery.ts';
 import { applyWhatsappWebhook } from './whatsapp-inbound.ts';
-import { SinkCatchUp } from './catch-up.ts';
 import { whatsappWebhookSchema } from './whatsapp-payload.ts';
 import { verifyMetaSignature, verifyTimestampedSignature } from './signatures.ts';
 import { parseJson, rawBodyOf } from './raw-json.ts';
@@ -50,7 +49,6 @@ export interface Webhooks {
   statuses: ExternalStatuses;
   events: EventWebhooks;
   whatsapp: WhatsappDelivery;
-  catchUp: SinkCatchUp;
   /**
    * Serves ordinary `POST /webhooks/whatsapp` and `/webhooks/status` requests without Express (see
    * webhook-fast-path.ts); the bridge calls it for every HTTP request before handing it to Express.
@@ -107,7 +105,6 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     metrics: ctx.metrics,
   });
 
-  const catchUp = new SinkCatchUp({ store, logger, clock, events, whatsapp });
   const outcomes = new InboundOutcomes(logger, ctx.metrics);
   /** Counts and logs what body-parser refused on the Express path before a route ran (oversized, aborted bodies). */
   const parserRefusals =
@@ -119,14 +116,17 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
       next(error);
     };
 
-  const removeSinks = [fanout.addSink(events.sink()), fanout.addSink(whatsapp.sink()), fanout.addSink(catchUp.sink())];
+  // The store queues the deliveries and sends with each change (one atomic step); the sinks only wake the workers.
+  const removeSinks = [
+    store.addOutboundWork(events.outbound()),
+    store.addOutboundWork(whatsapp.outbound()),
+    fanout.addSink(events.sink()),
+    fanout.addSink(whatsapp.sink()),
+  ];
   events.worker.start();
   whatsapp.worker.start();
-  catchUp.start();
   ctx.onClose(async () => {
     for (const remove of removeSinks) remove();
-    // The last pass first: it may still queue work, and it leaves cursors that give the next start nothing to do.
-    await catchUp.stop();
     await Promise.all([events.worker.stop(), whatsapp.worker.stop()]);
   });
 
@@ -294,7 +294,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
   });
   app.use('/api/webhooks', api);
 
-  return { statuses, events, whatsapp, catchUp, fastPath };
+  return { statuses, events, whatsapp, fastPath };
 }
 
 /** A queue item as the deliveries API shows it: its target and attempts, not its body. */

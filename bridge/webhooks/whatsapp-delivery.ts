@@ -2,15 +2,15 @@
  * Delivers agent replies in `whatsapp` conversations to the customer through the Cloud API, from a durable queue
  * (a restart does not lose a send): Meta's message id becomes the message's external id, which is what makes the
  * reply `sent` (announced live); a permanent rejection or exhausted retries mark the message failed with the
- * reason, announced live — also when a retried reply fails again. A send's queue id is derived from
- * the message (`wa-send:<messageId>`), so queueing it twice (the live sink and the catch-up after a crash) sends once.
+ * reason, announced live — also when a retried reply fails again. A send's queue id is derived from the message
+ * (`wa-send:<messageId>`), and the store queues it in the same atomic step that stores the reply (`outbound()`).
  */
 import type { BridgeMetrics } from '../metrics.ts';
 import type { Logger } from 'pino';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message, MessageFailure } from '../../protocol/message.ts';
 import type { AxiosInstance } from 'axios';
-import type { QueueItem, Store } from '../store/store.ts';
+import type { OutboundWork, QueueItem, Store } from '../store/store.ts';
 import type { Fanout, FanoutSink } from '../fanout.ts';
 import type { WhatsappConfig } from './webhook-config.ts';
 import type { ExternalStatuses } from './external-statuses.ts';
@@ -82,7 +82,10 @@ export class WhatsappDelivery {
       name: 'whatsapp-delivery',
       messageCreated: async (message, conversation) => {
         if (!isWhatsappReply(message, conversation)) return;
-        await this.queueSend(message, conversation);
+        // Sendable replies were queued by the store with the message (outbound()); the rest are marked failed.
+        const refusal = this.unsendable(conversation);
+        if (refusal) await this.markFailed(message.conversationId, message.id, refusal);
+        else this.worker.kick();
       },
       retryDelivery: async (message, conversation) => {
         if (conversation.channel !== 'whatsapp') return undefined;
@@ -95,29 +98,41 @@ export class WhatsappDelivery {
     };
   }
 
+  /** What the store queues with each new message: the send of a sendable agent reply in a WhatsApp conversation. */
+  outbound(): OutboundWork {
+    return {
+      messageCreated: (message, conversation) => {
+        if (!isWhatsappReply(message, conversation) || this.unsendable(conversation)) return [];
+        return [{ queue: WHATSAPP_SEND_QUEUE, id: sendIdOf(message.id), payload: this.jobOf(message, conversation.externalUserId!) }];
+      },
+    };
+  }
+
+  /** Why a reply in `conversation` cannot be sent, or undefined when it can. */
+  private unsendable(conversation: Conversation): MessageFailure | undefined {
+    if (!this.deps.config.send) return NOT_CONFIGURED;
+    if (!conversation.externalUserId) {
+      return { code: 'whatsapp_no_recipient', reason: 'This conversation has no WhatsApp number to reply to.' };
+    }
+    return undefined;
+  }
+
+  private jobOf(message: Message, to: string): WhatsappSendJob {
+    return { conversationId: message.conversationId, messageId: message.id, to, text: message.text };
+  }
+
   /**
    * Queues the send of `message` (or marks it failed when it cannot be sent). Idempotent: a send already queued is
    * left as it is — unless `again` (an agent's retry), which makes a finished (dead or delivered) send due again.
    */
   async queueSend(message: Message, conversation: Conversation, options: { again?: boolean } = {}): Promise<void> {
-    if (!this.deps.config.send) {
-      await this.markFailed(message.conversationId, message.id, NOT_CONFIGURED);
-      return;
-    }
-    if (!conversation.externalUserId) {
-      await this.markFailed(message.conversationId, message.id, {
-        code: 'whatsapp_no_recipient',
-        reason: 'This conversation has no WhatsApp number to reply to.',
-      });
+    const refusal = this.unsendable(conversation);
+    if (refusal) {
+      await this.markFailed(message.conversationId, message.id, refusal);
       return;
     }
     const { store, clock } = this.deps;
-    const job: WhatsappSendJob = {
-      conversationId: message.conversationId,
-      messageId: message.id,
-      to: conversation.externalUserId,
-      text: message.text,
-    };
+    const job = this.jobOf(message, conversation.externalUserId!);
     const item = await store.enqueue<WhatsappSendJob>(WHATSAPP_SEND_QUEUE, job, sendIdOf(message.id));
     if (options.again && item.state !== 'pending') {
       // Same id, fresh attempt budget (its log keeps the earlier attempts); a pending send is already on its way.

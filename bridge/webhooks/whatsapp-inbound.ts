@@ -116,12 +116,11 @@ async function applyMessage(deps: WhatsappInboundDeps, value: WhatsappValue, mes
     author: { role: 'visitor', name },
     text: textOf(message),
     externalId: message.id,
+    // A customer writing again reopens a conversation an agent had closed, as a web visitor's message does.
+    reopen: true,
   });
   if (!result.created) return false;
-  let announced = result.conversation;
-  // A customer writing again reopens a conversation an agent had closed, as a web visitor's message does.
-  if (announced.state === 'closed') announced = await store.setConversationState(announced.id, 'open');
-  await fanout.messageCreated(result.message, announced);
+  await fanout.messageCreated(result.message, result.conversation);
   return true;
 }
 

@@ -13,7 +13,6 @@ import { graphSendOk, startScriptedServer, type ScriptedServer } from './test-se
 import { ExternalStatuses, PENDING_STATUS_NAMESPACE } from './external-statuses.ts';
 import { applyWhatsappWebhook, whatsappConversationId } from './whatsapp-inbound.ts';
 import { whatsappWebhookSchema } from './whatsapp-payload.ts';
-import { CATCH_UP_NAMESPACE } from './catch-up.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures');
 const fixture = (name: string): Buffer => readFileSync(join(FIXTURES, name));
@@ -34,16 +33,8 @@ let bridge: TestBridge;
 let nextWamid = 0;
 const sockets: AgentClient[] = [];
 
-/** Waits until the bridge's one start-up write (the catch-up baseline) is on disk: file snapshots see only the test's doing. */
-async function startupSettled(tb: TestBridge): Promise<TestBridge> {
-  while (!(await tb.store.getRecord(CATCH_UP_NAMESPACE, 'baseline'))) await new Promise((r) => setTimeout(r, 5));
-  // It exists, so this writes nothing and resolves once the batch holding it is durable.
-  await tb.store.addRecordOnce(CATCH_UP_NAMESPACE, 'baseline', null);
-  return tb;
-}
-
 async function start(env: Record<string, string> = {}): Promise<TestBridge> {
-  return startupSettled(await startTestBridge({
+  return (await startTestBridge({
     config: {
       webhooks: webhookConfigFromEnv({
         WHATSAPP_VERIFY_TOKEN: VERIFY_TOKEN,
