@@ -246,4 +246,38 @@ describe('widget messaging against a real bridge', () => {
       await limited.close();
     }
   });
+
+  it('on a page whose origin the bridge refuses: says the chat is not available here, warns once, and does not hammer the bridge', async () => {
+    const refusing = await startTestBridge({ config: { allowedOrigins: ['https://elsewhere.example'] } });
+    try {
+      const context = await rig.browser.newContext();
+      const page = await context.newPage();
+      const warnings: string[] = [];
+      page.on('console', (message) => {
+        if (message.type() === 'warning') warnings.push(message.text());
+      });
+      let handshakes = 0;
+      page.on('websocket', () => void (handshakes += 1));
+      // Timers under test control: a retry due within minutes shows up as a handshake when the clock is moved.
+      await page.clock.install();
+      await page.goto(rig.site.url({ server: refusing.url, site: newSite() }));
+      await page.locator('anon-chat .launcher').first().waitFor();
+      await openPanel(page);
+      await expect.poll(() => page.locator('anon-chat .connection').textContent(), { timeout: 20_000 }).toBe('This chat is not available here');
+      expect(handshakes).toBe(1);
+      expect(warnings).toEqual([expect.stringMatching(new RegExp(`ALLOWED_ORIGINS`))]);
+      expect(warnings[0]).toContain(rig.site.origin);
+      // A minute later (the old widget retried every second or so): still the one refused handshake.
+      await page.clock.runFor(60_000);
+      expect(handshakes).toBe(1);
+      // After the long back-off it asks again, is refused again, and does not warn a second time.
+      await page.clock.runFor(5 * 60_000);
+      await expect.poll(() => handshakes, { timeout: 20_000 }).toBe(2);
+      expect(await page.locator('anon-chat .connection').textContent()).toBe('This chat is not available here');
+      expect(warnings).toHaveLength(1);
+      await context.close();
+    } finally {
+      await refusing.close();
+    }
+  });
 });

@@ -527,6 +527,7 @@ export class AnonChat extends LitElement {
             locale: this.#locale(),
             strings: s,
             state: connection?.state ?? 'offline',
+            originRefused: connection?.originRefused ?? false,
             transport: connection?.kind ?? 'realtime',
             agentsOnline: connection?.agentsOnline ?? 0,
             messages: all.length > this._window ? all.slice(-this._window) : all,

@@ -18,6 +18,8 @@ export class ConnectionController implements ReactiveController {
   state: ConnectionState = 'connecting';
   kind: TransportKind = 'realtime';
   agentsOnline = 0;
+  /** The bridge refused this page's origin (not in its ALLOWED_ORIGINS): the chat is not available here. */
+  originRefused = false;
   session: VisitorSession | undefined;
   transport: Transport | undefined;
   keys: ReturnType<typeof storageKeys>;
@@ -94,6 +96,7 @@ export class ConnectionController implements ReactiveController {
         this.kind = transport.kind;
         if (state === this.state) return;
         this.state = state;
+        if (state === 'online') this.originRefused = false;
         if (state !== 'online') {
           this.agentsOnline = 0;
           // The next connection announces itself with a new session; until then nothing is caught up.
@@ -106,6 +109,11 @@ export class ConnectionController implements ReactiveController {
         // XMTP ⇄ bridge fallback without a state change: the header label and the event still follow.
         this.kind = kind;
         emit(host, 'anon-chat-connection', { state: this.state, transport: kind });
+        host.requestUpdate();
+      }),
+      transport.on('error', (error) => {
+        if (error.message !== 'origin_refused' || this.originRefused) return;
+        this.originRefused = true;
         host.requestUpdate();
       }),
       transport.on('presence', ({ online }) => {

@@ -11,6 +11,7 @@ export const de: WidgetStrings = {
   agentsAway: 'Wir antworten so bald wie möglich',
   connecting: 'Verbinde…',
   offline: 'Offline — Ihre Nachrichten werden gesendet, sobald die Verbindung zurück ist',
+  notAvailableHere: 'Dieser Chat ist hier nicht verfügbar',
   transportRealtime: 'Echtzeit',
   transportXmtp: 'XMTP',
   messages: 'Nachrichten',

@@ -10,6 +10,8 @@ export const en = {
   agentsAway: 'We will reply as soon as we can',
   connecting: 'Connecting…',
   offline: 'Offline — your messages will be sent when the connection is back',
+  /** The bridge does not serve this site (its origin is not in ALLOWED_ORIGINS). */
+  notAvailableHere: 'This chat is not available here',
   transportRealtime: 'Realtime',
   transportXmtp: 'XMTP',
   messages: 'Messages',

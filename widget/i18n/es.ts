@@ -11,6 +11,7 @@ export const es: WidgetStrings = {
   agentsAway: 'Responderemos lo antes posible',
   connecting: 'Conectando…',
   offline: 'Sin conexión: tus mensajes se enviarán cuando vuelva la conexión',
+  notAvailableHere: 'Este chat no está disponible aquí',
   transportRealtime: 'Tiempo real',
   transportXmtp: 'XMTP',
   messages: 'Mensajes',

@@ -26,6 +26,8 @@ export interface PanelView {
   locale: string;
   strings: WidgetStrings;
   state: ConnectionState;
+  /** The bridge refused this page's origin. */
+  originRefused: boolean;
   transport: TransportKind;
   agentsOnline: number;
   /** The messages to render (the element already cut them to the render window). */
@@ -133,7 +135,7 @@ export function renderPanel(view: PanelView): TemplateResult {
       : nothing}
     ${online
       ? nothing
-      : html`<div class="connection" part="connection" role="status">${view.state === 'offline' ? s.offline : s.connecting}</div>`}
+      : html`<div class="connection" part="connection" role="status">${view.originRefused ? s.notAvailableHere : view.state === 'offline' ? s.offline : s.connecting}</div>`}
     <div class="list" part="messages" tabindex="0" role="log" aria-label=${s.messages} aria-live="off" @scroll=${view.onScroll}>
       ${view.loadingOlder ? html`<p class="hint" part="loading">${s.loadingOlder}</p>` : nothing}
       ${view.hasOlder ? nothing : html`<p class="greeting" part="greeting">${view.greeting || s.greeting}</p>`}

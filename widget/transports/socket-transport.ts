@@ -17,6 +17,11 @@ import { TransportListeners } from './transport-listeners.ts';
 const RETRY_BASE_MS = 250;
 /** Longest wait between reconnect attempts. */
 const RETRY_MAX_MS = 1500;
+/**
+ * After the bridge refused this page's origin (not in ALLOWED_ORIGINS): retrying sooner cannot help until the
+ * operator changes the setting, and every retry is a handshake the bridge must refuse again.
+ */
+export const ORIGIN_REFUSED_RETRY_MS = 5 * 60_000;
 
 /** Who the visitor is and where to reach the bridge; read again on every (re)connect. */
 export interface VisitorTransportOptions {
@@ -62,6 +67,8 @@ export class SocketTransport implements Transport {
   #joined = false;
   #running = false;
   #attempt = 0;
+  /** The origin-refused warning goes to the console once per page, not once per retry. */
+  #warnedOrigin = false;
   #nextId = 0;
   #pending = new Map<number, Pending>();
   readonly #events = new TransportListeners();
@@ -212,6 +219,15 @@ export class SocketTransport implements Transport {
         // The old conversation is unreachable by design: become a fresh anonymous visitor at once.
         this.options.setToken(undefined);
         this.#scheduleRetry(0);
+      } else if (message === 'forbidden') {
+        this.#events.emit('error', { code: 'forbidden', message: 'origin_refused' } satisfies ApiError);
+        if (!this.#warnedOrigin) {
+          this.#warnedOrigin = true;
+          console.warn(
+            `anon-chat: the bridge at ${this.options.server} refused this page's origin ${location.origin}. Add it to ALLOWED_ORIGINS on the bridge (comma-separated origins).`,
+          );
+        }
+        this.#scheduleRetry(ORIGIN_REFUSED_RETRY_MS);
       } else if (message === 'invalid_user_hash') {
         this.#events.emit('error', { code: 'forbidden', message } satisfies ApiError);
         this.#scheduleRetry(30_000);
