@@ -11,6 +11,7 @@ export const ar: WidgetStrings = {
   agentsAway: 'سنردّ في أقرب وقت ممكن',
   connecting: 'جارٍ الاتصال…',
   offline: 'غير متصل — سنرسل رسائلك عند عودة الاتصال',
+  notAvailableHere: 'هذه الدردشة غير متاحة هنا',
   transportRealtime: 'فوري',
   transportXmtp: 'XMTP',
   messages: 'الرسائل',

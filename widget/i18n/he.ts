@@ -11,6 +11,7 @@ export const he: WidgetStrings = {
   agentsAway: 'נענה בהקדם האפשרי',
   connecting: 'מתחבר…',
   offline: 'אין חיבור — ההודעות שלך יישלחו כשהחיבור יחזור',
+  notAvailableHere: 'הצ׳אט הזה אינו זמין כאן',
   transportRealtime: 'בזמן אמת',
   transportXmtp: 'XMTP',
   messages: 'הודעות',
