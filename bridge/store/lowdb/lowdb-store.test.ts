@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import { silentLogger } from '../../logger.ts';
 import { LowdbStore, type LowdbStoreOptions } from './lowdb-store.ts';
 import { decodeCommitMark } from './commit-mark.ts';
+import { START_DEADLINE_MS, waitUntil } from '../../testing/wait-until.ts';
 
 const dirs: string[] = [];
 const stores: LowdbStore[] = [];
@@ -197,11 +198,14 @@ describe('LowdbStore durability', () => {
     expect(await allMessages(reopened, 'c')).toEqual(all);
   });
 
-  it('keeps every acknowledged message exactly once across repeated SIGKILLs mid-stream', { timeout: 120_000 }, async () => {
+  it('keeps every acknowledged message exactly once across repeated SIGKILLs mid-stream', { timeout: 600_000 }, async () => {
     const dir = await tempDir();
     const child = join(import.meta.dirname, 'crash-child.ts');
     const acked = new Map<string, string>();
-    for (let round = 0; round < 5; round++) {
+    // Each round is killed once the child has acknowledged this many appends in it: mid-stream by construction
+    // (appends, receipts and checkpoints keep running), at a different depth each round, whatever the machine's load.
+    const killAfterAcks = [5, 60, 200, 25, 400];
+    for (let round = 0; round < killAfterAcks.length; round++) {
       const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, `r${round}`], {
         cwd: join(import.meta.dirname, '../../..'),
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -211,12 +215,16 @@ describe('LowdbStore durability', () => {
       proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
       const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
-      const start = Date.now();
-      while (!out.includes('ready\n') && Date.now() - start < 30_000 && proc.exitCode === null) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      const ackedThisRound = (): number => out.split('\n').length - 2; // minus 'ready' and the unfinished line
+      await waitUntil(
+        `crash child round ${round} to print 'ready' (stderr: ${err.slice(-500)})`,
+        () => out.includes('ready\n') || proc.exitCode !== null,
+        { timeoutMs: START_DEADLINE_MS },
+      );
       expect(out, err).toContain('ready\n');
-      await new Promise((r) => setTimeout(r, 200 + Math.floor(Math.random() * 600)));
+      const target = killAfterAcks[round]!;
+      await waitUntil(`crash child round ${round} to acknowledge ${target} appends`, () => ackedThisRound() >= target || proc.exitCode !== null);
+      expect(proc.exitCode, err).toBeNull();
       proc.kill('SIGKILL');
       await exited;
       const lines = out.split('\n');
