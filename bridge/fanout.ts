@@ -93,22 +93,9 @@ export class Fanout {
     await this.callSinks('messageCreated', (sink) => sink.messageCreated?.(message, conversation));
   }
 
-  /** Messages' statuses advanced (only the ones that changed). Never rejects. */
+  /** Messages' statuses changed (advanced, failed again, or accepted by their channel: only the ones that changed). Never rejects. */
   async statusChanged(messages: Message[], conversation: Conversation): Promise<void> {
     if (messages.length === 0) return;
-    await this.emitStatuses(messages, conversation);
-    await this.callSinks('statusChanged', (sink) => sink.statusChanged?.(messages, conversation));
-  }
-
-  /**
-   * An external channel accepted `message` (it now has the channel's id): the watchers see it become sent. Not a
-   * status change for sinks — event webhooks announced it as `sent` when it was created.
-   */
-  async acceptedExternally(message: Message, conversation: Conversation): Promise<void> {
-    await this.emitStatuses([message], conversation);
-  }
-
-  private async emitStatuses(messages: Message[], conversation: Conversation): Promise<void> {
     const { visitorNs, agentNs } = this.deps;
     const room = visitorNs.to(conversationRoom(conversation.id));
     const agents = agentNs.to(AGENTS_ROOM);
@@ -119,6 +106,7 @@ export class Fanout {
       agents.emit('message:status', change);
     }
     await this.announceCoalesced(conversation);
+    await this.callSinks('statusChanged', (sink) => sink.statusChanged?.(messages, conversation));
   }
 
   /**

@@ -578,6 +578,30 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect((await store.getConversation('c'))?.state).toBe('open');
     });
 
+    it('queues the status work of a channel\'s acceptance in the same step, once per new external id', async () => {
+      const [m] = await conversationWith('c', [{ role: 'agent', text: 'x' }]);
+      const seen: { id: string; status: string; externalId?: string; failure?: unknown }[] = [];
+      const remove = store.addOutboundWork({
+        statusChanged: (ms) =>
+          ms.map((changed) => {
+            seen.push({ id: changed.id, status: changed.status, externalId: changed.externalId, failure: changed.failure });
+            return { queue: 'webhook', id: `evt:${changed.id}:${changed.status}:${changed.externalId ?? '-'}`, payload: { rev: changed.rev } };
+          }),
+      });
+      await store.applyStatus('c', m!.id, { status: 'failed', failure: { code: 'upstream_failed', reason: 'unreachable' } });
+      const accepted = await store.setExternalId('c', m!.id, 'wamid.ONE');
+      await store.setExternalId('c', m!.id, 'wamid.ONE');
+      remove();
+      await restart();
+      expect(seen).toEqual([
+        { id: m!.id, status: 'failed', externalId: undefined, failure: { code: 'upstream_failed', reason: 'unreachable' } },
+        { id: m!.id, status: 'sent', externalId: 'wamid.ONE', failure: undefined },
+      ]);
+      const items = await store.listQueueItems<{ rev: number }>('webhook', 10);
+      expect(items.map((i) => i.id).sort()).toEqual([`evt:${m!.id}:failed:-`, `evt:${m!.id}:sent:wamid.ONE`].sort());
+      expect(items.find((i) => i.id === `evt:${m!.id}:sent:wamid.ONE`)).toMatchObject({ payload: { rev: accepted.rev }, state: 'pending' });
+    });
+
     it('reports health', async () => {
       await conversationWith('c', [{ role: 'visitor', text: 'a' }, { role: 'visitor', text: 'b' }]);
       expect(store.health()).toMatchObject({ ok: true, conversations: 1, messages: 2 });

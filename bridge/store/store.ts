@@ -200,7 +200,8 @@ export interface Store {
   /**
    * Links the external channel's id to a message: that channel accepted it, so it counts as `sent` from now on (a
    * `failed` message that was sent again goes back to `sent`, its failure cleared). A new id is a visible change
-   * with a new rev; linking the same id again changes nothing.
+   * with a new rev whose outbound work (`OutboundWork.statusChanged`) is queued in the same atomic step; linking the
+   * same id again changes nothing.
    */
   setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message>;
   /**

@@ -166,7 +166,8 @@ export class WhatsappDelivery {
       const accepted = await this.deps.statuses.attachExternalId(job.conversationId, job.messageId, result.externalId);
       if (accepted.rev !== current?.rev) {
         const conversation = await this.deps.store.getConversation(job.conversationId);
-        if (conversation) await this.deps.fanout.acceptedExternally(accepted, conversation);
+        // A status change like any other: the store queued its event webhooks with it; the sinks wake the workers.
+        if (conversation) await this.deps.fanout.statusChanged([accepted], conversation);
       }
       return { ok: true, status: result.status };
     }

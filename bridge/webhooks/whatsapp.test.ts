@@ -11,6 +11,7 @@ import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv } from './webhook-config.ts';
 import { graphSendOk, startScriptedServer, type ScriptedServer } from './test-servers.ts';
 import { ExternalStatuses, PENDING_STATUS_NAMESPACE } from './external-statuses.ts';
+import { EVENT_WEBHOOK_QUEUE, type EventEnvelope } from './event-webhooks.ts';
 import { applyWhatsappWebhook, whatsappConversationId } from './whatsapp-inbound.ts';
 import { whatsappWebhookSchema } from './whatsapp-payload.ts';
 
@@ -32,6 +33,8 @@ let graph: ScriptedServer;
 let bridge: TestBridge;
 let nextWamid = 0;
 const sockets: AgentClient[] = [];
+/** Event webhook receivers a test started; closed after the bridge, so its worker never posts to a closed one. */
+const receivers: ScriptedServer[] = [];
 
 async function start(env: Record<string, string> = {}): Promise<TestBridge> {
   return (await startTestBridge({
@@ -60,6 +63,7 @@ afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.disconnect();
   await bridge.close();
   await graph.close();
+  for (const receiver of receivers.splice(0)) await receiver.close();
 });
 
 async function agent(): Promise<AgentClient> {
@@ -367,6 +371,55 @@ describe('what agents see of a reply while WhatsApp is unreachable', () => {
     expect(stored).toMatchObject({ status: 'sent', externalId: `wamid.TEST${nextWamid}`, rev: accepted.rev });
     expect(stored?.failure).toBeUndefined();
     expect((await bridge.store.getConversation(conversationId))?.lastMessage?.status).toBe('sent');
+  });
+});
+
+describe('event webhooks of WhatsApp replies', () => {
+  /** The events a receiver got, each delivery id counted (a delivery is one event for one receiver). */
+  function eventsOf(receiver: ScriptedServer): { deliveries: Map<string, number>; events: EventEnvelope[] } {
+    const deliveries = new Map<string, number>();
+    const events: EventEnvelope[] = [];
+    for (const request of receiver.requests) {
+      const id = String(request.headers['x-anonchat-delivery']);
+      deliveries.set(id, (deliveries.get(id) ?? 0) + 1);
+      if (deliveries.get(id) === 1) events.push(JSON.parse(request.body.toString('utf8')) as EventEnvelope);
+    }
+    return { deliveries, events };
+  }
+
+  it('tell receivers once that Meta accepted a reply (message.status sent with its id), also after a failure and Retry', async () => {
+    const receiver = await startScriptedServer();
+    receivers.push(receiver);
+    await bridge.close();
+    bridge = await start({ WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: 'event-webhook-secret-0123', WEBHOOK_ALLOW_PRIVATE: 'true', WEBHOOK_RETRY_BASE_MS: '40' });
+    graph.script.push({ status: 400, body: { error: { message: '(#131047) Re-engagement message', code: 131047 } } });
+    const conversationId = await inboundConversation();
+    const socket = await agent();
+    const statusOf = (messageId: string, status: string) =>
+      eventsOf(receiver).events.find((e) => e.type === 'message.status' && e.data.message.id === messageId && e.data.change?.status === status);
+
+    // The first reply is refused, then accepted on Retry: receivers saw `failed`, so they must see `sent`.
+    const refused = await agentReply(socket, conversationId, 'too late?');
+    await waitUntil('the refused reply’s failed event delivered', () => statusOf(refused.id, 'failed'));
+    expect((await emitWithAck(socket, 'message:retry', { conversationId, messageId: refused.id })).ok).toBe(true);
+    const resent = await waitUntil('the retried reply’s sent event delivered', () => statusOf(refused.id, 'sent'));
+    expect(resent.data.change).toMatchObject({ status: 'sent', externalId: `wamid.TEST${nextWamid}` });
+    expect(resent.data.change?.failure).toBeUndefined();
+
+    // A reply Meta accepts at once: created (without Meta's id), then sent with Meta's id.
+    const reply = await agentReply(socket, conversationId, 'accepted at once');
+    const sent = await waitUntil('the accepted reply’s sent event delivered', () => statusOf(reply.id, 'sent'));
+    expect(sent.data.change).toMatchObject({ status: 'sent', externalId: `wamid.TEST${nextWamid}` });
+    expect(eventsOf(receiver).events.find((e) => e.type === 'message.created' && e.data.message.id === reply.id)?.data.message.externalId).toBeUndefined();
+
+    // Each delivery once, by its id, once the queue has nothing left to deliver.
+    await waitUntil('every event delivery finished', async () => {
+      const items = await bridge.store.listQueueItems(EVENT_WEBHOOK_QUEUE, 100);
+      return items.length > 0 && items.every((i) => i.state === 'delivered');
+    });
+    const { deliveries } = eventsOf(receiver);
+    expect([...deliveries.values()].every((count) => count === 1)).toBe(true);
+    expect((await bridge.store.listQueueItems(EVENT_WEBHOOK_QUEUE, 100)).length).toBe(deliveries.size);
   });
 });
 

@@ -1706,7 +1706,12 @@ export class LowdbStore implements Store {
         delete next.failure;
       }
       this.applyMessage(entry, seg, next);
-      durable = journal.append({ t: 'm', v: next } satisfies JournalRecord);
+      // The acceptance is a status change for receivers too (`sent` with the channel's id): queued in this step.
+      const queued = this.queueOutbound(this.outbound.statusChanged([cloneMessage(next)], cloneConversation(entry.record.conversation)), this.now());
+      durable =
+        queued.length > 0
+          ? journal.append({ t: 'tx', m: [next], q: queued } satisfies JournalRecord)
+          : journal.append({ t: 'm', v: next } satisfies JournalRecord);
       return cloneMessage(next);
     });
     await this.durable(durable);

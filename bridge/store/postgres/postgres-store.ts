@@ -770,6 +770,8 @@ export class PostgresStore implements Store {
       followLastMessage(conversation, next);
       await this.saveMessage(client, next, false);
       await this.saveConversation(client, conversation);
+      // The acceptance is a status change for receivers too (`sent` with the channel's id): queued in this transaction.
+      await this.queueOutbound(client, this.outbound.statusChanged([next], conversation), this.now());
       return next;
     });
   }
