@@ -13,6 +13,7 @@ import {
   type BridgeProcess,
   type ConnectedVisitor,
   WAIT_DEADLINE_MS,
+  waitUntil,
 } from './testing/index.ts';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -178,7 +179,9 @@ describe('bridge process', () => {
           }
         }
       });
-      await new Promise((r) => setTimeout(r, 300 + round * 150));
+      // Killed once this round has had acks (at a different depth each round), with the senders still going.
+      const ackedBefore = acked.size;
+      await waitUntil(`round ${round}: ${8 + round * 8} acked sends`, () => acked.size - ackedBefore >= 8 + round * 8);
       await bridge.kill('SIGKILL');
       stop = true;
       await Promise.all(senders);

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MessagePage, SyncResult, VisitorSession } from '../../protocol/events.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
 import { FallbackTransport, FallbackTransport as FT } from './fallback-transport.ts';
+import { waitUntil } from '../../bridge/testing/wait-until.ts';
 import {
   TransportError,
   type ConnectionState,
@@ -336,10 +337,10 @@ describe('FallbackTransport', () => {
       return connect();
     };
     await transport.connect();
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    // 50, 100, 200, 200… ms after the first failure: a handful of attempts, not a busy loop.
-    expect(attempts).toBeGreaterThanOrEqual(3);
-    expect(attempts).toBeLessThan(10);
+    // Backoff (50, 100, 200, 200… ms) adds one attempt at a time, so the first poll that sees three still sees only a
+    // few; a busy loop would be far past that by then, however loaded the machine.
+    const seen = await waitUntil('three XMTP connection attempts', () => attempts >= 3 && attempts, { intervalMs: 5 });
+    expect(seen).toBeLessThan(10);
     expect(transport.kind).toBe('realtime');
   });
 
