@@ -517,8 +517,9 @@ export class PostgresStore implements Store {
       } catch (error) {
         if (error instanceof DedupeRace && attempt < APPEND_ATTEMPTS) continue;
         if (batch.length > 1) {
-          // Whatever failed the shared transaction must not fail its batch-mates: each runs alone.
-          await Promise.all(batch.map((p) => this.runAppendBatch([p])));
+          // Whatever failed the shared transaction must not fail its batch-mates: each runs alone, in arrival order,
+          // so the seqs they get keep the order they were sent in (as a shared transaction would have).
+          for (const p of batch) await this.runAppendBatch([p]);
           return;
         }
         batch[0]!.reject(error instanceof DedupeRace ? new StoreError('conflict', error.message) : error);
