@@ -4,89 +4,38 @@
  * client's DNS lookup, so the address that is checked is the address that is connected to (no DNS rebinding
  * between a check and the request).
  */
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupAddress } from 'node:dns';
+import ipaddr from 'ipaddr.js';
 
-const blocked = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.88.99.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv4');
-}
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['100::', 64],
-  ['2001:db8::', 32],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['fec0::', 10],
-  ['ff00::', 8],
-] as const) {
-  blocked.addSubnet(net, prefix, 'ipv6');
-}
-
-/** The IPv4 address embedded in an IPv4-mapped (`::ffff:a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`) IPv6 address. */
-function embeddedIpv4(address: string): string | undefined {
-  const groups = expandIpv6(address);
-  if (!groups) return undefined;
-  const isMapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
-  const isNat64 = groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0);
-  const isCompatible = groups.slice(0, 6).every((g) => g === 0) && (groups[6] ?? 0) !== 0;
-  if (!isMapped && !isNat64 && !isCompatible) return undefined;
-  const hi = groups[6] ?? 0;
-  const lo = groups[7] ?? 0;
-  return `${hi >> 8}.${hi & 0xff}.${lo >> 8}.${lo & 0xff}`;
-}
-
-/** The eight 16-bit groups of an IPv6 address (dotted IPv4 tails included), or undefined if it is not one. */
-function expandIpv6(address: string): number[] | undefined {
-  let text = address.split('%')[0] ?? '';
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted?.[1]) {
-    const parts = dotted[1].split('.').map(Number);
-    if (parts.some((p) => p > 255)) return undefined;
-    const [a = 0, b = 0, c = 0, d = 0] = parts;
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return undefined;
-  const head = halves[0] ? halves[0].split(':') : [];
-  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
-  const missing = 8 - head.length - tail.length;
-  if (halves.length === 1 ? missing !== 0 : missing < 0) return undefined;
-  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail].map((g) =>
-    /^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16) : Number.NaN,
-  );
-  return groups.some(Number.isNaN) ? undefined : groups;
-}
+/**
+ * IPv6 prefixes whose low 32 bits carry an IPv4 address that a gateway or the kernel connects to, so that
+ * address decides: IPv4-mapped (`::ffff:a.b.c.d`), NAT64 (RFC 6052 `64:ff9b::/96`, RFC 8215 `64:ff9b:1::/48`)
+ * and the deprecated IPv4-compatible form (`::a.b.c.d`, which ipaddr.js counts as unicast).
+ */
+const embedsIpv4: [ipaddr.IPv6, number][] = [
+  ipaddr.IPv6.parseCIDR('::ffff:0:0/96'),
+  ipaddr.IPv6.parseCIDR('64:ff9b::/96'),
+  ipaddr.IPv6.parseCIDR('64:ff9b:1::/48'),
+  ipaddr.IPv6.parseCIDR('::/96'),
+];
 
 /** True when `address` (an IP literal) is loopback, private, link-local, CGNAT, multicast or otherwise reserved. */
 export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    const v4 = embeddedIpv4(address);
-    if (v4 !== undefined) return blocked.check(v4, 'ipv4');
-    return blocked.check(address, 'ipv6');
-  }
   // Not an IP literal: never treat it as safe.
-  return true;
+  if (!isIP(address)) return true;
+  const ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6') {
+    const v6 = ip as ipaddr.IPv6;
+    if (embedsIpv4.some((range) => v6.match(range))) {
+      const [, , , , , , hi = 0, lo = 0] = v6.parts;
+      if (hi === 0 && lo <= 1) return true; // `::` and `::1` themselves
+      return new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]).range() !== 'unicast';
+    }
+  }
+  // ipaddr.js names every special-purpose range (RFC 6890 and successors); only plain unicast is a public receiver.
+  return ip.range() !== 'unicast';
 }
 
 /** Raised when a receiver resolves to a refused address; a permanent failure of that delivery. */
