@@ -13,7 +13,7 @@ export const ROOT = resolve(import.meta.dirname, '..');
 /** Folders and files whose content goes into dist/ (the demo pages are served from their sources). */
 const SOURCES = ['widget', 'console', 'protocol', 'bridge', 'scripts', 'vite.config.ts', 'tsconfig.json', 'package.json', 'package-lock.json'];
 /** What the build produces. */
-const OUTPUTS = ['dist/widget', 'dist/console', 'dist/bridge'];
+const OUTPUTS = ['dist/widget', 'dist/console', 'dist/bridge', 'dist/custom-elements.json'];
 
 function files(path) {
   if (!existsSync(path)) return [];

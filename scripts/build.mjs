@@ -1,5 +1,5 @@
 /**
- * `npm run build`: the widget, the console and the bundled bridge into dist/, then the stamp that lets
+ * `npm run build`: the widget, the console, the bundled bridge and the widget's custom-elements manifest into dist/, then the stamp that lets
  * `npm start` skip building while the sources stay the same.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,6 +11,7 @@ const STEPS = [
   [join(BIN, 'vite'), ['build']],
   [join(BIN, 'vite'), ['build', '--mode', 'console']],
   [join(BIN, 'tsx'), ['scripts/build-bridge.ts']],
+  [join(BIN, 'cem'), ['analyze', '--config', 'custom-elements-manifest.config.mjs', '--quiet']],
 ];
 
 /** Runs every build step; exits with the first failing step's code. */

@@ -1,33 +1,6 @@
 /**
  * `<anon-chat>`: the embeddable anonymous chat. The element holds properties and renders; connection, messages,
  * outbox and typing live in controllers (widget/controllers), the network behind the Transport seam.
- *
- * @attr server - Bridge URL; defaults to the script's origin. @attr site - Site key.
- * @attr title - Panel title (property `heading`). @attr greeting - First line of an empty conversation.
- * @attr position - `bottom-right` (default) or `bottom-left`. @attr open - Panel open (reflected; property `isOpen`).
- * @attr locale - BCP 47 tag. @attr theme - `auto`, `light` or `dark`. @attr nonce - CSP nonce for the style fallback.
- * @attr user-id, user-hash, user-name - Verified site user (hash = hex HMAC-SHA256(SITE_SECRET, user id)).
- * @attr transport - `xmtp`: XMTP first with the bridge as fallback (anything else or absent: the bridge only).
- * @attr xmtp-peer - The support team's XMTP address (0x…) or inbox id; required for XMTP.
- * @attr xmtp-env - XMTP network: `production` (default), `dev` or `local`.
- * @attr xmtp-wallet - Boolean: the visitor's injected wallet is their XMTP identity instead of a browser key.
- * @attr xmtp-module - URL of anon-chat-xmtp.js when it is not next to the widget script. (README.md "XMTP")
- * @attr allow-erase - Boolean: the visitor may delete their conversation from the header, after a confirmation.
- * @fires anon-chat-erased - The conversation was erased (by the visitor, an agent or retention); the widget starts afresh. `detail: {}`
- * @fires anon-chat-open - The panel opened. `detail: {}`
- * @fires anon-chat-close - The panel closed. `detail: {}`
- * @fires anon-chat-message - A message from an agent arrived. `detail: { message }`
- * @fires anon-chat-status - An own message changed status. `detail: { clientId, messageId?, status, text, failure? }`
- * @fires anon-chat-unread - The unread count changed. `detail: { unread }`
- * @fires anon-chat-connection - The connection state changed. `detail: { state, transport }`
- * @csspart launcher - The round button that opens the panel. @csspart badge - Unread count on the launcher.
- * @csspart panel - The chat window. @csspart header, title, availability, close-button, messages, greeting,
- *   separator, message, message-own, message-other, bubble, ticks, failure, retry, typing, new-messages,
- *   composer, input, counter, send-button, connection, erase-button, erase-confirm, erase-yes, erase-no.
- * @cssproperty --anon-chat-accent - Brand colour (launcher, header, own bubbles). Also --anon-chat-accent-text,
- *   --anon-chat-bg, --anon-chat-text, --anon-chat-muted, --anon-chat-border, --anon-chat-surface,
- *   --anon-chat-bubble-bg, --anon-chat-bubble-text, --anon-chat-danger, --anon-chat-font, --anon-chat-radius,
- *   --anon-chat-width, --anon-chat-height, --anon-chat-offset, --anon-chat-z-index.
  */
 import { LitElement, adoptStyles, html, nothing, supportsAdoptingStyleSheets, svg, type PropertyValues, type TemplateResult } from 'lit';
 import { MAX_TEXT_LENGTH } from '../protocol/limits.ts';
@@ -90,7 +63,92 @@ function loadStrings(lang: string): Promise<void> {
 /** Instances by bridge + site: a second element for the same visitor stays inert, so SPAs render the chat once. */
 const activeInstances = new Map<string, AnonChat>();
 
-/** The `<anon-chat>` custom element. */
+/**
+ * The `<anon-chat>` custom element.
+ *
+ * @summary An anonymous chat launcher and panel that talks to an anon-chat bridge.
+ *
+ * @attr server - Bridge URL; defaults to the origin the script was loaded from.
+ * @attr site - Site key.
+ * @attr title - Panel title (property `heading`).
+ * @attr greeting - First line of an empty conversation.
+ * @attr position - `bottom-right` (default) or `bottom-left`.
+ * @attr open - Panel open (reflected; property `isOpen`).
+ * @attr locale - BCP 47 tag of the interface language; defaults to the page's.
+ * @attr theme - `auto` (default), `light` or `dark`.
+ * @attr nonce - CSP nonce for the style fallback in browsers without constructable style sheets.
+ * @attr user-id - Verified site user's id (with `user-hash`).
+ * @attr user-hash - Hex HMAC-SHA256(SITE_SECRET, user id), computed by the site's server.
+ * @attr user-name - Verified site user's name, shown to agents.
+ * @attr transport - `xmtp`: XMTP first with the bridge as fallback (anything else or absent: the bridge only).
+ * @attr xmtp-peer - The support team's XMTP address (0x…) or inbox id; required for XMTP.
+ * @attr xmtp-env - XMTP network: `production` (default), `dev` or `local`.
+ * @attr xmtp-wallet - Boolean: the visitor's injected wallet is their XMTP identity instead of a browser key.
+ * @attr xmtp-module - URL of anon-chat-xmtp.js when it is not next to the widget script (README.md "XMTP").
+ * @attr allow-erase - Boolean: the visitor may delete their conversation from the header, after a confirmation.
+ *
+ * @fires anon-chat-erased - The conversation was erased (by the visitor, an agent or retention); the widget starts afresh. `detail: {}`
+ * @fires anon-chat-open - The panel opened. `detail: {}`
+ * @fires anon-chat-close - The panel closed. `detail: {}`
+ * @fires anon-chat-message - A message from an agent arrived. `detail: { message }`
+ * @fires anon-chat-status - An own message changed status. `detail: { clientId, messageId?, status, text, failure? }`
+ * @fires anon-chat-unread - The unread count changed. `detail: { unread }`
+ * @fires anon-chat-connection - The connection state changed. `detail: { state, transport }`
+ *
+ * @csspart root - The element's outer wrapper.
+ * @csspart launcher - The round button that opens the panel.
+ * @csspart badge - Unread count on the launcher.
+ * @csspart panel - The chat window.
+ * @csspart header - The panel's header bar.
+ * @csspart title - The panel title.
+ * @csspart availability - "Online"/"Away" line under the title.
+ * @csspart transport - The transport in use (shown when XMTP is configured).
+ * @csspart close-button - The header's close button.
+ * @csspart erase-button - The header's "delete conversation" button (with `allow-erase`).
+ * @csspart erase-confirm - The confirmation step of the erasure.
+ * @csspart erase-yes - The button that confirms the erasure.
+ * @csspart erase-no - The button that cancels the erasure.
+ * @csspart connection - The connection banner (offline, reconnecting, not available).
+ * @csspart messages - The scrolling message list.
+ * @csspart loading - The "loading earlier messages" row.
+ * @csspart greeting - The greeting of an empty conversation.
+ * @csspart separator - A day separator.
+ * @csspart message - One message row.
+ * @csspart message-own - A row of the visitor's own message.
+ * @csspart message-other - A row of an agent's message.
+ * @csspart message-author - The agent's name above their replies.
+ * @csspart bubble - A message bubble.
+ * @csspart bubble-own - The visitor's bubble.
+ * @csspart bubble-other - An agent's bubble.
+ * @csspart ticks - Status ticks of an own message; also `ticks-sending`, `ticks-sent`, `ticks-delivered`, `ticks-read`, `ticks-failed`.
+ * @csspart failure - The reason a message was not delivered.
+ * @csspart retry - The Retry button of a failed message.
+ * @csspart typing - The "agent is typing" line.
+ * @csspart new-messages - The "new messages" pill shown while scrolled up.
+ * @csspart composer - The message composer.
+ * @csspart input - The message field.
+ * @csspart counter - The remaining-characters counter.
+ * @csspart send-button - The Send button.
+ *
+ * @cssproperty --anon-chat-accent - Brand colour: launcher, header, own bubbles; focus rings derive from it.
+ * @cssproperty --anon-chat-accent-text - Text, times, ticks and focus rings on the accent colour.
+ * @cssproperty --anon-chat-bg - Panel background.
+ * @cssproperty --anon-chat-text - Text colour.
+ * @cssproperty --anon-chat-muted - Times, separators, hints.
+ * @cssproperty --anon-chat-border - Borders.
+ * @cssproperty --anon-chat-surface - Greeting and composer field background.
+ * @cssproperty --anon-chat-bubble-bg - Agent bubble background.
+ * @cssproperty --anon-chat-bubble-text - Agent bubble text.
+ * @cssproperty --anon-chat-danger - Failed messages.
+ * @cssproperty --anon-chat-badge - Unread badge.
+ * @cssproperty --anon-chat-font - Font family.
+ * @cssproperty --anon-chat-radius - Bubble corners.
+ * @cssproperty --anon-chat-panel-radius - Panel corners.
+ * @cssproperty --anon-chat-width - Panel width (full screen below 480 px).
+ * @cssproperty --anon-chat-height - Panel height.
+ * @cssproperty --anon-chat-offset - Distance from the page corner.
+ * @cssproperty --anon-chat-z-index - Stacking order.
+ */
 export class AnonChat extends LitElement {
   // The launcher's styles only: the panel's are adopted when the panel first renders (#init), after first paint.
   static override styles = [anonChatStyles];
