@@ -12,7 +12,7 @@ import type { BridgeConfig } from './config.ts';
 import type { Store } from './store/store.ts';
 import type { AgentNamespace, AgentSocket, BridgeContext, VisitorNamespace, VisitorSocket } from './context.ts';
 import { Fanout } from './fanout.ts';
-import { RateLimiter } from './rate-limiter.ts';
+import { SharedRateLimiter } from './rate-limiter.ts';
 import { agentHandshake, isOriginAllowed, visitorHandshake } from './realtime/handshake.ts';
 import { createSocketLimiters } from './realtime/socket-limits.ts';
 import { registerVisitorHandlers } from './realtime/visitor-handlers.ts';
@@ -154,7 +154,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   retention.start();
   context.onClose(() => retention.stop());
 
-  const limiters = createSocketLimiters(config.rateLimits, () => clock().getTime(), metrics);
+  const limiters = createSocketLimiters(config.rateLimits, store, () => clock().getTime(), metrics);
   visitorNs.use(visitorHandshake(context, limiters));
   agentNs.use(agentHandshake(context, limiters));
   visitorNs.on('connection', (socket: VisitorSocket) => {
@@ -199,9 +199,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   // ---- end webhooks ----
 
   const api = express.Router();
-  api.use(
-    rateLimit(new RateLimiter(config.rateLimits.httpPerMinute, () => clock().getTime(), () => metrics.rateLimitRefused('http'))),
-  );
+  api.use(rateLimit(new SharedRateLimiter(store, 'http', config.rateLimits.httpPerMinute, () => metrics.rateLimitRefused('http'))));
   api.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
   api.use(authRouter(context));
   api.use(conversationRouter(context));

@@ -21,7 +21,8 @@ export type InboundResult = 'accepted' | 'refused' | 'failed';
 /** What became of one outbound delivery attempt. */
 export type DeliveryResult = 'delivered' | 'retry' | 'dead';
 /** Which limit refused a request or event. */
-export type RateLimitScope = 'messages' | 'events' | 'typing' | 'connections' | 'http' | 'login';
+/** `login` counts per-IP login refusals, `login_account` those of an account delayed after failed logins. */
+export type RateLimitScope = 'messages' | 'events' | 'typing' | 'connections' | 'http' | 'login' | 'login_account';
 
 const CHANNELS = Object.values(Channel);
 const ROLES: readonly AuthorRole[] = ['visitor', 'agent', 'system'];

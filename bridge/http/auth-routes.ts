@@ -1,12 +1,12 @@
 /** `POST /api/auth/login` (name + password → agent bearer token) and `GET /api/auth/me`. */
-import { Router } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { loginSchema } from '../../protocol/schemas.ts';
 import type { LoginResult } from '../../protocol/events.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, validationError } from '../api-error.ts';
 import { checkAgentLogin } from '../auth/agent-accounts.ts';
 import { signAgentToken } from '../auth/agent-token.ts';
-import { RateLimiter } from '../rate-limiter.ts';
+import { SharedRateLimiter } from '../rate-limiter.ts';
 import { callerOf, requireBearer } from './bearer-auth.ts';
 import { rateLimit, requireJsonBody } from './request-guards.ts';
 import { requestIdOf } from './request-id.ts';
@@ -14,17 +14,24 @@ import { requestIdOf } from './request-id.ts';
 /** The auth router (mounted under /api, after JSON parsing). */
 export function authRouter(ctx: BridgeContext): Router {
   const router = Router();
-  const loginLimiter = new RateLimiter(
-    ctx.config.rateLimits.loginPerMinute,
-    () => ctx.clock().getTime(),
-    () => ctx.metrics.rateLimitRefused('login'),
+  const loginLimiter = new SharedRateLimiter(ctx.store, 'login', ctx.config.rateLimits.loginPerMinute, () =>
+    ctx.metrics.rateLimitRefused('login'),
   );
 
-  router.post('/auth/login', rateLimit(loginLimiter), requireJsonBody, async (req, res) => {
+  router.post('/auth/login', noStore, rateLimit(loginLimiter), requireJsonBody, async (req, res) => {
     const parsed = loginSchema.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error);
+    // Per account as well as per IP (bridge/rate-limiter.ts `claimLoginAttempt`): failures from any IP delay the
+    // account, for every node; the right password clears them.
+    const account = parsed.data.name.toLowerCase();
+    const claimed = await ctx.store.claimLoginAttempt(account);
+    if (!claimed.ok) {
+      ctx.metrics.rateLimitRefused('login_account');
+      throw new BridgeError('rate_limited', 'Too many failed logins for this name; try again later.', undefined, claimed.retryAfterMs);
+    }
     const agent = await checkAgentLogin(ctx.store, parsed.data.name, parsed.data.password);
     if (!agent) throw new BridgeError('unauthorized', 'Wrong name or password.');
+    await ctx.store.clearLoginAttempts(account);
     const { token, expiresAt } = await signAgentToken(
       ctx.config.secrets.agentToken,
       { agentId: agent.id, name: agent.name },
@@ -45,3 +52,9 @@ export function authRouter(ctx: BridgeContext): Router {
   });
   return router;
 }
+
+/** Login answers (tokens, refusals) are never kept by a browser or proxy cache. */
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('Cache-Control', 'no-store');
+  next();
+};

@@ -1,12 +1,15 @@
 /** Small request guards: per-IP rate limits and the JSON content-type requirement for bodies. */
 import type { RequestHandler } from 'express';
 import { BridgeError } from '../api-error.ts';
-import type { RateLimiter } from '../rate-limiter.ts';
+import type { SharedRateLimiter } from '../rate-limiter.ts';
 
-/** 429 `rate_limited` when the client IP (Express `req.ip`, proxy-aware per TRUST_PROXY) is over `limiter`. */
-export function rateLimit(limiter: RateLimiter): RequestHandler {
-  return (req, _res, next) => {
-    const decision = limiter.take(req.ip ?? 'unknown');
+/**
+ * 429 `rate_limited` when the client IP (Express `req.ip`, proxy-aware per TRUST_PROXY) is over `limiter`, which
+ * every node of a cluster shares.
+ */
+export function rateLimit(limiter: SharedRateLimiter): RequestHandler {
+  return async (req, _res, next) => {
+    const decision = await limiter.take(req.ip ?? 'unknown');
     if (decision.ok) return next();
     next(new BridgeError('rate_limited', 'Too many requests; slow down.', undefined, decision.retryAfterMs));
   };

@@ -150,25 +150,59 @@ describe('conversations', () => {
     expect(history.json.messages).toHaveLength(1);
     v.close();
   });
+});
 
-  it('rate limits logins per IP with 429', async () => {
-    const limited = await startTestBridge({ config: { rateLimits: { loginPerMinute: 2 } } });
-    try {
-      const attempt = () =>
-        fetch(`${limited.url}/api/auth/login`, {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: JSON.stringify({ name: 'x', password: 'y' }),
-        });
-      expect((await attempt()).status).toBe(401);
-      expect((await attempt()).status).toBe(401);
-      const third = await attempt();
-      expect(third.status).toBe(429);
-      expect(third.headers.get('retry-after')).toMatch(/^\d+$/);
-      expect(await third.json()).toMatchObject({ error: { code: 'rate_limited' } });
-    } finally {
-      await limited.close();
-    }
+describe('login throttling', () => {
+  // One bridge behind a trusted proxy, so each request names its client IP; the clock moves only when told.
+  let limited: TestBridge;
+  let now = Date.parse('2026-12-02T08:00:00.000Z');
+  beforeAll(async () => {
+    limited = await startTestBridge({ config: { rateLimits: { loginPerMinute: 2 }, trustProxy: true }, clock: () => new Date(now) });
+  });
+  afterAll(async () => {
+    await limited?.close();
+  });
+  const login = (ip: string, name: string, password: string) =>
+    fetch(`${limited.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': ip },
+      body: JSON.stringify({ name, password }),
+    });
+
+  it('rate limits logins per IP with 429; no login answer is cached', async () => {
+    const first = await login('10.0.0.1', 'x', 'y');
+    expect(first.status).toBe(401);
+    expect(first.headers.get('cache-control')).toBe('no-store');
+    expect((await login('10.0.0.1', 'x', 'y')).status).toBe(401);
+    const third = await login('10.0.0.1', 'x', 'y');
+    expect(third.status).toBe(429);
+    expect(third.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(third.headers.get('cache-control')).toBe('no-store');
+    expect(await third.json()).toMatchObject({ error: { code: 'rate_limited' } });
+  });
+
+  it('delays an account after 5 failures from any IPs, doubling; the right password gets in once the delay ends', async () => {
+    const { name, password } = limited.agent;
+    for (let i = 1; i <= 5; i++) expect((await login(`10.0.1.${i}`, name, 'guess')).status).toBe(401);
+    // The owner, from an IP that never failed, waits out the first delay (1 s) and no longer.
+    const early = await login('10.0.2.1', name, password);
+    expect(early.status).toBe(429);
+    expect(early.headers.get('retry-after')).toBe('1');
+    expect(await early.json()).toMatchObject({ error: { code: 'rate_limited' } });
+    now += 1_000;
+    const ok = await login('10.0.2.1', name, password);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('cache-control')).toBe('no-store');
+    expect(await ok.json()).toMatchObject({ agent: { name } });
+
+    // The success cleared the failures: five more before a delay, then 1 s, then 2 s (case does not make a new account).
+    for (let i = 1; i <= 5; i++) expect((await login(`10.0.3.${i}`, name.toUpperCase(), 'guess')).status).toBe(401);
+    now += 1_000;
+    expect((await login('10.0.3.6', name, 'guess')).status).toBe(401);
+    const doubled = await login('10.0.2.2', name, password);
+    expect([doubled.status, doubled.headers.get('retry-after')]).toEqual([429, '2']);
+    now += 2_000;
+    expect((await login('10.0.2.2', name, password)).status).toBe(200);
   });
 });
 

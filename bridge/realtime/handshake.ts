@@ -97,7 +97,7 @@ export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
         return next(refusal('forbidden', 'This site may not open the chat.'));
       }
       const ip = clientIp(req, ctx.config.trustProxy);
-      if (!limiters.connections.take(ip).ok) return next(refusal('rate_limited', 'Too many connections; slow down.'));
+      if (!(await limiters.connections.take(ip)).ok) return next(refusal('rate_limited', 'Too many connections; slow down.'));
       const auth = visitorAuthSchema.safeParse(socket.handshake.auth ?? {});
       if (!auth.success) return next(refusal('bad_request', 'The handshake auth is not valid.'));
       const now = ctx.clock();
@@ -170,7 +170,7 @@ export function agentHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
   return async (socket: Socket, next: Next): Promise<void> => {
     try {
       const ip = clientIp(socket.request, ctx.config.trustProxy);
-      if (!limiters.connections.take(ip).ok) return next(refusal('rate_limited', 'Too many connections; slow down.'));
+      if (!(await limiters.connections.take(ip)).ok) return next(refusal('rate_limited', 'Too many connections; slow down.'));
       const auth = agentAuthSchema.safeParse(socket.handshake.auth ?? {});
       if (!auth.success) return next(refusal('unauthorized', 'An agent token is required.'));
       const claims = await verifyAgentToken(ctx.config.secrets.agentToken, auth.data.token, ctx.clock());

@@ -602,6 +602,43 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect(items.find((i) => i.id === `evt:${m!.id}:sent:wamid.ONE`)).toMatchObject({ payload: { rev: accepted.rev }, state: 'pending' });
     });
 
+    it('takes rate tokens per key: a burst of N, refilled over a minute, refusals say when; racing takes share one bucket', async () => {
+      const taken = await Promise.all(Array.from({ length: 12 }, () => store.takeRateToken('http:1.2.3.4', 5)));
+      expect(taken.filter((d) => d.ok)).toHaveLength(5);
+      const refused = taken.find((d) => !d.ok);
+      expect(refused).toEqual({ ok: false, retryAfterMs: 12_000 });
+      expect((await store.takeRateToken('http:5.6.7.8', 5)).ok).toBe(true);
+      expect((await store.takeRateToken('login:1.2.3.4', 5)).ok).toBe(true);
+      tick(11_999);
+      expect((await store.takeRateToken('http:1.2.3.4', 5)).ok).toBe(false);
+      tick(1);
+      expect(await store.takeRateToken('http:1.2.3.4', 5)).toEqual({ ok: true });
+      expect(await store.takeRateToken('http:1.2.3.4', 5)).toEqual({ ok: false, retryAfterMs: 12_000 });
+      tick(61_000);
+      const refilled = await Promise.all(Array.from({ length: 6 }, () => store.takeRateToken('http:1.2.3.4', 5)));
+      expect(refilled.filter((d) => d.ok)).toHaveLength(5);
+    });
+
+    it('throttles logins per account: 5 attempts, then doubling delays; racing attempts cannot pass a delay; success clears', async () => {
+      const racing = await Promise.all(Array.from({ length: 10 }, () => store.claimLoginAttempt('admin')));
+      expect(racing.filter((d) => d.ok)).toHaveLength(5);
+      expect(racing.filter((d) => !d.ok)).toEqual(Array(5).fill({ ok: false, retryAfterMs: 1_000 }));
+      expect((await store.claimLoginAttempt('other')).ok).toBe(true);
+      tick(1_000);
+      expect(await store.claimLoginAttempt('admin')).toEqual({ ok: true });
+      expect(await store.claimLoginAttempt('admin')).toEqual({ ok: false, retryAfterMs: 2_000 });
+      tick(2_000);
+      expect(await store.claimLoginAttempt('admin')).toEqual({ ok: true });
+      expect(await store.claimLoginAttempt('admin')).toEqual({ ok: false, retryAfterMs: 4_000 });
+      tick(4_000);
+      expect(await store.claimLoginAttempt('admin')).toEqual({ ok: true });
+      await store.clearLoginAttempts('admin');
+      for (let i = 0; i < 5; i++) expect((await store.claimLoginAttempt('admin')).ok).toBe(true);
+      expect((await store.claimLoginAttempt('admin')).ok).toBe(false);
+      tick(60 * 60_000);
+      expect((await store.claimLoginAttempt('admin')).ok).toBe(true);
+    });
+
     it('reports health', async () => {
       await conversationWith('c', [{ role: 'visitor', text: 'a' }, { role: 'visitor', text: 'b' }]);
       expect(store.health()).toMatchObject({ ok: true, conversations: 1, messages: 2 });

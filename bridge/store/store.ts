@@ -6,6 +6,7 @@
 import type { Author, Message, MessageFailure } from '../../protocol/message.ts';
 import type { Channel, Conversation, ConversationState } from '../../protocol/conversation.ts';
 import type { StoredStatus } from '../../protocol/status.ts';
+import type { RateDecision } from '../rate-limiter.ts';
 
 /** Why a store call failed; handlers map `code` to an ApiError (`not_found` 404, `conflict` 409, `storage_unavailable` 503). */
 export class StoreError extends Error {
@@ -247,4 +248,14 @@ export interface Store {
   pruneQueueItems(before: string, limit: number): Promise<number>;
   /** Optional: items of `queue` by state without copying them (the metrics scrape); callers fall back to listing. */
   countQueueItems?(queue: string): Promise<Record<QueueItem['state'], number>>;
+
+  // ---- limits (bridge/rate-limiter.ts holds their arithmetic) ----
+  // Shared by every node on the same storage; not durable: lowdb keeps them in memory (one process, forgotten on
+  // restart), PostgreSQL in UNLOGGED tables (forgotten after a database crash). Times come from the store's clock.
+  /** Takes one token from the bucket `key` of `perMinute` tokens (`takeToken`), atomically across nodes. */
+  takeRateToken(key: string, perMinute: number): Promise<RateDecision>;
+  /** Starts a login attempt on `account` (`claimLoginAttempt`), atomically across nodes; refused while it is delayed. */
+  claimLoginAttempt(account: string): Promise<RateDecision>;
+  /** A successful login: the account's failures and delay are cleared. */
+  clearLoginAttempts(account: string): Promise<void>;
 }

@@ -13,7 +13,7 @@ import { BridgeError, validationError } from '../api-error.ts';
 import { safeEqual } from '../auth/safe-equal.ts';
 import { requireBearer } from '../http/bearer-auth.ts';
 import { rateLimit } from '../http/request-guards.ts';
-import { RateLimiter } from '../rate-limiter.ts';
+import { SharedRateLimiter } from '../rate-limiter.ts';
 import { ExternalStatuses } from './external-statuses.ts';
 import { recentItems, requeueItem } from './queue-worker.ts';
 import { EVENT_WEBHOOK_QUEUE, EventWebhooks, type EventDelivery } from './event-webhooks.ts';
@@ -261,7 +261,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
   const api = Router();
   api.use(
     rateLimit(
-      new RateLimiter(config.rateLimits.httpPerMinute, () => clock().getTime(), () => ctx.metrics.rateLimitRefused('http')),
+      new SharedRateLimiter(store, 'deliveries', config.rateLimits.httpPerMinute, () => ctx.metrics.rateLimitRefused('http')),
     ),
   );
   api.use(requireBearer(ctx));

@@ -37,6 +37,7 @@ import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomi
 import { acquireDataDirLock } from './data-dir-lock.ts';
 import { Journal, journalGeneration, journalName, readJournal, syncJournal, truncateJournal, type JournalContents } from './journal.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
+import { LOGIN_THROTTLE, LocalTokenBuckets, claimLoginAttempt, type LoginAttempts, type RateDecision } from '../../rate-limiter.ts';
 import { CommitMarkWriter, checkJournalsAgainstMark, readCommitMark } from './commit-mark.ts';
 
 /** Options of `LowdbStore`; everything but `dataDir` has a default. */
@@ -439,6 +440,10 @@ export class LowdbStore implements Store {
   private locks = new Map<string, Promise<void>>();
   /** Queue claims: item id → lease end (ISO). */
   private readonly leases = new Map<string, string>();
+  /** Limits live in memory: one process is every node there is, and a restart may forget them. */
+  private readonly rateBuckets = new LocalTokenBuckets();
+  private readonly loginAttempts = new Map<string, LoginAttempts>();
+  private loginSweepAt = 0;
   private messageCount = 0;
   /** Pending queue items by queue, so polling for due items never scans delivered history. */
   private pendingItems = new Map<string, Map<string, QueueItem>>();
@@ -1933,6 +1938,31 @@ export class LowdbStore implements Store {
     const counts = { pending: 0, delivered: 0, dead: 0 };
     for (const [, item] of this.queues.entries()) if (item.queue === queue) counts[item.state] += 1;
     return counts;
+  }
+
+  async takeRateToken(key: string, perMinute: number): Promise<RateDecision> {
+    this.assertOpen();
+    return this.rateBuckets.take(key, perMinute, this.clock().getTime());
+  }
+
+  async claimLoginAttempt(account: string): Promise<RateDecision> {
+    this.assertOpen();
+    const now = this.clock().getTime();
+    const { attempts, decision } = claimLoginAttempt(this.loginAttempts.get(account), now);
+    this.loginAttempts.set(account, attempts);
+    // Accounts nobody tried for a while start from zero anyway: drop them (once a minute) so the map stays small.
+    if (now - this.loginSweepAt >= 60_000) {
+      this.loginSweepAt = now;
+      for (const [key, value] of this.loginAttempts) {
+        if (now - value.lastAttemptAt >= LOGIN_THROTTLE.forgetAfterMs) this.loginAttempts.delete(key);
+      }
+    }
+    return decision;
+  }
+
+  async clearLoginAttempts(account: string): Promise<void> {
+    this.assertOpen();
+    this.loginAttempts.delete(account);
   }
 }
 

@@ -94,6 +94,28 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX queue_items_settled ON queue_items (updated_at) WHERE state <> 'pending';
     `,
   },
+  {
+    version: 2,
+    name: 'rate-limit buckets and login attempts',
+    // UNLOGGED: limits are taken on every REST request and connection; their rows need no WAL (cheap commits), and
+    // a database crash forgetting them only lets clients start from full buckets again. Times are ms since the epoch.
+    sql: `
+      CREATE UNLOGGED TABLE rate_limit_buckets (
+        key text PRIMARY KEY,
+        tokens double precision NOT NULL,
+        updated_at bigint NOT NULL,
+        last_ok boolean NOT NULL
+      );
+      CREATE INDEX rate_limit_buckets_updated ON rate_limit_buckets (updated_at);
+      CREATE UNLOGGED TABLE login_attempts (
+        account text PRIMARY KEY,
+        failures integer NOT NULL,
+        locked_until bigint NOT NULL,
+        last_attempt_at bigint NOT NULL
+      );
+      CREATE INDEX login_attempts_last ON login_attempts (last_attempt_at);
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */
