@@ -4,6 +4,7 @@
  * Usage: tsx bench/profile-summary.ts <file.cpuprofile> [top=25] [--from=<s>] (skip the first s seconds: start-up)
  */
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 
 interface Node {
   id: number;
@@ -19,12 +20,18 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
-const fromArg = process.argv.find((a) => a.startsWith('--from='));
-const fromUs = fromArg ? Number(fromArg.slice('--from='.length)) * 1e6 : 0;
-const [file, topArg] = positional;
-if (!file) {
-  process.stderr.write('usage: tsx bench/profile-summary.ts <file.cpuprofile> [top]\n');
+const usage = 'usage: tsx bench/profile-summary.ts [--from=<seconds>] <file.cpuprofile> [top]\n';
+let parsed;
+try {
+  parsed = parseArgs({ options: { from: { type: 'string', default: '0' } }, allowPositionals: true });
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n${usage}`);
+  process.exit(2);
+}
+const fromUs = Number(parsed.values.from) * 1e6;
+const [file, topArg] = parsed.positionals;
+if (!file || !Number.isFinite(fromUs)) {
+  process.stderr.write(usage);
   process.exit(2);
 }
 const top = Number(topArg ?? 25);

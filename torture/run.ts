@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 
 /** One row of the summary: what a case tried, what held, and whether it passed. */
 interface CaseResult {
@@ -18,8 +19,8 @@ interface CaseResult {
 
 type Size = 'ci' | 'long';
 
-/** A case: runs at a size, returns its row. Imported lazily so one case's missing part does not stop the others. */
-type CaseRunner = (size: Size) => Promise<Omit<CaseResult, 'name' | 'ms'>>;
+/** A case: runs at a size (and the fuzz seed, when one was given), returns its row. Imported lazily so one case's missing part does not stop the others. */
+type CaseRunner = (size: Size, seed?: number) => Promise<Omit<CaseResult, 'name' | 'ms'>>;
 
 const CASES: Record<string, CaseRunner> = {
   crash: async (size) => {
@@ -80,10 +81,9 @@ const CASES: Record<string, CaseRunner> = {
       figures: f,
     };
   },
-  'wire-fuzz': async (size) => {
+  'wire-fuzz': async (size, seedOption) => {
     const { runWireFuzz } = await import('./wire-fuzz.ts');
-    const seedArg = process.argv.find((a) => a.startsWith('--seed='));
-    const seed = seedArg ? Number(seedArg.slice('--seed='.length)) : size === 'ci' ? 42 : Date.now();
+    const seed = seedOption ?? (size === 'ci' ? 42 : Date.now());
     // Printed first: a run that crashes returns no figures, and the seed is what replays it (--seed=N).
     process.stdout.write(`  wire-fuzz: seed ${seed}\n`);
     const f = await runWireFuzz({ target: size === 'ci' ? 10_000 : 100_000, seed });
@@ -181,12 +181,24 @@ function table(rows: CaseResult[]): string {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const size: Size = args.includes('--ci') ? 'ci' : 'long';
-  const named = args.filter((a) => !a.startsWith('--'));
+  const usage = `usage: npm run torture -- [--ci] [--seed=N] [case …]; cases: ${Object.keys(CASES).join(', ')}`;
+  let parsed;
+  try {
+    parsed = parseArgs({ options: { ci: { type: 'boolean', default: false }, seed: { type: 'string' } }, allowPositionals: true });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${usage}\n`);
+    process.exit(2);
+  }
+  const size: Size = parsed.values.ci ? 'ci' : 'long';
+  const seed = parsed.values.seed === undefined ? undefined : Number(parsed.values.seed);
+  if (seed !== undefined && !Number.isSafeInteger(seed)) {
+    process.stderr.write(`--seed must be an integer\n${usage}\n`);
+    process.exit(2);
+  }
+  const named = parsed.positionals;
   const unknown = named.filter((n) => !(n in CASES));
   if (unknown.length) {
-    process.stderr.write(`unknown case(s): ${unknown.join(', ')}; known: ${Object.keys(CASES).join(', ')}\n`);
+    process.stderr.write(`unknown case(s): ${unknown.join(', ')}\n${usage}\n`);
     process.exit(2);
   }
   const selected = named.length ? named : Object.keys(CASES);
@@ -195,7 +207,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     process.stdout.write(`torture: ${name} (${size}) …\n`);
     try {
-      const r = await CASES[name]!(size);
+      const r = await CASES[name]!(size, seed);
       results.push({ name, ...r, ms: Date.now() - t0 });
     } catch (error) {
       process.stderr.write(`torture: ${name} crashed: ${(error as Error).stack ?? String(error)}\n`);
