@@ -137,6 +137,32 @@ export interface QueueLease {
   until: string;
 }
 
+/**
+ * A conversation with everything an engine keeps about it, for moving a data directory to another engine
+ * (`npm run import-lowdb`): the record, the delivered watermarks receipts start from, and its messages in seq order.
+ */
+export interface ConversationDump {
+  conversation: Conversation;
+  /** Every visitor message with seq ≤ this is at least delivered. */
+  deliveredVisitorSeq: number;
+  /** Every agent message with seq ≤ this is at least delivered. */
+  deliveredAgentSeq: number;
+  /**
+   * True when `findConversationByExternalUser` answers this conversation for its external user (several
+   * conversations may name one; the engine's answer must survive the move).
+   */
+  currentExternalUserLink: boolean;
+  messages: Message[];
+}
+
+/** A durable key/value fact as `putRecord` stored it (see `Store.putRecord`). */
+export interface RecordDump {
+  namespace: string;
+  key: string;
+  value: unknown;
+  expiresAt?: string;
+}
+
 export interface StoreHealth {
   ok: boolean;
   engine: string;

@@ -20,6 +20,7 @@ import {
   StoreError,
   type AgentRecord,
   type AppendResult,
+  type ConversationDump,
   type ConversationErasure,
   type ConversationQuery,
   type NewConversation,
@@ -28,6 +29,7 @@ import {
   type OutboundWork,
   type QueueItem,
   type QueueLease,
+  type RecordDump,
   type StatusResult,
   type StatusUpdate,
   type Store,
@@ -1963,6 +1965,66 @@ export class LowdbStore implements Store {
   async clearLoginAttempts(account: string): Promise<void> {
     this.assertOpen();
     this.loginAttempts.delete(account);
+  }
+
+  // ------------------------------------------------------------------ export (moving to another engine)
+
+  /**
+   * Every conversation with its watermarks and messages, one at a time (so the store never sits in memory whole),
+   * for `npm run import-lowdb`. Conversations erased meanwhile are skipped.
+   */
+  async *exportConversations(): AsyncGenerator<ConversationDump> {
+    this.assertOpen();
+    for (const id of [...this.entries.keys()]) {
+      const dump = await this.exclusive(id, async (): Promise<ConversationDump | undefined> => {
+        const entry = this.entries.get(id);
+        if (!entry) return undefined;
+        const { conversation, deliveredVisitorSeq, deliveredAgentSeq } = entry.record;
+        const messages: Message[] = [];
+        for (let seq = 1; seq <= conversation.lastSeq; seq++) messages.push(cloneMessage(await this.messageAt(id, seq)));
+        const linked =
+          conversation.externalUserId !== undefined &&
+          this.byExternalUser.get(externalUserKey(conversation.channel, conversation.externalUserId)) === id;
+        return {
+          conversation: cloneConversation(conversation),
+          deliveredVisitorSeq,
+          deliveredAgentSeq,
+          currentExternalUserLink: linked,
+          messages,
+        };
+      });
+      if (dump) yield dump;
+    }
+  }
+
+  /** Every agent account (for `npm run import-lowdb`). */
+  exportAgents(): AgentRecord[] {
+    this.assertOpen();
+    return [...this.agents.entries()].map(([, agent]) => ({ ...agent }));
+  }
+
+  /** Every record that has not expired (for `npm run import-lowdb`). */
+  exportRecords(): RecordDump[] {
+    this.assertOpen();
+    const now = this.now();
+    const records: RecordDump[] = [];
+    for (const [storeKey, record] of this.records.entries()) {
+      if (record.expiresAt !== undefined && record.expiresAt <= now) continue;
+      const split = storeKey.indexOf('\u0000');
+      records.push({
+        namespace: storeKey.slice(0, split),
+        key: storeKey.slice(split + 1),
+        value: copyJson(record.value),
+        ...(record.expiresAt !== undefined ? { expiresAt: record.expiresAt } : {}),
+      });
+    }
+    return records;
+  }
+
+  /** Every queue item of every queue, in any state, without leases (they end with the process); for `npm run import-lowdb`. */
+  exportQueueItems(): QueueItem[] {
+    this.assertOpen();
+    return [...this.queues.entries()].map(([, item]) => copyJson(item));
   }
 }
 

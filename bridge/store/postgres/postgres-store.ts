@@ -69,7 +69,7 @@ interface PendingAppend {
 }
 
 /** Lower-cased for `strpos` search as the embedded store compares (`toLowerCase`); `text` cannot hold NUL. */
-function searchable(text: string): string {
+export function searchable(text: string): string {
   return text.toLowerCase().replaceAll('\u0000', '');
 }
 
@@ -77,7 +77,7 @@ function searchable(text: string): string {
  * JSON for a `json` column. PostgreSQL refuses the escape JSON.stringify writes for a lone UTF-16 surrogate (which
  * UTF-8 cannot encode either), so such strings are stored with U+FFFD in its place, as any UTF-8 system would.
  */
-function json(value: unknown): string {
+export function json(value: unknown): string {
   const text = JSON.stringify(value);
   if (text === undefined || !text.includes('\\ud')) return text;
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v));
