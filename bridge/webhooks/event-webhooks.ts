@@ -75,8 +75,11 @@ export interface EventWebhooksDeps {
   http: AxiosInstance;
   config: WebhookConfig['events'];
   pollMs: number;
+  /** How long a claim on a delivery lasts (default QUEUE_LEASE_MS). */
+  leaseMs?: number;
   /** DNS for the private-address guard (defaults to the system resolver). */
-  resolver?: Resolver;  /** Counts each delivery attempt's result. */
+  resolver?: Resolver;
+  /** Counts each delivery attempt's result. */
   metrics?: BridgeMetrics;
 }
 
@@ -127,6 +130,7 @@ export class EventWebhooks {
       clock: deps.clock,
       retry: deps.config.retry,
       pollMs: deps.pollMs,
+      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       deliver: (item, signal) => this.deliver(item, signal),
     });

@@ -91,6 +91,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     http,
     config: settings.events,
     pollMs: settings.pollMs,
+    leaseMs: settings.leaseMs,
     metrics: ctx.metrics,
   });
   const whatsapp = new WhatsappDelivery({
@@ -102,6 +103,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     config: settings.whatsapp,
     statuses,
     pollMs: settings.pollMs,
+    leaseMs: settings.leaseMs,
     metrics: ctx.metrics,
   });
 

@@ -30,10 +30,13 @@ describe('webhook settings in loadConfig', () => {
       WEBHOOK_SECRET: 'webhook-secret-012345',
       WEBHOOK_ALLOW_PRIVATE: 'true',
       WEBHOOK_MAX_ATTEMPTS: '3',
+      QUEUE_LEASE_MS: '20000',
     });
     expect(webhooks.whatsapp.send).toEqual({ accessToken: 'EAAG-123456', phoneNumberId: '106540352242922' });
     expect(webhooks.whatsapp.apiBase).toBe('http://127.0.0.1:9999/v99.0');
     expect(webhooks.events).toMatchObject({ urls: ['https://a.example/hook', 'https://b.example/x'], allowPrivate: true, retry: { maxAttempts: 3 } });
+    expect(webhooks.leaseMs).toBe(20_000);
+    expect(load({}).webhooks.leaseMs).toBe(60_000);
   });
 
   it.each([
@@ -43,6 +46,8 @@ describe('webhook settings in loadConfig', () => {
     [{ WEBHOOK_SECRET: 'short' }, 'WEBHOOK_SECRET'],
     [{ WHATSAPP_PHONE_NUMBER_ID: '+1 555' }, 'WHATSAPP_PHONE_NUMBER_ID'],
     [{ WEBHOOK_ALLOW_PRIVATE: 'maybe' }, 'WEBHOOK_ALLOW_PRIVATE'],
+    [{ QUEUE_LEASE_MS: '15000' }, 'QUEUE_LEASE_MS'],
+    [{ QUEUE_LEASE_MS: '5000', WHATSAPP_TIMEOUT_MS: '4000', WEBHOOK_TIMEOUT_MS: '5000' }, 'QUEUE_LEASE_MS'],
   ])('refuses %o naming %s', (env, variable) => {
     expect(() => load(env as Record<string, string>)).toThrow(ConfigError);
     expect(() => load(env as Record<string, string>)).toThrow(variable);

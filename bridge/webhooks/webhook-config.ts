@@ -32,6 +32,7 @@ export const webhookEnvShape = {
   WEBHOOK_RETRY_BASE_MS: ms.default(5_000),
   WEBHOOK_RETRY_MAX_MS: ms.default(6 * 3600 * 1000),
   WEBHOOK_POLL_MS: ms.default(1_000),
+  QUEUE_LEASE_MS: ms.default(60_000),
 };
 
 const webhookEnvSchema = z.object(webhookEnvShape);
@@ -75,6 +76,11 @@ export interface WebhookConfig {
   };
   /** How often the queue workers look for due items (they are also woken on every enqueue). */
   pollMs: number;
+  /**
+   * How long a node's claim on a queue item lasts (QUEUE_LEASE_MS): the items a dead node had claimed wait this long
+   * before another node takes them. Longer than both send timeouts, so a live attempt never outlasts its claim.
+   */
+  leaseMs: number;
 }
 
 /**
@@ -102,6 +108,12 @@ export function toWebhookConfig(env: WebhookEnv, configError: (message: string) 
   }
   if (urls.length > 0 && !env.WEBHOOK_SECRET) {
     throw configError('invalid configuration:\n  WEBHOOK_SECRET: required when WEBHOOK_URLS is set');
+  }
+  const longestAttempt = Math.max(env.WHATSAPP_TIMEOUT_MS, env.WEBHOOK_TIMEOUT_MS);
+  if (env.QUEUE_LEASE_MS <= longestAttempt) {
+    throw configError(
+      `invalid configuration:\n  QUEUE_LEASE_MS: must be longer than WHATSAPP_TIMEOUT_MS and WEBHOOK_TIMEOUT_MS (${longestAttempt} ms), or an attempt could outlast its claim`,
+    );
   }
   const send =
     env.WHATSAPP_ACCESS_TOKEN && env.WHATSAPP_PHONE_NUMBER_ID
@@ -133,6 +145,7 @@ export function toWebhookConfig(env: WebhookEnv, configError: (message: string) 
       },
     },
     pollMs: env.WEBHOOK_POLL_MS,
+    leaseMs: env.QUEUE_LEASE_MS,
   };
 }
 

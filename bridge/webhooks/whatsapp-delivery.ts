@@ -53,7 +53,10 @@ export interface WhatsappDeliveryDeps {
   http: AxiosInstance;
   config: WhatsappConfig;
   statuses: ExternalStatuses;
-  pollMs: number;  /** Counts each delivery attempt's result. */
+  pollMs: number;
+  /** How long a claim on a send lasts (default QUEUE_LEASE_MS). */
+  leaseMs?: number;
+  /** Counts each delivery attempt's result. */
   metrics?: BridgeMetrics;
 }
 
@@ -69,6 +72,7 @@ export class WhatsappDelivery {
       clock: deps.clock,
       retry: deps.config.retry,
       pollMs: deps.pollMs,
+      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
       deliver: (item, signal) => this.deliver(item, signal),
       settled: (item, outcome) => this.settled(item, outcome),
