@@ -5,9 +5,7 @@
  * a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
  * acknowledgement of something not committed — until it is back, without a restart.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -26,15 +24,15 @@ import {
 } from '../testing/index.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
 import { databaseUrl as onDatabase } from '../testing/postgres.ts';
+import { startHaproxy, type Haproxy } from '../testing/haproxy.ts';
 
 const SECRETS = {
   VISITOR_TOKEN_SECRET: 'cluster-visitor-secret-0123456789',
   AGENT_TOKEN_SECRET: 'cluster-agent-secret-0123456789',
   SITE_SECRET: 'cluster-site-secret-0123456789',
 };
-const ROOT = join(import.meta.dirname, '..', '..');
 const dirs: string[] = [];
-let haproxy: ChildProcess | undefined;
+let haproxy: Haproxy | undefined;
 const processes: BridgeProcess[] = [];
 let url: string;
 let admin: pg.Pool;
@@ -45,7 +43,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  haproxy?.kill('SIGKILL');
+  await haproxy?.close();
   await Promise.all(processes.map((node) => node.kill('SIGKILL')));
   await admin?.end();
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
@@ -66,32 +64,6 @@ async function startFailure(env: Record<string, string>): Promise<string> {
     (failure: unknown) => failure as Error,
   );
   return error.message;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
-
-/** Debian's haproxy with the shipped docs/haproxy.cfg, its listen address and servers pointed at `nodes`. */
-async function startHaproxy(nodes: BridgeProcess[]): Promise<string> {
-  const port = await freePort();
-  const shipped = await readFile(join(ROOT, 'docs', 'haproxy.cfg'), 'utf8');
-  const servers = nodes.map((node, i) => `    server n${i} 127.0.0.1:${node.port} check inter 500 cookie n${i}`).join('\n');
-  const config = shipped
-    .replace(/bind 127\.0\.0\.1:\d+/, `bind 127.0.0.1:${port}`)
-    .replace(/(    server .*\n?)+/, `${servers}\n`);
-  const dir = await mkdtemp(join(tmpdir(), 'anon-chat-haproxy-'));
-  dirs.push(dir);
-  await writeFile(join(dir, 'haproxy.cfg'), config);
-  haproxy = spawn('/usr/sbin/haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')], { stdio: 'ignore' });
-  const url = `http://127.0.0.1:${port}`;
-  await vi.waitFor(async () => expect((await fetch(`${url}/health`)).status).toBe(200), { timeout: 30_000, interval: 250 });
-  return url;
 }
 
 async function agentToken(node: { url: string }): Promise<string> {
@@ -150,7 +122,8 @@ describe('bridge processes on PostgreSQL', () => {
 
     // One URL through haproxy: a widget-like WebSocket client and a console over HTTP long-polling only, which works
     // only if the cookie keeps every poll of a session on the node that opened it.
-    const front = await startHaproxy(nodes);
+    haproxy = await startHaproxy(nodes.map((node) => node.port), { checkIntervalMs: 500 });
+    const front = haproxy.url;
     const frontVisitor = await connectVisitor(front, {}, { timeoutMs: 15_000 });
     const pollingAgent = await connectAgent(front, await agentToken({ url: front }), {
       transports: ['polling'],
