@@ -1,0 +1,429 @@
+/**
+ * Three bridge processes (bridge/main.ts) on one PostgreSQL database behind haproxy (the shipped docs/haproxy.cfg,
+ * its servers generated), with WhatsApp and outbound event webhooks on, talking to a fake Graph API and a webhook
+ * receiver on loopback:
+ * - a visitor on node A, an agent on node B and a signed WhatsApp webhook arriving at node C see each other live;
+ * - kill -9 of the node holding a widget mid-stream costs it a reconnect through haproxy: its outbox drains through
+ *   another node, nothing acknowledged is lost, nothing is stored or shown twice (the widget's own controllers over a
+ *   real WebSocket in Node — outbox, clientId retry and dedupe are the browser's code, not a browser run);
+ * - event webhook deliveries and WhatsApp sends are accepted exactly once while the nodes holding them in flight are
+ *   killed (kill -9) and restarted: their claims expire and another node delivers the same delivery id.
+ * Every kill happens on a known state (after a number of acknowledgements, or while a request is held unanswered).
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ReactiveController } from 'lit';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Ack } from '../../protocol/errors.ts';
+import type { Message, StatusChange } from '../../protocol/message.ts';
+import {
+  connectAgent,
+  connectVisitor,
+  emitWithAck,
+  nextEvent,
+  PROCESS_ADMIN,
+  startBridgeProcess,
+  waitUntil,
+  type AgentClient,
+  type BridgeProcess,
+} from '../testing/index.ts';
+import { startHaproxy, type Haproxy } from '../testing/haproxy.ts';
+import { createTestDatabase } from '../testing/test-database.ts';
+import { metaSignature } from '../webhooks/signatures.ts';
+import { graphSendOk, startScriptedServer, type RecordedRequest, type ScriptedServer } from '../webhooks/test-servers.ts';
+import { EVENT_WEBHOOK_QUEUE } from '../webhooks/event-webhooks.ts';
+import { WHATSAPP_SEND_QUEUE } from '../webhooks/whatsapp-delivery.ts';
+import { createSocketTransport } from '../../widget/transports/socket-transport.ts';
+import type { ChatHost } from '../../widget/controllers/chat-host.ts';
+import { ConnectionController } from '../../widget/controllers/connection-controller.ts';
+import { ConversationController } from '../../widget/controllers/conversation-controller.ts';
+import { OutboxController } from '../../widget/controllers/outbox-controller.ts';
+import { browserStorage } from '../../widget/controllers/visitor-storage.ts';
+import { AgentConnection } from '../../console/agent-connection.ts';
+import { ThreadController } from '../../console/controllers/thread-controller.ts';
+
+const SECRETS = {
+  VISITOR_TOKEN_SECRET: 'failover-visitor-secret-0123456789',
+  AGENT_TOKEN_SECRET: 'failover-agent-secret-0123456789',
+  SITE_SECRET: 'failover-site-secret-0123456789',
+};
+const METRICS_TOKEN = 'failover-metrics-token-0123456789';
+const APP_SECRET = 'meta-app-secret-0123456789abcdef';
+const PHONE_NUMBER_ID = '106540352242922';
+const WA_ID = '16505551234';
+/** The wamid fixtures 06 (delivered) and 07 (read) report on: the fake Graph API gives it to the first reply. */
+const FIXTURE_WAMID = 'wamid.xyzxyz';
+/** A dead node's claims are taken over after this long; attempts time out well before it. */
+const LEASE_MS = 9_000;
+const FIXTURES = join(import.meta.dirname, '..', 'webhooks', 'fixtures');
+
+let databaseUrl: string;
+let db: pg.Pool;
+let graph: ScriptedServer;
+let receiver: ScriptedServer;
+let front: Haproxy;
+/** Node i always listens on ports[i], also after a restart, so haproxy's server lines stay right. */
+const nodes: BridgeProcess[] = [];
+const ports: number[] = [];
+const dirs: string[] = [];
+const cleanups: (() => void)[] = [];
+
+/** What the fake Graph API and the receiver answered 2xx (accepted), and which request each holds unanswered. */
+const graphAccepted: RecordedRequest[] = [];
+const receiverAccepted: RecordedRequest[] = [];
+let holdSendOf: string | undefined;
+let holdDeliveryOfText: string | undefined;
+let sends = 0;
+
+const replyText = (request: RecordedRequest): string => (JSON.parse(request.body.toString('utf8')) as { text: { body: string } }).text.body;
+const deliveryId = (request: RecordedRequest): string => String(request.headers['x-anonchat-delivery']);
+
+function nodeEnv(): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    ...SECRETS,
+    METRICS_TOKEN,
+    RATE_LIMIT_MESSAGES_PER_MINUTE: '1000',
+    WHATSAPP_APP_SECRET: APP_SECRET,
+    WHATSAPP_ACCESS_TOKEN: 'EAAG-failover-access-token',
+    WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
+    WHATSAPP_API_BASE: `${graph.url}/v21.0`,
+    WHATSAPP_TIMEOUT_MS: '8000',
+    WHATSAPP_RETRY_BASE_MS: '200',
+    WEBHOOK_URLS: `${receiver.url}/events`,
+    WEBHOOK_SECRET: 'failover-webhook-secret-0123',
+    WEBHOOK_ALLOW_PRIVATE: 'true',
+    WEBHOOK_TIMEOUT_MS: '8000',
+    WEBHOOK_RETRY_BASE_MS: '200',
+    WEBHOOK_POLL_MS: '200',
+    QUEUE_LEASE_MS: String(LEASE_MS),
+  };
+}
+
+/** Starts node `i` (on its earlier port after a kill). */
+async function startNode(i: number): Promise<BridgeProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), `anon-chat-failover-${i}-`));
+  dirs.push(dataDir);
+  const node = await startBridgeProcess({ dataDir, env: nodeEnv(), ...(ports[i] ? { port: ports[i] } : {}) });
+  nodes[i] = node;
+  ports[i] = node.port;
+  return node;
+}
+
+beforeAll(async () => {
+  vi.stubGlobal('WebSocket', WebSocket);
+  // The widget and the console listen to the page's visibility and pagehide; a hidden tab sends no read receipts,
+  // which keeps these tests about delivery.
+  vi.stubGlobal('document', Object.assign(new EventTarget(), { visibilityState: 'hidden' }));
+  const page = new EventTarget();
+  vi.stubGlobal('addEventListener', page.addEventListener.bind(page));
+  vi.stubGlobal('removeEventListener', page.removeEventListener.bind(page));
+  databaseUrl = await createTestDatabase('cluster_failover');
+  db = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  graph = await startScriptedServer((request) => {
+    if (holdSendOf !== undefined && replyText(request) === holdSendOf) {
+      holdSendOf = undefined;
+      return 'hang';
+    }
+    graphAccepted.push(request);
+    return { status: 200, body: graphSendOk(sends++ === 0 ? FIXTURE_WAMID : `wamid.FAILOVER${sends}`) };
+  });
+  receiver = await startScriptedServer((request) => {
+    if (holdDeliveryOfText !== undefined && request.body.toString('utf8').includes(`"text":"${holdDeliveryOfText}"`)) {
+      holdDeliveryOfText = undefined;
+      return 'hang';
+    }
+    receiverAccepted.push(request);
+    return { status: 200, body: { ok: true } };
+  });
+  // The first start migrates under the advisory lock while the others wait for it: all three at once.
+  await Promise.all([0, 1, 2].map((i) => startNode(i)));
+  front = await startHaproxy(ports, { checkIntervalMs: 250 });
+});
+
+afterAll(async () => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+  await front?.close();
+  await Promise.all(nodes.map((node) => node?.kill('SIGKILL')));
+  await graph?.close();
+  await receiver?.close();
+  await db?.end();
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  vi.unstubAllGlobals();
+});
+
+async function agentToken(url: string): Promise<string> {
+  const res = await fetch(`${url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(PROCESS_ADMIN),
+  });
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { token: string }).token;
+}
+
+async function agentOn(node: BridgeProcess): Promise<AgentClient> {
+  const agent = await connectAgent(node.url, await agentToken(node.url));
+  cleanups.push(() => agent.close());
+  return agent;
+}
+
+/** POSTs a fixture body to `node`'s WhatsApp webhook, signed over its raw bytes as Meta signs them. */
+async function postMeta(node: BridgeProcess, name: string): Promise<number> {
+  const bytes = await readFile(join(FIXTURES, name));
+  const res = await fetch(`${node.url}/webhooks/whatsapp`, {
+    method: 'POST',
+    body: new Uint8Array(bytes),
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': metaSignature(bytes, APP_SECRET) },
+  });
+  return res.status;
+}
+
+/** Visitor sockets connected to `node` right now, from its own /metrics. */
+async function visitorsOn(node: BridgeProcess): Promise<number> {
+  const res = await fetch(`${node.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  const text = await res.text();
+  return Number(/anon_chat_connected_sockets\{namespace="\/visitor"\} (\d+)/.exec(text)?.[1] ?? 0);
+}
+
+/** The widget element as its controllers see it, without a DOM (panel closed). */
+class WidgetHost extends EventTarget implements ChatHost {
+  readonly controllers: ReactiveController[] = [];
+  readonly userId = '';
+  readonly userHash = '';
+  readonly userName = '';
+  readonly isOpen = false;
+  readonly transportFactory = createSocketTransport;
+  constructor(readonly serverUrl: string, readonly site: string) {
+    super();
+  }
+  addController(controller: ReactiveController): void {
+    this.controllers.push(controller);
+  }
+  removeController(): void {}
+  requestUpdate(): void {}
+  get updateComplete(): Promise<boolean> {
+    return Promise.resolve(true);
+  }
+}
+
+/** The widget's connection, conversation and outbox controllers on `serverUrl`, connected. */
+async function startWidget(serverUrl: string) {
+  const host = new WidgetHost(serverUrl, 'failover');
+  const connection = new ConnectionController(host, browserStorage());
+  const conversation = new ConversationController(host, connection);
+  const outbox = new OutboxController(host, connection, conversation);
+  for (const controller of host.controllers) controller.hostConnected?.();
+  connection.start();
+  cleanups.push(() => connection.stop());
+  await waitUntil('the widget online with a session', () => connection.state === 'online' && connection.session !== undefined);
+  return { connection, conversation, outbox };
+}
+
+/** The agent console's connection and thread controller on `node`, the conversation open. */
+async function startConsole(node: BridgeProcess, conversationId: string) {
+  const consoleHost = { addController() {}, requestUpdate() {}, removeController() {}, updateComplete: Promise.resolve(true) };
+  const thread = new ThreadController(consoleHost, { agent: () => ({ id: 'admin', name: PROCESS_ADMIN.name }) });
+  const connection = new AgentConnection(node.url, await agentToken(node.url), {
+    onConnect: () => thread.connected(),
+    onState: () => {},
+    onAuthError: () => {},
+  });
+  thread.attach(connection);
+  cleanups.push(() => {
+    connection.close();
+    thread.detach();
+  });
+  await waitUntil('the console online', () => connection.state === 'online');
+  await thread.open(conversationId, undefined);
+  return thread;
+}
+
+async function storedClientIds(conversationId: string): Promise<string[]> {
+  const { rows } = await db.query<{ client_id: string }>('SELECT client_id FROM messages WHERE conversation_id = $1 ORDER BY seq', [
+    conversationId,
+  ]);
+  return rows.map((row) => row.client_id);
+}
+
+async function send(socket: AgentClient, conversationId: string, clientId: string, text: string): Promise<Message> {
+  const ack = (await emitWithAck(socket, 'message:send', { conversationId, clientId, text })) as Ack<Message>;
+  if (!ack.ok) throw new Error(`agent send of ${clientId} refused: ${ack.error.code}`);
+  return ack.data;
+}
+
+describe('three bridge processes behind haproxy', () => {
+  it('carries a visitor on node A, an agent on node B and a WhatsApp webhook arriving at node C live', async () => {
+    const [a, b, c] = nodes as [BridgeProcess, BridgeProcess, BridgeProcess];
+    const visitor = await connectVisitor(a.url);
+    cleanups.push(() => visitor.close());
+    const agentB = await agentOn(b);
+    const agentA = await agentOn(a);
+
+    const seenOnB = nextEvent(agentB, 'message:new', undefined, (m) => m.clientId === 'v-1');
+    const sent = (await emitWithAck(visitor, 'message:send', { clientId: 'v-1', text: 'from the visitor on A' })) as Ack<Message>;
+    expect(sent.ok).toBe(true);
+    expect((await seenOnB).text).toBe('from the visitor on A');
+    const reply = nextEvent(visitor, 'message:new', undefined, (m) => m.clientId === 'b-1');
+    await send(agentB, (sent as { data: Message }).data.conversationId, 'b-1', 'from the agent on B');
+    expect((await reply).text).toBe('from the agent on B');
+
+    // Meta posts the customer's message to node C: both agents see it live.
+    const waOnB = nextEvent(agentB, 'message:new', undefined, (m) => m.text === 'Does it come in another color?');
+    const waOnA = nextEvent(agentA, 'message:new', undefined, (m) => m.text === 'Does it come in another color?');
+    expect(await postMeta(c, '04-meta-inbound-text.json')).toBe(200);
+    const inbound = await waOnB;
+    expect((await waOnA).id).toBe(inbound.id);
+
+    // The agent on B answers; whichever node's worker sends it, Meta gets it once and both agents see it sent.
+    const sentStatus = nextEvent(agentA, 'message:status', undefined, (s: StatusChange) => s.clientId === 'wa-1' && s.status === 'sent');
+    const answer = await send(agentB, inbound.conversationId, 'wa-1', 'Yes, in blue.');
+    expect((await sentStatus).externalId).toBe(FIXTURE_WAMID);
+    // Meta's delivered and read statuses for it arrive at node C; the agent on B sees the read.
+    const readOnB = nextEvent(agentB, 'message:status', undefined, (s: StatusChange) => s.messageId === answer.id && s.status === 'read');
+    expect(await postMeta(c, '06-pywa-status-delivered.json')).toBe(200);
+    expect(await postMeta(c, '07-pywa-status-read.json')).toBe(200);
+    await readOnB;
+    expect(graphAccepted.filter((request) => replyText(request) === 'Yes, in blue.')).toHaveLength(1);
+  });
+
+  it('kill -9 of the node holding a widget mid-stream: the outbox drains through another node, nothing acknowledged lost or doubled', async () => {
+    const widget = await startWidget(front.url);
+    const holder = await waitUntil('the node holding the widget', async () => {
+      const counts = await Promise.all(nodes.map((node) => visitorsOn(node)));
+      const index = counts.findIndex((n) => n === 1);
+      return index >= 0 && counts.reduce((x, y) => x + y, 0) === 1 ? index : undefined;
+    });
+    const first = await widget.outbox.send('message 0');
+    const conversationId = first.conversationId;
+    const other = nodes[(holder + 1) % 3]!;
+    const thread = await startConsole(other, conversationId);
+
+    // 40 more queued at once; the outbox sends them one at a time. Kill the holder once 15 are acknowledged: the
+    // 16th is then in flight (sent, perhaps stored, its ack lost with the node).
+    const total = 41;
+    let acked = 1;
+    let killed: Promise<number | null> | undefined;
+    const acks = Array.from({ length: total - 1 }, (_, i) =>
+      widget.outbox.send(`message ${i + 1}`).then((message) => {
+        acked++;
+        if (acked === 16) killed = nodes[holder]!.kill('SIGKILL');
+        return message;
+      }),
+    );
+    const all = [first, ...(await Promise.all(acks))];
+    expect(await killed).toBeNull();
+    expect(widget.outbox.outbox.entries).toEqual([]);
+
+    // The widget now talks to another node.
+    const counts = await Promise.all(nodes.filter((_, i) => i !== holder).map((node) => visitorsOn(node)));
+    expect(counts.reduce((x, y) => x + y, 0)).toBe(1);
+
+    const stored = await storedClientIds(conversationId);
+    expect(stored).toHaveLength(total);
+    expect(new Set(stored)).toEqual(new Set(all.map((m) => m.clientId)));
+    // In the order the visitor wrote them.
+    expect(all.map((m) => m.text)).toEqual(Array.from({ length: total }, (_, i) => `message ${i}`));
+    expect(stored).toEqual(all.map((m) => m.clientId));
+    // The widget and the agent's console each show every message once.
+    const seqs = all.map((m) => m.seq).sort((x, y) => x - y);
+    await waitUntil('the widget showing every message once', () => {
+      const shown = widget.conversation.messages.filter((m) => m.id !== undefined);
+      return shown.length === total && new Set(shown.map((m) => m.clientId)).size === total;
+    });
+    await waitUntil('the console showing every message once', () => {
+      const shown = thread.thread!.messages.filter((m) => m.id !== undefined);
+      return shown.length === total && shown.map((m) => m.seq!).sort((x, y) => x - y).join() === seqs.join();
+    });
+
+    await startNode(holder);
+  });
+
+  it('delivers event webhooks and WhatsApp sends exactly once while the nodes holding them are killed and restarted', async () => {
+    const { rows } = await db.query<{ id: string }>("SELECT id FROM conversations WHERE channel = 'whatsapp' AND external_user_id = $1", [
+      WA_ID,
+    ]);
+    expect(rows).toHaveLength(1);
+    const whatsappConversation = rows[0]!.id;
+    const visitor = await connectVisitor(front.url, {}, { reconnection: true });
+    cleanups.push(() => visitor.close());
+
+    // A visitor's message whose message.created delivery the receiver holds unanswered, and a WhatsApp reply whose
+    // send the fake Graph API holds; both among other traffic.
+    holdDeliveryOfText = 'hold this delivery';
+    holdSendOf = 'hold this send';
+    const agent = await agentOn(nodes[0]!);
+    for (let i = 0; i < 10; i++) {
+      const text = i === 5 ? 'hold this delivery' : `before ${i}`;
+      expect((await emitWithAck(visitor, 'message:send', { clientId: `before-${i}`, text })).ok).toBe(true);
+      await send(agent, whatsappConversation, `wa-before-${i}`, i === 5 ? 'hold this send' : `reply before ${i}`);
+    }
+    await waitUntil('the held delivery and send to arrive', () => holdDeliveryOfText === undefined && holdSendOf === undefined);
+
+    // Everything else settles; then the only work in flight anywhere is the two held requests.
+    const held = async (): Promise<{ id: string; queue: string; owner: string | null }[]> =>
+      (
+        await db.query<{ id: string; queue: string; owner: string | null }>(
+          "SELECT id, queue, lease_owner AS owner FROM queue_items WHERE state <> 'delivered'",
+        )
+      ).rows;
+    const inFlight = await waitUntil('every item but the two held ones delivered', async () => {
+      const pending = await held();
+      return pending.length === 2 && pending.every((item) => item.owner !== null) ? pending : undefined;
+    });
+    expect(inFlight.map((item) => item.queue).sort()).toEqual([EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE].sort());
+    const holders = [...new Set(inFlight.map((item) => Number(item.owner!.split('-')[0])))].map((pid) =>
+      nodes.findIndex((node) => node.child.pid === pid),
+    );
+    expect(holders.every((i) => i >= 0)).toBe(true);
+    await Promise.all(holders.map((i) => nodes[i]!.kill('SIGKILL')));
+
+    // Traffic goes on through the survivors (the visitor's socket reconnects through haproxy if it was on a dead one).
+    const survivor = nodes.find((_, i) => !holders.includes(i))!;
+    const agentOnSurvivor = await agentOn(survivor);
+    for (let i = 0; i < 5; i++) {
+      expect((await emitWithAck(visitor, 'message:send', { clientId: `during-${i}`, text: `during ${i}` })).ok).toBe(true);
+      await send(agentOnSurvivor, whatsappConversation, `wa-during-${i}`, `reply during ${i}`);
+    }
+    await Promise.all(holders.map((i) => startNode(i)));
+    const restartedAgent = await agentOn(nodes[holders[0]!]!);
+    for (let i = 0; i < 5; i++) {
+      expect((await emitWithAck(visitor, 'message:send', { clientId: `after-${i}`, text: `after ${i}` })).ok).toBe(true);
+      await send(restartedAgent, whatsappConversation, `wa-after-${i}`, `reply after ${i}`);
+    }
+
+    // The held items' claims expire with their dead node; another node delivers them under the same id.
+    const items = await waitUntil(
+      'every queue item delivered',
+      async () => {
+        const { rows: all } = await db.query<{ id: string; queue: string; state: string }>('SELECT id, queue, state FROM queue_items');
+        return all.every((item) => item.state === 'delivered') ? all : undefined;
+      },
+      { timeoutMs: LEASE_MS + 30_000 },
+    );
+    const deliveries = items.filter((item) => item.queue === EVENT_WEBHOOK_QUEUE).map((item) => item.id).sort();
+    expect(receiverAccepted.map(deliveryId).sort()).toEqual(deliveries);
+    const heldDelivery = inFlight.find((item) => item.queue === EVENT_WEBHOOK_QUEUE)!.id;
+    expect(receiver.requests.filter((request) => deliveryId(request) === heldDelivery)).toHaveLength(2);
+
+    const replies = [
+      'Yes, in blue.',
+      ...Array.from({ length: 10 }, (_, i) => (i === 5 ? 'hold this send' : `reply before ${i}`)),
+      ...Array.from({ length: 5 }, (_, i) => `reply during ${i}`),
+      ...Array.from({ length: 5 }, (_, i) => `reply after ${i}`),
+    ];
+    expect(graphAccepted.map(replyText).sort()).toEqual(replies.sort());
+    expect(items.filter((item) => item.queue === WHATSAPP_SEND_QUEUE)).toHaveLength(replies.length);
+    expect(graph.requests.filter((request) => replyText(request) === 'hold this send')).toHaveLength(2);
+    // Every send's message carries Meta's id: stored once, by the node that sent it.
+    const { rows: replyRows } = await db.query<{ external_id: string | null }>(
+      "SELECT external_id FROM messages WHERE conversation_id = $1 AND role = 'agent'",
+      [whatsappConversation],
+    );
+    expect(replyRows).toHaveLength(replies.length);
+    expect(replyRows.every((row) => row.external_id?.startsWith('wamid.'))).toBe(true);
+  });
+});
