@@ -25,10 +25,10 @@ export interface FanoutSink {
 }
 
 /**
- * Default window for coalescing message/status-driven `conversation:updated` per conversation. 1 s: at 250 ms a
- * conversation with a few messages a second still sent one summary per message (~10 % of the bridge's CPU per message
- * with 1,000 busy conversations); the first update of a quiet conversation still goes out at once, and the messages
- * themselves (`message:new`) are never held back.
+ * Default window for coalescing message/status-driven `conversation:updated` per conversation. 1 s, because with a
+ * shorter window a conversation with a few messages a second still sends one summary per message (docs/performance.md
+ * has the measurement); the first update of a quiet conversation still goes out at once, and the messages themselves
+ * (`message:new`) are never held back.
  */
 export const CONVERSATION_UPDATE_COALESCE_MS = 1000;
 
@@ -69,7 +69,7 @@ export class Fanout {
        * so presence can be read from the local room size; otherwise presence is asked of the adapter.
        */
       inMemoryAdapter?: () => boolean;
-      /** Window for coalescing message/status-driven `conversation:updated`; default 250 ms. */
+      /** Window for coalescing message/status-driven `conversation:updated`; default CONVERSATION_UPDATE_COALESCE_MS. */
       coalesceMs?: number;
     },
   ) {
@@ -156,7 +156,7 @@ export class Fanout {
    * Message- and status-driven summaries: at most one `conversation:updated` per conversation per window. The first
    * in a quiet window goes out at once; later ones within it collapse into one at the window's end carrying the newest
    * conversation passed in (the latest stored state). Why: a busy conversation otherwise costs one summary packet
-   * (and a presence lookup) per message and per receipt, ~10 % of the CPU per message in the bench.
+   * (and a presence lookup) per message and per receipt.
    */
   private async announceCoalesced(conversation: Conversation): Promise<void> {
     if (this.closed || this.coalesceMs <= 0) return this.emitSummary(conversation);

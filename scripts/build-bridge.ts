@@ -1,9 +1,9 @@
 /**
  * Bundles a Node entry of this repository (the bridge's `bridge/main.ts`, the bench's server wrappers) into one
  * ES module that plain `node` runs: `npm start` and the bench start the bridge from it instead of through tsx,
- * whose loader compiles every module on each start. CPU to listening, empty data dir, same machine, medians of 6
- * alternating runs: tsx 1,200 ms; bundle with packages external 590 ms; packages bundled too 420 ms (resolving
- * and opening ~400 package files is most of the difference) — a restart storm cannot start before this.
+ * whose loader compiles every module on each start. Packages are bundled too: resolving and opening hundreds of
+ * package files at start is most of what a bundle with external packages still spends (docs/performance.md), and
+ * a restart storm cannot start before the bridge listens.
  *
  *   tsx scripts/build-bridge.ts        # bridge/main.ts → dist/bridge/main.js (what `npm start` runs)
  */
@@ -43,7 +43,7 @@ export function bundleNodeEntry(entry: string, outfile: string): void {
     // CommonJS packages (express, socket.io, axios) call require() for Node built-ins; an ES bundle has none.
     banner: { js: "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);" },
     // Stack traces in logs point at the sources when node runs with --enable-source-maps; without the sources'
-    // text the map stays small (≈ 2 MB, ≈ 20 ms to load).
+    // text the map stays small and quick to load.
     sourcemap: 'linked',
     sourcesContent: false,
     logLevel: 'warning',

@@ -1,9 +1,9 @@
 /**
  * Compact HS256 JWTs signed and verified with `node:crypto` HMAC directly, shared by visitor and agent tokens.
  *
- * Why not jose: jose 6 runs on WebCrypto, whose promise round trip costs ≈ 80 µs per sign or verify even with a
- * cached CryptoKey (a restart storm verifies and signs once per reconnecting widget); an HMAC over a few hundred
- * bytes takes a few µs. Only what the bridge issues is accepted: alg exactly HS256, no `crit`, a canonical
+ * Why not jose: jose 6 runs on WebCrypto, whose promise round trip per sign or verify costs several times a direct
+ * HMAC over a few hundred bytes even with a cached CryptoKey, and a restart storm verifies and signs once per
+ * reconnecting widget (docs/performance.md has the measurement). Only what the bridge issues is accepted: alg exactly HS256, no `crit`, a canonical
  * signature, the expected audience, `exp` in the future, `nbf` (when present) not in the future — the same checks
  * jose's `jwtVerify` made with `algorithms: ['HS256']`, so tokens issued before remain valid, and vice versa.
  */

@@ -14,7 +14,7 @@ const localOnly = new WeakMap<AnyAdapter, boolean>();
 /**
  * True when `adapter.fetchSockets` is socket.io's in-memory one (no subclass overrides it), i.e. it answers from
  * this process's rooms alone. Then the namespace's own rooms and sockets give the same answer without a promise
- * and a RemoteSocket copy per socket (a connect asks twice: ≈ 5 % of a reconnect-storm profile); a cluster
+ * and a RemoteSocket copy per socket (a connect asks twice, which shows in a reconnect-storm profile); a cluster
  * adapter overrides fetchSockets to ask the other processes, and is asked.
  */
 function answersLocally(adapter: AnyAdapter): boolean {
@@ -51,8 +51,8 @@ export async function isVisitorOnline(visitorNs: VisitorNamespace, conversationI
 /**
  * False only when it is certain no agent would receive an `AGENTS_ROOM` broadcast: the in-memory adapter and an empty
  * room. socket.io encodes a broadcast before looking for recipients, so an announcement to nobody still costs its
- * encoding (plus, for a visitor connect, a store read for the summary): ≈ 5 % of the bridge's CPU per widget in a
- * restart storm, where widgets come back before any console does. A cluster adapter is always told.
+ * encoding (plus, for a visitor connect, a store read for the summary), which matters in a restart storm, where
+ * widgets come back before any console does. A cluster adapter is always told.
  */
 export function agentsListening(agentNs: AgentNamespace): boolean {
   if (!answersLocally(agentNs.adapter)) return true;

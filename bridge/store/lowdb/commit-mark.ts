@@ -73,8 +73,8 @@ export async function readCommitMark(dataDir: string, logger: Logger): Promise<C
 
 /**
  * Keeps the mark up to date while the store runs. `record` writes synchronously: ~100 bytes into a page that is
- * almost always already dirty in the page cache costs ~2 µs of CPU, where an async write costs ~20 µs and wakes
- * a thread-pool thread that competes with the event loop for the core. Marks therefore land in order.
+ * almost always already dirty in the page cache cost less CPU than an async write's thread-pool round trip, whose
+ * thread competes with the event loop for the core. Marks therefore land in order.
  */
 export class CommitMarkWriter {
   private handle: FileHandle | undefined;
