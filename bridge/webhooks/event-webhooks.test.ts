@@ -83,7 +83,7 @@ describe('outbound event webhooks', () => {
       expect(request.method).toBe('POST');
       expect(request.path).toBe('/hook');
       expect(request.headers['content-type']).toBe('application/json');
-      expect(request.headers['x-anonchat-delivery']).toMatch(/^evt:[A-Za-z0-9_-]{10,}:(created|read):[0-9a-f]{16}$/);
+      expect(request.headers['x-anonchat-delivery']).toMatch(/^evt:[A-Za-z0-9_-]{10,}:(created|read:r\d+):[0-9a-f]{16}$/);
       expect(verifyWebhook(SECRET, request.headers['x-anonchat-signature'] as string, request.body, Math.floor(Date.now() / 1000))).toBe(true);
       expect(verifyWebhook('wrong-secret-0123456789', request.headers['x-anonchat-signature'] as string, request.body, Math.floor(Date.now() / 1000))).toBe(false);
     }
@@ -95,10 +95,31 @@ describe('outbound event webhooks', () => {
       type: 'message.status',
       data: { change: { messageId: message.id, status: 'read' } },
     });
-    // Ids derive from the message and its status, so queueing an event twice (after a crash) sends it once.
+    // Ids derive from the message and its change, so queueing an event twice (after a crash) sends it once.
     expect(envelopeOf(created!).id).toBe(`evt:${message.id}:created`);
-    expect(envelopeOf(status!).id).toBe(`evt:${message.id}:read`);
+    const read = envelopeOf(status!).data.message;
+    expect(envelopeOf(status!).id).toBe(`evt:${message.id}:read:r${read.rev}`);
     expect(created!.headers['x-anonchat-delivery']).toMatch(new RegExp(`^evt:${message.id}:created:[0-9a-f]{16}$`));
+  });
+
+  it('sends a status reached again (failed after a Retry, sent after a new acceptance) as a new event with its own id', async () => {
+    const hook = await receiver();
+    const bridge = await bridgeFor([`${hook.url}/hook`]);
+    const { conversationId, id } = await visitorMessage(bridge, 'sent twice');
+    // What a channel's sends report: failed, failed again after a Retry, accepted, failed, accepted again.
+    const failure = (reason: string) => ({ status: 'failed' as const, failure: { code: 'upstream', reason } });
+    await bridge.store.applyStatus(conversationId, id, failure('first'));
+    await bridge.store.applyStatus(conversationId, id, { ...failure('second'), again: true });
+    await bridge.store.setExternalId(conversationId, id, 'ext-1');
+    await bridge.store.applyStatus(conversationId, id, failure('third'));
+    await bridge.store.setExternalId(conversationId, id, 'ext-2');
+    const requests = await hook.waitForRequests(6);
+    const statuses = requests.map(envelopeOf).filter((e) => e.type === 'message.status');
+    expect(statuses.map((e) => e.data.message.status).sort()).toEqual(['failed', 'failed', 'failed', 'sent', 'sent']);
+    // One id per change, derived from it: the status and the rev the store gave that change.
+    expect(new Set(statuses.map((e) => e.id)).size).toBe(5);
+    for (const e of statuses) expect(e.id).toBe(`evt:${id}:${e.data.message.status}:r${e.data.message.rev}`);
+    expect(new Set(requests.map((r) => r.headers['x-anonchat-delivery'])).size).toBe(6);
   });
 
   it('retries 500, a reset and 429 with the same delivery id and body, honouring Retry-After', async () => {

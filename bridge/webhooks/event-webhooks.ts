@@ -85,10 +85,14 @@ export interface EventWebhooksDeps {
 
 /**
  * The id of the event a message's current state stands for: `evt:<messageId>:created` for a new message,
- * `evt:<messageId>:<status>` for a status change (a status is reached at most once: statuses only move up).
+ * `evt:<messageId>:<status>:r<rev>` for a status change. A status can be reached more than once (a failed send fails
+ * again after a Retry; a failed WhatsApp reply is accepted again after one), and each such change is a new event that
+ * receivers must not drop as a duplicate; the rev the store gave that change tells them apart, and deriving the id
+ * again from the same change gives the same id.
  */
 export function eventIdOf(type: EventType, message: Message): string {
-  return `${eventIdPrefixOf(message.id)}${type === 'message.created' ? 'created' : message.status}`;
+  const what = type === 'message.created' ? 'created' : `${message.status}:r${message.rev}`;
+  return `${eventIdPrefixOf(message.id)}${what}`;
 }
 
 /** What every event id (and so every delivery id) of one message starts with: an erasure removes them by it. */
