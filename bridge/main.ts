@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   let store: Store;
   let pool: pg.Pool | undefined;
   if (config.databaseUrl) {
-    ({ store, pool } = await openCluster(config, config.databaseUrl, logger));
+    ({ store, pool } = await openCluster(config, config.databaseUrl, logger, metrics));
   } else {
     store = new LowdbStore({ dataDir: config.dataDir, logger, observeCommit: metrics.observeStoreCommit, ...config.storage });
     try {
@@ -144,7 +144,12 @@ async function main(): Promise<void> {
  * together wait for one another), the adapter's table, the store, and the check that this node's secrets are the
  * cluster's. Every failure ends the process with one sentence naming the server, never a stack.
  */
-async function openCluster(config: BridgeConfig, url: string, logger: Logger): Promise<{ store: Store; pool: pg.Pool }> {
+async function openCluster(
+  config: BridgeConfig,
+  url: string,
+  logger: Logger,
+  metrics: BridgeMetrics,
+): Promise<{ store: Store; pool: pg.Pool }> {
   const where = describeDatabase(url);
   let pool: pg.Pool;
   try {
@@ -152,7 +157,7 @@ async function openCluster(config: BridgeConfig, url: string, logger: Logger): P
   } catch (error) {
     fail(error instanceof DatabaseStartError ? error.message : `cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`);
   }
-  const store = new PostgresStore({ pool, logger });
+  const store = new PostgresStore({ pool, logger, observeCommit: metrics.observeStoreCommit });
   try {
     await migrate(pool, logger);
     await prepareSocketAdapter(pool);

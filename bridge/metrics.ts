@@ -27,8 +27,6 @@ export type RateLimitScope = 'messages' | 'events' | 'typing' | 'connections' | 
 const CHANNELS = Object.values(Channel);
 const ROLES: readonly AuthorRole[] = ['visitor', 'agent', 'system'];
 const QUEUE_STATES: readonly QueueItem['state'][] = ['pending', 'delivered', 'dead'];
-/** Most items a scrape lists from a store that cannot count its queues itself. */
-const QUEUE_COUNT_LIMIT = 100_000;
 
 /** Latency buckets in seconds: 0.5 ms to 10 s, wide enough for an fsync on a slow disk. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -83,7 +81,7 @@ export class BridgeMetrics {
     });
     this.storeCommit = new Histogram({
       name: `${METRIC_PREFIX}store_commit_seconds`,
-      help: 'Duration of one durable store commit (one group-committed journal write), in seconds.',
+      help: 'Duration of one durable store commit (lowdb: one group-committed journal write; PostgreSQL: one COMMIT of a write transaction), in seconds.',
       buckets: LATENCY_BUCKETS,
       registers,
     });
@@ -96,7 +94,7 @@ export class BridgeMetrics {
         const source = self.queueSource;
         if (!source) return;
         for (const queue of source.queues) {
-          const counts = await countQueueItems(source.store, queue);
+          const counts = await source.store.countQueueItems(queue);
           for (const state of QUEUE_STATES) this.set({ queue, state }, counts[state]);
         }
       },
@@ -169,12 +167,4 @@ export class BridgeMetrics {
     }
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
-}
-
-/** Items of `queue` by state, from the store's own counter when it has one. */
-async function countQueueItems(store: Store, queue: string): Promise<Record<QueueItem['state'], number>> {
-  if (store.countQueueItems) return store.countQueueItems(queue);
-  const counts = { pending: 0, delivered: 0, dead: 0 };
-  for (const item of await store.listQueueItems(queue, QUEUE_COUNT_LIMIT)) counts[item.state] += 1;
-  return counts;
 }

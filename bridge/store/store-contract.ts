@@ -391,6 +391,9 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect(again?.log[19]).toEqual(log[24]);
       expect((await store.listQueueItems('webhook', 10)).map((i) => i.id).sort()).toEqual([a.id, 'fixed-id'].sort());
       expect(await store.listQueueItems('webhook', 1)).toHaveLength(1);
+      expect(await store.countQueueItems('webhook')).toEqual({ pending: 1, delivered: 1, dead: 0 });
+      expect(await store.countQueueItems('whatsapp-send')).toEqual({ pending: 1, delivered: 0, dead: 0 });
+      expect(await store.countQueueItems('none')).toEqual({ pending: 0, delivered: 0, dead: 0 });
     });
 
     it('stamps closedAt when closing, removes it when reopening, and lists conversations closed before a time', async () => {

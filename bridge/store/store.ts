@@ -272,8 +272,8 @@ export interface Store {
   listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]>;
   /** Removes at most `limit` delivered or dead items (any queue) last updated before `before` (ISO); resolves with how many. */
   pruneQueueItems(before: string, limit: number): Promise<number>;
-  /** Optional: items of `queue` by state without copying them (the metrics scrape); callers fall back to listing. */
-  countQueueItems?(queue: string): Promise<Record<QueueItem['state'], number>>;
+  /** Items of `queue` by state, counted without copying them (the metrics scrape). */
+  countQueueItems(queue: string): Promise<Record<QueueItem['state'], number>>;
 
   // ---- limits (bridge/rate-limiter.ts holds their arithmetic) ----
   // Shared by every node on the same storage; not durable: lowdb keeps them in memory (one process, forgotten on

@@ -4,13 +4,14 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pg from 'pg';
 import { silentLogger } from '../../logger.ts';
 import { createTestDatabase } from '../../testing/test-database.ts';
 import type { Message } from '../../../protocol/message.ts';
 import { SCHEMA_VERSION, migrate } from './migrations.ts';
 import { PostgresStore } from './postgres-store.ts';
+import { BridgeMetrics } from '../../metrics.ts';
 
 const pools: pg.Pool[] = [];
 let url: string;
@@ -229,5 +230,39 @@ describe('group commit', () => {
     const { message } = await store.appendMessage({ conversationId: 'atomic', clientId: 'x', author: { role: 'agent' }, text: 'x' });
     remove();
     expect((await store.listQueueItems('whatsapp-send', 10)).map((i) => i.id)).toEqual([`wa-send:${message.id}`]);
+  });
+});
+
+describe('metrics', () => {
+  it('reports each write transaction\'s COMMIT as anon_chat_store_commit_seconds and counts queue items in one query', async () => {
+    const pool = newPool();
+    await migrate(pool, silentLogger());
+    const metrics = new BridgeMetrics();
+    const store = new PostgresStore({ pool, logger: silentLogger(), observeCommit: metrics.observeStoreCommit });
+    await store.open();
+    try {
+      metrics.watchQueues(store, ['metrics-queue']);
+      await store.createConversation({ id: 'metrics', channel: 'web', name: 'V' });
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.appendMessage({ conversationId: 'metrics', clientId: `m${i}`, author: { role: 'visitor' }, text: 't' }),
+        ),
+      );
+      const delivered = await store.enqueue('metrics-queue', { n: 1 }, 'metrics-1');
+      await store.updateQueueItem({ ...delivered, state: 'delivered' });
+      await store.enqueue('metrics-queue', { n: 2 }, 'metrics-2');
+      const sample = (text: string, name: string) => Number(new RegExp(`^${name.replace(/[{}"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1]);
+      const { body } = await metrics.render();
+      // At least one COMMIT for the appends (they share transactions), none counted for plain reads.
+      expect(sample(body, 'anon_chat_store_commit_seconds_count')).toBeGreaterThanOrEqual(1);
+      expect(sample(body, 'anon_chat_queue_items{queue="metrics-queue",state="pending"}')).toBe(1);
+      expect(sample(body, 'anon_chat_queue_items{queue="metrics-queue",state="delivered"}')).toBe(1);
+      const queries = vi.spyOn(pool, 'query');
+      expect(await store.countQueueItems('metrics-queue')).toEqual({ pending: 1, delivered: 1, dead: 0 });
+      expect(queries).toHaveBeenCalledTimes(1);
+      queries.mockRestore();
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -48,6 +48,8 @@ export interface PostgresStoreOptions {
   maxAppendBatchesInFlight?: number;
   /** Appends in one transaction at most. Default 500. */
   maxAppendBatchSize?: number;
+  /** Told the seconds each write transaction's COMMIT took (the store commit latency metric, as lowdb's journal write). */
+  observeCommit?: (seconds: number) => void;
 }
 
 const QUEUE_LOG_LIMIT = 20;
@@ -147,6 +149,7 @@ export class PostgresStore implements Store {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly outbound: OutboundWorkRegistry;
   private limitsSweptAt = 0;
+  private readonly observeCommit: ((seconds: number) => void) | undefined;
 
   constructor(options: PostgresStoreOptions) {
     this.pool = options.pool;
@@ -155,6 +158,7 @@ export class PostgresStore implements Store {
     this.maxInFlight = options.maxAppendBatchesInFlight ?? 2;
     this.maxBatchSize = options.maxAppendBatchSize ?? 500;
     this.outbound = new OutboundWorkRegistry(this.logger);
+    this.observeCommit = options.observeCommit;
   }
 
   /** Registers outbound work; asked inside every later append and status change (see `Store.addOutboundWork`). */
@@ -270,7 +274,9 @@ export class PostgresStore implements Store {
     try {
       await client.query('BEGIN');
       const result = await fn(client);
+      const committing = performance.now();
       await client.query('COMMIT');
+      this.observeCommit?.((performance.now() - committing) / 1000);
       this.succeeded();
       return result;
     } catch (error) {
@@ -1024,6 +1030,16 @@ export class PostgresStore implements Store {
         [now - RATE_PERIOD_MS, now - LOGIN_THROTTLE.forgetAfterMs, now],
       )
       .catch((error: unknown) => this.logger.warn({ err: error }, 'postgres store: sweeping limits failed'));
+  }
+
+  async countQueueItems(queue: string): Promise<Record<QueueItem['state'], number>> {
+    const { rows } = await this.query<{ state: QueueItem['state']; n: number }>(
+      'SELECT state, count(*)::int AS n FROM queue_items WHERE queue = $1 GROUP BY state',
+      [queue],
+    );
+    const counts = { pending: 0, delivered: 0, dead: 0 };
+    for (const row of rows) counts[row.state] = row.n;
+    return counts;
   }
 
   async listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]> {
