@@ -1,5 +1,3 @@
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ConversationExport } from '../protocol/events.ts';
 import { useTestBridge } from './testing/use-test-bridge.ts';
@@ -7,22 +5,11 @@ import { collect, connectAgent, connectVisitor, emitWithAck, nextEvent, type Con
 import { eventIdOf } from './webhooks/event-webhooks.ts';
 import { sendIdOf } from './webhooks/whatsapp-delivery.ts';
 import { PENDING_STATUS_NAMESPACE } from './webhooks/external-statuses.ts';
+import { filesHolding } from './testing/store-files.ts';
 
 const API_KEY = 'integration-key-0123456789abcdef';
 const shared = useTestBridge({ config: { apiKey: API_KEY } });
 const { track } = shared;
-
-/** Every file under `dir` (journals of every generation, segments, buckets, temp files) holding `needle` as bytes. */
-async function filesHolding(dir: string, needle: string): Promise<string[]> {
-  const bytes = Buffer.from(needle, 'utf8');
-  const hits: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if ((await readFile(path)).includes(bytes)) hits.push(path.slice(dir.length + 1));
-  }
-  return hits;
-}
 
 async function api(method: string, path: string, token: string | null = shared.bridge.agent.token) {
   const headers = new Headers();

@@ -4,25 +4,13 @@
  * thread, no file under DATA_DIR keeps the text, and the widget carries on as a new visitor; an agent's erasure
  * (REST) makes an open widget start fresh too.
  */
-import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { inboxItem, signInToConsole } from './helpers/console-page.ts';
 import { conversationOf, openPanel, openWidget, pageEvents, renderedMessages, sendFromComposer, useWidgetRig } from './widget-harness.ts';
+import { filesHolding } from '../bridge/testing/store-files.ts';
 
 const rig = useWidgetRig();
-
-async function filesHolding(dir: string, needle: string): Promise<string[]> {
-  const bytes = Buffer.from(needle, 'utf8');
-  const hits: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if ((await readFile(path)).includes(bytes)) hits.push(path.slice(dir.length + 1));
-  }
-  return hits;
-}
 
 /** The bridge has the message (an agent console may already have marked it delivered or read). */
 function stored(status: string): boolean {

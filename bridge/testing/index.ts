@@ -14,5 +14,5 @@ export {
   type ConnectedVisitor,
   type ClientOptions,
 } from './clients.ts';
-export { snapshotFiles } from './store-files.ts';
+export { filesHolding, snapshotFiles } from './store-files.ts';
 export { waitUntil, START_DEADLINE_MS, WAIT_DEADLINE_MS, type WaitOptions } from './wait-until.ts';

@@ -4,12 +4,13 @@
  * erased state — never a store that refuses to open, and never the erased text in any file.
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../logger.ts';
 import { LowdbStore } from './lowdb-store.ts';
+import { filesHolding } from '../../testing/store-files.ts';
 
 const dirs: string[] = [];
 const stores: LowdbStore[] = [];
@@ -30,18 +31,6 @@ afterEach(async () => {
   for (const store of stores.splice(0)) await store.close().catch(() => undefined);
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
-
-/** Files under `dir` holding `needle` as bytes. */
-async function filesHolding(dir: string, needle: string): Promise<string[]> {
-  const bytes = Buffer.from(needle, 'utf8');
-  const hits: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    if ((await readFile(path)).includes(bytes)) hits.push(path.slice(dir.length + 1));
-  }
-  return hits;
-}
 
 async function fill(store: LowdbStore, id: string, texts: string[]): Promise<void> {
   await store.createConversation({ id, channel: 'web', name: id });
