@@ -3,6 +3,8 @@
  * its servers generated), with WhatsApp and outbound event webhooks on, talking to a fake Graph API and a webhook
  * receiver on loopback:
  * - a visitor on node A, an agent on node B and a signed WhatsApp webhook arriving at node C see each other live;
+ * - when every node's LISTEN connection (Socket.IO's PostgreSQL adapter) is terminated mid-stream, the broadcasts
+ *   published meanwhile are lost (the adapter is at most once) and the widget and the console sync them by rev;
  * - kill -9 of the node holding a widget mid-stream costs it a reconnect through haproxy: its outbox drains through
  *   another node, nothing acknowledged is lost, nothing is stored or shown twice (the widget's own controllers over a
  *   real WebSocket in Node — outbox, clientId retry and dedupe are the browser's code, not a browser run);
@@ -16,7 +18,7 @@ import { join } from 'node:path';
 import type { ReactiveController } from 'lit';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Ack } from '../../protocol/errors.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
 import {
@@ -81,12 +83,25 @@ let sends = 0;
 const replyText = (request: RecordedRequest): string => (JSON.parse(request.body.toString('utf8')) as { text: { body: string } }).text.body;
 const deliveryId = (request: RecordedRequest): string => String(request.headers['x-anonchat-delivery']);
 
+/**
+ * `ws` as the widget meets WebSocket in a browser: a refused connection is an `error` event followed by `close`, never
+ * an exception (ws throws an `error` event nobody listens to; the widget listens to `close` only, as it may).
+ */
+class BrowserWebSocket extends WebSocket {
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args);
+    this.on('error', () => {});
+  }
+}
+
 function nodeEnv(): Record<string, string> {
   return {
     DATABASE_URL: databaseUrl,
     ...SECRETS,
     METRICS_TOKEN,
     RATE_LIMIT_MESSAGES_PER_MINUTE: '1000',
+    // Behind the load balancer, as README's cluster section says.
+    TRUST_PROXY: 'true',
     WHATSAPP_APP_SECRET: APP_SECRET,
     WHATSAPP_ACCESS_TOKEN: 'EAAG-failover-access-token',
     WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
@@ -114,7 +129,7 @@ async function startNode(i: number): Promise<BridgeProcess> {
 }
 
 beforeAll(async () => {
-  vi.stubGlobal('WebSocket', WebSocket);
+  vi.stubGlobal('WebSocket', BrowserWebSocket);
   // The widget and the console listen to the page's visibility and pagehide; a hidden tab sends no read receipts,
   // which keeps these tests about delivery.
   vi.stubGlobal('document', Object.assign(new EventTarget(), { visibilityState: 'hidden' }));
@@ -142,6 +157,11 @@ beforeAll(async () => {
   // The first start migrates under the advisory lock while the others wait for it: all three at once.
   await Promise.all([0, 1, 2].map((i) => startNode(i)));
   front = await startHaproxy(ports, { checkIntervalMs: 250 });
+});
+
+afterEach(() => {
+  // Each test counts the sockets it opened: the previous test's widgets and agents leave first.
+  for (const cleanup of cleanups.splice(0)) cleanup();
 });
 
 afterAll(async () => {
@@ -239,7 +259,7 @@ async function startConsole(node: BridgeProcess, conversationId: string) {
   });
   await waitUntil('the console online', () => connection.state === 'online');
   await thread.open(conversationId, undefined);
-  return thread;
+  return { thread, connection };
 }
 
 async function storedClientIds(conversationId: string): Promise<string[]> {
@@ -290,6 +310,60 @@ describe('three bridge processes behind haproxy', () => {
     expect(graphAccepted.filter((request) => replyText(request) === 'Yes, in blue.')).toHaveLength(1);
   });
 
+  it("terminating every node's LISTEN backend mid-stream: the widget and the console sync what the adapter lost", async () => {
+    const [a, b] = nodes as [BridgeProcess, BridgeProcess];
+    const listenBackends = async (): Promise<number[]> =>
+      (
+        await db.query<{ pid: number }>("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'")
+      ).rows.map((row) => row.pid);
+    const before = await waitUntil('a LISTEN backend per node', async () => {
+      const pids = await listenBackends();
+      return pids.length === 3 ? pids : undefined;
+    });
+    const widget = await startWidget(a.url);
+    const first = await widget.outbox.send('before the cut');
+    const conversationId = first.conversationId;
+    const { thread, connection: agent } = await startConsole(b, conversationId);
+    await waitUntil('the console showing the first message', () => thread.thread!.get(first.clientId)?.id);
+    // A plain agent socket on A that only listens: it shows that broadcasts from B were really lost.
+    const witness = await agentOn(a);
+    const witnessed: string[] = [];
+    witness.on('message:new', (m) => void witnessed.push(m.clientId));
+
+    // Both directions, one acknowledgement after another; after the third round every node's LISTEN backend is
+    // terminated. The adapter reconnects 1-3 s later: what B publishes meanwhile never reaches A, and vice versa.
+    for (let i = 1; i <= 12; i++) {
+      if (i === 4) await db.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
+      await agent.send(conversationId, `a-${i}`, `reply ${i}`);
+      await widget.outbox.send(`visitor ${i}`);
+    }
+    await waitUntil('a new LISTEN backend on every node', async () => {
+      const pids = await listenBackends();
+      return pids.length === 3 && pids.every((pid) => !before.includes(pid));
+    });
+    // Live again: the next events show each client the jump in rev.
+    await agent.send(conversationId, 'a-after', 'after the reconnect');
+    await widget.outbox.send('visitor after the reconnect');
+
+    const seqs = (await db.query<{ seq: string }>('SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq', [conversationId])).rows.map(
+      (row) => Number(row.seq),
+    );
+    expect(seqs).toHaveLength(27);
+    const shownSeqs = (messages: readonly { id?: string; seq?: number }[]): string =>
+      messages
+        .filter((m) => m.id !== undefined)
+        .map((m) => m.seq!)
+        .sort((x, y) => x - y)
+        .join();
+    await waitUntil('the widget showing every message', () => shownSeqs(widget.conversation.messages) === seqs.join());
+    await waitUntil('the console showing every message', () => shownSeqs(thread.thread!.messages) === seqs.join());
+    expect(new Set(widget.conversation.messages.map((m) => m.clientId)).size).toBe(widget.conversation.messages.length);
+    expect(new Set(thread.thread!.messages.map((m) => m.clientId)).size).toBe(thread.thread!.messages.length);
+    // The witness on A heard the reply after the reconnect but missed some sent while A was not listening.
+    await waitUntil('the witness hearing the reply after the reconnect', () => witnessed.includes('a-after'));
+    expect(Array.from({ length: 9 }, (_, i) => `a-${i + 4}`).filter((id) => !witnessed.includes(id)).length).toBeGreaterThan(0);
+  });
+
   it('kill -9 of the node holding a widget mid-stream: the outbox drains through another node, nothing acknowledged lost or doubled', async () => {
     const widget = await startWidget(front.url);
     const holder = await waitUntil('the node holding the widget', async () => {
@@ -300,7 +374,7 @@ describe('three bridge processes behind haproxy', () => {
     const first = await widget.outbox.send('message 0');
     const conversationId = first.conversationId;
     const other = nodes[(holder + 1) % 3]!;
-    const thread = await startConsole(other, conversationId);
+    const { thread } = await startConsole(other, conversationId);
 
     // 40 more queued at once; the outbox sends them one at a time. Kill the holder once 15 are acknowledged: the
     // 16th is then in flight (sent, perhaps stored, its ack lost with the node).
@@ -316,6 +390,7 @@ describe('three bridge processes behind haproxy', () => {
     );
     const all = [first, ...(await Promise.all(acks))];
     expect(await killed).toBeNull();
+    const restarted = startNode(holder);
     expect(widget.outbox.outbox.entries).toEqual([]);
 
     // The widget now talks to another node.
@@ -338,8 +413,7 @@ describe('three bridge processes behind haproxy', () => {
       const shown = thread.thread!.messages.filter((m) => m.id !== undefined);
       return shown.length === total && shown.map((m) => m.seq!).sort((x, y) => x - y).join() === seqs.join();
     });
-
-    await startNode(holder);
+    await restarted;
   });
 
   it('delivers event webhooks and WhatsApp sends exactly once while the nodes holding them are killed and restarted', async () => {
