@@ -8,12 +8,12 @@ import { ConsentState, SortDirection, type DecodedMessage, type Dm } from '@xmtp
 import type { ConversationSummary } from '../../protocol/conversation.ts';
 import type { MessagePage, SyncResult } from '../../protocol/events.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
-import { encodeChatMessage } from '../../widget/xmtp/chat-message-codec.ts';
 import { assertXmtpCanRun, takeDatabaseLock } from '../../widget/xmtp/environment.ts';
 import { openXmtpClient, type AnyClient } from '../../widget/xmtp/open-client.ts';
 import { localKeySigner, walletSigner, type Eip1193Provider } from '../../widget/xmtp/visitor-identity.ts';
 import { XmtpLedger } from '../../widget/xmtp/xmtp-ledger.ts';
 import { readXmtpMessage } from '../../widget/xmtp/xmtp-message.ts';
+import { sendChatMessage, sendReadReceipt } from '../../widget/xmtp/send.ts';
 import { supportKeyStorageKey, type XmtpConsoleConfig } from './xmtp-console-config.ts';
 
 /** Prefix of console conversation ids that live on XMTP (never sent to the bridge). */
@@ -101,7 +101,6 @@ class XmtpAgentInbox implements XmtpInboxSource {
     for (const dm of dms) await this.#open(dm as AnyDm);
     this.#stream = await this.client.conversations.streamAllMessages({
       consentStates: [ConsentState.Allowed, ConsentState.Unknown],
-      disableSync: true,
       onValue: (decoded) => void this.#onStreamed(decoded as DecodedMessage<unknown>),
       onError: () => undefined,
     });
@@ -126,10 +125,7 @@ class XmtpAgentInbox implements XmtpInboxSource {
     const thread = this.#thread(conversationId);
     // Answering a visitor is consent: the DM moves from "unknown" to "allowed" for this support identity.
     await thread.dm.updateConsentState(ConsentState.Allowed).catch(() => undefined);
-    const id = await thread.dm.send(encodeChatMessage({ clientId, text, ...(agentName ? { agentName } : {}) }), {
-      shouldPush: true,
-      idempotencyKey: clientId,
-    });
+    const id = await sendChatMessage(thread.dm, { clientId, text, ...(agentName ? { agentName } : {}) });
     const message = thread.ledger.appendSent({ id, clientId, text, sentAt: new Date(), ...(agentName ? { agentName } : {}) });
     this.#emit('message:new', message);
     this.#emit('conversation:updated', this.#summary(thread));
@@ -140,7 +136,7 @@ class XmtpAgentInbox implements XmtpInboxSource {
     const thread = this.#threads.get(conversationId);
     // XMTP has read receipts only; `delivered` has no XMTP counterpart.
     if (!thread || status !== 'read' || !thread.ledger.markRead(upToSeq)) return;
-    void thread.dm.sendReadReceipt().catch(() => undefined);
+    void sendReadReceipt(thread.dm).catch(() => undefined);
     this.#emit('conversation:updated', this.#summary(thread));
   }
 

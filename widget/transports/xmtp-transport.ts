@@ -3,13 +3,13 @@
  * end-to-end encrypted, so the bridge never sees its text. This file is the entry of the lazily loaded XMTP module
  * (dist/widget/anon-chat-xmtp.js); nothing in the initial widget bundle imports it.
  */
-import { IdentifierKind, SortDirection, type DecodedMessage, type Dm, type Signer } from '@xmtp/browser-sdk';
+import { SortDirection, type DecodedMessage, type Dm, type Signer } from '@xmtp/browser-sdk';
 import type { MessagePage, SyncResult } from '../../protocol/events.ts';
 import { textProblem } from '../../protocol/text.ts';
 import type { Message } from '../../protocol/message.ts';
-import { encodeChatMessage } from '../xmtp/chat-message-codec.ts';
 import { assertXmtpCanRun, takeDatabaseLock } from '../xmtp/environment.ts';
 import { openXmtpClient, type AnyClient } from '../xmtp/open-client.ts';
+import { sendChatMessage, sendReadReceipt } from '../xmtp/send.ts';
 import { localKeySigner, walletSigner, type Eip1193Provider } from '../xmtp/visitor-identity.ts';
 import { XmtpLedger } from '../xmtp/xmtp-ledger.ts';
 import {
@@ -101,11 +101,11 @@ export class XmtpTransport implements Transport {
     const bridgeConversationId = this.#options.bridgeConversationId?.();
     let id: string;
     try {
-      id = await dm.send(
-        encodeChatMessage({ clientId: message.clientId, text: message.text, ...(bridgeConversationId ? { bridgeConversationId } : {}) }),
-        // The clientId as idempotency key: a retry of the same message is the same XMTP message.
-        { shouldPush: true, idempotencyKey: message.clientId },
-      );
+      id = await sendChatMessage(dm, {
+        clientId: message.clientId,
+        text: message.text,
+        ...(bridgeConversationId ? { bridgeConversationId } : {}),
+      });
     } catch {
       throw new TransportError('offline', 'XMTP send failed', false);
     }
@@ -130,7 +130,7 @@ export class XmtpTransport implements Transport {
 
   receipt(upToSeq: number, status: 'delivered' | 'read'): void {
     // XMTP has read receipts but no delivery receipts: `delivered` cannot be told over XMTP.
-    if (status === 'read' && this.#ledger.markRead(upToSeq)) void this.#dm?.sendReadReceipt().catch(() => undefined);
+    if (status === 'read' && this.#ledger.markRead(upToSeq)) if (this.#dm) void sendReadReceipt(this.#dm).catch(() => undefined);
   }
 
   typing(): void {
@@ -187,11 +187,8 @@ export class XmtpTransport implements Transport {
         current,
       });
       const dm = ADDRESS.test(this.#options.peer)
-        ? await client.conversations.createDmWithIdentifier({
-            identifier: this.#options.peer.toLowerCase(),
-            identifierKind: IdentifierKind.Ethereum,
-          })
-        : await client.conversations.createDm(this.#options.peer);
+        ? await client.conversations.newDmWithIdentifier({ identifier: this.#options.peer.toLowerCase(), identifierKind: 'Ethereum' })
+        : await client.conversations.newDm(this.#options.peer);
       current();
       this.#dm = dm;
       if (this.#ledger.conversationId !== dm.id) this.#ledger = new XmtpLedger(dm.id, () => this.#client?.inboxId, 'visitor');
@@ -219,7 +216,6 @@ export class XmtpTransport implements Transport {
 
   async #startStream(dm: AnyDm): Promise<Stream> {
     return dm.stream({
-      disableSync: true,
       onValue: (decoded) => this.#ingest(decoded, true),
       onFail: () => {
         this.#stream = undefined;

@@ -4,7 +4,7 @@
  * reached both (an XMTP send that timed out, then went through the bridge) still shows once.
  * Other XMTP apps show the `fallback` (the plain text).
  */
-import type { ContentCodec, ContentTypeId, EncodedContent } from '@xmtp/content-type-primitives';
+import { ContentTypeId, type ContentCodec, type EncodedContent } from '@xmtp/content-type-primitives';
 
 /** The decoded content of one anon-chat message carried over XMTP. */
 export interface ChatMessageContent {
@@ -16,13 +16,13 @@ export interface ChatMessageContent {
   agentName?: string;
 }
 
-/** `anon-chat.dev/chat-message:1.0`. */
-export const chatMessageContentType: ContentTypeId = {
+/** `anon-chat.dev/chat-message:1.0` (a ContentTypeId instance: the SDK keys its codecs by its `toString()`). */
+export const chatMessageContentType = new ContentTypeId({
   authorityId: 'anon-chat.dev',
   typeId: 'chat-message',
   versionMajor: 1,
   versionMinor: 0,
-};
+});
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -37,7 +37,7 @@ export function isChatMessageType(type: ContentTypeId | undefined): boolean {
   );
 }
 
-/** Encodes a chat message for `conversation.send`. */
+/** Encodes a chat message (the SDK calls it through the codec when a conversation sends one). */
 export function encodeChatMessage(content: ChatMessageContent): EncodedContent {
   const parameters: Record<string, string> = { clientId: content.clientId };
   if (content.bridgeConversationId) parameters.bridgeConversationId = content.bridgeConversationId;
@@ -63,11 +63,29 @@ export function decodeChatMessage(encoded: EncodedContent): ChatMessageContent {
   };
 }
 
-/** The codec registered with `Client.create({ codecs })` on both the visitor's and the console's client. */
-export const chatMessageCodec: ContentCodec<ChatMessageContent> = {
-  contentType: chatMessageContentType,
-  encode: encodeChatMessage,
-  decode: decodeChatMessage,
-  fallback: (content) => content.text,
-  shouldPush: () => true,
-};
+/**
+ * The codec registered with the client on both the visitor's and the console's side. A class, like the SDK's own
+ * codecs: the SDK posts its client options, codecs included, to its worker, and structured cloning refuses
+ * functions held as own properties (methods on the prototype are simply left behind).
+ */
+export class ChatMessageCodec implements ContentCodec<ChatMessageContent> {
+  get contentType(): ContentTypeId {
+    return chatMessageContentType;
+  }
+
+  encode(content: ChatMessageContent): EncodedContent {
+    return encodeChatMessage(content);
+  }
+
+  decode(encoded: EncodedContent): ChatMessageContent {
+    return decodeChatMessage(encoded);
+  }
+
+  fallback(content: ChatMessageContent): string {
+    return content.text;
+  }
+
+  shouldPush(): boolean {
+    return true;
+  }
+}

@@ -5,7 +5,8 @@
  */
 import { Client, type ClientOptions, type Signer } from '@xmtp/browser-sdk';
 import type { ContentCodec } from '@xmtp/content-type-primitives';
-import { chatMessageCodec } from './chat-message-codec.ts';
+import { ReadReceiptCodec } from '@xmtp/content-type-read-receipt';
+import { ChatMessageCodec } from './chat-message-codec.ts';
 
 /** Any client, whatever its codecs (content is narrowed by content type where it is read). */
 export type AnyClient = Client<unknown>;
@@ -30,8 +31,8 @@ function clientOptions(options: OpenClientOptions): ClientOptions {
     appVersion: 'anon-chat/0.1',
     // Device sync would only add sync groups and traffic; history lives in each installation's database.
     disableDeviceSync: true,
-    // The SDK's codec list is untyped (ContentCodec<unknown>); this codec decodes to ChatMessageContent.
-    codecs: [chatMessageCodec as unknown as ContentCodec],
+    // The SDK's codec list is untyped (ContentCodec<unknown>); each codec decodes to its own content type.
+    codecs: [new ChatMessageCodec() as ContentCodec, new ReadReceiptCodec() as unknown as ContentCodec],
   };
 }
 

@@ -3,8 +3,9 @@
  * generated once and kept in localStorage, so a reload is the same inbox and reuses the same installation (the
  * SDK's database is keyed by inbox id) instead of registering a new one per page load.
  */
-import { createEOASigner, IdentifierKind, type Signer } from '@xmtp/browser-sdk';
+import type { Signer } from '@xmtp/browser-sdk';
 import { hexToBytes, toHex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 import { TransportError } from '../transports/transport.ts';
 
 /** The minimal EIP-1193 provider surface used here (`window.ethereum`). */
@@ -34,7 +35,12 @@ export function loadOrCreateLocalKey(storage: Storage, env: string, storageKey =
 
 /** A signer over a locally kept key (the visitor's, or the support team's in the console under `storageKey`). */
 export function localKeySigner(storage: Storage, env: string, storageKey?: string): Signer {
-  return createEOASigner(loadOrCreateLocalKey(storage, env, storageKey));
+  const account = privateKeyToAccount(loadOrCreateLocalKey(storage, env, storageKey));
+  return {
+    type: 'EOA',
+    getIdentifier: () => ({ identifier: account.address.toLowerCase(), identifierKind: 'Ethereum' }),
+    signMessage: async (message: string) => hexToBytes(await account.signMessage({ message })),
+  };
 }
 
 /** A signer over an injected wallet; asks the wallet for an account (the user sees the wallet's prompt). */
@@ -44,7 +50,7 @@ export async function walletSigner(provider: Eip1193Provider): Promise<Signer> {
   if (!address) throw new TransportError('forbidden', 'No wallet account', false);
   return {
     type: 'EOA',
-    getIdentifier: () => ({ identifier: address.toLowerCase(), identifierKind: IdentifierKind.Ethereum }),
+    getIdentifier: () => ({ identifier: address.toLowerCase(), identifierKind: 'Ethereum' }),
     signMessage: async (message: string) => {
       const hexMessage = toHex(new TextEncoder().encode(message));
       const signature = await provider.request({ method: 'personal_sign', params: [hexMessage, address] });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DecodedMessage } from '@xmtp/browser-sdk';
+import { ContentTypeReadReceipt } from '@xmtp/content-type-read-receipt';
 import { chatMessageContentType, decodeChatMessage, encodeChatMessage } from './chat-message-codec.ts';
 import { XmtpLedger } from './xmtp-ledger.ts';
 
@@ -10,19 +11,16 @@ let clock = Date.parse('2026-11-24T10:00:00Z');
 /** A decoded XMTP message with the fields the SDK's DecodedMessage carries (what the ledger reads). */
 function decoded(sender: string, content: { type: 'chat'; clientId: string; text: string; agentName?: string } | { type: 'text'; text: string } | { type: 'read' }): DecodedMessage<unknown> {
   clock += 1000;
-  const sentAt = new Date(clock);
-  const base = { id: `m-${clock}`, senderInboxId: sender, sentAt, sentAtNs: BigInt(clock) * 1_000_000n };
+  const base = { id: `m-${clock}`, senderInboxId: sender, sentAtNs: BigInt(clock) * 1_000_000n };
   if (content.type === 'chat') {
     // Round-trip through the codec, as the SDK does with a registered codec.
     const encoded = encodeChatMessage({ clientId: content.clientId, text: content.text, ...(content.agentName ? { agentName: content.agentName } : {}) });
     return { ...base, contentType: chatMessageContentType, content: decodeChatMessage(encoded) } as unknown as DecodedMessage<unknown>;
   }
-  const typeId = content.type === 'text' ? 'text' : 'readReceipt';
-  return {
-    ...base,
-    contentType: { authorityId: 'xmtp.org', typeId, versionMajor: 1, versionMinor: 0 },
-    content: content.type === 'text' ? content.text : {},
-  } as unknown as DecodedMessage<unknown>;
+  // Read receipts carry the type id of @xmtp/content-type-read-receipt, which both sides send.
+  const contentType =
+    content.type === 'text' ? { authorityId: 'xmtp.org', typeId: 'text', versionMajor: 1, versionMinor: 0 } : ContentTypeReadReceipt;
+  return { ...base, contentType, content: content.type === 'text' ? content.text : {} } as unknown as DecodedMessage<unknown>;
 }
 
 describe('XmtpLedger', () => {
@@ -49,6 +47,24 @@ describe('XmtpLedger', () => {
     expect(ledger.ingest(message).added).toBeUndefined();
     expect(ledger.ingest(message).added).toBeUndefined();
     expect(ledger.messages).toEqual([sent]);
+  });
+
+  it('shows a clientId published twice by the same side once (a retried send; this SDK has no idempotency key)', () => {
+    const ledger = new XmtpLedger('dm-1', () => SUPPORT, 'agent');
+    const first = decoded(VISITOR, { type: 'chat', clientId: 'c1', text: 'hello' });
+    const copy = decoded(VISITOR, { type: 'chat', clientId: 'c1', text: 'hello' });
+    expect(ledger.ingest(first).added?.seq).toBe(1);
+    expect(ledger.ingest(copy).added).toBeUndefined();
+    // The same clientId from the other side is a different message.
+    expect(ledger.ingest(decoded(SUPPORT, { type: 'chat', clientId: 'c1', text: 'answer' })).added?.seq).toBe(2);
+    // A retried send of this side's own message answers with the message already shown.
+    const retried = ledger.appendSent({ id: 'm-retry', clientId: 'c1', text: 'answer', sentAt: new Date() });
+    expect(retried.seq).toBe(2);
+    expect(ledger.ingest(copy).added).toBeUndefined();
+    expect(ledger.messages.map((m) => [m.seq, m.author.role, m.clientId])).toEqual([
+      [1, 'visitor', 'c1'],
+      [2, 'agent', 'c1'],
+    ]);
   });
 
   it("turns own messages read on the other side's read receipt, and only those sent before it", () => {

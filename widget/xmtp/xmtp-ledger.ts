@@ -23,12 +23,18 @@ export interface SentInput {
 }
 
 const nsOf = (date: Date): bigint => BigInt(date.getTime()) * 1_000_000n;
+const clientKey = (mine: boolean, clientId: string): string => `${mine ? 'own' : 'other'}:${clientId}`;
 
-/** The numbered messages of one DM, seen from one side. */
+/**
+ * The numbered messages of one DM, seen from one side. One message per author side and clientId: this SDK line
+ * has no idempotency key, so a send retried after a lost answer can publish the same clientId twice; the copy is
+ * not shown again.
+ */
 export class XmtpLedger {
   readonly messages: Message[] = [];
   rev = 0;
   readonly #byId = new Map<string, Message>();
+  readonly #byClientKey = new Map<string, Message>();
   readonly #sentAtNs = new Map<string, bigint>();
   #otherReadNs = 0n;
   /** Highest seq of the other party's messages this side has sent a read receipt for. */
@@ -52,6 +58,11 @@ export class XmtpLedger {
     if (!item || this.#byId.has(item.id)) return { statusChanges: [] };
     const mine = item.senderInboxId === this.ownInboxId();
     if (item.kind === 'read') return { statusChanges: mine ? [] : this.#otherRead(item.sentAtNs, item.sentAt) };
+    const copied = this.#byClientKey.get(clientKey(mine, item.clientId));
+    if (copied) {
+      this.#byId.set(item.id, copied);
+      return { statusChanges: [] };
+    }
     const added = this.#append({
       id: item.id,
       mine,
@@ -66,7 +77,12 @@ export class XmtpLedger {
 
   /** Records a message this side sent; a later echo with the same id is ignored. */
   appendSent(input: SentInput): Message {
-    return this.#byId.get(input.id) ?? this.#append({ ...input, mine: true, sentAtNs: nsOf(input.sentAt) });
+    const known = this.#byId.get(input.id) ?? this.#byClientKey.get(clientKey(true, input.clientId));
+    if (known) {
+      this.#byId.set(input.id, known);
+      return known;
+    }
+    return this.#append({ ...input, mine: true, sentAtNs: nsOf(input.sentAt) });
   }
 
   /** Messages changed (added or re-statused) after `afterRev`. */
@@ -106,6 +122,7 @@ export class XmtpLedger {
     };
     this.messages.push(message);
     this.#byId.set(message.id, message);
+    this.#byClientKey.set(clientKey(input.mine, input.clientId), message);
     this.#sentAtNs.set(message.id, input.sentAtNs);
     return message;
   }

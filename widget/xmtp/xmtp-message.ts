@@ -33,7 +33,8 @@ export const FOREIGN_CLIENT_ID_PREFIX = 'xmtp-';
 
 /** Classifies one decoded XMTP message; undefined for kinds anon-chat does not show. */
 export function readXmtpMessage(message: DecodedMessage): XmtpChatItem | XmtpReadItem | undefined {
-  const base = { id: message.id, senderInboxId: message.senderInboxId, sentAtNs: message.sentAtNs, sentAt: message.sentAt };
+  const sentAt = new Date(Number(message.sentAtNs / 1_000_000n));
+  const base = { id: message.id, senderInboxId: message.senderInboxId, sentAtNs: message.sentAtNs, sentAt };
   const type = message.contentType;
   if (isChatMessageType(type)) {
     const content = message.content as ChatMessageContent | undefined;

@@ -15,8 +15,8 @@ import { XMTP_ASSETS_DIR, XMTP_ONLY_MODULE, xmtpNotInInitialLoad } from './xmtp-
 
 const root = resolve(import.meta.dirname, '../../..');
 
-/** Code that exists only in the SDK and its WASM bindings. */
-const SDK_MARKERS = ['createClientWithBackend', 'bindings_wasm', 'conversation.sendText', 'anon-chat.dev'];
+/** Code that exists only in the SDK (its worker actions), its WASM bindings and anon-chat's XMTP content type. */
+const SDK_MARKERS = ['client.revokeAllOtherInstallations', 'bindings_wasm', 'conversations.streamAllMessages', 'anon-chat.dev'];
 
 type Captured = Record<string, { type: 'chunk'; code: string; isEntry: boolean; imports: string[]; moduleIds: string[] }>;
 
@@ -88,7 +88,8 @@ describe('widget bundle and the XMTP module', () => {
     expect(assets.some((file) => /^bindings_wasm_bg-.*\.wasm$/.test(file))).toBe(true);
     const code = await Promise.all(assets.filter((f) => f.endsWith('.js')).map((f) => readFile(join(outDir, XMTP_ASSETS_DIR, f), 'utf8')));
     // The SDK itself (client side and its worker) sits behind the module entry, in the xmtp/ folder.
-    expect(code.some((c) => c.includes('createClientWithBackend'))).toBe(true);
+    expect(code.some((c) => c.includes('client.init') && !c.includes('bindings_wasm'))).toBe(true);
+    expect(code.some((c) => c.includes('client.init') && c.includes('bindings_wasm'))).toBe(true);
     // Its workers are created through the cross-origin shim, never with a bare `new Worker(`.
     // (The helper's name is minified away; its blob-module body is what identifies it.)
     expect(code.some((c) => c.includes('URL.createObjectURL') && c.includes('text/javascript'))).toBe(true);
