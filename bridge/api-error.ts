@@ -65,6 +65,7 @@ export function toApiError(
   if (error instanceof StoreError) {
     if (error.code === 'not_found') return { code: 'not_found', message: 'No such conversation or message.' };
     if (error.code === 'conflict') return { code: 'conflict', message: 'That already exists.' };
+    if (error.code === 'last_admin') return { code: 'conflict', message: 'The team needs at least one active admin.' };
     logger.error({ err: error, ...context }, 'storage failure');
     return { code: 'storage_unavailable', message: 'Storage is unavailable; try again shortly.' };
   }

@@ -88,3 +88,13 @@ export function conversationRoom(conversationId: string): string {
 
 /** Socket room every agent socket joins. */
 export const AGENTS_ROOM = 'agents';
+
+/** Socket room of every socket one agent has open (any session, any node). */
+export function agentRoom(agentId: string): string {
+  return `agent:${agentId}`;
+}
+
+/** Socket room of the sockets of one sign-in (one console). */
+export function sessionRoom(sessionId: string): string {
+  return `session:${sessionId}`;
+}

@@ -21,6 +21,8 @@ import { coalesceSocketWrites } from './realtime/write-coalescing.ts';
 import { sharedJsonParser } from './realtime/shared-json.ts';
 import { healthRouter } from './http/health-routes.ts';
 import { authRouter } from './http/auth-routes.ts';
+import { accountRouter } from './http/account-routes.ts';
+import { agentRouter } from './http/agent-routes.ts';
 import { conversationRouter } from './http/conversation-routes.ts';
 import { staticRouter, type StaticRoots } from './http/static-routes.ts';
 import { errorMiddleware, notFound } from './http/error-middleware.ts';
@@ -202,6 +204,8 @@ export function createBridge(deps: BridgeDeps): Bridge {
   api.use(rateLimit(new SharedRateLimiter(store, 'http', config.rateLimits.httpPerMinute, () => metrics.rateLimitRefused('http'))));
   api.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
   api.use(authRouter(context));
+  api.use(accountRouter(context));
+  api.use(agentRouter(context));
   api.use(conversationRouter(context));
   api.use(notFound);
   app.use('/api', api);

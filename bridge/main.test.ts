@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import type { Message } from '../protocol/message.ts';
 import {
   connectAgent,
@@ -58,6 +59,17 @@ async function allMessages(visitor: ConnectedVisitor): Promise<Message[]> {
 describe('bridge process', () => {
   it('prints a banner and the listening line with the real port, and the bootstrap password only once', async () => {
     const dir = await tempDir();
+    // A start that cannot listen (busy port) creates no admin and prints no password: the next start does.
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => busy.close(resolve)));
+    const busyPort = (busy.address() as AddressInfo).port;
+    const failed = await startBridgeProcess({ dataDir: dir, port: busyPort, env: { AGENT_BOOTSTRAP_PASSWORD: '' } }).then(
+      () => 'started',
+      (error: Error) => error.message,
+    );
+    expect(failed).toMatch(/already in use/);
+    expect(failed).not.toContain('password:');
     const first = await startBridgeProcess({ dataDir: dir, env: { AGENT_BOOTSTRAP_PASSWORD: '' } });
     cleanups.push(() => first.kill('SIGKILL'));
     expect(first.port).toBeGreaterThan(0);

@@ -82,15 +82,6 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 
-  const created = await bootstrapAgent(store, config.agentBootstrap, new Date());
-  if (created) {
-    const lines = [`Created agent "${created.agent.name}".`];
-    if (created.generated) {
-      lines.push(`  password: ${created.password}`, '  (shown only this once — keep it; set AGENT_BOOTSTRAP_PASSWORD to choose one)');
-    }
-    process.stdout.write(`${lines.join('\n')}\n`);
-  }
-
   // The adapter starts its LISTEN connection when made: made right before the namespaces it listens for.
   bridge = createBridge({ config, store, logger, metrics, ...(pool ? { adapter: postgresSocketAdapter(pool, logger) } : {}) });
   const server = bridge.httpServer;
@@ -115,6 +106,18 @@ async function main(): Promise<void> {
   // The webhook URLs are what an operator pastes into Meta's app dashboard or a delivery service; listed only when
   // their endpoint is on (the routes answer 404 otherwise).
   const { whatsapp, statusWebhookSecret } = config.webhooks;
+  // Only now that the bridge serves: a start that fails earlier (a busy port) must not have created the admin whose
+  // password nobody will see again.
+  const created = await bootstrapAgent(store, config.agentBootstrap, new Date());
+  const bootstrapLines = created
+    ? [
+        `Created admin "${created.agent.name}" (visitors see "${created.agent.displayName}").`,
+        ...(created.generated
+          ? [`  password: ${created.password}`, '  (shown only this once — keep it; set AGENT_BOOTSTRAP_PASSWORD to choose one)']
+          : []),
+        '',
+      ]
+    : [];
   const webhookLines = [
     ...(whatsapp.verifyToken || whatsapp.appSecret ? [`  whatsapp:      ${base}/webhooks/whatsapp`] : []),
     ...(statusWebhookSecret ? [`  status hook:   ${base}/webhooks/status`] : []),
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       '',
+      ...bootstrapLines,
       'anon-chat bridge is running',
       `  demo:          ${base}/demo/`,
       `  theming demo:  ${base}/demo/theming.html`,

@@ -40,7 +40,13 @@ export class AnonConsole extends LitElement {
     token: () => this.session.session?.token,
     onAuthError: () => this.session.signOut('Your session ended. Sign in again.'),
   });
-  private readonly thread = new ThreadController(this, { agent: () => this.session.session?.agent });
+  // Replies carry the display name (what visitors see); the optimistic copy shows the same.
+  private readonly thread = new ThreadController(this, {
+    agent: () => {
+      const agent = this.session.session?.agent;
+      return agent && { id: agent.id, name: agent.displayName };
+    },
+  });
   private readonly inbox = new InboxController(this, {
     openConversationId: () => this.thread.conversationId,
     onVisitorMessage: (message) => this.attention.notify(message.conversationId === this.thread.conversationId),
@@ -106,8 +112,8 @@ export class AnonConsole extends LitElement {
           ${bellIcon}
         </button>
         <span class="me">
-          <span class="avatar" aria-hidden="true" style=${styleMap({ '--hue': String(hueOf(session.agent.id)) })}>${initials(session.agent.name)}</span>
-          <span class="me__name">${session.agent.name}</span>
+          <span class="avatar" aria-hidden="true" style=${styleMap({ '--hue': String(hueOf(session.agent.id)) })}>${initials(session.agent.displayName)}</span>
+          <span class="me__name">${session.agent.displayName}</span>
         </span>
         <button class="btn btn--ghost" type="button" @click=${() => this.signOut()}>Sign out</button>
       </header>

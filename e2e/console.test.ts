@@ -11,7 +11,7 @@ import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblem
 import { inboxItem, inboxItems, reply, signInToConsole, threadMessage, threadTexts } from './helpers/console-page.ts';
 import { openWidget, sendFromWidget, widgetMessage, widgetTexts } from './helpers/widget-page.ts';
 
-const SECOND_AGENT = { name: 'Sam', password: 'second-agent-password' };
+const SECOND_AGENT = { name: 'sam.k', displayName: 'Sam', password: 'second-agent-password' };
 
 /** Emulates the tab going to the background (or coming back): what `document.visibilityState` reports. */
 function setHidden(page: Page, hidden: boolean): Promise<void> {
@@ -37,7 +37,7 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
   beforeAll(async () => {
     ensureBuilt();
     bridge = await startTestBridge();
-    await createAgentAccount(bridge.store, SECOND_AGENT.name, SECOND_AGENT.password, new Date());
+    await createAgentAccount(bridge.store, { ...SECOND_AGENT, role: 'agent' }, new Date());
     browser = await launchChromium();
     visitorContext = await browser.newContext({ viewport: VIEWPORT });
     agentContext = await browser.newContext({ viewport: VIEWPORT });
@@ -106,12 +106,12 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     await own.waitFor();
     await widgetMessage(visitor, 'Yes — free shipping to Canada over $40.').waitFor();
     await own.locator('.ticks--read').waitFor();
-    expect(await own.locator('.msg__author').textContent()).toBe(bridge.agent.name);
+    expect(await own.locator('.msg__author').textContent()).toBe(bridge.agent.displayName);
 
     // The second agent saw the reply live, with the replying agent's name, and its read state.
     const seen = threadMessage(second, 'Yes — free shipping to Canada over $40.');
     await seen.waitFor();
-    expect(await seen.locator('.msg__author').textContent()).toBe(bridge.agent.name);
+    expect(await seen.locator('.msg__author').textContent()).toBe(bridge.agent.displayName);
     await seen.locator('.ticks--read').waitFor();
     // A reply ends its author's typing indicator; the visitor's expires on its own (TYPING_TTL_MS) at the latest.
     await expect.poll(() => second.locator('console-thread .typing').textContent()).not.toContain('is typing');
@@ -120,7 +120,7 @@ describe('agent console ⇄ demo widget (Chromium, real bridge)', () => {
     await reply(second, 'I have added a discount code to your order notes.');
     const fromSam = threadMessage(agent, 'I have added a discount code to your order notes.');
     await fromSam.waitFor();
-    expect(await fromSam.locator('.msg__author').textContent()).toBe(SECOND_AGENT.name);
+    expect(await fromSam.locator('.msg__author').textContent()).toBe(SECOND_AGENT.displayName);
     await widgetMessage(visitor, 'I have added a discount code to your order notes.').waitFor();
 
     // Other visitors, so the inbox in the screenshot looks like a working day.

@@ -131,7 +131,7 @@ describe('widget accessibility (Chromium, real bridge)', () => {
     const region = page.locator('anon-chat [aria-live="polite"]', { hasText: 'Yes, we are here.' });
     await region.waitFor({ state: 'attached', timeout: 10_000 });
     // In the accessibility tree (not inside the hidden panel), so screen readers hear it.
-    expect(await page.locator('anon-chat').ariaSnapshot()).toContain(`${rig.bridge.agent.name}: Yes, we are here.`);
+    expect(await page.locator('anon-chat').ariaSnapshot()).toContain(`${rig.bridge.agent.displayName}: Yes, we are here.`);
     expect(await region.evaluate((el) => el.closest('.panel'))).toBeNull();
   });
 

@@ -146,7 +146,12 @@ export interface VisitorSocketData {
 
 export interface AgentSocketData {
   agentId: string;
+  /** Login name (other agents see it in presence). */
   agentName: string;
+  /** What visitors see above this agent's replies and typing. */
+  displayName: string;
+  /** The sign-in this socket belongs to; ending it disconnects the socket. */
+  sessionId: string;
 }
 
 /** A message as exported: every field as stored (statuses with their times) plus its attachments. */
@@ -165,10 +170,6 @@ export interface ConversationExport {
 }
 
 /** REST shapes. */
-export interface LoginResult {
-  token: string;
-  agent: AgentPublic;
-  expiresAt: string;
-}
+export type { LoginResult } from './agents.ts';
 
 export type { Conversation };

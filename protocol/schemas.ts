@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { MAX_CLIENT_ID_LENGTH, MAX_PAGE_SIZE } from './limits.ts';
 import { textProblem } from './text.ts';
+import { AGENT_ROLES, isDisplayName } from './agents.ts';
 
 /**
  * Message text: something visible (not only white space, control, format or zero-width characters), no lone
@@ -73,6 +74,38 @@ export const loginSchema = z.strictObject({
   name: z.string().min(1).max(100),
   password: z.string().min(1).max(1000),
 });
+/** A new login name: letters, digits and `. _ @ -`, so it reads the same everywhere it is typed. */
+export const agentName = z.string().min(2).max(64).regex(/^[A-Za-z0-9._@-]+$/, 'letters, digits and . _ @ - only');
+/** What visitors see above an agent's replies. */
+export const agentDisplayName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(60)
+  .refine(isDisplayName, 'must have visible characters and no control characters');
+/** A password an agent chooses. */
+export const agentPassword = z.string().min(10, 'at least 10 characters').max(1000);
+export const agentRole = z.enum(AGENT_ROLES);
+/** `POST /api/agents` (admins). */
+export const agentCreateSchema = z.strictObject({
+  name: agentName,
+  displayName: agentDisplayName,
+  role: agentRole,
+  password: agentPassword.optional(),
+});
+/** `PATCH /api/agents/:id` (admins); at least one field. */
+export const agentUpdateSchema = z
+  .strictObject({ displayName: agentDisplayName.optional(), role: agentRole.optional(), active: z.boolean().optional() })
+  .refine((v) => Object.keys(v).length > 0, 'nothing to change');
+/** `POST /api/auth/password`: the signed-in agent's own password. */
+export const passwordChangeSchema = z.strictObject({ current: z.string().min(1).max(1000), next: agentPassword });
+/** `PATCH /api/auth/me`: the signed-in agent's own display name. */
+export const profileUpdateSchema = z.strictObject({ displayName: agentDisplayName });
+/** `POST /api/auth/invite`: an invited agent sets their password. */
+export const inviteAcceptSchema = z.strictObject({
+  token: z.string().min(20).max(200).regex(/^[A-Za-z0-9_-]+$/),
+  password: agentPassword,
+});
 export const restSendSchema = z.strictObject({ text: messageText, clientId: clientId.optional() });
 export const restHistoryQuerySchema = z.strictObject({
   before: z.coerce.number().int().min(0).optional(),
@@ -95,4 +128,9 @@ export type AgentRetryPayload = z.infer<typeof agentRetrySchema>;
 export type ConversationStatePayload = z.infer<typeof conversationStateSchema>;
 export type AgentAuth = z.infer<typeof agentAuthSchema>;
 export type LoginPayload = z.infer<typeof loginSchema>;
+export type AgentCreatePayload = z.infer<typeof agentCreateSchema>;
+export type AgentUpdatePayload = z.infer<typeof agentUpdateSchema>;
+export type PasswordChangePayload = z.infer<typeof passwordChangeSchema>;
+export type ProfileUpdatePayload = z.infer<typeof profileUpdateSchema>;
+export type InviteAcceptPayload = z.infer<typeof inviteAcceptSchema>;
 export type RestSendPayload = z.infer<typeof restSendSchema>;

@@ -1,37 +1,72 @@
-/** Agent accounts: creation with a hashed password, login check, and the first-start bootstrap account. */
+/** Agent accounts: creation with a hashed password (or none, until an invite is accepted), login check, the bootstrap admin. */
+import type { AgentAccount, AgentRole } from '../../protocol/agents.ts';
 import { StoreError, type AgentRecord, type Store } from '../store/store.ts';
 import { randomId } from '../ids.ts';
 import { generatePassword, hashPassword, verifyPassword } from './password.ts';
 
-/** Creates an agent with a scrypt-hashed password and returns its record. */
-export async function createAgentAccount(store: Store, name: string, password: string, now: Date): Promise<AgentRecord> {
+/** What a new agent account is made of; without a password nobody can sign in as it until one is set. */
+export interface NewAgentAccount {
+  name: string;
+  displayName: string;
+  role: AgentRole;
+  password?: string;
+}
+
+/** Creates an agent (scrypt-hashed password) and returns its record; `conflict` when the name is taken. */
+export async function createAgentAccount(store: Store, input: NewAgentAccount, now: Date): Promise<AgentRecord> {
   const record: AgentRecord = {
     id: randomId(),
-    name,
-    passwordHash: await hashPassword(password),
+    name: input.name,
+    displayName: input.displayName,
+    role: input.role,
+    active: true,
+    passwordHash: input.password === undefined ? '' : await hashPassword(input.password),
+    sessionEpoch: 0,
     createdAt: now.toISOString(),
   };
   await store.createAgent(record);
   return record;
 }
 
+/** An agent record as the REST API shows it: never the password hash or the session epoch. */
+export function toAgentAccount(agent: AgentRecord): AgentAccount {
+  return {
+    id: agent.id,
+    name: agent.name,
+    displayName: agent.displayName,
+    role: agent.role,
+    active: agent.active,
+    hasPassword: agent.passwordHash !== '',
+    createdAt: agent.createdAt,
+  };
+}
+
 // A fixed hash to verify against when the name is unknown, so a login takes as long for a missing agent as for a
 // wrong password (no user enumeration by timing).
 const dummyHash = hashPassword('not-a-real-password');
 
-/** The agent whose name and password match, or undefined. */
+/** True when `password` is the agent's; as slow for an agent without a password as for a wrong one. */
+export async function isAgentPassword(agent: AgentRecord, password: string): Promise<boolean> {
+  const ok = await verifyPassword(password, agent.passwordHash || (await dummyHash));
+  return ok && agent.passwordHash !== '';
+}
+
+/** The active agent whose name and password match, or undefined. */
 export async function checkAgentLogin(store: Store, name: string, password: string): Promise<AgentRecord | undefined> {
   const agent = await store.getAgentByName(name);
   if (!agent) {
     await verifyPassword(password, await dummyHash);
     return undefined;
   }
-  return (await verifyPassword(password, agent.passwordHash)) ? agent : undefined;
+  return (await isAgentPassword(agent, password)) && agent.active ? agent : undefined;
 }
 
+/** The bootstrap admin's display name: visitors never see the login name. */
+export const BOOTSTRAP_DISPLAY_NAME = 'Support';
+
 /**
- * On a store without agents, creates the bootstrap agent (once, however many nodes start together). Returns its credentials when it was created (the caller
- * prints the password once); undefined when agents already exist.
+ * On a store without agents, creates the bootstrap admin (once, however many nodes start together). Returns its
+ * credentials when it was created (the caller prints the password once); undefined when agents already exist.
  */
 export async function bootstrapAgent(
   store: Store,
@@ -41,7 +76,11 @@ export async function bootstrapAgent(
   if ((await store.countAgents()) > 0) return undefined;
   const password = options.password ?? generatePassword();
   try {
-    const agent = await createAgentAccount(store, options.name, password, now);
+    const agent = await createAgentAccount(
+      store,
+      { name: options.name, displayName: BOOTSTRAP_DISPLAY_NAME, role: 'admin', password },
+      now,
+    );
     return { agent, password, generated: options.password === undefined };
   } catch (error) {
     // Nodes of a cluster starting together all see no agent; the store's unique name lets one create it, and the
@@ -49,4 +88,19 @@ export async function bootstrapAgent(
     if (error instanceof StoreError && error.code === 'conflict') return undefined;
     throw error;
   }
+}
+
+/**
+ * Gives the named agent a new generated password (the server-side recovery of a lost admin password): their
+ * sessions end, a deactivated account is active again. `not_found` names the active admins to choose from.
+ */
+export async function resetAgentPassword(store: Store, name: string): Promise<{ agent: AgentRecord; password: string }> {
+  const agent = await store.getAgentByName(name);
+  if (!agent) {
+    const admins = (await store.listAgents()).filter((a) => a.role === 'admin' && a.active).map((a) => `"${a.name}"`);
+    throw new StoreError('not_found', `no agent named "${name}"; admins: ${admins.join(', ') || 'none'}`);
+  }
+  const password = generatePassword();
+  const updated = await store.updateAgent(agent.id, { passwordHash: await hashPassword(password), active: true, revokeSessions: true });
+  return { agent: updated, password };
 }

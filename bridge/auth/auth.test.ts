@@ -31,9 +31,9 @@ describe('visitor tokens', () => {
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode(SECRET));
     expect(await verifyVisitorToken(SECRET, hs384, now)).toBeUndefined();
-    const agent = await signAgentToken(SECRET, { agentId: 'a', name: 'A' }, now);
+    const agent = await signAgentToken(SECRET, { agentId: 'a', sessionId: 's' }, now);
     expect(await verifyVisitorToken(SECRET, agent.token, now)).toBeUndefined();
-    expect(await verifyAgentToken(SECRET, agent.token, now)).toEqual({ agentId: 'a', name: 'A' });
+    expect(await verifyAgentToken(SECRET, agent.token, now)).toEqual({ agentId: 'a', sessionId: 's' });
     const visitor = await signVisitorToken(SECRET, { visitorId: 'v', conversationId: 'c' }, now);
     expect(await verifyAgentToken(SECRET, visitor.token, now)).toBeUndefined();
   });
@@ -42,7 +42,7 @@ describe('visitor tokens', () => {
 describe('agent tokens', () => {
   it('expire after 12 hours', async () => {
     const now = new Date('2026-01-01T00:00:00Z');
-    const { token } = await signAgentToken(SECRET, { agentId: 'a', name: 'A' }, now);
+    const { token } = await signAgentToken(SECRET, { agentId: 'a', sessionId: 's' }, now);
     expect(await verifyAgentToken(SECRET, token, new Date('2026-01-01T11:59:00Z'))).toBeDefined();
     expect(await verifyAgentToken(SECRET, token, new Date('2026-01-01T12:00:01Z'))).toBeUndefined();
   });

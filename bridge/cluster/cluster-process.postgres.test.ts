@@ -94,7 +94,7 @@ describe('bridge processes on PostgreSQL', () => {
 
   it('starts three nodes together on an empty database, refuses one with other secrets, and carries chat across nodes', async () => {
     const nodes = await Promise.all([startNode(), startNode(), startNode()]);
-    const created = nodes.filter((node) => node.output().includes('Created agent "admin"'));
+    const created = nodes.filter((node) => node.output().includes('Created admin "admin"'));
     expect(created).toHaveLength(1);
     const db = new pg.Pool({ connectionString: url, max: 1 });
     try {

@@ -48,7 +48,7 @@ beforeAll(async () => {
     const store = new PostgresStore({ pool, logger });
     await store.open();
     stores.push(store);
-    if (node === 0) await createAgentAccount(store, AGENT.name, AGENT.password, new Date());
+    if (node === 0) await createAgentAccount(store, { ...AGENT, displayName: 'Limits', role: 'agent' }, new Date());
     const bridge = createBridge({ config, store, logger });
     bridges.push(bridge);
     await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));

@@ -1,11 +1,10 @@
 /** `POST /api/auth/login` (name + password → agent bearer token) and `GET /api/auth/me`. */
 import { Router, type RequestHandler } from 'express';
 import { loginSchema } from '../../protocol/schemas.ts';
-import type { LoginResult } from '../../protocol/events.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, validationError } from '../api-error.ts';
-import { checkAgentLogin } from '../auth/agent-accounts.ts';
-import { signAgentToken } from '../auth/agent-token.ts';
+import { checkAgentLogin, toAgentAccount } from '../auth/agent-accounts.ts';
+import { startAgentSession } from '../auth/agent-sessions.ts';
 import { SharedRateLimiter } from '../rate-limiter.ts';
 import { callerOf, requireBearer } from './bearer-auth.ts';
 import { rateLimit, requireJsonBody } from './request-guards.ts';
@@ -32,12 +31,7 @@ export function authRouter(ctx: BridgeContext): Router {
     const agent = await checkAgentLogin(ctx.store, parsed.data.name, parsed.data.password);
     if (!agent) throw new BridgeError('unauthorized', 'Wrong name or password.');
     await ctx.store.clearLoginAttempts(account);
-    const { token, expiresAt } = await signAgentToken(
-      ctx.config.secrets.agentToken,
-      { agentId: agent.id, name: agent.name },
-      ctx.clock(),
-    );
-    const result: LoginResult = { token, agent: { id: agent.id, name: agent.name }, expiresAt: expiresAt.toISOString() };
+    const result = await startAgentSession(ctx.store, ctx.config.secrets.agentToken, agent, ctx.clock());
     ctx.logger.info({ agentId: agent.id, reqId: requestIdOf(req) }, 'agent logged in');
     res.json(result);
   });
@@ -46,7 +40,7 @@ export function authRouter(ctx: BridgeContext): Router {
     const caller = callerOf(req);
     res.json(
       caller.kind === 'agent'
-        ? { kind: 'agent', agent: { id: caller.agentId, name: caller.name } }
+        ? { kind: 'agent', agent: toAgentAccount(caller.agent) }
         : { kind: 'api_key' },
     );
   });

@@ -64,7 +64,10 @@ describe('auth', () => {
     expect(login.status).toBe(200);
     expect(login.json).toMatchObject({ token: expect.any(String), agent: { id: tb.agent.id, name: tb.agent.name } });
     const me = await api('/api/auth/me', { token: login.json.token as string });
-    expect(me.json).toEqual({ kind: 'agent', agent: { id: tb.agent.id, name: tb.agent.name } });
+    expect(me.json).toEqual({
+      kind: 'agent',
+      agent: { id: tb.agent.id, name: tb.agent.name, displayName: tb.agent.displayName, role: 'admin', active: true, hasPassword: true, createdAt: expect.any(String) },
+    });
     const socket = await connectAgent(tb.url, login.json.token as string);
     socket.close();
 
@@ -103,7 +106,7 @@ describe('conversations', () => {
     const visitorGot = nextEvent(v, 'message:new');
     const reply = await api(`/api/conversations/${id}/messages`, { method: 'POST', json: { text: 'From REST', clientId: 'rest-1' } });
     expect(reply.status).toBe(201);
-    expect(reply.json.message).toMatchObject({ clientId: 'rest-1', seq: 6, author: { role: 'agent', name: tb.agent.name } });
+    expect(reply.json.message).toMatchObject({ clientId: 'rest-1', seq: 6, author: { role: 'agent', name: tb.agent.displayName } });
     expect((await visitorGot).id).toBe(reply.json.message.id);
     const again = await api(`/api/conversations/${id}/messages`, { method: 'POST', json: { text: 'From REST', clientId: 'rest-1' } });
     expect(again.status).toBe(200);

@@ -20,11 +20,11 @@ describe('agent namespace', () => {
     await expect(connectAgent(shared.bridge.url, 'not-a-token')).rejects.toMatchObject({ code: 'unauthorized' });
     const expired = await signAgentToken(
       shared.bridge.config.secrets.agentToken,
-      { agentId: shared.bridge.agent.id, name: shared.bridge.agent.name },
+      { agentId: shared.bridge.agent.id, sessionId: 'expired' },
       new Date(Date.now() - 13 * 3600_000),
     );
     await expect(connectAgent(shared.bridge.url, expired.token)).rejects.toMatchObject({ code: 'unauthorized' });
-    const ghost = await signAgentToken(shared.bridge.config.secrets.agentToken, { agentId: 'deleted', name: 'ghost' }, new Date());
+    const ghost = await signAgentToken(shared.bridge.config.secrets.agentToken, { agentId: 'deleted', sessionId: 'ghost' }, new Date());
     await expect(connectAgent(shared.bridge.url, ghost.token)).rejects.toMatchObject({ code: 'unauthorized' });
     expect(track(await connectAgent(shared.bridge.url, shared.bridge.agent.token)).connected).toBe(true);
   });

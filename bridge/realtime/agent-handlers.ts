@@ -9,7 +9,8 @@ import {
   conversationListSchema,
   conversationStateSchema,
 } from '../../protocol/schemas.ts';
-import { AGENTS_ROOM, conversationRoom, type AgentSocket, type BridgeContext } from '../context.ts';
+import { AGENTS_ROOM, agentRoom, conversationRoom, sessionRoom, type AgentSocket, type BridgeContext } from '../context.ts';
+import { liveSessionAgent } from '../auth/agent-sessions.ts';
 import {
   applyReceipt,
   changeConversationState,
@@ -43,7 +44,7 @@ export async function registerAgentHandlers(
   socket: AgentSocket,
   limiters: SocketLimiters,
 ): Promise<void> {
-  const { agentId, agentName } = socket.data;
+  const { agentId, displayName } = socket.data;
   refuseUnknownEvents(socket, KNOWN_EVENTS);
 
   onEvent(ctx, socket, 'conversations:list', {
@@ -61,7 +62,8 @@ export async function registerAgentHandlers(
       const stored = await storeMessage(ctx, {
         conversationId: conversation.id,
         clientId: payload.clientId,
-        author: { role: 'agent', agentId, name: agentName },
+        // Visitors see the display name above the reply, never the login name.
+        author: { role: 'agent', agentId, name: displayName },
         text: payload.text,
       });
       afterAck(stored.announce);
@@ -125,7 +127,7 @@ export async function registerAgentHandlers(
   });
 
   const typing = new TypingTracker(Date.now, (conversationId, isTyping) => {
-    const event = { conversationId, role: 'agent' as const, name: agentName, typing: isTyping };
+    const event = { conversationId, role: 'agent' as const, name: displayName, typing: isTyping };
     ctx.visitorNs.to(conversationRoom(conversationId)).emit('typing', event);
     // Other agents see who is answering, so two do not reply at once.
     socket.to(AGENTS_ROOM).emit('typing', event);
@@ -144,7 +146,13 @@ export async function registerAgentHandlers(
     void announceAgentPresence(ctx);
   });
 
-  await socket.join(AGENTS_ROOM);
+  await socket.join([AGENTS_ROOM, agentRoom(agentId), sessionRoom(socket.data.sessionId)]);
+  // A sign-out between the handshake's check and these joins disconnected nobody: look again now that the rooms
+  // would reach this socket.
+  if (!(await liveSessionAgent(ctx.store, agentId, socket.data.sessionId))) {
+    socket.disconnect(true);
+    return;
+  }
   await announceAgentPresence(ctx);
 }
 

@@ -8,7 +8,7 @@ import type { ExtendedError, Socket } from 'socket.io';
 import { agentAuthSchema, visitorAuthSchema } from '../../protocol/schemas.ts';
 import type { BridgeConfig } from '../config.ts';
 import type { AgentSocketState, BridgeContext, VisitorSocketState } from '../context.ts';
-import { verifyAgentToken } from '../auth/agent-token.ts';
+import { resolveAgentSession } from '../auth/agent-sessions.ts';
 import { verifyUserHash } from '../auth/user-hash.ts';
 import { verifyVisitorToken, type VisitorClaims } from '../auth/visitor-token.ts';
 import { randomId } from '../ids.ts';
@@ -165,7 +165,7 @@ async function linkVerifiedUser(
   return created.id;
 }
 
-/** Handshake of `/agent`: per-IP rate, agent token, agent still exists → `socket.data`. */
+/** Handshake of `/agent`: per-IP rate, agent token of a live session of an active agent → `socket.data`. */
 export function agentHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
   return async (socket: Socket, next: Next): Promise<void> => {
     try {
@@ -173,11 +173,10 @@ export function agentHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
       if (!(await limiters.connections.take(ip)).ok) return next(refusal('rate_limited', 'Too many connections; slow down.'));
       const auth = agentAuthSchema.safeParse(socket.handshake.auth ?? {});
       if (!auth.success) return next(refusal('unauthorized', 'An agent token is required.'));
-      const claims = await verifyAgentToken(ctx.config.secrets.agentToken, auth.data.token, ctx.clock());
-      if (!claims) return next(refusal('unauthorized', 'The agent token is not valid.'));
-      const agent = await ctx.store.getAgent(claims.agentId);
-      if (!agent) return next(refusal('unauthorized', 'The agent no longer exists.'));
-      const data: AgentSocketState = { agentId: agent.id, agentName: agent.name, ip };
+      const live = await resolveAgentSession(ctx.store, ctx.config.secrets.agentToken, auth.data.token, ctx.clock());
+      if (!live) return next(refusal('unauthorized', 'The agent token is not valid or its session has ended.'));
+      const { agent, sessionId } = live;
+      const data: AgentSocketState = { agentId: agent.id, agentName: agent.name, displayName: agent.displayName, sessionId, ip };
       socket.data = data;
       next();
     } catch (error) {

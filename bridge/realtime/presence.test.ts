@@ -35,7 +35,7 @@ async function serve(adapterOverride?: (base: FetchSockets) => FetchSockets) {
     next();
   });
   agentNs.use((socket, next) => {
-    socket.data = { agentId: String(socket.handshake.auth.agentId), agentName: 'A', ip: '' };
+    socket.data = { agentId: String(socket.handshake.auth.agentId), agentName: 'A', displayName: 'A', sessionId: 's', ip: '' };
     next();
   });
   visitorNs.on('connection', (socket) => void socket.join(conversationRoom(socket.data.conversationId)));

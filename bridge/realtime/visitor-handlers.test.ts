@@ -22,6 +22,7 @@ import { signVisitorToken, VISITOR_AUDIENCE } from '../auth/visitor-token.ts';
 import { signAgentToken } from '../auth/agent-token.ts';
 import { userHash } from '../auth/user-hash.ts';
 import { createAgentAccount } from '../auth/agent-accounts.ts';
+import { startAgentSession } from '../auth/agent-sessions.ts';
 
 const shared = useTestBridge();
 const { track } = shared;
@@ -245,7 +246,8 @@ describe('receipts and statuses', () => {
       text: 'Hello, how can I help?',
     });
     if (!reply.ok) throw new Error('agent send failed');
-    expect(reply.data.author).toEqual({ role: 'agent', agentId: shared.bridge.agent.id, name: shared.bridge.agent.name });
+    // Visitors see the display name, never the login name.
+    expect(reply.data.author).toEqual({ role: 'agent', agentId: shared.bridge.agent.id, name: shared.bridge.agent.displayName });
     const statusSeen = nextEvent(a, 'message:status', WAIT_DEADLINE_MS, (c) => c.status === 'read');
     const ack = await emitWithAck(v, 'receipt', { upToSeq: reply.data.seq, status: 'read' });
     expect(ack).toEqual({ ok: true, data: { changed: 1 } });
@@ -298,7 +300,7 @@ describe('isolation between visitors', () => {
       .setAudience(VISITOR_AUDIENCE)
       .setExpirationTime('1h')
       .sign(new TextEncoder().encode(secret));
-    const agentToken = (await signAgentToken(shared.bridge.config.secrets.agentToken, { agentId: 'x', name: 'x' }, new Date())).token;
+    const agentToken = (await signAgentToken(shared.bridge.config.secrets.agentToken, { agentId: 'x', sessionId: 'x' }, new Date())).token;
     for (const token of [tampered, none, forged, expired, wrongAudience, hs512, agentToken, 'garbage']) {
       await expect(connectVisitor(shared.bridge.url, { token })).rejects.toMatchObject({ code: 'invalid_token' });
     }
@@ -448,7 +450,7 @@ describe('typing and presence', () => {
     expect(await visitorSees).toEqual({
       conversationId: v.session.conversationId,
       role: 'agent',
-      name: shared.bridge.agent.name,
+      name: shared.bridge.agent.displayName,
       typing: true,
     });
 
@@ -489,8 +491,12 @@ describe('typing and presence', () => {
     const agentsBefore = nextEvent(v2, 'agents:presence', WAIT_DEADLINE_MS, (p) => p.online === 2);
     // A second tab of the same agent is still one agent; another account makes two.
     const sameAgentTab = await agent();
-    const record = await createAgentAccount(shared.bridge.store, `second-${Date.now()}`, 'second-password', new Date());
-    const token = (await signAgentToken(shared.bridge.config.secrets.agentToken, { agentId: record.id, name: record.name }, new Date())).token;
+    const record = await createAgentAccount(
+      shared.bridge.store,
+      { name: `second-${Date.now()}`, displayName: 'Second', role: 'agent', password: 'second-password' },
+      new Date(),
+    );
+    const { token } = await startAgentSession(shared.bridge.store, shared.bridge.config.secrets.agentToken, record, new Date());
     const second = track(await connectAgent(shared.bridge.url, token));
     expect(await agentsBefore).toEqual({ online: 2 });
     sameAgentTab.close();

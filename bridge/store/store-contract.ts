@@ -331,9 +331,20 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect((await store.getConversation('c'))?.lastMessage).toMatchObject({ seq: 1, status: 'read' });
     });
 
+    const agentFields = (id: string, name: string, role: 'admin' | 'agent', createdAt = '2026-01-01T00:00:00.000Z') => ({
+      id,
+      name,
+      displayName: `Display ${name}`,
+      role,
+      active: true,
+      passwordHash: 'scrypt$1$2$3$s$h',
+      sessionEpoch: 0,
+      createdAt,
+    });
+
     it('stores agents; a second agent with the same name is a conflict', async () => {
       expect(await store.countAgents()).toBe(0);
-      const agent = { id: 'ag1', name: 'admin', passwordHash: 'scrypt$1$2$3$s$h', createdAt: '2026-01-01T00:00:00.000Z' };
+      const agent = agentFields('ag1', 'admin', 'admin');
       await store.createAgent(agent);
       await expect(store.createAgent({ ...agent, id: 'ag2' })).rejects.toMatchObject({ code: 'conflict' });
       await restart();
@@ -342,6 +353,46 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect(await store.getAgent('ag1')).toEqual(agent);
       expect(await store.getAgent('ag2')).toBeUndefined();
       expect(await store.getAgentByName('nobody')).toBeUndefined();
+    });
+
+    it('lists agents oldest first and changes them; sessions end by epoch; unknown id is not_found', async () => {
+      await store.createAgent(agentFields('b', 'bea', 'admin', '2026-01-01T00:00:02.000Z'));
+      await store.createAgent({ ...agentFields('a', 'al', 'agent', '2026-01-01T00:00:01.000Z'), passwordHash: '' });
+      expect((await store.listAgents()).map((a) => a.name)).toEqual(['al', 'bea']);
+      const changed = await store.updateAgent('a', { displayName: 'Al B.', passwordHash: 'scrypt$new', revokeSessions: true });
+      expect(changed).toEqual({ ...agentFields('a', 'al', 'agent', '2026-01-01T00:00:01.000Z'), displayName: 'Al B.', passwordHash: 'scrypt$new', sessionEpoch: 1 });
+      const copy = await store.getAgent('a');
+      copy!.displayName = 'mutated';
+      await store.updateAgent('a', { role: 'admin' });
+      await store.updateAgent('a', { active: false, revokeSessions: true });
+      await restart();
+      expect(await store.getAgent('a')).toMatchObject({ displayName: 'Al B.', role: 'admin', active: false, sessionEpoch: 2, passwordHash: 'scrypt$new' });
+      expect(await store.getAgentByName('al')).toEqual(await store.getAgent('a'));
+      await expect(store.updateAgent('missing', { active: false })).rejects.toMatchObject({ code: 'not_found' });
+    });
+
+    it('never leaves the team without an active admin, also when two admins are demoted at once', async () => {
+      await store.createAgent(agentFields('a1', 'ann', 'admin'));
+      await store.createAgent(agentFields('a2', 'bob', 'admin'));
+      await store.createAgent(agentFields('g1', 'gil', 'agent'));
+      const results = await Promise.allSettled([
+        store.updateAgent('a1', { role: 'agent' }),
+        store.updateAgent('a2', { active: false }),
+      ]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const refused = results.find((r) => r.status === 'rejected');
+      expect((refused as PromiseRejectedResult).reason).toMatchObject({ code: 'last_admin' });
+      const admins = (await store.listAgents()).filter((a) => a.role === 'admin' && a.active);
+      expect(admins).toHaveLength(1);
+      const last = admins[0]!;
+      await expect(store.updateAgent(last.id, { role: 'agent' })).rejects.toMatchObject({ code: 'last_admin' });
+      await expect(store.updateAgent(last.id, { active: false })).rejects.toMatchObject({ code: 'last_admin' });
+      // Other changes to the last admin, and any change to agents, go through.
+      expect(await store.updateAgent(last.id, { displayName: 'Still here', revokeSessions: true })).toMatchObject({ role: 'admin', active: true });
+      await store.updateAgent('g1', { active: false });
+      await restart();
+      expect(await store.getAgent(last.id)).toMatchObject({ role: 'admin', active: true, displayName: 'Still here' });
+      expect(await store.getAgent('g1')).toMatchObject({ active: false });
     });
 
     it('keeps records, forgets them after expiry, adds once', async () => {

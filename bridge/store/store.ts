@@ -7,12 +7,16 @@ import type { Author, Message, MessageFailure } from '../../protocol/message.ts'
 import type { Channel, Conversation, ConversationState } from '../../protocol/conversation.ts';
 import type { StoredStatus } from '../../protocol/status.ts';
 import type { RateDecision } from '../rate-limiter.ts';
+import type { AgentRole } from '../../protocol/agents.ts';
 
-/** Why a store call failed; handlers map `code` to an ApiError (`not_found` 404, `conflict` 409, `storage_unavailable` 503). */
+/**
+ * Why a store call failed; handlers map `code` to an ApiError (`not_found` 404, `conflict` 409, `storage_unavailable`
+ * 503, `last_admin` 409: the change would leave the team without an active admin).
+ */
 export class StoreError extends Error {
   override name = 'StoreError';
   constructor(
-    readonly code: 'not_found' | 'conflict' | 'storage_unavailable',
+    readonly code: 'not_found' | 'conflict' | 'storage_unavailable' | 'last_admin',
     message: string,
   ) {
     super(message);
@@ -92,10 +96,28 @@ export interface ConversationQuery {
 
 export interface AgentRecord {
   id: string;
+  /** Login name, unique. */
   name: string;
-  /** `scrypt$N$r$p$salt$hash` (see bridge/auth/password.ts). */
+  /** What visitors see above the agent's replies. Agents stored before roles existed read back with their name. */
+  displayName: string;
+  /** Agents stored before roles existed read back as `admin` (they could do everything then). */
+  role: AgentRole;
+  active: boolean;
+  /** `scrypt$N$r$p$salt$hash` (see bridge/auth/password.ts); empty until an invited agent sets a password. */
   passwordHash: string;
+  /** Sessions started under an older epoch are over: bumping it signs the agent out everywhere at once. */
+  sessionEpoch: number;
   createdAt: string;
+}
+
+/** A change to an agent; absent fields stay as they are. */
+export interface AgentChange {
+  displayName?: string;
+  role?: AgentRole;
+  active?: boolean;
+  passwordHash?: string;
+  /** Bump `sessionEpoch`: every session of the agent ends. */
+  revokeSessions?: boolean;
 }
 
 /** A durable queue item (outbound webhook deliveries, WhatsApp sends). */
@@ -243,6 +265,14 @@ export interface Store {
   getAgentByName(name: string): Promise<AgentRecord | undefined>;
   getAgent(id: string): Promise<AgentRecord | undefined>;
   countAgents(): Promise<number>;
+  /** Every agent, oldest first. */
+  listAgents(): Promise<AgentRecord[]>;
+  /**
+   * Applies `change` atomically with the check that at least one active admin remains (across nodes: two admins
+   * demoting each other at once cannot both succeed). `not_found` for an unknown id, `last_admin` when the change
+   * would leave no active admin (nothing is written then). Resolves with the new record.
+   */
+  updateAgent(id: string, change: AgentChange): Promise<AgentRecord>;
 
   // ---- durable key/value facts (pending statuses, replay ids, settings) ----
   /** Store `value` under (namespace, key); `expiresAt` (ISO) lets the store forget it later. */

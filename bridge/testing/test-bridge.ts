@@ -11,13 +11,13 @@ import { defaultOrigins, loadConfig, type BridgeConfig, type RateLimits } from '
 import { createBridge, type Bridge, type BridgeDeps } from '../create-bridge.ts';
 import { silentLogger } from '../logger.ts';
 import { createAgentAccount, checkAgentLogin } from '../auth/agent-accounts.ts';
-import { signAgentToken } from '../auth/agent-token.ts';
+import { startAgentSession } from '../auth/agent-sessions.ts';
 import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
 import type { StaticRoots } from '../http/static-routes.ts';
 import { BridgeMetrics } from '../metrics.ts';
 
-/** Name and password of the agent every test bridge has. */
-export const TEST_AGENT = { name: 'test-agent', password: 'test-agent-password' } as const;
+/** Login name, display name and password of the admin every test bridge has. */
+export const TEST_AGENT = { name: 'test-agent', displayName: 'Tess Agent', password: 'test-agent-password' } as const;
 
 /** Options of `startTestBridge`; everything is optional. */
 export interface TestBridgeOptions {
@@ -50,8 +50,8 @@ export interface TestBridge {
   store: LowdbStore;
   bridge: Bridge;
   config: BridgeConfig;
-  /** The test agent, with a fresh token. */
-  agent: { id: string; name: string; password: string; token: string };
+  /** The test agent (an admin), with a fresh token of its own session. */
+  agent: { id: string; name: string; displayName: string; password: string; token: string };
   /** Closes the bridge and the store; removes the data dir if the helper created it. */
   close(): Promise<void>;
 }
@@ -94,7 +94,7 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
   try {
     const agentRecord =
       (await checkAgentLogin(store, TEST_AGENT.name, TEST_AGENT.password)) ??
-      (await createAgentAccount(store, TEST_AGENT.name, TEST_AGENT.password, clock()));
+      (await createAgentAccount(store, { ...TEST_AGENT, role: 'admin' }, clock()));
     bridge = createBridge({
       config,
       store,
@@ -117,11 +117,7 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
     config.port = address.port;
     if (overrides.publicUrl === undefined) config.publicUrl = url;
     if (overrides.allowedOrigins === undefined) config.allowedOrigins = defaultOrigins(url, address.port);
-    const { token } = await signAgentToken(
-      config.secrets.agentToken,
-      { agentId: agentRecord.id, name: agentRecord.name },
-      clock(),
-    );
+    const { token } = await startAgentSession(store, config.secrets.agentToken, agentRecord, clock());
     const running = bridge;
     let closed: Promise<void> | undefined;
     return {
@@ -131,7 +127,13 @@ export async function startTestBridge(options: TestBridgeOptions = {}): Promise<
       store,
       bridge: running,
       config,
-      agent: { id: agentRecord.id, name: agentRecord.name, password: TEST_AGENT.password, token },
+      agent: {
+        id: agentRecord.id,
+        name: agentRecord.name,
+        displayName: agentRecord.displayName,
+        password: TEST_AGENT.password,
+        token,
+      },
       close: () =>
         (closed ??= (async () => {
           await running.close();

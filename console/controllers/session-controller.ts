@@ -3,7 +3,7 @@
  * signs out (by choice, at expiry, or when the bridge refuses the token).
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import type { AgentPublic, LoginResult } from '../../protocol/events.ts';
+import type { AgentAccount, LoginResult } from '../../protocol/agents.ts';
 import type { ApiError } from '../../protocol/errors.ts';
 
 /** localStorage key of the session. */
@@ -12,7 +12,7 @@ export const SESSION_STORAGE_KEY = 'anon-chat-console:session';
 /** A signed-in agent and its bearer token. */
 export interface AgentSession {
   token: string;
-  agent: AgentPublic;
+  agent: AgentAccount;
   expiresAt: string;
 }
 
@@ -26,7 +26,8 @@ function isSession(value: unknown): value is AgentSession {
     typeof agent === 'object' &&
     agent !== null &&
     typeof agent['id'] === 'string' &&
-    typeof agent['name'] === 'string'
+    typeof agent['name'] === 'string' &&
+    typeof agent['displayName'] === 'string'
   );
 }
 

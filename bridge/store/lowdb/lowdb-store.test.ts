@@ -15,6 +15,7 @@ import { pino } from 'pino';
 import { silentLogger } from '../../logger.ts';
 import { LowdbStore, type LowdbStoreOptions } from './lowdb-store.ts';
 import { decodeCommitMark } from './commit-mark.ts';
+import { journalLine } from './journal.ts';
 import { START_DEADLINE_MS, waitUntil } from '../../testing/wait-until.ts';
 
 const dirs: string[] = [];
@@ -73,7 +74,9 @@ describe('LowdbStore durability', () => {
     await store.applyReceipt('c', 'visitor', 6, 'read');
     await store.putRecord('ns', 'k', { v: 1 });
     await store.enqueue('webhook', { n: 1 }, 'q1');
-    await store.createAgent({ id: 'a', name: 'admin', passwordHash: 'h', createdAt: '2026-01-01T00:00:00.000Z' });
+    // An agent as versions before roles stored it (no display name, role, active, session epoch).
+    const beforeRoles = { id: 'a', name: 'admin', passwordHash: 'h', createdAt: '2026-01-01T00:00:00.000Z' };
+    await appendFile(await journalPath(dir), journalLine({ t: 'a', v: beforeRoles }));
     // Nothing was checkpointed: the conversation and its messages exist only in the journal.
     expect((await readdir(join(dir, 'segments'))).filter((n) => n.endsWith('.json'))).toEqual([]);
     const image = await crashImage(dir);
@@ -86,6 +89,7 @@ describe('LowdbStore durability', () => {
     expect(await reopened.getRecord('ns', 'k')).toEqual({ v: 1 });
     expect((await reopened.listQueueItems('webhook', 5)).map((i) => i.id)).toEqual(['q1']);
     expect(await reopened.countAgents()).toBe(1);
+    expect(await reopened.getAgent('a')).toEqual({ ...beforeRoles, displayName: 'admin', role: 'admin', active: true, sessionEpoch: 0 });
     const retry = await reopened.appendMessage({ conversationId: 'c', clientId: 'k3', author: { role: 'visitor' }, text: 'again' });
     expect(retry).toMatchObject({ created: false, message: { id: messages[3]!.id } });
   });

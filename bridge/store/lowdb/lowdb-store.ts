@@ -18,6 +18,7 @@ import type { Channel, Conversation, ConversationState } from '../../../protocol
 import { isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import {
   StoreError,
+  type AgentChange,
   type AgentRecord,
   type AppendResult,
   type ConversationDump,
@@ -391,6 +392,29 @@ function validateAny(v: unknown): string | undefined {
 
 function validateQueueItem(v: unknown): string | undefined {
   return isObject(v) && typeof v.id === 'string' && typeof v.queue === 'string' ? undefined : 'not a queue item';
+}
+
+/** A copy of a stored agent with the fields agents stored before roles existed lack (they were all admins then). */
+function agentRecord(stored: AgentRecord): AgentRecord {
+  const v = stored as Partial<AgentRecord> & Pick<AgentRecord, 'id' | 'name' | 'passwordHash' | 'createdAt'>;
+  return {
+    id: v.id,
+    name: v.name,
+    displayName: v.displayName ?? v.name,
+    role: v.role ?? 'admin',
+    active: v.active ?? true,
+    passwordHash: v.passwordHash,
+    sessionEpoch: v.sessionEpoch ?? 0,
+    createdAt: v.createdAt,
+  };
+}
+
+function isActiveAdmin(agent: AgentRecord): boolean {
+  return agent.active && agent.role === 'admin';
+}
+
+function byCreation(a: AgentRecord, b: AgentRecord): number {
+  return a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
 function validateAgent(v: unknown): string | undefined {
@@ -1753,26 +1777,55 @@ export class LowdbStore implements Store {
         throw new StoreError('conflict', `agent ${agent.name} already exists`);
       }
     }
-    const record: AgentRecord = { id: agent.id, name: agent.name, passwordHash: agent.passwordHash, createdAt: agent.createdAt };
+    const record = agentRecord(agent);
     this.agents.set(record.id, record);
     await this.durable(journal.append({ t: 'a', v: record } satisfies JournalRecord));
   }
 
   async getAgentByName(name: string): Promise<AgentRecord | undefined> {
     this.assertOpen();
-    for (const [, agent] of this.agents.entries()) if (agent.name === name) return { ...agent };
+    for (const [, agent] of this.agents.entries()) if (agent.name === name) return agentRecord(agent);
     return undefined;
   }
 
   async getAgent(id: string): Promise<AgentRecord | undefined> {
     this.assertOpen();
     const agent = this.agents.get(id);
-    return agent ? { ...agent } : undefined;
+    return agent ? agentRecord(agent) : undefined;
   }
 
   async countAgents(): Promise<number> {
     this.assertOpen();
     return this.agents.size;
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    this.assertOpen();
+    return [...this.agents.entries()].map(([, agent]) => agentRecord(agent)).sort(byCreation);
+  }
+
+  async updateAgent(id: string, change: AgentChange): Promise<AgentRecord> {
+    const journal = await this.writable();
+    // From here to the journal append nothing awaits: the last-admin check and the change are one step.
+    const current = this.agents.get(id);
+    if (!current) throw new StoreError('not_found', `no agent ${id}`);
+    const before = agentRecord(current);
+    const next: AgentRecord = {
+      ...before,
+      ...(change.displayName !== undefined ? { displayName: change.displayName } : {}),
+      ...(change.role !== undefined ? { role: change.role } : {}),
+      ...(change.active !== undefined ? { active: change.active } : {}),
+      ...(change.passwordHash !== undefined ? { passwordHash: change.passwordHash } : {}),
+      sessionEpoch: before.sessionEpoch + (change.revokeSessions ? 1 : 0),
+    };
+    if (isActiveAdmin(before) && !isActiveAdmin(next)) {
+      let others = 0;
+      for (const [otherId, other] of this.agents.entries()) if (otherId !== id && isActiveAdmin(agentRecord(other))) others++;
+      if (others === 0) throw new StoreError('last_admin', 'the last active admin must stay an active admin');
+    }
+    this.agents.set(id, next);
+    await this.durable(journal.append({ t: 'a', v: next } satisfies JournalRecord));
+    return { ...next };
   }
 
   // ------------------------------------------------------------------ records
@@ -2000,7 +2053,7 @@ export class LowdbStore implements Store {
   /** Every agent account (for `npm run import-lowdb`). */
   exportAgents(): AgentRecord[] {
     this.assertOpen();
-    return [...this.agents.entries()].map(([, agent]) => ({ ...agent }));
+    return [...this.agents.entries()].map(([, agent]) => agentRecord(agent));
   }
 
   /** Every record that has not expired (for `npm run import-lowdb`). */

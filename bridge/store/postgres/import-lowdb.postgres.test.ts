@@ -91,8 +91,8 @@ beforeAll(async () => {
   const store = new LowdbStore({ dataDir, logger });
   await store.open();
   const now = new Date();
-  await createAgentAccount(store, 'alice', 'alice-password', now);
-  await createAgentAccount(store, 'bob', 'bob-password', now);
+  await createAgentAccount(store, { name: 'alice', displayName: 'Alice', role: 'admin', password: 'alice-password' }, now);
+  await createAgentAccount(store, { name: 'bob', displayName: 'Bob', role: 'agent', password: 'bob-password' }, now);
 
   // 250 messages: three segment files, receipts, a failed reply, one linked to an external id.
   const threads = await store.createConversation({ channel: 'web', name: 'Visitor 4F2A', site: 'shop' });

@@ -116,6 +116,22 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX login_attempts_last ON login_attempts (last_attempt_at);
     `,
   },
+  {
+    version: 3,
+    name: 'agent display names, roles, deactivation, session epochs',
+    // Agents from before roles existed could do everything: they become admins, shown to visitors by their name
+    // until an admin gives them a display name.
+    sql: `
+      ALTER TABLE agents
+        ADD COLUMN display_name text,
+        ADD COLUMN role text NOT NULL DEFAULT 'admin',
+        ADD COLUMN active boolean NOT NULL DEFAULT true,
+        ADD COLUMN session_epoch integer NOT NULL DEFAULT 0;
+      UPDATE agents SET display_name = name;
+      ALTER TABLE agents ALTER COLUMN display_name SET NOT NULL;
+      ALTER TABLE agents ADD CONSTRAINT agents_role CHECK (role IN ('admin', 'agent'));
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

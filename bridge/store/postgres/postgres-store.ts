@@ -20,6 +20,7 @@ import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protoc
 import { randomId } from '../../ids.ts';
 import {
   StoreError,
+  type AgentChange,
   type AgentRecord,
   type AppendResult,
   type ConversationErasure,
@@ -53,6 +54,9 @@ export interface PostgresStoreOptions {
 }
 
 const QUEUE_LOG_LIMIT = 20;
+/** An agent row as an AgentRecord. */
+const AGENT_COLUMNS = `id, name, display_name AS "displayName", role, active, password_hash AS "passwordHash",
+  session_epoch AS "sessionEpoch", created_at AS "createdAt"`;
 /** How often `health()`'s counts are re-read (other nodes change them too). */
 const HEALTH_REFRESH_MS = 5_000;
 /** A batch that lost a dedupe race to another node is retried this often before giving up. */
@@ -812,12 +816,11 @@ export class PostgresStore implements Store {
 
   async createAgent(agent: AgentRecord): Promise<void> {
     try {
-      await this.query('INSERT INTO agents (id, name, password_hash, created_at) VALUES ($1, $2, $3, $4)', [
-        agent.id,
-        agent.name,
-        agent.passwordHash,
-        agent.createdAt,
-      ]);
+      await this.query(
+        `INSERT INTO agents (id, name, display_name, role, active, password_hash, session_epoch, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [agent.id, agent.name, agent.displayName, agent.role, agent.active, agent.passwordHash, agent.sessionEpoch, agent.createdAt],
+      );
     } catch (error) {
       if (isPgError(error) && error.code === '23505') throw new StoreError('conflict', `agent ${agent.name} already exists`);
       throw error;
@@ -833,16 +836,45 @@ export class PostgresStore implements Store {
   }
 
   private async agentWhere(column: 'id' | 'name', value: string): Promise<AgentRecord | undefined> {
-    const { rows } = await this.query<AgentRecord>(
-      `SELECT id, name, password_hash AS "passwordHash", created_at AS "createdAt" FROM agents WHERE ${column} = $1`,
-      [value],
-    );
+    const { rows } = await this.query<AgentRecord>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE ${column} = $1`, [value]);
     return rows[0] ? { ...rows[0] } : undefined;
   }
 
   async countAgents(): Promise<number> {
     const { rows } = await this.query<{ n: number }>('SELECT count(*)::int AS n FROM agents');
     return rows[0]!.n;
+  }
+
+  async listAgents(): Promise<AgentRecord[]> {
+    const { rows } = await this.query<AgentRecord>(`SELECT ${AGENT_COLUMNS} FROM agents ORDER BY created_at, name`);
+    return rows.map((row) => ({ ...row }));
+  }
+
+  async updateAgent(id: string, change: AgentChange): Promise<AgentRecord> {
+    return this.transaction(async (client) => {
+      // Agent changes are rare: one at a time across all nodes makes the last-admin check exact (two admins
+      // demoting each other at once see each other's change).
+      await client.query('LOCK TABLE agents IN SHARE ROW EXCLUSIVE MODE');
+      const before = await client.query<{ admin: boolean }>("SELECT role = 'admin' AND active AS admin FROM agents WHERE id = $1", [id]);
+      if (before.rowCount === 0) throw new StoreError('not_found', `no agent ${id}`);
+      const { rows } = await client.query<AgentRecord>(
+        `UPDATE agents SET
+           display_name = coalesce($2, display_name),
+           role = coalesce($3, role),
+           active = coalesce($4, active),
+           password_hash = coalesce($5, password_hash),
+           session_epoch = session_epoch + $6
+         WHERE id = $1
+         RETURNING ${AGENT_COLUMNS}`,
+        [id, change.displayName ?? null, change.role ?? null, change.active ?? null, change.passwordHash ?? null, change.revokeSessions ? 1 : 0],
+      );
+      const updated = rows[0]!;
+      if (before.rows[0]!.admin && !(updated.role === 'admin' && updated.active)) {
+        const admins = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM agents WHERE role = 'admin' AND active");
+        if (admins.rows[0]!.n === 0) throw new StoreError('last_admin', 'the last active admin must stay an active admin');
+      }
+      return { ...updated };
+    });
   }
 
   // ------------------------------------------------------------------ records

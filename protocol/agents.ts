@@ -1,0 +1,43 @@
+/** Agent accounts as the REST API and the console see them: roles, the team listing, sign-in results. */
+import { hasVisibleText } from './text.ts';
+
+/** What an agent may do: `admin` manages the team and erases conversations; `agent` answers conversations. */
+export const AgentRole = { admin: 'admin', agent: 'agent' } as const;
+export type AgentRole = (typeof AgentRole)[keyof typeof AgentRole];
+
+/** Every role, in the order the console lists them. */
+export const AGENT_ROLES = [AgentRole.admin, AgentRole.agent] as const;
+
+/** An agent account as admins manage it (`GET /api/agents`) and as the signed-in agent sees itself. */
+export interface AgentAccount {
+  id: string;
+  /** Login name: only agents and admins ever see it. */
+  name: string;
+  /** What visitors see above the agent's replies. */
+  displayName: string;
+  role: AgentRole;
+  /** False once deactivated: the agent cannot sign in and every session of theirs has ended. */
+  active: boolean;
+  /** False while the agent has not yet set a password through their invite link. */
+  hasPassword: boolean;
+  createdAt: string;
+}
+
+/** `POST /api/agents` → 201. */
+export interface AgentCreated {
+  agent: AgentAccount;
+  /** One-time link where the new agent sets their password (valid 7 days); absent when a password was given. */
+  inviteUrl?: string;
+}
+
+/** `POST /api/auth/login`, `POST /api/auth/invite`, `POST /api/auth/password`. */
+export interface LoginResult {
+  token: string;
+  agent: AgentAccount;
+  expiresAt: string;
+}
+
+/** True when a display name has something to show and no control character or lone surrogate. */
+export function isDisplayName(value: string): boolean {
+  return hasVisibleText(value) && !/[\p{Cc}\p{Cs}]/u.test(value);
+}
