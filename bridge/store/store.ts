@@ -137,6 +137,11 @@ export interface QueueItem<T = unknown> {
   log: { at: string; ok: boolean; status?: number; error?: string }[];
 }
 
+/** A new queue item as both engines create it: pending, due at once, no attempts yet. */
+export function newQueueItem<T>(queue: string, id: string, payload: T, now: string): QueueItem<T> {
+  return { id, queue, payload, attempts: 0, dueAt: now, state: 'pending', createdAt: now, updatedAt: now, log: [] };
+}
+
 /** What else holds a conversation's data, erased in the same durable step as its messages and record. */
 export interface ConversationErasure {
   /** Records holding its data (pending statuses of its messages' external ids, cursors). */

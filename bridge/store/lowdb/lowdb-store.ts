@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import type { Author, Message } from '../../../protocol/message.ts';
 import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
 import { isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
-import {
+import { newQueueItem,
   StoreError,
   type AgentChange,
   type AgentRecord,
@@ -1228,17 +1228,7 @@ export class LowdbStore implements Store {
     const queued: QueueItem[] = [];
     for (const { queue, id, payload } of items) {
       if (this.queues.get(id)) continue;
-      const item: QueueItem = {
-        id,
-        queue,
-        payload: copyJson(payload),
-        attempts: 0,
-        dueAt: now,
-        state: 'pending',
-        createdAt: now,
-        updatedAt: now,
-        log: [],
-      };
+      const item = newQueueItem(queue, id, copyJson(payload), now);
       this.putQueueItem(item);
       queued.push(item);
     }
@@ -1883,17 +1873,7 @@ export class LowdbStore implements Store {
       return copyJson(existing) as QueueItem<T>;
     }
     const now = this.now();
-    const item: QueueItem = {
-      id: itemId,
-      queue,
-      payload: copyJson(payload),
-      attempts: 0,
-      dueAt: now,
-      state: 'pending',
-      createdAt: now,
-      updatedAt: now,
-      log: [],
-    };
+    const item: QueueItem = newQueueItem(queue, itemId, copyJson(payload), now);
     this.putQueueItem(item);
     await this.durable(journal.append({ t: 'q', v: item } satisfies JournalRecord));
     return copyJson(item) as QueueItem<T>;

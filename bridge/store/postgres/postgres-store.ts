@@ -18,7 +18,7 @@ import type { Author, Message } from '../../../protocol/message.ts';
 import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import { randomId } from '../../ids.ts';
-import {
+import { newQueueItem,
   StoreError,
   type AgentChange,
   type AgentRecord,
@@ -177,7 +177,7 @@ export class PostgresStore implements Store {
       `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
        SELECT id, queue, 'pending', $3, $3, $3, doc::json FROM unnest($1::text[], $2::text[], $4::text[]) AS v (id, queue, doc)
        ON CONFLICT (id) DO NOTHING`,
-      [items.map((i) => i.id), items.map((i) => i.queue), now, items.map((i) => json(newQueueItem(i, now)))],
+      [items.map((i) => i.id), items.map((i) => i.queue), now, items.map((i) => json(newQueueItem(i.queue, i.id, i.payload, now)))],
     );
   }
 
@@ -916,17 +916,7 @@ export class PostgresStore implements Store {
 
   async enqueue<T>(queue: string, payload: T, id?: string): Promise<QueueItem<T>> {
     const now = this.now();
-    const item: QueueItem<T> = {
-      id: id ?? randomId(),
-      queue,
-      payload,
-      attempts: 0,
-      dueAt: now,
-      state: 'pending',
-      createdAt: now,
-      updatedAt: now,
-      log: [],
-    };
+    const item = newQueueItem(queue, id ?? randomId(), payload, now);
     const { rows } = await this.query<{ doc: QueueItem<T> }>(
       `WITH inserted AS (
          INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
@@ -1083,9 +1073,6 @@ export class PostgresStore implements Store {
   }
 }
 
-function newQueueItem(item: OutboundItem, now: string): QueueItem {
-  return { id: item.id, queue: item.queue, payload: item.payload, attempts: 0, dueAt: now, state: 'pending', createdAt: now, updatedAt: now, log: [] };
-}
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
