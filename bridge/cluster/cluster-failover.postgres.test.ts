@@ -308,6 +308,15 @@ describe('three bridge processes behind haproxy', () => {
     expect(await postMeta(c, '07-pywa-status-read.json')).toBe(200);
     await readOnB;
     expect(graphAccepted.filter((request) => replyText(request) === 'Yes, in blue.')).toHaveLength(1);
+
+    // Meta retries a webhook it saw no 200 for, and the retry may land on another node: stored once all the same.
+    expect(await postMeta(a, '04-meta-inbound-text.json')).toBe(200);
+    expect(await postMeta(b, '07-pywa-status-read.json')).toBe(200);
+    const { rows } = await db.query<{ role: string }>(
+      'SELECT role FROM messages WHERE conversation_id = $1 ORDER BY seq',
+      [inbound.conversationId],
+    );
+    expect(rows.map((row) => row.role)).toEqual(['visitor', 'agent']);
   });
 
   it("terminating every node's LISTEN backend mid-stream: the widget and the console sync what the adapter lost", async () => {
