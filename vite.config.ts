@@ -63,6 +63,8 @@ export default defineConfig(({ mode }) => {
       hookTimeout: 120_000,
       expect: { poll: { timeout: 30_000 } },
       pool: 'forks',
+      // Child bridges run from a bundle built once for the run, not through tsx in every child.
+      globalSetup: ['bridge/testing/bundle-global-setup.ts'],
       // Two cores: more parallel files only thrash the child bridges and Chromium the tests start.
       maxWorkers: 2,
       // Projects inherit the options above (`extends`); arrays would be concatenated, so each project has its own `include`.

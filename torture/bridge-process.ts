@@ -1,5 +1,5 @@
 /**
- * A real bridge in a child process (`node --import tsx bridge/main.ts`) for the cases that kill, restart, starve or corrupt
+ * A real bridge in a child process (`node` on the bundle of bridge/main.ts, bridge/testing/node-bundle.ts) for the cases that kill, restart, starve or corrupt
  * it: readiness is a TCP accept on its port, stdout/stderr are kept (bounded) for the checks, and an early exit
  * is reported with its output instead of hanging.
  */
@@ -7,10 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { nodeArgsFor } from '../bridge/testing/node-bundle.ts';
 import { START_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 
 const root = join(import.meta.dirname, '..');
-const MAIN = join(root, 'bridge', 'main.ts');
 
 /** Secrets fixed per run so tokens minted before a kill stay valid after the restart. */
 export const TORTURE_SECRETS = {
@@ -92,8 +92,8 @@ function startChild(
     ...TORTURE_SECRETS,
     ...options.env,
   };
-  // `node --import tsx`, not the tsx CLI: the CLI runs the program in a grandchild that SIGKILL would orphan.
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  // Plain `node` on the bundle: SIGKILL reaches the bridge itself (the tsx CLI would run it in a grandchild).
+  const child = spawn(process.execPath, nodeArgsFor('bridge/main.ts'), {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,10 +1,12 @@
 /**
  * `startBridgeProcess`: the real `bridge/main.ts` in a child process (for kill -9, restart and shutdown tests, and
- * for browser tests that need a bridge to outlive a page). Resolves once it prints its listening line.
+ * for browser tests that need a bridge to outlive a page), run from its bundle (node-bundle.ts). Resolves once it
+ * prints its listening line.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { nodeArgsFor } from './node-bundle.ts';
 import { START_DEADLINE_MS } from './wait-until.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -37,7 +39,7 @@ export interface BridgeProcess {
 /** Password of the bootstrap agent the helper gives every bridge process (name `admin`). */
 export const PROCESS_ADMIN = { name: 'admin', password: 'process-admin-password' } as const;
 
-/** Spawns `node --import tsx bridge/main.ts` and waits for `anon-chat listening on http://127.0.0.1:<port>`. */
+/** Spawns `node <bundle of bridge/main.ts>` and waits for `anon-chat listening on http://127.0.0.1:<port>`. */
 export function startBridgeProcess(options: BridgeProcessOptions): Promise<BridgeProcess> {
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -49,7 +51,7 @@ export function startBridgeProcess(options: BridgeProcessOptions): Promise<Bridg
     PORT: String(options.port ?? 0),
     DATA_DIR: options.dataDir,
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bridge', 'main.ts')], {
+  const child = spawn(process.execPath, nodeArgsFor('bridge/main.ts'), {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

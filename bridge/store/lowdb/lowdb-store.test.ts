@@ -16,6 +16,7 @@ import { silentLogger } from '../../logger.ts';
 import { LowdbStore, type LowdbStoreOptions } from './lowdb-store.ts';
 import { decodeCommitMark } from './commit-mark.ts';
 import { journalLine } from './journal.ts';
+import { nodeArgsFor } from '../../testing/node-bundle.ts';
 import { START_DEADLINE_MS, waitUntil } from '../../testing/wait-until.ts';
 
 const dirs: string[] = [];
@@ -204,13 +205,12 @@ describe('LowdbStore durability', () => {
 
   it('keeps every acknowledged message exactly once across repeated SIGKILLs mid-stream', { timeout: 600_000 }, async () => {
     const dir = await tempDir();
-    const child = join(import.meta.dirname, 'crash-child.ts');
     const acked = new Map<string, string>();
     // Each round is killed once the child has acknowledged this many appends in it: mid-stream by construction
     // (appends, receipts and checkpoints keep running), at a different depth each round, whatever the machine's load.
     const killAfterAcks = [5, 60, 200, 25, 400];
     for (let round = 0; round < killAfterAcks.length; round++) {
-      const proc = spawn(process.execPath, ['--import', 'tsx', child, dir, `r${round}`], {
+      const proc = spawn(process.execPath, nodeArgsFor('bridge/store/lowdb/crash-child.ts', dir, `r${round}`), {
         cwd: join(import.meta.dirname, '../../..'),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
