@@ -1,14 +1,15 @@
 /**
  * Scenario 7 — restart storm: N widgets connected (each with a conversation and an agent reply it must not
  * lose), the server is killed with SIGKILL right after the last reply is acked, and restarted on the same port
- * and data dir. Clients reconnect on the widget's own schedule (WebSocket; `backoffDelay` with the base and cap of
+ * and data dir. Clients reconnect on the widget's own schedule (WebSocket; `RECONNECT_BACKOFF` of
  * widget/transports/socket-transport.ts), carrying their token and last revision; each then syncs. A widget counts as caught up when its
  * post-restart sync has completed and it holds the agent's reply.
  */
 import { rmSync } from 'node:fs';
 import { emitAck, inWaves, openAgent, sleep } from '../lib/clients.ts';
 import { WireVisitor } from '../lib/wire-visitor.ts';
-import { backoffDelay } from '../../widget/controllers/outbox.ts';
+import { backoffDelay } from '../../protocol/backoff.ts';
+import { RECONNECT_BACKOFF } from '../../widget/transports/socket-transport.ts';
 import { Target, type TargetKind } from '../lib/targets.ts';
 import { Histogram } from '../lib/histogram.ts';
 import { ratio, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.ts';
@@ -46,13 +47,8 @@ interface Session {
   catchUp?: SyncPage & { afterRev: number };
 }
 
-/**
- * The widget's retry schedule (widget/transports/socket-transport.ts RETRY_BASE_MS / RETRY_MAX_MS, not exported):
- * attempt n waits uniformly 125 ms … min(1500, 250·2^(n-1)) ms. socket.io-client's own backoff (250 ± 125 ms,
- * 500 ± 250, 1000 ± 500, then ≥ 1 s) is slower than the widget's, so the bench schedules retries itself.
- */
-const WIDGET_RETRY_BASE_MS = 250;
-const WIDGET_RETRY_MAX_MS = 1500;
+// The widget's own retry schedule (RECONNECT_BACKOFF): socket.io-client's backoff is slower than the widget's, so
+// the bench schedules retries itself.
 
 function openWidget(url: string, i: number): Promise<Widget> {
   const w: Widget = { socket: undefined as unknown as WireVisitor, conversationId: '', token: '', rev: 0, hasReply: false, replyViaSync: false, reconnectedAt: 0, caughtUpAt: 0, duplicates: 0, close: () => {} };
@@ -64,7 +60,7 @@ function openWidget(url: string, i: number): Promise<Widget> {
   const retry = (): void => {
     clearTimeout(retryTimer);
     if (closed) return;
-    retryTimer = setTimeout(() => w.socket.connect(), backoffDelay(++attempt, Math.random, WIDGET_RETRY_BASE_MS, WIDGET_RETRY_MAX_MS));
+    retryTimer = setTimeout(() => w.socket.connect(), backoffDelay(RECONNECT_BACKOFF, ++attempt));
   };
   w.close = () => {
     closed = true;

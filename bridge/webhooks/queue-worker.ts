@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { QueueItem, Store } from '../store/store.ts';
 import type { RetryPolicy } from './webhook-config.ts';
 import { randomId } from '../ids.ts';
+import { backoffDelay } from '../../protocol/backoff.ts';
 
 /** What one delivery attempt achieved. */
 export type DeliveryOutcome =
@@ -50,12 +51,6 @@ export interface QueueWorkerOptions<T> {
 
 /** Default lease on claimed items. */
 export const QUEUE_LEASE_MS = 60_000;
-
-/** Delay before attempt `attempts + 1`: exponential with "equal jitter" (half fixed, half random), capped. */
-export function backoffDelay(policy: RetryPolicy, attempts: number, random: () => number): number {
-  const exponential = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempts - 1));
-  return Math.round(exponential / 2 + (exponential / 2) * random());
-}
 
 /** Parses `Retry-After` (seconds or an HTTP date) into milliseconds from `now`. */
 export function parseRetryAfter(value: unknown, now: Date): number | undefined {

@@ -42,7 +42,7 @@ type WebhookEnv = z.infer<typeof webhookEnvSchema>;
 export interface RetryPolicy {
   /** Attempts before an item is marked dead. */
   maxAttempts: number;
-  /** Delay before the second attempt; doubles each time (with full jitter). */
+  /** Ceiling of the delay before the second attempt; doubles each time (equal jitter: protocol/backoff.ts). */
   baseDelayMs: number;
   maxDelayMs: number;
 }

@@ -12,7 +12,8 @@ import { TransportError } from '../transports/transport.ts';
 import type { ChatHost } from './chat-host.ts';
 import type { ConnectionController } from './connection-controller.ts';
 import type { ConversationController } from './conversation-controller.ts';
-import { Outbox, backoffDelay, entryToMessage, newClientId, type OutboxEntry } from './outbox.ts';
+import { backoffDelay } from '../../protocol/backoff.ts';
+import { Outbox, RESEND_BACKOFF, entryToMessage, newClientId, type OutboxEntry } from './outbox.ts';
 
 /** After this many rate-limited attempts a message is marked failed instead of waiting on. */
 const RATE_LIMIT_ATTEMPTS = 3;
@@ -175,7 +176,7 @@ export class OutboxController implements ReactiveController {
           }
           this.outbox.update({ ...current, attempts });
           if (err.code === 'offline') return;
-          await this.#sleep(err.retryAfterMs ?? backoffDelay(attempts));
+          await this.#sleep(err.retryAfterMs ?? backoffDelay(RESEND_BACKOFF, attempts));
         }
       }
     } finally {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Outbox, backoffDelay, entryToMessage, newClientId, type OutboxEntry } from './outbox.ts';
+import { Outbox, entryToMessage, newClientId, type OutboxEntry } from './outbox.ts';
 import type { PersistentStorage } from './visitor-storage.ts';
 import { storageKeys } from './visitor-storage.ts';
 
@@ -91,13 +91,3 @@ describe('Outbox', () => {
   });
 });
 
-describe('backoffDelay', () => {
-  it('grows exponentially up to the cap and is jittered between half the base and the ceiling', () => {
-    expect(backoffDelay(1, () => 0)).toBe(250);
-    expect(backoffDelay(1, () => 1)).toBe(500);
-    expect(backoffDelay(4, () => 1)).toBe(4000);
-    expect(backoffDelay(50, () => 1)).toBe(30_000);
-    const samples = new Set(Array.from({ length: 20 }, () => backoffDelay(5)));
-    expect(samples.size).toBeGreaterThan(1);
-  });
-});

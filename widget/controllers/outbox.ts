@@ -4,6 +4,7 @@
  */
 import type { LocalMessage, MessageFailure } from '../../protocol/message.ts';
 import type { PersistentStorage } from './visitor-storage.ts';
+import type { BackoffPolicy } from '../../protocol/backoff.ts';
 
 /** One unsent message. `failed` entries wait for the visitor's Retry; `pending` ones are retried automatically. */
 export interface OutboxEntry {
@@ -31,13 +32,10 @@ export function entryToMessage(entry: OutboxEntry, conversationId: string): Loca
 }
 
 /**
- * Delay before retry number `attempt` (1-based): "full jitter" exponential backoff, so many widgets that lost the
- * same bridge do not come back in lockstep (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+ * How a message the bridge could not take is resent: from 250–500 ms up to 30 s, with a small fixed floor so that
+ * widgets which lost the same bridge spread out widely instead of coming back in lockstep.
  */
-export function backoffDelay(attempt: number, random: () => number = Math.random, baseMs = 500, maxMs = 30_000): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(baseMs / 2 + random() * (ceiling - baseMs / 2));
-}
+export const RESEND_BACKOFF: BackoffPolicy = { baseDelayMs: 500, maxDelayMs: 30_000, floorMs: 250 };
 
 /** A random idempotency key that matches the protocol's clientId pattern. */
 export function newClientId(): string {

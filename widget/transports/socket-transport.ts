@@ -8,15 +8,17 @@ import { PERMANENT_ERRORS } from '../../protocol/errors.ts';
 import { VISITOR_NAMESPACE, type MessagePage, type SyncResult, type VisitorServerToClientEvents } from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { VisitorAuth } from '../../protocol/schemas.ts';
-import { backoffDelay } from '../controllers/outbox.ts';
+import { backoffDelay, type BackoffPolicy } from '../../protocol/backoff.ts';
 import { EnginePacket, PacketType, decodePacket, encodePacket, engineUrl, type EngineHandshake } from './socket-io-wire.ts';
 import { TransportError, type ConnectionState, type OutgoingMessage, type Transport, type TransportEvents } from './transport.ts';
 import { TransportListeners } from './transport-listeners.ts';
 
-/** First reconnect waits 125–250 ms (jittered); the window doubles per attempt up to this cap. */
-const RETRY_BASE_MS = 250;
-/** Longest wait between reconnect attempts. */
-const RETRY_MAX_MS = 1500;
+/**
+ * Reconnects: the first waits 125–250 ms, the window doubles per attempt up to 1.5 s, with a small fixed floor. Why so
+ * short: after a bridge restart longer waits left most widgets idle for seconds after the server was back (bench
+ * scenario 7); the jitter still spreads the reconnect storm.
+ */
+export const RECONNECT_BACKOFF: BackoffPolicy = { baseDelayMs: 250, maxDelayMs: 1500, floorMs: 125 };
 /**
  * After the bridge refused this page's origin (not in ALLOWED_ORIGINS): retrying sooner cannot help until the
  * operator changes the setting, and every retry is a handshake the bridge must refuse again.
@@ -164,9 +166,7 @@ export class SocketTransport implements Transport {
     }
   }
 
-  // Why 250 ms / 1.5 s: after a bridge restart (≈ 1–2 s to listen) longer waits left most widgets idle for 2–4 s
-  // after the server was back (bench scenario 7); the jitter still spreads the reconnect storm over ~1.4 s.
-  #scheduleRetry(delay = backoffDelay(++this.#attempt, Math.random, RETRY_BASE_MS, RETRY_MAX_MS)): void {
+  #scheduleRetry(delay = backoffDelay(RECONNECT_BACKOFF, ++this.#attempt)): void {
     this.#setState('offline');
     this.#settleFirst();
     clearTimeout(this.#retryTimer);
