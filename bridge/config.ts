@@ -87,6 +87,9 @@ export const envSchema = z.object({
   // dead queue items removed after QUEUE_RETENTION_DAYS.
   RETENTION_DAYS: z.coerce.number('must be a whole number of days').int('must be a whole number of days').min(1).max(36_500).optional(),
   QUEUE_RETENTION_DAYS: z.coerce.number('must be a whole number of days').int('must be a whole number of days').min(1).max(36_500).default(30),
+  // Attachments (README "Attachments"): largest upload in bytes, and how long a signed read link lives.
+  ATTACHMENT_MAX_BYTES: z.coerce.number().int().min(1024).max(1024 * 1024 * 1024).default(10 * 1024 * 1024),
+  ATTACHMENT_LINK_TTL_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(600),
   // ---- webhook settings (owned by the webhook engineer): add WHATSAPP_*, STATUS_WEBHOOK_SECRET, WEBHOOK_* here ----
   ...webhookEnvShape,
 });
@@ -150,6 +153,14 @@ export interface RetentionSettings {
   sweepIntervalMs: number;
 }
 
+/** Uploads and reading of attachments. */
+export interface AttachmentSettings {
+  /** Largest upload in bytes (ATTACHMENT_MAX_BYTES); larger ones get 413 before their body is read. */
+  maxBytes: number;
+  /** Lifetime of a signed read link (ATTACHMENT_LINK_TTL_SECONDS). */
+  linkTtlSeconds: number;
+}
+
 /** Everything the bridge needs to run, validated. */
 export interface BridgeConfig {
   host: string;
@@ -181,6 +192,7 @@ export interface BridgeConfig {
   /** Checkpoint cadence of the lowdb store (passed to `LowdbStore`). */
   storage: StorageSettings;
   retention: RetentionSettings;
+  attachments: AttachmentSettings;
   // ---- webhook settings (owned by the webhook engineer) ----
   /** WhatsApp Cloud API, status webhook and outbound event webhooks (bridge/webhooks/README.md). */
   webhooks: WebhookConfig;
@@ -265,6 +277,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
       queueDays: env.QUEUE_RETENTION_DAYS,
       sweepIntervalMs: 3_600_000,
     },
+    attachments: { maxBytes: env.ATTACHMENT_MAX_BYTES, linkTtlSeconds: env.ATTACHMENT_LINK_TTL_SECONDS },
     webhooks: toWebhookConfig(env, (message) => new ConfigError(message)),
   };
 }

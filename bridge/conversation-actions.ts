@@ -3,6 +3,7 @@
  * the Store, and announces changes through fan-out after the store has them durably.
  */
 import type { Author, Message } from '../protocol/message.ts';
+import type { Attachment } from '../protocol/attachment.ts';
 import type { Conversation, ConversationState, ConversationSummary } from '../protocol/conversation.ts';
 import type { MessagePage, SyncResult } from '../protocol/events.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../protocol/limits.ts';
@@ -11,6 +12,7 @@ import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
 import { sharedJson } from './realtime/shared-json.ts';
+import { wasErased } from './conversation-erasure.ts';
 
 /** The conversation, or `not_found`. */
 export async function requireConversation(ctx: BridgeContext, conversationId: string): Promise<Conversation> {
@@ -20,16 +22,87 @@ export async function requireConversation(ctx: BridgeContext, conversationId: st
 }
 
 /**
+ * A web visitor's conversation, created on first need (page views without a message or upload write nothing).
+ * A conversation erased meanwhile is not brought back under the same id: `not_found`.
+ */
+export async function ensureVisitorConversation(
+  ctx: BridgeContext,
+  visitor: { conversationId: string; name: string; site?: string | undefined },
+): Promise<Conversation> {
+  const existing = await ctx.store.getConversation(visitor.conversationId);
+  // A closed one is reopened by the message itself (storeMessage), in the same atomic step.
+  if (existing) return existing;
+  if (await wasErased(ctx, visitor.conversationId)) throw new BridgeError('not_found', 'This conversation was deleted.');
+  return ctx.store.createConversation({
+    id: visitor.conversationId,
+    channel: 'web',
+    name: visitor.name,
+    ...(visitor.site ? { site: visitor.site } : {}),
+  });
+}
+
+/** Who uploaded an attachment, as the store records it: only that sender may attach it to a message. */
+export function uploaderOf(author: Author): string {
+  if (author.role === 'visitor') return 'visitor';
+  return author.agentId !== undefined ? `agent:${author.agentId}` : 'api';
+}
+
+/**
+ * The attachments a message names, in its order: each must have been uploaded by this sender into this conversation
+ * (anything else is refused as one unknown id, so a sender learns nothing about other people's files).
+ */
+async function resolveAttachments(
+  ctx: BridgeContext,
+  conversation: Conversation,
+  author: Author,
+  ids: readonly string[],
+): Promise<Attachment[]> {
+  if (ids.length === 0) return [];
+  if (conversation.channel !== 'web') {
+    throw new BridgeError('bad_request', 'Attachments can be sent in web conversations only.', { attachments: 'not supported on this channel' });
+  }
+  const uploader = uploaderOf(author);
+  return Promise.all(
+    ids.map(async (id, i) => {
+      const stored = await ctx.store.getAttachment(id);
+      if (!stored || stored.conversationId !== conversation.id || stored.uploader !== uploader) {
+        throw new BridgeError('bad_request', 'An attachment is unknown; upload it first.', { [`attachments.${i}`]: 'unknown attachment' });
+      }
+      return toAttachment(stored);
+    }),
+  );
+}
+
+/** The public description of a stored attachment (what messages and the upload response carry). */
+export function toAttachment(stored: { id: string; name: string; type: Attachment['type']; size: number; thumbnailSize?: number }): Attachment {
+  return {
+    id: stored.id,
+    name: stored.name,
+    type: stored.type,
+    size: stored.size,
+    ...(stored.thumbnailSize !== undefined ? { thumbnail: true } : {}),
+  };
+}
+
+/**
  * Stores a message (deduped on clientId), then — only when it was newly created — announces it. Returns the stored
  * message (the original on a retry). `announce` runs after the caller's ack when given, so the sender hears the ack
  * before the broadcast of its own message.
  */
 export async function storeMessage(
   ctx: BridgeContext,
-  input: { conversationId: string; clientId: string; author: Author; text: string },
+  input: { conversation: Conversation; clientId: string; author: Author; text?: string | undefined; attachmentIds?: readonly string[] | undefined },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
+  const attachments = await resolveAttachments(ctx, input.conversation, input.author, input.attachmentIds ?? []);
   // A message reopens a closed conversation in the same atomic step that stores it (and queues its outbound work).
-  const result = await ctx.store.appendMessage({ ...input, reopen: true });
+  const result = await ctx.store.appendMessage({
+    conversationId: input.conversation.id,
+    clientId: input.clientId,
+    author: input.author,
+    text: input.text ?? '',
+    ...(attachments.length > 0 ? { attachments } : {}),
+    reopen: true,
+  });
   if (result.created) ctx.metrics.messageStored(result.conversation.channel, input.author.role);
   // Serialised once for the ack and both `message:new` broadcasts of this turn.
   sharedJson(result.message);

@@ -48,8 +48,18 @@ export async function exportConversation(ctx: BridgeContext, conversationId: str
     format: 'anon-chat.conversation-export.v1',
     exportedAt: ctx.clock().toISOString(),
     conversation,
-    // Attachments do not exist yet: every message lists none, so importers can rely on the field.
-    messages: messages.map((message) => ({ ...message, attachments: [] })),
+    // Every message lists its attachments (empty when none), so importers can rely on the field; the file itself
+    // is read from `url` with an agent token.
+    messages: messages.map((message) => ({
+      ...message,
+      attachments: (message.attachments ?? []).map((a) => ({
+        id: a.id,
+        name: a.name,
+        contentType: a.type,
+        size: a.size,
+        url: `${ctx.config.publicUrl}/api/attachments/${a.id}`,
+      })),
+    })),
   };
 }
 

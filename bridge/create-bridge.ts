@@ -24,6 +24,7 @@ import { authRouter } from './http/auth-routes.ts';
 import { accountRouter } from './http/account-routes.ts';
 import { agentRouter } from './http/agent-routes.ts';
 import { conversationRouter } from './http/conversation-routes.ts';
+import { attachmentRouter } from './http/attachment-routes.ts';
 import { staticRouter, type StaticRoots } from './http/static-routes.ts';
 import { errorMiddleware, notFound } from './http/error-middleware.ts';
 import { rateLimit } from './http/request-guards.ts';
@@ -202,6 +203,8 @@ export function createBridge(deps: BridgeDeps): Bridge {
 
   const api = express.Router();
   api.use(rateLimit(new SharedRateLimiter(store, 'http', config.rateLimits.httpPerMinute, () => metrics.rateLimitRefused('http'))));
+  // Before the JSON parser: an upload's body is the file, whatever its declared type, read and counted by the route.
+  api.use(attachmentRouter(context));
   api.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
   api.use(authRouter(context));
   api.use(accountRouter(context));

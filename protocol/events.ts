@@ -155,8 +155,8 @@ export interface AgentSocketData {
 }
 
 /** A message as exported: every field as stored (statuses with their times) plus its attachments. */
-export interface ExportedMessage extends Message {
-  /** References to attached files; always empty until attachments exist. */
+export interface ExportedMessage extends Omit<Message, 'attachments'> {
+  /** References to attached files (the file itself: `url` with an agent token); empty when the message has none. */
   attachments: { id: string; name: string; contentType: string; size: number; url: string }[];
 }
 

@@ -1,4 +1,5 @@
 import type { MessageStatus, StoredStatus } from './status.ts';
+import type { Attachment } from './attachment.ts';
 
 /** Who wrote a message. */
 export type AuthorRole = 'visitor' | 'agent' | 'system';
@@ -28,7 +29,10 @@ export interface Message {
   /** Sender-generated idempotency key; a retry with the same key returns this message. */
   clientId: string;
   author: Author;
+  /** Empty when the message carries only attachments. */
   text: string;
+  /** Files sent with the message, in the sender's order (absent when none). */
+  attachments?: Attachment[];
   /** ISO 8601, server time of storage. */
   createdAt: string;
   /** Delivery status towards the other side. */

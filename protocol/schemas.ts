@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { MAX_CLIENT_ID_LENGTH, MAX_PAGE_SIZE } from './limits.ts';
 import { textProblem } from './text.ts';
 import { AGENT_ROLES, isDisplayName } from './agents.ts';
+import { MAX_ATTACHMENTS_PER_MESSAGE } from './attachment.ts';
 
 /**
  * Message text: something visible (not only white space, control, format or zero-width characters), no lone
@@ -23,11 +24,26 @@ export const clientId = z.string().min(1).max(MAX_CLIENT_ID_LENGTH).regex(/^[A-Z
 /** Opaque server id (conversation or message). */
 export const entityId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/);
 
+/** Attachment ids of a message: uploaded first (`POST /api/attachments`), at most MAX_ATTACHMENTS_PER_MESSAGE, no repeats. */
+export const attachmentIds = z
+  .array(entityId)
+  .max(MAX_ATTACHMENTS_PER_MESSAGE)
+  .refine((ids) => new Set(ids).size === ids.length, 'an attachment is listed twice');
+
+/** A message needs text or at least one attachment; without either it is a `bad_request` naming `text`. */
+function textOrAttachments(payload: { text?: string | undefined; attachments?: string[] | undefined }, ctx: z.RefinementCtx): void {
+  if (payload.text === undefined && (payload.attachments?.length ?? 0) === 0) {
+    ctx.addIssue({ code: 'custom', message: 'required (or at least one attachment)', path: ['text'] });
+  }
+}
+
 const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const limit = z.number().int().min(1).max(MAX_PAGE_SIZE);
 
 // ---- visitor namespace ----
-export const visitorSendSchema = z.strictObject({ clientId, text: messageText });
+export const visitorSendSchema = z
+  .strictObject({ clientId, text: messageText.optional(), attachments: attachmentIds.optional() })
+  .superRefine(textOrAttachments);
 export const visitorSyncSchema = z.strictObject({ afterRev: seq });
 export const visitorHistorySchema = z.strictObject({ beforeSeq: seq.optional(), limit: limit.optional() });
 export const visitorReceiptSchema = z.strictObject({ upToSeq: seq, status: z.enum(['delivered', 'read']) });
@@ -46,7 +62,9 @@ export const visitorAuthSchema = z.strictObject({
 });
 
 // ---- agent namespace ----
-export const agentSendSchema = z.strictObject({ conversationId: entityId, clientId, text: messageText });
+export const agentSendSchema = z
+  .strictObject({ conversationId: entityId, clientId, text: messageText.optional(), attachments: attachmentIds.optional() })
+  .superRefine(textOrAttachments);
 export const agentSyncSchema = z.strictObject({ conversationId: entityId, afterRev: seq });
 export const agentHistorySchema = z.strictObject({
   conversationId: entityId,
@@ -106,7 +124,15 @@ export const inviteAcceptSchema = z.strictObject({
   token: z.string().min(20).max(200).regex(/^[A-Za-z0-9_-]+$/),
   password: agentPassword,
 });
-export const restSendSchema = z.strictObject({ text: messageText, clientId: clientId.optional() });
+export const restSendSchema = z
+  .strictObject({ text: messageText.optional(), clientId: clientId.optional(), attachments: attachmentIds.optional() })
+  .superRefine(textOrAttachments);
+/** `POST /api/attachments` query: the file's display name, the conversation (agents), an idempotency key. */
+export const attachmentUploadQuerySchema = z.strictObject({
+  name: z.string().max(1000).optional(),
+  conversationId: entityId.optional(),
+  uploadKey: clientId.optional(),
+});
 export const restHistoryQuerySchema = z.strictObject({
   before: z.coerce.number().int().min(0).optional(),
   limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
@@ -134,3 +160,4 @@ export type PasswordChangePayload = z.infer<typeof passwordChangeSchema>;
 export type ProfileUpdatePayload = z.infer<typeof profileUpdateSchema>;
 export type InviteAcceptPayload = z.infer<typeof inviteAcceptSchema>;
 export type RestSendPayload = z.infer<typeof restSendSchema>;
+export type AttachmentUploadQuery = z.infer<typeof attachmentUploadQuerySchema>;

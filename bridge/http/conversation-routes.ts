@@ -56,10 +56,11 @@ export function conversationRouter(ctx: BridgeContext): Router {
     const body = parse(restSendSchema, req.body);
     const conversation = await requireConversation(ctx, conversationIdOf(req));
     const stored = await storeMessage(ctx, {
-      conversationId: conversation.id,
+      conversation,
       clientId: body.clientId ?? `rest-${randomId()}`,
       author: authorOf(callerOf(req)),
       text: body.text,
+      attachmentIds: body.attachments,
     });
     res.status(stored.created ? 201 : 200).json({ message: stored.message, created: stored.created });
     await stored.announce();

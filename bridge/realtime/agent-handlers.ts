@@ -60,11 +60,12 @@ export async function registerAgentHandlers(
     run: async (payload, afterAck) => {
       const conversation = await requireConversation(ctx, payload.conversationId);
       const stored = await storeMessage(ctx, {
-        conversationId: conversation.id,
+        conversation,
         clientId: payload.clientId,
         // Visitors see the display name above the reply, never the login name.
         author: { role: 'agent', agentId, name: displayName },
         text: payload.text,
+        attachmentIds: payload.attachments,
       });
       afterAck(stored.announce);
       return stored.message;

@@ -10,13 +10,11 @@ import {
   visitorSendSchema,
   visitorSyncSchema,
 } from '../../protocol/schemas.ts';
-import type { Conversation } from '../../protocol/conversation.ts';
 import type { CatchUp } from '../../protocol/events.ts';
 import { AGENTS_ROOM, conversationRoom, type BridgeContext, type VisitorSocket } from '../context.ts';
 import { signVisitorToken } from '../auth/visitor-token.ts';
-import { applyReceipt, historyPage, storeMessage, syncPage } from '../conversation-actions.ts';
-import { eraseConversation, wasErased } from '../conversation-erasure.ts';
-import { BridgeError } from '../api-error.ts';
+import { applyReceipt, ensureVisitorConversation, historyPage, storeMessage, syncPage } from '../conversation-actions.ts';
+import { eraseConversation } from '../conversation-erasure.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { agentsListening, onlineAgents, isVisitorOnline } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
@@ -25,17 +23,6 @@ import { ReceiptBatch } from './receipt-batch.ts';
 import { validationError } from '../api-error.ts';
 
 const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing', 'conversation:erase']);
-
-/** The visitor's conversation, created on first need (page views without a message write nothing). */
-async function ensureConversation(ctx: BridgeContext, socket: VisitorSocket): Promise<Conversation> {
-  const { conversationId, name, site } = socket.data;
-  const existing = await ctx.store.getConversation(conversationId);
-  // A closed one is reopened by the message itself (storeMessage), in the same atomic step.
-  if (existing) return existing;
-  // A socket still connected while its conversation was erased must not bring it back under the same id.
-  if (await wasErased(ctx, conversationId)) throw new BridgeError('not_found', 'This conversation was deleted.');
-  return ctx.store.createConversation({ id: conversationId, channel: 'web', name, ...(site ? { site } : {}) });
-}
 
 /** Wires one connected visitor socket: room, session, presence, events. */
 export async function registerVisitorHandlers(
@@ -54,12 +41,13 @@ export async function registerVisitorHandlers(
     limiter: limiters.messages,
     observeAck: ctx.metrics.observeSendAck,
     run: async (payload, afterAck) => {
-      await ensureConversation(ctx, socket);
+      const conversation = await ensureVisitorConversation(ctx, socket.data);
       const stored = await storeMessage(ctx, {
-        conversationId,
+        conversation,
         clientId: payload.clientId,
         author: { role: 'visitor' },
         text: payload.text,
+        attachmentIds: payload.attachments,
       });
       afterAck(stored.announce);
       return stored.message;

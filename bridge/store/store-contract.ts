@@ -3,6 +3,7 @@
  * `store-contract.test.ts` (lowdb) and `postgres/store-contract.postgres.test.ts` (PostgreSQL). Each check also runs
  * across a close/open, so what a method promises survives a restart.
  */
+import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError, type Store } from './store.ts';
 
@@ -691,6 +692,80 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect((await store.claimLoginAttempt('admin')).ok).toBe(false);
       tick(60 * 60_000);
       expect((await store.claimLoginAttempt('admin')).ok).toBe(true);
+    });
+
+    it('stores attachments durably, once per upload key, with their messages; erasure takes them and their bytes', async () => {
+      await conversationWith('files', [{ role: 'visitor', text: 'hello' }]);
+      await conversationWith('other', [{ role: 'visitor', text: 'hi' }]);
+      const content = new TextEncoder().encode('the file body');
+      const input = {
+        conversationId: 'files',
+        uploader: 'visitor',
+        uploadKey: 'key:one',
+        name: 'notes.txt',
+        type: 'text/plain' as const,
+        content,
+        thumbnail: new Uint8Array([1, 2, 3]),
+      };
+      const [first, racing] = await Promise.all([store.putAttachment(input), store.putAttachment(input)]);
+      expect([first.created, racing.created].sort()).toEqual([false, true]);
+      expect(racing.attachment).toEqual(first.attachment);
+      const attachment = first.attachment;
+      expect(attachment).toMatchObject({
+        conversationId: 'files',
+        uploader: 'visitor',
+        uploadKey: 'key:one',
+        name: 'notes.txt',
+        type: 'text/plain',
+        size: content.byteLength,
+        sha256: createHash('sha256').update(content).digest('hex'),
+        thumbnailSize: 3,
+      });
+      expect(attachment.id).toMatch(/^[A-Za-z0-9_-]{16,}$/);
+      // The same bytes under another key (or from another sender) are another attachment, stored once more.
+      const second = await store.putAttachment({ ...input, uploadKey: 'key:two', thumbnail: undefined });
+      expect(second.created).toBe(true);
+      expect(second.attachment.id).not.toBe(attachment.id);
+      const elsewhere = await store.putAttachment({ ...input, conversationId: 'other' });
+      await expect(store.putAttachment({ ...input, conversationId: 'missing' })).rejects.toMatchObject({ code: 'not_found' });
+      const { message } = await store.appendMessage({
+        conversationId: 'files',
+        clientId: 'with-files',
+        author: { role: 'visitor' },
+        text: '',
+        attachments: [{ id: attachment.id, name: 'notes.txt', type: 'text/plain', size: content.byteLength, thumbnail: true }],
+      });
+      expect(store.health()).toMatchObject({ attachments: 3, attachmentBytes: 3 * content.byteLength + 6 });
+
+      const check = async (): Promise<void> => {
+        expect(await store.getAttachment(attachment.id)).toEqual(attachment);
+        expect(await store.findAttachmentByUploadKey('files', 'visitor', 'key:one')).toEqual(attachment);
+        expect(await store.findAttachmentByUploadKey('files', 'agent:x', 'key:one')).toBeUndefined();
+        expect(Buffer.from((await store.readAttachment(attachment.id, 'content'))!).toString()).toBe('the file body');
+        expect([...(await store.readAttachment(attachment.id, 'thumbnail'))!]).toEqual([1, 2, 3]);
+        expect(await store.readAttachment(second.attachment.id, 'thumbnail')).toBeUndefined();
+        expect(await store.readAttachment('nope', 'content')).toBeUndefined();
+        expect((await store.getMessage('files', message.id))?.attachments).toEqual([
+          { id: attachment.id, name: 'notes.txt', type: 'text/plain', size: content.byteLength, thumbnail: true },
+        ]);
+      };
+      await check();
+      await restart();
+      await check();
+      expect(store.health()).toMatchObject({ attachments: 3, attachmentBytes: 3 * content.byteLength + 6 });
+
+      expect(await store.eraseConversation('files')).toBe(true);
+      const erased = async (): Promise<void> => {
+        expect(await store.getAttachment(attachment.id)).toBeUndefined();
+        expect(await store.getAttachment(second.attachment.id)).toBeUndefined();
+        expect(await store.findAttachmentByUploadKey('files', 'visitor', 'key:one')).toBeUndefined();
+        expect(await store.readAttachment(attachment.id, 'content')).toBeUndefined();
+        expect(Buffer.from((await store.readAttachment(elsewhere.attachment.id, 'content'))!).toString()).toBe('the file body');
+        expect(store.health()).toMatchObject({ attachments: 1, attachmentBytes: content.byteLength + 3 });
+      };
+      await erased();
+      await restart();
+      await erased();
     });
 
     it('reports health', async () => {

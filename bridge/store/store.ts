@@ -8,6 +8,7 @@ import type { Channel, Conversation, ConversationState } from '../../protocol/co
 import type { StoredStatus } from '../../protocol/status.ts';
 import type { RateDecision } from '../rate-limiter.ts';
 import type { AgentRole } from '../../protocol/agents.ts';
+import type { Attachment, AttachmentType } from '../../protocol/attachment.ts';
 
 /**
  * Why a store call failed; handlers map `code` to an ApiError (`not_found` 404, `conflict` 409, `storage_unavailable`
@@ -37,11 +38,48 @@ export interface NewMessage {
   clientId: string;
   author: Author;
   text: string;
+  /** Attachments stored before (`putAttachment`) in this conversation; the caller checked who uploaded them. */
+  attachments?: Attachment[];
   /** Initial status; defaults to `sent`. */
   status?: StoredStatus;
   externalId?: string;
   /** A closed conversation is reopened by this message, in the same atomic step (a dedupe hit changes nothing). */
   reopen?: boolean;
+}
+
+/** Which stored bytes of an attachment: the file itself or its thumbnail. */
+export type AttachmentVariant = 'content' | 'thumbnail';
+
+/** A file to store with its conversation (bytes already sniffed, cleaned and thumbnailed by the bridge). */
+export interface NewAttachment {
+  conversationId: string;
+  /** Who uploaded it (`visitor` or `agent:<id>`): only that sender may attach it to a message. */
+  uploader: string;
+  /**
+   * Idempotency key within (conversation, uploader): the client's upload key or the hash of the uploaded bytes. A
+   * second put with the same key stores nothing and returns the first attachment.
+   */
+  uploadKey: string;
+  name: string;
+  type: AttachmentType;
+  content: Uint8Array;
+  /** WebP thumbnail of an image. */
+  thumbnail?: Uint8Array;
+}
+
+/** An attachment's stored description (its bytes are read with `readAttachment`). */
+export interface StoredAttachment {
+  id: string;
+  conversationId: string;
+  uploader: string;
+  uploadKey: string;
+  name: string;
+  type: AttachmentType;
+  size: number;
+  /** SHA-256 (hex) of the stored bytes: the content address and the HTTP ETag. */
+  sha256: string;
+  thumbnailSize?: number;
+  createdAt: string;
 }
 
 /** A queue item a change needs (an event webhook delivery, a WhatsApp send). */
@@ -196,6 +234,9 @@ export interface StoreHealth {
   dataDir?: string;
   conversations: number;
   messages: number;
+  /** Stored attachments and their bytes (thumbnails included). */
+  attachments: number;
+  attachmentBytes: number;
   /** Last storage error, if the store is degraded (e.g. disk full). */
   lastError?: string;
 }
@@ -264,6 +305,18 @@ export interface Store {
    */
   applyStatusByExternalId?(externalId: string, update: StatusUpdate): Promise<StatusResult | undefined>;
   findMessageByExternalId(externalId: string): Promise<Message | undefined>;
+
+  // ---- attachments ----
+  /**
+   * Stores a file of an existing conversation (`not_found` otherwise), durably, before it resolves. Deduped on
+   * (conversationId, uploader, uploadKey): a repeat returns the original with `created: false` and writes nothing.
+   * Erased with its conversation.
+   */
+  putAttachment(input: NewAttachment): Promise<{ attachment: StoredAttachment; created: boolean }>;
+  getAttachment(id: string): Promise<StoredAttachment | undefined>;
+  findAttachmentByUploadKey(conversationId: string, uploader: string, uploadKey: string): Promise<StoredAttachment | undefined>;
+  /** The stored bytes (or the thumbnail's); undefined when there is no such attachment or it has no thumbnail. */
+  readAttachment(id: string, variant: AttachmentVariant): Promise<Uint8Array | undefined>;
 
   // ---- agents ----
   createAgent(agent: AgentRecord): Promise<void>;

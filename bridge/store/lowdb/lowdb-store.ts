@@ -7,7 +7,7 @@
  * journal, so no write ever re-serialises the whole database. See README.md in this folder for the file layout,
  * the crash argument and the limits.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
@@ -25,6 +25,7 @@ import { newQueueItem,
   type ConversationErasure,
   type ConversationQuery,
   type NewConversation,
+  type NewAttachment,
   type NewMessage,
   type OutboundItem,
   type OutboundWork,
@@ -35,7 +36,9 @@ import { newQueueItem,
   type StatusUpdate,
   type Store,
   type StoreHealth,
+  type StoredAttachment,
 } from '../store.ts';
+import { AttachmentFiles } from './attachment-files.ts';
 import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomic, writeFilesAtomic } from './atomic-json-file.ts';
 import { acquireDataDirLock } from './data-dir-lock.ts';
 import { Journal, journalGeneration, journalName, readJournal, syncJournal, truncateJournal, type JournalContents } from './journal.ts';
@@ -111,7 +114,9 @@ type JournalRecord =
   /** Erasure of a conversation and what else held its data (records as [namespace, key], queue id prefixes). */
   | { t: 'x'; id: string; r: [string, string][]; qp: string[] }
   /** Pruned queue items (delivered or dead). */
-  | { t: 'qd'; ids: string[] };
+  | { t: 'qd'; ids: string[] }
+  /** A stored attachment (its file was written durably before this line). */
+  | { t: 'at'; v: StoredAttachment };
 
 /** Per-conversation lookups, rebuilt from the segments on first use (so never stored, never stale). */
 interface ConversationIndex {
@@ -259,6 +264,7 @@ const DIRS = {
   queues: 'queues',
   externalIds: 'external-ids',
   segments: 'segments',
+  attachments: 'attachments',
 } as const;
 const MANIFEST = 'manifest.json';
 const QUEUE_LOG_LIMIT = 20;
@@ -284,6 +290,7 @@ function fileKey(id: string): string {
 function cloneMessage(m: Message): Message {
   const copy: Message = { ...m, author: { ...m.author }, statusAt: { ...m.statusAt } };
   if (m.failure) copy.failure = { ...m.failure };
+  if (m.attachments) copy.attachments = m.attachments.map((a) => ({ ...a }));
   return copy;
 }
 
@@ -421,6 +428,17 @@ function validateAgent(v: unknown): string | undefined {
   return isObject(v) && typeof v.id === 'string' && typeof v.name === 'string' ? undefined : 'not an agent';
 }
 
+function validateAttachment(v: unknown): string | undefined {
+  return isObject(v) && typeof v.id === 'string' && typeof v.conversationId === 'string' && typeof v.sha256 === 'string'
+    ? undefined
+    : 'not an attachment';
+}
+
+/** Key of the upload dedupe index. */
+function uploadKeyOf(conversationId: string, uploader: string, uploadKey: string): string {
+  return `${conversationId}\u0000${uploader}\u0000${uploadKey}`;
+}
+
 function validateExternalId(v: unknown): string | undefined {
   return isObject(v) && typeof v.conversationId === 'string' && typeof v.messageId === 'string'
     ? undefined
@@ -456,6 +474,14 @@ export class LowdbStore implements Store {
   private records!: BucketedCollection<StoredRecord>;
   private queues!: BucketedCollection<QueueItem>;
   private externalIds!: BucketedCollection<ExternalIdTarget>;
+  private attachments!: BucketedCollection<StoredAttachment>;
+  private readonly attachmentFiles: AttachmentFiles;
+  /** Attachment ids by conversation, and by (conversation, uploader, upload key): rebuilt at open, never stored. */
+  private attachmentsOf = new Map<string, Set<string>>();
+  private attachmentsByUpload = new Map<string, string>();
+  private attachmentBytes = 0;
+  /** Content addresses (file folder, sha256) of erased attachments, deleted once their erasure is final. */
+  private erasedAttachmentFiles = new Map<string, { folder: string; sha256: string }>();
 
   private entries = new Map<string, ConversationEntry>();
   private byExternalUser = new Map<string, string>();
@@ -502,6 +528,7 @@ export class LowdbStore implements Store {
     this.maxCachedSegments = options.maxCachedSegments ?? 2000;
     this.maxIndexedMessages = options.maxIndexedMessages ?? 1_000_000;
     this.observeCommit = options.observeCommit;
+    this.attachmentFiles = new AttachmentFiles(this.dataDir);
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -531,6 +558,13 @@ export class LowdbStore implements Store {
         await this.close().catch(() => undefined);
         throw error;
       }
+    }
+    try {
+      const removed = await this.attachmentFiles.sweep((folder, sha256) => this.liveContent(folder, sha256));
+      if (removed > 0) this.logger.warn({ files: removed }, 'removed attachment files no stored attachment refers to');
+    } catch (error) {
+      await this.close().catch(() => undefined);
+      throw error;
     }
     this.checkpointTimer = setInterval(() => {
       if (this.dirty.size > 0 && !this.checkpointRun) this.checkpointInBackground();
@@ -567,6 +601,8 @@ export class LowdbStore implements Store {
       dataDir: this.dataDir,
       conversations: this.entries.size,
       messages: this.messageCount,
+      attachments: this.attachments.size,
+      attachmentBytes: this.attachmentBytes,
       ...(lastError !== undefined ? { lastError } : {}),
     };
   }
@@ -586,6 +622,11 @@ export class LowdbStore implements Store {
     this.records = new BucketedCollection(dir(DIRS.records), 256, validateAny, touch, freezeReplacedItems);
     this.queues = new BucketedCollection(dir(DIRS.queues), 16, validateQueueItem, touch, freezeReplacedItems);
     this.externalIds = new BucketedCollection(dir(DIRS.externalIds), 64, validateExternalId, touch);
+    this.attachments = new BucketedCollection(dir(DIRS.attachments), 64, validateAttachment, touch, freezeReplacedItems);
+    this.attachmentsOf = new Map();
+    this.attachmentsByUpload = new Map();
+    this.attachmentBytes = 0;
+    this.erasedAttachmentFiles = new Map();
     this.entries = new Map();
     this.byExternalUser = new Map();
     this.segments = new Map();
@@ -640,6 +681,8 @@ export class LowdbStore implements Store {
     await this.records.load();
     await this.queues.load();
     await this.externalIds.load();
+    await this.attachments.load();
+    for (const [, attachment] of this.attachments.entries()) this.indexAttachment(attachment);
     for (const [, item] of this.queues.entries()) this.indexQueueItem(item);
     for (const [id, record] of this.conversationDocs.entries()) this.indexConversation(id, record);
     for (const name of await readdir(join(this.dataDir, DIRS.segments))) this.existingSegmentFiles.add(name);
@@ -786,6 +829,14 @@ export class LowdbStore implements Store {
       case 'qd':
         if (!Array.isArray(record.ids)) return fail('holds a malformed queue pruning');
         for (const id of record.ids) this.removeQueueItem(id);
+        return;
+      case 'at':
+        if (validateAttachment(record.v) !== undefined) return fail('holds a malformed attachment');
+        if (this.erasedLater(record.v.conversationId)) return;
+        if (!this.attachments.get(record.v.id)) {
+          this.attachments.set(record.v.id, record.v);
+          this.indexAttachment(record.v);
+        }
         return;
       default:
         return fail(`has unknown record type ${JSON.stringify((record as { t: string }).t)}`);
@@ -1371,6 +1422,11 @@ export class LowdbStore implements Store {
       this.erasedSegmentFiles.delete(name);
     }
     await fsyncDir(dir);
+    for (const [key, { folder, sha256 }] of [...this.erasedAttachmentFiles]) {
+      // A conversation reusing the id may have stored the same content since: then the file is its own.
+      if (!this.liveContent(folder, sha256)) await this.attachmentFiles.remove(folder, sha256);
+      this.erasedAttachmentFiles.delete(key);
+    }
   }
 
   /**
@@ -1430,6 +1486,14 @@ export class LowdbStore implements Store {
       this.messageCount -= conversation.lastSeq;
       this.conversationDocs.delete(id);
       this.entries.delete(id);
+      for (const attachmentId of [...(this.attachmentsOf.get(id) ?? [])]) {
+        const attachment = this.attachments.get(attachmentId);
+        if (!attachment) continue;
+        this.attachments.delete(attachmentId);
+        this.unindexAttachment(attachment);
+        const folder = fileKey(id);
+        this.erasedAttachmentFiles.set(`${folder}/${attachment.sha256}`, { folder, sha256: attachment.sha256 });
+      }
       const indexedCount = this.indexed.get(id);
       if (indexedCount !== undefined) {
         this.indexed.delete(id);
@@ -1537,6 +1601,9 @@ export class LowdbStore implements Store {
         clientId: input.clientId,
         author,
         text: input.text,
+        ...(input.attachments && input.attachments.length > 0
+          ? { attachments: input.attachments.map((a) => ({ ...a })) }
+          : {}),
         createdAt: now,
         status,
         statusAt,
@@ -1816,6 +1883,120 @@ export class LowdbStore implements Store {
     this.agents.set(id, next);
     await this.durable(journal.append({ t: 'a', v: next } satisfies JournalRecord));
     return { ...next };
+  }
+
+  // ------------------------------------------------------------------ attachments
+
+  private indexAttachment(attachment: StoredAttachment): void {
+    let ids = this.attachmentsOf.get(attachment.conversationId);
+    if (!ids) this.attachmentsOf.set(attachment.conversationId, (ids = new Set()));
+    ids.add(attachment.id);
+    this.attachmentsByUpload.set(uploadKeyOf(attachment.conversationId, attachment.uploader, attachment.uploadKey), attachment.id);
+    this.attachmentBytes += attachment.size + (attachment.thumbnailSize ?? 0);
+  }
+
+  private unindexAttachment(attachment: StoredAttachment): void {
+    const ids = this.attachmentsOf.get(attachment.conversationId);
+    ids?.delete(attachment.id);
+    if (ids?.size === 0) this.attachmentsOf.delete(attachment.conversationId);
+    this.attachmentsByUpload.delete(uploadKeyOf(attachment.conversationId, attachment.uploader, attachment.uploadKey));
+    this.attachmentBytes -= attachment.size + (attachment.thumbnailSize ?? 0);
+  }
+
+  /** True when a stored attachment of the conversation whose file folder is `folder` has this content. */
+  private liveContent(folder: string, sha256: string): boolean {
+    for (const [conversationId, ids] of this.attachmentsOf) {
+      if (fileKey(conversationId) !== folder) continue;
+      for (const id of ids) if (this.attachments.get(id)?.sha256 === sha256) return true;
+    }
+    return false;
+  }
+
+  async putAttachment(input: NewAttachment): Promise<{ attachment: StoredAttachment; created: boolean }> {
+    const journal = await this.writable();
+    const dedupeKey = uploadKeyOf(input.conversationId, input.uploader, input.uploadKey);
+    const known = (): StoredAttachment | undefined => {
+      const id = this.attachmentsByUpload.get(dedupeKey);
+      return id === undefined ? undefined : this.attachments.get(id);
+    };
+    const earlier = known();
+    if (earlier) {
+      // It may still be in the batch being written: answer only once it is durable.
+      await this.durable(journal.barrier());
+      return { attachment: { ...earlier }, created: false };
+    }
+    this.entryOrThrow(input.conversationId);
+    const sha256 = createHash('sha256').update(input.content).digest('hex');
+    const folder = fileKey(input.conversationId);
+    // Outside the conversation's lock (a large file must not hold up its messages); the same content written
+    // twice is the same file, so a racing upload is harmless.
+    try {
+      await this.attachmentFiles.write(folder, sha256, input.content, input.thumbnail);
+    } catch (error) {
+      const err = error as NodeJS.ErrnoException;
+      throw new StoreError('storage_unavailable', `attachment file not written: ${err.code ?? err.message}`);
+    }
+    let durable: Promise<void> = journal.barrier();
+    let result: { attachment: StoredAttachment; created: boolean };
+    try {
+      result = await this.exclusive(input.conversationId, async () => {
+        this.entryOrThrow(input.conversationId);
+        const raced = known();
+        if (raced) {
+          durable = journal.barrier();
+          return { attachment: { ...raced }, created: false };
+        }
+        const attachment: StoredAttachment = {
+          id: this.randomId(),
+          conversationId: input.conversationId,
+          uploader: input.uploader,
+          uploadKey: input.uploadKey,
+          name: input.name,
+          type: input.type,
+          size: input.content.byteLength,
+          sha256,
+          ...(input.thumbnail ? { thumbnailSize: input.thumbnail.byteLength } : {}),
+          createdAt: this.now(),
+        };
+        this.attachments.set(attachment.id, attachment);
+        this.indexAttachment(attachment);
+        durable = journal.append({ t: 'at', v: attachment } satisfies JournalRecord);
+        return { attachment: { ...attachment }, created: true };
+      });
+    } catch (error) {
+      // The conversation was erased meanwhile: the file just written belongs to nothing.
+      if (!this.liveContent(folder, sha256)) await this.attachmentFiles.remove(folder, sha256).catch(() => undefined);
+      throw error;
+    }
+    await this.durable(durable);
+    return result;
+  }
+
+  async getAttachment(id: string): Promise<StoredAttachment | undefined> {
+    this.assertOpen();
+    const attachment = this.attachments.get(id);
+    return attachment ? { ...attachment } : undefined;
+  }
+
+  async findAttachmentByUploadKey(conversationId: string, uploader: string, uploadKey: string): Promise<StoredAttachment | undefined> {
+    this.assertOpen();
+    const id = this.attachmentsByUpload.get(uploadKeyOf(conversationId, uploader, uploadKey));
+    const attachment = id === undefined ? undefined : this.attachments.get(id);
+    return attachment ? { ...attachment } : undefined;
+  }
+
+  async readAttachment(id: string, variant: 'content' | 'thumbnail'): Promise<Uint8Array | undefined> {
+    this.assertOpen();
+    const attachment = this.attachments.get(id);
+    if (!attachment || (variant === 'thumbnail' && attachment.thumbnailSize === undefined)) return undefined;
+    try {
+      return await this.attachmentFiles.read(fileKey(attachment.conversationId), attachment.sha256, variant);
+    } catch (error) {
+      // Erased while it was being read: as if it never existed.
+      if (!this.attachments.get(id)) return undefined;
+      const err = error as NodeJS.ErrnoException;
+      throw new StoreError('storage_unavailable', `attachment file ${attachment.sha256} unreadable: ${err.code ?? err.message}`);
+    }
   }
 
   // ------------------------------------------------------------------ records

@@ -132,6 +132,30 @@ const MIGRATIONS: Migration[] = [
       ALTER TABLE agents ADD CONSTRAINT agents_role CHECK (role IN ('admin', 'agent'));
     `,
   },
+  {
+    version: 4,
+    name: 'attachments',
+    // The bytes live in the row (bytea), not on a node's disk: every node serves every file, they are erased with
+    // their conversation in the same transaction, and backups hold them with the messages that refer to them.
+    // Large objects would survive a plain DELETE (they need lo_unlink) and files would need shared storage.
+    // STORAGE EXTERNAL: out of line without compression (images and PDFs are compressed already).
+    sql: `
+      CREATE TABLE attachments (
+        id text PRIMARY KEY,
+        conversation_id text NOT NULL REFERENCES conversations (id),
+        uploader text NOT NULL,
+        upload_key text NOT NULL,
+        size integer NOT NULL,
+        thumbnail_size integer,
+        doc json NOT NULL,
+        content bytea NOT NULL,
+        thumbnail bytea,
+        UNIQUE (conversation_id, uploader, upload_key)
+      );
+      ALTER TABLE attachments ALTER COLUMN content SET STORAGE EXTERNAL;
+      ALTER TABLE attachments ALTER COLUMN thumbnail SET STORAGE EXTERNAL;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

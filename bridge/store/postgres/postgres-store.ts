@@ -12,6 +12,7 @@
  * The schema comes from `migrations.ts`; `open()` does not migrate and `close()` does not end the pool (its owner does).
  * See README.md in this folder.
  */
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from '../../logger.ts';
 import type { Author, Message } from '../../../protocol/message.ts';
@@ -26,6 +27,7 @@ import { newQueueItem,
   type ConversationErasure,
   type ConversationQuery,
   type NewConversation,
+  type NewAttachment,
   type NewMessage,
   type OutboundItem,
   type OutboundWork,
@@ -35,6 +37,7 @@ import { newQueueItem,
   type StatusUpdate,
   type Store,
   type StoreHealth,
+  type StoredAttachment,
 } from '../store.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
 import { LOGIN_THROTTLE, RATE_PERIOD_MS, claimLoginAttempt, type LoginAttempts, type RateDecision } from '../../rate-limiter.ts';
@@ -94,6 +97,7 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 function cloneMessage(m: Message): Message {
   const copy: Message = { ...m, author: { ...m.author }, statusAt: { ...m.statusAt } };
   if (m.failure) copy.failure = { ...m.failure };
+  if (m.attachments) copy.attachments = m.attachments.map((a) => ({ ...a }));
   return copy;
 }
 
@@ -145,7 +149,7 @@ export class PostgresStore implements Store {
   private readonly maxBatchSize: number;
   private opened = false;
   private lastError: string | undefined;
-  private counts = { conversations: 0, messages: 0 };
+  private counts = { conversations: 0, messages: 0, attachments: 0, attachmentBytes: 0 };
   private healthTimer: NodeJS.Timeout | undefined;
   private pendingAppends: PendingAppend[] = [];
   private flushScheduled = false;
@@ -218,15 +222,26 @@ export class PostgresStore implements Store {
       engine: 'postgres',
       conversations: this.counts.conversations,
       messages: this.counts.messages,
+      attachments: this.counts.attachments,
+      attachmentBytes: this.counts.attachmentBytes,
       ...(this.lastError !== undefined ? { lastError: this.lastError } : {}),
     };
   }
 
   private async refreshCounts(): Promise<void> {
-    const { rows } = await this.query<{ conversations: number; messages: string }>(
-      'SELECT count(*)::int AS conversations, coalesce(sum(last_seq), 0)::text AS messages FROM conversations',
+    const { rows } = await this.query<{ conversations: number; messages: string; attachments: number; bytes: string }>(
+      `SELECT count(*)::int AS conversations, coalesce(sum(last_seq), 0)::text AS messages,
+         (SELECT count(*)::int FROM attachments) AS attachments,
+         (SELECT coalesce(sum(size + coalesce(thumbnail_size, 0)), 0)::text FROM attachments) AS bytes
+       FROM conversations`,
     );
-    this.counts = { conversations: rows[0]!.conversations, messages: Number(rows[0]!.messages) };
+    const row = rows[0]!;
+    this.counts = {
+      conversations: row.conversations,
+      messages: Number(row.messages),
+      attachments: row.attachments,
+      attachmentBytes: Number(row.bytes),
+    };
   }
 
   // ------------------------------------------------------------------ plumbing
@@ -434,6 +449,7 @@ export class PostgresStore implements Store {
         return undefined;
       }
       if (conversation) {
+        await client.query('DELETE FROM attachments WHERE conversation_id = $1', [id]);
         await client.query('DELETE FROM messages WHERE conversation_id = $1', [id]);
         await client.query('DELETE FROM conversations WHERE id = $1', [id]);
       }
@@ -452,6 +468,7 @@ export class PostgresStore implements Store {
     if (!erased) return false;
     this.counts.conversations--;
     this.counts.messages -= erased.lastSeq;
+    void this.refreshCounts().catch(() => undefined);
     return true;
   }
 
@@ -587,6 +604,9 @@ export class PostgresStore implements Store {
           clientId: input.clientId,
           author,
           text: input.text,
+          ...(input.attachments && input.attachments.length > 0
+            ? { attachments: input.attachments.map((a) => ({ ...a })) }
+            : {}),
           createdAt: now,
           status,
           statusAt,
@@ -875,6 +895,78 @@ export class PostgresStore implements Store {
       }
       return { ...updated };
     });
+  }
+
+  // ------------------------------------------------------------------ attachments
+
+  async putAttachment(input: NewAttachment): Promise<{ attachment: StoredAttachment; created: boolean }> {
+    const earlier = await this.findAttachmentByUploadKey(input.conversationId, input.uploader, input.uploadKey);
+    if (earlier) return { attachment: earlier, created: false };
+    const attachment: StoredAttachment = {
+      id: randomId(),
+      conversationId: input.conversationId,
+      uploader: input.uploader,
+      uploadKey: input.uploadKey,
+      name: input.name,
+      type: input.type,
+      size: input.content.byteLength,
+      sha256: createHash('sha256').update(input.content).digest('hex'),
+      ...(input.thumbnail ? { thumbnailSize: input.thumbnail.byteLength } : {}),
+      createdAt: this.now(),
+    };
+    const created = await this.transaction(async (client) => {
+      // Shares the conversation's row lock with erasure: a file is never stored into a conversation being erased.
+      await client.query('SELECT 1 FROM conversations WHERE id = $1 FOR SHARE', [input.conversationId]).then(({ rowCount }) => {
+        if (!rowCount) throw new StoreError('not_found', `conversation ${input.conversationId} not found`);
+      });
+      const { rowCount } = await client.query(
+        `INSERT INTO attachments (id, conversation_id, uploader, upload_key, size, thumbnail_size, doc, content, thumbnail)
+         VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, $9)
+         ON CONFLICT (conversation_id, uploader, upload_key) DO NOTHING`,
+        [
+          attachment.id,
+          attachment.conversationId,
+          attachment.uploader,
+          attachment.uploadKey,
+          attachment.size,
+          attachment.thumbnailSize ?? null,
+          json(attachment),
+          Buffer.from(input.content.buffer, input.content.byteOffset, input.content.byteLength),
+          input.thumbnail ? Buffer.from(input.thumbnail.buffer, input.thumbnail.byteOffset, input.thumbnail.byteLength) : null,
+        ],
+      );
+      return rowCount === 1;
+    });
+    if (!created) {
+      // Another node stored the same upload first.
+      const raced = await this.findAttachmentByUploadKey(input.conversationId, input.uploader, input.uploadKey);
+      if (!raced) throw new StoreError('conflict', 'attachment upload raced with an erasure');
+      return { attachment: raced, created: false };
+    }
+    this.counts.attachments++;
+    this.counts.attachmentBytes += attachment.size + (attachment.thumbnailSize ?? 0);
+    return { attachment: { ...attachment }, created: true };
+  }
+
+  async getAttachment(id: string): Promise<StoredAttachment | undefined> {
+    const { rows } = await this.query<{ doc: StoredAttachment }>('SELECT doc FROM attachments WHERE id = $1', [id]);
+    return rows[0]?.doc;
+  }
+
+  async findAttachmentByUploadKey(conversationId: string, uploader: string, uploadKey: string): Promise<StoredAttachment | undefined> {
+    const { rows } = await this.query<{ doc: StoredAttachment }>(
+      'SELECT doc FROM attachments WHERE conversation_id = $1 AND uploader = $2 AND upload_key = $3',
+      [conversationId, uploader, uploadKey],
+    );
+    return rows[0]?.doc;
+  }
+
+  async readAttachment(id: string, variant: 'content' | 'thumbnail'): Promise<Uint8Array | undefined> {
+    const { rows } = await this.query<{ bytes: Buffer | null }>(
+      `SELECT ${variant === 'content' ? 'content' : 'thumbnail'} AS bytes FROM attachments WHERE id = $1`,
+      [id],
+    );
+    return rows[0]?.bytes ?? undefined;
   }
 
   // ------------------------------------------------------------------ records

@@ -21,7 +21,7 @@ afterAll(async () => {
 describeStoreContract({
   name: 'PostgresStore',
   async create() {
-    await pool.query('TRUNCATE conversations, messages, agents, records, queue_items, rate_limit_buckets, login_attempts');
+    await pool.query('TRUNCATE conversations, messages, agents, records, queue_items, rate_limit_buckets, login_attempts, attachments');
     return {
       make: (clock) => new PostgresStore({ pool, clock, logger: silentLogger() }),
       dispose: async () => undefined,
