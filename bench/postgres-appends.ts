@@ -1,8 +1,7 @@
 /**
  * Appends per second of PostgresStore on one node (group commit): a throwaway cluster, `senders` closed-loop
- * senders over 100 conversations for `seconds`. It prints the server's fsync setting: the test harness starts the
- * server with `-c fsync=off` on its command line, which ALTER SYSTEM cannot override, so until the harness can
- * start a durable server the figure is an upper bound for a durable one.
+ * senders over 100 conversations for `seconds`, on a durable server (fsync, synchronous_commit and full page writes
+ * on; it prints them).
  *   tsx bench/postgres-appends.ts [senders=8,50] [seconds=5]
  */
 import pg from 'pg';
@@ -13,15 +12,8 @@ import { PostgresStore } from '../bridge/store/postgres/postgres-store.ts';
 
 const senderCounts = (process.argv[2] ?? '8,50').split(',').map(Number);
 const seconds = Number(process.argv[3] ?? 5);
-const cluster = await startTestPostgres();
+const cluster = await startTestPostgres({ durable: true });
 try {
-  const admin = new pg.Pool({ connectionString: cluster.adminUrl, max: 1 });
-  // Takes effect only where the command line does not set these (see above).
-  await admin.query('ALTER SYSTEM SET fsync = on');
-  await admin.query('ALTER SYSTEM SET full_page_writes = on');
-  await admin.query('ALTER SYSTEM SET synchronous_commit = on');
-  await admin.query('SELECT pg_reload_conf()');
-  await admin.end();
   for (const senders of senderCounts) {
     const pool = new pg.Pool({ connectionString: await createDatabase(cluster.adminUrl, 'bench'), max: 10 });
     await migrate(pool, silentLogger());

@@ -1,6 +1,8 @@
 /**
  * `npm run bench` — every scenario of issue #7 against the bridge and, in the same run, the bare Socket.IO
- * baseline. `npm run bench -- --quick` runs a short version of each (smoke, < 60 s); `--only=1,3` picks scenarios.
+ * baseline, then scenario 9 (the PostgreSQL engine, 1 and 2 nodes, vs the lowdb node). `npm run bench -- --quick`
+ * runs a short version of scenarios 1–8 (smoke, < 60 s); `--only=1,3` picks scenarios (`--only=10`: the A/B of the
+ * library patches, which no default run includes).
  * Writes bench/results/latest.{json,md} (quick: quick.{json,md}); a full run also regenerates docs/performance.md
  * and docs/bench-chart.svg. Exits non-zero only when a correctness check fails (lost or duplicated messages) or a
  * scenario cannot run — never because a timing target was missed.
@@ -22,6 +24,9 @@ import { storageScenario } from './scenarios/s5-storage.ts';
 import { webhookScenario } from './scenarios/s6-webhooks.ts';
 import { restartScenario } from './scenarios/s7-restart.ts';
 import { widgetScenario } from './scenarios/s8-widget.ts';
+import { postgresScenario } from './scenarios/s9-postgres.ts';
+import { patchesScenario } from './scenarios/s10-patches.ts';
+import { stopBenchPostgres } from './lib/bench-postgres.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const SCENARIOS: Scenario[] = [
@@ -33,13 +38,17 @@ const SCENARIOS: Scenario[] = [
   webhookScenario,
   restartScenario,
   widgetScenario,
+  postgresScenario,
+  patchesScenario,
 ];
+/** Scenarios a run without --only includes: the quick smoke run stays on scenarios 1–8 and its PostgreSQL-free harness. */
+const DEFAULT_IDS = { quick: 8, full: 9 } as const;
 
 const args = process.argv.slice(2);
 const mode: Mode = args.includes('--quick') ? 'quick' : 'full';
 const onlyArg = args.find((a) => a.startsWith('--only='));
 const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',').map(Number)) : undefined;
-const selected = SCENARIOS.filter((s) => !only || only.has(s.id));
+const selected = SCENARIOS.filter((s) => (only ? only.has(s.id) : s.id <= DEFAULT_IDS[mode]));
 if (args.includes('--profile')) {
   // Every bridge process writes a V8 CPU profile on exit; `tsx bench/profile-summary.ts <file>` summarises one.
   bridgeNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(ROOT, 'bench/results/profiles')}`);
@@ -81,6 +90,7 @@ for (const scenario of selected) {
   }
   log(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }
+await stopBenchPostgres();
 const totalSeconds = (performance.now() - started) / 1000;
 machine.loadAverageAtEnd = loadavg().map((v) => Math.round(v * 100) / 100);
 machine.fsyncAtEnd = fsyncProbe();

@@ -68,7 +68,15 @@ export interface BridgeDeps {
    * (`new LowdbStore({ observeCommit: metrics.observeStoreCommit })`).
    */
   metrics?: BridgeMetrics;
+  /**
+   * The three optimisations that patch library internals, all on by default. Only the bench switches one off, to
+   * measure what it buys (STYLE.md "Patching libraries").
+   */
+  patches?: Partial<Record<LibraryPatch, boolean>>;
 }
+
+/** What `BridgeDeps.patches` can switch off. */
+export type LibraryPatch = 'writeCoalescing' | 'sharedJsonEncoder' | 'webhookFastPath';
 
 /** A wired, not yet listening bridge. */
 export interface Bridge {
@@ -91,6 +99,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const clock = deps.clock ?? (() => new Date());
   const metrics = deps.metrics ?? new BridgeMetrics();
   const app = express();
+  const patchOn = (patch: LibraryPatch): boolean => deps.patches?.[patch] !== false;
   // Ordinary webhook POSTs are answered ahead of Express (set below by mountWebhooks; see webhook-fast-path.ts).
   let webhookFastPath: FastPathHandler | undefined;
   // Slow-loris, idle-connection and per-IP connection guards for plain HTTP; Socket.IO has its own ping/pong timeouts.
@@ -98,7 +107,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
     (req, res) => {
       // Before either path, so both log and answer with the same request id.
       assignRequestId(req, res);
-      if (!webhookFastPath?.(req, res)) app(req, res);
+      if (!(patchOn('webhookFastPath') && webhookFastPath?.(req, res))) app(req, res);
     },
     config.http,
     logger,
@@ -108,7 +117,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
     serveClient: false,
     ...(deps.adapter ? { adapter: deps.adapter } : {}),
     // socket.io-parser's wire format and Decoder; a payload sent in several packets is stringified once.
-    parser: sharedJsonParser,
+    ...(patchOn('sharedJsonEncoder') ? { parser: sharedJsonParser } : {}),
     maxHttpBufferSize: config.maxHttpBufferSize,
     // A client must finish the namespace handshake this quickly after the transport connects.
     connectTimeout: config.connectTimeoutMs,
@@ -120,7 +129,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
     },
   });
   // One socket write per connection per event-loop turn instead of one per packet (see write-coalescing.ts).
-  coalesceSocketWrites(io);
+  if (patchOn('writeCoalescing')) coalesceSocketWrites(io);
   const visitorNs = io.of(VISITOR_NAMESPACE) as unknown as VisitorNamespace;
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
   // Without `deps.adapter` this is socket.io's in-memory adapter class; with a cluster adapter (or one installed

@@ -19,6 +19,7 @@ export function consoleLines(result: ScenarioResult): string[] {
     const parts = [`  ${r.label.padEnd(w)}  ${r.figure.padStart(14)}`, `target ${r.target}`.padEnd(30)];
     if (r.baseline !== undefined) parts.push(`baseline ${r.baseline}`);
     if (r.ratio !== undefined) parts.push(`ratio ${r.ratio}`);
+    if (r.vsLowdb !== undefined) parts.push(`÷ lowdb ${r.vsLowdb}`);
     lines.push(`${parts.join('  ')}  ${mark(r.met)}`);
   }
   for (const n of result.notes) lines.push(`  · ${n}`);
@@ -27,6 +28,13 @@ export function consoleLines(result: ScenarioResult): string[] {
 }
 
 function table(rows: Row[]): string[] {
+  if (rows.some((r) => r.vsLowdb !== undefined)) {
+    return [
+      '| measure | bridge | target | baseline | ÷ baseline | ÷ lowdb node | met |',
+      '|---|---:|---|---:|---:|---:|:-:|',
+      ...rows.map((r) => `| ${cell(r.label)} | ${cell(r.figure)} | ${cell(r.target)} | ${cell(r.baseline ?? '—')} | ${cell(r.ratio ?? '—')} | ${cell(r.vsLowdb ?? '—')} | ${mark(r.met)} |`),
+    ];
+  }
   return [
     '| measure | bridge | target | baseline | bridge ÷ baseline | met |',
     '|---|---:|---|---:|---:|:-:|',

@@ -16,6 +16,8 @@ export interface Row {
   baseline?: string;
   /** bridge ÷ baseline (for throughput: the bridge's share; for latency: how many times slower). */
   ratio?: number;
+  /** This engine's figure ÷ the lowdb node's in the same run (scenarios comparing engines). */
+  vsLowdb?: number;
 }
 
 /** What a scenario produced. */

@@ -8,7 +8,7 @@ import type { Socket } from 'socket.io-client';
 import { Histogram, type LatencySummary } from '../lib/histogram.ts';
 import { openLoop, cpuShare } from '../lib/open-loop.ts';
 import { emitAck, inWaves, openAgent, openVisitor, sleep, type Visitor } from '../lib/clients.ts';
-import type { Target } from '../lib/targets.ts';
+import type { Target, TargetCpu } from '../lib/targets.ts';
 
 /** Connected conversations ready for traffic. */
 export interface Pairs {
@@ -34,9 +34,9 @@ interface WireMessage {
 /** Connects `count` visitors and one agent socket; each visitor sends one warm-up message (creates its conversation). */
 export async function connectPairs(target: Target, count: number): Promise<Pairs> {
   const started = performance.now();
-  const agent = await openAgent(target.url, await target.agentToken());
+  const agent = await openAgent(target.agentUrl, await target.agentToken());
   const visitors = await inWaves(count, 50, async (i) => {
-    const visitor = await openVisitor(target.url);
+    const visitor = await openVisitor(target.urlFor(i));
     const ack = await emitAck<Ack>(visitor.socket, 'message:send', { clientId: `warmup-${i}`, text: 'hello' });
     if (!ack.ok) throw new Error(`warm-up message refused: ${ack.error?.code}`);
     return visitor;
@@ -76,8 +76,13 @@ export interface ChatLoadResult {
   generatorCpu: number;
   generatorLagP99: number;
   serverCpu: number;
-  /** Server CPU time per offered message (µs): robust to a busy machine, and 1e6 / it bounds msgs/s per core. */
+  /**
+   * Server CPU time per offered message (µs) — every bridge process plus the PostgreSQL server's: robust to a busy
+   * machine, and 1e6 / it bounds msgs/s per core.
+   */
   serverCpuPerMessageUs: number;
+  /** The same per process: each bridge node, then PostgreSQL's backends, WAL writer and other processes (µs). */
+  cpuPerMessageUs: { nodes: number[]; postgresBackends: number; postgresWalWriter: number; postgresOther: number };
   eventLoopP99: number;
   eventLoopMax: number;
   serverRssMb: number;
@@ -172,8 +177,8 @@ export async function runChatLoad(
     on(v.socket, 'chat:error', (e: { code: string }) => void (errors[`chat:${e.code}`] = (errors[`chat:${e.code}`] ?? 0) + 1));
   }
 
-  await target.server.stats({ reset: true });
-  const cpu0 = target.server.cpuSeconds();
+  await target.stats({ reset: true });
+  const cpu0 = await target.cpu();
   const gen0 = process.cpuUsage();
   const text = 'Hi! A short chat message from the bench.';
   const loop = await openLoop(opts.rate, opts.durationMs, (i) => {
@@ -219,9 +224,10 @@ export async function runChatLoad(
   }
   const wallMs = performance.now() - loop.startedAt;
   const generatorCpu = cpuShare(gen0, wallMs);
-  const serverCpuSeconds = target.server.cpuSeconds() - cpu0;
+  const cpu1 = await target.cpu();
+  const serverCpuSeconds = cpu1.total - cpu0.total;
   const serverCpu = Math.round((serverCpuSeconds / (wallMs / 1000)) * 1000) / 1000;
-  const stats = await target.server.stats();
+  const stats = await target.stats();
   for (const d of detach) d();
 
   let lost = 0;
@@ -248,6 +254,7 @@ export async function runChatLoad(
     generatorLagP99: Math.round(loop.lag.percentile(0.99) * 1000) / 1000,
     serverCpu,
     serverCpuPerMessageUs: Math.round((serverCpuSeconds * 1e6) / Math.max(1, loop.fired)),
+    cpuPerMessageUs: perItemUs(cpu0, cpu1, loop.fired),
     eventLoopP99: stats.eventLoop.p99,
     eventLoopMax: stats.eventLoop.max,
     serverRssMb: Math.round(stats.rss / 1048576),
@@ -258,4 +265,15 @@ export async function runChatLoad(
     result.statusMissing = statusMissing;
   }
   return result;
+}
+
+/** CPU µs per item between two readings, per process kind. */
+export function perItemUs(before: TargetCpu, after: TargetCpu, items: number): ChatLoadResult['cpuPerMessageUs'] {
+  const us = (seconds: number): number => Math.round((seconds * 1e6) / Math.max(1, items));
+  return {
+    nodes: after.nodes.map((n, i) => us(n - (before.nodes[i] ?? 0))),
+    postgresBackends: us(after.postgres.backends - before.postgres.backends),
+    postgresWalWriter: us(after.postgres.walWriter - before.postgres.walWriter),
+    postgresOther: us(after.postgres.other - before.postgres.other),
+  };
 }

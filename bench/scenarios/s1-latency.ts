@@ -12,12 +12,13 @@ interface Ack {
   error?: { code: string };
 }
 
-async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
+/** Runs the traffic against one target kind (also used by scenario 9). */
+export async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
   // Each side sends count/2 messages; the per-socket limit is raised just past that (plus the warm-up).
   const target = await Target.start(kind, { limits: { RATE_LIMIT_MESSAGES_PER_MINUTE: Math.ceil(count / 2) + 10 } });
   try {
-    const agent = await openAgent(target.url, await target.agentToken());
-    const visitor = await openVisitor(target.url);
+    const agent = await openAgent(target.agentUrl, await target.agentToken());
+    const visitor = await openVisitor(target.urlFor(0));
     const warm = await emitAck<Ack>(visitor.socket, 'message:send', { clientId: 'warmup', text: 'hello' });
     if (!warm.ok) throw new Error(`warm-up refused: ${warm.error?.code}`);
     const ackH = new Histogram();

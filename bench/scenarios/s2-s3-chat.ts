@@ -6,7 +6,8 @@ import { Target, type TargetKind } from '../lib/targets.ts';
 import { ms, ratio, type Row, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.ts';
 import { closePairs, connectPairs, runChatLoad, type ChatLoadResult } from './chat-load.ts';
 
-interface Plan {
+/** Sizes of a chat load run. */
+export interface Plan {
   pairs: number;
   rates: number[];
   durationMs: number;
@@ -14,7 +15,8 @@ interface Plan {
   receipts: boolean;
 }
 
-async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
+/** Runs the plan against one target kind (also used by scenarios 9 and 10); `env` reaches the bridge processes. */
+export async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext, env: Record<string, string> = {}) {
   const top = Math.max(...plan.rates);
   // One agent socket carries the agent half of the traffic (rate/2 sends/s) and, with receipts, two receipts per
   // visitor message; each limit is raised to that socket's per-minute volume plus 10 %, nothing else.
@@ -23,7 +25,7 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
     RATE_LIMIT_CONNECTIONS_PER_MINUTE: plan.pairs + 10,
     ...(plan.receipts ? { RATE_LIMIT_EVENTS_PER_MINUTE: Math.ceil(top * 60 * 1.1) } : {}),
   };
-  const target = await Target.start(kind, { limits });
+  const target = await Target.start(kind, { limits, env });
   try {
     const pairs = await connectPairs(target, plan.pairs);
     const steps: ChatLoadResult[] = [];

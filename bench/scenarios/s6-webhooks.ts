@@ -7,11 +7,17 @@
 import { createHmac } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { pino } from 'pino';
+import pg from 'pg';
 import { LowdbStore } from '../../bridge/store/lowdb/lowdb-store.ts';
+import { PostgresStore } from '../../bridge/store/postgres/postgres-store.ts';
+import { migrate } from '../../bridge/store/postgres/migrations.ts';
+import type { Store } from '../../bridge/store/store.ts';
+import { benchDatabase } from '../lib/bench-postgres.ts';
+import { perItemUs } from './chat-load.ts';
 import { Histogram, type LatencySummary } from '../lib/histogram.ts';
 import { openLoop, cpuShare } from '../lib/open-loop.ts';
 import { inWaves, openAgent, sleep } from '../lib/clients.ts';
-import { Target, type TargetKind } from '../lib/targets.ts';
+import { SERVER_CORE, Target, onPostgres, type TargetKind } from '../lib/targets.ts';
 import { ms, ratio, type Row, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +31,8 @@ const CONVERSATIONS = 1000;
  */
 const MAX_CONNECTIONS = 256;
 
-interface Plan {
+/** Sizes of a webhook run. */
+export interface Plan {
   rates: number[];
   durationMs: number;
   drainMs: number;
@@ -34,8 +41,7 @@ interface Plan {
 }
 
 /** Agent replies with wamids, written straight into a store the bridge then opens; returns messageId per index. */
-async function prefill(dataDir: string, count: number): Promise<string[]> {
-  const store = new LowdbStore({ dataDir, logger: pino({ level: 'silent' }) });
+async function prefill(store: Store, count: number): Promise<string[]> {
   await store.open();
   const conversations = (
     await Promise.all(
@@ -79,23 +85,42 @@ function webhookBody(n: number): string {
   });
 }
 
-async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
+/** Runs the plan against one target kind (also used by scenarios 9 and 10); `env` reaches the bridge processes. */
+export async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext, env: Record<string, string> = {}) {
   const total =
     Math.round((plan.warmup.rate * plan.warmup.durationMs) / 1000) +
     plan.rates.reduce((s, r) => s + Math.round((r * plan.durationMs) / 1000), 0);
   let dataDir: string | undefined;
+  let databaseUrl: string | undefined;
   const index = new Map<string, number>();
-  if (kind === 'bridge') {
-    dataDir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-wa-'));
+  if (kind !== 'baseline') {
     const t0 = performance.now();
-    const ids = await prefill(dataDir, total);
+    const logger = pino({ level: 'silent' });
+    let ids: string[];
+    if (onPostgres(kind)) {
+      databaseUrl = await benchDatabase(SERVER_CORE);
+      const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+      try {
+        await migrate(pool, logger);
+        ids = await prefill(new PostgresStore({ pool, logger }), total);
+      } finally {
+        await pool.end();
+      }
+    } else {
+      dataDir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-wa-'));
+      ids = await prefill(new LowdbStore({ dataDir, logger }), total);
+    }
     ids.forEach((id, n) => index.set(id, n));
     ctx.log(`  prefilled ${total} WhatsApp agent replies in ${Math.round(performance.now() - t0)} ms`);
   } else {
     for (let n = 0; n < total; n++) index.set(`wamid.BENCH${n}`, n);
   }
-  const target = await Target.start(kind, { ...(dataDir ? { dataDir } : {}), env: { WHATSAPP_APP_SECRET: APP_SECRET } });
-  const agentSocket = await openAgent(target.url, await target.agentToken());
+  const target = await Target.start(kind, {
+    ...(dataDir ? { dataDir } : {}),
+    ...(databaseUrl ? { databaseUrl } : {}),
+    env: { WHATSAPP_APP_SECRET: APP_SECRET, ...env },
+  });
+  const agentSocket = await openAgent(target.agentUrl, await target.agentToken());
   // A socket timeout makes Node's agent honour the server's `Keep-Alive: timeout=5` hint (it drops an idle socket 1 s
   // before the server would); without one it keeps idle sockets forever and may reuse one just as the server closes
   // it ("socket hang up", seen once at load 17). The 60 s applies only where no hint is sent; on a socket with a request
@@ -125,8 +150,8 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
       const base = offset;
       offset += Math.round((rate * durationMs) / 1000);
       const pushBefore = pushCount;
-      await target.server.stats({ reset: true });
-      const cpu0 = target.server.cpuSeconds();
+      await target.stats({ reset: true });
+      const cpu0 = await target.cpu();
       const gen0 = process.cpuUsage();
       const loop = await openLoop(rate, durationMs, (i) => {
         const n = base + i;
@@ -138,7 +163,7 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
           {
             agent: httpAgent,
             host: '127.0.0.1',
-            port: target.server.port,
+            port: target.servers[n % target.servers.length]!.port,
             method: 'POST',
             path: '/webhooks/whatsapp',
             headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature, 'content-length': Buffer.byteLength(body) },
@@ -178,7 +203,8 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
         await sleep(20);
       }
       const wallMs = performance.now() - loop.startedAt;
-      const stats = await target.server.stats();
+      const stats = await target.stats();
+      const cpu1 = await target.cpu();
       const step: WebhookStep = {
         offeredRate: rate,
         fired: loop.fired,
@@ -190,8 +216,9 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
         http: httpH.summary(),
         pushed: pushCount - pushBefore,
         push: pushH.summary(),
-        serverCpu: Math.round(((target.server.cpuSeconds() - cpu0) / (wallMs / 1000)) * 1000) / 1000,
-        serverCpuPerWebhookUs: Math.round(((target.server.cpuSeconds() - cpu0) * 1e6) / Math.max(1, loop.fired)),
+        serverCpu: Math.round(((cpu1.total - cpu0.total) / (wallMs / 1000)) * 1000) / 1000,
+        serverCpuPerWebhookUs: Math.round(((cpu1.total - cpu0.total) * 1e6) / Math.max(1, loop.fired)),
+        cpuPerWebhookUs: perItemUs(cpu0, cpu1, loop.fired),
         generatorCpu: cpuShare(gen0, wallMs),
         eventLoopP99: stats.eventLoop.p99,
       };
@@ -215,7 +242,7 @@ async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext) {
   return { steps, prefilled: total };
 }
 
-interface WebhookStep {
+export interface WebhookStep {
   offeredRate: number;
   fired: number;
   accepted: number;
@@ -227,12 +254,14 @@ interface WebhookStep {
   push: LatencySummary;
   serverCpu: number;
   serverCpuPerWebhookUs: number;
+  /** Per process: each bridge node, then PostgreSQL's backends, WAL writer and other processes (µs). */
+  cpuPerWebhookUs: ReturnType<typeof perItemUs>;
   generatorCpu: number;
   eventLoopP99: number;
 }
 
 /** A step is sustained when every webhook got its 200 at the offered pace and every status reached the agent in time. */
-const sustained = (s: WebhookStep) => s.accepted === s.fired && s.acceptedRate >= s.offeredRate * 0.97 && s.pushed === s.accepted && s.push.p99 <= 20;
+export const sustained = (s: WebhookStep) => s.accepted === s.fired && s.acceptedRate >= s.offeredRate * 0.97 && s.pushed === s.accepted && s.push.p99 <= 20;
 
 /** Scenario 6. */
 export const webhookScenario: Scenario = {

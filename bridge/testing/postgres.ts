@@ -56,11 +56,18 @@ async function asPostgres(binary: string, args: string[]): Promise<{ stdout: str
   return run(file, argv, { timeout: 120_000 });
 }
 
-/**
- * Creates and starts a cluster. Durability settings are off (`fsync=off`): tests kill bridges, not the server,
- * and PostgreSQL's own crash safety is not what they test.
- */
-export async function startTestPostgres(): Promise<TestPostgres> {
+/** Options of `startTestPostgres`. */
+export interface TestPostgresOptions {
+  /**
+   * Durable commits (`fsync=on`, `synchronous_commit=on`, full page writes), as a production server runs: the bench
+   * measures with it. Default false: tests kill bridges, not the server, and PostgreSQL's own crash safety is not
+   * what they test.
+   */
+  durable?: boolean;
+}
+
+/** Creates and starts a cluster; durability settings are off unless `settings.durable`. */
+export async function startTestPostgres(settings: TestPostgresOptions = {}): Promise<TestPostgres> {
   const bin = postgresBinDir();
   const dir = mkdtempSync(join(tmpdir(), 'anon-chat-pg-'));
   const dataDir = join(dir, 'data');
@@ -86,8 +93,9 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       `-p ${port}`,
       `-k ${dir}`,
       "-c listen_addresses='127.0.0.1'",
-      '-c fsync=off',
-      '-c full_page_writes=off',
+      ...(settings.durable
+        ? ['-c fsync=on', '-c synchronous_commit=on', '-c full_page_writes=on']
+        : ['-c fsync=off', '-c full_page_writes=off']),
       '-c max_connections=400',
       '-c shared_buffers=64MB',
     ].join(' ');
