@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { loadConfig } from '../bridge/config.ts';
 import { connectAgent, connectVisitor, type AgentClient, type ConnectedVisitor } from '../bridge/testing/clients.ts';
 import { startTestBridge, type TestBridge } from '../bridge/testing/test-bridge.ts';
+import { waitUntil } from '../bridge/testing/wait-until.ts';
 import { timestampedSignature } from '../bridge/webhooks/signatures.ts';
 import type { StatusChange } from '../protocol/message.ts';
 import { STATUS_RANK, type StoredStatus } from '../protocol/status.ts';
@@ -72,7 +73,15 @@ describe('status ordering over the wire', () => {
     // Every message's sequence in order, all messages at once (races between messages and within one).
     const statuses = await Promise.all(messages.map(async (m) => Promise.all(m.sequence.map((s) => post(m.id, s)))));
     expect(statuses.flat().every((s) => s === 200)).toBe(true);
-    await new Promise((r) => setTimeout(r, 500));
+    const finalStatus = (m: (typeof messages)[number]): StoredStatus =>
+      m.sequence.reduce<StoredStatus>((a, b) => (STATUS_RANK[b] > STATUS_RANK[a] ? b : a), 'sent');
+    // The pushes follow the stores: wait until both sides were told each message's final status (a message whose
+    // sequence never rises above 'sent' has nothing to push).
+    await waitUntil('every final status pushed to the visitor and the agent', () =>
+      messages.every((m) =>
+        (['visitor', 'agent'] as const).every((who) => (seen[who].filter((c) => c.messageId === m.id).at(-1)?.status ?? 'sent') === finalStatus(m)),
+      ),
+    );
 
     for (const m of messages) {
       const expected = m.sequence.reduce<StoredStatus>((a, b) => (STATUS_RANK[b] > STATUS_RANK[a] ? b : a), 'sent');

@@ -8,6 +8,7 @@ import {
   emitRaw,
   emitWithAck,
   nextEvent,
+  waitUntil,
   WAIT_DEADLINE_MS,
 } from '../testing/index.ts';
 import { signAgentToken } from '../auth/agent-token.ts';
@@ -166,7 +167,8 @@ describe('agent namespace', () => {
       expect(ack.ok).toBe(true);
       await emitWithAck(v, 'message:send', { clientId: 'sink-1', text: 'hi' });
       await emitWithAck(agent, 'receipt', { conversationId: v.session.conversationId, upToSeq: 1, status: 'read' });
-      await new Promise((r) => setTimeout(r, 100));
+      // The read status reaches the sinks after anything the duplicate send could have fanned out.
+      await waitUntil('the recorder sink to see the read status', () => statuses.length > 0);
       expect(created).toEqual(['sink-1']);
       expect(statuses).toEqual(['sink-1:read']);
     } finally {
@@ -187,6 +189,7 @@ describe('agent namespace', () => {
     typist.emit('typing', { conversationId: v.session.conversationId, typing: true });
     expect(await visitorSees).toMatchObject({ role: 'agent', typing: true });
     expect(await colleagueSees).toMatchObject({ conversationId: v.session.conversationId, role: 'agent' });
+    // Deliberate negative check: nothing reaches the stranger or the typist in the 100 ms after the others saw it.
     await new Promise((r) => setTimeout(r, 100));
     expect(strangerSaw).toEqual([]);
     expect(typistSaw).toEqual([]);

@@ -16,6 +16,7 @@ import {
   startTestBridge,
   type AgentClient,
   type VisitorClient,
+  waitUntil,
   WAIT_DEADLINE_MS,
 } from '../testing/index.ts';
 import { signVisitorToken, VISITOR_AUDIENCE } from '../auth/visitor-token.ts';
@@ -87,6 +88,7 @@ describe('visitor messages', () => {
     expect(await send(retryTab, 'same')).toEqual(first);
     const page = await emitWithAck(v, 'history', {});
     expect(page.ok && page.data.messages.map((m) => m.clientId)).toEqual(['same']);
+    // Deliberate negative check: no second 'message' push for the retried clientId in the next 100 ms.
     await new Promise((r) => setTimeout(r, 100));
     expect(seen.filter((m) => m.clientId === 'same')).toHaveLength(1);
   });
@@ -310,6 +312,7 @@ describe('isolation between visitors', () => {
     expect(bHistory).toEqual({ ok: true, data: { messages: [], hasMore: false } });
     const bSync = await emitWithAck(b, 'sync', { afterRev: 0 });
     expect(bSync.ok && bSync.data.messages).toEqual([]);
+    // Deliberate negative check: nothing of visitor A's is pushed to B in the next 100 ms.
     await new Promise((r) => setTimeout(r, 100));
     expect(bSeen).toEqual([]);
     const aPage = await emitWithAck(a, 'history', {});
@@ -327,7 +330,7 @@ describe('isolation between visitors', () => {
     }
     const errors = collect(v, 'chat:error');
     (v as unknown as { emit(event: string, payload: unknown): void }).emit('conversations:list', {});
-    await new Promise((r) => setTimeout(r, 100));
+    await waitUntil("the bridge's chat:error for an unacknowledged bad event", () => errors.length > 0);
     expect(errors.map((e) => e.code)).toEqual(['bad_request']);
 
     await expect(connectAgent(shared.bridge.url, v.session.token)).rejects.toMatchObject({ code: 'unauthorized' });
@@ -457,6 +460,7 @@ describe('typing and presence', () => {
     const stopped = nextEvent(a, 'typing', WAIT_DEADLINE_MS, (e) => !e.typing);
     v.close();
     expect(await stopped).toMatchObject({ conversationId: v.session.conversationId, typing: false });
+    // Deliberate negative check: the other conversation's agent hears no typing in the next 100 ms.
     await new Promise((r) => setTimeout(r, 100));
     expect(otherTyping).toEqual([]);
   });
@@ -467,7 +471,8 @@ describe('typing and presence', () => {
     const events = collect(a, 'typing');
     v.emit('typing', { typing: true });
     v.emit('typing', { typing: true });
-    await new Promise((r) => setTimeout(r, 6_500));
+    // The bridge ends an indicator nobody refreshed on its own timer; wait for that 'typing: false' itself.
+    await waitUntil('the unrefreshed typing indicator to expire', () => events.length >= 2);
     expect(events.map((e) => e.typing)).toEqual([true, false]);
   });
 
