@@ -127,7 +127,7 @@ export async function registerAgentHandlers(
     },
   });
 
-  const typing = new TypingTracker(Date.now, (conversationId, isTyping) => {
+  const typing = new TypingTracker(() => ctx.clock().getTime(), (conversationId, isTyping) => {
     const event = { conversationId, role: 'agent' as const, name: displayName, typing: isTyping };
     ctx.visitorNs.to(conversationRoom(conversationId)).emit('typing', event);
     // Other agents see who is answering, so two do not reply at once.

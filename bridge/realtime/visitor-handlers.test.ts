@@ -4,7 +4,7 @@ import { SignJWT } from 'jose';
 import fc from 'fast-check';
 import { Manager } from 'socket.io-client';
 import type { Message } from '../../protocol/message.ts';
-import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import { MAX_TEXT_LENGTH, TYPING_THROTTLE_MS } from '../../protocol/limits.ts';
 import {
   collect,
   connectAgent,
@@ -474,6 +474,35 @@ describe('typing and presence', () => {
     // The bridge ends an indicator nobody refreshed on its own timer; wait for that 'typing: false' itself.
     await waitUntil('the unrefreshed typing indicator to expire', () => events.length >= 2);
     expect(events.map((e) => e.typing)).toEqual([true, false]);
+  });
+
+  it('throttles typing by the bridge clock (ctx.clock), not the wall clock', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const clocked = await startTestBridge({ clock: () => new Date(now) });
+    try {
+      const a = track(await connectAgent(clocked.url, clocked.agent.token));
+      const v = track(await connectVisitor(clocked.url));
+      const seen = collect(a, 'typing');
+      const first = nextEvent(a, 'typing');
+      v.emit('typing', { typing: true });
+      await first;
+      // Same bridge time: a refresh is within the throttle window and is not forwarded; the stop always is.
+      v.emit('typing', { typing: true });
+      const stopped = nextEvent(a, 'typing', WAIT_DEADLINE_MS, (e) => !e.typing);
+      v.emit('typing', { typing: false });
+      await stopped;
+      v.emit('typing', { typing: true });
+      const refreshed = nextEvent(a, 'typing', WAIT_DEADLINE_MS, (e) => e.typing);
+      await refreshed;
+      // The throttle counts from the last forwarded start, so after the bridge clock moves past it a refresh goes out.
+      now += TYPING_THROTTLE_MS;
+      const again = nextEvent(a, 'typing', WAIT_DEADLINE_MS, (e) => e.typing);
+      v.emit('typing', { typing: true });
+      await again;
+      expect(seen.map((e) => e.typing)).toEqual([true, false, true, true]);
+    } finally {
+      await clocked.close();
+    }
   });
 
   it('tells agents when a visitor comes and goes and visitors how many agents are online', async () => {

@@ -90,7 +90,7 @@ export async function registerVisitorHandlers(
     },
   });
 
-  const typing = new TypingTracker(Date.now, (id, isTyping) =>
+  const typing = new TypingTracker(() => ctx.clock().getTime(), (id, isTyping) =>
     agentNs.to(AGENTS_ROOM).emit('typing', { conversationId: id, role: 'visitor', typing: isTyping }),
   );
   socket.on('typing', (...args: unknown[]) => {
