@@ -601,6 +601,28 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect(taken.map((i) => i.id)).toEqual([a.id, b.id]);
     });
 
+    it("saves a worker's attempt only while the item is still its claim", async () => {
+      const a = await store.enqueue('webhook', { n: 1 });
+      const at = () => clock().toISOString();
+      const lease = (owner: string) => ({ owner, until: new Date(clock().getTime() + 60_000).toISOString() });
+      expect((await store.claimDueItems('webhook', at(), 10, lease('slow'))).map((i) => i.id)).toEqual([a.id]);
+      // slow's lease runs out mid-attempt and fast claims the item and delivers it.
+      tick(61_000);
+      expect((await store.claimDueItems('webhook', at(), 10, lease('fast'))).map((i) => i.id)).toEqual([a.id]);
+      expect(await store.updateQueueItem({ ...a, attempts: 1, dueAt: at() }, 'slow')).toBe(false);
+      expect(await store.updateQueueItem({ ...a, attempts: 1, state: 'delivered' }, 'fast')).toBe(true);
+      // slow's late failure changes nothing, after fast's update as before it.
+      expect(await store.updateQueueItem({ ...a, attempts: 1, dueAt: at(), lastError: 'HTTP 500' }, 'slow')).toBe(false);
+      expect((await store.listQueueItems('webhook', 10)).map((i) => [i.id, i.state, i.lastError])).toEqual([[a.id, 'delivered', undefined]]);
+      // A lease that ran out with nobody claiming the item since is still its owner's to save; no owner saves always.
+      const b = await store.enqueue('webhook', { n: 2 });
+      await store.claimDueItems('webhook', at(), 10, lease('late'));
+      tick(61_000);
+      expect(await store.updateQueueItem({ ...b, attempts: 1 }, 'late')).toBe(true);
+      expect(await store.updateQueueItem({ ...b, state: 'dead' })).toBe(true);
+      expect((await store.listQueueItems('webhook', 10)).find((i) => i.id === b.id)?.state).toBe('dead');
+    });
+
     it('queues the outbound work of a change in the same step as the change, and reopens on request', async () => {
       const remove = store.addOutboundWork({
         messageCreated: (m, c) => [{ queue: 'webhook', id: `evt:${m.id}:created`, payload: { text: m.text, state: c.state } }],

@@ -355,8 +355,12 @@ export interface Store {
    * expire; another worker then claims them.
    */
   claimDueItems<T>(queue: string, now: string, limit: number, lease: QueueLease): Promise<QueueItem<T>[]>;
-  /** Saves the item's new state and ends any lease on it. */
-  updateQueueItem<T>(item: QueueItem<T>): Promise<void>;
+  /**
+   * Saves the item's new state and ends any lease on it; resolves true. With `owner` (a worker saving its attempt),
+   * only while the item is still that owner's claim, else resolves false and changes nothing: a worker whose lease ran
+   * out while its attempt went on must not overwrite what the worker that claimed the item next recorded.
+   */
+  updateQueueItem<T>(item: QueueItem<T>, owner?: string): Promise<boolean>;
   listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]>;
   /** Removes at most `limit` delivered or dead items (any queue) last updated before `before` (ISO); resolves with how many. */
   pruneQueueItems(before: string, limit: number): Promise<number>;

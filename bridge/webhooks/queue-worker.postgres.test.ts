@@ -6,7 +6,7 @@ import { createTestDatabase } from '../testing/test-database.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import type { QueueItem } from '../store/store.ts';
-import { QueueWorker } from './queue-worker.ts';
+import { QueueWorker, type DeliveryOutcome } from './queue-worker.ts';
 
 const retry = { maxAttempts: 5, baseDelayMs: 10, maxDelayMs: 50 };
 const pools: pg.Pool[] = [];
@@ -98,5 +98,52 @@ describe('QueueWorker on PostgreSQL', () => {
     await worker.stop();
     expect(deliveredAt).toHaveLength(1);
     expect(deliveredAt[0]! >= leaseEnds).toBe(true);
+  });
+
+  it('an attempt that outlived its lease does not overwrite the result of the node that took the item over', async () => {
+    const [slowStore, fastStore] = [await node(url), await node(url)];
+    await slowStore.enqueue('webhook', { n: 1 }, 'overtaken');
+    const attempts: string[] = [];
+    let fastDelivered!: () => void;
+    const delivered = new Promise<void>((resolve) => (fastDelivered = resolve));
+    let slowDone!: () => void;
+    const slowFinished = new Promise<void>((resolve) => (slowDone = resolve));
+    const worker = (store: PostgresStore, name: string, deliver: () => Promise<DeliveryOutcome>) =>
+      new QueueWorker<{ n: number }>({
+        store,
+        queue: 'webhook',
+        logger: silentLogger(),
+        clock: () => new Date(),
+        retry,
+        pollMs: 25,
+        leaseMs: name === 'slow' ? 200 : 60_000,
+        deliver: async () => {
+          attempts.push(name);
+          return deliver();
+        },
+      });
+    // The slow node's attempt goes on past its lease, until the other node has claimed and delivered the item; then
+    // it fails (a timeout, say).
+    const overtaken = async () => (await slowStore.listQueueItems('webhook', 10)).find((i) => i.id === 'overtaken');
+    const slow = worker(slowStore, 'slow', async () => {
+      await delivered;
+      await until('the other node to record its delivery', async () => (await overtaken())?.state === 'delivered');
+      slowDone();
+      return { ok: false, permanent: false, error: 'timeout' };
+    });
+    slow.start();
+    await until('the slow node attempting', () => attempts.length === 1);
+    const fast = worker(fastStore, 'fast', async () => {
+      fastDelivered();
+      return { ok: true, status: 200 };
+    });
+    fast.start();
+    await slowFinished;
+    await slow.idle();
+    await Promise.all([slow.stop(), fast.stop()]);
+    const item = (await overtaken())!;
+    expect(item).toMatchObject({ state: 'delivered', attempts: 1 });
+    expect(item.lastError).toBeUndefined();
+    expect(attempts).toEqual(['slow', 'fast']);
   });
 });

@@ -175,7 +175,7 @@ export class QueueWorker<T> {
     }
     // Closing mid-attempt: leave the item as it was, claim released, so the next start (or another node) retries it.
     if (this.stopped && this.abort.signal.aborted && !outcome.ok) {
-      await this.options.store.updateQueueItem(item).catch(() => undefined);
+      await this.options.store.updateQueueItem(item, this.owner).catch(() => undefined);
       return;
     }
     const now = clock();
@@ -204,7 +204,11 @@ export class QueueWorker<T> {
         updated.dueAt = new Date(now.getTime() + delay).toISOString();
       }
     }
-    await this.options.store.updateQueueItem(updated);
+    if (!(await this.options.store.updateQueueItem(updated, this.owner))) {
+      // The lease ran out during the attempt and another worker claimed the item: its result is the one that counts.
+      logger.warn({ queue, id: item.id, ok: outcome.ok }, 'webhooks: claim lost during the attempt; its result was not saved');
+      return;
+    }
     this.options.metrics?.delivery(queue, outcome.ok ? 'delivered' : final ? 'dead' : 'retry');
     if (!outcome.ok) {
       logger.warn({ queue, id: item.id, attempts, state: updated.state, error: outcome.error }, 'webhooks: delivery failed');

@@ -491,7 +491,7 @@ export class LowdbStore implements Store {
   private dirty = new Set<AnyDoc>();
   private locks = new Map<string, Promise<void>>();
   /** Queue claims: item id → lease end (ISO). */
-  private readonly leases = new Map<string, string>();
+  private readonly leases = new Map<string, QueueLease>();
   /** Limits live in memory: one process is every node there is, and a restart may forget them. */
   private readonly rateBuckets = new LocalTokenBuckets();
   private readonly loginAttempts = new Map<string, LoginAttempts>();
@@ -2069,7 +2069,7 @@ export class LowdbStore implements Store {
   async claimDueItems<T>(queue: string, now: string, limit: number, lease: QueueLease): Promise<QueueItem<T>[]> {
     this.assertOpen();
     const items = this.dueNow(queue, now, limit);
-    for (const item of items) this.leases.set(item.id, lease.until);
+    for (const item of items) this.leases.set(item.id, { ...lease });
     return items.map((item) => copyJson(item) as QueueItem<T>);
   }
 
@@ -2078,20 +2078,22 @@ export class LowdbStore implements Store {
     for (const item of this.pendingItems.get(queue)?.values() ?? []) {
       if (item.dueAt > now) continue;
       const leased = this.leases.get(item.id);
-      if (leased !== undefined && leased > now) continue;
+      if (leased !== undefined && leased.until > now) continue;
       due.push(item);
     }
     due.sort((a, b) => (a.dueAt === b.dueAt ? compare(a.createdAt, b.createdAt) : compare(a.dueAt, b.dueAt)));
     return due.slice(0, Math.max(0, limit));
   }
 
-  async updateQueueItem<T>(item: QueueItem<T>): Promise<void> {
+  async updateQueueItem<T>(item: QueueItem<T>, owner?: string): Promise<boolean> {
     const journal = await this.writable();
+    if (owner !== undefined && this.leases.get(item.id)?.owner !== owner) return false;
     this.leases.delete(item.id);
     const stored = copyJson(item) as QueueItem;
     stored.log = stored.log.slice(-QUEUE_LOG_LIMIT);
     this.putQueueItem(stored);
     await this.durable(journal.append({ t: 'q', v: stored } satisfies JournalRecord));
+    return true;
   }
 
   async pruneQueueItems(before: string, limit: number): Promise<number> {

@@ -1053,15 +1053,27 @@ export class PostgresStore implements Store {
       .sort((a, b) => (a.dueAt === b.dueAt ? compareText(a.createdAt, b.createdAt) : compareText(a.dueAt, b.dueAt)));
   }
 
-  async updateQueueItem<T>(item: QueueItem<T>): Promise<void> {
+  async updateQueueItem<T>(item: QueueItem<T>, owner?: string): Promise<boolean> {
     const stored: QueueItem<T> = { ...item, log: item.log.slice(-QUEUE_LOG_LIMIT) };
+    const values = [stored.id, stored.queue, stored.state, stored.dueAt, stored.createdAt, stored.updatedAt, json(stored)];
+    if (owner !== undefined) {
+      // Checked and saved in one statement: the row lock orders it against another node's claim.
+      const { rowCount } = await this.query(
+        `UPDATE queue_items SET queue = $2, state = $3, due_at = $4, created_at = $5, updated_at = $6, doc = $7::json,
+           lease_owner = NULL, lease_until = NULL
+         WHERE id = $1 AND lease_owner = $8`,
+        [...values, owner],
+      );
+      return (rowCount ?? 0) > 0;
+    }
     await this.query(
       `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
        VALUES ($1, $2, $3, $4, $5, $6, $7::json)
        ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, state = excluded.state, due_at = excluded.due_at,
          updated_at = excluded.updated_at, doc = excluded.doc, lease_owner = NULL, lease_until = NULL`,
-      [stored.id, stored.queue, stored.state, stored.dueAt, stored.createdAt, stored.updatedAt, json(stored)],
+      values,
     );
+    return true;
   }
 
   async pruneQueueItems(before: string, limit: number): Promise<number> {
