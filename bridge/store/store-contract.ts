@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { StoreError, type Store } from './store.ts';
+import { PENDING_STATUS_NAMESPACE, StoreError, type Store } from './store.ts';
 
 /** One engine under test. */
 export interface StoreEngine {
@@ -677,6 +677,60 @@ export function describeStoreContract(engine: StoreEngine): void {
       const items = await store.listQueueItems<{ rev: number }>('webhook', 10);
       expect(items.map((i) => i.id).sort()).toEqual([`evt:${m!.id}:failed:-`, `evt:${m!.id}:sent:wamid.ONE`].sort());
       expect(items.find((i) => i.id === `evt:${m!.id}:sent:wamid.ONE`)).toMatchObject({ payload: { rev: accepted.rev }, state: 'pending' });
+    });
+
+    it('keeps a status for an external id no message carries yet and applies it when the id is linked; racing, none is lost', async () => {
+      const texts = Array.from({ length: 21 }, (_, i) => ({ role: 'agent' as const, text: `reply ${i}` }));
+      const [first, ...others] = await conversationWith('ext', texts);
+      const keepUntil = new Date(now + 3_600_000).toISOString();
+      expect(await store.applyStatusByExternalId('wamid.A', { status: 'delivered' }, { keepUntil })).toBeUndefined();
+      // A lower status reported later does not replace the kept one.
+      expect(await store.applyStatusByExternalId('wamid.A', { status: 'sent' }, { keepUntil })).toBeUndefined();
+      expect(await store.getRecord(PENDING_STATUS_NAMESPACE, 'wamid.A')).toMatchObject({ status: 'delivered' });
+      // Without keepUntil an unknown id keeps nothing.
+      expect(await store.applyStatusByExternalId('wamid.B', { status: 'read' })).toBeUndefined();
+      expect(await store.getRecord(PENDING_STATUS_NAMESPACE, 'wamid.B')).toBeUndefined();
+      const linked = await store.setExternalId('ext', first!.id, 'wamid.A');
+      expect(linked).toMatchObject({ externalId: 'wamid.A', status: 'delivered' });
+      expect(await store.getMessage('ext', first!.id)).toMatchObject({ status: 'delivered', rev: linked.rev });
+      expect(await store.getRecord(PENDING_STATUS_NAMESPACE, 'wamid.A')).toBeUndefined();
+      expect((await store.applyStatusByExternalId('wamid.A', { status: 'read' }, { keepUntil }))?.changed).toMatchObject([{ status: 'read' }]);
+      // The status and the send's answer arrive at once (on PostgreSQL: on two connections): every message ends read.
+      await Promise.all(
+        others.flatMap((m, i) => [
+          store.applyStatusByExternalId(`wamid.race-${i}`, { status: 'read' }, { keepUntil }),
+          store.setExternalId('ext', m.id, `wamid.race-${i}`),
+        ]),
+      );
+      const after = await store.getMessages('ext', { limit: 100 });
+      expect(after.filter((m) => m.externalId?.startsWith('wamid.race-')).map((m) => m.status)).toEqual(Array(20).fill('read'));
+      for (let i = 0; i < 20; i++) expect(await store.getRecord(PENDING_STATUS_NAMESPACE, `wamid.race-${i}`)).toBeUndefined();
+    });
+
+    it('adds a once record in the status change\'s step: a repeat is refused and changes nothing; an unapplied change leaves none', async () => {
+      const [m] = await conversationWith('once', [{ role: 'agent', text: 'hi' }]);
+      const once = (key: string) => ({ namespace: 'delivery', key, value: { n: 1 }, expiresAt: new Date(now + 600_000).toISOString() });
+      expect((await store.applyStatus('once', m!.id, { status: 'delivered' }, once('d1'))).changed).toHaveLength(1);
+      await expect(store.applyStatus('once', m!.id, { status: 'read' }, once('d1'))).rejects.toMatchObject({ code: 'conflict' });
+      expect((await store.getMessage('once', m!.id))?.status).toBe('delivered');
+      await expect(store.applyStatus('once', 'missing', { status: 'read' }, once('d2'))).rejects.toMatchObject({ code: 'not_found' });
+      expect(await store.getRecord('delivery', 'd2')).toBeUndefined();
+      // A status that changes nothing still records the delivery; an id kept for later too.
+      expect((await store.applyStatus('once', m!.id, { status: 'sent' }, once('d3'))).changed).toEqual([]);
+      expect(await store.getRecord('delivery', 'd3')).toEqual({ n: 1 });
+      const keepUntil = new Date(now + 600_000).toISOString();
+      expect(await store.applyStatusByExternalId('wamid.none', { status: 'read' }, { keepUntil, once: once('d4') })).toBeUndefined();
+      await expect(store.applyStatusByExternalId('wamid.none', { status: 'read' }, { keepUntil, once: once('d4') })).rejects.toMatchObject({ code: 'conflict' });
+      // Five deliveries of one id at once: one applies.
+      const racing = await Promise.allSettled(Array.from({ length: 5 }, () => store.applyStatus('once', m!.id, { status: 'read' }, once('d5'))));
+      expect(racing.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(racing.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(Array(4).fill('conflict'));
+      await restart();
+      expect(await store.getRecord('delivery', 'd1')).toEqual({ n: 1 });
+      expect(await store.getRecord('delivery', 'd4')).toEqual({ n: 1 });
+      expect((await store.getMessage('once', m!.id))?.status).toBe('read');
+      tick(600_001);
+      expect((await store.applyStatus('once', m!.id, { status: 'read' }, once('d1'))).changed).toEqual([]);
     });
 
     it('takes rate tokens per key: a burst of N, refilled over a minute, refusals say when; racing takes share one bucket', async () => {

@@ -119,6 +119,31 @@ export interface StatusUpdate {
   again?: boolean;
 }
 
+/** Store namespace of statuses reported for an external id no message carries yet (`applyStatusByExternalId`). */
+export const PENDING_STATUS_NAMESPACE = 'pending-status';
+
+/**
+ * A record a status change adds in its own atomic step (a webhook delivery id, for replay detection): when it exists
+ * already the change is refused with `conflict` and nothing is written; when the change fails, neither is stored.
+ */
+export interface OnceRecord {
+  namespace: string;
+  key: string;
+  value: unknown;
+  /** ISO time after which the store may forget it (and a new change may add it again). */
+  expiresAt?: string;
+}
+
+/** Options of `applyStatusByExternalId`. */
+export interface ExternalStatusOptions {
+  /**
+   * When no message carries the id yet, keep the update (the higher-ranked of it and one kept before) under
+   * `PENDING_STATUS_NAMESPACE` until this ISO time, for `setExternalId` to apply.
+   */
+  keepUntil?: string;
+  once?: OnceRecord;
+}
+
 export interface StatusResult {
   /** Messages whose status actually advanced, with their new state (empty when nothing changed). */
   changed: Message[];
@@ -280,8 +305,8 @@ export interface Store {
   getMessages(conversationId: string, opts: { beforeSeq?: number; limit: number }): Promise<Message[]>;
   /** Messages whose rev > afterRev, ascending by rev, at most `limit`. */
   getChangesSince(conversationId: string, afterRev: number, limit: number): Promise<Message[]>;
-  /** Apply a status by rank (never backwards; duplicates change nothing). */
-  applyStatus(conversationId: string, messageId: string, update: StatusUpdate): Promise<StatusResult>;
+  /** Apply a status by rank (never backwards; duplicates change nothing), adding `once` in the same atomic step. */
+  applyStatus(conversationId: string, messageId: string, update: StatusUpdate, once?: OnceRecord): Promise<StatusResult>;
   /**
    * Receipts: advance every message of `authorRole` with seq ≤ upToSeq to `status` (delivered/read).
    * Also moves the conversation's read pointer and unread count.
@@ -296,14 +321,16 @@ export interface Store {
    * Links the external channel's id to a message: that channel accepted it, so it counts as `sent` from now on (a
    * `failed` message that was sent again goes back to `sent`, its failure cleared). A new id is a visible change
    * with a new rev whose outbound work (`OutboundWork.statusChanged`) is queued in the same atomic step; linking the
-   * same id again changes nothing.
+   * same id again changes nothing. A status kept for this id (`applyStatusByExternalId` with `keepUntil`) is applied
+   * and removed in that same step, as a second change with the next rev.
    */
   setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message>;
   /**
-   * Optional fast path for `findMessageByExternalId` + `applyStatus`: applies `update` to the message stored under
-   * `externalId` in one call, without copying the message first; undefined when no message carries that id.
+   * Applies `update` to the message carrying `externalId`, or — when none does — keeps it for `setExternalId`
+   * (`options.keepUntil`) and adds `options.once`, in one atomic step: a status and its id's arrival racing on
+   * different nodes cannot miss each other. Undefined when no message carries the id.
    */
-  applyStatusByExternalId?(externalId: string, update: StatusUpdate): Promise<StatusResult | undefined>;
+  applyStatusByExternalId(externalId: string, update: StatusUpdate, options?: ExternalStatusOptions): Promise<StatusResult | undefined>;
   findMessageByExternalId(externalId: string): Promise<Message | undefined>;
 
   // ---- attachments ----

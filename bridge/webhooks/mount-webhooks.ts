@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import express, { Router, type ErrorRequestHandler, type Express, type Request, type Response } from 'express';
 import { z } from 'zod';
-import type { QueueItem } from '../store/store.ts';
+import { StoreError, type QueueItem } from '../store/store.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, validationError } from '../api-error.ts';
 import { safeEqual } from '../auth/safe-equal.ts';
@@ -216,20 +216,19 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     if (!body.success) throw validationError(body.error);
     // Kept for twice the window: a replay of an older delivery fails the signature window anyway.
     const expiresAt = new Date(now.getTime() + 2 * STATUS_WINDOW_SECONDS * 1000 + 60_000).toISOString();
-    const fresh = await store.addRecordOnce(STATUS_DELIVERY_NAMESPACE, deliveryId.data, { at: now.toISOString() }, expiresAt);
-    if (!fresh) throw new WebhookRefusal('duplicate_delivery', 'conflict', 'This delivery id was already received.');
+    // The delivery id is recorded in the status's own atomic step: a status not applied (unknown message, a failure)
+    // leaves no record, so the sender's retry of that delivery is not refused as a replay.
+    const once = { namespace: STATUS_DELIVERY_NAMESPACE, key: deliveryId.data, value: { at: now.toISOString() }, expiresAt };
     let outcome;
     try {
-      outcome = await applyStatusWebhook(statuses, body.data);
+      outcome = await applyStatusWebhook(statuses, body.data, once);
     } catch (error) {
-      // Not applied: let the sender retry the same delivery.
-      await store.deleteRecord(STATUS_DELIVERY_NAMESPACE, deliveryId.data).catch(() => undefined);
+      if (error instanceof StoreError && error.code === 'conflict') {
+        throw new WebhookRefusal('duplicate_delivery', 'conflict', 'This delivery id was already received.');
+      }
       throw error;
     }
-    if (outcome === 'unknown_message') {
-      await store.deleteRecord(STATUS_DELIVERY_NAMESPACE, deliveryId.data);
-      throw new WebhookRefusal('unknown_message', 'not_found', 'No such message.');
-    }
+    if (outcome === 'unknown_message') throw new WebhookRefusal('unknown_message', 'not_found', 'No such message.');
     return { ok: true, result: outcome };
   };
   app.post(

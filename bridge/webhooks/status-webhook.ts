@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { entityId } from '../../protocol/schemas.ts';
-import type { StatusUpdate } from '../store/store.ts';
+import type { OnceRecord, StatusUpdate } from '../store/store.ts';
 import type { ExternalStatuses, ExternalStatusOutcome } from './external-statuses.ts';
 
 /** Header carrying `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, `${t}.${rawBody}`)>`. */
@@ -40,12 +40,17 @@ export const statusWebhookSchema = z
 export type StatusWebhookBody = z.infer<typeof statusWebhookSchema>;
 
 /** Applies one status webhook body; `pending` when its external id is not known yet. */
-export async function applyStatusWebhook(statuses: ExternalStatuses, body: StatusWebhookBody): Promise<ExternalStatusOutcome> {
+export async function applyStatusWebhook(
+  statuses: ExternalStatuses,
+  body: StatusWebhookBody,
+  /** The delivery id's replay record, added in the status's own atomic step. */
+  once?: OnceRecord,
+): Promise<ExternalStatusOutcome> {
   const at = typeof body.timestamp === 'number' ? new Date(body.timestamp * 1000) : new Date(body.timestamp);
   const update: StatusUpdate = { status: body.status, at: at.toISOString() };
   if (body.status === 'failed') update.failure = body.error ?? { code: 'failed', reason: 'The delivery service reported a failure.' };
   if (body.conversationId !== undefined && body.messageId !== undefined) {
-    return statuses.applyToMessage(body.conversationId, body.messageId, update);
+    return statuses.applyToMessage(body.conversationId, body.messageId, update, once);
   }
-  return statuses.applyByExternalId(body.externalId as string, update);
+  return statuses.applyByExternalId(body.externalId as string, update, once);
 }

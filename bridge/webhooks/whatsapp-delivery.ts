@@ -167,7 +167,8 @@ export class WhatsappDelivery {
       clock,
     );
     if (result.kind === 'sent') {
-      const accepted = await this.deps.statuses.attachExternalId(job.conversationId, job.messageId, result.externalId);
+      // The store applies a status Meta reported before this answer arrived (kept for this id) in the same step.
+      const accepted = await this.deps.store.setExternalId(job.conversationId, job.messageId, result.externalId);
       if (accepted.rev !== current?.rev) {
         const conversation = await this.deps.store.getConversation(job.conversationId);
         // A status change like any other: the store queued its event webhooks with it; the sinks wake the workers.

@@ -15,10 +15,13 @@ import type { Logger } from 'pino';
 import { pino } from 'pino';
 import type { Author, Message } from '../../../protocol/message.ts';
 import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
-import { isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
+import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import { newQueueItem,
+  PENDING_STATUS_NAMESPACE,
   StoreError,
   type AgentChange,
+  type ExternalStatusOptions,
+  type OnceRecord,
   type AgentRecord,
   type AppendResult,
   type ConversationDump,
@@ -102,6 +105,9 @@ interface ManifestData {
 }
 
 /** One journal line: a full new state of one thing, so replay is idempotent. */
+/** A record written (or, with `d`, removed) inside a `tx` line. */
+type TxRecord = { ns: string; k: string; v?: unknown; x?: string; d?: true };
+
 type JournalRecord =
   | { t: 'c'; v: ConversationRecord }
   | { t: 'm'; v: Message }
@@ -109,8 +115,11 @@ type JournalRecord =
   | { t: 'r'; ns: string; k: string; v: unknown; x?: string }
   | { t: 'rd'; ns: string; k: string }
   | { t: 'q'; v: QueueItem }
-  /** Changes that happen together: messages, then the conversation record, then new queue items (one line: atomic). */
-  | { t: 'tx'; m: Message[]; c?: ConversationRecord; q?: QueueItem[] }
+  /**
+   * Changes that happen together: messages, then the conversation record, then new queue items, then records written
+   * (`d`: removed) with them (one line: atomic).
+   */
+  | { t: 'tx'; m: Message[]; c?: ConversationRecord; q?: QueueItem[]; r?: TxRecord[] }
   /** Erasure of a conversation and what else held its data (records as [namespace, key], queue id prefixes). */
   | { t: 'x'; id: string; r: [string, string][]; qp: string[] }
   /** Pruned queue items (delivered or dead). */
@@ -800,6 +809,8 @@ export class LowdbStore implements Store {
           if (!this.erasedLater(record.c.conversation.id)) this.putConversationRecord(record.c);
         }
         for (const item of record.q ?? []) this.putQueueItem(item);
+        if (record.r !== undefined && !Array.isArray(record.r)) return fail('holds a malformed change set');
+        for (const r of record.r ?? []) this.applyTxRecord(r);
         return;
       case 'a':
         this.agents.set(record.v.id, record.v);
@@ -1679,7 +1690,7 @@ export class LowdbStore implements Store {
     });
   }
 
-  async applyStatus(conversationId: string, messageId: string, update: StatusUpdate): Promise<StatusResult> {
+  async applyStatus(conversationId: string, messageId: string, update: StatusUpdate, once?: OnceRecord): Promise<StatusResult> {
     const journal = await this.writable();
     let durable: Promise<void> = journal.barrier();
     const result = await this.exclusive(conversationId, async (): Promise<StatusResult> => {
@@ -1690,6 +1701,11 @@ export class LowdbStore implements Store {
       if (seq === undefined) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
       const seg = await this.segment(conversationId, this.segmentOf(seq));
       const current = await this.messageAt(conversationId, seq);
+      // From here to the journal append nothing awaits: the once-check and the change are one step.
+      if (once && this.liveRecord(once.namespace, once.key)) {
+        throw new StoreError('conflict', `record ${once.namespace}/${once.key} exists already`);
+      }
+      const records = once ? [this.txRecord(once.namespace, once.key, once.value, once.expiresAt)] : [];
       const changed: Message[] = [];
       const failedAgain = update.again === true && current.status === 'failed' && update.status === 'failed';
       if (isStatusAdvance(current.status, update.status) || failedAgain) {
@@ -1698,9 +1714,11 @@ export class LowdbStore implements Store {
         changed.push(cloneMessage(next));
         const queued = this.queueOutbound(this.outbound.statusChanged(changed, cloneConversation(entry.record.conversation)), this.now());
         durable =
-          queued.length > 0
-            ? journal.append({ t: 'tx', m: [next], q: queued } satisfies JournalRecord)
+          queued.length > 0 || records.length > 0
+            ? journal.append({ t: 'tx', m: [next], q: queued, ...(records.length > 0 ? { r: records } : {}) } satisfies JournalRecord)
             : journal.append({ t: 'm', v: next } satisfies JournalRecord);
+      } else if (records.length > 0) {
+        durable = journal.append({ t: 'tx', m: [], r: records } satisfies JournalRecord);
       }
       return { changed, conversation: cloneConversation(entry.record.conversation) };
     });
@@ -1787,6 +1805,8 @@ export class LowdbStore implements Store {
       const seg = await this.segment(conversationId, this.segmentOf(seq));
       const current = await this.messageAt(conversationId, seq);
       if (current.externalId === externalId) return cloneMessage(current);
+      // From here to the journal append nothing awaits: a status kept for this id is either seen here or finds the
+      // id linked (applyStatusByExternalId checks and keeps in one synchronous step too).
       // The channel accepted it: agents see the reply become `sent` (sync resends it), also after a failed attempt.
       const next: Message = { ...cloneMessage(current), externalId, rev: entry.record.conversation.rev + 1 };
       if (next.status === 'failed') {
@@ -1796,27 +1816,57 @@ export class LowdbStore implements Store {
       this.applyMessage(entry, seg, next);
       // The acceptance is a status change for receivers too (`sent` with the channel's id): queued in this step.
       const queued = this.queueOutbound(this.outbound.statusChanged([cloneMessage(next)], cloneConversation(entry.record.conversation)), this.now());
+      const messages = [next];
+      const records: TxRecord[] = [];
+      const kept = this.liveRecord(PENDING_STATUS_NAMESPACE, externalId)?.value as StatusUpdate | undefined;
+      if (this.records.get(recordKey(PENDING_STATUS_NAMESPACE, externalId)) !== undefined) {
+        records.push(this.txRecordRemoved(PENDING_STATUS_NAMESPACE, externalId));
+      }
+      if (kept && isStatusAdvance(next.status, kept.status)) {
+        const after = advance(next, kept.status, kept.at ?? this.now(), entry.record.conversation.rev + 1, kept);
+        this.applyMessage(entry, seg, after);
+        messages.push(after);
+        queued.push(...this.queueOutbound(this.outbound.statusChanged([cloneMessage(after)], cloneConversation(entry.record.conversation)), this.now()));
+      }
       durable =
-        queued.length > 0
-          ? journal.append({ t: 'tx', m: [next], q: queued } satisfies JournalRecord)
+        queued.length > 0 || messages.length > 1 || records.length > 0
+          ? journal.append({ t: 'tx', m: messages, q: queued, ...(records.length > 0 ? { r: records } : {}) } satisfies JournalRecord)
           : journal.append({ t: 'm', v: next } satisfies JournalRecord);
-      return cloneMessage(next);
+      return cloneMessage(messages[messages.length - 1]!);
     });
     await this.durable(durable);
     return result;
   }
 
-  async applyStatusByExternalId(externalId: string, update: StatusUpdate): Promise<StatusResult | undefined> {
-    this.assertOpen();
+  async applyStatusByExternalId(
+    externalId: string,
+    update: StatusUpdate,
+    options: ExternalStatusOptions = {},
+  ): Promise<StatusResult | undefined> {
+    const journal = await this.writable();
     const target = this.externalIds.get(externalId);
-    if (!target) return undefined;
-    try {
-      return await this.applyStatus(target.conversationId, target.messageId, update);
-    } catch (error) {
-      // The id named a message that is gone (never in a consistent store): the same answer as an unknown id.
-      if (error instanceof StoreError && error.code === 'not_found') return undefined;
-      throw error;
+    if (target) {
+      try {
+        return await this.applyStatus(target.conversationId, target.messageId, update, options.once);
+      } catch (error) {
+        // The id named a message that is gone (never in a consistent store): the same answer as an unknown id.
+        if (!(error instanceof StoreError && error.code === 'not_found')) throw error;
+      }
     }
+    // No await from the lookup above to the append: setExternalId, which takes what is kept here, runs in between
+    // or after as a whole.
+    const { once, keepUntil } = options;
+    if (once && this.liveRecord(once.namespace, once.key)) {
+      throw new StoreError('conflict', `record ${once.namespace}/${once.key} exists already`);
+    }
+    const records: TxRecord[] = [];
+    const kept = this.liveRecord(PENDING_STATUS_NAMESPACE, externalId)?.value as StatusUpdate | undefined;
+    if (keepUntil !== undefined && (!kept || STATUS_RANK[update.status] > STATUS_RANK[kept.status])) {
+      records.push(this.txRecord(PENDING_STATUS_NAMESPACE, externalId, update, keepUntil));
+    }
+    if (once) records.push(this.txRecord(once.namespace, once.key, once.value, once.expiresAt));
+    await this.durable(records.length > 0 ? journal.append({ t: 'tx', m: [], r: records } satisfies JournalRecord) : journal.barrier());
+    return undefined;
   }
 
   async findMessageByExternalId(externalId: string): Promise<Message | undefined> {
@@ -2011,6 +2061,26 @@ export class LowdbStore implements Store {
   async putRecord(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<void> {
     const journal = await this.writable();
     await this.durable(this.writeRecord(journal, namespace, key, value, expiresAt));
+  }
+
+  /** Sets a record in memory and returns its line for a `tx` record. */
+  private txRecord(namespace: string, key: string, value: unknown, expiresAt?: string): TxRecord {
+    const line: TxRecord = { ns: namespace, k: key, v: copyJson(value) };
+    if (expiresAt !== undefined) line.x = expiresAt;
+    this.applyTxRecord(line);
+    return line;
+  }
+
+  /** Removes a record in memory and returns its line for a `tx` record. */
+  private txRecordRemoved(namespace: string, key: string): TxRecord {
+    const line: TxRecord = { ns: namespace, k: key, d: true };
+    this.applyTxRecord(line);
+    return line;
+  }
+
+  private applyTxRecord(line: TxRecord): void {
+    if (line.d) this.records.delete(recordKey(line.ns, line.k));
+    else this.records.set(recordKey(line.ns, line.k), { value: line.v, ...(line.x !== undefined ? { expiresAt: line.x } : {}) });
   }
 
   private writeRecord(journal: Journal, namespace: string, key: string, value: unknown, expiresAt?: string): Promise<void> {

@@ -20,8 +20,11 @@ import type { Channel, Conversation, ConversationState } from '../../../protocol
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import { randomId } from '../../ids.ts';
 import { newQueueItem,
+  PENDING_STATUS_NAMESPACE,
   StoreError,
   type AgentChange,
+  type ExternalStatusOptions,
+  type OnceRecord,
   type AgentRecord,
   type AppendResult,
   type ConversationErasure,
@@ -701,8 +704,19 @@ export class PostgresStore implements Store {
     return rows.map((row) => row.doc);
   }
 
-  async applyStatus(conversationId: string, messageId: string, update: StatusUpdate): Promise<StatusResult> {
-    return this.transaction(async (client) => {
+  async applyStatus(conversationId: string, messageId: string, update: StatusUpdate, once?: OnceRecord): Promise<StatusResult> {
+    return this.transaction((client) => this.applyStatusIn(client, conversationId, messageId, update, once));
+  }
+
+  /** `applyStatus` inside a running transaction. */
+  private async applyStatusIn(
+    client: pg.PoolClient,
+    conversationId: string,
+    messageId: string,
+    update: StatusUpdate,
+    once?: OnceRecord,
+  ): Promise<StatusResult> {
+    {
       const { doc: conversation } = await this.lockConversation(client, conversationId);
       const { rows } = await client.query<{ doc: Message }>(
         'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2',
@@ -710,6 +724,7 @@ export class PostgresStore implements Store {
       );
       const current = rows[0]?.doc;
       if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+      if (once) await this.addOnce(client, once);
       const changed: Message[] = [];
       const failedAgain = update.again === true && current.status === 'failed' && update.status === 'failed';
       if (isStatusAdvance(current.status, update.status) || failedAgain) {
@@ -722,7 +737,27 @@ export class PostgresStore implements Store {
         await this.queueOutbound(client, this.outbound.statusChanged(changed, conversation), this.now());
       }
       return { changed, conversation };
-    });
+    }
+  }
+
+  /** Adds `once` in the running transaction; `conflict` (the transaction rolls back) when it exists already. */
+  private async addOnce(client: pg.PoolClient, once: OnceRecord): Promise<void> {
+    const { rows } = await client.query(
+      `INSERT INTO records (namespace, key, value, expires_at) VALUES ($1, $2, $3::json, $4)
+       ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+         WHERE records.expires_at IS NOT NULL AND records.expires_at <= $5
+       RETURNING 1`,
+      [once.namespace, once.key, json(once.value) ?? null, once.expiresAt ?? null, this.now()],
+    );
+    if (rows.length === 0) throw new StoreError('conflict', `record ${once.namespace}/${once.key} exists already`);
+  }
+
+  /**
+   * Serialises, across nodes, the transactions that link an external id and those that apply or keep a status for
+   * it: taken first in both (before any row lock, so they cannot deadlock), held until commit.
+   */
+  private async lockExternalId(client: pg.PoolClient, externalId: string): Promise<void> {
+    await client.query("SELECT pg_advisory_xact_lock(hashtextextended('external-id:' || $1, 0))", [externalId]);
   }
 
   async applyReceipt(
@@ -786,6 +821,7 @@ export class PostgresStore implements Store {
 
   async setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message> {
     return this.transaction(async (client) => {
+      await this.lockExternalId(client, externalId);
       const { doc: conversation } = await this.lockConversation(client, conversationId);
       const { rows } = await client.query<{ doc: Message }>(
         'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2',
@@ -801,23 +837,52 @@ export class PostgresStore implements Store {
         delete next.failure;
       }
       followLastMessage(conversation, next);
-      await this.saveMessage(client, next, false);
-      await this.saveConversation(client, conversation);
       // The acceptance is a status change for receivers too (`sent` with the channel's id): queued in this transaction.
       await this.queueOutbound(client, this.outbound.statusChanged([next], conversation), this.now());
-      return next;
+      // A status that arrived before the id (kept by applyStatusByExternalId) is applied now, as the next change.
+      const { rows: keptRows } = await client.query<{ value: StatusUpdate; live: boolean }>(
+        `DELETE FROM records WHERE namespace = $1 AND key = $2
+         RETURNING value, (expires_at IS NULL OR expires_at > $3) AS live`,
+        [PENDING_STATUS_NAMESPACE, externalId, this.now()],
+      );
+      const kept = keptRows[0]?.live ? keptRows[0].value : undefined;
+      let last = next;
+      if (kept && isStatusAdvance(next.status, kept.status)) {
+        last = advance(next, kept.status, kept.at ?? this.now(), next.rev + 1, kept);
+        followLastMessage(conversation, last);
+        await this.queueOutbound(client, this.outbound.statusChanged([last], conversation), this.now());
+      }
+      await this.saveMessage(client, last, false);
+      await this.saveConversation(client, conversation);
+      return last;
     });
   }
 
-  async applyStatusByExternalId(externalId: string, update: StatusUpdate): Promise<StatusResult | undefined> {
-    const target = await this.messageByExternalId(externalId);
-    if (!target) return undefined;
-    try {
-      return await this.applyStatus(target.conversationId, target.id, update);
-    } catch (error) {
-      if (error instanceof StoreError && error.code === 'not_found') return undefined;
-      throw error;
-    }
+  async applyStatusByExternalId(
+    externalId: string,
+    update: StatusUpdate,
+    options: ExternalStatusOptions = {},
+  ): Promise<StatusResult | undefined> {
+    return this.transaction(async (client) => {
+      await this.lockExternalId(client, externalId);
+      const { rows } = await client.query<{ conversation_id: string; id: string }>(
+        'SELECT conversation_id, id FROM messages WHERE external_id = $1 LIMIT 1',
+        [externalId],
+      );
+      const target = rows[0];
+      if (target) return this.applyStatusIn(client, target.conversation_id, target.id, update, options.once);
+      if (options.once) await this.addOnce(client, options.once);
+      if (options.keepUntil !== undefined) {
+        // Under the id's lock: the kept status only ever rises, and setExternalId sees it or is seen.
+        await client.query(
+          `INSERT INTO records (namespace, key, value, expires_at) VALUES ($1, $2, $3::json, $4)
+           ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+             WHERE records.expires_at <= $6 OR coalesce((records.value->>'status'), '') NOT IN (SELECT unnest($5::text[]))`,
+          [PENDING_STATUS_NAMESPACE, externalId, json(update), options.keepUntil, atOrAbove(update.status), this.now()],
+        );
+      }
+      return undefined;
+    });
   }
 
   private async messageByExternalId(externalId: string): Promise<Message | undefined> {
@@ -1177,6 +1242,11 @@ export class PostgresStore implements Store {
   }
 }
 
+
+/** The statuses ranked at or above `status` (a kept status is replaced only by a higher one). */
+function atOrAbove(status: StoredStatus): string[] {
+  return Object.entries(STATUS_RANK).filter(([, rank]) => rank >= STATUS_RANK[status]).map(([name]) => name);
+}
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
