@@ -231,7 +231,8 @@ describe('outbound event webhooks', () => {
     const [failed] = await hook.waitForRequests(1);
     await first.close();
     const attemptsBefore = hook.requests.length;
-    // A closed bridge has stopped its worker: no attempt happens while it is down.
+    // A closed bridge has stopped its worker: no attempt happens while it is down. Deliberate negative check:
+    // nothing for three retry periods (WEBHOOK_RETRY_BASE_MS 200).
     await new Promise((r) => setTimeout(r, 600));
     expect(hook.requests.length).toBe(attemptsBefore);
     up = true;

@@ -196,6 +196,7 @@ describe('inbound messages', () => {
     const extra = collect(socket, 'message:new');
     expect((await postMeta(INBOUND)).status).toBe(200);
     expect((await postMeta(INBOUND)).status).toBe(200);
+    // Deliberate negative check: no message:new for the repeated delivery in the next 150 ms.
     await new Promise((r) => setTimeout(r, 150));
     expect(extra).toHaveLength(0);
     const messages = await bridge.store.getMessages(conversations[0]!.id, { limit: 10 });
@@ -317,6 +318,7 @@ describe('agent replies to WhatsApp', () => {
       const body = (await listed.json()) as Listed;
       return body.deliveries[0]?.state === 'dead' ? body : undefined;
     });
+    // Deliberate negative check: a dead send is not tried again in the next 150 ms.
     await new Promise((r) => setTimeout(r, 150));
     expect(graph.requests).toHaveLength(1);
     expect(deliveries).toEqual([expect.objectContaining({ messageId: reply.id, state: 'dead', attempts: 1, log: [expect.objectContaining({ status: 400 })] })]);
@@ -455,6 +457,8 @@ describe('statuses', () => {
     const stored = await bridge.store.getMessage(conversationId, message.id);
     expect(stored?.status).toBe('read');
     expect(stored?.statusAt.delivered).toBeDefined();
+    await waitUntil('the read status pushed to the agent', () => changes.length > 0);
+    // Deliberate negative check: no further status push (delivered after read, a duplicate) in the next 100 ms.
     await new Promise((r) => setTimeout(r, 100));
     expect(changes.map((c) => c.status)).toEqual(['read']);
   });

@@ -144,7 +144,8 @@ describe('LowdbStore durability', () => {
         await store.appendMessage({ conversationId: 'c', clientId: `w${n++}`, author: { role: 'visitor' }, text: 'y' });
       }
     });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The checkpoint starts while the writers are mid-stream: after they have appended some, not after some time.
+    await waitUntil('the eight writers to have appended 16 messages', () => n >= 16);
     await store.checkpoint();
     done = true;
     await Promise.all(writers);
@@ -494,13 +495,11 @@ describe('LowdbStore damaged files', () => {
   async function markedCrashImage(count: number): Promise<{ image: string; file: string; messages: Message[] }> {
     const { dir, messages } = await filledStore(count);
     const journal = await journalPath(dir);
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const mark = decodeCommitMark(await readFile(join(dir, 'commit-mark')));
-      if (mark?.committed === (await stat(journal)).size) break;
-      if (Date.now() > deadline) throw new Error('commit mark never caught up');
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    await waitUntil(
+      'the commit mark to catch up with the journal',
+      async () => decodeCommitMark(await readFile(join(dir, 'commit-mark')))?.committed === (await stat(journal)).size,
+      { intervalMs: 5 },
+    );
     const image = await crashImage(dir);
     return { image, file: await journalPath(image), messages };
   }
@@ -629,9 +628,11 @@ describe('LowdbStore with a failing disk', () => {
     const during = await store.appendMessage({ conversationId: 'c', clientId: 'during', author: { role: 'visitor' }, text: 'd' });
     expect(during.created).toBe(true);
     await rm(blocker, { recursive: true });
+    // Not a wait for an event: the store retries a failed checkpoint on the first write more than 1 s after the
+    // failed attempt (afterBatch in lowdb-store.ts, on the wall clock), so that second has to pass before 'after'.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await store.appendMessage({ conversationId: 'c', clientId: 'after', author: { role: 'visitor' }, text: 'a' });
-    for (let i = 0; i < 100 && !store.health().ok; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitUntil('the retried checkpoint to make the store healthy again', () => store.health().ok);
     expect(store.health()).toMatchObject({ ok: true });
     const image = await crashImage(dir);
     const reopened = makeStore(image);
