@@ -133,6 +133,13 @@ describe('widget accessibility (Chromium, real bridge)', () => {
     // In the accessibility tree (not inside the hidden panel), so screen readers hear it.
     expect(await page.locator('anon-chat').ariaSnapshot()).toContain(`${rig.bridge.agent.displayName}: Yes, we are here.`);
     expect(await region.evaluate((el) => el.closest('.panel'))).toBeNull();
+    // Above the reply: the agent's display name with an initials avatar (hidden from screen readers), never the login name.
+    await openPanel(page);
+    const author = page.locator('anon-chat .msg--agent .msg__author').last();
+    expect(await author.locator('.msg__avatar').textContent()).toBe('TA');
+    expect(await author.locator('.msg__avatar').getAttribute('aria-hidden')).toBe('true');
+    expect(await author.textContent()).toBe(`TA${rig.bridge.agent.displayName}`);
+    expect(await page.locator('anon-chat [part="messages"]').textContent()).not.toContain(rig.bridge.agent.name);
   });
 
   it('makes the full-screen panel a modal dialog on a phone: focus stays in, page inert, Escape closes', async () => {

@@ -116,7 +116,8 @@ const activeInstances = new Map<string, AnonChat>();
  * @csspart message - One message row.
  * @csspart message-own - A row of the visitor's own message.
  * @csspart message-other - A row of an agent's message.
- * @csspart message-author - The agent's name above their replies.
+ * @csspart message-author - The agent's display name above their replies.
+ * @csspart message-avatar - The initials avatar before the agent's name.
  * @csspart bubble - A message bubble.
  * @csspart bubble-own - The visitor's bubble.
  * @csspart bubble-other - An agent's bubble.

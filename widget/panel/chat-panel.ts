@@ -83,6 +83,7 @@ function renderMessages(view: PanelView): TemplateResult {
             locale,
             labels,
             showAuthor: row.message.author.role === 'agent' && !!row.message.author.name,
+            showAvatar: true,
             onRetry: view.onRetry,
           })
         : html`<div class="separator" part="separator" role="separator">${row.day}</div>`,

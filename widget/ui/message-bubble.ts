@@ -3,6 +3,7 @@ import { html, nothing, type TemplateResult } from 'lit';
 import type { LocalMessage } from '../../protocol/message.ts';
 import { formatTime } from './format-time.ts';
 import { renderStatusTicks, type StatusLabels } from './status-ticks.ts';
+import { hueOf, initials } from './initials.ts';
 
 /** Strings a bubble needs: status names, the Retry action, author fallbacks and failure reasons by code. */
 export interface BubbleLabels extends StatusLabels {
@@ -26,6 +27,8 @@ export interface BubbleOptions {
   locale: string;
   labels: BubbleLabels;
   showAuthor?: boolean;
+  /** An initials avatar before the author's name (the widget shows one for agents). */
+  showAvatar?: boolean;
   onRetry?: (message: LocalMessage) => void;
 }
 
@@ -41,7 +44,8 @@ function authorName(message: LocalMessage, labels: BubbleLabels): string {
  * Failed own messages show the reason and, when `onRetry` is given, a Retry button.
  */
 export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions): TemplateResult {
-  const { own, locale, labels, showAuthor, onRetry } = opts;
+  const { own, locale, labels, showAuthor, showAvatar, onRetry } = opts;
+  const name = authorName(message, labels);
   const failed = message.status === 'failed';
   const reason = message.failure ? (labels.errors?.[message.failure.code] ?? message.failure.reason) : '';
   return html`<div
@@ -50,7 +54,11 @@ export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions):
     data-client-id=${message.clientId}
     data-seq=${message.seq ?? nothing}
   >
-    ${showAuthor ? html`<div class="msg__author" part="message-author">${authorName(message, labels)}</div>` : nothing}
+    ${showAuthor
+      ? html`<div class="msg__author" part="message-author">${showAvatar
+          ? html`<span class="msg__avatar" part="message-avatar" aria-hidden="true" style="--_hue: ${hueOf(name)}">${initials(name)}</span>`
+          : nothing}${name}</div>`
+      : nothing}
     <div class="msg__bubble" part="bubble ${own ? 'bubble-own' : 'bubble-other'}">
       <span class="msg__text" dir="auto">${message.text}</span>
       <span class="msg__meta">

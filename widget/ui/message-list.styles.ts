@@ -24,6 +24,20 @@ export const bubbleStyles = css`
     color: var(--_muted, var(--anon-chat-muted, #5f6368));
     margin: 6px 10px 2px;
   }
+  .msg__avatar {
+    display: inline-grid;
+    place-items: center;
+    inline-size: 1.9em;
+    block-size: 1.9em;
+    margin-inline-end: 6px;
+    vertical-align: middle;
+    border-radius: 50%;
+    /* Dark enough for white initials (WCAG AA) at any hue. */
+    background: hsl(var(--_hue, 220) 45% 36%);
+    color: #ffffff;
+    font-weight: 600;
+    font-size: 0.9em;
+  }
   .msg__bubble {
     display: block;
     box-sizing: border-box;
