@@ -150,6 +150,11 @@ export const consoleStyles = css`
     .brand > span {
       display: none;
     }
+    /* Room for an admin's Team button: who is online and one's own avatar show from 481 px. */
+    .agents,
+    .me {
+      display: none;
+    }
   }
   .panes--single {
     grid-template-columns: 1fr;

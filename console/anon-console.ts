@@ -11,11 +11,15 @@ import { ThreadController } from './controllers/thread-controller.ts';
 import { AttentionController } from './controllers/attention-controller.ts';
 import { MediaQueryController } from './controllers/media-query-controller.ts';
 import { LocationController } from './controllers/location-controller.ts';
+import { TeamController } from './controllers/team-controller.ts';
 import { hueOf, initials } from './labels.ts';
 import type { LocalMessage } from '../protocol/message.ts';
+import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
 import './components/console-sign-in.ts';
 import './components/console-inbox.ts';
 import './components/console-thread.ts';
+import './components/console-team.ts';
+import './components/console-invite.ts';
 
 const bellIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M10 2.5a5 5 0 0 0-5 5v3.2L3.6 13.3c-.3.6.1 1.2.8 1.2h11.2c.7 0 1.1-.6.8-1.2L15 10.7V7.5a5 5 0 0 0-5-5Z" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linejoin="round"/><path d="M8 16.5a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/></svg>`;
 
@@ -27,12 +31,16 @@ const CONNECTION_TEXT = { online: 'Connected', connecting: 'Reconnecting…', of
  */
 export class AnonConsole extends LitElement {
   static override styles = [baseStyles, consoleStyles];
-  static override properties = { server: { type: String }, locale: { type: String } };
+  static override properties = { server: { type: String }, locale: { type: String }, page: { state: true } };
 
   /** Bridge URL; defaults to the page's origin (the bridge serves the console). */
   declare server: string;
   /** Locale for times and dates; defaults to the browser's. */
   declare locale: string;
+  /** What the signed-in agent looks at: conversations, or (admins) the Team page. */
+  declare page: 'inbox' | 'team';
+  /** The secret of the invite link this console was opened with (`#invite=…`), until it is used. */
+  private invite = /^#invite=([A-Za-z0-9_-]{20,200})$/.exec(window.location.hash)?.[1];
 
   private readonly session = new SessionController(this, () => this.serverUrl);
   private readonly connection = new ConnectionController(this, {
@@ -56,6 +64,10 @@ export class AnonConsole extends LitElement {
       this.location.set(undefined);
     },
   });
+  private readonly team = new TeamController(this, {
+    serverUrl: () => this.serverUrl,
+    token: () => this.session.session?.token,
+  });
   private readonly attention = new AttentionController(this, () => this.inbox.unreadTotal);
   private readonly narrow = new MediaQueryController(this, '(max-width: 719px)');
   private readonly location = new LocationController(this, (id) => {
@@ -66,6 +78,7 @@ export class AnonConsole extends LitElement {
     super();
     this.server = '';
     this.locale = '';
+    this.page = 'inbox';
     this.connection.use(this.inbox);
     this.connection.use(this.thread);
   }
@@ -76,6 +89,13 @@ export class AnonConsole extends LitElement {
 
   override render() {
     const session = this.session.session;
+    if (this.invite) {
+      return html`<console-invite
+        .busy=${this.session.busy}
+        .error=${this.session.error}
+        @console-invite-accept=${(e: CustomEvent<{ password: string }>) => void this.acceptInvite(e.detail.password)}
+      ></console-invite>`;
+    }
     if (!session) {
       return html`<console-sign-in
         .busy=${this.session.busy}
@@ -111,13 +131,34 @@ export class AnonConsole extends LitElement {
         >
           ${bellIcon}
         </button>
+        ${session.agent.role === 'admin'
+          ? html`<button
+              class="btn btn--ghost"
+              type="button"
+              aria-pressed=${this.page === 'team' ? 'true' : 'false'}
+              @click=${() => this.showPage(this.page === 'team' ? 'inbox' : 'team')}
+            >
+              ${this.page === 'team' ? 'Inbox' : 'Team'}
+            </button>`
+          : nothing}
         <span class="me">
           <span class="avatar" aria-hidden="true" style=${styleMap({ '--hue': String(hueOf(session.agent.id)) })}>${initials(session.agent.displayName)}</span>
           <span class="me__name">${session.agent.displayName}</span>
         </span>
         <button class="btn btn--ghost" type="button" @click=${() => this.signOut()}>Sign out</button>
       </header>
-      <main class="panes ${single ? 'panes--single' : ''}">
+      ${this.page === 'team' && session.agent.role === 'admin'
+        ? html`<console-team
+            role="main"
+            .agents=${this.team.agents}
+            .selfId=${session.agent.id}
+            .error=${this.team.error}
+            .inviteUrl=${this.team.inviteUrl}
+            .loading=${this.team.loading}
+            @console-agent-create=${(e: CustomEvent<AgentCreatePayload>) => void this.team.create(e.detail)}
+            @console-agent-update=${(e: CustomEvent<{ id: string; change: AgentUpdatePayload }>) => void this.team.update(e.detail.id, e.detail.change)}
+          ></console-team>`
+        : html`<main class="panes ${single ? 'panes--single' : ''}">
         ${!single || !openId
           ? html`<console-inbox
               role="region"
@@ -158,7 +199,7 @@ export class AnonConsole extends LitElement {
               @console-state=${(e: CustomEvent<{ state: 'open' | 'closed' }>) => void this.thread.setState(e.detail.state)}
             ></console-thread>`
           : nothing}
-      </main>
+      </main>`}
     </div>`;
   }
 
@@ -188,7 +229,21 @@ export class AnonConsole extends LitElement {
   private signOut(): void {
     this.thread.close();
     this.location.set(undefined);
-    this.session.signOut();
+    this.page = 'inbox';
+    this.session.logOut();
+  }
+
+  private showPage(page: 'inbox' | 'team'): void {
+    this.page = page;
+    if (page === 'team') void this.team.load();
+  }
+
+  private async acceptInvite(password: string): Promise<void> {
+    if (!this.invite || !(await this.session.acceptInvite(this.invite, password))) return;
+    // The link is used up: drop it from the address bar and history entry.
+    this.invite = undefined;
+    this.location.set(undefined);
+    this.requestUpdate();
   }
 }
 

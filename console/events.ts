@@ -2,6 +2,7 @@
 import type { ConversationState } from '../protocol/conversation.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import type { InboxFilter } from './state/inbox.ts';
+import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
 
 /** Detail of each console event. */
 export interface ConsoleEventDetails {
@@ -15,6 +16,9 @@ export interface ConsoleEventDetails {
   'console-load-older': Record<string, never>;
   'console-back': Record<string, never>;
   'console-state': { state: ConversationState };
+  'console-agent-create': AgentCreatePayload;
+  'console-agent-update': { id: string; change: AgentUpdatePayload };
+  'console-invite-accept': { password: string };
 }
 
 /** Dispatches a composed, bubbling console event from `target`. */
@@ -34,5 +38,8 @@ declare global {
     'console-load-older': CustomEvent<ConsoleEventDetails['console-load-older']>;
     'console-back': CustomEvent<ConsoleEventDetails['console-back']>;
     'console-state': CustomEvent<ConsoleEventDetails['console-state']>;
+    'console-agent-create': CustomEvent<ConsoleEventDetails['console-agent-create']>;
+    'console-agent-update': CustomEvent<ConsoleEventDetails['console-agent-update']>;
+    'console-invite-accept': CustomEvent<ConsoleEventDetails['console-invite-accept']>;
   }
 }

@@ -115,7 +115,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await agent.locator('anon-console .conn[data-state="online"]').waitFor();
     await agent.reload();
     await agent.locator('anon-console .conn[data-state="online"]').waitFor();
-    expect(await agent.locator('anon-console .me__name').textContent()).toBe(bridge.agent.name);
+    expect(await agent.locator('anon-console .me__name').textContent()).toBe(bridge.agent.displayName);
 
     // Signing out in one tab signs out the other tabs of the same browser.
     const otherTab = await agent.context().newPage();
@@ -134,7 +134,11 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
         sessionStorage.setItem('seeded', '1');
         localStorage.setItem(
           'anon-chat-console:session',
-          JSON.stringify({ token: forged, agent: { id: 'x', name: 'Mallory' }, expiresAt: '2099-12-31T00:00:00.000Z' }),
+          JSON.stringify({
+            token: forged,
+            agent: { id: 'x', name: 'mallory', displayName: 'Mallory', role: 'admin', active: true, hasPassword: true, createdAt: '2026-01-01T00:00:00.000Z' },
+            expiresAt: '2099-12-31T00:00:00.000Z',
+          }),
         );
       }
     });

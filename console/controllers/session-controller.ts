@@ -73,6 +73,60 @@ export class SessionController implements ReactiveController {
     clearTimeout(this.expiryTimer);
   }
 
+  /** Takes a session the bridge handed out (an accepted invite) as the signed-in one. */
+  adopt(result: LoginResult): void {
+    this.session = { token: result.token, agent: result.agent, expiresAt: result.expiresAt };
+    this.error = '';
+    try {
+      localStorage.setItem(SESSION_STORAGE_KEY, JSON.stringify(this.session));
+    } catch {
+      // Without storage the session lasts until the tab closes.
+    }
+    this.scheduleExpiry();
+    this.host.requestUpdate();
+  }
+
+  /** Sets the password of an invited agent through their one-time link and signs them in; false when refused. */
+  async acceptInvite(token: string, password: string): Promise<boolean> {
+    this.busy = true;
+    this.error = '';
+    this.host.requestUpdate();
+    try {
+      const res = await fetch(new URL('/api/auth/invite', this.serverUrl()), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, password }),
+      });
+      const body = (await res.json().catch(() => undefined)) as (LoginResult & { error?: ApiError }) | undefined;
+      if (!res.ok || !body) {
+        this.error = body?.error?.fields?.['password'] ? `Password: ${body.error.fields['password']}.` : (body?.error?.message ?? 'Could not set the password.');
+        return false;
+      }
+      this.adopt(body);
+      return true;
+    } catch {
+      this.error = 'Cannot reach the server. Check your connection.';
+      return false;
+    } finally {
+      this.busy = false;
+      this.host.requestUpdate();
+    }
+  }
+
+  /** Signs out by choice: the bridge ends the session (on every node), then it is forgotten here. */
+  logOut(): void {
+    const token = this.session?.token;
+    if (token) {
+      void fetch(new URL('/api/auth/logout', this.serverUrl()), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{}',
+        keepalive: true,
+      }).catch(() => undefined);
+    }
+    this.signOut();
+  }
+
   /** Signs in with an agent name and password. */
   async signIn(name: string, password: string): Promise<void> {
     this.busy = true;

@@ -1,0 +1,88 @@
+/**
+ * The Team page in real Chromium against a real bridge: an admin adds an agent without a password, the invite link
+ * opens the password page in another browser, the new agent lands signed in, signs out — and that token is refused
+ * at once by REST. The Team page screenshot is saved (docs/screenshots/ with UPDATE_SCREENSHOTS=1).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startTestBridge, type TestBridge } from '../bridge/testing/index.ts';
+import { ensureBuilt, launchChromium, openPage, saveScreenshot, SOCKET_IO_LATE_POLL, type PageProblems } from './helpers/browser.ts';
+import { signInToConsole, waitConsoleConnected } from './helpers/console-page.ts';
+
+describe('console Team page (Chromium, real bridge)', () => {
+  let bridge: TestBridge;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const problems: PageProblems[] = [];
+
+  async function page(): Promise<Page> {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    contexts.push(context);
+    const opened = await openPage(context, [SOCKET_IO_LATE_POLL]);
+    problems.push(opened.problems);
+    return opened.page;
+  }
+
+  beforeAll(async () => {
+    ensureBuilt();
+    bridge = await startTestBridge();
+    browser = await launchChromium();
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close();
+    await browser?.close();
+    await bridge?.close();
+  });
+
+  it('adds an agent, whose invite link sets a password and signs them in; their sign-out revokes the token', async () => {
+    const admin = await page();
+    await signInToConsole(admin, bridge.url, bridge.agent.name, bridge.agent.password);
+    await admin.getByRole('button', { name: 'Team' }).click();
+    await admin.locator(`console-team tr[data-agent="${bridge.agent.name}"]`).waitFor();
+
+    await admin.getByLabel('Login name').fill('bea.m');
+    await admin.getByLabel('Display name').fill('Bea Martin');
+    await admin.getByLabel('Role', { exact: true }).selectOption('agent');
+    await admin.getByRole('button', { name: 'Add agent' }).click();
+    const link = admin.locator('console-team .invite-url');
+    await link.waitFor();
+    const inviteUrl = (await link.textContent())!.trim();
+    expect(inviteUrl).toMatch(new RegExp(`^${bridge.url}/console/#invite=`));
+    await admin.locator('console-team tr[data-agent="bea.m"] .badge', { hasText: 'Invited' }).waitFor();
+    await saveScreenshot(admin, 'console-team');
+
+    // The new agent, in another browser: the link opens the password page; setting it signs them in.
+    const bea = await page();
+    await bea.goto(inviteUrl);
+    await bea.getByLabel('New password').fill('bea-password-123');
+    await bea.getByLabel('Repeat the password').fill('bea-password-123');
+    await bea.getByRole('button', { name: 'Set password and sign in' }).click();
+    await waitConsoleConnected(bea);
+    expect(await bea.locator('anon-console .me__name').textContent()).toBe('Bea Martin');
+    expect(new URL(bea.url()).hash).toBe('');
+    // Agents have no Team page.
+    expect(await bea.getByRole('button', { name: 'Team' }).count()).toBe(0);
+    const token = await bea.evaluate(() => JSON.parse(localStorage.getItem('anon-chat-console:session')!).token as string);
+    const me = (t: string) => fetch(`${bridge.url}/api/auth/me`, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.status);
+    expect(await me(token)).toBe(200);
+
+    // The admin sees them active now.
+    await admin.getByRole('button', { name: 'Inbox' }).click();
+    await admin.getByRole('button', { name: 'Team' }).click();
+    await admin.locator('console-team tr[data-agent="bea.m"] .badge', { hasText: 'Active' }).waitFor();
+
+    // Signing out ends the session on the bridge: the token is refused at once.
+    await bea.getByRole('button', { name: 'Sign out' }).click();
+    await bea.getByLabel('Agent name').waitFor();
+    await expect.poll(() => me(token), { timeout: 10_000 }).toBe(401);
+
+    // Signing in with the password set through the invite works; deactivating cuts the console off.
+    await signInToConsole(bea, bridge.url, 'bea.m', 'bea-password-123');
+    await admin.getByRole('button', { name: 'Deactivate Bea Martin' }).click();
+    await admin.locator('console-team tr[data-agent="bea.m"] .badge', { hasText: 'Deactivated' }).waitFor();
+    await bea.getByLabel('Agent name').waitFor({ timeout: 15_000 });
+
+    for (const p of problems) expect(p.errors).toEqual([]);
+  });
+});
