@@ -2312,6 +2312,12 @@ export class LowdbStore implements Store {
     this.assertOpen();
     return [...this.queues.entries()].map(([, item]) => copyJson(item));
   }
+
+  /** Every attachment's description (bytes through `readAttachment`), for `npm run import-lowdb`. */
+  exportAttachments(): StoredAttachment[] {
+    this.assertOpen();
+    return [...this.attachments.entries()].map(([, attachment]) => ({ ...attachment }));
+  }
 }
 
 /** Closed, and both its closing and its last activity are before `before` (ISO): what retention may erase. */

@@ -18,7 +18,7 @@ import { importLowdb, importSucceeded, type ImportCounts, type ImportReport } fr
 const USAGE = `usage: DATABASE_URL=postgres://user:pass@host:5432/db npm run import-lowdb -- --data-dir <DATA_DIR>
 
 Imports the bridge's lowdb data directory (stop that bridge first) into PostgreSQL: conversations, messages with
-their statuses, seq and rev, agents, records and queue items. Rows already in the database are left as they are,
+their statuses, seq and rev, attachments, agents, records and queue items. Rows already in the database are left as they are,
 so running it again changes nothing. Prints the counts of both sides; exits 1 when they differ.
 
   --data-dir <dir>   the data directory (default: $DATA_DIR)
@@ -30,6 +30,7 @@ class ImportError extends Error {}
 const ROWS: [keyof ImportCounts, string][] = [
   ['conversations', 'conversations'],
   ['messages', 'messages'],
+  ['attachments', 'attachments'],
   ['queueItems', 'queue items'],
   ['agents', 'agents'],
   ['records', 'records'],
@@ -137,7 +138,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, print: (line: string)
       print('import incomplete: the database does not hold everything DATA_DIR holds (see above)');
       return 1;
     }
-    print('every conversation (same seq and rev), message, agent, record and queue item of DATA_DIR is in PostgreSQL');
+    print('every conversation (same seq and rev), message, attachment, agent, record and queue item of DATA_DIR is in PostgreSQL');
     return 0;
   } catch (error) {
     if (error instanceof ImportError) throw error;

@@ -31,9 +31,11 @@ const logger = silentLogger();
 let url: string;
 let dataDir: string;
 let pool: pg.Pool;
-const ids: Record<'threads' | 'whatsapp' | 'verifiedOld' | 'verifiedNew' | 'empty', string> = {
-  threads: '', whatsapp: '', verifiedOld: '', verifiedNew: '', empty: '',
+const ids: Record<'threads' | 'whatsapp' | 'verifiedOld' | 'verifiedNew' | 'empty' | 'attachment', string> = {
+  threads: '', whatsapp: '', verifiedOld: '', verifiedNew: '', empty: '', attachment: '',
 };
+const PHOTO = new Uint8Array(Array.from({ length: 3000 }, (_, i) => (i * 7) % 256));
+const THUMBNAIL = new Uint8Array([9, 8, 7, 6]);
 
 interface CommandResult {
   code: number;
@@ -71,7 +73,7 @@ function row(stdout: string, label: string): number[] {
 
 /** Every row of every table with its xmin: a row rewritten with the same values still shows a new xmin. */
 async function snapshot(): Promise<string> {
-  const tables = ['conversations', 'messages', 'agents', 'records', 'queue_items'];
+  const tables = ['conversations', 'messages', 'attachments', 'agents', 'records', 'queue_items'];
   const parts: string[] = [];
   for (const table of tables) {
     const { rows } = await pool.query<{ line: string }>(
@@ -114,6 +116,25 @@ beforeAll(async () => {
   await store.applyStatus(threads.id, appended[242]!.id, { status: 'failed', failure: { code: 'rejected', reason: 'no' } });
   await store.setExternalId(threads.id, appended[245]!.id, 'ext-246');
 
+  // An image with its thumbnail, sent with the 251st message.
+  const { attachment } = await store.putAttachment({
+    conversationId: threads.id,
+    uploader: 'visitor',
+    uploadKey: 'upload-1',
+    name: 'photo.png',
+    type: 'image/png',
+    content: PHOTO,
+    thumbnail: THUMBNAIL,
+  });
+  ids.attachment = attachment.id;
+  await store.appendMessage({
+    conversationId: threads.id,
+    clientId: 'c-251',
+    author: { role: 'visitor' },
+    text: '',
+    attachments: [{ id: attachment.id, name: 'photo.png', type: 'image/png', size: PHOTO.byteLength, thumbnail: true }],
+  });
+
   const whatsapp = await store.createConversation({ channel: 'whatsapp', name: 'Ana', externalUserId: '4915112345' });
   ids.whatsapp = whatsapp.id;
   await store.appendMessage({ conversationId: whatsapp.id, clientId: 'wa-1', author: { role: 'visitor' }, text: 'hola', externalId: 'wamid.1' });
@@ -154,7 +175,8 @@ describe('npm run import-lowdb', () => {
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
     expect(row(first.stdout, 'conversations')).toEqual([5, 5, 5]);
-    expect(row(first.stdout, 'messages')).toEqual([253, 253, 253]);
+    expect(row(first.stdout, 'messages')).toEqual([254, 254, 254]);
+    expect(row(first.stdout, 'attachments')).toEqual([1, 1, 1]);
     expect(row(first.stdout, 'queue items')).toEqual([3, 3, 3]);
     expect(row(first.stdout, 'agents')).toEqual([2, 2, 2]);
     // The expired record is not carried over.
@@ -165,7 +187,10 @@ describe('npm run import-lowdb', () => {
     const destination = new PostgresStore({ pool, logger });
     await destination.open();
     try {
-      for (const id of Object.values(ids)) {
+      expect(await destination.getAttachment(ids.attachment)).toEqual(await source.getAttachment(ids.attachment));
+      expect(Buffer.from((await destination.readAttachment(ids.attachment, 'content'))!)).toEqual(Buffer.from(PHOTO));
+      expect(Buffer.from((await destination.readAttachment(ids.attachment, 'thumbnail'))!)).toEqual(Buffer.from(THUMBNAIL));
+      for (const id of [ids.threads, ids.whatsapp, ids.verifiedOld, ids.verifiedNew, ids.empty]) {
         const conversation = (await source.getConversation(id))!;
         expect(await destination.getConversation(id)).toEqual(conversation);
         const messages = await source.getMessages(id, { limit: 1000 });
@@ -173,10 +198,10 @@ describe('npm run import-lowdb', () => {
         expect(await destination.getChangesSince(id, 100, 1000)).toEqual(await source.getChangesSince(id, 100, 1000));
       }
       const threads = (await destination.getConversation(ids.threads))!;
-      expect(threads).toMatchObject({ lastSeq: 250, agentReadSeq: 120, visitorReadSeq: 90 });
-      expect(threads.rev).toBeGreaterThan(250);
+      expect(threads).toMatchObject({ lastSeq: 251, agentReadSeq: 120, visitorReadSeq: 90 });
+      expect(threads.rev).toBeGreaterThan(251);
       const messages = await destination.getMessages(ids.threads, { limit: 1000 });
-      expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+      expect(messages.map((m) => m.seq)).toEqual(Array.from({ length: 251 }, (_, i) => i + 1));
       expect(messages[242]).toMatchObject({ status: 'failed', failure: { code: 'rejected' } });
       expect(messages[6]!.text).toBe('nul \u0000 and ünïcödé 🙂');
       const { rows: marks } = await pool.query<{ v: string; a: string }>(
@@ -213,7 +238,7 @@ describe('npm run import-lowdb', () => {
     const before = await snapshot();
     const second = await importCommand(['--data-dir', dataDir]);
     expect(second.code).toBe(0);
-    for (const [label, n] of [['conversations', 5], ['messages', 253], ['queue items', 3], ['agents', 2], ['records', 3]] as const) {
+    for (const [label, n] of [['conversations', 5], ['messages', 254], ['attachments', 1], ['queue items', 3], ['agents', 2], ['records', 3]] as const) {
       expect(row(second.stdout, label)).toEqual([n, n, 0]);
     }
     expect(await snapshot()).toBe(before);
@@ -239,8 +264,11 @@ describe('npm run import-lowdb', () => {
       const page = await http.get<{ messages: Message[]; hasMore: boolean }>(`/conversations/${ids.threads}/messages?limit=100`, auth);
       expect(page.status).toBe(200);
       expect(page.data.hasMore).toBe(true);
-      expect(page.data.messages.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 151));
-      expect(page.data.messages[92]).toMatchObject({ status: 'failed', failure: { code: 'rejected' } });
+      expect(page.data.messages.map((m) => m.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 152));
+      expect(page.data.messages[91]).toMatchObject({ status: 'failed', failure: { code: 'rejected' } });
+      const file = await http.get<ArrayBuffer>(`/attachments/${ids.attachment}`, { ...auth, responseType: 'arraybuffer' });
+      expect(file.status).toBe(200);
+      expect(Buffer.from(file.data)).toEqual(Buffer.from(PHOTO));
       const list = await http.get<{ conversations: Conversation[] }>('/conversations?filter=all', auth);
       expect(list.data.conversations.map((c) => c.id).sort()).toEqual(
         [ids.threads, ids.whatsapp, ids.verifiedOld, ids.verifiedNew].sort(),
@@ -260,7 +288,7 @@ describe('npm run import-lowdb', () => {
     expect(again.stdout).toContain(`conflict: conversation ${ids.threads} differs in the database`);
     expect(row(again.stdout, 'conversations')).toEqual([5, 4, 0]);
     const { rows: kept } = await pool.query<{ last_seq: string }>('SELECT last_seq FROM conversations WHERE id = $1', [ids.threads]);
-    expect(kept[0]!.last_seq).toBe('251');
+    expect(kept[0]!.last_seq).toBe('252');
   });
 
   it('bad settings end with one sentence and exit 1', async () => {

@@ -1,7 +1,7 @@
 /**
  * Moving an embedded store's data directory into PostgreSQL (`npm run import-lowdb`): every conversation with its
  * messages, statuses, external ids, verified-user link, read and delivered watermarks, and its `seq`/`rev` exactly
- * as they are (clients' sync cursors stay valid); agent accounts; records (replay ids, pending statuses, webhook
+ * as they are (clients' sync cursors stay valid); attachments with their files; agent accounts; records (replay ids, pending statuses, webhook
  * receiver health, erasure markers…); queue items in every state.
  *
  * Idempotent: rows that exist are never rewritten. A conversation already in the database is compared with the data
@@ -14,7 +14,14 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { STATUS_RANK } from '../../../protocol/status.ts';
 import type { Logger } from '../../logger.ts';
-import { StoreError, type AgentRecord, type ConversationDump, type QueueItem, type RecordDump } from '../store.ts';
+import {
+  StoreError,
+  type AgentRecord,
+  type ConversationDump,
+  type QueueItem,
+  type RecordDump,
+  type StoredAttachment,
+} from '../store.ts';
 import type { LowdbStore } from '../lowdb/lowdb-store.ts';
 import { PostgresStore, json, searchable } from './postgres-store.ts';
 
@@ -22,6 +29,7 @@ import { PostgresStore, json, searchable } from './postgres-store.ts';
 export interface ImportCounts {
   conversations: number;
   messages: number;
+  attachments: number;
   queueItems: number;
   agents: number;
   records: number;
@@ -55,7 +63,7 @@ const BATCH_CONVERSATIONS = 500;
 /** Rows per INSERT statement for records and queue items. */
 const ROWS_PER_STATEMENT = 1_000;
 
-const zero = (): ImportCounts => ({ conversations: 0, messages: 0, queueItems: 0, agents: 0, records: 0 });
+const zero = (): ImportCounts => ({ conversations: 0, messages: 0, attachments: 0, queueItems: 0, agents: 0, records: 0 });
 
 /** True when every item of the data directory is in the database as it is there and nothing conflicted. */
 export function importSucceeded(report: ImportReport): boolean {
@@ -100,6 +108,16 @@ export async function importLowdb(source: LowdbStore, pool: pg.Pool, options: Im
   }
   await flush();
 
+  // After their conversations (foreign key); one row at a time, since each carries its file.
+  const attachments = source.exportAttachments();
+  report.source.attachments = attachments.length;
+  for (const attachment of attachments) {
+    const content = await source.readAttachment(attachment.id, 'content');
+    if (!content) continue;
+    const thumbnail = attachment.thumbnailSize !== undefined ? await source.readAttachment(attachment.id, 'thumbnail') : undefined;
+    report.imported.attachments += await insertAttachment(pool, attachment, content, thumbnail);
+  }
+
   const agents = source.exportAgents();
   report.source.agents = agents.length;
   await importAgents(pool, agents, report, options.logger);
@@ -119,6 +137,7 @@ export async function importLowdb(source: LowdbStore, pool: pg.Pool, options: Im
   report.destination = await countPresent(pool, {
     conversations: { ids: conversationIds, lastSeqs, revs },
     agentIds: agents.map((a) => a.id),
+    attachmentIds: attachments.map((a) => a.id),
     records,
     queueItemIds: items.map((i) => i.id),
   });
@@ -274,6 +293,32 @@ async function importAgents(pool: pg.Pool, agents: AgentRecord[], report: Import
   }
 }
 
+async function insertAttachment(
+  pool: pg.Pool,
+  attachment: StoredAttachment,
+  content: Uint8Array,
+  thumbnail: Uint8Array | undefined,
+): Promise<number> {
+  const bytes = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const { rowCount } = await pool.query(
+    `INSERT INTO attachments (id, conversation_id, uploader, upload_key, size, thumbnail_size, doc, content, thumbnail)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, $9)
+     ON CONFLICT DO NOTHING`,
+    [
+      attachment.id,
+      attachment.conversationId,
+      attachment.uploader,
+      attachment.uploadKey,
+      attachment.size,
+      attachment.thumbnailSize ?? null,
+      json(attachment),
+      bytes(content),
+      thumbnail ? bytes(thumbnail) : null,
+    ],
+  );
+  return rowCount ?? 0;
+}
+
 async function insertRecords(pool: pg.Pool, records: RecordDump[]): Promise<number> {
   const { rowCount } = await pool.query(
     `INSERT INTO records (namespace, key, value, expires_at)
@@ -316,6 +361,7 @@ async function countPresent(
   source: {
     conversations: { ids: string[]; lastSeqs: number[]; revs: number[] };
     agentIds: string[];
+    attachmentIds: string[];
     records: RecordDump[];
     queueItemIds: string[];
   },
@@ -326,6 +372,7 @@ async function countPresent(
           ON c.id = v.id AND c.last_seq = v.last_seq AND c.rev = v.rev)::int AS conversations,
        (SELECT count(*) FROM messages WHERE conversation_id = ANY($1::text[]))::int AS messages,
        (SELECT count(*) FROM agents WHERE id = ANY($4::text[]))::int AS agents,
+       (SELECT count(*) FROM attachments WHERE id = ANY($8::text[]))::int AS attachments,
        (SELECT count(*) FROM records r JOIN unnest($5::text[], $6::text[]) AS k (namespace, key)
           ON r.namespace = k.namespace AND r.key = k.key)::int AS records,
        (SELECT count(*) FROM queue_items WHERE id = ANY($7::text[]))::int AS "queueItems"`,
@@ -337,6 +384,7 @@ async function countPresent(
       source.records.map((r) => r.namespace),
       source.records.map((r) => r.key),
       source.queueItemIds,
+      source.attachmentIds,
     ],
   );
   return rows[0]!;
