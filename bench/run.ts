@@ -71,7 +71,7 @@ for (const scenario of selected) {
   const t0 = performance.now();
   try {
     // Every scenario is bounded in time as a whole too: a hung server must not hang the run.
-    const limitMs = mode === 'quick' ? 120_000 : 900_000;
+    const limitMs = mode === 'quick' ? 120_000 : (scenario.fullTimeLimitMs ?? 900_000);
     let timer: NodeJS.Timeout | undefined;
     const result = await Promise.race([
       scenario.run({ mode, log }),

@@ -43,6 +43,8 @@ export interface ScenarioContext {
 export interface Scenario {
   id: number;
   title: string;
+  /** Bound on a full run of the scenario (default 15 min): scenarios 9 and 10 start many servers. */
+  fullTimeLimitMs?: number;
   run(ctx: ScenarioContext): Promise<ScenarioResult>;
 }
 

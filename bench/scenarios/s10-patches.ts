@@ -30,6 +30,7 @@ const median = (values: number[]): number => {
 /** Scenario 10. */
 export const patchesScenario: Scenario = {
   id: 10,
+  fullTimeLimitMs: 2_400_000,
   title: 'A/B of the library patches: CPU per message with each one on and off, both engines',
   async run(ctx): Promise<ScenarioResult> {
     const quick = ctx.mode === 'quick';
