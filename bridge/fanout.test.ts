@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { useTestBridge } from './testing/use-test-bridge.ts';
-import { collect, connectAgent, connectVisitor, emitWithAck, startTestBridge } from './testing/index.ts';
-import { CONVERSATION_UPDATE_COALESCE_MS } from './fanout.ts';
+import { collect, connectAgent, connectVisitor, emitWithAck, startTestBridge, waitUntil } from './testing/index.ts';
 
 const shared = useTestBridge();
 const { track } = shared;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('fanout conversation:updated', () => {
   it('coalesces a burst of messages into a leading and a trailing update carrying the latest summary', async () => {
@@ -15,7 +12,10 @@ describe('fanout conversation:updated', () => {
     const id = visitor.session.conversationId;
     const seen = collect(agent, 'conversation:updated');
     for (let i = 0; i < 8; i++) await emitWithAck(visitor, 'message:send', { clientId: `b${i}`, text: `burst ${i}` });
-    await sleep(CONVERSATION_UPDATE_COALESCE_MS * 2 + 200);
+    // The trailing update carries the whole burst; nothing follows it.
+    await waitUntil('the trailing update with the last message of the burst', () =>
+      seen.some((c) => c.id === id && c.lastMessage?.text === 'burst 7' && c.unread === 8),
+    );
     const mine = seen.filter((c) => c.id === id);
     // 8 messages sent well within one window (plus possibly a second window on a slow machine): far fewer than 8.
     expect(mine.length).toBeGreaterThanOrEqual(2);
@@ -32,7 +32,7 @@ describe('fanout conversation:updated', () => {
     const seen = collect(agent, 'conversation:updated');
     await emitWithAck(visitor, 'message:send', { clientId: 'p1', text: 'hello' });
     visitor.close();
-    await sleep(CONVERSATION_UPDATE_COALESCE_MS + 300);
+    await waitUntil('an update saying the visitor is offline', () => seen.some((c) => c.id === id && c.visitorOnline === false));
     const mine = seen.filter((c) => c.id === id);
     expect(mine[0]?.visitorOnline).toBe(true);
     expect(mine.at(-1)?.visitorOnline).toBe(false);
@@ -46,10 +46,12 @@ describe('fanout conversation:updated', () => {
     const seen = collect(agent, 'conversation:updated');
     await emitWithAck(visitor, 'message:send', { clientId: 'c1', text: 'first' });
     await emitWithAck(visitor, 'message:send', { clientId: 'c2', text: 'second' });
-    await sleep(50);
+    // The leading update is out; the second message's update is held back for CONVERSATION_UPDATE_COALESCE_MS (fanout.ts),
+    // which the close below comes well within.
+    await waitUntil('the leading update', () => seen.some((c) => c.id === id));
     const before = seen.filter((c) => c.id === id).length;
     await own.close();
-    await sleep(100);
+    await waitUntil('the held-back update flushed by the close', () => seen.filter((c) => c.id === id).length > before);
     const mine = seen.filter((c) => c.id === id);
     expect(before).toBe(1);
     expect(mine.at(-1)?.lastMessage?.text).toBe('second');

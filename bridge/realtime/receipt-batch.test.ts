@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useTestBridge } from '../testing/use-test-bridge.ts';
-import { collect, connectVisitor, emitWithAck } from '../testing/index.ts';
+import { collect, connectVisitor, emitWithAck, waitUntil } from '../testing/index.ts';
 import { applyReceipt } from '../conversation-actions.ts';
 import { ReceiptBatch, type ReceiptOutcome } from './receipt-batch.ts';
 
@@ -61,6 +61,8 @@ describe('ReceiptBatch', () => {
     );
     const acks = await Promise.all([batch.submit(id, 'delivered', 3), batch.submit(id, 'read', 3)]);
     expect(acks).toEqual([{ changed: 0 }, { changed: 3 }]);
+    await waitUntil('the three status pushes', () => pushed.length >= 3);
+    // Deliberate negative check: no further push (a separate 'delivered') in the next 100 ms.
     await sleep(100);
     expect(pushed.map((c) => [c.seq, c.status])).toEqual([
       [1, 'read'],
