@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectAgent, connectVisitor, emitWithAck, startTestBridge, TEST_AGENT, type TestBridge } from './testing/index.ts';
+import { connectAgent, connectVisitor, emitWithAck, startTestBridge, TEST_AGENT, waitUntil, type TestBridge } from './testing/index.ts';
 import { createLogger } from './logger.ts';
 import { webhookConfigFromEnv } from './webhooks/webhook-config.ts';
 import { metaSignature, timestampedSignature } from './webhooks/signatures.ts';
@@ -36,12 +36,9 @@ async function loggedBridge(level: string, config: Parameters<typeof startTestBr
   return { bridge, raw, lines: () => raw.map((line) => JSON.parse(line) as LogLine) };
 }
 
+/** Waits for log lines (the deadline of waitUntil, sized for a loaded machine; was 10 s). */
 async function until(what: string, probe: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`waited 10 s for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitUntil(what, probe, { intervalMs: 10 });
 }
 
 describe('request ids', () => {

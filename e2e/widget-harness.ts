@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import type { Conversation } from '../protocol/conversation.ts';
-import { connectAgent, emitWithAck, startTestBridge, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
+import { connectAgent, emitWithAck, startTestBridge, waitUntil, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
 
 const WIDGET_DIR = join(import.meta.dirname, '..', 'dist', 'widget');
 
@@ -274,11 +274,12 @@ export function useWidgetRig(options: { clock?: () => Date } = {}): WidgetRig {
 
 /** The conversation of the visitor on `siteKey`, as `agent` lists it (polls: the first message creates it). */
 export async function conversationOf(agent: AgentClient, siteKey: string): Promise<Conversation> {
-  for (let i = 0; i < 50; i++) {
-    const res = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
-    const found = res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no conversation for site ${siteKey}`);
+  return waitUntil(
+    `the agent to list a conversation of site ${siteKey}`,
+    async () => {
+      const res = await emitWithAck(agent, 'conversations:list', { filter: 'all' });
+      return res.ok ? res.data.conversations.find((c) => c.site === siteKey) : undefined;
+    },
+    { intervalMs: 100 },
+  );
 }
