@@ -85,4 +85,19 @@ describe('axe-core, WCAG 2.1 A + AA (Chromium, real bridge)', () => {
     await threadMessage(page, 'Checking it now.').waitFor({ timeout: 10_000 });
     expect(await axeViolations(page)).toEqual([]);
   });
+
+  it('console: the Team page with an invite link, and the page the invite opens', async () => {
+    const page = await newPage();
+    await signInToConsole(page, bridge.url, bridge.agent.name, bridge.agent.password);
+    await page.getByRole('button', { name: 'Team' }).click();
+    await page.getByLabel('Login name').fill('axe.agent');
+    await page.getByLabel('Display name').fill('Axe Agent');
+    await page.getByRole('button', { name: 'Add agent' }).click();
+    const inviteUrl = (await page.locator('console-team .invite-url').textContent())!.trim();
+    expect(await axeViolations(page)).toEqual([]);
+    const invited = await newPage();
+    await invited.goto(inviteUrl);
+    await invited.getByLabel('New password').waitFor();
+    expect(await axeViolations(invited)).toEqual([]);
+  });
 });
