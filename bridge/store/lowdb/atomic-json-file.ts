@@ -60,9 +60,9 @@ export async function writeFileAtomic(path: string, text: string, syncDir: boole
  * Writes many files atomically and durably: all temp files first, then one fdatasync each, then the renames.
  * Batching lets the file system commit them together (the first fdatasync carries the others' data along), so a
  * checkpoint of a thousand files costs about one journal commit instead of a thousand. The caller fsyncs the
- * directories afterwards. Each `text` is called right before its file is written.
+ * directories afterwards. Each file's `pieces` are made and written one by one, right before that file is written.
  */
-export async function writeFilesAtomic(files: { path: string; text: () => string }[]): Promise<void> {
+export async function writeFilesAtomic(files: { path: string; pieces: () => Iterable<string> }[]): Promise<void> {
   const written: { temp: string; path: string; handle: FileHandle | undefined }[] = files.map(({ path }) => ({
     temp: `${path}${TEMP_MARKER}${process.pid}-${++tempCounter}`,
     path,
@@ -72,8 +72,9 @@ export async function writeFilesAtomic(files: { path: string; text: () => string
     await inParallel(written.length, async (i) => {
       const entry = written[i]!;
       entry.handle = await open(entry.temp, 'w', 0o600);
-      // Serialised one at a time, between awaits: the event loop never holds a whole checkpoint's JSON.
-      await entry.handle.writeFile(files[i]!.text(), 'utf8');
+      // Serialised a piece at a time, each written before the next is made: the event loop never holds a whole
+      // checkpoint's JSON, nor a whole large document's.
+      for (const piece of files[i]!.pieces()) await writeAll(entry.handle, piece);
     });
     await inParallel(written.length, (i) => written[i]!.handle!.datasync());
     await inParallel(written.length, async (i) => {
@@ -88,6 +89,15 @@ export async function writeFilesAtomic(files: { path: string; text: () => string
       await unlink(entry.temp).catch(() => undefined);
     }
     throw error;
+  }
+}
+
+/** Appends `text` at the handle's position, however many writes the file system takes for it. */
+async function writeAll(handle: FileHandle, text: string): Promise<void> {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let offset = 0; offset < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset, null);
+    offset += bytesWritten;
   }
 }
 

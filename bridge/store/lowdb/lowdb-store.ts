@@ -171,9 +171,12 @@ class Doc<T> {
     if (this.freeze) this.snapshotData = this.freeze(this.data);
     else this.snapshotText = JSON.stringify(this.data);
   }
-  /** The snapshot's JSON: what was preserved, or the current data if nothing changed since the cut. */
-  snapshotJson(): string {
-    return this.snapshotText ?? JSON.stringify(this.snapshotData ?? this.data);
+  /**
+   * The snapshot's JSON, as the pieces a checkpoint writes one after the other: what was preserved, or the current
+   * data if nothing changed since the cut. One piece here; large documents override this to make many small ones.
+   */
+  *snapshotPieces(): Iterable<string> {
+    yield this.snapshotText ?? JSON.stringify(this.snapshotData ?? this.data);
   }
   clearSnapshot(): void {
     this.inSnapshot = false;
@@ -196,7 +199,7 @@ class SegmentDoc extends Doc<SegmentData> {
   private encodedText = '';
   private encodedEnds: number[] = [];
 
-  override snapshotJson(): string {
+  override *snapshotPieces(): Iterable<string> {
     const data = this.snapshotData ?? this.data;
     const messages = data.messages;
     const refs = this.encodedRefs;
@@ -226,7 +229,7 @@ class SegmentDoc extends Doc<SegmentData> {
     this.encodedRefs = data === this.data ? messages.slice() : messages;
     this.encodedText = text;
     this.encodedEnds = ends;
-    return `{"conversationId":${JSON.stringify(data.conversationId)},"segment":${data.segment},"messages":[${text}]}`;
+    yield `{"conversationId":${JSON.stringify(data.conversationId)},"segment":${data.segment},"messages":[${text}]}`;
   }
 
   /** Forgets the encoding (a full segment rarely changes again: its text is not worth keeping in memory). */
@@ -235,6 +238,49 @@ class SegmentDoc extends Doc<SegmentData> {
     this.encodedText = '';
     this.encodedEnds = [];
   }
+}
+
+/** Characters of JSON a bucket document serialises per piece: the most a checkpoint encodes between two writes. */
+export const BUCKET_PIECE_CHARS = 32 * 1024;
+
+/**
+ * A bucket document (queue items, records, conversations, external ids) written in pieces of about
+ * BUCKET_PIECE_CHARS, an item at a time: a bucket grows with the data (tens of thousands of queue items each), and
+ * serialising it whole held the event loop for as long as that took, at every checkpoint that found it changed (a
+ * retention sweep changes every queue bucket). Reading the live data across the writes' awaits is safe because the
+ * bucket has a `freeze`: the first change after the cut freezes the cut's state first, and the rest is read from it.
+ */
+class BucketDoc<V> extends Doc<BucketData<V>> {
+  constructor(adapter: AtomicJsonFile<BucketData<V>>, data: BucketData<V>, freeze: (data: BucketData<V>) => BucketData<V>) {
+    super(adapter, data, freeze);
+  }
+
+  override *snapshotPieces(): Iterable<string> {
+    // A preserved text (never made for a bucket with a freeze, kept for the base class's contract) is already whole.
+    if (this.snapshotText !== undefined) {
+      yield this.snapshotText;
+      return;
+    }
+    yield* bucketJsonPieces(() => (this.snapshotData ?? this.data).items, BUCKET_PIECE_CHARS);
+  }
+}
+
+/**
+ * `JSON.stringify({ items })` in pieces of about `pieceChars`: the same text, keys in the same order. `items` is
+ * asked again for every item, so a caller can switch to a frozen copy between pieces.
+ */
+export function* bucketJsonPieces<V>(items: () => Record<string, V>, pieceChars: number): Iterable<string> {
+  const keys = Object.keys(items());
+  let piece = '{"items":{';
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i]!;
+    piece += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(items()[key])}`;
+    if (piece.length >= pieceChars) {
+      yield piece;
+      piece = '';
+    }
+  }
+  yield `${piece}}}`;
 }
 
 /**
@@ -256,9 +302,9 @@ function freezeConversationBucket(data: BucketData<ConversationRecord>): BucketD
 }
 
 /**
- * Queue and record buckets: an item is never changed in place (a change stores a new object under its key), so a
- * copy of the key → item map is a snapshot. Without it, a retention sweep pruning items while a checkpoint runs
- * serialised whole queue buckets (~1 MB each at 50k items) inside the event loop.
+ * Queue, record and external-id buckets: an item is never changed in place (a change stores a new object under its
+ * key), so a copy of the key → item map is a snapshot. Without it, a retention sweep pruning items while a
+ * checkpoint runs serialised whole queue buckets inside the event loop.
  */
 function freezeReplacedItems<V>(data: BucketData<V>): BucketData<V> {
   return { items: Object.assign(Object.create(null) as Record<string, V>, data.items) };
@@ -277,6 +323,8 @@ const DIRS = {
 } as const;
 const MANIFEST = 'manifest.json';
 const QUEUE_LOG_LIMIT = 20;
+/** Queue items a background scan looks at per event-loop turn. */
+const QUEUE_SCAN_SLICE = 2_000;
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -341,7 +389,8 @@ class BucketedCollection<V> {
   ) {
     for (let i = 0; i < buckets; i++) {
       const adapter = new AtomicJsonFile<BucketData<V>>(join(dir, `${i}.json`), (v) => this.validate(v), false);
-      this.docs.push(new Doc(adapter, { items: Object.create(null) as Record<string, V> }, freeze));
+      const data: BucketData<V> = { items: Object.create(null) as Record<string, V> };
+      this.docs.push(freeze ? new BucketDoc(adapter, data, freeze) : new Doc(adapter, data));
     }
   }
 
@@ -630,7 +679,7 @@ export class LowdbStore implements Store {
     this.agents = new BucketedCollection(dir(DIRS.agents), 1, validateAgent, touch);
     this.records = new BucketedCollection(dir(DIRS.records), 256, validateAny, touch, freezeReplacedItems);
     this.queues = new BucketedCollection(dir(DIRS.queues), 16, validateQueueItem, touch, freezeReplacedItems);
-    this.externalIds = new BucketedCollection(dir(DIRS.externalIds), 64, validateExternalId, touch);
+    this.externalIds = new BucketedCollection(dir(DIRS.externalIds), 64, validateExternalId, touch, freezeReplacedItems);
     this.attachments = new BucketedCollection(dir(DIRS.attachments), 64, validateAttachment, touch, freezeReplacedItems);
     this.attachmentsOf = new Map();
     this.attachmentsByUpload = new Map();
@@ -940,7 +989,7 @@ export class LowdbStore implements Store {
         const chunk = snapshot.slice(i, i + CHUNK);
         const files = chunk.map((doc) => ({
           path: doc.adapter.path,
-          text: (): string => doc.snapshotJson(),
+          pieces: (): Iterable<string> => doc.snapshotPieces(),
         }));
         await writeFilesAtomic(files);
         const segmentsDir = join(this.dataDir, DIRS.segments);
@@ -2170,11 +2219,13 @@ export class LowdbStore implements Store {
     this.assertOpen();
     const prunable = (item: QueueItem | undefined): boolean => item !== undefined && item.state !== 'pending' && item.updatedAt < before;
     const candidates: string[] = [];
-    // One bucket per event-loop turn: a sweep over hundreds of thousands of items never holds the loop long.
+    // QUEUE_SCAN_SLICE items per event-loop turn: a sweep over hundreds of thousands of items never holds the loop
+    // long, however full one bucket is.
     for (const doc of this.queues.docs) {
-      for (const id of Object.keys(doc.data.items)) {
-        if (candidates.length >= limit) break;
-        if (prunable(doc.data.items[id])) candidates.push(id);
+      const ids = Object.keys(doc.data.items);
+      for (let i = 0; i < ids.length && candidates.length < limit; i++) {
+        if (prunable(doc.data.items[ids[i]!])) candidates.push(ids[i]!);
+        if ((i + 1) % QUEUE_SCAN_SLICE === 0) await yieldToLoop();
       }
       if (candidates.length >= limit) break;
       await yieldToLoop();
