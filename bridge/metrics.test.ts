@@ -11,6 +11,7 @@ import {
   connectVisitor,
   emitWithAck,
   startTestBridge,
+  waitUntil,
   type TestBridge,
   type TestBridgeOptions,
 } from './testing/index.ts';
