@@ -108,7 +108,14 @@ async function main(): Promise<void> {
   const { whatsapp, statusWebhookSecret } = config.webhooks;
   // Only now that the bridge serves: a start that fails earlier (a busy port) must not have created the admin whose
   // password nobody will see again.
-  const created = await bootstrapAgent(store, config.agentBootstrap, new Date());
+  let created: Awaited<ReturnType<typeof bootstrapAgent>>;
+  try {
+    created = await bootstrapAgent(store, config.agentBootstrap, new Date());
+  } catch (error) {
+    // E.g. the database refused a connection while this node started: one sentence and a non-zero exit (a supervisor
+    // restarts the node), not a stack; nothing was created, so the next start tries again.
+    fail(`cannot check or create the first admin: ${(error as Error).message}`);
+  }
   const bootstrapLines = created
     ? [
         `Created admin "${created.agent.name}" (visitors see "${created.agent.displayName}").`,
