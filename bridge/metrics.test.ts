@@ -52,13 +52,14 @@ function sample(text: string, series: string): number | undefined {
 
 /** Polls `/metrics` until `series` reaches at least `min` (counters that move after the answer, e.g. deliveries). */
 async function scrapeUntil(bridge: TestBridge, series: string, min: number): Promise<string> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const text = await scrape(bridge);
-    if ((sample(text, series) ?? 0) >= min) return text;
-    if (Date.now() > deadline) throw new Error(`waited 15 s for ${series} >= ${min}; last scrape:\n${text}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return waitUntil(
+    `${series} >= ${min} in a scrape`,
+    async () => {
+      const text = await scrape(bridge);
+      return (sample(text, series) ?? 0) >= min ? text : undefined;
+    },
+    { intervalMs: 50 },
+  );
 }
 
 /** Every metric family the endpoint exposes, with the sample names each may carry. */
@@ -140,11 +141,9 @@ describe('GET /metrics content', () => {
 
     visitor.close();
     await scrapeUntil(bridge, 'anon_chat_connected_sockets{namespace="/agent"}', 1);
-    const deadline = Date.now() + 10_000;
-    while (sample(await scrape(bridge), 'anon_chat_connected_sockets{namespace="/visitor"}') !== 0) {
-      if (Date.now() > deadline) throw new Error('waited 10 s for the visitor socket to leave the gauge');
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitUntil('the visitor socket to leave the gauge', async () => sample(await scrape(bridge), 'anon_chat_connected_sockets{namespace="/visitor"}') === 0, {
+      intervalMs: 20,
+    });
   });
 
   it('counts rate-limit refusals by scope', async () => {
