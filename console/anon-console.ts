@@ -1,6 +1,5 @@
 /** `<anon-console>`: the agent console application (sign-in, inbox, conversation view). */
 import { LitElement, html, nothing } from 'lit';
-import { styleMap } from 'lit/directives/style-map.js';
 import { baseStyles } from './components/shared.styles.ts';
 import { consoleStyles } from './anon-console.styles.ts';
 import { logoMark } from './components/logo.ts';
@@ -12,7 +11,7 @@ import { AttentionController } from './controllers/attention-controller.ts';
 import { MediaQueryController } from './controllers/media-query-controller.ts';
 import { LocationController } from './controllers/location-controller.ts';
 import { TeamController } from './controllers/team-controller.ts';
-import { hueOf, initials } from './labels.ts';
+import { hueClass, initials } from './labels.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
 import './components/console-sign-in.ts';
@@ -46,6 +45,7 @@ export class AnonConsole extends LitElement {
   private readonly connection = new ConnectionController(this, {
     serverUrl: () => this.serverUrl,
     token: () => this.session.session?.token,
+    agentName: () => this.session.session?.agent.displayName,
     onAuthError: () => this.session.signOut('Your session ended. Sign in again.'),
   });
   // Replies carry the display name (what visitors see); the optimistic copy shows the same.
@@ -116,7 +116,7 @@ export class AnonConsole extends LitElement {
         ${others.length
           ? html`<div class="agents" aria-label="${others.length} ${others.length === 1 ? 'agent' : 'agents'} online: ${others.map((a) => a.name).join(', ')}" role="img">
               ${others.slice(0, 4).map(
-                (a) => html`<span class="avatar" title=${a.name} style=${styleMap({ '--hue': String(hueOf(a.id)) })}>${initials(a.name)}</span>`,
+                (a) => html`<span class="avatar ${hueClass(a.id)}" title=${a.name}>${initials(a.name)}</span>`,
               )}
               <span class="agents__label" aria-hidden="true">${others.length} online</span>
             </div>`
@@ -142,7 +142,7 @@ export class AnonConsole extends LitElement {
             </button>`
           : nothing}
         <span class="me">
-          <span class="avatar" aria-hidden="true" style=${styleMap({ '--hue': String(hueOf(session.agent.id)) })}>${initials(session.agent.displayName)}</span>
+          <span class="avatar ${hueClass(session.agent.id)}" aria-hidden="true">${initials(session.agent.displayName)}</span>
           <span class="me__name">${session.agent.displayName}</span>
         </span>
         <button class="btn btn--ghost" type="button" @click=${() => this.signOut()}>Sign out</button>

@@ -19,4 +19,4 @@ export const bubbleLabels: BubbleLabels = {
 /** Display name of each channel (the inbox badge). */
 export const channelLabels: Record<Channel, string> = { web: 'Web', whatsapp: 'WhatsApp', xmtp: 'XMTP' };
 
-export { hueOf, initials } from '../widget/ui/initials.ts';
+export { hueClass, initials } from '../widget/ui/initials.ts';

@@ -1,13 +1,12 @@
 /** The inbox column: open/all filter, search, and the live list of conversations. */
 import { LitElement, html, nothing } from 'lit';
-import { styleMap } from 'lit/directives/style-map.js';
 import type { ConversationSummary } from '../../protocol/conversation.ts';
 import type { TypingEvent } from '../../protocol/events.ts';
 import { formatDay, formatTime, dayKey } from '../../widget/ui/format-time.ts';
 import { baseStyles } from './shared.styles.ts';
 import { inboxStyles } from './console-inbox.styles.ts';
 import { emit } from '../events.ts';
-import { bubbleLabels, channelLabels, hueOf, initials } from '../labels.ts';
+import { bubbleLabels, channelLabels, hueClass, initials } from '../labels.ts';
 import type { InboxFilter } from '../state/inbox.ts';
 import { ListKeyboardController } from '../controllers/list-keyboard-controller.ts';
 
@@ -130,7 +129,7 @@ export class ConsoleInbox extends LitElement {
         data-conversation-id=${c.id}
         @click=${() => emit(this, 'console-select', { conversationId: c.id })}
       >
-        <span class="avatar" style=${styleMap({ '--hue': String(hueOf(c.id)) })} aria-hidden="true">
+        <span class="avatar ${hueClass(c.id)}" aria-hidden="true">
           ${initials(c.name)}${c.visitorOnline ? html`<span class="avatar__dot"></span>` : nothing}
         </span>
         <span class="item__body">

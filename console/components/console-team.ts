@@ -1,11 +1,10 @@
 /** The Team page (admins): every agent with role and activity, and the form that adds one. */
 import { LitElement, html, nothing } from 'lit';
-import { styleMap } from 'lit/directives/style-map.js';
 import { AGENT_ROLES, type AgentAccount, type AgentRole } from '../../protocol/agents.ts';
 import { baseStyles } from './shared.styles.ts';
 import { teamStyles } from './console-team.styles.ts';
 import { emit } from '../events.ts';
-import { hueOf, initials } from '../labels.ts';
+import { hueClass, initials } from '../labels.ts';
 
 const ROLE_TEXT: Record<AgentRole, string> = { admin: 'Admin', agent: 'Agent' };
 
@@ -87,7 +86,7 @@ export class ConsoleTeam extends LitElement {
     return html`<tr class=${agent.active ? '' : 'inactive'} data-agent=${agent.name}>
       <td>
         <div class="who">
-          <span class="avatar" aria-hidden="true" style=${styleMap({ '--hue': String(hueOf(agent.id)) })}>${initials(agent.displayName)}</span>
+          <span class="avatar ${hueClass(agent.id)}" aria-hidden="true">${initials(agent.displayName)}</span>
           <span>${agent.displayName}${self ? ' (you)' : ''}<small>${agent.name}</small></span>
         </div>
       </td>

@@ -1,6 +1,5 @@
 /** The open conversation: header with presence and Close/Reopen, the message log (older pages on scroll), typing, composer. */
 import { LitElement, html, nothing, type TemplateResult } from 'lit';
-import { styleMap } from 'lit/directives/style-map.js';
 import { repeat } from 'lit/directives/repeat.js';
 import { keyed } from 'lit/directives/keyed.js';
 import type { ConversationSummary } from '../../protocol/conversation.ts';
@@ -12,7 +11,7 @@ import { dayKey, formatDay } from '../../widget/ui/format-time.ts';
 import { baseStyles } from './shared.styles.ts';
 import { threadStyles } from './console-thread.styles.ts';
 import { emit } from '../events.ts';
-import { bubbleLabels, channelLabels, hueOf, initials } from '../labels.ts';
+import { bubbleLabels, channelLabels, hueClass, initials } from '../labels.ts';
 import { ScrollAnchorController } from '../controllers/scroll-anchor-controller.ts';
 import { shownStatus } from '../state/thread.ts';
 import './console-composer.ts';
@@ -106,7 +105,7 @@ export class ConsoleThread extends LitElement {
     }
     return html`<header class="head">
         <button class="back" type="button" aria-label="Back to inbox" @click=${() => emit(this, 'console-back', {})}>${backIcon}</button>
-        <span class="avatar" style=${styleMap({ '--hue': String(hueOf(c.id)) })} aria-hidden="true">
+        <span class="avatar ${hueClass(c.id)}" aria-hidden="true">
           ${initials(c.name)}${c.visitorOnline ? html`<span class="avatar__dot"></span>` : nothing}
         </span>
         <div class="head__text">

@@ -1,8 +1,10 @@
 /** Design tokens and base rules every console element adopts (colours, type, focus ring, buttons). */
 import { css } from 'lit';
+import { avatarHueStyles } from '../../widget/ui/initials.ts';
 
 /** Base styles for console shadow roots. */
 export const baseStyles = css`
+  ${avatarHueStyles}
   :host {
     --console-accent: var(--anon-chat-accent, #1a56db);
     --console-accent-hover: #1746b8;
@@ -90,8 +92,8 @@ export const baseStyles = css`
     border-radius: 50%;
     font-size: 14px;
     font-weight: 650;
-    color: hsl(var(--hue, 220) 45% 28%);
-    background: hsl(var(--hue, 220) 70% 90%);
+    color: hsl(var(--avatar-hue, 220) 45% 28%);
+    background: hsl(var(--avatar-hue, 220) 70% 90%);
   }
   .avatar__dot {
     position: absolute;

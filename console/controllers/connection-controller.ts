@@ -31,6 +31,8 @@ export class ConnectionController implements ReactiveController {
       serverUrl: () => string;
       token: () => string | undefined;
       onAuthError: () => void;
+      /** The signed-in agent's display name (XMTP replies carry it). */
+      agentName?: () => string | undefined;
     },
   ) {
     host.addController(this);
@@ -77,7 +79,7 @@ export class ConnectionController implements ReactiveController {
         this.host.requestUpdate();
       },
       onAuthError: () => this.options.onAuthError(),
-    }, xmtp);
+    }, xmtp, this.options.agentName?.());
     connection.on('agents:presence', ({ online }) => {
       this.agentsOnline = online;
       this.host.requestUpdate();

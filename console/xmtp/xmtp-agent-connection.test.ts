@@ -107,10 +107,16 @@ describe('XmtpAgentConnection', () => {
     const inbox = new FakeXmtpInbox();
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const connection = new XmtpAgentConnection(bridge.url, bridge.agent.token, callbacks, async () => {
-      await gate;
-      return inbox;
-    });
+    const connection = new XmtpAgentConnection(
+      bridge.url,
+      bridge.agent.token,
+      callbacks,
+      async () => {
+        await gate;
+        return inbox;
+      },
+      bridge.agent.displayName,
+    );
     const seen: Message[] = [];
     // Registered before the inbox opened, as the console's controllers do on attach.
     connection.on('message:new', (message) => seen.push(message));
@@ -131,8 +137,8 @@ describe('XmtpAgentConnection', () => {
     expect((await connection.history('xmtp-dm1', undefined, 30)).messages.map((m) => m.text)).toEqual(['hello over xmtp']);
     expect((await connection.sync('xmtp-dm1', 0)).messages.length).toBe(1);
     const reply = await connection.send('xmtp-dm1', 'console-r1', 'answer over xmtp');
-    expect(inbox.sent).toEqual([{ conversationId: 'xmtp-dm1', clientId: 'console-r1', text: 'answer over xmtp', agentName: bridge.agent.name }]);
-    expect(reply.author).toEqual({ role: 'agent', name: bridge.agent.name });
+    expect(inbox.sent).toEqual([{ conversationId: 'xmtp-dm1', clientId: 'console-r1', text: 'answer over xmtp', agentName: bridge.agent.displayName }]);
+    expect(reply.author).toEqual({ role: 'agent', name: bridge.agent.displayName });
     connection.receipt('xmtp-dm1', 1, 'read');
     expect(inbox.receipts).toEqual([{ conversationId: 'xmtp-dm1', upToSeq: 1, status: 'read' }]);
     // Nothing of the XMTP conversation reached the bridge.

@@ -18,29 +18,25 @@ export const XMTP_INBOX_TIMEOUT_MS = 20_000;
 const isXmtp = (conversationId: string): boolean => conversationId.startsWith('xmtp-');
 const INBOX_EVENTS: ReadonlySet<string> = new Set(['message:new', 'message:status', 'conversation:updated']);
 
-/** The agent's display name from the (already verified by the bridge) agent token, for XMTP replies. */
-function agentNameOf(token: string): string | undefined {
-  try {
-    const payload = token.split('.')[1] ?? '';
-    const claims = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/'))) as { name?: unknown };
-    return typeof claims.name === 'string' ? claims.name : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Creates the console's connection: with the XMTP inbox merged in when `xmtp` is configured. */
 export function createAgentConnection(
   serverUrl: string,
   token: string,
   callbacks: AgentConnectionCallbacks,
   xmtp: XmtpConsoleConfig | undefined,
+  agentName?: string,
 ): AgentConnection {
   if (!xmtp) return new AgentConnection(serverUrl, token, callbacks);
-  return new XmtpAgentConnection(serverUrl, token, callbacks, async () => {
-    const { openXmtpAgentInbox } = await import('./xmtp-agent-inbox.ts');
-    return openXmtpAgentInbox(xmtp);
-  });
+  return new XmtpAgentConnection(
+    serverUrl,
+    token,
+    callbacks,
+    async () => {
+      const { openXmtpAgentInbox } = await import('./xmtp-agent-inbox.ts');
+      return openXmtpAgentInbox(xmtp);
+    },
+    agentName,
+  );
 }
 
 /** Bridge conversations and XMTP conversations as one AgentConnection. */
@@ -52,9 +48,16 @@ export class XmtpAgentConnection extends AgentConnection {
   /** Settles when the inbox is open or has failed (the console then runs on the bridge alone). */
   readonly ready: Promise<XmtpInboxSource | undefined>;
 
-  constructor(serverUrl: string, token: string, callbacks: AgentConnectionCallbacks, openInbox: () => Promise<XmtpInboxSource>) {
+  /** `agentName`: the signed-in agent's display name, which XMTP replies carry (visitors never see login names). */
+  constructor(
+    serverUrl: string,
+    token: string,
+    callbacks: AgentConnectionCallbacks,
+    openInbox: () => Promise<XmtpInboxSource>,
+    agentName?: string,
+  ) {
     super(serverUrl, token, callbacks);
-    this.#agentName = agentNameOf(token);
+    this.#agentName = agentName;
     this.ready = new Promise<XmtpInboxSource | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), XMTP_INBOX_TIMEOUT_MS);
       openInbox().then(

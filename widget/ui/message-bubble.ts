@@ -3,7 +3,7 @@ import { html, nothing, type TemplateResult } from 'lit';
 import type { LocalMessage } from '../../protocol/message.ts';
 import { formatTime } from './format-time.ts';
 import { renderStatusTicks, type StatusLabels } from './status-ticks.ts';
-import { hueOf, initials } from './initials.ts';
+import { hueClass, initials } from './initials.ts';
 
 /** Strings a bubble needs: status names, the Retry action, author fallbacks and failure reasons by code. */
 export interface BubbleLabels extends StatusLabels {
@@ -56,7 +56,7 @@ export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions):
   >
     ${showAuthor
       ? html`<div class="msg__author" part="message-author">${showAvatar
-          ? html`<span class="msg__avatar" part="message-avatar" aria-hidden="true" style="--_hue: ${hueOf(name)}">${initials(name)}</span>`
+          ? html`<span class="msg__avatar ${hueClass(name)}" part="message-avatar" aria-hidden="true">${initials(name)}</span>`
           : nothing}${name}</div>`
       : nothing}
     <div class="msg__bubble" part="bubble ${own ? 'bubble-own' : 'bubble-other'}">

@@ -1,5 +1,6 @@
 /** Styles of message bubbles and status ticks; the widget and the console adopt them into their shadow roots. */
 import { css } from 'lit';
+import { avatarHueStyles } from './initials.ts';
 
 /**
  * Bubble and tick CSS. Colours come from custom properties with fallbacks so each host (widget, console)
@@ -7,6 +8,7 @@ import { css } from 'lit';
  * --anon-chat-bubble-other-text, --anon-chat-muted, --anon-chat-danger, --anon-chat-radius.
  */
 export const bubbleStyles = css`
+  ${avatarHueStyles}
   .msg {
     display: flex;
     flex-direction: column;
@@ -33,7 +35,7 @@ export const bubbleStyles = css`
     vertical-align: middle;
     border-radius: 50%;
     /* Dark enough for white initials (WCAG AA) at any hue. */
-    background: hsl(var(--_hue, 220) 45% 36%);
+    background: hsl(var(--avatar-hue, 220) 45% 36%);
     color: #ffffff;
     font-weight: 600;
     font-size: 0.9em;
