@@ -7,7 +7,7 @@
 import { defaultOrigins, loadConfig, ConfigError, type BridgeConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { createBridge, type Bridge } from './create-bridge.ts';
-import { bootstrapAgent } from './auth/agent-accounts.ts';
+import { bootstrapAgentWhenWritable } from './auth/agent-accounts.ts';
 import { LowdbStore } from './store/lowdb/lowdb-store.ts';
 import { BridgeMetrics } from './metrics.ts';
 import { PostgresStore } from './store/postgres/postgres-store.ts';
@@ -108,14 +108,23 @@ async function main(): Promise<void> {
   const { whatsapp, statusWebhookSecret } = config.webhooks;
   // Only now that the bridge serves: a start that fails earlier (a busy port) must not have created the admin whose
   // password nobody will see again.
-  let created: Awaited<ReturnType<typeof bootstrapAgent>>;
+  // Unavailable storage (a full disk, a database restarting) is waited out: the bridge serves and /health says why.
+  let created: Awaited<ReturnType<typeof bootstrapAgentWhenWritable>>;
+  let bootstrapFailures = 0;
   try {
-    created = await bootstrapAgent(store, config.agentBootstrap, new Date());
+    created = await bootstrapAgentWhenWritable(store, config.agentBootstrap, () => new Date(), async (error) => {
+      bootstrapFailures++;
+      if (!stopping && bootstrapFailures % 60 === 1) {
+        logger.error({ err: error, attempts: bootstrapFailures }, 'cannot check or create the first admin while storage is unavailable; retrying every second');
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    });
   } catch (error) {
-    // E.g. the database refused a connection while this node started: one sentence and a non-zero exit (a supervisor
-    // restarts the node), not a stack; nothing was created, so the next start tries again.
+    // Any other store error: one sentence and a non-zero exit (a supervisor restarts the node), not a stack; nothing
+    // was created, so the next start tries again.
     fail(`cannot check or create the first admin: ${(error as Error).message}`);
   }
+  if (bootstrapFailures > 0) logger.warn({ attempts: bootstrapFailures + 1 }, 'first admin checked after storage came back');
   const bootstrapLines = created
     ? [
         `Created admin "${created.agent.name}" (visitors see "${created.agent.displayName}").`,

@@ -91,6 +91,43 @@ export async function bootstrapAgent(
 }
 
 /**
+ * `bootstrapAgent` that waits out unavailable storage (a full disk, a database that is restarting) instead of
+ * failing: the bridge already serves by then and says why on /health, so ending the process would turn a full disk
+ * into an outage. `pause` runs after each such failure (it logs and waits). An attempt whose write failed may still
+ * land (the lowdb journal retries its batch), so every attempt uses the same password, and a later attempt that
+ * finds the agent it tried to store reports it as created: its generated password would otherwise never be shown.
+ */
+export async function bootstrapAgentWhenWritable(
+  store: Store,
+  options: { name: string; password?: string },
+  now: () => Date,
+  pause: (error: StoreError) => Promise<void>,
+): Promise<{ agent: AgentRecord; password: string; generated: boolean } | undefined> {
+  const password = options.password ?? generatePassword();
+  const generated = options.password === undefined;
+  let failedBefore = false;
+  for (;;) {
+    try {
+      if (failedBefore) {
+        const tried = await store.getAgentByName(options.name);
+        if (tried && (await isAgentPassword(tried, password))) {
+          // Only once storage is healthy again: until then that write may still not be on disk.
+          const health = store.health();
+          if (!health.ok) throw new StoreError('storage_unavailable', health.lastError ?? 'storage unavailable');
+          return { agent: tried, password, generated };
+        }
+      }
+      const created = await bootstrapAgent(store, { name: options.name, password }, now());
+      return created && { ...created, generated };
+    } catch (error) {
+      if (!(error instanceof StoreError && error.code === 'storage_unavailable')) throw error;
+      failedBefore = true;
+      await pause(error);
+    }
+  }
+}
+
+/**
  * Gives the named agent a new generated password (the server-side recovery of a lost admin password): their
  * sessions end, a deactivated account is active again. `not_found` names the active admins to choose from.
  */
