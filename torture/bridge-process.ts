@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { nodeArgsFor } from '../bridge/testing/node-bundle.ts';
+import { nodeArgsFor, startArgsFor } from '../bridge/testing/node-bundle.ts';
 import { START_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -52,6 +52,12 @@ export interface SpawnBridgeOptions {
   uid?: number;
   gid?: number;
   readyTimeoutMs?: number;
+  /**
+   * Run the bundle as `npm start` does, without source maps (stack traces then point into the bundle). For a case
+   * whose memory baseline is taken before the bridge formats its first stack trace: with source maps that first
+   * trace decodes the bundle's whole map and keeps it (tens of MB) for the life of the process.
+   */
+  asStarted?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
@@ -93,7 +99,7 @@ function startChild(
     ...options.env,
   };
   // Plain `node` on the bundle: SIGKILL reaches the bridge itself (the tsx CLI would run it in a grandchild).
-  const child = spawn(process.execPath, nodeArgsFor('bridge/main.ts'), {
+  const child = spawn(process.execPath, options.asStarted ? startArgsFor('bridge/main.ts') : nodeArgsFor('bridge/main.ts'), {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -189,7 +189,8 @@ export async function runOutbound(options: { messages?: number; settleMs?: numbe
   let events = 0;
   let secondsToDeliverAll = -1;
   try {
-    bridge = await spawnBridge({ dataDir: dirB, port, env });
+    // As under `npm start`: the baseline is taken at listen, before any stack trace a source map would be decoded for.
+    bridge = await spawnBridge({ dataDir: dirB, port, env, asStarted: true });
     baselineMb = processUsage(bridge.pid).rssMb;
     const pid = bridge.pid;
     const sampler = setInterval(() => {
