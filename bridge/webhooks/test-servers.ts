@@ -14,6 +14,8 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   body: Buffer;
   at: number;
+  /** The client's port of the connection the request came on (tells which local process sent it). */
+  remotePort: number;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function startScriptedServer(
         headers: req.headers,
         body: Buffer.concat(chunks),
         at: Date.now(),
+        remotePort: req.socket.remotePort ?? 0,
       };
       requests.push(recorded);
       const answer = script.shift() ?? fallback(recorded, requests.length - 1);
