@@ -65,6 +65,10 @@ const AGENT_COLUMNS = `id, name, display_name AS "displayName", role, active, pa
   session_epoch AS "sessionEpoch", created_at AS "createdAt"`;
 /** How often `health()`'s counts are re-read (other nodes change them too). */
 const HEALTH_REFRESH_MS = 5_000;
+/** Re-reads that overlapped this node's writes and are dropped before one is taken as it is. */
+const STALE_REFRESHES_DROPPED = 3;
+/** The counts `health()` reports. */
+type StoreCounts = { conversations: number; messages: number; attachments: number; attachmentBytes: number };
 /** A batch that lost a dedupe race to another node is retried this often before giving up. */
 const APPEND_ATTEMPTS = 3;
 
@@ -152,7 +156,11 @@ export class PostgresStore implements Store {
   private readonly maxBatchSize: number;
   private opened = false;
   private lastError: string | undefined;
-  private counts = { conversations: 0, messages: 0, attachments: 0, attachmentBytes: 0 };
+  private counts: StoreCounts = { conversations: 0, messages: 0, attachments: 0, attachmentBytes: 0 };
+  /** Writes whose count change is not applied yet, and how many have applied one: a re-read overlapping either is stale. */
+  private countedWritesInFlight = 0;
+  private countsGeneration = 0;
+  private staleRefreshes = 0;
   private healthTimer: NodeJS.Timeout | undefined;
   private pendingAppends: PendingAppend[] = [];
   private flushScheduled = false;
@@ -203,7 +211,7 @@ export class PostgresStore implements Store {
       throw error;
     }
     this.opened = true;
-    await this.refreshCounts();
+    await this.refreshCounts(true);
     this.healthTimer = setInterval(() => void this.refreshCounts().catch(() => undefined), HEALTH_REFRESH_MS);
     this.healthTimer.unref();
   }
@@ -231,7 +239,30 @@ export class PostgresStore implements Store {
     };
   }
 
-  private async refreshCounts(): Promise<void> {
+  /**
+   * Runs a write and applies its change to the cached counts. A re-read of the counts that overlaps a write cannot
+   * tell whether its snapshot holds that write, so refreshCounts drops such a result rather than count a write twice
+   * or lose it.
+   */
+  private async counting<T>(write: () => Promise<T>, change: (result: T) => Partial<StoreCounts>): Promise<T> {
+    this.countedWritesInFlight++;
+    try {
+      const result = await write();
+      for (const [key, delta] of Object.entries(change(result)) as [keyof StoreCounts, number][]) this.counts[key] += delta;
+      return result;
+    } finally {
+      this.countedWritesInFlight--;
+      this.countsGeneration++;
+    }
+  }
+
+  /**
+   * Re-reads the counts (other nodes change them too). On a node that never stops writing every re-read overlaps a
+   * write; after a few dropped ones the result is taken anyway, as an estimate the next quiet re-read corrects.
+   */
+  private async refreshCounts(force = false): Promise<void> {
+    const generation = this.countsGeneration;
+    const overlapped = this.countedWritesInFlight > 0;
     const { rows } = await this.query<{ conversations: number; messages: string; attachments: number; bytes: string }>(
       `SELECT count(*)::int AS conversations, coalesce(sum(last_seq), 0)::text AS messages,
          (SELECT count(*)::int FROM attachments) AS attachments,
@@ -239,6 +270,10 @@ export class PostgresStore implements Store {
        FROM conversations`,
     );
     const row = rows[0]!;
+    if (!force && (overlapped || generation !== this.countsGeneration || this.countedWritesInFlight > 0) && ++this.staleRefreshes <= STALE_REFRESHES_DROPPED) {
+      return;
+    }
+    this.staleRefreshes = 0;
     this.counts = {
       conversations: row.conversations,
       messages: Number(row.messages),
@@ -376,7 +411,7 @@ export class PostgresStore implements Store {
       visitorReadSeq: 0,
       unread: 0,
     };
-    const { rows } = await this.query<{ doc: Conversation; created: boolean }>(
+    const { rows } = await this.counting(() => this.query<{ doc: Conversation; created: boolean }>(
       `WITH inserted AS (
          INSERT INTO conversations (id, doc, channel, external_user_id, state, last_seq, rev, last_activity_at, name_lower,
            external_user_link)
@@ -387,9 +422,8 @@ export class PostgresStore implements Store {
        SELECT doc, true AS created FROM inserted
        UNION ALL SELECT doc, false FROM conversations WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM inserted)`,
       [conversation.id, json(conversation), conversation.channel, conversation.externalUserId ?? null, now, searchable(conversation.name)],
-    );
+    ), ({ rows }) => ({ conversations: rows[0]?.created ? 1 : 0 }));
     if (rows[0]) {
-      if (rows[0].created) this.counts.conversations++;
       return rows[0].doc;
     }
     // Inserted by a concurrent creator after this statement's snapshot: read it now.
@@ -445,14 +479,20 @@ export class PostgresStore implements Store {
   async eraseConversation(id: string, related: ConversationErasure = {}): Promise<boolean> {
     const records = related.records ?? [];
     const prefixes = related.queueItemIdPrefixes ?? [];
-    const erased = await this.transaction(async (client) => {
+    const erased = await this.counting(() => this.transaction(async (client) => {
       const { rows } = await client.query<{ doc: Conversation }>('SELECT doc FROM conversations WHERE id = $1 FOR UPDATE', [id]);
       const conversation = rows[0]?.doc;
       if (related.ifClosedBefore !== undefined && !(conversation && closedBefore(conversation, related.ifClosedBefore))) {
         return undefined;
       }
+      let files = { attachments: 0, bytes: 0 };
       if (conversation) {
-        await client.query('DELETE FROM attachments WHERE conversation_id = $1', [id]);
+        const deleted = await client.query<{ attachments: number; bytes: string }>(
+          `WITH gone AS (DELETE FROM attachments WHERE conversation_id = $1 RETURNING size + coalesce(thumbnail_size, 0) AS bytes)
+           SELECT count(*)::int AS attachments, coalesce(sum(bytes), 0)::text AS bytes FROM gone`,
+          [id],
+        );
+        files = { attachments: deleted.rows[0]!.attachments, bytes: Number(deleted.rows[0]!.bytes) };
         await client.query('DELETE FROM messages WHERE conversation_id = $1', [id]);
         await client.query('DELETE FROM conversations WHERE id = $1', [id]);
       }
@@ -466,13 +506,14 @@ export class PostgresStore implements Store {
       if (prefixes.length > 0) {
         await client.query('DELETE FROM queue_items WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS p (prefix) WHERE starts_with(id, p.prefix))', [prefixes]);
       }
-      return conversation;
-    });
-    if (!erased) return false;
-    this.counts.conversations--;
-    this.counts.messages -= erased.lastSeq;
-    void this.refreshCounts().catch(() => undefined);
-    return true;
+      return conversation && { conversation, files };
+    }), (erased): Partial<StoreCounts> => erased ? {
+      conversations: -1,
+      messages: -erased.conversation.lastSeq,
+      attachments: -erased.files.attachments,
+      attachmentBytes: -erased.files.bytes,
+    } : {});
+    return erased !== undefined;
   }
 
   async closedConversationsBefore(before: string, limit: number): Promise<string[]> {
@@ -540,7 +581,9 @@ export class PostgresStore implements Store {
   private async runAppendBatch(batch: PendingAppend[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const results = await this.appendBatch(batch.map((p) => p.input));
+        const results = await this.counting(() => this.appendBatch(batch.map((p) => p.input)), (results) => ({
+          messages: results.filter((r) => !(r instanceof StoreError) && r.created).length,
+        }));
         results.forEach((result, i) => {
           if (result instanceof StoreError) batch[i]!.reject(result);
           else batch[i]!.resolve(result);
@@ -669,9 +712,6 @@ export class PostgresStore implements Store {
         if (counted[0]!.inserted !== created.length) throw new DedupeRace();
         await this.queueOutbound(client, outbound, now);
       }
-      return results;
-    }).then((results) => {
-      this.counts.messages += results.filter((r) => !(r instanceof StoreError) && r.created).length;
       return results;
     });
   }
@@ -979,7 +1019,7 @@ export class PostgresStore implements Store {
       ...(input.thumbnail ? { thumbnailSize: input.thumbnail.byteLength } : {}),
       createdAt: this.now(),
     };
-    const created = await this.transaction(async (client) => {
+    const created = await this.counting(() => this.transaction(async (client) => {
       // Shares the conversation's row lock with erasure: a file is never stored into a conversation being erased.
       await client.query('SELECT 1 FROM conversations WHERE id = $1 FOR SHARE', [input.conversationId]).then(({ rowCount }) => {
         if (!rowCount) throw new StoreError('not_found', `conversation ${input.conversationId} not found`);
@@ -1001,15 +1041,13 @@ export class PostgresStore implements Store {
         ],
       );
       return rowCount === 1;
-    });
+    }), (created) => created ? { attachments: 1, attachmentBytes: attachment.size + (attachment.thumbnailSize ?? 0) } : {});
     if (!created) {
       // Another node stored the same upload first.
       const raced = await this.findAttachmentByUploadKey(input.conversationId, input.uploader, input.uploadKey);
       if (!raced) throw new StoreError('conflict', 'attachment upload raced with an erasure');
       return { attachment: raced, created: false };
     }
-    this.counts.attachments++;
-    this.counts.attachmentBytes += attachment.size + (attachment.thumbnailSize ?? 0);
     return { attachment: { ...attachment }, created: true };
   }
 
