@@ -16,7 +16,7 @@ import { BridgeError, validationError } from '../api-error.ts';
 import { verifyVisitorToken } from '../auth/visitor-token.ts';
 import { verifyAgentToken } from '../auth/agent-token.ts';
 import { isApiKey } from '../auth/api-key.ts';
-import { ensureVisitorConversation, requireConversation, toAttachment, uploaderOf } from '../conversation-actions.ts';
+import { ensureVisitorConversation, requireConversation, toAttachment, uploaderOf } from '../conversations.ts';
 import { cleanName, prepareContent, sniffType } from '../attachments/attachment-content.ts';
 import { AttachmentLinks } from '../attachments/attachment-links.ts';
 

@@ -12,7 +12,7 @@ import {
   listSummaries,
   requireConversation,
   storeMessage,
-} from '../conversation-actions.ts';
+} from '../conversations.ts';
 import { eraseConversation, exportConversation } from '../conversation-erasure.ts';
 import { authorOf, callerOf, requireBearer, requireEraser } from './bearer-auth.ts';
 import { requireJsonBody } from './request-guards.ts';

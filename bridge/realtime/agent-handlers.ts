@@ -19,7 +19,7 @@ import {
   requireConversation,
   storeMessage,
   syncPage,
-} from '../conversation-actions.ts';
+} from '../conversations.ts';
 import { BridgeError, validationError } from '../api-error.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { onlineAgents } from './presence.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestBridge } from '../testing/use-test-bridge.ts';
 import { collect, connectVisitor, emitWithAck, waitUntil } from '../testing/index.ts';
-import { applyReceipt } from '../conversation-actions.ts';
+import { applyReceipt } from '../conversations.ts';
 import { ReceiptBatch, type ReceiptOutcome } from './receipt-batch.ts';
 
 const shared = useTestBridge();

@@ -13,7 +13,7 @@ import {
 import type { CatchUp } from '../../protocol/events.ts';
 import { AGENTS_ROOM, conversationRoom, type BridgeContext, type VisitorSocket } from '../context.ts';
 import { signVisitorToken } from '../auth/visitor-token.ts';
-import { applyReceipt, ensureVisitorConversation, historyPage, storeMessage, syncPage } from '../conversation-actions.ts';
+import { applyReceipt, ensureVisitorConversation, historyPage, storeMessage, syncPage } from '../conversations.ts';
 import { eraseConversation } from '../conversation-erasure.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { agentsListening, onlineAgents, isVisitorOnline } from './presence.ts';

@@ -174,9 +174,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     }
     const parsed = whatsappWebhookSchema.safeParse(parseJson(raw, isJson));
     if (!parsed.success) throw validationError(parsed.error);
-    const result = await applyWhatsappWebhook({ store, fanout, logger, clock, statuses }, parsed.data);
-    // Customers' messages are stored here, not through storeMessage: count them for the metric too.
-    if (result.messagesCreated > 0) ctx.metrics.messageStored('whatsapp', 'visitor', result.messagesCreated);
+    const result = await applyWhatsappWebhook({ store, fanout, metrics: ctx.metrics, logger, clock, statuses }, parsed.data);
     logger.debug({ result }, 'webhooks: WhatsApp update applied');
     // Only now, with everything durably stored, does Meta get its 200 (a failure above makes it retry).
     return { ok: true };

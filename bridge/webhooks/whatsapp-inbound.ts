@@ -5,12 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Conversation } from '../../protocol/conversation.ts';
 import type { MessageFailure } from '../../protocol/message.ts';
 import type { StoredStatus } from '../../protocol/status.ts';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
-import type { StatusUpdate, Store } from '../store/store.ts';
-import type { Fanout } from '../fanout.ts';
+import type { StatusUpdate } from '../store/store.ts';
+import { ensureExternalConversation, storeMessage, type MessageProducerContext } from '../conversations.ts';
 import type { ExternalStatuses, ExternalStatusOutcome } from './external-statuses.ts';
 import {
   messageValues,
@@ -28,10 +27,8 @@ export interface WhatsappApplyResult {
   statuses: Record<ExternalStatusOutcome | 'ignored', number>;
 }
 
-/** Dependencies of the inbound applier. */
-export interface WhatsappInboundDeps {
-  store: Store;
-  fanout: Fanout;
+/** Dependencies of the inbound applier: customers' messages are stored through the conversation service. */
+export interface WhatsappInboundDeps extends MessageProducerContext {
   logger: Logger;
   clock: () => Date;
   statuses: ExternalStatuses;
@@ -99,29 +96,24 @@ function failureOf(status: WhatsappStatus): MessageFailure {
 }
 
 async function applyMessage(deps: WhatsappInboundDeps, value: WhatsappValue, message: WhatsappMessage): Promise<boolean> {
-  const { store, fanout } = deps;
   const waId = message.from;
   const profileName = value.contacts?.find((c) => c.wa_id === waId)?.profile?.name?.trim() ?? value.contacts?.[0]?.profile?.name?.trim();
   const name = profileName ? profileName.slice(0, 100) : `+${waId}`;
-  let conversation: Conversation | undefined = await store.findConversationByExternalUser('whatsapp', waId);
-  conversation ??= await store.createConversation({
+  const conversation = await ensureExternalConversation(deps, {
     id: whatsappConversationId(waId),
     channel: 'whatsapp',
     name,
     externalUserId: waId,
   });
-  const result = await store.appendMessage({
-    conversationId: conversation.id,
+  const stored = await storeMessage(deps, {
+    conversation,
     clientId: whatsappClientId(message.id),
     author: { role: 'visitor', name },
     text: textOf(message),
     externalId: message.id,
-    // A customer writing again reopens a conversation an agent had closed, as a web visitor's message does.
-    reopen: true,
   });
-  if (!result.created) return false;
-  await fanout.messageCreated(result.message, result.conversation);
-  return true;
+  await stored.announce();
+  return stored.created;
 }
 
 function textOf(message: WhatsappMessage): string {

@@ -547,7 +547,7 @@ describe('concurrency', () => {
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
     });
-    const { fanout, logger, clock } = bridge.bridge.context;
+    const { fanout, metrics, logger, clock } = bridge.bridge.context;
     const statuses = new ExternalStatuses({ store, fanout, logger, clock });
     const pushed = collect(socket, 'message:status');
     const body = whatsappWebhookSchema.parse(
@@ -561,7 +561,7 @@ describe('concurrency', () => {
         ]),
       ),
     );
-    const result = await applyWhatsappWebhook({ store, fanout, logger, clock, statuses }, body);
+    const result = await applyWhatsappWebhook({ store, fanout, metrics, logger, clock, statuses }, body);
     expect(most).toBeGreaterThan(1);
     expect(result.statuses).toMatchObject({ changed: 9, unchanged: 1 });
     const final = await Promise.all(replies.map(async (r) => (await bridge.store.getMessage(conversationId, r.id))?.status));

@@ -1,13 +1,15 @@
 /**
- * The chat operations shared by socket handlers and REST routes: each validates nothing (callers did), uses only
- * the Store, and announces changes through fan-out after the store has them durably.
+ * The conversation service: the one place every producer — visitor and agent sockets, REST, WhatsApp inbound — stores
+ * messages, receipts and state changes through, so a chat rule (a new message reopens a closed conversation, who may
+ * attach what) lives once. Each operation validates nothing (callers did), uses only the Store, and announces changes
+ * through fan-out after the store has them durably.
  */
 import type { Author, Message } from '../protocol/message.ts';
 import type { Attachment } from '../protocol/attachment.ts';
 import type { Conversation, ConversationState, ConversationSummary } from '../protocol/conversation.ts';
 import type { MessagePage, SyncResult } from '../protocol/events.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../protocol/limits.ts';
-import type { ConversationQuery } from './store/store.ts';
+import type { ConversationQuery, NewConversation } from './store/store.ts';
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
@@ -52,7 +54,7 @@ export function uploaderOf(author: Author): string {
  * (anything else is refused as one unknown id, so a sender learns nothing about other people's files).
  */
 async function resolveAttachments(
-  ctx: BridgeContext,
+  ctx: Pick<BridgeContext, 'store'>,
   conversation: Conversation,
   author: Author,
   ids: readonly string[],
@@ -84,23 +86,48 @@ export function toAttachment(stored: { id: string; name: string; type: Attachmen
   };
 }
 
+/** What storing a message needs: a producer outside the socket and HTTP layers (a webhook) passes just these. */
+export type MessageProducerContext = Pick<BridgeContext, 'store' | 'fanout' | 'metrics'>;
+
+/**
+ * The conversation of an external channel's user (a WhatsApp wa_id), created on their first message. `input.id` is
+ * derived from the user, so two racing first messages create one conversation.
+ */
+export async function ensureExternalConversation(
+  ctx: Pick<BridgeContext, 'store'>,
+  input: NewConversation & { id: string; externalUserId: string },
+): Promise<Conversation> {
+  const existing = await ctx.store.findConversationByExternalUser(input.channel, input.externalUserId);
+  return existing ?? ctx.store.createConversation(input);
+}
+
 /**
  * Stores a message (deduped on clientId), then — only when it was newly created — announces it. Returns the stored
  * message (the original on a retry). `announce` runs after the caller's ack when given, so the sender hears the ack
  * before the broadcast of its own message.
  */
 export async function storeMessage(
-  ctx: BridgeContext,
-  input: { conversation: Conversation; clientId: string; author: Author; text?: string | undefined; attachmentIds?: readonly string[] | undefined },
+  ctx: MessageProducerContext,
+  input: {
+    conversation: Conversation;
+    clientId: string;
+    author: Author;
+    text?: string | undefined;
+    attachmentIds?: readonly string[] | undefined;
+    /** The id an external channel gave the message (WhatsApp's wamid). */
+    externalId?: string | undefined;
+  },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
   const attachments = await resolveAttachments(ctx, input.conversation, input.author, input.attachmentIds ?? []);
-  // A message reopens a closed conversation in the same atomic step that stores it (and queues its outbound work).
+  // Whoever writes — visitor, agent, API, a WhatsApp customer — a message reopens a closed conversation, in the same
+  // atomic step that stores it (and queues its outbound work).
   const result = await ctx.store.appendMessage({
     conversationId: input.conversation.id,
     clientId: input.clientId,
     author: input.author,
     text: input.text ?? '',
     ...(attachments.length > 0 ? { attachments } : {}),
+    ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
     reopen: true,
   });
   if (result.created) ctx.metrics.messageStored(result.conversation.channel, input.author.role);
