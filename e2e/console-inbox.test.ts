@@ -136,7 +136,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
           'anon-chat-console:session',
           JSON.stringify({
             token: forged,
-            agent: { id: 'x', name: 'mallory', displayName: 'Mallory', role: 'admin', active: true, hasPassword: true, createdAt: '2026-01-01T00:00:00.000Z' },
+            agent: { id: 'x', name: 'mallory', displayName: 'Mallory', role: 'admin', active: true, hasPassword: true, availability: 'online', createdAt: '2026-01-01T00:00:00.000Z' },
             expiresAt: '2099-12-31T00:00:00.000Z',
           }),
         );

@@ -5,6 +5,13 @@ import { hasVisibleText } from './text.ts';
 export const AgentRole = { admin: 'admin', agent: 'agent' } as const;
 export type AgentRole = (typeof AgentRole)[keyof typeof AgentRole];
 
+/**
+ * Whether an agent takes chats now: each agent sets it in the console. Visitors see the team online only while an
+ * agent who is `online` has a console connected (and, with business hours set, only within them).
+ */
+export const Availability = { online: 'online', away: 'away' } as const;
+export type Availability = (typeof Availability)[keyof typeof Availability];
+
 /** Every role, in the order the console lists them. */
 export const AGENT_ROLES = [AgentRole.admin, AgentRole.agent] as const;
 
@@ -20,6 +27,8 @@ export interface AgentAccount {
   active: boolean;
   /** False while the agent has not yet set a password through their invite link. */
   hasPassword: boolean;
+  /** Online or Away, as the agent last set it (new agents start online). */
+  availability: Availability;
   createdAt: string;
 }
 

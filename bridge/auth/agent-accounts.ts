@@ -22,6 +22,7 @@ export async function createAgentAccount(store: Store, input: NewAgentAccount, n
     active: true,
     passwordHash: input.password === undefined ? '' : await hashPassword(input.password),
     sessionEpoch: 0,
+    availability: 'online',
     createdAt: now.toISOString(),
   };
   await store.createAgent(record);
@@ -37,6 +38,7 @@ export function toAgentAccount(agent: AgentRecord): AgentAccount {
     role: agent.role,
     active: agent.active,
     hasPassword: agent.passwordHash !== '',
+    availability: agent.availability,
     createdAt: agent.createdAt,
   };
 }

@@ -54,7 +54,7 @@ describe('team management', () => {
     const created = await api('/api/agents', { json: { name: 'bea', displayName: 'Bea M.', role: 'agent', password: 'bea-password-1' } });
     expect(created.status).toBe(201);
     expect(created.json).toEqual({
-      agent: { id: expect.any(String), name: 'bea', displayName: 'Bea M.', role: 'agent', active: true, hasPassword: true, createdAt: expect.any(String) },
+      agent: { id: expect.any(String), name: 'bea', displayName: 'Bea M.', role: 'agent', active: true, hasPassword: true, availability: 'online', createdAt: expect.any(String) },
     });
     expect(JSON.stringify(created.json)).not.toContain('scrypt');
     const again = await api('/api/agents', { json: { name: 'bea', displayName: 'Other', role: 'admin' } });

@@ -66,7 +66,7 @@ describe('auth', () => {
     const me = await api('/api/auth/me', { token: login.json.token as string });
     expect(me.json).toEqual({
       kind: 'agent',
-      agent: { id: tb.agent.id, name: tb.agent.name, displayName: tb.agent.displayName, role: 'admin', active: true, hasPassword: true, createdAt: expect.any(String) },
+      agent: { id: tb.agent.id, name: tb.agent.name, displayName: tb.agent.displayName, role: 'admin', active: true, hasPassword: true, availability: 'online', createdAt: expect.any(String) },
     });
     const socket = await connectAgent(tb.url, login.json.token as string);
     socket.close();

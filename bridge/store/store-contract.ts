@@ -340,6 +340,7 @@ export function describeStoreContract(engine: StoreEngine): void {
       active: true,
       passwordHash: 'scrypt$1$2$3$s$h',
       sessionEpoch: 0,
+      availability: 'online' as const,
       createdAt,
     });
 
@@ -370,6 +371,22 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect(await store.getAgent('a')).toMatchObject({ displayName: 'Al B.', role: 'admin', active: false, sessionEpoch: 2, passwordHash: 'scrypt$new' });
       expect(await store.getAgentByName('al')).toEqual(await store.getAgent('a'));
       await expect(store.updateAgent('missing', { active: false })).rejects.toMatchObject({ code: 'not_found' });
+    });
+
+    it('keeps each agent\'s availability: online when created, away and back, across a restart', async () => {
+      await store.createAgent(agentFields('a', 'al', 'agent'));
+      await store.createAgent(agentFields('b', 'bea', 'admin'));
+      expect(await store.getAgent('a')).toMatchObject({ availability: 'online' });
+      expect(await store.updateAgent('a', { availability: 'away' })).toMatchObject({ availability: 'away', sessionEpoch: 0 });
+      // Other changes leave it as it is; the other agent is untouched.
+      await store.updateAgent('a', { displayName: 'Al' });
+      await restart();
+      expect(await store.getAgent('a')).toMatchObject({ availability: 'away', displayName: 'Al' });
+      expect(await store.getAgentByName('bea')).toMatchObject({ availability: 'online' });
+      expect((await store.listAgents()).map((agent) => agent.availability)).toEqual(['away', 'online']);
+      await store.updateAgent('a', { availability: 'online' });
+      await restart();
+      expect(await store.getAgent('a')).toMatchObject({ availability: 'online' });
     });
 
     it('never leaves the team without an active admin, also when two admins are demoted at once', async () => {

@@ -7,7 +7,7 @@ import type { Author, Message, MessageFailure } from '../../protocol/message.ts'
 import type { Channel, Conversation, ConversationState } from '../../protocol/conversation.ts';
 import type { StoredStatus } from '../../protocol/status.ts';
 import type { RateDecision } from '../rate-limiter.ts';
-import type { AgentRole } from '../../protocol/agents.ts';
+import type { AgentRole, Availability } from '../../protocol/agents.ts';
 import type { Attachment, AttachmentType } from '../../protocol/attachment.ts';
 
 /**
@@ -170,6 +170,8 @@ export interface AgentRecord {
   passwordHash: string;
   /** Sessions started under an older epoch are over: bumping it signs the agent out everywhere at once. */
   sessionEpoch: number;
+  /** Online or Away as the agent set it; agents stored before availability existed read back `online`. */
+  availability: Availability;
   createdAt: string;
 }
 
@@ -179,6 +181,7 @@ export interface AgentChange {
   role?: AgentRole;
   active?: boolean;
   passwordHash?: string;
+  availability?: Availability;
   /** Bump `sessionEpoch`: every session of the agent ends. */
   revokeSessions?: boolean;
 }

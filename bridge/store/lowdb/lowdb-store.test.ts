@@ -90,7 +90,7 @@ describe('LowdbStore durability', () => {
     expect(await reopened.getRecord('ns', 'k')).toEqual({ v: 1 });
     expect((await reopened.listQueueItems('webhook', 5)).map((i) => i.id)).toEqual(['q1']);
     expect(await reopened.countAgents()).toBe(1);
-    expect(await reopened.getAgent('a')).toEqual({ ...beforeRoles, displayName: 'admin', role: 'admin', active: true, sessionEpoch: 0 });
+    expect(await reopened.getAgent('a')).toEqual({ ...beforeRoles, displayName: 'admin', role: 'admin', active: true, sessionEpoch: 0, availability: 'online' });
     const retry = await reopened.appendMessage({ conversationId: 'c', clientId: 'k3', author: { role: 'visitor' }, text: 'again' });
     expect(retry).toMatchObject({ created: false, message: { id: messages[3]!.id } });
   });

@@ -470,6 +470,7 @@ function agentRecord(stored: AgentRecord): AgentRecord {
     active: v.active ?? true,
     passwordHash: v.passwordHash,
     sessionEpoch: v.sessionEpoch ?? 0,
+    availability: v.availability ?? 'online',
     createdAt: v.createdAt,
   };
 }
@@ -1972,6 +1973,7 @@ export class LowdbStore implements Store {
       ...(change.role !== undefined ? { role: change.role } : {}),
       ...(change.active !== undefined ? { active: change.active } : {}),
       ...(change.passwordHash !== undefined ? { passwordHash: change.passwordHash } : {}),
+      ...(change.availability !== undefined ? { availability: change.availability } : {}),
       sessionEpoch: before.sessionEpoch + (change.revokeSessions ? 1 : 0),
     };
     if (isActiveAdmin(before) && !isActiveAdmin(next)) {

@@ -156,6 +156,15 @@ const MIGRATIONS: Migration[] = [
       ALTER TABLE attachments ALTER COLUMN thumbnail SET STORAGE EXTERNAL;
     `,
   },
+  {
+    version: 5,
+    name: 'agent availability',
+    // Agents keep taking chats as before the setting existed until they set themselves Away.
+    sql: `
+      ALTER TABLE agents ADD COLUMN availability text NOT NULL DEFAULT 'online';
+      ALTER TABLE agents ADD CONSTRAINT agents_availability CHECK (availability IN ('online', 'away'));
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

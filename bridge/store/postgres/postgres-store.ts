@@ -62,7 +62,7 @@ export interface PostgresStoreOptions {
 const QUEUE_LOG_LIMIT = 20;
 /** An agent row as an AgentRecord. */
 const AGENT_COLUMNS = `id, name, display_name AS "displayName", role, active, password_hash AS "passwordHash",
-  session_epoch AS "sessionEpoch", created_at AS "createdAt"`;
+  session_epoch AS "sessionEpoch", availability, created_at AS "createdAt"`;
 /** How often `health()`'s counts are re-read (other nodes change them too). */
 const HEALTH_REFRESH_MS = 5_000;
 /** Re-reads that overlapped this node's writes and are dropped before one is taken as it is. */
@@ -942,9 +942,19 @@ export class PostgresStore implements Store {
   async createAgent(agent: AgentRecord): Promise<void> {
     try {
       await this.query(
-        `INSERT INTO agents (id, name, display_name, role, active, password_hash, session_epoch, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [agent.id, agent.name, agent.displayName, agent.role, agent.active, agent.passwordHash, agent.sessionEpoch, agent.createdAt],
+        `INSERT INTO agents (id, name, display_name, role, active, password_hash, session_epoch, availability, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          agent.id,
+          agent.name,
+          agent.displayName,
+          agent.role,
+          agent.active,
+          agent.passwordHash,
+          agent.sessionEpoch,
+          agent.availability,
+          agent.createdAt,
+        ],
       );
     } catch (error) {
       if (isPgError(error) && error.code === '23505') throw new StoreError('conflict', `agent ${agent.name} already exists`);
@@ -988,10 +998,19 @@ export class PostgresStore implements Store {
            role = coalesce($3, role),
            active = coalesce($4, active),
            password_hash = coalesce($5, password_hash),
-           session_epoch = session_epoch + $6
+           session_epoch = session_epoch + $6,
+           availability = coalesce($7, availability)
          WHERE id = $1
          RETURNING ${AGENT_COLUMNS}`,
-        [id, change.displayName ?? null, change.role ?? null, change.active ?? null, change.passwordHash ?? null, change.revokeSessions ? 1 : 0],
+        [
+          id,
+          change.displayName ?? null,
+          change.role ?? null,
+          change.active ?? null,
+          change.passwordHash ?? null,
+          change.revokeSessions ? 1 : 0,
+          change.availability ?? null,
+        ],
       );
       const updated = rows[0]!;
       if (before.rows[0]!.admin && !(updated.role === 'admin' && updated.active)) {
