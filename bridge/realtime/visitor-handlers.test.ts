@@ -214,7 +214,6 @@ describe('receipts and statuses', () => {
               .map((r) => emitWithAck(a, 'receipt', { conversationId: v.session.conversationId, ...r })),
           );
         }
-        await new Promise((r) => setTimeout(r, 50));
         const maxRead = Math.max(0, ...receipts.filter((r) => r.status === 'read').map((r) => r.upToSeq));
         const maxDelivered = Math.max(0, ...receipts.map((r) => r.upToSeq));
         const page = await emitWithAck(v, 'history', {});
@@ -224,13 +223,16 @@ describe('receipts and statuses', () => {
           expect(m.status).toBe(expected);
           if (m.status === 'read') expect(m.statusAt.delivered).toBeDefined();
         }
+        // Every stored status change reaches the sender: wait for the last push of each message to be its stored status.
+        const lastPushed = () => new Map(changes.map((c) => [c.messageId, c.status]));
+        await waitUntil('a status push of each advanced message matching its stored status', () =>
+          page.data.messages.every((m) => m.status === 'sent' || lastPushed().get(m.id) === m.status),
+        );
         // Pushed changes per message only ever go up, and each status is announced at most once.
         const rank = { sent: 1, failed: 2, delivered: 3, read: 4 } as const;
         const byMessage = new Map<string, number[]>();
         for (const c of changes) byMessage.set(c.messageId, [...(byMessage.get(c.messageId) ?? []), rank[c.status]]);
         for (const ranks of byMessage.values()) expect(ranks).toEqual([...new Set(ranks)].sort((x, y) => x - y));
-        const last = new Map(changes.map((c) => [c.messageId, c.status]));
-        for (const m of page.data.messages) if (m.status !== 'sent') expect(last.get(m.id)).toBe(m.status);
         a.close();
         v.close();
       }),
@@ -597,7 +599,8 @@ describe('abuse limits', () => {
 
       const errors = collect(v, 'chat:error');
       for (let i = 0; i < 3; i++) v.emit('typing', { typing: i % 2 === 0 });
-      await new Promise((r) => setTimeout(r, 150));
+      // The first two are within the limit and answer nothing, so the third's error is the first to arrive.
+      await waitUntil('a chat:error for the third typing event', () => errors.length > 0);
       expect(errors.map((e) => e.code)).toEqual(['rate_limited']);
 
       const more = [];

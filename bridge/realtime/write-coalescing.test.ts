@@ -43,8 +43,9 @@ async function start(coalesce: boolean): Promise<Rig> {
   const { port } = http.address() as AddressInfo;
   const client = connect(`http://127.0.0.1:${port}`, { transports: ['websocket'], reconnection: false });
   await Promise.all([tcpReady, new Promise<void>((resolve) => client.once('connect', () => resolve()))]);
-  // Let the handshake's own writes settle before counting.
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // Counting starts from here without waiting: the server wrote the whole handshake (engine.io open, then the
+  // namespace CONNECT that fires the client's 'connect') before the client could read it, and writes nothing more
+  // unprompted until the first ping, pingInterval (25 s) away.
   const base = writes;
   const rig = { io, http, client, writes: () => writes - base };
   rigs.push(rig);

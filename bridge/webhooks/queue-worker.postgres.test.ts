@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { silentLogger } from '../logger.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
+import { waitUntil } from '../testing/wait-until.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import type { QueueItem } from '../store/store.ts';
@@ -19,14 +20,6 @@ async function node(url: string): Promise<PostgresStore> {
   await store.open();
   stores.push(store);
   return store;
-}
-
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 let url: string;
@@ -46,6 +39,9 @@ describe('QueueWorker on PostgreSQL', () => {
   it('two nodes working one queue attempt every item exactly once', async () => {
     const [a, b] = [await node(url), await node(url)];
     const attempts = new Map<string, string[]>();
+    // Every attempt is held until both nodes have one under way, so both take part whatever the scheduling.
+    let bothAttempting!: () => void;
+    const bothBusy = new Promise<void>((resolve) => (bothAttempting = resolve));
     const worker = (store: PostgresStore, name: string) =>
       new QueueWorker<{ n: number }>({
         store,
@@ -57,8 +53,8 @@ describe('QueueWorker on PostgreSQL', () => {
         concurrency: 4,
         deliver: async (item: QueueItem<{ n: number }>) => {
           attempts.set(item.id, [...(attempts.get(item.id) ?? []), name]);
-          // Slow enough that both workers are busy at the same time.
-          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (new Set([...attempts.values()].flat()).size === 2) bothAttempting();
+          await bothBusy;
           return { ok: true, status: 200 };
         },
       });
@@ -66,11 +62,11 @@ describe('QueueWorker on PostgreSQL', () => {
     const total = 120;
     await Promise.all(Array.from({ length: total }, (_, n) => (n % 2 ? a : b).enqueue('webhook', { n }, `item-${n}`)));
     for (const w of workers) w.start();
-    await until('every item delivered', async () => (await a.listQueueItems('webhook', 1000)).every((i) => i.state === 'delivered'));
+    await waitUntil('every item delivered', async () => (await a.listQueueItems('webhook', 1000)).every((i) => i.state === 'delivered'));
     await Promise.all(workers.map((w) => w.stop()));
     expect(attempts.size).toBe(total);
     expect([...attempts.values()].filter((by) => by.length !== 1)).toEqual([]);
-    // Both nodes took part (claims are shared out, not taken by whoever polls first forever).
+    // Both nodes took part: a node that cannot claim while the other holds claims would never get there.
     expect(new Set([...attempts.values()].flat())).toEqual(new Set(['a', 'b']));
   });
 
@@ -94,7 +90,7 @@ describe('QueueWorker on PostgreSQL', () => {
       },
     });
     worker.start();
-    await until('the orphan delivered', async () => (await alive.listQueueItems('whatsapp-send', 10))[0]?.state === 'delivered');
+    await waitUntil('the orphan delivered', async () => (await alive.listQueueItems('whatsapp-send', 10))[0]?.state === 'delivered');
     await worker.stop();
     expect(deliveredAt).toHaveLength(1);
     expect(deliveredAt[0]! >= leaseEnds).toBe(true);
@@ -127,12 +123,12 @@ describe('QueueWorker on PostgreSQL', () => {
     const overtaken = async () => (await slowStore.listQueueItems('webhook', 10)).find((i) => i.id === 'overtaken');
     const slow = worker(slowStore, 'slow', async () => {
       await delivered;
-      await until('the other node to record its delivery', async () => (await overtaken())?.state === 'delivered');
+      await waitUntil('the other node to record its delivery', async () => (await overtaken())?.state === 'delivered');
       slowDone();
       return { ok: false, permanent: false, error: 'timeout' };
     });
     slow.start();
-    await until('the slow node attempting', () => attempts.length === 1);
+    await waitUntil('the slow node attempting', () => attempts.length === 1);
     const fast = worker(fastStore, 'fast', async () => {
       fastDelivered();
       return { ok: true, status: 200 };

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConversationSummary } from '../../protocol/conversation.ts';
 import type { MessagePage, SyncResult } from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
-import { connectVisitor, emitWithAck, startTestBridge, type TestBridge } from '../../bridge/testing/index.ts';
+import { connectVisitor, emitWithAck, startTestBridge, waitUntil, type TestBridge } from '../../bridge/testing/index.ts';
 import type { XmtpInboxEvents, XmtpInboxSource } from './xmtp-agent-inbox.ts';
 import { XmtpAgentConnection } from './xmtp-agent-connection.ts';
 
@@ -84,7 +84,7 @@ class FakeXmtpInbox implements XmtpInboxSource {
 const callbacks = { onConnect: () => undefined, onState: () => undefined, onAuthError: () => undefined };
 
 async function online(connection: XmtpAgentConnection): Promise<void> {
-  for (let i = 0; i < 200 && connection.state !== 'online'; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitUntil('the XMTP agent connection to be online', () => connection.state === 'online' || undefined);
 }
 
 describe('XmtpAgentConnection', () => {
