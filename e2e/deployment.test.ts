@@ -12,7 +12,7 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectVisitor, startTestBridge, type ClientOptions, type TestBridge } from '../bridge/testing/index.ts';
+import { connectVisitor, START_DEADLINE_MS, startTestBridge, waitUntil, type ClientOptions, type TestBridge } from '../bridge/testing/index.ts';
 
 const DEPLOY = join(import.meta.dirname, '..', 'docs', 'deploy');
 const NGINX = existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
@@ -140,17 +140,13 @@ describe('nginx in front of the bridge (docs/deploy/nginx-anon-chat.conf)', () =
     let stderr = '';
     nginx.stderr?.on('data', (chunk: Buffer) => void (stderr += chunk.toString()));
     // Ready once it answers over TLS (or failed if it exited).
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      if (nginx.exitCode !== null) throw new Error(`nginx exited ${nginx.exitCode}: ${stderr}`);
-      try {
-        if ((await get('/health', '127.0.0.1')).status === 200) break;
-      } catch {
-        // not listening yet
-      }
-      if (Date.now() > deadline) throw new Error(`nginx did not answer /health over TLS within 20 s: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const started = nginx;
+    const state = await waitUntil(
+      'nginx to answer /health over TLS (or exit)',
+      async () => (started.exitCode !== null ? 'exited' : (await get('/health', '127.0.0.1')).status === 200 && 'answering'),
+      { timeoutMs: START_DEADLINE_MS },
+    );
+    if (state === 'exited') throw new Error(`nginx exited ${started.exitCode}: ${stderr}`);
 
     // TLS: the bridge answers through nginx, with the request id nginx generated (32 hex digits) echoed.
     const health = await get('/health', '127.0.0.1');

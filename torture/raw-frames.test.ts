@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { connectVisitor } from '../bridge/testing/clients.ts';
+import { WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 import { startTestBridge, type TestBridge } from '../bridge/testing/test-bridge.ts';
 import { digestDir } from './wire-fuzz.ts';
 
@@ -42,25 +43,37 @@ const PACKETS: (string | Buffer)[] = [
   '',
 ];
 
+/**
+ * Sends `packet` on a fresh connection that joined /visitor, then a probe the server answers only after it has
+ * read the packet (a connect to the main namespace, answered with `40{…}` or `44{…}`): 'open' once that answer
+ * comes, 'closed' if the server dropped the connection instead.
+ */
 function sendRaw(url: string, packet: string | Buffer): Promise<'closed' | 'open'> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const ws = new WebSocket(`${url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`, { headers: { origin: url } });
-    let settled = false;
+    let sent = false;
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`waited ${WAIT_DEADLINE_MS} ms for the bridge to answer or close after ${JSON.stringify(String(packet).slice(0, 80))}`));
+    }, WAIT_DEADLINE_MS);
     const done = (how: 'closed' | 'open') => {
-      if (settled) return;
-      settled = true;
+      clearTimeout(timer);
       ws.terminate();
       resolve(how);
     };
     ws.on('error', () => done('closed'));
     ws.on('close', () => done('closed'));
-    ws.on('open', () => {
-      ws.send('40/visitor,{}');
-      setTimeout(() => {
+    ws.on('open', () => ws.send('40/visitor,{}'));
+    ws.on('message', (data) => {
+      const frame = String(data);
+      if (!sent && frame.startsWith('40/visitor,')) {
+        sent = true;
         // Buffers go out as text frames too: the invalid-UTF-8 cases must reach the server's text decoder.
         ws.send(packet, { binary: false });
-        setTimeout(() => done('open'), 150);
-      }, 80);
+        ws.send('40');
+      } else if (sent && (frame.startsWith('40{') || frame.startsWith('44{'))) {
+        done('open');
+      }
     });
   });
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectAgent } from '../../bridge/testing/clients.ts';
+import { START_DEADLINE_MS } from '../../bridge/testing/wait-until.ts';
 import { startTestBridge, type TestBridge } from '../../bridge/testing/test-bridge.ts';
 import { WireVisitor, catchUpLikeWidget, openWireVisitor } from './wire-visitor.ts';
 import { boundedArrivals } from './bounded-arrivals.ts';
@@ -24,6 +25,8 @@ describe('wire visitor (the generator’s lean widget client) against a real bri
     const reply = new Promise<unknown>((resolve) => {
       const other = new WireVisitor(bridge.url, () => ({ token, afterRev: 0 }), {
         onEvent: (name, payload) => {
+          // The bridge joins the conversation's room before it sends `session`: from then on the reply reaches it.
+          if (name === 'session') agent.emit('message:send', { conversationId, clientId: 'a-1', text: 'hello' }, () => {});
           if (name === 'message:new' && (payload as { clientId: string }).clientId === 'a-1') {
             other.close();
             resolve(payload);
@@ -32,7 +35,6 @@ describe('wire visitor (the generator’s lean widget client) against a real bri
       });
       // A second connection with the same token joins the same room, as a second tab would.
       other.connect();
-      setTimeout(() => agent.emit('message:send', { conversationId, clientId: 'a-1', text: 'hello' }, () => {}), 200);
     });
     await expect(reply).resolves.toMatchObject({ conversationId, clientId: 'a-1' });
     expect(await catchUpLikeWidget(visitor, 0)).toBeGreaterThanOrEqual(2);
@@ -54,8 +56,14 @@ describe('wire visitor (the generator’s lean widget client) against a real bri
   it('bounded arrivals never exceed the in-flight cap and count every task once', async () => {
     let inFlight = 0;
     let peak = 0;
-    const result = await boundedArrivals(2000, 60, 5, 10_000, async (i) => {
+    // The first tasks are held until the cap is full, so it is reached whatever the machine's speed; every task then
+    // takes a few ms, long enough for later arrivals to find the cap full and queue.
+    let capFull!: () => void;
+    const full = new Promise<void>((resolve) => (capFull = resolve));
+    const result = await boundedArrivals(2000, 60, 5, START_DEADLINE_MS, async (i) => {
       peak = Math.max(peak, ++inFlight);
+      if (inFlight === 5) capFull();
+      if (i < 5) await full;
       await new Promise((r) => setTimeout(r, 5));
       inFlight--;
       if (i % 10 === 0) throw new Error('refused');
