@@ -1,7 +1,7 @@
 /**
- * The conversation service: the one place every producer — visitor and agent sockets, REST, WhatsApp inbound — stores
- * messages, receipts and state changes through, so a chat rule (a new message reopens a closed conversation, who may
- * attach what) lives once. Each operation validates nothing (callers did), uses only the Store, and announces changes
+ * The conversation service: the one place every producer — visitor and agent sockets, REST, WhatsApp inbound and
+ * delivery, the status webhook — stores messages, receipts, statuses and state changes through, so a chat rule (a new
+ * message reopens a closed conversation, who may attach what, only changed statuses are announced) lives once. Each operation validates nothing (callers did), uses only the Store, and announces changes
  * through fan-out after the store has them durably.
  */
 import type { Author, Message } from '../protocol/message.ts';
@@ -9,7 +9,14 @@ import type { Attachment } from '../protocol/attachment.ts';
 import type { Conversation, ConversationState, ConversationSummary } from '../protocol/conversation.ts';
 import type { MessagePage, SyncResult } from '../protocol/events.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../protocol/limits.ts';
-import type { ConversationQuery, NewConversation } from './store/store.ts';
+import type {
+  ConversationQuery,
+  ExternalStatusOptions,
+  NewConversation,
+  OnceRecord,
+  StatusResult,
+  StatusUpdate,
+} from './store/store.ts';
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
@@ -139,6 +146,16 @@ export async function storeMessage(
   return { message: result.message, created: result.created, announce };
 }
 
+/** What applying a status needs. */
+export type StatusProducerContext = Pick<BridgeContext, 'store' | 'fanout'>;
+
+/** Announces the messages a status write changed; a write that changed nothing is not announced. */
+async function announceStatuses(ctx: StatusProducerContext, result: StatusResult): Promise<'changed' | 'unchanged'> {
+  if (result.changed.length === 0) return 'unchanged';
+  await ctx.fanout.statusChanged(result.changed, result.conversation);
+  return 'changed';
+}
+
 /** Applies a receipt from `readerRole` (it advances the other role's messages) and announces what changed. */
 export async function applyReceipt(
   ctx: BridgeContext,
@@ -149,9 +166,55 @@ export async function applyReceipt(
 ): Promise<{ changed: number }> {
   const authorRole = readerRole === 'visitor' ? 'agent' : 'visitor';
   const result = await ctx.store.applyReceipt(conversationId, authorRole, upToSeq, status);
-  if (result.changed.length > 0) await ctx.fanout.statusChanged(result.changed, result.conversation);
-  else if (readerRole === 'agent' && status === 'read') await ctx.fanout.announceConversation(result.conversation);
+  const outcome = await announceStatuses(ctx, result);
+  if (outcome === 'unchanged' && readerRole === 'agent' && status === 'read') await ctx.fanout.announceConversation(result.conversation);
   return { changed: result.changed.length };
+}
+
+/**
+ * Applies a status to a message known by its ids (by rank; `once` is added in the same atomic step) and announces it.
+ * A `StoreError` `not_found` when there is no such message.
+ */
+export async function applyMessageStatus(
+  ctx: StatusProducerContext,
+  conversationId: string,
+  messageId: string,
+  update: StatusUpdate,
+  once?: OnceRecord,
+): Promise<'changed' | 'unchanged'> {
+  return announceStatuses(ctx, await ctx.store.applyStatus(conversationId, messageId, update, once));
+}
+
+/**
+ * Applies a status to the message carrying an external channel's id and announces it; `pending` when no message
+ * carries the id yet (the store keeps it per `options` for `acceptExternalId`).
+ */
+export async function applyExternalStatus(
+  ctx: StatusProducerContext,
+  externalId: string,
+  update: StatusUpdate,
+  options: ExternalStatusOptions,
+): Promise<'changed' | 'unchanged' | 'pending'> {
+  const result = await ctx.store.applyStatusByExternalId(externalId, update, options);
+  return result ? announceStatuses(ctx, result) : 'pending';
+}
+
+/**
+ * Records the id an external channel gave an agent's reply (which makes it `sent`, plus any status already reported
+ * for that id) and announces the change; `previousRev` is the message's rev before, so a repeat is quiet.
+ */
+export async function acceptExternalId(
+  ctx: StatusProducerContext,
+  conversationId: string,
+  messageId: string,
+  externalId: string,
+  previousRev: number | undefined,
+): Promise<void> {
+  const accepted = await ctx.store.setExternalId(conversationId, messageId, externalId);
+  if (accepted.rev === previousRev) return;
+  const conversation = await ctx.store.getConversation(conversationId);
+  // A status change like any other: the store queued its event webhooks with it; the sinks wake the workers.
+  if (conversation) await ctx.fanout.statusChanged([accepted], conversation);
 }
 
 /** A page of history: messages before `beforeSeq` (or the latest), ascending, with `hasMore`. */

@@ -2,11 +2,13 @@
  * Applies delivery statuses reported by external services (WhatsApp, the generic status webhook) by rank. A status
  * for an external id no message carries yet (it can race the send response) is kept by the store in the same atomic
  * step that looked for the id, and `Store.setExternalId` applies it when the id arrives: both are serialised by the
- * store on every node, so no lock lives here. Every change is announced through fan-out.
+ * store on every node, so no lock lives here. The statuses are stored and announced through the conversation service;
+ * what is kept here is the external side: how long an unmatched id waits, and what a webhook answers.
  */
 import type { Logger } from 'pino';
-import { PENDING_STATUS_NAMESPACE, StoreError, type OnceRecord, type StatusResult, type StatusUpdate, type Store } from '../store/store.ts';
+import { PENDING_STATUS_NAMESPACE, StoreError, type OnceRecord, type StatusUpdate, type Store } from '../store/store.ts';
 import type { Fanout } from '../fanout.ts';
+import { applyExternalStatus, applyMessageStatus } from '../conversations.ts';
 
 export { PENDING_STATUS_NAMESPACE };
 /** Meta retries for up to 7 days; a status unmatched for longer will never match. */
@@ -33,12 +35,11 @@ export class ExternalStatuses {
    * delivery id): a `StoreError` `conflict` when it was there already.
    */
   async applyByExternalId(externalId: string, update: StatusUpdate, once?: OnceRecord): Promise<ExternalStatusOutcome> {
-    const { store, clock, logger } = this.deps;
+    const { clock, logger } = this.deps;
     const keepUntil = new Date(clock().getTime() + PENDING_TTL_MS).toISOString();
-    const result = await store.applyStatusByExternalId(externalId, update, { keepUntil, ...(once ? { once } : {}) });
-    if (result) return this.announce(result);
-    logger.info({ externalId, status: update.status }, 'webhooks: status for an unknown external id kept');
-    return 'pending';
+    const outcome = await applyExternalStatus(this.deps, externalId, update, { keepUntil, ...(once ? { once } : {}) });
+    if (outcome === 'pending') logger.info({ externalId, status: update.status }, 'webhooks: status for an unknown external id kept');
+    return outcome;
   }
 
   /** Applies `update` to a message known by its ids, adding `once` in the same step; announces the change. */
@@ -49,16 +50,10 @@ export class ExternalStatuses {
     once?: OnceRecord,
   ): Promise<ExternalStatusOutcome> {
     try {
-      return this.announce(await this.deps.store.applyStatus(conversationId, messageId, update, once));
+      return await applyMessageStatus(this.deps, conversationId, messageId, update, once);
     } catch (error) {
       if (error instanceof StoreError && error.code === 'not_found') return 'unknown_message';
       throw error;
     }
-  }
-
-  private async announce(result: StatusResult): Promise<ExternalStatusOutcome> {
-    if (result.changed.length === 0) return 'unchanged';
-    await this.deps.fanout.statusChanged(result.changed, result.conversation);
-    return 'changed';
   }
 }

@@ -15,6 +15,7 @@ import type { Fanout, FanoutSink } from '../fanout.ts';
 import type { WhatsappConfig } from './webhook-config.ts';
 import type { ExternalStatuses } from './external-statuses.ts';
 import { QueueWorker, type DeliveryOutcome } from './queue-worker.ts';
+import { acceptExternalId, applyMessageStatus } from '../conversations.ts';
 import { sendWhatsappText } from './graph-api-client.ts';
 
 /** Store queue of pending WhatsApp sends. */
@@ -168,12 +169,7 @@ export class WhatsappDelivery {
     );
     if (result.kind === 'sent') {
       // The store applies a status Meta reported before this answer arrived (kept for this id) in the same step.
-      const accepted = await this.deps.store.setExternalId(job.conversationId, job.messageId, result.externalId);
-      if (accepted.rev !== current?.rev) {
-        const conversation = await this.deps.store.getConversation(job.conversationId);
-        // A status change like any other: the store queued its event webhooks with it; the sinks wake the workers.
-        if (conversation) await this.deps.fanout.statusChanged([accepted], conversation);
-      }
+      await acceptExternalId(this.deps, job.conversationId, job.messageId, result.externalId, current?.rev);
       return { ok: true, status: result.status };
     }
     if (result.kind === 'retry') {
@@ -194,7 +190,6 @@ export class WhatsappDelivery {
 
   private async markFailed(conversationId: string, messageId: string, failure: MessageFailure): Promise<void> {
     // `again`: a retried reply that fails once more must be announced, although it was `failed` before the retry.
-    const result = await this.deps.store.applyStatus(conversationId, messageId, { status: 'failed', failure, again: true });
-    if (result.changed.length > 0) await this.deps.fanout.statusChanged(result.changed, result.conversation);
+    await applyMessageStatus(this.deps, conversationId, messageId, { status: 'failed', failure, again: true });
   }
 }
