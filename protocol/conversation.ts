@@ -35,6 +35,8 @@ export interface Conversation {
   lastMessage?: { text: string; role: AuthorRole; createdAt: string; seq: number; status?: StoredStatus };
   /** Visitor messages not yet read by an agent. */
   unread: number;
+  /** The agent answering this conversation; absent while it is unassigned. */
+  assigneeId?: string;
 }
 
 /** What the agents' inbox shows: the stored conversation plus live presence. */

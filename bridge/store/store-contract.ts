@@ -413,6 +413,112 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect(await store.getAgent('g1')).toMatchObject({ active: false });
     });
 
+    it('assigns and transfers conversations, filters the list by assignee, unassigns an agent\'s conversations', async () => {
+      await conversationWith('a', [{ role: 'visitor', text: 'one' }]);
+      await conversationWith('b', [{ role: 'visitor', text: 'two' }]);
+      await conversationWith('c', [{ role: 'visitor', text: 'three' }]);
+      const before = await store.getConversation('a');
+      expect(before!.assigneeId).toBeUndefined();
+      const assigned = await store.setConversationAssignee('a', 'agent-1');
+      expect(assigned).toEqual({ ...before, assigneeId: 'agent-1' });
+      await store.setConversationAssignee('b', 'agent-2');
+      // onlyIfUnassigned leaves an assigned conversation as it is, and takes an unassigned one.
+      expect((await store.setConversationAssignee('a', 'agent-2', { onlyIfUnassigned: true })).assigneeId).toBe('agent-1');
+      const [x, y] = await Promise.all([
+        store.setConversationAssignee('c', 'agent-1', { onlyIfUnassigned: true }),
+        store.setConversationAssignee('c', 'agent-2', { onlyIfUnassigned: true }),
+      ]);
+      expect(x.assigneeId).toBe(y.assigneeId);
+      const cWinner = x.assigneeId!;
+      const ids = async (assigneeId: string | null) => (await store.listConversations({ assigneeId })).map((c) => c.id).sort();
+      expect(await ids('agent-1')).toEqual(cWinner === 'agent-1' ? ['a', 'c'] : ['a']);
+      expect(await ids(null)).toEqual([]);
+      // Transfer, then unassign.
+      expect((await store.setConversationAssignee('c', 'agent-3')).assigneeId).toBe('agent-3');
+      const unassigned = await store.setConversationAssignee('c', null);
+      expect(unassigned.assigneeId).toBeUndefined();
+      expect('assigneeId' in unassigned).toBe(false);
+      await restart();
+      expect(await ids(null)).toEqual(['c']);
+      expect(await ids('agent-2')).toEqual(['b']);
+      expect((await store.listConversations({})).length).toBe(3);
+      await store.setConversationAssignee('c', 'agent-1');
+      const released = await store.unassignAgentConversations('agent-1');
+      expect(released.map((c) => c.id).sort()).toEqual(['a', 'c']);
+      expect(released.every((c) => c.assigneeId === undefined)).toBe(true);
+      expect(await store.unassignAgentConversations('agent-1')).toEqual([]);
+      await restart();
+      expect(await ids(null)).toEqual(['a', 'c']);
+      expect((await store.getConversation('b'))!.assigneeId).toBe('agent-2');
+      await expect(store.setConversationAssignee('absent', 'agent-1')).rejects.toMatchObject({ code: 'not_found' });
+    });
+
+    it('assigns an unassigned conversation with the message that asks for it, in the same step; never takes it over', async () => {
+      await store.createConversation({ id: 'c1', channel: 'web', name: 'V' });
+      await store.setConversationState('c1', 'closed');
+      const first = await store.appendMessage({
+        conversationId: 'c1',
+        clientId: 'r1',
+        author: { role: 'agent', agentId: 'agent-1' },
+        text: 'hi',
+        reopen: true,
+        assignIfUnassigned: 'agent-1',
+      });
+      expect(first.conversation).toMatchObject({ assigneeId: 'agent-1', state: 'open', lastSeq: 1 });
+      const second = await store.appendMessage({
+        conversationId: 'c1',
+        clientId: 'r2',
+        author: { role: 'agent', agentId: 'agent-2' },
+        text: 'me too',
+        assignIfUnassigned: 'agent-2',
+      });
+      expect(second.conversation.assigneeId).toBe('agent-1');
+      await store.setConversationAssignee('c1', null);
+      // A retry of a stored message changes nothing.
+      const repeat = await store.appendMessage({
+        conversationId: 'c1',
+        clientId: 'r2',
+        author: { role: 'agent', agentId: 'agent-2' },
+        text: 'me too',
+        assignIfUnassigned: 'agent-2',
+      });
+      expect(repeat.created).toBe(false);
+      expect((await store.getConversation('c1'))!.assigneeId).toBeUndefined();
+      // Racing replies to an unassigned conversation: exactly one replier gets it.
+      const raced = await Promise.all(
+        ['agent-3', 'agent-4'].map((agentId, i) =>
+          store.appendMessage({ conversationId: 'c1', clientId: `race-${i}`, author: { role: 'agent', agentId }, text: 'x', assignIfUnassigned: agentId }),
+        ),
+      );
+      const winner = (await store.getConversation('c1'))!.assigneeId;
+      expect(['agent-3', 'agent-4']).toContain(winner);
+      expect(raced.every((r) => r.conversation.assigneeId === 'agent-3' || r.conversation.assigneeId === 'agent-4')).toBe(true);
+      await restart();
+      expect((await store.getConversation('c1'))!.assigneeId).toBe(winner);
+      expect((await store.listConversations({ assigneeId: winner! })).map((c) => c.id)).toEqual(['c1']);
+    });
+
+    it('lists the live records of a namespace by key', async () => {
+      await store.putRecord('saved-replies', 'thanks', { text: 'Thank you!' });
+      await store.putRecord('saved-replies', 'hello', { text: 'Hello' });
+      await store.putRecord('saved-replies', 'brief', { text: 'gone soon' }, new Date(now + 1000).toISOString());
+      await store.putRecord('saved-repliesx', 'other', 1);
+      await store.putRecord('other', 'thanks', 2);
+      expect(await store.listRecords('saved-replies', 10)).toEqual([
+        { namespace: 'saved-replies', key: 'brief', value: { text: 'gone soon' }, expiresAt: new Date(now + 1000).toISOString() },
+        { namespace: 'saved-replies', key: 'hello', value: { text: 'Hello' } },
+        { namespace: 'saved-replies', key: 'thanks', value: { text: 'Thank you!' } },
+      ]);
+      tick(2000);
+      await store.deleteRecord('saved-replies', 'hello');
+      await restart();
+      expect(await store.listRecords('saved-replies', 10)).toEqual([
+        { namespace: 'saved-replies', key: 'thanks', value: { text: 'Thank you!' } },
+      ]);
+      await store.putRecord('saved-replies', 'a', 'first');
+      expect((await store.listRecords('saved-replies', 1)).map((r) => r.key)).toEqual(['a']);
+    });
+
     it('keeps records, forgets them after expiry, adds once', async () => {
       await store.putRecord('settings', 'theme', { color: 'teal' });
       await store.putRecord('replay', 'n1', true, new Date(now + 60_000).toISOString());

@@ -45,6 +45,11 @@ export interface NewMessage {
   externalId?: string;
   /** A closed conversation is reopened by this message, in the same atomic step (a dedupe hit changes nothing). */
   reopen?: boolean;
+  /**
+   * An unassigned conversation is assigned to this agent id in the same atomic step (a dedupe hit changes nothing;
+   * an assigned conversation keeps its assignee).
+   */
+  assignIfUnassigned?: string;
 }
 
 /** Which stored bytes of an attachment: the file itself or its thumbnail. */
@@ -152,6 +157,8 @@ export interface StatusResult {
 
 export interface ConversationQuery {
   filter?: 'open' | 'all';
+  /** Only conversations assigned to this agent id, or (`null`) only unassigned ones; absent: any. */
+  assigneeId?: string | null;
   /** Case-insensitive text searched in the name and message texts. */
   query?: string;
   limit?: number;
@@ -289,6 +296,13 @@ export interface Store {
   setConversationState(id: string, state: ConversationState): Promise<Conversation>;
   /** Newest activity first. */
   listConversations(query: ConversationQuery): Promise<Conversation[]>;
+  /**
+   * Assigns the conversation to `assigneeId` (`null`: unassigns it). With `onlyIfUnassigned`, an assigned
+   * conversation is left as it is (checked atomically, across nodes). Resolves with the conversation as it now is.
+   */
+  setConversationAssignee(id: string, assigneeId: string | null, options?: { onlyIfUnassigned?: boolean }): Promise<Conversation>;
+  /** Unassigns every conversation assigned to `agentId`; resolves with them as they now are. */
+  unassignAgentConversations(agentId: string): Promise<Conversation[]>;
 
   /**
    * Erases the conversation with its messages, statuses, external-id links, verified-user link and whatever
@@ -369,6 +383,8 @@ export interface Store {
   deleteRecord(namespace: string, key: string): Promise<void>;
   /** Atomically record (namespace, key) if absent; false when it was already there (replay detection). */
   addRecordOnce(namespace: string, key: string, value: unknown, expiresAt?: string): Promise<boolean>;
+  /** The live (unexpired) records of `namespace`, by key in code-unit order, at most `limit`. */
+  listRecords(namespace: string, limit: number): Promise<RecordDump[]>;
 
   // ---- durable queues ----
   /**

@@ -1409,6 +1409,44 @@ export class LowdbStore implements Store {
     });
   }
 
+  async setConversationAssignee(
+    id: string,
+    assigneeId: string | null,
+    options: { onlyIfUnassigned?: boolean } = {},
+  ): Promise<Conversation> {
+    return this.updateConversation(
+      id,
+      (c) => (c.assigneeId ?? null) !== assigneeId && !(options.onlyIfUnassigned && c.assigneeId !== undefined),
+      (c) => {
+        if (assigneeId === null) delete c.assigneeId;
+        else c.assigneeId = assigneeId;
+      },
+    );
+  }
+
+  async unassignAgentConversations(agentId: string): Promise<Conversation[]> {
+    this.assertOpen();
+    const ids = [...this.entries].filter(([, entry]) => entry.record.conversation.assigneeId === agentId).map(([id]) => id);
+    const changed: Conversation[] = [];
+    for (const id of ids) {
+      // Checked again under the conversation's lock: it may have been transferred meanwhile.
+      const journal = await this.writable();
+      let durable: Promise<void> = journal.barrier();
+      const conversation = await this.exclusive(id, async () => {
+        durable = journal.barrier();
+        const entry = this.entries.get(id);
+        if (!entry || entry.record.conversation.assigneeId !== agentId) return undefined;
+        durable = this.changeConversation(entry, (r) => {
+          delete r.conversation.assigneeId;
+        });
+        return cloneConversation(entry.record.conversation);
+      });
+      await this.durable(durable);
+      if (conversation) changed.push(conversation);
+    }
+    return changed;
+  }
+
   private async updateConversation(
     id: string,
     needed: (c: Conversation) => boolean,
@@ -1603,6 +1641,7 @@ export class LowdbStore implements Store {
       const c = entry.record.conversation;
       if (c.lastSeq === 0) continue;
       if (query.filter === 'open' && c.state !== 'open') continue;
+      if (query.assigneeId !== undefined && (c.assigneeId ?? null) !== query.assigneeId) continue;
       candidates.push(c);
     }
     candidates.sort((a, b) =>
@@ -1672,18 +1711,23 @@ export class LowdbStore implements Store {
       };
       this.applyMessage(entry, seg, message);
       const reopened = input.reopen === true && conversation.state === 'closed';
-      if (reopened) {
+      const assigned = input.assignIfUnassigned !== undefined && conversation.assigneeId === undefined;
+      if (reopened || assigned) {
         this.changeConversationInMemory(entry, (r) => {
-          r.conversation.state = 'open';
-          delete r.conversation.closedAt;
+          if (reopened) {
+            r.conversation.state = 'open';
+            delete r.conversation.closedAt;
+          }
+          if (assigned) r.conversation.assigneeId = input.assignIfUnassigned;
         });
       }
       const result = { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
       const queued = this.queueOutbound(this.outbound.messageCreated(result.message, result.conversation), now);
-      // The common case stays one small `m` line; a message with a reopen or outbound work is one `tx` line.
+      // The common case stays one small `m` line; a message with a reopen, an assignment or outbound work is one `tx` line.
+      const changed = reopened || assigned;
       durable =
-        reopened || queued.length > 0
-          ? journal.append({ t: 'tx', m: [message], ...(reopened ? { c: entry.record } : {}), q: queued } satisfies JournalRecord)
+        changed || queued.length > 0
+          ? journal.append({ t: 'tx', m: [message], ...(changed ? { c: entry.record } : {}), q: queued } satisfies JournalRecord)
           : journal.append({ t: 'm', v: message } satisfies JournalRecord);
       return result;
     });
@@ -2162,6 +2206,26 @@ export class LowdbStore implements Store {
     }
     await this.durable(this.writeRecord(journal, namespace, key, value, expiresAt));
     return true;
+  }
+
+  /** A scan of every record: namespaces listed this way (saved replies, settings) are few and small. */
+  async listRecords(namespace: string, limit: number): Promise<RecordDump[]> {
+    this.assertOpen();
+    const now = this.now();
+    const prefix = recordKey(namespace, '');
+    const records: RecordDump[] = [];
+    for (const [storeKey, record] of this.records.entries()) {
+      if (!storeKey.startsWith(prefix)) continue;
+      if (record.expiresAt !== undefined && record.expiresAt <= now) continue;
+      records.push({
+        namespace,
+        key: storeKey.slice(prefix.length),
+        value: copyJson(record.value),
+        ...(record.expiresAt !== undefined ? { expiresAt: record.expiresAt } : {}),
+      });
+    }
+    records.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return records.slice(0, Math.max(0, limit));
   }
 
   // ------------------------------------------------------------------ queues

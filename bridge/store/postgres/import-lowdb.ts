@@ -202,15 +202,15 @@ async function importConversations(pool: pg.Pool, batch: ConversationDump[], rep
       const c = fresh.map((d) => d.conversation);
       const { rows: inserted } = await client.query<{ id: string }>(
         `INSERT INTO conversations (id, doc, channel, external_user_id, state, closed_at, last_seq, rev, last_activity_at,
-           name_lower, delivered_visitor_seq, delivered_agent_seq, external_user_link)
+           name_lower, delivered_visitor_seq, delivered_agent_seq, external_user_link, assignee_id)
          SELECT id, doc::json, channel, external_user_id, state, closed_at, last_seq, rev, last_activity_at, name_lower,
            delivered_visitor_seq, delivered_agent_seq,
            -- Only the conversation the embedded store answers for its external user may be the newest link.
-           CASE WHEN current_link THEN nextval('conversation_external_user_links') ELSE 0 END
+           CASE WHEN current_link THEN nextval('conversation_external_user_links') ELSE 0 END, assignee_id
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
-                     $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::boolean[])
+                     $9::text[], $10::text[], $11::bigint[], $12::bigint[], $13::boolean[], $14::text[])
            AS v (id, doc, channel, external_user_id, state, closed_at, last_seq, rev, last_activity_at, name_lower,
-                 delivered_visitor_seq, delivered_agent_seq, current_link)
+                 delivered_visitor_seq, delivered_agent_seq, current_link, assignee_id)
          ON CONFLICT (id) DO NOTHING
          RETURNING id`,
         [
@@ -227,6 +227,7 @@ async function importConversations(pool: pg.Pool, batch: ConversationDump[], rep
           fresh.map((d) => d.deliveredVisitorSeq),
           fresh.map((d) => d.deliveredAgentSeq),
           fresh.map((d) => d.currentExternalUserLink),
+          c.map((x) => x.assigneeId ?? null),
         ],
       );
       const insertedIds = new Set(inserted.map((row) => row.id));

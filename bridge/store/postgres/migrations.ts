@@ -165,6 +165,15 @@ const MIGRATIONS: Migration[] = [
       ALTER TABLE agents ADD CONSTRAINT agents_availability CHECK (availability IN ('online', 'away'));
     `,
   },
+  {
+    version: 6,
+    name: 'conversation assignees',
+    // The column mirrors `doc.assigneeId` for the inbox filters and for unassigning a deactivated agent's conversations.
+    sql: `
+      ALTER TABLE conversations ADD COLUMN assignee_id text;
+      CREATE INDEX conversations_assignee ON conversations (assignee_id) WHERE assignee_id IS NOT NULL;
+    `,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -36,6 +36,7 @@ import { newQueueItem,
   type OutboundWork,
   type QueueItem,
   type QueueLease,
+  type RecordDump,
   type StatusResult,
   type StatusUpdate,
   type Store,
@@ -366,7 +367,7 @@ export class PostgresStore implements Store {
     await client.query(
       `UPDATE conversations SET doc = $2::json, state = $3, last_seq = $4, rev = $5, last_activity_at = $6,
          name_lower = $7, delivered_visitor_seq = coalesce($8, delivered_visitor_seq),
-         delivered_agent_seq = coalesce($9, delivered_agent_seq), closed_at = $10
+         delivered_agent_seq = coalesce($9, delivered_agent_seq), closed_at = $10, assignee_id = $11
        WHERE id = $1`,
       [
         c.id,
@@ -379,6 +380,7 @@ export class PostgresStore implements Store {
         delivered?.visitor ?? null,
         delivered?.agent ?? null,
         c.closedAt ?? null,
+        c.assigneeId ?? null,
       ],
     );
   }
@@ -472,6 +474,43 @@ export class PostgresStore implements Store {
     });
   }
 
+  async setConversationAssignee(
+    id: string,
+    assigneeId: string | null,
+    options: { onlyIfUnassigned?: boolean } = {},
+  ): Promise<Conversation> {
+    return this.transaction(async (client) => {
+      const { doc } = await this.lockConversation(client, id);
+      if ((doc.assigneeId ?? null) === assigneeId) return doc;
+      if (options.onlyIfUnassigned && doc.assigneeId !== undefined) return doc;
+      if (assigneeId === null) delete doc.assigneeId;
+      else doc.assigneeId = assigneeId;
+      await this.saveConversation(client, doc);
+      return doc;
+    });
+  }
+
+  async unassignAgentConversations(agentId: string): Promise<Conversation[]> {
+    return this.transaction(async (client) => {
+      const { rows } = await client.query<{ doc: Conversation }>(
+        'SELECT doc FROM conversations WHERE assignee_id = $1 ORDER BY id COLLATE "C" FOR UPDATE',
+        [agentId],
+      );
+      const changed = rows.map((row) => {
+        delete row.doc.assigneeId;
+        return row.doc;
+      });
+      if (changed.length > 0) {
+        await client.query(
+          `UPDATE conversations c SET doc = v.doc::json, assignee_id = NULL
+           FROM unnest($1::text[], $2::text[]) AS v (id, doc) WHERE c.id = v.id`,
+          [changed.map((c) => c.id), changed.map((c) => json(c))],
+        );
+      }
+      return changed;
+    });
+  }
+
   /**
    * Deletes the conversation's rows and the related ones in one transaction. PostgreSQL keeps deleted rows in its
    * data files until VACUUM reuses the space, and in WAL until it is recycled (see README, Limits).
@@ -532,11 +571,12 @@ export class PostgresStore implements Store {
     const { rows } = await this.query<{ doc: Conversation }>(
       `SELECT doc FROM conversations c
        WHERE last_seq > 0 AND ($1::text IS NULL OR state = $1)
+         AND (NOT $4::boolean OR assignee_id IS NOT DISTINCT FROM $5::text)
          AND ($2::text IS NULL OR strpos(name_lower, $2) > 0
               OR EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND strpos(m.text_lower, $2) > 0))
        ORDER BY last_activity_at DESC, id COLLATE "C" DESC
        LIMIT $3`,
-      [query.filter === 'open' ? 'open' : null, needle, limit],
+      [query.filter === 'open' ? 'open' : null, needle, limit, query.assigneeId !== undefined, query.assigneeId ?? null],
     );
     return rows.map((row) => row.doc);
   }
@@ -663,6 +703,9 @@ export class PostgresStore implements Store {
           conversation.state = 'open';
           delete conversation.closedAt;
         }
+        if (input.assignIfUnassigned !== undefined && conversation.assigneeId === undefined) {
+          conversation.assigneeId = input.assignIfUnassigned;
+        }
         stored.set(key, message);
         created.push(message);
         const result = { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
@@ -682,9 +725,10 @@ export class PostgresStore implements Store {
              RETURNING 1),
            saved AS (
              UPDATE conversations c SET doc = v.doc::json, last_seq = v.last_seq, rev = v.rev,
-               last_activity_at = v.last_activity_at, state = v.state, closed_at = v.closed_at
-             FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[])
-               AS v (id, doc, last_seq, rev, last_activity_at, state, closed_at)
+               last_activity_at = v.last_activity_at, state = v.state, closed_at = v.closed_at, assignee_id = v.assignee_id
+             FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[],
+                         $18::text[])
+               AS v (id, doc, last_seq, rev, last_activity_at, state, closed_at, assignee_id)
              WHERE c.id = v.id
              RETURNING 1)
            SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved`,
@@ -706,6 +750,7 @@ export class PostgresStore implements Store {
             touched.map((c) => c.lastActivityAt),
             touched.map((c) => c.state),
             touched.map((c) => c.closedAt ?? null),
+            touched.map((c) => c.assigneeId ?? null),
           ],
         );
         // A retry stored by another node after this statement's snapshot but before our lock: redo the batch.
@@ -1108,6 +1153,21 @@ export class PostgresStore implements Store {
     );
     const value = rows[0]?.value;
     return value === undefined || value === null ? undefined : (JSON.parse(value) as T);
+  }
+
+  async listRecords(namespace: string, limit: number): Promise<RecordDump[]> {
+    const { rows } = await this.query<{ key: string; value: string | null; expires_at: string | null }>(
+      `SELECT key, value::text AS value, expires_at FROM records
+       WHERE namespace = $1 AND (expires_at IS NULL OR expires_at > $2)
+       ORDER BY key COLLATE "C" LIMIT $3`,
+      [namespace, this.now(), Math.max(0, Math.floor(limit))],
+    );
+    return rows.map((row) => ({
+      namespace,
+      key: row.key,
+      value: row.value === null ? undefined : JSON.parse(row.value),
+      ...(row.expires_at !== null ? { expiresAt: row.expires_at } : {}),
+    }));
   }
 
   async deleteRecord(namespace: string, key: string): Promise<void> {
