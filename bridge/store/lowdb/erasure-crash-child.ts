@@ -1,15 +1,57 @@
 /**
- * Test helper process (run with tsx): fills conversations with texts unique to this run and erases them one by
- * one while another conversation keeps receiving messages, with tiny segments and frequent checkpoints. Prints
+ * Test helper process (run from its bundle): fills conversations with texts unique to this run and erases them one
+ * by one while another conversation keeps receiving messages, with tiny segments and frequent checkpoints. Prints
  * `filled <id>` once a conversation is complete, `erased <id>` once its erasure resolved, `kept <clientId>` per
- * acknowledged append. The erasure crash test kills it with SIGKILL at random moments.
- * Usage: erasure-crash-child.ts <dataDir> <round>
+ * acknowledged append. The first erasure runs to its end; in the second the process kills itself (SIGKILL) at the
+ * named point `killAt`, after printing `at <killAt>`:
+ * - `checkpoint-start`: the erasure is under way, its checkpoint about to replace its first file;
+ * - `checkpoint-middle`: that checkpoint has replaced three files;
+ * - `segment-delete`: the checkpoint is done, the erased conversation's first segment file about to be deleted;
+ * - `segment-deleted`: one of its segment files is deleted, the others are still there;
+ * - `erased`: the erasure resolved.
+ * Usage: erasure-crash-child.ts <dataDir> <round> <killAt>
  */
+import fsPromises from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
+import { basename, dirname } from 'node:path';
 import { pino } from 'pino';
 import { LowdbStore } from './lowdb-store.ts';
 
-const [dataDir, round] = process.argv.slice(2);
-if (!dataDir || !round) throw new Error('usage: erasure-crash-child.ts <dataDir> <round>');
+const KILL_POINTS = ['checkpoint-start', 'checkpoint-middle', 'segment-delete', 'segment-deleted', 'erased'] as const;
+type KillPoint = (typeof KILL_POINTS)[number];
+
+const [dataDir, round, killAt] = process.argv.slice(2);
+if (!dataDir || !round || !KILL_POINTS.includes(killAt as KillPoint)) {
+  throw new Error(`usage: erasure-crash-child.ts <dataDir> <round> <${KILL_POINTS.join('|')}>`);
+}
+
+/** The conversation whose erasure is to be cut, while it is being erased. */
+let erasing: string | undefined;
+let renames = 0;
+let segmentDeletions = 0;
+
+function dieAt(point: KillPoint): void {
+  if (point !== killAt) return;
+  process.stdout.write(`at ${point}\n`);
+  process.kill(process.pid, 'SIGKILL');
+}
+
+// The store reaches the disk through node:fs/promises; wrapping two of its functions (and updating the ES module
+// bindings the store imported) lets the process stop at a named step of the erasure instead of at a random instant.
+const { rename, rm } = fsPromises;
+fsPromises.rename = async (...args: Parameters<typeof rename>) => {
+  if (erasing !== undefined && ++renames === 1) dieAt('checkpoint-start');
+  await rename(...args);
+  if (erasing !== undefined && renames === 3) dieAt('checkpoint-middle');
+};
+fsPromises.rm = async (...args: Parameters<typeof rm>) => {
+  const path = String(args[0]);
+  const segment = erasing !== undefined && basename(dirname(path)) === 'segments' && basename(path).startsWith(`${erasing}.`);
+  if (segment && segmentDeletions === 0) dieAt('segment-delete');
+  await rm(...args);
+  if (segment && ++segmentDeletions === 1) dieAt('segment-deleted');
+};
+syncBuiltinESMExports();
 
 const MESSAGES = 25;
 const store = new LowdbStore({
@@ -39,9 +81,13 @@ async function fillAndErase(): Promise<void> {
     for (let i = 0; i < MESSAGES; i++) {
       await store.appendMessage({ conversationId: id, clientId: `c${i}`, author: { role: 'visitor' }, text: `secret ${id} #${i}` });
     }
+    // Its segment files on disk, so that the erasure has files to delete.
+    await store.checkpoint();
     process.stdout.write(`filled ${id}\n`);
+    if (n === 1) erasing = id;
     await store.eraseConversation(id);
     process.stdout.write(`erased ${id}\n`);
+    if (n === 1) dieAt('erased');
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * Erasure on the lowdb engine under crashes: an erasure journaled but not yet rewritten into the files is finished
- * by the next open(), and a process killed (SIGKILL) at any moment of an erasure leaves either the old or the
+ * by the next open(), and a process killed (SIGKILL) at each step of an erasure leaves either the old or the
  * erased state — never a store that refuses to open, and never the erased text in any file.
  */
 import { spawn } from 'node:child_process';
@@ -88,32 +88,29 @@ describe('LowdbStore erasure', () => {
     expect((await reopened.getMessages('kept', { limit: 10 })).map((m) => m.text)).toEqual(['k1']);
   });
 
-  it('leaves the old or the erased state across repeated SIGKILLs mid-erasure, never the text of an erased one', { timeout: 180_000 }, async () => {
+  it('leaves the old or the erased state after a SIGKILL at each step of an erasure, never the text of an erased one', { timeout: 180_000 }, async () => {
     const dir = await tempDir();
     const keptAcked = new Set<string>();
     let erasedTotal = 0;
-    for (let round = 0; round < 5; round++) {
-      const proc = spawn(process.execPath, nodeArgsFor('bridge/store/lowdb/erasure-crash-child.ts', dir, `r${round}`), {
+    // One round per named step of an erasure (erasure-crash-child.ts): the child kills itself there.
+    const killPoints = ['checkpoint-start', 'checkpoint-middle', 'segment-delete', 'segment-deleted', 'erased'];
+    for (const [round, killAt] of killPoints.entries()) {
+      const proc = spawn(process.execPath, nodeArgsFor('bridge/store/lowdb/erasure-crash-child.ts', dir, `r${round}`, killAt), {
         cwd: join(import.meta.dirname, '../../..'),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let out = '';
       let err = '';
+      let closed = false;
       proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-      const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
-      // Killed once it has erased a conversation or two, at a random point of the next one.
-      await waitUntil(
-        `erasure crash child round ${round} to print its first 'erased' line`,
-        () => /^erased /m.test(out) || proc.exitCode !== null,
-        { timeoutMs: START_DEADLINE_MS },
-      );
-      expect(out, `the child exited before erasing anything: ${err}`).toMatch(/^erased /m);
-      // Deliberately random: the kill lands anywhere in the next erasure (or between two); every outcome checked
-      // below must hold wherever it lands, so the draw changes what is exercised, never whether the test passes.
-      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 400)));
-      proc.kill('SIGKILL');
-      await exited;
+      // 'close' comes after the output pipes are drained, so `out` then holds every line the child printed.
+      proc.on('close', () => (closed = true));
+      await waitUntil(`erasure crash child round ${round} to kill itself at '${killAt}' (stderr: ${err.slice(-500)})`, () => closed, {
+        timeoutMs: START_DEADLINE_MS,
+      });
+      expect(out, err).toContain(`at ${killAt}\n`);
+      expect(proc.signalCode).toBe('SIGKILL');
       const lines = out.split('\n');
       lines.pop();
       const filled = new Set<string>();
@@ -147,6 +144,7 @@ describe('LowdbStore erasure', () => {
       await store.close();
       stores.splice(stores.indexOf(store), 1);
     }
-    expect(erasedTotal).toBeGreaterThanOrEqual(5);
+    // Each round's first erasure, and the second of the round killed after it resolved.
+    expect(erasedTotal).toBe(killPoints.length + 1);
   });
 });
