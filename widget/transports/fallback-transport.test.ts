@@ -167,14 +167,6 @@ function setup(options: { xmtpConnectFails?: boolean } = {}) {
   return { xmtp, bridge, transport, kinds, seen };
 }
 
-const waitFor = async (condition: () => boolean, ms = 30_000): Promise<void> => {
-  const until = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > until) throw new Error(`waited ${ms} ms for ${condition.toString()}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
-
 /** The conversation as the element would render it: one row per clientId, in seq order. */
 async function timeline(transport: Transport): Promise<string[]> {
   const { messages } = await transport.sync(0);
@@ -205,7 +197,7 @@ describe('FallbackTransport', () => {
   it('falls back to the bridge when XMTP cannot initialise, and reports "realtime"', async () => {
     const { xmtp, bridge, transport, kinds } = setup({ xmtpConnectFails: true });
     await transport.connect();
-    await waitFor(() => transport.kind === 'realtime');
+    await waitUntil('the transport back on the bridge', () => transport.kind === 'realtime');
     const message = await transport.send({ clientId: 'c1', text: 'hi' });
     expect(message.clientId).toBe('c1');
     expect(bridge.sendCalls).toEqual(['c1']);
@@ -241,7 +233,7 @@ describe('FallbackTransport', () => {
     // The hung attempt was told to stop (its worker and database handles go with it).
     expect(xmtp.disconnects).toBe(1);
     xmtp.connectHangs = false;
-    await waitFor(() => transport.kind === 'xmtp');
+    await waitUntil('the transport on XMTP', () => transport.kind === 'xmtp');
     await transport.send({ clientId: 'c2', text: 'back on xmtp' });
     expect(xmtp.stored.map((m) => m.clientId)).toEqual(['c2']);
   });
@@ -273,7 +265,7 @@ describe('FallbackTransport', () => {
     expect(bridge.sendCalls).toEqual(['c1']);
     // XMTP publishes it after all: the echo merges into the same timeline entry.
     xmtp.hanging[0]!();
-    await waitFor(() => xmtp.stored.length === 1);
+    await waitUntil('one message stored over XMTP', () => xmtp.stored.length === 1);
     expect(seen.filter((m) => m.clientId === 'c1' && m.author.role === 'visitor').length).toBeLessThanOrEqual(1);
     expect(await timeline(transport)).toEqual(['visitor:slow']);
   });
@@ -296,13 +288,13 @@ describe('FallbackTransport', () => {
     expect(transport.kind).toBe('realtime');
     await transport.send({ clientId: 'c2', text: 'over bridge' });
     bridge.agentSays('a1', 'reply on the bridge');
-    await waitFor(() => seen.some((m) => m.clientId === 'a1'));
+    await waitUntil("the agent's message a1", () => seen.some((m) => m.clientId === 'a1'));
 
     xmtp.connectFails = false;
-    await waitFor(() => transport.kind === 'xmtp');
+    await waitUntil('the transport on XMTP', () => transport.kind === 'xmtp');
     expect(kinds).toEqual(['realtime', 'xmtp']);
     xmtp.agentSays('a2', 'reply over xmtp');
-    await waitFor(() => seen.some((m) => m.clientId === 'a2'));
+    await waitUntil("the agent's message a2", () => seen.some((m) => m.clientId === 'a2'));
     await transport.send({ clientId: 'c3', text: 'xmtp again' });
     expect(xmtp.stored.filter((m) => m.author.role === 'visitor').map((m) => m.clientId)).toEqual(['c1', 'c3']);
     expect(bridge.stored.filter((m) => m.author.role === 'visitor').map((m) => m.clientId)).toEqual(['c2']);
@@ -321,10 +313,10 @@ describe('FallbackTransport', () => {
     transport.on('session', (session) => sessions.push(session));
     await transport.connect();
     bridge.announceSession();
-    await waitFor(() => transport.kind === 'realtime');
+    await waitUntil('the transport back on the bridge', () => transport.kind === 'realtime');
     expect(sessions.length).toBe(1);
     xmtp.connectFails = false;
-    await waitFor(() => transport.kind === 'xmtp');
+    await waitUntil('the transport on XMTP', () => transport.kind === 'xmtp');
     expect(sessions.map((s) => s.conversationId)).toEqual(['conv-1', 'conv-1']);
   });
 
