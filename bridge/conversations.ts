@@ -22,6 +22,7 @@ import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
 import { sharedJson } from './realtime/shared-json.ts';
 import { wasErased } from './conversation-erasure.ts';
+import { randomId } from './ids.ts';
 
 /** The conversation, or `not_found`. */
 export async function requireConversation(ctx: BridgeContext, conversationId: string): Promise<Conversation> {
@@ -48,6 +49,30 @@ export async function ensureVisitorConversation(
     name: visitor.name,
     ...(visitor.site ? { site: visitor.site } : {}),
   });
+}
+
+/** The conversation a verified user continues: theirs if one exists, else the current one, linked to them. */
+export async function linkVerifiedVisitor(
+  ctx: BridgeContext,
+  input: { conversationId: string; userId: string; name: string; site?: string },
+): Promise<string> {
+  const existing = await ctx.store.findConversationByExternalUser('web', input.userId);
+  if (existing) return existing.id;
+  const current = await ctx.store.getConversation(input.conversationId);
+  if (current && current.channel === 'web' && current.externalUserId === undefined) {
+    await ctx.store.setConversationExternalUser(current.id, input.userId);
+    return current.id;
+  }
+  // The token's conversation belongs to someone else (or is not a web one): give this user a new one.
+  const id = current ? randomId() : input.conversationId;
+  const created = await ctx.store.createConversation({
+    id,
+    channel: 'web',
+    name: input.name,
+    externalUserId: input.userId,
+    ...(input.site !== undefined ? { site: input.site } : {}),
+  });
+  return created.id;
 }
 
 /** Who uploaded an attachment, as the store records it: only that sender may attach it to a message. */

@@ -13,6 +13,7 @@ import { verifyUserHash } from '../auth/user-hash.ts';
 import { verifyVisitorToken, type VisitorClaims } from '../auth/visitor-token.ts';
 import { randomId } from '../ids.ts';
 import { wasErased } from '../conversation-erasure.ts';
+import { linkVerifiedVisitor } from '../conversations.ts';
 import type { SocketLimiters } from './socket-limits.ts';
 
 type Next = (err?: ExtendedError) => void;
@@ -80,7 +81,7 @@ export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
   const linking = new Map<string, Promise<string>>();
   const linkOnce = (input: { conversationId: string; userId: string; name: string; site?: string }): Promise<string> => {
     const previous = linking.get(input.userId) ?? Promise.resolve('');
-    const current = previous.catch(() => '').then(() => linkVerifiedUser(ctx, input));
+    const current = previous.catch(() => '').then(() => linkVerifiedVisitor(ctx, input));
     linking.set(input.userId, current);
     void current.finally(() => {
       if (linking.get(input.userId) === current) linking.delete(input.userId);
@@ -139,30 +140,6 @@ export function visitorHandshake(ctx: BridgeContext, limiters: SocketLimiters) {
       next(refusal('internal', 'The chat could not connect; try again.'));
     }
   };
-}
-
-/** The conversation a verified user continues: theirs if one exists, else the current one, linked to them. */
-async function linkVerifiedUser(
-  ctx: BridgeContext,
-  input: { conversationId: string; userId: string; name: string; site?: string },
-): Promise<string> {
-  const existing = await ctx.store.findConversationByExternalUser('web', input.userId);
-  if (existing) return existing.id;
-  const current = await ctx.store.getConversation(input.conversationId);
-  if (current && current.channel === 'web' && current.externalUserId === undefined) {
-    await ctx.store.setConversationExternalUser(current.id, input.userId);
-    return current.id;
-  }
-  // The token's conversation belongs to someone else (or is not a web one): give this user a new one.
-  const id = current ? randomId() : input.conversationId;
-  const created = await ctx.store.createConversation({
-    id,
-    channel: 'web',
-    name: input.name,
-    externalUserId: input.userId,
-    ...(input.site !== undefined ? { site: input.site } : {}),
-  });
-  return created.id;
 }
 
 /** Handshake of `/agent`: per-IP rate, agent token of a live session of an active agent → `socket.data`. */
