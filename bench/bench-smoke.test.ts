@@ -2,20 +2,23 @@
  * Smoke run of the benchmark harness (issue 7): `npm run bench -- --quick` runs every scenario against the bridge and
  * the bare Socket.IO baseline, and its correctness checks hold (no lost or duplicated message, every status back at
  * its sender, every widget back after the restart storm). Timing is what the bench reports; it is never asserted here.
+ * Scenario 8 loads the widget `npm test` has just built into dist/widget (it builds its own when there is none).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '..');
+const WIDGET_DIR = resolve(ROOT, 'dist', 'widget');
 
 /** Longest a quick bench may run on a loaded 2-core machine before it counts as hung (each scenario also has its own bound). */
 const QUICK_BENCH_DEADLINE_MS = 900_000;
 
 function runQuickBench(): Promise<{ code: number | null; output: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const widgetDir = existsSync(resolve(WIDGET_DIR, 'anon-chat.js')) ? [`--widget-dir=${WIDGET_DIR}`] : [];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--quick', ...widgetDir], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -1,8 +1,9 @@
 /**
  * `npm run bench` — every scenario of issue #7 against the bridge and, in the same run, the bare Socket.IO
  * baseline, then scenario 9 (the PostgreSQL engine, 1 and 2 nodes, vs the lowdb node). `npm run bench -- --quick`
- * runs a short version of scenarios 1–8 (smoke, < 60 s); `--only=1,3` picks scenarios (`--only=10`: the A/B of the
- * library patches, which no default run includes).
+ * runs a tiny version of scenarios 1–8 (the smoke run of `npm test`); `--only=1,3` picks scenarios (`--only=10`: the
+ * A/B of the library patches, which no default run includes); `--widget-dir=dist/widget` lets scenario 8 load that
+ * build instead of building the widget itself.
  * Writes bench/results/latest.{json,md} (quick: quick.{json,md}); a full run also regenerates docs/performance.md
  * and docs/bench-chart.svg. Exits non-zero only when a correctness check fails (lost or duplicated messages) or a
  * scenario cannot run — never because a timing target was missed.
@@ -48,6 +49,8 @@ const args = process.argv.slice(2);
 const mode: Mode = args.includes('--quick') ? 'quick' : 'full';
 const onlyArg = args.find((a) => a.startsWith('--only='));
 const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',').map(Number)) : undefined;
+const widgetDirArg = args.find((a) => a.startsWith('--widget-dir='));
+const widgetDir = widgetDirArg ? resolve(widgetDirArg.slice('--widget-dir='.length)) : undefined;
 const selected = SCENARIOS.filter((s) => (only ? only.has(s.id) : s.id <= DEFAULT_IDS[mode]));
 if (args.includes('--profile')) {
   // Every bridge process writes a V8 CPU profile on exit; `tsx bench/profile-summary.ts <file>` summarises one.
@@ -74,7 +77,7 @@ for (const scenario of selected) {
     const limitMs = mode === 'quick' ? 120_000 : (scenario.fullTimeLimitMs ?? 900_000);
     let timer: NodeJS.Timeout | undefined;
     const result = await Promise.race([
-      scenario.run({ mode, log }),
+      scenario.run({ mode, log, widgetDir }),
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`timed out after ${limitMs / 1000} s`)), limitMs);
       }),

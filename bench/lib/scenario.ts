@@ -37,6 +37,8 @@ export interface ScenarioResult {
 export interface ScenarioContext {
   mode: Mode;
   log: (line: string) => void;
+  /** An already built widget (`--widget-dir`) for scenario 8 to load instead of building its own. */
+  widgetDir?: string;
 }
 
 /** A scenario module. */

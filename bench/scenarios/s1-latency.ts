@@ -81,7 +81,7 @@ export const latencyScenario: Scenario = {
   id: 1,
   title: 'Latency: 1 visitor + 1 agent, sequential messages',
   async run(ctx): Promise<ScenarioResult> {
-    const count = ctx.mode === 'quick' ? 200 : 20_000;
+    const count = ctx.mode === 'quick' ? 20 : 20_000;
     const base = await measure('baseline', count, ctx);
     const bridge = await measure('bridge', count, ctx);
     const p50Ratio = ratio(bridge.ack.p50, base.ack.p50);

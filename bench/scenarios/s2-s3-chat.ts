@@ -68,7 +68,7 @@ export const sustainedScenario: Scenario = {
   async run(ctx): Promise<ScenarioResult> {
     const plan: Plan =
       ctx.mode === 'quick'
-        ? { pairs: 100, rates: [1000, 5000, 10000], durationMs: 500, drainMs: 3000, receipts: false }
+        ? { pairs: 10, rates: [1000], durationMs: 200, drainMs: 3000, receipts: false }
         : { pairs: 1000, rates: [1000, 5000, 10000], durationMs: 10_000, drainMs: 20_000, receipts: false };
     const base = await measure('baseline', plan, ctx);
     const bridge = await measure('bridge', plan, ctx);
@@ -109,7 +109,7 @@ export const lifecycleScenario: Scenario = {
   async run(ctx): Promise<ScenarioResult> {
     const plan: Plan =
       ctx.mode === 'quick'
-        ? { pairs: 100, rates: [5000], durationMs: 500, drainMs: 3000, receipts: true }
+        ? { pairs: 10, rates: [1000], durationMs: 200, drainMs: 3000, receipts: true }
         : { pairs: 1000, rates: [1000, 5000], durationMs: 10_000, drainMs: 20_000, receipts: true };
     const base = await measure('baseline', plan, ctx);
     const bridge = await measure('bridge', plan, ctx);

@@ -71,12 +71,12 @@ export const storageScenario: Scenario = {
   id: 5,
   title: 'Storage growth: persist cost and loop blocking with 1k / 100k / 1M stored',
   async run(ctx): Promise<ScenarioResult> {
-    const sizes = ctx.mode === 'quick' ? [1_000, 3_000, 10_000] : [1_000, 100_000, 1_000_000];
+    const sizes = ctx.mode === 'quick' ? [200, 400] : [1_000, 100_000, 1_000_000];
     const env = {
       SIZES: sizes.join(','),
-      CONVERSATIONS: '1000',
+      CONVERSATIONS: ctx.mode === 'quick' ? '20' : '1000',
       PROBE_RATE: '2000',
-      PROBE_MS: ctx.mode === 'quick' ? '300' : '5000',
+      PROBE_MS: ctx.mode === 'quick' ? '200' : '5000',
       FILL_LIMIT_MS: ctx.mode === 'quick' ? '20000' : '400000',
     };
     const results = await probe(env, ctx.mode === 'quick' ? 60_000 : 900_000, ctx.log);

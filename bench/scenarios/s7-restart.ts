@@ -219,7 +219,7 @@ export const restartScenario: Scenario = {
   id: 7,
   title: 'Restart storm: connected widgets, server killed (SIGKILL) and restarted',
   async run(ctx): Promise<ScenarioResult> {
-    const count = ctx.mode === 'quick' ? 100 : 5_000;
+    const count = ctx.mode === 'quick' ? 10 : 5_000;
     const base = await measure('baseline', count, ctx);
     const bridge = await measure('bridge', count, ctx);
     const failures: string[] = [];

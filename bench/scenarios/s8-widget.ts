@@ -1,5 +1,5 @@
 /**
- * Scenario 8 — widget load: the widget is built (`vite build` into a temp dir), served gzip-compressed from a
+ * Scenario 8 — widget load: the widget is built (`vite build` into a temp dir; `--widget-dir` loads a given build), served gzip-compressed from a
  * loopback static server on a plain host page, and loaded in headless Chromium with a cold cache, several times.
  * Figures: compressed bytes the browser fetched before the launcher rendered (Resource Timing encodedBodySize),
  * and the time from the widget script being available (its responseEnd) to the animation frame that first
@@ -133,12 +133,15 @@ export const widgetScenario: Scenario = {
   id: 8,
   title: 'Widget load: bytes and time to the launcher in headless Chromium',
   async run(ctx): Promise<ScenarioResult> {
-    const loads = ctx.mode === 'quick' ? 3 : 15;
-    const outDir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-widget-'));
-    const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'error'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-    if (build.status !== 0) {
-      rmSync(outDir, { recursive: true, force: true });
-      throw new Error(`widget build failed:\n${build.stderr.slice(-2000)}`);
+    const loads = ctx.mode === 'quick' ? 1 : 15;
+    const ownsBuild = ctx.widgetDir === undefined;
+    const outDir = ctx.widgetDir ?? mkdtempSync(join(tmpdir(), 'anon-chat-bench-widget-'));
+    if (ownsBuild) {
+      const build = spawnSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--outDir', outDir, '--emptyOutDir', '--logLevel', 'error'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+      if (build.status !== 0) {
+        rmSync(outDir, { recursive: true, force: true });
+        throw new Error(`widget build failed:\n${build.stderr.slice(-2000)}`);
+      }
     }
     const files = readdirSync(outDir).filter((f) => statSync(join(outDir, f)).isFile() && !f.endsWith('.map'));
     const fileSizes = Object.fromEntries(files.map((f) => [f, { raw: statSync(join(outDir, f)).size, gzip9: gzipSync(readFileSync(join(outDir, f)), { level: 9 }).length }]));
@@ -187,7 +190,7 @@ export const widgetScenario: Scenario = {
       await browser.close();
       server.close();
       await bridge.stop();
-      rmSync(outDir, { recursive: true, force: true });
+      if (ownsBuild) rmSync(outDir, { recursive: true, force: true });
     }
     const figures = (variant: Variant) => ({
       paint: { ...measured[variant].paint.summary(), p95: measured[variant].paint.percentile(0.95) },
