@@ -9,6 +9,7 @@ import type { BridgeConfig } from './config.ts';
 import type { Store } from './store/store.ts';
 import type { Fanout } from './fanout.ts';
 import type { BridgeMetrics } from './metrics.ts';
+import type { TeamAvailability } from './team-availability.ts';
 import type {
   AgentClientToServerEvents,
   AgentServerToClientEvents,
@@ -73,6 +74,8 @@ export interface BridgeContext {
   agentNs: AgentNamespace;
   /** The one place that announces new messages and status changes (sockets and registered sinks). */
   fanout: Fanout;
+  /** Whether the team takes chats now (agents Online, business hours), as visitors are told. */
+  availability: TeamAvailability;
   /** This bridge's Prometheus metrics (its own registry). */
   metrics: BridgeMetrics;
   /** Outbound HTTP (WhatsApp Cloud API, webhook receivers); injected so tests can point it at loopback servers. */
@@ -88,6 +91,12 @@ export function conversationRoom(conversationId: string): string {
 
 /** Socket room every agent socket joins. */
 export const AGENTS_ROOM = 'agents';
+
+/**
+ * Socket room of the agent sockets whose agent is Online (set in the console). Availability lives in room membership,
+ * like presence, so every node reads it from the sockets and a change moves the agent's sockets on every node.
+ */
+export const AVAILABLE_ROOM = 'agents:available';
 
 /** Socket room of every socket one agent has open (any session, any node). */
 export function agentRoom(agentId: string): string {

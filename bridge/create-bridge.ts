@@ -23,6 +23,7 @@ import { healthRouter } from './http/health-routes.ts';
 import { authRouter } from './http/auth-routes.ts';
 import { accountRouter } from './http/account-routes.ts';
 import { agentRouter } from './http/agent-routes.ts';
+import { settingsRouter } from './http/settings-routes.ts';
 import { conversationRouter } from './http/conversation-routes.ts';
 import { attachmentRouter } from './http/attachment-routes.ts';
 import { staticRouter, type StaticRoots } from './http/static-routes.ts';
@@ -32,6 +33,7 @@ import { createGuardedServer } from './http/connection-guard.ts';
 import { mountWebhooks } from './webhooks/mount-webhooks.ts';
 import type { FastPathHandler } from './webhooks/webhook-fast-path.ts';
 import { Retention } from './retention.ts';
+import { TeamAvailability } from './team-availability.ts';
 import { BridgeMetrics } from './metrics.ts';
 import { metricsRouter } from './http/metrics-routes.ts';
 import { assignRequestId, requestIdOf } from './http/request-id.ts';
@@ -148,6 +150,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
   const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];
 
+  const availability = new TeamAvailability({ store, clock, io, visitorNs, agentNs, logger });
   const context: BridgeContext = {
     config,
     store,
@@ -157,11 +160,14 @@ export function createBridge(deps: BridgeDeps): Bridge {
     visitorNs,
     agentNs,
     fanout,
+    availability,
     metrics,
     http: deps.http ?? axios.create({ timeout: 10_000, maxRedirects: 0 }),
     onClose: (hook) => void closeHooks.push(hook),
   };
 
+  availability.start();
+  context.onClose(() => availability.stop());
   const retention = new Retention(context, config.retention);
   retention.start();
   context.onClose(() => retention.stop());
@@ -218,6 +224,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   api.use(authRouter(context));
   api.use(accountRouter(context));
   api.use(agentRouter(context));
+  api.use(settingsRouter(context));
   api.use(conversationRouter(context));
   api.use(notFound);
   app.use('/api', api);

@@ -4,6 +4,7 @@
  * `/agent` (the console; every conversation, bearer token required).
  */
 import type { Ack } from './errors.ts';
+import type { Availability } from './agents.ts';
 import type { ApiError } from './errors.ts';
 import type { Conversation, ConversationSummary } from './conversation.ts';
 import type { Message, StatusChange } from './message.ts';
@@ -74,10 +75,12 @@ export interface TypingEvent {
   typing: boolean;
 }
 
-/** An agent as other agents and visitors see it. */
+/** A connected agent as other agents see it. */
 export interface AgentPublic {
   id: string;
   name: string;
+  /** Online or Away as the agent set it in the console. */
+  availability: Availability;
 }
 
 export interface VisitorClientToServerEvents {
@@ -95,7 +98,10 @@ export interface VisitorServerToClientEvents {
   'message:new': (message: Message) => void;
   'message:status': (change: StatusChange) => void;
   typing: (event: TypingEvent) => void;
-  /** Number of agents online now; the widget shows availability from it. */
+  /**
+   * Number of agents taking chats now: Online with a console connected, and none outside business hours. The widget
+   * shows the team online while it is above 0.
+   */
   'agents:presence': (presence: { online: number }) => void;
   /** An error about an event that has no ack (rate limit on typing, unknown event, …). */
   'chat:error': (error: ApiError) => void;

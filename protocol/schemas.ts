@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { MAX_CLIENT_ID_LENGTH, MAX_PAGE_SIZE } from './limits.ts';
 import { textProblem } from './text.ts';
-import { AGENT_ROLES, isDisplayName } from './agents.ts';
+import { AGENT_ROLES, Availability, isDisplayName } from './agents.ts';
+import { isTimeZone } from './business-hours.ts';
 import { MAX_ATTACHMENTS_PER_MESSAGE } from './attachment.ts';
 
 /**
@@ -119,6 +120,33 @@ export const agentUpdateSchema = z
 export const passwordChangeSchema = z.strictObject({ current: z.string().min(1).max(1000), next: agentPassword });
 /** `PATCH /api/auth/me`: the signed-in agent's own display name. */
 export const profileUpdateSchema = z.strictObject({ displayName: agentDisplayName });
+/** `PUT /api/auth/availability`: the signed-in agent sets themselves Online or Away. */
+export const availabilityUpdateSchema = z.strictObject({ availability: z.enum([Availability.online, Availability.away]) });
+
+/** `HH:MM` on a 24-hour clock; `24:00` ends a period at midnight. */
+const clockTime = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM (00:00 to 24:00)');
+const openingPeriod = z
+  .strictObject({ from: clockTime, to: clockTime })
+  .refine((p) => p.from < p.to, { message: 'must end after it starts (split a period across midnight in two)', path: ['to'] });
+/** The periods of one day: at most 4, sorted, not overlapping. */
+const openingDay = z
+  .array(openingPeriod)
+  .max(4)
+  .refine((periods) => periods.every((p, i) => i === 0 || periods[i - 1]!.to <= p.from), 'periods must be in order and not overlap');
+/** `PUT /api/settings/business-hours` (admins). */
+export const businessHoursSchema = z.strictObject({
+  enabled: z.boolean(),
+  timeZone: z.string().min(1).max(64).refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin'),
+  weekly: z.strictObject({
+    mon: openingDay,
+    tue: openingDay,
+    wed: openingDay,
+    thu: openingDay,
+    fri: openingDay,
+    sat: openingDay,
+    sun: openingDay,
+  }),
+});
 /** `POST /api/auth/invite`: an invited agent sets their password. */
 export const inviteAcceptSchema = z.strictObject({
   token: z.string().min(20).max(200).regex(/^[A-Za-z0-9_-]+$/),

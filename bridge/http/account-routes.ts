@@ -1,9 +1,9 @@
 /**
  * The signed-in agent's own account: `POST /api/auth/logout`, `POST /api/auth/password`, `PATCH /api/auth/me`
- * (display name), and `POST /api/auth/invite` where an invited agent sets their password.
+ * (display name), `PUT /api/auth/availability` (Online or Away), and `POST /api/auth/invite` where an invited agent sets their password.
  */
 import { Router, type Request } from 'express';
-import { inviteAcceptSchema, passwordChangeSchema, profileUpdateSchema } from '../../protocol/schemas.ts';
+import { availabilityUpdateSchema, inviteAcceptSchema, passwordChangeSchema, profileUpdateSchema } from '../../protocol/schemas.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, validationError } from '../api-error.ts';
 import { isAgentPassword, toAgentAccount } from '../auth/agent-accounts.ts';
@@ -58,6 +58,16 @@ export function accountRouter(ctx: BridgeContext): Router {
     const agent = await ctx.store.updateAgent(caller.agent.id, { displayName: parsed.data.displayName });
     // Their sockets reconnect carrying the new name: replies from now on show it.
     disconnectAgentSockets(ctx.agentNs, agent.id);
+    res.json({ agent: toAgentAccount(agent) });
+  });
+
+  // Sockets stay connected: they join or leave the available room on every node.
+  router.put('/auth/availability', requireBearer(ctx), requireJsonBody, async (req, res) => {
+    const caller = agentCaller(req);
+    const parsed = availabilityUpdateSchema.safeParse(req.body);
+    if (!parsed.success) throw validationError(parsed.error);
+    const agent = await ctx.availability.setAgentAvailability(caller.agent.id, parsed.data.availability);
+    ctx.logger.info({ agentId: agent.id, availability: agent.availability, reqId: requestIdOf(req) }, 'agent availability set');
     res.json({ agent: toAgentAccount(agent) });
   });
 

@@ -9,7 +9,7 @@ import {
   conversationListSchema,
   conversationStateSchema,
 } from '../../protocol/schemas.ts';
-import { AGENTS_ROOM, agentRoom, conversationRoom, sessionRoom, type AgentSocket, type BridgeContext } from '../context.ts';
+import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, conversationRoom, sessionRoom, type AgentSocket, type BridgeContext } from '../context.ts';
 import { liveSessionAgent } from '../auth/agent-sessions.ts';
 import {
   applyReceipt,
@@ -22,7 +22,6 @@ import {
 } from '../conversations.ts';
 import { BridgeError, validationError } from '../api-error.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
-import { onlineAgents } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
 import { TypingTracker } from './typing.ts';
 import { ReceiptBatch } from './receipt-batch.ts';
@@ -144,26 +143,18 @@ export async function registerAgentHandlers(
   socket.on('disconnect', () => {
     typing.stopAll();
     forgetSocket(limiters, socket.id);
-    void announceAgentPresence(ctx);
+    void ctx.availability.announce();
   });
 
   await socket.join([AGENTS_ROOM, agentRoom(agentId), sessionRoom(socket.data.sessionId)]);
   // A sign-out between the handshake's check and these joins disconnected nobody: look again now that the rooms
   // would reach this socket.
-  if (!(await liveSessionAgent(ctx.store, agentId, socket.data.sessionId))) {
+  const agent = await liveSessionAgent(ctx.store, agentId, socket.data.sessionId);
+  if (!agent) {
     socket.disconnect(true);
     return;
   }
-  await announceAgentPresence(ctx);
-}
-
-/** Tells agents who is online and visitors how many agents are (derived from the connected sockets). */
-async function announceAgentPresence(ctx: BridgeContext): Promise<void> {
-  try {
-    const online = await onlineAgents(ctx.agentNs);
-    ctx.agentNs.to(AGENTS_ROOM).emit('agents:presence', { online });
-    ctx.visitorNs.emit('agents:presence', { online: online.length });
-  } catch (error) {
-    ctx.logger.error({ err: error }, 'agent presence announcement failed');
-  }
+  // Read after joining the agent's room: a change of availability stored after this read moves this socket too.
+  if (agent.availability === 'online') await socket.join(AVAILABLE_ROOM);
+  await ctx.availability.announce();
 }

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Namespace } from 'socket.io';
 import type { AgentPublic } from '../../protocol/events.ts';
 import type { Conversation, ConversationSummary } from '../../protocol/conversation.ts';
-import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
+import { AGENTS_ROOM, AVAILABLE_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
 
 type AnyAdapter = Namespace['adapter'];
 const localOnly = new WeakMap<AnyAdapter, boolean>();
@@ -59,12 +59,38 @@ export function agentsListening(agentNs: AgentNamespace): boolean {
   return (agentNs.adapter.rooms.get(AGENTS_ROOM)?.size ?? 0) > 0;
 }
 
-/** Every connected agent, once each (an agent may have several tabs). */
+/** True when the namespace's adapter reaches other processes (a cluster adapter), false for the in-memory one. */
+export function isClustered(namespace: Namespace): boolean {
+  return !answersLocally(namespace.adapter);
+}
+
+/**
+ * Every connected agent, once each (an agent may have several tabs), `online` when any of their sockets is in
+ * `AVAILABLE_ROOM` (all of an agent's sockets move together; one that joined mid-change still counts).
+ */
 export async function onlineAgents(agentNs: AgentNamespace): Promise<AgentPublic[]> {
   const sockets = answersLocally(agentNs.adapter) ? agentNs.sockets.values() : await agentNs.fetchSockets();
   const byId = new Map<string, AgentPublic>();
-  for (const socket of sockets) byId.set(socket.data.agentId, { id: socket.data.agentId, name: socket.data.agentName });
+  for (const socket of sockets) {
+    const available = socket.rooms.has(AVAILABLE_ROOM);
+    if (byId.get(socket.data.agentId)?.availability === 'online') continue;
+    byId.set(socket.data.agentId, { id: socket.data.agentId, name: socket.data.agentName, availability: available ? 'online' : 'away' });
+  }
   return [...byId.values()];
+}
+
+/** How many agents are Online with a console connected, once each. */
+export async function availableAgentCount(agentNs: AgentNamespace): Promise<number> {
+  const ids = new Set<string>();
+  if (answersLocally(agentNs.adapter)) {
+    for (const socketId of agentNs.adapter.rooms.get(AVAILABLE_ROOM) ?? []) {
+      const socket = agentNs.sockets.get(socketId);
+      if (socket) ids.add(socket.data.agentId);
+    }
+  } else {
+    for (const socket of await agentNs.in(AVAILABLE_ROOM).fetchSockets()) ids.add(socket.data.agentId);
+  }
+  return ids.size;
 }
 
 /** A stored conversation plus its live presence, as agents see it. */

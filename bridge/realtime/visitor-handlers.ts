@@ -16,7 +16,7 @@ import { signVisitorToken } from '../auth/visitor-token.ts';
 import { applyReceipt, ensureVisitorConversation, historyPage, storeMessage, syncPage } from '../conversations.ts';
 import { eraseConversation } from '../conversation-erasure.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
-import { agentsListening, onlineAgents, isVisitorOnline } from './presence.ts';
+import { agentsListening, isVisitorOnline } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
 import { TypingTracker } from './typing.ts';
 import { ReceiptBatch } from './receipt-batch.ts';
@@ -119,7 +119,7 @@ export async function registerVisitorHandlers(
     ...(socket.data.userId !== undefined ? { userId: socket.data.userId } : {}),
     ...(catchUp ? { catchUp } : {}),
   });
-  socket.emit('agents:presence', { online: (await onlineAgents(agentNs)).length });
+  socket.emit('agents:presence', { online: await ctx.availability.visitorCount() });
   await announceVisitorPresence(ctx, conversationId);
 }
 

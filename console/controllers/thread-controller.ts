@@ -56,7 +56,7 @@ export class ThreadController implements ReactiveController, ConnectionUser {
 
   constructor(
     private readonly host: ReactiveControllerHost,
-    private readonly options: { agent: () => AgentPublic | undefined },
+    private readonly options: { agent: () => Pick<AgentPublic, 'id' | 'name'> | undefined },
   ) {
     host.addController(this);
   }

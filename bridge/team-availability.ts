@@ -1,0 +1,140 @@
+/**
+ * Whether the team takes chats now, as visitors are told (`agents:presence {online}`): the agents who set themselves
+ * Online and have a console connected, and nobody outside business hours. "Online" alone is not enough: an agent who
+ * closed every console tab would leave visitors waiting for an answer nobody sees.
+ *
+ * Agent availability is stored with the agent and mirrored in `AVAILABLE_ROOM` membership of their sockets (every
+ * node reads it from the sockets). Business hours are one stored setting, cached per node: the node that changes them
+ * tells the others (`serverSideEmit`), and every node re-reads them on its periodic check, which also notices the
+ * hours opening and closing and tells its own visitors.
+ */
+import type { Server } from 'socket.io';
+import type { Logger } from 'pino';
+import type { Availability } from '../protocol/agents.ts';
+import { DEFAULT_BUSINESS_HOURS, isWithinBusinessHours, type BusinessHours } from '../protocol/business-hours.ts';
+import type { AgentRecord, Store } from './store/store.ts';
+import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, type AgentNamespace, type VisitorNamespace } from './context.ts';
+import { availableAgentCount, isClustered, onlineAgents } from './realtime/presence.ts';
+
+/** Store namespace of team-wide settings. */
+export const SETTINGS_RECORDS = 'settings';
+const BUSINESS_HOURS_KEY = 'business-hours';
+/** Server-side event a node sends the others after storing new business hours. */
+const HOURS_CHANGED = 'business-hours:changed';
+/** How often each node looks whether business hours opened or closed (visitors see the change within this). */
+export const HOURS_CHECK_MS = 30_000;
+
+/** What `TeamAvailability` works with (a subset of the bridge context, which holds it). */
+export interface TeamAvailabilityDeps {
+  store: Store;
+  clock: () => Date;
+  io: Server;
+  visitorNs: VisitorNamespace;
+  agentNs: AgentNamespace;
+  logger: Logger;
+}
+
+/** The team's availability for visitors: each agent's Online/Away, their consoles, business hours. */
+export class TeamAvailability {
+  readonly #deps: TeamAvailabilityDeps;
+  #hours: BusinessHours = DEFAULT_BUSINESS_HOURS;
+  #loaded: Promise<void> | undefined;
+  /** Whether the hours were open at the last check (undefined before the first). */
+  #open: boolean | undefined;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(deps: TeamAvailabilityDeps) {
+    this.#deps = deps;
+  }
+
+  /** Loads the business hours, listens for other nodes' changes and starts the periodic check. */
+  start(): void {
+    this.#loaded = this.#reload().then((ok) => {
+      if (ok) this.#open = isWithinBusinessHours(this.#hours, this.#deps.clock());
+    });
+    this.#deps.io.on(HOURS_CHANGED, () => void this.#reload());
+    this.#timer = setInterval(() => void this.check(), HOURS_CHECK_MS);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  /** The business hours in force (the defaults, switched off, until an admin stores some). */
+  async businessHours(): Promise<BusinessHours> {
+    await this.#loaded;
+    return this.#hours;
+  }
+
+  /** Stores new business hours and tells every node's visitors what they mean now. */
+  async setBusinessHours(hours: BusinessHours): Promise<void> {
+    await this.#loaded;
+    await this.#deps.store.putRecord(SETTINGS_RECORDS, BUSINESS_HOURS_KEY, hours);
+    this.#hours = hours;
+    this.#open = isWithinBusinessHours(hours, this.#deps.clock());
+    // The in-memory adapter has no other nodes (and warns on serverSideEmit).
+    if (isClustered(this.#deps.io.of('/'))) this.#deps.io.serverSideEmit(HOURS_CHANGED);
+    await this.announce();
+  }
+
+  /** Sets an agent Online or Away: stored, their sockets moved on every node, everyone told. */
+  async setAgentAvailability(agentId: string, availability: Availability): Promise<AgentRecord> {
+    const agent = await this.#deps.store.updateAgent(agentId, { availability });
+    const sockets = this.#deps.agentNs.in(agentRoom(agentId));
+    if (availability === 'online') sockets.socketsJoin(AVAILABLE_ROOM);
+    else sockets.socketsLeave(AVAILABLE_ROOM);
+    await this.announce();
+    return agent;
+  }
+
+  /** How many agents take chats now, as visitors are told: 0 outside business hours. */
+  async visitorCount(): Promise<number> {
+    await this.#loaded;
+    if (!isWithinBusinessHours(this.#hours, this.#deps.clock())) return 0;
+    return availableAgentCount(this.#deps.agentNs);
+  }
+
+  /** Tells agents who is connected (and Online or Away) and every visitor, on every node, how many take chats. */
+  async announce(): Promise<void> {
+    const { agentNs, visitorNs, logger } = this.#deps;
+    try {
+      await this.#loaded;
+      const agents = await onlineAgents(agentNs);
+      agentNs.to(AGENTS_ROOM).emit('agents:presence', { online: agents });
+      const open = isWithinBusinessHours(this.#hours, this.#deps.clock());
+      visitorNs.emit('agents:presence', { online: open ? agents.filter((a) => a.availability === 'online').length : 0 });
+    } catch (error) {
+      logger.error({ err: error }, 'agent presence announcement failed');
+    }
+  }
+
+  /**
+   * Re-reads the business hours and, when they opened or closed since the last check, tells this node's visitors (each
+   * node tells its own, so none is told twice). Runs every `HOURS_CHECK_MS`; tests call it after moving the clock.
+   */
+  async check(): Promise<void> {
+    await this.#loaded;
+    if (!(await this.#reload())) return;
+    const open = isWithinBusinessHours(this.#hours, this.#deps.clock());
+    if (open === this.#open) return;
+    this.#open = open;
+    try {
+      const online = open ? await availableAgentCount(this.#deps.agentNs) : 0;
+      this.#deps.visitorNs.local.emit('agents:presence', { online });
+    } catch (error) {
+      this.#deps.logger.error({ err: error }, 'business hours announcement failed');
+    }
+  }
+
+  /** Reads the stored hours into the cache; false (cache kept, logged) when the store cannot answer. */
+  async #reload(): Promise<boolean> {
+    try {
+      this.#hours = (await this.#deps.store.getRecord<BusinessHours>(SETTINGS_RECORDS, BUSINESS_HOURS_KEY)) ?? DEFAULT_BUSINESS_HOURS;
+      return true;
+    } catch (error) {
+      this.#deps.logger.warn({ err: error }, 'business hours could not be read; keeping the last known');
+      return false;
+    }
+  }
+}
