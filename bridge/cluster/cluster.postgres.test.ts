@@ -25,7 +25,7 @@ import { browserStorage } from '../../widget/controllers/visitor-storage.ts';
 import { AgentConnection } from '../../console/agent-connection.ts';
 import { ThreadController } from '../../console/controllers/thread-controller.ts';
 import { openPostgresPool } from './postgres-pool.ts';
-import { NOTIFY_PAYLOAD_THRESHOLD, postgresSocketAdapter, prepareSocketAdapter } from './socket-adapter.ts';
+import { NOTIFY_PAYLOAD_THRESHOLD, NotifyBatcher, postgresSocketAdapter, prepareSocketAdapter } from './socket-adapter.ts';
 
 const logger = silentLogger();
 let databaseUrl: string;
@@ -98,6 +98,27 @@ describe('two bridges on the PostgreSQL adapter', () => {
   it('takes NOTIFY payloads up to the threshold and sends larger ones as attachments', async () => {
     await admin.query('SELECT pg_notify($1, $2)', ['threshold-check', 'x'.repeat(NOTIFY_PAYLOAD_THRESHOLD)]);
     await expect(admin.query('SELECT pg_notify($1, $2)', ['threshold-check', 'x'.repeat(8000)])).rejects.toThrow(/too long/);
+  });
+
+  it('sends concurrent NOTIFYs in shared statements, each delivered once and in publishing order, repeats included', async () => {
+    const listener = new pg.Client({ connectionString: databaseUrl });
+    await listener.connect();
+    try {
+      const received: string[] = [];
+      listener.on('notification', (n) => received.push(n.payload ?? ''));
+      await listener.query('LISTEN "batch-check"');
+      let statements = 0;
+      const counting = { query: (text: string, values?: unknown[]) => (statements++, admin.query(text, values)) } as unknown as pg.Pool;
+      const batcher = new NotifyBatcher(counting);
+      // PostgreSQL folds a payload repeated in one transaction into one notification: the repeats must still arrive.
+      const sent = Array.from({ length: 60 }, (_, i) => (i % 20 === 19 ? 'again' : `p${i}`));
+      await Promise.all(sent.map((payload) => batcher.notify('batch-check', payload)));
+      await vi.waitFor(() => expect(received).toHaveLength(sent.length), { timeout: 10_000 });
+      expect(received).toEqual(sent);
+      expect(statements).toBeLessThan(sent.length / 4);
+    } finally {
+      await listener.end();
+    }
   });
 
   it('carries a widget on A and a console on B live, and both sync what a LISTEN reconnect lost', async () => {

@@ -35,11 +35,75 @@ export async function prepareSocketAdapter(pool: pg.Pool): Promise<void> {
   }
 }
 
+/** The statement adapter 0.5.0 publishes every broadcast with, one autocommit statement per broadcast. */
+const NOTIFY_STATEMENT = 'SELECT pg_notify($1, $2)';
+/** NOTIFYs sent in one statement at most. */
+const MAX_NOTIFY_BATCH = 500;
+
+interface PendingNotify {
+  channel: string;
+  payload: string;
+  resolve: (result: pg.QueryResult) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Sends the adapter's NOTIFYs in batches: every NOTIFY asked for while one batch is out goes in the next, as one
+ * statement (one round trip and one transaction instead of one per broadcast; each broadcast costs the bridge and
+ * the server a full statement otherwise). One batch at a time also delivers them in the order they were published,
+ * which separate pool connections did not. PostgreSQL delivers a payload repeated on one channel in one transaction
+ * once, so a batch ends before a repeat.
+ */
+export class NotifyBatcher {
+  private pending: PendingNotify[] = [];
+  private sending = false;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Queues one NOTIFY; resolves once the statement carrying it has run (committed). */
+  notify(channel: string, payload: string): Promise<pg.QueryResult> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ channel, payload, resolve, reject });
+      if (!this.sending) void this.send();
+    });
+  }
+
+  private async send(): Promise<void> {
+    this.sending = true;
+    try {
+      while (this.pending.length > 0) {
+        // A batch ends before the first repeat, so the repeat and what follows it keep their order.
+        const seen = new Set<string>();
+        let size = 0;
+        while (size < this.pending.length && size < MAX_NOTIFY_BATCH) {
+          const key = `${this.pending[size]!.channel}\u0000${this.pending[size]!.payload}`;
+          if (seen.has(key)) break;
+          seen.add(key);
+          size++;
+        }
+        const batch = this.pending.splice(0, size);
+        try {
+          // unnest yields the rows in array order, so the NOTIFYs are queued (and delivered) in publishing order.
+          const result = await this.pool.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n (c, p)', [
+            batch.map((n) => n.channel),
+            batch.map((n) => n.payload),
+          ]);
+          for (const n of batch) n.resolve(result);
+        } catch (error) {
+          for (const n of batch) n.reject(error);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+}
+
 /**
  * The pool as the adapter sees it. Adapter 0.5.0 keeps its LISTEN connection checked out and, when that connection
  * dies (a restarted server, a terminated backend), takes a new one without releasing the dead one: every reconnect
  * would leak a pool slot until the pool is exhausted, and `pool.end()` would wait forever. Here a connection the
- * adapter holds is released (and so discarded) by the pool once it ends.
+ * adapter holds is released (and so discarded) by the pool once it ends. Its NOTIFYs go through a `NotifyBatcher`.
  */
 function releasingPool(pool: pg.Pool): pg.Pool {
   const connect = async (): Promise<pg.PoolClient> => {
@@ -54,7 +118,11 @@ function releasingPool(pool: pg.Pool): pg.Pool {
     client.once('end', () => client.release(new Error('LISTEN connection ended')));
     return client;
   };
-  const query = (text: string, values?: unknown[]) => pool.query(text, values);
+  const notifies = new NotifyBatcher(pool);
+  const query = (text: string, values?: unknown[]) =>
+    text === NOTIFY_STATEMENT && values?.length === 2 && typeof values[0] === 'string' && typeof values[1] === 'string'
+      ? notifies.notify(values[0], values[1])
+      : pool.query(text, values);
   return { connect, query } as unknown as pg.Pool;
 }
 
