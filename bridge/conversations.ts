@@ -9,13 +9,14 @@ import type { Attachment } from '../protocol/attachment.ts';
 import type { Conversation, ConversationState, ConversationSummary } from '../protocol/conversation.ts';
 import type { MessagePage, SyncResult } from '../protocol/events.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../protocol/limits.ts';
-import type {
-  ConversationQuery,
-  ExternalStatusOptions,
-  NewConversation,
-  OnceRecord,
-  StatusResult,
-  StatusUpdate,
+import {
+  StoreError,
+  type ConversationQuery,
+  type ExternalStatusOptions,
+  type NewConversation,
+  type OnceRecord,
+  type StatusResult,
+  type StatusUpdate,
 } from './store/store.ts';
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
@@ -87,11 +88,14 @@ export function uploaderOf(author: Author): string {
  */
 async function resolveAttachments(
   ctx: Pick<BridgeContext, 'store'>,
-  conversation: Conversation,
+  conversationId: string,
+  known: Conversation | undefined,
   author: Author,
   ids: readonly string[],
 ): Promise<Attachment[]> {
   if (ids.length === 0) return [];
+  const conversation = known ?? (await ctx.store.getConversation(conversationId));
+  if (!conversation) throw new StoreError('not_found', `conversation ${conversationId} not found`);
   if (conversation.channel !== 'web') {
     throw new BridgeError('bad_request', 'Attachments can be sent in web conversations only.', { attachments: 'not supported on this channel' });
   }
@@ -136,12 +140,14 @@ export async function ensureExternalConversation(
 /**
  * Stores a message (deduped on clientId), then — only when it was newly created — announces it. Returns the stored
  * message (the original on a retry). `announce` runs after the caller's ack when given, so the sender hears the ack
- * before the broadcast of its own message.
+ * before the broadcast of its own message. The conversation must exist (the store answers `not_found` otherwise);
+ * it is read beforehand only when the message names attachments, unless the caller has it already.
  */
 export async function storeMessage(
   ctx: MessageProducerContext,
   input: {
-    conversation: Conversation;
+    conversationId: string;
+    conversation?: Conversation;
     clientId: string;
     author: Author;
     text?: string | undefined;
@@ -150,11 +156,11 @@ export async function storeMessage(
     externalId?: string | undefined;
   },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
-  const attachments = await resolveAttachments(ctx, input.conversation, input.author, input.attachmentIds ?? []);
+  const attachments = await resolveAttachments(ctx, input.conversationId, input.conversation, input.author, input.attachmentIds ?? []);
   // Whoever writes — visitor, agent, API, a WhatsApp customer — a message reopens a closed conversation, in the same
   // atomic step that stores it (and queues its outbound work).
   const result = await ctx.store.appendMessage({
-    conversationId: input.conversation.id,
+    conversationId: input.conversationId,
     clientId: input.clientId,
     author: input.author,
     text: input.text ?? '',

@@ -56,6 +56,7 @@ export function conversationRouter(ctx: BridgeContext): Router {
     const body = parse(restSendSchema, req.body);
     const conversation = await requireConversation(ctx, conversationIdOf(req));
     const stored = await storeMessage(ctx, {
+      conversationId: conversation.id,
       conversation,
       clientId: body.clientId ?? `rest-${randomId()}`,
       author: authorOf(callerOf(req)),

@@ -57,9 +57,9 @@ export async function registerAgentHandlers(
     observeAck: ctx.metrics.observeSendAck,
     limiter: limiters.messages,
     run: async (payload, afterAck) => {
-      const conversation = await requireConversation(ctx, payload.conversationId);
+      // No read beforehand: the append itself answers not_found for a conversation that does not exist.
       const stored = await storeMessage(ctx, {
-        conversation,
+        conversationId: payload.conversationId,
         clientId: payload.clientId,
         // Visitors see the display name above the reply, never the login name.
         author: { role: 'agent', agentId, name: displayName },
@@ -120,10 +120,8 @@ export async function registerAgentHandlers(
   onEvent(ctx, socket, 'receipt', {
     schema: agentReceiptSchema,
     limiter: limiters.events,
-    run: async (payload) => {
-      const conversation = await requireConversation(ctx, payload.conversationId);
-      return receipts.submit(conversation.id, payload.status, payload.upToSeq);
-    },
+    // The store answers not_found for a conversation that does not exist: no read beforehand.
+    run: async (payload) => receipts.submit(payload.conversationId, payload.status, payload.upToSeq),
   });
 
   const typing = new TypingTracker(() => ctx.clock().getTime(), (conversationId, isTyping) => {

@@ -21,6 +21,7 @@ import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
 import { TypingTracker } from './typing.ts';
 import { ReceiptBatch } from './receipt-batch.ts';
 import { validationError } from '../api-error.ts';
+import { StoreError } from '../store/store.ts';
 
 const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing', 'conversation:erase']);
 
@@ -41,14 +42,23 @@ export async function registerVisitorHandlers(
     limiter: limiters.messages,
     observeAck: ctx.metrics.observeSendAck,
     run: async (payload, afterAck) => {
-      const conversation = await ensureVisitorConversation(ctx, socket.data);
-      const stored = await storeMessage(ctx, {
-        conversation,
-        clientId: payload.clientId,
-        author: { role: 'visitor' },
-        text: payload.text,
-        attachmentIds: payload.attachments,
-      });
+      const send = () =>
+        storeMessage(ctx, {
+          conversationId,
+          clientId: payload.clientId,
+          author: { role: 'visitor' },
+          text: payload.text,
+          attachmentIds: payload.attachments,
+        });
+      let stored: Awaited<ReturnType<typeof send>>;
+      try {
+        // The conversation exists from its first message on: sends are not preceded by a read of it.
+        stored = await send();
+      } catch (error) {
+        if (!(error instanceof StoreError && error.code === 'not_found')) throw error;
+        await ensureVisitorConversation(ctx, socket.data);
+        stored = await send();
+      }
       afterAck(stored.announce);
       return stored.message;
     },
@@ -85,8 +95,13 @@ export async function registerVisitorHandlers(
     schema: visitorReceiptSchema,
     limiter: limiters.events,
     run: async (payload) => {
-      if (!(await ctx.store.getConversation(conversationId))) return { changed: 0 };
-      return receipts.submit(conversationId, payload.status, payload.upToSeq);
+      try {
+        return await receipts.submit(conversationId, payload.status, payload.upToSeq);
+      } catch (error) {
+        // Nothing stored yet (or erased): nothing to mark.
+        if (error instanceof StoreError && error.code === 'not_found') return { changed: 0 };
+        throw error;
+      }
     },
   });
 

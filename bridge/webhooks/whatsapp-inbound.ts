@@ -106,6 +106,7 @@ async function applyMessage(deps: WhatsappInboundDeps, value: WhatsappValue, mes
     externalUserId: waId,
   });
   const stored = await storeMessage(deps, {
+    conversationId: conversation.id,
     conversation,
     clientId: whatsappClientId(message.id),
     author: { role: 'visitor', name },
