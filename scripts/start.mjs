@@ -21,5 +21,8 @@ if (process.argv.includes('--rebuild') || !buildIsCurrent()) {
   process.stdout.write('anon-chat: the sources changed since the last build; building the widget, console and bridge (once)\n');
   build();
 }
-process.setSourceMapsEnabled(true);
+// Source maps stay off unless asked for (`SOURCE_MAPS=1` or `NODE_OPTIONS=--enable-source-maps`): Node decodes the
+// whole map at the first formatted stack and keeps it, a one-time cost larger than the idle bridge itself; the
+// bundle is not minified, so a stack without maps still names functions and carries `// bridge/…` module markers.
+if (process.env.SOURCE_MAPS === '1') process.setSourceMapsEnabled(true);
 await import(pathToFileURL(BRIDGE_BUNDLE).href);
