@@ -67,6 +67,25 @@ describe('loadConfig', () => {
     }
   });
 
+  it('turns e-mail on with SMTP_URL and MAIL_FROM, never naming the SMTP password', async () => {
+    const dir = await tempDir();
+    expect(loadConfig({ DATA_DIR: dir }).mail).toBeUndefined();
+    const smtpUrl = 'smtps://mailer:hunter22@mail.example.com:465';
+    expect(loadConfig({ DATA_DIR: dir, SMTP_URL: smtpUrl, MAIL_FROM: 'support@example.com' }).mail).toEqual({
+      smtpUrl,
+      from: 'support@example.com',
+    });
+    expect(() => loadConfig({ DATA_DIR: dir, SMTP_URL: smtpUrl })).toThrow('MAIL_FROM: required with SMTP_URL');
+    let message = '';
+    try {
+      loadConfig({ DATA_DIR: dir, SMTP_URL: 'ftp://mailer:hunter22@mail.example.com', MAIL_FROM: 'support@example.com' });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain('SMTP_URL');
+    expect(message).not.toContain('hunter22');
+  });
+
   it('names the bad variable', async () => {
     const dir = await tempDir();
     for (const [name, value] of [
@@ -86,6 +105,8 @@ describe('loadConfig', () => {
       ['CHECKPOINT_INTERVAL_MS', 'often'],
       ['CHECKPOINT_BYTES', '4095'],
       ['CHECKPOINT_BYTES', '1.5'],
+      ['SMTP_URL', 'http://mail.example.com'],
+      ['MAIL_FROM', 'not an address'],
     ]) {
       expect(() => loadConfig({ DATA_DIR: dir, [name as string]: value }), name).toThrow(ConfigError);
       expect(() => loadConfig({ DATA_DIR: dir, [name as string]: value }), name).toThrow(name);

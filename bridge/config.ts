@@ -53,6 +53,9 @@ export const envSchema = z.object({
   API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
   // Bearer token for GET /metrics; unset, the endpoint answers 404.
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1000).optional(),
+  // E-mail (#13): set, the widget offers to leave an address while no agent is online; sending is not built yet.
+  SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'must be smtp:// or smtps://user:pass@host:port' }).optional(),
+  MAIL_FROM: z.email({ error: 'must be an e-mail address' }).max(254).optional(),
   AGENT_BOOTSTRAP_NAME: z.string().min(1).max(100).default('admin'),
   AGENT_BOOTSTRAP_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1000).optional(),
   RATE_LIMIT_MESSAGES_PER_MINUTE: positiveInt.default(60),
@@ -180,6 +183,8 @@ export interface BridgeConfig {
   /** Bearer token Prometheus presents at `GET /metrics`; undefined turns the endpoint off (404). */
   metricsToken?: string;
   agentBootstrap: { name: string; password?: string };
+  /** SMTP server and sender (`SMTP_URL`, `MAIL_FROM`); undefined turns the e-mail features off. */
+  mail?: MailSettings;
   rateLimits: RateLimits;
   /** Largest Socket.IO packet in bytes. */
   maxHttpBufferSize: number;
@@ -196,6 +201,12 @@ export interface BridgeConfig {
   // ---- webhook settings (owned by the webhook engineer) ----
   /** WhatsApp Cloud API, status webhook and outbound event webhooks (bridge/webhooks/README.md). */
   webhooks: WebhookConfig;
+}
+
+/** Where mail goes out (nodemailer's URL form) and whom it comes from. */
+export interface MailSettings {
+  smtpUrl: string;
+  from: string;
 }
 
 /** Thrown when the environment is invalid; the message names each bad variable. */
@@ -252,6 +263,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     apiKey: env.API_KEY,
     metricsToken: env.METRICS_TOKEN,
     agentBootstrap: { name: env.AGENT_BOOTSTRAP_NAME, password: env.AGENT_BOOTSTRAP_PASSWORD },
+    ...(env.SMTP_URL !== undefined ? { mail: { smtpUrl: env.SMTP_URL, from: requireMailFrom(env) } } : {}),
     rateLimits: {
       messagesPerMinute: env.RATE_LIMIT_MESSAGES_PER_MINUTE,
       eventsPerMinute: env.RATE_LIMIT_EVENTS_PER_MINUTE,
@@ -280,6 +292,11 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     attachments: { maxBytes: env.ATTACHMENT_MAX_BYTES, linkTtlSeconds: env.ATTACHMENT_LINK_TTL_SECONDS },
     webhooks: toWebhookConfig(env, (message) => new ConfigError(message)),
   };
+}
+
+function requireMailFrom(env: BridgeEnv): string {
+  if (env.MAIL_FROM === undefined) throw new ConfigError('invalid configuration:\n  MAIL_FROM: required with SMTP_URL');
+  return env.MAIL_FROM;
 }
 
 function requireSecrets(env: BridgeEnv): BridgeSecrets {

@@ -37,6 +37,8 @@ export interface Conversation {
   unread: number;
   /** The agent answering this conversation; absent while it is unassigned. */
   assigneeId?: string;
+  /** Where the visitor asked to be answered by e-mail (offered while no agent is online); absent when not given. */
+  visitorEmail?: string;
 }
 
 /** What the agents' inbox shows: the stored conversation plus live presence. */

@@ -373,6 +373,22 @@ export function describeStoreContract(engine: StoreEngine): void {
       await expect(store.updateAgent('missing', { active: false })).rejects.toMatchObject({ code: 'not_found' });
     });
 
+    it('keeps, changes and removes a visitor\'s e-mail address on the conversation; unknown id is not_found', async () => {
+      await store.createConversation({ id: 'c', channel: 'web', name: 'Visitor C' });
+      await store.createConversation({ id: 'd', channel: 'web', name: 'Visitor D' });
+      expect(await store.setConversationVisitorEmail('c', 'ann@example.com')).toMatchObject({ id: 'c', visitorEmail: 'ann@example.com' });
+      await restart();
+      expect(await store.getConversation('c')).toMatchObject({ visitorEmail: 'ann@example.com' });
+      expect(await store.getConversation('d')).not.toHaveProperty('visitorEmail');
+      await store.setConversationVisitorEmail('c', 'ann@example.org');
+      expect(await store.getConversation('c')).toMatchObject({ visitorEmail: 'ann@example.org' });
+      const removed = await store.setConversationVisitorEmail('c', null);
+      expect(removed).not.toHaveProperty('visitorEmail');
+      await restart();
+      expect(await store.getConversation('c')).not.toHaveProperty('visitorEmail');
+      await expect(store.setConversationVisitorEmail('missing', 'x@example.com')).rejects.toMatchObject({ code: 'not_found' });
+    });
+
     it('keeps each agent\'s availability: online when created, away and back, across a restart', async () => {
       await store.createAgent(agentFields('a', 'al', 'agent'));
       await store.createAgent(agentFields('b', 'bea', 'admin'));

@@ -301,6 +301,8 @@ export interface Store {
    * conversation is left as it is (checked atomically, across nodes). Resolves with the conversation as it now is.
    */
   setConversationAssignee(id: string, assigneeId: string | null, options?: { onlyIfUnassigned?: boolean }): Promise<Conversation>;
+  /** Sets (or with `null` removes) the visitor's e-mail address; resolves with the conversation as it now is. */
+  setConversationVisitorEmail(id: string, email: string | null): Promise<Conversation>;
   /** Unassigns every conversation assigned to `agentId`; resolves with them as they now are. */
   unassignAgentConversations(agentId: string): Promise<Conversation[]>;
 

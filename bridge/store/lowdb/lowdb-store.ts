@@ -1424,6 +1424,13 @@ export class LowdbStore implements Store {
     );
   }
 
+  async setConversationVisitorEmail(id: string, email: string | null): Promise<Conversation> {
+    return this.updateConversation(id, (c) => (c.visitorEmail ?? null) !== email, (c) => {
+      if (email === null) delete c.visitorEmail;
+      else c.visitorEmail = email;
+    });
+  }
+
   async unassignAgentConversations(agentId: string): Promise<Conversation[]> {
     this.assertOpen();
     const ids = [...this.entries].filter(([, entry]) => entry.record.conversation.assigneeId === agentId).map(([id]) => id);

@@ -490,6 +490,17 @@ export class PostgresStore implements Store {
     });
   }
 
+  async setConversationVisitorEmail(id: string, email: string | null): Promise<Conversation> {
+    return this.transaction(async (client) => {
+      const { doc } = await this.lockConversation(client, id);
+      if ((doc.visitorEmail ?? null) === email) return doc;
+      if (email === null) delete doc.visitorEmail;
+      else doc.visitorEmail = email;
+      await this.saveConversation(client, doc);
+      return doc;
+    });
+  }
+
   async unassignAgentConversations(agentId: string): Promise<Conversation[]> {
     return this.transaction(async (client) => {
       const { rows } = await client.query<{ doc: Conversation }>(
