@@ -6,15 +6,13 @@
 import type { Conversation } from '../protocol/conversation.ts';
 import type { ConversationExport } from '../protocol/events.ts';
 import type { Message } from '../protocol/message.ts';
-import type { ConversationErasure } from './store/store.ts';
+import { PENDING_STATUS_NAMESPACE, type ConversationErasure } from './store/store.ts';
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { eventIdPrefixOf } from './webhooks/event-webhooks.ts';
 import { sendIdOf } from './webhooks/whatsapp-delivery.ts';
-import { PENDING_STATUS_NAMESPACE } from './webhooks/external-statuses.ts';
+import { ERASED_NAMESPACE } from './conversations.ts';
 
-/** Record namespace of erased conversation ids: a visitor token naming one reaches nothing any more. */
-export const ERASED_NAMESPACE = 'erased-conversation';
 /**
  * How long an erased id is remembered: a visitor token lives 30 days from its last refresh, and an erased
  * conversation's token is never refreshed again, so after this no token can name it.
@@ -61,11 +59,6 @@ export async function exportConversation(ctx: BridgeContext, conversationId: str
       })),
     })),
   };
-}
-
-/** True when `conversationId` was erased (within the token lifetime): such a token starts a fresh visitor. */
-export async function wasErased(ctx: BridgeContext, conversationId: string): Promise<boolean> {
-  return (await ctx.store.getRecord(ERASED_NAMESPACE, conversationId)) !== undefined;
 }
 
 /**

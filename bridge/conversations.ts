@@ -22,7 +22,6 @@ import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
 import { sharedJson } from './realtime/shared-json.ts';
-import { wasErased } from './conversation-erasure.ts';
 import { randomId } from './ids.ts';
 
 /** The conversation, or `not_found`. */
@@ -30,6 +29,14 @@ export async function requireConversation(ctx: BridgeContext, conversationId: st
   const conversation = await ctx.store.getConversation(conversationId);
   if (!conversation) throw new BridgeError('not_found', 'No such conversation.');
   return conversation;
+}
+
+/** Record namespace of erased conversation ids: a visitor token naming one reaches nothing any more. */
+export const ERASED_NAMESPACE = 'erased-conversation';
+
+/** True when `conversationId` was erased (within the token lifetime): such a token starts a fresh visitor. */
+export async function wasErased(ctx: BridgeContext, conversationId: string): Promise<boolean> {
+  return (await ctx.store.getRecord(ERASED_NAMESPACE, conversationId)) !== undefined;
 }
 
 /**

@@ -10,7 +10,8 @@ import type { Logger } from 'pino';
 import { AGENT_NAMESPACE, VISITOR_NAMESPACE } from '../protocol/events.ts';
 import type { BridgeConfig } from './config.ts';
 import type { Store } from './store/store.ts';
-import type { AgentNamespace, AgentSocket, BridgeContext, VisitorNamespace, VisitorSocket } from './context.ts';
+import type { BridgeContext } from './context.ts';
+import type { AgentNamespace, AgentSocket, VisitorNamespace, VisitorSocket } from './realtime/namespaces.ts';
 import { Fanout } from './fanout.ts';
 import { SharedRateLimiter } from './rate-limiter.ts';
 import { agentHandshake, isOriginAllowed, visitorHandshake } from './realtime/handshake.ts';
@@ -40,13 +41,8 @@ import { assignRequestId, requestIdOf } from './http/request-id.ts';
 import { EVENT_WEBHOOK_QUEUE } from './webhooks/event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE } from './webhooks/whatsapp-delivery.ts';
 
-export type {
-  BridgeContext,
-  VisitorNamespace,
-  AgentNamespace,
-  VisitorSocket,
-  AgentSocket,
-} from './context.ts';
+export type { BridgeContext } from './context.ts';
+export type { VisitorNamespace, AgentNamespace, VisitorSocket, AgentSocket } from './realtime/namespaces.ts';
 export type { FanoutSink } from './fanout.ts';
 
 /** What a bridge is built from. */

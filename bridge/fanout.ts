@@ -6,7 +6,7 @@
 import type { Logger } from 'pino';
 import type { Conversation } from '../protocol/conversation.ts';
 import type { Message, StatusChange } from '../protocol/message.ts';
-import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './context.ts';
+import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './realtime/namespaces.ts';
 import { isVisitorOnline, toSummary } from './realtime/presence.ts';
 import { sharedJson, sharedJsonOf } from './realtime/shared-json.ts';
 

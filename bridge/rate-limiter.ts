@@ -5,10 +5,7 @@
  *   table on PostgreSQL, so every node of a cluster sees the same buckets (per-IP HTTP, login and connection rates);
  * - `RateLimiter` keeps them in this process, for keys that exist on one node only (a socket's id).
  */
-import type { Store } from './store/store.ts';
-
-/** Result of taking one token. */
-export type RateDecision = { ok: true } | { ok: false; retryAfterMs: number };
+import type { RateDecision, Store } from './store/store.ts';
 
 /** A bucket refills from empty to full in this long, whatever its size. */
 export const RATE_PERIOD_MS = 60_000;

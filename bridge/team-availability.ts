@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Availability } from '../protocol/agents.ts';
 import { DEFAULT_BUSINESS_HOURS, isWithinBusinessHours, type BusinessHours } from '../protocol/business-hours.ts';
 import type { AgentRecord, Store } from './store/store.ts';
-import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, type AgentNamespace, type VisitorNamespace } from './context.ts';
+import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, type AgentNamespace, type VisitorNamespace } from './realtime/namespaces.ts';
 import { availableAgentCount, isClustered, onlineAgents } from './realtime/presence.ts';
 
 /** Store namespace of team-wide settings. */

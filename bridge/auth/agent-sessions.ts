@@ -6,7 +6,7 @@
  */
 import type { LoginResult } from '../../protocol/agents.ts';
 import type { AgentRecord, Store } from '../store/store.ts';
-import { agentRoom, sessionRoom, type AgentNamespace } from '../context.ts';
+import { agentRoom, sessionRoom, type AgentNamespace } from '../realtime/namespaces.ts';
 import { randomId } from '../ids.ts';
 import { toAgentAccount } from './agent-accounts.ts';
 import { signAgentToken, verifyAgentToken } from './agent-token.ts';

@@ -9,7 +9,8 @@ import {
   conversationListSchema,
   conversationStateSchema,
 } from '../../protocol/schemas.ts';
-import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, conversationRoom, sessionRoom, type AgentSocket, type BridgeContext } from '../context.ts';
+import type { BridgeContext } from '../context.ts';
+import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, conversationRoom, sessionRoom, type AgentSocket } from './namespaces.ts';
 import { liveSessionAgent } from '../auth/agent-sessions.ts';
 import {
   applyReceipt,

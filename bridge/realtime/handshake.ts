@@ -7,13 +7,13 @@ import type { IncomingMessage } from 'node:http';
 import type { ExtendedError, Socket } from 'socket.io';
 import { agentAuthSchema, visitorAuthSchema } from '../../protocol/schemas.ts';
 import type { BridgeConfig } from '../config.ts';
-import type { AgentSocketState, BridgeContext, VisitorSocketState } from '../context.ts';
+import type { BridgeContext } from '../context.ts';
+import type { AgentSocketState, VisitorSocketState } from './namespaces.ts';
 import { resolveAgentSession } from '../auth/agent-sessions.ts';
 import { verifyUserHash } from '../auth/user-hash.ts';
 import { verifyVisitorToken, type VisitorClaims } from '../auth/visitor-token.ts';
 import { randomId } from '../ids.ts';
-import { wasErased } from '../conversation-erasure.ts';
-import { linkVerifiedVisitor } from '../conversations.ts';
+import { linkVerifiedVisitor, wasErased } from '../conversations.ts';
 import type { SocketLimiters } from './socket-limits.ts';
 
 type Next = (err?: ExtendedError) => void;

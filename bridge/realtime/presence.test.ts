@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Namespace } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
-import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
+import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './namespaces.ts';
 import { agentsListening, isVisitorOnline, onlineAgents, onlineConversationIds } from './presence.ts';
 
 const cleanups: (() => unknown)[] = [];

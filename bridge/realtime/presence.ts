@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Namespace } from 'socket.io';
 import type { AgentPublic } from '../../protocol/events.ts';
 import type { Conversation, ConversationSummary } from '../../protocol/conversation.ts';
-import { AGENTS_ROOM, AVAILABLE_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from '../context.ts';
+import { AGENTS_ROOM, AVAILABLE_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './namespaces.ts';
 
 type AnyAdapter = Namespace['adapter'];
 const localOnly = new WeakMap<AnyAdapter, boolean>();

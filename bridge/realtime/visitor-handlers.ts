@@ -11,7 +11,8 @@ import {
   visitorSyncSchema,
 } from '../../protocol/schemas.ts';
 import type { CatchUp } from '../../protocol/events.ts';
-import { AGENTS_ROOM, conversationRoom, type BridgeContext, type VisitorSocket } from '../context.ts';
+import type { BridgeContext } from '../context.ts';
+import { AGENTS_ROOM, conversationRoom, type VisitorSocket } from './namespaces.ts';
 import { signVisitorToken } from '../auth/visitor-token.ts';
 import { applyReceipt, ensureVisitorConversation, historyPage, storeMessage, syncPage } from '../conversations.ts';
 import { eraseConversation } from '../conversation-erasure.ts';

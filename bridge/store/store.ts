@@ -6,9 +6,11 @@
 import type { Author, Message, MessageFailure } from '../../protocol/message.ts';
 import type { Channel, Conversation, ConversationState } from '../../protocol/conversation.ts';
 import type { StoredStatus } from '../../protocol/status.ts';
-import type { RateDecision } from '../rate-limiter.ts';
 import type { AgentRole, Availability } from '../../protocol/agents.ts';
 import type { Attachment, AttachmentType } from '../../protocol/attachment.ts';
+
+/** Result of taking one rate token (`takeRateToken`, `claimLoginAttempt`; bridge/rate-limiter.ts holds the arithmetic). */
+export type RateDecision = { ok: true } | { ok: false; retryAfterMs: number };
 
 /**
  * Why a store call failed; handlers map `code` to an ApiError (`not_found` 404, `conflict` 409, `storage_unavailable`

@@ -19,6 +19,7 @@ import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protoc
 import { newQueueItem,
   PENDING_STATUS_NAMESPACE,
   StoreError,
+  type RateDecision,
   type AgentChange,
   type ExternalStatusOptions,
   type OnceRecord,
@@ -46,7 +47,7 @@ import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomi
 import { acquireDataDirLock } from './data-dir-lock.ts';
 import { Journal, journalGeneration, journalName, readJournal, syncJournal, truncateJournal, type JournalContents } from './journal.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
-import { LOGIN_THROTTLE, LocalTokenBuckets, claimLoginAttempt, type LoginAttempts, type RateDecision } from '../../rate-limiter.ts';
+import { LOGIN_THROTTLE, LocalTokenBuckets, claimLoginAttempt, type LoginAttempts } from '../../rate-limiter.ts';
 import { CommitMarkWriter, checkJournalsAgainstMark, readCommitMark } from './commit-mark.ts';
 
 /** Options of `LowdbStore`; everything but `dataDir` has a default. */

@@ -22,6 +22,7 @@ import { randomId } from '../../ids.ts';
 import { newQueueItem,
   PENDING_STATUS_NAMESPACE,
   StoreError,
+  type RateDecision,
   type AgentChange,
   type ExternalStatusOptions,
   type OnceRecord,
@@ -44,7 +45,7 @@ import { newQueueItem,
   type StoredAttachment,
 } from '../store.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
-import { LOGIN_THROTTLE, RATE_PERIOD_MS, claimLoginAttempt, type LoginAttempts, type RateDecision } from '../../rate-limiter.ts';
+import { LOGIN_THROTTLE, RATE_PERIOD_MS, claimLoginAttempt, type LoginAttempts } from '../../rate-limiter.ts';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
