@@ -7,8 +7,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { nodeArgsFor, startArgsFor } from '../bridge/testing/node-bundle.ts';
+import { pathToFileURL } from 'node:url';
+import { bundledEntry, nodeArgsFor, startArgsFor } from '../bridge/testing/node-bundle.ts';
 import { START_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
+import { killPointEnv, type KillPoint } from './kill-point.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -58,6 +60,8 @@ export interface SpawnBridgeOptions {
    * trace decodes the bundle's whole map and keeps it (tens of MB) for the life of the process.
    */
   asStarted?: boolean;
+  /** Freeze the child at this named point (torture/kill-point.ts), the `after`-th time it gets there. */
+  killPoint?: { point: KillPoint; after?: number };
 }
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
@@ -97,9 +101,12 @@ function startChild(
     LOG_LEVEL: 'warn',
     ...TORTURE_SECRETS,
     ...options.env,
+    ...(options.killPoint ? killPointEnv(options.killPoint.point, options.killPoint.after) : {}),
   };
+  const args = options.asStarted ? startArgsFor('bridge/main.ts') : nodeArgsFor('bridge/main.ts');
+  if (options.killPoint) args.unshift('--import', pathToFileURL(bundledEntry('torture/kill-point.ts')).href);
   // Plain `node` on the bundle: SIGKILL reaches the bridge itself (the tsx CLI would run it in a grandchild).
-  const child = spawn(process.execPath, options.asStarted ? startArgsFor('bridge/main.ts') : nodeArgsFor('bridge/main.ts'), {
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -117,10 +124,9 @@ function startChild(
     out.stderr = (out.stderr + d.toString('utf8')).slice(-KEEP);
   });
   const exited = new Promise<ChildExit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      // Let the pipes drain so the last lines (the error naming the file) are not cut off.
-      setTimeout(() => resolve({ code, signal, ...out }), 50);
-    });
+    // 'close', not 'exit': it comes once the output pipes are drained too, so the last lines (the error naming the
+    // file) are in `out`.
+    child.once('close', (code, signal) => resolve({ code, signal, ...out }));
   });
   const waitForStdout = (text: string, timeoutMs: number): Promise<boolean> =>
     new Promise((resolve) => {
@@ -175,10 +181,11 @@ export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeCh
   };
 }
 
-/** Starts a bridge without waiting for it (to kill it mid-start: while it replays its journal). */
-export function spawnBridgeUnready(options: SpawnBridgeOptions & { port: number }): { kill(signal?: NodeJS.Signals): Promise<ChildExit> } {
-  const { child, exited } = startChild(options, options.port);
+/** Starts a bridge without waiting for it (to kill it mid-start, e.g. frozen at a kill point while it replays its journal). */
+export function spawnBridgeUnready(options: SpawnBridgeOptions & { port: number }): Pick<BridgeChild, 'waitForStdout' | 'kill'> {
+  const { child, exited, waitForStdout } = startChild(options, options.port);
   return {
+    waitForStdout,
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;

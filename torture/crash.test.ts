@@ -1,16 +1,16 @@
 /**
  * Case 1 (CI size): 18 planned SIGKILLs of a child bridge under steady sends — 6 forced into a running checkpoint,
- * 6 during start-up, 6 at random instants — and a last one; nothing acked is lost or duplicated.
+ * 6 at named steps of start-up, 6 inside a journal write — and a last one; nothing acked is lost or duplicated.
  */
 import { describe, expect, it } from 'vitest';
 import { checkpointState, killPlan, runCrash } from './crash.ts';
 
 describe('crash harness', () => {
-  it('SIGKILLs forced into checkpoints, during start-up and at random: every acked message present exactly once, files readable, outboxes delivered once', async ({ annotate }) => {
-    const f = await runCrash({ kills: 18, checkpointKills: 6, clients: 10, upMinMs: 40, upMaxMs: 300 });
+  it('SIGKILLs forced into checkpoints, start-up steps and journal writes: every acked message present exactly once, files readable, outboxes delivered once', async ({ annotate }) => {
+    const f = await runCrash({ kills: 18, checkpointKills: 6, clients: 10 });
     await annotate(
       `kills=${f.kills} by ${JSON.stringify(f.killsBy)} (${f.forcedCheckpointKills} forced into a checkpoint; log/disk disagreements ${JSON.stringify(f.checkpointDisagreements)}; ` +
-        `${f.checkpointLifetimes}/${f.lifetimes} lifetimes checkpointing, ${f.checkpointsFinished} checkpoints finished) acked=${f.acked} lost=${f.lost} dup=${f.duplicates} unreadable=${f.unreadable}`,
+        `at points ${JSON.stringify(f.killsAt)}; ${f.checkpointLifetimes}/${f.lifetimes} lifetimes checkpointing, ${f.checkpointsFinished} checkpoints finished) acked=${f.acked} lost=${f.lost} dup=${f.duplicates} unreadable=${f.unreadable}`,
     );
     expect(f.problems).toEqual([]);
     expect(f.kills).toBe(19);
@@ -18,6 +18,8 @@ describe('crash harness', () => {
     expect(f.forcedCheckpointKills).toBe(6);
     expect(f.killsBy.checkpoint).toBeGreaterThanOrEqual(6);
     expect(f.startupKills).toBe(6);
+    // Each start-up and journal-write kill froze the bridge at its named point first.
+    expect(f.killsAt).toEqual({ lock: 2, 'journal-replay': 2, 'commit-mark': 2, 'journal-write': 3, 'journal-written': 3 });
     expect(f.acked).toBeGreaterThan(f.kills);
     expect(f.lost).toBe(0);
     expect(f.duplicates).toBe(0);
@@ -28,7 +30,7 @@ describe('crash harness', () => {
   }, 420_000);
 
   it('plans every third kill during start-up and spreads the checkpoint kills over the others', () => {
-    expect(killPlan(9, 3)).toEqual(['random', 'checkpoint', 'startup', 'random', 'checkpoint', 'startup', 'random', 'checkpoint', 'startup']);
+    expect(killPlan(9, 3)).toEqual(['journal', 'checkpoint', 'startup', 'journal', 'checkpoint', 'startup', 'journal', 'checkpoint', 'startup']);
     expect(killPlan(18, 6).filter((k) => k === 'checkpoint')).toHaveLength(6);
     expect(killPlan(18, 6).filter((k) => k === 'startup')).toHaveLength(6);
     expect(() => killPlan(3, 3)).toThrow(/do not fit/);

@@ -2,11 +2,13 @@
  * Case 1: the crash harness. Many visitors send steadily with client ids while a child bridge is SIGKILLed and
  * restarted on the same port and data dir; afterwards the data dir is opened with the real store and every acked
  * message must be there exactly once, every outbox delivered exactly once.
- * The kills follow a plan, so every run hits each place it promises: a set number are forced into a checkpoint (that
- * lifetime checkpoints continuously; on its 'checkpoint started' log line the harness watches the disk, freezes the
- * process with SIGSTOP once the journal has rotated and the old generation is still there, checks the frozen disk
- * and only then sends SIGKILL), every third kills a bridge while it starts (store open, journal replay), the rest
- * land at a random instant of steady sends and are classified from the log and the disk.
+ * The kills follow a plan, so every run hits each place it promises, whatever the machine's load: a set number are
+ * forced into a checkpoint (that lifetime checkpoints continuously; on its 'checkpoint started' log line the harness
+ * watches the disk, freezes the process with SIGSTOP once the journal has rotated and the old generation is still
+ * there, checks the frozen disk and only then sends SIGKILL), every third kills a bridge while it starts, the rest kill
+ * a serving bridge inside a journal write. Those two freeze themselves at a named point (torture/kill-point.ts: the
+ * lock taken, a journal being replayed, the commit mark about to be read; a batch about to be written, a batch
+ * durable but not acked), taken in turn, and are SIGKILLed there.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +16,9 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { LowdbStore } from '../bridge/store/lowdb/lowdb-store.ts';
 import type { Message } from '../protocol/message.ts';
+import { START_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 import { freePort, spawnBridge, spawnBridgeUnready, type BridgeChild, type ChildExit } from './bridge-process.ts';
+import type { KillPoint } from './kill-point.ts';
 import { percentile, TortureVisitor } from './visitor-client.ts';
 
 /** Where a SIGKILL landed, judged from the bridge's log and the visitors' in-flight sends. */
@@ -30,6 +34,8 @@ export interface CrashFigures {
   forcedCheckpointKills: number;
   /** Kills that hit a bridge while it was starting (opening the store, replaying the journal). */
   startupKills: number;
+  /** Kills at each named point (start-up and journal-write kills), each proven by the frozen process's line. */
+  killsAt: Partial<Record<KillPoint, number>>;
   /**
    * Kills by where they landed: `checkpoint` = the log's last checkpoint line is 'checkpoint started' and the disk
    * shows that checkpoint's journal rotation not yet cleaned up (takes precedence), `startup` = a kill of a starting bridge, `journal-writes` = some visitor's send was between emit
@@ -77,9 +83,6 @@ export interface CrashOptions {
   /** How many of the planned kills are forced into a running checkpoint. */
   checkpointKills: number;
   clients?: number;
-  /** A randomly killed bridge lives a random time in [upMinMs, upMaxMs] before SIGKILL. */
-  upMinMs?: number;
-  upMaxMs?: number;
   /** Every visitor queues one message per this many ms. */
   sendEveryMs?: number;
   drainTimeoutMs?: number;
@@ -90,15 +93,19 @@ export interface CrashOptions {
 }
 
 /** Where each planned kill lands. */
-export type PlannedKill = 'checkpoint' | 'startup' | 'random';
+export type PlannedKill = 'checkpoint' | 'startup' | 'journal';
+
+/** Named points of a starting bridge and of a serving one's journal write, taken in turn (torture/kill-point.ts). */
+export const STARTUP_KILL_POINTS: readonly KillPoint[] = ['lock', 'journal-replay', 'commit-mark'];
+export const JOURNAL_KILL_POINTS: readonly KillPoint[] = ['journal-write', 'journal-written'];
 
 /**
  * The kill plan: every third kill (not the first) hits a starting bridge, and `atCheckpoint` of the others, spread
- * evenly, are forced into a checkpoint; the rest are random.
+ * evenly, are forced into a checkpoint; the rest hit a journal write.
  */
 export function killPlan(total: number, atCheckpoint: number): PlannedKill[] {
-  const kinds: PlannedKill[] = Array.from({ length: total }, (_, i) => (i % 3 === 2 ? 'startup' : 'random'));
-  const serving = kinds.flatMap((kind, i) => (kind === 'random' ? [i] : []));
+  const kinds: PlannedKill[] = Array.from({ length: total }, (_, i) => (i % 3 === 2 ? 'startup' : 'journal'));
+  const serving = kinds.flatMap((kind, i) => (kind === 'journal' ? [i] : []));
   if (atCheckpoint > serving.length) throw new Error(`${atCheckpoint} checkpoint kills do not fit in ${total} kills (${serving.length} hit a serving bridge)`);
   for (const [j, i] of serving.entries()) {
     if (Math.floor(((j + 1) * atCheckpoint) / serving.length) > Math.floor((j * atCheckpoint) / serving.length)) kinds[i] = 'checkpoint';
@@ -219,8 +226,6 @@ async function killAtCheckpoint(bridge: BridgeChild, dataDir: string, newestBefo
 export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   const started = Date.now();
   const clients = options.clients ?? 12;
-  const upMin = options.upMinMs ?? 60;
-  const upMax = options.upMaxMs ?? 450;
   const aimDeadlineMs = options.aimDeadlineMs ?? 60_000;
   const plan = killPlan(options.kills, options.checkpointKills);
   const dataDir = mkdtempSync(join(tmpdir(), 'torture-crash-'));
@@ -250,10 +255,28 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   const problems: string[] = [];
   const restartMs: number[] = [];
   // A serving bridge for plan entry `i`: checkpointing all the time when its kill is to land in a checkpoint.
+  const killsAt: Partial<Record<KillPoint, number>> = {};
+  let journalKills = 0;
+  // A serving bridge for plan entry `i`: checkpointing all the time when its kill is to land in a checkpoint, frozen
+  // inside its n-th journal write (a different depth each time, past the writes of a first start) when it is to
+  // land in a journal write.
   const serve = (kind: PlannedKill | undefined): Promise<BridgeChild> => {
     lifetimes++;
     if (kind === 'checkpoint') checkpointLifetimes++;
-    return spawnBridge({ dataDir, port, env: kind === 'checkpoint' ? stressEnv : env });
+    if (kind !== 'journal') return spawnBridge({ dataDir, port, env: kind === 'checkpoint' ? stressEnv : env });
+    const point = JOURNAL_KILL_POINTS[journalKills % JOURNAL_KILL_POINTS.length]!;
+    const after = [8, 20, 14, 30, 11][journalKills % 5]!;
+    journalKills++;
+    return spawnBridge({ dataDir, port, env, killPoint: { point, after } });
+  };
+  /** Waits for a child frozen at its kill point (its `kill point <name>` line), SIGKILLs it and counts the point. */
+  const killAtPoint = async (child: Pick<BridgeChild, 'waitForStdout' | 'kill'>, alreadyPrinted: boolean, what: string): Promise<ChildExit> => {
+    const frozen = alreadyPrinted || (await child.waitForStdout('kill point ', START_DEADLINE_MS));
+    const exit = await child.kill('SIGKILL');
+    const point = /kill point ([\w-]+)/.exec(exit.stdout)?.[1] as KillPoint | undefined;
+    if (!frozen || !point) throw new Error(`waited ${START_DEADLINE_MS} ms for ${what} to reach its kill point; exit ${exit.code ?? exit.signal}; output ${exit.stdout.slice(-1500)} ${exit.stderr.slice(-500)}`);
+    killsAt[point] = (killsAt[point] ?? 0) + 1;
+    return exit;
   };
   let bridge: BridgeChild = await serve(plan[0]);
   const url = bridge.url;
@@ -285,22 +308,20 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
         killsBy.checkpoint++;
         forcedCheckpointKills++;
       } else {
-        await new Promise((r) => setTimeout(r, upMin + Math.random() * (upMax - upMin)));
-        // Read at the instant of the kill: a send between emit and ack means the bridge was journaling it.
-        const sending = visitors.some((v) => v.sending);
-        const exit = await bridge.kill('SIGKILL');
+        const exit = await killAtPoint(bridge, bridge.output().stdout.includes('kill point '), `serving bridge ${lifetimes}`);
         if (exit.signal !== 'SIGKILL') problems.push(`bridge exited on its own before kill ${kills}: code ${exit.code} ${exit.stderr.slice(-500)}`);
-        classify(exit, false, sending);
+        // Frozen inside a journal write: a send was between emit and ack.
+        classify(exit, false, true);
       }
       kills++;
       i++;
-      // A start killed at a random instant (store open, journal replay, torn-tail truncation), before it serves
-      // anyone: recovery must survive being interrupted.
+      // A start killed at a named step of opening the store (lock taken, journal replay, commit mark check), before
+      // it serves anyone: recovery must survive being interrupted.
       while (plan[i] === 'startup') {
         lifetimes++;
-        const starting = spawnBridgeUnready({ dataDir, port, env });
-        await new Promise((r) => setTimeout(r, 100 + Math.random() * 900));
-        classify(await starting.kill('SIGKILL'), true, false);
+        const point = STARTUP_KILL_POINTS[startupKills % STARTUP_KILL_POINTS.length]!;
+        const starting = spawnBridgeUnready({ dataDir, port, env, killPoint: { point } });
+        classify(await killAtPoint(starting, false, `starting bridge ${lifetimes}`), true, false);
         kills++;
         startupKills++;
         i++;
@@ -378,6 +399,7 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
     kills,
     forcedCheckpointKills,
     startupKills,
+    killsAt,
     killsBy,
     checkpointDisagreements,
     checkpointLifetimes,

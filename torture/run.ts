@@ -35,7 +35,7 @@ const CASES: Record<string, CaseRunner> = {
     });
     return {
       tried:
-        `${f.kills} SIGKILLs: ${f.killsBy.checkpoint} during a checkpoint (${f.forcedCheckpointKills} forced, proven on the frozen process's disk; the others: log and disk agree), ${f.killsBy.startup} during start-up, ${f.killsBy['journal-writes']} during journal writes, ${f.killsBy.idle} idle; ` +
+        `${f.kills} SIGKILLs: ${f.killsBy.checkpoint} during a checkpoint (${f.forcedCheckpointKills} forced, proven on the frozen process's disk; the others: log and disk agree), ${f.killsBy.startup} during start-up, ${f.killsBy['journal-writes']} during journal writes, ${f.killsBy.idle} idle (at named points ${JSON.stringify(f.killsAt)}); ` +
         `${f.checkpointLifetimes}/${f.lifetimes} lifetimes with CHECKPOINT_INTERVAL_MS=50 CHECKPOINT_BYTES=4096 (${f.checkpointsFinished} checkpoints finished, p50 ${f.checkpointP50Ms} ms); ${f.clients} clients, ${f.acked} acked sends, mean restart ${f.meanRestartMs} ms`,
       held: `lost ${f.lost}, duplicates ${f.duplicates}, unreadable ${f.unreadable}, undelivered ${f.undelivered}, seq errors ${f.seqErrors}, checkpoint kills ${f.killsBy.checkpoint}`,
       pass:

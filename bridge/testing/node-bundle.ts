@@ -20,7 +20,12 @@ export const RUN_BUNDLES_ENV = 'ANON_CHAT_TEST_BUNDLES';
  * The entries the global setup builds before any test file runs. Others are built on first use into a folder of the
  * process, which a Vitest worker that is ended without an 'exit' event would leave behind in dist/.
  */
-export const PREBUILT_ENTRIES = ['bridge/main.ts', 'bridge/store/lowdb/crash-child.ts', 'bridge/store/lowdb/erasure-crash-child.ts'] as const;
+export const PREBUILT_ENTRIES = [
+  'bridge/main.ts',
+  'bridge/store/lowdb/crash-child.ts',
+  'bridge/store/lowdb/erasure-crash-child.ts',
+  'torture/kill-point.ts',
+] as const;
 
 /** File name of `entry`'s bundle: its repository path with `/` as `-`. Two folders below the root (build-bridge.ts). */
 export function bundleName(entry: string): string {
