@@ -209,6 +209,38 @@ describe('group commit', () => {
     }
   });
 
+  it('receipts and statuses arriving together share one transaction, each seeing the ones before it; a refused one fails alone', async () => {
+    const ids = ['gs1', 'gs2', 'gs3', 'gs4'];
+    const agentReplies: Message[] = [];
+    for (const id of ids) {
+      await store.createConversation({ id, channel: 'web', name: 'V' });
+      for (let i = 0; i < 3; i++) await store.appendMessage({ conversationId: id, clientId: `v${i}`, author: { role: 'visitor' }, text: 'v' });
+      agentReplies.push((await store.appendMessage({ conversationId: id, clientId: 'a', author: { role: 'agent' }, text: 'a' })).message);
+    }
+    const results = await Promise.allSettled([
+      ...ids.flatMap((id) => [store.applyReceipt(id, 'visitor', 2, 'read'), store.applyReceipt(id, 'visitor', 3, 'delivered')]),
+      ...agentReplies.map((m) => store.applyStatus(m.conversationId, m.id, { status: 'delivered' })),
+      store.applyReceipt('missing', 'visitor', 1, 'read'),
+      store.applyStatus('gs1', 'no-such-message', { status: 'read' }),
+      ...agentReplies.map((m) => store.applyStatus(m.conversationId, m.id, { status: 'read' })),
+    ]);
+    expect(results.slice(12, 14)).toMatchObject([{ reason: { code: 'not_found' } }, { reason: { code: 'not_found' } }]);
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(2);
+    for (const id of ids) {
+      const conversation = (await store.getConversation(id))!;
+      const changes = await store.getChangesSince(id, 0, 100);
+      expect(changes.map((m) => m.status)).toEqual(['read', 'read', 'delivered', 'read']);
+      // Appends 1–4, then one rev per change in arrival order: read v1, read v2, delivered v3, delivered a, read a.
+      expect(changes.map((m) => m.rev)).toEqual([5, 6, 7, 9]);
+      expect(conversation).toMatchObject({ rev: 9, agentReadSeq: 2, unread: 1 });
+    }
+    const { rows } = await pool.query<{ n: number }>(
+      "SELECT count(DISTINCT xmin::text)::int AS n FROM messages WHERE conversation_id LIKE 'gs%' AND status_rank > 1",
+    );
+    // Sixteen messages changed by far fewer transactions.
+    expect(rows[0]!.n).toBeLessThan(8);
+  });
+
   it('a message and its outbound work commit together: when queueing fails, the message is not stored either', async () => {
     await store.createConversation({ id: 'atomic', channel: 'whatsapp', name: 'W', externalUserId: '49' });
     const remove = store.addOutboundWork({

@@ -86,6 +86,15 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
+/** A status change (receipt or status) waiting for the next shared status transaction. */
+interface PendingStatusWrite {
+  conversationId: string;
+  /** Runs inside the shared transaction, under the conversation's lock; throws only StoreErrors before writing. */
+  run: (client: pg.PoolClient) => Promise<StatusResult>;
+  resolve: (result: StatusResult) => void;
+  reject: (error: unknown) => void;
+}
+
 /** Lower-cased for `strpos` search as the embedded store compares (`toLowerCase`); `text` cannot hold NUL. */
 export function searchable(text: string): string {
   return text.toLowerCase().replaceAll('\u0000', '');
@@ -168,6 +177,11 @@ export class PostgresStore implements Store {
   private flushScheduled = false;
   private batchesInFlight = 0;
   private readonly inFlight = new Set<Promise<void>>();
+  private pendingStatusWrites: PendingStatusWrite[] = [];
+  private statusFlushScheduled = false;
+  private statusBatchesInFlight = 0;
+  /** Conversation rows a shared status transaction locked up front, by its connection. */
+  private readonly lockedRows = new WeakMap<pg.PoolClient, Map<string, ConversationRow>>();
   private readonly outbound: OutboundWorkRegistry;
   private limitsSweptAt = 0;
   private readonly observeCommit: ((seconds: number) => void) | undefined;
@@ -223,8 +237,9 @@ export class PostgresStore implements Store {
     if (this.healthTimer) clearInterval(this.healthTimer);
     this.healthTimer = undefined;
     // Appends already accepted still commit (or fail) and answer their callers.
-    while (this.pendingAppends.length > 0 || this.inFlight.size > 0) {
+    while (this.pendingAppends.length > 0 || this.pendingStatusWrites.length > 0 || this.inFlight.size > 0) {
       if (this.pendingAppends.length > 0 && this.batchesInFlight < this.maxInFlight) this.flushAppends();
+      if (this.pendingStatusWrites.length > 0 && this.statusBatchesInFlight < this.maxInFlight) this.flushStatusWrites();
       await Promise.all([...this.inFlight]);
     }
   }
@@ -352,6 +367,8 @@ export class PostgresStore implements Store {
 
   /** Locks a conversation row for the rest of the transaction; not_found when it does not exist. */
   private async lockConversation(client: pg.PoolClient, id: string): Promise<ConversationRow> {
+    const locked = this.lockedRows.get(client)?.get(id);
+    if (locked) return locked;
     const { rows } = await client.query<ConversationRow>(
       'SELECT doc, delivered_visitor_seq, delivered_agent_seq FROM conversations WHERE id = $1 FOR UPDATE',
       [id],
@@ -802,7 +819,87 @@ export class PostgresStore implements Store {
   }
 
   async applyStatus(conversationId: string, messageId: string, update: StatusUpdate, once?: OnceRecord): Promise<StatusResult> {
-    return this.transaction((client) => this.applyStatusIn(client, conversationId, messageId, update, once));
+    return this.sharedStatusWrite(conversationId, (client) => this.applyStatusIn(client, conversationId, messageId, update, once));
+  }
+
+  /**
+   * Queued for the next shared status transaction: receipts and statuses arriving while `maxAppendBatchesInFlight`
+   * of them run (or in the same event-loop turn) share one transaction and one commit, as appends do.
+   */
+  private sharedStatusWrite(conversationId: string, run: PendingStatusWrite['run']): Promise<StatusResult> {
+    try {
+      this.assertOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return new Promise<StatusResult>((resolve, reject) => {
+      this.pendingStatusWrites.push({ conversationId, run, resolve, reject });
+      if (!this.statusFlushScheduled && this.statusBatchesInFlight < this.maxInFlight) {
+        this.statusFlushScheduled = true;
+        setImmediate(() => {
+          this.statusFlushScheduled = false;
+          this.flushStatusWrites();
+        });
+      }
+    });
+  }
+
+  private flushStatusWrites(): void {
+    while (this.pendingStatusWrites.length > 0 && this.statusBatchesInFlight < this.maxInFlight) {
+      const batch = this.pendingStatusWrites.splice(0, this.maxBatchSize);
+      this.statusBatchesInFlight++;
+      const run = this.runStatusBatch(batch).finally(() => {
+        this.statusBatchesInFlight--;
+        this.inFlight.delete(run);
+        if (this.pendingStatusWrites.length > 0) this.flushStatusWrites();
+      });
+      this.inFlight.add(run);
+    }
+  }
+
+  /**
+   * One transaction for many status changes, applied in arrival order. Their conversations are locked first, in id
+   * order (as append batches lock theirs, so batches on different nodes never deadlock), and the changes read and
+   * update those locked rows, so a change sees the ones before it. A change refused with a StoreError has written
+   * nothing and leaves its batch-mates alone; any other failure reruns each change in its own transaction.
+   */
+  private async runStatusBatch(batch: PendingStatusWrite[]): Promise<void> {
+    let outcomes: ({ ok: true; result: StatusResult } | { ok: false; error: unknown })[];
+    try {
+      outcomes = await this.transaction(async (client) => {
+        const ids = [...new Set(batch.map((w) => w.conversationId))].sort(compareText);
+        const { rows } = await client.query<ConversationRow & { id: string }>(
+          `SELECT id, doc, delivered_visitor_seq, delivered_agent_seq FROM conversations
+           WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE`,
+          [ids],
+        );
+        this.lockedRows.set(client, new Map(rows.map((row) => [row.id, row])));
+        try {
+          const done: typeof outcomes = [];
+          for (const write of batch) {
+            try {
+              const result = await write.run(client);
+              // Later changes in the batch go on changing the locked row's document: the caller gets it as it is now.
+              done.push({ ok: true, result: { changed: result.changed, conversation: cloneConversation(result.conversation) } });
+            } catch (error) {
+              if (!(error instanceof StoreError) || batch.length === 1) throw error;
+              done.push({ ok: false, error });
+            }
+          }
+          return done;
+        } finally {
+          this.lockedRows.delete(client);
+        }
+      });
+    } catch (error) {
+      if (batch.length === 1) return batch[0]!.reject(error);
+      for (const write of batch) await this.runStatusBatch([write]);
+      return;
+    }
+    outcomes.forEach((outcome, i) => {
+      if (outcome.ok) batch[i]!.resolve(outcome.result);
+      else batch[i]!.reject(outcome.error);
+    });
   }
 
   /** `applyStatus` inside a running transaction. */
@@ -863,7 +960,7 @@ export class PostgresStore implements Store {
     upToSeq: number,
     status: 'delivered' | 'read',
   ): Promise<StatusResult> {
-    return this.transaction(async (client) => {
+    return this.sharedStatusWrite(conversationId, async (client) => {
       const row = await this.lockConversation(client, conversationId);
       const conversation = row.doc;
       const deliveredVisitorSeq = Number(row.delivered_visitor_seq);
@@ -911,6 +1008,8 @@ export class PostgresStore implements Store {
         }
       }
       await this.saveConversation(client, conversation, delivered);
+      row.delivered_visitor_seq = String(delivered.visitor);
+      row.delivered_agent_seq = String(delivered.agent);
       await this.queueOutbound(client, this.outbound.statusChanged(changed, conversation), at);
       return { changed, conversation };
     });
