@@ -130,19 +130,10 @@ export function createBridge(deps: BridgeDeps): Bridge {
   if (patchOn('writeCoalescing')) coalesceSocketWrites(io);
   const visitorNs = io.of(VISITOR_NAMESPACE) as unknown as VisitorNamespace;
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
-  // Without `deps.adapter` this is socket.io's in-memory adapter class; with a cluster adapter (or one installed
-  // later with `io.adapter(...)`) the namespace's adapter is not an instance of it and fanout asks the adapter.
-  const inMemoryAdapterClass = deps.adapter ? undefined : io.adapter();
   metrics.watchNamespace(VISITOR_NAMESPACE, visitorNs);
   metrics.watchNamespace(AGENT_NAMESPACE, agentNs);
   metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE]);
-  const fanout = new Fanout({
-    visitorNs,
-    agentNs,
-    logger,
-    inMemoryAdapter: () =>
-      inMemoryAdapterClass !== undefined && Object.getPrototypeOf(visitorNs.adapter) === inMemoryAdapterClass.prototype,
-  });
+  const fanout = new Fanout({ visitorNs, agentNs, logger });
   // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
   const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];
 

@@ -64,11 +64,6 @@ export class Fanout {
       visitorNs: VisitorNamespace;
       agentNs: AgentNamespace;
       logger: Logger;
-      /**
-       * True while the visitor namespace uses socket.io's in-memory adapter (every socket lives in this process),
-       * so presence can be read from the local room size; otherwise presence is asked of the adapter.
-       */
-      inMemoryAdapter?: () => boolean;
       /** Window for coalescing message/status-driven `conversation:updated`; default CONVERSATION_UPDATE_COALESCE_MS. */
       coalesceMs?: number;
     },
@@ -201,21 +196,12 @@ export class Fanout {
 
   private async emitSummary(conversation: Conversation): Promise<void> {
     try {
-      const online = await this.visitorOnline(conversation.id);
+      // Free with the in-memory adapter (the local room); a cluster adapter is asked (see presence.ts).
+      const online = await isVisitorOnline(this.deps.visitorNs, conversation.id);
       this.deps.agentNs.to(AGENTS_ROOM).emit('conversation:updated', toSummary(conversation, online));
     } catch (error) {
       this.deps.logger.error({ err: error, conversationId: conversation.id }, 'fanout: conversation update failed');
     }
-  }
-
-  /**
-   * With the in-memory adapter the local room is the whole truth and reading its size is free; any other adapter
-   * (several processes) must be asked, which `fetchSockets` does across the cluster.
-   */
-  private async visitorOnline(conversationId: string): Promise<boolean> {
-    const { visitorNs, inMemoryAdapter } = this.deps;
-    if (inMemoryAdapter?.()) return (visitorNs.adapter.rooms.get(conversationRoom(conversationId))?.size ?? 0) > 0;
-    return isVisitorOnline(visitorNs, conversationId);
   }
 
   /** Asks the sinks to deliver `message` again on its external channel. */

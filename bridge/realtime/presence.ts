@@ -12,10 +12,11 @@ type AnyAdapter = Namespace['adapter'];
 const localOnly = new WeakMap<AnyAdapter, boolean>();
 
 /**
- * True when `adapter.fetchSockets` is socket.io's in-memory one (no subclass overrides it), i.e. it answers from
- * this process's rooms alone. Then the namespace's own rooms and sockets give the same answer without a promise
- * and a RemoteSocket copy per socket (a connect asks twice, which shows in a reconnect-storm profile); a cluster
- * adapter overrides fetchSockets to ask the other processes, and is asked.
+ * The bridge's one check for "is this the in-memory adapter": true when `adapter.fetchSockets` is socket.io's
+ * in-memory one (no subclass overrides it), i.e. it answers from this process's rooms alone. Then the namespace's own
+ * rooms and sockets give the same answer without a promise and a RemoteSocket copy per socket (a connect asks twice,
+ * which shows in a reconnect-storm profile); a cluster adapter overrides fetchSockets to ask the other processes, and
+ * is asked.
  */
 function answersLocally(adapter: AnyAdapter): boolean {
   let known = localOnly.get(adapter);
