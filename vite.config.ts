@@ -14,6 +14,8 @@ const root = import.meta.dirname;
  * last, on its own.
  */
 const BENCH_TESTS = ['bench/bench-smoke.test.ts'];
+/** Files that drive Chromium: their project starts one browser for the run (e2e/helpers/chromium-global-setup.ts). */
+const BROWSER_TESTS = ['e2e/**/*.test.ts', 'torture/rendering.test.ts'];
 /** Files that need PostgreSQL: their project starts one throwaway cluster for the run (bridge/testing/postgres.ts). */
 const POSTGRES_TESTS = ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.postgres.test.ts'];
 
@@ -75,7 +77,17 @@ export default defineConfig(({ mode }) => {
           test: {
             name: 'main',
             include: ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.test.ts'],
-            exclude: [...configDefaults.exclude, ...BENCH_TESTS, ...POSTGRES_TESTS],
+            exclude: [...configDefaults.exclude, ...BENCH_TESTS, ...POSTGRES_TESTS, ...BROWSER_TESTS],
+            sequence: { groupOrder: 0 },
+          },
+        },
+        {
+          extends: true,
+          test: {
+            name: 'browser',
+            include: BROWSER_TESTS,
+            exclude: [...configDefaults.exclude, ...POSTGRES_TESTS],
+            globalSetup: ['e2e/helpers/chromium-global-setup.ts'],
             sequence: { groupOrder: 0 },
           },
         },

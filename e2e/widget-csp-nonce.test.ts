@@ -7,7 +7,8 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestBridge, type TestBridge } from '../bridge/testing/index.ts';
-import { launchBrowser, openPanel, openWidget, renderedMessages, sendFromComposer, startHostSite, type HostSite } from './widget-harness.ts';
+import { launchChromium } from './helpers/browser.ts';
+import { openPanel, openWidget, renderedMessages, sendFromComposer, startHostSite, type HostSite } from './widget-harness.ts';
 
 let browser: Browser;
 let site: HostSite;
@@ -16,7 +17,7 @@ let siteCounter = 0;
 
 beforeAll(async () => {
   site = await startHostSite();
-  [browser, bridge] = await Promise.all([launchBrowser(), startTestBridge({ config: { allowedOrigins: [site.origin] } })]);
+  [browser, bridge] = await Promise.all([launchChromium(), startTestBridge({ config: { allowedOrigins: [site.origin] } })]);
 });
 
 afterAll(async () => {

@@ -1,5 +1,5 @@
 /**
- * Shared setup of the widget browser tests: a real Chromium (playwright-core + /usr/bin/chromium) and a tiny
+ * Shared setup of the widget browser tests: a real Chromium (helpers/browser.ts: the run's shared one) and a tiny
  * loopback "host site" that serves the built widget (dist/widget) inside test pages: plain, classic-script, strict
  * CSP and hostile-CSS variants. The bridge is a separate origin, like on a real site.
  */
@@ -8,21 +8,13 @@ import { createServer, type Server } from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import type { Conversation } from '../protocol/conversation.ts';
+import { launchChromium } from './helpers/browser.ts';
 import { connectAgent, emitWithAck, startTestBridge, waitUntil, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
 
 const WIDGET_DIR = join(import.meta.dirname, '..', 'dist', 'widget');
-
-/** Launches the system Chromium headless with the project's flags. */
-export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
-}
 
 /** How a test page embeds the widget. */
 export interface PageOptions {
@@ -260,7 +252,7 @@ export function useWidgetRig(options: { clock?: () => Date } = {}): WidgetRig {
   beforeAll(async () => {
     rig.site = await startHostSite();
     const config = { allowedOrigins: [rig.site.origin] };
-    [rig.browser, rig.bridge] = await Promise.all([launchBrowser(), startTestBridge(options.clock ? { config, clock: options.clock } : { config })]);
+    [rig.browser, rig.bridge] = await Promise.all([launchChromium(), startTestBridge(options.clock ? { config, clock: options.clock } : { config })]);
     rig.agent = await connectAgent(rig.bridge.url, rig.bridge.agent.token);
   });
   afterAll(async () => {

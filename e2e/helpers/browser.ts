@@ -33,8 +33,16 @@ export const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-/** Launches headless Chromium (with `extraArgs` after the defaults). */
+/** The environment variable that carries the endpoint of the run's shared Chromium (e2e/helpers/chromium-global-setup.ts). */
+export const SHARED_CHROMIUM_ENV = 'ANON_CHAT_TEST_CHROMIUM';
+
+/**
+ * Headless Chromium with the flags above: the run's shared browser when there is one (closing the returned Browser
+ * closes only the contexts it created), else a browser of its own — always with `extraArgs`, which are per process.
+ */
 export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
+  const shared = process.env[SHARED_CHROMIUM_ENV];
+  if (shared && extraArgs.length === 0) return chromium.connect(shared);
   return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
