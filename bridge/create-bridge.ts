@@ -37,7 +37,8 @@ import { Retention } from './retention.ts';
 import { TeamAvailability } from './team-availability.ts';
 import { BridgeMetrics } from './metrics.ts';
 import { metricsRouter } from './http/metrics-routes.ts';
-import { assignRequestId, requestIdOf } from './http/request-id.ts';
+import { assignRequestId } from './http/request-id.ts';
+import { logRequest } from './http/request-log.ts';
 import { EVENT_WEBHOOK_QUEUE } from './webhooks/event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE } from './webhooks/whatsapp-delivery.ts';
 
@@ -179,20 +180,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   app.set('trust proxy', config.trustProxy);
   app.use((req, res, next) => {
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    const started = performance.now();
-    // Path only: query strings may carry webhook verify tokens.
-    res.on('finish', () =>
-      logger.debug(
-        {
-          reqId: requestIdOf(req),
-          method: req.method,
-          path: req.path,
-          status: res.statusCode,
-          ms: Math.round(performance.now() - started),
-        },
-        'http request',
-      ),
-    );
+    logRequest(logger, req, res, () => req.path);
     next();
   });
   app.use(healthRouter(context));

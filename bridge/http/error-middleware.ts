@@ -1,9 +1,10 @@
 /**
- * The one JSON error middleware (mounted last) and the 404 handler: every HTTP failure becomes
- * `{error: {code, message, fields?}}` with a fitting status; never a stack, never a 500 for bad input.
+ * The one JSON error renderer, used by the error middleware (mounted last) and the webhook fast path, and the 404
+ * handler: every HTTP failure becomes `{error: {code, message, fields?}}` with a fitting status; never a stack, never
+ * a 500 for bad input.
  */
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { ErrorCode } from '../../protocol/errors.ts';
+import type { ApiError, ErrorCode } from '../../protocol/errors.ts';
 import type { Logger } from 'pino';
 import type { Store } from '../store/store.ts';
 import { BridgeError, toApiError } from '../api-error.ts';
@@ -43,28 +44,46 @@ export const notFound: RequestHandler = (_req, _res, next) => {
   next(new BridgeError('not_found', 'No such resource.'));
 };
 
+/** The JSON answer to a failed HTTP request. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: { error: ApiError };
+}
+
+/**
+ * The answer for any thrown value: client errors keep their code; anything else is logged (with `request`) and
+ * answered with a fixed text. `storageDegraded` is asked only for an unexpected error.
+ */
+export function errorAnswer(
+  error: unknown,
+  logger: Logger,
+  request: { reqId: string | undefined; method: string | undefined; path: string },
+  storageDegraded: () => boolean,
+): ErrorAnswer {
+  const parserType = (error as { type?: unknown } | undefined)?.type;
+  const known = typeof parserType === 'string' ? PARSER_ERRORS[parserType] : undefined;
+  let body: ApiError;
+  if (known) body = known.toApiError();
+  else if (typeof (error as { status?: unknown })?.status === 'number' && (error as { status: number }).status < 500
+    && !(error instanceof BridgeError)) {
+    // Other client errors raised by Express itself (e.g. a malformed URI): a 4xx, never their text.
+    body = { code: 'bad_request', message: 'The request is not valid.' };
+  } else body = toApiError(error, logger, request, storageDegraded());
+  const headers: Record<string, string> = {};
+  if (body.code === 'rate_limited' && body.retryAfterMs !== undefined) {
+    headers['Retry-After'] = String(Math.ceil(body.retryAfterMs / 1000));
+  }
+  return { status: HTTP_STATUS[body.code], headers, body: { error: body } };
+}
+
 /** The JSON error middleware. */
 export function errorMiddleware(logger: Logger, store: Store): ErrorRequestHandler {
   return (error: unknown, req, res, next) => {
     if (res.headersSent) return next(error);
-    const parserType = (error as { type?: unknown } | undefined)?.type;
-    const known = typeof parserType === 'string' ? PARSER_ERRORS[parserType] : undefined;
-    let body;
-    if (known) body = known.toApiError();
-    else if (typeof (error as { status?: unknown })?.status === 'number' && (error as { status: number }).status < 500
-      && !(error instanceof BridgeError)) {
-      // Other client errors raised by Express itself (e.g. a malformed URI): a 4xx, never their text.
-      body = { code: 'bad_request' as const, message: 'The request is not valid.' };
-    } else body = toApiError(
-      error,
-      logger,
-      { reqId: requestIdOf(req), method: req.method, path: req.path },
-      !store.health().ok,
-    );
-    const status = HTTP_STATUS[body.code];
-    if (body.code === 'rate_limited' && body.retryAfterMs !== undefined) {
-      res.setHeader('Retry-After', String(Math.ceil(body.retryAfterMs / 1000)));
-    }
-    res.status(status).json({ error: body });
+    const request = { reqId: requestIdOf(req), method: req.method, path: req.path };
+    const answer = errorAnswer(error, logger, request, () => !store.health().ok);
+    for (const [name, value] of Object.entries(answer.headers)) res.setHeader(name, value);
+    res.status(answer.status).json(answer.body);
   };
 }

@@ -9,9 +9,10 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { toApiError } from '../api-error.ts';
-import { HTTP_STATUS } from '../http/error-middleware.ts';
+import { BridgeError } from '../api-error.ts';
+import { errorAnswer } from '../http/error-middleware.ts';
 import { requestIdOf } from '../http/request-id.ts';
+import { logRequest } from '../http/request-log.ts';
 
 /** One POST route served on the fast path. */
 export interface FastWebhookRoute {
@@ -35,9 +36,10 @@ const PLAIN_JSON = /^application\/json(?:; ?charset=(?:"utf-8"|utf-8))?$/i;
 const DIGITS = /^[0-9]{1,10}$/;
 
 /** The answer Express's `res.json(...)` gives for `body`, with the header the app adds to every response. */
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     'X-Content-Type-Options': 'nosniff',
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': Buffer.byteLength(text),
@@ -54,12 +56,8 @@ export function createWebhookFastPath(
   const byPath = new Map(Object.entries(routes));
 
   const fail = (res: ServerResponse, error: unknown, path: string, reqId: string | undefined): void => {
-    // As the JSON error middleware: client errors keep their code, anything else is logged and sent as a fixed text.
-    const body = toApiError(error, logger, { reqId, method: 'POST', path }, storageDegraded());
-    if (body.code === 'rate_limited' && body.retryAfterMs !== undefined) {
-      res.setHeader('Retry-After', String(Math.ceil(body.retryAfterMs / 1000)));
-    }
-    sendJson(res, HTTP_STATUS[body.code], { error: body });
+    const answer = errorAnswer(error, logger, { reqId, method: 'POST', path }, storageDegraded);
+    sendJson(res, answer.status, answer.body, answer.headers);
   };
 
   return (req, res) => {
@@ -85,16 +83,7 @@ export function createWebhookFastPath(
     }
 
     const reqId = requestIdOf(req);
-    if (logger.isLevelEnabled('debug')) {
-      const started = performance.now();
-      // The line the Express app logs for every request (path only: query strings may carry tokens).
-      res.on('finish', () =>
-        logger.debug(
-          { reqId, method: 'POST', path, status: res.statusCode, ms: Math.round(performance.now() - started) },
-          'http request',
-        ),
-      );
-    }
+    logRequest(logger, req, res, () => path);
 
     const expected = Number(length);
     const chunks: Buffer[] = [];
@@ -108,7 +97,7 @@ export function createWebhookFastPath(
     req.on('end', () => {
       // Node's parser delivers exactly content-length bytes; a mismatch would be a bug, answered as body-parser does.
       if (received !== expected) {
-        sendJson(res, 400, { error: { code: 'bad_request', message: 'The request size does not match its length.' } });
+        fail(res, new BridgeError('bad_request', 'The request size does not match its length.'), path, reqId);
         return;
       }
       const raw = chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, received);
