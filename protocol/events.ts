@@ -19,6 +19,7 @@ import type {
   ConversationStatePayload,
   TypingPayload,
   VisitorHistoryPayload,
+  VisitorEmailPayload,
   VisitorReceiptPayload,
   VisitorSendPayload,
   VisitorSyncPayload,
@@ -59,6 +60,13 @@ export interface VisitorSession {
    * `hasMore`. Clients that ignore it catch up with `sync` as before.
    */
   catchUp?: CatchUp;
+  /** Present only when the bridge can send e-mail (`SMTP_URL`): the widget may offer to be answered by e-mail. */
+  replyByEmail?: ReplyByEmail;
+}
+
+/** The address a visitor left to be answered at, if any. */
+export interface ReplyByEmail {
+  email?: string;
 }
 
 /** The catch-up a `session` carries: a {@link SyncResult} plus the revision it was read from. */
@@ -89,6 +97,11 @@ export interface VisitorClientToServerEvents {
   history: (payload: VisitorHistoryPayload, ack: (res: Ack<MessagePage>) => void) => void;
   receipt: (payload: VisitorReceiptPayload, ack?: (res: Ack<{ changed: number }>) => void) => void;
   typing: (payload: TypingPayload) => void;
+  /**
+   * Leave (or with `null` remove) the address to be answered at by e-mail; only while the bridge has e-mail
+   * (`session.replyByEmail` present), else `bad_request`.
+   */
+  'visitor:email': (payload: VisitorEmailPayload, ack: (res: Ack<ReplyByEmail>) => void) => void;
   /** Erase this conversation and everything stored about it (the widget offers it when the site enables it). */
   'conversation:erase': (payload: Record<string, never>, ack: (res: Ack<{ erased: true }>) => void) => void;
 }

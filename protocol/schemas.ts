@@ -50,6 +50,10 @@ export const visitorHistorySchema = z.strictObject({ beforeSeq: seq.optional(), 
 export const visitorReceiptSchema = z.strictObject({ upToSeq: seq, status: z.enum(['delivered', 'read']) });
 export const typingSchema = z.strictObject({ typing: z.boolean() });
 export const conversationEraseSchema = z.strictObject({});
+/** An e-mail address a visitor leaves; one line, nothing a mail header could be split on. */
+export const visitorEmailAddress = z.email('must be an e-mail address').max(254);
+/** `visitor:email`: the address to be answered at (`null` removes it). */
+export const visitorEmailSchema = z.strictObject({ email: visitorEmailAddress.nullable() });
 
 /** Handshake `auth` of the visitor namespace. */
 export const visitorAuthSchema = z.strictObject({
@@ -171,6 +175,7 @@ export type VisitorSyncPayload = z.infer<typeof visitorSyncSchema>;
 export type VisitorHistoryPayload = z.infer<typeof visitorHistorySchema>;
 export type VisitorReceiptPayload = z.infer<typeof visitorReceiptSchema>;
 export type TypingPayload = z.infer<typeof typingSchema>;
+export type VisitorEmailPayload = z.infer<typeof visitorEmailSchema>;
 export type VisitorAuth = z.infer<typeof visitorAuthSchema>;
 export type AgentSendPayload = z.infer<typeof agentSendSchema>;
 export type AgentSyncPayload = z.infer<typeof agentSyncSchema>;

@@ -5,6 +5,7 @@
 import {
   conversationEraseSchema,
   typingSchema,
+  visitorEmailSchema,
   visitorHistorySchema,
   visitorReceiptSchema,
   visitorSendSchema,
@@ -16,6 +17,7 @@ import { AGENTS_ROOM, conversationRoom, type VisitorSocket } from './namespaces.
 import { signVisitorToken } from '../auth/visitor-token.ts';
 import { applyReceipt, ensureVisitorConversation, historyPage, storeMessage, syncPage } from '../conversations.ts';
 import { eraseConversation } from '../conversation-erasure.ts';
+import { replyByEmailOf, setVisitorEmail } from '../visitor-email.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { agentsListening, isVisitorOnline } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
@@ -24,7 +26,7 @@ import { ReceiptBatch } from './receipt-batch.ts';
 import { validationError } from '../api-error.ts';
 import { StoreError } from '../store/store.ts';
 
-const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing', 'conversation:erase']);
+const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing', 'conversation:erase', 'visitor:email']);
 
 /** Wires one connected visitor socket: room, session, presence, events. */
 export async function registerVisitorHandlers(
@@ -80,6 +82,12 @@ export async function registerVisitorHandlers(
     },
   });
 
+  onEvent(ctx, socket, 'visitor:email', {
+    schema: visitorEmailSchema,
+    limiter: limiters.events,
+    run: (payload) => setVisitorEmail(ctx, socket.data, payload.email),
+  });
+
   onEvent(ctx, socket, 'conversation:erase', {
     schema: conversationEraseSchema,
     limiter: limiters.events,
@@ -127,6 +135,7 @@ export async function registerVisitorHandlers(
   await socket.join(room);
   const session = await signVisitorToken(ctx.config.secrets.visitorToken, socket.data, ctx.clock());
   const catchUp = await catchUpAfterConnect(ctx, socket);
+  const replyByEmail = await replyByEmailOf(ctx, conversationId);
   socket.emit('session', {
     token: session.token,
     visitorId: socket.data.visitorId,
@@ -134,6 +143,7 @@ export async function registerVisitorHandlers(
     expiresAt: session.expiresAt.toISOString(),
     ...(socket.data.userId !== undefined ? { userId: socket.data.userId } : {}),
     ...(catchUp ? { catchUp } : {}),
+    ...(replyByEmail ? { replyByEmail } : {}),
   });
   socket.emit('agents:presence', { online: await ctx.availability.visitorCount() });
   await announceVisitorPresence(ctx, conversationId);
