@@ -5,7 +5,8 @@
  */
 import type { ReplyByEmail } from '../protocol/events.ts';
 import { BridgeError } from './api-error.ts';
-import type { BridgeContext, VisitorSocketState } from './context.ts';
+import type { BridgeContext } from './context.ts';
+import type { VisitorSocketState } from './realtime/namespaces.ts';
 import { ensureVisitorConversation } from './conversations.ts';
 
 /** What `session.replyByEmail` carries for a visitor: undefined (no offer) without SMTP, else their current address. */
