@@ -222,6 +222,30 @@ describe('upload', () => {
     expect((await upload(tb.agent.token, 'x')).json.error).toMatchObject({ code: 'bad_request', fields: { conversationId: expect.any(String) } });
     expect((await upload(tb.agent.token, 'x', { conversationId: 'no-such-conversation' })).status).toBe(404);
   });
+
+  it('answers CORS preflights for pages ALLOWED_ORIGINS lists (the widget uploads from the host page), no others', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${tb.url}/api/attachments`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization' },
+      });
+    const allowed = await preflight(tb.url);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe(tb.url);
+    expect(allowed.headers.get('access-control-allow-headers')).toMatch(/Authorization/);
+    expect(allowed.headers.get('access-control-allow-methods')).toMatch(/POST/);
+    const refused = await preflight('https://elsewhere.example');
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    const visitor = await connectVisitor(tb.url);
+    const res = await fetch(`${tb.url}/api/attachments?name=a.txt`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${visitor.session.token}`, Origin: tb.url },
+      body: 'hello',
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.get('access-control-allow-origin')).toBe(tb.url);
+    visitor.close();
+  });
 });
 
 describe('messages with attachments', () => {

@@ -19,6 +19,7 @@ import { isApiKey } from '../auth/api-key.ts';
 import { ensureVisitorConversation, requireConversation, toAttachment, uploaderOf } from '../conversations.ts';
 import { cleanName, prepareContent, sniffType } from '../attachments/attachment-content.ts';
 import { AttachmentLinks } from '../attachments/attachment-links.ts';
+import { isOriginAllowed } from '../realtime/handshake.ts';
 
 /** Who presented a token: a visitor (one conversation) or an agent / the API key (every conversation). */
 type AttachmentCaller =
@@ -171,6 +172,20 @@ export function attachmentRouter(ctx: BridgeContext): Router {
   const router = Router();
   const links = new AttachmentLinks(ctx.config.secrets.visitorToken, ctx.config.attachments.linkTtlSeconds);
   const { maxBytes } = ctx.config.attachments;
+
+  // The widget uploads and asks for links from the host page's origin, with its token in a header: CORS for the
+  // pages ALLOWED_ORIGINS lists (the same ones that may open the visitor socket), preflights answered here.
+  router.use('/attachments', (req, res, next) => {
+    const origin = req.headers.origin;
+    if (origin === undefined || !isOriginAllowed(ctx.config, origin)) return next();
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.vary('Origin');
+    if (req.method !== 'OPTIONS') return next();
+    res.setHeader('Access-Control-Allow-Methods', 'GET, POST');
+    res.setHeader('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+    res.setHeader('Access-Control-Max-Age', '600');
+    res.status(204).end();
+  });
 
   router.post('/attachments', async (req, res) => {
     const caller = await requireCaller(ctx, req);
