@@ -159,10 +159,14 @@ export const inviteAcceptSchema = z.strictObject({
 export const restSendSchema = z
   .strictObject({ text: messageText.optional(), clientId: clientId.optional(), attachments: attachmentIds.optional() })
   .superRefine(textOrAttachments);
-/** `POST /api/attachments` query: the file's display name, the conversation (agents), an idempotency key. */
+/**
+ * `POST /api/attachments` query: the file's display name, the conversation (agents), an idempotency key, and for
+ * visitors the site key of their widget (as in the handshake), recorded when an upload is what starts the conversation.
+ */
 export const attachmentUploadQuerySchema = z.strictObject({
   name: z.string().max(1000).optional(),
   conversationId: entityId.optional(),
+  site: z.string().max(100).optional(),
   uploadKey: clientId.optional(),
 });
 export const restHistoryQuerySchema = z.strictObject({

@@ -246,6 +246,13 @@ describe('upload', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe(tb.url);
     visitor.close();
   });
+
+  it('a visitor\'s upload before their first message starts the conversation on their site', async () => {
+    const visitor = await connectVisitor(tb.url, { site: 'upload-first' });
+    expect((await upload(visitor.session.token, 'first a file', { name: 'notes.txt', site: 'upload-first' })).status).toBe(201);
+    expect((await tb.store.getConversation(visitor.session.conversationId))?.site).toBe('upload-first');
+    visitor.close();
+  });
 });
 
 describe('messages with attachments', () => {

@@ -219,7 +219,8 @@ export function attachmentRouter(ctx: BridgeContext): Router {
     const type = await sniffType(raw);
     const prepared = await prepareContent(raw, type);
     if (caller.kind === 'visitor') {
-      await ensureVisitorConversation(ctx, { conversationId, name: `Visitor ${caller.visitorId.slice(0, 4).toUpperCase()}` });
+      // A file attached before the first message starts the conversation: with the site, as the socket would.
+      await ensureVisitorConversation(ctx, { conversationId, name: `Visitor ${caller.visitorId.slice(0, 4).toUpperCase()}`, site: query.site });
     }
     const { attachment, created } = await ctx.store.putAttachment({
       conversationId,
