@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { widgetSize } from './scripts/widget-size.ts';
 import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-module-build.ts';
 import { loadableStringsBuild } from './widget/i18n/build/strings-build.ts';
+import { attachmentsModuleBuild } from './widget/attachments/build/attachments-module-build.ts';
 
 const root = import.meta.dirname;
 /**
@@ -35,6 +36,8 @@ export default defineConfig(({ mode }) => {
       xmtpModuleBuild({ root }),
       // Translations beyond en/de/es: one small file each, imported by URL when a widget speaks them.
       loadableStringsBuild(),
+      // Attachments (links in text, images, files, uploads): their own module, imported by URL after first paint.
+      attachmentsModuleBuild({ root }),
     ],
     build: {
       outDir: resolve(root, 'dist/widget'),

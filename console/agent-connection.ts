@@ -151,11 +151,10 @@ export class AgentConnection {
     return this.call(() => this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('sync', { conversationId, afterRev }));
   }
 
-  /** Sends a reply; the same clientId sent again returns the original message. */
-  send(conversationId: string, clientId: string, text: string): Promise<Message> {
-    return this.call(() =>
-      this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('message:send', { conversationId, clientId, text }),
-    );
+  /** Sends a reply (with the ids of files uploaded for it); the same clientId sent again returns the original message. */
+  send(conversationId: string, clientId: string, text: string, attachments?: string[]): Promise<Message> {
+    const payload = attachments?.length ? { conversationId, clientId, ...(text ? { text } : {}), attachments } : { conversationId, clientId, text };
+    return this.call(() => this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('message:send', payload));
   }
 
   /** Re-sends a reply whose external delivery failed. */

@@ -192,7 +192,9 @@ export class AnonConsole extends LitElement {
               .locale=${this.locale}
               .narrow=${single}
               @console-load-older=${() => void this.thread.loadOlder()}
-              @console-send=${(e: CustomEvent<{ text: string }>) => this.thread.send(e.detail.text)}
+              .serverUrl=${this.serverUrl}
+              .token=${this.session.session?.token}
+              @console-send=${(e: HTMLElementEventMap['console-send']) => this.thread.send(e.detail.text, e.detail.files)}
               @console-retry=${(e: CustomEvent<{ message: LocalMessage }>) => this.thread.retry(e.detail.message)}
               @console-compose=${(e: CustomEvent<{ active: boolean }>) => this.thread.composing(e.detail.active)}
               @console-back=${() => this.back()}

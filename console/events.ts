@@ -1,4 +1,5 @@
 /** The console's DOM events between its view elements and the root element, typed for `addEventListener`. */
+import type { DraftMessage } from '../widget/attachments/attachment-draft.ts';
 import type { ConversationState } from '../protocol/conversation.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import type { InboxFilter } from './state/inbox.ts';
@@ -10,7 +11,7 @@ export interface ConsoleEventDetails {
   'console-select': { conversationId: string };
   'console-filter': { filter: InboxFilter };
   'console-search': { query: string };
-  'console-send': { text: string };
+  'console-send': { text: string; files?: DraftMessage };
   'console-retry': { message: LocalMessage };
   'console-compose': { active: boolean };
   'console-load-older': Record<string, never>;

@@ -25,6 +25,8 @@ export interface PageOptions {
   script?: 'module' | 'classic';
   /** Serve with a strict Content-Security-Policy header (no unsafe-inline, no unsafe-eval). */
   strictCsp?: boolean;
+  /** With `strictCsp`: the `img-src` sources (default `'none'`). */
+  imgSrc?: string;
   /** Add a stylesheet of aggressive host rules. */
   hostileCss?: boolean;
   /** Extra attributes on <anon-chat>, already escaped. */
@@ -111,7 +113,7 @@ export async function startHostSite(): Promise<HostSite> {
           "script-src 'self'",
           options.styleNonce ? `style-src 'self' 'nonce-${options.styleNonce}'` : "style-src 'self'",
           `connect-src ws://${bridge.host} ${bridge.origin}`,
-          "img-src 'none'",
+          `img-src ${options.imgSrc ?? "'none'"}`,
           "base-uri 'none'",
           "form-action 'none'",
         ].join('; ');

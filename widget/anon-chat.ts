@@ -16,6 +16,9 @@ import { OutboxController } from './controllers/outbox-controller.ts';
 import { TypingController } from './controllers/typing-controller.ts';
 import { browserStorage, storageKeys } from './controllers/visitor-storage.ts';
 import { emit } from './events.ts';
+import type * as AttachmentsModule from './attachments/attachments-module.ts';
+import { ATTACHMENTS_MODULE_FILE } from './lazy-modules.ts';
+import { newClientId } from './controllers/outbox.ts';
 import type { WidgetStrings } from './i18n/en.ts';
 import { fill } from './i18n/fill.ts';
 import { renderPanel, styles as panelStyles } from './panel/chat-panel.ts';
@@ -222,6 +225,8 @@ export class AnonChat extends LitElement {
   #instanceKey = '';
   /** Cancels the scheduled #init while it has not run. */
   #cancelInit: (() => void) | undefined;
+  /** Links, images, files and uploads, once their module has loaded (after the panel started). */
+  #attachments: AttachmentsModule.WidgetAttachments | undefined;
 
   constructor() {
     super();
@@ -305,6 +310,27 @@ export class AnonChat extends LitElement {
       adoptStyles(this.renderRoot, supportsAdoptingStyleSheets ? [anonChatStyles, ...panelStyles] : panelStyles);
     }
     this.requestUpdate();
+    // Not part of the initial load: a failed import leaves messages as plain text and the composer without files.
+    const element = this;
+    import(/* @vite-ignore */ new URL(ATTACHMENTS_MODULE_FILE, scriptUrl).href).then((module: typeof AttachmentsModule) => {
+      const ui = module.createWidgetAttachments({
+        renderRoot: this.renderRoot,
+        get updateComplete() {
+          return element.updateComplete;
+        },
+        requestUpdate: () => this.requestUpdate(),
+        serverUrl: () => this.serverUrl,
+        site: () => this.site,
+        token: () => connection.token,
+        locale: () => this.#locale(),
+        newClientId,
+      });
+      this.#attachments = ui;
+      if (this.renderRoot instanceof ShadowRoot) {
+        adoptStyles(this.renderRoot, supportsAdoptingStyleSheets ? [anonChatStyles, ...panelStyles, ui.styles] : [ui.styles]);
+      }
+      this.requestUpdate();
+    }, () => undefined);
   }
 
   /** Opens the panel and moves focus into it. */
@@ -325,10 +351,14 @@ export class AnonChat extends LitElement {
 
   /** Sends `text` as the visitor; resolves with the stored message once the bridge has it, rejects if refused. */
   send(text: string): Promise<Message> {
+    return this.#send(text);
+  }
+
+  #send(text: string, files?: AttachmentsModule.DraftMessage): Promise<Message> {
     this.#init();
     if (!this.#outbox) return Promise.reject(new Error('anon-chat is not connected to the document'));
     this.#forceBottom = true;
-    return this.#outbox.send(text);
+    return this.#outbox.send(text, files);
   }
 
   /** Links the conversation to a verified site user (userHash = hex HMAC-SHA256(site secret, userId)). */
@@ -350,6 +380,7 @@ export class AnonChat extends LitElement {
     this.#connection?.forgetToken();
     this.#outbox?.clear();
     this.#conversation?.clear();
+    this.#attachments?.clear();
     this.#connection?.start();
   }
 
@@ -360,6 +391,7 @@ export class AnonChat extends LitElement {
     this.#connection?.forgetToken();
     this.#outbox?.clear();
     this.#conversation?.clear();
+    this.#attachments?.clear();
     this.#connection?.start();
     emit(this, 'anon-chat-erased', {});
   }
@@ -499,11 +531,14 @@ export class AnonChat extends LitElement {
   #onSubmit = (event: Event): void => {
     event.preventDefault();
     const text = this._draft;
-    if (!hasVisibleText(text) || text.length > MAX_TEXT_LENGTH) return;
+    const attachments = this.#attachments;
+    if (attachments?.uploading || text.length > MAX_TEXT_LENGTH) return;
+    const files = attachments?.take();
+    if (!hasVisibleText(text) && !files) return;
     this._draft = '';
     this.#typing?.stop();
     // The promise is for API callers; here the outcome shows on the message itself.
-    this.send(text).catch(() => {});
+    this.#send(text, files).catch(() => {});
   };
 
   #onKeydown = (event: KeyboardEvent): void => {
@@ -612,9 +647,11 @@ export class AnonChat extends LitElement {
             onEraseCancel: () => {
               this._erase = 'idle';
             },
+            // Files go over the bridge only: an XMTP conversation stays text.
+            attachments: connection?.kind === 'realtime' ? this.#attachments : undefined,
           })}
       <div class="sr-only" aria-live="polite" aria-atomic="true">
-        ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text }) : ''}
+        ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text || (last.attachments ?? []).map((a) => a.name).join(', ') }) : ''}
       </div>
     </div>`;
   }

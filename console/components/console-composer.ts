@@ -5,6 +5,10 @@ import { hasVisibleText } from '../../protocol/text.ts';
 import { baseStyles } from './shared.styles.ts';
 import { composerStyles } from './console-composer.styles.ts';
 import { emit } from '../events.ts';
+import { AttachmentDraft } from '../../widget/attachments/attachment-draft.ts';
+import { attachmentLabels } from '../../widget/attachments/attachment-labels.ts';
+import { acceptFileDrag, droppedFiles, pastedFiles, renderAttachButton, renderDraft } from '../../widget/attachments/attachment-view.ts';
+import { attachmentStyles } from '../../widget/attachments/attachment.styles.ts';
 
 const sendIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M3.4 16.6 17.5 10 3.4 3.4l.02 5.2L13 10l-9.58 1.4z" fill="currentColor"/></svg>`;
 
@@ -12,21 +16,51 @@ const sendIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidde
 const COUNTER_FROM = MAX_TEXT_LENGTH - 500;
 
 /**
- * Reply box of the open conversation.
- * @fires console-send - `{text}` when the agent sends.
+ * Reply box of the open conversation; files come in by the paperclip, paste or drop (web conversations), upload at
+ * once and are sent with the reply.
+ * @fires console-send - `{text, files?}` when the agent sends.
  * @fires console-compose - `{active}` while typing (`true`) and when the box is left or emptied (`false`).
  */
 export class ConsoleComposer extends LitElement {
-  static override styles = [baseStyles, composerStyles];
-  static override properties = { label: { type: String }, value: { state: true } };
+  static override styles = [baseStyles, composerStyles, attachmentStyles];
+  static override properties = {
+    label: { type: String },
+    value: { state: true },
+    serverUrl: { attribute: false },
+    token: { attribute: false },
+    conversationId: { attribute: false },
+    canAttach: { type: Boolean },
+  };
 
   declare label: string;
   declare value: string;
+  declare serverUrl: string;
+  declare token: string | undefined;
+  declare conversationId: string;
+  /** Files can go with replies (web conversations; WhatsApp media is not built yet). */
+  declare canAttach: boolean;
+
+  private readonly draft = new AttachmentDraft({
+    serverUrl: () => this.serverUrl,
+    token: () => this.token,
+    conversationId: () => this.conversationId,
+    newClientId: () => `console-${crypto.randomUUID()}`,
+    changed: () => this.requestUpdate(),
+  });
 
   constructor() {
     super();
     this.label = 'Reply';
     this.value = '';
+    this.serverUrl = '';
+    this.token = undefined;
+    this.conversationId = '';
+    this.canAttach = false;
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    this.draft.clear();
   }
 
   /** Moves focus into the text box. */
@@ -37,13 +71,23 @@ export class ConsoleComposer extends LitElement {
   override render() {
     const length = this.value.length;
     const over = length > MAX_TEXT_LENGTH;
-    const canSend = hasVisibleText(this.value) && !over;
+    const draft = this.draft;
+    const canSend = (hasVisibleText(this.value) || draft.ready) && !draft.uploading && !over;
     const submit = (): void => {
       if (!canSend) return;
-      emit(this, 'console-send', { text: this.value });
+      const files = draft.take();
+      emit(this, 'console-send', files ? { text: this.value, files } : { text: this.value });
       this.value = '';
     };
-    return html`<form
+    const attach = this.canAttach;
+    return html`${attach ? renderDraft(draft, attachmentLabels, navigator.language) : nothing}<form
+        @dragover=${(event: DragEvent) => {
+          if (attach) acceptFileDrag(event);
+        }}
+        @drop=${(event: DragEvent) => {
+          const files = attach ? droppedFiles(event) : [];
+          if (files.length) draft.add(files);
+        }}
         @submit=${(event: SubmitEvent) => {
           event.preventDefault();
           submit();
@@ -60,6 +104,10 @@ export class ConsoleComposer extends LitElement {
             emit(this, 'console-compose', { active: this.value.length > 0 });
           }}
           @blur=${() => emit(this, 'console-compose', { active: false })}
+          @paste=${(event: ClipboardEvent) => {
+            const files = attach ? pastedFiles(event) : [];
+            if (files.length) draft.add(files);
+          }}
           @keydown=${(event: KeyboardEvent) => {
             if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
               event.preventDefault();
@@ -67,6 +115,7 @@ export class ConsoleComposer extends LitElement {
             }
           }}
         ></textarea>
+        ${attach ? renderAttachButton(draft, attachmentLabels, 'att-attach') : nothing}
         <button class="btn btn--primary send" type="submit" aria-label="Send" title="Send" ?disabled=${!canSend}>${sendIcon}</button>
       </form>
       <div class="meta">

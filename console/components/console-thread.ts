@@ -15,6 +15,11 @@ import { bubbleLabels, channelLabels, hueClass, initials } from '../labels.ts';
 import { ScrollAnchorController } from '../controllers/scroll-anchor-controller.ts';
 import { shownStatus } from '../state/thread.ts';
 import './console-composer.ts';
+import { attachmentLabels } from '../../widget/attachments/attachment-labels.ts';
+import { AttachmentViewer, renderAttachmentList } from '../../widget/attachments/attachment-view.ts';
+import { attachmentStyles } from '../../widget/attachments/attachment.styles.ts';
+import { renderMessageText } from '../../widget/attachments/message-text.ts';
+import { SignedLinks } from '../../widget/attachments/signed-links.ts';
 
 const backIcon = html`<svg width="20" height="20" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M12.5 4 6.5 10l6 6" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>`;
 const emptyIcon = html`<svg width="64" height="64" viewBox="0 0 64 64" aria-hidden="true" focusable="false"><rect x="6" y="10" width="40" height="28" rx="8" fill="currentColor"/><rect x="20" y="24" width="38" height="26" rx="8" fill="currentColor" opacity=".55"/></svg>`;
@@ -27,7 +32,7 @@ const emptyIcon = html`<svg width="64" height="64" viewBox="0 0 64 64" aria-hidd
  * @fires console-state - `{state}` from the Close / Reopen button.
  */
 export class ConsoleThread extends LitElement {
-  static override styles = [baseStyles, bubbleStyles, threadStyles];
+  static override styles = [baseStyles, bubbleStyles, attachmentStyles, threadStyles];
   static override properties = {
     summary: { attribute: false },
     messages: { attribute: false },
@@ -40,6 +45,8 @@ export class ConsoleThread extends LitElement {
     announcement: { type: String },
     locale: { type: String },
     narrow: { type: Boolean, reflect: true },
+    serverUrl: { attribute: false },
+    token: { attribute: false },
   };
 
   declare summary: ConversationSummary | undefined;
@@ -55,6 +62,12 @@ export class ConsoleThread extends LitElement {
   declare announcement: string;
   declare locale: string;
   declare narrow: boolean;
+  /** The bridge and the agent's token: uploads and signed links to attachments. */
+  declare serverUrl: string;
+  declare token: string | undefined;
+
+  private readonly links = new SignedLinks({ serverUrl: () => this.serverUrl, token: () => this.token, changed: () => this.requestUpdate() });
+  private readonly viewer = new AttachmentViewer(this);
 
   private readonly scrollAnchor = new ScrollAnchorController(this, {
     scroller: () => this.renderRoot?.querySelector<HTMLElement>('.messages'),
@@ -84,6 +97,8 @@ export class ConsoleThread extends LitElement {
     this.announcement = '';
     this.locale = '';
     this.narrow = false;
+    this.serverUrl = '';
+    this.token = undefined;
   }
 
   /** Moves focus to the reply box, once it is rendered. */
@@ -146,7 +161,17 @@ export class ConsoleThread extends LitElement {
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
       <div class="typing" aria-live="polite">${this.renderTyping()}</div>
       <div class="visually-hidden" aria-live="polite" data-announcement>${this.announcement}</div>
-      ${keyed(c.id, html`<console-composer label="Reply to ${c.name}"></console-composer>`)}`;
+      ${this.viewer.render({ links: this.links, labels: attachmentLabels })}
+      ${keyed(
+        c.id,
+        html`<console-composer
+          label="Reply to ${c.name}"
+          .serverUrl=${this.serverUrl}
+          .token=${this.token}
+          .conversationId=${c.id}
+          ?canAttach=${c.channel === 'web'}
+        ></console-composer>`,
+      )}`;
   }
 
   private renderStateButton(c: ConversationSummary): TemplateResult {
@@ -178,6 +203,11 @@ export class ConsoleThread extends LitElement {
       labels: bubbleLabels,
       showAuthor: own && !sameAuthor,
       onRetry: (message) => emit(this, 'console-retry', { message }),
+      renderBody: (message) =>
+        html`${message.text ? html`<span class="msg__text" dir="auto">${renderMessageText(message.text)}</span>` : nothing}${renderAttachmentList(
+          message.attachments,
+          { links: this.links, labels: attachmentLabels, locale: this.locale, viewer: this.viewer },
+        )}`,
     })}`;
   }
 

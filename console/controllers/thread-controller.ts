@@ -4,6 +4,7 @@
  * syncs by rev after every reconnect, marks visitor messages read while the tab is visible, and carries
  * typing indicators both ways.
  */
+import type { DraftMessage } from '../../widget/attachments/attachment-draft.ts';
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import type { ConversationState, ConversationSummary } from '../../protocol/conversation.ts';
 import type { AgentPublic, TypingEvent } from '../../protocol/events.ts';
@@ -212,13 +213,15 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     }
   }
 
-  /** Sends a reply optimistically. */
-  send(text: string): void {
+  /** Sends a reply optimistically (with uploaded files, under the clientId they were uploaded with). */
+  send(text: string, files?: DraftMessage): void {
     const thread = this.thread;
     const agent = this.options.agent();
-    if (!thread || !agent || !hasVisibleText(text)) return;
+    if (!thread || !agent || (!hasVisibleText(text) && !files)) return;
     this.stopOwnTyping();
-    const message = thread.addPending(newClientId(), text, { role: 'agent', agentId: agent.id, name: agent.name }, new Date().toISOString());
+    const body = hasVisibleText(text) ? text : '';
+    const author = { role: 'agent' as const, agentId: agent.id, name: agent.name };
+    const message = thread.addPending(files?.clientId ?? newClientId(), body, author, new Date().toISOString(), files?.attachments);
     this.unconfirmed.add(thread);
     this.host.requestUpdate();
     void this.deliver(thread, message);
@@ -344,7 +347,7 @@ export class ThreadController implements ReactiveController, ConnectionUser {
     const connection = this.connection;
     if (!connection) return;
     try {
-      const stored = await connection.send(thread.conversationId, message.clientId, message.text);
+      const stored = await connection.send(thread.conversationId, message.clientId, message.text, message.attachments?.map((a) => a.id));
       if (thread.upsert(stored)) this.host.requestUpdate();
     } catch (error) {
       // Offline or no answer: it stays `sending` and goes out again, same clientId, after the next connect — or,

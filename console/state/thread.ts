@@ -3,6 +3,7 @@
  * agent's own optimistic sends. Everything is keyed by clientId, so the server's copy of an optimistic send
  * replaces it in place and a message seen twice (ack + broadcast, sync replay, reload) is never shown twice.
  */
+import type { Attachment } from '../../protocol/attachment.ts';
 import type { Author, LocalMessage, Message, MessageFailure, StatusChange } from '../../protocol/message.ts';
 import type { MessagePage } from '../../protocol/events.ts';
 import type { Channel } from '../../protocol/conversation.ts';
@@ -121,7 +122,7 @@ export class ThreadState {
   }
 
   /** Shows an own message at once, before the server has it. */
-  addPending(clientId: string, text: string, author: Author, createdAt: string): LocalMessage {
+  addPending(clientId: string, text: string, author: Author, createdAt: string, attachments?: Attachment[]): LocalMessage {
     const message: LocalMessage = {
       conversationId: this.conversationId,
       clientId,
@@ -130,6 +131,7 @@ export class ThreadState {
       createdAt,
       status: 'sending',
       statusAt: {},
+      ...(attachments?.length ? { attachments } : {}),
     };
     this.set(message);
     return message;

@@ -7,6 +7,7 @@
 import type { ReactiveController } from 'lit';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
 import { textProblem } from '../../protocol/text.ts';
+import type { Attachment } from '../../protocol/attachment.ts';
 import type { Message } from '../../protocol/message.ts';
 import { TransportError } from '../transports/transport.ts';
 import type { ChatHost } from './chat-host.ts';
@@ -71,12 +72,16 @@ export class OutboxController implements ReactiveController {
     for (const entry of this.outbox.entries) this.conversation.showLocal(entryToMessage(entry, this.#conversationId()));
   }
 
-  /** Queues `text`; resolves with the stored message, rejects when it is refused for good. */
-  send(text: string): Promise<Message> {
+  /**
+   * Queues `text` (with uploaded files, under the clientId they were uploaded with); resolves with the stored message,
+   * rejects when it is refused for good.
+   */
+  send(text: string, files?: { clientId: string; attachments: Attachment[] }): Promise<Message> {
     // Nothing visible or a broken character: the bridge would refuse it, so it is never queued.
     const problem = textProblem(text);
-    if (problem === 'text_empty' || problem === 'text_invalid') return Promise.reject(new TransportError(problem, problem, true));
-    const entry: OutboxEntry = { clientId: newClientId(), text, createdAt: new Date().toISOString(), state: 'pending', attempts: 0 };
+    if (problem === 'text_invalid' || (problem === 'text_empty' && !files)) return Promise.reject(new TransportError(problem, problem, true));
+    const entry: OutboxEntry = { clientId: files?.clientId ?? newClientId(), text: problem ? '' : text, createdAt: new Date().toISOString(), state: 'pending', attempts: 0 };
+    if (files) entry.attachments = files.attachments;
     if (text.length > MAX_TEXT_LENGTH) {
       // Refused before sending, but still shown and kept: nothing the visitor wrote disappears silently.
       entry.state = 'failed';
@@ -95,7 +100,8 @@ export class OutboxController implements ReactiveController {
     const entry = this.outbox.get(clientId);
     if (!entry || entry.state !== 'failed') return;
     if (entry.text.length > MAX_TEXT_LENGTH) return;
-    const pending: OutboxEntry = { clientId, text: entry.text, createdAt: entry.createdAt, state: 'pending', attempts: 0 };
+    const pending: OutboxEntry = { ...entry, state: 'pending', attempts: 0 };
+    delete pending.failure;
     this.outbox.update(pending);
     this.conversation.showLocal(entryToMessage(pending, this.#conversationId()));
     void this.flush();
@@ -159,7 +165,7 @@ export class OutboxController implements ReactiveController {
         const entry = this.outbox.nextPending();
         if (!entry) return;
         try {
-          const stored = await transport.send({ clientId: entry.clientId, text: entry.text });
+          const stored = await transport.send({ clientId: entry.clientId, text: entry.text, attachments: entry.attachments?.map((a) => a.id) });
           this.conversation.receive([stored], true);
           this.#settle(stored);
         } catch (error) {

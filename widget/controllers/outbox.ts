@@ -2,6 +2,7 @@
  * The visitor's outbox: messages not yet acknowledged by the bridge, persisted so they survive reloads, tab closes
  * and offline periods. Entries leave only when the bridge has stored them (or when the visitor resets).
  */
+import type { Attachment } from '../../protocol/attachment.ts';
 import type { LocalMessage, MessageFailure } from '../../protocol/message.ts';
 import type { PersistentStorage } from './visitor-storage.ts';
 import type { BackoffPolicy } from '../../protocol/backoff.ts';
@@ -14,6 +15,8 @@ export interface OutboxEntry {
   state: 'pending' | 'failed';
   attempts: number;
   failure?: MessageFailure;
+  /** Files uploaded before the message was queued; it is sent naming their ids. */
+  attachments?: Attachment[];
 }
 
 /** The optimistic message the list shows for an outbox entry. */
@@ -28,6 +31,7 @@ export function entryToMessage(entry: OutboxEntry, conversationId: string): Loca
     statusAt: {},
   };
   if (entry.failure) message.failure = entry.failure;
+  if (entry.attachments) message.attachments = entry.attachments;
   return message;
 }
 

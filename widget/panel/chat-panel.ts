@@ -9,6 +9,7 @@ import { hasVisibleText } from '../../protocol/text.ts';
 import type { LocalMessage } from '../../protocol/message.ts';
 import { bubbleLabels, fill, type WidgetStrings } from '../i18n/index.ts';
 import type { ConnectionState, TransportKind } from '../transports/transport.ts';
+import type { WidgetAttachments } from '../attachments/attachments-module.ts';
 import { dayKey, formatDay } from '../ui/format-time.ts';
 import { renderMessageBubble } from '../ui/message-bubble.ts';
 import { bubbleStyles } from '../ui/message-list.styles.ts';
@@ -52,6 +53,8 @@ export interface PanelView {
   onErase: () => void;
   onEraseConfirm: () => void;
   onEraseCancel: () => void;
+  /** The attachment UI, once its module has loaded (and the transport carries files). */
+  attachments: WidgetAttachments | undefined;
 }
 
 const trashIcon = svg`<path d="M5 7h14M10 7V4.5h4V7M7 7l1 13h8l1-13" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" fill="none" />`;
@@ -85,6 +88,7 @@ function renderMessages(view: PanelView): TemplateResult {
             showAuthor: row.message.author.role === 'agent' && !!row.message.author.name,
             showAvatar: true,
             onRetry: view.onRetry,
+            renderBody: view.attachments?.renderBody,
           })
         : html`<div class="separator" part="separator" role="separator">${row.day}</div>`,
   )}`;
@@ -96,12 +100,16 @@ export function renderPanel(view: PanelView): TemplateResult {
   const online = view.state === 'online';
   const available = online && view.agentsOnline > 0;
   const count = view.draft.length;
+  const files = view.attachments;
   // A <dialog> the element shows and hides (PanelDialogController): modal where it covers the screen.
   return html`<dialog
     id="panel"
     class="panel"
     part="panel"
     aria-labelledby="title"
+    @dragover=${files?.onDragOver}
+    @dragleave=${files?.onDragLeave}
+    @drop=${files?.onDrop}
     @cancel=${(event: Event) => {
       // Escape in a modal dialog: close through the element, so it tells the page and returns focus.
       event.preventDefault();
@@ -145,6 +153,7 @@ export function renderPanel(view: PanelView): TemplateResult {
     </div>
     ${view.pill ? html`<button class="pill" part="new-messages" type="button" @click=${view.onPill}>${s.newMessages} ↓</button>` : nothing}
     <form class="composer" part="composer" @submit=${view.onSubmit}>
+      ${files?.renderDraft()}
       <div class="field">
         <textarea
           class="input"
@@ -157,16 +166,19 @@ export function renderPanel(view: PanelView): TemplateResult {
           .value=${view.draft}
           @input=${view.onInput}
           @keydown=${view.onComposerKeydown}
+          @paste=${files?.onPaste}
         ></textarea>
         <span id="counter" class="counter ${count > MAX_TEXT_LENGTH * 0.9 ? 'counter--near' : ''}" part="counter"
           >${count ? fill(s.counter, { count, max: MAX_TEXT_LENGTH }) : nothing}</span
         >
       </div>
-      <button class="send" part="send-button" type="submit" aria-label=${s.send} ?disabled=${!hasVisibleText(view.draft) || count > MAX_TEXT_LENGTH}>
+      ${files?.renderAttachButton()}
+      <button class="send" part="send-button" type="submit" aria-label=${s.send} ?disabled=${!(hasVisibleText(view.draft) || files?.ready) || files?.uploading || count > MAX_TEXT_LENGTH}>
         <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true" focusable="false">
           <path d="M3 20.5l18-8.5L3 3.5l2.5 8.5zM5.5 12H13" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" fill="none" />
         </svg>
       </button>
     </form>
+    ${files?.renderViewer()}
   </dialog>`;
 }

@@ -279,7 +279,8 @@ export class SocketTransport implements Transport {
   }
 
   send(message: OutgoingMessage): Promise<Message> {
-    return this.#request('message:send', { clientId: message.clientId, text: message.text });
+    const { clientId, text, attachments } = message;
+    return this.#request('message:send', attachments?.length ? { clientId, ...(text ? { text } : {}), attachments } : { clientId, text });
   }
 
   sync(afterRev: number): Promise<SyncResult> {

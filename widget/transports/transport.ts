@@ -33,6 +33,8 @@ export interface TransportEvents {
 export interface OutgoingMessage {
   clientId: string;
   text: string;
+  /** Ids of files uploaded for this message (the bridge transport only). */
+  attachments?: string[];
 }
 
 /** A transport failure. `permanent` failures (too long, forbidden…) must not be retried. */

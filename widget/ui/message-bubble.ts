@@ -30,6 +30,8 @@ export interface BubbleOptions {
   /** An initials avatar before the author's name (the widget shows one for agents). */
   showAvatar?: boolean;
   onRetry?: (message: LocalMessage) => void;
+  /** Renders the text and attachments (links, images, files) once the attachment UI is there; plain text until then. */
+  renderBody?: (message: LocalMessage) => unknown;
 }
 
 function authorName(message: LocalMessage, labels: BubbleLabels): string {
@@ -44,7 +46,7 @@ function authorName(message: LocalMessage, labels: BubbleLabels): string {
  * Failed own messages show the reason and, when `onRetry` is given, a Retry button.
  */
 export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions): TemplateResult {
-  const { own, locale, labels, showAuthor, showAvatar, onRetry } = opts;
+  const { own, locale, labels, showAuthor, showAvatar, onRetry, renderBody } = opts;
   const name = authorName(message, labels);
   const failed = message.status === 'failed';
   const reason = message.failure ? (labels.errors?.[message.failure.code] ?? message.failure.reason) : '';
@@ -60,7 +62,7 @@ export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions):
           : nothing}${name}</div>`
       : nothing}
     <div class="msg__bubble" part="bubble ${own ? 'bubble-own' : 'bubble-other'}">
-      <span class="msg__text" dir="auto">${message.text}</span>
+      ${renderBody ? renderBody(message) : message.text ? html`<span class="msg__text" dir="auto">${message.text}</span>` : nothing}
       <span class="msg__meta">
         <time datetime=${message.createdAt}>${formatTime(message.createdAt, locale)}</time>
         ${own ? renderStatusTicks(message.status, labels) : nothing}

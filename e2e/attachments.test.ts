@@ -1,0 +1,218 @@
+/**
+ * Attachments in real Chromium against a real bridge: the demo page's widget as the visitor and the agent console.
+ * Picking, pasting and dropping files in both, previews, upload progress and Cancel, errors, an attachment-only
+ * message, each side seeing the other's images (lazy thumbnails through signed links, a viewer dialog) and files
+ * (download chips), links in text clickable while `javascript:` stays text.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
+import sharp from 'sharp';
+import { startTestBridge, type TestBridge } from '../bridge/testing/index.ts';
+import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
+import { inboxItems, reply, signInToConsole } from './helpers/console-page.ts';
+import { openWidget, sendFromWidget, widgetMessage } from './helpers/widget-page.ts';
+
+const VIEWPORT = { width: 1280, height: 800 };
+
+/** A PNG "screenshot" a visitor might send: a dialog with an error on a coloured page. */
+function screenshotPng(label: string, hue: string): Promise<Buffer> {
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="400">
+    <rect width="640" height="400" fill="${hue}"/>
+    <rect x="120" y="110" width="400" height="180" rx="14" fill="#ffffff"/>
+    <circle cx="170" cy="165" r="22" fill="#d93025"/>
+    <rect x="210" y="150" width="260" height="14" rx="7" fill="#1f2328"/>
+    <rect x="210" y="176" width="200" height="10" rx="5" fill="#8c959f"/>
+    <rect x="360" y="236" width="130" height="34" rx="8" fill="#1a56db"/>
+    <text x="140" y="320" font-family="sans-serif" font-size="22" fill="#ffffff">${label}</text>
+  </svg>`;
+  return sharp(Buffer.from(svg)).png().toBuffer();
+}
+
+/** A small valid PDF. */
+const PDF = Buffer.from(
+  '%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n' +
+    '3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n',
+);
+
+/** Dispatches a paste of `file` into `selector`, as pasting a screenshot from the clipboard does. */
+async function pasteFile(page: Page, selector: string, file: { name: string; type: string; bytes: Buffer }): Promise<void> {
+  await page.locator(selector).evaluate(
+    (target, f) => {
+      const data = new DataTransfer();
+      data.items.add(new File([Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0))], f.name, { type: f.type }));
+      target.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true, composed: true }));
+    },
+    { name: file.name, type: file.type, base64: file.bytes.toString('base64') },
+  );
+}
+
+/** Drags `file` over `selector` and drops it there. */
+async function dropFile(page: Page, selector: string, file: { name: string; type: string; bytes: Buffer }): Promise<void> {
+  await page.locator(selector).evaluate(
+    (target, f) => {
+      const data = new DataTransfer();
+      data.items.add(new File([Uint8Array.from(atob(f.base64), (c) => c.charCodeAt(0))], f.name, { type: f.type }));
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true, composed: true }));
+      }
+    },
+    { name: file.name, type: file.type, base64: file.bytes.toString('base64') },
+  );
+}
+
+describe('attachments in the widget and the console (Chromium, real bridge)', () => {
+  let bridge: TestBridge;
+  let browser: Browser;
+  let visitorContext: BrowserContext;
+  let agentContext: BrowserContext;
+  let visitor: Page;
+  let agent: Page;
+  const problems: PageProblems[] = [];
+  let conversationId = '';
+
+  beforeAll(async () => {
+    ensureBuilt();
+    bridge = await startTestBridge();
+    browser = await launchChromium();
+    visitorContext = await browser.newContext({ viewport: VIEWPORT });
+    agentContext = await browser.newContext({ viewport: VIEWPORT });
+    // The refused upload in the errors test is answered 415 on purpose; Chromium logs every 4xx resource.
+    const v = await openPage(visitorContext, [/status of 415 .*\/api\/attachments\?name=tool\.exe/]);
+    const a = await openPage(agentContext);
+    visitor = v.page;
+    agent = a.page;
+    problems.push(v.problems, a.problems);
+    await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    await visitor.goto(`${bridge.url}/demo/`);
+    await openWidget(visitor);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await bridge?.close();
+  });
+
+  it('makes http(s) links in text clickable and leaves javascript: as text, on both sides', async () => {
+    const text = 'Docs at https://example.com/help?q=1, not javascript:alert(1) or <a href="javascript:x">x</a>.';
+    await sendFromWidget(visitor, text);
+    const mine = widgetMessage(visitor, 'Docs at');
+    await mine.locator('.ticks--sent, .ticks--delivered, .ticks--read').first().waitFor();
+    const item = inboxItems(agent).first();
+    await item.waitFor();
+    conversationId = (await item.getAttribute('data-conversation-id')) ?? '';
+    await item.click();
+    const theirs = agent.locator('console-thread .msg', { hasText: 'Docs at' });
+    for (const message of [mine, theirs]) {
+      const links = await message.locator('.msg__text a').evaluateAll((anchors) =>
+        anchors.map((a) => ({ href: a.getAttribute('href'), text: a.textContent, rel: a.getAttribute('rel'), target: a.getAttribute('target') })),
+      );
+      expect(links).toEqual([{ href: 'https://example.com/help?q=1', text: 'https://example.com/help?q=1', rel: 'noopener noreferrer nofollow', target: '_blank' }]);
+      expect(await message.locator('.msg__text').textContent()).toBe(text);
+    }
+  });
+
+  it('visitor: picks an image, sees its preview, sends it alone; the agent sees it inline and in the viewer', async () => {
+    const png = await screenshotPng('Checkout error', '#2a6f97');
+    await visitor.locator('anon-chat .att-input').setInputFiles({ name: 'checkout-error.png', mimeType: 'image/png', buffer: png });
+    const tray = visitor.locator('anon-chat .att-draft__item');
+    await expect.poll(() => tray.locator('img').getAttribute('src')).toMatch(/^blob:/);
+    expect(await tray.locator('img').getAttribute('alt')).toBe('checkout-error.png');
+    await visitor.locator('anon-chat .att-draft__item--done').waitFor();
+    await visitor.locator('anon-chat .send').click();
+    await expect.poll(() => tray.count()).toBe(0);
+
+    // Attachment-only: a bubble with the image and no (empty) text span.
+    const own = visitor.locator('anon-chat .msg--own').filter({ has: visitor.locator('.att-image') });
+    await own.locator('.ticks--sent, .ticks--delivered, .ticks--read').first().waitFor();
+    expect(await own.locator('.msg__text').count()).toBe(0);
+
+    const image = agent.locator('console-thread .msg .att-image img[alt="checkout-error.png"]');
+    await image.waitFor();
+    expect(await image.getAttribute('loading')).toBe('lazy');
+    expect(await image.getAttribute('src')).toMatch(/\/api\/attachments\/[^/]+\/thumbnail\?.*signature=/);
+    await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(320);
+    expect(await agent.locator('console-thread .msg').filter({ has: image }).locator('.msg__text').count()).toBe(0);
+
+    await image.click();
+    const viewer = agent.locator('console-thread dialog.att-viewer');
+    await expect.poll(() => viewer.evaluate((d: HTMLDialogElement) => d.open)).toBe(true);
+    expect(await viewer.getAttribute('aria-label')).toBe('checkout-error.png');
+    await expect.poll(() => viewer.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(640);
+    await agent.keyboard.press('Escape');
+    await expect.poll(() => viewer.count()).toBe(0);
+  });
+
+  it('agent: picks a PDF and pastes an image with a reply; the visitor gets a download chip and the image', async () => {
+    const composer = 'console-composer textarea';
+    await agent.locator('console-composer .att-input').setInputFiles({ name: 'Return label.pdf', mimeType: 'application/pdf', buffer: PDF });
+    await pasteFile(agent, composer, { name: 'where-to-click.png', type: 'image/png', bytes: await screenshotPng('Click here', '#6a4c93') });
+    await expect.poll(() => agent.locator('console-composer .att-draft__item--done').count()).toBe(2);
+    await reply(agent, 'Here is your return label and where to click.');
+
+    const message = widgetMessage(visitor, 'Here is your return label');
+    const chip = message.locator('a.att-file');
+    await chip.waitFor();
+    expect(await chip.locator('.att-file__name').textContent()).toBe('Return label.pdf');
+    expect(await chip.locator('.att-file__meta').textContent()).toMatch(/^PDF · \d+ B$/);
+    expect(await chip.getAttribute('href')).toMatch(/\/api\/attachments\/[^/?]+\?.*signature=/);
+    expect(await chip.getAttribute('rel')).toBe('noopener noreferrer nofollow');
+    const image = message.locator('.att-image img[alt="where-to-click.png"]');
+    await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(320);
+
+    // The widget's viewer: a modal dialog; Escape closes it and leaves the chat open.
+    await image.click();
+    const viewer = visitor.locator('anon-chat dialog.att-viewer');
+    await expect.poll(() => viewer.evaluate((d: HTMLDialogElement) => d.open)).toBe(true);
+    await visitor.keyboard.press('Escape');
+    await expect.poll(() => viewer.count()).toBe(0);
+    expect(await visitor.locator('anon-chat .panel').isVisible()).toBe(true);
+  });
+
+  it('visitor: drops an image on the panel and sends it with text; refused types say why', async () => {
+    await dropFile(visitor, 'anon-chat .panel', { name: 'receipt.png', type: 'image/png', bytes: await screenshotPng('Receipt', '#2d6a4f') });
+    await visitor.locator('anon-chat .att-draft__item--done').waitFor();
+    await sendFromWidget(visitor, 'And my receipt');
+    await agent.locator('console-thread .msg', { hasText: 'And my receipt' }).locator('.att-image img[alt="receipt.png"]').waitFor();
+
+    await visitor.locator('anon-chat .att-input').setInputFiles({ name: 'tool.exe', mimeType: 'application/octet-stream', buffer: Buffer.from([0x4d, 0x5a, 0x90, 0, 3, 0, 0, 0, 4, 0, 0, 0, 0xff, 0xff, 0, 0]) });
+    const failed = visitor.locator('anon-chat .att-draft__item--failed');
+    await failed.waitFor();
+    expect(await failed.locator('[role="alert"]').textContent()).toMatch(/cannot be sent/);
+    expect(await visitor.locator('anon-chat .send').isDisabled()).toBe(true);
+    await failed.locator('.att-draft__cancel').click();
+    await expect.poll(() => failed.count()).toBe(0);
+  });
+
+  it('shows upload progress and cancels an upload: nothing is sent', async () => {
+    const cdp: CDPSession = await visitorContext.newCDPSession(visitor);
+    await cdp.send('Network.enable');
+    // A slow uplink, so the upload is still running while the test looks at it.
+    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 128 * 1024 });
+    try {
+      const big = Buffer.alloc(3 * 1024 * 1024, 'all work and no play makes a long log file\n');
+      await visitor.locator('anon-chat .att-input').setInputFiles({ name: 'server.log', mimeType: 'text/plain', buffer: big });
+      const item = visitor.locator('anon-chat .att-draft__item--uploading');
+      await item.waitFor();
+      expect(await item.locator('.att-file__name').textContent()).toBe('server.log');
+      expect(await item.locator('.att-file__meta').textContent()).toMatch(/^TXT · 3 MB$/);
+      const progress = item.locator('progress');
+      await expect.poll(() => progress.evaluate((p: HTMLProgressElement) => p.value)).toBeGreaterThan(0);
+      expect(await progress.evaluate((p: HTMLProgressElement) => p.value)).toBeLessThan(1);
+      expect(await visitor.locator('anon-chat .send').isDisabled()).toBe(true);
+      await item.locator('.att-draft__cancel').click();
+      await expect.poll(() => visitor.locator('anon-chat .att-draft__item').count()).toBe(0);
+    } finally {
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+      await cdp.detach();
+    }
+    const res = await fetch(`${bridge.url}/api/conversations/${conversationId}/messages`, { headers: { Authorization: `Bearer ${bridge.agent.token}` } });
+    const { messages } = (await res.json()) as { messages: { attachments?: { name: string }[] }[] };
+    expect(messages.flatMap((m) => m.attachments ?? []).map((a) => a.name)).not.toContain('server.log');
+  });
+
+  it('screenshots an image conversation in the widget and the console; no page errors', async () => {
+    await saveScreenshot(visitor, 'widget-attachments');
+    await saveScreenshot(agent, 'console-attachments');
+    for (const p of problems) expect(p.errors).toEqual([]);
+  });
+});
