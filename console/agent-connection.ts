@@ -66,6 +66,11 @@ export class AgentConnection {
   constructor(serverUrl: string, token: string, callbacks: AgentConnectionCallbacks) {
     this.socket = io(new URL(AGENT_NAMESPACE, serverUrl).toString(), {
       auth: { token },
+      // WebSocket first, long-polling only when it cannot open (a proxy that refuses upgrades). Starting on
+      // long-polling and upgrading (the library's default) left a poll in flight during the upgrade that the bridge
+      // answers 400 "transport mismatch" once the socket has moved to the WebSocket: an error in the page's console.
+      transports: ['websocket', 'polling'],
+      tryAllTransports: true,
       // Both the first connect and every reconnect go through the same path; the manager backs off on its own.
       reconnectionDelay: 500,
       reconnectionDelayMax: 5000,

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestBridge, connectVisitor, emitWithAck, type TestBridge, type ConnectedVisitor } from '../bridge/testing/index.ts';
-import { ensureBuilt, launchChromium, openPage, SOCKET_IO_LATE_POLL, type PageProblems } from './helpers/browser.ts';
+import { ensureBuilt, launchChromium, openPage, type PageProblems } from './helpers/browser.ts';
 import { inboxItem, inboxItems, signInToConsole, threadMessage, threadTexts } from './helpers/console-page.ts';
 
 const HISTORY = 75;
@@ -22,7 +22,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
   async function page(viewport = { width: 1280, height: 800 }, ignore: RegExp[] = []): Promise<Page> {
     const context = await browser.newContext({ viewport });
     contexts.push(context);
-    const opened = await openPage(context, [...ignore, SOCKET_IO_LATE_POLL]);
+    const opened = await openPage(context, ignore);
     problems.push(opened.problems);
     return opened.page;
   }

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestBridge, type TestBridge } from '../bridge/testing/index.ts';
-import { ensureBuilt, launchChromium, openPage, saveScreenshot, SOCKET_IO_LATE_POLL, type PageProblems } from './helpers/browser.ts';
+import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { signInToConsole, waitConsoleConnected } from './helpers/console-page.ts';
 
 describe('console Team page (Chromium, real bridge)', () => {
@@ -18,7 +18,7 @@ describe('console Team page (Chromium, real bridge)', () => {
   async function page(): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     contexts.push(context);
-    const opened = await openPage(context, [SOCKET_IO_LATE_POLL]);
+    const opened = await openPage(context);
     problems.push(opened.problems);
     return opened.page;
   }

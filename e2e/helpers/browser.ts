@@ -87,13 +87,6 @@ export async function openPage(context: BrowserContext, ignore: RegExp[] = []): 
 export const NETWORK_ERRORS: RegExp[] = [/ERR_CONNECTION_REFUSED/, /WebSocket connection to .* failed/, /Failed to load resource/];
 
 /**
- * A long-polling request of an established Socket.IO session answered 400: on a loaded machine the console's
- * socket.io-client can send a last poll after the server finished the upgrade to WebSocket (engine.io answers
- * "transport mismatch"); the client carries on over the WebSocket. Seen twice at load 7-20, never on a quiet machine.
- */
-export const SOCKET_IO_LATE_POLL = /status of 400 .*\/socket\.io\/\?EIO=4&transport=polling&.*sid=/;
-
-/**
  * Saves `name`.png into test-artifacts/ (every run). With `UPDATE_SCREENSHOTS=1` it also refreshes the README's copy
  * in docs/screenshots/ — opt-in, so a plain `npm test` leaves the working tree clean.
  */
