@@ -178,9 +178,10 @@ describe('widget embedding', () => {
   it('renders once when an SPA mounts it twice or the page loads both script forms', async () => {
     const key = newSite();
     const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, twice: true, bothScripts: true }));
-    await page.waitForTimeout(300);
-    expect(await page.locator('anon-chat .launcher').count()).toBe(1);
+    await page.locator('anon-chat .launcher').first().waitFor();
     await roundTrip(page, key);
+    // Both mounts and both script forms have run by the time a message went both ways.
+    expect(await page.locator('anon-chat .launcher').count()).toBe(1);
     expect(errors).toEqual([]);
     await context.close();
   });

@@ -41,10 +41,13 @@ describe('widget view', () => {
     await expect.poll(async () => (await renderedMessages(page)).length).toBe(50);
     expect((await renderedMessages(page))[0]!.seq).toBe('81');
     const messagesList = page.locator('anon-chat .list');
-    for (let round = 0; round < 10 && (await renderedMessages(page)).length < 130; round++) {
-      await messagesList.evaluate((el) => el.scrollTo(0, 0));
-      await page.waitForTimeout(200);
-    }
+    // Each scroll to the top asks for the next older page: scroll again until all of them are in.
+    await expect
+      .poll(async () => {
+        await messagesList.evaluate((el) => el.scrollTo(0, 0));
+        return (await renderedMessages(page)).length;
+      }, { message: 'scrolling up to load every older page (130 messages)' })
+      .toBe(130);
     const all = await renderedMessages(page);
     expect(all.map((m) => Number(m.seq))).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
     const separators = await page.locator('anon-chat .separator').allTextContents();

@@ -5,7 +5,7 @@
  * payload, requests to the payloads' beacon address, CSP violations, and any element inside a message text.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
+import { WAIT_DEADLINE_MS, waitUntil } from '../bridge/testing/wait-until.ts';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { io, type Socket } from 'socket.io-client';
@@ -170,8 +170,11 @@ export async function runRendering(): Promise<RenderingFigures> {
     const widgetInjected = await injected(widgetPage, '.msg__text');
     const widgetHits = await hits(widgetPage);
     await widgetPage.evaluate(`(() => { const i = document.createElement('img'); i.setAttribute('onerror', 'alert(2)'); i.src = 'x:'; document.body.append(i); })()`);
-    await widgetPage.waitForTimeout(300);
-    const widgetControl = await hits(widgetPage);
+    // The positive control: its CSP violation is reported asynchronously; wait for it (the check below needs it).
+    const widgetControl = await waitUntil('the CSP violation of the control <img onerror>', async () => {
+      const now = await hits(widgetPage);
+      return now.violations.length > widgetHits.violations.length && now;
+    }).catch(() => hits(widgetPage));
 
     // The console: sign in, open the conversation, let it render every message.
     const consoleContext = await browser.newContext();
