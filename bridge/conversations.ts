@@ -23,6 +23,8 @@ import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
 import { sharedJson } from './realtime/shared-json.ts';
 import { randomId } from './ids.ts';
+import { nextRoundRobinAssignee } from './assignment.ts';
+import type { AssigneeFilter } from '../protocol/assignment.ts';
 
 /** The conversation, or `not_found`. */
 export async function requireConversation(ctx: BridgeContext, conversationId: string): Promise<Conversation> {
@@ -129,8 +131,11 @@ export function toAttachment(stored: { id: string; name: string; type: Attachmen
   };
 }
 
-/** What storing a message needs: a producer outside the socket and HTTP layers (a webhook) passes just these. */
-export type MessageProducerContext = Pick<BridgeContext, 'store' | 'fanout' | 'metrics'>;
+/**
+ * What storing a message needs: a producer outside the socket and HTTP layers (a webhook) passes just these. Without
+ * `availability` (who takes chats) no round-robin assignment happens.
+ */
+export type MessageProducerContext = Pick<BridgeContext, 'store' | 'fanout' | 'metrics'> & Partial<Pick<BridgeContext, 'availability'>>;
 
 /**
  * The conversation of an external channel's user (a WhatsApp wa_id), created on their first message. `input.id` is
@@ -164,6 +169,7 @@ export async function storeMessage(
   },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
   const attachments = await resolveAttachments(ctx, input.conversationId, input.conversation, input.author, input.attachmentIds ?? []);
+  const assignee = await assigneeForMessage(ctx, input.conversationId, input.conversation, input.author);
   // Whoever writes — visitor, agent, API, a WhatsApp customer — a message reopens a closed conversation, in the same
   // atomic step that stores it (and queues its outbound work).
   const result = await ctx.store.appendMessage({
@@ -174,6 +180,7 @@ export async function storeMessage(
     ...(attachments.length > 0 ? { attachments } : {}),
     ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
     reopen: true,
+    ...(assignee !== undefined ? { assignIfUnassigned: assignee } : {}),
   });
   if (result.created) ctx.metrics.messageStored(result.conversation.channel, input.author.role);
   // Serialised once for the ack and both `message:new` broadcasts of this turn.
@@ -287,10 +294,39 @@ export async function syncPage(
   return { messages, rev, hasMore };
 }
 
-/** Conversations for the agents' inbox with live presence. */
-export async function listSummaries(ctx: BridgeContext, query: ConversationQuery): Promise<ConversationSummary[]> {
+/**
+ * Who a new message assigns its conversation to when it has no assignee (the store checks that atomically): an
+ * agent's reply assigns it to them; a visitor's message to the agent whose round-robin turn it is, when that is on.
+ */
+async function assigneeForMessage(
+  ctx: MessageProducerContext,
+  conversationId: string,
+  known: Conversation | undefined,
+  author: Author,
+): Promise<string | undefined> {
+  if (author.role === 'agent') return author.agentId;
+  if (!ctx.availability || known?.assigneeId !== undefined) return undefined;
+  // Read only with round-robin on: an assigned conversation, or one not created yet (the append will fail and be
+  // retried after creating it), must not use up someone's turn.
+  return nextRoundRobinAssignee({ store: ctx.store, availability: ctx.availability }, async () => {
+    const conversation = known ?? (await ctx.store.getConversation(conversationId));
+    return conversation !== undefined && conversation.assigneeId === undefined;
+  });
+}
+
+/** An inbox query: the store's, with the assignee said from the caller's point of view. */
+export type SummaryQuery = Omit<ConversationQuery, 'assigneeId'> & { assignee?: AssigneeFilter | undefined };
+
+/** Conversations for the agents' inbox with live presence; `mine` needs the caller's agent id (else `bad_request`). */
+export async function listSummaries(ctx: BridgeContext, query: SummaryQuery, callerAgentId?: string): Promise<ConversationSummary[]> {
+  const { assignee, ...rest } = query;
+  if (assignee === 'mine' && callerAgentId === undefined) {
+    throw new BridgeError('bad_request', 'Only an agent has conversations of their own.', { assignee: 'needs an agent token' });
+  }
+  const storeQuery: ConversationQuery =
+    assignee === 'mine' ? { ...rest, assigneeId: callerAgentId! } : assignee === 'unassigned' ? { ...rest, assigneeId: null } : rest;
   const [conversations, online] = await Promise.all([
-    ctx.store.listConversations(query),
+    ctx.store.listConversations(storeQuery),
     onlineConversationIds(ctx.visitorNs),
   ]);
   return conversations.map((conversation) => toSummary(conversation, online.has(conversation.id)));
@@ -311,4 +347,35 @@ export async function changeConversationState(
   const announce =
     before.state !== conversation.state ? () => ctx.fanout.announceConversation(conversation) : () => Promise.resolve();
   return { summary, announce };
+}
+
+/**
+ * Assigns the conversation to an active agent, transfers it, or (`null`) unassigns it. Returns its summary and
+ * `announce`, which tells every agent on every node — only when the assignee really changed.
+ */
+export async function assignConversation(
+  ctx: BridgeContext,
+  conversationId: string,
+  assigneeId: string | null,
+): Promise<{ summary: ConversationSummary; announce: () => Promise<void> }> {
+  const before = await requireConversation(ctx, conversationId);
+  if (assigneeId !== null) {
+    const agent = await ctx.store.getAgent(assigneeId);
+    if (!agent?.active) throw new BridgeError('bad_request', 'No such active agent.', { assigneeId: 'no such active agent' });
+  }
+  const conversation = await ctx.store.setConversationAssignee(before.id, assigneeId);
+  const summary = toSummary(conversation, await isVisitorOnline(ctx.visitorNs, conversation.id));
+  const announce =
+    before.assigneeId !== conversation.assigneeId ? () => ctx.fanout.announceConversation(conversation) : () => Promise.resolve();
+  return { summary, announce };
+}
+
+/**
+ * A deactivated agent's conversations become unassigned (they answer none of them any more; a reply or round-robin
+ * gives each a new assignee) and every agent hears of each.
+ */
+export async function releaseAgentConversations(ctx: BridgeContext, agentId: string): Promise<number> {
+  const released = await ctx.store.unassignAgentConversations(agentId);
+  await Promise.all(released.map((conversation) => ctx.fanout.announceConversation(conversation)));
+  return released.length;
 }

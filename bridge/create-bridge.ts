@@ -23,6 +23,7 @@ import { sharedJsonParser } from './realtime/shared-json.ts';
 import { healthRouter } from './http/health-routes.ts';
 import { authRouter } from './http/auth-routes.ts';
 import { accountRouter } from './http/account-routes.ts';
+import { teamRouter } from './http/team-routes.ts';
 import { agentRouter } from './http/agent-routes.ts';
 import { settingsRouter } from './http/settings-routes.ts';
 import { conversationRouter } from './http/conversation-routes.ts';
@@ -200,6 +201,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   api.use(accountRouter(context));
   api.use(agentRouter(context));
   api.use(settingsRouter(context));
+  api.use(teamRouter(context));
   api.use(conversationRouter(context));
   api.use(notFound);
   app.use('/api', api);

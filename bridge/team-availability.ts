@@ -14,7 +14,7 @@ import type { Availability } from '../protocol/agents.ts';
 import { DEFAULT_BUSINESS_HOURS, isWithinBusinessHours, type BusinessHours } from '../protocol/business-hours.ts';
 import type { AgentRecord, Store } from './store/store.ts';
 import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, type AgentNamespace, type VisitorNamespace } from './realtime/namespaces.ts';
-import { availableAgentCount, isClustered, onlineAgents } from './realtime/presence.ts';
+import { availableAgentCount, availableAgentIds, isClustered, onlineAgents } from './realtime/presence.ts';
 
 /** Store namespace of team-wide settings. */
 export const SETTINGS_RECORDS = 'settings';
@@ -93,6 +93,13 @@ export class TeamAvailability {
     await this.#loaded;
     if (!isWithinBusinessHours(this.#hours, this.#deps.clock())) return 0;
     return availableAgentCount(this.#deps.agentNs);
+  }
+
+  /** The agents who take chats now (Online, a console connected, within business hours): round-robin's candidates. */
+  async agentsTakingChats(): Promise<string[]> {
+    await this.#loaded;
+    if (!isWithinBusinessHours(this.#hours, this.#deps.clock())) return [];
+    return [...(await availableAgentIds(this.#deps.agentNs))];
   }
 
   /** Tells agents who is connected (and Online or Away) and every visitor, on every node, how many take chats. */

@@ -15,6 +15,7 @@ import type {
   AgentSendPayload,
   AgentSyncPayload,
   AgentTypingPayload,
+  ConversationAssignPayload,
   ConversationListPayload,
   ConversationStatePayload,
   TypingPayload,
@@ -137,6 +138,8 @@ export interface AgentClientToServerEvents {
   'message:retry': (payload: AgentRetryPayload, ack: (res: Ack<Message>) => void) => void;
   /** Close or reopen a conversation; every agent hears `conversation:updated`. */
   'conversation:state': (payload: ConversationStatePayload, ack: (res: Ack<ConversationSummary>) => void) => void;
+  /** Assign, transfer or unassign a conversation; every agent hears `conversation:updated`. */
+  'conversation:assign': (payload: ConversationAssignPayload, ack: (res: Ack<ConversationSummary>) => void) => void;
   sync: (payload: AgentSyncPayload, ack: (res: Ack<SyncResult>) => void) => void;
   history: (payload: AgentHistoryPayload, ack: (res: Ack<MessagePage>) => void) => void;
   receipt: (payload: AgentReceiptPayload, ack?: (res: Ack<{ changed: number }>) => void) => void;
@@ -147,7 +150,7 @@ export interface AgentServerToClientEvents {
   'message:new': (message: Message) => void;
   'message:status': (change: StatusChange) => void;
   typing: (event: TypingEvent) => void;
-  /** A conversation's summary changed (new message, read state, state, presence). */
+  /** A conversation's summary changed (new message, read state, state, assignee, presence). */
   'conversation:updated': (conversation: ConversationSummary) => void;
   'visitor:presence': (presence: { conversationId: string; online: boolean }) => void;
   'agents:presence': (presence: { online: AgentPublic[] }) => void;

@@ -82,14 +82,19 @@ export const agentReceiptSchema = z.strictObject({
   status: z.enum(['delivered', 'read']),
 });
 export const agentTypingSchema = z.strictObject({ conversationId: entityId, typing: z.boolean() });
+/** Which assignees a conversation list shows (see `AssigneeFilter`). */
+export const assigneeFilter = z.enum(['mine', 'unassigned']);
 export const conversationListSchema = z.strictObject({
   filter: z.enum(['open', 'all']).optional(),
+  assignee: assigneeFilter.optional(),
   query: z.string().max(200).optional(),
   limit: z.number().int().min(1).max(500).optional(),
 });
 export const agentRetrySchema = z.strictObject({ conversationId: entityId, messageId: entityId });
 /** Close a conversation (out of the open inbox) or reopen it; a visitor message reopens it too. */
 export const conversationStateSchema = z.strictObject({ conversationId: entityId, state: z.enum(['open', 'closed']) });
+/** Assign a conversation to an active agent, transfer it, or (`null`) unassign it. */
+export const conversationAssignSchema = z.strictObject({ conversationId: entityId, assigneeId: entityId.nullable() });
 export const agentAuthSchema = z.strictObject({ token: z.string().min(1).max(4096) });
 
 // ---- REST ----
@@ -174,6 +179,19 @@ export const restHistoryQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).optional(),
 });
 
+/** `PUT /api/conversations/:id/assignee`. */
+export const restAssignSchema = z.strictObject({ assigneeId: entityId.nullable() });
+/** `PUT /api/settings/assignment` (admins). */
+export const assignmentSettingsSchema = z.strictObject({ roundRobin: z.boolean() });
+/** A saved reply's shortcut, typed after `/` in the composer. */
+export const savedReplyShortcut = z
+  .string()
+  .min(1)
+  .max(32)
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'lower-case letters, digits, - and _ only');
+/** `PUT /api/saved-replies/:shortcut` (admins). */
+export const savedReplySchema = z.strictObject({ text: messageText });
+
 export type VisitorSendPayload = z.infer<typeof visitorSendSchema>;
 export type VisitorSyncPayload = z.infer<typeof visitorSyncSchema>;
 export type VisitorHistoryPayload = z.infer<typeof visitorHistorySchema>;
@@ -189,6 +207,7 @@ export type AgentTypingPayload = z.infer<typeof agentTypingSchema>;
 export type ConversationListPayload = z.infer<typeof conversationListSchema>;
 export type AgentRetryPayload = z.infer<typeof agentRetrySchema>;
 export type ConversationStatePayload = z.infer<typeof conversationStateSchema>;
+export type ConversationAssignPayload = z.infer<typeof conversationAssignSchema>;
 export type AgentAuth = z.infer<typeof agentAuthSchema>;
 export type LoginPayload = z.infer<typeof loginSchema>;
 export type AgentCreatePayload = z.infer<typeof agentCreateSchema>;

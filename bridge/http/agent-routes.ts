@@ -9,6 +9,7 @@ import { createAgentAccount, toAgentAccount } from '../auth/agent-accounts.ts';
 import { createInvite } from '../auth/agent-invites.ts';
 import { disconnectAgentSockets } from '../auth/agent-sessions.ts';
 import { requireAdmin, requireBearer } from './bearer-auth.ts';
+import { releaseAgentConversations } from '../conversations.ts';
 import { requireJsonBody } from './request-guards.ts';
 import { requestIdOf } from './request-id.ts';
 
@@ -68,6 +69,7 @@ export function agentRouter(ctx: BridgeContext): Router {
     }
     // Deactivated: their consoles are cut off. Otherwise their sockets reconnect carrying the new name and role.
     disconnectAgentSockets(ctx.agentNs, id);
+    if (!agent.active) await releaseAgentConversations(ctx, id);
     ctx.logger.info({ agentId: id, changed: Object.keys(parsed.data), reqId: requestIdOf(req) }, 'agent changed');
     res.json({ agent: toAgentAccount(agent) });
   });

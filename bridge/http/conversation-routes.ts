@@ -1,12 +1,16 @@
-/** REST for agents and integrations: list conversations, read history, reply, mark read, close and reopen, export, erase. */
+/**
+ * REST for agents and integrations: list conversations, read history, reply, mark read, close and reopen, assign,
+ * export, erase.
+ */
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { entityId, restHistoryQuerySchema, restSendSchema } from '../../protocol/schemas.ts';
+import { assigneeFilter, entityId, restAssignSchema, restHistoryQuerySchema, restSendSchema } from '../../protocol/schemas.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, validationError } from '../api-error.ts';
 import { randomId } from '../ids.ts';
 import {
   applyReceipt,
+  assignConversation,
   changeConversationState,
   historyPage,
   listSummaries,
@@ -19,6 +23,7 @@ import { requireJsonBody } from './request-guards.ts';
 
 const listQuerySchema = z.strictObject({
   filter: z.enum(['open', 'all']).optional(),
+  assignee: assigneeFilter.optional(),
   query: z.string().max(200).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
 });
@@ -43,7 +48,8 @@ export function conversationRouter(ctx: BridgeContext): Router {
 
   router.get('/conversations', async (req, res) => {
     const query = parse(listQuerySchema, { ...req.query });
-    res.json({ conversations: await listSummaries(ctx, query) });
+    const caller = callerOf(req);
+    res.json({ conversations: await listSummaries(ctx, query, caller.kind === 'agent' ? caller.agent.id : undefined) });
   });
 
   router.get('/conversations/:id/messages', async (req, res) => {
@@ -85,6 +91,13 @@ export function conversationRouter(ctx: BridgeContext): Router {
     if (!erased) throw new BridgeError('not_found', 'No such conversation.');
     res.status(204).end();
     await announce();
+  });
+
+  router.put('/conversations/:id/assignee', requireJsonBody, async (req, res) => {
+    const body = parse(restAssignSchema, req.body);
+    const changed = await assignConversation(ctx, conversationIdOf(req), body.assigneeId);
+    res.json({ conversation: changed.summary });
+    await changed.announce();
   });
 
   for (const [action, state] of [['close', 'closed'], ['reopen', 'open']] as const) {

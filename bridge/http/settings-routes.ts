@@ -1,6 +1,7 @@
-/** Team settings for admins: `GET/PUT /api/settings/business-hours`. Agents get 403. */
+/** Team settings for admins: `GET/PUT /api/settings/business-hours` and `/api/settings/assignment`. Agents get 403. */
 import { Router } from 'express';
-import { businessHoursSchema } from '../../protocol/schemas.ts';
+import { assignmentSettingsSchema, businessHoursSchema } from '../../protocol/schemas.ts';
+import { assignmentSettings, saveAssignmentSettings } from '../assignment.ts';
 import type { BridgeContext } from '../context.ts';
 import { validationError } from '../api-error.ts';
 import { requireAdmin, requireBearer } from './bearer-auth.ts';
@@ -22,6 +23,18 @@ export function settingsRouter(ctx: BridgeContext): Router {
     await ctx.availability.setBusinessHours(parsed.data);
     ctx.logger.info({ enabled: parsed.data.enabled, timeZone: parsed.data.timeZone, reqId: requestIdOf(req) }, 'business hours set');
     res.json(parsed.data);
+  });
+
+  router.get('/settings/assignment', async (_req, res) => {
+    res.json(await assignmentSettings(ctx.store));
+  });
+
+  router.put('/settings/assignment', requireJsonBody, async (req, res) => {
+    const parsed = assignmentSettingsSchema.safeParse(req.body);
+    if (!parsed.success) throw validationError(parsed.error);
+    const saved = await saveAssignmentSettings(ctx.store, parsed.data);
+    ctx.logger.info({ roundRobin: saved.roundRobin, reqId: requestIdOf(req) }, 'assignment settings set');
+    res.json(saved);
   });
   return router;
 }

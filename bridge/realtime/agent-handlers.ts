@@ -6,6 +6,7 @@ import {
   agentSendSchema,
   agentSyncSchema,
   agentTypingSchema,
+  conversationAssignSchema,
   conversationListSchema,
   conversationStateSchema,
 } from '../../protocol/schemas.ts';
@@ -14,6 +15,7 @@ import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, conversationRoom, sessionRoom, 
 import { liveSessionAgent } from '../auth/agent-sessions.ts';
 import {
   applyReceipt,
+  assignConversation,
   changeConversationState,
   historyPage,
   listSummaries,
@@ -32,6 +34,7 @@ const KNOWN_EVENTS = new Set([
   'message:send',
   'message:retry',
   'conversation:state',
+  'conversation:assign',
   'sync',
   'history',
   'receipt',
@@ -50,7 +53,7 @@ export async function registerAgentHandlers(
   onEvent(ctx, socket, 'conversations:list', {
     schema: conversationListSchema,
     limiter: limiters.events,
-    run: async (payload) => ({ conversations: await listSummaries(ctx, payload) }),
+    run: async (payload) => ({ conversations: await listSummaries(ctx, payload, agentId) }),
   });
 
   onEvent(ctx, socket, 'message:send', {
@@ -97,6 +100,16 @@ export async function registerAgentHandlers(
     limiter: limiters.events,
     run: async (payload, afterAck) => {
       const changed = await changeConversationState(ctx, payload.conversationId, payload.state);
+      afterAck(changed.announce);
+      return changed.summary;
+    },
+  });
+
+  onEvent(ctx, socket, 'conversation:assign', {
+    schema: conversationAssignSchema,
+    limiter: limiters.events,
+    run: async (payload, afterAck) => {
+      const changed = await assignConversation(ctx, payload.conversationId, payload.assigneeId);
       afterAck(changed.announce);
       return changed.summary;
     },

@@ -82,6 +82,11 @@ export async function onlineAgents(agentNs: AgentNamespace): Promise<AgentPublic
 
 /** How many agents are Online with a console connected, once each. */
 export async function availableAgentCount(agentNs: AgentNamespace): Promise<number> {
+  return (await availableAgentIds(agentNs)).size;
+}
+
+/** The ids of the agents who are Online with a console connected (on any node). */
+export async function availableAgentIds(agentNs: AgentNamespace): Promise<Set<string>> {
   const ids = new Set<string>();
   if (answersLocally(agentNs.adapter)) {
     for (const socketId of agentNs.adapter.rooms.get(AVAILABLE_ROOM) ?? []) {
@@ -91,7 +96,7 @@ export async function availableAgentCount(agentNs: AgentNamespace): Promise<numb
   } else {
     for (const socket of await agentNs.in(AVAILABLE_ROOM).fetchSockets()) ids.add(socket.data.agentId);
   }
-  return ids.size;
+  return ids;
 }
 
 /** A stored conversation plus its live presence, as agents see it. */

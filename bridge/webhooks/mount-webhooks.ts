@@ -174,7 +174,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     }
     const parsed = whatsappWebhookSchema.safeParse(parseJson(raw, isJson));
     if (!parsed.success) throw validationError(parsed.error);
-    const result = await applyWhatsappWebhook({ store, fanout, metrics: ctx.metrics, logger, clock, statuses }, parsed.data);
+    const result = await applyWhatsappWebhook({ store, fanout, metrics: ctx.metrics, availability: ctx.availability, logger, clock, statuses }, parsed.data);
     logger.debug({ result }, 'webhooks: WhatsApp update applied');
     // Only now, with everything durably stored, does Meta get its 200 (a failure above makes it retry).
     return { ok: true };
