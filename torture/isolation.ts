@@ -36,8 +36,12 @@ function retokenise(token: string, mutate: (payload: Record<string, unknown>) =>
 async function connectOutcome(url: string, namespace: string, auth: Record<string, unknown>, headers: Record<string, string> = {}): Promise<{ connected: boolean; conversationId?: string }> {
   const socket: Socket = io(url + namespace, { transports: ['websocket'], forceNew: true, reconnection: false, auth, extraHeaders: headers });
   try {
-    return await new Promise((resolve) => {
-      const timer = setTimeout(() => resolve({ connected: socket.connected }), 3000);
+    return await new Promise((resolve, reject) => {
+      // Every attempt ends in an answer (session or connect when accepted, connect_error when refused): wait for it.
+      const timer = setTimeout(
+        () => reject(new Error(`waited ${WAIT_DEADLINE_MS} ms for ${namespace} to accept (session, connect) or refuse (connect_error) a connection`)),
+        WAIT_DEADLINE_MS,
+      );
       socket.on('session', (s: { conversationId: string }) => {
         clearTimeout(timer);
         resolve({ connected: true, conversationId: s.conversationId });
@@ -49,6 +53,11 @@ async function connectOutcome(url: string, namespace: string, auth: Record<strin
         }
       });
       socket.on('connect_error', () => {
+        clearTimeout(timer);
+        resolve({ connected: false });
+      });
+      // Accepted at the transport, then dropped before the visitor's session: not connected either.
+      socket.on('disconnect', () => {
         clearTimeout(timer);
         resolve({ connected: false });
       });
