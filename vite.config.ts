@@ -10,11 +10,6 @@ import { loadableStringsBuild } from './widget/i18n/build/strings-build.ts';
 import { attachmentsModuleBuild } from './widget/attachments/build/attachments-module-build.ts';
 
 const root = import.meta.dirname;
-/**
- * The bench smoke run pins its processes to both cores and bounds each scenario's load in time (a fill, a ramp):
- * last, on its own.
- */
-const BENCH_TESTS = ['bench/bench-smoke.test.ts'];
 /** Files that drive Chromium: their project starts one browser for the run (e2e/helpers/chromium-global-setup.ts). */
 const BROWSER_TESTS = ['e2e/**/*.test.ts', 'torture/rendering.test.ts'];
 /** Files that need PostgreSQL: their project starts one throwaway cluster for the run (bridge/testing/postgres.ts). */
@@ -73,15 +68,15 @@ export default defineConfig(({ mode }) => {
       // Two cores: more parallel files only thrash the child bridges and Chromium the tests start.
       maxWorkers: 2,
       // Projects inherit the options above (`extends`); arrays would be concatenated, so each project has its own `include`.
-      // No test asserts a timing, so every file but the bench smoke shares the machine with the others.
+      // No test asserts a timing, so every file shares the machine with the others (the bench smoke too: one tiny round
+      // per scenario, judged only on correctness).
       projects: [
         {
           extends: true,
           test: {
             name: 'main',
             include: ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.test.ts'],
-            exclude: [...configDefaults.exclude, ...BENCH_TESTS, ...POSTGRES_TESTS, ...BROWSER_TESTS],
-            sequence: { groupOrder: 0 },
+            exclude: [...configDefaults.exclude, ...POSTGRES_TESTS, ...BROWSER_TESTS],
           },
         },
         {
@@ -91,7 +86,6 @@ export default defineConfig(({ mode }) => {
             include: BROWSER_TESTS,
             exclude: [...configDefaults.exclude, ...POSTGRES_TESTS],
             globalSetup: ['e2e/helpers/chromium-global-setup.ts'],
-            sequence: { groupOrder: 0 },
           },
         },
         {
@@ -100,10 +94,8 @@ export default defineConfig(({ mode }) => {
             name: 'postgres',
             include: POSTGRES_TESTS,
             globalSetup: ['bridge/testing/postgres-global-setup.ts'],
-            sequence: { groupOrder: 0 },
           },
         },
-        { extends: true, test: { name: 'bench', include: BENCH_TESTS, sequence: { groupOrder: 1 } } },
       ],
     },
   };
