@@ -26,6 +26,21 @@ export interface EngineHandshake {
   pingTimeout: number;
 }
 
+/** Reads Engine.IO's open frame (without its leading `0`); undefined when it is not a usable handshake. */
+export function decodeHandshake(text: string): EngineHandshake | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { sid, pingInterval, pingTimeout } = value as Partial<Record<keyof EngineHandshake, unknown>>;
+  const timing = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;
+  if (typeof sid !== 'string' || !timing(pingInterval) || !timing(pingTimeout)) return undefined;
+  return { sid, pingInterval, pingTimeout };
+}
+
 /** The WebSocket URL of a Socket.IO server at `server` (http → ws, https → wss). Nothing secret goes in it. */
 export function engineUrl(server: string, path = '/socket.io/'): string {
   const url = new URL(path, server);

@@ -5,11 +5,17 @@
  */
 import type { Ack, ApiError } from '../../protocol/errors.ts';
 import { PERMANENT_ERRORS } from '../../protocol/errors.ts';
-import { VISITOR_NAMESPACE, type MessagePage, type SyncResult, type VisitorServerToClientEvents } from '../../protocol/events.ts';
+import {
+  VISITOR_NAMESPACE,
+  type MessagePage,
+  type SyncResult,
+  type VisitorClientToServerEvents,
+  type VisitorServerToClientEvents,
+} from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { VisitorAuth } from '../../protocol/schemas.ts';
 import { backoffDelay, type BackoffPolicy } from '../../protocol/backoff.ts';
-import { EnginePacket, PacketType, decodePacket, encodePacket, engineUrl, type EngineHandshake } from './socket-io-wire.ts';
+import { EnginePacket, PacketType, decodeHandshake, decodePacket, encodePacket, engineUrl } from './socket-io-wire.ts';
 import { TransportError, type ConnectionState, type OutgoingMessage, type Transport, type TransportEvents } from './transport.ts';
 import { TransportListeners } from './transport-listeners.ts';
 
@@ -49,6 +55,21 @@ export function createSocketTransport(options: VisitorTransportOptions): Transpo
 }
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: TransportError) => void; timer: ReturnType<typeof setTimeout> };
+
+type ClientEvents = VisitorClientToServerEvents;
+/** The payload the bridge's schema expects with client event `E`. */
+type PayloadOf<E extends keyof ClientEvents> = Parameters<ClientEvents[E]>[0];
+/** Client events the bridge always answers with an ack (the widget waits for it). */
+type RequestEvent = {
+  [E in keyof ClientEvents]: Parameters<ClientEvents[E]> extends [unknown, (res: never) => void] ? E : never;
+}[keyof ClientEvents];
+/** What a successful ack of request `E` carries. */
+type AckDataOf<E extends RequestEvent> = Extract<Parameters<Parameters<ClientEvents[E]>[1]>[0], { ok: true }>['data'];
+
+/** An ack as the wire delivers it: anything else is answered as a malformed ack. */
+function isAck(value: unknown): value is Ack<unknown> {
+  return typeof value === 'object' && value !== null && typeof (value as { ok?: unknown }).ok === 'boolean';
+}
 
 /** Maps server events to transport events. */
 const EVENTS: Partial<Record<keyof VisitorServerToClientEvents, keyof TransportEvents>> = {
@@ -189,7 +210,13 @@ export class SocketTransport implements Transport {
   #onFrame(frame: string): void {
     const kind = frame[0];
     if (kind === EnginePacket.open) {
-      const handshake = JSON.parse(frame.slice(1)) as EngineHandshake;
+      const handshake = decodeHandshake(frame.slice(1));
+      if (!handshake) {
+        // Not an Engine.IO server (or a broken proxy answer): drop it and come back like after any other failure.
+        this.#close();
+        this.#scheduleRetry();
+        return;
+      }
       this.#heartbeatMs = handshake.pingInterval + handshake.pingTimeout;
       this.#armHeartbeat();
       const token = this.options.getToken();
@@ -239,11 +266,17 @@ export class SocketTransport implements Transport {
       this.#close();
       this.#scheduleRetry();
     } else if (type === PacketType.event && Array.isArray(data)) {
-      const [name, payload] = data as [keyof VisitorServerToClientEvents, unknown];
-      if (name === 'session') this.options.setToken((payload as { token: string }).token);
+      const [name, payload] = data as unknown[];
+      if (typeof name !== 'string' || !Object.hasOwn(EVENTS, name)) return;
+      if (name === 'session') {
+        const token = (payload as { token?: unknown } | null | undefined)?.token;
+        // A session without a token would lose the conversation on the next reconnect: not one to pass on.
+        if (typeof token !== 'string') return;
+        this.options.setToken(token);
+      }
       // The disconnect that follows must not reconnect into the erased conversation's token.
       if (name === 'conversation:erased') this.options.setToken(undefined);
-      const event = EVENTS[name];
+      const event = EVENTS[name as keyof VisitorServerToClientEvents];
       if (event) this.#events.emitUnchecked(event, payload);
     } else if (type === PacketType.ack && id !== undefined && Array.isArray(data)) {
       const pending = this.#pending.get(id);
@@ -255,7 +288,7 @@ export class SocketTransport implements Transport {
     }
   }
 
-  #request<T>(event: string, payload: unknown): Promise<T> {
+  #request<E extends RequestEvent>(event: E, payload: PayloadOf<E>): Promise<AckDataOf<E>> {
     // Never buffer while disconnected: the outbox owns retries, and a buffered copy would race them.
     if (!this.#joined) return Promise.reject(new TransportError('offline', 'offline', false));
     const id = this.#nextId++;
@@ -266,14 +299,15 @@ export class SocketTransport implements Transport {
       }, this.options.requestTimeoutMs ?? 10_000);
       this.#pending.set(id, { resolve, reject, timer });
       this.#send(encodePacket({ type: PacketType.event, nsp: VISITOR_NAMESPACE, id, data: [event, payload] }));
-    }).then((res) => {
-      const ack = res as Ack<T>;
-      if (ack?.ok) return ack.data;
-      throw ackError(ack?.ok === false ? ack.error : { code: 'internal', message: 'malformed ack' });
+    }).then((ack) => {
+      if (!isAck(ack)) throw ackError({ code: 'internal', message: 'malformed ack' });
+      if (!ack.ok) throw ackError(ack.error);
+      // The bridge answers request `E` with its declared ack type (protocol/events.ts); the wire itself is untyped.
+      return ack.data as AckDataOf<E>;
     });
   }
 
-  #fire(event: string, payload: unknown): void {
+  #fire<E extends keyof ClientEvents>(event: E, payload: PayloadOf<E>): void {
     // Receipts and typing are fire-and-forget; receipts are resent after a reconnect anyway.
     if (this.#joined) this.#send(encodePacket({ type: PacketType.event, nsp: VISITOR_NAMESPACE, data: [event, payload] }));
   }
