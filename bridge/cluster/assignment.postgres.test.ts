@@ -1,0 +1,147 @@
+/**
+ * Assignment across nodes: two bridges (two pools, two PostgresStores, the PostgreSQL Socket.IO adapter) on one
+ * database. A reply on node A assigns the conversation and an agent on node B hears it live; a transfer on B reaches
+ * A; racing replies on both nodes leave exactly one assignee; a deactivation on B unassigns live on A.
+ */
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LoginResult } from '../../protocol/agents.ts';
+import { createAgentAccount } from '../auth/agent-accounts.ts';
+import { loadConfig } from '../config.ts';
+import { createBridge, type Bridge } from '../create-bridge.ts';
+import { silentLogger } from '../logger.ts';
+import { migrate } from '../store/postgres/migrations.ts';
+import { PostgresStore } from '../store/postgres/postgres-store.ts';
+import { connectAgent, connectVisitor, emitWithAck, nextEvent, type AgentClient } from '../testing/clients.ts';
+import { createTestDatabase } from '../testing/test-database.ts';
+import { waitUntil } from '../testing/wait-until.ts';
+import { postgresSocketAdapter, prepareSocketAdapter } from './socket-adapter.ts';
+
+const logger = silentLogger();
+const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
+const AGENT = { name: 'ana', displayName: 'Ana', role: 'agent', password: 'ana-password-12' } as const;
+const OTHER = { name: 'ben', displayName: 'Ben', role: 'agent', password: 'ben-password-12' } as const;
+let admin: pg.Pool;
+const pools: pg.Pool[] = [];
+const stores: PostgresStore[] = [];
+const bridges: Bridge[] = [];
+const urls: string[] = [];
+
+beforeAll(async () => {
+  const databaseUrl = await createTestDatabase('assignment_cluster');
+  admin = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  const config = loadConfig(
+    {
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      VISITOR_TOKEN_SECRET: 'v'.repeat(32),
+      AGENT_TOKEN_SECRET: 'a'.repeat(32),
+      SITE_SECRET: 's'.repeat(32),
+    },
+    { persistSecrets: false },
+  );
+  for (let node = 0; node < 2; node++) {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    pools.push(pool);
+    if (node === 0) {
+      await migrate(pool, logger);
+      await prepareSocketAdapter(pool);
+    }
+    const store = new PostgresStore({ pool, logger });
+    await store.open();
+    stores.push(store);
+    if (node === 0) {
+      await createAgentAccount(store, ADMIN, new Date());
+      await createAgentAccount(store, AGENT, new Date());
+      await createAgentAccount(store, OTHER, new Date());
+    }
+    const bridge = createBridge({ config, store, logger, adapter: postgresSocketAdapter(pool, logger) });
+    bridges.push(bridge);
+    await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));
+    urls.push(`http://127.0.0.1:${(bridge.httpServer.address() as AddressInfo).port}`);
+  }
+  // Broadcasts reach a node only once its adapter listens.
+  await waitUntil('both nodes LISTENing on the adapter channel', async () => {
+    const { rows } = await admin.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
+    return rows.length >= 2;
+  });
+});
+
+afterAll(async () => {
+  for (const bridge of bridges) await bridge.close();
+  for (const store of stores) await store.close();
+  await Promise.all(pools.map((pool) => pool.end()));
+  await admin?.end();
+});
+
+async function login(node: number, who: { name: string; password: string }): Promise<{ token: string; id: string }> {
+  const res = await fetch(`${urls[node]}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: who.name, password: who.password }),
+  });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as LoginResult;
+  return { token: body.token, id: body.agent.id };
+}
+
+const sockets: { close(): void }[] = [];
+afterAll(() => {
+  for (const socket of sockets) socket.close();
+});
+
+async function console_(node: number, who: { name: string; password: string }): Promise<{ id: string; token: string; socket: AgentClient }> {
+  const session = await login(node, who);
+  const socket = await connectAgent(urls[node]!, session.token, { reconnection: false });
+  sockets.push(socket);
+  return { ...session, socket };
+}
+
+describe('assignment across nodes', () => {
+  it('a reply on one node, a transfer on the other, racing replies and a deactivation are seen live on both', async () => {
+    const ana = await console_(0, AGENT);
+    const ben = await console_(1, OTHER);
+    const boss = await login(1, ADMIN);
+    const visitor = await connectVisitor(urls[0]!);
+    sockets.push(visitor);
+    expect((await emitWithAck(visitor, 'message:send', { clientId: 'v1', text: 'hello' })).ok).toBe(true);
+    const conversationId = visitor.session.conversationId;
+
+    const benHears = nextEvent(ben.socket, 'conversation:updated', undefined, (c) => c.id === conversationId && c.assigneeId === ana.id);
+    expect((await emitWithAck(ana.socket, 'message:send', { conversationId, clientId: 'a1', text: 'On it' })).ok).toBe(true);
+    await benHears;
+
+    const anaHears = nextEvent(ana.socket, 'conversation:updated', undefined, (c) => c.id === conversationId && c.assigneeId === ben.id);
+    const transferred = await emitWithAck(ben.socket, 'conversation:assign', { conversationId, assigneeId: ben.id });
+    expect(transferred.ok && transferred.data.assigneeId).toBe(ben.id);
+    await anaHears;
+    expect((await stores[0]!.getConversation(conversationId))!.assigneeId).toBe(ben.id);
+
+    // Racing first replies on the two nodes: exactly one replier is the assignee, and both nodes say the same.
+    const second = await connectVisitor(urls[1]!);
+    sockets.push(second);
+    await emitWithAck(second, 'message:send', { clientId: 'v2', text: 'anyone?' });
+    const raced = second.session.conversationId;
+    await Promise.all([
+      emitWithAck(ana.socket, 'message:send', { conversationId: raced, clientId: 'ra', text: 'me' }),
+      emitWithAck(ben.socket, 'message:send', { conversationId: raced, clientId: 'rb', text: 'me' }),
+    ]);
+    const winner = (await stores[0]!.getConversation(raced))!.assigneeId;
+    expect([ana.id, ben.id]).toContain(winner);
+    expect((await stores[1]!.getConversation(raced))!.assigneeId).toBe(winner);
+
+    // Deactivating Ben on node B: node A's agent sees his conversations unassigned.
+    const released = nextEvent(ana.socket, 'conversation:updated', undefined, (c) => c.id === conversationId && c.assigneeId === undefined);
+    const res = await fetch(`${urls[1]}/api/agents/${ben.id}`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${boss.token}` },
+      body: JSON.stringify({ active: false }),
+    });
+    expect(res.status).toBe(200);
+    await released;
+    const mine = await emitWithAck(ana.socket, 'conversations:list', { assignee: 'unassigned' });
+    expect(mine.ok && mine.data.conversations.map((c) => c.id)).toContain(conversationId);
+  });
+});
