@@ -211,6 +211,10 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
   });
 
   it('screenshots an image conversation in the widget and the console; no page errors', async () => {
+    // Every image has loaded by now: the lists end at their newest message, as a reader would see them.
+    await visitor.locator('anon-chat .list').evaluate((list) => (list.scrollTop = list.scrollHeight));
+    await agent.locator('console-thread .messages').evaluate((list) => (list.scrollTop = list.scrollHeight));
+    await agent.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await saveScreenshot(visitor, 'widget-attachments');
     await saveScreenshot(agent, 'console-attachments');
     for (const p of problems) expect(p.errors).toEqual([]);

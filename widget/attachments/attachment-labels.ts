@@ -13,7 +13,6 @@ export interface AttachmentLabels {
   uploadFailed: string;
   /** `{max}` is replaced by the most attachments a message may carry. */
   tooMany: string;
-  dropHere: string;
 }
 
 /** The English labels. */
@@ -28,8 +27,40 @@ export const attachmentLabels: AttachmentLabels = {
   unsupported: 'This type of file cannot be sent (images, PDF and plain text only)',
   uploadFailed: 'Upload failed',
   tooMany: 'At most {max} files per message',
-  dropHere: 'Drop files to attach',
 };
+
+/** The labels in the widget's built-in languages besides English (others fall back to English). */
+const translated: Readonly<Record<string, AttachmentLabels>> = {
+  de: {
+    attach: 'Dateien anhängen',
+    draft: 'Anhänge',
+    cancel: 'Abbrechen',
+    uploading: 'Wird hochgeladen',
+    close: 'Schließen',
+    download: 'Herunterladen',
+    tooLarge: 'Zu groß zum Senden',
+    unsupported: 'Diese Art von Datei kann nicht gesendet werden (nur Bilder, PDF und Text)',
+    uploadFailed: 'Hochladen fehlgeschlagen',
+    tooMany: 'Höchstens {max} Dateien pro Nachricht',
+  },
+  es: {
+    attach: 'Adjuntar archivos',
+    draft: 'Adjuntos',
+    cancel: 'Cancelar',
+    uploading: 'Subiendo',
+    close: 'Cerrar',
+    download: 'Descargar',
+    tooLarge: 'Demasiado grande para enviar',
+    unsupported: 'Este tipo de archivo no se puede enviar (solo imágenes, PDF y texto)',
+    uploadFailed: 'No se pudo subir',
+    tooMany: 'Como máximo {max} archivos por mensaje',
+  },
+};
+
+/** The labels for a BCP 47 language tag. */
+export function labelsFor(locale: string): AttachmentLabels {
+  return translated[locale.toLowerCase().split('-')[0] ?? ''] ?? attachmentLabels;
+}
 
 /** A size as people read it: 820 B, 14 KB, 2.4 MB. */
 export function formatSize(bytes: number, locale: string): string {

@@ -7,7 +7,7 @@
 import { html, nothing, type TemplateResult } from 'lit/html.js';
 import type { CSSResult } from '@lit/reactive-element/css-tag.js';
 import type { LocalMessage } from '../../protocol/message.ts';
-import { attachmentLabels, type AttachmentLabels } from './attachment-labels.ts';
+import { labelsFor } from './attachment-labels.ts';
 import { AttachmentDraft, type DraftMessage } from './attachment-draft.ts';
 
 export type { DraftMessage } from './attachment-draft.ts';
@@ -53,7 +53,9 @@ export interface WidgetAttachments {
 }
 
 /** Creates the widget's attachment UI. */
-export function createWidgetAttachments(host: WidgetAttachmentHost, labels: AttachmentLabels = attachmentLabels): WidgetAttachments {
+export function createWidgetAttachments(host: WidgetAttachmentHost): WidgetAttachments {
+  // The widget's language may change (locale attribute, page lang): looked up on every render.
+  const labels = () => labelsFor(host.locale());
   const changed = (): void => host.requestUpdate();
   const links = new SignedLinks({ serverUrl: () => host.serverUrl(), token: () => host.token(), changed });
   const draft = new AttachmentDraft({
@@ -70,11 +72,11 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, labels: Atta
     renderBody: (message) =>
       html`${message.text ? html`<span class="msg__text" dir="auto">${renderMessageText(message.text)}</span>` : nothing}${renderAttachmentList(
         message.attachments,
-        { links, labels, locale: host.locale(), viewer, previews: draft.sentPreviews },
+        { links, labels: labels(), locale: host.locale(), viewer, previews: draft.sentPreviews },
       )}`,
-    renderDraft: () => renderDraft(draft, labels, host.locale()),
-    renderAttachButton: () => renderAttachButton(draft, labels, 'att-attach'),
-    renderViewer: () => viewer.render({ links, labels, previews: draft.sentPreviews }),
+    renderDraft: () => renderDraft(draft, labels(), host.locale()),
+    renderAttachButton: () => renderAttachButton(draft, labels(), 'att-attach'),
+    renderViewer: () => viewer.render({ links, labels: labels(), previews: draft.sentPreviews }),
     get uploading() {
       return draft.uploading;
     },
