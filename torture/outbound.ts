@@ -11,7 +11,8 @@ import type { AddressInfo, Socket as NetSocket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processUsage } from './abuse.ts';
-import { freePort, spawnBridge, type BridgeChild } from './bridge-process.ts';
+import { freePort, spawnBridge, TORTURE_SECRETS, type BridgeChild } from './bridge-process.ts';
+import { waitUntil } from '../bridge/testing/wait-until.ts';
 import { TortureVisitor } from './visitor-client.ts';
 
 type Behaviour = 'ok' | 'timeout' | 'reset' | '429' | '500' | '503' | 'huge-body' | 'hang-body' | 'down-then-ok';
@@ -169,7 +170,19 @@ export async function runOutbound(options: { messages?: number; settleMs?: numbe
   try {
     const v = await sendMessages(bridge.url, messages, 'fa');
     v.close();
-    await new Promise((r) => setTimeout(r, Math.min(settleMs, 4000)));
+    // Every delivery to a forbidden address is given up, at once or after its few retries (a name that does not
+    // resolve): once all of them are dead, nothing can reach the sink any more.
+    const url = bridge.url;
+    await waitUntil(
+      `every event delivery to a forbidden address (${messages} messages × ${forbiddenUrls.length} URLs) to be given up`,
+      async () => {
+        const res = await fetch(`${url}/api/webhooks/deliveries?limit=500`, { headers: { authorization: `Bearer ${TORTURE_SECRETS.API_KEY}` } });
+        const { deliveries } = (await res.json()) as { deliveries: { state: string }[] };
+        return deliveries.length >= messages * forbiddenUrls.length && deliveries.every((d) => d.state === 'dead');
+      },
+      // The deliveries API shares the HTTP rate limit (600 a minute).
+      { intervalMs: 250 },
+    );
   } finally {
     await bridge.kill('SIGKILL');
     rmSync(dirA, { recursive: true, force: true });
