@@ -174,6 +174,13 @@ export class AgentConnection {
     );
   }
 
+  /** Assigns, transfers or (`null`) unassigns a conversation; answers its summary as it is now. */
+  assignConversation(conversationId: string, assigneeId: string | null): Promise<ConversationSummary> {
+    return this.call(() =>
+      this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('conversation:assign', { conversationId, assigneeId }),
+    );
+  }
+
   /** Reports the visitor's messages up to `upToSeq` as delivered or read; fire and forget. */
   receipt(conversationId: string, upToSeq: number, status: 'delivered' | 'read'): void {
     if (!this.socket.connected) return;

@@ -11,6 +11,7 @@ import { AttentionController } from './controllers/attention-controller.ts';
 import { MediaQueryController } from './controllers/media-query-controller.ts';
 import { LocationController } from './controllers/location-controller.ts';
 import { TeamController } from './controllers/team-controller.ts';
+import { TeamDirectoryController } from './controllers/team-directory-controller.ts';
 import { hueClass, initials } from './labels.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
@@ -18,6 +19,7 @@ import './components/console-sign-in.ts';
 import './components/console-inbox.ts';
 import './components/console-thread.ts';
 import './components/console-team.ts';
+import './components/console-saved-replies.ts';
 import './components/console-invite.ts';
 
 const bellIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M10 2.5a5 5 0 0 0-5 5v3.2L3.6 13.3c-.3.6.1 1.2.8 1.2h11.2c.7 0 1.1-.6.8-1.2L15 10.7V7.5a5 5 0 0 0-5-5Z" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linejoin="round"/><path d="M8 16.5a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/></svg>`;
@@ -63,6 +65,11 @@ export class AnonConsole extends LitElement {
       this.thread.close();
       this.location.set(undefined);
     },
+    agentId: (): string | undefined => this.session.session?.agent.id,
+  });
+  private readonly directory = new TeamDirectoryController(this, {
+    serverUrl: () => this.serverUrl,
+    token: () => this.session.session?.token,
   });
   private readonly team = new TeamController(this, {
     serverUrl: () => this.serverUrl,
@@ -81,6 +88,7 @@ export class AnonConsole extends LitElement {
     this.page = 'inbox';
     this.connection.use(this.inbox);
     this.connection.use(this.thread);
+    this.connection.use(this.directory);
   }
 
   private get serverUrl(): string {
@@ -157,7 +165,15 @@ export class AnonConsole extends LitElement {
             .loading=${this.team.loading}
             @console-agent-create=${(e: CustomEvent<AgentCreatePayload>) => void this.team.create(e.detail)}
             @console-agent-update=${(e: CustomEvent<{ id: string; change: AgentUpdatePayload }>) => void this.team.update(e.detail.id, e.detail.change)}
-          ></console-team>`
+          ></console-team>
+          <console-saved-replies
+            role="region"
+            aria-label="Saved replies"
+            .savedReplies=${this.directory.savedReplies}
+            .error=${this.directory.error}
+            @console-saved-reply-save=${(e: HTMLElementEventMap['console-saved-reply-save']) => void this.directory.saveReply(e.detail.shortcut, e.detail.text)}
+            @console-saved-reply-delete=${(e: HTMLElementEventMap['console-saved-reply-delete']) => void this.directory.deleteReply(e.detail.shortcut)}
+          ></console-saved-replies>`
         : html`<main class="panes ${single ? 'panes--single' : ''}">
         ${!single || !openId
           ? html`<console-inbox
@@ -167,6 +183,8 @@ export class AnonConsole extends LitElement {
               .typing=${this.inbox.typing}
               .selectedId=${openId}
               .filter=${this.inbox.filter}
+              .assignee=${this.inbox.assignee}
+              .agentNames=${(id: string) => this.directory.nameOf(id)}
               .query=${this.inbox.query}
               .loading=${this.inbox.loading}
               .error=${this.inbox.error}
@@ -174,6 +192,7 @@ export class AnonConsole extends LitElement {
               @console-select=${(e: CustomEvent<{ conversationId: string }>) => this.select(e.detail.conversationId)}
               @console-filter=${(e: CustomEvent<{ filter: 'open' | 'all' }>) => this.inbox.setFilter(e.detail.filter)}
               @console-search=${(e: CustomEvent<{ query: string }>) => this.inbox.setQuery(e.detail.query)}
+              @console-assignee-filter=${(e: HTMLElementEventMap['console-assignee-filter']) => this.inbox.setAssignee(e.detail.view)}
             ></console-inbox>`
           : nothing}
         ${!single || openId
@@ -187,6 +206,9 @@ export class AnonConsole extends LitElement {
               .loading=${this.thread.loading}
               .loadingOlder=${this.thread.loadingOlder}
               .changingState=${this.thread.changingState}
+              .members=${this.directory.members}
+              .savedReplies=${this.directory.savedReplies}
+              @console-assign=${(e: HTMLElementEventMap['console-assign']) => void this.assign(e.detail.assigneeId)}
               .error=${this.thread.error}
               .announcement=${this.thread.announcement}
               .locale=${this.locale}
@@ -217,6 +239,18 @@ export class AnonConsole extends LitElement {
     void this.thread.open(conversationId, this.inbox.find(conversationId));
     this.location.set(conversationId);
     void this.updateComplete.then(() => this.renderRoot.querySelector('console-thread')?.focusComposer());
+  }
+
+  private async assign(assigneeId: string | null): Promise<void> {
+    const id = this.thread.conversationId;
+    const connection = this.connection.connection;
+    if (!id || !connection) return;
+    try {
+      await connection.assignConversation(id, assigneeId);
+    } catch {
+      // The list and header keep the stored assignee; the next update shows it.
+      this.requestUpdate();
+    }
   }
 
   private back(): void {

@@ -2,7 +2,7 @@
 import type { DraftMessage } from '../widget/attachments/attachment-draft.ts';
 import type { ConversationState } from '../protocol/conversation.ts';
 import type { LocalMessage } from '../protocol/message.ts';
-import type { InboxFilter } from './state/inbox.ts';
+import type { AssigneeView, InboxFilter } from './state/inbox.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
 
 /** Detail of each console event. */
@@ -11,6 +11,10 @@ export interface ConsoleEventDetails {
   'console-select': { conversationId: string };
   'console-filter': { filter: InboxFilter };
   'console-search': { query: string };
+  'console-assignee-filter': { view: AssigneeView };
+  'console-assign': { assigneeId: string | null };
+  'console-saved-reply-save': { shortcut: string; text: string };
+  'console-saved-reply-delete': { shortcut: string };
   'console-send': { text: string; files?: DraftMessage };
   'console-retry': { message: LocalMessage };
   'console-compose': { active: boolean };
@@ -33,6 +37,10 @@ declare global {
     'console-select': CustomEvent<ConsoleEventDetails['console-select']>;
     'console-filter': CustomEvent<ConsoleEventDetails['console-filter']>;
     'console-search': CustomEvent<ConsoleEventDetails['console-search']>;
+    'console-assignee-filter': CustomEvent<ConsoleEventDetails['console-assignee-filter']>;
+    'console-assign': CustomEvent<ConsoleEventDetails['console-assign']>;
+    'console-saved-reply-save': CustomEvent<ConsoleEventDetails['console-saved-reply-save']>;
+    'console-saved-reply-delete': CustomEvent<ConsoleEventDetails['console-saved-reply-delete']>;
     'console-send': CustomEvent<ConsoleEventDetails['console-send']>;
     'console-retry': CustomEvent<ConsoleEventDetails['console-retry']>;
     'console-compose': CustomEvent<ConsoleEventDetails['console-compose']>;

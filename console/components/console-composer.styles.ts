@@ -63,4 +63,26 @@ export const composerStyles = css`
     color: var(--console-danger);
     font-weight: 600;
   }
+  .saved-replies {
+    list-style: none;
+    margin: 0 0 6px;
+    padding: 4px;
+    max-height: 14rem;
+    overflow-y: auto;
+    border: 1px solid var(--border, #ccc);
+    border-radius: 8px;
+    background: var(--surface, #fff);
+  }
+  .saved-replies li {
+    padding: 6px 8px;
+    border-radius: 6px;
+    cursor: pointer;
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+  }
+  .saved-replies li[aria-selected='true'] {
+    background: var(--anon-chat-accent, #2563eb);
+    color: #fff;
+  }
 `;

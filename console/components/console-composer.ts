@@ -1,6 +1,10 @@
-/** The reply composer: Enter sends, Shift+Enter adds a line, the length limit is shown near the end. */
+/**
+ * The reply composer: Enter sends, Shift+Enter adds a line, the length limit is shown near the end; `/shortcut` opens
+ * the saved replies as a combobox list (Up/Down, Enter or Tab inserts, Escape closes).
+ */
 import { LitElement, html, nothing } from 'lit';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import type { SavedReply } from '../../protocol/assignment.ts';
 import { hasVisibleText } from '../../protocol/text.ts';
 import { baseStyles } from './shared.styles.ts';
 import { composerStyles } from './console-composer.styles.ts';
@@ -30,6 +34,9 @@ export class ConsoleComposer extends LitElement {
     token: { attribute: false },
     conversationId: { attribute: false },
     canAttach: { type: Boolean },
+    savedReplies: { attribute: false },
+    active: { state: true },
+    dismissed: { state: true },
   };
 
   declare label: string;
@@ -39,6 +46,12 @@ export class ConsoleComposer extends LitElement {
   declare conversationId: string;
   /** Files can go with replies (web conversations; WhatsApp media is not built yet). */
   declare canAttach: boolean;
+  /** Offered when the text starts with `/`, filtered by what follows it. */
+  declare savedReplies: readonly SavedReply[];
+  /** The highlighted saved reply in the open list. */
+  declare active: number;
+  /** Escape closed the list for the current `/shortcut`. */
+  declare dismissed: boolean;
 
   private readonly draft = new AttachmentDraft({
     serverUrl: () => this.serverUrl,
@@ -56,6 +69,27 @@ export class ConsoleComposer extends LitElement {
     this.token = undefined;
     this.conversationId = '';
     this.canAttach = false;
+    this.savedReplies = [];
+    this.active = 0;
+    this.dismissed = false;
+  }
+
+  /** The saved replies matching a leading `/shortcut` being typed (none once a space follows or Escape closed it). */
+  private get savedReplyMatches(): readonly SavedReply[] {
+    const typed = /^\/([a-z0-9_-]*)$/i.exec(this.value);
+    if (!typed || this.dismissed) return [];
+    const needle = typed[1]!.toLowerCase();
+    return this.savedReplies.filter((r) => r.shortcut.startsWith(needle) || r.shortcut.includes(needle)).slice(0, 8);
+  }
+
+  private insert(reply: SavedReply): void {
+    this.value = reply.text;
+    this.active = 0;
+    emit(this, 'console-compose', { active: true });
+    void this.updateComplete.then(() => {
+      const box = this.renderRoot.querySelector('textarea');
+      box?.setSelectionRange(box.value.length, box.value.length);
+    });
   }
 
   override disconnectedCallback(): void {
@@ -80,7 +114,26 @@ export class ConsoleComposer extends LitElement {
       this.value = '';
     };
     const attach = this.canAttach;
-    return html`${attach ? renderDraft(draft, attachmentLabels, navigator.language) : nothing}<form
+    const matches = this.savedReplyMatches;
+    const open = matches.length > 0;
+    const active = Math.min(this.active, matches.length - 1);
+    return html`${open
+        ? html`<ul class="saved-replies" id="saved-replies" role="listbox" aria-label="Saved replies">
+            ${matches.map(
+              (r, i) => html`<li
+                id="saved-reply-${i}"
+                role="option"
+                aria-selected=${i === active ? 'true' : 'false'}
+                @mousedown=${(event: MouseEvent) => {
+                  event.preventDefault();
+                  this.insert(r);
+                }}
+              >
+                <strong>/${r.shortcut}</strong> <span>${r.text}</span>
+              </li>`,
+            )}
+          </ul>`
+        : nothing}${attach ? renderDraft(draft, attachmentLabels, navigator.language) : nothing}<form
         @dragover=${(event: DragEvent) => {
           if (attach) acceptFileDrag(event);
         }}
@@ -95,12 +148,19 @@ export class ConsoleComposer extends LitElement {
       >
         <textarea
           rows="1"
+          role="combobox"
+          aria-autocomplete="list"
+          aria-expanded=${open ? 'true' : 'false'}
+          aria-controls="saved-replies"
+          aria-activedescendant=${open ? `saved-reply-${active}` : nothing}
           aria-label=${this.label}
           placeholder="Write a reply…"
           aria-describedby="hint"
           .value=${this.value}
           @input=${(event: InputEvent) => {
             this.value = (event.target as HTMLTextAreaElement).value;
+            this.active = 0;
+            if (!this.value.startsWith('/')) this.dismissed = false;
             emit(this, 'console-compose', { active: this.value.length > 0 });
           }}
           @blur=${() => emit(this, 'console-compose', { active: false })}
@@ -109,6 +169,24 @@ export class ConsoleComposer extends LitElement {
             if (files.length) draft.add(files);
           }}
           @keydown=${(event: KeyboardEvent) => {
+            if (open && !event.isComposing) {
+              if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+                event.preventDefault();
+                const step = event.key === 'ArrowDown' ? 1 : -1;
+                this.active = (active + step + matches.length) % matches.length;
+                return;
+              }
+              if (event.key === 'Enter' || event.key === 'Tab') {
+                event.preventDefault();
+                this.insert(matches[active]!);
+                return;
+              }
+              if (event.key === 'Escape') {
+                event.preventDefault();
+                this.dismissed = true;
+                return;
+              }
+            }
             if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
               event.preventDefault();
               submit();
@@ -119,7 +197,7 @@ export class ConsoleComposer extends LitElement {
         <button class="btn btn--primary send" type="submit" aria-label="Send" title="Send" ?disabled=${!canSend}>${sendIcon}</button>
       </form>
       <div class="meta">
-        <span id="hint">Enter to send · Shift+Enter for a new line</span>
+        <span id="hint">Enter to send · Shift+Enter for a new line · / for saved replies</span>
         ${length >= COUNTER_FROM
           ? html`<span class=${over ? 'over' : ''} aria-live="polite">${length.toLocaleString()} / ${MAX_TEXT_LENGTH.toLocaleString()}</span>`
           : nothing}

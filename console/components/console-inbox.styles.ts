@@ -183,4 +183,16 @@ export const inboxStyles = css`
     color: var(--console-danger);
     font-size: 13px;
   }
+  .segmented--assignee {
+    margin-top: 8px;
+  }
+  .item__assignee {
+    flex: none;
+    max-width: 40%;
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+    font-size: 0.75rem;
+    color: var(--muted, #555);
+  }
 `;

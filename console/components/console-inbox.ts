@@ -7,7 +7,7 @@ import { baseStyles } from './shared.styles.ts';
 import { inboxStyles } from './console-inbox.styles.ts';
 import { emit } from '../events.ts';
 import { bubbleLabels, channelLabels, hueClass, initials } from '../labels.ts';
-import type { InboxFilter } from '../state/inbox.ts';
+import type { AssigneeView, InboxFilter } from '../state/inbox.ts';
 import { ListKeyboardController } from '../controllers/list-keyboard-controller.ts';
 
 const searchIcon = html`<svg width="16" height="16" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><circle cx="9" cy="9" r="6" fill="none" stroke="currentColor" stroke-width="2"/><path d="m14 14 4 4" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>`;
@@ -20,6 +20,7 @@ function activityLabel(iso: string, locale: string): string {
  * The conversation list. Up/Down arrows move between conversations.
  * @fires console-select - `{conversationId}` when a conversation is chosen.
  * @fires console-filter - `{filter}` when Open/All changes.
+ * @fires console-assignee-filter - `{view}` when Mine/Unassigned/All changes.
  * @fires console-search - `{query}` on each edit of the search field.
  */
 export class ConsoleInbox extends LitElement {
@@ -29,6 +30,8 @@ export class ConsoleInbox extends LitElement {
     typing: { attribute: false },
     selectedId: { attribute: false },
     filter: { attribute: false },
+    assignee: { attribute: false },
+    agentNames: { attribute: false },
     query: { attribute: false },
     loading: { type: Boolean },
     error: { type: String },
@@ -39,6 +42,9 @@ export class ConsoleInbox extends LitElement {
   declare typing: ReadonlyMap<string, TypingEvent>;
   declare selectedId: string | undefined;
   declare filter: InboxFilter;
+  declare assignee: AssigneeView;
+  /** Display name of an assignee by agent id. */
+  declare agentNames: (agentId: string) => string;
   declare query: string;
   declare loading: boolean;
   declare error: string;
@@ -56,6 +62,8 @@ export class ConsoleInbox extends LitElement {
     this.typing = new Map();
     this.selectedId = undefined;
     this.filter = 'open';
+    this.assignee = 'all';
+    this.agentNames = () => '';
     this.query = '';
     this.loading = false;
     this.error = '';
@@ -81,6 +89,14 @@ export class ConsoleInbox extends LitElement {
                 </button>`,
             )}
           </div>
+        </div>
+        <div class="segmented segmented--assignee" role="group" aria-label="Whose conversations">
+          ${(['mine', 'unassigned', 'all'] as const).map(
+            (view) =>
+              html`<button type="button" aria-pressed=${this.assignee === view ? 'true' : 'false'} @click=${() => emit(this, 'console-assignee-filter', { view })}>
+                ${view === 'mine' ? 'Mine' : view === 'unassigned' ? 'Unassigned' : 'Everyone'}
+              </button>`,
+          )}
         </div>
         <div class="search" role="search">
           ${searchIcon}
@@ -142,6 +158,7 @@ export class ConsoleInbox extends LitElement {
             ${hidden(', ')}
           </span>
           <span class="item__bottom">
+            ${c.assigneeId !== undefined ? html`<span class="item__assignee">${hidden('assigned to ')}${this.agentNames(c.assigneeId)}</span>${hidden(', ')}` : nothing}
             <span class="item__preview ${typing ? 'item__preview--typing' : ''} ${failed ? 'item__preview--failed' : ''}" dir="auto">${preview}</span>
             ${c.unread > 0 ? html`${hidden(', ')}<span class="unread">${c.unread > 99 ? '99+' : c.unread}</span>${hidden(' unread')}` : nothing}
           </span>

@@ -209,4 +209,15 @@ export const threadStyles = css`
     color: var(--console-text);
     font-size: 16px;
   }
+  .assignee__select {
+    max-width: 11rem;
+    min-height: 36px;
+    font: inherit;
+    font-size: 0.875rem;
+    border-radius: 8px;
+    border: 1px solid var(--border, #ccc);
+    background: transparent;
+    color: inherit;
+    padding: 0 6px;
+  }
 `;

@@ -1,4 +1,5 @@
 /** The open conversation: header with presence and Close/Reopen, the message log (older pages on scroll), typing, composer. */
+import type { SavedReply, TeamMember } from '../../protocol/assignment.ts';
 import { LitElement, html, nothing, type TemplateResult } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
 import { keyed } from 'lit/directives/keyed.js';
@@ -30,6 +31,7 @@ const emptyIcon = html`<svg width="64" height="64" viewBox="0 0 64 64" aria-hidd
  * @fires console-retry - `{message}` from a failed reply's Retry button.
  * @fires console-back - from the Back button.
  * @fires console-state - `{state}` from the Close / Reopen button.
+ * @fires console-assign - `{assigneeId}` (`null`: unassigned) from the assignee picker.
  */
 export class ConsoleThread extends LitElement {
   static override styles = [baseStyles, bubbleStyles, attachmentStyles, threadStyles];
@@ -41,6 +43,8 @@ export class ConsoleThread extends LitElement {
     loading: { type: Boolean },
     loadingOlder: { type: Boolean },
     changingState: { type: Boolean },
+    members: { attribute: false },
+    savedReplies: { attribute: false },
     error: { type: String },
     announcement: { type: String },
     locale: { type: String },
@@ -57,6 +61,10 @@ export class ConsoleThread extends LitElement {
   declare loadingOlder: boolean;
   /** A close or reopen is on its way: the button waits for the answer. */
   declare changingState: boolean;
+  /** Teammates the conversation can be assigned to. */
+  declare members: readonly TeamMember[];
+  /** Saved replies the composer offers after `/`. */
+  declare savedReplies: readonly SavedReply[];
   declare error: string;
   /** New incoming message, read out by screen readers (the log itself stays quiet when older pages load). */
   declare announcement: string;
@@ -93,6 +101,8 @@ export class ConsoleThread extends LitElement {
     this.loading = false;
     this.loadingOlder = false;
     this.changingState = false;
+    this.members = [];
+    this.savedReplies = [];
     this.error = '';
     this.announcement = '';
     this.locale = '';
@@ -135,7 +145,7 @@ export class ConsoleThread extends LitElement {
             ${c.state === 'closed' ? ' · Closed' : ''}
           </div>
         </div>
-        ${this.renderStateButton(c)}
+        ${this.renderAssignee(c)} ${this.renderStateButton(c)}
       </header>
       <div
         class="messages"
@@ -170,8 +180,28 @@ export class ConsoleThread extends LitElement {
           .token=${this.token}
           .conversationId=${c.id}
           ?canAttach=${c.channel === 'web'}
+          .savedReplies=${this.savedReplies}
         ></console-composer>`,
       )}`;
+  }
+
+  private renderAssignee(c: ConversationSummary): TemplateResult {
+    const listed = c.assigneeId === undefined || this.members.some((m) => m.id === c.assigneeId);
+    return html`<label class="assignee">
+      <span class="visually-hidden">Assignee</span>
+      <select
+        class="assignee__select"
+        .value=${c.assigneeId ?? ''}
+        @change=${(event: Event) => {
+          const value = (event.target as HTMLSelectElement).value;
+          emit(this, 'console-assign', { assigneeId: value === '' ? null : value });
+        }}
+      >
+        <option value="" ?selected=${c.assigneeId === undefined}>Unassigned</option>
+        ${this.members.map((m) => html`<option value=${m.id} ?selected=${m.id === c.assigneeId}>${m.displayName}</option>`)}
+        ${listed ? nothing : html`<option value=${c.assigneeId!} selected>Former teammate</option>`}
+      </select>
+    </label>`;
   }
 
   private renderStateButton(c: ConversationSummary): TemplateResult {

@@ -9,7 +9,7 @@ import type { Message } from '../../protocol/message.ts';
 import { TYPING_TTL_MS } from '../../protocol/limits.ts';
 import type { AgentConnection } from '../agent-connection.ts';
 import type { ConnectionUser } from './connection-controller.ts';
-import { type InboxFilter, mergeListed, patchConversation, removeConversation, totalUnread, upsertConversation } from '../state/inbox.ts';
+import { type AssigneeView, type InboxFilter, mergeListed, patchConversation, removeConversation, totalUnread, upsertConversation } from '../state/inbox.ts';
 
 /** How long the search waits after the last keystroke before asking the bridge. */
 const SEARCH_DEBOUNCE_MS = 250;
@@ -20,6 +20,8 @@ const LIST_LIMIT = 500;
 export class InboxController implements ReactiveController, ConnectionUser {
   conversations: ConversationSummary[] = [];
   filter: InboxFilter = 'open';
+  /** Mine / Unassigned / All. */
+  assignee: AssigneeView = 'all';
   query = '';
   /** True until the first list after a connect arrives. */
   loading = true;
@@ -41,6 +43,8 @@ export class InboxController implements ReactiveController, ConnectionUser {
       openConversationId: () => string | undefined;
       /** A conversation was erased (by any agent, its visitor or retention): the thread must not show it. */
       onErased: (conversationId: string) => void;
+      /** The signed-in agent (whose conversations "Mine" lists). */
+      agentId: () => string | undefined;
     },
   ) {
     host.addController(this);
@@ -71,7 +75,9 @@ export class InboxController implements ReactiveController, ConnectionUser {
       return off;
     };
     on('conversation:updated', (summary) => {
-      this.conversations = this.withQuery(upsertConversation(this.conversations, summary, this.filter), summary);
+      this.conversations = this.withQuery(upsertConversation(this.conversations, summary, this.filter, { view: this.assignee, agentId: this.options.agentId() }),
+        summary,
+      );
       this.host.requestUpdate();
     });
     on('message:new', (message) => {
@@ -126,6 +132,16 @@ export class InboxController implements ReactiveController, ConnectionUser {
     void this.refresh();
   }
 
+  /** Shows the agent's own, the unassigned or everyone's conversations. */
+  setAssignee(view: AssigneeView): void {
+    if (view === this.assignee) return;
+    this.assignee = view;
+    this.conversations = [];
+    this.loading = true;
+    this.host.requestUpdate();
+    void this.refresh();
+  }
+
   /** Searches names and message texts (debounced). */
   setQuery(query: string): void {
     this.query = query;
@@ -144,6 +160,7 @@ export class InboxController implements ReactiveController, ConnectionUser {
     try {
       const list = await connection.listConversations({
         filter: this.filter,
+        ...(this.assignee !== 'all' ? { assignee: this.assignee } : {}),
         limit: LIST_LIMIT,
         ...(query ? { query } : {}),
       });

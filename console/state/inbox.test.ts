@@ -22,6 +22,18 @@ function conv(id: string, minute: number, over: Partial<ConversationSummary> = {
 }
 
 describe('inbox rules', () => {
+  it('keeps Mine and Unassigned live: a conversation leaves when its assignee changes away, joins when it arrives', () => {
+    const mine = { view: 'mine' as const, agentId: 'me' };
+    const unassigned = { view: 'unassigned' as const, agentId: 'me' };
+    let list = upsertConversation([], conv('a', 1, { assigneeId: 'me' }), 'open', mine);
+    expect(list.map((c) => c.id)).toEqual(['a']);
+    list = upsertConversation(list, conv('a', 1, { assigneeId: 'other' }), 'open', mine);
+    expect(list).toEqual([]);
+    expect(upsertConversation([], conv('b', 2), 'open', unassigned).map((c) => c.id)).toEqual(['b']);
+    expect(upsertConversation([conv('b', 2)], conv('b', 2, { assigneeId: 'me' }), 'open', unassigned)).toEqual([]);
+    expect(upsertConversation([], conv('c', 3, { assigneeId: 'x' }), 'open', { view: 'all', agentId: 'me' })).toHaveLength(1);
+  });
+
   it('drops an erased conversation and keeps the others in order', () => {
     expect(removeConversation([conv('a', 3), conv('b', 2), conv('c', 1)], 'b').map((c) => c.id)).toEqual(['a', 'c']);
     expect(removeConversation([conv('a', 3)], 'x').map((c) => c.id)).toEqual(['a']);

@@ -12,9 +12,20 @@ export function sortByActivity(list: readonly ConversationSummary[]): Conversati
   });
 }
 
-/** True when `summary` belongs in the inbox under `filter`. */
-export function matchesFilter(summary: ConversationSummary, filter: InboxFilter): boolean {
-  return filter === 'all' || summary.state === 'open';
+/** Whose conversations the inbox lists: the agent's own, the unassigned ones, or everyone's. */
+export type AssigneeView = 'mine' | 'unassigned' | 'all';
+
+/** The assignee view with the signed-in agent it is seen by. */
+export interface AssigneeScope {
+  view: AssigneeView;
+  agentId: string | undefined;
+}
+
+/** True when `summary` belongs in the inbox under `filter` (and, when given, the assignee scope). */
+export function matchesFilter(summary: ConversationSummary, filter: InboxFilter, scope?: AssigneeScope): boolean {
+  if (filter !== 'all' && summary.state !== 'open') return false;
+  if (!scope || scope.view === 'all') return true;
+  return scope.view === 'mine' ? summary.assigneeId === scope.agentId : summary.assigneeId === undefined;
 }
 
 /**
@@ -25,11 +36,13 @@ export function upsertConversation(
   list: readonly ConversationSummary[],
   summary: ConversationSummary,
   filter: InboxFilter,
+  scope?: AssigneeScope,
 ): ConversationSummary[] {
   const current = list.find((c) => c.id === summary.id);
+  // An assignee change leaves rev as it is: only a lower rev is older.
   if (current && current.rev > summary.rev) return [...list];
   const rest = list.filter((c) => c.id !== summary.id);
-  if (!matchesFilter(summary, filter)) return rest;
+  if (!matchesFilter(summary, filter, scope)) return rest;
   return sortByActivity([...rest, summary]);
 }
 

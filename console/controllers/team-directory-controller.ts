@@ -1,0 +1,97 @@
+/**
+ * What every agent's console needs of the team: the teammates conversations can be assigned to (`GET /api/team`) and
+ * the saved replies (`GET /api/saved-replies`), loaded after every connect; admins change saved replies here too.
+ */
+import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import type { SavedReply, TeamMember } from '../../protocol/assignment.ts';
+import type { ApiError } from '../../protocol/errors.ts';
+import type { AgentConnection } from '../agent-connection.ts';
+import type { ConnectionUser } from './connection-controller.ts';
+
+/** Teammates and saved replies, over REST with the signed-in agent's token. */
+export class TeamDirectoryController implements ReactiveController, ConnectionUser {
+  members: TeamMember[] = [];
+  savedReplies: SavedReply[] = [];
+  /** The last refusal of a saved-reply change, readable. */
+  error = '';
+
+  constructor(
+    private readonly host: ReactiveControllerHost,
+    private readonly options: { serverUrl: () => string; token: () => string | undefined },
+  ) {
+    host.addController(this);
+  }
+
+  hostConnected(): void {}
+
+  attach(_connection: AgentConnection): void {}
+
+  detach(): void {
+    this.members = [];
+    this.savedReplies = [];
+  }
+
+  connected(): void {
+    void this.load();
+  }
+
+  /** The display name of a teammate, or a neutral word for one no longer listed. */
+  nameOf(agentId: string): string {
+    return this.members.find((m) => m.id === agentId)?.displayName ?? 'Former teammate';
+  }
+
+  /** Lists teammates and saved replies again. */
+  async load(): Promise<void> {
+    const [team, replies] = await Promise.all([
+      this.request<{ agents: TeamMember[] }>('GET', '/api/team'),
+      this.request<{ savedReplies: SavedReply[] }>('GET', '/api/saved-replies'),
+    ]);
+    if (team) this.members = team.agents;
+    if (replies) this.savedReplies = replies.savedReplies;
+    this.host.requestUpdate();
+  }
+
+  /** Creates or replaces a saved reply (admins); true when stored. */
+  async saveReply(shortcut: string, text: string): Promise<boolean> {
+    const body = await this.request<{ savedReply: SavedReply }>('PUT', `/api/saved-replies/${encodeURIComponent(shortcut)}`, { text });
+    if (!body) return false;
+    const rest = this.savedReplies.filter((r) => r.shortcut !== shortcut);
+    this.savedReplies = [...rest, body.savedReply].sort((a, b) => (a.shortcut < b.shortcut ? -1 : 1));
+    this.host.requestUpdate();
+    return true;
+  }
+
+  /** Deletes a saved reply (admins). */
+  async deleteReply(shortcut: string): Promise<void> {
+    const res = await this.request<Record<string, never>>('DELETE', `/api/saved-replies/${encodeURIComponent(shortcut)}`);
+    if (res) this.savedReplies = this.savedReplies.filter((r) => r.shortcut !== shortcut);
+    this.host.requestUpdate();
+  }
+
+  private async request<T>(method: string, path: string, json?: unknown): Promise<T | undefined> {
+    this.error = '';
+    try {
+      const res = await fetch(new URL(path, this.options.serverUrl()), {
+        method,
+        headers: {
+          authorization: `Bearer ${this.options.token() ?? ''}`,
+          ...(json !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+      });
+      if (res.status === 204) return {} as T;
+      const body = (await res.json().catch(() => undefined)) as (T & { error?: ApiError }) | undefined;
+      if (!res.ok || !body) {
+        const fields = body?.error?.fields;
+        this.error = fields
+          ? Object.entries(fields).map(([field, problem]) => `${field}: ${problem}`).join('; ')
+          : (body?.error?.message ?? 'The change failed. Try again.');
+        return undefined;
+      }
+      return body;
+    } catch {
+      this.error = 'Cannot reach the server. Check your connection.';
+      return undefined;
+    }
+  }
+}
