@@ -83,6 +83,8 @@ export class AgentConnection {
       setState('online');
       callbacks.onConnect();
     });
+    // The bridge may have lost live events on the way to this socket: catch up as after a reconnect.
+    this.socket.on('changes:missed', () => callbacks.onConnect());
     this.socket.on('disconnect', (reason) => {
       setState(reason === 'io client disconnect' ? 'offline' : 'connecting');
       // Socket.IO does not reconnect by itself after the server dropped the socket (a restart draining sockets,

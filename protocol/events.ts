@@ -121,6 +121,8 @@ export interface VisitorServerToClientEvents {
   'chat:error': (error: ApiError) => void;
   /** The conversation was erased; the bridge disconnects right after. Forget the token and start afresh. */
   'conversation:erased': (erased: ConversationErased) => void;
+  /** Live events may have been lost on the way (the bridge's link to the other nodes reconnected): sync from the cursor. */
+  'changes:missed': () => void;
 }
 
 /** Which conversation was erased (by an agent, the visitor or retention); nothing of it remains. */
@@ -157,6 +159,8 @@ export interface AgentServerToClientEvents {
   'chat:error': (error: ApiError) => void;
   /** A conversation was erased: drop it from the inbox and close its thread. */
   'conversation:erased': (erased: ConversationErased) => void;
+  /** Live events may have been lost on the way (the bridge's link to the other nodes reconnected): catch up as after a reconnect. */
+  'changes:missed': () => void;
 }
 
 /** Per-socket data the bridge keeps after the handshake. */

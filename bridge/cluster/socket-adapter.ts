@@ -4,11 +4,13 @@
  *
  * What it does not guarantee: a broadcast published while a node's LISTEN connection is reconnecting never reaches
  * that node's sockets (at most once), and it has no connection-state recovery. Clients cover both with the `rev`
- * cursor: every message change has the next `rev` of its conversation, so a client that sees a jump syncs the gap.
+ * cursor: every message change has the next `rev` of its conversation, so a client that sees a jump syncs the gap,
+ * and once a node listens again it tells its own sockets `changes:missed`, so a lost last change is synced too.
  */
 import { createAdapter } from '@socket.io/postgres-adapter';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import type { Namespace } from 'socket.io';
 
 /** The adapter's table for payloads too large for NOTIFY (its default name). */
 export const ADAPTER_ATTACHMENTS_TABLE = 'socket_io_attachments';
@@ -104,10 +106,20 @@ export class NotifyBatcher {
  * dies (a restarted server, a terminated backend), takes a new one without releasing the dead one: every reconnect
  * would leak a pool slot until the pool is exhausted, and `pool.end()` would wait forever. Here a connection the
  * adapter holds is released (and so discarded) by the pool once it ends. Its NOTIFYs go through a `NotifyBatcher`.
+ * `listening(channel)` is told each time the adapter's LISTEN on `channel` has taken effect (first and after a reconnect).
  */
-function releasingPool(pool: pg.Pool): pg.Pool {
+function releasingPool(pool: pg.Pool, listening: (channel: string) => void): pg.Pool {
   const connect = async (): Promise<pg.PoolClient> => {
     const client = await pool.connect();
+    const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+    // The adapter sends LISTEN with a quoted channel name, one statement per namespace; every other use (the
+    // connection goes back to the pool when it ends) passes through untouched.
+    (client as { query: unknown }).query = (...args: unknown[]) => {
+      const result = query(...args);
+      const channel = typeof args[0] === 'string' ? /^LISTEN "(.+)"$/.exec(args[0])?.[1] : undefined;
+      if (channel !== undefined && result instanceof Promise) void result.then(() => listening(channel), () => undefined);
+      return result;
+    };
     const release = client.release.bind(client);
     let released = false;
     client.release = (error?: Error | boolean) => {
@@ -126,10 +138,26 @@ function releasingPool(pool: pg.Pool): pg.Pool {
   return { connect, query } as unknown as pg.Pool;
 }
 
-/** The adapter constructor to pass to `createBridge({ adapter })`. */
+/** The adapter's NOTIFY channel of a namespace (its default channel prefix). */
+const channelOf = (namespace: string): string => `socket.io#${namespace}`;
+
+/**
+ * The adapter constructor to pass to `createBridge({ adapter })`. Whenever the node's LISTEN on a namespace takes
+ * effect again, that namespace's sockets on this node hear `changes:missed`: broadcasts published while it was not
+ * listening are lost, and their sync reads everything committed before, while anything published later arrives live.
+ */
 export function postgresSocketAdapter(pool: pg.Pool, logger: Logger): ReturnType<typeof createAdapter> {
-  return createAdapter(releasingPool(pool), {
+  const namespaces = new Map<string, Namespace>();
+  const listening = (channel: string): void => {
+    for (const [name, nsp] of namespaces) if (channelOf(name) === channel) nsp.local.emit('changes:missed');
+  };
+  const adapter = createAdapter(releasingPool(pool, listening), {
     payloadThreshold: NOTIFY_PAYLOAD_THRESHOLD,
     errorHandler: (error: Error) => logger.warn({ err: error }, 'socket.io postgres adapter'),
   });
+  // Socket.IO calls it with `new`: a function, not an arrow.
+  return function namespaceAdapter(nsp: Namespace) {
+    namespaces.set(nsp.name, nsp);
+    return adapter(nsp);
+  };
 }

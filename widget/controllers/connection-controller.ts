@@ -126,7 +126,7 @@ export class ConnectionController implements ReactiveController {
         this.kind = transport.kind;
       }),
     );
-    (['message', 'status', 'typing', 'presence', 'session', 'state', 'error', 'erased'] as const).forEach(forward);
+    (['message', 'status', 'typing', 'presence', 'session', 'state', 'error', 'erased', 'missed'] as const).forEach(forward);
     void transport.connect();
   }
 

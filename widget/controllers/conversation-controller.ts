@@ -68,6 +68,8 @@ export class ConversationController implements ReactiveController {
       this.#followRev(c.rev);
     });
     connection.on('session', (s) => void this.#onSession(s));
+    // Nothing shows a lost broadcast that was the conversation's last change: the bridge says when one may be lost.
+    connection.on('missed', () => this.#syncGap());
     connection.on('state', (state) => {
       if (state !== 'online') {
         // Receipts are idempotent on the bridge; resend them after a reconnect rather than risk a lost one.
@@ -201,7 +203,12 @@ export class ConversationController implements ReactiveController {
     if (this.rev === undefined) return;
     const step = revStep(this.rev, rev);
     if (step === 'next') this.rev = rev;
-    if (step !== 'gap') return;
+    if (step === 'gap') this.#syncGap();
+  }
+
+  /** Syncs from the cursor, or lets the sync under way go round again. */
+  #syncGap(): void {
+    if (this.rev === undefined) return;
     this.#gapSeen = true;
     const transport = this.connection.transport;
     // Offline: the next session's catch-up starts from the cursor anyway.

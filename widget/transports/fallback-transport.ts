@@ -273,6 +273,7 @@ export class FallbackTransport implements Transport {
         this.#events.emit('session', session);
       }),
       transport.on('error', (error: ApiError) => this.#events.emit('error', error)),
+      transport.on('missed', () => this.#events.emit('missed')),
       transport.on('state', (state) => {
         if (source === 'primary' && state === 'offline' && this.#active === 'primary') {
           this.#demote();

@@ -132,7 +132,7 @@ export class DeferredTransport implements Transport {
       );
     }).then((inner) => {
       this.#inner = inner;
-      for (const event of ['message', 'status', 'typing', 'presence', 'session', 'state', 'kind', 'error'] as const) {
+      for (const event of ['message', 'status', 'typing', 'presence', 'session', 'state', 'kind', 'error', 'missed'] as const) {
         inner.on(event, ((...args: unknown[]) => this.#events.emitUnchecked(event, ...args)) as TransportEvents[typeof event]);
       }
       if (inner.kind !== 'xmtp') this.#events.emit('kind', inner.kind);

@@ -80,6 +80,7 @@ const EVENTS: Partial<Record<keyof VisitorServerToClientEvents, keyof TransportE
   'agents:presence': 'presence',
   'chat:error': 'error',
   'conversation:erased': 'erased',
+  'changes:missed': 'missed',
 };
 
 /** {@link Transport} over the bridge's Socket.IO endpoint. */

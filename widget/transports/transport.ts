@@ -27,6 +27,8 @@ export interface TransportEvents {
   error: (error: ApiError) => void;
   /** The conversation was erased (by the visitor, an agent or retention): nothing of it remains. */
   erased: () => void;
+  /** Live events may have been lost on the way: sync from the cursor. */
+  missed: () => void;
 }
 
 /** Outgoing message as the outbox hands it to a transport. */
