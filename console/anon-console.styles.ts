@@ -88,6 +88,20 @@ export const consoleStyles = css`
     color: var(--console-muted);
     white-space: nowrap;
   }
+  .availability {
+    display: inline-flex;
+    align-items: center;
+    gap: 6px;
+  }
+  .presence-dot {
+    width: 8px;
+    height: 8px;
+    border-radius: 50%;
+    background: #6b7280;
+  }
+  .presence-dot--online {
+    background: #22a06b;
+  }
   .icon-btn {
     display: inline-grid;
     place-items: center;

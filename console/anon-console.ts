@@ -113,6 +113,8 @@ export class AnonConsole extends LitElement {
     }
     const state = this.connection.state;
     const others = this.connection.agentsOnline;
+    // What the bridge last announced wins over the stored session (another tab may have changed it).
+    const availability = others.find((a) => a.id === session.agent.id)?.availability ?? session.agent.availability ?? 'online';
     const openId = this.thread.conversationId;
     const summary = openId ? (this.thread.summary ?? this.inbox.find(openId)) : undefined;
     const single = this.narrow.matches;
@@ -129,6 +131,17 @@ export class AnonConsole extends LitElement {
               <span class="agents__label" aria-hidden="true">${others.length} online</span>
             </div>`
           : nothing}
+        <button
+          class="btn btn--ghost availability availability--${availability}"
+          type="button"
+          data-availability=${availability}
+          title=${availability === 'online' ? 'Visitors see you online. Click to set yourself Away.' : 'Visitors do not count you. Click to go Online.'}
+          aria-label=${availability === 'online' ? 'Availability: Online (set Away)' : 'Availability: Away (go Online)'}
+          @click=${() => void this.session.setAvailability(availability === 'online' ? 'away' : 'online')}
+        >
+          <span class="presence-dot ${availability === 'online' ? 'presence-dot--online' : ''}" aria-hidden="true"></span>
+          ${availability === 'online' ? 'Online' : 'Away'}
+        </button>
         <button
           class="icon-btn"
           type="button"

@@ -77,6 +77,14 @@ export const threadStyles = css`
     font-size: 13px;
     color: var(--console-muted);
   }
+  .head__email {
+    margin-top: 2px;
+    font-size: 13px;
+    color: var(--console-muted);
+    overflow: hidden;
+    text-overflow: ellipsis;
+    white-space: nowrap;
+  }
   .ext-id {
     font-variant-numeric: tabular-nums;
     overflow: hidden;

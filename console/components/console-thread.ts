@@ -144,6 +144,9 @@ export class ConsoleThread extends LitElement {
                 : channelLabels[c.channel]}
             ${c.state === 'closed' ? ' · Closed' : ''}
           </div>
+          ${c.visitorEmail
+            ? html`<div class="head__email">Reply by e-mail: <a class="visitor-email" href="mailto:${c.visitorEmail}">${c.visitorEmail}</a></div>`
+            : nothing}
         </div>
         ${this.renderAssignee(c)} ${this.renderStateButton(c)}
       </header>

@@ -3,7 +3,7 @@
  * signs out (by choice, at expiry, or when the bridge refuses the token).
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import type { AgentAccount, LoginResult } from '../../protocol/agents.ts';
+import type { AgentAccount, Availability, LoginResult } from '../../protocol/agents.ts';
 import type { ApiError } from '../../protocol/errors.ts';
 
 /** localStorage key of the session. */
@@ -125,6 +125,36 @@ export class SessionController implements ReactiveController {
       }).catch(() => undefined);
     }
     this.signOut();
+  }
+
+  /**
+   * Sets the agent Online or Away on the bridge (every console of theirs and every visitor hears it); resolves false
+   * when the bridge did not take it.
+   */
+  async setAvailability(availability: Availability): Promise<boolean> {
+    const session = this.session;
+    if (!session) return false;
+    try {
+      const res = await fetch(new URL('/api/auth/availability', this.serverUrl()), {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${session.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ availability }),
+      });
+      if (!res.ok) return false;
+      const { agent } = (await res.json()) as { agent: AgentAccount };
+      if (this.session !== session) return true;
+      this.session = { ...session, agent };
+      try {
+        localStorage.setItem(SESSION_STORAGE_KEY, JSON.stringify(this.session));
+      } catch {
+        // Without storage the session lasts until the tab closes.
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.host.requestUpdate();
+    }
   }
 
   /** Signs in with an agent name and password. */
