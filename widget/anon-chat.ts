@@ -174,6 +174,7 @@ export class AnonChat extends LitElement {
     allowErase: { type: Boolean, attribute: 'allow-erase' },
     _draft: { state: true },
     _erase: { state: true },
+    _email: { state: true },
     _pill: { state: true },
     _window: { state: true },
     _inert: { state: true },
@@ -207,6 +208,8 @@ export class AnonChat extends LitElement {
 
   declare _draft: string;
   declare _erase: 'idle' | 'confirm' | 'erasing' | 'failed';
+  /** The e-mail offer: as stored (`''`), being edited, being saved, or refused. */
+  declare _email: '' | 'edit' | 'busy' | 'invalid';
   declare _pill: boolean;
   declare _window: number;
   declare _inert: boolean;
@@ -404,6 +407,25 @@ export class AnonChat extends LitElement {
       () => this.#startFresh(),
       () => {
         this._erase = 'failed';
+      },
+    );
+  };
+
+  #onEmailSubmit = (event: Event): void => {
+    event.preventDefault();
+    const input = (event.target as HTMLFormElement).elements.namedItem('email') as HTMLInputElement;
+    const session = this.#connection?.session;
+    const save = this.#connection?.transport?.setEmail;
+    if (!session?.replyByEmail || !save) return;
+    if (!input.value.trim() || !input.checkValidity()) return void (this._email = 'invalid');
+    this._email = 'busy';
+    save.call(this.#connection!.transport, input.value.trim()).then(
+      (stored) => {
+        session.replyByEmail = stored;
+        this._email = '';
+      },
+      () => {
+        this._email = 'invalid';
       },
     );
   };
@@ -639,6 +661,12 @@ export class AnonChat extends LitElement {
             onRetry: this.#onRetry,
             allowErase: this.allowErase && !!connection?.transport?.erase,
             erase: this._erase ?? 'idle',
+            replyByEmail: connection?.transport?.setEmail ? connection.session?.replyByEmail : undefined,
+            email: this._email ?? '',
+            onEmailSubmit: this.#onEmailSubmit,
+            onEmailChange: () => {
+              this._email = 'edit';
+            },
             onErase: () => {
               this._erase = 'confirm';
               void this.updateComplete.then(() => this.renderRoot.querySelector<HTMLElement>('.erase-no')?.focus());

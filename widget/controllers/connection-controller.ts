@@ -124,6 +124,8 @@ export class ConnectionController implements ReactiveController {
       transport.on('session', (session) => {
         this.session = session;
         this.kind = transport.kind;
+        // It may carry the e-mail offer the panel shows.
+        host.requestUpdate();
       }),
     );
     (['message', 'status', 'typing', 'presence', 'session', 'state', 'error', 'erased', 'missed'] as const).forEach(forward);

@@ -45,6 +45,12 @@ export const en = {
   eraseYes: 'Delete',
   eraseNo: 'Keep',
   eraseFailed: 'The conversation could not be deleted. Try again.',
+  /** Shown while no agent is online and the bridge can answer by e-mail. */
+  emailOffer: "Nobody is online. Leave your e-mail and we'll reply there (optional).",
+  /** `{email}` is replaced. */
+  emailSaved: "We'll reply to {email}.",
+  emailChange: 'Change',
+  emailInvalid: 'Enter a valid e-mail address.',
 };
 
 /** Every user-visible string of the widget; set the `strings` property to override any of them. */

@@ -213,7 +213,8 @@ export const panelStyles = css`
     opacity: 0.5;
     cursor: default;
   }
-  .erase {
+  .erase,
+  .email {
     display: flex;
     flex-wrap: wrap;
     align-items: center;
@@ -223,11 +224,21 @@ export const panelStyles = css`
     background: var(--_surface);
     border-bottom: 1px solid var(--_border);
   }
-  .erase p {
+  .erase p,
+  .email label,
+  .email-row {
     flex: 1 1 100%;
     margin: 0;
   }
-  .erase button {
+  .email {
+    border-block: 1px solid var(--_border);
+  }
+  .email-row {
+    display: flex;
+    gap: 8px;
+  }
+  .erase button,
+  .email button {
     min-height: 32px;
     padding: 4px 12px;
     border: 1px solid var(--_border);
@@ -255,7 +266,8 @@ export const panelStyles = css`
     }
     .pill,
     .msg__retry,
-    .erase button {
+    .erase button,
+    .email button {
       min-height: 44px;
       min-width: 44px;
     }

@@ -8,6 +8,7 @@ import { PERMANENT_ERRORS } from '../../protocol/errors.ts';
 import {
   VISITOR_NAMESPACE,
   type MessagePage,
+  type ReplyByEmail,
   type SyncResult,
   type VisitorClientToServerEvents,
   type VisitorServerToClientEvents,
@@ -324,6 +325,10 @@ export class SocketTransport implements Transport {
 
   erase(): Promise<void> {
     return this.#request('conversation:erase', {}).then(() => undefined);
+  }
+
+  setEmail(email: string | null): Promise<ReplyByEmail> {
+    return this.#request('visitor:email', { email });
   }
 
   history(beforeSeq?: number, limit?: number): Promise<MessagePage> {

@@ -3,7 +3,7 @@
  * an XMTP transport can be primary with Socket.IO as fallback, and neither the element nor the outbox knows which.
  */
 import type { ApiError, ErrorCode } from '../../protocol/errors.ts';
-import type { MessagePage, SyncResult, TypingEvent, VisitorSession } from '../../protocol/events.ts';
+import type { MessagePage, ReplyByEmail, SyncResult, TypingEvent, VisitorSession } from '../../protocol/events.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
 
 /** Which network carries the conversation; shown in the header ("XMTP" / "Realtime"). */
@@ -68,5 +68,7 @@ export interface Transport {
   typing(typing: boolean): void;
   /** Erases the conversation on the far side; absent where the network cannot erase (XMTP). */
   erase?(): Promise<void>;
+  /** Leaves (or with `null` removes) the address to be answered at by e-mail; absent where the network has none. */
+  setEmail?(email: string | null): Promise<ReplyByEmail>;
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void;
 }
