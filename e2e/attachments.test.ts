@@ -168,11 +168,19 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     expect(await visitor.locator('anon-chat .panel').isVisible()).toBe(true);
   });
 
-  it('visitor: drops an image on the panel and sends it with text; refused types say why', async () => {
+  it('visitor: drops an image on the panel and sends it with text, pastes one; refused types say why', async () => {
     await dropFile(visitor, 'anon-chat .panel', { name: 'receipt.png', type: 'image/png', bytes: await screenshotPng('Receipt', '#2d6a4f') });
     await visitor.locator('anon-chat .att-draft__item--done').waitFor();
     await sendFromWidget(visitor, 'And my receipt');
     await agent.locator('console-thread .msg', { hasText: 'And my receipt' }).locator('.att-image img[alt="receipt.png"]').waitFor();
+
+    // A screenshot pasted into the widget's composer joins the draft the same way (removed again with Cancel).
+    await pasteFile(visitor, 'anon-chat .composer .input', { name: 'pasted.png', type: 'image/png', bytes: await screenshotPng('Pasted', '#444444') });
+    const pasted = visitor.locator('anon-chat .att-draft__item img[alt="pasted.png"]');
+    await pasted.waitFor();
+    await visitor.locator('anon-chat .att-draft__item--done').waitFor();
+    await visitor.locator('anon-chat .att-draft__item--done .att-draft__cancel').click();
+    await expect.poll(() => pasted.count()).toBe(0);
 
     await visitor.locator('anon-chat .att-input').setInputFiles({ name: 'tool.exe', mimeType: 'application/octet-stream', buffer: Buffer.from([0x4d, 0x5a, 0x90, 0, 3, 0, 0, 0, 4, 0, 0, 0, 0xff, 0xff, 0, 0]) });
     const failed = visitor.locator('anon-chat .att-draft__item--failed');

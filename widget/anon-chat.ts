@@ -314,17 +314,9 @@ export class AnonChat extends LitElement {
     }
     this.requestUpdate();
     // Not part of the initial load: a failed import leaves messages as plain text and the composer without files.
-    const element = this;
     import(/* @vite-ignore */ new URL(ATTACHMENTS_MODULE_FILE, scriptUrl).href).then((module: typeof AttachmentsModule) => {
-      const ui = module.createWidgetAttachments({
-        renderRoot: this.renderRoot,
-        get updateComplete() {
-          return element.updateComplete;
-        },
-        requestUpdate: () => this.requestUpdate(),
-        serverUrl: () => this.serverUrl,
-        site: () => this.site,
-        token: () => connection.token,
+      const ui = module.createWidgetAttachments(this, {
+        token: () => connection.storage.read(connection.keys.token) as string | undefined,
         locale: () => this.#locale(),
         newClientId,
       });
@@ -679,7 +671,7 @@ export class AnonChat extends LitElement {
             attachments: connection?.kind === 'realtime' ? this.#attachments : undefined,
           })}
       <div class="sr-only" aria-live="polite" aria-atomic="true">
-        ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text || (last.attachments ?? []).map((a) => a.name).join(', ') }) : ''}
+        ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text }) : ''}
       </div>
     </div>`;
   }

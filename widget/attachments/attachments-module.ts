@@ -16,13 +16,17 @@ import { attachmentStyles } from './attachment.styles.ts';
 import { renderMessageText } from './message-text.ts';
 import { SignedLinks } from './signed-links.ts';
 
-/** What the element gives the attachment UI. */
+/** The element, as the attachment UI uses it. */
 export interface WidgetAttachmentHost {
   readonly renderRoot: HTMLElement | DocumentFragment;
   readonly updateComplete: Promise<unknown>;
   requestUpdate(): void;
-  serverUrl(): string;
-  site(): string;
+  readonly serverUrl: string;
+  readonly site: string;
+}
+
+/** What only the element's internals know. */
+export interface WidgetAttachmentContext {
   /** The visitor's token (uploads and signed links); undefined before the first session. */
   token(): string | undefined;
   locale(): string;
@@ -44,37 +48,58 @@ export interface WidgetAttachments {
   readonly ready: boolean;
   /** Empties the draft for sending (undefined: nothing attached, or an upload still running). */
   take(): DraftMessage | undefined;
-  onPaste(event: ClipboardEvent): void;
-  onDragOver(event: DragEvent): void;
-  onDragLeave(event: DragEvent): void;
-  onDrop(event: DragEvent): void;
   /** Forgets the draft, previews and links (reset, erasure, another visitor). */
   clear(): void;
 }
 
 /** Creates the widget's attachment UI. */
-export function createWidgetAttachments(host: WidgetAttachmentHost): WidgetAttachments {
+export function createWidgetAttachments(host: WidgetAttachmentHost, context: WidgetAttachmentContext): WidgetAttachments {
+  const token = (): string | undefined => {
+    const value = context.token();
+    return typeof value === 'string' ? value : undefined;
+  };
   // The widget's language may change (locale attribute, page lang): looked up on every render.
-  const labels = () => labelsFor(host.locale());
+  const labels = () => labelsFor(context.locale());
   const changed = (): void => host.requestUpdate();
-  const links = new SignedLinks({ serverUrl: () => host.serverUrl(), token: () => host.token(), changed });
+  const links = new SignedLinks({ serverUrl: () => host.serverUrl, token, changed });
   const draft = new AttachmentDraft({
-    serverUrl: () => host.serverUrl(),
-    site: () => host.site(),
-    token: () => host.token(),
-    newClientId: () => host.newClientId(),
+    serverUrl: () => host.serverUrl,
+    site: () => host.site,
+    token,
+    newClientId: () => context.newClientId(),
     changed,
   });
   const viewer = new AttachmentViewer(host);
-  const dropTarget = (event: DragEvent): Element | null => (event.currentTarget instanceof Element ? event.currentTarget : null);
+  // Listened for here rather than bound in the panel's template, which is part of the initial load: files pasted
+  // into the composer, files dragged over and dropped on the panel.
+  const root = host.renderRoot;
+  // Only where the panel offers files (the attach button is rendered only on the bridge transport).
+  const panel = (event: Event): Element | null =>
+    event.target instanceof Element && root.querySelector('.att-attach') ? event.target.closest('.panel') : null;
+  root.addEventListener('paste', (event) => {
+    const files = panel(event) && (event.target as Element).closest('.composer') ? pastedFiles(event as ClipboardEvent) : [];
+    if (files.length) draft.add(files);
+  });
+  root.addEventListener('dragover', (event) => {
+    const target = panel(event);
+    if (target && acceptFileDrag(event as DragEvent)) target.classList.add('att-dropping');
+  });
+  root.addEventListener('dragleave', (event) => panel(event)?.classList.remove('att-dropping'));
+  root.addEventListener('drop', (event) => {
+    const target = panel(event);
+    if (!target) return;
+    target.classList.remove('att-dropping');
+    const files = droppedFiles(event as DragEvent);
+    if (files.length) draft.add(files);
+  });
   return {
     styles: attachmentStyles,
     renderBody: (message) =>
       html`${message.text ? html`<span class="msg__text" dir="auto">${renderMessageText(message.text)}</span>` : nothing}${renderAttachmentList(
         message.attachments,
-        { links, labels: labels(), locale: host.locale(), viewer, previews: draft.sentPreviews },
+        { links, labels: labels(), locale: context.locale(), viewer, previews: draft.sentPreviews },
       )}`,
-    renderDraft: () => renderDraft(draft, labels(), host.locale()),
+    renderDraft: () => renderDraft(draft, labels(), context.locale()),
     renderAttachButton: () => renderAttachButton(draft, labels(), 'att-attach'),
     renderViewer: () => viewer.render({ links, labels: labels(), previews: draft.sentPreviews }),
     get uploading() {
@@ -84,19 +109,6 @@ export function createWidgetAttachments(host: WidgetAttachmentHost): WidgetAttac
       return draft.ready;
     },
     take: () => draft.take(),
-    onPaste: (event) => {
-      const files = pastedFiles(event);
-      if (files.length) draft.add(files);
-    },
-    onDragOver: (event) => {
-      if (acceptFileDrag(event)) dropTarget(event)?.classList.add('att-dropping');
-    },
-    onDragLeave: (event) => dropTarget(event)?.classList.remove('att-dropping'),
-    onDrop: (event) => {
-      dropTarget(event)?.classList.remove('att-dropping');
-      const files = droppedFiles(event);
-      if (files.length) draft.add(files);
-    },
     clear: () => {
       draft.clear();
       links.clear();

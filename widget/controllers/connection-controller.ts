@@ -149,12 +149,6 @@ export class ConnectionController implements ReactiveController {
     this.start();
   }
 
-  /** The visitor's token (HTTP requests such as uploads), once the bridge gave one. */
-  get token(): string | undefined {
-    const token = this.storage.read(this.keys.token);
-    return typeof token === 'string' ? token : undefined;
-  }
-
   /** Forgets the visitor's token, so the next connection is a new anonymous visitor. */
   forgetToken(): void {
     this.storage.remove(this.keys.token);

@@ -131,9 +131,6 @@ export function renderPanel(view: PanelView): TemplateResult {
     class="panel"
     part="panel"
     aria-labelledby="title"
-    @dragover=${files?.onDragOver}
-    @dragleave=${files?.onDragLeave}
-    @drop=${files?.onDrop}
     @cancel=${(event: Event) => {
       // Escape in a modal dialog: close through the element, so it tells the page and returns focus.
       event.preventDefault();
@@ -191,7 +188,6 @@ export function renderPanel(view: PanelView): TemplateResult {
           .value=${view.draft}
           @input=${view.onInput}
           @keydown=${view.onComposerKeydown}
-          @paste=${files?.onPaste}
         ></textarea>
         <span id="counter" class="counter ${count > MAX_TEXT_LENGTH * 0.9 ? 'counter--near' : ''}" part="counter"
           >${count ? fill(s.counter, { count, max: MAX_TEXT_LENGTH }) : nothing}</span
