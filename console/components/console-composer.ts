@@ -50,7 +50,7 @@ export class ConsoleComposer extends LitElement {
   declare savedReplies: readonly SavedReply[];
   /** The highlighted saved reply in the open list. */
   declare active: number;
-  /** Escape closed the list for the current `/shortcut`. */
+  /** Escape closed the list until the text is edited again. */
   declare dismissed: boolean;
 
   private readonly draft = new AttachmentDraft({
@@ -160,7 +160,7 @@ export class ConsoleComposer extends LitElement {
           @input=${(event: InputEvent) => {
             this.value = (event.target as HTMLTextAreaElement).value;
             this.active = 0;
-            if (!this.value.startsWith('/')) this.dismissed = false;
+            this.dismissed = false;
             emit(this, 'console-compose', { active: this.value.length > 0 });
           }}
           @blur=${() => emit(this, 'console-compose', { active: false })}
