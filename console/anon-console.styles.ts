@@ -158,7 +158,7 @@ export const consoleStyles = css`
   @media (max-width: 480px) {
     /* A phone: the top bar keeps the logo, status and actions; the product name would push Sign out off screen. */
     .topbar {
-      gap: 8px;
+      gap: 4px;
       padding: 0 10px;
     }
     .brand > span {
@@ -166,8 +166,13 @@ export const consoleStyles = css`
     }
     /* Room for an admin's Team button: who is online and one's own avatar show from 481 px. */
     .agents,
-    .me {
+    .me,
+    .availability__label {
       display: none;
+    }
+    /* Only its dot: the label (and the button's name) says Online or Away. */
+    .availability {
+      padding-inline: 10px;
     }
   }
   .panes--single {

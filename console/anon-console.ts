@@ -140,7 +140,7 @@ export class AnonConsole extends LitElement {
           @click=${() => void this.session.setAvailability(availability === 'online' ? 'away' : 'online')}
         >
           <span class="presence-dot ${availability === 'online' ? 'presence-dot--online' : ''}" aria-hidden="true"></span>
-          ${availability === 'online' ? 'Online' : 'Away'}
+          <span class="availability__label">${availability === 'online' ? 'Online' : 'Away'}</span>
         </button>
         <button
           class="icon-btn"
