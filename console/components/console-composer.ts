@@ -151,7 +151,7 @@ export class ConsoleComposer extends LitElement {
           role="combobox"
           aria-autocomplete="list"
           aria-expanded=${open ? 'true' : 'false'}
-          aria-controls="saved-replies"
+          aria-controls=${open ? "saved-replies" : nothing}
           aria-activedescendant=${open ? `saved-reply-${active}` : nothing}
           aria-label=${this.label}
           placeholder="Write a reply…"

@@ -217,7 +217,13 @@ export const threadStyles = css`
     color: var(--console-text);
     font-size: 16px;
   }
+  .assignee {
+    flex: 0 1 auto;
+    min-width: 0;
+  }
   .assignee__select {
+    width: 100%;
+    min-width: 4.5rem;
     max-width: 11rem;
     min-height: 36px;
     font: inherit;
