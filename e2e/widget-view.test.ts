@@ -54,7 +54,11 @@ describe('widget view', () => {
     expect(separators).toEqual(['Sat, Jan 10', 'Sun, Jan 11']);
     // Scrolled up: a new reply does not yank the view; a pill offers to jump down.
     await messagesList.evaluate((el) => el.scrollTo(0, 0));
-    await emitWithAck(rig.agent, 'message:send', { conversationId: conversation!.id, clientId: 'h-new', text: 'brand new' });
+    const sent = await emitWithAck(rig.agent, 'message:send', { conversationId: conversation!.id, clientId: 'h-new', text: 'brand new' });
+    expect(sent.ok).toBe(true);
+    // The reply first, then the pill: a failure then says whether the reply never reached the widget or came without
+    // a pill (the pill is decided in the render that shows the reply).
+    await page.locator('anon-chat .msg', { hasText: 'brand new' }).waitFor();
     await page.locator('anon-chat .pill').waitFor();
     expect(await messagesList.evaluate((el) => el.scrollTop)).toBeLessThan(200);
     await page.locator('anon-chat .pill').click();
