@@ -8,6 +8,7 @@ import { widgetSize } from './scripts/widget-size.ts';
 import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-module-build.ts';
 import { loadableStringsBuild } from './widget/i18n/build/strings-build.ts';
 import { attachmentsModuleBuild } from './widget/attachments/build/attachments-module-build.ts';
+import { replyByEmailModuleBuild } from './widget/reply-by-email/build/reply-by-email-module-build.ts';
 
 const root = import.meta.dirname;
 /** Files that drive Chromium: their project starts one browser for the run (e2e/helpers/chromium-global-setup.ts). */
@@ -33,6 +34,8 @@ export default defineConfig(({ mode }) => {
       loadableStringsBuild(),
       // Attachments (links in text, images, files, uploads): their own module, imported by URL after first paint.
       attachmentsModuleBuild({ root }),
+      // The reply-by-email offer: its own module, imported by URL only when a session offers it while nobody is online.
+      replyByEmailModuleBuild({ root }),
     ],
     build: {
       outDir: resolve(root, 'dist/widget'),

@@ -2,7 +2,8 @@
  * `<anon-chat>`: the embeddable anonymous chat. The element holds properties and renders; connection, messages,
  * outbox and typing live in controllers (widget/controllers), the network behind the Transport seam.
  */
-import { LitElement, adoptStyles, html, nothing, supportsAdoptingStyleSheets, svg, type PropertyValues, type TemplateResult } from 'lit';
+import { LitElement, adoptStyles, html, nothing, supportsAdoptingStyleSheets, svg, type CSSResult, type PropertyValues, type TemplateResult } from 'lit';
+import type { ReplyByEmail } from '../protocol/events.ts';
 import { MAX_TEXT_LENGTH } from '../protocol/limits.ts';
 import { hasVisibleText } from '../protocol/text.ts';
 import type { LocalMessage, Message } from '../protocol/message.ts';
@@ -17,7 +18,8 @@ import { TypingController } from './controllers/typing-controller.ts';
 import { browserStorage, storageKeys } from './controllers/visitor-storage.ts';
 import { emit } from './events.ts';
 import type * as AttachmentsModule from './attachments/attachments-module.ts';
-import { ATTACHMENTS_MODULE_FILE } from './lazy-modules.ts';
+import type * as ReplyByEmailModule from './reply-by-email/reply-by-email-module.ts';
+import { ATTACHMENTS_MODULE_FILE, REPLY_BY_EMAIL_MODULE_FILE } from './lazy-modules.ts';
 import { newClientId } from './controllers/outbox.ts';
 import type { WidgetStrings } from './i18n/en.ts';
 import { fill } from './i18n/fill.ts';
@@ -174,7 +176,6 @@ export class AnonChat extends LitElement {
     allowErase: { type: Boolean, attribute: 'allow-erase' },
     _draft: { state: true },
     _erase: { state: true },
-    _email: { state: true },
     _pill: { state: true },
     _window: { state: true },
     _inert: { state: true },
@@ -208,8 +209,6 @@ export class AnonChat extends LitElement {
 
   declare _draft: string;
   declare _erase: 'idle' | 'confirm' | 'erasing' | 'failed';
-  /** The e-mail offer: as stored (`''`), being edited, being saved, or refused. */
-  declare _email: '' | 'edit' | 'busy' | 'invalid';
   declare _pill: boolean;
   declare _window: number;
   declare _inert: boolean;
@@ -230,6 +229,9 @@ export class AnonChat extends LitElement {
   #cancelInit: (() => void) | undefined;
   /** Links, images, files and uploads, once their module has loaded (after the panel started). */
   #attachments: AttachmentsModule.WidgetAttachments | undefined;
+  /** The reply-by-email offer, once a session offered it while nobody was online and its module loaded. */
+  #replyByEmail: ReplyByEmailModule.WidgetReplyByEmail | undefined;
+  #replyByEmailRequested = false;
 
   constructor() {
     super();
@@ -314,19 +316,38 @@ export class AnonChat extends LitElement {
     }
     this.requestUpdate();
     // Not part of the initial load: a failed import leaves messages as plain text and the composer without files.
-    import(/* @vite-ignore */ new URL(ATTACHMENTS_MODULE_FILE, scriptUrl).href).then((module: typeof AttachmentsModule) => {
-      const ui = module.createWidgetAttachments(this, {
+    this.#importModule(ATTACHMENTS_MODULE_FILE, (module: typeof AttachmentsModule) =>
+      (this.#attachments = module.createWidgetAttachments(this, {
         token: () => connection.storage.read(connection.keys.token) as string | undefined,
         locale: () => this.#locale(),
         newClientId,
-      });
-      this.#attachments = ui;
+      })),
+    );
+  }
+
+  /**
+   * Imports a module built next to the widget script (lazy-modules.ts), lets `loaded` keep what it creates, and adds
+   * its stylesheet to the panel's. A failed import leaves the panel without that part.
+   */
+  #importModule<M>(file: string, loaded: (module: M) => { styles: CSSResult }): void {
+    import(/* @vite-ignore */ new URL(file, scriptUrl).href).then((module: M) => {
+      const { styles } = loaded(module);
       if (this.renderRoot instanceof ShadowRoot) {
-        adoptStyles(this.renderRoot, supportsAdoptingStyleSheets ? [anonChatStyles, ...panelStyles, ui.styles] : [ui.styles]);
+        // Constructable sheets are replaced as a whole; the <style> fallback (nonce) appends the new one after the others.
+        const sheets = [this.#attachments?.styles, this.#replyByEmail?.styles].filter((sheet) => sheet !== undefined);
+        adoptStyles(this.renderRoot, supportsAdoptingStyleSheets ? [anonChatStyles, ...panelStyles, ...sheets] : [styles]);
       }
       this.requestUpdate();
     }, () => undefined);
   }
+
+  /** The address offer while nobody is online, when the session offers replies by e-mail and the transport stores one. */
+  #replyByEmailOffer(): ReplyByEmail | undefined {
+    const connection = this.#connection;
+    if (!connection?.transport?.setEmail || connection.state !== 'online' || connection.agentsOnline !== 0) return undefined;
+    return connection.session?.replyByEmail;
+  }
+
 
   /** Opens the panel and moves focus into it. */
   open(): void {
@@ -403,28 +424,16 @@ export class AnonChat extends LitElement {
     );
   };
 
-  #onEmailSubmit = (event: Event): void => {
-    event.preventDefault();
-    const input = (event.target as HTMLFormElement).elements.namedItem('email') as HTMLInputElement;
-    const session = this.#connection?.session;
-    const save = this.#connection?.transport?.setEmail;
-    if (!session?.replyByEmail || !save) return;
-    if (!input.value.trim() || !input.checkValidity()) return void (this._email = 'invalid');
-    this._email = 'busy';
-    save.call(this.#connection!.transport, input.value.trim()).then(
-      (stored) => {
-        session.replyByEmail = stored;
-        this._email = '';
-      },
-      () => {
-        this._email = 'invalid';
-      },
-    );
-  };
-
   protected override willUpdate(changed: PropertyValues<this>): void {
     // Opening (the launcher, the API or the `open` attribute) needs the panel and the conversation in this render.
     if (this.isOpen) this.#init();
+    // The reply-by-email offer's module, the first time a session offers it while nobody is online.
+    if (!this.#replyByEmailRequested && this.#replyByEmailOffer()) {
+      this.#replyByEmailRequested = true;
+      this.#importModule(REPLY_BY_EMAIL_MODULE_FILE, (module: typeof ReplyByEmailModule) =>
+        (this.#replyByEmail = module.createReplyByEmail(this, this.#connection!)),
+      );
+    }
     const list = this.isOpen ? this.#list() : null;
     if (list) {
       this.#atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK;
@@ -606,6 +615,7 @@ export class AnonChat extends LitElement {
     const last = conversation?.lastReceived;
     // The UI's language and direction: what the strings are written in, whatever the host page uses.
     const lang = this.#language();
+    const replyByEmail = this.#replyByEmailOffer();
     return html`<div
       class="root ${this.position === 'bottom-left' ? 'left' : 'right'}"
       part="root"
@@ -653,12 +663,7 @@ export class AnonChat extends LitElement {
             onRetry: this.#onRetry,
             allowErase: this.allowErase && !!connection?.transport?.erase,
             erase: this._erase ?? 'idle',
-            replyByEmail: connection?.transport?.setEmail ? connection.session?.replyByEmail : undefined,
-            email: this._email ?? '',
-            onEmailSubmit: this.#onEmailSubmit,
-            onEmailChange: () => {
-              this._email = 'edit';
-            },
+            replyByEmail: replyByEmail && this.#replyByEmail?.render(s, lang, replyByEmail),
             onErase: () => {
               this._erase = 'confirm';
               void this.updateComplete.then(() => this.renderRoot.querySelector<HTMLElement>('.erase-no')?.focus());

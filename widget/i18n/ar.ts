@@ -43,8 +43,4 @@ export const ar: WidgetStrings = {
   eraseYes: 'حذف',
   eraseNo: 'إبقاء',
   eraseFailed: 'تعذّر حذف المحادثة. حاول مرة أخرى.',
-  emailOffer: 'لا أحد متصل الآن. سنرد عبر البريد الإلكتروني — اترك عنوانك (اختياري).',
-  emailSaved: 'سنرد على {email}.',
-  emailChange: 'تغيير',
-  emailInvalid: 'أدخل بريدًا إلكترونيًا صالحًا.',
 };

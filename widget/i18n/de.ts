@@ -43,8 +43,4 @@ export const de: WidgetStrings = {
   eraseYes: 'Löschen',
   eraseNo: 'Behalten',
   eraseFailed: 'Die Unterhaltung konnte nicht gelöscht werden. Bitte erneut versuchen.',
-  emailOffer: 'Gerade ist niemand online. Wir antworten per E-Mail – hinterlassen Sie Ihre Adresse (optional).',
-  emailSaved: 'Wir antworten an {email}.',
-  emailChange: 'Ändern',
-  emailInvalid: 'Bitte eine gültige E-Mail-Adresse eingeben.',
 };

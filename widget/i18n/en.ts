@@ -45,13 +45,20 @@ export const en = {
   eraseYes: 'Delete',
   eraseNo: 'Keep',
   eraseFailed: 'The conversation could not be deleted. Try again.',
-  /** Shown while no agent is online and the bridge can answer by e-mail. */
-  emailOffer: "Nobody is online. Leave your e-mail and we'll reply there (optional).",
-  /** `{email}` is replaced. */
-  emailSaved: "We'll reply to {email}.",
-  emailChange: 'Change',
-  emailInvalid: 'Enter a valid e-mail address.',
 };
 
-/** Every user-visible string of the widget; set the `strings` property to override any of them. */
-export type WidgetStrings = typeof en;
+/** The reply-by-email offer's strings: their texts ship with its module (widget/reply-by-email/reply-by-email-strings.ts). */
+export interface ReplyByEmailStrings {
+  /** Shown while no agent is online and the bridge can answer by e-mail. */
+  emailOffer: string;
+  /** `{email}` is replaced. */
+  emailSaved: string;
+  emailChange: string;
+  emailInvalid: string;
+}
+
+/**
+ * Every user-visible string of the widget; set the `strings` property to override any of them. The built-in
+ * translations hold all but the reply-by-email offer's (optional here), which its module brings.
+ */
+export type WidgetStrings = typeof en & Partial<ReplyByEmailStrings>;

@@ -43,8 +43,4 @@ export const es: WidgetStrings = {
   eraseYes: 'Eliminar',
   eraseNo: 'Conservar',
   eraseFailed: 'No se pudo eliminar la conversación. Inténtalo de nuevo.',
-  emailOffer: 'Ahora no hay nadie conectado. Te responderemos por correo: deja tu dirección (opcional).',
-  emailSaved: 'Te responderemos a {email}.',
-  emailChange: 'Cambiar',
-  emailInvalid: 'Introduce un correo electrónico válido.',
 };

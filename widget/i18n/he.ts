@@ -43,8 +43,4 @@ export const he: WidgetStrings = {
   eraseYes: 'מחיקה',
   eraseNo: 'השארה',
   eraseFailed: 'לא ניתן היה למחוק את השיחה. נסו שוב.',
-  emailOffer: 'אין אף אחד מחובר כרגע. נענה בדוא״ל — השאירו כתובת (לא חובה).',
-  emailSaved: 'נענה לכתובת {email}.',
-  emailChange: 'שינוי',
-  emailInvalid: 'יש להזין כתובת דוא״ל תקינה.',
 };

@@ -213,8 +213,7 @@ export const panelStyles = css`
     opacity: 0.5;
     cursor: default;
   }
-  .erase,
-  .email {
+  .erase {
     display: flex;
     flex-wrap: wrap;
     align-items: center;
@@ -224,21 +223,11 @@ export const panelStyles = css`
     background: var(--_surface);
     border-bottom: 1px solid var(--_border);
   }
-  .erase p,
-  .email label,
-  .email-row {
+  .erase p {
     flex: 1 1 100%;
     margin: 0;
   }
-  .email {
-    border-block: 1px solid var(--_border);
-  }
-  .email-row {
-    display: flex;
-    gap: 8px;
-  }
-  .erase button,
-  .email button {
+  .erase button {
     min-height: 32px;
     padding: 4px 12px;
     border: 1px solid var(--_border);
@@ -266,8 +255,7 @@ export const panelStyles = css`
     }
     .pill,
     .msg__retry,
-    .erase button,
-    .email button {
+    .erase button {
       min-height: 44px;
       min-width: 44px;
     }

@@ -55,12 +55,8 @@ export interface PanelView {
   onEraseCancel: () => void;
   /** The attachment UI, once its module has loaded (and the transport carries files). */
   attachments: WidgetAttachments | undefined;
-  /** The bridge answers by e-mail (`session.replyByEmail`) and the transport can store an address; else undefined. */
-  replyByEmail: { email?: string } | undefined;
-  /** The e-mail offer: as stored (`''`), being edited, being saved, or refused. */
-  email: '' | 'edit' | 'busy' | 'invalid';
-  onEmailSubmit: (event: Event) => void;
-  onEmailChange: () => void;
+  /** The reply-by-email offer (its own module) while nobody is online and the session offers it; else undefined. */
+  replyByEmail: TemplateResult | undefined;
 }
 
 const trashIcon = svg`<path d="M5 7h14M10 7V4.5h4V7M7 7l1 13h8l1-13" stroke="currentColor" stroke-width="1.8" stroke-linejoin="round" fill="none" />`;
@@ -98,24 +94,6 @@ function renderMessages(view: PanelView): TemplateResult {
           })
         : html`<div class="separator" part="separator" role="separator">${row.day}</div>`,
   )}`;
-}
-
-/** While nobody is online: "We'll reply by e-mail" with an optional address, or the address left and Change. */
-function renderEmailOffer(view: PanelView, email: string | undefined): TemplateResult {
-  const s = view.strings;
-  if (email !== undefined && (view.email === '' || view.email === 'busy')) {
-    return html`<p class="email" part="reply-by-email">${fill(s.emailSaved, { email })}
-      <button class="email-change" type="button" @click=${view.onEmailChange}>${s.emailChange}</button></p>`;
-  }
-  return html`<form class="email" part="reply-by-email" novalidate @submit=${view.onEmailSubmit}>
-    <label for="email">${s.emailOffer}</label>
-    <span class="email-row">
-      <input class="input" id="email" name="email" type="email" autocomplete="email" maxlength="254"
-        aria-invalid=${view.email === 'invalid' ? 'true' : 'false'} aria-describedby="email-error" .value=${email ?? ''} />
-      <button type="submit" ?disabled=${view.email === 'busy'}>${s.send}</button>
-    </span>
-    <span id="email-error" role="alert">${view.email === 'invalid' ? s.emailInvalid : ''}</span>
-  </form>`;
 }
 
 /** The panel as a Lit template. */
@@ -172,7 +150,7 @@ export function renderPanel(view: PanelView): TemplateResult {
       ${renderMessages(view)}
       ${view.agentTyping !== undefined ? html`<p class="typing" part="typing">${fill(s.typing, { name: view.agentTyping || s.agent })}</p>` : nothing}
     </div>
-    ${online && view.agentsOnline === 0 && view.replyByEmail ? renderEmailOffer(view, view.replyByEmail.email) : nothing}
+    ${online && view.agentsOnline === 0 && view.replyByEmail ? view.replyByEmail : nothing}
     ${view.pill ? html`<button class="pill" part="new-messages" type="button" @click=${view.onPill}>${s.newMessages} ↓</button>` : nothing}
     <form class="composer" part="composer" @submit=${view.onSubmit}>
       ${files?.renderDraft()}
