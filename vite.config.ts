@@ -5,6 +5,7 @@
 import { configDefaults, defineConfig } from 'vitest/config';
 import { resolve } from 'node:path';
 import { widgetSize } from './scripts/widget-size.ts';
+import { minifyCssLiterals } from './widget/build/minify-css-literals.ts';
 import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-module-build.ts';
 import { loadableStringsBuild } from './widget/i18n/build/strings-build.ts';
 import { attachmentsModuleBuild } from './widget/attachments/build/attachments-module-build.ts';
@@ -27,6 +28,8 @@ export default defineConfig(({ mode }) => {
   return {
     plugins: [
       widgetSize({ budgetBytes: 25 * 1024, limitBytes: 30 * 1024 }),
+      // Lit keeps css`…` text verbatim: its indentation and comments would count towards the initial load.
+      minifyCssLiterals(),
       // XMTP: never in the widget bundle; its own module (SDK, workers, WASM) is built next to it, loaded by URL.
       xmtpNotInInitialLoad(),
       xmtpModuleBuild({ root }),
