@@ -97,7 +97,7 @@ describe('console assignment and saved replies (Chromium, real bridge)', () => {
     await cleo.reload();
     await cleo.getByRole('button', { name: 'Everyone' }).click();
     await inboxItem(cleo, second).click();
-    const box = cleo.getByRole('combobox', { name: /Reply to/ });
+    const box = cleo.getByRole('textbox', { name: /Reply to/ });
     await box.fill('/tha');
     const list = cleo.getByRole('listbox', { name: 'Saved replies' });
     await list.getByRole('option', { name: /\/thanks/ }).waitFor();

@@ -1,6 +1,9 @@
 /**
  * The reply composer: Enter sends, Shift+Enter adds a line, the length limit is shown near the end; `/shortcut` opens
- * the saved replies as a combobox list (Up/Down, Enter or Tab inserts, Escape closes).
+ * the saved replies as a list the reply box points at with aria-activedescendant (Up/Down, Enter or Tab inserts,
+ * Escape closes). The box stays a multi-line textbox (aria-autocomplete, aria-haspopup) rather than a combobox:
+ * screen readers announce a combobox as a single-line pick list, and the reply box's role is part of the console's
+ * keyboard contract.
  */
 import { LitElement, html, nothing } from 'lit';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
@@ -148,9 +151,8 @@ export class ConsoleComposer extends LitElement {
       >
         <textarea
           rows="1"
-          role="combobox"
           aria-autocomplete="list"
-          aria-expanded=${open ? 'true' : 'false'}
+          aria-haspopup="listbox"
           aria-controls=${open ? "saved-replies" : nothing}
           aria-activedescendant=${open ? `saved-reply-${active}` : nothing}
           aria-label=${this.label}
