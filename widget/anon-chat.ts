@@ -131,6 +131,7 @@ const activeInstances = new Map<string, AnonChat>();
  * @csspart retry - The Retry button of a failed message.
  * @csspart typing - The "agent is typing" line.
  * @csspart new-messages - The "new messages" pill shown while scrolled up.
+ * @csspart reply-by-email - The offer to be answered by e-mail while nobody is online (its form, or the saved address with Change).
  * @csspart composer - The message composer.
  * @csspart input - The message field.
  * @csspart counter - The remaining-characters counter.

@@ -80,7 +80,8 @@ export class OutboxController implements ReactiveController {
     // Nothing visible or a broken character: the bridge would refuse it, so it is never queued.
     const problem = textProblem(text);
     if (problem === 'text_invalid' || (problem === 'text_empty' && !files)) return Promise.reject(new TransportError(problem, problem, true));
-    const entry: OutboxEntry = { clientId: files?.clientId ?? newClientId(), text: problem ? '' : text, createdAt: new Date().toISOString(), state: 'pending', attempts: 0 };
+    // Invisible text beside files is sent as none; a too-long text is kept whole so Retry can hand it back to shorten.
+    const entry: OutboxEntry = { clientId: files?.clientId ?? newClientId(), text: problem === 'text_empty' ? '' : text, createdAt: new Date().toISOString(), state: 'pending', attempts: 0 };
     if (files) entry.attachments = files.attachments;
     if (text.length > MAX_TEXT_LENGTH) {
       // Refused before sending, but still shown and kept: nothing the visitor wrote disappears silently.
