@@ -62,6 +62,8 @@ export interface SpawnBridgeOptions {
   asStarted?: boolean;
   /** Freeze the child at this named point (torture/kill-point.ts), the `after`-th time it gets there. */
   killPoint?: { point: KillPoint; after?: number };
+  /** Preload torture/memory-probe.ts (with --expose-gc) so `retainedMemory` can ask for heap used after a full GC. */
+  memoryProbe?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1 (bound, read, released). */
@@ -105,6 +107,7 @@ function startChild(
   };
   const args = options.asStarted ? startArgsFor('bridge/main.ts') : nodeArgsFor('bridge/main.ts');
   if (options.killPoint) args.unshift('--import', pathToFileURL(bundledEntry('torture/kill-point.ts')).href);
+  if (options.memoryProbe) args.unshift('--expose-gc', '--import', pathToFileURL(bundledEntry('torture/memory-probe.ts')).href);
   // Plain `node` on the bundle: SIGKILL reaches the bridge itself (the tsx CLI would run it in a grandchild).
   const child = spawn(process.execPath, args, {
     cwd: root,
@@ -179,6 +182,24 @@ export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeCh
       return exited;
     },
   };
+}
+
+/** What a child bridge spawned with `memoryProbe` still holds after a full garbage collection, in bytes. */
+export interface RetainedMemory {
+  heapUsed: number;
+  rss: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+/** Asks a bridge spawned with `memoryProbe` to collect garbage and report its memory (torture/memory-probe.ts). */
+export async function retainedMemory(bridge: BridgeChild, timeoutMs = 30_000): Promise<RetainedMemory> {
+  const answered = bridge.waitForStdout('memory {', timeoutMs);
+  process.kill(bridge.pid, 'SIGUSR2');
+  if (!(await answered)) throw new Error(`waited ${timeoutMs} ms for the bridge's memory probe to answer SIGUSR2 (was it spawned with memoryProbe?)`);
+  const lines = [...bridge.output().stdout.matchAll(/^memory (\{.*\})$/gm)];
+  if (lines.length === 0) throw new Error('memory probe line not found in the bridge output');
+  return JSON.parse(lines.at(-1)![1]!) as RetainedMemory;
 }
 
 /** Starts a bridge without waiting for it (to kill it mid-start, e.g. frozen at a kill point while it replays its journal). */

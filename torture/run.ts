@@ -149,12 +149,12 @@ const CASES: Record<string, CaseRunner> = {
     };
   },
   soak: async (size) => {
-    const { runSoak } = await import('./soak.ts');
+    const { MAX_HEAP_BYTES_PER_MESSAGE, MAX_HEAP_BYTES_PER_RECONNECT, runSoak } = await import('./soak.ts');
     const f = await runSoak({ durationMs: size === 'ci' ? 30_000 : 600_000 });
     return {
       tried: `${Math.round(f.durationMs / 1000)} s, ${f.messages} messages, ${f.agentReplies} agent replies, ${f.reconnects} reconnects`,
-      held: `RSS ${f.rssWarmMb} → ${f.rssEndMb} MB (${f.rssGrowthPct} %), fds ${f.fdsWarm} → ${f.fdsEnd} (max ${f.fdsMax}), lost ${f.lost}, dup ${f.duplicates}, unhandled ${f.unhandledRejections}, p95 ack ${f.p95AckMs} ms`,
-      pass: f.rssGrowthPct <= 5 && f.lost === 0 && f.duplicates === 0 && f.unhandledRejections === 0 && f.fdsEnd <= f.fdsWarm + 5,
+      held: `heap after GC ${f.heapWarmMb} → ${f.heapEndMb} MB (${f.heapBytesPerMessage} B/message, ${f.heapBytesPerIdleReconnect} B/idle reconnect), RSS ${f.rssWarmMb} → ${f.rssEndMb} MB (${f.rssGrowthPct} %), fds ${f.fdsWarm} → ${f.fdsEnd} (max ${f.fdsMax}), lost ${f.lost}, dup ${f.duplicates}, unhandled ${f.unhandledRejections}, p95 ack ${f.p95AckMs} ms`,
+      pass: f.heapBytesPerMessage <= MAX_HEAP_BYTES_PER_MESSAGE && f.heapBytesPerIdleReconnect <= MAX_HEAP_BYTES_PER_RECONNECT && f.lost === 0 && f.duplicates === 0 && f.unhandledRejections === 0 && f.fdsEnd <= f.fdsWarm + 5,
       figures: f,
     };
   },

@@ -1,7 +1,10 @@
 /**
  * Case 11: soak. A child bridge under steady load (visitors sending, an agent answering, receipts) with random
- * reconnects; RSS and open fds sampled every second. After warm-up, RSS may grow at most 5 %, fds stay flat,
- * nothing is lost or duplicated and the bridge logs no unhandled rejection.
+ * reconnects; RSS and open fds sampled every second, V8 heap used after a full GC in the bridge measured after
+ * warm-up, at the end of the load and after rounds of idle reconnects. The heap figures are the leak check (RSS is
+ * reported, not judged: the allocator keeping freed pages, code compiled late and a busy machine's lagging
+ * collector move it by several percent with nothing retained); fds stay flat, nothing is lost or duplicated and the
+ * bridge logs no unhandled rejection.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,8 +13,23 @@ import pino from 'pino';
 import { io, type Socket } from 'socket.io-client';
 import { LowdbStore } from '../bridge/store/lowdb/lowdb-store.ts';
 import { fdKinds, processUsage, type ProcessUsage } from './abuse.ts';
-import { spawnBridge } from './bridge-process.ts';
+import { retainedMemory, spawnBridge, type RetainedMemory } from './bridge-process.ts';
+import { waitUntil } from '../bridge/testing/wait-until.ts';
 import { percentile, TortureVisitor } from './visitor-client.ts';
+
+/**
+ * Heap a message may leave behind: the default store keeps every message in memory (with the agent's reply to
+ * every fifth), about 1–1.5 kB per visitor message. Keeping anything more per message (its packet, an ack closure,
+ * a timer) shows as a multiple of that.
+ */
+export const MAX_HEAP_BYTES_PER_MESSAGE = 4096;
+
+/**
+ * Heap a reconnect with nothing sent may leave behind: none is needed (under zero when the end of the load still
+ * had work in flight). A visitor socket kept after its disconnect (with its handshake, listeners and rooms) retains
+ * about 10 kB; a bound of 2 kB over a hundred reconnects is still well above what a full GC leaves to chance.
+ */
+export const MAX_HEAP_BYTES_PER_RECONNECT = 2048;
 
 /** Figures of a soak run. */
 export interface SoakFigures {
@@ -22,6 +40,17 @@ export interface SoakFigures {
   rssWarmMb: number;
   rssEndMb: number;
   rssGrowthPct: number;
+  /** V8 heap used after a full GC in the bridge, after warm-up and at the end (MB). */
+  heapWarmMb: number;
+  heapEndMb: number;
+  /** Messages acked and reconnects between those two measurements. */
+  messagesAfterWarm: number;
+  reconnectsAfterWarm: number;
+  /** Heap growth after warm-up divided by the messages of the same period (bytes; the store keeps every message). */
+  heapBytesPerMessage: number;
+  /** After the load: reconnects of every visitor with nothing sent, and the heap each left behind (bytes). */
+  idleReconnects: number;
+  heapBytesPerIdleReconnect: number;
   fdsWarm: number;
   fdsEnd: number;
   fdsMax: number;
@@ -42,6 +71,10 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
   const dataDir = mkdtempSync(join(tmpdir(), 'torture-soak-'));
   const bridge = await spawnBridge({
     dataDir,
+    memoryProbe: true,
+    // Without source maps: the first stack trace the bridge formats would otherwise decode the bundle's whole map
+    // and keep it (tens of MB of heap and RSS), a one-time step that lands before or after warm-up by chance.
+    asStarted: true,
     env: { LOG_LEVEL: 'error', RATE_LIMIT_MESSAGES_PER_MINUTE: '100000', RATE_LIMIT_EVENTS_PER_MINUTE: '100000', RATE_LIMIT_CONNECTIONS_PER_MINUTE: '100000' },
   });
   const url = bridge.url;
@@ -76,7 +109,9 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
       setTimeout(() => v.socket.connect(), 50 + Math.random() * 300);
     }, 500);
     let fdKindsWarm: Record<string, number> = {};
-    const warmAt = started + options.durationMs * 0.3;
+    // Measured from the start of the load: a first start that builds its bundle must not eat the warm-up.
+    const loadStarted = Date.now();
+    const warmAt = loadStarted + options.durationMs * 0.3;
     const sampleTimer = setInterval(() => {
       try {
         if (Object.keys(fdKindsWarm).length === 0 && Date.now() >= warmAt) fdKindsWarm = fdKinds(bridge.pid);
@@ -85,7 +120,12 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
         problems.push('bridge process vanished');
       }
     }, 1000);
-    await new Promise((r) => setTimeout(r, options.durationMs));
+    await new Promise((r) => setTimeout(r, Math.max(0, warmAt - Date.now())));
+    const acked = () => visitors.reduce((n, v) => n + v.acked.size, 0);
+    const heapWarm: RetainedMemory = await retainedMemory(bridge);
+    const ackedWarm = acked();
+    const reconnectsWarm = reconnects;
+    await new Promise((r) => setTimeout(r, Math.max(0, loadStarted + options.durationMs - Date.now())));
     clearInterval(sendTimer);
     clearInterval(reconnectTimer);
     await Promise.all(visitors.map((v) => (v.socket.connected ? undefined : v.socket.connect())));
@@ -96,6 +136,21 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
     await new Promise((r) => setTimeout(r, 1000));
     samples.push({ at: Date.now() - started, usage: processUsage(bridge.pid) });
     const fdKindsEnd = fdKinds(bridge.pid);
+    const heapEnd = await retainedMemory(bridge);
+    const messagesAfterWarm = acked() - ackedWarm;
+    const reconnectsAfterWarm = reconnects - reconnectsWarm;
+    const heapGrowth = heapEnd.heapUsed - heapWarm.heapUsed;
+    // Reconnects alone, nothing stored meanwhile: whatever a connection leaves behind (listeners, presence,
+    // rooms, rate buckets, typing state) is all that can grow the heap here.
+    const idleRounds = 5;
+    for (let round = 0; round < idleRounds; round++) {
+      for (const v of visitors) v.socket.disconnect();
+      await waitUntil('every soak visitor disconnected', () => visitors.every((v) => !v.socket.connected));
+      for (const v of visitors) v.socket.connect();
+      await waitUntil('every soak visitor reconnected with its session', () => visitors.every((v) => v.socket.connected));
+    }
+    const heapIdle = await retainedMemory(bridge);
+    const idleReconnects = idleRounds * visitors.length;
     agent.close();
     for (const v of visitors) v.close();
     const warmIndex = Math.floor(samples.length * 0.3);
@@ -142,6 +197,13 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
       rssWarmMb: Math.round(rssWarm * 10) / 10,
       rssEndMb: Math.round(rssEnd * 10) / 10,
       rssGrowthPct: Math.round(((rssEnd - rssWarm) / rssWarm) * 1000) / 10,
+      heapWarmMb: Math.round((heapWarm.heapUsed / 1048576) * 10) / 10,
+      heapEndMb: Math.round((heapEnd.heapUsed / 1048576) * 10) / 10,
+      messagesAfterWarm,
+      reconnectsAfterWarm,
+      heapBytesPerMessage: Math.round(heapGrowth / Math.max(1, messagesAfterWarm)),
+      idleReconnects,
+      heapBytesPerIdleReconnect: Math.round((heapIdle.heapUsed - heapEnd.heapUsed) / idleReconnects),
       fdsWarm: warm[0]?.usage.fds ?? 0,
       fdsEnd: end.at(-1)?.usage.fds ?? 0,
       fdsMax: Math.max(...samples.slice(warmIndex).map((s) => s.usage.fds)),

@@ -25,6 +25,7 @@ export const PREBUILT_ENTRIES = [
   'bridge/store/lowdb/crash-child.ts',
   'bridge/store/lowdb/erasure-crash-child.ts',
   'torture/kill-point.ts',
+  'torture/memory-probe.ts',
 ] as const;
 
 /** File name of `entry`'s bundle: its repository path with `/` as `-`. Two folders below the root (build-bridge.ts). */
