@@ -89,7 +89,7 @@ describe('axe-core, WCAG 2.1 A + AA (Chromium, real bridge)', () => {
   it('console: the Team page with an invite link, and the page the invite opens', async () => {
     const page = await newPage();
     await signInToConsole(page, bridge.url, bridge.agent.name, bridge.agent.password);
-    await page.getByRole('button', { name: 'Team' }).click();
+    await page.getByRole('button', { name: 'Team', exact: true }).click();
     await page.getByLabel('Login name').fill('axe.agent');
     await page.getByLabel('Display name').fill('Axe Agent');
     await page.getByRole('button', { name: 'Add agent' }).click();

@@ -87,7 +87,7 @@ describe('console assignment and saved replies (Chromium, real bridge)', () => {
     expect((await bridge.store.getConversation(first))!.assigneeId).toBe(bridge.agent.id);
 
     // A saved reply added on the Team page is inserted with /.
-    await admin.getByRole('button', { name: 'Team' }).click();
+    await admin.getByRole('button', { name: 'Team', exact: true }).click();
     await admin.getByLabel('Shortcut').fill('thanks');
     await admin.getByLabel('Text', { exact: true }).fill('Thank you for waiting, we are on it!');
     await admin.getByRole('button', { name: 'Save reply' }).click();

@@ -38,7 +38,7 @@ describe('console Team page (Chromium, real bridge)', () => {
   it('adds an agent, whose invite link sets a password and signs them in; their sign-out revokes the token', async () => {
     const admin = await page();
     await signInToConsole(admin, bridge.url, bridge.agent.name, bridge.agent.password);
-    await admin.getByRole('button', { name: 'Team' }).click();
+    await admin.getByRole('button', { name: 'Team', exact: true }).click();
     await admin.locator(`console-team tr[data-agent="${bridge.agent.name}"]`).waitFor();
 
     await admin.getByLabel('Login name').fill('bea.m');
@@ -62,14 +62,14 @@ describe('console Team page (Chromium, real bridge)', () => {
     expect(await bea.locator('anon-console .me__name').textContent()).toBe('Bea Martin');
     expect(new URL(bea.url()).hash).toBe('');
     // Agents have no Team page.
-    expect(await bea.getByRole('button', { name: 'Team' }).count()).toBe(0);
+    expect(await bea.getByRole('button', { name: 'Team', exact: true }).count()).toBe(0);
     const token = await bea.evaluate(() => JSON.parse(localStorage.getItem('anon-chat-console:session')!).token as string);
     const me = (t: string) => fetch(`${bridge.url}/api/auth/me`, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.status);
     expect(await me(token)).toBe(200);
 
     // The admin sees them active now.
     await admin.getByRole('button', { name: 'Inbox' }).click();
-    await admin.getByRole('button', { name: 'Team' }).click();
+    await admin.getByRole('button', { name: 'Team', exact: true }).click();
     await admin.locator('console-team tr[data-agent="bea.m"] .badge', { hasText: 'Active' }).waitFor();
 
     // Signing out ends the session on the bridge: the token is refused at once.
