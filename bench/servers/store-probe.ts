@@ -34,7 +34,7 @@ function diskBytes(dir: string): number {
 /**
  * Event-loop blocking: the loop-delay histogram (p99) plus the longest gap between 1 ms ticks, and the CPU this
  * process burned during that gap — on a shared machine a long gap can be the OS running someone else, while a real
- * block burns CPU (idea from bridge/store/lowdb/measure.ts).
+ * block burns CPU (idea from bench/lowdb/measure.ts).
  */
 function blockProbe() {
   const h = monitorEventLoopDelay({ resolution: 1 });

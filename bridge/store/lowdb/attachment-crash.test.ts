@@ -28,7 +28,7 @@ it('leaves no half file visible and no acknowledged message without its file aft
   // Kill after a set number of acknowledged lines (attachments and messages), not after a time.
   const killAfterAcks = [3, 17, 8];
   for (let round = 0; round < killAfterAcks.length; round++) {
-    const proc = spawn(process.execPath, nodeArgsFor('bridge/store/lowdb/attachment-crash-child.ts', dir, `r${round}`), {
+    const proc = spawn(process.execPath, nodeArgsFor('bridge/testing/lowdb-attachment-crash-child.ts', dir, `r${round}`), {
       cwd: join(import.meta.dirname, '../../..'),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -92,10 +92,10 @@ describe('LowdbStore erasure', () => {
     const dir = await tempDir();
     const keptAcked = new Set<string>();
     let erasedTotal = 0;
-    // One round per named step of an erasure (erasure-crash-child.ts): the child kills itself there.
+    // One round per named step of an erasure (bridge/testing/lowdb-erasure-crash-child.ts): the child kills itself there.
     const killPoints = ['checkpoint-start', 'checkpoint-middle', 'segment-delete', 'segment-deleted', 'erased'];
     for (const [round, killAt] of killPoints.entries()) {
-      const proc = spawn(process.execPath, nodeArgsFor('bridge/store/lowdb/erasure-crash-child.ts', dir, `r${round}`, killAt), {
+      const proc = spawn(process.execPath, nodeArgsFor('bridge/testing/lowdb-erasure-crash-child.ts', dir, `r${round}`, killAt), {
         cwd: join(import.meta.dirname, '../../..'),
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -211,7 +211,7 @@ describe('LowdbStore durability', () => {
     // (appends, receipts and checkpoints keep running), at a different depth each round, whatever the machine's load.
     const killAfterAcks = [5, 60, 200, 25, 400];
     for (let round = 0; round < killAfterAcks.length; round++) {
-      const proc = spawn(process.execPath, nodeArgsFor('bridge/store/lowdb/crash-child.ts', dir, `r${round}`), {
+      const proc = spawn(process.execPath, nodeArgsFor('bridge/testing/lowdb-crash-child.ts', dir, `r${round}`), {
         cwd: join(import.meta.dirname, '../../..'),
         stdio: ['ignore', 'pipe', 'pipe'],
       });

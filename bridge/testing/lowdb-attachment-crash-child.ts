@@ -3,14 +3,14 @@
  * each, 4 at a time in one conversation, with frequent checkpoints. Prints `a <attachmentId> <sha256>` once an
  * attachment is acknowledged and `m <clientId> <attachmentId>` once its message is. The crash test kills it with
  * SIGKILL mid-way and checks what the store holds afterwards.
- * Usage: attachment-crash-child.ts <dataDir> <clientIdPrefix>
+ * Usage: lowdb-attachment-crash-child.ts <dataDir> <clientIdPrefix>
  */
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { LowdbStore } from './lowdb-store.ts';
+import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
 
 const [dataDir, prefix] = process.argv.slice(2);
-if (!dataDir || !prefix) throw new Error('usage: attachment-crash-child.ts <dataDir> <clientIdPrefix>');
+if (!dataDir || !prefix) throw new Error('usage: lowdb-attachment-crash-child.ts <dataDir> <clientIdPrefix>');
 
 const store = new LowdbStore({ dataDir, logger: pino({ level: 'silent' }), checkpointBytes: 16 * 1024, checkpointIntervalMs: 50 });
 await store.open();

@@ -1,6 +1,6 @@
 /**
  * Measures how long the retention sweep holds the event loop on the lowdb store (run by hand:
- * `tsx bridge/store/lowdb/measure-retention.ts [--items 50000] [--prunable 0.1]`): fills a temp store with delivered
+ * `tsx bench/lowdb/measure-retention.ts [--items 50000] [--prunable 0.1]`): fills a temp store with delivered
  * queue items (webhook-sized payloads, a short attempt log), checkpoints, moves the injected clock past
  * QUEUE_RETENTION_DAYS for a share of them, then runs one sweep and the checkpoint that writes its result, and
  * prints the longest event-loop delay seen meanwhile (perf_hooks.monitorEventLoopDelay) and the longest 1 ms timer gap.
@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import type { BridgeContext } from '../../context.ts';
-import { Retention } from '../../retention.ts';
-import { LowdbStore } from './lowdb-store.ts';
+import type { BridgeContext } from '../../bridge/context.ts';
+import { Retention } from '../../bridge/retention.ts';
+import { LowdbStore } from '../../bridge/store/lowdb/lowdb-store.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 

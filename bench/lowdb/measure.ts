@@ -1,5 +1,5 @@
 /**
- * Measures the lowdb store's storage-growth figures (run by hand: `tsx bridge/store/lowdb/measure.ts
+ * Measures the lowdb store's storage-growth figures (run by hand: `tsx bench/lowdb/measure.ts
  * [--sizes 1000,100000,1000000] [--json]`): for each size it fills a temp store over 1,000 conversations, then
  * measures sequential append latency, paced append latency (5,000/s with a checkpoint in the middle), the longest
  * event-loop block, cold-start time, first access to a conversation after start, and bytes on disk per message.
@@ -8,7 +8,7 @@ import { cp, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pino } from 'pino';
-import { LowdbStore } from './lowdb-store.ts';
+import { LowdbStore } from '../../bridge/store/lowdb/lowdb-store.ts';
 
 /** Figures for one store size. */
 export interface StorageFigures {

@@ -9,20 +9,20 @@
  * - `segment-delete`: the checkpoint is done, the erased conversation's first segment file about to be deleted;
  * - `segment-deleted`: one of its segment files is deleted, the others are still there;
  * - `erased`: the erasure resolved.
- * Usage: erasure-crash-child.ts <dataDir> <round> <killAt>
+ * Usage: lowdb-erasure-crash-child.ts <dataDir> <round> <killAt>
  */
 import fsPromises from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { basename, dirname } from 'node:path';
 import { pino } from 'pino';
-import { LowdbStore } from './lowdb-store.ts';
+import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
 
 const KILL_POINTS = ['checkpoint-start', 'checkpoint-middle', 'segment-delete', 'segment-deleted', 'erased'] as const;
 type KillPoint = (typeof KILL_POINTS)[number];
 
 const [dataDir, round, killAt] = process.argv.slice(2);
 if (!dataDir || !round || !KILL_POINTS.includes(killAt as KillPoint)) {
-  throw new Error(`usage: erasure-crash-child.ts <dataDir> <round> <${KILL_POINTS.join('|')}>`);
+  throw new Error(`usage: lowdb-erasure-crash-child.ts <dataDir> <round> <${KILL_POINTS.join('|')}>`);
 }
 
 /** The conversation whose erasure is to be cut, while it is being erased. */

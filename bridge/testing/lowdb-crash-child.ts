@@ -2,13 +2,13 @@
  * Test helper process (run with tsx): appends messages to a LowdbStore as fast as it can, 16 in flight over four
  * conversations, with tiny segments and frequent checkpoints, and prints `<conversationId> <clientId>` for each
  * acknowledged append. The crash test kills it with SIGKILL at random moments and checks every printed message.
- * Usage: crash-child.ts <dataDir> <clientIdPrefix>
+ * Usage: lowdb-crash-child.ts <dataDir> <clientIdPrefix>
  */
 import { pino } from 'pino';
-import { LowdbStore } from './lowdb-store.ts';
+import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
 
 const [dataDir, prefix] = process.argv.slice(2);
-if (!dataDir || !prefix) throw new Error('usage: crash-child.ts <dataDir> <clientIdPrefix>');
+if (!dataDir || !prefix) throw new Error('usage: lowdb-crash-child.ts <dataDir> <clientIdPrefix>');
 
 const store = new LowdbStore({
   dataDir,
