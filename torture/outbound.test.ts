@@ -8,7 +8,7 @@ import { runOutbound } from './outbound.ts';
 
 describe('outbound event webhooks', () => {
   it('forbidden targets untouched, retries bounded, memory bounded, nothing lost across a restart', async ({ annotate }) => {
-    const f = await runOutbound({ messages: 5, settleMs: 8000 });
+    const f = await runOutbound({ messages: 5 });
     await annotate(JSON.stringify({ forbidden: f.forbidden, rss: f.rss, restart: f.restart }));
     expect(f.problems).toEqual([]);
     expect(f.forbidden.urls).toBeGreaterThanOrEqual(10);

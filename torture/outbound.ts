@@ -131,10 +131,9 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** Runs the outbound case. */
-export async function runOutbound(options: { messages?: number; settleMs?: number; deliverTimeoutMs?: number } = {}): Promise<OutboundFigures> {
+export async function runOutbound(options: { messages?: number; deliverTimeoutMs?: number } = {}): Promise<OutboundFigures> {
   const problems: string[] = [];
   const messages = options.messages ?? 5;
-  const settleMs = options.settleMs ?? 8000;
   const maxAttempts = 4;
   const base = {
     LOG_LEVEL: 'error',
@@ -215,8 +214,25 @@ export async function runOutbound(options: { messages?: number; settleMs?: numbe
     }, 100);
     const v = await sendMessages(bridge.url, messages, 'ob');
     v.close();
-    // Each message makes message.created; receipts may add status events. Count what the receivers are owed later.
-    await new Promise((r) => setTimeout(r, settleMs));
+    // Kill once every receiver has had what the figures judge: each failing one retried, each endless or hanging
+    // body offered for every event (its memory sampled meanwhile), the down receiver refused every event at least once.
+    const byBehaviour = new Map(receivers.map((r) => [r.behaviour, r]));
+    const owed = () =>
+      behaviours.flatMap((b) => {
+        const r = byBehaviour.get(b)!;
+        const retried = ['timeout', 'reset', '429', '500', '503'].includes(b);
+        return (retried ? Math.max(0, ...r.attempts.values()) > 1 : r.attempts.size >= messages) ? [] : [`${b}: ${r.attempts.size} events, attempts ${JSON.stringify([...r.attempts.values()])}`];
+      });
+    await waitUntil(
+      `every failing receiver retried and every other one offered all ${messages} events before the SIGKILL`,
+      () => {
+        const missing = owed();
+        // Thrown, so an expired deadline names the receivers still owed something.
+        if (missing.length) throw new Error(missing.join('; '));
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
     clearInterval(sampler);
     await bridge.kill('SIGKILL');
     flaky.setHealthy(true);
