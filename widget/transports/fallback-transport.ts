@@ -2,14 +2,13 @@
  * XMTP first, the bridge behind it: one `Transport` that sends over the primary (XMTP) while it works and over the
  * fallback (the Socket.IO bridge) when it does not, with the same clientId, and switches back when XMTP recovers.
  *
- * The two networks number messages independently, so this transport keeps one merged timeline with its own seq
- * and rev: each logical message (author role + clientId) is one entry, whichever network(s) carried it, and the
- * element sees a single conversation. See README.md "XMTP" for what agents see.
+ * The two networks number messages independently, so this transport keeps one MergedTimeline (merged-timeline.ts)
+ * and the element sees a single conversation. See README.md "XMTP" for what agents see.
  */
 import type { ApiError } from '../../protocol/errors.ts';
 import type { MessagePage, SyncResult, TypingEvent, VisitorSession } from '../../protocol/events.ts';
-import type { Message, StatusChange } from '../../protocol/message.ts';
-import { STATUS_RANK, isStatusAdvance } from '../../protocol/status.ts';
+import type { Message } from '../../protocol/message.ts';
+import { MergedTimeline, type SourcedMessage, type TimelineChange, type TimelineSource } from './merged-timeline.ts';
 import {
   TransportError,
   type ConnectionState,
@@ -48,17 +47,7 @@ export interface FallbackTransportOptions {
   timings?: Partial<FallbackTimings>;
 }
 
-type Source = 'primary' | 'fallback';
-type Tagged = { source: Source; message: Message };
-
-interface Entry {
-  seq: number;
-  rev: number;
-  message: Message;
-  /** The id and seq of this message on each network that carried it. */
-  links: Map<Source, { id: string; seq: number }>;
-}
-
+type Source = TimelineSource;
 
 /** Rejects with a `timeout` TransportError when `promise` has not settled after `ms`. */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -102,22 +91,16 @@ export class FallbackTransport implements Transport {
   readonly #events = new TransportListeners();
   readonly #unsubscribe: Array<() => void> = [];
 
-  // The merged timeline. Seqs of new messages count up from SEQ_BASE, older history pages count down from it,
-  // so a page fetched later can still sort before everything known.
-  readonly #byClientKey = new Map<string, Entry>();
-  readonly #bySourceId = new Map<string, Entry>();
-  #highSeq = FallbackTransport.SEQ_BASE;
-  #lowSeq = FallbackTransport.SEQ_BASE;
   /** Revs start at an epoch above any rev of an earlier page load, so a stale cursor returns everything. */
-  #rev = Date.now() * 1000;
+  readonly #timeline = new MergedTimeline(Date.now() * 1000);
   readonly #cursor: Record<Source, number> = { primary: 0, fallback: 0 };
   readonly #moreHistory: Record<Source, boolean> = { primary: true, fallback: true };
   readonly #receiptSent = new Map<string, number>();
-  #conversationId: string | undefined;
   #session: VisitorSession | undefined;
   #lastState: ConnectionState = 'connecting';
 
-  static readonly SEQ_BASE = 1_000_000_000;
+  /** Where the merged timeline's seqs start (MergedTimeline.SEQ_BASE). */
+  static readonly SEQ_BASE = MergedTimeline.SEQ_BASE;
 
   constructor(options: FallbackTransportOptions) {
     this.#createPrimary = options.primary;
@@ -167,7 +150,7 @@ export class FallbackTransport implements Transport {
     if (this.#active === 'primary' && primary) {
       try {
         const stored = await withTimeout(primary.send(message), this.#timings.sendTimeoutMs, 'XMTP send');
-        return this.#ingestOne('primary', stored, false);
+        return this.#timeline.add('primary', stored).message;
       } catch (error) {
         // A permanent rejection (too long, forbidden) would be rejected by the bridge too: no fallback copy.
         if (isPermanent(error)) throw error;
@@ -175,33 +158,25 @@ export class FallbackTransport implements Transport {
       }
     }
     const stored = await this.#fallback.send(message);
-    return this.#ingestOne('fallback', stored, false);
+    return this.#timeline.add('fallback', stored).message;
   }
 
   async sync(afterRev: number): Promise<SyncResult> {
     const sources: Source[] = this.#active === 'primary' && this.#primary ? ['fallback', 'primary'] : ['fallback'];
     const pulled = await Promise.all(sources.map((source) => this.#pull(source)));
-    this.#ingestBatch(pulled.flat(), 'new', false);
-    const messages = [...this.#byClientKey.values()]
-      .filter((entry) => entry.rev > afterRev)
-      .sort((a, b) => a.seq - b.seq)
-      .map((entry) => this.#view(entry));
-    return { messages, rev: this.#rev, hasMore: false };
+    this.#timeline.addBatch(pulled.flat(), 'new');
+    return { messages: this.#timeline.since(afterRev), rev: this.#timeline.rev, hasMore: false };
   }
 
   async history(beforeSeq?: number, limit = 50): Promise<MessagePage> {
-    const older = () =>
-      [...this.#byClientKey.values()]
-        .filter((entry) => beforeSeq === undefined || entry.seq < beforeSeq)
-        .sort((a, b) => a.seq - b.seq);
-    if (older().length < limit) {
+    if (this.#timeline.before(beforeSeq).length < limit) {
       const pages = await Promise.all(
-        this.#sources().map(async (source): Promise<Tagged[]> => {
+        this.#sources().map(async (source): Promise<SourcedMessage[]> => {
           const transport = this.#transport(source);
           if (!this.#moreHistory[source] || !transport) return [];
           try {
             const page = await withTimeout(
-              transport.history(this.#oldestSeq(source), limit),
+              transport.history(this.#timeline.oldestSourceSeq(source), limit),
               this.#timings.sendTimeoutMs,
               'history',
             );
@@ -213,10 +188,10 @@ export class FallbackTransport implements Transport {
           }
         }),
       );
-      this.#ingestBatch(pages.flat(), 'older', false);
+      this.#timeline.addBatch(pages.flat(), 'older');
     }
-    const all = older();
-    const page = all.slice(-limit).map((entry) => this.#view(entry));
+    const all = this.#timeline.before(beforeSeq);
+    const page = all.slice(-limit);
     const hasMore = all.length > limit || this.#sources().some((source) => this.#moreHistory[source]);
     return { messages: page, hasMore };
   }
@@ -225,11 +200,7 @@ export class FallbackTransport implements Transport {
     for (const source of this.#sources()) {
       const transport = this.#transport(source);
       if (!transport) continue;
-      let sourceSeq = 0;
-      for (const entry of this.#byClientKey.values()) {
-        const link = entry.links.get(source);
-        if (link && entry.seq <= upToSeq && link.seq > sourceSeq) sourceSeq = link.seq;
-      }
+      const sourceSeq = this.#timeline.sourceSeqUpTo(source, upToSeq);
       const key = `${source}:${status}`;
       if (sourceSeq > (this.#receiptSent.get(key) ?? 0)) {
         this.#receiptSent.set(key, sourceSeq);
@@ -261,14 +232,15 @@ export class FallbackTransport implements Transport {
 
   #subscribe(source: Source, transport: Transport): void {
     this.#unsubscribe.push(
-      transport.on('message', (message) => {
-        this.#ingestOne(source, message, true);
+      transport.on('message', (message) => this.#announce(this.#timeline.add(source, message).change)),
+      transport.on('status', (change) => {
+        const merged = this.#timeline.applyStatus(source, change);
+        if (merged) this.#events.emit('status', merged);
       }),
-      transport.on('status', (change) => this.#applyStatus(source, change)),
       transport.on('typing', (event: TypingEvent) => this.#events.emit('typing', event)),
       transport.on('presence', (presence) => this.#events.emit('presence', presence)),
       transport.on('session', (session: VisitorSession) => {
-        this.#conversationId = session.conversationId;
+        this.#timeline.conversationId = session.conversationId;
         this.#session = session;
         this.#events.emit('session', session);
       }),
@@ -339,7 +311,9 @@ export class FallbackTransport implements Transport {
     }
     this.#emitState();
     // Messages that reached XMTP while it was unreachable from here arrive by this pull.
-    void this.#pull('primary').then((items) => this.#ingestBatch(items, 'new', true));
+    void this.#pull('primary').then((items) => {
+      for (const change of this.#timeline.addBatch(items, 'new')) this.#announce(change);
+    });
     // The element catches up and flushes its outbox on a session: announce the known one again, so messages held
     // while both networks were down go out over XMTP even if the bridge is still away.
     if (this.#session && this.state === 'online') this.#events.emit('session', this.#session);
@@ -367,10 +341,10 @@ export class FallbackTransport implements Transport {
   }
 
   /** Everything a network has after this transport's cursor for it; empty when it cannot be reached now. */
-  async #pull(source: Source): Promise<Tagged[]> {
+  async #pull(source: Source): Promise<SourcedMessage[]> {
     const transport = this.#transport(source);
     if (!transport) return [];
-    const pulled: Tagged[] = [];
+    const pulled: SourcedMessage[] = [];
     try {
       for (;;) {
         const result = await withTimeout(transport.sync(this.#cursor[source]), this.#timings.sendTimeoutMs, 'sync');
@@ -384,83 +358,10 @@ export class FallbackTransport implements Transport {
     return pulled;
   }
 
-  /** Ingests messages of both networks in creation order, so a merged page interleaves them by time. */
-  #ingestBatch(items: Tagged[], where: 'new' | 'older', emit: boolean): void {
-    const sorted = [...items].sort(
-      (a, b) => a.message.createdAt.localeCompare(b.message.createdAt) || a.message.seq - b.message.seq,
-    );
-    if (where === 'older') sorted.reverse();
-    for (const { source, message } of sorted) this.#ingest(source, message, where, emit);
-  }
-
-  #ingestOne(source: Source, message: Message, emit: boolean): Message {
-    return this.#view(this.#ingest(source, message, 'new', emit));
-  }
-
-  /** Adds or merges one message of one network into the timeline; emits `message` / `status` when asked. */
-  #ingest(source: Source, message: Message, where: 'new' | 'older', emit: boolean): Entry {
-    const clientKey = `${message.author.role}:${message.clientId}`;
-    const existing = this.#byClientKey.get(clientKey);
-    if (!existing) {
-      const seq = where === 'new' ? ++this.#highSeq : --this.#lowSeq;
-      const entry: Entry = { seq, rev: ++this.#rev, message: { ...message }, links: new Map() };
-      entry.links.set(source, { id: message.id, seq: message.seq });
-      this.#byClientKey.set(clientKey, entry);
-      this.#bySourceId.set(`${source}:${message.id}`, entry);
-      if (emit) this.#events.emit('message', this.#view(entry));
-      return entry;
-    }
-    if (!existing.links.has(source)) {
-      existing.links.set(source, { id: message.id, seq: message.seq });
-      this.#bySourceId.set(`${source}:${message.id}`, existing);
-    }
-    this.#advance(existing, message.status, message.statusAt[message.status] ?? message.createdAt, emit);
-    return existing;
-  }
-
-  #applyStatus(source: Source, change: StatusChange): void {
-    const entry = this.#bySourceId.get(`${source}:${change.messageId}`);
-    if (entry) this.#advance(entry, change.status, change.at, true, change.failure);
-  }
-
-  #advance(entry: Entry, status: Message['status'], at: string, emit: boolean, failure?: Message['failure']): void {
-    if (!isStatusAdvance(entry.message.status, status)) return;
-    entry.message = {
-      ...entry.message,
-      status,
-      statusAt: { ...entry.message.statusAt, [status]: at },
-      ...(failure && STATUS_RANK[status] === STATUS_RANK.failed ? { failure } : {}),
-    };
-    entry.rev = ++this.#rev;
-    if (!emit) return;
-    const view = this.#view(entry);
-    this.#events.emit('status', {
-      conversationId: view.conversationId,
-      messageId: view.id,
-      clientId: view.clientId,
-      seq: view.seq,
-      rev: view.rev,
-      status: view.status,
-      at,
-      ...(view.failure ? { failure: view.failure } : {}),
-    });
-  }
-
-  #oldestSeq(source: Source): number | undefined {
-    let oldest: number | undefined;
-    for (const entry of this.#byClientKey.values()) {
-      const link = entry.links.get(source);
-      if (link && (oldest === undefined || link.seq < oldest)) oldest = link.seq;
-    }
-    return oldest;
-  }
-
-  #view(entry: Entry): Message {
-    return {
-      ...entry.message,
-      seq: entry.seq,
-      rev: entry.rev,
-      conversationId: this.#conversationId ?? entry.message.conversationId,
-    };
+  /** Tells the element what a message of either network changed in the merged timeline. */
+  #announce(change: TimelineChange): void {
+    if (!change) return;
+    if ('message' in change) this.#events.emit('message', change.message);
+    else this.#events.emit('status', change.status);
   }
 }
