@@ -4,13 +4,15 @@
  * closed every console tab would leave visitors waiting for an answer nobody sees.
  *
  * Agent availability is stored with the agent and mirrored in `AVAILABLE_ROOM` membership of their sockets (every
- * node reads it from the sockets). Business hours are one stored setting, cached per node: the node that changes them
- * tells the others (`serverSideEmit`), and every node re-reads them on its periodic check, which also notices the
- * hours opening and closing and tells its own visitors.
+ * node reads it from the sockets). Business hours and the assignment settings (round-robin) are stored settings,
+ * cached per node: the node that changes one tells the others (`serverSideEmit`), and every node re-reads them on its
+ * periodic check, which also notices the hours opening and closing and tells its own visitors. Cached because every
+ * visitor message asks whether round-robin is on: a read per message would be a database round trip per message.
  */
 import type { Server } from 'socket.io';
 import type { Logger } from 'pino';
 import type { Availability } from '../protocol/agents.ts';
+import type { AssignmentSettings } from '../protocol/assignment.ts';
 import { DEFAULT_BUSINESS_HOURS, isWithinBusinessHours, type BusinessHours } from '../protocol/business-hours.ts';
 import type { AgentRecord, Store } from './store/store.ts';
 import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, type AgentNamespace, type VisitorNamespace } from './realtime/namespaces.ts';
@@ -19,8 +21,11 @@ import { availableAgentCount, availableAgentIds, isClustered, onlineAgents } fro
 /** Store namespace of team-wide settings. */
 export const SETTINGS_RECORDS = 'settings';
 const BUSINESS_HOURS_KEY = 'business-hours';
-/** Server-side event a node sends the others after storing new business hours. */
-const HOURS_CHANGED = 'business-hours:changed';
+const ASSIGNMENT_KEY = 'assignment';
+/** Round-robin is off until an admin turns it on. */
+const DEFAULT_ASSIGNMENT: AssignmentSettings = { roundRobin: false };
+/** Server-side event a node sends the others after storing new settings (business hours or assignment). */
+const SETTINGS_CHANGED = 'team-settings:changed';
 /** How often each node looks whether business hours opened or closed (visitors see the change within this). */
 export const HOURS_CHECK_MS = 30_000;
 
@@ -38,6 +43,7 @@ export interface TeamAvailabilityDeps {
 export class TeamAvailability {
   readonly #deps: TeamAvailabilityDeps;
   #hours: BusinessHours = DEFAULT_BUSINESS_HOURS;
+  #assignment: AssignmentSettings = DEFAULT_ASSIGNMENT;
   #loaded: Promise<void> | undefined;
   /** Whether the hours were open at the last check (undefined before the first). */
   #open: boolean | undefined;
@@ -47,12 +53,12 @@ export class TeamAvailability {
     this.#deps = deps;
   }
 
-  /** Loads the business hours, listens for other nodes' changes and starts the periodic check. */
+  /** Loads the settings, listens for other nodes' changes and starts the periodic check. */
   start(): void {
     this.#loaded = this.#reload().then((ok) => {
       if (ok) this.#open = isWithinBusinessHours(this.#hours, this.#deps.clock());
     });
-    this.#deps.io.on(HOURS_CHANGED, () => void this.#reload());
+    this.#deps.io.on(SETTINGS_CHANGED, () => void this.#reload());
     this.#timer = setInterval(() => void this.check(), HOURS_CHECK_MS);
     this.#timer.unref();
   }
@@ -73,9 +79,29 @@ export class TeamAvailability {
     await this.#deps.store.putRecord(SETTINGS_RECORDS, BUSINESS_HOURS_KEY, hours);
     this.#hours = hours;
     this.#open = isWithinBusinessHours(hours, this.#deps.clock());
-    // The in-memory adapter has no other nodes (and warns on serverSideEmit).
-    if (isClustered(this.#deps.io.of('/'))) this.#deps.io.serverSideEmit(HOURS_CHANGED);
+    this.#tellOtherNodes();
     await this.announce();
+  }
+
+  /** The team's assignment settings (round-robin), as cached on this node. */
+  async assignmentSettings(): Promise<AssignmentSettings> {
+    await this.#loaded;
+    return { ...this.#assignment };
+  }
+
+  /** Stores the assignment settings; every node uses them from its next message on (the others once told). */
+  async setAssignmentSettings(settings: AssignmentSettings): Promise<AssignmentSettings> {
+    await this.#loaded;
+    const next = { ...DEFAULT_ASSIGNMENT, ...settings };
+    await this.#deps.store.putRecord(SETTINGS_RECORDS, ASSIGNMENT_KEY, next);
+    this.#assignment = next;
+    this.#tellOtherNodes();
+    return { ...next };
+  }
+
+  #tellOtherNodes(): void {
+    // The in-memory adapter has no other nodes (and warns on serverSideEmit).
+    if (isClustered(this.#deps.io.of('/'))) this.#deps.io.serverSideEmit(SETTINGS_CHANGED);
   }
 
   /** Sets an agent Online or Away: stored, their sockets moved on every node, everyone told. */
@@ -134,13 +160,18 @@ export class TeamAvailability {
     }
   }
 
-  /** Reads the stored hours into the cache; false (cache kept, logged) when the store cannot answer. */
+  /** Reads the stored settings into the cache; false (cache kept, logged) when the store cannot answer. */
   async #reload(): Promise<boolean> {
     try {
-      this.#hours = (await this.#deps.store.getRecord<BusinessHours>(SETTINGS_RECORDS, BUSINESS_HOURS_KEY)) ?? DEFAULT_BUSINESS_HOURS;
+      const [hours, assignment] = await Promise.all([
+        this.#deps.store.getRecord<BusinessHours>(SETTINGS_RECORDS, BUSINESS_HOURS_KEY),
+        this.#deps.store.getRecord<Partial<AssignmentSettings>>(SETTINGS_RECORDS, ASSIGNMENT_KEY),
+      ]);
+      this.#hours = hours ?? DEFAULT_BUSINESS_HOURS;
+      this.#assignment = { roundRobin: assignment?.roundRobin === true };
       return true;
     } catch (error) {
-      this.#deps.logger.warn({ err: error }, 'business hours could not be read; keeping the last known');
+      this.#deps.logger.warn({ err: error }, 'team settings could not be read; keeping the last known');
       return false;
     }
   }

@@ -1,7 +1,6 @@
 /** Team settings for admins: `GET/PUT /api/settings/business-hours` and `/api/settings/assignment`. Agents get 403. */
 import { Router } from 'express';
 import { assignmentSettingsSchema, businessHoursSchema } from '../../protocol/schemas.ts';
-import { assignmentSettings, saveAssignmentSettings } from '../assignment.ts';
 import type { BridgeContext } from '../context.ts';
 import { validationError } from '../api-error.ts';
 import { requireAdmin, requireBearer } from './bearer-auth.ts';
@@ -26,13 +25,13 @@ export function settingsRouter(ctx: BridgeContext): Router {
   });
 
   router.get('/settings/assignment', async (_req, res) => {
-    res.json(await assignmentSettings(ctx.store));
+    res.json(await ctx.availability.assignmentSettings());
   });
 
   router.put('/settings/assignment', requireJsonBody, async (req, res) => {
     const parsed = assignmentSettingsSchema.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error);
-    const saved = await saveAssignmentSettings(ctx.store, parsed.data);
+    const saved = await ctx.availability.setAssignmentSettings(parsed.data);
     ctx.logger.info({ roundRobin: saved.roundRobin, reqId: requestIdOf(req) }, 'assignment settings set');
     res.json(saved);
   });
