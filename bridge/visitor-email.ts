@@ -17,10 +17,15 @@ export async function replyByEmailOf(ctx: BridgeContext, conversationId: string)
 }
 
 /** Stores (or with `null` removes) the visitor's address and tells the agents; `bad_request` without SMTP. */
-export async function setVisitorEmail(ctx: BridgeContext, visitor: VisitorSocketState, email: string | null): Promise<ReplyByEmail> {
+export async function setVisitorEmail(
+  ctx: BridgeContext,
+  visitor: VisitorSocketState,
+  email: string | null,
+  page?: string,
+): Promise<ReplyByEmail> {
   if (!ctx.config.mail) throw new BridgeError('bad_request', 'This chat does not answer by e-mail.');
   await ensureVisitorConversation(ctx, visitor);
-  const conversation = await ctx.store.setConversationVisitorEmail(visitor.conversationId, email);
+  const conversation = await ctx.store.setConversationVisitorEmail(visitor.conversationId, email, page);
   await ctx.fanout.announceConversation(conversation);
   return conversation.visitorEmail === undefined ? {} : { email: conversation.visitorEmail };
 }

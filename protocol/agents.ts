@@ -29,6 +29,8 @@ export interface AgentAccount {
   hasPassword: boolean;
   /** Online or Away, as the agent last set it (new agents start online). */
   availability: Availability;
+  /** Where notification mails reach the agent (unanswered conversations); absent: none are sent to them. */
+  email?: string;
   createdAt: string;
 }
 

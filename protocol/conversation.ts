@@ -39,6 +39,8 @@ export interface Conversation {
   assigneeId?: string;
   /** Where the visitor asked to be answered by e-mail (offered while no agent is online); absent when not given. */
   visitorEmail?: string;
+  /** The page the visitor left the address on: e-mailed replies link back to it. */
+  visitorPage?: string;
 }
 
 /** What the agents' inbox shows: the stored conversation plus live presence. */

@@ -50,10 +50,14 @@ export const visitorHistorySchema = z.strictObject({ beforeSeq: seq.optional(), 
 export const visitorReceiptSchema = z.strictObject({ upToSeq: seq, status: z.enum(['delivered', 'read']) });
 export const typingSchema = z.strictObject({ typing: z.boolean() });
 export const conversationEraseSchema = z.strictObject({});
-/** An e-mail address a visitor leaves; one line, nothing a mail header could be split on. */
-export const visitorEmailAddress = z.email('must be an e-mail address').max(254);
-/** `visitor:email`: the address to be answered at (`null` removes it). */
-export const visitorEmailSchema = z.strictObject({ email: visitorEmailAddress.nullable() });
+/** An e-mail address (a visitor's, an agent's); one line, nothing a mail header could be split on. */
+export const emailAddress = z.email('must be an e-mail address').max(254);
+/** An e-mail address a visitor leaves to be answered at. */
+export const visitorEmailAddress = emailAddress;
+/** The page a visitor is on, as e-mailed replies link back to it. */
+export const visitorPageUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048);
+/** `visitor:email`: the address to be answered at (`null` removes it) and the page the visitor left it on. */
+export const visitorEmailSchema = z.strictObject({ email: visitorEmailAddress.nullable(), page: visitorPageUrl.optional() });
 
 /** Handshake `auth` of the visitor namespace. */
 export const visitorAuthSchema = z.strictObject({
@@ -120,10 +124,16 @@ export const agentCreateSchema = z.strictObject({
   displayName: agentDisplayName,
   role: agentRole,
   password: agentPassword.optional(),
+  email: emailAddress.optional(),
 });
-/** `PATCH /api/agents/:id` (admins); at least one field. */
+/** `PATCH /api/agents/:id` (admins); at least one field; `email: null` removes the address. */
 export const agentUpdateSchema = z
-  .strictObject({ displayName: agentDisplayName.optional(), role: agentRole.optional(), active: z.boolean().optional() })
+  .strictObject({
+    displayName: agentDisplayName.optional(),
+    role: agentRole.optional(),
+    active: z.boolean().optional(),
+    email: emailAddress.nullable().optional(),
+  })
   .refine((v) => Object.keys(v).length > 0, 'nothing to change');
 /** `POST /api/auth/password`: the signed-in agent's own password. */
 export const passwordChangeSchema = z.strictObject({ current: z.string().min(1).max(1000), next: agentPassword });

@@ -10,6 +10,8 @@ export interface NewAgentAccount {
   displayName: string;
   role: AgentRole;
   password?: string;
+  /** Where notification mails reach them. */
+  email?: string;
 }
 
 /** Creates an agent (scrypt-hashed password) and returns its record; `conflict` when the name is taken. */
@@ -23,6 +25,7 @@ export async function createAgentAccount(store: Store, input: NewAgentAccount, n
     passwordHash: input.password === undefined ? '' : await hashPassword(input.password),
     sessionEpoch: 0,
     availability: 'online',
+    ...(input.email !== undefined ? { email: input.email } : {}),
     createdAt: now.toISOString(),
   };
   await store.createAgent(record);
@@ -39,6 +42,7 @@ export function toAgentAccount(agent: AgentRecord): AgentAccount {
     active: agent.active,
     hasPassword: agent.passwordHash !== '',
     availability: agent.availability,
+    ...(agent.email !== undefined ? { email: agent.email } : {}),
     createdAt: agent.createdAt,
   };
 }

@@ -68,6 +68,17 @@ describe('team management', () => {
     expect((list.json.agents as AgentAccount[]).map((a) => a.name)).toEqual(expect.arrayContaining([tb.agent.name, 'bea']));
   });
 
+  it('keeps an agent\'s e-mail address: set when added, changed, removed; a header-splitting one is refused', async () => {
+    const created = await api('/api/agents', { json: { name: 'eli', displayName: 'Eli', role: 'agent', password: 'eli-password-1', email: 'eli@example.com' } });
+    expect(created.json.agent).toMatchObject({ email: 'eli@example.com' });
+    const id = (created.json.agent as AgentAccount).id;
+    const injected = await api(`/api/agents/${id}`, { method: 'PATCH', json: { email: 'eli@example.com\r\nBcc: all@example.com' } });
+    expect(injected.status).toBe(400);
+    expect(injected.json.error.fields).toHaveProperty('email');
+    expect((await api(`/api/agents/${id}`, { method: 'PATCH', json: { email: 'eli@example.org' } })).json.agent).toMatchObject({ email: 'eli@example.org' });
+    expect((await api(`/api/agents/${id}`, { method: 'PATCH', json: { email: null } })).json.agent).not.toHaveProperty('email');
+  });
+
   it('an invite link (no password) is valid once: the agent sets a password there and is signed in', async () => {
     const created = await api('/api/agents', { json: { name: 'ivo', displayName: 'Ivo', role: 'agent' } });
     expect(created.status).toBe(201);

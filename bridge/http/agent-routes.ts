@@ -53,13 +53,14 @@ export function agentRouter(ctx: BridgeContext): Router {
     const id = agentIdOf(req);
     const parsed = agentUpdateSchema.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error);
-    const { displayName, role, active } = parsed.data;
+    const { displayName, role, active, email } = parsed.data;
     let agent;
     try {
       agent = await ctx.store.updateAgent(id, {
         ...(displayName !== undefined ? { displayName } : {}),
         ...(role !== undefined ? { role } : {}),
         ...(active !== undefined ? { active } : {}),
+        ...(email !== undefined ? { email } : {}),
         // Deactivating ends every session at once (reactivating brings none back: the epoch has moved on).
         revokeSessions: active === false,
       });

@@ -85,7 +85,7 @@ export async function registerVisitorHandlers(
   onEvent(ctx, socket, 'visitor:email', {
     schema: visitorEmailSchema,
     limiter: limiters.events,
-    run: (payload) => setVisitorEmail(ctx, socket.data, payload.email),
+    run: (payload) => setVisitorEmail(ctx, socket.data, payload.email, payload.page),
   });
 
   onEvent(ctx, socket, 'conversation:erase', {

@@ -376,17 +376,33 @@ export function describeStoreContract(engine: StoreEngine): void {
     it('keeps, changes and removes a visitor\'s e-mail address on the conversation; unknown id is not_found', async () => {
       await store.createConversation({ id: 'c', channel: 'web', name: 'Visitor C' });
       await store.createConversation({ id: 'd', channel: 'web', name: 'Visitor D' });
-      expect(await store.setConversationVisitorEmail('c', 'ann@example.com')).toMatchObject({ id: 'c', visitorEmail: 'ann@example.com' });
+      const page = 'https://shop.example/pricing';
+      expect(await store.setConversationVisitorEmail('c', 'ann@example.com', page)).toMatchObject({ id: 'c', visitorEmail: 'ann@example.com', visitorPage: page });
       await restart();
-      expect(await store.getConversation('c')).toMatchObject({ visitorEmail: 'ann@example.com' });
+      expect(await store.getConversation('c')).toMatchObject({ visitorEmail: 'ann@example.com', visitorPage: page });
       expect(await store.getConversation('d')).not.toHaveProperty('visitorEmail');
+      // A new address without a page keeps the page; removing the address removes the page with it.
       await store.setConversationVisitorEmail('c', 'ann@example.org');
-      expect(await store.getConversation('c')).toMatchObject({ visitorEmail: 'ann@example.org' });
+      expect(await store.getConversation('c')).toMatchObject({ visitorEmail: 'ann@example.org', visitorPage: page });
       const removed = await store.setConversationVisitorEmail('c', null);
       expect(removed).not.toHaveProperty('visitorEmail');
+      expect(removed).not.toHaveProperty('visitorPage');
       await restart();
       expect(await store.getConversation('c')).not.toHaveProperty('visitorEmail');
       await expect(store.setConversationVisitorEmail('missing', 'x@example.com')).rejects.toMatchObject({ code: 'not_found' });
+    });
+
+    it('keeps, changes and removes an agent\'s e-mail address across a restart', async () => {
+      await store.createAgent({ ...agentFields('a', 'al', 'admin'), email: 'al@example.com' });
+      await store.createAgent(agentFields('b', 'bea', 'agent'));
+      await restart();
+      expect(await store.getAgent('a')).toMatchObject({ email: 'al@example.com' });
+      expect(await store.getAgent('b')).not.toHaveProperty('email');
+      expect(await store.updateAgent('b', { email: 'bea@example.com' })).toMatchObject({ email: 'bea@example.com' });
+      await store.updateAgent('b', { displayName: 'Bea' });
+      expect(await store.updateAgent('a', { email: null })).not.toHaveProperty('email');
+      await restart();
+      expect((await store.listAgents()).map((agent) => agent.email)).toEqual([undefined, 'bea@example.com']);
     });
 
     it('keeps each agent\'s availability: online when created, away and back, across a restart', async () => {

@@ -181,6 +181,8 @@ export interface AgentRecord {
   sessionEpoch: number;
   /** Online or Away as the agent set it; agents stored before availability existed read back `online`. */
   availability: Availability;
+  /** Where notification mails reach the agent (unanswered conversations); absent: none are sent to them. */
+  email?: string;
   createdAt: string;
 }
 
@@ -191,6 +193,8 @@ export interface AgentChange {
   active?: boolean;
   passwordHash?: string;
   availability?: Availability;
+  /** Sets the notification address; `null` removes it. */
+  email?: string | null;
   /** Bump `sessionEpoch`: every session of the agent ends. */
   revokeSessions?: boolean;
 }
@@ -215,6 +219,17 @@ export interface QueueItem<T = unknown> {
 /** A new queue item as both engines create it: pending, due at once, no attempts yet. */
 export function newQueueItem<T>(queue: string, id: string, payload: T, now: string): QueueItem<T> {
   return { id, queue, payload, attempts: 0, dueAt: now, state: 'pending', createdAt: now, updatedAt: now, log: [] };
+}
+
+/** Sets or removes the visitor's address; the page is replaced only when a new one is given (removed with the address). */
+export function setVisitorEmailFields(c: Conversation, email: string | null, page: string | undefined): void {
+  if (email === null) {
+    delete c.visitorEmail;
+    delete c.visitorPage;
+    return;
+  }
+  c.visitorEmail = email;
+  if (page !== undefined) c.visitorPage = page;
 }
 
 /** What else holds a conversation's data, erased in the same durable step as its messages and record. */
@@ -303,8 +318,11 @@ export interface Store {
    * conversation is left as it is (checked atomically, across nodes). Resolves with the conversation as it now is.
    */
   setConversationAssignee(id: string, assigneeId: string | null, options?: { onlyIfUnassigned?: boolean }): Promise<Conversation>;
-  /** Sets (or with `null` removes) the visitor's e-mail address; resolves with the conversation as it now is. */
-  setConversationVisitorEmail(id: string, email: string | null): Promise<Conversation>;
+  /**
+   * Sets (or with `null` removes) the visitor's e-mail address and, when given, the page they left it on (removed with
+   * the address); resolves with the conversation as it now is.
+   */
+  setConversationVisitorEmail(id: string, email: string | null, page?: string): Promise<Conversation>;
   /** Unassigns every conversation assigned to `agentId`; resolves with them as they now are. */
   unassignAgentConversations(agentId: string): Promise<Conversation[]>;
 

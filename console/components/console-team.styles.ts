@@ -89,6 +89,9 @@ export const teamStyles = css`
   td select {
     width: auto;
   }
+  td input.email {
+    min-width: 180px;
+  }
   .hint {
     margin: 6px 0 0;
     font-size: 12px;

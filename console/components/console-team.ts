@@ -10,8 +10,8 @@ const ROLE_TEXT: Record<AgentRole, string> = { admin: 'Admin', agent: 'Agent' };
 
 /**
  * Lists the team and adds agents; changes go up as events, the root element applies them.
- * @fires console-agent-create - with `{name, displayName, role, password?}` when the form is submitted.
- * @fires console-agent-update - with `{id, change}` when a role or the activity is changed.
+ * @fires console-agent-create - with `{name, displayName, role, password?, email?}` when the form is submitted.
+ * @fires console-agent-update - with `{id, change}` when a role, the e-mail address or the activity is changed.
  */
 export class ConsoleTeam extends LitElement {
   static override styles = [baseStyles, teamStyles];
@@ -46,7 +46,7 @@ export class ConsoleTeam extends LitElement {
         <h2 id="team-title">Team</h2>
         <table>
           <thead>
-            <tr><th scope="col">Agent</th><th scope="col">Role</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr>
+            <tr><th scope="col">Agent</th><th scope="col">Role</th><th scope="col">E-mail</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr>
           </thead>
           <tbody>
             ${this.agents.map((agent) => this.renderRow(agent))}
@@ -69,6 +69,9 @@ export class ConsoleTeam extends LitElement {
           <label for="new-password">Password (optional)</label>
           <input id="new-password" name="password" type="password" minlength="10" autocomplete="new-password" />
           <p class="hint">Leave empty to get a one-time invite link (valid 7 days) where the agent sets it.</p>
+          <label for="new-email">E-mail (optional)</label>
+          <input id="new-email" name="email" type="email" maxlength="254" autocomplete="off" />
+          <p class="hint">Where the agent is told of conversations left unanswered (with e-mail set up on the bridge).</p>
           <button class="btn btn--primary" type="submit">Add agent</button>
         </form>
         ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
@@ -99,6 +102,16 @@ export class ConsoleTeam extends LitElement {
         </select>
       </td>
       <td>
+        <input
+          class="email"
+          type="email"
+          maxlength="254"
+          aria-label="E-mail of ${agent.displayName}"
+          .value=${agent.email ?? ''}
+          @change=${(e: Event) => this.changeEmail(agent, e.target as HTMLInputElement)}
+        />
+      </td>
+      <td>
         <span class="badge">${!agent.active ? 'Deactivated' : agent.hasPassword ? 'Active' : 'Invited'}</span>
       </td>
       <td>
@@ -114,16 +127,28 @@ export class ConsoleTeam extends LitElement {
     </tr>`;
   }
 
+  /** Saves an edited address once the browser finds it well-formed; an emptied field removes it. */
+  private changeEmail(agent: AgentAccount, input: HTMLInputElement): void {
+    if (!input.checkValidity()) {
+      input.reportValidity();
+      return;
+    }
+    const email = input.value.trim();
+    emit(this, 'console-agent-update', { id: agent.id, change: { email: email === '' ? null : email } });
+  }
+
   private readonly submit = (event: SubmitEvent): void => {
     event.preventDefault();
     const form = event.target as HTMLFormElement;
     const data = new FormData(form);
     const password = String(data.get('password') ?? '');
+    const email = String(data.get('email') ?? '').trim();
     emit(this, 'console-agent-create', {
       name: String(data.get('name') ?? '').trim(),
       displayName: String(data.get('displayName') ?? '').trim(),
       role: String(data.get('role')) === 'admin' ? 'admin' : 'agent',
       ...(password ? { password } : {}),
+      ...(email ? { email } : {}),
     });
     form.reset();
   };

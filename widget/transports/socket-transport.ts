@@ -328,7 +328,9 @@ export class SocketTransport implements Transport {
   }
 
   setEmail(email: string | null): Promise<ReplyByEmail> {
-    return this.#request('visitor:email', { email });
+    // The page goes with the address: e-mailed replies link back to where the visitor chatted.
+    const page = typeof location === 'undefined' || !/^https?:$/.test(location.protocol) || location.href.length > 2048 ? undefined : location.href;
+    return this.#request('visitor:email', { email, ...(email !== null && page !== undefined ? { page } : {}) });
   }
 
   history(beforeSeq?: number, limit?: number): Promise<MessagePage> {

@@ -16,7 +16,7 @@ import { pino } from 'pino';
 import type { Author, Message } from '../../../protocol/message.ts';
 import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
-import { newQueueItem,
+import { newQueueItem, setVisitorEmailFields,
   PENDING_STATUS_NAMESPACE,
   StoreError,
   type RateDecision,
@@ -472,6 +472,7 @@ function agentRecord(stored: AgentRecord): AgentRecord {
     passwordHash: v.passwordHash,
     sessionEpoch: v.sessionEpoch ?? 0,
     availability: v.availability ?? 'online',
+    ...(v.email !== undefined ? { email: v.email } : {}),
     createdAt: v.createdAt,
   };
 }
@@ -1425,10 +1426,10 @@ export class LowdbStore implements Store {
     );
   }
 
-  async setConversationVisitorEmail(id: string, email: string | null): Promise<Conversation> {
-    return this.updateConversation(id, (c) => (c.visitorEmail ?? null) !== email, (c) => {
-      if (email === null) delete c.visitorEmail;
-      else c.visitorEmail = email;
+  async setConversationVisitorEmail(id: string, email: string | null, page?: string): Promise<Conversation> {
+    const next = email === null ? undefined : page;
+    return this.updateConversation(id, (c) => (c.visitorEmail ?? null) !== email || (next !== undefined && c.visitorPage !== next), (c) => {
+      setVisitorEmailFields(c, email, next);
     });
   }
 
@@ -2026,8 +2027,10 @@ export class LowdbStore implements Store {
       ...(change.active !== undefined ? { active: change.active } : {}),
       ...(change.passwordHash !== undefined ? { passwordHash: change.passwordHash } : {}),
       ...(change.availability !== undefined ? { availability: change.availability } : {}),
+      ...(change.email ? { email: change.email } : {}),
       sessionEpoch: before.sessionEpoch + (change.revokeSessions ? 1 : 0),
     };
+    if (change.email === null) delete next.email;
     if (isActiveAdmin(before) && !isActiveAdmin(next)) {
       let others = 0;
       for (const [otherId, other] of this.agents.entries()) if (otherId !== id && isActiveAdmin(agentRecord(other))) others++;

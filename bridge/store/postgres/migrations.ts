@@ -174,6 +174,12 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX conversations_assignee ON conversations (assignee_id) WHERE assignee_id IS NOT NULL;
     `,
   },
+  {
+    version: 7,
+    name: 'agent e-mail addresses',
+    // Where notification mails reach an agent; agents without one get none.
+    sql: `ALTER TABLE agents ADD COLUMN email text;`,
+  },
 ];
 
 /** The newest schema version this code knows. */

@@ -19,7 +19,7 @@ import type { Author, Message } from '../../../protocol/message.ts';
 import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import { randomId } from '../../ids.ts';
-import { newQueueItem,
+import { newQueueItem, setVisitorEmailFields,
   PENDING_STATUS_NAMESPACE,
   StoreError,
   type RateDecision,
@@ -64,7 +64,12 @@ export interface PostgresStoreOptions {
 const QUEUE_LOG_LIMIT = 20;
 /** An agent row as an AgentRecord. */
 const AGENT_COLUMNS = `id, name, display_name AS "displayName", role, active, password_hash AS "passwordHash",
-  session_epoch AS "sessionEpoch", availability, created_at AS "createdAt"`;
+  session_epoch AS "sessionEpoch", availability, email, created_at AS "createdAt"`;
+/** An agent row as a record: a column without an address is an absent `email`. */
+function agentOfRow(row: AgentRecord): AgentRecord {
+  const { email, ...rest } = row as AgentRecord & { email?: string | null };
+  return email == null ? { ...rest } : { ...rest, email };
+}
 /** How often `health()`'s counts are re-read (other nodes change them too). */
 const HEALTH_REFRESH_MS = 5_000;
 /** Re-reads that overlapped this node's writes and are dropped before one is taken as it is. */
@@ -508,12 +513,12 @@ export class PostgresStore implements Store {
     });
   }
 
-  async setConversationVisitorEmail(id: string, email: string | null): Promise<Conversation> {
+  async setConversationVisitorEmail(id: string, email: string | null, page?: string): Promise<Conversation> {
     return this.transaction(async (client) => {
       const { doc } = await this.lockConversation(client, id);
-      if ((doc.visitorEmail ?? null) === email) return doc;
-      if (email === null) delete doc.visitorEmail;
-      else doc.visitorEmail = email;
+      const next = email === null ? undefined : page;
+      if ((doc.visitorEmail ?? null) === email && (next === undefined || doc.visitorPage === next)) return doc;
+      setVisitorEmailFields(doc, email, next);
       await this.saveConversation(client, doc);
       return doc;
     });
@@ -1098,8 +1103,8 @@ export class PostgresStore implements Store {
   async createAgent(agent: AgentRecord): Promise<void> {
     try {
       await this.query(
-        `INSERT INTO agents (id, name, display_name, role, active, password_hash, session_epoch, availability, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        `INSERT INTO agents (id, name, display_name, role, active, password_hash, session_epoch, availability, created_at, email)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [
           agent.id,
           agent.name,
@@ -1110,6 +1115,7 @@ export class PostgresStore implements Store {
           agent.sessionEpoch,
           agent.availability,
           agent.createdAt,
+          agent.email ?? null,
         ],
       );
     } catch (error) {
@@ -1128,7 +1134,7 @@ export class PostgresStore implements Store {
 
   private async agentWhere(column: 'id' | 'name', value: string): Promise<AgentRecord | undefined> {
     const { rows } = await this.query<AgentRecord>(`SELECT ${AGENT_COLUMNS} FROM agents WHERE ${column} = $1`, [value]);
-    return rows[0] ? { ...rows[0] } : undefined;
+    return rows[0] ? agentOfRow(rows[0]) : undefined;
   }
 
   async countAgents(): Promise<number> {
@@ -1138,7 +1144,7 @@ export class PostgresStore implements Store {
 
   async listAgents(): Promise<AgentRecord[]> {
     const { rows } = await this.query<AgentRecord>(`SELECT ${AGENT_COLUMNS} FROM agents ORDER BY created_at, name`);
-    return rows.map((row) => ({ ...row }));
+    return rows.map(agentOfRow);
   }
 
   async updateAgent(id: string, change: AgentChange): Promise<AgentRecord> {
@@ -1155,7 +1161,8 @@ export class PostgresStore implements Store {
            active = coalesce($4, active),
            password_hash = coalesce($5, password_hash),
            session_epoch = session_epoch + $6,
-           availability = coalesce($7, availability)
+           availability = coalesce($7, availability),
+           email = CASE WHEN $8::boolean THEN $9 ELSE email END
          WHERE id = $1
          RETURNING ${AGENT_COLUMNS}`,
         [
@@ -1166,6 +1173,8 @@ export class PostgresStore implements Store {
           change.passwordHash ?? null,
           change.revokeSessions ? 1 : 0,
           change.availability ?? null,
+          change.email !== undefined,
+          change.email ?? null,
         ],
       );
       const updated = rows[0]!;
@@ -1173,7 +1182,7 @@ export class PostgresStore implements Store {
         const admins = await client.query<{ n: number }>("SELECT count(*)::int AS n FROM agents WHERE role = 'admin' AND active");
         if (admins.rows[0]!.n === 0) throw new StoreError('last_admin', 'the last active admin must stay an active admin');
       }
-      return { ...updated };
+      return agentOfRow(updated);
     });
   }
 
