@@ -13,7 +13,8 @@ import type { BridgeContext } from '../../context.ts';
 import { silentLogger } from '../../logger.ts';
 import { Retention } from '../../retention.ts';
 import { waitUntil } from '../../testing/wait-until.ts';
-import { BUCKET_PIECE_CHARS, bucketJsonPieces, LowdbStore } from './lowdb-store.ts';
+import { BUCKET_PIECE_CHARS, bucketJsonPieces } from './documents.ts';
+import { LowdbStore } from './lowdb-store.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** Delivered 31 days before the sweep: pruned. */

@@ -44,6 +44,45 @@ import { newQueueItem, setVisitorEmailFields,
 } from '../store.ts';
 import { AttachmentFiles } from './attachment-files.ts';
 import { AtomicJsonFile, CorruptFileError, TEMP_MARKER, fsyncDir, writeFileAtomic, writeFilesAtomic } from './atomic-json-file.ts';
+import { BucketedCollection } from './bucketed-collection.ts';
+import {
+  DIRS,
+  Doc,
+  MANIFEST,
+  SegmentDoc,
+  freezeConversationBucket,
+  freezeReplacedItems,
+  freezeSegment,
+  type AnyDoc,
+  type ManifestData,
+  type SegmentData,
+} from './documents.ts';
+import type { JournalRecord, TxRecord } from './journal-records.ts';
+import {
+  agentRecord,
+  byCreation,
+  cloneConversation,
+  cloneMessage,
+  copyJson,
+  externalUserKey,
+  fileKey,
+  fnv1a,
+  isActiveAdmin,
+  isObject,
+  recordKey,
+  uploadKeyOf,
+  validateAgent,
+  validateAny,
+  validateAttachment,
+  validateConversationRecord,
+  validateExternalId,
+  validateQueueItem,
+  type ConversationEntry,
+  type ConversationIndex,
+  type ConversationRecord,
+  type ExternalIdTarget,
+  type StoredRecord,
+} from './stored-shapes.ts';
 import { acquireDataDirLock } from './data-dir-lock.ts';
 import { Journal, journalGeneration, journalName, readJournal, syncJournal, truncateJournal, type JournalContents } from './journal.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
@@ -70,297 +109,10 @@ export interface LowdbStoreOptions {
   observeCommit?: (seconds: number) => void;
 }
 
-/** What the store keeps per conversation: the public record plus delivered watermarks receipts start from. */
-interface ConversationRecord {
-  conversation: Conversation;
-  /** Every visitor message with seq ≤ this is at least delivered. */
-  deliveredVisitorSeq: number;
-  /** Every agent message with seq ≤ this is at least delivered. */
-  deliveredAgentSeq: number;
-}
-
-interface StoredRecord {
-  value: unknown;
-  expiresAt?: string;
-}
-
-interface ExternalIdTarget {
-  conversationId: string;
-  messageId: string;
-}
-
-interface SegmentData {
-  conversationId: string;
-  segment: number;
-  messages: Message[];
-}
-
-interface BucketData<V> {
-  items: Record<string, V>;
-}
-
-interface ManifestData {
-  version: 1;
-  generation: number;
-  segmentSize: number;
-}
-
-/** One journal line: a full new state of one thing, so replay is idempotent. */
-/** A record written (or, with `d`, removed) inside a `tx` line. */
-type TxRecord = { ns: string; k: string; v?: unknown; x?: string; d?: true };
-
-type JournalRecord =
-  | { t: 'c'; v: ConversationRecord }
-  | { t: 'm'; v: Message }
-  | { t: 'a'; v: AgentRecord }
-  | { t: 'r'; ns: string; k: string; v: unknown; x?: string }
-  | { t: 'rd'; ns: string; k: string }
-  | { t: 'q'; v: QueueItem }
-  /**
-   * Changes that happen together: messages, then the conversation record, then new queue items, then records written
-   * (`d`: removed) with them (one line: atomic).
-   */
-  | { t: 'tx'; m: Message[]; c?: ConversationRecord; q?: QueueItem[]; r?: TxRecord[] }
-  /** Erasure of a conversation and what else held its data (records as [namespace, key], queue id prefixes). */
-  | { t: 'x'; id: string; r: [string, string][]; qp: string[] }
-  /** Pruned queue items (delivered or dead). */
-  | { t: 'qd'; ids: string[] }
-  /** A stored attachment (its file was written durably before this line). */
-  | { t: 'at'; v: StoredAttachment };
-
-/** Per-conversation lookups, rebuilt from the segments on first use (so never stored, never stale). */
-interface ConversationIndex {
-  bySeqClientId: Map<string, number>;
-  byId: Map<string, number>;
-  /** rev of the message at each seq (index = seq). */
-  revBySeq: number[];
-  /** Append-only (rev, seq) change log in rev order; an entry is live while revBySeq[seq] equals its rev. */
-  logRev: number[];
-  logSeq: number[];
-}
-
-interface ConversationEntry {
-  record: ConversationRecord;
-  index?: ConversationIndex;
-}
-
-/** A lowdb document with the checkpoint's bookkeeping: dirty since last written, or part of a running snapshot. */
-class Doc<T> {
-  readonly low: Low<T>;
-  dirty = false;
-  inSnapshot = false;
-  /** The document as of the checkpoint's cut, taken when it was changed while still waiting to be written. */
-  snapshotText: string | undefined;
-  snapshotData: T | undefined;
-  constructor(
-    readonly adapter: AtomicJsonFile<T>,
-    data: T,
-    /**
-     * A cheap structural copy that stays equal to `data` as of now whatever the store changes later (valid only
-     * under that document type's mutation rules). Without it, copy-on-write serialises the whole document.
-     */
-    readonly freeze?: (data: T) => T,
-  ) {
-    this.low = new Low(adapter, data);
-  }
-  get data(): T {
-    return this.low.data;
-  }
-  /** Copy-on-write: keep the snapshot state before the first change after the cut. */
-  preserveSnapshot(): void {
-    if (!this.inSnapshot || this.snapshotText !== undefined || this.snapshotData !== undefined) return;
-    if (this.freeze) this.snapshotData = this.freeze(this.data);
-    else this.snapshotText = JSON.stringify(this.data);
-  }
-  /**
-   * The snapshot's JSON, as the pieces a checkpoint writes one after the other: what was preserved, or the current
-   * data if nothing changed since the cut. One piece here; large documents override this to make many small ones.
-   */
-  *snapshotPieces(): Iterable<string> {
-    yield this.snapshotText ?? JSON.stringify(this.snapshotData ?? this.data);
-  }
-  clearSnapshot(): void {
-    this.inSnapshot = false;
-    this.snapshotText = undefined;
-    this.snapshotData = undefined;
-  }
-}
-
-/**
- * A segment document that encodes its messages incrementally. Messages are never mutated once stored (a change
- * stores a new object at its seq), so the JSON of the messages written by the last checkpoint stays valid for as
- * long as the same objects sit at the same positions: a checkpoint re-encodes only what was appended or replaced
- * since, and copies the unchanged prefix. At 1,000 busy conversations nearly every segment is dirty at each
- * checkpoint, and re-encoding whole segments was most of a checkpoint's CPU.
- */
-class SegmentDoc extends Doc<SegmentData> {
-  /** The message objects as last encoded (compared by identity). */
-  private encodedRefs: Message[] = [];
-  /** The JSON of `encodedRefs`, joined by ','; `encodedEnds[i]` is where message i's JSON ends in it. */
-  private encodedText = '';
-  private encodedEnds: number[] = [];
-
-  override *snapshotPieces(): Iterable<string> {
-    const data = this.snapshotData ?? this.data;
-    const messages = data.messages;
-    const refs = this.encodedRefs;
-    const limit = Math.min(refs.length, messages.length);
-    let same = 0;
-    while (same < limit && refs[same] === messages[same]) same++;
-    let text: string;
-    let ends: number[];
-    if (same === messages.length && same === refs.length) {
-      text = this.encodedText;
-      ends = this.encodedEnds;
-    } else {
-      ends = this.encodedEnds.slice(0, same);
-      // Array join builds one flat string: no rope keeps older encodings alive.
-      const parts: string[] = same > 0 ? [this.encodedText.slice(0, ends[same - 1])] : [];
-      let end = same > 0 ? ends[same - 1]! : -1;
-      for (let i = same; i < messages.length; i++) {
-        // A hole (never in a valid segment) encodes as JSON.stringify would: null.
-        const json = messages[i] === undefined ? 'null' : JSON.stringify(messages[i]);
-        parts.push(json);
-        end += json.length + 1;
-        ends.push(end);
-      }
-      text = parts.join(',');
-    }
-    // The snapshot's array is already a frozen copy; the live one keeps changing, so copy its pointers.
-    this.encodedRefs = data === this.data ? messages.slice() : messages;
-    this.encodedText = text;
-    this.encodedEnds = ends;
-    yield `{"conversationId":${JSON.stringify(data.conversationId)},"segment":${data.segment},"messages":[${text}]}`;
-  }
-
-  /** Forgets the encoding (a full segment rarely changes again: its text is not worth keeping in memory). */
-  dropEncoding(): void {
-    this.encodedRefs = [];
-    this.encodedText = '';
-    this.encodedEnds = [];
-  }
-}
-
-/** Characters of JSON a bucket document serialises per piece: the most a checkpoint encodes between two writes. */
-export const BUCKET_PIECE_CHARS = 32 * 1024;
-
-/**
- * A bucket document (queue items, records, conversations, external ids) written in pieces of about
- * BUCKET_PIECE_CHARS, an item at a time: a bucket grows with the data (tens of thousands of queue items each), and
- * serialising it whole held the event loop for as long as that took, at every checkpoint that found it changed (a
- * retention sweep changes every queue bucket). Reading the live data across the writes' awaits is safe because the
- * bucket has a `freeze`: the first change after the cut freezes the cut's state first, and the rest is read from it.
- */
-class BucketDoc<V> extends Doc<BucketData<V>> {
-  constructor(adapter: AtomicJsonFile<BucketData<V>>, data: BucketData<V>, freeze: (data: BucketData<V>) => BucketData<V>) {
-    super(adapter, data, freeze);
-  }
-
-  override *snapshotPieces(): Iterable<string> {
-    // A preserved text (never made for a bucket with a freeze, kept for the base class's contract) is already whole.
-    if (this.snapshotText !== undefined) {
-      yield this.snapshotText;
-      return;
-    }
-    yield* bucketJsonPieces(() => (this.snapshotData ?? this.data).items, BUCKET_PIECE_CHARS);
-  }
-}
-
-/**
- * `JSON.stringify({ items })` in pieces of about `pieceChars`: the same text, keys in the same order. `items` is
- * asked again for every item, so a caller can switch to a frozen copy between pieces.
- */
-export function* bucketJsonPieces<V>(items: () => Record<string, V>, pieceChars: number): Iterable<string> {
-  const keys = Object.keys(items());
-  let piece = '{"items":{';
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i]!;
-    piece += `${i === 0 ? '' : ','}${JSON.stringify(key)}:${JSON.stringify(items()[key])}`;
-    if (piece.length >= pieceChars) {
-      yield piece;
-      piece = '';
-    }
-  }
-  yield `${piece}}}`;
-}
-
-/**
- * Segments: messages are never mutated once stored (a change stores a new object at its seq: see `withStatus`),
- * so a copy of the array is a snapshot — O(messages) pointers instead of serialising ~33 KB.
- */
-function freezeSegment(data: SegmentData): SegmentData {
-  return { conversationId: data.conversationId, segment: data.segment, messages: data.messages.slice() };
-}
-
-/** Conversation buckets: records and their conversations are changed in place, so those two levels are copied. */
-function freezeConversationBucket(data: BucketData<ConversationRecord>): BucketData<ConversationRecord> {
-  const items = Object.create(null) as Record<string, ConversationRecord>;
-  for (const key of Object.keys(data.items)) {
-    const record = data.items[key]!;
-    items[key] = { ...record, conversation: cloneConversation(record.conversation) };
-  }
-  return { items };
-}
-
-/**
- * Queue, record and external-id buckets: an item is never changed in place (a change stores a new object under its
- * key), so a copy of the key → item map is a snapshot. Without it, a retention sweep pruning items while a
- * checkpoint runs serialised whole queue buckets inside the event loop.
- */
-function freezeReplacedItems<V>(data: BucketData<V>): BucketData<V> {
-  return { items: Object.assign(Object.create(null) as Record<string, V>, data.items) };
-}
-
-type AnyDoc = Doc<unknown>;
-
-const DIRS = {
-  conversations: 'conversations',
-  agents: 'agents',
-  records: 'records',
-  queues: 'queues',
-  externalIds: 'external-ids',
-  segments: 'segments',
-  attachments: 'attachments',
-} as const;
-const MANIFEST = 'manifest.json';
 const QUEUE_LOG_LIMIT = 20;
 /** Queue items a background scan looks at per event-loop turn. */
 const QUEUE_SCAN_SLICE = 2_000;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function fnv1a(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    hash ^= text.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return hash >>> 0;
-}
-
-/** A file-name-safe key for a conversation id (ids from outside are not trusted to be path-safe). */
-function fileKey(id: string): string {
-  return /^[A-Za-z0-9_-]{1,80}$/.test(id) ? id : `~${Buffer.from(id, 'utf8').toString('hex').slice(0, 160)}${fnv1a(id).toString(36)}`;
-}
-
-function cloneMessage(m: Message): Message {
-  const copy: Message = { ...m, author: { ...m.author }, statusAt: { ...m.statusAt } };
-  if (m.failure) copy.failure = { ...m.failure };
-  if (m.attachments) copy.attachments = m.attachments.map((a) => ({ ...a }));
-  return copy;
-}
-
-function cloneConversation(c: Conversation): Conversation {
-  const copy: Conversation = { ...c };
-  if (c.lastMessage) copy.lastMessage = { ...c.lastMessage };
-  return copy;
-}
-
-function copyJson<T>(value: T): T {
-  return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
-}
 
 let randomPool = Buffer.alloc(0);
 let randomOffset = 0;
@@ -374,136 +126,6 @@ function randomIdDefault(): string {
   const id = randomPool.toString('base64url', randomOffset, randomOffset + 12);
   randomOffset += 12;
   return id;
-}
-
-/** A group of documents stored as `buckets` lowdb files, chosen by a hash of the key, so a change rewrites one small file. */
-class BucketedCollection<V> {
-  readonly docs: Doc<BucketData<V>>[] = [];
-  size = 0;
-
-  constructor(
-    readonly dir: string,
-    readonly buckets: number,
-    private readonly validateItem: (value: unknown) => string | undefined,
-    private readonly touch: (doc: AnyDoc) => void,
-    freeze?: (data: BucketData<V>) => BucketData<V>,
-  ) {
-    for (let i = 0; i < buckets; i++) {
-      const adapter = new AtomicJsonFile<BucketData<V>>(join(dir, `${i}.json`), (v) => this.validate(v), false);
-      const data: BucketData<V> = { items: Object.create(null) as Record<string, V> };
-      this.docs.push(freeze ? new BucketDoc(adapter, data, freeze) : new Doc(adapter, data));
-    }
-  }
-
-  private validate(value: unknown): string | undefined {
-    if (!isObject(value) || !isObject(value.items)) return 'expected {"items": {…}}';
-    for (const key of Object.keys(value.items)) {
-      const problem = this.validateItem(value.items[key]);
-      if (problem !== undefined) return `item ${JSON.stringify(key)}: ${problem}`;
-    }
-    return undefined;
-  }
-
-  async load(): Promise<void> {
-    this.size = 0;
-    for (const doc of this.docs) {
-      const data = await doc.adapter.read();
-      // A null-prototype object: keys such as "__proto__" stay plain keys.
-      const items = Object.assign(Object.create(null) as Record<string, V>, data?.items ?? {});
-      doc.low.data = { items };
-      this.size += Object.keys(items).length;
-    }
-  }
-
-  private docOf(key: string): Doc<BucketData<V>> {
-    return this.docs[fnv1a(key) % this.buckets]!;
-  }
-
-  get(key: string): V | undefined {
-    return this.docOf(key).data.items[key];
-  }
-
-  set(key: string, value: V): void {
-    const doc = this.docOf(key);
-    this.touch(doc as AnyDoc);
-    if (!(key in doc.data.items)) this.size++;
-    doc.data.items[key] = value;
-  }
-
-  delete(key: string): void {
-    const doc = this.docOf(key);
-    if (!(key in doc.data.items)) return;
-    this.touch(doc as AnyDoc);
-    delete doc.data.items[key];
-    this.size--;
-  }
-
-  *entries(): IterableIterator<[string, V]> {
-    for (const doc of this.docs) {
-      for (const key of Object.keys(doc.data.items)) yield [key, doc.data.items[key]!];
-    }
-  }
-}
-
-function validateConversationRecord(v: unknown): string | undefined {
-  if (!isObject(v) || !isObject(v.conversation)) return 'not a conversation record';
-  const c = v.conversation;
-  if (typeof c.id !== 'string' || typeof c.lastSeq !== 'number' || typeof c.rev !== 'number') return 'bad conversation';
-  return undefined;
-}
-
-function validateAny(v: unknown): string | undefined {
-  return v === undefined ? 'missing value' : undefined;
-}
-
-function validateQueueItem(v: unknown): string | undefined {
-  return isObject(v) && typeof v.id === 'string' && typeof v.queue === 'string' ? undefined : 'not a queue item';
-}
-
-/** A copy of a stored agent with the fields agents stored before roles existed lack (they were all admins then). */
-function agentRecord(stored: AgentRecord): AgentRecord {
-  const v = stored as Partial<AgentRecord> & Pick<AgentRecord, 'id' | 'name' | 'passwordHash' | 'createdAt'>;
-  return {
-    id: v.id,
-    name: v.name,
-    displayName: v.displayName ?? v.name,
-    role: v.role ?? 'admin',
-    active: v.active ?? true,
-    passwordHash: v.passwordHash,
-    sessionEpoch: v.sessionEpoch ?? 0,
-    availability: v.availability ?? 'online',
-    ...(v.email !== undefined ? { email: v.email } : {}),
-    createdAt: v.createdAt,
-  };
-}
-
-function isActiveAdmin(agent: AgentRecord): boolean {
-  return agent.active && agent.role === 'admin';
-}
-
-function byCreation(a: AgentRecord, b: AgentRecord): number {
-  return a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
-
-function validateAgent(v: unknown): string | undefined {
-  return isObject(v) && typeof v.id === 'string' && typeof v.name === 'string' ? undefined : 'not an agent';
-}
-
-function validateAttachment(v: unknown): string | undefined {
-  return isObject(v) && typeof v.id === 'string' && typeof v.conversationId === 'string' && typeof v.sha256 === 'string'
-    ? undefined
-    : 'not an attachment';
-}
-
-/** Key of the upload dedupe index. */
-function uploadKeyOf(conversationId: string, uploader: string, uploadKey: string): string {
-  return `${conversationId}\u0000${uploader}\u0000${uploadKey}`;
-}
-
-function validateExternalId(v: unknown): string | undefined {
-  return isObject(v) && typeof v.conversationId === 'string' && typeof v.messageId === 'string'
-    ? undefined
-    : 'not an external id entry';
 }
 
 /** The lowdb-backed Store: durable (journal + fsync), group-committed, with write cost independent of data size. */
@@ -2485,13 +2107,6 @@ function prefixMatcher(prefixes: string[]): (id: string) => boolean {
   };
 }
 
-function recordKey(namespace: string, key: string): string {
-  return `${namespace}\u0000${key}`;
-}
-
-function externalUserKey(channel: Channel, externalUserId: string): string {
-  return `${channel}\u0000${externalUserId}`;
-}
 
 function rebuildLog(index: ConversationIndex): void {
   const seqs: number[] = [];
