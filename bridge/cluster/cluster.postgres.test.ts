@@ -131,7 +131,7 @@ describe('two bridges on the PostgreSQL adapter', () => {
     const widget = new ConnectionController(host, browserStorage());
     const conversation = new ConversationController(host, widget);
     let caughtUp = 0;
-    conversation.onCaughtUp = () => caughtUp++;
+    conversation.on('caught-up', () => caughtUp++);
     widget.start();
     await vi.waitFor(() => expect(caughtUp).toBe(1), { timeout: 10_000 });
     const first = await widget.transport!.send({ clientId: 'v-0', text: 'hello from A' });

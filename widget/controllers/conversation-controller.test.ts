@@ -64,7 +64,7 @@ async function widget() {
   const connection = new ConnectionController(host, browserStorage());
   const conversation = new ConversationController(host, connection);
   let caughtUp = 0;
-  conversation.onCaughtUp = () => caughtUp++;
+  conversation.on('caught-up', () => caughtUp++);
   connection.start();
   await vi.waitFor(() => expect(caughtUp).toBe(1), { timeout: 30_000 });
   return { site, connection, conversation, caughtUps: () => caughtUp };

@@ -28,6 +28,14 @@ function isCache(value: unknown): value is HistoryCache {
   return typeof v?.conversationId === 'string' && typeof v.rev === 'number' && Array.isArray(v.messages);
 }
 
+/** What the conversation tells other controllers (the outbox) through `on`. */
+export interface ConversationEvents {
+  /** A stored copy of an own message was seen (ack, echo or sync), so the outbox can let go of it. */
+  'own-stored': (message: Message) => void;
+  /** A catch-up after (re)connect has finished, so queued messages go out after the history. */
+  'caught-up': () => void;
+}
+
 const key = (m: LocalMessage): string => `${m.author.role}:${m.clientId}`;
 const fromOther = (m: LocalMessage): boolean => m.author.role !== 'visitor';
 
@@ -41,10 +49,10 @@ export class ConversationController implements ReactiveController {
   unread = 0;
   /** The last received message, for the screen-reader announcement. */
   lastReceived: LocalMessage | undefined;
-  /** Called when a stored copy of an own message is seen (ack, echo or sync), so the outbox can let go of it. */
-  onOwnStored: (message: Message) => void = () => {};
-  /** Called once a catch-up after (re)connect has finished, so queued messages go out after the history. */
-  onCaughtUp: () => void = () => {};
+  readonly #listeners: { [K in keyof ConversationEvents]: Set<ConversationEvents[K]> } = {
+    'own-stored': new Set(),
+    'caught-up': new Set(),
+  };
   #conversationId: string | undefined;
   #deliveredUpTo = 0;
   #readUpTo = 0;
@@ -166,7 +174,7 @@ export class ConversationController implements ReactiveController {
       }
       if (!(await this.#syncToEnd(transport, run, first))) return;
       this.#scheduleSave();
-      this.onCaughtUp();
+      for (const listener of this.#listeners['caught-up']) listener();
     } catch {
       // The connection dropped mid catch-up; the next session event starts it again from the saved cursor.
     } finally {
@@ -222,13 +230,20 @@ export class ConversationController implements ReactiveController {
       .finally(() => this.#syncing--);
   }
 
+  /** Subscribes to what the conversation tells other controllers; returns the unsubscribe function. */
+  on<K extends keyof ConversationEvents>(event: K, listener: ConversationEvents[K]): () => void {
+    const set = this.#listeners[event] as Set<ConversationEvents[K]>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
   /** Merges stored messages; `live` ones that are new and from the other side are announced and fire events. */
   receive(incoming: readonly Message[], live: boolean): void {
     if (incoming.length === 0) return;
     const oldest = minSeq(this.messages);
     // With older history not loaded, a changed old message would show up above a gap; it arrives with its page.
     const accepted = this.hasOlder && oldest !== undefined ? incoming.filter((m) => m.seq >= oldest) : incoming;
-    for (const m of accepted) if (m.author.role === 'visitor') this.onOwnStored(m);
+    for (const m of accepted) if (m.author.role === 'visitor') for (const listener of this.#listeners['own-stored']) listener(m);
     this.#setMessages(upsertMessages(this.messages, accepted), live);
   }
 

@@ -41,8 +41,8 @@ export class OutboxController implements ReactiveController {
     host.addController(this);
     this.outbox = new Outbox(connection.storage, connection.keys.outbox);
     this.#showAll();
-    conversation.onOwnStored = (m) => this.#settle(m);
-    conversation.onCaughtUp = () => void this.flush();
+    conversation.on('own-stored', (m) => this.#settle(m));
+    conversation.on('caught-up', () => void this.flush());
     connection.on('state', (state) => {
       if (state !== 'online') this.#interruptWait();
     });
