@@ -44,7 +44,11 @@ export async function onlineConversationIds(visitorNs: VisitorNamespace): Promis
 /** True when a visitor of `conversationId` is connected. */
 export async function isVisitorOnline(visitorNs: VisitorNamespace, conversationId: string): Promise<boolean> {
   const room = conversationRoom(conversationId);
-  if (answersLocally(visitorNs.adapter)) return (visitorNs.adapter.rooms.get(room)?.size ?? 0) > 0;
+  // `adapter.rooms` holds this node's sockets with any adapter: a visitor connected here settles it without asking the
+  // other nodes (a cluster adapter's fetchSockets is a request to every node and a wait for all their answers, and
+  // each message's conversation summary asks).
+  const here = (visitorNs.adapter.rooms.get(room)?.size ?? 0) > 0;
+  if (here || answersLocally(visitorNs.adapter)) return here;
   const sockets = await visitorNs.in(room).fetchSockets();
   return sockets.length > 0;
 }
