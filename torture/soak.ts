@@ -19,15 +19,15 @@ import { percentile, TortureVisitor } from './visitor-client.ts';
 
 /**
  * Heap a message may leave behind: the default store keeps every message in memory (with the agent's reply to
- * every fifth), about 1–1.5 kB per visitor message. Keeping anything more per message (its packet, an ack closure,
- * a timer) shows as a multiple of that.
+ * every fifth). Keeping anything more per message (its packet, an ack closure, a timer) shows as a multiple of what
+ * a message needs (docs/performance.md, "Figures behind code").
  */
 export const MAX_HEAP_BYTES_PER_MESSAGE = 4096;
 
 /**
  * Heap a reconnect with nothing sent may leave behind: none is needed (under zero when the end of the load still
  * had work in flight). A visitor socket kept after its disconnect (with its handshake, listeners and rooms) retains
- * about 10 kB; a bound of 2 kB over a hundred reconnects is still well above what a full GC leaves to chance.
+ * several times this bound, so a leaked socket fails the check, while a full GC leaves less than it to chance.
  */
 export const MAX_HEAP_BYTES_PER_RECONNECT = 2048;
 

@@ -30,7 +30,7 @@ export interface FsyncProbe {
   max: number;
 }
 
-/** Times 200 appends + fdatasync in a temp file (about 0.1 s on an idle disk). */
+/** Times 200 appends + fdatasync in a temp file: how fast this machine's disk makes a write durable. */
 export function fsyncProbe(): FsyncProbe {
   const dir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-fsync-'));
   const fd = openSync(join(dir, 'probe'), 'a');

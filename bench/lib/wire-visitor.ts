@@ -1,8 +1,8 @@
 /**
  * A lean visitor client for the load generator: one raw WebSocket (`ws`) speaking the same Engine.IO v4 /
  * Socket.IO v5 frames as the widget's own transport (widget/transports/socket-transport.ts, through the widget's
- * socket-io-wire.ts encoder), without socket.io-client's manager, reconnection, buffering and event machinery —
- * which cost the generator ≈ 480 µs CPU per connect and capped the measured connect rate near 2,000/s.
+ * socket-io-wire.ts encoder), without socket.io-client's manager, reconnection, buffering and event machinery,
+ * whose CPU per connect capped the rate the generator could offer (docs/performance.md, "Figures behind code").
  */
 import WebSocket from 'ws';
 import { VISITOR_NAMESPACE } from '../../protocol/events.ts';

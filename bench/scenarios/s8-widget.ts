@@ -48,7 +48,7 @@ const hostPage = (bridgeUrl: string, variant: Variant) => `<!doctype html>
 <script>
   // Watches every frame for the launcher. The frame in which it first has a size is the one that paints it; the
   // time is taken after getBoundingClientRect() has run that frame's style and layout for it (paint follows in the
-  // same frame task: about 1-2 ms in a trace).
+  // same frame task, so the time differs from first paint only by that paint).
   (function () {
     function check() {
       var el = document.querySelector('anon-chat');
