@@ -34,7 +34,7 @@ export function processCpuSeconds(pid: number): number {
 export function fdKinds(pid: number): Record<string, number> {
   const kinds: Record<string, number> = {};
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    let target = '';
+    let target: string;
     try {
       target = readlinkSync(`/proc/${pid}/fd/${fd}`);
     } catch {

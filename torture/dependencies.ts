@@ -46,7 +46,7 @@ export function installedCopies(nodeModules: string, name: string): { path: stri
   const visit = (dir: string, depth: number) => {
     if (depth > 6 || !existsSync(dir)) return;
     const pkg = join(dir, name, 'package.json');
-    if (existsSync(pkg)) found.push({ path: join(dir, name), version: JSON.parse(readFileSync(pkg, 'utf8')).version });
+    if (existsSync(pkg)) found.push({ path: join(dir, name), version: (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version });
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
       const sub = join(dir, entry.name);
@@ -104,7 +104,7 @@ export function runAudit(cwd: string, timeoutMs = 60_000): Promise<AuditOutcome>
           error?: { summary?: string };
         };
         try {
-          report = JSON.parse(stdout);
+          report = JSON.parse(stdout) as typeof report;
         } catch {
           resolve({ available: false, reason: `npm audit gave no JSON (${error ? error.message.split('\n')[0] : 'empty output'})` });
           return;

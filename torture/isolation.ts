@@ -7,6 +7,7 @@
 import { SignJWT } from 'jose';
 import { WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 import { io, type Socket } from 'socket.io-client';
+import type { Ack } from '../protocol/errors.ts';
 import type { Message } from '../protocol/message.ts';
 import { connectAgent, connectVisitor, type ConnectedVisitor } from '../bridge/testing/clients.ts';
 import { startTestBridge, type TestBridge } from '../bridge/testing/test-bridge.ts';
@@ -91,10 +92,10 @@ export async function runIsolation(options: { minAttempts: number; victims?: num
     // Every victim talks, an agent answers each, receipts flow: real traffic to leak.
     for (const [i, v] of victims.entries()) {
       for (let j = 0; j < 3; j++) {
-        const ack = await v.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { clientId: `victim${i}-${j}`, text: `secret of victim ${i} #${j}` });
+        const ack: Ack<unknown> = await v.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { clientId: `victim${i}-${j}`, text: `secret of victim ${i} #${j}` });
         if (!ack.ok) throw new Error(`victim send failed: ${ack.error.code}`);
       }
-      const reply = await agent.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { conversationId: v.session.conversationId, clientId: `agent-${i}`, text: `reply to ${i}` });
+      const reply: Ack<unknown> = await agent.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { conversationId: v.session.conversationId, clientId: `agent-${i}`, text: `reply to ${i}` });
       if (!reply.ok) throw new Error(`agent send failed: ${reply.error.code}`);
       await v.timeout(WAIT_DEADLINE_MS).emitWithAck('receipt', { upToSeq: 4, status: 'read' });
     }

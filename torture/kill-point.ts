@@ -53,7 +53,8 @@ function install(point: KillPoint, after: number): void {
     return handle;
   };
   fsPromises.readFile = (async (...args: Parameters<typeof readFile>) => {
-    const name = basename(String(args[0]));
+    const path = args[0];
+    const name = path instanceof URL || typeof path === 'string' || Buffer.isBuffer(path) ? basename(path.toString()) : '';
     if (JOURNAL.test(name)) at('journal-replay');
     if (name === 'commit-mark') at('commit-mark');
     return readFile(...args);

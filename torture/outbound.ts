@@ -196,7 +196,7 @@ export async function runOutbound(options: { messages?: number; deliverTimeoutMs
   const port = await freePort();
   const env = { ...base, WEBHOOK_URLS: receivers.map((r) => r.url).join(','), WEBHOOK_ALLOW_PRIVATE: 'true' };
   let peakMb = 0;
-  let baselineMb = 0;
+  let baselineMb: number;
   const flaky = receivers.find((r) => r.behaviour === 'down-then-ok')!;
   let events = 0;
   let secondsToDeliverAll = -1;

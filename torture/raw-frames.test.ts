@@ -65,7 +65,7 @@ function sendRaw(url: string, packet: string | Buffer): Promise<'closed' | 'open
     ws.on('close', () => done('closed'));
     ws.on('open', () => ws.send('40/visitor,{}'));
     ws.on('message', (data) => {
-      const frame = String(data);
+      const frame = (data as Buffer).toString('utf8');
       if (!sent && frame.startsWith('40/visitor,')) {
         sent = true;
         // Buffers go out as text frames too: the invalid-UTF-8 cases must reach the server's text decoder.

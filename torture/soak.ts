@@ -128,7 +128,7 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
     await new Promise((r) => setTimeout(r, Math.max(0, loadStarted + options.durationMs - Date.now())));
     clearInterval(sendTimer);
     clearInterval(reconnectTimer);
-    await Promise.all(visitors.map((v) => (v.socket.connected ? undefined : v.socket.connect())));
+    for (const v of visitors) if (!v.socket.connected) v.socket.connect();
     const drained = await Promise.all(visitors.map((v) => v.drained(20_000)));
     if (drained.some((d) => !d)) problems.push('some outboxes did not drain');
     clearInterval(sampleTimer);

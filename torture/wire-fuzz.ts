@@ -242,7 +242,7 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
       const inflight: Promise<void>[] = [];
       let oversized = 0;
       for (const { event, payload } of batch) {
-        let size = 0;
+        let size: number;
         try {
           // Bytes of the WebSocket frame the limit applies to: `42<ns>,<ack id>[<event>,<payload>]`. The ack id's
           // digits are not known here (1 to 10 of them).
@@ -395,7 +395,7 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
           while (next < items.length) {
             const { route, body, type } = items[next++]!;
             httpRequests++;
-            let status = 0;
+            let status: number;
             try {
               const res = await fetch(url + route.path, {
                 method: route.method,
@@ -407,7 +407,7 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
             } catch (error) {
               // A connection the bridge drops for an oversized body is a refusal, not a crash.
               status = -1;
-              if (details.length < 20 && !String((error as Error).cause ?? '').includes('ECONNRESET')) details.push(`${route.method} ${route.path}: ${(error as Error).message}`);
+              if (details.length < 20 && !causeText(error).includes('ECONNRESET')) details.push(`${route.method} ${route.path}: ${(error as Error).message}`);
             }
             if (status >= 500) {
               status5xx++;
@@ -453,4 +453,10 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
   } finally {
     await bridge.close();
   }
+}
+
+/** The text of a failed fetch's cause (undici puts the socket error there), '' when there is none. */
+function causeText(error: unknown): string {
+  const cause = (error as Error).cause;
+  return cause instanceof Error ? `${cause.name}: ${cause.message}` : typeof cause === 'string' ? cause : '';
 }

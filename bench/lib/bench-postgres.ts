@@ -76,7 +76,7 @@ export async function postgresCpuSeconds(): Promise<PostgresCpu> {
     const fields = statFields(pid);
     if (!fields) continue;
     const seconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-    let title = '';
+    let title: string;
     try {
       title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\u0000', ' ');
     } catch {

@@ -60,7 +60,8 @@ export class WireVisitor {
     const ws = new WebSocket(this.#endpoint, { perMessageDeflate: false, skipUTF8Validation: true, generateMask: zeroMask });
     this.#ws = ws;
     ws.on('message', (data) => {
-      if (this.#ws === ws) this.#onFrame(String(data));
+      // Text frames arrive as a Buffer (binaryType stays 'nodebuffer').
+      if (this.#ws === ws) this.#onFrame((data as Buffer).toString('utf8'));
     });
     // ws emits 'close' after 'error' (refused, reset), so the drop is reported once, from 'close'.
     ws.on('error', () => {});

@@ -67,7 +67,7 @@ function openWidget(url: string, i: number): Promise<Widget> {
     clearTimeout(retryTimer);
     w.socket.close();
   };
-  let onSession: (session: Session) => void = () => {};
+  let onSession: (session: Session) => Promise<void> | void = () => {};
   // The widget's handshake: its token and last revision once it has them (the bridge replays from there).
   w.socket = new WireVisitor(url, () => (w.token ? { token: w.token, afterRev: w.rev } : {}), {
     // Like the widget: a lost connection and a refused attempt both schedule the next try; `session` resets the count.
@@ -78,7 +78,7 @@ function openWidget(url: string, i: number): Promise<Widget> {
         if (m.clientId === replyId) w.hasReply = true;
         w.rev = Math.max(w.rev, m.rev);
       } else if (name === 'session') {
-        onSession(payload as Session);
+        void onSession(payload as Session);
       }
     },
   });
@@ -192,7 +192,7 @@ async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
       startCpuMs: Math.round(startCpu * 1000),
       cpuPerReconnectUs: Math.round((takeBackCpu * 1e6) / Math.max(1, widgets.filter(done).length)),
       generatorCpuPerWidgetUs: Math.round((generatorCpuMs * 1000) / Math.max(1, widgets.filter(done).length)),
-      storeOpenMs: target.server.info.storeOpenMs,
+      storeOpenMs: target.server.info.storeOpenMs as number | undefined,
       reconnected: reconnect.count,
       caughtUp: caughtUp.count,
       p95Ms: Math.round(measureOf.percentile(0.95)),
