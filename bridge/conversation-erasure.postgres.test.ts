@@ -7,7 +7,6 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentAccount } from './auth/agent-accounts.ts';
-import { loadConfig } from './config.ts';
 import { createBridge, type Bridge } from './create-bridge.ts';
 import { silentLogger } from './logger.ts';
 import { migrate } from './store/postgres/migrations.ts';
@@ -17,6 +16,7 @@ import { createTestDatabase } from './testing/test-database.ts';
 import { eventIdOf } from './webhooks/event-webhooks.ts';
 import { sendIdOf } from './webhooks/whatsapp-delivery.ts';
 import { PENDING_STATUS_NAMESPACE } from './webhooks/external-statuses.ts';
+import { postgresNodeConfig } from './testing/postgres-nodes.ts';
 
 const logger = silentLogger();
 const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
@@ -33,17 +33,7 @@ beforeAll(async () => {
   store = new PostgresStore({ pool, logger });
   await store.open();
   await createAgentAccount(store, ADMIN, new Date());
-  const config = loadConfig(
-    {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'silent',
-      VISITOR_TOKEN_SECRET: 'v'.repeat(32),
-      AGENT_TOKEN_SECRET: 'a'.repeat(32),
-      SITE_SECRET: 's'.repeat(32),
-    },
-    { persistSecrets: false },
-  );
+  const config = postgresNodeConfig();
   bridge = createBridge({ config, store, logger });
   await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));
   url = `http://127.0.0.1:${(bridge.httpServer.address() as AddressInfo).port}`;

@@ -1,80 +1,26 @@
 /**
- * Assignment across nodes: two bridges (two pools, two PostgresStores, the PostgreSQL Socket.IO adapter) on one
- * database. A reply on node A assigns the conversation and an agent on node B hears it live; a transfer on B reaches
+ * Assignment across nodes: two bridges on one database (testing/postgres-nodes.ts). A reply on node A assigns the conversation and an agent on node B hears it live; a transfer on B reaches
  * A; racing replies on both nodes leave exactly one assignee; a deactivation on B unassigns live on A.
  */
-import type { AddressInfo } from 'node:net';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginResult } from '../../protocol/agents.ts';
-import { createAgentAccount } from '../auth/agent-accounts.ts';
-import { loadConfig } from '../config.ts';
-import { createBridge, type Bridge } from '../create-bridge.ts';
-import { silentLogger } from '../logger.ts';
-import { migrate } from '../store/postgres/migrations.ts';
-import { PostgresStore } from '../store/postgres/postgres-store.ts';
+import type { PostgresStore } from '../store/postgres/postgres-store.ts';
+import { startPostgresNodes, type PostgresNodes } from '../testing/postgres-nodes.ts';
 import { connectAgent, connectVisitor, emitWithAck, nextEvent, type AgentClient } from '../testing/clients.ts';
-import { createTestDatabase } from '../testing/test-database.ts';
-import { waitUntil } from '../testing/wait-until.ts';
-import { postgresSocketAdapter, prepareSocketAdapter } from './socket-adapter.ts';
 
-const logger = silentLogger();
 const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
 const AGENT = { name: 'ana', displayName: 'Ana', role: 'agent', password: 'ana-password-12' } as const;
 const OTHER = { name: 'ben', displayName: 'Ben', role: 'agent', password: 'ben-password-12' } as const;
-let admin: pg.Pool;
-const pools: pg.Pool[] = [];
-const stores: PostgresStore[] = [];
-const bridges: Bridge[] = [];
-const urls: string[] = [];
+let nodes: PostgresNodes;
+let urls: string[];
+let stores: PostgresStore[];
 
 beforeAll(async () => {
-  const databaseUrl = await createTestDatabase('assignment_cluster');
-  admin = new pg.Pool({ connectionString: databaseUrl, max: 1 });
-  const config = loadConfig(
-    {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'silent',
-      VISITOR_TOKEN_SECRET: 'v'.repeat(32),
-      AGENT_TOKEN_SECRET: 'a'.repeat(32),
-      SITE_SECRET: 's'.repeat(32),
-    },
-    { persistSecrets: false },
-  );
-  for (let node = 0; node < 2; node++) {
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
-    pools.push(pool);
-    if (node === 0) {
-      await migrate(pool, logger);
-      await prepareSocketAdapter(pool);
-    }
-    const store = new PostgresStore({ pool, logger });
-    await store.open();
-    stores.push(store);
-    if (node === 0) {
-      await createAgentAccount(store, ADMIN, new Date());
-      await createAgentAccount(store, AGENT, new Date());
-      await createAgentAccount(store, OTHER, new Date());
-    }
-    const bridge = createBridge({ config, store, logger, adapter: postgresSocketAdapter(pool, logger) });
-    bridges.push(bridge);
-    await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));
-    urls.push(`http://127.0.0.1:${(bridge.httpServer.address() as AddressInfo).port}`);
-  }
-  // Broadcasts reach a node only once its adapter listens.
-  await waitUntil('both nodes LISTENing on the adapter channel', async () => {
-    const { rows } = await admin.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
-    return rows.length >= 2;
-  });
+  nodes = await startPostgresNodes({ database: 'assignment_cluster', agents: [ADMIN, AGENT, OTHER] });
+  ({ urls, stores } = nodes);
 });
 
-afterAll(async () => {
-  for (const bridge of bridges) await bridge.close();
-  for (const store of stores) await store.close();
-  await Promise.all(pools.map((pool) => pool.end()));
-  await admin?.end();
-});
+afterAll(() => nodes?.close());
 
 async function login(node: number, who: { name: string; password: string }): Promise<{ token: string; id: string }> {
   const res = await fetch(`${urls[node]}/api/auth/login`, {

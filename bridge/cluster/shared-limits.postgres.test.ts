@@ -7,13 +7,14 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAgentAccount } from '../auth/agent-accounts.ts';
-import { loadConfig, type BridgeConfig } from '../config.ts';
+import type { BridgeConfig } from '../config.ts';
 import { createBridge, type Bridge } from '../create-bridge.ts';
 import { silentLogger } from '../logger.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { connectVisitor, HandshakeError } from '../testing/clients.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
+import { postgresNodeConfig } from '../testing/postgres-nodes.ts';
 
 const logger = silentLogger();
 const AGENT = { name: 'limits-agent', password: 'limits-agent-password' };
@@ -24,17 +25,7 @@ const urls: string[] = [];
 
 beforeAll(async () => {
   const databaseUrl = await createTestDatabase('shared_limits');
-  const base = loadConfig(
-    {
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'silent',
-      VISITOR_TOKEN_SECRET: 'v'.repeat(32),
-      AGENT_TOKEN_SECRET: 'a'.repeat(32),
-      SITE_SECRET: 's'.repeat(32),
-    },
-    { persistSecrets: false },
-  );
+  const base = postgresNodeConfig();
   // Behind a trusted proxy, so each request names its client IP.
   const config: BridgeConfig = {
     ...base,

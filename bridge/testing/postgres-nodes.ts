@@ -1,0 +1,93 @@
+/**
+ * Two (or more) bridge nodes on one throwaway PostgreSQL database, as a cluster runs them: a pool, a PostgresStore
+ * and the PostgreSQL Socket.IO adapter each, listening on port 0. For the tests of what crosses nodes.
+ */
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import type { NewAgentAccount } from '../auth/agent-accounts.ts';
+import { createAgentAccount } from '../auth/agent-accounts.ts';
+import { postgresSocketAdapter, prepareSocketAdapter } from '../cluster/socket-adapter.ts';
+import { loadConfig, type BridgeConfig } from '../config.ts';
+import { createBridge, type Bridge } from '../create-bridge.ts';
+import { silentLogger } from '../logger.ts';
+import { migrate } from '../store/postgres/migrations.ts';
+import { PostgresStore } from '../store/postgres/postgres-store.ts';
+import { createTestDatabase } from './test-database.ts';
+import { waitUntil } from './wait-until.ts';
+
+/** Bridge nodes sharing one database; index 0 is node A. */
+export interface PostgresNodes {
+  urls: string[];
+  stores: PostgresStore[];
+  bridges: Bridge[];
+  /** A pool of its own on the database, for queries a test makes behind the bridges' backs. */
+  admin: pg.Pool;
+  close(): Promise<void>;
+}
+
+/** Starts `count` nodes (default 2) on a fresh database named after `database`, with `agents` created first. */
+export async function startPostgresNodes(options: { database: string; agents: readonly NewAgentAccount[]; count?: number }): Promise<PostgresNodes> {
+  const databaseUrl = await createTestDatabase(options.database);
+  const admin = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  const pools: pg.Pool[] = [];
+  const nodes: PostgresNodes = {
+    urls: [],
+    stores: [],
+    bridges: [],
+    admin,
+    async close() {
+      for (const bridge of nodes.bridges) await bridge.close();
+      for (const store of nodes.stores) await store.close();
+      await Promise.all(pools.map((pool) => pool.end()));
+      await admin.end();
+    },
+  };
+  try {
+    await startNodes(nodes, pools, databaseUrl, options);
+  } catch (error) {
+    await nodes.close();
+    throw error;
+  }
+  return nodes;
+}
+
+async function startNodes(nodes: PostgresNodes, pools: pg.Pool[], databaseUrl: string, options: { agents: readonly NewAgentAccount[]; count?: number }): Promise<void> {
+  const logger = silentLogger();
+  const config = postgresNodeConfig();
+  for (let node = 0; node < (options.count ?? 2); node++) {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
+    pools.push(pool);
+    if (node === 0) {
+      await migrate(pool, logger);
+      await prepareSocketAdapter(pool);
+    }
+    const store = new PostgresStore({ pool, logger });
+    await store.open();
+    nodes.stores.push(store);
+    if (node === 0) for (const agent of options.agents) await createAgentAccount(store, agent, new Date());
+    const bridge = createBridge({ config, store, logger, adapter: postgresSocketAdapter(pool, logger) });
+    nodes.bridges.push(bridge);
+    await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));
+    nodes.urls.push(`http://127.0.0.1:${(bridge.httpServer.address() as AddressInfo).port}`);
+  }
+  // Broadcasts reach a node only once its adapter listens.
+  await waitUntil('every node LISTENing on the adapter channel', async () => {
+    const { rows } = await nodes.admin.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
+    return rows.length >= nodes.bridges.length;
+  });
+}
+
+/** The configuration of a test node: loopback, port 0, silent, fixed secrets every node of the test shares. */
+export function postgresNodeConfig(): BridgeConfig {
+  return loadConfig(
+  {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: 'silent',
+    VISITOR_TOKEN_SECRET: 'v'.repeat(32),
+    AGENT_TOKEN_SECRET: 'a'.repeat(32),
+    SITE_SECRET: 's'.repeat(32),
+  },
+  { persistSecrets: false },
+);
+}
