@@ -33,8 +33,8 @@ async function api(path: string, init: { method?: string; token?: string; json?:
     ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
   });
   const text = await res.text();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  return { status: res.status, json: (text ? JSON.parse(text) : undefined) as any };
+   
+  return { status: res.status, json: (text ? JSON.parse(text) : undefined) };
 }
 
 let counter = 0;

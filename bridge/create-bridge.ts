@@ -100,14 +100,13 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const metrics = deps.metrics ?? new BridgeMetrics();
   const app = express();
   const patchOn = (patch: LibraryPatch): boolean => deps.patches?.[patch] !== false;
-  // Ordinary webhook POSTs are answered ahead of Express (set below by mountWebhooks; see webhook-fast-path.ts).
-  let webhookFastPath: FastPathHandler | undefined;
   // Slow-loris, idle-connection and per-IP connection guards for plain HTTP; Socket.IO has its own ping/pong timeouts.
   const { server: httpServer } = createGuardedServer(
     (req, res) => {
       // Before either path, so both log and answer with the same request id.
       assignRequestId(req, res);
-      if (!(patchOn('webhookFastPath') && webhookFastPath?.(req, res))) app(req, res);
+      // Ordinary webhook POSTs are answered ahead of Express (mounted below with the webhooks; see webhook-fast-path.ts).
+      if (!(patchOn('webhookFastPath') && webhookFastPath(req, res))) app(req, res);
     },
     config.http,
     logger,
@@ -162,8 +161,11 @@ export function createBridge(deps: BridgeDeps): Bridge {
   context.onClose(() => retention.stop());
 
   const limiters = createSocketLimiters(config.rateLimits, store, () => clock().getTime(), metrics);
-  visitorNs.use(visitorHandshake(context, limiters));
-  agentNs.use(agentHandshake(context, limiters));
+  // Each handshake answers every path, its failures included, through next(): nothing is left to await.
+  const visitorGate = visitorHandshake(context, limiters);
+  const agentGate = agentHandshake(context, limiters);
+  visitorNs.use((socket, next) => void visitorGate(socket, next));
+  agentNs.use((socket, next) => void agentGate(socket, next));
   visitorNs.on('connection', (socket: VisitorSocket) => {
     logConnection(logger, VISITOR_NAMESPACE, socket);
     registerVisitorHandlers(context, socket, limiters).catch((error: unknown) =>
@@ -189,7 +191,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
 
   // ---- webhooks (owned by the webhook engineer): mount here, e.g. `mountWebhooks(app, context);` ----
   // Mounted before any JSON parser on purpose: signature checks need the raw body bytes.
-  webhookFastPath = mountWebhooks(app, context).fastPath;
+  const webhookFastPath: FastPathHandler = mountWebhooks(app, context).fastPath;
   // ---- end webhooks ----
 
   const api = express.Router();
@@ -221,7 +223,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
       }
       // io.close() disconnects every socket and closes the HTTP server it is attached to.
       await new Promise<void>((resolve) => {
-        io.close(() => resolve());
+        void io.close(() => resolve());
         httpServer.closeAllConnections();
       });
     })();

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectAgent, connectVisitor, emitWithAck, startTestBridge, TEST_AGENT, waitUntil, type TestBridge } from './testing/index.ts';
+import { connectAgent, connectVisitor, emitWithAck, startTestBridge, TEST_AGENT, waitUntil } from './testing/index.ts';
 import { createLogger } from './logger.ts';
 import { webhookConfigFromEnv } from './webhooks/webhook-config.ts';
 import { metaSignature, timestampedSignature } from './webhooks/signatures.ts';

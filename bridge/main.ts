@@ -52,6 +52,7 @@ async function main(): Promise<void> {
 
   // Signal handlers go in before anything is announced: a supervisor (or a test) may signal the moment the
   // listening line appears.
+  // eslint-disable-next-line prefer-const -- assigned once below, but a signal may stop the process before that.
   let bridge: Bridge | undefined;
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {

@@ -50,7 +50,9 @@ export class BridgeMetrics {
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     const registers = [registry];
-    const self = this;
+    // prom-client calls collect() with `this` bound to the metric, so the bridge's own state is captured here.
+    const { namespaces, stored } = this;
+    const queueSource = () => this.queueSource;
 
     new Gauge({
       name: `${METRIC_PREFIX}connected_sockets`,
@@ -58,7 +60,7 @@ export class BridgeMetrics {
       labelNames: ['namespace'],
       registers,
       collect() {
-        for (const { name, ns } of self.namespaces) this.set({ namespace: name }, ns.sockets.size);
+        for (const { name, ns } of namespaces) this.set({ namespace: name }, ns.sockets.size);
       },
     });
     new Counter({
@@ -69,7 +71,7 @@ export class BridgeMetrics {
       collect() {
         this.reset();
         CHANNELS.forEach((channel, c) =>
-          ROLES.forEach((role, r) => this.inc({ channel, role }, self.stored[c * ROLES.length + r] ?? 0)),
+          ROLES.forEach((role, r) => this.inc({ channel, role }, stored[c * ROLES.length + r] ?? 0)),
         );
       },
     });
@@ -91,7 +93,7 @@ export class BridgeMetrics {
       labelNames: ['queue', 'state'],
       registers,
       async collect() {
-        const source = self.queueSource;
+        const source = queueSource();
         if (!source) return;
         for (const queue of source.queues) {
           const counts = await source.store.countQueueItems(queue);

@@ -87,6 +87,7 @@ export async function prepareContent(bytes: Uint8Array, type: AttachmentType): P
 }
 
 // Bidi controls (LRE…RLO, LRI…PDI, marks) and C0/C1 controls: a name must read as what it is ("gpj.exe" tricks).
+// eslint-disable-next-line no-control-regex -- matching control characters is this pattern's purpose.
 const UNSAFE_NAME_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 

@@ -21,7 +21,6 @@ import type { ReactiveController } from 'lit';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { Ack } from '../../protocol/errors.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
 import {
   connectAgent,
@@ -315,7 +314,7 @@ async function storedClientIds(conversationId: string): Promise<string[]> {
 }
 
 async function send(socket: AgentClient, conversationId: string, clientId: string, text: string): Promise<Message> {
-  const ack = (await emitWithAck(socket, 'message:send', { conversationId, clientId, text })) as Ack<Message>;
+  const ack = await emitWithAck(socket, 'message:send', { conversationId, clientId, text });
   if (!ack.ok) throw new Error(`agent send of ${clientId} refused: ${ack.error.code}`);
   return ack.data;
 }
@@ -329,7 +328,7 @@ describe('three bridge processes behind haproxy', () => {
     const agentA = await agentOn(a);
 
     const seenOnB = nextEvent(agentB, 'message:new', undefined, (m) => m.clientId === 'v-1');
-    const sent = (await emitWithAck(visitor, 'message:send', { clientId: 'v-1', text: 'from the visitor on A' })) as Ack<Message>;
+    const sent = await emitWithAck(visitor, 'message:send', { clientId: 'v-1', text: 'from the visitor on A' });
     expect(sent.ok).toBe(true);
     expect((await seenOnB).text).toBe('from the visitor on A');
     const reply = nextEvent(visitor, 'message:new', undefined, (m) => m.clientId === 'b-1');

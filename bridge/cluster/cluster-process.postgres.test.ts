@@ -110,7 +110,7 @@ describe('bridge processes on PostgreSQL', () => {
     const visitor = await connectVisitor(a.url);
     const agent = await connectAgent(b.url, await agentToken(b));
     const seen = nextEvent(agent, 'message:new', 15_000);
-    const sent = (await emitWithAck(visitor, 'message:send', { clientId: 'c-1', text: 'from node A' })) as Ack<Message>;
+    const sent = await emitWithAck(visitor, 'message:send', { clientId: 'c-1', text: 'from node A' });
     expect(sent.ok).toBe(true);
     expect((await seen).text).toBe('from node A');
     const reply = nextEvent(visitor, 'message:new', 15_000, (m) => m.author.role === 'agent');
@@ -131,7 +131,7 @@ describe('bridge processes on PostgreSQL', () => {
       timeoutMs: 15_000,
     });
     const heard = nextEvent(pollingAgent, 'message:new', 15_000, (m) => m.clientId === 'via-haproxy');
-    const viaFront = (await emitWithAck(frontVisitor, 'message:send', { clientId: 'via-haproxy', text: 'one URL' }, 15_000)) as Ack<Message>;
+    const viaFront = await emitWithAck(frontVisitor, 'message:send', { clientId: 'via-haproxy', text: 'one URL' }, 15_000);
     expect(viaFront.ok).toBe(true);
     expect((await heard).text).toBe('one URL');
     const answer = nextEvent(frontVisitor, 'message:new', 15_000, (m) => m.clientId === 'polled-reply');
@@ -158,14 +158,14 @@ describe('bridge processes on PostgreSQL', () => {
     try {
       const burst = Array.from({ length: 20 }, (_, i) => `during-${i}`);
       const sending = burst.map(async (clientId) => {
-        const ack = (await emitWithAck(visitor, 'message:send', { clientId, text: clientId }, 30_000)) as Ack<Message>;
+        const ack = await emitWithAck(visitor, 'message:send', { clientId, text: clientId }, 30_000);
         acks.push({ clientId, ack });
       });
       await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [database]);
       await Promise.all(sending);
       await vi.waitFor(
         async () => {
-          const ack = (await emitWithAck(visitor, 'message:send', { clientId: 'probe', text: 'probe' }, 30_000)) as Ack<Message>;
+          const ack = await emitWithAck(visitor, 'message:send', { clientId: 'probe', text: 'probe' }, 30_000);
           expect(ack.ok ? 'ok' : ack.error.code).toBe('storage_unavailable');
         },
         { timeout: 30_000, interval: 200 },
@@ -179,7 +179,7 @@ describe('bridge processes on PostgreSQL', () => {
 
     // Back without a restart: health, and sends (a retried clientId is stored once).
     await vi.waitFor(async () => expect((await fetch(`${node.url}/health`)).status).toBe(200), { timeout: 30_000, interval: 250 });
-    const after = (await emitWithAck(visitor, 'message:send', { clientId: 'after', text: 'after' }, 30_000)) as Ack<Message>;
+    const after = await emitWithAck(visitor, 'message:send', { clientId: 'after', text: 'after' }, 30_000);
     expect(after.ok).toBe(true);
     const conversationId = (after as { data: Message }).data.conversationId;
     const db = new pg.Pool({ connectionString: url, max: 1 });

@@ -21,8 +21,8 @@ async function api(path: string, init: { method?: string; token?: string | null;
     ...(init.json !== undefined ? { body: JSON.stringify(init.json) } : {}),
   });
   const text = await res.text();
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  return { status: res.status, json: (text ? JSON.parse(text) : undefined) as any, headers: res.headers };
+   
+  return { status: res.status, json: (text ? JSON.parse(text) : undefined), headers: res.headers };
 }
 
 async function login(name: string, password: string): Promise<LoginResult> {

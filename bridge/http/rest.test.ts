@@ -24,6 +24,7 @@ async function api(path: string, init: RequestInit & { token?: string | null; js
   } catch {
     json = undefined;
   }
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- bodies are read loosely; expect() checks their shape.
   return { status: res.status, json: json as Record<string, any>, text, headers: res.headers };
 }
 

@@ -42,7 +42,12 @@ async function serve(adapterOverride?: (base: FetchSockets) => FetchSockets) {
   agentNs.on('connection', (socket) => void socket.join(AGENTS_ROOM));
   await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}`;
-  cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  cleanups.push(
+    () =>
+      new Promise<void>((resolve) => {
+        void server.close(() => resolve());
+      }),
+  );
   const open = (path: string, auth: Record<string, string>): Promise<ClientSocket> => {
     const socket = connect(url + path, { transports: ['websocket'], forceNew: true, reconnection: false, auth });
     cleanups.push(() => socket.close());
@@ -92,7 +97,7 @@ describe('presence', () => {
       const sockets = await local(opts);
       const remote = opts.rooms.size === 0 || opts.rooms.has(conversationRoom('c9'));
       return remote
-        ? [...sockets, { id: 'remote', data: { conversationId: 'c9', agentId: 'a9', agentName: 'R' } } as unknown as (typeof sockets)[number]]
+        ? [...sockets, { id: 'remote', data: { conversationId: 'c9', agentId: 'a9', agentName: 'R' } }]
         : sockets;
     });
     // Other processes may hold agents the local rooms do not show: a cluster is always told.

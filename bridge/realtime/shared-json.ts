@@ -46,7 +46,7 @@ class SharedJsonEncoder extends Encoder {
   override encode(packet: Packet): (string | Buffer)[] {
     const args: unknown = packet.data;
     if ((packet.type !== PacketType.EVENT && packet.type !== PacketType.ACK) || !Array.isArray(args)) {
-      return super.encode(packet);
+      return super.encode(packet) as (string | Buffer)[];
     }
     let parts: string[] | undefined;
     for (let i = 0; i < args.length; i++) {
@@ -55,13 +55,13 @@ class SharedJsonEncoder extends Encoder {
       parts ??= new Array<string>(args.length);
       parts[i] = json;
     }
-    if (!parts) return super.encode(packet);
+    if (!parts) return super.encode(packet) as (string | Buffer)[];
     for (let i = 0; i < args.length; i++) {
       if (parts[i] !== undefined) continue;
       const arg: unknown = args[i];
       // The event name and other primitives; any other unmarked argument (maybe binary) takes the default path.
       if (arg !== null && typeof arg !== 'string' && typeof arg !== 'number' && typeof arg !== 'boolean') {
-        return super.encode(packet);
+        return super.encode(packet) as (string | Buffer)[];
       }
       parts[i] = JSON.stringify(arg);
     }

@@ -65,7 +65,9 @@ function receive(client: ClientSocket, count: number): Promise<number[]> {
 afterEach(async () => {
   for (const rig of rigs.splice(0)) {
     rig.client.close();
-    await new Promise<void>((resolve) => rig.io.close(() => resolve()));
+    await new Promise<void>((resolve) => {
+      void rig.io.close(() => resolve());
+    });
   }
 });
 
@@ -95,7 +97,9 @@ describe('coalesceSocketWrites', () => {
     socket!.emit('n', 1);
     socket!.emit('n', 2);
     // Closing the whole server closes connections with `discard`, which drops anything not yet written.
-    const closed = new Promise<void>((resolve) => rig.io.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => {
+      void rig.io.close(() => resolve());
+    });
     expect(await got).toEqual([1, 2]);
     await closed;
   });
@@ -119,7 +123,9 @@ describe('coalesceSocketWrites', () => {
         expect(await socket!.timeout(5000).emitWithAck('echo', 'x')).toBe('x!');
       } finally {
         client.close();
-        await new Promise<void>((resolve) => io.close(() => resolve()));
+        await new Promise<void>((resolve) => {
+          void io.close(() => resolve());
+        });
       }
     }
   });

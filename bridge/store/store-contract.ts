@@ -879,7 +879,7 @@ export function describeStoreContract(engine: StoreEngine): void {
       // Five deliveries of one id at once: one applies.
       const racing = await Promise.allSettled(Array.from({ length: 5 }, () => store.applyStatus('once', m!.id, { status: 'read' }, once('d5'))));
       expect(racing.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
-      expect(racing.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code)).toEqual(Array(4).fill('conflict'));
+      expect(racing.filter((r) => r.status === 'rejected').map((r) => (r.reason as { code: string }).code)).toEqual(Array(4).fill('conflict'));
       await restart();
       expect(await store.getRecord('delivery', 'd1')).toEqual({ n: 1 });
       expect(await store.getRecord('delivery', 'd4')).toEqual({ n: 1 });

@@ -74,14 +74,14 @@ export async function connectVisitor(
   socket.on('session', (session) => {
     connected.session = session;
   });
-  await waitConnected(socket as ClientSocket, 'session', options.timeoutMs ?? WAIT_DEADLINE_MS);
+  await waitConnected(socket, 'session', options.timeoutMs ?? WAIT_DEADLINE_MS);
   return connected;
 }
 
 /** Connects to `/agent` with an agent token; rejects with `HandshakeError` (`unauthorized`, …). */
 export async function connectAgent(url: string, token: string, options: ClientOptions = {}): Promise<AgentClient> {
   const socket = io(url + AGENT_NAMESPACE, { ...connectOptions(options), auth: { token } }) as AgentClient;
-  await waitConnected(socket as ClientSocket, 'connect', options.timeoutMs ?? WAIT_DEADLINE_MS);
+  await waitConnected(socket, 'connect', options.timeoutMs ?? WAIT_DEADLINE_MS);
   return socket;
 }
 

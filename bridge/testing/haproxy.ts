@@ -75,7 +75,7 @@ export async function startHaproxy(backendPorts: readonly number[], options: { c
     });
   } catch (error) {
     await close();
-    throw new Error(`${(error as Error).message}; haproxy printed: ${output || 'nothing'}`);
+    throw new Error(`${(error as Error).message}; haproxy printed: ${output || 'nothing'}`, { cause: error });
   }
   return { url, config, close };
 }

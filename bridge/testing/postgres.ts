@@ -83,7 +83,7 @@ export async function startTestPostgres(settings: TestPostgresOptions = {}): Pro
     ]);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`initdb failed: ${(error as { stderr?: string }).stderr ?? (error as Error).message}`);
+    throw new Error(`initdb failed: ${(error as { stderr?: string }).stderr ?? (error as Error).message}`, { cause: error });
   }
   const logFile = join(dir, 'server.log');
   // A port taken between freePort() and the server's bind is retried with another one.
@@ -110,7 +110,7 @@ export async function startTestPostgres(settings: TestPostgresOptions = {}): Pro
       const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
       if (attempt < 3 && /could not bind|already in use/i.test(log)) continue;
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${(error as Error).message}\n${log.slice(-2000)}`);
+      throw new Error(`PostgreSQL did not start on 127.0.0.1:${port}: ${(error as Error).message}\n${log.slice(-2000)}`, { cause: error });
     }
   }
 }

@@ -15,7 +15,7 @@ export interface SharedTestBridge {
   /** The running bridge (available inside tests and hooks). */
   readonly bridge: TestBridge;
   /** Registers a socket to close after the current test; returns it. */
-  track<T extends Closable>(socket: T): T;
+  track: <T extends Closable>(socket: T) => T;
   /** Closes every socket tracked so far (a test that needs a clean slate mid-way). */
   closeTracked(): void;
 }
@@ -39,7 +39,7 @@ export function useTestBridge(options: TestBridgeOptions = {}): SharedTestBridge
       if (!bridge) throw new Error('the shared test bridge is not started yet (use it inside tests or hooks)');
       return bridge;
     },
-    track(socket) {
+    track: (socket) => {
       open.push(socket);
       return socket;
     },

@@ -227,7 +227,9 @@ export class PostgresStore implements Store {
       }
     } catch (error) {
       if (isPgError(error) && error.code === '42P01') {
-        throw new Error('the database has no anon-chat schema yet: run `npm run migrate` (or start a node that migrates)');
+        throw new Error('the database has no anon-chat schema yet: run `npm run migrate` (or start a node that migrates)', {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -625,7 +627,7 @@ export class PostgresStore implements Store {
     try {
       this.assertOpen();
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(error as Error);
     }
     return new Promise<AppendResult>((resolve, reject) => {
       this.pendingAppends.push({ input, resolve, reject });
@@ -835,7 +837,7 @@ export class PostgresStore implements Store {
     try {
       this.assertOpen();
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(error as Error);
     }
     return new Promise<StatusResult>((resolve, reject) => {
       this.pendingStatusWrites.push({ conversationId, run, resolve, reject });
@@ -1285,7 +1287,7 @@ export class PostgresStore implements Store {
     return rows.map((row) => ({
       namespace,
       key: row.key,
-      value: row.value === null ? undefined : JSON.parse(row.value),
+      value: row.value === null ? undefined : (JSON.parse(row.value) as unknown),
       ...(row.expires_at !== null ? { expiresAt: row.expires_at } : {}),
     }));
   }
