@@ -4,6 +4,7 @@ import { baseStyles } from './shared.styles.ts';
 import { signInStyles } from './console-sign-in.styles.ts';
 import { logoMark } from './logo.ts';
 import { emit } from '../events.ts';
+import { formText } from './form-text.ts';
 
 /**
  * Password form of an invite (the sign-in card's look).
@@ -32,8 +33,8 @@ export class ConsoleInvite extends LitElement {
       @submit=${(event: SubmitEvent) => {
         event.preventDefault();
         const data = new FormData(event.target as HTMLFormElement);
-        const password = String(data.get('password') ?? '');
-        this.mismatch = password !== String(data.get('repeat') ?? '');
+        const password = formText(data, 'password');
+        this.mismatch = password !== formText(data, 'repeat');
         if (!this.mismatch) emit(this, 'console-invite-accept', { password });
       }}
     >

@@ -4,6 +4,7 @@ import type { SavedReply } from '../../protocol/assignment.ts';
 import { baseStyles } from './shared.styles.ts';
 import { teamStyles } from './console-team.styles.ts';
 import { emit } from '../events.ts';
+import { formText } from './form-text.ts';
 
 /**
  * Lists and edits saved replies; changes go up as events, the root element applies them.
@@ -49,7 +50,7 @@ export class ConsoleSavedReplies extends LitElement {
       </section>
       <section aria-labelledby="reply-add-title">
         <h2 id="reply-add-title">Add or change a saved reply</h2>
-        <form @submit=${this.submit}>
+        <form @submit=${(event: SubmitEvent) => this.submit(event)}>
           <label for="reply-shortcut">Shortcut</label>
           <input id="reply-shortcut" name="shortcut" required maxlength="32" pattern="[a-z0-9][a-z0-9_\\-]*" autocomplete="off" />
           <label for="reply-text">Text</label>
@@ -65,7 +66,7 @@ export class ConsoleSavedReplies extends LitElement {
     event.preventDefault();
     const form = event.target as HTMLFormElement;
     const data = new FormData(form);
-    emit(this, 'console-saved-reply-save', { shortcut: String(data.get('shortcut') ?? ''), text: String(data.get('text') ?? '') });
+    emit(this, 'console-saved-reply-save', { shortcut: formText(data, 'shortcut'), text: formText(data, 'text') });
     form.reset();
   }
 }

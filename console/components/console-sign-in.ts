@@ -4,6 +4,7 @@ import { baseStyles } from './shared.styles.ts';
 import { signInStyles } from './console-sign-in.styles.ts';
 import { logoMark } from './logo.ts';
 import { emit } from '../events.ts';
+import { formText } from './form-text.ts';
 
 /**
  * Agent name and password form.
@@ -29,7 +30,7 @@ export class ConsoleSignIn extends LitElement {
       @submit=${(event: SubmitEvent) => {
         event.preventDefault();
         const data = new FormData(event.target as HTMLFormElement);
-        emit(this, 'console-sign-in', { name: String(data.get('name') ?? '').trim(), password: String(data.get('password') ?? '') });
+        emit(this, 'console-sign-in', { name: formText(data, 'name').trim(), password: formText(data, 'password') });
       }}
     >
       <div class="brand">${logoMark()}<span>anon-chat</span></div>

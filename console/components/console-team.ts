@@ -5,6 +5,7 @@ import { baseStyles } from './shared.styles.ts';
 import { teamStyles } from './console-team.styles.ts';
 import { emit } from '../events.ts';
 import { hueClass, initials } from '../labels.ts';
+import { formText } from './form-text.ts';
 
 const ROLE_TEXT: Record<AgentRole, string> = { admin: 'Admin', agent: 'Agent' };
 
@@ -141,12 +142,12 @@ export class ConsoleTeam extends LitElement {
     event.preventDefault();
     const form = event.target as HTMLFormElement;
     const data = new FormData(form);
-    const password = String(data.get('password') ?? '');
-    const email = String(data.get('email') ?? '').trim();
+    const password = formText(data, 'password');
+    const email = formText(data, 'email').trim();
     emit(this, 'console-agent-create', {
-      name: String(data.get('name') ?? '').trim(),
-      displayName: String(data.get('displayName') ?? '').trim(),
-      role: String(data.get('role')) === 'admin' ? 'admin' : 'agent',
+      name: formText(data, 'name').trim(),
+      displayName: formText(data, 'displayName').trim(),
+      role: formText(data, 'role') === 'admin' ? 'admin' : 'agent',
       ...(password ? { password } : {}),
       ...(email ? { email } : {}),
     });

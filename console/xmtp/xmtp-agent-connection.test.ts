@@ -70,8 +70,8 @@ class FakeXmtpInbox implements XmtpInboxSource {
   on<K extends keyof XmtpInboxEvents>(event: K, listener: XmtpInboxEvents[K]): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener as (...args: never[]) => void);
-    return () => set.delete(listener as (...args: never[]) => void);
+    set.add(listener);
+    return () => set.delete(listener);
   }
   emit(event: keyof XmtpInboxEvents, value: unknown): void {
     for (const listener of this.#listeners.get(event) ?? []) (listener as (v: unknown) => void)(value);

@@ -93,7 +93,7 @@ export class XmtpAgentConnection extends AgentConnection {
     if (!INBOX_EVENTS.has(event)) return offBridge;
     const sub: { event: keyof XmtpInboxEvents; listener: (...args: never[]) => void; off?: () => void } = {
       event: event as keyof XmtpInboxEvents,
-      listener: listener as (...args: never[]) => void,
+      listener: listener,
     };
     if (this.#inbox) sub.off = this.#inbox.on(sub.event, sub.listener as never);
     this.#subscriptions.add(sub);

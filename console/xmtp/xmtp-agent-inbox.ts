@@ -98,10 +98,10 @@ class XmtpAgentInbox implements XmtpInboxSource {
   async start(): Promise<void> {
     await this.client.conversations.sync();
     const dms = await this.client.conversations.listDms({ consentStates: [ConsentState.Allowed, ConsentState.Unknown] });
-    for (const dm of dms) await this.#open(dm as AnyDm);
+    for (const dm of dms) await this.#open(dm);
     this.#stream = await this.client.conversations.streamAllMessages({
       consentStates: [ConsentState.Allowed, ConsentState.Unknown],
-      onValue: (decoded) => void this.#onStreamed(decoded as DecodedMessage<unknown>),
+      onValue: (decoded) => void this.#onStreamed(decoded),
       onError: () => undefined,
     });
   }
@@ -143,8 +143,8 @@ class XmtpAgentInbox implements XmtpInboxSource {
   on<K extends keyof XmtpInboxEvents>(event: K, listener: XmtpInboxEvents[K]): () => void {
     let set = this.#listeners.get(event);
     if (!set) this.#listeners.set(event, (set = new Set()));
-    set.add(listener as (...args: never[]) => void);
-    return () => set.delete(listener as (...args: never[]) => void);
+    set.add(listener);
+    return () => set.delete(listener);
   }
 
   close(): void {
@@ -189,7 +189,7 @@ class XmtpAgentInbox implements XmtpInboxSource {
       // A visitor's first message: a DM this console has not seen yet.
       const conversation = await this.client.conversations.getConversationById(decoded.conversationId);
       if (!conversation || !('peerInboxId' in conversation)) return;
-      thread = await this.#open(conversation as AnyDm);
+      thread = await this.#open(conversation);
       this.#emit('conversation:updated', this.#summary(thread));
       for (const message of thread.ledger.messages) this.#emit('message:new', message);
       return;
@@ -198,7 +198,7 @@ class XmtpAgentInbox implements XmtpInboxSource {
   }
 
   #ingest(thread: Thread, decoded: DecodedMessage<unknown>, emit: boolean): void {
-    const item = readXmtpMessage(decoded as DecodedMessage);
+    const item = readXmtpMessage(decoded);
     if (item?.kind === 'chat' && item.bridgeConversationId) thread.bridgeConversationId = item.bridgeConversationId;
     const { added, statusChanges } = thread.ledger.ingest(decoded);
     if (!emit || (!added && statusChanges.length === 0)) return;
