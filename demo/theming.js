@@ -90,7 +90,7 @@ for (const [id, attribute] of [
 }
 
 // The read-only `unread` and `connection` properties give the state before the first event arrives.
-customElements.whenDefined('anon-chat').then(() => {
+window.customElements.whenDefined('anon-chat').then(() => {
   document.getElementById('state-unread').textContent = String(chat.unread ?? 0);
   document.getElementById('state-connection').textContent = chat.connection ?? '–';
   renderSnippet();

@@ -233,6 +233,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await agent.addInitScript(() => {
       const w = window as unknown as { oscillators: number };
       w.oscillators = 0;
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- called back below with the instance as `this`.
       const original = AudioContext.prototype.createOscillator;
       AudioContext.prototype.createOscillator = function (this: AudioContext) {
         w.oscillators++;

@@ -226,6 +226,7 @@ describe('widget accessibility (Chromium, real bridge)', () => {
               return probe.rgba(getComputedStyle(el).outlineColor);
             };
             const read = q('.msg--read .ticks--read');
+            // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- it makes each pair a tuple, which tsc needs below.
             return {
               text: [color(q('.msg--own .msg__text')), bg(q('.msg--own .msg__bubble'))],
               time: [color(q('.msg--own time')), bg(q('.msg--own .msg__bubble'))],

@@ -22,6 +22,7 @@ async function watch(context: BrowserContext): Promise<void> {
   await context.addInitScript(() => {
     const t: Timeline = {};
     (window as unknown as { __timeline: Timeline }).__timeline = t;
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- called back below with the instance as `this`.
     const getItem = Storage.prototype.getItem;
     Storage.prototype.getItem = function (this: Storage, key: string) {
       if (key.startsWith('anon-chat:')) t.firstStorageAt ??= performance.now();

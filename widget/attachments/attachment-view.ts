@@ -4,7 +4,7 @@
  * the attach button. Every URL comes from the bridge (signed links) or is an object URL of the sender's own file.
  */
 import { html, nothing, svg, type TemplateResult } from 'lit/html.js';
-import { IMAGE_TYPES, MAX_ATTACHMENTS_PER_MESSAGE, type Attachment, type AttachmentType } from '../../protocol/attachment.ts';
+import { IMAGE_TYPES, MAX_ATTACHMENTS_PER_MESSAGE, type Attachment } from '../../protocol/attachment.ts';
 import { formatSize, typeLabel, type AttachmentLabels } from './attachment-labels.ts';
 import type { AttachmentDraft, DraftItem } from './attachment-draft.ts';
 import type { SignedLinks } from './signed-links.ts';
@@ -23,7 +23,7 @@ export interface AttachmentViewContext {
   previews?: ReadonlyMap<string, string>;
 }
 
-const isImage = (attachment: Attachment): boolean => IMAGE_TYPES.has(attachment.type as AttachmentType);
+const isImage = (attachment: Attachment): boolean => IMAGE_TYPES.has(attachment.type);
 
 /** A message's attachments: images first as a grid of thumbnails, then file chips, in the sender's order. */
 export function renderAttachmentList(attachments: readonly Attachment[] | undefined, ctx: AttachmentViewContext): TemplateResult | typeof nothing {

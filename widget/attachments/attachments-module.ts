@@ -37,7 +37,7 @@ export interface WidgetAttachmentContext {
 export interface WidgetAttachments {
   readonly styles: CSSResult;
   /** A message's text (links clickable) and attachments, for the bubble. */
-  renderBody(message: LocalMessage): TemplateResult;
+  renderBody: (message: LocalMessage) => TemplateResult;
   /** The draft's previews, above the composer's field. */
   renderDraft(): TemplateResult | typeof nothing;
   renderAttachButton(): TemplateResult;

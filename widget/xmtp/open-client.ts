@@ -4,7 +4,6 @@
  * and the console's XMTP inbox.
  */
 import { Client, type ClientOptions, type Signer } from '@xmtp/browser-sdk';
-import type { ContentCodec } from '@xmtp/content-type-primitives';
 import { ReadReceiptCodec } from '@xmtp/content-type-read-receipt';
 import { ChatMessageCodec } from './chat-message-codec.ts';
 
@@ -31,8 +30,7 @@ function clientOptions(options: OpenClientOptions): ClientOptions {
     appVersion: 'anon-chat/0.1',
     // Device sync would only add sync groups and traffic; history lives in each installation's database.
     disableDeviceSync: true,
-    // The SDK's codec list is untyped (ContentCodec<unknown>); each codec decodes to its own content type.
-    codecs: [new ChatMessageCodec() as ContentCodec, new ReadReceiptCodec() as unknown as ContentCodec],
+    codecs: [new ChatMessageCodec(), new ReadReceiptCodec()],
   };
 }
 
@@ -43,14 +41,14 @@ function clientOptions(options: OpenClientOptions): ClientOptions {
  */
 export async function openXmtpClient(options: OpenClientOptions): Promise<AnyClient> {
   const identifier = await options.signer.getIdentifier();
-  const existing = new Client(clientOptions(options)) as AnyClient;
+  const existing = new Client(clientOptions(options));
   options.track(existing);
   await existing.init(identifier);
   options.current();
   if (await existing.isRegistered()) return existing;
   existing.close();
   options.track(undefined);
-  const created = (await Client.create(options.signer, clientOptions(options))) as unknown as AnyClient;
+  const created = await Client.create(options.signer, clientOptions(options));
   options.track(created);
   options.current();
   if (options.identity === 'local') {

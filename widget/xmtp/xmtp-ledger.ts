@@ -54,7 +54,7 @@ export class XmtpLedger {
 
   /** Adds one decoded XMTP message (ignoring kinds anon-chat does not show, and repeats). */
   ingest(decoded: DecodedMessage<unknown>): LedgerChange {
-    const item = readXmtpMessage(decoded as DecodedMessage);
+    const item = readXmtpMessage(decoded);
     if (!item || this.#byId.has(item.id)) return { statusChanges: [] };
     const mine = item.senderInboxId === this.ownInboxId();
     if (item.kind === 'read') return { statusChanges: mine ? [] : this.#otherRead(item.sentAtNs, item.sentAt) };

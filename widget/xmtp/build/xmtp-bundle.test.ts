@@ -8,7 +8,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { build, type Plugin, type Rollup } from 'vite';
+import { build, type Plugin } from 'vite';
 import { initialLoad } from '../../../scripts/widget-size.ts';
 import { XMTP_MODULE_FILE } from '../../transports/select-transport.ts';
 import { XMTP_ASSETS_DIR, XMTP_ONLY_MODULE, xmtpNotInInitialLoad } from './xmtp-module-build.ts';
@@ -27,7 +27,7 @@ function captureBundles(into: Map<string, Captured>): Plugin {
       const copy: Captured = {};
       for (const [name, item] of Object.entries(bundle)) {
         if (item.type !== 'chunk') continue;
-        const chunk = item as Rollup.OutputChunk;
+        const chunk = item;
         copy[name] = { type: 'chunk', code: chunk.code, isEntry: chunk.isEntry, imports: chunk.imports, moduleIds: chunk.moduleIds };
       }
       into.set(output.format ?? 'unknown', copy);
