@@ -6,7 +6,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 import { resolve } from 'node:path';
 import { widgetSize } from './scripts/widget-size.ts';
 import { minifyCssLiterals } from './widget/build/minify-css-literals.ts';
-import { xmtpModuleBuild, xmtpNotInInitialLoad } from './widget/xmtp/build/xmtp-module-build.ts';
+import { xmtpModuleBuild } from './widget/xmtp/build/xmtp-module-build.ts';
 import { loadableStringsBuild } from './widget/i18n/build/strings-build.ts';
 import { attachmentsModuleBuild } from './widget/attachments/build/attachments-module-build.ts';
 import { replyByEmailModuleBuild } from './widget/reply-by-email/build/reply-by-email-module-build.ts';
@@ -31,7 +31,6 @@ export default defineConfig(({ mode }) => {
       // Lit keeps css`…` text verbatim: its indentation and comments would count towards the initial load.
       minifyCssLiterals(),
       // XMTP: never in the widget bundle; its own module (SDK, workers, WASM) is built next to it, loaded by URL.
-      xmtpNotInInitialLoad(),
       xmtpModuleBuild({ root }),
       // Translations beyond en/de/es: one small file each, imported by URL when a widget speaks them.
       loadableStringsBuild(),

@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { build, type Plugin, type Rollup } from 'vite';
+import { build, type Plugin } from 'vite';
 import { initialLoad } from '../../../scripts/widget-size.ts';
 import { ATTACHMENTS_MODULE_FILE, REPLY_BY_EMAIL_MODULE_FILE } from '../../lazy-modules.ts';
 import { REPLY_BY_EMAIL_ONLY_MODULE } from '../../reply-by-email/build/reply-by-email-module-build.ts';
@@ -27,7 +27,7 @@ function captureBundles(into: Map<string, Captured>): Plugin {
       const copy: Captured = {};
       for (const [name, item] of Object.entries(bundle)) {
         if (item.type !== 'chunk') continue;
-        const chunk = item as Rollup.OutputChunk;
+        const chunk = item;
         copy[name] = { type: 'chunk', code: chunk.code, isEntry: chunk.isEntry, imports: chunk.imports, moduleIds: chunk.moduleIds };
       }
       into.set(output.format ?? 'unknown', copy);
@@ -91,13 +91,13 @@ describe('widget bundle and the attachments module', () => {
   });
 
   it('fails a build whose widget bundle contains attachment code', () => {
-    const plugin = attachmentsModuleBuild({ root });
+    const [plugin] = attachmentsModuleBuild({ root });
     const context = {
       error: (message: string) => {
         throw new Error(message);
       },
     };
-    const hook = plugin.generateBundle as unknown as (this: typeof context, output: { format: string }, bundle: object) => void;
+    const hook = plugin!.generateBundle as unknown as (this: typeof context, output: { format: string }, bundle: object) => void;
     const leaked = { 'anon-chat.js': { type: 'chunk', moduleIds: ['/x/widget/anon-chat.ts', '/x/widget/attachments/upload.ts'] } };
     expect(() => hook.call(context, { format: 'es' }, leaked)).toThrow(/attachment code in the widget bundle/);
     const clean = { 'anon-chat.js': { type: 'chunk', moduleIds: ['/x/widget/anon-chat.ts'] } };

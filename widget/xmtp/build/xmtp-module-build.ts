@@ -1,12 +1,12 @@
 /**
  * Vite plugins for the XMTP part of the widget build (Node side; nothing here runs in the browser):
- * - `xmtpNotInInitialLoad` fails the widget build when any XMTP or viem code lands in the widget bundle itself
- *   (ES or classic script), so a page without XMTP provably never downloads it;
- * - `xmtpModuleBuild` builds the lazily loaded XMTP module (anon-chat-xmtp.js, its workers and the WASM) next to
- *   the widget, as a separate ES build both widget formats import by URL.
+ * `xmtpModuleBuild` fails the widget build when any XMTP or viem code lands in the widget bundle itself (ES or
+ * classic script), so a page without XMTP provably never downloads it, and builds the lazily loaded XMTP module
+ * (anon-chat-xmtp.js, its workers and the WASM) next to the widget, as widget/build/lazy-module-build.ts builds
+ * every such module.
  */
-import { resolve } from 'node:path';
-import { build, type Plugin } from 'vite';
+import type { Plugin } from 'vite';
+import { lazyModuleBuild, notInInitialLoad } from '../../build/lazy-module-build.ts';
 
 /** Module ids that belong only in the lazily loaded XMTP module. */
 export const XMTP_ONLY_MODULE =
@@ -17,19 +17,7 @@ export const XMTP_ASSETS_DIR = 'xmtp';
 
 /** Fails the build when a chunk of the widget bundle contains XMTP-only code. */
 export function xmtpNotInInitialLoad(): Plugin {
-  return {
-    name: 'anon-chat:xmtp-not-in-initial-load',
-    apply: 'build',
-    generateBundle(output, bundle) {
-      for (const [name, item] of Object.entries(bundle)) {
-        if (item.type !== 'chunk') continue;
-        const leaked = item.moduleIds.filter((id) => XMTP_ONLY_MODULE.test(id));
-        if (leaked.length > 0) {
-          this.error(`XMTP code in the widget bundle (${output.format} ${name}): ${leaked.slice(0, 5).join(', ')}`);
-        }
-      }
-    },
-  };
+  return notInInitialLoad('XMTP', XMTP_ONLY_MODULE);
 }
 
 /**
@@ -55,57 +43,42 @@ export function crossOriginWorkers(): Plugin {
   };
 }
 
-/** Options of the XMTP module build. */
-export interface XmtpModuleBuildOptions {
-  root: string;
-}
-
-/** After the widget build, builds widget/xmtp/xmtp-module.ts into `<widget outDir>/anon-chat-xmtp.js`. */
-export function xmtpModuleBuild(options: XmtpModuleBuildOptions): Plugin {
-  let built = false;
-  let outDir = '';
-  return {
-    name: 'anon-chat:xmtp-module',
-    apply: 'build',
-    configResolved(config) {
-      outDir = resolve(config.root, config.build.outDir);
-    },
-    async closeBundle(error?: Error) {
-      if (built || error) return;
-      built = true;
-      const assetNames = `${XMTP_ASSETS_DIR}/[name]-[hash]`;
-      await build({
-        configFile: false,
-        root: options.root,
-        // Relative URLs: workers and WASM resolve against import.meta.url, wherever the widget is hosted.
-        base: './',
-        logLevel: 'warn',
-        plugins: [crossOriginWorkers()],
-        worker: {
-          format: 'es',
-          rolldownOptions: { output: { entryFileNames: `${assetNames}.js`, chunkFileNames: `${assetNames}.js` } },
-        },
-        build: {
-          outDir,
-          emptyOutDir: false,
-          copyPublicDir: false,
-          target: 'es2022',
-          minify: true,
-          assetsDir: XMTP_ASSETS_DIR,
-          // The 12 MB WASM must stay a file; lib-style inlining would turn it into a data URL.
-          assetsInlineLimit: 0,
-          rolldownOptions: {
-            input: { 'anon-chat-xmtp': resolve(options.root, 'widget/xmtp/xmtp-module.ts') },
-            preserveEntrySignatures: 'strict',
-            output: {
-              format: 'es',
-              entryFileNames: '[name].js',
-              chunkFileNames: `${assetNames}.js`,
-              assetFileNames: `${assetNames}[extname]`,
-            },
+/**
+ * Keeps XMTP code out of the widget bundle and, after the widget build, builds widget/xmtp/xmtp-module.ts into
+ * `<widget outDir>/anon-chat-xmtp.js` with its workers and WASM under `xmtp/`.
+ */
+export function xmtpModuleBuild(options: { root: string }): Plugin[] {
+  const assetNames = `${XMTP_ASSETS_DIR}/[name]-[hash]`;
+  return lazyModuleBuild({
+    root: options.root,
+    label: 'XMTP',
+    entry: 'widget/xmtp/xmtp-module.ts',
+    file: 'anon-chat-xmtp.js',
+    ownedModules: XMTP_ONLY_MODULE,
+    configure: (config) => ({
+      ...config,
+      // Relative URLs: workers and WASM resolve against import.meta.url, wherever the widget is hosted.
+      base: './',
+      plugins: [crossOriginWorkers()],
+      worker: {
+        format: 'es',
+        rolldownOptions: { output: { entryFileNames: `${assetNames}.js`, chunkFileNames: `${assetNames}.js` } },
+      },
+      build: {
+        ...config.build,
+        assetsDir: XMTP_ASSETS_DIR,
+        // The SDK's WASM must stay a file; lib-style inlining would turn it into a data URL.
+        assetsInlineLimit: 0,
+        rolldownOptions: {
+          ...config.build?.rolldownOptions,
+          output: {
+            format: 'es',
+            entryFileNames: '[name].js',
+            chunkFileNames: `${assetNames}.js`,
+            assetFileNames: `${assetNames}[extname]`,
           },
         },
-      });
-    },
-  };
+      },
+    }),
+  });
 }
