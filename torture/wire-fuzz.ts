@@ -424,8 +424,9 @@ export async function runWireFuzz(options: { target: number; seed?: number }): P
     timings['lenientBodies'] = bodies.filter((b) => b.lenient).length;
     timings['signedBodies'] = bodies.filter((b) => b.signed).length;
     await sendAll(bodies.filter((b) => b.lenient), false);
-    // Accepted lenient bodies made documents dirty: checkpoint now so a timed checkpoint cannot land mid-phase.
-    await new Promise((r) => setTimeout(r, 500));
+    // Accepted lenient bodies made documents dirty: once their writes have reached the journal (the directory stops
+    // changing), checkpoint so a timed checkpoint cannot land mid-phase.
+    await stableDigest(bridge.dataDir);
     await bridge.store.checkpoint();
     const beforeRejected = await stableDigest(bridge.dataDir);
     const beforeFiles = fileDigests(bridge.dataDir);
