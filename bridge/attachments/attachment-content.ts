@@ -4,8 +4,6 @@
  * again, which drops their metadata (EXIF with GPS, XMP, comments) and anything appended to or hidden in them (a
  * JPEG/HTML polyglot loses its HTML), and get a small WebP thumbnail.
  */
-import { fileTypeFromBuffer } from 'file-type';
-import sharp from 'sharp';
 import { ATTACHMENT_TYPES, IMAGE_TYPES, type AttachmentType } from '../../protocol/attachment.ts';
 import { BridgeError } from '../api-error.ts';
 
@@ -17,6 +15,13 @@ export const THUMBNAIL_SIZE = 320;
 const MAX_NAME_LENGTH = 200;
 
 const ALLOWED = new Set<string>(ATTACHMENT_TYPES);
+
+// Loaded on the first upload, not with the bridge: sharp's native library and file-type's detectors are among the
+// heaviest modules the bridge would otherwise load at every start (and every test that imports the bridge with it).
+let sharpModule: Promise<typeof import('sharp')> | undefined;
+let fileTypeModule: Promise<typeof import('file-type')> | undefined;
+const loadSharp = async () => (await (sharpModule ??= import('sharp'))).default;
+const loadFileType = () => (fileTypeModule ??= import('file-type'));
 
 /**
  * Plain text: valid UTF-8 (a BOM is fine) without NUL. HTML and SVG sources without an XML declaration pass as
@@ -35,6 +40,7 @@ function isPlainText(bytes: Uint8Array): boolean {
 /** The sniffed type of `bytes`, or `unsupported_media_type` naming what was found. */
 export async function sniffType(bytes: Uint8Array): Promise<AttachmentType> {
   if (bytes.byteLength === 0) throw new BridgeError('bad_request', 'The file is empty.', { file: 'empty' });
+  const { fileTypeFromBuffer } = await loadFileType();
   const found = await fileTypeFromBuffer(bytes);
   if (found) {
     if (ALLOWED.has(found.mime)) return found.mime as AttachmentType;
@@ -59,6 +65,8 @@ export async function prepareContent(bytes: Uint8Array, type: AttachmentType): P
   if (!IMAGE_TYPES.has(type)) return { content: bytes };
   const animated = type === 'image/gif' || type === 'image/webp';
   const input = { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'error' as const };
+  // Outside the try: a sharp that cannot load is an installation fault, not a broken image.
+  const sharp = await loadSharp();
   try {
     // autoOrient: the EXIF orientation is applied to the pixels before it is dropped with the rest of the metadata.
     const image = sharp(bytes, { ...input, animated }).autoOrient();
