@@ -10,6 +10,7 @@ import { xmtpModuleBuild } from './widget/xmtp/build/xmtp-module-build.ts';
 import { loadableStringsBuild } from './widget/i18n/build/strings-build.ts';
 import { attachmentsModuleBuild } from './widget/attachments/build/attachments-module-build.ts';
 import { replyByEmailModuleBuild } from './widget/reply-by-email/build/reply-by-email-module-build.ts';
+import { LongestFirstSequencer } from './scripts/test-sequencer.ts';
 
 const root = import.meta.dirname;
 /** Files that drive Chromium: their project starts one browser for the run (e2e/helpers/chromium-global-setup.ts). */
@@ -72,6 +73,8 @@ export default defineConfig(({ mode }) => {
       globalSetup: ['bridge/testing/bundle-global-setup.ts'],
       // Two cores: more parallel files only thrash the child bridges and Chromium the tests start.
       maxWorkers: 2,
+      // Long files first, also on a clean clone (Vitest's own order needs a previous run's durations).
+      sequence: { sequencer: LongestFirstSequencer },
       // Projects inherit the options above (`extends`); arrays would be concatenated, so each project has its own `include`.
       // No test asserts a timing, so every file shares the machine with the others (the bench smoke too: one tiny round
       // per scenario, judged only on correctness).
