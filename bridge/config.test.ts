@@ -74,7 +74,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ DATA_DIR: dir, SMTP_URL: smtpUrl, MAIL_FROM: 'support@example.com' }).mail).toEqual({
       smtpUrl,
       from: 'support@example.com',
+      unansweredAfterMs: 300_000,
+      visitorAfterMs: 600_000,
     });
+    expect(
+      loadConfig({ DATA_DIR: dir, SMTP_URL: smtpUrl, MAIL_FROM: 'support@example.com', NOTIFY_UNANSWERED_AFTER_MS: '2000', NOTIFY_VISITOR_AFTER_MS: '3000' }).mail,
+    ).toMatchObject({ unansweredAfterMs: 2000, visitorAfterMs: 3000 });
+    expect(() => loadConfig({ DATA_DIR: dir, NOTIFY_VISITOR_AFTER_MS: '5' })).toThrow('NOTIFY_VISITOR_AFTER_MS');
     expect(() => loadConfig({ DATA_DIR: dir, SMTP_URL: smtpUrl })).toThrow('MAIL_FROM: required with SMTP_URL');
     let message = '';
     try {

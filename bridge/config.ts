@@ -53,9 +53,13 @@ export const envSchema = z.object({
   API_KEY: z.string().min(24, 'must be at least 24 characters').optional(),
   // Bearer token for GET /metrics; unset, the endpoint answers 404.
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(1000).optional(),
-  // E-mail (#13): set, the widget offers to leave an address while no agent is online; sending is not built yet.
+  // E-mail (#13): set, the widget offers to leave an address while no agent is online and notifications are mailed.
   SMTP_URL: z.url({ protocol: /^smtps?$/, error: 'must be smtp:// or smtps://user:pass@host:port' }).optional(),
   MAIL_FROM: z.email({ error: 'must be an e-mail address' }).max(254).optional(),
+  // Notification mails (README "Notifications while away"): how long a visitor message waits for an answer, and an
+  // agent reply for the visitor to read it, before a mail goes out.
+  NOTIFY_UNANSWERED_AFTER_MS: z.coerce.number().int().min(1000).max(30 * 86_400_000).default(300_000),
+  NOTIFY_VISITOR_AFTER_MS: z.coerce.number().int().min(1000).max(30 * 86_400_000).default(600_000),
   AGENT_BOOTSTRAP_NAME: z.string().min(1).max(100).default('admin'),
   AGENT_BOOTSTRAP_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1000).optional(),
   RATE_LIMIT_MESSAGES_PER_MINUTE: positiveInt.default(60),
@@ -203,10 +207,14 @@ export interface BridgeConfig {
   webhooks: WebhookConfig;
 }
 
-/** Where mail goes out (nodemailer's URL form) and whom it comes from. */
+/** Where mail goes out (nodemailer's URL form), whom it comes from, and when notifications are due. */
 export interface MailSettings {
   smtpUrl: string;
   from: string;
+  /** A visitor message unanswered this long is mailed to the assignee (or the admins). */
+  unansweredAfterMs: number;
+  /** An agent reply the visitor has not read this long is mailed to the visitor. */
+  visitorAfterMs: number;
 }
 
 /** Thrown when the environment is invalid; the message names each bad variable. */
@@ -263,7 +271,16 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     apiKey: env.API_KEY,
     metricsToken: env.METRICS_TOKEN,
     agentBootstrap: { name: env.AGENT_BOOTSTRAP_NAME, password: env.AGENT_BOOTSTRAP_PASSWORD },
-    ...(env.SMTP_URL !== undefined ? { mail: { smtpUrl: env.SMTP_URL, from: requireMailFrom(env) } } : {}),
+    ...(env.SMTP_URL !== undefined
+      ? {
+          mail: {
+            smtpUrl: env.SMTP_URL,
+            from: requireMailFrom(env),
+            unansweredAfterMs: env.NOTIFY_UNANSWERED_AFTER_MS,
+            visitorAfterMs: env.NOTIFY_VISITOR_AFTER_MS,
+          },
+        }
+      : {}),
     rateLimits: {
       messagesPerMinute: env.RATE_LIMIT_MESSAGES_PER_MINUTE,
       eventsPerMinute: env.RATE_LIMIT_EVENTS_PER_MINUTE,

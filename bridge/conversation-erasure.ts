@@ -3,6 +3,7 @@
  * erasure that removes everything the bridge keeps about it (messages, statuses, queue items, records, the
  * verified-user link) in one durable store step, then tells agents and the visitor's widget.
  */
+import { mailIdPrefixOf } from './notifications/notification-mail.ts';
 import type { Conversation } from '../protocol/conversation.ts';
 import type { ConversationExport } from '../protocol/events.ts';
 import type { Message } from '../protocol/message.ts';
@@ -87,7 +88,7 @@ export async function eraseConversation(
       { namespace: 'sink-cursor', key: conversationId },
       ...messages.flatMap((m) => (m.externalId !== undefined ? [{ namespace: PENDING_STATUS_NAMESPACE, key: m.externalId }] : [])),
     ],
-    queueItemIdPrefixes: messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)]),
+    queueItemIdPrefixes: [mailIdPrefixOf(conversationId), ...messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)])],
   };
   if (options.ifClosedBefore !== undefined) related.ifClosedBefore = options.ifClosedBefore;
   const erased = await ctx.store.eraseConversation(conversationId, related);

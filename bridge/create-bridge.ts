@@ -42,6 +42,9 @@ import { assignRequestId } from './http/request-id.ts';
 import { logRequest } from './http/request-log.ts';
 import { EVENT_WEBHOOK_QUEUE } from './webhooks/event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE } from './webhooks/whatsapp-delivery.ts';
+import { Notifications } from './notifications/notifications.ts';
+import { MAIL_QUEUE } from './notifications/notification-mail.ts';
+import { unsubscribeRouter } from './notifications/unsubscribe.ts';
 
 export type { BridgeContext } from './context.ts';
 export type { VisitorNamespace, AgentNamespace, VisitorSocket, AgentSocket } from './realtime/namespaces.ts';
@@ -86,6 +89,8 @@ export interface Bridge {
   context: BridgeContext;
   /** The background retention sweep (started; `sweep()` runs a pass now). */
   retention: Retention;
+  /** Notification mails (started; `scan()` queues what is due now); undefined without `SMTP_URL`. */
+  notifications?: Notifications;
   /** Runs close hooks, disconnects every socket and closes the HTTP server (the store stays open). */
   close(): Promise<void>;
 }
@@ -133,7 +138,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
   metrics.watchNamespace(VISITOR_NAMESPACE, visitorNs);
   metrics.watchNamespace(AGENT_NAMESPACE, agentNs);
-  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE]);
+  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, ...(config.mail ? [MAIL_QUEUE] : [])]);
   const fanout = new Fanout({ visitorNs, agentNs, logger });
   // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
   const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];
@@ -159,6 +164,23 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const retention = new Retention(context, config.retention);
   retention.start();
   context.onClose(() => retention.stop());
+  const notifications = config.mail
+    ? new Notifications({
+        store,
+        logger,
+        clock,
+        mail: config.mail,
+        publicUrl: () => config.publicUrl,
+        secret: config.secrets.visitorToken,
+        pollMs: config.webhooks.pollMs,
+        leaseMs: config.webhooks.leaseMs,
+        metrics,
+      })
+    : undefined;
+  if (notifications) {
+    notifications.start();
+    context.onClose(() => notifications.stop());
+  }
 
   const limiters = createSocketLimiters(config.rateLimits, store, () => clock().getTime(), metrics);
   // Each handshake answers every path, its failures included, through next(): nothing is left to await.
@@ -199,6 +221,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   // Before the JSON parser: an upload's body is the file, whatever its declared type, read and counted by the route.
   api.use(attachmentRouter(context));
   api.use(express.json({ limit: JSON_BODY_LIMIT, strict: true }));
+  if (config.mail) api.use(unsubscribeRouter(context));
   api.use(authRouter(context));
   api.use(accountRouter(context));
   api.use(agentRouter(context));
@@ -230,7 +253,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
     return closing;
   };
 
-  return { app, httpServer, io, context, retention, close };
+  return { app, httpServer, io, context, retention, ...(notifications ? { notifications } : {}), close };
 }
 
 /** Connects and disconnects at debug: ids and the namespace only (the handshake carries tokens). */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { connectAgent, connectVisitor, emitWithAck, nextEvent, startTestBridge } from './testing/index.ts';
 import { useTestBridge } from './testing/use-test-bridge.ts';
 
-const mail = { smtpUrl: 'smtp://127.0.0.1:2525', from: 'support@example.com' };
+const mail = { smtpUrl: 'smtp://127.0.0.1:2525', from: 'support@example.com', unansweredAfterMs: 300_000, visitorAfterMs: 600_000 };
 
 describe('reply by e-mail, with SMTP_URL', () => {
   const shared = useTestBridge({ config: { mail } });

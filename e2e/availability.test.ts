@@ -26,7 +26,7 @@ describe('availability and reply by e-mail (Chromium, real bridge)', () => {
 
   beforeAll(async () => {
     ensureBuilt();
-    bridge = await startTestBridge({ config: { mail: { smtpUrl: 'smtp://127.0.0.1:2525', from: 'support@example.com' } } });
+    bridge = await startTestBridge({ config: { mail: { smtpUrl: 'smtp://127.0.0.1:2525', from: 'support@example.com', unansweredAfterMs: 300_000, visitorAfterMs: 600_000 } } });
     browser = await launchChromium();
   }, 120_000);
 

@@ -15,6 +15,7 @@ import { requireBearer } from '../http/bearer-auth.ts';
 import { rateLimit } from '../http/request-guards.ts';
 import { SharedRateLimiter } from '../rate-limiter.ts';
 import { ExternalStatuses } from './external-statuses.ts';
+import { MAIL_QUEUE, type NotificationMail } from '../notifications/notification-mail.ts';
 import { recentItems, requeueItem } from './queue-worker.ts';
 import { EVENT_WEBHOOK_QUEUE, EventWebhooks, type EventDelivery } from './event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE, WhatsappDelivery, type WhatsappSendJob } from './whatsapp-delivery.ts';
@@ -59,7 +60,7 @@ export interface Webhooks {
 const deliveriesQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   state: z.enum(['pending', 'delivered', 'dead']).optional(),
-  queue: z.enum([EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE]).default(EVENT_WEBHOOK_QUEUE),
+  queue: z.enum([EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, MAIL_QUEUE]).default(EVENT_WEBHOOK_QUEUE),
 });
 
 /** A raw body reader for one route: no inflation (the signature covers the bytes as sent), any content type. */
@@ -312,6 +313,11 @@ function deliveryView(item: QueueItem) {
   if (item.queue === EVENT_WEBHOOK_QUEUE) {
     const payload = item.payload as EventDelivery;
     return { ...base, url: payload.url, event: payload.type, eventId: payload.eventId };
+  }
+  if (item.queue === MAIL_QUEUE) {
+    // Which notification, not to whom: the log is for every agent, recipients' addresses are not.
+    const payload = item.payload as NotificationMail;
+    return { ...base, conversationId: payload.conversationId, kind: payload.kind };
   }
   const payload = item.payload as WhatsappSendJob;
   return { ...base, conversationId: payload.conversationId, messageId: payload.messageId };
