@@ -629,7 +629,7 @@ describe('LowdbStore with a failing disk', () => {
     expect(during.created).toBe(true);
     await rm(blocker, { recursive: true });
     // Not a wait for an event: the store retries a failed checkpoint on the first write more than 1 s after the
-    // failed attempt (afterBatch in lowdb-store.ts, on the wall clock), so that second has to pass before 'after'.
+    // failed attempt (afterBatch in checkpoints.ts, on the wall clock), so that second has to pass before 'after'.
     await new Promise((resolve) => setTimeout(resolve, 1100));
     await store.appendMessage({ conversationId: 'c', clientId: 'after', author: { role: 'visitor' }, text: 'a' });
     await waitUntil('the retried checkpoint to make the store healthy again', () => store.health().ok);

@@ -81,9 +81,6 @@ export function copyJson<T>(value: T): T {
   return value === undefined ? value : (JSON.parse(JSON.stringify(value)) as T);
 }
 
-let randomPool = Buffer.alloc(0);
-let randomOffset = 0;
-
 /** Why a loaded conversation record is malformed, or undefined. */
 export function validateConversationRecord(v: unknown): string | undefined {
   if (!isObject(v) || !isObject(v.conversation)) return 'not a conversation record';
