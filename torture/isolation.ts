@@ -92,10 +92,10 @@ export async function runIsolation(options: { minAttempts: number; victims?: num
     // Every victim talks, an agent answers each, receipts flow: real traffic to leak.
     for (const [i, v] of victims.entries()) {
       for (let j = 0; j < 3; j++) {
-        const ack: Ack<unknown> = await v.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { clientId: `victim${i}-${j}`, text: `secret of victim ${i} #${j}` });
+        const ack = (await v.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { clientId: `victim${i}-${j}`, text: `secret of victim ${i} #${j}` })) as Ack<unknown>;
         if (!ack.ok) throw new Error(`victim send failed: ${ack.error.code}`);
       }
-      const reply: Ack<unknown> = await agent.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { conversationId: v.session.conversationId, clientId: `agent-${i}`, text: `reply to ${i}` });
+      const reply = (await agent.timeout(WAIT_DEADLINE_MS).emitWithAck('message:send', { conversationId: v.session.conversationId, clientId: `agent-${i}`, text: `reply to ${i}` })) as Ack<unknown>;
       if (!reply.ok) throw new Error(`agent send failed: ${reply.error.code}`);
       await v.timeout(WAIT_DEADLINE_MS).emitWithAck('receipt', { upToSeq: 4, status: 'read' });
     }

@@ -313,7 +313,13 @@ export class PostgresStore implements Store {
   }
 
   private assertOpen(): void {
-    if (!this.opened) throw new StoreError('storage_unavailable', 'store is not open');
+    const closed = this.closedError();
+    if (closed) throw closed;
+  }
+
+  /** The error a call on a store that is not open fails with; undefined while it is open. */
+  private closedError(): StoreError | undefined {
+    return this.opened ? undefined : new StoreError('storage_unavailable', 'store is not open');
   }
 
   /** Anything but our own errors and constraint answers means the database is unreachable or failing. */
@@ -624,11 +630,8 @@ export class PostgresStore implements Store {
    * (or in the same event-loop turn) shares one transaction and one commit.
    */
   appendMessage(input: NewMessage): Promise<AppendResult> {
-    try {
-      this.assertOpen();
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    const closed = this.closedError();
+    if (closed) return Promise.reject(closed);
     return new Promise<AppendResult>((resolve, reject) => {
       this.pendingAppends.push({ input, resolve, reject });
       if (!this.flushScheduled && this.batchesInFlight < this.maxInFlight) {
@@ -834,11 +837,8 @@ export class PostgresStore implements Store {
    * of them run (or in the same event-loop turn) share one transaction and one commit, as appends do.
    */
   private sharedStatusWrite(conversationId: string, run: PendingStatusWrite['run']): Promise<StatusResult> {
-    try {
-      this.assertOpen();
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    const closed = this.closedError();
+    if (closed) return Promise.reject(closed);
     return new Promise<StatusResult>((resolve, reject) => {
       this.pendingStatusWrites.push({ conversationId, run, resolve, reject });
       if (!this.statusFlushScheduled && this.statusBatchesInFlight < this.maxInFlight) {
