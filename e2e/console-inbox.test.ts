@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestBridge, connectVisitor, emitWithAck, type TestBridge, type ConnectedVisitor } from '../bridge/testing/index.ts';
 import { ensureBuilt, launchChromium, openPage, type PageProblems } from './helpers/browser.ts';
-import { inboxItem, inboxItems, signInToConsole, threadMessage, threadTexts } from './helpers/console-page.ts';
+import { inboxItem, inboxItems, signInToConsole, threadMessage, threadTexts, waitConsoleConnected } from './helpers/console-page.ts';
 
 const HISTORY = 75;
 
@@ -24,6 +24,27 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     contexts.push(context);
     const opened = await openPage(context, ignore);
     problems.push(opened.problems);
+    return opened.page;
+  }
+
+  let signedIn: BrowserContext | undefined;
+  /**
+   * A console tab of the file's one signed-in agent: the first signs in, later ones find the stored session (as a
+   * new tab of the same browser does), so cases that only need a signed-in console share one context.
+   */
+  async function signedInTab(viewport?: { width: number; height: number }, beforeLoad?: (page: Page) => Promise<unknown>): Promise<Page> {
+    const first = !signedIn;
+    signedIn ??= await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const opened = await openPage(signedIn);
+    problems.push(opened.problems);
+    if (viewport) await opened.page.setViewportSize(viewport);
+    await beforeLoad?.(opened.page);
+    if (first) {
+      await signInToConsole(opened.page, bridge.url, bridge.agent.name, bridge.agent.password);
+    } else {
+      await opened.page.goto(`${bridge.url}/console/`);
+      await waitConsoleConnected(opened.page);
+    }
     return opened.page;
   }
 
@@ -53,8 +74,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
   });
 
   it('searches by message text, filters open/all, and closes and reopens from the conversation header', async () => {
-    const agent = await page();
-    await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    const agent = await signedInTab();
     await expect.poll(() => inboxItems(agent).count()).toBe(3);
 
     await agent.getByRole('searchbox', { name: 'Search conversations' }).fill('whole bean');
@@ -100,6 +120,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await bridge.store.appendMessage({ conversationId: xmtp.id, clientId: 'x1', author: { role: 'visitor' }, text: 'gm! is this end-to-end encrypted?' });
     await agent.getByRole('button', { name: 'Open', exact: true }).click();
     await expect.poll(() => inboxItem(agent, xmtp.id).locator('.badge').textContent()).toBe('XMTP');
+    await agent.close();
   });
 
   it('refuses a wrong password with a message and keeps the session across reloads once signed in', async () => {
@@ -159,8 +180,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
   });
 
   it('loads older history on scroll up, in order, without gaps or duplicates', async () => {
-    const agent = await page();
-    await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    const agent = await signedInTab();
     await inboxItem(agent, ids.long).click();
     await threadMessage(agent, `history message ${HISTORY}`).waitFor();
     const firstPage = await threadTexts(agent);
@@ -178,6 +198,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
       )
       .toEqual(expected);
     await agent.locator('console-thread .edge', { hasText: 'Start of the conversation' }).waitFor();
+    await agent.close();
   });
 
   it('works with the keyboard alone: sign in, move through the inbox, open, reply', async () => {
@@ -228,9 +249,8 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
   });
 
   it('counts unread visitor messages in the tab title and chimes when the remembered sound toggle is on', async () => {
-    const agent = await page();
     // Count the oscillators the console starts: the chime is synthesised with WebAudio.
-    await agent.addInitScript(() => {
+    const agent = await signedInTab(undefined, (tab) => tab.addInitScript(() => {
       const w = window as unknown as { oscillators: number };
       w.oscillators = 0;
       // eslint-disable-next-line @typescript-eslint/unbound-method -- called back below with the instance as `this`.
@@ -239,8 +259,7 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
         w.oscillators++;
         return original.call(this);
       };
-    });
-    await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    }));
     const oscillators = (): Promise<number> => agent.evaluate(() => (window as unknown as { oscillators: number }).oscillators);
     // The known starting state: the bridge's unread total over the open conversations (the console's default list),
     // shown in the title once the inbox has loaded; the title read right after sign-in may not count them all yet.
@@ -263,19 +282,18 @@ describe('console inbox and conversation view (Chromium, real bridge)', () => {
     await visitorSays('Second ping, sound on');
     await expect.poll(() => agent.title()).toBe(titleWith(total + 2));
     await expect.poll(oscillators).toBeGreaterThan(before);
+    await agent.close();
   });
 
   it('shows one pane at a time on a narrow screen and both on a tablet', async () => {
-    const tablet = await page({ width: 768, height: 1024 });
-    await signInToConsole(tablet, bridge.url, bridge.agent.name, bridge.agent.password);
+    const tablet = await signedInTab({ width: 768, height: 1024 });
     await inboxItem(tablet, ids.beans).click();
     await threadMessage(tablet, 'Is the Yirgacheffe available as whole bean?').waitFor();
     expect(await tablet.locator('console-inbox').isVisible()).toBe(true);
     const box = await tablet.locator('console-thread').boundingBox();
     expect(box?.width).toBeGreaterThan(400);
 
-    const phone = await page({ width: 600, height: 900 });
-    await signInToConsole(phone, bridge.url, bridge.agent.name, bridge.agent.password);
+    const phone = await signedInTab({ width: 600, height: 900 });
     await inboxItem(phone, ids.beans).click();
     await threadMessage(phone, 'Is the Yirgacheffe available as whole bean?').waitFor();
     expect(await phone.locator('console-inbox').count()).toBe(0);
