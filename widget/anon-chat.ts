@@ -13,6 +13,7 @@ import type { TransportFactory } from './controllers/chat-host.ts';
 import { ConnectionController } from './controllers/connection-controller.ts';
 import { ConversationController } from './controllers/conversation-controller.ts';
 import { PanelDialogController } from './controllers/panel-dialog-controller.ts';
+import { ScrollAnchorController, type ScrollSnapshot } from './controllers/scroll-anchor-controller.ts';
 import { OutboxController } from './controllers/outbox-controller.ts';
 import { TypingController } from './controllers/typing-controller.ts';
 import { browserStorage, storageKeys } from './controllers/visitor-storage.ts';
@@ -43,10 +44,6 @@ const defaultServer = ((): string => {
   }
 })();
 
-/** How many messages are in the DOM at first; scrolling up reveals more before fetching older history. */
-const RENDER_WINDOW = 150;
-/** Distance from the bottom (px) within which the list counts as "at the bottom" and follows new messages. */
-const BOTTOM_SLACK = 48;
 
 /** Loadable translations fetched so far (shared by every element on the page), and the ones on their way. */
 const loadedStrings = new Map<string, WidgetStrings>();
@@ -177,8 +174,6 @@ export class AnonChat extends LitElement {
     allowErase: { type: Boolean, attribute: 'allow-erase' },
     _draft: { state: true },
     _erase: { state: true },
-    _pill: { state: true },
-    _window: { state: true },
     _inert: { state: true },
   };
 
@@ -210,8 +205,6 @@ export class AnonChat extends LitElement {
 
   declare _draft: string;
   declare _erase: 'idle' | 'confirm' | 'erasing' | 'failed';
-  declare _pill: boolean;
-  declare _window: number;
   declare _inert: boolean;
 
   readonly #storage = browserStorage();
@@ -220,10 +213,30 @@ export class AnonChat extends LitElement {
   #outbox: OutboxController | undefined;
   #typing: TypingController | undefined;
   readonly #dialog = new PanelDialogController(this);
-  #atBottom = true;
-  #lastKey: string | undefined;
-  #scrollAnchor: { height: number; top: number } | undefined;
-  #forceBottom = false;
+  readonly #scroll: ScrollAnchorController = new ScrollAnchorController(this, {
+    // A closed panel has nothing to scroll; reading its geometry would only force a layout (opening scrolls down).
+    scroller: () => (this.isOpen ? this.renderRoot?.querySelector?.<HTMLElement>('.list') : null),
+    snapshot: (): ScrollSnapshot => {
+      const conversation = this.#conversation;
+      const all = conversation?.messages ?? [];
+      const first = this.#scroll.visible(all)[0];
+      const last = all[all.length - 1];
+      return {
+        conversationId: undefined,
+        firstKey: first && `${first.author.role}:${first.clientId}`,
+        lastKey: last && `${last.author.role}:${last.clientId}`,
+        lastIsOwn: last?.author.role === 'visitor',
+        total: all.length,
+        hasMore: !!conversation?.hasOlder && !conversation.loadingOlder,
+      };
+    },
+    loadOlder: () => void this.#conversation?.loadOlder(),
+    // How many messages are in the DOM at first; scrolling up reveals more before fetching older history.
+    renderWindow: 150,
+    bottomPx: 48,
+    topPx: 80,
+    stickToBottom: true,
+  });
   #returnFocus: HTMLElement | undefined;
   #instanceKey = '';
   /** Cancels the scheduled #init while it has not run. */
@@ -237,8 +250,6 @@ export class AnonChat extends LitElement {
   constructor() {
     super();
     this._draft = '';
-    this._pill = false;
-    this._window = RENDER_WINDOW;
     this._inert = false;
   }
 
@@ -374,7 +385,7 @@ export class AnonChat extends LitElement {
   #send(text: string, files?: AttachmentsModule.DraftMessage): Promise<Message> {
     this.#init();
     if (!this.#outbox) return Promise.reject(new Error('anon-chat is not connected to the document'));
-    this.#forceBottom = true;
+    this.#scroll.toBottomNextUpdate();
     return this.#outbox.send(text, files);
   }
 
@@ -435,12 +446,8 @@ export class AnonChat extends LitElement {
         (this.#replyByEmail = module.createReplyByEmail(this, this.#connection!)),
       );
     }
-    const list = this.isOpen ? this.#list() : null;
-    if (list) {
-      this.#atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK;
-    }
     if (changed.has('isOpen') && this.isOpen) {
-      this.#forceBottom = true;
+      this.#scroll.toBottomNextUpdate();
       const active = document.activeElement;
       this.#returnFocus = active instanceof HTMLElement && active !== this ? active : undefined;
     }
@@ -465,26 +472,9 @@ export class AnonChat extends LitElement {
       this.#outbox?.reload();
       this.#connection.start();
     }
-    // Whatever opened or closed the panel (the launcher, Escape, the API, the `open` attribute), tell the page.
+    // Whatever opened or closed the panel (the launcher, Escape, the API, the `open` attribute), tell the page: README.md
+    // "Events" says why a change the page made itself is announced too.
     if (changed.has('isOpen') && changed.get('isOpen') !== undefined) this.#afterToggle();
-    // A closed panel has nothing to scroll; reading its geometry would only force a layout (opening scrolls down).
-    const list = this.isOpen ? this.#list() : null;
-    if (!list) return;
-    const messages = this.#conversation?.messages ?? [];
-    const last = messages[messages.length - 1];
-    const lastKey = last ? `${last.author.role}:${last.clientId}` : undefined;
-    if (this.#scrollAnchor) {
-      // Older messages were added above: keep what the visitor was reading in place.
-      list.scrollTop = this.#scrollAnchor.top + (list.scrollHeight - this.#scrollAnchor.height);
-      this.#scrollAnchor = undefined;
-    } else if (this.#forceBottom || this.#atBottom) {
-      list.scrollTop = list.scrollHeight;
-      this.#forceBottom = false;
-      if (this._pill) this._pill = false;
-    } else if (lastKey !== this.#lastKey && last && last.author.role !== 'visitor') {
-      this._pill = true;
-    }
-    this.#lastKey = lastKey;
   }
 
   #afterToggle(): void {
@@ -508,10 +498,6 @@ export class AnonChat extends LitElement {
     return this.renderRoot?.querySelector?.<HTMLDialogElement>('dialog.panel') ?? null;
   }
 
-  #list(): HTMLElement | null {
-    return this.renderRoot?.querySelector?.<HTMLElement>('.list') ?? null;
-  }
-
   #input(): HTMLTextAreaElement | null {
     return this.renderRoot.querySelector<HTMLTextAreaElement>('.input');
   }
@@ -533,24 +519,6 @@ export class AnonChat extends LitElement {
   #locale(): string {
     return this.locale || document.documentElement.lang || navigator.language || 'en';
   }
-
-  #onScroll = (): void => {
-    const list = this.#list();
-    if (!list) return;
-    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight <= BOTTOM_SLACK;
-    if (atBottom && this._pill) this._pill = false;
-    if (list.scrollTop < 80) {
-      const total = this.#conversation?.messages.length ?? 0;
-      if (total > this._window) {
-        this.#scrollAnchor = { height: list.scrollHeight, top: list.scrollTop };
-        this._window += RENDER_WINDOW;
-      } else if (this.#conversation?.hasOlder && !this.#conversation.loadingOlder) {
-        this.#scrollAnchor = { height: list.scrollHeight, top: list.scrollTop };
-        this._window += RENDER_WINDOW;
-        void this.#conversation.loadOlder();
-      }
-    }
-  };
 
   #onSubmit = (event: Event): void => {
     event.preventDefault();
@@ -583,12 +551,6 @@ export class AnonChat extends LitElement {
       event.stopPropagation();
       this.close();
     }
-  };
-
-  #onPill = (): void => {
-    this._pill = false;
-    const list = this.#list();
-    if (list) list.scrollTop = list.scrollHeight;
   };
 
   #onRetry = (message: LocalMessage): void => {
@@ -649,18 +611,18 @@ export class AnonChat extends LitElement {
             originRefused: connection?.originRefused ?? false,
             transport: connection?.kind ?? 'realtime',
             agentsOnline: connection?.agentsOnline ?? 0,
-            messages: all.length > this._window ? all.slice(-this._window) : all,
-            hasOlder: (conversation?.hasOlder ?? false) || all.length > this._window,
+            messages: this.#scroll.visible(all),
+            hasOlder: (conversation?.hasOlder ?? false) || all.length > this.#scroll.window,
             loadingOlder: conversation?.loadingOlder ?? false,
             agentTyping: this.#typing?.agentTyping,
             draft: this._draft,
-            pill: this._pill,
+            pill: this.#scroll.pill,
             onClose: () => this.close(),
-            onScroll: this.#onScroll,
+            onScroll: () => this.#scroll.onScroll(),
             onSubmit: this.#onSubmit,
             onInput: this.#onInput,
             onComposerKeydown: this.#onKeydown,
-            onPill: this.#onPill,
+            onPill: () => this.#scroll.toBottom(),
             onRetry: this.#onRetry,
             allowErase: this.allowErase && !!connection?.transport?.erase,
             erase: this._erase ?? 'idle',

@@ -13,7 +13,7 @@ import { baseStyles } from './shared.styles.ts';
 import { threadStyles } from './console-thread.styles.ts';
 import { emit } from '../events.ts';
 import { bubbleLabels, channelLabels, hueClass, initials } from '../labels.ts';
-import { ScrollAnchorController } from '../controllers/scroll-anchor-controller.ts';
+import { ScrollAnchorController } from '../../widget/controllers/scroll-anchor-controller.ts';
 import { shownStatus } from '../state/thread.ts';
 import './console-composer.ts';
 import { attachmentLabels } from '../../widget/attachments/attachment-labels.ts';
@@ -86,10 +86,14 @@ export class ConsoleThread extends LitElement {
         firstKey: this.messages[0]?.clientId,
         lastKey: last?.clientId,
         lastIsOwn: last?.author.role === 'agent' && last.seq === undefined,
+        total: this.messages.length,
         hasMore: this.hasMore && !this.loadingOlder && !this.loading,
       };
     },
     loadOlder: () => emit(this, 'console-load-older', {}),
+    // Distance from an edge, in px, that still counts as "at" that edge.
+    bottomPx: 120,
+    topPx: 120,
   });
 
   constructor() {
