@@ -1,7 +1,7 @@
 /** The Team page's data: the agents (admins only), adding one (with the invite link), changing role and activity. */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import { agentRest, type AgentRestOptions } from '../agent-rest.ts';
 import type { AgentAccount, AgentCreated } from '../../protocol/agents.ts';
-import type { ApiError } from '../../protocol/errors.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../../protocol/schemas.ts';
 
 /** Loads and changes the team over REST with the signed-in admin's token. */
@@ -15,7 +15,7 @@ export class TeamController implements ReactiveController {
 
   constructor(
     private readonly host: ReactiveControllerHost,
-    private readonly options: { serverUrl: () => string; token: () => string | undefined },
+    private readonly options: AgentRestOptions,
   ) {
     host.addController(this);
   }
@@ -52,30 +52,9 @@ export class TeamController implements ReactiveController {
 
   private async request<T>(method: string, path: string, json?: unknown): Promise<T | undefined> {
     this.error = '';
-    try {
-      const res = await fetch(new URL(path, this.options.serverUrl()), {
-        method,
-        headers: {
-          authorization: `Bearer ${this.options.token() ?? ''}`,
-          ...(json !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-      });
-      const body = (await res.json().catch(() => undefined)) as (T & { error?: ApiError }) | undefined;
-      if (!res.ok || !body) {
-        const fields = body?.error?.fields;
-        this.error = fields
-          ? Object.entries(fields).map(([field, problem]) => `${field}: ${problem}`).join('; ')
-          : (body?.error?.message ?? 'The change failed. Try again.');
-        if (body?.error?.code === 'conflict' && body.error.message) this.error = body.error.message;
-        return undefined;
-      }
-      return body;
-    } catch {
-      this.error = 'Cannot reach the server. Check your connection.';
-      return undefined;
-    } finally {
-      this.host.requestUpdate();
-    }
+    const result = await agentRest<T>(this.options, method, path, json);
+    if (!result.ok) this.error = result.error;
+    this.host.requestUpdate();
+    return result.ok ? result.body : undefined;
   }
 }

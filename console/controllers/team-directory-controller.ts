@@ -3,8 +3,8 @@
  * the saved replies (`GET /api/saved-replies`), loaded after every connect; admins change saved replies here too.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
+import { agentRest, type AgentRestOptions } from '../agent-rest.ts';
 import type { SavedReply, TeamMember } from '../../protocol/assignment.ts';
-import type { ApiError } from '../../protocol/errors.ts';
 import type { AgentConnection } from '../agent-connection.ts';
 import type { ConnectionUser } from './connection-controller.ts';
 
@@ -17,7 +17,7 @@ export class TeamDirectoryController implements ReactiveController, ConnectionUs
 
   constructor(
     private readonly host: ReactiveControllerHost,
-    private readonly options: { serverUrl: () => string; token: () => string | undefined },
+    private readonly options: AgentRestOptions,
   ) {
     host.addController(this);
   }
@@ -70,28 +70,8 @@ export class TeamDirectoryController implements ReactiveController, ConnectionUs
 
   private async request<T>(method: string, path: string, json?: unknown): Promise<T | undefined> {
     this.error = '';
-    try {
-      const res = await fetch(new URL(path, this.options.serverUrl()), {
-        method,
-        headers: {
-          authorization: `Bearer ${this.options.token() ?? ''}`,
-          ...(json !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
-      });
-      if (res.status === 204) return {} as T;
-      const body = (await res.json().catch(() => undefined)) as (T & { error?: ApiError }) | undefined;
-      if (!res.ok || !body) {
-        const fields = body?.error?.fields;
-        this.error = fields
-          ? Object.entries(fields).map(([field, problem]) => `${field}: ${problem}`).join('; ')
-          : (body?.error?.message ?? 'The change failed. Try again.');
-        return undefined;
-      }
-      return body;
-    } catch {
-      this.error = 'Cannot reach the server. Check your connection.';
-      return undefined;
-    }
+    const result = await agentRest<T>(this.options, method, path, json);
+    if (!result.ok) this.error = result.error;
+    return result.ok ? result.body : undefined;
   }
 }

@@ -213,7 +213,8 @@ export const panelStyles = css`
     opacity: 0.5;
     cursor: default;
   }
-  .erase {
+  /* A strip above the composer: the erase confirmation, and the reply-by-email offer (its module adds only its layout). */
+  .strip {
     display: flex;
     flex-wrap: wrap;
     align-items: center;
@@ -223,11 +224,11 @@ export const panelStyles = css`
     background: var(--_surface);
     border-bottom: 1px solid var(--_border);
   }
-  .erase p {
+  .strip p {
     flex: 1 1 100%;
     margin: 0;
   }
-  .erase button {
+  .strip button {
     min-height: 32px;
     padding: 4px 12px;
     border: 1px solid var(--_border);
@@ -255,7 +256,7 @@ export const panelStyles = css`
     }
     .pill,
     .msg__retry,
-    .erase button {
+    .strip button {
       min-height: 44px;
       min-width: 44px;
     }

@@ -135,7 +135,7 @@ export function renderPanel(view: PanelView): TemplateResult {
       </button>
     </header>
     ${view.allowErase && view.erase !== 'idle'
-      ? html`<div class="erase" part="erase-confirm" role="alertdialog" aria-labelledby="erase-text">
+      ? html`<div class="erase strip" part="erase-confirm" role="alertdialog" aria-labelledby="erase-text">
           <p id="erase-text">${view.erase === 'failed' ? s.eraseFailed : s.eraseConfirm}</p>
           <button class="erase-yes" part="erase-yes" type="button" ?disabled=${view.erase === 'erasing'} @click=${view.onEraseConfirm}>${s.eraseYes}</button>
           <button class="erase-no" part="erase-no" type="button" @click=${view.onEraseCancel}>${s.eraseNo}</button>

@@ -59,10 +59,10 @@ export function createReplyByEmail(host: ReplyByEmailHost, connection: Pick<Conn
       const s = { ...own, ...strings };
       const email = offer.email;
       if (email !== undefined && (state === '' || state === 'busy')) {
-        return html`<p class="email" part="reply-by-email">${fill(s.emailSaved, { email })}
+        return html`<p class="email strip" part="reply-by-email">${fill(s.emailSaved, { email })}
           <button class="email-change" type="button" @click=${change}>${s.emailChange}</button></p>`;
       }
-      return html`<form class="email" part="reply-by-email" novalidate @submit=${submit}>
+      return html`<form class="email strip" part="reply-by-email" novalidate @submit=${submit}>
         <label for="email">${s.emailOffer}</label>
         <span class="email-row">
           <input class="input" id="email" name="email" type="email" autocomplete="email" maxlength="254"
