@@ -62,7 +62,9 @@ export async function acquireDataDirLock(dir: string, logger: Logger): Promise<(
     } catch (error) {
       // Say why (typically EACCES on a read-only data dir) instead of retrying into a misleading message.
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT') throw new Error(`cannot remove the stale lock ${path} (${code ?? String(error)}); check the data directory's permissions`);
+      if (code !== 'ENOENT') throw new Error(`cannot remove the stale lock ${path} (${code ?? String(error)}); check the data directory's permissions`, {
+          cause: error,
+        });
     }
   }
   throw new Error(`could not take the lock ${path}: another process keeps recreating it`);

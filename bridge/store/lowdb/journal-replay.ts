@@ -184,7 +184,7 @@ export class JournalReplay {
       case 'q':
         this.queues.putQueueItem(record.v);
         return;
-      case 'x':
+      case 'x': {
         if (typeof record.id !== 'string' || !Array.isArray(record.r) || !Array.isArray(record.qp)) {
           return fail('holds a malformed erasure');
         }
@@ -194,6 +194,7 @@ export class JournalReplay {
         await this.erasure.eraseInMemory(record.id, record.r, record.qp);
         this.s.erasureUnfinished = true;
         return;
+      }
       case 'qd':
         if (!Array.isArray(record.ids)) return fail('holds a malformed queue pruning');
         for (const id of record.ids) this.queues.removeQueueItem(id);

@@ -121,7 +121,7 @@ export class LowdbQueues implements Pick<Store, QueueCalls> {
   indexQueueItem(item: QueueItem): void {
     let pending = this.pendingItems.get(item.queue);
     if (item.state === 'pending') {
-      if (!pending) this.pendingItems.set(item.queue, (pending = new Map()));
+      if (!pending) this.pendingItems.set(item.queue, (pending = new Map<string, QueueItem>()));
       pending.set(item.id, item);
     } else {
       pending?.delete(item.id);
