@@ -3,6 +3,7 @@
  * "new messages" pill, the failed state with its reason, theming (custom properties, ::part, dark scheme) and i18n.
  */
 import { describe, expect, it } from 'vitest';
+import type { BrowserContext } from 'playwright-core';
 import { emitWithAck } from '../bridge/testing/index.ts';
 import { openPanel, openWidget, renderedMessages, sendFromComposer, useWidgetRig } from './widget-harness.ts';
 import { installContrastProbe, type Probe } from './helpers/contrast.ts';
@@ -12,11 +13,20 @@ let now = Date.parse('2026-01-10T11:00:00Z');
 
 const rig = useWidgetRig({ clock: () => new Date(now) });
 
+let shared: BrowserContext | undefined;
+/**
+ * The file's one browser context for cases with no browser setting of their own: each case is a new visitor (a site
+ * key of its own) in a page it closes. Day separators are local dates: the time zone is pinned so the labels hold anywhere.
+ */
+async function sharedContext(): Promise<BrowserContext> {
+  shared ??= await rig.browser.newContext({ timezoneId: 'UTC' });
+  return shared;
+}
+
 describe('widget view', () => {
   it('loads older history on scroll up, separates days, and shows a pill for new messages when scrolled up', async () => {
     const key = `site-history-${Date.now()}`;
-    // Day separators are local dates: pin the browser's time zone so the expected labels hold anywhere.
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await rig.browser.newContext({ timezoneId: 'UTC' }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await openPanel(page);
     await sendFromComposer(page, 'day one, visitor');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
@@ -64,12 +74,12 @@ describe('widget view', () => {
     await page.locator('anon-chat .pill').click();
     await expect.poll(() => messagesList.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight)).toBeLessThan(60);
     expect(await page.locator('anon-chat .pill').count()).toBe(0);
-    await context.close();
+    await page.close();
   });
 
   it('marks a message the bridge cannot take as failed, with the reason and a Retry button, and rejects send()', async () => {
     const key = `site-failed-${Date.now()}`;
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await openPanel(page);
     const outcome = await page.evaluate(() =>
       document
@@ -97,12 +107,12 @@ describe('widget view', () => {
     expect((await page.locator('anon-chat .counter').textContent())?.trim()).toBe('4001/4000');
     expect(await page.locator('anon-chat .counter').getAttribute('class')).toContain('counter--near');
     expect(await page.locator('anon-chat .send').isDisabled()).toBe(true);
-    await context.close();
+    await page.close();
   });
 
   it('does not offer to send text with nothing visible in it, and send() refuses it and lone surrogates', async () => {
     const key = `site-invisible-${Date.now()}`;
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await openPanel(page);
     await page.locator('anon-chat textarea').fill('\u200b\u200d\ufeff\u2060');
     expect(await page.locator('anon-chat .send').isDisabled()).toBe(true);
@@ -125,7 +135,7 @@ describe('widget view', () => {
     expect(await page.locator('anon-chat .msg').count()).toBe(0);
     await page.locator('anon-chat textarea').fill('\u200bhi');
     expect(await page.locator('anon-chat .send').isDisabled()).toBe(false);
-    await context.close();
+    await page.close();
   });
 
   it('follows custom properties, ::part() and the colour scheme, and the theme attribute overrides it', async () => {
@@ -149,7 +159,7 @@ describe('widget view', () => {
 
   it('speaks German with locale="de" and lets a page override any string', async () => {
     const key = `site-i18n-${Date.now()}`;
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, attributes: 'locale="de"' }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, attributes: 'locale="de"' }), await sharedContext());
     expect(await page.locator('anon-chat .launcher').getAttribute('aria-label')).toBe('Chat öffnen');
     await openPanel(page);
     expect(await page.locator('anon-chat textarea').getAttribute('placeholder')).toBe('Nachricht schreiben…');
@@ -158,12 +168,12 @@ describe('widget view', () => {
     });
     expect(await page.locator('anon-chat .send').getAttribute('aria-label')).toBe('Los');
     expect(await page.locator('anon-chat .title').textContent()).toBe('Hilfe');
-    await context.close();
+    await page.close();
   });
 
   it('copes with thousands of messages: catches up 3,000 by sync, keeps the DOM small, still sends and pages history', async () => {
     const key = `site-many-${Date.now()}`;
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await openPanel(page);
     await sendFromComposer(page, 'first');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
@@ -190,7 +200,7 @@ describe('widget view', () => {
     await page.locator('anon-chat .list').evaluate((el) => el.scrollTo(0, 0));
     await expect.poll(() => page.locator('anon-chat .msg').count()).toBeGreaterThan(150);
     expect(await page.locator('anon-chat .msg').count()).toBeLessThanOrEqual(300);
-    await context.close();
+    await page.close();
   });
 
   for (const scheme of ['light', 'dark'] as const) {
