@@ -8,6 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestBridge, type TestBridge } from '../bridge/testing/index.ts';
 import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { signInToConsole, waitConsoleConnected } from './helpers/console-page.ts';
+import { waitUntil } from '../bridge/testing/wait-until.ts';
 
 describe('console Team page (Chromium, real bridge)', () => {
   let bridge: TestBridge;
@@ -44,12 +45,19 @@ describe('console Team page (Chromium, real bridge)', () => {
     await admin.getByLabel('Login name').fill('bea.m');
     await admin.getByLabel('Display name').fill('Bea Martin');
     await admin.getByLabel('Role', { exact: true }).selectOption('agent');
+    await admin.getByLabel('E-mail (optional)').fill('bea@example.com');
     await admin.getByRole('button', { name: 'Add agent' }).click();
     const link = admin.locator('console-team .invite-url');
     await link.waitFor();
     const inviteUrl = (await link.textContent())!.trim();
     expect(inviteUrl).toMatch(new RegExp(`^${bridge.url}/console/#invite=`));
     await admin.locator('console-team tr[data-agent="bea.m"] .badge', { hasText: 'Invited' }).waitFor();
+    // The address is shown and edited in the row; the bridge keeps the change.
+    const email = admin.getByLabel('E-mail of Bea Martin');
+    expect(await email.inputValue()).toBe('bea@example.com');
+    await email.fill('bea.m@example.com');
+    await email.press('Tab');
+    await waitUntil('the changed address stored', async () => (await bridge.store.getAgentByName('bea.m'))?.email === 'bea.m@example.com');
     await saveScreenshot(admin, 'console-team');
 
     // The new agent, in another browser: the link opens the password page; setting it signs them in.
