@@ -227,4 +227,49 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     await saveScreenshot(agent, 'console-attachments');
     for (const p of problems) expect(p.errors).toEqual([]);
   });
+
+  it('offline: a file attached and sent between two texts waits in the outbox across a closed tab, then arrives once, in order', async () => {
+    // Out of reach: the bridge turns the widget's socket away and the page's uploads fail as a lost network does.
+    let refuse = true;
+    const visitors = bridge.bridge.io.of('/visitor');
+    visitors.use((_socket, next) => next(refuse ? new Error('down for the test') : undefined));
+    await visitor.route('**/api/attachments?*', (route) => route.abort('internetdisconnected'));
+    visitors.disconnectSockets(true);
+    await visitor.locator('anon-chat .connection').waitFor();
+    await sendFromWidget(visitor, 'offline before the file');
+    await visitor.locator('anon-chat .att-input').setInputFiles({ name: 'offline.png', mimeType: 'image/png', buffer: await screenshotPng('Offline', '#7f5539') });
+    await visitor.locator('anon-chat .att-draft__item--waiting').waitFor();
+    await visitor.locator('anon-chat .send').click();
+    await sendFromWidget(visitor, 'offline after the file');
+    // The tab closes once the file's bytes are in IndexedDB (the outbox entry naming them is in localStorage already).
+    const keptFiles = (page: Page): Promise<number> =>
+      page.evaluate(
+        () =>
+          new Promise<number>((resolve, reject) => {
+            const open = indexedDB.open('anon-chat-outbox-files');
+            open.onerror = () => reject(open.error);
+            open.onsuccess = () => {
+              const count = open.result.transaction('files').objectStore('files').count();
+              count.onsuccess = () => resolve(count.result);
+            };
+          }),
+      );
+    await expect.poll(() => keptFiles(visitor), { timeout: 30_000, message: 'the offline file in IndexedDB' }).toBe(1);
+    await visitor.close();
+
+    refuse = false;
+    const again = await openPage(visitorContext);
+    await again.page.goto(`${bridge.url}/demo/`);
+    const stored = async (): Promise<string[]> => {
+      const res = await fetch(`${bridge.url}/api/conversations/${conversationId}/messages`, { headers: { Authorization: `Bearer ${bridge.agent.token}` } });
+      const { messages } = (await res.json()) as { messages: { text?: string; attachments?: { name: string }[] }[] };
+      return messages.filter((m) => m.text?.startsWith('offline') || m.attachments?.some((a) => a.name === 'offline.png')).map((m) => m.text || m.attachments!.map((a) => a.name).join());
+    };
+    await expect.poll(stored, { timeout: 60_000, message: 'the three offline messages stored' }).toEqual(['offline before the file', 'offline.png', 'offline after the file']);
+    // Uploaded, its bytes leave IndexedDB; the bubble shows the stored image.
+    await expect.poll(() => keptFiles(again.page), { timeout: 30_000, message: 'IndexedDB emptied' }).toBe(0);
+    await again.page.locator('anon-chat .launcher').click();
+    await again.page.locator('anon-chat .msg--own .att-image img[alt="offline.png"]').waitFor();
+    expect(again.problems.errors).toEqual([]);
+  }, 120_000);
 });

@@ -333,6 +333,7 @@ export class AnonChat extends LitElement {
         token: () => connection.storage.read(connection.keys.token) as string | undefined,
         locale: () => this.#locale(),
         newClientId,
+        outbox: this.#outbox,
       })),
     );
   }

@@ -5,10 +5,11 @@
  * are deduplicated by the bridge.
  */
 import { MAX_ATTACHMENTS_PER_MESSAGE, type Attachment } from '../../protocol/attachment.ts';
+import type { OutboxUpload } from '../controllers/outbox.ts';
 import { UploadError, upload } from './upload.ts';
 
-/** Where an attached file is. */
-export type DraftItemState = 'uploading' | 'done' | 'failed';
+/** Where an attached file is; `waiting`: out of reach of the bridge, it goes up with the message from the outbox. */
+export type DraftItemState = 'uploading' | 'done' | 'failed' | 'waiting';
 
 /** One attached file. */
 export interface DraftItem {
@@ -26,6 +27,8 @@ export interface DraftItem {
   error?: string;
   attachment?: Attachment;
   abort?: () => void;
+  /** The file itself while it waits to be uploaded from the outbox. */
+  file?: File;
 }
 
 /** What the draft needs from its host. */
@@ -38,12 +41,16 @@ export interface DraftHost {
   site?(): string;
   newClientId(): string;
   changed(): void;
+  /** The widget's outbox takes files that cannot be uploaded now (offline); without it they fail. */
+  readonly queuesOffline?: boolean;
 }
 
 /** What `take()` hands to the sender. */
 export interface DraftMessage {
   clientId: string;
   attachments: Attachment[];
+  /** When some files wait (offline): every file in order, with the waiting ones' bytes to keep for the outbox. */
+  uploads?: (OutboxUpload & { file?: File })[];
 }
 
 /** The attachments of the message being written. */
@@ -63,9 +70,9 @@ export class AttachmentDraft {
     return this.items.some((item) => item.state === 'uploading');
   }
 
-  /** True when at least one file is uploaded and ready to send. */
+  /** True when at least one file is uploaded, or waits for the outbox, and is ready to send. */
   get ready(): boolean {
-    return this.items.some((item) => item.state === 'done');
+    return this.items.some((item) => item.state === 'done' || item.state === 'waiting');
   }
 
   /** Attaches files and starts uploading them; past the per-message limit the rest are left out (and said so). */
@@ -94,7 +101,7 @@ export class AttachmentDraft {
     };
     if (file.type.startsWith('image/')) item.preview = URL.createObjectURL(file);
     this.items = [...this.items, item];
-    if (!token) return this.#fail(item, 'network');
+    if (!token || (this.host.queuesOffline && !navigator.onLine)) return this.#fail(item, 'network', file);
     const running = upload({
       serverUrl: this.host.serverUrl(),
       token,
@@ -108,13 +115,14 @@ export class AttachmentDraft {
     item.abort = running.abort;
     running.done.then(
       (attachment) => this.#update(item.key, { state: 'done', progress: 1, attachment }),
-      (error: unknown) => this.#fail(item, error instanceof UploadError ? error.code : 'network'),
+      (error: unknown) => this.#fail(item, error instanceof UploadError ? error.code : 'network', file),
     );
   }
 
-  #fail(item: DraftItem, code: string): void {
+  #fail(item: DraftItem, code: string, file: File): void {
     if (code === 'aborted') return;
-    this.#update(item.key, { state: 'failed', error: code });
+    if (code === 'network' && this.host.queuesOffline) this.#update(item.key, { state: 'waiting', progress: 0, file });
+    else this.#update(item.key, { state: 'failed', error: code });
   }
 
   #update(key: string, change: Partial<DraftItem>): void {
@@ -146,9 +154,18 @@ export class AttachmentDraft {
       if (item.attachment) {
         attachments.push(item.attachment);
         if (item.preview) this.sentPreviews.set(item.attachment.id, item.preview);
-      } else if (item.preview) URL.revokeObjectURL(item.preview);
+      } else if (item.preview && item.state !== 'waiting') URL.revokeObjectURL(item.preview);
     }
-    const taken = { clientId: this.#clientId, attachments };
+    const taken: DraftMessage = { clientId: this.#clientId, attachments };
+    if (this.items.some((item) => item.state === 'waiting')) {
+      taken.uploads = [];
+      for (const item of this.items) {
+        if (item.state !== 'done' && item.state !== 'waiting') continue;
+        taken.uploads.push({ key: item.key, name: item.name, type: item.type, size: item.size, attachment: item.attachment, file: item.file });
+        // A waiting image keeps its preview under its upload key, the id its bubble shows it by until it is uploaded.
+        if (item.file && item.preview) this.sentPreviews.set(item.key, item.preview);
+      }
+    }
     this.items = [];
     this.tooMany = false;
     this.#clientId = undefined;

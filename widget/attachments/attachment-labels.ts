@@ -11,6 +11,8 @@ export interface AttachmentLabels {
   tooLarge: string;
   unsupported: string;
   uploadFailed: string;
+  /** A file attached offline: it is uploaded with the message once the widget is back online. */
+  waiting: string;
   /** `{max}` is replaced by the most attachments a message may carry. */
   tooMany: string;
 }
@@ -26,6 +28,7 @@ export const attachmentLabels: AttachmentLabels = {
   tooLarge: 'Too large to send',
   unsupported: 'This type of file cannot be sent (images, PDF and plain text only)',
   uploadFailed: 'Upload failed',
+  waiting: 'Sends when you are back online',
   tooMany: 'At most {max} files per message',
 };
 
@@ -41,6 +44,7 @@ const translated: Readonly<Record<string, AttachmentLabels>> = {
     tooLarge: 'Zu groß zum Senden',
     unsupported: 'Diese Art von Datei kann nicht gesendet werden (nur Bilder, PDF und Text)',
     uploadFailed: 'Hochladen fehlgeschlagen',
+    waiting: 'Wird gesendet, sobald Sie wieder online sind',
     tooMany: 'Höchstens {max} Dateien pro Nachricht',
   },
   es: {
@@ -53,6 +57,7 @@ const translated: Readonly<Record<string, AttachmentLabels>> = {
     tooLarge: 'Demasiado grande para enviar',
     unsupported: 'Este tipo de archivo no se puede enviar (solo imágenes, PDF y texto)',
     uploadFailed: 'No se pudo subir',
+    waiting: 'Se enviará cuando vuelva la conexión',
     tooMany: 'Como máximo {max} archivos por mensaje',
   },
 };

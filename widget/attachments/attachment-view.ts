@@ -129,6 +129,7 @@ function renderDraftItem(item: DraftItem, draft: AttachmentDraft, labels: Attach
       ? html`<progress class="att-draft__progress" max="1" .value=${item.progress} aria-label=${`${labels.uploading} ${item.name}`}></progress>`
       : nothing}
     ${item.state === 'failed' ? html`<span class="att-draft__error" role="alert">${errorText(item.error ?? '', labels)}</span>` : nothing}
+    ${item.state === 'waiting' ? html`<span class="att-draft__waiting">${labels.waiting}</span>` : nothing}
     <button class="att-draft__cancel" type="button" aria-label=${`${labels.cancel} ${item.name}`} title=${labels.cancel} @click=${() => draft.cancel(item.key)}>
       <svg viewBox="0 0 24 24" width="14" height="14" aria-hidden="true" focusable="false">${cross}</svg>
     </button>

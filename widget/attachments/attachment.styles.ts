@@ -139,6 +139,13 @@ export const attachmentStyles = css`
     margin: 0;
     accent-color: var(--_accent, var(--anon-chat-accent, #1a56db));
   }
+  .att-draft__waiting {
+    position: relative;
+    padding: 2px 4px;
+    background: rgb(0 0 0 / 0.65);
+    color: #ffffff;
+    line-height: 1.2;
+  }
   .att-draft__error {
     position: relative;
     padding: 2px 4px;

@@ -7,6 +7,7 @@
 import { html, nothing, type TemplateResult } from 'lit/html.js';
 import type { CSSResult } from '@lit/reactive-element/css-tag.js';
 import type { LocalMessage } from '../../protocol/message.ts';
+import type { Attachment } from '../../protocol/attachment.ts';
 import { labelsFor } from './attachment-labels.ts';
 import { AttachmentDraft, type DraftMessage } from './attachment-draft.ts';
 
@@ -15,6 +16,9 @@ import { acceptFileDrag, droppedFiles, pastedFiles, renderAttachButton, renderAt
 import { attachmentStyles } from './attachment.styles.ts';
 import { renderMessageText } from './message-text.ts';
 import { SignedLinks } from './signed-links.ts';
+import { OutboxFiles } from './outbox-files.ts';
+import { UploadError, upload } from './upload.ts';
+import type { OutboxController } from '../controllers/outbox-controller.ts';
 
 /** The element, as the attachment UI uses it. */
 export interface WidgetAttachmentHost {
@@ -31,6 +35,8 @@ export interface WidgetAttachmentContext {
   token(): string | undefined;
   locale(): string;
   newClientId(): string;
+  /** The visitor's outbox: the module uploads the files of messages sent while offline. */
+  outbox?: Pick<OutboxController, 'uploadFiles' | 'onFilesGone' | 'flush'>;
 }
 
 /** The attachment UI as the element and its panel use it. */
@@ -68,7 +74,34 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
     token,
     newClientId: () => context.newClientId(),
     changed,
+    queuesOffline: context.outbox !== undefined,
   });
+  const files = new OutboxFiles();
+  const outbox = context.outbox;
+  if (outbox) {
+    outbox.uploadFiles = async (entry) => {
+      const attachments: Attachment[] = [];
+      for (const waiting of entry.uploads ?? []) {
+        if (waiting.attachment) {
+          attachments.push(waiting.attachment);
+          continue;
+        }
+        const file = await files.get(waiting.key);
+        const visitorToken = token();
+        if (!file) throw new UploadError('file_missing');
+        if (!visitorToken) throw new UploadError('network');
+        const running = upload({ serverUrl: host.serverUrl, token: visitorToken, file, name: waiting.name, uploadKey: waiting.key, site: host.site, onProgress: () => {} });
+        const attachment = await running.done;
+        const preview = draft.sentPreviews.get(waiting.key);
+        if (preview) draft.sentPreviews.set(attachment.id, preview);
+        attachments.push(attachment);
+      }
+      return attachments;
+    };
+    outbox.onFilesGone = (keys) => void files.delete(keys);
+    // Messages sent offline in an earlier page wait for this module to upload their files.
+    void outbox.flush();
+  }
   const viewer = new AttachmentViewer(host);
   // Listened for here rather than bound in the panel's template, which is part of the initial load: files pasted
   // into the composer, files dragged over and dropped on the panel.
@@ -108,7 +141,17 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
     get ready() {
       return draft.ready;
     },
-    take: () => draft.take(),
+    take: () => {
+      const taken = draft.take();
+      // Kept as plain data in the outbox (localStorage); the waiting files' bytes go to IndexedDB.
+      if (taken?.uploads) {
+        taken.uploads = taken.uploads.map(({ file, ...kept }) => {
+          if (file) void files.put(kept.key, file);
+          return kept;
+        });
+      }
+      return taken;
+    },
     clear: () => {
       draft.clear();
       links.clear();

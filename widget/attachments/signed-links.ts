@@ -27,6 +27,8 @@ export class SignedLinks {
 
   /** The link for `id` if one is fresh; otherwise undefined, and one is requested (the host re-renders on arrival). */
   get(id: string): AttachmentLink | undefined {
+    // A file still waiting in the outbox shows under its upload key, which is no id the bridge could have issued.
+    if (!/^[\w-]+$/.test(id)) return undefined;
     const link = this.#links.get(id);
     const now = Date.now();
     if (link && Date.parse(link.expiresAt) - REFRESH_BEFORE_MS > now) return link;

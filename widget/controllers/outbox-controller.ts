@@ -9,12 +9,13 @@ import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
 import { textProblem } from '../../protocol/text.ts';
 import type { Attachment } from '../../protocol/attachment.ts';
 import type { Message } from '../../protocol/message.ts';
+import type { ErrorCode } from '../../protocol/errors.ts';
 import { TransportError } from '../transports/transport.ts';
 import type { ChatHost } from './chat-host.ts';
 import type { ConnectionController } from './connection-controller.ts';
 import type { ConversationController } from './conversation-controller.ts';
 import { backoffDelay } from '../../protocol/backoff.ts';
-import { Outbox, RESEND_BACKOFF, entryToMessage, newClientId, type OutboxEntry } from './outbox.ts';
+import { Outbox, RESEND_BACKOFF, entryToMessage, newClientId, type OutboxEntry, type OutboxUpload } from './outbox.ts';
 
 /** After this many rate-limited attempts a message is marked failed instead of waiting on. */
 const RATE_LIMIT_ATTEMPTS = 3;
@@ -27,6 +28,13 @@ interface Waiter {
 /** The outbox and its sender. */
 export class OutboxController implements ReactiveController {
   outbox: Outbox;
+  /**
+   * Uploads an entry's waiting files (`uploads`), set by the attachments module once it has loaded: until then such an
+   * entry, and everything queued after it, waits. Resolves with all the entry's files in order; rejects with `{code}`.
+   */
+  uploadFiles: ((entry: OutboxEntry) => Promise<Attachment[]>) | undefined;
+  /** Told the upload keys of waiting files no entry needs any more (uploaded, discarded, reset), to delete their bytes. */
+  onFilesGone: ((keys: string[]) => void) | undefined;
   #waiters = new Map<string, Waiter>();
   #flushing = false;
   #wake: (() => void) | undefined;
@@ -76,13 +84,14 @@ export class OutboxController implements ReactiveController {
    * Queues `text` (with uploaded files, under the clientId they were uploaded with); resolves with the stored message,
    * rejects when it is refused for good.
    */
-  send(text: string, files?: { clientId: string; attachments: Attachment[] }): Promise<Message> {
+  send(text: string, files?: { clientId: string; attachments: Attachment[]; uploads?: OutboxUpload[] }): Promise<Message> {
     // Nothing visible or a broken character: the bridge would refuse it, so it is never queued.
     const problem = textProblem(text);
     if (problem === 'text_invalid' || (problem === 'text_empty' && !files)) return Promise.reject(new TransportError(problem, problem, true));
     // Invisible text beside files is sent as none; a too-long text is kept whole so Retry can hand it back to shorten.
     const entry: OutboxEntry = { clientId: files?.clientId ?? newClientId(), text: problem === 'text_empty' ? '' : text, createdAt: new Date().toISOString(), state: 'pending', attempts: 0 };
-    if (files) entry.attachments = files.attachments;
+    if (files?.uploads) entry.uploads = files.uploads;
+    else if (files) entry.attachments = files.attachments;
     if (text.length > MAX_TEXT_LENGTH) {
       // Refused before sending, but still shown and kept: nothing the visitor wrote disappears silently.
       entry.state = 'failed';
@@ -114,6 +123,7 @@ export class OutboxController implements ReactiveController {
     if (!entry || entry.state !== 'failed') return undefined;
     this.outbox.remove(clientId);
     this.conversation.removeLocal(clientId);
+    this.#filesGone(entry);
     return entry.text;
   }
 
@@ -122,6 +132,7 @@ export class OutboxController implements ReactiveController {
     for (const entry of this.outbox.entries) {
       this.conversation.removeLocal(entry.clientId);
       this.#reject(entry.clientId, new TransportError('forbidden', 'reset', true));
+      this.#filesGone(entry);
     }
     this.outbox.clear();
   }
@@ -140,6 +151,30 @@ export class OutboxController implements ReactiveController {
       // A caller may not handle the rejection; the failure is on screen and in the status event anyway.
       waiter.reject(error);
     }
+  }
+
+  #filesGone(entry: OutboxEntry): void {
+    if (entry.uploads) this.onFilesGone?.(entry.uploads.map((u) => u.key));
+  }
+
+  /** Uploads the entry's waiting files and records them in the outbox before their bytes are let go. */
+  async #upload(entry: OutboxEntry, upload: NonNullable<OutboxController['uploadFiles']>): Promise<OutboxEntry | undefined> {
+    let attachments: Attachment[];
+    try {
+      attachments = await upload(entry);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'bad_request';
+      // Out of reach is tried again with backoff; a refused file (too large, its type) or one gone from IndexedDB cannot succeed.
+      throw code === 'network' ? new TransportError('timeout', 'The upload was interrupted.', false) : new TransportError(code as ErrorCode, code, true);
+    }
+    const current = this.outbox.get(entry.clientId);
+    if (!current) return undefined;
+    const uploaded: OutboxEntry = { ...current, attachments };
+    delete uploaded.uploads;
+    this.outbox.update(uploaded);
+    this.conversation.showLocal(entryToMessage(uploaded, this.#conversationId()));
+    this.#filesGone(current);
+    return uploaded;
   }
 
   #interruptWait(): void {
@@ -163,9 +198,16 @@ export class OutboxController implements ReactiveController {
         const transport = this.connection.transport;
         // Wait for the catch-up after connect: messages stored before a crash come back through sync, not twice.
         if (!this.#connected || !transport || transport.state !== 'online' || !this.connection.session) return;
-        const entry = this.outbox.nextPending();
+        let entry = this.outbox.nextPending();
         if (!entry) return;
+        const upload = this.uploadFiles;
+        if (entry.uploads && !upload) return;
         try {
+          if (entry.uploads && upload) {
+            const uploaded = await this.#upload(entry, upload);
+            if (!uploaded) continue;
+            entry = uploaded;
+          }
           const stored = await transport.send({ clientId: entry.clientId, text: entry.text, attachments: entry.attachments?.map((a) => a.id) });
           this.conversation.receive([stored], true);
           this.#settle(stored);

@@ -17,6 +17,25 @@ export interface OutboxEntry {
   failure?: MessageFailure;
   /** Files uploaded before the message was queued; it is sent naming their ids. */
   attachments?: Attachment[];
+  /**
+   * Files attached while they could not be uploaded (offline), in the visitor's order: their bytes wait in IndexedDB
+   * under `key` (the upload key) and go up before the message, which then names `attachments` instead.
+   */
+  uploads?: OutboxUpload[];
+}
+
+/** A file of an outbox entry, uploaded (`attachment`) or still waiting in IndexedDB. */
+export interface OutboxUpload {
+  key: string;
+  name: string;
+  type: string;
+  size: number;
+  attachment?: Attachment;
+}
+
+/** What the bubble shows for the entry's files: a waiting one carries its upload key (never a bridge id) as id. */
+function shownAttachments(entry: OutboxEntry): Attachment[] | undefined {
+  return entry.uploads?.map((u) => u.attachment ?? ({ id: u.key, name: u.name, type: u.type, size: u.size } as Attachment)) ?? entry.attachments;
 }
 
 /** The optimistic message the list shows for an outbox entry. */
@@ -31,7 +50,8 @@ export function entryToMessage(entry: OutboxEntry, conversationId: string): Loca
     statusAt: {},
   };
   if (entry.failure) message.failure = entry.failure;
-  if (entry.attachments) message.attachments = entry.attachments;
+  const attachments = shownAttachments(entry);
+  if (attachments) message.attachments = attachments;
   return message;
 }
 
