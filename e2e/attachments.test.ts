@@ -132,6 +132,8 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     expect(await image.getAttribute('src')).toMatch(/\/api\/attachments\/[^/]+\/thumbnail\?.*signature=/);
     await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(320);
     expect(await agent.locator('console-thread .msg').filter({ has: image }).locator('.msg__text').count()).toBe(0);
+    // The inbox previews a message of files alone by its file.
+    await expect.poll(() => inboxItems(agent).first().locator('.item__preview').textContent()).toBe('📎 checkout-error.png');
 
     await image.click();
     const viewer = agent.locator('console-thread dialog.att-viewer');

@@ -1,4 +1,4 @@
-import type { AuthorRole } from './message.ts';
+import type { AuthorRole, Message } from './message.ts';
 import type { StoredStatus } from './status.ts';
 
 /** Where a conversation's other party is. */
@@ -32,7 +32,7 @@ export interface Conversation {
   /** Highest seq of agent messages that the visitor has read. */
   visitorReadSeq: number;
   /** The newest message, for the inbox preview; `status` follows it (a failed reply shows as failed). */
-  lastMessage?: { text: string; role: AuthorRole; createdAt: string; seq: number; status?: StoredStatus };
+  lastMessage?: LastMessage;
   /** Visitor messages not yet read by an agent. */
   unread: number;
   /** The agent answering this conversation; absent while it is unassigned. */
@@ -47,3 +47,27 @@ export interface Conversation {
 export interface ConversationSummary extends Conversation {
   visitorOnline: boolean;
 }
+
+/** What the inbox previews of a conversation's newest message. */
+export interface LastMessage {
+  text: string;
+  role: AuthorRole;
+  createdAt: string;
+  seq: number;
+  status?: StoredStatus;
+  /** How many files it carries, and the first one's name: a message of files alone still has a preview. */
+  attachments?: number;
+  attachmentName?: string;
+}
+
+/** The preview of `m`, as both store engines keep it on the conversation. */
+export function lastMessageOf(m: Pick<Message, 'text' | 'author' | 'createdAt' | 'seq' | 'status' | 'attachments'>): LastMessage {
+  const last: LastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq, status: m.status };
+  const first = m.attachments?.[0];
+  if (first) {
+    last.attachments = m.attachments!.length;
+    last.attachmentName = first.name;
+  }
+  return last;
+}
+

@@ -22,6 +22,7 @@ import type * as AttachmentsModule from './attachments/attachments-module.ts';
 import type * as ReplyByEmailModule from './reply-by-email/reply-by-email-module.ts';
 import { ATTACHMENTS_MODULE_FILE, REPLY_BY_EMAIL_MODULE_FILE } from './lazy-modules.ts';
 import { newClientId } from './controllers/outbox.ts';
+import { bodyText } from './ui/message-bubble.ts';
 import type { WidgetStrings } from './i18n/en.ts';
 import { fill } from './i18n/fill.ts';
 import { renderPanel, styles as panelStyles } from './panel/chat-panel.ts';
@@ -640,7 +641,7 @@ export class AnonChat extends LitElement {
             attachments: connection?.kind === 'realtime' ? this.#attachments : undefined,
           })}
       <div class="sr-only" aria-live="polite" aria-atomic="true">
-        ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: last.text }) : ''}
+        ${last ? fill(s.announceMessage, { name: last.author.name || s.agent, text: bodyText(last) }) : ''}
       </div>
     </div>`;
   }

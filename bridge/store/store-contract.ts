@@ -970,6 +970,8 @@ export function describeStoreContract(engine: StoreEngine): void {
 
       const check = async (): Promise<void> => {
         expect(await store.getAttachment(attachment.id)).toEqual(attachment);
+        // A message of files alone: the inbox previews its files.
+        expect((await store.getConversation('files'))?.lastMessage).toMatchObject({ text: '', attachments: 1, attachmentName: 'notes.txt' });
         expect(await store.findAttachmentByUploadKey('files', 'visitor', 'key:one')).toEqual(attachment);
         expect(await store.findAttachmentByUploadKey('files', 'agent:x', 'key:one')).toBeUndefined();
         expect(Buffer.from((await store.readAttachment(attachment.id, 'content'))!).toString()).toBe('the file body');

@@ -9,6 +9,7 @@ import { emit } from '../events.ts';
 import { bubbleLabels, channelLabels, hueClass, initials } from '../labels.ts';
 import type { AssigneeView, InboxFilter } from '../state/inbox.ts';
 import { ListKeyboardController } from '../controllers/list-keyboard-controller.ts';
+import { attachmentsSummary } from '../../widget/ui/attachments-summary.ts';
 
 const searchIcon = html`<svg width="16" height="16" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><circle cx="9" cy="9" r="6" fill="none" stroke="currentColor" stroke-width="2"/><path d="m14 14 4 4" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>`;
 
@@ -131,7 +132,7 @@ export class ConsoleInbox extends LitElement {
     const preview = typing
       ? 'typing…'
       : last
-        ? `${failed ? `${bubbleLabels.failedPrefix} ` : last.role === 'agent' ? 'Agent: ' : ''}${last.text}`
+        ? `${failed ? `${bubbleLabels.failedPrefix} ` : last.role === 'agent' ? 'Agent: ' : ''}${last.text || (last.attachments && last.attachmentName ? attachmentsSummary(last.attachments, last.attachmentName) : '')}`
         : 'No messages yet';
     const selected = c.id === this.selectedId;
     // No aria-label: the name is the visible text in reading order (WCAG 2.5.3), with what only the avatar's dot or

@@ -1,6 +1,7 @@
 /** One chat message as a bubble (text, time, ticks, failure with Retry), shared by the widget and the console. */
 import { html, nothing, type TemplateResult } from 'lit';
 import type { LocalMessage } from '../../protocol/message.ts';
+import { attachmentsSummary } from './attachments-summary.ts';
 import { formatTime } from './format-time.ts';
 import { renderStatusTicks, type StatusLabels } from './status-ticks.ts';
 import { hueClass, initials } from './initials.ts';
@@ -62,7 +63,7 @@ export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions):
           : nothing}${name}</div>`
       : nothing}
     <div class="msg__bubble" part="bubble ${own ? 'bubble-own' : 'bubble-other'}">
-      ${renderBody ? renderBody(message) : message.text ? html`<span class="msg__text" dir="auto">${message.text}</span>` : nothing}
+      ${renderBody ? renderBody(message) : bodyText(message) ? html`<span class="msg__text" dir="auto">${bodyText(message)}</span>` : nothing}
       <span class="msg__meta">
         <time datetime=${message.createdAt}>${formatTime(message.createdAt, locale)}</time>
         ${own ? renderStatusTicks(message.status, labels) : nothing}
@@ -77,4 +78,10 @@ export function renderMessageBubble(message: LocalMessage, opts: BubbleOptions):
         </div>`
       : nothing}
   </div>`;
+}
+
+/** The message's text, or a line naming its files when it has no text (until the attachments module shows them). */
+export function bodyText(message: Pick<LocalMessage, 'text' | 'attachments'>): string {
+  const first = message.attachments?.[0];
+  return message.text || (first ? attachmentsSummary(message.attachments!.length, first.name) : '');
 }

@@ -4,6 +4,7 @@
  */
 import type { Author, Message } from '../../../protocol/message.ts';
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
+import { lastMessageOf } from '../../../protocol/conversation.ts';
 import {
   PENDING_STATUS_NAMESPACE,
   StoreError,
@@ -60,7 +61,7 @@ export class LowdbMessages implements Pick<Store, MessageCalls> {
       this.s.messageCount += m.seq - conversation.lastSeq;
       conversation.lastSeq = m.seq;
       conversation.lastActivityAt = m.createdAt;
-      conversation.lastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq, status: m.status };
+      conversation.lastMessage = lastMessageOf(m);
       if (m.author.role === 'visitor' && m.seq > conversation.agentReadSeq) conversation.unread++;
     } else if (conversation.lastMessage?.seq === m.seq) {
       conversation.lastMessage.status = m.status;

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from '../../logger.ts';
 import type { Author, Message } from '../../../protocol/message.ts';
-import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
+import { lastMessageOf, type Channel, type Conversation, type ConversationState } from '../../../protocol/conversation.ts';
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import { randomId } from '../../ids.ts';
 import { newQueueItem, setVisitorEmailFields,
@@ -148,7 +148,7 @@ function addToConversation(conversation: Conversation, m: Message): void {
   if (m.seq > conversation.lastSeq) {
     conversation.lastSeq = m.seq;
     conversation.lastActivityAt = m.createdAt;
-    conversation.lastMessage = { text: m.text, role: m.author.role, createdAt: m.createdAt, seq: m.seq, status: m.status };
+    conversation.lastMessage = lastMessageOf(m);
     if (m.author.role === 'visitor' && m.seq > conversation.agentReadSeq) conversation.unread++;
   }
 }
