@@ -180,6 +180,13 @@ const MIGRATIONS: Migration[] = [
     // Where notification mails reach an agent; agents without one get none.
     sql: `ALTER TABLE agents ADD COLUMN email text;`,
   },
+  {
+    version: 8,
+    name: 'queue claims tied to the claiming node',
+    // The claim session (an advisory lock its node holds on a connection of its own) that made the claim: a claim
+    // whose session is gone belongs to a dead node and is taken over at once, not when its lease runs out.
+    sql: `ALTER TABLE queue_items ADD COLUMN lease_session integer;`,
+  },
 ];
 
 /** The newest schema version this code knows. */

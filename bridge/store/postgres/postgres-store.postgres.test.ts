@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import pg from 'pg';
 import { silentLogger } from '../../logger.ts';
 import { createTestDatabase } from '../../testing/test-database.ts';
@@ -151,7 +151,40 @@ describe('two nodes on one database', () => {
     const { rows } = await pools[0]!.query('SELECT status_rank FROM messages WHERE conversation_id = $1', ['rank']);
     expect(rows[0]?.status_rank).toBe(4);
   });
+
+  it("a node's claims hold while its connection lives and are taken over at once when it dies, not when the lease ends", async () => {
+    const item = await a.enqueue('claims', { n: 1 });
+    const now = new Date(Date.now() + 1_000).toISOString();
+    const hour = new Date(Date.now() + 3_600_000).toISOString();
+    const dying = await openStore(newPool());
+    onTestFinished(() => dying.close());
+    expect((await dying.claimDueItems('claims', now, 10, { owner: 'dying', until: hour })).map((i) => i.id)).toEqual([item.id]);
+    expect(await b.claimDueItems('claims', now, 10, { owner: 'b', until: hour })).toEqual([]);
+    expect(await b.dueItems('claims', now, 10)).toEqual([]);
+    // The node dies: its claim session's backend ends with it, as a killed process's connections do.
+    const sessions = await pools[0]!.query<{ pid: number; key: string }>(
+      "SELECT l.pid, q.lease_session::text AS key FROM queue_items q JOIN pg_locks l ON l.objid::bigint = q.lease_session AND l.locktype = 'advisory' AND l.objsubid = 2 WHERE q.id = $1",
+      [item.id],
+    );
+    expect(sessions.rows).toHaveLength(1);
+    await pools[0]!.query('SELECT pg_terminate_backend($1)', [sessions.rows[0]!.pid]);
+    const taken = await waitForClaim(() => b.claimDueItems('claims', now, 10, { owner: 'b', until: hour }));
+    expect(taken.map((i) => i.id)).toEqual([item.id]);
+    // The dead node's late save of its attempt changes nothing: the item is b's now.
+    expect(await dying.updateQueueItem({ ...item, state: 'delivered' }, 'dying')).toBe(false);
+    expect(await b.updateQueueItem({ ...taken[0]!, state: 'delivered' }, 'b')).toBe(true);
+  });
 });
+
+/** Claims until something is claimed: a terminated backend's locks are gone once it has exited, a moment later. */
+async function waitForClaim<T>(claim: () => Promise<T[]>): Promise<T[]> {
+  let claimed: T[] = [];
+  await vi.waitFor(async () => {
+    claimed = await claim();
+    expect(claimed.length, 'the dead session\'s claim to be taken over').toBeGreaterThan(0);
+  }, { timeout: 10_000, interval: 50 });
+  return claimed;
+}
 
 describe('group commit', () => {
   let store: PostgresStore;

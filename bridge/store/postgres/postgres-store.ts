@@ -70,6 +70,16 @@ function agentOfRow(row: AgentRecord): AgentRecord {
   const { email, ...rest } = row as AgentRecord & { email?: string | null };
   return email == null ? { ...rest } : { ...rest, email };
 }
+/** Advisory lock namespace (first key) of the nodes' claim sessions; the second key is each session's own. */
+const CLAIM_SESSION_LOCK = 0x71756575;
+/** The claim sessions some connection to this database holds now (each node's while it lives). */
+const LIVE_CLAIM_SESSIONS = `WITH live_sessions AS MATERIALIZED (
+  SELECT objid::bigint AS session FROM pg_locks
+  WHERE locktype = 'advisory' AND classid = ${CLAIM_SESSION_LOCK} AND objsubid = 2 AND granted
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))`;
+/** An item nobody holds: never claimed, its lease over ($2 is now), or claimed by a session that has ended. */
+const CLAIM_ENDED = `(lease_until IS NULL OR lease_until <= $2
+  OR (lease_session IS NOT NULL AND lease_session NOT IN (SELECT session FROM live_sessions)))`;
 /** How often `health()`'s counts are re-read (other nodes change them too). */
 const HEALTH_REFRESH_MS = 5_000;
 /** Re-reads that overlapped this node's writes and are dropped before one is taken as it is. */
@@ -189,6 +199,9 @@ export class PostgresStore implements Store {
   private readonly lockedRows = new WeakMap<pg.PoolClient, Map<string, ConversationRow>>();
   private readonly outbound: OutboundWorkRegistry;
   private limitsSweptAt = 0;
+  /** The connection holding this node's claim session (see `claimSession`), while it lives. */
+  private session: { client: pg.PoolClient; key: number } | undefined;
+  private sessionOpening: Promise<number> | undefined;
   private readonly observeCommit: ((seconds: number) => void) | undefined;
 
   constructor(options: PostgresStoreOptions) {
@@ -249,6 +262,50 @@ export class PostgresStore implements Store {
       if (this.pendingStatusWrites.length > 0 && this.statusBatchesInFlight < this.maxInFlight) this.flushStatusWrites();
       await Promise.all([...this.inFlight]);
     }
+    await this.sessionOpening?.catch(() => undefined);
+    // Destroyed, not returned to the pool: the connection's end releases the session's lock.
+    const session = this.session;
+    this.session = undefined;
+    session?.client.release(true);
+  }
+
+  /**
+   * This node's claim session: a session advisory lock (namespace CLAIM_SESSION_LOCK, a random key) held on a
+   * connection of its own for as long as the node lives, opened on the first claim. Claims record its key; a claim
+   * whose key no connection holds any more was made by a node that died (its connection closed with it), and another
+   * node takes it over at once instead of waiting for the lease to run out. If the connection is lost while the node
+   * lives, its claims may be taken over too (an attempt may then run twice, under the same delivery id); the next
+   * claim opens a new session.
+   */
+  private claimSession(): Promise<number> {
+    if (this.session) return Promise.resolve(this.session.key);
+    this.sessionOpening ??= (async () => {
+      const client = await this.pool.connect();
+      try {
+        for (;;) {
+          const key = 1 + Math.floor(Math.random() * 0x7ffffffe);
+          const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS locked', [CLAIM_SESSION_LOCK, key]);
+          if (!rows[0]!.locked) continue;
+          const session = { client, key };
+          const lost = () => {
+            if (this.session !== session) return;
+            this.session = undefined;
+            // Back to the pool as broken (it discards it), or the pool would wait for it forever when it ends.
+            client.release(true);
+          };
+          client.on('error', lost);
+          client.on('end', lost);
+          this.session = session;
+          return key;
+        }
+      } catch (error) {
+        client.release(true);
+        throw error;
+      }
+    })().finally(() => {
+      this.sessionOpening = undefined;
+    });
+    return this.sessionOpening;
   }
 
   health(): StoreHealth {
@@ -1328,8 +1385,9 @@ export class PostgresStore implements Store {
 
   async dueItems<T>(queue: string, now: string, limit: number): Promise<QueueItem<T>[]> {
     const { rows } = await this.query<{ doc: QueueItem<T> }>(
-      `SELECT doc FROM queue_items
-       WHERE queue = $1 AND state = 'pending' AND due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+      `${LIVE_CLAIM_SESSIONS}
+       SELECT doc FROM queue_items
+       WHERE queue = $1 AND state = 'pending' AND due_at <= $2 AND ${CLAIM_ENDED}
        ORDER BY due_at, created_at LIMIT $3`,
       [queue, now, Math.max(0, Math.floor(limit))],
     );
@@ -1341,16 +1399,23 @@ export class PostgresStore implements Store {
    * claimed instead of waiting, and a claim is the lease columns set in the same statement.
    */
   async claimDueItems<T>(queue: string, now: string, limit: number, lease: QueueLease): Promise<QueueItem<T>[]> {
+    let session: number;
+    try {
+      session = await this.claimSession();
+    } catch (error) {
+      throw this.failure(error);
+    }
     const { rows } = await this.query<{ doc: QueueItem<T> }>(
-      `UPDATE queue_items q SET lease_owner = $4, lease_until = $5
+      `${LIVE_CLAIM_SESSIONS}
+       UPDATE queue_items q SET lease_owner = $4, lease_until = $5, lease_session = $6
        FROM (
          SELECT id FROM queue_items
-         WHERE queue = $1 AND state = 'pending' AND due_at <= $2 AND (lease_until IS NULL OR lease_until <= $2)
+         WHERE queue = $1 AND state = 'pending' AND due_at <= $2 AND ${CLAIM_ENDED}
          ORDER BY due_at, created_at LIMIT $3
          FOR UPDATE SKIP LOCKED) due
        WHERE q.id = due.id
        RETURNING q.doc`,
-      [queue, now, Math.max(0, Math.floor(limit)), lease.owner, lease.until],
+      [queue, now, Math.max(0, Math.floor(limit)), lease.owner, lease.until, session],
     );
     return rows
       .map((row) => row.doc)
@@ -1364,7 +1429,7 @@ export class PostgresStore implements Store {
       // Checked and saved in one statement: the row lock orders it against another node's claim.
       const { rowCount } = await this.query(
         `UPDATE queue_items SET queue = $2, state = $3, due_at = $4, created_at = $5, updated_at = $6, doc = $7::json,
-           lease_owner = NULL, lease_until = NULL
+           lease_owner = NULL, lease_until = NULL, lease_session = NULL
          WHERE id = $1 AND lease_owner = $8`,
         [...values, owner],
       );
@@ -1374,7 +1439,7 @@ export class PostgresStore implements Store {
       `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
        VALUES ($1, $2, $3, $4, $5, $6, $7::json)
        ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, state = excluded.state, due_at = excluded.due_at,
-         updated_at = excluded.updated_at, doc = excluded.doc, lease_owner = NULL, lease_until = NULL`,
+         updated_at = excluded.updated_at, doc = excluded.doc, lease_owner = NULL, lease_until = NULL, lease_session = NULL`,
       values,
     );
     return true;
