@@ -4,7 +4,7 @@
  * it, it is keyboard operable, its public events fire with the documented details, and it renders once.
  */
 import { createHmac } from 'node:crypto';
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { emitWithAck } from '../bridge/testing/index.ts';
 import {
@@ -18,6 +18,13 @@ import {
 } from './widget-harness.ts';
 
 const rig = useWidgetRig();
+
+let shared: BrowserContext | undefined;
+/** The file's one browser context for the single-device cases: each is a new visitor on a site key of its own, in a page it closes. */
+async function sharedContext(): Promise<BrowserContext> {
+  shared ??= await rig.browser.newContext();
+  return shared;
+}
 let siteCounter = 0;
 
 const newSite = (): string => `site-e${++siteCounter}-${Date.now()}`;
@@ -47,7 +54,7 @@ async function roundTrip(page: Page, key: string): Promise<void> {
 describe('widget embedding', () => {
   it('renders <script>, <img onerror> and javascript: payloads as inert text, from either side', async () => {
     const key = newSite();
-    const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     const payloads = [
       '<script>window.__xss = "script"</script>',
       '<img src=x onerror="window.__xss = \'img\'">',
@@ -73,13 +80,13 @@ describe('widget embedding', () => {
     });
     expect(injected).toEqual({ xss: null, elementsInTexts: 0, dangerous: 0 });
     expect(errors).toEqual([]);
-    await context.close();
+    await page.close();
   });
 
   for (const script of ['module', 'classic'] as const) {
     it(`works under a strict Content-Security-Policy with no violation (${script} script)`, async () => {
       const key = newSite();
-      const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, script, strictCsp: true }));
+      const { page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, script, strictCsp: true }), await sharedContext());
       await roundTrip(page, key);
       const violations = await page.evaluate(() => (window as unknown as { __violations: string[] }).__violations);
       expect(violations).toEqual([]);
@@ -89,13 +96,13 @@ describe('widget embedding', () => {
       // The detector itself works: an inline <style> on this page is a violation it reports.
       await page.evaluate(() => document.head.append(Object.assign(document.createElement('style'), { textContent: 'p{}' })));
       await expect.poll(() => page.evaluate(() => (window as unknown as { __violations: string[] }).__violations.length)).toBe(1);
-      await context.close();
+      await page.close();
     });
   }
 
   it('survives aggressive host CSS (div:empty{display:none}, *{all:unset}) and keeps its own look', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, hostileCss: true }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, hostileCss: true }), await sharedContext());
     const launcher = await page.locator('anon-chat .launcher').boundingBox();
     expect(launcher?.width).toBeGreaterThanOrEqual(48);
     expect(launcher?.height).toBeGreaterThanOrEqual(48);
@@ -110,12 +117,12 @@ describe('widget embedding', () => {
     expect(look.color).not.toBe('rgba(0, 0, 0, 0)');
     expect(look.fontSize).toBeGreaterThanOrEqual(12);
     expect(look.visible).toBe(true);
-    await context.close();
+    await page.close();
   });
 
   it('is keyboard operable: open, type with Shift+Enter, send with Enter, close with Escape, focus returns', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await page.keyboard.press('Tab');
     expect(await focusedInWidget(page)).toBe('launcher');
     expect(await page.locator('anon-chat .launcher').getAttribute('aria-expanded')).toBe('false');
@@ -133,12 +140,12 @@ describe('widget embedding', () => {
     await page.keyboard.press('Escape');
     await expect.poll(() => focusedInWidget(page)).toBe('launcher');
     expect(await page.locator('anon-chat .panel').isHidden()).toBe(true);
-    await context.close();
+    await page.close();
   });
 
   it('fires the public events with the documented details', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await expect.poll(async () => (await pageEvents(page, 'anon-chat-connection')).map((e) => e.detail)).toContainEqual({ state: 'online', transport: 'realtime' });
     await openPanel(page);
     expect(await pageEvents(page, 'anon-chat-open')).toEqual([{ type: 'anon-chat-open', detail: {} }]);
@@ -172,18 +179,18 @@ describe('widget embedding', () => {
       'anon-chat-close',
     ]);
     expect(await page.locator('anon-chat .panel').isHidden()).toBe(true);
-    await context.close();
+    await page.close();
   });
 
   it('renders once when an SPA mounts it twice or the page loads both script forms', async () => {
     const key = newSite();
-    const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, twice: true, bothScripts: true }));
+    const { page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key, twice: true, bothScripts: true }), await sharedContext());
     await page.locator('anon-chat .launcher').first().waitFor();
     await roundTrip(page, key);
     // Both mounts and both script forms have run by the time a message went both ways.
     expect(await page.locator('anon-chat .launcher').count()).toBe(1);
     expect(errors).toEqual([]);
-    await context.close();
+    await page.close();
   });
 
   it('identify() links the conversation to a verified user, which another device then continues', async () => {
