@@ -215,6 +215,33 @@ describe('upload', () => {
     visitor.close();
   });
 
+  it('a connection cut mid-upload stores nothing; the restarted upload under the same uploadKey stores one copy', async () => {
+    const visitor = await connectVisitor(tb.url);
+    const token = visitor.session.token;
+    const body = Buffer.alloc(MAX_BYTES - 1, 'a long log line\n');
+    const before = tb.store.health().attachments;
+    await new Promise<void>((resolve, reject) => {
+      const socket = tcpConnect(tb.port, '127.0.0.1', () => {
+        socket.write(
+          `POST /api/attachments?uploadKey=cut.0&name=server.log HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+            `Content-Length: ${body.byteLength}\r\n\r\n`,
+        );
+        // Half the body reaches the bridge, then the connection is gone (a dropped network, not a clean close).
+        socket.write(body.subarray(0, body.byteLength / 2), () => {
+          socket.destroy();
+          resolve();
+        });
+      });
+      socket.on('error', reject);
+    });
+    const restarted = await upload(token, body, { uploadKey: 'cut.0', name: 'server.log' });
+    expect(restarted.status).toBe(201);
+    const again = await upload(token, body, { uploadKey: 'cut.0', name: 'server.log' });
+    expect(again).toMatchObject({ status: 200, json: { attachment: { id: restarted.json.attachment!.id, size: body.byteLength } } });
+    expect(tb.store.health().attachments).toBe(before + 1);
+    visitor.close();
+  });
+
   it('needs a valid token; agents name the conversation', async () => {
     expect((await upload('not-a-token', 'x')).status).toBe(401);
     const res = await fetch(`${tb.url}/api/attachments`, { method: 'POST', body: 'x' });
