@@ -170,8 +170,10 @@ export const consoleStyles = css`
     .availability__label {
       display: none;
     }
-    /* Only its dot: the label (and the button's name) says Online or Away. */
+    /* Only its dot: the button's name says Online or Away. A 44 × 44 px target, as WCAG 2.5.5 asks of touch controls. */
     .availability {
+      min-width: 44px;
+      height: 44px;
       padding-inline: 10px;
     }
   }
