@@ -4,66 +4,35 @@
  * worker and its WASM are built next to it; both widget formats know where to load the module from.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { build, type Plugin } from 'vite';
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initialLoad } from '../../../scripts/widget-size.ts';
+import { buildWidgetCapturingChunks, checkWidgetChunk, entryChunkName, type CapturedWidgetBuild } from '../../build/captured-widget-build.ts';
 import { XMTP_MODULE_FILE } from '../../transports/select-transport.ts';
 import { XMTP_ASSETS_DIR, XMTP_ONLY_MODULE, xmtpNotInInitialLoad } from './xmtp-module-build.ts';
-
-const root = resolve(import.meta.dirname, '../../..');
 
 /** Code that exists only in the SDK (its worker actions), its WASM bindings and anon-chat's XMTP content type. */
 const SDK_MARKERS = ['client.revokeAllOtherInstallations', 'bindings_wasm', 'conversations.streamAllMessages', 'anon-chat.dev'];
 
-type Captured = Record<string, { type: 'chunk'; code: string; isEntry: boolean; imports: string[]; moduleIds: string[] }>;
-
-function captureBundles(into: Map<string, Captured>): Plugin {
-  return {
-    name: 'test:capture-bundle',
-    generateBundle(output, bundle) {
-      const copy: Captured = {};
-      for (const [name, item] of Object.entries(bundle)) {
-        if (item.type !== 'chunk') continue;
-        const chunk = item;
-        copy[name] = { type: 'chunk', code: chunk.code, isEntry: chunk.isEntry, imports: chunk.imports, moduleIds: chunk.moduleIds };
-      }
-      into.set(output.format ?? 'unknown', copy);
-    },
-  };
-}
-
 describe('widget bundle and the XMTP module', () => {
+  let widget: CapturedWidgetBuild | undefined;
   let outDir: string;
-  const bundles = new Map<string, Captured>();
+  let bundles: CapturedWidgetBuild['bundles'];
 
   beforeAll(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'anon-chat-xmtp-build-'));
-    // The size plugin prints its verdict on every build; keep the test output clean.
-    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
-    try {
-      await build({
-        configFile: resolve(root, 'vite.config.ts'),
-        logLevel: 'silent',
-        plugins: [captureBundles(bundles)],
-        build: { outDir, emptyOutDir: true },
-      });
-    } finally {
-      log.mockRestore();
-    }
+    widget = await buildWidgetCapturingChunks('xmtp');
+    ({ outDir, bundles } = widget);
   }, 120_000);
 
   afterAll(async () => {
-    if (outDir) await rm(outDir, { recursive: true, force: true });
+    await widget?.remove();
   });
 
   it('keeps every XMTP module out of the initial load of both formats', () => {
     expect([...bundles.keys()].sort()).toEqual(['es', 'iife']);
     for (const [format, bundle] of bundles) {
-      const entry = Object.entries(bundle).find(([, chunk]) => chunk.isEntry)![0];
-      const { files } = initialLoad(bundle, entry);
+      const { files } = initialLoad(bundle, entryChunkName(bundle));
       const modules = files.flatMap((file) => bundle[file]!.moduleIds);
       expect(modules.length, format).toBeGreaterThan(10);
       expect(modules.filter((id) => XMTP_ONLY_MODULE.test(id)), format).toEqual([]);
@@ -111,17 +80,7 @@ describe('widget bundle and the XMTP module', () => {
 
   it('fails a build whose widget bundle contains XMTP code', () => {
     const plugin = xmtpNotInInitialLoad();
-    const context = {
-      error: (message: string) => {
-        throw new Error(message);
-      },
-    };
-    const bundle = {
-      'anon-chat.js': { type: 'chunk', moduleIds: ['/x/widget/anon-chat.ts', '/x/node_modules/@xmtp/browser-sdk/dist/index.js'] },
-    };
-    const hook = plugin.generateBundle as unknown as (this: typeof context, output: { format: string }, bundle: object) => void;
-    expect(() => hook.call(context, { format: 'es' }, bundle)).toThrow(/XMTP code in the widget bundle/);
-    const clean = { 'anon-chat.js': { type: 'chunk', moduleIds: ['/x/widget/anon-chat.ts'] } };
-    expect(() => hook.call(context, { format: 'es' }, clean)).not.toThrow();
+    expect(() => checkWidgetChunk(plugin, ['/x/widget/anon-chat.ts', '/x/node_modules/@xmtp/browser-sdk/dist/index.js'])).toThrow(/XMTP code in the widget bundle/);
+    expect(() => checkWidgetChunk(plugin, ['/x/widget/anon-chat.ts'])).not.toThrow();
   });
 });
