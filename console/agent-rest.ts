@@ -25,8 +25,9 @@ export async function agentRest<T>(options: AgentRestOptions, method: string, pa
     const body = (await res.json().catch(() => undefined)) as (T & { error?: ApiError }) | undefined;
     if (res.ok && body) return { ok: true, body };
     const error = body?.error;
-    // A conflict's message names what clashes; otherwise per-field problems say more than the summary.
-    const fields = error?.code === 'conflict' ? undefined : error?.fields;
+    // A conflict's or refusal's message names what clashes ("The current password is wrong."); otherwise per-field
+    // problems say more than the summary.
+    const fields = error?.code === 'conflict' || error?.code === 'forbidden' ? undefined : error?.fields;
     return {
       ok: false,
       error: fields

@@ -122,11 +122,13 @@ export const consoleStyles = css`
     border-color: #c7d7f8;
   }
   .me {
-    display: flex;
-    align-items: center;
     gap: 8px;
+    padding-inline: 6px;
     font-size: 13px;
     font-weight: 600;
+  }
+  .me[aria-pressed='true'] {
+    background: var(--console-accent-soft);
   }
   .me .avatar {
     width: 30px;

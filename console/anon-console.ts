@@ -21,6 +21,8 @@ import './components/console-thread.ts';
 import './components/console-team.ts';
 import './components/console-saved-replies.ts';
 import './components/console-invite.ts';
+import './components/console-account.ts';
+import type { AccountFormResult } from './components/console-account.ts';
 
 const bellIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M10 2.5a5 5 0 0 0-5 5v3.2L3.6 13.3c-.3.6.1 1.2.8 1.2h11.2c.7 0 1.1-.6.8-1.2L15 10.7V7.5a5 5 0 0 0-5-5Z" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linejoin="round"/><path d="M8 16.5a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/></svg>`;
 
@@ -39,7 +41,10 @@ export class AnonConsole extends LitElement {
   /** Locale for times and dates; defaults to the browser's. */
   declare locale: string;
   /** What the signed-in agent looks at: conversations, or (admins) the Team page. */
-  declare page: 'inbox' | 'team';
+  declare page: 'inbox' | 'team' | 'account';
+  /** What the My account forms last heard back (cleared when the page is opened again). */
+  private profileResult: AccountFormResult;
+  private passwordResult: AccountFormResult;
   /** The secret of the invite link this console was opened with (`#invite=…`), until it is used. */
   private invite = /^#invite=([A-Za-z0-9_-]{20,200})$/.exec(window.location.hash)?.[1];
 
@@ -152,23 +157,36 @@ export class AnonConsole extends LitElement {
         >
           ${bellIcon}
         </button>
-        ${session.agent.role === 'admin'
-          ? html`<button
-              class="btn btn--ghost"
-              type="button"
-              aria-pressed=${this.page === 'team' ? 'true' : 'false'}
-              @click=${() => this.showPage(this.page === 'team' ? 'inbox' : 'team')}
-            >
-              ${this.page === 'team' ? 'Inbox' : 'Team'}
-            </button>`
+        ${this.page !== 'inbox'
+          ? html`<button class="btn btn--ghost" type="button" @click=${() => this.showPage('inbox')}>Inbox</button>`
           : nothing}
-        <span class="me">
+        ${session.agent.role === 'admin' && this.page !== 'team'
+          ? html`<button class="btn btn--ghost" type="button" @click=${() => this.showPage('team')}>Team</button>`
+          : nothing}
+        <button
+          class="btn btn--ghost me"
+          type="button"
+          aria-label="My account: ${session.agent.displayName}"
+          aria-pressed=${this.page === 'account' ? 'true' : 'false'}
+          @click=${() => this.showPage(this.page === 'account' ? 'inbox' : 'account')}
+        >
           <span class="avatar ${hueClass(session.agent.id)}" aria-hidden="true">${initials(session.agent.displayName)}</span>
           <span class="me__name">${session.agent.displayName}</span>
-        </span>
+        </button>
         <button class="btn btn--ghost" type="button" @click=${() => this.signOut()}>Sign out</button>
       </header>
-      ${this.page === 'team' && session.agent.role === 'admin'
+      ${this.page === 'account'
+        ? html`<console-account
+            role="main"
+            .name=${session.agent.name}
+            .displayName=${session.agent.displayName}
+            .busy=${this.session.busy}
+            .profileResult=${this.profileResult}
+            .passwordResult=${this.passwordResult}
+            @console-profile-save=${(e: HTMLElementEventMap['console-profile-save']) => void this.changeDisplayName(e.detail.displayName)}
+            @console-password-change=${(e: HTMLElementEventMap['console-password-change']) => void this.changePassword(e.detail.current, e.detail.next)}
+          ></console-account>`
+        : this.page === 'team' && session.agent.role === 'admin'
         ? html`<console-team
             role="main"
             .agents=${this.team.agents}
@@ -282,9 +300,25 @@ export class AnonConsole extends LitElement {
     this.session.logOut();
   }
 
-  private showPage(page: 'inbox' | 'team'): void {
+  private showPage(page: 'inbox' | 'team' | 'account'): void {
     this.page = page;
+    this.profileResult = undefined;
+    this.passwordResult = undefined;
     if (page === 'team') void this.team.load();
+  }
+
+  private async changeDisplayName(displayName: string): Promise<void> {
+    const refused = await this.session.changeDisplayName(displayName);
+    this.profileResult = refused ? { ok: false, text: refused } : { ok: true, text: 'Saved. Visitors see this name from your next reply.' };
+    this.requestUpdate();
+  }
+
+  private async changePassword(current: string, next: string): Promise<void> {
+    const refused = await this.session.changePassword(current, next);
+    this.passwordResult = refused
+      ? { ok: false, text: refused }
+      : { ok: true, text: 'Password changed. Your other sessions were signed out; this one carries on.' };
+    this.requestUpdate();
   }
 
   private async acceptInvite(password: string): Promise<void> {

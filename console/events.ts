@@ -4,6 +4,7 @@ import type { ConversationState } from '../protocol/conversation.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import type { AssigneeView, InboxFilter } from './state/inbox.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
+import type { BusinessHours } from '../protocol/business-hours.ts';
 
 /** Detail of each console event. */
 export interface ConsoleEventDetails {
@@ -24,6 +25,10 @@ export interface ConsoleEventDetails {
   'console-agent-create': AgentCreatePayload;
   'console-agent-update': { id: string; change: AgentUpdatePayload };
   'console-invite-accept': { password: string };
+  'console-profile-save': { displayName: string };
+  'console-password-change': { current: string; next: string };
+  'console-invite-reissue': { id: string };
+  'console-business-hours-save': BusinessHours;
 }
 
 /** Dispatches a composed, bubbling console event from `target`. */
@@ -50,5 +55,9 @@ declare global {
     'console-agent-create': CustomEvent<ConsoleEventDetails['console-agent-create']>;
     'console-agent-update': CustomEvent<ConsoleEventDetails['console-agent-update']>;
     'console-invite-accept': CustomEvent<ConsoleEventDetails['console-invite-accept']>;
+    'console-profile-save': CustomEvent<ConsoleEventDetails['console-profile-save']>;
+    'console-password-change': CustomEvent<ConsoleEventDetails['console-password-change']>;
+    'console-invite-reissue': CustomEvent<ConsoleEventDetails['console-invite-reissue']>;
+    'console-business-hours-save': CustomEvent<ConsoleEventDetails['console-business-hours-save']>;
   }
 }

@@ -15,6 +15,8 @@ describe('console Team page (Chromium, real bridge)', () => {
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   const problems: PageProblems[] = [];
+  /** The signed-in admin's page, kept across cases. */
+  let admin: Page;
 
   async function page(): Promise<Page> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -37,7 +39,7 @@ describe('console Team page (Chromium, real bridge)', () => {
   });
 
   it('adds an agent, whose invite link sets a password and signs them in; their sign-out revokes the token', async () => {
-    const admin = await page();
+    admin = await page();
     await signInToConsole(admin, bridge.url, bridge.agent.name, bridge.agent.password);
     await admin.getByRole('button', { name: 'Team', exact: true }).click();
     await admin.locator(`console-team tr[data-agent="${bridge.agent.name}"]`).waitFor();
@@ -92,5 +94,32 @@ describe('console Team page (Chromium, real bridge)', () => {
     await bea.getByLabel('Agent name').waitFor({ timeout: 15_000 });
 
     for (const p of problems) expect(p.errors).toEqual([]);
+  });
+
+  it('My account: the admin renames themselves and changes their password (a wrong current one is refused)', async () => {
+    await admin.getByRole('button', { name: /^My account/ }).click();
+    await admin.getByLabel('Your display name').fill('Ada Admin');
+    await admin.getByRole('button', { name: 'Save name' }).click();
+    await admin.locator('console-account [role="status"]').waitFor();
+    expect(await admin.locator('anon-console .me__name').textContent()).toBe('Ada Admin');
+    expect((await bridge.store.getAgentByName(bridge.agent.name))?.displayName).toBe('Ada Admin');
+
+    const tokenOf = () => admin.evaluate(() => JSON.parse(localStorage.getItem('anon-chat-console:session')!).token as string);
+    const me = (t: string) => fetch(`${bridge.url}/api/auth/me`, { headers: { authorization: `Bearer ${t}` } }).then((r) => r.status);
+    const changePassword = async (current: string) => {
+      await admin.getByLabel('Current password').fill(current);
+      await admin.getByLabel('New password', { exact: true }).fill('admin-password-2');
+      await admin.getByLabel('Repeat the new password').fill('admin-password-2');
+      await admin.getByRole('button', { name: 'Change password' }).click();
+    };
+    await changePassword('not-the-password');
+    await admin.locator('console-account [role="alert"]', { hasText: 'The current password is wrong.' }).waitFor();
+    const before = await tokenOf();
+    await changePassword(bridge.agent.password);
+    await admin.locator('console-account [role="status"]', { hasText: 'Password changed' }).waitFor();
+    // The old token is revoked; this console carries on with the new one.
+    expect(await me(before)).toBe(401);
+    expect(await me(await tokenOf())).toBe(200);
+    await waitConsoleConnected(admin);
   });
 });

@@ -5,6 +5,7 @@
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import type { AgentAccount, Availability, LoginResult } from '../../protocol/agents.ts';
 import type { ApiError } from '../../protocol/errors.ts';
+import { agentRest } from '../agent-rest.ts';
 
 /** localStorage key of the session. */
 export const SESSION_STORAGE_KEY = 'anon-chat-console:session';
@@ -155,6 +156,48 @@ export class SessionController implements ReactiveController {
     } finally {
       this.host.requestUpdate();
     }
+  }
+
+  /** Changes the agent's own display name; the refusal, readable, or undefined when saved. */
+  async changeDisplayName(displayName: string): Promise<string | undefined> {
+    const result = await this.ownRest<{ agent: AgentAccount }>('PATCH', '/api/auth/me', { displayName });
+    if (!result.ok) return result.error;
+    this.keep({ agent: result.body.agent });
+    return undefined;
+  }
+
+  /**
+   * Changes the agent's own password. The bridge ends every session of theirs and hands this console a new one, so
+   * only this console stays signed in. The refusal, readable, or undefined when changed.
+   */
+  async changePassword(current: string, next: string): Promise<string | undefined> {
+    const result = await this.ownRest<LoginResult>('POST', '/api/auth/password', { current, next });
+    if (!result.ok) return result.error;
+    this.adopt(result.body);
+    return undefined;
+  }
+
+  private async ownRest<T>(method: string, path: string, json: unknown) {
+    this.busy = true;
+    this.host.requestUpdate();
+    try {
+      return await agentRest<T>({ serverUrl: this.serverUrl, token: () => this.session?.token }, method, path, json);
+    } finally {
+      this.busy = false;
+      this.host.requestUpdate();
+    }
+  }
+
+  /** Merges `change` into the stored session (e.g. the agent as the bridge now knows it). */
+  private keep(change: Partial<AgentSession>): void {
+    if (!this.session) return;
+    this.session = { ...this.session, ...change };
+    try {
+      localStorage.setItem(SESSION_STORAGE_KEY, JSON.stringify(this.session));
+    } catch {
+      // Without storage the session lasts until the tab closes.
+    }
+    this.host.requestUpdate();
   }
 
   /** Signs in with an agent name and password. */
