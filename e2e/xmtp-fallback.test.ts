@@ -7,6 +7,8 @@
  * reload. A second tab holding the XMTP database makes the widget fall back at once, before the SDK even starts.
  * The classic-script build loads the same module by URL. A hung init is cut at the bound.
  * A page without XMTP never requests the XMTP module.
+ * The pages run on Playwright's clock: once XMTP's init is under way, the test moves page time across the init bound
+ * instead of waiting it out, so the bound's own timers (not a shortened one) decide the fallback.
  */
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -22,7 +24,6 @@ import { XMTP_INIT_BOUND_MS } from '../widget/transports/select-transport.ts';
 
 /** Any syntactically valid address: nothing on the XMTP network is reachable anyway. */
 const SUPPORT_PEER = `0x${'5a'.repeat(20)}`;
-/** Page load (measured from navigation), module download and the socket connect come on top of the bound. */
 /** How long after the init bound a fallback may take to show on a loaded machine (a deadline, never asserted). */
 const SLACK_MS = 30_000;
 const XMTP_ATTRIBUTES = `transport="xmtp" xmtp-env="dev" xmtp-peer="${SUPPORT_PEER}"`;
@@ -87,6 +88,10 @@ interface ConnectionEvent {
   at: number;
 }
 
+/** How far page time moves per step across the init bound: a request the widget has in flight (10 s timeout) is
+ * answered in the real time between steps, so only timers that run out without an answer (the bound's) fire. */
+const CLOCK_STEP_MS = 1000;
+
 /** Builds the widget (and with it the XMTP module) unless dist/ already has both. */
 function ensureWidgetBuilt(): void {
   const dist = join(ROOT, 'dist', 'widget');
@@ -122,8 +127,9 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     await new Promise((resolve) => host?.server.close(resolve));
   });
 
-  /** A page in `context` that records connection events, socket sends and workers. */
+  /** A page in `context` (on Playwright's clock) that records connection events, socket sends and workers. */
   async function open(context: BrowserContext) {
+    await context.clock.install();
     const page = await context.newPage();
     await page.addInitScript(() => {
       const events: Array<{ state: string; transport: string; at: number }> = [];
@@ -148,6 +154,25 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
   const label = (page: Page) => page.locator('anon-chat .transport').textContent();
   const sendsOf = (frames: string[], clientId: string) =>
     frames.filter((f) => f.includes('"message:send"') && f.includes(`"${clientId}"`)).length;
+  const xmtpLockHeld = async (page: Page) =>
+    (await page.evaluate(async () => ((await navigator.locks.query()).held ?? []).map((lock) => lock.name))).includes('anon-chat-xmtp:dev');
+
+  /**
+   * Once `initStarted` holds (XMTP's init is under way), moves page time forward a step
+   * at a time until the bridge has taken over: what the widget would do after XMTP_INIT_BOUND_MS of a hung init.
+   */
+  async function passInitBound(page: Page, initStarted: () => Promise<boolean>, what: string): Promise<void> {
+    await expect.poll(initStarted, { timeout: SLACK_MS, message: `XMTP init under way (${what})` }).toBe(true);
+    await expect
+      .poll(
+        async () => {
+          await page.clock.fastForward(CLOCK_STEP_MS);
+          return label(page);
+        },
+        { timeout: SLACK_MS, message: `the bridge taking over after the init bound (${what})` },
+      )
+      .toBe('Realtime');
+  }
 
   it('starts the real SDK, falls back to the bridge when its init hangs, and delivers every message to the bridge once', async () => {
     const context = await browser.newContext();
@@ -161,7 +186,8 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     const texts = ['first over fallback', 'second over fallback', 'third over fallback'];
     for (const text of texts) await sendFromWidget(page, text);
 
-    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS + SLACK_MS }).toBe('Realtime');
+    const wasmFetched = () => Promise.resolve(requests.some((u) => /\/widget\/xmtp\/bindings_wasm_bg-[\w-]+\.wasm$/.test(u)));
+    await passInitBound(page, wasmFetched, 'SDK worker fetched its WASM');
     const seen = await events(page);
     const fellBackAt = seen.find((e) => e.transport === 'realtime')?.at;
     expect(fellBackAt).toBeDefined();
@@ -197,7 +223,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     expect(key).toMatch(/^0x[0-9a-f]{64}$/);
     await page.reload();
     await openWidget(page);
-    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS + SLACK_MS }).toBe('Realtime');
+    await passInitBound(page, () => xmtpLockHeld(page), 'XMTP database lock taken after the reload');
     expect(await page.evaluate(() => localStorage.getItem('anon-chat:xmtp:key:dev'))).toBe(key);
     await expect.poll(() => widgetTexts(page)).toEqual([...texts, 'answer over the bridge']);
     expect((await bridge.store.getMessages(conversationId, { limit: 100 })).length).toBe(4);
@@ -211,10 +237,13 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     await page.goto(`${host.origin}/xmtp-worker-blocked`);
     await openWidget(page);
     await sendFromWidget(page, 'held until the bound');
-    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS + SLACK_MS }).toBe('Realtime');
+    // Within the bound the init still holds the widget: the hung SDK is not given up on before page time passes it.
+    await expect.poll(() => xmtpLockHeld(page), { timeout: SLACK_MS, message: 'XMTP database lock taken' }).toBe(true);
+    expect(await label(page)).not.toBe('Realtime');
+    await passInitBound(page, () => xmtpLockHeld(page), 'XMTP database lock taken');
     const fellBackAt = (await events(page)).find((e) => e.transport === 'realtime')!.at;
-    // A hung init is cut by the bound, not by anything failing fast: the fallback is never earlier than the bound
-    // (a timer fires late on a loaded machine, never early; how late is not asserted).
+    // A hung init is cut by the bound, not by anything failing fast: the fallback is never earlier than the bound in
+    // page time (a timer fires late, never early; how late is not asserted).
     expect(fellBackAt).toBeGreaterThan(XMTP_INIT_BOUND_MS - 1000);
     // The hung init was stopped: its hold on the XMTP database (the per-origin lock) is gone.
     await expect
@@ -267,7 +296,11 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     const { page, sentFrames, pageErrors } = await open(context);
     await page.goto(`${host.origin}/xmtp-classic`);
     await openWidget(page);
-    await expect.poll(() => label(page), { timeout: XMTP_INIT_BOUND_MS + SLACK_MS }).toBe('Realtime');
+    await passInitBound(
+      page,
+      () => Promise.resolve(requests.some((u) => /\/widget\/xmtp\/bindings_wasm_bg-[\w-]+\.wasm$/.test(u))),
+      'SDK worker fetched its WASM (classic script)',
+    );
     expect(requests.some((u) => u.endsWith('/widget/anon-chat.iife.js'))).toBe(true);
     expect(requests.some((u) => u === `${bridge.url}/widget/anon-chat-xmtp.js`)).toBe(true);
     expect(requests.some((u) => /\/widget\/xmtp\/bindings_wasm_bg-[\w-]+\.wasm$/.test(u))).toBe(true);
