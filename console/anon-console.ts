@@ -195,6 +195,7 @@ export class AnonConsole extends LitElement {
             .inviteUrl=${this.team.inviteUrl}
             .loading=${this.team.loading}
             @console-agent-create=${(e: CustomEvent<AgentCreatePayload>) => void this.team.create(e.detail)}
+            @console-invite-reissue=${(e: HTMLElementEventMap['console-invite-reissue']) => void this.team.reissueInvite(e.detail.id)}
             @console-agent-update=${(e: CustomEvent<{ id: string; change: AgentUpdatePayload }>) => void this.team.update(e.detail.id, e.detail.change)}
           ></console-team>
           <console-saved-replies

@@ -100,6 +100,26 @@ describe('team management', () => {
     expect(forged.status).toBe(401);
   });
 
+  it('issues an invite again: the new link works, the old one does not; not for agents with a password, nor for agents', async () => {
+    const created = await api('/api/agents', { json: { name: 'ria', displayName: 'Ria', role: 'agent' } });
+    const { agent, inviteUrl: first } = created.json as AgentCreated;
+    const again = await api(`/api/agents/${agent.id}/invite`, { method: 'POST' });
+    expect(again.status).toBe(200);
+    expect(again.headers.get('cache-control')).toBe('no-store');
+    const { inviteUrl: second } = again.json as AgentCreated;
+    expect(second).toMatch(new RegExp(`^${tb.url}/console/#invite=[A-Za-z0-9_-]{30,}$`));
+    expect(second).not.toBe(first);
+    const accept = (url: string) => api('/api/auth/invite', { token: null, json: { token: url.split('#invite=')[1], password: 'ria-password-1' } });
+    expect((await accept(first!)).status).toBe(401);
+    expect((await accept(second!)).status).toBe(200);
+    const done = await api(`/api/agents/${agent.id}/invite`, { method: 'POST' });
+    expect(done.status).toBe(409);
+    expect(done.json.error.code).toBe('conflict');
+    expect((await api('/api/agents/no-such-agent/invite', { method: 'POST' })).status).toBe(404);
+    const plain = await agentWithSession('agent');
+    expect((await api(`/api/agents/${agent.id}/invite`, { method: 'POST', token: plain.token })).status).toBe(403);
+  });
+
   it('agents get 403 on the team endpoints and on erasure; admins and the API key may', async () => {
     const agent = await agentWithSession('agent');
     for (const [method, path, json] of [

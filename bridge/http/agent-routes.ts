@@ -1,4 +1,7 @@
-/** The team, for admins (and the API key): `GET/POST /api/agents`, `PATCH /api/agents/:id`. Agents get 403. */
+/**
+ * The team, for admins (and the API key): `GET/POST /api/agents`, `PATCH /api/agents/:id`, and
+ * `POST /api/agents/:id/invite` (a new invite link). Agents get 403.
+ */
 import { Router, type Request } from 'express';
 import type { AgentCreated } from '../../protocol/agents.ts';
 import { agentCreateSchema, agentUpdateSchema, entityId } from '../../protocol/schemas.ts';
@@ -73,6 +76,23 @@ export function agentRouter(ctx: BridgeContext): Router {
     if (!agent.active) await releaseAgentConversations(ctx, id);
     ctx.logger.info({ agentId: id, changed: Object.keys(parsed.data), reqId: requestIdOf(req) }, 'agent changed');
     res.json({ agent: toAgentAccount(agent) });
+  });
+
+  // A lost or expired link: a new one, and the old one stops working. Only for an active agent without a password
+  // (one with a password resets it through their own account or `npm run reset-password`).
+  router.post('/agents/:id/invite', requireJsonBody, async (req, res) => {
+    const id = agentIdOf(req);
+    const agent = await ctx.store.getAgent(id);
+    if (!agent) throw new BridgeError('not_found', 'No such agent.');
+    if (!agent.active) throw new BridgeError('conflict', 'Reactivate the agent first.');
+    if (agent.passwordHash !== '') throw new BridgeError('conflict', 'This agent has set a password already.');
+    const result: AgentCreated = {
+      agent: toAgentAccount(agent),
+      inviteUrl: await createInvite(ctx.store, ctx.config.publicUrl, agent.id, ctx.clock()),
+    };
+    ctx.logger.info({ agentId: id, reqId: requestIdOf(req) }, 'agent invite issued again');
+    res.setHeader('Cache-Control', 'no-store');
+    res.json(result);
   });
   return router;
 }

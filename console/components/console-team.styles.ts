@@ -89,6 +89,12 @@ export const teamStyles = css`
   td select {
     width: auto;
   }
+  .actions {
+    display: flex;
+    flex-wrap: wrap;
+    gap: 6px;
+    justify-content: flex-end;
+  }
   td input.email {
     min-width: 180px;
   }

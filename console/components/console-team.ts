@@ -1,4 +1,4 @@
-/** The Team page (admins): every agent with role and activity, and the form that adds one. */
+/** The Team page (admins): every agent with role and activity, a new invite link for the invited, and the form that adds one. */
 import { LitElement, html, nothing } from 'lit';
 import { AGENT_ROLES, type AgentAccount, type AgentRole } from '../../protocol/agents.ts';
 import { baseStyles } from './shared.styles.ts';
@@ -13,6 +13,7 @@ const ROLE_TEXT: Record<AgentRole, string> = { admin: 'Admin', agent: 'Agent' };
  * Lists the team and adds agents; changes go up as events, the root element applies them.
  * @fires console-agent-create - with `{name, displayName, role, password?, email?}` when the form is submitted.
  * @fires console-agent-update - with `{id, change}` when a role, the e-mail address or the activity is changed.
+ * @fires console-invite-reissue - with `{id}` from an invited agent's "New invite link" button.
  */
 export class ConsoleTeam extends LitElement {
   static override styles = [baseStyles, teamStyles];
@@ -28,7 +29,7 @@ export class ConsoleTeam extends LitElement {
   /** The signed-in admin (marked "you"). */
   declare selfId: string;
   declare error: string;
-  /** Invite link of the agent added last. */
+  /** Invite link of the agent added (or re-invited) last. */
   declare inviteUrl: string;
   declare loading: boolean;
 
@@ -78,7 +79,7 @@ export class ConsoleTeam extends LitElement {
         ${this.error ? html`<div class="error" role="alert">${this.error}</div>` : nothing}
         ${this.inviteUrl
           ? html`<div class="invite" role="status">
-              Invite link — send it to the new agent:<br /><a class="invite-url" href=${this.inviteUrl}>${this.inviteUrl}</a>
+              Invite link — send it to the agent:<br /><a class="invite-url" href=${this.inviteUrl}>${this.inviteUrl}</a>
             </div>`
           : nothing}
       </section>
@@ -116,14 +117,27 @@ export class ConsoleTeam extends LitElement {
         <span class="badge">${!agent.active ? 'Deactivated' : agent.hasPassword ? 'Active' : 'Invited'}</span>
       </td>
       <td>
-        <button
-          class="btn btn--ghost"
-          type="button"
-          aria-label="${agent.active ? 'Deactivate' : 'Reactivate'} ${agent.displayName}"
-          @click=${() => emit(this, 'console-agent-update', { id: agent.id, change: { active: !agent.active } })}
-        >
-          ${agent.active ? 'Deactivate' : 'Reactivate'}
-        </button>
+        <div class="actions">
+          ${agent.active && !agent.hasPassword
+            ? html`<button
+                class="btn btn--ghost"
+                type="button"
+                aria-label="New invite link for ${agent.displayName}"
+                title="The previous link stops working"
+                @click=${() => emit(this, 'console-invite-reissue', { id: agent.id })}
+              >
+                New invite link
+              </button>`
+            : nothing}
+          <button
+            class="btn btn--ghost"
+            type="button"
+            aria-label="${agent.active ? 'Deactivate' : 'Reactivate'} ${agent.displayName}"
+            @click=${() => emit(this, 'console-agent-update', { id: agent.id, change: { active: !agent.active } })}
+          >
+            ${agent.active ? 'Deactivate' : 'Reactivate'}
+          </button>
+        </div>
       </td>
     </tr>`;
   }

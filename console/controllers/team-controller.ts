@@ -43,6 +43,16 @@ export class TeamController implements ReactiveController {
     return true;
   }
 
+  /** A new invite link for an agent who has not set a password (shown in `inviteUrl`); the previous link stops working. */
+  async reissueInvite(id: string): Promise<void> {
+    this.inviteUrl = '';
+    const body = await this.request<AgentCreated>('POST', `/api/agents/${encodeURIComponent(id)}/invite`, {});
+    if (!body) return;
+    this.inviteUrl = body.inviteUrl ?? '';
+    this.agents = this.agents.map((a) => (a.id === id ? body.agent : a));
+    this.host.requestUpdate();
+  }
+
   /** Changes an agent's role, display name or activity. */
   async update(id: string, change: AgentUpdatePayload): Promise<void> {
     const body = await this.request<{ agent: AgentAccount }>('PATCH', `/api/agents/${encodeURIComponent(id)}`, change);
