@@ -13,6 +13,8 @@ import { inboxItems, reply, signInToConsole } from './helpers/console-page.ts';
 import { openWidget, sendFromWidget, widgetMessage } from './helpers/widget-page.ts';
 
 const VIEWPORT = { width: 1280, height: 800 };
+/** The bridge's ATTACHMENT_MAX_BYTES here: above the 3 MB upload the progress case cancels, small enough to exceed cheaply. */
+const MAX_BYTES = 4 * 1024 * 1024;
 
 /** A PNG "screenshot" a visitor might send: a dialog with an error on a coloured page. */
 function screenshotPng(label: string, hue: string): Promise<Buffer> {
@@ -72,7 +74,7 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
 
   beforeAll(async () => {
     ensureBuilt();
-    bridge = await startTestBridge();
+    bridge = await startTestBridge({ config: { attachments: { maxBytes: MAX_BYTES, linkTtlSeconds: 600 } } });
     browser = await launchChromium();
     visitorContext = await browser.newContext({ viewport: VIEWPORT });
     agentContext = await browser.newContext({ viewport: VIEWPORT });
@@ -191,6 +193,31 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     expect(await visitor.locator('anon-chat .send').isDisabled()).toBe(true);
     await failed.locator('.att-draft__cancel').click();
     await expect.poll(() => failed.count()).toBe(0);
+  });
+
+  it('refuses a file over the bridge limit at once, as too large, without uploading any of it', async () => {
+    const uploads: string[] = [];
+    const seen = (request: { url(): string }): void => void (request.url().includes('/api/attachments?') && uploads.push(request.url()));
+    visitor.on('request', seen);
+    try {
+      // Made in the page and dropped: megabytes through the test driver would only cost time.
+      await visitor.locator('anon-chat .panel').evaluate((target, size) => {
+        const data = new DataTransfer();
+        data.items.add(new File([new Uint8Array(size).fill(0x78)], 'huge.txt', { type: 'text/plain' }));
+        for (const type of ['dragenter', 'dragover', 'drop']) {
+          target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true, composed: true }));
+        }
+      }, MAX_BYTES + 1);
+      const failed = visitor.locator('anon-chat .att-draft__item--failed');
+      await failed.waitFor();
+      expect(await failed.locator('[role="alert"]').textContent()).toBe('Too large to send');
+      expect(await visitor.locator('anon-chat .send').isDisabled()).toBe(true);
+      await failed.locator('.att-draft__cancel').click();
+      await expect.poll(() => failed.count()).toBe(0);
+    } finally {
+      visitor.off('request', seen);
+    }
+    expect(uploads).toEqual([]);
   });
 
   it('shows upload progress and cancels an upload: nothing is sent', async () => {

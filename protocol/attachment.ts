@@ -25,6 +25,12 @@ export const IMAGE_TYPES: ReadonlySet<AttachmentType> = new Set<AttachmentType>(
 /** Most attachments one message may carry. */
 export const MAX_ATTACHMENTS_PER_MESSAGE = 10;
 
+/** What the bridge accepts as an upload, told to the widget in its `session` so it never sends a file it would refuse. */
+export interface AttachmentLimits {
+  /** ATTACHMENT_MAX_BYTES: a larger file is refused before any of it is sent. */
+  maxBytes: number;
+}
+
 /** An uploaded file as a message and the upload response carry it. */
 export interface Attachment {
   /** Random, unguessable (96+ bits). */

@@ -5,6 +5,7 @@
  */
 import type { Ack } from './errors.ts';
 import type { Availability } from './agents.ts';
+import type { AttachmentLimits } from './attachment.ts';
 import type { ApiError } from './errors.ts';
 import type { Conversation, ConversationSummary } from './conversation.ts';
 import type { Message, StatusChange } from './message.ts';
@@ -63,6 +64,11 @@ export interface VisitorSession {
   catchUp?: CatchUp;
   /** Present only when the bridge can send e-mail (`SMTP_URL`): the widget may offer to be answered by e-mail. */
   replyByEmail?: ReplyByEmail;
+  /**
+   * Upload limits: the widget refuses a larger file at once, as the bridge's 413 may reach the browser only as a cut
+   * connection (the bridge answers before reading the body), which looks like being offline.
+   */
+  attachments?: AttachmentLimits;
 }
 
 /** The address a visitor left to be answered at, if any. */

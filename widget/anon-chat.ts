@@ -332,6 +332,7 @@ export class AnonChat extends LitElement {
     this.#importModule(ATTACHMENTS_MODULE_FILE, (module: typeof AttachmentsModule) =>
       (this.#attachments = module.createWidgetAttachments(this, {
         token: () => connection.storage.read(connection.keys.token) as string | undefined,
+        session: () => connection.session,
         locale: () => this.#locale(),
         newClientId,
         outbox: this.#outbox,

@@ -175,9 +175,11 @@ describe('upload', () => {
     visitor.close();
   });
 
-  it('refuses a body over ATTACHMENT_MAX_BYTES with 413: by Content-Length before reading it, and while streaming', async () => {
+  it('tells visitors ATTACHMENT_MAX_BYTES in their session; refuses a body over it with 413: by Content-Length before reading it, and while streaming', async () => {
     const visitor = await connectVisitor(tb.url);
     const token = visitor.session.token;
+    // The session tells the widget the limit, so it never starts an upload the bridge would cut off.
+    expect(visitor.session.attachments).toEqual({ maxBytes: MAX_BYTES });
     expect((await upload(token, Buffer.alloc(MAX_BYTES, 0x61))).status).toBe(201);
     // Only the headers are sent: the answer must come without the body.
     const answer = await new Promise<string>((resolve, reject) => {

@@ -144,6 +144,7 @@ export async function registerVisitorHandlers(
     ...(socket.data.userId !== undefined ? { userId: socket.data.userId } : {}),
     ...(catchUp ? { catchUp } : {}),
     ...(replyByEmail ? { replyByEmail } : {}),
+    attachments: { maxBytes: ctx.config.attachments.maxBytes },
   });
   socket.emit('agents:presence', { online: await ctx.availability.visitorCount() });
   await announceVisitorPresence(ctx, conversationId);

@@ -41,6 +41,8 @@ export interface DraftHost {
   site?(): string;
   newClientId(): string;
   changed(): void;
+  /** The largest file the bridge accepts, when known: a larger one is refused without uploading any of it. */
+  maxBytes?(): number | undefined;
   /** The widget's outbox takes files that cannot be uploaded now (offline); without it they fail. */
   readonly queuesOffline?: boolean;
 }
@@ -101,6 +103,7 @@ export class AttachmentDraft {
     };
     if (file.type.startsWith('image/')) item.preview = URL.createObjectURL(file);
     this.items = [...this.items, item];
+    if (file.size > (this.host.maxBytes?.() ?? Infinity)) return this.#fail(item, 'payload_too_large', file);
     if (!token || (this.host.queuesOffline && !navigator.onLine)) return this.#fail(item, 'network', file);
     const running = upload({
       serverUrl: this.host.serverUrl(),

@@ -8,6 +8,7 @@ import { html, nothing, type TemplateResult } from 'lit/html.js';
 import type { CSSResult } from '@lit/reactive-element/css-tag.js';
 import type { LocalMessage } from '../../protocol/message.ts';
 import type { Attachment } from '../../protocol/attachment.ts';
+import type { VisitorSession } from '../../protocol/events.ts';
 import { labelsFor } from './attachment-labels.ts';
 import { AttachmentDraft, type DraftMessage } from './attachment-draft.ts';
 
@@ -33,6 +34,8 @@ export interface WidgetAttachmentHost {
 export interface WidgetAttachmentContext {
   /** The visitor's token (uploads and signed links); undefined before the first session. */
   token(): string | undefined;
+  /** The bridge's current session (undefined while disconnected): it carries the upload limits. */
+  session?(): VisitorSession | undefined;
   locale(): string;
   newClientId(): string;
   /** The visitor's outbox: the module uploads the files of messages sent while offline. */
@@ -67,6 +70,9 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
   // The widget's language may change (locale attribute, page lang): looked up on every render.
   const labels = () => labelsFor(context.locale());
   const changed = (): void => host.requestUpdate();
+  // The last limit a session told: still known while offline, when a file goes to the outbox instead.
+  let maxBytes: number | undefined;
+  const limit = (): number | undefined => (maxBytes = context.session?.()?.attachments?.maxBytes ?? maxBytes);
   const links = new SignedLinks({ serverUrl: () => host.serverUrl, token, changed });
   const draft = new AttachmentDraft({
     serverUrl: () => host.serverUrl,
@@ -74,6 +80,7 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
     token,
     newClientId: () => context.newClientId(),
     changed,
+    maxBytes: limit,
     queuesOffline: context.outbox !== undefined,
   });
   const files = new OutboxFiles();
@@ -89,6 +96,8 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
         const file = await files.get(waiting.key);
         const visitorToken = token();
         if (!file) throw new UploadError('file_missing');
+        // Attached offline before any session told the limit: refused now, as its upload could only fail (see upload.ts).
+        if (file.size > (limit() ?? Infinity)) throw new UploadError('payload_too_large');
         if (!visitorToken) throw new UploadError('network');
         const running = upload({ serverUrl: host.serverUrl, token: visitorToken, file, name: waiting.name, uploadKey: waiting.key, site: host.site, onProgress: () => {} });
         const attachment = await running.done;

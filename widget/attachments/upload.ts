@@ -1,7 +1,9 @@
 /**
  * One file upload to `POST /api/attachments` (the raw file as the body) over XMLHttpRequest, the one browser API
  * that reports upload progress everywhere. Retried on network errors with the same upload key, which the bridge
- * dedupes, so a retry never stores a second copy.
+ * dedupes, so a retry never stores a second copy. A 413 is final; but the bridge answers it before reading the body
+ * and closes the connection, so the browser may see only a network error: files over the session's limit are
+ * therefore refused before they get here (attachment-draft.ts, the outbox's uploads in attachments-module.ts).
  */
 import type { Attachment } from '../../protocol/attachment.ts';
 
