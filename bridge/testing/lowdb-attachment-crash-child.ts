@@ -6,14 +6,12 @@
  * Usage: lowdb-attachment-crash-child.ts <dataDir> <clientIdPrefix>
  */
 import { createHash } from 'node:crypto';
-import { pino } from 'pino';
-import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
+import { openCrashChildStore } from './crash-child-store.ts';
 
 const [dataDir, prefix] = process.argv.slice(2);
 if (!dataDir || !prefix) throw new Error('usage: lowdb-attachment-crash-child.ts <dataDir> <clientIdPrefix>');
 
-const store = new LowdbStore({ dataDir, logger: pino({ level: 'silent' }), checkpointBytes: 16 * 1024, checkpointIntervalMs: 50 });
-await store.open();
+const store = await openCrashChildStore(dataDir);
 const conversationId = 'conv-files';
 await store.createConversation({ id: conversationId, channel: 'web', name: 'files' });
 

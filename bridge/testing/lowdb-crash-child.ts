@@ -4,20 +4,12 @@
  * acknowledged append. The crash test kills it with SIGKILL at random moments and checks every printed message.
  * Usage: lowdb-crash-child.ts <dataDir> <clientIdPrefix>
  */
-import { pino } from 'pino';
-import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
+import { openCrashChildStore } from './crash-child-store.ts';
 
 const [dataDir, prefix] = process.argv.slice(2);
 if (!dataDir || !prefix) throw new Error('usage: lowdb-crash-child.ts <dataDir> <clientIdPrefix>');
 
-const store = new LowdbStore({
-  dataDir,
-  logger: pino({ level: 'silent' }),
-  segmentSize: 10,
-  checkpointBytes: 16 * 1024,
-  checkpointIntervalMs: 50,
-});
-await store.open();
+const store = await openCrashChildStore(dataDir, { segmentSize: 10 });
 const conversations = ['conv-a', 'conv-b', 'conv-c', 'conv-d'];
 for (const id of conversations) await store.createConversation({ id, channel: 'web', name: id });
 

@@ -14,8 +14,7 @@
 import fsPromises from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { basename, dirname } from 'node:path';
-import { pino } from 'pino';
-import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
+import { openCrashChildStore } from './crash-child-store.ts';
 
 const KILL_POINTS = ['checkpoint-start', 'checkpoint-middle', 'segment-delete', 'segment-deleted', 'erased'] as const;
 type KillPoint = (typeof KILL_POINTS)[number];
@@ -54,14 +53,7 @@ fsPromises.rm = async (...args: Parameters<typeof rm>) => {
 syncBuiltinESMExports();
 
 const MESSAGES = 25;
-const store = new LowdbStore({
-  dataDir,
-  logger: pino({ level: 'silent' }),
-  segmentSize: 10,
-  checkpointBytes: 16 * 1024,
-  checkpointIntervalMs: 50,
-});
-await store.open();
+const store = await openCrashChildStore(dataDir, { segmentSize: 10 });
 await store.createConversation({ id: 'kept', channel: 'web', name: 'kept' });
 process.stdout.write('ready\n');
 

@@ -4,14 +4,12 @@
  * back whole, and every stored message's attachments have their files.
  */
 import { afterAll, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../logger.ts';
-import { nodeArgsFor } from '../../testing/node-bundle.ts';
-import { START_DEADLINE_MS, waitUntil } from '../../testing/wait-until.ts';
+import { startCrashChild } from '../../testing/crash-child.ts';
 import { LowdbStore } from './lowdb-store.ts';
 import { TEMP_MARKER } from './atomic-json-file.ts';
 
@@ -28,26 +26,14 @@ it('leaves no half file visible and no acknowledged message without its file aft
   // Kill after a set number of acknowledged lines (attachments and messages), not after a time.
   const killAfterAcks = [3, 17, 8];
   for (let round = 0; round < killAfterAcks.length; round++) {
-    const proc = spawn(process.execPath, nodeArgsFor('bridge/testing/lowdb-attachment-crash-child.ts', dir, `r${round}`), {
-      cwd: join(import.meta.dirname, '../../..'),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-    const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
-    await waitUntil(`attachment crash child round ${round} to print 'ready' (stderr: ${err.slice(-500)})`, () => out.includes('ready\n') || proc.exitCode !== null, {
-      timeoutMs: START_DEADLINE_MS,
-    });
-    expect(out, err).toContain('ready\n');
+    const child = startCrashChild('bridge/testing/lowdb-attachment-crash-child.ts', dir, `r${round}`);
+    await child.ready(`attachment crash child round ${round}`);
+    expect(child.out, child.err).toContain('ready\n');
     const target = killAfterAcks[round]!;
-    await waitUntil(`attachment crash child round ${round} to acknowledge ${target} lines`, () => out.split('\n').length - 2 >= target || proc.exitCode !== null);
-    expect(proc.exitCode, err).toBeNull();
-    proc.kill('SIGKILL');
-    await exited;
-    const lines = out.split('\n');
-    lines.pop();
+    await child.acknowledged(target, `attachment crash child round ${round}`);
+    expect(child.process.exitCode, child.err).toBeNull();
+    await child.kill(`attachment crash child round ${round}`);
+    const lines = child.lines();
     for (const line of lines) {
       const [kind, a, b] = line.split(' ');
       if (kind === 'a' && a && b) ackedAttachments.set(a, b);

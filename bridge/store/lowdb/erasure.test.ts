@@ -3,7 +3,6 @@
  * by the next open(), and a process killed (SIGKILL) at each step of an erasure leaves either the old or the
  * erased state — never a store that refuses to open, and never the erased text in any file.
  */
-import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -11,8 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../logger.ts';
 import { LowdbStore } from './lowdb-store.ts';
 import { filesHolding } from '../../testing/store-files.ts';
-import { nodeArgsFor } from '../../testing/node-bundle.ts';
-import { START_DEADLINE_MS, waitUntil } from '../../testing/wait-until.ts';
+import { startCrashChild } from '../../testing/crash-child.ts';
 
 const dirs: string[] = [];
 const stores: LowdbStore[] = [];
@@ -95,24 +93,11 @@ describe('LowdbStore erasure', () => {
     // One round per named step of an erasure (bridge/testing/lowdb-erasure-crash-child.ts): the child kills itself there.
     const killPoints = ['checkpoint-start', 'checkpoint-middle', 'segment-delete', 'segment-deleted', 'erased'];
     for (const [round, killAt] of killPoints.entries()) {
-      const proc = spawn(process.execPath, nodeArgsFor('bridge/testing/lowdb-erasure-crash-child.ts', dir, `r${round}`, killAt), {
-        cwd: join(import.meta.dirname, '../../..'),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      let closed = false;
-      proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-      // 'close' comes after the output pipes are drained, so `out` then holds every line the child printed.
-      proc.on('close', () => (closed = true));
-      await waitUntil(`erasure crash child round ${round} to kill itself at '${killAt}' (stderr: ${err.slice(-500)})`, () => closed, {
-        timeoutMs: START_DEADLINE_MS,
-      });
-      expect(out, err).toContain(`at ${killAt}\n`);
-      expect(proc.signalCode).toBe('SIGKILL');
-      const lines = out.split('\n');
-      lines.pop();
+      const child = startCrashChild('bridge/testing/lowdb-erasure-crash-child.ts', dir, `r${round}`, killAt);
+      await child.closed(`erasure crash child round ${round} killing itself at '${killAt}'`);
+      expect(child.out, child.err).toContain(`at ${killAt}\n`);
+      expect(child.process.signalCode).toBe('SIGKILL');
+      const lines = child.lines();
       const filled = new Set<string>();
       const erased = new Set<string>();
       for (const line of lines) {

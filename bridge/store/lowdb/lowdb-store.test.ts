@@ -16,8 +16,8 @@ import { silentLogger } from '../../logger.ts';
 import { LowdbStore, type LowdbStoreOptions } from './lowdb-store.ts';
 import { decodeCommitMark } from './commit-mark.ts';
 import { journalLine } from './journal.ts';
-import { nodeArgsFor } from '../../testing/node-bundle.ts';
-import { START_DEADLINE_MS, waitUntil } from '../../testing/wait-until.ts';
+import { startCrashChild } from '../../testing/crash-child.ts';
+import { waitUntil } from '../../testing/wait-until.ts';
 
 const dirs: string[] = [];
 const stores: LowdbStore[] = [];
@@ -211,29 +211,14 @@ describe('LowdbStore durability', () => {
     // (appends, receipts and checkpoints keep running), at a different depth each round, whatever the machine's load.
     const killAfterAcks = [5, 60, 200, 25, 400];
     for (let round = 0; round < killAfterAcks.length; round++) {
-      const proc = spawn(process.execPath, nodeArgsFor('bridge/testing/lowdb-crash-child.ts', dir, `r${round}`), {
-        cwd: join(import.meta.dirname, '../../..'),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      let err = '';
-      proc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      proc.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
-      const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
-      const ackedThisRound = (): number => out.split('\n').length - 2; // minus 'ready' and the unfinished line
-      await waitUntil(
-        `crash child round ${round} to print 'ready' (stderr: ${err.slice(-500)})`,
-        () => out.includes('ready\n') || proc.exitCode !== null,
-        { timeoutMs: START_DEADLINE_MS },
-      );
-      expect(out, err).toContain('ready\n');
+      const child = startCrashChild('bridge/testing/lowdb-crash-child.ts', dir, `r${round}`);
+      await child.ready(`crash child round ${round}`);
+      expect(child.out, child.err).toContain('ready\n');
       const target = killAfterAcks[round]!;
-      await waitUntil(`crash child round ${round} to acknowledge ${target} appends`, () => ackedThisRound() >= target || proc.exitCode !== null);
-      expect(proc.exitCode, err).toBeNull();
-      proc.kill('SIGKILL');
-      await exited;
-      const lines = out.split('\n');
-      lines.pop(); // possibly incomplete
+      await child.acknowledged(target, `crash child round ${round}`);
+      expect(child.process.exitCode, child.err).toBeNull();
+      await child.kill(`crash child round ${round}`);
+      const lines = child.lines();
       let roundAcks = 0;
       for (const line of lines) {
         const [conversationId, clientId] = line.split(' ');
