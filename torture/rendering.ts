@@ -112,6 +112,25 @@ async function hits(page: Page): Promise<{ hits: string[]; violations: string[];
   return page.evaluate('({ hits: window.__hits ?? [], violations: window.__violations ?? [], title: document.title })');
 }
 
+/** Blocked by both pages' CSP (img-src), so its violation names it: the CSP trap's positive control. */
+const CSP_CONTROL_URL = 'http://127.0.0.1:9/csp-control.png';
+
+/**
+ * Appends an image the page's CSP blocks and waits for its violation report, then returns the page's hits without
+ * the control's. The report comes in a task queued after whatever the rendered messages queued (image loads, error
+ * handlers), so once it arrives anything deferred the payloads could set off has been seen too.
+ */
+async function settleWithControl(page: Page, what: string): Promise<{ hits: string[]; violations: string[]; title: string; controlSeen: boolean }> {
+  await page.evaluate(`(() => { const i = document.createElement('img'); i.src = ${JSON.stringify(CSP_CONTROL_URL)}; document.body.append(i); })()`);
+  const isControl = (v: string) => v.includes(new URL(CSP_CONTROL_URL).origin);
+  const seen = await waitUntil(`the CSP violation of the control image in the ${what}`, async () => {
+    const now = await hits(page);
+    return now.violations.some(isControl) && now;
+  }).catch(() => undefined);
+  const now = seen ?? (await hits(page));
+  return { ...now, violations: now.violations.filter((v) => !isControl(v)), controlSeen: seen !== undefined };
+}
+
 /** Runs the rendering case: every payload both ways, widget and console, in Chromium. */
 export async function runRendering(): Promise<RenderingFigures> {
   ensureBuilt();
@@ -155,26 +174,25 @@ export async function runRendering(): Promise<RenderingFigures> {
       });
       if (res.status >= 300) throw new Error(`agent payload ${i} → ${res.status}`);
     }
-    // All of them on screen in the widget (both sides), then a moment for anything deferred to fire.
+    // All of them on screen in the widget (both sides); a shortfall is reported below as missing texts.
     const expected = payloads.length * 2;
-    const deadline = Date.now() + 30_000;
-    let widgetRendered = 0;
-    while (Date.now() < deadline) {
-      widgetRendered = await widgetPage.locator('anon-chat .msg__text').count();
-      if (widgetRendered >= expected) break;
-      await widgetPage.waitForTimeout(250);
-    }
+    const widgetCount = () => widgetPage.locator('anon-chat .msg__text').count();
+    const widgetRendered = await waitUntil(
+      `${expected} message texts in the widget`,
+      async () => {
+        const n = await widgetCount();
+        if (n >= expected) return n;
+        // The widget renders a window of the newest messages; scrolling to the top reveals the rest.
+        await widgetPage.locator('anon-chat .list').evaluate((el) => el.scrollTo(0, 0)).catch(() => undefined);
+        return false;
+      },
+      { intervalMs: 100 },
+    ).catch(widgetCount);
     const widgetTexts = new Set(await widgetPage.locator('anon-chat .msg__text').allTextContents());
     const missingInWidget = payloads.filter((p) => !widgetTexts.has(p));
-    await widgetPage.waitForTimeout(500);
+    // Then anything deferred has fired (the control's violation came after it), and the CSP trap proved armed.
+    const widgetHits = await settleWithControl(widgetPage, 'widget');
     const widgetInjected = await injected(widgetPage, '.msg__text');
-    const widgetHits = await hits(widgetPage);
-    await widgetPage.evaluate(`(() => { const i = document.createElement('img'); i.setAttribute('onerror', 'alert(2)'); i.src = 'x:'; document.body.append(i); })()`);
-    // The positive control: its CSP violation is reported asynchronously; wait for it (the check below needs it).
-    const widgetControl = await waitUntil('the CSP violation of the control <img onerror>', async () => {
-      const now = await hits(widgetPage);
-      return now.violations.length > widgetHits.violations.length && now;
-    }).catch(() => hits(widgetPage));
 
     // The console: sign in, open the conversation, let it render every message.
     const consoleContext = await browser.newContext();
@@ -182,18 +200,20 @@ export async function runRendering(): Promise<RenderingFigures> {
     await arm(consolePage, executions, beacons);
     await signInToConsole(consolePage, bridge.url, TEST_AGENT.name, TEST_AGENT.password);
     await consolePage.locator(`console-inbox .item[data-conversation-id="${session.conversationId}"]`).click();
-    let consoleRendered = 0;
-    const until = Date.now() + 30_000;
-    while (Date.now() < until) {
-      consoleRendered = await consolePage.locator('console-thread .messages .msg__text').count();
-      if (consoleRendered >= expected) break;
-      // Older history loads on scroll to the top.
-      await consolePage.locator('console-thread .messages').evaluate((el) => el.scrollTo(0, 0)).catch(() => undefined);
-      await consolePage.waitForTimeout(300);
-    }
-    await consolePage.waitForTimeout(500);
+    const consoleCount = () => consolePage.locator('console-thread .messages .msg__text').count();
+    const consoleRendered = await waitUntil(
+      `${expected} message texts in the console thread`,
+      async () => {
+        const n = await consoleCount();
+        if (n >= expected) return n;
+        // Older history loads on scroll to the top.
+        await consolePage.locator('console-thread .messages').evaluate((el) => el.scrollTo(0, 0)).catch(() => undefined);
+        return false;
+      },
+      { intervalMs: 100 },
+    ).catch(consoleCount);
+    const consoleHits = await settleWithControl(consolePage, 'console');
     const consoleInjected = await injected(consolePage, '.msg__text');
-    const consoleHits = await hits(consolePage);
     // Positive controls after the measurement: prove the traps would have seen an execution or a violation.
     await consolePage.evaluate('alert("control")');
     const consoleControl = await hits(consolePage);
@@ -216,9 +236,7 @@ export async function runRendering(): Promise<RenderingFigures> {
       injectedElements,
       beaconRequests: beacons,
       bundleFindings: forbiddenInBundles(),
-      trapsArmed:
-        consoleControl.hits.length === consoleHits.hits.length + 1 &&
-        widgetControl.violations.length > widgetHits.violations.length,
+      trapsArmed: consoleControl.hits.length === consoleHits.hits.length + 1 && widgetHits.controlSeen && consoleHits.controlSeen,
     };
   } finally {
     await browser?.close();
