@@ -9,6 +9,7 @@ import { startTestBridge, type TestBridge } from '../bridge/testing/index.ts';
 import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { signInToConsole, waitConsoleConnected } from './helpers/console-page.ts';
 import { waitUntil } from '../bridge/testing/wait-until.ts';
+import type { BusinessHours } from '../protocol/business-hours.ts';
 
 describe('console Team page (Chromium, real bridge)', () => {
   let bridge: TestBridge;
@@ -121,5 +122,37 @@ describe('console Team page (Chromium, real bridge)', () => {
     expect(await me(before)).toBe(401);
     expect(await me(await tokenOf())).toBe(200);
     await waitConsoleConnected(admin);
+  });
+
+  it('Team page: a new invite link for an invited agent, business hours saved; on a phone Online/Away is 44 × 44 px', async () => {
+    await admin.getByRole('button', { name: 'Team', exact: true }).click();
+    await admin.getByLabel('Login name').fill('cy');
+    await admin.getByLabel('Display name').fill('Cy Invited');
+    await admin.getByRole('button', { name: 'Add agent' }).click();
+    const link = admin.locator('console-team .invite-url');
+    const first = (await link.textContent())!.trim();
+    await admin.getByRole('button', { name: 'New invite link for Cy Invited' }).click();
+    await expect.poll(async () => (await link.textContent())?.trim(), { timeout: 10_000, message: 'a new invite link shown' }).not.toBe(first);
+
+    await admin.getByLabel('Use business hours').check();
+    await admin.getByLabel('Time zone').fill('Europe/Berlin');
+    await admin.getByLabel('Saturday', { exact: true }).check();
+    await admin.getByLabel('Saturday opens').fill('10:00');
+    await admin.getByLabel('Saturday closes').fill('00:00');
+    await admin.getByLabel('Monday', { exact: true }).uncheck();
+    await admin.getByRole('button', { name: 'Save business hours' }).click();
+    await admin.locator('console-business-hours [role="status"]').waitFor();
+    const stored = await fetch(`${bridge.url}/api/settings/business-hours`, {
+      headers: { authorization: `Bearer ${await admin.evaluate(() => JSON.parse(localStorage.getItem('anon-chat-console:session')!).token as string)}` },
+    }).then((r) => r.json() as Promise<BusinessHours>);
+    expect(stored).toMatchObject({ enabled: true, timeZone: 'Europe/Berlin', weekly: { mon: [], sat: [{ from: '10:00', to: '24:00' }], tue: [{ from: '09:00', to: '17:00' }] } });
+
+    await admin.setViewportSize({ width: 375, height: 700 });
+    const box = await admin.locator('anon-console .availability').boundingBox();
+    expect(box!.width).toBeGreaterThanOrEqual(44);
+    expect(box!.height).toBeGreaterThanOrEqual(44);
+    // The wrong current password refused above is the one failed request expected.
+    const refused = /status of 403 .*\/api\/auth\/password\)$/;
+    for (const p of problems) expect(p.errors.filter((e) => !refused.test(e))).toEqual([]);
   });
 });

@@ -86,6 +86,16 @@ export const teamStyles = css`
     border: 1px solid var(--console-border);
     border-radius: 8px;
   }
+  label.check {
+    display: flex;
+    align-items: center;
+    gap: 8px;
+    font-weight: 400;
+  }
+  label.check input {
+    width: auto;
+    height: auto;
+  }
   td select {
     width: auto;
   }

@@ -1,8 +1,12 @@
-/** The Team page's data: the agents (admins only), adding one (with the invite link), changing role and activity. */
+/**
+ * The Team page's data: the agents (admins only), adding one (with the invite link), changing role and activity, and
+ * the business hours.
+ */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { agentRest, type AgentRestOptions } from '../agent-rest.ts';
 import type { AgentAccount, AgentCreated } from '../../protocol/agents.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../../protocol/schemas.ts';
+import type { BusinessHours } from '../../protocol/business-hours.ts';
 
 /** Loads and changes the team over REST with the signed-in admin's token. */
 export class TeamController implements ReactiveController {
@@ -12,6 +16,11 @@ export class TeamController implements ReactiveController {
   error = '';
   /** The invite link of the agent added last, shown until the next change. */
   inviteUrl = '';
+  /** The stored business hours, once loaded. */
+  businessHours: BusinessHours | undefined;
+  /** Why saving the business hours was refused, readable; true in `businessHoursSaved` once saved. */
+  businessHoursError = '';
+  businessHoursSaved = false;
 
   constructor(
     private readonly host: ReactiveControllerHost,
@@ -26,8 +35,15 @@ export class TeamController implements ReactiveController {
   async load(): Promise<void> {
     this.loading = true;
     this.host.requestUpdate();
-    const body = await this.request<{ agents: AgentAccount[] }>('GET', '/api/agents');
+    this.businessHoursSaved = false;
+    this.businessHoursError = '';
+    const [body, hours] = await Promise.all([
+      this.request<{ agents: AgentAccount[] }>('GET', '/api/agents'),
+      agentRest<BusinessHours>(this.options, 'GET', '/api/settings/business-hours'),
+    ]);
     if (body) this.agents = body.agents;
+    if (hours.ok) this.businessHours = hours.body;
+    else this.businessHoursError = hours.error;
     this.loading = false;
     this.host.requestUpdate();
   }
@@ -50,6 +66,18 @@ export class TeamController implements ReactiveController {
     if (!body) return;
     this.inviteUrl = body.inviteUrl ?? '';
     this.agents = this.agents.map((a) => (a.id === id ? body.agent : a));
+    this.host.requestUpdate();
+  }
+
+  /** Saves the business hours (every node applies them at once). */
+  async saveBusinessHours(hours: BusinessHours): Promise<void> {
+    this.businessHoursSaved = false;
+    const result = await agentRest<BusinessHours>(this.options, 'PUT', '/api/settings/business-hours', hours);
+    this.businessHoursError = result.ok ? '' : result.error;
+    if (result.ok) {
+      this.businessHours = result.body;
+      this.businessHoursSaved = true;
+    }
     this.host.requestUpdate();
   }
 
