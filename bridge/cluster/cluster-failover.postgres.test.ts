@@ -17,7 +17,6 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ReactiveController } from 'lit';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -35,16 +34,12 @@ import {
 } from '../testing/index.ts';
 import { startHaproxy, type Haproxy } from '../testing/haproxy.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
+import { headlessWidget } from '../testing/headless-widget.ts';
 import { metaSignature } from '../webhooks/signatures.ts';
 import { graphSendOk, startScriptedServer, type RecordedRequest, type ScriptedServer } from '../webhooks/test-servers.ts';
 import { EVENT_WEBHOOK_QUEUE } from '../webhooks/event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE } from '../webhooks/whatsapp-delivery.ts';
-import { createSocketTransport } from '../../widget/transports/socket-transport.ts';
-import type { ChatHost } from '../../widget/controllers/chat-host.ts';
-import { ConnectionController } from '../../widget/controllers/connection-controller.ts';
-import { ConversationController } from '../../widget/controllers/conversation-controller.ts';
 import { OutboxController } from '../../widget/controllers/outbox-controller.ts';
-import { browserStorage } from '../../widget/controllers/visitor-storage.ts';
 import { AgentConnection } from '../../console/agent-connection.ts';
 import { ThreadController } from '../../console/controllers/thread-controller.ts';
 
@@ -253,32 +248,9 @@ async function visitorsOn(node: BridgeProcess): Promise<number> {
   return Number(/anon_chat_connected_sockets\{namespace="\/visitor"\} (\d+)/.exec(text)?.[1] ?? 0);
 }
 
-/** The widget element as its controllers see it, without a DOM (panel closed). */
-class WidgetHost extends EventTarget implements ChatHost {
-  readonly controllers: ReactiveController[] = [];
-  readonly userId = '';
-  readonly userHash = '';
-  readonly userName = '';
-  readonly isOpen = false;
-  readonly transportFactory = createSocketTransport;
-  constructor(readonly serverUrl: string, readonly site: string) {
-    super();
-  }
-  addController(controller: ReactiveController): void {
-    this.controllers.push(controller);
-  }
-  removeController(): void {}
-  requestUpdate(): void {}
-  get updateComplete(): Promise<boolean> {
-    return Promise.resolve(true);
-  }
-}
-
 /** The widget's connection, conversation and outbox controllers on `serverUrl`, connected. */
 async function startWidget(serverUrl: string) {
-  const host = new WidgetHost(serverUrl, 'failover');
-  const connection = new ConnectionController(host, browserStorage());
-  const conversation = new ConversationController(host, connection);
+  const { host, connection, conversation } = headlessWidget(serverUrl, 'failover');
   const outbox = new OutboxController(host, connection, conversation);
   for (const controller of host.controllers) controller.hostConnected?.();
   connection.start();

@@ -9,7 +9,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ReactiveController } from 'lit';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -18,11 +17,7 @@ import { silentLogger } from '../logger.ts';
 import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
 import { startTestBridge, connectAgent, collect, type TestBridge, type AgentClient } from '../testing/index.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
-import { createSocketTransport } from '../../widget/transports/socket-transport.ts';
-import type { ChatHost } from '../../widget/controllers/chat-host.ts';
-import { ConnectionController } from '../../widget/controllers/connection-controller.ts';
-import { ConversationController } from '../../widget/controllers/conversation-controller.ts';
-import { browserStorage } from '../../widget/controllers/visitor-storage.ts';
+import { headlessWidget } from '../testing/headless-widget.ts';
 import { AgentConnection } from '../../console/agent-connection.ts';
 import { ThreadController } from '../../console/controllers/thread-controller.ts';
 import { openPostgresPool } from './postgres-pool.ts';
@@ -62,27 +57,6 @@ afterAll(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
   vi.unstubAllGlobals();
 });
-
-/** The element as the widget's controllers see it, without a DOM (panel closed). */
-class Host extends EventTarget implements ChatHost {
-  readonly controllers: ReactiveController[] = [];
-  readonly userId = '';
-  readonly userHash = '';
-  readonly userName = '';
-  readonly isOpen = false;
-  readonly transportFactory = createSocketTransport;
-  constructor(readonly serverUrl: string, readonly site: string) {
-    super();
-  }
-  addController(controller: ReactiveController): void {
-    this.controllers.push(controller);
-  }
-  removeController(): void {}
-  requestUpdate(): void {}
-  get updateComplete(): Promise<boolean> {
-    return Promise.resolve(true);
-  }
-}
 
 /** Backends of the adapter's LISTEN connections on the test database (one per node). */
 async function listenBackends(): Promise<number[]> {
@@ -127,13 +101,9 @@ describe('two bridges on the PostgreSQL adapter', () => {
     await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(2), { timeout: 10_000 });
 
     // The visitor's widget on A: real controllers over a real WebSocket.
-    const host = new Host(a.url, 'cluster');
-    const widget = new ConnectionController(host, browserStorage());
-    const conversation = new ConversationController(host, widget);
-    let caughtUp = 0;
-    conversation.on('caught-up', () => caughtUp++);
+    const { connection: widget, conversation, caughtUps } = headlessWidget(a.url, 'cluster');
     widget.start();
-    await vi.waitFor(() => expect(caughtUp).toBe(1), { timeout: 10_000 });
+    await vi.waitFor(() => expect(caughtUps()).toBe(1), { timeout: 10_000 });
     const first = await widget.transport!.send({ clientId: 'v-0', text: 'hello from A' });
     const conversationId = first.conversationId;
 

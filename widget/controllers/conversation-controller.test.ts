@@ -3,16 +3,11 @@
  * browser's): the first page comes with `session`, so an up-to-date or short gap costs no `sync` request, and a
  * long gap pages on with `sync` until `hasMore` is false — every message once, in order, statuses included.
  */
-import type { ReactiveController } from 'lit';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Message } from '../../protocol/message.ts';
 import { startTestBridge, type TestBridge } from '../../bridge/testing/index.ts';
-import { createSocketTransport } from '../transports/socket-transport.ts';
-import type { ChatHost } from './chat-host.ts';
-import { ConnectionController } from './connection-controller.ts';
-import { ConversationController } from './conversation-controller.ts';
-import { browserStorage } from './visitor-storage.ts';
+import { headlessWidget } from '../../bridge/testing/headless-widget.ts';
 
 let bridge: TestBridge;
 /** `sync` requests the bridge received, per site (the handshake names it). */
@@ -34,40 +29,15 @@ afterAll(async () => {
   vi.unstubAllGlobals();
 });
 
-/** The element as the controllers see it, without a DOM: the panel is closed, so no read receipts go out. */
-class Host extends EventTarget implements ChatHost {
-  readonly controllers: ReactiveController[] = [];
-  readonly userId = '';
-  readonly userHash = '';
-  readonly userName = '';
-  readonly isOpen = false;
-  readonly transportFactory = createSocketTransport;
-  constructor(readonly serverUrl: string, readonly site: string) {
-    super();
-  }
-  addController(controller: ReactiveController): void {
-    this.controllers.push(controller);
-  }
-  removeController(): void {}
-  requestUpdate(): void {}
-  get updateComplete(): Promise<boolean> {
-    return Promise.resolve(true);
-  }
-}
-
 let siteCounter = 0;
 
 /** A widget's connection + conversation controllers, connected, resolving once the first catch-up finished. */
 async function widget() {
   const site = `catch-up-${++siteCounter}`;
-  const host = new Host(bridge.url, site);
-  const connection = new ConnectionController(host, browserStorage());
-  const conversation = new ConversationController(host, connection);
-  let caughtUp = 0;
-  conversation.on('caught-up', () => caughtUp++);
+  const { connection, conversation, caughtUps } = headlessWidget(bridge.url, site);
   connection.start();
-  await vi.waitFor(() => expect(caughtUp).toBe(1), { timeout: 30_000 });
-  return { site, connection, conversation, caughtUps: () => caughtUp };
+  await vi.waitFor(() => expect(caughtUps()).toBe(1), { timeout: 30_000 });
+  return { site, connection, conversation, caughtUps };
 }
 
 /** Drops every visitor socket on the bridge side; the widget reconnects by itself with its cursor. */
