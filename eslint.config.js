@@ -25,6 +25,9 @@ export default tseslint.config(
       // `async` here marks a contract callers await (the Store, transports, token signing): a body that needs no
       // await today is not a bug, and dropping `async` would turn its throws into synchronous ones.
       '@typescript-eslint/require-await': 'off',
+      // Passing on a rejection we were handed (a transport's error, re-created in this realm) keeps its reason
+      // as it came; wrapping it in a new Error would lose the TransportError shape callers check.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
     },
   },
   {

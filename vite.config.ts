@@ -83,7 +83,7 @@ export default defineConfig(({ mode }) => {
           extends: true,
           test: {
             name: 'main',
-            include: ['{protocol,bridge,widget,console,demo,e2e,torture,bench}/**/*.test.ts'],
+            include: ['{protocol,bridge,widget,console,demo,e2e,torture,bench,scripts}/**/*.test.ts'],
             exclude: [...configDefaults.exclude, ...POSTGRES_TESTS, ...BROWSER_TESTS],
           },
         },

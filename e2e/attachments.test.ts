@@ -276,7 +276,7 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
         () =>
           new Promise<number>((resolve, reject) => {
             const open = indexedDB.open('anon-chat-outbox-files');
-            open.onerror = () => reject(open.error);
+            open.onerror = () => reject(open.error ?? new Error('indexedDB.open failed'));
             open.onsuccess = () => {
               const count = open.result.transaction('files').objectStore('files').count();
               count.onsuccess = () => resolve(count.result);

@@ -213,7 +213,6 @@ export class AnonChat extends LitElement {
   #conversation: ConversationController | undefined;
   #outbox: OutboxController | undefined;
   #typing: TypingController | undefined;
-  readonly #dialog = new PanelDialogController(this);
   readonly #scroll: ScrollAnchorController = new ScrollAnchorController(this, {
     // A closed panel has nothing to scroll; reading its geometry would only force a layout (opening scrolls down).
     scroller: () => (this.isOpen ? this.renderRoot?.querySelector?.<HTMLElement>('.list') : null),
@@ -250,6 +249,8 @@ export class AnonChat extends LitElement {
 
   constructor() {
     super();
+    // Shows and hides the panel's dialog through the host's update cycle; nothing here calls it.
+    new PanelDialogController(this);
     this._draft = '';
     this._inert = false;
   }

@@ -220,7 +220,7 @@ export class Notifications {
       return {
         ok: false,
         permanent: code !== undefined && code >= 500,
-        error: code !== undefined ? `SMTP ${code}` : `SMTP connection failed (${String((error as { code?: unknown }).code ?? 'error')})`,
+        error: code !== undefined ? `SMTP ${code}` : `SMTP connection failed (${connectionErrorCode(error)})`,
       };
     }
   }
@@ -228,3 +228,9 @@ export class Notifications {
 
 /** What looking at one notification found: queued (now or before), not due yet, or nothing to send at this state. */
 type Outcome = 'queued' | 'waiting' | 'settled';
+
+/** The system error code of a failed SMTP connection (ECONNREFUSED, ETIMEDOUT…), or 'error' when there is none. */
+function connectionErrorCode(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : 'error';
+}

@@ -100,9 +100,9 @@ class FakeNetworkTransport implements Transport {
 
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
     const set = this.#listeners.get(event) ?? new Set();
-    set.add(listener as (...args: never[]) => void);
+    set.add(listener);
     this.#listeners.set(event, set);
-    return () => set.delete(listener as (...args: never[]) => void);
+    return () => set.delete(listener);
   }
 
   goOffline(): void {

@@ -1,9 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket as NodeWebSocket, WebSocketServer } from 'ws';
+import { WebSocket as NodeWebSocket, WebSocketServer, type RawData } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { waitUntil } from '../../bridge/testing/wait-until.ts';
 import { createSocketTransport } from './socket-transport.ts';
 import type { Transport } from './transport.ts';
+
+/** A WebSocket frame's text (ws hands text frames over as Buffers). */
+function frameText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString();
+  return Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data).toString();
+}
 
 const HANDSHAKE = '0{"sid":"s","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}';
 
@@ -46,7 +52,7 @@ describe('socket transport against a server sending malformed frames', () => {
     const joined = (ws: NodeWebSocket) => {
       ws.send(HANDSHAKE);
       ws.on('message', (data) => {
-        if (String(data).startsWith('40/visitor')) ws.send('40/visitor,{"sid":"v"}');
+        if (frameText(data).startsWith('40/visitor')) ws.send('40/visitor,{"sid":"v"}');
       });
     };
     script = [(ws) => ws.send('0{not json'), (ws) => ws.send('0{"sid":"s"}'), (ws) => ws.send('0null'), joined];
@@ -63,7 +69,7 @@ describe('socket transport against a server sending malformed frames', () => {
         socket = ws;
         ws.send(HANDSHAKE);
         ws.on('message', (data) => {
-          if (String(data).startsWith('40/visitor')) ws.send('40/visitor,{"sid":"v"}');
+          if (frameText(data).startsWith('40/visitor')) ws.send('40/visitor,{"sid":"v"}');
         });
       },
     ];

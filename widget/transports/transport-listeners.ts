@@ -13,8 +13,8 @@ export class TransportListeners {
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
     let set = this.#sets.get(event);
     if (!set) this.#sets.set(event, (set = new Set()));
-    set.add(listener as AnyListener);
-    return () => set.delete(listener as AnyListener);
+    set.add(listener);
+    return () => set.delete(listener);
   }
 
   emit<K extends keyof TransportEvents>(event: K, ...args: Parameters<TransportEvents[K]>): void {
