@@ -244,6 +244,28 @@ describe('upload', () => {
     visitor.close();
   });
 
+  it('takes the file as the one file part of a multipart/form-data body, with the same limits and sniffing', async () => {
+    const visitor = await connectVisitor(tb.url);
+    const post = async (form: FormData) => {
+      const res = await fetch(`${tb.url}/api/attachments`, { method: 'POST', headers: { Authorization: `Bearer ${visitor.session.token}` }, body: form });
+      return { status: res.status, json: (await res.json()) as Upload['json'] };
+    };
+    const form = (...files: [Blob, string][]): FormData => {
+      const data = new FormData();
+      data.set('note', 'fields other than the file are ignored');
+      for (const [blob, name] of files) data.append('file', blob, name);
+      return data;
+    };
+    const pdf = new Blob(['%PDF-1.4\n%%EOF\n'], { type: 'image/png' });
+    // The name comes from the part; the type is sniffed, not the part's Content-Type.
+    expect(await post(form([pdf, 'report.pdf']))).toMatchObject({ status: 201, json: { attachment: { name: 'report.pdf', type: 'application/pdf' } } });
+    expect(await post(form([new Blob([new Uint8Array(MAX_BYTES + 1)]), 'big.bin']))).toMatchObject({ status: 413, json: { error: { code: 'payload_too_large' } } });
+    expect(await post(form([new Blob([new Uint8Array([0x4d, 0x5a, 0x90, 0, 3, 0])]), 'tool.exe']))).toMatchObject({ status: 415 });
+    expect(await post(form([pdf, 'a.pdf'], [pdf, 'b.pdf']))).toMatchObject({ status: 400, json: { error: { code: 'bad_request', fields: { file: expect.any(String) } } } });
+    expect(await post(form())).toMatchObject({ status: 400, json: { error: { fields: { file: 'required' } } } });
+    visitor.close();
+  });
+
   it('needs a valid token; agents name the conversation', async () => {
     expect((await upload('not-a-token', 'x')).status).toBe(401);
     const res = await fetch(`${tb.url}/api/attachments`, { method: 'POST', body: 'x' });

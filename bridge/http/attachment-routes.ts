@@ -1,5 +1,6 @@
 /**
- * Attachments over HTTP: `POST /api/attachments` (the file as the raw body) stores a file for the caller's
+ * Attachments over HTTP: `POST /api/attachments` (the file as the raw body, or as the one file of a
+ * multipart/form-data body) stores a file for the caller's
  * conversation; `GET /api/attachments/:id[/thumbnail]` serves it to the conversation's participants (its visitor's
  * token, an agent token, the API key) or to whoever holds a short-lived signed link, which
  * `GET /api/attachments/:id/link` hands out to participants. Mounted before any body parser: the body is read here,
@@ -7,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Router, type Request, type Response } from 'express';
+import busboy from 'busboy';
 import { IMAGE_TYPES, type AttachmentLink } from '../../protocol/attachment.ts';
 import { attachmentUploadQuerySchema, entityId } from '../../protocol/schemas.ts';
 import type { Author } from '../../protocol/message.ts';
@@ -99,6 +101,63 @@ function readBody(req: Request, res: Response, maxBytes: number): Promise<Buffer
     req.on('end', onEnd);
     req.on('error', onError);
     req.on('aborted', onAborted);
+  });
+}
+
+/** Boundaries and part headers a form adds around the file: its declared length may pass the limit by this much. */
+const FORM_FRAMING_BYTES = 16 * 1024;
+
+/**
+ * The one file of a multipart/form-data body and its file name, with the limits of {@link readBody}: a declared
+ * length over the limit (plus framing) is refused unread, a file part growing past it as soon as it does. Other
+ * fields are ignored; a second file is refused.
+ */
+function readFormFile(req: Request, res: Response, maxBytes: number): Promise<{ bytes: Buffer; name: string | undefined }> {
+  const refuse = (): BridgeError => {
+    res.setHeader('Connection', 'close');
+    return tooLarge(maxBytes);
+  };
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes + FORM_FRAMING_BYTES) return Promise.reject(refuse());
+  return new Promise((resolve, reject) => {
+    let form: busboy.Busboy;
+    try {
+      form = busboy({ headers: req.headers, limits: { files: 1, fields: 0, fileSize: maxBytes } });
+    } catch {
+      return reject(new BridgeError('bad_request', 'The form has no boundary.', { file: 'multipart/form-data with a boundary' }));
+    }
+    let file: { bytes: Buffer; name: string | undefined } | undefined;
+    let settled = false;
+    const fail = (error: BridgeError): void => {
+      if (settled) return;
+      settled = true;
+      req.unpipe(form);
+      // Paused, not destroyed, as in readBody: the answer must be written before the connection closes.
+      req.pause();
+      reject(error);
+    };
+    form.on('file', (_field, stream, info) => {
+      const chunks: Buffer[] = [];
+      let total = 0;
+      stream.on('data', (chunk: Buffer) => {
+        total += chunk.byteLength;
+        chunks.push(chunk);
+      });
+      stream.on('limit', () => fail(refuse()));
+      stream.on('end', () => {
+        if (!stream.truncated) file = { bytes: Buffer.concat(chunks, total), name: info.filename };
+      });
+    });
+    form.on('filesLimit', () => fail(new BridgeError('bad_request', 'One file per upload.', { file: 'one file part only' })));
+    form.on('error', () => fail(new BridgeError('bad_request', 'The form is malformed.', { file: 'a well-formed multipart/form-data body' })));
+    form.on('close', () => {
+      if (settled) return;
+      settled = true;
+      if (file) resolve(file);
+      else reject(new BridgeError('bad_request', 'The form carries no file.', { file: 'required' }));
+    });
+    req.on('aborted', () => fail(new BridgeError('bad_request', 'The upload was interrupted.')));
+    req.pipe(form);
   });
 }
 
@@ -207,7 +266,8 @@ export function attachmentRouter(ctx: BridgeContext): Router {
       author = caller.author;
       conversationId = (await requireConversation(ctx, query.conversationId)).id;
     }
-    const raw = await readBody(req, res, maxBytes);
+    const form = req.is('multipart/form-data') ? await readFormFile(req, res, maxBytes) : undefined;
+    const raw = form ? form.bytes : await readBody(req, res, maxBytes);
     const uploader = uploaderOf(author);
     // Without a key from the client, the same bytes uploaded again by the same sender are the same upload.
     const uploadKey = query.uploadKey !== undefined ? `key:${query.uploadKey}` : `sha256:${createHash('sha256').update(raw).digest('hex')}`;
@@ -226,7 +286,7 @@ export function attachmentRouter(ctx: BridgeContext): Router {
       conversationId,
       uploader,
       uploadKey,
-      name: cleanName(query.name),
+      name: cleanName(query.name ?? form?.name),
       type,
       content: prepared.content,
       ...(prepared.thumbnail ? { thumbnail: prepared.thumbnail } : {}),
