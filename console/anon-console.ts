@@ -167,10 +167,10 @@ export class AnonConsole extends LitElement {
         <button
           class="btn btn--ghost me"
           type="button"
-          aria-label="My account: ${session.agent.displayName}"
           aria-pressed=${this.page === 'account' ? 'true' : 'false'}
           @click=${() => this.showPage(this.page === 'account' ? 'inbox' : 'account')}
         >
+          <span class="visually-hidden">My account: </span>
           <span class="avatar ${hueClass(session.agent.id)}" aria-hidden="true">${initials(session.agent.displayName)}</span>
           <span class="me__name">${session.agent.displayName}</span>
         </button>
