@@ -3,7 +3,8 @@
  * so this file tests the realtime half alone): a visitor's widget on node A and an agent's console on node B see each
  * other live, and when the adapter's LISTEN connections are terminated mid-stream — broadcasts published meanwhile
  * are lost, by design of the adapter — both clients are told `changes:missed` once their node listens again and
- * sync, so both end with every message, also when nothing follows the lost ones.
+ * sync, so both end with every message, also when nothing follows the lost ones; and when NOTIFYs fail on the
+ * publishing node, the other node's clients are told to sync too.
  * Write coalescing and the shared-JSON encoder are on, as in production.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -69,6 +70,30 @@ async function listenBackends(): Promise<number[]> {
 const stored = (messages: readonly { id?: string; seq?: number }[]): number[] =>
   messages.filter((m) => m.id !== undefined).map((m) => m.seq!).sort((a, b) => a - b);
 
+/** A new visitor's widget on node A (real controllers over a real WebSocket) and the agent's console on B (its
+ * connection and thread controller), the visitor's conversation open in it with the first message. */
+async function widgetOnAConsoleOnB() {
+  const [a, b] = nodes as [TestBridge, TestBridge];
+  const { connection: widget, conversation, caughtUps } = headlessWidget(a.url, 'cluster');
+  widget.start();
+  await vi.waitFor(() => expect(caughtUps()).toBe(1), { timeout: 10_000 });
+  const first = await widget.transport!.send({ clientId: 'v-0', text: 'hello from A' });
+  const conversationId = first.conversationId;
+
+  const consoleHost = { addController() {}, requestUpdate() {}, removeController() {}, updateComplete: Promise.resolve(true) };
+  const thread = new ThreadController(consoleHost, { agent: () => ({ id: b.agent.id, name: b.agent.name }) });
+  const agentConnection = new AgentConnection(b.url, b.agent.token, {
+    onConnect: () => thread.connected(),
+    onState: () => {},
+    onAuthError: () => {},
+  });
+  thread.attach(agentConnection);
+  await vi.waitFor(() => expect(agentConnection.state).toBe('online'), { timeout: 10_000 });
+  await thread.open(conversationId, undefined);
+  await vi.waitFor(() => expect(stored(thread.thread!.messages)).toEqual([1]), { timeout: 10_000 });
+  return { widget, conversation, agentConnection, thread, conversationId };
+}
+
 describe('two bridges on the PostgreSQL adapter', () => {
   it('takes NOTIFY payloads up to the threshold and sends larger ones as attachments', async () => {
     await admin.query('SELECT pg_notify($1, $2)', ['threshold-check', 'x'.repeat(NOTIFY_PAYLOAD_THRESHOLD)]);
@@ -97,28 +122,9 @@ describe('two bridges on the PostgreSQL adapter', () => {
   });
 
   it('carries a widget on A and a console on B live, and both sync what a LISTEN reconnect lost, also when it was the last change', async () => {
-    const [a, b] = nodes as [TestBridge, TestBridge];
+    const [a] = nodes as [TestBridge, TestBridge];
     await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(2), { timeout: 10_000 });
-
-    // The visitor's widget on A: real controllers over a real WebSocket.
-    const { connection: widget, conversation, caughtUps } = headlessWidget(a.url, 'cluster');
-    widget.start();
-    await vi.waitFor(() => expect(caughtUps()).toBe(1), { timeout: 10_000 });
-    const first = await widget.transport!.send({ clientId: 'v-0', text: 'hello from A' });
-    const conversationId = first.conversationId;
-
-    // The agent's console on B: its connection and thread controller, the conversation open.
-    const consoleHost = { addController() {}, requestUpdate() {}, removeController() {}, updateComplete: Promise.resolve(true) };
-    const thread = new ThreadController(consoleHost, { agent: () => ({ id: b.agent.id, name: b.agent.name }) });
-    const agentConnection = new AgentConnection(b.url, b.agent.token, {
-      onConnect: () => thread.connected(),
-      onState: () => {},
-      onAuthError: () => {},
-    });
-    thread.attach(agentConnection);
-    await vi.waitFor(() => expect(agentConnection.state).toBe('online'), { timeout: 10_000 });
-    await thread.open(conversationId, undefined);
-    await vi.waitFor(() => expect(stored(thread.thread!.messages)).toEqual([1]), { timeout: 10_000 });
+    const { widget, conversation, agentConnection, thread, conversationId } = await widgetOnAConsoleOnB();
 
     // Live both ways, across nodes; the large reply goes through the adapter's attachment table.
     const large = 'é'.repeat(4000);
@@ -166,6 +172,35 @@ describe('two bridges on the PostgreSQL adapter', () => {
     expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].filter((i) => !witnessedReplies.has(`a-${i}`)).length).toBeGreaterThan(0);
 
     witness.close();
+    agentConnection.close();
+    thread.detach();
+    widget.stop();
+  });
+  it('tells the other node to sync when NOTIFYs fail on the publishing node', async () => {
+    await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(2), { timeout: 10_000 });
+    const { widget, conversation, agentConnection, thread, conversationId } = await widgetOnAConsoleOnB();
+    const database = pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1));
+    // A pg_notify of this database's own, ahead of pg_catalog's for new connections, fails every NOTIFY on them; the
+    // bridges' pool connections are replaced, their LISTEN ones kept (both nodes keep listening).
+    await admin.query("CREATE FUNCTION public.pg_notify(text, text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN RAISE 'refused'; END $$");
+    try {
+      await admin.query(`ALTER DATABASE ${database} SET search_path = public, pg_catalog`);
+      await admin.query(
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'anon-chat' AND query NOT LIKE 'LISTEN %'",
+      );
+      // The visitor on A sends; A's NOTIFYs of them fail, and nothing the console on B hears shows it a jump in rev.
+      for (let i = 1; i <= 3; i++) await widget.transport!.send({ clientId: `v-${i}`, text: `visitor ${i}` });
+      // A delivers a broadcast to its own sockets once its NOTIFY has ended (here failed).
+      await vi.waitFor(() => expect(conversation.messages.some((m) => m.clientId === 'v-3')).toBe(true), { timeout: 15_000 });
+    } finally {
+      await admin.query(`ALTER DATABASE ${database} RESET search_path`);
+      await admin.query('DROP FUNCTION public.pg_notify(text, text)');
+    }
+    const all = (await store.getChangesSince(conversationId, 0, 1000)).map((m: Message) => m.seq).sort((x, y) => x - y);
+    expect(all).toHaveLength(4);
+    await vi.waitFor(() => expect(stored(thread.thread!.messages)).toEqual(all), { timeout: 15_000 });
+    await vi.waitFor(() => expect(stored(conversation.messages)).toEqual(all), { timeout: 15_000 });
+
     agentConnection.close();
     thread.detach();
     widget.stop();

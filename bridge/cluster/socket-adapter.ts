@@ -5,7 +5,9 @@
  * What it does not guarantee: a broadcast published while a node's LISTEN connection is reconnecting never reaches
  * that node's sockets (at most once), and it has no connection-state recovery. Clients cover both with the `rev`
  * cursor: every message change has the next `rev` of its conversation, so a client that sees a jump syncs the gap,
- * and once a node listens again it tells its own sockets `changes:missed`, so a lost last change is synced too.
+ * and once a node listens again it tells its own sockets `changes:missed`, so a lost last change is synced too. A
+ * broadcast whose NOTIFY fails on the publishing node is lost for every other node: that node then tells the others'
+ * sockets `changes:missed` (a server-side emit, retried with backoff until its NOTIFY goes through).
  */
 import { createAdapter } from '@socket.io/postgres-adapter';
 import type pg from 'pg';
@@ -106,9 +108,10 @@ export class NotifyBatcher {
  * dies (a restarted server, a terminated backend), takes a new one without releasing the dead one: every reconnect
  * would leak a pool slot until the pool is exhausted, and `pool.end()` would wait forever. Here a connection the
  * adapter holds is released (and so discarded) by the pool once it ends. Its NOTIFYs go through a `NotifyBatcher`.
- * `listening(channel)` is told each time the adapter's LISTEN on `channel` has taken effect (first and after a reconnect).
+ * `listening(channel)` is told each time the adapter's LISTEN on `channel` has taken effect (first and after a reconnect);
+ * `published` is told how each of its NOTIFYs and attachment inserts ended.
  */
-function releasingPool(pool: pg.Pool, listening: (channel: string) => void): pg.Pool {
+function releasingPool(pool: pg.Pool, listening: (channel: string) => void, published: LostBroadcastNotice): pg.Pool {
   const connect = async (): Promise<pg.PoolClient> => {
     const client = await pool.connect();
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
@@ -131,33 +134,154 @@ function releasingPool(pool: pg.Pool, listening: (channel: string) => void): pg.
     return client;
   };
   const notifies = new NotifyBatcher(pool);
-  const query = (text: string, values?: unknown[]) =>
-    text === NOTIFY_STATEMENT && values?.length === 2 && typeof values[0] === 'string' && typeof values[1] === 'string'
-      ? notifies.notify(values[0], values[1])
-      : pool.query(text, values);
+  const query = (text: string, values?: unknown[]) => {
+    if (text === NOTIFY_STATEMENT && values?.length === 2 && typeof values[0] === 'string' && typeof values[1] === 'string') {
+      const [channel, payload] = values as [string, string];
+      const result = notifies.notify(channel, payload);
+      const notice = isMissedNotice(payload);
+      result.then(() => published.succeeded(channel, notice), () => published.failed(channel, notice));
+      return result;
+    }
+    const result = pool.query(text, values);
+    // A large broadcast is stored first, then announced by NOTIFY; a failed insert loses it before any NOTIFY, and
+    // its namespace is not in the statement.
+    if (text.startsWith(`INSERT INTO ${ADAPTER_ATTACHMENTS_TABLE}`)) result.catch(() => published.failed(undefined, false));
+    return result;
+  };
   return { connect, query } as unknown as pg.Pool;
 }
 
 /** The adapter's NOTIFY channel of a namespace (its default channel prefix). */
 const channelOf = (namespace: string): string => `socket.io#${namespace}`;
 
+/** What sockets hear when broadcasts may have been lost: they sync from their `rev` cursor. */
+const CHANGES_MISSED = 'changes:missed';
+/** First wait before telling the other nodes, doubled after each failed try up to the longest. */
+const MISSED_NOTICE_FIRST_DELAY_MS = 100;
+const MISSED_NOTICE_LONGEST_DELAY_MS = 5_000;
+
+/** True for the payload of the adapter's server-side emit of `changes:missed` (its message type 9). */
+function isMissedNotice(payload: string): boolean {
+  if (!payload.includes(`"${CHANGES_MISSED}"`)) return false;
+  try {
+    const message = JSON.parse(payload) as { type?: unknown; data?: { packet?: unknown[] } };
+    return message.type === 9 && message.data?.packet?.[0] === CHANGES_MISSED;
+  } catch {
+    return false;
+  }
+}
+
+interface NoticeState {
+  attempt: number;
+  timer?: NodeJS.Timeout;
+  inFlight: boolean;
+  /** A failure was reported while the notice was in flight: it may not cover that one, so one more follows. */
+  again: boolean;
+}
+
+/**
+ * After a NOTIFY of this node fails, tells the other nodes' sockets of that channel `changes:missed` through a NOTIFY
+ * of its own (`send`), tried again with growing waits until one goes through: a failed NOTIFY means the database
+ * was unreachable or the connection died, so the next try may fail the same way. A notice covers every failure
+ * reported before it was sent (their changes were committed before they were published); NOTIFYs that go through
+ * while a retry waits mean the database answers again, so the retry goes at once.
+ */
+class LostBroadcastNotice {
+  private readonly states = new Map<string, NoticeState>();
+
+  constructor(private readonly channels: () => Iterable<string>, private readonly send: (channel: string) => void) {}
+
+  /** A NOTIFY on `channel` (undefined: on an unknown channel) failed; `notice` when it was this notice itself. */
+  failed(channel: string | undefined, notice: boolean): void {
+    if (channel === undefined) {
+      for (const known of this.channels()) this.failed(known, false);
+      return;
+    }
+    const state = this.states.get(channel);
+    if (state === undefined) {
+      const fresh: NoticeState = { attempt: 0, inFlight: false, again: false };
+      this.states.set(channel, fresh);
+      this.schedule(channel, fresh);
+    } else if (notice && state.inFlight) {
+      state.inFlight = false;
+      state.again = false;
+      state.attempt++;
+      this.schedule(channel, state);
+    } else if (state.inFlight) {
+      state.again = true;
+    }
+  }
+
+  /** A NOTIFY on `channel` went through; `notice` when it was this notice itself. */
+  succeeded(channel: string, notice: boolean): void {
+    const state = this.states.get(channel);
+    if (state === undefined) return;
+    if (notice && state.inFlight) {
+      state.inFlight = false;
+      if (!state.again) {
+        this.states.delete(channel);
+        return;
+      }
+      state.again = false;
+      state.attempt = 0;
+      this.schedule(channel, state);
+    } else if (!state.inFlight && state.timer !== undefined) {
+      clearTimeout(state.timer);
+      this.fire(channel, state);
+    }
+  }
+
+  /** Forgets `channel` (its namespace closed). */
+  forget(channel: string): void {
+    clearTimeout(this.states.get(channel)?.timer);
+    this.states.delete(channel);
+  }
+
+  private schedule(channel: string, state: NoticeState): void {
+    const delay = Math.min(MISSED_NOTICE_FIRST_DELAY_MS * 2 ** state.attempt, MISSED_NOTICE_LONGEST_DELAY_MS);
+    state.timer = setTimeout(() => this.fire(channel, state), delay);
+    state.timer.unref();
+  }
+
+  private fire(channel: string, state: NoticeState): void {
+    state.timer = undefined;
+    state.inFlight = true;
+    this.send(channel);
+  }
+}
+
 /**
  * The adapter constructor to pass to `createBridge({ adapter })`. Whenever the node's LISTEN on a namespace takes
  * effect again, that namespace's sockets on this node hear `changes:missed`: broadcasts published while it was not
  * listening are lost, and their sync reads everything committed before, while anything published later arrives live.
+ * Whenever a NOTIFY of this node fails, the other nodes' sockets of that namespace hear it (`LostBroadcastNotice`).
  */
 export function postgresSocketAdapter(pool: pg.Pool, logger: Logger): ReturnType<typeof createAdapter> {
   const namespaces = new Map<string, Namespace>();
   const listening = (channel: string): void => {
-    for (const [name, nsp] of namespaces) if (channelOf(name) === channel) nsp.local.emit('changes:missed');
+    for (const [name, nsp] of namespaces) if (channelOf(name) === channel) nsp.local.emit(CHANGES_MISSED);
   };
-  const adapter = createAdapter(releasingPool(pool, listening), {
+  const published = new LostBroadcastNotice(
+    () => [...namespaces.keys()].map(channelOf),
+    (channel) => {
+      for (const [name, nsp] of namespaces) if (channelOf(name) === channel) nsp.serverSideEmit(CHANGES_MISSED);
+    },
+  );
+  const adapter = createAdapter(releasingPool(pool, listening, published), {
     payloadThreshold: NOTIFY_PAYLOAD_THRESHOLD,
     errorHandler: (error: Error) => logger.warn({ err: error }, 'socket.io postgres adapter'),
   });
   // Socket.IO calls it with `new`: a function, not an arrow.
   return function namespaceAdapter(nsp: Namespace) {
     namespaces.set(nsp.name, nsp);
-    return adapter(nsp);
+    // The server-side emit of another node whose NOTIFY failed: this node's sockets of the namespace may lack changes.
+    nsp.on(CHANGES_MISSED, () => nsp.local.emit(CHANGES_MISSED));
+    const namespaceAdapter = adapter(nsp);
+    const close = namespaceAdapter.close.bind(namespaceAdapter);
+    namespaceAdapter.close = () => {
+      published.forget(channelOf(nsp.name));
+      return close();
+    };
+    return namespaceAdapter;
   };
 }
