@@ -16,6 +16,7 @@ const MINUTE = 60_000;
 let now = Date.parse('2026-03-02T09:00:00.000Z');
 const clock = () => new Date(now);
 const pools: pg.Pool[] = [];
+const stores: PostgresStore[] = [];
 const nodes: Notifications[] = [];
 let url: string;
 let smtp: TestSmtpServer;
@@ -25,6 +26,7 @@ async function node(): Promise<{ store: PostgresStore; notifications: Notificati
   pools.push(pool);
   const store = new PostgresStore({ pool, clock, logger: silentLogger() });
   await store.open();
+  stores.push(store);
   const notifications = new Notifications({
     store,
     logger: silentLogger(),
@@ -50,6 +52,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
+  // A store holds a connection of its own for its queue claims; the pool ends only once that is given back.
+  await Promise.all(stores.map((store) => store.close()));
   await Promise.all(pools.map((pool) => pool.end()));
   await smtp?.close();
 });
