@@ -161,7 +161,7 @@ export const consoleStyles = css`
     /* A phone: the top bar keeps the logo, status and actions; the product name would push Sign out off screen. */
     .topbar {
       gap: 4px;
-      padding: 0 10px;
+      padding: 0 6px;
     }
     .brand > span {
       display: none;

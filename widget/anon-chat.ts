@@ -213,7 +213,9 @@ export class AnonChat extends LitElement {
   #conversation: ConversationController | undefined;
   #outbox: OutboxController | undefined;
   #typing: TypingController | undefined;
-  readonly #scroll: ScrollAnchorController = new ScrollAnchorController(this, {
+  // The dialog's controller is added first on purpose: controllers' hostUpdated run in the order they were added, and
+  // the scroll controller may read the list's geometry only once this one has opened the panel's dialog.
+  readonly #scroll: ScrollAnchorController = (new PanelDialogController(this), new ScrollAnchorController(this, {
     // A closed panel has nothing to scroll; reading its geometry would only force a layout (opening scrolls down).
     scroller: () => (this.isOpen ? this.renderRoot?.querySelector?.<HTMLElement>('.list') : null),
     snapshot: (): ScrollSnapshot => {
@@ -236,7 +238,7 @@ export class AnonChat extends LitElement {
     bottomPx: 48,
     topPx: 80,
     stickToBottom: true,
-  });
+  }));
   #returnFocus: HTMLElement | undefined;
   #instanceKey = '';
   /** Cancels the scheduled #init while it has not run. */
@@ -249,8 +251,6 @@ export class AnonChat extends LitElement {
 
   constructor() {
     super();
-    // Shows and hides the panel's dialog through the host's update cycle; nothing here calls it.
-    new PanelDialogController(this);
     this._draft = '';
     this._inert = false;
   }
