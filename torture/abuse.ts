@@ -346,7 +346,9 @@ export class AbuseGenerator {
         signal: AbortSignal.timeout(ANSWER_TIMEOUT_MS),
       });
       await res.arrayBuffer();
-      if (res.status === 413 || (path.startsWith('/api/conversations') && res.status === 401)) this.bodies.status413++;
+      // A 408 is a refusal too: with the bridge busy under the flood, the (shortened) request timeout can close the
+      // request before the route's 413 is written; either way the body was never read in full.
+      if (res.status === 413 || res.status === 408 || (path.startsWith('/api/conversations') && res.status === 401)) this.bodies.status413++;
       else this.bodies.other.push(`${path} ${size} → ${res.status}`);
     } catch (error) {
       // The bridge may cut the upload short once it has refused it; that is a refusal too.
