@@ -71,6 +71,8 @@ export const envSchema = z.object({
   MAX_HTTP_BUFFER_SIZE: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(16 * 1024),
   CONNECT_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
   TRUST_PROXY: boolean.default(false),
+  // Visitor context for agents (README "Visitor context"): the page, referrer, browser, OS, language and local time.
+  VISITOR_CONTEXT: boolean.default(true),
   HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(1000).max(120_000).default(10_000),
   HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
@@ -196,6 +198,8 @@ export interface BridgeConfig {
   connectTimeoutMs: number;
   /** Honour X-Forwarded-For (only behind a reverse proxy). */
   trustProxy: boolean;
+  /** Take and keep the visitor context (page, referrer, browser, OS, language, time zone); false: the widget sends none. */
+  visitorContext: boolean;
   /** HTTP server timeouts and the per-IP connection cap. */
   http: HttpServerLimits;
   /** Checkpoint cadence of the lowdb store (passed to `LowdbStore`). */
@@ -292,6 +296,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     maxHttpBufferSize: env.MAX_HTTP_BUFFER_SIZE,
     connectTimeoutMs: env.CONNECT_TIMEOUT_MS,
     trustProxy: env.TRUST_PROXY,
+    visitorContext: env.VISITOR_CONTEXT,
     http: {
       headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
       // Node requires requestTimeout ≥ headersTimeout (or 0); a shorter setting is raised instead of refused.

@@ -13,6 +13,7 @@ import { BridgeError } from './api-error.ts';
 import { eventIdPrefixOf } from './webhooks/event-webhooks.ts';
 import { sendIdOf } from './webhooks/whatsapp-delivery.ts';
 import { ERASED_NAMESPACE } from './conversations.ts';
+import { VISITOR_CONTEXT_NAMESPACE, visitorContextOf } from './visitor-context.ts';
 
 /**
  * How long an erased id is remembered: a visitor token lives 30 days from its last refresh, and an erased
@@ -43,10 +44,12 @@ export async function exportConversation(ctx: BridgeContext, conversationId: str
   const conversation = await ctx.store.getConversation(conversationId);
   if (!conversation) throw new BridgeError('not_found', 'No such conversation.');
   const messages = await allMessages(ctx, conversation);
+  const visitorContext = await visitorContextOf(ctx, conversationId);
   return {
     format: 'anon-chat.conversation-export.v1',
     exportedAt: ctx.clock().toISOString(),
     conversation,
+    ...(visitorContext ? { visitorContext } : {}),
     // Every message lists its attachments (empty when none), so importers can rely on the field; the file itself
     // is read from `url` with an agent token.
     messages: messages.map((message) => ({
@@ -86,6 +89,7 @@ export async function eraseConversation(
     records: [
       // Written by the retired catch-up pass (before outbound work was queued with the change): older data holds it.
       { namespace: 'sink-cursor', key: conversationId },
+      { namespace: VISITOR_CONTEXT_NAMESPACE, key: conversationId },
       ...messages.flatMap((m) => (m.externalId !== undefined ? [{ namespace: PENDING_STATUS_NAMESPACE, key: m.externalId }] : [])),
     ],
     queueItemIdPrefixes: [mailIdPrefixOf(conversationId), ...messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)])],

@@ -22,7 +22,7 @@ export type InboundResult = 'accepted' | 'refused' | 'failed';
 export type DeliveryResult = 'delivered' | 'retry' | 'dead';
 /** Which limit refused a request or event. */
 /** `login` counts per-IP login refusals, `login_account` those of an account delayed after failed logins. */
-export type RateLimitScope = 'messages' | 'events' | 'typing' | 'connections' | 'http' | 'login' | 'login_account';
+export type RateLimitScope = 'messages' | 'events' | 'typing' | 'context' | 'connections' | 'http' | 'login' | 'login_account';
 
 const CHANNELS = Object.values(Channel);
 const ROLES: readonly AuthorRole[] = ['visitor', 'agent', 'system'];

@@ -9,6 +9,7 @@ import type { AttachmentLimits } from './attachment.ts';
 import type { ApiError } from './errors.ts';
 import type { Conversation, ConversationSummary } from './conversation.ts';
 import type { Message, StatusChange } from './message.ts';
+import type { VisitorContext, VisitorContextChange } from './visitor-context.ts';
 import type {
   AgentHistoryPayload,
   AgentReceiptPayload,
@@ -17,6 +18,7 @@ import type {
   AgentSyncPayload,
   AgentTypingPayload,
   ConversationAssignPayload,
+  ConversationContextPayload,
   ConversationListPayload,
   ConversationStatePayload,
   TypingPayload,
@@ -25,6 +27,7 @@ import type {
   VisitorReceiptPayload,
   VisitorSendPayload,
   VisitorSyncPayload,
+  VisitorContextPayload,
 } from './schemas.ts';
 
 export const VISITOR_NAMESPACE = '/visitor';
@@ -69,6 +72,8 @@ export interface VisitorSession {
    * connection (the bridge answers before reading the body), which looks like being offline.
    */
   attachments?: AttachmentLimits;
+  /** Present when the bridge takes visitor context (`VISITOR_CONTEXT`, on by default): the widget reports it then. */
+  visitorContext?: true;
 }
 
 /** The address a visitor left to be answered at, if any. */
@@ -109,6 +114,12 @@ export interface VisitorClientToServerEvents {
    * (`session.replyByEmail` present), else `bad_request`.
    */
   'visitor:email': (payload: VisitorEmailPayload, ack: (res: Ack<ReplyByEmail>) => void) => void;
+  /**
+   * The page the visitor is on, their language and time zone (only while `session.visitorContext`, else
+   * `bad_request`); stored with the conversation once it exists, shown to agents. `stored` is false while the visitor
+   * has not written yet: the bridge keeps the newest report for this socket and stores it with the first message.
+   */
+  'visitor:context': (payload: VisitorContextPayload, ack?: (res: Ack<{ stored: boolean }>) => void) => void;
   /** Erase this conversation and everything stored about it (the widget offers it when the site enables it). */
   'conversation:erase': (payload: Record<string, never>, ack: (res: Ack<{ erased: true }>) => void) => void;
 }
@@ -148,6 +159,8 @@ export interface AgentClientToServerEvents {
   'conversation:state': (payload: ConversationStatePayload, ack: (res: Ack<ConversationSummary>) => void) => void;
   /** Assign, transfer or unassign a conversation; every agent hears `conversation:updated`. */
   'conversation:assign': (payload: ConversationAssignPayload, ack: (res: Ack<ConversationSummary>) => void) => void;
+  /** The visitor context stored with a conversation (`null` when none is known); read on opening it and after a reconnect. */
+  'conversation:context': (payload: ConversationContextPayload, ack: (res: Ack<{ context: VisitorContext | null }>) => void) => void;
   sync: (payload: AgentSyncPayload, ack: (res: Ack<SyncResult>) => void) => void;
   history: (payload: AgentHistoryPayload, ack: (res: Ack<MessagePage>) => void) => void;
   receipt: (payload: AgentReceiptPayload, ack?: (res: Ack<{ changed: number }>) => void) => void;
@@ -161,6 +174,8 @@ export interface AgentServerToClientEvents {
   /** A conversation's summary changed (new message, read state, state, assignee, presence). */
   'conversation:updated': (conversation: ConversationSummary) => void;
   'visitor:presence': (presence: { conversationId: string; online: boolean }) => void;
+  /** A visitor reported a new page (or their first context was stored with their first message). */
+  'conversation:context': (change: VisitorContextChange) => void;
   'agents:presence': (presence: { online: AgentPublic[] }) => void;
   'chat:error': (error: ApiError) => void;
   /** A conversation was erased: drop it from the inbox and close its thread. */
@@ -197,6 +212,8 @@ export interface ConversationExport {
   format: 'anon-chat.conversation-export.v1';
   exportedAt: string;
   conversation: Conversation;
+  /** The visitor context stored with it, when any. */
+  visitorContext?: VisitorContext;
   /** In seq order. */
   messages: ExportedMessage[];
 }

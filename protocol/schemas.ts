@@ -9,6 +9,7 @@ import { textProblem } from './text.ts';
 import { AGENT_ROLES, Availability, isDisplayName } from './agents.ts';
 import { isTimeZone } from './business-hours.ts';
 import { MAX_ATTACHMENTS_PER_MESSAGE } from './attachment.ts';
+import { MAX_CONTEXT_TITLE_LENGTH, MAX_CONTEXT_URL_LENGTH } from './visitor-context.ts';
 
 /**
  * Message text: something visible (not only white space, control, format or zero-width characters), no lone
@@ -58,6 +59,19 @@ export const visitorEmailAddress = emailAddress;
 export const visitorPageUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2048);
 /** `visitor:email`: the address to be answered at (`null` removes it) and the page the visitor left it on. */
 export const visitorEmailSchema = z.strictObject({ email: visitorEmailAddress.nullable(), page: visitorPageUrl.optional() });
+/**
+ * `visitor:context`: the page the visitor is on and their browser's language and time zone, bounded so a report stays
+ * small whatever the page holds. Unknown keys are refused like everywhere else.
+ */
+export const visitorContextSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(MAX_CONTEXT_URL_LENGTH),
+  title: z.string().max(MAX_CONTEXT_TITLE_LENGTH),
+  referrer: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(MAX_CONTEXT_URL_LENGTH).optional(),
+  language: z.string().max(35).regex(/^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$/, 'must be a BCP 47 language tag').optional(),
+  timeZone: z.string().min(1).max(64).refine(isTimeZone, 'must be an IANA time zone such as Europe/Berlin').optional(),
+  // Real offsets run from UTC-12:00 to UTC+14:00.
+  utcOffsetMinutes: z.number().int().min(-720).max(840),
+});
 
 /** Handshake `auth` of the visitor namespace. */
 export const visitorAuthSchema = z.strictObject({
@@ -99,6 +113,8 @@ export const agentRetrySchema = z.strictObject({ conversationId: entityId, messa
 export const conversationStateSchema = z.strictObject({ conversationId: entityId, state: z.enum(['open', 'closed']) });
 /** Assign a conversation to an active agent, transfer it, or (`null`) unassign it. */
 export const conversationAssignSchema = z.strictObject({ conversationId: entityId, assigneeId: entityId.nullable() });
+/** `conversation:context`: the visitor context stored with a conversation. */
+export const conversationContextSchema = z.strictObject({ conversationId: entityId });
 export const agentAuthSchema = z.strictObject({ token: z.string().min(1).max(4096) });
 
 // ---- REST ----
@@ -209,6 +225,8 @@ export type VisitorReceiptPayload = z.infer<typeof visitorReceiptSchema>;
 export type TypingPayload = z.infer<typeof typingSchema>;
 export type VisitorEmailPayload = z.infer<typeof visitorEmailSchema>;
 export type VisitorAuth = z.infer<typeof visitorAuthSchema>;
+export type VisitorContextPayload = z.infer<typeof visitorContextSchema>;
+export type ConversationContextPayload = z.infer<typeof conversationContextSchema>;
 export type AgentSendPayload = z.infer<typeof agentSendSchema>;
 export type AgentSyncPayload = z.infer<typeof agentSyncSchema>;
 export type AgentHistoryPayload = z.infer<typeof agentHistorySchema>;

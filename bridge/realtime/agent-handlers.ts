@@ -7,6 +7,7 @@ import {
   agentSyncSchema,
   agentTypingSchema,
   conversationAssignSchema,
+  conversationContextSchema,
   conversationListSchema,
   conversationStateSchema,
 } from '../../protocol/schemas.ts';
@@ -24,6 +25,7 @@ import {
   syncPage,
 } from '../conversations.ts';
 import { BridgeError, validationError } from '../api-error.ts';
+import { visitorContextOf } from '../visitor-context.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
 import { TypingTracker } from './typing.ts';
@@ -35,6 +37,7 @@ const KNOWN_EVENTS = new Set([
   'message:retry',
   'conversation:state',
   'conversation:assign',
+  'conversation:context',
   'sync',
   'history',
   'receipt',
@@ -54,6 +57,15 @@ export async function registerAgentHandlers(
     schema: conversationListSchema,
     limiter: limiters.events,
     run: async (payload) => ({ conversations: await listSummaries(ctx, payload, agentId) }),
+  });
+
+  onEvent(ctx, socket, 'conversation:context', {
+    schema: conversationContextSchema,
+    limiter: limiters.events,
+    run: async (payload) => {
+      await requireConversation(ctx, payload.conversationId);
+      return { context: (await visitorContextOf(ctx, payload.conversationId)) ?? null };
+    },
   });
 
   onEvent(ctx, socket, 'message:send', {

@@ -8,12 +8,15 @@ import type { RateLimits } from '../config.ts';
 import { RateLimiter, SharedRateLimiter } from '../rate-limiter.ts';
 import type { BridgeMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
+import { VISITOR_CONTEXT_REPORTS_PER_MINUTE } from '../../protocol/visitor-context.ts';
 
 /** One limiter per kind of traffic; keys are socket ids (events) or client IPs (connections). */
 export interface SocketLimiters {
   messages: RateLimiter;
   events: RateLimiter;
   typing: RateLimiter;
+  /** Visitor context reports: a fixed budget well above what the widget sends (protocol/visitor-context.ts). */
+  context: RateLimiter;
   connections: SharedRateLimiter;
 }
 
@@ -28,6 +31,7 @@ export function createSocketLimiters(
     messages: new RateLimiter(limits.messagesPerMinute, now, () => metrics?.rateLimitRefused('messages')),
     events: new RateLimiter(limits.eventsPerMinute, now, () => metrics?.rateLimitRefused('events')),
     typing: new RateLimiter(limits.typingPerMinute, now, () => metrics?.rateLimitRefused('typing')),
+    context: new RateLimiter(VISITOR_CONTEXT_REPORTS_PER_MINUTE, now, () => metrics?.rateLimitRefused('context')),
     connections: new SharedRateLimiter(store, 'connections', limits.connectionsPerMinute, () =>
       metrics?.rateLimitRefused('connections'),
     ),
@@ -39,4 +43,5 @@ export function forgetSocket(limiters: SocketLimiters, socketId: string): void {
   limiters.messages.forget(socketId);
   limiters.events.forget(socketId);
   limiters.typing.forget(socketId);
+  limiters.context.forget(socketId);
 }

@@ -5,6 +5,7 @@
 import {
   conversationEraseSchema,
   typingSchema,
+  visitorContextSchema,
   visitorEmailSchema,
   visitorHistorySchema,
   visitorReceiptSchema,
@@ -18,6 +19,7 @@ import { signVisitorToken } from '../auth/visitor-token.ts';
 import { applyReceipt, ensureVisitorConversation, historyPage, storeMessage, syncPage } from '../conversations.ts';
 import { eraseConversation } from '../conversation-erasure.ts';
 import { replyByEmailOf, setVisitorEmail } from '../visitor-email.ts';
+import { trackVisitorContext } from '../visitor-context.ts';
 import { onEvent, rateLimited, refuseUnknownEvents } from './dispatch.ts';
 import { agentsListening, isVisitorOnline } from './presence.ts';
 import { forgetSocket, type SocketLimiters } from './socket-limits.ts';
@@ -26,7 +28,7 @@ import { ReceiptBatch } from './receipt-batch.ts';
 import { validationError } from '../api-error.ts';
 import { StoreError } from '../store/store.ts';
 
-const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing', 'conversation:erase', 'visitor:email']);
+const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing', 'conversation:erase', 'visitor:email', 'visitor:context']);
 
 /** Wires one connected visitor socket: room, session, presence, events. */
 export async function registerVisitorHandlers(
@@ -39,6 +41,8 @@ export async function registerVisitorHandlers(
   const room = conversationRoom(conversationId);
 
   refuseUnknownEvents(socket, KNOWN_EVENTS);
+  // The User-Agent comes from the handshake, never from a payload; like the rest of the context it is display-only.
+  const context = trackVisitorContext(ctx, conversationId, socket.handshake.headers['user-agent']);
 
   onEvent(ctx, socket, 'message:send', {
     schema: visitorSendSchema,
@@ -62,7 +66,10 @@ export async function registerVisitorHandlers(
         await ensureVisitorConversation(ctx, socket.data);
         stored = await send();
       }
-      afterAck(stored.announce);
+      afterAck(async () => {
+        await stored.announce();
+        await context.conversationStarted();
+      });
       return stored.message;
     },
   });
@@ -85,7 +92,17 @@ export async function registerVisitorHandlers(
   onEvent(ctx, socket, 'visitor:email', {
     schema: visitorEmailSchema,
     limiter: limiters.events,
-    run: (payload) => setVisitorEmail(ctx, socket.data, payload.email, payload.page),
+    run: async (payload, afterAck) => {
+      const stored = await setVisitorEmail(ctx, socket.data, payload.email, payload.page);
+      afterAck(() => context.conversationStarted());
+      return stored;
+    },
+  });
+
+  onEvent(ctx, socket, 'visitor:context', {
+    schema: visitorContextSchema,
+    limiter: limiters.context,
+    run: (payload) => context.report(payload),
   });
 
   onEvent(ctx, socket, 'conversation:erase', {
@@ -145,6 +162,7 @@ export async function registerVisitorHandlers(
     ...(catchUp ? { catchUp } : {}),
     ...(replyByEmail ? { replyByEmail } : {}),
     attachments: { maxBytes: ctx.config.attachments.maxBytes },
+    ...(ctx.config.visitorContext ? { visitorContext: true as const } : {}),
   });
   socket.emit('agents:presence', { online: await ctx.availability.visitorCount() });
   await announceVisitorPresence(ctx, conversationId);
