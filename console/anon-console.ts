@@ -271,9 +271,13 @@ export class AnonConsole extends LitElement {
   private async signIn(name: string, password: string): Promise<void> {
     await this.session.signIn(name, password);
     if (!this.session.session) return;
+    // A link to a conversation (the unanswered-conversation mail's) opened while signed out leads there after sign-in.
+    const linked = this.location.current();
+    if (linked) void this.thread.open(linked, undefined);
     // The form that had focus is gone: without this, focus falls to <body>.
     await this.updateComplete;
-    await this.renderRoot.querySelector('console-inbox')?.focusSearch();
+    if (linked) await this.renderRoot.querySelector('console-thread')?.focusComposer();
+    else await this.renderRoot.querySelector('console-inbox')?.focusSearch();
   }
 
   private select(conversationId: string): void {

@@ -83,6 +83,8 @@ describe('notification mails', () => {
     expect(unanswered!.mail.bcc).toBeUndefined();
     expect(unanswered!.mail.html).toBe(false);
     expect(unanswered!.mail.text).toContain('> Is <b>this</b> on?');
+    // The link opens this conversation in the console (console/controllers/location-controller.ts reads the hash).
+    expect(unanswered!.mail.text).toContain(`Answer in the console: ${tb.url}/console/#c1`);
     expect(unanswered!.mail.messageId).toMatch(/^<[0-9a-f]{32}@example\.com>$/);
 
     // The agent answers; the visitor does not read it. The first attempt to the visitor's server is deferred.

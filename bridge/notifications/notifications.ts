@@ -151,7 +151,7 @@ export class Notifications {
       conversation,
       messages: waiting,
       to,
-      consoleUrl: `${this.deps.publicUrl()}/console/`,
+      consoleUrl: `${this.deps.publicUrl()}/console/#${encodeURIComponent(conversation.id)}`,
       waitedMinutes: Math.max(1, Math.round((now - Date.parse(first.createdAt)) / 60_000)),
     });
     return this.queue(notificationIdOf(conversation.id, 'unanswered', first.id), mail);

@@ -1,9 +1,12 @@
 /** Drives the agent console in a page: sign in, find conversations, open one, reply, read what it shows. */
 import type { Locator, Page } from 'playwright-core';
 
-/** Opens `/console/` on `baseUrl` and signs in; resolves once the inbox is connected. */
-export async function signInToConsole(page: Page, baseUrl: string, name: string, password: string): Promise<void> {
-  await page.goto(`${baseUrl}/console/`);
+/**
+ * Opens `/console/` on `baseUrl` (at `/console/#<conversationId>`, the link notification mails carry, when given) and
+ * signs in; resolves once the inbox is connected.
+ */
+export async function signInToConsole(page: Page, baseUrl: string, name: string, password: string, conversationId?: string): Promise<void> {
+  await page.goto(`${baseUrl}/console/${conversationId ? `#${encodeURIComponent(conversationId)}` : ''}`);
   await page.getByLabel('Agent name').fill(name);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
