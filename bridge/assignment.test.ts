@@ -9,6 +9,7 @@ import type { AgentCreated, LoginResult } from '../protocol/agents.ts';
 import type { ConversationSummary } from '../protocol/conversation.ts';
 import type { SavedReply, TeamMember } from '../protocol/assignment.ts';
 import {
+  collect,
   connectAgent,
   connectVisitor,
   emitRaw,
@@ -238,13 +239,15 @@ describe('round-robin', () => {
 });
 
 describe('saved replies', () => {
-  it('admins create, replace and delete them; every agent lists them; bad input and agents are refused', async () => {
+  it('admins create, replace and delete them; every agent lists them and hears each change live; bad input and agents are refused', async () => {
     const ana = await teammate();
+    const changes = collect(ana.socket, 'saved-replies:changed');
     const created = await api('/api/saved-replies/thanks', { method: 'PUT', json: { text: 'Thank you for waiting!' } });
     expect(created.status).toBe(201);
     expect(created.json.savedReply).toEqual({ shortcut: 'thanks', text: 'Thank you for waiting!', updatedAt: expect.any(String) });
     expect((await api('/api/saved-replies/hello', { method: 'PUT', json: { text: 'Hello!' } })).status).toBe(201);
     expect((await api('/api/saved-replies/thanks', { method: 'PUT', json: { text: 'Thanks!' } })).status).toBe(200);
+    await waitUntil("the agent's console told of each of the three changes", () => changes.length === 3);
     const listed = await api('/api/saved-replies', { token: ana.token });
     expect(listed.status).toBe(200);
     expect((listed.json.savedReplies as SavedReply[]).map((r) => [r.shortcut, r.text])).toEqual([
@@ -262,5 +265,8 @@ describe('saved replies', () => {
     expect((await api('/api/saved-replies/hello', { method: 'DELETE' })).status).toBe(204);
     expect((await api('/api/saved-replies/hello', { method: 'DELETE' })).status).toBe(404);
     expect(((await api('/api/saved-replies')).json.savedReplies as SavedReply[]).map((r) => r.shortcut)).toEqual(['thanks']);
+    // The deletion is told too; the refused requests were not.
+    await waitUntil("the agent's console told of the deletion", () => changes.length === 4);
+    expect(changes).toHaveLength(4);
   });
 });

@@ -1,13 +1,14 @@
 /**
  * Assignment and saved replies in real Chromium against a real bridge: an admin and an agent in two browsers; the
  * admin assigns a conversation to the agent (the agent sees it under Mine live), transfers it back, filters the inbox
- * Mine / Unassigned / Everyone, adds a saved reply on the Team page, and inserts it with `/` in the composer.
+ * Mine / Unassigned / Everyone, adds saved replies on the Team page (the agent's open console hears of them live), and
+ * the agent inserts one with `/` in the composer, the list filtered as they type.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { connectVisitor, emitWithAck, startTestBridge, type ConnectedVisitor, type TestBridge } from '../bridge/testing/index.ts';
 import { ensureBuilt, launchChromium, openPage, type PageProblems } from './helpers/browser.ts';
-import { inboxItem, inboxItems, signInToConsole } from './helpers/console-page.ts';
+import { inboxItem, inboxItems, signInToConsole, threadMessage } from './helpers/console-page.ts';
 
 describe('console assignment and saved replies (Chromium, real bridge)', () => {
   let bridge: TestBridge;
@@ -57,8 +58,10 @@ describe('console assignment and saved replies (Chromium, real bridge)', () => {
 
     const admin = await page();
     await signInToConsole(admin, bridge.url, bridge.agent.name, bridge.agent.password);
+    // Cleo follows the link of an unanswered-conversation mail while signed out: after sign-in it is open.
     const cleo = await page();
-    await signInToConsole(cleo, bridge.url, 'cleo', 'cleo-password-1');
+    await signInToConsole(cleo, bridge.url, 'cleo', 'cleo-password-1', first);
+    await threadMessage(cleo, 'first question').waitFor();
 
     // Cleo looks at her own conversations: none yet.
     await cleo.getByRole('button', { name: 'Mine' }).click();
@@ -92,15 +95,20 @@ describe('console assignment and saved replies (Chromium, real bridge)', () => {
     await admin.getByLabel('Text', { exact: true }).fill('Thank you for waiting, we are on it!');
     await admin.getByRole('button', { name: 'Save reply' }).click();
     await admin.locator('console-saved-replies td', { hasText: '/thanks' }).waitFor();
+    await admin.getByLabel('Shortcut').fill('hello');
+    await admin.getByLabel('Text', { exact: true }).fill('Hello! How can I help?');
+    await admin.getByRole('button', { name: 'Save reply' }).click();
+    await admin.locator('console-saved-replies td', { hasText: '/hello' }).waitFor();
     await admin.getByRole('button', { name: 'Inbox' }).click();
-    // Cleo's console loads saved replies after a connect: a reload picks the new one up.
-    await cleo.reload();
+    // Cleo's console, open all along, hears of both live (no reload); typing filters them.
     await cleo.getByRole('button', { name: 'Everyone' }).click();
     await inboxItem(cleo, second).click();
     const box = cleo.getByRole('textbox', { name: /Reply to/ });
-    await box.fill('/tha');
     const list = cleo.getByRole('listbox', { name: 'Saved replies' });
-    await list.getByRole('option', { name: /\/thanks/ }).waitFor();
+    await box.fill('/');
+    await expect.poll(() => list.getByRole('option').count(), { message: 'both saved replies offered live' }).toBe(2);
+    await box.fill('/tha');
+    await expect.poll(() => list.getByRole('option').allTextContents()).toEqual([expect.stringContaining('/thanks')]);
     await box.press('Escape');
     await expect.poll(() => list.count()).toBe(0);
     await box.fill('/th');

@@ -182,6 +182,8 @@ export interface AgentServerToClientEvents {
   'conversation:erased': (erased: ConversationErased) => void;
   /** Live events may have been lost on the way (the bridge's link to the other nodes reconnected): catch up as after a reconnect. */
   'changes:missed': () => void;
+  /** An admin created, changed or deleted a saved reply (on any node): list them again. */
+  'saved-replies:changed': () => void;
 }
 
 /** Per-socket data the bridge keeps after the handshake. */

@@ -1,6 +1,7 @@
 /**
  * What every agent's console needs of the team: the teammates conversations can be assigned to (`GET /api/team`) and
- * the saved replies (`GET /api/saved-replies`), loaded after every connect; admins change saved replies here too.
+ * the saved replies (`GET /api/saved-replies`), loaded after every connect and again whenever an admin (in any console,
+ * on any node) changes a saved reply; admins change saved replies here too.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { agentRest, type AgentRestOptions } from '../agent-rest.ts';
@@ -14,6 +15,7 @@ export class TeamDirectoryController implements ReactiveController, ConnectionUs
   savedReplies: SavedReply[] = [];
   /** The last refusal of a saved-reply change, readable. */
   error = '';
+  private stopListening: (() => void) | undefined;
 
   constructor(
     private readonly host: ReactiveControllerHost,
@@ -24,9 +26,13 @@ export class TeamDirectoryController implements ReactiveController, ConnectionUs
 
   hostConnected(): void {}
 
-  attach(_connection: AgentConnection): void {}
+  attach(connection: AgentConnection): void {
+    this.stopListening = connection.on('saved-replies:changed', () => void this.loadSavedReplies());
+  }
 
   detach(): void {
+    this.stopListening?.();
+    this.stopListening = undefined;
     this.members = [];
     this.savedReplies = [];
   }
@@ -48,6 +54,14 @@ export class TeamDirectoryController implements ReactiveController, ConnectionUs
     ]);
     if (team) this.members = team.agents;
     if (replies) this.savedReplies = replies.savedReplies;
+    this.host.requestUpdate();
+  }
+
+  private async loadSavedReplies(): Promise<void> {
+    // Not through request(): a refusal shown to this admin stays shown while another admin's change comes in.
+    const result = await agentRest<{ savedReplies: SavedReply[] }>(this.options, 'GET', '/api/saved-replies');
+    if (!result.ok) return;
+    this.savedReplies = result.body.savedReplies;
     this.host.requestUpdate();
   }
 
