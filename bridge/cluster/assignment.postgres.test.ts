@@ -1,12 +1,17 @@
 /**
  * Assignment across nodes: two bridges on one database (testing/postgres-nodes.ts). A reply on node A assigns the conversation and an agent on node B hears it live; a transfer on B reaches
- * A; racing replies on both nodes leave exactly one assignee; a deactivation on B unassigns live on A.
+ * A; racing replies on both nodes leave exactly one assignee; a deactivation on B unassigns live on A. The team state
+ * around it crosses nodes too: an agent going Away or Online on A changes what visitors on B are told, and a saved
+ * reply an admin changes on B reaches the consoles on A.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginResult } from '../../protocol/agents.ts';
 import type { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { startPostgresNodes, type PostgresNodes } from '../testing/postgres-nodes.ts';
-import { connectAgent, connectVisitor, emitWithAck, nextEvent, type AgentClient } from '../testing/clients.ts';
+import { io } from 'socket.io-client';
+import { VISITOR_NAMESPACE } from '../../protocol/events.ts';
+import { collect, connectAgent, connectVisitor, emitWithAck, nextEvent, type AgentClient, type VisitorClient } from '../testing/clients.ts';
+import { waitUntil } from '../testing/wait-until.ts';
 
 const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
 const AGENT = { name: 'ana', displayName: 'Ana', role: 'agent', password: 'ana-password-12' } as const;
@@ -89,5 +94,55 @@ describe('assignment across nodes', () => {
     await released;
     const mine = await emitWithAck(ana.socket, 'conversations:list', { assignee: 'unassigned' });
     expect(mine.ok && mine.data.conversations.map((c) => c.id)).toContain(conversationId);
+  });
+});
+
+describe('team state across nodes', () => {
+  async function rest(node: number, method: string, path: string, token: string, json?: unknown): Promise<{ status: number; body: unknown }> {
+    const res = await fetch(`${urls[node]}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${token}`, ...(json !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  }
+
+  /** A visitor on `node` that records every `agents:presence` from the first one on (listening before it connects). */
+  async function visitorOn(node: number): Promise<() => number | undefined> {
+    const socket = io(urls[node]! + VISITOR_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false }) as VisitorClient;
+    sockets.push(socket);
+    const seen: number[] = [];
+    socket.on('agents:presence', ({ online }) => void seen.push(online));
+    await waitUntil(`the first agents:presence of a new visitor on node ${node}`, () => seen.length > 0);
+    return () => seen.at(-1);
+  }
+
+  it('an agent going Away and Online on node A changes what visitors on node B are told', async () => {
+    const ana = await console_(0, AGENT);
+    const watcher = await visitorOn(1);
+    await waitUntil('the visitor on node B told Ana (on node A) is online', () => watcher() === 1);
+
+    expect((await rest(0, 'PUT', '/api/auth/availability', ana.token, { availability: 'away' })).status).toBe(200);
+    await waitUntil('the visitor on node B told nobody is online', () => watcher() === 0);
+    // A visitor arriving on B now reads the availability of A's sockets: nobody.
+    expect((await visitorOn(1))()).toBe(0);
+
+    expect((await rest(0, 'PUT', '/api/auth/availability', ana.token, { availability: 'online' })).status).toBe(200);
+    await waitUntil('the visitor on node B told Ana is back', () => watcher() === 1);
+    expect((await visitorOn(1))()).toBe(1);
+  });
+
+  it('a saved reply changed by an admin on node B reaches a console on node A, which lists it', async () => {
+    const ana = await console_(0, AGENT);
+    const boss = await login(1, ADMIN);
+    const changes = collect(ana.socket, 'saved-replies:changed');
+    expect((await rest(1, 'PUT', '/api/saved-replies/thanks', boss.token, { text: 'Thanks for waiting!' })).status).toBe(201);
+    await waitUntil('the console on node A told of the new saved reply', () => changes.length === 1);
+    expect((await rest(0, 'GET', '/api/saved-replies', ana.token)).body).toEqual({
+      savedReplies: [{ shortcut: 'thanks', text: 'Thanks for waiting!', updatedAt: expect.any(String) }],
+    });
+    expect((await rest(1, 'DELETE', '/api/saved-replies/thanks', boss.token)).status).toBe(204);
+    await waitUntil('the console on node A told of the deletion', () => changes.length === 2);
   });
 });
