@@ -166,11 +166,31 @@ export const consoleStyles = css`
     .brand > span {
       display: none;
     }
-    /* Room for an admin's Team button: who is online and one's own avatar show from 481 px. */
+    /*
+     * Room for an admin's Inbox and Team buttons and one's own avatar (My account, where Sign out moves on a phone):
+     * who is online, the connection's word (its coloured dot stays; the word is still read out) and the availability's
+     * word show from 481 px.
+     */
     .agents,
-    .me,
+    .sign-out,
     .availability__label {
       display: none;
+    }
+    .conn {
+      position: relative;
+      padding: 0 8px;
+    }
+    .conn__text {
+      position: absolute;
+      width: 1px;
+      height: 1px;
+      overflow: hidden;
+      clip: rect(0 0 0 0);
+      white-space: nowrap;
+    }
+    .me {
+      min-width: 44px;
+      height: 44px;
     }
     /* Only its dot: the button's name says Online or Away. A 44 × 44 px target, as WCAG 2.5.5 asks of touch controls. */
     .availability {

@@ -127,7 +127,7 @@ export class AnonConsole extends LitElement {
     return html`<div class="app">
       <header class="topbar">
         <div class="brand">${logoMark(28)}<span>anon-chat <small>Console</small></span></div>
-        <span class="conn conn--${state}" role="status" data-state=${state}>${CONNECTION_TEXT[state]}</span>
+        <span class="conn conn--${state}" role="status" data-state=${state}><span class="conn__text">${CONNECTION_TEXT[state]}</span></span>
         <span class="spacer"></span>
         ${others.length
           ? html`<div class="agents" aria-label="${others.length} ${others.length === 1 ? 'agent' : 'agents'} online: ${others.map((a) => a.name).join(', ')}" role="img">
@@ -174,7 +174,7 @@ export class AnonConsole extends LitElement {
           <span class="avatar ${hueClass(session.agent.id)}" aria-hidden="true">${initials(session.agent.displayName)}</span>
           <span class="me__name">${session.agent.displayName}</span>
         </button>
-        <button class="btn btn--ghost" type="button" @click=${() => this.signOut()}>Sign out</button>
+        <button class="btn btn--ghost sign-out" type="button" @click=${() => this.signOut()}>Sign out</button>
       </header>
       ${this.page === 'account'
         ? html`<console-account
@@ -186,6 +186,7 @@ export class AnonConsole extends LitElement {
             .passwordResult=${this.passwordResult}
             @console-profile-save=${(e: HTMLElementEventMap['console-profile-save']) => void this.changeDisplayName(e.detail.displayName)}
             @console-password-change=${(e: HTMLElementEventMap['console-password-change']) => void this.changePassword(e.detail.current, e.detail.next)}
+            @console-sign-out=${() => this.signOut()}
           ></console-account>`
         : this.page === 'team' && session.agent.role === 'admin'
         ? html`<console-team

@@ -27,6 +27,7 @@ export interface ConsoleEventDetails {
   'console-invite-accept': { password: string };
   'console-profile-save': { displayName: string };
   'console-password-change': { current: string; next: string };
+  'console-sign-out': Record<string, never>;
   'console-invite-reissue': { id: string };
   'console-business-hours-save': BusinessHours;
 }
@@ -57,6 +58,7 @@ declare global {
     'console-invite-accept': CustomEvent<ConsoleEventDetails['console-invite-accept']>;
     'console-profile-save': CustomEvent<ConsoleEventDetails['console-profile-save']>;
     'console-password-change': CustomEvent<ConsoleEventDetails['console-password-change']>;
+    'console-sign-out': CustomEvent<ConsoleEventDetails['console-sign-out']>;
     'console-invite-reissue': CustomEvent<ConsoleEventDetails['console-invite-reissue']>;
     'console-business-hours-save': CustomEvent<ConsoleEventDetails['console-business-hours-save']>;
   }

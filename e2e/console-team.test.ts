@@ -124,7 +124,7 @@ describe('console Team page (Chromium, real bridge)', () => {
     await waitConsoleConnected(admin);
   });
 
-  it('Team page: a new invite link for an invited agent, business hours saved; on a phone Online/Away is 44 × 44 px', async () => {
+  it('Team page: a new invite link for an invited agent, business hours saved; on a phone Online/Away is 44 × 44 px and My account fits with 44 px targets', async () => {
     await admin.getByRole('button', { name: 'Team', exact: true }).click();
     await admin.getByLabel('Login name').fill('cy');
     await admin.getByLabel('Display name').fill('Cy Invited');
@@ -151,6 +151,31 @@ describe('console Team page (Chromium, real bridge)', () => {
     const box = await admin.locator('anon-console .availability').boundingBox();
     expect(box!.width).toBeGreaterThanOrEqual(44);
     expect(box!.height).toBeGreaterThanOrEqual(44);
+
+    // My account on the phone: reached from the top bar's avatar; no sideways scrolling, every field and button a
+    // 44 px tall target, Sign out there (the top bar has no room for it).
+    const me = admin.getByRole('button', { name: /^My account/ });
+    const meBox = await me.boundingBox();
+    expect([meBox!.width, meBox!.height].every((side) => side >= 44)).toBe(true);
+    await me.click();
+    await admin.getByLabel('Your display name').waitFor();
+    const phone = await admin.evaluate(() => {
+      const account = document.querySelector('anon-console')!.shadowRoot!.querySelector('console-account')!.shadowRoot!;
+      const targets = [...account.querySelectorAll('input, button')].map((el) => {
+        const { width, height, right } = el.getBoundingClientRect();
+        return { target: el.id || el.textContent.trim(), width, height, right };
+      });
+      return { width: innerWidth, scrollWidth: document.scrollingElement!.scrollWidth, targets };
+    });
+    expect(phone.scrollWidth).toBeLessThanOrEqual(phone.width);
+    expect(phone.targets.map((t) => t.target)).toEqual(['own-display', 'Save name', 'current-password', 'next-password', 'repeat-password', 'Change password', 'Sign out']);
+    for (const t of phone.targets) {
+      expect(t.height, `${t.target} height`).toBeGreaterThanOrEqual(44);
+      expect(t.width, `${t.target} width`).toBeGreaterThanOrEqual(44);
+      expect(t.right, `${t.target} inside the screen`).toBeLessThanOrEqual(phone.width);
+    }
+    await admin.getByRole('button', { name: 'Sign out' }).click();
+    await admin.getByLabel('Agent name').waitFor();
     // The wrong current password refused above is the one failed request expected.
     const refused = /status of 403 .*\/api\/auth\/password\)$/;
     for (const p of problems) expect(p.errors.filter((e) => !refused.test(e))).toEqual([]);

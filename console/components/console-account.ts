@@ -1,5 +1,5 @@
 /** "My account": the signed-in agent changes their own display name and password. */
-import { LitElement, html, nothing } from 'lit';
+import { LitElement, css, html, nothing } from 'lit';
 import { baseStyles } from './shared.styles.ts';
 import { teamStyles } from './console-team.styles.ts';
 import { emit } from '../events.ts';
@@ -12,9 +12,23 @@ export type AccountFormResult = { ok: true; text: string } | { ok: false; text: 
  * Two forms on the Team page's layout; changes go up as events, the root element applies them and sets the results.
  * @fires console-profile-save - with `{displayName}` when the name form is submitted.
  * @fires console-password-change - with `{current, next}` when both new password fields match.
+ * @fires console-sign-out - from the Sign out button, shown on phones only (the top bar has no room for one there).
  */
 export class ConsoleAccount extends LitElement {
-  static override styles = [baseStyles, teamStyles];
+  static override styles = [
+    baseStyles,
+    teamStyles,
+    css`
+      .sign-out {
+        display: none;
+      }
+      @media (max-width: 480px) {
+        .sign-out {
+          display: block;
+        }
+      }
+    `,
+  ];
   static override properties = {
     displayName: { type: String },
     name: { type: String },
@@ -70,6 +84,9 @@ export class ConsoleAccount extends LitElement {
           <button class="btn btn--primary" type="submit" ?disabled=${this.busy}>Change password</button>
         </form>
         ${this.renderResult(passwordResult)}
+      </section>
+      <section class="sign-out" aria-label="Sign out">
+        <button class="btn btn--ghost" type="button" @click=${() => emit(this, 'console-sign-out', {})}>Sign out</button>
       </section>
     </div>`;
   }

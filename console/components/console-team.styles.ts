@@ -129,4 +129,15 @@ export const teamStyles = css`
     font-size: 13px;
     overflow-wrap: anywhere;
   }
+  @media (max-width: 480px) {
+    /* A phone: fields and buttons are 44 px tall touch targets (WCAG 2.5.5), and the page keeps less margin. */
+    :host {
+      padding: 12px;
+    }
+    input,
+    select,
+    .btn {
+      height: 44px;
+    }
+  }
 `;
