@@ -1,7 +1,8 @@
 /**
  * Availability end to end in real Chromium (#13): the agent sets themselves Away in the console, the demo page's
  * widget shows the team offline and offers to answer by e-mail (the bridge has SMTP_URL), the visitor leaves an
- * address, and the console's conversation view shows it; Online again hides the offer.
+ * address (stored with the page it was left on, which e-mailed replies link back to), and the console's conversation
+ * view shows it; Online again hides the offer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -69,6 +70,8 @@ describe('availability and reply by e-mail (Chromium, real bridge)', () => {
     // The console's conversation view shows the address.
     const conversations = await bridge.store.listConversations({ filter: 'all' });
     expect(conversations).toHaveLength(1);
+    // The widget sent the page it is on with the address: e-mailed replies link back to it.
+    expect((await bridge.store.getConversation(conversations[0]!.id))?.visitorPage).toBe(visitor.url());
     await inboxItem(agent, conversations[0]!.id).click();
     await agent.locator('console-thread .visitor-email', { hasText: 'ann@example.com' }).waitFor();
     expect(await agent.locator('console-thread .visitor-email').getAttribute('href')).toBe('mailto:ann@example.com');
