@@ -45,7 +45,7 @@ describe('console assignment and saved replies (Chromium, real bridge)', () => {
     await bridge?.close();
   });
 
-  it('assigns, transfers, filters Mine / Unassigned / Everyone, and inserts a saved reply with /', async () => {
+  it('opens a mailed conversation link after sign-in; assigns, transfers, filters Mine / Unassigned / Everyone; saved replies arrive live and insert with /', async () => {
     const created = await fetch(`${bridge.url}/api/agents`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${bridge.agent.token}` },
