@@ -1,7 +1,7 @@
 /**
  * Sessions across nodes: two bridges on one database (testing/postgres-nodes.ts).
  * An agent signed out on node A is disconnected on node B at once and refused there; an admin deactivating an agent
- * on B cuts off the agent's console on A.
+ * on B cuts off the agent's console on A; so does the agent's own password change on B, whose new token works on A.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginResult } from '../../protocol/agents.ts';
@@ -64,5 +64,24 @@ describe('agent sessions on two nodes', () => {
     await disconnected;
     expect(await call(0, 'GET', '/api/auth/me', token)).toBe(401);
     await expect(connectAgent(urls[0]!, token)).rejects.toBeInstanceOf(HandshakeError);
+  });
+
+  it("a password change on node B cuts off the (admin) agent's other console on node A; the new token works on A", async () => {
+    const token = await login(0, ADMIN);
+    const onA = await connectAgent(urls[0]!, token);
+    const disconnected = nextEvent(onA, 'disconnect');
+    const current = await login(1, ADMIN);
+    const res = await fetch(`${urls[1]}/api/auth/password`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${current}` },
+      body: JSON.stringify({ current: ADMIN.password, next: 'boss-password-99' }),
+    });
+    expect(res.status).toBe(200);
+    const { token: next } = (await res.json()) as LoginResult;
+    await disconnected;
+    expect(await call(0, 'GET', '/api/auth/me', token)).toBe(401);
+    await expect(connectAgent(urls[0]!, token)).rejects.toBeInstanceOf(HandshakeError);
+    expect(await call(0, 'GET', '/api/auth/me', next)).toBe(200);
+    (await connectAgent(urls[0]!, next)).close();
   });
 });

@@ -10,6 +10,8 @@ import { HandshakeError } from '../testing/clients.ts';
 
 let tb: TestBridge;
 const API_KEY = 'integration-key-0123456789abcdef';
+/** How far the bridge's clock runs ahead of the wall clock (moved by the invite expiry case, then put back). */
+let clockShift = 0;
 
 async function api(path: string, init: { method?: string; token?: string | null; json?: unknown } = {}) {
   const headers = new Headers();
@@ -43,7 +45,7 @@ async function agentWithSession(role: 'admin' | 'agent' = 'agent') {
 }
 
 beforeAll(async () => {
-  tb = await startTestBridge({ config: { apiKey: API_KEY } });
+  tb = await startTestBridge({ config: { apiKey: API_KEY }, clock: () => new Date(Date.now() + clockShift) });
 });
 afterAll(async () => {
   await tb.close();
@@ -98,6 +100,23 @@ describe('team management', () => {
     await login('ivo', 'ivo-password-1');
     const forged = await api('/api/auth/invite', { token: null, json: { token: 'x'.repeat(32), password: 'another-password' } });
     expect(forged.status).toBe(401);
+  });
+
+  it('an invite link works for 7 days and not longer', async () => {
+    const linkOf = async (name: string) => {
+      const created = await api('/api/agents', { json: { name, displayName: name, role: 'agent' } });
+      return (created.json as AgentCreated).inviteUrl!.split('#invite=')[1]!;
+    };
+    const [early, late] = [await linkOf('ina'), await linkOf('ike')];
+    const accept = (token: string) => api('/api/auth/invite', { token: null, json: { token, password: 'invited-password-1' } });
+    try {
+      clockShift = 7 * 86_400_000 - 60_000;
+      expect((await accept(early)).status).toBe(200);
+      clockShift = 7 * 86_400_000 + 60_000;
+      expect((await accept(late)).status).toBe(401);
+    } finally {
+      clockShift = 0;
+    }
   });
 
   it('issues an invite again: the new link works, the old one does not; not for agents with a password, nor for agents', async () => {
