@@ -1,7 +1,8 @@
 /**
  * Notification mails end to end on the embedded store: a real bridge with an injected clock sends over SMTP to a
  * loopback server that parses every mail. Unanswered visitor → the admins; unread agent replies → the visitor, with
- * one-click unsubscribe; a temporary SMTP failure is retried; a restart sends nothing twice; no header injection.
+ * one-click unsubscribe (replies read in time are not mailed); a temporary SMTP failure is retried; a restart sends
+ * nothing twice; no header injection.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -129,6 +130,17 @@ describe('notification mails', () => {
     expect(await tb.store.getConversation('c1')).not.toHaveProperty('visitorEmail');
     expect((await api('/api/conversations/c1/messages', { json: { text: 'Anything else?' } })).status).toBe(201);
     now += 11 * MINUTE;
+    await scanAndSend();
+    expect(smtp.received).toHaveLength(2);
+
+    // Replies the visitor reads in time are not mailed (the address left again, everything read before it is due).
+    await tb.store.setConversationVisitorEmail('c1', 'ann@example.com', 'https://shop.example/pricing');
+    expect((await api('/api/conversations/c1/messages', { json: { text: 'Read in time' } })).status).toBe(201);
+    now += 9 * MINUTE;
+    await scanAndSend();
+    const { conversation } = await tb.store.applyReceipt('c1', 'agent', Number.MAX_SAFE_INTEGER, 'read');
+    expect(conversation.visitorReadSeq).toBe(conversation.lastSeq);
+    now += 2 * MINUTE;
     await scanAndSend();
     expect(smtp.received).toHaveLength(2);
   });
