@@ -47,7 +47,8 @@ export default defineConfig(({ mode }) => {
       minify: true,
       // Vite keeps whitespace in ES-format library output; this file is what pages load, so minify it fully.
       rolldownOptions: {
-        output: { minify: true },
+        // Pure annotations (/* @__PURE__ */) only help a bundler that tree-shakes this file again; pages load it as it is.
+        output: { minify: true, comments: { annotation: false } },
         onLog(level, log, handler) {
           // The classic-script build has no import.meta by design: the widget reads document.currentScript there.
           if (log.code === 'EMPTY_IMPORT_META') return;

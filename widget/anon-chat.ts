@@ -26,42 +26,13 @@ import { bodyText } from './ui/message-bubble.ts';
 import type { WidgetStrings } from './i18n/en.ts';
 import { fill } from './i18n/fill.ts';
 import { renderPanel, styles as panelStyles } from './panel/chat-panel.ts';
-import { LOADABLE_LANGUAGES, builtInStrings, resolveLanguage, resolveStrings, stringsFile, textDirection } from './i18n/index.ts';
+import { textDirection } from './i18n/index.ts';
+import { pageLanguage, pageStrings } from './i18n/page-strings.ts';
+import { besideScript, scriptOrigin } from './script-origin.ts';
 import type { ConnectionState } from './transports/transport.ts';
 
 export type * from './events.ts';
 export type { WidgetStrings } from './i18n/en.ts';
-
-/**
- * Where this script was loaded from: the default bridge. Captured at load, because `document.currentScript` is
- * only set while a classic script runs (the IIFE build); the ES module build has `import.meta.url`.
- */
-const scriptUrl = (document.currentScript as HTMLScriptElement | null)?.src || import.meta.url;
-const defaultServer = ((): string => {
-  try {
-    return new URL(scriptUrl).origin;
-  } catch {
-    return location.origin;
-  }
-})();
-
-
-/** Loadable translations fetched so far (shared by every element on the page), and the ones on their way. */
-const loadedStrings = new Map<string, WidgetStrings>();
-const loadingStrings = new Map<string, Promise<void>>();
-
-/** Imports a loadable translation from next to the widget script; a failed load leaves that language in English. */
-function loadStrings(lang: string): Promise<void> {
-  let loading = loadingStrings.get(lang);
-  if (!loading) {
-    loading = import(/* @vite-ignore */ new URL(stringsFile(lang), scriptUrl).href).then(
-      (module: { default: WidgetStrings }) => void loadedStrings.set(lang, module.default),
-      () => undefined,
-    );
-    loadingStrings.set(lang, loading);
-  }
-  return loading;
-}
 
 /** Instances by bridge + site: a second element for the same visitor stays inert, so SPAs render the chat once. */
 const activeInstances = new Map<string, AnonChat>();
@@ -213,11 +184,13 @@ export class AnonChat extends LitElement {
   #conversation: ConversationController | undefined;
   #outbox: OutboxController | undefined;
   #typing: TypingController | undefined;
-  // The dialog's controller is added first on purpose: controllers' hostUpdated run in the order they were added, and
-  // the scroll controller may read the list's geometry only once this one has opened the panel's dialog.
-  readonly #scroll: ScrollAnchorController = (new PanelDialogController(this), new ScrollAnchorController(this, {
-    // A closed panel has nothing to scroll; reading its geometry would only force a layout (opening scrolls down).
-    scroller: () => (this.isOpen ? this.renderRoot?.querySelector?.<HTMLElement>('.list') : null),
+  readonly #scroll = new ScrollAnchorController(this, {
+    // A closed panel has nothing to scroll, and a list in a dialog not yet shown has no layout: reading its geometry
+    // would see an unfilled view and fetch older pages (opening scrolls down once the dialog shows).
+    scroller: () => {
+      const dialog = this.isOpen ? this.panelDialog() : null;
+      return dialog?.open ? dialog.querySelector<HTMLElement>('.list') : null;
+    },
     snapshot: (): ScrollSnapshot => {
       const conversation = this.#conversation;
       const all = conversation?.messages ?? [];
@@ -238,7 +211,10 @@ export class AnonChat extends LitElement {
     bottomPx: 48,
     topPx: 80,
     stickToBottom: true,
-  }));
+  });
+  // Added after the scroll controller, and it would work the other way round too: the scroll controller anchors the
+  // list when this one reports the dialog shown (constructor), not at whichever hostUpdated runs first.
+  readonly #dialog = new PanelDialogController(this);
   #returnFocus: HTMLElement | undefined;
   #instanceKey = '';
   /** Cancels the scheduled #init while it has not run. */
@@ -251,13 +227,14 @@ export class AnonChat extends LitElement {
 
   constructor() {
     super();
+    this.#dialog.onShown(() => this.#scroll.shown());
     this._draft = '';
     this._inert = false;
   }
 
   /** The bridge URL in use. */
   get serverUrl(): string {
-    return (this.server || defaultServer).replace(/\/+$/, '');
+    return (this.server || scriptOrigin).replace(/\/+$/, '');
   }
 
   /** Unread messages from agents. */
@@ -303,6 +280,10 @@ export class AnonChat extends LitElement {
 
   override disconnectedCallback(): void {
     super.disconnectedCallback();
+    this.#releaseInstance();
+  }
+
+  #releaseInstance(): void {
     if (activeInstances.get(this.#instanceKey) === this) activeInstances.delete(this.#instanceKey);
   }
 
@@ -346,7 +327,7 @@ export class AnonChat extends LitElement {
    * its stylesheet to the panel's. A failed import leaves the panel without that part.
    */
   #importModule<M>(file: string, loaded: (module: M) => { styles: CSSResult }): void {
-    import(/* @vite-ignore */ new URL(file, scriptUrl).href).then((module: M) => {
+    import(/* @vite-ignore */ besideScript(file)).then((module: M) => {
       const { styles } = loaded(module);
       if (this.renderRoot instanceof ShadowRoot) {
         // Constructable sheets are replaced as a whole; the <style> fallback (nonce) appends the new one after the others.
@@ -408,24 +389,24 @@ export class AnonChat extends LitElement {
     this.userId = '';
     this.userHash = '';
     this.userName = '';
-    this.#connection?.stop();
-    this.#connection?.forgetToken();
-    this.#outbox?.clear();
-    this.#conversation?.clear();
-    this.#attachments?.clear();
-    this.#connection?.start();
+    this.#asNewVisitor();
   }
 
   /** The conversation is gone on the bridge: forget its token, outbox and history, and connect as a new visitor. */
   #startFresh(): void {
     this._erase = 'idle';
+    this.#asNewVisitor();
+    emit(this, 'anon-chat-erased', {});
+  }
+
+  /** Forgets the visitor's token, outbox, history and drafted files, and connects again as a new anonymous visitor. */
+  #asNewVisitor(): void {
     this.#connection?.stop();
     this.#connection?.forgetToken();
     this.#outbox?.clear();
     this.#conversation?.clear();
     this.#attachments?.clear();
     this.#connection?.start();
-    emit(this, 'anon-chat-erased', {});
   }
 
   #onEraseConfirm = (): void => {
@@ -461,13 +442,13 @@ export class AnonChat extends LitElement {
     const key = `${this.serverUrl}|${this.site}`;
     if (!this.#connection && key !== this.#instanceKey && !this._inert) {
       // Not started yet: #init will read the new visitor's keys; only the instance registry follows.
-      if (activeInstances.get(this.#instanceKey) === this) activeInstances.delete(this.#instanceKey);
+      this.#releaseInstance();
       activeInstances.set(key, this);
       this.#instanceKey = key;
     }
     if (this.#connection && key !== this.#instanceKey && (changed.has('server') || changed.has('site'))) {
       // Another bridge or site is another visitor: its own token, outbox and history.
-      if (activeInstances.get(this.#instanceKey) === this) activeInstances.delete(this.#instanceKey);
+      this.#releaseInstance();
       activeInstances.set(key, this);
       this.#instanceKey = key;
       this.#connection.stop();
@@ -505,20 +486,6 @@ export class AnonChat extends LitElement {
   #input(): HTMLTextAreaElement | null {
     return this.renderRoot.querySelector<HTMLTextAreaElement>('.input');
   }
-
-  #strings(): WidgetStrings {
-    const lang = resolveLanguage(this.#locale());
-    if (LOADABLE_LANGUAGES.includes(lang) && !loadedStrings.has(lang)) void loadStrings(lang).then(() => this.requestUpdate());
-    return resolveStrings(this.#locale(), this.strings, loadedStrings);
-  }
-
-  /** The language the UI speaks now: a loadable one only once its strings are here; the page's tag with overrides. */
-  #language(): string {
-    if (this.strings) return this.#locale();
-    const lang = resolveLanguage(this.#locale());
-    return lang in builtInStrings || loadedStrings.has(lang) ? lang : 'en';
-  }
-
 
   #locale(): string {
     return this.locale || document.documentElement.lang || navigator.language || 'en';
@@ -572,7 +539,8 @@ export class AnonChat extends LitElement {
 
   override render(): TemplateResult | typeof nothing {
     if (this._inert) return nothing;
-    const s = this.#strings();
+    const locale = this.#locale();
+    const s = pageStrings(locale, this.strings, () => this.requestUpdate());
     const connection = this.#connection;
     const conversation = this.#conversation;
     const unread = conversation?.unread ?? 0;
@@ -581,7 +549,7 @@ export class AnonChat extends LitElement {
     // Announced from outside the panel, so a reply is heard while the panel is closed too.
     const last = conversation?.lastReceived;
     // The UI's language and direction: what the strings are written in, whatever the host page uses.
-    const lang = this.#language();
+    const lang = pageLanguage(locale, this.strings);
     const replyByEmail = this.#replyByEmailOffer();
     return html`<div
       class="root ${this.position === 'bottom-left' ? 'left' : 'right'}"
@@ -609,7 +577,7 @@ export class AnonChat extends LitElement {
       ${!this.#connection ? nothing : renderPanel({
             heading: this.heading,
             greeting: this.greeting,
-            locale: this.#locale(),
+            locale,
             strings: s,
             state: connection?.state ?? 'offline',
             originRefused: connection?.originRefused ?? false,

@@ -29,6 +29,22 @@ describe('custom-elements manifest (dist/custom-elements.json)', () => {
     for (const name of [...reflected, ...read]) expect(documented, `@attr ${name}`).toContain(name);
   });
 
+  it('reads every @attr, @fires, @csspart and @cssproperty of the JSDoc block', () => {
+    const source = readFileSync(join(root, 'widget', 'anon-chat.ts'), 'utf8');
+    const tagged = (tag: string): string[] => [...source.matchAll(new RegExp(`^ \\* @${tag} ([\\w-]+)`, 'gm'))].map((m) => m[1] ?? '');
+    const read = {
+      attr: element?.attributes,
+      fires: element?.events,
+      csspart: element?.cssParts,
+      cssproperty: element?.cssProperties,
+    };
+    for (const [tag, entries] of Object.entries(read)) {
+      const names = tagged(tag);
+      expect(names.length, `@${tag} tags in the JSDoc`).toBeGreaterThan(0);
+      expect(entries?.map((entry) => entry.name).sort(), `@${tag}`).toEqual(names.sort());
+    }
+  });
+
   it('lists every event the widget fires', () => {
     const documented = new Set(element?.events?.map((e) => e.name));
     for (const name of all(/emit\([^,]+, '([a-z-]+)'/g)) expect(documented, `@fires ${name}`).toContain(name);

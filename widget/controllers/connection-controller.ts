@@ -4,6 +4,7 @@
  */
 import type { ReactiveController } from 'lit';
 import type { VisitorSession } from '../../protocol/events.ts';
+import type { VisitorAuth } from '../../protocol/schemas.ts';
 import { emit } from '../events.ts';
 import { readXmtpConfig, selectTransport } from '../transports/select-transport.ts';
 import type { VisitorTransportOptions } from '../transports/socket-transport.ts';
@@ -12,6 +13,9 @@ import type { ChatHost } from './chat-host.ts';
 import { storageKeys, type PersistentStorage } from './visitor-storage.ts';
 
 type Listeners = { [K in keyof TransportEvents]?: Set<TransportEvents[K]> };
+
+/** What another controller adds to each handshake (the conversation: the revision it has, so the bridge replays from it). */
+export type HandshakeFields = Pick<VisitorAuth, 'afterRev'>;
 
 /** Transport lifecycle, connection state, agent presence and the visitor's token. */
 export class ConnectionController implements ReactiveController {
@@ -23,8 +27,7 @@ export class ConnectionController implements ReactiveController {
   session: VisitorSession | undefined;
   transport: Transport | undefined;
   keys: ReturnType<typeof storageKeys>;
-  /** Last revision the conversation has; sent in the handshake so the bridge can replay from it. */
-  afterRev: () => number | undefined = () => undefined;
+  readonly #handshake: Array<() => HandshakeFields> = [];
   #listeners: Listeners = {};
   #unsubscribe: Array<() => void> = [];
   #stopTimer: ReturnType<typeof setTimeout> | undefined;
@@ -54,6 +57,11 @@ export class ConnectionController implements ReactiveController {
     return () => set.delete(listener);
   }
 
+  /** Adds `fields` to every handshake for this controller's lifetime (read at each connect, so they are current). */
+  handshake(fields: () => HandshakeFields): void {
+    this.#handshake.push(fields);
+  }
+
   #forward<K extends keyof TransportEvents>(event: K, ...args: Parameters<TransportEvents[K]>): void {
     for (const listener of this.#listeners[event] ?? []) (listener as (...a: Parameters<TransportEvents[K]>) => void)(...args);
   }
@@ -71,13 +79,13 @@ export class ConnectionController implements ReactiveController {
     const transport = factory({
       server: host.serverUrl,
       auth: () => {
-        const afterRev = this.afterRev();
-        return {
+        const auth: Omit<VisitorAuth, 'token'> = {
           ...(host.site ? { site: host.site } : {}),
           ...(host.userId && host.userHash ? { userId: host.userId, userHash: host.userHash } : {}),
           ...(host.userName ? { name: host.userName } : {}),
-          ...(afterRev !== undefined ? { afterRev } : {}),
         };
+        for (const fields of this.#handshake) Object.assign(auth, fields());
+        return auth;
       },
       getToken: () => {
         const token = this.storage.read(this.keys.token);

@@ -66,7 +66,7 @@ export class ConversationController implements ReactiveController {
 
   constructor(private readonly host: ChatHost, private readonly connection: ConnectionController) {
     host.addController(this);
-    connection.afterRev = () => this.rev;
+    connection.handshake(() => (this.rev !== undefined ? { afterRev: this.rev } : {}));
     connection.on('message', (m) => {
       this.receive([m], true);
       this.#followRev(m.rev);

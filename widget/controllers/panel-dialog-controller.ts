@@ -18,9 +18,18 @@ export interface PanelDialogHost extends ReactiveControllerHost {
 /** Keeps the dialog's open and modal state and its full-screen size in step with the element. */
 export class PanelDialogController implements ReactiveController {
   #media: MediaQueryList | undefined;
+  readonly #shown: Array<() => void> = [];
 
   constructor(private readonly host: PanelDialogHost) {
     host.addController(this);
+  }
+
+  /**
+   * Calls `listener` each time this controller has shown the dialog (opened, or reopened in the other mode), inside
+   * the host's update (for the element's lifetime): what reads the panel's layout waits for this, whichever controller's hostUpdated runs first.
+   */
+  onShown(listener: () => void): void {
+    this.#shown.push(listener);
   }
 
   hostConnected(): void {
@@ -53,6 +62,7 @@ export class PanelDialogController implements ReactiveController {
     else dialog.show();
     focused?.focus();
     this.#fitViewport();
+    for (const listener of this.#shown) listener();
   }
 
   #onMediaChange = (): void => {

@@ -47,6 +47,8 @@ export class ScrollAnchorController implements ReactiveController {
   #rendered: ScrollSnapshot | undefined;
   #geometry: { height: number; top: number; atBottom: boolean } | undefined;
   #toBottom = false;
+  /** Set by each update until its render has been anchored (at hostUpdated, or later in it when the list is shown). */
+  #unanchored = false;
 
   constructor(
     private readonly host: ReactiveControllerHost,
@@ -67,6 +69,7 @@ export class ScrollAnchorController implements ReactiveController {
   }
 
   hostUpdate(): void {
+    this.#unanchored = true;
     const el = this.options.scroller();
     this.#geometry = el
       ? { height: el.scrollHeight, top: el.scrollTop, atBottom: el.scrollHeight - el.scrollTop - el.clientHeight <= this.options.bottomPx }
@@ -74,12 +77,22 @@ export class ScrollAnchorController implements ReactiveController {
   }
 
   hostUpdated(): void {
+    this.shown();
+  }
+
+  /**
+   * Anchors this update's render, once: at hostUpdated, or when the list becomes visible later in the update (another
+   * controller shows the dialog it is in), so the order the controllers were added in does not matter.
+   */
+  shown(): void {
+    if (!this.#unanchored) return;
     const el = this.options.scroller();
     const now = this.options.snapshot();
     const before = this.#rendered;
     const geometry = this.#geometry;
     this.#rendered = el ? now : undefined;
     if (!el) return;
+    this.#unanchored = false;
     const newLast = now.lastKey !== before?.lastKey;
     if (!before || !geometry || this.#toBottom || before.conversationId !== now.conversationId || before.firstKey === undefined) {
       this.#bottom(el);
