@@ -1,8 +1,8 @@
 /**
  * Assignment across nodes: two bridges on one database (testing/postgres-nodes.ts). A reply on node A assigns the conversation and an agent on node B hears it live; a transfer on B reaches
  * A; racing replies on both nodes leave exactly one assignee; a deactivation on B unassigns live on A. The team state
- * around it crosses nodes too: an agent going Away or Online on A changes what visitors on B are told, and a saved
- * reply an admin changes on B reaches the consoles on A.
+ * around it crosses nodes too: an agent going Away or Online on A changes what visitors on B are told, business hours
+ * and round-robin set on A hold on B, and a saved reply an admin changes on B reaches the consoles on A.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginResult } from '../../protocol/agents.ts';
@@ -10,6 +10,7 @@ import type { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { startPostgresNodes, type PostgresNodes } from '../testing/postgres-nodes.ts';
 import { io } from 'socket.io-client';
 import { VISITOR_NAMESPACE } from '../../protocol/events.ts';
+import { DEFAULT_BUSINESS_HOURS, type BusinessHours } from '../../protocol/business-hours.ts';
 import { collect, connectAgent, connectVisitor, emitWithAck, nextEvent, type AgentClient, type VisitorClient } from '../testing/clients.ts';
 import { waitUntil } from '../testing/wait-until.ts';
 
@@ -131,6 +132,36 @@ describe('team state across nodes', () => {
     expect((await rest(0, 'PUT', '/api/auth/availability', ana.token, { availability: 'online' })).status).toBe(200);
     await waitUntil('the visitor on node B told Ana is back', () => watcher() === 1);
     expect((await visitorOn(1))()).toBe(1);
+  });
+
+  it('business hours and round-robin set on node A hold on node B: for its visitors and its next visitor message', async () => {
+    const ana = await console_(0, AGENT);
+    const boss = await login(0, ADMIN);
+    const watcher = await visitorOn(1);
+    await waitUntil('the visitor on node B told Ana is online', () => watcher() === 1);
+    const settingOnB = async <T>(path: string) => (await rest(1, 'GET', path, boss.token)).body as T;
+
+    // Opening hours on no day: the team is closed now.
+    const closed: BusinessHours = { enabled: true, timeZone: 'UTC', weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] } };
+    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, closed)).status).toBe(200);
+    await waitUntil('the visitor on node B told the team is away outside business hours', () => watcher() === 0);
+    await waitUntil('node B holding the new business hours', async () => (await settingOnB<BusinessHours>('/api/settings/business-hours')).enabled);
+    expect((await visitorOn(1))()).toBe(0);
+    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, DEFAULT_BUSINESS_HOURS)).status).toBe(200);
+    await waitUntil('the visitor on node B told the team is back', () => watcher() === 1);
+    await waitUntil('node B holding business hours off', async () => !(await settingOnB<BusinessHours>('/api/settings/business-hours')).enabled);
+
+    expect((await rest(0, 'PUT', '/api/settings/assignment', boss.token, { roundRobin: true })).status).toBe(200);
+    try {
+      await waitUntil('node B holding round-robin on', async () => (await settingOnB<{ roundRobin: boolean }>('/api/settings/assignment')).roundRobin);
+      const visitor = await connectVisitor(urls[1]!);
+      sockets.push(visitor);
+      expect((await emitWithAck(visitor, 'message:send', { clientId: 'rr1', text: 'round robin?' })).ok).toBe(true);
+      // Ana (Online, console on node A) is the only agent taking chats.
+      await waitUntil('the conversation on node B assigned to Ana', async () => (await stores[1]!.getConversation(visitor.session.conversationId))?.assigneeId === ana.id);
+    } finally {
+      await rest(0, 'PUT', '/api/settings/assignment', boss.token, { roundRobin: false });
+    }
   });
 
   it('a saved reply changed by an admin on node B reaches a console on node A, which lists it', async () => {
