@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { resolve } from 'node:path';
 import { loadSecrets } from './auth/secrets.ts';
+import { loadVapidKeys, vapidPrivateKey, vapidPublicKey } from './auth/vapid-keys.ts';
 import { toWebhookConfig, webhookEnvShape, type WebhookConfig } from './webhooks/webhook-config.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -60,6 +61,14 @@ export const envSchema = z.object({
   // agent reply for the visitor to read it, before a mail goes out.
   NOTIFY_UNANSWERED_AFTER_MS: z.coerce.number().int().min(1000).max(30 * 86_400_000).default(300_000),
   NOTIFY_VISITOR_AFTER_MS: z.coerce.number().int().min(1000).max(30 * 86_400_000).default(600_000),
+  // Web Push to agents (README "Notifications while away"): the VAPID key pair (generated into DATA_DIR/vapid.json
+  // when unset, except with DATABASE_URL) and the contact push services see in every request's JWT.
+  VAPID_PUBLIC_KEY: vapidPublicKey.optional(),
+  VAPID_PRIVATE_KEY: vapidPrivateKey.optional(),
+  VAPID_SUBJECT: z
+    .string()
+    .refine((value) => /^mailto:[^\s@]+@[^\s@]+$/.test(value) || /^https:\/\/[^\s]+$/.test(value), 'must be a mailto: address or an https:// URL')
+    .optional(),
   AGENT_BOOTSTRAP_NAME: z.string().min(1).max(100).default('admin'),
   AGENT_BOOTSTRAP_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1000).optional(),
   RATE_LIMIT_MESSAGES_PER_MINUTE: positiveInt.default(60),
@@ -191,6 +200,8 @@ export interface BridgeConfig {
   agentBootstrap: { name: string; password?: string };
   /** SMTP server and sender (`SMTP_URL`, `MAIL_FROM`); undefined turns the e-mail features off. */
   mail?: MailSettings;
+  /** VAPID keys and subject of Web Push to agents; undefined (a cluster without VAPID_* keys) turns Web Push off. */
+  push?: PushSettings;
   rateLimits: RateLimits;
   /** Largest Socket.IO packet in bytes. */
   maxHttpBufferSize: number;
@@ -219,6 +230,15 @@ export interface MailSettings {
   unansweredAfterMs: number;
   /** An agent reply the visitor has not read this long is mailed to the visitor. */
   visitorAfterMs: number;
+}
+
+/** How the bridge signs Web Push requests (RFC 8292). */
+export interface PushSettings {
+  /** Uncompressed P-256 public key, base64url: the console subscribes with it as `applicationServerKey`. */
+  publicKey: string;
+  privateKey: string;
+  /** `mailto:` or `https:` contact push services may use (the JWT's `sub`). */
+  subject: string;
 }
 
 /** Thrown when the environment is invalid; the message names each bad variable. */
@@ -285,6 +305,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
           },
         }
       : {}),
+    ...pushSettings(env, dataDir, publicUrl, options),
     rateLimits: {
       messagesPerMinute: env.RATE_LIMIT_MESSAGES_PER_MINUTE,
       eventsPerMinute: env.RATE_LIMIT_EVENTS_PER_MINUTE,
@@ -314,6 +335,28 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     attachments: { maxBytes: env.ATTACHMENT_MAX_BYTES, linkTtlSeconds: env.ATTACHMENT_LINK_TTL_SECONDS },
     webhooks: toWebhookConfig(env, (message) => new ConfigError(message)),
   };
+}
+
+/**
+ * The VAPID settings: both keys from the environment, else (one node on lowdb) the pair kept in the data directory.
+ * A cluster needs the same pair on every node, so it never generates one: without VAPID_* keys Web Push is off there.
+ */
+function pushSettings(
+  env: BridgeEnv,
+  dataDir: string,
+  publicUrl: string,
+  options: LoadConfigOptions,
+): { push?: PushSettings } {
+  const { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey } = env;
+  if ((publicKey === undefined) !== (privateKey === undefined)) {
+    throw new ConfigError('invalid configuration:\n  VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY: set both or neither');
+  }
+  const subject =
+    env.VAPID_SUBJECT ??
+    (env.MAIL_FROM !== undefined ? `mailto:${env.MAIL_FROM}` : publicUrl.startsWith('https://') ? publicUrl : 'mailto:admin@localhost');
+  if (publicKey !== undefined && privateKey !== undefined) return { push: { publicKey, privateKey, subject } };
+  if (options.persistSecrets === false || env.DATABASE_URL !== undefined) return {};
+  return { push: { ...loadVapidKeys(dataDir), subject } };
 }
 
 function requireMailFrom(env: BridgeEnv): string {

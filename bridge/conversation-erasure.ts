@@ -11,6 +11,7 @@ import { PENDING_STATUS_NAMESPACE, type ConversationErasure } from './store/stor
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { eventIdPrefixOf } from './webhooks/event-webhooks.ts';
+import { pushIdPrefixOf } from './push/web-push.ts';
 import { sendIdOf } from './webhooks/whatsapp-delivery.ts';
 import { ERASED_NAMESPACE } from './conversations.ts';
 import { VISITOR_CONTEXT_NAMESPACE, visitorContextOf } from './visitor-context.ts';
@@ -92,7 +93,7 @@ export async function eraseConversation(
       { namespace: VISITOR_CONTEXT_NAMESPACE, key: conversationId },
       ...messages.flatMap((m) => (m.externalId !== undefined ? [{ namespace: PENDING_STATUS_NAMESPACE, key: m.externalId }] : [])),
     ],
-    queueItemIdPrefixes: [mailIdPrefixOf(conversationId), ...messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)])],
+    queueItemIdPrefixes: [mailIdPrefixOf(conversationId), pushIdPrefixOf(conversationId), ...messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)])],
   };
   if (options.ifClosedBefore !== undefined) related.ifClosedBefore = options.ifClosedBefore;
   const erased = await ctx.store.eraseConversation(conversationId, related);

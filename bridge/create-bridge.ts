@@ -45,6 +45,8 @@ import { WHATSAPP_SEND_QUEUE } from './webhooks/whatsapp-delivery.ts';
 import { Notifications } from './notifications/notifications.ts';
 import { MAIL_QUEUE } from './notifications/notification-mail.ts';
 import { unsubscribeRouter } from './notifications/unsubscribe.ts';
+import { PUSH_QUEUE, WebPush } from './push/web-push.ts';
+import { pushRouter } from './http/push-routes.ts';
 
 export type { BridgeContext } from './context.ts';
 export type { VisitorNamespace, AgentNamespace, VisitorSocket, AgentSocket } from './realtime/namespaces.ts';
@@ -91,6 +93,8 @@ export interface Bridge {
   retention: Retention;
   /** Notification mails (started; `scan()` queues what is due now); undefined without `SMTP_URL`. */
   notifications?: Notifications;
+  /** Web Push to agents (started); undefined without VAPID keys. */
+  push?: WebPush;
   /** Runs close hooks, disconnects every socket and closes the HTTP server (the store stays open). */
   close(): Promise<void>;
 }
@@ -138,7 +142,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
   metrics.watchNamespace(VISITOR_NAMESPACE, visitorNs);
   metrics.watchNamespace(AGENT_NAMESPACE, agentNs);
-  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, ...(config.mail ? [MAIL_QUEUE] : [])]);
+  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, ...(config.mail ? [MAIL_QUEUE] : []), ...(config.push ? [PUSH_QUEUE] : [])]);
   const fanout = new Fanout({ visitorNs, agentNs, logger });
   // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
   const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];
@@ -180,6 +184,29 @@ export function createBridge(deps: BridgeDeps): Bridge {
   if (notifications) {
     notifications.start();
     context.onClose(() => notifications.stop());
+  }
+  const push = config.push
+    ? new WebPush({
+        store,
+        logger,
+        clock,
+        agentNs,
+        http: context.http,
+        settings: config.push,
+        publicUrl: () => config.publicUrl,
+        allowPrivate: config.webhooks.events.allowPrivate,
+        pollMs: config.webhooks.pollMs,
+        leaseMs: config.webhooks.leaseMs,
+        metrics,
+      })
+    : undefined;
+  if (push) {
+    const removeSink = fanout.addSink(push.sink());
+    push.start();
+    context.onClose(async () => {
+      removeSink();
+      await push.stop();
+    });
   }
 
   const limiters = createSocketLimiters(config.rateLimits, store, () => clock().getTime(), metrics);
@@ -224,6 +251,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   if (config.mail) api.use(unsubscribeRouter(context));
   api.use(authRouter(context));
   api.use(accountRouter(context));
+  api.use(pushRouter(context));
   api.use(agentRouter(context));
   api.use(settingsRouter(context));
   api.use(teamRouter(context));
@@ -253,7 +281,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
     return closing;
   };
 
-  return { app, httpServer, io, context, retention, ...(notifications ? { notifications } : {}), close };
+  return { app, httpServer, io, context, retention, ...(notifications ? { notifications } : {}), ...(push ? { push } : {}), close };
 }
 
 /** Connects and disconnects at debug: ids and the namespace only (the handshake carries tokens). */

@@ -16,7 +16,7 @@ import type { Store } from './store/store.ts';
 import type pg from 'pg';
 import { DatabaseStartError, describeDatabase, openPostgresPool } from './cluster/postgres-pool.ts';
 import { postgresSocketAdapter, prepareSocketAdapter } from './cluster/socket-adapter.ts';
-import { checkSharedSecrets, SecretsMismatchError } from './cluster/shared-secrets.ts';
+import { checkSharedSecrets, checkSharedVapidKey, SecretsMismatchError } from './cluster/shared-secrets.ts';
 import type { Logger } from './logger.ts';
 
 function fail(message: string): never {
@@ -104,6 +104,7 @@ async function main(): Promise<void> {
   const base = config.publicUrl;
   const storage = config.databaseUrl ? describeDatabase(config.databaseUrl) : config.dataDir;
   logger.info({ url: listening, publicUrl: base, storage }, 'bridge listening');
+  if (!config.push) logger.warn('Web Push is off: a cluster needs VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY on every node');
   // The webhook URLs are what an operator pastes into Meta's app dashboard or a delivery service; listed only when
   // their endpoint is on (the routes answer 404 otherwise).
   const { whatsapp, statusWebhookSecret } = config.webhooks;
@@ -184,6 +185,7 @@ async function openCluster(
     await prepareSocketAdapter(pool);
     await store.open();
     await checkSharedSecrets(store, config.secrets, config.apiKey);
+    await checkSharedVapidKey(store, config.push?.publicKey);
   } catch (error) {
     await store.close().catch(() => undefined);
     await pool.end().catch(() => undefined);

@@ -17,6 +17,7 @@ import type {
   AgentSendPayload,
   AgentSyncPayload,
   AgentTypingPayload,
+  ConsoleVisibilityPayload,
   ConversationAssignPayload,
   ConversationContextPayload,
   ConversationListPayload,
@@ -165,6 +166,11 @@ export interface AgentClientToServerEvents {
   history: (payload: AgentHistoryPayload, ack: (res: Ack<MessagePage>) => void) => void;
   receipt: (payload: AgentReceiptPayload, ack?: (res: Ack<{ changed: number }>) => void) => void;
   typing: (payload: AgentTypingPayload) => void;
+  /**
+   * Whether this console tab is visible (`document.visibilityState`), sent on connect and on every change: Web Push
+   * notifications go to an agent only while none of their tabs is.
+   */
+  'console:visibility': (payload: ConsoleVisibilityPayload, ack?: (res: Ack<ConsoleVisibilityPayload>) => void) => void;
 }
 
 export interface AgentServerToClientEvents {

@@ -158,6 +158,25 @@ export const profileUpdateSchema = z.strictObject({ displayName: agentDisplayNam
 /** `PUT /api/auth/availability`: the signed-in agent sets themselves Online or Away. */
 export const availabilityUpdateSchema = z.strictObject({ availability: z.enum([Availability.online, Availability.away]) });
 
+/** `console:visibility`: whether the console tab is visible now (`document.visibilityState`). */
+export const consoleVisibilitySchema = z.strictObject({ visible: z.boolean() });
+/** A push subscription's endpoint: the push service's URL, a capability; https is checked by the bridge. */
+const pushEndpoint = z.url({ protocol: /^https?$/, error: 'must be an https:// URL' }).max(2048);
+/**
+ * `POST /api/push/subscriptions`: `PushSubscription.toJSON()` of the console's browser. `p256dh` is the browser's
+ * uncompressed P-256 key (65 bytes, so 87 base64url characters starting with `B`), `auth` its 16-byte secret (RFC 8291).
+ */
+export const pushSubscriptionSchema = z.object({
+  endpoint: pushEndpoint,
+  expirationTime: z.number().nullable().optional(),
+  keys: z.strictObject({
+    p256dh: z.string().regex(/^B[A-Za-z0-9_-]{86}=?$/, 'must be an uncompressed P-256 key in base64url'),
+    auth: z.string().regex(/^[A-Za-z0-9_-]{22}(?:==)?$/, 'must be 16 bytes in base64url'),
+  }),
+});
+/** `DELETE /api/push/subscriptions`: the endpoint of the subscription this browser ends. */
+export const pushUnsubscribeSchema = z.strictObject({ endpoint: pushEndpoint });
+
 /** `HH:MM` on a 24-hour clock; `24:00` ends a period at midnight. */
 const clockTime = z.string().regex(/^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$/, 'must be HH:MM (00:00 to 24:00)');
 const openingPeriod = z
@@ -232,6 +251,8 @@ export type AgentSyncPayload = z.infer<typeof agentSyncSchema>;
 export type AgentHistoryPayload = z.infer<typeof agentHistorySchema>;
 export type AgentReceiptPayload = z.infer<typeof agentReceiptSchema>;
 export type AgentTypingPayload = z.infer<typeof agentTypingSchema>;
+export type ConsoleVisibilityPayload = z.infer<typeof consoleVisibilitySchema>;
+export type PushSubscriptionPayload = z.infer<typeof pushSubscriptionSchema>;
 export type ConversationListPayload = z.infer<typeof conversationListSchema>;
 export type AgentRetryPayload = z.infer<typeof agentRetrySchema>;
 export type ConversationStatePayload = z.infer<typeof conversationStateSchema>;

@@ -6,13 +6,22 @@ import {
   agentSendSchema,
   agentSyncSchema,
   agentTypingSchema,
+  consoleVisibilitySchema,
   conversationAssignSchema,
   conversationContextSchema,
   conversationListSchema,
   conversationStateSchema,
 } from '../../protocol/schemas.ts';
 import type { BridgeContext } from '../context.ts';
-import { AGENTS_ROOM, AVAILABLE_ROOM, agentRoom, conversationRoom, sessionRoom, type AgentSocket } from './namespaces.ts';
+import {
+  AGENTS_ROOM,
+  AVAILABLE_ROOM,
+  VISIBLE_ROOM,
+  agentRoom,
+  conversationRoom,
+  sessionRoom,
+  type AgentSocket,
+} from './namespaces.ts';
 import { liveSessionAgent } from '../auth/agent-sessions.ts';
 import {
   applyReceipt,
@@ -42,6 +51,7 @@ const KNOWN_EVENTS = new Set([
   'history',
   'receipt',
   'typing',
+  'console:visibility',
 ]);
 
 /** Wires one connected agent socket: the agents room, presence, events. */
@@ -162,6 +172,17 @@ export async function registerAgentHandlers(
     const parsed = agentTypingSchema.safeParse(args[0]);
     if (!parsed.success) return void socket.emit('chat:error', validationError(parsed.error).toApiError());
     typing.update(parsed.data.conversationId, parsed.data.typing);
+  });
+
+  // Kept in room membership, like availability, so Web Push asks every node's sockets at once (bridge/push/).
+  onEvent(ctx, socket, 'console:visibility', {
+    schema: consoleVisibilitySchema,
+    limiter: limiters.events,
+    run: async (payload) => {
+      if (payload.visible) await socket.join(VISIBLE_ROOM);
+      else await socket.leave(VISIBLE_ROOM);
+      return payload;
+    },
   });
 
   socket.on('disconnect', () => {

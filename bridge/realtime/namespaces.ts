@@ -69,6 +69,12 @@ export const AGENTS_ROOM = 'agents';
  */
 export const AVAILABLE_ROOM = 'agents:available';
 
+/**
+ * Socket room of the agent sockets whose console tab is visible (the console reports `document.visibilityState`). An
+ * agent with a socket here sees new messages on screen, so Web Push leaves them alone; any node reads it from the sockets.
+ */
+export const VISIBLE_ROOM = 'agents:visible';
+
 /** Socket room of every socket one agent has open (any session, any node). */
 export function agentRoom(agentId: string): string {
   return `agent:${agentId}`;

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import type { Namespace } from 'socket.io';
 import type { AgentPublic } from '../../protocol/events.ts';
 import type { Conversation, ConversationSummary } from '../../protocol/conversation.ts';
-import { AGENTS_ROOM, AVAILABLE_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './namespaces.ts';
+import { AGENTS_ROOM, AVAILABLE_ROOM, VISIBLE_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './namespaces.ts';
 
 type AnyAdapter = Namespace['adapter'];
 const localOnly = new WeakMap<AnyAdapter, boolean>();
@@ -90,15 +90,24 @@ export async function availableAgentCount(agentNs: AgentNamespace): Promise<numb
 }
 
 /** The ids of the agents who are Online with a console connected (on any node). */
-export async function availableAgentIds(agentNs: AgentNamespace): Promise<Set<string>> {
+export function availableAgentIds(agentNs: AgentNamespace): Promise<Set<string>> {
+  return agentIdsIn(agentNs, AVAILABLE_ROOM);
+}
+
+/** The ids of the agents with a console tab visible now (on any node). */
+export function visibleAgentIds(agentNs: AgentNamespace): Promise<Set<string>> {
+  return agentIdsIn(agentNs, VISIBLE_ROOM);
+}
+
+async function agentIdsIn(agentNs: AgentNamespace, room: string): Promise<Set<string>> {
   const ids = new Set<string>();
   if (answersLocally(agentNs.adapter)) {
-    for (const socketId of agentNs.adapter.rooms.get(AVAILABLE_ROOM) ?? []) {
+    for (const socketId of agentNs.adapter.rooms.get(room) ?? []) {
       const socket = agentNs.sockets.get(socketId);
       if (socket) ids.add(socket.data.agentId);
     }
   } else {
-    for (const socket of await agentNs.in(AVAILABLE_ROOM).fetchSockets()) ids.add(socket.data.agentId);
+    for (const socket of await agentNs.in(room).fetchSockets()) ids.add(socket.data.agentId);
   }
   return ids;
 }
