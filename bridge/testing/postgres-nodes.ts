@@ -25,8 +25,17 @@ export interface PostgresNodes {
   close(): Promise<void>;
 }
 
+/** What `startPostgresNodes` starts. */
+export interface PostgresNodesOptions {
+  database: string;
+  agents: readonly NewAgentAccount[];
+  count?: number;
+  /** Changes every node's configuration (the same for all, as a cluster's must be). */
+  configure?: (config: BridgeConfig) => BridgeConfig;
+}
+
 /** Starts `count` nodes (default 2) on a fresh database named after `database`, with `agents` created first. */
-export async function startPostgresNodes(options: { database: string; agents: readonly NewAgentAccount[]; count?: number }): Promise<PostgresNodes> {
+export async function startPostgresNodes(options: PostgresNodesOptions): Promise<PostgresNodes> {
   const databaseUrl = await createTestDatabase(options.database);
   const admin = new pg.Pool({ connectionString: databaseUrl, max: 1 });
   const pools: pg.Pool[] = [];
@@ -51,9 +60,9 @@ export async function startPostgresNodes(options: { database: string; agents: re
   return nodes;
 }
 
-async function startNodes(nodes: PostgresNodes, pools: pg.Pool[], databaseUrl: string, options: { agents: readonly NewAgentAccount[]; count?: number }): Promise<void> {
+async function startNodes(nodes: PostgresNodes, pools: pg.Pool[], databaseUrl: string, options: PostgresNodesOptions): Promise<void> {
   const logger = silentLogger();
-  const config = postgresNodeConfig();
+  const config = options.configure ? options.configure(postgresNodeConfig()) : postgresNodeConfig();
   for (let node = 0; node < (options.count ?? 2); node++) {
     const pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
     pools.push(pool);
