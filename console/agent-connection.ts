@@ -189,6 +189,12 @@ export class AgentConnection {
     this.socket.emit('receipt', { conversationId, upToSeq, status });
   }
 
+  /** Tells the bridge whether this tab is visible (no Web Push while one is); dropped when offline, sent again on connect. */
+  visibility(visible: boolean): void {
+    if (!this.socket.connected) return;
+    this.socket.emit('console:visibility', { visible });
+  }
+
   /** Tells the visitor (and other agents) whether this agent is typing; dropped when offline. */
   typing(conversationId: string, typing: boolean): void {
     this.socket.volatile.emit('typing', { conversationId, typing });

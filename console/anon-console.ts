@@ -12,6 +12,8 @@ import { MediaQueryController } from './controllers/media-query-controller.ts';
 import { LocationController } from './controllers/location-controller.ts';
 import { TeamController } from './controllers/team-controller.ts';
 import { TeamDirectoryController } from './controllers/team-directory-controller.ts';
+import { VisibilityController } from './controllers/visibility-controller.ts';
+import type { AgentRestOptions } from './agent-rest.ts';
 import { hueClass, initials } from './labels.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
@@ -81,6 +83,9 @@ export class AnonConsole extends LitElement {
     serverUrl: () => this.serverUrl,
     token: () => this.session.session?.token,
   });
+  /** REST access for parts that call the bridge themselves (the notification opt-in). */
+  private readonly rest: AgentRestOptions = { serverUrl: () => this.serverUrl, token: () => this.session.session?.token };
+  private readonly visibility = new VisibilityController(this);
   private readonly attention = new AttentionController(this, () => this.inbox.unreadTotal);
   private readonly narrow = new MediaQueryController(this, '(max-width: 719px)');
   private readonly location = new LocationController(this, (id) => {
@@ -95,7 +100,27 @@ export class AnonConsole extends LitElement {
     this.connection.use(this.inbox);
     this.connection.use(this.thread);
     this.connection.use(this.directory);
+    this.connection.use(this.visibility);
   }
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    navigator.serviceWorker?.addEventListener('message', this.onWorkerMessage);
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    navigator.serviceWorker?.removeEventListener('message', this.onWorkerMessage);
+  }
+
+  /** A click on a push notification (push-sw.js) opens its conversation in this tab. */
+  private readonly onWorkerMessage = (event: MessageEvent): void => {
+    const data = event.data as { type?: unknown; conversationId?: unknown } | null;
+    if (data?.type !== 'anon-chat:open-conversation' || typeof data.conversationId !== 'string' || !this.session.session) return;
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(data.conversationId)) return;
+    this.page = 'inbox';
+    this.select(data.conversationId);
+  };
 
   private get serverUrl(): string {
     return this.server || window.location.origin;
@@ -184,6 +209,7 @@ export class AnonConsole extends LitElement {
             .busy=${this.session.busy}
             .profileResult=${this.profileResult}
             .passwordResult=${this.passwordResult}
+            .rest=${this.rest}
             @console-profile-save=${(e: HTMLElementEventMap['console-profile-save']) => void this.changeDisplayName(e.detail.displayName)}
             @console-password-change=${(e: HTMLElementEventMap['console-password-change']) => void this.changePassword(e.detail.current, e.detail.next)}
             @console-sign-out=${() => this.signOut()}

@@ -4,6 +4,8 @@ import { baseStyles } from './shared.styles.ts';
 import { teamStyles } from './console-team.styles.ts';
 import { emit } from '../events.ts';
 import { formText } from './form-text.ts';
+import './console-push.ts';
+import type { AgentRestOptions } from '../agent-rest.ts';
 
 /** What one of the account forms last heard back: nothing yet, a refusal, or a done change. */
 export type AccountFormResult = { ok: true; text: string } | { ok: false; text: string } | undefined;
@@ -35,6 +37,7 @@ export class ConsoleAccount extends LitElement {
     profileResult: { attribute: false },
     passwordResult: { attribute: false },
     busy: { type: Boolean },
+    rest: { attribute: false },
     mismatch: { state: true },
   };
 
@@ -45,6 +48,8 @@ export class ConsoleAccount extends LitElement {
   declare profileResult: AccountFormResult;
   declare passwordResult: AccountFormResult;
   declare busy: boolean;
+  /** The bridge and the agent's token, for this browser's notification opt-in. */
+  declare rest: AgentRestOptions | undefined;
   declare mismatch: boolean;
 
   constructor() {
@@ -54,6 +59,7 @@ export class ConsoleAccount extends LitElement {
     this.profileResult = undefined;
     this.passwordResult = undefined;
     this.busy = false;
+    this.rest = undefined;
     this.mismatch = false;
   }
 
@@ -85,6 +91,7 @@ export class ConsoleAccount extends LitElement {
         </form>
         ${this.renderResult(passwordResult)}
       </section>
+      ${this.rest ? html`<console-push .rest=${this.rest}></console-push>` : nothing}
       <section class="sign-out" aria-label="Sign out">
         <button class="btn btn--ghost" type="button" @click=${() => emit(this, 'console-sign-out', {})}>Sign out</button>
       </section>
