@@ -2,12 +2,14 @@
  * Sessions across nodes: two bridges on one database (testing/postgres-nodes.ts).
  * An agent signed out on node A is disconnected on node B at once and refused there; an admin deactivating an agent
  * on B cuts off the agent's console on A; so does the agent's own password change on B, whose new token works on A.
+ * The server's password reset (npm run reset-password) runs beside live nodes: both refuse the old sessions at once.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginResult } from '../../protocol/agents.ts';
 import type { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { startPostgresNodes, type PostgresNodes } from '../testing/postgres-nodes.ts';
 import { connectAgent, HandshakeError, nextEvent } from '../testing/clients.ts';
+import { resetAgentPassword } from '../auth/agent-accounts.ts';
 
 const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
 const AGENT = { name: 'ana', displayName: 'Ana', role: 'agent', password: 'ana-password-12' } as const;
@@ -83,5 +85,17 @@ describe('agent sessions on two nodes', () => {
     await expect(connectAgent(urls[0]!, token)).rejects.toBeInstanceOf(HandshakeError);
     expect(await call(0, 'GET', '/api/auth/me', next)).toBe(200);
     (await connectAgent(urls[0]!, next)).close();
+  });
+
+  it('a password reset on the server, beside live nodes, ends the sessions on both, reactivates, and the new password signs in', async () => {
+    const token = await login(0, { name: ADMIN.name, password: 'boss-password-99' });
+    const { password } = await resetAgentPassword(stores[1]!, ADMIN.name);
+    expect(await call(0, 'GET', '/api/auth/me', token)).toBe(401);
+    expect(await call(1, 'GET', '/api/auth/me', token)).toBe(401);
+    expect(await call(0, 'GET', '/api/auth/me', await login(0, { name: ADMIN.name, password }))).toBe(200);
+    // Ana was deactivated above: the reset lets her in again.
+    const reset = await resetAgentPassword(stores[0]!, AGENT.name);
+    expect(reset.agent.active).toBe(true);
+    await login(1, { name: AGENT.name, password: reset.password });
   });
 });
