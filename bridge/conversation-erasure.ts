@@ -12,7 +12,8 @@ import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { eventIdPrefixOf } from './webhooks/event-webhooks.ts';
 import { pushIdPrefixOf } from './push/web-push.ts';
-import { sendIdOf } from './webhooks/whatsapp-delivery.ts';
+import { sendIdOf, WHATSAPP_UPLOAD_NAMESPACE } from './webhooks/whatsapp-delivery.ts';
+import { mediaJobIdOf } from './webhooks/whatsapp-media.ts';
 import { ERASED_NAMESPACE } from './conversations.ts';
 import { VISITOR_CONTEXT_NAMESPACE, visitorContextOf } from './visitor-context.ts';
 
@@ -92,8 +93,15 @@ export async function eraseConversation(
       { namespace: 'sink-cursor', key: conversationId },
       { namespace: VISITOR_CONTEXT_NAMESPACE, key: conversationId },
       ...messages.flatMap((m) => (m.externalId !== undefined ? [{ namespace: PENDING_STATUS_NAMESPACE, key: m.externalId }] : [])),
+      ...messages.flatMap((m) => (m.attachments?.length ? [{ namespace: WHATSAPP_UPLOAD_NAMESPACE, key: sendIdOf(m.id) }] : [])),
     ],
-    queueItemIdPrefixes: [mailIdPrefixOf(conversationId), pushIdPrefixOf(conversationId), ...messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)])],
+    queueItemIdPrefixes: [
+      mailIdPrefixOf(conversationId),
+      pushIdPrefixOf(conversationId),
+      ...messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)]),
+      // Inbound WhatsApp media jobs carry the caption and the customer's number, keyed by the wamid.
+      ...messages.flatMap((m) => (m.externalId !== undefined && m.author.role === 'visitor' ? [mediaJobIdOf(m.externalId)] : [])),
+    ],
   };
   if (options.ifClosedBefore !== undefined) related.ifClosedBefore = options.ifClosedBefore;
   const erased = await ctx.store.eraseConversation(conversationId, related);

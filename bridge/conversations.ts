@@ -85,6 +85,9 @@ export async function linkVerifiedVisitor(
   return created.id;
 }
 
+/** Longest caption WhatsApp takes with an image or document (Cloud API limit). */
+const WHATSAPP_CAPTION_LENGTH = 1024;
+
 /** Who uploaded an attachment, as the store records it: only that sender may attach it to a message. */
 export function uploaderOf(author: Author): string {
   if (author.role === 'visitor') return 'visitor';
@@ -101,12 +104,20 @@ async function resolveAttachments(
   known: Conversation | undefined,
   author: Author,
   ids: readonly string[],
+  text: string,
 ): Promise<Attachment[]> {
   if (ids.length === 0) return [];
   const conversation = known ?? (await ctx.store.getConversation(conversationId));
   if (!conversation) throw new StoreError('not_found', `conversation ${conversationId} not found`);
-  if (conversation.channel !== 'web') {
-    throw new BridgeError('bad_request', 'Attachments can be sent in web conversations only.', { attachments: 'not supported on this channel' });
+  if (conversation.channel !== 'web' && conversation.channel !== 'whatsapp') {
+    throw new BridgeError('bad_request', 'Attachments can be sent in web and WhatsApp conversations only.', { attachments: 'not supported on this channel' });
+  }
+  // A WhatsApp message carries one image or document, whose status is the message's (whatsapp-delivery.ts).
+  if (conversation.channel === 'whatsapp' && ids.length > 1) {
+    throw new BridgeError('bad_request', 'A WhatsApp message carries one attachment.', { attachments: 'at most 1 on WhatsApp' });
+  }
+  if (conversation.channel === 'whatsapp' && author.role === 'agent' && text.length > WHATSAPP_CAPTION_LENGTH) {
+    throw new BridgeError('bad_request', `A WhatsApp caption is at most ${WHATSAPP_CAPTION_LENGTH} characters.`, { text: `at most ${WHATSAPP_CAPTION_LENGTH} with an attachment on WhatsApp` });
   }
   const uploader = uploaderOf(author);
   return Promise.all(
@@ -168,7 +179,7 @@ export async function storeMessage(
     externalId?: string | undefined;
   },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
-  const attachments = await resolveAttachments(ctx, input.conversationId, input.conversation, input.author, input.attachmentIds ?? []);
+  const attachments = await resolveAttachments(ctx, input.conversationId, input.conversation, input.author, input.attachmentIds ?? [], input.text ?? '');
   const assignee = await assigneeForMessage(ctx, input.conversationId, input.conversation, input.author);
   // Whoever writes — visitor, agent, API, a WhatsApp customer — a message reopens a closed conversation, in the same
   // atomic step that stores it (and queues its outbound work).

@@ -42,6 +42,7 @@ import { assignRequestId } from './http/request-id.ts';
 import { logRequest } from './http/request-log.ts';
 import { EVENT_WEBHOOK_QUEUE } from './webhooks/event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE } from './webhooks/whatsapp-delivery.ts';
+import { WHATSAPP_MEDIA_QUEUE } from './webhooks/whatsapp-media.ts';
 import { Notifications } from './notifications/notifications.ts';
 import { MAIL_QUEUE } from './notifications/notification-mail.ts';
 import { unsubscribeRouter } from './notifications/unsubscribe.ts';
@@ -142,7 +143,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
   metrics.watchNamespace(VISITOR_NAMESPACE, visitorNs);
   metrics.watchNamespace(AGENT_NAMESPACE, agentNs);
-  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, ...(config.mail ? [MAIL_QUEUE] : []), ...(config.push ? [PUSH_QUEUE] : [])]);
+  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, WHATSAPP_MEDIA_QUEUE, ...(config.mail ? [MAIL_QUEUE] : []), ...(config.push ? [PUSH_QUEUE] : [])]);
   const fanout = new Fanout({ visitorNs, agentNs, logger });
   // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
   const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];

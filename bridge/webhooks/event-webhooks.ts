@@ -17,7 +17,7 @@ import { toStatusChange, type FanoutSink } from '../fanout.ts';
 import type { WebhookConfig } from './webhook-config.ts';
 import { QueueWorker, parseRetryAfter, type DeliveryOutcome } from './queue-worker.ts';
 import { timestampedSignature } from './signatures.ts';
-import { assertLiteralHostAllowed, ForbiddenAddressError, guardedLookup, systemResolver, type Resolver } from './ssrf-guard.ts';
+import { assertLiteralHostAllowed, findForbidden, ForbiddenAddressError, guardedLookup, systemResolver, type Resolver } from './ssrf-guard.ts';
 
 /** Store queue of outbound event webhook deliveries. */
 export const EVENT_WEBHOOK_QUEUE = 'webhook';
@@ -284,14 +284,4 @@ export class EventWebhooks {
     if (next.failing && !previous.failing) logger.warn({ url }, 'webhooks: receiver marked failing');
     await store.putRecord(RECEIVER_NAMESPACE, url, next);
   }
-}
-
-function findForbidden(error: unknown): ForbiddenAddressError | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current; depth++) {
-    if (current instanceof ForbiddenAddressError) return current;
-    if ((current as { code?: unknown }).code === 'EFORBIDDENADDRESS') return current as ForbiddenAddressError;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
 }

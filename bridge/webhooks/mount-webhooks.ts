@@ -19,7 +19,8 @@ import { MAIL_QUEUE, type NotificationMail } from '../notifications/notification
 import { recentItems, requeueItem } from './queue-worker.ts';
 import { EVENT_WEBHOOK_QUEUE, EventWebhooks, type EventDelivery } from './event-webhooks.ts';
 import { WHATSAPP_SEND_QUEUE, WhatsappDelivery, type WhatsappSendJob } from './whatsapp-delivery.ts';
-import { applyWhatsappWebhook } from './whatsapp-inbound.ts';
+import { applyWhatsappWebhook, type InboundMediaJob } from './whatsapp-inbound.ts';
+import { WHATSAPP_MEDIA_QUEUE, WhatsappMedia } from './whatsapp-media.ts';
 import { whatsappWebhookSchema } from './whatsapp-payload.ts';
 import { verifyMetaSignature, verifyTimestampedSignature } from './signatures.ts';
 import { parseJson, rawBodyOf } from './raw-json.ts';
@@ -50,6 +51,8 @@ export interface Webhooks {
   statuses: ExternalStatuses;
   events: EventWebhooks;
   whatsapp: WhatsappDelivery;
+  /** Downloads inbound WhatsApp media (its durable queue and worker). */
+  media: WhatsappMedia;
   /**
    * Serves ordinary `POST /webhooks/whatsapp` and `/webhooks/status` requests without Express (see
    * webhook-fast-path.ts); the bridge calls it for every HTTP request before handing it to Express.
@@ -60,7 +63,7 @@ export interface Webhooks {
 const deliveriesQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   state: z.enum(['pending', 'delivered', 'dead']).optional(),
-  queue: z.enum([EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, MAIL_QUEUE]).default(EVENT_WEBHOOK_QUEUE),
+  queue: z.enum([EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, WHATSAPP_MEDIA_QUEUE, MAIL_QUEUE]).default(EVENT_WEBHOOK_QUEUE),
 });
 
 /** A raw body reader for one route: no inflation (the signature covers the bytes as sent), any content type. */
@@ -107,6 +110,19 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     leaseMs: settings.leaseMs,
     metrics: ctx.metrics,
   });
+  const media = new WhatsappMedia({
+    store,
+    fanout,
+    metrics: ctx.metrics,
+    availability: ctx.availability,
+    logger,
+    clock,
+    http,
+    config: settings.whatsapp,
+    maxBytes: config.attachments.maxBytes,
+    pollMs: settings.pollMs,
+    leaseMs: settings.leaseMs,
+  });
 
   const outcomes = new InboundOutcomes(logger, ctx.metrics);
   /** Counts and logs what body-parser refused on the Express path before a route ran (oversized, aborted bodies). */
@@ -128,9 +144,10 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
   ];
   events.worker.start();
   whatsapp.worker.start();
+  media.worker.start();
   ctx.onClose(async () => {
     for (const remove of removeSinks) remove();
-    await Promise.all([events.worker.stop(), whatsapp.worker.stop()]);
+    await Promise.all([events.worker.stop(), whatsapp.worker.stop(), media.worker.stop()]);
   });
 
   // ---- WhatsApp Cloud API ----
@@ -175,7 +192,10 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     }
     const parsed = whatsappWebhookSchema.safeParse(parseJson(raw, isJson));
     if (!parsed.success) throw validationError(parsed.error);
-    const result = await applyWhatsappWebhook({ store, fanout, metrics: ctx.metrics, availability: ctx.availability, logger, clock, statuses }, parsed.data);
+    const result = await applyWhatsappWebhook(
+      { store, fanout, metrics: ctx.metrics, availability: ctx.availability, logger, clock, statuses, ...(media.enabled ? { media } : {}) },
+      parsed.data,
+    );
     logger.debug({ result }, 'webhooks: WhatsApp update applied');
     // Only now, with everything durably stored, does Meta get its 200 (a failure above makes it retry).
     return { ok: true };
@@ -294,7 +314,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
   });
   app.use('/api/webhooks', api);
 
-  return { statuses, events, whatsapp, fastPath };
+  return { statuses, events, whatsapp, media, fastPath };
 }
 
 /** A queue item as the deliveries API shows it: its target and attempts, not its body. */
@@ -318,6 +338,11 @@ function deliveryView(item: QueueItem) {
     // Which notification, not to whom: the log is for every agent, recipients' addresses are not.
     const payload = item.payload as NotificationMail;
     return { ...base, conversationId: payload.conversationId, kind: payload.kind };
+  }
+  if (item.queue === WHATSAPP_MEDIA_QUEUE) {
+    // Which message, not the customer's number or caption.
+    const payload = item.payload as InboundMediaJob;
+    return { ...base, wamid: payload.wamid, kind: payload.kind };
   }
   const payload = item.payload as WhatsappSendJob;
   return { ...base, conversationId: payload.conversationId, messageId: payload.messageId };

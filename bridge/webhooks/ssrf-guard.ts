@@ -78,3 +78,14 @@ export function guardedLookup(resolve: Resolver = systemResolver) {
     return { address: first.address, family: first.family };
   };
 }
+
+/** The guard's refusal inside an HTTP client error (thrown from the lookup and wrapped on the way), if it is one. */
+export function findForbidden(error: unknown): ForbiddenAddressError | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current; depth++) {
+    if (current instanceof ForbiddenAddressError) return current;
+    if ((current as { code?: unknown }).code === 'EFORBIDDENADDRESS') return current as ForbiddenAddressError;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createHash } from 'node:crypto';
 import { WAIT_DEADLINE_MS } from '../testing/wait-until.ts';
 
 /** One request the server received. */
@@ -22,7 +23,12 @@ export interface RecordedRequest {
  * One scripted answer: an HTTP response, `reset` (the socket is destroyed without a response) or `hang` (no
  * response until the client gives up or the server closes).
  */
-export type ScriptedAnswer = { status: number; body?: unknown; headers?: Record<string, string> } | 'reset' | 'hang';
+export type ScriptedAnswer =
+  | { status: number; body?: unknown; headers?: Record<string, string> }
+  /** Bytes as they are (e.g. a media file), `application/octet-stream` unless `headers` says otherwise. */
+  | { status: number; raw: Buffer; headers?: Record<string, string> }
+  | 'reset'
+  | 'hang';
 
 /** A running scripted server. */
 export interface ScriptedServer {
@@ -68,6 +74,11 @@ export async function startScriptedServer(
         return;
       }
       if (answer === 'hang') return;
+      if ('raw' in answer) {
+        res.writeHead(answer.status, { 'Content-Type': 'application/octet-stream', ...answer.headers });
+        res.end(answer.raw);
+        return;
+      }
       res.writeHead(answer.status, { 'Content-Type': 'application/json', ...answer.headers });
       res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
     });
@@ -108,5 +119,86 @@ export function graphSendOk(id: string, to = '16505551234') {
     messaging_product: 'whatsapp',
     contacts: [{ input: to, wa_id: to }],
     messages: [{ id }],
+  };
+}
+
+/** A media file the fake Graph API holds for download. */
+export interface FakeMedia {
+  bytes: Buffer;
+  mimeType: string;
+}
+
+/** The loopback fake of Meta's Graph API (`startFakeGraphApi`) and what it received. */
+export interface FakeGraphApi {
+  server: ScriptedServer;
+  /** `WHATSAPP_API_BASE` for a bridge using it. */
+  apiBase: string;
+  /** Inbound media by Meta media id; tests add to it. */
+  media: Map<string, FakeMedia>;
+  /** Requests to each part of the API (scripted failures included). */
+  lookups(): RecordedRequest[];
+  downloads(): RecordedRequest[];
+  uploads(): RecordedRequest[];
+  sends(): RecordedRequest[];
+}
+
+/**
+ * A fake Graph API on loopback that follows Meta's documented flows with real HTTP: `GET /<version>/<MEDIA_ID>`
+ * answers `{url, mime_type, sha256, file_size, id}` with a URL on this server, `GET <url>` serves the bytes,
+ * `POST /<version>/<PHONE_NUMBER_ID>/media` takes a multipart upload and answers `{id}`, `POST …/messages` answers a
+ * wamid. Every request must carry `Authorization: Bearer <accessToken>` (401 with Meta's error 190 otherwise).
+ * Scripted answers pushed to `server.script` go first (failures).
+ */
+export async function startFakeGraphApi(accessToken: string, version = 'v21.0'): Promise<FakeGraphApi> {
+  const media = new Map<string, FakeMedia>();
+  let uploaded = 0;
+  let sent = 0;
+  const base = `/${version}/`;
+  const kindOf = (request: RecordedRequest): 'lookup' | 'download' | 'upload' | 'send' | 'other' => {
+    if (request.path.startsWith('/media-bytes/')) return 'download';
+    if (!request.path.startsWith(base)) return 'other';
+    if (request.method === 'POST' && request.path.endsWith('/media')) return 'upload';
+    if (request.method === 'POST' && request.path.endsWith('/messages')) return 'send';
+    return request.method === 'GET' ? 'lookup' : 'other';
+  };
+  let url = '';
+  const server = await startScriptedServer((request) => {
+    if (request.headers.authorization !== `Bearer ${accessToken}`) {
+      return { status: 401, body: { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190 } } };
+    }
+    const kind = kindOf(request);
+    const id = decodeURIComponent(request.path.slice(request.path.lastIndexOf('/') + 1).split('?')[0] ?? '');
+    const file = media.get(id);
+    if ((kind === 'lookup' || kind === 'download') && !file) {
+      return { status: 404, body: { error: { message: 'Unsupported get request.', type: 'GraphMethodException', code: 100 } } };
+    }
+    if (kind === 'lookup' && file) {
+      return {
+        status: 200,
+        body: {
+          messaging_product: 'whatsapp',
+          url: `${url}/media-bytes/${encodeURIComponent(id)}`,
+          mime_type: file.mimeType,
+          sha256: createHash('sha256').update(file.bytes).digest('hex'),
+          file_size: file.bytes.byteLength,
+          id,
+        },
+      };
+    }
+    if (kind === 'download' && file) return { status: 200, raw: file.bytes, headers: { 'Content-Type': file.mimeType } };
+    if (kind === 'upload') return { status: 200, body: { id: `media-up-${++uploaded}` } };
+    if (kind === 'send') return { status: 200, body: graphSendOk(`wamid.OUT${++sent}`) };
+    return { status: 400, body: { error: { message: 'Unknown path.', code: 100 } } };
+  });
+  url = server.url;
+  const of = (kind: ReturnType<typeof kindOf>) => () => server.requests.filter((request) => kindOf(request) === kind);
+  return {
+    server,
+    apiBase: `${server.url}/${version}`,
+    media,
+    lookups: of('lookup'),
+    downloads: of('download'),
+    uploads: of('upload'),
+    sends: of('send'),
   };
 }

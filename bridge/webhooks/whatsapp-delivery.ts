@@ -4,6 +4,12 @@
  * reply `sent` (announced live); a permanent rejection or exhausted retries mark the message failed with the
  * reason, announced live — also when a retried reply fails again. A send's queue id is derived from the message
  * (`wa-send:<messageId>`), and the store queues it in the same atomic step that stores the reply (`outbound()`).
+ *
+ * A reply with an attachment is uploaded to Meta's media endpoint first and sent as an image (PNG, JPEG) or document
+ * (everything else, with its file name), the text as its caption. Meta's media id is stored under the send's id
+ * (`WHATSAPP_UPLOAD_NAMESPACE`) before the message is sent, so a retry after a crash or a failed send reuses the
+ * upload instead of uploading again; the send itself is guarded as for text (a message with Meta's id is not sent
+ * again).
  */
 import type { BridgeMetrics } from '../metrics.ts';
 import type { Logger } from 'pino';
@@ -16,7 +22,8 @@ import type { WhatsappConfig } from './webhook-config.ts';
 import type { ExternalStatuses } from './external-statuses.ts';
 import { QueueWorker, type DeliveryOutcome } from './queue-worker.ts';
 import { acceptExternalId, applyMessageStatus } from '../conversations.ts';
-import { sendWhatsappText } from './graph-api-client.ts';
+import { sendWhatsappMedia, sendWhatsappText, uploadWhatsappMedia, type GraphApiTarget, type GraphSendResult } from './graph-api-client.ts';
+import type { Attachment } from '../../protocol/attachment.ts';
 
 /** Store queue of pending WhatsApp sends. */
 export const WHATSAPP_SEND_QUEUE = 'whatsapp-send';
@@ -25,6 +32,15 @@ const NOT_CONFIGURED: MessageFailure = {
   code: 'whatsapp_not_configured',
   reason: 'WhatsApp sending is not configured on this bridge (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).',
 };
+
+/** Store namespace of Meta media ids uploaded for a send, keyed by the send's id. */
+export const WHATSAPP_UPLOAD_NAMESPACE = 'whatsapp-upload';
+
+/** Meta keeps an uploaded media id for 30 days; the record is forgotten a day before. */
+const UPLOAD_TTL_MS = 29 * 24 * 3600 * 1000;
+
+/** Types WhatsApp shows as an image; every other attachment goes as a document. */
+const WHATSAPP_IMAGE_TYPES: ReadonlySet<string> = new Set(['image/png', 'image/jpeg']);
 
 /** The queue item id of the send of message `messageId`. */
 export function sendIdOf(messageId: string): string {
@@ -43,6 +59,8 @@ export interface WhatsappSendJob {
   /** The customer's wa_id. */
   to: string;
   text: string;
+  /** The reply's attachment (a WhatsApp message carries at most one; conversations.ts refuses more). */
+  attachment?: Attachment;
 }
 
 /** Dependencies of WhatsApp delivery. */
@@ -123,7 +141,8 @@ export class WhatsappDelivery {
   }
 
   private jobOf(message: Message, to: string): WhatsappSendJob {
-    return { conversationId: message.conversationId, messageId: message.id, to, text: message.text };
+    const attachment = message.attachments?.[0];
+    return { conversationId: message.conversationId, messageId: message.id, to, text: message.text, ...(attachment ? { attachment } : {}) };
   }
 
   /**
@@ -159,14 +178,11 @@ export class WhatsappDelivery {
       await this.markFailed(job.conversationId, job.messageId, NOT_CONFIGURED);
       return { ok: false, permanent: true, error: 'WhatsApp sending is not configured' };
     }
-    const result = await sendWhatsappText(
-      http,
-      { apiBase: config.apiBase, ...config.send, timeoutMs: config.timeoutMs },
-      job.to,
-      job.text,
-      signal,
-      clock,
-    );
+    const target: GraphApiTarget = { apiBase: config.apiBase, ...config.send, timeoutMs: config.timeoutMs };
+    const result = job.attachment
+      ? // One bound for upload and send together, so the attempt always ends well within its claim.
+        await this.sendAttachment(item, job.attachment, target, AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]))
+      : await sendWhatsappText(http, target, job.to, job.text, signal, clock);
     if (result.kind === 'sent') {
       // The store applies a status Meta reported before this answer arrived (kept for this id) in the same step.
       await acceptExternalId(this.deps, job.conversationId, job.messageId, result.externalId, current?.rev);
@@ -177,6 +193,41 @@ export class WhatsappDelivery {
     }
     await this.markFailed(job.conversationId, job.messageId, { code: result.code, reason: result.reason });
     return { ok: false, permanent: true, status: result.status, error: `rejected ${result.code}: ${result.reason}` };
+  }
+
+  /** Uploads the attachment (once per send: the media id is kept) and sends it with the text as caption. */
+  private async sendAttachment(
+    item: QueueItem<WhatsappSendJob>,
+    attachment: Attachment,
+    target: GraphApiTarget,
+    signal: AbortSignal,
+  ): Promise<GraphSendResult> {
+    const { store, http, clock } = this.deps;
+    const job = item.payload;
+    let mediaId = (await store.getRecord<{ mediaId: string }>(WHATSAPP_UPLOAD_NAMESPACE, item.id))?.mediaId;
+    if (mediaId === undefined) {
+      const bytes = await store.readAttachment(attachment.id, 'content');
+      if (!bytes) return { kind: 'rejected', code: 'attachment_missing', reason: 'The attachment is no longer stored.' };
+      const uploaded = await uploadWhatsappMedia(http, target, { bytes, type: attachment.type, name: attachment.name }, signal, clock);
+      if (uploaded.kind !== 'uploaded') return uploaded;
+      mediaId = uploaded.mediaId;
+      // Durable before the send: a crash from here on re-sends with this id instead of uploading again.
+      await store.putRecord(WHATSAPP_UPLOAD_NAMESPACE, item.id, { mediaId }, new Date(clock().getTime() + UPLOAD_TTL_MS).toISOString());
+    }
+    const caption = job.text.trim() === '' ? {} : { caption: job.text };
+    const result = await sendWhatsappMedia(
+      http,
+      target,
+      job.to,
+      WHATSAPP_IMAGE_TYPES.has(attachment.type)
+        ? { type: 'image', image: { id: mediaId, ...caption } }
+        : { type: 'document', document: { id: mediaId, filename: attachment.name, ...caption } },
+      signal,
+      clock,
+    );
+    // Meta refused the message (an expired or broken media id among the reasons): an agent's retry uploads afresh.
+    if (result.kind === 'rejected') await store.deleteRecord(WHATSAPP_UPLOAD_NAMESPACE, item.id);
+    return result;
   }
 
   private async settled(item: QueueItem<WhatsappSendJob>, outcome: DeliveryOutcome): Promise<void> {

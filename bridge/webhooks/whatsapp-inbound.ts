@@ -1,17 +1,20 @@
 /**
  * Applies a verified WhatsApp Cloud API webhook body: every `statuses[]` item by rank (via ExternalStatuses) and
- * every `messages[]` item into the sender's `whatsapp` conversation (keyed by wa_id, deduped by message id).
+ * every `messages[]` item into the sender's `whatsapp` conversation (keyed by wa_id, deduped by message id). A media
+ * message is handed to the durable media queue instead (whatsapp-media.ts), which downloads its file and stores it.
  * Idempotent: Meta retries for days and sends duplicates, and a repeat changes nothing.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MessageFailure } from '../../protocol/message.ts';
+import type { Conversation } from '../../protocol/conversation.ts';
 import type { StoredStatus } from '../../protocol/status.ts';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
 import type { StatusUpdate } from '../store/store.ts';
 import { ensureExternalConversation, storeMessage, type MessageProducerContext } from '../conversations.ts';
 import type { ExternalStatuses, ExternalStatusOutcome } from './external-statuses.ts';
 import {
+  mediaOf,
   messageValues,
   placeholderFor,
   type WhatsappMessage,
@@ -24,6 +27,8 @@ import {
 export interface WhatsappApplyResult {
   messagesCreated: number;
   messagesDuplicate: number;
+  /** Media messages handed to the media queue (stored once their file is downloaded). */
+  mediaQueued: number;
   statuses: Record<ExternalStatusOutcome | 'ignored', number>;
 }
 
@@ -32,6 +37,29 @@ export interface WhatsappInboundDeps extends MessageProducerContext {
   logger: Logger;
   clock: () => Date;
   statuses: ExternalStatuses;
+  /** Where media messages go; without it they are stored at once with a placeholder text (`[image] caption`). */
+  media?: InboundMediaQueue;
+}
+
+/** A media message waiting for its file: everything needed to store it without the webhook body. */
+export interface InboundMediaJob {
+  /** The message's wamid (its dedupe key). */
+  wamid: string;
+  waId: string;
+  /** The sender's display name. */
+  name: string;
+  /** Meta's message type: image, document, audio, video, sticker. */
+  kind: string;
+  mediaId: string;
+  caption?: string;
+  filename?: string;
+  /** The text stored when the file is not kept (`[video] caption`). */
+  placeholder: string;
+}
+
+/** The durable queue that downloads media (whatsapp-media.ts); `queue` resolves once the job is durable. */
+export interface InboundMediaQueue {
+  queue(job: InboundMediaJob): Promise<void>;
 }
 
 const STATUS_MAP: Record<string, StoredStatus> = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed' };
@@ -56,6 +84,7 @@ export async function applyWhatsappWebhook(deps: WhatsappInboundDeps, body: What
   const result: WhatsappApplyResult = {
     messagesCreated: 0,
     messagesDuplicate: 0,
+    mediaQueued: 0,
     statuses: { changed: 0, unchanged: 0, pending: 0, unknown_message: 0, ignored: 0 },
   };
   const { values, invalid } = messageValues(body);
@@ -69,8 +98,9 @@ export async function applyWhatsappWebhook(deps: WhatsappInboundDeps, body: What
       result.statuses[outcome.value]++;
     }
     for (const message of value.messages ?? []) {
-      const created = await applyMessage(deps, value, message);
-      if (created) result.messagesCreated++;
+      const outcome = await applyMessage(deps, value, message);
+      if (outcome === 'created') result.messagesCreated++;
+      else if (outcome === 'queued') result.mediaQueued++;
       else result.messagesDuplicate++;
     }
   }
@@ -95,31 +125,68 @@ function failureOf(status: WhatsappStatus): MessageFailure {
   return { code: error?.code !== undefined ? String(error.code) : 'unknown', reason };
 }
 
-async function applyMessage(deps: WhatsappInboundDeps, value: WhatsappValue, message: WhatsappMessage): Promise<boolean> {
+async function applyMessage(
+  deps: WhatsappInboundDeps,
+  value: WhatsappValue,
+  message: WhatsappMessage,
+): Promise<'created' | 'duplicate' | 'queued'> {
   const waId = message.from;
   const profileName = value.contacts?.find((c) => c.wa_id === waId)?.profile?.name?.trim() ?? value.contacts?.[0]?.profile?.name?.trim();
   const name = profileName ? profileName.slice(0, 100) : `+${waId}`;
-  const conversation = await ensureExternalConversation(deps, {
-    id: whatsappConversationId(waId),
-    channel: 'whatsapp',
-    name,
-    externalUserId: waId,
-  });
+  const media = deps.media ? mediaOf(message) : undefined;
+  if (deps.media && media) {
+    // Stored already (a retried webhook after the file was downloaded): nothing to fetch again.
+    if (await deps.store.findMessageByExternalId(message.id)) return 'duplicate';
+    await deps.media.queue({
+      wamid: message.id,
+      waId,
+      name,
+      kind: message.type,
+      mediaId: media.id,
+      ...(media.caption?.trim() ? { caption: media.caption } : {}),
+      ...(media.filename?.trim() ? { filename: media.filename } : {}),
+      placeholder: placeholderFor(message),
+    });
+    return 'queued';
+  }
+  const stored = await storeWhatsappMessage(deps, { wamid: message.id, waId, name, text: textOf(message) });
+  return stored ? 'created' : 'duplicate';
+}
+
+/**
+ * Stores one customer message in their conversation (created on their first message), deduped by wamid, and
+ * announces it; true when it was new. `text` is cut to the text limit here.
+ */
+export async function storeWhatsappMessage(
+  deps: MessageProducerContext,
+  input: { wamid: string; waId: string; name: string; text: string; attachmentIds?: string[] },
+): Promise<boolean> {
+  const conversation = await whatsappConversation(deps, input.waId, input.name);
   const stored = await storeMessage(deps, {
     conversationId: conversation.id,
     conversation,
-    clientId: whatsappClientId(message.id),
-    author: { role: 'visitor', name },
-    text: textOf(message),
-    externalId: message.id,
+    clientId: whatsappClientId(input.wamid),
+    author: { role: 'visitor', name: input.name },
+    text: fitText(input.text),
+    ...(input.attachmentIds?.length ? { attachmentIds: input.attachmentIds } : {}),
+    externalId: input.wamid,
   });
   await stored.announce();
   return stored.created;
 }
 
+/** The customer's conversation, created on first need. */
+export function whatsappConversation(deps: Pick<MessageProducerContext, 'store'>, waId: string, name: string): Promise<Conversation> {
+  return ensureExternalConversation(deps, { id: whatsappConversationId(waId), channel: 'whatsapp', name, externalUserId: waId });
+}
+
 function textOf(message: WhatsappMessage): string {
   const raw = message.type === 'text' && message.text ? message.text.body : placeholderFor(message);
-  const text = raw.trim() === '' ? `[${message.type}]` : raw;
+  return raw.trim() === '' ? `[${message.type}]` : raw;
+}
+
+/** `text` within MAX_TEXT_LENGTH. */
+function fitText(text: string): string {
   if (text.length <= MAX_TEXT_LENGTH) return text;
   // Cut on a code point boundary so an emoji at the edge does not leave half a surrogate pair.
   let cut = MAX_TEXT_LENGTH - 1;

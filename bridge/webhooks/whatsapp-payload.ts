@@ -37,6 +37,24 @@ export const whatsappMessageSchema = z.looseObject({
   text: z.looseObject({ body: z.string() }).optional(),
 });
 
+/** Message types whose file Meta keeps for download (`<type>.id`); the others are text or placeholders. */
+export const WHATSAPP_MEDIA_TYPES: ReadonlySet<string> = new Set(['image', 'document', 'audio', 'video', 'sticker']);
+
+/** The media part of an image, document, audio, video or sticker message (`message[message.type]`). */
+export const whatsappMediaSchema = z.looseObject({
+  id,
+  mime_type: z.string().max(200).optional(),
+  caption: z.string().optional(),
+  filename: z.string().max(1000).optional(),
+});
+
+/** The media part of `message` when it is a media message Meta gave an id, else undefined. */
+export function mediaOf(message: WhatsappMessage): z.infer<typeof whatsappMediaSchema> | undefined {
+  if (!WHATSAPP_MEDIA_TYPES.has(message.type)) return undefined;
+  const parsed = whatsappMediaSchema.safeParse((message as Record<string, unknown>)[message.type]);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /** `contacts[]`: the sender's profile name keyed by wa_id. */
 export const whatsappContactSchema = z.looseObject({
   wa_id: z.string().min(1).max(100).optional(),

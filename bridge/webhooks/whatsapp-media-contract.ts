@@ -1,0 +1,222 @@
+/**
+ * WhatsApp media end to end, for both store engines (whatsapp-media.test.ts on lowdb, whatsapp-media.postgres.test.ts
+ * on PostgreSQL): a real bridge, webhook bodies signed over their bytes, the loopback fake Graph API following Meta's
+ * two-step download and multipart upload, real agent and visitor sockets. Test support only.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import type { Message } from '../../protocol/message.ts';
+import type { Store } from '../store/store.ts';
+import { connectAgent, connectVisitor, emitWithAck, type AgentClient, type VisitorClient } from '../testing/clients.ts';
+import { waitUntil } from '../testing/wait-until.ts';
+import { metaSignature } from './signatures.ts';
+import { webhookConfigFromEnv, type WebhookConfig } from './webhook-config.ts';
+import { startFakeGraphApi, type FakeGraphApi } from './test-servers.ts';
+import { whatsappConversationId } from './whatsapp-inbound.ts';
+import { mediaJobIdOf, WHATSAPP_MEDIA_QUEUE } from './whatsapp-media.ts';
+
+const APP_SECRET = 'meta-app-secret-0123456789abcdef';
+const ACCESS_TOKEN = 'EAAGmedia-access-token';
+const PHONE_NUMBER_ID = '106540352242922';
+
+/** A running bridge on one engine, with the webhook settings it was given. */
+export interface MediaBridge {
+  url: string;
+  store: Store;
+  agentToken: string;
+  close(): Promise<void>;
+}
+
+/** The webhook settings every engine's bridge gets: the fake Graph API, fast retries. */
+function webhooksFor(graph: FakeGraphApi): WebhookConfig {
+  return webhookConfigFromEnv({
+    WHATSAPP_APP_SECRET: APP_SECRET,
+    WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
+    WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
+    WHATSAPP_API_BASE: graph.apiBase,
+    WHATSAPP_RETRY_BASE_MS: '40',
+    WHATSAPP_MAX_ATTEMPTS: '4',
+    WEBHOOK_POLL_MS: '40',
+  });
+}
+
+/** One inbound message in Meta's webhook shape. */
+function inboundBody(waId: string, message: Record<string, unknown>): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [
+        {
+          id: '102290129340398',
+          changes: [
+            {
+              field: 'messages',
+              value: {
+                messaging_product: 'whatsapp',
+                metadata: { display_phone_number: '15550783881', phone_number_id: PHONE_NUMBER_ID },
+                contacts: [{ profile: { name: 'Sheena Nelson' }, wa_id: waId }],
+                messages: [{ from: waId, timestamp: '1749416383', ...message }],
+              },
+            },
+          ],
+        },
+      ],
+    }),
+  );
+}
+
+function statusBody(statuses: { id: string; status: string }[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      object: 'whatsapp_business_account',
+      entry: [{ id: 'WABA', changes: [{ field: 'messages', value: { messaging_product: 'whatsapp', statuses: statuses.map((s) => ({ timestamp: '1750030073', ...s })) } }] }],
+    }),
+  );
+}
+
+/** A minimal MP4 header: what file-type recognises as video/mp4, a type attachments refuse. */
+const MP4 = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypmp42'), Buffer.from([0, 0, 0, 0]), Buffer.from('mp42isom'), Buffer.alloc(64)]);
+
+/** Registers the WhatsApp media tests against bridges that `start` makes on one engine. */
+export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookConfig) => Promise<MediaBridge>): void {
+  describe(`WhatsApp media (${engine})`, () => {
+    let graph: FakeGraphApi;
+    let bridge: MediaBridge;
+    let png: Buffer;
+    const sockets: (AgentClient | VisitorClient)[] = [];
+
+    beforeAll(async () => {
+      graph = await startFakeGraphApi(ACCESS_TOKEN);
+      bridge = await start(webhooksFor(graph));
+      png = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366aa' } }).png().toBuffer();
+    });
+
+    afterAll(async () => {
+      for (const socket of sockets) socket.disconnect();
+      await bridge?.close();
+      await graph?.server.close();
+    });
+
+    const post = (body: Buffer) =>
+      fetch(`${bridge.url}/webhooks/whatsapp`, {
+        method: 'POST',
+        body: new Uint8Array(body),
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': metaSignature(body, APP_SECRET) },
+      });
+    const stored = (wamid: string) => waitUntil(`message ${wamid} stored`, () => bridge.store.findMessageByExternalId(wamid));
+    const asAgent = (path: string, init: RequestInit = {}) =>
+      fetch(`${bridge.url}${path}`, { ...init, headers: { ...init.headers, Authorization: `Bearer ${bridge.agentToken}` } });
+
+    it('downloads an inbound image in two steps with the token and stores it: the agent reads it, another visitor cannot; the caption is the text', async () => {
+      graph.media.set('MEDIA-IMG-1', { bytes: png, mimeType: 'image/png' });
+      const body = inboundBody('15550001001', { id: 'wamid.IMG1', type: 'image', image: { id: 'MEDIA-IMG-1', mime_type: 'image/png', caption: 'The screen is cracked' } });
+      expect((await post(body)).status).toBe(200);
+      const message = await stored('wamid.IMG1');
+      expect(message.text).toBe('The screen is cracked');
+      expect(message.author.role).toBe('visitor');
+      expect(message.conversationId).toBe(whatsappConversationId('15550001001'));
+      expect(message.attachments).toEqual([expect.objectContaining({ type: 'image/png', name: 'whatsapp-image.png', thumbnail: true })]);
+      // Meta's flow: the lookup, then the URL it named, both with the bearer token.
+      expect(graph.lookups().map((r) => r.path)).toContain('/v21.0/MEDIA-IMG-1');
+      const downloads = graph.downloads().filter((r) => r.path === '/media-bytes/MEDIA-IMG-1');
+      expect(downloads).toHaveLength(1);
+      expect(downloads[0]!.headers.authorization).toBe(`Bearer ${ACCESS_TOKEN}`);
+
+      const id = message.attachments![0]!.id;
+      const read = await asAgent(`/api/attachments/${id}`);
+      expect(read.status).toBe(200);
+      expect(read.headers.get('content-type')).toBe('image/png');
+      expect(await sharp(Buffer.from(await read.arrayBuffer())).metadata()).toMatchObject({ format: 'png', width: 64, height: 48 });
+      const visitor = await connectVisitor(bridge.url);
+      sockets.push(visitor);
+      const other = await fetch(`${bridge.url}/api/attachments/${id}`, { headers: { Authorization: `Bearer ${visitor.session.token}` } });
+      expect(other.status).toBe(404);
+      expect((await fetch(`${bridge.url}/api/attachments/${id}/link`, { headers: { Authorization: `Bearer ${visitor.session.token}` } })).status).toBe(404);
+    });
+
+    it('keeps a refused type (a video) and media Meta no longer has as placeholder text that says why, storing no file', async () => {
+      const before = bridge.store.health().attachments;
+      graph.media.set('MEDIA-VID-1', { bytes: MP4, mimeType: 'video/mp4' });
+      expect((await post(inboundBody('15550001002', { id: 'wamid.VID1', type: 'video', video: { id: 'MEDIA-VID-1', caption: 'Watch this' } }))).status).toBe(200);
+      const video = await stored('wamid.VID1');
+      expect(video.text).toMatch(/^\[video\] Watch this\n\(not kept: Files of type video\/mp4 cannot be attached\.\)$/);
+      expect(video.attachments).toBeUndefined();
+      expect((await post(inboundBody('15550001002', { id: 'wamid.GONE1', type: 'document', document: { id: 'MEDIA-GONE', filename: 'invoice.pdf' } }))).status).toBe(200);
+      const gone = await stored('wamid.GONE1');
+      expect(gone.text).toBe('[document] invoice.pdf\n(not downloaded: Unsupported get request.)');
+      expect(bridge.store.health().attachments).toBe(before);
+    });
+
+    it('retries a failing Graph API without losing or doubling the message, and a redelivered webhook changes nothing', async () => {
+      const before = bridge.store.health().attachments;
+      graph.media.set('MEDIA-IMG-2', { bytes: png, mimeType: 'image/png' });
+      graph.server.script.push({ status: 500, body: { error: { message: 'An unknown error occurred', code: 1 } } }, 'reset');
+      const body = inboundBody('15550001003', { id: 'wamid.IMG2', type: 'image', image: { id: 'MEDIA-IMG-2' } });
+      // Answered without waiting for the Graph API: the job is durable once queued.
+      expect((await post(body)).status).toBe(200);
+      const message = await stored('wamid.IMG2');
+      expect(message.text).toBe('');
+      expect(message.attachments).toHaveLength(1);
+      const item = (await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).find((i) => i.id === mediaJobIdOf('wamid.IMG2'));
+      expect(item).toMatchObject({ state: 'delivered', attempts: 3 });
+      expect((await post(body)).status).toBe(200);
+      const messages = await bridge.store.getMessages(message.conversationId, { limit: 10 });
+      expect(messages.filter((m) => m.externalId === 'wamid.IMG2')).toHaveLength(1);
+      expect(graph.downloads().filter((r) => r.path === '/media-bytes/MEDIA-IMG-2')).toHaveLength(1);
+      expect(bridge.store.health().attachments).toBe(before + 1);
+    });
+
+    it("sends an agent's image once (uploaded once, even when the send is retried) with its caption, and a file as a document; statuses apply", async () => {
+      const waId = '15550001004';
+      expect((await post(inboundBody(waId, { id: 'wamid.HELLO4', type: 'text', text: { body: 'hello' } }))).status).toBe(200);
+      const conversationId = (await stored('wamid.HELLO4')).conversationId;
+      const upload = async (name: string, bytes: Buffer) => {
+        const res = await asAgent(`/api/attachments?conversationId=${conversationId}&name=${name}`, { method: 'POST', body: new Uint8Array(bytes) });
+        expect(res.status).toBe(201);
+        return ((await res.json()) as { attachment: { id: string } }).attachment.id;
+      };
+      const imageId = await upload('photo.png', png);
+      const uploadsBefore = graph.uploads().length;
+      const sendsBefore = graph.sends().length;
+      // The upload succeeds, the first send fails: the retry must reuse the uploaded media id.
+      graph.server.script.push({ status: 200, body: { id: 'media-up-scripted' } }, { status: 503, body: { error: { message: 'Temporarily unavailable', code: 131000 } } });
+      const agent = await connectAgent(bridge.url, bridge.agentToken);
+      sockets.push(agent);
+      const ack = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'img-1', text: 'Here is the label', attachments: [imageId] });
+      if (!ack.ok) throw new Error(`send refused: ${ack.error.code}`);
+      const sent = await waitUntil('the image reply sent', async () => {
+        const m = await bridge.store.getMessage(conversationId, ack.data.id);
+        return m?.externalId ? m : undefined;
+      });
+      expect(graph.uploads()).toHaveLength(uploadsBefore + 1);
+      const uploadBody = graph.uploads().at(-1)!.body;
+      expect(uploadBody.toString('latin1')).toMatch(/name="messaging_product"\r\n\r\nwhatsapp\r\n/);
+      expect(uploadBody.toString('latin1')).toMatch(/name="type"\r\n\r\nimage\/png\r\n/);
+      expect(uploadBody.toString('latin1')).toContain('name="file"; filename="photo.png"');
+      expect(uploadBody.includes(Buffer.from([0x89, 0x50, 0x4e, 0x47]))).toBe(true);
+      const sends = graph.sends().slice(sendsBefore).map((r) => JSON.parse(r.body.toString('utf8')) as Record<string, unknown>);
+      expect(sends).toHaveLength(2);
+      for (const send of sends) {
+        expect(send).toMatchObject({ messaging_product: 'whatsapp', to: waId, type: 'image', image: { id: 'media-up-scripted', caption: 'Here is the label' } });
+      }
+      expect(await bridge.store.getRecord('whatsapp-upload', `wa-send:${sent.id}`)).toEqual({ mediaId: 'media-up-scripted' });
+
+      expect((await post(statusBody([{ id: sent.externalId!, status: 'delivered' }, { id: sent.externalId!, status: 'read' }]))).status).toBe(200);
+      expect((await bridge.store.getMessage(conversationId, sent.id))?.status).toBe('read');
+
+      const fileId = await upload('notes.txt', Buffer.from('Order 1234: two parcels\n'));
+      const second = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'doc-1', attachments: [fileId] });
+      if (!second.ok) throw new Error(`send refused: ${second.error.code}`);
+      const doc: Message = await waitUntil('the document reply sent', async () => {
+        const m = await bridge.store.getMessage(conversationId, second.data.id);
+        return m?.externalId ? m : undefined;
+      });
+      const docSend = JSON.parse(graph.sends().at(-1)!.body.toString('utf8')) as Record<string, unknown>;
+      expect(docSend).toMatchObject({ to: waId, type: 'document', document: { filename: 'notes.txt' } });
+      expect((docSend.document as Record<string, unknown>).caption).toBeUndefined();
+      expect(doc.status).toBe('sent');
+      const two = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'two-1', attachments: [imageId, fileId] });
+      expect(two.ok ? 'sent' : two.error.code).toBe('bad_request');
+    });
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * Inbound WhatsApp media (image, document, audio, video, sticker): the webhook queues one durable job per message
+ * (`wa-media:<wamid>`, in the store's claimed queue) and answers Meta at once; this worker downloads the file through
+ * the Graph API (Meta's two-step flow, whatsapp graph-api-client.ts), sniffs and cleans it like an upload (same
+ * allowed types, ATTACHMENT_MAX_BYTES) and stores the message with the attachment and the caption as its text.
+ *
+ * Why a queue and not a download inside the webhook request: the webhook's 200 then waits only for one durable write,
+ * so a slow or failing Graph API never stalls the other messages and statuses of the body (or makes Meta redeliver
+ * all of them); the job survives a restart and is retried with the WhatsApp backoff on any node. Nothing is lost:
+ * a file that is refused (type, size, Meta's 4xx) or still unreachable after the last attempt leaves the message with
+ * today's placeholder text (`[video] caption`) and a note why. Nothing is doubled: the job id and the message's
+ * client id derive from the wamid, the attachment's upload key from Meta's media id.
+ */
+import type { Logger } from 'pino';
+import type { AxiosInstance } from 'axios';
+import type { QueueItem, Store } from '../store/store.ts';
+import type { BridgeMetrics } from '../metrics.ts';
+import type { MessageProducerContext } from '../conversations.ts';
+import { BridgeError } from '../api-error.ts';
+import { cleanName, prepareContent, sniffType } from '../attachments/attachment-content.ts';
+import { QueueWorker, type DeliveryOutcome } from './queue-worker.ts';
+import { downloadWhatsappMedia } from './graph-api-client.ts';
+import { guardedLookup, systemResolver, type Resolver } from './ssrf-guard.ts';
+import type { WhatsappConfig } from './webhook-config.ts';
+import { storeWhatsappMessage, whatsappConversation, type InboundMediaJob, type InboundMediaQueue } from './whatsapp-inbound.ts';
+
+/** Store queue of inbound media downloads. */
+export const WHATSAPP_MEDIA_QUEUE = 'whatsapp-media';
+
+/** The queue item id of the download of the media message `wamid`. */
+export function mediaJobIdOf(wamid: string): string {
+  return `wa-media:${wamid}`;
+}
+
+/** Dependencies of the inbound media worker. */
+export interface WhatsappMediaDeps extends MessageProducerContext {
+  store: Store;
+  logger: Logger;
+  clock: () => Date;
+  http: AxiosInstance;
+  config: WhatsappConfig;
+  /** ATTACHMENT_MAX_BYTES: larger media are not kept. */
+  maxBytes: number;
+  pollMs: number;
+  leaseMs?: number;
+  metrics: BridgeMetrics;
+  /** DNS for Meta's media hosts (injected by tests); every answer passes the SSRF guard. */
+  resolver?: Resolver;
+}
+
+/** File name extensions of the sniffed types, for media Meta sends without a file name. */
+const EXTENSIONS: Record<string, string> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+  'image/gif': 'gif',
+  'image/webp': 'webp',
+  'application/pdf': 'pdf',
+  'text/plain': 'txt',
+};
+
+/** The durable queue of inbound media downloads and its worker. */
+export class WhatsappMedia implements InboundMediaQueue {
+  readonly worker: QueueWorker<InboundMediaJob>;
+  private readonly lookup: ReturnType<typeof guardedLookup>;
+
+  constructor(private readonly deps: WhatsappMediaDeps) {
+    this.lookup = guardedLookup(deps.resolver ?? systemResolver);
+    this.worker = new QueueWorker<InboundMediaJob>({
+      store: deps.store,
+      queue: WHATSAPP_MEDIA_QUEUE,
+      logger: deps.logger,
+      clock: deps.clock,
+      retry: deps.config.retry,
+      pollMs: deps.pollMs,
+      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
+      metrics: deps.metrics,
+      deliver: (item, signal) => this.deliver(item, signal),
+      settled: (item, outcome) => this.settled(item, outcome),
+      concurrency: 2,
+    });
+  }
+
+  /** True when media can be downloaded at all (the access token is set); otherwise the webhook stores placeholders. */
+  get enabled(): boolean {
+    return this.deps.config.send !== undefined;
+  }
+
+  /** Queues the download of one media message (an existing job with its id is left as it is) and wakes the worker. */
+  async queue(job: InboundMediaJob): Promise<void> {
+    await this.deps.store.enqueue<InboundMediaJob>(WHATSAPP_MEDIA_QUEUE, job, mediaJobIdOf(job.wamid));
+    this.worker.kick();
+  }
+
+  private async deliver(item: QueueItem<InboundMediaJob>, signal: AbortSignal): Promise<DeliveryOutcome> {
+    const { store, config, http, clock, maxBytes } = this.deps;
+    const job = item.payload;
+    if (await store.findMessageByExternalId(job.wamid)) return { ok: true };
+    if (!config.send) {
+      await this.storePlaceholder(job, 'not downloaded: WHATSAPP_ACCESS_TOKEN is not set');
+      return { ok: false, permanent: true, error: 'WhatsApp media download is not configured' };
+    }
+    // One bound for both requests of the two-step flow, so an attempt always ends well within its claim.
+    const bounded = AbortSignal.any([signal, AbortSignal.timeout(config.timeoutMs)]);
+    const result = await downloadWhatsappMedia(
+      http,
+      { apiBase: config.apiBase, accessToken: config.send.accessToken, timeoutMs: config.timeoutMs },
+      job.mediaId,
+      { maxBytes, signal: bounded, now: clock, lookup: this.lookup },
+    );
+    if (result.kind === 'retry') {
+      return { ok: false, permanent: false, error: result.error, ...(result.status !== undefined ? { status: result.status } : {}), ...(result.retryAfterMs !== undefined ? { retryAfterMs: result.retryAfterMs } : {}) };
+    }
+    if (result.kind === 'rejected') {
+      await this.storePlaceholder(job, `not downloaded: ${result.reason}`);
+      return { ok: false, permanent: true, error: `rejected ${result.code}: ${result.reason}`, ...(result.status !== undefined ? { status: result.status } : {}) };
+    }
+    let type;
+    let prepared;
+    try {
+      type = await sniffType(result.bytes);
+      prepared = await prepareContent(result.bytes, type);
+    } catch (error) {
+      if (!(error instanceof BridgeError)) throw error;
+      // Refused like an upload would be (a video, an unreadable image): the customer's message is kept as text.
+      await this.storePlaceholder(job, `not kept: ${error.message}`);
+      this.deps.logger.info({ wamid: job.wamid, kind: job.kind, code: error.code }, 'webhooks: WhatsApp media refused; placeholder stored');
+      return { ok: true };
+    }
+    const conversation = await whatsappConversation(this.deps, job.waId, job.name);
+    const { attachment } = await store.putAttachment({
+      conversationId: conversation.id,
+      uploader: 'visitor',
+      // Meta's media id: a retried job (or a second node) stores the one copy the first attempt stored.
+      uploadKey: `whatsapp:${job.mediaId}`,
+      name: cleanName(job.filename ?? `whatsapp-${job.kind}.${EXTENSIONS[type] ?? 'bin'}`),
+      type,
+      content: prepared.content,
+      ...(prepared.thumbnail ? { thumbnail: prepared.thumbnail } : {}),
+    });
+    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text: job.caption ?? '', attachmentIds: [attachment.id] });
+    return { ok: true };
+  }
+
+  private async settled(item: QueueItem<InboundMediaJob>, outcome: DeliveryOutcome): Promise<void> {
+    // Refusals stored their placeholder in deliver(); this is the give-up after the last retry.
+    if (item.state !== 'dead' || outcome.ok || outcome.permanent) return;
+    await this.storePlaceholder(item.payload, `not downloaded from WhatsApp after ${item.attempts} attempts`);
+  }
+
+  private async storePlaceholder(job: InboundMediaJob, note: string): Promise<void> {
+    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text: `${job.placeholder}\n(${note})` });
+  }
+}
