@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import axios from 'axios';
-import { sendWhatsappText, type GraphApiTarget } from './graph-api-client.ts';
+import { downloadWhatsappMedia, mediaUrlAccess, sendWhatsappText, type GraphApiTarget } from './graph-api-client.ts';
+import { guardedLookup } from './ssrf-guard.ts';
 import { graphSendOk, startScriptedServer, type ScriptedServer } from './test-servers.ts';
 
 let server: ScriptedServer | undefined;
@@ -82,6 +83,35 @@ describe('sendWhatsappText (against a loopback Graph API)', () => {
     } finally {
       hang.closeAllConnections();
       await new Promise<void>((resolve) => hang.close(() => resolve()));
+    }
+  });
+});
+
+describe('downloadWhatsappMedia: where a media URL may point', () => {
+  it("trusts the Graph API's own origin and Meta's media hosts over https only; everything else is refused", () => {
+    const base = 'https://graph.facebook.com/v21.0';
+    expect(mediaUrlAccess(new URL('https://graph.facebook.com/media/1'), base)).toBe('trusted');
+    expect(mediaUrlAccess(new URL('https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1'), base)).toBe('public');
+    expect(mediaUrlAccess(new URL('http://lookaside.fbsbx.com/x'), base)).toBeUndefined();
+    expect(mediaUrlAccess(new URL('https://fbsbx.com.evil.example/x'), base)).toBeUndefined();
+    expect(mediaUrlAccess(new URL('https://user:pw@lookaside.fbsbx.com/x'), base)).toBeUndefined();
+    expect(mediaUrlAccess(new URL('http://127.0.0.1:9/x'), 'http://127.0.0.1:8/v21.0')).toBeUndefined();
+  });
+
+  it('does not send the token to a URL on another origin the Graph API names (another loopback port)', async () => {
+    const elsewhere = await startScriptedServer(() => ({ status: 200, raw: Buffer.from('secret') }));
+    try {
+      server = await startScriptedServer(() => ({ status: 200, body: { url: `${elsewhere.url}/file`, mime_type: 'image/png', id: 'M1' } }));
+      const result = await downloadWhatsappMedia(
+        axios.create(),
+        { apiBase: `${server.url}/v21.0`, accessToken: 'EAAG-test-token', timeoutMs: 2000 },
+        'M1',
+        { maxBytes: 1024, lookup: guardedLookup() },
+      );
+      expect(result).toMatchObject({ kind: 'rejected', code: 'media_url_refused' });
+      expect(elsewhere.requests).toHaveLength(0);
+    } finally {
+      await elsewhere.close();
     }
   });
 });

@@ -108,11 +108,11 @@ export class WhatsappMedia implements InboundMediaQueue {
       { maxBytes, signal: bounded, now: clock, lookup: this.lookup },
     );
     if (result.kind === 'retry') {
-      return { ok: false, permanent: false, error: result.error, ...(result.status !== undefined ? { status: result.status } : {}), ...(result.retryAfterMs !== undefined ? { retryAfterMs: result.retryAfterMs } : {}) };
+      return { ok: false, permanent: false, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
     }
     if (result.kind === 'rejected') {
       await this.storePlaceholder(job, `not downloaded: ${result.reason}`);
-      return { ok: false, permanent: true, error: `rejected ${result.code}: ${result.reason}`, ...(result.status !== undefined ? { status: result.status } : {}) };
+      return { ok: false, permanent: true, error: `rejected ${result.code}: ${result.reason}`, status: result.status };
     }
     let type;
     let prepared;

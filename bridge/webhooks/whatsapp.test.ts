@@ -221,12 +221,13 @@ describe('inbound messages', () => {
     const conversationId = await inboundConversation();
     const image = JSON.parse(INBOUND.toString('utf8'));
     image.entry[0].changes[0].value.messages = [
-      { from: WA_ID, id: 'wamid.IMG1', timestamp: '1749416390', type: 'image', image: { id: 'm1', mime_type: 'image/jpeg', caption: 'this one' } },
+      // Media (image, document…) are downloaded and stored as attachments instead: whatsapp-media-contract.ts.
+      { from: WA_ID, id: 'wamid.REACT1', timestamp: '1749416390', type: 'reaction', reaction: { message_id: 'wamid.X', emoji: '👍' } },
       { from: WA_ID, id: 'wamid.LOC1', timestamp: '1749416391', type: 'location', location: { latitude: 1, longitude: 2 } },
     ];
     expect((await postMeta(JSON.stringify(image))).status).toBe(200);
     const texts = (await bridge.store.getMessages(conversationId, { limit: 10 })).map((m) => m.text);
-    expect(texts).toEqual(['Does it come in another color?', '[image] this one', '[location]']);
+    expect(texts).toEqual(['Does it come in another color?', '[reaction 👍]', '[location]']);
     expect(conversationId).toBe(whatsappConversationId(WA_ID));
   });
 });
