@@ -13,6 +13,7 @@ import { LocationController } from './controllers/location-controller.ts';
 import { TeamController } from './controllers/team-controller.ts';
 import { TeamDirectoryController } from './controllers/team-directory-controller.ts';
 import { VisibilityController } from './controllers/visibility-controller.ts';
+import { unsubscribeThisBrowser } from './controllers/push-controller.ts';
 import type { AgentRestOptions } from './agent-rest.ts';
 import { hueClass, initials } from './labels.ts';
 import type { LocalMessage } from '../protocol/message.ts';
@@ -339,6 +340,7 @@ export class AnonConsole extends LitElement {
     this.location.set(undefined);
     this.page = 'inbox';
     this.session.logOut();
+    void unsubscribeThisBrowser().catch(() => undefined);
   }
 
   private showPage(page: 'inbox' | 'team' | 'account'): void {

@@ -10,6 +10,7 @@ import { isAgentPassword, toAgentAccount } from '../auth/agent-accounts.ts';
 import { redeemInvite } from '../auth/agent-invites.ts';
 import { disconnectAgentSockets, endAgentSession, startAgentSession } from '../auth/agent-sessions.ts';
 import { hashPassword } from '../auth/password.ts';
+import { forgetSessionSubscriptions } from '../push/push-subscriptions.ts';
 import { callerOf, requireBearer, type RestCaller } from './bearer-auth.ts';
 import { requireJsonBody } from './request-guards.ts';
 import { requestIdOf } from './request-id.ts';
@@ -29,6 +30,7 @@ export function accountRouter(ctx: BridgeContext): Router {
   router.post('/auth/logout', requireBearer(ctx), requireJsonBody, async (req, res) => {
     const caller = agentCaller(req);
     await endAgentSession(ctx.store, ctx.agentNs, caller.sessionId);
+    await forgetSessionSubscriptions(ctx.store, caller.agent.id, caller.sessionId);
     ctx.logger.info({ agentId: caller.agent.id, reqId: requestIdOf(req) }, 'agent signed out');
     res.status(204).end();
   });

@@ -13,10 +13,10 @@ import { requestIdOf } from './request-id.ts';
 import { assertLiteralHostAllowed } from '../webhooks/ssrf-guard.ts';
 import { deleteSubscription, saveSubscription } from '../push/push-subscriptions.ts';
 
-function agentIdOf(req: Request): string {
+function agentOf(req: Request): { agentId: string; sessionId: string } {
   const caller = callerOf(req);
   if (caller.kind !== 'agent') throw new BridgeError('forbidden', 'The API key has no account; sign in as an agent.');
-  return caller.agent.id;
+  return { agentId: caller.agent.id, sessionId: caller.sessionId };
 }
 
 /** The push router (mounted under /api, after JSON parsing). */
@@ -32,7 +32,7 @@ export function pushRouter(ctx: BridgeContext): Router {
   });
 
   router.post('/push/subscriptions', requireJsonBody, async (req, res) => {
-    const agentId = agentIdOf(req);
+    const { agentId, sessionId } = agentOf(req);
     const parsed = pushSubscriptionSchema.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error);
     const endpoint = new URL(parsed.data.endpoint);
@@ -48,13 +48,13 @@ export function pushRouter(ctx: BridgeContext): Router {
       }
     }
     if (refused) throw new BridgeError('bad_request', 'The push endpoint is refused.', { endpoint: refused });
-    const stored = await saveSubscription(ctx.store, agentId, parsed.data, ctx.clock());
+    const stored = await saveSubscription(ctx.store, agentId, parsed.data, sessionId, ctx.clock());
     ctx.logger.info({ agentId, subscriptionId: stored.id, reqId: requestIdOf(req) }, 'push subscription kept');
     res.status(201).json({ id: stored.id });
   });
 
   router.delete('/push/subscriptions', requireJsonBody, async (req, res) => {
-    const agentId = agentIdOf(req);
+    const { agentId } = agentOf(req);
     const parsed = pushUnsubscribeSchema.safeParse(req.body);
     if (!parsed.success) throw validationError(parsed.error);
     await deleteSubscription(ctx.store, agentId, parsed.data.endpoint);

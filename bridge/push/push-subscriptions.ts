@@ -13,6 +13,8 @@ export interface StoredPushSubscription {
   agentId: string;
   endpoint: string;
   keys: { p256dh: string; auth: string };
+  /** The sign-in it was made in: signing out there forgets it (the next person at that browser gets none of it). */
+  sessionId?: string;
   createdAt: string;
 }
 
@@ -40,6 +42,7 @@ export async function saveSubscription(
   store: Store,
   agentId: string,
   subscription: PushSubscriptionPayload,
+  sessionId: string,
   now: Date,
 ): Promise<StoredPushSubscription> {
   const id = subscriptionIdOf(subscription.endpoint);
@@ -49,6 +52,7 @@ export async function saveSubscription(
     endpoint: subscription.endpoint,
     // Browsers give unpadded base64url; padding, where a client added it, is dropped so every key reads alike.
     keys: { p256dh: subscription.keys.p256dh.replace(/=+$/, ''), auth: subscription.keys.auth.replace(/=+$/, '') },
+    sessionId,
     createdAt: now.toISOString(),
   };
   for (const agent of await store.listAgents()) {
@@ -67,4 +71,11 @@ export async function saveSubscription(
 /** Forgets the subscription with this endpoint of `agentId` (nothing when there is none). */
 export async function deleteSubscription(store: Store, agentId: string, endpoint: string): Promise<void> {
   await store.deleteRecord(subscriptionNamespaceOf(agentId), subscriptionIdOf(endpoint));
+}
+
+/** Forgets the subscriptions `agentId` made in sign-in `sessionId` (at its sign-out). */
+export async function forgetSessionSubscriptions(store: Store, agentId: string, sessionId: string): Promise<void> {
+  for (const subscription of await listSubscriptions(store, agentId)) {
+    if (subscription.sessionId === sessionId) await store.deleteRecord(subscriptionNamespaceOf(agentId), subscription.id);
+  }
 }

@@ -141,7 +141,7 @@ describe('Web Push to agents', () => {
     expect(pushesTo('bea')).toHaveLength(1);
   });
 
-  it('retries a failed push after a restart and delivers it once; a 410 forgets the subscription', async () => {
+  it('retries a failed push after a restart and delivers it once; a 410, a sign-out or turning it off forgets the subscription', async () => {
     const visitor = sockets[2] as ConnectedVisitor;
     service.answerNext('tess', 503);
     await visitorSays(visitor, 'm3', 'Still there?');
@@ -175,6 +175,14 @@ describe('Web Push to agents', () => {
       (await tb.store.listRecords(subscriptionNamespaceOf(bea.id), 10)).length === 0,
     );
     await waitUntil('the new conversation pushed to Tess', () => pushesTo('tess').some((notification) => notification.body === 'A new question'));
+
+    // Signing out forgets the subscriptions made in that sign-in (another browser's stays).
+    const other = (await startAgentSession(tb.store, tb.config.secrets.agentToken, (await tb.store.getAgent(tb.agent.id))!, clock())).token;
+    expect((await api('/api/push/subscriptions', other, 'POST', service.subscription('tess-laptop'))).status).toBe(201);
+    expect(await tb.store.listRecords(subscriptionNamespaceOf(tb.agent.id), 10)).toHaveLength(2);
+    expect((await api('/api/auth/logout', other, 'POST', {})).status).toBe(204);
+    const left = await tb.store.listRecords(subscriptionNamespaceOf(tb.agent.id), 10);
+    expect(left.map((record) => (record.value as { endpoint: string }).endpoint)).toEqual([`${service.url}/push/tess`]);
 
     // Turning notifications off in the browser forgets its subscription.
     const endpoint = `${service.url}/push/tess`;

@@ -108,6 +108,16 @@ export class PushController implements ReactiveController {
   }
 }
 
+/**
+ * Ends this browser's push subscription at sign-out (the bridge forgets the ones made in that sign-in): the next
+ * person signing in here starts with notifications off.
+ */
+export async function unsubscribeThisBrowser(): Promise<void> {
+  if (!PushController.supported()) return;
+  const registration = await navigator.serviceWorker.getRegistration(PUSH_SCOPE);
+  await (await registration?.pushManager.getSubscription())?.unsubscribe();
+}
+
 function base64UrlBytes(value: string): Uint8Array<ArrayBuffer> {
   const binary = atob(value.replace(/-/g, '+').replace(/_/g, '/'));
   const bytes = new Uint8Array(binary.length);
