@@ -26,6 +26,7 @@ import './components/console-saved-replies.ts';
 import './components/console-invite.ts';
 import './components/console-account.ts';
 import './components/console-business-hours.ts';
+import './components/console-assignment-settings.ts';
 import type { AccountFormResult } from './components/console-account.ts';
 
 const bellIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M10 2.5a5 5 0 0 0-5 5v3.2L3.6 13.3c-.3.6.1 1.2.8 1.2h11.2c.7 0 1.1-.6.8-1.2L15 10.7V7.5a5 5 0 0 0-5-5Z" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linejoin="round"/><path d="M8 16.5a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/></svg>`;
@@ -242,7 +243,15 @@ export class AnonConsole extends LitElement {
             .error=${this.team.businessHoursError}
             .saved=${this.team.businessHoursSaved}
             @console-business-hours-save=${(e: HTMLElementEventMap['console-business-hours-save']) => void this.team.saveBusinessHours(e.detail)}
-          ></console-business-hours>`
+          ></console-business-hours>
+          <console-assignment-settings
+            role="region"
+            aria-label="Assignment"
+            .settings=${this.team.assignment}
+            .error=${this.team.assignmentError}
+            .saved=${this.team.assignmentSaved}
+            @console-assignment-save=${(e: HTMLElementEventMap['console-assignment-save']) => void this.team.saveAssignment(e.detail)}
+          ></console-assignment-settings>`
         : html`<main class="panes ${single ? 'panes--single' : ''}">
         ${!single || !openId
           ? html`<console-inbox

@@ -5,6 +5,7 @@ import type { LocalMessage } from '../protocol/message.ts';
 import type { AssigneeView, InboxFilter } from './state/inbox.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
 import type { BusinessHours } from '../protocol/business-hours.ts';
+import type { AssignmentSettings } from '../protocol/assignment.ts';
 
 /** Detail of each console event. */
 export interface ConsoleEventDetails {
@@ -30,6 +31,7 @@ export interface ConsoleEventDetails {
   'console-sign-out': Record<string, never>;
   'console-invite-reissue': { id: string };
   'console-business-hours-save': BusinessHours;
+  'console-assignment-save': AssignmentSettings;
 }
 
 /** Dispatches a composed, bubbling console event from `target`. */
@@ -61,5 +63,6 @@ declare global {
     'console-sign-out': CustomEvent<ConsoleEventDetails['console-sign-out']>;
     'console-invite-reissue': CustomEvent<ConsoleEventDetails['console-invite-reissue']>;
     'console-business-hours-save': CustomEvent<ConsoleEventDetails['console-business-hours-save']>;
+    'console-assignment-save': CustomEvent<ConsoleEventDetails['console-assignment-save']>;
   }
 }

@@ -124,7 +124,7 @@ describe('console Team page (Chromium, real bridge)', () => {
     await waitConsoleConnected(admin);
   });
 
-  it('Team page: a new invite link for an invited agent, business hours saved; on a phone Online/Away is 44 × 44 px and My account fits with 44 px targets', async () => {
+  it('Team page: a new invite link for an invited agent, business hours and round-robin saved; on a phone Online/Away is 44 × 44 px and My account fits with 44 px targets', async () => {
     await admin.getByRole('button', { name: 'Team', exact: true }).click();
     await admin.getByLabel('Login name').fill('cy');
     await admin.getByLabel('Display name').fill('Cy Invited');
@@ -146,6 +146,13 @@ describe('console Team page (Chromium, real bridge)', () => {
       headers: { authorization: `Bearer ${await admin.evaluate(() => JSON.parse(localStorage.getItem('anon-chat-console:session')!).token as string)}` },
     }).then((r) => r.json() as Promise<BusinessHours>);
     expect(stored).toMatchObject({ enabled: true, timeZone: 'Europe/Berlin', weekly: { mon: [], sat: [{ from: '10:00', to: '24:00' }], tue: [{ from: '09:00', to: '17:00' }] } });
+
+    // Round-robin is a box on the Team page, stored at once.
+    const roundRobin = admin.getByLabel('Assign new conversations in turn (round-robin)');
+    expect(await roundRobin.isChecked()).toBe(false);
+    await roundRobin.check();
+    await admin.locator('console-assignment-settings [role="status"]', { hasText: 'Round-robin on.' }).waitFor();
+    expect((await bridge.bridge.context.availability.assignmentSettings()).roundRobin).toBe(true);
 
     await admin.setViewportSize({ width: 375, height: 700 });
     const box = await admin.locator('anon-console .availability').boundingBox();

@@ -1,12 +1,13 @@
 /**
- * The Team page's data: the agents (admins only), adding one (with the invite link), changing role and activity, and
- * the business hours.
+ * The Team page's data: the agents (admins only), adding one (with the invite link), changing role and activity, the
+ * business hours and round-robin assignment.
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
 import { agentRest, type AgentRestOptions } from '../agent-rest.ts';
 import type { AgentAccount, AgentCreated } from '../../protocol/agents.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../../protocol/schemas.ts';
 import type { BusinessHours } from '../../protocol/business-hours.ts';
+import type { AssignmentSettings } from '../../protocol/assignment.ts';
 
 /** Loads and changes the team over REST with the signed-in admin's token. */
 export class TeamController implements ReactiveController {
@@ -21,6 +22,10 @@ export class TeamController implements ReactiveController {
   /** Why saving the business hours was refused, readable; true in `businessHoursSaved` once saved. */
   businessHoursError = '';
   businessHoursSaved = false;
+  /** The stored assignment settings (round-robin), once loaded; the same pair of error and saved flags. */
+  assignment: AssignmentSettings | undefined;
+  assignmentError = '';
+  assignmentSaved = false;
 
   constructor(
     private readonly host: ReactiveControllerHost,
@@ -37,13 +42,18 @@ export class TeamController implements ReactiveController {
     this.host.requestUpdate();
     this.businessHoursSaved = false;
     this.businessHoursError = '';
-    const [body, hours] = await Promise.all([
+    this.assignmentSaved = false;
+    this.assignmentError = '';
+    const [body, hours, assignment] = await Promise.all([
       this.request<{ agents: AgentAccount[] }>('GET', '/api/agents'),
       agentRest<BusinessHours>(this.options, 'GET', '/api/settings/business-hours'),
+      agentRest<AssignmentSettings>(this.options, 'GET', '/api/settings/assignment'),
     ]);
     if (body) this.agents = body.agents;
     if (hours.ok) this.businessHours = hours.body;
     else this.businessHoursError = hours.error;
+    if (assignment.ok) this.assignment = assignment.body;
+    else this.assignmentError = assignment.error;
     this.loading = false;
     this.host.requestUpdate();
   }
@@ -77,6 +87,18 @@ export class TeamController implements ReactiveController {
     if (result.ok) {
       this.businessHours = result.body;
       this.businessHoursSaved = true;
+    }
+    this.host.requestUpdate();
+  }
+
+  /** Saves the assignment settings (every node applies them from its next visitor message on). */
+  async saveAssignment(settings: AssignmentSettings): Promise<void> {
+    this.assignmentSaved = false;
+    const result = await agentRest<AssignmentSettings>(this.options, 'PUT', '/api/settings/assignment', settings);
+    this.assignmentError = result.ok ? '' : result.error;
+    if (result.ok) {
+      this.assignment = result.body;
+      this.assignmentSaved = true;
     }
     this.host.requestUpdate();
   }
