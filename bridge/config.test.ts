@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.ts';
+import { generateVapidKeys } from './auth/vapid-keys.ts';
 
 const dirs: string[] = [];
 async function tempDir(): Promise<string> {
@@ -181,5 +182,35 @@ describe('loadConfig', () => {
     await writeFile(join(dir, 'secrets.json'), '{"visitorToken": "tru');
     expect(() => loadConfig({ DATA_DIR: dir })).toThrow(/secrets\.json/);
     expect(await readFile(join(dir, 'secrets.json'), 'utf8')).toBe('{"visitorToken": "tru');
+  });
+
+  it('Web Push: a VAPID pair generated once into DATA_DIR/vapid.json (0600), the pair from the environment preferred, none generated for a cluster', async () => {
+    const dir = await tempDir();
+    const first = loadConfig({ DATA_DIR: dir }).push!;
+    expect((await stat(join(dir, 'vapid.json'))).mode & 0o777).toBe(0o600);
+    expect(Buffer.from(first.publicKey, 'base64url')).toHaveLength(65);
+    expect(Buffer.from(first.privateKey, 'base64url')).toHaveLength(32);
+    expect(first.subject).toBe('mailto:admin@localhost');
+    expect(loadConfig({ DATA_DIR: dir, MAIL_FROM: 'support@example.com' }).push).toEqual({ ...first, subject: 'mailto:support@example.com' });
+
+    const pair = generateVapidKeys();
+    const fromEnv = { VAPID_PUBLIC_KEY: pair.publicKey, VAPID_PRIVATE_KEY: pair.privateKey, VAPID_SUBJECT: 'https://chat.example' };
+    expect(loadConfig({ DATA_DIR: dir, ...fromEnv }).push).toEqual({ ...pair, subject: 'https://chat.example' });
+    expect(() => loadConfig({ DATA_DIR: dir, VAPID_PUBLIC_KEY: pair.publicKey })).toThrow(/set both or neither/);
+    expect(() => loadConfig({ DATA_DIR: dir, ...fromEnv, VAPID_PUBLIC_KEY: pair.privateKey })).toThrow(/VAPID_PUBLIC_KEY/);
+    expect(() => loadConfig({ DATA_DIR: dir, ...fromEnv, VAPID_SUBJECT: 'http://chat.example' })).toThrow(/VAPID_SUBJECT/);
+
+    // A cluster: the nodes must share one pair, so none is generated; Web Push is on only with the environment's.
+    const clusterDir = await tempDir();
+    const cluster = {
+      DATA_DIR: clusterDir,
+      DATABASE_URL: 'postgres://chat:pw@db.internal:5432/chat',
+      VISITOR_TOKEN_SECRET: 'v'.repeat(32),
+      AGENT_TOKEN_SECRET: 'a'.repeat(32),
+      SITE_SECRET: 's'.repeat(32),
+    };
+    expect(loadConfig(cluster).push).toBeUndefined();
+    await expect(stat(join(clusterDir, 'vapid.json'))).rejects.toThrow();
+    expect(loadConfig({ ...cluster, ...fromEnv }).push?.publicKey).toBe(pair.publicKey);
   });
 });

@@ -17,6 +17,7 @@ import { startTestPushService, type ReceivedPush, type TestPushService } from '.
 import { connectAgent, connectVisitor, emitWithAck, type AgentClient, type ConnectedVisitor } from '../testing/clients.ts';
 import { waitUntil } from '../testing/wait-until.ts';
 import { PUSH_QUEUE, type PushNotification } from './web-push.ts';
+import { checkSharedVapidKey, SecretsMismatchError } from '../cluster/shared-secrets.ts';
 import { subscriptionIdOf, subscriptionNamespaceOf } from './push-subscriptions.ts';
 
 let now = Date.parse('2026-03-02T09:00:00.000Z');
@@ -184,9 +185,21 @@ describe('Web Push to agents', () => {
     const left = await tb.store.listRecords(subscriptionNamespaceOf(tb.agent.id), 10);
     expect(left.map((record) => (record.value as { endpoint: string }).endpoint)).toEqual([`${service.url}/push/tess`]);
 
+    // Erasing a conversation erases its queued pushes (they carry previews of its messages).
+    expect((await tb.store.listQueueItems(PUSH_QUEUE, 100)).some((item) => item.id.startsWith(`push:${conversationId}:`))).toBe(true);
+    expect((await api(`/api/conversations/${conversationId}`, tb.agent.token, 'DELETE')).status).toBe(204);
+    expect((await tb.store.listQueueItems(PUSH_QUEUE, 100)).some((item) => item.id.startsWith(`push:${conversationId}:`))).toBe(false);
+
     // Turning notifications off in the browser forgets its subscription.
     const endpoint = `${service.url}/push/tess`;
     expect((await api('/api/push/subscriptions', tb.agent.token, 'DELETE', { endpoint })).status).toBe(204);
     expect(await tb.store.listRecords(subscriptionNamespaceOf(tb.agent.id), 10)).toEqual([]);
+  });
+
+  it('refuses to start a cluster node whose VAPID public key is not the one the first node recorded', async () => {
+    await checkSharedVapidKey(tb.store, vapid.publicKey);
+    await checkSharedVapidKey(tb.store, vapid.publicKey);
+    await checkSharedVapidKey(tb.store, undefined);
+    await expect(checkSharedVapidKey(tb.store, generateVapidKeys().publicKey)).rejects.toThrow(SecretsMismatchError);
   });
 });
