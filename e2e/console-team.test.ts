@@ -168,15 +168,18 @@ describe('console Team page (Chromium, real bridge)', () => {
     await admin.getByLabel('Your display name').waitFor();
     const phone = await admin.evaluate(() => {
       const account = document.querySelector('anon-console')!.shadowRoot!.querySelector('console-account')!.shadowRoot!;
-      const targets = [...account.querySelectorAll('input, button')].map((el) => {
-        const { width, height, right } = el.getBoundingClientRect();
-        return { target: el.id || el.textContent.trim(), width, height, right };
-      });
-      return { width: innerWidth, scrollWidth: document.scrollingElement!.scrollWidth, targets };
+      const measure = (root: ShadowRoot | null | undefined) =>
+        [...(root?.querySelectorAll('input, button') ?? [])].map((el) => {
+          const { width, height, right } = el.getBoundingClientRect();
+          return { target: el.id || el.textContent.trim(), width, height, right };
+        });
+      // The Notifications section (Web Push) is its own element, shown where the browser has PushManager.
+      const push = measure(account.querySelector('console-push')?.shadowRoot);
+      return { width: innerWidth, scrollWidth: document.scrollingElement!.scrollWidth, targets: measure(account), push };
     });
     expect(phone.scrollWidth).toBeLessThanOrEqual(phone.width);
     expect(phone.targets.map((t) => t.target)).toEqual(['own-display', 'Save name', 'current-password', 'next-password', 'repeat-password', 'Change password', 'Sign out']);
-    for (const t of phone.targets) {
+    for (const t of [...phone.targets, ...phone.push]) {
       expect(t.height, `${t.target} height`).toBeGreaterThanOrEqual(44);
       expect(t.width, `${t.target} width`).toBeGreaterThanOrEqual(44);
       expect(t.right, `${t.target} inside the screen`).toBeLessThanOrEqual(phone.width);
