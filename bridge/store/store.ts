@@ -221,6 +221,68 @@ export function newQueueItem<T>(queue: string, id: string, payload: T, now: stri
   return { id, queue, payload, attempts: 0, dueAt: now, state: 'pending', createdAt: now, updatedAt: now, log: [] };
 }
 
+/** A new conversation as both engines create it: open, nothing sent, delivered or read yet. */
+export function newConversation(id: string, input: NewConversation, now: string): Conversation {
+  return {
+    id,
+    channel: input.channel,
+    name: input.name,
+    ...(input.externalUserId !== undefined ? { externalUserId: input.externalUserId } : {}),
+    ...(input.site !== undefined ? { site: input.site } : {}),
+    state: 'open',
+    createdAt: now,
+    lastActivityAt: now,
+    lastSeq: 0,
+    rev: 0,
+    agentReadSeq: 0,
+    visitorReadSeq: 0,
+    unread: 0,
+  };
+}
+
+/**
+ * A new message as both engines create it at `seq` / `rev`: its status (default `sent`) stamped now, a message stored
+ * as read counted delivered at the same time; author and attachments copied, so the caller's input is not kept.
+ */
+export function newMessage(input: NewMessage, at: { id: string; seq: number; rev: number }, now: string): Message {
+  const status: StoredStatus = input.status ?? 'sent';
+  const statusAt: Message['statusAt'] = { [status]: now };
+  if (status === 'read') statusAt.delivered = now;
+  const author: Author = { role: input.author.role };
+  if (input.author.agentId !== undefined) author.agentId = input.author.agentId;
+  if (input.author.name !== undefined) author.name = input.author.name;
+  return {
+    id: at.id,
+    conversationId: input.conversationId,
+    seq: at.seq,
+    rev: at.rev,
+    clientId: input.clientId,
+    author,
+    text: input.text,
+    ...(input.attachments && input.attachments.length > 0 ? { attachments: input.attachments.map((a) => ({ ...a })) } : {}),
+    createdAt: now,
+    status,
+    statusAt,
+    ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
+  };
+}
+
+/** A new attachment's record as both engines create it (the bytes are stored beside it). */
+export function newAttachment(input: NewAttachment, at: { id: string; sha256: string }, now: string): StoredAttachment {
+  return {
+    id: at.id,
+    conversationId: input.conversationId,
+    uploader: input.uploader,
+    uploadKey: input.uploadKey,
+    name: input.name,
+    type: input.type,
+    size: input.content.byteLength,
+    sha256: at.sha256,
+    ...(input.thumbnail ? { thumbnailSize: input.thumbnail.byteLength } : {}),
+    createdAt: now,
+  };
+}
+
 /** Sets or removes the visitor's address; the page is replaced only when a new one is given (removed with the address). */
 export function setVisitorEmailFields(c: Conversation, email: string | null, page: string | undefined): void {
   if (email === null) {

@@ -3,7 +3,7 @@
  * (attachment-files.ts), and in-memory indexes by conversation and by upload key (rebuilt at open, never stored).
  */
 import { createHash } from 'node:crypto';
-import { StoreError, type NewAttachment, type Store, type StoredAttachment } from '../store.ts';
+import { StoreError, newAttachment, type NewAttachment, type Store, type StoredAttachment } from '../store.ts';
 import { AttachmentFiles } from './attachment-files.ts';
 import type { JournalRecord } from './journal-records.ts';
 import type { LowdbState } from './lowdb-state.ts';
@@ -89,18 +89,7 @@ export class LowdbAttachments implements Pick<Store, AttachmentCalls> {
           durable = journal.barrier();
           return { attachment: { ...raced }, created: false };
         }
-        const attachment: StoredAttachment = {
-          id: this.s.randomId(),
-          conversationId: input.conversationId,
-          uploader: input.uploader,
-          uploadKey: input.uploadKey,
-          name: input.name,
-          type: input.type,
-          size: input.content.byteLength,
-          sha256,
-          ...(input.thumbnail ? { thumbnailSize: input.thumbnail.byteLength } : {}),
-          createdAt: this.s.now(),
-        };
+        const attachment = newAttachment(input, { id: this.s.randomId(), sha256 }, this.s.now());
         this.s.attachmentBuckets.set(attachment.id, attachment);
         this.index(attachment);
         durable = journal.append({ t: 'at', v: attachment } satisfies JournalRecord);

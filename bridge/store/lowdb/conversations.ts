@@ -4,7 +4,7 @@
  */
 import type { Message } from '../../../protocol/message.ts';
 import type { Channel, Conversation, ConversationState } from '../../../protocol/conversation.ts';
-import { setVisitorEmailFields, type ConversationDump, type ConversationQuery, type NewConversation, type Store } from '../store.ts';
+import { newConversation, setVisitorEmailFields, type ConversationDump, type ConversationQuery, type NewConversation, type Store } from '../store.ts';
 import type { AnyDoc } from './documents.ts';
 import type { JournalRecord } from './journal-records.ts';
 import { yieldToLoop, type LowdbState } from './lowdb-state.ts';
@@ -42,22 +42,7 @@ export class LowdbConversations implements Pick<Store, ConversationCalls> {
       durable = journal.barrier();
       const existing = this.s.entries.get(id);
       if (existing) return cloneConversation(existing.record.conversation);
-      const now = this.s.now();
-      const conversation: Conversation = {
-        id,
-        channel: input.channel,
-        name: input.name,
-        ...(input.externalUserId !== undefined ? { externalUserId: input.externalUserId } : {}),
-        ...(input.site !== undefined ? { site: input.site } : {}),
-        state: 'open',
-        createdAt: now,
-        lastActivityAt: now,
-        lastSeq: 0,
-        rev: 0,
-        agentReadSeq: 0,
-        visitorReadSeq: 0,
-        unread: 0,
-      };
+      const conversation = newConversation(id, input, this.s.now());
       const record: ConversationRecord = { conversation, deliveredVisitorSeq: 0, deliveredAgentSeq: 0 };
       this.putConversationRecord(record);
       durable = journal.append({ t: 'c', v: record } satisfies JournalRecord);

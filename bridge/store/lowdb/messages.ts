@@ -2,12 +2,13 @@
  * Messages: stored in their conversation's segments, found through the conversation index, every change journaled as
  * the message's full new state (with the conversation change, queue items and records it causes, in one line).
  */
-import type { Author, Message } from '../../../protocol/message.ts';
+import type { Message } from '../../../protocol/message.ts';
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import { lastMessageOf } from '../../../protocol/conversation.ts';
 import {
   PENDING_STATUS_NAMESPACE,
   StoreError,
+  newMessage,
   type AppendResult,
   type ExternalStatusOptions,
   type NewMessage,
@@ -91,28 +92,7 @@ export class LowdbMessages implements Pick<Store, MessageCalls> {
       const k = this.segments.segmentOf(seq);
       const seg = this.segments.cached(input.conversationId, k) ?? (await this.segments.get(input.conversationId, k));
       const now = this.s.now();
-      const status: StoredStatus = input.status ?? 'sent';
-      const statusAt: Message['statusAt'] = { [status]: now };
-      if (status === 'read') statusAt.delivered = now;
-      const author: Author = { role: input.author.role };
-      if (input.author.agentId !== undefined) author.agentId = input.author.agentId;
-      if (input.author.name !== undefined) author.name = input.author.name;
-      const message: Message = {
-        id: this.s.randomId(),
-        conversationId: input.conversationId,
-        seq,
-        rev: conversation.rev + 1,
-        clientId: input.clientId,
-        author,
-        text: input.text,
-        ...(input.attachments && input.attachments.length > 0
-          ? { attachments: input.attachments.map((a) => ({ ...a })) }
-          : {}),
-        createdAt: now,
-        status,
-        statusAt,
-        ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
-      };
+      const message = newMessage(input, { id: this.s.randomId(), seq, rev: conversation.rev + 1 }, now);
       this.applyMessage(entry, seg, message);
       const reopened = input.reopen === true && conversation.state === 'closed';
       const assigned = input.assignIfUnassigned !== undefined && conversation.assigneeId === undefined;
@@ -188,17 +168,25 @@ export class LowdbMessages implements Pick<Store, MessageCalls> {
     });
   }
 
+  /**
+   * Message `messageId` of a conversation with its segment and the conversation's entry, for a change to it; called
+   * under the conversation's lock (the change that follows must not await before its journal append).
+   */
+  private async locate(conversationId: string, messageId: string): Promise<{ entry: ConversationEntry; seg: Doc<SegmentData>; current: Message }> {
+    const entry = this.s.entryOrThrow(conversationId);
+    const index = await this.indexes.ensure(conversationId, entry);
+    const seq = index.byId.get(messageId);
+    if (seq === undefined) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+    const seg = await this.segments.get(conversationId, this.segments.segmentOf(seq));
+    return { entry, seg, current: await this.segments.messageAt(conversationId, seq) };
+  }
+
   async applyStatus(conversationId: string, messageId: string, update: StatusUpdate, once?: OnceRecord): Promise<StatusResult> {
     const journal = await this.s.writable();
     let durable: Promise<void> = journal.barrier();
     const result = await this.s.exclusive(conversationId, async (): Promise<StatusResult> => {
       durable = journal.barrier();
-      const entry = this.s.entryOrThrow(conversationId);
-      const index = await this.indexes.ensure(conversationId, entry);
-      const seq = index.byId.get(messageId);
-      if (seq === undefined) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
-      const seg = await this.segments.get(conversationId, this.segments.segmentOf(seq));
-      const current = await this.segments.messageAt(conversationId, seq);
+      const { entry, seg, current } = await this.locate(conversationId, messageId);
       // From here to the journal append nothing awaits: the once-check and the change are one step.
       if (once && this.records.liveRecord(once.namespace, once.key)) {
         throw new StoreError('conflict', `record ${once.namespace}/${once.key} exists already`);
@@ -296,12 +284,7 @@ export class LowdbMessages implements Pick<Store, MessageCalls> {
     let durable: Promise<void> = journal.barrier();
     const result = await this.s.exclusive(conversationId, async () => {
       durable = journal.barrier();
-      const entry = this.s.entryOrThrow(conversationId);
-      const index = await this.indexes.ensure(conversationId, entry);
-      const seq = index.byId.get(messageId);
-      if (seq === undefined) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
-      const seg = await this.segments.get(conversationId, this.segments.segmentOf(seq));
-      const current = await this.segments.messageAt(conversationId, seq);
+      const { entry, seg, current } = await this.locate(conversationId, messageId);
       if (current.externalId === externalId) return cloneMessage(current);
       // From here to the journal append nothing awaits: a status kept for this id is either seen here or finds the
       // id linked (applyStatusByExternalId checks and keeps in one synchronous step too).

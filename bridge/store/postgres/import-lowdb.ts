@@ -12,7 +12,6 @@
  */
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { STATUS_RANK } from '../../../protocol/status.ts';
 import type { Logger } from '../../logger.ts';
 import {
   StoreError,
@@ -23,7 +22,7 @@ import {
   type StoredAttachment,
 } from '../store.ts';
 import type { LowdbStore } from '../lowdb/lowdb-store.ts';
-import { PostgresStore, json, searchable } from './postgres-store.ts';
+import { INSERT_MESSAGES, PostgresStore, json, messageColumns, searchable } from './postgres-store.ts';
 
 /** What is counted on both sides. */
 export interface ImportCounts {
@@ -235,23 +234,8 @@ async function importConversations(pool: pg.Pool, batch: ConversationDump[], rep
       for (let i = 0; i < messages.length; i += BATCH_MESSAGES) {
         const chunk = messages.slice(i, i + BATCH_MESSAGES);
         await client.query(
-          `INSERT INTO messages (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)
-           SELECT conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc::json
-           FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::smallint[],
-                       $8::text[], $9::text[], $10::text[])
-             AS v (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)`,
-          [
-            chunk.map((m) => m.conversationId),
-            chunk.map((m) => m.seq),
-            chunk.map((m) => m.id),
-            chunk.map((m) => m.clientId),
-            chunk.map((m) => m.rev),
-            chunk.map((m) => m.author.role),
-            chunk.map((m) => STATUS_RANK[m.status]),
-            chunk.map((m) => m.externalId ?? null),
-            chunk.map((m) => searchable(m.text)),
-            chunk.map((m) => json(m)),
-          ],
+          INSERT_MESSAGES,
+          messageColumns(chunk),
         );
       }
       report.imported.conversations += insertedIds.size;

@@ -15,11 +15,11 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from '../../logger.ts';
-import type { Author, Message } from '../../../protocol/message.ts';
+import type { Message } from '../../../protocol/message.ts';
 import { lastMessageOf, type Channel, type Conversation, type ConversationState } from '../../../protocol/conversation.ts';
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import { randomId } from '../../ids.ts';
-import { newQueueItem, setVisitorEmailFields,
+import { newAttachment, newConversation, newMessage, newQueueItem, setVisitorEmailFields,
   PENDING_STATUS_NAMESPACE,
   StoreError,
   type RateDecision,
@@ -108,6 +108,32 @@ interface PendingStatusWrite {
   run: (client: pg.PoolClient) => Promise<StatusResult>;
   resolve: (result: StatusResult) => void;
   reject: (error: unknown) => void;
+}
+
+/**
+ * Inserts messages given as `messageColumns` ($1..$10, one array per column): one statement for any number of them
+ * (the append batch, the lowdb import).
+ */
+export const INSERT_MESSAGES = `INSERT INTO messages (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)
+  SELECT conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc::json
+  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::smallint[], $8::text[],
+              $9::text[], $10::text[])
+    AS v (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)`;
+
+/** The parameters of INSERT_MESSAGES for `messages`: what the indexed columns hold, and the whole message as JSON. */
+export function messageColumns(messages: readonly Message[]): unknown[][] {
+  return [
+    messages.map((m) => m.conversationId),
+    messages.map((m) => m.seq),
+    messages.map((m) => m.id),
+    messages.map((m) => m.clientId),
+    messages.map((m) => m.rev),
+    messages.map((m) => m.author.role),
+    messages.map((m) => STATUS_RANK[m.status]),
+    messages.map((m) => m.externalId ?? null),
+    messages.map((m) => searchable(m.text)),
+    messages.map((m) => json(m)),
+  ];
 }
 
 /** Lower-cased for `strpos` search as the embedded store compares (`toLowerCase`); `text` cannot hold NUL. */
@@ -486,21 +512,7 @@ export class PostgresStore implements Store {
 
   async createConversation(input: NewConversation): Promise<Conversation> {
     const now = this.now();
-    const conversation: Conversation = {
-      id: input.id ?? randomId(),
-      channel: input.channel,
-      name: input.name,
-      ...(input.externalUserId !== undefined ? { externalUserId: input.externalUserId } : {}),
-      ...(input.site !== undefined ? { site: input.site } : {}),
-      state: 'open',
-      createdAt: now,
-      lastActivityAt: now,
-      lastSeq: 0,
-      rev: 0,
-      agentReadSeq: 0,
-      visitorReadSeq: 0,
-      unread: 0,
-    };
+    const conversation = newConversation(input.id ?? randomId(), input, now);
     const { rows } = await this.counting(() => this.query<{ doc: Conversation; created: boolean }>(
       `WITH inserted AS (
          INSERT INTO conversations (id, doc, channel, external_user_id, state, last_seq, rev, last_activity_at, name_lower,
@@ -772,28 +784,7 @@ export class PostgresStore implements Store {
         const key = `${input.conversationId}\u0000${input.clientId}`;
         const original = stored.get(key);
         if (original) return { message: cloneMessage(original), created: false, conversation: cloneConversation(conversation) };
-        const status: StoredStatus = input.status ?? 'sent';
-        const statusAt: Message['statusAt'] = { [status]: now };
-        if (status === 'read') statusAt.delivered = now;
-        const author: Author = { role: input.author.role };
-        if (input.author.agentId !== undefined) author.agentId = input.author.agentId;
-        if (input.author.name !== undefined) author.name = input.author.name;
-        const message: Message = {
-          id: randomId(),
-          conversationId: input.conversationId,
-          seq: conversation.lastSeq + 1,
-          rev: conversation.rev + 1,
-          clientId: input.clientId,
-          author,
-          text: input.text,
-          ...(input.attachments && input.attachments.length > 0
-            ? { attachments: input.attachments.map((a) => ({ ...a })) }
-            : {}),
-          createdAt: now,
-          status,
-          statusAt,
-          ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
-        };
+        const message = newMessage(input, { id: randomId(), seq: conversation.lastSeq + 1, rev: conversation.rev + 1 }, now);
         addToConversation(conversation, message);
         if (input.reopen && conversation.state === 'closed') {
           conversation.state = 'open';
@@ -812,11 +803,7 @@ export class PostgresStore implements Store {
         const touched = [...new Set(created.map((m) => m.conversationId))].map((id) => conversations.get(id)!);
         const { rows: counted } = await client.query<{ inserted: number }>(
           `WITH inserted AS (
-             INSERT INTO messages (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)
-             SELECT conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc::json
-             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::smallint[],
-                         $8::text[], $9::text[], $10::text[])
-               AS v (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)
+             ${INSERT_MESSAGES}
              ON CONFLICT (conversation_id, client_id) DO NOTHING
              RETURNING 1),
            saved AS (
@@ -829,16 +816,7 @@ export class PostgresStore implements Store {
              RETURNING 1)
            SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved`,
           [
-            created.map((m) => m.conversationId),
-            created.map((m) => m.seq),
-            created.map((m) => m.id),
-            created.map((m) => m.clientId),
-            created.map((m) => m.rev),
-            created.map((m) => m.author.role),
-            created.map((m) => STATUS_RANK[m.status]),
-            created.map((m) => m.externalId ?? null),
-            created.map((m) => searchable(m.text)),
-            created.map((m) => json(m)),
+            ...messageColumns(created),
             touched.map((c) => c.id),
             touched.map((c) => json(c)),
             touched.map((c) => c.lastSeq),
@@ -1250,18 +1228,8 @@ export class PostgresStore implements Store {
   async putAttachment(input: NewAttachment): Promise<{ attachment: StoredAttachment; created: boolean }> {
     const earlier = await this.findAttachmentByUploadKey(input.conversationId, input.uploader, input.uploadKey);
     if (earlier) return { attachment: earlier, created: false };
-    const attachment: StoredAttachment = {
-      id: randomId(),
-      conversationId: input.conversationId,
-      uploader: input.uploader,
-      uploadKey: input.uploadKey,
-      name: input.name,
-      type: input.type,
-      size: input.content.byteLength,
-      sha256: createHash('sha256').update(input.content).digest('hex'),
-      ...(input.thumbnail ? { thumbnailSize: input.thumbnail.byteLength } : {}),
-      createdAt: this.now(),
-    };
+    const sha256 = createHash('sha256').update(input.content).digest('hex');
+    const attachment = newAttachment(input, { id: randomId(), sha256 }, this.now());
     const created = await this.counting(() => this.transaction(async (client) => {
       // Shares the conversation's row lock with erasure: a file is never stored into a conversation being erased.
       await client.query('SELECT 1 FROM conversations WHERE id = $1 FOR SHARE', [input.conversationId]).then(({ rowCount }) => {
