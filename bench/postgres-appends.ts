@@ -4,14 +4,27 @@
  * on; it prints them).
  *   tsx bench/postgres-appends.ts [senders=8,50] [seconds=5]
  */
+import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { silentLogger } from '../bridge/logger.ts';
 import { createDatabase, startTestPostgres } from '../bridge/testing/postgres.ts';
 import { migrate } from '../bridge/store/postgres/migrations.ts';
 import { PostgresStore } from '../bridge/store/postgres/postgres-store.ts';
 
-const senderCounts = (process.argv[2] ?? '8,50').split(',').map(Number);
-const seconds = Number(process.argv[3] ?? 5);
+const USAGE = 'usage: tsx bench/postgres-appends.ts [senders=8,50] [seconds=5]';
+let positionals: string[];
+try {
+  ({ positionals } = parseArgs({ allowPositionals: true }));
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+const senderCounts = (positionals[0] ?? '8,50').split(',').map(Number);
+const seconds = Number(positionals[1] ?? 5);
+if (positionals.length > 2 || !senderCounts.every((n) => Number.isSafeInteger(n) && n > 0) || !(seconds > 0)) {
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(2);
+}
 const cluster = await startTestPostgres({ durable: true });
 try {
   for (const senders of senderCounts) {

@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { pinSelf } from './lib/server-process.ts';
 import { bridgeNodeFlags } from './lib/targets.ts';
 import { fsyncProbe, machineInfo } from './lib/machine.ts';
@@ -45,14 +46,26 @@ const SCENARIOS: Scenario[] = [
 /** Scenarios a run without --only includes: the quick smoke run stays on scenarios 1–8 and its PostgreSQL-free harness. */
 const DEFAULT_IDS = { quick: 8, full: 9 } as const;
 
-const args = process.argv.slice(2);
-const mode: Mode = args.includes('--quick') ? 'quick' : 'full';
-const onlyArg = args.find((a) => a.startsWith('--only='));
-const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',').map(Number)) : undefined;
-const widgetDirArg = args.find((a) => a.startsWith('--widget-dir='));
-const widgetDir = widgetDirArg ? resolve(widgetDirArg.slice('--widget-dir='.length)) : undefined;
+const USAGE = 'usage: npm run bench -- [--quick] [--only=1,3] [--widget-dir=dist/widget] [--profile]';
+let parsed;
+try {
+  parsed = parseArgs({
+    options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, 'widget-dir': { type: 'string' }, profile: { type: 'boolean', default: false } },
+  });
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+const options = parsed.values;
+const mode: Mode = options.quick ? 'quick' : 'full';
+const only = options.only === undefined ? undefined : new Set(options.only.split(',').map(Number));
+if (only && [...only].some((id) => !SCENARIOS.some((s) => s.id === id))) {
+  process.stderr.write(`--only takes scenario numbers ${SCENARIOS.map((s) => s.id).join(', ')}\n${USAGE}\n`);
+  process.exit(2);
+}
+const widgetDir = options['widget-dir'] === undefined ? undefined : resolve(options['widget-dir']);
 const selected = SCENARIOS.filter((s) => (only ? only.has(s.id) : s.id <= DEFAULT_IDS[mode]));
-if (args.includes('--profile')) {
+if (options.profile) {
   // Every bridge process writes a V8 CPU profile on exit; `tsx bench/profile-summary.ts <file>` summarises one.
   bridgeNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(ROOT, 'bench/results/profiles')}`);
 }

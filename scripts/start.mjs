@@ -8,12 +8,21 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 import { buildIsCurrent, ROOT } from './build-stamp.mjs';
 import { build } from './build.mjs';
 
 const BRIDGE_BUNDLE = join(ROOT, 'dist', 'bridge', 'main.js');
 
-if (process.argv.includes('--rebuild') || !buildIsCurrent()) {
+let options;
+try {
+  ({ values: options } = parseArgs({ options: { rebuild: { type: 'boolean', default: false } } }));
+} catch (error) {
+  process.stderr.write(`${error.message}\nusage: npm start [-- --rebuild]\n`);
+  process.exit(2);
+}
+
+if (options.rebuild || !buildIsCurrent()) {
   // A bad setting must be reported before a build that takes tens of seconds; the sources changed, so the check
   // runs from them (the old bundle may not know a new setting).
   const check = spawnSync(process.execPath, ['--import', 'tsx', 'bridge/main.ts', '--check-config'], { cwd: ROOT, stdio: 'inherit' });

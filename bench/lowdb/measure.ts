@@ -1,12 +1,13 @@
 /**
  * Measures the lowdb store's storage-growth figures (run by hand: `tsx bench/lowdb/measure.ts
- * [--sizes 1000,100000,1000000] [--json]`): for each size it fills a temp store over 1,000 conversations, then
+ * [--sizes 1000,100000,1000000] [--replay 100000] [--json]`): for each size it fills a temp store over 1,000 conversations, then
  * measures sequential append latency, paced append latency (5,000/s with a checkpoint in the middle), the longest
  * event-loop block, cold-start time, first access to a conversation after start, and bytes on disk per message.
  */
 import { cp, mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { LowdbStore } from '../../bridge/store/lowdb/lowdb-store.ts';
 
@@ -224,18 +225,31 @@ async function measureRawFdatasync(): Promise<{ p50Ms: number; p99Ms: number }> 
   return { p50Ms: percentile(times, 50), p99Ms: percentile(times, 99) };
 }
 
+const USAGE = 'usage: tsx bench/lowdb/measure.ts [--sizes 1000,100000,1000000] [--replay 100000] [--json]';
+let parsed;
+try {
+  parsed = parseArgs({ options: { sizes: { type: 'string', default: '1000,100000,1000000' }, replay: { type: 'string', default: '100000' }, json: { type: 'boolean', default: false } } });
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+const asJson = parsed.values.json;
+const sizes = parsed.values.sizes.split(',').map(Number);
+const replayMessages = Number(parsed.values.replay);
+if (!sizes.every((n) => Number.isSafeInteger(n) && n > 0) || !Number.isSafeInteger(replayMessages) || replayMessages <= 0) {
+  process.stderr.write(`--sizes and --replay take positive whole numbers\n${USAGE}\n`);
+  process.exit(2);
+}
+
 const raw = await measureRawFdatasync();
-if (!process.argv.includes('--json')) {
+if (!asJson) {
   console.log(`raw write+fdatasync on this disk: p50 ${raw.p50Ms.toFixed(2)} ms p99 ${raw.p99Ms.toFixed(2)} ms`);
 }
-const sizesArg = process.argv.indexOf('--sizes');
-const sizes =
-  sizesArg >= 0 ? process.argv[sizesArg + 1]!.split(',').map(Number) : [1_000, 100_000, 1_000_000];
 const results: StorageFigures[] = [];
 for (const size of sizes) {
   const figures = await measureSize(size);
   results.push(figures);
-  if (!process.argv.includes('--json')) {
+  if (!asJson) {
     const f = (n: number, d = 2): string => n.toFixed(d);
     console.log(
       `${String(size).padStart(9)} msgs | fill ${f(figures.fillSeconds, 1)} s | sequential p50 ${f(figures.sequentialP50Ms)} ms p99 ${f(figures.sequentialP99Ms)} ms` +
@@ -244,7 +258,6 @@ for (const size of sizes) {
     );
   }
 }
-const replayArg = process.argv.indexOf('--replay');
-const replay = await measureCrashReplay(replayArg >= 0 ? Number(process.argv[replayArg + 1]) : 100_000);
-if (process.argv.includes('--json')) console.log(JSON.stringify({ rawFdatasync: raw, sizes: results, crashReplay: replay }));
+const replay = await measureCrashReplay(replayMessages);
+if (asJson) console.log(JSON.stringify({ rawFdatasync: raw, sizes: results, crashReplay: replay }));
 else console.log(`crash restart: ${replay.messages} messages only in a ${replay.journalMiB.toFixed(1)} MiB journal, open in ${replay.openMs.toFixed(0)} ms`);
