@@ -10,6 +10,7 @@ import { xmtpModuleBuild } from './widget/xmtp/build/xmtp-module-build.ts';
 import { loadableStringsBuild } from './widget/i18n/build/strings-build.ts';
 import { attachmentsModuleBuild } from './widget/attachments/build/attachments-module-build.ts';
 import { replyByEmailModuleBuild } from './widget/reply-by-email/build/reply-by-email-module-build.ts';
+import { visitorContextModuleBuild } from './widget/visitor-context/build/visitor-context-module-build.ts';
 import { LongestFirstSequencer } from './scripts/test-sequencer.ts';
 
 const root = import.meta.dirname;
@@ -39,6 +40,8 @@ export default defineConfig(({ mode }) => {
       attachmentsModuleBuild({ root }),
       // The reply-by-email offer: its own module, imported by URL only when a session offers it while nobody is online.
       replyByEmailModuleBuild({ root }),
+      // Visitor context reporting: its own module, imported by URL only when a session asks for it.
+      visitorContextModuleBuild({ root }),
     ],
     build: {
       outDir: resolve(root, 'dist/widget'),

@@ -10,6 +10,7 @@ import type { AgentClientToServerEvents, AgentServerToClientEvents, MessagePage,
 import { AGENT_NAMESPACE } from '../protocol/events.ts';
 import type { Message } from '../protocol/message.ts';
 import type { ConversationListPayload } from '../protocol/schemas.ts';
+import type { VisitorContext } from '../protocol/visitor-context.ts';
 
 /** The typed client socket of the agent namespace. */
 export type AgentClientSocket = Socket<AgentServerToClientEvents, AgentClientToServerEvents>;
@@ -180,6 +181,15 @@ export class AgentConnection {
   assignConversation(conversationId: string, assigneeId: string | null): Promise<ConversationSummary> {
     return this.call(() =>
       this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('conversation:assign', { conversationId, assigneeId }),
+    );
+  }
+
+  /** The visitor context stored with a web conversation (`null` when the visitor reported none). */
+  visitorContext(conversationId: string): Promise<VisitorContext | null> {
+    return this.call<{ context: VisitorContext | null }>(() =>
+      this.socket.timeout(REQUEST_TIMEOUT_MS).emitWithAck('conversation:context', { conversationId }),
+    ).then(
+      (data) => data.context,
     );
   }
 

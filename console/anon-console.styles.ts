@@ -147,6 +147,34 @@ export const consoleStyles = css`
   console-thread {
     min-height: 0;
   }
+  /* The open conversation with its visitor context: a collapsible section above it, or a column beside it. */
+  .conversation {
+    display: grid;
+    grid-template-rows: auto minmax(0, 1fr);
+    grid-template-columns: minmax(0, 1fr);
+    min-height: 0;
+    min-width: 0;
+  }
+  .conversation > console-visitor-context {
+    border-bottom: 1px solid var(--console-border);
+  }
+  .conversation > console-thread:only-child {
+    grid-row: 1 / -1;
+  }
+  .conversation--aside {
+    grid-template-rows: minmax(0, 1fr);
+    grid-template-columns: minmax(0, 1fr) 280px;
+    grid-template-areas: 'thread context';
+  }
+  .conversation--aside > console-visitor-context {
+    grid-area: context;
+    overflow-y: auto;
+    border-bottom: 0;
+    border-left: 1px solid var(--console-border);
+  }
+  .conversation--aside > console-thread {
+    grid-area: thread;
+  }
   @media (max-width: 960px) {
     .panes {
       grid-template-columns: 300px 1fr;

@@ -15,6 +15,7 @@ import { TeamDirectoryController } from './controllers/team-directory-controller
 import { VisibilityController } from './controllers/visibility-controller.ts';
 import { unsubscribeThisBrowser } from './controllers/push-controller.ts';
 import type { AgentRestOptions } from './agent-rest.ts';
+import { VisitorContextController } from './controllers/visitor-context-controller.ts';
 import { hueClass, initials } from './labels.ts';
 import type { LocalMessage } from '../protocol/message.ts';
 import type { AgentCreatePayload, AgentUpdatePayload } from '../protocol/schemas.ts';
@@ -27,6 +28,7 @@ import './components/console-invite.ts';
 import './components/console-account.ts';
 import './components/console-business-hours.ts';
 import './components/console-assignment-settings.ts';
+import './components/console-visitor-context.ts';
 import type { AccountFormResult } from './components/console-account.ts';
 
 const bellIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M10 2.5a5 5 0 0 0-5 5v3.2L3.6 13.3c-.3.6.1 1.2.8 1.2h11.2c.7 0 1.1-.6.8-1.2L15 10.7V7.5a5 5 0 0 0-5-5Z" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linejoin="round"/><path d="M8 16.5a2 2 0 0 0 4 0" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/></svg>`;
@@ -90,6 +92,13 @@ export class AnonConsole extends LitElement {
   private readonly visibility = new VisibilityController(this);
   private readonly attention = new AttentionController(this, () => this.inbox.unreadTotal);
   private readonly narrow = new MediaQueryController(this, '(max-width: 719px)');
+  /** Room for the visitor-context panel beside the conversation; below, it is a collapsible section above it. */
+  private readonly roomy = new MediaQueryController(this, '(min-width: 1100px)');
+  private readonly visitorContext = new VisitorContextController(this, () => {
+    const id = this.thread.conversationId;
+    const channel = id ? (this.thread.summary ?? this.inbox.find(id))?.channel : undefined;
+    return channel === 'web' ? id : undefined;
+  });
   private readonly location = new LocationController(this, (id) => {
     if (this.session.session) void this.thread.open(id, undefined);
   });
@@ -103,6 +112,7 @@ export class AnonConsole extends LitElement {
     this.connection.use(this.thread);
     this.connection.use(this.directory);
     this.connection.use(this.visibility);
+    this.connection.use(this.visitorContext);
   }
 
   override connectedCallback(): void {
@@ -274,7 +284,17 @@ export class AnonConsole extends LitElement {
             ></console-inbox>`
           : nothing}
         ${!single || openId
-          ? html`<console-thread
+          ? html`<div class="conversation ${this.roomy.matches && summary?.channel === 'web' ? 'conversation--aside' : ''}">
+            ${summary?.channel === 'web'
+              ? html`<console-visitor-context
+                  role="complementary"
+                  aria-label="Visitor context"
+                  .context=${this.visitorContext.context}
+                  .locale=${this.locale}
+                  ?collapsible=${!this.roomy.matches}
+                ></console-visitor-context>`
+              : nothing}
+            <console-thread
               role="region"
               aria-label="Conversation"
               .summary=${summary}
@@ -299,7 +319,8 @@ export class AnonConsole extends LitElement {
               @console-compose=${(e: CustomEvent<{ active: boolean }>) => this.thread.composing(e.detail.active)}
               @console-back=${() => this.back()}
               @console-state=${(e: CustomEvent<{ state: 'open' | 'closed' }>) => void this.thread.setState(e.detail.state)}
-            ></console-thread>`
+            ></console-thread>
+          </div>`
           : nothing}
       </main>`}
     </div>`;

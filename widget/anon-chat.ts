@@ -20,7 +20,8 @@ import { browserStorage, storageKeys } from './controllers/visitor-storage.ts';
 import { emit } from './events.ts';
 import type * as AttachmentsModule from './attachments/attachments-module.ts';
 import type * as ReplyByEmailModule from './reply-by-email/reply-by-email-module.ts';
-import { ATTACHMENTS_MODULE_FILE, REPLY_BY_EMAIL_MODULE_FILE } from './lazy-modules.ts';
+import type * as VisitorContextModule from './visitor-context/visitor-context-module.ts';
+import { ATTACHMENTS_MODULE_FILE, REPLY_BY_EMAIL_MODULE_FILE, VISITOR_CONTEXT_MODULE_FILE } from './lazy-modules.ts';
 import { newClientId } from './controllers/outbox.ts';
 import { bodyText } from './ui/message-bubble.ts';
 import type { WidgetStrings } from './i18n/en.ts';
@@ -320,6 +321,7 @@ export class AnonChat extends LitElement {
         outbox: this.#outbox,
       })),
     );
+    this.#importModule(VISITOR_CONTEXT_MODULE_FILE, (module: typeof VisitorContextModule) => module.reportVisitorContext(this, connection));
   }
 
   /**

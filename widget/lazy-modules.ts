@@ -8,3 +8,8 @@ export const ATTACHMENTS_MODULE_FILE = 'anon-chat-attachments.js';
  * session offers it while nobody is online.
  */
 export const REPLY_BY_EMAIL_MODULE_FILE = 'anon-chat-reply-by-email.js';
+/**
+ * Visitor context reporting (widget/visitor-context, built by visitor-context-module-build.ts), imported only once a
+ * session asks for it (`session.visitorContext`).
+ */
+export const VISITOR_CONTEXT_MODULE_FILE = 'anon-chat-visitor-context.js';

@@ -15,6 +15,7 @@ import {
 } from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { VisitorAuth } from '../../protocol/schemas.ts';
+import type { VisitorContextReport } from '../../protocol/visitor-context.ts';
 import { backoffDelay, type BackoffPolicy } from '../../protocol/backoff.ts';
 import { EnginePacket, PacketType, decodeHandshake, decodePacket, encodePacket, engineUrl } from './socket-io-wire.ts';
 import { TransportError, type ConnectionState, type OutgoingMessage, type Transport, type TransportEvents } from './transport.ts';
@@ -343,5 +344,9 @@ export class SocketTransport implements Transport {
 
   typing(typing: boolean): void {
     this.#fire('typing', { typing });
+  }
+
+  context(report: VisitorContextReport): void {
+    this.#fire('visitor:context', report);
   }
 }

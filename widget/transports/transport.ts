@@ -5,6 +5,7 @@
 import type { ApiError, ErrorCode } from '../../protocol/errors.ts';
 import type { MessagePage, ReplyByEmail, SyncResult, TypingEvent, VisitorSession } from '../../protocol/events.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
+import type { VisitorContextReport } from '../../protocol/visitor-context.ts';
 
 /** Which network carries the conversation; shown in the header ("XMTP" / "Realtime"). */
 export type TransportKind = 'xmtp' | 'realtime';
@@ -70,5 +71,7 @@ export interface Transport {
   erase?(): Promise<void>;
   /** Leaves (or with `null` removes) the address to be answered at by e-mail; absent where the network has none. */
   setEmail?(email: string | null): Promise<ReplyByEmail>;
+  /** Reports the page the visitor is on (fire-and-forget); absent where the network has no bridge session. */
+  context?(report: VisitorContextReport): void;
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void;
 }
