@@ -10,6 +10,7 @@ import type { ConnectionController } from '../controllers/connection-controller.
 import { fill } from '../i18n/fill.ts';
 import type { WidgetStrings } from '../i18n/en.ts';
 import { replyByEmailStrings } from './reply-by-email-strings.ts';
+import { pageUrl } from '../visitor-context/page-url.ts';
 import { replyByEmailStyles } from './reply-by-email.styles.ts';
 
 /** The element, as the offer uses it. */
@@ -43,7 +44,8 @@ export function createReplyByEmail(host: ReplyByEmailHost, connection: Pick<Conn
     const value = input.value.trim();
     if (!value || !input.checkValidity()) return set('invalid');
     set('busy');
-    transport.setEmail(value).then(
+    // The page goes with the address: e-mailed replies link back to where the visitor chatted.
+    transport.setEmail(value, pageUrl()).then(
       (stored) => {
         session.replyByEmail = stored;
         set('');

@@ -328,10 +328,8 @@ export class SocketTransport implements Transport {
     return this.#request('conversation:erase', {}).then(() => undefined);
   }
 
-  setEmail(email: string | null): Promise<ReplyByEmail> {
-    // The page goes with the address: e-mailed replies link back to where the visitor chatted.
-    const page = typeof location === 'undefined' || !/^https?:$/.test(location.protocol) || location.href.length > 2048 ? undefined : location.href;
-    return this.#request('visitor:email', { email, ...(email !== null && page !== undefined ? { page } : {}) });
+  setEmail(email: string | null, page?: string): Promise<ReplyByEmail> {
+    return this.#request('visitor:email', page ? { email, page } : { email });
   }
 
   history(beforeSeq?: number, limit?: number): Promise<MessagePage> {

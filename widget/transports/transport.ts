@@ -69,8 +69,11 @@ export interface Transport {
   typing(typing: boolean): void;
   /** Erases the conversation on the far side; absent where the network cannot erase (XMTP). */
   erase?(): Promise<void>;
-  /** Leaves (or with `null` removes) the address to be answered at by e-mail; absent where the network has none. */
-  setEmail?(email: string | null): Promise<ReplyByEmail>;
+  /**
+   * Leaves (or with `null` removes) the address to be answered at by e-mail, with the http(s) `page` it was left on
+   * (e-mailed replies link back to it); absent where the network has none.
+   */
+  setEmail?(email: string | null, page?: string): Promise<ReplyByEmail>;
   /** Reports the page the visitor is on (fire-and-forget); absent where the network has no bridge session. */
   context?(report: VisitorContextReport): void;
   on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void;

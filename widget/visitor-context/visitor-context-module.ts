@@ -20,6 +20,7 @@ import {
   type VisitorContextReport,
 } from '../../protocol/visitor-context.ts';
 import type { ConnectionController } from '../controllers/connection-controller.ts';
+import { pageUrl } from './page-url.ts';
 
 /** After a navigation event, how long the page gets to set its new title before the check. */
 const TITLE_SETTLE_MS = 250;
@@ -27,10 +28,8 @@ const HTTP_URL = /^https?:\/\//;
 
 /** The page's context as the bridge's schema takes it; undefined where the page is not an http(s) page. */
 export function currentContext(): VisitorContextReport | undefined {
-  let url = location.href;
-  // Very long URLs are mostly query and fragment: the path still tells the agent where the visitor is.
-  if (url.length > MAX_CONTEXT_URL_LENGTH) url = (location.origin + location.pathname).slice(0, MAX_CONTEXT_URL_LENGTH);
-  if (!HTTP_URL.test(url)) return undefined;
+  const url = pageUrl();
+  if (url === undefined) return undefined;
   const report: VisitorContextReport = {
     url,
     title: document.title.slice(0, MAX_CONTEXT_TITLE_LENGTH),
