@@ -2,7 +2,8 @@
  * WhatsApp in the console, end to end: Meta's inbound webhook (the fixture's raw bytes, signed with the app secret)
  * makes a conversation appear live in the console; the agent's reply reaches a fake Graph API on loopback with the
  * right request; delivered/read status webhooks tick the reply live; a `failed` status shows Meta's reason and the
- * Retry button sends the reply again (`message:retry`).
+ * Retry button sends the reply again (`message:retry`); an inbound image (Meta's two-step media download) shows inline
+ * and an image the agent attaches is uploaded to Meta's media endpoint and sent as an image message.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
@@ -11,6 +12,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import sharp from 'sharp';
 import { startBridgeProcess, PROCESS_ADMIN, type BridgeProcess } from '../bridge/testing/index.ts';
 import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { inboxItems, reply, signInToConsole, threadMessage } from './helpers/console-page.ts';
@@ -26,18 +28,51 @@ interface GraphRequest {
   method: string;
   path: string;
   headers: IncomingHttpHeaders;
+  /** Parsed JSON, or the raw text of a body that is not JSON (a multipart media upload). */
   body: unknown;
 }
 
-/** A fake Graph API: records each request and accepts each send with a new message id, or answers 503 while `down`. */
+/** Inbound media the fake Graph API holds, by media id. */
+const MEDIA = new Map<string, Buffer>();
+
+/**
+ * A fake Graph API: records each request and accepts each send with a new message id, or answers 503 while `down`;
+ * serves MEDIA through Meta's two-step flow (`GET /<id>` → a URL on this server → the bytes) and takes uploads.
+ */
 async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]; down: boolean; close: () => Promise<void> }> {
   const requests: GraphRequest[] = [];
   const fake = { down: false };
+  let port = 0;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null') });
+      const raw = Buffer.concat(chunks);
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8') || 'null');
+      } catch {
+        // Multipart: kept as text.
+        body = raw.toString('latin1');
+      }
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
+      const mediaId = /^\/(?:media-bytes\/)?(MEDIA-[A-Z0-9-]+)$/.exec(req.url ?? '')?.[1];
+      const media = mediaId ? MEDIA.get(mediaId) : undefined;
+      if (media && req.url?.startsWith('/media-bytes/')) {
+        res.writeHead(200, { 'content-type': 'image/png' });
+        res.end(media);
+        return;
+      }
+      if (media) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ messaging_product: 'whatsapp', url: `http://127.0.0.1:${port}/media-bytes/${mediaId}`, mime_type: 'image/png', file_size: media.byteLength, id: mediaId }));
+        return;
+      }
+      if (req.url === `/${PHONE_NUMBER_ID}/media`) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: 'media-e2e-upload' }));
+        return;
+      }
       if (fake.down) {
         res.writeHead(503, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { message: 'Service temporarily unavailable', code: 2 } }));
@@ -49,7 +84,7 @@ async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  port = typeof address === 'object' && address ? address.port : 0;
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
@@ -230,6 +265,35 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
     await message.locator('.ticks--sent').waitFor({ timeout: 20_000 });
     await message.locator('.msg__failure').waitFor({ state: 'detached', timeout: 10_000 });
     await expect.poll(() => preview.textContent(), { timeout: 10_000 }).toBe(`Agent: ${text}`);
+    expect(problems.errors).toEqual([]);
+  }, 120_000);
+
+  it('shows an inbound WhatsApp image inline with its caption, and sends an attached image as an image message', async () => {
+    if (!bridge) throw new Error('no bridge');
+    const photo = await sharp({ create: { width: 200, height: 120, channels: 3, background: '#1b998b' } }).png().toBuffer();
+    MEDIA.set('MEDIA-E2E-1', photo);
+    const inbound = {
+      object: 'whatsapp_business_account',
+      entry: [{ id: '1', changes: [{ field: 'messages', value: {
+        messaging_product: 'whatsapp',
+        metadata: { phone_number_id: PHONE_NUMBER_ID },
+        contacts: [{ profile: { name: 'Sheena Nelson' }, wa_id: CUSTOMER }],
+        messages: [{ from: CUSTOMER, id: 'wamid.E2E-IMG', timestamp: String(Math.floor(Date.now() / 1000)), type: 'image', image: { id: 'MEDIA-E2E-1', mime_type: 'image/png', caption: 'This colour?' } }],
+      } }] }],
+    };
+    expect(await postWebhook(bridge.url, Buffer.from(JSON.stringify(inbound)))).toBe(200);
+    await inboxItems(agent).first().click();
+    const image = threadMessage(agent, 'This colour?').locator('.att-image img[alt="whatsapp-image.png"]');
+    await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
+
+    const before = graph.requests.length;
+    await agent.locator('console-composer .att-input').setInputFiles({ name: 'green.png', mimeType: 'image/png', buffer: photo });
+    await agent.locator('console-composer .att-draft__item--done').waitFor();
+    await reply(agent, 'Yes, this one.');
+    await threadMessage(agent, 'Yes, this one.').locator('.ticks--sent').waitFor();
+    const sent = graph.requests.slice(before);
+    expect(sent.map((r) => r.path)).toEqual([`/${PHONE_NUMBER_ID}/media`, `/${PHONE_NUMBER_ID}/messages`]);
+    expect(sent[1]?.body).toMatchObject({ to: CUSTOMER, type: 'image', image: { id: 'media-e2e-upload', caption: 'Yes, this one.' } });
     expect(problems.errors).toEqual([]);
   }, 120_000);
 });

@@ -186,7 +186,7 @@ export class ConsoleThread extends LitElement {
           .serverUrl=${this.serverUrl}
           .token=${this.token}
           .conversationId=${c.id}
-          ?canAttach=${c.channel === 'web'}
+          ?canAttach=${c.channel === 'web' || c.channel === 'whatsapp'}
           .savedReplies=${this.savedReplies}
         ></console-composer>`,
       )}`;
