@@ -135,6 +135,8 @@ export interface FakeGraphApi {
   apiBase: string;
   /** Inbound media by Meta media id; tests add to it. */
   media: Map<string, FakeMedia>;
+  /** Parts of the API answering 500 (Meta's error code 2, temporary) until removed from the set. */
+  failing: Set<'lookup' | 'download' | 'upload' | 'send'>;
   /** Requests to each part of the API (scripted failures included). */
   lookups(): RecordedRequest[];
   downloads(): RecordedRequest[];
@@ -151,6 +153,7 @@ export interface FakeGraphApi {
  */
 export async function startFakeGraphApi(accessToken: string, version = 'v21.0'): Promise<FakeGraphApi> {
   const media = new Map<string, FakeMedia>();
+  const failing = new Set<'lookup' | 'download' | 'upload' | 'send'>();
   let uploaded = 0;
   let sent = 0;
   const base = `/${version}/`;
@@ -167,6 +170,7 @@ export async function startFakeGraphApi(accessToken: string, version = 'v21.0'):
       return { status: 401, body: { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190 } } };
     }
     const kind = kindOf(request);
+    if (kind !== 'other' && failing.has(kind)) return { status: 500, body: { error: { message: 'Service temporarily unavailable', code: 2 } } };
     const id = decodeURIComponent(request.path.slice(request.path.lastIndexOf('/') + 1).split('?')[0] ?? '');
     const file = media.get(id);
     if ((kind === 'lookup' || kind === 'download') && !file) {
@@ -196,6 +200,7 @@ export async function startFakeGraphApi(accessToken: string, version = 'v21.0'):
     server,
     apiBase: `${server.url}/${version}`,
     media,
+    failing,
     lookups: of('lookup'),
     downloads: of('download'),
     uploads: of('upload'),
