@@ -283,6 +283,33 @@ export function newAttachment(input: NewAttachment, at: { id: string; sha256: st
   };
 }
 
+/** A copy of a stored message that shares nothing with it (the engines never hand out what they keep). */
+export function cloneMessage(m: Message): Message {
+  const copy: Message = { ...m, author: { ...m.author }, statusAt: { ...m.statusAt } };
+  if (m.failure) copy.failure = { ...m.failure };
+  if (m.attachments) copy.attachments = m.attachments.map((a) => ({ ...a }));
+  return copy;
+}
+
+/** A copy of a stored conversation that shares nothing with it. */
+export function cloneConversation(c: Conversation): Conversation {
+  const copy: Conversation = { ...c };
+  if (c.lastMessage) copy.lastMessage = { ...c.lastMessage };
+  return copy;
+}
+
+/** The message moved up to `status` at `at`, as both engines store it: `read` implies `delivered`; `failed` carries its failure. */
+export function advance(m: Message, status: StoredStatus, at: string, rev: number, update?: StatusUpdate): Message {
+  const next = cloneMessage(m);
+  next.status = status;
+  next.rev = rev;
+  next.statusAt[status] ??= at;
+  if (status === 'read') next.statusAt.delivered ??= at;
+  if (status === 'failed') next.failure = update?.failure ?? { code: 'unknown', reason: 'delivery failed' };
+  else delete next.failure;
+  return next;
+}
+
 /** Sets or removes the visitor's address; the page is replaced only when a new one is given (removed with the address). */
 export function setVisitorEmailFields(c: Conversation, email: string | null, page: string | undefined): void {
   if (email === null) {

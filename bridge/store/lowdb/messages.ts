@@ -3,11 +3,12 @@
  * the message's full new state (with the conversation change, queue items and records it causes, in one line).
  */
 import type { Message } from '../../../protocol/message.ts';
-import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
+import { STATUS_RANK, isStatusAdvance } from '../../../protocol/status.ts';
 import { lastMessageOf } from '../../../protocol/conversation.ts';
 import {
   PENDING_STATUS_NAMESPACE,
   StoreError,
+  advance,
   newMessage,
   type AppendResult,
   type ExternalStatusOptions,
@@ -357,14 +358,3 @@ export class LowdbMessages implements Pick<Store, MessageCalls> {
   }
 }
 
-/** The message moved up to `status` at `at`: `read` implies `delivered`; `failed` carries its failure. */
-export function advance(m: Message, status: StoredStatus, at: string, rev: number, update?: StatusUpdate): Message {
-  const next = cloneMessage(m);
-  next.status = status;
-  next.rev = rev;
-  next.statusAt[status] ??= at;
-  if (status === 'read') next.statusAt.delivered ??= at;
-  if (status === 'failed') next.failure = update?.failure ?? { code: 'unknown', reason: 'delivery failed' };
-  else delete next.failure;
-  return next;
-}

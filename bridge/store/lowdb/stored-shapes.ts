@@ -1,5 +1,4 @@
 /** The shapes the lowdb engine keeps in its documents and in memory, with their load-time checks, copies and keys. */
-import type { Message } from '../../../protocol/message.ts';
 import type { Channel, Conversation } from '../../../protocol/conversation.ts';
 import type { AgentRecord } from '../store.ts';
 
@@ -61,20 +60,7 @@ export function fileKey(id: string): string {
   return /^[A-Za-z0-9_-]{1,80}$/.test(id) ? id : `~${Buffer.from(id, 'utf8').toString('hex').slice(0, 160)}${fnv1a(id).toString(36)}`;
 }
 
-/** A copy of a message that shares nothing mutable with the stored one. */
-export function cloneMessage(m: Message): Message {
-  const copy: Message = { ...m, author: { ...m.author }, statusAt: { ...m.statusAt } };
-  if (m.failure) copy.failure = { ...m.failure };
-  if (m.attachments) copy.attachments = m.attachments.map((a) => ({ ...a }));
-  return copy;
-}
-
-/** A copy of a conversation that shares nothing mutable with the stored one. */
-export function cloneConversation(c: Conversation): Conversation {
-  const copy: Conversation = { ...c };
-  if (c.lastMessage) copy.lastMessage = { ...c.lastMessage };
-  return copy;
-}
+export { cloneConversation, cloneMessage } from '../store.ts';
 
 /** A deep copy of a JSON value (undefined stays undefined). */
 export function copyJson<T>(value: T): T {

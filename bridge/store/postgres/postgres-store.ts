@@ -19,7 +19,7 @@ import type { Message } from '../../../protocol/message.ts';
 import { lastMessageOf, type Channel, type Conversation, type ConversationState } from '../../../protocol/conversation.ts';
 import { STATUS_RANK, isStatusAdvance, type StoredStatus } from '../../../protocol/status.ts';
 import { randomId } from '../../ids.ts';
-import { newAttachment, newConversation, newMessage, newQueueItem, setVisitorEmailFields,
+import { advance, cloneConversation, cloneMessage, newAttachment, newConversation, newMessage, newQueueItem, setVisitorEmailFields,
   PENDING_STATUS_NAMESPACE,
   StoreError,
   type RateDecision,
@@ -152,31 +152,6 @@ export function json(value: unknown): string {
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-
-function cloneMessage(m: Message): Message {
-  const copy: Message = { ...m, author: { ...m.author }, statusAt: { ...m.statusAt } };
-  if (m.failure) copy.failure = { ...m.failure };
-  if (m.attachments) copy.attachments = m.attachments.map((a) => ({ ...a }));
-  return copy;
-}
-
-function cloneConversation(c: Conversation): Conversation {
-  const copy: Conversation = { ...c };
-  if (c.lastMessage) copy.lastMessage = { ...c.lastMessage };
-  return copy;
-}
-
-/** The message moved up to `status` at `at`: `read` implies `delivered`; `failed` carries its failure. */
-function advance(m: Message, status: StoredStatus, at: string, rev: number, update?: StatusUpdate): Message {
-  const next = cloneMessage(m);
-  next.status = status;
-  next.rev = rev;
-  next.statusAt[status] ??= at;
-  if (status === 'read') next.statusAt.delivered ??= at;
-  if (status === 'failed') next.failure = update?.failure ?? { code: 'unknown', reason: 'delivery failed' };
-  else delete next.failure;
-  return next;
-}
 
 /** A conversation's record changed by one new message (the embedded store derives it the same way). */
 function addToConversation(conversation: Conversation, m: Message): void {
