@@ -125,15 +125,15 @@ export class VisitorContextReporter implements ReactiveController {
   }
 
   #check(): void {
-    if (!this.#canReport()) return;
-    const report = currentContext();
-    if (!report) return;
-    const key = `${report.url}\n${report.title}`;
-    if (key === this.#reported) return;
+    // Compared raw first: the poll's usual outcome is "unchanged", which costs two reads and a comparison.
+    const key = `${location.href}\n${document.title}`;
+    if (key === this.#reported || !this.#canReport()) return;
     const wait = this.#reportedAt + CONTEXT_REPORT_GAP_MS - this.now();
     // A burst of route changes goes out as its last state once the gap has passed.
     if (wait > 0) return this.#schedule(wait);
     this.#reported = key;
+    const report = currentContext();
+    if (!report) return;
     this.#reportedAt = this.now();
     this.connection.transport!.context!(report);
   }
