@@ -28,6 +28,7 @@ import { restartScenario } from './scenarios/s7-restart.ts';
 import { widgetScenario } from './scenarios/s8-widget.ts';
 import { postgresScenario } from './scenarios/s9-postgres.ts';
 import { patchesScenario } from './scenarios/s10-patches.ts';
+import { uploadScenario } from './scenarios/s11-uploads.ts';
 import { stopBenchPostgres } from './lib/bench-postgres.ts';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -42,9 +43,13 @@ const SCENARIOS: Scenario[] = [
   widgetScenario,
   postgresScenario,
   patchesScenario,
+  uploadScenario,
 ];
-/** Scenarios a run without --only includes: the quick smoke run stays on scenarios 1–8 and its PostgreSQL-free harness. */
-const DEFAULT_IDS = { quick: 8, full: 9 } as const;
+/**
+ * Scenarios a run without --only includes: the quick smoke run stays on the PostgreSQL-free ones (1–8, 11); scenario
+ * 10 (the library patches' A/B) only runs when asked for.
+ */
+const DEFAULT_IDS: Record<Mode, ReadonlySet<number>> = { quick: new Set([1, 2, 3, 4, 5, 6, 7, 8, 11]), full: new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 11]) };
 
 const USAGE = 'usage: npm run bench -- [--quick] [--only=1,3] [--widget-dir=dist/widget] [--profile]';
 let parsed;
@@ -64,7 +69,7 @@ if (only && [...only].some((id) => !SCENARIOS.some((s) => s.id === id))) {
   process.exit(2);
 }
 const widgetDir = options['widget-dir'] === undefined ? undefined : resolve(options['widget-dir']);
-const selected = SCENARIOS.filter((s) => (only ? only.has(s.id) : s.id <= DEFAULT_IDS[mode]));
+const selected = SCENARIOS.filter((s) => (only ? only.has(s.id) : DEFAULT_IDS[mode].has(s.id)));
 if (options.profile) {
   // Every bridge process writes a V8 CPU profile on exit; `tsx bench/profile-summary.ts <file>` summarises one.
   bridgeNodeFlags.push('--cpu-prof', `--cpu-prof-dir=${resolve(ROOT, 'bench/results/profiles')}`);

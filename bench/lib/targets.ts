@@ -92,7 +92,7 @@ export class Target {
       const server = await ServerProcess.start({
         script: 'bench/servers/baseline-server.ts',
         core: SERVER_CORE,
-        env: { PORT: String(options.port ?? 0) },
+        env: { PORT: String(options.port ?? 0), ...options.env },
         nodeFlags: options.nodeFlags,
       });
       return new Target(kind, [server], undefined, false, options);

@@ -5,6 +5,10 @@
  */
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Server } from 'socket.io';
 import { installProbe } from './probe.ts';
 
@@ -21,6 +25,11 @@ interface ReceiptPayload {
 }
 
 let conversations = 0;
+/** Files of the static-file baseline of scenario 11 (uploads): removed when the process ends. */
+const uploadDir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-static-'));
+process.once('exit', () => rmSync(uploadDir, { recursive: true, force: true }));
+process.once('SIGTERM', () => process.exit(0));
+let uploads = 0;
 const lastSeq = new Map<string, number>();
 
 const httpServer = createServer((req, res) => {
@@ -38,6 +47,31 @@ const httpServer = createServer((req, res) => {
             agentNs.to('agents').emit('message:status', { messageId: s.id, externalId: s.id, status: s.status, at: s.timestamp });
       res.writeHead(200).end();
     });
+    return;
+  }
+  // Scenario 11's static-file baseline: the body streamed to a temp file, fsynced and renamed (as durable as the
+  // bridge's attachment store), and served back from disk; no auth, no sniffing, no image work.
+  if (req.method === 'POST' && req.url === '/upload') {
+    const name = `f${++uploads}`;
+    const temp = join(uploadDir, `${name}.tmp`);
+    const out = createWriteStream(temp);
+    req.pipe(out);
+    out.on('finish', () => {
+      void (async () => {
+        const handle = await open(temp, 'r');
+        await handle.sync();
+        await handle.close();
+        await rename(temp, join(uploadDir, name));
+        res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: name }));
+      })();
+    });
+    return;
+  }
+  const file = /^\/files\/(f\d+)$/.exec(req.url ?? '');
+  if (req.method === 'GET' && file) {
+    const path = join(uploadDir, file[1]!);
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': statSync(path).size });
+    createReadStream(path).pipe(res);
     return;
   }
   res.writeHead(404).end();
