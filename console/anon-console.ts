@@ -113,6 +113,7 @@ export class AnonConsole extends LitElement {
     this.connection.use(this.directory);
     this.connection.use(this.visibility);
     this.connection.use(this.visitorContext);
+    this.connection.use(this.session);
   }
 
   override connectedCallback(): void {
@@ -314,6 +315,7 @@ export class AnonConsole extends LitElement {
               @console-load-older=${() => void this.thread.loadOlder()}
               .serverUrl=${this.serverUrl}
               .token=${this.session.session?.token}
+              .maxUploadBytes=${this.session.attachmentLimits?.maxBytes}
               @console-send=${(e: HTMLElementEventMap['console-send']) => this.thread.send(e.detail.text, e.detail.files)}
               @console-retry=${(e: CustomEvent<{ message: LocalMessage }>) => this.thread.retry(e.detail.message)}
               @console-compose=${(e: CustomEvent<{ active: boolean }>) => this.thread.composing(e.detail.active)}

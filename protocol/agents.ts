@@ -1,5 +1,6 @@
 /** Agent accounts as the REST API and the console see them: roles, the team listing, sign-in results. */
 import { hasVisibleText } from './text.ts';
+import type { AttachmentLimits } from './attachment.ts';
 
 /** What an agent may do: `admin` manages the team and erases conversations; `agent` answers conversations. */
 export const AgentRole = { admin: 'admin', agent: 'agent' } as const;
@@ -42,6 +43,9 @@ export interface AgentCreated {
 }
 
 /** `POST /api/auth/login`, `POST /api/auth/invite`, `POST /api/auth/password`. */
+/** `GET /api/auth/me`: whose the token is, and the upload limits the console refuses too-large files by. */
+export type AuthMe = ({ kind: 'agent'; agent: AgentAccount } | { kind: 'api_key' }) & { attachments: AttachmentLimits };
+
 export interface LoginResult {
   token: string;
   agent: AgentAccount;

@@ -1,6 +1,7 @@
 /** `POST /api/auth/login` (name + password → agent bearer token) and `GET /api/auth/me`. */
 import { Router, type RequestHandler } from 'express';
 import { loginSchema } from '../../protocol/schemas.ts';
+import type { AuthMe } from '../../protocol/agents.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, validationError } from '../api-error.ts';
 import { checkAgentLogin, toAgentAccount } from '../auth/agent-accounts.ts';
@@ -38,11 +39,9 @@ export function authRouter(ctx: BridgeContext): Router {
 
   router.get('/auth/me', requireBearer(ctx), (req, res) => {
     const caller = callerOf(req);
-    res.json(
-      caller.kind === 'agent'
-        ? { kind: 'agent', agent: toAgentAccount(caller.agent) }
-        : { kind: 'api_key' },
-    );
+    const attachments = { maxBytes: ctx.config.attachments.maxBytes };
+    const me: AuthMe = caller.kind === 'agent' ? { kind: 'agent', agent: toAgentAccount(caller.agent), attachments } : { kind: 'api_key', attachments };
+    res.json(me);
   });
   return router;
 }

@@ -68,6 +68,8 @@ describe('auth', () => {
     expect(me.json).toEqual({
       kind: 'agent',
       agent: { id: tb.agent.id, name: tb.agent.name, displayName: tb.agent.displayName, role: 'admin', active: true, hasPassword: true, availability: 'online', createdAt: expect.any(String) },
+      // The console refuses a file over ATTACHMENT_MAX_BYTES without uploading it, as the widget does.
+      attachments: { maxBytes: tb.config.attachments.maxBytes },
     });
     const socket = await connectAgent(tb.url, login.json.token as string);
     socket.close();
@@ -83,7 +85,7 @@ describe('auth', () => {
     expect((await api('/api/auth/me', { token: null })).status).toBe(401);
     expect((await api('/api/auth/me', { token: 'garbage' })).status).toBe(401);
     expect((await api('/api/conversations', { token: 'wrong-api-key-0123456789abcdef' })).status).toBe(401);
-    expect((await api('/api/auth/me', { token: API_KEY })).json).toEqual({ kind: 'api_key' });
+    expect((await api('/api/auth/me', { token: API_KEY })).json).toEqual({ kind: 'api_key', attachments: { maxBytes: expect.any(Number) } });
   });
 });
 

@@ -35,6 +35,7 @@ export class ConsoleComposer extends LitElement {
     value: { state: true },
     serverUrl: { attribute: false },
     token: { attribute: false },
+    maxUploadBytes: { attribute: false },
     conversationId: { attribute: false },
     canAttach: { type: Boolean },
     savedReplies: { attribute: false },
@@ -46,6 +47,8 @@ export class ConsoleComposer extends LitElement {
   declare value: string;
   declare serverUrl: string;
   declare token: string | undefined;
+  /** ATTACHMENT_MAX_BYTES, when known: a larger file is refused as too large without uploading any of it. */
+  declare maxUploadBytes: number | undefined;
   declare conversationId: string;
   /** Files can go with replies (web conversations; WhatsApp media is not built yet). */
   declare canAttach: boolean;
@@ -62,6 +65,7 @@ export class ConsoleComposer extends LitElement {
     conversationId: () => this.conversationId,
     newClientId: () => `console-${crypto.randomUUID()}`,
     changed: () => this.requestUpdate(),
+    maxBytes: () => this.maxUploadBytes,
   });
 
   constructor() {
@@ -70,6 +74,7 @@ export class ConsoleComposer extends LitElement {
     this.value = '';
     this.serverUrl = '';
     this.token = undefined;
+    this.maxUploadBytes = undefined;
     this.conversationId = '';
     this.canAttach = false;
     this.savedReplies = [];

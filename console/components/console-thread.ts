@@ -51,6 +51,7 @@ export class ConsoleThread extends LitElement {
     narrow: { type: Boolean, reflect: true },
     serverUrl: { attribute: false },
     token: { attribute: false },
+    maxUploadBytes: { attribute: false },
   };
 
   declare summary: ConversationSummary | undefined;
@@ -73,6 +74,8 @@ export class ConsoleThread extends LitElement {
   /** The bridge and the agent's token: uploads and signed links to attachments. */
   declare serverUrl: string;
   declare token: string | undefined;
+  /** ATTACHMENT_MAX_BYTES as the bridge told it: the composer refuses larger files without uploading them. */
+  declare maxUploadBytes: number | undefined;
 
   private readonly links = new SignedLinks({ serverUrl: () => this.serverUrl, token: () => this.token, changed: () => this.requestUpdate() });
   private readonly viewer = new AttachmentViewer(this);
@@ -113,6 +116,7 @@ export class ConsoleThread extends LitElement {
     this.narrow = false;
     this.serverUrl = '';
     this.token = undefined;
+    this.maxUploadBytes = undefined;
   }
 
   /** Moves focus to the reply box, once it is rendered. */
@@ -185,6 +189,7 @@ export class ConsoleThread extends LitElement {
           label="Reply to ${c.name}"
           .serverUrl=${this.serverUrl}
           .token=${this.token}
+          .maxUploadBytes=${this.maxUploadBytes}
           .conversationId=${c.id}
           ?canAttach=${c.channel === 'web' || c.channel === 'whatsapp'}
           .savedReplies=${this.savedReplies}

@@ -3,7 +3,10 @@
  * signs out (by choice, at expiry, or when the bridge refuses the token).
  */
 import type { ReactiveController, ReactiveControllerHost } from 'lit';
-import type { AgentAccount, Availability, LoginResult } from '../../protocol/agents.ts';
+import type { AgentAccount, AuthMe, Availability, LoginResult } from '../../protocol/agents.ts';
+import type { AttachmentLimits } from '../../protocol/attachment.ts';
+import type { AgentConnection } from '../agent-connection.ts';
+import type { ConnectionUser } from './connection-controller.ts';
 import type { ApiError } from '../../protocol/errors.ts';
 import { agentRest } from '../agent-rest.ts';
 
@@ -49,8 +52,13 @@ function readStored(now: number): AgentSession | undefined {
 }
 
 /** Holds the session and drives sign-in / sign-out for its host. */
-export class SessionController implements ReactiveController {
+export class SessionController implements ReactiveController, ConnectionUser {
   session: AgentSession | undefined;
+  /**
+   * What the bridge accepts as an upload (ATTACHMENT_MAX_BYTES), read from `GET /api/auth/me` after every connect so a
+   * restarted bridge's new limit is known; undefined until then (the bridge still refuses a larger file with 413).
+   */
+  attachmentLimits: AttachmentLimits | undefined;
   /** Why the last sign-in failed, or why the agent was signed out; shown on the sign-in form. */
   error = '';
   busy = false;
@@ -72,6 +80,21 @@ export class SessionController implements ReactiveController {
   hostDisconnected(): void {
     window.removeEventListener('storage', this.onStorage);
     clearTimeout(this.expiryTimer);
+  }
+
+  attach(_connection: AgentConnection): void {}
+
+  detach(): void {}
+
+  connected(): void {
+    void this.readLimits();
+  }
+
+  private async readLimits(): Promise<void> {
+    const result = await agentRest<AuthMe>({ serverUrl: this.serverUrl, token: () => this.session?.token }, 'GET', '/api/auth/me');
+    if (!result.ok) return;
+    this.attachmentLimits = result.body.attachments;
+    this.host.requestUpdate();
   }
 
   /** Takes a session the bridge handed out (an accepted invite) as the signed-in one. */
