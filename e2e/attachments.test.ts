@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import sharp from 'sharp';
+import { crc32 as zlibCrc32, deflateSync } from 'node:zlib';
 import { startTestBridge, type TestBridge } from '../bridge/testing/index.ts';
 import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { inboxItems, reply, signInToConsole } from './helpers/console-page.ts';
@@ -59,6 +60,42 @@ async function dropFile(page: Page, selector: string, file: { name: string; type
       }
     },
     { name: file.name, type: file.type, base64: file.bytes.toString('base64') },
+  );
+}
+
+/** A PNG whose header claims 50,000 × 50,000 pixels in a few hundred bytes: the bridge refuses it 413 once decoding starts. */
+function pixelBombPng(): Buffer {
+  const chunk = (type: string, data: Buffer): Buffer => {
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'ascii'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlibCrc32(body));
+    return Buffer.concat([head, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(50_000, 0);
+  ihdr.writeUInt32BE(50_000, 4);
+  ihdr.set([8, 0, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(50_001 * 4))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+/** Drops a file of `size` bytes made in the page on `selector` (megabytes through the test driver would only cost time). */
+async function dropMadeFile(page: Page, selector: string, name: string, size: number): Promise<void> {
+  await page.locator(selector).evaluate(
+    (target, f) => {
+      const data = new DataTransfer();
+      data.items.add(new File([new Uint8Array(f.size).fill(0x78)], f.name, { type: 'text/plain' }));
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true, composed: true }));
+      }
+    },
+    { name, size },
   );
 }
 
@@ -195,27 +232,33 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     await expect.poll(() => failed.count()).toBe(0);
   });
 
-  it('refuses a file over the bridge limit at once, as too large, without uploading any of it', async () => {
+  it('refuses a file over the bridge limit at once, as too large, without uploading any of it: widget and console', async () => {
     const uploads: string[] = [];
     const seen = (request: { url(): string }): void => void (request.url().includes('/api/attachments?') && uploads.push(request.url()));
+    // The console reads the limit from GET /api/auth/me after connecting, as the widget reads it from its session.
+    await expect
+      .poll(() => agent.locator('console-composer').evaluate((composer) => (composer as HTMLElement & { maxUploadBytes?: number }).maxUploadBytes), {
+        message: 'the console composer knowing ATTACHMENT_MAX_BYTES',
+      })
+      .toBe(MAX_BYTES);
     visitor.on('request', seen);
+    agent.on('request', seen);
     try {
-      // Made in the page and dropped: megabytes through the test driver would only cost time.
-      await visitor.locator('anon-chat .panel').evaluate((target, size) => {
-        const data = new DataTransfer();
-        data.items.add(new File([new Uint8Array(size).fill(0x78)], 'huge.txt', { type: 'text/plain' }));
-        for (const type of ['dragenter', 'dragover', 'drop']) {
-          target.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true, composed: true }));
-        }
-      }, MAX_BYTES + 1);
-      const failed = visitor.locator('anon-chat .att-draft__item--failed');
-      await failed.waitFor();
-      expect(await failed.locator('[role="alert"]').textContent()).toBe('Too large to send');
-      expect(await visitor.locator('anon-chat .send').isDisabled()).toBe(true);
-      await failed.locator('.att-draft__cancel').click();
-      await expect.poll(() => failed.count()).toBe(0);
+      for (const [page, target, scope] of [
+        [visitor, 'anon-chat .panel', 'anon-chat'],
+        [agent, 'console-composer form', 'console-composer'],
+      ] as const) {
+        await dropMadeFile(page, target, 'huge.txt', MAX_BYTES + 1);
+        const failed = page.locator(`${scope} .att-draft__item--failed`);
+        await failed.waitFor();
+        expect(await failed.locator('[role="alert"]').textContent(), scope).toBe('Too large to send');
+        expect(await page.locator(`${scope} .send`).isDisabled(), scope).toBe(true);
+        await failed.locator('.att-draft__cancel').click();
+        await expect.poll(() => failed.count()).toBe(0);
+      }
     } finally {
       visitor.off('request', seen);
+      agent.off('request', seen);
     }
     expect(uploads).toEqual([]);
   });
@@ -300,5 +343,72 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     await again.page.locator('anon-chat .launcher').click();
     await again.page.locator('anon-chat .msg--own .att-image img[alt="offline.png"]').waitFor();
     expect(again.problems.errors).toEqual([]);
+  }, 120_000);
+
+  it('files queued offline before any session: the one over the limit fails without uploading, the one the bridge refuses 413 fails, both say why and give their text back; nothing stored, the queue goes on', async () => {
+    // A visitor who never reached the bridge: no token, no session, so no limit known while the files are attached.
+    let refuse = true;
+    bridge.bridge.io.of('/visitor').use((_socket, next) => next(refuse ? new Error('down for the test') : undefined));
+    const context = await browser.newContext({ viewport: VIEWPORT });
+    try {
+      const { page, problems } = await openPage(context, [/status of 413 .*\/api\/attachments\?name=bomb\.bin/]);
+      const answers: string[] = [];
+      page.on('response', (res) => void (res.url().includes('/api/attachments?') && answers.push(`${new URL(res.url()).searchParams.get('name')} ${res.status()}`)));
+      await page.goto(`${bridge.url}/demo/`);
+      await openWidget(page);
+      await page.locator('anon-chat .connection').waitFor();
+      const attachedCount = bridge.store.health().attachments;
+
+      // Over ATTACHMENT_MAX_BYTES, which no session has told yet.
+      await dropMadeFile(page, 'anon-chat .panel', 'huge.log', MAX_BYTES + 1);
+      await page.locator('anon-chat .att-draft__item--waiting').waitFor();
+      await sendFromWidget(page, 'first the big log');
+      // Small enough to upload, but the bridge refuses it once it reads its header: 413 payload_too_large.
+      await page.locator('anon-chat .att-input').setInputFiles({ name: 'bomb.bin', mimeType: 'application/octet-stream', buffer: pixelBombPng() });
+      await page.locator('anon-chat .att-draft__item--waiting').waitFor();
+      await sendFromWidget(page, 'then the odd picture');
+      await page.locator('anon-chat .att-input').setInputFiles({ name: 'fine.txt', mimeType: 'text/plain', buffer: Buffer.from('a file that is fine\n') });
+      await page.locator('anon-chat .att-draft__item--waiting').waitFor();
+      await sendFromWidget(page, 'and a fine one');
+      await sendFromWidget(page, 'text after the files');
+
+      refuse = false;
+      // Its conversation is the one besides the main visitor's (the upload or the first send starts it).
+      const conversationOf = async (): Promise<string> => {
+        const res = await fetch(`${bridge.url}/api/conversations`, { headers: { Authorization: `Bearer ${bridge.agent.token}` } });
+        const { conversations } = (await res.json()) as { conversations: { id: string }[] };
+        return conversations.find((c) => c.id !== conversationId)?.id ?? '';
+      };
+      await expect.poll(conversationOf, { timeout: 60_000, message: 'the widget reconnected and started its conversation' }).not.toBe('');
+      const id = await conversationOf();
+      const stored = async (): Promise<string[]> => {
+        const res = await fetch(`${bridge.url}/api/conversations/${id}/messages`, { headers: { Authorization: `Bearer ${bridge.agent.token}` } });
+        const { messages } = (await res.json()) as { messages: { text?: string; attachments?: { name: string }[] }[] };
+        return messages.map((m) => [m.text, ...(m.attachments ?? []).map((a) => a.name)].join(' + '));
+      };
+      // The queue did not stop at the refused files: what follows them went out, in order.
+      await expect.poll(stored, { timeout: 60_000, message: 'the fine file and the text after the refused files stored' }).toEqual(['and a fine one + fine.txt', 'text after the files']);
+      expect(bridge.store.health().attachments).toBe(attachedCount + 1);
+      // The big log never left the page; the bomb reached the bridge once and was answered 413.
+      expect(answers).toEqual(['bomb.bin 413', 'fine.txt 201']);
+
+      for (const [text, file] of [
+        ['first the big log', 'huge.log'],
+        ['then the odd picture', 'bomb.bin'],
+      ] as const) {
+        const bubble = widgetMessage(page, text);
+        await expect.poll(() => bubble.locator('.msg__failure').textContent(), { message: `${file}'s failure shown` }).toMatch(/Too large to send/);
+        expect(await bubble.locator('.msg__failure').textContent()).not.toMatch(/payload_too_large/);
+      }
+      // Retry cannot help a refused file: it gives the text back to the composer and drops the message (and its bytes).
+      await widgetMessage(page, 'first the big log').locator('.msg__failure button').click();
+      await expect.poll(() => page.locator('anon-chat .composer .input').inputValue()).toBe('first the big log');
+      await expect.poll(() => widgetMessage(page, 'first the big log').count()).toBe(0);
+      expect(await stored()).toEqual(['and a fine one + fine.txt', 'text after the files']);
+      expect(problems.errors).toEqual([]);
+    } finally {
+      refuse = false;
+      await context.close();
+    }
   }, 120_000);
 });

@@ -111,7 +111,8 @@ export class AttachmentViewer {
   }
 }
 
-function errorText(code: string, labels: AttachmentLabels): string {
+/** Why a file was not sent, in the labels' words. */
+export function errorText(code: string, labels: AttachmentLabels): string {
   if (code === 'payload_too_large') return labels.tooLarge;
   if (code === 'unsupported_media_type') return labels.unsupported;
   return labels.uploadFailed;

@@ -13,13 +13,14 @@ import { labelsFor } from './attachment-labels.ts';
 import { AttachmentDraft, type DraftMessage } from './attachment-draft.ts';
 
 export type { DraftMessage } from './attachment-draft.ts';
-import { acceptFileDrag, droppedFiles, pastedFiles, renderAttachButton, renderAttachmentList, renderDraft, AttachmentViewer } from './attachment-view.ts';
+import { acceptFileDrag, droppedFiles, errorText, pastedFiles, renderAttachButton, renderAttachmentList, renderDraft, AttachmentViewer } from './attachment-view.ts';
 import { attachmentStyles } from './attachment.styles.ts';
 import { renderMessageText } from './message-text.ts';
 import { SignedLinks } from './signed-links.ts';
 import { OutboxFiles } from './outbox-files.ts';
 import { UploadError, upload } from './upload.ts';
 import type { OutboxController } from '../controllers/outbox-controller.ts';
+import type { OutboxEntry } from '../controllers/outbox.ts';
 
 /** The element, as the attachment UI uses it. */
 export interface WidgetAttachmentHost {
@@ -86,7 +87,7 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
   const files = new OutboxFiles();
   const outbox = context.outbox;
   if (outbox) {
-    outbox.uploadFiles = async (entry) => {
+    const uploadFiles = async (entry: OutboxEntry): Promise<Attachment[]> => {
       const attachments: Attachment[] = [];
       for (const waiting of entry.uploads ?? []) {
         if (waiting.attachment) {
@@ -107,6 +108,11 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
       }
       return attachments;
     };
+    // A refusal (too large, its type, its bytes gone) fails the message for good: its bubble says why in words.
+    outbox.uploadFiles = (entry) =>
+      uploadFiles(entry).catch((error: unknown) => {
+        throw error instanceof UploadError && error.code !== 'network' ? new UploadError(error.code, errorText(error.code, labels())) : error;
+      });
     outbox.onFilesGone = (keys) => void files.delete(keys);
     // Messages sent offline in an earlier page wait for this module to upload their files.
     void outbox.flush();

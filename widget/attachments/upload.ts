@@ -7,10 +7,13 @@
  */
 import type { Attachment } from '../../protocol/attachment.ts';
 
-/** Why an upload did not store a file: the bridge's error code, `network` or `aborted`. */
+/** Why an upload did not store a file: the bridge's error code, `network` or `aborted`; `message` may say it in words. */
 export class UploadError extends Error {
-  constructor(readonly code: string) {
-    super(code);
+  constructor(
+    readonly code: string,
+    message: string = code,
+  ) {
+    super(message);
     this.name = 'UploadError';
   }
 }

@@ -163,9 +163,9 @@ export class OutboxController implements ReactiveController {
     try {
       attachments = await upload(entry);
     } catch (error) {
-      const code = (error as { code?: string }).code ?? 'bad_request';
+      const { code = 'bad_request', message } = error as { code?: string; message?: string };
       // Out of reach is tried again with backoff; a refused file (too large, its type) or one gone from IndexedDB cannot succeed.
-      throw code === 'network' ? new TransportError('timeout', 'The upload was interrupted.', false) : new TransportError(code as ErrorCode, code, true);
+      throw code === 'network' ? new TransportError('timeout', 'The upload was interrupted.', false) : new TransportError(code as ErrorCode, message || code, true);
     }
     const current = this.outbox.get(entry.clientId);
     if (!current) return undefined;
