@@ -1,8 +1,8 @@
 /**
  * Attachments over HTTP on the PostgreSQL engine (the lowdb counterpart is attachment-routes.test.ts): an upload whose
  * connection is cut mid-body stores nothing, the restarted upload (and a retry racing it) under the same uploadKey
- * stores one copy, a resent message with the same clientId is one message, and erasure takes the files' rows with
- * the counts /health reports.
+ * stores one copy, a resent message with the same clientId is one message, a second node serves the file, and erasure
+ * takes the files' rows with the counts /health reports.
  */
 import type { AddressInfo } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
@@ -23,11 +23,14 @@ let pool: pg.Pool;
 let store: PostgresStore;
 let bridge: Bridge;
 let url: string;
+/** A second node on the same database: its own store and pool, as another process would have. */
+let other: { pool: pg.Pool; store: PostgresStore; bridge: Bridge; url: string };
 let port: number;
 const sockets: VisitorClient[] = [];
 
 beforeAll(async () => {
-  pool = new pg.Pool({ connectionString: await createTestDatabase('attachment_routes'), max: 4 });
+  const databaseUrl = await createTestDatabase('attachment_routes');
+  pool = new pg.Pool({ connectionString: databaseUrl, max: 4 });
   await migrate(pool, logger);
   store = new PostgresStore({ pool, logger });
   await store.open();
@@ -36,10 +39,19 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));
   port = (bridge.httpServer.address() as AddressInfo).port;
   url = `http://127.0.0.1:${port}`;
+  const otherPool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+  const otherStore = new PostgresStore({ pool: otherPool, logger });
+  await otherStore.open();
+  const otherBridge = createBridge({ config: postgresNodeConfig(), store: otherStore, logger });
+  await new Promise<void>((resolve) => otherBridge.httpServer.listen(0, '127.0.0.1', resolve));
+  other = { pool: otherPool, store: otherStore, bridge: otherBridge, url: `http://127.0.0.1:${(otherBridge.httpServer.address() as AddressInfo).port}` };
 });
 
 afterAll(async () => {
   for (const socket of sockets) socket.close();
+  await other?.bridge.close();
+  await other?.store.close();
+  await other?.pool.end();
   await bridge?.close();
   await store?.close();
   await pool?.end();
@@ -98,6 +110,16 @@ describe('attachments on PostgreSQL', () => {
     const { rows: [messages] } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE conversation_id = $1', [conversationId]);
     expect(messages?.n).toBe(1);
     await expect.poll(healthAttachments, { message: '/health counting the one stored attachment' }).toBe(healthBefore + 1);
+
+    // Every node serves every file: the other node reads it with the visitor's token and through a link this node signed.
+    const direct = await fetch(`${other.url}/api/attachments/${id}`, { headers: { Authorization: `Bearer ${token}` } });
+    expect(direct.status).toBe(200);
+    expect(Buffer.from(await direct.arrayBuffer()).equals(Buffer.from(body))).toBe(true);
+    const link = (await (await fetch(`${url}/api/attachments/${id}/link`, { headers: { Authorization: `Bearer ${token}` } })).json()) as { url: string };
+    const signed = new URL(link.url);
+    const viaLink = await fetch(`${other.url}${signed.pathname}${signed.search}`);
+    expect(viaLink.status).toBe(200);
+    expect((await viaLink.arrayBuffer()).byteLength).toBe(body.byteLength);
   });
 
   it('erasure deletes the files from PostgreSQL and /health counts them', async () => {
