@@ -1,8 +1,10 @@
 /**
  * Attachments in real Chromium against a real bridge: the demo page's widget as the visitor and the agent console.
- * Picking, pasting and dropping files in both, previews, upload progress and Cancel, errors, an attachment-only
- * message, each side seeing the other's images (lazy thumbnails through signed links, a viewer dialog) and files
- * (download chips), links in text clickable while `javascript:` stays text.
+ * Picking, pasting and dropping files in both, previews, upload progress and Cancel, errors, the size limit both know,
+ * ten files to a message, an attachment-only message, each side seeing the other's images (lazy thumbnails through
+ * signed links, a viewer dialog) and files (download chips), links in text clickable while `javascript:` stays text;
+ * files in the outbox across a closed tab, and files queued before any session that the widget or the bridge (413)
+ * refuses.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
@@ -263,31 +265,39 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     expect(uploads).toEqual([]);
   });
 
-  it('shows upload progress and cancels an upload: nothing is sent', async () => {
-    const cdp: CDPSession = await visitorContext.newCDPSession(visitor);
-    await cdp.send('Network.enable');
-    // A slow uplink, so the upload is still running while the test looks at it.
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 128 * 1024 });
-    try {
-      const big = Buffer.alloc(3 * 1024 * 1024, 'all work and no play makes a long log file\n');
-      await visitor.locator('anon-chat .att-input').setInputFiles({ name: 'server.log', mimeType: 'text/plain', buffer: big });
-      const item = visitor.locator('anon-chat .att-draft__item--uploading');
-      await item.waitFor();
-      expect(await item.locator('.att-file__name').textContent()).toBe('server.log');
-      expect(await item.locator('.att-file__meta').textContent()).toMatch(/^TXT · 3 MB$/);
-      const progress = item.locator('progress');
-      await expect.poll(() => progress.evaluate((p: HTMLProgressElement) => p.value)).toBeGreaterThan(0);
-      expect(await progress.evaluate((p: HTMLProgressElement) => p.value)).toBeLessThan(1);
-      expect(await visitor.locator('anon-chat .send').isDisabled()).toBe(true);
-      await item.locator('.att-draft__cancel').click();
-      await expect.poll(() => visitor.locator('anon-chat .att-draft__item').count()).toBe(0);
-    } finally {
-      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
-      await cdp.detach();
+  it('shows upload progress and cancels an upload in the widget and the console: nothing is sent or stored', async () => {
+    const before = bridge.store.health().attachments;
+    const big = Buffer.alloc(3 * 1024 * 1024, 'all work and no play makes a long log file\n');
+    for (const [page, context, scope] of [
+      [visitor, visitorContext, 'anon-chat'],
+      [agent, agentContext, 'console-composer'],
+    ] as const) {
+      const cdp: CDPSession = await context.newCDPSession(page);
+      await cdp.send('Network.enable');
+      // A slow uplink, so the upload is still running while the test looks at it.
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 128 * 1024 });
+      try {
+        await page.locator(`${scope} .att-input`).setInputFiles({ name: 'server.log', mimeType: 'text/plain', buffer: big });
+        const item = page.locator(`${scope} .att-draft__item--uploading`);
+        await item.waitFor();
+        expect(await item.locator('.att-file__name').textContent(), scope).toBe('server.log');
+        expect(await item.locator('.att-file__meta').textContent(), scope).toMatch(/^TXT · 3 MB$/);
+        const progress = item.locator('progress');
+        await expect.poll(() => progress.evaluate((p: HTMLProgressElement) => p.value), { message: `${scope} progress` }).toBeGreaterThan(0);
+        expect(await progress.evaluate((p: HTMLProgressElement) => p.value), scope).toBeLessThan(1);
+        expect(await page.locator(`${scope} .send`).isDisabled(), scope).toBe(true);
+        await item.locator('.att-draft__cancel').click();
+        await expect.poll(() => page.locator(`${scope} .att-draft__item`).count()).toBe(0);
+      } finally {
+        await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+        await cdp.detach();
+      }
     }
     const res = await fetch(`${bridge.url}/api/conversations/${conversationId}/messages`, { headers: { Authorization: `Bearer ${bridge.agent.token}` } });
     const { messages } = (await res.json()) as { messages: { attachments?: { name: string }[] }[] };
     expect(messages.flatMap((m) => m.attachments ?? []).map((a) => a.name)).not.toContain('server.log');
+    // A cancelled upload's cut body is not stored (the bridge stores only complete bodies).
+    expect(bridge.store.health().attachments).toBe(before);
   });
 
   it('screenshots an image conversation in the widget and the console; no page errors', async () => {
@@ -298,6 +308,17 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     await saveScreenshot(visitor, 'widget-attachments');
     await saveScreenshot(agent, 'console-attachments');
     for (const p of problems) expect(p.errors).toEqual([]);
+  });
+
+  it('picks 11 files at once: 10 join the draft with a notice, and go out as one message with 10 attachments', async () => {
+    const files = Array.from({ length: 11 }, (_, i) => ({ name: `part-${i + 1}.txt`, mimeType: 'text/plain', buffer: Buffer.from(`part ${i + 1}\n`) }));
+    await visitor.locator('anon-chat .att-input').setInputFiles(files);
+    expect(await visitor.locator('anon-chat .att-draft__notice').textContent()).toBe('At most 10 files per message');
+    await expect.poll(() => visitor.locator('anon-chat .att-draft__item--done').count(), { message: 'ten uploads done' }).toBe(10);
+    expect(await visitor.locator('anon-chat .att-draft__item').count()).toBe(10);
+    await sendFromWidget(visitor, 'ten parts');
+    const chips = agent.locator('console-thread .msg', { hasText: 'ten parts' }).locator('.att-file .att-file__name');
+    await expect.poll(() => chips.allTextContents(), { message: 'the agent seeing the ten files in order' }).toEqual(files.slice(0, 10).map((f) => f.name));
   });
 
   it('offline: a file attached and sent between two texts waits in the outbox across a closed tab, then arrives once, in order', async () => {
