@@ -527,8 +527,8 @@ export class AnonChat extends LitElement {
   };
 
   #onRetry = (message: LocalMessage): void => {
-    if (/^(text_too_long|payload_too_large|unsupported_media_type|file_missing)$/.test(message.failure?.code ?? '')) {
-      // Sending it again cannot work (too long, a refused or lost file): give the text back to the composer to change.
+    if (message.failure?.code === 'text_too_long') {
+      // Sending it again cannot work: give the text back to the composer to shorten.
       const text = this.#outbox?.discard(message.clientId);
       if (text !== undefined) {
         this._draft = text;

@@ -111,7 +111,8 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
     // A refusal (too large, its type, its bytes gone) fails the message for good: its bubble says why in words.
     outbox.uploadFiles = (entry) =>
       uploadFiles(entry).catch((error: unknown) => {
-        throw error instanceof UploadError && error.code !== 'network' ? new UploadError(error.code, errorText(error.code, labels())) : error;
+        const code = error instanceof UploadError ? error.code : 'bad_request';
+        throw code === 'network' ? error : new UploadError(code, errorText(code, labels()));
       });
     outbox.onFilesGone = (keys) => void files.delete(keys);
     // Messages sent offline in an earlier page wait for this module to upload their files.

@@ -30,7 +30,8 @@ export class OutboxController implements ReactiveController {
   outbox: Outbox;
   /**
    * Uploads an entry's waiting files (`uploads`), set by the attachments module once it has loaded: until then such an
-   * entry, and everything queued after it, waits. Resolves with all the entry's files in order; rejects with `{code}`.
+   * entry, and everything queued after it, waits. Resolves with all the entry's files in order; rejects with
+   * `{code, message}` (`network`: retried; anything else fails the message with `message` as its reason).
    */
   uploadFiles: ((entry: OutboxEntry) => Promise<Attachment[]>) | undefined;
   /** Told the upload keys of waiting files no entry needs any more (uploaded, discarded, reset), to delete their bytes. */
@@ -163,9 +164,10 @@ export class OutboxController implements ReactiveController {
     try {
       attachments = await upload(entry);
     } catch (error) {
-      const { code = 'bad_request', message } = error as { code?: string; message?: string };
-      // Out of reach is tried again with backoff; a refused file (too large, its type) or one gone from IndexedDB cannot succeed.
-      throw code === 'network' ? new TransportError('timeout', 'The upload was interrupted.', false) : new TransportError(code as ErrorCode, message || code, true);
+      // Out of reach is tried again with backoff; a refused file (too large, its type) or one gone from IndexedDB cannot
+      // succeed. The upload's error says why in words, which the failed message shows.
+      const { code, message } = error as { code: string; message: string };
+      throw new TransportError(code === 'network' ? 'timeout' : (code as ErrorCode), message, code !== 'network');
     }
     const current = this.outbox.get(entry.clientId);
     if (!current) return undefined;
