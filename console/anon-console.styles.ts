@@ -135,6 +135,15 @@ export const consoleStyles = css`
     height: 30px;
     font-size: 12px;
   }
+  /* The Account and Team pages: one scroll area for all their cards (each card scrolling on its own squashed them into
+     the row left under the top bar). */
+  .settings {
+    overflow: auto;
+    min-height: 0;
+  }
+  .settings > * + * {
+    padding-top: 0;
+  }
   .panes {
     display: grid;
     grid-template-columns: minmax(280px, 360px) 1fr;

@@ -215,7 +215,7 @@ export class AnonConsole extends LitElement {
         <button class="btn btn--ghost sign-out" type="button" @click=${() => this.signOut()}>Sign out</button>
       </header>
       ${this.page === 'account'
-        ? html`<console-account
+        ? html`<div class="settings"><console-account
             role="main"
             .name=${session.agent.name}
             .displayName=${session.agent.displayName}
@@ -226,9 +226,9 @@ export class AnonConsole extends LitElement {
             @console-profile-save=${(e: HTMLElementEventMap['console-profile-save']) => void this.changeDisplayName(e.detail.displayName)}
             @console-password-change=${(e: HTMLElementEventMap['console-password-change']) => void this.changePassword(e.detail.current, e.detail.next)}
             @console-sign-out=${() => this.signOut()}
-          ></console-account>`
+          ></console-account></div>`
         : this.page === 'team' && session.agent.role === 'admin'
-        ? html`<console-team
+        ? html`<div class="settings"><console-team
             role="main"
             .agents=${this.team.agents}
             .selfId=${session.agent.id}
@@ -262,7 +262,7 @@ export class AnonConsole extends LitElement {
             .error=${this.team.assignmentError}
             .saved=${this.team.assignmentSaved}
             @console-assignment-save=${(e: HTMLElementEventMap['console-assignment-save']) => void this.team.saveAssignment(e.detail)}
-          ></console-assignment-settings>`
+          ></console-assignment-settings></div>`
         : html`<main class="panes ${single ? 'panes--single' : ''}">
         ${!single || !openId
           ? html`<console-inbox

@@ -153,6 +153,14 @@ describe('console Team page (Chromium, real bridge)', () => {
     await roundRobin.check();
     await admin.locator('console-assignment-settings [role="status"]', { hasText: 'Round-robin on.' }).waitFor();
     expect((await bridge.bridge.context.availability.assignmentSettings()).roundRobin).toBe(true);
+    // The page's cards scroll together: none is squashed into a little scroll area of its own under the top bar.
+    const clipped = await admin.evaluate(() =>
+      ['console-team', 'console-saved-replies', 'console-business-hours', 'console-assignment-settings']
+        .map((name) => document.querySelector('anon-console')!.shadowRoot!.querySelector(name)!)
+        .filter((card) => card.scrollHeight > card.clientHeight + 1)
+        .map((card) => card.localName),
+    );
+    expect(clipped).toEqual([]);
 
     await admin.setViewportSize({ width: 375, height: 700 });
     const box = await admin.locator('anon-console .availability').boundingBox();

@@ -5,7 +5,6 @@ import { css } from 'lit';
 export const teamStyles = css`
   :host {
     display: block;
-    overflow: auto;
     padding: 24px;
     background: var(--console-bg);
   }
