@@ -3,8 +3,8 @@
  * Picking, pasting and dropping files in both, previews, upload progress and Cancel, errors, the size limit both know,
  * ten files to a message, an attachment-only message, each side seeing the other's images (lazy thumbnails through
  * signed links, a viewer dialog) and files (download chips), links in text clickable while `javascript:` stays text;
- * files in the outbox across a closed tab, and files queued before any session that the widget or the bridge (413)
- * refuses.
+ * files in the outbox across a closed tab, files queued before any session that the widget or the bridge (413)
+ * refuses, and hostile files opened in the browser without running.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
@@ -172,6 +172,8 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     expect(await image.getAttribute('loading')).toBe('lazy');
     expect(await image.getAttribute('src')).toMatch(/\/api\/attachments\/[^/]+\/thumbnail\?.*signature=/);
     await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(320);
+    // Sized: the 320 × 200 thumbnail shows at most 200 px wide and tall, keeping its proportions.
+    expect(await image.evaluate((img: HTMLImageElement) => [img.width, img.height])).toEqual([200, 125]);
     expect(await agent.locator('console-thread .msg').filter({ has: image }).locator('.msg__text').count()).toBe(0);
     // The inbox previews a message of files alone by its file.
     await expect.poll(() => inboxItems(agent).first().locator('.item__preview').textContent()).toBe('📎 checkout-error.png');
@@ -308,6 +310,41 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     await saveScreenshot(visitor, 'widget-attachments');
     await saveScreenshot(agent, 'console-attachments');
     for (const p of problems) expect(p.errors).toEqual([]);
+  });
+
+  it('hostile files opened in Chromium never run: HTML and SVG with script download as text, a JPEG/HTML polyglot shows as an image', async () => {
+    const headers = { Authorization: `Bearer ${bridge.agent.token}` };
+    const signedUrl = async (body: string | Buffer, name: string): Promise<string> => {
+      const res = await fetch(`${bridge.url}/api/attachments?conversationId=${conversationId}&name=${name}`, { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) });
+      const { attachment } = (await res.json()) as { attachment: { id: string } };
+      return ((await (await fetch(`${bridge.url}/api/attachments/${attachment.id}/link`, { headers })).json()) as { url: string }).url;
+    };
+    const { page, problems } = await openPage(agentContext);
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    try {
+      for (const [body, name] of [
+        ['<html><body><script>alert("html ran")</script></body></html>', 'page.html'],
+        ['<svg xmlns="http://www.w3.org/2000/svg" onload="alert(\'svg ran\')"><script>alert("svg script ran")</script></svg>', 'logo.svg'],
+      ] as const) {
+        const download = page.waitForEvent('download');
+        await page.goto(await signedUrl(body, name)).catch(() => undefined);
+        expect((await download).suggestedFilename(), name).toBe(name);
+      }
+      const polyglot = Buffer.concat([await screenshotPng('Polyglot', '#333333').then((png) => sharp(png).jpeg().toBuffer()), Buffer.from('<html><script>alert("polyglot ran")</script></html>')]);
+      const shown = await page.goto(await signedUrl(polyglot, 'photo.jpg'));
+      expect(shown?.headers()['content-type']).toBe('image/jpeg');
+      expect(await page.evaluate(() => document.contentType)).toBe('image/jpeg');
+      expect(dialogs).toEqual([]);
+      // What Chromium reports there is the CSP refusing things (the test page's own init script, the image document's
+      // inline styles): nothing else went wrong.
+      expect(problems.errors.filter((error) => !/Content Security Policy|frame is sandboxed/.test(error))).toEqual([]);
+    } finally {
+      await page.close();
+    }
   });
 
   it('picks 11 files at once: 10 join the draft with a notice, and go out as one message with 10 attachments', async () => {
