@@ -5,7 +5,7 @@
  * through fan-out after the store has them durably.
  */
 import type { Author, Message } from '../protocol/message.ts';
-import type { Attachment } from '../protocol/attachment.ts';
+import { WHATSAPP_CAPTION_LENGTH, WHATSAPP_MAX_ATTACHMENTS, type Attachment } from '../protocol/attachment.ts';
 import type { Conversation, ConversationState, ConversationSummary } from '../protocol/conversation.ts';
 import type { MessagePage, SyncResult } from '../protocol/events.ts';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../protocol/limits.ts';
@@ -85,9 +85,6 @@ export async function linkVerifiedVisitor(
   return created.id;
 }
 
-/** Longest caption WhatsApp takes with an image or document (Cloud API limit). */
-const WHATSAPP_CAPTION_LENGTH = 1024;
-
 /** Who uploaded an attachment, as the store records it: only that sender may attach it to a message. */
 export function uploaderOf(author: Author): string {
   if (author.role === 'visitor') return 'visitor';
@@ -113,8 +110,8 @@ async function resolveAttachments(
     throw new BridgeError('bad_request', 'Attachments can be sent in web and WhatsApp conversations only.', { attachments: 'not supported on this channel' });
   }
   // A WhatsApp message carries one image or document, whose status is the message's (whatsapp-delivery.ts).
-  if (conversation.channel === 'whatsapp' && ids.length > 1) {
-    throw new BridgeError('bad_request', 'A WhatsApp message carries one attachment.', { attachments: 'at most 1 on WhatsApp' });
+  if (conversation.channel === 'whatsapp' && ids.length > WHATSAPP_MAX_ATTACHMENTS) {
+    throw new BridgeError('bad_request', `A WhatsApp message carries at most ${WHATSAPP_MAX_ATTACHMENTS} attachment.`, { attachments: `at most ${WHATSAPP_MAX_ATTACHMENTS} on WhatsApp` });
   }
   if (conversation.channel === 'whatsapp' && author.role === 'agent' && text.length > WHATSAPP_CAPTION_LENGTH) {
     throw new BridgeError('bad_request', `A WhatsApp caption is at most ${WHATSAPP_CAPTION_LENGTH} characters.`, { text: `at most ${WHATSAPP_CAPTION_LENGTH} with an attachment on WhatsApp` });

@@ -3,7 +3,8 @@
  * makes a conversation appear live in the console; the agent's reply reaches a fake Graph API on loopback with the
  * right request; delivered/read status webhooks tick the reply live; a `failed` status shows Meta's reason and the
  * Retry button sends the reply again (`message:retry`); an inbound image (Meta's two-step media download) shows inline
- * and an image the agent attaches is uploaded to Meta's media endpoint and sent as an image message.
+ * and an image the agent attaches is uploaded to Meta's media endpoint and sent as an image message (one file per
+ * message, its caption within WhatsApp's limit: the composer refuses a second file and a longer caption).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHmac } from 'node:crypto';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
+import { WHATSAPP_CAPTION_LENGTH } from '../protocol/attachment.ts';
 import { startBridgeProcess, PROCESS_ADMIN, type BridgeProcess } from '../bridge/testing/index.ts';
 import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { inboxItems, reply, signInToConsole, threadMessage } from './helpers/console-page.ts';
@@ -268,7 +270,7 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
     expect(problems.errors).toEqual([]);
   }, 120_000);
 
-  it('shows an inbound WhatsApp image inline with its caption, and sends an attached image as an image message', async () => {
+  it('shows an inbound WhatsApp image inline with its caption, refuses a second file and a long caption, and sends an attached image as an image message', async () => {
     if (!bridge) throw new Error('no bridge');
     const photo = await sharp({ create: { width: 200, height: 120, channels: 3, background: '#1b998b' } }).png().toBuffer();
     MEDIA.set('MEDIA-E2E-1', photo);
@@ -286,9 +288,21 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
     const image = threadMessage(agent, 'This colour?').locator('.att-image img[alt="whatsapp-image.png"]');
     await expect.poll(() => image.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
 
+    // Two files picked: WhatsApp sends one per message, so the second is refused with the widget's notice.
     const before = graph.requests.length;
-    await agent.locator('console-composer .att-input').setInputFiles({ name: 'green.png', mimeType: 'image/png', buffer: photo });
+    await agent.locator('console-composer .att-input').setInputFiles([
+      { name: 'green.png', mimeType: 'image/png', buffer: photo },
+      { name: 'blue.png', mimeType: 'image/png', buffer: photo },
+    ]);
     await agent.locator('console-composer .att-draft__item--done').waitFor();
+    expect(await agent.locator('console-composer .att-draft__notice').textContent()).toBe('At most 1 file per message');
+    expect(await agent.locator('console-composer .att-draft__item').count()).toBe(1);
+    // A caption over WhatsApp's limit is refused before sending: Send stays disabled and says why.
+    const box = agent.locator('console-composer textarea');
+    await box.fill('x'.repeat(WHATSAPP_CAPTION_LENGTH + 1));
+    await box.press('Enter');
+    expect(await agent.locator('console-composer .caption-over').textContent()).toMatch(/caption: at most 1\D?024 characters$/);
+    expect(await agent.locator('console-composer button.send').isDisabled()).toBe(true);
     await reply(agent, 'Yes, this one.');
     await threadMessage(agent, 'Yes, this one.').locator('.ticks--sent').waitFor();
     const sent = graph.requests.slice(before);

@@ -25,6 +25,12 @@ export const IMAGE_TYPES: ReadonlySet<AttachmentType> = new Set<AttachmentType>(
 /** Most attachments one message may carry. */
 export const MAX_ATTACHMENTS_PER_MESSAGE = 10;
 
+/** Most attachments one WhatsApp message may carry: the Cloud API sends one image or document per message. */
+export const WHATSAPP_MAX_ATTACHMENTS = 1;
+
+/** Longest text that may go with an attachment on WhatsApp, as its caption (Cloud API limit; UTF-16 code units). */
+export const WHATSAPP_CAPTION_LENGTH = 1024;
+
 /** What the bridge accepts as an upload, told to the widget in its `session` so it never sends a file it would refuse. */
 export interface AttachmentLimits {
   /** ATTACHMENT_MAX_BYTES: a larger file is refused before any of it is sent. */

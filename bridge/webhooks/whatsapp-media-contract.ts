@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import sharp from 'sharp';
+import { WHATSAPP_CAPTION_LENGTH } from '../../protocol/attachment.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { Store } from '../store/store.ts';
 import { connectAgent, connectVisitor, emitWithAck, type AgentClient, type VisitorClient } from '../testing/clients.ts';
@@ -217,6 +218,9 @@ export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookC
       expect(doc.status).toBe('sent');
       const two = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'two-1', attachments: [imageId, fileId] });
       expect(two.ok ? 'sent' : two.error.code).toBe('bad_request');
+      const text = 'x'.repeat(WHATSAPP_CAPTION_LENGTH + 1);
+      const longCaption = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'caption-1', text, attachments: [imageId] });
+      expect(longCaption.ok ? 'sent' : longCaption.error.code).toBe('bad_request');
     });
   });
 }

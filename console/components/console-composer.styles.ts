@@ -63,6 +63,12 @@ export const composerStyles = css`
     color: var(--console-danger);
     font-weight: 600;
   }
+  .caption-over {
+    margin: 0 4px 6px;
+    font-size: 12px;
+    font-weight: 600;
+    color: var(--console-danger);
+  }
   .saved-replies {
     list-style: none;
     margin: 0 0 6px;

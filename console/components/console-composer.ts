@@ -7,24 +7,29 @@
  */
 import { LitElement, html, nothing } from 'lit';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
+import { MAX_ATTACHMENTS_PER_MESSAGE } from '../../protocol/attachment.ts';
 import type { SavedReply } from '../../protocol/assignment.ts';
 import { hasVisibleText } from '../../protocol/text.ts';
 import { baseStyles } from './shared.styles.ts';
 import { composerStyles } from './console-composer.styles.ts';
 import { emit } from '../events.ts';
 import { AttachmentDraft } from '../../widget/attachments/attachment-draft.ts';
-import { attachmentLabels } from '../../widget/attachments/attachment-labels.ts';
+import { attachmentLabels, type AttachmentLabels } from '../../widget/attachments/attachment-labels.ts';
 import { acceptFileDrag, droppedFiles, pastedFiles, renderAttachButton, renderDraft } from '../../widget/attachments/attachment-view.ts';
 import { attachmentStyles } from '../../widget/attachments/attachment.styles.ts';
 
 const sendIcon = html`<svg width="18" height="18" viewBox="0 0 20 20" aria-hidden="true" focusable="false"><path d="M3.4 16.6 17.5 10 3.4 3.4l.02 5.2L13 10l-9.58 1.4z" fill="currentColor"/></svg>`;
 
-/** Counter shows from this many characters on. */
-const COUNTER_FROM = MAX_TEXT_LENGTH - 500;
+/** The counter shows from this many characters below the limit on. */
+const COUNTER_BEFORE_LIMIT = 500;
+
+/** The too-many notice in the singular, for a one-file limit (WhatsApp). */
+const oneFileLabels: AttachmentLabels = { ...attachmentLabels, tooMany: 'At most {max} file per message' };
 
 /**
- * Reply box of the open conversation; files come in by the paperclip, paste or drop (web conversations), upload at
- * once and are sent with the reply.
+ * Reply box of the open conversation; files come in by the paperclip, paste or drop (when `canAttach`), upload at
+ * once and are sent with the reply, at most `maxAttachments` of them and, when `maxCaptionLength` is set, with at
+ * most that much text (Send stays disabled and says why until the text is shortened or the files removed).
  * @fires console-send - `{text, files?}` when the agent sends.
  * @fires console-compose - `{active}` while typing (`true`) and when the box is left or emptied (`false`).
  */
@@ -38,6 +43,8 @@ export class ConsoleComposer extends LitElement {
     maxUploadBytes: { attribute: false },
     conversationId: { attribute: false },
     canAttach: { type: Boolean },
+    maxAttachments: { attribute: false },
+    maxCaptionLength: { attribute: false },
     savedReplies: { attribute: false },
     active: { state: true },
     dismissed: { state: true },
@@ -50,8 +57,12 @@ export class ConsoleComposer extends LitElement {
   /** ATTACHMENT_MAX_BYTES, when known: a larger file is refused as too large without uploading any of it. */
   declare maxUploadBytes: number | undefined;
   declare conversationId: string;
-  /** Files can go with replies (web conversations; WhatsApp media is not built yet). */
+  /** Files can go with replies (web and WhatsApp conversations). */
   declare canAttach: boolean;
+  /** Most files one reply may carry (WHATSAPP_MAX_ATTACHMENTS in WhatsApp conversations). */
+  declare maxAttachments: number;
+  /** Longest text that may go with files, when shorter than MAX_TEXT_LENGTH (a WhatsApp caption). */
+  declare maxCaptionLength: number | undefined;
   /** Offered when the text starts with `/`, filtered by what follows it. */
   declare savedReplies: readonly SavedReply[];
   /** The highlighted saved reply in the open list. */
@@ -77,6 +88,8 @@ export class ConsoleComposer extends LitElement {
     this.maxUploadBytes = undefined;
     this.conversationId = '';
     this.canAttach = false;
+    this.maxAttachments = MAX_ATTACHMENTS_PER_MESSAGE;
+    this.maxCaptionLength = undefined;
     this.savedReplies = [];
     this.active = 0;
     this.dismissed = false;
@@ -110,10 +123,18 @@ export class ConsoleComposer extends LitElement {
     this.renderRoot.querySelector('textarea')?.focus();
   }
 
+  override willUpdate(): void {
+    this.draft.maxItems = this.maxAttachments;
+  }
+
   override render() {
     const length = this.value.length;
-    const over = length > MAX_TEXT_LENGTH;
     const draft = this.draft;
+    // Failed files are dropped when the reply is sent, so only the others make its text a caption.
+    const withFiles = draft.items.some((item) => item.state !== 'failed');
+    const captionLimit = withFiles && this.maxCaptionLength !== undefined && this.maxCaptionLength < MAX_TEXT_LENGTH ? this.maxCaptionLength : undefined;
+    const limit = captionLimit ?? MAX_TEXT_LENGTH;
+    const over = length > limit;
     const canSend = (hasVisibleText(this.value) || draft.ready) && !draft.uploading && !over;
     const submit = (): void => {
       if (!canSend) return;
@@ -141,7 +162,9 @@ export class ConsoleComposer extends LitElement {
               </li>`,
             )}
           </ul>`
-        : nothing}${attach ? renderDraft(draft, attachmentLabels, navigator.language) : nothing}<form
+        : nothing}${attach ? renderDraft(draft, this.maxAttachments === 1 ? oneFileLabels : attachmentLabels, navigator.language) : nothing}${captionLimit !== undefined && over
+        ? html`<p class="caption-over" role="alert">With a file, the text is its caption: at most ${captionLimit.toLocaleString()} characters</p>`
+        : nothing}<form
         @dragover=${(event: DragEvent) => {
           if (attach) acceptFileDrag(event);
         }}
@@ -205,8 +228,8 @@ export class ConsoleComposer extends LitElement {
       </form>
       <div class="meta">
         <span id="hint">Enter to send · Shift+Enter for a new line · / for saved replies</span>
-        ${length >= COUNTER_FROM
-          ? html`<span class=${over ? 'over' : ''} aria-live="polite">${length.toLocaleString()} / ${MAX_TEXT_LENGTH.toLocaleString()}</span>`
+        ${length >= limit - COUNTER_BEFORE_LIMIT
+          ? html`<span class=${over ? 'over' : ''} aria-live="polite">${length.toLocaleString()} / ${limit.toLocaleString()}</span>`
           : nothing}
       </div>`;
   }

@@ -4,6 +4,7 @@ import { LitElement, html, nothing, type TemplateResult } from 'lit';
 import { repeat } from 'lit/directives/repeat.js';
 import { keyed } from 'lit/directives/keyed.js';
 import type { ConversationSummary } from '../../protocol/conversation.ts';
+import { MAX_ATTACHMENTS_PER_MESSAGE, WHATSAPP_CAPTION_LENGTH, WHATSAPP_MAX_ATTACHMENTS } from '../../protocol/attachment.ts';
 import type { TypingEvent } from '../../protocol/events.ts';
 import type { LocalMessage } from '../../protocol/message.ts';
 import { renderMessageBubble } from '../../widget/ui/message-bubble.ts';
@@ -192,6 +193,8 @@ export class ConsoleThread extends LitElement {
           .maxUploadBytes=${this.maxUploadBytes}
           .conversationId=${c.id}
           ?canAttach=${c.channel === 'web' || c.channel === 'whatsapp'}
+          .maxAttachments=${c.channel === 'whatsapp' ? WHATSAPP_MAX_ATTACHMENTS : MAX_ATTACHMENTS_PER_MESSAGE}
+          .maxCaptionLength=${c.channel === 'whatsapp' ? WHATSAPP_CAPTION_LENGTH : undefined}
           .savedReplies=${this.savedReplies}
         ></console-composer>`,
       )}`;

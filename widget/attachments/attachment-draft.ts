@@ -58,7 +58,9 @@ export interface DraftMessage {
 /** The attachments of the message being written. */
 export class AttachmentDraft {
   items: DraftItem[] = [];
-  /** Shown once when files were left out (more than the per-message limit). */
+  /** Most files one message may carry here (the console sets WhatsApp's limit in WhatsApp conversations). */
+  maxItems = MAX_ATTACHMENTS_PER_MESSAGE;
+  /** Shown once when files were left out (more than `maxItems`). */
   tooMany = false;
   #clientId: string | undefined;
   #next = 0;
@@ -81,7 +83,7 @@ export class AttachmentDraft {
   add(files: Iterable<File>): void {
     this.tooMany = false;
     for (const file of files) {
-      if (this.items.length >= MAX_ATTACHMENTS_PER_MESSAGE) {
+      if (this.items.length >= this.maxItems) {
         this.tooMany = true;
         break;
       }

@@ -4,7 +4,7 @@
  * the attach button. Every URL comes from the bridge (signed links) or is an object URL of the sender's own file.
  */
 import { html, nothing, svg, type TemplateResult } from 'lit/html.js';
-import { IMAGE_TYPES, MAX_ATTACHMENTS_PER_MESSAGE, type Attachment } from '../../protocol/attachment.ts';
+import { IMAGE_TYPES, type Attachment } from '../../protocol/attachment.ts';
 import { formatSize, typeLabel, type AttachmentLabels } from './attachment-labels.ts';
 import type { AttachmentDraft, DraftItem } from './attachment-draft.ts';
 import type { SignedLinks } from './signed-links.ts';
@@ -145,12 +145,12 @@ export function renderDraft(draft: AttachmentDraft, labels: AttachmentLabels, lo
       ? html`<ul class="att-draft__items" aria-label=${labels.draft}>${draft.items.map((item) => renderDraftItem(item, draft, labels, locale))}</ul>`
       : nothing}
     ${draft.tooMany
-      ? html`<p class="att-draft__notice" role="alert">${labels.tooMany.replace('{max}', String(MAX_ATTACHMENTS_PER_MESSAGE))}</p>`
+      ? html`<p class="att-draft__notice" role="alert">${labels.tooMany.replace('{max}', String(draft.maxItems))}</p>`
       : nothing}
   </div>`;
 }
 
-/** The paperclip button and its hidden file input (any number of files; the draft keeps the first ten). */
+/** The paperclip button and its hidden file input (any number of files; the draft keeps as many as its `maxItems`). */
 export function renderAttachButton(draft: AttachmentDraft, labels: AttachmentLabels, className: string): TemplateResult {
   return html`<input
       class="att-input"
