@@ -7,6 +7,9 @@
  * wrong size is a correctness failure.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { inWaves, openVisitor } from '../lib/clients.ts';
 import { Target, type TargetKind } from '../lib/targets.ts';
@@ -113,7 +116,8 @@ export const uploadScenario: Scenario = {
     const limits = { RATE_LIMIT_HTTP_PER_MINUTE: 1_000_000 };
     let limitsNote = '';
     for (const kind of ['baseline', 'bridge'] as TargetKind[]) {
-      const target = await Target.start(kind, kind === 'baseline' ? {} : { limits });
+      const uploadDir = kind === 'baseline' ? mkdtempSync(join(tmpdir(), 'anon-chat-bench-static-')) : undefined;
+      const target = await Target.start(kind, uploadDir ? { env: { UPLOAD_DIR: uploadDir } } : { limits });
       if (kind !== 'baseline') limitsNote = target.limitsNote();
       try {
         // An unreported warm-up: JIT, the bridge's lazily loaded sharp and file-type, the connection pool.
@@ -125,6 +129,7 @@ export const uploadScenario: Scenario = {
         }
       } finally {
         await target.stop();
+        if (uploadDir) rmSync(uploadDir, { recursive: true, force: true });
       }
     }
     const rows: Row[] = [];

@@ -5,9 +5,8 @@
  */
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Server } from 'socket.io';
 import { installProbe } from './probe.ts';
@@ -25,10 +24,8 @@ interface ReceiptPayload {
 }
 
 let conversations = 0;
-/** Files of the static-file baseline of scenario 11 (uploads): removed when the process ends. */
-const uploadDir = mkdtempSync(join(tmpdir(), 'anon-chat-bench-static-'));
-process.once('exit', () => rmSync(uploadDir, { recursive: true, force: true }));
-process.once('SIGTERM', () => process.exit(0));
+/** Where scenario 11's static-file baseline keeps uploads (the scenario makes and removes it); unset: no such routes. */
+const uploadDir = process.env.UPLOAD_DIR;
 let uploads = 0;
 const lastSeq = new Map<string, number>();
 
@@ -51,7 +48,7 @@ const httpServer = createServer((req, res) => {
   }
   // Scenario 11's static-file baseline: the body streamed to a temp file, fsynced and renamed (as durable as the
   // bridge's attachment store), and served back from disk; no auth, no sniffing, no image work.
-  if (req.method === 'POST' && req.url === '/upload') {
+  if (uploadDir && req.method === 'POST' && req.url === '/upload') {
     const name = `f${++uploads}`;
     const temp = join(uploadDir, `${name}.tmp`);
     const out = createWriteStream(temp);
@@ -68,7 +65,7 @@ const httpServer = createServer((req, res) => {
     return;
   }
   const file = /^\/files\/(f\d+)$/.exec(req.url ?? '');
-  if (req.method === 'GET' && file) {
+  if (uploadDir && req.method === 'GET' && file) {
     const path = join(uploadDir, file[1]!);
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': statSync(path).size });
     createReadStream(path).pipe(res);
