@@ -1,0 +1,46 @@
+/** How values become column values: JSON documents, lower-cased search text, and the one bulk message insert. */
+import type { Message } from '../../../protocol/message.ts';
+import { STATUS_RANK } from '../../../protocol/status.ts';
+
+/**
+ * Inserts messages given as `messageColumns` ($1..$10, one array per column): one statement for any number of them
+ * (the append batch, the lowdb import).
+ */
+export const INSERT_MESSAGES = `INSERT INTO messages (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)
+  SELECT conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc::json
+  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::smallint[], $8::text[],
+              $9::text[], $10::text[])
+    AS v (conversation_id, seq, id, client_id, rev, role, status_rank, external_id, text_lower, doc)`;
+
+/** The parameters of INSERT_MESSAGES for `messages`: what the indexed columns hold, and the whole message as JSON. */
+export function messageColumns(messages: readonly Message[]): unknown[][] {
+  return [
+    messages.map((m) => m.conversationId),
+    messages.map((m) => m.seq),
+    messages.map((m) => m.id),
+    messages.map((m) => m.clientId),
+    messages.map((m) => m.rev),
+    messages.map((m) => m.author.role),
+    messages.map((m) => STATUS_RANK[m.status]),
+    messages.map((m) => m.externalId ?? null),
+    messages.map((m) => searchable(m.text)),
+    messages.map((m) => json(m)),
+  ];
+}
+
+/** Lower-cased for `strpos` search as the embedded store compares (`toLowerCase`); `text` cannot hold NUL. */
+export function searchable(text: string): string {
+  return text.toLowerCase().replaceAll('\u0000', '');
+}
+
+/**
+ * JSON for a `json` column. PostgreSQL refuses the escape JSON.stringify writes for a lone UTF-16 surrogate (which
+ * UTF-8 cannot encode either), so such strings are stored with U+FFFD in its place, as any UTF-8 system would.
+ */
+export function json(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined || !text.includes('\\ud')) return text;
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'string' ? v.replace(LONE_SURROGATE, '\ufffd') : v));
+}
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
