@@ -200,6 +200,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATA_DIR: dir, ...fromEnv, VAPID_PUBLIC_KEY: pair.privateKey })).toThrow(/VAPID_PUBLIC_KEY/);
     expect(() => loadConfig({ DATA_DIR: dir, ...fromEnv, VAPID_SUBJECT: 'http://chat.example' })).toThrow(/VAPID_SUBJECT/);
 
+    // A damaged key file is refused naming it, never silently replaced (that would end every agent's subscription).
+    const keyFile = join(dir, 'vapid.json');
+    for (const damage of ['', '{"publicKey": not json', Buffer.alloc(64).toString(), '{"publicKey":"x","privateKey":"y"}']) {
+      await writeFile(keyFile, damage);
+      expect(() => loadConfig({ DATA_DIR: dir })).toThrow(keyFile);
+      expect(await readFile(keyFile, 'utf8')).toBe(damage);
+    }
+
     // A cluster: the nodes must share one pair, so none is generated; Web Push is on only with the environment's.
     const clusterDir = await tempDir();
     const cluster = {

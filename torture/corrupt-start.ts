@@ -141,6 +141,9 @@ async function storeOutcome(dir: string, conversationId: string): Promise<{ erro
   }
 }
 
+/** Files in DATA_DIR that the configuration reads at start (bridge/config.ts), beside the store's own. */
+const CONFIG_FILES = ['secrets.json', 'vapid.json'];
+
 /** Damages each file of `seed` in each way (one fresh copy per attempt) and classifies every start. */
 export async function runCorruptStarts(
   seed: SeededDir,
@@ -149,10 +152,12 @@ export async function runCorruptStarts(
   only?: (file: string) => boolean,
 ): Promise<CorruptStartResult[]> {
   const results: CorruptStartResult[] = [];
-  // The lock file is covered by the lock cases; secrets.json holds nothing when every secret comes from env.
+  // The lock file is covered by the lock cases; secrets.json holds nothing when every secret comes from env. The key
+  // files are read by the configuration, not the store, so a store-only start never reads them (config.test damages them).
   const targets = filesUnder(seed.dir)
     .map((p) => relative(seed.dir, p))
-    .filter((p) => !/\block\b|\.lock$/.test(p) && statSync(join(seed.dir, p)).size > 0 && (only?.(p) ?? true));
+    .filter((p) => !/\block\b|\.lock$/.test(p) && statSync(join(seed.dir, p)).size > 0 && (only?.(p) ?? true))
+    .filter((p) => mode === 'process' || !CONFIG_FILES.includes(p));
   for (const file of targets) {
     for (const how of corruptions) {
       const copy = mkdtempSync(join(tmpdir(), 'torture-corrupt-'));
