@@ -328,10 +328,11 @@ export class AnonChat extends LitElement {
    * Imports a module built next to the widget script (lazy-modules.ts), lets `loaded` keep what it creates, and adds
    * its stylesheet to the panel's. A failed import leaves the panel without that part.
    */
-  #importModule<M>(file: string, loaded: (module: M) => { styles: CSSResult }): void {
+  #importModule<M>(file: string, loaded: (module: M) => { styles?: CSSResult }): void {
     import(/* @vite-ignore */ besideScript(file)).then((module: M) => {
       const { styles } = loaded(module);
-      if (this.renderRoot instanceof ShadowRoot) {
+      // A module with nothing to show adds no sheet (under the <style> fallback, an empty element of its own).
+      if (styles && this.renderRoot instanceof ShadowRoot) {
         // Constructable sheets are replaced as a whole; the <style> fallback (nonce) appends the new one after the others.
         const sheets = [this.#attachments?.styles, this.#replyByEmail?.styles].filter((sheet) => sheet !== undefined);
         adoptStyles(this.renderRoot, supportsAdoptingStyleSheets ? [anonChatStyles, ...panelStyles, ...sheets] : [styles]);

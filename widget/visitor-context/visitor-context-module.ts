@@ -12,7 +12,7 @@
  * `history.pushState` fights with routers and other scripts that wrap it too.
  */
 import type { ReactiveController, ReactiveControllerHost } from '@lit/reactive-element/reactive-controller.js';
-import { css, type CSSResult } from '@lit/reactive-element/css-tag.js';
+import type { CSSResult } from '@lit/reactive-element/css-tag.js';
 import {
   CONTEXT_REPORT_GAP_MS,
   MAX_CONTEXT_TITLE_LENGTH,
@@ -143,8 +143,8 @@ export class VisitorContextReporter implements ReactiveController {
 export function reportVisitorContext(
   host: ReactiveControllerHost,
   connection: Pick<ConnectionController, 'on' | 'session' | 'state' | 'transport'>,
-): { styles: CSSResult } {
+): { styles?: CSSResult } {
   new VisitorContextReporter(host, connection);
-  // The element adds each lazily loaded module's stylesheet: this one has nothing to show.
-  return { styles: css`` };
+  // Nothing to show, so no stylesheet for the element to add.
+  return {};
 }
