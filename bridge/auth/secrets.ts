@@ -2,10 +2,10 @@
  * Secrets not given in the environment are generated once and kept in `DATA_DIR/secrets.json` (mode 0600), so
  * visitor tokens and agent logins survive restarts without the operator managing keys.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { readOrCreateSecretFile } from './secret-file.ts';
 
 const fileSchema = z.object({
   visitorToken: z.string().min(16),
@@ -33,7 +33,7 @@ function generate(): Secrets {
  */
 export function loadSecrets(dataDir: string, fromEnv: Partial<Record<keyof Secrets, string | undefined>>): Secrets {
   const path = join(dataDir, SECRETS_FILE);
-  const stored = readOrCreate(dataDir, path, fromEnv);
+  const stored = readOrCreate(path, fromEnv);
   return {
     visitorToken: fromEnv.visitorToken ?? stored.visitorToken,
     agentToken: fromEnv.agentToken ?? stored.agentToken,
@@ -41,51 +41,12 @@ export function loadSecrets(dataDir: string, fromEnv: Partial<Record<keyof Secre
   };
 }
 
-function readOrCreate(dataDir: string, path: string, fromEnv: Partial<Record<keyof Secrets, string | undefined>>): Secrets {
+function readOrCreate(path: string, fromEnv: Partial<Record<keyof Secrets, string | undefined>>): Secrets {
   if (fromEnv.visitorToken && fromEnv.agentToken && fromEnv.site) {
     return { visitorToken: fromEnv.visitorToken, agentToken: fromEnv.agentToken, site: fromEnv.site };
   }
-  mkdirSync(dataDir, { recursive: true });
-  const existing = readFile(path);
-  if (existing) return existing;
-  const fresh = generate();
-  let fd: number;
-  try {
-    // O_EXCL: two processes starting together must not each write different secrets.
-    fd = openSync(path, 'wx', 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      const raced = readFile(path);
-      if (raced) return raced;
-    }
-    throw error;
-  }
-  try {
-    writeSync(fd, JSON.stringify(fresh, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return fresh;
-}
-
-function readFile(path: string): Secrets | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`${path} is not valid JSON; restore it from a backup or delete it to generate new secrets (this signs everyone out)`);
-  }
-  const parsed = fileSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new Error(`${path} lacks visitorToken/agentToken/site; restore it from a backup or delete it to generate new secrets`);
-  }
-  return parsed.data;
+  return readOrCreateSecretFile(path, fileSchema, generate, {
+    notJson: 'is not valid JSON; restore it from a backup or delete it to generate new secrets (this signs everyone out)',
+    invalid: 'lacks visitorToken/agentToken/site; restore it from a backup or delete it to generate new secrets',
+  });
 }

@@ -3,10 +3,10 @@
  * once and kept in the data directory (`DATA_DIR/vapid.json`, mode 0600) unless the environment gives it: browsers
  * bind each push subscription to the public key, so a new pair would silently end every agent's subscription.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createECDH } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { readOrCreateSecretFile } from './secret-file.ts';
 
 /** An uncompressed P-256 public key (65 bytes, 0x04 first) in base64url, as `PushManager.subscribe` takes it. */
 export const vapidPublicKey = z
@@ -42,46 +42,8 @@ export function generateVapidKeys(): VapidKeys {
 
 /** The key pair in `DATA_DIR/vapid.json`, created on first use; a damaged file is an error naming it. */
 export function loadVapidKeys(dataDir: string): VapidKeys {
-  const path = join(dataDir, VAPID_FILE);
-  mkdirSync(dataDir, { recursive: true });
-  const existing = readKeys(path);
-  if (existing) return existing;
-  const fresh = generateVapidKeys();
-  let fd: number;
-  try {
-    // O_EXCL: two processes starting together must not each write a different pair.
-    fd = openSync(path, 'wx', 0o600);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-      const raced = readKeys(path);
-      if (raced) return raced;
-    }
-    throw error;
-  }
-  try {
-    writeSync(fd, JSON.stringify(fresh, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return fresh;
-}
-
-function readKeys(path: string): VapidKeys | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new Error(`${path} is not valid JSON; restore it from a backup or delete it (agents then turn push notifications on again)`);
-  }
-  const parsed = fileSchema.safeParse(json);
-  if (!parsed.success) throw new Error(`${path} lacks a valid publicKey/privateKey; restore it from a backup or delete it`);
-  return parsed.data;
+  return readOrCreateSecretFile(join(dataDir, VAPID_FILE), fileSchema, generateVapidKeys, {
+    notJson: 'is not valid JSON; restore it from a backup or delete it (agents then turn push notifications on again)',
+    invalid: 'lacks a valid publicKey/privateKey; restore it from a backup or delete it',
+  });
 }
