@@ -7,13 +7,11 @@
  * Nothing lives only in memory: a due notification is found from the store whenever a scan runs.
  */
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { Logger } from 'pino';
 import type { MailSettings } from '../config.ts';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message } from '../../protocol/message.ts';
-import type { QueueItem, Store } from '../store/store.ts';
-import type { BridgeMetrics } from '../metrics.ts';
-import { QueueWorker, type DeliveryOutcome } from '../webhooks/queue-worker.ts';
+import type { QueueItem } from '../store/store.ts';
+import { newQueueWorker, type DeliveryOutcome, type QueueWorker, type QueueWorkerDeps } from '../webhooks/queue-worker.ts';
 import type { RetryPolicy } from '../webhooks/webhook-config.ts';
 import {
   MAIL_QUEUE,
@@ -36,10 +34,7 @@ const MESSAGE_WINDOW = 50;
 export const MAIL_RETRY: RetryPolicy = { maxAttempts: 10, baseDelayMs: 60_000, maxDelayMs: 3_600_000 };
 
 /** What notifications need. */
-export interface NotificationsDeps {
-  store: Store;
-  logger: Logger;
-  clock: () => Date;
+export interface NotificationsDeps extends QueueWorkerDeps {
   mail: MailSettings;
   /** The bridge's public URL (console and unsubscribe links), read when a mail is made: known only once listening. */
   publicUrl: () => string;
@@ -47,12 +42,6 @@ export interface NotificationsDeps {
   secret: string;
   /** How often each node scans (default a fifth of the shorter delay, between 1 s and 30 s). */
   scanMs?: number;
-  /** How often the mail worker looks for due mails besides the wake-ups after a scan. */
-  pollMs: number;
-  leaseMs?: number;
-  metrics?: BridgeMetrics;
-  /** Jitter source of the retry backoff. */
-  random?: () => number;
 }
 
 /** The scanner and the mail queue's worker of one node. */
@@ -66,16 +55,9 @@ export class Notifications {
 
   constructor(private readonly deps: NotificationsDeps) {
     this.transport = nodemailer.createTransport(deps.mail.smtpUrl);
-    this.worker = new QueueWorker<NotificationMail>({
-      store: deps.store,
+    this.worker = newQueueWorker<NotificationMail>(deps, {
       queue: MAIL_QUEUE,
-      logger: deps.logger,
-      clock: deps.clock,
       retry: MAIL_RETRY,
-      pollMs: deps.pollMs,
-      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
-      ...(deps.metrics ? { metrics: deps.metrics } : {}),
-      ...(deps.random ? { random: deps.random } : {}),
       deliver: (item) => this.send(item),
     });
   }

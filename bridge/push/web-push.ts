@@ -15,16 +15,14 @@
  */
 import webpush from 'web-push';
 import type { AxiosInstance } from 'axios';
-import type { Logger } from 'pino';
 import type { PushSettings } from '../config.ts';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message } from '../../protocol/message.ts';
-import type { QueueItem, Store } from '../store/store.ts';
-import type { BridgeMetrics } from '../metrics.ts';
+import type { QueueItem } from '../store/store.ts';
 import type { FanoutSink } from '../fanout.ts';
 import type { AgentNamespace } from '../realtime/namespaces.ts';
 import { visibleAgentIds } from '../realtime/presence.ts';
-import { QueueWorker, parseRetryAfter, type DeliveryOutcome } from '../webhooks/queue-worker.ts';
+import { newQueueWorker, parseRetryAfter, type DeliveryOutcome, type QueueWorker, type QueueWorkerDeps } from '../webhooks/queue-worker.ts';
 import type { RetryPolicy } from '../webhooks/webhook-config.ts';
 import { assertLiteralHostAllowed, ForbiddenAddressError, guardedLookup, systemResolver, type Resolver } from '../webhooks/ssrf-guard.ts';
 import { listSubscriptions, subscriptionNamespaceOf, type StoredPushSubscription } from './push-subscriptions.ts';
@@ -67,10 +65,7 @@ export function pushIdOf(conversationId: string, messageId: string, subscription
 }
 
 /** What Web Push needs. */
-export interface WebPushDeps {
-  store: Store;
-  logger: Logger;
-  clock: () => Date;
+export interface WebPushDeps extends QueueWorkerDeps {
   agentNs: AgentNamespace;
   http: AxiosInstance;
   settings: PushSettings;
@@ -78,12 +73,8 @@ export interface WebPushDeps {
   publicUrl: () => string;
   /** Loopback and private endpoints, and plain http, are allowed (WEBHOOK_ALLOW_PRIVATE; tests). */
   allowPrivate: boolean;
-  pollMs: number;
-  leaseMs?: number;
   retry?: RetryPolicy;
-  metrics?: BridgeMetrics;
   resolver?: Resolver;
-  random?: () => number;
 }
 
 /** The Web Push sink (queues pushes for new visitor messages) and the worker that sends them. */
@@ -95,16 +86,9 @@ export class WebPush {
 
   constructor(private readonly deps: WebPushDeps) {
     this.lookup = guardedLookup(deps.resolver ?? systemResolver);
-    this.worker = new QueueWorker<QueuedPush>({
-      store: deps.store,
+    this.worker = newQueueWorker<QueuedPush>(deps, {
       queue: PUSH_QUEUE,
-      logger: deps.logger,
-      clock: deps.clock,
       retry: deps.retry ?? PUSH_RETRY,
-      pollMs: deps.pollMs,
-      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
-      ...(deps.metrics ? { metrics: deps.metrics } : {}),
-      ...(deps.random ? { random: deps.random } : {}),
       deliver: (item, signal) => this.send(item, signal),
     });
   }

@@ -6,16 +6,14 @@
  * ids are derived from the message and its status. The deliveries are derived by `outbound()`, which the store
  * asks inside the change's own atomic step: a stored change always has its deliveries queued.
  */
-import type { BridgeMetrics } from '../metrics.ts';
 import { createHash } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { AxiosInstance } from 'axios';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message, StatusChange } from '../../protocol/message.ts';
-import type { OutboundItem, OutboundWork, QueueItem, Store } from '../store/store.ts';
+import type { OutboundItem, OutboundWork, QueueItem } from '../store/store.ts';
 import { toStatusChange, type FanoutSink } from '../fanout.ts';
 import type { WebhookConfig } from './webhook-config.ts';
-import { QueueWorker, parseRetryAfter, type DeliveryOutcome } from './queue-worker.ts';
+import { newQueueWorker, parseRetryAfter, type DeliveryOutcome, type QueueWorker, type QueueWorkerDeps } from './queue-worker.ts';
 import { timestampedSignature } from './signatures.ts';
 import { assertLiteralHostAllowed, findForbidden, ForbiddenAddressError, guardedLookup, systemResolver, type Resolver } from './ssrf-guard.ts';
 
@@ -68,19 +66,11 @@ export interface ReceiverHealth {
 }
 
 /** Dependencies of event webhooks. */
-export interface EventWebhooksDeps {
-  store: Store;
-  logger: Logger;
-  clock: () => Date;
+export interface EventWebhooksDeps extends QueueWorkerDeps {
   http: AxiosInstance;
   config: WebhookConfig['events'];
-  pollMs: number;
-  /** How long a claim on a delivery lasts (default QUEUE_LEASE_MS). */
-  leaseMs?: number;
   /** DNS for the private-address guard (defaults to the system resolver). */
   resolver?: Resolver;
-  /** Counts each delivery attempt's result. */
-  metrics?: BridgeMetrics;
 }
 
 /**
@@ -127,15 +117,9 @@ export class EventWebhooks {
 
   constructor(private readonly deps: EventWebhooksDeps) {
     this.lookup = guardedLookup(deps.resolver ?? systemResolver);
-    this.worker = new QueueWorker<EventDelivery>({
-      store: deps.store,
+    this.worker = newQueueWorker<EventDelivery>(deps, {
       queue: EVENT_WEBHOOK_QUEUE,
-      logger: deps.logger,
-      clock: deps.clock,
       retry: deps.config.retry,
-      pollMs: deps.pollMs,
-      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
-      ...(deps.metrics ? { metrics: deps.metrics } : {}),
       deliver: (item, signal) => this.deliver(item, signal),
     });
   }

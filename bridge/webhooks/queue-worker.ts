@@ -23,23 +23,16 @@ export type DeliveryOutcome =
       retryAfterMs?: number;
     };
 
-/** How a worker is built. */
-export interface QueueWorkerOptions<T> {
+/**
+ * What the owner of a queue (event webhooks, WhatsApp sends and media, Web Push, mail) is given by the bridge and
+ * hands on to its worker unchanged.
+ */
+export interface QueueWorkerDeps {
   store: Store;
-  queue: string;
   logger: Logger;
   clock: () => Date;
-  retry: RetryPolicy;
   /** How often to look for due items besides the wake-ups on enqueue. */
   pollMs: number;
-  /** One attempt; `signal` aborts when the bridge closes (the item then stays pending, unchanged). */
-  deliver: (item: QueueItem<T>, signal: AbortSignal) => Promise<DeliveryOutcome>;
-  /** Runs after an item reached a final state (delivered or dead) and was saved. */
-  settled?: (item: QueueItem<T>, outcome: DeliveryOutcome) => Promise<void>;
-  /** Items handled concurrently per pass. */
-  concurrency?: number;
-  /** Uniform random in [0, 1) for jitter (injected so tests can pin it). */
-  random?: () => number;
   /**
    * How long a claimed item stays this worker's (default 60 s): longer than any attempt takes, short enough that
    * the items of a node that died are picked up by another node soon after.
@@ -47,6 +40,37 @@ export interface QueueWorkerOptions<T> {
   leaseMs?: number;
   /** Counts each attempt's result (delivered, retry, dead). */
   metrics?: BridgeMetrics;
+  /** Uniform random in [0, 1) for jitter (injected so tests can pin it). */
+  random?: () => number;
+}
+
+/** What one queue decides for itself: its name, retries, and how an item is delivered. */
+export interface QueueOptions<T> {
+  queue: string;
+  retry: RetryPolicy;
+  /** One attempt; `signal` aborts when the bridge closes (the item then stays pending, unchanged). */
+  deliver: (item: QueueItem<T>, signal: AbortSignal) => Promise<DeliveryOutcome>;
+  /** Runs after an item reached a final state (delivered or dead) and was saved. */
+  settled?: (item: QueueItem<T>, outcome: DeliveryOutcome) => Promise<void>;
+  /** Items handled concurrently per pass. */
+  concurrency?: number;
+}
+
+/** How a worker is built. */
+export type QueueWorkerOptions<T> = QueueWorkerDeps & QueueOptions<T>;
+
+/** The worker of `queue`, run with the dependencies its owner was given (only those it was given are passed on). */
+export function newQueueWorker<T>(deps: QueueWorkerDeps, queue: QueueOptions<T>): QueueWorker<T> {
+  return new QueueWorker<T>({
+    store: deps.store,
+    logger: deps.logger,
+    clock: deps.clock,
+    pollMs: deps.pollMs,
+    ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.random ? { random: deps.random } : {}),
+    ...queue,
+  });
 }
 
 /** Default lease on claimed items. */

@@ -11,16 +11,14 @@
  * upload instead of uploading again; the send itself is guarded as for text (a message with Meta's id is not sent
  * again).
  */
-import type { BridgeMetrics } from '../metrics.ts';
-import type { Logger } from 'pino';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message, MessageFailure } from '../../protocol/message.ts';
 import type { AxiosInstance } from 'axios';
-import type { OutboundWork, QueueItem, Store } from '../store/store.ts';
+import type { OutboundWork, QueueItem } from '../store/store.ts';
 import type { Fanout, FanoutSink } from '../fanout.ts';
 import type { WhatsappConfig } from './webhook-config.ts';
 import type { ExternalStatuses } from './external-statuses.ts';
-import { QueueWorker, type DeliveryOutcome } from './queue-worker.ts';
+import { newQueueWorker, type DeliveryOutcome, type QueueWorker, type QueueWorkerDeps } from './queue-worker.ts';
 import { acceptExternalId, applyMessageStatus } from '../conversations.ts';
 import { sendWhatsappMedia, sendWhatsappText, uploadWhatsappMedia, type GraphApiTarget, type GraphSendResult } from './graph-api-client.ts';
 import type { Attachment } from '../../protocol/attachment.ts';
@@ -64,19 +62,11 @@ export interface WhatsappSendJob {
 }
 
 /** Dependencies of WhatsApp delivery. */
-export interface WhatsappDeliveryDeps {
-  store: Store;
+export interface WhatsappDeliveryDeps extends QueueWorkerDeps {
   fanout: Fanout;
-  logger: Logger;
-  clock: () => Date;
   http: AxiosInstance;
   config: WhatsappConfig;
   statuses: ExternalStatuses;
-  pollMs: number;
-  /** How long a claim on a send lasts (default QUEUE_LEASE_MS). */
-  leaseMs?: number;
-  /** Counts each delivery attempt's result. */
-  metrics?: BridgeMetrics;
 }
 
 /** The fan-out sink and queue worker that send agent replies to WhatsApp. */
@@ -84,15 +74,9 @@ export class WhatsappDelivery {
   readonly worker: QueueWorker<WhatsappSendJob>;
 
   constructor(private readonly deps: WhatsappDeliveryDeps) {
-    this.worker = new QueueWorker<WhatsappSendJob>({
-      store: deps.store,
+    this.worker = newQueueWorker<WhatsappSendJob>(deps, {
       queue: WHATSAPP_SEND_QUEUE,
-      logger: deps.logger,
-      clock: deps.clock,
       retry: deps.config.retry,
-      pollMs: deps.pollMs,
-      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
-      ...(deps.metrics ? { metrics: deps.metrics } : {}),
       deliver: (item, signal) => this.deliver(item, signal),
       settled: (item, outcome) => this.settled(item, outcome),
       concurrency: 4,

@@ -11,14 +11,13 @@
  * today's placeholder text (`[video] caption`) and a note why. Nothing is doubled: the job id and the message's
  * client id derive from the wamid, the attachment's upload key from Meta's media id.
  */
-import type { Logger } from 'pino';
 import type { AxiosInstance } from 'axios';
 import type { QueueItem, Store } from '../store/store.ts';
 import type { BridgeMetrics } from '../metrics.ts';
 import type { MessageProducerContext } from '../conversations.ts';
 import { BridgeError } from '../api-error.ts';
 import { cleanName, prepareContent, sniffType } from '../attachments/attachment-content.ts';
-import { QueueWorker, type DeliveryOutcome } from './queue-worker.ts';
+import { newQueueWorker, type DeliveryOutcome, type QueueWorker, type QueueWorkerDeps } from './queue-worker.ts';
 import { downloadWhatsappMedia } from './graph-api-client.ts';
 import { guardedLookup, systemResolver, type Resolver } from './ssrf-guard.ts';
 import type { WhatsappConfig } from './webhook-config.ts';
@@ -33,16 +32,12 @@ export function mediaJobIdOf(wamid: string): string {
 }
 
 /** Dependencies of the inbound media worker. */
-export interface WhatsappMediaDeps extends MessageProducerContext {
+export interface WhatsappMediaDeps extends MessageProducerContext, QueueWorkerDeps {
   store: Store;
-  logger: Logger;
-  clock: () => Date;
   http: AxiosInstance;
   config: WhatsappConfig;
   /** ATTACHMENT_MAX_BYTES: larger media are not kept. */
   maxBytes: number;
-  pollMs: number;
-  leaseMs?: number;
   metrics: BridgeMetrics;
   /** DNS for Meta's media hosts (injected by tests); every answer passes the SSRF guard. */
   resolver?: Resolver;
@@ -65,15 +60,9 @@ export class WhatsappMedia implements InboundMediaQueue {
 
   constructor(private readonly deps: WhatsappMediaDeps) {
     this.lookup = guardedLookup(deps.resolver ?? systemResolver);
-    this.worker = new QueueWorker<InboundMediaJob>({
-      store: deps.store,
+    this.worker = newQueueWorker<InboundMediaJob>(deps, {
       queue: WHATSAPP_MEDIA_QUEUE,
-      logger: deps.logger,
-      clock: deps.clock,
       retry: deps.config.retry,
-      pollMs: deps.pollMs,
-      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
-      metrics: deps.metrics,
       deliver: (item, signal) => this.deliver(item, signal),
       settled: (item, outcome) => this.settled(item, outcome),
       concurrency: 2,
