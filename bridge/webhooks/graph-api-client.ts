@@ -84,17 +84,50 @@ async function sendWhatsappMessage(
   signal: AbortSignal | undefined,
   now: () => Date,
 ): Promise<GraphSendResult> {
-  const url = `${target.apiBase}/${encodeURIComponent(target.phoneNumberId)}/messages`;
+  const answer = await postToPhoneNumber(
+    http,
+    target,
+    'messages',
+    {
+      data: JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', ...message }),
+      headers: { 'Content-Type': 'application/json' },
+    },
+    signal,
+    now,
+  );
+  if (answer.kind !== 'answered') return answer;
+  const { status } = answer;
+  const parsed = sendResponseSchema.safeParse(answer.data);
+  const first = parsed.success ? parsed.data.messages[0] : undefined;
+  // A 2xx without a message id means Meta's answer was garbled; sending again could duplicate, but losing the
+  // reply silently is worse, so it counts as a failure to retry.
+  if (!first) return { kind: 'retry', error: 'Graph API answered without a message id', status };
+  return { kind: 'sent', externalId: first.id, status };
+}
+
+/**
+ * `POST /<PHONE_NUMBER_ID>/<edge>` with the access token: Meta's 2xx answer, or the failure classified (network
+ * errors and HTTP errors alike; never throws for them).
+ */
+async function postToPhoneNumber(
+  http: AxiosInstance,
+  target: GraphApiTarget,
+  edge: 'messages' | 'media',
+  body: { data: string | FormData; headers?: Record<string, string>; maxBodyLength?: number },
+  signal: AbortSignal | undefined,
+  now: () => Date,
+): Promise<{ kind: 'answered'; status: number; data: unknown } | GraphFailure> {
   let response;
   try {
     response = await http.request({
       method: 'POST',
-      url,
-      data: JSON.stringify({ messaging_product: 'whatsapp', recipient_type: 'individual', ...message }),
-      headers: { Authorization: `Bearer ${target.accessToken}`, 'Content-Type': 'application/json' },
+      url: `${target.apiBase}/${encodeURIComponent(target.phoneNumberId)}/${edge}`,
+      data: body.data,
+      headers: { Authorization: `Bearer ${target.accessToken}`, ...body.headers },
       timeout: target.timeoutMs,
       maxRedirects: 0,
       maxContentLength: 1024 * 1024,
+      ...(body.maxBodyLength !== undefined ? { maxBodyLength: body.maxBodyLength } : {}),
       responseType: 'json',
       validateStatus: () => true,
       proxy: false,
@@ -104,14 +137,7 @@ async function sendWhatsappMessage(
     return networkFailure(error);
   }
   const { status } = response;
-  if (status >= 200 && status < 300) {
-    const parsed = sendResponseSchema.safeParse(response.data);
-    const first = parsed.success ? parsed.data.messages[0] : undefined;
-    // A 2xx without a message id means Meta's answer was garbled; sending again could duplicate, but losing the
-    // reply silently is worse, so it counts as a failure to retry.
-    if (!first) return { kind: 'retry', error: 'Graph API answered without a message id', status };
-    return { kind: 'sent', externalId: first.id, status };
-  }
+  if (status >= 200 && status < 300) return { kind: 'answered', status, data: response.data as unknown };
   return classifyError(status, response.data, response.headers['retry-after'], now);
 }
 
@@ -157,32 +183,12 @@ export async function uploadWhatsappMedia(
   form.append('messaging_product', 'whatsapp');
   form.append('type', file.type);
   form.append('file', new Blob([new Uint8Array(file.bytes)], { type: file.type }), file.name);
-  let response;
-  try {
-    response = await http.request({
-      method: 'POST',
-      url: `${target.apiBase}/${encodeURIComponent(target.phoneNumberId)}/media`,
-      data: form,
-      headers: { Authorization: `Bearer ${target.accessToken}` },
-      timeout: target.timeoutMs,
-      maxRedirects: 0,
-      maxContentLength: 1024 * 1024,
-      maxBodyLength: Infinity,
-      responseType: 'json',
-      validateStatus: () => true,
-      proxy: false,
-      signal,
-    });
-  } catch (error) {
-    return networkFailure(error);
-  }
-  const { status } = response;
-  if (status >= 200 && status < 300) {
-    const parsed = uploadResponseSchema.safeParse(response.data);
-    if (!parsed.success) return { kind: 'retry', error: 'Graph API answered the upload without a media id', status };
-    return { kind: 'uploaded', mediaId: parsed.data.id, status };
-  }
-  return classifyError(status, response.data, response.headers['retry-after'], now);
+  const answer = await postToPhoneNumber(http, target, 'media', { data: form, maxBodyLength: Infinity }, signal, now);
+  if (answer.kind !== 'answered') return answer;
+  const { status } = answer;
+  const parsed = uploadResponseSchema.safeParse(answer.data);
+  if (!parsed.success) return { kind: 'retry', error: 'Graph API answered the upload without a media id', status };
+  return { kind: 'uploaded', mediaId: parsed.data.id, status };
 }
 
 const mediaInfoSchema = z.looseObject({
