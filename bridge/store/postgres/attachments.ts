@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { randomId } from '../../ids.ts';
 import { newAttachment, StoreError, type NewAttachment, type StoredAttachment } from '../store.ts';
-import { json } from './columns.ts';
+import { INSERT_ATTACHMENT, attachmentColumns } from './columns.ts';
 import type { PostgresState } from './postgres-state.ts';
 
 /** The attachment calls of the Store. */
@@ -20,20 +20,8 @@ export class PostgresAttachments {
         if (!rowCount) throw new StoreError('not_found', `conversation ${input.conversationId} not found`);
       });
       const { rowCount } = await client.query(
-        `INSERT INTO attachments (id, conversation_id, uploader, upload_key, size, thumbnail_size, doc, content, thumbnail)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, $9)
-         ON CONFLICT (conversation_id, uploader, upload_key) DO NOTHING`,
-        [
-          attachment.id,
-          attachment.conversationId,
-          attachment.uploader,
-          attachment.uploadKey,
-          attachment.size,
-          attachment.thumbnailSize ?? null,
-          json(attachment),
-          Buffer.from(input.content.buffer, input.content.byteOffset, input.content.byteLength),
-          input.thumbnail ? Buffer.from(input.thumbnail.buffer, input.thumbnail.byteOffset, input.thumbnail.byteLength) : null,
-        ],
+        `${INSERT_ATTACHMENT} ON CONFLICT (conversation_id, uploader, upload_key) DO NOTHING`,
+        attachmentColumns(attachment, input.content, input.thumbnail),
       );
       return rowCount === 1;
     }), (created) => created ? { attachments: 1, attachmentBytes: attachment.size + (attachment.thumbnailSize ?? 0) } : {});

@@ -1,6 +1,10 @@
-/** How values become column values: JSON documents, lower-cased search text, and the one bulk message insert. */
+/**
+ * How values become column values: JSON documents, lower-cased search text, the one bulk message insert and the one
+ * attachment row.
+ */
 import type { Message } from '../../../protocol/message.ts';
 import { STATUS_RANK } from '../../../protocol/status.ts';
+import type { StoredAttachment } from '../store.ts';
 
 /**
  * Inserts messages given as `messageColumns` ($1..$10, one array per column): one statement for any number of them
@@ -25,6 +29,29 @@ export function messageColumns(messages: readonly Message[]): unknown[][] {
     messages.map((m) => m.externalId ?? null),
     messages.map((m) => searchable(m.text)),
     messages.map((m) => json(m)),
+  ];
+}
+
+/**
+ * Inserts one attachment given as `attachmentColumns` ($1..$9); the caller ends it with its own `ON CONFLICT` (an
+ * upload stands back for the same upload key, the lowdb import for any row already there).
+ */
+export const INSERT_ATTACHMENT = `INSERT INTO attachments (id, conversation_id, uploader, upload_key, size, thumbnail_size, doc, content, thumbnail)
+  VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, $9)`;
+
+/** The parameters of INSERT_ATTACHMENT: what the indexed columns hold, the description as JSON, and the bytes. */
+export function attachmentColumns(attachment: StoredAttachment, content: Uint8Array, thumbnail: Uint8Array | undefined): unknown[] {
+  const bytes = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return [
+    attachment.id,
+    attachment.conversationId,
+    attachment.uploader,
+    attachment.uploadKey,
+    attachment.size,
+    attachment.thumbnailSize ?? null,
+    json(attachment),
+    bytes(content),
+    thumbnail ? bytes(thumbnail) : null,
   ];
 }
 

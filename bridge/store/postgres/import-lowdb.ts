@@ -22,7 +22,8 @@ import {
   type StoredAttachment,
 } from '../store.ts';
 import type { LowdbStore } from '../lowdb/lowdb-store.ts';
-import { INSERT_MESSAGES, PostgresStore, json, messageColumns, searchable } from './postgres-store.ts';
+import { INSERT_ATTACHMENT, INSERT_MESSAGES, attachmentColumns, json, messageColumns, searchable } from './columns.ts';
+import { PostgresStore } from './postgres-store.ts';
 
 /** What is counted on both sides. */
 export interface ImportCounts {
@@ -284,23 +285,7 @@ async function insertAttachment(
   content: Uint8Array,
   thumbnail: Uint8Array | undefined,
 ): Promise<number> {
-  const bytes = (data: Uint8Array): Buffer => Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const { rowCount } = await pool.query(
-    `INSERT INTO attachments (id, conversation_id, uploader, upload_key, size, thumbnail_size, doc, content, thumbnail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::json, $8, $9)
-     ON CONFLICT DO NOTHING`,
-    [
-      attachment.id,
-      attachment.conversationId,
-      attachment.uploader,
-      attachment.uploadKey,
-      attachment.size,
-      attachment.thumbnailSize ?? null,
-      json(attachment),
-      bytes(content),
-      thumbnail ? bytes(thumbnail) : null,
-    ],
-  );
+  const { rowCount } = await pool.query(`${INSERT_ATTACHMENT} ON CONFLICT DO NOTHING`, attachmentColumns(attachment, content, thumbnail));
   return rowCount ?? 0;
 }
 

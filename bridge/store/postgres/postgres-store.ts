@@ -49,7 +49,6 @@ import { PostgresRateLimits } from './rate-limits.ts';
 import { PostgresRecords } from './records.ts';
 
 export type { PostgresStoreOptions } from './postgres-state.ts';
-export { INSERT_MESSAGES, json, messageColumns, searchable } from './columns.ts';
 
 /** How often `health()`'s counts are re-read (other nodes change them too). */
 const HEALTH_REFRESH_MS = 5_000;
