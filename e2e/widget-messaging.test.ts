@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { BrowserContext } from 'playwright-core';
 import type { Message } from '../protocol/message.ts';
 import {
   connectAgent,
@@ -38,10 +39,20 @@ async function history(conversationId: string, a: AgentClient = rig.agent): Prom
 
 const newSite = (): string => `site-m${++siteCounter}-${Date.now()}`;
 
+let shared: BrowserContext | undefined;
+/**
+ * The file's one browser context: each case is a new visitor (a site key of its own, so its token, outbox and cached
+ * history are keys of their own in localStorage) in a page it closes.
+ */
+async function sharedContext(): Promise<BrowserContext> {
+  shared ??= await rig.browser.newContext();
+  return shared;
+}
+
 describe('widget messaging against a real bridge', () => {
   it('shows a send at once and reconciles it with the stored copy without a duplicate', async () => {
     const key = newSite();
-    const { context, page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page, errors } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await openPanel(page);
     await sendFromComposer(page, 'hello there');
     // Optimistic: on screen before any round trip could finish, as sending or already sent.
@@ -54,12 +65,12 @@ describe('widget messaging against a real bridge', () => {
     const stored = await history((await conversationOf(rig.agent, key)).id);
     expect(stored.map((m) => m.text)).toEqual(['hello there']);
     expect(errors).toEqual([]);
-    await context.close();
+    await page.close();
   });
 
   it('advances the ticks to read when an agent reads, and delivered/read receipts flow back for agent replies', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await openPanel(page);
     await sendFromComposer(page, 'please read me');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
@@ -76,13 +87,13 @@ describe('widget messaging against a real bridge', () => {
     const reply = await emitWithAck(rig.agent, 'message:send', { conversationId: conversation.id, clientId: 'agent-r1', text: 'got it' });
     expect(reply.ok).toBe(true);
     await expect.poll(async () => (await history(conversation.id)).find((m) => m.clientId === 'agent-r1')?.status).toBe('read');
-    await context.close();
+    await page.close();
   });
 
   it('shows an agent reply sent while the visitor was cut off, and sends what was queued, after reconnecting', async () => {
     const key = newSite();
     const link = await startCuttableLink(rig.bridge.url);
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: link.url, site: key }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: link.url, site: key }), await sharedContext());
     await openPanel(page);
     await sendFromComposer(page, 'before the cut');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
@@ -101,7 +112,7 @@ describe('widget messaging against a real bridge', () => {
       'written while cut off|stored',
     ]);
     expect((await history(conversation.id)).map((m) => m.text)).toEqual(['before the cut', 'reply while you were away', 'written while cut off']);
-    await context.close();
+    await page.close();
     await link.close();
   });
 
@@ -112,7 +123,7 @@ describe('widget messaging against a real bridge', () => {
     const port = proc.port;
     const key = newSite();
     try {
-      const { context, page } = await openWidget(rig.browser, rig.site.url({ server: proc.url, site: key }));
+      const { page } = await openWidget(rig.browser, rig.site.url({ server: proc.url, site: key }), await sharedContext());
       await openPanel(page);
       await sendFromComposer(page, 'first, while up');
       await page.locator('anon-chat .msg--own.msg--sent').waitFor();
@@ -156,7 +167,7 @@ describe('widget messaging against a real bridge', () => {
       await page.reload();
       await openPanel(page);
       await expect.poll(async () => (await renderedMessages(page)).map((m) => m.text)).toEqual(['first, while up', 'queued one', 'queued two', 'queued three']);
-      await context.close();
+      await page.close();
     } finally {
       await proc.kill('SIGKILL').catch(() => null);
       await rm(dataDir, { recursive: true, force: true });
@@ -166,8 +177,8 @@ describe('widget messaging against a real bridge', () => {
   it('becomes a fresh visitor when its token is refused, and reset() forgets the visitor on purpose', async () => {
     const key = newSite();
     const tokenKey = (): Promise<string | undefined> =>
-      page.evaluate(() => Object.keys(localStorage).find((k) => k.endsWith(':token')));
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+      page.evaluate((site) => Object.keys(localStorage).find((k) => k.endsWith(`|${site}:token`)), key);
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await openPanel(page);
     await sendFromComposer(page, 'old identity');
     await page.locator('anon-chat .msg--own.msg--sent').waitFor();
@@ -195,12 +206,12 @@ describe('widget messaging against a real bridge', () => {
       const again = await emitWithAck(rig.agent, 'conversations:list', { filter: 'all' });
       return again.ok ? again.data.conversations.filter((c) => c.site === key).length : 0;
     }).toBe(3);
-    await context.close();
+    await page.close();
   });
 
   it('shows agent availability and typing, and tells the agent when the visitor types', async () => {
     const key = newSite();
-    const { context, page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }));
+    const { page } = await openWidget(rig.browser, rig.site.url({ server: rig.bridge.url, site: key }), await sharedContext());
     await openPanel(page);
     await expect.poll(() => page.locator('anon-chat .availability').textContent()).toContain('We are online');
     expect(await page.locator('anon-chat .transport').textContent()).toBe('Realtime');
@@ -218,29 +229,52 @@ describe('widget messaging against a real bridge', () => {
     expect(await page.locator('anon-chat .typing').count()).toBe(0);
     // Screen readers hear the reply through the live region.
     expect(await page.locator('anon-chat [aria-live="polite"]').last().textContent()).toContain('done typing');
-    await context.close();
+    await page.close();
   });
 
   it('rides out rate limiting: retried after the bridge says, each message stored once, in the order written', async () => {
-    const limited = await startTestBridge({ config: { allowedOrigins: [rig.site.origin], rateLimits: { messagesPerMinute: 120 } } });
+    // The bridge's clock stands still, so its bucket does not refill while the burst runs however slow the machine;
+    // when it refuses a send, the clock moves on by one refill period before the refusal goes out. The widget then
+    // waits the retryAfterMs it was told (real time) and finds the bucket full again: one refusal, known in advance.
+    let clockMs = Date.now();
+    const refusedAfterMs: number[] = [];
+    const limited = await startTestBridge({ config: { allowedOrigins: [rig.site.origin], rateLimits: { messagesPerMinute: 120 } }, clock: () => new Date(clockMs) });
+    limited.bridge.io.of('/visitor').on('connection', (socket) => {
+      socket.use((packet, next) => {
+        const ack: unknown = packet.at(-1);
+        if (packet[0] === 'message:send' && typeof ack === 'function') {
+          packet[packet.length - 1] = (answer: { ok: boolean; error?: { code: string; retryAfterMs?: number } }): void => {
+            if (!answer.ok && answer.error?.code === 'rate_limited') {
+              refusedAfterMs.push(answer.error.retryAfterMs ?? 0);
+              clockMs += 60_000;
+            }
+            (ack as (answer: unknown) => void)(answer);
+          };
+        }
+        next();
+      });
+    });
     const limitedAgent = await connectAgent(limited.url, limited.agent.token);
     try {
       const key = newSite();
-      const { context, page } = await openWidget(rig.browser, rig.site.url({ server: limited.url, site: key }));
+      const { page } = await openWidget(rig.browser, rig.site.url({ server: limited.url, site: key }), await sharedContext());
       await openPanel(page);
-      // 130 sends at once: the bucket holds 120, the rest are refused with retryAfterMs and must be retried.
+      // 130 sends at once: the bucket holds 120, the 121st is refused with retryAfterMs and must be retried; the nine
+      // after it wait behind it in the outbox.
       const results = await page.evaluate(() => {
         const chat = document.querySelector('anon-chat')!;
         return Promise.all(Array.from({ length: 130 }, (_, i) => chat.send(`burst ${i}`).then((m) => m.seq)));
       });
       expect(results).toEqual(Array.from({ length: 130 }, (_, i) => i + 1));
+      expect(refusedAfterMs).toHaveLength(1);
+      expect(refusedAfterMs[0]).toBeGreaterThan(0);
       const conversation = await conversationOf(limitedAgent, key);
       const stored = await emitWithAck(limitedAgent, 'history', { conversationId: conversation.id, limit: 100 });
       const older = await emitWithAck(limitedAgent, 'history', { conversationId: conversation.id, beforeSeq: 31, limit: 100 });
       const all = [...(older.ok ? older.data.messages : []), ...(stored.ok ? stored.data.messages : [])];
       expect(all.map((m) => m.text)).toEqual(Array.from({ length: 130 }, (_, i) => `burst ${i}`));
       expect(await page.locator('anon-chat .msg--failed').count()).toBe(0);
-      await context.close();
+      await page.close();
     } finally {
       limitedAgent.disconnect();
       await limited.close();
@@ -250,8 +284,7 @@ describe('widget messaging against a real bridge', () => {
   it('on a page whose origin the bridge refuses: says the chat is not available here, warns once, and does not hammer the bridge', async () => {
     const refusing = await startTestBridge({ config: { allowedOrigins: ['https://elsewhere.example'] } });
     try {
-      const context = await rig.browser.newContext();
-      const page = await context.newPage();
+      const page = await (await sharedContext()).newPage();
       const warnings: string[] = [];
       page.on('console', (message) => {
         if (message.type() === 'warning') warnings.push(message.text());
@@ -275,7 +308,7 @@ describe('widget messaging against a real bridge', () => {
       await expect.poll(() => handshakes, { timeout: 20_000 }).toBe(2);
       expect(await page.locator('anon-chat .connection').textContent()).toBe('This chat is not available here');
       expect(warnings).toHaveLength(1);
-      await context.close();
+      await page.close();
     } finally {
       await refusing.close();
     }
