@@ -31,6 +31,10 @@ export const CHROMIUM_ARGS = [
   '--disable-renderer-backgrounding',
   '--disable-backgrounding-occluded-windows',
   '--autoplay-policy=no-user-gesture-required',
+  // Every test page and bridge is on loopback, where Local Network Access has nothing to guard; with the check on, a
+  // response a test rewrote (route.fulfill) loses its loopback address space and its WebSocket to the bridge is
+  // blocked. Off for the run's one shared browser, so such a test needs no browser of its own.
+  '--disable-features=LocalNetworkAccessChecks',
 ];
 
 /** The environment variable that carries the endpoint of the run's shared Chromium (e2e/helpers/chromium-global-setup.ts). */
