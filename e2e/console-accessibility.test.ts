@@ -23,10 +23,23 @@ describe('console accessibility (Chromium, real bridge)', () => {
     return (await openPage(context)).page;
   }
 
-  /** Signs in and opens the seeded conversation. */
+  let signedIn: BrowserContext | undefined;
+  /**
+   * Opens the seeded conversation in a console tab at `viewport`, in the file's one signed-in context: the first tab
+   * signs in, later ones find the stored session (as a new tab of the same browser does). Cases that test signing in
+   * itself use contexts of their own.
+   */
   async function openConversation(viewport: { width: number; height: number }): Promise<Page> {
-    const agent = await page(viewport);
-    await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    const first = !signedIn;
+    if (!signedIn) contexts.push((signedIn = await browser.newContext({ viewport })));
+    const agent = (await openPage(signedIn)).page;
+    await agent.setViewportSize(viewport);
+    if (first) {
+      await signInToConsole(agent, bridge.url, bridge.agent.name, bridge.agent.password);
+    } else {
+      await agent.goto(`${bridge.url}/console/`);
+      await waitConsoleConnected(agent);
+    }
     await inboxItem(agent, conversationId).click();
     await threadMessage(agent, 'Do you ship to Canada?').waitFor({ timeout: 10_000 });
     return agent;
