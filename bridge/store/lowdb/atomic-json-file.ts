@@ -37,13 +37,16 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 let tempCounter = 0;
 
-/** Writes `text` to `path` atomically and durably (temp file, fsync, rename, optional directory fsync). */
-export async function writeFileAtomic(path: string, text: string, syncDir: boolean): Promise<void> {
+/**
+ * Writes `content` (text as UTF-8, or bytes) to `path` atomically and durably: temp file, fdatasync, rename, and
+ * with `syncDir` the directory's fsync. A reader sees the whole file or none; a failed write leaves no temp file.
+ */
+export async function writeFileAtomic(path: string, content: string | Uint8Array, syncDir: boolean): Promise<void> {
   const temp = `${path}${TEMP_MARKER}${process.pid}-${++tempCounter}`;
   const handle = await open(temp, 'w', 0o600);
   try {
     try {
-      await handle.writeFile(text, 'utf8');
+      await handle.writeFile(content);
       await handle.datasync();
     } finally {
       await handle.close();

@@ -5,17 +5,15 @@
  * has its file; a crash in between leaves only a temp file or an unreferenced file, both removed at open.
  * No name from outside ever reaches a path: the folder is the store's file key of the conversation, the file the hash.
  */
-import { open, readFile, readdir, rename, rm, rmdir, unlink, mkdir } from 'node:fs/promises';
+import { readFile, readdir, rm, rmdir, unlink, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TEMP_MARKER, fsyncDir } from './atomic-json-file.ts';
+import { TEMP_MARKER, fsyncDir, writeFileAtomic } from './atomic-json-file.ts';
 import type { AttachmentVariant } from '../store.ts';
 
 /** Folder of attachment files inside the data directory. */
 export const FILES_DIR = 'files';
 const THUMBNAIL_SUFFIX = '.thumb';
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-
-let tempCounter = 0;
 
 /** Reads and writes attachment files of one data directory. */
 export class AttachmentFiles {
@@ -34,8 +32,8 @@ export class AttachmentFiles {
   async write(folder: string, sha256: string, content: Uint8Array, thumbnail?: Uint8Array): Promise<void> {
     const dir = join(this.root, folder);
     await mkdir(dir, { recursive: true });
-    await writeDurably(this.path(folder, sha256, 'content'), content);
-    if (thumbnail) await writeDurably(this.path(folder, sha256, 'thumbnail'), thumbnail);
+    await writeFileAtomic(this.path(folder, sha256, 'content'), content, false);
+    if (thumbnail) await writeFileAtomic(this.path(folder, sha256, 'thumbnail'), thumbnail, false);
     await fsyncDir(dir);
     // The folder itself may be new: its entry in files/ must survive a crash too.
     await fsyncDir(this.root);
@@ -90,23 +88,5 @@ async function removeIfEmpty(dir: string): Promise<void> {
     await rmdir(dir);
   } catch {
     // Not empty (another content address lives there) or gone already.
-  }
-}
-
-/** Temp file, write, fdatasync, rename: a reader sees the whole file or none. */
-async function writeDurably(path: string, bytes: Uint8Array): Promise<void> {
-  const temp = `${path}${TEMP_MARKER}${process.pid}-${++tempCounter}`;
-  const handle = await open(temp, 'w', 0o600);
-  try {
-    try {
-      await handle.writeFile(bytes);
-      await handle.datasync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => undefined);
-    throw error;
   }
 }
