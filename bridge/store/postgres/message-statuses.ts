@@ -137,13 +137,7 @@ export class PostgresStatuses {
     once?: OnceRecord,
   ): Promise<StatusResult> {
     {
-      const { doc: conversation } = await this.s.lockConversation(client, conversationId);
-      const { rows } = await client.query<{ doc: Message }>(
-        'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2',
-        [conversationId, messageId],
-      );
-      const current = rows[0]?.doc;
-      if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+      const { conversation, current } = await this.lockedMessage(client, conversationId, messageId);
       if (once) await this.addOnce(client, once);
       const changed: Message[] = [];
       const failedAgain = update.again === true && current.status === 'failed' && update.status === 'failed';
@@ -158,6 +152,22 @@ export class PostgresStatuses {
       }
       return { changed, conversation };
     }
+  }
+
+  /** The message to change and its conversation, under the conversation's row lock; `not_found` when either is missing. */
+  private async lockedMessage(
+    client: pg.PoolClient,
+    conversationId: string,
+    messageId: string,
+  ): Promise<{ conversation: Conversation; current: Message }> {
+    const { doc: conversation } = await this.s.lockConversation(client, conversationId);
+    const { rows } = await client.query<{ doc: Message }>('SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2', [
+      conversationId,
+      messageId,
+    ]);
+    const current = rows[0]?.doc;
+    if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+    return { conversation, current };
   }
 
   /** Adds `once` in the running transaction; `conflict` (the transaction rolls back) when it exists already. */
@@ -244,13 +254,7 @@ export class PostgresStatuses {
   async setExternalId(conversationId: string, messageId: string, externalId: string): Promise<Message> {
     return this.s.transaction(async (client) => {
       await this.lockExternalId(client, externalId);
-      const { doc: conversation } = await this.s.lockConversation(client, conversationId);
-      const { rows } = await client.query<{ doc: Message }>(
-        'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2',
-        [conversationId, messageId],
-      );
-      const current = rows[0]?.doc;
-      if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+      const { conversation, current } = await this.lockedMessage(client, conversationId, messageId);
       if (current.externalId === externalId) return current;
       // The channel accepted it: agents see the reply become `sent` (sync resends it), also after a failed attempt.
       const next: Message = { ...current, externalId, rev: conversation.rev + 1 };
