@@ -31,6 +31,23 @@ export const MAX_HEAP_BYTES_PER_MESSAGE = 4096;
  */
 export const MAX_HEAP_BYTES_PER_RECONNECT = 2048;
 
+/** Rounds of idle reconnects (every visitor) after the load. */
+const IDLE_ROUNDS = 5;
+
+/** The bridge measured at warm-up and at the end of the load. */
+interface Measurement {
+  /** Heap after a full GC. */
+  heap: RetainedMemory;
+  /** Messages acked and reconnects so far. */
+  acked: number;
+  reconnects: number;
+  fdKinds: Record<string, number>;
+  rssMb: number;
+  fds: number;
+  /** When (ms since the start of the run). */
+  at: number;
+}
+
 /** Figures of a soak run. */
 export interface SoakFigures {
   durationMs: number;
@@ -64,8 +81,15 @@ export interface SoakFigures {
   problems: string[];
 }
 
-/** Runs the soak for `durationMs` (warm-up is the first 30 % of it). */
-export async function runSoak(options: { durationMs: number; visitors?: number }): Promise<SoakFigures> {
+/**
+ * How much a soak runs: for a fixed time (`npm run torture soak`: the long run, whatever the machine manages), or a
+ * fixed amount of work (`npm test`: the same messages and reconnects on a fast or a loaded machine, so no count
+ * depends on speed). Warm-up is the first 30 % of either.
+ */
+export type SoakSize = { durationMs: number; visitors?: number } | { messages: number; reconnects: number; visitors?: number };
+
+/** Runs the soak for `durationMs` or for `messages` and `reconnects` (warm-up is the first 30 % of it). */
+export async function runSoak(options: SoakSize): Promise<SoakFigures> {
   const started = Date.now();
   const problems: string[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), 'torture-soak-'));
@@ -83,6 +107,7 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
   const samples: { at: number; usage: ProcessUsage }[] = [];
   let reconnects = 0;
   let agentReplies = 0;
+  let agentPending = 0;
   try {
     await Promise.all(visitors.map((v) => v.ready()));
     for (const v of visitors) v.pump();
@@ -96,70 +121,160 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
     agent.on('message:new', (m: { conversationId: string; seq: number; author: { role: string } }) => {
       if (m.author.role !== 'visitor' || m.seq % 5 !== 0) return;
       agentReplies++;
-      agent.emit('message:send', { conversationId: m.conversationId, clientId: `reply-${m.conversationId}-${m.seq}`, text: 'ok' }, () => undefined);
-      agent.emit('receipt', { conversationId: m.conversationId, upToSeq: m.seq, status: 'read' }, () => undefined);
+      agentPending += 2;
+      const answered = () => void agentPending--;
+      agent.emit('message:send', { conversationId: m.conversationId, clientId: `reply-${m.conversationId}-${m.seq}`, text: 'ok' }, answered);
+      agent.emit('receipt', { conversationId: m.conversationId, upToSeq: m.seq, status: 'read' }, answered);
     });
-    const sendTimer = setInterval(() => {
-      for (const v of visitors) if (v.outbox.length < 50) v.queue();
-    }, 250);
-    const reconnectTimer = setInterval(() => {
-      const v = visitors[Math.floor(Math.random() * visitors.length)]!;
-      reconnects++;
-      v.socket.disconnect();
-      setTimeout(() => v.socket.connect(), 50 + Math.random() * 300);
-    }, 500);
-    let fdKindsWarm: Record<string, number> = {};
-    // Measured from the start of the load: a first start that builds its bundle must not eat the warm-up.
-    const loadStarted = Date.now();
-    const warmAt = loadStarted + options.durationMs * 0.3;
-    const sampleTimer = setInterval(() => {
+    await waitUntil('the soak agent connected', () => agent.connected);
+    const acked = () => visitors.reduce((n, v) => n + v.acked.size, 0);
+    const sample = () => {
       try {
-        if (Object.keys(fdKindsWarm).length === 0 && Date.now() >= warmAt) fdKindsWarm = fdKinds(bridge.pid);
-        samples.push({ at: Date.now() - started, usage: processUsage(bridge.pid) });
+        const s = { at: Date.now() - started, usage: processUsage(bridge.pid) };
+        samples.push(s);
+        return s;
       } catch {
         problems.push('bridge process vanished');
+        return undefined;
       }
-    }, 1000);
-    await new Promise((r) => setTimeout(r, Math.max(0, warmAt - Date.now())));
-    const acked = () => visitors.reduce((n, v) => n + v.acked.size, 0);
-    const heapWarm: RetainedMemory = await retainedMemory(bridge);
-    const ackedWarm = acked();
-    const reconnectsWarm = reconnects;
-    await new Promise((r) => setTimeout(r, Math.max(0, loadStarted + options.durationMs - Date.now())));
-    clearInterval(sendTimer);
-    clearInterval(reconnectTimer);
-    for (const v of visitors) if (!v.socket.connected) v.socket.connect();
-    const drained = await Promise.all(visitors.map((v) => v.drained(20_000)));
-    if (drained.some((d) => !d)) problems.push('some outboxes did not drain');
-    clearInterval(sampleTimer);
-    // Settled state: every visitor connected again, nothing in flight.
-    await new Promise((r) => setTimeout(r, 1000));
-    samples.push({ at: Date.now() - started, usage: processUsage(bridge.pid) });
-    const fdKindsEnd = fdKinds(bridge.pid);
-    const heapEnd = await retainedMemory(bridge);
-    const messagesAfterWarm = acked() - ackedWarm;
-    const reconnectsAfterWarm = reconnects - reconnectsWarm;
+    };
+    /** Disconnects every visitor and reconnects it (with its session), `rounds` times, nothing sent meanwhile. */
+    const reconnectAll = async (rounds: number) => {
+      for (let round = 0; round < rounds; round++) {
+        for (const v of visitors) v.socket.disconnect();
+        await waitUntil('every soak visitor disconnected', () => visitors.every((v) => !v.socket.connected));
+        for (const v of visitors) v.socket.connect();
+        await waitUntil('every soak visitor reconnected with its session', () => visitors.every((v) => v.socket.connected));
+      }
+    };
+    /** Reconnects one visitor (its sends in flight are cut off and retried after it is back). */
+    const reconnect = (v: TortureVisitor, delayMs: number) => {
+      reconnects++;
+      v.socket.disconnect();
+      setTimeout(() => v.socket.connect(), delayMs);
+    };
+    let warm: Measurement;
+    let end: Measurement;
+    if ('durationMs' in options) {
+      ({ warm, end } = await timedLoad(options.durationMs));
+    } else {
+      ({ warm, end } = await workLoad(options.messages, options.reconnects));
+    }
+
+    /** Steady load for `durationMs`: every visitor queues 4 messages a second, a random one reconnects twice a second. */
+    async function timedLoad(durationMs: number): Promise<{ warm: Measurement; end: Measurement }> {
+      const sendTimer = setInterval(() => {
+        for (const v of visitors) if (v.outbox.length < 50) v.queue();
+      }, 250);
+      const reconnectTimer = setInterval(() => reconnect(visitors[Math.floor(Math.random() * visitors.length)]!, 50 + Math.random() * 300), 500);
+      let fdKindsWarm: Record<string, number> = {};
+      // Measured from the start of the load: a first start that builds its bundle must not eat the warm-up.
+      const loadStarted = Date.now();
+      const warmAt = loadStarted + durationMs * 0.3;
+      const sampleTimer = setInterval(() => {
+        if (Object.keys(fdKindsWarm).length === 0 && Date.now() >= warmAt) fdKindsWarm = fdKinds(bridge.pid);
+        sample();
+      }, 1000);
+      await new Promise((r) => setTimeout(r, Math.max(0, warmAt - Date.now())));
+      const heapWarm = await retainedMemory(bridge);
+      const ackedWarm = acked();
+      const reconnectsWarm = reconnects;
+      await new Promise((r) => setTimeout(r, Math.max(0, loadStarted + durationMs - Date.now())));
+      clearInterval(sendTimer);
+      clearInterval(reconnectTimer);
+      for (const v of visitors) if (!v.socket.connected) v.socket.connect();
+      const drained = await Promise.all(visitors.map((v) => v.drained(20_000)));
+      if (drained.some((d) => !d)) problems.push('some outboxes did not drain');
+      clearInterval(sampleTimer);
+      // Settled state: every visitor connected again, nothing in flight.
+      await new Promise((r) => setTimeout(r, 1000));
+      sample();
+      const fdKindsEnd = fdKinds(bridge.pid);
+      const heapEnd = await retainedMemory(bridge);
+      const warmIndex = Math.floor(samples.length * 0.3);
+      const window = Math.max(1, Math.floor(samples.length * 0.1));
+      const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+      const warmSamples = samples.slice(warmIndex, warmIndex + window);
+      const endSamples = samples.slice(-window);
+      return {
+        warm: { at: warmAt - started, heap: heapWarm, acked: ackedWarm, reconnects: reconnectsWarm, fdKinds: fdKindsWarm, rssMb: avg(warmSamples.map((s) => s.usage.rssMb)), fds: warmSamples[0]?.usage.fds ?? 0 },
+        end: { at: Date.now() - started, heap: heapEnd, acked: acked(), reconnects, fdKinds: fdKindsEnd, rssMb: avg(endSamples.map((s) => s.usage.rssMb)), fds: endSamples.at(-1)?.usage.fds ?? 0 },
+      };
+    }
+
+    /**
+     * A fixed amount of work: `messages` queued evenly over the visitors, sent as fast as their acks come back, and
+     * one visitor reconnected (in turn) each time `messages / reconnects` more have been acked, so reconnects cut
+     * into sends in flight. Warm-up is the first 30 % of both; warm and end are measured in a settled state (every
+     * visitor connected, every outbox empty, every agent reply and receipt answered).
+     */
+    async function workLoad(messages: number, reconnectsWanted: number): Promise<{ warm: Measurement; end: Measurement }> {
+      const warmMessages = Math.round(messages * 0.3);
+      const warmReconnects = Math.round(reconnectsWanted * 0.3);
+      const sampleTimer = setInterval(sample, 250);
+      try {
+        await phase('warm-up', warmMessages, warmReconnects);
+        // The idle reconnects below run once in warm-up too: the first rounds compile and size what a reconnect
+        // uses (code, feedback, maps reaching their size), a one-time cost that is no leak, and that the
+        // long timed run's hundreds of random reconnects pay before its warm-up ends.
+        await reconnectAll(IDLE_ROUNDS);
+        const warm = await measure();
+        await phase('load', messages - warmMessages, reconnectsWanted - warmReconnects);
+        return { warm, end: await measure() };
+      } finally {
+        clearInterval(sampleTimer);
+      }
+
+      async function phase(name: string, n: number, r: number): Promise<void> {
+        const from = acked();
+        const reconnectsFrom = reconnects;
+        for (let i = 0; i < n; i++) visitors[i % visitors.length]!.queue();
+        const every = n / Math.max(1, r);
+        await waitUntil(
+          `the soak's ${name} (${n} messages acked, ${r} reconnects, every visitor connected, every agent reply answered)`,
+          () => {
+            // The probe drives the reconnects too: it sees every step of the acked count.
+            const done = reconnects - reconnectsFrom;
+            if (done < r && acked() - from >= done * every) reconnect(visitors[reconnects % visitors.length]!, 50 + (reconnects % 4) * 100);
+            return (
+              reconnects - reconnectsFrom === r &&
+              acked() - from === n &&
+              visitors.every((v) => v.outbox.length === 0 && v.socket.connected) &&
+              agentPending === 0
+            );
+          },
+          { timeoutMs: 120_000, intervalMs: 10 },
+        );
+      }
+
+      async function measure(): Promise<Measurement> {
+        const s = sample();
+        return {
+          at: s?.at ?? Date.now() - started,
+          heap: await retainedMemory(bridge),
+          acked: acked(),
+          reconnects,
+          fdKinds: fdKinds(bridge.pid),
+          rssMb: s?.usage.rssMb ?? 0,
+          fds: s?.usage.fds ?? 0,
+        };
+      }
+    }
+
+    const heapWarm = warm.heap;
+    const heapEnd = end.heap;
+    const messagesAfterWarm = end.acked - warm.acked;
+    const reconnectsAfterWarm = end.reconnects - warm.reconnects;
     const heapGrowth = heapEnd.heapUsed - heapWarm.heapUsed;
     // Reconnects alone, nothing stored meanwhile: whatever a connection leaves behind (listeners, presence,
     // rooms, rate buckets, typing state) is all that can grow the heap here.
-    const idleRounds = 5;
-    for (let round = 0; round < idleRounds; round++) {
-      for (const v of visitors) v.socket.disconnect();
-      await waitUntil('every soak visitor disconnected', () => visitors.every((v) => !v.socket.connected));
-      for (const v of visitors) v.socket.connect();
-      await waitUntil('every soak visitor reconnected with its session', () => visitors.every((v) => v.socket.connected));
-    }
+    await reconnectAll(IDLE_ROUNDS);
     const heapIdle = await retainedMemory(bridge);
-    const idleReconnects = idleRounds * visitors.length;
+    const idleReconnects = IDLE_ROUNDS * visitors.length;
     agent.close();
     for (const v of visitors) v.close();
-    const warmIndex = Math.floor(samples.length * 0.3);
-    const window = Math.max(1, Math.floor(samples.length * 0.1));
-    const avg = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-    const warm = samples.slice(warmIndex, warmIndex + window);
-    const end = samples.slice(-window);
-    const rssWarm = avg(warm.map((s) => s.usage.rssMb));
-    const rssEnd = avg(end.map((s) => s.usage.rssMb));
+    const rssWarm = warm.rssMb;
+    const rssEnd = end.rssMb;
     const output = bridge.output();
     const unhandled = (output.stdout + output.stderr).match(/unhandled rejection/gi)?.length ?? 0;
     await bridge.kill('SIGTERM');
@@ -204,15 +319,15 @@ export async function runSoak(options: { durationMs: number; visitors?: number }
       heapBytesPerMessage: Math.round(heapGrowth / Math.max(1, messagesAfterWarm)),
       idleReconnects,
       heapBytesPerIdleReconnect: Math.round((heapIdle.heapUsed - heapEnd.heapUsed) / idleReconnects),
-      fdsWarm: warm[0]?.usage.fds ?? 0,
-      fdsEnd: end.at(-1)?.usage.fds ?? 0,
-      fdsMax: Math.max(...samples.slice(warmIndex).map((s) => s.usage.fds)),
+      fdsWarm: warm.fds,
+      fdsEnd: end.fds,
+      fdsMax: Math.max(warm.fds, end.fds, ...samples.filter((s) => s.at >= warm.at).map((s) => s.usage.fds)),
       lost,
       duplicates,
       unhandledRejections: unhandled,
       p95AckMs: Math.round(percentile(latencies, 95) * 10) / 10,
-      fdKindsWarm,
-      fdKindsEnd,
+      fdKindsWarm: warm.fdKinds,
+      fdKindsEnd: end.fdKinds,
       problems,
     };
   } finally {
