@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pinSelf } from './lib/server-process.ts';
-import { bridgeNodeFlags } from './lib/targets.ts';
+import { bridgeNodeFlags, stopSharedTargets } from './lib/targets.ts';
 import { fsyncProbe, machineInfo } from './lib/machine.ts';
 import { consoleLines, markdown, performanceDoc, write } from './lib/report.ts';
 import { renderChart } from './lib/chart.ts';
@@ -111,6 +111,7 @@ for (const scenario of selected) {
   }
   log(`  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 }
+await stopSharedTargets();
 await stopBenchPostgres();
 const totalSeconds = (performance.now() - started) / 1000;
 machine.loadAverageAtEnd = loadavg().map((v) => Math.round(v * 100) / 100);

@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Mode } from './scenario.ts';
 import { ServerProcess, type ProbeStats } from './server-process.ts';
 import { benchDatabase, postgresCpuSeconds, type PostgresCpu } from './bench-postgres.ts';
 
@@ -68,6 +69,38 @@ export interface TargetOptions {
   nodeFlags?: string[];
   /** PostgreSQL kinds: a database prepared beforehand (e.g. pre-filled); default a fresh one. */
   databaseUrl?: string;
+  /**
+   * Quick runs (the `npm test` smoke): the scenario only needs a running baseline or bridge and leaves it as it
+   * found it (no kill, no restart, no data dir, port or database of its own), so every such scenario gets the same
+   * process, started once with SHARED_LIMITS and SHARED_ENV and stopped by `stopSharedTargets`. A smoke judges
+   * correctness, not figures; full runs never share (each figure comes from a server that served nothing else).
+   */
+  shared?: boolean;
+}
+
+/** Limits of a shared quick-run bridge: at least what any quick scenario raises its own to. */
+const SHARED_LIMITS: Record<RateLimitVar, number> = {
+  RATE_LIMIT_MESSAGES_PER_MINUTE: 100_000,
+  RATE_LIMIT_EVENTS_PER_MINUTE: 100_000,
+  RATE_LIMIT_CONNECTIONS_PER_MINUTE: 100_000,
+  RATE_LIMIT_HTTP_PER_MINUTE: 1_000_000,
+};
+
+/** Environment of a shared quick-run target (scenario 8's host page is served from another origin). */
+const SHARED_ENV: Partial<Record<TargetKind, Record<string, string>>> = { baseline: {}, bridge: { ALLOWED_ORIGINS: '*' } };
+
+/** Whether a scenario's `kind` target may be shared: in quick runs, for the baseline and the bridge on lowdb. */
+export const sharesTarget = (kind: TargetKind, ctx: { mode: Mode }): boolean => ctx.mode === 'quick' && (kind === 'baseline' || kind === 'bridge');
+
+/** Shared quick-run targets, by kind. */
+const sharedTargets = new Map<TargetKind, Promise<Target>>();
+
+/** Stops the shared quick-run targets (the end of a run). */
+export async function stopSharedTargets(): Promise<void> {
+  const all = await Promise.allSettled([...sharedTargets.values()]);
+  sharedTargets.clear();
+  const started = all.flatMap((t) => (t.status === 'fulfilled' ? [t.value] : []));
+  await Promise.all(started.map((t) => t.release()));
 }
 
 /** A running server under test. */
@@ -81,6 +114,9 @@ export class Target {
     readonly options: TargetOptions,
   ) {}
 
+  /** True for a shared quick-run target: `stop` leaves it running for the next scenario. */
+  private isShared = false;
+
   /** The (first) server process. */
   get server(): ServerProcess {
     return this.servers[0]!;
@@ -88,6 +124,7 @@ export class Target {
 
   /** Starts `kind` pinned to SERVER_CORE. */
   static async start(kind: TargetKind, options: TargetOptions = {}): Promise<Target> {
+    if (options.shared) return Target.startShared(kind, options);
     if (kind === 'baseline') {
       const server = await ServerProcess.start({
         script: 'bench/servers/baseline-server.ts',
@@ -127,6 +164,32 @@ export class Target {
       );
     }
     return new Target(kind, servers, dataDir, ownsDataDir, options);
+  }
+
+  /** The shared quick-run target of `kind`, started on first use; refuses options it cannot honour. */
+  private static startShared(kind: TargetKind, options: TargetOptions): Promise<Target> {
+    const env = SHARED_ENV[kind];
+    const own = (['dataDir', 'port', 'nodeFlags', 'databaseUrl'] as const).filter((k) => options[k] !== undefined);
+    const foreignEnv = Object.entries(options.env ?? {}).filter(([k, v]) => env?.[k] !== v);
+    const above = Object.entries(options.limits ?? {}).filter(([k, v]) => v > SHARED_LIMITS[k as RateLimitVar]);
+    if (!env || own.length || foreignEnv.length || above.length) {
+      throw new Error(`a shared ${kind} target cannot take ${JSON.stringify({ own, foreignEnv, above })}: start one of its own`);
+    }
+    let shared = sharedTargets.get(kind);
+    if (!shared) {
+      shared = Target.start(kind, { limits: kind === 'baseline' ? undefined : SHARED_LIMITS, env }).then((t) => {
+        t.isShared = true;
+        return t;
+      });
+      sharedTargets.set(kind, shared);
+    }
+    return shared;
+  }
+
+  /** Stops a shared target for good (`stopSharedTargets`). */
+  async release(): Promise<void> {
+    this.isShared = false;
+    await this.stop();
   }
 
   /** The first node's URL (logins, the agent console). */
@@ -189,6 +252,7 @@ export class Target {
 
   /** Stops the servers and removes the temp data dir. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', keepData = false): Promise<void> {
+    if (this.isShared) return;
     await Promise.all(this.servers.map((s) => s.stop(signal)));
     if (this.ownsDataDir && this.dataDir && !keepData) rmSync(this.dataDir, { recursive: true, force: true });
   }

@@ -4,7 +4,7 @@
  */
 import { Histogram } from '../lib/histogram.ts';
 import { emitAck, openAgent, openVisitor } from '../lib/clients.ts';
-import { Target, type TargetKind } from '../lib/targets.ts';
+import { sharesTarget, Target, type TargetKind } from '../lib/targets.ts';
 import { ms, ratio, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.ts';
 
 interface Ack {
@@ -15,7 +15,7 @@ interface Ack {
 /** Runs the traffic against one target kind (also used by scenario 9). */
 export async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
   // Each side sends count/2 messages; the per-socket limit is raised just past that (plus the warm-up).
-  const target = await Target.start(kind, { limits: { RATE_LIMIT_MESSAGES_PER_MINUTE: Math.ceil(count / 2) + 10 } });
+  const target = await Target.start(kind, { limits: { RATE_LIMIT_MESSAGES_PER_MINUTE: Math.ceil(count / 2) + 10 }, shared: sharesTarget(kind, ctx) });
   try {
     const agent = await openAgent(target.agentUrl, await target.agentToken());
     const visitor = await openVisitor(target.urlFor(0));

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { inWaves, openVisitor } from '../lib/clients.ts';
-import { Target, type TargetKind } from '../lib/targets.ts';
+import { sharesTarget, Target, type TargetKind } from '../lib/targets.ts';
 import { ratio, type Row, type Scenario, type ScenarioResult } from '../lib/scenario.ts';
 
 /** One kind of file of the run. */
@@ -117,7 +117,7 @@ export const uploadScenario: Scenario = {
     let limitsNote = '';
     for (const kind of ['baseline', 'bridge'] as TargetKind[]) {
       const uploadDir = kind === 'baseline' ? mkdtempSync(join(tmpdir(), 'anon-chat-bench-static-')) : undefined;
-      const target = await Target.start(kind, uploadDir ? { env: { UPLOAD_DIR: uploadDir } } : { limits });
+      const target = await Target.start(kind, uploadDir ? { env: { UPLOAD_DIR: uploadDir } } : { limits, shared: sharesTarget(kind, ctx) });
       if (kind !== 'baseline') limitsNote = target.limitsNote();
       try {
         // An unreported warm-up: JIT, the bridge's lazily loaded sharp and file-type, the connection pool.

@@ -2,7 +2,7 @@
  * Scenarios 2 (sustained chat at 1k/5k/10k msgs/s offered) and 3 (the same with delivered + read receipts pushed
  * back to senders). Both run the same constant-arrival-rate traffic against the baseline and the bridge.
  */
-import { Target, type TargetKind } from '../lib/targets.ts';
+import { sharesTarget, Target, type TargetKind } from '../lib/targets.ts';
 import { ms, ratio, type Row, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.ts';
 import { closePairs, connectPairs, runChatLoad, type ChatLoadResult } from './chat-load.ts';
 
@@ -25,7 +25,7 @@ export async function measure(kind: TargetKind, plan: Plan, ctx: ScenarioContext
     RATE_LIMIT_CONNECTIONS_PER_MINUTE: plan.pairs + 10,
     ...(plan.receipts ? { RATE_LIMIT_EVENTS_PER_MINUTE: Math.ceil(top * 60 * 1.1) } : {}),
   };
-  const target = await Target.start(kind, { limits, env });
+  const target = await Target.start(kind, { limits, env, shared: sharesTarget(kind, ctx) && Object.keys(env).length === 0 });
   try {
     const pairs = await connectPairs(target, plan.pairs);
     const steps: ChatLoadResult[] = [];

@@ -9,7 +9,7 @@ import { cpuShare } from '../lib/open-loop.ts';
 import { inWaves, sleep } from '../lib/clients.ts';
 import { boundedArrivals } from '../lib/bounded-arrivals.ts';
 import { openWireVisitor, type WireVisitor } from '../lib/wire-visitor.ts';
-import { Target, type TargetKind } from '../lib/targets.ts';
+import { sharesTarget, Target, type TargetKind } from '../lib/targets.ts';
 import { ratio, type Scenario, type ScenarioContext, type ScenarioResult } from '../lib/scenario.ts';
 
 const IN_FLIGHT = 200;
@@ -19,7 +19,7 @@ const OFFERED_PER_SECOND = 6000;
 async function measure(kind: TargetKind, count: number, ctx: ScenarioContext) {
   // Time for closed sockets and the ramp's garbage to settle before a memory reading; quick figures are not memory figures.
   const settleMs = ctx.mode === 'quick' ? 0 : 1000;
-  const target = await Target.start(kind, { limits: { RATE_LIMIT_CONNECTIONS_PER_MINUTE: count + 100 } });
+  const target = await Target.start(kind, { limits: { RATE_LIMIT_CONNECTIONS_PER_MINUTE: count + 100 }, shared: sharesTarget(kind, ctx) });
   const sockets: WireVisitor[] = [];
   // Both servers answer `history` and `sync`, so the generator sends the same traffic to each.
   const catchUp = 'history+sync';

@@ -15,7 +15,7 @@ import { extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { chromium, type Browser } from 'playwright-core';
-import { Target } from '../lib/targets.ts';
+import { sharesTarget, Target } from '../lib/targets.ts';
 import { ms, ratio, type Scenario, type ScenarioResult } from '../lib/scenario.ts';
 import { Histogram } from '../lib/histogram.ts';
 
@@ -145,7 +145,7 @@ export const widgetScenario: Scenario = {
     }
     const files = readdirSync(outDir).filter((f) => statSync(join(outDir, f)).isFile() && !f.endsWith('.map'));
     const fileSizes = Object.fromEntries(files.map((f) => [f, { raw: statSync(join(outDir, f)).size, gzip9: gzipSync(readFileSync(join(outDir, f)), { level: 9 }).length }]));
-    const bridge = await Target.start('bridge', { env: { ALLOWED_ORIGINS: '*' } });
+    const bridge = await Target.start('bridge', { env: { ALLOWED_ORIGINS: '*' }, shared: sharesTarget('bridge', ctx) });
     const server = await serve(outDir, (variant) => hostPage(bridge.url, variant));
     const address = server.address();
     const origin = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
