@@ -13,7 +13,8 @@ import { BridgeError } from './api-error.ts';
 import { eventIdPrefixOf } from './webhooks/event-webhooks.ts';
 import { pushIdPrefixOf } from './push/web-push.ts';
 import { sendIdOf, WHATSAPP_UPLOAD_NAMESPACE } from './webhooks/whatsapp-delivery.ts';
-import { mediaJobIdOf } from './webhooks/whatsapp-media.ts';
+import { legacyMediaJobIdOf, mediaJobIdPrefixOf, WHATSAPP_MEDIA_QUEUE } from './webhooks/whatsapp-media.ts';
+import type { InboundMediaJob } from './webhooks/whatsapp-inbound.ts';
 import { ERASED_NAMESPACE } from './conversations.ts';
 import { VISITOR_CONTEXT_NAMESPACE, visitorContextOf } from './visitor-context.ts';
 
@@ -39,6 +40,21 @@ async function allMessages(ctx: BridgeContext, conversation: Conversation): Prom
     beforeSeq = page[0]!.seq;
   }
   return messages;
+}
+
+/** Most media jobs read when looking for those an older version queued for a conversation. */
+const LEGACY_MEDIA_SCAN = 10_000;
+
+/**
+ * Media jobs still pending under the id an older version gave them (`wa-media:<wamid>`, no conversation in it): found
+ * by the customer's number in their payload, for a WhatsApp conversation only.
+ */
+async function legacyMediaJobIds(ctx: BridgeContext, conversation: Conversation | undefined): Promise<string[]> {
+  if (conversation?.channel !== 'whatsapp' || conversation.externalUserId === undefined) return [];
+  const items = await ctx.store.listQueueItems<InboundMediaJob>(WHATSAPP_MEDIA_QUEUE, LEGACY_MEDIA_SCAN);
+  return items
+    .filter((i) => i.state === 'pending' && i.payload.waId === conversation.externalUserId && i.id === legacyMediaJobIdOf(i.payload.wamid))
+    .map((i) => i.id);
 }
 
 /** The export document of a conversation: the conversation, every message with its statuses and attachments. */
@@ -99,8 +115,10 @@ export async function eraseConversation(
       mailIdPrefixOf(conversationId),
       pushIdPrefixOf(conversationId),
       ...messages.flatMap((m) => [eventIdPrefixOf(m.id), sendIdOf(m.id)]),
-      // Inbound WhatsApp media jobs carry the caption and the customer's number, keyed by the wamid.
-      ...messages.flatMap((m) => (m.externalId !== undefined && m.author.role === 'visitor' ? [mediaJobIdOf(m.externalId)] : [])),
+      // Inbound WhatsApp media jobs carry the caption and the customer's number: pending ones (no message yet) too.
+      mediaJobIdPrefixOf(conversationId),
+      ...(await legacyMediaJobIds(ctx, conversation)),
+      ...messages.flatMap((m) => (m.externalId !== undefined && m.author.role === 'visitor' ? [legacyMediaJobIdOf(m.externalId)] : [])),
     ],
   };
   if (options.ifClosedBefore !== undefined) related.ifClosedBefore = options.ifClosedBefore;

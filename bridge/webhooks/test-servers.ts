@@ -41,9 +41,9 @@ export interface ScriptedServer {
   close(): Promise<void>;
 }
 
-/** Starts a scripted server on 127.0.0.1 (`port` 0 = any). */
+/** Starts a scripted server on 127.0.0.1 (`port` 0 = any); a fallback may answer later (a held request). */
 export async function startScriptedServer(
-  fallback: (request: RecordedRequest, index: number) => ScriptedAnswer = () => ({ status: 200, body: { ok: true } }),
+  fallback: (request: RecordedRequest, index: number) => ScriptedAnswer | Promise<ScriptedAnswer> = () => ({ status: 200, body: { ok: true } }),
   port = 0,
 ): Promise<ScriptedServer> {
   const requests: RecordedRequest[] = [];
@@ -62,25 +62,27 @@ export async function startScriptedServer(
         remotePort: req.socket.remotePort ?? 0,
       };
       requests.push(recorded);
-      const answer = script.shift() ?? fallback(recorded, requests.length - 1);
+      const scripted = script.shift() ?? fallback(recorded, requests.length - 1);
       for (const waiter of [...waiters]) {
         if (requests.length >= waiter.count) {
           waiters.splice(waiters.indexOf(waiter), 1);
           waiter.resolve();
         }
       }
-      if (answer === 'reset') {
-        req.socket.destroy();
-        return;
-      }
-      if (answer === 'hang') return;
-      if ('raw' in answer) {
-        res.writeHead(answer.status, { 'Content-Type': 'application/octet-stream', ...answer.headers });
-        res.end(answer.raw);
-        return;
-      }
-      res.writeHead(answer.status, { 'Content-Type': 'application/json', ...answer.headers });
-      res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+      void Promise.resolve(scripted).then((answer) => {
+        if (answer === 'reset') {
+          req.socket.destroy();
+          return;
+        }
+        if (answer === 'hang') return;
+        if ('raw' in answer) {
+          res.writeHead(answer.status, { 'Content-Type': 'application/octet-stream', ...answer.headers });
+          res.end(answer.raw);
+          return;
+        }
+        res.writeHead(answer.status, { 'Content-Type': 'application/json', ...answer.headers });
+        res.end(answer.body === undefined ? '' : JSON.stringify(answer.body));
+      });
     });
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
@@ -135,6 +137,11 @@ export interface FakeGraphApi {
   apiBase: string;
   /** Inbound media by Meta media id; tests add to it. */
   media: Map<string, FakeMedia>;
+  /**
+   * Media ids whose lookup (the first step) is not answered until the promise settles: a download held in flight,
+   * deterministically, for as long as a test needs.
+   */
+  held: Map<string, Promise<void>>;
   /** Parts of the API answering 500 (Meta's error code 2, temporary) until removed from the set. */
   failing: Set<'lookup' | 'download' | 'upload' | 'send'>;
   /** Requests to each part of the API (scripted failures included). */
@@ -154,6 +161,7 @@ export interface FakeGraphApi {
 export async function startFakeGraphApi(accessToken: string, version = 'v21.0'): Promise<FakeGraphApi> {
   const media = new Map<string, FakeMedia>();
   const failing = new Set<'lookup' | 'download' | 'upload' | 'send'>();
+  const held = new Map<string, Promise<void>>();
   let uploaded = 0;
   let sent = 0;
   const base = `/${version}/`;
@@ -165,7 +173,7 @@ export async function startFakeGraphApi(accessToken: string, version = 'v21.0'):
     return request.method === 'GET' ? 'lookup' : 'other';
   };
   let url = '';
-  const server = await startScriptedServer((request) => {
+  const answer = (request: RecordedRequest): ScriptedAnswer => {
     if (request.headers.authorization !== `Bearer ${accessToken}`) {
       return { status: 401, body: { error: { message: 'Invalid OAuth access token.', type: 'OAuthException', code: 190 } } };
     }
@@ -193,6 +201,10 @@ export async function startFakeGraphApi(accessToken: string, version = 'v21.0'):
     if (kind === 'upload') return { status: 200, body: { id: `media-up-${++uploaded}` } };
     if (kind === 'send') return { status: 200, body: graphSendOk(`wamid.OUT${++sent}`) };
     return { status: 400, body: { error: { message: 'Unknown path.', code: 100 } } };
+  };
+  const server = await startScriptedServer((request) => {
+    const hold = kindOf(request) === 'lookup' ? held.get(decodeURIComponent(request.path.slice(request.path.lastIndexOf('/') + 1))) : undefined;
+    return hold ? hold.then(() => answer(request)) : answer(request);
   });
   url = server.url;
   const of = (kind: ReturnType<typeof kindOf>) => () => server.requests.filter((request) => kindOf(request) === kind);
@@ -200,6 +212,7 @@ export async function startFakeGraphApi(accessToken: string, version = 'v21.0'):
     server,
     apiBase: `${server.url}/${version}`,
     media,
+    held,
     failing,
     lookups: of('lookup'),
     downloads: of('download'),

@@ -137,6 +137,9 @@ async function applyMessage(
   if (deps.media && media) {
     // Stored already (a retried webhook after the file was downloaded): nothing to fetch again.
     if (await deps.store.findMessageByExternalId(message.id)) return 'duplicate';
+    // Created before the job is queued, so the job only ever writes into a conversation that exists: once erased, it
+    // is not brought back by a download still in flight (whatsapp-media.ts).
+    await whatsappConversation(deps, waId, name);
     await deps.media.queue({
       wamid: message.id,
       waId,
@@ -154,14 +157,16 @@ async function applyMessage(
 }
 
 /**
- * Stores one customer message in their conversation (created on their first message), deduped by wamid, and
- * announces it; true when it was new. `text` is cut to the text limit here.
+ * Stores one customer message in their conversation (created on their first message, unless `existing` is given: then
+ * the store refuses the message if that conversation is gone), deduped by wamid, and announces it; true when it was
+ * new. `text` is cut to the text limit here.
  */
 export async function storeWhatsappMessage(
   deps: MessageProducerContext,
   input: { wamid: string; waId: string; name: string; text: string; attachmentIds?: string[] },
+  existing?: Conversation,
 ): Promise<boolean> {
-  const conversation = await whatsappConversation(deps, input.waId, input.name);
+  const conversation = existing ?? (await whatsappConversation(deps, input.waId, input.name));
   const stored = await storeMessage(deps, {
     conversationId: conversation.id,
     conversation,

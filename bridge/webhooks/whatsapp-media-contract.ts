@@ -8,13 +8,18 @@ import sharp from 'sharp';
 import { WHATSAPP_CAPTION_LENGTH } from '../../protocol/attachment.ts';
 import type { Message } from '../../protocol/message.ts';
 import type { Store } from '../store/store.ts';
+import { createLogger, type Logger } from '../logger.ts';
 import { connectAgent, connectVisitor, emitWithAck, type AgentClient, type VisitorClient } from '../testing/clients.ts';
 import { waitUntil } from '../testing/wait-until.ts';
 import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv, type WebhookConfig } from './webhook-config.ts';
 import { startFakeGraphApi, type FakeGraphApi } from './test-servers.ts';
 import { whatsappConversationId } from './whatsapp-inbound.ts';
-import { mediaJobIdOf, WHATSAPP_MEDIA_QUEUE } from './whatsapp-media.ts';
+import { legacyMediaJobIdOf, mediaJobIdOf, WHATSAPP_MEDIA_QUEUE } from './whatsapp-media.ts';
+import type { InboundMediaJob } from './whatsapp-inbound.ts';
+
+/** One line the bridge logged, parsed. */
+type LogLine = Record<string, unknown>;
 
 const APP_SECRET = 'meta-app-secret-0123456789abcdef';
 const ACCESS_TOKEN = 'EAAGmedia-access-token';
@@ -25,7 +30,14 @@ export interface MediaBridge {
   url: string;
   store: Store;
   agentToken: string;
+  /** How many attachment files the engine holds (files under DATA_DIR on lowdb, rows on PostgreSQL). */
+  storedFiles(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** A logger keeping every line at info and above, so a test can wait for what the bridge says it did. */
+function recordingLogger(lines: LogLine[]): Logger {
+  return createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
 }
 
 /** The webhook settings every engine's bridge gets: the fake Graph API, fast retries. */
@@ -79,16 +91,17 @@ function statusBody(statuses: { id: string; status: string }[]): Buffer {
 const MP4 = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from('ftypmp42'), Buffer.from([0, 0, 0, 0]), Buffer.from('mp42isom'), Buffer.alloc(64)]);
 
 /** Registers the WhatsApp media tests against bridges that `start` makes on one engine. */
-export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookConfig) => Promise<MediaBridge>): void {
+export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookConfig, logger: Logger) => Promise<MediaBridge>): void {
   describe(`WhatsApp media (${engine})`, () => {
     let graph: FakeGraphApi;
     let bridge: MediaBridge;
     let png: Buffer;
     const sockets: (AgentClient | VisitorClient)[] = [];
+    const logs: LogLine[] = [];
 
     beforeAll(async () => {
       graph = await startFakeGraphApi(ACCESS_TOKEN);
-      bridge = await start(webhooksFor(graph));
+      bridge = await start(webhooksFor(graph), recordingLogger(logs));
       png = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#3366aa' } }).png().toBuffer();
     });
 
@@ -158,13 +171,57 @@ export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookC
       const message = await stored('wamid.IMG2');
       expect(message.text).toBe('');
       expect(message.attachments).toHaveLength(1);
-      const item = (await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).find((i) => i.id === mediaJobIdOf('wamid.IMG2'));
+      const item = (await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).find((i) => i.id === mediaJobIdOf(message.conversationId, 'wamid.IMG2'));
       expect(item).toMatchObject({ state: 'delivered', attempts: 3 });
       expect((await post(body)).status).toBe(200);
       const messages = await bridge.store.getMessages(message.conversationId, { limit: 10 });
       expect(messages.filter((m) => m.externalId === 'wamid.IMG2')).toHaveLength(1);
       expect(graph.downloads().filter((r) => r.path === '/media-bytes/MEDIA-IMG-2')).toHaveLength(1);
       expect(bridge.store.health().attachments).toBe(before + 1);
+    });
+
+    it('an erasure while a download is in flight deletes its job, and the download then brings nothing back: no conversation, message or file', async () => {
+      const waId = '15550001005';
+      const conversationId = whatsappConversationId(waId);
+      const jobId = mediaJobIdOf(conversationId, 'wamid.ERASE1');
+      const attachmentsBefore = bridge.store.health().attachments;
+      const filesBefore = await bridge.storedFiles();
+      graph.media.set('MEDIA-ERASE-1', { bytes: png, mimeType: 'image/png' });
+      let release!: () => void;
+      graph.held.set('MEDIA-ERASE-1', new Promise<void>((resolve) => (release = resolve)));
+      const body = inboundBody(waId, { id: 'wamid.ERASE1', type: 'image', image: { id: 'MEDIA-ERASE-1', caption: 'My card number is …' } });
+      expect((await post(body)).status).toBe(200);
+      // Claimed, and its first Graph API request held unanswered: the job is in flight.
+      await waitUntil('the held lookup of MEDIA-ERASE-1', () => graph.lookups().some((r) => r.path.endsWith('/MEDIA-ERASE-1')));
+      expect(await bridge.store.getConversation(conversationId)).toMatchObject({ channel: 'whatsapp' });
+      expect((await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).map((i) => i.id)).toContain(jobId);
+
+      expect((await asAgent(`/api/conversations/${conversationId}`, { method: 'DELETE' })).status).toBe(204);
+      // Deleted with the conversation although no message names it yet (its caption and the number are in it).
+      expect((await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).map((i) => i.id)).not.toContain(jobId);
+      release();
+      const dropped = await waitUntil('the in-flight download dropped', () =>
+        logs.find((line) => line.msg === 'webhooks: WhatsApp media of an erased conversation dropped' && line.wamid === 'wamid.ERASE1'),
+      );
+      // It got the file and tried to store it: the store refused the write into the erased conversation.
+      expect(dropped.when).toBe('after the download');
+      expect(graph.downloads().filter((r) => r.path === '/media-bytes/MEDIA-ERASE-1')).toHaveLength(1);
+      expect(await bridge.store.findMessageByExternalId('wamid.ERASE1')).toBeUndefined();
+      expect(await bridge.store.getConversation(conversationId)).toBeUndefined();
+      expect(bridge.store.health().attachments).toBe(attachmentsBefore);
+      expect(await bridge.storedFiles()).toBe(filesBefore);
+      expect((await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).map((i) => i.id)).not.toContain(jobId);
+    });
+
+    it('still runs a job an older version queued as wa-media:<wamid> before the conversation existed (an upgrade with jobs pending)', async () => {
+      const waId = '15550001006';
+      expect(await bridge.store.getConversation(whatsappConversationId(waId))).toBeUndefined();
+      graph.media.set('MEDIA-OLD-1', { bytes: png, mimeType: 'image/png' });
+      const job: InboundMediaJob = { wamid: 'wamid.OLD1', waId, name: 'Old Timer', kind: 'image', mediaId: 'MEDIA-OLD-1', placeholder: '[image]' };
+      await bridge.store.enqueue(WHATSAPP_MEDIA_QUEUE, job, legacyMediaJobIdOf('wamid.OLD1'));
+      const message = await stored('wamid.OLD1');
+      expect(message.conversationId).toBe(whatsappConversationId(waId));
+      expect(message.attachments).toEqual([expect.objectContaining({ type: 'image/png' })]);
     });
 
     it("sends an agent's image once (uploaded once, even when the send is retried) with its caption, and a file as a document; statuses apply", async () => {

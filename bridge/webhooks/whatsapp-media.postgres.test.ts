@@ -4,15 +4,13 @@ import pg from 'pg';
 import { createAgentAccount } from '../auth/agent-accounts.ts';
 import { startAgentSession } from '../auth/agent-sessions.ts';
 import { createBridge } from '../create-bridge.ts';
-import { silentLogger } from '../logger.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { postgresNodeConfig } from '../testing/postgres-nodes.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
 import { describeWhatsappMedia } from './whatsapp-media-contract.ts';
 
-describeWhatsappMedia('PostgreSQL', async (webhooks) => {
-  const logger = silentLogger();
+describeWhatsappMedia('PostgreSQL', async (webhooks, logger) => {
   const pool = new pg.Pool({ connectionString: await createTestDatabase('whatsapp_media'), max: 4 });
   await migrate(pool, logger);
   const store = new PostgresStore({ pool, logger });
@@ -26,6 +24,10 @@ describeWhatsappMedia('PostgreSQL', async (webhooks) => {
     url: `http://127.0.0.1:${(bridge.httpServer.address() as AddressInfo).port}`,
     store,
     agentToken: token,
+    async storedFiles() {
+      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM attachments');
+      return rows[0]!.n;
+    },
     async close() {
       await bridge.close();
       await store.close();

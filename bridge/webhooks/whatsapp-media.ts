@@ -1,6 +1,7 @@
 /**
- * Inbound WhatsApp media (image, document, audio, video, sticker): the webhook queues one durable job per message
- * (`wa-media:<wamid>`, in the store's claimed queue) and answers Meta at once; this worker downloads the file through
+ * Inbound WhatsApp media (image, document, audio, video, sticker): the webhook makes sure the customer's conversation
+ * exists, queues one durable job per message (`wa-media:<conversationId>:<wamid>`, in the store's claimed queue) and
+ * answers Meta at once; this worker downloads the file through
  * the Graph API (Meta's two-step flow, whatsapp graph-api-client.ts), sniffs and cleans it like an upload (same
  * allowed types, ATTACHMENT_MAX_BYTES) and stores the message with the attachment and the caption as its text.
  *
@@ -10,6 +11,13 @@
  * a file that is refused (type, size, Meta's 4xx) or still unreachable after the last attempt leaves the message with
  * today's placeholder text (`[video] caption`) and a note why. Nothing is doubled: the job id and the message's
  * client id derive from the wamid, the attachment's upload key from Meta's media id.
+ *
+ * Erasure: the job id names the conversation, so erasing it deletes its pending jobs (by `mediaJobIdPrefixOf`) in the
+ * same atomic store step as its messages. A job already claimed when the erasure runs never creates the conversation
+ * again: it writes only into the conversation that exists, and the store refuses a file or a message for one that is
+ * gone (checked atomically with the write), so the job drops what it downloaded. Jobs queued by an older version
+ * (`wa-media:<wamid>`, before the webhook created the conversation) still run: they create the conversation as they
+ * did, unless it was erased after they were queued.
  */
 import type { AxiosInstance } from 'axios';
 import type { QueueItem, Store } from '../store/store.ts';
@@ -17,17 +25,35 @@ import type { BridgeMetrics } from '../metrics.ts';
 import type { MessageProducerContext } from '../conversations.ts';
 import { BridgeError } from '../api-error.ts';
 import { cleanName, prepareContent, sniffType } from '../attachments/attachment-content.ts';
+import type { Conversation } from '../../protocol/conversation.ts';
+import { ERASED_NAMESPACE } from '../conversations.ts';
 import { newQueueWorker, type DeliveryOutcome, type QueueWorker, type QueueWorkerDeps } from './queue-worker.ts';
 import { downloadWhatsappMedia } from './graph-api-client.ts';
 import { guardedLookup, systemResolver, type Resolver } from './ssrf-guard.ts';
 import type { WhatsappConfig } from './webhook-config.ts';
-import { storeWhatsappMessage, whatsappConversation, type InboundMediaJob, type InboundMediaQueue } from './whatsapp-inbound.ts';
+import {
+  storeWhatsappMessage,
+  whatsappConversation,
+  whatsappConversationId,
+  type InboundMediaJob,
+  type InboundMediaQueue,
+} from './whatsapp-inbound.ts';
 
 /** Store queue of inbound media downloads. */
 export const WHATSAPP_MEDIA_QUEUE = 'whatsapp-media';
 
-/** The queue item id of the download of the media message `wamid`. */
-export function mediaJobIdOf(wamid: string): string {
+/** What the ids of every media download of a conversation start with: its erasure deletes them by it. */
+export function mediaJobIdPrefixOf(conversationId: string): string {
+  return `wa-media:${conversationId}:`;
+}
+
+/** The queue item id of the download of the media message `wamid` in `conversationId`: the same on every node. */
+export function mediaJobIdOf(conversationId: string, wamid: string): string {
+  return `${mediaJobIdPrefixOf(conversationId)}${wamid}`;
+}
+
+/** The id an older version gave the download of `wamid` (before the id named the conversation). */
+export function legacyMediaJobIdOf(wamid: string): string {
   return `wa-media:${wamid}`;
 }
 
@@ -76,16 +102,51 @@ export class WhatsappMedia implements InboundMediaQueue {
 
   /** Queues the download of one media message (an existing job with its id is left as it is) and wakes the worker. */
   async queue(job: InboundMediaJob): Promise<void> {
-    await this.deps.store.enqueue<InboundMediaJob>(WHATSAPP_MEDIA_QUEUE, job, mediaJobIdOf(job.wamid));
+    await this.deps.store.enqueue<InboundMediaJob>(WHATSAPP_MEDIA_QUEUE, job, mediaJobIdOf(whatsappConversationId(job.waId), job.wamid));
     this.worker.kick();
   }
 
   private async deliver(item: QueueItem<InboundMediaJob>, signal: AbortSignal): Promise<DeliveryOutcome> {
+    const job = item.payload;
+    if (await this.deps.store.findMessageByExternalId(job.wamid)) return { ok: true };
+    const conversation = await this.conversationOf(item);
+    if (!conversation) {
+      this.dropped(job, 'before the download');
+      return { ok: true };
+    }
+    try {
+      return await this.download(item, conversation, signal);
+    } catch (error) {
+      // The store refuses a file or a message for a conversation erased meanwhile (atomically with the write).
+      if (await this.deps.store.getConversation(conversation.id)) throw error;
+      this.dropped(job, 'after the download');
+      return { ok: true };
+    }
+  }
+
+  /**
+   * The conversation the job writes into, or undefined when it was erased. Only a job queued by an older version
+   * creates it (that version queued before creating it), unless an erasure since the job was queued says otherwise.
+   */
+  private async conversationOf(item: QueueItem<InboundMediaJob>): Promise<Conversation | undefined> {
+    const { store } = this.deps;
+    const job = item.payload;
+    const existing = await store.getConversation(whatsappConversationId(job.waId));
+    if (existing || item.id !== legacyMediaJobIdOf(job.wamid)) return existing;
+    const erased = await store.getRecord<{ at: string }>(ERASED_NAMESPACE, whatsappConversationId(job.waId));
+    if (erased && erased.at >= item.createdAt) return undefined;
+    return whatsappConversation(this.deps, job.waId, job.name);
+  }
+
+  private dropped(job: InboundMediaJob, when: string): void {
+    this.deps.logger.info({ wamid: job.wamid, when }, 'webhooks: WhatsApp media of an erased conversation dropped');
+  }
+
+  private async download(item: QueueItem<InboundMediaJob>, conversation: Conversation, signal: AbortSignal): Promise<DeliveryOutcome> {
     const { store, config, http, clock, maxBytes } = this.deps;
     const job = item.payload;
-    if (await store.findMessageByExternalId(job.wamid)) return { ok: true };
     if (!config.send) {
-      await this.storePlaceholder(job, 'not downloaded: WHATSAPP_ACCESS_TOKEN is not set');
+      await this.storePlaceholder(job, conversation, 'not downloaded: WHATSAPP_ACCESS_TOKEN is not set');
       return { ok: false, permanent: true, error: 'WhatsApp media download is not configured' };
     }
     // One bound for both requests of the two-step flow, so an attempt always ends well within its claim.
@@ -100,7 +161,7 @@ export class WhatsappMedia implements InboundMediaQueue {
       return { ok: false, permanent: false, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
     }
     if (result.kind === 'rejected') {
-      await this.storePlaceholder(job, `not downloaded: ${result.reason}`);
+      await this.storePlaceholder(job, conversation, `not downloaded: ${result.reason}`);
       return { ok: false, permanent: true, error: `rejected ${result.code}: ${result.reason}`, status: result.status };
     }
     let type;
@@ -111,11 +172,10 @@ export class WhatsappMedia implements InboundMediaQueue {
     } catch (error) {
       if (!(error instanceof BridgeError)) throw error;
       // Refused like an upload would be (a video, an unreadable image): the customer's message is kept as text.
-      await this.storePlaceholder(job, `not kept: ${error.message}`);
+      await this.storePlaceholder(job, conversation, `not kept: ${error.message}`);
       this.deps.logger.info({ wamid: job.wamid, kind: job.kind, code: error.code }, 'webhooks: WhatsApp media refused; placeholder stored');
       return { ok: true };
     }
-    const conversation = await whatsappConversation(this.deps, job.waId, job.name);
     const { attachment } = await store.putAttachment({
       conversationId: conversation.id,
       uploader: 'visitor',
@@ -126,17 +186,24 @@ export class WhatsappMedia implements InboundMediaQueue {
       content: prepared.content,
       ...(prepared.thumbnail ? { thumbnail: prepared.thumbnail } : {}),
     });
-    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text: job.caption ?? '', attachmentIds: [attachment.id] });
+    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text: job.caption ?? '', attachmentIds: [attachment.id] }, conversation);
     return { ok: true };
   }
 
   private async settled(item: QueueItem<InboundMediaJob>, outcome: DeliveryOutcome): Promise<void> {
     // Refusals stored their placeholder in deliver(); this is the give-up after the last retry.
     if (item.state !== 'dead' || outcome.ok || outcome.permanent) return;
-    await this.storePlaceholder(item.payload, `not downloaded from WhatsApp after ${item.attempts} attempts`);
+    const conversation = await this.conversationOf(item);
+    if (!conversation) return this.dropped(item.payload, 'after the last attempt');
+    try {
+      await this.storePlaceholder(item.payload, conversation, `not downloaded from WhatsApp after ${item.attempts} attempts`);
+    } catch (error) {
+      if (await this.deps.store.getConversation(conversation.id)) throw error;
+      this.dropped(item.payload, 'after the last attempt');
+    }
   }
 
-  private async storePlaceholder(job: InboundMediaJob, note: string): Promise<void> {
-    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text: `${job.placeholder}\n(${note})` });
+  private async storePlaceholder(job: InboundMediaJob, conversation: Conversation, note: string): Promise<void> {
+    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text: `${job.placeholder}\n(${note})` }, conversation);
   }
 }
