@@ -171,7 +171,10 @@ export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookC
       const message = await stored('wamid.IMG2');
       expect(message.text).toBe('');
       expect(message.attachments).toHaveLength(1);
-      const item = (await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).find((i) => i.id === mediaJobIdOf(message.conversationId, 'wamid.IMG2'));
+      // The job's own record is saved just after the message it stored: waited for, not assumed.
+      const item = await waitUntil('the job saved as delivered', async () =>
+        (await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).find((i) => i.id === mediaJobIdOf(message.conversationId, 'wamid.IMG2') && i.state !== 'pending'),
+      );
       expect(item).toMatchObject({ state: 'delivered', attempts: 3 });
       expect((await post(body)).status).toBe(200);
       const messages = await bridge.store.getMessages(message.conversationId, { limit: 10 });
