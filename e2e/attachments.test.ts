@@ -117,6 +117,9 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     browser = await launchChromium();
     visitorContext = await browser.newContext({ viewport: VIEWPORT });
     agentContext = await browser.newContext({ viewport: VIEWPORT });
+    // The visitor's pages run on Playwright's clock, which passes as real time does until a case moves it on (the
+    // offline case steps across the upload's retry delays instead of waiting them out).
+    await visitorContext.clock.install();
     // The refused upload in the errors test is answered 415 on purpose; Chromium logs every 4xx resource.
     const v = await openPage(visitorContext, [/status of 415 .*\/api\/attachments\?name=tool\.exe/]);
     const a = await openPage(agentContext);
@@ -368,7 +371,18 @@ describe('attachments in the widget and the console (Chromium, real bridge)', ()
     await visitor.locator('anon-chat .connection').waitFor();
     await sendFromWidget(visitor, 'offline before the file');
     await visitor.locator('anon-chat .att-input').setInputFiles({ name: 'offline.png', mimeType: 'image/png', buffer: await screenshotPng('Offline', '#7f5539') });
-    await visitor.locator('anon-chat .att-draft__item--waiting').waitFor();
+    // The upload fails, is retried after the widget's own delays (page time moved a second at a time; each aborted
+    // attempt is answered in the real time between steps), fails again and leaves the file waiting for the outbox.
+    const waiting = visitor.locator('anon-chat .att-draft__item--waiting');
+    await expect
+      .poll(
+        async () => {
+          await visitor.clock.fastForward(1000);
+          return waiting.count();
+        },
+        { message: 'the offline file waiting after its upload retries' },
+      )
+      .toBe(1);
     await visitor.locator('anon-chat .send').click();
     await sendFromWidget(visitor, 'offline after the file');
     // The tab closes once the file's bytes are in IndexedDB (the outbox entry naming them is in localStorage already).
