@@ -134,6 +134,25 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
       else if (typeof type === 'string') outcomes.refused(webhook, 'bad_request', 'bad_request', requestIdOf(req));
       next(error);
     };
+  /**
+   * The Express route of an inbound webhook (what the fast path leaves to Express): the raw body up to `limit`,
+   * answered 200 with `accept`'s answer once it is durably stored; parser refusals counted as this webhook's.
+   */
+  const postInbound = (
+    path: string,
+    limit: string,
+    webhook: InboundWebhook,
+    accept: (raw: Buffer, headers: IncomingHttpHeaders, isJson: boolean, reqId: string | undefined) => Promise<unknown>,
+  ) =>
+    app.post(
+      path,
+      rawBody(limit),
+      async (req: Request, res: Response) => {
+        const isJson = Boolean(req.is('application/json'));
+        res.status(200).json(await accept(rawBodyOf(req), req.headers, isJson, requestIdOf(req)));
+      },
+      parserRefusals(webhook),
+    );
 
   // The store queues the deliveries and sends with each change (one atomic step); the sinks only wake the workers.
   const removeSinks = [
@@ -200,15 +219,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     // Only now, with everything durably stored, does Meta get its 200 (a failure above makes it retry).
     return { ok: true };
   };
-  app.post(
-    '/webhooks/whatsapp',
-    rawBody(WHATSAPP_BODY_LIMIT),
-    async (req: Request, res: Response) => {
-      const isJson = Boolean(req.is('application/json'));
-      res.status(200).json(await acceptWhatsapp(rawBodyOf(req), req.headers, isJson, requestIdOf(req)));
-    },
-    parserRefusals('whatsapp'),
-  );
+  postInbound('/webhooks/whatsapp', WHATSAPP_BODY_LIMIT, 'whatsapp', acceptWhatsapp);
 
   // ---- generic status webhook ----
   /** Verifies and applies one status webhook body; resolves with the 200 answer once it is durably stored. */
@@ -250,15 +261,7 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     if (outcome === 'unknown_message') throw new WebhookRefusal('unknown_message', 'not_found', 'No such message.');
     return { ok: true, result: outcome };
   };
-  app.post(
-    '/webhooks/status',
-    rawBody(STATUS_BODY_LIMIT),
-    async (req: Request, res: Response) => {
-      const isJson = Boolean(req.is('application/json'));
-      res.status(200).json(await acceptStatus(rawBodyOf(req), req.headers, isJson, requestIdOf(req)));
-    },
-    parserRefusals('status'),
-  );
+  postInbound('/webhooks/status', STATUS_BODY_LIMIT, 'status', acceptStatus);
 
   // The same two routes for ordinary requests, ahead of Express; the fast path checked the content type is JSON.
   const fastPath = createWebhookFastPath(
