@@ -8,6 +8,11 @@ import { fnv1a, isObject } from './stored-shapes.ts';
 export class BucketedCollection<V> {
   readonly docs: Doc<BucketData<V>>[] = [];
   size = 0;
+  /**
+   * The keys of each group (`groupOf`) listed so far, kept up to date from its first listing on: a listing then reads
+   * its own keys rather than every item of every bucket, and groups never listed cost nothing.
+   */
+  private readonly groups = new Map<string, Set<string>>();
 
   constructor(
     readonly dir: string,
@@ -15,6 +20,7 @@ export class BucketedCollection<V> {
     private readonly validateItem: (value: unknown) => string | undefined,
     private readonly touch: (doc: AnyDoc) => void,
     freeze?: (data: BucketData<V>) => BucketData<V>,
+    private readonly groupOf?: (key: string) => string,
   ) {
     for (let i = 0; i < buckets; i++) {
       const adapter = new AtomicJsonFile<BucketData<V>>(join(dir, `${i}.json`), (v) => this.validate(v), false);
@@ -34,6 +40,7 @@ export class BucketedCollection<V> {
 
   async load(): Promise<void> {
     this.size = 0;
+    this.groups.clear();
     for (const doc of this.docs) {
       const data = await doc.adapter.read();
       // A null-prototype object: keys such as "__proto__" stay plain keys.
@@ -54,7 +61,10 @@ export class BucketedCollection<V> {
   set(key: string, value: V): void {
     const doc = this.docOf(key);
     this.touch(doc as AnyDoc);
-    if (!(key in doc.data.items)) this.size++;
+    if (!(key in doc.data.items)) {
+      this.size++;
+      if (this.groups.size > 0) this.groups.get(this.groupOf!(key))?.add(key);
+    }
     doc.data.items[key] = value;
   }
 
@@ -64,6 +74,19 @@ export class BucketedCollection<V> {
     this.touch(doc as AnyDoc);
     delete doc.data.items[key];
     this.size--;
+    if (this.groups.size > 0) this.groups.get(this.groupOf!(key))?.delete(key);
+  }
+
+  /** The keys of `group` (collections made with `groupOf` only); the first call for a group reads every key once. */
+  keysOf(group: string): ReadonlySet<string> {
+    if (!this.groupOf) throw new Error('this collection has no groups');
+    let keys = this.groups.get(group);
+    if (!keys) {
+      keys = new Set();
+      for (const doc of this.docs) for (const key of Object.keys(doc.data.items)) if (this.groupOf(key) === group) keys.add(key);
+      this.groups.set(group, keys);
+    }
+    return keys;
   }
 
   *entries(): IterableIterator<[string, V]> {

@@ -14,6 +14,7 @@ import type { CommitMarkWriter } from './commit-mark.ts';
 import { DIRS, freezeConversationBucket, freezeReplacedItems, type AnyDoc } from './documents.ts';
 import type { Journal } from './journal.ts';
 import {
+  recordNamespaceOf,
   validateAgent,
   validateAny,
   validateAttachment,
@@ -120,7 +121,7 @@ export class LowdbState {
     const dir = (name: string): string => join(this.dataDir, name);
     this.conversationBuckets = new BucketedCollection(dir(DIRS.conversations), 256, validateConversationRecord, touch, freezeConversationBucket);
     this.agentBuckets = new BucketedCollection(dir(DIRS.agents), 1, validateAgent, touch);
-    this.recordBuckets = new BucketedCollection(dir(DIRS.records), 256, validateAny, touch, freezeReplacedItems);
+    this.recordBuckets = new BucketedCollection(dir(DIRS.records), 256, validateAny, touch, freezeReplacedItems, recordNamespaceOf);
     this.queueBuckets = new BucketedCollection(dir(DIRS.queues), 16, validateQueueItem, touch, freezeReplacedItems);
     this.externalIdBuckets = new BucketedCollection(dir(DIRS.externalIds), 64, validateExternalId, touch, freezeReplacedItems);
     this.attachmentBuckets = new BucketedCollection(dir(DIRS.attachments), 64, validateAttachment, touch, freezeReplacedItems);

@@ -71,18 +71,18 @@ export class LowdbRecords implements Pick<Store, 'putRecord' | 'getRecord' | 'de
     return true;
   }
 
-  /** A scan of every record: namespaces listed this way (saved replies, settings) are few and small. */
+  /** The records of one namespace, by key: a namespace's keys are indexed from its first listing on (bucketed-collection.ts). */
   async listRecords(namespace: string, limit: number): Promise<RecordDump[]> {
     this.s.assertOpen();
     const now = this.s.now();
-    const prefix = recordKey(namespace, '');
+    const prefixLength = recordKey(namespace, '').length;
     const records: RecordDump[] = [];
-    for (const [storeKey, record] of this.s.recordBuckets.entries()) {
-      if (!storeKey.startsWith(prefix)) continue;
+    for (const storeKey of this.s.recordBuckets.keysOf(namespace)) {
+      const record = this.s.recordBuckets.get(storeKey)!;
       if (record.expiresAt !== undefined && record.expiresAt <= now) continue;
       records.push({
         namespace,
-        key: storeKey.slice(prefix.length),
+        key: storeKey.slice(prefixLength),
         value: copyJson(record.value),
         ...(record.expiresAt !== undefined ? { expiresAt: record.expiresAt } : {}),
       });

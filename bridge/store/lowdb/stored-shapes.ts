@@ -141,6 +141,11 @@ export function recordKey(namespace: string, key: string): string {
   return `${namespace}\u0000${key}`;
 }
 
+/** The namespace part of a record's key in the records collection. */
+export function recordNamespaceOf(storeKey: string): string {
+  return storeKey.slice(0, storeKey.indexOf('\u0000'));
+}
+
 /** Key of the (channel, external user) → conversation index. */
 export function externalUserKey(channel: Channel, externalUserId: string): string {
   return `${channel}\u0000${externalUserId}`;
