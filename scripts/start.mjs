@@ -28,7 +28,7 @@ if (options.rebuild || !buildIsCurrent()) {
   const check = spawnSync(process.execPath, ['--import', 'tsx', 'bridge/main.ts', '--check-config'], { cwd: ROOT, stdio: 'inherit' });
   if (check.status !== 0) process.exit(check.status ?? 1);
   process.stdout.write('anon-chat: the sources changed since the last build; building the widget, console and bridge (once)\n');
-  build();
+  await build();
 }
 // Source maps stay off unless asked for (`SOURCE_MAPS=1` or `NODE_OPTIONS=--enable-source-maps`): Node decodes the
 // whole map at the first formatted stack and keeps it, a one-time cost larger than the idle bridge itself; the
