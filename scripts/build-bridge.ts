@@ -7,7 +7,7 @@
  *
  *   tsx scripts/build-bridge.ts        # bridge/main.ts → dist/bridge/main.js (what `npm start` runs)
  */
-import { buildSync } from 'esbuild';
+import { build, buildSync, type BuildOptions } from 'esbuild';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,16 +23,16 @@ export const BRIDGE_BUNDLE = join(ROOT, 'dist', 'bridge', 'main.js');
 const EXTERNAL = ['pino'];
 
 /**
- * Bundles `entry` (relative to the repository root) with its packages into `outfile`. The output must sit two
+ * esbuild options that bundle `entry` (relative to the repository root) with its packages into `outfile`. The output must sit two
  * folders below the root (dist/x/, bench/x/) because bridge code finds the repository from `import.meta.dirname`
  * two levels up (bridge/http/static-routes.ts), and bundling rewrites import.meta to the bundle's own location.
  */
-export function bundleNodeEntry(entry: string, outfile: string): void {
+function bundleOptions(entry: string, outfile: string): BuildOptions {
   const depth = resolve(outfile).slice(ROOT.length + 1).split(/[\\/]/).length - 1;
   if (!resolve(outfile).startsWith(ROOT) || depth !== 2) {
     throw new Error(`bundle ${outfile} must be two folders below ${ROOT} (import.meta.dirname-relative paths)`);
   }
-  buildSync({
+  return {
     entryPoints: [resolve(ROOT, entry)],
     outfile,
     bundle: true,
@@ -47,7 +47,17 @@ export function bundleNodeEntry(entry: string, outfile: string): void {
     sourcemap: 'linked',
     sourcesContent: false,
     logLevel: 'warning',
-  });
+  };
+}
+
+/** Bundles `entry` into `outfile` (see bundleOptions), synchronously. */
+export function bundleNodeEntry(entry: string, outfile: string): void {
+  buildSync(bundleOptions(entry, outfile));
+}
+
+/** The same bundle, built without blocking: several of these at once share esbuild's threads. */
+export async function bundleNodeEntryAsync(entry: string, outfile: string): Promise<void> {
+  await build(bundleOptions(entry, outfile));
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

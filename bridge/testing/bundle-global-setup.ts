@@ -5,12 +5,12 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildBundles, PREBUILT_ENTRIES, RUN_BUNDLES_ENV } from './node-bundle.ts';
+import { buildBundlesConcurrently, PREBUILT_ENTRIES, RUN_BUNDLES_ENV } from './node-bundle.ts';
 
-export default function setup(): (() => void) | undefined {
+export default async function setup(): Promise<(() => void) | undefined> {
   if (process.env[RUN_BUNDLES_ENV]) return undefined;
   const dir = join(import.meta.dirname, '..', '..', 'dist', `test-bundles-run-${process.pid}`);
-  buildBundles(dir, PREBUILT_ENTRIES);
+  await buildBundlesConcurrently(dir, PREBUILT_ENTRIES);
   process.env[RUN_BUNDLES_ENV] = dir;
   return () => {
     rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleNodeEntry } from '../../scripts/build-bridge.ts';
+import { bundleNodeEntry, bundleNodeEntryAsync } from '../../scripts/build-bridge.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -37,6 +37,12 @@ export function bundleName(entry: string): string {
 export function buildBundles(dir: string, entries: readonly string[]): void {
   mkdirSync(dir, { recursive: true });
   for (const entry of entries) bundleNodeEntry(entry, join(dir, bundleName(entry)));
+}
+
+/** buildBundles, all entries at once: the global setup runs before any test, with both cores otherwise idle. */
+export async function buildBundlesConcurrently(dir: string, entries: readonly string[]): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  await Promise.all(entries.map((entry) => bundleNodeEntryAsync(entry, join(dir, bundleName(entry)))));
 }
 
 /** Bundles built by this process (an entry the run did not prebuild, or a run outside Vitest), by entry. */
