@@ -5,7 +5,6 @@
  * takes the files' rows with the counts /health reports.
  */
 import type { AddressInfo } from 'node:net';
-import { connect as tcpConnect } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../protocol/message.ts';
@@ -15,6 +14,7 @@ import { silentLogger } from '../logger.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { connectVisitor, emitWithAck, type VisitorClient } from '../testing/clients.ts';
+import { cutUpload } from '../testing/cut-upload.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
 import { postgresNodeConfig } from '../testing/postgres-nodes.ts';
 
@@ -80,20 +80,7 @@ describe('attachments on PostgreSQL', () => {
     const { token, conversationId } = visitor.session;
     const body = new Uint8Array(Buffer.alloc(200 * 1024, 'a long log line\n'));
     const healthBefore = await healthAttachments();
-    await new Promise<void>((resolve, reject) => {
-      const socket = tcpConnect(port, '127.0.0.1', () => {
-        socket.write(
-          `POST /api/attachments?uploadKey=cut.0&name=server.log HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
-            `Content-Length: ${body.byteLength}\r\n\r\n`,
-        );
-        // Half the body, then the connection is gone (a dropped network, not a clean close).
-        socket.write(body.subarray(0, body.byteLength / 2), () => {
-          socket.destroy();
-          resolve();
-        });
-      });
-      socket.on('error', reject);
-    });
+    await cutUpload(port, token, body, { uploadKey: 'cut.0', name: 'server.log' });
     const [restarted, racing] = await Promise.all([upload(token, body, 'cut.0'), upload(token, body, 'cut.0')]);
     expect([restarted.status, racing.status].sort()).toEqual([200, 201]);
     const id = restarted.id!;

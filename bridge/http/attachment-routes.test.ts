@@ -11,6 +11,7 @@ import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import type { Message } from '../../protocol/message.ts';
 import { connectAgent, connectVisitor, emitWithAck, nextEvent, startTestBridge, type TestBridge } from '../testing/index.ts';
+import { cutUpload } from '../testing/cut-upload.ts';
 
 const MAX_BYTES = 256 * 1024;
 let tb: TestBridge;
@@ -222,20 +223,7 @@ describe('upload', () => {
     const token = visitor.session.token;
     const body = Buffer.alloc(MAX_BYTES - 1, 'a long log line\n');
     const before = tb.store.health().attachments;
-    await new Promise<void>((resolve, reject) => {
-      const socket = tcpConnect(tb.port, '127.0.0.1', () => {
-        socket.write(
-          `POST /api/attachments?uploadKey=cut.0&name=server.log HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
-            `Content-Length: ${body.byteLength}\r\n\r\n`,
-        );
-        // Half the body reaches the bridge, then the connection is gone (a dropped network, not a clean close).
-        socket.write(body.subarray(0, body.byteLength / 2), () => {
-          socket.destroy();
-          resolve();
-        });
-      });
-      socket.on('error', reject);
-    });
+    await cutUpload(tb.port, token, body, { uploadKey: 'cut.0', name: 'server.log' });
     const restarted = await upload(token, body, { uploadKey: 'cut.0', name: 'server.log' });
     expect(restarted.status).toBe(201);
     const again = await upload(token, body, { uploadKey: 'cut.0', name: 'server.log' });
