@@ -1,8 +1,9 @@
 /**
  * `<anon-chat transport="xmtp">` with the real @xmtp/browser-sdk in real Chromium, embedded cross-origin (a host
  * page on its own loopback server, the widget from the bridge) as sites do, against a real bridge, with no
- * reachable XMTP network (every host but loopback fails DNS): the widget downloads the XMTP module, the SDK starts
- * its worker and WASM and fails to reach XMTP, and the widget falls back to the bridge within the documented bound;
+ * reachable XMTP network (every host but loopback goes to a proxy that is not there): the widget downloads the XMTP
+ * module, the SDK starts its worker and WASM and fails to reach XMTP, and the widget falls back to the bridge within
+ * the documented bound;
  * every message reaches the bridge exactly once, the header reads "Realtime", the visitor's XMTP key survives a
  * reload. A second tab holding the XMTP database makes the widget fall back at once, before the SDK even starts.
  * The classic-script build loads the same module by URL. A hung init is cut at the bound.
@@ -15,10 +16,10 @@ import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Message } from '../protocol/message.ts';
 import { startTestBridge, connectAgent, collect, emitWithAck, type AgentClient, type TestBridge } from '../bridge/testing/index.ts';
-import { CHROMIUM_ARGS, CHROMIUM_PATH, ROOT } from './helpers/browser.ts';
+import { ROOT, launchChromium } from './helpers/browser.ts';
 import { openWidget, sendFromWidget, widgetMessage, widgetTexts } from './helpers/widget-page.ts';
 import { XMTP_INIT_BOUND_MS } from '../widget/transports/select-transport.ts';
 
@@ -103,6 +104,11 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
   let bridge: TestBridge;
   let host: { server: Server; origin: string };
   let browser: Browser;
+  /**
+   * No XMTP network, whatever the machine: each context sends every request but loopback's to a proxy on a loopback port
+   * nothing listens on, so the SDK's requests fail as offline ones do. Per context, so the run's shared browser serves.
+   */
+  const newContext = (): Promise<BrowserContext> => browser.newContext({ proxy: { server: 'http://127.0.0.1:9', bypass: '127.0.0.1' } });
   let agent: AgentClient;
   let agentMessages: Message[];
 
@@ -112,12 +118,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     bridge = await startTestBridge({ config: { allowedOrigins: [host.origin] } });
     agent = await connectAgent(bridge.url, bridge.agent.token);
     agentMessages = collect(agent, 'message:new');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      // No XMTP network, whatever the machine: every name but loopback fails to resolve, as offline.
-      args: [...CHROMIUM_ARGS, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
@@ -175,7 +176,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
   }
 
   it('starts the real SDK, falls back to the bridge when its init hangs, and delivers every message to the bridge once', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const requests: string[] = [];
     context.on('request', (request) => requests.push(request.url()));
     const { page, sentFrames, workers, pageErrors } = await open(context);
@@ -232,7 +233,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
   });
 
   it('falls back at the init bound when the SDK never answers (its worker blocked by the page CSP)', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const { page, sentFrames, pageErrors } = await open(context);
     await page.goto(`${host.origin}/xmtp-worker-blocked`);
     await openWidget(page);
@@ -257,7 +258,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
   });
 
   it('falls back at once when another tab holds the XMTP database, before the SDK starts', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const requests: string[] = [];
     context.on('request', (request) => requests.push(request.url()));
     // The other tab: same origin, holding the per-origin XMTP database lock the widget takes.
@@ -290,7 +291,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
   });
 
   it('loads the XMTP module from the classic-script build too, and falls back the same way', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const requests: string[] = [];
     context.on('request', (request) => requests.push(request.url()));
     const { page, sentFrames, pageErrors } = await open(context);
@@ -312,7 +313,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
   });
 
   it('never downloads the XMTP module on a page without XMTP', async () => {
-    const context = await browser.newContext();
+    const context = await newContext();
     const requests: string[] = [];
     context.on('request', (request) => requests.push(request.url()));
     const { page } = await open(context);
