@@ -23,6 +23,7 @@ export const RUN_BUNDLES_ENV = 'ANON_CHAT_TEST_BUNDLES';
 export const PREBUILT_ENTRIES = [
   'bridge/main.ts',
   'bridge/testing/lowdb-crash-child.ts',
+  'bridge/testing/lowdb-attachment-crash-child.ts',
   'bridge/testing/lowdb-erasure-crash-child.ts',
   'torture/kill-point.ts',
   'torture/memory-probe.ts',
