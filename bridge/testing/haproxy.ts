@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { freePort } from './free-port.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { START_DEADLINE_MS, waitUntil } from './wait-until.ts';
@@ -19,17 +19,6 @@ export interface Haproxy {
   config: string;
   /** Ends haproxy and removes its configuration directory. */
   close(): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1 (listened on and released again). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /**
