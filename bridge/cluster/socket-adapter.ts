@@ -88,10 +88,12 @@ export class NotifyBatcher {
         const batch = this.pending.splice(0, size);
         try {
           // unnest yields the rows in array order, so the NOTIFYs are queued (and delivered) in publishing order.
-          const result = await this.pool.query('SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n (c, p)', [
-            batch.map((n) => n.channel),
-            batch.map((n) => n.payload),
-          ]);
+          const result = await this.pool.query({
+            // Named: prepared once per connection rather than parsed and planned for every batch.
+            name: 'adapter-notify',
+            text: 'SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n (c, p)',
+            values: [batch.map((n) => n.channel), batch.map((n) => n.payload)],
+          });
           for (const n of batch) n.resolve(result);
         } catch (error) {
           for (const n of batch) n.reject(error);
@@ -111,9 +113,27 @@ export class NotifyBatcher {
  * `listening(channel)` is told each time the adapter's LISTEN on `channel` has taken effect (first and after a reconnect);
  * `published` is told how each of its NOTIFYs and attachment inserts ended.
  */
-function releasingPool(pool: pg.Pool, listening: (channel: string) => void, published: LostBroadcastNotice): pg.Pool {
+function releasingPool(
+  pool: pg.Pool,
+  listening: (channel: string) => void,
+  published: LostBroadcastNotice,
+  ownNotification: (payload: string) => boolean,
+): pg.Pool {
   const connect = async (): Promise<pg.PoolClient> => {
     const client = await pool.connect();
+    // The LISTEN connection hears this node's own NOTIFYs too; the adapter parses each whole payload only to drop it.
+    // Those are dropped here unparsed; anything not recognised as our own reaches the adapter as before.
+    const on = client.on.bind(client) as (event: string, listener: (...args: unknown[]) => void) => pg.PoolClient;
+    (client as { on: unknown }).on = (event: string, listener: (...args: unknown[]) => void) =>
+      on(
+        event,
+        event === 'notification'
+          ? (message: unknown) => {
+              const payload = (message as pg.Notification).payload;
+              if (payload === undefined || !ownNotification(payload)) listener(message);
+            }
+          : listener,
+      );
     const query = client.query.bind(client) as (...args: unknown[]) => unknown;
     // The adapter sends LISTEN with a quoted channel name, one statement per namespace; every other use (the
     // connection goes back to the pool when it ends) passes through untouched.
@@ -261,13 +281,20 @@ export function postgresSocketAdapter(pool: pg.Pool, logger: Logger): ReturnType
   const listening = (channel: string): void => {
     for (const [name, nsp] of namespaces) if (channelOf(name) === channel) nsp.local.emit(CHANGES_MISSED);
   };
+  // Each namespace adapter's messages end with its uid and namespace (ClusterAdapter adds them last, in this order):
+  // `,"uid":"…","nsp":"/…"}` can only end a payload at its top level, so a match is this node's own message.
+  const ownEndings = new Set<string>();
+  const ownNotification = (payload: string): boolean => {
+    for (const ending of ownEndings) if (payload.endsWith(ending)) return true;
+    return false;
+  };
   const published = new LostBroadcastNotice(
     () => [...namespaces.keys()].map(channelOf),
     (channel) => {
       for (const [name, nsp] of namespaces) if (channelOf(name) === channel) nsp.serverSideEmit(CHANGES_MISSED);
     },
   );
-  const adapter = createAdapter(releasingPool(pool, listening, published), {
+  const adapter = createAdapter(releasingPool(pool, listening, published, ownNotification), {
     payloadThreshold: NOTIFY_PAYLOAD_THRESHOLD,
     errorHandler: (error: Error) => logger.warn({ err: error }, 'socket.io postgres adapter'),
   });
@@ -277,8 +304,12 @@ export function postgresSocketAdapter(pool: pg.Pool, logger: Logger): ReturnType
     // The server-side emit of another node whose NOTIFY failed: this node's sockets of the namespace may lack changes.
     nsp.on(CHANGES_MISSED, () => nsp.local.emit(CHANGES_MISSED));
     const namespaceAdapter = adapter(nsp);
+    // ClusterAdapter's uid is protected in its types; it is what the adapter itself compares to drop its own messages.
+    const ending = `,"uid":${JSON.stringify((namespaceAdapter as unknown as { uid: string }).uid)},"nsp":${JSON.stringify(nsp.name)}}`;
+    ownEndings.add(ending);
     const close = namespaceAdapter.close.bind(namespaceAdapter);
     namespaceAdapter.close = () => {
+      ownEndings.delete(ending);
       published.forget(channelOf(nsp.name));
       return close();
     };
