@@ -7,7 +7,37 @@ import { lastMessageOf, type Conversation } from '../../../protocol/conversation
 import { randomId } from '../../ids.ts';
 import { cloneConversation, cloneMessage, newMessage, StoreError, type AppendResult, type NewMessage, type OutboundItem } from '../store.ts';
 import { INSERT_MESSAGES, json, messageColumns } from './columns.ts';
-import type { PostgresState } from './postgres-state.ts';
+import { prepared, type PostgresState } from './postgres-state.ts';
+
+/** Locks the batch's conversations (in id order) and finds the messages its clientIds already stored. */
+const LOCK_AND_FIND_RETRIES = prepared(
+  'append-lock',
+  `WITH locked AS MATERIALIZED (
+     SELECT id, doc FROM conversations WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE)
+   SELECT 'c' AS kind, id, doc FROM locked
+   UNION ALL
+   SELECT 'm', m.conversation_id, m.doc FROM messages m
+     JOIN unnest($2::text[], $3::text[]) AS k (conversation_id, client_id)
+       ON m.conversation_id = k.conversation_id AND m.client_id = k.client_id`,
+);
+
+/** Inserts the batch's messages and saves its conversations; counts what it inserted (a raced retry inserts less). */
+const INSERT_AND_SAVE = prepared(
+  'append-insert',
+  `WITH inserted AS (
+     ${INSERT_MESSAGES}
+     ON CONFLICT (conversation_id, client_id) DO NOTHING
+     RETURNING 1),
+   saved AS (
+     UPDATE conversations c SET doc = v.doc::json, last_seq = v.last_seq, rev = v.rev,
+       last_activity_at = v.last_activity_at, state = v.state, closed_at = v.closed_at, assignee_id = v.assignee_id
+     FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[],
+                 $18::text[])
+       AS v (id, doc, last_seq, rev, last_activity_at, state, closed_at, assignee_id)
+     WHERE c.id = v.id
+     RETURNING 1)
+   SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved`,
+);
 
 /** A batch that lost a dedupe race to another node is retried this often before giving up. */
 const APPEND_ATTEMPTS = 3;
@@ -103,14 +133,7 @@ export class PostgresAppends {
     const conversationIds = [...new Set(inputs.map((i) => i.conversationId))].sort();
     return this.s.transaction(async (client) => {
       const { rows } = await client.query<{ kind: 'c' | 'm'; id: string; doc: Conversation | Message }>(
-        `WITH locked AS MATERIALIZED (
-           SELECT id, doc FROM conversations WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE)
-         SELECT 'c' AS kind, id, doc FROM locked
-         UNION ALL
-         SELECT 'm', m.conversation_id, m.doc FROM messages m
-           JOIN unnest($2::text[], $3::text[]) AS k (conversation_id, client_id)
-             ON m.conversation_id = k.conversation_id AND m.client_id = k.client_id`,
-        [conversationIds, inputs.map((i) => i.conversationId), inputs.map((i) => i.clientId)],
+        LOCK_AND_FIND_RETRIES([conversationIds, inputs.map((i) => i.conversationId), inputs.map((i) => i.clientId)]),
       );
       const conversations = new Map<string, Conversation>();
       const stored = new Map<string, Message>();
@@ -145,20 +168,7 @@ export class PostgresAppends {
       if (created.length > 0) {
         const touched = [...new Set(created.map((m) => m.conversationId))].map((id) => conversations.get(id)!);
         const { rows: counted } = await client.query<{ inserted: number }>(
-          `WITH inserted AS (
-             ${INSERT_MESSAGES}
-             ON CONFLICT (conversation_id, client_id) DO NOTHING
-             RETURNING 1),
-           saved AS (
-             UPDATE conversations c SET doc = v.doc::json, last_seq = v.last_seq, rev = v.rev,
-               last_activity_at = v.last_activity_at, state = v.state, closed_at = v.closed_at, assignee_id = v.assignee_id
-             FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[],
-                         $18::text[])
-               AS v (id, doc, last_seq, rev, last_activity_at, state, closed_at, assignee_id)
-             WHERE c.id = v.id
-             RETURNING 1)
-           SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved`,
-          [
+          INSERT_AND_SAVE([
             ...messageColumns(created),
             touched.map((c) => c.id),
             touched.map((c) => json(c)),
@@ -168,7 +178,7 @@ export class PostgresAppends {
             touched.map((c) => c.state),
             touched.map((c) => c.closedAt ?? null),
             touched.map((c) => c.assigneeId ?? null),
-          ],
+          ]),
         );
         // A retry stored by another node after this statement's snapshot but before our lock: redo the batch.
         if (counted[0]!.inserted !== created.length) throw new DedupeRace();

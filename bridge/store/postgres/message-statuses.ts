@@ -17,7 +17,38 @@ import {
   type StatusUpdate,
 } from '../store.ts';
 import { json } from './columns.ts';
-import { compareText, type ConversationRow, type PostgresState } from './postgres-state.ts';
+import {
+  compareText,
+  conversationValues,
+  prepared,
+  UPDATE_CONVERSATION,
+  type ConversationRow,
+  type PostgresState,
+} from './postgres-state.ts';
+
+const LOCK_CONVERSATIONS = prepared(
+  'status-lock',
+  `SELECT id, doc, delivered_visitor_seq, delivered_agent_seq FROM conversations
+   WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE`,
+);
+const MESSAGE_BY_ID = prepared('status-message', 'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2');
+/** The messages a receipt may newly cover. */
+const RECEIPT_RANGE = prepared(
+  'receipt-range',
+  'SELECT doc FROM messages WHERE conversation_id = $1 AND seq BETWEEN $2 AND $3 AND role = $4 ORDER BY seq',
+);
+/**
+ * A receipt's writes in one statement: its changed messages ($12..$15), each only raising its status rank, and its
+ * conversation (`conversationValues`, $1..$11). A data-modifying WITH runs to completion whether or not it is read.
+ */
+const RECEIPT_SAVE = prepared(
+  'receipt-save',
+  `WITH changed AS (
+     UPDATE messages m SET doc = v.doc::json, rev = v.rev, status_rank = v.status_rank
+     FROM unnest($12::text[], $13::text[], $14::bigint[], $15::smallint[]) AS v (id, doc, rev, status_rank)
+     WHERE m.conversation_id = $1 AND m.id = v.id AND m.status_rank < v.status_rank)
+   ${UPDATE_CONVERSATION}`,
+);
 
 /** A status change (receipt or status) waiting for the next shared status transaction. */
 interface PendingStatusWrite {
@@ -94,11 +125,7 @@ export class PostgresStatuses {
     try {
       outcomes = await this.s.transaction(async (client) => {
         const ids = [...new Set(batch.map((w) => w.conversationId))].sort(compareText);
-        const { rows } = await client.query<ConversationRow & { id: string }>(
-          `SELECT id, doc, delivered_visitor_seq, delivered_agent_seq FROM conversations
-           WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE`,
-          [ids],
-        );
+        const { rows } = await client.query<ConversationRow & { id: string }>(LOCK_CONVERSATIONS([ids]));
         this.s.lockedRows.set(client, new Map(rows.map((row) => [row.id, row])));
         try {
           const done: typeof outcomes = [];
@@ -161,10 +188,7 @@ export class PostgresStatuses {
     messageId: string,
   ): Promise<{ conversation: Conversation; current: Message }> {
     const { doc: conversation } = await this.s.lockConversation(client, conversationId);
-    const { rows } = await client.query<{ doc: Message }>('SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2', [
-      conversationId,
-      messageId,
-    ]);
+    const { rows } = await client.query<{ doc: Message }>(MESSAGE_BY_ID([conversationId, messageId]));
     const current = rows[0]?.doc;
     if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
     return { conversation, current };
@@ -208,10 +232,7 @@ export class PostgresStatuses {
       const end = Math.min(Math.floor(upToSeq), conversation.lastSeq);
       const changed: Message[] = [];
       if (end < start) return { changed, conversation };
-      const { rows } = await client.query<{ doc: Message }>(
-        `SELECT doc FROM messages WHERE conversation_id = $1 AND seq BETWEEN $2 AND $3 AND role = $4 ORDER BY seq`,
-        [conversationId, start, end, authorRole],
-      );
+      const { rows } = await client.query<{ doc: Message }>(RECEIPT_RANGE([conversationId, start, end, authorRole]));
       const at = this.s.now();
       const nowRead = authorRole === 'visitor' && status === 'read' ? rows.length : 0;
       for (const { doc: m } of rows) {
@@ -222,14 +243,6 @@ export class PostgresStatuses {
       }
       const wouldChange = end > deliveredMark || (status === 'read' && end > readMark) || nowRead > 0;
       if (!wouldChange && changed.length === 0) return { changed, conversation };
-      if (changed.length > 0) {
-        await client.query(
-          `UPDATE messages m SET doc = v.doc::json, rev = v.rev, status_rank = v.status_rank
-           FROM unnest($2::text[], $3::text[], $4::bigint[], $5::smallint[]) AS v (id, doc, rev, status_rank)
-           WHERE m.conversation_id = $1 AND m.id = v.id AND m.status_rank < v.status_rank`,
-          [conversationId, changed.map((m) => m.id), changed.map((m) => json(m)), changed.map((m) => m.rev), changed.map((m) => STATUS_RANK[m.status])],
-        );
-      }
       let delivered = { visitor: deliveredVisitorSeq, agent: deliveredAgentSeq };
       if (wouldChange) {
         if (authorRole === 'visitor') {
@@ -243,7 +256,15 @@ export class PostgresStatuses {
           if (status === 'read') conversation.visitorReadSeq = Math.max(conversation.visitorReadSeq, end);
         }
       }
-      await this.s.saveConversation(client, conversation, delivered);
+      await client.query(
+        RECEIPT_SAVE([
+          ...conversationValues(conversation, delivered),
+          changed.map((m) => m.id),
+          changed.map((m) => json(m)),
+          changed.map((m) => m.rev),
+          changed.map((m) => STATUS_RANK[m.status]),
+        ]),
+      );
       row.delivered_visitor_seq = String(delivered.visitor);
       row.delivered_agent_seq = String(delivered.agent);
       await this.s.queueOutbound(client, this.s.outbound.statusChanged(changed, conversation), at);

@@ -38,6 +38,58 @@ export interface ConversationRow {
   delivered_agent_seq: string;
 }
 
+const preparedNames = new Set<string>();
+
+/**
+ * A hot statement, sent as a named prepared statement: PostgreSQL parses and plans it once per connection instead of
+ * on every execution, and the bridge sends only its parameters after the first. The text is fixed (the name stands
+ * for it on every connection), so each name is taken once.
+ */
+export function prepared(name: string, text: string): (values: unknown[]) => pg.QueryConfig {
+  if (preparedNames.has(name)) throw new Error(`prepared statement name ${name} is taken`);
+  preparedNames.add(name);
+  return (values) => ({ name, text, values });
+}
+
+const QUEUE_OUTBOUND = prepared(
+  'queue-outbound',
+  `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
+   SELECT id, queue, 'pending', $3, $3, $3, doc::json FROM unnest($1::text[], $2::text[], $4::text[]) AS v (id, queue, doc)
+   ON CONFLICT (id) DO NOTHING`,
+);
+const LOCK_CONVERSATION = prepared(
+  'lock-conversation',
+  'SELECT doc, delivered_visitor_seq, delivered_agent_seq FROM conversations WHERE id = $1 FOR UPDATE',
+);
+/** Saves a conversation given as `conversationValues` ($1..$11); other statements embed it after their own work. */
+export const UPDATE_CONVERSATION = `UPDATE conversations SET doc = $2::json, state = $3, last_seq = $4, rev = $5, last_activity_at = $6,
+     name_lower = $7, delivered_visitor_seq = coalesce($8, delivered_visitor_seq),
+     delivered_agent_seq = coalesce($9, delivered_agent_seq), closed_at = $10, assignee_id = $11
+   WHERE id = $1`;
+const SAVE_CONVERSATION = prepared('save-conversation', UPDATE_CONVERSATION);
+
+/** The parameters of UPDATE_CONVERSATION; `delivered` watermarks stay as they are when not given. */
+export function conversationValues(c: Conversation, delivered?: { visitor: number; agent: number }): unknown[] {
+  return [
+    c.id,
+    json(c),
+    c.state,
+    c.lastSeq,
+    c.rev,
+    c.lastActivityAt,
+    searchable(c.name),
+    delivered?.visitor ?? null,
+    delivered?.agent ?? null,
+    c.closedAt ?? null,
+    c.assigneeId ?? null,
+  ];
+}
+const SAVE_MESSAGE = prepared(
+  'save-message',
+  `UPDATE messages SET doc = $3::json, rev = $4, status_rank = $5, external_id = $6
+   WHERE conversation_id = $1 AND id = $2 AND (status_rank < $5 OR NOT $7)`,
+);
+
 /** A PostgreSQL error (it carries a SQLSTATE `code`). */
 export function isPgError(error: unknown): error is Error & { code: string } {
   return error instanceof Error && typeof (error as { code?: unknown }).code === 'string';
@@ -83,10 +135,7 @@ export class PostgresState {
   async queueOutbound(client: pg.PoolClient, items: OutboundItem[], now: string): Promise<void> {
     if (items.length === 0) return;
     await client.query(
-      `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
-       SELECT id, queue, 'pending', $3, $3, $3, doc::json FROM unnest($1::text[], $2::text[], $4::text[]) AS v (id, queue, doc)
-       ON CONFLICT (id) DO NOTHING`,
-      [items.map((i) => i.id), items.map((i) => i.queue), now, items.map((i) => json(newQueueItem(i.queue, i.id, i.payload, now)))],
+      QUEUE_OUTBOUND([items.map((i) => i.id), items.map((i) => i.queue), now, items.map((i) => json(newQueueItem(i.queue, i.id, i.payload, now)))]),
     );
   }
 
@@ -207,10 +256,7 @@ export class PostgresState {
   async lockConversation(client: pg.PoolClient, id: string): Promise<ConversationRow> {
     const locked = this.lockedRows.get(client)?.get(id);
     if (locked) return locked;
-    const { rows } = await client.query<ConversationRow>(
-      'SELECT doc, delivered_visitor_seq, delivered_agent_seq FROM conversations WHERE id = $1 FOR UPDATE',
-      [id],
-    );
+    const { rows } = await client.query<ConversationRow>(LOCK_CONVERSATION([id]));
     if (!rows[0]) throw new StoreError('not_found', `conversation ${id} not found`);
     return rows[0];
   }
@@ -220,33 +266,13 @@ export class PostgresState {
     c: Conversation,
     delivered?: { visitor: number; agent: number },
   ): Promise<void> {
-    await client.query(
-      `UPDATE conversations SET doc = $2::json, state = $3, last_seq = $4, rev = $5, last_activity_at = $6,
-         name_lower = $7, delivered_visitor_seq = coalesce($8, delivered_visitor_seq),
-         delivered_agent_seq = coalesce($9, delivered_agent_seq), closed_at = $10, assignee_id = $11
-       WHERE id = $1`,
-      [
-        c.id,
-        json(c),
-        c.state,
-        c.lastSeq,
-        c.rev,
-        c.lastActivityAt,
-        searchable(c.name),
-        delivered?.visitor ?? null,
-        delivered?.agent ?? null,
-        c.closedAt ?? null,
-        c.assigneeId ?? null,
-      ],
-    );
+    await client.query(SAVE_CONVERSATION(conversationValues(c, delivered)));
   }
 
   /** Saves a message's new state; a status change only lands on a lower rank (never backwards, also in SQL). */
   async saveMessage(client: pg.PoolClient, m: Message, statusChange: boolean): Promise<void> {
     await client.query(
-      `UPDATE messages SET doc = $3::json, rev = $4, status_rank = $5, external_id = $6
-       WHERE conversation_id = $1 AND id = $2 AND (status_rank < $5 OR NOT $7)`,
-      [m.conversationId, m.id, json(m), m.rev, STATUS_RANK[m.status], m.externalId ?? null, statusChange],
+      SAVE_MESSAGE([m.conversationId, m.id, json(m), m.rev, STATUS_RANK[m.status], m.externalId ?? null, statusChange]),
     );
   }
 }

@@ -118,6 +118,44 @@ describe('two nodes on one database', () => {
     expect(await reader.getConversation('busy')).toMatchObject({ lastSeq: total, rev: total, unread: total });
   });
 
+  it('batches mixing several conversations on both nodes keep each gap-free; receipts racing from both nodes only raise statuses', async () => {
+    const ids = ['mix-1', 'mix-2', 'mix-3'];
+    for (const id of ids) await a.createConversation({ id, channel: 'web', name: id });
+    // Each node's appends of one turn share a batch: the same conversation several times, and different ones.
+    const perNode = 60;
+    const send = (store: PostgresStore, node: string) =>
+      Promise.all(
+        Array.from({ length: perNode }, (_, i) =>
+          store.appendMessage({ conversationId: ids[i % 3]!, clientId: `${node}-${i}`, author: { role: 'visitor' }, text: `${node} ${i}` }),
+        ),
+      );
+    const results = (await Promise.all([send(a, 'a'), send(b, 'b')])).flat();
+    for (const id of ids) {
+      const mine = results.map((r) => r.message).filter((m) => m.conversationId === id);
+      const perConversation = (2 * perNode) / 3;
+      expect(mine.map((m) => m.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: perConversation }, (_, i) => i + 1));
+      expect(mine.map((m) => m.rev).sort((x, y) => x - y)).toEqual(Array.from({ length: perConversation }, (_, i) => i + 1));
+    }
+    // Delivered and read receipts for overlapping ranges, from both nodes at once, in shared status transactions.
+    await Promise.all(
+      ids.flatMap((id) => [
+        a.applyReceipt(id, 'visitor', 10, 'read'),
+        b.applyReceipt(id, 'visitor', 40, 'delivered'),
+        a.applyReceipt(id, 'visitor', 25, 'delivered'),
+        b.applyReceipt(id, 'visitor', 40, 'read'),
+      ]),
+    );
+    for (const id of ids) {
+      const messages = await reader.getMessages(id, { limit: 100 });
+      expect(messages.map((m) => m.status)).toEqual(messages.map(() => 'read'));
+      const conversation = await reader.getConversation(id);
+      expect(conversation).toMatchObject({ agentReadSeq: 40, unread: 0 });
+      // Every read is its own change: revs stay distinct and the conversation's rev is the highest.
+      expect(new Set(messages.map((m) => m.rev)).size).toBe(messages.length);
+      expect(conversation!.rev).toBe(Math.max(...messages.map((m) => m.rev)));
+    }
+  });
+
   it('the same clientId sent to both nodes at once is stored once', async () => {
     await a.createConversation({ id: 'dup', channel: 'web', name: 'V' });
     const results = await Promise.all(
