@@ -46,7 +46,7 @@ import { WHATSAPP_MEDIA_QUEUE } from './webhooks/whatsapp-media.ts';
 import { Notifications } from './notifications/notifications.ts';
 import { MAIL_QUEUE } from './notifications/notification-mail.ts';
 import { unsubscribeRouter } from './notifications/unsubscribe.ts';
-import { PUSH_QUEUE, WebPush } from './push/web-push.ts';
+import { PUSH_EVENT_QUEUE, PUSH_QUEUE, WebPush } from './push/web-push.ts';
 import { pushRouter } from './http/push-routes.ts';
 
 export type { BridgeContext } from './context.ts';
@@ -143,7 +143,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const agentNs = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
   metrics.watchNamespace(VISITOR_NAMESPACE, visitorNs);
   metrics.watchNamespace(AGENT_NAMESPACE, agentNs);
-  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, WHATSAPP_MEDIA_QUEUE, ...(config.mail ? [MAIL_QUEUE] : []), ...(config.push ? [PUSH_QUEUE] : [])]);
+  metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, WHATSAPP_MEDIA_QUEUE, ...(config.mail ? [MAIL_QUEUE] : []), ...(config.push ? [PUSH_EVENT_QUEUE, PUSH_QUEUE] : [])]);
   const fanout = new Fanout({ visitorNs, agentNs, logger });
   // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
   const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];
@@ -202,10 +202,13 @@ export function createBridge(deps: BridgeDeps): Bridge {
       })
     : undefined;
   if (push) {
+    // Each visitor message's push event is queued by the store step that stores it; the sink only wakes the worker.
+    const removeWork = store.addOutboundWork(push.outbound());
     const removeSink = fanout.addSink(push.sink());
     push.start();
     context.onClose(async () => {
       removeSink();
+      removeWork();
       await push.stop();
     });
   }

@@ -12,7 +12,7 @@ import { startTestPushService, type TestPushService } from '../testing/test-push
 import { connectAgent, connectVisitor, emitWithAck, type AgentClient, type ConnectedVisitor } from '../testing/clients.ts';
 import { waitUntil } from '../testing/wait-until.ts';
 import { requeueItem } from '../webhooks/queue-worker.ts';
-import { PUSH_QUEUE, type PushNotification } from './web-push.ts';
+import { PUSH_EVENT_QUEUE, PUSH_QUEUE, pushEventIdOf, type PushNotification } from './web-push.ts';
 import { subscriptionNamespaceOf } from './push-subscriptions.ts';
 
 const vapid = generateVapidKeys();
@@ -109,5 +109,31 @@ describe('Web Push across nodes (PostgreSQL)', () => {
     expect(pushesTo('tess').map((notification) => notification.body)).toEqual(['Second question']);
     const items = await store.listQueueItems(PUSH_QUEUE, 100);
     expect(items.map((item) => item.state)).toEqual(['delivered', 'delivered', 'delivered']);
+  });
+
+  it('a message stored by a node that dies before working out its pushes is pushed once by the other node', async () => {
+    // Node A's store with only the push work a bridge registers: its transaction stores the message, and the node
+    // does nothing after it (no fan-out sink, no push worker), as if killed right after the commit.
+    const storeA = nodes.stores[0]!;
+    const remove = storeA.addOutboundWork(nodes.bridges[1]!.push!.outbound());
+    await storeA.createConversation({ id: 'crashed-node', channel: 'web', name: 'Visitor after a crash' });
+    const { message } = await storeA.appendMessage({ conversationId: 'crashed-node', clientId: 'k1', author: { role: 'visitor' }, text: 'Lost?' });
+    remove();
+    // Committed with the message, in the same transaction.
+    const queued = (await storeA.listQueueItems(PUSH_EVENT_QUEUE, 100)).find((item) => item.id === pushEventIdOf('crashed-node', message.id));
+    expect(queued).toBeDefined();
+
+    // Node B's event worker finds it (a poll pass, run now rather than at the next tick), works out who is pushed
+    // (nobody's tab is visible now) and sends.
+    nodes.bridges[1]!.push!.events.kick();
+    await waitUntil('the pushes of the crashed node\'s message from node B', () =>
+      pushesTo('tess').some((n) => n.body === 'Lost?') && pushesTo('bea').some((n) => n.body === 'Lost?'),
+    );
+    nodes.bridges[1]!.push!.events.kick();
+    nodes.bridges[1]!.push!.worker.kick();
+    await nodes.bridges[1]!.push!.idle();
+    expect(pushesTo('tess').filter((n) => n.body === 'Lost?')).toHaveLength(1);
+    expect(pushesTo('bea').filter((n) => n.body === 'Lost?')).toHaveLength(1);
+    expect((await storeA.listQueueItems(PUSH_EVENT_QUEUE, 100)).find((item) => item.id === queued!.id)?.state).toBe('delivered');
   });
 });

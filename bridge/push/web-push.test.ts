@@ -5,18 +5,20 @@
  * push is retried after a restart and arrives once; a 410 forgets the subscription; bad input changes nothing.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { loadConfig, type PushSettings } from '../config.ts';
 import { generateVapidKeys } from '../auth/vapid-keys.ts';
 import { createAgentAccount } from '../auth/agent-accounts.ts';
 import { startAgentSession } from '../auth/agent-sessions.ts';
 import { startTestBridge, type TestBridge } from '../testing/test-bridge.ts';
+import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
+import { silentLogger } from '../logger.ts';
 import { startTestPushService, type ReceivedPush, type TestPushService } from '../testing/test-push-service.ts';
 import { connectAgent, connectVisitor, emitWithAck, type AgentClient, type ConnectedVisitor } from '../testing/clients.ts';
 import { waitUntil } from '../testing/wait-until.ts';
-import { PUSH_QUEUE, type PushNotification } from './web-push.ts';
+import { PUSH_EVENT_QUEUE, PUSH_QUEUE, pushEventIdOf, type PushNotification } from './web-push.ts';
 import { checkSharedVapidKey, SecretsMismatchError } from '../cluster/shared-secrets.ts';
 import { subscriptionIdOf, subscriptionNamespaceOf } from './push-subscriptions.ts';
 
@@ -194,6 +196,44 @@ describe('Web Push to agents', () => {
     const endpoint = `${service.url}/push/tess`;
     expect((await api('/api/push/subscriptions', tb.agent.token, 'DELETE', { endpoint })).status).toBe(204);
     expect(await tb.store.listRecords(subscriptionNamespaceOf(tb.agent.id), 10)).toEqual([]);
+  });
+
+  it('a node killed right after storing a message loses none of its pushes: the restarted node works them out, once', async () => {
+    expect((await api('/api/push/subscriptions', tb.agent.token, 'POST', service.subscription('tess'))).status).toBe(201);
+    // The crash window: nothing of the message's push is worked out before the kill (this node's push workers stopped).
+    await tb.bridge.push!.stop();
+    const visitor = await connectVisitor(tb.url);
+    await visitorSays(visitor, 'k1', 'Anyone after the crash?');
+    visitor.close();
+    // Acknowledged: the data directory as a kill -9 leaves it right now (every write before the ack is fsynced).
+    const image = await mkdtemp(join(tmpdir(), 'web-push-crash-'));
+    await cp(dataDir, image, { recursive: true, filter: (src) => basename(src) !== 'lock' });
+    await tb.close();
+    await rm(dataDir, { recursive: true, force: true });
+    dataDir = image;
+    const probe = new LowdbStore({ dataDir: image, logger: silentLogger() });
+    await probe.open();
+    const events = await probe.listQueueItems(PUSH_EVENT_QUEUE, 100);
+    await probe.close();
+    // Stored in the message's own journal record: the kill could not keep one without the other.
+    const message = events.find((item) => (item.payload as { preview: string }).preview === 'Anyone after the crash?');
+    expect(message).toMatchObject({ state: 'pending', attempts: 0 });
+    expect(pushesTo('tess').filter((notification) => notification.body === 'Anyone after the crash?')).toEqual([]);
+
+    tb = await start();
+    await waitUntil('the push worked out and sent by the restarted node', () => pushesTo('tess').some((notification) => notification.body === 'Anyone after the crash?'));
+    await tb.bridge.push!.idle();
+    tb.bridge.push!.events.kick();
+    tb.bridge.push!.worker.kick();
+    await tb.bridge.push!.idle();
+    const sent = pushesTo('tess').filter((notification) => notification.body === 'Anyone after the crash?');
+    expect(sent).toEqual([expect.objectContaining({ title: expect.stringMatching(/^New conversation: /), conversationId: sent[0]!.conversationId })]);
+    const conversation = sent[0]!.conversationId;
+    expect((await tb.store.listQueueItems(PUSH_EVENT_QUEUE, 100)).find((item) => item.id.startsWith(`push:${conversation}:`))).toMatchObject({
+      state: 'delivered',
+      id: pushEventIdOf(conversation, (await tb.store.getMessages(conversation, { limit: 1 }))[0]!.id),
+    });
+    expect((await tb.store.listQueueItems(PUSH_QUEUE, 100)).filter((item) => item.id.startsWith(`push:${conversation}:`))).toMatchObject([{ state: 'delivered' }]);
   });
 
   it('refuses to start a cluster node whose VAPID public key is not the one the first node recorded', async () => {

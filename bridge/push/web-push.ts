@@ -1,10 +1,17 @@
 /**
  * Web Push to agents (#13): a visitor's message notifies, in every browser where they turned notifications on, the
  * assignee of its conversation — or, for the first message of an unassigned conversation, every active agent — unless
- * one of that agent's console tabs is visible (the `VISIBLE_ROOM` sockets, on any node). The node that stored the
- * message queues one push per subscription under an id derived from the message and the subscription, so queueing
- * again (a retried call, another node) adds nothing; the durable queue then sends each, claimed by one worker, retried
- * with backoff. A push service answering 404 or 410 has dropped the subscription: it is forgotten.
+ * one of that agent's console tabs is visible (the `VISIBLE_ROOM` sockets, on any node).
+ *
+ * Two durable steps, so no crash loses a push: the store queues one `PUSH_EVENT_QUEUE` item per message that may
+ * notify (`push:<conversationId>:<messageId>`, derived by `outbound()` inside the atomic step that stores the message,
+ * like event webhooks and WhatsApp sends); a worker on any node then works out who is pushed and queues one push per
+ * subscription under an id derived from the message and the subscription (`…:<messageId>:<subscriptionId>`), so
+ * working an event out again (a retry, another node, a restart) adds nothing. Who is pushed is decided then, at work
+ * time, not when the message is stored: console visibility is live state (the agents:visible room), the subscriptions
+ * are those existing then, and the store step must not wait on sockets of other nodes. The durable queue sends each
+ * push, claimed by one worker, retried with backoff. A push service answering 404 or 410 has dropped the
+ * subscription: it is forgotten.
  *
  * Requests are signed with VAPID (RFC 8292) and encrypted with `aes128gcm` (RFC 8291) by the `web-push` library; they
  * go out through the bridge's HTTP client with the same private-address guard as event webhooks, and only to https
@@ -18,7 +25,7 @@ import type { AxiosInstance } from 'axios';
 import type { PushSettings } from '../config.ts';
 import type { Conversation } from '../../protocol/conversation.ts';
 import type { Message } from '../../protocol/message.ts';
-import type { QueueItem } from '../store/store.ts';
+import type { OutboundItem, OutboundWork, QueueItem } from '../store/store.ts';
 import type { FanoutSink } from '../fanout.ts';
 import type { AgentNamespace } from '../realtime/namespaces.ts';
 import { visibleAgentIds } from '../realtime/presence.ts';
@@ -29,6 +36,8 @@ import { listSubscriptions, subscriptionNamespaceOf, type StoredPushSubscription
 
 /** Store queue of Web Push requests. */
 export const PUSH_QUEUE = 'web-push';
+/** Store queue of messages whose pushes are still to be worked out (queued with the message itself). */
+export const PUSH_EVENT_QUEUE = 'web-push-event';
 /** Longest message preview in a notification (characters). */
 export const PREVIEW_LENGTH = 100;
 /** How long a push service keeps a push for a browser that is offline (seconds): a day-old chat notice is stale. */
@@ -54,9 +63,26 @@ export interface QueuedPush {
   notification: PushNotification;
 }
 
+/** A stored visitor message that may notify: what working out its pushes needs, taken when it was stored. */
+export interface PushEvent {
+  conversationId: string;
+  conversationName: string;
+  /** The assignee when the message was stored (recipients follow the conversation as the message left it). */
+  assigneeId?: string;
+  messageId: string;
+  seq: number;
+  /** The notification body (at most PREVIEW_LENGTH characters). */
+  preview: string;
+}
+
 /** What every push id of a conversation starts with: erasing the conversation removes its queued previews by it. */
 export function pushIdPrefixOf(conversationId: string): string {
   return `push:${conversationId}:`;
+}
+
+/** The queue id of the event of `messageId`, whose pushes are worked out from it: one per message on every node. */
+export function pushEventIdOf(conversationId: string, messageId: string): string {
+  return `${pushIdPrefixOf(conversationId)}${messageId}`;
 }
 
 /** The queue id of the push about `messageId` to one subscription: the same on every node and after a restart. */
@@ -77,12 +103,12 @@ export interface WebPushDeps extends QueueWorkerDeps {
   resolver?: Resolver;
 }
 
-/** The Web Push sink (queues pushes for new visitor messages) and the worker that sends them. */
+/** Web Push: the outbound work that queues each message's event, the worker that works out its pushes, the sender. */
 export class WebPush {
   readonly worker: QueueWorker<QueuedPush>;
+  /** Works out the pushes of each queued event (PUSH_EVENT_QUEUE). */
+  readonly events: QueueWorker<PushEvent>;
   private readonly lookup;
-  /** Queueing started by the sink and not finished yet: stop() waits for it. */
-  private readonly queueing = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: WebPushDeps) {
     this.lookup = guardedLookup(deps.resolver ?? systemResolver);
@@ -91,77 +117,95 @@ export class WebPush {
       retry: deps.retry ?? PUSH_RETRY,
       deliver: (item, signal) => this.send(item, signal),
     });
+    this.events = newQueueWorker<PushEvent>(deps, {
+      queue: PUSH_EVENT_QUEUE,
+      retry: deps.retry ?? PUSH_RETRY,
+      deliver: async (item) => {
+        await this.queueEvent(item.payload);
+        return { ok: true };
+      },
+    });
   }
 
-  /** The fan-out sink: queueing reads the store and the sockets, so it runs after the broadcast, not before it. */
+  /** Derives a message's push event inside the store step that stores it (see the file comment). */
+  outbound(): OutboundWork {
+    return {
+      messageCreated: (message, conversation): OutboundItem[] => {
+        if (message.author.role !== 'visitor') return [];
+        // Nobody is pushed for a later message of an unassigned conversation: nothing to queue.
+        if (conversation.assigneeId === undefined && message.seq !== 1) return [];
+        return [{ queue: PUSH_EVENT_QUEUE, id: pushEventIdOf(conversation.id, message.id), payload: eventOf(message, conversation) }];
+      },
+    };
+  }
+
+  /** The fan-out sink: the node that stored a message wakes its event worker at once (others find it by polling). */
   sink(): FanoutSink {
     return {
       name: 'web-push',
-      messageCreated: (message, conversation) => {
-        if (message.author.role !== 'visitor') return;
-        const queueing = this.queue(message, conversation)
-          .catch((error: unknown) => this.deps.logger.error({ err: error, messageId: message.id }, 'push: queueing failed'))
-          .finally(() => this.queueing.delete(queueing));
-        this.queueing.add(queueing);
+      messageCreated: (message) => {
+        if (message.author.role === 'visitor') this.events.kick();
       },
     };
   }
 
   start(): void {
+    this.events.start();
     this.worker.start();
   }
 
-  /** Resolves once the pushes being queued are queued and the worker's pass (if one runs) has ended. */
+  /** Resolves once the events being worked out are, and the sending worker's pass (if one runs) has ended. */
   async idle(): Promise<void> {
-    while (this.queueing.size > 0) await Promise.all([...this.queueing]);
+    await this.events.idle();
     await this.worker.idle();
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.queueing]);
+    await this.events.stop();
     await this.worker.stop();
   }
 
   /** Queues the pushes `message` calls for (see the file comment); resolves with how many subscriptions it reached. */
-  async queue(message: Message, conversation: Conversation): Promise<number> {
+  queue(message: Message, conversation: Conversation): Promise<number> {
+    return this.queueEvent(eventOf(message, conversation));
+  }
+
+  private async queueEvent(event: PushEvent): Promise<number> {
     const { store, agentNs } = this.deps;
-    const recipients = await this.recipients(message, conversation);
+    const recipients = await this.recipients(event);
     if (recipients.length === 0) return 0;
     const subscriptions = (await Promise.all(recipients.map((agentId) => listSubscriptions(store, agentId)))).flat();
     if (subscriptions.length === 0) return 0;
     const visible = await visibleAgentIds(agentNs);
     const targets = subscriptions.filter((subscription) => !visible.has(subscription.agentId));
     if (targets.length === 0) return 0;
-    const notification = this.notificationOf(message, conversation, message.seq === 1);
+    const notification = this.notificationOf(event);
     for (const subscription of targets) {
       const payload: QueuedPush = { agentId: subscription.agentId, subscriptionId: subscription.id, notification };
-      await store.enqueue(PUSH_QUEUE, payload, pushIdOf(conversation.id, message.id, subscription.id));
+      await store.enqueue(PUSH_QUEUE, payload, pushIdOf(event.conversationId, event.messageId, subscription.id));
     }
     this.worker.kick();
     return targets.length;
   }
 
   /** The assignee (when active); for the first message of an unassigned conversation, every active agent. */
-  private async recipients(message: Message, conversation: Conversation): Promise<string[]> {
+  private async recipients(event: PushEvent): Promise<string[]> {
     const { store } = this.deps;
-    if (conversation.assigneeId !== undefined) {
-      const assignee = await store.getAgent(conversation.assigneeId);
+    if (event.assigneeId !== undefined) {
+      const assignee = await store.getAgent(event.assigneeId);
       return assignee?.active ? [assignee.id] : [];
     }
-    if (message.seq !== 1) return [];
+    if (event.seq !== 1) return [];
     return (await store.listAgents()).filter((agent) => agent.active).map((agent) => agent.id);
   }
 
-  private notificationOf(message: Message, conversation: Conversation, isNew: boolean): PushNotification {
-    const text = message.text.replace(/\s+/g, ' ').trim();
-    const chars = [...text];
-    const preview = chars.length > PREVIEW_LENGTH ? `${chars.slice(0, PREVIEW_LENGTH - 1).join('')}…` : text;
+  private notificationOf(event: PushEvent): PushNotification {
     return {
-      title: isNew ? `New conversation: ${conversation.name}` : conversation.name,
-      body: preview || (message.attachments?.length ? 'Sent an attachment' : 'New message'),
-      url: `${this.deps.publicUrl()}/console/#${encodeURIComponent(conversation.id)}`,
-      tag: `conversation:${conversation.id}`,
-      conversationId: conversation.id,
+      title: event.seq === 1 ? `New conversation: ${event.conversationName}` : event.conversationName,
+      body: event.preview,
+      url: `${this.deps.publicUrl()}/console/#${encodeURIComponent(event.conversationId)}`,
+      tag: `conversation:${event.conversationId}`,
+      conversationId: event.conversationId,
     };
   }
 
@@ -238,4 +282,19 @@ function isForbidden(error: unknown): boolean {
     current = (current as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/** The push event of a stored message: its preview cut here, so the queued item holds no more of the text. */
+function eventOf(message: Message, conversation: Conversation): PushEvent {
+  const text = message.text.replace(/\s+/g, ' ').trim();
+  const chars = [...text];
+  const preview = chars.length > PREVIEW_LENGTH ? `${chars.slice(0, PREVIEW_LENGTH - 1).join('')}…` : text;
+  return {
+    conversationId: conversation.id,
+    conversationName: conversation.name,
+    ...(conversation.assigneeId !== undefined ? { assigneeId: conversation.assigneeId } : {}),
+    messageId: message.id,
+    seq: message.seq,
+    preview: preview || (message.attachments?.length ? 'Sent an attachment' : 'New message'),
+  };
 }
