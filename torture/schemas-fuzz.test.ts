@@ -54,13 +54,14 @@ describe('protocol schemas under hostile payloads', () => {
       const schema = schemaOf(name);
       expect(schema.safeParse(valid()).success).toBe(true);
       const allowed = Object.keys(valid()).concat(name === 'visitorAuthSchema' ? ['userId', 'userHash'] : []);
+      // A fixed seed: the same inputs every run, so a failure replays as it is and no run passes or fails by the draw.
       fc.assert(
         fc.property(mutatedPayload(valid), (payload) => {
           const result = schema.safeParse(payload);
           if (result.success) assertClean(result.data, allowed);
           expect(({} as Record<string, unknown>)['admin']).toBeUndefined();
         }),
-        { numRuns: RUNS_PER_SCHEMA },
+        { numRuns: RUNS_PER_SCHEMA, seed: 42 },
       );
     });
   }

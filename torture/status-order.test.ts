@@ -81,6 +81,7 @@ describe('status ordering at the store', () => {
   });
 
   it('random sequences with duplicates and replays: final = max rank, replays change nothing', async () => {
+    // A fixed seed: the same inputs every run, so a failure replays as it is and no run passes or fails by the draw.
     await fc.assert(
       fc.asyncProperty(fc.array(fc.constantFrom(...STATUSES), { minLength: 1, maxLength: 12 }), async (sequence) => {
         const { conversationId, messageId, applied } = await applySequence(sequence);
@@ -94,7 +95,7 @@ describe('status ordering at the store', () => {
         }
         expect(await store.getMessage(conversationId, messageId)).toEqual(before);
       }),
-      { numRuns: 150 },
+      { numRuns: 150, seed: 42 },
     );
   });
 

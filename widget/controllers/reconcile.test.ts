@@ -89,6 +89,7 @@ describe('reconcile', () => {
   });
 
   it('whatever order acks, echoes and sync pages arrive in, the list has each message once, in seq order', () => {
+    // A fixed seed: the same inputs every run, so a failure replays as it is and no run passes or fails by the draw.
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 12 }),
@@ -103,6 +104,7 @@ describe('reconcile', () => {
           expect(list.map((m) => m.seq)).toEqual(messages.map((m) => m.seq));
         },
       ),
+      { seed: 42 },
     );
   });
 });
