@@ -21,7 +21,7 @@ import {
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
-import { sharedJson } from './realtime/shared-json.ts';
+import { sharedJson } from './realtime/encode-once-parser.ts';
 import { randomId } from './ids.ts';
 import { nextRoundRobinAssignee } from './assignment.ts';
 import type { AssigneeFilter } from '../protocol/assignment.ts';

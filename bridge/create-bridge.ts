@@ -19,7 +19,7 @@ import { createSocketLimiters } from './realtime/socket-limits.ts';
 import { registerVisitorHandlers } from './realtime/visitor-handlers.ts';
 import { registerAgentHandlers } from './realtime/agent-handlers.ts';
 import { coalesceSocketWrites } from './realtime/write-coalescing.ts';
-import { sharedJsonParser } from './realtime/shared-json.ts';
+import { sharedJsonParser } from './realtime/encode-once-parser.ts';
 import { healthRouter } from './http/health-routes.ts';
 import { authRouter } from './http/auth-routes.ts';
 import { accountRouter } from './http/account-routes.ts';

@@ -8,7 +8,7 @@ import type { Conversation } from '../protocol/conversation.ts';
 import type { Message, StatusChange } from '../protocol/message.ts';
 import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './realtime/namespaces.ts';
 import { isVisitorOnline, toSummary } from './realtime/presence.ts';
-import { sharedJson, sharedJsonOf } from './realtime/shared-json.ts';
+import { sharedJson, sharedJsonOf } from './realtime/encode-once-parser.ts';
 
 /** A receiver of fan-out events. Errors it throws are logged, never passed back to the producer. */
 export interface FanoutSink {

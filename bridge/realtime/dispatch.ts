@@ -8,7 +8,7 @@ import type { Ack, ApiError } from '../../protocol/errors.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, toApiError, validationError } from '../api-error.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
-import { okAck } from './shared-json.ts';
+import { okAck } from './encode-once-parser.ts';
 
 type Reply = (res: Ack<unknown>) => void;
 

@@ -1,10 +1,11 @@
 /**
- * Serialise a payload once per send instead of once per packet. A new chat message goes out as the sender's ack and
- * as `message:new` to the visitor room and to the agents, and socket.io-parser runs `hasBinary` and `JSON.stringify`
- * over the same message for each packet (its encoding was ~12 % of the bridge's CPU per message). Payloads marked with
- * `sharedJson` are stringified once; the parser below splices that text into every packet that carries them. The wire
- * bytes are exactly the default parser's: the Decoder is socket.io-parser's own, and packets without a marked payload
- * are encoded by the default Encoder.
+ * The Socket.IO `parser` option of the bridge: socket.io-parser's own wire format and Decoder, with an Encoder that
+ * serialises a shared payload once per send instead of once per packet. A new chat message goes out as the sender's
+ * ack and as `message:new` to the visitor room and to the agents, and socket.io-parser runs `hasBinary` and
+ * `JSON.stringify` over the same message for each packet, a cost paid on every message (measured in
+ * docs/performance.md). Payloads marked with `sharedJson` are stringified once; the Encoder below splices that text
+ * into every packet that carries them. The wire bytes are exactly the default parser's, and packets without a marked
+ * payload are encoded by the default Encoder.
  */
 import { Decoder, Encoder, PacketType, protocol, type Packet } from 'socket.io-parser';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Decoder, Encoder, PacketType, type Packet } from 'socket.io-parser';
 import type { Message } from '../../protocol/message.ts';
-import { okAck, sharedJson, sharedJsonOf, sharedJsonParser } from './shared-json.ts';
+import { okAck, sharedJson, sharedJsonOf, sharedJsonParser } from './encode-once-parser.ts';
 import { startTestBridge } from '../testing/index.ts';
 
 const message = (): Message => ({
