@@ -2,9 +2,9 @@
  * Coalesces the packets Socket.IO sends to one connection within one turn of the event loop into a single socket
  * write. Why: engine.io writes every packet as its own WebSocket frame with its own `writev` syscall, and a chat
  * message sends several packets to the same connection at once (the sender's ack and its `message:new`; every
- * `message:new`, `message:status` and `conversation:updated` of every conversation to the agent console). Loopback
- * syscalls were ~20 % of the bridge's CPU per message. The frames and their order on the wire are unchanged; only
- * how many of them share one syscall changes.
+ * `message:new`, `message:status` and `conversation:updated` of every conversation to the agent console), and those
+ * syscalls were a large share of the bridge's CPU per message (docs/performance.md). The frames and their order on
+ * the wire are unchanged; only how many of them share one syscall changes.
  */
 import type { Socket as NetSocket } from 'node:net';
 import type { Server } from 'socket.io';

@@ -1,11 +1,11 @@
 /**
  * The hot webhook POSTs answered by a plain `http` request handler ahead of Express: a signed status webhook then
  * costs one body read, one HMAC, one parse and the apply, without Express's per-request router, prototype swaps
- * and body-parser stream plumbing (≈ 13 % of a webhook's CPU when measured). Only the ordinary request shape takes
- * this path — a declared length within the route's limit, no transfer or content encoding, a plain JSON content
- * type — and gets the same answers, JSON error shapes, headers that matter and logs as the Express route; every
- * other request (chunked, compressed, oversized, another content type, a trailing slash…) is left untouched to the
- * Express route, which stays mounted and keeps answering the unusual cases exactly as before.
+ * and body-parser stream plumbing, a measurable share of a webhook's CPU (docs/performance.md). Only the ordinary
+ * request shape takes this path — a declared length within the route's limit, no transfer or content encoding, a
+ * plain JSON content type — and gets the same answers, JSON error shapes, headers that matter and logs as the
+ * Express route; every other request (chunked, compressed, oversized, another content type, a trailing slash…) is
+ * left untouched to the Express route, which stays mounted and keeps answering the unusual cases exactly as before.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';

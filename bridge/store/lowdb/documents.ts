@@ -182,7 +182,7 @@ export function* bucketJsonPieces<V>(items: () => Record<string, V>, pieceChars:
 
 /**
  * Segments: messages are never mutated once stored (a change stores a new object at its seq: see `advance` in messages.ts),
- * so a copy of the array is a snapshot — O(messages) pointers instead of serialising ~33 KB.
+ * so a copy of the array is a snapshot — O(messages) pointers instead of serialising the whole segment.
  */
 export function freezeSegment(data: SegmentData): SegmentData {
   return { conversationId: data.conversationId, segment: data.segment, messages: data.messages.slice() };

@@ -114,8 +114,8 @@ export class SegmentCache {
       if (!doc.dirty && !doc.inSnapshot && !this.s.locks.has(doc.data.conversationId)) this.docs.delete(key);
     }
     // What is left is dirty since the last checkpoint or in use (during a fast fill: nearly all). Scanning it again
-    // on every load cost O(cache) each — 1,000 conversations rolling over to new segments at once blocked the loop
-    // for ~180 ms at 1M messages — so retry only after another tenth of growth, or after a checkpoint.
+    // on every load cost O(cache) each, and many conversations rolling over to new segments at once blocked the loop,
+    // so retry only after another tenth of growth, or after a checkpoint.
     const size = this.docs.size + room;
     this.evictionRetryAt = size > limit ? size + Math.ceil(limit / 10) : 0;
   }
