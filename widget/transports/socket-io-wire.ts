@@ -1,7 +1,7 @@
 /**
  * The Socket.IO v5 wire format over Engine.IO v4, WebSocket only: what the widget's transport needs to talk to the
- * bridge's `/visitor` namespace without the 12 kB gzipped socket.io-client (which also carries long-polling, binary
- * attachments and multiplexing the widget never uses). Spec: https://socket.io/docs/v4/socket-io-protocol/ and
+ * bridge's `/visitor` namespace without socket.io-client, too large for the widget's initial-load budget
+ * (docs/performance.md) and carrying long-polling, binary attachments and multiplexing the widget never uses. Spec: https://socket.io/docs/v4/socket-io-protocol/ and
  * https://socket.io/docs/v4/engine-io-protocol/.
  */
 
