@@ -51,7 +51,7 @@ export class Checkpoints {
     if (!this.s.journal || this.running) return;
     // After a failed checkpoint (disk full), a journal write that works again means space is back: retry soon,
     // so health() recovers with the disk rather than at the next scheduled checkpoint.
-    const retryFailed = this.error !== undefined && Date.now() - this.lastAttempt > 1000;
+    const retryFailed = this.error !== undefined && this.s.clock().getTime() - this.lastAttempt > 1000;
     if (this.s.journal.size >= this.s.checkpointBytes || retryFailed) this.inBackground();
   }
 
@@ -69,7 +69,7 @@ export class Checkpoints {
   }
 
   private async once(): Promise<void> {
-    this.lastAttempt = Date.now();
+    this.lastAttempt = this.s.clock().getTime();
     const journal = this.s.journal;
     const manifest = this.manifest;
     if (!journal || !manifest) return;
