@@ -13,6 +13,7 @@ import { createAdapter } from '@socket.io/postgres-adapter';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Namespace } from 'socket.io';
+import { backoffDelay, type BackoffPolicy } from '../../protocol/backoff.ts';
 
 /** The adapter's table for payloads too large for NOTIFY (its default name). */
 export const ADAPTER_ATTACHMENTS_TABLE = 'socket_io_attachments';
@@ -176,9 +177,8 @@ const channelOf = (namespace: string): string => `socket.io#${namespace}`;
 
 /** What sockets hear when broadcasts may have been lost: they sync from their `rev` cursor. */
 const CHANGES_MISSED = 'changes:missed';
-/** First wait before telling the other nodes, doubled after each failed try up to the longest. */
-const MISSED_NOTICE_FIRST_DELAY_MS = 100;
-const MISSED_NOTICE_LONGEST_DELAY_MS = 5_000;
+/** Waits before telling the other nodes: up to 100 ms first, the window doubling after each failed try up to 5 s. */
+const MISSED_NOTICE_BACKOFF: BackoffPolicy = { baseDelayMs: 100, maxDelayMs: 5_000 };
 
 /** True for the payload of the adapter's server-side emit of `changes:missed` (its message type 9). */
 function isMissedNotice(payload: string): boolean {
@@ -258,7 +258,7 @@ class LostBroadcastNotice {
   }
 
   private schedule(channel: string, state: NoticeState): void {
-    const delay = Math.min(MISSED_NOTICE_FIRST_DELAY_MS * 2 ** state.attempt, MISSED_NOTICE_LONGEST_DELAY_MS);
+    const delay = backoffDelay(MISSED_NOTICE_BACKOFF, state.attempt + 1);
     state.timer = setTimeout(() => this.fire(channel, state), delay);
     state.timer.unref();
   }
