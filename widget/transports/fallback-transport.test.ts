@@ -329,8 +329,8 @@ describe('FallbackTransport', () => {
       return connect();
     };
     await transport.connect();
-    // Backoff (50, 100, 200, 200… ms) adds one attempt at a time, so the first poll that sees three still sees only a
-    // few; a busy loop would be far past that by then, however loaded the machine.
+    // Backoff (at most 50, 100, 200, 200… ms, at least half of each) adds one attempt at a time, so the first poll
+    // that sees three still sees only a few; a busy loop would be far past that by then, however loaded the machine.
     const seen = await waitUntil('three XMTP connection attempts', () => attempts >= 3 && attempts, { intervalMs: 5 });
     expect(seen).toBeLessThan(10);
     expect(transport.kind).toBe('realtime');

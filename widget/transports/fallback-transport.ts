@@ -5,6 +5,7 @@
  * The two networks number messages independently, so this transport keeps one MergedTimeline (merged-timeline.ts)
  * and the element sees a single conversation. See README.md "XMTP" for what agents see.
  */
+import { backoffDelay } from '../../protocol/backoff.ts';
 import type { ApiError } from '../../protocol/errors.ts';
 import type { MessagePage, SyncResult, TypingEvent, VisitorSession } from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
@@ -25,7 +26,7 @@ export interface FallbackTimings {
   initTimeoutMs: number;
   /** Longest wait for one XMTP send before the message goes through the bridge instead. */
   sendTimeoutMs: number;
-  /** First delay before trying XMTP again after a failure; doubles up to `maxRecoverDelayMs`. */
+  /** Longest first delay before trying XMTP again after a failure; doubles up to `maxRecoverDelayMs` (with jitter). */
   recoverDelayMs: number;
   maxRecoverDelayMs: number;
 }
@@ -330,9 +331,9 @@ export class FallbackTransport implements Transport {
 
   #scheduleRecovery(): void {
     if (this.#closed || this.#recoverTimer !== undefined || this.#primaryAttempt) return;
-    const delay = Math.min(
-      this.#timings.recoverDelayMs * 2 ** Math.max(0, this.#recoverFailures - 1),
-      this.#timings.maxRecoverDelayMs,
+    const delay = backoffDelay(
+      { baseDelayMs: this.#timings.recoverDelayMs, maxDelayMs: this.#timings.maxRecoverDelayMs },
+      this.#recoverFailures,
     );
     this.#recoverTimer = setTimeout(() => {
       this.#recoverTimer = undefined;
