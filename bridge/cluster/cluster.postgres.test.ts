@@ -4,7 +4,8 @@
  * other live, and when the adapter's LISTEN connections are terminated mid-stream — broadcasts published meanwhile
  * are lost, by design of the adapter — both clients are told `changes:missed` once their node listens again and
  * sync, so both end with every message, also when nothing follows the lost ones; and when NOTIFYs fail on the
- * publishing node, the other node's clients are told to sync too.
+ * publishing node, the other node's clients are told to sync too. The LISTEN reconnect is held back while the test
+ * sends (the pool the adapter takes its LISTEN connection from waits on a gate), so the gap is forced, not hoped for.
  * Write coalescing and the shared-JSON encoder are on, as in production.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Message } from '../../protocol/message.ts';
 import { silentLogger } from '../logger.ts';
 import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
-import { startTestBridge, connectAgent, collect, type TestBridge, type AgentClient } from '../testing/index.ts';
+import { startTestBridge, connectAgent, collect, waitUntil, type TestBridge, type AgentClient } from '../testing/index.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
 import { headlessWidget } from '../testing/headless-widget.ts';
 import { AgentConnection } from '../../console/agent-connection.ts';
@@ -32,6 +33,30 @@ let store: LowdbStore;
 const pools: pg.Pool[] = [];
 const nodes: TestBridge[] = [];
 
+/**
+ * Holds back every node's LISTEN (re)connect while closed. The adapter takes only its LISTEN connection through
+ * `pool.connect()` (NOTIFYs and attachments go through `pool.query`), so a closed gate keeps a node deaf after its
+ * LISTEN backend is terminated, for as long as the test needs, instead of the adapter's 1-3 s reconnect delay.
+ */
+const listenGate = {
+  opened: Promise.resolve(),
+  open: () => {},
+  close(): void {
+    this.opened = new Promise((resolve) => (this.open = resolve));
+  },
+};
+
+/** `pool` as the adapter sees it, its connect() waiting for `listenGate`. */
+function gatedPool(pool: pg.Pool): pg.Pool {
+  return {
+    connect: async () => {
+      await listenGate.opened;
+      return pool.connect();
+    },
+    query: pool.query.bind(pool),
+  } as unknown as pg.Pool;
+}
+
 beforeAll(async () => {
   vi.stubGlobal('WebSocket', WebSocket);
   // The console's read receipts go out only for a visible tab; a hidden one keeps this test about delivery.
@@ -46,11 +71,12 @@ beforeAll(async () => {
     pools.push(pool);
     await prepareSocketAdapter(pool);
     // Same data dir: the nodes share secrets.json, as cluster nodes share their secrets.
-    nodes.push(await startTestBridge({ dataDir, store, adapter: () => postgresSocketAdapter(pool, logger) }));
+    nodes.push(await startTestBridge({ dataDir, store, adapter: () => postgresSocketAdapter(gatedPool(pool), logger) }));
   }
 });
 
 afterAll(async () => {
+  listenGate.open();
   for (const node of nodes) await node.close();
   await store?.close();
   await Promise.all(pools.map((pool) => pool.end()));
@@ -76,7 +102,7 @@ async function widgetOnAConsoleOnB() {
   const [a, b] = nodes as [TestBridge, TestBridge];
   const { connection: widget, conversation, caughtUps } = headlessWidget(a.url, 'cluster');
   widget.start();
-  await vi.waitFor(() => expect(caughtUps()).toBe(1), { timeout: 10_000 });
+  await waitUntil('the widget on A caught up once', () => caughtUps() === 1);
   const first = await widget.transport!.send({ clientId: 'v-0', text: 'hello from A' });
   const conversationId = first.conversationId;
 
@@ -88,9 +114,9 @@ async function widgetOnAConsoleOnB() {
     onAuthError: () => {},
   });
   thread.attach(agentConnection);
-  await vi.waitFor(() => expect(agentConnection.state).toBe('online'), { timeout: 10_000 });
+  await waitUntil('the console on B online', () => agentConnection.state === 'online');
   await thread.open(conversationId, undefined);
-  await vi.waitFor(() => expect(stored(thread.thread!.messages)).toEqual([1]), { timeout: 10_000 });
+  await waitUntil('the console on B showing the first message', () => stored(thread.thread!.messages).join() === '1');
   return { widget, conversation, agentConnection, thread, conversationId };
 }
 
@@ -113,7 +139,7 @@ describe('two bridges on the PostgreSQL adapter', () => {
       // PostgreSQL folds a payload repeated in one transaction into one notification: the repeats must still arrive.
       const sent = Array.from({ length: 60 }, (_, i) => (i % 20 === 19 ? 'again' : `p${i}`));
       await Promise.all(sent.map((payload) => batcher.notify('batch-check', payload)));
-      await vi.waitFor(() => expect(received).toHaveLength(sent.length), { timeout: 10_000 });
+      await waitUntil(`all ${sent.length} NOTIFYs heard`, () => received.length >= sent.length);
       expect(received).toEqual(sent);
       expect(statements).toBeLessThan(sent.length / 4);
     } finally {
@@ -123,53 +149,57 @@ describe('two bridges on the PostgreSQL adapter', () => {
 
   it('carries a widget on A and a console on B live, and both sync what a LISTEN reconnect lost, also when it was the last change', async () => {
     const [a] = nodes as [TestBridge, TestBridge];
-    await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(2), { timeout: 10_000 });
+    await waitUntil('a LISTEN backend per node', async () => (await listenBackends()).length === 2);
     const { widget, conversation, agentConnection, thread, conversationId } = await widgetOnAConsoleOnB();
 
     // Live both ways, across nodes; the large reply goes through the adapter's attachment table.
     const large = 'é'.repeat(4000);
     await agentConnection.send(conversationId, 'a-0', large);
-    await vi.waitFor(() => expect(conversation.messages.find((m) => m.clientId === 'a-0')?.text).toBe(large), { timeout: 10_000 });
+    await waitUntil('the widget on A showing the large reply from B', () => conversation.messages.find((m) => m.clientId === 'a-0')?.text === large);
     await widget.transport!.send({ clientId: 'v-1', text: 'seen on B' });
-    await vi.waitFor(() => expect(thread.thread!.get('v-1')?.id).toBeDefined(), { timeout: 10_000 });
+    await waitUntil('the console on B showing v-1', () => thread.thread!.get('v-1')?.id);
 
     // A plain client on A that only listens: it shows that broadcasts really were lost while A's LISTEN reconnected.
     const witness: AgentClient = await connectAgent(a.url, a.agent.token);
     const witnessed = collect(witness, 'message:new');
 
+    // Neither node may listen again until the test says so; the terminated backends are gone (waited for) before
+    // anything is sent, so none of what follows can reach the other node live.
+    listenGate.close();
     const backends = await listenBackends();
-    await admin.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [backends]);
-    // Sent while no node listens (the adapter waits at least a second before reconnecting): every cross-node
-    // broadcast of these is lost.
+    const { rows: ended } = await admin.query<{ gone: boolean }>(
+      'SELECT pg_terminate_backend(pid, 60000) AS gone FROM unnest($1::int[]) AS pid',
+      [backends],
+    );
+    expect(ended.map((row) => row.gone)).toEqual([true, true]);
+    expect(await listenBackends()).toEqual([]);
+    // Sent (and acknowledged) while no node listens: every cross-node broadcast of these is lost.
     for (let i = 1; i <= 10; i++) {
       await agentConnection.send(conversationId, `a-${i}`, `reply ${i}`);
       await widget.transport!.send({ clientId: `v-${i + 1}`, text: `visitor ${i}` });
     }
     // The widget's last change is a reply from B it never hears: no later event shows it a jump in rev.
     await agentConnection.send(conversationId, 'a-last', 'the last reply');
-    await vi.waitFor(
-      async () => {
-        const now = await listenBackends();
-        expect(now).toHaveLength(2);
-        expect(now.some((pid) => backends.includes(pid))).toBe(false);
-      },
-      { timeout: 15_000, interval: 100 },
-    );
+    listenGate.open();
+    await waitUntil('a new LISTEN backend on each node', async () => {
+      const now = await listenBackends();
+      return now.length === 2 && !now.some((pid) => backends.includes(pid));
+    });
     // No traffic after the reconnect: each node tells its sockets `changes:missed` once it listens again, and both
     // clients sync (the console on B has seen the jump in rev at its own replies; the widget saw none after a-last).
     const all = (await store.getChangesSince(conversationId, 0, 1000)).map((m: Message) => m.seq).sort((x, y) => x - y);
     expect(all).toHaveLength(24);
-    await vi.waitFor(() => expect(stored(conversation.messages)).toEqual(all), { timeout: 15_000 });
-    await vi.waitFor(() => expect(stored(thread.thread!.messages)).toEqual(all), { timeout: 15_000 });
+    await waitUntil('the widget on A showing every message', () => stored(conversation.messages).join() === all.join());
+    await waitUntil('the console on B showing every message', () => stored(thread.thread!.messages).join() === all.join());
     // Everything shown once, by clientId.
     expect(new Set(conversation.messages.map((m) => m.clientId)).size).toBe(conversation.messages.length);
     expect(new Set(thread.thread!.messages.map((m) => m.clientId)).size).toBe(thread.thread!.messages.length);
-    // The witness on A missed replies B published while A's LISTEN was down (the syncs above were needed), and
+    // The witness on A missed every reply B published while A's LISTEN was down (the syncs above were needed), and
     // hears what B publishes now.
     await agentConnection.send(conversationId, 'a-after', 'after the reconnect');
-    await vi.waitFor(() => expect(witnessed.some((m) => m.clientId === 'a-after')).toBe(true), { timeout: 15_000 });
+    await waitUntil('the witness on A hearing the reply after the reconnect', () => witnessed.some((m) => m.clientId === 'a-after'));
     const witnessedReplies = new Set(witnessed.filter((m) => m.author.role === 'agent').map((m) => m.clientId));
-    expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].filter((i) => !witnessedReplies.has(`a-${i}`)).length).toBeGreaterThan(0);
+    expect(['a-1', 'a-2', 'a-3', 'a-4', 'a-5', 'a-6', 'a-7', 'a-8', 'a-9', 'a-10', 'a-last'].filter((id) => witnessedReplies.has(id))).toEqual([]);
 
     witness.close();
     agentConnection.close();
@@ -177,7 +207,7 @@ describe('two bridges on the PostgreSQL adapter', () => {
     widget.stop();
   });
   it('tells the other node to sync when NOTIFYs fail on the publishing node', async () => {
-    await vi.waitFor(async () => expect(await listenBackends()).toHaveLength(2), { timeout: 10_000 });
+    await waitUntil('a LISTEN backend per node', async () => (await listenBackends()).length === 2);
     const { widget, conversation, agentConnection, thread, conversationId } = await widgetOnAConsoleOnB();
     const database = pg.escapeIdentifier(new URL(databaseUrl).pathname.slice(1));
     // A pg_notify of this database's own, ahead of pg_catalog's for new connections, fails every NOTIFY on them; the
@@ -191,15 +221,15 @@ describe('two bridges on the PostgreSQL adapter', () => {
       // The visitor on A sends; A's NOTIFYs of them fail, and nothing the console on B hears shows it a jump in rev.
       for (let i = 1; i <= 3; i++) await widget.transport!.send({ clientId: `v-${i}`, text: `visitor ${i}` });
       // A delivers a broadcast to its own sockets once its NOTIFY has ended (here failed).
-      await vi.waitFor(() => expect(conversation.messages.some((m) => m.clientId === 'v-3')).toBe(true), { timeout: 15_000 });
+      await waitUntil('the widget on A showing v-3', () => conversation.messages.some((m) => m.clientId === 'v-3'));
     } finally {
       await admin.query(`ALTER DATABASE ${database} RESET search_path`);
       await admin.query('DROP FUNCTION public.pg_notify(text, text)');
     }
     const all = (await store.getChangesSince(conversationId, 0, 1000)).map((m: Message) => m.seq).sort((x, y) => x - y);
     expect(all).toHaveLength(4);
-    await vi.waitFor(() => expect(stored(thread.thread!.messages)).toEqual(all), { timeout: 15_000 });
-    await vi.waitFor(() => expect(stored(conversation.messages)).toEqual(all), { timeout: 15_000 });
+    await waitUntil('the console on B showing every message', () => stored(thread.thread!.messages).join() === all.join());
+    await waitUntil('the widget on A showing every message', () => stored(conversation.messages).join() === all.join());
 
     agentConnection.close();
     thread.detach();
