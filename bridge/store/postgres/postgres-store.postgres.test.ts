@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'v
 import pg from 'pg';
 import { silentLogger } from '../../logger.ts';
 import { createTestDatabase } from '../../testing/test-database.ts';
+import { waitUntil } from '../../testing/wait-until.ts';
 import type { Message } from '../../../protocol/message.ts';
 import { SCHEMA_VERSION, migrate } from './migrations.ts';
 import { PostgresStore } from './postgres-store.ts';
@@ -215,13 +216,11 @@ describe('two nodes on one database', () => {
 });
 
 /** Claims until something is claimed: a terminated backend's locks are gone once it has exited, a moment later. */
-async function waitForClaim<T>(claim: () => Promise<T[]>): Promise<T[]> {
-  let claimed: T[] = [];
-  await vi.waitFor(async () => {
-    claimed = await claim();
-    expect(claimed.length, 'the dead session\'s claim to be taken over').toBeGreaterThan(0);
-  }, { timeout: 10_000, interval: 50 });
-  return claimed;
+function waitForClaim<T>(claim: () => Promise<T[]>): Promise<T[]> {
+  return waitUntil("the dead session's claim to be taken over", async () => {
+    const claimed = await claim();
+    return claimed.length > 0 ? claimed : undefined;
+  }, { intervalMs: 50 });
 }
 
 describe('group commit', () => {
