@@ -32,7 +32,7 @@ describe('axe-core, WCAG 2.1 A + AA (Chromium, real bridge)', () => {
     const { conversationId } = await received;
     const ack = await emitWithAck(agent, 'message:send', { conversationId, clientId: `axe-${conversationId}`, text: answer });
     expect(ack.ok).toBe(true);
-    await widgetMessage(page, answer).waitFor({ timeout: 10_000 });
+    await widgetMessage(page, answer).waitFor();
     return conversationId;
   }
 
@@ -82,7 +82,7 @@ describe('axe-core, WCAG 2.1 A + AA (Chromium, real bridge)', () => {
     expect(await axeViolations(page)).toEqual([]);
     await signInToConsole(page, bridge.url, bridge.agent.name, bridge.agent.password);
     await inboxItem(page, shopConversationId).click();
-    await threadMessage(page, 'Yes, free over $40.').waitFor({ timeout: 10_000 });
+    await threadMessage(page, 'Yes, free over $40.').waitFor();
     expect(await axeViolations(page)).toEqual([]);
     await page.close();
   });

@@ -41,7 +41,7 @@ describe('console accessibility (Chromium, real bridge)', () => {
       await waitConsoleConnected(agent);
     }
     await inboxItem(agent, conversationId).click();
-    await threadMessage(agent, 'Do you ship to Canada?').waitFor({ timeout: 10_000 });
+    await threadMessage(agent, 'Do you ship to Canada?').waitFor();
     return agent;
   }
 

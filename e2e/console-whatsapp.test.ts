@@ -245,28 +245,28 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
     await reply(agent, text);
     const message = threadMessage(agent, text);
     // Stored by the bridge but refused by WhatsApp so far: sending, not "Sent".
-    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBeGreaterThan(before);
+    await expect.poll(() => graph.requests.length).toBeGreaterThan(before);
     expect(await message.locator('.ticks').getAttribute('class')).toContain('ticks--sending');
-    await message.locator('.ticks--failed').waitFor({ timeout: 20_000 });
+    await message.locator('.ticks--failed').waitFor();
     expect(await message.locator('.msg__failure').textContent()).toContain('could not be reached');
     const preview = inboxItems(agent).first().locator('.item__preview');
-    await expect.poll(() => preview.textContent(), { timeout: 10_000 }).toBe(`Not delivered: ${text}`);
+    await expect.poll(() => preview.textContent()).toBe(`Not delivered: ${text}`);
     expect(await preview.getAttribute('class')).toContain('item__preview--failed');
 
     // Retry while WhatsApp is still down: sending, then "Not delivered" with the reason again, without a reload.
     const beforeRetry = graph.requests.length;
     await message.getByRole('button', { name: 'Retry' }).click();
-    await message.locator('.ticks--sending').waitFor({ timeout: 10_000 });
-    await expect.poll(() => graph.requests.length, { timeout: 10_000 }).toBeGreaterThan(beforeRetry);
-    await message.locator('.ticks--failed').waitFor({ timeout: 20_000 });
+    await message.locator('.ticks--sending').waitFor();
+    await expect.poll(() => graph.requests.length).toBeGreaterThan(beforeRetry);
+    await message.locator('.ticks--failed').waitFor();
     expect(await message.locator('.msg__failure').textContent()).toContain('could not be reached');
 
     // WhatsApp is back: the next Retry is accepted by Meta, and only then the reply reads "Sent".
     graph.down = false;
     await message.getByRole('button', { name: 'Retry' }).click();
-    await message.locator('.ticks--sent').waitFor({ timeout: 20_000 });
-    await message.locator('.msg__failure').waitFor({ state: 'detached', timeout: 10_000 });
-    await expect.poll(() => preview.textContent(), { timeout: 10_000 }).toBe(`Agent: ${text}`);
+    await message.locator('.ticks--sent').waitFor();
+    await message.locator('.msg__failure').waitFor({ state: 'detached' });
+    await expect.poll(() => preview.textContent()).toBe(`Agent: ${text}`);
     expect(problems.errors).toEqual([]);
   }, 120_000);
 

@@ -137,7 +137,7 @@ describe('widget accessibility (Chromium, real bridge)', () => {
     await page.locator('anon-chat .panel').waitFor({ state: 'hidden' });
     await agentSays(site, 'Yes, we are here.');
     const region = page.locator('anon-chat [aria-live="polite"]', { hasText: 'Yes, we are here.' });
-    await region.waitFor({ state: 'attached', timeout: 10_000 });
+    await region.waitFor({ state: 'attached' });
     // In the accessibility tree (not inside the hidden panel), so screen readers hear it.
     expect(await page.locator('anon-chat').ariaSnapshot()).toContain(`${rig.bridge.agent.displayName}: Yes, we are here.`);
     expect(await region.evaluate((el) => el.closest('.panel'))).toBeNull();
@@ -203,13 +203,13 @@ describe('widget accessibility (Chromium, real bridge)', () => {
     const { page, site } = await widgetPage(DESKTOP);
     await openPanel(page);
     await sendFromComposer(page, 'First question');
-    await page.locator('anon-chat .msg--own.msg--sent').waitFor({ timeout: 10_000 });
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
     await receipt(site, 1, 'read');
-    await page.locator('anon-chat .msg--own.msg--read').waitFor({ timeout: 10_000 });
+    await page.locator('anon-chat .msg--own.msg--read').waitFor();
     await sendFromComposer(page, 'Second question');
-    await page.locator('anon-chat .msg--own.msg--sent').waitFor({ timeout: 10_000 });
+    await page.locator('anon-chat .msg--own.msg--sent').waitFor();
     await receipt(site, 2, 'delivered');
-    await page.locator('anon-chat .msg--own.msg--delivered').waitFor({ timeout: 10_000 });
+    await page.locator('anon-chat .msg--own.msg--delivered').waitFor();
     await page.locator('anon-chat .input').fill('draft');
     await installContrastProbe(page);
     // Read vs delivered without colour, in the default theme: read ticks sit in a filled pill.
@@ -287,7 +287,7 @@ describe('widget accessibility (Chromium, real bridge)', () => {
     for (const [locale, send] of [['he', 'שליחה'], ['ar', 'إرسال']] as const) {
       const { page: rtl, site } = await widgetPage(DESKTOP, { attributes: `locale="${locale}"` });
       // Arabic and Hebrew load from their own file next to the widget, after the launcher has painted.
-      await expect.poll(() => rtl.locator('anon-chat .root').getAttribute('lang'), { timeout: 10_000 }).toBe(locale);
+      await expect.poll(() => rtl.locator('anon-chat .root').getAttribute('lang')).toBe(locale);
       expect(await rtl.locator('anon-chat .root').getAttribute('dir')).toBe('rtl');
       await openPanel(rtl);
       expect(await rtl.locator('anon-chat .send').getAttribute('aria-label')).toBe(send);
@@ -307,7 +307,7 @@ describe('widget accessibility (Chromium, real bridge)', () => {
       });
       expect(marks.q).toBeGreaterThan(marks.c);
       await agentSays(site, locale === 'he' ? 'כן, אנחנו שולחים לקנדה!' : 'نعم، نشحن إلى كندا!');
-      await rtl.locator('anon-chat .msg--other').waitFor({ timeout: 10_000 });
+      await rtl.locator('anon-chat .msg--other').waitFor();
       expect(await rtl.locator('anon-chat .msg--other .msg__text').evaluate((el) => getComputedStyle(el).direction)).toBe('rtl');
     }
   });
@@ -320,13 +320,13 @@ describe('widget accessibility (Chromium, real bridge)', () => {
     ] as const) {
       const hebrew = attributes.includes('locale="he"');
       const { page, site } = await widgetPage(PHONE, { attributes });
-      await expect.poll(() => page.locator('anon-chat .root').getAttribute('lang'), { timeout: 10_000 }).toBe(hebrew ? 'he' : 'en');
+      await expect.poll(() => page.locator('anon-chat .root').getAttribute('lang')).toBe(hebrew ? 'he' : 'en');
       await openPanel(page);
       await sendFromComposer(page, hebrew ? 'האם אתם שולחים לקנדה?' : 'Do you ship to Canada?');
-      await page.locator('anon-chat .msg--own.msg--sent').waitFor({ timeout: 10_000 });
+      await page.locator('anon-chat .msg--own.msg--sent').waitFor();
       await receipt(site, 1, 'read');
       await agentSays(site, hebrew ? 'כן — משלוח חינם מעל 40$.' : 'Yes — free shipping to Canada over $40.');
-      await page.locator('anon-chat .msg--other').waitFor({ timeout: 10_000 });
+      await page.locator('anon-chat .msg--other').waitFor();
       await page.locator('anon-chat .input').click();
       await saveScreenshot(page, name);
     }
