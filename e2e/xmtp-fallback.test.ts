@@ -8,8 +8,10 @@
  * reload. A second tab holding the XMTP database makes the widget fall back at once, before the SDK even starts.
  * The classic-script build loads the same module by URL. A hung init is cut at the bound.
  * A page without XMTP never requests the XMTP module.
- * The pages run on Playwright's clock: once XMTP's init is under way, the test moves page time across the init bound
- * instead of waiting it out, so the bound's own timers (not a shortened one) decide the fallback.
+ * The pages whose init may hang run on Playwright's clock, paused: page time moves only when the test moves it, so the
+ * init bound cannot pass in real time on a slow machine before the test has looked; once XMTP's init is under way,
+ * the test moves page time across the bound instead of waiting it out, so the bound's own timers (not a shortened
+ * one) decide the fallback, and lets page time run again once the bridge has taken over.
  */
 import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -92,6 +94,9 @@ interface ConnectionEvent {
 /** How far page time moves per step across the init bound: a request the widget has in flight (10 s timeout) is
  * answered in the real time between steps, so only timers that run out without an answer (the bound's) fire. */
 const CLOCK_STEP_MS = 1000;
+/** A paused clock starts this far ahead of its install (pauseAt cannot go back; a page open before it, as another
+ * tab is, must not have passed it in real time meanwhile). Nothing in these pages depends on the wall time. */
+const PAUSE_AHEAD_MS = 60_000;
 
 /** Builds the widget (and with it the XMTP module) unless dist/ already has both. */
 function ensureWidgetBuilt(): void {
@@ -128,9 +133,15 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     await new Promise((resolve) => host?.server.close(resolve));
   });
 
-  /** A page in `context` (on Playwright's clock) that records connection events, socket sends and workers. */
-  async function open(context: BrowserContext) {
-    await context.clock.install();
+  /**
+   * A page in `context` (on Playwright's clock) that records connection events, socket sends and workers. `paused`:
+   * page time stands still from the start until passInitBound moves it (no page exists yet, so the pause applies to
+   * this page from its first script on).
+   */
+  async function open(context: BrowserContext, { paused = false } = {}) {
+    const start = Date.now();
+    await context.clock.install({ time: start });
+    if (paused) await context.clock.pauseAt(start + PAUSE_AHEAD_MS);
     const page = await context.newPage();
     await page.addInitScript(() => {
       const events: Array<{ state: string; transport: string; at: number }> = [];
@@ -161,6 +172,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
   /**
    * Once `initStarted` holds (XMTP's init is under way), moves page time forward a step
    * at a time until the bridge has taken over: what the widget would do after XMTP_INIT_BOUND_MS of a hung init.
+   * Then page time runs on (a paused page's rendering and retries wait for timers).
    */
   async function passInitBound(page: Page, initStarted: () => Promise<boolean>, what: string): Promise<void> {
     await expect.poll(initStarted, { timeout: SLACK_MS, message: `XMTP init under way (${what})` }).toBe(true);
@@ -173,13 +185,14 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
         { timeout: SLACK_MS, message: `the bridge taking over after the init bound (${what})` },
       )
       .toBe('Realtime');
+    await page.clock.resume();
   }
 
   it('starts the real SDK, falls back to the bridge when its init hangs, and delivers every message to the bridge once', async () => {
     const context = await newContext();
     const requests: string[] = [];
     context.on('request', (request) => requests.push(request.url()));
-    const { page, sentFrames, workers, pageErrors } = await open(context);
+    const { page, sentFrames, workers, pageErrors } = await open(context, { paused: true });
 
     await page.goto(`${host.origin}/xmtp`);
     await openWidget(page);
@@ -234,11 +247,12 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
 
   it('falls back at the init bound when the SDK never answers (its worker blocked by the page CSP)', async () => {
     const context = await newContext();
-    const { page, sentFrames, pageErrors } = await open(context);
+    const { page, sentFrames, pageErrors } = await open(context, { paused: true });
     await page.goto(`${host.origin}/xmtp-worker-blocked`);
     await openWidget(page);
     await sendFromWidget(page, 'held until the bound');
-    // Within the bound the init still holds the widget: the hung SDK is not given up on before page time passes it.
+    // Within the bound the init still holds the widget: the hung SDK is not given up on before page time passes it
+    // (page time has not moved since the page opened).
     await expect.poll(() => xmtpLockHeld(page), { timeout: SLACK_MS, message: 'XMTP database lock taken' }).toBe(true);
     expect(await label(page)).not.toBe('Realtime');
     await passInitBound(page, () => xmtpLockHeld(page), 'XMTP database lock taken');
@@ -294,7 +308,7 @@ describe('XMTP transport falls back to the bridge (Chromium, real SDK, no XMTP n
     const context = await newContext();
     const requests: string[] = [];
     context.on('request', (request) => requests.push(request.url()));
-    const { page, sentFrames, pageErrors } = await open(context);
+    const { page, sentFrames, pageErrors } = await open(context, { paused: true });
     await page.goto(`${host.origin}/xmtp-classic`);
     await openWidget(page);
     await passInitBound(
