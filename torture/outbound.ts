@@ -2,16 +2,17 @@
  * Case 10: outbound event webhooks against hostile receivers, with a child bridge. Part A: receivers on loopback
  * reached through every spelling of a private address while private targets are forbidden → not one request
  * arrives. Part B (private allowed, so loopback receivers can stand in for the internet): receivers that time
- * out, reset, answer 429/5xx, or stream an endless body → attempts per delivery bounded, bridge memory bounded;
- * a receiver that is down while the bridge is SIGKILLed gets every event after the restart.
+ * out, reset, answer 429/5xx, or stream an endless body → attempts per delivery bounded, every endless body closed
+ * by the bridge after no more bytes than the kernel buffers of one loopback connection hold (it is not read); a
+ * receiver that is down while the bridge is SIGKILLed gets every event after the restart.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { AddressInfo, Socket as NetSocket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processUsage } from './abuse.ts';
-import { freePort, spawnBridge, TORTURE_SECRETS, type BridgeChild } from './bridge-process.ts';
+import { spawnBridge, TORTURE_SECRETS, type BridgeChild } from './bridge-process.ts';
 import { waitUntil } from '../bridge/testing/wait-until.ts';
 import { TortureVisitor } from './visitor-client.ts';
 
@@ -27,14 +28,40 @@ interface Receiver {
   attempts: Map<string, number>;
   /** Event ids received with a 2xx answer. */
   delivered: Set<string>;
+  /** Endless bodies (huge-body): responses started, closed by the other end, most bytes written into one before its close. */
+  endless: EndlessBodies;
   setHealthy(healthy: boolean): void;
   close(): Promise<void>;
+}
+
+/** What became of the endless bodies one receiver offered. */
+export interface EndlessBodies {
+  started: number;
+  closed: number;
+  maxBytesBeforeClose: number;
+}
+
+/**
+ * Most bytes a sender can write into a loopback connection whose reader reads nothing: the sender's send buffer
+ * plus the reader's receive buffer, each at most its kernel autotuning maximum (tcp_wmem / tcp_rmem), plus the
+ * response's own write buffer. A client that read the body would keep the writes going without end.
+ */
+export function unreadBodyBound(): number {
+  const max = (file: string, fallback: number) => {
+    try {
+      return Number(readFileSync(file, 'utf8').trim().split(/\s+/)[2]) || fallback;
+    } catch {
+      return fallback;
+    }
+  };
+  return max('/proc/sys/net/ipv4/tcp_wmem', 4 << 20) + max('/proc/sys/net/ipv4/tcp_rmem', 32 << 20) + (1 << 20);
 }
 
 async function startReceiver(behaviour: Behaviour): Promise<Receiver> {
   let healthy = behaviour !== 'down-then-ok';
   const sockets = new Set<NetSocket>();
-  const r = { behaviour, requests: 0, attempts: new Map<string, number>(), delivered: new Set<string>() };
+  const endless: EndlessBodies = { started: 0, closed: 0, maxBytesBeforeClose: 0 };
+  const r = { behaviour, requests: 0, attempts: new Map<string, number>(), delivered: new Set<string>(), endless };
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString('utf8')));
@@ -70,8 +97,19 @@ async function startReceiver(behaviour: Behaviour): Promise<Receiver> {
           // 200 with an endless body as fast as the socket takes it: a client that reads it would fill its memory.
           res.writeHead(200, { 'content-type': 'application/octet-stream' });
           const chunk = Buffer.alloc(64 * 1024, 0x41);
+          let written = 0;
+          endless.started++;
+          // This end never ends the response: a close is the bridge hanging up (or its SIGKILL, which the case
+          // snapshots these figures before).
+          res.once('close', () => {
+            endless.closed++;
+            endless.maxBytesBeforeClose = Math.max(endless.maxBytesBeforeClose, written);
+          });
           const pump = () => {
-            while (!res.destroyed && res.write(chunk));
+            while (!res.destroyed) {
+              written += chunk.length;
+              if (!res.write(chunk)) break;
+            }
             if (!res.destroyed) res.once('drain', pump);
           };
           pump();
@@ -107,6 +145,9 @@ export interface OutboundFigures {
   forbidden: { urls: number; requestsReceived: number };
   hostile: Record<string, { requests: number; maxAttemptsPerDelivery: number }>;
   maxAttemptsAllowed: number;
+  /** The endless 200 bodies as the receiver saw them when every event had been offered, and the bound they must keep. */
+  endlessBody: EndlessBodies & { boundBytes: number };
+  /** Bridge RSS at listen and its peak sampled meanwhile: reported, not asserted (a loaded machine collects late). */
   rss: { baselineMb: number; peakMb: number };
   restart: { events: number; deliveredAfterRestart: number; missing: number; secondsToDeliverAll: number };
   problems: string[];
@@ -193,16 +234,17 @@ export async function runOutbound(options: { messages?: number; deliverTimeoutMs
   const behaviours: Behaviour[] = ['timeout', 'reset', '429', '500', '503', 'huge-body', 'hang-body', 'down-then-ok'];
   const receivers = await Promise.all(behaviours.map((b) => startReceiver(b)));
   const dirB = mkdtempSync(join(tmpdir(), 'torture-outbound-b-'));
-  const port = await freePort();
   const env = { ...base, WEBHOOK_URLS: receivers.map((r) => r.url).join(','), WEBHOOK_ALLOW_PRIVATE: 'true' };
   let peakMb = 0;
   let baselineMb: number;
   const flaky = receivers.find((r) => r.behaviour === 'down-then-ok')!;
+  const huge = receivers.find((r) => r.behaviour === 'huge-body')!;
+  let endlessBody: EndlessBodies = { started: 0, closed: 0, maxBytesBeforeClose: 0 };
   let events = 0;
   let secondsToDeliverAll = -1;
   try {
     // As under `npm start`: the baseline is taken at listen, before any stack trace a source map would be decoded for.
-    bridge = await spawnBridge({ dataDir: dirB, port, env, asStarted: true });
+    bridge = await spawnBridge({ dataDir: dirB, env, asStarted: true });
     baselineMb = processUsage(bridge.pid).rssMb;
     const pid = bridge.pid;
     const sampler = setInterval(() => {
@@ -215,13 +257,17 @@ export async function runOutbound(options: { messages?: number; deliverTimeoutMs
     const v = await sendMessages(bridge.url, messages, 'ob');
     v.close();
     // Kill once every receiver has had what the figures judge: each failing one retried, each endless or hanging
-    // body offered for every event (its memory sampled meanwhile), the down receiver refused every event at least once.
+    // body offered for every event (every endless one hung up on by the bridge), the down receiver refused every
+    // event at least once.
     const byBehaviour = new Map(receivers.map((r) => [r.behaviour, r]));
     const owed = () =>
       behaviours.flatMap((b) => {
         const r = byBehaviour.get(b)!;
         const retried = ['timeout', 'reset', '429', '500', '503'].includes(b);
-        return (retried ? Math.max(0, ...r.attempts.values()) > 1 : r.attempts.size >= messages) ? [] : [`${b}: ${r.attempts.size} events, attempts ${JSON.stringify([...r.attempts.values()])}`];
+        const hungUp = b !== 'huge-body' || r.endless.closed === r.endless.started;
+        return (retried ? Math.max(0, ...r.attempts.values()) > 1 : r.attempts.size >= messages && hungUp)
+          ? []
+          : [`${b}: ${r.attempts.size} events, attempts ${JSON.stringify([...r.attempts.values()])}${b === 'huge-body' ? `, endless bodies ${JSON.stringify(r.endless)}` : ''}`];
       });
     await waitUntil(
       `every failing receiver retried and every other one offered all ${messages} events before the SIGKILL`,
@@ -229,6 +275,7 @@ export async function runOutbound(options: { messages?: number; deliverTimeoutMs
         const missing = owed();
         // Thrown, so an expired deadline names the receivers still owed something.
         if (missing.length) throw new Error(missing.join('; '));
+        endlessBody = { ...huge.endless };
         return true;
       },
       { timeoutMs: 60_000, intervalMs: 100 },
@@ -236,7 +283,8 @@ export async function runOutbound(options: { messages?: number; deliverTimeoutMs
     clearInterval(sampler);
     await bridge.kill('SIGKILL');
     flaky.setHealthy(true);
-    bridge = await spawnBridge({ dataDir: dirB, port, env });
+    // A new port is fine: nothing reconnects, the receivers are what the restart is judged by.
+    bridge = await spawnBridge({ dataDir: dirB, env });
     events = messages;
     // Deliveries go out in batches that wait for their slowest receiver (the timeouts), so allow for that.
     const restarted = Date.now();
@@ -257,6 +305,7 @@ export async function runOutbound(options: { messages?: number; deliverTimeoutMs
     forbidden,
     hostile,
     maxAttemptsAllowed: maxAttempts,
+    endlessBody: { ...endlessBody, boundBytes: unreadBodyBound() },
     rss: { baselineMb, peakMb },
     restart: { events, deliveredAfterRestart: flaky.delivered.size, missing: Math.max(0, events - flaky.delivered.size), secondsToDeliverAll },
     problems,
