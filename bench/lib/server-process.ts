@@ -29,6 +29,12 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const TASKSET = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
+/**
+ * Longest wait for a server's answer to a stats request: an answer takes milliseconds, but a pinned server sharing its
+ * core with a whole test suite (and a full GC first) can wait for the CPU far longer; only a hung one waits a minute.
+ */
+const STATS_DEADLINE_MS = 60_000;
+
 /** Bundles already built in this run, by script; a restart reuses its bundle, so the restart time excludes the build. */
 const bundles = new Map<string, string>();
 
@@ -73,7 +79,11 @@ export class ServerProcess {
   port = 0;
   info: Record<string, unknown> = {};
 
-  private constructor(readonly child: ChildProcess) {
+  private constructor(
+    readonly child: ChildProcess,
+    /** The script it runs, for error messages. */
+    readonly script: string,
+  ) {
     this.exited = new Promise((done) => child.once('exit', (code) => done(code)));
     child.stderr?.on('data', (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString()).slice(-4000);
@@ -101,7 +111,7 @@ export class ServerProcess {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
-    const server = new ServerProcess(child);
+    const server = new ServerProcess(child, options.script);
     const timeout = options.readyTimeoutMs ?? START_DEADLINE_MS;
     await new Promise<void>((ok, fail) => {
       const timer = setTimeout(
@@ -153,8 +163,13 @@ export class ServerProcess {
     return new Promise((ok, fail) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        fail(new Error('server did not answer a stats request within 10 s'));
-      }, 10_000);
+        fail(
+          new Error(
+            `waited ${STATS_DEADLINE_MS / 1000} s for ${this.script} (pid ${this.pid}) to answer a stats request${opts.gc ? ' (after a full GC)' : ''} over IPC; ` +
+              `1-min load average ${loadavg()[0]!.toFixed(1)}; stderr ${this.stderrTail.slice(-500)}`,
+          ),
+        );
+      }, STATS_DEADLINE_MS);
       this.waiting.set(id, (stats) => {
         clearTimeout(timer);
         ok(stats);

@@ -36,6 +36,10 @@ interface SizeResult {
 
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
+/** Quick mode (the smoke run of `npm test`): bounds only a hung store reaches on a loaded 2-core machine. */
+const QUICK_FILL_LIMIT_MS = 60_000;
+const QUICK_PROBE_DEADLINE_MS = 300_000;
+
 function probe(env: Record<string, string>, timeoutMs: number, log: (l: string) => void): Promise<SizeResult[]> {
   const nodeArgs = ['--import', 'tsx', resolve(ROOT, 'bench/servers/store-probe.ts')];
   const [cmd, args] = canPin ? ['taskset', ['-c', String(SERVER_CORE), process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
@@ -57,11 +61,16 @@ function probe(env: Record<string, string>, timeoutMs: number, log: (l: string) 
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4000)));
   return new Promise((ok, fail) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
+    let expired = false;
+    const timer = setTimeout(() => {
+      expired = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) ok(results);
-      else fail(new Error(`store probe exited with ${code}\n${stderr}`));
+      else if (expired) fail(new Error(`waited ${timeoutMs / 1000} s for the store probe to fill and measure sizes ${env.SIZES} (${results.length} reported); killed it\n${stderr}`));
+      else fail(new Error(`store probe exited with ${code ?? signal}\n${stderr}`));
     });
   });
 }
@@ -77,9 +86,9 @@ export const storageScenario: Scenario = {
       CONVERSATIONS: ctx.mode === 'quick' ? '20' : '1000',
       PROBE_RATE: '2000',
       PROBE_MS: ctx.mode === 'quick' ? '200' : '5000',
-      FILL_LIMIT_MS: ctx.mode === 'quick' ? '20000' : '400000',
+      FILL_LIMIT_MS: String(ctx.mode === 'quick' ? QUICK_FILL_LIMIT_MS : 400_000),
     };
-    const results = await probe(env, ctx.mode === 'quick' ? 60_000 : 900_000, ctx.log);
+    const results = await probe(env, ctx.mode === 'quick' ? QUICK_PROBE_DEADLINE_MS : 900_000, ctx.log);
     const first = results[0]!;
     const rows: Row[] = [];
     for (const r of results) {
@@ -95,13 +104,16 @@ export const storageScenario: Scenario = {
         { label: `${label}: max loop block, filling (wall / own CPU)`, figure: `${ms(r.fillLoop.max)} / ${ms(r.fillLoop.maxCpu)}`, target: '—', met: null },
         { label: `${label}: cold start (open) / first read`, figure: `${r.openMs} ms / ${ms(r.firstReadMs)}`, target: r.size >= 1e6 ? '≤ 3000 ms' : '—', met: r.size >= 1e6 ? r.openMs <= 3000 : null },
         { label: `${label}: bytes on disk per message`, figure: `${r.bytesPerMessage} B`, target: '—', met: null },
+        { label: `${label}: messages filled (fill time bound ${Number(env.FILL_LIMIT_MS) / 1000} s)`, figure: `${r.filled} of ${r.size} in ${(r.fillMs / 1000).toFixed(1)} s`, target: 'all', met: r.filled >= r.size },
       );
     }
     const failures: string[] = [];
     for (const r of results) {
       if (r.failed) failures.push(`scenario 5 @ ${r.size}: ${r.failed} appends rejected`);
       if (r.reopenedMessages !== r.messages) failures.push(`scenario 5 @ ${r.size}: ${r.messages} appended, ${r.reopenedMessages} after reopen`);
-      if (r.filled < r.size) failures.push(`scenario 5: fill stopped at ${r.filled} of ${r.size} (time bound)`);
+      // A full run measures at the sizes it names, so a short fill spoils its figures; in quick mode it only means
+      // a slow machine, and the row above reports it.
+      if (r.filled < r.size && ctx.mode !== 'quick') failures.push(`scenario 5: fill stopped at ${r.filled} of ${r.size} (time bound ${Number(env.FILL_LIMIT_MS) / 1000} s)`);
     }
     return {
       id: 5,
