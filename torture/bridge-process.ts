@@ -4,6 +4,7 @@
  * is reported with its output instead of hanging.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +48,10 @@ export interface BridgeChild {
 /** Options for `spawnBridge`. */
 export interface SpawnBridgeOptions {
   dataDir: string;
-  /** Fixed port (restarts reuse it so clients reconnect to the same URL); a free one when omitted. */
+  /**
+   * Fixed port (restarts reuse it so clients reconnect to the same URL); a free one when omitted. Between a kill and
+   * the restart another process may take it: the start waits for it to come free again, up to the ready deadline.
+   */
   port?: number;
   env?: Record<string, string>;
   /** Run the child as this uid/gid (permission cases: root ignores file modes). */
@@ -86,6 +90,43 @@ function tryConnect(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+/**
+ * Whether process `pid` holds a socket listening on `port`, from /proc/net/tcp{,6} and /proc/<pid>/fd: a TCP accept
+ * alone could come from another process that took the port while this child failed to bind it. True where /proc
+ * cannot tell (not Linux).
+ */
+function listensOn(pid: number, port: number): boolean {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const listening = new Set<string>();
+  try {
+    for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      for (const line of readFileSync(file, 'utf8').split('\n').slice(1)) {
+        const [, local, , state, , , , , , inode] = line.trim().split(/\s+/);
+        if (local?.endsWith(hexPort) && state === '0A' && inode) listening.add(`socket:[${inode}]`);
+      }
+    }
+  } catch {
+    return true;
+  }
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    // Another uid's process (the permission cases) without the rights to look: cannot tell.
+    return true;
+  }
+  return fds.some((fd) => {
+    try {
+      return listening.has(readlinkSync(`/proc/${pid}/fd/${fd}`));
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The child could not bind its port: another process holds it. */
+class PortTaken extends Error {}
 
 const KEEP = 64 * 1024;
 
@@ -148,23 +189,47 @@ function startChild(
   return { child, exited, out, waitForStdout };
 }
 
-/** Spawns a bridge and resolves once it accepts TCP connections; rejects (with its output) if it exits first. */
+/**
+ * Spawns a bridge and resolves once it accepts TCP connections on its own listening socket; rejects (with its
+ * output) if it exits first. A port another process took in the meantime (a free port is only free until someone
+ * binds it) is tried again until the ready deadline: a fixed one as it is, otherwise a fresh free one.
+ */
 export async function spawnBridge(options: SpawnBridgeOptions): Promise<BridgeChild> {
-  const port = options.port ?? (await freePort());
+  const timeoutMs = options.readyTimeoutMs ?? START_DEADLINE_MS;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const port = options.port ?? (await freePort());
+    try {
+      return await startOnPort(options, port, deadline, timeoutMs);
+    } catch (error) {
+      if (!(error instanceof PortTaken)) throw error;
+      if (Date.now() > deadline) {
+        throw new Error(`waited ${timeoutMs} ms for port ${port} to be free for bridge/main.ts (DATA_DIR ${options.dataDir}); another process holds it: ${error.message}`, { cause: error });
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+async function startOnPort(options: SpawnBridgeOptions, port: number, deadline: number, timeoutMs: number): Promise<BridgeChild> {
   const { child, exited, out, waitForStdout } = startChild(options, port);
   let done: ChildExit | undefined;
   void exited.then((e) => {
     done = e;
   });
-  const timeoutMs = options.readyTimeoutMs ?? START_DEADLINE_MS;
-  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (done) throw new Error(`bridge exited before ready (code ${done.code}, signal ${done.signal}): ${done.stderr || done.stdout}`);
-    if (await tryConnect(port)) break;
+    if (done) {
+      const output = done.stderr || done.stdout;
+      if (/EADDRINUSE/.test(output)) throw new PortTaken(output.trim().split('\n').slice(-1).join('').slice(0, 500));
+      throw new Error(`bridge exited before ready (code ${done.code}, signal ${done.signal}): ${output}`);
+    }
+    const accepted = await tryConnect(port);
+    if (accepted && listensOn(child.pid ?? -1, port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(
-        `waited ${timeoutMs} ms for bridge/main.ts (DATA_DIR ${options.dataDir}) to accept TCP connections on port ${port}; ` +
+        `waited ${timeoutMs} ms for bridge/main.ts (DATA_DIR ${options.dataDir}) to accept TCP connections on port ${port}` +
+          `${accepted ? ' (something accepts there, but not this child)' : ''}; ` +
           `1-min load average ${loadavg()[0]!.toFixed(1)}; stderr ${out.stderr.slice(-1000)} stdout ${out.stdout.slice(-1000)}`,
       );
     }

@@ -17,7 +17,7 @@ import pino from 'pino';
 import { LowdbStore } from '../bridge/store/lowdb/lowdb-store.ts';
 import type { Message } from '../protocol/message.ts';
 import { START_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
-import { freePort, spawnBridge, spawnBridgeUnready, type BridgeChild, type ChildExit } from './bridge-process.ts';
+import { spawnBridge, spawnBridgeUnready, type BridgeChild, type ChildExit } from './bridge-process.ts';
 import type { KillPoint } from './kill-point.ts';
 import { percentile, TortureVisitor } from './visitor-client.ts';
 
@@ -229,7 +229,6 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   const aimDeadlineMs = options.aimDeadlineMs ?? 60_000;
   const plan = killPlan(options.kills, options.checkpointKills);
   const dataDir = mkdtempSync(join(tmpdir(), 'torture-crash-'));
-  const port = await freePort();
   // Debug level for the checkpoint lines the kills are aimed and classified by.
   const env = { LOG_LEVEL: 'debug', RATE_LIMIT_MESSAGES_PER_MINUTE: '1000000', RATE_LIMIT_EVENTS_PER_MINUTE: '1000000', RATE_LIMIT_CONNECTIONS_PER_MINUTE: '1000000' };
   const stressEnv = { ...env, ...CHECKPOINT_STRESS_ENV };
@@ -260,7 +259,9 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
   // A serving bridge for plan entry `i`: checkpointing all the time when its kill is to land in a checkpoint, frozen
   // inside its n-th journal write (a different depth each time, past the writes of a first start) when it is to
   // land in a journal write.
-  const serve = (kind: PlannedKill | undefined): Promise<BridgeChild> => {
+  // The first start picks a free port; every restart reuses it (the visitors reconnect to the same URL), waiting
+  // for it should another process take it while the bridge is down (spawnBridge).
+  const serve = (kind: PlannedKill | undefined, port?: number): Promise<BridgeChild> => {
     lifetimes++;
     if (kind === 'checkpoint') checkpointLifetimes++;
     if (kind !== 'journal') return spawnBridge({ dataDir, port, env: kind === 'checkpoint' ? stressEnv : env });
@@ -320,14 +321,14 @@ export async function runCrash(options: CrashOptions): Promise<CrashFigures> {
       while (plan[i] === 'startup') {
         lifetimes++;
         const point = STARTUP_KILL_POINTS[startupKills % STARTUP_KILL_POINTS.length]!;
-        const starting = spawnBridgeUnready({ dataDir, port, env, killPoint: { point } });
+        const starting = spawnBridgeUnready({ dataDir, port: bridge.port, env, killPoint: { point } });
         classify(await killAtPoint(starting, false, `starting bridge ${lifetimes}`), true, false);
         kills++;
         startupKills++;
         i++;
       }
       const t0 = Date.now();
-      bridge = await serve(plan[i]);
+      bridge = await serve(plan[i], bridge.port);
       restartMs.push(Date.now() - t0);
       options.onProgress?.(kills);
     }

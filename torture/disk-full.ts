@@ -162,6 +162,7 @@ export async function runDiskFull(): Promise<DiskFullFigures> {
     await until(() => (visitor!.errorCodes.get('storage_unavailable') ?? 0) >= errorsWhileFull['storage_unavailable']! + 3, MAX_WAIT);
     await bridge.kill('SIGKILL');
     unlinkSync(filler);
+    // Same port, so the visitor reconnects to the same URL (spawnBridge waits should another process have taken it).
     bridge = await spawnBridge({ dataDir, port, env });
     if (!(await visitor.drained(MAX_WAIT))) problems.push(`outbox not drained after restart: ${visitor.outbox.length} left`);
     visitor.close();
