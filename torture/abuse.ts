@@ -86,6 +86,7 @@ export interface AbuseFigures {
    * Half-open connections from one address: refused at once beyond the per-IP cap, answered 408 and closed by the
    * header/request timeout (the slowest after `slowestCloseMs`), otherwise answered, or still open at the end.
    * `openingMs` is how long opening them all took, `spanMs` the time from the first open to the last 408.
+   * `atCap`: the bridge's fds counted while it was stopped right after its first refusal (see AtCap).
    */
   halfOpen: AbuseReport['halfOpen'];
   /** The bridge's per-IP connection cap and timeouts in this run. */
@@ -152,12 +153,23 @@ export function minimumRefused(opened: number, cap: number, spanMs: number, head
   return Math.max(0, opened - cap * Math.max(1, Math.floor(spanMs / headersTimeoutMs)));
 }
 
+/**
+ * The bridge at its per-IP cap: a refusal at accept means it held exactly the cap from that address then. At the
+ * first refusal the generator sees, it stops the bridge (SIGSTOP), takes in every close the bridge made before
+ * stopping, counts the bridge's open fds and lets it go on (SIGCONT). So `fds` includes at least the cap minus
+ * `releasedBefore` (held sockets the bridge had closed by then), whatever the machine's load.
+ */
+export interface AtCap {
+  fds: number;
+  releasedBefore: number;
+}
+
 /** What the abuse generator reports. */
 export interface AbuseReport {
   flood: AbuseFigures['flood'];
   frames: AbuseFigures['oversizedFrames'];
   bodies: AbuseFigures['oversizedBodies'];
-  halfOpen: { opened: number; refused: number; timedOut: number; other: number; stillOpen: number; slowestCloseMs: number; openingMs: number; spanMs: number };
+  halfOpen: { opened: number; refused: number; timedOut: number; other: number; stillOpen: number; slowestCloseMs: number; openingMs: number; spanMs: number; atCap?: AtCap };
   problems: string[];
 }
 
@@ -168,6 +180,8 @@ export interface GeneratorOptions {
   floodPerSecond: number;
   halfOpen: number;
   requestTimeoutMs: number;
+  /** The bridge's pid: the half-open abuse counts its fds at the cap (AtCap); without it there is no such count. */
+  bridgePid?: number;
   /** The frames and bodies are spread over this many abuse windows. */
   rounds: number;
   /** Which abuses to run (default all): one at a time shows what costs the normal clients what. */
@@ -208,6 +222,8 @@ export class AbuseGenerator {
   private readonly floodAcks = new Set<Promise<void>>();
   private round = 0;
   private tasks: Promise<void>[] = [];
+  private atCap: Promise<AtCap> | undefined;
+  private atCapCounted: AtCap | undefined;
 
   constructor(
     private readonly options: GeneratorOptions,
@@ -286,7 +302,7 @@ export class AbuseGenerator {
       flood: this.flood,
       frames: this.frames,
       bodies: this.bodies,
-      halfOpen: { opened: this.halfOpen.length, stillOpen: this.stillOpenAtSettle ?? stillOpen, ...this.held },
+      halfOpen: { opened: this.halfOpen.length, stillOpen: this.stillOpenAtSettle ?? stillOpen, ...this.held, ...(this.atCapCounted ? { atCap: this.atCapCounted } : {}) },
       problems: this.problems,
     };
   }
@@ -373,8 +389,10 @@ export class AbuseGenerator {
       s.on('data', (d: Buffer) => (answer += d.toString('latin1')));
       s.on('close', () => {
         // Closed with nothing said: refused at accept. A 408: held until the header or request timeout.
-        if (answer === '') this.held.refused++;
-        else if (answer.startsWith('HTTP/1.1 408')) {
+        if (answer === '') {
+          this.held.refused++;
+          if (this.options.bridgePid !== undefined) this.atCap ??= this.countAtCap(this.options.bridgePid);
+        } else if (answer.startsWith('HTTP/1.1 408')) {
           this.held.timedOut++;
           this.held.slowestCloseMs = Math.max(this.held.slowestCloseMs, Date.now() - openedAt);
           this.held.spanMs = Date.now() - started;
@@ -386,6 +404,44 @@ export class AbuseGenerator {
     }
     this.held.openingMs = Date.now() - started;
     this.log(`${this.options.halfOpen} half-open sockets opened in ${this.held.openingMs} ms`);
+    if (this.options.bridgePid === undefined) return;
+    const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+    while (!this.atCap && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    if (!this.atCap) {
+      this.problems.push(`waited ${ANSWER_TIMEOUT_MS} ms for the bridge to refuse one of ${this.options.halfOpen} half-open sockets (per-IP cap never reached)`);
+      return;
+    }
+    try {
+      this.atCapCounted = await this.atCap;
+      this.log(`at the cap: bridge fds ${this.atCapCounted.fds}, held sockets released before ${this.atCapCounted.releasedBefore}`);
+    } catch (error) {
+      this.problems.push(`counting the bridge's fds at the cap: ${(error as Error).message}`);
+    }
+  }
+
+  /** AtCap: stops the bridge, takes in the closes it made before, counts its fds, lets it go on. */
+  private async countAtCap(pid: number): Promise<AtCap> {
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const deadline = Date.now() + ANSWER_TIMEOUT_MS;
+      // /proc/<pid>/stat field 3 is T once the stop has taken effect.
+      while (!/^T/i.test(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '')) {
+        if (Date.now() > deadline) throw new Error(`waited ${ANSWER_TIMEOUT_MS} ms for pid ${pid} to stop`);
+        await new Promise((r) => setImmediate(r));
+      }
+      // Closes the bridge made before it stopped are already in this process's socket buffers; a few turns of the
+      // event loop with no new close take them all in (nothing new can come while the bridge is stopped).
+      const closes = () => this.held.refused + this.held.timedOut + this.held.other;
+      for (let unchanged = 0, last = closes(); unchanged < 5; ) {
+        await new Promise((r) => setImmediate(r));
+        const now = closes();
+        unchanged = now === last ? unchanged + 1 : 0;
+        last = now;
+      }
+      return { fds: readdirSync(`/proc/${pid}/fd`).length, releasedBefore: this.held.timedOut + this.held.other };
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
   }
 
   /** Waits until the bridge has closed every half-open socket (its request timeout plus slack for a loaded machine). */
@@ -478,7 +534,7 @@ export async function runAbuse(options: AbuseOptions): Promise<AbuseFigures> {
   const normalCount = options.normalClients ?? 12;
   const visitors = Array.from({ length: normalCount }, (_, i) => new TortureVisitor({ url, name: `n${i}`, ackTimeoutMs: 5000 }));
   // From a separate process, so its own event loop does not slow the normal clients' measurement.
-  const generator = new GeneratorChild({ url, port: bridge.port, floodPerSecond: options.floodPerSecond ?? 1000, halfOpen: options.halfOpen ?? 2000, requestTimeoutMs: limits.requestTimeoutMs, rounds, ...(options.parts ? { parts: options.parts } : {}) });
+  const generator = new GeneratorChild({ url, port: bridge.port, bridgePid: bridge.pid, floodPerSecond: options.floodPerSecond ?? 1000, halfOpen: options.halfOpen ?? 2000, requestTimeoutMs: limits.requestTimeoutMs, rounds, ...(options.parts ? { parts: options.parts } : {}) });
   let samplePeak: NodeJS.Timeout | undefined;
   try {
     await Promise.all(visitors.map((v) => v.ready()));
