@@ -1,10 +1,12 @@
 /**
- * Queues (outbound deliveries, webhooks): items bucketed by id, an in-memory index of the pending ones per queue so
- * polling never scans delivered history, and in-memory leases (one process is every worker there is).
+ * Queues (outbound deliveries, webhooks): items bucketed by id, an in-memory index of the pending ones per queue in
+ * due order so a claim reads only what it takes (never delivered history, nor the whole backlog), and in-memory leases
+ * (one process is every worker there is).
  */
 import { newQueueItem, type OutboundItem, type QueueItem, type QueueLease, type Store } from '../store.ts';
 import type { JournalRecord } from './journal-records.ts';
 import { yieldToLoop, type LowdbState } from './lowdb-state.ts';
+import { PendingQueue } from './pending-queue.ts';
 import { copyJson } from './stored-shapes.ts';
 
 /** Attempts kept in a queue item's log. */
@@ -16,8 +18,8 @@ type QueueCalls = 'enqueue' | 'dueItems' | 'claimDueItems' | 'updateQueueItem' |
 
 /** The queue calls of the Store, and the queue items other changes create with them. */
 export class LowdbQueues implements Pick<Store, QueueCalls> {
-  /** Pending queue items by queue, so polling for due items never scans delivered history. */
-  pendingItems = new Map<string, Map<string, QueueItem>>();
+  /** Pending queue items by queue, in due order. */
+  pendingItems = new Map<string, PendingQueue>();
   /** Queue claims: item id → lease end (ISO). */
   readonly leases = new Map<string, QueueLease>();
 
@@ -56,16 +58,14 @@ export class LowdbQueues implements Pick<Store, QueueCalls> {
     return items.map((item) => copyJson(item) as QueueItem<T>);
   }
 
+  /** Up to `limit` due items of `queue` that no live lease holds, by dueAt then createdAt. */
   dueNow(queue: string, now: string, limit: number): QueueItem[] {
-    const due: QueueItem[] = [];
-    for (const item of this.pendingItems.get(queue)?.values() ?? []) {
-      if (item.dueAt > now) continue;
+    const pending = this.pendingItems.get(queue);
+    if (!pending) return [];
+    return pending.due(now, limit, (item) => {
       const leased = this.leases.get(item.id);
-      if (leased !== undefined && leased.until > now) continue;
-      due.push(item);
-    }
-    due.sort((a, b) => (a.dueAt === b.dueAt ? compare(a.createdAt, b.createdAt) : compare(a.dueAt, b.dueAt)));
-    return due.slice(0, Math.max(0, limit));
+      return leased !== undefined && leased.until > now;
+    });
   }
 
   async updateQueueItem<T>(item: QueueItem<T>, owner?: string): Promise<boolean> {
@@ -121,8 +121,8 @@ export class LowdbQueues implements Pick<Store, QueueCalls> {
   indexQueueItem(item: QueueItem): void {
     let pending = this.pendingItems.get(item.queue);
     if (item.state === 'pending') {
-      if (!pending) this.pendingItems.set(item.queue, (pending = new Map<string, QueueItem>()));
-      pending.set(item.id, item);
+      if (!pending) this.pendingItems.set(item.queue, (pending = new PendingQueue()));
+      pending.set(item);
     } else {
       pending?.delete(item.id);
     }
