@@ -1,15 +1,19 @@
 /**
  * Test helper process (run with tsx): appends messages to a LowdbStore as fast as it can, 16 in flight over four
  * conversations, with tiny segments and frequent checkpoints, and prints `<conversationId> <clientId>` for each
- * acknowledged append. The crash test kills it with SIGKILL at random moments and checks every printed message.
+ * acknowledged append, and its store's debug log (`checkpoint finished` with the generation) on stderr. The crash test
+ * kills it with SIGKILL mid-stream and checks every printed message and every finished checkpoint.
  * Usage: lowdb-crash-child.ts <dataDir> <clientIdPrefix>
  */
+import { pino } from 'pino';
 import { openCrashChildStore } from './crash-child-store.ts';
 
 const [dataDir, prefix] = process.argv.slice(2);
 if (!dataDir || !prefix) throw new Error('usage: lowdb-crash-child.ts <dataDir> <clientIdPrefix>');
 
-const store = await openCrashChildStore(dataDir, { segmentSize: 10 });
+// Debug lines on stderr, written synchronously: the test reads the generations of the checkpoints that finished.
+const logger = pino({ level: 'debug' }, pino.destination({ dest: 2, sync: true }));
+const store = await openCrashChildStore(dataDir, { segmentSize: 10, logger });
 const conversations = ['conv-a', 'conv-b', 'conv-c', 'conv-d'];
 for (const id of conversations) await store.createConversation({ id, channel: 'web', name: id });
 
