@@ -51,9 +51,9 @@ async function allMessages(store: LowdbStore, conversationId: string): Promise<M
   return store.getMessages(conversationId, { limit: (conversation?.lastSeq ?? 0) + 1 });
 }
 
-async function filledStore(count = 10): Promise<{ dir: string; store: LowdbStore; messages: Message[] }> {
+async function filledStore(count = 10, options: Partial<LowdbStoreOptions> = {}): Promise<{ dir: string; store: LowdbStore; messages: Message[] }> {
   const dir = await tempDir();
-  const store = makeStore(dir);
+  const store = makeStore(dir, options);
   await store.open();
   await store.createConversation({ id: 'c', channel: 'web', name: 'V' });
   const messages: Message[] = [];
@@ -620,7 +620,9 @@ describe('LowdbStore with a failing disk', () => {
   });
 
   it('keeps accepting writes when a checkpoint cannot write its files, reports it, and recovers', async () => {
-    const { dir, store } = await filledStore(3);
+    // The store's clock runs with the wall clock, plus whatever the test skips ahead.
+    let skipped = 0;
+    const { dir, store } = await filledStore(3, { clock: () => new Date(Date.now() + skipped) });
     // A directory where the segment file must go: the checkpoint's rename fails (EISDIR), as on a broken disk.
     const blocker = join(dir, 'segments', 'c.0.json');
     await mkdir(blocker);
@@ -629,9 +631,9 @@ describe('LowdbStore with a failing disk', () => {
     const during = await store.appendMessage({ conversationId: 'c', clientId: 'during', author: { role: 'visitor' }, text: 'd' });
     expect(during.created).toBe(true);
     await rm(blocker, { recursive: true });
-    // Not a wait for an event: the store retries a failed checkpoint on the first write more than 1 s after the
-    // failed attempt (afterBatch in checkpoints.ts, on the wall clock), so that second has to pass before 'after'.
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // The store retries a failed checkpoint on the first write more than 1 s after the failed attempt (afterBatch in
+    // checkpoints.ts, on the store's clock): skip that second instead of waiting for it.
+    skipped += 1_001;
     await store.appendMessage({ conversationId: 'c', clientId: 'after', author: { role: 'visitor' }, text: 'a' });
     await waitUntil('the retried checkpoint to make the store healthy again', () => store.health().ok);
     expect(store.health()).toMatchObject({ ok: true });
