@@ -38,12 +38,21 @@ interface GraphRequest {
 const MEDIA = new Map<string, Buffer>();
 
 /**
- * A fake Graph API: records each request and accepts each send with a new message id, or answers 503 while `down`;
+ * A fake Graph API: records each request and accepts each send with a new message id, or answers 503 while `down`
+ * (between `hold()` and `release()` it keeps those 503s back, so a send is in flight for as long as the test needs);
  * serves MEDIA through Meta's two-step flow (`GET /<id>` → a URL on this server → the bytes) and takes uploads.
  */
-async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]; down: boolean; close: () => Promise<void> }> {
+async function startFakeGraph(): Promise<{
+  url: string;
+  requests: GraphRequest[];
+  down: boolean;
+  hold: () => void;
+  release: () => void;
+  close: () => Promise<void>;
+}> {
   const requests: GraphRequest[] = [];
-  const fake = { down: false };
+  const fake = { down: false, holding: false };
+  const held: (() => void)[] = [];
   let port = 0;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -76,8 +85,12 @@ async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]
         return;
       }
       if (fake.down) {
-        res.writeHead(503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ error: { message: 'Service temporarily unavailable', code: 2 } }));
+        const refuse = (): void => {
+          res.writeHead(503, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: { message: 'Service temporarily unavailable', code: 2 } }));
+        };
+        if (fake.holding) held.push(refuse);
+        else refuse();
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -95,6 +108,13 @@ async function startFakeGraph(): Promise<{ url: string; requests: GraphRequest[]
     },
     set down(value: boolean) {
       fake.down = value;
+    },
+    hold: () => {
+      fake.holding = true;
+    },
+    release: () => {
+      fake.holding = false;
+      for (const refuse of held.splice(0)) refuse();
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -154,7 +174,7 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
         WHATSAPP_ACCESS_TOKEN: ACCESS_TOKEN,
         WHATSAPP_PHONE_NUMBER_ID: PHONE_NUMBER_ID,
         WHATSAPP_API_BASE: graph.url,
-        // A failing send is retried for about 3 s: long enough to see it "sending" under load, short for the test.
+        // A failing send is retried for about 3 s: short for the test (it holds an attempt unanswered to see "sending").
         WHATSAPP_RETRY_BASE_MS: '1000',
         WHATSAPP_MAX_ATTEMPTS: '3',
         WEBHOOK_POLL_MS: '100',
@@ -240,13 +260,17 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
     if (!bridge) throw new Error('no bridge');
     await inboxItems(agent).first().click();
     graph.down = true;
+    // WhatsApp's answer to the first attempt is held back: the reply is in flight for as long as the test looks.
+    graph.hold();
     const text = 'Are you still there?';
     const before = graph.requests.length;
     await reply(agent, text);
     const message = threadMessage(agent, text);
-    // Stored by the bridge but refused by WhatsApp so far: sending, not "Sent".
+    // Stored by the bridge, its send to WhatsApp unanswered so far: sending, not "Sent".
     await expect.poll(() => graph.requests.length).toBeGreaterThan(before);
-    expect(await message.locator('.ticks').getAttribute('class')).toContain('ticks--sending');
+    await message.locator('.ticks--sending').waitFor();
+    expect(await message.locator('.ticks').getAttribute('class')).not.toContain('ticks--sent');
+    graph.release();
     await message.locator('.ticks--failed').waitFor();
     expect(await message.locator('.msg__failure').textContent()).toContain('could not be reached');
     const preview = inboxItems(agent).first().locator('.item__preview');
@@ -255,9 +279,11 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
 
     // Retry while WhatsApp is still down: sending, then "Not delivered" with the reason again, without a reload.
     const beforeRetry = graph.requests.length;
+    graph.hold();
     await message.getByRole('button', { name: 'Retry' }).click();
-    await message.locator('.ticks--sending').waitFor();
     await expect.poll(() => graph.requests.length).toBeGreaterThan(beforeRetry);
+    await message.locator('.ticks--sending').waitFor();
+    graph.release();
     await message.locator('.ticks--failed').waitFor();
     expect(await message.locator('.msg__failure').textContent()).toContain('could not be reached');
 
