@@ -40,7 +40,7 @@ export interface WidgetAttachmentContext {
   locale(): string;
   newClientId(): string;
   /** The visitor's outbox: the module uploads the files of messages sent while offline. */
-  outbox?: Pick<OutboxController, 'uploadFiles' | 'onFilesGone' | 'flush'>;
+  outbox?: Pick<OutboxController, 'useFiles' | 'flush'>;
 }
 
 /** The attachment UI as the element and its panel use it. */
@@ -108,13 +108,15 @@ export function createWidgetAttachments(host: WidgetAttachmentHost, context: Wid
       }
       return attachments;
     };
-    // A refusal (too large, its type, its bytes gone) fails the message for good: its bubble says why in words.
-    outbox.uploadFiles = (entry) =>
-      uploadFiles(entry).catch((error: unknown) => {
-        const code = error instanceof UploadError ? error.code : 'bad_request';
-        throw code === 'network' ? error : new UploadError(code, errorText(code, labels()));
-      });
-    outbox.onFilesGone = (keys) => void files.delete(keys);
+    outbox.useFiles({
+      // A refusal (too large, its type, its bytes gone) fails the message for good: its bubble says why in words.
+      upload: (entry) =>
+        uploadFiles(entry).catch((error: unknown) => {
+          const code = error instanceof UploadError ? error.code : 'bad_request';
+          throw code === 'network' ? error : new UploadError(code, errorText(code, labels()));
+        }),
+      gone: (keys) => void files.delete(keys),
+    });
     // Messages sent offline in an earlier page wait for this module to upload their files.
     void outbox.flush();
   }

@@ -20,6 +20,17 @@ import { Outbox, RESEND_BACKOFF, entryToMessage, newClientId, type OutboxEntry, 
 /** After this many rate-limited attempts a message is marked failed instead of waiting on. */
 const RATE_LIMIT_ATTEMPTS = 3;
 
+/** Where the bytes of files attached to queued messages live until they are uploaded (the attachments module). */
+export interface WaitingFiles {
+  /**
+   * Uploads an entry's waiting files (`uploads`). Resolves with all the entry's files in order; rejects with
+   * `{code, message}` (`network`: retried; anything else fails the message with `message` as its reason).
+   */
+  upload(entry: OutboxEntry): Promise<Attachment[]>;
+  /** Told the upload keys of waiting files no entry needs any more (uploaded, discarded, reset), to delete their bytes. */
+  gone(keys: string[]): void;
+}
+
 interface Waiter {
   resolve: (message: Message) => void;
   reject: (error: TransportError) => void;
@@ -28,14 +39,7 @@ interface Waiter {
 /** The outbox and its sender. */
 export class OutboxController implements ReactiveController {
   outbox: Outbox;
-  /**
-   * Uploads an entry's waiting files (`uploads`), set by the attachments module once it has loaded: until then such an
-   * entry, and everything queued after it, waits. Resolves with all the entry's files in order; rejects with
-   * `{code, message}` (`network`: retried; anything else fails the message with `message` as its reason).
-   */
-  uploadFiles: ((entry: OutboxEntry) => Promise<Attachment[]>) | undefined;
-  /** Told the upload keys of waiting files no entry needs any more (uploaded, discarded, reset), to delete their bytes. */
-  onFilesGone: ((keys: string[]) => void) | undefined;
+  #files: WaitingFiles | undefined;
   #waiters = new Map<string, Waiter>();
   #flushing = false;
   #wake: (() => void) | undefined;
@@ -71,6 +75,17 @@ export class OutboxController implements ReactiveController {
   reload(): void {
     this.outbox = new Outbox(this.connection.storage, this.connection.keys.outbox);
     this.#showAll();
+  }
+
+  /**
+   * Hands waiting files to `files` (the attachments module, once it has loaded: until then an entry with files, and
+   * everything queued after it, waits; `flush()` then sends them); returns the function that takes them back.
+   */
+  useFiles(files: WaitingFiles): () => void {
+    this.#files = files;
+    return () => {
+      if (this.#files === files) this.#files = undefined;
+    };
   }
 
   #conversationId(): string {
@@ -155,14 +170,14 @@ export class OutboxController implements ReactiveController {
   }
 
   #filesGone(entry: OutboxEntry): void {
-    if (entry.uploads) this.onFilesGone?.(entry.uploads.map((u) => u.key));
+    if (entry.uploads) this.#files?.gone(entry.uploads.map((u) => u.key));
   }
 
   /** Uploads the entry's waiting files and records them in the outbox before their bytes are let go. */
-  async #upload(entry: OutboxEntry, upload: NonNullable<OutboxController['uploadFiles']>): Promise<OutboxEntry | undefined> {
+  async #upload(entry: OutboxEntry, files: WaitingFiles): Promise<OutboxEntry | undefined> {
     let attachments: Attachment[];
     try {
-      attachments = await upload(entry);
+      attachments = await files.upload(entry);
     } catch (error) {
       // Out of reach is tried again with backoff; a refused file (too large, its type) or one gone from IndexedDB cannot
       // succeed. The upload's error says why in words, which the failed message shows.
@@ -202,11 +217,11 @@ export class OutboxController implements ReactiveController {
         if (!this.#connected || !transport || transport.state !== 'online' || !this.connection.session) return;
         let entry = this.outbox.nextPending();
         if (!entry) return;
-        const upload = this.uploadFiles;
-        if (entry.uploads && !upload) return;
+        const files = this.#files;
+        if (entry.uploads && !files) return;
         try {
-          if (entry.uploads && upload) {
-            const uploaded = await this.#upload(entry, upload);
+          if (entry.uploads && files) {
+            const uploaded = await this.#upload(entry, files);
             if (!uploaded) continue;
             entry = uploaded;
           }
