@@ -46,7 +46,7 @@ export class DeferredTransport implements Transport {
     }).then((inner) => {
       this.#inner = inner;
       for (const event of ['message', 'status', 'typing', 'presence', 'session', 'state', 'kind', 'error', 'missed'] as const) {
-        inner.on(event, ((...args: unknown[]) => this.#events.emitUnchecked(event, ...args)));
+        inner.on(event, (...args: Parameters<TransportEvents[typeof event]>) => this.#events.emit(event, ...args));
       }
       if (inner.kind !== 'xmtp') this.#events.emit('kind', inner.kind);
       return inner;

@@ -73,16 +73,18 @@ function isAck(value: unknown): value is Ack<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { ok?: unknown }).ok === 'boolean';
 }
 
-/** Maps server events to transport events. */
-const EVENTS: Partial<Record<keyof VisitorServerToClientEvents, keyof TransportEvents>> = {
-  session: 'session',
-  'message:new': 'message',
-  'message:status': 'status',
-  typing: 'typing',
-  'agents:presence': 'presence',
-  'chat:error': 'error',
-  'conversation:erased': 'erased',
-  'changes:missed': 'missed',
+type ServerEvents = VisitorServerToClientEvents;
+/** Passes server event `E` on to the transport's listeners, its payload typed by the shared event map. */
+type Relay = { [E in keyof ServerEvents]: (events: TransportListeners, ...args: Parameters<ServerEvents[E]>) => void };
+const RELAY: Relay = {
+  session: (events, session) => events.emit('session', session),
+  'message:new': (events, message) => events.emit('message', message),
+  'message:status': (events, change) => events.emit('status', change),
+  typing: (events, typing) => events.emit('typing', typing),
+  'agents:presence': (events, presence) => events.emit('presence', presence),
+  'chat:error': (events, error) => events.emit('error', error),
+  'conversation:erased': (events) => events.emit('erased'),
+  'changes:missed': (events) => events.emit('missed'),
 };
 
 /** {@link Transport} over the bridge's Socket.IO endpoint. */
@@ -270,7 +272,7 @@ export class SocketTransport implements Transport {
       this.#scheduleRetry();
     } else if (type === PacketType.event && Array.isArray(data)) {
       const [name, payload] = data as unknown[];
-      if (typeof name !== 'string' || !Object.hasOwn(EVENTS, name)) return;
+      if (typeof name !== 'string' || !Object.hasOwn(RELAY, name)) return;
       if (name === 'session') {
         const token = (payload as { token?: unknown } | null | undefined)?.token;
         // A session without a token would lose the conversation on the next reconnect: not one to pass on.
@@ -279,8 +281,8 @@ export class SocketTransport implements Transport {
       }
       // The disconnect that follows must not reconnect into the erased conversation's token.
       if (name === 'conversation:erased') this.options.setToken(undefined);
-      const event = EVENTS[name as keyof VisitorServerToClientEvents];
-      if (event) this.#events.emitUnchecked(event, payload);
+      // The wire is untyped: past the checks above, a payload is passed on as its event's entry in the map declares it.
+      (RELAY[name as keyof ServerEvents] as (events: TransportListeners, payload: unknown) => void)(this.#events, payload);
     } else if (type === PacketType.ack && id !== undefined && Array.isArray(data)) {
       const pending = this.#pending.get(id);
       this.#pending.delete(id);

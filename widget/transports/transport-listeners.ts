@@ -18,11 +18,6 @@ export class TransportListeners {
   }
 
   emit<K extends keyof TransportEvents>(event: K, ...args: Parameters<TransportEvents[K]>): void {
-    this.emitUnchecked(event, ...args);
-  }
-
-  /** For forwarding events whose name is only known at run time (a relay of another transport's events). */
-  emitUnchecked(event: keyof TransportEvents, ...args: unknown[]): void {
-    for (const listener of this.#sets.get(event) ?? []) (listener as (...a: unknown[]) => void)(...args);
+    for (const listener of this.#sets.get(event) ?? []) (listener as (...a: Parameters<TransportEvents[K]>) => void)(...args);
   }
 }
