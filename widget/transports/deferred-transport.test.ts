@@ -1,10 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message } from '../../protocol/message.ts';
 import { DeferredTransport } from './deferred-transport.ts';
+import { TransportListeners } from './transport-listeners.ts';
 import type { ConnectionState, OutgoingMessage, Transport, TransportEvents, TransportKind } from './transport.ts';
 
 /** A test double of the bridge transport: answers sends at once. */
 class BridgeDouble implements Transport {
+  readonly events = new TransportListeners();
   readonly kind: TransportKind = 'realtime';
   state: ConnectionState = 'connecting';
   readonly sent: string[] = [];
@@ -28,8 +30,8 @@ class BridgeDouble implements Transport {
   }
   receipt(): void {}
   typing(): void {}
-  on<K extends keyof TransportEvents>(_event: K, _listener: TransportEvents[K]): () => void {
-    return () => undefined;
+  on<K extends keyof TransportEvents>(event: K, listener: TransportEvents[K]): () => void {
+    return this.events.on(event, listener);
   }
 }
 
@@ -51,6 +53,17 @@ describe('DeferredTransport', () => {
     expect(kinds).toEqual(['realtime']);
     await deferred.send({ clientId: 'c1', text: 'hi' });
     expect(bridge.sent).toEqual(['c1']);
+  });
+
+  it('forwards an erasure from the bridge when the XMTP module fails to load', async () => {
+    const bridge = new BridgeDouble();
+    const deferred = new DeferredTransport(() => Promise.reject(new Error('404')), bridge, 1000);
+    open.push(deferred);
+    let erased = 0;
+    deferred.on('erased', () => erased++);
+    await deferred.connect();
+    bridge.events.emit('erased');
+    expect(erased).toBe(1);
   });
 
   it('uses the bridge alone when the module does not load within the bound', async () => {

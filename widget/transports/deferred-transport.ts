@@ -45,7 +45,7 @@ export class DeferredTransport implements Transport {
       );
     }).then((inner) => {
       this.#inner = inner;
-      for (const event of ['message', 'status', 'typing', 'presence', 'session', 'state', 'kind', 'error', 'missed'] as const) {
+      for (const event of ['message', 'status', 'typing', 'presence', 'session', 'state', 'kind', 'error', 'erased', 'missed'] as const) {
         inner.on(event, (...args: Parameters<TransportEvents[typeof event]>) => this.#events.emit(event, ...args));
       }
       if (inner.kind !== 'xmtp') this.#events.emit('kind', inner.kind);
