@@ -32,7 +32,7 @@ async function main(): Promise<void> {
     if (error instanceof ConfigError) fail(error.message);
     fail(`cannot prepare ${process.env.DATA_DIR ?? './data'}: ${(error as Error).message}`);
   }
-  // `npm start` checks the settings this way before it spends time building.
+  // `npm start -- --rebuild` checks the settings this way before it spends time building.
   if (process.argv.includes('--check-config')) return;
   const logger = createLogger(config.logLevel);
 

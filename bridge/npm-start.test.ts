@@ -1,11 +1,12 @@
 /**
- * `npm start` (scripts/start.mjs): builds only when the sources changed since the last build, and reports a bad
- * setting before building. The real script in a child process; the "did not rebuild" case needs dist/ to be a build
- * of the current sources, which `npm test` makes first (on its own: `npm run build`).
+ * `npm start` (scripts/start.mjs): runs the existing build and never builds unless asked (`--rebuild`, which reports a
+ * bad setting before building); `prepare`'s `build.mjs --if-tools` passes without the build tools. The real scripts
+ * in child processes; the "starts" case needs dist/ to be a build of the current sources, which `npm test` makes
+ * first (on its own: `npm run build`).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildIsCurrent, ROOT, writeStamp } from '../scripts/build-stamp.mjs';
@@ -24,6 +25,18 @@ async function tempDir(): Promise<string> {
 /** Modification times of what a build would rewrite. */
 async function buildOutputTimes(): Promise<number[]> {
   return Promise.all(['dist/build-stamp.json', 'dist/bridge/main.js', 'dist/widget/anon-chat.js'].map(async (f) => (await stat(join(ROOT, f))).mtimeMs));
+}
+
+/** A folder holding a copy of scripts/ and nothing else: no dist/, no node_modules (no build tools). */
+async function bareCopy(): Promise<string> {
+  const root = await tempDir();
+  await cp(join(ROOT, 'scripts'), join(root, 'scripts'), { recursive: true });
+  return root;
+}
+
+/** Every path under `root`, to show that a run wrote nothing. */
+async function tree(root: string): Promise<string[]> {
+  return (await readdir(root, { recursive: true })).sort();
 }
 
 /** Runs `node scripts/start.mjs args` until `until` matches its output or it exits. */
@@ -82,6 +95,35 @@ describe('npm start', () => {
     expect(output).not.toContain('building');
     expect(await buildOutputTimes()).toEqual(before);
   }, 90_000);
+
+  it('refuses to start without a current build: exits 1 with the hint, builds and writes nothing', async () => {
+    const root = await bareCopy();
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: '0', DATA_DIR: join(root, 'data') };
+    const bare = await tree(root);
+    const missing = spawnSync(process.execPath, [join(root, 'scripts', 'start.mjs')], { cwd: root, env, encoding: 'utf8' });
+    expect(missing.status, missing.stderr).toBe(1);
+    expect(missing.stderr).toContain('run `npm run build` (or `npm start -- --rebuild`)');
+    expect(missing.stdout).not.toContain('building');
+    expect(await tree(root)).toEqual(bare);
+
+    // A stamp of other sources: dist/ is stale.
+    await mkdir(join(root, 'dist'));
+    await writeFile(join(root, 'dist', 'build-stamp.json'), '{"sources":"old","outputs":"old"}\n');
+    const before = await tree(root);
+    const stale = spawnSync(process.execPath, [join(root, 'scripts', 'start.mjs')], { cwd: root, env, encoding: 'utf8' });
+    expect(stale.status, stale.stderr).toBe(1);
+    expect(stale.stderr).toContain('run `npm run build` (or `npm start -- --rebuild`)');
+    expect(await tree(root)).toEqual(before);
+  });
+
+  it('passes `prepare` (build.mjs --if-tools) with a note when the build tools are not installed', async () => {
+    const root = await bareCopy();
+    const before = await tree(root);
+    const run = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--if-tools'], { cwd: root, encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^anon-chat: build tools not installed \(no vite, tsx, cem; .*\): not building dist\/\n$/);
+    expect(await tree(root)).toEqual(before);
+  });
 
   it('counts a build as current until a source that goes into dist/ or a built file changes', async () => {
     const root = await tempDir();

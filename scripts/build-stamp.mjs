@@ -1,6 +1,6 @@
 /**
  * Whether dist/ was built from the sources as they are now. `npm run build` writes a stamp (a hash of the sources
- * that go into dist/ and of the files it produced); `npm start` compares it and builds only when either changed.
+ * that go into dist/ and of the files it produced); `npm start` refuses to run and `npm test` rebuilds when either changed.
  * Plain JavaScript so that `npm start` needs no TypeScript loader on the way to the bridge.
  */
 import { createHash } from 'node:crypto';
@@ -11,7 +11,18 @@ import { join, relative, resolve } from 'node:path';
 export const ROOT = resolve(import.meta.dirname, '..');
 
 /** Folders and files whose content goes into dist/ (the demo pages are served from their sources). */
-const SOURCES = ['widget', 'console', 'protocol', 'bridge', 'scripts', 'vite.config.ts', 'tsconfig.json', 'package.json', 'package-lock.json'];
+const SOURCES = [
+  'widget',
+  'console',
+  'protocol',
+  'bridge',
+  'scripts',
+  'vite.config.ts',
+  'custom-elements-manifest.config.mjs',
+  'tsconfig.json',
+  'package.json',
+  'package-lock.json',
+];
 /** What the build produces. */
 const OUTPUTS = ['dist/widget', 'dist/console', 'dist/bridge', 'dist/custom-elements.json'];
 

@@ -1,10 +1,17 @@
 /**
- * `npm run build`: the widget, the console, the bundled bridge and the widget's custom-elements manifest into dist/, then the stamp that lets
- * `npm start` skip building while the sources stay the same.
+ * `npm run build`: the widget, the console, the bundled bridge and the widget's custom-elements manifest into dist/, then the stamp that tells
+ * `npm start` (and `npm test`) that dist/ is a build of the current sources.
+ *
+ *   node scripts/build.mjs              # build
+ *   node scripts/build.mjs --if-stale   # build only when dist/ is not a build of the current sources (`npm test`)
+ *   node scripts/build.mjs --if-tools   # build, or only say so when the build tools (devDependencies) are not installed
+ *                                       # (`prepare`: a plain `npm install` builds; `npm ci --omit=dev` cannot and must not fail)
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, writeStamp } from './build-stamp.mjs';
+import { parseArgs } from 'node:util';
+import { buildIsCurrent, ROOT, writeStamp } from './build-stamp.mjs';
 
 const BIN = join(ROOT, 'node_modules', '.bin');
 /** Independent steps: each writes its own part of dist/ (widget/, console/, bridge/, custom-elements.json). */
@@ -49,4 +56,14 @@ export async function build() {
   writeStamp();
 }
 
-if (process.argv[1] === import.meta.filename) await build();
+if (process.argv[1] === import.meta.filename) {
+  const { values } = parseArgs({ options: { 'if-stale': { type: 'boolean', default: false }, 'if-tools': { type: 'boolean', default: false } } });
+  const missing = [...new Set(STEPS.map(([command]) => command))].filter((command) => !existsSync(command));
+  if (values['if-tools'] && missing.length > 0) {
+    process.stdout.write(`anon-chat: build tools not installed (no ${missing.map((c) => c.slice(BIN.length + 1)).join(', ')}; an install without devDependencies): not building dist/\n`);
+  } else if (values['if-stale'] && buildIsCurrent()) {
+    process.stdout.write('anon-chat: dist/ is a build of the current sources: not building\n');
+  } else {
+    await build();
+  }
+}

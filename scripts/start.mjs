@@ -1,9 +1,10 @@
 /**
- * `npm start`: checks the configuration, builds only when the sources changed since the last build, then runs the
- * bundled bridge in this process (no second Node start, signals reach it directly).
+ * `npm start`: runs the bundled bridge from dist/ in this process with plain node (no second Node start, signals reach
+ * it directly). It does not build: a dist/ that is missing or older than the sources stops it with a hint, so a
+ * production install needs no build tools (they are devDependencies; `npm install` builds through `prepare`).
  *
- *   npm start                 # build if needed, then serve
- *   npm start -- --rebuild    # build even if dist/ looks current
+ *   npm start                 # serve the current build
+ *   npm start -- --rebuild    # check the configuration, build (needs the devDependencies), then serve
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -22,13 +23,18 @@ try {
   process.exit(2);
 }
 
-if (options.rebuild || !buildIsCurrent()) {
-  // A bad setting must be reported before a build that takes tens of seconds; the sources changed, so the check
-  // runs from them (the old bundle may not know a new setting).
+if (options.rebuild) {
+  // A bad setting must be reported before a build that takes tens of seconds; the check runs from the sources (the
+  // old bundle may not know a new setting).
   const check = spawnSync(process.execPath, ['--import', 'tsx', 'bridge/main.ts', '--check-config'], { cwd: ROOT, stdio: 'inherit' });
   if (check.status !== 0) process.exit(check.status ?? 1);
-  process.stdout.write('anon-chat: the sources changed since the last build; building the widget, console and bridge (once)\n');
+  process.stdout.write('anon-chat: building the widget, console and bridge\n');
   await build();
+} else if (!buildIsCurrent()) {
+  process.stderr.write(
+    'anon-chat: dist/ is missing or not a build of the current sources; run `npm run build` (or `npm start -- --rebuild`), then `npm start`\n',
+  );
+  process.exit(1);
 }
 // Source maps stay off unless asked for (`SOURCE_MAPS=1` or `NODE_OPTIONS=--enable-source-maps`): Node decodes the
 // whole map at the first formatted stack and keeps it, a one-time cost larger than the idle bridge itself; the
