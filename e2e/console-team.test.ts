@@ -8,7 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestBridge, type TestBridge } from '../bridge/testing/index.ts';
 import { ensureBuilt, launchChromium, openPage, saveScreenshot, type PageProblems } from './helpers/browser.ts';
 import { signInToConsole, waitConsoleConnected } from './helpers/console-page.ts';
-import { waitUntil } from '../bridge/testing/wait-until.ts';
+import { waitUntil, WAIT_DEADLINE_MS } from '../bridge/testing/wait-until.ts';
 import type { BusinessHours } from '../protocol/business-hours.ts';
 
 describe('console Team page (Chromium, real bridge)', () => {
@@ -100,8 +100,18 @@ describe('console Team page (Chromium, real bridge)', () => {
   it('My account: the admin renames themselves and changes their password (a wrong current one is refused)', async () => {
     await admin.getByRole('button', { name: /^My account/ }).click();
     await admin.getByLabel('Your display name').fill('Ada Admin');
+    // A rename drops the agent's sockets so they reconnect carrying the new name; the console reconnects a second
+    // later and lists its account, team and saved replies again. Those requests must be answered before the password
+    // change below revokes this token, or they would straddle it and be refused (401) by design.
+    const reloaded = Promise.all(
+      ['/api/auth/me', '/api/team', '/api/saved-replies'].map((path) =>
+        admin.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === path, { timeout: WAIT_DEADLINE_MS }),
+      ),
+    );
     await admin.getByRole('button', { name: 'Save name' }).click();
     await admin.locator('console-account [role="status"]').waitFor();
+    expect((await reloaded).map((r) => r.status())).toEqual([200, 200, 200]);
+    await waitConsoleConnected(admin);
     expect(await admin.locator('anon-console .me__name').textContent()).toBe('Ada Admin');
     expect((await bridge.store.getAgentByName(bridge.agent.name))?.displayName).toBe('Ada Admin');
 

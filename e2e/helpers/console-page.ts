@@ -1,5 +1,6 @@
 /** Drives the agent console in a page: sign in, find conversations, open one, reply, read what it shows. */
 import type { Locator, Page } from 'playwright-core';
+import { WAIT_DEADLINE_MS } from '../../bridge/testing/wait-until.ts';
 
 /**
  * Opens `/console/` on `baseUrl` (at `/console/#<conversationId>`, the link notification mails carry, when given) and
@@ -14,7 +15,7 @@ export async function signInToConsole(page: Page, baseUrl: string, name: string,
 }
 
 /** Resolves once the console shows "Connected". */
-export async function waitConsoleConnected(page: Page, timeout = 15_000): Promise<void> {
+export async function waitConsoleConnected(page: Page, timeout = WAIT_DEADLINE_MS): Promise<void> {
   await page.locator('anon-console .conn[data-state="online"]').waitFor({ timeout });
 }
 
