@@ -189,8 +189,12 @@ describe('agent namespace', () => {
     typist.emit('typing', { conversationId: v.session.conversationId, typing: true });
     expect(await visitorSees).toMatchObject({ role: 'agent', typing: true });
     expect(await colleagueSees).toMatchObject({ conversationId: v.session.conversationId, role: 'agent' });
-    // Deliberate negative check: nothing reaches the stranger or the typist in the 100 ms after the others saw it.
-    await new Promise((r) => setTimeout(r, 100));
+    // Ordered marker: the typing was forwarded before the others saw it, so a copy to the stranger or back to the typist
+    // would reach their connections ahead of the stranger's message, which goes to both of them.
+    const strangerGets = nextEvent(stranger, 'message:new', WAIT_DEADLINE_MS, (m) => m.clientId === 'marker');
+    const typistGets = nextEvent(typist, 'message:new', WAIT_DEADLINE_MS, (m) => m.clientId === 'marker');
+    expect((await emitWithAck(stranger, 'message:send', { clientId: 'marker', text: 'marker' })).ok).toBe(true);
+    await Promise.all([strangerGets, typistGets]);
     expect(strangerSaw).toEqual([]);
     expect(typistSaw).toEqual([]);
   });

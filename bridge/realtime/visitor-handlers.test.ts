@@ -88,8 +88,11 @@ describe('visitor messages', () => {
     expect(await send(retryTab, 'same')).toEqual(first);
     const page = await emitWithAck(v, 'history', {});
     expect(page.ok && page.data.messages.map((m) => m.clientId)).toEqual(['same']);
-    // Deliberate negative check: no second 'message' push for the retried clientId in the next 100 ms.
-    await new Promise((r) => setTimeout(r, 100));
+    // Ordered marker: every retry was acked before this send, and a broadcast goes out in the same turn as its ack, so
+    // a second push for 'same' would reach the agent's connection ahead of the marker's.
+    const marker = nextEvent(a, 'message:new', WAIT_DEADLINE_MS, (m) => m.clientId === 'marker');
+    await send(v, 'marker');
+    await marker;
     expect(seen.filter((m) => m.clientId === 'same')).toHaveLength(1);
   });
 
@@ -315,9 +318,12 @@ describe('isolation between visitors', () => {
     expect(bHistory).toEqual({ ok: true, data: { messages: [], hasMore: false } });
     const bSync = await emitWithAck(b, 'sync', { afterRev: 0 });
     expect(bSync.ok && bSync.data.messages).toEqual([]);
-    // Deliberate negative check: nothing of visitor A's is pushed to B in the next 100 ms.
-    await new Promise((r) => setTimeout(r, 100));
-    expect(bSeen).toEqual([]);
+    // Ordered marker: A's sends were broadcast in the turn of their acks, before B sends anything, so a push of them to
+    // B would reach B's connection ahead of B's own message.
+    const bMarker = nextEvent(b, 'message:new', WAIT_DEADLINE_MS, (m) => m.clientId === 'b-marker');
+    await send(b, 'b-marker');
+    await bMarker;
+    expect(bSeen.map((m) => m.clientId)).toEqual(['b-marker']);
     const aPage = await emitWithAck(a, 'history', {});
     expect(aPage.ok && aPage.data.messages.map((m) => m.clientId)).toEqual(['secret-1', 'secret-2']);
   });
@@ -463,8 +469,11 @@ describe('typing and presence', () => {
     const stopped = nextEvent(a, 'typing', WAIT_DEADLINE_MS, (e) => !e.typing);
     v.close();
     expect(await stopped).toMatchObject({ conversationId: v.session.conversationId, typing: false });
-    // Deliberate negative check: the other conversation's agent hears no typing in the next 100 ms.
-    await new Promise((r) => setTimeout(r, 100));
+    // Ordered marker: each typing event above was forwarded before the test saw it arrive, so one sent to the other
+    // conversation's visitor would reach its connection ahead of that visitor's own message.
+    const otherMarker = nextEvent(other, 'message:new', WAIT_DEADLINE_MS, (m) => m.clientId === 'other-marker');
+    await send(other, 'other-marker');
+    await otherMarker;
     expect(otherTyping).toEqual([]);
   });
 

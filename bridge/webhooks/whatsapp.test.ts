@@ -81,6 +81,14 @@ function postMeta(body: Buffer | string, headers: Record<string, string | undefi
   return fetch(`${target.url}/webhooks/whatsapp`, { method: 'POST', body: new Uint8Array(bytes), headers: all });
 }
 
+/** The fixture's inbound body with another message id and text: a new message from the same customer. */
+function inboundMessage(wamid: string, text: string): string {
+  const body = JSON.parse(INBOUND.toString('utf8'));
+  body.entry[0].changes[0].value.messages[0].id = wamid;
+  body.entry[0].changes[0].value.messages[0].text.body = text;
+  return JSON.stringify(body);
+}
+
 /** Creates the fixture customer's conversation through the webhook and returns its id. */
 async function inboundConversation(): Promise<string> {
   expect((await postMeta(INBOUND)).status).toBe(200);
@@ -196,11 +204,14 @@ describe('inbound messages', () => {
     const extra = collect(socket, 'message:new');
     expect((await postMeta(INBOUND)).status).toBe(200);
     expect((await postMeta(INBOUND)).status).toBe(200);
-    // Deliberate negative check: no message:new for the repeated delivery in the next 150 ms.
-    await new Promise((r) => setTimeout(r, 150));
-    expect(extra).toHaveLength(0);
     const messages = await bridge.store.getMessages(conversations[0]!.id, { limit: 10 });
     expect(messages).toHaveLength(1);
+    // Ordered marker: a webhook is answered only after its message was announced, so a push for a repeated delivery
+    // would reach the agent's connection ahead of the next new message's.
+    const marker = nextEvent(socket, 'message:new', WAIT_DEADLINE_MS, (m) => m.text === 'a new question');
+    expect((await postMeta(inboundMessage('wamid.MARKER1', 'a new question'))).status).toBe(200);
+    await marker;
+    expect(extra.map((m) => m.text)).toEqual(['a new question']);
   });
 
   it('keeps non-ASCII profile names and texts, whether sent raw or as \\u escapes', async () => {
@@ -319,15 +330,20 @@ describe('agent replies to WhatsApp', () => {
       const body = (await listed.json()) as Listed;
       return body.deliveries[0]?.state === 'dead' ? body : undefined;
     });
-    // Deliberate negative check: a dead send is not tried again in the next 150 ms.
-    await new Promise((r) => setTimeout(r, 150));
-    expect(graph.requests).toHaveLength(1);
     expect(deliveries).toEqual([expect.objectContaining({ messageId: reply.id, state: 'dead', attempts: 1, log: [expect.objectContaining({ status: 400 })] })]);
+    // Ordered markers through the same queue: its passes run one at a time and each claims every due item. The first
+    // marker is taken by a pass that would also take a due dead send; the second, queued once the first was sent, only
+    // by a later pass, which starts after every attempt of that one has reached Graph.
+    await agentReply(socket, conversationId, 'first marker');
+    await graph.waitForRequests(2);
+    await agentReply(socket, conversationId, 'second marker');
+    const sent = await graph.waitForRequests(3);
+    expect(sent.map((r) => JSON.parse(r.body.toString('utf8')).text.body)).toEqual(['too late', 'first marker', 'second marker']);
 
     // message:retry sends it again (the customer may have written since).
     const retried = await emitWithAck(socket, 'message:retry', { conversationId, messageId: reply.id });
     expect(retried.ok).toBe(true);
-    await graph.waitForRequests(2);
+    await graph.waitForRequests(4);
     const stored = await waitUntil('the reply stored with its Graph API id', async () => {
       const m = await bridge.store.getMessage(conversationId, reply.id);
       return m?.externalId ? m : undefined;
@@ -458,9 +474,11 @@ describe('statuses', () => {
     const stored = await bridge.store.getMessage(conversationId, message.id);
     expect(stored?.status).toBe('read');
     expect(stored?.statusAt.delivered).toBeDefined();
-    await waitUntil('the read status pushed to the agent', () => changes.length > 0);
-    // Deliberate negative check: no further status push (delivered after read, a duplicate) in the next 100 ms.
-    await new Promise((r) => setTimeout(r, 100));
+    // Ordered marker: a webhook is answered only after its status changes were pushed, so a further push (delivered
+    // after read, a duplicate) would reach the agent's connection ahead of the next new message's.
+    const marker = nextEvent(socket, 'message:new', WAIT_DEADLINE_MS, (m) => m.text === 'any news?');
+    expect((await postMeta(inboundMessage('wamid.MARKER2', 'any news?'))).status).toBe(200);
+    await marker;
     expect(changes.map((c) => c.status)).toEqual(['read']);
   });
 
