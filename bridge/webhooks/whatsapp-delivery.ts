@@ -59,6 +59,11 @@ export interface WhatsappSendJob {
   text: string;
   /** The reply's attachment (a WhatsApp message carries at most one; conversations.ts refuses more). */
   attachment?: Attachment;
+  /**
+   * The message's rev when this send was queued or last retried: a failure the message records with a later rev ended
+   * the attempt this send started (absent on sends queued before the rev was kept).
+   */
+  queuedAtRev?: number;
 }
 
 /** Dependencies of WhatsApp delivery. */
@@ -126,12 +131,20 @@ export class WhatsappDelivery {
 
   private jobOf(message: Message, to: string): WhatsappSendJob {
     const attachment = message.attachments?.[0];
-    return { conversationId: message.conversationId, messageId: message.id, to, text: message.text, ...(attachment ? { attachment } : {}) };
+    return {
+      conversationId: message.conversationId,
+      messageId: message.id,
+      to,
+      text: message.text,
+      ...(attachment ? { attachment } : {}),
+      queuedAtRev: message.rev,
+    };
   }
 
   /**
    * Queues the send of `message` (or marks it failed when it cannot be sent). Idempotent: a send already queued is
-   * left as it is — unless `again` (an agent's retry), which makes a finished (dead or delivered) send due again.
+   * left as it is — unless `again` (an agent's retry), which makes a finished send due again: dead or delivered, or
+   * still pending behind an attempt that has already failed (`attemptFailed`).
    */
   async queueSend(message: Message, conversation: Conversation, options: { again?: boolean } = {}): Promise<void> {
     const refusal = this.unsendable(conversation);
@@ -142,8 +155,11 @@ export class WhatsappDelivery {
     const { store, clock } = this.deps;
     const job = this.jobOf(message, conversation.externalUserId!);
     const item = await store.enqueue<WhatsappSendJob>(WHATSAPP_SEND_QUEUE, job, sendIdOf(message.id));
-    if (options.again && item.state !== 'pending') {
-      // Same id, fresh attempt budget (its log keeps the earlier attempts); a pending send is already on its way.
+    if (options.again && (item.state !== 'pending' || attemptFailed(message, item))) {
+      // Same id, fresh attempt budget (its log keeps the earlier attempts); any other pending send is already on its
+      // way, and making it due again could start a second send beside it (a duplicate on the customer's phone).
+      // Saved without an owner, which ends the lease: a failed attempt still finishing then loses its claim, so its
+      // `dead` is not saved over this, and the worker's next pass sends again.
       const at = clock().toISOString();
       await store.updateQueueItem<WhatsappSendJob>({ ...item, payload: job, state: 'pending', attempts: 0, dueAt: at, updatedAt: at });
     }
@@ -227,4 +243,15 @@ export class WhatsappDelivery {
     // `again`: a retried reply that fails once more must be announced, although it was `failed` before the retry.
     await applyMessageStatus(this.deps, conversationId, messageId, { status: 'failed', failure, again: true });
   }
+}
+
+/**
+ * True when `message` recorded a failure after its pending send `item` was queued or last retried: that send's attempt
+ * has failed, although the item is not saved dead yet. deliver() marks the reply failed before the worker saves the
+ * item (a crash in between only repeats the attempt), so an agent can see the failure and retry in between. Revs, not
+ * times: `statusAt.failed` keeps the first failure only, and nodes' clocks differ.
+ */
+function attemptFailed(message: Message, item: QueueItem<WhatsappSendJob>): boolean {
+  const queuedAtRev = item.payload.queuedAtRev;
+  return message.status === 'failed' && queuedAtRev !== undefined && message.rev > queuedAtRev;
 }
