@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { useTestBridge } from '../testing/use-test-bridge.ts';
-import { collect, connectVisitor, emitWithAck, waitUntil } from '../testing/index.ts';
+import { collect, connectVisitor, emitWithAck, nextEvent, waitUntil, WAIT_DEADLINE_MS } from '../testing/index.ts';
 import { applyReceipt } from '../conversations.ts';
 import { ReceiptBatch, type ReceiptOutcome } from './receipt-batch.ts';
 
 const shared = useTestBridge();
 const { track } = shared;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A batch whose application is recorded and answers `changed` = upToSeq. */
 function recording() {
@@ -61,18 +59,23 @@ describe('ReceiptBatch', () => {
     );
     const acks = await Promise.all([batch.submit(id, 'delivered', 3), batch.submit(id, 'read', 3)]);
     expect(acks).toEqual([{ changed: 0 }, { changed: 3 }]);
+    // Read before the marker below, which adds a fourth (sent) message.
+    const stored = await context.store.getMessages(id, { limit: 10 });
+    expect(stored).toHaveLength(3);
+    for (const m of stored) {
+      expect(m.status).toBe('read');
+      expect(m.statusAt.delivered).toBe(m.statusAt.read);
+    }
     await waitUntil('the three status pushes', () => pushed.length >= 3);
-    // Deliberate negative check: no further push (a separate 'delivered') in the next 100 ms.
-    await sleep(100);
+    // Ordered marker: both acks resolve only after their status changes were pushed to the conversation's room, so a
+    // separate 'delivered' push would reach the visitor's connection ahead of the visitor's next message.
+    const marker = nextEvent(visitor, 'message:new', WAIT_DEADLINE_MS, (m) => m.clientId === 'marker');
+    expect((await emitWithAck(visitor, 'message:send', { clientId: 'marker', text: 'marker' })).ok).toBe(true);
+    await marker;
     expect(pushed.map((c) => [c.seq, c.status])).toEqual([
       [1, 'read'],
       [2, 'read'],
       [3, 'read'],
     ]);
-    const stored = await context.store.getMessages(id, { limit: 10 });
-    for (const m of stored) {
-      expect(m.status).toBe('read');
-      expect(m.statusAt.delivered).toBe(m.statusAt.read);
-    }
   });
 });
