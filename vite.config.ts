@@ -73,10 +73,16 @@ export default defineConfig(({ mode }) => {
       hookTimeout: 120_000,
       expect: { poll: { timeout: 30_000 } },
       pool: 'forks',
+      // A worker process runs file after file without a fresh module graph for each: most files are small, and
+      // loading the bridge's modules again for every one of them cost more CPU than their tests. So no test file may
+      // leave state behind (module-level caches of helpers are keyed, servers and children are closed in afterAll, no
+      // process-wide setting is changed); the series of whole-suite runs behind README's figures checks that.
+      isolate: false,
       // Child bridges run from a bundle built once for the run, not through tsx in every child.
       globalSetup: ['bridge/testing/bundle-global-setup.ts'],
-      // Two cores: more parallel files only thrash the child bridges and Chromium the tests start.
-      maxWorkers: 2,
+      // Three files at a time on two cores: many files spend much of their time waiting (retry windows, child
+      // bridges starting, a browser rendering), and a third file uses that idle time.
+      maxWorkers: 3,
       // Long files first, also on a clean clone (Vitest's own order needs a previous run's durations).
       sequence: { sequencer: LongestFirstSequencer },
       // Projects inherit the options above (`extends`); arrays would be concatenated, so each project has its own `include`.
