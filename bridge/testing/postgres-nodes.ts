@@ -9,6 +9,8 @@ import { createAgentAccount } from '../auth/agent-accounts.ts';
 import { postgresSocketAdapter, prepareSocketAdapter } from '../cluster/socket-adapter.ts';
 import { loadConfig, type BridgeConfig } from '../config.ts';
 import { createBridge, type Bridge } from '../create-bridge.ts';
+import { startAgentSession } from '../auth/agent-sessions.ts';
+import type { Logger } from 'pino';
 import { silentLogger } from '../logger.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
@@ -99,4 +101,42 @@ export function postgresNodeConfig(): BridgeConfig {
   },
   { persistSecrets: false },
 );
+}
+
+/** One bridge on PostgreSQL without the cluster adapter, with an admin (`boss`) signed in: a contract test's engine. */
+export interface PostgresTestBridge {
+  url: string;
+  store: PostgresStore;
+  /** The bridge's pool, for queries a test makes behind its back. */
+  pool: pg.Pool;
+  agentToken: string;
+  close(): Promise<void>;
+}
+
+/** Starts one bridge on a fresh database named after `database`, its configuration changed by `configure`. */
+export async function startPostgresTestBridge(
+  database: string,
+  configure: (config: BridgeConfig) => BridgeConfig,
+  logger: Logger = silentLogger(),
+): Promise<PostgresTestBridge> {
+  const pool = new pg.Pool({ connectionString: await createTestDatabase(database), max: 4 });
+  await migrate(pool, logger);
+  const store = new PostgresStore({ pool, logger });
+  await store.open();
+  const config = configure(postgresNodeConfig());
+  const agent = await createAgentAccount(store, { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' }, new Date());
+  const { token } = await startAgentSession(store, config.secrets.agentToken, agent, new Date());
+  const bridge = createBridge({ config, store, logger });
+  await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(bridge.httpServer.address() as AddressInfo).port}`,
+    store,
+    pool,
+    agentToken: token,
+    async close() {
+      await bridge.close();
+      await store.close();
+      await pool.end();
+    },
+  };
 }
