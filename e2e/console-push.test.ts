@@ -18,7 +18,7 @@ import { startTestPushService, type TestPushService } from '../bridge/testing/te
 import { connectVisitor, emitWithAck, type ConnectedVisitor } from '../bridge/testing/clients.ts';
 import { waitUntil } from '../bridge/testing/wait-until.ts';
 import { subscriptionNamespaceOf } from '../bridge/push/push-subscriptions.ts';
-import { ensureBuilt, launchChromium, openPage, type PageProblems } from './helpers/browser.ts';
+import { ensureBuilt, launchDesktopChromium, openPage, type PageProblems } from './helpers/browser.ts';
 import { signInToConsole } from './helpers/console-page.ts';
 
 describe('console Web Push (Chromium, real bridge)', () => {
@@ -37,7 +37,7 @@ describe('console Web Push (Chromium, real bridge)', () => {
     const env = { WEBHOOK_ALLOW_PRIVATE: 'true', VISITOR_TOKEN_SECRET: 'v'.repeat(32), AGENT_TOKEN_SECRET: 'a'.repeat(32), SITE_SECRET: 's'.repeat(32) };
     const { webhooks } = loadConfig(env, { persistSecrets: false });
     bridge = await startTestBridge({ config: { push: { ...vapid, subject: 'mailto:ops@example.com' }, webhooks } });
-    browser = await launchChromium();
+    browser = await launchDesktopChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     await context.grantPermissions(['notifications'], { origin: bridge.url });
     // Chromium logs that its (incognito-like) test contexts have no Push API; the console shows its own message then.
