@@ -31,6 +31,20 @@ const LOCK_CONVERSATIONS = prepared(
   `SELECT id, doc, delivered_visitor_seq, delivered_agent_seq FROM conversations
    WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE`,
 );
+/**
+ * The external ids' advisory locks (the ones `setExternalId` takes), in key order so two batches never deadlock.
+ */
+const LOCK_EXTERNAL_IDS = prepared(
+  'status-lock-external-ids',
+  `SELECT pg_advisory_xact_lock(key) FROM (
+     SELECT DISTINCT hashtextextended('external-id:' || x, 0) AS key FROM unnest($1::text[]) AS x ORDER BY key) AS keys`,
+);
+/** The message carrying each external id, read under the ids' locks. */
+const MESSAGES_BY_EXTERNAL_ID = prepared(
+  'status-messages-by-external-id',
+  `SELECT DISTINCT ON (external_id) external_id, conversation_id, id FROM messages
+   WHERE external_id = ANY($1::text[]) ORDER BY external_id`,
+);
 const MESSAGE_BY_ID = prepared('status-message', 'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2');
 /** The messages a receipt may newly cover. */
 const RECEIPT_RANGE = prepared(
@@ -50,12 +64,22 @@ const RECEIPT_SAVE = prepared(
    ${UPDATE_CONVERSATION}`,
 );
 
+/** The message an external id names, found under the id's lock in a shared status transaction. */
+interface ExternalIdTarget {
+  conversation_id: string;
+  id: string;
+}
+
 /** A status change (receipt or status) waiting for the next shared status transaction. */
 interface PendingStatusWrite {
-  conversationId: string;
-  /** Runs inside the shared transaction, under the conversation's lock; throws only StoreErrors before writing. */
-  run: (client: pg.PoolClient) => Promise<StatusResult>;
-  resolve: (result: StatusResult) => void;
+  /** The conversation it changes, or the external id whose message's conversation it changes (if there is one). */
+  key: { conversationId: string } | { externalId: string };
+  /**
+   * Runs inside the shared transaction, under the conversation's lock (and the external id's); throws only
+   * StoreErrors before writing. `targets` are the batch's external ids' messages.
+   */
+  run: (client: pg.PoolClient, targets: Map<string, ExternalIdTarget>) => Promise<StatusResult | undefined>;
+  resolve: (result: StatusResult | undefined) => void;
   reject: (error: unknown) => void;
 }
 
@@ -79,18 +103,21 @@ export class PostgresStatuses {
   constructor(private readonly s: PostgresState) {}
 
   async applyStatus(conversationId: string, messageId: string, update: StatusUpdate, once?: OnceRecord): Promise<StatusResult> {
-    return this.sharedStatusWrite(conversationId, (client) => this.applyStatusIn(client, conversationId, messageId, update, once));
+    return this.sharedStatusWrite({ conversationId }, (client) => this.applyStatusIn(client, conversationId, messageId, update, once));
   }
 
   /**
    * Queued for the next shared status transaction: receipts and statuses arriving while `maxAppendBatchesInFlight`
    * of them run (or in the same event-loop turn) share one transaction and one commit, as appends do.
    */
-  private sharedStatusWrite(conversationId: string, run: PendingStatusWrite['run']): Promise<StatusResult> {
+  private sharedStatusWrite<T extends StatusResult | undefined>(
+    key: PendingStatusWrite['key'],
+    run: (client: pg.PoolClient, targets: Map<string, ExternalIdTarget>) => Promise<T>,
+  ): Promise<T> {
     const closed = this.s.closedError();
     if (closed) return Promise.reject(closed);
-    return new Promise<StatusResult>((resolve, reject) => {
-      this.pendingStatusWrites.push({ conversationId, run, resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      this.pendingStatusWrites.push({ key, run, resolve: resolve as PendingStatusWrite['resolve'], reject });
       if (!this.statusFlushScheduled && this.statusBatchesInFlight < this.s.maxInFlight) {
         this.statusFlushScheduled = true;
         setImmediate(() => {
@@ -115,25 +142,38 @@ export class PostgresStatuses {
   }
 
   /**
-   * One transaction for many status changes, applied in arrival order. Their conversations are locked first, in id
-   * order (as append batches lock theirs, so batches on different nodes never deadlock), and the changes read and
+   * One transaction for many status changes, applied in arrival order. The external ids they name are locked first
+   * (as `setExternalId` takes its id's lock before any row lock) and their messages looked up; then their
+   * conversations are locked, in id order (as append batches lock theirs, so batches on different nodes never
+   * deadlock), and the changes read and
    * update those locked rows, so a change sees the ones before it. A change refused with a StoreError has written
    * nothing and leaves its batch-mates alone; any other failure reruns each change in its own transaction.
    */
   private async runStatusBatch(batch: PendingStatusWrite[]): Promise<void> {
-    let outcomes: ({ ok: true; result: StatusResult } | { ok: false; error: unknown })[];
+    let outcomes: ({ ok: true; result: StatusResult | undefined } | { ok: false; error: unknown })[];
     try {
       outcomes = await this.s.transaction(async (client) => {
-        const ids = [...new Set(batch.map((w) => w.conversationId))].sort(compareText);
+        const externalIds = [...new Set(batch.flatMap((w) => ('externalId' in w.key ? [w.key.externalId] : [])))];
+        const targets = new Map<string, ExternalIdTarget>();
+        if (externalIds.length > 0) {
+          await client.query(LOCK_EXTERNAL_IDS([externalIds]));
+          const { rows } = await client.query<ExternalIdTarget & { external_id: string }>(MESSAGES_BY_EXTERNAL_ID([externalIds]));
+          for (const row of rows) targets.set(row.external_id, row);
+        }
+        const conversationIds = batch.flatMap((w) => ('conversationId' in w.key ? [w.key.conversationId] : []));
+        const ids = [...new Set([...conversationIds, ...[...targets.values()].map((t) => t.conversation_id)])].sort(compareText);
         const { rows } = await client.query<ConversationRow & { id: string }>(LOCK_CONVERSATIONS([ids]));
         this.s.lockedRows.set(client, new Map(rows.map((row) => [row.id, row])));
         try {
           const done: typeof outcomes = [];
           for (const write of batch) {
             try {
-              const result = await write.run(client);
+              const result = await write.run(client, targets);
               // Later changes in the batch go on changing the locked row's document: the caller gets it as it is now.
-              done.push({ ok: true, result: { changed: result.changed, conversation: cloneConversation(result.conversation) } });
+              done.push({
+                ok: true,
+                result: result && { changed: result.changed, conversation: cloneConversation(result.conversation) },
+              });
             } catch (error) {
               if (!(error instanceof StoreError) || batch.length === 1) throw error;
               done.push({ ok: false, error });
@@ -220,7 +260,7 @@ export class PostgresStatuses {
     upToSeq: number,
     status: 'delivered' | 'read',
   ): Promise<StatusResult> {
-    return this.sharedStatusWrite(conversationId, async (client) => {
+    return this.sharedStatusWrite({ conversationId }, async (client) => {
       const row = await this.s.lockConversation(client, conversationId);
       const conversation = row.doc;
       const deliveredVisitorSeq = Number(row.delivered_visitor_seq);
@@ -310,13 +350,8 @@ export class PostgresStatuses {
     update: StatusUpdate,
     options: ExternalStatusOptions = {},
   ): Promise<StatusResult | undefined> {
-    return this.s.transaction(async (client) => {
-      await this.lockExternalId(client, externalId);
-      const { rows } = await client.query<{ conversation_id: string; id: string }>(
-        'SELECT conversation_id, id FROM messages WHERE external_id = $1 LIMIT 1',
-        [externalId],
-      );
-      const target = rows[0];
+    return this.sharedStatusWrite({ externalId }, async (client, targets) => {
+      const target = targets.get(externalId);
       if (target) return this.applyStatusIn(client, target.conversation_id, target.id, update, options.once);
       if (options.once) await this.addOnce(client, options.once);
       if (options.keepUntil !== undefined) {

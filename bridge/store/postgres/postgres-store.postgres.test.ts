@@ -311,6 +311,39 @@ describe('group commit', () => {
     expect(rows[0]!.n).toBeLessThan(8);
   });
 
+
+  it('statuses by external id arriving together share one transaction; an unknown id is kept, a repeated delivery id fails alone', async () => {
+    const replies: Message[] = [];
+    for (const id of ['ge1', 'ge2']) {
+      await store.createConversation({ id, channel: 'whatsapp', name: 'V', externalUserId: id });
+      for (let i = 0; i < 10; i++) {
+        replies.push((await store.appendMessage({ conversationId: id, clientId: `a${i}`, author: { role: 'agent' }, text: 'a', externalId: `wamid.${id}.${i}` })).message);
+      }
+    }
+    const once = (key: string) => ({ namespace: 'status-webhook-delivery', key, value: true });
+    const results = await Promise.allSettled([
+      ...replies.map((m, i) => store.applyStatusByExternalId(m.externalId!, { status: 'delivered' }, { once: once(`d${i}`) })),
+      store.applyStatusByExternalId('wamid.ge1.0', { status: 'read' }, { once: once('d0') }),
+      store.applyStatusByExternalId('wamid.later', { status: 'read' }, { keepUntil: new Date(Date.now() + 60_000).toISOString() }),
+      ...replies.map((m) => store.applyStatusByExternalId(m.externalId!, { status: 'read' })),
+    ]);
+    expect(results[20]).toMatchObject({ status: 'rejected', reason: { code: 'conflict' } });
+    expect(results[21]).toEqual({ status: 'fulfilled', value: undefined });
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
+    for (const id of ['ge1', 'ge2']) {
+      // Appends 1–10, then one rev per change in arrival order: ten delivered, ten read.
+      const changes = await store.getChangesSince(id, 10, 100);
+      expect(changes.map((m) => m.status)).toEqual(Array(10).fill('read'));
+      expect((await store.getConversation(id))!.rev).toBe(30);
+    }
+    const { rows } = await pool.query<{ n: number }>(
+      "SELECT count(DISTINCT xmin::text)::int AS n FROM messages WHERE conversation_id LIKE 'ge%' AND status_rank > 1",
+    );
+    // Twenty messages changed twice each by far fewer transactions.
+    expect(rows[0]!.n).toBeLessThan(8);
+    const { rows: kept } = await pool.query("SELECT 1 FROM records WHERE namespace = 'pending-status' AND key = 'wamid.later'");
+    expect(kept).toHaveLength(1);
+  });
   it('a message and its outbound work commit together: when queueing fails, the message is not stored either', async () => {
     await store.createConversation({ id: 'atomic', channel: 'whatsapp', name: 'W', externalUserId: '49' });
     const remove = store.addOutboundWork({
