@@ -20,7 +20,11 @@ import { json } from './columns.ts';
 import {
   compareText,
   conversationValues,
+  insertQueueItems,
+  messageValues,
   prepared,
+  queueValues,
+  updateMessage,
   UPDATE_CONVERSATION,
   type ConversationRow,
   type PostgresState,
@@ -69,6 +73,16 @@ interface ExternalIdTarget {
   conversation_id: string;
   id: string;
 }
+
+/**
+ * A status change's writes in one statement: its message ($12..$18, `messageValues`), its event webhooks
+ * ($19..$22, `queueValues`) and its conversation ($1..$11, `conversationValues`).
+ */
+const STATUS_SAVE = prepared(
+  'status-save',
+  `WITH changed AS (${updateMessage(12)}), queued AS (${insertQueueItems(19)})
+   ${UPDATE_CONVERSATION}`,
+);
 
 /** A status change (receipt or status) waiting for the next shared status transaction. */
 interface PendingStatusWrite {
@@ -211,11 +225,10 @@ export class PostgresStatuses {
       if (isStatusAdvance(current.status, update.status) || failedAgain) {
         const next = advance(current, update.status, update.at ?? this.s.now(), conversation.rev + 1, update);
         followLastMessage(conversation, next);
-        // Under the conversation lock; a failure after a retry keeps the status rank, so it is not a rank guard.
-        await this.s.saveMessage(client, next, !failedAgain);
-        await this.s.saveConversation(client, conversation);
         changed.push(next);
-        await this.s.queueOutbound(client, this.s.outbound.statusChanged(changed, conversation), this.s.now());
+        const queued = queueValues(this.s.outbound.statusChanged(changed, conversation), this.s.now());
+        // Under the conversation lock; a failure after a retry keeps the status rank, so it is not a rank guard.
+        await client.query(STATUS_SAVE([...conversationValues(conversation), ...messageValues(next, !failedAgain), ...queued]));
       }
       return { changed, conversation };
     }

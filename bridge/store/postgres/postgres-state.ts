@@ -51,12 +51,19 @@ export function prepared(name: string, text: string): (values: unknown[]) => pg.
   return (values) => ({ name, text, values });
 }
 
-const QUEUE_OUTBOUND = prepared(
-  'queue-outbound',
-  `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
-   SELECT id, queue, 'pending', $3, $3, $3, doc::json FROM unnest($1::text[], $2::text[], $4::text[]) AS v (id, queue, doc)
-   ON CONFLICT (id) DO NOTHING`,
-);
+/** Queues outbound items given as `queueValues` ($1..$4, or from `first`); ids that exist already are left alone. */
+export function insertQueueItems(first = 1): string {
+  const [ids, queues, now, docs] = [first, first + 1, first + 2, first + 3].map((n) => `$${n}`);
+  return `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
+   SELECT id, queue, 'pending', ${now}, ${now}, ${now}, doc::json FROM unnest(${ids}::text[], ${queues}::text[], ${docs}::text[]) AS v (id, queue, doc)
+   ON CONFLICT (id) DO NOTHING`;
+}
+const QUEUE_OUTBOUND = prepared('queue-outbound', insertQueueItems());
+
+/** The parameters of `insertQueueItems`. */
+export function queueValues(items: OutboundItem[], now: string): unknown[] {
+  return [items.map((i) => i.id), items.map((i) => i.queue), now, items.map((i) => json(newQueueItem(i.queue, i.id, i.payload, now)))];
+}
 const LOCK_CONVERSATION = prepared(
   'lock-conversation',
   'SELECT doc, delivered_visitor_seq, delivered_agent_seq FROM conversations WHERE id = $1 FOR UPDATE',
@@ -84,11 +91,18 @@ export function conversationValues(c: Conversation, delivered?: { visitor: numbe
     c.assigneeId ?? null,
   ];
 }
-const SAVE_MESSAGE = prepared(
-  'save-message',
-  `UPDATE messages SET doc = $3::json, rev = $4, status_rank = $5, external_id = $6
-   WHERE conversation_id = $1 AND id = $2 AND (status_rank < $5 OR NOT $7)`,
-);
+/** Saves a message given as `messageValues` ($1..$7, or from `first`): a status change only raises its rank. */
+export function updateMessage(first = 1): string {
+  const [conversationId, id, doc, rev, rank, externalId, statusChange] = Array.from({ length: 7 }, (_, i) => `$${first + i}`);
+  return `UPDATE messages SET doc = ${doc}::json, rev = ${rev}, status_rank = ${rank}, external_id = ${externalId}
+   WHERE conversation_id = ${conversationId} AND id = ${id} AND (status_rank < ${rank} OR NOT ${statusChange})`;
+}
+const SAVE_MESSAGE = prepared('save-message', updateMessage());
+
+/** The parameters of `updateMessage`. */
+export function messageValues(m: Message, statusChange: boolean): unknown[] {
+  return [m.conversationId, m.id, json(m), m.rev, STATUS_RANK[m.status], m.externalId ?? null, statusChange];
+}
 
 /** A PostgreSQL error (it carries a SQLSTATE `code`). */
 export function isPgError(error: unknown): error is Error & { code: string } {
@@ -134,9 +148,7 @@ export class PostgresState {
   /** Queues derived items in the change's own transaction; ids that exist already are left as they are. */
   async queueOutbound(client: pg.PoolClient, items: OutboundItem[], now: string): Promise<void> {
     if (items.length === 0) return;
-    await client.query(
-      QUEUE_OUTBOUND([items.map((i) => i.id), items.map((i) => i.queue), now, items.map((i) => json(newQueueItem(i.queue, i.id, i.payload, now)))]),
-    );
+    await client.query(QUEUE_OUTBOUND(queueValues(items, now)));
   }
 
   /**
@@ -271,8 +283,6 @@ export class PostgresState {
 
   /** Saves a message's new state; a status change only lands on a lower rank (never backwards, also in SQL). */
   async saveMessage(client: pg.PoolClient, m: Message, statusChange: boolean): Promise<void> {
-    await client.query(
-      SAVE_MESSAGE([m.conversationId, m.id, json(m), m.rev, STATUS_RANK[m.status], m.externalId ?? null, statusChange]),
-    );
+    await client.query(SAVE_MESSAGE(messageValues(m, statusChange)));
   }
 }
