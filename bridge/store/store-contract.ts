@@ -778,6 +778,43 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect((await store.listQueueItems('webhook', 10)).find((i) => i.id === b.id)?.state).toBe('dead');
     });
 
+    it('replaces a queue item only while it is still as read, ending its lease: of two resets from one read, one wins', async () => {
+      const at = () => clock().toISOString();
+      const lease = (owner: string) => ({ owner, until: new Date(clock().getTime() + 60_000).toISOString() });
+      const queued = await store.enqueue('whatsapp-send', { n: 1 });
+      await store.claimDueItems('whatsapp-send', at(), 10, lease('w1'));
+      tick();
+      const dead = { ...queued, state: 'dead' as const, attempts: 1, updatedAt: at() };
+      expect(await store.updateQueueItem(dead, 'w1')).toBe(true);
+      // Two Retries read the dead item; the first resets it and a worker claims the reset item.
+      const [read] = await store.listQueueItems('whatsapp-send', 10);
+      expect(read).toEqual(dead);
+      tick();
+      const reset = { ...read!, state: 'pending' as const, attempts: 0, dueAt: at(), updatedAt: at() };
+      expect(await store.replaceQueueItem(read!, reset)).toBe(true);
+      expect((await store.claimDueItems('whatsapp-send', at(), 10, lease('w2'))).map((i) => i.id)).toEqual([queued.id]);
+      // The second Retry's reset (from the same read) changes nothing: w2 keeps its claim and its save.
+      tick();
+      expect(await store.replaceQueueItem(read!, { ...reset, updatedAt: at() })).toBe(false);
+      expect(await store.claimDueItems('whatsapp-send', at(), 10, lease('w3'))).toEqual([]);
+      expect(await store.updateQueueItem({ ...reset, state: 'delivered', attempts: 1 }, 'w2')).toBe(true);
+      // Still as read while claimed (no save since): the replacement ends the claim, and its owner's save is refused.
+      const other = await store.enqueue('whatsapp-send', { n: 2 });
+      await store.claimDueItems('whatsapp-send', at(), 10, lease('w4'));
+      tick();
+      const again = { ...other, payload: { n: 3 }, updatedAt: at() };
+      expect(await store.replaceQueueItem(other, again)).toBe(true);
+      expect(await store.updateQueueItem({ ...other, state: 'dead' }, 'w4')).toBe(false);
+      expect(await store.replaceQueueItem({ ...other, id: 'missing' }, { ...again, id: 'missing' })).toBe(false);
+      await restart();
+      expect((await store.listQueueItems('whatsapp-send', 10)).map((i) => [i.id, i.state, i.payload]).sort()).toEqual(
+        [
+          [queued.id, 'delivered', { n: 1 }],
+          [other.id, 'pending', { n: 3 }],
+        ].sort(),
+      );
+    });
+
     it('queues the outbound work of a change in the same step as the change, and reopens on request', async () => {
       const remove = store.addOutboundWork({
         messageCreated: (m, c) => [{ queue: 'webhook', id: `evt:${m.id}:created`, payload: { text: m.text, state: c.state } }],

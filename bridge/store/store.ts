@@ -518,6 +518,13 @@ export interface Store {
    * out while its attempt went on must not overwrite what the worker that claimed the item next recorded.
    */
   updateQueueItem<T>(item: QueueItem<T>, owner?: string): Promise<boolean>;
+  /**
+   * Compare-and-set: saves `item` and ends any lease on it only while the stored item is still exactly `expected` (as
+   * a read returned it); else resolves false and changes nothing (also when there is no such item). A claim leaves the
+   * stored item as it is, so callers that read the same item and each save a change of it (an agent's Retry pressed
+   * on two nodes at once) win once: the loser cannot end the claim a worker made after the winner's save.
+   */
+  replaceQueueItem<T>(expected: QueueItem<T>, item: QueueItem<T>): Promise<boolean>;
   listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]>;
   /** Removes at most `limit` delivered or dead items (any queue) last updated before `before` (ISO); resolves with how many. */
   pruneQueueItems(before: string, limit: number): Promise<number>;

@@ -103,15 +103,18 @@ export async function requeueItem(
   now: Date,
   allowed: (item: QueueItem) => boolean = () => true,
 ): Promise<QueueItem | undefined> {
-  // The Store has no lookup by id; listing is linear but only runs on an operator's request.
-  const items = await store.listQueueItems(queue, 100_000);
-  const item = items.find((candidate) => candidate.id === id);
-  if (!item) return undefined;
-  if (!allowed(item)) return item;
-  const at = now.toISOString();
-  const updated: QueueItem = { ...item, state: 'pending', attempts: 0, dueAt: at, updatedAt: at };
-  await store.updateQueueItem(updated);
-  return updated;
+  for (let read = 1; ; read++) {
+    // The Store has no lookup by id; listing is linear but only runs on an operator's request.
+    const items = await store.listQueueItems(queue, 100_000);
+    const item = items.find((candidate) => candidate.id === id);
+    if (!item) return undefined;
+    if (!allowed(item)) return item;
+    const at = now.toISOString();
+    const updated: QueueItem = { ...item, state: 'pending', attempts: 0, dueAt: at, updatedAt: at };
+    // Only over the item as read: a stale read must not end the claim a worker made after someone else requeued it.
+    if (await store.replaceQueueItem(item, updated)) return updated;
+    if (read === 8) throw new Error(`queue item ${id} kept changing while it was being requeued`);
+  }
 }
 
 /** The worker of one queue. Start it with the bridge, stop it on close. */

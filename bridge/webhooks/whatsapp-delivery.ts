@@ -31,6 +31,9 @@ const NOT_CONFIGURED: MessageFailure = {
   reason: 'WhatsApp sending is not configured on this bridge (WHATSAPP_ACCESS_TOKEN, WHATSAPP_PHONE_NUMBER_ID).',
 };
 
+/** Reads of a send one Retry makes at most while concurrent saves keep changing it. */
+const RETRY_READS = 8;
+
 /** Store namespace of Meta media ids uploaded for a send, keyed by the send's id. */
 export const WHATSAPP_UPLOAD_NAMESPACE = 'whatsapp-upload';
 
@@ -154,14 +157,20 @@ export class WhatsappDelivery {
     }
     const { store, clock } = this.deps;
     const job = this.jobOf(message, conversation.externalUserId!);
-    const item = await store.enqueue<WhatsappSendJob>(WHATSAPP_SEND_QUEUE, job, sendIdOf(message.id));
-    if (options.again && (item.state !== 'pending' || attemptFailed(message, item))) {
+    for (let read = 1; ; read++) {
+      const item = await store.enqueue<WhatsappSendJob>(WHATSAPP_SEND_QUEUE, job, sendIdOf(message.id));
+      if (!options.again || (item.state === 'pending' && !attemptFailed(message, item))) break;
       // Same id, fresh attempt budget (its log keeps the earlier attempts); any other pending send is already on its
       // way, and making it due again could start a second send beside it (a duplicate on the customer's phone).
-      // Saved without an owner, which ends the lease: a failed attempt still finishing then loses its claim, so its
-      // `dead` is not saved over this, and the worker's next pass sends again.
+      // Saving ends the lease: a failed attempt still finishing then loses its claim, so its `dead` is not saved over
+      // this, and the worker's next pass sends again. Only over the item as read: a Retry that read it before another
+      // Retry's reset must not end the claim a worker (on any node) has made since and send it a second time.
       const at = clock().toISOString();
-      await store.updateQueueItem<WhatsappSendJob>({ ...item, payload: job, state: 'pending', attempts: 0, dueAt: at, updatedAt: at });
+      const reset = { ...item, payload: job, state: 'pending' as const, attempts: 0, dueAt: at, updatedAt: at };
+      if (await store.replaceQueueItem<WhatsappSendJob>(item, reset)) break;
+      // Someone saved the send since it was read (another Retry, or the attempt's own save): decide again on what it
+      // is now. Every lost round is another caller's completed save, so this ends; the bound only guards against a bug.
+      if (read === RETRY_READS) throw new Error(`send ${item.id} kept changing while it was being retried`);
     }
     this.worker.kick();
   }

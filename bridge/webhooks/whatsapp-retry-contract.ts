@@ -2,7 +2,7 @@
  * An agent's Retry of a WhatsApp reply while the reply's send is still under way, for both store engines
  * (whatsapp-retry.test.ts on lowdb, whatsapp-retry.postgres.test.ts on PostgreSQL): a real bridge, the loopback fake
  * Graph API, a real agent socket. The window each scenario needs is forced by holding a step (the worker's save of
- * a refused send, Meta's answer) until the Retry has been answered, never by timing. Test support only.
+ * a refused send, Meta's answer, a Retry's read of the send) until the test releases it, never by timing. Test support only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../protocol/message.ts';
@@ -68,6 +68,28 @@ function holdDeadSaves(store: Store, conversationId: string) {
   };
 }
 
+/**
+ * Holds the first two reads of send `sendId` a Retry makes (the store's answer to its enqueue) until the test releases
+ * them: two Retries that have both read the send before either saves. Later reads pass.
+ */
+function holdRetryReads(store: Store, sendId: string) {
+  const original = store.enqueue.bind(store);
+  const waiting: (() => void)[] = [];
+  let held = 0;
+  store.enqueue = async <T>(queue: string, payload: T, id?: string): Promise<QueueItem<T>> => {
+    const item = await original(queue, payload, id);
+    if (id === sendId && held++ < 2) await new Promise<void>((resolve) => waiting.push(resolve));
+    return item;
+  };
+  return {
+    /** Releases of the reads held now, oldest first. */
+    waiting,
+    restore() {
+      store.enqueue = original;
+    },
+  };
+}
+
 /** The Retry scenarios on the bridge `start` makes. */
 export function describeWhatsappRetry(engine: string, start: (webhooks: WebhookConfig) => Promise<RetryBridge>): void {
   describe(`Retry of a WhatsApp reply while its send is under way (${engine})`, () => {
@@ -124,8 +146,8 @@ export function describeWhatsappRetry(engine: string, start: (webhooks: WebhookC
       return ack.data;
     }
 
-    async function retry(conversationId: string, messageId: string): Promise<void> {
-      expect(await emitWithAck(socket, 'message:retry', { conversationId, messageId })).toMatchObject({ ok: true });
+    async function retry(conversationId: string, messageId: string, from: AgentClient = socket): Promise<void> {
+      expect(await emitWithAck(from, 'message:retry', { conversationId, messageId })).toMatchObject({ ok: true });
     }
 
     const sendOf = async (messageId: string) =>
@@ -184,6 +206,48 @@ export function describeWhatsappRetry(engine: string, start: (webhooks: WebhookC
 
       await waitUntil('the retried send delivered', async () => (await sendOf(message.id))?.state === 'delivered');
       expect(await bridge.store.getMessage(conversationId, message.id)).toMatchObject({ status: 'sent', externalId: `wamid.${waId}.accepted` });
+      expect(sendsTo(waId)).toHaveLength(2);
+    });
+
+    it('two Retries that read the refused send at the same moment reset it once: the worker that claimed the reset keeps its claim, Meta gets the reply once', async () => {
+      const waId = '15550002003';
+      const conversationId = await conversationOf(waId);
+      let answer!: () => void;
+      const answered = new Promise<void>((resolve) => (answer = resolve));
+      plans.set(waId, [() => REFUSED, () => answered.then(() => ({ status: 200, body: graphSendOk(`wamid.${waId}.accepted`, waId) }))]);
+      const message = await reply(conversationId, 'retried on two consoles');
+      await waitUntil('the refused send saved dead', async () => (await sendOf(message.id))?.state === 'dead');
+
+      // A second console (on another node in a cluster): both agents press Retry and both read the dead send.
+      const second = await connectAgent(bridge.url, bridge.agentToken);
+      const hold = holdRetryReads(bridge.store, sendIdOf(message.id));
+      try {
+        const retries = [retry(conversationId, message.id), retry(conversationId, message.id, second)];
+        await waitUntil('both Retries read the dead send', () => hold.waiting.length === 2);
+        hold.waiting.shift()!();
+        // The first Retry's reset is claimed by the worker, whose send waits at Meta for its answer.
+        await waitUntil('the retried send at Meta', () => sendsTo(waId).length === 2);
+        hold.waiting.shift()!();
+        await Promise.all(retries);
+        // The second Retry's reset came from a stale read: the send is still the claim of the attempt at Meta, so a
+        // worker polling on another node finds nothing to send.
+        const lease = { owner: 'another-node', until: new Date(Date.now() + 60_000).toISOString() };
+        const claimed = await bridge.store.claimDueItems<WhatsappSendJob>(WHATSAPP_SEND_QUEUE, new Date().toISOString(), 1000, lease);
+        expect(claimed.map((item) => item.id)).not.toContain(sendIdOf(message.id));
+      } finally {
+        hold.restore();
+        second.disconnect();
+        answer();
+      }
+
+      // The attempt's own save counts (its claim never ended): delivered after one accepted send.
+      const sent = await waitUntil('the retried send finished', async () => {
+        const item = await sendOf(message.id);
+        return item?.state !== 'pending' && item;
+      });
+      expect(sent).toMatchObject({ state: 'delivered', attempts: 1 });
+      expect(await bridge.store.getMessage(conversationId, message.id)).toMatchObject({ status: 'sent', externalId: `wamid.${waId}.accepted` });
+      // One refusal, one accepted send: the reply is on the customer's phone once.
       expect(sendsTo(waId)).toHaveLength(2);
     });
   });

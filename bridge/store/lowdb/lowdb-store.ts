@@ -366,6 +366,10 @@ export class LowdbStore implements Store {
     return this.queues.updateQueueItem<T>(item, owner);
   }
 
+  replaceQueueItem<T>(expected: QueueItem<T>, item: QueueItem<T>): Promise<boolean> {
+    return this.queues.replaceQueueItem<T>(expected, item);
+  }
+
   pruneQueueItems(before: string, limit: number): Promise<number> {
     return this.queues.pruneQueueItems(before, limit);
   }

@@ -3,7 +3,9 @@
  * due order so a claim reads only what it takes (never delivered history, nor the whole backlog), and in-memory leases
  * (one process is every worker there is).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { newQueueItem, type OutboundItem, type QueueItem, type QueueLease, type Store } from '../store.ts';
+import type { Journal } from './journal.ts';
 import type { JournalRecord } from './journal-records.ts';
 import { yieldToLoop, type LowdbState } from './lowdb-state.ts';
 import { PendingQueue } from './pending-queue.ts';
@@ -14,7 +16,15 @@ const QUEUE_LOG_LIMIT = 20;
 /** Queue items a background scan looks at per event-loop turn. */
 const QUEUE_SCAN_SLICE = 2_000;
 
-type QueueCalls = 'enqueue' | 'dueItems' | 'claimDueItems' | 'updateQueueItem' | 'pruneQueueItems' | 'listQueueItems' | 'countQueueItems';
+type QueueCalls =
+  | 'enqueue'
+  | 'dueItems'
+  | 'claimDueItems'
+  | 'updateQueueItem'
+  | 'replaceQueueItem'
+  | 'pruneQueueItems'
+  | 'listQueueItems'
+  | 'countQueueItems';
 
 /** The queue calls of the Store, and the queue items other changes create with them. */
 export class LowdbQueues implements Pick<Store, QueueCalls> {
@@ -71,12 +81,26 @@ export class LowdbQueues implements Pick<Store, QueueCalls> {
   async updateQueueItem<T>(item: QueueItem<T>, owner?: string): Promise<boolean> {
     const journal = await this.s.writable();
     if (owner !== undefined && this.leases.get(item.id)?.owner !== owner) return false;
+    await this.save(journal, item);
+    return true;
+  }
+
+  async replaceQueueItem<T>(expected: QueueItem<T>, item: QueueItem<T>): Promise<boolean> {
+    const journal = await this.s.writable();
+    // Checked and saved with no await in between: no other call can change the item after the check.
+    const stored = this.s.queueBuckets.get(item.id);
+    if (expected.id !== item.id || !stored || !isDeepStrictEqual(stored, copyJson(expected))) return false;
+    await this.save(journal, item);
+    return true;
+  }
+
+  /** Saves `item` in memory and ends its lease at once (synchronously), then waits until its record is durable. */
+  private save(journal: Journal, item: QueueItem): Promise<void> {
     this.leases.delete(item.id);
-    const stored = copyJson(item) as QueueItem;
+    const stored = copyJson(item);
     stored.log = stored.log.slice(-QUEUE_LOG_LIMIT);
     this.putQueueItem(stored);
-    await this.s.durable(journal.append({ t: 'q', v: stored } satisfies JournalRecord));
-    return true;
+    return this.s.durable(journal.append({ t: 'q', v: stored } satisfies JournalRecord));
   }
 
   async pruneQueueItems(before: string, limit: number): Promise<number> {

@@ -304,6 +304,10 @@ export class PostgresStore implements Store {
     return this.queues.updateQueueItem(item, owner);
   }
 
+  replaceQueueItem<T>(expected: QueueItem<T>, item: QueueItem<T>): Promise<boolean> {
+    return this.queues.replaceQueueItem(expected, item);
+  }
+
   pruneQueueItems(before: string, limit: number): Promise<number> {
     return this.queues.pruneQueueItems(before, limit);
   }

@@ -154,6 +154,19 @@ export class PostgresQueues {
     return true;
   }
 
+  async replaceQueueItem<T>(expected: QueueItem<T>, item: QueueItem<T>): Promise<boolean> {
+    if (expected.id !== item.id) return false;
+    const stored: QueueItem<T> = { ...item, log: item.log.slice(-QUEUE_LOG_LIMIT) };
+    // One statement: the row lock orders the comparison and the save against a concurrent save or claim on any node.
+    const { rowCount } = await this.s.query(
+      `UPDATE queue_items SET queue = $2, state = $3, due_at = $4, created_at = $5, updated_at = $6, doc = $7::json,
+         lease_owner = NULL, lease_until = NULL, lease_session = NULL
+       WHERE id = $1 AND doc::jsonb = $8::jsonb`,
+      [stored.id, stored.queue, stored.state, stored.dueAt, stored.createdAt, stored.updatedAt, json(stored), json(expected)],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
   async pruneQueueItems(before: string, limit: number): Promise<number> {
     const { rowCount } = await this.s.query(
       `DELETE FROM queue_items WHERE id IN (
