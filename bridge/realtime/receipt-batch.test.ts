@@ -33,6 +33,20 @@ describe('ReceiptBatch', () => {
     expect(acks).toEqual([{ changed: 4 }, { changed: 3 }, { changed: 3 }, { changed: 1 }]);
   });
 
+  it('answers a delivered the read of its turn covers without applying it; one beyond the read is applied', async () => {
+    const { calls, batch } = recording();
+    const acks = await Promise.all([
+      batch.submit('c1', 'delivered', 3),
+      batch.submit('c1', 'read', 3),
+      batch.submit('c2', 'delivered', 2),
+      batch.submit('c2', 'read', 5),
+      batch.submit('c3', 'delivered', 6),
+      batch.submit('c3', 'read', 5),
+    ]);
+    expect(calls.sort()).toEqual(['c1:read:3', 'c2:read:5', 'c3:delivered:6', 'c3:read:5']);
+    expect(acks).toEqual([{ changed: 0 }, { changed: 3 }, { changed: 0 }, { changed: 5 }, { changed: 6 }, { changed: 5 }]);
+  });
+
   it('applies receipts of later turns separately, in order', async () => {
     const { calls, batch } = recording();
     await batch.submit('c1', 'delivered', 1);

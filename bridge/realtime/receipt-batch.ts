@@ -4,7 +4,8 @@
  * one by one, each costs a durable write of every message it advances plus the conversation record, two
  * `message:status` packets per message and a summary update, and the `read` immediately supersedes the `delivered`.
  * Applying the highest `read` first makes the `delivered` a no-op for every message the `read` covers (read implies
- * delivered), so those messages go from sent to read in one durable write and one status push.
+ * delivered), so those messages go from sent to read in one durable write and one status push; a `delivered` that
+ * reaches no further than the `read` is not applied at all (it would lock and read the conversation for nothing).
  */
 
 type Status = 'delivered' | 'read';
@@ -31,9 +32,10 @@ interface Pending {
 
 /**
  * Per socket: collects receipts until the current turn's synchronous work and microtasks are done, then applies, per
- * conversation, the highest `read` and then the highest `delivered`. Each receipt's ack reports what the application
- * of its status changed (0 for a `delivered` the `read` of the same turn already covered). The final state is the same
- * as applying the receipts one by one in any order: statuses only move up in rank, and read implies delivered.
+ * conversation, the highest `read` and then the highest `delivered` (not at all when that read covers it). Each
+ * receipt's ack reports what the application of its status changed (0 for a `delivered` the `read` of the same turn
+ * already covered). The final state is the same as applying the receipts one by one in any order: statuses only
+ * move up in rank, and read implies delivered.
  */
 export class ReceiptBatch {
   private pending = new Map<string, Pending>();
@@ -72,15 +74,29 @@ export class ReceiptBatch {
   }
 
   private async applyEntry(conversationId: string, entry: Pending): Promise<void> {
-    for (const status of ['read', 'delivered'] as const) {
-      const group = entry[status];
-      if (!group) continue;
+    const { read, delivered } = entry;
+    let readUpTo: number | undefined;
+    if (read) {
       try {
-        const outcome = await this.apply(conversationId, status, group.upToSeq);
-        for (const waiter of group.waiters) waiter.resolve(outcome);
+        const outcome = await this.apply(conversationId, 'read', read.upToSeq);
+        readUpTo = read.upToSeq;
+        for (const waiter of read.waiters) waiter.resolve(outcome);
       } catch (error) {
-        for (const waiter of group.waiters) waiter.reject(error);
+        for (const waiter of read.waiters) waiter.reject(error);
       }
+    }
+    if (!delivered) return;
+    // Read implies delivered: once the read is applied (durably), a delivered up to no further would change nothing
+    // in either engine, so it is answered without its own store write.
+    if (readUpTo !== undefined && delivered.upToSeq <= readUpTo) {
+      for (const waiter of delivered.waiters) waiter.resolve({ changed: 0 });
+      return;
+    }
+    try {
+      const outcome = await this.apply(conversationId, 'delivered', delivered.upToSeq);
+      for (const waiter of delivered.waiters) waiter.resolve(outcome);
+    } catch (error) {
+      for (const waiter of delivered.waiters) waiter.reject(error);
     }
   }
 }
