@@ -312,6 +312,65 @@ describe('group commit', () => {
   });
 
 
+  it('the receipts of one transaction read their messages in one statement and write them in one; a message delivered and read in it is saved read, with both event webhooks', async () => {
+    const ids = ['gr1', 'gr2', 'gr3'];
+    for (const id of ids) {
+      await store.createConversation({ id, channel: 'web', name: 'V' });
+      for (let i = 0; i < 3; i++) await store.appendMessage({ conversationId: id, clientId: `v${i}`, author: { role: 'visitor' }, text: 'v' });
+      await store.appendMessage({ conversationId: id, clientId: 'a', author: { role: 'agent' }, text: 'a' });
+    }
+    const remove = store.addOutboundWork({
+      statusChanged: (ms) => ms.map((m) => ({ queue: 'gr-events', id: `evt:${m.id}:${m.status}`, payload: { status: m.status } })),
+    });
+    const queries = vi.spyOn(pg.Client.prototype, 'query');
+    const results = await Promise.all(
+      ids.flatMap((id) => [
+        store.applyReceipt(id, 'visitor', 3, 'delivered'),
+        store.applyReceipt(id, 'visitor', 2, 'read'),
+        store.applyReceipt(id, 'agent', 4, 'read'),
+      ]),
+    ).finally(remove);
+    const named = queries.mock.calls.map((args) => {
+      const query: unknown = args[0];
+      return typeof query === 'object' && query !== null && 'name' in query ? query.name : undefined;
+    });
+    queries.mockRestore();
+    // Nine receipts arriving together: one transaction, one read and one write for all of them.
+    expect(named.filter((name) => name === 'receipts-range')).toHaveLength(1);
+    expect(named.filter((name) => name === 'receipts-save')).toHaveLength(1);
+    // Each sees the ones before it: appends are revs 1–4, then one rev per change in arrival order.
+    const seen = results.map((r) => r.changed.map((m) => [m.seq, m.status, m.rev]));
+    expect(seen).toEqual(
+      ids.flatMap(() => [
+        [
+          [1, 'delivered', 5],
+          [2, 'delivered', 6],
+          [3, 'delivered', 7],
+        ],
+        [
+          [1, 'read', 8],
+          [2, 'read', 9],
+        ],
+        [[4, 'read', 10]],
+      ]),
+    );
+    for (const id of ids) {
+      const changes = await store.getChangesSince(id, 4, 100);
+      expect(changes.map((m) => [m.seq, m.status, m.rev])).toEqual([
+        [3, 'delivered', 7],
+        [1, 'read', 8],
+        [2, 'read', 9],
+        [4, 'read', 10],
+      ]);
+      expect(await store.getConversation(id)).toMatchObject({ rev: 10, agentReadSeq: 2, visitorReadSeq: 4, unread: 1 });
+      const { rows } = await pool.query('SELECT delivered_visitor_seq, delivered_agent_seq FROM conversations WHERE id = $1', [id]);
+      expect(rows[0]).toEqual({ delivered_visitor_seq: '3', delivered_agent_seq: '4' });
+    }
+    const events = await store.listQueueItems('gr-events', 100);
+    expect(events).toHaveLength(ids.length * 6);
+    expect(events.filter((e) => e.id.endsWith(':read'))).toHaveLength(ids.length * 3);
+  });
+
   it('statuses by external id arriving together share one transaction; an unknown id is kept, a repeated delivery id fails alone', async () => {
     const replies: Message[] = [];
     for (const id of ['ge1', 'ge2']) {
