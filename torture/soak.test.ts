@@ -1,6 +1,6 @@
 /**
  * Case 11 (CI size): steady load with reconnects on a child bridge, sized by work (600 messages, 30 reconnects cutting
- * into sends in flight, then 100 idle reconnects), not by time, so no figure depends on the machine's speed. Heap
+ * into sends in flight, then two sets of 100 idle reconnects), not by time, so no figure depends on the machine's speed. Heap
  * retained after a full GC grows only by what the store keeps per message and not at all per reconnect, fds flat,
  * nothing lost or duplicated, no unhandled rejection. `npm run torture soak` runs 10 minutes.
  */
