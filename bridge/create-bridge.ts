@@ -144,7 +144,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   metrics.watchNamespace(VISITOR_NAMESPACE, visitorNs);
   metrics.watchNamespace(AGENT_NAMESPACE, agentNs);
   metrics.watchQueues(store, [EVENT_WEBHOOK_QUEUE, WHATSAPP_SEND_QUEUE, WHATSAPP_MEDIA_QUEUE, ...(config.mail ? [MAIL_QUEUE] : []), ...(config.push ? [PUSH_EVENT_QUEUE, PUSH_QUEUE] : [])]);
-  const fanout = new Fanout({ visitorNs, agentNs, logger });
+  const fanout = new Fanout({ visitorNs, agentNs, logger, ...(store.changeFeed ? { changeFeed: store.changeFeed } : {}) });
   // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
   const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];
 

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Conversation } from '../protocol/conversation.ts';
 import type { Message, StatusChange } from '../protocol/message.ts';
+import type { ChangeFeed } from './store/store.ts';
 import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './realtime/namespaces.ts';
 import { isVisitorOnline, toSummary } from './realtime/presence.ts';
 import { sharedJson, sharedJsonOf } from './realtime/encode-once-parser.ts';
@@ -58,6 +59,7 @@ export class Fanout {
   private readonly throttled = new Map<string, { sentAt: number; pending?: Conversation; timer?: NodeJS.Timeout }>();
   private closed = false;
   private readonly coalesceMs: number;
+  private stopListening: (() => void)[] = [];
 
   constructor(
     private readonly deps: {
@@ -66,9 +68,21 @@ export class Fanout {
       logger: Logger;
       /** Window for coalescing message/status-driven `conversation:updated`; default CONVERSATION_UPDATE_COALESCE_MS. */
       coalesceMs?: number;
+      /** The store's feed of other nodes' messages, when it carries this node's to them (`Store.changeFeed`). */
+      changeFeed?: ChangeFeed;
     },
   ) {
     this.coalesceMs = deps.coalesceMs ?? CONVERSATION_UPDATE_COALESCE_MS;
+    const feed = deps.changeFeed;
+    if (feed) {
+      this.stopListening = [
+        feed.onMessageCreated((message, json) => this.messageHeard(message, json)),
+        feed.onMissed(() => {
+          deps.visitorNs.local.emit('changes:missed');
+          deps.agentNs.local.emit('changes:missed');
+        }),
+      ];
+    }
   }
 
   /** Registers a sink; returns a function that removes it. */
@@ -79,13 +93,32 @@ export class Fanout {
 
   /** A message was stored (created, not a dedupe hit). Never rejects. */
   async messageCreated(message: Message, conversation: Conversation): Promise<void> {
-    const { visitorNs, agentNs } = this.deps;
     // One JSON.stringify for both rooms (and the sender's ack, when storeMessage marked it in this turn).
     if (sharedJsonOf(message) === undefined) sharedJson(message);
-    visitorNs.to(conversationRoom(conversation.id)).emit('message:new', message);
-    agentNs.to(AGENTS_ROOM).emit('message:new', message);
+    this.sendMessage(message, this.deps.changeFeed !== undefined);
     await this.announceCoalesced(conversation);
     await this.callSinks('messageCreated', (sink) => sink.messageCreated?.(message, conversation));
+  }
+
+  /**
+   * To the conversation's visitor room and to the agents. `local`: to this node's sockets only, when the store's
+   * change feed carries the message to the other nodes (their bridges send it on to their own sockets).
+   */
+  private sendMessage(message: Message, local: boolean): void {
+    const visitors = local ? this.deps.visitorNs.local : this.deps.visitorNs;
+    const agents = local ? this.deps.agentNs.local : this.deps.agentNs;
+    visitors.to(conversationRoom(message.conversationId)).emit('message:new', message);
+    agents.to(AGENTS_ROOM).emit('message:new', message);
+  }
+
+  /**
+   * Another node stored `message` (heard on the change feed): this node's sockets get it. That node announces the
+   * conversation's summary and runs the sinks; the stored JSON, when the feed carried it, is what goes on the wire.
+   */
+  private messageHeard(message: Message, json: string | undefined): void {
+    if (this.closed) return;
+    sharedJson(message, json);
+    this.sendMessage(message, true);
   }
 
   /** Messages' statuses changed (advanced, failed again, or accepted by their channel: only the ones that changed). Never rejects. */
@@ -138,6 +171,7 @@ export class Fanout {
   /** Sends every held-back `conversation:updated` now and stops holding any back (bridge close). */
   async close(): Promise<void> {
     this.closed = true;
+    for (const stop of this.stopListening) stop();
     const pending: Conversation[] = [];
     for (const entry of this.throttled.values()) {
       clearTimeout(entry.timer);

@@ -179,7 +179,7 @@ async function openCluster(
   } catch (error) {
     fail(error instanceof DatabaseStartError ? error.message : `cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`);
   }
-  const store = new PostgresStore({ pool, logger, observeCommit: metrics.observeStoreCommit });
+  const store = new PostgresStore({ pool, logger, observeCommit: metrics.observeStoreCommit, changeFeed: true });
   try {
     await migrate(pool, logger);
     await prepareSocketAdapter(pool);

@@ -28,7 +28,7 @@ if (config.databaseUrl) {
   pool = await openPostgresPool(config.databaseUrl, logger);
   await migrate(pool, logger);
   await prepareSocketAdapter(pool);
-  store = new PostgresStore({ pool, logger });
+  store = new PostgresStore({ pool, logger, changeFeed: true });
 } else {
   store = new LowdbStore({ dataDir: config.dataDir, logger, ...config.storage });
 }

@@ -4,9 +4,10 @@
  * receiver on loopback:
  * - a visitor on node A, an agent on node B and a signed WhatsApp webhook arriving at node C see each other live;
  * - when the nodes holding the widget and the console lose every PostgreSQL connection mid-stream, their LISTEN
- *   connections (Socket.IO's PostgreSQL adapter) among them, the broadcasts published meanwhile are lost (the adapter
- *   is at most once) and the widget and the console sync them by rev; the nodes are frozen (SIGSTOP) while they are
- *   cut off, so they cannot listen again before the test has sent, however fast they would reconnect;
+ *   connections (Socket.IO's PostgreSQL adapter, the store's change feed) among them, the broadcasts published
+ *   meanwhile are lost (both are at most once) and the widget and the console sync them by rev; the nodes are frozen
+ *   (SIGSTOP) while they are cut off, so they cannot listen again before the test has sent, however fast they would
+ *   reconnect;
  * - kill -9 of the node holding a widget mid-stream costs it a reconnect through haproxy: its outbox drains through
  *   another node, nothing acknowledged is lost, nothing is stored or shown twice (the widget's own controllers over a
  *   real WebSocket in Node — outbox, clientId retry and dedupe are the browser's code, not a browser run);
@@ -352,7 +353,8 @@ describe('three bridge processes behind haproxy', () => {
       (await db.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [nodeApplication(i)])).rows.map(
         (row) => row.pid,
       );
-    await waitUntil('a LISTEN backend per node', async () => (await listenBackends()).length === 3);
+    // Two per node: Socket.IO's adapter and the store's change feed (new messages).
+    await waitUntil('two LISTEN backends per node', async () => (await listenBackends()).length === 6);
     const widget = await startWidget(a.url);
     const first = await widget.outbox.send('before the cut');
     const conversationId = first.conversationId;
@@ -394,9 +396,9 @@ describe('three bridge processes behind haproxy', () => {
     } finally {
       for (const node of frozen) process.kill(node.child.pid!, 'SIGCONT');
     }
-    await waitUntil('a new LISTEN backend on every node', async () => {
+    await waitUntil('new LISTEN backends on every node', async () => {
       const pids = await listenBackends();
-      return pids.length === 3 && pids.every((pid) => !frozenBackends.includes(pid));
+      return pids.length === 6 && pids.every((pid) => !frozenBackends.includes(pid));
     });
     // Live again: the next events show each client the jump in rev.
     await agent.send(conversationId, 'a-after', 'after the reconnect');

@@ -382,7 +382,21 @@ export interface StoreHealth {
   lastError?: string;
 }
 
+/**
+ * What other bridge nodes on the same database store, as this node hears it (the PostgreSQL engine, when asked for
+ * it). With a feed the engine itself carries every new message to the other nodes, so the bridge sends the messages
+ * it stores to its own sockets only, and other nodes' messages, heard here, to its own sockets too.
+ */
+export interface ChangeFeed {
+  /** `listener` hears each message another node stored, after its commit, in commit order; `json` is its stored JSON when known. */
+  onMessageCreated(listener: (message: Message, json?: string) => void): () => void;
+  /** `listener` hears that messages may have been missed (the feed was not listening for a while): sockets should sync. */
+  onMissed(listener: () => void): () => void;
+}
+
 export interface Store {
+  /** Set when the engine carries new messages to the other nodes on its database (see `ChangeFeed`). */
+  readonly changeFeed?: ChangeFeed;
   /** Load from disk, take the data-dir lock. Throws a clear error naming a corrupt file or a held lock. */
   open(): Promise<void>;
   /** Flush everything pending, release the lock. */

@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../logger.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
+import { CHANGE_FEED_CHANNEL } from '../store/postgres/change-feed.ts';
 import { createTestDatabase } from './test-database.ts';
 import { waitUntil } from './wait-until.ts';
 
@@ -72,7 +73,7 @@ async function startNodes(nodes: PostgresNodes, pools: pg.Pool[], databaseUrl: s
       await migrate(pool, logger);
       await prepareSocketAdapter(pool);
     }
-    const store = new PostgresStore({ pool, logger });
+    const store = new PostgresStore({ pool, logger, changeFeed: true });
     await store.open();
     nodes.stores.push(store);
     if (node === 0) for (const agent of options.agents) await createAgentAccount(store, agent, new Date());
@@ -81,9 +82,11 @@ async function startNodes(nodes: PostgresNodes, pools: pg.Pool[], databaseUrl: s
     await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));
     nodes.urls.push(`http://127.0.0.1:${(bridge.httpServer.address() as AddressInfo).port}`);
   }
-  // Broadcasts reach a node only once its adapter listens.
+  // Broadcasts reach a node only once its adapter listens (its change feed listens before the store opens).
   await waitUntil('every node LISTENing on the adapter channel', async () => {
-    const { rows } = await nodes.admin.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'");
+    const { rows } = await nodes.admin.query(
+      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND query <> 'LISTEN ${CHANGE_FEED_CHANNEL}'`,
+    );
     return rows.length >= nodes.bridges.length;
   });
 }

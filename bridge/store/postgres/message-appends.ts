@@ -8,6 +8,7 @@ import { randomId } from '../../ids.ts';
 import { cloneConversation, cloneMessage, newMessage, StoreError, type AppendResult, type NewMessage, type OutboundItem } from '../store.ts';
 import { INSERT_MESSAGES, json, messageColumns } from './columns.ts';
 import { prepared, type PostgresState } from './postgres-state.ts';
+import { appendNotify } from './change-feed.ts';
 
 /** Locks the batch's conversations (in id order) and finds the messages its clientIds already stored. */
 const LOCK_AND_FIND_RETRIES = prepared(
@@ -21,7 +22,10 @@ const LOCK_AND_FIND_RETRIES = prepared(
        ON m.conversation_id = k.conversation_id AND m.client_id = k.client_id`,
 );
 
-/** Inserts the batch's messages and saves its conversations; counts what it inserted (a raced retry inserts less). */
+/**
+ * Inserts the batch's messages, saves its conversations and, with a change feed, NOTIFYs the messages to the other
+ * nodes (delivered at COMMIT); counts what it inserted (a raced retry inserts less).
+ */
 const INSERT_AND_SAVE = prepared(
   'append-insert',
   `WITH inserted AS (
@@ -35,8 +39,11 @@ const INSERT_AND_SAVE = prepared(
                  $18::text[])
        AS v (id, doc, last_seq, rev, last_activity_at, state, closed_at, assignee_id)
      WHERE c.id = v.id
-     RETURNING 1)
-   SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved`,
+     RETURNING 1),
+   notified AS MATERIALIZED (
+     ${appendNotify({ conversationIds: '$1', ids: '$3', docs: '$10', channel: '$19', origin: '$20' })})
+   SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved,
+     (SELECT count(*) FROM notified)::int AS notified`,
 );
 
 /** A batch that lost a dedupe race to another node is retried this often before giving up. */
@@ -178,6 +185,8 @@ export class PostgresAppends {
             touched.map((c) => c.state),
             touched.map((c) => c.closedAt ?? null),
             touched.map((c) => c.assigneeId ?? null),
+            this.s.feedChannel,
+            this.s.feedOrigin,
           ]),
         );
         // A retry stored by another node after this statement's snapshot but before our lock: redo the batch.

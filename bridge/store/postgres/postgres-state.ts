@@ -24,6 +24,11 @@ export interface PostgresStoreOptions {
   maxAppendBatchSize?: number;
   /** Told the seconds each write transaction's COMMIT took (the store commit latency metric, as lowdb's journal write). */
   observeCommit?: (seconds: number) => void;
+  /**
+   * Carry new messages to the other nodes on this database and hear theirs (`Store.changeFeed`): a bridge node of a
+   * cluster sets it. Default false: nothing is published or listened for (tools, tests of the store alone).
+   */
+  changeFeed?: boolean;
 }
 
 /** Re-reads that overlapped this node's writes and are dropped before one is taken as it is. */
@@ -134,6 +139,9 @@ export class PostgresState {
   readonly lockedRows = new WeakMap<pg.PoolClient, Map<string, ConversationRow>>();
   readonly outbound: OutboundWorkRegistry;
   readonly observeCommit: ((seconds: number) => void) | undefined;
+  /** Where append transactions NOTIFY their messages (both null without a change feed). */
+  feedChannel: string | null = null;
+  feedOrigin: string | null = null;
 
   constructor(options: PostgresStoreOptions) {
     this.pool = options.pool;

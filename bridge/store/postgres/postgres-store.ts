@@ -17,6 +17,7 @@ import type { Channel, Conversation, ConversationState } from '../../../protocol
 import type {
   RateDecision,
   AgentChange,
+  ChangeFeed,
   ExternalStatusOptions,
   OnceRecord,
   AgentRecord,
@@ -37,6 +38,7 @@ import type {
   StoredAttachment,
 } from '../store.ts';
 import { PostgresAgents } from './agents.ts';
+import { CHANGE_FEED_CHANNEL, PostgresChangeFeed } from './change-feed.ts';
 import { PostgresAttachments } from './attachments.ts';
 import { PostgresConversations } from './conversations.ts';
 import { PostgresErasure } from './erasure.ts';
@@ -67,10 +69,16 @@ export class PostgresStore implements Store {
   private readonly queues: PostgresQueues;
   private readonly rateLimits: PostgresRateLimits;
   private healthTimer: NodeJS.Timeout | undefined;
+  private readonly feed: PostgresChangeFeed | undefined;
 
   constructor(options: PostgresStoreOptions) {
     const s = new PostgresState(options);
     this.s = s;
+    if (options.changeFeed) {
+      this.feed = new PostgresChangeFeed(s.pool, s.logger, (conversationId, messageId) => this.getMessage(conversationId, messageId));
+      s.feedChannel = CHANGE_FEED_CHANNEL;
+      s.feedOrigin = this.feed.origin;
+    }
     this.conversations = new PostgresConversations(s);
     this.erasure = new PostgresErasure(s);
     this.appends = new PostgresAppends(s);
@@ -104,6 +112,8 @@ export class PostgresStore implements Store {
       }
       throw error;
     }
+    // Listening before the first write: no node serves anyone before it hears the others.
+    await this.feed?.start();
     this.s.opened = true;
     await this.s.refreshCounts(true);
     this.healthTimer = setInterval(() => void this.s.refreshCounts().catch(() => undefined), HEALTH_REFRESH_MS);
@@ -122,6 +132,12 @@ export class PostgresStore implements Store {
       await Promise.all([...this.s.inFlight]);
     }
     await this.queues.closeSession();
+    await this.feed?.close();
+  }
+
+  /** Set with the `changeFeed` option (see `ChangeFeed`). */
+  get changeFeed(): ChangeFeed | undefined {
+    return this.feed;
   }
 
   health(): StoreHealth {

@@ -1,0 +1,129 @@
+/**
+ * The change feed (change-feed.ts) between two bridge nodes on one database: every new message reaches the sockets of
+ * both nodes once and in order — through the append transaction's NOTIFY, not Socket.IO's adapter, also when it is too
+ * large for a NOTIFY payload — and a node whose LISTEN connection was cut tells its sockets `changes:missed` once it
+ * listens again.
+ */
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { LoginResult } from '../../../protocol/agents.ts';
+import type { Message } from '../../../protocol/message.ts';
+import { AGENT_NAMESPACE, VISITOR_NAMESPACE } from '../../../protocol/events.ts';
+import { startPostgresNodes, type PostgresNodes } from '../../testing/postgres-nodes.ts';
+import { collect, connectAgent, connectVisitor, emitWithAck, type AgentClient, type VisitorClient } from '../../testing/clients.ts';
+import { waitUntil } from '../../testing/wait-until.ts';
+import { CHANGE_FEED_CHANNEL } from './change-feed.ts';
+
+const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
+let nodes: PostgresNodes;
+const sockets: { close(): unknown }[] = [];
+
+beforeAll(async () => {
+  nodes = await startPostgresNodes({ database: 'change_feed', agents: [ADMIN] });
+});
+afterEach(() => {
+  for (const socket of sockets.splice(0)) socket.close();
+});
+afterAll(() => nodes?.close());
+
+async function agentOn(node: number): Promise<AgentClient> {
+  const res = await fetch(`${nodes.urls[node]}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ name: ADMIN.name, password: ADMIN.password }),
+  });
+  expect(res.status).toBe(200);
+  const { token } = (await res.json()) as LoginResult;
+  const agent = await connectAgent(nodes.urls[node]!, token);
+  sockets.push(agent);
+  return agent;
+}
+
+const clientIds = (messages: readonly Message[]): string[] => messages.map((m) => m.clientId);
+
+/** Backends LISTENing on the change feed's channel. */
+async function feedBackends(): Promise<number[]> {
+  const { rows } = await nodes.admin.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1',
+    [`LISTEN ${CHANGE_FEED_CHANNEL}`],
+  );
+  return rows.map((row) => row.pid);
+}
+
+describe('change feed between two nodes', () => {
+  it("carries every new message to the other node's sockets once and in order, not through the adapter, large ones too", async () => {
+    // Everything Socket.IO's adapter publishes on this database, heard by a connection of the test's own.
+    const adapterPayloads: string[] = [];
+    const listener = new pg.Client(nodes.admin.options);
+    await listener.connect();
+    try {
+      listener.on('notification', (n) => void adapterPayloads.push(n.payload ?? ''));
+      await listener.query(`LISTEN "socket.io#${VISITOR_NAMESPACE}"`);
+      await listener.query(`LISTEN "socket.io#${AGENT_NAMESPACE}"`);
+
+      const agentA = await agentOn(0);
+      const agentB = await agentOn(1);
+      const heardOnA = collect(agentA, 'message:new');
+      const heardOnB = collect(agentB, 'message:new');
+      const visitor: VisitorClient = await connectVisitor(nodes.urls[0]!);
+      sockets.push(visitor);
+      const heardByVisitor = collect(visitor, 'message:new');
+
+      const first = await emitWithAck(visitor, 'message:send', { clientId: 'v-1', text: 'hello from A' });
+      expect(first.ok).toBe(true);
+      const conversationId = first.ok ? first.data.conversationId : '';
+      // Sent together: they share append transactions, so one transaction NOTIFYs several messages.
+      const sends = await Promise.all([
+        ...[2, 3, 4].map((i) => emitWithAck(visitor, 'message:send', { clientId: `v-${i}`, text: `visitor ${i}` })),
+        ...[1, 2].map((i) => emitWithAck(agentB, 'message:send', { conversationId, clientId: `a-${i}`, text: `reply ${i}` })),
+      ]);
+      expect(sends.every((ack) => ack.ok)).toBe(true);
+      // Longer than a NOTIFY payload may be (8,000 bytes of UTF-8): announced by its ids, read by node A.
+      const large = 'é'.repeat(4000);
+      expect((await emitWithAck(agentB, 'message:send', { conversationId, clientId: 'a-large', text: large })).ok).toBe(true);
+      expect((await emitWithAck(visitor, 'message:send', { clientId: 'v-last', text: 'the last one' })).ok).toBe(true);
+
+      const stored = (await nodes.stores[0]!.getChangesSince(conversationId, 0, 100)).sort((x, y) => x.seq - y.seq);
+      expect(stored).toHaveLength(8);
+      // Every socket hears each message once, in the order of its seq (the sender's own sockets included: a node
+      // drops what it published itself when the feed brings it back). 'v-last' is last in commit order, so anything
+      // else still on its way would have come before it.
+      for (const [what, heard] of [['agent on A', heardOnA], ['agent on B', heardOnB], ['visitor on A', heardByVisitor]] as const) {
+        await waitUntil(`the ${what} hearing v-last`, () => heard.some((m) => m.clientId === 'v-last'));
+        const mine = heard.filter((m) => m.conversationId === conversationId);
+        expect(clientIds(mine), what).toEqual(clientIds(stored));
+      }
+      expect(heardByVisitor.find((m) => m.clientId === 'a-large')?.text).toBe(large);
+      expect(heardOnA.find((m) => m.clientId === 'a-large')).toEqual(stored.find((m) => m.clientId === 'a-large'));
+      // The adapter carried the conversation summaries, not one message.
+      expect(adapterPayloads.length).toBeGreaterThan(0);
+      expect(adapterPayloads.filter((p) => p.includes('"message:new"'))).toEqual([]);
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it('a node whose LISTEN connection was cut listens again, tells its sockets changes:missed, and hears new messages', async () => {
+    const agentA = await agentOn(0);
+    const agentB = await agentOn(1);
+    const missedOnA = collect(agentA, 'changes:missed');
+    const missedOnB = collect(agentB, 'changes:missed');
+    const heardOnA = collect(agentA, 'message:new');
+    const visitor = await connectVisitor(nodes.urls[1]!);
+    sockets.push(visitor);
+    const before = await feedBackends();
+    expect(before).toHaveLength(2);
+    const { rows } = await nodes.admin.query<{ gone: boolean }>(
+      'SELECT pg_terminate_backend(pid, 60000) AS gone FROM unnest($1::int[]) AS pid',
+      [before],
+    );
+    expect(rows.map((row) => row.gone)).toEqual([true, true]);
+    await waitUntil('a new feed backend on each node', async () => {
+      const now = await feedBackends();
+      return now.length === 2 && !now.some((pid) => before.includes(pid));
+    });
+    await waitUntil('the sockets of both nodes told changes:missed', () => missedOnA.length === 1 && missedOnB.length === 1);
+    expect((await emitWithAck(visitor, 'message:send', { clientId: 'after', text: 'after the reconnect' })).ok).toBe(true);
+    await waitUntil('the agent on A hearing the message sent on B', () => heardOnA.some((m) => m.clientId === 'after'));
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * How the bridge nodes on one database hear of each other's new messages: every append transaction NOTIFYs each
+ * message it stores on one channel (`appendNotify`), and each node LISTENs on that channel on a connection of its own
+ * and hands other nodes' messages to its bridge, which sends them to its own sockets.
+ *
+ * Why not Socket.IO's adapter, which carries every other broadcast: through it, each new message cost one NOTIFY
+ * statement per room it went to, sent after the commit as a statement of its own, the node's own sockets served only
+ * once that statement returned, and every node (the sender too) received and decoded every payload. Here the NOTIFYs
+ * ride in the append's own transaction (no statement, no round trip of their own; PostgreSQL delivers them at COMMIT,
+ * never for a transaction that rolled back), one per message for both rooms, and the sending node serves its sockets
+ * right after the commit. A message too large for a NOTIFY payload is announced by its ids and read by the listeners.
+ *
+ * Like the adapter, LISTEN is at most once: what is committed while a node's LISTEN connection is down never reaches
+ * that node. Once it listens again the bridge tells its sockets `changes:missed` (`onMissed`), and they sync from their
+ * `rev` cursor, as they do after an adapter reconnect.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import type { Logger } from '../../logger.ts';
+import type { Message } from '../../../protocol/message.ts';
+import { backoffDelay, type BackoffPolicy } from '../../../protocol/backoff.ts';
+import type { ChangeFeed } from '../store.ts';
+
+/** The channel every node's append transactions NOTIFY on. */
+export const CHANGE_FEED_CHANNEL = 'anon_chat_messages';
+/** PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more. */
+const MAX_PAYLOAD_BYTES = 8_000;
+/** A payload: the origin node's id, a kind, and the message's JSON (`m`) or its conversation and message ids (`r`). */
+const INLINE = 'm';
+const REFERENCE = 'r';
+/** Waits between attempts to listen again: up to 1 s first, doubling up to 5 s. */
+const RELISTEN_BACKOFF: BackoffPolicy = { baseDelayMs: 1_000, maxDelayMs: 5_000 };
+
+/**
+ * The part of an append statement that publishes its messages: given the messages' conversation ids, ids and JSON as
+ * the text arrays `$conversationIds`, `$ids`, `$docs` and the channel and origin as `$channel`, `$origin` (a null
+ * channel publishes nothing), one `pg_notify` per message, in array order. Used as a CTE whose rows are counted.
+ */
+export function appendNotify(p: { conversationIds: string; ids: string; docs: string; channel: string; origin: string }): string {
+  const origin = `${p.origin}::text`;
+  return `SELECT pg_notify(${p.channel}::text, CASE
+       WHEN octet_length(${origin} || '${INLINE}' || v.doc) < ${MAX_PAYLOAD_BYTES} THEN ${origin} || '${INLINE}' || v.doc
+       ELSE ${origin} || '${REFERENCE}' || v.conversation_id || ' ' || v.id END)
+     FROM unnest(${p.conversationIds}::text[], ${p.ids}::text[], ${p.docs}::text[]) AS v (conversation_id, id, doc)
+     WHERE ${p.channel}::text IS NOT NULL`;
+}
+
+/** A message another node stored, with its JSON when the payload carried it (what was stored, byte for byte). */
+type Delivery = { message: Message; json?: string };
+type Entry = { payload: string; origin: number };
+
+/**
+ * One node's end of the feed: the origin id its transactions publish with, and the LISTEN connection (a client of its
+ * own, outside the pool, so it never takes a slot the store's transactions need).
+ */
+export class PostgresChangeFeed implements ChangeFeed {
+  /** This node's id in every payload it publishes: its own are recognised and dropped unparsed. */
+  readonly origin = randomBytes(9).toString('base64url');
+  private readonly messageListeners = new Set<(message: Message, json?: string) => void>();
+  private readonly missedListeners = new Set<() => void>();
+  private client: pg.Client | undefined;
+  private closed = false;
+  private attempt = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  /** Notifications waiting behind a reference being read, so delivery keeps commit order. */
+  private readonly queue: Entry[] = [];
+  private reading = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly logger: Logger,
+    /** Reads a message announced by reference (too large for its payload). */
+    private readonly readMessage: (conversationId: string, messageId: string) => Promise<Message | undefined>,
+  ) {}
+
+  onMessageCreated(listener: (message: Message, json?: string) => void): () => void {
+    this.messageListeners.add(listener);
+    return () => this.messageListeners.delete(listener);
+  }
+
+  onMissed(listener: () => void): () => void {
+    this.missedListeners.add(listener);
+    return () => this.missedListeners.delete(listener);
+  }
+
+  /** Listens; resolves once LISTEN has taken effect (a node serves no one before it hears the others). */
+  async start(): Promise<void> {
+    await this.listen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  private async listen(): Promise<void> {
+    // The pool's own settings (server, user, application name), for one connection that stays LISTENing.
+    const client = new pg.Client(this.pool.options);
+    client.on('error', (error) => this.logger.warn({ err: error }, 'postgres change feed: connection failed'));
+    client.on('notification', (n) => {
+      if (n.channel === CHANGE_FEED_CHANNEL && n.payload !== undefined && !n.payload.startsWith(this.origin)) this.receive(n.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGE_FEED_CHANNEL}`);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.client = client;
+    client.once('end', () => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      if (!this.closed) this.relisten();
+    });
+  }
+
+  /** The LISTEN connection ended: connect and listen again until it works, then tell the bridge what may be missed. */
+  private relisten(): void {
+    this.attempt++;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.listen().then(
+        () => {
+          if (this.closed) return;
+          this.attempt = 0;
+          for (const listener of this.missedListeners) listener();
+        },
+        (error: unknown) => {
+          this.logger.warn({ err: error }, 'postgres change feed: listening again failed');
+          if (!this.closed) this.relisten();
+        },
+      );
+    }, backoffDelay(RELISTEN_BACKOFF, this.attempt));
+    this.retryTimer.unref();
+  }
+
+  private receive(payload: string): void {
+    const origin = this.origin.length;
+    if (!this.reading && this.queue.length === 0 && payload[origin] === INLINE) {
+      this.deliverInline(payload, origin);
+      return;
+    }
+    this.queue.push({ payload, origin });
+    if (!this.reading) void this.drain();
+  }
+
+  /** Delivers queued notifications in order, reading the referenced messages one after another. */
+  private async drain(): Promise<void> {
+    this.reading = true;
+    try {
+      while (this.queue.length > 0) {
+        const { payload, origin } = this.queue.shift()!;
+        if (payload[origin] === INLINE) {
+          this.deliverInline(payload, origin);
+          continue;
+        }
+        const body = payload.slice(origin + 1);
+        const space = body.indexOf(' ');
+        try {
+          const message = await this.readMessage(body.slice(0, space), body.slice(space + 1));
+          // Gone already (erased since): nothing to show.
+          if (message) this.deliver({ message });
+        } catch (error) {
+          // Not read (the database is failing): the sockets sync what they miss.
+          this.logger.warn({ err: error }, 'postgres change feed: reading an announced message failed');
+          for (const listener of this.missedListeners) listener();
+        }
+      }
+    } finally {
+      this.reading = false;
+    }
+  }
+
+  private deliverInline(payload: string, origin: number): void {
+    const json = payload.slice(origin + 1);
+    let message: Message;
+    try {
+      message = JSON.parse(json) as Message;
+    } catch (error) {
+      this.logger.warn({ err: error }, 'postgres change feed: unreadable notification');
+      return;
+    }
+    this.deliver({ message, json });
+  }
+
+  private deliver({ message, json }: Delivery): void {
+    for (const listener of this.messageListeners) {
+      try {
+        listener(message, json);
+      } catch (error) {
+        this.logger.error({ err: error }, 'postgres change feed: listener failed');
+      }
+    }
+  }
+}
