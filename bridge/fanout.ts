@@ -77,6 +77,7 @@ export class Fanout {
     if (feed) {
       this.stopListening = [
         feed.onMessageCreated((message, json) => this.messageHeard(message, json)),
+        feed.onStatusChanged((message) => this.statusHeard(message)),
         feed.onMissed(() => {
           deps.visitorNs.local.emit('changes:missed');
           deps.agentNs.local.emit('changes:missed');
@@ -111,6 +112,21 @@ export class Fanout {
     agents.to(AGENTS_ROOM).emit('message:new', message);
   }
 
+  /** `message`'s status change to its visitor room and to the agents; `local` as for `sendMessage`. */
+  private sendStatus(message: Message, local: boolean): void {
+    const visitors = local ? this.deps.visitorNs.local : this.deps.visitorNs;
+    const agents = local ? this.deps.agentNs.local : this.deps.agentNs;
+    // One JSON.stringify for both rooms.
+    const change = sharedJson(toStatusChange(message));
+    visitors.to(conversationRoom(message.conversationId)).emit('message:status', change);
+    agents.to(AGENTS_ROOM).emit('message:status', change);
+  }
+
+  /** Another node changed `message`'s status (heard on the change feed): this node's sockets get the change. */
+  private statusHeard(message: Message): void {
+    if (!this.closed) this.sendStatus(message, true);
+  }
+
   /**
    * Another node stored `message` (heard on the change feed): this node's sockets get it. That node announces the
    * conversation's summary and runs the sinks; the stored JSON, when the feed carried it, is what goes on the wire.
@@ -124,15 +140,7 @@ export class Fanout {
   /** Messages' statuses changed (advanced, failed again, or accepted by their channel: only the ones that changed). Never rejects. */
   async statusChanged(messages: Message[], conversation: Conversation): Promise<void> {
     if (messages.length === 0) return;
-    const { visitorNs, agentNs } = this.deps;
-    const room = visitorNs.to(conversationRoom(conversation.id));
-    const agents = agentNs.to(AGENTS_ROOM);
-    for (const message of messages) {
-      // One JSON.stringify for both rooms.
-      const change = sharedJson(toStatusChange(message));
-      room.emit('message:status', change);
-      agents.emit('message:status', change);
-    }
+    for (const message of messages) this.sendStatus(message, this.deps.changeFeed !== undefined);
     await this.announceCoalesced(conversation);
     await this.callSinks('statusChanged', (sink) => sink.statusChanged?.(messages, conversation));
   }

@@ -384,18 +384,20 @@ export interface StoreHealth {
 
 /**
  * What other bridge nodes on the same database store, as this node hears it (the PostgreSQL engine, when asked for
- * it). With a feed the engine itself carries every new message to the other nodes, so the bridge sends the messages
- * it stores to its own sockets only, and other nodes' messages, heard here, to its own sockets too.
+ * it). With a feed the engine itself carries every new message and status change to the other nodes, so the bridge
+ * sends the changes it makes to its own sockets only, and other nodes' changes, heard here, to its own sockets too.
  */
 export interface ChangeFeed {
   /** `listener` hears each message another node stored, after its commit, in commit order; `json` is its stored JSON when known. */
   onMessageCreated(listener: (message: Message, json?: string) => void): () => void;
+  /** `listener` hears each message whose status another node changed (as it was then), after the commit, in commit order. */
+  onStatusChanged(listener: (message: Message) => void): () => void;
   /** `listener` hears that messages may have been missed (the feed was not listening for a while): sockets should sync. */
   onMissed(listener: () => void): () => void;
 }
 
 export interface Store {
-  /** Set when the engine carries new messages to the other nodes on its database (see `ChangeFeed`). */
+  /** Set when the engine carries new messages and status changes to the other nodes on its database (see `ChangeFeed`). */
   readonly changeFeed?: ChangeFeed;
   /** Load from disk, take the data-dir lock. Throws a clear error naming a corrupt file or a held lock. */
   open(): Promise<void>;

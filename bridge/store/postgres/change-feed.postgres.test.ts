@@ -1,8 +1,8 @@
 /**
- * The change feed (change-feed.ts) between two bridge nodes on one database: every new message reaches the sockets of
- * both nodes once and in order — through the append transaction's NOTIFY, not Socket.IO's adapter, also when it is too
- * large for a NOTIFY payload — and a node whose LISTEN connection was cut tells its sockets `changes:missed` once it
- * listens again.
+ * The change feed (change-feed.ts) between two bridge nodes on one database: every new message and status change
+ * reaches the sockets of both nodes once and in order — through the NOTIFY of the transaction that stored it, not
+ * Socket.IO's adapter, also when the message is too large for a NOTIFY payload — and a node whose LISTEN connection
+ * was cut tells its sockets `changes:missed` once it listens again.
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -51,7 +51,7 @@ async function feedBackends(): Promise<number[]> {
 }
 
 describe('change feed between two nodes', () => {
-  it("carries every new message to the other node's sockets once and in order, not through the adapter, large ones too", async () => {
+  it("carries every new message and status to the other node's sockets once and in order, not through the adapter, large ones too", async () => {
     // Everything Socket.IO's adapter publishes on this database, heard by a connection of the test's own.
     const adapterPayloads: string[] = [];
     const listener = new pg.Client(nodes.admin.options);
@@ -95,9 +95,20 @@ describe('change feed between two nodes', () => {
       }
       expect(heardByVisitor.find((m) => m.clientId === 'a-large')?.text).toBe(large);
       expect(heardOnA.find((m) => m.clientId === 'a-large')).toEqual(stored.find((m) => m.clientId === 'a-large'));
-      // The adapter carried the conversation summaries, not one message.
+
+      // The visitor on A reads the replies (one receipt, one status transaction): the agent on B hears each reply
+      // become read once, the large one too (announced by its ids), and so does the agent on A.
+      const statusesOnA = collect(agentA, 'message:status');
+      const statusesOnB = collect(agentB, 'message:status');
+      const lastReply = stored.filter((m) => m.author.role === 'agent').at(-1)!;
+      expect(await emitWithAck(visitor, 'receipt', { upToSeq: stored.at(-1)!.seq, status: 'read' })).toEqual({ ok: true, data: { changed: 3 } });
+      for (const [what, heard] of [['agent on A', statusesOnA], ['agent on B', statusesOnB]] as const) {
+        await waitUntil(`the ${what} hearing the last reply read`, () => heard.some((c) => c.messageId === lastReply.id));
+        expect(heard.map((c) => `${c.clientId}:${c.status}`), what).toEqual(['a-1:read', 'a-2:read', 'a-large:read']);
+      }
+      // The adapter carried the conversation summaries, not one message or status.
       expect(adapterPayloads.length).toBeGreaterThan(0);
-      expect(adapterPayloads.filter((p) => p.includes('"message:new"'))).toEqual([]);
+      expect(adapterPayloads.filter((p) => p.includes('"message:new"') || p.includes('"message:status"'))).toEqual([]);
     } finally {
       await listener.end();
     }

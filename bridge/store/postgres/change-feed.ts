@@ -1,14 +1,15 @@
 /**
- * How the bridge nodes on one database hear of each other's new messages: every append transaction NOTIFYs each
- * message it stores on one channel (`appendNotify`), and each node LISTENs on that channel on a connection of its own
- * and hands other nodes' messages to its bridge, which sends them to its own sockets.
+ * How the bridge nodes on one database hear of each other's new messages and status changes: every append and status
+ * transaction NOTIFYs each message it stores or changes on one channel (`feedNotify`), and each node LISTENs on that
+ * channel on a connection of its own and hands other nodes' changes to its bridge, which sends them to its own sockets.
  *
- * Why not Socket.IO's adapter, which carries every other broadcast: through it, each new message cost one NOTIFY
- * statement per room it went to, sent after the commit as a statement of its own, the node's own sockets served only
- * once that statement returned, and every node (the sender too) received and decoded every payload. Here the NOTIFYs
- * ride in the append's own transaction (no statement, no round trip of their own; PostgreSQL delivers them at COMMIT,
- * never for a transaction that rolled back), one per message for both rooms, and the sending node serves its sockets
- * right after the commit. A message too large for a NOTIFY payload is announced by its ids and read by the listeners.
+ * Why not Socket.IO's adapter, which carries every other broadcast: through it, each new message or status cost one
+ * NOTIFY statement per room it went to, sent after the commit as a statement of its own, the node's own sockets served
+ * only once that statement returned, and every node (the sender too) received and decoded every payload. Here the
+ * NOTIFYs ride in the change's own transaction (no statement, no round trip of their own; PostgreSQL delivers them at
+ * COMMIT, never for a transaction that rolled back), one per message for both rooms, and the sending node serves its
+ * sockets right after the commit. A message too large for a NOTIFY payload is announced by its ids and read by the
+ * listeners.
  *
  * Like the adapter, LISTEN is at most once: what is committed while a node's LISTEN connection is down never reaches
  * that node. Once it listens again the bridge tells its sockets `changes:missed` (`onMissed`), and they sync from their
@@ -21,33 +22,46 @@ import type { Message } from '../../../protocol/message.ts';
 import { backoffDelay, type BackoffPolicy } from '../../../protocol/backoff.ts';
 import type { ChangeFeed } from '../store.ts';
 
-/** The channel every node's append transactions NOTIFY on. */
+/** The channel every node's append and status transactions NOTIFY on. */
 export const CHANGE_FEED_CHANNEL = 'anon_chat_messages';
 /** PostgreSQL refuses a NOTIFY payload of 8,000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 8_000;
-/** A payload: the origin node's id, a kind, and the message's JSON (`m`) or its conversation and message ids (`r`). */
-const INLINE = 'm';
-const REFERENCE = 'r';
+/** What a notification announces: a new message, or a message's new status. */
+export type FeedKind = 'message' | 'status';
+/**
+ * A payload: the origin node's id, a kind letter, and the message's JSON (the lower-case letter) or, when that would
+ * be too large, its conversation id and id (the upper-case one).
+ */
+const LETTERS: Record<FeedKind, { inline: string; reference: string }> = {
+  message: { inline: 'm', reference: 'M' },
+  status: { inline: 's', reference: 'S' },
+};
+const KINDS = new Map<string, { kind: FeedKind; inline: boolean }>(
+  Object.entries(LETTERS).flatMap(([kind, l]) => [
+    [l.inline, { kind: kind as FeedKind, inline: true }],
+    [l.reference, { kind: kind as FeedKind, inline: false }],
+  ]),
+);
 /** Waits between attempts to listen again: up to 1 s first, doubling up to 5 s. */
 const RELISTEN_BACKOFF: BackoffPolicy = { baseDelayMs: 1_000, maxDelayMs: 5_000 };
 
 /**
- * The part of an append statement that publishes its messages: given the messages' conversation ids, ids and JSON as
- * the text arrays `$conversationIds`, `$ids`, `$docs` and the channel and origin as `$channel`, `$origin` (a null
- * channel publishes nothing), one `pg_notify` per message, in array order. Used as a CTE whose rows are counted.
+ * The part of a statement that publishes messages as `kind`: `rows` is a FROM item named `v` with the columns
+ * conversation_id, id and doc (the message's JSON as text); `channel` and `origin` are parameters (a null channel
+ * publishes nothing). One `pg_notify` per row, in the order `rows` yields them; used as a CTE whose rows are counted.
  */
-export function appendNotify(p: { conversationIds: string; ids: string; docs: string; channel: string; origin: string }): string {
-  const origin = `${p.origin}::text`;
-  return `SELECT pg_notify(${p.channel}::text, CASE
-       WHEN octet_length(${origin} || '${INLINE}' || v.doc) < ${MAX_PAYLOAD_BYTES} THEN ${origin} || '${INLINE}' || v.doc
-       ELSE ${origin} || '${REFERENCE}' || v.conversation_id || ' ' || v.id END)
-     FROM unnest(${p.conversationIds}::text[], ${p.ids}::text[], ${p.docs}::text[]) AS v (conversation_id, id, doc)
-     WHERE ${p.channel}::text IS NOT NULL`;
+export function feedNotify(kind: FeedKind, rows: string, channel: string, origin: string): string {
+  const { inline, reference } = LETTERS[kind];
+  const from = `${origin}::text`;
+  return `SELECT pg_notify(${channel}::text, CASE
+       WHEN octet_length(${from} || '${inline}' || v.doc) < ${MAX_PAYLOAD_BYTES} THEN ${from} || '${inline}' || v.doc
+       ELSE ${from} || '${reference}' || v.conversation_id || ' ' || v.id END)
+     FROM ${rows}
+     WHERE ${channel}::text IS NOT NULL`;
 }
 
-/** A message another node stored, with its JSON when the payload carried it (what was stored, byte for byte). */
-type Delivery = { message: Message; json?: string };
-type Entry = { payload: string; origin: number };
+/** A message another node stored or changed the status of, with its JSON when the payload carried it (as stored). */
+type Delivery = { kind: FeedKind; message: Message; json?: string };
 
 /**
  * One node's end of the feed: the origin id its transactions publish with, and the LISTEN connection (a client of its
@@ -56,14 +70,14 @@ type Entry = { payload: string; origin: number };
 export class PostgresChangeFeed implements ChangeFeed {
   /** This node's id in every payload it publishes: its own are recognised and dropped unparsed. */
   readonly origin = randomBytes(9).toString('base64url');
-  private readonly messageListeners = new Set<(message: Message, json?: string) => void>();
+  private readonly listeners: Record<FeedKind, Set<(message: Message, json?: string) => void>> = { message: new Set(), status: new Set() };
   private readonly missedListeners = new Set<() => void>();
   private client: pg.Client | undefined;
   private closed = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Notifications waiting behind a reference being read, so delivery keeps commit order. */
-  private readonly queue: Entry[] = [];
+  private readonly queue: string[] = [];
   private reading = false;
 
   constructor(
@@ -74,8 +88,13 @@ export class PostgresChangeFeed implements ChangeFeed {
   ) {}
 
   onMessageCreated(listener: (message: Message, json?: string) => void): () => void {
-    this.messageListeners.add(listener);
-    return () => this.messageListeners.delete(listener);
+    this.listeners.message.add(listener);
+    return () => this.listeners.message.delete(listener);
+  }
+
+  onStatusChanged(listener: (message: Message) => void): () => void {
+    this.listeners.status.add(listener);
+    return () => this.listeners.status.delete(listener);
   }
 
   onMissed(listener: () => void): () => void {
@@ -131,7 +150,7 @@ export class PostgresChangeFeed implements ChangeFeed {
         () => {
           if (this.closed) return;
           this.attempt = 0;
-          for (const listener of this.missedListeners) listener();
+          this.missed();
         },
         (error: unknown) => {
           this.logger.warn({ err: error }, 'postgres change feed: listening again failed');
@@ -142,13 +161,16 @@ export class PostgresChangeFeed implements ChangeFeed {
     this.retryTimer.unref();
   }
 
+  private missed(): void {
+    for (const listener of this.missedListeners) listener();
+  }
+
   private receive(payload: string): void {
-    const origin = this.origin.length;
-    if (!this.reading && this.queue.length === 0 && payload[origin] === INLINE) {
-      this.deliverInline(payload, origin);
+    if (!this.reading && this.queue.length === 0 && KINDS.get(payload[this.origin.length]!)?.inline) {
+      this.deliverInline(payload);
       return;
     }
-    this.queue.push({ payload, origin });
+    this.queue.push(payload);
     if (!this.reading) void this.drain();
   }
 
@@ -157,21 +179,22 @@ export class PostgresChangeFeed implements ChangeFeed {
     this.reading = true;
     try {
       while (this.queue.length > 0) {
-        const { payload, origin } = this.queue.shift()!;
-        if (payload[origin] === INLINE) {
-          this.deliverInline(payload, origin);
+        const payload = this.queue.shift()!;
+        const kind = KINDS.get(payload[this.origin.length]!);
+        if (!kind || kind.inline) {
+          this.deliverInline(payload);
           continue;
         }
-        const body = payload.slice(origin + 1);
+        const body = payload.slice(this.origin.length + 1);
         const space = body.indexOf(' ');
         try {
           const message = await this.readMessage(body.slice(0, space), body.slice(space + 1));
           // Gone already (erased since): nothing to show.
-          if (message) this.deliver({ message });
+          if (message) this.deliver({ kind: kind.kind, message });
         } catch (error) {
           // Not read (the database is failing): the sockets sync what they miss.
           this.logger.warn({ err: error }, 'postgres change feed: reading an announced message failed');
-          for (const listener of this.missedListeners) listener();
+          this.missed();
         }
       }
     } finally {
@@ -179,20 +202,22 @@ export class PostgresChangeFeed implements ChangeFeed {
     }
   }
 
-  private deliverInline(payload: string, origin: number): void {
-    const json = payload.slice(origin + 1);
+  private deliverInline(payload: string): void {
+    const kind = KINDS.get(payload[this.origin.length]!);
+    const json = payload.slice(this.origin.length + 1);
     let message: Message;
     try {
+      if (!kind) throw new Error(`unknown kind ${payload[this.origin.length]}`);
       message = JSON.parse(json) as Message;
     } catch (error) {
       this.logger.warn({ err: error }, 'postgres change feed: unreadable notification');
       return;
     }
-    this.deliver({ message, json });
+    this.deliver({ kind: kind.kind, message, json });
   }
 
-  private deliver({ message, json }: Delivery): void {
-    for (const listener of this.messageListeners) {
+  private deliver({ kind, message, json }: Delivery): void {
+    for (const listener of this.listeners[kind]) {
       try {
         listener(message, json);
       } catch (error) {

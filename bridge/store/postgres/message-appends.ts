@@ -8,7 +8,7 @@ import { randomId } from '../../ids.ts';
 import { cloneConversation, cloneMessage, newMessage, StoreError, type AppendResult, type NewMessage, type OutboundItem } from '../store.ts';
 import { INSERT_MESSAGES, json, messageColumns } from './columns.ts';
 import { prepared, type PostgresState } from './postgres-state.ts';
-import { appendNotify } from './change-feed.ts';
+import { feedNotify } from './change-feed.ts';
 
 /** Locks the batch's conversations (in id order) and finds the messages its clientIds already stored. */
 const LOCK_AND_FIND_RETRIES = prepared(
@@ -41,7 +41,7 @@ const INSERT_AND_SAVE = prepared(
      WHERE c.id = v.id
      RETURNING 1),
    notified AS MATERIALIZED (
-     ${appendNotify({ conversationIds: '$1', ids: '$3', docs: '$10', channel: '$19', origin: '$20' })})
+     ${feedNotify('message', 'unnest($1::text[], $3::text[], $10::text[]) AS v (conversation_id, id, doc)', '$19', '$20')})
    SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved,
      (SELECT count(*) FROM notified)::int AS notified`,
 );

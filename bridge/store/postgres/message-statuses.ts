@@ -18,6 +18,7 @@ import {
   type StatusUpdate,
 } from '../store.ts';
 import { json } from './columns.ts';
+import { feedNotify } from './change-feed.ts';
 import {
   compareText,
   conversationValues,
@@ -61,21 +62,26 @@ const RECEIPTS_RANGE = prepared(
 /**
  * A group of receipts' writes in one statement: the messages they changed ($1..$5), each only raising its status
  * rank; their event webhooks ($6..$9, `queueValues`); their conversations' documents and delivered watermarks
- * ($10..$14: receipts change nothing else of a conversation row). A data-modifying WITH runs to completion whether
- * or not it is read.
+ * ($10..$14: receipts change nothing else of a conversation row); with a change feed ($15, $16), a NOTIFY of each
+ * changed message, in rev order. A data-modifying WITH runs to completion whether or not it is read.
  */
 const RECEIPTS_SAVE = prepared(
   'receipts-save',
   `WITH changed AS (
      UPDATE messages m SET doc = v.doc::json, rev = v.rev, status_rank = v.status_rank
      FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::smallint[]) AS v (conversation_id, id, doc, rev, status_rank)
-     WHERE m.conversation_id = v.conversation_id AND m.id = v.id AND m.status_rank < v.status_rank),
-   queued AS (${insertQueueItems(6)})
-   UPDATE conversations c SET doc = v.doc::json, rev = v.rev, delivered_visitor_seq = v.delivered_visitor_seq,
-     delivered_agent_seq = v.delivered_agent_seq
-   FROM unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[])
-     AS v (id, doc, rev, delivered_visitor_seq, delivered_agent_seq)
-   WHERE c.id = v.id`,
+     WHERE m.conversation_id = v.conversation_id AND m.id = v.id AND m.status_rank < v.status_rank
+     RETURNING m.conversation_id, m.id, v.doc, v.rev),
+   queued AS (${insertQueueItems(6)}),
+   saved AS (
+     UPDATE conversations c SET doc = v.doc::json, rev = v.rev, delivered_visitor_seq = v.delivered_visitor_seq,
+       delivered_agent_seq = v.delivered_agent_seq
+     FROM unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[])
+       AS v (id, doc, rev, delivered_visitor_seq, delivered_agent_seq)
+     WHERE c.id = v.id),
+   notified AS MATERIALIZED (
+     ${feedNotify('status', '(SELECT conversation_id, id, doc FROM changed ORDER BY rev) AS v', '$15', '$16')})
+   SELECT count(*)::int AS notified FROM notified`,
 );
 
 /** The message an external id names, found under the id's lock in a shared status transaction. */
@@ -86,12 +92,16 @@ interface ExternalIdTarget {
 
 /**
  * A status change's writes in one statement: its message ($12..$18, `messageValues`), its event webhooks
- * ($19..$22, `queueValues`) and its conversation ($1..$11, `conversationValues`).
+ * ($19..$22, `queueValues`), its conversation ($1..$11, `conversationValues`) and, with a change feed ($23, $24), a
+ * NOTIFY of the message if it changed.
  */
 const STATUS_SAVE = prepared(
   'status-save',
-  `WITH changed AS (${updateMessage(12)}), queued AS (${insertQueueItems(19)})
-   ${UPDATE_CONVERSATION}`,
+  `WITH changed AS (${updateMessage(12)} RETURNING conversation_id, id, doc::text AS doc),
+   queued AS (${insertQueueItems(19)}),
+   saved AS (${UPDATE_CONVERSATION}),
+   notified AS MATERIALIZED (${feedNotify('status', 'changed AS v', '$23', '$24')})
+   SELECT count(*)::int AS notified FROM notified`,
 );
 
 /** A receipt: `status` for the messages of `authorRole` up to `upToSeq`. */
@@ -425,6 +435,8 @@ export class PostgresStatuses {
         rows.map(([, row]) => row.doc.rev),
         rows.map(([, row]) => row.delivered_visitor_seq),
         rows.map(([, row]) => row.delivered_agent_seq),
+        this.s.feedChannel,
+        this.s.feedOrigin,
       ]),
     );
   }
@@ -448,7 +460,9 @@ export class PostgresStatuses {
         changed.push(next);
         const queued = queueValues(this.s.outbound.statusChanged(changed, conversation), this.s.now());
         // Under the conversation lock; a failure after a retry keeps the status rank, so it is not a rank guard.
-        await client.query(STATUS_SAVE([...conversationValues(conversation), ...messageValues(next, !failedAgain), ...queued]));
+        await client.query(
+          STATUS_SAVE([...conversationValues(conversation), ...messageValues(next, !failedAgain), ...queued, this.s.feedChannel, this.s.feedOrigin]),
+        );
       }
       return { changed, conversation };
     }
@@ -525,6 +539,7 @@ export class PostgresStatuses {
       }
       await this.s.saveMessage(client, last, false);
       await this.s.saveConversation(client, conversation);
+      await this.s.publishStatus(client, last);
       return last;
     });
   }

@@ -11,6 +11,7 @@ import { STATUS_RANK } from '../../../protocol/status.ts';
 import { newQueueItem, StoreError, type OutboundItem } from '../store.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
 import { json, searchable } from './columns.ts';
+import { feedNotify } from './change-feed.ts';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -103,6 +104,11 @@ export function updateMessage(first = 1): string {
    WHERE conversation_id = ${conversationId} AND id = ${id} AND (status_rank < ${rank} OR NOT ${statusChange})`;
 }
 const SAVE_MESSAGE = prepared('save-message', updateMessage());
+/** A NOTIFY of one message's new status on the change feed ($1 channel, $2 origin; $3..$5 its ids and JSON). */
+const PUBLISH_STATUS = prepared(
+  'feed-status',
+  `SELECT count(*)::int FROM (${feedNotify('status', '(SELECT $3::text AS conversation_id, $4::text AS id, $5::text AS doc) AS v', '$1', '$2')}) AS n`,
+);
 
 /** The parameters of `updateMessage`. */
 export function messageValues(m: Message, statusChange: boolean): unknown[] {
@@ -287,6 +293,12 @@ export class PostgresState {
     delivered?: { visitor: number; agent: number },
   ): Promise<void> {
     await client.query(SAVE_CONVERSATION(conversationValues(c, delivered)));
+  }
+
+  /** With a change feed, tells the other nodes (at commit) of `m`'s new status. */
+  async publishStatus(client: pg.PoolClient, m: Message): Promise<void> {
+    if (this.feedChannel === null) return;
+    await client.query(PUBLISH_STATUS([this.feedChannel, this.feedOrigin, m.conversationId, m.id, json(m)]));
   }
 
   /** Saves a message's new state; a status change only lands on a lower rank (never backwards, also in SQL). */
