@@ -1,6 +1,8 @@
 /**
  * Socket.IO's official PostgreSQL adapter (`@socket.io/postgres-adapter`), set up for this bridge: broadcasts, rooms
- * and `fetchSockets` reach every node through NOTIFY on the shared pool.
+ * and `fetchSockets` reach every node through NOTIFY on the shared pool. New messages and status changes do not take
+ * this path on a store with a change feed (bridge/store/postgres/change-feed.ts): the transaction that writes them
+ * NOTIFYs them, and each node sends them to its own sockets.
  *
  * What it does not guarantee: a broadcast published while a node's LISTEN connection is reconnecting never reaches
  * that node's sockets (at most once), and it has no connection-state recovery. Clients cover both with the `rev`
