@@ -10,16 +10,21 @@ import { INSERT_MESSAGES, json, messageColumns } from './columns.ts';
 import { prepared, type PostgresState } from './postgres-state.ts';
 import { feedNotify } from './change-feed.ts';
 
-/** Locks the batch's conversations (in id order) and finds the messages its clientIds already stored. */
+/**
+ * Locks the batch's conversations (in id order) and finds the messages its clientIds already stored. Each clientId is
+ * looked up on its own (LATERAL … LIMIT 1: one unique-index probe each) rather than joined: a prepared statement keeps
+ * the plan made on a young database, where a hash join over a sequential scan of `messages` looks cheapest, and that
+ * plan then reads the whole table on every append until autovacuum's first ANALYZE replaces it.
+ */
 const LOCK_AND_FIND_RETRIES = prepared(
   'append-lock',
   `WITH locked AS MATERIALIZED (
      SELECT id, doc FROM conversations WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE)
    SELECT 'c' AS kind, id, doc FROM locked
    UNION ALL
-   SELECT 'm', m.conversation_id, m.doc FROM messages m
-     JOIN unnest($2::text[], $3::text[]) AS k (conversation_id, client_id)
-       ON m.conversation_id = k.conversation_id AND m.client_id = k.client_id`,
+   SELECT 'm', k.conversation_id, s.doc FROM unnest($2::text[], $3::text[]) AS k (conversation_id, client_id)
+     CROSS JOIN LATERAL (
+       SELECT m.doc FROM messages m WHERE m.conversation_id = k.conversation_id AND m.client_id = k.client_id LIMIT 1) AS s`,
 );
 
 /**
@@ -38,7 +43,8 @@ const INSERT_AND_SAVE = prepared(
      FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[],
                  $18::text[])
        AS v (id, doc, last_seq, rev, last_activity_at, state, closed_at, assignee_id)
-     WHERE c.id = v.id
+     -- The ids again as an index condition, for the same reason: not a scan of every (dead) conversation row version.
+     WHERE c.id = ANY($11::text[]) AND c.id = v.id
      RETURNING 1),
    notified AS MATERIALIZED (
      ${feedNotify('message', 'unnest($1::text[], $3::text[], $10::text[]) AS v (conversation_id, id, doc)', '$19', '$20')})
