@@ -19,7 +19,12 @@ export interface PostgresStoreOptions {
   pool: pg.Pool;
   logger: Logger;
   clock?: () => Date;
-  /** Append transactions running at once; appends arriving meanwhile wait and share the next one. Default 2. */
+  /**
+   * Append transactions (and, apart, status transactions) running at once; what arrives meanwhile waits and shares the
+   * next one. Default 1: with the bridge and PostgreSQL sharing CPU, a second transaction in flight only splits the
+   * waiting appends into smaller batches, each paying its own commit, and acks waited longer (docs/performance.md). A
+   * database far away on its own machines may carry more with 2.
+   */
   maxAppendBatchesInFlight?: number;
   /** Appends in one transaction at most. Default 500. */
   maxAppendBatchSize?: number;
@@ -153,7 +158,7 @@ export class PostgresState {
     this.pool = options.pool;
     this.logger = options.logger;
     this.clock = options.clock ?? (() => new Date());
-    this.maxInFlight = options.maxAppendBatchesInFlight ?? 2;
+    this.maxInFlight = options.maxAppendBatchesInFlight ?? 1;
     this.maxBatchSize = options.maxAppendBatchSize ?? 500;
     this.outbound = new OutboundWorkRegistry(this.logger);
     this.observeCommit = options.observeCommit;
