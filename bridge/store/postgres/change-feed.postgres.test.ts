@@ -2,7 +2,7 @@
  * The change feed (change-feed.ts) between two bridge nodes on one database: every new message and status change
  * reaches the sockets of both nodes once and in order — through the NOTIFY of the transaction that stored it, not
  * Socket.IO's adapter, also when the message is too large for a NOTIFY payload — and a node whose LISTEN connection
- * was cut tells its sockets `changes:missed` once it listens again.
+ * was cut, or stopped answering, is unhealthy until it listens again and then tells its sockets `changes:missed`.
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,8 @@ import { startPostgresNodes, type PostgresNodes } from '../../testing/postgres-n
 import { collect, connectAgent, connectVisitor, emitWithAck, type AgentClient, type VisitorClient } from '../../testing/clients.ts';
 import { waitUntil } from '../../testing/wait-until.ts';
 import { CHANGE_FEED_CHANNEL } from './change-feed.ts';
+import { PostgresStore } from './postgres-store.ts';
+import { silentLogger } from '../../logger.ts';
 
 const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
 let nodes: PostgresNodes;
@@ -136,5 +138,52 @@ describe('change feed between two nodes', () => {
     await waitUntil('the sockets of both nodes told changes:missed', () => missedOnA.length === 1 && missedOnB.length === 1);
     expect((await emitWithAck(visitor, 'message:send', { clientId: 'after', text: 'after the reconnect' })).ok).toBe(true);
     await waitUntil('the agent on A hearing the message sent on B', () => heardOnA.some((m) => m.clientId === 'after'));
+  });
+
+  it('gives up a LISTEN connection that stops answering, is unhealthy until it listens again, then tells of what it missed', async () => {
+    const others = await feedBackends();
+    const pool = new pg.Pool({ connectionString: nodes.admin.options.connectionString, max: 2 });
+    const store = new PostgresStore({ pool, logger: silentLogger(), changeFeed: { pingEveryMs: 50, pingTimeoutMs: 300 } });
+    const url = new URL(nodes.admin.options.connectionString!);
+    const database = pg.escapeIdentifier(url.pathname.slice(1));
+    // A database's connections can only be refused from another one.
+    url.pathname = '/postgres';
+    const server = new pg.Client({ connectionString: url.href });
+    await server.connect();
+    let stopped: number | undefined;
+    try {
+      await store.open();
+      const feed = store.changeFeed!;
+      let missed = 0;
+      feed.onMissed(() => missed++);
+      const heard: Message[] = [];
+      feed.onMessageCreated((message) => void heard.push(message));
+      expect(store.health().ok).toBe(true);
+      [stopped] = (await feedBackends()).filter((pid) => !others.includes(pid));
+      expect(stopped).toBeDefined();
+      // Its backend frozen, the connection stays open but answers nothing; no new connection may open meanwhile.
+      await server.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+      process.kill(stopped!, 'SIGSTOP');
+      await waitUntil('the store reporting its feed not listening', () => !store.health().ok);
+      expect(store.health().lastError).toBe('change feed not listening');
+      expect(missed).toBe(0);
+      await server.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+      await waitUntil('the feed listening again on a new backend, telling of what it missed', () => missed === 1 && store.health().ok);
+      expect((await feedBackends()).filter((pid) => !others.includes(pid) && pid !== stopped)).toHaveLength(1);
+      // A node's message reaches it on the new connection.
+      const visitor = await connectVisitor(nodes.urls[0]!);
+      sockets.push(visitor);
+      expect((await emitWithAck(visitor, 'message:send', { clientId: 'heard', text: 'on the new connection' })).ok).toBe(true);
+      await waitUntil('the feed hearing the message', () => heard.some((m) => m.clientId === 'heard'));
+    } finally {
+      await server.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
+      await server.end();
+      if (stopped !== undefined) {
+        process.kill(stopped, 'SIGCONT');
+        await nodes.admin.query('SELECT pg_terminate_backend($1, 10000)', [stopped]);
+      }
+      await store.close();
+      await pool.end();
+    }
   });
 });

@@ -44,6 +44,21 @@ const KINDS = new Map<string, { kind: FeedKind; inline: boolean }>(
 );
 /** Waits between attempts to listen again: up to 1 s first, doubling up to 5 s. */
 const RELISTEN_BACKOFF: BackoffPolicy = { baseDelayMs: 1_000, maxDelayMs: 5_000 };
+/**
+ * How often the LISTEN connection is asked a `SELECT 1`, and how long it may take: a connection that only listens
+ * writes nothing, so one cut without a reset (an idle timeout on the way, a failover) would otherwise leave the node
+ * deaf to the others for good.
+ */
+const PING_EVERY_MS = 10_000;
+const PING_TIMEOUT_MS = 5_000;
+
+/** Options of `PostgresChangeFeed` (tests shorten the checks). */
+export interface ChangeFeedOptions {
+  /** How often the LISTEN connection is checked (default 10 s). */
+  pingEveryMs?: number;
+  /** How long a check may take before the connection is given up (default 5 s). */
+  pingTimeoutMs?: number;
+}
 
 /**
  * The part of a statement that publishes messages as `kind`: `rows` is a FROM item named `v` with the columns
@@ -73,7 +88,11 @@ export class PostgresChangeFeed implements ChangeFeed {
   private readonly listeners: Record<FeedKind, Set<(message: Message, json?: string) => void>> = { message: new Set(), status: new Set() };
   private readonly missedListeners = new Set<() => void>();
   private client: pg.Client | undefined;
+  /** A connection being opened (first or again), ended by `close()` too. */
+  private connecting: pg.Client | undefined;
   private closed = false;
+  private pinging = false;
+  private pingTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Notifications waiting behind a reference being read, so delivery keeps commit order. */
@@ -85,6 +104,7 @@ export class PostgresChangeFeed implements ChangeFeed {
     private readonly logger: Logger,
     /** Reads a message announced by reference (too large for its payload). */
     private readonly readMessage: (conversationId: string, messageId: string) => Promise<Message | undefined>,
+    private readonly options: ChangeFeedOptions = {},
   ) {}
 
   onMessageCreated(listener: (message: Message, json?: string) => void): () => void {
@@ -102,43 +122,85 @@ export class PostgresChangeFeed implements ChangeFeed {
     return () => this.missedListeners.delete(listener);
   }
 
-  /** Listens; resolves once LISTEN has taken effect (a node serves no one before it hears the others). */
+  /** Listens; resolves once LISTEN has taken effect (a node serves no one before it hears the others). Once only. */
   async start(): Promise<void> {
+    if (this.closed) throw new Error('the change feed was closed');
     await this.listen();
+    this.pingTimer = setInterval(() => void this.ping(), this.options.pingEveryMs ?? PING_EVERY_MS);
+    this.pingTimer.unref();
+  }
+
+  /** Whether LISTEN is in effect now (false while the connection is being opened again). */
+  get listening(): boolean {
+    return this.client !== undefined;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);
-    const client = this.client;
+    clearInterval(this.pingTimer);
+    const clients = [this.client, this.connecting].filter((client) => client !== undefined);
     this.client = undefined;
-    await client?.end().catch(() => undefined);
+    await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
   }
 
   private async listen(): Promise<void> {
-    // The pool's own settings (server, user, application name), for one connection that stays LISTENing.
-    const client = new pg.Client(this.pool.options);
+    // The pool's own settings (server, user, application name), for one connection that stays LISTENing; TCP
+    // keepalive so that a peer gone without a reset is noticed by the system too.
+    const client = new pg.Client({ ...this.pool.options, keepAlive: true });
     client.on('error', (error) => this.logger.warn({ err: error }, 'postgres change feed: connection failed'));
     client.on('notification', (n) => {
       if (n.channel === CHANGE_FEED_CHANNEL && n.payload !== undefined && !n.payload.startsWith(this.origin)) this.receive(n.payload);
     });
+    this.connecting = client;
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANGE_FEED_CHANNEL}`);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
+    } finally {
+      if (this.connecting === client) this.connecting = undefined;
     }
     if (this.closed) {
       await client.end().catch(() => undefined);
       return;
     }
     this.client = client;
-    client.once('end', () => {
-      if (this.client !== client) return;
-      this.client = undefined;
-      if (!this.closed) this.relisten();
-    });
+    client.once('end', () => this.lost(client));
+  }
+
+  /** `client` stopped listening (it ended, or stopped answering): listen again on a new one. */
+  private lost(client: pg.Client): void {
+    if (this.client !== client) return;
+    this.client = undefined;
+    if (this.closed) return;
+    // Not awaited: a connection that stopped answering may never finish ending.
+    void client.end().catch(() => undefined);
+    this.relisten();
+  }
+
+  /** Asks the LISTEN connection a `SELECT 1`; one that fails or does not answer in time is given up. */
+  private async ping(): Promise<void> {
+    const client = this.client;
+    if (client === undefined || this.pinging) return;
+    this.pinging = true;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        client.query('SELECT 1'),
+        new Promise((_, reject) => {
+          const timeout = this.options.pingTimeoutMs ?? PING_TIMEOUT_MS;
+          timer = setTimeout(() => reject(new Error(`no answer in ${timeout} ms`)), timeout);
+        }),
+      ]);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'postgres change feed: the LISTEN connection stopped answering');
+      this.lost(client);
+    } finally {
+      clearTimeout(timer);
+      this.pinging = false;
+    }
   }
 
   /** The LISTEN connection ended: connect and listen again until it works, then tell the bridge what may be missed. */
@@ -162,7 +224,13 @@ export class PostgresChangeFeed implements ChangeFeed {
   }
 
   private missed(): void {
-    for (const listener of this.missedListeners) listener();
+    for (const listener of this.missedListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger.error({ err: error }, 'postgres change feed: listener failed');
+      }
+    }
   }
 
   private receive(payload: string): void {

@@ -11,7 +11,7 @@ import { STATUS_RANK } from '../../../protocol/status.ts';
 import { newQueueItem, StoreError, type OutboundItem } from '../store.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
 import { json, searchable } from './columns.ts';
-import { feedNotify } from './change-feed.ts';
+import { feedNotify, type ChangeFeedOptions } from './change-feed.ts';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -34,7 +34,7 @@ export interface PostgresStoreOptions {
    * Carry new messages to the other nodes on this database and hear theirs (`Store.changeFeed`): a bridge node of a
    * cluster sets it. Default false: nothing is published or listened for (tools, tests of the store alone).
    */
-  changeFeed?: boolean;
+  changeFeed?: boolean | ChangeFeedOptions;
 }
 
 /** Re-reads that overlapped this node's writes and are dropped before one is taken as it is. */

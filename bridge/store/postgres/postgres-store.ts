@@ -75,7 +75,12 @@ export class PostgresStore implements Store {
     const s = new PostgresState(options);
     this.s = s;
     if (options.changeFeed) {
-      this.feed = new PostgresChangeFeed(s.pool, s.logger, (conversationId, messageId) => this.getMessage(conversationId, messageId));
+      this.feed = new PostgresChangeFeed(
+        s.pool,
+        s.logger,
+        (conversationId, messageId) => this.getMessage(conversationId, messageId),
+        options.changeFeed === true ? {} : options.changeFeed,
+      );
       s.feedChannel = CHANGE_FEED_CHANNEL;
       s.feedOrigin = this.feed.origin;
     }
@@ -141,14 +146,16 @@ export class PostgresStore implements Store {
   }
 
   health(): StoreHealth {
+    // A node whose feed is not listening does not hear the other nodes' messages: not one to send clients to.
+    const lastError = this.s.lastError ?? (this.feed && this.s.opened && !this.feed.listening ? 'change feed not listening' : undefined);
     return {
-      ok: this.s.opened && this.s.lastError === undefined,
+      ok: this.s.opened && lastError === undefined,
       engine: 'postgres',
       conversations: this.s.counts.conversations,
       messages: this.s.counts.messages,
       attachments: this.s.counts.attachments,
       attachmentBytes: this.s.counts.attachmentBytes,
-      ...(this.s.lastError !== undefined ? { lastError: this.s.lastError } : {}),
+      ...(lastError !== undefined ? { lastError } : {}),
     };
   }
 
