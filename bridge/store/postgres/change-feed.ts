@@ -45,9 +45,9 @@ const KINDS = new Map<string, { kind: FeedKind; inline: boolean }>(
 /** Waits between attempts to listen again: up to 1 s first, doubling up to 5 s. */
 const RELISTEN_BACKOFF: BackoffPolicy = { baseDelayMs: 1_000, maxDelayMs: 5_000 };
 /**
- * How often the LISTEN connection is asked a `SELECT 1`, and how long it may take: a connection that only listens
- * writes nothing, so one cut without a reset (an idle timeout on the way, a failover) would otherwise leave the node
- * deaf to the others for good.
+ * How often the LISTEN connection is asked something, and how long the answer may take: a connection that only
+ * listens writes nothing, so one cut without a reset (an idle timeout on the way, a failover) would otherwise leave
+ * the node deaf to the others for good.
  */
 const PING_EVERY_MS = 10_000;
 const PING_TIMEOUT_MS = 5_000;
@@ -180,7 +180,11 @@ export class PostgresChangeFeed implements ChangeFeed {
     this.relisten();
   }
 
-  /** Asks the LISTEN connection a `SELECT 1`; one that fails or does not answer in time is given up. */
+  /**
+   * Asks the LISTEN connection its LISTEN again (a no-op for a channel it listens on, and what the connection still
+   * shows as its statement to an operator reading pg_stat_activity); one that fails or does not answer in time is
+   * given up.
+   */
   private async ping(): Promise<void> {
     const client = this.client;
     if (client === undefined || this.pinging) return;
@@ -188,7 +192,7 @@ export class PostgresChangeFeed implements ChangeFeed {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        client.query('SELECT 1'),
+        client.query(`LISTEN ${CHANGE_FEED_CHANNEL}`),
         new Promise((_, reject) => {
           const timeout = this.options.pingTimeoutMs ?? PING_TIMEOUT_MS;
           timer = setTimeout(() => reject(new Error(`no answer in ${timeout} ms`)), timeout);
