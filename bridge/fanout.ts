@@ -106,20 +106,27 @@ export class Fanout {
    * change feed carries the message to the other nodes (their bridges send it on to their own sockets).
    */
   private sendMessage(message: Message, local: boolean): void {
-    const visitors = local ? this.deps.visitorNs.local : this.deps.visitorNs;
-    const agents = local ? this.deps.agentNs.local : this.deps.agentNs;
-    visitors.to(conversationRoom(message.conversationId)).emit('message:new', message);
-    agents.to(AGENTS_ROOM).emit('message:new', message);
+    const { visitors, agents } = this.audience(message, local);
+    visitors.emit('message:new', message);
+    agents.emit('message:new', message);
   }
 
   /** `message`'s status change to its visitor room and to the agents; `local` as for `sendMessage`. */
   private sendStatus(message: Message, local: boolean): void {
-    const visitors = local ? this.deps.visitorNs.local : this.deps.visitorNs;
-    const agents = local ? this.deps.agentNs.local : this.deps.agentNs;
+    const { visitors, agents } = this.audience(message, local);
     // One JSON.stringify for both rooms.
     const change = sharedJson(toStatusChange(message));
-    visitors.to(conversationRoom(message.conversationId)).emit('message:status', change);
-    agents.to(AGENTS_ROOM).emit('message:status', change);
+    visitors.emit('message:status', change);
+    agents.emit('message:status', change);
+  }
+
+  /** Who hears of `message`: its conversation's visitor room and the agents, on this node only when `local`. */
+  private audience(message: Message, local: boolean) {
+    const { visitorNs, agentNs } = this.deps;
+    return {
+      visitors: (local ? visitorNs.local : visitorNs).to(conversationRoom(message.conversationId)),
+      agents: (local ? agentNs.local : agentNs).to(AGENTS_ROOM),
+    };
   }
 
   /** Another node changed `message`'s status (heard on the change feed): this node's sockets get the change. */

@@ -522,8 +522,9 @@ export class PostgresStatuses {
         delete next.failure;
       }
       followLastMessage(conversation, next);
-      // The acceptance is a status change for receivers too (`sent` with the channel's id): queued in this transaction.
-      await this.s.queueOutbound(client, this.s.outbound.statusChanged([next], conversation), this.s.now());
+      // The acceptance is a status change for receivers too (`sent` with the channel's id): queued in this transaction
+      // (derived from the conversation as it is now: a kept status below changes it again).
+      const outbound = this.s.outbound.statusChanged([next], cloneConversation(conversation));
       // A status that arrived before the id (kept by applyStatusByExternalId) is applied now, as the next change.
       const { rows: keptRows } = await client.query<{ value: StatusUpdate; live: boolean }>(
         `DELETE FROM records WHERE namespace = $1 AND key = $2
@@ -535,11 +536,19 @@ export class PostgresStatuses {
       if (kept && isStatusAdvance(next.status, kept.status)) {
         last = advance(next, kept.status, kept.at ?? this.s.now(), next.rev + 1, kept);
         followLastMessage(conversation, last);
-        await this.s.queueOutbound(client, this.s.outbound.statusChanged([last], conversation), this.s.now());
+        outbound.push(...this.s.outbound.statusChanged([last], conversation));
       }
-      await this.s.saveMessage(client, last, false);
-      await this.s.saveConversation(client, conversation);
-      await this.s.publishStatus(client, last);
+      // The message (not a rank guard: a failed reply becomes `sent`), its event webhooks, its conversation and its
+      // NOTIFY on the change feed in one statement, as every status change.
+      await client.query(
+        STATUS_SAVE([
+          ...conversationValues(conversation),
+          ...messageValues(last, false),
+          ...queueValues(outbound, this.s.now()),
+          this.s.feedChannel,
+          this.s.feedOrigin,
+        ]),
+      );
       return last;
     });
   }

@@ -1,7 +1,7 @@
 /**
  * What every part of the PostgreSQL engine shares: its options, the pool, the cached `health()` counts and the few steps
  * every call takes (a query or a transaction that turns database failures into `storage_unavailable`, the
- * conversation row lock, saving a conversation or a message, queueing outbound work in the change's transaction).
+ * conversation row lock, saving a conversation, queueing outbound work in the change's transaction).
  */
 import type pg from 'pg';
 import type { Logger } from '../../logger.ts';
@@ -11,7 +11,7 @@ import { STATUS_RANK } from '../../../protocol/status.ts';
 import { newQueueItem, StoreError, type OutboundItem } from '../store.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
 import { json, searchable } from './columns.ts';
-import { feedNotify, type ChangeFeedOptions } from './change-feed.ts';
+import type { ChangeFeedOptions } from './change-feed.ts';
 
 /** Options of `PostgresStore`. */
 export interface PostgresStoreOptions {
@@ -102,18 +102,12 @@ export function conversationValues(c: Conversation, delivered?: { visitor: numbe
     c.assigneeId ?? null,
   ];
 }
-/** Saves a message given as `messageValues` ($1..$7, or from `first`): a status change only raises its rank. */
-export function updateMessage(first = 1): string {
+/** Saves a message given as `messageValues` (from `first`): a status change only raises its rank. */
+export function updateMessage(first: number): string {
   const [conversationId, id, doc, rev, rank, externalId, statusChange] = Array.from({ length: 7 }, (_, i) => `$${first + i}`);
   return `UPDATE messages SET doc = ${doc}::json, rev = ${rev}, status_rank = ${rank}, external_id = ${externalId}
    WHERE conversation_id = ${conversationId} AND id = ${id} AND (status_rank < ${rank} OR NOT ${statusChange})`;
 }
-const SAVE_MESSAGE = prepared('save-message', updateMessage());
-/** A NOTIFY of one message's new status on the change feed ($1 channel, $2 origin; $3..$5 its ids and JSON). */
-const PUBLISH_STATUS = prepared(
-  'feed-status',
-  `SELECT count(*)::int FROM (${feedNotify('status', '(SELECT $3::text AS conversation_id, $4::text AS id, $5::text AS doc) AS v', '$1', '$2')}) AS n`,
-);
 
 /** The parameters of `updateMessage`. */
 export function messageValues(m: Message, statusChange: boolean): unknown[] {
@@ -150,7 +144,7 @@ export class PostgresState {
   readonly lockedRows = new WeakMap<pg.PoolClient, Map<string, ConversationRow>>();
   readonly outbound: OutboundWorkRegistry;
   readonly observeCommit: ((seconds: number) => void) | undefined;
-  /** Where append transactions NOTIFY their messages (both null without a change feed). */
+  /** Where append and status transactions NOTIFY their messages (both null without a change feed). */
   feedChannel: string | null = null;
   feedOrigin: string | null = null;
 
@@ -300,14 +294,4 @@ export class PostgresState {
     await client.query(SAVE_CONVERSATION(conversationValues(c, delivered)));
   }
 
-  /** With a change feed, tells the other nodes (at commit) of `m`'s new status. */
-  async publishStatus(client: pg.PoolClient, m: Message): Promise<void> {
-    if (this.feedChannel === null) return;
-    await client.query(PUBLISH_STATUS([this.feedChannel, this.feedOrigin, m.conversationId, m.id, json(m)]));
-  }
-
-  /** Saves a message's new state; a status change only lands on a lower rank (never backwards, also in SQL). */
-  async saveMessage(client: pg.PoolClient, m: Message, statusChange: boolean): Promise<void> {
-    await client.query(SAVE_MESSAGE(messageValues(m, statusChange)));
-  }
 }
