@@ -5,7 +5,8 @@
  * the bridge and PostgreSQL's backends, WAL writer and other processes. Interleaving the variants is what makes the
  * comparison hold on a shared machine: compare CPU per message, not rates.
  *   tsx bench/postgres-ab.ts --variant before=dist/ab-before/bridge-server.js --variant after=dist/ab-after/bridge-server.js \
- *     [--order before,after,before,after] [--rates 600,2000] [--pairs 200] [--seconds 5] [--receipts]
+ *     [--order before,after,before,after] [--rates 600,2000] [--pairs 200] [--seconds 5] [--receipts] [--profile]
+ * (--profile writes each bridge's V8 CPU profile to bench/results/profiles/, read with bench/profile-summary.ts.)
  * Bundles are built with `tsx scripts/build-bridge.ts`'s bundleNodeEntry (two folders below the root), e.g. from a
  * checkout of the old commit: `tsx bench/postgres-ab.ts --build dist/ab-before/bridge-server.js`.
  */
@@ -14,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { bundleNodeEntry } from '../scripts/build-bridge.ts';
 import { bundleFor, pinSelf } from './lib/server-process.ts';
 import { stopBenchPostgres } from './lib/bench-postgres.ts';
-import { Target } from './lib/targets.ts';
+import { bridgeNodeFlags, Target } from './lib/targets.ts';
 import { closePairs, connectPairs, runChatLoad } from './scenarios/chat-load.ts';
 
 const SCRIPT = 'bench/servers/bridge-server.ts';
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     receipts: { type: 'boolean', default: false },
     build: { type: 'string' },
+    profile: { type: 'boolean', default: false },
   },
 });
 if (values.build !== undefined) {
@@ -44,6 +46,7 @@ if (variants.size === 0 || order.some((o) => !variants.has(o))) {
   process.exit(2);
 }
 pinSelf(1);
+if (values.profile) bridgeNodeFlags.push('--cpu-prof', '--cpu-prof-dir=bench/results/profiles');
 // The bench builds dist/bench/bridge-server.js once; each variant's bundle takes its place before its target starts.
 const slot = bundleFor(SCRIPT);
 const top = Math.max(...rates);

@@ -191,8 +191,8 @@ export async function storeMessage(
     ...(assignee !== undefined ? { assignIfUnassigned: assignee } : {}),
   });
   if (result.created) ctx.metrics.messageStored(result.conversation.channel, input.author.role);
-  // Serialised once for the ack and both `message:new` broadcasts of this turn.
-  sharedJson(result.message);
+  // Serialised once for the ack and both `message:new` broadcasts of this turn (as stored, when the store has the text).
+  sharedJson(result.message, result.messageJson);
   const announce = result.created
     ? () => ctx.fanout.messageCreated(result.message, result.conversation)
     : () => Promise.resolve();

@@ -3,11 +3,11 @@
  * in memory, the per-conversation locks and the set of changed documents, with the few steps every call takes
  * (wait until writable, run alone for one conversation, wait until durable).
  */
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
 import { StoreError, type AgentRecord, type QueueItem, type StoredAttachment } from '../store.ts';
+import { randomId } from '../../ids.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
 import { BucketedCollection } from './bucketed-collection.ts';
 import type { CommitMarkWriter } from './commit-mark.ts';
@@ -47,18 +47,9 @@ export interface LowdbStoreOptions {
   observeCommit?: (seconds: number) => void;
 }
 
-let randomPool = Buffer.alloc(0);
-let randomOffset = 0;
-
-/** 96 random bits as 16 base64url characters; bytes come from a pooled buffer (one syscall per 340 ids). */
+/** The embedded store's ids: 96 random bits as 16 base64url characters. */
 function randomIdDefault(): string {
-  if (randomOffset + 12 > randomPool.length) {
-    randomPool = randomBytes(4096);
-    randomOffset = 0;
-  }
-  const id = randomPool.toString('base64url', randomOffset, randomOffset + 12);
-  randomOffset += 12;
-  return id;
+  return randomId(12);
 }
 
 /** Gives the event loop to other work (chat traffic) between two slices of a long scan. */

@@ -6,7 +6,7 @@ import type { Message } from '../../../protocol/message.ts';
 import { lastMessageOf, type Conversation } from '../../../protocol/conversation.ts';
 import { randomId } from '../../ids.ts';
 import { cloneConversation, cloneMessage, newMessage, StoreError, type AppendResult, type NewMessage, type OutboundItem } from '../store.ts';
-import { INSERT_MESSAGES, json, messageColumns } from './columns.ts';
+import { INSERT_MESSAGES, json, jsonArray, messageColumns } from './columns.ts';
 import { prepared, type PostgresState } from './postgres-state.ts';
 import { feedNotify } from './change-feed.ts';
 
@@ -38,16 +38,16 @@ const INSERT_AND_SAVE = prepared(
      ON CONFLICT (conversation_id, client_id) DO NOTHING
      RETURNING 1),
    saved AS (
-     UPDATE conversations c SET doc = v.doc::json, last_seq = v.last_seq, rev = v.rev,
+     UPDATE conversations c SET doc = v.doc, last_seq = v.last_seq, rev = v.rev,
        last_activity_at = v.last_activity_at, state = v.state, closed_at = v.closed_at, assignee_id = v.assignee_id
-     FROM unnest($11::text[], $12::text[], $13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[],
-                 $18::text[])
+     FROM ROWS FROM (unnest($11::text[]), json_array_elements($12::json), unnest($13::bigint[]), unnest($14::bigint[]),
+                     unnest($15::text[]), unnest($16::text[]), unnest($17::text[]), unnest($18::text[]))
        AS v (id, doc, last_seq, rev, last_activity_at, state, closed_at, assignee_id)
      -- The ids again as an index condition, for the same reason: not a scan of every (dead) conversation row version.
      WHERE c.id = ANY($11::text[]) AND c.id = v.id
      RETURNING 1),
    notified AS MATERIALIZED (
-     ${feedNotify('message', 'unnest($1::text[], $3::text[], $10::text[]) AS v (conversation_id, id, doc)', '$19', '$20')})
+     ${feedNotify('message', 'ROWS FROM (unnest($1::text[]), unnest($3::text[]), json_array_elements_text($10::json)) AS v (conversation_id, id, doc)', '$19', '$20')})
    SELECT (SELECT count(*) FROM inserted)::int AS inserted, (SELECT count(*) FROM saved)::int AS saved,
      (SELECT count(*) FROM notified)::int AS notified`,
 );
@@ -156,6 +156,7 @@ export class PostgresAppends {
       }
       const now = this.s.now();
       const created: Message[] = [];
+      const docs: string[] = [];
       const outbound: OutboundItem[] = [];
       const results = inputs.map((input): AppendResult | StoreError => {
         const conversation = conversations.get(input.conversationId);
@@ -174,7 +175,9 @@ export class PostgresAppends {
         }
         stored.set(key, message);
         created.push(message);
-        const result = { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
+        const doc = json(message);
+        docs.push(doc);
+        const result = { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation), messageJson: doc };
         outbound.push(...this.s.outbound.messageCreated(result.message, result.conversation));
         return result;
       });
@@ -182,9 +185,9 @@ export class PostgresAppends {
         const touched = [...new Set(created.map((m) => m.conversationId))].map((id) => conversations.get(id)!);
         const { rows: counted } = await client.query<{ inserted: number }>(
           INSERT_AND_SAVE([
-            ...messageColumns(created),
+            ...messageColumns(created, docs),
             touched.map((c) => c.id),
-            touched.map((c) => json(c)),
+            jsonArray(touched.map((c) => json(c))),
             touched.map((c) => c.lastSeq),
             touched.map((c) => c.rev),
             touched.map((c) => c.lastActivityAt),
