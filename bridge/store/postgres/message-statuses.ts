@@ -17,7 +17,7 @@ import {
   type StatusResult,
   type StatusUpdate,
 } from '../store.ts';
-import { json } from './columns.ts';
+import { json, jsonArray } from './columns.ts';
 import { feedNotify } from './change-feed.ts';
 import {
   compareText,
@@ -68,15 +68,17 @@ const RECEIPTS_RANGE = prepared(
 const RECEIPTS_SAVE = prepared(
   'receipts-save',
   `WITH changed AS (
-     UPDATE messages m SET doc = v.doc::json, rev = v.rev, status_rank = v.status_rank
-     FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::smallint[]) AS v (conversation_id, id, doc, rev, status_rank)
+     UPDATE messages m SET doc = v.doc, rev = v.rev, status_rank = v.status_rank
+     FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), json_array_elements($3::json), unnest($4::bigint[]),
+                     unnest($5::smallint[])) AS v (conversation_id, id, doc, rev, status_rank)
      WHERE m.conversation_id = v.conversation_id AND m.id = v.id AND m.status_rank < v.status_rank
-     RETURNING m.conversation_id, m.id, v.doc, v.rev),
+     RETURNING m.conversation_id, m.id, v.doc::text AS doc, v.rev),
    queued AS (${insertQueueItems(6)}),
    saved AS (
-     UPDATE conversations c SET doc = v.doc::json, rev = v.rev, delivered_visitor_seq = v.delivered_visitor_seq,
+     UPDATE conversations c SET doc = v.doc, rev = v.rev, delivered_visitor_seq = v.delivered_visitor_seq,
        delivered_agent_seq = v.delivered_agent_seq
-     FROM unnest($10::text[], $11::text[], $12::bigint[], $13::bigint[], $14::bigint[])
+     FROM ROWS FROM (unnest($10::text[]), json_array_elements($11::json), unnest($12::bigint[]), unnest($13::bigint[]),
+                     unnest($14::bigint[]))
        AS v (id, doc, rev, delivered_visitor_seq, delivered_agent_seq)
      WHERE c.id = v.id),
    notified AS MATERIALIZED (
@@ -426,12 +428,12 @@ export class PostgresStatuses {
       RECEIPTS_SAVE([
         messages.map((m) => m.conversationId),
         messages.map((m) => m.id),
-        messages.map((m) => json(m)),
+        jsonArray(messages.map((m) => json(m))),
         messages.map((m) => m.rev),
         messages.map((m) => STATUS_RANK[m.status]),
         ...queueValues(group.queued, group.at),
         rows.map(([id]) => id),
-        rows.map(([, row]) => json(row.doc)),
+        jsonArray(rows.map(([, row]) => json(row.doc))),
         rows.map(([, row]) => row.doc.rev),
         rows.map(([, row]) => row.delivered_visitor_seq),
         rows.map(([, row]) => row.delivered_agent_seq),

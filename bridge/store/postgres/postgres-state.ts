@@ -10,7 +10,7 @@ import type { Conversation } from '../../../protocol/conversation.ts';
 import { STATUS_RANK } from '../../../protocol/status.ts';
 import { newQueueItem, StoreError, type OutboundItem } from '../store.ts';
 import { OutboundWorkRegistry } from '../outbound-work.ts';
-import { json, searchable } from './columns.ts';
+import { json, jsonArray, searchable } from './columns.ts';
 import type { ChangeFeedOptions } from './change-feed.ts';
 
 /** Options of `PostgresStore`. */
@@ -66,14 +66,15 @@ export function prepared(name: string, text: string): (values: unknown[]) => pg.
 export function insertQueueItems(first = 1): string {
   const [ids, queues, now, docs] = [first, first + 1, first + 2, first + 3].map((n) => `$${n}`);
   return `INSERT INTO queue_items (id, queue, state, due_at, created_at, updated_at, doc)
-   SELECT id, queue, 'pending', ${now}, ${now}, ${now}, doc::json FROM unnest(${ids}::text[], ${queues}::text[], ${docs}::text[]) AS v (id, queue, doc)
+   SELECT id, queue, 'pending', ${now}, ${now}, ${now}, doc
+   FROM ROWS FROM (unnest(${ids}::text[]), unnest(${queues}::text[]), json_array_elements(${docs}::json)) AS v (id, queue, doc)
    ON CONFLICT (id) DO NOTHING`;
 }
 const QUEUE_OUTBOUND = prepared('queue-outbound', insertQueueItems());
 
 /** The parameters of `insertQueueItems`. */
 export function queueValues(items: OutboundItem[], now: string): unknown[] {
-  return [items.map((i) => i.id), items.map((i) => i.queue), now, items.map((i) => json(newQueueItem(i.queue, i.id, i.payload, now)))];
+  return [items.map((i) => i.id), items.map((i) => i.queue), now, jsonArray(items.map((i) => json(newQueueItem(i.queue, i.id, i.payload, now))))];
 }
 const LOCK_CONVERSATION = prepared(
   'lock-conversation',
