@@ -306,11 +306,12 @@ export function mountWebhooks(app: Express, ctx: BridgeContext): Webhooks {
     ] as const) {
       // Event receivers dedupe on the delivery id; a customer's phone does not, so only a dead send goes again.
       const allowed = (item: QueueItem) => queue === EVENT_WEBHOOK_QUEUE || item.state === 'dead';
-      const item = await requeueItem(store, queue, id.data, clock(), allowed);
-      if (!item) continue;
-      if (!allowed(item)) throw new BridgeError('conflict', 'Only a dead WhatsApp send can be sent again.');
+      const result = await requeueItem(store, queue, id.data, clock(), allowed);
+      if (!result) continue;
+      // Judged on the item as the requeue read it: a requeued send is pending, so `allowed` would refuse it now.
+      if (!result.requeued) throw new BridgeError('conflict', 'Only a dead WhatsApp send can be sent again.');
       worker.kick();
-      res.status(202).json({ delivery: deliveryView(item) });
+      res.status(202).json({ delivery: deliveryView(result.item) });
       return;
     }
     throw new BridgeError('not_found', 'No such delivery.');

@@ -92,9 +92,16 @@ export async function recentItems(store: Store, queue: string, limit: number): P
   return [...items].sort((a, b) => b.createdAt.localeCompare(a.createdAt)).slice(0, limit);
 }
 
+/** What `requeueItem` did: the item requeued (`item` as saved), or refused by `allowed` (`item` as it is stored). */
+export interface Requeued {
+  requeued: boolean;
+  item: QueueItem;
+}
+
 /**
  * Makes item `id` of `queue` due now with a fresh attempt budget (its id and payload unchanged; the log keeps the
- * earlier attempts). Undefined when the queue has no such item; the item unchanged when `allowed` refuses it.
+ * earlier attempts). Undefined when the queue has no such item; refused, the item unchanged, when `allowed` refuses
+ * it as it is stored now.
  */
 export async function requeueItem(
   store: Store,
@@ -102,17 +109,17 @@ export async function requeueItem(
   id: string,
   now: Date,
   allowed: (item: QueueItem) => boolean = () => true,
-): Promise<QueueItem | undefined> {
+): Promise<Requeued | undefined> {
   for (let read = 1; ; read++) {
     // The Store has no lookup by id; listing is linear but only runs on an operator's request.
     const items = await store.listQueueItems(queue, 100_000);
     const item = items.find((candidate) => candidate.id === id);
     if (!item) return undefined;
-    if (!allowed(item)) return item;
+    if (!allowed(item)) return { requeued: false, item };
     const at = now.toISOString();
     const updated: QueueItem = { ...item, state: 'pending', attempts: 0, dueAt: at, updatedAt: at };
     // Only over the item as read: a stale read must not end the claim a worker made after someone else requeued it.
-    if (await store.replaceQueueItem(item, updated)) return updated;
+    if (await store.replaceQueueItem(item, updated)) return { requeued: true, item: updated };
     if (read === 8) throw new Error(`queue item ${id} kept changing while it was being requeued`);
   }
 }

@@ -302,6 +302,27 @@ describe('agent replies to WhatsApp', () => {
     expect(again.status).toBe(409);
   });
 
+  it('sends a dead reply again on one of two redeliver requests at once (202, the other 409 conflict): Meta gets it once more', async () => {
+    graph.script.push({ status: 400, body: { error: { message: '(#131047) Re-engagement message', code: 131047 } } });
+    const conversationId = await inboundConversation();
+    const reply = await agentReply(await agent(), conversationId, 'too late, then again');
+    const dead = await waitUntil('the refused send saved dead', async () => {
+      const [found] = await bridge.store.listQueueItems('whatsapp-send', 10);
+      return found?.state === 'dead' ? found : undefined;
+    });
+    expect(dead.id).toContain(reply.id);
+    const redeliver = () =>
+      fetch(`${bridge.url}/api/webhooks/deliveries/${dead.id}/redeliver`, { method: 'POST', headers: { authorization: `Bearer ${bridge.agent.token}` } });
+    const answers = await Promise.all([redeliver(), redeliver()]);
+    expect(answers.map((answer) => answer.status).sort()).toEqual([202, 409]);
+    const sent = await waitUntil('the redelivered send delivered', async () => {
+      const [found] = await bridge.store.listQueueItems('whatsapp-send', 10);
+      return found?.state === 'delivered' ? found : undefined;
+    });
+    expect(sent.attempts).toBe(1);
+    expect(graph.requests).toHaveLength(2);
+  });
+
   it('marks the reply failed with Meta’s code and reason on a permanent 4xx, pushed live', async () => {
     graph.script.push({
       status: 400,
