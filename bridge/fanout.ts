@@ -57,6 +57,8 @@ export class Fanout {
   private readonly sinks = new Set<FanoutSink>();
   /** Per conversation: when its last `conversation:updated` went out, and the newest one held back since. */
   private readonly throttled = new Map<string, { sentAt: number; pending?: Conversation; timer?: NodeJS.Timeout }>();
+  /** Per conversation, the summary being sent last: one that fails is sent again only if no newer one followed it. */
+  private readonly sending = new Map<string, Conversation>();
   private closed = false;
   private readonly coalesceMs: number;
   private stopListening: (() => void)[] = [];
@@ -170,6 +172,7 @@ export class Fanout {
    * it and are disconnected (their `socket.data` still names it; the widget reconnects as a new visitor).
    */
   async conversationErased(conversationId: string): Promise<void> {
+    this.sending.delete(conversationId);
     const entry = this.throttled.get(conversationId);
     if (entry) {
       clearTimeout(entry.timer);
@@ -193,6 +196,7 @@ export class Fanout {
       if (entry.pending) pending.push(entry.pending);
     }
     this.throttled.clear();
+    this.sending.clear();
     await Promise.all(pending.map((conversation) => this.emitSummary(conversation)));
   }
 
@@ -244,12 +248,35 @@ export class Fanout {
   }
 
   private async emitSummary(conversation: Conversation): Promise<void> {
+    const id = conversation.id;
+    this.sending.set(id, conversation);
     try {
       // Free with the in-memory adapter (the local room); a cluster adapter is asked (see presence.ts).
-      const online = await isVisitorOnline(this.deps.visitorNs, conversation.id);
+      const online = await isVisitorOnline(this.deps.visitorNs, id);
       this.deps.agentNs.to(AGENTS_ROOM).emit('conversation:updated', toSummary(conversation, online));
+      if (this.sending.get(id) === conversation) this.sending.delete(id);
     } catch (error) {
-      this.deps.logger.error({ err: error, conversationId: conversation.id }, 'fanout: conversation update failed');
+      this.deps.logger.error({ err: error, conversationId: id }, 'fanout: conversation update failed; sending it again in the next window');
+      if (this.sending.get(id) === conversation) this.sendAgain(conversation);
+    }
+  }
+
+  /**
+   * A summary that could not go out (a cluster node did not answer the presence lookup in time: overloaded, stopped,
+   * or killed and not yet dropped by the adapter) goes again one window later, unless a newer one is held back by then:
+   * agents must end up with a conversation's last summary, and nothing else may bring it if the conversation goes quiet.
+   */
+  private sendAgain(conversation: Conversation): void {
+    if (this.closed) return;
+    let entry = this.throttled.get(conversation.id);
+    if (!entry) {
+      entry = { sentAt: performance.now() };
+      this.throttled.set(conversation.id, entry);
+    }
+    entry.pending ??= conversation;
+    if (entry.timer === undefined) {
+      entry.timer = setTimeout(() => this.flushOne(conversation.id), this.coalesceMs > 0 ? this.coalesceMs : CONVERSATION_UPDATE_COALESCE_MS);
+      entry.timer.unref();
     }
   }
 

@@ -1,8 +1,8 @@
 /**
  * Real bridge processes with DATABASE_URL (bridge/main.ts through startBridgeProcess): bad database settings end the
  * start with one sentence, three nodes starting together on an empty database migrate once and create one bootstrap
- * agent, a node with other secrets is refused, a visitor on one node and an agent on another see each other live, and
- * a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
+ * agent, a node with other secrets is refused, a visitor on one node and an agent on another see each other live, a
+ * conversation summary whose presence lookup timed out on a stopped node is sent again, and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
  * acknowledgement of something not committed — until it is back, without a restart.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { inject } from 'vitest';
 import type { Ack } from '../../protocol/errors.ts';
 import type { Message } from '../../protocol/message.ts';
 import {
+  collect,
   connectAgent,
   connectVisitor,
   emitWithAck,
@@ -21,6 +22,7 @@ import {
   PROCESS_ADMIN,
   startBridgeProcess,
   type BridgeProcess,
+  waitUntil,
 } from '../testing/index.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
 import { databaseUrl as onDatabase } from '../testing/postgres.ts';
@@ -143,6 +145,34 @@ describe('bridge processes on PostgreSQL', () => {
     expect((await answer).text).toBe('reply 4');
     frontVisitor.close();
     pollingAgent.close();
+  });
+
+  it("sends a conversation's summary again when a node did not answer the presence lookup, so agents still get the last one", async () => {
+    const [a, b, c] = processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    const visitor = await connectVisitor(a!.url);
+    const first = await emitWithAck(visitor, 'message:send', { clientId: 'summary-1', text: 'visitor on A' });
+    expect(first.ok).toBe(true);
+    const conversationId = (first as { data: Message }).data.conversationId;
+    const agent = await connectAgent(b!.url, await agentToken(b!));
+    const summaries = collect(agent, 'conversation:updated');
+    // Node C stops answering: node B's summary of its agent's reply asks every node whether the visitor (on A) is
+    // online, and that lookup times out waiting for C.
+    c!.child.kill('SIGSTOP');
+    try {
+      const reply = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'summary-2', text: 'agent on B' }, 30_000);
+      expect(reply.ok).toBe(true);
+      await waitUntil('node B to log the failed summary', () => b!.output().includes('fanout: conversation update failed') || undefined, { timeoutMs: 60_000 });
+    } finally {
+      c!.child.kill('SIGCONT');
+    }
+    // Nothing else happens in the conversation: only the summary sent again can bring the reply to the agent.
+    await waitUntil(
+      'the summary of the agent reply, sent again',
+      () => summaries.find((s) => s.id === conversationId && s.lastMessage?.text === 'agent on B'),
+      { timeoutMs: 60_000 },
+    );
+    visitor.close();
+    agent.close();
   });
 
   it('answers storage_unavailable and a 503 /health while the database is gone, acknowledges only what committed, and recovers without a restart', async () => {
