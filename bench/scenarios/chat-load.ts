@@ -134,19 +134,29 @@ export async function runChatLoad(
       receipt(m);
     }
   };
-  const onStatus = (senderIsVisitor: boolean) => (c: { conversationId: string; seq: number; status: string }) => {
-    const i = bySeq.get(`${c.conversationId}:${c.seq}`);
-    if (i === undefined || fromVisitor(i) !== senderIsVisitor) return;
-    const bit = c.status === 'read' ? 3 : c.status === 'delivered' ? 1 : 0;
+  // A status can overtake its message's ack on a busy cluster (the sender's node still behind while the reader's node
+  // stored the receipt, both pushed on the sender's socket in that order); the widget and console merge either order,
+  // so such a status is kept here until the ack names its message, then counted as it arrived.
+  const beforeAck = new Map<string, { senderIsVisitor: boolean; status: string; at: number }[]>();
+  const recordStatus = (i: number, senderIsVisitor: boolean, status: string, now: number) => {
+    if (fromVisitor(i) !== senderIsVisitor) return;
+    const bit = status === 'read' ? 3 : status === 'delivered' ? 1 : 0;
     const fresh = bit & ~statusBits[i]!;
     if (!fresh) return;
-    const now = performance.now();
     statusH.record(now - receiptAt[i]!);
     if (fresh & 2) {
       readH.record(now - sentAt[i]!);
       readDone++;
     }
     statusBits[i]! |= bit;
+  };
+  const onStatus = (senderIsVisitor: boolean) => (c: { conversationId: string; seq: number; status: string }) => {
+    const key = `${c.conversationId}:${c.seq}`;
+    const i = bySeq.get(key);
+    if (i !== undefined) return recordStatus(i, senderIsVisitor, c.status, performance.now());
+    const early = beforeAck.get(key) ?? [];
+    early.push({ senderIsVisitor, status: c.status, at: performance.now() });
+    beforeAck.set(key, early);
   };
 
   const detach: (() => void)[] = [];
@@ -193,7 +203,12 @@ export async function runChatLoad(
         acked++;
         lastAckAt = now;
         ackH.record(now - sentAt[i]!);
-        if (opts.receipts) bySeq.set(`${res.data.conversationId}:${res.data.seq}`, i);
+        if (opts.receipts) {
+          const key = `${res.data.conversationId}:${res.data.seq}`;
+          bySeq.set(key, i);
+          for (const early of beforeAck.get(key) ?? []) recordStatus(i, early.senderIsVisitor, early.status, early.at);
+          beforeAck.delete(key);
+        }
       } else {
         ackState[i] = 2;
         ackErrors++;
