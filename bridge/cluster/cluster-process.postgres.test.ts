@@ -2,7 +2,8 @@
  * Real bridge processes with DATABASE_URL (bridge/main.ts through startBridgeProcess): bad database settings end the
  * start with one sentence, three nodes starting together on an empty database migrate once and create one bootstrap
  * agent, a node with other secrets is refused, a visitor on one node and an agent on another see each other live, a
- * conversation summary whose presence lookup timed out on a stopped node is sent again, and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
+ * conversation summary whose presence lookup timed out on a stopped node is sent again (and so is a visitor's going
+ * offline), and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
  * acknowledgement of something not committed — until it is back, without a restart.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -172,6 +173,38 @@ describe('bridge processes on PostgreSQL', () => {
       { timeoutMs: 60_000 },
     );
     visitor.close();
+    agent.close();
+  });
+
+  it('tells agents a visitor went offline even when a node did not answer the presence lookup', async () => {
+    const [a, b, c] = processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    const visitor = await connectVisitor(a!.url);
+    const first = await emitWithAck(visitor, 'message:send', { clientId: 'presence-1', text: 'soon gone' });
+    expect(first.ok).toBe(true);
+    const conversationId = (first as { data: Message }).data.conversationId;
+    const agent = await connectAgent(b!.url, await agentToken(b!));
+    const summaries = collect(agent, 'conversation:updated');
+    const presence = collect(agent, 'visitor:presence');
+    const logged = a!.output().length;
+    // The visitor leaves node A while node C does not answer: A's lookup of whether the visitor is still online
+    // anywhere times out waiting for C.
+    c!.child.kill('SIGSTOP');
+    try {
+      visitor.close();
+      await waitUntil('node A to log the failed presence lookup', () => /visitor presence (lookup|announcement) failed/.test(a!.output().slice(logged)) || undefined, {
+        timeoutMs: 60_000,
+      });
+    } finally {
+      c!.child.kill('SIGCONT');
+    }
+    await waitUntil(
+      'the agents told that the visitor is offline',
+      () =>
+        presence.some((p) => p.conversationId === conversationId && !p.online) ||
+        summaries.some((s) => s.id === conversationId && s.visitorOnline === false) ||
+        undefined,
+      { timeoutMs: 60_000 },
+    );
     agent.close();
   });
 

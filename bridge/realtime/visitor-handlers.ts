@@ -174,8 +174,14 @@ async function announceVisitorPresence(ctx: BridgeContext, conversationId: strin
     // No console is connected (e.g. widgets returning after a restart before any agent does): nobody to tell, and an
     // agent connecting later reads presence from the sockets themselves with its conversation list.
     if (!agentsListening(ctx.agentNs)) return;
-    const online = await isVisitorOnline(ctx.visitorNs, conversationId);
-    ctx.agentNs.to(AGENTS_ROOM).emit('visitor:presence', { conversationId, online });
+    try {
+      const online = await isVisitorOnline(ctx.visitorNs, conversationId);
+      ctx.agentNs.to(AGENTS_ROOM).emit('visitor:presence', { conversationId, online });
+    } catch (error) {
+      // Another node did not answer in time. The summary below carries presence too, and the fanout sends it again
+      // until the lookup gets through, so agents do not keep a visitor online (or offline) that is not.
+      ctx.logger.error({ err: error, conversationId }, 'visitor presence lookup failed; the conversation summary carries it');
+    }
     const conversation = await ctx.store.getConversation(conversationId);
     if (conversation) await ctx.fanout.announceConversation(conversation);
   } catch (error) {
