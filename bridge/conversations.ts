@@ -351,7 +351,7 @@ export async function changeConversationState(
 ): Promise<{ summary: ConversationSummary; announce: () => Promise<void> }> {
   const before = await requireConversation(ctx, conversationId);
   const conversation = await ctx.store.setConversationState(before.id, state);
-  const summary = toSummary(conversation, await isVisitorOnline(ctx.visitorNs, conversation.id));
+  const summary = toSummary(conversation, await isVisitorOnline(ctx.visitorNs, conversation));
   const announce =
     before.state !== conversation.state ? () => ctx.fanout.announceConversation(conversation) : () => Promise.resolve();
   return { summary, announce };
@@ -372,7 +372,7 @@ export async function assignConversation(
     if (!agent?.active) throw new BridgeError('bad_request', 'No such active agent.', { assigneeId: 'no such active agent' });
   }
   const conversation = await ctx.store.setConversationAssignee(before.id, assigneeId);
-  const summary = toSummary(conversation, await isVisitorOnline(ctx.visitorNs, conversation.id));
+  const summary = toSummary(conversation, await isVisitorOnline(ctx.visitorNs, conversation));
   const announce =
     before.assigneeId !== conversation.assigneeId ? () => ctx.fanout.announceConversation(conversation) : () => Promise.resolve();
   return { summary, announce };

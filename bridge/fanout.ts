@@ -252,7 +252,7 @@ export class Fanout {
     this.sending.set(id, conversation);
     try {
       // Free with the in-memory adapter (the local room); a cluster adapter is asked (see presence.ts).
-      const online = await isVisitorOnline(this.deps.visitorNs, id);
+      const online = await isVisitorOnline(this.deps.visitorNs, conversation);
       this.deps.agentNs.to(AGENTS_ROOM).emit('conversation:updated', toSummary(conversation, online));
       if (this.sending.get(id) === conversation) this.sending.delete(id);
     } catch (error) {

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Server, type Namespace } from 'socket.io';
 import { io as connect, type Socket as ClientSocket } from 'socket.io-client';
+import { Channel } from '../../protocol/conversation.ts';
 import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './namespaces.ts';
 import { agentsListening, isVisitorOnline, onlineAgents, onlineConversationIds } from './presence.ts';
 
@@ -59,6 +60,8 @@ async function serve(adapterOverride?: (base: FetchSockets) => FetchSockets) {
   return { visitorNs, agentNs, open };
 }
 
+const web = (id: string) => ({ id, channel: Channel.web });
+
 describe('presence', () => {
   it('reads the in-memory adapter: rooms, agents once each, and forgets disconnected sockets', async () => {
     const { visitorNs, agentNs, open } = await serve();
@@ -71,13 +74,13 @@ describe('presence', () => {
     await open('/agent', { agentId: 'a1' });
     await open('/agent', { agentId: 'a2' });
     await expect.poll(() => visitorNs.adapter.rooms.get(conversationRoom('c2'))?.size).toBe(1);
-    expect(await isVisitorOnline(visitorNs, 'c1')).toBe(true);
-    expect(await isVisitorOnline(visitorNs, 'c2')).toBe(true);
-    expect(await isVisitorOnline(visitorNs, 'c3')).toBe(false);
+    expect(await isVisitorOnline(visitorNs, web('c1'))).toBe(true);
+    expect(await isVisitorOnline(visitorNs, web('c2'))).toBe(true);
+    expect(await isVisitorOnline(visitorNs, web('c3'))).toBe(false);
     expect(await onlineConversationIds(visitorNs)).toEqual(new Set(['c1', 'c2']));
     expect((await onlineAgents(agentNs)).map((a) => a.id).sort()).toEqual(['a1', 'a2']);
     second.close();
-    await expect.poll(() => isVisitorOnline(visitorNs, 'c2')).toBe(false);
+    await expect.poll(() => isVisitorOnline(visitorNs, web('c2'))).toBe(false);
     expect(await onlineConversationIds(visitorNs)).toEqual(new Set(['c1']));
     firstTab.close();
     expect(agentsListening(agentNs)).toBe(true);
@@ -93,7 +96,9 @@ describe('presence', () => {
 
   it('asks an adapter that overrides fetchSockets (a cluster) instead of reading local rooms', async () => {
     // The "other process" holds a visitor of c9 and an agent a9; only fetchSockets knows about them.
+    let asked = 0;
     const { visitorNs, agentNs, open } = await serve((local) => async (opts) => {
+      asked++;
       const sockets = await local(opts);
       const remote = opts.rooms.size === 0 || opts.rooms.has(conversationRoom('c9'));
       return remote
@@ -105,9 +110,13 @@ describe('presence', () => {
     await open('/visitor', { conversationId: 'c1' });
     await open('/agent', { agentId: 'a1' });
     await expect.poll(() => visitorNs.adapter.rooms.get(conversationRoom('c1'))?.size).toBe(1);
-    expect(await isVisitorOnline(visitorNs, 'c9')).toBe(true);
-    expect(await isVisitorOnline(visitorNs, 'c1')).toBe(true);
+    expect(await isVisitorOnline(visitorNs, web('c9'))).toBe(true);
+    expect(await isVisitorOnline(visitorNs, web('c1'))).toBe(true);
     expect(await onlineConversationIds(visitorNs)).toEqual(new Set(['c1', 'c9']));
     expect((await onlineAgents(agentNs)).map((a) => a.id).sort()).toEqual(['a1', 'a9']);
+    // A WhatsApp (or XMTP) conversation has no visitor socket anywhere: nobody is asked.
+    const before = asked;
+    expect(await isVisitorOnline(visitorNs, { id: 'c9', channel: Channel.whatsapp })).toBe(false);
+    expect(asked).toBe(before);
   });
 });

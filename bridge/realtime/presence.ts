@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Namespace } from 'socket.io';
 import type { AgentPublic } from '../../protocol/events.ts';
-import type { Conversation, ConversationSummary } from '../../protocol/conversation.ts';
+import { Channel, type Conversation, type ConversationSummary } from '../../protocol/conversation.ts';
 import { AGENTS_ROOM, AVAILABLE_ROOM, VISIBLE_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './namespaces.ts';
 
 type AnyAdapter = Namespace['adapter'];
@@ -41,9 +41,13 @@ export async function onlineConversationIds(visitorNs: VisitorNamespace): Promis
   return new Set(sockets.map((socket) => socket.data.conversationId));
 }
 
-/** True when a visitor of `conversationId` is connected. */
-export async function isVisitorOnline(visitorNs: VisitorNamespace, conversationId: string): Promise<boolean> {
-  const room = conversationRoom(conversationId);
+/** True when a visitor of the conversation is connected. */
+export async function isVisitorOnline(visitorNs: VisitorNamespace, conversation: Pick<Conversation, 'id' | 'channel'>): Promise<boolean> {
+  // Visitor sockets only ever hold web conversations (a widget's token names one; a verified user who continues another
+  // channel's conversation is given a web one): no other channel's visitor can be online, and in a cluster not asking
+  // saves a request to every node for each summary of a busy WhatsApp conversation.
+  if (conversation.channel !== Channel.web) return false;
+  const room = conversationRoom(conversation.id);
   // `adapter.rooms` holds this node's sockets with any adapter: a visitor connected here settles it without asking the
   // other nodes (a cluster adapter's fetchSockets is a request to every node and a wait for all their answers, and
   // each message's conversation summary asks).

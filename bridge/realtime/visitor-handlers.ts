@@ -13,6 +13,7 @@ import {
   visitorSyncSchema,
 } from '../../protocol/schemas.ts';
 import type { CatchUp } from '../../protocol/events.ts';
+import { Channel } from '../../protocol/conversation.ts';
 import type { BridgeContext } from '../context.ts';
 import { AGENTS_ROOM, conversationRoom, type VisitorSocket } from './namespaces.ts';
 import { signVisitorToken } from '../auth/visitor-token.ts';
@@ -175,7 +176,7 @@ async function announceVisitorPresence(ctx: BridgeContext, conversationId: strin
     // agent connecting later reads presence from the sockets themselves with its conversation list.
     if (!agentsListening(ctx.agentNs)) return;
     try {
-      const online = await isVisitorOnline(ctx.visitorNs, conversationId);
+      const online = await isVisitorOnline(ctx.visitorNs, { id: conversationId, channel: Channel.web });
       ctx.agentNs.to(AGENTS_ROOM).emit('visitor:presence', { conversationId, online });
     } catch (error) {
       // Another node did not answer in time. The summary below carries presence too, and the fanout sends it again
