@@ -32,4 +32,6 @@ export interface BridgeContext {
   http: AxiosInstance;
   /** Registers work to run when the bridge closes (stop workers, timers), before sockets and the server close. */
   onClose(hook: () => void | Promise<void>): void;
+  /** Work started by a socket's disconnect that a closing bridge waits for (bounded) before its adapter and store go. */
+  track(work: Promise<unknown>): void;
 }

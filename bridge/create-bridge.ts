@@ -16,6 +16,7 @@ import { Fanout } from './fanout.ts';
 import { SharedRateLimiter } from './rate-limiter.ts';
 import { agentHandshake, isOriginAllowed, visitorHandshake } from './realtime/handshake.ts';
 import { createSocketLimiters } from './realtime/socket-limits.ts';
+import { isClustered } from './realtime/presence.ts';
 import { registerVisitorHandlers } from './realtime/visitor-handlers.ts';
 import { registerAgentHandlers } from './realtime/agent-handlers.ts';
 import { coalesceSocketWrites } from './realtime/write-coalescing.ts';
@@ -102,6 +103,8 @@ export interface Bridge {
 
 /** Largest REST JSON body. Message text is at most 4000 UTF-16 units, i.e. ≤ 12 KB of UTF-8 plus JSON. */
 const JSON_BODY_LIMIT = '32kb';
+/** How long a closing cluster node waits for the presence announcements of the visitors it disconnects. */
+const CLOSE_ANNOUNCEMENTS_MS = 5_000;
 
 /** Builds a bridge around `deps`; call `httpServer.listen()` to serve it. */
 export function createBridge(deps: BridgeDeps): Bridge {
@@ -147,6 +150,7 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const fanout = new Fanout({ visitorNs, agentNs, logger, ...(store.changeFeed ? { changeFeed: store.changeFeed } : {}) });
   // Registered first, so (hooks run in reverse) it runs last: held-back conversation updates go out before io closes.
   const closeHooks: (() => void | Promise<void>)[] = [() => fanout.close()];
+  const tracked = new Set<Promise<unknown>>();
 
   const availability = new TeamAvailability({ store, clock, io, visitorNs, agentNs, logger });
   const context: BridgeContext = {
@@ -162,6 +166,10 @@ export function createBridge(deps: BridgeDeps): Bridge {
     metrics,
     http: deps.http ?? axios.create({ timeout: 10_000, maxRedirects: 0 }),
     onClose: (hook) => void closeHooks.push(hook),
+    track: (work) => {
+      tracked.add(work);
+      void work.finally(() => tracked.delete(work));
+    },
   };
 
   availability.start();
@@ -269,6 +277,12 @@ export function createBridge(deps: BridgeDeps): Bridge {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      if (isClustered(visitorNs)) {
+        // The other nodes' agents are told that this node's visitors left, while its adapter and store still work (a
+        // widget that reconnects to another node is announced online there); a lookup that hangs cannot hold the close.
+        visitorNs.local.disconnectSockets(true);
+        await Promise.race([Promise.allSettled([...tracked]), new Promise((resolve) => setTimeout(resolve, CLOSE_ANNOUNCEMENTS_MS).unref())]);
+      }
       for (const hook of closeHooks.reverse()) {
         try {
           await hook();

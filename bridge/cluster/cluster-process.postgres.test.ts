@@ -3,7 +3,7 @@
  * start with one sentence, three nodes starting together on an empty database migrate once and create one bootstrap
  * agent, a node with other secrets is refused, a visitor on one node and an agent on another see each other live, a
  * conversation summary whose presence lookup timed out on a stopped node is sent again (and so is a visitor's going
- * offline), and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
+ * offline, and so is that of a node's visitors when the node shuts down), and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
  * acknowledgement of something not committed — until it is back, without a restart.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -205,6 +205,29 @@ describe('bridge processes on PostgreSQL', () => {
         undefined,
       { timeoutMs: 60_000 },
     );
+    agent.close();
+  });
+
+  it("tells the other nodes' agents that a node's visitors left when that node shuts down", async () => {
+    const [a, b] = processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+    const visitor = await connectVisitor(a!.url);
+    const first = await emitWithAck(visitor, 'message:send', { clientId: 'shutdown-1', text: 'on a node about to stop' });
+    expect(first.ok).toBe(true);
+    const conversationId = (first as { data: Message }).data.conversationId;
+    const agent = await connectAgent(b!.url, await agentToken(b!));
+    const summaries = collect(agent, 'conversation:updated');
+    const presence = collect(agent, 'visitor:presence');
+    // A graceful stop (SIGTERM: bridge, then store, then pool, as bridge/main.ts closes them).
+    expect(await a!.kill('SIGTERM')).toBe(0);
+    await waitUntil(
+      'the agent on node B told that the visitor of the stopped node is offline',
+      () =>
+        presence.some((p) => p.conversationId === conversationId && !p.online) ||
+        summaries.some((s) => s.id === conversationId && s.visitorOnline === false) ||
+        undefined,
+      { timeoutMs: 30_000 },
+    );
+    visitor.close();
     agent.close();
   });
 

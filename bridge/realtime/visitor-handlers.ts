@@ -146,7 +146,7 @@ export async function registerVisitorHandlers(
   socket.on('disconnect', () => {
     typing.stopAll();
     forgetSocket(limiters, socket.id);
-    void announceVisitorPresence(ctx, conversationId);
+    ctx.track(announceVisitorPresence(ctx, conversationId));
   });
 
   // Joined before the catch-up is read: a change landing after the read is pushed live, none falls in between.
