@@ -79,6 +79,31 @@ async function agentToken(node: { url: string }): Promise<string> {
   return ((await res.json()) as { token: string }).token;
 }
 
+/** The nodes still running, in start order. */
+function running(): BridgeProcess[] {
+  return processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+}
+
+/**
+ * A visitor on node `a` who has written once, and an agent on node `b` recording the summaries and presence events it
+ * hears: the agents' view of a visitor on another node.
+ */
+async function visitorWatchedAcrossNodes(a: BridgeProcess, b: BridgeProcess, clientId: string, text: string) {
+  const visitor = await connectVisitor(a.url);
+  const first = await emitWithAck(visitor, 'message:send', { clientId, text });
+  expect(first.ok).toBe(true);
+  const conversationId = (first as { data: Message }).data.conversationId;
+  const agent = await connectAgent(b.url, await agentToken(b));
+  const summaries = collect(agent, 'conversation:updated');
+  const presence = collect(agent, 'visitor:presence');
+  /** Whether the agent was told, by either event, that the visitor is offline. */
+  const toldOffline = () =>
+    presence.some((p) => p.conversationId === conversationId && !p.online) ||
+    summaries.some((s) => s.id === conversationId && s.visitorOnline === false) ||
+    undefined;
+  return { visitor, conversationId, agent, summaries, toldOffline };
+}
+
 describe('bridge processes on PostgreSQL', () => {
   it('ends a start with bad database settings in one sentence naming the server, never a stack', async () => {
     const missing = onDatabase(inject('postgresAdminUrl'), 'no_such_database');
@@ -149,13 +174,8 @@ describe('bridge processes on PostgreSQL', () => {
   });
 
   it("sends a conversation's summary again when a node did not answer the presence lookup, so agents still get the last one", async () => {
-    const [a, b, c] = processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
-    const visitor = await connectVisitor(a!.url);
-    const first = await emitWithAck(visitor, 'message:send', { clientId: 'summary-1', text: 'visitor on A' });
-    expect(first.ok).toBe(true);
-    const conversationId = (first as { data: Message }).data.conversationId;
-    const agent = await connectAgent(b!.url, await agentToken(b!));
-    const summaries = collect(agent, 'conversation:updated');
+    const [a, b, c] = running();
+    const { visitor, conversationId, agent, summaries } = await visitorWatchedAcrossNodes(a!, b!, 'summary-1', 'visitor on A');
     // Node C stops answering: node B's summary of its agent's reply asks every node whether the visitor (on A) is
     // online, and that lookup times out waiting for C.
     c!.child.kill('SIGSTOP');
@@ -177,14 +197,8 @@ describe('bridge processes on PostgreSQL', () => {
   });
 
   it('tells agents a visitor went offline even when a node did not answer the presence lookup', async () => {
-    const [a, b, c] = processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
-    const visitor = await connectVisitor(a!.url);
-    const first = await emitWithAck(visitor, 'message:send', { clientId: 'presence-1', text: 'soon gone' });
-    expect(first.ok).toBe(true);
-    const conversationId = (first as { data: Message }).data.conversationId;
-    const agent = await connectAgent(b!.url, await agentToken(b!));
-    const summaries = collect(agent, 'conversation:updated');
-    const presence = collect(agent, 'visitor:presence');
+    const [a, b, c] = running();
+    const { visitor, agent, toldOffline } = await visitorWatchedAcrossNodes(a!, b!, 'presence-1', 'soon gone');
     const logged = a!.output().length;
     // The visitor leaves node A while node C does not answer: A's lookup of whether the visitor is still online
     // anywhere times out waiting for C.
@@ -197,42 +211,22 @@ describe('bridge processes on PostgreSQL', () => {
     } finally {
       c!.child.kill('SIGCONT');
     }
-    await waitUntil(
-      'the agents told that the visitor is offline',
-      () =>
-        presence.some((p) => p.conversationId === conversationId && !p.online) ||
-        summaries.some((s) => s.id === conversationId && s.visitorOnline === false) ||
-        undefined,
-      { timeoutMs: 60_000 },
-    );
+    await waitUntil('the agents told that the visitor is offline', toldOffline, { timeoutMs: 60_000 });
     agent.close();
   });
 
   it("tells the other nodes' agents that a node's visitors left when that node shuts down", async () => {
-    const [a, b] = processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
-    const visitor = await connectVisitor(a!.url);
-    const first = await emitWithAck(visitor, 'message:send', { clientId: 'shutdown-1', text: 'on a node about to stop' });
-    expect(first.ok).toBe(true);
-    const conversationId = (first as { data: Message }).data.conversationId;
-    const agent = await connectAgent(b!.url, await agentToken(b!));
-    const summaries = collect(agent, 'conversation:updated');
-    const presence = collect(agent, 'visitor:presence');
+    const [a, b] = running();
+    const { visitor, agent, toldOffline } = await visitorWatchedAcrossNodes(a!, b!, 'shutdown-1', 'on a node about to stop');
     // A graceful stop (SIGTERM: bridge, then store, then pool, as bridge/main.ts closes them).
     expect(await a!.kill('SIGTERM')).toBe(0);
-    await waitUntil(
-      'the agent on node B told that the visitor of the stopped node is offline',
-      () =>
-        presence.some((p) => p.conversationId === conversationId && !p.online) ||
-        summaries.some((s) => s.id === conversationId && s.visitorOnline === false) ||
-        undefined,
-      { timeoutMs: 30_000 },
-    );
+    await waitUntil('the agent on node B told that the visitor of the stopped node is offline', toldOffline, { timeoutMs: 30_000 });
     visitor.close();
     agent.close();
   });
 
   it('answers storage_unavailable and a 503 /health while the database is gone, acknowledges only what committed, and recovers without a restart', async () => {
-    const node = processes.find((p) => p.child.exitCode === null && p.child.signalCode === null) ?? (await startNode());
+    const node = running()[0] ?? (await startNode());
     const visitor = await connectVisitor(node.url);
     expect((await emitWithAck(visitor, 'message:send', { clientId: 'before', text: 'before' })).ok).toBe(true);
     const database = new URL(url).pathname.slice(1);

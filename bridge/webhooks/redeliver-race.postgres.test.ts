@@ -12,7 +12,7 @@ import { connectAgent, emitWithAck, type AgentClient } from '../testing/clients.
 import { startPostgresNodes, type PostgresNodes } from '../testing/postgres-nodes.ts';
 import { waitUntil } from '../testing/wait-until.ts';
 import { metaSignature } from './signatures.ts';
-import { graphSendOk, startScriptedServer, type RecordedRequest, type ScriptedAnswer, type ScriptedServer } from './test-servers.ts';
+import { GRAPH_SEND_REFUSED, graphSendOk, startPlannedGraphApi, type PlannedGraphApi, type ScriptedServer } from './test-servers.ts';
 import { webhookConfigFromEnv } from './webhook-config.ts';
 import { sendIdOf, WHATSAPP_SEND_QUEUE, type WhatsappSendJob } from './whatsapp-delivery.ts';
 import { whatsappConversationId } from './whatsapp-inbound.ts';
@@ -20,24 +20,16 @@ import { whatsappConversationId } from './whatsapp-inbound.ts';
 const APP_SECRET = 'meta-app-secret-0123456789abcdef';
 const PHONE_NUMBER_ID = '106540352242922';
 const AGENT = { name: 'ana', displayName: 'Ana', role: 'agent', password: 'ana-password-12' } as const;
-/** Meta's permanent refusal of a send: the send is dead after one attempt. */
-const REFUSED: ScriptedAnswer = { status: 400, body: { error: { message: '(#131047) Re-engagement message', code: 131047 } } };
 
 let graph: ScriptedServer;
 let nodes: PostgresNodes;
 let agentToken: string;
 let socket: AgentClient;
-/** Answers Meta gives to sends to a number, in order; when none is left, Meta accepts. */
-const plans = new Map<string, (() => ScriptedAnswer | Promise<ScriptedAnswer>)[]>();
-const sendsTo = (waId: string): RecordedRequest[] =>
-  graph.requests.filter((r) => r.path.endsWith('/messages') && (JSON.parse(r.body.toString('utf8')) as { to?: string }).to === waId);
+let plans: PlannedGraphApi['plans'];
+let sendsTo: PlannedGraphApi['sendsTo'];
 
 beforeAll(async () => {
-  graph = await startScriptedServer((request) => {
-    const to = (JSON.parse(request.body.toString('utf8')) as { to: string }).to;
-    const planned = plans.get(to)?.shift();
-    return planned ? planned() : { status: 200, body: graphSendOk(`wamid.${to}.${sendsTo(to).length}`, to) };
-  });
+  ({ server: graph, plans, sendsTo } = await startPlannedGraphApi());
   const webhooks = webhookConfigFromEnv({
     WHATSAPP_APP_SECRET: APP_SECRET,
     WHATSAPP_ACCESS_TOKEN: 'EAAGredeliver-access-token',
@@ -84,7 +76,7 @@ async function deadSend(waId: string): Promise<string> {
   expect(posted.status).toBe(200);
   const conversationId = whatsappConversationId(waId);
   await waitUntil(`the conversation of ${waId} stored`, () => nodes.stores[0]!.getConversation(conversationId));
-  plans.set(waId, [() => REFUSED]);
+  plans.set(waId, [() => GRAPH_SEND_REFUSED]);
   const ack = await emitWithAck(socket, 'message:send', { conversationId, clientId: `c-${waId}`, text: 'Sorry for the wait' });
   if (!ack.ok) throw new Error(`reply refused: ${ack.error.code}`);
   const id = sendIdOf(ack.data.id);

@@ -124,6 +124,31 @@ export function graphSendOk(id: string, to = '16505551234') {
   };
 }
 
+/** Meta's permanent refusal of a send (outside the 24-hour window): the send is dead at once. */
+export const GRAPH_SEND_REFUSED: ScriptedAnswer = { status: 400, body: { error: { message: '(#131047) Re-engagement message', code: 131047 } } };
+
+/** A fake Graph API whose answers to sends are planned per recipient number. */
+export interface PlannedGraphApi {
+  server: ScriptedServer;
+  /** Answers Meta gives to sends to a number, in order; when none is left, Meta accepts with `wamid.<to>.<n>`. */
+  plans: Map<string, (() => ScriptedAnswer | Promise<ScriptedAnswer>)[]>;
+  /** The sends to `waId` Meta has received. */
+  sendsTo: (waId: string) => RecordedRequest[];
+}
+
+/** Starts a fake Graph API answering sends from per-number plans (see PlannedGraphApi). */
+export async function startPlannedGraphApi(): Promise<PlannedGraphApi> {
+  const plans: PlannedGraphApi['plans'] = new Map();
+  const toOf = (request: RecordedRequest) => (JSON.parse(request.body.toString('utf8')) as { to?: string }).to;
+  const sendsTo = (waId: string): RecordedRequest[] => server.requests.filter((r) => r.path.endsWith('/messages') && toOf(r) === waId);
+  const server: ScriptedServer = await startScriptedServer((request) => {
+    const to = toOf(request) ?? '';
+    const planned = plans.get(to)?.shift();
+    return planned ? planned() : { status: 200, body: graphSendOk(`wamid.${to}.${sendsTo(to).length}`, to) };
+  });
+  return { server, plans, sendsTo };
+}
+
 /** A media file the fake Graph API holds for download. */
 export interface FakeMedia {
   bytes: Buffer;

@@ -11,7 +11,7 @@ import { connectAgent, emitWithAck, type AgentClient } from '../testing/clients.
 import { waitUntil } from '../testing/wait-until.ts';
 import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv, type WebhookConfig } from './webhook-config.ts';
-import { graphSendOk, startScriptedServer, type RecordedRequest, type ScriptedAnswer, type ScriptedServer } from './test-servers.ts';
+import { GRAPH_SEND_REFUSED, graphSendOk, startPlannedGraphApi, type PlannedGraphApi, type ScriptedServer } from './test-servers.ts';
 import { whatsappConversationId } from './whatsapp-inbound.ts';
 import { sendIdOf, WHATSAPP_SEND_QUEUE, type WhatsappSendJob } from './whatsapp-delivery.ts';
 
@@ -19,8 +19,6 @@ const APP_SECRET = 'meta-app-secret-0123456789abcdef';
 const ACCESS_TOKEN = 'EAAGretry-access-token';
 const PHONE_NUMBER_ID = '106540352242922';
 
-/** Meta's permanent refusal of a send (outside the 24-hour window). */
-const REFUSED: ScriptedAnswer = { status: 400, body: { error: { message: '(#131047) Re-engagement message', code: 131047 } } };
 
 /** A running bridge on one engine. */
 export interface RetryBridge {
@@ -96,17 +94,11 @@ export function describeWhatsappRetry(engine: string, start: (webhooks: WebhookC
     let graph: ScriptedServer;
     let bridge: RetryBridge;
     let socket: AgentClient;
-    /** Answers Meta gives to sends to a number, in order; when none is left, Meta accepts with `wamid.<to>.<n>`. */
-    const plans = new Map<string, (() => ScriptedAnswer | Promise<ScriptedAnswer>)[]>();
-    const sendsTo = (waId: string): RecordedRequest[] =>
-      graph.requests.filter((r) => r.path.endsWith('/messages') && (JSON.parse(r.body.toString('utf8')) as { to?: string }).to === waId);
+    let plans: PlannedGraphApi['plans'];
+    let sendsTo: PlannedGraphApi['sendsTo'];
 
     beforeAll(async () => {
-      graph = await startScriptedServer((request) => {
-        const to = (JSON.parse(request.body.toString('utf8')) as { to: string }).to;
-        const planned = plans.get(to)?.shift();
-        return planned ? planned() : { status: 200, body: graphSendOk(`wamid.${to}.${sendsTo(to).length}`, to) };
-      });
+      ({ server: graph, plans, sendsTo } = await startPlannedGraphApi());
       bridge = await start(
         webhookConfigFromEnv({
           WHATSAPP_APP_SECRET: APP_SECRET,
@@ -156,7 +148,7 @@ export function describeWhatsappRetry(engine: string, start: (webhooks: WebhookC
     it('a Retry pressed after Meta refused the reply but before its send was saved dead is not lost, also when the retried send is refused too: the reply ends sent, once', async () => {
       const waId = '15550002001';
       const conversationId = await conversationOf(waId);
-      plans.set(waId, [() => REFUSED, () => REFUSED]);
+      plans.set(waId, [() => GRAPH_SEND_REFUSED, () => GRAPH_SEND_REFUSED]);
       const hold = holdDeadSaves(bridge.store, conversationId);
       try {
         const message = await reply(conversationId, 'refused twice');
@@ -191,7 +183,7 @@ export function describeWhatsappRetry(engine: string, start: (webhooks: WebhookC
       const conversationId = await conversationOf(waId);
       let answer!: () => void;
       const answered = new Promise<void>((resolve) => (answer = resolve));
-      plans.set(waId, [() => REFUSED, () => answered.then(() => ({ status: 200, body: graphSendOk(`wamid.${waId}.accepted`, waId) }))]);
+      plans.set(waId, [() => GRAPH_SEND_REFUSED, () => answered.then(() => ({ status: 200, body: graphSendOk(`wamid.${waId}.accepted`, waId) }))]);
       const message = await reply(conversationId, 'retried twice');
       await waitUntil('the refused send saved dead', async () => (await sendOf(message.id))?.state === 'dead');
 
@@ -214,7 +206,7 @@ export function describeWhatsappRetry(engine: string, start: (webhooks: WebhookC
       const conversationId = await conversationOf(waId);
       let answer!: () => void;
       const answered = new Promise<void>((resolve) => (answer = resolve));
-      plans.set(waId, [() => REFUSED, () => answered.then(() => ({ status: 200, body: graphSendOk(`wamid.${waId}.accepted`, waId) }))]);
+      plans.set(waId, [() => GRAPH_SEND_REFUSED, () => answered.then(() => ({ status: 200, body: graphSendOk(`wamid.${waId}.accepted`, waId) }))]);
       const message = await reply(conversationId, 'retried on two consoles');
       await waitUntil('the refused send saved dead', async () => (await sendOf(message.id))?.state === 'dead');
 
