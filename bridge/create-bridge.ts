@@ -103,7 +103,7 @@ export interface Bridge {
 
 /** Largest REST JSON body. Message text is at most 4000 UTF-16 units, i.e. ≤ 12 KB of UTF-8 plus JSON. */
 const JSON_BODY_LIMIT = '32kb';
-/** How long a closing cluster node waits for the presence announcements of the visitors it disconnects. */
+/** How long a closing cluster node waits for the presence announcements of the visitors and agents it disconnects. */
 const CLOSE_ANNOUNCEMENTS_MS = 5_000;
 
 /** Builds a bridge around `deps`; call `httpServer.listen()` to serve it. */
@@ -278,9 +278,11 @@ export function createBridge(deps: BridgeDeps): Bridge {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       if (isClustered(visitorNs)) {
-        // The other nodes' agents are told that this node's visitors left, while its adapter and store still work (a
-        // widget that reconnects to another node is announced online there); a lookup that hangs cannot hold the close.
+        // The other nodes' agents are told that this node's visitors left, and their visitors (and agents) that its agents
+        // left, while its adapter and store still work (a widget or console that reconnects to another node is announced
+        // online there); a lookup that hangs cannot hold the close.
         visitorNs.local.disconnectSockets(true);
+        agentNs.local.disconnectSockets(true);
         await Promise.race([Promise.allSettled([...tracked]), new Promise((resolve) => setTimeout(resolve, CLOSE_ANNOUNCEMENTS_MS).unref())]);
       }
       for (const hook of closeHooks.reverse()) {

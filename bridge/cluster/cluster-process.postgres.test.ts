@@ -3,8 +3,9 @@
  * start with one sentence, three nodes starting together on an empty database migrate once and create one bootstrap
  * agent, a node with other secrets is refused, a visitor on one node and an agent on another see each other live, a
  * conversation summary whose presence lookup timed out on a stopped node is sent again (and so is a visitor's going
- * offline, and so is that of a node's visitors when the node shuts down), and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never an
- * acknowledgement of something not committed — until it is back, without a restart.
+ * offline), a node that shuts down tells the other nodes' agents that its visitors left and their visitors that its
+ * agents left, and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never
+ * an acknowledgement of something not committed — until it is back, without a restart.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -221,6 +222,24 @@ describe('bridge processes on PostgreSQL', () => {
     // A graceful stop (SIGTERM: bridge, then store, then pool, as bridge/main.ts closes them).
     expect(await a!.kill('SIGTERM')).toBe(0);
     await waitUntil('the agent on node B told that the visitor of the stopped node is offline', toldOffline, { timeoutMs: 30_000 });
+    visitor.close();
+    agent.close();
+  });
+
+  it("tells the other nodes' visitors that a node's agents left when that node shuts down", async () => {
+    const [a, b] = running();
+    const visitor = await connectVisitor(b!.url);
+    const presence = collect(visitor, 'agents:presence');
+    // The count the visitor is given on connecting comes first, so nothing older arrives after the agent's.
+    await waitUntil('the visitor on node B told how many agents take chats', () => presence.length > 0 || undefined);
+    // The only agent online, on node A.
+    const agent = await connectAgent(a!.url, await agentToken(a!));
+    await waitUntil('the visitor on node B told that the agent on node A takes chats', () => presence.some((p) => p.online >= 1) || undefined);
+    const told = presence.length;
+    expect(await a!.kill('SIGTERM')).toBe(0);
+    await waitUntil('the visitor on node B told that no agent takes chats', () => presence.slice(told).some((p) => p.online === 0) || undefined, {
+      timeoutMs: 30_000,
+    });
     visitor.close();
     agent.close();
   });

@@ -188,7 +188,7 @@ export async function registerAgentHandlers(
   socket.on('disconnect', () => {
     typing.stopAll();
     forgetSocket(limiters, socket.id);
-    void ctx.availability.announce();
+    ctx.track(ctx.availability.announce());
   });
 
   await socket.join([AGENTS_ROOM, agentRoom(agentId), sessionRoom(socket.data.sessionId)]);
