@@ -167,6 +167,8 @@ export interface FakeGraphApi {
    * deterministically, for as long as a test needs.
    */
   held: Map<string, Promise<void>>;
+  /** Media ids whose bytes (the second step) are not served until the promise settles: the file itself in flight. */
+  heldBytes: Map<string, Promise<void>>;
   /** Parts of the API answering 500 (Meta's error code 2, temporary) until removed from the set. */
   failing: Set<'lookup' | 'download' | 'upload' | 'send'>;
   /** Requests to each part of the API (scripted failures included). */
@@ -187,6 +189,7 @@ export async function startFakeGraphApi(accessToken: string, version = 'v21.0'):
   const media = new Map<string, FakeMedia>();
   const failing = new Set<'lookup' | 'download' | 'upload' | 'send'>();
   const held = new Map<string, Promise<void>>();
+  const heldBytes = new Map<string, Promise<void>>();
   let uploaded = 0;
   let sent = 0;
   const base = `/${version}/`;
@@ -228,7 +231,9 @@ export async function startFakeGraphApi(accessToken: string, version = 'v21.0'):
     return { status: 400, body: { error: { message: 'Unknown path.', code: 100 } } };
   };
   const server = await startScriptedServer((request) => {
-    const hold = kindOf(request) === 'lookup' ? held.get(decodeURIComponent(request.path.slice(request.path.lastIndexOf('/') + 1))) : undefined;
+    const id = decodeURIComponent(request.path.slice(request.path.lastIndexOf('/') + 1));
+    const kind = kindOf(request);
+    const hold = kind === 'lookup' ? held.get(id) : kind === 'download' ? heldBytes.get(id) : undefined;
     return hold ? hold.then(() => answer(request)) : answer(request);
   });
   url = server.url;
@@ -238,6 +243,7 @@ export async function startFakeGraphApi(accessToken: string, version = 'v21.0'):
     apiBase: `${server.url}/${version}`,
     media,
     held,
+    heldBytes,
     failing,
     lookups: of('lookup'),
     downloads: of('download'),

@@ -216,6 +216,52 @@ export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookC
       expect((await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).map((i) => i.id)).not.toContain(jobId);
     });
 
+    /**
+     * A media message whose file is being fetched (lookup answered, the bytes held by the fake Graph API) when an
+     * agent erases the conversation; `meanwhile` runs after the erasure, then the bytes are served. Resolves once the
+     * job has ended its attempt, with how it ended.
+     */
+    async function eraseWhileBytesInFlight(waId: string, wamid: string, mediaId: string, meanwhile: () => Promise<void> = async () => {}) {
+      const conversationId = whatsappConversationId(waId);
+      const jobId = mediaJobIdOf(conversationId, wamid);
+      const logsBefore = logs.length;
+      graph.media.set(mediaId, { bytes: png, mimeType: 'image/png' });
+      let release!: () => void;
+      graph.heldBytes.set(mediaId, new Promise<void>((resolve) => (release = resolve)));
+      const body = inboundBody(waId, { id: wamid, type: 'image', image: { id: mediaId, caption: 'My card number is 4111 1111 1111 1111' } });
+      expect((await post(body)).status).toBe(200);
+      // Claimed, looked up, and the request for the bytes held unanswered: the file is on its way.
+      await waitUntil(`the held download of ${mediaId}`, () => graph.downloads().some((r) => r.path === `/media-bytes/${mediaId}`));
+      expect((await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).map((i) => i.id)).toContain(jobId);
+      expect((await asAgent(`/api/conversations/${conversationId}`, { method: 'DELETE' })).status).toBe(204);
+      await meanwhile();
+      release();
+      // Whichever comes first: the job dropping what it fetched, or (the bug) its message stored after all.
+      const ended = await waitUntil(`the in-flight download of ${wamid} ended`, async () =>
+        logs.slice(logsBefore).find((line) => line.msg === 'webhooks: WhatsApp media of an erased conversation dropped' && line.wamid === wamid) ??
+        (await bridge.store.findMessageByExternalId(wamid)),
+      );
+      // The worker's save of the attempt comes after: the erased item is not written back.
+      await waitUntil(`the attempt of ${jobId} ended`, () => logs.slice(logsBefore).some((line) => line.id === jobId && line.queue === WHATSAPP_MEDIA_QUEUE));
+      return { conversationId, jobId, ended, lines: () => logs.slice(logsBefore) };
+    }
+
+    it('an erasure while the file itself is being fetched: once served, nothing of it is stored — no message, attachment, file or job; no error', async () => {
+      const attachmentsBefore = bridge.store.health().attachments;
+      const filesBefore = await bridge.storedFiles();
+      const { conversationId, jobId, ended, lines } = await eraseWhileBytesInFlight('15550001007', 'wamid.ERASE2', 'MEDIA-ERASE-2');
+      expect(ended).toMatchObject({ msg: 'webhooks: WhatsApp media of an erased conversation dropped', when: 'after the download' });
+      expect(await bridge.store.findMessageByExternalId('wamid.ERASE2')).toBeUndefined();
+      expect(await bridge.store.getConversation(conversationId)).toBeUndefined();
+      expect(bridge.store.health().attachments).toBe(attachmentsBefore);
+      expect(await bridge.storedFiles()).toBe(filesBefore);
+      expect((await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).map((i) => i.id)).not.toContain(jobId);
+      // One attempt, ended without an error and without a retry.
+      expect(lines().filter((line) => (line.level as number) >= 50)).toEqual([]);
+      expect(lines().filter((line) => line.msg === 'webhooks: delivery failed' && line.id === jobId)).toEqual([]);
+      expect(graph.downloads().filter((r) => r.path === '/media-bytes/MEDIA-ERASE-2')).toHaveLength(1);
+    });
+
     it('still runs a job an older version queued as wa-media:<wamid> before the conversation existed (an upgrade with jobs pending)', async () => {
       const waId = '15550001006';
       expect(await bridge.store.getConversation(whatsappConversationId(waId))).toBeUndefined();
