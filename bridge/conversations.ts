@@ -174,6 +174,8 @@ export async function storeMessage(
     attachmentIds?: readonly string[] | undefined;
     /** The id an external channel gave the message (WhatsApp's wamid). */
     externalId?: string | undefined;
+    /** The queue item (job) storing it: refused once an erasure deleted that job (`NewMessage.forQueueItem`). */
+    forQueueItem?: string | undefined;
   },
 ): Promise<{ message: Message; created: boolean; announce: () => Promise<void> }> {
   const attachments = await resolveAttachments(ctx, input.conversationId, input.conversation, input.author, input.attachmentIds ?? [], input.text ?? '');
@@ -187,6 +189,7 @@ export async function storeMessage(
     text: input.text ?? '',
     ...(attachments.length > 0 ? { attachments } : {}),
     ...(input.externalId !== undefined ? { externalId: input.externalId } : {}),
+    ...(input.forQueueItem !== undefined ? { forQueueItem: input.forQueueItem } : {}),
     reopen: true,
     ...(assignee !== undefined ? { assignIfUnassigned: assignee } : {}),
   });

@@ -1038,6 +1038,42 @@ export function describeStoreContract(engine: StoreEngine): void {
       await erased();
     });
 
+    it("refuses a job's file and message once an erasure deleted the job, also in a new conversation under the same id", async () => {
+      await conversationWith('job-conv', []);
+      await store.enqueue('jobs', { n: 1 }, 'job:job-conv:1');
+      const file = (uploadKey: string) => ({
+        conversationId: 'job-conv',
+        uploader: 'visitor',
+        uploadKey,
+        name: 'photo.txt',
+        type: 'text/plain' as const,
+        content: new TextEncoder().encode(`bytes of ${uploadKey}`),
+        forQueueItem: 'job:job-conv:1',
+      });
+      const message = (clientId: string) => ({ conversationId: 'job-conv', clientId, author: { role: 'visitor' as const }, text: clientId, forQueueItem: 'job:job-conv:1' });
+      // While the job exists (pending, or dead after its last attempt) its writes are stored.
+      expect((await store.putAttachment(file('before'))).created).toBe(true);
+      expect((await store.appendMessage(message('before'))).created).toBe(true);
+      const [item] = await store.listQueueItems('jobs', 10);
+      expect(await store.updateQueueItem({ ...item!, state: 'dead' })).toBe(true);
+      expect((await store.appendMessage(message('dead'))).created).toBe(true);
+
+      expect(await store.eraseConversation('job-conv', { queueItemIdPrefixes: ['job:job-conv:'] })).toBe(true);
+      await store.createConversation({ id: 'job-conv', channel: 'whatsapp', name: 'The same customer again' });
+      const refused = async (): Promise<void> => {
+        await expect(store.putAttachment(file('after'))).rejects.toMatchObject({ code: 'not_found' });
+        await expect(store.appendMessage(message('after'))).rejects.toMatchObject({ code: 'not_found' });
+        expect(await store.getMessages('job-conv', { limit: 10 })).toEqual([]);
+        expect(await store.findAttachmentByUploadKey('job-conv', 'visitor', 'after')).toBeUndefined();
+        expect(store.health()).toMatchObject({ attachments: 0, attachmentBytes: 0 });
+      };
+      await refused();
+      await restart();
+      await refused();
+      // Writes of no job, or of a job that exists, go on as before.
+      expect((await store.appendMessage({ ...message('mine'), forQueueItem: undefined })).created).toBe(true);
+    });
+
     it('reports health', async () => {
       await conversationWith('c', [{ role: 'visitor', text: 'a' }, { role: 'visitor', text: 'b' }]);
       expect(store.health()).toMatchObject({ ok: true, conversations: 1, messages: 2 });

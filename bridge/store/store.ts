@@ -52,6 +52,13 @@ export interface NewMessage {
    * an assigned conversation keeps its assignee).
    */
   assignIfUnassigned?: string;
+  /**
+   * The queue item (job) writing this message: refused with `not_found` once that item is gone. Erasing a
+   * conversation deletes its jobs in the same atomic step as its data, so a job still running then (a media download
+   * in flight) writes nothing afterwards — not even into a new conversation with the same id (a WhatsApp customer's
+   * next message). Checked in the write's own atomic step, ordered against the erasure by the conversation's lock.
+   */
+  forQueueItem?: string;
 }
 
 /** Which stored bytes of an attachment: the file itself or its thumbnail. */
@@ -72,6 +79,8 @@ export interface NewAttachment {
   content: Uint8Array;
   /** WebP thumbnail of an image. */
   thumbnail?: Uint8Array;
+  /** The queue item (job) storing this file: refused with `not_found` once that item is gone (as `NewMessage`'s). */
+  forQueueItem?: string;
 }
 
 /** An attachment's stored description (its bytes are read with `readAttachment`). */

@@ -158,12 +158,12 @@ async function applyMessage(
 
 /**
  * Stores one customer message in their conversation (created on their first message, unless `existing` is given: then
- * the store refuses the message if that conversation is gone), deduped by wamid, and announces it; true when it was
- * new. `text` is cut to the text limit here.
+ * the store refuses the message if that conversation is gone, or the job `forQueueItem` storing it), deduped by wamid,
+ * and announces it; true when it was new. `text` is cut to the text limit here.
  */
 export async function storeWhatsappMessage(
   deps: MessageProducerContext,
-  input: { wamid: string; waId: string; name: string; text: string; attachmentIds?: string[] },
+  input: { wamid: string; waId: string; name: string; text: string; attachmentIds?: string[]; forQueueItem?: string },
   existing?: Conversation,
 ): Promise<boolean> {
   const conversation = existing ?? (await whatsappConversation(deps, input.waId, input.name));
@@ -175,6 +175,7 @@ export async function storeWhatsappMessage(
     text: fitText(input.text),
     ...(input.attachmentIds?.length ? { attachmentIds: input.attachmentIds } : {}),
     externalId: input.wamid,
+    ...(input.forQueueItem !== undefined ? { forQueueItem: input.forQueueItem } : {}),
   });
   await stored.announce();
   return stored.created;

@@ -262,6 +262,26 @@ export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookC
       expect(graph.downloads().filter((r) => r.path === '/media-bytes/MEDIA-ERASE-2')).toHaveLength(1);
     });
 
+    it('an erasure while the file is being fetched, then the customer writes again: the new conversation gets nothing of the erased message', async () => {
+      const waId = '15550001008';
+      const attachmentsBefore = bridge.store.health().attachments;
+      const filesBefore = await bridge.storedFiles();
+      const { conversationId, jobId, ended, lines } = await eraseWhileBytesInFlight(waId, 'wamid.ERASE3', 'MEDIA-ERASE-3', async () => {
+        // The same customer, the same (derived) conversation id: a new conversation, not the erased one.
+        expect((await post(inboundBody(waId, { id: 'wamid.AGAIN3', type: 'text', text: { body: 'Did you get my photo?' } }))).status).toBe(200);
+        await stored('wamid.AGAIN3');
+      });
+      expect(ended).toMatchObject({ msg: 'webhooks: WhatsApp media of an erased conversation dropped', when: 'after the download' });
+      expect(await bridge.store.findMessageByExternalId('wamid.ERASE3')).toBeUndefined();
+      const messages = await bridge.store.getMessages(conversationId, { limit: 10 });
+      expect(messages.map((m) => m.text)).toEqual(['Did you get my photo?']);
+      expect(bridge.store.health().attachments).toBe(attachmentsBefore);
+      expect(await bridge.storedFiles()).toBe(filesBefore);
+      expect((await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).map((i) => i.id)).not.toContain(jobId);
+      expect(lines().filter((line) => (line.level as number) >= 50)).toEqual([]);
+      expect(lines().filter((line) => line.msg === 'webhooks: delivery failed' && line.id === jobId)).toEqual([]);
+    });
+
     it('still runs a job an older version queued as wa-media:<wamid> before the conversation existed (an upgrade with jobs pending)', async () => {
       const waId = '15550001006';
       expect(await bridge.store.getConversation(whatsappConversationId(waId))).toBeUndefined();

@@ -14,13 +14,14 @@
  *
  * Erasure: the job id names the conversation, so erasing it deletes its pending jobs (by `mediaJobIdPrefixOf`) in the
  * same atomic store step as its messages. A job already claimed when the erasure runs never creates the conversation
- * again: it writes only into the conversation that exists, and the store refuses a file or a message for one that is
- * gone (checked atomically with the write), so the job drops what it downloaded. Jobs queued by an older version
- * (`wa-media:<wamid>`, before the webhook created the conversation) still run: they create the conversation as they
- * did, unless it was erased after they were queued.
+ * again: it writes only into the conversation that exists, and each of its writes names the job's queue item, which the
+ * store checks atomically with the write (`forQueueItem`): once the erasure deleted it, the file and the message are
+ * refused and the job drops what it downloaded — also when the customer's next message has meanwhile started a new
+ * conversation under the same id. Jobs queued by an older version (`wa-media:<wamid>`, before the webhook created the
+ * conversation) still run: they create the conversation as they did, unless it was erased after they were queued.
  */
 import type { AxiosInstance } from 'axios';
-import type { QueueItem, Store } from '../store/store.ts';
+import { StoreError, type QueueItem, type Store } from '../store/store.ts';
 import type { BridgeMetrics } from '../metrics.ts';
 import type { MessageProducerContext } from '../conversations.ts';
 import { BridgeError } from '../api-error.ts';
@@ -117,8 +118,8 @@ export class WhatsappMedia implements InboundMediaQueue {
     try {
       return await this.download(item, conversation, signal);
     } catch (error) {
-      // The store refuses a file or a message for a conversation erased meanwhile (atomically with the write).
-      if (await this.deps.store.getConversation(conversation.id)) throw error;
+      // The store refuses a file or a message once the job or its conversation is erased (atomically with the write).
+      if (!refusedAsErased(error) && (await this.deps.store.getConversation(conversation.id))) throw error;
       this.dropped(job, 'after the download');
       return { ok: true };
     }
@@ -146,7 +147,7 @@ export class WhatsappMedia implements InboundMediaQueue {
     const { store, config, http, clock, maxBytes } = this.deps;
     const job = item.payload;
     if (!config.send) {
-      await this.storePlaceholder(job, conversation, 'not downloaded: WHATSAPP_ACCESS_TOKEN is not set');
+      await this.storePlaceholder(item, conversation, 'not downloaded: WHATSAPP_ACCESS_TOKEN is not set');
       return { ok: false, permanent: true, error: 'WhatsApp media download is not configured' };
     }
     // One bound for both requests of the two-step flow, so an attempt always ends well within its claim.
@@ -161,7 +162,7 @@ export class WhatsappMedia implements InboundMediaQueue {
       return { ok: false, permanent: false, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
     }
     if (result.kind === 'rejected') {
-      await this.storePlaceholder(job, conversation, `not downloaded: ${result.reason}`);
+      await this.storePlaceholder(item, conversation, `not downloaded: ${result.reason}`);
       return { ok: false, permanent: true, error: `rejected ${result.code}: ${result.reason}`, status: result.status };
     }
     let type;
@@ -172,12 +173,13 @@ export class WhatsappMedia implements InboundMediaQueue {
     } catch (error) {
       if (!(error instanceof BridgeError)) throw error;
       // Refused like an upload would be (a video, an unreadable image): the customer's message is kept as text.
-      await this.storePlaceholder(job, conversation, `not kept: ${error.message}`);
+      await this.storePlaceholder(item, conversation, `not kept: ${error.message}`);
       this.deps.logger.info({ wamid: job.wamid, kind: job.kind, code: error.code }, 'webhooks: WhatsApp media refused; placeholder stored');
       return { ok: true };
     }
     const { attachment } = await store.putAttachment({
       conversationId: conversation.id,
+      forQueueItem: item.id,
       uploader: 'visitor',
       // Meta's media id: a retried job (or a second node) stores the one copy the first attempt stored.
       uploadKey: `whatsapp:${job.mediaId}`,
@@ -186,7 +188,11 @@ export class WhatsappMedia implements InboundMediaQueue {
       content: prepared.content,
       ...(prepared.thumbnail ? { thumbnail: prepared.thumbnail } : {}),
     });
-    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text: job.caption ?? '', attachmentIds: [attachment.id] }, conversation);
+    await storeWhatsappMessage(
+      this.deps,
+      { wamid: job.wamid, waId: job.waId, name: job.name, text: job.caption ?? '', attachmentIds: [attachment.id], forQueueItem: item.id },
+      conversation,
+    );
     return { ok: true };
   }
 
@@ -196,14 +202,21 @@ export class WhatsappMedia implements InboundMediaQueue {
     const conversation = await this.conversationOf(item);
     if (!conversation) return this.dropped(item.payload, 'after the last attempt');
     try {
-      await this.storePlaceholder(item.payload, conversation, `not downloaded from WhatsApp after ${item.attempts} attempts`);
+      await this.storePlaceholder(item, conversation, `not downloaded from WhatsApp after ${item.attempts} attempts`);
     } catch (error) {
-      if (await this.deps.store.getConversation(conversation.id)) throw error;
+      if (!refusedAsErased(error) && (await this.deps.store.getConversation(conversation.id))) throw error;
       this.dropped(item.payload, 'after the last attempt');
     }
   }
 
-  private async storePlaceholder(job: InboundMediaJob, conversation: Conversation, note: string): Promise<void> {
-    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text: `${job.placeholder}\n(${note})` }, conversation);
+  private async storePlaceholder(item: QueueItem<InboundMediaJob>, conversation: Conversation, note: string): Promise<void> {
+    const job = item.payload;
+    const text = `${job.placeholder}\n(${note})`;
+    await storeWhatsappMessage(this.deps, { wamid: job.wamid, waId: job.waId, name: job.name, text, forQueueItem: item.id }, conversation);
   }
+}
+
+/** The store's refusal of a job's write after an erasure deleted the job or its conversation (`forQueueItem`). */
+function refusedAsErased(error: unknown): boolean {
+  return error instanceof StoreError && error.code === 'not_found';
 }

@@ -68,7 +68,8 @@ export class LowdbAttachments implements Pick<Store, AttachmentCalls> {
       await this.s.durable(journal.barrier());
       return { attachment: { ...earlier }, created: false };
     }
-    this.s.entryOrThrow(input.conversationId);
+    // Checked before the file is written too: a job erased already writes no file at all.
+    this.s.entryForWrite(input.conversationId, input.forQueueItem);
     const sha256 = createHash('sha256').update(input.content).digest('hex');
     const folder = fileKey(input.conversationId);
     // Outside the conversation's lock (a large file must not hold up its messages); the same content written
@@ -83,7 +84,7 @@ export class LowdbAttachments implements Pick<Store, AttachmentCalls> {
     let result: { attachment: StoredAttachment; created: boolean };
     try {
       result = await this.s.exclusive(input.conversationId, async () => {
-        this.s.entryOrThrow(input.conversationId);
+        this.s.entryForWrite(input.conversationId, input.forQueueItem);
         const raced = known();
         if (raced) {
           durable = journal.barrier();
@@ -96,7 +97,7 @@ export class LowdbAttachments implements Pick<Store, AttachmentCalls> {
         return { attachment: { ...attachment }, created: true };
       });
     } catch (error) {
-      // The conversation was erased meanwhile: the file just written belongs to nothing.
+      // The conversation (or the job storing the file) was erased meanwhile: the file just written belongs to nothing.
       if (!this.liveContent(folder, sha256)) await this.files.remove(folder, sha256).catch(() => undefined);
       throw error;
     }

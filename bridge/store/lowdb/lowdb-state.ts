@@ -185,6 +185,15 @@ export class LowdbState {
     return entry;
   }
 
+  /** The conversation a job's write goes into, refused once the job's queue item is gone (`NewMessage.forQueueItem`). */
+  entryForWrite(id: string, forQueueItem: string | undefined): ConversationEntry {
+    const entry = this.entryOrThrow(id);
+    if (forQueueItem !== undefined && !this.queueBuckets.get(forQueueItem)) {
+      throw new StoreError('not_found', `queue item ${forQueueItem} not found`);
+    }
+    return entry;
+  }
+
   now(): string {
     return this.clock().toISOString();
   }

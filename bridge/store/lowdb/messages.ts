@@ -79,7 +79,7 @@ export class LowdbMessages implements Pick<Store, MessageCalls> {
     const journal = this.s.opened && this.s.journal && !this.s.journal.failing ? this.s.journal : await this.s.writable();
     let durable: Promise<void> = journal.barrier();
     const result = await this.s.exclusive(input.conversationId, async (): Promise<AppendResult> => {
-      const entry = this.s.entryOrThrow(input.conversationId);
+      const entry = this.s.entryForWrite(input.conversationId, input.forQueueItem);
       const index = this.indexes.built(input.conversationId, entry) ?? (await this.indexes.ensure(input.conversationId, entry));
       const existingSeq = index.bySeqClientId.get(input.clientId);
       if (existingSeq !== undefined) {

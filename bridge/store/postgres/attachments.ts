@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { randomId } from '../../ids.ts';
 import { newAttachment, StoreError, type NewAttachment, type StoredAttachment } from '../store.ts';
 import { INSERT_ATTACHMENT, attachmentColumns } from './columns.ts';
-import type { PostgresState } from './postgres-state.ts';
+import { existingQueueItems, type PostgresState } from './postgres-state.ts';
 
 /** The attachment calls of the Store. */
 export class PostgresAttachments {
@@ -19,6 +19,10 @@ export class PostgresAttachments {
       await client.query('SELECT 1 FROM conversations WHERE id = $1 FOR SHARE', [input.conversationId]).then(({ rowCount }) => {
         if (!rowCount) throw new StoreError('not_found', `conversation ${input.conversationId} not found`);
       });
+      const job = input.forQueueItem;
+      if (job !== undefined && !(await existingQueueItems(client, [job])).has(job)) {
+        throw new StoreError('not_found', `queue item ${job} not found`);
+      }
       const { rowCount } = await client.query(
         `${INSERT_ATTACHMENT} ON CONFLICT (conversation_id, uploader, upload_key) DO NOTHING`,
         attachmentColumns(attachment, input.content, input.thumbnail),

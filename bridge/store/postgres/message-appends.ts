@@ -7,7 +7,7 @@ import { lastMessageOf, type Conversation } from '../../../protocol/conversation
 import { randomId } from '../../ids.ts';
 import { cloneConversation, cloneMessage, newMessage, StoreError, type AppendResult, type NewMessage, type OutboundItem } from '../store.ts';
 import { INSERT_MESSAGES, json, jsonArray, messageColumns } from './columns.ts';
-import { prepared, type PostgresState } from './postgres-state.ts';
+import { existingQueueItems, prepared, type PostgresState } from './postgres-state.ts';
 import { feedNotify } from './change-feed.ts';
 
 /**
@@ -154,6 +154,7 @@ export class PostgresAppends {
         if (row.kind === 'c') conversations.set(row.id, row.doc as Conversation);
         else stored.set(`${row.id}\u0000${(row.doc as Message).clientId}`, row.doc as Message);
       }
+      const jobs = await existingQueueItems(client, inputs.flatMap((i) => (i.forQueueItem !== undefined ? [i.forQueueItem] : [])));
       const now = this.s.now();
       const created: Message[] = [];
       const docs: string[] = [];
@@ -161,6 +162,9 @@ export class PostgresAppends {
       const results = inputs.map((input): AppendResult | StoreError => {
         const conversation = conversations.get(input.conversationId);
         if (!conversation) return new StoreError('not_found', `conversation ${input.conversationId} not found`);
+        if (input.forQueueItem !== undefined && !jobs.has(input.forQueueItem)) {
+          return new StoreError('not_found', `queue item ${input.forQueueItem} not found`);
+        }
         const key = `${input.conversationId}\u0000${input.clientId}`;
         const original = stored.get(key);
         if (original) return { message: cloneMessage(original), created: false, conversation: cloneConversation(conversation) };

@@ -76,6 +76,17 @@ const QUEUE_OUTBOUND = prepared('queue-outbound', insertQueueItems());
 export function queueValues(items: OutboundItem[], now: string): unknown[] {
   return [items.map((i) => i.id), items.map((i) => i.queue), now, jsonArray(items.map((i) => json(newQueueItem(i.queue, i.id, i.payload, now))))];
 }
+
+/**
+ * Which of `ids` name a queue item that exists, read in a write's transaction (`NewMessage.forQueueItem`): the write
+ * holds its conversation's row lock, so an erasure deleting those items has committed before or waits for it.
+ */
+export async function existingQueueItems(client: pg.PoolClient, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await client.query<{ id: string }>('SELECT id FROM queue_items WHERE id = ANY($1::text[])', [ids]);
+  return new Set(rows.map((row) => row.id));
+}
+
 const LOCK_CONVERSATION = prepared(
   'lock-conversation',
   'SELECT doc, delivered_visitor_seq, delivered_agent_seq FROM conversations WHERE id = $1 FOR UPDATE',
