@@ -1,6 +1,7 @@
 /**
  * Statuses, receipts and channel ids of messages: status changes share transactions as appends do, lock the
- * conversation row, and only ever raise a message's status rank (also in SQL).
+ * conversation row, and only ever raise a message's status rank (also in SQL). A shared transaction decides its
+ * changes on documents it read under those locks and writes them all in one statement at its end.
  */
 import type pg from 'pg';
 import type { Message } from '../../../protocol/message.ts';
@@ -52,6 +53,12 @@ const MESSAGES_BY_EXTERNAL_ID = prepared(
    WHERE external_id = ANY($1::text[]) ORDER BY external_id`,
 );
 const MESSAGE_BY_ID = prepared('status-message', 'SELECT doc FROM messages WHERE conversation_id = $1 AND id = $2');
+/** The messages a shared status transaction's changes name, read once their conversations are locked. */
+const MESSAGES_BY_IDS = prepared(
+  'status-messages',
+  `SELECT m.doc FROM unnest($1::text[], $2::text[]) AS k (conversation_id, id)
+     JOIN messages m ON m.conversation_id = k.conversation_id AND m.id = k.id`,
+);
 /** The messages a group of receipts may newly cover, given as seq ranges of a conversation and author role, in seq order. */
 const RECEIPTS_RANGE = prepared(
   'receipts-range',
@@ -60,29 +67,30 @@ const RECEIPTS_RANGE = prepared(
    ORDER BY m.seq`,
 );
 /**
- * A group of receipts' writes in one statement: the messages they changed ($1..$5), each only raising its status
- * rank; their event webhooks ($6..$9, `queueValues`); their conversations' documents and delivered watermarks
- * ($10..$14: receipts change nothing else of a conversation row); with a change feed ($15, $16), a NOTIFY of each
- * changed message, in rev order. A data-modifying WITH runs to completion whether or not it is read.
+ * A shared status transaction's writes in one statement: the messages it changed ($1..$6; each only raising its
+ * status rank unless none of its changes was an advance, e.g. a failure reported again), their event webhooks ($7..$10,
+ * `queueValues`), their conversations' documents and delivered watermarks ($11..$15: status changes and receipts change
+ * nothing else of a conversation row); with a change feed ($16, $17), a NOTIFY of each changed message, in rev order.
+ * A data-modifying WITH runs to completion whether or not it is read.
  */
-const RECEIPTS_SAVE = prepared(
-  'receipts-save',
+const STATUSES_SAVE = prepared(
+  'statuses-save',
   `WITH changed AS (
      UPDATE messages m SET doc = v.doc, rev = v.rev, status_rank = v.status_rank
      FROM ROWS FROM (unnest($1::text[]), unnest($2::text[]), json_array_elements($3::json), unnest($4::bigint[]),
-                     unnest($5::smallint[])) AS v (conversation_id, id, doc, rev, status_rank)
-     WHERE m.conversation_id = v.conversation_id AND m.id = v.id AND m.status_rank < v.status_rank
+                     unnest($5::smallint[]), unnest($6::boolean[])) AS v (conversation_id, id, doc, rev, status_rank, advanced)
+     WHERE m.conversation_id = v.conversation_id AND m.id = v.id AND (m.status_rank < v.status_rank OR NOT v.advanced)
      RETURNING m.conversation_id, m.id, v.doc::text AS doc, v.rev),
-   queued AS (${insertQueueItems(6)}),
+   queued AS (${insertQueueItems(7)}),
    saved AS (
      UPDATE conversations c SET doc = v.doc, rev = v.rev, delivered_visitor_seq = v.delivered_visitor_seq,
        delivered_agent_seq = v.delivered_agent_seq
-     FROM ROWS FROM (unnest($10::text[]), json_array_elements($11::json), unnest($12::bigint[]), unnest($13::bigint[]),
-                     unnest($14::bigint[]))
+     FROM ROWS FROM (unnest($11::text[]), json_array_elements($12::json), unnest($13::bigint[]), unnest($14::bigint[]),
+                     unnest($15::bigint[]))
        AS v (id, doc, rev, delivered_visitor_seq, delivered_agent_seq)
      WHERE c.id = v.id),
    notified AS MATERIALIZED (
-     ${feedNotify('status', '(SELECT conversation_id, id, doc FROM changed ORDER BY rev) AS v', '$15', '$16')})
+     ${feedNotify('status', '(SELECT conversation_id, id, doc FROM changed ORDER BY rev) AS v', '$16', '$17')})
    SELECT count(*)::int AS notified FROM notified`,
 );
 
@@ -93,12 +101,12 @@ interface ExternalIdTarget {
 }
 
 /**
- * A status change's writes in one statement: its message ($12..$18, `messageValues`), its event webhooks
- * ($19..$22, `queueValues`), its conversation ($1..$11, `conversationValues`) and, with a change feed ($23, $24), a
- * NOTIFY of the message if it changed.
+ * An external id's acceptance in one statement (`setExternalId`, a transaction of its own): its message ($12..$18,
+ * `messageValues`), its event webhooks ($19..$22, `queueValues`), its conversation ($1..$11, `conversationValues`) and,
+ * with a change feed ($23, $24), a NOTIFY of the message if it changed.
  */
-const STATUS_SAVE = prepared(
-  'status-save',
+const ACCEPT_SAVE = prepared(
+  'external-id-save',
   `WITH changed AS (${updateMessage(12)} RETURNING conversation_id, id, doc::text AS doc),
    queued AS (${insertQueueItems(19)}),
    saved AS (${UPDATE_CONVERSATION}),
@@ -118,13 +126,13 @@ interface ReceiptRequest {
 type QueuedStatusChange =
   | { receipt: ReceiptRequest }
   | {
-      /** The conversation it changes, or the external id whose message's conversation it changes (if there is one). */
-      key: { conversationId: string } | { externalId: string };
+      /** The message it changes, or the external id whose message it changes (if there is one). */
+      key: { conversationId: string; messageId: string } | { externalId: string };
       /**
        * Runs inside the shared transaction, under the conversation's lock (and the external id's); throws only
-       * StoreErrors before writing. `targets` are the batch's external ids' messages.
+       * StoreErrors, before changing anything. `targets` are the batch's external ids' messages.
        */
-      run: (client: pg.PoolClient, targets: Map<string, ExternalIdTarget>) => Promise<StatusResult | undefined>;
+      run: (client: pg.PoolClient, targets: Map<string, ExternalIdTarget>, changes: StatusChanges) => Promise<StatusResult | undefined>;
     };
 
 /** A status change (receipt or status) waiting for the next shared status transaction. */
@@ -134,10 +142,39 @@ type PendingStatusWrite = QueuedStatusChange & {
 };
 
 /**
- * Receipts next to each other in a shared status transaction, read and written together: one statement reads every
- * message they may cover, each receipt is decided in arrival order on those documents (so it sees the ones before
- * it), and one statement writes what they changed — two statements for the group instead of two per receipt.
- * Another kind of change in between (it reads and writes rows as stored) writes the group first.
+ * What a shared status transaction has read and changed so far. Its conversations are locked, so their messages change
+ * only here: each change is decided on the documents kept here and all are written by one statement at the end
+ * (`saveChanges`) — a statement per transaction instead of a read and a write per change.
+ */
+interface StatusChanges {
+  /** Every message read or changed, by `messageKey`, in its latest state. */
+  docs: Map<string, Message>;
+  /** The messages changed, by `messageKey`, each in its latest state; `advanced` when a change raised its status rank. */
+  changed: Map<string, { message: Message; advanced: boolean }>;
+  /** The conversation rows changed, by id. */
+  conversations: Map<string, ConversationRow>;
+  /** Their event webhooks. */
+  queued: OutboundItem[];
+}
+
+/** A message's key in `StatusChanges`. */
+function messageKey(conversationId: string, id: string): string {
+  return `${conversationId}\u0000${id}`;
+}
+
+/** `message` changed in the transaction: kept as its latest document, written at the end. */
+function noteChange(changes: StatusChanges, row: ConversationRow, message: Message, advanced: boolean, queued: OutboundItem[]): void {
+  const key = messageKey(message.conversationId, message.id);
+  changes.docs.set(key, message);
+  changes.changed.set(key, { message, advanced: advanced || (changes.changed.get(key)?.advanced ?? false) });
+  changes.conversations.set(message.conversationId, row);
+  changes.queued.push(...queued);
+}
+
+/**
+ * Receipts next to each other in a shared status transaction: one statement reads every message they may cover, and
+ * each receipt is decided in arrival order on those documents (so it sees the ones before it). Another kind of change
+ * in between ends the group; a receipt after it starts a new one.
  */
 interface ReceiptGroup {
   /** The messages read, by conversation and author role (`receiptKey`), in seq order, each as changed so far. */
@@ -146,12 +183,6 @@ interface ReceiptGroup {
   read: Map<string, SeqRange[]>;
   /** The time of the group's status changes (one transaction, one time, as an append batch has). */
   at: string;
-  /** The messages changed, by conversation and id, each in its latest state. */
-  changed: Map<string, Message>;
-  /** The conversation rows changed, by id. */
-  conversations: Map<string, ConversationRow>;
-  /** Their event webhooks. */
-  queued: OutboundItem[];
 }
 
 /** Seqs from `first` to `last`. */
@@ -210,8 +241,8 @@ export class PostgresStatuses {
 
   async applyStatus(conversationId: string, messageId: string, update: StatusUpdate, once?: OnceRecord): Promise<StatusResult> {
     return this.sharedStatusWrite<StatusResult>({
-      key: { conversationId },
-      run: (client) => this.applyStatusIn(client, conversationId, messageId, update, once),
+      key: { conversationId, messageId },
+      run: (client, _targets, changes) => this.applyStatusIn(client, changes, conversationId, messageId, update, once),
     });
   }
 
@@ -251,9 +282,10 @@ export class PostgresStatuses {
    * One transaction for many status changes, applied in arrival order. The external ids they name are locked first
    * (as `setExternalId` takes its id's lock before any row lock) and their messages looked up; then their
    * conversations are locked, in id order (as append batches lock theirs, so batches on different nodes never
-   * deadlock), and the changes read and update those locked rows, so a change sees the ones before it (receipts next
-   * to each other as a `ReceiptGroup`). A change refused with a StoreError has written nothing and leaves its
-   * batch-mates alone; any other failure reruns each change in its own transaction.
+   * deadlock), the messages they name are read, and each change is decided on those documents as the ones before it
+   * left them (receipts next to each other as a `ReceiptGroup`); one statement writes them all. A change refused with a
+   * StoreError has changed nothing and leaves its batch-mates alone; any other failure reruns each change in its own
+   * transaction.
    */
   private async runStatusBatch(batch: PendingStatusWrite[]): Promise<void> {
     let outcomes: ({ ok: true; result: StatusResult | undefined } | { ok: false; error: unknown })[];
@@ -266,6 +298,10 @@ export class PostgresStatuses {
           const { rows } = await client.query<ExternalIdTarget & { external_id: string }>(MESSAGES_BY_EXTERNAL_ID([externalIds]));
           for (const row of rows) targets.set(row.external_id, row);
         }
+        const named = [
+          ...batch.flatMap((w) => ('key' in w && 'messageId' in w.key ? [{ conversation_id: w.key.conversationId, id: w.key.messageId }] : [])),
+          ...targets.values(),
+        ];
         const conversationIds = batch.flatMap((w) =>
           'receipt' in w ? [w.receipt.conversationId] : 'conversationId' in w.key ? [w.key.conversationId] : [],
         );
@@ -274,20 +310,23 @@ export class PostgresStatuses {
         const locked = new Map<string, ConversationRow>(rows.map((row) => [row.id, row]));
         this.s.lockedRows.set(client, locked);
         try {
+          const changes: StatusChanges = { docs: new Map(), changed: new Map(), conversations: new Map(), queued: [] };
+          if (named.length > 0) {
+            const read = await client.query<{ doc: Message }>(MESSAGES_BY_IDS([named.map((m) => m.conversation_id), named.map((m) => m.id)]));
+            for (const { doc } of read.rows) changes.docs.set(messageKey(doc.conversationId, doc.id), doc);
+          }
           const done: typeof outcomes = [];
           let receipts: ReceiptGroup | undefined;
           for (const [i, write] of batch.entries()) {
-            if (receipts && !('receipt' in write)) {
-              await this.saveReceiptGroup(client, receipts);
-              receipts = undefined;
-            }
             try {
               let result: StatusResult | undefined;
               if ('receipt' in write) {
-                receipts ??= await this.readReceiptGroup(client, locked, batch, i);
-                result = this.applyReceiptIn(locked, receipts, write.receipt);
+                receipts ??= await this.readReceiptGroup(client, locked, changes, batch, i);
+                result = this.applyReceiptIn(locked, receipts, changes, write.receipt);
               } else {
-                result = await write.run(client, targets);
+                // It may change messages the group holds: a receipt after it reads them again, as changed.
+                receipts = undefined;
+                result = await write.run(client, targets, changes);
               }
               // Later changes in the batch go on changing the locked row's document: the caller gets it as it is now.
               done.push({
@@ -299,7 +338,7 @@ export class PostgresStatuses {
               done.push({ ok: false, error });
             }
           }
-          if (receipts) await this.saveReceiptGroup(client, receipts);
+          await this.saveChanges(client, changes);
           return done;
         } finally {
           this.s.lockedRows.delete(client);
@@ -318,23 +357,17 @@ export class PostgresStatuses {
 
   /**
    * Starts the `ReceiptGroup` of the receipts from `batch[from]` up to the next other change: reads, in one statement,
-   * every message they may cover. Watermarks only rise while the group applies, so what each receipt will cover lies
-   * within the range read for it now.
+   * every message they may cover (as changed so far in the transaction). Watermarks only rise while the group applies,
+   * so what each receipt will cover lies within the range read for it now.
    */
   private async readReceiptGroup(
     client: pg.PoolClient,
     locked: Map<string, ConversationRow>,
+    changes: StatusChanges,
     batch: PendingStatusWrite[],
     from: number,
   ): Promise<ReceiptGroup> {
-    const group: ReceiptGroup = {
-      messages: new Map(),
-      read: new Map(),
-      at: this.s.now(),
-      changed: new Map(),
-      conversations: new Map(),
-      queued: [],
-    };
+    const group: ReceiptGroup = { messages: new Map(), read: new Map(), at: this.s.now() };
     const wanted = new Map<string, { conversationId: string; role: string; ranges: SeqRange[] }>();
     for (let i = from; i < batch.length; i++) {
       const write = batch[i]!;
@@ -363,7 +396,8 @@ export class PostgresStatuses {
         ranges.map((r) => r.last),
       ]),
     );
-    for (const { doc: m } of rows) {
+    for (const { doc: stored } of rows) {
+      const m = changes.docs.get(messageKey(stored.conversationId, stored.id)) ?? stored;
       const key = receiptKey({ conversationId: m.conversationId, authorRole: m.author.role });
       const messages = group.messages.get(key);
       if (messages) messages.push(m);
@@ -372,8 +406,8 @@ export class PostgresStatuses {
     return group;
   }
 
-  /** A receipt of a `ReceiptGroup`, decided on the group's documents; its writes wait for `saveReceiptGroup`. */
-  private applyReceiptIn(locked: Map<string, ConversationRow>, group: ReceiptGroup, r: ReceiptRequest): StatusResult {
+  /** A receipt of a `ReceiptGroup`, decided on the group's documents; its changes are written with the transaction's. */
+  private applyReceiptIn(locked: Map<string, ConversationRow>, group: ReceiptGroup, changes: StatusChanges, r: ReceiptRequest): StatusResult {
     // Every conversation of the batch was locked up front: one missing then does not exist.
     const row = locked.get(r.conversationId);
     if (!row) throw new StoreError('not_found', `conversation ${r.conversationId} not found`);
@@ -395,7 +429,6 @@ export class PostgresStatuses {
       const next = advance(m, r.status, group.at, conversation.rev + 1);
       followLastMessage(conversation, next);
       messages[i] = next;
-      group.changed.set(`${next.conversationId}\u0000${next.id}`, next);
       changed.push(next);
     }
     const nowRead = r.authorRole === 'visitor' && r.status === 'read' ? covered : 0;
@@ -413,25 +446,28 @@ export class PostgresStatuses {
         if (r.status === 'read') conversation.visitorReadSeq = Math.max(conversation.visitorReadSeq, end);
       }
     }
-    group.conversations.set(r.conversationId, row);
-    // Written with the group: later receipts of the group go on changing the conversation's document.
-    group.queued.push(...this.s.outbound.statusChanged(changed, cloneConversation(conversation)));
+    // Derived from the conversation as it is now: later changes in the transaction go on changing its document.
+    const queued = this.s.outbound.statusChanged(changed, cloneConversation(conversation));
+    for (const next of changed) noteChange(changes, row, next, true, []);
+    changes.conversations.set(r.conversationId, row);
+    changes.queued.push(...queued);
     return { changed, conversation };
   }
 
-  /** Writes what a `ReceiptGroup`'s receipts changed, in one statement. */
-  private async saveReceiptGroup(client: pg.PoolClient, group: ReceiptGroup): Promise<void> {
-    if (group.conversations.size === 0) return;
-    const messages = [...group.changed.values()];
-    const rows = [...group.conversations];
+  /** Writes what a shared status transaction changed, in one statement. */
+  private async saveChanges(client: pg.PoolClient, changes: StatusChanges): Promise<void> {
+    if (changes.conversations.size === 0) return;
+    const messages = [...changes.changed.values()];
+    const rows = [...changes.conversations];
     await client.query(
-      RECEIPTS_SAVE([
-        messages.map((m) => m.conversationId),
-        messages.map((m) => m.id),
-        jsonArray(messages.map((m) => json(m))),
-        messages.map((m) => m.rev),
-        messages.map((m) => STATUS_RANK[m.status]),
-        ...queueValues(group.queued, group.at),
+      STATUSES_SAVE([
+        messages.map(({ message: m }) => m.conversationId),
+        messages.map(({ message: m }) => m.id),
+        jsonArray(messages.map(({ message: m }) => json(m))),
+        messages.map(({ message: m }) => m.rev),
+        messages.map(({ message: m }) => STATUS_RANK[m.status]),
+        messages.map(({ advanced }) => advanced),
+        ...queueValues(changes.queued, this.s.now()),
         rows.map(([id]) => id),
         jsonArray(rows.map(([, row]) => json(row.doc))),
         rows.map(([, row]) => row.doc.rev),
@@ -443,31 +479,30 @@ export class PostgresStatuses {
     );
   }
 
-  /** `applyStatus` inside a running transaction. */
+  /** `applyStatus` inside a shared status transaction: decided on the transaction's documents, written at its end. */
   private async applyStatusIn(
     client: pg.PoolClient,
+    changes: StatusChanges,
     conversationId: string,
     messageId: string,
     update: StatusUpdate,
     once?: OnceRecord,
   ): Promise<StatusResult> {
-    {
-      const { conversation, current } = await this.lockedMessage(client, conversationId, messageId);
-      if (once) await this.addOnce(client, once);
-      const changed: Message[] = [];
-      const failedAgain = update.again === true && current.status === 'failed' && update.status === 'failed';
-      if (isStatusAdvance(current.status, update.status) || failedAgain) {
-        const next = advance(current, update.status, update.at ?? this.s.now(), conversation.rev + 1, update);
-        followLastMessage(conversation, next);
-        changed.push(next);
-        const queued = queueValues(this.s.outbound.statusChanged(changed, conversation), this.s.now());
-        // Under the conversation lock; a failure after a retry keeps the status rank, so it is not a rank guard.
-        await client.query(
-          STATUS_SAVE([...conversationValues(conversation), ...messageValues(next, !failedAgain), ...queued, this.s.feedChannel, this.s.feedOrigin]),
-        );
-      }
-      return { changed, conversation };
+    const row = await this.s.lockConversation(client, conversationId);
+    const conversation = row.doc;
+    const current = changes.docs.get(messageKey(conversationId, messageId));
+    if (!current) throw new StoreError('not_found', `message ${messageId} not found in ${conversationId}`);
+    if (once) await this.addOnce(client, once);
+    const changed: Message[] = [];
+    const failedAgain = update.again === true && current.status === 'failed' && update.status === 'failed';
+    if (isStatusAdvance(current.status, update.status) || failedAgain) {
+      const next = advance(current, update.status, update.at ?? this.s.now(), conversation.rev + 1, update);
+      followLastMessage(conversation, next);
+      changed.push(next);
+      // A failure reported again keeps the status rank: not an advance, so the SQL rank guard does not apply to it.
+      noteChange(changes, row, next, !failedAgain, this.s.outbound.statusChanged(changed, cloneConversation(conversation)));
     }
+    return { changed, conversation };
   }
 
   /** The message to change and its conversation, under the conversation's row lock; `not_found` when either is missing. */
@@ -543,7 +578,7 @@ export class PostgresStatuses {
       // The message (not a rank guard: a failed reply becomes `sent`), its event webhooks, its conversation and its
       // NOTIFY on the change feed in one statement, as every status change.
       await client.query(
-        STATUS_SAVE([
+        ACCEPT_SAVE([
           ...conversationValues(conversation),
           ...messageValues(last, false),
           ...queueValues(outbound, this.s.now()),
@@ -562,9 +597,9 @@ export class PostgresStatuses {
   ): Promise<StatusResult | undefined> {
     return this.sharedStatusWrite<StatusResult | undefined>({
       key: { externalId },
-      run: async (client, targets) => {
+      run: async (client, targets, changes) => {
         const target = targets.get(externalId);
-        if (target) return this.applyStatusIn(client, target.conversation_id, target.id, update, options.once);
+        if (target) return this.applyStatusIn(client, changes, target.conversation_id, target.id, update, options.once);
         if (options.once) await this.addOnce(client, options.once);
         if (options.keepUntil !== undefined) {
           // Under the id's lock: the kept status only ever rises, and setExternalId sees it or is seen.

@@ -337,7 +337,7 @@ describe('group commit', () => {
     queries.mockRestore();
     // Nine receipts arriving together: one transaction, one read and one write for all of them.
     expect(named.filter((name) => name === 'receipts-range')).toHaveLength(1);
-    expect(named.filter((name) => name === 'receipts-save')).toHaveLength(1);
+    expect(named.filter((name) => name === 'statuses-save')).toHaveLength(1);
     // Each sees the ones before it: appends are revs 1–4, then one rev per change in arrival order.
     const seen = results.map((r) => r.changed.map((m) => [m.seq, m.status, m.rev]));
     expect(seen).toEqual(
@@ -371,6 +371,36 @@ describe('group commit', () => {
     expect(events.filter((e) => e.id.endsWith(':read'))).toHaveLength(ids.length * 3);
   });
 
+  it('a status and receipts on one message in one transaction each see the others: the message never moves back, each change bumps rev once', async () => {
+    await store.createConversation({ id: 'gm', channel: 'web', name: 'V' });
+    const replies: Message[] = [];
+    for (let i = 0; i < 2; i++) replies.push((await store.appendMessage({ conversationId: 'gm', clientId: `a${i}`, author: { role: 'agent' }, text: 'a' })).message);
+    const [first, second] = replies as [Message, Message];
+    const results = await Promise.all([
+      store.applyReceipt('gm', 'agent', 1, 'delivered'),
+      store.applyStatus('gm', first.id, { status: 'read' }),
+      store.applyReceipt('gm', 'agent', 2, 'delivered'),
+      store.applyStatus('gm', second.id, { status: 'delivered' }),
+      store.applyReceipt('gm', 'agent', 2, 'read'),
+    ]);
+    // Appends are revs 1–2; then delivered a0 (3), read a0 (4), delivered a1 (5), nothing, read a1 (6).
+    expect(results.map((r) => r.changed.map((m) => [m.seq, m.status, m.rev]))).toEqual([
+      [[1, 'delivered', 3]],
+      [[1, 'read', 4]],
+      [[2, 'delivered', 5]],
+      [],
+      [[2, 'read', 6]],
+    ]);
+    expect((await store.getChangesSince('gm', 2, 10)).map((m) => [m.seq, m.status, m.rev])).toEqual([
+      [1, 'read', 4],
+      [2, 'read', 6],
+    ]);
+    expect(await store.getConversation('gm')).toMatchObject({ rev: 6, visitorReadSeq: 2 });
+    // All in one transaction (not the fallback that reruns each change alone).
+    const { rows } = await pool.query<{ n: number }>("SELECT count(DISTINCT xmin::text)::int AS n FROM messages WHERE conversation_id = 'gm'");
+    expect(rows[0]!.n).toBe(1);
+  });
+
   it('statuses by external id arriving together share one transaction; an unknown id is kept, a repeated delivery id fails alone', async () => {
     const replies: Message[] = [];
     for (const id of ['ge1', 'ge2']) {
@@ -380,12 +410,23 @@ describe('group commit', () => {
       }
     }
     const once = (key: string) => ({ namespace: 'status-webhook-delivery', key, value: true });
+    const queries = vi.spyOn(pg.Client.prototype, 'query');
     const results = await Promise.allSettled([
       ...replies.map((m, i) => store.applyStatusByExternalId(m.externalId!, { status: 'delivered' }, { once: once(`d${i}`) })),
       store.applyStatusByExternalId('wamid.ge1.0', { status: 'read' }, { once: once('d0') }),
       store.applyStatusByExternalId('wamid.later', { status: 'read' }, { keepUntil: new Date(Date.now() + 60_000).toISOString() }),
       ...replies.map((m) => store.applyStatusByExternalId(m.externalId!, { status: 'read' })),
     ]);
+    const named = queries.mock.calls.map((args) => {
+      const query: unknown = args[0];
+      return typeof query === 'object' && query !== null && 'name' in query ? query.name : undefined;
+    });
+    queries.mockRestore();
+    // Each transaction reads the messages its statuses name in one statement and writes its changes in one.
+    const transactions = named.filter((name) => name === 'statuses-save').length;
+    expect(transactions).toBeGreaterThan(0);
+    expect(named.filter((name) => name === 'status-messages')).toHaveLength(transactions);
+    expect(named.filter((name) => name === 'status-message')).toHaveLength(0);
     expect(results[20]).toMatchObject({ status: 'rejected', reason: { code: 'conflict' } });
     expect(results[21]).toEqual({ status: 'fulfilled', value: undefined });
     expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
