@@ -444,6 +444,29 @@ describe('group commit', () => {
     const { rows: kept } = await pool.query("SELECT 1 FROM records WHERE namespace = 'pending-status' AND key = 'wamid.later'");
     expect(kept).toHaveLength(1);
   });
+  it("a status for an external id no message carries yet waits for the id's lock: a link in progress is seen, the status not kept", async () => {
+    await store.createConversation({ id: 'gx', channel: 'whatsapp', name: 'V', externalUserId: 'gx' });
+    const { message: reply } = await store.appendMessage({ conversationId: 'gx', clientId: 'a', author: { role: 'agent' }, text: 'a' });
+    // Another node links the id as setExternalId does: the id's advisory lock first, then the message.
+    const linking = await pool.connect();
+    try {
+      await linking.query('BEGIN');
+      await linking.query("SELECT pg_advisory_xact_lock(hashtextextended('external-id:' || $1, 0))", ['wamid.gx']);
+      await linking.query("UPDATE messages SET external_id = 'wamid.gx' WHERE conversation_id = 'gx' AND id = $1", [reply.id]);
+      const keepUntil = new Date(Date.now() + 60_000).toISOString();
+      const status = store.applyStatusByExternalId('wamid.gx', { status: 'read' }, { keepUntil });
+      await waitUntil('the status to wait for the id\'s lock', async () => {
+        const { rows } = await pool.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+        return rows.length > 0 || undefined;
+      });
+      await linking.query('COMMIT');
+      expect((await status)?.changed).toMatchObject([{ id: reply.id, status: 'read' }]);
+    } finally {
+      linking.release();
+    }
+    expect(await store.getRecord('pending-status', 'wamid.gx')).toBeUndefined();
+  });
+
   it('a message and its outbound work commit together: when queueing fails, the message is not stored either', async () => {
     await store.createConversation({ id: 'atomic', channel: 'whatsapp', name: 'W', externalUserId: '49' });
     const remove = store.addOutboundWork({
