@@ -155,6 +155,16 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ DATA_DIR: dir, CHECKPOINT_BYTES: '100' })).toThrow(/CHECKPOINT_BYTES: must be at least 4096/);
   });
 
+  it("the database's idle transaction timeout: 10 s by default, 0 leaves it to the server, 1 – 99 ms refused", async () => {
+    const dir = await tempDir();
+    expect(loadConfig({ DATA_DIR: dir }).databaseIdleInTransactionTimeoutMs).toBe(10_000);
+    expect(loadConfig({ DATA_DIR: dir, DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '0' }).databaseIdleInTransactionTimeoutMs).toBe(0);
+    expect(loadConfig({ DATA_DIR: dir, DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '100' }).databaseIdleInTransactionTimeoutMs).toBe(100);
+    expect(() => loadConfig({ DATA_DIR: dir, DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '50' })).toThrow(
+      /DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: must be 0/,
+    );
+  });
+
   it('parses ALLOWED_ORIGINS and PORT=0', async () => {
     const dir = await tempDir();
     expect(loadConfig({ DATA_DIR: dir, ALLOWED_ORIGINS: 'https://shop.example, https://a.example:8443/' }).allowedOrigins).toEqual([

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { resolve } from 'node:path';
 import { loadSecrets } from './auth/secrets.ts';
 import { loadVapidKeys, vapidPrivateKey, vapidPublicKey } from './auth/vapid-keys.ts';
+import { DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS } from './cluster/postgres-pool.ts';
 import { toWebhookConfig, webhookEnvShape, type WebhookConfig } from './webhooks/webhook-config.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -45,6 +46,13 @@ export const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   // Set: PostgreSQL store and Socket.IO's PostgreSQL adapter (several bridges on one database); unset: lowdb in DATA_DIR.
   DATABASE_URL: databaseUrl.optional(),
+  // With DATABASE_URL: PostgreSQL ends a connection that keeps a transaction open this long without a statement (a
+  // frozen node's, whose row locks would stop every other node's appends); 0 leaves the server's setting.
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce
+    .number('must be a whole number of milliseconds')
+    .int('must be a whole number of milliseconds')
+    .refine((ms) => ms === 0 || (ms >= 100 && ms <= 3_600_000), 'must be 0 (the server decides) or 100 – 3600000 (ms)')
+    .default(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS),
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   ALLOWED_ORIGINS: z.string().optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
@@ -187,6 +195,8 @@ export interface BridgeConfig {
   dataDir: string;
   /** PostgreSQL database of a cluster (DATABASE_URL); undefined runs the embedded lowdb store in `dataDir`. */
   databaseUrl?: string;
+  /** `idle_in_transaction_session_timeout` of the cluster's connections (ms; 0 leaves the server's setting). */
+  databaseIdleInTransactionTimeoutMs: number;
   /** The URL people open (printed in the banner); no trailing slash. */
   publicUrl: string;
   /** Origins allowed to open the visitor namespace; `'*'` allows any. */
@@ -288,6 +298,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     port: env.PORT,
     dataDir,
     ...(env.DATABASE_URL !== undefined ? { databaseUrl: env.DATABASE_URL } : {}),
+    databaseIdleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     publicUrl,
     allowedOrigins: parseOrigins(env.ALLOWED_ORIGINS, publicUrl, env.PORT),
     logLevel: env.LOG_LEVEL,

@@ -175,7 +175,7 @@ async function openCluster(
   const where = describeDatabase(url);
   let pool: pg.Pool;
   try {
-    pool = await openPostgresPool(url, logger);
+    pool = await openPostgresPool(url, logger, { idleInTransactionTimeoutMs: config.databaseIdleInTransactionTimeoutMs });
   } catch (error) {
     fail(error instanceof DatabaseStartError ? error.message : `cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`);
   }

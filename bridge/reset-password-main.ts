@@ -56,7 +56,7 @@ async function main(): Promise<void> {
   try {
     if (config.databaseUrl) {
       where = `PostgreSQL at ${describeDatabase(config.databaseUrl)}`;
-      pool = await openPostgresPool(config.databaseUrl, logger);
+      pool = await openPostgresPool(config.databaseUrl, logger, { idleInTransactionTimeoutMs: config.databaseIdleInTransactionTimeoutMs });
       await migrate(pool, logger);
       store = new PostgresStore({ pool, logger });
     } else {

@@ -1,0 +1,182 @@
+/**
+ * The bridge's pool (postgres-pool.ts) against a node frozen inside a transaction (SIGSTOP, a paused VM, a stuck event
+ * loop): PostgreSQL ends the frozen transaction after `idle_in_transaction_session_timeout`, so another node's append
+ * to the conversation it locked goes through instead of waiting for ever, and the frozen node, when it resumes, finds
+ * its transaction gone (its append refused, nothing stored) and carries on with new connections. LISTEN connections,
+ * never inside a transaction, are left alone.
+ */
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { silentLogger } from '../logger.ts';
+import { StoreError } from '../store/store.ts';
+import { CHANGE_FEED_CHANNEL } from '../store/postgres/change-feed.ts';
+import { migrate } from '../store/postgres/migrations.ts';
+import { PostgresStore } from '../store/postgres/postgres-store.ts';
+import { postgresBinDir } from '../testing/postgres.ts';
+import { createTestDatabase } from '../testing/test-database.ts';
+import { WAIT_DEADLINE_MS, waitUntil } from '../testing/wait-until.ts';
+import { openPostgresPool } from './postgres-pool.ts';
+
+/** Short, so the test waits little; production's default is DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS. */
+const IDLE_IN_TRANSACTION_MS = 500;
+const logger = silentLogger();
+const pools: pg.Pool[] = [];
+const stores: PostgresStore[] = [];
+let url: string;
+/** The test's own connection, outside the bridge's pools (no timeout). */
+let admin: pg.Pool;
+
+beforeAll(async () => {
+  url = await createTestDatabase('idle_transactions');
+  admin = new pg.Pool({ connectionString: url, max: 2 });
+  await migrate(admin, logger);
+});
+
+afterAll(async () => {
+  for (const store of stores) await store.close();
+  await Promise.all(pools.map((pool) => pool.end()));
+  await admin?.end();
+});
+
+/** A node: its pool as main.ts opens it (with a short timeout) and a store on it. */
+async function openNode(changeFeed = false): Promise<{ pool: pg.Pool; store: PostgresStore }> {
+  const pool = await openPostgresPool(url, logger, { max: 4, idleInTransactionTimeoutMs: IDLE_IN_TRANSACTION_MS });
+  pools.push(pool);
+  const store = new PostgresStore({ pool, logger, changeFeed });
+  await store.open();
+  stores.push(store);
+  return { pool, store };
+}
+
+/** Backends of this database waiting for a lock (an append queued behind a row lock). */
+async function lockWaiters(): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+  );
+  return rows.map((row) => row.pid);
+}
+
+/**
+ * Freezes this process (its event loop, as SIGSTOP would) until backend `pid` has ended, or WAIT_DEADLINE_MS: asks the
+ * server through psql, which runs without the event loop.
+ */
+function freezeUntilBackendEnds(pid: number): void {
+  const psql = join(postgresBinDir(), 'psql');
+  const deadline = Date.now() + WAIT_DEADLINE_MS;
+  while (Date.now() < deadline) {
+    const left = execFileSync(psql, [url, '-Atc', `SELECT count(*) FROM pg_stat_activity WHERE pid = ${pid}`], { encoding: 'utf8' });
+    if (left.trim() === '0') return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+  }
+}
+
+describe('a node frozen inside a transaction', () => {
+  it("holds the conversation's row lock only until the timeout: another node's append goes through, the frozen connection is ended", async () => {
+    const frozenNode = await openNode();
+    const other = await openNode(true);
+    await other.store.createConversation({ id: 'held', channel: 'web', name: 'Visitor' });
+    const { rows: feedBefore } = await admin.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1',
+      [`LISTEN ${CHANGE_FEED_CHANNEL}`],
+    );
+    expect(feedBefore).toHaveLength(1);
+
+    // What an append or status batch does first, then nothing: the node froze.
+    const frozen = await frozenNode.pool.connect();
+    let released = false;
+    // A failed test ends it, so its lock goes and the stores can close.
+    onTestFinished(() => void (released || frozen.release(true)));
+    const ended: unknown[] = [];
+    frozen.on('error', (error) => ended.push(error));
+    await frozen.query('BEGIN');
+    await frozen.query('SELECT id FROM conversations WHERE id = $1 FOR UPDATE', ['held']);
+
+    // Without the timeout this append waits as long as the frozen node stays frozen.
+    const stillWaiting = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('the append still waits for the frozen transaction')), WAIT_DEADLINE_MS).unref(),
+    );
+    const appended = await Promise.race([
+      other.store.appendMessage({ conversationId: 'held', clientId: 'other-1', author: { role: 'visitor' }, text: 'still there?' }),
+      stillWaiting,
+    ]);
+    expect(appended.message.seq).toBe(1);
+
+    // PostgreSQL ended the frozen transaction's connection (25P03); its next statement fails.
+    await waitUntil('the frozen connection told it was ended', () => ended.length > 0);
+    expect(ended[0]).toMatchObject({ code: '25P03' });
+    const next = await frozen.query('SELECT 1').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(next).toBeInstanceOf(Error);
+    frozen.release(next as Error);
+    released = true;
+
+    // The frozen node carries on with a new connection, no restart.
+    const after = await frozenNode.store.appendMessage({ conversationId: 'held', clientId: 'frozen-1', author: { role: 'visitor' }, text: 'back' });
+    expect(after.message.seq).toBe(2);
+
+    // The change feed's LISTEN connection (outside any transaction) outlived the timeout, the same backend.
+    const { rows: feedAfter } = await admin.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query = $1',
+      [`LISTEN ${CHANGE_FEED_CHANNEL}`],
+    );
+    expect(feedAfter).toEqual(feedBefore);
+    expect(other.store.health().ok).toBe(true);
+  });
+
+  it('finds its append transaction gone when it resumes: the append is refused, nothing is stored, the next append works', async () => {
+    const node = await openNode();
+    await node.store.createConversation({ id: 'paused', channel: 'web', name: 'Visitor' });
+
+    // The test holds the row, so the node's append is inside its transaction, waiting for the lock, when it freezes.
+    const holder = await admin.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT id FROM conversations WHERE id = $1 FOR UPDATE', ['paused']);
+    const append = node.store
+      .appendMessage({ conversationId: 'paused', clientId: 'paused-1', author: { role: 'visitor' }, text: 'during the pause' })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    const [waiter] = await waitUntil('the append waiting for the row lock', async () => {
+      const pids = await lockWaiters();
+      return pids.length > 0 && pids;
+    });
+
+    // Sent without awaiting (pg writes it at once); the node's lock statement completes while the node is frozen.
+    const released = holder.query('COMMIT');
+    freezeUntilBackendEnds(waiter!);
+    await released;
+    holder.release();
+
+    const refused = await append;
+    expect(refused).toBeInstanceOf(StoreError);
+    expect(refused).toMatchObject({ code: 'storage_unavailable' });
+    const { rows } = await admin.query<{ count: number }>("SELECT count(*)::int AS count FROM messages WHERE conversation_id = 'paused'");
+    expect(rows[0]!.count).toBe(0);
+
+    // The widget's outbox sends it again; the node stores it on a new connection.
+    const again = await node.store.appendMessage({ conversationId: 'paused', clientId: 'paused-1', author: { role: 'visitor' }, text: 'during the pause' });
+    expect(again.message.seq).toBe(1);
+    expect(node.store.health().ok).toBe(true);
+  });
+
+  it("says so at open when DATABASE_URL's own options replace the timeout (pg lets them win)", async () => {
+    const lines: string[] = [];
+    const capture = pino({ level: 'warn' }, { write: (line: string) => void lines.push(line) });
+    const plain = await openPostgresPool(url, capture, { max: 1, idleInTransactionTimeoutMs: IDLE_IN_TRANSACTION_MS });
+    pools.push(plain);
+    expect(lines).toEqual([]);
+    const withOptions = new URL(url);
+    withOptions.searchParams.set('options', '-c search_path=public');
+    const replaced = await openPostgresPool(withOptions.toString(), capture, { max: 1, idleInTransactionTimeoutMs: IDLE_IN_TRANSACTION_MS });
+    pools.push(replaced);
+    expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual([
+      expect.stringContaining("DATABASE_URL's options replace the bridge's idle_in_transaction_session_timeout"),
+    ]);
+  });
+});
