@@ -5,7 +5,9 @@
  * conversation summary whose presence lookup timed out on a stopped node is sent again (and so is a visitor's going
  * offline), a node that shuts down tells the other nodes' agents that its visitors left and their visitors that its
  * agents left, and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never
- * an acknowledgement of something not committed — until it is back, without a restart.
+ * an acknowledgement of something not committed — until it is back, without a restart; and a node stopped inside an
+ * append transaction holds up another node's reply in that conversation only until PostgreSQL ends its idle
+ * transaction (DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS), its own send refused and then stored when it resumes.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -293,5 +295,57 @@ describe('bridge processes on PostgreSQL', () => {
       await db.end();
     }
     visitor.close();
+  });
+
+  it("lets the other nodes' chat go on when a node freezes inside an append, and the frozen node carries on when it resumes", async () => {
+    const short = { DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '1000' };
+    const [a, b] = await Promise.all([startNode(short), startNode(short)]);
+    const { visitor, conversationId, agent } = await visitorWatchedAcrossNodes(a, b, 'frozen-0', 'before the freeze');
+    const heardOnB = collect(agent, 'message:new');
+    const db = new pg.Pool({ connectionString: url, max: 2 });
+    const holder = await db.connect();
+    try {
+      // The test holds the conversation's row, so node A's next append is inside its transaction, waiting for the
+      // lock, when A is stopped; releasing the row then completes A's lock statement with A unable to go on.
+      await holder.query('BEGIN');
+      await holder.query('SELECT id FROM conversations WHERE id = $1 FOR UPDATE', [conversationId]);
+      const duringFreeze = emitWithAck(visitor, 'message:send', { clientId: 'frozen-1', text: 'sent as A froze' }, 60_000);
+      // Awaited below; a failure before that must not also surface as an unhandled rejection.
+      duringFreeze.catch(() => undefined);
+      const [waiter] = await waitUntil('node A waiting for the row lock', async () => {
+        const { rows } = await db.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        return rows.length > 0 && rows.map((row) => row.pid);
+      });
+      a.child.kill('SIGSTOP');
+      try {
+        await holder.query('COMMIT');
+        // Node B's agent answers in the conversation A's transaction locked: it is stored once PostgreSQL has ended
+        // A's idle transaction.
+        const reply = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'frozen-reply', text: 'while A is frozen' }, 30_000);
+        expect(reply.ok).toBe(true);
+        await waitUntil("node A's frozen backend ended", async () => {
+          const { rows } = await db.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [waiter]);
+          return rows.length === 0;
+        });
+      } finally {
+        a.child.kill('SIGCONT');
+      }
+      // A resumes: its transaction is gone, so the send is refused, never acknowledged; sent again, it is stored and
+      // reaches node B's agent (A's change feed still listens).
+      const refused = await duringFreeze;
+      expect(refused.ok ? 'ok' : refused.error.code).toBe('storage_unavailable');
+      const again = await emitWithAck(visitor, 'message:send', { clientId: 'frozen-1', text: 'sent as A froze' }, 30_000);
+      expect(again.ok).toBe(true);
+      await waitUntil('the resent message on node B', () => heardOnB.some((m) => m.clientId === 'frozen-1') || undefined);
+      const { rows } = await db.query<{ client_id: string }>('SELECT client_id FROM messages WHERE conversation_id = $1 ORDER BY seq', [conversationId]);
+      expect(rows.map((row) => row.client_id)).toEqual(['frozen-0', 'frozen-reply', 'frozen-1']);
+    } finally {
+      holder.release();
+      await db.end();
+      visitor.close();
+      agent.close();
+    }
   });
 });
