@@ -39,12 +39,15 @@ const LOCK_CONVERSATIONS = prepared(
    WHERE id = ANY($1::text[]) ORDER BY id COLLATE "C" FOR UPDATE`,
 );
 /**
- * The external ids' advisory locks (the ones `setExternalId` takes), in key order so two batches never deadlock.
+ * The external ids' advisory locks (the ones `setExternalId` takes), in key order so two batches never deadlock:
+ * PostgreSQL evaluates an output expression that ORDER BY does not name after sorting (its SELECT reference, "The
+ * SELECT List"), so the locks are taken in the sorted order.
  */
 const LOCK_EXTERNAL_IDS = prepared(
   'status-lock-external-ids',
   `SELECT pg_advisory_xact_lock(key) FROM (
-     SELECT DISTINCT hashtextextended('external-id:' || x, 0) AS key FROM unnest($1::text[]) AS x ORDER BY key) AS keys`,
+     SELECT DISTINCT hashtextextended('external-id:' || x, 0) AS key FROM unnest($1::text[]) AS x) AS keys
+   ORDER BY key`,
 );
 /** The message carrying each external id, read under the ids' locks. */
 const MESSAGES_BY_EXTERNAL_ID = prepared(
