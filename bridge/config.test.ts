@@ -165,6 +165,14 @@ describe('loadConfig', () => {
     );
   });
 
+  it('a frozen node is cut off after 30 s by default, never with 0, at the earliest after 1 s', async () => {
+    const dir = await tempDir();
+    expect(loadConfig({ DATA_DIR: dir }).databaseFrozenNodeAfterMs).toBe(30_000);
+    expect(loadConfig({ DATA_DIR: dir, DATABASE_FROZEN_NODE_AFTER_MS: '0' }).databaseFrozenNodeAfterMs).toBe(0);
+    expect(loadConfig({ DATA_DIR: dir, DATABASE_FROZEN_NODE_AFTER_MS: '1000' }).databaseFrozenNodeAfterMs).toBe(1000);
+    expect(() => loadConfig({ DATA_DIR: dir, DATABASE_FROZEN_NODE_AFTER_MS: '999' })).toThrow(/DATABASE_FROZEN_NODE_AFTER_MS: must be 0/);
+  });
+
   it('parses ALLOWED_ORIGINS and PORT=0', async () => {
     const dir = await tempDir();
     expect(loadConfig({ DATA_DIR: dir, ALLOWED_ORIGINS: 'https://shop.example, https://a.example:8443/' }).allowedOrigins).toEqual([

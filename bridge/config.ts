@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { loadSecrets } from './auth/secrets.ts';
 import { loadVapidKeys, vapidPrivateKey, vapidPublicKey } from './auth/vapid-keys.ts';
 import { DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS } from './cluster/postgres-pool.ts';
+import { FROZEN_NODE_AFTER_MS } from './store/postgres/change-feed.ts';
 import { toWebhookConfig, webhookEnvShape, type WebhookConfig } from './webhooks/webhook-config.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -53,6 +54,13 @@ export const envSchema = z.object({
     .int('must be a whole number of milliseconds')
     .refine((ms) => ms === 0 || (ms >= 100 && ms <= 3_600_000), 'must be 0 (the server decides) or 100 – 3600000 (ms)')
     .default(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS),
+  // With DATABASE_URL: a node whose change feed LISTEN connection has run nothing this long is frozen, and the other
+  // nodes end its connections (its unread notifications would fill PostgreSQL's queue for every node); 0: never.
+  DATABASE_FROZEN_NODE_AFTER_MS: z.coerce
+    .number('must be a whole number of milliseconds')
+    .int('must be a whole number of milliseconds')
+    .refine((ms) => ms === 0 || (ms >= 1000 && ms <= 86_400_000), 'must be 0 (never) or 1000 – 86400000 (ms)')
+    .default(FROZEN_NODE_AFTER_MS),
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   ALLOWED_ORIGINS: z.string().optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
@@ -197,6 +205,8 @@ export interface BridgeConfig {
   databaseUrl?: string;
   /** `idle_in_transaction_session_timeout` of the cluster's connections (ms; 0 leaves the server's setting). */
   databaseIdleInTransactionTimeoutMs: number;
+  /** A node whose change feed connection ran nothing this long is cut off by the others (ms; 0: never). */
+  databaseFrozenNodeAfterMs: number;
   /** The URL people open (printed in the banner); no trailing slash. */
   publicUrl: string;
   /** Origins allowed to open the visitor namespace; `'*'` allows any. */
@@ -299,6 +309,7 @@ function toConfig(env: BridgeEnv, options: LoadConfigOptions): BridgeConfig {
     dataDir,
     ...(env.DATABASE_URL !== undefined ? { databaseUrl: env.DATABASE_URL } : {}),
     databaseIdleInTransactionTimeoutMs: env.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    databaseFrozenNodeAfterMs: env.DATABASE_FROZEN_NODE_AFTER_MS,
     publicUrl,
     allowedOrigins: parseOrigins(env.ALLOWED_ORIGINS, publicUrl, env.PORT),
     logLevel: env.LOG_LEVEL,

@@ -102,7 +102,10 @@ async function main(): Promise<void> {
   if (!process.env.PUBLIC_URL) config.publicUrl = listening;
   if (!process.env.ALLOWED_ORIGINS) config.allowedOrigins = defaultOrigins(config.publicUrl, port);
   const base = config.publicUrl;
-  const storage = config.databaseUrl ? describeDatabase(config.databaseUrl) : config.dataDir;
+  // The name this node's connections carry in pg_stat_activity (an operator looking for its backends); pg lets an
+  // application_name in DATABASE_URL replace the pool's.
+  const connectionName = config.databaseUrl && (new URL(config.databaseUrl).searchParams.get('application_name') ?? pool?.options.application_name);
+  const storage = config.databaseUrl ? `${describeDatabase(config.databaseUrl)} as ${connectionName}` : config.dataDir;
   logger.info({ url: listening, publicUrl: base, storage }, 'bridge listening');
   if (!config.push) logger.warn('Web Push is off: a cluster needs VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY on every node');
   // The webhook URLs are what an operator pastes into Meta's app dashboard or a delivery service; listed only when
@@ -179,7 +182,12 @@ async function openCluster(
   } catch (error) {
     fail(error instanceof DatabaseStartError ? error.message : `cannot connect to PostgreSQL at ${where}: ${(error as Error).message}`);
   }
-  const store = new PostgresStore({ pool, logger, observeCommit: metrics.observeStoreCommit, changeFeed: true });
+  const store = new PostgresStore({
+    pool,
+    logger,
+    observeCommit: metrics.observeStoreCommit,
+    changeFeed: { frozenNodeAfterMs: config.databaseFrozenNodeAfterMs },
+  });
   try {
     await migrate(pool, logger);
     await prepareSocketAdapter(pool);

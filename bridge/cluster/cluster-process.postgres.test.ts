@@ -348,4 +348,43 @@ describe('bridge processes on PostgreSQL', () => {
       agent.close();
     }
   });
+
+  it('cuts off a frozen node: its connections end, so it holds nothing of the database, and once it runs again its visitor syncs and hears new messages', async () => {
+    const quick = { DATABASE_FROZEN_NODE_AFTER_MS: '5000' };
+    const [a, b] = await Promise.all([startNode(quick), startNode(quick)]);
+    // Each node names its connections after itself, and says how in its banner.
+    const nameOf = (node: BridgeProcess) => /database: +\S+ as (anon-chat\/\S+)/.exec(node.output())?.[1];
+    const nameA = nameOf(a)!;
+    expect(nameA).toMatch(/^anon-chat\//);
+    expect(nameOf(b)).not.toBe(nameA);
+    const db = new pg.Pool({ connectionString: url, max: 1 });
+    const backendsOfA = async () =>
+      (await db.query<{ query: string }>('SELECT query FROM pg_stat_activity WHERE application_name = $1', [nameA])).rows.map((row) => row.query);
+    const listeningOfA = async () => (await backendsOfA()).filter((query) => query.startsWith('LISTEN ')).length;
+    const { visitor, conversationId, agent } = await visitorWatchedAcrossNodes(a, b, 'cut-0', 'before the freeze');
+    const heardByVisitor = collect(visitor, 'message:new');
+    const missed = collect(visitor, 'changes:missed');
+    try {
+      // The change feed's LISTEN connection and the adapter's.
+      await waitUntil('node A listening on two connections', async () => (await listeningOfA()) >= 2);
+      a.child.kill('SIGSTOP');
+      try {
+        await waitUntil("every connection of the frozen node A ended by the other nodes", async () => (await backendsOfA()).length === 0);
+        const reply = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'cut-1', text: 'while A is cut off' }, 30_000);
+        expect(reply.ok).toBe(true);
+      } finally {
+        a.child.kill('SIGCONT');
+      }
+      await waitUntil('node A listening again', async () => (await listeningOfA()) >= 2);
+      // What was committed while A was cut off reaches its visitor by a sync; what comes now, live.
+      await waitUntil('the visitor on node A told to sync', () => missed.length > 0 || undefined);
+      const after = await emitWithAck(agent, 'message:send', { conversationId, clientId: 'cut-2', text: 'A is back' }, 30_000);
+      expect(after.ok).toBe(true);
+      await waitUntil('the visitor on node A hearing the reply sent after it came back', () => heardByVisitor.some((m) => m.clientId === 'cut-2') || undefined);
+    } finally {
+      await db.end();
+      visitor.close();
+      agent.close();
+    }
+  });
 });

@@ -216,7 +216,7 @@ describe('two bridges on the PostgreSQL adapter', () => {
     try {
       await admin.query(`ALTER DATABASE ${database} SET search_path = public, pg_catalog`);
       await admin.query(
-        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'anon-chat' AND query NOT LIKE 'LISTEN %'",
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = current_database() AND starts_with(application_name, 'anon-chat/') AND query NOT LIKE 'LISTEN %'",
       );
       // The visitor on A sends; A's NOTIFYs of them fail, and nothing the console on B hears shows it a jump in rev.
       for (let i = 1; i <= 3; i++) await widget.transport!.send({ clientId: `v-${i}`, text: `visitor ${i}` });

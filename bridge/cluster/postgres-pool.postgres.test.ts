@@ -3,7 +3,8 @@
  * loop): PostgreSQL ends the frozen transaction after `idle_in_transaction_session_timeout`, so another node's append
  * to the conversation it locked goes through instead of waiting for ever, and the frozen node, when it resumes, finds
  * its transaction gone (its append refused, nothing stored) and carries on with new connections. LISTEN connections,
- * never inside a transaction, are left alone.
+ * never inside a transaction, are left alone by that; a node whose change feed LISTEN connection has run nothing for
+ * `frozenNodeAfterMs` has all its connections (named after it by the pool) ended by the other nodes, and nothing else.
  */
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { silentLogger } from '../logger.ts';
 import { StoreError } from '../store/store.ts';
-import { CHANGE_FEED_CHANNEL } from '../store/postgres/change-feed.ts';
+import { CHANGE_FEED_CHANNEL, NODE_APPLICATION_PREFIX } from '../store/postgres/change-feed.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { postgresBinDir } from '../testing/postgres.ts';
@@ -178,5 +179,41 @@ describe('a node frozen inside a transaction', () => {
     expect(lines.map((line) => (JSON.parse(line) as { msg: string }).msg)).toEqual([
       expect.stringContaining("DATABASE_URL's options replace the bridge's idle_in_transaction_session_timeout"),
     ]);
+  });
+});
+
+describe('a node frozen outside a transaction', () => {
+  it("has every connection ended by the other nodes once its change feed's LISTEN connection ran nothing for too long; nothing else is", async () => {
+    const connect = async (application_name: string, listen: boolean): Promise<{ client: pg.Client; errors: unknown[] }> => {
+      const client = new pg.Client({ connectionString: url, application_name });
+      const errors: unknown[] = [];
+      client.on('error', (error) => errors.push(error));
+      await client.connect();
+      if (listen) await client.query(`LISTEN ${CHANGE_FEED_CHANNEL}`);
+      return { client, errors };
+    };
+    // Older than the frozen node's: stale as long, it would be ended first if the name did not protect it.
+    const bystander = await connect('reporting', true);
+    // A frozen node: its change feed's LISTEN connection and a pool connection, named as openPostgresPool names them.
+    const frozenName = `${NODE_APPLICATION_PREFIX}frozen`;
+    const frozen = [await connect(frozenName, true), await connect(frozenName, false)];
+    const pool = await openPostgresPool(url, logger, { max: 2 });
+    pools.push(pool);
+    const live = new PostgresStore({ pool, logger, changeFeed: { frozenNodeAfterMs: 1_000 } });
+    await live.open();
+    stores.push(live);
+    const liveName = pool.options.application_name!;
+    const connectionsOf = async (name: string) =>
+      (await admin.query('SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1', [name])).rows.length;
+
+    await waitUntil('the frozen node told its connections were ended', () => frozen.every((f) => f.errors.length > 0));
+    expect(frozen.map((f) => f.errors[0])).toEqual([expect.objectContaining({ code: '57P01' }), expect.objectContaining({ code: '57P01' })]);
+    expect(await connectionsOf(frozenName)).toBe(0);
+    expect(await connectionsOf('reporting')).toBe(1);
+    expect(await connectionsOf(liveName)).toBeGreaterThan(0);
+    expect(live.health().ok).toBe(true);
+    expect(bystander.errors).toEqual([]);
+    await bystander.client.end();
+    for (const f of frozen) await f.client.end().catch(() => undefined);
   });
 });

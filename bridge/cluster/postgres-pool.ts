@@ -3,8 +3,10 @@
  * check whose failures read as one sentence naming the server (never a stack), its connections' open transactions
  * bounded by `idle_in_transaction_session_timeout`.
  */
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { NODE_APPLICATION_PREFIX } from '../store/postgres/change-feed.ts';
 
 /** Opening the database failed; `message` is meant for the operator as is. */
 export class DatabaseStartError extends Error {
@@ -57,7 +59,8 @@ export async function openPostgresPool(url: string, logger: Logger, options: Pos
     connectionString: url,
     max: options.max ?? 10,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
-    application_name: 'anon-chat',
+    // One name per node: other nodes end all connections of a node that froze (store/postgres/change-feed.ts).
+    application_name: `${NODE_APPLICATION_PREFIX}${randomBytes(6).toString('base64url')}`,
     // A startup parameter, not a SET: every backend has it from its first statement on, at no round trip. The
     // change feed's LISTEN connection (opened with these settings) and the adapter's are never inside a transaction,
     // so it never ends them.

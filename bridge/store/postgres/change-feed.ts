@@ -51,14 +51,38 @@ const RELISTEN_BACKOFF: BackoffPolicy = { baseDelayMs: 1_000, maxDelayMs: 5_000 
  */
 const PING_EVERY_MS = 10_000;
 const PING_TIMEOUT_MS = 5_000;
+/** Default of `ChangeFeedOptions.frozenNodeAfterMs`. */
+export const FROZEN_NODE_AFTER_MS = 30_000;
+/** What the connections of a node carry as application_name: `anon-chat/<its id>` (postgres-pool.ts names them). */
+export const NODE_APPLICATION_PREFIX = 'anon-chat/';
 
 /** Options of `PostgresChangeFeed` (tests shorten the checks). */
 export interface ChangeFeedOptions {
-  /** How often the LISTEN connection is checked (default 10 s). */
+  /** How often the LISTEN connection is checked (default 10 s, or a third of `frozenNodeAfterMs` if that is less). */
   pingEveryMs?: number;
-  /** How long a check may take before the connection is given up (default 5 s). */
+  /** How long a check may take before the connection is given up (default 5 s, or `pingEveryMs` if that is less). */
   pingTimeoutMs?: number;
+  /**
+   * A node whose LISTEN connection has run no statement for this long is frozen (its checks above stopped), and this
+   * node ends all its connections (default 30 s; 0: never). See `PostgresChangeFeed.cutOffFrozenNodes`.
+   */
+  frozenNodeAfterMs?: number;
 }
+
+/**
+ * Ends every connection of each other node whose LISTEN connection has been idle for `$2` ms: its
+ * application_name is `anon-chat/<id>` (postgres-pool.ts), so the LISTEN connection names the node's others — the
+ * adapter's LISTEN, its pool. Never this node's own (the name of the connection asking), nor connections named
+ * otherwise: a name several nodes share (one set in DATABASE_URL, an older version's `anon-chat`) would make one
+ * frozen node cost the others their connections.
+ */
+const CUT_OFF_FROZEN_NODES = `SELECT other.application_name AS node, pg_terminate_backend(other.pid) AS ended
+  FROM pg_stat_activity feed
+  JOIN pg_stat_activity other ON other.datname = feed.datname AND other.application_name = feed.application_name
+  WHERE feed.datname = current_database() AND feed.query = $1 AND feed.state = 'idle'
+    AND starts_with(feed.application_name, '${NODE_APPLICATION_PREFIX}')
+    AND feed.application_name <> current_setting('application_name')
+    AND feed.state_change < clock_timestamp() - make_interval(secs => $2::float8 / 1000)`;
 
 /**
  * The part of a statement that publishes messages as `kind`: `rows` is a FROM item named `v` with the columns
@@ -92,6 +116,7 @@ export class PostgresChangeFeed implements ChangeFeed {
   private connecting: pg.Client | undefined;
   private closed = false;
   private pinging = false;
+  private cuttingOff = false;
   private pingTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -126,8 +151,21 @@ export class PostgresChangeFeed implements ChangeFeed {
   async start(): Promise<void> {
     if (this.closed) throw new Error('the change feed was closed');
     await this.listen();
-    this.pingTimer = setInterval(() => void this.ping(), this.options.pingEveryMs ?? PING_EVERY_MS);
+    this.pingTimer = setInterval(() => {
+      void this.ping();
+      void this.cutOffFrozenNodes();
+    }, this.pingEveryMs);
     this.pingTimer.unref();
+  }
+
+  private get frozenNodeAfterMs(): number {
+    return this.options.frozenNodeAfterMs ?? FROZEN_NODE_AFTER_MS;
+  }
+
+  /** Every LISTEN connection runs a statement at least this often while its node runs (its check). */
+  private get pingEveryMs(): number {
+    const frozenAfter = this.frozenNodeAfterMs;
+    return this.options.pingEveryMs ?? (frozenAfter > 0 ? Math.min(PING_EVERY_MS, Math.floor(frozenAfter / 3)) : PING_EVERY_MS);
   }
 
   /** Whether LISTEN is in effect now (false while the connection is being opened again). */
@@ -194,7 +232,7 @@ export class PostgresChangeFeed implements ChangeFeed {
       await Promise.race([
         client.query(`LISTEN ${CHANGE_FEED_CHANNEL}`),
         new Promise((_, reject) => {
-          const timeout = this.options.pingTimeoutMs ?? PING_TIMEOUT_MS;
+          const timeout = this.options.pingTimeoutMs ?? Math.min(PING_TIMEOUT_MS, this.pingEveryMs);
           timer = setTimeout(() => reject(new Error(`no answer in ${timeout} ms`)), timeout);
         }),
       ]);
@@ -204,6 +242,33 @@ export class PostgresChangeFeed implements ChangeFeed {
     } finally {
       clearTimeout(timer);
       this.pinging = false;
+    }
+  }
+
+  /**
+   * Ends the connections of the other nodes that stopped checking their LISTEN connection (frozen: SIGSTOP, a paused
+   * VM, an event loop stuck). A LISTEN connection that reads nothing keeps PostgreSQL from trimming its notification
+   * queue (8 GB by default), shared by every node; once it is full every NOTIFYing transaction fails — every node's
+   * appends. Its LISTEN ended, the frozen node no longer holds the queue; when it runs again it connects and listens
+   * again and tells its sockets `changes:missed`, as after any lost LISTEN connection. Every node asks, each time it
+   * checks its own connection; PostgreSQL measures the time, so the nodes' clocks do not matter.
+   */
+  private async cutOffFrozenNodes(): Promise<void> {
+    const frozenAfter = this.frozenNodeAfterMs;
+    if (frozenAfter <= 0 || this.cuttingOff || this.closed) return;
+    this.cuttingOff = true;
+    try {
+      const { rows } = await this.pool.query<{ node: string; ended: boolean }>(CUT_OFF_FROZEN_NODES, [`LISTEN ${CHANGE_FEED_CHANNEL}`, frozenAfter]);
+      const nodes = new Map<string, number>();
+      for (const row of rows) if (row.ended) nodes.set(row.node, (nodes.get(row.node) ?? 0) + 1);
+      for (const [node, connections] of nodes) {
+        this.logger.warn({ node, connections, frozenNodeAfterMs: frozenAfter }, 'postgres change feed: ended the connections of a node whose LISTEN connection stopped being checked');
+      }
+    } catch (error) {
+      // The database being unreachable is reported by the store and the ping; this check just tries again next time.
+      this.logger.debug({ err: error }, 'postgres change feed: looking for frozen nodes failed');
+    } finally {
+      this.cuttingOff = false;
     }
   }
 
