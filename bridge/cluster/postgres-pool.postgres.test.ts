@@ -6,7 +6,7 @@
  * never inside a transaction, are left alone by that; a node whose change feed LISTEN connection has run nothing for
  * `frozenNodeAfterMs` has all its connections (named after it by the pool) ended by the other nodes, and nothing else.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -215,5 +215,43 @@ describe('a node frozen outside a transaction', () => {
     expect(bystander.errors).toEqual([]);
     await bystander.client.end();
     for (const f of frozen) await f.client.end().catch(() => undefined);
+  });
+
+  it('has its LISTEN connection ended also while PostgreSQL is blocked writing notifications to it (its socket full)', async () => {
+    // A stopped process that listened: psql, named as a node, LISTENing on a channel of its own (to be flooded) and,
+    // last, on the change feed's (what the nodes look for).
+    const name = `${NODE_APPLICATION_PREFIX}stopped`;
+    // Each -c is sent as it is (the nodes look for the exact statement); `-f -` then waits on stdin, reading nothing.
+    const psql = spawn(
+      join(postgresBinDir(), 'psql'),
+      ['-X', '-q', '-c', 'LISTEN stopped_flood', '-c', `LISTEN ${CHANGE_FEED_CHANNEL}`, '-f', '-', url],
+      { env: { ...process.env, PGAPPNAME: name }, stdio: ['pipe', 'ignore', 'ignore'] },
+    );
+    onTestFinished(() => void psql.kill('SIGKILL'));
+    const backend = async () =>
+      (
+        await admin.query<{ query: string; state: string; wait_event: string | null }>(
+          'SELECT query, state, wait_event FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1',
+          [name],
+        )
+      ).rows[0];
+    await waitUntil('psql listening', async () => (await backend())?.query === `LISTEN ${CHANGE_FEED_CHANNEL}`);
+    psql.kill('SIGSTOP');
+    // Distinct payloads (PostgreSQL folds repeats within a transaction), far more than the socket buffers hold.
+    await admin.query("SELECT pg_notify('stopped_flood', i || repeat('x', 7900)) FROM generate_series(1, 4000) AS i");
+    await waitUntil('PostgreSQL blocked writing to the stopped listener', async () => (await backend())?.wait_event === 'ClientWrite');
+    expect((await backend())?.state).toBe('idle');
+
+    const pool = await openPostgresPool(url, logger, { max: 2 });
+    pools.push(pool);
+    const live = new PostgresStore({ pool, logger, changeFeed: { frozenNodeAfterMs: 1_000 } });
+    await live.open();
+    stores.push(live);
+    await waitUntil('the stopped listener ended', async () => (await backend()) === undefined);
+    // Nothing holds the queue's tail any more: the flood is trimmed once the remaining listeners have read past it.
+    await waitUntil('the notification queue trimmed', async () => {
+      const { rows } = await admin.query<{ usage: number }>('SELECT pg_notification_queue_usage() AS usage');
+      return rows[0]!.usage === 0;
+    });
   });
 });
