@@ -208,7 +208,8 @@ describe('a node frozen outside a transaction', () => {
 
     await waitUntil('the frozen node told its connections were ended', () => frozen.every((f) => f.errors.length > 0));
     expect(frozen.map((f) => f.errors[0])).toEqual([expect.objectContaining({ code: '57P01' }), expect.objectContaining({ code: '57P01' })]);
-    expect(await connectionsOf(frozenName)).toBe(0);
+    // A terminated backend leaves pg_stat_activity when its process exits, a moment after its client hears of it.
+    await waitUntil('the frozen node gone from pg_stat_activity', async () => (await connectionsOf(frozenName)) === 0);
     expect(await connectionsOf('reporting')).toBe(1);
     expect(await connectionsOf(liveName)).toBeGreaterThan(0);
     expect(live.health().ok).toBe(true);
@@ -247,11 +248,8 @@ describe('a node frozen outside a transaction', () => {
     const live = new PostgresStore({ pool, logger, changeFeed: { frozenNodeAfterMs: 1_000 } });
     await live.open();
     stores.push(live);
+    // Ended, it no longer holds the queue's tail. (Whether the queue is then trimmed is not asserted: the queue is the
+    // whole server's, and the listeners of the test files running alongside hold it too.)
     await waitUntil('the stopped listener ended', async () => (await backend()) === undefined);
-    // Nothing holds the queue's tail any more: the flood is trimmed once the remaining listeners have read past it.
-    await waitUntil('the notification queue trimmed', async () => {
-      const { rows } = await admin.query<{ usage: number }>('SELECT pg_notification_queue_usage() AS usage');
-      return rows[0]!.usage === 0;
-    });
   });
 });
