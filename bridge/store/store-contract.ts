@@ -603,6 +603,30 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect(await store.countQueueItems('none')).toEqual({ pending: 0, delivered: 0, dead: 0 });
     });
 
+    it('gets a queue item by id within its queue, as a copy that follows later saves; unknown ids and other queues get none', async () => {
+      const item = await store.enqueue('webhook', { n: 1 }, 'hook-1');
+      await store.enqueue('whatsapp-send', { n: 2 }, 'send-1');
+      expect(await store.getQueueItem('webhook', 'hook-1')).toEqual(item);
+      expect(await store.getQueueItem('webhook', 'unknown')).toBeUndefined();
+      expect(await store.getQueueItem('webhook', 'send-1')).toBeUndefined();
+      expect(await store.getQueueItem('whatsapp-send', 'hook-1')).toBeUndefined();
+      expect(await store.getQueueItem('none', 'hook-1')).toBeUndefined();
+      const got = await store.getQueueItem<{ n: number }>('webhook', 'hook-1');
+      got!.state = 'dead';
+      got!.attempts = 7;
+      got!.payload.n = 99;
+      got!.log.push({ at: clock().toISOString(), ok: false, status: 500 });
+      expect(await store.getQueueItem('webhook', 'hook-1')).toEqual(item);
+      tick();
+      const dead = { ...item, state: 'dead' as const, attempts: 3, updatedAt: clock().toISOString(), log: [{ at: clock().toISOString(), ok: false, status: 502 }] };
+      await store.updateQueueItem(dead);
+      expect(await store.getQueueItem('webhook', 'hook-1')).toEqual(dead);
+      await restart();
+      expect(await store.getQueueItem('webhook', 'hook-1')).toEqual(dead);
+      expect(await store.getQueueItem('whatsapp-send', 'send-1')).toMatchObject({ id: 'send-1', queue: 'whatsapp-send', payload: { n: 2 } });
+      expect(await store.getQueueItem('webhook', 'send-1')).toBeUndefined();
+    });
+
     it('stamps closedAt when closing, removes it when reopening, and lists conversations closed before a time', async () => {
       await conversationWith('old', [{ role: 'visitor', text: 'a' }]);
       await conversationWith('recent', [{ role: 'visitor', text: 'b' }]);

@@ -553,6 +553,11 @@ export interface Store {
    */
   replaceQueueItem<T>(expected: QueueItem<T>, item: QueueItem<T>): Promise<boolean>;
   listQueueItems<T>(queue: string, limit: number): Promise<QueueItem<T>[]>;
+  /**
+   * Item `id` of `queue` as stored now (a copy), however long the queue; undefined when there is none, also when the
+   * id belongs to an item of another queue.
+   */
+  getQueueItem<T>(queue: string, id: string): Promise<QueueItem<T> | undefined>;
   /** Removes at most `limit` delivered or dead items (any queue) last updated before `before` (ISO); resolves with how many. */
   pruneQueueItems(before: string, limit: number): Promise<number>;
   /** Items of `queue` by state, counted without copying them (the metrics scrape). */

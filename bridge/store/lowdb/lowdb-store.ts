@@ -378,6 +378,10 @@ export class LowdbStore implements Store {
     return this.queues.listQueueItems<T>(queue, limit);
   }
 
+  getQueueItem<T>(queue: string, id: string): Promise<QueueItem<T> | undefined> {
+    return this.queues.getQueueItem<T>(queue, id);
+  }
+
   countQueueItems(queue: string): Promise<Record<QueueItem['state'], number>> {
     return this.queues.countQueueItems(queue);
   }

@@ -24,6 +24,7 @@ type QueueCalls =
   | 'replaceQueueItem'
   | 'pruneQueueItems'
   | 'listQueueItems'
+  | 'getQueueItem'
   | 'countQueueItems';
 
 /** The queue calls of the Store, and the queue items other changes create with them. */
@@ -158,6 +159,12 @@ export class LowdbQueues implements Pick<Store, QueueCalls> {
     for (const [, item] of this.s.queueBuckets.entries()) if (item.queue === queue) items.push(item);
     items.sort((a, b) => compare(b.createdAt, a.createdAt));
     return items.slice(0, limit).map((item) => copyJson(item) as QueueItem<T>);
+  }
+
+  async getQueueItem<T>(queue: string, id: string): Promise<QueueItem<T> | undefined> {
+    this.s.assertOpen();
+    const item = this.s.queueBuckets.get(id);
+    return item?.queue === queue ? (copyJson(item) as QueueItem<T>) : undefined;
   }
 
   async countQueueItems(queue: string): Promise<Record<QueueItem['state'], number>> {

@@ -343,6 +343,10 @@ export class PostgresStore implements Store {
     return this.queues.listQueueItems<T>(queue, limit);
   }
 
+  getQueueItem<T>(queue: string, id: string): Promise<QueueItem<T> | undefined> {
+    return this.queues.getQueueItem<T>(queue, id);
+  }
+
   // limits
 
   takeRateToken(key: string, perMinute: number): Promise<RateDecision> {

@@ -193,4 +193,9 @@ export class PostgresQueues {
     );
     return rows.map((row) => row.doc);
   }
+
+  async getQueueItem<T>(queue: string, id: string): Promise<QueueItem<T> | undefined> {
+    const { rows } = await this.s.query<{ doc: QueueItem<T> }>('SELECT doc FROM queue_items WHERE id = $1 AND queue = $2', [id, queue]);
+    return rows[0]?.doc;
+  }
 }
