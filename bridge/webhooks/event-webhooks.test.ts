@@ -243,6 +243,33 @@ describe('outbound event webhooks', () => {
     expect(missing.status).toBe(404);
   });
 
+  it('redelivers a dead delivery that no listing of its queue reaches', async () => {
+    let healthy = false;
+    const hook = await receiver(() => (healthy ? { status: 204 } : { status: 502 }));
+    const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_MAX_ATTEMPTS: '1' });
+    await visitorMessage(bridge, 'first');
+    await visitorMessage(bridge, 'second');
+    const listAll = bridge.store.listQueueItems.bind(bridge.store);
+    await waitUntil('both events marked dead', async () => {
+      const all = await listAll('webhook', 10);
+      return all.length === 2 && all.every((i) => i.state === 'dead') ? true : undefined;
+    });
+    // A queue longer than any listing returns: here every listing stops after the newest item.
+    bridge.store.listQueueItems = <T>(queue: string, limit: number): Promise<QueueItem<T>[]> => listAll<T>(queue, Math.min(limit, 1));
+    const listed = await bridge.store.listQueueItems('webhook', 100_000);
+    const unlisted = (await listAll('webhook', 10)).find((item) => item.id !== listed[0]?.id)!;
+
+    healthy = true;
+    const redeliver = await fetch(`${bridge.url}/api/webhooks/deliveries/${unlisted.id}/redeliver`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(redeliver.status).toBe(202);
+    expect(await redeliver.json()).toMatchObject({ delivery: { id: unlisted.id, state: 'pending', attempts: 0 } });
+    await waitUntil('the unlisted delivery delivered', async () => (await bridge.store.getQueueItem('webhook', unlisted.id))?.state === 'delivered');
+    expect(hook.requests.filter((r) => r.headers['x-anonchat-delivery'] === unlisted.id)).toHaveLength(2);
+  });
+
   it('survives a bridge restart: the queued event is delivered afterwards with the same delivery id and body', async () => {
     let up = false;
     const hook = await receiver(() => (up ? { status: 200 } : { status: 503 }));

@@ -111,9 +111,7 @@ export async function requeueItem(
   allowed: (item: QueueItem) => boolean = () => true,
 ): Promise<Requeued | undefined> {
   for (let read = 1; ; read++) {
-    // The Store has no lookup by id; listing is linear but only runs on an operator's request.
-    const items = await store.listQueueItems(queue, 100_000);
-    const item = items.find((candidate) => candidate.id === id);
+    const item = await store.getQueueItem(queue, id);
     if (!item) return undefined;
     if (!allowed(item)) return { requeued: false, item };
     const at = now.toISOString();

@@ -94,29 +94,28 @@ function holdMetaAnswer(waId: string): { answer: () => void } {
 }
 
 /**
- * Holds the first `perNode` reads of the WhatsApp send queue on each node (a redeliver's read of the send it
- * requeues) until the test releases them: that many requests per node have read the send before any saves. Later
- * reads pass.
+ * Holds the first `perNode` reads of a WhatsApp send on each node (a redeliver's read of the send it requeues) until
+ * the test releases them: that many requests per node have read the send before any saves. Later reads pass.
  */
 function holdSendReads(perNode: number): { held: (() => void)[][]; restore(): void } {
   const held = nodes.stores.map((): (() => void)[] => []);
   const originals = nodes.stores.map((store, node) => {
-    const original = store.listQueueItems.bind(store);
+    const original = store.getQueueItem.bind(store);
     let holding = perNode;
-    store.listQueueItems = async <T>(queue: string, limit: number): Promise<QueueItem<T>[]> => {
-      const items = await original<T>(queue, limit);
+    store.getQueueItem = async <T>(queue: string, id: string): Promise<QueueItem<T> | undefined> => {
+      const item = await original<T>(queue, id);
       if (queue === WHATSAPP_SEND_QUEUE && holding > 0) {
         holding--;
         await new Promise<void>((resolve) => held[node]!.push(resolve));
       }
-      return items;
+      return item;
     };
     return original;
   });
   return {
     held,
     restore() {
-      nodes.stores.forEach((store, node) => (store.listQueueItems = originals[node]!));
+      nodes.stores.forEach((store, node) => (store.getQueueItem = originals[node]!));
       for (const release of held.flat()) release();
     },
   };
