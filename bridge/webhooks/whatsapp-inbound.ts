@@ -2,7 +2,8 @@
  * Applies a verified WhatsApp Cloud API webhook body: every `statuses[]` item by rank (via ExternalStatuses) and
  * every `messages[]` item into the sender's `whatsapp` conversation (keyed by wa_id, deduped by message id). A media
  * message is handed to the durable media queue instead (whatsapp-media.ts), which downloads its file and stores it.
- * Idempotent: Meta retries for days and sends duplicates, and a repeat changes nothing.
+ * Idempotent: Meta retries for days and sends duplicates, and a repeat changes nothing — also after an erasure: a
+ * message sent before its conversation was erased (redelivered, replayed or just late) is dropped, not stored again.
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -11,7 +12,7 @@ import type { Conversation } from '../../protocol/conversation.ts';
 import type { StoredStatus } from '../../protocol/status.ts';
 import { MAX_TEXT_LENGTH } from '../../protocol/limits.ts';
 import type { StatusUpdate } from '../store/store.ts';
-import { ensureExternalConversation, storeMessage, type MessageProducerContext } from '../conversations.ts';
+import { ensureExternalConversation, ERASED_NAMESPACE, storeMessage, type MessageProducerContext } from '../conversations.ts';
 import type { ExternalStatuses, ExternalStatusOutcome } from './external-statuses.ts';
 import {
   mediaOf,
@@ -27,6 +28,8 @@ import {
 export interface WhatsappApplyResult {
   messagesCreated: number;
   messagesDuplicate: number;
+  /** Messages sent before their conversation was erased: dropped, nothing stored or queued. */
+  messagesDropped: number;
   /** Media messages handed to the media queue (stored once their file is downloaded). */
   mediaQueued: number;
   statuses: Record<ExternalStatusOutcome | 'ignored', number>;
@@ -84,9 +87,11 @@ export async function applyWhatsappWebhook(deps: WhatsappInboundDeps, body: What
   const result: WhatsappApplyResult = {
     messagesCreated: 0,
     messagesDuplicate: 0,
+    messagesDropped: 0,
     mediaQueued: 0,
     statuses: { changed: 0, unchanged: 0, pending: 0, unknown_message: 0, ignored: 0 },
   };
+  const erasures: ErasureTimes = new Map();
   const { values, invalid } = messageValues(body);
   if (invalid > 0) deps.logger.warn({ invalid }, 'webhooks: WhatsApp change values that are not understood were skipped');
   for (const value of values) {
@@ -98,9 +103,10 @@ export async function applyWhatsappWebhook(deps: WhatsappInboundDeps, body: What
       result.statuses[outcome.value]++;
     }
     for (const message of value.messages ?? []) {
-      const outcome = await applyMessage(deps, value, message);
+      const outcome = await applyMessage(deps, value, message, erasures);
       if (outcome === 'created') result.messagesCreated++;
       else if (outcome === 'queued') result.mediaQueued++;
+      else if (outcome === 'dropped') result.messagesDropped++;
       else result.messagesDuplicate++;
     }
   }
@@ -125,21 +131,64 @@ function failureOf(status: WhatsappStatus): MessageFailure {
   return { code: error?.code !== undefined ? String(error.code) : 'unknown', reason };
 }
 
+/** Erasure times (ms since the epoch, undefined: none recorded) by conversation id, read once per webhook body. */
+type ErasureTimes = Map<string, Promise<number | undefined>>;
+
+function erasedAt(deps: WhatsappInboundDeps, erasures: ErasureTimes, conversationId: string): Promise<number | undefined> {
+  let at = erasures.get(conversationId);
+  if (!at) {
+    at = deps.store.getRecord<{ at: string }>(ERASED_NAMESPACE, conversationId).then((record) => (record ? Date.parse(record.at) : undefined));
+    erasures.set(conversationId, at);
+  }
+  return at;
+}
+
+/**
+ * True when `message` was sent before its conversation was last erased. Meta's `timestamp` has whole seconds, so a
+ * message of the erasure's own second may have been sent before or after it: it counts as before (dropped). The
+ * erasure is a promise about the customer's data, and losing a message sent in that very second is the smaller harm;
+ * the customer's next message starts the new conversation anyway. A message without a timestamp cannot be judged
+ * and is kept, as before.
+ */
+async function sentBeforeErasure(
+  deps: WhatsappInboundDeps,
+  erasures: ErasureTimes,
+  message: WhatsappMessage,
+  conversationId: string,
+  existing: Conversation | undefined,
+): Promise<boolean> {
+  if (message.timestamp === undefined) return false;
+  const sentAt = message.timestamp * 1000;
+  // A conversation exists only since its last erasure (an erasure deletes it), so a message sent after it was created
+  // needs no record read: the hot path, a customer writing in an ongoing conversation, reads nothing more.
+  if (existing && sentAt > Date.parse(existing.createdAt)) return false;
+  const at = await erasedAt(deps, erasures, conversationId);
+  return at !== undefined && sentAt <= at;
+}
+
 async function applyMessage(
   deps: WhatsappInboundDeps,
   value: WhatsappValue,
   message: WhatsappMessage,
-): Promise<'created' | 'duplicate' | 'queued'> {
+  erasures: ErasureTimes,
+): Promise<'created' | 'duplicate' | 'queued' | 'dropped'> {
   const waId = message.from;
   const profileName = value.contacts?.find((c) => c.wa_id === waId)?.profile?.name?.trim() ?? value.contacts?.[0]?.profile?.name?.trim();
   const name = profileName ? profileName.slice(0, 100) : `+${waId}`;
+  const existing = await deps.store.findConversationByExternalUser('whatsapp', waId);
+  const conversationId = existing?.id ?? whatsappConversationId(waId);
+  if (await sentBeforeErasure(deps, erasures, message, conversationId, existing)) {
+    // Answered as accepted all the same, so Meta stops redelivering it; ids only, never the text or the number.
+    deps.logger.info({ wamid: message.id, conversationId }, 'webhooks: WhatsApp message sent before its conversation was erased dropped');
+    return 'dropped';
+  }
   const media = deps.media ? mediaOf(message) : undefined;
   if (deps.media && media) {
     // Stored already (a retried webhook after the file was downloaded): nothing to fetch again.
     if (await deps.store.findMessageByExternalId(message.id)) return 'duplicate';
     // Created before the job is queued, so the job only ever writes into a conversation that exists: once erased, it
     // is not brought back by a download still in flight (whatsapp-media.ts).
-    await whatsappConversation(deps, waId, name);
+    if (!existing) await whatsappConversation(deps, waId, name);
     await deps.media.queue({
       wamid: message.id,
       waId,
@@ -152,7 +201,8 @@ async function applyMessage(
     });
     return 'queued';
   }
-  const stored = await storeWhatsappMessage(deps, { wamid: message.id, waId, name, text: textOf(message) });
+  const conversation = existing ?? (await whatsappConversation(deps, waId, name));
+  const stored = await storeWhatsappMessage(deps, { wamid: message.id, waId, name, text: textOf(message) }, conversation);
   return stored ? 'created' : 'duplicate';
 }
 

@@ -19,6 +19,8 @@
  * refused and the job drops what it downloaded — also when the customer's next message has meanwhile started a new
  * conversation under the same id. Jobs queued by an older version (`wa-media:<wamid>`, before the webhook created the
  * conversation) still run: they create the conversation as they did, unless it was erased after they were queued.
+ * A media message sent before the erasure and delivered after it (Meta's redelivery) queues no job at all: the webhook
+ * drops it (whatsapp-inbound.ts).
  */
 import type { AxiosInstance } from 'axios';
 import { StoreError, type QueueItem, type Store } from '../store/store.ts';
