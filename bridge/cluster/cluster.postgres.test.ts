@@ -10,9 +10,11 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
+import { Server } from 'socket.io';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Message } from '../../protocol/message.ts';
 import { silentLogger } from '../logger.ts';
@@ -142,6 +144,39 @@ describe('two bridges on the PostgreSQL adapter', () => {
       await waitUntil(`all ${sent.length} NOTIFYs heard`, () => received.length >= sent.length);
       expect(received).toEqual(sent);
       expect(statements).toBeLessThan(sent.length / 4);
+    } finally {
+      await listener.end();
+    }
+  });
+
+  it('lets a closing node send the NOTIFYs still waiting behind a batch in flight before its pool ends', async () => {
+    const listener = new pg.Client({ connectionString: databaseUrl });
+    await listener.connect();
+    try {
+      const received: string[] = [];
+      listener.on('notification', (n) => received.push(n.payload ?? ''));
+      await listener.query('LISTEN "idle-check"');
+      await listener.query(`LISTEN "socket.io#/"`);
+
+      // The batcher alone: 'first' goes out at once, the other two wait for the next batch.
+      const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+      const batcher = new NotifyBatcher(pool);
+      const all = [batcher.notify('idle-check', 'first'), batcher.notify('idle-check', 'second'), batcher.notify('idle-check', 'third')];
+      await batcher.idle();
+      await pool.end();
+      await Promise.all(all);
+      await waitUntil('the three NOTIFYs heard', () => received.length >= 3);
+      expect(received).toEqual(['first', 'second', 'third']);
+
+      // A node's last broadcasts: io.close() awaits the adapter's close, which waits for them, before the pool ends.
+      const nodePool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+      const io = new Server(createServer(), { adapter: postgresSocketAdapter(nodePool, logger) });
+      io.emit('close-check', 'sent first');
+      io.emit('close-check', 'sent last');
+      await io.close();
+      await nodePool.end();
+      await waitUntil('both broadcasts heard', () => received.filter((p) => p.includes('close-check')).length >= 2);
+      expect(received.filter((p) => p.includes('close-check')).map((p) => (p.includes('sent last') ? 'last' : 'first'))).toEqual(['first', 'last']);
     } finally {
       await listener.end();
     }

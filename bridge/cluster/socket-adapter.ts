@@ -64,6 +64,8 @@ interface PendingNotify {
 export class NotifyBatcher {
   private pending: PendingNotify[] = [];
   private sending = false;
+  /** The latest run of `send` (each ends once nothing is pending). */
+  private sent: Promise<void> = Promise.resolve();
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -71,8 +73,17 @@ export class NotifyBatcher {
   notify(channel: string, payload: string): Promise<pg.QueryResult> {
     return new Promise((resolve, reject) => {
       this.pending.push({ channel, payload, resolve, reject });
-      if (!this.sending) void this.send();
+      if (!this.sending) this.sent = this.send();
     });
+  }
+
+  /** Resolves once every NOTIFY asked for so far has been sent or has failed (a closing node waits for its last ones). */
+  async idle(): Promise<void> {
+    let run: Promise<void>;
+    do {
+      run = this.sent;
+      await run;
+    } while (run !== this.sent);
   }
 
   private async send(): Promise<void> {
@@ -112,12 +123,13 @@ export class NotifyBatcher {
  * The pool as the adapter sees it. Adapter 0.5.0 keeps its LISTEN connection checked out and, when that connection
  * dies (a restarted server, a terminated backend), takes a new one without releasing the dead one: every reconnect
  * would leak a pool slot until the pool is exhausted, and `pool.end()` would wait forever. Here a connection the
- * adapter holds is released (and so discarded) by the pool once it ends. Its NOTIFYs go through a `NotifyBatcher`.
+ * adapter holds is released (and so discarded) by the pool once it ends. Its NOTIFYs go through `notifies`.
  * `listening(channel)` is told each time the adapter's LISTEN on `channel` has taken effect (first and after a reconnect);
  * `published` is told how each of its NOTIFYs and attachment inserts ended.
  */
 function releasingPool(
   pool: pg.Pool,
+  notifies: NotifyBatcher,
   listening: (channel: string) => void,
   published: LostBroadcastNotice,
   ownNotification: (payload: string) => boolean,
@@ -156,7 +168,6 @@ function releasingPool(
     client.once('end', () => client.release(new Error('LISTEN connection ended')));
     return client;
   };
-  const notifies = new NotifyBatcher(pool);
   const query = (text: string, values?: unknown[]) => {
     if (text === NOTIFY_STATEMENT && values?.length === 2 && typeof values[0] === 'string' && typeof values[1] === 'string') {
       const [channel, payload] = values as [string, string];
@@ -296,7 +307,8 @@ export function postgresSocketAdapter(pool: pg.Pool, logger: Logger): ReturnType
       for (const [name, nsp] of namespaces) if (channelOf(name) === channel) nsp.serverSideEmit(CHANGES_MISSED);
     },
   );
-  const adapter = createAdapter(releasingPool(pool, listening, published, ownNotification), {
+  const notifies = new NotifyBatcher(pool);
+  const adapter = createAdapter(releasingPool(pool, notifies, listening, published, ownNotification), {
     payloadThreshold: NOTIFY_PAYLOAD_THRESHOLD,
     errorHandler: (error: Error) => logger.warn({ err: error }, 'socket.io postgres adapter'),
   });
@@ -310,7 +322,11 @@ export function postgresSocketAdapter(pool: pg.Pool, logger: Logger): ReturnType
     const ending = `,"uid":${JSON.stringify((namespaceAdapter as unknown as { uid: string }).uid)},"nsp":${JSON.stringify(nsp.name)}}`;
     ownEndings.add(ending);
     const close = namespaceAdapter.close.bind(namespaceAdapter);
-    namespaceAdapter.close = () => {
+    // io.close() awaits this (Socket.IO's Adapter declares `Promise<void> | void`; ClusterAdapter narrows it to void):
+    // what the node broadcast last (its agents' and visitors' presence as it stops) is NOTIFYed before the node goes
+    // on to end its pool, which would refuse a batch still waiting its turn.
+    (namespaceAdapter as unknown as { close: () => Promise<void> }).close = async () => {
+      await notifies.idle();
       ownEndings.delete(ending);
       published.forget(channelOf(nsp.name));
       return close();
