@@ -295,6 +295,42 @@ export function describeWhatsappMedia(engine: string, start: (webhooks: WebhookC
       expect(message.attachments).toEqual([expect.objectContaining({ type: 'image/png' })]);
     });
 
+    it("an erasure deletes the pending jobs an older version queued as wa-media:<wamid> for that customer, not another customer's", async () => {
+      const waId = '15550001009';
+      const otherWaId = '15550001010';
+      expect((await post(inboundBody(waId, { id: 'wamid.TEXT9', type: 'text', text: { body: 'hello' } }))).status).toBe(200);
+      const conversationId = (await stored('wamid.TEXT9')).conversationId;
+      const logsBefore = logs.length;
+      // Both jobs claimed, their Graph API lookups held unanswered: pending and in flight when the erasure comes.
+      const releases: (() => void)[] = [];
+      const queueLegacyJob = async (wamid: string, customer: string, mediaId: string) => {
+        graph.media.set(mediaId, { bytes: png, mimeType: 'image/png' });
+        graph.held.set(mediaId, new Promise<void>((resolve) => releases.push(resolve)));
+        const job: InboundMediaJob = { wamid, waId: customer, name: 'Old Timer', kind: 'image', mediaId, placeholder: '[image]' };
+        await bridge.store.enqueue(WHATSAPP_MEDIA_QUEUE, job, legacyMediaJobIdOf(wamid));
+      };
+      await queueLegacyJob('wamid.OLD9', waId, 'MEDIA-OLD-9');
+      await queueLegacyJob('wamid.OLD10', otherWaId, 'MEDIA-OLD-10');
+      await waitUntil('both held lookups', () =>
+        ['MEDIA-OLD-9', 'MEDIA-OLD-10'].every((id) => graph.lookups().some((r) => r.path.endsWith(`/${id}`))),
+      );
+
+      expect((await asAgent(`/api/conversations/${conversationId}`, { method: 'DELETE' })).status).toBe(204);
+      const ids = (await bridge.store.listQueueItems(WHATSAPP_MEDIA_QUEUE, 100)).map((i) => i.id);
+      // Found by the customer's number in its payload: the old id names no conversation.
+      expect(ids).not.toContain(legacyMediaJobIdOf('wamid.OLD9'));
+      expect(ids).toContain(legacyMediaJobIdOf('wamid.OLD10'));
+
+      for (const release of releases) release();
+      expect((await stored('wamid.OLD10')).conversationId).toBe(whatsappConversationId(otherWaId));
+      // The erased customer's download ends without storing anything (the store refuses a job that is gone).
+      await waitUntil('the erased customer\'s old job dropped', () =>
+        logs.slice(logsBefore).some((line) => line.msg === 'webhooks: WhatsApp media of an erased conversation dropped' && line.wamid === 'wamid.OLD9'),
+      );
+      expect(await bridge.store.findMessageByExternalId('wamid.OLD9')).toBeUndefined();
+      expect(await bridge.store.getConversation(conversationId)).toBeUndefined();
+    });
+
     it("sends an agent's image once (uploaded once, even when the send is retried) with its caption, and a file as a document; statuses apply", async () => {
       const waId = '15550001004';
       expect((await post(inboundBody(waId, { id: 'wamid.HELLO4', type: 'text', text: { body: 'hello' } }))).status).toBe(200);
