@@ -6,6 +6,7 @@
  * sync, so both end with every message, also when nothing follows the lost ones; and when NOTIFYs fail on the
  * publishing node, the other node's clients are told to sync too. The LISTEN reconnect is held back while the test
  * sends (the pool the adapter takes its LISTEN connection from waits on a gate), so the gap is forced, not hoped for.
+ * A typing indicator ends on the other node when its typist disconnects and when the typist's node stops gracefully.
  * Write coalescing and the shared-JSON encoder are on, as in production.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -19,7 +20,16 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Message } from '../../protocol/message.ts';
 import { silentLogger } from '../logger.ts';
 import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
-import { startTestBridge, connectAgent, collect, waitUntil, type TestBridge, type AgentClient } from '../testing/index.ts';
+import {
+  startTestBridge,
+  connectAgent,
+  connectVisitor,
+  collect,
+  waitUntil,
+  type TestBridge,
+  type AgentClient,
+  type ConnectedVisitor,
+} from '../testing/index.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
 import { headlessWidget } from '../testing/headless-widget.ts';
 import { AgentConnection } from '../../console/agent-connection.ts';
@@ -269,5 +279,110 @@ describe('two bridges on the PostgreSQL adapter', () => {
     agentConnection.close();
     thread.detach();
     widget.stop();
+  });
+});
+
+/** Everything `socket` hears of `events`, in arrival order: which came first is what these tests check. */
+function heard(socket: AgentClient | ConnectedVisitor, events: readonly string[]): { event: string; payload: Record<string, unknown> }[] {
+  const log: { event: string; payload: Record<string, unknown> }[] = [];
+  for (const event of events) {
+    (socket as unknown as { on: (e: string, f: (p: Record<string, unknown>) => void) => void }).on(event, (payload) => void log.push({ event, payload }));
+  }
+  return log;
+}
+
+/** The typing events and going-offline announcements of `conversationId` in `log`, in order (its coming online, announced
+ * as the visitor connected, may arrive before or after the agent connected). */
+function typingAndOffline(log: ReturnType<typeof heard>, conversationId: string): string[] {
+  return log
+    .filter((e) => e.payload.conversationId === conversationId && (e.event === 'typing' || e.payload.online === false))
+    .map((e) => (e.event === 'typing' ? `typing:${String(e.payload.typing)}` : 'offline'));
+}
+
+/** A third node on its own pool, for a test that stops it: the pool is ended right after the node's close, as bridge/main.ts does. */
+async function startThirdNode(): Promise<{ node: TestBridge; stop: () => Promise<void> }> {
+  const pool = await openPostgresPool(databaseUrl, logger);
+  await prepareSocketAdapter(pool);
+  const node = await startTestBridge({ dataDir, store, adapter: () => postgresSocketAdapter(pool, logger) });
+  let stopped: Promise<void> | undefined;
+  return {
+    node,
+    // Nothing the node sends after its pool ended can reach another node: an indicator ended later than the close is lost.
+    stop: () => (stopped ??= node.close().then(() => pool.end())),
+  };
+}
+
+describe('typing indicators across nodes', () => {
+  it("ends a visitor's typing on the other node's consoles when the visitor disconnects, before their going offline", async () => {
+    const [a, b] = nodes as [TestBridge, TestBridge];
+    const visitor = await connectVisitor(a.url);
+    const { conversationId } = visitor.session;
+    const agent = await connectAgent(b.url, b.agent.token);
+    const log = heard(agent, ['typing', 'visitor:presence']);
+    visitor.emit('typing', { typing: true });
+    await waitUntil('the agent on B seeing the visitor on A typing', () => log.some((e) => e.event === 'typing' && e.payload.typing === true) || undefined);
+    visitor.close();
+    // The going offline is announced after the visitor's socket is gone (a presence lookup): the typing stop must come
+    // with the disconnect itself, not from the bridge's expiry timer later.
+    await waitUntil('the agent on B told that the visitor is offline', () =>
+      log.some((e) => e.event === 'visitor:presence' && e.payload.conversationId === conversationId && e.payload.online === false) || undefined,
+    );
+    expect(typingAndOffline(log, conversationId)).toEqual(['typing:true', 'typing:false', 'offline']);
+    expect(log.find((e) => e.event === 'typing' && e.payload.typing === false)?.payload).toEqual({ conversationId, role: 'visitor', typing: false });
+    agent.close();
+  });
+
+  it("ends a visitor's typing on the other node's consoles when the visitor's node stops gracefully", async () => {
+    const [, b] = nodes as [TestBridge, TestBridge];
+    const c = await startThirdNode();
+    try {
+      const visitor = await connectVisitor(c.node.url);
+      const { conversationId } = visitor.session;
+      const agent = await connectAgent(b.url, b.agent.token);
+      const log = heard(agent, ['typing', 'visitor:presence']);
+      visitor.emit('typing', { typing: true });
+      await waitUntil('the agent on B seeing the visitor on C typing', () => log.some((e) => e.event === 'typing' && e.payload.typing === true) || undefined);
+      await c.stop();
+      await waitUntil('the agent on B told that the visitor of the stopped node is offline', () =>
+        log.some((e) => e.event === 'visitor:presence' && e.payload.conversationId === conversationId && e.payload.online === false) || undefined,
+      );
+      expect(typingAndOffline(log, conversationId)).toEqual(['typing:true', 'typing:false', 'offline']);
+      visitor.close();
+      agent.close();
+    } finally {
+      await c.stop();
+    }
+  });
+
+  it("ends an agent's typing for the visitor and the other agents on other nodes when the agent's node stops gracefully", async () => {
+    const [a, b] = nodes as [TestBridge, TestBridge];
+    const c = await startThirdNode();
+    try {
+      const visitor = await connectVisitor(a.url);
+      const { conversationId } = visitor.session;
+      const colleague = await connectAgent(b.url, b.agent.token);
+      const typist = await connectAgent(c.node.url, c.node.agent.token);
+      const visitorTyping = collect(visitor, 'typing');
+      const colleagueTyping = collect(colleague, 'typing');
+      typist.emit('typing', { conversationId, typing: true });
+      await waitUntil('the visitor on A seeing the agent on C typing', () => visitorTyping.some((e) => e.typing) || undefined);
+      await waitUntil('the agent on B seeing the agent on C typing', () => colleagueTyping.some((e) => e.typing) || undefined);
+      // C's pool ends with its close: only a stop sent as C disconnects its agent, before its adapter closes, gets
+      // through; the agent's own expiry timer would fire on C after that.
+      await c.stop();
+      await waitUntil('the visitor on A told the agent on C stopped typing', () => visitorTyping.some((e) => !e.typing) || undefined);
+      await waitUntil('the agent on B told the agent on C stopped typing', () => colleagueTyping.some((e) => !e.typing) || undefined);
+      for (const seen of [visitorTyping, colleagueTyping]) {
+        expect(seen.map((e) => ({ conversationId: e.conversationId, role: e.role, typing: e.typing }))).toEqual([
+          { conversationId, role: 'agent', typing: true },
+          { conversationId, role: 'agent', typing: false },
+        ]);
+      }
+      visitor.close();
+      colleague.close();
+      typist.close();
+    } finally {
+      await c.stop();
+    }
   });
 });
