@@ -7,12 +7,14 @@
  * agents left, and a database that goes away mid-traffic costs `storage_unavailable` answers and a 503 /health — never
  * an acknowledgement of something not committed — until it is back, without a restart; and a node stopped inside an
  * append transaction holds up another node's reply in that conversation only until PostgreSQL ends its idle
- * transaction (DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS), its own send refused and then stored when it resumes.
+ * transaction (DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS), its own send refused and then stored when it resumes; and
+ * the typing indicators of a killed node end in the console and the widget on another node by their own expiry.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inject } from 'vitest';
 import type { Ack } from '../../protocol/errors.ts';
@@ -31,6 +33,10 @@ import {
 import { createTestDatabase } from '../testing/test-database.ts';
 import { databaseUrl as onDatabase } from '../testing/postgres.ts';
 import { startHaproxy, type Haproxy } from '../testing/haproxy.ts';
+import { headlessWidget } from '../testing/headless-widget.ts';
+import { AgentConnection } from '../../console/agent-connection.ts';
+import { ThreadController } from '../../console/controllers/thread-controller.ts';
+import { TypingController } from '../../widget/controllers/typing-controller.ts';
 
 const SECRETS = {
   VISITOR_TOKEN_SECRET: 'cluster-visitor-secret-0123456789',
@@ -385,6 +391,57 @@ describe('bridge processes on PostgreSQL', () => {
       await db.end();
       visitor.close();
       agent.close();
+    }
+  });
+
+  it('ends typing indicators of a killed node in the console and the widget on another node by their own expiry, as the bridge cannot', async () => {
+    // The console's connection and the widget's transport open a global WebSocket; the console sends read receipts
+    // only for a visible tab, and a hidden one keeps this test about typing.
+    vi.stubGlobal('WebSocket', WebSocket);
+    vi.stubGlobal('document', { visibilityState: 'hidden' });
+    const [a, b] = await Promise.all([startNode(), startNode()]);
+    const [tokenA, tokenB] = await Promise.all([agentToken(a), agentToken(b)]);
+    // A visitor on A typing to the console on B.
+    const visitor = await connectVisitor(a.url);
+    const first = await emitWithAck(visitor, 'message:send', { clientId: 'killed-typing-0', text: 'typing on a node about to die' });
+    expect(first.ok).toBe(true);
+    const visitorConversation = (first as { data: Message }).data.conversationId;
+    const consoleHost = { addController() {}, requestUpdate() {}, removeController() {}, updateComplete: Promise.resolve(true) };
+    const thread = new ThreadController(consoleHost, { agent: () => ({ id: 'console-on-b', name: 'console on B' }) });
+    const agentConnection = new AgentConnection(b.url, tokenB, { onConnect: () => thread.connected(), onState: () => {}, onAuthError: () => {} });
+    thread.attach(agentConnection);
+    // A plain agent client on B beside the console: what the bridge itself sends B's agents.
+    const watcher = await connectAgent(b.url, tokenB);
+    const typingOnB = collect(watcher, 'typing');
+    // An agent on A typing to a widget on B.
+    const widget = headlessWidget(b.url, 'killed-typing');
+    const widgetTyping = new TypingController(widget.host, widget.connection);
+    widget.connection.start();
+    const agentOnA = await connectAgent(a.url, tokenA);
+    try {
+      await waitUntil('the console on B online', () => agentConnection.state === 'online' || undefined);
+      await thread.open(visitorConversation, undefined);
+      await waitUntil('the widget on B caught up', () => widget.caughtUps() === 1 || undefined);
+      const sent = await widget.connection.transport!.send({ clientId: 'killed-typing-1', text: 'hello from B' });
+      visitor.emit('typing', { typing: true });
+      agentOnA.emit('typing', { conversationId: sent.conversationId, typing: true });
+      await waitUntil('the console on B showing the visitor on A typing', () => thread.typing.some((t) => t.role === 'visitor') || undefined);
+      await waitUntil('the widget on B showing the agent on A typing', () => widgetTyping.agentTyping !== undefined || undefined);
+
+      // The bridge's expiry timer of an indicator runs on the node of the typing socket, and died with it.
+      await a.kill('SIGKILL');
+      await waitUntil('the console on B no longer showing the visitor typing', () => thread.typing.length === 0 || undefined);
+      await waitUntil('the widget on B no longer showing the agent typing', () => widgetTyping.agentTyping === undefined || undefined);
+      // Ended by the console's and the widget's own expiry: no node sent a stop.
+      expect(typingOnB.filter((event) => !event.typing)).toEqual([]);
+    } finally {
+      visitor.close();
+      agentOnA.close();
+      watcher.close();
+      agentConnection.close();
+      thread.detach();
+      widget.connection.stop();
+      vi.unstubAllGlobals();
     }
   });
 });
