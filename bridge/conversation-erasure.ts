@@ -97,9 +97,12 @@ export async function eraseConversation(
   const started = performance.now();
   const conversation = await ctx.store.getConversation(conversationId);
   const messages = conversation ? await allMessages(ctx, conversation) : [];
-  // Remembered first: if the erasure fails half-way, the visitor's token already reaches nothing new.
   const expiresAt = new Date(ctx.clock().getTime() + ERASED_TTL_MS).toISOString();
-  // Not for an id that names nothing (a mistyped DELETE), nor before retention knows the erasure will happen.
+  // An agent's or visitor's erasure is remembered first, in a call of its own: if the erasure fails half-way, or while
+  // its messages are still being read, the visitor's token already reaches nothing new; and a visitor's erasure of a
+  // conversation not created yet (which the store's `remember` skips) is remembered too. Not for an id that names
+  // nothing (a mistyped DELETE). Retention must not remember a conversation `ifClosedBefore` may keep: the store
+  // writes its record in the erasure's own atomic step (`remember` below), so a crash cannot come between the two.
   if ((conversation || by === 'visitor') && options.ifClosedBefore === undefined) {
     await ctx.store.putRecord(ERASED_NAMESPACE, conversationId, { at: ctx.clock().toISOString() }, expiresAt);
   }
@@ -121,11 +124,11 @@ export async function eraseConversation(
       ...messages.flatMap((m) => (m.externalId !== undefined && m.author.role === 'visitor' ? [legacyMediaJobIdOf(m.externalId)] : [])),
     ],
   };
-  if (options.ifClosedBefore !== undefined) related.ifClosedBefore = options.ifClosedBefore;
-  const erased = await ctx.store.eraseConversation(conversationId, related);
-  if (erased && options.ifClosedBefore !== undefined) {
-    await ctx.store.putRecord(ERASED_NAMESPACE, conversationId, { at: ctx.clock().toISOString() }, expiresAt);
+  if (options.ifClosedBefore !== undefined) {
+    related.ifClosedBefore = options.ifClosedBefore;
+    related.remember = { namespace: ERASED_NAMESPACE, key: conversationId, value: { at: ctx.clock().toISOString() }, expiresAt };
   }
+  const erased = await ctx.store.eraseConversation(conversationId, related);
   if (erased) {
     ctx.logger.info(
       { conversationId, by, messages: messages.length, ms: Math.round(performance.now() - started) },

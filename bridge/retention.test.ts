@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { useTestBridge } from './testing/use-test-bridge.ts';
 import { collect, connectAgent, connectVisitor, emitWithAck, nextEvent } from './testing/index.ts';
+import { ERASED_NAMESPACE } from './conversations.ts';
 
 const DAY = 24 * 3600 * 1000;
 // The bridge's clock (store, retention) is this test's: time moves only when a test moves it.
@@ -40,6 +41,11 @@ describe('retention sweep', () => {
     expect(await heard).toEqual({ conversationId: old });
     expect(await store.getConversation(old)).toBeUndefined();
     for (const id of [recent, open, reopened]) expect(await store.getConversation(id)).toBeDefined();
+    // Remembered as every erasure is (what visitor tokens and WhatsApp webhooks check), only for the erased one.
+    const erasedRecords = await store.listRecords(ERASED_NAMESPACE, 10);
+    expect(erasedRecords).toEqual([
+      { namespace: ERASED_NAMESPACE, key: old, value: { at: new Date(now).toISOString() }, expiresAt: new Date(now + 31 * DAY).toISOString() },
+    ]);
     expect(await bridge.retention.sweep()).toMatchObject({ erasedConversations: 0 });
 
     // 31 days after `recent` was closed and after the late message in `reopened`.

@@ -738,6 +738,44 @@ export function describeStoreContract(engine: StoreEngine): void {
       expect((await store.getMessages('again', { limit: 10 })).map((m) => m.text)).toEqual(['second life']);
     });
 
+    it('writes the record an erasure remembers only when the conversation is erased, after the records it removes', async () => {
+      const expiresAt = new Date(now + 30 * 24 * 3600 * 1000).toISOString();
+      const remember = (key: string) => ({ namespace: 'erased-conversation', key, value: { at: clock().toISOString() }, expiresAt });
+      await conversationWith('kept', [{ role: 'visitor', text: 'still here' }]);
+      await store.setConversationState('kept', 'closed');
+      tick();
+      await store.appendMessage({ conversationId: 'kept', clientId: 'late', author: { role: 'visitor' }, text: 'late' });
+      const before = new Date(now - 500).toISOString();
+      expect(await store.eraseConversation('kept', { ifClosedBefore: before, remember: remember('kept') })).toBe(false);
+      expect(await store.eraseConversation('absent', { ifClosedBefore: clock().toISOString(), remember: remember('absent') })).toBe(false);
+      // Related data of an id that names no conversation is erased all the same; nothing is remembered for it.
+      await store.putRecord('sink-cursor', 'never', { rev: 1 });
+      expect(await store.eraseConversation('never', { records: [{ namespace: 'sink-cursor', key: 'never' }], remember: remember('never') })).toBe(false);
+      expect(await store.getRecord('sink-cursor', 'never')).toBeUndefined();
+
+      await conversationWith('gone', [{ role: 'visitor', text: 'erased text' }]);
+      await store.setConversationState('gone', 'closed');
+      await store.putRecord('erased-conversation', 'gone', { at: 'an earlier erasure' });
+      tick();
+      const value = { at: clock().toISOString() };
+      const erased = await store.eraseConversation('gone', {
+        ifClosedBefore: clock().toISOString(),
+        records: [{ namespace: 'erased-conversation', key: 'gone' }],
+        remember: remember('gone'),
+      });
+      expect(erased).toBe(true);
+      const check = async (): Promise<void> => {
+        expect(await store.getConversation('gone')).toBeUndefined();
+        expect(await store.getConversation('kept')).toBeDefined();
+        expect(await store.listRecords('erased-conversation', 10)).toEqual([{ namespace: 'erased-conversation', key: 'gone', value, expiresAt }]);
+      };
+      await check();
+      await restart();
+      await check();
+      now = Date.parse(expiresAt);
+      expect(await store.getRecord('erased-conversation', 'gone')).toBeUndefined();
+    });
+
     it('prunes delivered and dead queue items last updated before a time, at most limit, never pending ones', async () => {
       const a = await store.enqueue('webhook', { n: 1 });
       const b = await store.enqueue('webhook', { n: 2 });

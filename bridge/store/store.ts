@@ -346,6 +346,12 @@ export interface ConversationErasure {
    * time, checked atomically with the erasure (a visitor writing meanwhile keeps it); otherwise nothing is erased.
    */
   ifClosedBefore?: string;
+  /**
+   * A record (as `putRecord` writes it) stored in the same atomic step as the erasure, and only when the conversation
+   * was erased (the call resolves true): a crash can never leave the conversation erased but this record missing, nor
+   * the record written for a conversation `ifClosedBefore` kept. Written after the `records` above are removed.
+   */
+  remember?: { namespace: string; key: string; value: unknown; expiresAt?: string };
 }
 
 /** Who holds claimed queue items, and until when (ISO). */

@@ -1,6 +1,7 @@
 /**
  * Test helper process (run from its bundle): fills conversations with texts unique to this run and erases them one
- * by one while another conversation keeps receiving messages, with tiny segments and frequent checkpoints. Prints
+ * by one (each erasure remembering its id in an `erased-conversation` record with `{ at: <id> }`) while another
+ * conversation keeps receiving messages, with tiny segments and frequent checkpoints. Prints
  * `filled <id>` once a conversation is complete, `erased <id>` once its erasure resolved, `kept <clientId>` per
  * acknowledged append. The first erasure runs to its end; in the second the process kills itself (SIGKILL) at the
  * named point `killAt`, after printing `at <killAt>`:
@@ -77,7 +78,7 @@ async function fillAndErase(): Promise<void> {
     await store.checkpoint();
     process.stdout.write(`filled ${id}\n`);
     if (n === 1) erasing = id;
-    await store.eraseConversation(id);
+    await store.eraseConversation(id, { remember: { namespace: 'erased-conversation', key: id, value: { at: id } } });
     process.stdout.write(`erased ${id}\n`);
     if (n === 1) dieAt('erased');
   }

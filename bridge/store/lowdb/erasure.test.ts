@@ -1,7 +1,8 @@
 /**
  * Erasure on the lowdb engine under crashes: an erasure journaled but not yet rewritten into the files is finished
  * by the next open(), and a process killed (SIGKILL) at each step of an erasure leaves either the old or the
- * erased state — never a store that refuses to open, and never the erased text in any file.
+ * erased state (the record the erasure remembers with it) — never a store that refuses to open, and never the erased
+ * text in any file.
  */
 import { cp, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,7 +41,7 @@ async function fill(store: LowdbStore, id: string, texts: string[]): Promise<voi
 }
 
 describe('LowdbStore erasure', () => {
-  it('finishes at open an erasure whose checkpoint failed: the text leaves every file, the rest stays', async () => {
+  it('finishes at open an erasure whose checkpoint failed: the text leaves every file, the record it remembers and the rest stay', async () => {
     const dir = await tempDir();
     const store = makeStore(dir);
     await store.open();
@@ -51,7 +52,8 @@ describe('LowdbStore erasure', () => {
     // The next checkpoint must write kept's second segment: a directory in its way makes it fail (EISDIR).
     await store.appendMessage({ conversationId: 'kept', clientId: 'k5', author: { role: 'visitor' }, text: 'k5' });
     await mkdir(join(dir, 'segments', 'kept.1.json'));
-    await expect(store.eraseConversation('gone')).rejects.toMatchObject({ code: 'storage_unavailable' });
+    const remember = { namespace: 'erased-conversation', key: 'gone', value: { at: 'erasure time' } };
+    await expect(store.eraseConversation('gone', { remember })).rejects.toMatchObject({ code: 'storage_unavailable' });
     expect(await store.getConversation('gone')).toBeUndefined();
     expect((await filesHolding(dir, 'secret alpha')).length).toBeGreaterThan(0);
 
@@ -63,6 +65,8 @@ describe('LowdbStore erasure', () => {
     await reopened.open();
     expect(await filesHolding(image, 'secret alpha')).toEqual([]);
     expect(await reopened.getConversation('gone')).toBeUndefined();
+    // Replayed from the erasure's own journal line.
+    expect(await reopened.getRecord('erased-conversation', 'gone')).toEqual({ at: 'erasure time' });
     expect((await reopened.getMessages('kept', { limit: 10 })).map((m) => m.text)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
   });
 
@@ -86,7 +90,7 @@ describe('LowdbStore erasure', () => {
     expect((await reopened.getMessages('kept', { limit: 10 })).map((m) => m.text)).toEqual(['k1']);
   });
 
-  it('leaves the old or the erased state after a SIGKILL at each step of an erasure, never the text of an erased one', { timeout: 180_000 }, async () => {
+  it('leaves the old or the erased state (with the record it remembers) after a SIGKILL at each step of an erasure, never the text of an erased one', { timeout: 180_000 }, async () => {
     const dir = await tempDir();
     const keptAcked = new Set<string>();
     let erasedTotal = 0;
@@ -113,6 +117,8 @@ describe('LowdbStore erasure', () => {
       for (const id of filled) {
         const conversation = await store.getConversation(id);
         if (erased.has(id)) expect(conversation, id).toBeUndefined();
+        // Written with the erasure: both or neither.
+        expect(await store.getRecord('erased-conversation', id), id).toEqual(conversation ? undefined : { at: id });
         if (conversation) {
           // The erasure in flight never became durable: the conversation is whole.
           expect((await store.getMessages(id, { limit: 100 })).map((m) => m.seq)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));

@@ -1,7 +1,7 @@
 /**
- * Erasure of a conversation and what else held its data: removed from memory and journaled as one `x` line, then made
- * final on disk by a checkpoint that rewrites every document holding it, after which its segment and attachment files
- * are deleted.
+ * Erasure of a conversation and what else held its data: removed from memory and journaled as one `x` line (with the
+ * record the erasure writes, if any), then made final on disk by a checkpoint that rewrites every document holding it,
+ * after which its segment and attachment files are deleted.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import type { JournalRecord } from './journal-records.ts';
 import type { LowdbAttachments } from './attachments.ts';
 import type { LowdbState } from './lowdb-state.ts';
 import { prefixMatcher, type LowdbQueues } from './queues.ts';
+import type { LowdbRecords } from './records.ts';
 import type { SegmentCache } from './segment-cache.ts';
 import { externalUserKey, fileKey, recordKey } from './stored-shapes.ts';
 
@@ -30,6 +31,7 @@ export class Erasure implements Pick<Store, 'eraseConversation'> {
     private readonly queues: LowdbQueues,
     private readonly attachments: LowdbAttachments,
     private readonly checkpoints: Checkpoints,
+    private readonly records: LowdbRecords,
   ) {}
 
   /** Forgets pending file deletions (before an open loads the data directory). */
@@ -62,7 +64,11 @@ export class Erasure implements Pick<Store, 'eraseConversation'> {
         return;
       }
       this.s.erasureUnfinished = true;
-      durable = journal.append({ t: 'x', id, r: records, qp: prefixes } satisfies JournalRecord);
+      const line: Extract<JournalRecord, { t: 'x' }> = { t: 'x', id, r: records, qp: prefixes };
+      // On the erasure's own line: replay finds both or neither.
+      const { remember } = related;
+      if (existed && remember) line.w = this.records.txRecord(remember.namespace, remember.key, remember.value, remember.expiresAt);
+      durable = journal.append(line);
     });
     await this.s.durable(durable);
     if (this.s.erasureUnfinished || this.segments.erasedFiles.size > 0) {

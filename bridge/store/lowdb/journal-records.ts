@@ -19,8 +19,11 @@ export type JournalRecord =
    * (`d`: removed) with them (one line: atomic).
    */
   | { t: 'tx'; m: Message[]; c?: ConversationRecord; q?: QueueItem[]; r?: TxRecord[] }
-  /** Erasure of a conversation and what else held its data (records as [namespace, key], queue id prefixes). */
-  | { t: 'x'; id: string; r: [string, string][]; qp: string[] }
+  /**
+   * Erasure of a conversation and what else held its data (records as [namespace, key], queue id prefixes), and the
+   * record it writes (`ConversationErasure.remember`), applied after the removal.
+   */
+  | { t: 'x'; id: string; r: [string, string][]; qp: string[]; w?: TxRecord }
   /** Pruned queue items (delivered or dead). */
   | { t: 'qd'; ids: string[] }
   /** A stored attachment (its file was written durably before this line). */

@@ -191,7 +191,11 @@ export class JournalReplay {
         const pending = this.erasedInJournal.get(record.id) ?? 0;
         if (pending > 1) this.erasedInJournal.set(record.id, pending - 1);
         else this.erasedInJournal.delete(record.id);
+        if (record.w !== undefined && !(isObject(record.w) && typeof record.w.ns === 'string' && typeof record.w.k === 'string')) {
+          return fail('holds a malformed erasure');
+        }
         await this.erasure.eraseInMemory(record.id, record.r, record.qp);
+        if (record.w !== undefined) this.records.applyTxRecord(record.w);
         this.s.erasureUnfinished = true;
         return;
       }

@@ -80,7 +80,7 @@ export class LowdbStore implements Store {
     this.conversations = new LowdbConversations(s, this.segments);
     this.messages = new LowdbMessages(s, this.segments, this.indexes, this.conversations, this.queues, this.records);
     this.checkpoints = new Checkpoints(s, this.segments, this.records);
-    this.erasure = new Erasure(s, this.segments, this.indexes, this.queues, this.attachments, this.checkpoints);
+    this.erasure = new Erasure(s, this.segments, this.indexes, this.queues, this.attachments, this.checkpoints, this.records);
     this.replay = new JournalReplay(
       s,
       this.segments,

@@ -1,6 +1,10 @@
-/** Erasure: a conversation's rows, files and related records and queue items deleted in one transaction. */
+/**
+ * Erasure: a conversation's rows, files and related records and queue items deleted, and the record it remembers
+ * written, in one transaction.
+ */
 import type { Conversation } from '../../../protocol/conversation.ts';
 import type { ConversationErasure } from '../store.ts';
+import { json } from './columns.ts';
 import type { PostgresState, StoreCounts } from './postgres-state.ts';
 
 /** `eraseConversation`. */
@@ -8,8 +12,9 @@ export class PostgresErasure {
   constructor(private readonly s: PostgresState) {}
 
   /**
-   * Deletes the conversation's rows and the related ones in one transaction. PostgreSQL keeps deleted rows in its
-   * data files until VACUUM reuses the space, and in WAL until it is recycled (see README, Limits).
+   * Deletes the conversation's rows and the related ones, and writes `related.remember`, in one transaction.
+   * PostgreSQL keeps deleted rows in its data files until VACUUM reuses the space, and in WAL until it is recycled
+   * (see README, Limits).
    */
   async eraseConversation(id: string, related: ConversationErasure = {}): Promise<boolean> {
     const records = related.records ?? [];
@@ -40,6 +45,14 @@ export class PostgresErasure {
       }
       if (prefixes.length > 0) {
         await client.query('DELETE FROM queue_items WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS p (prefix) WHERE starts_with(id, p.prefix))', [prefixes]);
+      }
+      const { remember } = related;
+      if (conversation && remember) {
+        await client.query(
+          `INSERT INTO records (namespace, key, value, expires_at) VALUES ($1, $2, $3::json, $4)
+           ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
+          [remember.namespace, remember.key, json(remember.value) ?? null, remember.expiresAt ?? null],
+        );
       }
       return conversation && { conversation, files };
     }), (erased): Partial<StoreCounts> => erased ? {
