@@ -21,7 +21,6 @@ import {
 import type { BridgeContext } from './context.ts';
 import { BridgeError } from './api-error.ts';
 import { isVisitorOnline, onlineConversationIds, toSummary } from './realtime/presence.ts';
-import { sharedJson } from './realtime/encode-once-parser.ts';
 import { randomId } from './ids.ts';
 import { nextRoundRobinAssignee } from './assignment.ts';
 import type { AssigneeFilter } from '../protocol/assignment.ts';
@@ -194,8 +193,6 @@ export async function storeMessage(
     ...(assignee !== undefined ? { assignIfUnassigned: assignee } : {}),
   });
   if (result.created) ctx.metrics.messageStored(result.conversation.channel, input.author.role);
-  // Serialised once for the ack and both `message:new` broadcasts of this turn (as stored, when the store has the text).
-  sharedJson(result.message, result.messageJson);
   const announce = result.created
     ? () => ctx.fanout.messageCreated(result.message, result.conversation)
     : () => Promise.resolve();

@@ -20,7 +20,6 @@ import { isClustered } from './realtime/presence.ts';
 import { registerVisitorHandlers } from './realtime/visitor-handlers.ts';
 import { registerAgentHandlers } from './realtime/agent-handlers.ts';
 import { coalesceSocketWrites } from './realtime/write-coalescing.ts';
-import { sharedJsonParser } from './realtime/encode-once-parser.ts';
 import { healthRouter } from './http/health-routes.ts';
 import { authRouter } from './http/auth-routes.ts';
 import { accountRouter } from './http/account-routes.ts';
@@ -83,7 +82,7 @@ export interface BridgeDeps {
 }
 
 /** What `BridgeDeps.patches` can switch off. */
-export type LibraryPatch = 'writeCoalescing' | 'sharedJsonEncoder' | 'webhookFastPath';
+export type LibraryPatch = 'writeCoalescing' | 'webhookFastPath';
 
 /** A wired, not yet listening bridge. */
 export interface Bridge {
@@ -129,7 +128,6 @@ export function createBridge(deps: BridgeDeps): Bridge {
     serveClient: false,
     ...(deps.adapter ? { adapter: deps.adapter } : {}),
     // socket.io-parser's wire format and Decoder; a payload sent in several packets is stringified once.
-    ...(patchOn('sharedJsonEncoder') ? { parser: sharedJsonParser } : {}),
     maxHttpBufferSize: config.maxHttpBufferSize,
     // A client must finish the namespace handshake this quickly after the transport connects.
     connectTimeout: config.connectTimeoutMs,

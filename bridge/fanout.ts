@@ -9,7 +9,6 @@ import type { Message, StatusChange } from '../protocol/message.ts';
 import type { ChangeFeed } from './store/store.ts';
 import { AGENTS_ROOM, conversationRoom, type AgentNamespace, type VisitorNamespace } from './realtime/namespaces.ts';
 import { isVisitorOnline, toSummary } from './realtime/presence.ts';
-import { sharedJson, sharedJsonOf } from './realtime/encode-once-parser.ts';
 
 /** A receiver of fan-out events. Errors it throws are logged, never passed back to the producer. */
 export interface FanoutSink {
@@ -78,7 +77,7 @@ export class Fanout {
     const feed = deps.changeFeed;
     if (feed) {
       this.stopListening = [
-        feed.onMessageCreated((message, json) => this.messageHeard(message, json)),
+        feed.onMessageCreated((message) => this.messageHeard(message)),
         feed.onStatusChanged((message) => this.statusHeard(message)),
         feed.onMissed(() => {
           deps.visitorNs.local.emit('changes:missed');
@@ -96,8 +95,6 @@ export class Fanout {
 
   /** A message was stored (created, not a dedupe hit). Never rejects. */
   async messageCreated(message: Message, conversation: Conversation): Promise<void> {
-    // One JSON.stringify for both rooms (and the sender's ack, when storeMessage marked it in this turn).
-    if (sharedJsonOf(message) === undefined) sharedJson(message);
     this.sendMessage(message, this.deps.changeFeed !== undefined);
     await this.announceCoalesced(conversation);
     await this.callSinks('messageCreated', (sink) => sink.messageCreated?.(message, conversation));
@@ -116,8 +113,7 @@ export class Fanout {
   /** `message`'s status change to its visitor room and to the agents; `local` as for `sendMessage`. */
   private sendStatus(message: Message, local: boolean): void {
     const { visitors, agents } = this.audience(message, local);
-    // One JSON.stringify for both rooms.
-    const change = sharedJson(toStatusChange(message));
+    const change = toStatusChange(message);
     visitors.emit('message:status', change);
     agents.emit('message:status', change);
   }
@@ -138,11 +134,10 @@ export class Fanout {
 
   /**
    * Another node stored `message` (heard on the change feed): this node's sockets get it. That node announces the
-   * conversation's summary and runs the sinks; the stored JSON, when the feed carried it, is what goes on the wire.
+   * conversation's summary and runs the sinks.
    */
-  private messageHeard(message: Message, json: string | undefined): void {
+  private messageHeard(message: Message): void {
     if (this.closed) return;
-    sharedJson(message, json);
     this.sendMessage(message, true);
   }
 

@@ -3,7 +3,7 @@
  * the bench's temp DATA_DIR, or with DATABASE_URL the PostgresStore, migrations and Socket.IO's PostgreSQL adapter on
  * one pool, as a cluster node runs), the bootstrap agent, `createBridge` — plus the bench probe that reports
  * event-loop delay and memory over IPC. The probe only answers the bench; it adds no work to requests.
- * `BENCH_PATCHES_OFF` (comma-separated `writeCoalescing`, `sharedJsonEncoder`, `webhookFastPath`) switches library
+ * `BENCH_PATCHES_OFF` (comma-separated `writeCoalescing`, `webhookFastPath`) switches library
  * patches off for the A/B scenario.
  */
 import type pg from 'pg';

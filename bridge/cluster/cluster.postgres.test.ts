@@ -7,7 +7,7 @@
  * publishing node, the other node's clients are told to sync too. The LISTEN reconnect is held back while the test
  * sends (the pool the adapter takes its LISTEN connection from waits on a gate), so the gap is forced, not hoped for.
  * A typing indicator ends on the other node when its typist disconnects and when the typist's node stops gracefully.
- * Write coalescing and the shared-JSON encoder are on, as in production.
+ * Write coalescing is on, as in production.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -8,7 +8,6 @@ import type { Ack, ApiError } from '../../protocol/errors.ts';
 import type { BridgeContext } from '../context.ts';
 import { BridgeError, toApiError, validationError } from '../api-error.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
-import { okAck } from './encode-once-parser.ts';
 
 type Reply = (res: Ack<unknown>) => void;
 
@@ -74,7 +73,7 @@ export function onEvent<S extends z.ZodType, T>(
       });
       return;
     }
-    reply(okAck(result));
+    reply({ ok: true, data: result });
     observeAck?.((performance.now() - started) / 1000);
     if (after) {
       try {

@@ -121,8 +121,6 @@ export interface AppendResult {
   /** False when (conversationId, clientId) already existed: `message` is the original, nothing was written. */
   created: boolean;
   conversation: Conversation;
-  /** The new message's JSON exactly as the store wrote it, when it wrote one per message, so the wire reuses the text. */
-  messageJson?: string;
 }
 
 export interface StatusUpdate {

@@ -181,7 +181,7 @@ export class PostgresAppends {
         created.push(message);
         const doc = json(message);
         docs.push(doc);
-        const result = { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation), messageJson: doc };
+        const result = { message: cloneMessage(message), created: true, conversation: cloneConversation(conversation) };
         outbound.push(...this.s.outbound.messageCreated(result.message, result.conversation));
         return result;
       });
