@@ -192,6 +192,27 @@ describe('two bridges on the PostgreSQL adapter', () => {
     }
   });
 
+  it('ends the pool of a node stopped while its adapter is still opening its LISTEN connection', async () => {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
+    // The adapter asks for its LISTEN connection as it is made; this hands the connection over only after the close.
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const gated = {
+      connect: async () => {
+        const client = await pool.connect();
+        await opened;
+        return client;
+      },
+      query: pool.query.bind(pool),
+    } as unknown as pg.Pool;
+    const io = new Server(createServer(), { adapter: postgresSocketAdapter(gated, logger) });
+    await io.close();
+    open();
+    // Before, that connection was checked out after the close and never released: end() waited for it forever.
+    await pool.end();
+    expect(pool.totalCount).toBe(0);
+  }, 30_000);
+
   it('carries a widget on A and a console on B live, and both sync what a LISTEN reconnect lost, also when it was the last change', async () => {
     const [a] = nodes as [TestBridge, TestBridge];
     await waitUntil('a LISTEN backend per node', async () => (await listenBackends()).length === 2);

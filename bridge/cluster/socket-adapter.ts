@@ -120,6 +120,23 @@ export class NotifyBatcher {
 }
 
 /**
+ * The adapter's LISTEN connections and whether it has closed. Adapter 0.5.0 opens its LISTEN connection in the
+ * background and its close() releases only a connection it has finished opening: a node stopped while one was being
+ * opened (just after its start) would keep it checked out forever, and the pool's end() would never return. So a
+ * connection still held when the adapter closes is ended here, and none is handed out afterwards (the adapter's
+ * attempt waits on a promise that never settles, which holds nothing open).
+ */
+class ListenConnections {
+  closed = false;
+  readonly held = new Set<pg.PoolClient>();
+
+  close(): void {
+    this.closed = true;
+    for (const client of [...this.held]) client.release(true);
+  }
+}
+
+/**
  * The pool as the adapter sees it. Adapter 0.5.0 keeps its LISTEN connection checked out and, when that connection
  * dies (a restarted server, a terminated backend), takes a new one without releasing the dead one: every reconnect
  * would leak a pool slot until the pool is exhausted, and `pool.end()` would wait forever. Here a connection the
@@ -129,13 +146,19 @@ export class NotifyBatcher {
  */
 function releasingPool(
   pool: pg.Pool,
+  connections: ListenConnections,
   notifies: NotifyBatcher,
   listening: (channel: string) => void,
   published: LostBroadcastNotice,
   ownNotification: (payload: string) => boolean,
 ): pg.Pool {
   const connect = async (): Promise<pg.PoolClient> => {
+    if (connections.closed) return new Promise<never>(() => {});
     const client = await pool.connect();
+    if (connections.closed) {
+      client.release();
+      return new Promise<never>(() => {});
+    }
     // The LISTEN connection hears this node's own NOTIFYs too; the adapter parses each whole payload only to drop it.
     // Those are dropped here unparsed; anything not recognised as our own reaches the adapter as before.
     const on = client.on.bind(client) as (event: string, listener: (...args: unknown[]) => void) => pg.PoolClient;
@@ -163,8 +186,10 @@ function releasingPool(
     client.release = (error?: Error | boolean) => {
       if (released) return;
       released = true;
+      connections.held.delete(client);
       release(error);
     };
+    connections.held.add(client);
     client.once('end', () => client.release(new Error('LISTEN connection ended')));
     return client;
   };
@@ -308,7 +333,8 @@ export function postgresSocketAdapter(pool: pg.Pool, logger: Logger): ReturnType
     },
   );
   const notifies = new NotifyBatcher(pool);
-  const adapter = createAdapter(releasingPool(pool, notifies, listening, published, ownNotification), {
+  const connections = new ListenConnections();
+  const adapter = createAdapter(releasingPool(pool, connections, notifies, listening, published, ownNotification), {
     payloadThreshold: NOTIFY_PAYLOAD_THRESHOLD,
     errorHandler: (error: Error) => logger.warn({ err: error }, 'socket.io postgres adapter'),
   });
@@ -329,7 +355,10 @@ export function postgresSocketAdapter(pool: pg.Pool, logger: Logger): ReturnType
       await notifies.idle();
       ownEndings.delete(ending);
       published.forget(channelOf(nsp.name));
-      return close();
+      close();
+      // The adapter closes its LISTEN client with its last namespace; one it was still opening is ended here.
+      namespaces.delete(nsp.name);
+      if (namespaces.size === 0) connections.close();
     };
     return namespaceAdapter;
   };
