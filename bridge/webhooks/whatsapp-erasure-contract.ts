@@ -13,6 +13,7 @@ import { ERASED_NAMESPACE } from '../conversations.ts';
 import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv, type WebhookConfig } from './webhook-config.ts';
 import { startFakeGraphApi, type FakeGraphApi } from './test-servers.ts';
+import { inboundMessagesBody } from './whatsapp-test-bodies.ts';
 import { whatsappConversationId } from './whatsapp-inbound.ts';
 import { mediaJobIdOf, WHATSAPP_MEDIA_QUEUE } from './whatsapp-media.ts';
 
@@ -35,31 +36,10 @@ export interface ErasureBridge {
 /** One message of a webhook body: its id, the Unix second it was sent, and its type-specific part. */
 type InboundMessage = { id: string; timestamp: number } & Record<string, unknown>;
 
-/** A webhook body in Meta's shape carrying `messages` from `waId`, in that order. */
-function inboundBody(waId: string, messages: InboundMessage[]): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      object: 'whatsapp_business_account',
-      entry: [
-        {
-          id: '102290129340398',
-          changes: [
-            {
-              field: 'messages',
-              value: {
-                messaging_product: 'whatsapp',
-                metadata: { display_phone_number: '15550783881', phone_number_id: PHONE_NUMBER_ID },
-                contacts: [{ profile: { name: 'Sheena Nelson' }, wa_id: waId }],
-                // Meta sends the timestamp as a string of Unix seconds.
-                messages: messages.map((m) => ({ from: waId, ...m, timestamp: String(m.timestamp) })),
-              },
-            },
-          ],
-        },
-      ],
-    }),
-  );
-}
+/** A webhook body carrying `messages` from `waId`, in that order. */
+const inboundBody = (waId: string, messages: InboundMessage[]): Buffer =>
+  inboundMessagesBody(waId, PHONE_NUMBER_ID, messages.map((m) => ({ ...m, timestamp: String(m.timestamp) })));
+
 
 const text = (id: string, timestamp: number, body: string): InboundMessage => ({ id, timestamp, type: 'text', text: { body } });
 

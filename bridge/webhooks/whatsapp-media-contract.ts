@@ -14,6 +14,7 @@ import { waitUntil } from '../testing/wait-until.ts';
 import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv, type WebhookConfig } from './webhook-config.ts';
 import { startFakeGraphApi, type FakeGraphApi } from './test-servers.ts';
+import { inboundMessagesBody } from './whatsapp-test-bodies.ts';
 import { whatsappConversationId } from './whatsapp-inbound.ts';
 import { legacyMediaJobIdOf, mediaJobIdOf, WHATSAPP_MEDIA_QUEUE } from './whatsapp-media.ts';
 import type { InboundMediaJob } from './whatsapp-inbound.ts';
@@ -53,30 +54,9 @@ function webhooksFor(graph: FakeGraphApi): WebhookConfig {
   });
 }
 
+
 /** One inbound message in Meta's webhook shape. */
-function inboundBody(waId: string, message: Record<string, unknown>): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      object: 'whatsapp_business_account',
-      entry: [
-        {
-          id: '102290129340398',
-          changes: [
-            {
-              field: 'messages',
-              value: {
-                messaging_product: 'whatsapp',
-                metadata: { display_phone_number: '15550783881', phone_number_id: PHONE_NUMBER_ID },
-                contacts: [{ profile: { name: 'Sheena Nelson' }, wa_id: waId }],
-                messages: [{ from: waId, timestamp: '1749416383', ...message }],
-              },
-            },
-          ],
-        },
-      ],
-    }),
-  );
-}
+const inboundBody = (waId: string, message: Record<string, unknown>): Buffer => inboundMessagesBody(waId, PHONE_NUMBER_ID, [message]);
 
 function statusBody(statuses: { id: string; status: string }[]): Buffer {
   return Buffer.from(

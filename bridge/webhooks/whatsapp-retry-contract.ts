@@ -13,6 +13,7 @@ import { metaSignature } from './signatures.ts';
 import { webhookConfigFromEnv, type WebhookConfig } from './webhook-config.ts';
 import { GRAPH_SEND_REFUSED, graphSendOk, startPlannedGraphApi, type PlannedGraphApi, type ScriptedServer } from './test-servers.ts';
 import { whatsappConversationId } from './whatsapp-inbound.ts';
+import { inboundMessagesBody } from './whatsapp-test-bodies.ts';
 import { sendIdOf, WHATSAPP_SEND_QUEUE, type WhatsappSendJob } from './whatsapp-delivery.ts';
 
 const APP_SECRET = 'meta-app-secret-0123456789abcdef';
@@ -28,16 +29,10 @@ export interface RetryBridge {
   close(): Promise<void>;
 }
 
+
 /** An inbound text from `waId` in Meta's webhook shape. */
-function inboundBody(waId: string): Buffer {
-  const value = {
-    messaging_product: 'whatsapp',
-    metadata: { display_phone_number: '15550783881', phone_number_id: PHONE_NUMBER_ID },
-    contacts: [{ profile: { name: 'Sheena Nelson' }, wa_id: waId }],
-    messages: [{ from: waId, id: `wamid.IN${waId}`, timestamp: '1749416383', type: 'text', text: { body: 'Hello?' } }],
-  };
-  return Buffer.from(JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: 'WABA', changes: [{ field: 'messages', value }] }] }));
-}
+const inboundBody = (waId: string): Buffer =>
+  inboundMessagesBody(waId, PHONE_NUMBER_ID, [{ id: `wamid.IN${waId}`, type: 'text', text: { body: 'Hello?' } }]);
 
 /**
  * Holds each save a worker makes (with its owner) that would record a send of `conversationId` dead, until the test
