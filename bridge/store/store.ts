@@ -403,8 +403,8 @@ export interface StoreHealth {
  * sends the changes it makes to its own sockets only, and other nodes' changes, heard here, to its own sockets too.
  */
 export interface ChangeFeed {
-  /** `listener` hears each message another node stored, after its commit, in commit order; `json` is its stored JSON when known. */
-  onMessageCreated(listener: (message: Message, json?: string) => void): () => void;
+  /** `listener` hears each message another node stored, after its commit, in commit order. */
+  onMessageCreated(listener: (message: Message) => void): () => void;
   /** `listener` hears each message whose status another node changed (as it was then), after the commit, in commit order. */
   onStatusChanged(listener: (message: Message) => void): () => void;
   /** `listener` hears that messages may have been missed (the feed was not listening for a while): sockets should sync. */

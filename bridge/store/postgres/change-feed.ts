@@ -100,7 +100,7 @@ export function feedNotify(kind: FeedKind, rows: string, channel: string, origin
 }
 
 /** A message another node stored or changed the status of, with its JSON when the payload carried it (as stored). */
-type Delivery = { kind: FeedKind; message: Message; json?: string };
+type Delivery = { kind: FeedKind; message: Message };
 
 /**
  * One node's end of the feed: the origin id its transactions publish with, and the LISTEN connection (a client of its
@@ -109,7 +109,7 @@ type Delivery = { kind: FeedKind; message: Message; json?: string };
 export class PostgresChangeFeed implements ChangeFeed {
   /** This node's id in every payload it publishes: its own are recognised and dropped unparsed. */
   readonly origin = randomBytes(9).toString('base64url');
-  private readonly listeners: Record<FeedKind, Set<(message: Message, json?: string) => void>> = { message: new Set(), status: new Set() };
+  private readonly listeners: Record<FeedKind, Set<(message: Message) => void>> = { message: new Set(), status: new Set() };
   private readonly missedListeners = new Set<() => void>();
   private client: pg.Client | undefined;
   /** A connection being opened (first or again), ended by `close()` too. */
@@ -132,7 +132,7 @@ export class PostgresChangeFeed implements ChangeFeed {
     private readonly options: ChangeFeedOptions = {},
   ) {}
 
-  onMessageCreated(listener: (message: Message, json?: string) => void): () => void {
+  onMessageCreated(listener: (message: Message) => void): () => void {
     this.listeners.message.add(listener);
     return () => this.listeners.message.delete(listener);
   }
@@ -350,13 +350,13 @@ export class PostgresChangeFeed implements ChangeFeed {
       this.logger.warn({ err: error }, 'postgres change feed: unreadable notification');
       return;
     }
-    this.deliver({ kind: kind.kind, message, json });
+    this.deliver({ kind: kind.kind, message });
   }
 
-  private deliver({ kind, message, json }: Delivery): void {
+  private deliver({ kind, message }: Delivery): void {
     for (const listener of this.listeners[kind]) {
       try {
-        listener(message, json);
+        listener(message);
       } catch (error) {
         this.logger.error({ err: error }, 'postgres change feed: listener failed');
       }
