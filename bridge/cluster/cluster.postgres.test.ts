@@ -17,6 +17,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { Server } from 'socket.io';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AGENT_NAMESPACE } from '../../protocol/events.ts';
 import type { Message } from '../../protocol/message.ts';
 import { silentLogger } from '../logger.ts';
 import { LowdbStore } from '../store/lowdb/lowdb-store.ts';
@@ -239,13 +240,30 @@ describe('two bridges on the PostgreSQL adapter', () => {
     );
     expect(ended.map((row) => row.gone)).toEqual([true, true]);
     expect(await listenBackends()).toEqual([]);
-    // Sent (and acknowledged) while no node listens: every cross-node broadcast of these is lost.
-    for (let i = 1; i <= 10; i++) {
-      await agentConnection.send(conversationId, `a-${i}`, `reply ${i}`);
-      await widget.transport!.send({ clientId: `v-${i + 1}`, text: `visitor ${i}` });
+    // A node publishes a broadcast after its ack (the NOTIFY is a statement of its own), so an acknowledged message
+    // may still be on its way to PostgreSQL when the nodes listen again. A connection of the test's own hears the
+    // agents' channel: PostgreSQL delivers a NOTIFY to whoever listens when it commits, and each node sends its
+    // NOTIFYs in order, so once this connection has heard B's broadcast of a-last and A's of v-11, everything sent
+    // before them was committed while no node listened.
+    const published: string[] = [];
+    const heardOnChannel = (clientId: string) =>
+      published.some((payload) => payload.includes('"message:new"') && payload.includes(`"clientId":"${clientId}"`));
+    const listener = new pg.Client({ connectionString: databaseUrl });
+    await listener.connect();
+    try {
+      listener.on('notification', (n) => void published.push(n.payload ?? ''));
+      await listener.query(`LISTEN "socket.io#${AGENT_NAMESPACE}"`);
+      // Sent (and acknowledged) while no node listens: every cross-node broadcast of these is lost.
+      for (let i = 1; i <= 10; i++) {
+        await agentConnection.send(conversationId, `a-${i}`, `reply ${i}`);
+        await widget.transport!.send({ clientId: `v-${i + 1}`, text: `visitor ${i}` });
+      }
+      // The widget's last change is a reply from B it never hears: no later event shows it a jump in rev.
+      await agentConnection.send(conversationId, 'a-last', 'the last reply');
+      await waitUntil('the broadcasts of a-last (B) and v-11 (A) committed', () => heardOnChannel('a-last') && heardOnChannel('v-11'));
+    } finally {
+      await listener.end();
     }
-    // The widget's last change is a reply from B it never hears: no later event shows it a jump in rev.
-    await agentConnection.send(conversationId, 'a-last', 'the last reply');
     listenGate.open();
     await waitUntil('a new LISTEN backend on each node', async () => {
       const now = await listenBackends();
