@@ -4,6 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
+import { AGENT_NAMESPACE } from '../../protocol/events.ts';
 import type { NewAgentAccount } from '../auth/agent-accounts.ts';
 import { createAgentAccount } from '../auth/agent-accounts.ts';
 import { postgresSocketAdapter, prepareSocketAdapter } from '../cluster/socket-adapter.ts';
@@ -14,7 +15,6 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../logger.ts';
 import { migrate } from '../store/postgres/migrations.ts';
 import { PostgresStore } from '../store/postgres/postgres-store.ts';
-import { CHANGE_FEED_CHANNEL } from '../store/postgres/change-feed.ts';
 import { createTestDatabase } from './test-database.ts';
 import { waitUntil } from './wait-until.ts';
 
@@ -82,11 +82,14 @@ async function startNodes(nodes: PostgresNodes, pools: pg.Pool[], databaseUrl: s
     await new Promise<void>((resolve) => bridge.httpServer.listen(0, '127.0.0.1', resolve));
     nodes.urls.push(`http://127.0.0.1:${(bridge.httpServer.address() as AddressInfo).port}`);
   }
-  // Broadcasts reach a node only once its adapter listens (its change feed listens before the store opens).
-  await waitUntil('every node LISTENing on the adapter channel', async () => {
-    const { rows } = await nodes.admin.query(
-      `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND query <> 'LISTEN ${CHANGE_FEED_CHANNEL}'`,
-    );
+  // Broadcasts reach a node only once its adapter listens (its change feed listens before the store opens). The
+  // adapter LISTENs on its namespaces' channels one statement after another, in the order createBridge makes the
+  // namespaces, the agents' last: a connection idle after that one listens on all of them (one that has only begun
+  // its first LISTEN does not yet hear the visitors' and agents' broadcasts).
+  await waitUntil('every node LISTENing on all of the adapter channels', async () => {
+    const { rows } = await nodes.admin.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle' AND query = $1", [
+      `LISTEN "socket.io#${AGENT_NAMESPACE}"`,
+    ]);
     return rows.length >= nodes.bridges.length;
   });
 }
