@@ -177,6 +177,9 @@ describe('WhatsApp conversation in the console (real bridge, fake Graph API, Chr
         // A failing send is retried for about 3 s: short for the test (it holds an attempt unanswered to see "sending").
         WHATSAPP_RETRY_BASE_MS: '1000',
         WHATSAPP_MAX_ATTEMPTS: '3',
+        // ...and the held attempt does not time out while the test looks, however slow a loaded machine makes it.
+        WHATSAPP_TIMEOUT_MS: '600000',
+        QUEUE_LEASE_MS: '1200000',
         WEBHOOK_POLL_MS: '100',
       },
     });

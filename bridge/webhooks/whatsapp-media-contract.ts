@@ -41,7 +41,11 @@ function recordingLogger(lines: LogLine[]): Logger {
   return createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
 }
 
-/** The webhook settings every engine's bridge gets: the fake Graph API, fast retries. */
+/**
+ * The webhook settings every engine's bridge gets: the fake Graph API, fast retries, and an attempt that never times
+ * out while a test holds its request (the erasure tests hold one for as long as they take, which on a loaded machine
+ * can pass the default 15 s: the attempt would then end as a retry instead of reaching the store).
+ */
 function webhooksFor(graph: FakeGraphApi): WebhookConfig {
   return webhookConfigFromEnv({
     WHATSAPP_APP_SECRET: APP_SECRET,
@@ -50,6 +54,8 @@ function webhooksFor(graph: FakeGraphApi): WebhookConfig {
     WHATSAPP_API_BASE: graph.apiBase,
     WHATSAPP_RETRY_BASE_MS: '40',
     WHATSAPP_MAX_ATTEMPTS: '4',
+    WHATSAPP_TIMEOUT_MS: '600000',
+    QUEUE_LEASE_MS: '1200000',
     WEBHOOK_POLL_MS: '40',
   });
 }
