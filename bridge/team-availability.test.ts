@@ -8,7 +8,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { VISITOR_NAMESPACE, type AgentPublic } from '../protocol/events.ts';
 import { DEFAULT_BUSINESS_HOURS, type BusinessHours } from '../protocol/business-hours.ts';
 import { connectAgent, waitUntil, type VisitorClient } from './testing/index.ts';
+import { holdNextRead } from './testing/held-read.ts';
 import { useTestBridge } from './testing/use-test-bridge.ts';
+import { ASSIGNMENT_KEY, BUSINESS_HOURS_KEY, SETTINGS_RECORDS } from './team-availability.ts';
 
 // Monday 2 March 2026, 10:00 UTC = 11:00 in Berlin.
 let now = Date.parse('2026-03-02T10:00:00.000Z');
@@ -112,6 +114,47 @@ describe('business hours', () => {
     await shared.bridge.bridge.context.availability.check();
     await waitUntil('the visitor told the business hours ended', () => last(watcher.seen) === 0);
     now = Date.parse('2026-03-02T10:00:00.000Z');
+  });
+
+  it('a check whose read a change overtook neither puts the old hours back nor tells visitors what they meant', async () => {
+    const agent = await connectAgent(shared.bridge.url, shared.bridge.agent.token);
+    opened.push(agent);
+    const watcher = await visitor();
+    expect((await api('/api/settings/business-hours', { method: 'PUT', json: berlinAfternoons })).status).toBe(200);
+    await waitUntil('the visitor told the team is away outside business hours', () => last(watcher.seen) === 0);
+
+    // The periodic check reads the hours (closed now) and is held there; an admin switches them off meanwhile.
+    const { availability } = shared.bridge.bridge.context;
+    const read = holdNextRead(shared.bridge.store, SETTINGS_RECORDS, BUSINESS_HOURS_KEY);
+    const checked = availability.check();
+    await read.reached;
+    expect((await api('/api/settings/business-hours', { method: 'PUT', json: DEFAULT_BUSINESS_HOURS })).status).toBe(200);
+    await waitUntil('the visitor told the agent takes chats again', () => last(watcher.seen) === 1);
+    const told = watcher.seen.length;
+    read.release();
+    await checked;
+
+    expect((await api('/api/settings/business-hours')).json).toEqual(DEFAULT_BUSINESS_HOURS);
+    // Anything the check told the visitor arrives before this announcement (one socket, one node, in order).
+    await availability.announce();
+    await waitUntil('the visitor told of the announcement', () => watcher.seen.length > told && last(watcher.seen) === 1);
+    expect(watcher.seen.slice(told)).toEqual([1]);
+  });
+
+  it('a check whose read a change of round-robin overtook does not put the old setting back', async () => {
+    const { availability } = shared.bridge.bridge.context;
+    const read = holdNextRead(shared.bridge.store, SETTINGS_RECORDS, ASSIGNMENT_KEY);
+    const checked = availability.check();
+    await read.reached;
+    try {
+      expect((await api('/api/settings/assignment', { method: 'PUT', json: { roundRobin: true } })).status).toBe(200);
+      read.release();
+      await checked;
+      expect((await api('/api/settings/assignment')).json).toEqual({ roundRobin: true });
+    } finally {
+      read.release();
+      await api('/api/settings/assignment', { method: 'PUT', json: { roundRobin: false } });
+    }
   });
 
   it('are for admins only and validated', async () => {

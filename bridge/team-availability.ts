@@ -20,8 +20,10 @@ import { availableAgentCount, availableAgentIds, isClustered, onlineAgents } fro
 
 /** Store namespace of team-wide settings. */
 export const SETTINGS_RECORDS = 'settings';
-const BUSINESS_HOURS_KEY = 'business-hours';
-const ASSIGNMENT_KEY = 'assignment';
+/** Record key of the business hours among SETTINGS_RECORDS. */
+export const BUSINESS_HOURS_KEY = 'business-hours';
+/** Record key of the assignment settings among SETTINGS_RECORDS. */
+export const ASSIGNMENT_KEY = 'assignment';
 /** Round-robin is off until an admin turns it on. */
 const DEFAULT_ASSIGNMENT: AssignmentSettings = { roundRobin: false };
 /** Server-side event a node sends the others after storing new settings (business hours or assignment). */
@@ -39,11 +41,55 @@ export interface TeamAvailabilityDeps {
   logger: Logger;
 }
 
+/** How a re-read of a setting ended: in the cache, dropped (a newer read or write got there first), or no answer. */
+type Reload = 'applied' | 'stale' | 'failed';
+
+/**
+ * One stored setting as cached on this node. Reads and this node's writes take tickets in the order they start (a
+ * write once stored): a read's result goes into the cache only if nothing later got there first, so a read that
+ * began before a write (or before another read) and ends after it cannot put the older value back.
+ */
+class CachedSetting<T> {
+  readonly #store: Store;
+  readonly #key: string;
+  readonly #fromStored: (stored: unknown) => T;
+  #value: T;
+  #issued = 0;
+  #applied = 0;
+
+  constructor(store: Store, key: string, fromStored: (stored: unknown) => T, initial: T) {
+    this.#store = store;
+    this.#key = key;
+    this.#fromStored = fromStored;
+    this.#value = initial;
+  }
+
+  get value(): T {
+    return this.#value;
+  }
+
+  async write(value: T): Promise<void> {
+    await this.#store.putRecord(SETTINGS_RECORDS, this.#key, value);
+    this.#value = value;
+    this.#applied = ++this.#issued;
+  }
+
+  /** Re-reads the stored value; throws when the store cannot answer. */
+  async reload(): Promise<'applied' | 'stale'> {
+    const ticket = ++this.#issued;
+    const stored = await this.#store.getRecord<unknown>(SETTINGS_RECORDS, this.#key);
+    if (ticket < this.#applied) return 'stale';
+    this.#applied = ticket;
+    this.#value = this.#fromStored(stored);
+    return 'applied';
+  }
+}
+
 /** The team's availability for visitors: each agent's Online/Away, their consoles, business hours. */
 export class TeamAvailability {
   readonly #deps: TeamAvailabilityDeps;
-  #hours: BusinessHours = DEFAULT_BUSINESS_HOURS;
-  #assignment: AssignmentSettings = DEFAULT_ASSIGNMENT;
+  readonly #hours: CachedSetting<BusinessHours>;
+  readonly #assignment: CachedSetting<AssignmentSettings>;
   #loaded: Promise<void> | undefined;
   /** Whether the hours were open at the last check (undefined before the first). */
   #open: boolean | undefined;
@@ -51,14 +97,22 @@ export class TeamAvailability {
 
   constructor(deps: TeamAvailabilityDeps) {
     this.#deps = deps;
+    const hours = (stored: unknown): BusinessHours => (stored as BusinessHours | undefined) ?? DEFAULT_BUSINESS_HOURS;
+    this.#hours = new CachedSetting(deps.store, BUSINESS_HOURS_KEY, hours, DEFAULT_BUSINESS_HOURS);
+    this.#assignment = new CachedSetting(
+      deps.store,
+      ASSIGNMENT_KEY,
+      (stored) => ({ roundRobin: (stored as Partial<AssignmentSettings> | undefined)?.roundRobin === true }),
+      DEFAULT_ASSIGNMENT,
+    );
   }
 
   /** Loads the settings, listens for other nodes' changes and starts the periodic check. */
   start(): void {
-    this.#loaded = this.#reload().then((ok) => {
-      if (ok) this.#open = isWithinBusinessHours(this.#hours, this.#deps.clock());
+    this.#loaded = Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]).then(([hours]) => {
+      if (hours === 'applied') this.#open = isWithinBusinessHours(this.#hours.value, this.#deps.clock());
     });
-    this.#deps.io.on(SETTINGS_CHANGED, () => void this.#reload());
+    this.#deps.io.on(SETTINGS_CHANGED, () => void Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]));
     this.#timer = setInterval(() => void this.check(), HOURS_CHECK_MS);
     this.#timer.unref();
   }
@@ -70,14 +124,13 @@ export class TeamAvailability {
   /** The business hours in force (the defaults, switched off, until an admin stores some). */
   async businessHours(): Promise<BusinessHours> {
     await this.#loaded;
-    return this.#hours;
+    return this.#hours.value;
   }
 
   /** Stores new business hours and tells every node's visitors what they mean now. */
   async setBusinessHours(hours: BusinessHours): Promise<void> {
     await this.#loaded;
-    await this.#deps.store.putRecord(SETTINGS_RECORDS, BUSINESS_HOURS_KEY, hours);
-    this.#hours = hours;
+    await this.#hours.write(hours);
     this.#open = isWithinBusinessHours(hours, this.#deps.clock());
     this.#tellOtherNodes();
     await this.announce();
@@ -86,15 +139,14 @@ export class TeamAvailability {
   /** The team's assignment settings (round-robin), as cached on this node. */
   async assignmentSettings(): Promise<AssignmentSettings> {
     await this.#loaded;
-    return { ...this.#assignment };
+    return { ...this.#assignment.value };
   }
 
   /** Stores the assignment settings; every node uses them from its next message on (the others once told). */
   async setAssignmentSettings(settings: AssignmentSettings): Promise<AssignmentSettings> {
     await this.#loaded;
     const next = { ...DEFAULT_ASSIGNMENT, ...settings };
-    await this.#deps.store.putRecord(SETTINGS_RECORDS, ASSIGNMENT_KEY, next);
-    this.#assignment = next;
+    await this.#assignment.write(next);
     this.#tellOtherNodes();
     return { ...next };
   }
@@ -117,14 +169,14 @@ export class TeamAvailability {
   /** How many agents take chats now, as visitors are told: 0 outside business hours. */
   async visitorCount(): Promise<number> {
     await this.#loaded;
-    if (!isWithinBusinessHours(this.#hours, this.#deps.clock())) return 0;
+    if (!isWithinBusinessHours(this.#hours.value, this.#deps.clock())) return 0;
     return availableAgentCount(this.#deps.agentNs);
   }
 
   /** The agents who take chats now (Online, a console connected, within business hours): round-robin's candidates. */
   async agentsTakingChats(): Promise<string[]> {
     await this.#loaded;
-    if (!isWithinBusinessHours(this.#hours, this.#deps.clock())) return [];
+    if (!isWithinBusinessHours(this.#hours.value, this.#deps.clock())) return [];
     return [...(await availableAgentIds(this.#deps.agentNs))];
   }
 
@@ -135,7 +187,7 @@ export class TeamAvailability {
       await this.#loaded;
       const agents = await onlineAgents(agentNs);
       agentNs.to(AGENTS_ROOM).emit('agents:presence', { online: agents });
-      const open = isWithinBusinessHours(this.#hours, this.#deps.clock());
+      const open = isWithinBusinessHours(this.#hours.value, this.#deps.clock());
       visitorNs.emit('agents:presence', { online: open ? agents.filter((a) => a.availability === 'online').length : 0 });
     } catch (error) {
       logger.error({ err: error }, 'agent presence announcement failed');
@@ -148,8 +200,12 @@ export class TeamAvailability {
    */
   async check(): Promise<void> {
     await this.#loaded;
-    if (!(await this.#reload())) return;
-    const open = isWithinBusinessHours(this.#hours, this.#deps.clock());
+    const [hours] = await Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]);
+    // A stale read holds hours older than the cache's, which a write or a later read put there and whose meaning was
+    // announced already (by the node that stored them, or by the check that read them): comparing the older hours
+    // with `#open` would tell visitors a change back to them.
+    if (hours !== 'applied') return;
+    const open = isWithinBusinessHours(this.#hours.value, this.#deps.clock());
     if (open === this.#open) return;
     this.#open = open;
     try {
@@ -160,19 +216,13 @@ export class TeamAvailability {
     }
   }
 
-  /** Reads the stored settings into the cache; false (cache kept, logged) when the store cannot answer. */
-  async #reload(): Promise<boolean> {
+  /** Re-reads one setting into the cache; 'failed' (cache kept, logged) when the store cannot answer. */
+  async #reload<T>(setting: CachedSetting<T>): Promise<Reload> {
     try {
-      const [hours, assignment] = await Promise.all([
-        this.#deps.store.getRecord<BusinessHours>(SETTINGS_RECORDS, BUSINESS_HOURS_KEY),
-        this.#deps.store.getRecord<Partial<AssignmentSettings>>(SETTINGS_RECORDS, ASSIGNMENT_KEY),
-      ]);
-      this.#hours = hours ?? DEFAULT_BUSINESS_HOURS;
-      this.#assignment = { roundRobin: assignment?.roundRobin === true };
-      return true;
+      return await setting.reload();
     } catch (error) {
       this.#deps.logger.warn({ err: error }, 'team settings could not be read; keeping the last known');
-      return false;
+      return 'failed';
     }
   }
 }
