@@ -11,6 +11,7 @@
  */
 import type { Server } from 'socket.io';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { Availability } from '../protocol/agents.ts';
 import type { AssignmentSettings } from '../protocol/assignment.ts';
 import { DEFAULT_BUSINESS_HOURS, isWithinBusinessHours, type BusinessHours } from '../protocol/business-hours.ts';
@@ -28,6 +29,15 @@ export const ASSIGNMENT_KEY = 'assignment';
 const DEFAULT_ASSIGNMENT: AssignmentSettings = { roundRobin: false };
 /** Server-side event a node sends the others after storing new settings (business hours or assignment). */
 const SETTINGS_CHANGED = 'team-settings:changed';
+/**
+ * What SETTINGS_CHANGED carries: the setting stored and, for the hours, whether the sending node told every visitor
+ * the team is open (what this node's visitors last heard about the hours). Nodes before this payload send nothing.
+ */
+const settingsChange = z.discriminatedUnion('setting', [
+  z.strictObject({ setting: z.literal('hours'), open: z.boolean() }),
+  z.strictObject({ setting: z.literal('assignment') }),
+]);
+type SettingsChange = z.infer<typeof settingsChange>;
 /** How often each node looks whether business hours opened or closed (visitors see the change within this). */
 export const HOURS_CHECK_MS = 30_000;
 
@@ -91,7 +101,7 @@ export class TeamAvailability {
   readonly #hours: CachedSetting<BusinessHours>;
   readonly #assignment: CachedSetting<AssignmentSettings>;
   #loaded: Promise<void> | undefined;
-  /** Whether the hours were open at the last check (undefined before the first). */
+  /** Whether this node's visitors were last told the hours are open (undefined until the hours are first read). */
   #open: boolean | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -112,7 +122,7 @@ export class TeamAvailability {
     this.#loaded = Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]).then(([hours]) => {
       if (hours === 'applied') this.#open = isWithinBusinessHours(this.#hours.value, this.#deps.clock());
     });
-    this.#deps.io.on(SETTINGS_CHANGED, () => void Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]));
+    this.#deps.io.on(SETTINGS_CHANGED, (change: unknown) => void this.#settingsChanged(change));
     this.#timer = setInterval(() => void this.check(), HOURS_CHECK_MS);
     this.#timer.unref();
   }
@@ -131,8 +141,9 @@ export class TeamAvailability {
   async setBusinessHours(hours: BusinessHours): Promise<void> {
     await this.#loaded;
     await this.#hours.write(hours);
-    this.#open = isWithinBusinessHours(hours, this.#deps.clock());
-    this.#tellOtherNodes();
+    const open = isWithinBusinessHours(hours, this.#deps.clock());
+    this.#open = open;
+    this.#tellOtherNodes({ setting: 'hours', open });
     await this.announce();
   }
 
@@ -147,13 +158,34 @@ export class TeamAvailability {
     await this.#loaded;
     const next = { ...DEFAULT_ASSIGNMENT, ...settings };
     await this.#assignment.write(next);
-    this.#tellOtherNodes();
+    this.#tellOtherNodes({ setting: 'assignment' });
     return { ...next };
   }
 
-  #tellOtherNodes(): void {
+  #tellOtherNodes(change: SettingsChange): void {
     // The in-memory adapter has no other nodes (and warns on serverSideEmit).
-    if (isClustered(this.#deps.io.of('/'))) this.#deps.io.serverSideEmit(SETTINGS_CHANGED);
+    if (isClustered(this.#deps.io.of('/'))) this.#deps.io.serverSideEmit(SETTINGS_CHANGED, change);
+  }
+
+  /** Another node stored a setting: re-read it, and take over what that node told every visitor about the hours. */
+  async #settingsChanged(payload: unknown): Promise<void> {
+    const change = settingsChange.safeParse(payload);
+    if (!change.success) {
+      // A node from before the payload: either setting may have changed, and what it told visitors is unknown, so
+      // this node's next check tells its own visitors when the hours it reads differ from the last it knew.
+      await Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]);
+      return;
+    }
+    if (change.data.setting === 'assignment') {
+      // The hours are not touched: a boundary passing by the clock is still this node's to announce at its next check.
+      await this.#reload(this.#assignment);
+      return;
+    }
+    const { open } = change.data;
+    // Only with the read in the cache: a check holding an older read would otherwise compare it with the new state
+    // and tell this node's visitors a closing nobody made. When the sender's clock or hours differ from what is read
+    // here, the next check corrects what visitors heard.
+    if ((await this.#reload(this.#hours)) === 'applied') this.#open = open;
   }
 
   /** Sets an agent Online or Away: stored, their sockets moved on every node, everyone told. */

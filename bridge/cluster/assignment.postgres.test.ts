@@ -13,6 +13,8 @@ import { VISITOR_NAMESPACE } from '../../protocol/events.ts';
 import { DEFAULT_BUSINESS_HOURS, type BusinessHours } from '../../protocol/business-hours.ts';
 import { collect, connectAgent, connectVisitor, emitWithAck, nextEvent, type AgentClient, type VisitorClient } from '../testing/clients.ts';
 import { waitUntil } from '../testing/wait-until.ts';
+import { holdNextRead } from '../testing/held-read.ts';
+import { BUSINESS_HOURS_KEY, SETTINGS_RECORDS } from '../team-availability.ts';
 
 const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
 const AGENT = { name: 'ana', displayName: 'Ana', role: 'agent', password: 'ana-password-12' } as const;
@@ -22,7 +24,12 @@ let urls: string[];
 let stores: PostgresStore[];
 
 beforeAll(async () => {
-  nodes = await startPostgresNodes({ database: 'assignment_cluster', agents: [ADMIN, AGENT, OTHER] });
+  nodes = await startPostgresNodes({
+    database: 'assignment_cluster',
+    agents: [ADMIN, AGENT, OTHER],
+    // Each test signs in anew, more than the default 10 times a minute in all (the limit is shared by the nodes).
+    configure: (config) => ({ ...config, rateLimits: { ...config.rateLimits, loginPerMinute: 100 } }),
+  });
   ({ urls, stores } = nodes);
 });
 
@@ -109,13 +116,32 @@ describe('team state across nodes', () => {
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }
 
-  /** A visitor on `node` that records every `agents:presence` from the first one on (listening before it connects). */
-  async function visitorOn(node: number): Promise<() => number | undefined> {
+  /** Every `agents:presence` a new visitor on `node` hears, from the first one on (listening before it connects). */
+  async function visitorHeard(node: number): Promise<number[]> {
     const socket = io(urls[node]! + VISITOR_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false }) as VisitorClient;
     sockets.push(socket);
     const seen: number[] = [];
     socket.on('agents:presence', ({ online }) => void seen.push(online));
     await waitUntil(`the first agents:presence of a new visitor on node ${node}`, () => seen.length > 0);
+    return seen;
+  }
+
+  /**
+   * Expects that a visitor on node B `heard` nothing after its first `told` counts, up to a marker: B announcing the
+   * admin's console connecting to it (the second agent taking chats), which reaches the visitor after whatever B told
+   * it before (one node, one socket, in order).
+   */
+  async function expectNothingToldBefore(heard: number[], told: number): Promise<void> {
+    const marker = await console_(1, ADMIN);
+    await waitUntil("the visitor on node B told of the admin's console", () => heard.at(-1) === 2);
+    expect(heard.slice(told)).toEqual([2]);
+    marker.socket.close();
+    await waitUntil("the visitor on node B told the admin's console closed", () => heard.at(-1) === 1);
+  }
+
+  /** The latest `agents:presence` count a new visitor on `node` heard. */
+  async function visitorOn(node: number): Promise<() => number | undefined> {
+    const seen = await visitorHeard(node);
     return () => seen.at(-1);
   }
 
@@ -162,6 +188,65 @@ describe('team state across nodes', () => {
     } finally {
       await rest(0, 'PUT', '/api/settings/assignment', boss.token, { roundRobin: false });
     }
+  });
+
+  it("a check on node B whose read was overtaken by business hours reopened on node A tells B's visitors nothing stale", async () => {
+    await console_(0, AGENT);
+    const boss = await login(0, ADMIN);
+    const heard = await visitorHeard(1);
+    await waitUntil('the visitor on node B told Ana is online', () => heard.at(-1) === 1);
+    const onB = nodes.bridges[1]!.context.availability;
+    const closed: BusinessHours = { enabled: true, timeZone: 'UTC', weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] } };
+    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, closed)).status).toBe(200);
+    await waitUntil('the visitor on node B told the team is away outside business hours', () => heard.at(-1) === 0);
+    await waitUntil('node B holding the closed hours', async () => (await onB.businessHours()).enabled);
+
+    // B's periodic check reads the closed hours and is held there; A reopens them meanwhile, and B hears of it.
+    const read = holdNextRead(stores[1]!, SETTINGS_RECORDS, BUSINESS_HOURS_KEY);
+    const checked = onB.check();
+    await read.reached;
+    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, DEFAULT_BUSINESS_HOURS)).status).toBe(200);
+    await waitUntil('the visitor on node B told the team is back', () => heard.at(-1) === 1);
+    await waitUntil('node B holding business hours off', async () => !(await onB.businessHours()).enabled);
+    const told = heard.length;
+    read.release();
+    await checked;
+    expect(await onB.businessHours()).toEqual(DEFAULT_BUSINESS_HOURS);
+    // Its next check finds nothing to tell: A told B's visitors of the reopening already.
+    await onB.check();
+
+    await expectNothingToldBefore(heard, told);
+  });
+
+  it("a check on node B that read the hours before node A reopened them, and ended first, tells B's visitors nothing", async () => {
+    await console_(0, AGENT);
+    const boss = await login(0, ADMIN);
+    const heard = await visitorHeard(1);
+    await waitUntil('the visitor on node B told Ana is online', () => heard.at(-1) === 1);
+    const onB = nodes.bridges[1]!.context.availability;
+    const closed: BusinessHours = { enabled: true, timeZone: 'UTC', weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] } };
+    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, closed)).status).toBe(200);
+    await waitUntil('the visitor on node B told the team is away outside business hours', () => heard.at(-1) === 0);
+    await waitUntil('node B holding the closed hours', async () => (await onB.businessHours()).enabled);
+
+    // B's check reads the closed hours; A reopens them, and B's re-read on hearing of it is held until the check ends.
+    const checkRead = holdNextRead(stores[1]!, SETTINGS_RECORDS, BUSINESS_HOURS_KEY);
+    const checked = onB.check();
+    await checkRead.reached;
+    const changeRead = holdNextRead(stores[1]!, SETTINGS_RECORDS, BUSINESS_HOURS_KEY);
+    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, DEFAULT_BUSINESS_HOURS)).status).toBe(200);
+    await waitUntil('the visitor on node B told the team is back', () => heard.at(-1) === 1);
+    await changeRead.reached;
+    const told = heard.length;
+    // The closing these hours mean was announced by A when it closed them: nothing to tell.
+    checkRead.release();
+    await checked;
+    changeRead.release();
+    await waitUntil('node B holding business hours off', async () => !(await onB.businessHours()).enabled);
+    // Nor is the reopening B's to tell: A told every visitor.
+    await onB.check();
+
+    await expectNothingToldBefore(heard, told);
   });
 
   it('a saved reply changed by an admin on node B reaches a console on node A, which lists it', async () => {
