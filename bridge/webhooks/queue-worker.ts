@@ -52,7 +52,7 @@ export interface QueueOptions<T> {
   deliver: (item: QueueItem<T>, signal: AbortSignal) => Promise<DeliveryOutcome>;
   /** Runs after an item reached a final state (delivered or dead) and was saved. */
   settled?: (item: QueueItem<T>, outcome: DeliveryOutcome) => Promise<void>;
-  /** Items handled concurrently per pass. */
+  /** Attempts in flight at most (default 8). */
   concurrency?: number;
 }
 
@@ -128,9 +128,19 @@ export class QueueWorker<T> {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = true;
+  /**
+   * Attempts under way, with when their claim ends (ms): each runs on its own, so one slow receiver holds one slot,
+   * not the whole queue.
+   */
+  private readonly inFlight = new Map<Promise<void>, number>();
   private readonly abort = new AbortController();
   /** This worker's claims: unique per process and queue, so leases of different nodes never look alike. */
   private readonly owner = `${process.pid}-${randomId()}`;
+  /**
+   * Claims made so far: each claim has an owner of its own (`<owner>:<n>`), so an attempt whose item was made due
+   * again meanwhile (a Retry, an expired claim) and claimed anew, by this worker too, cannot save over the new claim.
+   */
+  private claims = 0;
 
   constructor(private readonly options: QueueWorkerOptions<T>) {}
 
@@ -158,9 +168,12 @@ export class QueueWorker<T> {
     });
   }
 
-  /** Resolves when no pass is running (tests and close). */
+  /** Resolves when no pass and no attempt is running (tests and close). */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.running || this.inFlight.size > 0) {
+      await this.running;
+      await Promise.all(this.inFlight.keys());
+    }
   }
 
   /** Stops polling, aborts attempts in flight (their items stay pending) and waits for the pass to end. */
@@ -182,22 +195,40 @@ export class QueueWorker<T> {
     } while (this.again && !this.stopped);
   }
 
+  /**
+   * Claims due items into the free slots and starts their attempts without waiting for them: an attempt that ends
+   * kicks the next pass. A pass that would fill fewer than half the slots while attempts are under way waits for more
+   * to end, so a busy queue claims in batches rather than one query per finished attempt. Nor does it claim while an
+   * attempt has outlived its claim: its item is claimable again, by this worker too, and must go to another worker.
+   */
   private async pass(): Promise<void> {
-    const { store, queue, clock } = this.options;
-    const batch = this.options.concurrency ?? 8;
+    const { store, queue, clock, logger } = this.options;
+    const slots = this.options.concurrency ?? 8;
     for (;;) {
       if (this.stopped) return;
+      const free = slots - this.inFlight.size;
+      if (free <= 0 || (this.inFlight.size > 0 && free < Math.ceil(slots / 2))) return;
       const now = clock();
+      for (const claimEnds of this.inFlight.values()) if (claimEnds <= now.getTime()) return;
       // Claimed, not just read: a worker on another node skips these until this one has updated them.
-      const until = new Date(now.getTime() + (this.options.leaseMs ?? QUEUE_LEASE_MS)).toISOString();
-      const items = await store.claimDueItems<T>(queue, now.toISOString(), batch, { owner: this.owner, until });
-      if (items.length === 0) return;
-      await Promise.all(items.map((item) => this.attempt(item)));
-      if (items.length < batch) return;
+      const claimEnds = now.getTime() + (this.options.leaseMs ?? QUEUE_LEASE_MS);
+      const until = new Date(claimEnds).toISOString();
+      const owner = `${this.owner}:${++this.claims}`;
+      const items = await store.claimDueItems<T>(queue, now.toISOString(), free, { owner, until });
+      for (const item of items) {
+        const attempt: Promise<void> = this.attempt(item, owner)
+          .catch((error: unknown) => logger.error({ err: error, queue, id: item.id }, 'webhooks: queue attempt failed'))
+          .finally(() => {
+            this.inFlight.delete(attempt);
+            this.kick();
+          });
+        this.inFlight.set(attempt, claimEnds);
+      }
+      if (items.length < free) return;
     }
   }
 
-  private async attempt(item: QueueItem<T>): Promise<void> {
+  private async attempt(item: QueueItem<T>, owner: string): Promise<void> {
     const { clock, logger, queue, retry } = this.options;
     let outcome: DeliveryOutcome;
     try {
@@ -207,7 +238,7 @@ export class QueueWorker<T> {
     }
     // Closing mid-attempt: leave the item as it was, claim released, so the next start (or another node) retries it.
     if (this.stopped && this.abort.signal.aborted && !outcome.ok) {
-      await this.options.store.updateQueueItem(item, this.owner).catch(() => undefined);
+      await this.options.store.updateQueueItem(item, owner).catch(() => undefined);
       return;
     }
     const now = clock();
@@ -236,7 +267,7 @@ export class QueueWorker<T> {
         updated.dueAt = new Date(now.getTime() + delay).toISOString();
       }
     }
-    if (!(await this.options.store.updateQueueItem(updated, this.owner))) {
+    if (!(await this.options.store.updateQueueItem(updated, owner))) {
       // The lease ran out during the attempt and another worker claimed the item: its result is the one that counts.
       logger.warn({ queue, id: item.id, ok: outcome.ok }, 'webhooks: claim lost during the attempt; its result was not saved');
       return;
