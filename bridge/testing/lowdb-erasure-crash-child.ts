@@ -40,9 +40,12 @@ function dieAt(point: KillPoint): void {
 // bindings the store imported) lets the process stop at a named step of the erasure instead of at a random instant.
 const { rename, rm } = fsPromises;
 fsPromises.rename = async (...args: Parameters<typeof rename>) => {
-  if (erasing !== undefined && ++renames === 1) dieAt('checkpoint-start');
+  // This call's own number, taken before it waits: a checkpoint renames its files in parallel, so the counter read
+  // after the await may have moved past 3 already, and no call would ever see it equal 3.
+  const n = erasing !== undefined ? ++renames : 0;
+  if (n === 1) dieAt('checkpoint-start');
   await rename(...args);
-  if (erasing !== undefined && renames === 3) dieAt('checkpoint-middle');
+  if (n === 3) dieAt('checkpoint-middle');
 };
 fsPromises.rm = async (...args: Parameters<typeof rm>) => {
   const path = String(args[0]);
