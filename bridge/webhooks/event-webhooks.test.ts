@@ -41,7 +41,9 @@ async function bridgeFor(urls: string[], env: Record<string, string> = {}, dataD
         WEBHOOK_ALLOW_PRIVATE: 'true',
         WEBHOOK_RETRY_BASE_MS: '40',
         WEBHOOK_POLL_MS: '30',
-        WEBHOOK_TIMEOUT_MS: '2000',
+        // Far beyond any answered request, however slow a loaded machine makes it: a request given up on would add an
+        // attempt (and a log entry) that the exact counts below do not expect. The timeout test sets its own.
+        WEBHOOK_TIMEOUT_MS: '30000',
         ...env,
       }),
     },
@@ -135,8 +137,8 @@ describe('outbound event webhooks', () => {
       return released.then(() => ({ status: 200 }));
     });
     hook.script.push({ status: 500 }, 'reset', { status: 429, headers: { 'Retry-After': '1' } });
-    // A request timeout far beyond the hold, so the held request is never given up on (which would add an attempt).
-    const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_TIMEOUT_MS: '30000' });
+    // The request timeout (bridgeFor's) is far beyond the hold, so the held request is never given up on.
+    const bridge = await bridgeFor([`${hook.url}/hook`]);
     await visitorMessage(bridge, 'retry me');
     const requests = await hook.waitForRequests(4);
     expect(new Set(requests.map((r) => r.headers['x-anonchat-delivery'])).size).toBe(1);
@@ -158,23 +160,23 @@ describe('outbound event webhooks', () => {
 
   it('gives up on a receiver that does not answer within the timeout and retries', async () => {
     const hook = await receiver();
+    // Only the first request hangs, so the test waits for the timeout once; it is long enough that an answered
+    // request does not reach it on a loaded machine (one that did would add a timed-out attempt, accepted below).
     hook.script.push('hang');
-    const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_TIMEOUT_MS: '300' });
+    const bridge = await bridgeFor([`${hook.url}/hook`], { WEBHOOK_TIMEOUT_MS: '3000' });
     await visitorMessage(bridge, 'slow receiver');
     const item = await waitUntil('the event delivered', async () => {
       const [found] = await bridge.store.listQueueItems('webhook', 10);
       return found?.state === 'delivered' ? found : undefined;
     });
     // The first request is never answered, so only the bridge's request timeout can have ended that attempt (an
-    // abort on close would leave the item untouched); the second, answered, delivered it under the same id.
-    expect(item.attempts).toBe(2);
-    expect(item.log).toMatchObject([
-      { ok: false, error: expect.stringMatching(/ECONNABORTED|ETIMEDOUT/) },
-      { ok: true, status: 200 },
-    ]);
-    expect(hook.requests).toHaveLength(2);
-    expect(hook.requests[1]!.headers['x-anonchat-delivery']).toBe(hook.requests[0]!.headers['x-anonchat-delivery']);
-    expect(hook.requests[1]!.headers['x-anonchat-delivery']).toBe(item.id);
+    // abort on close would leave the item untouched); a later, answered one delivered it under the same id.
+    const timedOut = { ok: false, error: expect.stringMatching(/ECONNABORTED|ETIMEDOUT/) };
+    expect(item.log.length).toBeGreaterThanOrEqual(2);
+    expect(item.log).toMatchObject([...item.log.slice(0, -1).map(() => timedOut), { ok: true, status: 200 }]);
+    expect(item.attempts).toBe(item.log.length);
+    expect(hook.requests).toHaveLength(item.attempts);
+    for (const request of hook.requests) expect(request.headers['x-anonchat-delivery']).toBe(item.id);
   });
 
   it('does not follow redirects', async () => {
