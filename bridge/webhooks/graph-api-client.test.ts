@@ -10,9 +10,15 @@ afterEach(async () => {
   server = undefined;
 });
 
+/**
+ * The request timeout of every call whose server answers: far beyond any answer, however slow a loaded machine makes
+ * it, since one given up on would come back as a retry. Only the timeout test, whose server never answers, sets less.
+ */
+const ANSWERED_TIMEOUT_MS = 60_000;
+
 async function target(): Promise<GraphApiTarget> {
   server = await startScriptedServer(() => ({ status: 200, body: graphSendOk('wamid.OK1') }));
-  return { apiBase: `${server.url}/v21.0`, phoneNumberId: '106540352242922', accessToken: 'EAAG-test-token', timeoutMs: 2000 };
+  return { apiBase: `${server.url}/v21.0`, phoneNumberId: '106540352242922', accessToken: 'EAAG-test-token', timeoutMs: ANSWERED_TIMEOUT_MS };
 }
 
 describe('sendWhatsappText (against a loopback Graph API)', () => {
@@ -104,7 +110,7 @@ describe('downloadWhatsappMedia: where a media URL may point', () => {
       server = await startScriptedServer(() => ({ status: 200, body: { url: `${elsewhere.url}/file`, mime_type: 'image/png', id: 'M1' } }));
       const result = await downloadWhatsappMedia(
         axios.create(),
-        { apiBase: `${server.url}/v21.0`, accessToken: 'EAAG-test-token', timeoutMs: 2000 },
+        { apiBase: `${server.url}/v21.0`, accessToken: 'EAAG-test-token', timeoutMs: ANSWERED_TIMEOUT_MS },
         'M1',
         { maxBytes: 1024, lookup: guardedLookup() },
       );
