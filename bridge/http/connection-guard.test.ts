@@ -7,10 +7,15 @@ import type { HttpServerLimits } from '../config.ts';
 import { createGuardedServer, type GuardedServer } from './connection-guard.ts';
 import { waitUntil, WAIT_DEADLINE_MS } from '../testing/wait-until.ts';
 
+/**
+ * Timeouts far beyond any step of these tests, however slow a loaded machine makes it: the connections they hold open
+ * idle must stay open until the test closes them (one a timeout closed would free a place under the per-IP cap, or
+ * drop a connection the test still counts or sends on). Only the timeout test sets a short one.
+ */
 const LIMITS: HttpServerLimits = {
-  headersTimeoutMs: 1000,
-  requestTimeoutMs: 2000,
-  keepAliveTimeoutMs: 500,
+  headersTimeoutMs: 60_000,
+  requestTimeoutMs: 120_000,
+  keepAliveTimeoutMs: 60_000,
   connectionsCheckIntervalMs: 100,
   maxConnectionsPerIp: 3,
 };
@@ -85,10 +90,12 @@ function get(socket: Socket): Promise<string> {
 
 describe('createGuardedServer', () => {
   it('closes a half-open connection (partial headers) with a 408 from the configured header timeout', async () => {
-    const { guarded, port } = await start({ ...LIMITS, maxConnectionsPerIp: 0 });
+    // The half-open connection is the only one here, so only it can reach the short header timeout.
+    const limits = { ...LIMITS, headersTimeoutMs: 1000, requestTimeoutMs: 2000, maxConnectionsPerIp: 0 };
+    const { guarded, port } = await start(limits);
     // Node's defaults (20 s headers timeout, checked every 30 s) would hold it far longer: the limits are the server's.
-    expect(guarded.server.headersTimeout).toBe(LIMITS.headersTimeoutMs);
-    expect(guarded.server.requestTimeout).toBe(LIMITS.requestTimeoutMs);
+    expect(guarded.server.headersTimeout).toBe(limits.headersTimeoutMs);
+    expect(guarded.server.requestTimeout).toBe(limits.requestTimeoutMs);
     const socket = open(port);
     socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
     expect(await closedByServer(socket, 'a connection that sent partial headers')).toMatch(/^HTTP\/1\.1 408/);
