@@ -21,8 +21,12 @@ import { createTestDatabase } from '../testing/test-database.ts';
 import { WAIT_DEADLINE_MS, waitUntil } from '../testing/wait-until.ts';
 import { openPostgresPool } from './postgres-pool.ts';
 
-/** Short, so the test waits little; production's default is DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS. */
-const IDLE_IN_TRANSACTION_MS = 500;
+/**
+ * Short, so the tests wait little for the frozen transactions to end (production's default is
+ * DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS); long enough that the nodes' own appends, whose transactions a loaded
+ * machine can stall between statements, are never ended by it (they are expected to succeed).
+ */
+const IDLE_IN_TRANSACTION_MS = 5_000;
 const logger = silentLogger();
 const pools: pg.Pool[] = [];
 const stores: PostgresStore[] = [];
@@ -199,7 +203,9 @@ describe('a node frozen outside a transaction', () => {
     const frozen = [await connect(frozenName, true), await connect(frozenName, false)];
     const pool = await openPostgresPool(url, logger, { max: 2 });
     pools.push(pool);
-    const live = new PostgresStore({ pool, logger, changeFeed: { frozenNodeAfterMs: 1_000 } });
+    // Its own checks get production's 5 s to answer (by default they would get the 333 ms between them): a check
+    // given up on leaves the node unhealthy until it listens again, and the test asserts it healthy.
+    const live = new PostgresStore({ pool, logger, changeFeed: { frozenNodeAfterMs: 1_000, pingTimeoutMs: 5_000 } });
     await live.open();
     stores.push(live);
     const liveName = pool.options.application_name!;
