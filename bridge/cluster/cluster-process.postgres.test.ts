@@ -304,7 +304,9 @@ describe('bridge processes on PostgreSQL', () => {
   });
 
   it("lets the other nodes' chat go on when a node freezes inside an append, and the frozen node carries on when it resumes", async () => {
-    const short = { DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '1000' };
+    // Short enough that the test waits little for A's frozen transaction to end; long enough that no legitimate
+    // transaction (which a loaded machine can stall between its statements) is ended too: every send here must succeed.
+    const short = { DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS: '5000' };
     const [a, b] = await Promise.all([startNode(short), startNode(short)]);
     const { visitor, conversationId, agent } = await visitorWatchedAcrossNodes(a, b, 'frozen-0', 'before the freeze');
     const heardOnB = collect(agent, 'message:new');
