@@ -119,7 +119,7 @@ export class TeamAvailability {
 
   /** Loads the settings, listens for other nodes' changes and starts the periodic check. */
   start(): void {
-    this.#loaded = Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]).then(([hours]) => {
+    this.#loaded = this.#reloadBoth().then(([hours]) => {
       if (hours === 'applied') this.#open = isWithinBusinessHours(this.#hours.value, this.#deps.clock());
     });
     this.#deps.io.on(SETTINGS_CHANGED, (change: unknown) => void this.#settingsChanged(change));
@@ -173,7 +173,7 @@ export class TeamAvailability {
     if (!change.success) {
       // A node from before the payload: either setting may have changed, and what it told visitors is unknown, so
       // this node's next check tells its own visitors when the hours it reads differ from the last it knew.
-      await Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]);
+      await this.#reloadBoth();
       return;
     }
     if (change.data.setting === 'assignment') {
@@ -232,7 +232,7 @@ export class TeamAvailability {
    */
   async check(): Promise<void> {
     await this.#loaded;
-    const [hours] = await Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]);
+    const [hours] = await this.#reloadBoth();
     // A stale read holds hours older than the cache's, which a write or a later read put there and whose meaning was
     // announced already (by the node that stored them, or by the check that read them): comparing the older hours
     // with `#open` would tell visitors a change back to them.
@@ -246,6 +246,11 @@ export class TeamAvailability {
     } catch (error) {
       this.#deps.logger.error({ err: error }, 'business hours announcement failed');
     }
+  }
+
+  /** Re-reads both settings; resolves with how each re-read ended (the hours', the assignment's). */
+  #reloadBoth(): Promise<[Reload, Reload]> {
+    return Promise.all([this.#reload(this.#hours), this.#reload(this.#assignment)]);
   }
 
   /** Re-reads one setting into the cache; 'failed' (cache kept, logged) when the store cannot answer. */

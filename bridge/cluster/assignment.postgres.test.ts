@@ -19,6 +19,8 @@ import { BUSINESS_HOURS_KEY, SETTINGS_RECORDS } from '../team-availability.ts';
 const ADMIN = { name: 'boss', displayName: 'Boss', role: 'admin', password: 'boss-password-1' } as const;
 const AGENT = { name: 'ana', displayName: 'Ana', role: 'agent', password: 'ana-password-12' } as const;
 const OTHER = { name: 'ben', displayName: 'Ben', role: 'agent', password: 'ben-password-12' } as const;
+/** Opening hours on no day: the team is closed whenever they apply. */
+const CLOSED: BusinessHours = { enabled: true, timeZone: 'UTC', weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] } };
 let nodes: PostgresNodes;
 let urls: string[];
 let stores: PostgresStore[];
@@ -139,6 +141,22 @@ describe('team state across nodes', () => {
     await waitUntil("the visitor on node B told the admin's console closed", () => heard.at(-1) === 1);
   }
 
+  /**
+   * Ana's console on node A, a visitor on node B that heard her online, then the hours closed by an admin on A: the
+   * visitor told, node B holding them.
+   */
+  async function hoursClosedOnA() {
+    await console_(0, AGENT);
+    const boss = await login(0, ADMIN);
+    const heard = await visitorHeard(1);
+    await waitUntil('the visitor on node B told Ana is online', () => heard.at(-1) === 1);
+    const onB = nodes.bridges[1]!.context.availability;
+    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, CLOSED)).status).toBe(200);
+    await waitUntil('the visitor on node B told the team is away outside business hours', () => heard.at(-1) === 0);
+    await waitUntil('node B holding the closed hours', async () => (await onB.businessHours()).enabled);
+    return { boss, heard, onB };
+  }
+
   /** The latest `agents:presence` count a new visitor on `node` heard. */
   async function visitorOn(node: number): Promise<() => number | undefined> {
     const seen = await visitorHeard(node);
@@ -167,9 +185,7 @@ describe('team state across nodes', () => {
     await waitUntil('the visitor on node B told Ana is online', () => watcher() === 1);
     const settingOnB = async <T>(path: string) => (await rest(1, 'GET', path, boss.token)).body as T;
 
-    // Opening hours on no day: the team is closed now.
-    const closed: BusinessHours = { enabled: true, timeZone: 'UTC', weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] } };
-    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, closed)).status).toBe(200);
+    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, CLOSED)).status).toBe(200);
     await waitUntil('the visitor on node B told the team is away outside business hours', () => watcher() === 0);
     await waitUntil('node B holding the new business hours', async () => (await settingOnB<BusinessHours>('/api/settings/business-hours')).enabled);
     expect((await visitorOn(1))()).toBe(0);
@@ -191,15 +207,7 @@ describe('team state across nodes', () => {
   });
 
   it("a check on node B whose read was overtaken by business hours reopened on node A tells B's visitors nothing stale", async () => {
-    await console_(0, AGENT);
-    const boss = await login(0, ADMIN);
-    const heard = await visitorHeard(1);
-    await waitUntil('the visitor on node B told Ana is online', () => heard.at(-1) === 1);
-    const onB = nodes.bridges[1]!.context.availability;
-    const closed: BusinessHours = { enabled: true, timeZone: 'UTC', weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] } };
-    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, closed)).status).toBe(200);
-    await waitUntil('the visitor on node B told the team is away outside business hours', () => heard.at(-1) === 0);
-    await waitUntil('node B holding the closed hours', async () => (await onB.businessHours()).enabled);
+    const { boss, heard, onB } = await hoursClosedOnA();
 
     // B's periodic check reads the closed hours and is held there; A reopens them meanwhile, and B hears of it.
     const read = holdNextRead(stores[1]!, SETTINGS_RECORDS, BUSINESS_HOURS_KEY);
@@ -219,15 +227,7 @@ describe('team state across nodes', () => {
   });
 
   it("a check on node B that read the hours before node A reopened them, and ended first, tells B's visitors nothing", async () => {
-    await console_(0, AGENT);
-    const boss = await login(0, ADMIN);
-    const heard = await visitorHeard(1);
-    await waitUntil('the visitor on node B told Ana is online', () => heard.at(-1) === 1);
-    const onB = nodes.bridges[1]!.context.availability;
-    const closed: BusinessHours = { enabled: true, timeZone: 'UTC', weekly: { mon: [], tue: [], wed: [], thu: [], fri: [], sat: [], sun: [] } };
-    expect((await rest(0, 'PUT', '/api/settings/business-hours', boss.token, closed)).status).toBe(200);
-    await waitUntil('the visitor on node B told the team is away outside business hours', () => heard.at(-1) === 0);
-    await waitUntil('node B holding the closed hours', async () => (await onB.businessHours()).enabled);
+    const { boss, heard, onB } = await hoursClosedOnA();
 
     // B's check reads the closed hours; A reopens them, and B's re-read on hearing of it is held until the check ends.
     const checkRead = holdNextRead(stores[1]!, SETTINGS_RECORDS, BUSINESS_HOURS_KEY);

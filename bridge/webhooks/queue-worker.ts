@@ -134,7 +134,7 @@ export class QueueWorker<T> {
    */
   private readonly inFlight = new Map<Promise<void>, number>();
   private readonly abort = new AbortController();
-  /** This worker's claims: unique per process and queue, so leases of different nodes never look alike. */
+  /** What this worker's claim owners start with: unique per process and queue, so leases of different nodes never look alike. */
   private readonly owner = `${process.pid}-${randomId()}`;
   /**
    * Claims made so far: each claim has an owner of its own (`<owner>:<n>`), so an attempt whose item was made due
@@ -176,7 +176,7 @@ export class QueueWorker<T> {
     }
   }
 
-  /** Stops polling, aborts attempts in flight (their items stay pending) and waits for the pass to end. */
+  /** Stops polling, aborts attempts in flight (their items stay pending) and waits for the pass and the attempts to end. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
