@@ -102,7 +102,7 @@ export const envSchema = z.object({
   HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
   HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(5_000),
   HTTP_CONNECTIONS_CHECK_INTERVAL_MS: z.coerce.number().int().min(100).max(60_000).default(1_000),
-  // 0 turns the cap off. Unset: 256, or off with TRUST_PROXY (every client then shares the proxy's address).
+  // 0 turns the cap off. Unset: DEFAULT_MAX_CONNECTIONS_PER_IP, or off with TRUST_PROXY (every client then shares the proxy's address).
   MAX_CONNECTIONS_PER_IP: z.coerce.number().int().min(0).max(1_000_000).optional(),
   // Storage checkpoints (bridge/store/lowdb/README.md): how often, and past how many journal bytes, changed documents are written.
   CHECKPOINT_INTERVAL_MS: z.coerce
