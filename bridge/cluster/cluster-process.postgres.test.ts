@@ -224,6 +224,26 @@ describe('bridge processes on PostgreSQL', () => {
     agent.close();
   });
 
+  it('tells a visitor who connected while a node did not answer how many agents take chats, once the count gets through', async () => {
+    const [a, , c] = running();
+    const logged = a!.output().length;
+    // Node C does not answer: node A's count of the agents who take chats, which asks every node, times out.
+    c!.child.kill('SIGSTOP');
+    let presence: { online: number }[];
+    let visitor: Awaited<ReturnType<typeof connectVisitor>>;
+    try {
+      visitor = await connectVisitor(a!.url);
+      presence = collect(visitor, 'agents:presence');
+      await waitUntil('node A to log the failed agent count', () => /agent count for a visitor failed/.test(a!.output().slice(logged)) || undefined, {
+        timeoutMs: 60_000,
+      });
+    } finally {
+      c!.child.kill('SIGCONT');
+    }
+    await waitUntil('the visitor told how many agents take chats', () => presence.length > 0 || undefined, { timeoutMs: 60_000 });
+    visitor.close();
+  });
+
   it("tells the other nodes' agents that a node's visitors left when that node shuts down", async () => {
     const [a, b] = running();
     const { visitor, agent, toldOffline } = await visitorWatchedAcrossNodes(a!, b!, 'shutdown-1', 'on a node about to stop');

@@ -28,8 +28,11 @@ import { TypingTracker } from './typing.ts';
 import { ReceiptBatch } from './receipt-batch.ts';
 import { validationError } from '../api-error.ts';
 import { StoreError } from '../store/store.ts';
+import { backoffDelay, type BackoffPolicy } from '../../protocol/backoff.ts';
 
 const KNOWN_EVENTS = new Set(['message:send', 'sync', 'history', 'receipt', 'typing', 'conversation:erase', 'visitor:email', 'visitor:context']);
+/** When a visitor's agent count is looked up again after a node did not answer. */
+const AGENT_COUNT_RETRY: BackoffPolicy = { baseDelayMs: 1_000, maxDelayMs: 15_000 };
 
 /** Wires one connected visitor socket: room, session, presence, events. */
 export async function registerVisitorHandlers(
@@ -165,8 +168,25 @@ export async function registerVisitorHandlers(
     attachments: { maxBytes: ctx.config.attachments.maxBytes },
     ...(ctx.config.visitorContext ? { visitorContext: true as const } : {}),
   });
-  socket.emit('agents:presence', { online: await ctx.availability.visitorCount() });
+  await tellAgentCount(ctx, socket);
   await announceVisitorPresence(ctx, conversationId);
+}
+
+/**
+ * Tells a visitor who just connected how many agents take chats. The count asks every node; one that does not answer
+ * in time (killed, and not yet dropped by the others' adapters) fails it, and the widget would then know nothing of
+ * the team until the next change: so the count is looked up again, with backoff, while the visitor stays connected.
+ */
+async function tellAgentCount(ctx: BridgeContext, socket: VisitorSocket, attempt = 1): Promise<void> {
+  if (!socket.connected) return;
+  try {
+    const online = await ctx.availability.visitorCount();
+    if (socket.connected) socket.emit('agents:presence', { online });
+  } catch (error) {
+    if (!socket.connected) return;
+    ctx.logger.error({ err: error, attempt }, 'agent count for a visitor failed; looking it up again');
+    setTimeout(() => void tellAgentCount(ctx, socket, attempt + 1), backoffDelay(AGENT_COUNT_RETRY, attempt)).unref();
+  }
 }
 
 /** Tells agents whether `conversationId` has a visitor online now (derived from its room's sockets). */
