@@ -205,11 +205,20 @@ export class TeamAvailability {
     return availableAgentCount(this.#deps.agentNs);
   }
 
-  /** The agents who take chats now (Online, a console connected, within business hours): round-robin's candidates. */
+  /**
+   * The agents who take chats now (Online, a console connected, within business hours): round-robin's candidates.
+   * None when another node does not answer in time: a visitor's message must not fail because the turn could not be
+   * worked out, so its conversation stays unassigned and the next message tries again.
+   */
   async agentsTakingChats(): Promise<string[]> {
     await this.#loaded;
     if (!isWithinBusinessHours(this.#hours.value, this.#deps.clock())) return [];
-    return [...(await availableAgentIds(this.#deps.agentNs))];
+    try {
+      return [...(await availableAgentIds(this.#deps.agentNs))];
+    } catch (error) {
+      this.#deps.logger.error({ err: error }, 'round-robin could not count the agents who take chats; the conversation stays unassigned');
+      return [];
+    }
   }
 
   /** Tells agents who is connected (and Online or Away) and every visitor, on every node, how many take chats. */

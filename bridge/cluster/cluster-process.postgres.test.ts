@@ -19,6 +19,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inject } from 'vitest';
 import type { Ack } from '../../protocol/errors.ts';
 import type { Message } from '../../protocol/message.ts';
+import { io } from 'socket.io-client';
+import { VISITOR_NAMESPACE } from '../../protocol/events.ts';
 import {
   collect,
   connectAgent,
@@ -28,6 +30,7 @@ import {
   PROCESS_ADMIN,
   startBridgeProcess,
   type BridgeProcess,
+  type VisitorClient,
   waitUntil,
 } from '../testing/index.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
@@ -91,6 +94,18 @@ async function agentToken(node: { url: string }): Promise<string> {
 /** The nodes still running, in start order. */
 function running(): BridgeProcess[] {
   return processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
+}
+
+/**
+ * A visitor on `node` recording every `agents:presence` from the first one on: listening before it connects, as the
+ * count can follow the session in the same read, before a listener added once connected would hear it.
+ */
+async function visitorHearingPresence(node: BridgeProcess): Promise<{ visitor: VisitorClient; presence: { online: number }[] }> {
+  const visitor = io(node.url + VISITOR_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false }) as VisitorClient;
+  const presence: { online: number }[] = [];
+  visitor.on('agents:presence', (p) => void presence.push(p));
+  await nextEvent(visitor, 'session', 30_000);
+  return { visitor, presence };
 }
 
 /**
@@ -224,16 +239,29 @@ describe('bridge processes on PostgreSQL', () => {
     agent.close();
   });
 
-  it('tells a visitor who connected while a node did not answer how many agents take chats, once the count gets through', async () => {
+  it('tells a visitor who connected while a node did not answer how many agents take chats once the count gets through, and stores their message with round-robin on', async () => {
     const [a, , c] = running();
+    const token = await agentToken(a!);
+    const roundRobin = async (on: boolean) => {
+      const res = await fetch(`${a!.url}/api/settings/assignment`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ roundRobin: on }),
+      });
+      expect(res.status).toBe(200);
+    };
+    await roundRobin(true);
     const logged = a!.output().length;
-    // Node C does not answer: node A's count of the agents who take chats, which asks every node, times out.
+    // Node C does not answer: node A's count of the agents who take chats, which asks every node, times out; so does
+    // round-robin's, which the visitor's first message asks for.
     c!.child.kill('SIGSTOP');
     let presence: { online: number }[];
-    let visitor: Awaited<ReturnType<typeof connectVisitor>>;
+    let visitor: VisitorClient;
     try {
-      visitor = await connectVisitor(a!.url);
-      presence = collect(visitor, 'agents:presence');
+      ({ visitor, presence } = await visitorHearingPresence(a!));
+      const sent = await emitWithAck(visitor, 'message:send', { clientId: 'rr-1', text: 'while node C is stopped' }, 60_000);
+      expect(sent.ok).toBe(true);
+      expect(a!.output().slice(logged)).toMatch(/round-robin could not count the agents/);
       await waitUntil('node A to log the failed agent count', () => /agent count for a visitor failed/.test(a!.output().slice(logged)) || undefined, {
         timeoutMs: 60_000,
       });
@@ -242,6 +270,7 @@ describe('bridge processes on PostgreSQL', () => {
     }
     await waitUntil('the visitor told how many agents take chats', () => presence.length > 0 || undefined, { timeoutMs: 60_000 });
     visitor.close();
+    await roundRobin(false);
   });
 
   it("tells the other nodes' agents that a node's visitors left when that node shuts down", async () => {
@@ -256,8 +285,7 @@ describe('bridge processes on PostgreSQL', () => {
 
   it("tells the other nodes' visitors that a node's agents left when that node shuts down", async () => {
     const [a, b] = running();
-    const visitor = await connectVisitor(b!.url);
-    const presence = collect(visitor, 'agents:presence');
+    const { visitor, presence } = await visitorHearingPresence(b!);
     // The count the visitor is given on connecting comes first, so nothing older arrives after the agent's.
     await waitUntil('the visitor on node B told how many agents take chats', () => presence.length > 0 || undefined);
     // The only agent online, on node A.
