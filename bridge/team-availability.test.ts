@@ -3,11 +3,10 @@
  * an agent who set themselves Online has a console connected; Away reaches visitors live and survives a reconnect;
  * business hours (admins only, validated) switch the whole team to Away outside them, read with the injected clock.
  */
-import { io } from 'socket.io-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { VISITOR_NAMESPACE, type AgentPublic } from '../protocol/events.ts';
+import type { AgentPublic } from '../protocol/events.ts';
 import { DEFAULT_BUSINESS_HOURS, type BusinessHours } from '../protocol/business-hours.ts';
-import { connectAgent, waitUntil, type VisitorClient } from './testing/index.ts';
+import { connectAgent, connectVisitorHearingAgents, waitUntil, type VisitorClient } from './testing/index.ts';
 import { holdNextRead } from './testing/held-read.ts';
 import { useTestBridge } from './testing/use-test-bridge.ts';
 import { ASSIGNMENT_KEY, BUSINESS_HOURS_KEY, SETTINGS_RECORDS } from './team-availability.ts';
@@ -37,10 +36,8 @@ async function api(path: string, init: { method?: string; token?: string; json?:
 
 /** A visitor socket that records every `agents:presence` from the first one on (listening before it connects). */
 async function visitor(): Promise<{ socket: VisitorClient; seen: number[] }> {
-  const socket = io(shared.bridge.url + VISITOR_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false }) as VisitorClient;
+  const { visitor: socket, agentCounts: seen } = await connectVisitorHearingAgents(shared.bridge.url);
   opened.push(socket);
-  const seen: number[] = [];
-  socket.on('agents:presence', ({ online }) => void seen.push(online));
   await waitUntil('the first agents:presence of a new visitor', () => seen.length > 0);
   return { socket, seen };
 }

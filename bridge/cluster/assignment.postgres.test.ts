@@ -8,10 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoginResult } from '../../protocol/agents.ts';
 import type { PostgresStore } from '../store/postgres/postgres-store.ts';
 import { startPostgresNodes, type PostgresNodes } from '../testing/postgres-nodes.ts';
-import { io } from 'socket.io-client';
-import { VISITOR_NAMESPACE } from '../../protocol/events.ts';
 import { DEFAULT_BUSINESS_HOURS, type BusinessHours } from '../../protocol/business-hours.ts';
-import { collect, connectAgent, connectVisitor, emitWithAck, nextEvent, type AgentClient, type VisitorClient } from '../testing/clients.ts';
+import { collect, connectAgent, connectVisitor, connectVisitorHearingAgents, emitWithAck, nextEvent, type AgentClient } from '../testing/clients.ts';
 import { waitUntil } from '../testing/wait-until.ts';
 import { holdNextRead } from '../testing/held-read.ts';
 import { BUSINESS_HOURS_KEY, SETTINGS_RECORDS } from '../team-availability.ts';
@@ -120,10 +118,8 @@ describe('team state across nodes', () => {
 
   /** Every `agents:presence` a new visitor on `node` hears, from the first one on (listening before it connects). */
   async function visitorHeard(node: number): Promise<number[]> {
-    const socket = io(urls[node]! + VISITOR_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false }) as VisitorClient;
-    sockets.push(socket);
-    const seen: number[] = [];
-    socket.on('agents:presence', ({ online }) => void seen.push(online));
+    const { visitor, agentCounts: seen } = await connectVisitorHearingAgents(urls[node]!);
+    sockets.push(visitor);
     await waitUntil(`the first agents:presence of a new visitor on node ${node}`, () => seen.length > 0);
     return seen;
   }

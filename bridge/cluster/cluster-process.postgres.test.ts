@@ -19,18 +19,17 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { inject } from 'vitest';
 import type { Ack } from '../../protocol/errors.ts';
 import type { Message } from '../../protocol/message.ts';
-import { io } from 'socket.io-client';
-import { VISITOR_NAMESPACE } from '../../protocol/events.ts';
 import {
   collect,
   connectAgent,
   connectVisitor,
+  connectVisitorHearingAgents,
   emitWithAck,
   nextEvent,
   PROCESS_ADMIN,
   startBridgeProcess,
   type BridgeProcess,
-  type VisitorClient,
+  type ConnectedVisitor,
   waitUntil,
 } from '../testing/index.ts';
 import { createTestDatabase } from '../testing/test-database.ts';
@@ -94,18 +93,6 @@ async function agentToken(node: { url: string }): Promise<string> {
 /** The nodes still running, in start order. */
 function running(): BridgeProcess[] {
   return processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null);
-}
-
-/**
- * A visitor on `node` recording every `agents:presence` from the first one on: listening before it connects, as the
- * count can follow the session in the same read, before a listener added once connected would hear it.
- */
-async function visitorHearingPresence(node: BridgeProcess): Promise<{ visitor: VisitorClient; presence: { online: number }[] }> {
-  const visitor = io(node.url + VISITOR_NAMESPACE, { transports: ['websocket'], forceNew: true, reconnection: false }) as VisitorClient;
-  const presence: { online: number }[] = [];
-  visitor.on('agents:presence', (p) => void presence.push(p));
-  await nextEvent(visitor, 'session', 30_000);
-  return { visitor, presence };
 }
 
 /**
@@ -255,10 +242,10 @@ describe('bridge processes on PostgreSQL', () => {
     // Node C does not answer: node A's count of the agents who take chats, which asks every node, times out; so does
     // round-robin's, which the visitor's first message asks for.
     c!.child.kill('SIGSTOP');
-    let presence: { online: number }[];
-    let visitor: VisitorClient;
+    let agentCounts: number[];
+    let visitor: ConnectedVisitor;
     try {
-      ({ visitor, presence } = await visitorHearingPresence(a!));
+      ({ visitor, agentCounts } = await connectVisitorHearingAgents(a!.url));
       const sent = await emitWithAck(visitor, 'message:send', { clientId: 'rr-1', text: 'while node C is stopped' }, 60_000);
       expect(sent.ok).toBe(true);
       expect(a!.output().slice(logged)).toMatch(/round-robin could not count the agents/);
@@ -268,7 +255,7 @@ describe('bridge processes on PostgreSQL', () => {
     } finally {
       c!.child.kill('SIGCONT');
     }
-    await waitUntil('the visitor told how many agents take chats', () => presence.length > 0 || undefined, { timeoutMs: 60_000 });
+    await waitUntil('the visitor told how many agents take chats', () => agentCounts.length > 0 || undefined, { timeoutMs: 60_000 });
     visitor.close();
     await roundRobin(false);
   });
@@ -285,15 +272,15 @@ describe('bridge processes on PostgreSQL', () => {
 
   it("tells the other nodes' visitors that a node's agents left when that node shuts down", async () => {
     const [a, b] = running();
-    const { visitor, presence } = await visitorHearingPresence(b!);
+    const { visitor, agentCounts } = await connectVisitorHearingAgents(b!.url);
     // The count the visitor is given on connecting comes first, so nothing older arrives after the agent's.
-    await waitUntil('the visitor on node B told how many agents take chats', () => presence.length > 0 || undefined);
+    await waitUntil('the visitor on node B told how many agents take chats', () => agentCounts.length > 0 || undefined);
     // The only agent online, on node A.
     const agent = await connectAgent(a!.url, await agentToken(a!));
-    await waitUntil('the visitor on node B told that the agent on node A takes chats', () => presence.some((p) => p.online >= 1) || undefined);
-    const told = presence.length;
+    await waitUntil('the visitor on node B told that the agent on node A takes chats', () => agentCounts.some((online) => online >= 1) || undefined);
+    const told = agentCounts.length;
     expect(await a!.kill('SIGTERM')).toBe(0);
-    await waitUntil('the visitor on node B told that no agent takes chats', () => presence.slice(told).some((p) => p.online === 0) || undefined, {
+    await waitUntil('the visitor on node B told that no agent takes chats', () => agentCounts.slice(told).some((online) => online === 0) || undefined, {
       timeoutMs: 30_000,
     });
     visitor.close();

@@ -68,14 +68,26 @@ export async function connectVisitor(
   url: string,
   auth: VisitorAuth = {},
   options: ClientOptions = {},
+  listenBeforeConnecting?: (socket: VisitorClient) => void,
 ): Promise<ConnectedVisitor> {
   const socket = io(url + VISITOR_NAMESPACE, { ...connectOptions(options), auth }) as VisitorClient;
+  listenBeforeConnecting?.(socket);
   const connected = Object.assign(socket, { session: undefined as unknown as VisitorSession });
   socket.on('session', (session) => {
     connected.session = session;
   });
   await waitConnected(socket, 'session', options.timeoutMs ?? WAIT_DEADLINE_MS);
   return connected;
+}
+
+/**
+ * `connectVisitor`, recording every `agents:presence` count from the first one on. The listener is added before the
+ * socket connects: the count can come in the same read as `session`, before a listener added once connected hears it.
+ */
+export async function connectVisitorHearingAgents(url: string, options: ClientOptions = {}): Promise<{ visitor: ConnectedVisitor; agentCounts: number[] }> {
+  const agentCounts: number[] = [];
+  const visitor = await connectVisitor(url, {}, options, (socket) => socket.on('agents:presence', ({ online }) => void agentCounts.push(online)));
+  return { visitor, agentCounts };
 }
 
 /** Connects to `/agent` with an agent token; rejects with `HandshakeError` (`unauthorized`, …). */

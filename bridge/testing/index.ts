@@ -8,6 +8,7 @@ export {
   emitRaw,
   nextEvent,
   collect,
+  connectVisitorHearingAgents,
   HandshakeError,
   type VisitorClient,
   type AgentClient,
